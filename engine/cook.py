@@ -1,0 +1,531 @@
+"""One cook of a graph: generate work items, run them, merge partitions, record it all as events.
+
+The loop is single-threaded and owns the state. It generates items (statically where the inputs
+allow, dynamically as upstream items cook), hands ready items to the in-process pool, and applies
+what the workers hand back. Every change is an event made through the ``Recorder``; the batch is
+flushed at least every ``tick_s`` and always before the terminal or an event handler hears of it.
+
+Dependencies: a processor item depends on its parent (and is generated once the parent cooked); a
+partition depends on its members and cooks (merges them) when they all have. A failed item stops its
+own branch only: independent branches finish, and the cook ends failed. ``cancel()`` (Ctrl-C) stops
+scheduling, waits ``grace_s`` for running items, records the rest as cooked_cancel, and flushes.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import xxhash
+
+from engine import files
+from engine.graph import Graph
+from engine.handlers import Handlers, translate
+from engine.nodes import GenerateContext, NewItem, Partitioner, Processor
+from engine.pool import ThreadPool
+from engine.recorder import Recorder
+from engine.workitem import WorkItem
+from pdgstore import events as ev
+from pdgstore.events import DONE_STATES, FINISHED_STATES
+from pdgstore.log import EventLog
+from pdgstore.state import Item, State
+
+SNAPSHOT_EVERY = 20_000
+
+
+def item_identity(graph: str, node: str, parents: list, key) -> str:
+    """A work item's stable id: a domain-tagged hash of its node and what generated it."""
+    text = repr(("WorkItem", graph, node, tuple(parents), key))
+    return xxhash.xxh3_64_hexdigest(text.encode())
+
+
+@dataclass
+class CookSummary:
+    cook_id: int
+    status: str
+    counts: dict
+    seconds: float
+    message: str = ""
+    failed_items: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "schema": 1,
+            "cook_id": self.cook_id,
+            "status": self.status,
+            "items": dict(self.counts),
+            "seconds": round(self.seconds, 3),
+            "message": self.message,
+            "failed_items": self.failed_items,
+            "warnings": self.warnings,
+        }
+
+
+@dataclass
+class _NodeRun:
+    """What the loop tracks about one node during a cook."""
+
+    node: object
+    downstream: list = field(default_factory=list)
+    generated: bool = False
+    open_upstream: int = 0  # upstream items (this cook) not yet cooked and handed on
+    items: dict = field(default_factory=dict)  # item_id -> None, generated this cook
+    unfinished: int = 0  # items generated this cook that have not cooked successfully
+    names: set = field(default_factory=set)
+
+
+@dataclass
+class _Result:
+    state: str
+    attrs: dict
+    outputs: list
+    started_ns: int
+    duration_ns: int
+    error: str = ""
+    traceback: str = ""
+
+
+def recover_dead_cook(recorder: Recorder, pid_alive: Callable[[int], bool] | None = None) -> int | None:
+    """If the log shows a cook that never ended (its process died), record it as cancelled.
+
+    Only the writer calls this, holding the store's lock, so a running cook in the log is dead.
+    Returns the id of the recovered cook.
+    """
+    state = recorder.state
+    cook = state.running_cook()
+    if cook is None:
+        return None
+    message = f"the cook's process (pid {cook.pid}) died before it finished"
+    saved = recorder.cook_id, recorder.graph
+    recorder.cook_id, recorder.graph = cook.cook_id, cook.graph
+    cancelled = 0
+    for item in list(state.items.values()):
+        if item.cook_id == cook.cook_id and item.state not in FINISHED_STATES and item.state != "dirty":
+            recorder.emit(ev.WorkItemStateChanged, item_id=item.item_id, state="cooked_cancel", message=message)
+            cancelled += 1
+    counts = dict(cook.counts or {"ran": 0, "reused": 0, "failed": 0, "cancelled": 0})
+    counts["cancelled"] = counts.get("cancelled", 0) + cancelled
+    recorder.emit(ev.CookFinished, status="cancelled", message=message, counts=counts)
+    recorder.cook_id, recorder.graph = saved
+    recorder.flush()
+    return cook.cook_id
+
+
+class Cook:
+    """A cook of ``graph`` (or of ``node`` and what it needs) into an open writer ``log``."""
+
+    def __init__(
+        self,
+        log: EventLog,
+        graph: Graph,
+        *,
+        state: State | None = None,
+        node: str | None = None,
+        jobs: int | None = None,
+        tick_s: float = 0.1,
+        grace_s: float = 2.0,
+        progress: Callable[[int, int], None] | None = None,
+        store_dir: str | None = None,
+    ) -> None:
+        self.log = log
+        self.graph = graph
+        self.state = state if state is not None else log.load_state()
+        self.target = node
+        self.jobs = jobs or os.cpu_count() or 1
+        self.tick_s = tick_s
+        self.grace_s = grace_s
+        self.progress = progress
+        self.store_dir = store_dir or os.path.dirname(log.path)
+        self.handlers = Handlers(graph.handlers)
+        self.recorder = Recorder(log, self.state, graph=graph.name, keep_events=bool(self.handlers))
+        self.ctx = GenerateContext(graph.name, graph.root)
+        self._cancel = threading.Event()
+        self._cancel_reason = ""
+        self.warnings: list[str] = []
+
+    # -- public --------------------------------------------------------------------------------
+    def cancel(self, reason: str = "cancelled by the user") -> None:
+        """Stop the cook (thread-safe; from a signal handler, an event handler or another thread)."""
+        if not self._cancel.is_set():
+            self._cancel_reason = reason
+            self._cancel.set()
+
+    def run(self) -> CookSummary:
+        started = time.perf_counter()
+        old_cwd = os.getcwd()
+        os.chdir(self.graph.root)
+        self.results: queue.SimpleQueue = queue.SimpleQueue()
+        self.pool: ThreadPool | None = None
+        try:
+            self._start()
+            self._loop()
+            status, message = self._finish()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+            os.chdir(old_cwd)
+        seconds = time.perf_counter() - started
+        failed = [
+            {"item_id": i.item_id, "name": i.name, "node": i.node, "error": i.error}
+            for i in self.state.items.values()
+            if i.cook_id == self.cook_id and i.state == "cooked_fail"
+        ]
+        return CookSummary(self.cook_id, status, dict(self.counts), seconds, message, failed, self.warnings)
+
+    # -- start ---------------------------------------------------------------------------------
+    def _start(self) -> None:
+        rec = self.recorder
+        recover_dead_cook(rec)
+        self.cook_id = rec.cook_id = self.state.last_cook_id() + 1
+        graph = self.graph
+        scope = graph.upstream_closure(self.target) if self.target else graph.topological_order()
+        self.scope = scope
+        rel = lambda p: os.path.relpath(p, self.store_dir).replace(os.sep, "/")  # noqa: E731
+        rec.emit(
+            ev.GraphLoaded,
+            path=rel(graph.path) if graph.path else "",
+            root=rel(graph.root),
+            nodes=graph.describe(),
+            parms=dict(graph.parms),
+        )
+        rec.emit(ev.CookStarted, node=self.target or "", jobs=self.jobs, pid=os.getpid(), overrides=dict(graph.overrides))
+        self.counts = {"ran": 0, "reused": 0, "failed": 0, "cancelled": 0}
+        self.runs: dict[str, _NodeRun] = {name: _NodeRun(graph.nodes[name]) for name in scope}
+        for name in scope:
+            for up in graph.nodes[name].inputs:
+                self.runs[up].downstream.append(name)
+        for name in scope:
+            if self.state.node_items.get((graph.name, name)):
+                rec.emit(ev.NodeDirtied, node=name, reason=f"cook {self.cook_id} regenerates it")
+        self.ready: deque[str] = deque()
+        self.running: dict[str, int] = {}  # item_id -> time submitted
+        self.partition_waits: dict[str, int] = {}  # partition id -> members not yet cooked
+        self.member_of: dict[str, list[str]] = {}  # item id -> partitions waiting on it
+        self.numbers: dict[str, int] = {}  # item id -> the N of its name node_N
+        self.total = 0
+        self.done = 0
+        self.pool = ThreadPool(self.jobs, self.results)
+        self._flush()
+        for name in scope:
+            if not graph.nodes[name].inputs:
+                self._generate_root(name)
+
+    # -- generation ----------------------------------------------------------------------------
+    def _new_item(self, run: _NodeRun, *, key, parents: list, number: int, index: int, attrs: dict,
+                  inputs: list, outputs: list, state: str) -> str:
+        node = run.node.name
+        item_id = item_identity(self.graph.name, node, parents if not run.node.is_partitioner else [], key)
+        name = f"{node}_{number}"
+        if name in run.names:
+            name = f"{node}_{number}_{len(run.names)}"
+        run.names.add(name)
+        self.numbers[item_id] = number
+        self.recorder.emit(
+            ev.WorkItemGenerated, item_id=item_id, node=node, name=name, index=index, parents=parents,
+            attrs=attrs, inputs=inputs, outputs=outputs, state=state,
+        )
+        run.items[item_id] = None
+        run.unfinished += 1
+        self.total += 1
+        for down in run.downstream:
+            self.runs[down].open_upstream += 1
+        return item_id
+
+    def _generate_root(self, name: str) -> None:
+        run = self.runs[name]
+        processor: Processor = run.node
+        new = self._call_generate(processor, None)
+        if new is None:
+            return
+        self._add_children(run, new, parent=None)
+        self._node_generated(name)
+
+    def _call_generate(self, processor, parent):
+        try:
+            return processor.generate(self.ctx, parent)
+        except Exception as exc:
+            where = f" from {parent.name}" if parent is not None else ""
+            self._fail_cook(f"node {processor.name} failed to generate work items{where}: {type(exc).__name__}: {exc}")
+            return None
+
+    def _add_children(self, run: _NodeRun, new: list[NewItem], parent: Item | None) -> None:
+        processor = run.node
+        state = "uncooked" if processor.does_work else "cooked_success"
+        count = len(new)
+        for i, spec in enumerate(new):
+            if parent is None:
+                number = i + 1
+                attrs, inputs, parents = dict(spec.attrs), [], []
+            else:
+                pn = self.numbers.get(parent.item_id, 1)
+                number = pn if count == 1 else (pn - 1) * count + i + 1
+                attrs = dict(parent.attrs)
+                attrs.update(spec.attrs)
+                inputs, parents = list(parent.outputs), [parent.item_id]
+            item_id = self._new_item(
+                run, key=spec.key, parents=parents, number=number, index=spec.index, attrs=attrs,
+                inputs=inputs, outputs=list(spec.outputs), state=state,
+            )
+            if processor.does_work:
+                self.ready.append(item_id)
+            else:
+                self._item_cooked(item_id)
+
+    def _node_generated(self, name: str) -> None:
+        """Mark ``name`` fully generated; remove its items that this cook did not generate again."""
+        run = self.runs[name]
+        if run.generated:
+            return
+        run.generated = True
+        rec = self.recorder
+        for item_id in list(self.state.node_items.get((self.graph.name, name), {})):
+            if item_id not in run.items:
+                rec.emit(ev.WorkItemRemoved, item_id=item_id, reason=f"cook {self.cook_id} did not generate it again")
+        rec.emit(ev.NodeGenerated, node=name, count=len(run.items))
+        if run.unfinished == 0:
+            rec.emit(ev.NodeCooked, node=name, failed=0)
+        for down in run.downstream:
+            self._maybe_generate(down)
+
+    def _maybe_generate(self, name: str) -> None:
+        """Generate what ``name`` can now that its inputs progressed; mark it generated when done."""
+        run = self.runs[name]
+        if run.generated or not all(self.runs[up].generated for up in run.node.inputs):
+            return
+        if run.node.is_partitioner:
+            if run.node.needs_cooked_inputs and run.open_upstream:
+                return
+            self._partition(name)
+            self._node_generated(name)
+        elif run.open_upstream == 0:
+            self._node_generated(name)
+
+    def _partition(self, name: str) -> None:
+        run = self.runs[name]
+        partitioner: Partitioner = run.node
+        members = [self.state.items[i] for up in partitioner.inputs for i in self.runs[up].items]
+        try:
+            partitions = partitioner.partition(self.ctx, members)
+        except Exception as exc:
+            self._fail_cook(f"partitioner {name} failed: {type(exc).__name__}: {exc}")
+            return
+        for number, part in enumerate(partitions, start=1):
+            member_ids = [m.item_id for m in part.members]
+            item_id = self._new_item(
+                run, key=part.key, parents=member_ids, number=number, index=number - 1, attrs=dict(part.attrs),
+                inputs=[], outputs=[], state="waiting",
+            )
+            waiting = 0
+            for member in part.members:
+                if self.state.items[member.item_id].state not in DONE_STATES:
+                    waiting += 1
+                    self.member_of.setdefault(member.item_id, []).append(item_id)
+            self.partition_waits[item_id] = waiting
+            if waiting == 0:
+                self._cook_partition(item_id)
+
+    def _cook_partition(self, item_id: str) -> None:
+        """A partition's members have all cooked: merge their attributes and outputs into it."""
+        item = self.state.items[item_id]
+        merged: dict = {}
+        outputs: list = []
+        for member_id in item.parents:
+            member = self.state.items[member_id]
+            for name, attr in member.attrs.items():
+                merged.setdefault(name, attr)
+            outputs.extend(member.outputs)
+        merged.update(item.attrs)
+        now = time.time_ns()
+        self.recorder.emit(
+            ev.WorkItemCooked, item_id=item_id, state="cooked_success", attrs=merged, outputs=outputs,
+            started_ns=now, duration_ns=0,
+        )
+        self._item_cooked(item_id)
+
+    # -- cooking -------------------------------------------------------------------------------
+    def _item_cooked(self, item_id: str) -> None:
+        """``item_id`` cooked successfully: hand it on downstream (iteratively, not recursively)."""
+        stack = [item_id]
+        while stack:
+            current = stack.pop()
+            item = self.state.items[current]
+            run = self.runs[item.node]
+            run.unfinished -= 1
+            self.counts["ran"] += 1
+            self.done += 1
+            if run.generated and run.unfinished == 0:
+                self.recorder.emit(ev.NodeCooked, node=item.node, failed=0)
+            for partition_id in self.member_of.pop(current, ()):
+                self.partition_waits[partition_id] -= 1
+                if self.partition_waits[partition_id] == 0:
+                    self._cook_partition(partition_id)
+            for down in run.downstream:
+                down_run = self.runs[down]
+                if not down_run.node.is_partitioner:
+                    new = self._call_generate(down_run.node, item)
+                    if new is None:
+                        continue
+                    self._add_children(down_run, new, parent=item)
+                down_run.open_upstream -= 1
+                self._maybe_generate(down)
+
+    def _task(self, item: Item) -> Callable[[], _Result]:
+        node = self.graph.nodes[item.node]
+        view = WorkItem(
+            item_id=item.item_id, name=item.name, index=item.index, node=item.node, attrs=item.attrs,
+            inputs=item.inputs, outputs=item.outputs, root=self.graph.root,
+            node_parms=getattr(node, "node_parms", None),
+        )
+        root = self.graph.root
+
+        def run() -> _Result:
+            started = time.time_ns()
+            t0 = time.perf_counter_ns()
+            try:
+                node.cook(view)
+                outputs = list(view.outputs)
+                for path, tag in view.new_outputs:
+                    try:
+                        outputs.append(files.record(path, root, tag))
+                    except FileNotFoundError:
+                        raise FileNotFoundError(
+                            f"work item {view.name} reported output file {path}, which does not exist"
+                        ) from None
+            except BaseException as exc:  # noqa: BLE001 - every failure of user code is the item's
+                return _Result(
+                    "cooked_fail", {}, view.outputs, started, time.perf_counter_ns() - t0,
+                    f"{type(exc).__name__}: {exc}", traceback.format_exc(),
+                )
+            return _Result("cooked_success", view.changed, outputs, started, time.perf_counter_ns() - t0)
+
+        return run
+
+    def _schedule(self) -> None:
+        limit = self.jobs * 2
+        rec = self.recorder
+        while self.ready and len(self.running) < limit:
+            item_id = self.ready.popleft()
+            item = self.state.items[item_id]
+            rec.emit(ev.WorkItemStateChanged, item_id=item_id, state="scheduled")
+            self.running[item_id] = time.monotonic_ns()
+            self.pool.submit(item_id, self._task(item))
+
+    def _handle(self, message: tuple) -> None:
+        what, item_id, payload = message
+        if item_id not in self.running:
+            return  # a late result of an item already recorded as cancelled
+        if what == "started":
+            self.recorder.emit(ev.WorkItemStateChanged, item_id=item_id, state="cooking")
+            return
+        del self.running[item_id]
+        result: _Result = payload
+        self.recorder.emit(
+            ev.WorkItemCooked, item_id=item_id, state=result.state, attrs=result.attrs, outputs=result.outputs,
+            started_ns=result.started_ns, duration_ns=result.duration_ns, error=result.error,
+            traceback=result.traceback,
+        )
+        if result.state == "cooked_success":
+            self._item_cooked(item_id)
+        else:
+            self.counts["failed"] += 1
+            self.done += 1
+
+    def _loop(self) -> None:
+        next_flush = time.monotonic() + self.tick_s
+        get = self.results.get
+        while True:
+            if self._cancel.is_set():
+                self._stop_running()
+                return
+            self._schedule()
+            if not self.running and not self.ready:
+                return
+            timeout = max(0.0, next_flush - time.monotonic())
+            try:
+                message = get(timeout=timeout)
+            except queue.Empty:
+                message = None
+            while message is not None:
+                self._handle(message)
+                try:
+                    message = self.results.get_nowait()
+                except queue.Empty:
+                    message = None
+                if self.recorder.pending > 20_000:
+                    break
+            if time.monotonic() >= next_flush or self.recorder.pending > 20_000:
+                self._flush()
+                next_flush = time.monotonic() + self.tick_s
+
+    def _stop_running(self) -> None:
+        """After a cancel: let running items finish for up to ``grace_s``, then give up on them."""
+        self.ready.clear()
+        deadline = time.monotonic() + self.grace_s
+        while self.running and time.monotonic() < deadline:
+            try:
+                self._handle(self.results.get(timeout=max(0.0, min(self.tick_s, deadline - time.monotonic()))))
+            except queue.Empty:
+                pass
+        self.running.clear()
+
+    def _fail_cook(self, message: str) -> None:
+        self.warnings.append(message)
+        self.recorder.emit(ev.CookWarning, about=self.graph.name, message=message)
+        self._generation_failed = message
+
+    # -- end -----------------------------------------------------------------------------------
+    def _finish(self) -> tuple[str, str]:
+        rec = self.recorder
+        cancelled = self._cancel.is_set()
+        if cancelled:
+            reason = self._cancel_reason
+            for run in self.runs.values():
+                for item_id in run.items:
+                    item = self.state.items.get(item_id)
+                    if item is not None and item.state not in FINISHED_STATES:
+                        rec.emit(ev.WorkItemStateChanged, item_id=item_id, state="cooked_cancel", message=reason)
+                        self.counts["cancelled"] += 1
+        generation_failed = getattr(self, "_generation_failed", "")
+        if cancelled:
+            status, message = "cancelled", self._cancel_reason
+        elif self.counts["failed"] or generation_failed:
+            status = "failed"
+            message = generation_failed or f"{self.counts['failed']} work item(s) failed"
+        else:
+            status, message = "success", ""
+        rec.emit(ev.CookFinished, status=status, message=message, counts=dict(self.counts))
+        self._flush()
+        if rec.events_since_snapshot >= SNAPSHOT_EVERY or self.log.snapshot_seq() == 0:
+            self.log.save_snapshot(self.state)
+        return status, message
+
+    def _flush(self) -> None:
+        written = self.recorder.flush()
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+        if written and self.handlers:
+            self._notify(written)
+
+    def _notify(self, written) -> None:
+        items = self.state.items
+        node_of = lambda item_id: items[item_id].node if item_id in items else ""  # noqa: E731
+        warnings = []
+        for event, before in written:
+            for pdg_event in translate(event, before, node_of):
+                object.__setattr__(pdg_event, "cook", self)
+                for message in self.handlers.dispatch(pdg_event):
+                    if pdg_event.type != "cook_warning":
+                        warnings.append(message)
+        for message in warnings:
+            self.warnings.append(message)
+            self.recorder.emit(ev.CookWarning, about=self.graph.name, message=message)
+        if warnings:
+            written = self.recorder.flush()
+            self._notify([(e, b) for e, b in written])

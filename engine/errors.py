@@ -1,0 +1,31 @@
+"""The engine's errors, all sentences for a person (see ``pdgstore.errors`` for the tree's root).
+
+    PdgError (pdgstore.errors)
+    ├── GraphError        (2)  a graph file that cannot be loaded or is not a valid DAG
+    ├── ParmError         (2)  a bad ``--set NAME=VALUE`` or an unknown graph parameter
+    ├── UnknownNode       (2)  a node name that the graph does not have
+    ├── UnknownItem       (2)  an item id or name that the store does not know
+    └── ExpansionError    (1)  an ``@attr`` reference to an attribute the work item lacks
+"""
+
+from pdgstore.errors import PdgError
+
+
+class GraphError(PdgError):
+    exit_code = 2
+
+
+class ParmError(PdgError):
+    exit_code = 2
+
+
+class UnknownNode(PdgError):
+    exit_code = 2
+
+
+class UnknownItem(PdgError):
+    exit_code = 2
+
+
+class ExpansionError(PdgError):
+    exit_code = 1

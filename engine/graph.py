@@ -1,0 +1,209 @@
+"""The public API a graph file uses to build a graph: nodes, connections, parameters, handlers.
+
+A graph file is plain Python::
+
+    from engine import Graph
+
+    graph = Graph("wordcount")
+    min_len = graph.parm("min_length", 3)          # overridable: pdg cook ... --set min_length=5
+    texts = graph.file_pattern("texts", "texts/*.txt")
+
+    @graph.python_processor("count", upstream=texts)
+    def count(item):
+        item.set_attrib("words", len(item.input_path.read_text().split()))
+
+    total = graph.wait_for_all("gather", count)
+
+Relative paths resolve against the graph file's directory (the graph's ``root``). Nodes connect to
+upstream nodes given as Node objects or names; ``validate()`` refuses unknown names and cycles,
+naming the nodes involved, and ``add`` refuses a duplicate name at once.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Iterable
+
+from engine import nodes as n
+from engine.errors import GraphError, ParmError
+
+#: Set by the loader while it runs a graph file: (path, overrides).
+_loading: dict[str, Any] = {}
+
+PARM_TYPES = (bool, int, float, str)
+
+
+def convert_parm(name: str, text: Any, default: Any) -> Any:
+    """``text`` converted to the type of ``default`` (bool, int, float or str), or ParmError."""
+    kind = type(default)
+    if not isinstance(text, str):
+        if isinstance(text, kind) or (kind is float and isinstance(text, int) and not isinstance(text, bool)):
+            return kind(text)
+        raise ParmError(f"parameter {name} is a {kind.__name__}, not {type(text).__name__} {text!r}")
+    try:
+        if kind is bool:
+            lowered = text.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        return kind(text)
+    except ValueError:
+        raise ParmError(f"parameter {name} is a {kind.__name__}: {text!r} is not one") from None
+
+
+class Graph:
+    """A procedural dependency graph: nodes that generate, cook and partition work items."""
+
+    def __init__(self, name: str | None = None, *, root: str | None = None, overrides: dict | None = None) -> None:
+        path = _loading.get("path")
+        self.path = path
+        self.name = name or (os.path.splitext(os.path.basename(path))[0] if path else "graph")
+        self.root = os.path.abspath(root or (os.path.dirname(path) if path else os.getcwd()))
+        self.overrides = dict(_loading.get("overrides", {}) if overrides is None else overrides)
+        self.nodes: dict[str, n.Node] = {}
+        self.parms: dict[str, Any] = {}
+        self.parm_help: dict[str, str] = {}
+        self.handlers: list[tuple[str, Callable, str | None]] = []
+        self.default_jobs: int | None = None
+
+    # -- parameters ------------------------------------------------------------------------------
+    def parm(self, name: str, default: Any, help: str = "") -> Any:
+        """Declare a graph parameter and return its value for this cook (``--set`` overrides it)."""
+        if not isinstance(default, PARM_TYPES):
+            raise GraphError(f"graph parameter {name}: the default must be bool, int, float or str")
+        if name in self.parms:
+            raise GraphError(f"graph parameter {name} is declared twice")
+        value = convert_parm(name, self.overrides[name], default) if name in self.overrides else default
+        self.parms[name] = value
+        self.parm_help[name] = help
+        return value
+
+    def check_overrides(self) -> None:
+        unknown = sorted(set(self.overrides) - set(self.parms))
+        if unknown:
+            have = ", ".join(sorted(self.parms)) or "none"
+            raise ParmError(f"graph {self.name} has no parameter {unknown[0]} (its parameters: {have})")
+
+    # -- nodes -----------------------------------------------------------------------------------
+    def add(self, node: n.Node) -> n.Node:
+        """Add a node (built-in or a user class following the processor/partitioner contract)."""
+        if not node.name or not isinstance(node.name, str) or "/" in node.name:
+            raise GraphError(f"a node name must be a non-empty string without '/', not {node.name!r}")
+        if node.name in self.nodes:
+            raise GraphError(f"graph {self.name} has two nodes named {node.name}")
+        node.graph = self
+        self.nodes[node.name] = node
+        return node
+
+    def file_pattern(self, name: str, pattern: str, *, tag: str | None = None) -> n.Node:
+        """One work item per file matching ``pattern`` (a glob; ``**`` recurses)."""
+        return self.add(n.FilePattern(name, pattern, tag))
+
+    def range_generate(
+        self, name: str, count: int | None = None, *, upstream=None, start=0, step=1, values=None, attribute="value"
+    ) -> n.Node:
+        """``count`` items with ``attribute`` = start + index * step (or one per ``values``)."""
+        return self.add(
+            n.RangeGenerator(name, _names(upstream), count, start=start, step=step, values=values, attribute=attribute)
+        )
+
+    def python_processor(self, name=None, upstream=None, func: Callable | None = None, *, parms: dict | None = None):
+        """Run ``func(item)`` once per upstream item. Without ``func``, a decorator that returns
+        the node: ``@graph.python_processor("name", upstream=other)``."""
+        if func is None and callable(name) and upstream is None:
+            name, func = None, name  # bare @graph.python_processor
+
+        def make(fn: Callable) -> n.Node:
+            return self.add(n.PythonProcessor(name or fn.__name__, _names(upstream), fn, parms))
+
+        return make if func is None else make(func)
+
+    def wait_for_all(self, name: str, upstream) -> n.Node:
+        """One partition of every upstream item."""
+        return self.add(n.WaitForAll(name, _names(upstream)))
+
+    def partition_by_attribute(self, name: str, upstream, attribute: str) -> n.Node:
+        """One partition per distinct value of ``attribute``."""
+        return self.add(n.PartitionByAttribute(name, _names(upstream), attribute))
+
+    # -- event handlers --------------------------------------------------------------------------
+    def on(self, event_type: str, handler: Callable | None = None, node: n.Node | str | None = None):
+        """Call ``handler(event)`` for events of ``event_type`` ('*' for all), for the whole graph or
+        one node. Without ``handler``, a decorator."""
+        from engine.handlers import EVENT_TYPES
+
+        if event_type != "*" and event_type not in EVENT_TYPES:
+            raise GraphError(f"unknown event type {event_type!r} (known: {', '.join(EVENT_TYPES)})")
+        node_name = node.name if isinstance(node, n.Node) else node
+
+        def register(fn: Callable) -> Callable:
+            self.handlers.append((event_type, fn, node_name))
+            return fn
+
+        return register if handler is None else register(handler)
+
+    # -- shape -----------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Refuse connections to unknown nodes and cycles, naming the nodes involved."""
+        for node in self.nodes.values():
+            for up in node.inputs:
+                if up not in self.nodes:
+                    raise GraphError(f"node {node.name} is connected to unknown node {up}")
+            if node.is_partitioner and not node.inputs:
+                raise GraphError(f"partitioner {node.name} has no upstream node")
+        for event_type, handler, node_name in self.handlers:
+            if node_name is not None and node_name not in self.nodes:
+                raise GraphError(f"a {event_type} handler is registered for unknown node {node_name}")
+        self.topological_order()
+
+    def topological_order(self, names: Iterable[str] | None = None) -> list[str]:
+        """Node names with every node after its inputs (definition order among equals)."""
+        wanted = list(self.nodes) if names is None else list(names)
+        order: list[str] = []
+        state: dict[str, int] = {}
+
+        def visit(name: str, path: list[str]) -> None:
+            mark = state.get(name)
+            if mark == 2:
+                return
+            if mark == 1:
+                cycle = path[path.index(name):] + [name]
+                raise GraphError(f"graph {self.name} has a cycle: {' -> '.join(cycle)}")
+            state[name] = 1
+            for up in self.nodes[name].inputs:
+                visit(up, path + [name])
+            state[name] = 2
+            order.append(name)
+
+        for name in wanted:
+            visit(name, [])
+        return order
+
+    def upstream_closure(self, node: str) -> list[str]:
+        """``node`` and every node it needs, in topological order."""
+        return self.topological_order([node])
+
+    def describe(self) -> list[dict]:
+        """The nodes as the log records them."""
+        return [
+            {"name": node.name, "type": node.type_name, "inputs": list(node.inputs), "parms": node.parms()}
+            for node in self.nodes.values()
+        ]
+
+
+def _names(upstream) -> list[str]:
+    if upstream is None:
+        return []
+    if isinstance(upstream, (str, n.Node)):
+        upstream = [upstream]
+    names = []
+    for up in upstream:
+        if isinstance(up, n.Node):
+            names.append(up.name)
+        elif isinstance(up, str):
+            names.append(up)
+        else:
+            raise GraphError(f"an upstream node is a Node or a node name, not {type(up).__name__}")
+    return names

@@ -1,0 +1,234 @@
+"""The built-in nodes and the two contracts they follow: processors and partitioners.
+
+A **processor** generates work items: from nothing (a root node, once per cook) or from each
+upstream work item once that item has cooked (fan-out: zero, one or many children per parent).
+Items of a processor whose ``does_work`` is false are born cooked (a file pattern's items only
+hold a file); the others are cooked by the node's ``cook(item)`` on a scheduler.
+
+A **partitioner** groups upstream work items into partition items (fan-in). A partition depends on
+all its members and cooks (merges them) once they have all cooked. ``needs_cooked_inputs`` says
+whether the grouping needs the members' results (partition by attribute does; wait for all does not,
+so its partition exists before its members cook).
+
+``generate`` and ``partition`` return ``NewItem``/``NewPartition`` records; the engine gives them
+identities, names and events. ``parms()`` is what the log records about a node's definition.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import inspect
+import marshal
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+from engine import attribs, files
+from engine.errors import GraphError
+
+
+@dataclass(slots=True)
+class NewItem:
+    """A work item a processor wants: ``key`` tells it apart from its siblings (same parent),
+    and must not change when unrelated things do; ``outputs`` only for born-cooked items."""
+
+    key: Any
+    index: int
+    attrs: dict = field(default_factory=dict)
+    outputs: list = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class NewPartition:
+    """A partition a partitioner wants: ``key`` names the group, ``members`` are item views."""
+
+    key: Any
+    members: list
+    attrs: dict = field(default_factory=dict)
+
+
+class Node:
+    """What every node has: a name, its upstream node names and a description for the log."""
+
+    type_name: ClassVar[str] = "node"
+    is_partitioner: ClassVar[bool] = False
+
+    def __init__(self, name: str, inputs: list[str]) -> None:
+        self.name = name
+        self.inputs = inputs
+        self.graph = None  # set by Graph.add
+        self.handlers: list[tuple[str, Callable]] = []
+
+    def parms(self) -> dict:
+        return {}
+
+    def on(self, event_type: str, handler: Callable) -> Callable:
+        """Register ``handler`` for events of ``event_type`` about this node (see engine.handlers)."""
+        self.graph.on(event_type, handler, node=self)
+        return handler
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name} {self.name}>"
+
+
+class Processor(Node):
+    does_work: ClassVar[bool] = False
+
+    def generate(self, ctx: "GenerateContext", parent) -> list[NewItem]:
+        raise NotImplementedError
+
+    def cook(self, item) -> None:
+        """Do the item's work (only called when ``does_work``)."""
+
+
+class Partitioner(Node):
+    is_partitioner = True
+    needs_cooked_inputs: ClassVar[bool] = False
+
+    def partition(self, ctx: "GenerateContext", items: list) -> list[NewPartition]:
+        raise NotImplementedError
+
+
+@dataclass(slots=True)
+class GenerateContext:
+    graph: str
+    root: str
+
+
+# -- processors -----------------------------------------------------------------------------------
+class FilePattern(Processor):
+    """One work item per file matching a glob (relative to the project root), the file its output."""
+
+    type_name = "file_pattern"
+
+    def __init__(self, name: str, pattern: str, tag: str | None = None) -> None:
+        super().__init__(name, [])
+        self.pattern = pattern
+        self.tag = tag
+
+    def parms(self) -> dict:
+        return {"pattern": self.pattern, "tag": self.tag or ""}
+
+    def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
+        pattern = self.pattern if os.path.isabs(self.pattern) else os.path.join(ctx.root, self.pattern)
+        paths = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+        out = []
+        for index, path in enumerate(paths):
+            rec = files.record(path, ctx.root, self.tag)
+            out.append(NewItem(key=rec[0], index=index, outputs=[rec]))
+        return out
+
+
+class RangeGenerator(Processor):
+    """A wedge-like generator: ``count`` items (or one per value of ``values``), each with an
+    ``attribute`` holding start + index * step (or the value). With an upstream node it makes that
+    many items per upstream item, each inheriting its parent's attributes."""
+
+    type_name = "range_generate"
+
+    def __init__(self, name, inputs, count=None, *, start=0, step=1, values=None, attribute="value") -> None:
+        super().__init__(name, inputs)
+        if values is None and count is None:
+            raise GraphError(f"range generator {name}: give a count or a list of values")
+        if values is not None:
+            values = list(values)
+            for v in values:
+                attribs.typed(v)  # refuse what cannot be an attribute now, not mid-cook
+        self.count = len(values) if values is not None else int(count)
+        self.start, self.step, self.values, self.attribute = start, step, values, attribute
+
+    def parms(self) -> dict:
+        return {
+            "count": self.count,
+            "start": self.start,
+            "step": self.step,
+            "values": self.values,
+            "attribute": self.attribute,
+        }
+
+    def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
+        out = []
+        for i in range(self.count):
+            value = self.values[i] if self.values is not None else self.start + i * self.step
+            out.append(NewItem(key=i, index=i, attrs={self.attribute: attribs.typed(value)}))
+        return out
+
+
+def code_fingerprint(func: Callable) -> str:
+    """A hash of a function's source (or bytecode when the source cannot be read)."""
+    try:
+        data = inspect.getsource(func).encode()
+    except (OSError, TypeError):
+        data = marshal.dumps(func.__code__)
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+class PythonProcessor(Processor):
+    """Runs ``func(item)`` in-process once per upstream item (or once, with no upstream). The
+    function reads attributes and input files, sets attributes and reports output files through
+    the ``WorkItem`` it is given. ``parms`` are node parameters, ``@attr``-expanded per item."""
+
+    type_name = "python_processor"
+    does_work = True
+
+    def __init__(self, name: str, inputs: list[str], func: Callable, parms: dict | None = None) -> None:
+        super().__init__(name, inputs)
+        if not callable(func):
+            raise GraphError(f"python processor {name}: func must be callable, not {type(func).__name__}")
+        self.func = func
+        self.node_parms = dict(parms or {})
+
+    def parms(self) -> dict:
+        return {
+            "func": f"{getattr(self.func, '__module__', '?')}.{getattr(self.func, '__qualname__', '?')}",
+            "code": code_fingerprint(self.func),
+            "parms": self.node_parms,
+        }
+
+    def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
+        return [NewItem(key=0, index=parent.index if parent is not None else 0)]
+
+    def cook(self, item) -> None:
+        self.func(item)
+
+
+# -- partitioners ---------------------------------------------------------------------------------
+class WaitForAll(Partitioner):
+    """One partition holding every upstream item; it cooks when they all have."""
+
+    type_name = "wait_for_all"
+
+    def partition(self, ctx: GenerateContext, items: list) -> list[NewPartition]:
+        return [NewPartition(key="all", members=items)] if items else []
+
+
+class PartitionByAttribute(Partitioner):
+    """One partition per distinct value of ``attribute`` among the (cooked) upstream items; the
+    partition carries that value. Items without the attribute are left out."""
+
+    type_name = "partition_by_attribute"
+    needs_cooked_inputs = True
+
+    def __init__(self, name: str, inputs: list[str], attribute: str) -> None:
+        super().__init__(name, inputs)
+        self.attribute = attribute
+
+    def parms(self) -> dict:
+        return {"attribute": self.attribute}
+
+    def partition(self, ctx: GenerateContext, items: list) -> list[NewPartition]:
+        groups: dict[Any, list] = {}
+        for item in items:
+            attr = item.attrs.get(self.attribute)
+            if attr is None:
+                continue
+            value = attribs.value_of(attr)
+            key = value.path if isinstance(value, attribs.File) else value
+            if isinstance(key, dict):
+                key = repr(sorted(key.items()))
+            groups.setdefault((attr[0], key), []).append(item)
+        out = []
+        for (kind, key), members in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+            out.append(NewPartition(key=[kind, key], members=members, attrs={self.attribute: list(members[0].attrs[self.attribute])}))
+        return out

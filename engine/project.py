@@ -1,0 +1,98 @@
+"""Where a project's store is, and the one call that cooks a graph file into it.
+
+The store defaults to ``.pdg/pdg.db`` beside the graph file; ``--db PATH`` or ``PDG_DB`` override it.
+Commands that need only the store find ``.pdg/pdg.db`` in the current directory or a parent, as git
+finds ``.git``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from engine.cook import Cook, CookSummary
+from engine.errors import UnknownNode
+from engine.graph import Graph
+from engine.loader import load_graph
+from pdgstore.errors import StoreMissing
+from pdgstore.log import EventLog, display_path
+
+STORE_DIR = ".pdg"
+STORE_FILE = "pdg.db"
+
+
+def store_beside(graph_path: str) -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(graph_path)), STORE_DIR, STORE_FILE)
+
+
+def find_store(db: str | None = None, start: str | None = None) -> str:
+    """The store a read command should use: ``db``, else ``$PDG_DB``, else the nearest
+    ``.pdg/pdg.db`` in the current directory or a parent."""
+    explicit = db or os.environ.get("PDG_DB")
+    if explicit:
+        if not os.path.exists(explicit):
+            raise StoreMissing(f"no pdgstore database at {explicit}")
+        return os.path.abspath(explicit)
+    here = os.path.abspath(start or os.getcwd())
+    while True:
+        candidate = os.path.join(here, STORE_DIR, STORE_FILE)
+        if os.path.exists(candidate):
+            return candidate
+        parent = os.path.dirname(here)
+        if parent == here:
+            raise StoreMissing(
+                "no pdgstore database here: no .pdg/pdg.db in this directory or its parents "
+                "(cook a graph first, or give --db PATH)"
+            )
+        here = parent
+
+
+def open_store(db: str | None = None) -> EventLog:
+    """Open the store of the current project for reading."""
+    return EventLog.open(find_store(db))
+
+
+def cook_file(
+    graph_path: str,
+    *,
+    db: str | None = None,
+    node: str | None = None,
+    jobs: int | None = None,
+    overrides: dict | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    on_cook: Callable[[Cook], None] | None = None,
+    synchronous: str = "NORMAL",
+) -> CookSummary:
+    """Load the graph file, open (or create) its store as the writer, and cook it.
+
+    Everything that can be refused (the graph file, ``--set`` values, the node name) is checked
+    before the store is touched, so a refused cook writes nothing.
+    """
+    graph = load_graph(graph_path, overrides)
+    return cook_graph(graph, db=db or os.environ.get("PDG_DB") or store_beside(graph_path), node=node, jobs=jobs,
+                      progress=progress, on_cook=on_cook, synchronous=synchronous)
+
+
+def cook_graph(
+    graph: Graph,
+    *,
+    db: str,
+    node: str | None = None,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    on_cook: Callable[[Cook], None] | None = None,
+    synchronous: str = "NORMAL",
+) -> CookSummary:
+    """Cook a Graph built in Python (no graph file needed) into the store at ``db``."""
+    if node is not None and node not in graph.nodes:
+        raise UnknownNode(
+            f"graph {graph.name} has no node {node} (its nodes: {', '.join(graph.nodes) or 'none'})"
+        )
+    with EventLog.open(db, writer=True, create=True, synchronous=synchronous) as log:
+        cook = Cook(log, graph, node=node, jobs=jobs, progress=progress)
+        if on_cook is not None:
+            on_cook(cook)
+        return cook.run()
+
+
+__all__ = ["cook_file", "cook_graph", "find_store", "open_store", "store_beside", "display_path"]

@@ -1,0 +1,128 @@
+"""The work item a python processor's function is given: read attributes and inputs, set attributes,
+report output files, expand parameters.
+
+It is a private copy made for one run on a worker thread; what the function changes is handed back
+to the engine's loop as a result, which records it as events. Paths are relative to the project root
+(the graph file's directory), which is also the working directory while a cook runs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine import attribs
+from engine.errors import ExpansionError
+
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """A file a work item reads or wrote: ``path`` is absolute; ``relpath`` as the log stores it."""
+
+    path: Path
+    relpath: str
+    tag: str
+    size: int
+    hash: str
+
+
+class WorkItem:
+    def __init__(self, *, item_id, name, index, node, attrs, inputs, outputs, root, node_parms=None) -> None:
+        self.id = self.item_id = item_id
+        self.name = name
+        self.index = index
+        self.node = node
+        self.attrs = dict(attrs)
+        self.inputs = inputs
+        self.outputs = list(outputs)
+        self.root = root
+        self._node_parms = node_parms or {}
+        self.changed: dict[str, list] = {}
+        self.new_outputs: list[tuple[str, str | None]] = []
+
+    def __repr__(self) -> str:
+        return f"<WorkItem {self.name} ({self.id})>"
+
+    # -- attributes ------------------------------------------------------------------------------
+    def attrib_names(self) -> list[str]:
+        return sorted(self.attrs)
+
+    def has_attrib(self, name: str) -> bool:
+        return name in self.attrs
+
+    def attrib_value(self, name: str, index: int = 0, default: Any = _MISSING) -> Any:
+        """The attribute's value at ``index`` (its first by default), as PDG's attribValue."""
+        attr = self.attrs.get(name)
+        if attr is None or index >= len(attr[1]):
+            if default is not _MISSING:
+                return default
+            if attr is None:
+                raise KeyError(f"work item {self.name} has no attribute {name!r}")
+            raise IndexError(f"attribute {name!r} of work item {self.name} has {len(attr[1])} values, not {index + 1}")
+        return attribs.value_of(attr, index)
+
+    def attrib_array(self, name: str) -> list:
+        attr = self.attrs.get(name)
+        if attr is None:
+            raise KeyError(f"work item {self.name} has no attribute {name!r}")
+        return attribs.array_of(attr)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.attrib_value(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.attrib_value(name, default=default)
+
+    def set_attrib(self, name: str, value: Any) -> None:
+        """Set an attribute: an int, float, str, File or dict, or a list of one of those."""
+        attr = attribs.typed(value)
+        self.attrs[name] = attr
+        self.changed[name] = attr
+
+    def set_file_attrib(self, name: str, path: str | os.PathLike, tag: str = "file") -> None:
+        self.set_attrib(name, attribs.File(path, tag))
+
+    # -- files -----------------------------------------------------------------------------------
+    def _info(self, rec: list) -> FileInfo:
+        rel = rec[0]
+        return FileInfo(Path(rel if os.path.isabs(rel) else os.path.join(self.root, rel)), rel, rec[1], rec[2], rec[4])
+
+    @property
+    def input_files(self) -> list[FileInfo]:
+        return [self._info(r) for r in self.inputs]
+
+    @property
+    def input_path(self) -> Path:
+        """The first input file (``@pdg_input``)."""
+        if not self.inputs:
+            raise ValueError(f"work item {self.name} has no input files")
+        return self._info(self.inputs[0]).path
+
+    @property
+    def output_files(self) -> list[FileInfo]:
+        return [self._info(r) for r in self.outputs]
+
+    def add_output_file(self, path: str | os.PathLike, tag: str | None = None) -> Path:
+        """Report a file this item wrote; it is stat-ed and hashed when the function returns."""
+        path = os.fspath(path)
+        self.new_outputs.append((path, tag))
+        return Path(path if os.path.isabs(path) else os.path.join(self.root, path))
+
+    def path(self, relative: str | os.PathLike) -> Path:
+        """A path relative to the project root, made absolute."""
+        return Path(self.root, relative)
+
+    # -- parameters ------------------------------------------------------------------------------
+    def expand(self, text: str, parm: str = "expression") -> str:
+        return attribs.expand(text, item=self, node=self.node, parm=parm)
+
+    def parm(self, name: str) -> Any:
+        """A node parameter, with ``@attr`` references expanded against this item."""
+        if name not in self._node_parms:
+            raise ExpansionError(f"node {self.node} has no parameter {name!r}")
+        value = self._node_parms[name]
+        return self.expand(value, parm=name) if isinstance(value, str) else value

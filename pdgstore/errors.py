@@ -1,0 +1,45 @@
+"""The errors the store raises: each one is a sentence a user can act on.
+
+    PdgError                      (exit_code 1)  base of every error pdgstore, engine and cli raise
+    └── StoreError                               something is wrong with a store
+        ├── StoreMissing          (2)            no store where one was expected
+        ├── StoreRefused          (2)            not ours, newer than this code, or corrupt: never touched
+        ├── StoreBusy             (1)            another process is cooking on this store
+        └── StoreIOError          (1)            the disk failed us (I/O error, disk full): never retried
+
+The engine and the cli derive their own errors from PdgError, so the cli has one place that turns any
+of them into a sentence on stderr and an exit code.
+"""
+
+
+class PdgError(Exception):
+    """An error meant for a person: ``str(err)`` is one clear sentence."""
+
+    exit_code = 1
+
+
+class StoreError(PdgError):
+    """Something is wrong with a store."""
+
+
+class StoreMissing(StoreError):
+    """No store exists where one was asked for."""
+
+    exit_code = 2
+
+
+class StoreRefused(StoreError):
+    """The file is not a pdgstore database, is newer than this code, or is corrupt.
+
+    A refused file is never modified, migrated or deleted: the event log is the truth.
+    """
+
+    exit_code = 2
+
+
+class StoreBusy(StoreError):
+    """Another process holds the store's single writer lock."""
+
+
+class StoreIOError(StoreError):
+    """The disk reported an error while writing; the cook stops rather than retry (see DESIGN.md)."""

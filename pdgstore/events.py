@@ -1,0 +1,215 @@
+"""The event types: immutable, past-tense facts about graphs, cooks and work items.
+
+Every event shares an envelope (``seq``, ``time_ns``, ``cook_id``, ``graph``) that the log stores in
+indexed columns, plus the fields of its kind, which the codec packs into a msgpack payload. Each class
+declares a stable ``kind`` string (the name stored in the log, never derived from the class path) and
+the field that names its ``subject`` (a node, a work item or the graph). A registry refuses a kind
+declared twice, at import time.
+
+Field values are msgpack-native only: ints, floats, strings, bools, lists and string-keyed dicts.
+Files travel as lists ``[path, tag, size, mtime_ns, hash]`` with POSIX paths relative to the graph's
+project root; attributes as ``{name: [type, [values...]]}`` (see ``pdgstore.state``).
+
+Payload versions (``v``) per kind, and what each field means, are documented on each class; a change
+to a payload bumps its ``v`` and adds an upcaster in ``pdgstore.codec``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+#: kind string -> event class
+REGISTRY: dict[str, type["Event"]] = {}
+
+#: Work item states, PDG's vocabulary.
+STATES = (
+    "uncooked",
+    "waiting",
+    "scheduled",
+    "cooking",
+    "cooked_success",
+    "cooked_cache",
+    "cooked_fail",
+    "cooked_cancel",
+    "dirty",
+)
+DONE_STATES = frozenset({"cooked_success", "cooked_cache"})
+FINISHED_STATES = frozenset({"cooked_success", "cooked_cache", "cooked_fail", "cooked_cancel"})
+
+
+def register(kind: str, subject: str, version: int = 1):
+    """Declare a class as the event of ``kind``; ``subject`` names the field that is its subject."""
+
+    def wrap(cls):
+        if kind in REGISTRY:
+            raise TypeError(f"event kind {kind!r} is declared twice ({REGISTRY[kind].__name__}, {cls.__name__})")
+        cls.kind = kind
+        cls.subject_field = subject
+        cls.version = version
+        cls.payload_fields = tuple(f.name for f in fields(cls) if f.name not in ENVELOPE)
+        REGISTRY[kind] = cls
+        return cls
+
+    return wrap
+
+
+ENVELOPE = ("seq", "time_ns", "cook_id", "graph")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """The envelope every event carries. ``seq`` is assigned by the single writer, in log order."""
+
+    kind: ClassVar[str]
+    subject_field: ClassVar[str]
+    version: ClassVar[int]
+    payload_fields: ClassVar[tuple[str, ...]]
+
+    seq: int = 0
+    time_ns: int = 0
+    cook_id: int = 0
+    graph: str = ""
+
+    @property
+    def subject(self) -> str:
+        return getattr(self, self.subject_field)
+
+    def payload(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.payload_fields}
+
+
+@register("GraphLoaded", subject="graph")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GraphLoaded(Event):
+    """A graph definition was loaded for a cook (v1).
+
+    ``path``: the graph file, POSIX, relative to the store's folder; ``root``: the project root that
+    file paths are relative to, likewise; ``nodes``: ``[{name, type, inputs, parms}]`` in definition
+    order; ``parms``: the graph parameters' effective values.
+    """
+
+    path: str = ""
+    root: str = ""
+    nodes: list = field(default_factory=list)
+    parms: dict = field(default_factory=dict)
+
+
+@register("CookStarted", subject="graph")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CookStarted(Event):
+    """A cook began (v1): ``node`` is the target ('' for the whole graph), ``jobs`` the pool size,
+    ``pid`` the cooking process, ``overrides`` the ``--set`` values."""
+
+    node: str = ""
+    jobs: int = 1
+    pid: int = 0
+    overrides: dict = field(default_factory=dict)
+
+
+@register("CookFinished", subject="graph")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CookFinished(Event):
+    """A cook ended (v1) with ``status`` success, failed or cancelled, a ``message`` and item
+    ``counts`` ``{ran, reused, failed, cancelled}``."""
+
+    status: str = "success"
+    message: str = ""
+    counts: dict = field(default_factory=dict)
+
+
+@register("CookWarning", subject="about")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CookWarning(Event):
+    """Something went wrong that did not stop the cook (v1), e.g. an event handler raised.
+    ``about`` is the item id, node or graph concerned."""
+
+    about: str = ""
+    message: str = ""
+
+
+@register("NodeDirtied", subject="node")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeDirtied(Event):
+    """Every work item of ``node`` became dirty, because of ``reason`` (v1)."""
+
+    node: str = ""
+    reason: str = ""
+
+
+@register("NodeGenerated", subject="node")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeGenerated(Event):
+    """``node`` finished generating its work items in this cook: ``count`` of them (v1)."""
+
+    node: str = ""
+    count: int = 0
+
+
+@register("NodeCooked", subject="node")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeCooked(Event):
+    """Every work item of ``node`` finished cooking in this cook (v1); ``failed`` counts failures."""
+
+    node: str = ""
+    failed: int = 0
+
+
+@register("WorkItemGenerated", subject="item_id")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkItemGenerated(Event):
+    """A work item was generated, or regenerated with the same identity (v1).
+
+    ``parents``: the item ids it depends on (a partition's members, a child's parent); ``attrs``,
+    ``inputs`` and ``outputs`` as it starts; ``state`` its first state (a file pattern's items are
+    generated cooked).
+    """
+
+    item_id: str = ""
+    node: str = ""
+    name: str = ""
+    index: int = 0
+    parents: list = field(default_factory=list)
+    attrs: dict = field(default_factory=dict)
+    inputs: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+    state: str = "uncooked"
+
+
+@register("WorkItemStateChanged", subject="item_id")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkItemStateChanged(Event):
+    """A work item moved to ``state`` (v1); ``message`` says why when it is not obvious."""
+
+    item_id: str = ""
+    state: str = ""
+    message: str = ""
+
+
+@register("WorkItemCooked", subject="item_id")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkItemCooked(Event):
+    """A work item's work ended (v1).
+
+    ``state`` is cooked_success or cooked_fail; ``attrs`` the attributes its work set (merged over
+    the ones it had); ``outputs`` its output files; ``started_ns``/``duration_ns`` when and how long
+    it ran; ``error`` the exception's one-line summary and ``traceback`` the full text on failure.
+    """
+
+    item_id: str = ""
+    state: str = "cooked_success"
+    attrs: dict = field(default_factory=dict)
+    outputs: list = field(default_factory=list)
+    started_ns: int = 0
+    duration_ns: int = 0
+    error: str = ""
+    traceback: str = ""
+
+
+@register("WorkItemRemoved", subject="item_id")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkItemRemoved(Event):
+    """A work item no longer exists: its node's regeneration did not produce it again (v1)."""
+
+    item_id: str = ""
+    reason: str = ""

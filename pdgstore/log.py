@@ -1,0 +1,359 @@
+"""The event log: one SQLite file per project, opened by many readers and at most one writer.
+
+``EventLog.open(path)`` opens a store for reading; ``EventLog.open(path, writer=True, create=True)``
+also takes the store's writer lock (an ``flock`` on ``<store>.lock`` holding the writer's pid, which
+the kernel releases when the process dies, however it dies) and creates the store if it is missing.
+
+Durability: WAL with ``synchronous=NORMAL`` by default, which keeps every committed batch through a
+process crash (SIGKILL); a power loss may lose the last batches but never corrupts the file.
+``synchronous="FULL"`` makes each batch survive a power loss too, at the cost of an fsync per batch.
+Every append is one ``BEGIN IMMEDIATE`` transaction, so the log holds whole batches only. A write
+that fails with an I/O error is raised as ``StoreIOError`` and never retried.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from typing import Iterable, Iterator
+
+import msgpack
+
+from pdgstore import codec, schema
+from pdgstore.errors import StoreBusy, StoreIOError, StoreRefused
+from pdgstore.events import Event
+from pdgstore.projection import replay
+from pdgstore.state import State
+
+SNAPSHOT_VERSION = 1
+NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "afs", "9p", "lustre", "glusterfs"}
+_COLUMNS = "seq, time_ns, cook_id, graph, kind, subject, payload"
+
+
+def display_path(path: str) -> str:
+    """``path`` as a person standing in the current directory would write it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return rel if not rel.startswith("../../..") else os.path.abspath(path)
+
+
+def filesystem_type(path: str) -> str:
+    """The type of the file system holding ``path`` (Linux; '' where it cannot be told)."""
+    try:
+        with open("/proc/mounts") as f:
+            mounts = [line.split()[1:3] for line in f]
+    except OSError:
+        return ""
+    real = os.path.realpath(path)
+    best, kind = "", ""
+    for mount_point, fstype in mounts:
+        mount_point = mount_point.replace("\\040", " ")
+        if (real == mount_point or real.startswith(mount_point.rstrip("/") + "/")) and len(mount_point) > len(best):
+            best, kind = mount_point, fstype
+    return kind
+
+
+class EventLog:
+    """An open store. Use ``EventLog.open``; close it (or use it as a context manager) when done."""
+
+    def __init__(self, path: str, conn: sqlite3.Connection, lock_fd: int | None) -> None:
+        self.path = path
+        self.display = display_path(path)
+        self.conn = conn
+        self._lock_fd = lock_fd
+        self.next_seq = 0
+
+    # -- opening ---------------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls, path: str, *, writer: bool = False, create: bool = False, synchronous: str = "NORMAL"
+    ) -> "EventLog":
+        path = os.path.abspath(path)
+        display = display_path(path)
+        lock_fd = None
+        if writer:
+            if create:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+            lock_fd = _take_writer_lock(path, display)
+        try:
+            if create and not os.path.exists(path):
+                _create(path, display)
+            version = schema.check_header(path, display)
+            conn = _connect(path, display, synchronous)
+            log = cls(path, conn, lock_fd)
+            with log._errors():
+                fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+                if not fmt or fmt[0] != "pdgstore":
+                    raise StoreRefused(f"{display} is corrupt: its meta table does not name it a pdgstore")
+                if writer:
+                    fstype = filesystem_type(path)
+                    if fstype in NETWORK_FILESYSTEMS:
+                        raise StoreRefused(
+                            f"{display} is on a network file system ({fstype}); SQLite's locking and WAL are "
+                            "not safe there: put the store on a local disk with --db"
+                        )
+                    if version < schema.SCHEMA_VERSION:
+                        log._migrate(version)
+                    log.next_seq = (conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0) + 1
+        except BaseException:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            if "conn" in locals():
+                conn.close()
+            raise
+        return log
+
+    def close(self) -> None:
+        self.conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> "EventLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def is_writer(self) -> bool:
+        return self._lock_fd is not None
+
+    def writer_pid(self) -> int | None:
+        """The pid of the process holding this store's writer lock, or None when nobody cooks."""
+        if self.is_writer:
+            return os.getpid()
+        return _lock_holder(self.path)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def append(self, events: Iterable[Event]) -> None:
+        """Append a batch of events in one transaction; they carry their seq already."""
+        self.append_rows([codec.to_row(e) for e in events])
+
+    def append_rows(self, rows: list[tuple]) -> None:
+        """Append rows already encoded by ``codec.to_row``, in one transaction."""
+        if not self.is_writer:
+            raise RuntimeError("append on a store opened for reading")
+        if not rows:
+            return
+        self._write(lambda c: c.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows))
+
+    def save_snapshot(self, state: State, keep: int = 2) -> None:
+        """Store ``state`` as the snapshot at ``state.seq``, keeping only the ``keep`` newest."""
+        blob = msgpack.packb(state.to_plain(), use_bin_type=True)
+
+        def write(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT OR REPLACE INTO snapshots (seq, time_ns, v, state) VALUES (?, ?, ?, ?)",
+                (state.seq, time.time_ns(), SNAPSHOT_VERSION, blob),
+            )
+            c.execute(
+                "DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?)",
+                (keep,),
+            )
+
+        self._write(write)
+
+    def _write(self, body) -> None:
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                body(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise StoreIOError(f"writing to {self.display} failed: {exc}; the cook stops here (not retried)") from None
+        except sqlite3.DatabaseError as exc:
+            raise StoreRefused(f"{self.display} is corrupt: {exc}") from None
+
+    def _migrate(self, version: int) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            for v in range(version + 1, schema.SCHEMA_VERSION + 1):
+                for statement in schema.MIGRATIONS[v]:
+                    c.execute(statement)
+                c.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(v),))
+            c.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
+
+        self._write(write)
+
+    # -- reading ---------------------------------------------------------------------------------
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn SQLite's errors while reading into sentences naming the store."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            raise StoreIOError(f"reading {self.display} failed: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise StoreRefused(f"{self.display} is corrupt: {exc}; it was left untouched") from None
+
+    def events(
+        self,
+        after: int = 0,
+        *,
+        cook_id: int | None = None,
+        subject: str | None = None,
+        kind: str | None = None,
+        until: int | None = None,
+    ) -> Iterator[Event]:
+        """Decoded events in seq order, filtered by cook, subject or kind."""
+        where, args = ["seq > ?"], [after]
+        if until is not None:
+            where.append("seq <= ?")
+            args.append(until)
+        if cook_id is not None:
+            where.append("cook_id = ?")
+            args.append(cook_id)
+        if subject is not None:
+            where.append("subject = ?")
+            args.append(subject)
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq"
+        with self._errors():
+            cursor = self.conn.execute(sql, args)
+            while True:
+                rows = cursor.fetchmany(4096)
+                if not rows:
+                    break
+                for row in rows:
+                    yield codec.from_row(row)
+
+    def last_seq(self) -> int:
+        with self._errors():
+            return self.conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+
+    def snapshot(self) -> State | None:
+        """The newest readable snapshot, or None."""
+        with self._errors():
+            row = self.conn.execute(
+                "SELECT state FROM snapshots WHERE v = ? ORDER BY seq DESC LIMIT 1", (SNAPSHOT_VERSION,)
+            ).fetchone()
+        if row is None:
+            return None
+        return State.from_plain(msgpack.unpackb(row[0], raw=False, strict_map_key=False))
+
+    def snapshot_seq(self) -> int:
+        with self._errors():
+            row = self.conn.execute("SELECT max(seq) FROM snapshots WHERE v = ?", (SNAPSHOT_VERSION,)).fetchone()
+        return row[0] or 0
+
+    def load_state(self) -> State:
+        """The current state: the newest snapshot plus the events after it."""
+        state = self.snapshot()
+        return replay(self.events(state.seq if state else 0), state)
+
+    def replay_all(self) -> State:
+        """The current state from the whole log, ignoring every snapshot (slow, and the reference)."""
+        return replay(self.events(0))
+
+    def integrity_problem(self) -> str | None:
+        """SQLite's own quick check of the file: None when it is sound."""
+        with self._errors():
+            rows = [r[0] for r in self.conn.execute("PRAGMA quick_check")]
+        return None if rows == ["ok"] else "; ".join(rows[:3])
+
+
+# -- helpers for open -----------------------------------------------------------------------------
+def _connect(path: str, display: str, synchronous: str) -> sqlite3.Connection:
+    if synchronous.upper() not in ("NORMAL", "FULL"):
+        raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        return conn
+    except sqlite3.DatabaseError as exc:
+        raise StoreRefused(f"{display} cannot be opened: {exc}; it was left untouched") from None
+
+
+def _create(path: str, display: str) -> None:
+    """Create an empty store atomically: build it under a temporary name, then link it in place."""
+    tmp = f"{path}.creating-{os.getpid()}"
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+            conn.execute("BEGIN")
+            for statement in schema.DDL:
+                conn.execute(statement)
+            conn.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [("format", "pdgstore"), ("schema", str(schema.SCHEMA_VERSION)), ("created_ns", str(time.time_ns()))],
+            )
+            conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+            conn.execute("PRAGMA journal_mode = WAL")
+        finally:
+            conn.close()
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # someone else created it first: theirs is checked like any other
+        dir_fd = os.open(os.path.dirname(path), os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise StoreIOError(f"cannot create {display}: {exc.strerror}") from None
+    finally:
+        for leftover in (tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"):
+            try:
+                os.unlink(leftover)
+            except FileNotFoundError:
+                pass
+
+
+def _take_writer_lock(path: str, display: str) -> int:
+    lock_path = path + ".lock"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreIOError(f"cannot open the writer lock {display_path(lock_path)}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = _read_pid(fd)
+        os.close(fd)
+        raise StoreBusy(f"a cook is already running on {display} (pid {pid})") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def _read_pid(fd: int) -> int | str:
+    text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+    return int(text) if text.isdigit() else "unknown"
+
+
+def _lock_holder(path: str) -> int | None:
+    """Without taking it for long, tell whether another process holds the writer lock."""
+    try:
+        fd = os.open(path + ".lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _read_pid(fd)
+            return pid if isinstance(pid, int) else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

@@ -1,0 +1,161 @@
+"""The projected state: what the log says is true now, as plain Python objects.
+
+State is only ever changed by ``pdgstore.projection.apply``. ``to_plain`` gives a msgpack-native
+picture of it (used by snapshots and by ``pdg check`` to compare a replay with the live state), and
+``from_plain`` rebuilds it, derived indexes included.
+
+Attributes are PDG-typed arrays: ``attrs[name] = [type, [values...]]`` where type is one of int,
+float, string, file, dict (a file value is ``[path, tag]``). Files are ``[path, tag, size, mtime_ns,
+hash]`` with POSIX paths relative to the graph's project root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ATTRIB_TYPES = ("int", "float", "string", "file", "dict")
+
+
+@dataclass(slots=True)
+class Item:
+    """One work item as the log last described it."""
+
+    item_id: str
+    graph: str
+    node: str
+    name: str
+    index: int
+    parents: list
+    attrs: dict
+    inputs: list
+    outputs: list
+    state: str
+    cook_id: int = 0
+    started_ns: int = 0
+    duration_ns: int = 0
+    error: str = ""
+    traceback: str = ""
+
+    PLAIN = (
+        "item_id graph node name index parents attrs inputs outputs state cook_id "
+        "started_ns duration_ns error traceback"
+    ).split()
+
+
+@dataclass(slots=True)
+class Cook:
+    """One cook: who ran it, when, and how it ended (``status`` is running until it ends)."""
+
+    cook_id: int
+    graph: str
+    node: str
+    jobs: int
+    pid: int
+    overrides: dict
+    started_ns: int
+    ended_ns: int = 0
+    status: str = "running"
+    message: str = ""
+    counts: dict = field(default_factory=dict)
+    warnings: int = 0
+
+    PLAIN = "cook_id graph node jobs pid overrides started_ns ended_ns status message counts warnings".split()
+
+
+@dataclass(slots=True)
+class GraphInfo:
+    """The last definition of a graph that a cook loaded."""
+
+    name: str
+    path: str
+    root: str
+    nodes: list
+    parms: dict
+    loaded_seq: int
+
+    PLAIN = "name path root nodes parms loaded_seq".split()
+
+
+def _plain(obj, names, named):
+    if named:
+        return {n: getattr(obj, n) for n in names}
+    return [getattr(obj, n) for n in names]
+
+
+class State:
+    """Graphs, work items and cooks, as of log position ``seq``."""
+
+    __slots__ = ("seq", "graphs", "items", "cooks", "node_items")
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.graphs: dict[str, GraphInfo] = {}
+        self.items: dict[str, Item] = {}
+        self.cooks: dict[int, Cook] = {}
+        #: derived index (graph, node) -> {item_id: None}, in generation order
+        self.node_items: dict[tuple[str, str], dict[str, None]] = {}
+
+    # -- reading ---------------------------------------------------------------------------------
+    def running_cook(self) -> Cook | None:
+        """The cook that started and has not ended, if any (at most one: one writer at a time)."""
+        for cook in reversed(self.cooks.values()):
+            return cook if cook.status == "running" else None
+        return None
+
+    def items_of(self, graph: str, node: str) -> list[Item]:
+        ids = self.node_items.get((graph, node), {})
+        return [self.items[i] for i in ids]
+
+    def last_cook_id(self) -> int:
+        return next(reversed(self.cooks), 0)
+
+    # -- plain form --------------------------------------------------------------------------------
+    def to_plain(self, named: bool = False) -> dict:
+        """The state as msgpack-native data: compact lists, or dicts keyed by field name when
+        ``named`` (for messages that must say which field differs)."""
+        return {
+            "seq": self.seq,
+            "graphs": {k: _plain(g, GraphInfo.PLAIN, named) for k, g in self.graphs.items()},
+            "items": {k: _plain(i, Item.PLAIN, named) for k, i in self.items.items()},
+            "cooks": [_plain(c, Cook.PLAIN, named) for c in self.cooks.values()],
+        }
+
+    @classmethod
+    def from_plain(cls, plain: dict) -> "State":
+        state = cls()
+        state.seq = plain["seq"]
+        state.graphs = {k: GraphInfo(*v) for k, v in plain["graphs"].items()}
+        for item_id, values in plain["items"].items():
+            item = Item(*values)
+            state.items[item_id] = item
+            state.node_items.setdefault((item.graph, item.node), {})[item_id] = None
+        for values in plain["cooks"]:
+            cook = Cook(*values)
+            state.cooks[cook.cook_id] = cook
+        return state
+
+
+def first_difference(a, b, path: str = "state") -> str | None:
+    """Where two plain states first differ, as ``path: a != b``; None when they are equal."""
+    if type(a) is not type(b):
+        return f"{path}: {a!r} != {b!r}"
+    if isinstance(a, dict):
+        for key in a:
+            if key not in b:
+                return f"{path}[{key!r}] is missing from the second"
+            diff = first_difference(a[key], b[key], f"{path}[{key!r}]")
+            if diff:
+                return diff
+        for key in b:
+            if key not in a:
+                return f"{path}[{key!r}] is missing from the first"
+        return None
+    if isinstance(a, (list, tuple)):
+        for i, (x, y) in enumerate(zip(a, b)):
+            diff = first_difference(x, y, f"{path}[{i}]")
+            if diff:
+                return diff
+        if len(a) != len(b):
+            return f"{path}: length {len(a)} != {len(b)}"
+        return None
+    return None if a == b else f"{path}: {a!r} != {b!r}"
