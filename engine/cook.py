@@ -157,6 +157,10 @@ class Cook:
             self._cancel_reason = reason
             self._cancel.set()
 
+    @property
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
     def run(self) -> CookSummary:
         started = time.perf_counter()
         old_cwd = os.getcwd()

@@ -8,7 +8,7 @@
     └── ExpansionError    (1)  an ``@attr`` reference to an attribute the work item lacks
 """
 
-from pdgstore.errors import PdgError
+from pdgstore.errors import PdgError, UnknownItem  # noqa: F401  (UnknownItem lives with the store)
 
 
 class GraphError(PdgError):
@@ -20,10 +20,6 @@ class ParmError(PdgError):
 
 
 class UnknownNode(PdgError):
-    exit_code = 2
-
-
-class UnknownItem(PdgError):
     exit_code = 2
 
 

@@ -6,6 +6,7 @@
         ├── StoreRefused          (2)            not ours, newer than this code, or corrupt: never touched
         ├── StoreBusy             (1)            another process is cooking on this store
         └── StoreIOError          (1)            the disk failed us (I/O error, disk full): never retried
+    └── UnknownItem               (2)            an item id or name the store does not know
 
 The engine and the cli derive their own errors from PdgError, so the cli has one place that turns any
 of them into a sentence on stderr and an exit code.
@@ -43,3 +44,9 @@ class StoreBusy(StoreError):
 
 class StoreIOError(StoreError):
     """The disk reported an error while writing; the cook stops rather than retry (see DESIGN.md)."""
+
+
+class UnknownItem(PdgError):
+    """An item id or name that the store does not know (or that names several items)."""
+
+    exit_code = 2

@@ -1,0 +1,148 @@
+"""``pdg cook``: cook a graph file (or one node and what it needs)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import click
+
+from cli import render
+from cli.options import json_option
+from engine.errors import ParmError
+from engine.project import cook_file, store_beside
+from pdgstore import queries
+from pdgstore.log import EventLog
+
+EXIT_CODES = {"success": 0, "failed": 1, "cancelled": 130}
+
+
+def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    overrides = {}
+    for value in values:
+        name, sep, text = value.partition("=")
+        if not sep or not name.strip():
+            raise ParmError(f"--set takes NAME=VALUE, not {value!r}")
+        overrides[name.strip()] = text
+    return overrides
+
+
+@click.command("cook")
+@click.argument("graph", type=click.Path(dir_okay=False))
+@click.argument("node", required=False)
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a graph parameter (repeatable).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Work items run at once (default: CPU count).")
+@click.option("--db", type=click.Path(dir_okay=False), envvar="PDG_DB", help="The store (default: .pdg/pdg.db beside GRAPH).")
+@click.option("--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True,
+              help="full: fsync every batch (survives power loss, slower).")
+@json_option
+def command(graph, node, sets, jobs, db, sync, as_json) -> None:
+    """Cook GRAPH (a Python graph file), or only NODE and what it needs upstream.
+
+    Prints a summary (or one JSON object with --json); exits 0 on success, 1 when items failed,
+    130 when cancelled with Ctrl-C.
+    """
+    overrides = parse_sets(sets)
+    show_progress = not as_json and sys.stderr.isatty()
+    progress_ui = _Progress() if show_progress else None
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_cook(cook) -> None:
+        def interrupt(signum, frame) -> None:
+            if cook.is_cancelled:
+                cook.grace_s = 0  # a second Ctrl-C: stop waiting for running items
+            cook.cancel("interrupted (Ctrl-C)")
+
+        signal.signal(signal.SIGINT, interrupt)
+
+    try:
+        if progress_ui:
+            progress_ui.start()
+        summary = cook_file(
+            graph, db=db, node=node, jobs=jobs, overrides=overrides, synchronous=sync.upper(),
+            progress=progress_ui.update if progress_ui else None, on_cook=on_cook,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if progress_ui:
+            progress_ui.stop()
+
+    db_path = os.path.abspath(db) if db else store_beside(graph)
+    if as_json:
+        data = summary.to_json()
+        data["store"] = render.here(db_path)
+        data["results"] = [render.here(p) for p in _results(db_path)]
+        render.emit_json(data)
+    else:
+        _print_summary(summary, db_path)
+    sys.exit(EXIT_CODES[summary.status])
+
+
+def _results(db_path: str) -> list[str]:
+    """Absolute paths of the output files of the last cook's final nodes."""
+    with EventLog.open(db_path) as log:
+        state = log.load_state()
+        cook = state.cooks[state.last_cook_id()]
+        info = state.graphs.get(cook.graph)
+        if info is None:
+            return []
+        feeds = {up for n in info.nodes for up in n["inputs"]}
+        root = queries.project_root(log, state, cook.graph)
+        paths = []
+        for n in info.nodes:
+            if n["name"] in feeds:
+                continue
+            for item in state.items_of(cook.graph, n["name"]):
+                if item.state == "cooked_success":
+                    paths.extend(queries.file_dict(o, root)["abspath"] for o in item.outputs)
+        return paths
+
+
+def _print_summary(summary, db_path: str) -> None:
+    c = summary.counts
+    verb = {"success": "succeeded", "failed": "failed", "cancelled": "was cancelled"}[summary.status]
+    line = (
+        f"cook {summary.cook_id} {verb}: {c['ran']} ran, {c['reused']} reused, {c['failed']} failed, "
+        f"{c['cancelled']} cancelled in {summary.seconds:.2f} s"
+    )
+    render.err.print(line, style=render.STATE_STYLES.get(summary.status))
+    for failed in summary.failed_items[:10]:
+        render.err.print(f"  failed: {failed['name']} ({failed['node']}, {failed['item_id']}): {failed['error']}")
+    if len(summary.failed_items) > 10:
+        render.err.print(f"  ... and {len(summary.failed_items) - 10} more (pdg items --state cooked_fail)")
+    if summary.message and summary.status != "failed":
+        render.err.print(f"  {summary.message}")
+    for warning in summary.warnings[:5]:
+        render.err.print(f"  warning: {warning}", style="yellow")
+    results = _results(db_path)
+    if results:
+        render.out.print("results:")
+        for path in results[:20]:
+            render.out.print(f"  {render.here(path)}")
+        if len(results) > 20:
+            render.out.print(f"  ... and {len(results) - 20} more (pdg items)")
+    render.err.print(f"store: {render.here(db_path)} (pdg status, pdg items, pdg show ITEM, pdg history)", style="dim")
+
+
+class _Progress:
+    """A rich progress bar on stderr, fed by the cook after each flush."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("cooking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=render.err, transient=True,
+        )
+        self.task = None
+
+    def start(self) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task("cook", total=None)
+
+    def update(self, done: int, total: int) -> None:
+        self.progress.update(self.task, completed=done, total=max(total, 1))
+
+    def stop(self) -> None:
+        self.progress.stop()

@@ -1,0 +1,39 @@
+"""``pdg events``: the raw log, decoded, in seq order."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from cli import render
+from cli.options import db_option, json_option
+from engine.project import open_store
+from pdgstore import queries
+from pdgstore.events import REGISTRY
+
+
+@click.command("events")
+@click.option("--cook", "cook_id", type=int, help="Only events of this cook.")
+@click.option("--item", "item_ref", help="Only events about this work item (id, id prefix or name).")
+@click.option("--kind", type=click.Choice(sorted(REGISTRY)), help="Only events of this kind.")
+@db_option
+@json_option
+def command(cook_id, item_ref, kind, db, as_json) -> None:
+    """Print the event log in seq order, decoded; filter by cook, item or kind."""
+    with open_store(db) as log:
+        subject = None
+        if item_ref is not None:
+            subject = queries.find_item(log.load_state(), item_ref).item_id
+        rows = queries.event_dicts(log, cook_id=cook_id, subject=subject, kind=kind)
+    if as_json:
+        render.emit_json({"schema": 1, "events": rows})
+        return
+    t = render.table("seq", "time", "cook_id", "kind", "subject", "payload")
+    for r in rows:
+        payload = json.dumps(r["payload"], default=str, separators=(",", ":"))
+        if len(payload) > 160:
+            payload = payload[:157] + "..."
+        t.add_row(str(r["seq"]), render.when(r["time_ns"]), str(r["cook_id"]), r["kind"], r["subject"],
+                  payload.replace("[", "\\["))
+    render.out.print(t)

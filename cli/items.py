@@ -1,0 +1,38 @@
+"""``pdg items``: one row per work item."""
+
+from __future__ import annotations
+
+import click
+
+from cli import render
+from cli.options import db_option, json_option
+from engine.errors import UnknownNode
+from engine.project import open_store
+from pdgstore import queries
+from pdgstore.events import STATES
+
+
+@click.command("items")
+@click.argument("node", required=False)
+@click.option("--state", "state_filter", type=click.Choice(STATES), help="Only items in this state.")
+@db_option
+@json_option
+def command(node, state_filter, db, as_json) -> None:
+    """List work items (of NODE, or all): id, name, node, index, state, output files, cook time."""
+    with open_store(db) as log:
+        state = log.load_state()
+        if node is not None and not any(n == node for _, n in queries.node_order(state)):
+            known = ", ".join(n for _, n in queries.node_order(state)) or "none"
+            raise UnknownNode(f"the store has no node {node} (its nodes: {known})")
+        rows = queries.items(log, state, node, state_filter)
+    if as_json:
+        render.emit_json({"schema": 1, "items": rows})
+        return
+    t = render.table("item_id", "name", "node", "index", "state", "outputs", "seconds")
+    for r in rows:
+        outputs = ", ".join(f"{render.here(o['abspath'])} [{o['tag']}]" for o in r["outputs"][:3])
+        if len(r["outputs"]) > 3:
+            outputs += f", ... ({len(r['outputs'])} files)"
+        t.add_row(r["item_id"], r["name"], r["node"], str(r["index"]), render.styled(r["state"]), outputs,
+                  f"{r['cook_seconds']:.3f}")
+    render.out.print(t)

@@ -1,0 +1,13 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+import click
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys) instead of a table.")
+db_option = click.option(
+    "--db",
+    type=click.Path(dir_okay=False),
+    envvar="PDG_DB",
+    help="The store to use (default: .pdg/pdg.db here or in a parent directory; or $PDG_DB).",
+)

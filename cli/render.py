@@ -1,0 +1,72 @@
+"""Rendering: rich tables and messages for people, JSON for scripts.
+
+Data (tables, JSON) goes to stdout; progress and messages go to stderr. Paths are shown relative to
+the directory the user stands in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+# Piped output is read by scripts and people with wide windows: do not wrap it at 80 columns.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+STATE_STYLES = {
+    "cooked_success": "green",
+    "cooked_cache": "cyan",
+    "cooked_fail": "bold red",
+    "cooked_cancel": "yellow",
+    "cooking": "magenta",
+    "scheduled": "blue",
+    "dirty": "dim",
+    "success": "green",
+    "failed": "bold red",
+    "cancelled": "yellow",
+    "running": "magenta",
+    "died": "bold red",
+}
+
+
+def emit_json(data: dict) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def here(path: str) -> str:
+    """An absolute path as the user would type it from the current directory."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("../../..") else rel
+
+
+def when(time_ns: int) -> str:
+    if not time_ns:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time_ns / 1e9))
+
+
+def iso(time_ns: int) -> str | None:
+    if not time_ns:
+        return None
+    seconds, ns = divmod(time_ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1000:06d}Z"
+
+
+def styled(state: str) -> str:
+    style = STATE_STYLES.get(state)
+    return f"[{style}]{state}[/{style}]" if style else state
+
+
+def table(*columns: str, title: str | None = None) -> Table:
+    t = Table(title=title, show_edge=False, header_style="bold")
+    for column in columns:
+        t.add_column(column, overflow="fold")
+    return t

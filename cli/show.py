@@ -1,0 +1,57 @@
+"""``pdg show ITEM``: everything the store knows about one work item."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from cli import render
+from cli.options import db_option, json_option
+from engine.project import open_store
+from pdgstore import queries
+
+
+@click.command("show")
+@click.argument("item")
+@db_option
+@json_option
+def command(item, db, as_json) -> None:
+    """Show one work item (by item id, id prefix or name): attributes, inputs, outputs, state
+    history with times, and the error and traceback if it failed."""
+    with open_store(db) as log:
+        state = log.load_state()
+        d = queries.item_detail(log, state, item)
+    if as_json:
+        for h in d["history"]:
+            h["time"] = render.iso(h["time_ns"])
+        render.emit_json({"schema": 1, "item": d})
+        return
+    p = render.out.print
+    p(f"[bold]{d['name']}[/bold]  {d['item_id']}")
+    p(f"  graph {d['graph']}, node {d['node']}, index {d['index']}, state {render.styled(d['state'])}, "
+      f"cook {d['cook_id']}, {d['cook_seconds']:.3f} s")
+    if d["parents"]:
+        p("  depends on: " + ", ".join(x["name"] or x["item_id"] for x in d["parents"][:10])
+          + (f", ... ({len(d['parents'])} items)" if len(d["parents"]) > 10 else ""))
+    if d["attrs"]:
+        p("attributes:")
+        for name, attr in d["attrs"].items():
+            values = attr["values"]
+            shown = json.dumps(values[0] if len(values) == 1 else values, default=str)
+            p(f"  {name} ({attr['type']}) = {shown}", markup=False)
+    for title, key in (("inputs", "inputs"), ("outputs", "outputs")):
+        if d[key]:
+            p(f"{title}:")
+            for f in d[key]:
+                p(f"  {render.here(f['abspath'])}  [{f['tag']}]  {f['size']} bytes  {f['hash']}", markup=False)
+    if d["history"]:
+        p("history:")
+        for h in d["history"]:
+            note = f"  {h['message']}" if h["message"] else ""
+            p(f"  {render.when(h['time_ns'])}  cook {h['cook_id']}  seq {h['seq']}  {render.styled(h['state'])}"
+              + note.replace("[", "\\["))
+    if d["error"]:
+        p("[bold red]error:[/bold red] " + d["error"].replace("[", "\\["))
+        if d["traceback"]:
+            p(d["traceback"].rstrip(), markup=False)

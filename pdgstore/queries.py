@@ -1,0 +1,180 @@
+"""Read-side questions over a store: status per node, items, one item's story, cooks, events.
+
+Each answer is plain data (dicts with the project's one name per concept: ``seq``, ``cook_id``,
+``item_id``, ``node``, ``graph``, ``state``), ready for a table or for ``--json``. Paths are returned
+as stored (relative to the graph's project root) and also absolute, so a caller can show them
+relative to where the user stands.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+from pdgstore.errors import UnknownItem
+from pdgstore.events import STATES
+from pdgstore.log import EventLog
+from pdgstore.state import Item, State
+
+ITEM_KINDS = ("WorkItemGenerated", "WorkItemStateChanged", "WorkItemCooked", "WorkItemRemoved", "NodeDirtied")
+
+
+def project_root(log: EventLog, state: State, graph: str) -> str:
+    """The absolute project root of ``graph`` (recorded relative to the store's folder)."""
+    info = state.graphs.get(graph)
+    base = os.path.dirname(log.path)
+    return os.path.normpath(os.path.join(base, info.root)) if info else base
+
+
+def file_dict(rec: list, root: str) -> dict:
+    path, tag, size, mtime_ns, digest = rec
+    return {
+        "path": path,
+        "abspath": path if os.path.isabs(path) else os.path.join(root, path),
+        "tag": tag,
+        "size": size,
+        "mtime_ns": mtime_ns,
+        "hash": digest,
+    }
+
+
+def node_order(state: State) -> list[tuple[str, str]]:
+    """(graph, node) pairs: each graph's nodes in definition order, then nodes no longer defined."""
+    order = [(g, n["name"]) for g, info in state.graphs.items() for n in info.nodes]
+    seen = set(order)
+    order += [key for key in state.node_items if key not in seen]
+    return order
+
+
+def status(state: State) -> list[dict]:
+    rows = []
+    for graph, node in node_order(state):
+        ids = state.node_items.get((graph, node), {})
+        counts = Counter(state.items[i].state for i in ids)
+        rows.append(
+            {"graph": graph, "node": node, "total": len(ids), "states": {s: counts[s] for s in STATES if counts[s]}}
+        )
+    return rows
+
+
+def item_summary(item: Item, root: str) -> dict:
+    return {
+        "item_id": item.item_id,
+        "name": item.name,
+        "node": item.node,
+        "graph": item.graph,
+        "index": item.index,
+        "state": item.state,
+        "cook_id": item.cook_id,
+        "outputs": [file_dict(o, root) for o in item.outputs],
+        "cook_seconds": round(item.duration_ns / 1e9, 6),
+    }
+
+
+def items(log: EventLog, state: State, node: str | None = None, state_filter: str | None = None) -> list[dict]:
+    roots = {g: project_root(log, state, g) for g in state.graphs}
+    out = []
+    for graph, node_name in node_order(state):
+        if node is not None and node_name != node:
+            continue
+        for item in state.items_of(graph, node_name):
+            if state_filter is None or item.state == state_filter:
+                out.append(item_summary(item, roots.get(graph, "")))
+    return out
+
+
+def find_item(state: State, ref: str) -> Item:
+    """The item whose id, unique id prefix (6+ characters) or name is ``ref``."""
+    item = state.items.get(ref)
+    if item is not None:
+        return item
+    by_name = [i for i in state.items.values() if i.name == ref]
+    if len(by_name) == 1:
+        return by_name[0]
+    if len(by_name) > 1:
+        graphs = ", ".join(sorted({i.graph for i in by_name}))
+        raise UnknownItem(f"item name {ref} is ambiguous (it exists in graphs {graphs}): give its item id")
+    if len(ref) >= 6:
+        by_prefix = [i for i in state.items.values() if i.item_id.startswith(ref)]
+        if len(by_prefix) == 1:
+            return by_prefix[0]
+        if len(by_prefix) > 1:
+            raise UnknownItem(f"item id prefix {ref} is ambiguous ({len(by_prefix)} items): give more of it")
+    raise UnknownItem(f"no work item {ref} in the store (give an item id or a name such as node_1)")
+
+
+def item_detail(log: EventLog, state: State, ref: str) -> dict:
+    item = find_item(state, ref)
+    root = project_root(log, state, item.graph)
+    detail = item_summary(item, root)
+    detail.update(
+        parents=[{"item_id": p, "name": state.items[p].name if p in state.items else ""} for p in item.parents],
+        attrs={name: {"type": t, "values": v} for name, (t, v) in sorted(item.attrs.items())},
+        inputs=[file_dict(i, root) for i in item.inputs],
+        error=item.error,
+        traceback=item.traceback,
+        history=item_history(log, item),
+    )
+    return detail
+
+
+def item_history(log: EventLog, item: Item) -> list[dict]:
+    """Every state the item went through, with times and cooks, from the log."""
+    first_seq = None
+    history = []
+    for event in log.events(0, subject=item.item_id):
+        if first_seq is None:
+            first_seq = event.seq
+        state = getattr(event, "state", None)
+        if event.kind == "WorkItemRemoved":
+            state = "removed"
+        if state:
+            history.append(
+                {"seq": event.seq, "time_ns": event.time_ns, "cook_id": event.cook_id, "state": state,
+                 "message": getattr(event, "message", "") or getattr(event, "error", "")}
+            )
+    if first_seq is not None:
+        for event in log.events(first_seq, subject=item.node, kind="NodeDirtied"):
+            if event.graph == item.graph:
+                history.append(
+                    {"seq": event.seq, "time_ns": event.time_ns, "cook_id": event.cook_id, "state": "dirty",
+                     "message": event.reason}
+                )
+    history.sort(key=lambda h: h["seq"])
+    return history
+
+
+def cooks(state: State) -> list[dict]:
+    out = []
+    for cook in state.cooks.values():
+        out.append(
+            {
+                "cook_id": cook.cook_id,
+                "graph": cook.graph,
+                "node": cook.node,
+                "started_ns": cook.started_ns,
+                "ended_ns": cook.ended_ns,
+                "seconds": round((cook.ended_ns - cook.started_ns) / 1e9, 3) if cook.ended_ns else None,
+                "status": cook.status,
+                "message": cook.message,
+                "items": dict(cook.counts),
+                "warnings": cook.warnings,
+                "pid": cook.pid,
+            }
+        )
+    return out
+
+
+def event_dicts(log: EventLog, *, cook_id=None, subject=None, kind=None) -> list[dict]:
+    return [
+        {
+            "seq": e.seq,
+            "time_ns": e.time_ns,
+            "cook_id": e.cook_id,
+            "graph": e.graph,
+            "kind": e.kind,
+            "subject": e.subject,
+            "payload": e.payload(),
+        }
+        for e in log.events(0, cook_id=cook_id, subject=subject, kind=kind)
+    ]

@@ -1,0 +1,103 @@
+"""Shared fixtures: a project directory with a graph file, and ways to run ``pdg`` for real."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import pdg
+
+REPO = Path(__file__).resolve().parent.parent
+
+WIDE_GRAPH = '''
+import os
+from engine import Graph
+
+graph = Graph("wide")
+files = graph.file_pattern("files", "in/*.txt")
+
+@graph.python_processor("upper", upstream=files)
+def upper(item):
+    os.makedirs("out1", exist_ok=True)
+    dst = os.path.join("out1", item.input_path.name)
+    with open(dst, "w") as f:
+        f.write(item.input_path.read_text().upper())
+    item.add_output_file(dst)
+
+gather = graph.wait_for_all("gather", upper)
+
+@graph.python_processor("concat", upstream=gather)
+def concat(item):
+    os.makedirs("out2", exist_ok=True)
+    with open("out2/all.txt", "w") as out:
+        for f in sorted(item.input_files, key=lambda f: f.relpath):
+            out.write(f.path.read_text())
+    item.add_output_file("out2/all.txt")
+'''
+
+
+class Project:
+    """A temporary project directory: write a graph file and inputs, run ``pdg`` on it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.db = root / ".pdg" / "pdg.db"
+
+    def write(self, relpath: str, text: str) -> Path:
+        path = self.root / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    def inputs(self, n: int, folder: str = "in") -> None:
+        for i in range(n):
+            self.write(f"{folder}/f{i:04d}.txt", f"hello world {i}\n")
+
+    def pdg(self, *args: str, cwd: Path | None = None, env: dict | None = None):
+        """Run the ``pdg`` command in-process (click's runner) from ``cwd`` (default: the project)."""
+        runner = CliRunner()
+        old = os.getcwd()
+        os.chdir(cwd or self.root)
+        try:
+            return runner.invoke(pdg, list(args), env=env, catch_exceptions=False)
+        finally:
+            os.chdir(old)
+
+    def pdg_process(self, *args: str, cwd: Path | None = None, timeout: float = 120, **kwargs):
+        """Run ``pdg`` as a real subprocess (for signals, exit codes and tracebacks)."""
+        return subprocess.run(
+            [sys.executable, "-m", "cli.main", *args], cwd=cwd or self.root, capture_output=True, text=True,
+            timeout=timeout, env=_env(), **kwargs,
+        )
+
+    def popen(self, *args: str, **kwargs) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cli.main", *args], cwd=self.root, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=_env(), **kwargs,
+        )
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("PDG_DB", None)
+    return env
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return Project(tmp_path)
+
+
+@pytest.fixture
+def wide(project: Project) -> Project:
+    """A project holding the W(N) graph as ``wide.py`` and 20 inputs."""
+    project.write("wide.py", WIDE_GRAPH)
+    project.inputs(20)
+    return project
