@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 
 from cli import render
 from cli.options import db_option, json_option
@@ -33,6 +34,6 @@ def command(node, state_filter, db, as_json) -> None:
         outputs = ", ".join(f"{render.here(o['abspath'])} [{o['tag']}]" for o in r["outputs"][:3])
         if len(r["outputs"]) > 3:
             outputs += f", ... ({len(r['outputs'])} files)"
-        t.add_row(r["item_id"], r["name"], r["node"], str(r["index"]), render.styled(r["state"]), outputs,
+        t.add_row(r["item_id"], r["name"], r["node"], str(r["index"]), render.styled(r["state"]), escape(outputs),
                   f"{r['cook_seconds']:.3f}")
     render.out.print(t)
