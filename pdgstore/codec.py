@@ -24,6 +24,11 @@ UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {}
 
 _packb = msgpack.Packer(use_bin_type=True).pack
 _setattr = object.__setattr__
+_new = object.__new__
+
+
+def _unpackb(blob: bytes) -> dict:
+    return msgpack.unpackb(blob, raw=False)
 
 
 def encode_payload(event: Event) -> bytes:
@@ -46,34 +51,38 @@ def to_row(event: Event) -> tuple:
 
 
 def decode_payload(kind: str, blob: bytes) -> tuple[type[Event], dict]:
+    """The event class of ``kind`` and its payload fields, upcast to the current version."""
     cls = REGISTRY.get(kind)
     if cls is None:
         raise StoreRefused(f"the log holds an event of unknown kind {kind!r}: it was written by a newer pdgstore")
-    payload = msgpack.unpackb(blob, raw=False)
+    payload = _unpackb(blob)
     v = payload.pop("v", 1)
-    while v < cls.version:
-        payload = UPCASTERS[(kind, v)](payload)
-        v += 1
-    if v > cls.version:
-        raise StoreRefused(f"the log holds a {kind} event of version {v}, newer than this pdgstore reads ({cls.version})")
+    if v != cls.version:
+        if v > cls.version:
+            raise StoreRefused(
+                f"the log holds a {kind} event of version {v}, newer than this pdgstore reads ({cls.version})"
+            )
+        while v < cls.version:
+            payload = UPCASTERS[(kind, v)](payload)
+            v += 1
     return cls, payload
 
 
 def from_row(row: tuple) -> Event:
     seq, time_ns, cook_id, graph, kind, _subject, blob = row
     cls, payload = decode_payload(kind, blob)
-    event = object.__new__(cls)
+    event = _new(cls)
     _setattr(event, "seq", seq)
     _setattr(event, "time_ns", time_ns)
     _setattr(event, "cook_id", cook_id)
     _setattr(event, "graph", graph)
-    defaults = cls.__dataclass_fields__
-    for name in cls.payload_fields:
-        if name in payload:
-            _setattr(event, name, payload[name])
-        else:
-            f = defaults[name]
-            _setattr(event, name, f.default_factory() if f.default_factory is not _MISSING else f.default)
+    for name, value in payload.items():
+        _setattr(event, name, value)
+    if len(payload) != len(cls.payload_fields):
+        for name in cls.payload_fields:
+            if name not in payload:
+                f = cls.__dataclass_fields__[name]
+                _setattr(event, name, f.default_factory() if f.default_factory is not _MISSING else f.default)
     return event
 
 

@@ -26,7 +26,7 @@ from pdgstore import codec, schema
 from pdgstore.errors import StoreBusy, StoreIOError, StoreRefused
 from pdgstore.events import Event
 from pdgstore.projection import replay
-from pdgstore.state import State
+from pdgstore.state import State, paused_gc
 
 SNAPSHOT_VERSION = 1
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "afs", "9p", "lustre", "glusterfs"}
@@ -240,7 +240,8 @@ class EventLog:
             ).fetchone()
         if row is None:
             return None
-        return State.from_plain(msgpack.unpackb(row[0], raw=False, strict_map_key=False))
+        with paused_gc():
+            return State.from_plain(msgpack.unpackb(row[0], raw=False, strict_map_key=False))
 
     def snapshot_seq(self) -> int:
         with self._errors():

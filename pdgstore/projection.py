@@ -11,11 +11,10 @@ change to those containers can never reach the log; nobody else may change them.
 
 from __future__ import annotations
 
-import gc
 from typing import Callable, Iterable
 
 from pdgstore import events as ev
-from pdgstore.state import Cook, GraphInfo, Item, State
+from pdgstore.state import Cook, GraphInfo, Item, State, paused_gc
 
 APPLY: dict[str, Callable[[State, ev.Event], None]] = {}
 
@@ -36,20 +35,14 @@ def apply(state: State, event: ev.Event) -> None:
 def replay(events: Iterable[ev.Event], state: State | None = None) -> State:
     """Fold ``events`` into ``state`` (a new one when None) and return it.
 
-    The cyclic garbage collector is paused meanwhile: replay allocates many objects that all
-    survive, which makes every collection scan the growing state for nothing (3x slower).
+    The cyclic garbage collector is paused meanwhile (see ``paused_gc``).
     """
     state = State() if state is None else state
     table = APPLY
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         for event in events:
             table[event.kind](state, event)
             state.seq = event.seq
-    finally:
-        if was_enabled:
-            gc.enable()
     return state
 
 
