@@ -169,7 +169,11 @@ class Cook:
         self.pool: ThreadPool | None = None
         try:
             self._start()
-            self._loop()
+            try:
+                self._loop()
+            except KeyboardInterrupt:  # no SIGINT handler installed (library use): same as cancel()
+                self.cancel("interrupted (KeyboardInterrupt)")
+                self._stop_running()
             status, message = self._finish()
         finally:
             if self.pool is not None:

@@ -283,16 +283,14 @@ def _create(path: str, display: str) -> None:
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
+            # No transaction needed: nobody sees the file before it is complete and linked in place.
             conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
-            conn.execute("BEGIN")
-            for statement in schema.DDL:
-                conn.execute(statement)
+            schema.create_tables(conn)
             conn.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
                 [("format", "pdgstore"), ("schema", str(schema.SCHEMA_VERSION)), ("created_ns", str(time.time_ns()))],
             )
             conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
-            conn.execute("COMMIT")
             conn.execute("PRAGMA journal_mode = WAL")
         finally:
             conn.close()

@@ -30,6 +30,7 @@ is SQLite of another application, carries a newer schema, or is truncated is ref
 from __future__ import annotations
 
 import os
+import sqlite3
 import struct
 
 from pdgstore.errors import StoreMissing, StoreRefused
@@ -38,15 +39,22 @@ APPLICATION_ID = 0x50444753
 SCHEMA_VERSION = 1
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
-DDL = (
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE events (seq INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, cook_id INTEGER NOT NULL,"
-    " graph TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, payload BLOB NOT NULL)",
-    "CREATE INDEX events_cook ON events (cook_id)",
-    "CREATE INDEX events_subject ON events (subject)",
-    "CREATE TABLE snapshots (seq INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, v INTEGER NOT NULL,"
-    " state BLOB NOT NULL)",
-)
+def create_tables(conn: sqlite3.Connection) -> None:
+    """Create the version-1 tables and indexes (above) in an empty database, with sqlite-utils.
+
+    Imported here, not at the top: sqlite-utils costs ~80 ms to import and only store creation needs it.
+    """
+    import sqlite_utils
+
+    db = sqlite_utils.Database(conn)
+    db["meta"].create({"key": str, "value": str}, pk="key", not_null={"value"})
+    columns = {"seq": int, "time_ns": int, "cook_id": int, "graph": str, "kind": str, "subject": str, "payload": bytes}
+    db["events"].create(columns, pk="seq", not_null=set(columns) - {"seq"})
+    db["events"].create_index(["cook_id"], index_name="events_cook")
+    db["events"].create_index(["subject"], index_name="events_subject")
+    db["snapshots"].create({"seq": int, "time_ns": int, "v": int, "state": bytes}, pk="seq",
+                           not_null={"time_ns", "v", "state"})
+
 
 #: schema version -> statements that bring a store from the previous version to it.
 MIGRATIONS: dict[int, tuple[str, ...]] = {}
