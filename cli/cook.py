@@ -12,8 +12,6 @@ from cli import render
 from cli.options import json_option
 from engine.errors import ParmError
 from engine.project import cook_file, store_beside
-from pdgstore import queries
-from pdgstore.log import EventLog
 
 EXIT_CODES = {"success": 0, "failed": 1, "cancelled": 130}
 
@@ -72,31 +70,11 @@ def command(graph, node, sets, jobs, db, sync, as_json) -> None:
     if as_json:
         data = summary.to_json()
         data["store"] = render.here(db_path)
-        data["results"] = [render.here(p) for p in _results(db_path)]
+        data["results"] = [render.here(p) for p in summary.results]
         render.emit_json(data)
     else:
         _print_summary(summary, db_path)
     sys.exit(EXIT_CODES[summary.status])
-
-
-def _results(db_path: str) -> list[str]:
-    """Absolute paths of the output files of the last cook's final nodes."""
-    with EventLog.open(db_path) as log:
-        state = log.load_state()
-        cook = state.cooks[state.last_cook_id()]
-        info = state.graphs.get(cook.graph)
-        if info is None:
-            return []
-        feeds = {up for n in info.nodes for up in n["inputs"]}
-        root = queries.project_root(log, state, cook.graph)
-        paths = []
-        for n in info.nodes:
-            if n["name"] in feeds:
-                continue
-            for item in state.items_of(cook.graph, n["name"]):
-                if item.state == "cooked_success":
-                    paths.extend(queries.file_dict(o, root)["abspath"] for o in item.outputs)
-        return paths
 
 
 def _print_summary(summary, db_path: str) -> None:
@@ -115,7 +93,7 @@ def _print_summary(summary, db_path: str) -> None:
         render.err.print(f"  {summary.message}")
     for warning in summary.warnings[:5]:
         render.err.print(f"  warning: {warning}", style="yellow")
-    results = _results(db_path)
+    results = summary.results
     if results:
         render.out.print("results:")
         for path in results[:20]:

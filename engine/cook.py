@@ -54,6 +54,8 @@ class CookSummary:
     message: str = ""
     failed_items: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    #: absolute paths of the output files of the cooked items of the final nodes (nothing downstream)
+    results: list = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -165,7 +167,7 @@ class Cook:
         started = time.perf_counter()
         old_cwd = os.getcwd()
         os.chdir(self.graph.root)
-        self.results: queue.SimpleQueue = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.pool: ThreadPool | None = None
         try:
             self._start()
@@ -185,7 +187,20 @@ class Cook:
             for i in self.state.items.values()
             if i.cook_id == self.cook_id and i.state == "cooked_fail"
         ]
-        return CookSummary(self.cook_id, status, dict(self.counts), seconds, message, failed, self.warnings)
+        return CookSummary(self.cook_id, status, dict(self.counts), seconds, message, failed, self.warnings,
+                           self._results())
+
+    def _results(self) -> list[str]:
+        root = self.graph.root
+        paths = []
+        for run in self.runs.values():
+            if run.downstream:
+                continue
+            for item_id in run.items:
+                item = self.state.items.get(item_id)
+                if item is not None and item.state in DONE_STATES:
+                    paths.extend(o[0] if os.path.isabs(o[0]) else os.path.join(root, o[0]) for o in item.outputs)
+        return paths
 
     # -- start ---------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -219,7 +234,7 @@ class Cook:
         self.numbers: dict[str, int] = {}  # item id -> the N of its name node_N
         self.total = 0
         self.done = 0
-        self.pool = ThreadPool(self.jobs, self.results)
+        self.pool = ThreadPool(self.jobs, self._inbox)
         self._flush()
         for name in scope:
             if not graph.nodes[name].inputs:
@@ -447,7 +462,7 @@ class Cook:
 
     def _loop(self) -> None:
         next_flush = time.monotonic() + self.tick_s
-        get = self.results.get
+        get = self._inbox.get
         while True:
             if self._cancel.is_set():
                 self._stop_running()
@@ -463,7 +478,7 @@ class Cook:
             while message is not None:
                 self._handle(message)
                 try:
-                    message = self.results.get_nowait()
+                    message = self._inbox.get_nowait()
                 except queue.Empty:
                     message = None
                 if self.recorder.pending > 20_000:
@@ -478,7 +493,7 @@ class Cook:
         deadline = time.monotonic() + self.grace_s
         while self.running and time.monotonic() < deadline:
             try:
-                self._handle(self.results.get(timeout=max(0.0, min(self.tick_s, deadline - time.monotonic()))))
+                self._handle(self._inbox.get(timeout=max(0.0, min(self.tick_s, deadline - time.monotonic()))))
             except queue.Empty:
                 pass
         self.running.clear()
