@@ -13,7 +13,7 @@ from engine.project import open_store
 from pdgstore.state import first_difference
 
 
-@click.command("check")
+@click.command("check", short_help="Replay the whole log and compare it with the snapshot state.")
 @db_option
 @json_option
 def command(db, as_json) -> None:

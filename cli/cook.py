@@ -26,7 +26,7 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
     return overrides
 
 
-@click.command("cook")
+@click.command("cook", short_help="Cook a graph file, or one node and what it needs.")
 @click.argument("graph", type=click.Path(dir_okay=False))
 @click.argument("node", required=False)
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a graph parameter (repeatable).")
@@ -61,6 +61,9 @@ def command(graph, node, sets, jobs, db, sync, as_json) -> None:
             graph, db=db, node=node, jobs=jobs, overrides=overrides, synchronous=sync.upper(),
             progress=progress_ui.update if progress_ui else None, on_cook=on_cook,
         )
+    except KeyboardInterrupt:  # Ctrl-C before the cook began (while the graph file loaded): nothing written
+        click.echo("pdg: cook interrupted before it started; nothing was recorded", err=True)
+        sys.exit(130)
     finally:
         signal.signal(signal.SIGINT, previous)
         if progress_ui:

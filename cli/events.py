@@ -13,7 +13,7 @@ from pdgstore import queries
 from pdgstore.events import REGISTRY
 
 
-@click.command("events")
+@click.command("events", short_help="Print the raw event log, decoded, in seq order.")
 @click.option("--cook", "cook_id", type=int, help="Only events of this cook.")
 @click.option("--item", "item_ref", help="Only events about this work item (id, id prefix or name).")
 @click.option("--kind", type=click.Choice(sorted(REGISTRY)), help="Only events of this kind.")

@@ -10,7 +10,7 @@ from engine.project import open_store
 from pdgstore import queries
 
 
-@click.command("history")
+@click.command("history", short_help="List every cook with its status and item counts.")
 @db_option
 @json_option
 def command(db, as_json) -> None:

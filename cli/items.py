@@ -13,7 +13,7 @@ from pdgstore import queries
 from pdgstore.events import STATES
 
 
-@click.command("items")
+@click.command("items", short_help="List work items with their state and output files.")
 @click.argument("node", required=False)
 @click.option("--state", "state_filter", type=click.Choice(STATES), help="Only items in this state.")
 @db_option

@@ -12,7 +12,7 @@ from engine.project import open_store
 from pdgstore import queries
 
 
-@click.command("show")
+@click.command("show", short_help="Show everything known about one work item.")
 @click.argument("item")
 @db_option
 @json_option

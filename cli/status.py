@@ -11,7 +11,7 @@ from pdgstore import queries
 from pdgstore.events import STATES
 
 
-@click.command("status")
+@click.command("status", short_help="Count work items per node and state.")
 @db_option
 @json_option
 def command(db, as_json) -> None:

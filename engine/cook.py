@@ -36,7 +36,8 @@ from pdgstore.events import DONE_STATES, FINISHED_STATES
 from pdgstore.log import EventLog
 from pdgstore.state import Item, State
 
-SNAPSHOT_EVERY = 20_000
+SNAPSHOT_EVERY = 20_000  # events since the last snapshot that make the end of a cook write a new one
+MAX_PENDING = 20_000  # events held before a flush even within a tick
 
 
 def item_identity(graph: str, node: str, parents: list, key) -> str:
@@ -477,23 +478,26 @@ class Cook:
                 message = None
             while message is not None:
                 self._handle(message)
+                if self.recorder.pending > MAX_PENDING:
+                    break
                 try:
                     message = self._inbox.get_nowait()
                 except queue.Empty:
                     message = None
-                if self.recorder.pending > 20_000:
-                    break
-            if time.monotonic() >= next_flush or self.recorder.pending > 20_000:
+            if time.monotonic() >= next_flush or self.recorder.pending > MAX_PENDING:
                 self._flush()
                 next_flush = time.monotonic() + self.tick_s
 
     def _stop_running(self) -> None:
         """After a cancel: let running items finish for up to ``grace_s``, then give up on them."""
         self.ready.clear()
-        deadline = time.monotonic() + self.grace_s
-        while self.running and time.monotonic() < deadline:
+        started = time.monotonic()
+        while self.running:
+            left = started + self.grace_s - time.monotonic()  # grace_s may drop to 0 meanwhile
+            if left <= 0:
+                break
             try:
-                self._handle(self._inbox.get(timeout=max(0.0, min(self.tick_s, deadline - time.monotonic()))))
+                self._handle(self._inbox.get(timeout=min(self.tick_s, left)))
             except queue.Empty:
                 pass
         self.running.clear()

@@ -39,7 +39,7 @@ def convert_parm(name: str, text: Any, default: Any) -> Any:
     if not isinstance(text, str):
         if isinstance(text, kind) or (kind is float and isinstance(text, int) and not isinstance(text, bool)):
             return kind(text)
-        raise ParmError(f"parameter {name} is a {kind.__name__}, not {type(text).__name__} {text!r}")
+        raise ParmError(f"parameter {name} is {_a(kind)}, not {type(text).__name__} {text!r}")
     try:
         if kind is bool:
             lowered = text.strip().lower()
@@ -50,7 +50,11 @@ def convert_parm(name: str, text: Any, default: Any) -> Any:
             raise ValueError
         return kind(text)
     except ValueError:
-        raise ParmError(f"parameter {name} is a {kind.__name__}: {text!r} is not one") from None
+        raise ParmError(f"parameter {name} is {_a(kind)}: {text!r} is not one") from None
+
+
+def _a(kind: type) -> str:
+    return ("an " if kind.__name__[0] in "aeiou" else "a ") + kind.__name__
 
 
 class Graph:

@@ -69,6 +69,7 @@ def cook_file(
     before the store is touched, so a refused cook writes nothing.
     """
     graph = load_graph(graph_path, overrides)
+    _check_node(graph, node, f"{display_path(graph_path)}: ")
     return cook_graph(graph, db=db or os.environ.get("PDG_DB") or store_beside(graph_path), node=node, jobs=jobs,
                       progress=progress, on_cook=on_cook, synchronous=synchronous)
 
@@ -84,15 +85,17 @@ def cook_graph(
     synchronous: str = "NORMAL",
 ) -> CookSummary:
     """Cook a Graph built in Python (no graph file needed) into the store at ``db``."""
-    if node is not None and node not in graph.nodes:
-        raise UnknownNode(
-            f"graph {graph.name} has no node {node} (its nodes: {', '.join(graph.nodes) or 'none'})"
-        )
+    _check_node(graph, node)
     with EventLog.open(db, writer=True, create=True, synchronous=synchronous) as log:
         cook = Cook(log, graph, node=node, jobs=jobs, progress=progress)
         if on_cook is not None:
             on_cook(cook)
         return cook.run()
+
+
+def _check_node(graph: Graph, node: str | None, where: str = "") -> None:
+    if node is not None and node not in graph.nodes:
+        raise UnknownNode(f"{where}graph {graph.name} has no node {node} (its nodes: {', '.join(graph.nodes) or 'none'})")
 
 
 __all__ = ["cook_file", "cook_graph", "find_store", "open_store", "store_beside", "display_path"]

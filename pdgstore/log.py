@@ -23,7 +23,7 @@ from typing import Iterable, Iterator
 import msgpack
 
 from pdgstore import codec, schema
-from pdgstore.errors import StoreBusy, StoreIOError, StoreRefused
+from pdgstore.errors import StoreBusy, StoreError, StoreIOError, StoreRefused
 from pdgstore.events import Event
 from pdgstore.projection import replay
 from pdgstore.state import State, paused_gc
@@ -75,12 +75,18 @@ class EventLog:
     ) -> "EventLog":
         path = os.path.abspath(path)
         display = display_path(path)
-        lock_fd = None
-        if writer:
-            if create:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-            lock_fd = _take_writer_lock(path, display)
+        synchronous = synchronous.upper()
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+        exists = os.path.exists(path)
+        if exists or not create:
+            schema.check_header(path, display)  # refuse a file that is not ours before touching anything
+        lock_fd = conn = None
         try:
+            if writer:
+                if create:
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                lock_fd = _take_writer_lock(path, display)
             if create and not os.path.exists(path):
                 _create(path, display)
             version = schema.check_header(path, display)
@@ -101,10 +107,10 @@ class EventLog:
                         log._migrate(version)
                     log.next_seq = (conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0) + 1
         except BaseException:
+            if conn is not None:
+                conn.close()
             if lock_fd is not None:
                 os.close(lock_fd)
-            if "conn" in locals():
-                conn.close()
             raise
         return log
 
@@ -171,6 +177,11 @@ class EventLog:
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             raise StoreIOError(f"writing to {self.display} failed: {exc}; the cook stops here (not retried)") from None
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(
+                f"appending to {self.display} was refused ({exc}): did another process write to it? "
+                "Nothing of this batch was written"
+            ) from None
         except sqlite3.DatabaseError as exc:
             raise StoreRefused(f"{self.display} is corrupt: {exc}") from None
 
@@ -266,15 +277,16 @@ class EventLog:
 
 # -- helpers for open -----------------------------------------------------------------------------
 def _connect(path: str, display: str, synchronous: str) -> sqlite3.Connection:
-    if synchronous.upper() not in ("NORMAL", "FULL"):
-        raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+    conn = None
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
         conn.execute("PRAGMA busy_timeout = 5000")
-        conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
         return conn
     except sqlite3.DatabaseError as exc:
-        raise StoreRefused(f"{display} cannot be opened: {exc}; it was left untouched") from None
+        if conn is not None:
+            conn.close()
+        raise StoreRefused(f"{display} is corrupt: {exc}; it was left untouched") from None
 
 
 def _create(path: str, display: str) -> None:
