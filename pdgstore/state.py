@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Iterator
 
 ATTRIB_TYPES = ("int", "float", "string", "file", "dict")
@@ -95,10 +96,16 @@ class GraphInfo:
     PLAIN = "name path root nodes parms loaded_seq".split()
 
 
+_GETTERS: dict[tuple, attrgetter] = {}
+
+
 def _plain(obj, names, named):
     if named:
         return {n: getattr(obj, n) for n in names}
-    return [getattr(obj, n) for n in names]
+    getter = _GETTERS.get(tuple(names))
+    if getter is None:
+        getter = _GETTERS[tuple(names)] = attrgetter(*names)
+    return getter(obj)  # a tuple: msgpack writes it as an array
 
 
 class State:
