@@ -216,19 +216,10 @@ class EventLog:
         until: int | None = None,
     ) -> Iterator[Event]:
         """Decoded events in seq order, filtered by cook, subject or kind."""
-        where, args = ["seq > ?"], [after]
-        if until is not None:
-            where.append("seq <= ?")
-            args.append(until)
-        if cook_id is not None:
-            where.append("cook_id = ?")
-            args.append(cook_id)
-        if subject is not None:
-            where.append("subject = ?")
-            args.append(subject)
-        if kind is not None:
-            where.append("kind = ?")
-            args.append(kind)
+        filters = (("seq > ?", after), ("seq <= ?", until), ("cook_id = ?", cook_id), ("subject = ?", subject),
+                   ("kind = ?", kind))
+        where = [clause for clause, value in filters if value is not None]
+        args = [value for _, value in filters if value is not None]
         sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq"
         with self._errors():
             cursor = self.conn.execute(sql, args)
