@@ -16,6 +16,8 @@ import os
 import re
 from typing import Any
 
+import msgpack
+
 from engine.errors import ExpansionError
 
 COMPONENTS = {"x": 0, "y": 1, "z": 2, "w": 3}
@@ -52,6 +54,17 @@ def _type_of(value: Any) -> str:
     raise TypeError(f"attribute values are int, float, str, File or dict (or lists of them), not {type(value).__name__}")
 
 
+def recordable(value: Any, what: str = "value") -> Any:
+    """``value`` as the log will give it back (tuples become lists), or TypeError when the log
+    cannot hold it (a set, an object, a dict with non-string keys, ...)."""
+    try:
+        return msgpack.unpackb(msgpack.packb(value, use_bin_type=True), raw=False, strict_map_key=True)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise TypeError(
+            f"{what} {value!r} cannot be recorded: use str-keyed dicts, lists, str, int, float, bool and None ({exc})"
+        ) from None
+
+
 def _native(value: Any, kind: str) -> Any:
     if kind == "int":
         return int(value)
@@ -59,6 +72,8 @@ def _native(value: Any, kind: str) -> Any:
         return float(value)
     if kind == "file":
         return [value.path, value.tag]
+    if kind == "dict":
+        return recordable(value, "a dict attribute")
     return value
 
 
@@ -99,9 +114,10 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
-def expand(text: str, *, item, node: str, parm: str) -> str:
+def expand(text: str, *, item, node: str, parm: str, outputs: list | None = None) -> str:
     """Expand ``@attr`` references in ``text`` against ``item`` (anything with ``name``, ``index``,
-    ``item_id``, ``attrs``, ``inputs`` and ``outputs``); unknown names raise ExpansionError."""
+    ``item_id``, ``attrs``, ``inputs`` and ``outputs``; ``outputs`` overrides the item's own list);
+    unknown names raise ExpansionError."""
     if "@" not in text:
         return text
 
@@ -113,7 +129,7 @@ def expand(text: str, *, item, node: str, parm: str) -> str:
         if index is None:
             index = int(comp)
         if name in ("pdg_input", "pdg_output"):
-            files = item.inputs if name == "pdg_input" else item.outputs
+            files = item.inputs if name == "pdg_input" else (item.outputs if outputs is None else outputs)
             if index >= len(files):
                 raise ExpansionError(
                     f"node {node}, item {item.name}, parameter {parm}: @{name}"

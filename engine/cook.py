@@ -293,9 +293,12 @@ class Cook:
                 attrs = dict(parent.attrs)
                 attrs.update(spec.attrs)
                 inputs, parents = list(parent.outputs), [parent.item_id]
+            outputs = list(spec.outputs)
+            if not processor.does_work and not outputs and parent is not None:
+                outputs = list(parent.outputs)  # an item without work passes its parent's files on
             item_id = self._new_item(
                 run, key=spec.key, parents=parents, number=number, index=spec.index, attrs=attrs,
-                inputs=inputs, outputs=list(spec.outputs), state=state,
+                inputs=inputs, outputs=outputs, state=state,
             )
             if processor.does_work:
                 self.ready.append(item_id)

@@ -25,6 +25,7 @@ import os
 from typing import Any, Callable, Iterable
 
 from engine import nodes as n
+from engine.attribs import recordable
 from engine.errors import GraphError, ParmError
 
 #: Set by the loader while it runs a graph file: (path, overrides).
@@ -190,11 +191,15 @@ class Graph:
         return self.topological_order([node])
 
     def describe(self) -> list[dict]:
-        """The nodes as the log records them."""
-        return [
-            {"name": node.name, "type": node.type_name, "inputs": list(node.inputs), "parms": node.parms()}
-            for node in self.nodes.values()
-        ]
+        """The nodes as the log records them (msgpack-native, so replay gives back the same)."""
+        described = []
+        for node in self.nodes.values():
+            try:
+                parms = recordable(node.parms(), f"a parameter of node {node.name}:")
+            except TypeError as exc:
+                raise GraphError(str(exc)) from None
+            described.append({"name": node.name, "type": node.type_name, "inputs": list(node.inputs), "parms": parms})
+        return described
 
 
 def _names(upstream) -> list[str]:

@@ -85,6 +85,9 @@ def cook_graph(
     synchronous: str = "NORMAL",
 ) -> CookSummary:
     """Cook a Graph built in Python (no graph file needed) into the store at ``db``."""
+    graph.check_overrides()
+    graph.validate()
+    graph.describe()  # refuses parameters the log cannot hold, before the store is touched
     _check_node(graph, node)
     with EventLog.open(db, writer=True, create=True, synchronous=synchronous) as log:
         cook = Cook(log, graph, node=node, jobs=jobs, progress=progress)

@@ -118,7 +118,9 @@ class WorkItem:
 
     # -- parameters ------------------------------------------------------------------------------
     def expand(self, text: str, parm: str = "expression") -> str:
-        return attribs.expand(text, item=self, node=self.node, parm=parm)
+        """Expand ``@attr`` references; ``@pdg_output`` sees outputs reported so far too."""
+        outputs = self.outputs + [[path] for path, _ in self.new_outputs]
+        return attribs.expand(text, item=self, node=self.node, parm=parm, outputs=outputs)
 
     def parm(self, name: str) -> Any:
         """A node parameter, with ``@attr`` references expanded against this item."""
