@@ -151,6 +151,7 @@ class Cook:
         self.ctx = GenerateContext(graph.name, graph.root)
         self._cancel = threading.Event()
         self._cancel_reason = ""
+        self._generation_failed = ""  # why a node could not generate its items, if one could not
         self.warnings: list[str] = []
 
     # -- public --------------------------------------------------------------------------------
@@ -522,7 +523,7 @@ class Cook:
                     if item is not None and item.state not in FINISHED_STATES:
                         rec.emit(ev.WorkItemStateChanged, item_id=item_id, state="cooked_cancel", message=reason)
                         self.counts["cancelled"] += 1
-        generation_failed = getattr(self, "_generation_failed", "")
+        generation_failed = self._generation_failed
         if cancelled:
             status, message = "cancelled", self._cancel_reason
         elif self.counts["failed"] or generation_failed:
@@ -548,8 +549,7 @@ class Cook:
         node_of = lambda item_id: items[item_id].node if item_id in items else ""  # noqa: E731
         warnings = []
         for event, before in written:
-            for pdg_event in translate(event, before, node_of):
-                object.__setattr__(pdg_event, "cook", self)
+            for pdg_event in translate(event, before, node_of, self):
                 for message in self.handlers.dispatch(pdg_event):
                     if pdg_event.type != "cook_warning":
                         warnings.append(message)

@@ -46,9 +46,9 @@ class PdgEvent:
     cook: Any = None
 
 
-def translate(event: ev.Event, before: str | None, node_of: Callable[[str], str]) -> list[PdgEvent]:
-    """The PDG events that one log event stands for."""
-    base = dict(seq=event.seq, cook_id=event.cook_id, graph=event.graph)
+def translate(event: ev.Event, before: str | None, node_of: Callable[[str], str], cook: Any = None) -> list[PdgEvent]:
+    """The PDG events that one log event stands for (``before``: the item's state before it)."""
+    base = dict(seq=event.seq, cook_id=event.cook_id, graph=event.graph, cook=cook)
     kind = event.kind
     if kind == "WorkItemGenerated":
         return [PdgEvent("work_item_add", event.node, event.item_id, before or "", event.state, **base)]
