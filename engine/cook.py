@@ -24,7 +24,8 @@ from typing import Callable
 
 import xxhash
 
-from engine import files
+from engine import files, incremental
+from engine.cache import CacheChecker
 from engine.graph import Graph
 from engine.handlers import Handlers, translate
 from engine.nodes import GenerateContext, NewItem, Partitioner, Processor
@@ -34,7 +35,8 @@ from engine.workitem import WorkItem
 from pdgstore import events as ev
 from pdgstore.events import DONE_STATES, FINISHED_STATES
 from pdgstore.log import EventLog
-from pdgstore.state import Item, State
+from pdgstore.errors import PdgError
+from pdgstore.state import ACCEPTED, Item, State
 
 SNAPSHOT_EVERY = 20_000  # events since the last snapshot that make the end of a cook write a new one
 MAX_PENDING = 20_000  # events held before a flush even within a tick
@@ -136,19 +138,21 @@ class Cook:
         grace_s: float = 2.0,
         progress: Callable[[int, int], None] | None = None,
         store_dir: str | None = None,
+        dry_run: bool = False,
     ) -> None:
         self.log = log
         self.graph = graph
-        self.state = state if state is not None else log.load_state()
+        self.dry_run = dry_run
+        self.state = state if state is not None else (log.load_state() if log is not None else State())
         self.target = node
         self.jobs = jobs or os.cpu_count() or 1
         self.tick_s = tick_s
         self.grace_s = grace_s
         self.progress = progress
-        self.store_dir = store_dir or os.path.dirname(log.path)
-        self.handlers = Handlers(graph.handlers)
-        self.recorder = Recorder(log, self.state, graph=graph.name, keep_events=bool(self.handlers))
-        self.ctx = GenerateContext(graph.name, graph.root)
+        self.store_dir = store_dir or (os.path.dirname(log.path) if log is not None else graph.root)
+        self.handlers = Handlers([] if dry_run else graph.handlers)
+        self.recorder = Recorder(log, self.state, graph=graph.name, keep_events=bool(self.handlers), dry_run=dry_run)
+        self.ctx = GenerateContext(graph.name, graph.root, file=self._file_record)
         self._cancel = threading.Event()
         self._cancel_reason = ""
         self._generation_failed = ""  # why a node could not generate its items, if one could not
@@ -207,61 +211,132 @@ class Cook:
     # -- start ---------------------------------------------------------------------------------
     def _start(self) -> None:
         rec = self.recorder
-        recover_dead_cook(rec)
+        if not self.dry_run:
+            recover_dead_cook(rec)
         self.cook_id = rec.cook_id = self.state.last_cook_id() + 1
         graph = self.graph
         scope = graph.upstream_closure(self.target) if self.target else graph.topological_order()
         self.scope = scope
+        described = graph.describe()
+        previous = self.state.graphs.get(graph.name)
+        self.node_fp = {d["name"]: incremental.node_fingerprint(d) for d in described}
+        self.node_reasons = incremental.node_changes(previous.nodes if previous else [], described)
         rel = lambda p: os.path.relpath(p, self.store_dir).replace(os.sep, "/")  # noqa: E731
         rec.emit(
             ev.GraphLoaded,
             path=rel(graph.path) if graph.path else "",
             root=rel(graph.root),
-            nodes=graph.describe(),
+            nodes=described,
             parms=dict(graph.parms),
         )
         rec.emit(ev.CookStarted, node=self.target or "", jobs=self.jobs, pid=os.getpid(), overrides=dict(graph.overrides))
-        self.counts = {"ran": 0, "reused": 0, "failed": 0, "cancelled": 0}
+        self.counts = {"ran": 0, "reused": 0, "updated": 0, "failed": 0, "cancelled": 0}
         self.runs: dict[str, _NodeRun] = {name: _NodeRun(graph.nodes[name]) for name in scope}
         for name in scope:
             for up in graph.nodes[name].inputs:
                 self.runs[up].downstream.append(name)
-        for name in scope:
-            if self.state.node_items.get((graph.name, name)):
-                rec.emit(ev.NodeDirtied, node=name, reason=f"cook {self.cook_id} regenerates it")
+        for message in graph.types.warnings:
+            self._warn(message)
+        if not self.target and previous is not None:
+            for gone in [d["name"] for d in previous.nodes if d["name"] not in graph.nodes]:
+                for item_id in list(self.state.node_items.get((graph.name, gone), {})):
+                    rec.emit(ev.WorkItemRemoved, item_id=item_id, reason=f"node {gone} is no longer in the graph")
         self.ready: deque[str] = deque()
         self.running: dict[str, int] = {}  # item_id -> time submitted
         self.partition_waits: dict[str, int] = {}  # partition id -> members not yet cooked
         self.member_of: dict[str, list[str]] = {}  # item id -> partitions waiting on it
         self.numbers: dict[str, int] = {}  # item id -> the N of its name node_N
+        self.signatures: dict[str, str] = {}  # item id -> the signature its pending run is made from
+        self.partition_prev: dict[str, tuple] = {}  # partition id -> (its record before, its own attrs)
+        self.remade: set[str] = set()  # items whose results were made anew in this cook
+        self.decisions: dict[str, tuple[str, dict]] = {}  # item id -> (action, reason), for --dry-run
         self.total = 0
         self.done = 0
-        self.pool = ThreadPool(self.jobs, self._inbox)
+        self._known: dict[str, list] | None = None
+        self.stats = files.stat_many(self._recorded_paths(scope))
+        self.cache = CacheChecker(graph.types, graph.root, self.stats)
+        if not self.dry_run:
+            self.pool = ThreadPool(self.jobs, self._inbox)
         self._flush()
         for name in scope:
             if not graph.nodes[name].inputs:
                 self._generate_root(name)
 
+    def _recorded_paths(self, scope: list[str]) -> list[str]:
+        """Every file the store recorded for the items in scope: the cold-start stat scan."""
+        root = self.graph.root
+        paths = []
+        for name in scope:
+            for item in self.state.items_of(self.graph.name, name):
+                paths.extend(files.absolute(o[0], root) for o in item.outputs)
+        return paths
+
+    def _file_record(self, path: str, tag: str | None = None) -> list:
+        """A file's record for generation: the stat cascade against its last record (no read when
+        its mtime and size match), a full stat and hash when it has none."""
+        root = self.graph.root
+        if self._known is None:
+            self._known = {}
+            for name in self.scope:
+                node = self.graph.nodes[name]
+                if not node.is_partitioner and not node.does_work:
+                    for item in self.state.items_of(self.graph.name, name):
+                        for o in item.outputs:
+                            self._known[o[0]] = o
+        relpath = files.relative(path, root)
+        full = files.absolute(relpath, root)
+        st = self.stats.get(full, False)
+        prev = self._known.get(relpath)
+        if prev is not None:
+            _verdict, current = files.check(prev, root, types=self.graph.types, st=st)
+            if current is not None:
+                if tag and current[1] != tag:
+                    current = [current[0], tag, *current[2:]]
+                return current
+        return files.record(relpath, root, tag, types=self.graph.types, st=st or None)
+
     # -- generation ----------------------------------------------------------------------------
-    def _new_item(self, run: _NodeRun, *, key, parents: list, number: int, index: int, attrs: dict,
-                  inputs: list, outputs: list, state: str) -> str:
+    def _register(self, run: _NodeRun, item_id: str, number: int) -> None:
+        run.items[item_id] = None
+        run.unfinished += 1
+        self.numbers[item_id] = number
+        self.total += 1
+        for down in run.downstream:
+            self.runs[down].open_upstream += 1
+
+    def _name_for(self, run: _NodeRun, number: int) -> str:
         node = run.node.name
-        item_id = item_identity(self.graph.name, node, parents if not run.node.is_partitioner else [], key)
         name = f"{node}_{number}"
         if name in run.names:
             name = f"{node}_{number}_{len(run.names)}"
         run.names.add(name)
-        self.numbers[item_id] = number
+        return name
+
+    def _generated(self, item_id: str, run: _NodeRun, name: str, index: int, parents: list, attrs: dict,
+                   inputs: list, outputs: list, state: str, signature: str = "") -> None:
         self.recorder.emit(
-            ev.WorkItemGenerated, item_id=item_id, node=node, name=name, index=index, parents=parents,
-            attrs=attrs, inputs=inputs, outputs=outputs, state=state,
+            ev.WorkItemGenerated, item_id=item_id, node=run.node.name, name=name, index=index, parents=parents,
+            attrs=attrs, inputs=inputs, outputs=outputs, state=state, signature=signature,
         )
-        run.items[item_id] = None
-        run.unfinished += 1
-        self.total += 1
-        for down in run.downstream:
-            self.runs[down].open_upstream += 1
-        return item_id
+
+    def _dirtied(self, item_id: str, reason: dict) -> None:
+        self.recorder.emit(ev.WorkItemDirtied, item_id=item_id, reason=reason)
+
+    def _reuse(self, prev: Item, name: str, index: int, outputs: list | None = None,
+               signature: str = "") -> None:
+        """Keep ``prev``'s results: follow its new position, refresh touched files' records, and
+        confirm the signature of an item the user accepted."""
+        rec = self.recorder
+        item_id = prev.item_id
+        if prev.name != name or prev.index != index:
+            rec.emit(ev.WorkItemRenumbered, item_id=item_id, name=name, index=index)
+        if outputs is not None and outputs != prev.outputs:
+            rec.emit(ev.WorkItemRestatted, item_id=item_id, outputs=outputs)
+        if prev.signature == ACCEPTED and signature:
+            rec.emit(ev.WorkItemCooked, item_id=item_id, state=prev.state, outputs=list(prev.outputs),
+                     started_ns=prev.started_ns, duration_ns=prev.duration_ns, signature=signature,
+                     reason={"accepted": True})
+        self.decisions[item_id] = ("reuse", {})
 
     def _generate_root(self, name: str) -> None:
         run = self.runs[name]
@@ -282,7 +357,6 @@ class Cook:
 
     def _add_children(self, run: _NodeRun, new: list[NewItem], parent: Item | None) -> None:
         processor = run.node
-        state = "uncooked" if processor.does_work else "cooked_success"
         count = len(new)
         for i, spec in enumerate(new):
             if parent is None:
@@ -294,17 +368,166 @@ class Cook:
                 attrs = dict(parent.attrs)
                 attrs.update(spec.attrs)
                 inputs, parents = list(parent.outputs), [parent.item_id]
-            outputs = list(spec.outputs)
-            if not processor.does_work and not outputs and parent is not None:
-                outputs = list(parent.outputs)  # an item without work passes its parent's files on
-            item_id = self._new_item(
-                run, key=spec.key, parents=parents, number=number, index=spec.index, attrs=attrs,
-                inputs=inputs, outputs=outputs, state=state,
-            )
+            item_id = item_identity(self.graph.name, processor.name, parents, spec.key)
+            name = self._name_for(run, number)
+            self._register(run, item_id, number)
             if processor.does_work:
-                self.ready.append(item_id)
+                self._decide_work(run, item_id, name, spec.index, parents, attrs, inputs)
             else:
-                self._item_cooked(item_id)
+                outputs = list(spec.outputs)
+                if not outputs and parent is not None:
+                    outputs = list(parent.outputs)  # an item without work passes its parent's files on
+                self._decide_born(run, item_id, name, spec.index, parents, attrs, inputs, outputs)
+
+    def _stale_reason(self, prev: Item, node: str) -> dict | None:
+        """The reason every kind of item shares: its node changed, or it has no result to reuse."""
+        reason = self.node_reasons.get(node)
+        if reason is not None:
+            return dict(reason)
+        if prev.state not in DONE_STATES:
+            if prev.reason:
+                return dict(prev.reason)
+            return {"cause": "no_result", "state": prev.state, "cache_state": "dirty_empty"}
+        return None
+
+    def _decide_born(self, run: _NodeRun, item_id: str, name: str, index: int, parents: list, attrs: dict,
+                     inputs: list, outputs: list) -> None:
+        """An item born cooked (a file pattern's): reuse it, or record its new files."""
+        node = run.node.name
+        signature = incremental.item_signature(self.node_fp[node], attrs, inputs, outputs)
+        prev = self.state.items.get(item_id)
+        if prev is not None and prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED):
+            self._reuse(prev, name, index, outputs, signature)
+            self._item_cooked(item_id, "reused")
+            return
+        if prev is not None:
+            reason = self._stale_reason(prev, node) or self._file_reason(prev, outputs, attrs, inputs, parents)
+            self._dirtied(item_id, reason)
+            self.decisions[item_id] = ("update", reason)
+        else:
+            self.decisions[item_id] = ("update", {"cause": "new", "cache_state": "dirty_new"})
+        self._generated(item_id, run, name, index, parents, attrs, inputs, outputs, "cooked_success", signature)
+        self.remade.add(item_id)
+        self._item_cooked(item_id, "updated")
+
+    def _file_reason(self, prev: Item, outputs: list, attrs: dict, inputs: list, parents: list) -> dict:
+        before = {o[0]: o for o in prev.outputs}
+        for o in outputs:
+            old = before.get(o[0])
+            if old is not None and (old[4] != o[4] or old[2] != o[2]):
+                return {"cause": "file", "path": o[0], "old_size": old[2], "new_size": o[2], "old_hash": old[4],
+                        "new_hash": o[4], "cache_state": "dirty_stale"}
+        return incremental.why(prev, attrs, inputs, dict.fromkeys((r[0] for r in inputs), parents[0] if parents else ""))
+
+    def _expected(self, node, item_id: str, name: str, index: int, attrs: dict, inputs: list) -> list[list]:
+        """The files ``node`` expects an item to write, expanded for it: ``[path, tag]`` each."""
+        if not node.expected_outputs:
+            return []
+        view = WorkItem(item_id=item_id, name=name, index=index, node=node.name, attrs=attrs, inputs=inputs,
+                        outputs=[], root=self.graph.root, read_only=True)
+        out = []
+        for expr in node.expected_outputs:
+            path = files.relative(view.expand(expr, parm="expected_outputs"), self.graph.root)
+            out.append([path, self.graph.types.tag_for(path)])
+        return out
+
+    def _decide_work(self, run: _NodeRun, item_id: str, name: str, index: int, parents: list, attrs: dict,
+                     inputs: list) -> None:
+        """An item with work: reuse it, satisfy it from the cache, fail it (cache mode always read
+        with a missing file), or queue it to run with the reason recorded."""
+        node = run.node
+        mode = node.cache_mode
+        signature = incremental.item_signature(self.node_fp[node.name], attrs, inputs)
+        prev = self.state.items.get(item_id)
+        root = self.graph.root
+
+        def generated(state: str = "uncooked") -> None:
+            self._generated(item_id, run, name, index, parents, attrs, inputs, [], state)
+
+        try:
+            reason = None
+            if prev is None:
+                expected = self._expected(node, item_id, name, index, attrs, inputs)
+                if mode == "always_read" and not expected:
+                    generated()
+                    return self._fail_item(item_id, f"cache mode always read: work item {name} of node {node.name} "
+                                                    "has no expected output files to read")
+                if expected and mode != "always_write":
+                    view = WorkItem(item_id=item_id, name=name, index=index, node=node.name, attrs=attrs,
+                                    inputs=inputs, outputs=[], root=root, read_only=True)
+                    check = self.cache.check(expected, view)
+                    if check.hit:
+                        generated()
+                        return self._from_cache(item_id, mode, check.records, signature)
+                    if mode == "always_read":
+                        generated()
+                        return self._fail_item(item_id, self._missing_message(name, check.reason))
+                reason = {"cause": "new", "cache_state": "dirty_new"}
+            elif mode == "always_write":
+                reason = {"cause": "cache_mode", "mode": mode, "cache_state": "dirty_always"}
+            else:
+                reason = self._stale_reason(prev, node.name) if mode == "automatic" else None
+                if reason is None and mode == "automatic" and prev.signature not in (signature, ACCEPTED):
+                    reason = incremental.why(prev, attrs, inputs,
+                                             dict.fromkeys((r[0] for r in inputs), parents[0] if parents else ""))
+                if reason is None:
+                    expected = list(prev.outputs) if prev.state in DONE_STATES else []
+                    recorded = {e[0] for e in expected}
+                    expected += [e for e in self._expected(node, item_id, name, index, attrs, inputs)
+                                 if e[0] not in recorded]
+                    if mode != "automatic" and not expected:
+                        check = None
+                        reason = {"cause": "no_result", "state": prev.state, "cache_state": "dirty_empty"}
+                    else:
+                        check = self.cache.check(expected, WorkItem.view_of(prev, root))
+                    if check is not None and check.hit:
+                        same = prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED)
+                        if same:
+                            self._reuse(prev, name, index, check.records, signature)
+                            self._item_cooked(item_id, "reused")
+                            return
+                        generated()
+                        return self._from_cache(item_id, mode, check.records, signature)
+                    if check is not None:
+                        reason = check.reason
+                    if mode == "always_read":
+                        generated()
+                        return self._fail_item(item_id, self._missing_message(name, reason))
+        except PdgError as exc:  # a handler raised, or an expected output did not expand
+            if item_id not in self.state.items or self.state.items[item_id].cook_id != self.cook_id:
+                generated()
+            return self._fail_item(item_id, str(exc))
+        generated()
+        if prev is not None:
+            self._dirtied(item_id, reason)
+        self.decisions[item_id] = ("run", reason)
+        self.signatures[item_id] = signature
+        self.ready.append(item_id)
+
+    def _missing_message(self, name: str, reason: dict | None) -> str:
+        path = (reason or {}).get("path", "?")
+        how = "is missing" if (reason or {}).get("cause") != "output_modified" else "was modified"
+        if (reason or {}).get("cause") == "cache_miss":
+            how = f"was refused by cache handler {reason.get('handler')}"
+        return f"cache mode always read: expected output {path} of work item {name} {how}"
+
+    def _from_cache(self, item_id: str, mode: str, records: list, signature: str) -> None:
+        now = time.time_ns()
+        self.recorder.emit(
+            ev.WorkItemCooked, item_id=item_id, state="cooked_cache", outputs=records, started_ns=now, duration_ns=0,
+            signature=signature, reason={"cache_mode": mode, "files": [r[0] for r in records]},
+        )
+        self.remade.add(item_id)
+        self.decisions[item_id] = ("cache", {"cache_mode": mode})
+        self._item_cooked(item_id, "reused")
+
+    def _fail_item(self, item_id: str, message: str) -> None:
+        now = time.time_ns()
+        self.recorder.emit(ev.WorkItemCooked, item_id=item_id, state="cooked_fail", started_ns=now, duration_ns=0,
+                           error=message)
+        self.decisions[item_id] = ("fail", {"message": message})
+        self.counts["failed"] += 1
+        self.done += 1
 
     def _node_generated(self, name: str) -> None:
         """Mark ``name`` fully generated; remove its items that this cook did not generate again."""
@@ -316,6 +539,7 @@ class Cook:
         for item_id in list(self.state.node_items.get((self.graph.name, name), {})):
             if item_id not in run.items:
                 rec.emit(ev.WorkItemRemoved, item_id=item_id, reason=f"cook {self.cook_id} did not generate it again")
+                self.decisions[item_id] = ("remove", {})
         rec.emit(ev.NodeGenerated, node=name, count=len(run.items))
         if run.unfinished == 0:
             rec.emit(ev.NodeCooked, node=name, failed=0)
@@ -338,7 +562,8 @@ class Cook:
     def _partition(self, name: str) -> None:
         run = self.runs[name]
         partitioner: Partitioner = run.node
-        members = [self.state.items[i] for up in partitioner.inputs for i in self.runs[up].items]
+        members = [self.state.items[i] for up in partitioner.inputs for i in self.runs[up].items
+                   if i in self.state.items]
         try:
             partitions = partitioner.partition(self.ctx, members)
         except Exception as exc:
@@ -346,10 +571,19 @@ class Cook:
             return
         for number, part in enumerate(partitions, start=1):
             member_ids = [m.item_id for m in part.members]
-            item_id = self._new_item(
-                run, key=part.key, parents=member_ids, number=number, index=number - 1, attrs=dict(part.attrs),
-                inputs=[], outputs=[], state="waiting",
-            )
+            item_id = item_identity(self.graph.name, name, [], part.key)
+            item_name = self._name_for(run, number)
+            self._register(run, item_id, number)
+            own = dict(part.attrs)
+            prev = self.state.items.get(item_id)
+            self.partition_prev[item_id] = (prev, own)
+            same = (prev is not None and prev.state in DONE_STATES and prev.parents == member_ids
+                    and all(prev.attrs.get(k) == v for k, v in own.items()))
+            if same:
+                if prev.name != item_name or prev.index != number - 1:
+                    self.recorder.emit(ev.WorkItemRenumbered, item_id=item_id, name=item_name, index=number - 1)
+            else:
+                self._generated(item_id, run, item_name, number - 1, member_ids, own, [], [], "waiting")
             waiting = 0
             for member in part.members:
                 if self.state.items[member.item_id].state not in DONE_STATES:
@@ -360,33 +594,52 @@ class Cook:
                 self._cook_partition(item_id)
 
     def _cook_partition(self, item_id: str) -> None:
-        """A partition's members have all cooked: merge their attributes and outputs into it."""
+        """A partition's members have all cooked: reuse it if they are what it merged last time,
+        else merge their attributes and outputs into it."""
         item = self.state.items[item_id]
+        prev, own = self.partition_prev.pop(item_id, (None, {}))
+        members = [self.state.items[m] for m in item.parents]
+        node = item.node
+        signature = incremental.partition_signature(self.node_fp[node], own, members)
+        if prev is not None and prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED) \
+                and item is prev:
+            if prev.signature == ACCEPTED:
+                self._reuse(prev, prev.name, prev.index, None, signature)
+            self.decisions[item_id] = ("reuse", {})
+            self._item_cooked(item_id, "reused")
+            return
+        if prev is not None:
+            reason = self._stale_reason(prev, node) or incremental.why_members(prev.parents, members, self.remade)
+            self._dirtied(item_id, reason)
+            self.decisions[item_id] = ("update", reason)
+        else:
+            self.decisions[item_id] = ("update", {"cause": "new", "cache_state": "dirty_new"})
         merged: dict = {}
         outputs: list = []
-        for member_id in item.parents:
-            member = self.state.items[member_id]
+        for member in members:
             for name, attr in member.attrs.items():
                 merged.setdefault(name, attr)
             outputs.extend(member.outputs)
-        merged.update(item.attrs)
+        merged.update(own)
         now = time.time_ns()
         self.recorder.emit(
             ev.WorkItemCooked, item_id=item_id, state="cooked_success", attrs=merged, outputs=outputs,
-            started_ns=now, duration_ns=0,
+            started_ns=now, duration_ns=0, signature=signature,
         )
-        self._item_cooked(item_id)
+        self.remade.add(item_id)
+        self._item_cooked(item_id, "updated")
 
     # -- cooking -------------------------------------------------------------------------------
-    def _item_cooked(self, item_id: str) -> None:
-        """``item_id`` cooked successfully: hand it on downstream (iteratively, not recursively)."""
+    def _item_cooked(self, item_id: str, how: str = "ran") -> None:
+        """``item_id`` is done (``how``: ran, reused or updated): hand it on downstream (iteratively,
+        not recursively)."""
+        self.counts[how] += 1
         stack = [item_id]
         while stack:
             current = stack.pop()
             item = self.state.items[current]
             run = self.runs[item.node]
             run.unfinished -= 1
-            self.counts["ran"] += 1
             self.done += 1
             if run.generated and run.unfinished == 0:
                 self.recorder.emit(ev.NodeCooked, node=item.node, failed=0)
@@ -412,6 +665,7 @@ class Cook:
             node_parms=getattr(node, "node_parms", None),
         )
         root = self.graph.root
+        types = self.graph.types
 
         def run() -> _Result:
             started = time.time_ns()
@@ -421,10 +675,21 @@ class Cook:
                 outputs = list(view.outputs)
                 for path, tag in view.new_outputs:
                     try:
-                        outputs.append(files.record(path, root, tag))
+                        outputs.append(files.record(path, root, tag, types=types))
                     except FileNotFoundError:
                         raise FileNotFoundError(
                             f"work item {view.name} reported output file {path}, which does not exist"
+                        ) from None
+                reported = {o[0] for o in outputs}
+                for expr in node.expected_outputs:
+                    path = files.relative(view.expand(expr, parm="expected_outputs"), root)
+                    if path in reported:
+                        continue
+                    try:
+                        outputs.append(files.record(path, root, None, types=types))
+                    except FileNotFoundError:
+                        raise FileNotFoundError(
+                            f"work item {view.name} did not write its expected output {path}"
                         ) from None
             except BaseException as exc:  # noqa: BLE001 - every failure of user code is the item's
                 return _Result(
@@ -436,6 +701,9 @@ class Cook:
         return run
 
     def _schedule(self) -> None:
+        if self.dry_run:  # nothing runs: what would run is in self.decisions
+            self.ready.clear()
+            return
         limit = self.jobs * 2
         rec = self.recorder
         while self.ready and len(self.running) < limit:
@@ -457,9 +725,10 @@ class Cook:
         self.recorder.emit(
             ev.WorkItemCooked, item_id=item_id, state=result.state, attrs=result.attrs, outputs=result.outputs,
             started_ns=result.started_ns, duration_ns=result.duration_ns, error=result.error,
-            traceback=result.traceback,
+            traceback=result.traceback, signature=self.signatures.pop(item_id, ""),
         )
         if result.state == "cooked_success":
+            self.remade.add(item_id)
             self._item_cooked(item_id)
         else:
             self.counts["failed"] += 1
@@ -506,9 +775,12 @@ class Cook:
                 pass
         self.running.clear()
 
-    def _fail_cook(self, message: str) -> None:
+    def _warn(self, message: str) -> None:
         self.warnings.append(message)
         self.recorder.emit(ev.CookWarning, about=self.graph.name, message=message)
+
+    def _fail_cook(self, message: str) -> None:
+        self._warn(message)
         self._generation_failed = message
 
     # -- end -----------------------------------------------------------------------------------
@@ -533,6 +805,8 @@ class Cook:
             status, message = "success", ""
         rec.emit(ev.CookFinished, status=status, message=message, counts=dict(self.counts))
         self._flush()
+        if self.dry_run:
+            return status, message
         if rec.events_since_snapshot >= SNAPSHOT_EVERY or self.log.snapshot_seq() == 0:
             self.log.save_snapshot(self.state)
         return status, message

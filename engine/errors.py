@@ -5,7 +5,9 @@
     ├── ParmError         (2)  a bad ``--set NAME=VALUE`` or an unknown graph parameter
     ├── UnknownNode       (2)  a node name that the graph does not have
     ├── UnknownItem       (2)  an item id or name that the store does not know
-    └── ExpansionError    (1)  an ``@attr`` reference to an attribute the work item lacks
+    ├── ExpansionError    (1)  an ``@attr`` reference to an attribute the work item lacks
+    ├── HandlerError      (1)  a stat, cache or transfer handler raised (names handler, tag, file)
+    └── NothingToDo       (2)  ``pdg dirty``/``pdg accept`` on something they cannot apply to
 """
 
 from pdgstore.errors import PdgError, UnknownItem  # noqa: F401  (UnknownItem lives with the store)
@@ -25,3 +27,11 @@ class UnknownNode(PdgError):
 
 class ExpansionError(PdgError):
     exit_code = 1
+
+
+class HandlerError(PdgError):
+    exit_code = 1
+
+
+class NothingToDo(PdgError):
+    exit_code = 2

@@ -25,6 +25,7 @@ import os
 from typing import Any, Callable, Iterable
 
 from engine import nodes as n
+from engine.filetypes import TypeRegistry
 from engine.attribs import recordable
 from engine.errors import GraphError, ParmError
 
@@ -72,6 +73,10 @@ class Graph:
         self.parm_help: dict[str, str] = {}
         self.handlers: list[tuple[str, Callable, str | None]] = []
         self.default_jobs: int | None = None
+        #: file tags and the stat, cache and transfer handlers for them (see engine.filetypes); the
+        #: loader adds the types plugins found on PDG_PATH and beside the graph file
+        self.types = TypeRegistry()
+        self.types.load_plugins(project_dir=self.root)
 
     # -- parameters ------------------------------------------------------------------------------
     def parm(self, name: str, default: Any, help: str = "") -> Any:
@@ -114,14 +119,21 @@ class Graph:
             n.RangeGenerator(name, _names(upstream), count, start=start, step=step, values=values, attribute=attribute)
         )
 
-    def python_processor(self, name=None, upstream=None, func: Callable | None = None, *, parms: dict | None = None):
+    def python_processor(self, name=None, upstream=None, func: Callable | None = None, *, parms: dict | None = None,
+                         cache_mode: str = "automatic", expected_outputs=()):
         """Run ``func(item)`` once per upstream item. Without ``func``, a decorator that returns
-        the node: ``@graph.python_processor("name", upstream=other)``."""
+        the node: ``@graph.python_processor("name", upstream=other)``.
+
+        ``cache_mode`` is automatic, automatic_ignore, always_read or always_write (see
+        engine.cache); ``expected_outputs`` are file expressions (``out/@pdg_name.txt``) each item is
+        expected to write: checked by the cache before it runs, and recorded after it ran (a missing
+        one fails the item)."""
         if func is None and callable(name) and upstream is None:
             name, func = None, name  # bare @graph.python_processor
 
         def make(fn: Callable) -> n.Node:
-            return self.add(n.PythonProcessor(name or fn.__name__, _names(upstream), fn, parms))
+            return self.add(n.PythonProcessor(name or fn.__name__, _names(upstream), fn, parms,
+                                              cache_mode=cache_mode, expected_outputs=expected_outputs))
 
         return make if func is None else make(func)
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 from engine import attribs, files
+from engine.cache import check_mode
 from engine.errors import GraphError
 
 
@@ -53,6 +54,11 @@ class Node:
 
     type_name: ClassVar[str] = "node"
     is_partitioner: ClassVar[bool] = False
+
+    #: how its items use the cache (engine.cache.CACHE_MODES); not part of its definition's hash
+    cache_mode: str = "automatic"
+    #: output file expressions (``@attr`` expanded per item) its items are expected to write
+    expected_outputs: tuple = ()
 
     def __init__(self, name: str, inputs: list[str]) -> None:
         self.name = name
@@ -90,10 +96,23 @@ class Partitioner(Node):
         raise NotImplementedError
 
 
+def _record_file(path: str, root: str, tag: str | None) -> list:
+    return files.record(path, root, tag)
+
+
 @dataclass(slots=True)
 class GenerateContext:
+    """What generation may use: the graph's name and root, and ``file(path, tag)``, which gives a
+    file's record using the stat cascade against what was recorded (no read when unchanged)."""
+
     graph: str
     root: str
+    file: Callable[[str, str | None], list] = None
+
+    def __post_init__(self) -> None:
+        if self.file is None:
+            root = self.root
+            self.file = lambda path, tag=None: _record_file(path, root, tag)
 
 
 # -- processors -----------------------------------------------------------------------------------
@@ -115,7 +134,7 @@ class FilePattern(Processor):
         paths = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
         out = []
         for index, path in enumerate(paths):
-            rec = files.record(path, ctx.root, self.tag)
+            rec = ctx.file(path, self.tag)
             out.append(NewItem(key=rec[0], index=index, outputs=[rec]))
         return out
 
@@ -155,13 +174,62 @@ class RangeGenerator(Processor):
         return out
 
 
-def code_fingerprint(func: Callable) -> str:
-    """A hash of a function's source (or bytecode when the source cannot be read)."""
+_PLAIN = (int, float, str, bool, type(None))
+
+
+def _is_plain(value) -> bool:
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, (list, tuple)):
+        return len(value) <= 64 and all(isinstance(v, _PLAIN) for v in value)
+    return False
+
+
+def _referenced(func: Callable) -> dict[str, Any]:
+    """The names a function reads from its module and its closure, with their values."""
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return {}
+    out = {}
+    names = set(code.co_names)
+    for const in code.co_consts:  # names read by nested functions and comprehensions
+        if hasattr(const, "co_names"):
+            names.update(const.co_names)
+    module_globals = getattr(func, "__globals__", {})
+    for name in sorted(names):
+        if name in module_globals:
+            out[name] = module_globals[name]
+    for name, cell in zip(code.co_freevars, func.__closure__ or ()):
+        try:
+            out[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+    return out
+
+
+def code_fingerprint(func: Callable, _seen: set | None = None) -> str:
+    """A hash of a function's source (or bytecode when the source cannot be read), and of the
+    functions of its own module that it calls, so editing a helper counts as editing the code."""
+    seen = _seen if _seen is not None else set()
+    seen.add(id(func))
     try:
         data = inspect.getsource(func).encode()
     except (OSError, TypeError):
-        data = marshal.dumps(func.__code__)
-    return hashlib.sha256(data).hexdigest()[:16]
+        data = marshal.dumps(func.__code__) if hasattr(func, "__code__") else repr(func).encode()
+    h = hashlib.sha256(data)
+    module = getattr(func, "__module__", None)
+    for name, value in _referenced(func).items():
+        if inspect.isfunction(value) and value.__module__ == module and id(value) not in seen:
+            h.update(f"{name}:{code_fingerprint(value, seen)}".encode())
+    return h.hexdigest()[:16]
+
+
+def plain_reads(func: Callable) -> dict[str, Any]:
+    """The plain values (numbers, strings, short lists of them) a function reads from its module or
+    closure, such as a graph parameter assigned at the top of the graph file: changing one is
+    changing the function's behaviour, so it is part of the node's definition."""
+    return {name: list(v) if isinstance(v, tuple) else v
+            for name, v in _referenced(func).items() if _is_plain(v) and not name.startswith("__")}
 
 
 class PythonProcessor(Processor):
@@ -172,18 +240,28 @@ class PythonProcessor(Processor):
     type_name = "python_processor"
     does_work = True
 
-    def __init__(self, name: str, inputs: list[str], func: Callable, parms: dict | None = None) -> None:
+    def __init__(self, name: str, inputs: list[str], func: Callable, parms: dict | None = None, *,
+                 cache_mode: str = "automatic", expected_outputs=()) -> None:
         super().__init__(name, inputs)
         if not callable(func):
             raise GraphError(f"python processor {name}: func must be callable, not {type(func).__name__}")
         self.func = func
         self.node_parms = dict(parms or {})
+        try:
+            self.cache_mode = check_mode(cache_mode, name)
+        except ValueError as exc:
+            raise GraphError(str(exc)) from None
+        if isinstance(expected_outputs, str):
+            expected_outputs = [expected_outputs]
+        self.expected_outputs = tuple(str(e) for e in expected_outputs)
 
     def parms(self) -> dict:
         return {
             "func": f"{getattr(self.func, '__module__', '?')}.{getattr(self.func, '__qualname__', '?')}",
             "code": code_fingerprint(self.func),
             "parms": self.node_parms,
+            "reads": plain_reads(self.func),
+            "expected_outputs": list(self.expected_outputs),
         }
 
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:

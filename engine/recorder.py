@@ -19,15 +19,17 @@ from pdgstore.state import State
 
 
 class Recorder:
-    def __init__(self, log: EventLog, state: State, *, graph: str = "", keep_events: bool = False) -> None:
+    def __init__(self, log: EventLog | None, state: State, *, graph: str = "", keep_events: bool = False,
+                 dry_run: bool = False) -> None:
         self.log = log
+        self.dry_run = dry_run  # apply to the (throw-away) state, never append: ``pdg cook --dry-run``
         self.state = state
         self.graph = graph
         self.cook_id = 0
         self.keep_events = keep_events
         self._rows: list[tuple] = []
         self._events: list[tuple[Event, str | None]] = []
-        self._seq = log.next_seq
+        self._seq = log.next_seq if log is not None else state.seq + 1
         self.events_since_snapshot = 0
 
     @property
@@ -50,6 +52,8 @@ class Recorder:
 
     def flush(self) -> list[tuple[Event, str | None]]:
         """Write the pending batch; return its events with each item's state before the event."""
+        if self._rows and self.dry_run:
+            self._rows = []
         if self._rows:
             self.log.append_rows(self._rows)
             self.log.next_seq = self._seq

@@ -31,7 +31,8 @@ class FileInfo:
 
 
 class WorkItem:
-    def __init__(self, *, item_id, name, index, node, attrs, inputs, outputs, root, node_parms=None) -> None:
+    def __init__(self, *, item_id, name, index, node, attrs, inputs, outputs, root, node_parms=None,
+                 read_only: bool = False) -> None:
         self.id = self.item_id = item_id
         self.name = name
         self.index = index
@@ -43,6 +44,17 @@ class WorkItem:
         self._node_parms = node_parms or {}
         self.changed: dict[str, list] = {}
         self.new_outputs: list[tuple[str, str | None]] = []
+        self.read_only = read_only
+
+    @classmethod
+    def view_of(cls, item, root: str, node_parms=None) -> "WorkItem":
+        """A read-only view of a recorded item, for handlers that must not change it."""
+        return cls(item_id=item.item_id, name=item.name, index=item.index, node=item.node, attrs=item.attrs,
+                   inputs=item.inputs, outputs=item.outputs, root=root, node_parms=node_parms, read_only=True)
+
+    def _writable(self, what: str) -> None:
+        if self.read_only:
+            raise PermissionError(f"work item {self.name} is read-only here: a handler cannot {what}")
 
     def __repr__(self) -> str:
         return f"<WorkItem {self.name} ({self.id})>"
@@ -79,6 +91,7 @@ class WorkItem:
 
     def set_attrib(self, name: str, value: Any) -> None:
         """Set an attribute: an int, float, str, File or dict, or a list of one of those."""
+        self._writable(f"set attribute {name!r}")
         attr = attribs.typed(value)
         self.attrs[name] = attr
         self.changed[name] = attr
@@ -109,6 +122,7 @@ class WorkItem:
     def add_output_file(self, path: str | os.PathLike, tag: str | None = None) -> Path:
         """Report a file this item wrote; it is stat-ed and hashed when the function returns."""
         path = os.fspath(path)
+        self._writable(f"add output file {path}")
         self.new_outputs.append((path, tag))
         return Path(path if os.path.isabs(path) else os.path.join(self.root, path))
 

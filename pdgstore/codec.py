@@ -22,6 +22,31 @@ from pdgstore.events import REGISTRY, Event
 #: (kind, v) -> function turning a v payload into a v + 1 payload
 UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {}
 
+
+
+def _upcaster(kind: str, v: int):
+    def wrap(fn):
+        UPCASTERS[(kind, v)] = fn
+        return fn
+
+    return wrap
+
+
+@_upcaster("WorkItemGenerated", 1)
+def _generated_v1(payload: dict) -> dict:
+    """v2 added ``signature``: items generated before incremental recooks have none."""
+    payload["signature"] = ""
+    return payload
+
+
+@_upcaster("WorkItemCooked", 1)
+def _cooked_v1(payload: dict) -> dict:
+    """v2 added ``signature`` and ``reason``: a v1 result matches no signature, so it reruns once."""
+    payload["signature"] = ""
+    payload["reason"] = {}
+    return payload
+
+
 _packb = msgpack.Packer(use_bin_type=True).pack
 _setattr = object.__setattr__
 _new = object.__new__

@@ -155,14 +155,15 @@ class NodeCooked(Event):
     failed: int = 0
 
 
-@register("WorkItemGenerated", subject="item_id")
+@register("WorkItemGenerated", subject="item_id", version=2)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkItemGenerated(Event):
-    """A work item was generated, or regenerated with the same identity (v1).
+    """A work item was generated, or regenerated with the same identity (v2).
 
     ``parents``: the item ids it depends on (a partition's members, a child's parent); ``attrs``,
     ``inputs`` and ``outputs`` as it starts; ``state`` its first state (a file pattern's items are
-    generated cooked).
+    generated cooked); ``signature`` (v2) the hash of what a born-cooked item's results were made
+    from ('' for items that still have work to do).
     """
 
     item_id: str = ""
@@ -174,6 +175,7 @@ class WorkItemGenerated(Event):
     inputs: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
     state: str = "uncooked"
+    signature: str = ""
 
 
 @register("WorkItemStateChanged", subject="item_id")
@@ -186,14 +188,17 @@ class WorkItemStateChanged(Event):
     message: str = ""
 
 
-@register("WorkItemCooked", subject="item_id")
+@register("WorkItemCooked", subject="item_id", version=2)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkItemCooked(Event):
-    """A work item's work ended (v1).
+    """A work item's work ended, or its results were found in the cache (v2).
 
-    ``state`` is cooked_success or cooked_fail; ``attrs`` the attributes its work set (merged over
-    the ones it had); ``outputs`` its output files; ``started_ns``/``duration_ns`` when and how long
-    it ran; ``error`` the exception's one-line summary and ``traceback`` the full text on failure.
+    ``state`` is cooked_success, cooked_cache or cooked_fail; ``attrs`` the attributes its work set
+    (merged over the ones it had); ``outputs`` its output files; ``started_ns``/``duration_ns`` when
+    and how long it ran; ``error`` the exception's one-line summary and ``traceback`` the full text on
+    failure. v2 adds ``signature``, the hash of the inputs, attributes, parameters and code its results
+    were made from (what the next cook compares to decide whether it is stale), and ``reason``, for a
+    cooked_cache item how the cache satisfied it (``{"cache_mode": ..., "files": [...]}``).
     """
 
     item_id: str = ""
@@ -204,6 +209,8 @@ class WorkItemCooked(Event):
     duration_ns: int = 0
     error: str = ""
     traceback: str = ""
+    signature: str = ""
+    reason: dict = field(default_factory=dict)
 
 
 @register("WorkItemRemoved", subject="item_id")
@@ -213,3 +220,67 @@ class WorkItemRemoved(Event):
 
     item_id: str = ""
     reason: str = ""
+
+
+@register("WorkItemDirtied", subject="item_id")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkItemDirtied(Event):
+    """A decision to rerun a work item, with the facts that decided it (v1).
+
+    ``reason`` is a dict (see ``pdgstore.reasons``): ``cache_state`` in PDG's vocabulary
+    (dirty_new, dirty_empty, dirty_missing, dirty_stale, dirty_always), ``cause`` (what changed) and
+    the facts: the file path with its old and new size and hash, the parameter with its old and new
+    value, the upstream item that changed, the code fingerprints. The item's state becomes dirty.
+    """
+
+    item_id: str = ""
+    reason: dict = field(default_factory=dict)
+
+
+@register("WorkItemRestatted", subject="item_id")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkItemRestatted(Event):
+    """A work item's output files were found with a new mtime but the same content (v1).
+
+    ``outputs`` are the refreshed records, so the next stat of those files is a cheap
+    (mtime_ns, size) match again instead of a hash.
+    """
+
+    item_id: str = ""
+    outputs: list = field(default_factory=list)
+
+
+@register("WorkItemRenumbered", subject="item_id")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkItemRenumbered(Event):
+    """A reused work item's position changed (v1), e.g. a file added before it in a file pattern:
+    its ``name`` and ``index`` follow; its identity and results do not."""
+
+    item_id: str = ""
+    name: str = ""
+    index: int = 0
+
+
+@register("WorkItemAccepted", subject="item_id")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkItemAccepted(Event):
+    """The user accepted a work item's current files as up to date without running it (v1).
+
+    ``outputs`` are its files as they are now. The next cook takes whatever it finds the item's
+    inputs to be as the ones these results were made from (and records that signature).
+    """
+
+    item_id: str = ""
+    outputs: list = field(default_factory=list)
+    message: str = ""
+
+
+@register("FileTransferred", subject="path")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileTransferred(Event):
+    """A transfer handler reported ``path`` copied to (or found cached at) ``scheduler``'s working
+    directory (v1); ``cache_id`` is the id the handler returned, handed back to it next time."""
+
+    path: str = ""
+    scheduler: str = ""
+    cache_id: int = 0

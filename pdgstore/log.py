@@ -28,7 +28,7 @@ from pdgstore.events import Event
 from pdgstore.projection import replay
 from pdgstore.state import State, paused_gc
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: items carry signature and reason; transfers
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "afs", "9p", "lustre", "glusterfs"}
 _COLUMNS = "seq, time_ns, cook_id, graph, kind, subject, payload"
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 from pdgstore import events as ev
-from pdgstore.state import Cook, GraphInfo, Item, State, paused_gc
+from pdgstore.events import DONE_STATES
+from pdgstore.state import ACCEPTED, Cook, GraphInfo, Item, State, paused_gc
 
 APPLY: dict[str, Callable[[State, ev.Event], None]] = {}
 
@@ -101,6 +102,7 @@ def _item_generated(state: State, e: ev.WorkItemGenerated) -> None:
         e.outputs,
         e.state,
         e.cook_id,
+        signature=e.signature,
     )
     key = (e.graph, e.node)
     index = state.node_items.get(key)
@@ -130,12 +132,53 @@ def _item_cooked(state: State, e: ev.WorkItemCooked) -> None:
     item.duration_ns = e.duration_ns
     item.error = e.error
     item.traceback = e.traceback
+    if e.state != "cooked_fail":
+        item.signature = e.signature
+        item.reason = {}
 
 
 @applies(ev.WorkItemRemoved)
 def _item_removed(state: State, e: ev.WorkItemRemoved) -> None:
     item = state.items.pop(e.item_id)
     del state.node_items[(item.graph, item.node)][e.item_id]
+
+
+@applies(ev.WorkItemDirtied)
+def _item_dirtied(state: State, e: ev.WorkItemDirtied) -> None:
+    item = state.items[e.item_id]
+    item.state = "dirty"
+    item.cook_id = e.cook_id
+    item.reason = e.reason
+
+
+@applies(ev.WorkItemRestatted)
+def _item_restatted(state: State, e: ev.WorkItemRestatted) -> None:
+    state.items[e.item_id].outputs = e.outputs
+
+
+@applies(ev.WorkItemRenumbered)
+def _item_renumbered(state: State, e: ev.WorkItemRenumbered) -> None:
+    item = state.items[e.item_id]
+    item.name = e.name
+    item.index = e.index
+
+
+@applies(ev.WorkItemAccepted)
+def _item_accepted(state: State, e: ev.WorkItemAccepted) -> None:
+    item = state.items[e.item_id]
+    item.outputs = e.outputs
+    item.signature = ACCEPTED
+    item.reason = {}
+    if item.state not in DONE_STATES:
+        item.state = "cooked_success"
+
+
+@applies(ev.FileTransferred)
+def _file_transferred(state: State, e: ev.FileTransferred) -> None:
+    per = state.transfers.get(e.scheduler)
+    if per is None:
+        per = state.transfers[e.scheduler] = {}
+    per[e.path] = e.cache_id
 
 
 missing = [kind for kind in ev.REGISTRY if kind not in APPLY]

@@ -19,6 +19,9 @@ from typing import Iterator
 
 ATTRIB_TYPES = ("int", "float", "string", "file", "dict")
 
+#: An item's signature after ``pdg accept``: the next cook takes the inputs it finds as up to date.
+ACCEPTED = "accepted"
+
 
 @contextmanager
 def paused_gc() -> Iterator[None]:
@@ -55,10 +58,14 @@ class Item:
     duration_ns: int = 0
     error: str = ""
     traceback: str = ""
+    #: hash of what the current results were made from ('' none; ACCEPTED: take the next one)
+    signature: str = ""
+    #: the last decision to rerun it (``WorkItemDirtied.reason``), {} when none
+    reason: dict = field(default_factory=dict)
 
     PLAIN = (
         "item_id graph node name index parents attrs inputs outputs state cook_id "
-        "started_ns duration_ns error traceback"
+        "started_ns duration_ns error traceback signature reason"
     ).split()
 
 
@@ -111,7 +118,7 @@ def _plain(obj, names, named):
 class State:
     """Graphs, work items and cooks, as of log position ``seq``."""
 
-    __slots__ = ("seq", "graphs", "items", "cooks", "node_items")
+    __slots__ = ("seq", "graphs", "items", "cooks", "node_items", "transfers")
 
     def __init__(self) -> None:
         self.seq = 0
@@ -120,6 +127,8 @@ class State:
         self.cooks: dict[int, Cook] = {}
         #: derived index (graph, node) -> {item_id: None}, in generation order
         self.node_items: dict[tuple[str, str], dict[str, None]] = {}
+        #: scheduler -> {path: cache id} reported by transfer handlers
+        self.transfers: dict[str, dict[str, int]] = {}
 
     # -- reading ---------------------------------------------------------------------------------
     def running_cook(self) -> Cook | None:
@@ -144,6 +153,7 @@ class State:
             "graphs": {k: _plain(g, GraphInfo.PLAIN, named) for k, g in self.graphs.items()},
             "items": {k: _plain(i, Item.PLAIN, named) for k, i in self.items.items()},
             "cooks": [_plain(c, Cook.PLAIN, named) for c in self.cooks.values()],
+            "transfers": self.transfers,
         }
 
     @classmethod
@@ -158,6 +168,7 @@ class State:
         for values in plain["cooks"]:
             cook = Cook(*values)
             state.cooks[cook.cook_id] = cook
+        state.transfers = plain.get("transfers", {})
         return state
 
 

@@ -53,8 +53,10 @@ def test_cook_json_summary(wide):
     assert set(data["items"]) >= {"ran", "reused", "failed", "cancelled"}
     for key in ("ran", "reused", "failed", "cancelled"):
         assert type(data["items"][key]) is int
-    # 20 file items, 20 upper items, 1 partition, 1 concat item: all ran, none reused in a first cook
-    assert data["items"]["ran"] == 42
+    # 20 upper items and 1 concat item ran their work; 20 file items and 1 partition were made
+    # without work (updated); nothing was reused in a first cook
+    assert data["items"]["ran"] == 21
+    assert data["items"]["updated"] == 21
     assert data["items"]["reused"] == data["items"]["failed"] == data["items"]["cancelled"] == 0
     assert isinstance(data["seconds"], (int, float)) and data["seconds"] >= 0
     assert (wide.root / "out2" / "all.txt").read_text() == expected_all()
@@ -122,7 +124,7 @@ def test_second_cook_records_a_new_cook_and_keeps_the_first(cooked):
 def test_cook_one_node_cooks_only_it_and_its_upstream(wide):
     data = run_json(wide, "cook", "wide.py", "upper")
     assert data["status"] == "success"
-    assert data["items"]["ran"] == 40
+    assert data["items"]["ran"] == 20 and data["items"]["updated"] == 20
     counts = status_counts(wide)
     assert counts["files"] == {"cooked_success": 20}
     assert counts["upper"] == {"cooked_success": 20}
@@ -244,7 +246,7 @@ def test_history_json(cooked):
     assert c["cook_id"] == 1 and c["status"] == "success"
     assert c["started"] and c["ended"]
     assert c["ended_ns"] >= c["started_ns"] > 0
-    assert c["items"]["ran"] == 42
+    assert c["items"]["ran"] == 21 and c["items"]["updated"] == 21
     assert c["items"]["failed"] == 0 and c["items"]["cancelled"] == 0
     table = cooked.pdg("history")
     assert table.exit_code == 0 and "success" in table.stdout

@@ -617,7 +617,7 @@ def test_cancel_from_an_event_handler(tmp_path):
     counts = summary.counts
     assert counts == state.cooks[1].counts
     assert counts["cancelled"] == sum(i.state == "cooked_cancel" for i in this_cook)
-    assert counts["ran"] + counts["failed"] + counts["cancelled"] == len(this_cook)
+    assert counts["ran"] + counts["updated"] + counts["failed"] + counts["cancelled"] == len(this_cook)
     assert counts["failed"] == 0
     # nothing in flight is left behind
     assert not [i for i in state.items.values() if i.state in ("scheduled", "cooking", "uncooked", "waiting")]
@@ -771,7 +771,11 @@ def test_second_cook_keeps_first_history_and_removes_vanished_items(tmp_path):
     assert len(of(state2, "files")) == 2 and len(of(state2, "work")) == 2
     (partition,) = of(state2, "gather")
     assert sorted(partition.parents) == sorted(i.item_id for i in of(state2, "work"))
-    assert all(i.cook_id == 2 and i.state == "cooked_success" for i in state2.items.values())
+    assert all(i.state == "cooked_success" for i in state2.items.values())
+    # unchanged items are reused from the first cook; the partition lost a member, so it merged again
+    assert {i.cook_id for i in of(state2, "files") + of(state2, "work")} == {1}
+    assert partition.cook_id == 2
+    assert second.counts == {"ran": 0, "reused": 4, "updated": 1, "failed": 0, "cancelled": 0}
     # the first cook's events are still in the log, under its id
     assert events(db_of(tmp_path), cook_id=1, kind="CookFinished")[0].status == "success"
 

@@ -1,0 +1,83 @@
+"""Why a work item reran: the reason dicts the engine records, and the sentences they read as.
+
+Every decision to rerun an item is a ``WorkItemDirtied`` event whose ``reason`` is a plain dict:
+
+- ``cache_state``: PDG's vocabulary: ``dirty_new`` (no earlier record), ``dirty_empty`` (no
+  successful result to reuse), ``dirty_missing`` (an output file is gone), ``dirty_stale`` (what it
+  was made from changed, or an output was modified), ``dirty_always`` (its cache mode always
+  writes, or a person dirtied it);
+- ``cause``: what changed, one of the keys of ``CAUSES``;
+- the facts that decided it: ``path`` with ``old_size``/``new_size`` and ``old_hash``/``new_hash``;
+  ``node``/``parm`` with ``old``/``new`` values; ``func`` with old/new code fingerprints;
+  ``from_item`` (the upstream item whose change this is) and, for partitions, ``added``/``removed``
+  member ids.
+
+``describe`` turns a reason into the clause ``pdg explain`` prints after "because"; it reads nothing
+but the dict and a map of item ids to names, so history stays readable after items are gone.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+CACHE_STATES = ("clean", "clean_pending", "dirty_always", "dirty_empty", "dirty_missing", "dirty_new", "dirty_stale")
+
+
+def _short(h) -> str:
+    return str(h)[:12] if h else "none"
+
+
+def _value(v) -> str:
+    return repr(v) if not isinstance(v, str) else repr(v)
+
+
+def _file_change(what: str, r: dict) -> str:
+    facts = []
+    if r.get("old_size") != r.get("new_size"):
+        facts.append(f"size {r.get('old_size')} -> {r.get('new_size')}")
+    if r.get("old_hash") != r.get("new_hash"):
+        facts.append(f"hash {_short(r.get('old_hash'))} -> {_short(r.get('new_hash'))}")
+    tail = ": " + ", ".join(facts) if facts else ""
+    return f"{what} {r['path']} changed{tail}"
+
+
+CAUSES: dict[str, Callable[[dict, Callable[[str], str]], str]] = {
+    "new": lambda r, name: "it is new",
+    "no_result": lambda r, name: f"it has no result to reuse (it was {r.get('state', 'not cooked')})",
+    "file": lambda r, name: _file_change("its file", r),
+    "file_missing": lambda r, name: f"its file {r['path']} is gone",
+    "input": lambda r, name: _file_change("its input", r),
+    "input_added": lambda r, name: f"it has a new input {r['path']}",
+    "input_removed": lambda r, name: f"its input {r['path']} is gone",
+    "attribute": lambda r, name: f"its attribute {r['name']} changed: {_value(r.get('old'))} -> {_value(r.get('new'))}",
+    "parm": lambda r, name: f"parameter {r['parm']} of {r['node']} changed: {_value(r.get('old'))} -> {_value(r.get('new'))}",
+    "code": lambda r, name: f"the code of {r.get('func') or r['node']} changed: {_short(r.get('old'))} -> {_short(r.get('new'))}",
+    "node": lambda r, name: f"node {r['node']} changed",
+    "members": lambda r, name: _members(r, name),
+    "output_missing": lambda r, name: f"its output {r['path']} is missing",
+    "output_modified": lambda r, name: _file_change("its output", r),
+    "cache_miss": lambda r, name: f"cache handler {r.get('handler')} reported a miss for {r['path']}",
+    "cache_mode": lambda r, name: f"its node's cache mode is {r.get('mode')}",
+    "user": lambda r, name: f"it was dirtied by hand ({r.get('message') or 'pdg dirty'})",
+    "upstream": lambda r, name: "what it was made from changed",
+}
+
+
+def _members(r: dict, name: Callable[[str], str]) -> str:
+    parts = []
+    if r.get("added"):
+        parts.append("added " + ", ".join(name(i) for i in r["added"]))
+    if r.get("removed"):
+        parts.append("removed " + ", ".join(name(i) for i in r["removed"]))
+    if r.get("changed"):
+        parts.append("changed " + ", ".join(name(i) for i in r["changed"]))
+    return "its members changed: " + "; ".join(parts) if parts else "its members changed"
+
+
+def describe(reason: dict, name: Callable[[str], str] = str) -> str:
+    """The clause for ``reason`` ("its input in/a.txt changed: size 54 -> 61, hash ... -> ...")."""
+    render = CAUSES.get(reason.get("cause", ""), CAUSES["upstream"])
+    try:
+        return render(reason, name)
+    except KeyError:  # a reason missing a fact still reads as something
+        return CAUSES["upstream"](reason, name)
