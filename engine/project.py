@@ -96,6 +96,59 @@ def cook_graph(
         return cook.run()
 
 
+def plan_file(graph_path: str, *, db: str | None = None, node: str | None = None,
+              overrides: dict | None = None) -> dict:
+    """``pdg cook --dry-run``: what a cook would run and why, without running or writing anything.
+
+    The store is only read (no writer lock, nothing appended, no snapshot); a store that does not
+    exist yet means every item is new. Items downstream of an item that would run are ``pending``:
+    whether they run depends on what it makes (early cutoff), which only running it can tell.
+    """
+    graph = load_graph(graph_path, overrides)
+    _check_node(graph, node, f"{display_path(graph_path)}: ")
+    graph.check_overrides()
+    graph.validate()
+    graph.describe()
+    path = db or os.environ.get("PDG_DB") or store_beside(graph_path)
+    if os.path.exists(path):
+        with EventLog.open(path) as log:
+            cook = Cook(log, graph, node=node, dry_run=True)
+            summary = cook.run()
+    else:
+        cook = Cook(None, graph, node=node, dry_run=True, store_dir=os.path.dirname(path))
+        summary = cook.run()
+    return plan_of(cook, summary)
+
+
+def plan_of(cook: Cook, summary: CookSummary) -> dict:
+    from pdgstore import reasons
+
+    state = cook.state
+    name = lambda i: state.items[i].name if i in state.items else i  # noqa: E731
+    rows = []
+    for item_id, (action, reason) in cook.decisions.items():
+        item = state.items.get(item_id)
+        rows.append({
+            "item_id": item_id, "name": item.name if item else item_id, "node": item.node if item else "",
+            "action": action, "cache_state": reason.get("cache_state", "clean" if action == "reuse" else ""),
+            "reason": reason,
+            "why": reasons.describe(reason, name) if reason and action in ("run", "update") else
+            reason.get("message", ""),
+        })
+    decided = set(cook.decisions)
+    for run in cook.runs.values():
+        for item in cook.state.items_of(cook.graph.name, run.node.name):
+            if item.item_id not in decided and item.cook_id < cook.cook_id:
+                rows.append({"item_id": item.item_id, "name": item.name, "node": item.node, "action": "pending",
+                             "cache_state": "clean_pending", "reason": {},
+                             "why": "an item it depends on would run; it runs unless that makes the same files"})
+    counts = {a: 0 for a in ("run", "update", "cache", "reuse", "fail", "remove", "pending")}
+    for row in rows:
+        counts[row["action"]] += 1
+    return {"schema": 1, "graph": cook.graph.name, "node": cook.target or "", "counts": counts,
+            "items": rows, "warnings": summary.warnings}
+
+
 def _check_node(graph: Graph, node: str | None, where: str = "") -> None:
     if node is not None and node not in graph.nodes:
         raise UnknownNode(f"{where}graph {graph.name} has no node {node} (its nodes: {', '.join(graph.nodes) or 'none'})")

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 from collections import Counter
 
+from pdgstore import reasons
 from pdgstore.errors import UnknownItem
 from pdgstore.events import STATES
 from pdgstore.log import EventLog
 from pdgstore.state import Item, State
 
-ITEM_KINDS = ("WorkItemGenerated", "WorkItemStateChanged", "WorkItemCooked", "WorkItemRemoved", "NodeDirtied")
+ITEM_KINDS = ("WorkItemGenerated", "WorkItemStateChanged", "WorkItemCooked", "WorkItemRemoved", "NodeDirtied",
+              "WorkItemDirtied", "WorkItemRestatted", "WorkItemRenumbered", "WorkItemAccepted")
 
 
 def project_root(log: EventLog, state: State, graph: str) -> str:
@@ -126,12 +128,15 @@ def item_history(log: EventLog, item: Item) -> list[dict]:
         if first_seq is None:
             first_seq = event.seq
         state = getattr(event, "state", None)
+        message = getattr(event, "message", "") or getattr(event, "error", "")
         if event.kind == "WorkItemRemoved":
             state = "removed"
+        elif event.kind == "WorkItemDirtied":
+            state, message = "dirty", reasons.describe(event.reason)
         if state:
             history.append(
                 {"seq": event.seq, "time_ns": event.time_ns, "cook_id": event.cook_id, "state": state,
-                 "message": getattr(event, "message", "") or getattr(event, "error", "")}
+                 "message": message}
             )
     if first_seq is not None:
         for event in log.events(first_seq, subject=item.node, kind="NodeDirtied"):

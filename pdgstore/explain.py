@@ -1,0 +1,107 @@
+"""``pdg explain``: why a work item ran (or was reused) in its graph's last cook, from the log alone.
+
+The answer is a chain: the item's own decision, then the upstream item named by its reason's
+``from_item``, and so on back to the root cause (an input file that changed, a parameter, new code)::
+
+    concat_1 ran in cook 3 because its input out1/a.txt changed: size 4 -> 6, hash ... -> ...
+      gather_1 was merged again in cook 3 because its members changed: changed upper_1
+      upper_1 ran in cook 3 because its input in/a.txt changed: size 4 -> 6, hash ... -> ...
+      files_1 was updated in cook 3 because its file in/a.txt changed: size 4 -> 6, hash ... -> ...
+
+Each step reads only that item's events of that cook (the log's subject index), so the cost is the
+length of the chain, not the size of the store.
+"""
+
+from __future__ import annotations
+
+from pdgstore import reasons
+from pdgstore.errors import UnknownItem
+from pdgstore.log import EventLog
+from pdgstore.queries import find_item
+from pdgstore.state import State
+
+
+def last_cook_of(state: State, graph: str) -> int | None:
+    for cook in reversed(state.cooks.values()):
+        if cook.graph == graph:
+            return cook.cook_id
+    return None
+
+
+def explain(log: EventLog, state: State, ref: str) -> dict:
+    item = find_item(state, ref)
+    cook_id = last_cook_of(state, item.graph)
+    if cook_id is None:
+        raise UnknownItem(f"work item {item.name} has not been cooked")
+
+    def name(item_id: str) -> str:
+        known = state.items.get(item_id)
+        return known.name if known is not None else item_id
+
+    chain = []
+    seen = set()
+    current = item.item_id
+    while current and current not in seen:
+        seen.add(current)
+        step = _step(log, state, current, cook_id, name)
+        chain.append(step)
+        current = step["reason"].get("from_item") if step["reason"] else None
+    text = [("  " if i else "") + step["text"] for i, step in enumerate(chain)]
+    return {"schema": 1, "cook_id": cook_id, "item_id": item.item_id, "name": item.name, "chain": chain,
+            "text": "\n".join(text)}
+
+
+def _step(log: EventLog, state: State, item_id: str, cook_id: int, name) -> dict:
+    item = state.items.get(item_id)
+    events = list(log.events(0, subject=item_id, cook_id=cook_id))
+    dirtied = next((e for e in reversed(events) if e.kind == "WorkItemDirtied"), None)
+    cooked = next((e for e in reversed(events) if e.kind == "WorkItemCooked"), None)
+    generated = next((e for e in events if e.kind == "WorkItemGenerated"), None)
+    removed = next((e for e in events if e.kind == "WorkItemRemoved"), None)
+    ran = any(e.kind == "WorkItemStateChanged" and e.state == "cooking" for e in events)
+    cancelled = any(getattr(e, "state", "") == "cooked_cancel" for e in events)
+    label = name(item_id)
+    reason = dict(dirtied.reason) if dirtied is not None else {}
+    if removed is not None:
+        action, clause = "removed", f"was removed in cook {cook_id}: {removed.reason}"
+    elif cooked is not None and cooked.state == "cooked_fail":
+        action, clause = "failed", f"failed in cook {cook_id}: {cooked.error}"
+    elif cancelled:
+        action, clause = "cancelled", f"was cancelled in cook {cook_id}"
+    elif cooked is not None and cooked.state == "cooked_cache":
+        mode = cooked.reason.get("cache_mode", "automatic")
+        action = "cache"
+        clause = f"was cooked from cache in cook {cook_id} (cache mode {mode}): its expected files passed the cache check"
+    elif cooked is not None and cooked.reason.get("accepted"):
+        action, clause = "reuse", f"was reused in cook {cook_id}: its files were accepted by hand"
+    elif dirtied is not None or generated is not None or cooked is not None:
+        if not reason and generated is not None and _is_first(log, item_id, generated.seq):
+            reason = {"cause": "new", "cache_state": "dirty_new"}
+        if ran:
+            action, verb = "run", "ran"
+        elif item is not None and item.parents and not item.inputs and cooked is not None:
+            action, verb = "update", "was merged again"
+        else:
+            action, verb = "update", "was updated"
+        because = reasons.describe(reason, name) if reason else "what it was made from changed"
+        clause = f"{verb} in cook {cook_id} because {because}"
+    elif item is not None and item.cook_id < cook_id:
+        action = "reuse"
+        clause = f"was reused in cook {cook_id}: nothing it depends on changed since cook {item.cook_id}"
+    else:
+        action, clause = "none", f"was not part of cook {cook_id}"
+    return {
+        "item_id": item_id,
+        "name": label,
+        "node": item.node if item is not None else "",
+        "cook_id": cook_id,
+        "action": action,
+        "cache_state": reason.get("cache_state", "clean" if action == "reuse" else ""),
+        "reason": reason,
+        "text": f"{label} {clause}",
+    }
+
+
+def _is_first(log: EventLog, item_id: str, seq: int) -> bool:
+    first = next(iter(log.events(0, subject=item_id)), None)
+    return first is not None and first.seq == seq
