@@ -11,7 +11,7 @@ import click
 from cli import render
 from cli.options import json_option
 from engine.errors import ParmError
-from engine.project import cook_file, store_beside
+from engine.project import cook_file, plan_file, store_beside
 
 EXIT_CODES = {"success": 0, "failed": 1, "cancelled": 130}
 
@@ -34,14 +34,19 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--db", type=click.Path(dir_okay=False), envvar="PDG_DB", help="The store (default: .pdg/pdg.db beside GRAPH).")
 @click.option("--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True,
               help="full: fsync every batch (survives power loss, slower).")
+@click.option("--dry-run", is_flag=True, help="Say what would run and why; run nothing, write nothing.")
 @json_option
-def command(graph, node, sets, jobs, db, sync, as_json) -> None:
+def command(graph, node, sets, jobs, db, sync, dry_run, as_json) -> None:
     """Cook GRAPH (a Python graph file), or only NODE and what it needs upstream.
 
-    Prints a summary (or one JSON object with --json); exits 0 on success, 1 when items failed,
-    130 when cancelled with Ctrl-C.
+    Only what changed runs again: items whose input files, parameters or code changed (and what
+    depends on what they make); everything else is reused. Prints a summary (or one JSON object
+    with --json); exits 0 on success, 1 when items failed, 130 when cancelled with Ctrl-C.
     """
     overrides = parse_sets(sets)
+    if dry_run:
+        _print_plan(plan_file(graph, db=db, node=node, overrides=overrides), as_json)
+        return
     show_progress = not as_json and sys.stderr.isatty()
     progress_ui = _Progress() if show_progress else None
     previous = signal.getsignal(signal.SIGINT)
@@ -104,6 +109,26 @@ def _print_summary(summary, db_path: str) -> None:
         if len(results) > 20:
             render.out.print(f"  ... and {len(results) - 20} more (pdg items)")
     render.err.print(f"store: {render.here(db_path)} (pdg status, pdg items, pdg show ITEM, pdg history)", style="dim")
+
+
+def _print_plan(plan: dict, as_json: bool) -> None:
+    if as_json:
+        render.emit_json(plan)
+        return
+    rows = [r for r in plan["items"] if r["action"] != "reuse"]
+    if rows:
+        t = render.table("action", "item", "node", "cache state", "why", title="what a cook would do")
+        for r in rows:
+            t.add_row(r["action"], r["name"], r["node"], r["cache_state"], r["why"] or "")
+        render.out.print(t)
+    c = plan["counts"]
+    render.err.print(
+        f"would run {c['run']}, update {c['update']}, take {c['cache']} from cache, fail {c['fail']}, "
+        f"remove {c['remove']}; reuse {c['reuse']}; {c['pending']} pending (they run only if what "
+        "they depend on makes different files)"
+    )
+    for warning in plan["warnings"][:5]:
+        render.err.print(f"  warning: {warning}", style="yellow")
 
 
 class _Progress:

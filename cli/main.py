@@ -38,16 +38,17 @@ def pdg() -> None:
     """pdgstore: cook procedural dependency graphs and keep every change in an event log.
 
     A graph file is a Python file that builds a graph (see README.md). `pdg cook GRAPH` cooks it
-    into a store beside it (.pdg/pdg.db); the read commands (status, items, show, history, events,
-    check) need only that store and find it from the current directory, like git.
+    into a store beside it (.pdg/pdg.db); the other commands (status, items, show, explain, history,
+    events, dirty, accept, check) need only that store and find it from the current directory, like git.
     """
 
 
 def _register() -> None:
-    from cli import check, cook, events, history, items, show, status
+    from cli import check, cook, events, explain, history, items, manual, show, status
 
-    for module in (cook, status, items, show, history, events, check):
-        pdg.add_command(module.command)
+    for command in (cook.command, status.command, items.command, show.command, explain.command,
+                    history.command, events.command, manual.dirty_command, manual.accept_command, check.command):
+        pdg.add_command(command)
 
 
 _register()

@@ -7,7 +7,8 @@
     ├── UnknownItem       (2)  an item id or name that the store does not know
     ├── ExpansionError    (1)  an ``@attr`` reference to an attribute the work item lacks
     ├── HandlerError      (1)  a stat, cache or transfer handler raised (names handler, tag, file)
-    └── NothingToDo       (2)  ``pdg dirty``/``pdg accept`` on something they cannot apply to
+    ├── NothingToDo       (2)  ``pdg dirty``/``pdg accept`` on something they cannot apply to
+    └── MissingFiles      (1)  files a command needs are gone (``pdg accept`` of deleted outputs)
 """
 
 from pdgstore.errors import PdgError, UnknownItem  # noqa: F401  (UnknownItem lives with the store)
@@ -35,3 +36,9 @@ class HandlerError(PdgError):
 
 class NothingToDo(PdgError):
     exit_code = 2
+
+
+class MissingFiles(PdgError):
+    """Files a command needs are not on disk (``pdg accept`` of an item whose outputs are gone)."""
+
+    exit_code = 1

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from pdgstore import events as ev
+from pdgstore import reasons
 
 EVENT_TYPES = (
     "work_item_add",
@@ -70,6 +71,11 @@ def translate(event: ev.Event, before: str | None, node_of: Callable[[str], str]
         if event.state == "cooked_fail":
             out.append(PdgEvent("cook_error", node, event.item_id, message=event.error, **base))
         return out
+    if kind == "WorkItemDirtied":
+        return [
+            PdgEvent("work_item_state_change", node_of(event.item_id), event.item_id, before or "", "dirty",
+                     reasons.describe(event.reason), data=dict(event.reason), **base)
+        ]
     if kind == "WorkItemRemoved":
         return [PdgEvent("work_item_remove", node_of(event.item_id), event.item_id, message=event.reason, **base)]
     if kind == "NodeGenerated":

@@ -14,7 +14,7 @@ import pytest
 from cli.main import pdg as pdg_group
 from conftest import WIDE_GRAPH
 
-COMMANDS = ("cook", "status", "items", "show", "history", "events", "check")
+COMMANDS = tuple(pdg_group.commands)  # every registered command must be listed by pdg --help
 WIDE_NODES = ("files", "upper", "gather", "concat")
 
 
