@@ -562,8 +562,10 @@ class Cook:
     def _partition(self, name: str) -> None:
         run = self.runs[name]
         partitioner: Partitioner = run.node
-        members = [self.state.items[i] for up in partitioner.inputs for i in self.runs[up].items
-                   if i in self.state.items]
+        members = []
+        for up in partitioner.inputs:  # in work item order, never in the order they finished cooking
+            found = [self.state.items[i] for i in self.runs[up].items if i in self.state.items]
+            members += sorted(found, key=lambda m: (m.index, m.item_id))
         try:
             partitions = partitioner.partition(self.ctx, members)
         except Exception as exc:

@@ -1,0 +1,292 @@
+"""Incremental recooks on a real graph in a temporary directory: exactly which items run again.
+
+Every processor appends "node:input-stem" to ``ran.log`` when its work executes, so each scenario
+asserts both what the items themselves saw and what the store recorded (the ``--json`` counts,
+``pdg explain``). The graph::
+
+    src (in/*.txt) ──> upper (reads parameter `suffix`) ──> gather (wait for all) ──> concat
+                  └──> count
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from pdgstore.log import EventLog
+
+RECOOK_GRAPH = '''
+import os
+from engine import Graph
+
+graph = Graph("recook")
+suffix = graph.parm("suffix", "")
+
+def note(item, what):
+    with open("ran.log", "a") as f:
+        f.write(what + "\\n")
+
+src = graph.file_pattern("src", "in/*.txt")
+
+@graph.python_processor("upper", upstream=src)
+def upper(item):
+    note(item, "upper:" + item.input_path.stem)
+    os.makedirs("out1", exist_ok=True)
+    dst = os.path.join("out1", item.input_path.name)
+    with open(dst, "w") as f:
+        f.write(item.input_path.read_text().upper() + suffix)
+    item.add_output_file(dst)
+
+@graph.python_processor("count", upstream=src)
+def count(item):
+    note(item, "count:" + item.input_path.stem)
+    os.makedirs("counts", exist_ok=True)
+    dst = os.path.join("counts", item.input_path.stem + ".n")
+    with open(dst, "w") as f:
+        f.write(str(len(item.input_path.read_text())))
+    item.add_output_file(dst)
+
+gather = graph.wait_for_all("gather", upper)
+
+@graph.python_processor("concat", upstream=gather)
+def concat(item):
+    note(item, "concat")
+    os.makedirs("out2", exist_ok=True)
+    with open("out2/all.txt", "w") as out:
+        for f in sorted(item.input_files, key=lambda f: f.relpath):
+            out.write(f.path.read_text())
+    item.add_output_file("out2/all.txt")
+'''
+
+
+class Recook:
+    """The recook graph in a project, with a way to cook and see what ran."""
+
+    def __init__(self, project) -> None:
+        self.p = project
+        project.write("recook.py", RECOOK_GRAPH)
+        for stem in "abc":
+            project.write(f"in/{stem}.txt", f"text of {stem}\n")
+
+    def cook(self, *args: str) -> tuple[set[str], dict]:
+        log = self.p.root / "ran.log"
+        if log.exists():
+            log.unlink()
+        result = self.p.pdg("cook", "recook.py", "--json", *args)
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout)
+        ran = set(log.read_text().split()) if log.exists() else set()
+        # the store agrees with the items: `ran` counts exactly the work that executed
+        assert summary["items"]["ran"] == len(ran), (summary, ran)
+        return ran, summary
+
+    def explain(self, ref: str) -> str:
+        result = self.p.pdg("explain", ref)
+        assert result.exit_code == 0, result.output
+        return result.stdout.strip()
+
+    def item_name(self, node: str, stem: str) -> str:
+        result = self.p.pdg("items", node, "--json")
+        for row in json.loads(result.stdout)["items"]:
+            if any(os.path.basename(o["path"]).startswith(stem + ".") for o in row["outputs"]):
+                return row["name"]
+        raise AssertionError(f"no {node} item for {stem}")
+
+
+def later(path) -> None:
+    """Give ``path`` a new mtime for sure (file systems with coarse timestamps included)."""
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+
+
+ALL = {"upper:a", "upper:b", "upper:c", "count:a", "count:b", "count:c", "concat"}
+
+
+@pytest.fixture
+def rc(project) -> Recook:
+    r = Recook(project)
+    ran, summary = r.cook()
+    assert ran == ALL  # (1) the first cook runs everything
+    assert summary["items"] == {"ran": 7, "reused": 0, "updated": 4, "failed": 0, "cancelled": 0}
+    return r
+
+
+def test_no_change_runs_nothing_and_records_a_cook(rc):
+    ran, summary = rc.cook()
+    assert ran == set()
+    assert summary["items"]["ran"] == 0 and summary["items"]["updated"] == 0
+    assert summary["items"]["reused"] == 11  # 3 src + 3 upper + 3 count + gather + concat
+    assert summary["cook_id"] == 2
+    history = json.loads(rc.p.pdg("history", "--json").stdout)
+    assert [c["cook_id"] for c in history["cooks"]] == [1, 2]
+    assert "was reused in cook 2: nothing it depends on changed since cook 1" in rc.explain(rc.item_name("upper", "a"))
+
+
+def test_one_input_rewritten_reruns_its_chain_only(rc):
+    (rc.p.root / "in/a.txt").write_text("new text of a, longer\n")
+    ran, summary = rc.cook()
+    assert ran == {"upper:a", "count:a", "concat"}
+    assert summary["items"]["updated"] == 2  # src_a recorded again, gather merged again
+    # golden: the chain back to the root cause, verbatim (hashes are xxhash of known bytes)
+    golden = (Path(__file__).parent / "data/explain/one_input_changed.txt").read_text()
+    assert rc.explain("concat_1") + "\n" == golden
+    chain = json.loads(rc.p.pdg("explain", "concat_1", "--json").stdout)["chain"]
+    assert [(s["name"], s["action"], s["cache_state"]) for s in chain] == [
+        ("concat_1", "run", "dirty_stale"), ("gather_1", "update", "dirty_stale"),
+        ("upper_1", "run", "dirty_stale"), ("src_1", "update", "dirty_stale")]
+    assert chain[-1]["reason"]["path"] == "in/a.txt" and chain[-1]["reason"]["new_size"] == 22
+
+
+def test_touch_or_same_content_reruns_nothing(rc):
+    later(rc.p.root / "in/b.txt")
+    ran, summary = rc.cook()
+    assert ran == set() and summary["items"]["ran"] == 0
+    (rc.p.root / "in/c.txt").write_text("text of c\n")  # rewritten, same bytes
+    later(rc.p.root / "in/c.txt")
+    ran, _ = rc.cook()
+    assert ran == set()
+    ran, _ = rc.cook()  # the new mtimes were recorded: the next scan reads nothing and runs nothing
+    assert ran == set()
+
+
+def test_deleted_intermediate_output_reruns_its_producer_and_early_cutoff_stops(rc):
+    (rc.p.root / "out1/a.txt").unlink()
+    ran, _ = rc.cook()
+    assert ran == {"upper:a"}  # it makes the same file again: concat is not dirtied
+    assert (rc.p.root / "out1/a.txt").read_text() == "TEXT OF A\n"
+    assert "because its output out1/a.txt is missing" in rc.explain(rc.item_name("upper", "a"))
+    assert "was reused in cook 2" in rc.explain("concat_1")
+
+
+def test_modified_intermediate_or_final_output_reruns_its_producer(rc):
+    (rc.p.root / "out1/b.txt").write_text("hand edited\n")
+    ran, _ = rc.cook()
+    assert ran == {"upper:b"}  # remade as it was recorded: concat's input is what concat used
+    assert (rc.p.root / "out1/b.txt").read_text() == "TEXT OF B\n"
+    assert "because its output out1/b.txt changed: size 10 -> 12" in rc.explain(rc.item_name("upper", "b"))
+    (rc.p.root / "out2/all.txt").write_text("nope")
+    ran, _ = rc.cook()
+    assert ran == {"concat"}
+
+
+def test_parameter_change_dirties_the_node_reading_it_and_downstream(rc):
+    ran, _ = rc.cook("--set", "suffix=!")
+    assert ran == {"upper:a", "upper:b", "upper:c", "concat"}
+    assert (rc.p.root / "out2/all.txt").read_text() == "TEXT OF A\n!TEXT OF B\n!TEXT OF C\n!"
+    assert "parameter suffix of upper changed: '' -> '!'" in rc.explain(rc.item_name("upper", "a"))
+    ran, _ = rc.cook("--set", "suffix=!")
+    assert ran == set()
+    ran, _ = rc.cook()  # back to the default: a change again
+    assert ran == {"upper:a", "upper:b", "upper:c", "concat"}
+
+
+def test_code_change_dirties_the_node_and_downstream(rc):
+    graph = rc.p.root / "recook.py"
+    graph.write_text(graph.read_text().replace("str(len(item.input_path.read_text()))",
+                                               "str(len(item.input_path.read_text().split()))"))
+    ran, _ = rc.cook()
+    assert ran == {"count:a", "count:b", "count:c"}
+    assert "the code of" in rc.explain(rc.item_name("count", "a"))
+    graph.write_text(graph.read_text().replace(".upper() + suffix", ".upper().strip() + suffix"))
+    ran, _ = rc.cook()
+    assert ran == {"upper:a", "upper:b", "upper:c", "concat"}
+    # a comment or blank line outside the functions is not a change of any node's code
+    graph.write_text("# a comment\n\n" + graph.read_text())
+    ran, _ = rc.cook()
+    assert ran == set()
+
+
+def test_added_and_removed_inputs(rc):
+    rc.p.write("in/d.txt", "text of d\n")
+    (rc.p.root / "in/c.txt").unlink()
+    ran, summary = rc.cook()
+    assert ran == {"upper:d", "count:d", "concat"}
+    assert (rc.p.root / "out2/all.txt").read_text() == "TEXT OF A\nTEXT OF B\nTEXT OF D\n"
+    with EventLog.open(str(rc.p.db)) as log:
+        removed = [e for e in log.events(0) if e.kind == "WorkItemRemoved"]
+        assert len(removed) == 3  # src_c, upper_c, count_c: recorded, not forgotten
+        dirtied = [e for e in log.events(0) if e.kind == "WorkItemDirtied" and e.cook_id == 2]
+        members = [e.reason for e in dirtied if e.reason.get("cause") == "members"]
+        assert len(members) == 1 and members[0]["added"] and members[0]["removed"]
+    status = json.loads(rc.p.pdg("status", "--json").stdout)
+    counts = {n["node"]: sum(n["states"].values()) for n in status["nodes"]}
+    assert counts == {"src": 3, "upper": 3, "count": 3, "gather": 1, "concat": 1}
+
+
+def test_reordering_nodes_and_files_keeps_identities(rc):
+    before = {r["item_id"] for r in json.loads(rc.p.pdg("items", "--json").stdout)["items"]}
+    graph = rc.p.root / "recook.py"
+    text = graph.read_text()
+    upper_block = text[text.index('@graph.python_processor("upper"'):text.index('@graph.python_processor("count"')]
+    count_block = text[text.index('@graph.python_processor("count"'):text.index("gather = ")]
+    graph.write_text(text.replace(upper_block + count_block, count_block + upper_block))
+    ran, summary = rc.cook()
+    assert ran == set() and summary["items"]["reused"] == 11
+    after = {r["item_id"] for r in json.loads(rc.p.pdg("items", "--json").stdout)["items"]}
+    assert after == before
+    # a new file sorting first renumbers items but changes no identity of the others
+    rc.p.write("in/0.txt", "zero\n")
+    ran, _ = rc.cook()
+    assert ran == {"upper:0", "count:0", "concat"}
+    ids = {r["item_id"] for r in json.loads(rc.p.pdg("items", "--json").stdout)["items"]}
+    assert before <= ids and len(ids - before) == 3  # src, upper and count items of in/0.txt
+
+
+def test_dry_run_says_what_would_run_and_writes_nothing(rc):
+    (rc.p.root / "in/b.txt").write_text("b is different now\n")
+    (rc.p.root / "ran.log").unlink()
+    before = rc.p.db.read_bytes(), (rc.p.root / ".pdg/pdg.db-wal").stat().st_size if (rc.p.root / ".pdg/pdg.db-wal").exists() else 0
+    result = rc.p.pdg("cook", "recook.py", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    actions = {r["name"]: (r["action"], r["cache_state"]) for r in plan["items"]}
+    upper_b, count_b = rc.item_name("upper", "b"), rc.item_name("count", "b")
+    assert actions[upper_b] == ("run", "dirty_stale") and actions[count_b] == ("run", "dirty_stale")
+    assert actions["gather_1"][0] == "pending" and actions["concat_1"] == ("pending", "clean_pending")
+    assert plan["counts"] == {"run": 2, "update": 1, "cache": 0, "reuse": 6, "fail": 0, "remove": 0, "pending": 2}
+    why = next(r["why"] for r in plan["items"] if r["name"] == upper_b)
+    assert why.startswith("its input in/b.txt changed: size 10 -> 19, hash ")
+    assert not (rc.p.root / "ran.log").exists()
+    after = rc.p.db.read_bytes(), (rc.p.root / ".pdg/pdg.db-wal").stat().st_size if (rc.p.root / ".pdg/pdg.db-wal").exists() else 0
+    assert before == after
+    table = rc.p.pdg("cook", "recook.py", "--dry-run")
+    assert upper_b in table.stdout and "would run 2, update 1" in table.stderr
+    ran, _ = rc.cook()
+    assert ran == {"upper:b", "count:b", "concat"}
+
+
+def test_dirty_by_hand_reruns_and_says_so(rc):
+    result = rc.p.pdg("dirty", "count", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["count"] == 3
+    ran, _ = rc.cook()
+    assert ran == {"count:a", "count:b", "count:c"}  # same outputs: nothing downstream (there is none)
+    assert "ran in cook 2 because it was dirtied by hand (pdg dirty)" in rc.explain(rc.item_name("count", "a"))
+    upper_a = rc.item_name("upper", "a")
+    result = rc.p.pdg("dirty", upper_a, "--remove-outputs")
+    assert result.exit_code == 0 and "removed 1 output file" in result.stderr
+    assert not (rc.p.root / "out1/a.txt").exists()
+    assert (rc.p.root / "in/a.txt").exists()
+    ran, _ = rc.cook()
+    assert ran == {"upper:a"}  # remade identical: early cutoff keeps concat
+    assert rc.p.pdg("dirty", "nosuch").exit_code == 2
+
+
+def test_accept_keeps_a_harmless_change_from_rerunning(rc):
+    (rc.p.root / "in/c.txt").write_text("text of c, harmless edit\n")
+    src_c = rc.item_name("src", "c")
+    result = rc.p.pdg("accept", src_c, "--json")
+    assert result.exit_code == 0, result.output
+    accepted = {i["node"] for i in json.loads(result.stdout)["items"]}
+    assert accepted == {"src", "upper", "count", "gather", "concat"}  # the item and what is downstream
+    ran, summary = rc.cook()
+    assert ran == set() and summary["items"]["reused"] == 11
+    assert "its files were accepted by hand" in rc.explain(rc.item_name("upper", "c"))
+    ran, _ = rc.cook()
+    assert ran == set()
+    (rc.p.root / "out1/a.txt").unlink()
+    result = rc.p.pdg("accept", rc.item_name("upper", "a"))
+    assert result.exit_code == 1 and "out1/a.txt" in result.stderr and "missing" in result.stderr
