@@ -290,3 +290,11 @@ def test_accept_keeps_a_harmless_change_from_rerunning(rc):
     (rc.p.root / "out1/a.txt").unlink()
     result = rc.p.pdg("accept", rc.item_name("upper", "a"))
     assert result.exit_code == 1 and "out1/a.txt" in result.stderr and "missing" in result.stderr
+
+
+def test_explain_errors_are_one_sentence(rc):
+    result = rc.p.pdg("explain", "no_such_item")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("pdg: no work item no_such_item in the store") and result.stderr.count("\n") == 1
+    result = rc.p.pdg("accept", "nothing_here")
+    assert result.exit_code == 2 and "no node or work item nothing_here" in result.stderr
