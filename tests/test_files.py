@@ -1,0 +1,33 @@
+"""The cold-start stat scan: ``files.stat_many`` stats each path once, serially or in threads, with
+the same answers either way."""
+
+from __future__ import annotations
+
+import os
+
+from engine import files
+
+
+def _tree(tmp_path, n: int) -> list[str]:
+    paths = []
+    for i in range(n):
+        p = tmp_path / f"f{i}.txt"
+        p.write_text("x" * (i % 13))
+        paths.append(str(p))
+    return paths
+
+
+def test_stat_many_serial_and_threaded_agree(tmp_path, monkeypatch):
+    paths = _tree(tmp_path, 3000)
+    missing = [str(tmp_path / "gone.txt"), str(tmp_path / "f1.txt" / "below-a-file")]
+    asked = paths + missing + paths[:50]  # duplicates are stat'ed once
+    serial = files.stat_many(asked)
+    monkeypatch.setattr(files, "SLOW_STAT_S", 0.0)  # every probe counts as slow: the threaded path
+    monkeypatch.setattr(files, "CHUNK", 256)
+    threaded = files.stat_many(asked)
+    assert list(serial) == list(threaded) == list(dict.fromkeys(asked))
+    for p in paths:
+        assert serial[p].st_size == threaded[p].st_size == os.stat(p).st_size
+        assert serial[p].st_mtime_ns == threaded[p].st_mtime_ns
+    assert serial[missing[0]] is None and threaded[missing[0]] is None
+    assert serial[missing[1]] is None and threaded[missing[1]] is None
