@@ -33,9 +33,36 @@ def tag_for(path: str) -> str:
     return DEFAULT_EXTENSION_TAGS.get(os.path.splitext(path)[1].lower(), "file")
 
 
+_POSIX = os.sep == "/"
+_ROOT_PREFIX: dict[str, str] = {}  # root -> root + "/" when root is absolute and normalised, else ""
+
+
+def _root_prefix(root: str) -> str:
+    prefix = _ROOT_PREFIX.get(root)
+    if prefix is None:
+        ok = _POSIX and os.path.isabs(root) and os.path.normpath(root) == root
+        prefix = _ROOT_PREFIX[root] = (root if root.endswith("/") else root + "/") if ok else ""
+    return prefix
+
+
+def _clean(rel: str) -> bool:
+    """``rel`` is a relative POSIX path that normpath would leave as it is (no '', '.', '..' part)."""
+    return bool(rel) and rel[0] != "/" and "//" not in rel and not rel.startswith(("./", "../")) \
+        and rel not in (".", "..") and "/./" not in rel and "/../" not in rel \
+        and not rel.endswith(("/", "/.", "/.."))
+
+
 def relative(path: str | os.PathLike, root: str) -> str:
     """``path`` as stored: POSIX and relative to ``root`` when under it, else absolute."""
     path = os.fspath(path)
+    prefix = _root_prefix(root)
+    if prefix:  # the common cases without normpath/relpath (a cook calls this per file)
+        if path.startswith(prefix):
+            rel = path[len(prefix):]
+            if _clean(rel):
+                return rel
+        elif _clean(path):
+            return path
     absolute = path if os.path.isabs(path) else os.path.join(root, path)
     absolute = os.path.normpath(absolute)
     rel = os.path.relpath(absolute, root)
@@ -45,6 +72,10 @@ def relative(path: str | os.PathLike, root: str) -> str:
 
 
 def absolute(rel: str, root: str) -> str:
+    if _POSIX:  # os.path.join's result, without its generality (a cook calls this per file)
+        if rel[:1] == "/":
+            return rel
+        return root + rel if root.endswith("/") else f"{root}/{rel}"
     return rel if os.path.isabs(rel) else os.path.join(root, rel)
 
 

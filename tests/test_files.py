@@ -31,3 +31,28 @@ def test_stat_many_serial_and_threaded_agree(tmp_path, monkeypatch):
         assert serial[p].st_mtime_ns == threaded[p].st_mtime_ns
     assert serial[missing[0]] is None and threaded[missing[0]] is None
     assert serial[missing[1]] is None and threaded[missing[1]] is None
+
+
+def _slow_relative(path, root):
+    absolute = path if os.path.isabs(path) else os.path.join(root, path)
+    absolute = os.path.normpath(absolute)
+    rel = os.path.relpath(absolute, root)
+    if rel == ".." or rel.startswith(".." + os.sep):
+        return absolute.replace(os.sep, "/")
+    return rel.replace(os.sep, "/")
+
+
+def test_relative_and_absolute_match_os_path(tmp_path):
+    """The fast paths of ``relative``/``absolute`` give what normpath/relpath/join give."""
+    roots = [str(tmp_path), str(tmp_path) + "/", "/", str(tmp_path / "a" / ".." / "b"), "relative/root"]
+    tails = ["f.txt", "in/f.txt", "in//f.txt", "./f.txt", "in/./f.txt", "in/../f.txt", "../f.txt", "..", ".",
+             "in/", "in/.", "in/..", ".hidden/f", "a/.b/c..d", "...", "in/...", ""]
+    for root in roots:
+        for tail in tails:
+            candidates = [tail, os.path.join(root, tail), "/elsewhere/" + tail]
+            for path in candidates:
+                if not path:
+                    continue
+                assert files.relative(path, root) == _slow_relative(path, root), (path, root)
+        for rel in ["f.txt", "in/f.txt", "/abs/f.txt", ""]:
+            assert files.absolute(rel, root) == (rel if os.path.isabs(rel) else os.path.join(root, rel)), (rel, root)
