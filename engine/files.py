@@ -80,14 +80,23 @@ def absolute(rel: str, root: str) -> str:
 
 
 def content_hash(path: str) -> str:
-    with open(path, "rb") as f:
-        data = f.read(_CHUNK)
-        if len(data) < _CHUNK:
+    """XXH3-64 of the file's bytes, read to the end (an empty read), as a buffered read would.
+
+    Read with ``os.open``/``os.read``: for the small files a cook records by the thousand, Python's
+    file objects cost more than the read itself (~20% of the hash here)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        data = os.read(fd, _CHUNK)
+        more = os.read(fd, _CHUNK) if data else b""
+        if not more:
             return xxhash.xxh3_64_hexdigest(data)
         h = xxhash.xxh3_64(data)
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
+        while more:
+            h.update(more)
+            more = os.read(fd, _CHUNK)
         return h.hexdigest()
+    finally:
+        os.close(fd)
 
 
 def _hash(path: str, rel: str, tag: str, st: os.stat_result, types: TypeRegistry, item) -> tuple[str, int]:

@@ -56,3 +56,13 @@ def test_relative_and_absolute_match_os_path(tmp_path):
                 assert files.relative(path, root) == _slow_relative(path, root), (path, root)
         for rel in ["f.txt", "in/f.txt", "/abs/f.txt", ""]:
             assert files.absolute(rel, root) == (rel if os.path.isabs(rel) else os.path.join(root, rel)), (rel, root)
+
+
+def test_content_hash_of_small_empty_and_multi_chunk_files(tmp_path):
+    import xxhash
+
+    for size in (0, 1, 60, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 7):
+        p = tmp_path / f"f{size}"
+        data = bytes(i % 251 for i in range(size))
+        p.write_bytes(data)
+        assert files.content_hash(str(p)) == xxhash.xxh3_64_hexdigest(data), size
