@@ -128,8 +128,9 @@ def why_members(prev_parents: list, members: list, changed_now: set) -> dict:
     """Why a partition's signature changed: members added, removed, or remade in this cook."""
     now = [m.item_id for m in members]
     before = set(prev_parents)
+    after = set(now)
     added = [i for i in now if i not in before]
-    removed = [i for i in prev_parents if i not in set(now)]
+    removed = [i for i in prev_parents if i not in after]
     changed = [i for i in now if i in changed_now and i in before]
     reason = {"cause": "members", "cache_state": "dirty_stale"}
     if added:

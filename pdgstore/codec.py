@@ -6,7 +6,8 @@ a chain of pure upcasters, ``UPCASTERS[(kind, v)]: dict -> dict`` turning versio
 log written by any earlier release still replays. Golden bytes of every version live in tests/data/.
 
 Decoding builds events without running ``__init__`` (a frozen dataclass's ``__init__`` pays for
-``object.__setattr__`` per field through the dataclass machinery); replay is the hot path.
+``object.__setattr__`` per field): the payload dict becomes the event's ``__dict__``; replay is the
+hot path.
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ _setattr = object.__setattr__
 _new = object.__new__
 
 
+unpack = msgpack.unpackb
+
+
 def _unpackb(blob: bytes) -> dict:
-    return msgpack.unpackb(blob, raw=False)
+    return unpack(blob, raw=False)
 
 
 def encode_payload(event: Event) -> bytes:
@@ -93,25 +97,40 @@ def decode_payload(kind: str, blob: bytes) -> tuple[type[Event], dict]:
     return cls, payload
 
 
+def build(kind: str, seq: int, time_ns: int, cook_id: int, graph: str, blob: bytes) -> Event:
+    """The event a row's columns and payload describe.
+
+    The decoded payload dict, with the envelope added, becomes the event's ``__dict__`` in one call
+    (events have no slots for this reason): no per-field ``setattr``. The common case (a current
+    payload with every field) takes no other step; older versions go through the upcasters and
+    fields missing from a payload get their defaults.
+    """
+    cls = REGISTRY.get(kind)
+    payload = unpack(blob, raw=False) if cls is not None else None
+    if payload is None or payload.pop("v", 1) != cls.version or len(payload) != cls._width:
+        cls, payload = decode_payload(kind, blob)
+        _fill_defaults(cls, payload)
+    payload["seq"] = seq
+    payload["time_ns"] = time_ns
+    payload["cook_id"] = cook_id
+    payload["graph"] = graph
+    event = _new(cls)
+    _setattr(event, "__dict__", payload)
+    return event
+
+
+def _fill_defaults(cls: type[Event], payload: dict) -> None:
+    for name in cls.payload_fields:
+        if name not in payload:
+            f = cls.__dataclass_fields__[name]
+            payload[name] = f.default_factory() if f.default_factory is not _MISSING else f.default
+
+
 def from_row(row: tuple) -> Event:
     seq, time_ns, cook_id, graph, kind, _subject, blob = row
-    cls, payload = decode_payload(kind, blob)
-    event = _new(cls)
-    _setattr(event, "seq", seq)
-    _setattr(event, "time_ns", time_ns)
-    _setattr(event, "cook_id", cook_id)
-    _setattr(event, "graph", graph)
-    for name, value in payload.items():
-        _setattr(event, name, value)
-    if len(payload) != len(cls.payload_fields):
-        for name in cls.payload_fields:
-            if name not in payload:
-                f = cls.__dataclass_fields__[name]
-                _setattr(event, name, f.default_factory() if f.default_factory is not _MISSING else f.default)
-    return event
+    return build(kind, seq, time_ns, cook_id, graph, blob)
 
 
 def from_rows(rows: Iterable[tuple]) -> Iterable[Event]:
     for row in rows:
         yield from_row(row)
-

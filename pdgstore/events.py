@@ -10,6 +10,9 @@ Field values are msgpack-native only: ints, floats, strings, bools, lists and st
 Files travel as lists ``[path, tag, size, mtime_ns, hash]`` with POSIX paths relative to the graph's
 project root; attributes as ``{name: [type, [values...]]}`` (see ``pdgstore.state``).
 
+The classes have no ``__slots__`` on purpose: decoding hands an event its payload dict as its
+``__dict__`` in one call (see ``pdgstore.codec``), which is most of what makes replay fast.
+
 Payload versions (``v``) per kind, and what each field means, are documented on each class; a change
 to a payload bumps its ``v`` and adds an upcaster in ``pdgstore.codec``.
 """
@@ -48,6 +51,7 @@ def register(kind: str, subject: str, version: int = 1):
         cls.subject_field = subject
         cls.version = version
         cls.payload_fields = tuple(f.name for f in fields(cls) if f.name not in ENVELOPE)
+        cls._width = len(cls.payload_fields)
         REGISTRY[kind] = cls
         return cls
 
@@ -57,7 +61,7 @@ def register(kind: str, subject: str, version: int = 1):
 ENVELOPE = ("seq", "time_ns", "cook_id", "graph")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Event:
     """The envelope every event carries. ``seq`` is assigned by the single writer, in log order."""
 
@@ -65,6 +69,7 @@ class Event:
     subject_field: ClassVar[str]
     version: ClassVar[int]
     payload_fields: ClassVar[tuple[str, ...]]
+    _width: ClassVar[int]  # len(payload_fields), for the codec's fast path
 
     seq: int = 0
     time_ns: int = 0
@@ -80,7 +85,7 @@ class Event:
 
 
 @register("GraphLoaded", subject="graph")
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class GraphLoaded(Event):
     """A graph definition was loaded for a cook (v1).
 
@@ -96,7 +101,7 @@ class GraphLoaded(Event):
 
 
 @register("CookStarted", subject="graph")
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class CookStarted(Event):
     """A cook began (v1): ``node`` is the target ('' for the whole graph), ``jobs`` the pool size,
     ``pid`` the cooking process, ``overrides`` the ``--set`` values."""
@@ -108,7 +113,7 @@ class CookStarted(Event):
 
 
 @register("CookFinished", subject="graph")
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class CookFinished(Event):
     """A cook ended (v1) with ``status`` success, failed or cancelled, a ``message`` and item
     ``counts`` ``{ran, reused, failed, cancelled}``."""
@@ -119,7 +124,7 @@ class CookFinished(Event):
 
 
 @register("CookWarning", subject="about")
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class CookWarning(Event):
     """Something went wrong that did not stop the cook (v1), e.g. an event handler raised.
     ``about`` is the item id, node or graph concerned."""
@@ -129,7 +134,7 @@ class CookWarning(Event):
 
 
 @register("NodeDirtied", subject="node")
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class NodeDirtied(Event):
     """Every work item of ``node`` became dirty, because of ``reason`` (v1)."""
 
@@ -138,7 +143,7 @@ class NodeDirtied(Event):
 
 
 @register("NodeGenerated", subject="node")
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class NodeGenerated(Event):
     """``node`` finished generating its work items in this cook: ``count`` of them (v1)."""
 
@@ -147,7 +152,7 @@ class NodeGenerated(Event):
 
 
 @register("NodeCooked", subject="node")
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class NodeCooked(Event):
     """Every work item of ``node`` finished cooking in this cook (v1); ``failed`` counts failures."""
 
@@ -156,7 +161,7 @@ class NodeCooked(Event):
 
 
 @register("WorkItemGenerated", subject="item_id", version=2)
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkItemGenerated(Event):
     """A work item was generated, or regenerated with the same identity (v2).
 
@@ -179,7 +184,7 @@ class WorkItemGenerated(Event):
 
 
 @register("WorkItemStateChanged", subject="item_id")
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkItemStateChanged(Event):
     """A work item moved to ``state`` (v1); ``message`` says why when it is not obvious."""
 
@@ -189,7 +194,7 @@ class WorkItemStateChanged(Event):
 
 
 @register("WorkItemCooked", subject="item_id", version=2)
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkItemCooked(Event):
     """A work item's work ended, or its results were found in the cache (v2).
 
@@ -214,7 +219,7 @@ class WorkItemCooked(Event):
 
 
 @register("WorkItemRemoved", subject="item_id")
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkItemRemoved(Event):
     """A work item no longer exists: its node's regeneration did not produce it again (v1)."""
 
@@ -223,7 +228,7 @@ class WorkItemRemoved(Event):
 
 
 @register("WorkItemDirtied", subject="item_id")
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkItemDirtied(Event):
     """A decision to rerun a work item, with the facts that decided it (v1).
 
@@ -238,7 +243,7 @@ class WorkItemDirtied(Event):
 
 
 @register("WorkItemRestatted", subject="item_id")
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkItemRestatted(Event):
     """A work item's output files were found with a new mtime but the same content (v1).
 
@@ -251,7 +256,7 @@ class WorkItemRestatted(Event):
 
 
 @register("WorkItemRenumbered", subject="item_id")
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkItemRenumbered(Event):
     """A reused work item's position changed (v1), e.g. a file added before it in a file pattern:
     its ``name`` and ``index`` follow; its identity and results do not."""
@@ -262,7 +267,7 @@ class WorkItemRenumbered(Event):
 
 
 @register("WorkItemAccepted", subject="item_id")
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkItemAccepted(Event):
     """The user accepted a work item's current files as up to date without running it (v1).
 
@@ -276,7 +281,7 @@ class WorkItemAccepted(Event):
 
 
 @register("FileTransferred", subject="path")
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class FileTransferred(Event):
     """A transfer handler reported ``path`` copied to (or found cached at) ``scheduler``'s working
     directory (v1); ``cache_id`` is the id the handler returned, handed back to it next time."""

@@ -25,7 +25,7 @@ import msgpack
 from pdgstore import codec, schema
 from pdgstore.errors import StoreBusy, StoreError, StoreIOError, StoreRefused
 from pdgstore.events import Event
-from pdgstore.projection import replay
+from pdgstore.projection import replay_rows
 from pdgstore.state import State, paused_gc
 
 SNAPSHOT_VERSION = 2  # 2: items carry signature and reason; transfers
@@ -253,11 +253,17 @@ class EventLog:
     def load_state(self) -> State:
         """The current state: the newest snapshot plus the events after it."""
         state = self.snapshot()
-        return replay(self.events(state.seq if state else 0), state)
+        return self._replay(state.seq if state else 0, state)
 
     def replay_all(self) -> State:
         """The current state from the whole log, ignoring every snapshot (slow, and the reference)."""
-        return replay(self.events(0))
+        return self._replay(0, None)
+
+    def _replay(self, after: int, state: State | None) -> State:
+        with self._errors():
+            cursor = self.conn.execute(
+                "SELECT seq, time_ns, cook_id, graph, kind, payload FROM events WHERE seq > ? ORDER BY seq", (after,))
+            return replay_rows(cursor, state)
 
     def integrity_problem(self) -> str | None:
         """SQLite's own quick check of the file: None when it is sound."""

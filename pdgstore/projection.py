@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-from pdgstore import events as ev
+from pdgstore import codec, events as ev
 from pdgstore.events import DONE_STATES
 from pdgstore.state import ACCEPTED, Cook, GraphInfo, Item, State, paused_gc
 
@@ -44,6 +44,21 @@ def replay(events: Iterable[ev.Event], state: State | None = None) -> State:
         for event in events:
             table[event.kind](state, event)
             state.seq = event.seq
+    return state
+
+
+def replay_rows(rows: Iterable[tuple], state: State | None = None) -> State:
+    """``replay`` straight from the log's rows ``(seq, time_ns, cook_id, graph, kind, payload)``:
+    the same fold, decoding each row as it comes (no generator between the cursor and ``apply``)."""
+    state = State() if state is None else state
+    table = APPLY
+    build = codec.build
+    seq = None
+    with paused_gc():
+        for seq, time_ns, cook_id, graph, kind, blob in rows:
+            table[kind](state, build(kind, seq, time_ns, cook_id, graph, blob))
+    if seq is not None:
+        state.seq = seq
     return state
 
 

@@ -1,0 +1,107 @@
+"""Helpers the benchmarks share: W(N) folders, timed subprocesses (with the child's own peak RSS),
+the plain loop's reference time, and reporting a figure with its ratio and target.
+
+Every engine figure is a fresh ``pdg`` process (interpreter start-up and imports included), timed
+from outside; the plain loop runs the same way (``python plain.py MODE FOLDER``), in the same
+pytest run, so both see the same machine load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import workload  # noqa: E402
+
+#: the workload size of the issue's targets; PDG_BENCH_N makes a quicker, smaller run
+N = int(os.environ.get("PDG_BENCH_N", "10000"))
+#: timed rounds per figure (medians are quoted)
+ROUNDS = int(os.environ.get("PDG_BENCH_ROUNDS", "3"))
+
+BIN = os.path.dirname(sys.executable)
+PDG = os.path.join(BIN, "pdg")
+PLAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plain.py")
+
+
+@dataclass
+class Run:
+    seconds: float
+    stdout: str
+    maxrss_kb: int  # the child's own peak resident set (Linux: KiB)
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def run(args: list[str], cwd: str, check: bool = True) -> Run:
+    """Run a command to completion; its wall time and its own peak RSS (``wait4``, not the
+    maximum over every child this process ever had)."""
+    out_path = os.path.join(cwd, ".bench-stdout")
+    with open(out_path, "w+") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(args, cwd=cwd, stdout=out, stderr=subprocess.PIPE)
+        stderr = proc.stderr.read()
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.stderr.close()
+        out.seek(0)
+        stdout = out.read()
+    os.remove(out_path)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} exited {proc.returncode}: {stderr.decode(errors='replace')[-2000:]}")
+    return Run(seconds, stdout, usage.ru_maxrss)
+
+
+def pdg(*args: str, cwd: str) -> Run:
+    return run([PDG, *args], cwd)
+
+
+def plain(mode: str, folder: str) -> Run:
+    return run([sys.executable, PLAIN, mode, folder], folder)
+
+
+def median_seconds(fn, rounds: int = ROUNDS, setup=None) -> float:
+    times = []
+    for _ in range(rounds):
+        if setup is not None:
+            setup()
+        times.append(fn().seconds)
+    return statistics.median(times)
+
+
+def report(benchmark, name: str, value: float, unit: str, *, plain_value: float | None = None,
+           target: str = "", met: bool | None = None, **extra) -> None:
+    """Record a figure in the benchmark's extra_info and print it (visible with ``-s``)."""
+    info = {"figure": name, "value": round(value, 4), "unit": unit, **extra}
+    line = f"{name}: {value:,.3f} {unit}"
+    if plain_value is not None:
+        ratio = value / plain_value
+        info.update(plain=round(plain_value, 4), ratio=round(ratio, 2))
+        line += f" | plain loop {plain_value:,.3f} {unit} | ratio {ratio:.2f}x"
+    if target:
+        info.update(target=target, met=met)
+        line += f" | target {target}: {'met' if met else 'NOT met'}"
+    benchmark.extra_info.update(info)
+    print(f"\n[pdg-bench] {line}", flush=True)
+
+
+def engine_median(benchmark) -> float:
+    return benchmark.stats.stats.median
+
+
+@pytest.fixture(scope="session")
+def cooked(tmp_path_factory) -> str:
+    """A W(N) folder cooked once by ``pdg cook`` (N work items per stage): a store to read."""
+    folder = workload.make(str(tmp_path_factory.mktemp("cooked") / "w"), N)
+    pdg("cook", "wide.py", "--json", cwd=folder)
+    return folder

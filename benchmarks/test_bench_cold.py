@@ -1,0 +1,44 @@
+"""Issue 3: a cold ``pdg cook`` of W(N) against the plain loop, and its memory per work item."""
+
+from __future__ import annotations
+
+from conftest import N, ROUNDS, engine_median, median_seconds, pdg, plain, report
+import workload
+
+
+def test_cold_cook_vs_plain(benchmark, tmp_path):
+    """Wall time of a cold ``pdg cook wide.py`` on W(10,000) (a fresh process, start-up included,
+    nothing recorded yet) against the plain loop doing the same work cold. Target: at most 2x."""
+    folder = workload.make(str(tmp_path / "w"), N)
+    plain_s = median_seconds(lambda: plain("cold", folder), setup=lambda: workload.reset(folder))
+
+    def cold_cook():
+        result = pdg("cook", "wide.py", "--json", cwd=folder)
+        assert result.json()["items"]["ran"] == N + 1
+        return result
+
+    benchmark.pedantic(cold_cook, setup=lambda: workload.reset(folder), rounds=ROUNDS, iterations=1)
+    seconds = engine_median(benchmark)
+    report(benchmark, f"cold cook W({N})", seconds, "s", plain_value=plain_s, target="<= 2x plain",
+           met=seconds <= 2 * plain_s, per_item_overhead_us=round((seconds - plain_s) / N * 1e6, 1))
+
+
+def test_peak_memory_per_item(benchmark, tmp_path):
+    """Peak RSS of a cold ``pdg cook`` (the child's own ru_maxrss via wait4) at N=1,000 and
+    N=10,000: the growth per work item between them. Target: under 3 KB per item. The timed part
+    is the N=10,000 cook."""
+    small = workload.make(str(tmp_path / "small"), N // 10)
+    big = workload.make(str(tmp_path / "big"), N)
+    rss_small = pdg("cook", "wide.py", "--json", cwd=small).maxrss_kb
+    peaks = []
+
+    def cold_cook():
+        result = pdg("cook", "wide.py", "--json", cwd=big)
+        peaks.append(result.maxrss_kb)
+        return result
+
+    benchmark.pedantic(cold_cook, setup=lambda: workload.reset(big), rounds=1, iterations=1)
+    rss_big = min(peaks)
+    per_item_kb = (rss_big - rss_small) / (N - N // 10)
+    report(benchmark, "peak RSS growth per work item", per_item_kb, "KB/item", target="< 3 KB/item",
+           met=per_item_kb < 3, rss_small_mb=round(rss_small / 1024, 1), rss_big_mb=round(rss_big / 1024, 1))

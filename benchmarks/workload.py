@@ -1,0 +1,60 @@
+"""Setting up W(N) in a folder: the graph file, N small input files, and resets between runs.
+
+Shared by the benchmarks and ``plain.py``; nothing here is timed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GRAPH = os.path.join(HERE, "graphs", "wide.py")
+
+
+def input_name(i: int) -> str:
+    return f"f{i:06d}.txt"
+
+
+def input_text(i: int, version: int = 0) -> str:
+    """A small input file's text (~60 bytes); ``version`` makes a different content."""
+    return f"file {i} line one: the quick brown fox\nline two, version {version}\n"
+
+
+def make(folder: str, n: int) -> str:
+    """A fresh W(n) in ``folder``: wide.py and in/ with n files (nothing cooked). Returns the folder."""
+    if os.path.exists(folder):
+        shutil.rmtree(folder)
+    empty_trash(folder)
+    os.makedirs(os.path.join(folder, "in"))
+    shutil.copy(GRAPH, os.path.join(folder, "wide.py"))
+    for i in range(n):
+        with open(os.path.join(folder, "in", input_name(i)), "w") as f:
+            f.write(input_text(i))
+    return folder
+
+
+def reset(folder: str) -> None:
+    """Forget every cook: move the outputs and stores aside (into ``<folder>.trash/``, removed by
+    ``empty_trash``), then flush the file system, so that the next timed run neither pays for
+    deleting 10,000 files nor for writing back the last run's pages."""
+    trash = os.path.join(folder + ".trash", str(len(os.listdir(folder + ".trash"))) if os.path.isdir(
+        folder + ".trash") else "0")
+    os.makedirs(trash)
+    for name in ("out1", "out2", ".pdg", "plain.db", "plain.db-wal", "plain.db-shm"):
+        path = os.path.join(folder, name)
+        if os.path.exists(path):
+            os.rename(path, os.path.join(trash, name))
+    os.sync()
+
+
+def empty_trash(folder: str) -> None:
+    shutil.rmtree(folder + ".trash", ignore_errors=True)
+
+
+def change_one(folder: str, i: int, version: int) -> str:
+    """Rewrite input ``i`` with other content (a different size too); returns its path."""
+    path = os.path.join(folder, "in", input_name(i))
+    with open(path, "w") as f:
+        f.write(input_text(i, version) + "x" * (version % 7 + 1) + "\n")
+    return path

@@ -1,0 +1,68 @@
+"""The cold-start stat scan: ``files.stat_many`` stats each path once, serially or in threads, with
+the same answers either way."""
+
+from __future__ import annotations
+
+import os
+
+from engine import files
+
+
+def _tree(tmp_path, n: int) -> list[str]:
+    paths = []
+    for i in range(n):
+        p = tmp_path / f"f{i}.txt"
+        p.write_text("x" * (i % 13))
+        paths.append(str(p))
+    return paths
+
+
+def test_stat_many_serial_and_threaded_agree(tmp_path, monkeypatch):
+    paths = _tree(tmp_path, 3000)
+    missing = [str(tmp_path / "gone.txt"), str(tmp_path / "f1.txt" / "below-a-file")]
+    asked = paths + missing + paths[:50]  # duplicates are stat'ed once
+    serial = files.stat_many(asked)
+    monkeypatch.setattr(files, "SLOW_STAT_S", 0.0)  # every probe counts as slow: the threaded path
+    monkeypatch.setattr(files, "CHUNK", 256)
+    threaded = files.stat_many(asked)
+    assert list(serial) == list(threaded) == list(dict.fromkeys(asked))
+    for p in paths:
+        assert serial[p].st_size == threaded[p].st_size == os.stat(p).st_size
+        assert serial[p].st_mtime_ns == threaded[p].st_mtime_ns
+    assert serial[missing[0]] is None and threaded[missing[0]] is None
+    assert serial[missing[1]] is None and threaded[missing[1]] is None
+
+
+def _slow_relative(path, root):
+    absolute = path if os.path.isabs(path) else os.path.join(root, path)
+    absolute = os.path.normpath(absolute)
+    rel = os.path.relpath(absolute, root)
+    if rel == ".." or rel.startswith(".." + os.sep):
+        return absolute.replace(os.sep, "/")
+    return rel.replace(os.sep, "/")
+
+
+def test_relative_and_absolute_match_os_path(tmp_path):
+    """The fast paths of ``relative``/``absolute`` give what normpath/relpath/join give."""
+    roots = [str(tmp_path), str(tmp_path) + "/", "/", str(tmp_path / "a" / ".." / "b"), "relative/root"]
+    tails = ["f.txt", "in/f.txt", "in//f.txt", "./f.txt", "in/./f.txt", "in/../f.txt", "../f.txt", "..", ".",
+             "in/", "in/.", "in/..", ".hidden/f", "a/.b/c..d", "...", "in/...", ""]
+    for root in roots:
+        for tail in tails:
+            candidates = [tail, os.path.join(root, tail), "/elsewhere/" + tail]
+            for path in candidates:
+                if not path:
+                    continue
+                assert files.relative(path, root) == _slow_relative(path, root), (path, root)
+        for rel in ["f.txt", "in/f.txt", "/abs/f.txt", ""]:
+            assert files.absolute(rel, root) == (rel if os.path.isabs(rel) else os.path.join(root, rel)), (rel, root)
+
+
+def test_content_hash_of_small_empty_and_multi_chunk_files(tmp_path):
+    import xxhash
+
+    for size in (0, 1, 60, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 7):
+        p = tmp_path / f"f{size}"
+        data = bytes(i % 251 for i in range(size))
+        p.write_bytes(data)
+        assert files.content_hash(str(p)) == xxhash.xxh3_64_hexdigest(data), size
