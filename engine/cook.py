@@ -24,7 +24,7 @@ from typing import Callable
 
 import xxhash
 
-from engine import files, incremental
+from engine import files, incremental, noop
 from engine.cache import CacheChecker
 from engine.graph import Graph
 from engine.handlers import Handlers, translate
@@ -255,12 +255,30 @@ class Cook:
         self._known: dict[str, list] | None = None
         self.stats = files.stat_many(self._recorded_paths(scope))
         self.cache = CacheChecker(graph.types, graph.root, self.stats)
+        if noop.nothing_to_do(self):
+            self._reuse_everything()
+            return
         if not self.dry_run:
             self.pool = ThreadPool(self.jobs, self._inbox)
         self._flush()
         for name in scope:
             if not graph.nodes[name].inputs:
                 self._generate_root(name)
+
+    def _reuse_everything(self) -> None:
+        """Record what the full walk records when nothing changed (``engine.noop`` proved it):
+        every node generated and cooked, every item reused."""
+        rec = self.recorder
+        for name in self.scope:
+            run = self.runs[name]
+            run.items = dict.fromkeys(self.state.node_items.get((self.graph.name, name), ()))
+            if self.dry_run:
+                self.decisions.update((item_id, ("reuse", {})) for item_id in run.items)
+            run.generated = True
+            rec.emit(ev.NodeGenerated, node=name, count=len(run.items))
+            rec.emit(ev.NodeCooked, node=name, failed=0)
+            self.counts["reused"] += len(run.items)
+        self.total = self.done = self.counts["reused"]
 
     def _recorded_paths(self, scope: list[str]) -> list[str]:
         """Every file the store recorded for the items in scope: the cold-start stat scan."""
@@ -605,9 +623,9 @@ class Cook:
         signature = incremental.partition_signature(self.node_fp[node], own, members)
         if prev is not None and prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED) \
                 and item is prev:
-            if prev.signature == ACCEPTED:
-                self._reuse(prev, prev.name, prev.index, None, signature)
-            self.decisions[item_id] = ("reuse", {})
+            # the members' files are the same, but one rerun (cut off early) or touched has new stats
+            outputs = [o for member in members for o in member.outputs]
+            self._reuse(prev, prev.name, prev.index, outputs, signature)
             self._item_cooked(item_id, "reused")
             return
         if prev is not None:

@@ -21,6 +21,7 @@ import hashlib
 import inspect
 import marshal
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -129,11 +130,23 @@ class FilePattern(Processor):
     def parms(self) -> dict:
         return {"pattern": self.pattern, "tag": self.tag or ""}
 
+    def matches(self, root: str, stats: dict | None = None) -> list[str]:
+        """The files the pattern matches now, sorted (absolute paths). ``stats`` may hold stats made
+        already (path -> stat_result, or None when missing), so known files are not stat'ed again."""
+        pattern = self.pattern if os.path.isabs(self.pattern) else os.path.join(root, self.pattern)
+        found = []
+        for p in glob.glob(pattern, recursive=True):
+            st = stats.get(p, False) if stats is not None else False
+            if st is False:
+                if os.path.isfile(p):
+                    found.append(p)
+            elif st is not None and stat.S_ISREG(st.st_mode):
+                found.append(p)
+        return sorted(found)
+
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
-        pattern = self.pattern if os.path.isabs(self.pattern) else os.path.join(ctx.root, self.pattern)
-        paths = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
         out = []
-        for index, path in enumerate(paths):
+        for index, path in enumerate(self.matches(ctx.root)):
             rec = ctx.file(path, self.tag)
             out.append(NewItem(key=rec[0], index=index, outputs=[rec]))
         return out

@@ -1,0 +1,82 @@
+"""The no-op proof (engine.noop): when it says nothing changed, the cook records exactly what the
+full item-by-item walk records; whenever anything did change, it steps aside."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from engine import noop
+from engine.project import cook_file
+from pdgstore.log import EventLog
+from pdgstore.state import first_difference
+
+
+@pytest.fixture
+def proofs(monkeypatch):
+    """Every verdict the proof gave, in order."""
+    seen = []
+    real = noop.nothing_to_do
+
+    def spy(cook):
+        verdict = real(cook)
+        seen.append(verdict)
+        return verdict
+
+    monkeypatch.setattr(noop, "nothing_to_do", spy)
+    return seen
+
+
+def _cook_events(db: str, cook_id: int) -> list[tuple]:
+    with EventLog.open(db) as log:
+        out = []
+        for e in log.events(0, cook_id=cook_id):
+            payload = {k: v for k, v in vars(e).items() if k not in ("seq", "time_ns", "pid")}
+            out.append((e.kind, payload))
+        return out
+
+
+def test_proven_no_op_records_what_the_full_walk_records(wide, proofs, monkeypatch):
+    graph = str(wide.root / "wide.py")
+    assert cook_file(graph).counts["ran"] == 21
+    copy = wide.root.parent / "copy"
+    shutil.copytree(wide.root, copy)
+    summary = cook_file(graph)
+    assert proofs == [False, True]
+    assert summary.counts == {"ran": 0, "reused": 42, "updated": 0, "failed": 0, "cancelled": 0}
+    assert summary.results == [os.path.join(str(wide.root), "out2", "all.txt")]
+    monkeypatch.setattr(noop, "nothing_to_do", lambda cook: False)
+    walked = cook_file(str(copy / "wide.py"))
+    assert walked.counts == summary.counts
+    assert _cook_events(str(wide.db), 2) == _cook_events(str(copy / ".pdg/pdg.db"), 2)
+    with EventLog.open(str(wide.db)) as log:
+        assert first_difference(log.replay_all().to_plain(), log.load_state().to_plain()) is None
+
+
+@pytest.mark.parametrize("change", ["touch", "new_file", "removed_file", "dirty", "parm", "output_gone"])
+def test_any_change_falls_back_to_the_full_walk(wide, proofs, change):
+    graph = str(wide.root / "wide.py")
+    cook_file(graph)
+    if change == "touch":
+        path = wide.root / "in/f0003.txt"
+        st = os.stat(path)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    elif change == "new_file":
+        wide.write("in/zz.txt", "new\n")
+    elif change == "removed_file":
+        os.remove(wide.root / "in/f0003.txt")
+    elif change == "dirty":
+        assert wide.pdg("dirty", "concat").exit_code == 0
+    elif change == "parm":
+        wide.write("wide.py", (wide.root / "wide.py").read_text().replace(".upper()", ".upper() + ''"))
+    elif change == "output_gone":
+        os.remove(wide.root / "out1/f0007.txt")
+    summary = cook_file(graph)
+    assert proofs[-1] is False
+    expected_ran = {"touch": 0, "new_file": 2, "removed_file": 1, "dirty": 1, "parm": 20,  # the same outputs: concat is cut off
+                     "output_gone": 1}[change]
+    assert summary.counts["ran"] == expected_ran
+    assert cook_file(graph).counts["ran"] == 0
+    assert proofs[-1] is True
