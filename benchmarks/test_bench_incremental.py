@@ -79,6 +79,26 @@ def test_one_change_vs_plain(benchmark, pair):
            met=seconds <= 3 * plain_s)
 
 
+def test_dry_run_after_one_change(benchmark, pair):
+    """Wall time of ``pdg cook wide.py --dry-run --json`` after one input file was rewritten: it
+    reads the store, stats every recorded file, hashes the changed one and reports what would run
+    (the changed file's upper item; concat pending), writing nothing. Target: under 1 s."""
+    engine, _ = pair
+    versions = itertools.count(1000)
+
+    def dry_run():
+        result = pdg("cook", "wide.py", "--dry-run", "--json", cwd=engine)
+        assert result.json()["counts"]["run"] == 1
+        return result
+
+    def change() -> None:
+        workload.change_one(engine, N // 3, next(versions))
+
+    benchmark.pedantic(dry_run, setup=change, rounds=ROUNDS, iterations=1)
+    seconds = engine_median(benchmark)
+    report(benchmark, f"dry run after one change, W({N})", seconds, "s", target="< 1 s", met=seconds < 1.0)
+
+
 _OPEN = re.compile(r'open(?:at2?)?\((?:AT_FDCWD, )?"([^"]+)", ([A-Z_|]+)')
 
 

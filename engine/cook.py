@@ -255,6 +255,10 @@ class Cook:
         self._known: dict[str, list] | None = None
         self.stats = files.stat_many(self._recorded_paths(scope))
         self.cache = CacheChecker(graph.types, graph.root, self.stats)
+        # items of these nodes whose inputs were not remade are reused without a signature check
+        self.pure = noop.pure_nodes(self)
+        self.shortcut = (set() if graph.types.cache_handlers or not noop.consistent(self.state, graph.name, self.cook_id)
+                         else self.pure)
         if noop.nothing_to_do(self):
             self._reuse_everything()
             return
@@ -305,6 +309,9 @@ class Cook:
         full = files.absolute(relpath, root)
         st = self.stats.get(full, False)
         prev = self._known.get(relpath)
+        if prev is not None and st and st.st_mtime_ns == prev[3] and st.st_size == prev[2] \
+                and (not tag or tag == prev[1]):
+            return prev  # the stat cascade's first step, inline: a file pattern may hold 100,000 files
         if prev is not None:
             _verdict, current = files.check(prev, root, types=self.graph.types, st=st)
             if current is not None:
@@ -408,12 +415,26 @@ class Cook:
             return {"cause": "no_result", "state": prev.state, "cache_state": "dirty_empty"}
         return None
 
+    def _unchanged(self, prev: Item, parents: list) -> bool:
+        """``prev`` can be reused as it is: it and its files are unchanged (``noop.unchanged``) and
+        it has the same parents, none of them remade in this cook (so its starting attributes and
+        input files are what they were)."""
+        if prev.parents != parents or not noop.unchanged(prev, self.stats, self.graph.root):
+            return False
+        remade = self.remade
+        return not any(p in remade for p in parents)
+
     def _decide_born(self, run: _NodeRun, item_id: str, name: str, index: int, parents: list, attrs: dict,
                      inputs: list, outputs: list) -> None:
         """An item born cooked (a file pattern's): reuse it, or record its new files."""
         node = run.node.name
-        signature = incremental.item_signature(self.node_fp[node], attrs, inputs, outputs)
         prev = self.state.items.get(item_id)
+        if node in self.shortcut and prev is not None and prev.outputs == outputs and prev.inputs == inputs \
+                and prev.attrs == attrs and self._unchanged(prev, parents):
+            self._reuse(prev, name, index)
+            self._item_cooked(item_id, "reused")
+            return
+        signature = incremental.item_signature(self.node_fp[node], attrs, inputs, outputs)
         if prev is not None and prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED):
             self._reuse(prev, name, index, outputs, signature)
             self._item_cooked(item_id, "reused")
@@ -454,9 +475,13 @@ class Cook:
         """An item with work: reuse it, satisfy it from the cache, fail it (cache mode always read
         with a missing file), or queue it to run with the reason recorded."""
         node = run.node
+        prev = self.state.items.get(item_id)
+        if node.name in self.shortcut and prev is not None and self._unchanged(prev, parents):
+            self._reuse(prev, name, index)
+            self._item_cooked(item_id, "reused")
+            return
         mode = node.cache_mode
         signature = incremental.item_signature(self.node_fp[node.name], attrs, inputs)
-        prev = self.state.items.get(item_id)
         root = self.graph.root
 
         def generated(state: str = "uncooked") -> None:
@@ -620,7 +645,11 @@ class Cook:
         prev, own = self.partition_prev.pop(item_id, (None, {}))
         members = [self.state.items[m] for m in item.parents]
         node = item.node
-        signature = incremental.partition_signature(self.node_fp[node], own, members)
+        if node in self.shortcut and item is prev and not prev.reason and prev.state in DONE_STATES \
+                and prev.signature not in ("", ACCEPTED) and not any(m in self.remade for m in prev.parents):
+            signature = prev.signature  # the same members, none remade: what it merged is unchanged
+        else:
+            signature = incremental.partition_signature(self.node_fp[node], own, members)
         if prev is not None and prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED) \
                 and item is prev:
             # the members' files are the same, but one rerun (cut off early) or touched has new stats

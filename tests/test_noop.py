@@ -80,3 +80,28 @@ def test_any_change_falls_back_to_the_full_walk(wide, proofs, change):
     assert summary.counts["ran"] == expected_ran
     assert cook_file(graph).counts["ran"] == 0
     assert proofs[-1] is True
+
+
+def test_a_node_changed_during_a_cook_of_another_node_still_reruns(wide, proofs):
+    """A cook of one node records the whole graph's new definitions but cooks only its scope: the
+    next whole cook must still rerun the changed node (neither the proof nor the per-item shortcut
+    may trust the recorded definitions then)."""
+    graph = str(wide.root / "wide.py")
+    cook_file(graph)
+    wide.write("wide.py", (wide.root / "wide.py").read_text().replace(
+        'out.write(f.path.read_text())', 'out.write(f.path.read_text().lower())'))
+    assert cook_file(graph, node="upper").counts["ran"] == 0
+    summary = cook_file(graph)
+    assert summary.counts["ran"] == 1  # concat, with its new code
+    assert (wide.root / "out2/all.txt").read_text() == "".join(f"hello world {i}\n" for i in range(20))
+    assert cook_file(graph).counts["ran"] == 0 and proofs[-1] is True
+
+
+def test_shortcut_skips_signatures_only_below_unchanged_parents(wide, proofs):
+    graph = str(wide.root / "wide.py")
+    cook_file(graph)
+    wide.write("in/f0004.txt", "changed text\n")
+    summary = cook_file(graph)
+    assert proofs[-1] is False
+    assert summary.counts == {"ran": 2, "reused": 38, "updated": 2, "failed": 0, "cancelled": 0}
+    assert "CHANGED TEXT\n" in (wide.root / "out2/all.txt").read_text()
