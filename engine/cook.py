@@ -123,6 +123,16 @@ def recover_dead_cook(recorder: Recorder, pid_alive: Callable[[int], bool] | Non
     return cook.cook_id
 
 
+class _Discard(dict):
+    """A dict that keeps nothing: the decisions of a cook that is not a dry run."""
+
+    def __setitem__(self, key, value) -> None:
+        pass
+
+    def update(self, *args, **kwargs) -> None:
+        pass
+
+
 class Cook:
     """A cook of ``graph`` (or of ``node`` and what it needs) into an open writer ``log``."""
 
@@ -249,7 +259,8 @@ class Cook:
         self.signatures: dict[str, str] = {}  # item id -> the signature its pending run is made from
         self.partition_prev: dict[str, tuple] = {}  # partition id -> (its record before, its own attrs)
         self.remade: set[str] = set()  # items whose results were made anew in this cook
-        self.decisions: dict[str, tuple[str, dict]] = {}  # item id -> (action, reason), for --dry-run
+        # item id -> (action, reason): what --dry-run reports; a real cook keeps none (20,000 tuples)
+        self.decisions: dict[str, tuple[str, dict]] = {} if self.dry_run else _Discard()
         self.total = 0
         self.done = 0
         self._known: dict[str, list] | None = None
