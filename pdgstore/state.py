@@ -28,13 +28,17 @@ def paused_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector while building state.
 
     Building state allocates many containers that all survive; every collection on the way scans the
-    growing heap for nothing (replay and snapshot loading run 3x slower with it on).
+    growing heap for nothing (replay and snapshot loading run 3x slower with it on). Afterwards they
+    are frozen (``gc.freeze``): otherwise the first collection after the pause walks every one of
+    them once more, and each older-generation collection again (40 ms per 20,000 work items). Frozen
+    objects are still freed by reference counting when the state lets go of them.
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if was_enabled:
             gc.enable()
 
