@@ -115,7 +115,7 @@ def _print_plan(plan: dict, as_json: bool) -> None:
     if as_json:
         render.emit_json(plan)
         return
-    rows = [r for r in plan["items"] if r["action"] != "reuse"]
+    rows = plan["items"]
     if rows:
         t = render.table("action", "item", "node", "cache state", "why", title="what a cook would do")
         for r in rows:

@@ -121,16 +121,22 @@ def plan_file(graph_path: str, *, db: str | None = None, node: str | None = None
 
 
 def plan_of(cook: Cook, summary: CookSummary) -> dict:
+    """The dry run's answer: counts per action, and one row per item that would not simply be
+    reused (a recook of 100,000 items lists the handful that change, not the rest)."""
     from pdgstore import reasons
 
     state = cook.state
     name = lambda i: state.items[i].name if i in state.items else i  # noqa: E731
     rows = []
+    reused = 0
     for item_id, (action, reason) in cook.decisions.items():
+        if action == "reuse":
+            reused += 1
+            continue
         item = state.items.get(item_id)
         rows.append({
             "item_id": item_id, "name": item.name if item else item_id, "node": item.node if item else "",
-            "action": action, "cache_state": reason.get("cache_state", "clean" if action == "reuse" else ""),
+            "action": action, "cache_state": reason.get("cache_state", ""),
             "reason": reason,
             "why": reasons.describe(reason, name) if reason and action in ("run", "update") else
             reason.get("message", ""),
@@ -143,6 +149,7 @@ def plan_of(cook: Cook, summary: CookSummary) -> dict:
                              "cache_state": "clean_pending", "reason": {},
                              "why": "an item it depends on would run; it runs unless that makes the same files"})
     counts = {a: 0 for a in ("run", "update", "cache", "reuse", "fail", "remove", "pending")}
+    counts["reuse"] = reused
     for row in rows:
         counts[row["action"]] += 1
     return {"schema": 1, "graph": cook.graph.name, "node": cook.target or "", "counts": counts,
