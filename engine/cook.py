@@ -879,11 +879,9 @@ class Cook:
             self._notify(written)
 
     def _notify(self, written) -> None:
-        items = self.state.items
-        node_of = lambda item_id: items[item_id].node if item_id in items else ""  # noqa: E731
         warnings = []
-        for event, before in written:
-            for pdg_event in translate(event, before, node_of, self):
+        for event, before, node in written:
+            for pdg_event in translate(event, before, node, self):
                 for message in self.handlers.dispatch(pdg_event):
                     if pdg_event.type != "cook_warning":
                         warnings.append(message)
@@ -892,4 +890,4 @@ class Cook:
             self.recorder.emit(ev.CookWarning, about=self.graph.name, message=message)
         if warnings:
             written = self.recorder.flush()
-            self._notify([(e, b) for e, b in written])
+            self._notify(written)

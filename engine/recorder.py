@@ -28,7 +28,7 @@ class Recorder:
         self.cook_id = 0
         self.keep_events = keep_events
         self._rows: list[tuple] = []
-        self._events: list[tuple[Event, str | None]] = []
+        self._events: list[tuple[Event, str | None, str]] = []
         self._seq = log.next_seq if log is not None else state.seq + 1
         self.events_since_snapshot = 0
 
@@ -45,13 +45,16 @@ class Recorder:
         if self.keep_events:
             item_id = getattr(event, "item_id", None)
             item = self.state.items.get(item_id) if item_id else None
-            self._events.append((event, item.state if item is not None else None))
+            if item is None:
+                self._events.append((event, None, ""))
+            else:
+                self._events.append((event, item.state, item.node))
         APPLY[event.kind](self.state, event)
         self.state.seq = event.seq
         return event
 
-    def flush(self) -> list[tuple[Event, str | None]]:
-        """Write the pending batch; return its events with each item's state before the event."""
+    def flush(self) -> list[tuple[Event, str | None, str]]:
+        """Write the pending batch; return its events, each with its item's state and node before it."""
         if self._rows and self.dry_run:
             self._rows = []
         if self._rows:

@@ -7,6 +7,8 @@
         ├── StoreBusy             (1)            another process is cooking on this store
         └── StoreIOError          (1)            the disk failed us (I/O error, disk full): never retried
     └── UnknownItem               (2)            an item id or name the store does not know
+    └── BadRef                    (2)            a point in the log (REF) that cannot be read or found
+        └── HistoryCompacted      (2)            a point before the history ``pdg compact`` kept
 
 The engine and the cli derive their own errors from PdgError, so the cli has one place that turns any
 of them into a sentence on stderr and an exit code.
@@ -50,3 +52,13 @@ class UnknownItem(PdgError):
     """An item id or name that the store does not know (or that names several items)."""
 
     exit_code = 2
+
+
+class BadRef(PdgError):
+    """A point in the log (a seq, a cook, ``cook~N`` or a time) that is malformed or not in the log."""
+
+    exit_code = 2
+
+
+class HistoryCompacted(BadRef):
+    """A point in the log before the history that ``pdg compact`` kept."""

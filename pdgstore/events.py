@@ -289,3 +289,14 @@ class FileTransferred(Event):
     path: str = ""
     scheduler: str = ""
     cache_id: int = 0
+
+
+@register("LogCompacted", subject="graph")
+@dataclass(frozen=True, kw_only=True)
+class LogCompacted(Event):
+    """``pdg compact`` folded every event up to seq ``cut`` into the base snapshot and removed them
+    (v1): ``events`` of them, from a store of ``bytes_before`` bytes. The state does not change."""
+
+    cut: int = 0
+    events: int = 0
+    bytes_before: int = 0

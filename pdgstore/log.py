@@ -23,12 +23,16 @@ from typing import Iterable, Iterator
 import msgpack
 
 from pdgstore import codec, schema
-from pdgstore.errors import StoreBusy, StoreError, StoreIOError, StoreRefused
+from pdgstore.errors import HistoryCompacted, StoreBusy, StoreError, StoreIOError, StoreRefused
 from pdgstore.events import Event
+from pdgstore.pdgevents import PdgEvent, replay_events
 from pdgstore.projection import replay_rows
 from pdgstore.state import State, paused_gc
 
 SNAPSHOT_VERSION = 2  # 2: items carry signature and reason; transfers
+#: older snapshots are thinned to at most one per this many events, so the state at any point of a
+#: long log is one snapshot plus at most this many events of replay away (``state_at``)
+SNAPSHOT_SPACING = 100_000
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "afs", "9p", "lustre", "glusterfs"}
 _COLUMNS = "seq, time_ns, cook_id, graph, kind, subject, payload"
 
@@ -105,7 +109,7 @@ class EventLog:
                         )
                     if version < schema.SCHEMA_VERSION:
                         log._migrate(version)
-                    log.next_seq = (conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0) + 1
+                    log.next_seq = max(log.last_seq(), log.base_seq()) + 1
         except BaseException:
             if conn is not None:
                 conn.close()
@@ -150,20 +154,35 @@ class EventLog:
         self._write(lambda c: c.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows))
 
     def save_snapshot(self, state: State, keep: int = 2) -> None:
-        """Store ``state`` as the snapshot at ``state.seq``, keeping only the ``keep`` newest."""
+        """Store ``state`` as the snapshot at ``state.seq``.
+
+        The ``keep`` newest snapshots stay; older ones are thinned to one per ``SNAPSHOT_SPACING``
+        events (time travel starts from them), and the compaction base is never dropped."""
         blob = msgpack.packb(state.to_plain(), use_bin_type=True)
+        base = self.base_seq()
 
         def write(c: sqlite3.Connection) -> None:
             c.execute(
                 "INSERT OR REPLACE INTO snapshots (seq, time_ns, v, state) VALUES (?, ?, ?, ?)",
                 (state.seq, time.time_ns(), SNAPSHOT_VERSION, blob),
             )
-            c.execute(
-                "DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?)",
-                (keep,),
-            )
+            seqs = [r[0] for r in c.execute("SELECT seq FROM snapshots ORDER BY seq")]
+            kept = set(seqs[-keep:]) | {base}
+            last = None
+            for seq in seqs:
+                if last is None or seq - last >= SNAPSHOT_SPACING:
+                    kept.add(seq)
+                    last = seq
+            c.executemany("DELETE FROM snapshots WHERE seq = ?", [(seq,) for seq in seqs if seq not in kept])
 
         self._write(write)
+
+    def write(self, body) -> None:
+        """Run ``body(connection)`` in one write transaction (BEGIN IMMEDIATE ... COMMIT): for the
+        store's own maintenance (``pdgstore.compact``), never for appending events."""
+        if not self.is_writer:
+            raise RuntimeError("write on a store opened for reading")
+        self._write(body)
 
     def _write(self, body) -> None:
         conn = self.conn
@@ -234,16 +253,29 @@ class EventLog:
         with self._errors():
             return self.conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
 
-    def snapshot(self) -> State | None:
-        """The newest readable snapshot, or None."""
+    def snapshot(self, at: int | None = None) -> State | None:
+        """The newest readable snapshot (at or before seq ``at`` when given), or None."""
         with self._errors():
             row = self.conn.execute(
-                "SELECT state FROM snapshots WHERE v = ? ORDER BY seq DESC LIMIT 1", (SNAPSHOT_VERSION,)
+                "SELECT state FROM snapshots WHERE v = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+                (SNAPSHOT_VERSION, at if at is not None else 1 << 62),
             ).fetchone()
         if row is None:
             return None
         with paused_gc():
             return State.from_plain(msgpack.unpackb(row[0], raw=False, strict_map_key=False))
+
+    def base_seq(self) -> int:
+        """Where the log's events begin: 0, or the seq up to which ``pdg compact`` folded the
+        history into the base snapshot (the events up to it are gone)."""
+        with self._errors():
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'base_seq'").fetchone()
+        return int(row[0]) if row else 0
+
+    def first_seq(self) -> int:
+        """The first event's seq (0 when there are none)."""
+        with self._errors():
+            return self.conn.execute("SELECT min(seq) FROM events").fetchone()[0] or 0
 
     def snapshot_seq(self) -> int:
         with self._errors():
@@ -256,14 +288,42 @@ class EventLog:
         return self._replay(state.seq if state else 0, state)
 
     def replay_all(self) -> State:
-        """The current state from the whole log, ignoring every snapshot (slow, and the reference)."""
-        return self._replay(0, None)
+        """The current state from the whole log, ignoring every snapshot but the compaction base
+        (slow, and the reference ``pdg check`` compares with)."""
+        return self.state_at(None, from_base=True)
 
-    def _replay(self, after: int, state: State | None) -> State:
+    def state_at(self, seq: int | None, *, from_base: bool = False) -> State:
+        """The state as it was right after event ``seq`` (None: now): the nearest snapshot at or
+        before it plus the events between (``from_base``: start from the compaction base instead)."""
+        base = self.base_seq()
+        if seq is not None and seq < base:
+            raise HistoryCompacted(
+                f"{self.display} no longer holds the history before seq {base + 1} (pdg compact folded it "
+                f"into a snapshot); seq {seq} is before that"
+            )
+        start = self.snapshot(base if from_base else seq) if (base or not from_base) else None
+        if base and (start is None or start.seq != base) and from_base:
+            raise StoreRefused(f"{self.display} is corrupt: its compaction base snapshot at seq {base} is missing")
+        return self._replay(start.seq if start else 0, start, seq)
+
+    def _replay(self, after: int, state: State | None, until: int | None = None) -> State:
+        sql = "SELECT seq, time_ns, cook_id, graph, kind, payload FROM events WHERE seq > ?"
+        args: tuple = (after,)
+        if until is not None:
+            sql += " AND seq <= ?"
+            args = (after, until)
         with self._errors():
-            cursor = self.conn.execute(
-                "SELECT seq, time_ns, cook_id, graph, kind, payload FROM events WHERE seq > ? ORDER BY seq", (after,))
-            return replay_rows(cursor, state)
+            cursor = self.conn.execute(sql + " ORDER BY seq", args)
+            state = replay_rows(cursor, state)
+        if until is not None and state.seq < until:
+            state.seq = until  # nothing happened between the last event and ``until``
+        return state
+
+    def replay(self, after: int = 0, until: int | None = None, *, types=None) -> Iterator[PdgEvent]:
+        """The PDG events (``pdgstore.pdgevents``) that handlers saw, or would have seen, for the log's
+        events after seq ``after`` up to ``until``: streamed, in order, one state in memory."""
+        state = self.state_at(after)
+        return replay_events(self.events(after, until=until), state, frozenset(types) if types else None)
 
     def integrity_problem(self) -> str | None:
         """SQLite's own quick check of the file: None when it is sound."""

@@ -77,6 +77,7 @@ SAMPLES: dict[str, ev.Event] = {
         **ENVELOPE, item_id="a1b2c3d4e5f60718", outputs=[FILE], message="accepted by hand (pdg accept)",
     ),
     "FileTransferred": ev.FileTransferred(**ENVELOPE, path="in/a.txt", scheduler="local", cache_id=1_700_000_000),
+    "LogCompacted": ev.LogCompacted(**ENVELOPE, cut=120_000, events=119_990, bytes_before=52_428_800),
 }
 
 #: the values the upcasters give fields a kind gained after v1 (kind -> {field: value})

@@ -1,0 +1,123 @@
+"""Compaction: fold old history into a base snapshot so the log stops growing without bound.
+
+``plan`` picks the cut: every event up to seq ``cut`` is folded into the state at ``cut`` (the base
+snapshot); the events after it, and so every kept cook, stay whole. ``compact`` then writes, in one
+transaction: the base snapshot, the deletion of the events and snapshots before it, the new base
+seq in ``meta`` and a ``LogCompacted`` event that records what was done. Only then is the file
+vacuumed to give the space back. The current state is never touched: it is the fold of the base and
+the events kept, which ``pdg check`` verifies like any other.
+
+The automatic rule (``should_compact``), off unless asked for, follows ninja's for its build log:
+compact when the log holds many events and several times as many as the state it folds into.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+
+import msgpack
+
+from pdgstore import codec, events as ev
+from pdgstore.errors import BadRef
+from pdgstore.log import SNAPSHOT_VERSION, EventLog
+
+#: the automatic rule: at least this many events, and this many times the live records
+AUTO_MIN_EVENTS = 200_000
+AUTO_RATIO = 4
+AUTO_KEEP_COOKS = 10
+#: bytes an event row costs besides its payload and strings (rowid, integers, record and index overhead)
+ROW_OVERHEAD = 40
+
+
+@dataclass
+class Plan:
+    """What a compaction would do: fold events up to ``cut`` (``events`` of them, about ``bytes``
+    of the file) and keep ``cooks_kept`` cooks whole."""
+
+    cut: int
+    events: int
+    bytes: int
+    cooks_folded: int
+    cooks_kept: int
+    store_bytes: int
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def store_bytes(log: EventLog) -> int:
+    """The store's size on disk: the database file and its write-ahead log."""
+    return sum(os.path.getsize(p) for p in (log.path, log.path + "-wal") if os.path.exists(p))
+
+
+def plan(log: EventLog, *, keep_cooks: int | None = None, before: int | None = None) -> Plan:
+    """The cut for ``--keep-cooks N`` (everything before the N-th last cook) or ``--before SEQ``."""
+    if (keep_cooks is None) == (before is None):
+        raise ValueError("give exactly one of keep_cooks and before")
+    base = log.base_seq()
+    cooks = [r[0] for r in log.conn.execute("SELECT DISTINCT cook_id FROM events WHERE cook_id > 0 ORDER BY cook_id")]
+    if keep_cooks is not None:
+        if keep_cooks < 0:
+            raise BadRef(f"--keep-cooks must be 0 or more, not {keep_cooks}")
+        if keep_cooks >= len(cooks):
+            cut = base
+        elif keep_cooks == 0:
+            cut = log.last_seq()
+        else:
+            first_kept = cooks[-keep_cooks]
+            cut = log.conn.execute("SELECT min(seq) FROM events WHERE cook_id = ?", (first_kept,)).fetchone()[0] - 1
+    else:
+        cut = before
+    cut = max(cut, base)
+    row = log.conn.execute(
+        "SELECT count(*), coalesce(sum(length(payload) + length(subject) + length(graph) + length(kind)), 0) "
+        "FROM events WHERE seq <= ?", (cut,)).fetchone()
+    folded = sum(1 for c in cooks if _last_seq_of(log, c) <= cut)
+    return Plan(cut=cut, events=row[0], bytes=row[1] + row[0] * ROW_OVERHEAD, cooks_folded=folded,
+                cooks_kept=len(cooks) - folded, store_bytes=store_bytes(log))
+
+
+def _last_seq_of(log: EventLog, cook_id: int) -> int:
+    return log.conn.execute("SELECT max(seq) FROM events WHERE cook_id = ?", (cook_id,)).fetchone()[0]
+
+
+def compact(log: EventLog, the_plan: Plan, *, vacuum: bool = True) -> dict:
+    """Carry out ``the_plan`` on a store opened as its writer; returns the figures of what it did."""
+    if not log.is_writer:
+        raise RuntimeError("compaction needs the store's writer lock")
+    started = time.perf_counter()
+    before_bytes = store_bytes(log)
+    if the_plan.events == 0:
+        return {"cut": the_plan.cut, "events_removed": 0, "bytes_before": before_bytes, "bytes_after": before_bytes,
+                "seconds": 0.0}
+    state = log.state_at(the_plan.cut)
+    blob = msgpack.packb(state.to_plain(), use_bin_type=True)
+    seq = log.next_seq
+    record = ev.LogCompacted(seq=seq, time_ns=time.time_ns(), cook_id=0, graph="", cut=the_plan.cut,
+                             events=the_plan.events, bytes_before=before_bytes)
+
+    def write(c) -> None:
+        c.execute("INSERT OR REPLACE INTO snapshots (seq, time_ns, v, state) VALUES (?, ?, ?, ?)",
+                  (the_plan.cut, time.time_ns(), SNAPSHOT_VERSION, blob))
+        c.execute("DELETE FROM snapshots WHERE seq < ?", (the_plan.cut,))
+        c.execute("DELETE FROM events WHERE seq <= ?", (the_plan.cut,))
+        c.execute("INSERT OR REPLACE INTO meta VALUES ('base_seq', ?)", (str(the_plan.cut),))
+        c.execute("INSERT INTO events (seq, time_ns, cook_id, graph, kind, subject, payload) VALUES (?,?,?,?,?,?,?)",
+                  codec.to_row(record))
+
+    log.write(write)
+    log.next_seq = seq + 1
+    if vacuum:
+        log.conn.execute("VACUUM")
+        log.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return {"cut": the_plan.cut, "events_removed": the_plan.events, "bytes_before": before_bytes,
+            "bytes_after": store_bytes(log), "seconds": round(time.perf_counter() - started, 3)}
+
+
+def should_compact(log: EventLog, live_records: int) -> bool:
+    """The automatic rule: the log holds at least ``AUTO_MIN_EVENTS`` events and ``AUTO_RATIO``
+    times as many as the records (items and cooks) of the state they fold into."""
+    events = log.last_seq() - log.base_seq()
+    return events >= AUTO_MIN_EVENTS and events >= AUTO_RATIO * max(live_records, 1)

@@ -1,0 +1,211 @@
+"""Questions about the past, answered from the log: what one cook did, which cooks touched a node or
+an item, and what changed between two points (``pdg history COOK``, its filters, ``pdg diff``).
+
+Like ``pdgstore.queries``, every answer is plain data ready for a table or ``--json``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from pdgstore import reasons
+from pdgstore.errors import BadRef
+from pdgstore.log import EventLog
+from pdgstore.queries import file_dict, project_root
+from pdgstore.state import Item, State
+
+ITEM_KINDS = ("WorkItemGenerated", "WorkItemStateChanged", "WorkItemCooked", "WorkItemRemoved", "WorkItemDirtied",
+              "WorkItemRestatted", "WorkItemRenumbered", "WorkItemAccepted")
+SLOWEST = 10
+
+
+def cook_spans(log: EventLog) -> dict[int, tuple[int, int]]:
+    """cook id -> (first seq, last seq) of its events still in the log (one pass over an index)."""
+    rows = log.conn.execute("SELECT cook_id, min(seq), max(seq) FROM events WHERE cook_id > 0 GROUP BY cook_id")
+    return {cook_id: (first, last) for cook_id, first, last in rows}
+
+
+def cooks_touching(log: EventLog, subjects: list[str]) -> set[int]:
+    """The cooks that wrote an event about any of ``subjects`` (items or nodes)."""
+    found: set[int] = set()
+    for i in range(0, len(subjects), 500):
+        chunk = subjects[i:i + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(r[0] for r in log.conn.execute(
+            f"SELECT DISTINCT cook_id FROM events WHERE subject IN ({marks}) AND cook_id > 0", chunk))
+    return found
+
+
+def cook_detail(log: EventLog, cook_id: int, state: State) -> dict:
+    """What cook ``cook_id`` did: per node what ran, was taken from the cache, failed, was cancelled,
+    was updated (recorded again without running) or reused, plus its failures and slowest items.
+
+    ``state`` is the current state (for the cook's summary row); the per-node totals come from the
+    state when the cook ended."""
+    cook = state.cooks.get(cook_id)
+    if cook is None:
+        raise BadRef(f"{log.display} has no cook {cook_id} (pdg history lists them)")
+    span = cook_spans(log).get(cook_id)
+    if span is None:
+        raise BadRef(f"the events of cook {cook_id} are no longer in {log.display} (pdg compact folded them)")
+    end = log.state_at(span[1])
+    root = project_root(log, end, cook.graph)
+    fate: dict[str, str] = {}
+    ran: dict[str, Item | dict] = {}
+    nodes: dict[str, str] = {}
+    for event in log.events(span[0] - 1, until=span[1], cook_id=cook_id):
+        kind = event.kind
+        if kind not in ITEM_KINDS:
+            continue
+        item_id = event.item_id
+        if kind == "WorkItemGenerated":
+            nodes[item_id] = event.node
+        if kind == "WorkItemStateChanged":
+            if event.state == "cooking":
+                fate[item_id] = "ran"
+            elif event.state == "cooked_cancel":
+                fate[item_id] = "cancelled"
+            else:
+                fate.setdefault(item_id, "updated")
+        elif kind == "WorkItemCooked":
+            if event.state == "cooked_cache":
+                fate[item_id] = "cached"
+            elif fate.get(item_id) == "ran":
+                fate[item_id] = "failed" if event.state == "cooked_fail" else "ran"
+                ran[item_id] = {"duration_ns": event.duration_ns, "error": event.error}
+            else:
+                fate.setdefault(item_id, "updated")
+        elif kind == "WorkItemRemoved":
+            fate[item_id] = "removed"
+        else:
+            fate.setdefault(item_id, "updated")
+    per_node: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    for (graph, node), ids in end.node_items.items():
+        if graph == cook.graph:
+            per_node[(graph, node)]["total"] = len(ids)
+            per_node[(graph, node)]["reused"] = sum(1 for i in ids if i not in fate)
+    for item_id, what in fate.items():
+        item = end.items.get(item_id)
+        node = item.node if item else nodes.get(item_id) or _node_of_removed(log, item_id)
+        per_node[(cook.graph, node)][what] += 1
+    rows = []
+    for (graph, node), counts in per_node.items():
+        rows.append({"node": node, **{k: counts[k] for k in
+                                      ("total", "ran", "cached", "failed", "cancelled", "updated", "removed", "reused")}})
+
+    def name(item_id: str) -> str:
+        item = end.items.get(item_id)
+        return item.name if item else item_id
+
+    def node_of(item_id: str) -> str:
+        item = end.items.get(item_id)
+        return item.node if item else nodes.get(item_id, "")
+
+    slowest = sorted(ran.items(), key=lambda kv: -kv[1]["duration_ns"])[:SLOWEST]
+    failures = [
+        {"item_id": i, "name": name(i), "node": node_of(i), "error": info["error"]}
+        for i, info in ran.items() if fate[i] == "failed"
+    ]
+    return {
+        "cook_id": cook_id,
+        "graph": cook.graph,
+        "node": cook.node,
+        "status": cook.status,
+        "message": cook.message,
+        "started_ns": cook.started_ns,
+        "ended_ns": cook.ended_ns,
+        "seconds": round((cook.ended_ns - cook.started_ns) / 1e9, 3) if cook.ended_ns else None,
+        "items": dict(cook.counts),
+        "first_seq": span[0],
+        "last_seq": span[1],
+        "nodes": rows,
+        "ran": sorted((name(i) for i, f in fate.items() if f == "ran"), key=_natural),
+        "failures": failures,
+        "slowest": [
+            {"item_id": i, "name": name(i), "node": node_of(i), "seconds": round(info["duration_ns"] / 1e9, 6)}
+            for i, info in slowest
+        ],
+        "root": root,
+    }
+
+
+def _node_of_removed(log: EventLog, item_id: str) -> str:
+    for event in log.events(0, subject=item_id, kind="WorkItemGenerated"):
+        return event.node
+    return ""
+
+
+def _natural(name: str) -> tuple:
+    head, _, tail = name.rpartition("_")
+    return (head, int(tail)) if tail.isdigit() else (name, 0)
+
+
+def diff(log: EventLog, a: State, b: State) -> dict:
+    """What changed from state ``a`` to state ``b``: items added, removed, rerun (their work ran
+    in between, with the recorded reason) or changed otherwise (state, attributes, output files)."""
+    rows = []
+    counts = Counter()
+    roots = {g: project_root(log, b if g in b.graphs else a, g) for g in {*a.graphs, *b.graphs}}
+    for item_id, new in b.items.items():
+        old = a.items.get(item_id)
+        if old is None:
+            rows.append(_row(new, "added", None, new, roots))
+            counts["added"] += 1
+            continue
+        reran = (new.started_ns, new.cook_id) != (old.started_ns, old.cook_id) and new.started_ns != 0
+        attrs = _attr_changes(old.attrs, new.attrs)
+        outputs = _output_changes(old.outputs, new.outputs)
+        if not (reran or attrs or outputs or old.state != new.state or (old.name, old.index) != (new.name, new.index)):
+            continue
+        change = "rerun" if reran else "changed"
+        rows.append(_row(new, change, old, new, roots, attrs, outputs))
+        counts[change] += 1
+    for item_id, old in a.items.items():
+        if item_id not in b.items:
+            rows.append(_row(old, "removed", old, None, roots))
+            counts["removed"] += 1
+    rows.sort(key=lambda r: (r["graph"], r["node"], _natural(r["name"])))
+    return {"counts": {k: counts[k] for k in ("added", "removed", "rerun", "changed")}, "items": rows}
+
+
+def _row(item: Item, change: str, old: Item | None, new: Item | None, roots: dict, attrs=None, outputs=None) -> dict:
+    root = roots.get(item.graph, "")
+    if change == "added":
+        outputs = [{"path": o[0], "before": None, "after": o[4]} for o in new.outputs]
+    elif change == "removed":
+        outputs = [{"path": o[0], "before": o[4], "after": None} for o in old.outputs]
+    why = ""
+    if new is not None and new.reason and change in ("rerun", "changed", "added"):
+        why = reasons.describe(new.reason)
+    return {
+        "item_id": item.item_id,
+        "name": item.name,
+        "node": item.node,
+        "graph": item.graph,
+        "change": change,
+        "state_before": old.state if old else None,
+        "state_after": new.state if new else None,
+        "cook_id": new.cook_id if new else None,
+        "attrs": attrs or {},
+        "outputs": [dict(o, abspath=file_dict([o["path"], "", 0, 0, ""], root)["abspath"]) for o in outputs or []],
+        "reason": dict(new.reason) if new is not None and new.reason else {},
+        "why": why,
+    }
+
+
+def _attr_changes(old: dict, new: dict) -> dict:
+    out = {}
+    for name in sorted({*old, *new}):
+        before, after = old.get(name), new.get(name)
+        if before != after:
+            out[name] = {"before": before[1] if before else None, "after": after[1] if after else None}
+    return out
+
+
+def _output_changes(old: list, new: list) -> list:
+    before = {o[0]: o[4] for o in old}
+    after = {o[0]: o[4] for o in new}
+    return [
+        {"path": p, "before": before.get(p), "after": after.get(p)}
+        for p in sorted({*before, *after}) if before.get(p) != after.get(p)
+    ]
