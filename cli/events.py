@@ -7,7 +7,7 @@ import json
 import click
 
 from cli import render
-from cli.options import db_option, json_option
+from cli.options import db_option
 from engine.project import open_store
 from pdgstore import queries
 from pdgstore.events import REGISTRY
@@ -17,18 +17,21 @@ from pdgstore.events import REGISTRY
 @click.option("--cook", "cook_id", type=int, help="Only events of this cook.")
 @click.option("--item", "item_ref", help="Only events about this work item (id, id prefix or name).")
 @click.option("--kind", type=click.Choice(sorted(REGISTRY)), help="Only events of this kind.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON lines: one object per event (seq, time_ns, cook_id, graph, kind, subject, payload).")
 @db_option
-@json_option
 def command(cook_id, item_ref, kind, db, as_json) -> None:
-    """Print the event log in seq order, decoded; filter by cook, item or kind."""
+    """Print the event log in seq order, decoded; filter by cook, item or kind. With --json, one
+    JSON object per line, streamed (constant memory on any size of log)."""
     with open_store(db) as log:
         subject = None
         if item_ref is not None:
             subject = queries.find_item(log.load_state(), item_ref).item_id
         rows = queries.event_dicts(log, cook_id=cook_id, subject=subject, kind=kind)
-    if as_json:
-        render.emit_json({"schema": 1, "events": rows})
-        return
+        if as_json:
+            render.emit_json_lines(rows)
+            return
+        rows = list(rows)
     t = render.table("seq", "time", "cook_id", "kind", "subject", "payload")
     for r in rows:
         payload = json.dumps(r["payload"], default=str, separators=(",", ":"))

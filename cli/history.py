@@ -1,27 +1,63 @@
-"""``pdg history``: one row per cook."""
+"""``pdg history``: one row per cook, filtered; ``pdg history COOK``: what one cook did."""
 
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 
 from cli import render
 from cli.options import db_option, json_option
 from engine.project import open_store
-from pdgstore import queries
+from pdgstore import history, queries, refs
+
+STATUSES = ("success", "failed", "cancelled", "running", "died")
 
 
-@click.command("history", short_help="List every cook with its status and item counts.")
+@click.command("history", short_help="List cooks (filtered), or show what one cook did.")
+@click.argument("cook_id", type=int, required=False, metavar="[COOK]")
+@click.option("--node", help="Only cooks that generated, ran or changed items of this node.")
+@click.option("--item", "item_ref", help="Only cooks that touched this work item (id, id prefix or name).")
+@click.option("--status", type=click.Choice(STATUSES), help="Only cooks that ended so.")
+@click.option("--since", metavar="REF", help="Only cooks active at or after REF (a seq, cook:ID, cook~N, a time, 2h).")
 @db_option
 @json_option
-def command(db, as_json) -> None:
-    """List every cook: id, graph, start, end, status and item counts."""
+def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
+    """List every cook: id, graph, start, duration, status and item counts. With COOK, show what that
+    cook did: per node what ran, came from the cache, failed, was updated or reused; its failures and
+    its slowest items."""
     with open_store(db) as log:
         state = log.load_state()
+        if cook_id is not None:
+            detail = history.cook_detail(log, cook_id, state)
+            if detail["status"] == "running" and not log.writer_pid():
+                detail["status"] = "died"
+            return _show_cook(detail, as_json)
         rows = queries.cooks(state)
         writer = log.writer_pid()
+        for r in rows:
+            if r["status"] == "running" and not writer:
+                r["status"] = "died"
+        if status:
+            rows = [r for r in rows if r["status"] == status]
+        if since is not None:
+            point = refs.resolve(log, since)
+            spans = history.cook_spans(log)
+            rows = [r for r in rows if spans.get(r["cook_id"], (0, 0))[1] >= point.seq]
+        if node is not None or item_ref is not None:
+            subjects = []
+            if item_ref is not None:
+                subjects.append(queries.find_item(state, item_ref).item_id)
+            if node is not None:
+                ids = [i for (g, n), items in state.node_items.items() if n == node for i in items]
+                if not ids and not any(n["name"] == node for g in state.graphs.values() for n in g.nodes):
+                    from engine.errors import UnknownNode
+
+                    known = ", ".join(n for _, n in queries.node_order(state)) or "none"
+                    raise UnknownNode(f"the store has no node {node} (its nodes: {known})")
+                subjects += ids + [node]
+            touched = history.cooks_touching(log, subjects)
+            rows = [r for r in rows if r["cook_id"] in touched]
     for r in rows:
-        if r["status"] == "running" and not writer:
-            r["status"] = "died"
         r["started"] = render.iso(r["started_ns"])
         r["ended"] = render.iso(r["ended_ns"])
     if as_json:
@@ -34,5 +70,34 @@ def command(db, as_json) -> None:
         t.add_row(str(r["cook_id"]), r["graph"], r["node"] or "", render.when(r["started_ns"]),
                   "" if r["seconds"] is None else f"{r['seconds']:.2f}", render.styled(r["status"]),
                   *(str(c.get(k, "")) for k in ("ran", "reused", "failed", "cancelled")),
-                  r["message"].replace("[", "\\["))
+                  escape(r["message"]))
     render.out.print(t)
+
+
+def _show_cook(d: dict, as_json: bool) -> None:
+    d["started"] = render.iso(d["started_ns"])
+    d["ended"] = render.iso(d["ended_ns"])
+    if as_json:
+        render.emit_json({"schema": 1, "cook": d})
+        return
+    p = render.out.print
+    seconds = "" if d["seconds"] is None else f", {d['seconds']:.2f} s"
+    p(f"[bold]cook {d['cook_id']}[/bold] of {d['graph']}{' (node ' + d['node'] + ')' if d['node'] else ''}: "
+      f"{render.styled(d['status'])}{seconds}, started {render.when(d['started_ns'])}, seq {d['first_seq']}-{d['last_seq']}")
+    if d["message"]:
+        p("  " + escape(d["message"]))
+    c = d["items"]
+    p("  items: " + ", ".join(f"{c[k]} {k}" for k in ("ran", "reused", "updated", "failed", "cancelled") if k in c))
+    t = render.table("node", "total", "ran", "cached", "failed", "cancelled", "updated", "removed", "reused")
+    for r in d["nodes"]:
+        t.add_row(r["node"], *(str(r[k] or "") if k != "total" else str(r[k]) for k in
+                               ("total", "ran", "cached", "failed", "cancelled", "updated", "removed", "reused")))
+    p(t)
+    if d["failures"]:
+        p("[bold red]failures:[/bold red]")
+        for f in d["failures"]:
+            p(f"  {f['name']} ({f['node']}): " + escape(f["error"]))
+    if d["slowest"]:
+        p("slowest items:")
+        for s in d["slowest"]:
+            p(f"  {s['seconds']:9.3f} s  {s['name']}  ({s['node']})")

@@ -6,29 +6,33 @@ import click
 from rich.markup import escape
 
 from cli import render
-from cli.options import db_option, json_option
+from cli.options import at_option, db_option, json_option
 from engine.errors import UnknownNode
 from engine.project import open_store
-from pdgstore import queries
+from pdgstore import queries, refs
 from pdgstore.events import STATES
 
 
 @click.command("items", short_help="List work items with their state and output files.")
 @click.argument("node", required=False)
 @click.option("--state", "state_filter", type=click.Choice(STATES), help="Only items in this state.")
+@at_option
 @db_option
 @json_option
-def command(node, state_filter, db, as_json) -> None:
-    """List work items (of NODE, or all): id, name, node, index, state, output files, cook time."""
+def command(node, state_filter, at, db, as_json) -> None:
+    """List work items (of NODE, or all): id, name, node, index, state, output files, cook time;
+    with --at, as they were at that point of the log."""
     with open_store(db) as log:
-        state = log.load_state()
+        state, point = refs.state_at(log, at)
         if node is not None and not any(n == node for _, n in queries.node_order(state)):
             known = ", ".join(n for _, n in queries.node_order(state)) or "none"
             raise UnknownNode(f"the store has no node {node} (its nodes: {known})")
         rows = queries.items(log, state, node, state_filter)
     if as_json:
-        render.emit_json({"schema": 1, "items": rows})
+        render.emit_json({"schema": 1, "at": point.to_json() if point else None, "items": rows})
         return
+    if point is not None:
+        render.err.print(render.at_line(point))
     t = render.table("item_id", "name", "node", "index", "state", "outputs", "seconds")
     for r in rows:
         outputs = ", ".join(f"{render.here(o['abspath'])} [{o['tag']}]" for o in r["outputs"][:3])

@@ -39,15 +39,17 @@ def pdg() -> None:
 
     A graph file is a Python file that builds a graph (see README.md). `pdg cook GRAPH` cooks it
     into a store beside it (.pdg/pdg.db); the other commands (status, items, show, explain, history,
-    events, dirty, accept, check) need only that store and find it from the current directory, like git.
+    diff, events, replay, export, dirty, accept, stats, compact, check) need only that store and find it from the current directory, like git.
     """
 
 
 def _register() -> None:
-    from cli import check, cook, events, explain, history, items, manual, show, status
+    from cli import (check, compact, cook, diff, events, explain, export, history, items, manual, replay, show,
+                     stats, status)
 
     for command in (cook.command, status.command, items.command, show.command, explain.command,
-                    history.command, events.command, manual.dirty_command, manual.accept_command, check.command):
+                    history.command, diff.command, events.command, replay.command, export.command,
+                    manual.dirty_command, manual.accept_command, stats.command, compact.command, check.command):
         pdg.add_command(command)
 
 

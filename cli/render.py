@@ -38,6 +38,14 @@ def emit_json(data: dict) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+def emit_json_lines(rows) -> None:
+    """One compact JSON object per line, written as the rows come (for streams of any length)."""
+    write = sys.stdout.write
+    dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
+    for row in rows:
+        write(dumps(row) + "\n")
+
+
 def here(path: str) -> str:
     """An absolute path as the user would type it from the current directory."""
     try:
@@ -58,6 +66,17 @@ def iso(time_ns: int) -> str | None:
         return None
     seconds, ns = divmod(time_ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1000:06d}Z"
+
+
+def at_line(point) -> str:
+    """The note above a table shown ``--at`` a point of the log."""
+    when_ns = point.time_ns
+    what = f"as of seq {point.seq}"
+    if point.cook_id is not None:
+        what += f" (the end of cook {point.cook_id})"
+    elif when_ns:
+        what += f" (the log at {when(when_ns)})"
+    return f"[dim]{what}[/dim]"
 
 
 def styled(state: str) -> str:

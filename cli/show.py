@@ -7,26 +7,29 @@ import json
 import click
 
 from cli import render
-from cli.options import db_option, json_option
+from cli.options import at_option, db_option, json_option
 from engine.project import open_store
-from pdgstore import queries
+from pdgstore import queries, refs
 
 
 @click.command("show", short_help="Show everything known about one work item.")
 @click.argument("item")
+@at_option
 @db_option
 @json_option
-def command(item, db, as_json) -> None:
+def command(item, at, db, as_json) -> None:
     """Show one work item (by item id, id prefix or name): attributes, inputs, outputs, state
-    history with times, and the error and traceback if it failed."""
+    history with times, and the error and traceback if it failed; with --at, as it was then."""
     with open_store(db) as log:
-        state = log.load_state()
-        d = queries.item_detail(log, state, item)
+        state, point = refs.state_at(log, at)
+        d = queries.item_detail(log, state, item, until=point.seq if point else None)
     if as_json:
         for h in d["history"]:
             h["time"] = render.iso(h["time_ns"])
-        render.emit_json({"schema": 1, "item": d})
+        render.emit_json({"schema": 1, "at": point.to_json() if point else None, "item": d})
         return
+    if point is not None:
+        render.err.print(render.at_line(point))
     p = render.out.print
     p(f"[bold]{d['name']}[/bold]  {d['item_id']}")
     p(f"  graph {d['graph']}, node {d['node']}, index {d['index']}, state {render.styled(d['state'])}, "

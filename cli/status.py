@@ -5,30 +5,35 @@ from __future__ import annotations
 import click
 
 from cli import render
-from cli.options import db_option, json_option
+from cli.options import at_option, db_option, json_option
 from engine.project import open_store
-from pdgstore import queries
+from pdgstore import queries, refs
 from pdgstore.events import STATES
 
 
 @click.command("status", short_help="Count work items per node and state.")
+@at_option
 @db_option
 @json_option
-def command(db, as_json) -> None:
-    """Show how many work items each node has in each state (no graph file needed)."""
+def command(at, db, as_json) -> None:
+    """Show how many work items each node has in each state (no graph file needed); with --at,
+    as they were at that point of the log."""
     with open_store(db) as log:
-        state = log.load_state()
+        state, point = refs.state_at(log, at)
         rows = queries.status(state)
         running = state.running_cook()
         writer = log.writer_pid()
         store = render.here(log.path)
     cook = None
     if running is not None:
-        cook = {"cook_id": running.cook_id, "graph": running.graph, "pid": running.pid,
-                "status": "running" if writer else "died"}
+        alive = "running" if (writer or point is not None) else "died"
+        cook = {"cook_id": running.cook_id, "graph": running.graph, "pid": running.pid, "status": alive}
     if as_json:
-        render.emit_json({"schema": 1, "store": store, "running_cook": cook, "nodes": rows})
+        render.emit_json({"schema": 1, "store": store, "at": point.to_json() if point else None,
+                          "running_cook": cook, "nodes": rows})
         return
+    if point is not None:
+        render.err.print(render.at_line(point))
     if cook:
         if cook["status"] == "running":
             render.err.print(f"cook {cook['cook_id']} of {cook['graph']} is running (pid {cook['pid']})", style="magenta")

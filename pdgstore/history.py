@@ -49,7 +49,6 @@ def cook_detail(log: EventLog, cook_id: int, state: State) -> dict:
     if span is None:
         raise BadRef(f"the events of cook {cook_id} are no longer in {log.display} (pdg compact folded them)")
     end = log.state_at(span[1])
-    root = project_root(log, end, cook.graph)
     fate: dict[str, str] = {}
     ran: dict[str, Item | dict] = {}
     nodes: dict[str, str] = {}
@@ -125,7 +124,6 @@ def cook_detail(log: EventLog, cook_id: int, state: State) -> dict:
             {"item_id": i, "name": name(i), "node": node_of(i), "seconds": round(info["duration_ns"] / 1e9, 6)}
             for i, info in slowest
         ],
-        "root": root,
     }
 
 
@@ -146,10 +144,19 @@ def diff(log: EventLog, a: State, b: State) -> dict:
     rows = []
     counts = Counter()
     roots = {g: project_root(log, b if g in b.graphs else a, g) for g in {*a.graphs, *b.graphs}}
+    why: dict[str, dict] = {}  # item id -> the last recorded decision to rerun it, between a and b
+    if a.seq < b.seq:
+        for event in log.events(a.seq, until=b.seq, kind="WorkItemDirtied"):
+            why[event.item_id] = event.reason
+
+    def name(item_id: str) -> str:
+        item = b.items.get(item_id) or a.items.get(item_id)
+        return item.name if item else item_id
+
     for item_id, new in b.items.items():
         old = a.items.get(item_id)
         if old is None:
-            rows.append(_row(new, "added", None, new, roots))
+            rows.append(_row(new, "added", None, new, roots, why.get(item_id), name))
             counts["added"] += 1
             continue
         reran = (new.started_ns, new.cook_id) != (old.started_ns, old.cook_id) and new.started_ns != 0
@@ -158,25 +165,24 @@ def diff(log: EventLog, a: State, b: State) -> dict:
         if not (reran or attrs or outputs or old.state != new.state or (old.name, old.index) != (new.name, new.index)):
             continue
         change = "rerun" if reran else "changed"
-        rows.append(_row(new, change, old, new, roots, attrs, outputs))
+        rows.append(_row(new, change, old, new, roots, why.get(item_id), name, attrs, outputs))
         counts[change] += 1
     for item_id, old in a.items.items():
         if item_id not in b.items:
-            rows.append(_row(old, "removed", old, None, roots))
+            rows.append(_row(old, "removed", old, None, roots, None, name))
             counts["removed"] += 1
     rows.sort(key=lambda r: (r["graph"], r["node"], _natural(r["name"])))
     return {"counts": {k: counts[k] for k in ("added", "removed", "rerun", "changed")}, "items": rows}
 
 
-def _row(item: Item, change: str, old: Item | None, new: Item | None, roots: dict, attrs=None, outputs=None) -> dict:
+def _row(item: Item, change: str, old: Item | None, new: Item | None, roots: dict, reason: dict | None, name,
+         attrs=None, outputs=None) -> dict:
     root = roots.get(item.graph, "")
     if change == "added":
         outputs = [{"path": o[0], "before": None, "after": o[4]} for o in new.outputs]
     elif change == "removed":
         outputs = [{"path": o[0], "before": o[4], "after": None} for o in old.outputs]
-    why = ""
-    if new is not None and new.reason and change in ("rerun", "changed", "added"):
-        why = reasons.describe(new.reason)
+    reason = reason or (new.reason if new is not None else {}) or {}
     return {
         "item_id": item.item_id,
         "name": item.name,
@@ -188,8 +194,8 @@ def _row(item: Item, change: str, old: Item | None, new: Item | None, roots: dic
         "cook_id": new.cook_id if new else None,
         "attrs": attrs or {},
         "outputs": [dict(o, abspath=file_dict([o["path"], "", 0, 0, ""], root)["abspath"]) for o in outputs or []],
-        "reason": dict(new.reason) if new is not None and new.reason else {},
-        "why": why,
+        "reason": dict(reason),
+        "why": reasons.describe(reason, name) if reason else "",
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from typing import Iterator
 
 from pdgstore import reasons
 from pdgstore.errors import UnknownItem
@@ -105,7 +106,7 @@ def find_item(state: State, ref: str) -> Item:
     raise UnknownItem(f"no work item {ref} in the store (give an item id or a name such as node_1)")
 
 
-def item_detail(log: EventLog, state: State, ref: str) -> dict:
+def item_detail(log: EventLog, state: State, ref: str, until: int | None = None) -> dict:
     item = find_item(state, ref)
     root = project_root(log, state, item.graph)
     detail = item_summary(item, root)
@@ -115,16 +116,16 @@ def item_detail(log: EventLog, state: State, ref: str) -> dict:
         inputs=[file_dict(i, root) for i in item.inputs],
         error=item.error,
         traceback=item.traceback,
-        history=item_history(log, item),
+        history=item_history(log, item, until),
     )
     return detail
 
 
-def item_history(log: EventLog, item: Item) -> list[dict]:
-    """Every state the item went through, with times and cooks, from the log."""
+def item_history(log: EventLog, item: Item, until: int | None = None) -> list[dict]:
+    """Every state the item went through (up to seq ``until``), with times and cooks, from the log."""
     first_seq = None
     history = []
-    for event in log.events(0, subject=item.item_id):
+    for event in log.events(0, subject=item.item_id, until=until):
         if first_seq is None:
             first_seq = event.seq
         state = getattr(event, "state", None)
@@ -139,7 +140,7 @@ def item_history(log: EventLog, item: Item) -> list[dict]:
                  "message": message}
             )
     if first_seq is not None:
-        for event in log.events(first_seq, subject=item.node, kind="NodeDirtied"):
+        for event in log.events(first_seq, subject=item.node, kind="NodeDirtied", until=until):
             if event.graph == item.graph:
                 history.append(
                     {"seq": event.seq, "time_ns": event.time_ns, "cook_id": event.cook_id, "state": "dirty",
@@ -170,9 +171,10 @@ def cooks(state: State) -> list[dict]:
     return out
 
 
-def event_dicts(log: EventLog, *, cook_id=None, subject=None, kind=None) -> list[dict]:
-    return [
-        {
+def event_dicts(log: EventLog, *, cook_id=None, subject=None, kind=None) -> Iterator[dict]:
+    """The log's events as plain dicts, streamed in seq order (constant memory)."""
+    for e in log.events(0, cook_id=cook_id, subject=subject, kind=kind):
+        yield {
             "seq": e.seq,
             "time_ns": e.time_ns,
             "cook_id": e.cook_id,
@@ -181,5 +183,3 @@ def event_dicts(log: EventLog, *, cook_id=None, subject=None, kind=None) -> list
             "subject": e.subject,
             "payload": e.payload(),
         }
-        for e in log.events(0, cook_id=cook_id, subject=subject, kind=kind)
-    ]

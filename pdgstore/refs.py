@@ -77,6 +77,14 @@ def resolve(log, ref: str) -> Point:
     return Point(ref, seq_at_time(log, when_ns), time_ns=when_ns)
 
 
+def state_at(log, ref: str | None):
+    """(state, point): the state at ``ref`` (``--at``), or the current state and None."""
+    if ref is None:
+        return log.load_state(), None
+    point = resolve(log, ref)
+    return log.state_at(point.seq), point
+
+
 def _cook_end(log, ref: str, cook_id: int) -> Point:
     row = log.conn.execute("SELECT max(seq) FROM events WHERE cook_id = ?", (cook_id,)).fetchone()
     if row[0] is None:

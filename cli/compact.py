@@ -1,0 +1,53 @@
+"""``pdg compact``: fold old history into a snapshot to give the space back."""
+
+from __future__ import annotations
+
+import click
+
+from cli import render
+from cli.options import db_option, json_option
+from engine.project import find_store
+from pdgstore import compact as compaction
+from pdgstore import refs
+from pdgstore.errors import PdgError
+from pdgstore.log import EventLog
+
+
+@click.command("compact", short_help="Fold old history into a snapshot (keeps the current state).")
+@click.option("--keep-cooks", type=int, metavar="N", help="Keep the events of the last N cooks (default 10).")
+@click.option("--before", "before", metavar="REF", help="Fold everything up to REF (a seq, cook:ID, cook~N, a time).")
+@click.option("--dry-run", is_flag=True, help="Say what would be folded and how much it would reclaim; change nothing.")
+@db_option
+@json_option
+def command(keep_cooks, before, dry_run, db, as_json) -> None:
+    """Fold the history before the last N cooks (or before REF) into one snapshot, in one transaction,
+    then give the space back. The current state and the kept cooks are untouched (pdg check still
+    passes); time travel, diff and replay before the cut are no longer possible."""
+    if keep_cooks is not None and before is not None:
+        raise PdgError("give either --keep-cooks or --before, not both")
+    path = find_store(db)
+    with EventLog.open(path, writer=not dry_run) as log:
+        if before is not None:
+            plan = compaction.plan(log, before=refs.resolve(log, before).seq)
+        else:
+            plan = compaction.plan(log, keep_cooks=10 if keep_cooks is None else keep_cooks)
+        result = None if dry_run else compaction.compact(log, plan)
+        store = render.here(log.path)
+    if as_json:
+        render.emit_json({"schema": 1, "store": store, "dry_run": dry_run, "plan": plan.to_json(), "result": result})
+        return
+    if plan.events == 0:
+        render.err.print(f"{store}: nothing to fold (the history before seq {plan.cut + 1} is already folded)")
+        return
+    if dry_run:
+        render.out.print(
+            f"{store}: would fold {plan.events:,} events up to seq {plan.cut} ({plan.cooks_folded} cooks; "
+            f"{plan.cooks_kept} kept) into a snapshot, reclaiming about {_mb(plan.bytes)} of {_mb(plan.store_bytes)}")
+        return
+    render.out.print(
+        f"{store}: folded {result['events_removed']:,} events up to seq {plan.cut} into a snapshot in "
+        f"{result['seconds']:.2f} s; {_mb(result['bytes_before'])} -> {_mb(result['bytes_after'])}")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"

@@ -1,0 +1,57 @@
+"""``pdg diff REF1 REF2``: what changed between two points of the log."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.markup import escape
+
+from cli import render
+from cli.options import db_option, json_option
+from engine.project import open_store
+from pdgstore import history, refs
+
+
+@click.command("diff", short_help="Show what changed between two points of the log.")
+@click.argument("ref1")
+@click.argument("ref2", default="now")
+@db_option
+@json_option
+def command(ref1, ref2, db, as_json) -> None:
+    """Show what changed from REF1 to REF2 (default: now): work items added, removed, rerun (with
+    the recorded reason) or changed, their state and attribute changes, and output files whose hash
+    changed. A REF is a seq, cook:ID, cook~N, a time or a span ago (see pdg status --help)."""
+    with open_store(db) as log:
+        a_point, b_point = refs.resolve(log, ref1), refs.resolve(log, ref2)
+        a, b = log.state_at(a_point.seq), log.state_at(b_point.seq)
+        result = history.diff(log, a, b)
+    if as_json:
+        render.emit_json({"schema": 1, "from": a_point.to_json(), "to": b_point.to_json(), **result})
+        return
+    c = result["counts"]
+    render.err.print(
+        f"from seq {a_point.seq} to seq {b_point.seq}: {c['added']} added, {c['removed']} removed, "
+        f"{c['rerun']} rerun, {c['changed']} changed otherwise")
+    if not result["items"]:
+        return
+    t = render.table("change", "name", "node", "state", "what changed")
+    for r in result["items"]:
+        what = []
+        if r["why"]:
+            what.append(r["why"])
+        for name, ch in r["attrs"].items():
+            what.append(f"@{name}: {_short(ch['before'])} -> {_short(ch['after'])}")
+        for o in r["outputs"]:
+            what.append(f"{render.here(o['abspath'])}: {(o['before'] or 'none')[:8]} -> {(o['after'] or 'none')[:8]}")
+        states = r["state_after"] if r["state_before"] in (None, r["state_after"]) else \
+            f"{r['state_before']} -> {r['state_after']}"
+        t.add_row(r["change"], r["name"], r["node"], states or r["state_before"], escape("; ".join(what)))
+    render.out.print(t)
+
+
+def _short(values) -> str:
+    if values is None:
+        return "none"
+    text = json.dumps(values[0] if len(values) == 1 else values, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."

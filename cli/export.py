@@ -1,0 +1,26 @@
+"""``pdg export``: events or work items to a JSON-lines or CSV file."""
+
+from __future__ import annotations
+
+import click
+
+from cli import render
+from engine.export import export
+from engine.project import open_store
+from cli.options import db_option
+
+
+@click.command("export", short_help="Write events or work items to a JSON-lines or CSV file.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), required=True, help="The file's format.")
+@click.option("--what", type=click.Choice(["events", "items"]), default="events", show_default=True,
+              help="Export the event log, or the work items as they are now.")
+@click.option("--cook", "cook_id", type=int, help="Only the events of this cook (or the items it last cooked).")
+@click.option("-o", "--output", required=True, metavar="FILE", help="The file to write ('-': standard output).")
+@db_option
+def command(fmt, what, cook_id, output, db) -> None:
+    """Write the event log (or the work items) to FILE for analysis elsewhere: one JSON object per
+    line, or CSV with nested values as JSON. Streamed, written atomically (no partial file)."""
+    with open_store(db) as log:
+        n = export(log, what, fmt, output, cook_id)
+    if output != "-":
+        render.err.print(f"wrote {n:,} {what} to {render.here(output)}")

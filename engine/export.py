@@ -1,0 +1,83 @@
+"""``pdg export``: write the log's events, or the work items, to a file for analysis elsewhere.
+
+The file is written as every file pdgstore owns: to a temporary name beside it, fsynced, renamed into
+place, and the folder fsynced; an export that fails leaves no partial file behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from typing import Iterable, Iterator
+
+from engine.errors import PdgError
+from pdgstore import queries
+from pdgstore.log import EventLog
+
+EVENT_COLUMNS = ("seq", "time_ns", "cook_id", "graph", "kind", "subject", "payload")
+ITEM_COLUMNS = ("item_id", "name", "node", "graph", "index", "state", "cook_id", "cook_seconds", "outputs", "attrs")
+
+
+def rows(log: EventLog, what: str, cook_id: int | None = None) -> Iterator[dict]:
+    if what == "events":
+        yield from queries.event_dicts(log, cook_id=cook_id)
+        return
+    state = log.load_state()
+    roots = {g: queries.project_root(log, state, g) for g in state.graphs}
+    for item in state.items.values():
+        if cook_id is not None and item.cook_id != cook_id:
+            continue
+        row = queries.item_summary(item, roots.get(item.graph, ""))
+        row["attrs"] = {name: {"type": t, "values": v} for name, (t, v) in sorted(item.attrs.items())}
+        yield row
+
+
+def export(log: EventLog, what: str, fmt: str, path: str, cook_id: int | None = None) -> int:
+    """Write ``what`` (events or items) as ``fmt`` (jsonl or csv) to ``path``; returns the rows written.
+    ``path`` '-' writes to standard output."""
+    if path == "-":
+        import sys
+
+        return _write(sys.stdout, rows(log, what, cook_id), what, fmt)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise PdgError(f"cannot export to {path}: its folder does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".pdg-export-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            n = _write(f, rows(log, what, cook_id), what, fmt)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return n
+
+
+def _write(f: io.TextIOBase, data: Iterable[dict], what: str, fmt: str) -> int:
+    n = 0
+    if fmt == "jsonl":
+        dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
+        for row in data:
+            f.write(dumps(row) + "\n")
+            n += 1
+        return n
+    columns = EVENT_COLUMNS if what == "events" else ITEM_COLUMNS
+    writer = csv.writer(f)
+    writer.writerow(columns)
+    for row in data:
+        writer.writerow([
+            json.dumps(row[c], default=str, separators=(",", ":")) if isinstance(row[c], (dict, list)) else row[c]
+            for c in columns
+        ])
+        n += 1
+    return n
