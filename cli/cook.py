@@ -35,8 +35,11 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True,
               help="full: fsync every batch (survives power loss, slower).")
 @click.option("--dry-run", is_flag=True, help="Say what would run and why; run nothing, write nothing.")
+@click.option("--auto-compact", is_flag=True, envvar="PDG_AUTO_COMPACT",
+              help="After the cook, fold old history away when the log has grown far larger than the state "
+                   "(keeps the last 10 cooks; see pdg compact).")
 @json_option
-def command(graph, node, sets, jobs, db, sync, dry_run, as_json) -> None:
+def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, as_json) -> None:
     """Cook GRAPH (a Python graph file), or only NODE and what it needs upstream.
 
     Only what changed runs again: items whose input files, parameters or code changed (and what
@@ -64,7 +67,7 @@ def command(graph, node, sets, jobs, db, sync, dry_run, as_json) -> None:
             progress_ui.start()
         summary = cook_file(
             graph, db=db, node=node, jobs=jobs, overrides=overrides, synchronous=sync.upper(),
-            progress=progress_ui.update if progress_ui else None, on_cook=on_cook,
+            progress=progress_ui.update if progress_ui else None, on_cook=on_cook, auto_compact=auto_compact,
         )
     except KeyboardInterrupt:  # Ctrl-C before the cook began (while the graph file loaded): nothing written
         click.echo("pdg: cook interrupted before it started; nothing was recorded", err=True)
@@ -101,6 +104,10 @@ def _print_summary(summary, db_path: str) -> None:
         render.err.print(f"  {summary.message}")
     for warning in summary.warnings[:5]:
         render.err.print(f"  warning: {warning}", style="yellow")
+    if summary.compacted:
+        done = summary.compacted
+        render.err.print(f"  compacted the log: folded {done['events_removed']:,} events up to seq {done['cut']} "
+                         f"({done['bytes_before'] / 1e6:.1f} -> {done['bytes_after'] / 1e6:.1f} MB)", style="dim")
     results = summary.results
     if results:
         render.out.print("results:")

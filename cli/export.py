@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from cli import render
+from cli.options import db_option, json_option
 from engine.export import export
 from engine.project import open_store
-from cli.options import db_option
 
 
 @click.command("export", short_help="Write events or work items to a JSON-lines or CSV file.")
@@ -17,10 +17,15 @@ from cli.options import db_option
 @click.option("--cook", "cook_id", type=int, help="Only the events of this cook (or the items it last cooked).")
 @click.option("-o", "--output", required=True, metavar="FILE", help="The file to write ('-': standard output).")
 @db_option
-def command(fmt, what, cook_id, output, db) -> None:
+@json_option
+def command(fmt, what, cook_id, output, db, as_json) -> None:
     """Write the event log (or the work items) to FILE for analysis elsewhere: one JSON object per
     line, or CSV with nested values as JSON. Streamed, written atomically (no partial file)."""
     with open_store(db) as log:
         n = export(log, what, fmt, output, cook_id)
-    if output != "-":
+    if output == "-":
+        return
+    if as_json:
+        render.emit_json({"schema": 1, "what": what, "format": fmt, "rows": n, "output": render.here(output)})
+    else:
         render.err.print(f"wrote {n:,} {what} to {render.here(output)}")

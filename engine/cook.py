@@ -59,6 +59,8 @@ class CookSummary:
     warnings: list = field(default_factory=list)
     #: absolute paths of the output files of the cooked items of the final nodes (nothing downstream)
     results: list = field(default_factory=list)
+    #: what automatic compaction did after the cook (``pdg cook --auto-compact``), None when it did not run
+    compacted: dict | None = None
 
     def to_json(self) -> dict:
         return {
@@ -70,6 +72,7 @@ class CookSummary:
             "message": self.message,
             "failed_items": self.failed_items,
             "warnings": self.warnings,
+            "compacted": self.compacted,
         }
 
 

@@ -15,6 +15,7 @@ from engine.errors import UnknownNode
 from engine.graph import Graph
 from engine.loader import load_graph
 from pdgstore.errors import StoreMissing
+from pdgstore import compact as compaction
 from pdgstore.log import EventLog, display_path
 
 STORE_DIR = ".pdg"
@@ -62,6 +63,7 @@ def cook_file(
     progress: Callable[[int, int], None] | None = None,
     on_cook: Callable[[Cook], None] | None = None,
     synchronous: str = "NORMAL",
+    auto_compact: bool = False,
 ) -> CookSummary:
     """Load the graph file, open (or create) its store as the writer, and cook it.
 
@@ -71,7 +73,7 @@ def cook_file(
     graph = load_graph(graph_path, overrides)
     _check_node(graph, node, f"{display_path(graph_path)}: ")
     return cook_graph(graph, db=db or os.environ.get("PDG_DB") or store_beside(graph_path), node=node, jobs=jobs,
-                      progress=progress, on_cook=on_cook, synchronous=synchronous)
+                      progress=progress, on_cook=on_cook, synchronous=synchronous, auto_compact=auto_compact)
 
 
 def cook_graph(
@@ -83,8 +85,12 @@ def cook_graph(
     progress: Callable[[int, int], None] | None = None,
     on_cook: Callable[[Cook], None] | None = None,
     synchronous: str = "NORMAL",
+    auto_compact: bool = False,
 ) -> CookSummary:
-    """Cook a Graph built in Python (no graph file needed) into the store at ``db``."""
+    """Cook a Graph built in Python (no graph file needed) into the store at ``db``.
+
+    ``auto_compact``: afterwards, fold old history away if ``pdgstore.compact.should_compact`` says
+    the log has grown several times larger than the state it holds (keeping the last 10 cooks)."""
     graph.check_overrides()
     graph.validate()
     graph.describe()  # refuses parameters the log cannot hold, before the store is touched
@@ -93,7 +99,10 @@ def cook_graph(
         cook = Cook(log, graph, node=node, jobs=jobs, progress=progress)
         if on_cook is not None:
             on_cook(cook)
-        return cook.run()
+        summary = cook.run()
+        if auto_compact and compaction.should_compact(log, len(cook.state.items) + len(cook.state.cooks)):
+            summary.compacted = compaction.compact(log, compaction.plan(log, keep_cooks=compaction.AUTO_KEEP_COOKS))
+        return summary
 
 
 def plan_file(graph_path: str, *, db: str | None = None, node: str | None = None,

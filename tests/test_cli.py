@@ -24,6 +24,13 @@ def run_json(project, *args, cwd=None, env=None, code=0) -> dict:
     return json.loads(result.stdout)
 
 
+def run_events(project, *args) -> list[dict]:
+    """``pdg events --json``: one JSON object per line."""
+    result = project.pdg("events", *args, "--json")
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
 def expected_all(n: int = 20) -> str:
     return "".join(f"HELLO WORLD {i}\n" for i in range(n))
 
@@ -106,7 +113,7 @@ def test_cook_human_mode_results_relative_to_subdirectory(wide):
 
 def test_second_cook_records_a_new_cook_and_keeps_the_first(cooked):
     first_history = run_json(cooked, "history")["cooks"]
-    first_events = run_json(cooked, "events", "--cook", "1")["events"]
+    first_events = run_events(cooked, "--cook", "1")
     assert [c["cook_id"] for c in first_history] == [1]
 
     data = run_json(cooked, "cook", "wide.py")
@@ -116,8 +123,8 @@ def test_second_cook_records_a_new_cook_and_keeps_the_first(cooked):
     assert [c["cook_id"] for c in cooks] == [1, 2]
     assert cooks[0] == first_history[0]  # cook 1's record is untouched
     assert cooks[1]["status"] == "success"
-    assert run_json(cooked, "events", "--cook", "1")["events"] == first_events
-    assert run_json(cooked, "events", "--cook", "2")["events"]
+    assert run_events(cooked, "--cook", "1") == first_events
+    assert run_events(cooked, "--cook", "2")
     assert cooked.pdg("check").exit_code == 0
 
 
@@ -254,28 +261,28 @@ def test_history_json(cooked):
 
 def test_events_json_and_filters(cooked):
     run_json(cooked, "cook", "wide.py")
-    everything = run_json(cooked, "events")["events"]
+    everything = run_events(cooked)
     seqs = [e["seq"] for e in everything]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     for e in everything:
         assert {"seq", "time_ns", "cook_id", "graph", "kind", "subject", "payload"} <= set(e)
     assert {e["cook_id"] for e in everything} >= {1, 2}
 
-    cook2 = run_json(cooked, "events", "--cook", "2")["events"]
+    cook2 = run_events(cooked, "--cook", "2")
     assert cook2 and {e["cook_id"] for e in cook2} == {2}
     assert cook2 == [e for e in everything if e["cook_id"] == 2]
 
     item_id = _show(cooked, "concat_1")["item_id"]
-    about = run_json(cooked, "events", "--item", "concat_1")["events"]
+    about = run_events(cooked, "--item", "concat_1")
     assert about and {e["subject"] for e in about} == {item_id}
     assert about == [e for e in everything if e["subject"] == item_id]
-    assert run_json(cooked, "events", "--item", item_id)["events"] == about
+    assert run_events(cooked, "--item", item_id) == about
 
-    started = run_json(cooked, "events", "--kind", "CookStarted")["events"]
+    started = run_events(cooked, "--kind", "CookStarted")
     assert [e["cook_id"] for e in started] == [1, 2]
     assert {e["kind"] for e in started} == {"CookStarted"}
 
-    both = run_json(cooked, "events", "--cook", "1", "--kind", "CookStarted")["events"]
+    both = run_events(cooked, "--cook", "1", "--kind", "CookStarted")
     assert len(both) == 1 and both[0]["cook_id"] == 1
 
     table = cooked.pdg("events", "--cook", "1")
@@ -299,6 +306,9 @@ def test_read_commands_work_from_a_subdirectory(cooked, command):
     below = cooked.pdg(*command, *(() if command == ("check",) else ("--json",)), cwd=sub)
     assert below.exit_code == 0, below.stderr
     if command == ("check",):
+        return
+    if command == ("events",):  # JSON lines
+        assert at_root.stdout == below.stdout and at_root.stdout.count("\n") > 10
         return
     a, b = json.loads(at_root.stdout), json.loads(below.stdout)
     a.pop("store", None)

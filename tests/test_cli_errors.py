@@ -116,7 +116,7 @@ def _foreign_sqlite(path) -> bytes:
 def _events(project) -> list:
     result = project.pdg("events", "--json", "--db", str(project.db))
     assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)["events"]
+    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def _tree(project) -> set[str]:

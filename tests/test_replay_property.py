@@ -1,4 +1,4 @@
-"""Replay equals the live engine (issue 3, section 2), as a hypothesis property.
+"""Replay equals the live engine (issue 3, section 2; issue 7), as a hypothesis property.
 
 For random graphs (a DAG of range generators, python processors that fail for chosen indices,
 wait-for-all and partition-by-attribute partitioners) and random sequences of cooks (the whole
@@ -7,6 +7,10 @@ switched on and off between cooks, fewer items from one cook to the next (remova
 handlers that raise (cook warnings), after every cook:
 
     replay_all(log) == the live engine's state == load_state(log)  (the snapshot path)
+
+and, at the end, for every cook: the state ``--at`` its end (``state_at``) equals the live state
+recorded when it finished, and replaying its events into a handler (``EventLog.replay``) gives
+exactly the sequence a handler registered on the graph saw live.
 
 Each example runs in its own temporary directory (function-scoped fixtures do not reset between
 hypothesis examples). Cooks use one worker and flush every loop turn (``tick_s=0``) so a cancel
@@ -25,7 +29,7 @@ from hypothesis import strategies as st
 
 import engine
 from engine.cook import Cook
-from pdgstore import EventLog
+from pdgstore import EventLog, history
 from pdgstore.events import FINISHED_STATES
 from pdgstore.state import first_difference
 
@@ -120,8 +124,15 @@ def make_processor(spec: NodeSpec, control: dict):
     return work
 
 
+def seen(event) -> tuple:
+    """What a handler can tell of an event, but the live cook object (None in a replay)."""
+    return (event.type, event.node, event.work_item_id, event.last_state, event.current_state, event.message,
+            event.seq, event.cook_id, event.graph, event.data)
+
+
 def build(specs: list[NodeSpec], op: Op, root: str, control: dict) -> engine.Graph:
     graph = engine.Graph("prop", root=root)
+    graph.on("*", lambda event: control["seen"].append(seen(event)))
     for spec in specs:
         if spec.kind == "range":
             count = max(0, spec.count - 1) if op.shrink else spec.count
@@ -173,10 +184,12 @@ def check_replay(db: str, live: dict, what: str) -> None:
 def test_replay_equals_live_state(example):
     specs, ops = example
     control = {"failing": False}
+    lives, handled = {}, {}
     with tempfile.TemporaryDirectory() as root:
         db = os.path.join(root, ".pdg", "pdg.db")
         for number, op in enumerate(ops, start=1):
             control["failing"] = op.failing
+            control["seen"] = handled[number] = []
             graph = build(specs, op, root, control)
             target = specs[op.target].name if op.target is not None else None
             with EventLog.open(db, writer=True, create=True) as log:
@@ -189,6 +202,7 @@ def test_replay_equals_live_state(example):
             event(f"cancelled items: {'some' if summary.counts['cancelled'] else 'none'}")
             event(f"removed items: {'some' if any(e for e in _removed(db, number)) else 'none'}")
             check_replay(db, live, what)
+            lives[number] = live
             # a finished cook leaves nothing scheduled or cooking, and its record is closed
             assert summary.cook_id == number
             assert live_state.cooks[number].status == summary.status != "running", what
@@ -202,6 +216,14 @@ def test_replay_equals_live_state(example):
                 assert summary.status == "success", f"{what}: {summary.message}"
             if op.handler_raises:
                 assert live_state.cooks[number].warnings == len(summary.warnings) > 0, what
+        with EventLog.open(db) as log:
+            spans = history.cook_spans(log)
+            for number, live in lives.items():
+                first, last = spans[number]
+                diff = first_difference(log.state_at(last).to_plain(), live)
+                assert diff is None, f"state --at the end of cook {number} != its live state: {diff}"
+                replayed = [seen(e) for e in log.replay(first - 1, last)]
+                assert replayed == handled[number], f"cook {number}: replayed handler events differ from live"
 
 
 def test_tuple_valued_node_parameters_replay_equal_live(tmp_path):

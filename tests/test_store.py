@@ -470,7 +470,8 @@ def test_sigkill_leaves_a_sound_log_and_the_next_cook_recovers(slow):
     assert cooks[1]["status"] == "cancelled"
     assert f"pid {proc.pid}" in cooks[1]["message"]
     assert cooks[2]["status"] == "success"
-    changes = run_json(slow, "events", "--kind", "WorkItemStateChanged")["events"]
+    listed = slow.pdg("events", "--kind", "WorkItemStateChanged", "--json")
+    changes = [json.loads(line) for line in listed.stdout.splitlines()]
     cancelled = [e for e in changes if e["cook_id"] == 1 and e["payload"]["state"] == "cooked_cancel"]
     assert {e["payload"]["item_id"] for e in cancelled} == unfinished
     assert all(f"pid {proc.pid}" in e["payload"]["message"] for e in cancelled)

@@ -1,0 +1,302 @@
+"""Cook history (issue 7): time travel (--at), diff, history filters and per-cook detail, replay
+into handlers, compaction, stats and export, on a real store made by real cooks."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+
+import pytest
+from conftest import WIDE_GRAPH
+
+from pdgstore import compact as compaction
+from pdgstore.log import EventLog
+from pdgstore.state import first_difference
+
+HANDLER = '''
+import json, os
+
+def record(event):
+    with open(os.environ["SEEN_FILE"], "a") as f:
+        f.write(json.dumps([event.type, event.node, event.work_item_id, event.last_state, event.current_state,
+                            event.message, event.seq, event.cook_id]) + "\\n")
+
+def broken(event):
+    if event.type == "cook_complete":
+        raise RuntimeError("no")
+'''
+
+GRAPH_WITH_HANDLER = WIDE_GRAPH + '''
+import json
+
+def live(event):
+    with open("live.jsonl", "a") as f:
+        f.write(json.dumps([event.type, event.node, event.work_item_id, event.last_state, event.current_state,
+                            event.message, event.seq, event.cook_id]) + "\\n")
+
+graph.on("*", live)
+'''
+
+
+def _json(result):
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+@pytest.fixture
+def cooked(wide):
+    """Three cooks of the wide graph: cold; one input changed; one input removed and one added."""
+    states = {}
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    states[1] = _live(wide)
+    wide.write("in/f0003.txt", "changed\n")
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    states[2] = _live(wide)
+    os.remove(wide.root / "in/f0005.txt")
+    wide.write("in/f9999.txt", "new\n")
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    states[3] = _live(wide)
+    wide.states = states
+    return wide
+
+
+def _live(project) -> dict:
+    with EventLog.open(str(project.db)) as log:
+        return log.load_state().to_plain()
+
+
+def _same_but_seq(a: dict, b: dict) -> bool:
+    """Equal states, but for the log position (compaction appends its own event)."""
+    return first_difference({**a, "seq": 0}, {**b, "seq": 0}) is None
+
+
+def test_at_each_cook_end_equals_the_state_recorded_then(cooked):
+    with EventLog.open(str(cooked.db)) as log:
+        for cook_id, live in cooked.states.items():
+            seq = log.conn.execute("SELECT max(seq) FROM events WHERE cook_id = ?", (cook_id,)).fetchone()[0]
+            assert first_difference(log.state_at(seq).to_plain(), live) is None
+    at1 = _json(cooked.pdg("items", "upper", "--at", "cook:1", "--json"))
+    assert at1["at"]["cook_id"] == 1 and len(at1["items"]) == 20
+    now = _json(cooked.pdg("items", "upper", "--json"))
+    assert {i["name"] for i in now["items"]} == {i["name"] for i in at1["items"]}  # renumbered, same count
+    assert {i["item_id"] for i in now["items"]} != {i["item_id"] for i in at1["items"]}
+    assert _json(cooked.pdg("status", "--at", "cook~2", "--json"))["at"]["cook_id"] == 1
+    assert _json(cooked.pdg("status", "--at", "last", "--json"))["at"]["cook_id"] == 3
+    assert _json(cooked.pdg("status", "--at", "0", "--json"))["nodes"] == []
+    shown = _json(cooked.pdg("show", "upper_4", "--at", "cook:1", "--json"))["item"]
+    assert shown["cook_id"] == 1 and all(h["cook_id"] == 1 for h in shown["history"])
+
+
+def test_refs_by_time_and_bad_refs(cooked):
+    after = _json(cooked.pdg("status", "--at", time.strftime("%Y-%m-%dT%H:%M:%S",
+                                                             time.localtime(time.time() + 60)), "--json"))
+    with EventLog.open(str(cooked.db)) as log:
+        assert after["at"]["seq"] == log.last_seq()
+    assert _json(cooked.pdg("status", "--at", "1h", "--json"))["at"]["seq"] == 0
+    for ref, words in (("bogus", "cannot read 'bogus'"), ("999999", "past the end"), ("cook:42", "has no cook 42"),
+                       ("cook~9", "does not hold 10 cooks")):
+        result = cooked.pdg_process("status", "--at", ref)
+        assert result.returncode == 2, result.stderr
+        assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_diff_names_added_removed_and_rerun_items_with_reasons(cooked):
+    d = _json(cooked.pdg("diff", "cook:1", "cook:2", "--json"))
+    assert d["counts"]["added"] == d["counts"]["removed"] == 0
+    rerun = {r["name"]: r for r in d["items"] if r["change"] == "rerun"}
+    assert set(rerun) == {"upper_4", "gather_1", "concat_1"}
+    assert "in/f0003.txt changed" in rerun["upper_4"]["why"]
+    assert [o["path"] for o in rerun["upper_4"]["outputs"]] == ["out1/f0003.txt"]
+    d = _json(cooked.pdg("diff", "cook:2", "cook:3", "--json"))
+    added = {(r["node"], r["name"]) for r in d["items"] if r["change"] == "added"}
+    removed = {(r["node"], r["name"]) for r in d["items"] if r["change"] == "removed"}
+    assert ("files", "files_20") in added and ("upper", "upper_20") in added
+    assert ("files", "files_6") in removed and ("upper", "upper_6") in removed
+    table = cooked.pdg("diff", "cook:1", "cook:2")
+    assert "rerun" in table.output and "upper_4" in table.output
+
+
+def test_history_filters_and_one_cooks_detail(cooked):
+    assert [c["cook_id"] for c in _json(cooked.pdg("history", "--json"))["cooks"]] == [1, 2, 3]
+    assert [c["cook_id"] for c in _json(cooked.pdg("history", "--since", "cook:2", "--json"))["cooks"]] == [2, 3]
+    assert [c["cook_id"] for c in _json(cooked.pdg("history", "--item", "upper_4", "--json"))["cooks"]] == [1, 2]
+    assert [c["cook_id"] for c in _json(cooked.pdg("history", "--node", "concat", "--json"))["cooks"]] == [1, 2, 3]
+    assert _json(cooked.pdg("history", "--status", "failed", "--json"))["cooks"] == []
+    detail = _json(cooked.pdg("history", "2", "--json"))["cook"]
+    nodes = {r["node"]: r for r in detail["nodes"]}
+    assert nodes["upper"]["ran"] == 1 and nodes["upper"]["reused"] == 19
+    assert nodes["files"]["updated"] == 1 and nodes["concat"]["ran"] == 1
+    assert sorted(detail["ran"]) == ["concat_1", "upper_4"]
+    assert {s["name"] for s in detail["slowest"]} == {"concat_1", "upper_4"}
+    assert "slowest items" in cooked.pdg("history", "1").output
+    unknown = cooked.pdg_process("history", "--node", "nope")
+    assert unknown.returncode == 2 and "no node nope" in unknown.stderr
+
+
+def test_history_detail_lists_failures(project):
+    project.write("bad.py", '''
+        from engine import Graph
+        graph = Graph("bad")
+        nums = graph.range_generate("nums", 3)
+
+        @graph.python_processor("div", upstream=nums)
+        def div(item):
+            item.set_attrib("x", 1 / item.index)
+    ''')
+    assert project.pdg("cook", "bad.py").exit_code == 1
+    detail = _json(project.pdg("history", "1", "--json"))["cook"]
+    assert [(f["name"], f["node"]) for f in detail["failures"]] == [("div_1", "div")]
+    assert "ZeroDivisionError" in detail["failures"][0]["error"]
+    assert [c["cook_id"] for c in _json(project.pdg("history", "--status", "failed", "--json"))["cooks"]] == [1]
+
+
+def test_replay_feeds_a_handler_what_it_saw_live(wide, tmp_path):
+    wide.write("live_graph.py", GRAPH_WITH_HANDLER)
+    wide.write("handlers.py", HANDLER)
+    assert wide.pdg("cook", "live_graph.py").exit_code == 0
+    wide.write("in/f0001.txt", "changed\n")
+    assert wide.pdg("cook", "live_graph.py").exit_code == 0
+    live = (wide.root / "live.jsonl").read_text().splitlines()
+    seen = tmp_path / "seen.jsonl"
+    os.environ["SEEN_FILE"] = str(seen)  # the subprocesses' environment is built from ours
+    result = wide.pdg_process("replay", "--handler", "handlers:record")
+    assert result.returncode == 0, result.stderr
+    assert seen.read_text().splitlines() == live
+    seen.unlink()
+    result = wide.pdg_process("replay", "--cook", "2", "--handler", "handlers.py:record",
+                              "--type", "work_item_state_change", "--json")
+    assert result.returncode == 0, result.stderr
+    wanted = [line for line in live if json.loads(line)[7] == 2 and json.loads(line)[0] == "work_item_state_change"]
+    assert seen.read_text().splitlines() == wanted and wanted
+    assert json.loads(result.stdout)["delivered"] == len(wanted)
+    # the library API streams the same events
+    with EventLog.open(str(wide.db)) as log:
+        assert [json.dumps([e.type, e.node, e.work_item_id, e.last_state, e.current_state, e.message, e.seq,
+                            e.cook_id]) for e in log.replay()] == live
+    # a handler that raises is reported and the exit code says so; the store is untouched
+    before = wide.db.read_bytes()
+    broken = wide.pdg_process("replay", "--handler", "handlers:broken")
+    assert broken.returncode == 1 and "RuntimeError: no" in broken.stderr
+    assert wide.db.read_bytes() == before
+    for spec, words in (("handlers:nope", "has no function nope"), ("missing_mod:f", "no module missing_mod"),
+                        ("nocolon", "must be module:function")):
+        bad = wide.pdg_process("replay", "--handler", spec)
+        assert bad.returncode == 2 and words in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_compaction_keeps_the_current_state_and_the_kept_cooks(cooked):
+    wide = cooked
+    assert wide.pdg("cook", "wide.py").exit_code == 0  # cook 4: a no-op
+    before = _live(wide)
+    dry = _json(wide.pdg("compact", "--keep-cooks", "2", "--dry-run", "--json"))
+    assert dry["result"] is None and dry["plan"]["cooks_folded"] == 2 and dry["plan"]["events"] > 0
+    with EventLog.open(str(wide.db)) as log:
+        assert log.base_seq() == 0  # the dry run changed nothing
+        cook3_end = log.conn.execute("SELECT max(seq) FROM events WHERE cook_id = 3").fetchone()[0]
+        at3 = log.state_at(cook3_end).to_plain()
+    done = _json(wide.pdg("compact", "--keep-cooks", "2", "--json"))
+    assert done["result"]["events_removed"] == dry["plan"]["events"]
+    assert done["result"]["bytes_after"] <= done["result"]["bytes_before"]
+    assert _same_but_seq(_live(wide), before)
+    check = wide.pdg_process("check", "--json")
+    assert check.returncode == 0 and json.loads(check.stdout)["ok"], check.stdout
+    with EventLog.open(str(wide.db)) as log:
+        assert first_difference(log.state_at(cook3_end).to_plain(), at3) is None
+    # what was folded is gone, with a sentence; what was kept still answers
+    gone = wide.pdg_process("status", "--at", "cook:1")
+    assert gone.returncode == 2 and "folded away by pdg compact" in gone.stderr
+    assert _json(wide.pdg("history", "3", "--json"))["cook"]["cook_id"] == 3
+    assert [c["cook_id"] for c in _json(wide.pdg("history", "--json"))["cooks"]] == [1, 2, 3, 4]
+    # cooking goes on after compaction, and a recook after no change still does nothing
+    wide.write("in/f0002.txt", "again\n")
+    summary = json.loads(wide.pdg("cook", "wide.py", "--json").output)
+    assert summary["items"]["ran"] == 2  # upper_3 and concat_1
+    assert wide.pdg_process("check").returncode == 0
+    stats = _json(wide.pdg("stats", "--json"))
+    assert stats["base_seq"] == done["plan"]["cut"]
+    assert any(k["kind"] == "LogCompacted" for k in stats["kinds"])
+
+
+def test_compact_before_a_ref_and_nothing_to_do(cooked):
+    assert _json(cooked.pdg("compact", "--keep-cooks", "5", "--json"))["plan"]["events"] == 0
+    done = _json(cooked.pdg("compact", "--before", "cook:2", "--json"))
+    with EventLog.open(str(cooked.db)) as log:
+        assert log.base_seq() == done["plan"]["cut"]
+        assert _same_but_seq(log.load_state().to_plain(), cooked.states[3])
+        assert _same_but_seq(log.replay_all().to_plain(), cooked.states[3])
+    again = _json(cooked.pdg("compact", "--before", str(done["plan"]["cut"]), "--json"))
+    assert again["plan"]["events"] == 0 and again["result"]["events_removed"] == 0
+    gone = cooked.pdg_process("compact", "--before", "cook:2")
+    assert gone.returncode == 2 and "folded away" in gone.stderr
+
+
+def test_automatic_compaction_rule():
+    class Log:
+        def __init__(self, last, base):
+            self._last, self._base = last, base
+
+        def last_seq(self):
+            return self._last
+
+        def base_seq(self):
+            return self._base
+
+    assert not compaction.should_compact(Log(100_000, 0), 1_000)  # small log
+    assert not compaction.should_compact(Log(300_000, 0), 100_000)  # under 4x the live records
+    assert compaction.should_compact(Log(300_000, 0), 10_000)
+    assert not compaction.should_compact(Log(300_000, 200_000), 10_000)  # already compacted
+
+
+def test_stats_events_stream_and_export(cooked, tmp_path):
+    stats = _json(cooked.pdg("stats", "--json"))
+    with EventLog.open(str(cooked.db)) as log:
+        last = log.last_seq()
+    assert stats["events"] == last and stats["cooks"] == 3
+    assert sum(k["events"] for k in stats["kinds"]) == last
+    assert stats["snapshots"] and stats["replay_estimate_s"]["full_replay"] >= 0
+    lines = cooked.pdg("events", "--json").output.splitlines()
+    assert len(lines) == last and json.loads(lines[0])["seq"] == 1 and json.loads(lines[-1])["kind"] == "CookFinished"
+    out = tmp_path / "events.csv"
+    assert cooked.pdg("export", "--format", "csv", "-o", str(out)).exit_code == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == last and json.loads(rows[0]["payload"])["path"] == "../wide.py"
+    items = tmp_path / "items.jsonl"
+    assert cooked.pdg("export", "--format", "jsonl", "--what", "items", "-o", str(items)).exit_code == 0
+    exported = [json.loads(line) for line in items.read_text().splitlines()]
+    assert len(exported) == 20 + 20 + 1 + 1 and {"attrs", "outputs", "state"} <= set(exported[0])
+    bad = cooked.pdg_process("export", "--format", "csv", "-o", str(tmp_path / "nope" / "x.csv"))
+    assert bad.returncode == 1 and "its folder does not exist" in bad.stderr
+    assert not list(tmp_path.glob(".pdg-export-*"))
+
+
+def test_old_snapshots_are_thinned_not_all_dropped(tmp_path, monkeypatch):
+    from pdgstore import log as log_module
+    from pdgstore.state import State
+
+    monkeypatch.setattr(log_module, "SNAPSHOT_SPACING", 100)
+    with EventLog.open(str(tmp_path / "s.db"), writer=True, create=True) as log:
+        for seq in range(20, 1001, 20):
+            state = State()
+            state.seq = seq
+            log.save_snapshot(state)
+        seqs = [r[0] for r in log.conn.execute("SELECT seq FROM snapshots ORDER BY seq")]
+    assert seqs[-2:] == [980, 1000]
+    assert all(b - a >= 100 for a, b in zip(seqs[:-2], seqs[1:-2]))
+    assert len(seqs) <= 12 and seqs[0] == 20
+
+
+def test_cook_auto_compact_folds_history_when_the_rule_says_so(wide, monkeypatch):
+    monkeypatch.setattr(compaction, "AUTO_MIN_EVENTS", 100)
+    monkeypatch.setattr(compaction, "AUTO_KEEP_COOKS", 1)
+    first = json.loads(wide.pdg("cook", "wide.py", "--auto-compact", "--json").output)
+    assert first["compacted"] is None  # one cook: nothing before the kept one
+    wide.write("in/f0001.txt", "changed\n")
+    assert json.loads(wide.pdg("cook", "wide.py", "--json").output)["compacted"] is None  # not asked
+    wide.write("in/f0002.txt", "changed\n")
+    third = json.loads(wide.pdg("cook", "wide.py", "--json", env={"PDG_AUTO_COMPACT": "1"}).output)
+    assert third["compacted"]["events_removed"] > 0
+    with EventLog.open(str(wide.db)) as log:
+        assert log.conn.execute("SELECT min(cook_id) FROM events WHERE cook_id > 0").fetchone()[0] == 3
+    assert wide.pdg_process("check").returncode == 0
