@@ -290,6 +290,7 @@ def test_old_snapshots_are_thinned_not_all_dropped(tmp_path, monkeypatch):
 def test_cook_auto_compact_folds_history_when_the_rule_says_so(wide, monkeypatch):
     monkeypatch.setattr(compaction, "AUTO_MIN_EVENTS", 100)
     monkeypatch.setattr(compaction, "AUTO_KEEP_COOKS", 1)
+    monkeypatch.setattr(compaction, "AUTO_RATIO", 2)  # three cooks of 42 items: ~170 events
     first = json.loads(wide.pdg("cook", "wide.py", "--auto-compact", "--json").output)
     assert first["compacted"] is None  # one cook: nothing before the kept one
     wide.write("in/f0001.txt", "changed\n")
