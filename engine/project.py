@@ -101,7 +101,9 @@ def cook_graph(
             on_cook(cook)
         summary = cook.run()
         if auto_compact and compaction.should_compact(log, len(cook.state.items) + len(cook.state.cooks)):
-            summary.compacted = compaction.compact(log, compaction.plan(log, keep_cooks=compaction.AUTO_KEEP_COOKS))
+            plan = compaction.plan(log, keep_cooks=compaction.AUTO_KEEP_COOKS)
+            if plan.events:
+                summary.compacted = compaction.compact(log, plan)
         return summary
 
 
