@@ -132,5 +132,24 @@ def from_row(row: tuple) -> Event:
 
 
 def from_rows(rows: Iterable[tuple]) -> Iterable[Event]:
-    for row in rows:
-        yield from_row(row)
+    """Events from the log's rows ``(seq, time_ns, cook_id, graph, kind, subject, payload)``, the
+    common row (a known kind at its current version, every field present) decoded inline as ``build``
+    would: streams of events (``EventLog.events``, replays into handlers) run at this loop's speed."""
+    fast = {kind: (cls, cls.version, cls._width) for kind, cls in REGISTRY.items()}
+    new = _new
+    set_dict = _setattr
+    for seq, time_ns, cook_id, graph, kind, _subject, blob in rows:
+        known = fast.get(kind)
+        if known is not None:
+            cls, version, width = known
+            payload = unpack(blob, raw=False)
+            if payload.pop("v", 1) == version and len(payload) == width:
+                payload["seq"] = seq
+                payload["time_ns"] = time_ns
+                payload["cook_id"] = cook_id
+                payload["graph"] = graph
+                event = new(cls)
+                set_dict(event, "__dict__", payload)
+                yield event
+                continue
+        yield build(kind, seq, time_ns, cook_id, graph, blob)

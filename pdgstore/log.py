@@ -241,13 +241,7 @@ class EventLog:
         args = [value for _, value in filters if value is not None]
         sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq"
         with self._errors():
-            cursor = self.conn.execute(sql, args)
-            while True:
-                rows = cursor.fetchmany(4096)
-                if not rows:
-                    break
-                for row in rows:
-                    yield codec.from_row(row)
+            yield from codec.from_rows(self.conn.execute(sql, args))
 
     def last_seq(self) -> int:
         with self._errors():

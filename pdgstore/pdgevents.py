@@ -9,8 +9,7 @@ produce exactly the same sequence for the same events.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from pdgstore import events as ev
 from pdgstore import reasons
@@ -33,9 +32,9 @@ EVENT_TYPES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class PdgEvent:
-    """What a handler receives. ``cook`` is the running cook (``event.cook.cancel()`` stops it)."""
+class PdgEvent(NamedTuple):
+    """What a handler receives. ``cook`` is the running cook (``event.cook.cancel()`` stops it); None
+    in a replay. Immutable, and a tuple underneath: a replay makes hundreds of thousands of them."""
 
     type: str
     node: str = ""
@@ -56,48 +55,71 @@ def translate(event: ev.Event, before: str | None, node: str, cook: Any = None) 
     ``before`` and ``node`` are the state and node of the event's work item just before the event
     (None and '' when it has none): the live engine and a replay both know them at that moment.
     """
-    base = dict(seq=event.seq, cook_id=event.cook_id, graph=event.graph, cook=cook)
-    kind = event.kind
-    if kind == "WorkItemGenerated":
-        return [PdgEvent("work_item_add", event.node, event.item_id, before or "", event.state, **base)]
-    if kind == "WorkItemStateChanged":
-        return [
-            PdgEvent(
-                "work_item_state_change", node, event.item_id, before or "", event.state,
-                event.message, **base,
-            )
-        ]
-    if kind == "WorkItemCooked":
-        node = node
-        out = []
-        if event.attrs:
-            out.append(PdgEvent("work_item_set_attribute", node, event.item_id, data=sorted(event.attrs), **base))
-        if event.outputs:
-            out.append(PdgEvent("work_item_output_files", node, event.item_id, data=[o[0] for o in event.outputs], **base))
-        out.append(PdgEvent("work_item_state_change", node, event.item_id, before or "", event.state, event.error, **base))
-        if event.state == "cooked_fail":
-            out.append(PdgEvent("cook_error", node, event.item_id, message=event.error, **base))
-        return out
-    if kind == "WorkItemDirtied":
-        return [
-            PdgEvent("work_item_state_change", node, event.item_id, before or "", "dirty",
-                     reasons.describe(event.reason), data=dict(event.reason), **base)
-        ]
-    if kind == "WorkItemRemoved":
-        return [PdgEvent("work_item_remove", node, event.item_id, message=event.reason, **base)]
-    if kind == "NodeGenerated":
-        return [PdgEvent("node_generated", event.node, data=event.count, **base)]
-    if kind == "NodeCooked":
-        return [PdgEvent("node_cooked", event.node, **base)]
-    if kind == "NodeDirtied":
-        return [PdgEvent("node_dirty", event.node, message=event.reason, **base)]
-    if kind == "CookStarted":
-        return [PdgEvent("cook_start", event.node, **base)]
-    if kind == "CookFinished":
-        return [PdgEvent("cook_complete", message=event.message, data=event.status, **base)]
-    if kind == "CookWarning":
-        return [PdgEvent("cook_warning", message=event.message, **base)]
-    return []
+    make = _MAKERS.get(event.kind)
+    return make(event, before or "", node, cook) if make is not None else []
+
+
+def _generated(e, before, node, cook):
+    return [PdgEvent("work_item_add", e.node, e.item_id, before, e.state, "", e.seq, e.cook_id, e.graph, None, cook)]
+
+
+def _state_changed(e, before, node, cook):
+    return [PdgEvent("work_item_state_change", node, e.item_id, before, e.state, e.message, e.seq, e.cook_id,
+                     e.graph, None, cook)]
+
+
+def _cooked(e, before, node, cook):
+    seq, cook_id, graph, item_id = e.seq, e.cook_id, e.graph, e.item_id
+    out = []
+    if e.attrs:
+        out.append(PdgEvent("work_item_set_attribute", node, item_id, "", "", "", seq, cook_id, graph,
+                            sorted(e.attrs), cook))
+    if e.outputs:
+        out.append(PdgEvent("work_item_output_files", node, item_id, "", "", "", seq, cook_id, graph,
+                            [o[0] for o in e.outputs], cook))
+    out.append(PdgEvent("work_item_state_change", node, item_id, before, e.state, e.error, seq, cook_id, graph,
+                        None, cook))
+    if e.state == "cooked_fail":
+        out.append(PdgEvent("cook_error", node, item_id, "", "", e.error, seq, cook_id, graph, None, cook))
+    return out
+
+
+def _dirtied(e, before, node, cook):
+    return [PdgEvent("work_item_state_change", node, e.item_id, before, "dirty", reasons.describe(e.reason),
+                     e.seq, e.cook_id, e.graph, dict(e.reason), cook)]
+
+
+def _removed(e, before, node, cook):
+    return [PdgEvent("work_item_remove", node, e.item_id, "", "", e.reason, e.seq, e.cook_id, e.graph, None, cook)]
+
+
+def _about_node(pdg_type: str, message: str = "", data: str = ""):
+    def make(e, before, node, cook):
+        return [PdgEvent(pdg_type, e.node, "", "", "", getattr(e, message) if message else "", e.seq, e.cook_id,
+                         e.graph, getattr(e, data) if data else None, cook)]
+    return make
+
+
+def _about_cook(pdg_type: str, data: str = ""):
+    def make(e, before, node, cook):
+        return [PdgEvent(pdg_type, "", "", "", "", e.message, e.seq, e.cook_id, e.graph,
+                         getattr(e, data) if data else None, cook)]
+    return make
+
+
+_MAKERS = {
+    "WorkItemGenerated": _generated,
+    "WorkItemStateChanged": _state_changed,
+    "WorkItemCooked": _cooked,
+    "WorkItemDirtied": _dirtied,
+    "WorkItemRemoved": _removed,
+    "NodeGenerated": _about_node("node_generated", data="count"),
+    "NodeCooked": _about_node("node_cooked"),
+    "NodeDirtied": _about_node("node_dirty", message="reason"),
+    "CookStarted": _about_node("cook_start"),
+    "CookFinished": _about_cook("cook_complete", data="status"),
+    "CookWarning": _about_cook("cook_warning"),
+}
 
 
 def replay_events(events, state: State, types: frozenset[str] | None = None) -> Iterator[PdgEvent]:
