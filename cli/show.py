@@ -10,6 +10,7 @@ from cli import render
 from cli.options import at_option, db_option, json_option
 from engine.project import open_store
 from pdgstore import queries, refs
+from pdgstore.errors import UnknownItem
 
 
 @click.command("show", short_help="Show everything known about one work item.")
@@ -22,7 +23,12 @@ def command(item, at, db, as_json) -> None:
     history with times, and the error and traceback if it failed; with --at, as it was then."""
     with open_store(db) as log:
         state, point = refs.state_at(log, at)
-        d = queries.item_detail(log, state, item, until=point.seq if point else None)
+        try:
+            d = queries.item_detail(log, state, item, until=point.seq if point else None)
+        except UnknownItem as exc:
+            if point is None:
+                raise
+            raise UnknownItem(f"{exc} at {point.ref} (seq {point.seq})") from None
     if as_json:
         for h in d["history"]:
             h["time"] = render.iso(h["time_ns"])

@@ -301,3 +301,10 @@ def test_cook_auto_compact_folds_history_when_the_rule_says_so(wide, monkeypatch
     with EventLog.open(str(wide.db)) as log:
         assert log.conn.execute("SELECT min(cook_id) FROM events WHERE cook_id > 0").fetchone()[0] == 3
     assert wide.pdg_process("check").returncode == 0
+
+
+def test_show_at_a_point_before_the_item_existed(cooked):
+    files = _json(cooked.pdg("items", "files", "--json"))["items"]
+    [new] = [i["item_id"] for i in files if i["outputs"][0]["path"] == "in/f9999.txt"]
+    result = cooked.pdg_process("show", new, "--at", "cook:1")
+    assert result.returncode == 2 and "at cook:1 (seq" in result.stderr and "Traceback" not in result.stderr
