@@ -12,8 +12,6 @@ import os
 
 import pdgcmd
 
-_KINDS = {"int": int, "float": float, "str": str}
-
 
 class File:
     """An input/output file or a file attribute value, as ``pdg.File``: ``path`` is absolute."""
