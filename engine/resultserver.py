@@ -80,6 +80,7 @@ class _Handler(SimpleXMLRPCRequestHandler):
         owner: ResultServer = self.server.owner
         try:
             self._check(owner)
+            owner._count_request()
             length = int(self.headers["Content-Length"])
             body = self.rfile.read(length)
             if len(body) != length:
@@ -170,6 +171,7 @@ class ResultServer:
         self._done: dict[str, set] = {}  # item id -> report keys already applied
         self._conns: set[socket.socket] = set()
         self._auth_warnings = 0
+        self.requests = 0  # authenticated HTTP requests served (a batch of reports is one)
         self._methods: dict[str, Callable] = {
             "set_attrib": self._set_attrib, "add_output_files": self._add_output_files,
             "report_status": self._report_status, "warning": self._warning,
@@ -226,6 +228,10 @@ class ResultServer:
                 del self._names[name]
             self._item_locks.pop(item_id, None)
             self._done.pop(item_id, None)
+
+    def _count_request(self) -> None:
+        with self._lock:
+            self.requests += 1
 
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:

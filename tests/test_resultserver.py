@@ -148,6 +148,42 @@ def test_reports_from_a_job_arrive(server, project):
     assert sink.warnings == [("id42", "almost out of disk")]
 
 
+BATCH_JOB = r'''
+import pdgcmd
+from pdgjson import WorkItem
+w = WorkItem.fromJobEnvironment()
+with w.batch():
+    for i in range(50):
+        w.setIntAttrib("a%d" % i, i)
+    w.setStringAttrib("names", "c", 2)
+    w.addOutputFile("out/x.png", "file/image")
+    with pdgcmd.batch():  # joins the outer batch
+        pdgcmd.workItemSuccess()
+    assert w.attribArray("names") == ["a", "b", "c"]
+print("ok")
+'''
+
+
+def test_batched_reports_travel_in_one_request(server, project):
+    done = run_job(server, project, BATCH_JOB)
+    assert done.returncode == 0, done.stderr
+    assert server.requests == 1
+    calls = server.sink.calls
+    assert len(calls) == 53
+    assert calls[:2] == [("attrib", "id42", "a0", "int", [0]), ("attrib", "id42", "a1", "int", [1])]
+    assert calls[50:] == [("attrib", "id42", "names", "str", ["a", "b", "c"]),
+                          ("outputs", "id42", [["out/x.png", "file/image", ""]]), ("status", "id42", True, "")]
+
+
+def test_a_refused_report_in_a_batch_fails_the_job_after_the_others_apply(server, project):
+    code = ("import pdgcmd\nwith pdgcmd.batch():\n    pdgcmd.setIntAttrib('a', 1)\n"
+            "    pdgcmd.addOutputFile('/etc/passwd')\n    pdgcmd.setIntAttrib('b', 2)\nprint('after')")
+    done = run_job(server, project, code)
+    assert done.returncode == 1 and "after" not in done.stdout
+    assert "refused output files ['/etc/passwd']: result server: /etc/passwd is outside the project" in done.stderr
+    assert server.sink.calls == [("attrib", "id42", "a", "int", [1]), ("attrib", "id42", "b", "int", [2])]
+
+
 def test_job_reports_failure_with_message(server, project):
     done = run_job(server, project, "import pdgcmd; pdgcmd.workItemFailed('no license')")
     assert done.returncode == 0, done.stderr

@@ -11,6 +11,7 @@ or refuses a call, the job ends with a one-line message on stderr and exit statu
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -101,6 +102,42 @@ _lock = threading.Lock()
 _token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # report numbers of this process never meet another's
 _counter = 0
 _arrays: dict[str, list] = {}  # the job's view of each attribute set so far, for indexed setters
+_local = threading.local()  # .pending: the calls of an open batch() on this thread
+
+
+@contextlib.contextmanager
+def batch():
+    """Send the reports made inside the block in one round trip (``system.multicall``) when it ends.
+
+    Each report is still checked and applied on its own; a refused one ends the job as usual, once
+    the others were sent. Nested blocks join the outer one."""
+    if getattr(_local, "pending", None) is not None:
+        yield
+        return
+    _local.pending = []
+    try:
+        yield
+    finally:
+        calls, _local.pending = _local.pending, None
+        if calls:
+            _flush(calls)
+
+
+def _flush(calls: list) -> None:
+    wire = [{"methodName": method, "params": list(args)} for method, args, _ in calls]
+    results = client().call("system.multicall", wire, what=f"{len(calls)} batched reports")
+    for (_, _, what), result in zip(calls, results):
+        if isinstance(result, dict):
+            raise ReportRefused(f"pdgcmd: the result server refused {what}: {result.get('faultString')}")
+
+
+def _send(method: str, *args, what: str) -> None:
+    """Make one report now, or queue it when a batch() is open."""
+    pending = getattr(_local, "pending", None)
+    if pending is not None:
+        pending.append((method, args, what))
+    else:
+        client().call(method, *args, what=what)
 
 
 def client() -> Client:
@@ -155,7 +192,7 @@ def send_attrib(name: str, kind: str, values: list, item_name: str | None = None
     """Set attribute ``name`` of the item to the whole array ``values`` (already of ``kind``)."""
     item = _item(item_name)
     wire = [wire_value(kind, v) for v in values]
-    client().call("set_attrib", report_key(item), str(name), kind, wire, what=f"attribute {name!r}")
+    _send("set_attrib", report_key(item), str(name), kind, wire, what=f"attribute {name!r}")
     _arrays[name] = list(values)
 
 
@@ -246,22 +283,22 @@ def addOutputFiles(paths, tags="", hash_codes=None, item_name: str | None = None
     files = [[os.path.abspath(p), str(t or ""), "" if h in (None, 0, "") else str(h)]
              for p, t, h in zip(paths, tags, hashes)]
     item = _item(item_name)
-    client().call("add_output_files", report_key(item), files, what=f"output files {paths[:3]}")
+    _send("add_output_files", report_key(item), files, what=f"output files {paths[:3]}")
 
 
 def warning(message: str, item_name: str | None = None) -> None:
     item = _item(item_name)
-    client().call("warning", report_key(item), str(message), what="a warning")
+    _send("warning", report_key(item), str(message), what="a warning")
 
 
 def workItemSuccess(item_name: str | None = None) -> None:
     item = _item(item_name)
-    client().call("report_status", report_key(item), True, "", what="success")
+    _send("report_status", report_key(item), True, "", what="success")
 
 
 def workItemFailed(message: str = "", item_name: str | None = None) -> None:
     item = _item(item_name)
-    client().call("report_status", report_key(item), False, str(message), what="failure")
+    _send("report_status", report_key(item), False, str(message), what="failure")
 
 
 def localizePath(path: str) -> str:
