@@ -13,7 +13,6 @@ Fault naming the problem, is reported through ``sink.warning`` and changes nothi
 from __future__ import annotations
 
 import hmac
-import math
 import os
 import re
 import secrets
@@ -68,6 +67,8 @@ class _Handler(SimpleXMLRPCRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # headers and body go out as two writes: without this, Nagle may hold the body back
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.owner._track(self.connection, True)
 
     def finish(self) -> None:
@@ -319,7 +320,7 @@ class ResultServer:
             return [self._path(item_id, v[0]), self._short(item_id, f"attribute {name}: tag", v[1])]
         if not isinstance(v, dict) or not _plain(v):
             raise _Refused(FAULT_INVALID, f"result server: attribute {name} is dict, but a value is {_describe(v)}"
-                                          " (dicts hold strings, numbers, booleans, arrays and dicts)", item_id)
+                                          " (dicts hold strings, numbers, booleans, nil, arrays and dicts)", item_id)
         return v
 
     def _string(self, item_id: str, what: str, v: str) -> str:
@@ -409,13 +410,11 @@ def _describe(v) -> str:
 
 
 def _plain(v, depth: int = 0) -> bool:
-    """Only what JSON and the log can hold (XML-RPC can also carry dates and binary blobs)."""
+    """Only what the log can hold (XML-RPC can also carry dates and binary blobs)."""
     if depth > 32:
         return False
     if isinstance(v, dict):
         return all(isinstance(k, str) and _plain(x, depth + 1) for k, x in v.items())
     if isinstance(v, list):
         return all(_plain(x, depth + 1) for x in v)
-    if isinstance(v, float):
-        return math.isfinite(v)
-    return isinstance(v, (str, int, bool))
+    return v is None or isinstance(v, (str, int, float, bool))

@@ -396,6 +396,107 @@ def test_stop_cuts_kept_alive_connections(project):
     assert sink.calls == [("attrib", "id1", "x", "int", [1])]
 
 
+def test_parallel_jobs_report_to_one_server(server, project):
+    """Four jobs at once, each its own item and connection: every report arrives under its own item."""
+    temp = project.parent / "temp"
+    scripts = jobdata.install_job_modules(temp)
+    procs = []
+    for i in range(4):
+        item = WorkItem(item_id=f"p{i}", name=f"par_{i}", index=i, node="par", attrs={}, inputs=[], outputs=[],
+                        root=str(project))
+        jobdata.write_item_json(item, jobdata.item_json_path(temp, item.name))
+        server.allow(item.id, item.name)
+        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(scripts), "PDG_TEMP": str(temp),
+               "PDG_ITEM_NAME": item.name, "PDG_ITEM_ID": item.id, **server.environment(), **FAST}
+        code = ("from pdgjson import WorkItem\nw = WorkItem.fromJobEnvironment()\n"
+                "for j in range(20):\n    w.setIntAttrib('v%d' % j, w.index * 100 + j)")
+        procs.append(subprocess.Popen([sys.executable, "-c", code], env=env, cwd=project, stderr=subprocess.PIPE))
+    for p in procs:
+        assert p.wait(timeout=30) == 0, p.stderr.read()
+        p.stderr.close()
+    got = {(c[1], c[2]): c[4] for c in server.sink.calls}
+    assert got == {(f"p{i}", f"v{j}"): [i * 100 + j] for i in range(4) for j in range(20)}
+    assert len(server.sink.calls) == 80
+
+
+class DroppingProxy:
+    """Forwards HTTP calls to the server but hangs up, once, after the server has answered the first
+    call: the job never hears its "ok" and sends the same report again."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.address = "127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.dropped = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+
+    def _relay(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as rfile:
+            while True:
+                request_line = rfile.readline()
+                if not request_line:
+                    return
+                headers = {}
+                while (line := rfile.readline()) not in (b"\r\n", b""):
+                    k, v = line.decode().split(":", 1)
+                    headers[k.strip().lower()] = v.strip()
+                body = rfile.read(int(headers["content-length"]))
+                up = http.client.HTTPConnection(self.target, timeout=5)
+                up.request("POST", request_line.split()[1].decode(), body=body,
+                           headers={"Content-Type": "text/xml"})
+                answer = up.getresponse().read()
+                up.close()
+                if not self.dropped:
+                    self.dropped += 1
+                    return  # the server applied the call; the job hears nothing
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n"
+                             % len(answer) + answer)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_report_repeated_after_a_dropped_answer_is_applied_once(server, project):
+    proxy = DroppingProxy(server.address)
+    try:
+        done = run_job(server, project, "import pdgcmd\npdgcmd.setIntAttrib('x', 1)\npdgcmd.setIntAttrib('y', 2)",
+                       {"PDG_RESULT_SERVER": proxy.address})
+    finally:
+        proxy.close()
+    assert done.returncode == 0, done.stderr
+    assert proxy.dropped == 1
+    assert server.requests == 3  # x, x again (the retry), y
+    assert server.sink.calls == [("attrib", "id42", "x", "int", [1]), ("attrib", "id42", "y", "int", [2])]
+
+
+def test_dicts_carry_nil_and_unsendable_values_fail_clearly(server, project):
+    code = ("import pdgcmd\npdgcmd.setDictAttrib('d', {'a': None, 'b': [1.5, 'x']})\n"
+            "pdgcmd.setDictAttrib('e', {'big': 1 << 40})\nprint('after')")
+    done = run_job(server, project, code)
+    assert done.returncode == 1 and "after" not in done.stdout
+    assert "pdgcmd: attribute 'e' cannot be sent: int exceeds XML-RPC limits" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert server.sink.calls == [("attrib", "id42", "d", "dict", [{"a": None, "b": [1.5, "x"]}])]
+
+
+def test_job_outside_a_scheduler_is_told_so(tmp_path):
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(jobdata.install_job_modules(tmp_path)),
+           "PDG_ITEM_NAME": "a_1"}
+    done = subprocess.run([sys.executable, "-c", "import pdgcmd; pdgcmd.setIntAttrib('x', 1)"], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("pdgcmd: PDG_RESULT_SERVER is not set: this job was not started by a PDG"
+                                   " scheduler")
+
+
 def test_unknown_method_is_refused(server):
     msg = refused(lambda: forged(server).delete_everything(key(1)), resultserver.FAULT_INVALID)
     assert "no call named 'delete_everything'" in msg

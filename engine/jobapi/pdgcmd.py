@@ -73,7 +73,7 @@ class Client:
 
     def _connect(self):
         url = f"http://{self.address}/RPC2/{self.secret}"
-        self._proxy = xmlrpc.client.ServerProxy(url, transport=_Transport(self.timeout), allow_none=False)
+        self._proxy = xmlrpc.client.ServerProxy(url, transport=_Transport(self.timeout), allow_none=True)
         return self._proxy
 
     def call(self, method: str, *args, what: str | None = None):
@@ -86,6 +86,8 @@ class Client:
             proxy = self._proxy or self._connect()
             try:
                 return getattr(proxy, method)(*args)
+            except (TypeError, OverflowError) as exc:  # raised while marshalling, before anything is sent
+                raise ReportRefused(f"pdgcmd: {what} cannot be sent: {exc}") from None
             except xmlrpc.client.Fault as fault:
                 raise ReportRefused(f"pdgcmd: the result server refused {what}: {fault.faultString}") from None
             except (_RETRYABLE + (socket.timeout,)) as exc:
