@@ -44,7 +44,11 @@ _MAX_AUTH_WARNINGS = 20  # unauthenticated callers could otherwise fill the log 
 
 class ResultSink(Protocol):
     """Where reports go (the engine side); each method returns once its effect is in the log.
-    Raising ValueError(message) refuses the report: the job gets a fault with that message."""
+    Raising ValueError(message) refuses the report: the job gets a fault with that message.
+
+    Values arrive checked: ``kind`` is one of KINDS; a file value is ``[path, tag]`` and an output
+    file ``(path, tag, hash)``, the path relative to the project with ``/`` (absolute only when the
+    server allows outside paths); an empty tag or hash means the job gave none."""
 
     def set_attrib(self, item_id: str, name: str, values: list, kind: str) -> None: ...
     def add_output_files(self, item_id: str, files: list[tuple[str, str, str]]) -> None: ...
@@ -113,7 +117,7 @@ class _Handler(SimpleXMLRPCRequestHandler):
         if encoding not in ("", "identity"):
             raise _Refused(FAULT_ENCODING, f"result server: compressed bodies ({encoding}) are refused")
         length = self.headers.get("Content-Length", "")
-        if not length.isdigit():
+        if not (length.isascii() and length.isdigit()):
             raise _Refused(FAULT_TOO_LARGE, "result server: a call without a Content-Length is refused")
         if int(length) > owner.max_body:
             raise _Refused(FAULT_TOO_LARGE, f"result server: a call of {int(length)} bytes is refused"

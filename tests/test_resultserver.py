@@ -312,6 +312,8 @@ def test_body_limits_and_compression_are_refused_unread(server):
     assert b"<int>415</int>" in answer
     answer = raw_post(server, call, {"Transfer-Encoding": "chunked"})
     assert b"<int>413</int>" in answer
+    answer = raw_post(server, call, {"Content-Length": "\u00b2"})  # a digit to str.isdigit, not to int()
+    assert b"<int>413</int>" in answer
     assert server.sink.calls == []
     assert raw_post(server, call, {"Content-Length": str(len(call))}).count(b"<boolean>1</boolean>") == 1
     assert server.sink.calls == [("attrib", "id42", "x", "int", [1])]
