@@ -39,6 +39,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}\Z")
 _INT_TEXT = re.compile(r"-?[0-9]{1,19}\Z")
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 _SHORT = 1024  # tags, hashes, report numbers: anything longer is not one
+_STOPPED = "result server: the cook is over; no more reports are accepted"
+_STOP_WAIT = 10.0  # seconds stop() waits for calls being applied
 _MAX_AUTH_WARNINGS = 20  # unauthenticated callers could otherwise fill the log with warnings
 
 
@@ -91,12 +93,22 @@ class _Handler(SimpleXMLRPCRequestHandler):
             if len(body) != length:
                 self.close_connection = True
                 return
-            response = self.server._marshaled_dispatch(body, None, self.path)
+            if not owner._enter():
+                raise _Refused(FAULT_STOPPED, _STOPPED)
+            try:  # until the answer is written: stop() must not cut the connection before the job hears it
+                self._answer(self.server._marshaled_dispatch(body, None, self.path))
+            finally:
+                owner._leave()
         except _Refused as exc:
-            owner._warn_unauthenticated(exc) if exc.code == FAULT_AUTH else owner._warn(exc)
+            if exc.code == FAULT_AUTH:
+                owner._warn_unauthenticated(exc)
+            elif exc.code != FAULT_STOPPED:  # after the cook, nothing more goes to its log
+                owner._warn(exc)
             self.close_connection = True  # the body was not read: the connection cannot be reused
-            response = xmlrpc.client.dumps(xmlrpc.client.Fault(exc.code, exc.message), methodresponse=True,
-                                           allow_none=False).encode()
+            self._answer(xmlrpc.client.dumps(xmlrpc.client.Fault(exc.code, exc.message), methodresponse=True,
+                                             allow_none=False).encode())
+
+    def _answer(self, response: bytes) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/xml")
         self.send_header("Content-Length", str(len(response)))
@@ -112,7 +124,7 @@ class _Handler(SimpleXMLRPCRequestHandler):
             raise _Refused(FAULT_AUTH, f"result server: refused a call from {self.client_address[0]}"
                                        f" with a missing or wrong secret")
         if owner._stopped:
-            raise _Refused(FAULT_STOPPED, "result server: the cook is over; no more reports are accepted")
+            raise _Refused(FAULT_STOPPED, _STOPPED)
         encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
             raise _Refused(FAULT_ENCODING, f"result server: compressed bodies ({encoding}) are refused")
@@ -170,6 +182,8 @@ class ResultServer:
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._inflight = 0  # calls being applied now: stop() lets them finish
         self._ids: dict[str, str] = {}  # id -> name of items cooking now
         self._names: dict[str, str] = {}  # name -> id
         self._item_locks: dict[str, threading.Lock] = {}
@@ -193,17 +207,20 @@ class ResultServer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving, cut open connections (a kept-alive job must not report after the cook), join."""
-        self._stopped = True
+        """Stop serving; let calls being applied finish (their job is told "ok" and the effect is in
+        the log); cut open connections (a kept-alive job must not report after the cook); join."""
+        with self._lock:
+            self._stopped = True
         if self._server is None:
             return
         self._server.shutdown()
         self._server.server_close()
-        with self._lock:
+        with self._idle:
+            self._idle.wait_for(lambda: self._inflight == 0, timeout=_STOP_WAIT)
             conns = list(self._conns)
         for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
+            try:  # the read side only: its handler sees EOF and closes; SHUT_RDWR could lose an answer in flight
+                conn.shutdown(socket.SHUT_RD)
             except OSError:
                 pass
         self._thread.join()
@@ -217,7 +234,8 @@ class ResultServer:
         self.stop()
 
     def environment(self) -> dict[str, str]:
-        return {"PDG_RESULT_SERVER": self.address, "PDG_RESULT_SECRET": self.secret}
+        return {"PDG_RESULT_SERVER": self.address, "PDG_RESULT_SECRET": self.secret,
+                "PDG_RESULT_MAX_BODY": str(self.max_body)}
 
     def allow(self, item_id: str, item_name: str) -> None:
         with self._lock:
@@ -233,6 +251,18 @@ class ResultServer:
                 del self._names[name]
             self._item_locks.pop(item_id, None)
             self._done.pop(item_id, None)
+
+    def _enter(self) -> bool:
+        with self._lock:
+            if self._stopped:
+                return False
+            self._inflight += 1
+            return True
+
+    def _leave(self) -> None:
+        with self._idle:
+            self._inflight -= 1
+            self._idle.notify_all()
 
     def _count_request(self) -> None:
         with self._lock:

@@ -265,10 +265,25 @@ def test_wrong_values_are_refused_and_change_nothing(server, args, problem):
     assert server.sink.warnings[-1][1] == msg
 
 
+def test_a_job_does_not_send_what_the_server_would_refuse_unread(server, project):
+    """Over the body limit the server answers without reading, so the job's send would end in a
+    broken pipe: pdgcmd checks the size first and fails with the reason instead."""
+    done = run_job(server, project, "import pdgcmd\npdgcmd.setStringAttrib('s', 'x' * (1 << 20))\nprint('after')")
+    failed_with(done, "pdgcmd: attribute 's' cannot be sent: the request is ")
+    assert "bytes, over the result server's limit of 1048576" in done.stderr
+    assert server.requests == 0 and server.sink.calls == []
+
+
+def test_a_batch_over_the_limit_is_sent_in_parts(server, project):
+    code = ("import pdgcmd\nwith pdgcmd.batch():\n    for i in range(8):\n"
+            "        pdgcmd.setStringAttrib('s%d' % i, str(i) * 200_000)\nprint('after')")
+    done = run_job(server, project, code)
+    assert done.returncode == 0, done.stderr
+    assert server.requests == 2  # 8 x 200 kB is over 1 MiB: two halves of 4
+    assert [(c[2], len(c[4][0])) for c in server.sink.calls] == [(f"s{i}", 200_000) for i in range(8)]
+
+
 def test_oversized_strings_are_refused(server, project):
-    msg = refused(lambda: forged(server).set_attrib(key(1), "s", "str", ["x" * ((1 << 20) + 1)]),
-                  resultserver.FAULT_TOO_LARGE)
-    assert "bytes is refused (the limit is 1048576)" in msg  # the body cap answers before anything is parsed
     small = ResultServer(server.sink, project, max_string=10)
     with small:
         small.allow("id42", "render_4")
@@ -384,6 +399,29 @@ def test_job_fails_within_budget_when_server_hangs(project):
     assert done.returncode == 1
     assert "did not answer attribute 'x' after 3 tries (TimeoutError" in done.stderr
     assert 1.5 < elapsed < 6  # 3 x 0.5 s timeouts + 0.1 + 0.2 s backoff
+
+
+def test_stop_lets_a_call_being_applied_finish(project):
+    class SlowSink(RecordingSink):
+        def set_attrib(self, item_id, name, values, kind):
+            started.set()
+            time.sleep(0.5)
+            super().set_attrib(item_id, name, values, kind)
+
+    started = threading.Event()
+    sink = SlowSink()
+    srv = ResultServer(sink, project)
+    srv.start()
+    srv.allow("id1", "a_1")
+    answers = []
+    caller = threading.Thread(target=lambda: answers.append(forged(srv).set_attrib(key(1, "id1"), "x", "int", [1])))
+    caller.start()
+    assert started.wait(5)
+    srv.stop()
+    assert sink.calls == [("attrib", "id1", "x", "int", [1])]  # applied before stop() returned
+    caller.join(5)
+    assert answers == [True]  # and the job was told so
+    assert sink.warnings == []
 
 
 def test_stop_cuts_kept_alive_connections(project):

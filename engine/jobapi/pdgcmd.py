@@ -41,12 +41,23 @@ def _env_number(name: str, default: float, kind=float):
         return kind(default)
 
 
-class _Transport(xmlrpc.client.Transport):
-    """HTTP transport with a socket timeout, keeping one connection open between calls."""
+class TooLarge(ValueError):
+    """A request over the server's body limit: the server would hang up on it unread."""
 
-    def __init__(self, timeout: float) -> None:
+
+class _Transport(xmlrpc.client.Transport):
+    """HTTP transport with a socket timeout, keeping one connection open between calls; refuses to
+    send a body the server would refuse unread (the job would only see a broken pipe)."""
+
+    def __init__(self, timeout: float, max_body: int) -> None:
         super().__init__()
         self._timeout = timeout
+        self._max_body = max_body
+
+    def request(self, host, handler, request_body, verbose=False):
+        if len(request_body) > self._max_body:
+            raise TooLarge(f"{len(request_body)} bytes, over the result server's limit of {self._max_body}")
+        return super().request(host, handler, request_body, verbose)
 
     def make_connection(self, host):
         conn = super().make_connection(host)
@@ -67,13 +78,15 @@ class Client:
         self.timeout = timeout if timeout is not None else _env_number("PDG_RPC_TIMEOUT", 4.0)
         self.retries = retries if retries is not None else _env_number("PDG_RPC_RETRIES", 2, int)
         self.backoff = backoff if backoff is not None else _env_number("PDG_RPC_BACKOFF", 2.0)
+        self.max_body = _env_number("PDG_RESULT_MAX_BODY", 1 << 20, int)
         if not self.address:
             raise ServerGone("pdgcmd: PDG_RESULT_SERVER is not set: this job was not started by a PDG scheduler")
         self._proxy = None
 
     def _connect(self):
         url = f"http://{self.address}/RPC2/{self.secret}"
-        self._proxy = xmlrpc.client.ServerProxy(url, transport=_Transport(self.timeout), allow_none=True)
+        self._proxy = xmlrpc.client.ServerProxy(url, transport=_Transport(self.timeout, self.max_body),
+                                                allow_none=True)
         return self._proxy
 
     def call(self, method: str, *args, what: str | None = None):
@@ -86,7 +99,9 @@ class Client:
             proxy = self._proxy or self._connect()
             try:
                 return getattr(proxy, method)(*args)
-            except (TypeError, OverflowError) as exc:  # raised while marshalling, before anything is sent
+            except TooLarge:
+                raise
+            except (TypeError, OverflowError, ValueError) as exc:  # raised before anything is sent
                 raise ReportRefused(f"pdgcmd: {what} cannot be sent: {exc}") from None
             except xmlrpc.client.Fault as fault:
                 raise ReportRefused(f"pdgcmd: the result server refused {what}: {fault.faultString}") from None
@@ -126,8 +141,14 @@ def batch():
 
 
 def _flush(calls: list) -> None:
+    """Send a batch in one request, or in halves when it is over the server's body limit."""
     wire = [{"methodName": method, "params": list(args)} for method, args, _ in calls]
-    results = client().call("system.multicall", wire, what=f"{len(calls)} batched reports")
+    try:
+        results = _call("system.multicall", wire, what=f"{len(calls)} batched reports", split=len(calls) > 1)
+    except TooLarge:
+        _flush(calls[: len(calls) // 2])
+        _flush(calls[len(calls) // 2:])
+        return
     for (_, _, what), result in zip(calls, results):
         if isinstance(result, dict):
             raise ReportRefused(f"pdgcmd: the result server refused {what}: {result.get('faultString')}")
@@ -139,7 +160,16 @@ def _send(method: str, *args, what: str) -> None:
     if pending is not None:
         pending.append((method, args, what))
     else:
-        client().call(method, *args, what=what)
+        _call(method, *args, what=what)
+
+
+def _call(method: str, *args, what: str, split: bool = False):
+    try:
+        return client().call(method, *args, what=what)
+    except TooLarge as exc:
+        if split:
+            raise
+        raise ReportRefused(f"pdgcmd: {what} cannot be sent: the request is {exc}") from None
 
 
 def client() -> Client:
