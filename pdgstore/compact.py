@@ -21,7 +21,7 @@ import msgpack
 
 from pdgstore import codec, events as ev
 from pdgstore.errors import BadRef
-from pdgstore.log import SNAPSHOT_VERSION, EventLog
+from pdgstore.log import SNAPSHOT_VERSION, EventLog, write_blob
 
 #: the automatic rule: at least this many events, and this many times the live records
 AUTO_MIN_EVENTS = 200_000
@@ -93,14 +93,17 @@ def compact(log: EventLog, the_plan: Plan, *, vacuum: bool = True) -> dict:
         return {"cut": the_plan.cut, "events_removed": 0, "bytes_before": before_bytes, "bytes_after": before_bytes,
                 "seconds": 0.0}
     state = log.state_at(the_plan.cut)
-    blob = msgpack.packb(state.to_plain(), use_bin_type=True)
+    packer = msgpack.Packer(use_bin_type=True, autoreset=False)
+    state.pack(packer)
+    blob = packer.getbuffer()
     seq = log.next_seq
     record = ev.LogCompacted(seq=seq, time_ns=time.time_ns(), cook_id=0, graph="", cut=the_plan.cut,
                              events=the_plan.events, bytes_before=before_bytes)
 
     def write(c) -> None:
-        c.execute("INSERT OR REPLACE INTO snapshots (seq, time_ns, v, state) VALUES (?, ?, ?, ?)",
-                  (the_plan.cut, time.time_ns(), SNAPSHOT_VERSION, blob))
+        write_blob(c, "snapshots", "state", the_plan.cut, blob,
+                   "INSERT OR REPLACE INTO snapshots (seq, time_ns, v, state) VALUES (?, ?, ?, zeroblob(?))",
+                   (the_plan.cut, time.time_ns(), SNAPSHOT_VERSION, len(blob)))
         c.execute("DELETE FROM snapshots WHERE seq < ?", (the_plan.cut,))
         c.execute("DELETE FROM events WHERE seq <= ?", (the_plan.cut,))
         c.execute("INSERT OR REPLACE INTO meta VALUES ('base_seq', ?)", (str(the_plan.cut),))

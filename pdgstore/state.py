@@ -149,16 +149,35 @@ class State:
         return next(reversed(self.cooks), 0)
 
     # -- plain form --------------------------------------------------------------------------------
-    def to_plain(self, named: bool = False) -> dict:
+    def to_plain(self, named: bool = False, items: bool = True) -> dict:
         """The state as msgpack-native data: compact lists, or dicts keyed by field name when
-        ``named`` (for messages that must say which field differs)."""
-        return {
+        ``named`` (for messages that must say which field differs). ``items=False`` leaves the
+        work items out (``pack`` streams them)."""
+        plain = {
             "seq": self.seq,
             "graphs": {k: _plain(g, GraphInfo.PLAIN, named) for k, g in self.graphs.items()},
-            "items": {k: _plain(i, Item.PLAIN, named) for k, i in self.items.items()},
             "cooks": [_plain(c, Cook.PLAIN, named) for c in self.cooks.values()],
             "transfers": self.transfers,
         }
+        if items:
+            plain["items"] = {k: _plain(i, Item.PLAIN, named) for k, i in self.items.items()}
+        return plain
+
+    def pack(self, packer) -> None:
+        """Pack ``to_plain()`` into a msgpack ``Packer`` (``autoreset=False``), one work item at a
+        time: a snapshot never holds a plain copy of every item besides the state and its bytes."""
+        plain = self.to_plain(items=False)
+        packer.pack_map_header(len(plain) + 1)
+        for key, value in plain.items():
+            packer.pack(key)
+            packer.pack(value)
+        packer.pack("items")
+        packer.pack_map_header(len(self.items))
+        getter = _GETTERS.get(tuple(Item.PLAIN)) or _GETTERS.setdefault(tuple(Item.PLAIN), attrgetter(*Item.PLAIN))
+        pack = packer.pack
+        for item_id, item in self.items.items():
+            pack(item_id)
+            pack(getter(item))
 
     @classmethod
     def from_plain(cls, plain: dict) -> "State":
