@@ -8,6 +8,7 @@ item, refused store), 130 a cancelled cook.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -15,11 +16,49 @@ import click
 from pdgstore.errors import PdgError
 
 
+#: command name -> "module:attribute", in the order ``pdg --help`` lists them. A command's module
+#: (and what it imports: the engine, watchdog, ...) is imported only when that command runs or help
+#: is asked for, so ``pdg status`` does not pay for the imports of ``pdg cook``.
+COMMANDS = {
+    "cook": "cli.cook:command",
+    "status": "cli.status:command",
+    "items": "cli.items:command",
+    "show": "cli.show:command",
+    "explain": "cli.explain:command",
+    "history": "cli.history:command",
+    "diff": "cli.diff:command",
+    "events": "cli.events:command",
+    "replay": "cli.replay:command",
+    "export": "cli.export:command",
+    "dirty": "cli.manual:dirty_command",
+    "accept": "cli.manual:accept_command",
+    "stats": "cli.stats:command",
+    "compact": "cli.compact:command",
+    "check": "cli.check:command",
+}
+
+
 class PdgGroup(click.Group):
-    """Turns PdgError into a sentence and an exit code; lists commands in the order defined."""
+    """Loads commands lazily (``COMMANDS``), turns PdgError into a sentence and an exit code, and
+    lists commands in the order defined."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        spec = COMMANDS.get(name)
+        if spec is None:
+            return None
+        module, _, attribute = spec.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    @property
+    def commands(self) -> dict[str, click.Command]:  # every command, loaded (tests and docs walk them)
+        return {name: self.get_command(None, name) for name in COMMANDS}
+
+    @commands.setter
+    def commands(self, value) -> None:  # click.Group.__init__ assigns it; the table above is the truth
+        pass
 
     def invoke(self, ctx: click.Context):
         try:
@@ -39,21 +78,9 @@ def pdg() -> None:
 
     A graph file is a Python file that builds a graph (see README.md). `pdg cook GRAPH` cooks it
     into a store beside it (.pdg/pdg.db); the other commands (status, items, show, explain, history,
-    diff, events, replay, export, dirty, accept, stats, compact, check) need only that store and find it from the current directory, like git.
+    diff, events, replay, export, dirty, accept, stats, compact, check) need only that store and find
+    it from the current directory, like git.
     """
-
-
-def _register() -> None:
-    from cli import (check, compact, cook, diff, events, explain, export, history, items, manual, replay, show,
-                     stats, status)
-
-    for command in (cook.command, status.command, items.command, show.command, explain.command,
-                    history.command, diff.command, events.command, replay.command, export.command,
-                    manual.dirty_command, manual.accept_command, stats.command, compact.command, check.command):
-        pdg.add_command(command)
-
-
-_register()
 
 
 def main() -> None:
