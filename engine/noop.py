@@ -53,8 +53,10 @@ def unchanged(item, stats: dict, root: str) -> bool:
     their recorded (mtime_ns, size)."""
     if item.state not in DONE_STATES or item.signature in ("", ACCEPTED) or item.reason:
         return False
+    absolute = files.absolute
+    get = stats.get
     for o in item.outputs:
-        st = stats.get(files.absolute(o[0], root))
+        st = get(absolute(o[0], root))
         if st is None or st.st_mtime_ns != o[3] or st.st_size != o[2]:
             return False
     return True
