@@ -28,11 +28,12 @@ def command(db, as_json) -> None:
         render.emit_json({"schema": 1, "cooks": rows})
         return
     t = render.table("cook_id", "graph", "node", "started", "seconds", "status", "ran", "reused", "failed",
-                     "cancelled", "message")
+                     "cancelled", "trigger", "message")
     for r in rows:
         c = r["items"]
         t.add_row(str(r["cook_id"]), r["graph"], r["node"] or "", render.when(r["started_ns"]),
                   "" if r["seconds"] is None else f"{r['seconds']:.2f}", render.styled(r["status"]),
                   *(str(c.get(k, "")) for k in ("ran", "reused", "failed", "cancelled")),
+                  queries.trigger_text(r["trigger"]).replace("[", "\\["),
                   r["message"].replace("[", "\\["))
     render.out.print(t)

@@ -44,10 +44,11 @@ def pdg() -> None:
 
 
 def _register() -> None:
-    from cli import check, cook, events, explain, history, items, manual, show, status
+    from cli import check, cook, events, explain, history, items, manual, show, status, watch
 
     for command in (cook.command, status.command, items.command, show.command, explain.command,
-                    history.command, events.command, manual.dirty_command, manual.accept_command, check.command):
+                    history.command, events.command, manual.dirty_command, manual.accept_command, check.command,
+                    watch.command):
         pdg.add_command(command)
 
 
