@@ -39,6 +39,14 @@ FALLBACK_POLL_S = 1.0
 _STOP = ("", False)
 
 
+def _event_filter() -> list:
+    """The events worth a kernel watch: not opens and read-only closes (a cook reads every input)."""
+    from watchdog import events as wd
+
+    return [wd.FileCreatedEvent, wd.FileModifiedEvent, wd.FileDeletedEvent, wd.FileMovedEvent, wd.FileClosedEvent,
+            wd.DirCreatedEvent, wd.DirDeletedEvent, wd.DirMovedEvent]
+
+
 def _native_observer():
     from watchdog.observers import Observer
 
@@ -153,10 +161,10 @@ class Watcher:
     def _loop(self) -> None:
         next_scan = time.monotonic() + (self.poll_s if self.mode == "poll" else self.rescan_s)
         while not self.stopped.is_set():
-            hints, folders = set(self._pending), set()
-            self._pending = set()
-            if not hints:
-                hints, folders = self._collect(max(0.0, next_scan - time.monotonic()))
+            pending, self._pending = self._pending, set()
+            hints, folders = self._collect(0.0 if pending else max(0.0, next_scan - time.monotonic()),
+                                           started=bool(pending))
+            hints |= pending
             if self.stopped.is_set():
                 return
             if self.tick is not None:
@@ -177,7 +185,7 @@ class Watcher:
                 continue
             if not (changed or graph_changed):
                 continue
-            rel = [display_path(p) for p in changed]
+            rel = [os.path.relpath(p, self.graph.root).replace(os.sep, "/") for p in changed]
             self.report("change", {"files": rel, "count": len(changed), "graph": graph_changed,
                                    "verify_s": time.perf_counter() - t0})
             why = "the graph changed" if graph_changed and not changed else (
@@ -187,20 +195,21 @@ class Watcher:
             if self.mode == "native":
                 self._sync_observer()
 
-    def _collect(self, timeout: float) -> tuple[set[str], set[str]]:
-        """Wait up to ``timeout`` for a first hint, then until ``debounce_s`` pass with none (at most
-        ten windows or a second, so a steady stream still cooks): (file paths, folder paths)."""
-        try:
-            first = self.hints.get(timeout=timeout)
-        except queue.Empty:
-            return set(), set()
+    def _collect(self, timeout: float, started: bool = False) -> tuple[set[str], set[str]]:
+        """Wait up to ``timeout`` for a first hint (``started``: a scan found one already), then
+        until ``debounce_s`` pass with none (at most ten windows or a second, so a steady stream
+        still cooks): (file paths, folder paths)."""
         paths, folders = set(), set()
+        try:
+            item = self.hints.get(timeout=timeout) if not started else None
+        except queue.Empty:
+            return paths, folders
         cap = time.monotonic() + max(1.0, 10 * self.debounce_s)
-        item = first
         while True:
             if item is _STOP:
                 return paths, folders
-            (folders if item[1] else paths).add(item[0])
+            if item is not None:
+                (folders if item[1] else paths).add(item[0])
             wait = min(self.debounce_s, cap - time.monotonic())
             if wait <= 0:
                 break
@@ -294,7 +303,8 @@ class Watcher:
                     self.observer.unschedule(self._watches.pop(key))
             for key in wanted:
                 if key not in self._watches:
-                    self._watches[key] = self.observer.schedule(_Handler(self), key[0], recursive=key[1])
+                    self._watches[key] = self.observer.schedule(_Handler(self), key[0], recursive=key[1],
+                                                                event_filter=_event_filter())
         except OSError as exc:
             self._fall_back(f"the native file watcher failed ({exc.strerror or exc})")
 
