@@ -44,11 +44,11 @@ def pdg() -> None:
 
 
 def _register() -> None:
-    from cli import check, cook, events, explain, history, items, manual, show, status, watch
+    from cli import check, cook, events, explain, history, items, manual, schedule, show, status, watch
 
     for command in (cook.command, status.command, items.command, show.command, explain.command,
                     history.command, events.command, manual.dirty_command, manual.accept_command, check.command,
-                    watch.command):
+                    watch.command, schedule.group):
         pdg.add_command(command)
 
 
