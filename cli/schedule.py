@@ -18,7 +18,8 @@ from engine.project import find_store, open_store, store_beside
 @click.group("schedule", short_help="Cook graphs on a timetable: add, list, remove, run.")
 def group() -> None:
     """Scheduled cooks. Schedules live in the store as events: `pdg schedule list` works without the
-    service, and `pdg schedule run` (a foreground service) finds them all again after a restart."""
+    service, and `pdg schedule run` (a foreground service) finds them all again after a restart.
+    Every subcommand takes --json."""
 
 
 @group.command("add")
