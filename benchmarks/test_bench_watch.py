@@ -60,7 +60,7 @@ class Watching:
 def edits(folder: str, watching: Watching, count: int) -> dict:
     """Edit ``count`` inputs one after another; per edit: latency to the cook's start, the
     watcher's verification time, the cook's time and what ran."""
-    latency, verify, cook = [], [], []
+    latency, verify, update, cook = [], [], [], []
     for k in range(count):
         t0 = time.perf_counter()
         workload.change_one(folder, (k * 37) % 100, next(_VERSIONS) * 10)
@@ -68,10 +68,13 @@ def edits(folder: str, watching: Watching, count: int) -> dict:
         started, _ = watching.wait("cook_start")
         _done, data = watching.wait("cook")
         assert data["summary"].counts["ran"] == 2, data["summary"].counts
+        _ready, ready = watching.wait("ready")
         latency.append(started - t0)
         verify.append(change["verify_s"])
+        update.append(ready["update_s"])
         cook.append(data["summary"].seconds)
     return {"latency": statistics.median(latency), "verify": statistics.median(verify),
+            "update": statistics.median(update), "work": statistics.median(v + u for v, u in zip(verify, update)),
             "cook": statistics.median(cook), "latency_max": max(latency)}
 
 
@@ -104,8 +107,9 @@ def test_change_to_recook_latency(benchmark, folders):
 
 
 def test_cost_per_change_10000_vs_100_watched(benchmark, folders):
-    """The watcher's own work per change (verifying the hinted file with the stat cascade) with
-    N watched inputs against 100. Target: no more than with 100 (beyond the recook itself)."""
+    """The watcher's own work per change (verifying the hinted file with the stat cascade, then
+    updating the watch set from the recook) with N watched inputs against 100. Target: no more than
+    with 100 (beyond the recook itself)."""
     big, small = folders
     rounds = max(10, EDITS // 2)
     results = {}
@@ -116,15 +120,19 @@ def test_cost_per_change_10000_vs_100_watched(benchmark, folders):
         finally:
             watching.stop()
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
-    ratio = results["big"]["verify"] / results["small"]["verify"]
-    report(benchmark, f"watcher work per change, {N} vs 100 watched inputs", results["big"]["verify"] * 1e6, "us",
+    big_r, small_r = results["big"], results["small"]
+    ratio = big_r["work"] / small_r["work"]
+    report(benchmark, f"watcher work per change, {N} vs 100 watched inputs", big_r["work"] * 1e6, "us",
            target="no more than with 100 (within noise: < 2x)", met=ratio < 2.0,
-           small_us=round(results["small"]["verify"] * 1e6, 1), ratio=round(ratio, 2),
+           small_us=round(small_r["work"] * 1e6, 1), ratio=round(ratio, 2),
+           verify_us=[round(small_r["verify"] * 1e6, 1), round(big_r["verify"] * 1e6, 1)],
+           update_us=[round(small_r["update"] * 1e6, 1), round(big_r["update"] * 1e6, 1)],
            latency_big_ms=round(results["big"]["latency"] * 1e3, 1),
            latency_small_ms=round(results["small"]["latency"] * 1e3, 1),
            cook_big_s=round(results["big"]["cook"], 3), cook_small_s=round(results["small"]["cook"], 3))
-    print(f"[pdg-bench]   verify per change: {results['small']['verify'] * 1e6:.0f} us (100) vs "
-          f"{results['big']['verify'] * 1e6:.0f} us ({N}), {ratio:.2f}x; change-to-recook-start "
+    print(f"[pdg-bench]   per change, 100 vs {N} inputs: verify {small_r['verify'] * 1e6:.0f} vs "
+          f"{big_r['verify'] * 1e6:.0f} us, watch set update {small_r['update'] * 1e6:.0f} vs "
+          f"{big_r['update'] * 1e6:.0f} us (the items the recook touched), total {ratio:.2f}x; change-to-recook-start "
           f"{results['small']['latency'] * 1e3:.1f} ms vs {results['big']['latency'] * 1e3:.1f} ms; the recook "
           f"itself {results['small']['cook']:.3f} s vs {results['big']['cook']:.3f} s", flush=True)
 

@@ -31,6 +31,7 @@ from engine.writer import StoreSession
 from pdgstore import events as ev
 from pdgstore.errors import PdgError, StoreRefused
 from pdgstore.log import display_path
+from pdgstore.queries import ITEM_KINDS
 
 #: event types that may mean new content (watchdog 7 also reports opens and read-only closes)
 CHANGE_EVENTS = frozenset({"created", "modified", "deleted", "moved", "closed"})
@@ -76,8 +77,8 @@ class _Handler:
 class Watcher:
     """Watch the graph file at ``graph_path`` (and ``node`` only, when given) and keep it cooked.
 
-    ``report(kind, data)`` hears what happens: started, change, cook, graph_error, graph_reloaded,
-    fallback, busy, error, stopped. ``gate`` is a lock shared with other cooks of this process
+    ``report(kind, data)`` hears what happens: started, change, cook_start, cook, ready (watching
+    again), graph_error, graph_reloaded, fallback, busy, error, stopped. ``gate`` is a lock shared with other cooks of this process
     (``pdg schedule run --watch``). ``observer_factory`` makes the native observer (tests pass one
     that fails, as an exhausted inotify would).
     """
@@ -190,8 +191,10 @@ class Watcher:
                                    "verify_s": time.perf_counter() - t0})
             why = "the graph changed" if graph_changed and not changed else (
                 f"{len(changed)} changed file{'s' if len(changed) != 1 else ''}")
-            self._cook_now(changed, why)
-            self._rebuild()
+            summary = self._cook_now(changed, why)
+            t1 = time.perf_counter()
+            self._rebuild(summary, reloaded=graph_changed)
+            self.report("ready", {"files": len(self.watchset), "update_s": time.perf_counter() - t1})
             if self.mode == "native":
                 self._sync_observer()
 
@@ -277,9 +280,16 @@ class Watcher:
         self.report("graph_reloaded", {"graph": graph.name})
         return True
 
-    def _rebuild(self) -> None:
+    def _rebuild(self, summary: CookSummary | None = None, reloaded: bool = True) -> None:
+        """The watch set after a cook: its items' records updated in place (O(items it touched)),
+        or built anew when the graph was reloaded, items came or went, or the cook failed to run."""
         graph = self.graph
         scope = graph.upstream_closure(self.node) if self.node else graph.topological_order()
+        state = self.session.state
+        if summary is not None and not reloaded and state is not None:
+            touched = {subject for kind, subject in self.session.last_cook_subjects if kind in ITEM_KINDS}
+            self.watchset.update(graph, state, scope, touched)
+            return
         self.watchset = WatchSet.build(graph, self.session.state, scope, store_dir=os.path.dirname(self.db),
                                        graph_files=self._graph_files)
 

@@ -100,8 +100,13 @@ class WatchSet:
     #: folder -> recursive: where the observer looks
     dirs: dict[str, bool] = field(default_factory=dict)
     #: folder -> recorded files directly in it (a folder moved or deleted checks these)
-    by_dir: dict[str, list[str]] = field(default_factory=dict)
+    by_dir: dict[str, dict[str, None]] = field(default_factory=dict)
     ignore: str = ""  # the store's folder: its own writes are never hints
+    #: item id -> the paths its records hold; path -> how many items hold it (for ``update``)
+    owned: dict[str, tuple] = field(default_factory=dict)
+    refs: dict[str, int] = field(default_factory=dict)
+    #: folders the file patterns and graph files need watched (recursive or not)
+    base_dirs: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def build(cls, graph: Graph, state: State | None, scope: list[str], *, store_dir: str,
@@ -109,16 +114,10 @@ class WatchSet:
         root = graph.root
         ws = cls(root, graph_files=dict(graph_files), ignore=store_dir.rstrip("/") + "/")
         if state is not None:
-            absolute = files.absolute
             for name in scope:
+                merges = graph.nodes[name].is_partitioner
                 for item in state.items_of(graph.name, name):
-                    for rec in item.outputs:
-                        ws.records[absolute(rec[0], root)] = rec
-                    for rec in item.inputs:
-                        ws.records.setdefault(absolute(rec[0], root), rec)
-        for path in ws.records:
-            ws.by_dir.setdefault(os.path.dirname(path), []).append(path)
-        dirs: dict[str, bool] = dict.fromkeys(ws.by_dir, False)
+                    ws._hold(item.item_id, ws._record(item, merges))
         for name in scope:
             node = graph.nodes[name]
             if isinstance(node, FilePattern):
@@ -126,11 +125,88 @@ class WatchSet:
                 pattern = os.path.normpath(pattern).replace(os.sep, "/")
                 ws.patterns.append((pattern_regex(pattern), pattern))
                 base, recursive = pattern_base(pattern)
-                dirs[base] = dirs.get(base, False) or recursive
+                ws.base_dirs[base] = ws.base_dirs.get(base, False) or recursive
         for path in ws.graph_files:
-            dirs.setdefault(os.path.dirname(path), False)
-        ws.dirs = _minimal(dirs)
+            ws.base_dirs.setdefault(os.path.dirname(path), False)
+        ws._place()
         return ws
+
+    def update(self, graph: Graph, state: State, scope: list[str], touched: set[str]) -> None:
+        """Take in the items a cook touched (generated, cooked, removed: ``touched`` ids), and
+        nothing else: O(touched items' own files), no stat, no glob."""
+        in_scope = set(scope)
+        new_dirs = False
+        for item_id in touched:
+            item = state.items.get(item_id)
+            if item is None or item.graph != graph.name or item.node not in in_scope:
+                if item_id in self.owned:
+                    new_dirs |= self._release(item_id)
+                continue
+            old = self.owned.get(item_id)
+            paths = self._record(item, graph.nodes[item.node].is_partitioner)
+            if paths != old:  # same files with new records (the common recook): no bookkeeping
+                new_dirs |= self._release(item_id)
+                new_dirs |= self._hold(item_id, paths)
+        if new_dirs:
+            self._place()
+
+    def _record(self, item, merges: bool = False) -> tuple:
+        """Take the item's file records; its paths. Each file is held by the item that made it (or
+        found it): a partition's outputs are its members' (``merges``) and a child's inputs are its
+        parents' outputs, so only a root item's inputs are its own. That keeps a recook of a
+        partition of 10,000 members from touching 10,000 records here."""
+        root, absolute, records = self.root, files.absolute, self.records
+        paths = []
+        if not merges:
+            for rec in item.outputs:
+                path = absolute(rec[0], root)
+                records[path] = rec
+                paths.append(path)
+        for rec in () if item.parents else item.inputs:
+            path = absolute(rec[0], root)
+            if path not in records:
+                records[path] = rec
+            paths.append(path)
+        return tuple(paths)
+
+    def _hold(self, item_id: str, paths: tuple) -> bool:
+        """Count the item's hold on its paths; True when one lies in a folder not watched before."""
+        new_dir = False
+        refs, by_dir = self.refs, self.by_dir
+        for path in paths:
+            refs[path] = refs.get(path, 0) + 1
+            folder = os.path.dirname(path)
+            held = by_dir.get(folder)
+            if held is None:
+                held = by_dir[folder] = {}
+                new_dir = True
+            held[path] = None
+        self.owned[item_id] = paths
+        return new_dir
+
+    def _release(self, item_id: str) -> bool:
+        """Forget the item's files (those no other item holds); True when a folder emptied."""
+        emptied = False
+        for path in self.owned.pop(item_id, ()):
+            left = self.refs[path] - 1
+            if left:
+                self.refs[path] = left
+                continue
+            del self.refs[path]
+            self.records.pop(path, None)
+            folder = os.path.dirname(path)
+            held = self.by_dir[folder]
+            held.pop(path, None)
+            if not held:
+                del self.by_dir[folder]
+                emptied = True
+        return emptied
+
+    def _place(self) -> None:
+        dirs = dict.fromkeys(self.by_dir, False)
+        for base, recursive in self.base_dirs.items():
+            dirs[base] = dirs.get(base, False) or recursive
+        self.dirs = _minimal(dirs)
 
     def __len__(self) -> int:
         return len(self.records) + len(self.graph_files)

@@ -51,6 +51,8 @@ class StoreSession:
         self.on_busy = on_busy
         self.stop = stop
         self.state: State | None = None
+        #: (kind, subject) of the events the last ``cook`` appended, for callers that follow items
+        self.last_cook_subjects: list[tuple[str, str]] = []
 
     def _open(self, wait_s: float | None) -> EventLog:
         log = open_writer(self.db, wait_s=wait_s, on_busy=self.on_busy, stop=self.stop)
@@ -89,10 +91,13 @@ class StoreSession:
         graph.describe()
         log = self._open(wait_s)
         try:
+            before = self.state.seq
             cook = Cook(log, graph, state=self.state, node=node, jobs=jobs, trigger=trigger)
             if on_cook is not None:
                 on_cook(cook)
-            return cook.run()
+            summary = cook.run()
+            self.last_cook_subjects = log.subjects_since(before)
+            return summary
         except BaseException:
             self.state = None
             raise

@@ -230,6 +230,12 @@ class EventLog:
                 for row in rows:
                     yield codec.from_row(row)
 
+    def subjects_since(self, seq: int) -> list[tuple[str, str]]:
+        """(kind, subject) of every event after ``seq``, payloads left undecoded: which items a
+        cook touched, in O(its events) whatever the size of what it carried."""
+        with self._errors():
+            return self.conn.execute("SELECT kind, subject FROM events WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
+
     def last_seq(self) -> int:
         with self._errors():
             return self.conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0

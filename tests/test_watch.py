@@ -14,6 +14,7 @@ import pytest
 
 from engine import watch as watch_module
 from engine.watch import Watcher
+from engine.watchset import WatchSet
 from pdgstore.log import EventLog
 
 SLOW_GRAPH = '''
@@ -114,13 +115,20 @@ def test_editing_one_input_recooks_exactly_its_chain_and_outputs_do_not_loop(wid
     first = r.seen[-2][1]["summary"] if r.seen[-2][0] == "cook" else None
     assert first is not None and first.counts["ran"] == 21
     assert r.quiet(0.6) == []  # the 21 outputs it wrote are recorded: no recook loop
+    first_record = r.watcher.watchset.records[str(wide.root / "out1" / "f0003.txt")][4]
     (wide.root / "in" / "f0003.txt").write_text("changed\n")
     change = r.wait("change")
     assert change["files"] == ["in/f0003.txt"]
     summary = r.wait("cook")["summary"]
     assert summary.counts["ran"] == 2 and summary.counts["reused"] == 38  # 42 items: the file and gather updated
     assert cooked_in(wide, summary.cook_id) == {"upper_4", "gather_1", "concat_1"}  # its chain, nothing else
+    r.wait("ready")
     assert r.quiet(0.6) == []  # its own outputs (out1/f0003.txt, out2/all.txt) trigger nothing
+    w = r.watcher
+    fresh = WatchSet.build(w.graph, w.session.state, w.graph.topological_order(), store_dir=str(wide.db.parent),
+                           graph_files=w._graph_files)
+    assert w.watchset.records == fresh.records and w.watchset.dirs == fresh.dirs  # updated in place == built anew
+    assert w.watchset.records[str(wide.root / "out1" / "f0003.txt")][4] != first_record
     r.stop()
     with EventLog.open(str(wide.db)) as log:
         state = log.load_state()
