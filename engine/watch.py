@@ -88,7 +88,7 @@ class Watcher:
                  poll_s: float | None = None, rescan_s: float = 60.0,
                  report: Callable[[str, dict], None] | None = None,
                  observer_factory: Callable[[], object] | None = None,
-                 gate: threading.Lock | None = None, tick: Callable[[], None] | None = None) -> None:
+                 gate: threading.Lock | None = None) -> None:
         self.graph_path = os.path.abspath(graph_path)
         self.db = os.path.abspath(db) if db else store_beside(graph_path)
         self.node = node
@@ -100,7 +100,6 @@ class Watcher:
         self.report = report or (lambda kind, data: None)
         self.observer_factory = observer_factory or _native_observer
         self.gate = gate or threading.Lock()
-        self.tick = tick
         self.hints: queue.SimpleQueue = queue.SimpleQueue()
         self.stopped = threading.Event()
         self.stop_reason = ""
@@ -168,8 +167,6 @@ class Watcher:
             hints |= pending
             if self.stopped.is_set():
                 return
-            if self.tick is not None:
-                self.tick()
             if self.mode == "native" and not self._observer_alive():
                 self._fall_back("the file system observer stopped")
             if time.monotonic() >= next_scan:

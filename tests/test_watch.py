@@ -233,3 +233,24 @@ def test_pdg_watch_process_polls_prints_json_and_exits_0_on_ctrl_c(wide):
     explained = json.loads(wide.pdg("explain", "concat_1", "--json").output)
     assert "in/f0007.txt" in explained["text"]
     assert wide.pdg("check").exit_code == 0
+
+
+def test_a_local_module_of_the_graph_is_watched_too(project):
+    project.write("settings.py", 'PATTERN = "in/*.txt"\n')
+    project.write("g.py", """
+        import settings
+        from engine import Graph
+
+        graph = Graph("g")
+        graph.file_pattern("files", settings.PATTERN)
+    """)
+    project.inputs(4)
+    r = Running(project, graph="g.py")
+    assert any(p.endswith("settings.py") for p in r.watcher.watchset.graph_files)
+    project.write("settings.py", 'PATTERN = "in/f000[01].txt"\n')
+    r.wait("graph_reloaded")
+    summary = r.wait("cook")["summary"]
+    assert summary.status == "success"
+    r.stop()
+    with EventLog.open(str(project.db)) as log:
+        assert len(log.load_state().node_items[("g", "files")]) == 2  # the new pattern, from the new module
