@@ -167,8 +167,8 @@ class Watcher:
             hints |= pending
             if self.stopped.is_set():
                 return
-            if self.mode == "native" and not self._observer_alive():
-                self._fall_back("the file system observer stopped")
+            if self.mode == "native":
+                self._check_observer()
             if time.monotonic() >= next_scan:
                 hints |= self.watchset.scan()
                 next_scan = time.monotonic() + (self.poll_s if self.mode == "poll" else self.rescan_s)
@@ -193,6 +193,7 @@ class Watcher:
             self._rebuild(summary, reloaded=graph_changed)
             self.report("ready", {"files": len(self.watchset), "update_s": time.perf_counter() - t1})
             if self.mode == "native":
+                self.watchset.place()  # folders the recook created can have their own watch now
                 self._sync_observer()
 
     def _collect(self, timeout: float, started: bool = False) -> tuple[set[str], set[str]]:
@@ -315,9 +316,27 @@ class Watcher:
         except OSError as exc:
             self._fall_back(f"the native file watcher failed ({exc.strerror or exc})")
 
-    def _observer_alive(self) -> bool:
+    def _check_observer(self) -> None:
+        """watchdog ends the watch of a folder that is deleted: drop such watches and watch what
+        the watch set needs now (a missing folder through its nearest parent). Only an observer
+        that died as a whole means polling from now on."""
         observer = self.observer
-        return observer is not None and observer.is_alive() and all(e.is_alive() for e in observer.emitters)
+        if observer is None:
+            return
+        if not observer.is_alive():
+            self._fall_back("the file system observer stopped")
+            return
+        dead = [e for e in list(observer.emitters) if not e.is_alive()]
+        if not dead:
+            return
+        for emitter in dead:
+            self._watches.pop((emitter.watch.path, emitter.watch.is_recursive), None)
+            try:
+                observer.unschedule(emitter.watch)
+            except KeyError:
+                pass
+        self.watchset.place()
+        self._sync_observer()
 
     def _fall_back(self, why: str) -> None:
         """Poll from now on, saying so once (and in the log)."""

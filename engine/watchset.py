@@ -128,7 +128,7 @@ class WatchSet:
                 ws.base_dirs[base] = ws.base_dirs.get(base, False) or recursive
         for path in ws.graph_files:
             ws.base_dirs.setdefault(os.path.dirname(path), False)
-        ws._place()
+        ws.place()
         return ws
 
     def update(self, graph: Graph, state: State, scope: list[str], touched: set[str]) -> None:
@@ -148,7 +148,7 @@ class WatchSet:
                 new_dirs |= self._release(item_id)
                 new_dirs |= self._hold(item_id, paths)
         if new_dirs:
-            self._place()
+            self.place()
 
     def _record(self, item, merges: bool = False) -> tuple:
         """Take the item's file records; its paths. Each file is held by the item that made it (or
@@ -202,7 +202,9 @@ class WatchSet:
                 emptied = True
         return emptied
 
-    def _place(self) -> None:
+    def place(self) -> None:
+        """The folders to watch: those holding recorded files and the patterns' and graph's own
+        (a folder that does not exist is watched through its nearest existing parent)."""
         dirs = dict.fromkeys(self.by_dir, False)
         for base, recursive in self.base_dirs.items():
             dirs[base] = dirs.get(base, False) or recursive

@@ -254,3 +254,39 @@ def test_a_local_module_of_the_graph_is_watched_too(project):
     r.stop()
     with EventLog.open(str(project.db)) as log:
         assert len(log.load_state().node_items[("g", "files")]) == 2  # the new pattern, from the new module
+
+
+def test_a_deleted_output_folder_is_remade_and_watched_again(wide, running):
+    import shutil
+
+    r = running()
+    shutil.rmtree(wide.root / "out1")
+    summary = r.wait("cook")["summary"]
+    assert summary.counts["ran"] == 20  # every upper item reran to remake its output (concat: same bytes)
+    r.wait("ready")
+    assert r.quiet(0.3) == []
+    (wide.root / "out1" / "f0002.txt").write_text("an output edited by hand\n")
+    assert r.wait("cook")["summary"].counts["ran"] == 1  # its producer reran and remade it
+    assert (wide.root / "out1" / "f0002.txt").read_text() == "HELLO WORLD 2\n"
+    assert r.watcher.mode == "native" and "fallback" not in [k for k, _ in r.seen]
+
+
+def test_pdg_watch_refuses_a_graph_that_does_not_load_or_an_unknown_node(wide):
+    wide.write("bad.py", "def broken(:\n")
+    result = wide.pdg_process("watch", "bad.py")
+    assert result.returncode == 2 and "syntax error" in result.stderr and "Traceback" not in result.stderr
+    result = wide.pdg_process("watch", "wide.py", "nope")
+    assert result.returncode == 2 and "has no node nope" in result.stderr
+    assert not wide.db.exists()  # refused before the store was touched
+
+
+def test_a_store_busy_with_another_cook_is_waited_for(wide, running):
+    r = running()
+    holder = EventLog.open(str(wide.db), writer=True)  # another process cooking, as far as the lock says
+    try:
+        (wide.root / "in" / "f0006.txt").write_text("while another cook runs\n")
+        assert "already running" in r.wait("busy")["message"]
+        assert "cook" not in r.quiet(0.3)
+    finally:
+        holder.close()
+    assert r.wait("cook")["summary"].counts["ran"] == 2
