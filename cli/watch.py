@@ -75,7 +75,7 @@ class _Status:
         s = d["summary"]
         if self.as_json:
             data = s.to_json()
-            data.update(trigger={"files": d["files"], "message": d["message"]})
+            data.update(event="cook", trigger={"by": "watch", "files": d["files"], "message": d["message"]})
             sys.stdout.write(json.dumps(data, default=str) + "\n")
             sys.stdout.flush()
             return

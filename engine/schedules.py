@@ -326,8 +326,9 @@ class ScheduleService:
         now = time.time_ns()
         if self.stopped.is_set():
             return
-        if not self.gate.acquire(timeout=self.busy_wait_s):
-            self._skip(sid, due_ns or now, f"another cook of this process ran for over {self.busy_wait_s:g} s")
+        if not self._acquire_gate():
+            if not self.stopped.is_set():
+                self._skip(sid, due_ns or now, f"another cook of this process ran for over {self.busy_wait_s:g} s")
             return
         try:
             s = self.session.refresh().schedules.get(sid)
@@ -364,6 +365,16 @@ class ScheduleService:
             self.report("cook", {"schedule": sid, "summary": summary})
         finally:
             self.gate.release()
+
+    def _acquire_gate(self) -> bool:
+        """The process's one-cook-at-a-time lock, waited for up to ``busy_wait_s`` (less on stop)."""
+        deadline = time.monotonic() + self.busy_wait_s
+        while not self.stopped.is_set():
+            if self.gate.acquire(timeout=min(0.1, max(0.0, deadline - time.monotonic()))):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+        return False
 
     def _running(self, cook) -> None:
         self._cook = cook

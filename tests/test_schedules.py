@@ -166,3 +166,28 @@ def test_schedule_run_process_with_watch_exits_0_on_ctrl_c(wide):
             proc.kill()
     state = state_of(wide.db)
     assert list(state.schedules) == ["1"] and all(w["ended_ns"] for w in state.watches.values())
+
+
+def test_scheduled_and_watch_cooks_in_one_process_never_overlap(project):
+    from engine.watch import Watcher
+    from test_watch import SLOW_GRAPH
+
+    project.write("slow.py", SLOW_GRAPH)
+    project.inputs(2)
+    project.pdg("schedule", "add", "slow.py", "--every", "0.5s")
+    gate = threading.Lock()
+    service = Service(project.db, gate=gate)
+    watcher = Watcher(str(project.root / "slow.py"), gate=gate, debounce_s=0.02)
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    for k in range(4):
+        time.sleep(0.3)
+        (project.root / "in" / "f0000.txt").write_text(f"edit {k}\n")
+    time.sleep(0.8)
+    watcher.stop("test over")
+    thread.join(10)
+    service.stop()
+    cooks = sorted(state_of(project.db).cooks.values(), key=lambda c: c.started_ns)
+    assert {c.trigger.get("by") for c in cooks} == {"watch", "schedule"}
+    for a, b in zip(cooks, cooks[1:]):
+        assert a.ended_ns and a.ended_ns <= b.started_ns, (a.cook_id, b.cook_id)
