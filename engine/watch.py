@@ -257,11 +257,13 @@ class Watcher:
             for name, module in list(sys.modules.items()):
                 if getattr(module, "__file__", None) == path:
                     del sys.modules[name]
+        before = set(sys.modules)
         graph = load_graph(self.graph_path, self.overrides)
+        imported = [name for name in list(sys.modules) if name not in before]
         if self.node is not None and self.node not in graph.nodes:
             raise UnknownNode(f"{display_path(self.graph_path)}: graph {graph.name} has no node {self.node} "
                               f"(its nodes: {', '.join(graph.nodes) or 'none'})")
-        watched = [self.graph_path, *local_modules(graph.root, skip=self.graph_path)]
+        watched = [self.graph_path, *local_modules(graph.root, imported, skip=self.graph_path)]
         self._graph_files = {p: content_hash(p) for p in watched}
         return graph
 

@@ -68,13 +68,14 @@ def pattern_base(pattern: str) -> tuple[str, bool]:
     return base, len(fixed) < len(parts) - 1
 
 
-def local_modules(root: str, skip: str = "") -> list[str]:
-    """Python files under ``root`` that are loaded as modules (the graph file's helpers and types
-    plugins), site-packages excluded."""
+def local_modules(root: str, names, skip: str = "") -> list[str]:
+    """Python files under ``root`` among the modules ``names`` (those loading the graph file
+    imported: its helpers), site-packages excluded. Modules imported before, such as pdgstore's own
+    when a graph file sits beside them, are not the graph's and are never re-imported."""
     prefix = root.rstrip(os.sep) + os.sep
     found = []
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
+    for name in names:
+        path = getattr(sys.modules.get(name), "__file__", None)
         if path and path.startswith(prefix) and "site-packages" not in path and path != skip \
                 and path.endswith(".py"):
             found.append(path)
