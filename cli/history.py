@@ -64,13 +64,13 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
         render.emit_json({"schema": 1, "cooks": rows})
         return
     t = render.table("cook_id", "graph", "node", "started", "seconds", "status", "ran", "reused", "failed",
-                     "cancelled", "message")
+                     "cancelled", "trigger", "message")
     for r in rows:
         c = r["items"]
         t.add_row(str(r["cook_id"]), r["graph"], r["node"] or "", render.when(r["started_ns"]),
                   "" if r["seconds"] is None else f"{r['seconds']:.2f}", render.styled(r["status"]),
                   *(str(c.get(k, "")) for k in ("ran", "reused", "failed", "cancelled")),
-                  escape(r["message"]))
+                  escape(queries.trigger_text(r["trigger"])), escape(r["message"]))
     render.out.print(t)
 
 

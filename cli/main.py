@@ -35,6 +35,8 @@ COMMANDS = {
     "stats": "cli.stats:command",
     "compact": "cli.compact:command",
     "check": "cli.check:command",
+    "watch": "cli.watch:command",
+    "schedule": "cli.schedule:group",
 }
 
 
@@ -79,7 +81,8 @@ def pdg() -> None:
     A graph file is a Python file that builds a graph (see README.md). `pdg cook GRAPH` cooks it
     into a store beside it (.pdg/pdg.db); the other commands (status, items, show, explain, history,
     diff, events, replay, export, dirty, accept, stats, compact, check) need only that store and find
-    it from the current directory, like git.
+    it from the current directory, like git. `pdg watch GRAPH` recooks as files change; `pdg schedule`
+    cooks on a timetable.
     """
 
 

@@ -152,8 +152,10 @@ class Cook:
         progress: Callable[[int, int], None] | None = None,
         store_dir: str | None = None,
         dry_run: bool = False,
+        trigger: dict | None = None,
     ) -> None:
         self.log = log
+        self.trigger = trigger  # CookTriggered fields when a watcher or a schedule started this cook
         self.graph = graph
         self.dry_run = dry_run
         self.state = state if state is not None else (log.load_state() if log is not None else State())
@@ -243,6 +245,8 @@ class Cook:
             parms=dict(graph.parms),
         )
         rec.emit(ev.CookStarted, node=self.target or "", jobs=self.jobs, pid=os.getpid(), overrides=dict(graph.overrides))
+        if self.trigger:
+            rec.emit(ev.CookTriggered, **self.trigger)
         self.counts = {"ran": 0, "reused": 0, "updated": 0, "failed": 0, "cancelled": 0}
         self.runs: dict[str, _NodeRun] = {name: _NodeRun(graph.nodes[name]) for name in scope}
         for name in scope:

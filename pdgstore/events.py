@@ -300,3 +300,128 @@ class LogCompacted(Event):
     cut: int = 0
     events: int = 0
     bytes_before: int = 0
+
+
+@register("CookTriggered", subject="graph")
+@dataclass(frozen=True, kw_only=True)
+class CookTriggered(Event):
+    """What started this cook when no one typed ``pdg cook`` (v1): ``by`` is watch or schedule;
+    ``files`` the changed files that triggered a watch cook (POSIX, relative to the project root,
+    at most ``FILES_KEPT``), ``count`` how many there were; ``watch`` the watch session's id (0
+    when none), ``schedule`` the schedule's id ('' when none); ``message`` a one-line why."""
+
+    by: str = ""
+    files: list = field(default_factory=list)
+    count: int = 0
+    watch: int = 0
+    schedule: str = ""
+    message: str = ""
+
+
+#: changed files a CookTriggered keeps (a burst of 10,000 saves needs no 10,000 paths in the log)
+FILES_KEPT = 50
+
+
+@register("WatchStarted", subject="graph")
+@dataclass(frozen=True, kw_only=True)
+class WatchStarted(Event):
+    """A ``pdg watch`` session began (v1); its ``seq`` is the session's id. ``path``: the graph
+    file (as given, absolute); ``node`` the target; ``mode`` native or poll; ``poll_s`` the polling
+    interval (0 when native); ``pid`` the watching process."""
+
+    path: str = ""
+    node: str = ""
+    mode: str = "native"
+    poll_s: float = 0.0
+    pid: int = 0
+
+
+@register("WatchStopped", subject="graph")
+@dataclass(frozen=True, kw_only=True)
+class WatchStopped(Event):
+    """The watch session ``watch`` ended (v1): ``cooks`` it started, ``message`` why it stopped."""
+
+    watch: int = 0
+    cooks: int = 0
+    message: str = ""
+
+
+@register("WatchModeChanged", subject="graph")
+@dataclass(frozen=True, kw_only=True)
+class WatchModeChanged(Event):
+    """The watch session ``watch`` switched to ``mode`` (v1), e.g. to polling every ``poll_s``
+    seconds because the platform's watch limit was reached; ``message`` says why."""
+
+    watch: int = 0
+    mode: str = "poll"
+    poll_s: float = 0.0
+    message: str = ""
+
+
+@register("ScheduleAdded", subject="schedule")
+@dataclass(frozen=True, kw_only=True)
+class ScheduleAdded(Event):
+    """A scheduled cook was defined (v1). ``schedule``: its id (a number, as text); ``path`` the
+    graph file (absolute); ``node`` the target ('' whole graph); ``cron`` a crontab expression or
+    ``every_s`` an interval in seconds (the other empty/0); ``overrides`` the ``--set`` values."""
+
+    schedule: str = ""
+    path: str = ""
+    node: str = ""
+    cron: str = ""
+    every_s: float = 0.0
+    overrides: dict = field(default_factory=dict)
+
+
+@register("ScheduleChanged", subject="schedule")
+@dataclass(frozen=True, kw_only=True)
+class ScheduleChanged(Event):
+    """The timing of ``schedule`` changed (v1): ``cron`` or ``every_s`` as in ScheduleAdded."""
+
+    schedule: str = ""
+    cron: str = ""
+    every_s: float = 0.0
+
+
+@register("ScheduleRemoved", subject="schedule")
+@dataclass(frozen=True, kw_only=True)
+class ScheduleRemoved(Event):
+    """``schedule`` was removed (v1); its past fires stay in the log."""
+
+    schedule: str = ""
+
+
+@register("ScheduleFired", subject="schedule")
+@dataclass(frozen=True, kw_only=True)
+class ScheduleFired(Event):
+    """``schedule`` came due at ``due_ns`` and its cook starts now (v1); ``late_s`` how late,
+    ``missed`` how many earlier due times this one fire stands for (coalesced)."""
+
+    schedule: str = ""
+    due_ns: int = 0
+    late_s: float = 0.0
+    missed: int = 0
+
+
+@register("ScheduleMissed", subject="schedule")
+@dataclass(frozen=True, kw_only=True)
+class ScheduleMissed(Event):
+    """``schedule`` was due ``count`` times from ``first_ns`` to ``last_ns`` while no service ran
+    (or later than the misfire grace) (v1); ``message`` says what is done about it."""
+
+    schedule: str = ""
+    count: int = 0
+    first_ns: int = 0
+    last_ns: int = 0
+    message: str = ""
+
+
+@register("ScheduleSkipped", subject="schedule")
+@dataclass(frozen=True, kw_only=True)
+class ScheduleSkipped(Event):
+    """``schedule`` came due at ``due_ns`` but did not cook (v1), e.g. the store stayed busy with
+    another cook; ``message`` says why."""
+
+    schedule: str = ""
+    due_ns: int = 0
+    message: str = ""

@@ -244,6 +244,12 @@ class EventLog:
         with self._errors():
             yield from codec.from_rows(self.conn.execute(sql, args))
 
+    def subjects_since(self, seq: int) -> list[tuple[str, str]]:
+        """(kind, subject) of every event after ``seq``, payloads left undecoded: which items a
+        cook touched, in O(its events) whatever the size of what it carried."""
+        with self._errors():
+            return self.conn.execute("SELECT kind, subject FROM events WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
+
     def last_seq(self) -> int:
         with self._errors():
             return self.conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
@@ -281,6 +287,10 @@ class EventLog:
         """The current state: the newest snapshot plus the events after it."""
         state = self.snapshot()
         return self._replay(state.seq if state else 0, state)
+
+    def catch_up(self, state: State) -> State:
+        """Fold into ``state`` (kept in memory by a long-lived writer) what others appended since."""
+        return self._replay(state.seq, state) if self.last_seq() > state.seq else state
 
     def replay_all(self) -> State:
         """The current state from the whole log, ignoring every snapshot but the compaction base

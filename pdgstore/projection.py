@@ -221,6 +221,81 @@ def _log_compacted(state: State, e: ev.LogCompacted) -> None:
     """Compaction changes how the history is kept, not what is true now."""
 
 
+@applies(ev.CookTriggered)
+def _cook_triggered(state: State, e: ev.CookTriggered) -> None:
+    cook = state.cooks.get(e.cook_id)
+    if cook is not None:
+        cook.trigger = {"by": e.by, "files": e.files, "count": e.count, "watch": e.watch,
+                        "schedule": e.schedule, "message": e.message}
+    watch = state.watches.get(e.watch)
+    if watch is not None:
+        watch["cooks"] += 1
+    schedule = state.schedules.get(e.schedule)
+    if schedule is not None:
+        schedule["last_cook"] = e.cook_id
+
+
+@applies(ev.WatchStarted)
+def _watch_started(state: State, e: ev.WatchStarted) -> None:
+    state.watches[e.seq] = {"watch": e.seq, "graph": e.graph, "path": e.path, "node": e.node, "mode": e.mode,
+                            "poll_s": e.poll_s, "pid": e.pid, "started_ns": e.time_ns, "ended_ns": 0, "cooks": 0,
+                            "message": ""}
+
+
+@applies(ev.WatchModeChanged)
+def _watch_mode_changed(state: State, e: ev.WatchModeChanged) -> None:
+    watch = state.watches.get(e.watch)
+    if watch is not None:
+        watch.update(mode=e.mode, poll_s=e.poll_s, message=e.message)
+
+
+@applies(ev.WatchStopped)
+def _watch_stopped(state: State, e: ev.WatchStopped) -> None:
+    watch = state.watches.get(e.watch)
+    if watch is not None:
+        watch.update(ended_ns=e.time_ns, message=e.message)
+
+
+@applies(ev.ScheduleAdded)
+def _schedule_added(state: State, e: ev.ScheduleAdded) -> None:
+    state.schedules[e.schedule] = {
+        "schedule": e.schedule, "graph": e.graph, "path": e.path, "node": e.node, "cron": e.cron,
+        "every_s": e.every_s, "overrides": e.overrides, "added_ns": e.time_ns, "changed_ns": e.time_ns,
+        "last_due_ns": 0, "fired": 0, "missed": 0, "skipped": 0, "last_cook": 0,
+    }
+
+
+@applies(ev.ScheduleChanged)
+def _schedule_changed(state: State, e: ev.ScheduleChanged) -> None:
+    state.schedules[e.schedule].update(cron=e.cron, every_s=e.every_s, changed_ns=e.time_ns)
+
+
+@applies(ev.ScheduleRemoved)
+def _schedule_removed(state: State, e: ev.ScheduleRemoved) -> None:
+    del state.schedules[e.schedule]
+
+
+@applies(ev.ScheduleFired)
+def _schedule_fired(state: State, e: ev.ScheduleFired) -> None:
+    schedule = state.schedules[e.schedule]
+    schedule["fired"] += 1
+    schedule["last_due_ns"] = max(schedule["last_due_ns"], e.due_ns)
+
+
+@applies(ev.ScheduleMissed)
+def _schedule_missed(state: State, e: ev.ScheduleMissed) -> None:
+    schedule = state.schedules[e.schedule]
+    schedule["missed"] += e.count
+    schedule["last_due_ns"] = max(schedule["last_due_ns"], e.last_ns)
+
+
+@applies(ev.ScheduleSkipped)
+def _schedule_skipped(state: State, e: ev.ScheduleSkipped) -> None:
+    schedule = state.schedules[e.schedule]
+    schedule["skipped"] += 1
+    schedule["last_due_ns"] = max(schedule["last_due_ns"], e.due_ns)
+
+
 missing = [kind for kind in ev.REGISTRY if kind not in APPLY]
 if missing:  # pragma: no cover - caught the moment someone adds an event kind without its fold
     raise TypeError(f"no apply function for event kinds {missing}")

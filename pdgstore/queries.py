@@ -166,9 +166,22 @@ def cooks(state: State) -> list[dict]:
                 "items": dict(cook.counts),
                 "warnings": cook.warnings,
                 "pid": cook.pid,
+                "trigger": cook.trigger,
             }
         )
     return out
+
+
+def trigger_text(trigger: dict) -> str:
+    """A cook's trigger in a few words: ``watch: in/a.txt, in/b.txt (+3)``, ``schedule 4``, ''."""
+    if not trigger:
+        return ""
+    if trigger.get("by") == "schedule":
+        return f"schedule {trigger.get('schedule', '')}"
+    files = trigger.get("files", [])
+    more = trigger.get("count", len(files)) - min(len(files), 2)
+    text = ", ".join(files[:2]) + (f" (+{more})" if more > 0 else "")
+    return f"{trigger.get('by', '')}: {text or trigger.get('message', '')}"
 
 
 def event_dicts(log: EventLog, *, cook_id=None, subject=None, kind=None) -> Iterator[dict]:

@@ -89,8 +89,10 @@ class Cook:
     message: str = ""
     counts: dict = field(default_factory=dict)
     warnings: int = 0
+    #: what started it when no one typed ``pdg cook`` (``CookTriggered``): {by, files, ...}; {} when typed
+    trigger: dict = field(default_factory=dict)
 
-    PLAIN = "cook_id graph node jobs pid overrides started_ns ended_ns status message counts warnings".split()
+    PLAIN = "cook_id graph node jobs pid overrides started_ns ended_ns status message counts warnings trigger".split()
 
 
 @dataclass(slots=True)
@@ -122,7 +124,7 @@ def _plain(obj, names, named):
 class State:
     """Graphs, work items and cooks, as of log position ``seq``."""
 
-    __slots__ = ("seq", "graphs", "items", "cooks", "node_items", "transfers")
+    __slots__ = ("seq", "graphs", "items", "cooks", "node_items", "transfers", "watches", "schedules")
 
     def __init__(self) -> None:
         self.seq = 0
@@ -133,6 +135,10 @@ class State:
         self.node_items: dict[tuple[str, str], dict[str, None]] = {}
         #: scheduler -> {path: cache id} reported by transfer handlers
         self.transfers: dict[str, dict[str, int]] = {}
+        #: watch session id (its WatchStarted seq) -> plain dict (see ``projection``)
+        self.watches: dict[int, dict] = {}
+        #: schedule id -> plain dict of the schedules not removed (see ``projection``)
+        self.schedules: dict[str, dict] = {}
 
     # -- reading ---------------------------------------------------------------------------------
     def running_cook(self) -> Cook | None:
@@ -158,6 +164,8 @@ class State:
             "graphs": {k: _plain(g, GraphInfo.PLAIN, named) for k, g in self.graphs.items()},
             "cooks": [_plain(c, Cook.PLAIN, named) for c in self.cooks.values()],
             "transfers": self.transfers,
+            "watches": self.watches,
+            "schedules": self.schedules,
         }
         if items:
             plain["items"] = {k: _plain(i, Item.PLAIN, named) for k, i in self.items.items()}
@@ -192,6 +200,8 @@ class State:
             cook = Cook(*values)
             state.cooks[cook.cook_id] = cook
         state.transfers = plain.get("transfers", {})
+        state.watches = plain.get("watches", {})
+        state.schedules = plain.get("schedules", {})
         return state
 
 

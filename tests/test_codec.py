@@ -78,6 +78,25 @@ SAMPLES: dict[str, ev.Event] = {
     ),
     "FileTransferred": ev.FileTransferred(**ENVELOPE, path="in/a.txt", scheduler="local", cache_id=1_700_000_000),
     "LogCompacted": ev.LogCompacted(**ENVELOPE, cut=120_000, events=119_990, bytes_before=52_428_800),
+    "CookTriggered": ev.CookTriggered(
+        **ENVELOPE, by="watch", files=["in/a.txt", "in/b.txt"], count=3, watch=12, schedule="4",
+        message="3 changed files",
+    ),
+    "WatchStarted": ev.WatchStarted(**ENVELOPE, path="/p/wordcount.py", node="count", mode="poll", poll_s=2.5,
+                                    pid=4242),
+    "WatchStopped": ev.WatchStopped(**ENVELOPE, watch=12, cooks=5, message="interrupted (Ctrl-C)"),
+    "WatchModeChanged": ev.WatchModeChanged(**ENVELOPE, watch=12, mode="native", poll_s=1.0,
+                                            message="inotify watch limit reached: polling every 1 s instead"),
+    "ScheduleAdded": ev.ScheduleAdded(**ENVELOPE, schedule="4", path="/p/wordcount.py", node="count",
+                                      cron="0 2 * * *", every_s=900.0, overrides={"min_length": "5"}),
+    "ScheduleChanged": ev.ScheduleChanged(**ENVELOPE, schedule="4", cron="*/5 * * * *", every_s=60.0),
+    "ScheduleRemoved": ev.ScheduleRemoved(**ENVELOPE, schedule="4"),
+    "ScheduleFired": ev.ScheduleFired(**ENVELOPE, schedule="4", due_ns=1_700_000_000_000_000_000, late_s=0.25,
+                                      missed=2),
+    "ScheduleMissed": ev.ScheduleMissed(**ENVELOPE, schedule="4", count=3, first_ns=1_700_000_000_000_000_000,
+                                        last_ns=1_700_000_900_000_000_000, message="run once now"),
+    "ScheduleSkipped": ev.ScheduleSkipped(**ENVELOPE, schedule="4", due_ns=1_700_000_000_000_000_000,
+                                          message="the store stayed busy"),
 }
 
 #: the values the upcasters give fields a kind gained after v1 (kind -> {field: value})

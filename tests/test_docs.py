@@ -25,7 +25,10 @@ def test_every_command_is_in_the_readme():
 
 
 def test_read_commands_offer_json():
-    for name, command in pdg.commands.items():
+    commands = [(name, command) for name, command in pdg.commands.items() if not hasattr(command, "commands")]
+    commands += [(f"{name} {sub}", c) for name, command in pdg.commands.items() if hasattr(command, "commands")
+                 for sub, c in command.commands.items()]
+    for name, command in commands:
         if name == "cook" or any(p.name == "as_json" for p in command.params):
             continue
         raise AssertionError(f"pdg {name} has no --json")

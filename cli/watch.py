@@ -1,0 +1,115 @@
+"""``pdg watch``: cook a graph, then recook what changed whenever its files change."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+
+import click
+
+from cli import render
+from cli.cook import parse_sets
+from engine.watch import Watcher
+
+
+@click.command("watch", short_help="Cook, then recook minimally whenever the graph's files change.")
+@click.argument("graph", type=click.Path(dir_okay=False))
+@click.argument("node", required=False)
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a graph parameter (repeatable).")
+@click.option("--debounce", type=click.FloatRange(min=0), default=150, show_default=True, metavar="MS",
+              help="Quiet time after a change before recooking (a burst of saves is one recook).")
+@click.option("--poll", type=click.FloatRange(min=0.05), metavar="SECONDS",
+              help="Poll every SECONDS instead of native file events (network file systems).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Work items run at once (default: CPU count).")
+@click.option("--db", type=click.Path(dir_okay=False), envvar="PDG_DB", help="The store (default: .pdg/pdg.db beside GRAPH).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON line per cook (no status lines).")
+def command(graph, node, sets, debounce, poll, jobs, db, as_json) -> None:
+    """Cook GRAPH (or NODE and what it needs), then watch every file the store knows it reads
+    (file pattern inputs and folders where new matches appear, every item's input files, the graph
+    file and its local modules) and recook only what changed. Ctrl-C stops it (exit 0)."""
+    ui = _Status(as_json)
+    watcher = Watcher(graph, db=db, node=node, overrides=parse_sets(sets), jobs=jobs, debounce_s=debounce / 1000,
+                      poll_s=poll, report=ui.report)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def interrupt(signum, frame) -> None:
+        watcher.stop("interrupted (Ctrl-C)" if signum == signal.SIGINT else "terminated")
+
+    for sig in previous:
+        signal.signal(sig, interrupt)
+    try:
+        watcher.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sys.stdout.flush()
+
+
+class _Status:
+    """What the watcher reports: status lines on stderr, or one JSON line per cook on stdout."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def report(self, kind: str, data: dict) -> None:
+        getattr(self, "_" + kind, lambda d: None)(data)
+
+    def _say(self, text: str, style: str | None = None) -> None:
+        if not self.as_json:
+            render.err.print(text, style=style, markup=False)
+
+    def _started(self, d: dict) -> None:
+        how = f"polling every {d['poll_s']:g} s" if d["mode"] == "poll" else "native events"
+        self._say(f"watching {d['files']} files in {d['dirs']} folders ({how}); store {render.here(d['store'])}; "
+                  "Ctrl-C to stop", "bold")
+
+    def _change(self, d: dict) -> None:
+        files = d["files"]
+        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        if d["graph"]:
+            shown = "the graph file" + (f", {shown}" if shown else "")
+        self._say(f"change seen in {shown}")
+
+    def _cook(self, d: dict) -> None:
+        s = d["summary"]
+        if self.as_json:
+            data = s.to_json()
+            data.update(event="cook", trigger={"by": "watch", "files": d["files"], "message": d["message"]})
+            sys.stdout.write(json.dumps(data, default=str) + "\n")
+            sys.stdout.flush()
+            return
+        c = s.counts
+        remade = c["ran"] + c.get("updated", 0)
+        style = render.STATE_STYLES.get(s.status)
+        self._say(f"cook {s.cook_id} {s.status}: recooked {c['ran']} items ({c['reused']} reused"
+                  f"{', ' + str(c['failed']) + ' failed' if c['failed'] else ''}) in {s.seconds:.2f} s"
+                  if remade or c["failed"] else f"cook {s.cook_id}: nothing to recook ({c['reused']} reused)", style)
+        for failed in s.failed_items[:5]:
+            self._say(f"  failed: {failed['name']} ({failed['node']}): {failed['error']}", "red")
+
+    def _graph_error(self, d: dict) -> None:
+        self._say(f"the graph does not load: {d['message']} (still watching; the previous results stay)", "bold red")
+        self._json_line({"event": "graph_error", "message": d["message"]})
+
+    def _graph_reloaded(self, d: dict) -> None:
+        self._say(f"graph {d['graph']} reloaded")
+
+    def _fallback(self, d: dict) -> None:
+        self._say(d["message"], "yellow")
+        self._json_line({"event": "fallback", "message": d["message"]})
+
+    def _busy(self, d: dict) -> None:
+        self._say(f"{d['message']}: waiting for it to finish", "yellow")
+
+    def _error(self, d: dict) -> None:
+        self._say(f"pdg: {d['message']}", "bold red")
+        self._json_line({"event": "error", "message": d["message"]})
+
+    def _stopped(self, d: dict) -> None:
+        self._say(f"watch stopped ({d['message']}) after {d['cooks']} cooks")
+
+    def _json_line(self, data: dict) -> None:
+        if self.as_json:
+            sys.stdout.write(json.dumps({"schema": 1, **data}) + "\n")
+            sys.stdout.flush()

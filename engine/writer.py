@@ -1,0 +1,105 @@
+"""The writer lock, taken briefly by long-lived processes (``pdg watch``, ``pdg schedule run``).
+
+A watcher or a schedule service lives for days; holding the store's writer lock all that time would
+refuse every ``pdg cook``, ``pdg dirty`` and ``pdg schedule add`` meanwhile. So they take the lock
+for each write (a cook, a few events), keep the projected state in memory between writes, and catch
+it up with whatever other processes appended (``EventLog.catch_up``): O(new events), not a reload.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+from engine.cook import Cook, CookSummary
+from engine.graph import Graph
+from engine.recorder import Recorder
+from pdgstore.errors import StoreBusy
+from pdgstore.events import Event
+from pdgstore.log import EventLog
+from pdgstore.state import State
+
+
+def open_writer(db: str, *, wait_s: float | None = None, on_busy: Callable[[str], None] | None = None,
+                stop: threading.Event | None = None) -> EventLog:
+    """Open ``db`` as the writer, waiting while another process holds the lock (up to ``wait_s``
+    seconds, forever when None; ``stop`` ends the wait). ``on_busy`` hears the first refusal."""
+    deadline = None if wait_s is None else time.monotonic() + wait_s
+    told = False
+    while True:
+        try:
+            return EventLog.open(db, writer=True, create=True)
+        except StoreBusy as exc:
+            if (deadline is not None and time.monotonic() >= deadline) or (stop is not None and stop.is_set()):
+                raise
+            if not told and on_busy is not None:
+                on_busy(str(exc))
+                told = True
+            if stop is not None:
+                stop.wait(0.05)
+            else:
+                time.sleep(0.05)
+
+
+class StoreSession:
+    """A store's state kept in memory by a long-lived process, written through brief writer locks."""
+
+    def __init__(self, db: str, *, on_busy: Callable[[str], None] | None = None,
+                 stop: threading.Event | None = None) -> None:
+        self.db = db
+        self.on_busy = on_busy
+        self.stop = stop
+        self.state: State | None = None
+        #: (kind, subject) of the events the last ``cook`` appended, for callers that follow items
+        self.last_cook_subjects: list[tuple[str, str]] = []
+
+    def _open(self, wait_s: float | None) -> EventLog:
+        log = open_writer(self.db, wait_s=wait_s, on_busy=self.on_busy, stop=self.stop)
+        try:
+            self.state = log.load_state() if self.state is None else log.catch_up(self.state)
+        except BaseException:
+            log.close()
+            raise
+        return log
+
+    def refresh(self) -> State:
+        """The state with what others appended since (read only: no lock taken)."""
+        with EventLog.open(self.db) as log:
+            self.state = log.load_state() if self.state is None else log.catch_up(self.state)
+        return self.state
+
+    def record(self, graph: str, events: list[tuple[type[Event], dict]], wait_s: float | None = None) -> list[Event]:
+        """Append ``events`` (class, fields) for ``graph`` in one batch; return them as written."""
+        log = self._open(wait_s)
+        try:
+            rec = Recorder(log, self.state, graph=graph)
+            written = [rec.emit(cls, **fields) for cls, fields in events]
+            rec.flush()
+            return written
+        except BaseException:
+            self.state = None  # the batch may be applied but not written: reload next time
+            raise
+        finally:
+            log.close()
+
+    def cook(self, graph: Graph, *, node: str | None = None, jobs: int | None = None, trigger: dict | None = None,
+             on_cook: Callable[[Cook], None] | None = None, wait_s: float | None = None) -> CookSummary:
+        """Cook ``graph`` from the state in memory (refusals checked before the lock is taken)."""
+        graph.check_overrides()
+        graph.validate()
+        graph.describe()
+        log = self._open(wait_s)
+        try:
+            before = self.state.seq
+            cook = Cook(log, graph, state=self.state, node=node, jobs=jobs, trigger=trigger)
+            if on_cook is not None:
+                on_cook(cook)
+            summary = cook.run()
+            self.last_cook_subjects = log.subjects_since(before)
+            return summary
+        except BaseException:
+            self.state = None
+            raise
+        finally:
+            log.close()

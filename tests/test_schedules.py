@@ -1,0 +1,193 @@
+"""Scheduled cooks: definitions as events, due times, and the APScheduler service on short intervals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from datetime import datetime
+
+import pytest
+
+from engine import schedules
+from engine.schedules import ScheduleService, due_times, next_due_ns
+from pdgstore.log import EventLog
+
+NS = 1_000_000_000
+
+
+def schedule(every_s=0.0, cron="", changed_ns=0) -> dict:
+    return {"every_s": every_s, "cron": cron, "changed_ns": changed_ns}
+
+
+def test_interval_due_times_are_anchored_where_the_schedule_was_defined():
+    s = schedule(every_s=900, changed_ns=1000 * NS)
+    assert due_times(s, 1000 * NS, 1000 * NS + 3600 * NS) == (4, 1900 * NS, 4600 * NS)
+    assert due_times(s, 1900 * NS, 1900 * NS + 899 * NS) == (0, 0, 0)
+    assert next_due_ns(s, 1901 * NS) == 2800 * NS
+
+
+def test_cron_due_times_and_crontab_weekdays():
+    start = int(datetime(2026, 11, 30, 0, 0).timestamp() * NS)  # a Monday, local time
+    assert due_times(schedule(cron="*/5 * * * *"), start, start + 3600 * NS)[0] == 12
+    sunday = datetime.fromtimestamp(next_due_ns(schedule(cron="0 2 * * 0"), start) / NS)
+    assert (sunday.weekday(), sunday.hour, sunday.day) == (6, 2, 6)  # cron's 0 is Sunday, not Monday
+    assert schedules._crontab_weekdays("1-5") == "mon,tue,wed,thu,fri"
+    assert schedules._crontab_weekdays("0,6,7") == "sun,sat"
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give exactly one of --cron"),
+    (["--cron", "0 2 * * *", "--every", "1h"], "give exactly one of --cron"),
+    (["--every", "soon"], "is not an interval"),
+    (["--every", "0.1s"], "too short"),
+    (["--cron", "0 2 * *"], "needs 5 fields"),
+    (["--cron", "0 25 * * *"], "not a valid crontab line"),
+])
+def test_bad_schedules_are_one_sentence_and_write_nothing(wide, args, message):
+    result = wide.pdg_process("schedule", "add", "wide.py", *args)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not wide.db.exists()
+
+
+def test_unknown_node_and_parameter_are_refused(wide):
+    result = wide.pdg_process("schedule", "add", "wide.py", "nope", "--every", "1h")
+    assert result.returncode == 2 and "has no node nope" in result.stderr
+    result = wide.pdg_process("schedule", "add", "wide.py", "--every", "1h", "--set", "x=1")
+    assert result.returncode == 2 and "no parameter x" in result.stderr
+    assert not wide.db.exists()
+
+
+def test_add_change_list_remove_without_a_service(wide):
+    assert json.loads(wide.pdg("schedule", "add", "wide.py", "--every", "15m", "--json").output)["schedule"] == "1"
+    out = json.loads(wide.pdg("schedule", "add", "wide.py", "upper", "--cron", "0 2 * * *", "--json").output)
+    assert out == {**out, "schedule": "2", "result": "added"}
+    again = json.loads(wide.pdg("schedule", "add", "wide.py", "--every", "1h", "--json").output)
+    assert again["schedule"] == "1" and again["result"] == "changed"
+    rows = json.loads(wide.pdg("schedule", "list", "--json").output)["schedules"]
+    assert [(r["schedule"], r["when"], r["node"]) for r in rows] == [("1", "every 1h", ""), ("2", "cron 0 2 * * *", "upper")]
+    assert rows[0]["next_due_ns"] > time.time_ns()
+    assert wide.pdg("schedule", "remove", "2").exit_code == 0
+    gone = wide.pdg("schedule", "remove", "2")
+    assert gone.exit_code == 2 and "no schedule 2" in gone.output
+    assert [r["schedule"] for r in json.loads(wide.pdg("schedule", "list", "--json").output)["schedules"]] == ["1"]
+    assert "every 1h" in wide.pdg("schedule", "list").output
+    assert wide.pdg("check").exit_code == 0
+    kinds = [json.loads(line)["kind"] for line in wide.pdg("events", "--json").output.splitlines()]
+    assert kinds == ["ScheduleAdded", "ScheduleAdded", "ScheduleChanged", "ScheduleRemoved"]
+
+
+class Service:
+    def __init__(self, db, **kwargs) -> None:
+        self.seen: list[tuple[str, dict]] = []
+        self.service = ScheduleService(str(db), report=lambda k, d: self.seen.append((k, d)), refresh_s=0.1, **kwargs)
+        self.thread = threading.Thread(target=self.service.run, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.service.stop("test over")
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+    def kinds(self) -> list[str]:
+        return [k for k, _ in self.seen]
+
+
+def state_of(db):
+    with EventLog.open(str(db)) as log:
+        return log.load_state()
+
+
+def test_fires_are_recorded_and_a_restart_reports_misses_and_runs_once(wide):
+    wide.pdg("schedule", "add", "wide.py", "--every", "0.5s")
+    service = Service(wide.db)
+    time.sleep(1.4)
+    service.stop()
+    state = state_of(wide.db)
+    fired = state.schedules["1"]["fired"]
+    assert fired >= 2 and service.kinds().count("cook") == fired
+    cooks = [c for c in state.cooks.values() if c.trigger.get("schedule") == "1"]
+    assert len(cooks) == fired and all(c.status == "success" for c in cooks)
+    assert json.loads(wide.pdg("history", "--json").output)["cooks"][-1]["trigger"]["by"] == "schedule"
+
+    time.sleep(1.6)  # the service is down: about three due times pass
+    service = Service(wide.db, misfire_grace_s=30)
+    time.sleep(0.3)
+    service.stop()
+    missed = next(d for k, d in service.seen if k == "missed")
+    assert missed["count"] >= 2 and missed["message"] == "running it once now"
+    first_fire = next(d for k, d in service.seen if k == "fired")
+    assert first_fire["missed"] == missed["count"]  # one coalesced cook for all of them
+    state = state_of(wide.db)
+    assert state.schedules["1"]["missed"] == missed["count"]  # the restart kept the schedule and its counts
+
+    time.sleep(1.2)
+    service = Service(wide.db, misfire_grace_s=0)
+    time.sleep(0.05)
+    service.stop()
+    late = next(d for k, d in service.seen if k == "missed")
+    assert "beyond the misfire grace" in late["message"]
+    assert not [d for k, d in service.seen if k == "fired" and d["missed"]]  # too late: not run
+    assert wide.pdg("check").exit_code == 0
+
+
+def test_a_busy_store_waits_then_records_the_fire_skipped(wide):
+    wide.pdg("schedule", "add", "wide.py", "--every", "0.5s")
+    holder = EventLog.open(str(wide.db), writer=True)  # another process's cook, as far as the lock is concerned
+    service = Service(wide.db, busy_wait_s=0.2)
+    try:
+        deadline = time.monotonic() + 5
+        while "skipped" not in service.kinds() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "skipped" in service.kinds() and "cook" not in service.kinds()
+    finally:
+        holder.close()
+    time.sleep(0.8)
+    service.stop()
+    state = state_of(wide.db)
+    assert state.schedules["1"]["skipped"] >= 1  # recorded once the store could be written
+    assert state.schedules["1"]["fired"] >= 1  # and the next due time cooked
+
+
+def test_schedule_run_process_with_watch_exits_0_on_ctrl_c(wide):
+    wide.pdg("schedule", "add", "wide.py", "--every", "1h")
+    proc = wide.popen("schedule", "run", "--watch", "--json")
+    try:
+        first = json.loads(proc.stdout.readline())  # the watcher's first cook
+        assert first["status"] == "success" and first["items"]["ran"] == 21
+        (wide.root / "in" / "f0001.txt").write_text("edited while the service runs\n")
+        second = json.loads(proc.stdout.readline())
+        assert second["trigger"]["files"] == ["in/f0001.txt"]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    state = state_of(wide.db)
+    assert list(state.schedules) == ["1"] and all(w["ended_ns"] for w in state.watches.values())
+
+
+def test_scheduled_and_watch_cooks_in_one_process_never_overlap(project):
+    from engine.watch import Watcher
+    from test_watch import SLOW_GRAPH
+
+    project.write("slow.py", SLOW_GRAPH)
+    project.inputs(2)
+    project.pdg("schedule", "add", "slow.py", "--every", "0.5s")
+    gate = threading.Lock()
+    service = Service(project.db, gate=gate)
+    watcher = Watcher(str(project.root / "slow.py"), gate=gate, debounce_s=0.02)
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    for k in range(4):
+        time.sleep(0.3)
+        (project.root / "in" / "f0000.txt").write_text(f"edit {k}\n")
+    time.sleep(0.8)
+    watcher.stop("test over")
+    thread.join(10)
+    service.stop()
+    cooks = sorted(state_of(project.db).cooks.values(), key=lambda c: c.started_ns)
+    assert {c.trigger.get("by") for c in cooks} == {"watch", "schedule"}
+    for a, b in zip(cooks, cooks[1:]):
+        assert a.ended_ns and a.ended_ns <= b.started_ns, (a.cook_id, b.cook_id)
