@@ -122,7 +122,7 @@ def _plain(obj, names, named):
 class State:
     """Graphs, work items and cooks, as of log position ``seq``."""
 
-    __slots__ = ("seq", "graphs", "items", "cooks", "node_items", "transfers")
+    __slots__ = ("seq", "graphs", "items", "cooks", "node_items", "transfers", "jobs")
 
     def __init__(self) -> None:
         self.seq = 0
@@ -133,6 +133,8 @@ class State:
         self.node_items: dict[tuple[str, str], dict[str, None]] = {}
         #: scheduler -> {path: cache id} reported by transfer handlers
         self.transfers: dict[str, dict[str, int]] = {}
+        #: item id -> its last job: [scheduler, attempt, pid, log_uri, exit_code or None while it runs]
+        self.jobs: dict[str, list] = {}
 
     # -- reading ---------------------------------------------------------------------------------
     def running_cook(self) -> Cook | None:
@@ -158,6 +160,7 @@ class State:
             "items": {k: _plain(i, Item.PLAIN, named) for k, i in self.items.items()},
             "cooks": [_plain(c, Cook.PLAIN, named) for c in self.cooks.values()],
             "transfers": self.transfers,
+            "jobs": self.jobs,
         }
 
     @classmethod
@@ -173,6 +176,7 @@ class State:
             cook = Cook(*values)
             state.cooks[cook.cook_id] = cook
         state.transfers = plain.get("transfers", {})
+        state.jobs = plain.get("jobs", {})
         return state
 
 
