@@ -1,0 +1,278 @@
+"""PDG's low-level Job API: a job script reports attributes, output files and its status to the
+engine's result server over XML-RPC.
+
+Standard library only: the scheduler copies this file into ``$PDG_TEMP/scripts`` next to the job.
+Every call carries a report key (item, attempt, report number) so that a call repeated after a
+dropped connection changes nothing the second time. Calls retry with backoff (``PDG_RPC_TIMEOUT``,
+``PDG_RPC_RETRIES``, ``PDG_RPC_BACKOFF``; PDG's defaults 4 s, 2, 2 s); when the server stays gone,
+or refuses a call, the job ends with a one-line message on stderr and exit status 1
+(``ServerGone``/``ReportRefused`` are ``SystemExit``s, so ``except Exception`` does not hide them).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+import xmlrpc.client
+
+_INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1  # what XML-RPC's <int> carries; wider ints go as text
+_DEFAULTS = {"int": 0, "float": 0.0, "str": "", "file": ["", "file"], "dict": {}}
+
+
+class ServerGone(SystemExit):
+    """The result server did not answer within the retry budget: the job cannot report, so it fails."""
+
+
+class ReportRefused(SystemExit):
+    """The result server refused a report (bad value, item not cooking, ...): the job fails."""
+
+
+def _env_number(name: str, default: float, kind=float):
+    try:
+        return kind(os.environ.get(name, default))
+    except ValueError:
+        return kind(default)
+
+
+class _Transport(xmlrpc.client.Transport):
+    """HTTP transport with a socket timeout, keeping one connection open between calls."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def make_connection(self, host):
+        conn = super().make_connection(host)
+        conn.timeout = self._timeout
+        return conn
+
+
+_RETRYABLE = (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError)
+
+
+class Client:
+    """One connection to a result server; ``call`` retries with backoff and maps failures to exits."""
+
+    def __init__(self, address: str | None = None, secret: str | None = None, *, timeout: float | None = None,
+                 retries: int | None = None, backoff: float | None = None) -> None:
+        self.address = address or os.environ.get("PDG_RESULT_SERVER", "")
+        self.secret = secret if secret is not None else os.environ.get("PDG_RESULT_SECRET", "")
+        self.timeout = timeout if timeout is not None else _env_number("PDG_RPC_TIMEOUT", 4.0)
+        self.retries = retries if retries is not None else _env_number("PDG_RPC_RETRIES", 2, int)
+        self.backoff = backoff if backoff is not None else _env_number("PDG_RPC_BACKOFF", 2.0)
+        if not self.address:
+            raise ServerGone("pdgcmd: PDG_RESULT_SERVER is not set: this job was not started by a PDG scheduler")
+        self._proxy = None
+
+    def _connect(self):
+        url = f"http://{self.address}/RPC2/{self.secret}"
+        self._proxy = xmlrpc.client.ServerProxy(url, transport=_Transport(self.timeout), allow_none=False)
+        return self._proxy
+
+    def call(self, method: str, *args, what: str | None = None):
+        """Call ``method``; retry a dropped connection; a Fault or a dead server ends the job."""
+        what = what or method
+        last = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * (2 ** (attempt - 1)))
+            proxy = self._proxy or self._connect()
+            try:
+                return getattr(proxy, method)(*args)
+            except xmlrpc.client.Fault as fault:
+                raise ReportRefused(f"pdgcmd: the result server refused {what}: {fault.faultString}") from None
+            except (_RETRYABLE + (socket.timeout,)) as exc:
+                last = exc
+                self._proxy = None  # reconnect: the old connection may be half-closed
+        raise ServerGone(
+            f"pdgcmd: the result server at {self.address} did not answer {what} after {self.retries + 1} tries"
+            f" ({type(last).__name__}: {last}); failing the job"
+        )
+
+
+_client: Client | None = None
+_lock = threading.Lock()
+_token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # report numbers of this process never meet another's
+_counter = 0
+_arrays: dict[str, list] = {}  # the job's view of each attribute set so far, for indexed setters
+
+
+def client() -> Client:
+    global _client
+    if _client is None:
+        _client = Client()
+    return _client
+
+
+def reset(new_client: Client | None = None) -> None:
+    """Forget the connection and the attribute cache (tests; a job never needs this)."""
+    global _client
+    _client = new_client
+    _arrays.clear()
+
+
+def _item(item_name: str | None) -> str:
+    item = item_name or os.environ.get("PDG_ITEM_ID") or os.environ.get("PDG_ITEM_NAME")
+    if not item:
+        raise ReportRefused("pdgcmd: neither PDG_ITEM_ID nor PDG_ITEM_NAME is set: which work item is this?")
+    return item
+
+
+def report_key(item: str) -> list:
+    """(item, attempt, report number): unique per report, the same for a retry of it."""
+    global _counter
+    with _lock:
+        _counter += 1
+        number = f"{_token}.{_counter}"
+    return [item, _env_number("PDG_ITEM_ATTEMPT", 0, int), number]
+
+
+def wire_value(kind: str, value):
+    """``value`` as XML-RPC carries it: ints outside 32 bits travel as decimal text."""
+    if kind == "int":
+        value = int(value)
+        return value if _INT_MIN <= value <= _INT_MAX else str(value)
+    if kind == "float":
+        return float(value)
+    if kind == "file":
+        if isinstance(value, (list, tuple)):
+            path, tag = value
+        else:
+            path, tag = getattr(value, "path", value), getattr(value, "tag", "file")
+        return [os.path.abspath(os.fspath(path)), str(tag or "file")]
+    if kind == "dict":
+        return dict(value)
+    return str(value)
+
+
+def send_attrib(name: str, kind: str, values: list, item_name: str | None = None) -> None:
+    """Set attribute ``name`` of the item to the whole array ``values`` (already of ``kind``)."""
+    item = _item(item_name)
+    wire = [wire_value(kind, v) for v in values]
+    client().call("set_attrib", report_key(item), str(name), kind, wire, what=f"attribute {name!r}")
+    _arrays[name] = list(values)
+
+
+def _current(name: str, kind: str) -> list:
+    if name not in _arrays:
+        _arrays[name] = list(_job_attrib(name, kind))
+    return list(_arrays[name])
+
+
+def _job_attrib(name: str, kind: str) -> list:
+    """The attribute's values from this job's item file, when it has one and the types agree."""
+    data = load_item_data()
+    attr = (data or {}).get("attributes", {}).get(name)
+    return attr["values"] if attr and attr["type"] == kind else []
+
+
+def load_item_data(item_name: str | None = None) -> dict | None:
+    """The job's serialized work item (``$PDG_TEMP/data/<name>.json``), or None when there is none."""
+    name = item_name or os.environ.get("PDG_ITEM_NAME")
+    temp = os.environ.get("PDG_TEMP")
+    if not name or not temp:
+        return None
+    try:
+        with open(os.path.join(temp, "data", f"{name}.json"), encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def _set_at(name: str, kind: str, value, index: int, item_name: str | None) -> None:
+    if index < 0:
+        raise IndexError(f"pdgcmd: attribute {name!r}: index {index} is negative")
+    values = _current(name, kind)
+    values.extend([_DEFAULTS[kind]] * (index + 1 - len(values)))
+    values[index] = value
+    send_attrib(name, kind, values, item_name)
+
+
+# -- PDG's pdgcmd functions ---------------------------------------------------------------------
+
+def setStringAttrib(attrib_name: str, value, index: int = 0, item_name: str | None = None) -> None:
+    _set_at(attrib_name, "str", str(value), index, item_name)
+
+
+def setIntAttrib(attrib_name: str, value, index: int = 0, item_name: str | None = None) -> None:
+    _set_at(attrib_name, "int", int(value), index, item_name)
+
+
+def setFloatAttrib(attrib_name: str, value, index: int = 0, item_name: str | None = None) -> None:
+    _set_at(attrib_name, "float", float(value), index, item_name)
+
+
+def setFileAttrib(attrib_name: str, path, index: int = 0, tag: str = "file", item_name: str | None = None) -> None:
+    _set_at(attrib_name, "file", [localize_abs(path), tag], index, item_name)
+
+
+def setDictAttrib(attrib_name: str, value: dict, index: int = 0, item_name: str | None = None) -> None:
+    _set_at(attrib_name, "dict", dict(value), index, item_name)
+
+
+def setStringAttribArray(attrib_name: str, values, item_name: str | None = None) -> None:
+    send_attrib(attrib_name, "str", [str(v) for v in values], item_name)
+
+
+def setIntAttribArray(attrib_name: str, values, item_name: str | None = None) -> None:
+    send_attrib(attrib_name, "int", [int(v) for v in values], item_name)
+
+
+def setFloatAttribArray(attrib_name: str, values, item_name: str | None = None) -> None:
+    send_attrib(attrib_name, "float", [float(v) for v in values], item_name)
+
+
+def setFileAttribArray(attrib_name: str, paths, tag: str = "file", item_name: str | None = None) -> None:
+    send_attrib(attrib_name, "file", [[localize_abs(p), tag] for p in paths], item_name)
+
+
+def addOutputFile(path, tag: str = "", hash_code="", item_name: str | None = None) -> None:
+    addOutputFiles([path], tag, [hash_code], item_name)
+
+
+def addOutputFiles(paths, tags="", hash_codes=None, item_name: str | None = None) -> None:
+    """Report files the job wrote; ``tags``/``hash_codes`` are one value for all or one per path."""
+    paths = [os.fspath(p) for p in paths]
+    tags = [tags] * len(paths) if isinstance(tags, str) else list(tags)
+    hashes = list(hash_codes) if hash_codes is not None else [""] * len(paths)
+    if len(tags) != len(paths) or len(hashes) != len(paths):
+        raise ValueError("pdgcmd: addOutputFiles needs one tag and one hash per path (or a single tag)")
+    files = [[os.path.abspath(p), str(t or ""), "" if h in (None, 0, "") else str(h)]
+             for p, t, h in zip(paths, tags, hashes)]
+    item = _item(item_name)
+    client().call("add_output_files", report_key(item), files, what=f"output files {paths[:3]}")
+
+
+def warning(message: str, item_name: str | None = None) -> None:
+    item = _item(item_name)
+    client().call("warning", report_key(item), str(message), what="a warning")
+
+
+def workItemSuccess(item_name: str | None = None) -> None:
+    item = _item(item_name)
+    client().call("report_status", report_key(item), True, "", what="success")
+
+
+def workItemFailed(message: str = "", item_name: str | None = None) -> None:
+    item = _item(item_name)
+    client().call("report_status", report_key(item), False, str(message), what="failure")
+
+
+def localizePath(path: str) -> str:
+    """Identity until the path map arrives."""
+    return path
+
+
+def delocalizePath(path: str) -> str:
+    """Identity until the path map arrives."""
+    return path
+
+
+def localize_abs(path) -> str:
+    return os.path.abspath(localizePath(os.fspath(getattr(path, "path", path))))

@@ -1,0 +1,372 @@
+"""The result server with a recording sink, called by real job processes through pdgjson/pdgcmd and
+by forged clients over real sockets: reports arrive once, anything forged is refused and changes nothing."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import xmlrpc.client
+from pathlib import Path
+
+import pytest
+
+from engine import jobdata, resultserver
+from engine.attribs import typed
+from engine.resultserver import ResultServer
+from engine.workitem import WorkItem
+
+
+class RecordingSink:
+    """Records every effect; ``refuse`` makes set_attrib of that name raise ValueError."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+        self.warnings: list[tuple] = []
+        self.refuse: str | None = None
+        self._lock = threading.Lock()
+
+    def set_attrib(self, item_id, name, values, kind):
+        if name == self.refuse:
+            raise ValueError(f"attribute {name} is read-only")
+        with self._lock:
+            self.calls.append(("attrib", item_id, name, kind, values))
+
+    def add_output_files(self, item_id, files):
+        with self._lock:
+            self.calls.append(("outputs", item_id, [list(f) for f in files]))
+
+    def report_status(self, item_id, ok, message=""):
+        with self._lock:
+            self.calls.append(("status", item_id, ok, message))
+
+    def warning(self, item_id, message):
+        with self._lock:
+            self.warnings.append((item_id, message))
+
+    def log_line(self, item_id, text):
+        with self._lock:
+            self.calls.append(("log", item_id, text))
+
+
+@pytest.fixture
+def project(tmp_path):
+    root = tmp_path / "project"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def server(project):
+    sink = RecordingSink()
+    srv = ResultServer(sink, project)
+    srv.start()
+    srv.allow("id42", "render_4")
+    yield srv
+    srv.stop()
+
+
+FAST = {"PDG_RPC_TIMEOUT": "1", "PDG_RPC_RETRIES": "1", "PDG_RPC_BACKOFF": "0.1"}
+
+
+def write_item(project: Path, temp: Path) -> None:
+    item = WorkItem(item_id="id42", name="render_4", index=4, node="render",
+                    attrs={"frame": typed(4.0), "res": typed([64, 48]), "names": typed(["a", "b"])},
+                    inputs=[["in/a.txt", "file/text", 3, 1, "h"]], outputs=[], root=str(project))
+    jobdata.write_item_json(item, jobdata.item_json_path(temp, item.name))
+
+
+def run_job(server: ResultServer, project: Path, code: str, extra: dict | None = None,
+            timeout: float = 30) -> subprocess.CompletedProcess:
+    temp = project.parent / "temp"
+    scripts = jobdata.install_job_modules(temp)
+    write_item(project, temp)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(scripts), "PDG_TEMP": str(temp),
+           "PDG_ITEM_NAME": "render_4", "PDG_ITEM_ID": "id42", **server.environment(), **FAST, **(extra or {})}
+    return subprocess.run([sys.executable, "-c", code], env=env, cwd=project, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def forged(server: ResultServer, secret: str | None = None) -> xmlrpc.client.ServerProxy:
+    return xmlrpc.client.ServerProxy(f"http://{server.address}/RPC2/{server.secret if secret is None else secret}")
+
+
+JOB = r'''
+import os, pdgcmd
+from pdgjson import WorkItem
+w = WorkItem.fromJobEnvironment()
+w.setStringAttrib("label", "frame %d" % w.frame)
+w.setIntAttrib("count", 7)
+w.setIntAttrib("big", 5_000_000_000)
+w.setFloatAttrib("gamma", 2.2)
+w.setIntAttrib("res", 96, 1)                      # index into the item's own array
+w.setStringAttrib("names", "z", 3)                # beyond the end: padded like PDG
+w.setFloatAttribArray("weights", [0.5, 1, 2])
+w.setStringAttribArray("tags", ["x", "y"])
+w.setIntAttribArray("none", [])
+w.setFileAttrib("tex", "tex/wood.png", tag="file/image")
+w.setFileAttribArray("maps", ["m/a.exr", "m/b.exr"], tag="file/image/exr")
+w.setDictAttrib("meta", {"k": [1, 2.5, "s", True], "n": {"x": None is None}})
+os.makedirs("out", exist_ok=True)
+open("out/f4.png", "w").write("png")
+w.addOutputFile("out/f4.png", "file/image", "abc")
+w.addOutputFiles(["out/a.txt", "out/b.txt"], ["file/text", "file/text/csv"])
+pdgcmd.setStringAttrib("via_cmd", "c")
+pdgcmd.warning("almost out of disk")
+assert w.attribArray("res") == [64, 96] and w.intAttribValue("count") == 7
+assert [f.tag for f in w.outputFiles] == ["file/image", "file/text", "file/text/csv"]
+pdgcmd.workItemSuccess()
+print("done")
+'''
+
+
+def test_reports_from_a_job_arrive(server, project):
+    done = run_job(server, project, JOB)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "done"
+    sink = server.sink
+    attribs = {c[2]: (c[3], c[4]) for c in sink.calls if c[0] == "attrib"}
+    assert all(c[1] == "id42" for c in sink.calls)
+    assert attribs == {
+        "label": ("str", ["frame 4"]), "count": ("int", [7]), "big": ("int", [5_000_000_000]),
+        "gamma": ("float", [2.2]), "res": ("int", [64, 96]), "names": ("str", ["a", "b", "", "z"]),
+        "weights": ("float", [0.5, 1.0, 2.0]), "tags": ("str", ["x", "y"]), "none": ("int", []),
+        "tex": ("file", [["tex/wood.png", "file/image"]]),
+        "maps": ("file", [["m/a.exr", "file/image/exr"], ["m/b.exr", "file/image/exr"]]),
+        "meta": ("dict", [{"k": [1, 2.5, "s", True], "n": {"x": True}}]), "via_cmd": ("str", ["c"]),
+    }
+    outputs = [c[2] for c in sink.calls if c[0] == "outputs"]
+    assert outputs == [[["out/f4.png", "file/image", "abc"]],
+                       [["out/a.txt", "file/text", ""], ["out/b.txt", "file/text/csv", ""]]]
+    assert ("status", "id42", True, "") in sink.calls
+    assert sink.warnings == [("id42", "almost out of disk")]
+
+
+def test_job_reports_failure_with_message(server, project):
+    done = run_job(server, project, "import pdgcmd; pdgcmd.workItemFailed('no license')")
+    assert done.returncode == 0, done.stderr
+    assert server.sink.calls == [("status", "id42", False, "no license")]
+
+
+def test_calls_by_item_name_are_accepted(server, project):
+    done = run_job(server, project, "import pdgcmd; pdgcmd.setIntAttrib('n', 1)", {"PDG_ITEM_ID": ""})
+    assert done.returncode == 0, done.stderr
+    assert server.sink.calls == [("attrib", "id42", "n", "int", [1])]
+
+
+def key(n: int, item: str = "id42", attempt: int = 0) -> list:
+    return [item, attempt, f"test.{n}"]
+
+
+def refused(call, code: int) -> str:
+    with pytest.raises(xmlrpc.client.Fault) as info:
+        call()
+    assert info.value.faultCode == code, info.value.faultString
+    return info.value.faultString
+
+
+def test_bad_secret_is_refused_before_parsing(server):
+    sink = server.sink
+    msg = refused(lambda: forged(server, "wrong").set_attrib(key(1), "x", "int", [1]), resultserver.FAULT_AUTH)
+    assert "secret" in msg
+    refused(lambda: xmlrpc.client.ServerProxy(f"http://{server.address}/RPC2").set_attrib(key(2), "x", "int", [1]),
+            resultserver.FAULT_AUTH)
+    # not XML at all: had it been parsed, the fault would be a parse error, not the secret
+    conn = http.client.HTTPConnection(server.address)
+    conn.request("POST", "/RPC2/nope", body=b"<!DOCTYPE lol [<!ENTITY a 'aaaa'>]><x>&a;</x>",
+                 headers={"Content-Type": "text/xml"})
+    body = conn.getresponse().read()
+    assert b"<int>401</int>" in body
+    assert sink.calls == []
+    assert len(sink.warnings) == 3 and all(w[0] is None and "secret" in w[1] for w in sink.warnings)
+
+
+def test_unknown_or_finished_item_is_refused(server):
+    p = forged(server)
+    msg = refused(lambda: p.set_attrib(key(1, "other"), "x", "int", [1]), resultserver.FAULT_NOT_COOKING)
+    assert "'other' is not cooking" in msg
+    server.allow("id7", "gen_7")
+    assert p.set_attrib(key(1, "gen_7"), "x", "int", [1]) is True
+    server.disallow("id7")
+    refused(lambda: p.set_attrib(key(2, "id7"), "x", "int", [2]), resultserver.FAULT_NOT_COOKING)
+    refused(lambda: p.report_status(key(3, "gen_7"), True, ""), resultserver.FAULT_NOT_COOKING)
+    assert server.sink.calls == [("attrib", "id7", "x", "int", [1])]
+    assert [w[0] for w in server.sink.warnings] == [None, None, None]
+
+
+@pytest.mark.parametrize("args, problem", [
+    ((key(1), "x", "int", ["12a"]), "attribute x is int, but a value is str"),
+    ((key(1), "x", "int", [True]), "attribute x is int, but a value is bool"),
+    ((key(1), "x", "int", [str(1 << 64)]), "attribute x is int, but a value is str"),
+    ((key(1), "x", "float", ["1.0"]), "attribute x is float"),
+    ((key(1), "x", "str", [1]), "attribute x is str"),
+    ((key(1), "x", "blob", [1]), "type 'blob' is not one of"),
+    ((key(1), "x", "int", 5), "values must be an array"),
+    ((key(1), "1x", "int", [1]), "is not an attribute name"),
+    ((key(1), "x", "file", ["a.txt"]), "a file value is [path, tag]"),
+    ((key(1), "x", "file", [["../../etc/passwd", "file"]]), "is outside the project"),
+    ((key(1), "x", "file", [["/etc/passwd", "file"]]), "is outside the project"),
+    ((key(1), "x", "dict", [{"when": xmlrpc.client.DateTime(0)}]), "dicts hold strings"),
+    (("id42", "x", "int", [1]), "a report key is [item, attempt, number]"),
+    (([("id42"), -1, "n"], "x", "int", [1]), "a report key is"),
+])
+def test_wrong_values_are_refused_and_change_nothing(server, args, problem):
+    msg = refused(lambda: forged(server).set_attrib(*args), resultserver.FAULT_INVALID)
+    assert problem in msg
+    assert server.sink.calls == []
+    assert server.sink.warnings[-1][1] == msg
+
+
+def test_oversized_strings_are_refused(server, project):
+    msg = refused(lambda: forged(server).set_attrib(key(1), "s", "str", ["x" * ((1 << 20) + 1)]),
+                  resultserver.FAULT_TOO_LARGE)
+    assert "bytes is refused (the limit is 1048576)" in msg  # the body cap answers before anything is parsed
+    small = ResultServer(server.sink, project, max_string=10)
+    with small:
+        small.allow("id42", "render_4")
+        q = forged(small)
+        msg = refused(lambda: q.set_attrib(key(2), "s", "str", ["0123456789", "0123456789a"]),
+                      resultserver.FAULT_TOO_LARGE)
+        assert "attribute s: a string of 11 bytes is refused (the limit is 10)" in msg
+        msg = refused(lambda: q.warning(key(3), "\u00e9" * 6), resultserver.FAULT_TOO_LARGE)
+        assert "12 bytes" in msg
+        refused(lambda: q.report_status(key(4), False, "m" * 11), resultserver.FAULT_TOO_LARGE)
+        assert q.set_attrib(key(5), "s", "str", ["0123456789"]) is True
+    assert server.sink.calls == [("attrib", "id42", "s", "str", ["0123456789"])]
+
+
+def test_outside_paths_allowed_when_asked(project):
+    sink = RecordingSink()
+    with ResultServer(sink, project, allow_outside=True) as srv:
+        srv.allow("id1", "a_1")
+        forged(srv).add_output_files(key(1, "id1"), [["/elsewhere/x.png", "file/image", 12345], ["in/y", "", ""]])
+    assert sink.calls == [("outputs", "id1", [["/elsewhere/x.png", "file/image", "12345"], ["in/y", "", ""]])]
+
+
+def raw_post(server: ResultServer, body: bytes, headers: dict, path: str | None = None) -> bytes:
+    conn = http.client.HTTPConnection(server.address, timeout=5)
+    conn.putrequest("POST", path or f"/RPC2/{server.secret}")
+    for k, v in headers.items():
+        conn.putheader(k, v)
+    conn.endheaders()
+    conn.send(body)
+    return conn.getresponse().read()
+
+
+def test_body_limits_and_compression_are_refused_unread(server):
+    call = xmlrpc.client.dumps((key(1), "x", "int", [1]), "set_attrib").encode()
+    # a claimed 10 MB body of which nothing more is sent: answered at once, without waiting to read it
+    started = time.monotonic()
+    answer = raw_post(server, call[:10], {"Content-Length": str(10 << 20), "Content-Type": "text/xml"})
+    assert b"<int>413</int>" in answer and time.monotonic() - started < 2
+    answer = raw_post(server, gzip.compress(call), {"Content-Length": str(len(gzip.compress(call))),
+                                                    "Content-Encoding": "gzip"})
+    assert b"<int>415</int>" in answer
+    answer = raw_post(server, call, {"Transfer-Encoding": "chunked"})
+    assert b"<int>413</int>" in answer
+    assert server.sink.calls == []
+    assert raw_post(server, call, {"Content-Length": str(len(call))}).count(b"<boolean>1</boolean>") == 1
+    assert server.sink.calls == [("attrib", "id42", "x", "int", [1])]
+
+
+def test_repeated_report_key_is_acknowledged_and_ignored(server):
+    p = forged(server)
+    assert p.set_attrib(key(1), "x", "int", [1]) is True
+    assert p.set_attrib(key(1), "x", "int", [999]) is True  # a retry of report 1: already applied
+    assert p.set_attrib(key(1, attempt=1), "x", "int", [2]) is True  # a new attempt is a new report
+    assert p.add_output_files(key(2), [["o.txt", "", ""]]) is True
+    assert p.add_output_files(key(2), [["o.txt", "", ""]]) is True
+    assert server.sink.calls == [("attrib", "id42", "x", "int", [1]), ("attrib", "id42", "x", "int", [2]),
+                                 ("outputs", "id42", [["o.txt", "", ""]])]
+
+
+def test_sink_refusal_is_a_fault_and_can_be_retried(server):
+    server.sink.refuse = "locked"
+    p = forged(server)
+    msg = refused(lambda: p.set_attrib(key(1), "locked", "int", [1]), resultserver.FAULT_REFUSED)
+    assert "attribute locked is read-only" in msg
+    server.sink.refuse = None
+    assert p.set_attrib(key(1), "locked", "int", [1]) is True  # nothing was applied, so the key is still free
+    assert server.sink.calls == [("attrib", "id42", "locked", "int", [1])]
+
+
+def test_multicall_applies_each_call_on_its_own(server):
+    multi = xmlrpc.client.MultiCall(forged(server))
+    multi.set_attrib(key(1), "a", "int", [1])
+    multi.set_attrib(key(2), "b", "int", ["no"])
+    multi.set_attrib(key(1), "a", "int", [5])
+    results = multi()
+    assert results[0] is True and results[2] is True
+    with pytest.raises(xmlrpc.client.Fault):
+        results[1]
+    assert server.sink.calls == [("attrib", "id42", "a", "int", [1])]
+
+
+def test_job_refused_by_server_fails_with_a_clear_message(server, project):
+    done = run_job(server, project, "import pdgcmd\npdgcmd.addOutputFile('/etc/passwd', 'file')\nprint('after')")
+    assert done.returncode == 1
+    assert "after" not in done.stdout
+    assert "pdgcmd: the result server refused output files" in done.stderr
+    assert "/etc/passwd is outside the project" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_job_fails_cleanly_when_its_server_is_gone(server, project):
+    server.stop()
+    started = time.monotonic()
+    done = run_job(server, project, "import pdgcmd; pdgcmd.setIntAttrib('x', 1); print('after')")
+    elapsed = time.monotonic() - started
+    assert done.returncode == 1
+    assert "after" not in done.stdout and "Traceback" not in done.stderr
+    assert f"the result server at {server.address} did not answer" in done.stderr
+    assert "after 2 tries" in done.stderr
+    assert elapsed < 5  # one retry with 0.1 s backoff, plus Python start-up
+
+
+def test_job_fails_within_budget_when_server_hangs(project):
+    """A server that accepts connections but never answers: each try times out, then the job fails."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    fake = type("S", (), {"environment": lambda self: {
+        "PDG_RESULT_SERVER": "127.0.0.1:%d" % listener.getsockname()[1], "PDG_RESULT_SECRET": "s"}})()
+    try:
+        started = time.monotonic()
+        done = run_job(fake, project, "import pdgcmd; pdgcmd.setIntAttrib('x', 1)",
+                       {"PDG_RPC_TIMEOUT": "0.5", "PDG_RPC_RETRIES": "2", "PDG_RPC_BACKOFF": "0.1"})
+        elapsed = time.monotonic() - started
+    finally:
+        listener.close()
+    assert done.returncode == 1
+    assert "did not answer attribute 'x' after 3 tries (TimeoutError" in done.stderr
+    assert 1.5 < elapsed < 6  # 3 x 0.5 s timeouts + 0.1 + 0.2 s backoff
+
+
+def test_stop_cuts_kept_alive_connections(project):
+    sink = RecordingSink()
+    srv = ResultServer(sink, project)
+    srv.start()
+    srv.allow("id1", "a_1")
+    p = forged(srv)
+    assert p.set_attrib(key(1, "id1"), "x", "int", [1]) is True  # the connection is now kept alive
+    srv.stop()
+    with pytest.raises((OSError, http.client.HTTPException, xmlrpc.client.Fault)):
+        p.set_attrib(key(2, "id1"), "x", "int", [2])
+    assert sink.calls == [("attrib", "id1", "x", "int", [1])]
+
+
+def test_unknown_method_is_refused(server):
+    msg = refused(lambda: forged(server).delete_everything(key(1)), resultserver.FAULT_INVALID)
+    assert "no call named 'delete_everything'" in msg
+
+
+def test_environment_names_the_server(server):
+    env = server.environment()
+    assert env["PDG_RESULT_SERVER"].startswith("127.0.0.1:") and env["PDG_RESULT_SERVER"] == server.address
+    assert len(env["PDG_RESULT_SECRET"]) >= 40
+    assert json.dumps(env)
