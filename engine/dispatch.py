@@ -16,7 +16,7 @@ import traceback
 from collections import deque
 from typing import TYPE_CHECKING
 
-from engine import files
+from engine import files, jobs
 from engine.errors import GraphError
 from engine.scheduler import AcceptResult, Reporter, ScheduledItem, ScheduleResult, Scheduler, TickResult
 from engine.workitem import WorkItem
@@ -101,10 +101,10 @@ class Dispatch:
                 elif result is ScheduleResult.DEFERRED:
                     self.deferred[name].append(item_id)
                 else:
-                    self._settled_at_once(name, item_id, result)
+                    self._settled_at_once(name, item_id, result, scheduled.message)
             self.budget[name] = budget
 
-    def _settled_at_once(self, name: str, item_id: str, result) -> None:
+    def _settled_at_once(self, name: str, item_id: str, result, message: str = "") -> None:
         cook = self.cook
         item = cook.state.items[item_id]
         if result is ScheduleResult.COOK_SUCCEEDED:
@@ -117,7 +117,7 @@ class Dispatch:
             cook.done += 1
         elif result in (ScheduleResult.FAILED, ScheduleResult.COOK_FAILED):
             what = "could not schedule" if result is ScheduleResult.FAILED else "failed"
-            cook._fail_item(item_id, f"scheduler {name} {what} work item {item.name}")
+            cook._fail_item(item_id, message or f"scheduler {name} {what} work item {item.name}")
         else:
             cook._fail_item(item_id, f"scheduler {name}'s on_schedule returned {result!r}, not a ScheduleResult")
 
@@ -265,9 +265,13 @@ class Dispatch:
                 self.cook._warn(self._raised(name, "on_cancel_work_items", exc))
 
     def start(self, static: bool, cook_set: list) -> None:
+        options = {"jobs": self.cook.jobs, "node": self.cook.target or "", "static": static}
         for name, scheduler in self.schedulers.items():
             scheduler.reporter = Reporter(self.cook._inbox, name)
+            scheduler.on_start()
+            scheduler.on_configure_cook(options)
             scheduler.graph_dir = self.cook.graph.root
+            scheduler.job_temp = str(jobs.temp_dir(self.cook.store_dir, self.cook.graph.name))
             try:
                 ok = scheduler.on_start_cook(static, list(cook_set))
             except Exception as exc:  # noqa: BLE001
@@ -277,10 +281,11 @@ class Dispatch:
 
     def stop(self, cancel: bool) -> None:
         for name, scheduler in self.schedulers.items():
-            try:
-                scheduler.on_stop_cook(cancel)
-            except Exception as exc:  # noqa: BLE001
-                self.cook._warn(self._raised(name, "on_stop_cook", exc))
+            for callback in (lambda: scheduler.on_stop_cook(cancel), scheduler.on_stop):
+                try:
+                    callback()
+                except Exception as exc:  # noqa: BLE001
+                    self.cook._warn(self._raised(name, getattr(callback, "__name__", "on_stop_cook"), exc))
 
     @staticmethod
     def _raised(name: str, callback: str, exc: BaseException, item_id: str = "") -> str:

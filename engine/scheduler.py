@@ -10,7 +10,6 @@ and the cook's loop turns each report into events, flushed before anyone else he
 from __future__ import annotations
 
 import enum
-import os
 import queue
 import sys
 from dataclasses import dataclass, field
@@ -111,8 +110,8 @@ class ScheduledItem:
     env: dict = field(default_factory=dict)
     #: an in-process item's work: a callable returning a ``JobResult``
     run: Callable[[], JobResult] | None = None
-    #: the job's temporary folder, shared by the cook's jobs
-    temp_dir: str = ""
+    #: why the scheduler returned FAILED (a sentence naming the item), for the item's error
+    message: str = ""
 
     @property
     def id(self) -> str:
@@ -154,7 +153,8 @@ class Scheduler:
         self.cancel_reason = ""  # what ``on_tick`` returning CANCEL_COOK wants recorded
         self.result_server_addr = ""
         self.result_server_env: dict[str, str] = {}
-        self.graph_dir = ""
+        self.graph_dir = ""  # the graph's folder (PDG_DIR); set when the cook starts
+        self.job_temp = ""  # the jobs' temporary folder (PDG_TEMP); set when the cook starts
 
     def parms(self) -> dict:
         """What the log records about its definition (not part of the items' signatures)."""
@@ -210,10 +210,6 @@ class Scheduler:
     def work_item_result_server_addr(self) -> str:
         """``host:port`` of the result server its jobs report to ('' when there is none)."""
         return self.result_server_addr
-
-    # -- helpers for subclasses ----------------------------------------------------------------
-    def temp_dir(self) -> str:
-        return os.path.join(self.graph_dir, ".pdg", "temp")
 
 
 #: type name -> class, for ``graph.scheduler(name, type_name)``; plugins and graph files add theirs
