@@ -44,10 +44,11 @@ def pdg() -> None:
 
 
 def _register() -> None:
-    from cli import check, cook, events, explain, history, items, manual, show, status
+    from cli import check, cook, events, explain, history, items, log, manual, show, status
 
     for command in (cook.command, status.command, items.command, show.command, explain.command,
-                    history.command, events.command, manual.dirty_command, manual.accept_command, check.command):
+                    history.command, events.command, manual.dirty_command, manual.accept_command, check.command,
+                    log.command):
         pdg.add_command(command)
 
 

@@ -71,6 +71,17 @@ def translate(event: ev.Event, before: str | None, node_of: Callable[[str], str]
         if event.state == "cooked_fail":
             out.append(PdgEvent("cook_error", node, event.item_id, message=event.error, **base))
         return out
+    if kind == "JobStarted":
+        return [PdgEvent("work_item_state_change", node_of(event.item_id), event.item_id, before or "", "cooking",
+                         f"{event.scheduler} job, pid {event.pid}, attempt {event.attempt}", **base)]
+    if kind == "JobEnded" and event.outcome == "retry":
+        return [PdgEvent("work_item_state_change", node_of(event.item_id), event.item_id, before or "", "scheduled",
+                         event.message, **base)]
+    if kind == "WorkItemAttribSet":
+        return [PdgEvent("work_item_set_attribute", node_of(event.item_id), event.item_id, data=[event.name], **base)]
+    if kind == "WorkItemOutputAdded":
+        return [PdgEvent("work_item_output_files", node_of(event.item_id), event.item_id,
+                         data=[o[0] for o in event.outputs], **base)]
     if kind == "WorkItemDirtied":
         return [
             PdgEvent("work_item_state_change", node_of(event.item_id), event.item_id, before or "", "dirty",

@@ -211,6 +211,10 @@ class LocalScheduler(Scheduler):
         final = None
         try:
             final = self._run(job)
+        except Exception as exc:  # noqa: BLE001 - a bug here must fail the item, not hang the cook
+            message = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
+            final = lambda: report.failed(job.item_id, -1, message)  # noqa: E731
+            raise
         finally:
             self.running.pop(job.item_id, None)
             with self._lock:
@@ -226,7 +230,8 @@ class LocalScheduler(Scheduler):
             try:
                 job.proc = jobs.spawn(job.argv, job.env, cwd, job.log, job.attempt)
             except OSError as exc:
-                return lambda: report.failed(job.item_id, 127, jobs.start_failure(job.argv, exc))
+                message = jobs.start_failure(job.argv, exc)
+                return lambda: report.failed(job.item_id, 127, message)
             job.started = time.monotonic()
             if job.cancelled:  # cancelled while it was starting
                 jobs.kill_group(job.proc.pid)
