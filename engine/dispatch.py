@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from engine import files, jobs
 from engine.errors import GraphError
+from engine.resultserver import ResultServer
+from engine.sink import CookSink
 from engine.scheduler import AcceptResult, Reporter, ScheduledItem, ScheduleResult, Scheduler, TickResult
 from engine.workitem import WorkItem
 from pdgstore import events as ev
@@ -42,7 +44,7 @@ class Dispatch:
         self.next_tick = {name: now + s.tick_period for name, s in schedulers.items()}
         self.running: dict[str, str] = {}  # item id -> scheduler name
         self.waiting_done: list = []  # callbacks answered after the next flush
-        self.attempts: dict[str, int] = {}
+        self.server = None  # the result server, when a scheduler needs one
 
     # -- queues ----------------------------------------------------------------------------------
     def enqueue(self, item_id: str, node) -> None:
@@ -83,14 +85,21 @@ class Dispatch:
             while queue and budget > 0:
                 item_id = queue.popleft()
                 budget -= 1
+                server = self.server if scheduler.needs_result_server else None
                 try:
                     scheduled = self.scheduled_item(item_id)
                     if scheduled.run is None:
                         scheduled.node.prepare_job(scheduled, scheduler)
+                    if server is not None:  # before the job starts: its first call may come at once
+                        server.allow(item_id, scheduled.name)
                     result = on_schedule(scheduled)
                 except Exception as exc:  # noqa: BLE001
                     self.cook._fail_item(item_id, self._raised(name, "on_schedule", exc, item_id))
+                    if server is not None:
+                        server.disallow(item_id)
                     continue
+                if server is not None and result is not ScheduleResult.SUCCEEDED:
+                    server.disallow(item_id)
                 if result is ScheduleResult.SUCCEEDED:
                     emit(ev.WorkItemStateChanged, item_id=item_id, state="scheduled")
                     running[item_id] = name
@@ -154,8 +163,12 @@ class Dispatch:
         what, item_id, payload = message
         if what == "done":
             return self.cook._handle_result(item_id, payload)
+        if what == "warning" and (item_id is None or item_id not in self.running):
+            text, done = payload
+            self.cook._warn(text if item_id is None else f"work item {item_id}: {text}")
+            return self._answer(done, None)
         if item_id not in self.running:  # a late report about an item already settled
-            if what in ("attrib", "output", "log"):
+            if what in ("attrib", "output", "log", "status", "warning"):
                 self._answer(payload[-1], f"work item {item_id} is not cooking")
             return
         emit = self.cook.recorder.emit
@@ -177,7 +190,7 @@ class Dispatch:
             else:
                 self._succeeded(item_id)
         elif what == "job_cancelled":
-            del self.running[item_id]
+            self._settle(item_id)
             emit(ev.WorkItemStateChanged, item_id=item_id, state="cooked_cancel", message=payload)
             self.cook.counts["cancelled"] += 1
             self.cook.done += 1
@@ -201,6 +214,17 @@ class Dispatch:
             level, text, done = payload
             emit(ev.WorkItemLogged, item_id=item_id, level=level, text=text)
             self._answer(done, None)
+        elif what == "warning":
+            text, done = payload
+            emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=text)
+            self._answer(done, None)
+        elif what == "status":
+            ok, text, done = payload
+            self.schedulers[self.running[item_id]].job_reported(item_id, ok, text)
+            said = "success" if ok else "failure"
+            emit(ev.WorkItemLogged, item_id=item_id, level="info" if ok else "warning",
+                 text=f"the job reported {said}" + (f": {text}" if text else ""))
+            self._answer(done, None)
 
     def _answer(self, done, error: str | None) -> None:
         if done is not None:
@@ -212,10 +236,15 @@ class Dispatch:
         for done, error in waiting:
             done(error)
 
+    def _settle(self, item_id: str) -> None:
+        del self.running[item_id]
+        if self.server is not None:
+            self.server.disallow(item_id)
+
     def _succeeded(self, item_id: str) -> None:
         """An out-of-process job ended well: its expected outputs must exist, then it is cooked."""
         cook = self.cook
-        del self.running[item_id]
+        self._settle(item_id)
         item = cook.state.items[item_id]
         node = cook.graph.nodes[item.node]
         view = WorkItem(item_id=item_id, name=item.name, index=item.index, node=item.node, attrs=item.attrs,
@@ -228,7 +257,7 @@ class Dispatch:
         self._cooked(item_id, "cooked_success", outputs, "")
 
     def _failed(self, item_id: str, message: str) -> None:
-        del self.running[item_id]
+        self._settle(item_id)
         item = self.cook.state.items[item_id]
         self._cooked(item_id, "cooked_fail", list(item.outputs), f"work item {item.name}: {message}")
 
@@ -266,8 +295,14 @@ class Dispatch:
 
     def start(self, static: bool, cook_set: list) -> None:
         options = {"jobs": self.cook.jobs, "node": self.cook.target or "", "static": static}
+        if any(s.needs_result_server for s in self.schedulers.values()):
+            self.server = ResultServer(CookSink(Reporter(self.cook._inbox, "")), self.cook.graph.root)
+            self.server.start()
         for name, scheduler in self.schedulers.items():
             scheduler.reporter = Reporter(self.cook._inbox, name)
+            if scheduler.needs_result_server:
+                scheduler.result_server_addr = self.server.address
+                scheduler.result_server_env = self.server.environment()
             scheduler.on_start()
             scheduler.on_configure_cook(options)
             scheduler.graph_dir = self.cook.graph.root
@@ -280,6 +315,25 @@ class Dispatch:
                 raise GraphError(f"scheduler {name} refused to start the cook (on_start_cook returned False)")
 
     def stop(self, cancel: bool) -> None:
+        """End the cook for every scheduler (killing what runs on cancel), then stop the server
+        and refuse the reports nobody will record any more."""
+        try:
+            self._stop_schedulers(cancel)
+        finally:
+            self.cook._flush()  # what the jobs reported is in the log before they hear "ok"
+            if self.server is not None:
+                self.server.stop()
+                self.server = None
+            while True:
+                try:
+                    message = self.cook._inbox.get_nowait()
+                except Exception:  # noqa: BLE001 - queue.Empty
+                    break
+                payload = message[2]
+                if isinstance(payload, tuple) and payload and callable(payload[-1]):
+                    payload[-1]("the cook has ended")
+
+    def _stop_schedulers(self, cancel: bool) -> None:
         for name, scheduler in self.schedulers.items():
             for callback in (lambda: scheduler.on_stop_cook(cancel), scheduler.on_stop):
                 try:

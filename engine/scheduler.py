@@ -94,6 +94,14 @@ class Reporter:
     def log_line(self, item_id: str, text: str, level: str = "info", done: Callable[[], None] | None = None) -> None:
         self.put(("log", item_id, (level, text, done)))
 
+    def status(self, item_id: str, ok: bool, message: str = "", done: Callable | None = None) -> None:
+        """The job says itself whether it succeeded (``pdgcmd.workItemSuccess``/``Failed``)."""
+        self.put(("status", item_id, (ok, message, done)))
+
+    def warning(self, item_id: str | None, message: str, done: Callable | None = None) -> None:
+        """Something a job or the result server warns about (a refused call, say)."""
+        self.put(("warning", item_id, (message, done)))
+
     def finished(self, item_id: str, result: JobResult) -> None:
         """An in-process run ended with everything it made at once (the fast path of the pool)."""
         self.put(("done", item_id, result))
@@ -189,6 +197,10 @@ class Scheduler:
 
     def on_cancel_work_items(self, work_items: list, node: Any = None) -> None:
         """Cancel these items' jobs (``work_items``: item ids); each is reported cancelled."""
+
+    def job_reported(self, item_id: str, ok: bool, message: str) -> None:
+        """The job reported its own status through the Job API; it decides the item's outcome
+        when the job ends (schedulers that judge exit codes take it into account)."""
 
     def on_schedule_static(self, dependency_map: dict, dependent_map: dict, ready_items: list) -> None:
         """A static cook: the whole graph at once (item id -> set of item ids). The default feeds
