@@ -4,7 +4,8 @@ Their items run as jobs on a scheduler (the local one by default). The command i
 like a shell would, then each word ``@attr``-expanded, so a value with spaces stays one argument;
 no shell runs it) or an argument list. ``expected_outputs`` are checked after the job ends: a
 missing one fails the item. Attributes named in ``env_attribs`` are exported to the job's
-environment under their own names.
+environment under their own names. A command's job gets its item as JSON (for
+``pdgjson.WorkItem.fromJobEnvironment()``) only with ``item_json=True``; a script's always does.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ class CommandProcessor(Processor):
     out_of_process = True
 
     def __init__(self, name: str, inputs: list[str], command, *, expected_outputs=(), scheduler: str | None = None,
-                 cache_mode: str = "automatic", env_attribs=(), env: dict | None = None) -> None:
+                 cache_mode: str = "automatic", env_attribs=(), env: dict | None = None,
+                 item_json: bool = False) -> None:
         super().__init__(name, inputs)
+        self.item_json = item_json
         if isinstance(command, str):
             try:
                 words = shlex.split(command)
@@ -80,6 +83,7 @@ class PythonScriptProcessor(CommandProcessor):
     type_name = "python_script"
 
     def __init__(self, name: str, inputs: list[str], script: str, *, args=(), root: str = "", **kwargs) -> None:
+        kwargs["item_json"] = True
         self.script = str(script)
         path = self.script if os.path.isabs(self.script) else os.path.join(root, self.script)
         try:

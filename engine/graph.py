@@ -146,14 +146,16 @@ class Graph:
         return make if func is None else make(func)
 
     def command(self, name: str, upstream=None, command=None, *, expected_outputs=(), scheduler=None,
-                cache_mode: str = "automatic", env_attribs=(), env: dict | None = None) -> n.Node:
+                cache_mode: str = "automatic", env_attribs=(), env: dict | None = None,
+                item_json: bool = False) -> n.Node:
         """Run ``command`` (a string, split into words, or a list; ``@attr`` expanded per item) once
-        per upstream item, out-of-process on ``scheduler`` (default: the graph's, else local)."""
+        per upstream item, out-of-process on ``scheduler`` (default: the graph's, else local).
+        ``item_json=True`` writes the item's JSON for jobs that read it with pdgjson."""
         if command is None:
             raise GraphError(f"command node {name}: give a command")
         return self.add(CommandProcessor(name, _names(upstream), command, expected_outputs=expected_outputs,
                                          scheduler=_scheduler_name(scheduler), cache_mode=cache_mode,
-                                         env_attribs=env_attribs, env=env))
+                                         env_attribs=env_attribs, env=env, item_json=item_json))
 
     def python_script(self, name: str, upstream=None, script: str | None = None, *, args=(), expected_outputs=(),
                       scheduler=None, cache_mode: str = "automatic", env_attribs=(), env: dict | None = None) -> n.Node:

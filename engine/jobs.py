@@ -9,6 +9,7 @@ grandchildren never outlive it, and the group id cannot have been reused when it
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -29,9 +30,11 @@ def log_path(temp: Path, item_name: str) -> Path:
 
 
 def prepare(scheduled, scheduler, temp: Path) -> tuple[dict, Path]:
-    """Write the item's JSON and return the job's environment and log file."""
+    """Write the item's JSON (for nodes whose jobs read it) and return the job's environment and
+    log file."""
     item = scheduled.item
-    jobdata.write_item_json(item, jobdata.item_json_path(temp, item.name))
+    if getattr(scheduled.node, "item_json", True):  # a file per job costs: only for jobs that read it
+        jobdata.write_item_json(item, jobdata.item_json_path(temp, item.name))
     env = {k: os.environ[k] for k in PASSED if k in os.environ}
     env.update(scheduled.env)
     scripts = temp / "scripts"
@@ -44,14 +47,43 @@ def prepare(scheduled, scheduler, temp: Path) -> tuple[dict, Path]:
     return env, log_path(temp, item.name)
 
 
-def spawn(argv: list[str], env: dict, cwd: str, log: Path, attempt: int = 1) -> subprocess.Popen:
+class Process:
+    """A started job: its ``pid`` (also its process group id)."""
+
+    __slots__ = ("pid", "returncode")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+def spawn(argv: list[str], env: dict, cwd: str, log: Path, attempt: int = 1):
     """Start the job in a new process group, its output going to ``log`` (truncated by the first
-    attempt, appended to by retries)."""
+    attempt, appended to by retries). ``posix_spawn`` when it runs in this process's folder (the
+    usual case, and several times cheaper than ``subprocess``), else ``subprocess.Popen``."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab" if attempt > 1 else "wb") as out:
-        if attempt > 1:
+    if attempt > 1:
+        with open(log, "ab") as out:
             out.write(f"\n--- attempt {attempt} ---\n".encode())
-            out.flush()
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if attempt > 1 else os.O_TRUNC)
+    if hasattr(os, "posix_spawn") and os.path.abspath(cwd) == os.getcwd():
+        program = argv[0]
+        if os.sep not in program:
+            found = shutil.which(program, path=env.get("PATH", os.defpath))
+            if found is None:
+                raise FileNotFoundError(2, "No such file or directory", program)
+            program = found
+        actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                   (os.POSIX_SPAWN_OPEN, 1, str(log), flags, 0o644),
+                   (os.POSIX_SPAWN_DUP2, 1, 2)]
+        return Process(os.posix_spawn(program, argv, env, file_actions=actions, setsid=True))
+    with open(log, "ab" if attempt > 1 else "wb") as out:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
                                 env=env, start_new_session=True, close_fds=True)
 
@@ -63,7 +95,7 @@ def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
         pass
 
 
-def reap(proc: subprocess.Popen) -> int:
+def reap(proc) -> int:
     """Wait for the job to end, kill the rest of its group, reap it; its exit code (negative:
     the signal that killed it)."""
     try:

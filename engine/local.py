@@ -8,8 +8,8 @@ read from /proc). ``exit_codes`` maps a non-zero exit code to success, warning, 
 failure (the default). No job starts while the machine has less than ``min_free_memory_mb``
 available. Jobs run in ``working_dir`` (default: the graph's folder).
 
-One thread per running job waits for it (so a job's end is reported at once, not at the next tick),
-retries it, and reports through the reporter; ``on_tick`` enforces timeouts and memory limits.
+Jobs start on the loop's thread (``on_schedule``); one reaper thread notices each job's end at once
+(not at the next tick), retries it or reports it; ``on_tick`` enforces timeouts and memory limits.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 from engine import jobs
 from engine.errors import GraphError
 from engine.jobdata import install_job_modules
+from engine.reaper import Reaper
 from engine.scheduler import AcceptResult, ScheduledItem, ScheduleResult, Scheduler, TickResult, register_type
 
 ACTIONS = ("success", "warning", "retry", "ignore", "failure")
@@ -43,7 +44,6 @@ class _Job:
     failures: int = 0
     kill_reason: str = ""  # why on_tick killed it: "timeout" or "memory"
     cancelled: bool = False
-    thread: threading.Thread | None = None
     status: tuple | None = None  # (ok, message) the job reported for itself through the Job API
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -120,6 +120,7 @@ class LocalScheduler(Scheduler):
         self.free = self.slots
         self.running: dict[str, _Job] = {}
         self.temp: Path | None = None
+        self.reaper: Reaper | None = None
         self._lock = threading.Lock()
 
     def parms(self) -> dict:
@@ -136,6 +137,7 @@ class LocalScheduler(Scheduler):
         self.temp = Path(self.job_temp)
         install_job_modules(self.temp)
         self.free = self.slots
+        self.reaper = Reaper(self._ended, name=f"pdg-reaper-{self.name}")
         return True
 
     def on_schedule(self, item: ScheduledItem) -> ScheduleResult:
@@ -160,8 +162,11 @@ class LocalScheduler(Scheduler):
         env, log = jobs.prepare(item, self, self.temp)
         job = _Job(item.id, item.name, item.command, env, log, need)
         self.running[item.id] = job
-        job.thread = threading.Thread(target=self._watch, args=(job,), name=f"pdg-job-{item.name}", daemon=True)
-        job.thread.start()
+        error = self._start(job)
+        if error:
+            self._settle(job, lambda: None)
+            item.message = f"work item {item.name}: {error}"
+            return ScheduleResult.FAILED
         return ScheduleResult.SUCCEEDED
 
     def on_tick(self) -> TickResult:
@@ -191,9 +196,12 @@ class LocalScheduler(Scheduler):
     def on_stop_cook(self, cancel: bool) -> bool:
         """Kill what still runs and wait until it is gone: no job outlives its cook."""
         self.on_cancel_work_items(list(self.running))
-        for job in list(self.running.values()):
-            if job.thread is not None:
-                job.thread.join(10)
+        deadline = time.monotonic() + 10
+        while self.running and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if self.reaper is not None:
+            self.reaper.stop()
+            self.reaper = None
         return True
 
     def get_log_uri(self, item: ScheduledItem) -> str:
@@ -206,39 +214,35 @@ class LocalScheduler(Scheduler):
             job.status = (ok, message)
 
     # -- one job ---------------------------------------------------------------------------------
-    def _watch(self, job: _Job) -> None:
-        report = self.reporter
-        final = None
+    def _start(self, job: _Job) -> str:
+        """Start (or restart) the job; '' or why it could not start."""
         try:
-            final = self._run(job)
-        except Exception as exc:  # noqa: BLE001 - a bug here must fail the item, not hang the cook
-            message = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
-            final = lambda: report.failed(job.item_id, -1, message)  # noqa: E731
-            raise
-        finally:
-            self.running.pop(job.item_id, None)
-            with self._lock:
-                self.free += job.slots
-            if final is not None:  # the slots are free before the loop hears the job ended
-                final()
+            job.proc = jobs.spawn(job.argv, job.env, self.working_dir or self.graph_dir, job.log, job.attempt)
+        except OSError as exc:
+            return jobs.start_failure(job.argv, exc)
+        job.started = time.monotonic()
+        if job.cancelled:  # cancelled while it was starting
+            jobs.kill_group(job.proc.pid)
+        self.reporter.started(job.item_id, pid=job.proc.pid, log_uri=job.log.as_uri(), attempt=job.attempt)
+        self.reaper.watch(job.proc.pid, job)
+        return ""
 
-    def _run(self, job: _Job):
-        """Run the job until it settles (retrying it); the report that settles it, to send."""
+    def _settle(self, job: _Job, report) -> None:
+        """The job is over: free its slots, then send the report that settles it (the slots are
+        free before the loop hears of it, so it can start the next job at once)."""
+        self.running.pop(job.item_id, None)
+        with self._lock:
+            self.free += job.slots
+        report()
+
+    def _ended(self, job: _Job) -> None:
+        """On the reaper's thread: the job's process exited. Judge it, retry it or settle it."""
         report = self.reporter
-        cwd = self.working_dir or self.graph_dir
-        while True:
-            try:
-                job.proc = jobs.spawn(job.argv, job.env, cwd, job.log, job.attempt)
-            except OSError as exc:
-                message = jobs.start_failure(job.argv, exc)
-                return lambda: report.failed(job.item_id, 127, message)
-            job.started = time.monotonic()
-            if job.cancelled:  # cancelled while it was starting
-                jobs.kill_group(job.proc.pid)
-            report.started(job.item_id, pid=job.proc.pid, log_uri=job.log.as_uri(), attempt=job.attempt)
+        try:
             code = jobs.reap(job.proc)
             if job.cancelled:
-                return lambda: report.cancelled(job.item_id, f"its job was killed (cancelled, attempt {job.attempt})")
+                message = f"its job was killed (cancelled, attempt {job.attempt})"
+                return self._settle(job, lambda: report.cancelled(job.item_id, message))
             action, message = self._judge(job, code)
             if action == "retry" and job.failures < self.max_retries:
                 job.failures += 1
@@ -247,17 +251,22 @@ class LocalScheduler(Scheduler):
                 job.attempt += 1
                 job.kill_reason = ""
                 job.status = None
-                continue
+                error = self._start(job)
+                if error:
+                    self._settle(job, lambda: report.failed(job.item_id, 127, error))
+                return
             if action in ("retry", "failure"):
                 if job.attempt > 1:
                     report.attrib_set(job.item_id, "failurecount", ["int", [job.failures + 1]])
                     message += f" (attempt {job.attempt}, after {job.failures} retries)"
-                return lambda: report.failed(job.item_id, code, message)
+                return self._settle(job, lambda: report.failed(job.item_id, code, message))
             if action == "warning":
                 report.log_line(job.item_id, message, level="warning")
-                return lambda: report.succeeded(job.item_id, code, message, outcome="warning")
-            outcome = "ignore" if action == "ignore" else "success"
-            return lambda: report.succeeded(job.item_id, code, message, outcome=outcome)
+            outcome = {"warning": "warning", "ignore": "ignore"}.get(action, "success")
+            self._settle(job, lambda: report.succeeded(job.item_id, code, message, outcome=outcome))
+        except Exception as exc:  # noqa: BLE001 - a bug here must fail the item, not hang the cook
+            text = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
+            self._settle(job, lambda: report.failed(job.item_id, -1, text))
 
     def _judge(self, job: _Job, code: int) -> tuple[str, str]:
         """What a job's end means: (success|warning|ignore|retry|failure, in words)."""

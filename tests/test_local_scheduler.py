@@ -156,7 +156,7 @@ def test_an_item_needing_more_slots_than_there_are_fails(tmp_path):
 def test_the_job_environment_is_scrubbed_and_explicit(tmp_path, monkeypatch):
     monkeypatch.setenv("SOME_SECRET_TOKEN", "do-not-leak")
     command = [sys.executable, "-c", "import json, os; json.dump(dict(os.environ), open('env.json', 'w'))"]
-    graph = graph_with(tmp_path, command, node={"env_attribs": ["value"], "env": {"MODE": "test"}})
+    graph = graph_with(tmp_path, command, node={"env_attribs": ["value"], "env": {"MODE": "test"}, "item_json": True})
     summary, state, _ = cook(graph, tmp_path)
     assert summary.status == "success"
     env = json.loads((tmp_path / "env.json").read_text())
