@@ -141,3 +141,28 @@ def test_a_hundred_attributes_cost_under_50_ms_of_round_trips(project):
     assert item["attrs"]["a99"] == {"type": "int", "values": [99]}
     print(f"100 attributes through the Job API: {seconds * 1000:.1f} ms")
     assert seconds < 0.05 * 4, f"{seconds * 1000:.0f} ms"  # the 50 ms target, with room for a loaded CI box
+
+
+def test_the_frames_example_renders_and_assembles_a_contact_sheet(project):
+    import shutil
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "frames"
+    for name in ("frames.py", "render_frame.py", "png.py"):
+        shutil.copy(example / name, project.root / name)
+    result = project.pdg_process("cook", "frames.py", "--set", "frames=3", "--set", "resolution=16", "--json")
+    assert result.returncode == 0, result.stderr
+    sys.path.insert(0, str(project.root))
+    try:
+        import png
+        width, height, rows = png.read(str(project.root / "contact.png"))
+    finally:
+        sys.path.remove(str(project.root))
+        sys.modules.pop("png", None)
+    assert (width, height) == (16 * 3, 16)
+    shown = json.loads(project.pdg_process("show", "render_2", "--json").stdout)["item"]
+    assert shown["attrs"]["pixels"] == {"type": "int", "values": [256]}
+    assert [o["path"] for o in shown["outputs"]] == ["render/frame_0002.png"]
+    sheet = json.loads(project.pdg_process("show", "contact_sheet_1", "--json").stdout)["item"]
+    assert sheet["attrs"]["frames"] == {"type": "int", "values": [3]}
