@@ -13,7 +13,6 @@ Fault naming the problem, is reported through ``sink.warning`` and changes nothi
 from __future__ import annotations
 
 import hmac
-import math
 import os
 import re
 import secrets
@@ -40,12 +39,18 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}\Z")
 _INT_TEXT = re.compile(r"-?[0-9]{1,19}\Z")
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 _SHORT = 1024  # tags, hashes, report numbers: anything longer is not one
+_STOPPED = "result server: the cook is over; no more reports are accepted"
+_STOP_WAIT = 10.0  # seconds stop() waits for calls being applied
 _MAX_AUTH_WARNINGS = 20  # unauthenticated callers could otherwise fill the log with warnings
 
 
 class ResultSink(Protocol):
     """Where reports go (the engine side); each method returns once its effect is in the log.
-    Raising ValueError(message) refuses the report: the job gets a fault with that message."""
+    Raising ValueError(message) refuses the report: the job gets a fault with that message.
+
+    Values arrive checked: ``kind`` is one of KINDS; a file value is ``[path, tag]`` and an output
+    file ``(path, tag, hash)``, the path relative to the project with ``/`` (absolute only when the
+    server allows outside paths); an empty tag or hash means the job gave none."""
 
     def set_attrib(self, item_id: str, name: str, values: list, kind: str) -> None: ...
     def add_output_files(self, item_id: str, files: list[tuple[str, str, str]]) -> None: ...
@@ -68,6 +73,8 @@ class _Handler(SimpleXMLRPCRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # headers and body go out as two writes: without this, Nagle may hold the body back
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.owner._track(self.connection, True)
 
     def finish(self) -> None:
@@ -80,17 +87,28 @@ class _Handler(SimpleXMLRPCRequestHandler):
         owner: ResultServer = self.server.owner
         try:
             self._check(owner)
+            owner._count_request()
             length = int(self.headers["Content-Length"])
             body = self.rfile.read(length)
             if len(body) != length:
                 self.close_connection = True
                 return
-            response = self.server._marshaled_dispatch(body, None, self.path)
+            if not owner._enter():
+                raise _Refused(FAULT_STOPPED, _STOPPED)
+            try:  # until the answer is written: stop() must not cut the connection before the job hears it
+                self._answer(self.server._marshaled_dispatch(body, None, self.path))
+            finally:
+                owner._leave()
         except _Refused as exc:
-            owner._warn_unauthenticated(exc) if exc.code == FAULT_AUTH else owner._warn(exc)
+            if exc.code == FAULT_AUTH:
+                owner._warn_unauthenticated(exc)
+            elif exc.code != FAULT_STOPPED:  # after the cook, nothing more goes to its log
+                owner._warn(exc)
             self.close_connection = True  # the body was not read: the connection cannot be reused
-            response = xmlrpc.client.dumps(xmlrpc.client.Fault(exc.code, exc.message), methodresponse=True,
-                                           allow_none=False).encode()
+            self._answer(xmlrpc.client.dumps(xmlrpc.client.Fault(exc.code, exc.message), methodresponse=True,
+                                             allow_none=False).encode())
+
+    def _answer(self, response: bytes) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/xml")
         self.send_header("Content-Length", str(len(response)))
@@ -106,12 +124,12 @@ class _Handler(SimpleXMLRPCRequestHandler):
             raise _Refused(FAULT_AUTH, f"result server: refused a call from {self.client_address[0]}"
                                        f" with a missing or wrong secret")
         if owner._stopped:
-            raise _Refused(FAULT_STOPPED, "result server: the cook is over; no more reports are accepted")
+            raise _Refused(FAULT_STOPPED, _STOPPED)
         encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
             raise _Refused(FAULT_ENCODING, f"result server: compressed bodies ({encoding}) are refused")
         length = self.headers.get("Content-Length", "")
-        if not length.isdigit():
+        if not (length.isascii() and length.isdigit()):
             raise _Refused(FAULT_TOO_LARGE, "result server: a call without a Content-Length is refused")
         if int(length) > owner.max_body:
             raise _Refused(FAULT_TOO_LARGE, f"result server: a call of {int(length)} bytes is refused"
@@ -164,12 +182,15 @@ class ResultServer:
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._inflight = 0  # calls being applied now: stop() lets them finish
         self._ids: dict[str, str] = {}  # id -> name of items cooking now
         self._names: dict[str, str] = {}  # name -> id
         self._item_locks: dict[str, threading.Lock] = {}
         self._done: dict[str, set] = {}  # item id -> report keys already applied
         self._conns: set[socket.socket] = set()
         self._auth_warnings = 0
+        self.requests = 0  # authenticated HTTP requests served (a batch of reports is one)
         self._methods: dict[str, Callable] = {
             "set_attrib": self._set_attrib, "add_output_files": self._add_output_files,
             "report_status": self._report_status, "warning": self._warning,
@@ -186,17 +207,20 @@ class ResultServer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving, cut open connections (a kept-alive job must not report after the cook), join."""
-        self._stopped = True
+        """Stop serving; let calls being applied finish (their job is told "ok" and the effect is in
+        the log); cut open connections (a kept-alive job must not report after the cook); join."""
+        with self._lock:
+            self._stopped = True
         if self._server is None:
             return
         self._server.shutdown()
         self._server.server_close()
-        with self._lock:
+        with self._idle:
+            self._idle.wait_for(lambda: self._inflight == 0, timeout=_STOP_WAIT)
             conns = list(self._conns)
         for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
+            try:  # the read side only: its handler sees EOF and closes; SHUT_RDWR could lose an answer in flight
+                conn.shutdown(socket.SHUT_RD)
             except OSError:
                 pass
         self._thread.join()
@@ -210,7 +234,8 @@ class ResultServer:
         self.stop()
 
     def environment(self) -> dict[str, str]:
-        return {"PDG_RESULT_SERVER": self.address, "PDG_RESULT_SECRET": self.secret}
+        return {"PDG_RESULT_SERVER": self.address, "PDG_RESULT_SECRET": self.secret,
+                "PDG_RESULT_MAX_BODY": str(self.max_body)}
 
     def allow(self, item_id: str, item_name: str) -> None:
         with self._lock:
@@ -226,6 +251,22 @@ class ResultServer:
                 del self._names[name]
             self._item_locks.pop(item_id, None)
             self._done.pop(item_id, None)
+
+    def _enter(self) -> bool:
+        with self._lock:
+            if self._stopped:
+                return False
+            self._inflight += 1
+            return True
+
+    def _leave(self) -> None:
+        with self._idle:
+            self._inflight -= 1
+            self._idle.notify_all()
+
+    def _count_request(self) -> None:
+        with self._lock:
+            self.requests += 1
 
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
@@ -313,7 +354,7 @@ class ResultServer:
             return [self._path(item_id, v[0]), self._short(item_id, f"attribute {name}: tag", v[1])]
         if not isinstance(v, dict) or not _plain(v):
             raise _Refused(FAULT_INVALID, f"result server: attribute {name} is dict, but a value is {_describe(v)}"
-                                          " (dicts hold strings, numbers, booleans, arrays and dicts)", item_id)
+                                          " (dicts hold strings, numbers, booleans, nil, arrays and dicts)", item_id)
         return v
 
     def _string(self, item_id: str, what: str, v: str) -> str:
@@ -403,13 +444,11 @@ def _describe(v) -> str:
 
 
 def _plain(v, depth: int = 0) -> bool:
-    """Only what JSON and the log can hold (XML-RPC can also carry dates and binary blobs)."""
+    """Only what the log can hold (XML-RPC can also carry dates and binary blobs)."""
     if depth > 32:
         return False
     if isinstance(v, dict):
         return all(isinstance(k, str) and _plain(x, depth + 1) for k, x in v.items())
     if isinstance(v, list):
         return all(_plain(x, depth + 1) for x in v)
-    if isinstance(v, float):
-        return math.isfinite(v)
-    return isinstance(v, (str, int, bool))
+    return v is None or isinstance(v, (str, int, float, bool))

@@ -93,6 +93,13 @@ def run_job(server: ResultServer, project: Path, code: str, extra: dict | None =
                           timeout=timeout)
 
 
+def failed_with(done: subprocess.CompletedProcess, text: str) -> None:
+    """The job stopped at the failing report, exit status 1, one clear line and no traceback."""
+    assert done.returncode == 1
+    assert "after" not in done.stdout
+    assert text in done.stderr and "Traceback" not in done.stderr
+
+
 def forged(server: ResultServer, secret: str | None = None) -> xmlrpc.client.ServerProxy:
     return xmlrpc.client.ServerProxy(f"http://{server.address}/RPC2/{server.secret if secret is None else secret}")
 
@@ -146,6 +153,41 @@ def test_reports_from_a_job_arrive(server, project):
                        [["out/a.txt", "file/text", ""], ["out/b.txt", "file/text/csv", ""]]]
     assert ("status", "id42", True, "") in sink.calls
     assert sink.warnings == [("id42", "almost out of disk")]
+
+
+BATCH_JOB = r'''
+import pdgcmd
+from pdgjson import WorkItem
+w = WorkItem.fromJobEnvironment()
+with w.batch():
+    for i in range(50):
+        w.setIntAttrib("a%d" % i, i)
+    w.setStringAttrib("names", "c", 2)
+    w.addOutputFile("out/x.png", "file/image")
+    with pdgcmd.batch():  # joins the outer batch
+        pdgcmd.workItemSuccess()
+    assert w.attribArray("names") == ["a", "b", "c"]
+print("ok")
+'''
+
+
+def test_batched_reports_travel_in_one_request(server, project):
+    done = run_job(server, project, BATCH_JOB)
+    assert done.returncode == 0, done.stderr
+    assert server.requests == 1
+    calls = server.sink.calls
+    assert len(calls) == 53
+    assert calls[:2] == [("attrib", "id42", "a0", "int", [0]), ("attrib", "id42", "a1", "int", [1])]
+    assert calls[50:] == [("attrib", "id42", "names", "str", ["a", "b", "c"]),
+                          ("outputs", "id42", [["out/x.png", "file/image", ""]]), ("status", "id42", True, "")]
+
+
+def test_a_refused_report_in_a_batch_fails_the_job_after_the_others_apply(server, project):
+    code = ("import pdgcmd\nwith pdgcmd.batch():\n    pdgcmd.setIntAttrib('a', 1)\n"
+            "    pdgcmd.addOutputFile('/etc/passwd')\n    pdgcmd.setIntAttrib('b', 2)\nprint('after')")
+    done = run_job(server, project, code)
+    failed_with(done, "refused output files ['/etc/passwd']: result server: /etc/passwd is outside the project")
+    assert server.sink.calls == [("attrib", "id42", "a", "int", [1]), ("attrib", "id42", "b", "int", [2])]
 
 
 def test_job_reports_failure_with_message(server, project):
@@ -223,10 +265,25 @@ def test_wrong_values_are_refused_and_change_nothing(server, args, problem):
     assert server.sink.warnings[-1][1] == msg
 
 
+def test_a_job_does_not_send_what_the_server_would_refuse_unread(server, project):
+    """Over the body limit the server answers without reading, so the job's send would end in a
+    broken pipe: pdgcmd checks the size first and fails with the reason instead."""
+    done = run_job(server, project, "import pdgcmd\npdgcmd.setStringAttrib('s', 'x' * (1 << 20))\nprint('after')")
+    failed_with(done, "pdgcmd: attribute 's' cannot be sent: the request is ")
+    assert "bytes, over the result server's limit of 1048576" in done.stderr
+    assert server.requests == 0 and server.sink.calls == []
+
+
+def test_a_batch_over_the_limit_is_sent_in_parts(server, project):
+    code = ("import pdgcmd\nwith pdgcmd.batch():\n    for i in range(8):\n"
+            "        pdgcmd.setStringAttrib('s%d' % i, str(i) * 200_000)\nprint('after')")
+    done = run_job(server, project, code)
+    assert done.returncode == 0, done.stderr
+    assert server.requests == 2  # 8 x 200 kB is over 1 MiB: two halves of 4
+    assert [(c[2], len(c[4][0])) for c in server.sink.calls] == [(f"s{i}", 200_000) for i in range(8)]
+
+
 def test_oversized_strings_are_refused(server, project):
-    msg = refused(lambda: forged(server).set_attrib(key(1), "s", "str", ["x" * ((1 << 20) + 1)]),
-                  resultserver.FAULT_TOO_LARGE)
-    assert "bytes is refused (the limit is 1048576)" in msg  # the body cap answers before anything is parsed
     small = ResultServer(server.sink, project, max_string=10)
     with small:
         small.allow("id42", "render_4")
@@ -270,6 +327,8 @@ def test_body_limits_and_compression_are_refused_unread(server):
     assert b"<int>415</int>" in answer
     answer = raw_post(server, call, {"Transfer-Encoding": "chunked"})
     assert b"<int>413</int>" in answer
+    answer = raw_post(server, call, {"Content-Length": "\u00b2"})  # a digit to str.isdigit, not to int()
+    assert b"<int>413</int>" in answer
     assert server.sink.calls == []
     assert raw_post(server, call, {"Content-Length": str(len(call))}).count(b"<boolean>1</boolean>") == 1
     assert server.sink.calls == [("attrib", "id42", "x", "int", [1])]
@@ -310,10 +369,8 @@ def test_multicall_applies_each_call_on_its_own(server):
 
 def test_job_refused_by_server_fails_with_a_clear_message(server, project):
     done = run_job(server, project, "import pdgcmd\npdgcmd.addOutputFile('/etc/passwd', 'file')\nprint('after')")
-    assert done.returncode == 1
-    assert "after" not in done.stdout
-    assert "pdgcmd: the result server refused output files" in done.stderr
-    assert "/etc/passwd is outside the project" in done.stderr and "Traceback" not in done.stderr
+    failed_with(done, "pdgcmd: the result server refused output files ['/etc/passwd']: result server:"
+                      " /etc/passwd is outside the project")
 
 
 def test_job_fails_cleanly_when_its_server_is_gone(server, project):
@@ -321,10 +378,7 @@ def test_job_fails_cleanly_when_its_server_is_gone(server, project):
     started = time.monotonic()
     done = run_job(server, project, "import pdgcmd; pdgcmd.setIntAttrib('x', 1); print('after')")
     elapsed = time.monotonic() - started
-    assert done.returncode == 1
-    assert "after" not in done.stdout and "Traceback" not in done.stderr
-    assert f"the result server at {server.address} did not answer" in done.stderr
-    assert "after 2 tries" in done.stderr
+    failed_with(done, f"the result server at {server.address} did not answer attribute 'x' after 2 tries")
     assert elapsed < 5  # one retry with 0.1 s backoff, plus Python start-up
 
 
@@ -347,6 +401,29 @@ def test_job_fails_within_budget_when_server_hangs(project):
     assert 1.5 < elapsed < 6  # 3 x 0.5 s timeouts + 0.1 + 0.2 s backoff
 
 
+def test_stop_lets_a_call_being_applied_finish(project):
+    class SlowSink(RecordingSink):
+        def set_attrib(self, item_id, name, values, kind):
+            started.set()
+            time.sleep(0.5)
+            super().set_attrib(item_id, name, values, kind)
+
+    started = threading.Event()
+    sink = SlowSink()
+    srv = ResultServer(sink, project)
+    srv.start()
+    srv.allow("id1", "a_1")
+    answers = []
+    caller = threading.Thread(target=lambda: answers.append(forged(srv).set_attrib(key(1, "id1"), "x", "int", [1])))
+    caller.start()
+    assert started.wait(5)
+    srv.stop()
+    assert sink.calls == [("attrib", "id1", "x", "int", [1])]  # applied before stop() returned
+    caller.join(5)
+    assert answers == [True]  # and the job was told so
+    assert sink.warnings == []
+
+
 def test_stop_cuts_kept_alive_connections(project):
     sink = RecordingSink()
     srv = ResultServer(sink, project)
@@ -358,6 +435,105 @@ def test_stop_cuts_kept_alive_connections(project):
     with pytest.raises((OSError, http.client.HTTPException, xmlrpc.client.Fault)):
         p.set_attrib(key(2, "id1"), "x", "int", [2])
     assert sink.calls == [("attrib", "id1", "x", "int", [1])]
+
+
+def test_parallel_jobs_report_to_one_server(server, project):
+    """Four jobs at once, each its own item and connection: every report arrives under its own item."""
+    temp = project.parent / "temp"
+    scripts = jobdata.install_job_modules(temp)
+    procs = []
+    for i in range(4):
+        item = WorkItem(item_id=f"p{i}", name=f"par_{i}", index=i, node="par", attrs={}, inputs=[], outputs=[],
+                        root=str(project))
+        jobdata.write_item_json(item, jobdata.item_json_path(temp, item.name))
+        server.allow(item.id, item.name)
+        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(scripts), "PDG_TEMP": str(temp),
+               "PDG_ITEM_NAME": item.name, "PDG_ITEM_ID": item.id, **server.environment(), **FAST}
+        code = ("from pdgjson import WorkItem\nw = WorkItem.fromJobEnvironment()\n"
+                "for j in range(20):\n    w.setIntAttrib('v%d' % j, w.index * 100 + j)")
+        procs.append(subprocess.Popen([sys.executable, "-c", code], env=env, cwd=project, stderr=subprocess.PIPE))
+    for p in procs:
+        assert p.wait(timeout=30) == 0, p.stderr.read()
+        p.stderr.close()
+    got = {(c[1], c[2]): c[4] for c in server.sink.calls}
+    assert got == {(f"p{i}", f"v{j}"): [i * 100 + j] for i in range(4) for j in range(20)}
+    assert len(server.sink.calls) == 80
+
+
+class DroppingProxy:
+    """Forwards HTTP calls to the server but hangs up, once, after the server has answered the first
+    call: the job never hears its "ok" and sends the same report again."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.address = "127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.dropped = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+
+    def _relay(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as rfile:
+            while True:
+                request_line = rfile.readline()
+                if not request_line:
+                    return
+                headers = {}
+                while (line := rfile.readline()) not in (b"\r\n", b""):
+                    k, v = line.decode().split(":", 1)
+                    headers[k.strip().lower()] = v.strip()
+                body = rfile.read(int(headers["content-length"]))
+                up = http.client.HTTPConnection(self.target, timeout=5)
+                up.request("POST", request_line.split()[1].decode(), body=body,
+                           headers={"Content-Type": "text/xml"})
+                answer = up.getresponse().read()
+                up.close()
+                if not self.dropped:
+                    self.dropped += 1
+                    return  # the server applied the call; the job hears nothing
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n"
+                             % len(answer) + answer)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_report_repeated_after_a_dropped_answer_is_applied_once(server, project):
+    proxy = DroppingProxy(server.address)
+    try:
+        done = run_job(server, project, "import pdgcmd\npdgcmd.setIntAttrib('x', 1)\npdgcmd.setIntAttrib('y', 2)",
+                       {"PDG_RESULT_SERVER": proxy.address})
+    finally:
+        proxy.close()
+    assert done.returncode == 0, done.stderr
+    assert proxy.dropped == 1
+    assert server.requests == 3  # x, x again (the retry), y
+    assert server.sink.calls == [("attrib", "id42", "x", "int", [1]), ("attrib", "id42", "y", "int", [2])]
+
+
+def test_dicts_carry_nil_and_unsendable_values_fail_clearly(server, project):
+    code = ("import pdgcmd\npdgcmd.setDictAttrib('d', {'a': None, 'b': [1.5, 'x']})\n"
+            "pdgcmd.setDictAttrib('e', {'big': 1 << 40})\nprint('after')")
+    done = run_job(server, project, code)
+    failed_with(done, "pdgcmd: attribute 'e' cannot be sent: int exceeds XML-RPC limits")
+    assert server.sink.calls == [("attrib", "id42", "d", "dict", [{"a": None, "b": [1.5, "x"]}])]
+
+
+def test_job_outside_a_scheduler_is_told_so(tmp_path):
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(jobdata.install_job_modules(tmp_path)),
+           "PDG_ITEM_NAME": "a_1"}
+    done = subprocess.run([sys.executable, "-c", "import pdgcmd; pdgcmd.setIntAttrib('x', 1)"], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("pdgcmd: PDG_RESULT_SERVER is not set: this job was not started by a PDG"
+                                   " scheduler")
 
 
 def test_unknown_method_is_refused(server):

@@ -11,6 +11,7 @@ or refuses a call, the job ends with a one-line message on stderr and exit statu
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -40,12 +41,23 @@ def _env_number(name: str, default: float, kind=float):
         return kind(default)
 
 
-class _Transport(xmlrpc.client.Transport):
-    """HTTP transport with a socket timeout, keeping one connection open between calls."""
+class TooLarge(ValueError):
+    """A request over the server's body limit: the server would hang up on it unread."""
 
-    def __init__(self, timeout: float) -> None:
+
+class _Transport(xmlrpc.client.Transport):
+    """HTTP transport with a socket timeout, keeping one connection open between calls; refuses to
+    send a body the server would refuse unread (the job would only see a broken pipe)."""
+
+    def __init__(self, timeout: float, max_body: int) -> None:
         super().__init__()
         self._timeout = timeout
+        self._max_body = max_body
+
+    def request(self, host, handler, request_body, verbose=False):
+        if len(request_body) > self._max_body:
+            raise TooLarge(f"{len(request_body)} bytes, over the result server's limit of {self._max_body}")
+        return super().request(host, handler, request_body, verbose)
 
     def make_connection(self, host):
         conn = super().make_connection(host)
@@ -66,13 +78,15 @@ class Client:
         self.timeout = timeout if timeout is not None else _env_number("PDG_RPC_TIMEOUT", 4.0)
         self.retries = retries if retries is not None else _env_number("PDG_RPC_RETRIES", 2, int)
         self.backoff = backoff if backoff is not None else _env_number("PDG_RPC_BACKOFF", 2.0)
+        self.max_body = _env_number("PDG_RESULT_MAX_BODY", 1 << 20, int)
         if not self.address:
             raise ServerGone("pdgcmd: PDG_RESULT_SERVER is not set: this job was not started by a PDG scheduler")
         self._proxy = None
 
     def _connect(self):
         url = f"http://{self.address}/RPC2/{self.secret}"
-        self._proxy = xmlrpc.client.ServerProxy(url, transport=_Transport(self.timeout), allow_none=False)
+        self._proxy = xmlrpc.client.ServerProxy(url, transport=_Transport(self.timeout, self.max_body),
+                                                allow_none=True)
         return self._proxy
 
     def call(self, method: str, *args, what: str | None = None):
@@ -85,6 +99,10 @@ class Client:
             proxy = self._proxy or self._connect()
             try:
                 return getattr(proxy, method)(*args)
+            except TooLarge:
+                raise
+            except (TypeError, OverflowError, ValueError) as exc:  # raised before anything is sent
+                raise ReportRefused(f"pdgcmd: {what} cannot be sent: {exc}") from None
             except xmlrpc.client.Fault as fault:
                 raise ReportRefused(f"pdgcmd: the result server refused {what}: {fault.faultString}") from None
             except (_RETRYABLE + (socket.timeout,)) as exc:
@@ -101,6 +119,57 @@ _lock = threading.Lock()
 _token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # report numbers of this process never meet another's
 _counter = 0
 _arrays: dict[str, list] = {}  # the job's view of each attribute set so far, for indexed setters
+_local = threading.local()  # .pending: the calls of an open batch() on this thread
+
+
+@contextlib.contextmanager
+def batch():
+    """Send the reports made inside the block in one round trip (``system.multicall``) when it ends.
+
+    Each report is still checked and applied on its own; a refused one ends the job as usual, once
+    the others were sent. Nested blocks join the outer one."""
+    if getattr(_local, "pending", None) is not None:
+        yield
+        return
+    _local.pending = []
+    try:
+        yield
+    finally:
+        calls, _local.pending = _local.pending, None
+        if calls:
+            _flush(calls)
+
+
+def _flush(calls: list) -> None:
+    """Send a batch in one request, or in halves when it is over the server's body limit."""
+    wire = [{"methodName": method, "params": list(args)} for method, args, _ in calls]
+    try:
+        results = _call("system.multicall", wire, what=f"{len(calls)} batched reports", split=len(calls) > 1)
+    except TooLarge:
+        _flush(calls[: len(calls) // 2])
+        _flush(calls[len(calls) // 2:])
+        return
+    for (_, _, what), result in zip(calls, results):
+        if isinstance(result, dict):
+            raise ReportRefused(f"pdgcmd: the result server refused {what}: {result.get('faultString')}")
+
+
+def _send(method: str, *args, what: str) -> None:
+    """Make one report now, or queue it when a batch() is open."""
+    pending = getattr(_local, "pending", None)
+    if pending is not None:
+        pending.append((method, args, what))
+    else:
+        _call(method, *args, what=what)
+
+
+def _call(method: str, *args, what: str, split: bool = False):
+    try:
+        return client().call(method, *args, what=what)
+    except TooLarge as exc:
+        if split:
+            raise
+        raise ReportRefused(f"pdgcmd: {what} cannot be sent: the request is {exc}") from None
 
 
 def client() -> Client:
@@ -155,7 +224,7 @@ def send_attrib(name: str, kind: str, values: list, item_name: str | None = None
     """Set attribute ``name`` of the item to the whole array ``values`` (already of ``kind``)."""
     item = _item(item_name)
     wire = [wire_value(kind, v) for v in values]
-    client().call("set_attrib", report_key(item), str(name), kind, wire, what=f"attribute {name!r}")
+    _send("set_attrib", report_key(item), str(name), kind, wire, what=f"attribute {name!r}")
     _arrays[name] = list(values)
 
 
@@ -246,22 +315,22 @@ def addOutputFiles(paths, tags="", hash_codes=None, item_name: str | None = None
     files = [[os.path.abspath(p), str(t or ""), "" if h in (None, 0, "") else str(h)]
              for p, t, h in zip(paths, tags, hashes)]
     item = _item(item_name)
-    client().call("add_output_files", report_key(item), files, what=f"output files {paths[:3]}")
+    _send("add_output_files", report_key(item), files, what=f"output files {paths[:3]}")
 
 
 def warning(message: str, item_name: str | None = None) -> None:
     item = _item(item_name)
-    client().call("warning", report_key(item), str(message), what="a warning")
+    _send("warning", report_key(item), str(message), what="a warning")
 
 
 def workItemSuccess(item_name: str | None = None) -> None:
     item = _item(item_name)
-    client().call("report_status", report_key(item), True, "", what="success")
+    _send("report_status", report_key(item), True, "", what="success")
 
 
 def workItemFailed(message: str = "", item_name: str | None = None) -> None:
     item = _item(item_name)
-    client().call("report_status", report_key(item), False, str(message), what="failure")
+    _send("report_status", report_key(item), False, str(message), what="failure")
 
 
 def localizePath(path: str) -> str:

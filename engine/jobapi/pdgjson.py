@@ -143,6 +143,11 @@ class WorkItem:
         return self.attribValue(name)
 
     # -- writing (reported to the engine) --------------------------------------------------------
+    @staticmethod
+    def batch():
+        """``with work_item.batch():`` sends the reports made inside in one round trip (see pdgcmd.batch)."""
+        return pdgcmd.batch()
+
     def _set_at(self, name: str, kind: str, value, index: int) -> None:
         if index < 0:
             raise IndexError(f"pdgjson: attribute {name!r}: index {index} is negative")
