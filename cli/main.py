@@ -35,6 +35,7 @@ COMMANDS = {
     "stats": "cli.stats:command",
     "compact": "cli.compact:command",
     "check": "cli.check:command",
+    "log": "cli.log:command",
     "watch": "cli.watch:command",
     "schedule": "cli.schedule:group",
 }

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from cli import render
+from cli import joblog, render
 from cli.options import at_option, db_option, json_option
 from engine.project import open_store
 from pdgstore import queries, refs
@@ -60,6 +60,15 @@ def command(item, at, db, as_json) -> None:
             note = f"  {h['message']}" if h["message"] else ""
             p(f"  {render.when(h['time_ns'])}  cook {h['cook_id']}  seq {h['seq']}  {render.styled(h['state'])}"
               + note.replace("[", "\\["))
+    job = d["job"]
+    if job:
+        code = "running" if job["exit_code"] is None else f"exit code {job['exit_code']}"
+        p(f"job: {job['scheduler']}, attempt {job['attempt']}, pid {job['pid']}, {code}", markup=False)
+        if job["log_path"]:
+            p(f"log: {render.here(job['log_path'])}", markup=False)
+            tail = joblog.tail(job["log_path"], 20)
+            if tail:
+                p(tail.rstrip("\n"), markup=False)
     if d["error"]:
         p("[bold red]error:[/bold red] " + d["error"].replace("[", "\\["))
         if d["traceback"]:

@@ -18,7 +18,6 @@ import queue
 import threading
 import time
 import traceback
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -27,9 +26,12 @@ import xxhash
 from engine import files, incremental, noop
 from engine.cache import CacheChecker
 from engine.graph import Graph
+from engine.errors import GraphError
 from engine.handlers import Handlers, translate
 from engine.nodes import GenerateContext, NewItem, Partitioner, Processor
-from engine.pool import ThreadPool
+from engine.dispatch import Dispatch, expected_records
+from engine.inprocess import InProcessScheduler
+from engine.scheduler import TYPES as SCHEDULER_TYPES, JobResult, make as make_scheduler
 from engine.recorder import Recorder
 from engine.workitem import WorkItem
 from pdgstore import events as ev
@@ -87,17 +89,6 @@ class _NodeRun:
     items: dict = field(default_factory=dict)  # item_id -> None, generated this cook
     unfinished: int = 0  # items generated this cook that have not cooked successfully
     names: set = field(default_factory=set)
-
-
-@dataclass
-class _Result:
-    state: str
-    attrs: dict
-    outputs: list
-    started_ns: int
-    duration_ns: int
-    error: str = ""
-    traceback: str = ""
 
 
 def recover_dead_cook(recorder: Recorder, pid_alive: Callable[[int], bool] | None = None) -> int | None:
@@ -170,6 +161,7 @@ class Cook:
         self.ctx = GenerateContext(graph.name, graph.root, file=self._file_record)
         self._cancel = threading.Event()
         self._cancel_reason = ""
+        self.dispatch: Dispatch | None = None
         self._generation_failed = ""  # why a node could not generate its items, if one could not
         self.warnings: list[str] = []
 
@@ -189,18 +181,23 @@ class Cook:
         old_cwd = os.getcwd()
         os.chdir(self.graph.root)
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self.pool: ThreadPool | None = None
+        self.dispatch: Dispatch | None = None
+        started_schedulers = False
         try:
             self._start()
+            started_schedulers = self.dispatch is not None and not self.dry_run
             try:
                 self._loop()
             except KeyboardInterrupt:  # no SIGINT handler installed (library use): same as cancel()
                 self.cancel("interrupted (KeyboardInterrupt)")
                 self._stop_running()
+            if started_schedulers:
+                started_schedulers = False
+                self.dispatch.stop(self._cancel.is_set())
             status, message = self._finish()
         finally:
-            if self.pool is not None:
-                self.pool.shutdown()
+            if started_schedulers:
+                self.dispatch.stop(True)
             os.chdir(old_cwd)
         seconds = time.perf_counter() - started
         failed = [
@@ -258,8 +255,6 @@ class Cook:
             for gone in [d["name"] for d in previous.nodes if d["name"] not in graph.nodes]:
                 for item_id in list(self.state.node_items.get((graph.name, gone), {})):
                     rec.emit(ev.WorkItemRemoved, item_id=item_id, reason=f"node {gone} is no longer in the graph")
-        self.ready: deque[str] = deque()
-        self.running: dict[str, int] = {}  # item_id -> time submitted
         self.partition_waits: dict[str, int] = {}  # partition id -> members not yet cooked
         self.member_of: dict[str, list[str]] = {}  # item id -> partitions waiting on it
         self.numbers: dict[str, int] = {}  # item id -> the N of its name node_N
@@ -280,8 +275,9 @@ class Cook:
         if noop.nothing_to_do(self):
             self._reuse_everything()
             return
+        self.dispatch = self._make_dispatch()
         if not self.dry_run:
-            self.pool = ThreadPool(self.jobs, self._inbox)
+            self.dispatch.start(False, scope)
         self._flush()
         for name in scope:
             if not graph.nodes[name].inputs:
@@ -563,7 +559,7 @@ class Cook:
             self._dirtied(item_id, reason)
         self.decisions[item_id] = ("run", reason)
         self.signatures[item_id] = signature
-        self.ready.append(item_id)
+        self.dispatch.enqueue(item_id, node)
 
     def _missing_message(self, name: str, reason: dict | None) -> str:
         path = (reason or {}).get("path", "?")
@@ -724,7 +720,7 @@ class Cook:
                 down_run.open_upstream -= 1
                 self._maybe_generate(down)
 
-    def _task(self, item: Item) -> Callable[[], _Result]:
+    def _task(self, item: Item) -> Callable[[], JobResult]:
         node = self.graph.nodes[item.node]
         view = WorkItem(
             item_id=item.item_id, name=item.name, index=item.index, node=item.node, attrs=item.attrs,
@@ -734,7 +730,7 @@ class Cook:
         root = self.graph.root
         types = self.graph.types
 
-        def run() -> _Result:
+        def run() -> JobResult:
             started = time.time_ns()
             t0 = time.perf_counter_ns()
             try:
@@ -747,48 +743,48 @@ class Cook:
                         raise FileNotFoundError(
                             f"work item {view.name} reported output file {path}, which does not exist"
                         ) from None
-                reported = {o[0] for o in outputs}
-                for expr in node.expected_outputs:
-                    path = files.relative(view.expand(expr, parm="expected_outputs"), root)
-                    if path in reported:
-                        continue
-                    try:
-                        outputs.append(files.record(path, root, None, types=types))
-                    except FileNotFoundError:
-                        raise FileNotFoundError(
-                            f"work item {view.name} did not write its expected output {path}"
-                        ) from None
+                if node.expected_outputs:
+                    outputs = expected_records(view, node, outputs, root, types)
             except BaseException as exc:  # noqa: BLE001 - every failure of user code is the item's
-                return _Result(
+                return JobResult(
                     "cooked_fail", {}, view.outputs, started, time.perf_counter_ns() - t0,
                     f"{type(exc).__name__}: {exc}", traceback.format_exc(),
                 )
-            return _Result("cooked_success", view.changed, outputs, started, time.perf_counter_ns() - t0)
+            return JobResult("cooked_success", view.changed, outputs, started, time.perf_counter_ns() - t0)
 
         return run
 
-    def _schedule(self) -> None:
-        if self.dry_run:  # nothing runs: what would run is in self.decisions
-            self.ready.clear()
-            return
-        limit = self.jobs * 2
-        rec = self.recorder
-        while self.ready and len(self.running) < limit:
-            item_id = self.ready.popleft()
-            item = self.state.items[item_id]
-            rec.emit(ev.WorkItemStateChanged, item_id=item_id, state="scheduled")
-            self.running[item_id] = time.monotonic_ns()
-            self.pool.submit(item_id, self._task(item))
+    def _make_dispatch(self) -> Dispatch:
+        """Pick each working node's scheduler: its own, else the graph's default, else the
+        in-process one (in-process nodes) or the local one (out-of-process nodes)."""
+        graph = self.graph
+        declared = dict(getattr(graph, "schedulers", {}))
+        used = {"inprocess": declared.get("inprocess") or InProcessScheduler("inprocess", jobs=self.jobs)}
+        route = {}
+        for name in self.scope:
+            node = graph.nodes[name]
+            if not getattr(node, "does_work", False):
+                continue
+            out_of_process = getattr(node, "out_of_process", False)
+            wanted = getattr(node, "scheduler", None) or getattr(graph, "default_scheduler", None) \
+                or ("local" if out_of_process else "inprocess")
+            scheduler = used.get(wanted) or declared.get(wanted)
+            if scheduler is None and wanted in SCHEDULER_TYPES:
+                scheduler = make_scheduler(wanted, wanted, {})
+            if scheduler is None:
+                raise GraphError(f"node {name} uses scheduler {wanted}, which graph {graph.name} does not declare "
+                                 f"(declared: {', '.join(sorted(declared)) or 'none'})")
+            used[wanted] = scheduler
+            if out_of_process or scheduler.in_process:
+                route[name] = (wanted, None)
+            else:  # an in-process node goes to another scheduler only if it accepts the item
+                route[name] = ("inprocess", wanted)
+        return Dispatch(self, used, route)
 
-    def _handle(self, message: tuple) -> None:
-        what, item_id, payload = message
-        if item_id not in self.running:
+    def _handle_result(self, item_id: str, result: JobResult) -> None:
+        """An in-process item's run ended: record what it made."""
+        if self.dispatch.running.pop(item_id, None) is None:
             return  # a late result of an item already recorded as cancelled
-        if what == "started":
-            self.recorder.emit(ev.WorkItemStateChanged, item_id=item_id, state="cooking")
-            return
-        del self.running[item_id]
-        result: _Result = payload
         self.recorder.emit(
             ev.WorkItemCooked, item_id=item_id, state=result.state, attrs=result.attrs, outputs=result.outputs,
             started_ns=result.started_ns, duration_ns=result.duration_ns, error=result.error,
@@ -802,45 +798,59 @@ class Cook:
             self.done += 1
 
     def _loop(self) -> None:
+        dispatch = self.dispatch
+        if dispatch is None:
+            return
+        if self.dry_run:  # nothing runs: what would run is in self.decisions
+            return
         next_flush = time.monotonic() + self.tick_s
         get = self._inbox.get
+        get_nowait = self._inbox.get_nowait
+        handle = dispatch.handle
+        recorder = self.recorder
         while True:
             if self._cancel.is_set():
                 self._stop_running()
                 return
-            self._schedule()
-            if not self.running and not self.ready:
+            dispatch.schedule()
+            if not dispatch.has_work():
                 return
-            timeout = max(0.0, next_flush - time.monotonic())
+            now = time.monotonic()
+            timeout = max(0.0, min(next_flush, dispatch.next_due()) - now)
             try:
                 message = get(timeout=timeout)
             except queue.Empty:
                 message = None
             while message is not None:
-                self._handle(message)
-                if self.recorder.pending > MAX_PENDING:
+                handle(message)
+                if recorder.pending > MAX_PENDING:
                     break
                 try:
-                    message = self._inbox.get_nowait()
+                    message = get_nowait()
                 except queue.Empty:
                     message = None
-            if time.monotonic() >= next_flush or self.recorder.pending > MAX_PENDING:
+            now = time.monotonic()
+            if now >= dispatch.next_due():
+                dispatch.tick(now)
+            if now >= next_flush or recorder.pending > MAX_PENDING or dispatch.waiting_done:
                 self._flush()
                 next_flush = time.monotonic() + self.tick_s
 
     def _stop_running(self) -> None:
-        """After a cancel: let running items finish for up to ``grace_s``, then give up on them."""
-        self.ready.clear()
+        """After a cancel: ask the schedulers to cancel their jobs, let running items finish for up
+        to ``grace_s``, then give up on them."""
+        dispatch = self.dispatch
+        dispatch.cancel_running()
         started = time.monotonic()
-        while self.running:
+        while dispatch.running:
             left = started + self.grace_s - time.monotonic()  # grace_s may drop to 0 meanwhile
             if left <= 0:
                 break
             try:
-                self._handle(self._inbox.get(timeout=min(self.tick_s, left)))
+                dispatch.handle(self._inbox.get(timeout=min(self.tick_s, left)))
             except queue.Empty:
                 pass
-        self.running.clear()
+        dispatch.running.clear()
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -880,6 +890,8 @@ class Cook:
 
     def _flush(self) -> None:
         written = self.recorder.flush()
+        if self.dispatch is not None and self.dispatch.waiting_done:
+            self.dispatch.answer_flushed()
         if self.progress is not None:
             self.progress(self.done, self.total)
         if written and self.handlers:

@@ -176,6 +176,12 @@ class TypeRegistry:
     registerCacheHandler = register_cache_handler
     registerTransferHandler = register_transfer_handler
 
+    def register_scheduler_type(self, cls, type_name: str | None = None):
+        """A types plugin may bring scheduler classes too (see ``engine.scheduler``)."""
+        from engine.scheduler import register_type
+
+        return register_type(cls, type_name)
+
     # -- plugins ---------------------------------------------------------------------------------
     def load_plugin_file(self, path: Path) -> None:
         """Run one types plugin; a failure is a warning naming the file."""

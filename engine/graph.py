@@ -25,6 +25,8 @@ import os
 from typing import Any, Callable, Iterable
 
 from engine import nodes as n
+from engine import scheduler as sched
+from engine.commands import CommandProcessor, PythonScriptProcessor
 from engine.filetypes import TypeRegistry
 from engine.attribs import recordable
 from engine.errors import GraphError, ParmError
@@ -73,6 +75,10 @@ class Graph:
         self.parm_help: dict[str, str] = {}
         self.handlers: list[tuple[str, Callable, str | None]] = []
         self.default_jobs: int | None = None
+        #: scheduler name -> instance; nodes without their own use ``default_scheduler`` (None: the
+        #: in-process one for in-process nodes, the local one for out-of-process nodes)
+        self.schedulers: dict[str, sched.Scheduler] = {}
+        self.default_scheduler: str | None = None
         #: file tags and the stat, cache and transfer handlers for them (see engine.filetypes); the
         #: loader adds the types plugins found on PDG_PATH and beside the graph file
         self.types = TypeRegistry()
@@ -120,7 +126,7 @@ class Graph:
         )
 
     def python_processor(self, name=None, upstream=None, func: Callable | None = None, *, parms: dict | None = None,
-                         cache_mode: str = "automatic", expected_outputs=()):
+                         cache_mode: str = "automatic", expected_outputs=(), scheduler: str | None = None):
         """Run ``func(item)`` once per upstream item. Without ``func``, a decorator that returns
         the node: ``@graph.python_processor("name", upstream=other)``.
 
@@ -132,10 +138,52 @@ class Graph:
             name, func = None, name  # bare @graph.python_processor
 
         def make(fn: Callable) -> n.Node:
-            return self.add(n.PythonProcessor(name or fn.__name__, _names(upstream), fn, parms,
-                                              cache_mode=cache_mode, expected_outputs=expected_outputs))
+            node = n.PythonProcessor(name or fn.__name__, _names(upstream), fn, parms,
+                                     cache_mode=cache_mode, expected_outputs=expected_outputs)
+            node.scheduler = _scheduler_name(scheduler)
+            return self.add(node)
 
         return make if func is None else make(func)
+
+    def command(self, name: str, upstream=None, command=None, *, expected_outputs=(), scheduler=None,
+                cache_mode: str = "automatic", env_attribs=(), env: dict | None = None,
+                item_json: bool = False) -> n.Node:
+        """Run ``command`` (a string, split into words, or a list; ``@attr`` expanded per item) once
+        per upstream item, out-of-process on ``scheduler`` (default: the graph's, else local).
+        ``item_json=True`` writes the item's JSON for jobs that read it with pdgjson."""
+        if command is None:
+            raise GraphError(f"command node {name}: give a command")
+        return self.add(CommandProcessor(name, _names(upstream), command, expected_outputs=expected_outputs,
+                                         scheduler=_scheduler_name(scheduler), cache_mode=cache_mode,
+                                         env_attribs=env_attribs, env=env, item_json=item_json))
+
+    def python_script(self, name: str, upstream=None, script: str | None = None, *, args=(), expected_outputs=(),
+                      scheduler=None, cache_mode: str = "automatic", env_attribs=(), env: dict | None = None) -> n.Node:
+        """Run the Python file ``script`` once per upstream item, out-of-process, with the Job API
+        modules (pdgjson, pdgcmd) importable."""
+        if script is None:
+            raise GraphError(f"python script node {name}: give a script")
+        return self.add(PythonScriptProcessor(name, _names(upstream), script, args=args, root=self.root,
+                                              expected_outputs=expected_outputs, scheduler=_scheduler_name(scheduler),
+                                              cache_mode=cache_mode, env_attribs=env_attribs, env=env))
+
+    # -- schedulers ------------------------------------------------------------------------------
+    def scheduler(self, name: str, kind: "str | type[sched.Scheduler] | None" = None, *, default: bool = False,
+                  **parms) -> "sched.Scheduler":
+        """Declare a scheduler ``name`` of ``kind`` (a type name such as "local" or "inprocess",
+        or a Scheduler subclass; default: ``name`` as the type) with its parameters. With
+        ``default=True`` nodes without a scheduler of their own use it."""
+        if name in self.schedulers:
+            raise GraphError(f"graph {self.name} declares scheduler {name} twice")
+        instance = sched.make(name, kind or name, parms)
+        self.schedulers[name] = instance
+        if default:
+            self.default_scheduler = name
+        return instance
+
+    def register_scheduler_type(self, cls: "type[sched.Scheduler]", type_name: str | None = None):
+        """Make a custom scheduler class usable by type name (also a decorator)."""
+        return sched.register_type(cls, type_name)
 
     def wait_for_all(self, name: str, upstream) -> n.Node:
         """One partition of every upstream item."""
@@ -170,6 +218,10 @@ class Graph:
                     raise GraphError(f"node {node.name} is connected to unknown node {up}")
             if node.is_partitioner and not node.inputs:
                 raise GraphError(f"partitioner {node.name} has no upstream node")
+        for node in self.nodes.values():
+            wanted = getattr(node, "scheduler", None)
+            if wanted and wanted not in self.schedulers and wanted not in sched.TYPES:
+                raise GraphError(f"node {node.name} uses scheduler {wanted}, which graph {self.name} does not declare")
         for event_type, handler, node_name in self.handlers:
             if node_name is not None and node_name not in self.nodes:
                 raise GraphError(f"a {event_type} handler is registered for unknown node {node_name}")
@@ -212,6 +264,14 @@ class Graph:
                 raise GraphError(str(exc)) from None
             described.append({"name": node.name, "type": node.type_name, "inputs": list(node.inputs), "parms": parms})
         return described
+
+
+def _scheduler_name(scheduler) -> str | None:
+    if scheduler is None or isinstance(scheduler, str):
+        return scheduler
+    if isinstance(scheduler, sched.Scheduler):
+        return scheduler.name
+    raise GraphError(f"a node's scheduler is a scheduler name or a Scheduler, not {type(scheduler).__name__}")
 
 
 def _names(upstream) -> list[str]:

@@ -60,6 +60,10 @@ class Node:
     cache_mode: str = "automatic"
     #: output file expressions (``@attr`` expanded per item) its items are expected to write
     expected_outputs: tuple = ()
+    #: the name of the scheduler its items run on (None: the graph's default)
+    scheduler: str | None = None
+    #: whether its items run as jobs outside the engine (``prepare_job`` fills in their command)
+    out_of_process: ClassVar[bool] = False
 
     def __init__(self, name: str, inputs: list[str]) -> None:
         self.name = name

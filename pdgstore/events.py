@@ -425,3 +425,59 @@ class ScheduleSkipped(Event):
     schedule: str = ""
     due_ns: int = 0
     message: str = ""
+
+
+@register("JobStarted", subject="item_id")
+@dataclass(frozen=True, kw_only=True)
+class JobStarted(Event):
+    """A scheduler started a work item's job (v1): the item is cooking. ``scheduler`` names it,
+    ``attempt`` counts from 1 (retries add one), ``pid`` is the job's process (0 in-process) and
+    ``log_uri`` where its output goes ('' when it has none)."""
+
+    item_id: str = ""
+    scheduler: str = ""
+    attempt: int = 1
+    pid: int = 0
+    log_uri: str = ""
+
+
+@register("JobEnded", subject="item_id")
+@dataclass(frozen=True, kw_only=True)
+class JobEnded(Event):
+    """A work item's job ended (v1) with ``exit_code`` (a negative number: killed by that signal).
+    ``outcome`` is success, warning, ignore, failure or retry (then the item is scheduled again:
+    a later JobStarted follows); ``message`` says why in words (timeout, memory, exit code)."""
+
+    item_id: str = ""
+    exit_code: int = 0
+    outcome: str = "success"
+    message: str = ""
+
+
+@register("WorkItemAttribSet", subject="item_id")
+@dataclass(frozen=True, kw_only=True)
+class WorkItemAttribSet(Event):
+    """A running job set an attribute of its work item (v1): ``attr`` is ``[type, [values...]]``."""
+
+    item_id: str = ""
+    name: str = ""
+    attr: list = field(default_factory=list)
+
+
+@register("WorkItemOutputAdded", subject="item_id")
+@dataclass(frozen=True, kw_only=True)
+class WorkItemOutputAdded(Event):
+    """A running job reported output files of its work item (v1), as file records."""
+
+    item_id: str = ""
+    outputs: list = field(default_factory=list)
+
+
+@register("WorkItemLogged", subject="item_id")
+@dataclass(frozen=True, kw_only=True)
+class WorkItemLogged(Event):
+    """A job or its scheduler said something about a work item (v1): ``level`` is info or warning."""
+
+    item_id: str = ""
+    level: str = "info"
+    text: str = ""

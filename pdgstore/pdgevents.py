@@ -93,6 +93,28 @@ def _removed(e, before, node, cook):
     return [PdgEvent("work_item_remove", node, e.item_id, "", "", e.reason, e.seq, e.cook_id, e.graph, None, cook)]
 
 
+def _job_started(e, before, node, cook):
+    return [PdgEvent("work_item_state_change", node, e.item_id, before, "cooking",
+                     f"{e.scheduler} job, pid {e.pid}, attempt {e.attempt}", e.seq, e.cook_id, e.graph, None, cook)]
+
+
+def _job_ended(e, before, node, cook):
+    if e.outcome != "retry":
+        return []  # the item's WorkItemCooked tells how it ended
+    return [PdgEvent("work_item_state_change", node, e.item_id, before, "scheduled", e.message, e.seq, e.cook_id,
+                     e.graph, None, cook)]
+
+
+def _attrib_set(e, before, node, cook):
+    return [PdgEvent("work_item_set_attribute", node, e.item_id, "", "", "", e.seq, e.cook_id, e.graph, [e.name],
+                     cook)]
+
+
+def _output_added(e, before, node, cook):
+    return [PdgEvent("work_item_output_files", node, e.item_id, "", "", "", e.seq, e.cook_id, e.graph,
+                     [o[0] for o in e.outputs], cook)]
+
+
 def _about_node(pdg_type: str, message: str = "", data: str = ""):
     def make(e, before, node, cook):
         return [PdgEvent(pdg_type, e.node, "", "", "", getattr(e, message) if message else "", e.seq, e.cook_id,
@@ -113,6 +135,10 @@ _MAKERS = {
     "WorkItemCooked": _cooked,
     "WorkItemDirtied": _dirtied,
     "WorkItemRemoved": _removed,
+    "JobStarted": _job_started,
+    "JobEnded": _job_ended,
+    "WorkItemAttribSet": _attrib_set,
+    "WorkItemOutputAdded": _output_added,
     "NodeGenerated": _about_node("node_generated", data="count"),
     "NodeCooked": _about_node("node_cooked"),
     "NodeDirtied": _about_node("node_dirty", message="reason"),

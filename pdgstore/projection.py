@@ -118,6 +118,8 @@ def _node_dirtied(state: State, e: ev.NodeDirtied) -> None:
 
 
 @applies(ev.NodeGenerated)
+
+
 @applies(ev.NodeCooked)
 def _node_fact(state: State, e: ev.Event) -> None:
     """Node-level facts are kept in the log for history and handlers; item state already says it."""
@@ -175,6 +177,7 @@ def _item_cooked(state: State, e: ev.WorkItemCooked) -> None:
 @applies(ev.WorkItemRemoved)
 def _item_removed(state: State, e: ev.WorkItemRemoved) -> None:
     item = state.items.pop(e.item_id)
+    state.jobs.pop(e.item_id, None)
     del state.node_items[(item.graph, item.node)][e.item_id]
 
 
@@ -294,6 +297,40 @@ def _schedule_skipped(state: State, e: ev.ScheduleSkipped) -> None:
     schedule = state.schedules[e.schedule]
     schedule["skipped"] += 1
     schedule["last_due_ns"] = max(schedule["last_due_ns"], e.due_ns)
+
+
+@applies(ev.JobStarted)
+def _job_started(state: State, e: ev.JobStarted) -> None:
+    item = state.items[e.item_id]
+    item.state = "cooking"
+    item.cook_id = e.cook_id
+    item.started_ns = e.time_ns
+    state.jobs[e.item_id] = [e.scheduler, e.attempt, e.pid, e.log_uri, None]
+
+
+@applies(ev.JobEnded)
+def _job_ended(state: State, e: ev.JobEnded) -> None:
+    job = state.jobs.get(e.item_id)
+    if job is not None:
+        job[4] = e.exit_code
+    if e.outcome == "retry":
+        state.items[e.item_id].state = "scheduled"
+
+
+@applies(ev.WorkItemAttribSet)
+def _item_attrib_set(state: State, e: ev.WorkItemAttribSet) -> None:
+    state.items[e.item_id].attrs[e.name] = e.attr
+
+
+@applies(ev.WorkItemOutputAdded)
+def _item_output_added(state: State, e: ev.WorkItemOutputAdded) -> None:
+    item = state.items[e.item_id]
+    item.outputs = item.outputs + e.outputs
+
+
+@applies(ev.WorkItemLogged)
+def _item_logged(state: State, e: ev.WorkItemLogged) -> None:
+    """Log lines are history (``pdg show``, ``pdg events``); the item's state does not change."""
 
 
 missing = [kind for kind in ev.REGISTRY if kind not in APPLY]

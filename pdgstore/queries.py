@@ -117,8 +117,20 @@ def item_detail(log: EventLog, state: State, ref: str, until: int | None = None)
         error=item.error,
         traceback=item.traceback,
         history=item_history(log, item, until),
+        job=job_detail(state, item.item_id),
     )
     return detail
+
+
+def job_detail(state: State, item_id: str) -> dict | None:
+    """The item's last job: scheduler, attempt, pid, log URI and file, exit code (None while it runs)."""
+    job = state.jobs.get(item_id)
+    if job is None:
+        return None
+    scheduler, attempt, pid, log_uri, exit_code = job
+    path = log_uri[len("file://"):] if log_uri.startswith("file://") else ""
+    return {"scheduler": scheduler, "attempt": attempt, "pid": pid, "log_uri": log_uri, "log_path": path,
+            "exit_code": exit_code}
 
 
 def item_history(log: EventLog, item: Item, until: int | None = None) -> list[dict]:
@@ -132,6 +144,13 @@ def item_history(log: EventLog, item: Item, until: int | None = None) -> list[di
         message = getattr(event, "message", "") or getattr(event, "error", "")
         if event.kind == "WorkItemRemoved":
             state = "removed"
+        elif event.kind == "JobStarted":
+            state, message = "cooking", f"{event.scheduler} job, pid {event.pid}, attempt {event.attempt}"
+        elif event.kind == "JobEnded":
+            state = f"job {event.outcome}"
+            message = f"exit code {event.exit_code}" + (f": {event.message}" if event.message else "")
+        elif event.kind == "WorkItemLogged":
+            state, message = event.level, event.text
         elif event.kind == "WorkItemDirtied":
             state, message = "dirty", reasons.describe(event.reason)
         if state:

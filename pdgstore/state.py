@@ -124,7 +124,7 @@ def _plain(obj, names, named):
 class State:
     """Graphs, work items and cooks, as of log position ``seq``."""
 
-    __slots__ = ("seq", "graphs", "items", "cooks", "node_items", "transfers", "watches", "schedules")
+    __slots__ = ("seq", "graphs", "items", "cooks", "node_items", "transfers", "watches", "schedules", "jobs")
 
     def __init__(self) -> None:
         self.seq = 0
@@ -139,6 +139,8 @@ class State:
         self.watches: dict[int, dict] = {}
         #: schedule id -> plain dict of the schedules not removed (see ``projection``)
         self.schedules: dict[str, dict] = {}
+        #: item id -> its last job: [scheduler, attempt, pid, log_uri, exit_code or None while it runs]
+        self.jobs: dict[str, list] = {}
 
     # -- reading ---------------------------------------------------------------------------------
     def running_cook(self) -> Cook | None:
@@ -166,6 +168,7 @@ class State:
             "transfers": self.transfers,
             "watches": self.watches,
             "schedules": self.schedules,
+            "jobs": self.jobs,
         }
         if items:
             plain["items"] = {k: _plain(i, Item.PLAIN, named) for k, i in self.items.items()}
@@ -202,6 +205,7 @@ class State:
         state.transfers = plain.get("transfers", {})
         state.watches = plain.get("watches", {})
         state.schedules = plain.get("schedules", {})
+        state.jobs = plain.get("jobs", {})
         return state
 
 

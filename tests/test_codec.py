@@ -97,6 +97,17 @@ SAMPLES: dict[str, ev.Event] = {
                                         last_ns=1_700_000_900_000_000_000, message="run once now"),
     "ScheduleSkipped": ev.ScheduleSkipped(**ENVELOPE, schedule="4", due_ns=1_700_000_000_000_000_000,
                                           message="the store stayed busy"),
+    "JobStarted": ev.JobStarted(
+        **ENVELOPE, item_id="a1b2c3d4e5f60718", scheduler="local", attempt=2, pid=4242,
+        log_uri="file:///p/.pdg/logs/render_3.log",
+    ),
+    "JobEnded": ev.JobEnded(**ENVELOPE, item_id="a1b2c3d4e5f60718", exit_code=-9, outcome="retry",
+                            message="killed after its timeout of 2.0 s"),
+    "WorkItemAttribSet": ev.WorkItemAttribSet(**ENVELOPE, item_id="a1b2c3d4e5f60718", name="words",
+                                              attr=["int", [12, -3]]),
+    "WorkItemOutputAdded": ev.WorkItemOutputAdded(**ENVELOPE, item_id="a1b2c3d4e5f60718", outputs=[FILE]),
+    "WorkItemLogged": ev.WorkItemLogged(**ENVELOPE, item_id="a1b2c3d4e5f60718", level="warning",
+                                        text="frame 3 took the slow path"),
 }
 
 #: the values the upcasters give fields a kind gained after v1 (kind -> {field: value})

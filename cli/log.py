@@ -1,0 +1,59 @@
+"""``pdg log ITEM``: the output of a work item's job (its log file), printed or followed."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from cli import joblog, render
+from cli.options import db_option, json_option
+from engine.project import open_store
+from pdgstore import queries
+from pdgstore.errors import PdgError
+
+POLL_S = 0.2
+
+
+class NoLog(PdgError):
+    exit_code = 1
+
+
+def _job(db, item: str) -> tuple[dict, dict | None]:
+    with open_store(db) as log:
+        state = log.load_state()
+        found = queries.find_item(state, item)
+        return {"item_id": found.item_id, "name": found.name, "state": found.state}, \
+            queries.job_detail(state, found.item_id)
+
+
+@click.command("log", short_help="Print (or follow) the log of a work item's job.")
+@click.argument("item")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing what the job writes until it ends.")
+@db_option
+@json_option
+def command(item, follow, db, as_json) -> None:
+    """Print the log file of ITEM's last job (by item id, id prefix or name); with --follow keep
+    printing as the job writes, until the item stops cooking."""
+    found, job = _job(db, item)
+    if job is None or not job["log_path"]:
+        raise NoLog(f"work item {found['name']} has no job log (it never ran out-of-process)")
+    path = job["log_path"]
+    if as_json:
+        render.emit_json({"schema": 1, "item": found, "job": job, "text": joblog.read_from(path, 0)[0]})
+        return
+    text, offset = joblog.read_from(path, 0)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    while follow:
+        time.sleep(POLL_S)
+        found, job = _job(db, item)
+        text, offset = joblog.read_from(path, offset)
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        if found["state"] not in ("scheduled", "cooking"):
+            text, offset = joblog.read_from(path, offset)
+            sys.stdout.write(text)
+            return

@@ -1,0 +1,110 @@
+"""Running one job as a process: its environment, its log file, its process group.
+
+Every job runs in a process group of its own (``start_new_session``) with an explicit, scrubbed
+environment, its stdout and stderr in a per-item log file. ``reap`` waits for the job without
+reaping it (``waitid(WNOWAIT)``), kills whatever is left of its group, then reaps it: so a job's
+grandchildren never outlive it, and the group id cannot have been reused when it is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+from engine import jobdata
+
+#: variables passed through from the engine's environment; everything else is dropped
+PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
+
+
+def temp_dir(store_dir: str, graph: str) -> Path:
+    """The jobs' shared temporary folder (``PDG_TEMP``): item JSON, job modules, logs."""
+    return Path(store_dir, "jobs", graph)
+
+
+def log_path(temp: Path, item_name: str) -> Path:
+    return temp / "logs" / f"{item_name}.log"
+
+
+def prepare(scheduled, scheduler, temp: Path) -> tuple[dict, Path]:
+    """Write the item's JSON (for nodes whose jobs read it) and return the job's environment and
+    log file."""
+    item = scheduled.item
+    if getattr(scheduled.node, "item_json", True):  # a file per job costs: only for jobs that read it
+        jobdata.write_item_json(item, jobdata.item_json_path(temp, item.name))
+    env = {k: os.environ[k] for k in PASSED if k in os.environ}
+    env.update(scheduled.env)
+    scripts = temp / "scripts"
+    env.update({
+        "PDG_ITEM_NAME": item.name, "PDG_ITEM_ID": item.item_id, "PDG_TEMP": str(temp),
+        "PDG_DIR": scheduler.graph_dir, "PDG_SCRIPTDIR": str(scripts), "PYTHONPATH": str(scripts),
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(scheduler.result_server_env)
+    return env, log_path(temp, item.name)
+
+
+class Process:
+    """A started job: its ``pid`` (also its process group id)."""
+
+    __slots__ = ("pid", "returncode")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+def spawn(argv: list[str], env: dict, cwd: str, log: Path, attempt: int = 1):
+    """Start the job in a new process group, its output going to ``log`` (truncated by the first
+    attempt, appended to by retries). ``posix_spawn`` when it runs in this process's folder (the
+    usual case, and several times cheaper than ``subprocess``), else ``subprocess.Popen``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if attempt > 1:
+        with open(log, "ab") as out:
+            out.write(f"\n--- attempt {attempt} ---\n".encode())
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if attempt > 1 else os.O_TRUNC)
+    if hasattr(os, "posix_spawn") and os.path.abspath(cwd) == os.getcwd():
+        program = argv[0]
+        if os.sep not in program:
+            found = shutil.which(program, path=env.get("PATH", os.defpath))
+            if found is None:
+                raise FileNotFoundError(2, "No such file or directory", program)
+            program = found
+        actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                   (os.POSIX_SPAWN_OPEN, 1, str(log), flags, 0o644),
+                   (os.POSIX_SPAWN_DUP2, 1, 2)]
+        return Process(os.posix_spawn(program, argv, env, file_actions=actions, setsid=True))
+    with open(log, "ab" if attempt > 1 else "wb") as out:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                                env=env, start_new_session=True, close_fds=True)
+
+
+def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def reap(proc) -> int:
+    """Wait for the job to end, kill the rest of its group, reap it; its exit code (negative:
+    the signal that killed it)."""
+    try:
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    except ChildProcessError:
+        pass
+    kill_group(proc.pid)
+    return proc.wait()
+
+
+def start_failure(argv: list[str], exc: OSError) -> str:
+    return f"could not start {argv[0]}: {exc.strerror or exc}"

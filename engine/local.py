@@ -1,0 +1,291 @@
+"""The local scheduler: work items' jobs as subprocesses of this machine, as PDG's Local Scheduler.
+
+``slots`` (default: the CPU count; negative: CPUs minus that many) are shared by the running jobs,
+each taking ``slots_per_item``. A job that fails is retried up to ``max_retries`` times (its item's
+``failurecount`` attribute counts the failures). ``timeout`` seconds kill it (``on_timeout``: fail or
+retry); ``max_memory_mb`` kills it when its process group's resident memory exceeds that (Linux,
+read from /proc). ``exit_codes`` maps a non-zero exit code to success, warning, retry, ignore or
+failure (the default). No job starts while the machine has less than ``min_free_memory_mb``
+available. Jobs run in ``working_dir`` (default: the graph's folder).
+
+Jobs start on the loop's thread (``on_schedule``); one reaper thread notices each job's end at once
+(not at the next tick), retries it or reports it; ``on_tick`` enforces timeouts and memory limits.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine import jobs
+from engine.errors import GraphError
+from engine.jobdata import install_job_modules
+from engine.reaper import Reaper
+from engine.scheduler import AcceptResult, ScheduledItem, ScheduleResult, Scheduler, TickResult, register_type
+
+ACTIONS = ("success", "warning", "retry", "ignore", "failure")
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+@dataclass
+class _Job:
+    item_id: str
+    name: str
+    argv: list
+    env: dict
+    log: Path
+    slots: int
+    proc: object = None
+    attempt: int = 1
+    started: float = 0.0
+    failures: int = 0
+    kill_reason: str = ""  # why on_tick killed it: "timeout" or "memory"
+    cancelled: bool = False
+    status: tuple | None = None  # (ok, message) the job reported for itself through the Job API
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _slots(value: int | None) -> int:
+    cpus = os.cpu_count() or 1
+    if value is None or value == 0:
+        return cpus
+    return max(1, cpus + value) if value < 0 else value
+
+
+def available_memory_mb() -> float | None:
+    """MemAvailable from /proc/meminfo (None where there is none)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def group_rss_mb(groups: set[int]) -> dict[int, float]:
+    """Resident memory of every process in each of ``groups`` (process group ids), summed."""
+    totals = dict.fromkeys(groups, 0.0)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2:].split()
+        pgrp = int(fields[2])
+        if pgrp in totals:
+            totals[pgrp] += int(fields[21]) * _PAGE / (1024 * 1024)
+    return totals
+
+
+@register_type
+class LocalScheduler(Scheduler):
+    type_name = "local"
+    needs_result_server = True
+
+    def __init__(self, name: str | None = None, *, slots: int | None = None, slots_per_item: int = 1,
+                 max_retries: int = 3, timeout: float | None = None, on_timeout: str = "fail",
+                 max_memory_mb: float | None = None, exit_codes: dict | None = None,
+                 min_free_memory_mb: float | None = None, working_dir: str | None = None,
+                 tick_period: float = 0.5, max_items: int | None = 30) -> None:
+        super().__init__(name, tick_period=tick_period, max_items=max_items, working_dir=working_dir)
+        self.slots = _slots(slots)
+        if slots_per_item < 1:
+            raise GraphError(f"scheduler {self.name}: slots_per_item must be at least 1, not {slots_per_item}")
+        if max_retries < 0:
+            raise GraphError(f"scheduler {self.name}: max_retries cannot be negative ({max_retries})")
+        if on_timeout not in ("fail", "retry"):
+            raise GraphError(f"scheduler {self.name}: on_timeout is fail or retry, not {on_timeout!r}")
+        if timeout is not None and timeout <= 0:
+            raise GraphError(f"scheduler {self.name}: timeout must be positive, not {timeout}")
+        self.exit_codes = {}
+        for code, action in (exit_codes or {}).items():
+            if action not in ACTIONS:
+                raise GraphError(f"scheduler {self.name}: exit code {code} maps to {action!r}, "
+                                 f"not one of {', '.join(ACTIONS)}")
+            self.exit_codes[int(code)] = action
+        self.slots_per_item = slots_per_item
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self.on_timeout = on_timeout
+        self.max_memory_mb = max_memory_mb
+        self.min_free_memory_mb = min_free_memory_mb
+        self.free = self.slots
+        self.running: dict[str, _Job] = {}
+        self.temp: Path | None = None
+        self.reaper: Reaper | None = None
+        self._lock = threading.Lock()
+
+    def parms(self) -> dict:
+        return {**super().parms(), "slots": self.slots, "slots_per_item": self.slots_per_item,
+                "max_retries": self.max_retries, "timeout": self.timeout, "on_timeout": self.on_timeout,
+                "max_memory_mb": self.max_memory_mb, "exit_codes": {str(k): v for k, v in self.exit_codes.items()},
+                "min_free_memory_mb": self.min_free_memory_mb}
+
+    # -- the contract ----------------------------------------------------------------------------
+    def on_accept_work_item(self, item: ScheduledItem) -> AcceptResult:
+        return AcceptResult.REJECT if item.in_process else AcceptResult.ACCEPT
+
+    def on_start_cook(self, static: bool, cook_set: list) -> bool:
+        self.temp = Path(self.job_temp)
+        install_job_modules(self.temp)
+        self.free = self.slots
+        self.reaper = Reaper(self._ended, name=f"pdg-reaper-{self.name}")
+        return True
+
+    def on_schedule(self, item: ScheduledItem) -> ScheduleResult:
+        if item.command is None:
+            item.message = f"scheduler {self.name} runs jobs only; work item {item.name} has no command"
+            return ScheduleResult.FAILED
+        need = self.slots_per_item
+        if need > self.slots:
+            item.message = (f"work item {item.name} needs {need} slots but scheduler {self.name} "
+                            f"has {self.slots}")
+            return ScheduleResult.FAILED
+        with self._lock:
+            if self.free <= 0:
+                return ScheduleResult.FULL_DEFERRED
+            if self.free < need:
+                return ScheduleResult.DEFERRED
+            if self.min_free_memory_mb is not None:
+                free_mb = available_memory_mb()
+                if free_mb is not None and free_mb < self.min_free_memory_mb:
+                    return ScheduleResult.FULL_DEFERRED
+            self.free -= need
+        env, log = jobs.prepare(item, self, self.temp)
+        job = _Job(item.id, item.name, item.command, env, log, need)
+        self.running[item.id] = job
+        error = self._start(job)
+        if error:
+            self._settle(job, lambda: None)
+            item.message = f"work item {item.name}: {error}"
+            return ScheduleResult.FAILED
+        return ScheduleResult.SUCCEEDED
+
+    def on_tick(self) -> TickResult:
+        now = time.monotonic()
+        jobs_now = list(self.running.values())
+        if self.timeout is not None:
+            for job in jobs_now:
+                if job.proc is not None and job.started and now - job.started > self.timeout and not job.kill_reason:
+                    job.kill_reason = "timeout"
+                    jobs.kill_group(job.proc.pid)
+        if self.max_memory_mb is not None and jobs_now:
+            usage = group_rss_mb({job.proc.pid for job in jobs_now if job.proc is not None})
+            for job in jobs_now:
+                if job.proc is not None and usage.get(job.proc.pid, 0) > self.max_memory_mb and not job.kill_reason:
+                    job.kill_reason = f"memory {usage[job.proc.pid]:.0f} MB"
+                    jobs.kill_group(job.proc.pid)
+        return TickResult.READY
+
+    def on_cancel_work_items(self, work_items: list, node=None) -> None:
+        for item_id in work_items:
+            job = self.running.get(item_id)
+            if job is not None:
+                job.cancelled = True
+                if job.proc is not None:
+                    jobs.kill_group(job.proc.pid)
+
+    def on_stop_cook(self, cancel: bool) -> bool:
+        """Kill what still runs and wait until it is gone: no job outlives its cook."""
+        self.on_cancel_work_items(list(self.running))
+        deadline = time.monotonic() + 10
+        while self.running and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if self.reaper is not None:
+            self.reaper.stop()
+            self.reaper = None
+        return True
+
+    def get_log_uri(self, item: ScheduledItem) -> str:
+        return jobs.log_path(self.temp, item.name).as_uri() if self.temp else ""
+
+    def job_reported(self, item_id: str, ok: bool, message: str) -> None:
+        """The job said itself whether it succeeded (``pdgcmd.workItemSuccess``/``Failed``)."""
+        job = self.running.get(item_id)
+        if job is not None:
+            job.status = (ok, message)
+
+    # -- one job ---------------------------------------------------------------------------------
+    def _start(self, job: _Job) -> str:
+        """Start (or restart) the job; '' or why it could not start."""
+        try:
+            job.proc = jobs.spawn(job.argv, job.env, self.working_dir or self.graph_dir, job.log, job.attempt)
+        except OSError as exc:
+            return jobs.start_failure(job.argv, exc)
+        job.started = time.monotonic()
+        if job.cancelled:  # cancelled while it was starting
+            jobs.kill_group(job.proc.pid)
+        self.reporter.started(job.item_id, pid=job.proc.pid, log_uri=job.log.as_uri(), attempt=job.attempt)
+        self.reaper.watch(job.proc.pid, job)
+        return ""
+
+    def _settle(self, job: _Job, report) -> None:
+        """The job is over: free its slots, then send the report that settles it (the slots are
+        free before the loop hears of it, so it can start the next job at once)."""
+        self.running.pop(job.item_id, None)
+        with self._lock:
+            self.free += job.slots
+        report()
+
+    def _ended(self, job: _Job) -> None:
+        """On the reaper's thread: the job's process exited. Judge it, retry it or settle it."""
+        report = self.reporter
+        try:
+            code = jobs.reap(job.proc)
+            if job.cancelled:
+                message = f"its job was killed (cancelled, attempt {job.attempt})"
+                return self._settle(job, lambda: report.cancelled(job.item_id, message))
+            action, message = self._judge(job, code)
+            if action == "retry" and job.failures < self.max_retries:
+                job.failures += 1
+                report.attrib_set(job.item_id, "failurecount", ["int", [job.failures]])
+                report.retrying(job.item_id, code, f"{message}; retry {job.failures} of {self.max_retries}")
+                job.attempt += 1
+                job.kill_reason = ""
+                job.status = None
+                error = self._start(job)
+                if error:
+                    self._settle(job, lambda: report.failed(job.item_id, 127, error))
+                return
+            if action in ("retry", "failure"):
+                if job.attempt > 1:
+                    report.attrib_set(job.item_id, "failurecount", ["int", [job.failures + 1]])
+                    message += f" (attempt {job.attempt}, after {job.failures} retries)"
+                return self._settle(job, lambda: report.failed(job.item_id, code, message))
+            if action == "warning":
+                report.log_line(job.item_id, message, level="warning")
+            outcome = {"warning": "warning", "ignore": "ignore"}.get(action, "success")
+            self._settle(job, lambda: report.succeeded(job.item_id, code, message, outcome=outcome))
+        except Exception as exc:  # noqa: BLE001 - a bug here must fail the item, not hang the cook
+            text = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
+            self._settle(job, lambda: report.failed(job.item_id, -1, text))
+
+    def _judge(self, job: _Job, code: int) -> tuple[str, str]:
+        """What a job's end means: (success|warning|ignore|retry|failure, in words)."""
+        if job.kill_reason == "timeout":
+            action = "retry" if self.on_timeout == "retry" else "failure"
+            return action, f"killed after its timeout of {self.timeout:g} s"
+        if job.kill_reason:
+            return "failure", f"killed: its {job.kill_reason} exceeded the limit of {self.max_memory_mb:g} MB"
+        if job.status is not None:
+            ok, text = job.status
+            if ok:
+                return "success", text
+            return "failure", f"the job reported failure: {text}" if text else "the job reported failure"
+        if code == 0:
+            return "success", ""
+        if code < 0:
+            return "retry", f"its job was killed by signal {-code}"
+        action = self.exit_codes.get(code, "failure")
+        if action == "failure":
+            action = "retry"
+        words = {"warning": f"exit code {code} (treated as a warning)", "ignore": f"exit code {code} (ignored)"}
+        return action, words.get(action, f"its job exited with code {code}")

@@ -1,0 +1,267 @@
+"""The local scheduler with real subprocesses: retries, timeouts, memory, exit codes, slots, the
+job's environment, and no orphans (a job's grandchildren die with it, on cancel too)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import engine
+from engine.local import LocalScheduler, available_memory_mb
+from pdgstore.log import EventLog
+from pdgstore.state import first_difference
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie is dead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def graph_with(tmp_path: Path, command, n: int = 1, node: dict | None = None, **parms) -> engine.Graph:
+    graph = engine.Graph("local", root=str(tmp_path))
+    parms.setdefault("tick_period", 0.05)
+    graph.scheduler("local", **parms)
+    numbers = graph.range_generate("numbers", n)
+    graph.command("run", numbers, command, **(node or {}))
+    return graph
+
+
+def cook(graph: engine.Graph, tmp_path: Path, **kwargs):
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    summary = engine.cook_graph(graph, db=db, **kwargs)
+    with EventLog.open(db) as log:
+        state = log.load_state()
+        assert first_difference(log.replay_all().to_plain(), state.to_plain()) is None
+        events = list(log.events(0))
+    return summary, state, events
+
+
+def run_items(state) -> list:
+    return sorted((i for i in state.items.values() if i.node == "run"), key=lambda i: i.index)
+
+
+def job_events(events, item_id: str, kind: str) -> list:
+    return [e for e in events if e.kind == kind and e.item_id == item_id]
+
+
+def test_a_failing_job_is_retried_then_failed(tmp_path):
+    graph = graph_with(tmp_path, ["sh", "-c", "echo attempt; exit 3"], max_retries=2)
+    summary, state, events = cook(graph, tmp_path)
+    assert summary.status == "failed"
+    (item,) = run_items(state)
+    assert item.state == "cooked_fail"
+    assert item.attrs["failurecount"] == ["int", [3]]
+    ended = job_events(events, item.item_id, "JobEnded")
+    assert [(e.outcome, e.exit_code) for e in ended] == [("retry", 3), ("retry", 3), ("failure", 3)]
+    assert [e.attempt for e in job_events(events, item.item_id, "JobStarted")] == [1, 2, 3]
+    assert "exited with code 3 (attempt 3, after 2 retries)" in item.error
+    log = Path(state.jobs[item.item_id][3][7:]).read_text()
+    assert log.count("attempt\n") == 3 and "--- attempt 3 ---" in log
+
+
+def test_a_job_that_succeeds_on_retry_succeeds(tmp_path):
+    script = "n=$(cat n 2>/dev/null || echo 0); echo $((n+1)) > n; test $n -ge 1"
+    graph = graph_with(tmp_path, ["sh", "-c", script], max_retries=3)
+    summary, state, _ = cook(graph, tmp_path)
+    assert summary.status == "success"
+    (item,) = run_items(state)
+    assert item.attrs["failurecount"] == ["int", [1]]
+    assert state.jobs[item.item_id][1] == 2  # the second attempt
+
+
+def test_exit_code_actions(tmp_path):
+    command = ["sh", "-c", "exit $((@value + 3))"]  # items exit 3, 4, 5
+    graph = graph_with(tmp_path, command, n=3, max_retries=0, exit_codes={3: "warning", 4: "ignore", 5: "success"})
+    summary, state, events = cook(graph, tmp_path)
+    assert summary.status == "success"
+    outcomes = [e.outcome for e in events if e.kind == "JobEnded"]
+    assert sorted(outcomes) == ["ignore", "success", "warning"]
+    warnings = [e for e in events if e.kind == "WorkItemLogged" and e.level == "warning"]
+    assert [w.text for w in warnings] == ["exit code 3 (treated as a warning)"]
+
+
+def test_a_timeout_kills_the_job_and_fails_it(tmp_path):
+    graph = graph_with(tmp_path, ["sh", "-c", "sleep 30 & echo $! > grandchild; wait"], timeout=0.5, max_retries=0)
+    t0 = time.monotonic()
+    summary, state, _ = cook(graph, tmp_path)
+    assert time.monotonic() - t0 < 5
+    (item,) = run_items(state)
+    assert item.state == "cooked_fail"
+    assert "killed after its timeout of 0.5 s" in item.error
+    assert not alive(int((tmp_path / "grandchild").read_text()))
+
+
+def test_a_timeout_may_retry(tmp_path):
+    graph = graph_with(tmp_path, ["sleep", "30"], timeout=0.3, on_timeout="retry", max_retries=1)
+    summary, state, events = cook(graph, tmp_path)
+    (item,) = run_items(state)
+    assert item.state == "cooked_fail"
+    assert [e.outcome for e in events if e.kind == "JobEnded"] == ["retry", "failure"]
+
+
+def test_the_memory_limit_kills_the_whole_group(tmp_path):
+    # the child allocates, not the job's own process: the limit is on the process group
+    hog = f"{sys.executable} -c \"b = bytearray(300 * 1024 * 1024); import time; time.sleep(30)\""
+    graph = graph_with(tmp_path, ["sh", "-c", f"{hog}; echo done"], max_memory_mb=100, max_retries=0)
+    t0 = time.monotonic()
+    summary, state, _ = cook(graph, tmp_path)
+    assert time.monotonic() - t0 < 10
+    (item,) = run_items(state)
+    assert item.state == "cooked_fail"
+    assert "exceeded the limit of 100 MB" in item.error
+
+
+def test_a_job_leaves_no_process_behind_when_it_ends(tmp_path):
+    graph = graph_with(tmp_path, ["sh", "-c", "sleep 30 & echo $! > grandchild; exit 0"])
+    summary, state, _ = cook(graph, tmp_path)
+    assert summary.status == "success"
+    assert not alive(int((tmp_path / "grandchild").read_text()))
+
+
+def test_slots_bound_the_jobs_running_at_once(tmp_path):
+    script = "echo start $(date +%s%N) >> times; sleep 0.2; echo end $(date +%s%N) >> times"
+    for slots, per_item, most in ((2, 1, 2), (2, 2, 1)):
+        (tmp_path / "times").unlink(missing_ok=True)
+        graph = graph_with(tmp_path, ["sh", "-c", script], n=4, slots=slots, slots_per_item=per_item)
+        summary, _, _ = cook(graph, tmp_path)
+        assert summary.status == "success"
+        marks = sorted((int(t), 1 if kind == "start" else -1)
+                       for kind, t in (line.split() for line in (tmp_path / "times").read_text().splitlines()))
+        running, peak = 0, 0
+        for _, step in marks:
+            running += step
+            peak = max(peak, running)
+        assert peak == most, (slots, per_item, marks)
+        (tmp_path / ".pdg").rename(tmp_path / f".pdg-{slots}-{per_item}")
+
+
+def test_an_item_needing_more_slots_than_there_are_fails(tmp_path):
+    graph = graph_with(tmp_path, ["true"], slots=1, slots_per_item=2)
+    summary, state, _ = cook(graph, tmp_path)
+    (item,) = run_items(state)
+    assert item.error == "work item run_1 needs 2 slots but scheduler local has 1"
+
+
+def test_the_job_environment_is_scrubbed_and_explicit(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOME_SECRET_TOKEN", "do-not-leak")
+    command = [sys.executable, "-c", "import json, os; json.dump(dict(os.environ), open('env.json', 'w'))"]
+    graph = graph_with(tmp_path, command, node={"env_attribs": ["value"], "env": {"MODE": "test"}, "item_json": True})
+    summary, state, _ = cook(graph, tmp_path)
+    assert summary.status == "success"
+    env = json.loads((tmp_path / "env.json").read_text())
+    (item,) = run_items(state)
+    assert "SOME_SECRET_TOKEN" not in env
+    assert env["PDG_ITEM_NAME"] == "run_1" and env["PDG_ITEM_ID"] == item.item_id
+    assert env["PDG_DIR"] == str(tmp_path)
+    assert env["PDG_TEMP"] == str(tmp_path / ".pdg" / "jobs" / "local")
+    assert env["PYTHONPATH"] == env["PDG_SCRIPTDIR"] == str(tmp_path / ".pdg" / "jobs" / "local" / "scripts")
+    assert (Path(env["PDG_SCRIPTDIR"]) / "pdgjson.py").is_file()
+    assert (Path(env["PDG_TEMP"]) / "data" / "run_1.json").is_file()
+    assert env["value"] == "0" and env["MODE"] == "test"
+    assert env.get("PDG_RESULT_SERVER", "").startswith("127.0.0.1:")
+    assert set(env) - {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
+                       "PWD", "SHLVL", "_", "LC_ALL", "SYSTEMROOT"} <= {
+        "PDG_ITEM_NAME", "PDG_ITEM_ID", "PDG_TEMP", "PDG_DIR", "PDG_SCRIPTDIR", "PYTHONPATH", "PYTHONUNBUFFERED",
+        "PDG_RESULT_SERVER", "PDG_RESULT_SECRET", "PDG_RESULT_MAX_BODY", "value", "MODE"}
+
+
+def test_working_dir(tmp_path):
+    work = tmp_path / "scratch"
+    work.mkdir()
+    graph = graph_with(tmp_path, ["sh", "-c", "pwd > here.txt"], working_dir=str(work))
+    summary, _, _ = cook(graph, tmp_path)
+    assert summary.status == "success"
+    assert (work / "here.txt").read_text().strip() == str(work)
+
+
+def test_no_job_starts_below_the_minimum_free_memory(tmp_path):
+    free = available_memory_mb()
+    if free is None:
+        pytest.skip("no /proc/meminfo")
+    graph = graph_with(tmp_path, ["true"], n=2, min_free_memory_mb=free * 100)
+    holder = {}
+    original = engine.Cook.run
+
+    def run(self):
+        holder["cook"] = self
+        return original(self)
+
+    timer = threading.Timer(0.5, lambda: holder["cook"].cancel("no memory, gave up"))
+    timer.start()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(engine.Cook, "run", run)
+            summary, state, events = cook(graph, tmp_path)
+    finally:
+        timer.cancel()
+    assert summary.status == "cancelled"
+    assert not [e for e in events if e.kind == "JobStarted"]
+    assert {i.state for i in run_items(state)} == {"cooked_cancel"}
+
+
+def test_bad_parameters_are_refused_in_one_sentence():
+    with pytest.raises(engine.graph.GraphError, match="on_timeout is fail or retry"):
+        LocalScheduler(on_timeout="explode")
+    with pytest.raises(engine.graph.GraphError, match="exit code 3 maps to 'maybe'"):
+        LocalScheduler(exit_codes={3: "maybe"})
+    assert LocalScheduler(slots=-1).slots == max(1, (os.cpu_count() or 1) - 1)
+
+
+SLEEPY = '''
+from engine import Graph
+graph = Graph("sleepy")
+graph.scheduler("local", slots=2, tick_period=0.05)
+numbers = graph.range_generate("numbers", 4)
+graph.command("run", numbers, ["sh", "-c", "sleep 30 & echo $! >> grandchildren; echo $$ >> jobs; wait"])
+'''
+
+
+def test_ctrl_c_kills_every_job_and_grandchild_and_records_cooked_cancel(project):
+    project.write("sleepy.py", SLEEPY)
+    proc = project.popen("cook", "sleepy.py", "--json")
+    deadline = time.monotonic() + 20
+    gc = project.root / "grandchildren"
+    while not gc.exists() or len(gc.read_text().split()) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert json.loads(stdout)["status"] == "cancelled"
+    for pid in gc.read_text().split() + (project.root / "jobs").read_text().split():
+        assert not alive(int(pid)), f"process {pid} outlived the cancelled cook"
+    items = json.loads(project.pdg("items", "run", "--json").stdout)["items"]
+    assert {i["state"] for i in items} == {"cooked_cancel"}
+    assert project.pdg_process("check").returncode == 0
+
+
+def test_pdg_log_and_show_print_the_job_log(project):
+    project.write("hello.py", '''
+        from engine import Graph
+        graph = Graph("hello")
+        numbers = graph.range_generate("numbers", 2)
+        graph.command("run", numbers, "echo hello from @pdg_name")
+    ''')
+    assert project.pdg_process("cook", "hello.py").returncode == 0
+    result = project.pdg_process("log", "run_2")
+    assert result.returncode == 0 and result.stdout == "hello from run_2\n"
+    shown = project.pdg_process("show", "run_2")
+    assert "hello from run_2" in shown.stdout and "job: local, attempt 1" in shown.stdout
+    as_json = json.loads(project.pdg_process("log", "run_1", "--json").stdout)
+    assert as_json["text"] == "hello from run_1\n" and as_json["job"]["exit_code"] == 0
+    follow = project.pdg_process("log", "run_1", "--follow")
+    assert follow.returncode == 0 and follow.stdout == "hello from run_1\n"
+    missing = project.pdg_process("log", "numbers_1")
+    assert missing.returncode == 1 and "work item numbers_1 has no job log" in missing.stderr
