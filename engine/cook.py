@@ -23,7 +23,7 @@ from typing import Callable
 
 import xxhash
 
-from engine import files, incremental, noop
+from engine import delta, files, incremental, noop
 from engine.cache import CacheChecker
 from engine.graph import Graph
 from engine.errors import GraphError
@@ -163,6 +163,8 @@ class Cook:
         self._cancel_reason = ""
         self.dispatch: Dispatch | None = None
         self._generation_failed = ""  # why a node could not generate its items, if one could not
+        #: the items a delta walk decides (``engine.delta``); None: the full walk decides every item
+        self.affected: set[str] | None = None
         self.warnings: list[str] = []
 
     # -- public --------------------------------------------------------------------------------
@@ -279,9 +281,45 @@ class Cook:
         if not self.dry_run:
             self.dispatch.start(False, scope)
         self._flush()
+        self.affected = delta.affected(self)
+        if self.affected is not None:
+            self._walk_delta(self.affected)
+            return
         for name in scope:
             if not graph.nodes[name].inputs:
                 self._generate_root(name)
+
+    def _walk_delta(self, affected: set[str]) -> None:
+        """Register every item the change cannot reach as reused, in bulk (``engine.delta``), then
+        generate the affected items of the root file patterns again; the rest of the walk is the
+        usual one, restricted by ``_item_cooked`` to the affected items' children."""
+        graph = self.graph
+        reused = 0
+        for name in self.scope:
+            if graph.nodes[name].is_partitioner:
+                continue  # _partition goes over every member and registers every partition
+            run = self.runs[name]
+            kept = [item for item in self.state.items_of(graph.name, name) if item.item_id not in affected]
+            run.items.update(dict.fromkeys(item.item_id for item in kept))
+            run.names.update(item.name for item in kept)  # the names an affected item must not take
+            if self.dry_run:
+                self.decisions.update((item.item_id, ("reuse", {})) for item in kept)
+            reused += len(kept)
+        self.counts["reused"] += reused
+        self.total += reused
+        self.done += reused
+        root = graph.root
+        for name in self.scope:
+            node = graph.nodes[name]
+            if node.inputs:
+                continue
+            again = [i for i in self.state.items_of(graph.name, name) if i.item_id in affected]
+            specs = []
+            for item in again:
+                record = self._file_record(files.absolute(item.outputs[0][0], root), node.tag)
+                specs.append(NewItem(key=record[0], index=item.index, outputs=[record]))
+            self._add_children(self.runs[name], specs, None, numbers=[i.index + 1 for i in again])
+            self._node_generated(name)
 
     def _reuse_everything(self) -> None:
         """Record what the full walk records when nothing changed (``engine.noop`` proved it):
@@ -394,12 +432,15 @@ class Cook:
             self._fail_cook(f"node {processor.name} failed to generate work items{where}: {type(exc).__name__}: {exc}")
             return None
 
-    def _add_children(self, run: _NodeRun, new: list[NewItem], parent: Item | None) -> None:
+    def _add_children(self, run: _NodeRun, new: list[NewItem], parent: Item | None,
+                      numbers: list[int] | None = None) -> None:
+        """Register and decide the items ``new`` that a node generated (from ``parent``, or as a root
+        node when None). ``numbers``: their positions when they are not the whole node's (delta walk)."""
         processor = run.node
         count = len(new)
         for i, spec in enumerate(new):
             if parent is None:
-                number = i + 1
+                number = numbers[i] if numbers is not None else i + 1
                 attrs, inputs, parents = dict(spec.attrs), [], []
             else:
                 pn = self.numbers.get(parent.item_id, 1)
@@ -712,7 +753,7 @@ class Cook:
                     self._cook_partition(partition_id)
             for down in run.downstream:
                 down_run = self.runs[down]
-                if not down_run.node.is_partitioner:
+                if not down_run.node.is_partitioner and (self.affected is None or current in self.affected):
                     new = self._call_generate(down_run.node, item)
                     if new is None:
                         continue

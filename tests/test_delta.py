@@ -1,0 +1,79 @@
+"""The delta walk (engine.delta): after a small change, only the items it can reach are decided;
+the rest are registered as reused in bulk. What it records must equal what the full walk records."""
+
+from __future__ import annotations
+
+import os
+
+from engine.cook import Cook
+from engine.loader import load_graph
+from pdgstore.log import EventLog
+
+
+def cook(project, **kwargs) -> Cook:
+    graph = load_graph(str(project.root / "wide.py"))
+    with EventLog.open(str(project.db), writer=True, create=True) as log:
+        c = Cook(log, graph, jobs=1, **kwargs)
+        c.summary = c.run()
+    return c
+
+
+def names(c: Cook) -> set[str]:
+    return {c.state.items[i].name for i in c.affected}
+
+
+def test_one_changed_input_decides_only_its_chain(wide):
+    assert cook(wide).affected is None  # a cold cook walks everything
+    wide.write("in/f0003.txt", "changed\n")
+    c = cook(wide)
+    assert names(c) == {"files_4", "upper_4", "gather_1", "concat_1"}
+    assert c.summary.counts == {"ran": 2, "reused": 38, "updated": 2, "failed": 0, "cancelled": 0}
+    assert (wide.root / "out2" / "all.txt").read_text().splitlines()[3] == "CHANGED"
+
+
+def test_a_deleted_intermediate_output_brings_its_parent_back_to_regenerate_it(wide):
+    cook(wide)
+    os.remove(wide.root / "out1" / "f0007.txt")
+    c = cook(wide)
+    assert names(c) == {"files_8", "upper_8", "gather_1", "concat_1"}
+    assert c.summary.counts["ran"] == 1  # upper_8 makes the same file again: concat is cut off
+    assert (wide.root / "out1" / "f0007.txt").read_text() == "HELLO WORLD 7\n"
+
+
+def test_the_full_walk_runs_when_files_are_added_or_most_items_are_affected(wide):
+    cook(wide)
+    wide.write("in/f0100.txt", "new\n")
+    c = cook(wide)
+    assert c.affected is None and c.summary.counts["ran"] == 2
+    for i in range(15):
+        wide.write(f"in/f{i:04d}.txt", f"changed {i}\n")
+    c = cook(wide)
+    assert c.affected is None and c.summary.counts["ran"] == 16
+
+
+def test_delta_and_full_walks_record_the_same_state(wide, tmp_path):
+    """The same change cooked twice, once by each walk: the same items, states, files and names."""
+    import shutil
+
+    from engine import delta
+
+    cook(wide)
+    twin = type(wide)(tmp_path / "twin")
+    shutil.copytree(wide.root, twin.root)
+    for p in (wide, twin):
+        p.write("in/f0011.txt", "changed\n")
+    fast = cook(wide)
+    original = delta.affected
+    delta.affected = lambda c: None
+    try:
+        full = cook(twin)
+    finally:
+        delta.affected = original
+    assert fast.affected and full.affected is None
+
+    def picture(c):
+        return {i.item_id: (i.name, i.index, i.state, i.outputs and [o[0] for o in i.outputs], i.attrs, i.signature)
+                for i in c.state.items.values()}
+
+    assert picture(fast) == picture(full)
+    assert fast.summary.counts == full.summary.counts
