@@ -165,6 +165,7 @@ class Cook:
         self._generation_failed = ""  # why a node could not generate its items, if one could not
         #: the items a delta walk decides (``engine.delta``); None: the full walk decides every item
         self.affected: set[str] | None = None
+        self.children: dict[str, list[str]] = {}  # delta walk: item id -> its recorded children
         self.warnings: list[str] = []
 
     # -- public --------------------------------------------------------------------------------
@@ -281,8 +282,9 @@ class Cook:
         if not self.dry_run:
             self.dispatch.start(False, scope)
         self._flush()
-        self.affected = delta.affected(self)
-        if self.affected is not None:
+        found = delta.affected(self)
+        if found is not None:
+            self.affected, self.children = found
             self._walk_delta(self.affected)
             return
         for name in scope:
@@ -751,15 +753,34 @@ class Cook:
                 self.partition_waits[partition_id] -= 1
                 if self.partition_waits[partition_id] == 0:
                     self._cook_partition(partition_id)
+            affected = self.affected
             for down in run.downstream:
                 down_run = self.runs[down]
-                if not down_run.node.is_partitioner and (self.affected is None or current in self.affected):
+                if not down_run.node.is_partitioner and (
+                        affected is None or current in affected or self._take_back(current, down_run)):
                     new = self._call_generate(down_run.node, item)
                     if new is None:
                         continue
                     self._add_children(down_run, new, parent=item)
                 down_run.open_upstream -= 1
                 self._maybe_generate(down)
+
+    def _take_back(self, item_id: str, run: _NodeRun) -> bool:
+        """Delta walk: an item the change was not foreseen to reach was remade (a partition whose
+        members changed): take back its children in ``run``, registered as reused, so they are
+        generated and decided again. False when it was not remade (its children stand)."""
+        if item_id not in self.remade:
+            return False
+        node = run.node.name
+        for child in self.children.get(item_id, ()):
+            item = self.state.items.get(child)
+            if item is not None and item.node == node and child in run.items:
+                del run.items[child]
+                run.names.discard(item.name)
+                self.counts["reused"] -= 1
+                self.total -= 1
+                self.done -= 1
+        return True
 
     def _task(self, item: Item) -> Callable[[], JobResult]:
         node = self.graph.nodes[item.node]

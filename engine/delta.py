@@ -17,6 +17,11 @@ downstream of them (children and partitions that hold them), and, for a processo
 children of that node). The rest are registered as reused in bulk, recording nothing, exactly as the
 full walk would have recorded nothing for them.
 
+One change cannot be foreseen from the recorded graph: an affected item whose partition attribute
+changed moves to another partition, which is then remade though it was not affected. Its children
+were registered as reused; ``Cook._item_cooked`` takes them back and generates them again (and so
+on downstream, for each item remade that way).
+
 ``affected(cook)`` gives that set, or None when the delta walk does not apply (then the full walk
 runs): a node out of the shortcut, a file pattern whose matches changed (files added or removed
 renumber items), an affected item of a root node that is not a file pattern, or a change that
@@ -32,8 +37,10 @@ from engine.nodes import FilePattern
 MAX_SHARE = 0.5
 
 
-def affected(cook) -> set[str] | None:
-    """The items of ``cook``'s scope that need deciding, or None when the delta walk does not apply."""
+def affected(cook) -> tuple[set[str], dict[str, list[str]]] | None:
+    """The items of ``cook``'s scope that need deciding, and the recorded children of every item
+    (item id -> the ids of the items that list it as a parent); None when the delta walk does not
+    apply."""
     graph = cook.graph
     if not cook.shortcut or any(name not in cook.shortcut for name in cook.scope):
         return None
@@ -75,4 +82,4 @@ def affected(cook) -> set[str] | None:
                 stack.extend(item.parents)  # its parent hands it (and its siblings) on again
         if len(found) > MAX_SHARE * total:
             return None
-    return found
+    return found, children

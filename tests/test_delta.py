@@ -77,3 +77,47 @@ def test_delta_and_full_walks_record_the_same_state(wide, tmp_path):
 
     assert picture(fast) == picture(full)
     assert fast.summary.counts == full.summary.counts
+
+
+GROUPS = '''
+import os
+from engine import Graph
+
+graph = Graph("groups")
+files = graph.file_pattern("files", "in/*.txt")
+
+@graph.python_processor("tag", upstream=files)
+def tag(item):
+    text = item.input_path.read_text()
+    item.set_attrib("group", text[0])
+    os.makedirs("tags", exist_ok=True)
+    with open("tags/" + item.input_path.name, "w") as f:
+        f.write(text)
+    item.add_output_file("tags/" + item.input_path.name)
+
+by_group = graph.partition_by_attribute("by_group", tag, attribute="group")
+
+@graph.python_processor("join", upstream=by_group)
+def join(item):
+    os.makedirs("joined", exist_ok=True)
+    out = "joined/" + item.attrib_value("group") + ".txt"
+    with open(out, "w") as f:
+        f.write(",".join(sorted(p.path.name for p in item.input_files)))
+    item.add_output_file(out)
+'''
+
+
+def test_a_member_moving_to_another_partition_remakes_that_partition_and_its_children(project):
+    project.write("wide.py", GROUPS)
+    for i, text in enumerate(["apple", "avocado", "banana", "blue", "cherry", "coconut", "date", "dill"]):
+        project.write(f"in/f{i}.txt", text)
+    cook(project)
+    project.write("in/f0.txt", "banana split")
+    c = cook(project)
+    assert c.affected is not None and "by_group_2" not in names(c)  # b's partition was not foreseen
+    assert c.summary.status == "success"
+    joined = {p.name: p.read_text() for p in (project.root / "joined").iterdir()}
+    assert joined == {"a.txt": "f1.txt", "b.txt": "f0.txt,f2.txt,f3.txt", "c.txt": "f4.txt,f5.txt",
+                      "d.txt": "f6.txt,f7.txt"}
+    with EventLog.open(str(project.db)) as log:
+        assert log.replay_all().to_plain() == c.state.to_plain()
