@@ -95,27 +95,27 @@ def _print_summary(summary, db_path: str) -> None:
         f"cook {summary.cook_id} {verb}: {c['ran']} ran, {c['reused']} reused, {c['failed']} failed, "
         f"{c['cancelled']} cancelled in {summary.seconds:.2f} s"
     )
-    render.err.print(line, style=render.STATE_STYLES.get(summary.status))
+    render.say(line, style=render.STATE_STYLES.get(summary.status))
     for failed in summary.failed_items[:10]:
-        render.err.print(f"  failed: {failed['name']} ({failed['node']}, {failed['item_id']}): {failed['error']}")
+        render.say(f"  failed: {failed['name']} ({failed['node']}, {failed['item_id']}): {failed['error']}")
     if len(summary.failed_items) > 10:
-        render.err.print(f"  ... and {len(summary.failed_items) - 10} more (pdg items --state cooked_fail)")
+        render.say(f"  ... and {len(summary.failed_items) - 10} more (pdg items --state cooked_fail)")
     if summary.message and summary.status != "failed":
-        render.err.print(f"  {summary.message}")
+        render.say(f"  {summary.message}")
     for warning in summary.warnings[:5]:
-        render.err.print(f"  warning: {warning}", style="yellow")
+        render.say(f"  warning: {warning}", style="yellow")
     if summary.compacted:
         done = summary.compacted
-        render.err.print(f"  compacted the log: folded {done['events_removed']:,} events up to seq {done['cut']} "
-                         f"({done['bytes_before'] / 1e6:.1f} -> {done['bytes_after'] / 1e6:.1f} MB)", style="dim")
+        render.say(f"  compacted the log: folded {done['events_removed']:,} events up to seq {done['cut']} "
+                   f"({done['bytes_before'] / 1e6:.1f} -> {done['bytes_after'] / 1e6:.1f} MB)", style="dim")
     results = summary.results
     if results:
-        render.out.print("results:")
+        render.say("results:", err=False)
         for path in results[:20]:
-            render.out.print(f"  {render.here(path)}")
+            render.say(f"  {render.here(path)}", err=False)
         if len(results) > 20:
-            render.out.print(f"  ... and {len(results) - 20} more (pdg items)")
-    render.err.print(f"store: {render.here(db_path)} (pdg status, pdg items, pdg show ITEM, pdg history)", style="dim")
+            render.say(f"  ... and {len(results) - 20} more (pdg items)", err=False)
+    render.say(f"store: {render.here(db_path)} (pdg status, pdg items, pdg show ITEM, pdg history)", style="dim")
 
 
 def _print_plan(plan: dict, as_json: bool) -> None:

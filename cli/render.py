@@ -11,12 +11,31 @@ import os
 import sys
 import time
 
-from rich.console import Console
-from rich.table import Table
+_consoles: dict = {}
 
-# Piped output is read by scripts and people with wide windows: do not wrap it at 80 columns.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def __getattr__(name: str):
+    """``render.out`` and ``render.err``, the rich consoles, made (and rich imported, ~20 ms) on
+    first use: a command that prints only plain lines (``pdg cook`` into a pipe) never pays for it."""
+    if name not in ("out", "err"):
+        raise AttributeError(name)
+    if name not in _consoles:
+        from rich.console import Console
+
+        # Piped output is read by scripts and people with wide windows: do not wrap it at 80 columns.
+        _consoles["out"] = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
+        _consoles["err"] = Console(stderr=True, highlight=False, soft_wrap=True)
+    return _consoles[name]
+
+
+def say(text: str, style: str | None = None, *, err: bool = True) -> None:
+    """One line of plain text (no markup) for a person: styled by rich on a terminal, written as it
+    is into a pipe or a file."""
+    stream = sys.stderr if err else sys.stdout
+    if stream.isatty():
+        (__getattr__("err") if err else __getattr__("out")).print(text, style=style, markup=False)
+    else:
+        stream.write(text + "\n")
 
 STATE_STYLES = {
     "cooked_success": "green",
@@ -84,7 +103,9 @@ def styled(state: str) -> str:
     return f"[{style}]{state}[/{style}]" if style else state
 
 
-def table(*columns: str, title: str | None = None) -> Table:
+def table(*columns: str, title: str | None = None):
+    from rich.table import Table
+
     t = Table(title=title, show_edge=False, header_style="bold")
     for column in columns:
         t.add_column(column, overflow="fold")

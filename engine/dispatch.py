@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING
 
 from engine import files, jobs
 from engine.errors import GraphError
-from engine.resultserver import ResultServer
-from engine.sink import CookSink
 from engine.scheduler import AcceptResult, Reporter, ScheduledItem, ScheduleResult, Scheduler, TickResult
 from engine.workitem import WorkItem
 from pdgstore import events as ev
@@ -296,6 +294,9 @@ class Dispatch:
     def start(self, static: bool, cook_set: list) -> None:
         options = {"jobs": self.cook.jobs, "node": self.cook.target or "", "static": static}
         if any(s.needs_result_server for s in self.schedulers.values()):
+            from engine.resultserver import ResultServer  # only cooks whose schedulers need one pay its imports
+            from engine.sink import CookSink
+
             self.server = ResultServer(CookSink(Reporter(self.cook._inbox, "")), self.cook.graph.root)
             self.server.start()
         for name, scheduler in self.schedulers.items():
