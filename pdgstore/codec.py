@@ -12,7 +12,6 @@ hot path.
 
 from __future__ import annotations
 
-from dataclasses import MISSING as _MISSING
 from typing import Callable, Iterable
 
 import msgpack
@@ -120,10 +119,10 @@ def build(kind: str, seq: int, time_ns: int, cook_id: int, graph: str, blob: byt
 
 
 def _fill_defaults(cls: type[Event], payload: dict) -> None:
+    factories = dict(cls._factories)
     for name in cls.payload_fields:
         if name not in payload:
-            f = cls.__dataclass_fields__[name]
-            payload[name] = f.default_factory() if f.default_factory is not _MISSING else f.default
+            payload[name] = factories[name]() if name in factories else cls._defaults[name]
 
 
 def from_row(row: tuple) -> Event:

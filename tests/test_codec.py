@@ -9,7 +9,6 @@ the upcaster, and commit a new ``<Kind>.v<N+1>.msgpack`` beside the old one (nev
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import msgpack
@@ -160,7 +159,7 @@ def test_round_trip(kind):
     back = codec.from_row(row)
     assert type(back) is type(sample)
     assert back == sample
-    assert dataclasses.asdict(back) == dataclasses.asdict(sample)
+    assert vars(back) == vars(sample)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -186,7 +185,8 @@ def test_golden_v1_decodes_to_the_sample(kind):
     # the bytes themselves, read without our codec: a msgpack map of the fields plus "v": 1
     assert msgpack.unpackb(golden, raw=False) == {"v": 1, **v1_fields}
     event = codec.from_row(row_of(kind, golden))
-    assert event == dataclasses.replace(SAMPLES[kind], **added)
+    sample = SAMPLES[kind]
+    assert event == type(sample)(**{**vars(sample), **added})
     for name in ev.REGISTRY[kind].payload_fields:
         assert getattr(event, name) == added.get(name, getattr(SAMPLES[kind], name)), name
 
@@ -232,7 +232,7 @@ def test_duplicate_kind_is_refused_and_registry_untouched():
         with pytest.raises(TypeError, match="CookStarted"):
 
             @ev.register("CookStarted", subject="graph")
-            @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+            @ev.record
             class Impostor(ev.Event):
                 node: str = ""
 
