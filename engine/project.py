@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
+from engine import manifest
 from engine.cook import Cook, CookSummary
 from engine.errors import UnknownNode
 from engine.graph import Graph
@@ -96,10 +97,16 @@ def cook_graph(
     graph.describe()  # refuses parameters the log cannot hold, before the store is touched
     _check_node(graph, node)
     with EventLog.open(db, writer=True, create=True, synchronous=synchronous) as log:
+        if node is None:
+            summary = manifest.try_noop(log, graph, jobs=jobs)
+            if summary is not None:
+                return summary
         cook = Cook(log, graph, node=node, jobs=jobs, progress=progress)
         if on_cook is not None:
             on_cook(cook)
         summary = cook.run()
+        if node is None and summary.status == "success":
+            manifest.save(log, graph, cook.state, summary.results)
         if auto_compact and compaction.should_compact(log, len(cook.state.items) + len(cook.state.cooks)):
             plan = compaction.plan(log, keep_cooks=compaction.AUTO_KEEP_COOKS)
             if plan.events:

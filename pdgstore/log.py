@@ -145,13 +145,36 @@ class EventLog:
         """Append a batch of events in one transaction; they carry their seq already."""
         self.append_rows([codec.to_row(e) for e in events])
 
-    def append_rows(self, rows: list[tuple]) -> None:
-        """Append rows already encoded by ``codec.to_row``, in one transaction."""
+    def append_rows(self, rows: list[tuple], manifest_seq: tuple[str, int] | None = None) -> None:
+        """Append rows already encoded by ``codec.to_row``, in one transaction; ``manifest_seq``
+        (graph, seq) also moves that graph's no-op manifest to ``seq`` in the same transaction."""
         if not self.is_writer:
             raise RuntimeError("append on a store opened for reading")
         if not rows:
             return
-        self._write(lambda c: c.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows))
+
+        def write(c: sqlite3.Connection) -> None:
+            c.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows)
+            if manifest_seq is not None:
+                c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                          (f"manifest_seq:{manifest_seq[0]}", str(manifest_seq[1])))
+
+        self._write(write)
+
+    def save_manifest(self, graph: str, seq: int, blob) -> None:
+        """Store ``graph``'s no-op manifest (``engine.manifest``), valid while the log ends at ``seq``."""
+        self._write(lambda c: c.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                            [(f"manifest:{graph}", bytes(blob)), (f"manifest_seq:{graph}", str(seq))]))
+
+    def manifest(self, graph: str) -> tuple[int, bytes] | None:
+        """(seq, blob) of ``graph``'s no-op manifest, or None."""
+        with self._errors():
+            rows = dict(self.conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
+                                          (f"manifest:{graph}", f"manifest_seq:{graph}")).fetchall())
+        blob, seq = rows.get(f"manifest:{graph}"), rows.get(f"manifest_seq:{graph}")
+        if not isinstance(blob, bytes) or seq is None:
+            return None
+        return int(seq), blob
 
     def save_snapshot(self, state: State, keep: int = 2) -> None:
         """Store ``state`` as the snapshot at ``state.seq``.
