@@ -202,10 +202,13 @@ class Scheduler:
         """The job reported its own status through the Job API; it decides the item's outcome
         when the job ends (schedulers that judge exit codes take it into account)."""
 
-    def on_schedule_static(self, dependency_map: dict, dependent_map: dict, ready_items: list) -> None:
-        """A static cook: the whole graph at once (item id -> set of item ids). The default feeds
-        ``ready_items`` to ``on_schedule`` as the dynamic cook would."""
-        raise NotImplementedError(f"scheduler {self.name} does not support static cooks")
+    def on_schedule_static(self, dependency_map: dict, dependent_map: dict, ready_items: list) -> list | None:
+        """A static cook (``pdg cook --static``): the whole planned graph at once, before anything
+        runs (``engine.static``: item id -> set of item ids; items of dynamic nodes are not in it).
+        ``ready_items`` are this scheduler's ready ``ScheduledItem``s. Return those to offer through
+        ``on_schedule`` as the dynamic cook does (the default: all); the others are this
+        scheduler's to run and report. Items that become ready later come through ``on_schedule``."""
+        return list(ready_items)
 
     def get_status_uri(self, item: ScheduledItem) -> str:
         return ""
