@@ -20,6 +20,7 @@ from engine import files, jobs, static as static_graph
 from engine.errors import GraphError
 from engine.resultserver import ResultServer
 from engine.sink import CookSink
+from engine.transfer import Transfers
 from engine.scheduler import AcceptResult, Reporter, ScheduledItem, ScheduleResult, Scheduler, TickResult
 from engine.workitem import WorkItem
 from pdgstore import events as ev
@@ -348,6 +349,8 @@ class Dispatch:
         if any(s.needs_result_server for s in self.schedulers.values()):
             self.server = ResultServer(CookSink(Reporter(self.cook._inbox, "")), self.cook.graph.root)
             self.server.start()
+        cook = self.cook
+        transfers = Transfers(cook.graph.types, cook.state, cook.recorder, cook.graph.root)
         for name, scheduler in self.schedulers.items():
             scheduler.reporter = Reporter(self.cook._inbox, name)
             if scheduler.needs_result_server:
@@ -356,6 +359,7 @@ class Dispatch:
             scheduler.on_start()
             scheduler.on_configure_cook(options)
             scheduler.graph_dir = self.cook.graph.root
+            scheduler.transfers = transfers
             scheduler.job_temp = str(jobs.temp_dir(self.cook.store_dir, self.cook.graph.name))
             try:
                 ok = scheduler.on_start_cook(static, list(cook_set))

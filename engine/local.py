@@ -22,6 +22,7 @@ from pathlib import Path
 
 from engine import jobs
 from engine.errors import GraphError
+from pdgstore.errors import PdgError
 from engine.jobdata import install_job_modules
 from engine.reaper import Reaper
 from engine.scheduler import AcceptResult, ScheduledItem, ScheduleResult, Scheduler, TickResult, register_type
@@ -46,6 +47,15 @@ class _Job:
     cancelled: bool = False
     status: tuple | None = None  # (ok, message) the job reported for itself through the Job API
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def transfer_summary(moved: list, working_dir: str) -> str:
+    """One log line about a job's input transfers: how many copied, found cached, skipped."""
+    counts: dict[str, int] = {}
+    for transfer in moved:
+        counts[transfer.status] = counts.get(transfer.status, 0) + 1
+    said = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return f"transferred {len(moved)} input file(s) to {working_dir}: {said}"
 
 
 def _slots(value: int | None) -> int:
@@ -135,6 +145,8 @@ class LocalScheduler(Scheduler):
 
     def on_start_cook(self, static: bool, cook_set: list) -> bool:
         self.temp = Path(self.job_temp)
+        if self.working_dir:
+            os.makedirs(self.working_dir, exist_ok=True)
         install_job_modules(self.temp)
         self.free = self.slots
         self.reaper = Reaper(self._ended, name=f"pdg-reaper-{self.name}")
@@ -159,6 +171,13 @@ class LocalScheduler(Scheduler):
                 if free_mb is not None and free_mb < self.min_free_memory_mb:
                     return ScheduleResult.FULL_DEFERRED
             self.free -= need
+        try:
+            moved = self.transfer_inputs(item)
+        except PdgError as exc:
+            with self._lock:
+                self.free += need
+            item.message = str(exc)
+            return ScheduleResult.FAILED
         env, log = jobs.prepare(item, self, self.temp)
         job = _Job(item.id, item.name, item.command, env, log, need)
         self.running[item.id] = job
@@ -167,6 +186,8 @@ class LocalScheduler(Scheduler):
             self._settle(job, lambda: None)
             item.message = f"work item {item.name}: {error}"
             return ScheduleResult.FAILED
+        if moved:
+            self.reporter.log_line(item.id, transfer_summary(moved, self.working_dir))
         return ScheduleResult.SUCCEEDED
 
     def on_tick(self) -> TickResult:
