@@ -8,8 +8,10 @@ read from /proc). ``exit_codes`` maps a non-zero exit code to success, warning, 
 failure (the default). No job starts while the machine has less than ``min_free_memory_mb``
 available. Jobs run in ``working_dir`` (default: the graph's folder).
 
-Jobs start on the loop's thread (``on_schedule``); one reaper thread notices each job's end at once
-(not at the next tick), retries it or reports it; ``on_tick`` enforces timeouts and memory limits.
+``on_schedule`` reserves the slots and hands the job to one starter thread (creating a log file can
+take longer than starting the job, and the loop should not wait for either); one reaper thread
+notices each job's end at once (not at the next tick), retries it or reports it; ``on_tick``
+enforces timeouts and memory limits.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from engine import jobs
 from engine.errors import GraphError
 from pdgstore.errors import PdgError
 from engine.jobdata import install_job_modules
+from engine.pool import ThreadPool
 from engine.reaper import Reaper
 from engine.scheduler import AcceptResult, ScheduledItem, ScheduleResult, Scheduler, TickResult, register_type
 
@@ -131,6 +134,7 @@ class LocalScheduler(Scheduler):
         self.running: dict[str, _Job] = {}
         self.temp: Path | None = None
         self.reaper: Reaper | None = None
+        self.starter: ThreadPool | None = None  # starts the jobs: the loop never waits for a start
         self._lock = threading.Lock()
 
     def parms(self) -> dict:
@@ -150,6 +154,7 @@ class LocalScheduler(Scheduler):
         install_job_modules(self.temp)
         self.free = self.slots
         self.reaper = Reaper(self._ended, name=f"pdg-reaper-{self.name}")
+        self.starter = ThreadPool(1, self.reporter)
         return True
 
     def on_schedule(self, item: ScheduledItem) -> ScheduleResult:
@@ -181,13 +186,9 @@ class LocalScheduler(Scheduler):
         env, log = jobs.prepare(item, self, self.temp)
         job = _Job(item.id, item.name, item.command, env, log, need)
         self.running[item.id] = job
-        error = self._start(job)
-        if error:
-            self._settle(job, lambda: None)
-            item.message = f"work item {item.name}: {error}"
-            return ScheduleResult.FAILED
         if moved:
             self.reporter.log_line(item.id, transfer_summary(moved, self.working_dir))
+        self.starter.submit(None, lambda: self._launch(job))
         return ScheduleResult.SUCCEEDED
 
     def on_tick(self) -> TickResult:
@@ -223,6 +224,9 @@ class LocalScheduler(Scheduler):
         if self.reaper is not None:
             self.reaper.stop()
             self.reaper = None
+        if self.starter is not None:
+            self.starter.shutdown()
+            self.starter = None
         return True
 
     def get_log_uri(self, item: ScheduledItem) -> str:
@@ -235,6 +239,18 @@ class LocalScheduler(Scheduler):
             job.status = (ok, message)
 
     # -- one job ---------------------------------------------------------------------------------
+    def _launch(self, job: _Job) -> None:
+        """On the starter's thread: start the job, or settle it when it cannot start."""
+        report = self.reporter
+        if job.cancelled:
+            return self._settle(job, lambda: report.cancelled(job.item_id, "cancelled before its job started"))
+        try:
+            error = self._start(job)
+        except Exception as exc:  # noqa: BLE001 - a bug here must fail the item, not hang the cook
+            error = f"scheduler {self.name} could not start the job: {type(exc).__name__}: {exc}"
+        if error:
+            self._settle(job, lambda: report.failed(job.item_id, 127, error))
+
     def _start(self, job: _Job) -> str:
         """Start (or restart) the job; '' or why it could not start."""
         try:
