@@ -29,13 +29,18 @@ def log_path(temp: Path, item_name: str) -> Path:
     return temp / "logs" / f"{item_name}.log"
 
 
-def prepare(scheduled, scheduler, temp: Path) -> tuple[dict, Path]:
-    """Write the item's JSON (for nodes whose jobs read it) and return the job's environment and
-    log file."""
+def passed_env() -> dict:
+    """The variables of the engine's environment every job gets (``PASSED``)."""
+    return {k: os.environ[k] for k in PASSED if k in os.environ}
+
+
+def prepare(scheduled, scheduler, temp: Path, base: dict | None = None) -> tuple[dict, Path]:
+    """Write the item's JSON (for nodes whose jobs read it) and return the job's environment
+    (``base``: ``passed_env()``, made once per cook by a scheduler that starts many jobs) and log file."""
     item = scheduled.item
     if getattr(scheduled.node, "item_json", True):  # a file per job costs: only for jobs that read it
         jobdata.write_item_json(item, jobdata.item_json_path(temp, item.name))
-    env = {k: os.environ[k] for k in PASSED if k in os.environ}
+    env = dict(base) if base else passed_env()
     env.update(scheduled.env)
     scripts = temp / "scripts"
     env.update({
@@ -91,11 +96,12 @@ def open_log(log: Path, attempt: int = 1) -> int:
     return fd
 
 
-def spawn(argv: list[str], env: dict, cwd: str, log: Path, attempt: int = 1):
+def spawn(argv: list[str], env: dict, cwd: str, log: Path, attempt: int = 1, log_fd: int | None = None):
     """Start the job in a new process group, its output going to ``log`` (truncated by the first
-    attempt, appended to by retries). ``posix_spawn`` when it runs in this process's folder (the
-    usual case, and several times cheaper than ``subprocess``), else ``subprocess.Popen``."""
-    fd = open_log(log, attempt)
+    attempt, appended to by retries; ``log_fd``: opened already by ``open_log``, closed here).
+    ``posix_spawn`` when it runs in this process's folder (the usual case, and several times
+    cheaper than ``subprocess``), else ``subprocess.Popen``."""
+    fd = open_log(log, attempt) if log_fd is None else log_fd
     try:
         if hasattr(os, "posix_spawn") and os.path.abspath(cwd) == os.getcwd():
             program = argv[0]

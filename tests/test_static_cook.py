@@ -53,9 +53,9 @@ class TakesReady(LocalScheduler):
         return back
 
 
-def build(root: Path, cls=Recording) -> tuple[engine.Graph, LocalScheduler]:
+def build(root: Path, cls=Recording, **parms) -> tuple[engine.Graph, LocalScheduler]:
     graph = engine.Graph("static", root=str(root))
-    scheduler = graph.scheduler("farm", cls, default=True, slots=2, tick_period=0.05)
+    scheduler = graph.scheduler("farm", cls, default=True, slots=2, tick_period=0.05, **parms)
     graph.range_generate("numbers", 3)
     graph.command("run", "numbers", ["sh", "-c", "mkdir -p out && echo value @value > out/@pdg_name.txt"],
                   expected_outputs=["out/@pdg_name.txt"])
@@ -151,7 +151,7 @@ def test_a_recook_plans_only_what_is_left_to_do(tmp_path):
 
 
 def test_a_scheduler_may_keep_the_ready_items_and_run_them_itself(tmp_path):
-    graph, scheduler = build(tmp_path, TakesReady)
+    graph, scheduler = build(tmp_path, TakesReady, queue_ahead=0)  # full means full: no backlog
     summary, state, events = cook(graph, tmp_path, static=True)
     assert summary.status == "success", summary
     assert len(scheduler.kept) == 2  # two slots: the third was given back and offered by on_schedule
