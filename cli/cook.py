@@ -38,8 +38,11 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--auto-compact", is_flag=True, envvar="PDG_AUTO_COMPACT",
               help="After the cook, fold old history away when the log has grown far larger than the state "
                    "(keeps the last 10 cooks; see pdg compact).")
+@click.option("--static", is_flag=True,
+              help="Generate every work item that can be known first, then hand the whole graph to the "
+                   "schedulers (on_schedule_static).")
 @json_option
-def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, as_json) -> None:
+def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, as_json) -> None:
     """Cook GRAPH (a Python graph file), or only NODE and what it needs upstream.
 
     Only what changed runs again: items whose input files, parameters or code changed (and what
@@ -68,6 +71,7 @@ def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, as_json) -
         summary = cook_file(
             graph, db=db, node=node, jobs=jobs, overrides=overrides, synchronous=sync.upper(),
             progress=progress_ui.update if progress_ui else None, on_cook=on_cook, auto_compact=auto_compact,
+            static=static,
         )
     except KeyboardInterrupt:  # Ctrl-C before the cook began (while the graph file loaded): nothing written
         click.echo("pdg: cook interrupted before it started; nothing was recorded", err=True)

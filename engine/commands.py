@@ -23,6 +23,7 @@ class CommandProcessor(Processor):
     type_name = "command"
     does_work = True
     out_of_process = True
+    static_generation = True
 
     def __init__(self, name: str, inputs: list[str], command, *, expected_outputs=(), scheduler: str | None = None,
                  cache_mode: str = "automatic", env_attribs=(), env: dict | None = None,

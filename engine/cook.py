@@ -144,8 +144,10 @@ class Cook:
         store_dir: str | None = None,
         dry_run: bool = False,
         trigger: dict | None = None,
+        static: bool = False,
     ) -> None:
         self.log = log
+        self.static = static  # generate everything first, then hand the graph to the schedulers
         self.trigger = trigger  # CookTriggered fields when a watcher or a schedule started this cook
         self.graph = graph
         self.dry_run = dry_run
@@ -841,7 +843,7 @@ class Cook:
                 route[name] = (wanted, None)
             else:  # an in-process node goes to another scheduler only if it accepts the item
                 route[name] = ("inprocess", wanted)
-        return Dispatch(self, used, route)
+        return Dispatch(self, used, route, static=self.static)
 
     def _handle_result(self, item_id: str, result: JobResult) -> None:
         """An in-process item's run ended: record what it made."""

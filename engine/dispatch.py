@@ -16,8 +16,9 @@ import traceback
 from collections import deque
 from typing import TYPE_CHECKING
 
-from engine import files, jobs
+from engine import files, jobs, static as static_graph
 from engine.errors import GraphError
+from engine.transfer import Transfers
 from engine.scheduler import AcceptResult, Reporter, ScheduledItem, ScheduleResult, Scheduler, TickResult
 from engine.workitem import WorkItem
 from pdgstore import events as ev
@@ -29,8 +30,12 @@ _INF = float("inf")
 
 
 class Dispatch:
-    def __init__(self, cook: "Cook", schedulers: dict[str, Scheduler], route: dict[str, tuple]) -> None:
+    def __init__(self, cook: "Cook", schedulers: dict[str, Scheduler], route: dict[str, tuple],
+                 static: bool = False) -> None:
         self.cook = cook
+        #: a static cook hands the planned graph to every scheduler before the first round
+        self.static = static
+        self.plan = None
         self.schedulers = schedulers
         #: node name -> (scheduler name, the candidate asked per item or None)
         self.route = route
@@ -72,6 +77,8 @@ class Dispatch:
 
     # -- scheduling ------------------------------------------------------------------------------
     def schedule(self) -> None:
+        if self.static and self.plan is None:
+            self._hand_static()
         emit = self.cook.recorder.emit
         running = self.running
         for name, queue in self.ready.items():
@@ -110,6 +117,49 @@ class Dispatch:
                 else:
                     self._settled_at_once(name, item_id, result, scheduled.message)
             self.budget[name] = budget
+
+    def _hand_static(self) -> None:
+        """Plan the graph (``engine.static``), record the plan, and hand it to each scheduler with
+        its ready items; those it does not give back are its own (scheduled), the rest stay queued."""
+        self.plan = plan = static_graph.plan(self.cook)
+        emit = self.cook.recorder.emit
+        emit(ev.CookStaticPlanned, items=len(plan.dependencies), dependencies=plan.edges,
+             ready=sum(len(q) for q in self.ready.values()), dynamic_nodes=list(plan.dynamic_nodes))
+        for name, queue in self.ready.items():
+            scheduler = self.schedulers[name]
+            server = self.server if scheduler.needs_result_server else None
+            ready = []
+            while queue:
+                item_id = queue.popleft()
+                try:
+                    scheduled = self.scheduled_item(item_id)
+                    if scheduled.run is None:
+                        scheduled.node.prepare_job(scheduled, scheduler)
+                except Exception as exc:  # noqa: BLE001
+                    self.cook._fail_item(item_id, self._raised(name, "prepare_job", exc, item_id))
+                    continue
+                if server is not None:
+                    server.allow(item_id, scheduled.name)
+                ready.append(scheduled)
+            dependencies = {k: set(v) for k, v in plan.dependencies.items()}
+            dependents = {k: set(v) for k, v in plan.dependents.items()}
+            try:
+                back = scheduler.on_schedule_static(dependencies, dependents, list(ready))
+            except Exception as exc:  # noqa: BLE001 - its ready items fail, not the cook
+                for scheduled in ready:
+                    self.cook._fail_item(scheduled.id, self._raised(name, "on_schedule_static", exc))
+                    if server is not None:
+                        server.disallow(scheduled.id)
+                continue
+            offered = {s.id for s in back or ()}
+            for scheduled in ready:
+                if scheduled.id in offered:
+                    queue.append(scheduled.id)
+                    if server is not None:
+                        server.disallow(scheduled.id)
+                else:
+                    emit(ev.WorkItemStateChanged, item_id=scheduled.id, state="scheduled")
+                    self.running[scheduled.id] = name
 
     def _settled_at_once(self, name: str, item_id: str, result, message: str = "") -> None:
         cook = self.cook
@@ -292,6 +342,7 @@ class Dispatch:
                 self.cook._warn(self._raised(name, "on_cancel_work_items", exc))
 
     def start(self, static: bool, cook_set: list) -> None:
+        static = static or self.static
         options = {"jobs": self.cook.jobs, "node": self.cook.target or "", "static": static}
         if any(s.needs_result_server for s in self.schedulers.values()):
             from engine.resultserver import ResultServer  # only cooks whose schedulers need one pay its imports
@@ -299,6 +350,8 @@ class Dispatch:
 
             self.server = ResultServer(CookSink(Reporter(self.cook._inbox, "")), self.cook.graph.root)
             self.server.start()
+        cook = self.cook
+        transfers = Transfers(cook.graph.types, cook.state, cook.recorder, cook.graph.root)
         for name, scheduler in self.schedulers.items():
             scheduler.reporter = Reporter(self.cook._inbox, name)
             if scheduler.needs_result_server:
@@ -307,6 +360,7 @@ class Dispatch:
             scheduler.on_start()
             scheduler.on_configure_cook(options)
             scheduler.graph_dir = self.cook.graph.root
+            scheduler.transfers = transfers
             scheduler.job_temp = str(jobs.temp_dir(self.cook.store_dir, self.cook.graph.name))
             try:
                 ok = scheduler.on_start_cook(static, list(cook_set))

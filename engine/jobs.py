@@ -29,13 +29,18 @@ def log_path(temp: Path, item_name: str) -> Path:
     return temp / "logs" / f"{item_name}.log"
 
 
-def prepare(scheduled, scheduler, temp: Path) -> tuple[dict, Path]:
-    """Write the item's JSON (for nodes whose jobs read it) and return the job's environment and
-    log file."""
+def passed_env() -> dict:
+    """The variables of the engine's environment every job gets (``PASSED``)."""
+    return {k: os.environ[k] for k in PASSED if k in os.environ}
+
+
+def prepare(scheduled, scheduler, temp: Path, base: dict | None = None) -> tuple[dict, Path]:
+    """Write the item's JSON (for nodes whose jobs read it) and return the job's environment
+    (``base``: ``passed_env()``, made once per cook by a scheduler that starts many jobs) and log file."""
     item = scheduled.item
     if getattr(scheduled.node, "item_json", True):  # a file per job costs: only for jobs that read it
         jobdata.write_item_json(item, jobdata.item_json_path(temp, item.name))
-    env = {k: os.environ[k] for k in PASSED if k in os.environ}
+    env = dict(base) if base else passed_env()
     env.update(scheduled.env)
     scripts = temp / "scripts"
     env.update({
@@ -63,29 +68,52 @@ class Process:
         return self.returncode
 
 
-def spawn(argv: list[str], env: dict, cwd: str, log: Path, attempt: int = 1):
-    """Start the job in a new process group, its output going to ``log`` (truncated by the first
-    attempt, appended to by retries). ``posix_spawn`` when it runs in this process's folder (the
-    usual case, and several times cheaper than ``subprocess``), else ``subprocess.Popen``."""
-    log.parent.mkdir(parents=True, exist_ok=True)
+_FOUND: dict[tuple[str, str], str] = {}  # (program, PATH) -> its path: a PATH search is a stat per folder
+
+
+def which(program: str, path: str) -> str:
+    """``program`` found on ``path`` (remembered: 1,000 jobs of one program search once)."""
+    found = _FOUND.get((program, path))
+    if found is None:
+        found = shutil.which(program, path=path)
+        if found is None:
+            raise FileNotFoundError(2, "No such file or directory", program)
+        _FOUND[program, path] = found
+    return found
+
+
+def open_log(log: Path, attempt: int = 1) -> int:
+    """The job's log file, opened in this process (the GIL released while the file system creates
+    it, which can take longer than starting the job), truncated by the first attempt."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if attempt > 1 else os.O_TRUNC)
+    try:
+        fd = os.open(log, flags, 0o644)
+    except FileNotFoundError:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(log, flags, 0o644)
     if attempt > 1:
-        with open(log, "ab") as out:
-            out.write(f"\n--- attempt {attempt} ---\n".encode())
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if attempt > 1 else os.O_TRUNC)
-    if hasattr(os, "posix_spawn") and os.path.abspath(cwd) == os.getcwd():
-        program = argv[0]
-        if os.sep not in program:
-            found = shutil.which(program, path=env.get("PATH", os.defpath))
-            if found is None:
-                raise FileNotFoundError(2, "No such file or directory", program)
-            program = found
-        actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                   (os.POSIX_SPAWN_OPEN, 1, str(log), flags, 0o644),
-                   (os.POSIX_SPAWN_DUP2, 1, 2)]
-        return Process(os.posix_spawn(program, argv, env, file_actions=actions, setsid=True))
-    with open(log, "ab" if attempt > 1 else "wb") as out:
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+        os.write(fd, f"\n--- attempt {attempt} ---\n".encode())
+    return fd
+
+
+def spawn(argv: list[str], env: dict, cwd: str, log: Path, attempt: int = 1, log_fd: int | None = None):
+    """Start the job in a new process group, its output going to ``log`` (truncated by the first
+    attempt, appended to by retries; ``log_fd``: opened already by ``open_log``, closed here).
+    ``posix_spawn`` when it runs in this process's folder (the usual case, and several times
+    cheaper than ``subprocess``), else ``subprocess.Popen``."""
+    fd = open_log(log, attempt) if log_fd is None else log_fd
+    try:
+        if hasattr(os, "posix_spawn") and os.path.abspath(cwd) == os.getcwd():
+            program = argv[0]
+            if os.sep not in program:
+                program = which(program, env.get("PATH", os.defpath))
+            actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                       (os.POSIX_SPAWN_DUP2, fd, 1), (os.POSIX_SPAWN_DUP2, fd, 2)]
+            return Process(os.posix_spawn(program, argv, env, file_actions=actions, setsid=True))
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=subprocess.STDOUT, cwd=cwd,
                                 env=env, start_new_session=True, close_fds=True)
+    finally:
+        os.close(fd)
 
 
 def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:

@@ -8,8 +8,13 @@ read from /proc). ``exit_codes`` maps a non-zero exit code to success, warning, 
 failure (the default). No job starts while the machine has less than ``min_free_memory_mb``
 available. Jobs run in ``working_dir`` (default: the graph's folder).
 
-Jobs start on the loop's thread (``on_schedule``); one reaper thread notices each job's end at once
-(not at the next tick), retries it or reports it; ``on_tick`` enforces timeouts and memory limits.
+``on_schedule`` reserves the slots and hands the job to one starter thread (creating a log file can
+take longer than starting the job, and the loop should not wait for either). When the slots are
+full it still accepts up to ``queue_ahead`` jobs (default: as many as slots; 0 is PDG's
+FULL_DEFERRED at once) into a backlog: a job is prepared ahead and started by whichever thread frees
+a slot, with no round trip through the cook's loop. One reaper thread notices each job's end at
+once (not at the next tick), retries it or reports it; ``on_tick`` enforces timeouts and memory
+limits.
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine import jobs
 from engine.errors import GraphError
+from pdgstore.errors import PdgError
 from engine.jobdata import install_job_modules
+from engine.pool import ThreadPool
 from engine.reaper import Reaper
 from engine.scheduler import AcceptResult, ScheduledItem, ScheduleResult, Scheduler, TickResult, register_type
 
@@ -30,7 +38,7 @@ ACTIONS = ("success", "warning", "retry", "ignore", "failure")
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-@dataclass
+@dataclass(eq=False)  # a job is itself: the backlog finds it by identity
 class _Job:
     item_id: str
     name: str
@@ -45,7 +53,18 @@ class _Job:
     kill_reason: str = ""  # why on_tick killed it: "timeout" or "memory"
     cancelled: bool = False
     status: tuple | None = None  # (ok, message) the job reported for itself through the Job API
+    log_fd: int | None = None  # its log file, opened ahead while it waits in the backlog
+    launched: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def transfer_summary(moved: list, working_dir: str) -> str:
+    """One log line about a job's input transfers: how many copied, found cached, skipped."""
+    counts: dict[str, int] = {}
+    for transfer in moved:
+        counts[transfer.status] = counts.get(transfer.status, 0) + 1
+    said = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return f"transferred {len(moved)} input file(s) to {working_dir}: {said}"
 
 
 def _slots(value: int | None) -> int:
@@ -94,7 +113,7 @@ class LocalScheduler(Scheduler):
                  max_retries: int = 3, timeout: float | None = None, on_timeout: str = "fail",
                  max_memory_mb: float | None = None, exit_codes: dict | None = None,
                  min_free_memory_mb: float | None = None, working_dir: str | None = None,
-                 tick_period: float = 0.5, max_items: int | None = 30) -> None:
+                 tick_period: float = 0.5, max_items: int | None = 30, queue_ahead: int | None = None) -> None:
         super().__init__(name, tick_period=tick_period, max_items=max_items, working_dir=working_dir)
         self.slots = _slots(slots)
         if slots_per_item < 1:
@@ -121,13 +140,22 @@ class LocalScheduler(Scheduler):
         self.running: dict[str, _Job] = {}
         self.temp: Path | None = None
         self.reaper: Reaper | None = None
+        #: jobs accepted while the slots are full, started the moment a slot frees
+        self.backlog: deque[_Job] = deque()
+        self.queue_ahead = self.slots if queue_ahead is None else queue_ahead
+        if self.queue_ahead < 0:
+            raise GraphError(f"scheduler {self.name}: queue_ahead cannot be negative ({queue_ahead})")
+        if min_free_memory_mb is not None:
+            self.queue_ahead = 0  # free memory is checked when a job starts: only the loop starts jobs
+        self.base_env: dict = {}
+        self.starter: ThreadPool | None = None  # starts the jobs: the loop never waits for a start
         self._lock = threading.Lock()
 
     def parms(self) -> dict:
         return {**super().parms(), "slots": self.slots, "slots_per_item": self.slots_per_item,
                 "max_retries": self.max_retries, "timeout": self.timeout, "on_timeout": self.on_timeout,
                 "max_memory_mb": self.max_memory_mb, "exit_codes": {str(k): v for k, v in self.exit_codes.items()},
-                "min_free_memory_mb": self.min_free_memory_mb}
+                "min_free_memory_mb": self.min_free_memory_mb, "queue_ahead": self.queue_ahead}
 
     # -- the contract ----------------------------------------------------------------------------
     def on_accept_work_item(self, item: ScheduledItem) -> AcceptResult:
@@ -135,9 +163,13 @@ class LocalScheduler(Scheduler):
 
     def on_start_cook(self, static: bool, cook_set: list) -> bool:
         self.temp = Path(self.job_temp)
+        if self.working_dir:
+            os.makedirs(self.working_dir, exist_ok=True)
         install_job_modules(self.temp)
         self.free = self.slots
         self.reaper = Reaper(self._ended, name=f"pdg-reaper-{self.name}")
+        self.starter = ThreadPool(1, self.reporter)
+        self.base_env = jobs.passed_env()
         return True
 
     def on_schedule(self, item: ScheduledItem) -> ScheduleResult:
@@ -150,23 +182,34 @@ class LocalScheduler(Scheduler):
                             f"has {self.slots}")
             return ScheduleResult.FAILED
         with self._lock:
-            if self.free <= 0:
-                return ScheduleResult.FULL_DEFERRED
-            if self.free < need:
-                return ScheduleResult.DEFERRED
-            if self.min_free_memory_mb is not None:
+            queued = not (self.free >= need and not self.backlog)
+            if queued and len(self.backlog) >= self.queue_ahead:
+                return ScheduleResult.FULL_DEFERRED if self.free <= 0 else ScheduleResult.DEFERRED
+            if not queued and self.min_free_memory_mb is not None:
                 free_mb = available_memory_mb()
                 if free_mb is not None and free_mb < self.min_free_memory_mb:
                     return ScheduleResult.FULL_DEFERRED
-            self.free -= need
-        env, log = jobs.prepare(item, self, self.temp)
+            self.free -= 0 if queued else need
+        try:
+            moved = self.transfer_inputs(item)
+            env, log = jobs.prepare(item, self, self.temp, self.base_env)
+        except PdgError as exc:
+            with self._lock:
+                self.free += 0 if queued else need
+            item.message = str(exc)
+            return ScheduleResult.FAILED
         job = _Job(item.id, item.name, item.command, env, log, need)
         self.running[item.id] = job
-        error = self._start(job)
-        if error:
-            self._settle(job, lambda: None)
-            item.message = f"work item {item.name}: {error}"
-            return ScheduleResult.FAILED
+        if moved:
+            self.reporter.log_line(item.id, transfer_summary(moved, self.working_dir))
+        if not queued:
+            self.starter.submit(None, lambda: self._launch(job))
+            return ScheduleResult.SUCCEEDED
+        with self._lock:
+            self.backlog.append(job)
+        self.starter.submit(None, lambda: self._open_ahead(job))
+        for ready in self._take_backlog():  # a slot may have freed meanwhile
+            self.starter.submit(None, lambda ready=ready: self._launch(ready))
         return ScheduleResult.SUCCEEDED
 
     def on_tick(self) -> TickResult:
@@ -186,12 +229,26 @@ class LocalScheduler(Scheduler):
         return TickResult.READY
 
     def on_cancel_work_items(self, work_items: list, node=None) -> None:
-        for item_id in work_items:
-            job = self.running.get(item_id)
-            if job is not None:
+        """Mark them all cancelled first (a slot freed meanwhile must not start one), take the
+        waiting ones out of the backlog, then kill the running ones."""
+        chosen = [job for job in map(self.running.get, work_items) if job is not None]
+        with self._lock:
+            for job in chosen:
                 job.cancelled = True
-                if job.proc is not None:
-                    jobs.kill_group(job.proc.pid)
+            waiting = [job for job in chosen if job in self.backlog]
+            for job in waiting:
+                self.backlog.remove(job)
+        for job in waiting:  # never started, holding no slot
+            self.running.pop(job.item_id, None)
+            with job.lock:
+                job.launched = True
+                if job.log_fd is not None:
+                    os.close(job.log_fd)
+                    job.log_fd = None
+            self.reporter.cancelled(job.item_id, "cancelled before its job started")
+        for job in chosen:
+            if job.proc is not None:
+                jobs.kill_group(job.proc.pid)
 
     def on_stop_cook(self, cancel: bool) -> bool:
         """Kill what still runs and wait until it is gone: no job outlives its cook."""
@@ -202,6 +259,9 @@ class LocalScheduler(Scheduler):
         if self.reaper is not None:
             self.reaper.stop()
             self.reaper = None
+        if self.starter is not None:
+            self.starter.shutdown()
+            self.starter = None
         return True
 
     def get_log_uri(self, item: ScheduledItem) -> str:
@@ -214,10 +274,40 @@ class LocalScheduler(Scheduler):
             job.status = (ok, message)
 
     # -- one job ---------------------------------------------------------------------------------
-    def _start(self, job: _Job) -> str:
+    def _open_ahead(self, job: _Job) -> None:
+        """On the starter's thread: open a waiting job's log file now (creating a file can take
+        longer than starting the job), so that the thread freeing a slot only has to spawn it."""
+        with job.lock:
+            if job.launched or job.log_fd is not None:
+                return
+            try:
+                job.log_fd = jobs.open_log(job.log, job.attempt)
+            except OSError:
+                pass  # the start opens it again and reports why it cannot
+
+    def _launch(self, job: _Job) -> None:
+        """Start the job (on the starter's thread, or on the thread that freed its slot), or
+        settle it when it cannot start."""
+        report = self.reporter
+        with job.lock:
+            job.launched = True
+            log_fd, job.log_fd = job.log_fd, None
+        if job.cancelled:
+            if log_fd is not None:
+                os.close(log_fd)
+            return self._settle(job, lambda: report.cancelled(job.item_id, "cancelled before its job started"))
+        try:
+            error = self._start(job, log_fd)
+        except Exception as exc:  # noqa: BLE001 - a bug here must fail the item, not hang the cook
+            error = f"scheduler {self.name} could not start the job: {type(exc).__name__}: {exc}"
+        if error:
+            self._settle(job, lambda: report.failed(job.item_id, 127, error))
+
+    def _start(self, job: _Job, log_fd: int | None = None) -> str:
         """Start (or restart) the job; '' or why it could not start."""
         try:
-            job.proc = jobs.spawn(job.argv, job.env, self.working_dir or self.graph_dir, job.log, job.attempt)
+            job.proc = jobs.spawn(job.argv, job.env, self.working_dir or self.graph_dir, job.log, job.attempt,
+                                  log_fd)
         except OSError as exc:
             return jobs.start_failure(job.argv, exc)
         job.started = time.monotonic()
@@ -228,12 +318,24 @@ class LocalScheduler(Scheduler):
         return ""
 
     def _settle(self, job: _Job, report) -> None:
-        """The job is over: free its slots, then send the report that settles it (the slots are
-        free before the loop hears of it, so it can start the next job at once)."""
+        """The job is over: free its slots, send the report that settles it, and start the jobs
+        waiting in the backlog that now fit, here and now (no round trip through the loop)."""
         self.running.pop(job.item_id, None)
         with self._lock:
             self.free += job.slots
         report()
+        for ready in self._take_backlog():
+            self._launch(ready)
+
+    def _take_backlog(self) -> list[_Job]:
+        """The waiting jobs that fit in the free slots, in order, their slots taken."""
+        taken = []
+        with self._lock:
+            while self.backlog and self.free >= self.backlog[0].slots:
+                job = self.backlog.popleft()
+                self.free -= job.slots
+                taken.append(job)
+        return taken
 
     def _ended(self, job: _Job) -> None:
         """On the reaper's thread: the job's process exited. Judge it, retry it or settle it."""

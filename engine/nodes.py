@@ -85,6 +85,9 @@ class Node:
 
 class Processor(Node):
     does_work: ClassVar[bool] = False
+    #: ``generate`` reads only its parent's identity, index and attributes, never its results, so a
+    #: static cook can know its items before the parent cooks (``engine.static``)
+    static_generation: ClassVar[bool] = False
 
     def generate(self, ctx: "GenerateContext", parent) -> list[NewItem]:
         raise NotImplementedError
@@ -162,6 +165,7 @@ class RangeGenerator(Processor):
     many items per upstream item, each inheriting its parent's attributes."""
 
     type_name = "range_generate"
+    static_generation = True
 
     def __init__(self, name, inputs, count=None, *, start=0, step=1, values=None, attribute="value") -> None:
         super().__init__(name, inputs)
@@ -256,6 +260,7 @@ class PythonProcessor(Processor):
 
     type_name = "python_processor"
     does_work = True
+    static_generation = True
 
     def __init__(self, name: str, inputs: list[str], func: Callable, parms: dict | None = None, *,
                  cache_mode: str = "automatic", expected_outputs=()) -> None:

@@ -65,6 +65,7 @@ def cook_file(
     on_cook: Callable[[Cook], None] | None = None,
     synchronous: str = "NORMAL",
     auto_compact: bool = False,
+    static: bool = False,
 ) -> CookSummary:
     """Load the graph file, open (or create) its store as the writer, and cook it.
 
@@ -74,7 +75,8 @@ def cook_file(
     graph = load_graph(graph_path, overrides)
     _check_node(graph, node, f"{display_path(graph_path)}: ")
     return cook_graph(graph, db=db or os.environ.get("PDG_DB") or store_beside(graph_path), node=node, jobs=jobs,
-                      progress=progress, on_cook=on_cook, synchronous=synchronous, auto_compact=auto_compact)
+                      progress=progress, on_cook=on_cook, synchronous=synchronous, auto_compact=auto_compact,
+                      static=static)
 
 
 def cook_graph(
@@ -87,21 +89,24 @@ def cook_graph(
     on_cook: Callable[[Cook], None] | None = None,
     synchronous: str = "NORMAL",
     auto_compact: bool = False,
+    static: bool = False,
 ) -> CookSummary:
     """Cook a Graph built in Python (no graph file needed) into the store at ``db``.
 
     ``auto_compact``: afterwards, fold old history away if ``pdgstore.compact.should_compact`` says
-    the log has grown several times larger than the state it holds (keeping the last 10 cooks)."""
+    the log has grown several times larger than the state it holds (keeping the last 10 cooks).
+    ``static``: generate every item that can be known first, then hand the graph to the schedulers
+    (``engine.static``)."""
     graph.check_overrides()
     graph.validate()
     graph.describe()  # refuses parameters the log cannot hold, before the store is touched
     _check_node(graph, node)
     with EventLog.open(db, writer=True, create=True, synchronous=synchronous) as log:
-        if node is None:
+        if node is None and not static:
             summary = manifest.try_noop(log, graph, jobs=jobs)
             if summary is not None:
                 return summary
-        cook = Cook(log, graph, node=node, jobs=jobs, progress=progress)
+        cook = Cook(log, graph, node=node, jobs=jobs, progress=progress, static=static)
         if on_cook is not None:
             on_cook(cook)
         summary = cook.run()

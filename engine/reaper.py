@@ -36,6 +36,9 @@ class Reaper:
             fd = os.pidfd_open(pid)
         except ProcessLookupError:  # it is gone already (reaped elsewhere): it ended
             return self.ended(key)
+        if threading.current_thread() is self._thread:  # a job started by an ``ended`` callback
+            self._selector.register(fd, selectors.EVENT_READ, key)
+            return
         with self._lock:
             self._added.append((fd, key))
         os.write(self._wake_w, b"x")

@@ -69,6 +69,7 @@ class _Handler(SimpleXMLRPCRequestHandler):
     """Authenticate and size-check before the stdlib reads or parses anything."""
 
     protocol_version = "HTTP/1.1"  # keep-alive: a job's many reports share one connection
+    wbufsize = -1  # an answer's headers and body leave in one write (flushed after each request)
     timeout = 60  # an idle or stalled connection does not hold a thread forever
 
     def setup(self) -> None:

@@ -163,6 +163,7 @@ class Scheduler:
         self.result_server_env: dict[str, str] = {}
         self.graph_dir = ""  # the graph's folder (PDG_DIR); set when the cook starts
         self.job_temp = ""  # the jobs' temporary folder (PDG_TEMP); set when the cook starts
+        self.transfers = None  # the cook's ``engine.transfer.Transfers``; set when the cook starts
 
     def parms(self) -> dict:
         """What the log records about its definition (not part of the items' signatures)."""
@@ -202,10 +203,13 @@ class Scheduler:
         """The job reported its own status through the Job API; it decides the item's outcome
         when the job ends (schedulers that judge exit codes take it into account)."""
 
-    def on_schedule_static(self, dependency_map: dict, dependent_map: dict, ready_items: list) -> None:
-        """A static cook: the whole graph at once (item id -> set of item ids). The default feeds
-        ``ready_items`` to ``on_schedule`` as the dynamic cook would."""
-        raise NotImplementedError(f"scheduler {self.name} does not support static cooks")
+    def on_schedule_static(self, dependency_map: dict, dependent_map: dict, ready_items: list) -> list | None:
+        """A static cook (``pdg cook --static``): the whole planned graph at once, before anything
+        runs (``engine.static``: item id -> set of item ids; items of dynamic nodes are not in it).
+        ``ready_items`` are this scheduler's ready ``ScheduledItem``s. Return those to offer through
+        ``on_schedule`` as the dynamic cook does (the default: all); the others are this
+        scheduler's to run and report. Items that become ready later come through ``on_schedule``."""
+        return list(ready_items)
 
     def get_status_uri(self, item: ScheduledItem) -> str:
         return ""
@@ -218,6 +222,14 @@ class Scheduler:
         if name in ("python", "python3"):
             return sys.executable
         raise GraphError(f"scheduler {self.name} does not know application {name!r}")
+
+    def transfer_inputs(self, item: ScheduledItem) -> list:
+        """Transfer the item's input files to this scheduler's ``working_dir`` before its job starts
+        (nothing when that is the project's folder): ``engine.transfer.Transfer`` records. Call it
+        from ``on_schedule`` (the loop's thread); a handler's error raises HandlerError naming it."""
+        if self.transfers is None or not self.transfers.needed(self):
+            return []
+        return self.transfers.transfer_inputs(item.item, self)
 
     def work_item_result_server_addr(self) -> str:
         """``host:port`` of the result server its jobs report to ('' when there is none)."""

@@ -174,6 +174,19 @@ class CookStarted(Event):
     overrides: dict = field(default_factory=dict)
 
 
+@register("CookStaticPlanned", subject="graph")
+@record
+class CookStaticPlanned(Event):
+    """A static cook (``pdg cook --static``) planned its graph before anything ran and handed it to
+    its schedulers (v1): ``items`` still to cook, their ``dependencies`` (edges), ``ready`` at
+    once, and the ``dynamic_nodes`` whose items only their parents' results can tell."""
+
+    items: int = 0
+    dependencies: int = 0
+    ready: int = 0
+    dynamic_nodes: list = field(default_factory=list)
+
+
 @register("CookFinished", subject="graph")
 @record
 class CookFinished(Event):

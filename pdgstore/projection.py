@@ -92,6 +92,12 @@ def _cook_started(state: State, e: ev.CookStarted) -> None:
     state.cooks[e.cook_id] = Cook(e.cook_id, e.graph, e.node, e.jobs, e.pid, e.overrides, e.time_ns)
 
 
+@applies(ev.CookStaticPlanned)
+def _cook_static_planned(state: State, e: ev.CookStaticPlanned) -> None:
+    state.cooks[e.cook_id].static = {"items": e.items, "dependencies": e.dependencies, "ready": e.ready,
+                                     "dynamic_nodes": list(e.dynamic_nodes)}
+
+
 @applies(ev.CookFinished)
 def _cook_finished(state: State, e: ev.CookFinished) -> None:
     cook = state.cooks[e.cook_id]

@@ -91,8 +91,11 @@ class Cook:
     warnings: int = 0
     #: what started it when no one typed ``pdg cook`` (``CookTriggered``): {by, files, ...}; {} when typed
     trigger: dict = field(default_factory=dict)
+    #: a static cook's plan (``CookStaticPlanned``): {items, dependencies, ready, dynamic_nodes}; {} when dynamic
+    static: dict = field(default_factory=dict)
 
-    PLAIN = "cook_id graph node jobs pid overrides started_ns ended_ns status message counts warnings trigger".split()
+    PLAIN = ("cook_id graph node jobs pid overrides started_ns ended_ns status message counts warnings trigger "
+             "static").split()
 
 
 @dataclass(slots=True)

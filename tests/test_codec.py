@@ -39,6 +39,8 @@ SAMPLES: dict[str, ev.Event] = {
         parms={"min_length": 3, "scale": 1.5, "title": "Words", "verbose": False},
     ),
     "CookStarted": ev.CookStarted(**ENVELOPE, node="count", jobs=8, pid=4242, overrides={"min_length": "5"}),
+    "CookStaticPlanned": ev.CookStaticPlanned(**ENVELOPE, items=11, dependencies=10, ready=3,
+                                              dynamic_nodes=["by_value", "after"]),
     "CookFinished": ev.CookFinished(
         **ENVELOPE, status="failed", message="2 items failed",
         counts={"ran": 40, "reused": 2, "failed": 2, "cancelled": 0},

@@ -146,6 +146,42 @@ def test_slots_bound_the_jobs_running_at_once(tmp_path):
         (tmp_path / ".pdg").rename(tmp_path / f".pdg-{slots}-{per_item}")
 
 
+def test_the_backlog_is_accepted_ahead_and_started_as_slots_free(tmp_path):
+    """With the slot taken, ``queue_ahead`` more items are accepted (scheduled) at once and each
+    starts when the slot frees; never more jobs run than there are slots."""
+    script = "echo start $(date +%s%N) >> times; sleep 0.2; echo end $(date +%s%N) >> times"
+    graph = graph_with(tmp_path, ["sh", "-c", script], n=4, slots=1, queue_ahead=2)
+    summary, state, events = cook(graph, tmp_path)
+    assert summary.status == "success"
+    marks = [line.split()[0] for line in (tmp_path / "times").read_text().splitlines()]
+    assert marks == ["start", "end"] * 4  # one at a time
+    run = run_items(state)
+    first_end = events.index(job_events(events, run[0].item_id, "JobEnded")[0])
+    scheduled = {i.name: events.index(next(e for e in events if e.kind == "WorkItemStateChanged"
+                                           and e.item_id == i.item_id and e.state == "scheduled")) for i in run}
+    assert scheduled["run_2"] < first_end and scheduled["run_3"] < first_end  # accepted ahead
+    assert scheduled["run_4"] > first_end  # the backlog was full
+
+
+def test_cancel_settles_the_backlog_without_starting_it(tmp_path):
+    graph = graph_with(tmp_path, ["sh", "-c", "echo $$ >> pids.txt; sleep 30"], n=4, slots=1, queue_ahead=2)
+
+    @graph.on("work_item_state_change")
+    def cancel_once_one_runs(event):
+        if event.current_state == "cooking":
+            event.cook.cancel("enough")
+
+    summary, state, events = cook(graph, tmp_path)
+    assert summary.status == "cancelled"
+    assert {i.state for i in run_items(state)} == {"cooked_cancel"}
+    started = [e.item_id for e in events if e.kind == "JobStarted"]
+    assert len(started) == 1 and len((tmp_path / "pids.txt").read_text().split()) == 1
+    messages = sorted(e.message for e in events if e.kind == "WorkItemStateChanged" and e.state == "cooked_cancel")
+    assert messages.count("cancelled before its job started") == 2
+    for pid in (tmp_path / "pids.txt").read_text().split():
+        assert not alive(int(pid))
+
+
 def test_an_item_needing_more_slots_than_there_are_fails(tmp_path):
     graph = graph_with(tmp_path, ["true"], slots=1, slots_per_item=2)
     summary, state, _ = cook(graph, tmp_path)

@@ -546,3 +546,19 @@ def test_environment_names_the_server(server):
     assert env["PDG_RESULT_SERVER"].startswith("127.0.0.1:") and env["PDG_RESULT_SERVER"] == server.address
     assert len(env["PDG_RESULT_SECRET"]) >= 40
     assert json.dumps(env)
+
+
+def test_a_kept_alive_connection_the_server_closed_is_reopened_at_once(project, monkeypatch):
+    """The job's transport keeps one connection; when the server drops it while idle, the next
+    report goes out again on a new connection at once (no backoff, no retry counted)."""
+    from engine import resultserver
+
+    monkeypatch.setattr(resultserver._Handler, "timeout", 0.2)  # the server closes idle connections fast
+    sink = RecordingSink()
+    with ResultServer(sink, project) as srv:
+        srv.allow("id42", "render_4")
+        code = "import pdgcmd, time\npdgcmd.setIntAttrib('x', 1)\ntime.sleep(0.6)\npdgcmd.setIntAttrib('y', 2)"
+        done = run_job(srv, project, code, {"PDG_RPC_RETRIES": "0"})
+        assert done.returncode == 0, done.stderr
+        assert srv.requests == 2
+    assert sink.calls == [("attrib", "id42", "x", "int", [1]), ("attrib", "id42", "y", "int", [2])]
