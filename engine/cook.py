@@ -948,7 +948,8 @@ class Cook:
         self._flush()
         if self.dry_run:
             return status, message
-        if rec.events_since_snapshot >= SNAPSHOT_EVERY or self.log.snapshot_seq() == 0:
+        # counted from the newest snapshot, not this cook's events: many small cooks add up too
+        if self.state.seq - self.log.snapshot_seq() >= SNAPSHOT_EVERY or self.log.snapshot_seq() == 0:
             self.log.save_snapshot(self.state)
         return status, message
 

@@ -30,7 +30,6 @@ class Recorder:
         self._rows: list[tuple] = []
         self._events: list[tuple[Event, str | None, str]] = []
         self._seq = log.next_seq if log is not None else state.seq + 1
-        self.events_since_snapshot = 0
 
     @property
     def pending(self) -> int:
@@ -60,7 +59,6 @@ class Recorder:
         if self._rows:
             self.log.append_rows(self._rows)
             self.log.next_seq = self._seq
-            self.events_since_snapshot += len(self._rows)
             self._rows = []
         written, self._events = self._events, []
         return written

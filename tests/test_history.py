@@ -308,3 +308,19 @@ def test_show_at_a_point_before_the_item_existed(cooked):
     [new] = [i["item_id"] for i in files if i["outputs"][0]["path"] == "in/f9999.txt"]
     result = cooked.pdg_process("show", new, "--at", "cook:1")
     assert result.returncode == 2 and "at cook:1 (seq" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_many_small_cooks_add_up_to_a_snapshot(wide, monkeypatch):
+    """A snapshot follows SNAPSHOT_EVERY events since the newest one, however many cooks wrote them."""
+    from engine import cook as cook_module
+
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    monkeypatch.setattr(cook_module, "SNAPSHOT_EVERY", 60)
+    with EventLog.open(str(wide.db)) as log:
+        first = log.snapshot_seq()
+    for i in range(4):  # each change cook writes ~20 events
+        wide.write("in/f0001.txt", f"change {i}\n")
+        assert wide.pdg("cook", "wide.py").exit_code == 0
+    with EventLog.open(str(wide.db)) as log:
+        assert log.snapshot_seq() > first
+        assert log.last_seq() - log.snapshot_seq() < 60
