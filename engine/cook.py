@@ -145,10 +145,16 @@ class Cook:
         dry_run: bool = False,
         trigger: dict | None = None,
         static: bool = False,
+        changed: list[str] | None = None,
+        index: "delta.Index | None" = None,
     ) -> None:
         self.log = log
         self.static = static  # generate everything first, then hand the graph to the schedulers
         self.trigger = trigger  # CookTriggered fields when a watcher or a schedule started this cook
+        #: a watcher's word (``pdg watch``): only these recorded files changed since the state it keeps,
+        #: and ``index`` finds what they reach; then the cook stats and visits only that (``engine.delta``)
+        self.changed, self.index = changed, index
+        self.trusted: list[str] | None = None  # the items owning ``changed``, when that word is taken
         self.graph = graph
         self.dry_run = dry_run
         self.state = state if state is not None else (log.load_state() if log is not None else State())
@@ -271,13 +277,20 @@ class Cook:
         self.total = 0
         self.done = 0
         self._known: dict[str, list] | None = None
-        self.stats = files.stat_many(self._recorded_paths(scope))
+        if self.changed and self.index is not None and not self.target:
+            stats = files.stat_many(self.changed)
+            dirty = self.index.dirty(self.changed)
+            if dirty is not None and all(stats[p] is not None for p in self.changed):
+                self.trusted = dirty
+                self.stats = delta.LazyStats(stats)
+        if self.trusted is None:
+            self.stats = files.stat_many(self._recorded_paths(scope))
         self.cache = CacheChecker(graph.types, graph.root, self.stats)
         # items of these nodes whose inputs were not remade are reused without a signature check
         self.pure = noop.pure_nodes(self)
         self.shortcut = (set() if graph.types.cache_handlers or not noop.consistent(self.state, graph.name, self.cook_id)
                          else self.pure)
-        if noop.nothing_to_do(self):
+        if self.trusted is None and noop.nothing_to_do(self):
             self._reuse_everything()
             return
         self.dispatch = self._make_dispatch()

@@ -44,6 +44,8 @@ def affected(cook) -> tuple[set[str], dict[str, list[str]]] | None:
     graph = cook.graph
     if not cook.shortcut or any(name not in cook.shortcut for name in cook.scope):
         return None
+    if cook.trusted is not None:
+        return _closure(cook, cook.trusted, cook.index.children, len(cook.state.items))
     state, root, stats = cook.state, graph.root, cook.stats
     children: dict[str, list[str]] = {}
     dirty: list[str] = []
@@ -61,9 +63,17 @@ def affected(cook) -> tuple[set[str], dict[str, list[str]]] | None:
             recorded = sorted(files.absolute(i.outputs[0][0], root) for i in items if i.outputs)
             if recorded != node.matches(root, stats) or len(recorded) != len(items):
                 return None
-    items = state.items
+    found = _closure(cook, dirty, children, total)
+    return None if found is None else (found[0], children)
+
+
+def _closure(cook, dirty: list[str], children: dict[str, list[str]], total: int):
+    """The items ``dirty`` reach (downstream, and each processor item's parent), with ``children``;
+    None when the delta walk does not apply to them."""
+    graph = cook.graph
+    items = cook.state.items
     found: set[str] = set()
-    stack = dirty
+    stack = list(dirty)
     while stack:
         item_id = stack.pop()
         if item_id in found:
@@ -83,3 +93,74 @@ def affected(cook) -> tuple[set[str], dict[str, list[str]]] | None:
         if len(found) > MAX_SHARE * total:
             return None
     return found, children
+
+
+class LazyStats(dict):
+    """Stat results made on demand: path -> ``os.stat_result`` or None (missing). A cook given the
+    files a watcher saw change stats only those up front; anything else it asks about is stat'ed
+    when asked (``get`` ignores its default: a path is always answered from the file system)."""
+
+    def get(self, path, default=None):
+        try:
+            return self[path]
+        except KeyError:
+            st = self[path] = files._stat(path)
+            return st
+
+    def __missing__(self, path):
+        raise KeyError(path)
+
+
+class Index:
+    """For a long-lived process (``pdg watch``): which items own each recorded file and the recorded
+    children of each item, kept up to date across cooks so that a cook told which files changed finds
+    the items they reach in O(changed), not by going over every item."""
+
+    def __init__(self, state, graph: str, root: str) -> None:
+        self.graph, self.root = graph, root
+        self.owners: dict[str, set[str]] = {}
+        self.children: dict[str, list[str]] = {}
+        self._paths: dict[str, tuple] = {}
+        self._parents: dict[str, tuple] = {}
+        for item in state.items.values():
+            if item.graph == graph:
+                self._add(item)
+
+    def _add(self, item) -> None:
+        paths = tuple(files.absolute(o[0], self.root) for o in item.outputs)
+        self._paths[item.item_id] = paths
+        self._parents[item.item_id] = tuple(item.parents)
+        for path in paths:
+            self.owners.setdefault(path, set()).add(item.item_id)
+        for parent in item.parents:
+            self.children.setdefault(parent, []).append(item.item_id)
+
+    def _drop(self, item_id: str) -> None:
+        for path in self._paths.pop(item_id, ()):
+            owners = self.owners.get(path)
+            if owners is not None:
+                owners.discard(item_id)
+                if not owners:
+                    del self.owners[path]
+        for parent in self._parents.pop(item_id, ()):
+            kids = self.children.get(parent)
+            if kids is not None and item_id in kids:
+                kids.remove(item_id)
+
+    def update(self, state, item_ids) -> None:
+        """Follow the items a cook touched (generated, changed, removed) to their state now."""
+        for item_id in item_ids:
+            self._drop(item_id)
+            item = state.items.get(item_id)
+            if item is not None and item.graph == self.graph:
+                self._add(item)
+
+    def dirty(self, changed: list[str]) -> list[str] | None:
+        """The items owning the ``changed`` files; None when one of them is not a recorded file."""
+        out = []
+        for path in changed:
+            owners = self.owners.get(path)
+            if not owners:
+                return None
+            out.extend(owners)
+        return out

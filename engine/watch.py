@@ -232,7 +232,7 @@ class Watcher:
                 if self.stopped.is_set() and self.cooks:
                     return None
                 summary = self.session.cook(self.graph, node=self.node, jobs=self.jobs, trigger=trigger,
-                                            on_cook=self._running)
+                                            on_cook=self._running, changed=changed or None)
         except StoreRefused:
             raise
         except PdgError as exc:

@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Callable
 
+from engine import delta
 from engine.cook import Cook, CookSummary
 from engine.graph import Graph
 from engine.recorder import Recorder
@@ -53,6 +54,10 @@ class StoreSession:
         self.state: State | None = None
         #: (kind, subject) of the events the last ``cook`` appended, for callers that follow items
         self.last_cook_subjects: list[tuple[str, str]] = []
+        #: which items own which files and what each item's children are (``engine.delta.Index``),
+        #: valid for the state at ``clean_seq``: after a whole cook that succeeded, nothing since
+        self.index: delta.Index | None = None
+        self.clean_seq: int | None = None
 
     def _open(self, wait_s: float | None) -> EventLog:
         log = open_writer(self.db, wait_s=wait_s, on_busy=self.on_busy, stop=self.stop)
@@ -62,6 +67,18 @@ class StoreSession:
             log.close()
             raise
         return log
+
+    def _follow(self, graph: Graph, node: str | None, summary: CookSummary, index) -> None:
+        """Keep the index for the next cook: after a whole cook that succeeded, follow the items it
+        touched (built once, O(all items), the first time)."""
+        if node is not None or summary.status != "success":
+            self.index = self.clean_seq = None
+            return
+        if index is not None:
+            index.update(self.state, {subject for _kind, subject in self.last_cook_subjects})
+        else:
+            self.index = delta.Index(self.state, graph.name, graph.root)
+        self.clean_seq = self.state.seq
 
     def refresh(self) -> State:
         """The state with what others appended since (read only: no lock taken)."""
@@ -84,19 +101,28 @@ class StoreSession:
             log.close()
 
     def cook(self, graph: Graph, *, node: str | None = None, jobs: int | None = None, trigger: dict | None = None,
-             on_cook: Callable[[Cook], None] | None = None, wait_s: float | None = None) -> CookSummary:
-        """Cook ``graph`` from the state in memory (refusals checked before the lock is taken)."""
+             on_cook: Callable[[Cook], None] | None = None, wait_s: float | None = None,
+             changed: list[str] | None = None) -> CookSummary:
+        """Cook ``graph`` from the state in memory (refusals checked before the lock is taken).
+
+        ``changed``: the recorded files a watcher saw change (and no others) since this session's
+        last cook; with nothing else appended since, the cook starts from them instead of a stat
+        scan of every recorded file (``engine.delta``)."""
         graph.check_overrides()
         graph.validate()
         graph.describe()
         log = self._open(wait_s)
         try:
             before = self.state.seq
-            cook = Cook(log, graph, state=self.state, node=node, jobs=jobs, trigger=trigger)
+            index = self.index if (node is None and self.clean_seq == before and self.index is not None
+                                   and (self.index.graph, self.index.root) == (graph.name, graph.root)) else None
+            cook = Cook(log, graph, state=self.state, node=node, jobs=jobs, trigger=trigger,
+                        changed=changed if index is not None else None, index=index)
             if on_cook is not None:
                 on_cook(cook)
             summary = cook.run()
             self.last_cook_subjects = log.subjects_since(before)
+            self._follow(graph, node, summary, index)
             return summary
         except BaseException:
             self.state = None
