@@ -21,16 +21,18 @@ from engine.watch import Watcher
               help="Quiet time after a change before recooking (a burst of saves is one recook).")
 @click.option("--poll", type=click.FloatRange(min=0.05), metavar="SECONDS",
               help="Poll every SECONDS instead of native file events (network file systems).")
+@click.option("--rescan", type=click.FloatRange(min=1), default=60, show_default=True, metavar="SECONDS",
+              help="Also stat every watched file this often, for events the platform dropped.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Work items run at once (default: CPU count).")
 @click.option("--db", type=click.Path(dir_okay=False), envvar="PDG_DB", help="The store (default: .pdg/pdg.db beside GRAPH).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line per cook (no status lines).")
-def command(graph, node, sets, debounce, poll, jobs, db, as_json) -> None:
+def command(graph, node, sets, debounce, poll, rescan, jobs, db, as_json) -> None:
     """Cook GRAPH (or NODE and what it needs), then watch every file the store knows it reads
     (file pattern inputs and folders where new matches appear, every item's input files, the graph
     file and its local modules) and recook only what changed. Ctrl-C stops it (exit 0)."""
     ui = _Status(as_json)
     watcher = Watcher(graph, db=db, node=node, overrides=parse_sets(sets), jobs=jobs, debounce_s=debounce / 1000,
-                      poll_s=poll, report=ui.report)
+                      poll_s=poll, rescan_s=rescan, report=ui.report)
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def interrupt(signum, frame) -> None:
