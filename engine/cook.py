@@ -147,6 +147,7 @@ class Cook:
         static: bool = False,
         changed: list[str] | None = None,
         index: "delta.Index | None" = None,
+        stats: dict | None = None,
     ) -> None:
         self.log = log
         self.static = static  # generate everything first, then hand the graph to the schedulers
@@ -154,6 +155,8 @@ class Cook:
         #: a watcher's word (``pdg watch``): only these recorded files changed since the state it keeps,
         #: and ``index`` finds what they reach; then the cook stats and visits only that (``engine.delta``)
         self.changed, self.index = changed, index
+        #: the stats of every file recorded for the graph, made just before (``engine.manifest``)
+        self.given_stats = stats
         self.trusted: list[str] | None = None  # the items owning ``changed``, when that word is taken
         self.graph = graph
         self.dry_run = dry_run
@@ -284,7 +287,8 @@ class Cook:
                 self.trusted = dirty
                 self.stats = delta.LazyStats(stats)
         if self.trusted is None:
-            self.stats = files.stat_many(self._recorded_paths(scope))
+            self.stats = self.given_stats if self.given_stats is not None and not self.target \
+                else files.stat_many(self._recorded_paths(scope))
         self.cache = CacheChecker(graph.types, graph.root, self.stats)
         # items of these nodes whose inputs were not remade are reused without a signature check
         self.pure = noop.pure_nodes(self)

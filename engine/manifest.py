@@ -59,37 +59,38 @@ def save(log: EventLog, graph: Graph, state: State, results: list[str]) -> None:
     log.save_manifest(graph.name, state.seq, packer.getbuffer())
 
 
-def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> CookSummary | None:
-    """Record a cook of ``graph`` that reuses every item, if the manifest proves nothing changed;
-    None when it cannot (then cook as usual)."""
+def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[CookSummary | None, dict | None]:
+    """Record a cook of ``graph`` that reuses every item, if the manifest proves nothing changed:
+    (its summary, None). Else (None, the stats of every recorded file when it made them, for the
+    cook to use rather than stat them all again, or None)."""
     started = time.perf_counter()
     started_ns = time.time_ns()
     found = log.manifest(graph.name)
     if found is None or graph.handlers or graph.types.cache_handlers or graph.types.warnings:
-        return None
+        return None, None
     seq, blob = found
     if seq != log.last_seq():
-        return None
+        return None, None
     m = msgpack.unpackb(blob, raw=False, strict_map_key=False)
     described = graph.describe()
     if m.get("v") != VERSION or m["described"] != described:
-        return None
+        return None, None
     order = graph.topological_order()
     for name in order:
         node = graph.nodes[name]
         if type(node) not in PURE_NODES or getattr(node, "cache_mode", "automatic") != "automatic" \
                 or not m["counts"].get(name):
-            return None
+            return None, None
     paths = m["files"]
     stats = files.stat_many([p[0] for p in paths])
     for path, mtime_ns, size in paths:
         st = stats.get(path)
         if st is None or st.st_mtime_ns != mtime_ns or st.st_size != size:
-            return None
+            return None, stats
     for name, recorded in m["patterns"].items():
         if graph.nodes[name].matches(graph.root, stats) != recorded:
-            return None
-    return _record(log, graph, described, order, m, jobs, started, started_ns)
+            return None, stats
+    return _record(log, graph, described, order, m, jobs, started, started_ns), None
 
 
 def _record(log: EventLog, graph: Graph, described: list, order: list[str], m: dict, jobs: int | None,

@@ -91,3 +91,18 @@ def test_a_target_node_or_event_handlers_cook_the_usual_way(wide, monkeypatch):
     wide.write("wide.py", (wide.root / "wide.py").read_text() + "\ngraph.on('cook_complete', print)\n")
     with pytest.raises(AssertionError, match="state was loaded"):
         cook_file(graph)
+
+
+def test_a_change_cook_stats_the_recorded_files_once(wide, monkeypatch):
+    """The manifest's stat scan found the change: the cook takes those stats instead of its own."""
+    from engine import files
+
+    graph = str(wide.root / "wide.py")
+    cook_file(graph)
+    wide.write("in/f0009.txt", "changed\n")
+    scans = []
+    real = files.stat_many
+    monkeypatch.setattr(files, "stat_many", lambda paths, **kw: scans.append(len(paths)) or real(paths, **kw))
+    summary = cook_file(graph)
+    assert summary.counts["ran"] == 2
+    assert scans == [41]  # 20 inputs, 20 outputs and all.txt: once
