@@ -30,8 +30,10 @@ reaches most of the graph anyway.
 
 from __future__ import annotations
 
-from engine import files, noop
+from engine import files
 from engine.nodes import FilePattern
+from pdgstore.events import DONE_STATES
+from pdgstore.state import ACCEPTED
 
 #: above this share of the items in scope, the full walk is as cheap and simpler
 MAX_SHARE = 0.5
@@ -50,15 +52,31 @@ def affected(cook) -> tuple[set[str], dict[str, list[str]]] | None:
     children: dict[str, list[str]] = {}
     dirty: list[str] = []
     total = 0
+    # noop.unchanged, inline: this loop visits every item of the graph
+    prefix = root.rstrip("/") + "/"
+    get = stats.get
+    done, unset = DONE_STATES, ("", ACCEPTED)
     for name in cook.scope:
         node = graph.nodes[name]
         items = state.items_of(graph.name, name)
         total += len(items)
         for item in items:
+            item_id = item.item_id
             for parent in item.parents:
-                children.setdefault(parent, []).append(item.item_id)
-            if not noop.unchanged(item, stats, root):
-                dirty.append(item.item_id)
+                kids = children.get(parent)
+                if kids is None:
+                    children[parent] = [item_id]
+                else:
+                    kids.append(item_id)
+            if item.state not in done or item.signature in unset or item.reason:
+                dirty.append(item_id)
+                continue
+            for o in item.outputs:
+                path = o[0]
+                st = get(path if path[:1] == "/" else prefix + path)
+                if st is None or st.st_mtime_ns != o[3] or st.st_size != o[2]:
+                    dirty.append(item_id)
+                    break
         if isinstance(node, FilePattern):
             recorded = sorted(files.absolute(i.outputs[0][0], root) for i in items if i.outputs)
             if recorded != node.matches(root, stats) or len(recorded) != len(items):
