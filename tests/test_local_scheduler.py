@@ -301,3 +301,22 @@ def test_pdg_log_and_show_print_the_job_log(project):
     assert follow.returncode == 0 and follow.stdout == "hello from run_1\n"
     missing = project.pdg_process("log", "numbers_1")
     assert missing.returncode == 1 and "work item numbers_1 has no job log" in missing.stderr
+
+
+def test_job_output_reaches_its_log_whole_and_a_silent_job_leaves_none(tmp_path):
+    """Output goes through a pipe the reaper pumps: more than a pipe holds arrives whole and in
+    order; a job that prints nothing makes no file, and an older cook's log of it is removed."""
+    script = "if [ @value = 0 ]; then seq 1 200000; echo tail >&2; fi"
+    graph = graph_with(tmp_path, ["sh", "-c", script], n=2)
+    summary, state, _ = cook(graph, tmp_path)
+    assert summary.status == "success"
+    loud, silent = run_items(state)
+    loud_log = Path(state.jobs[loud.item_id][3][7:])
+    silent_log = Path(state.jobs[silent.item_id][3][7:])
+    lines = loud_log.read_text().splitlines()
+    assert lines[:-1] == [str(i) for i in range(1, 200001)] and lines[-1] == "tail"  # 1.3 MB
+    assert not silent_log.exists()
+    silent_log.write_text("from an earlier cook\n")
+    graph = graph_with(tmp_path, ["sh", "-c", script + " # again"], n=2)
+    assert cook(graph, tmp_path)[0].status == "success"
+    assert not silent_log.exists()
