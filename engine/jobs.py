@@ -100,22 +100,28 @@ class LazyLog:
     """A job's log file, made when the first output arrives (a job that prints nothing leaves no
     file: ``pdg log`` shows nothing either way). The first attempt removes an older cook's log."""
 
-    __slots__ = ("path", "attempt", "fd")
+    __slots__ = ("path", "attempt", "fd", "error")
 
     def __init__(self, path: Path, attempt: int) -> None:
         self.path, self.attempt, self.fd = path, attempt, -1
+        self.error = ""  # why the log could not be written (the rest of the output is dropped)
         if attempt == 1:
             try:
                 os.unlink(path)
-            except FileNotFoundError:
+            except OSError:  # none (the usual case), or something a write will report
                 pass
 
     def write(self, data: bytes) -> None:
-        if self.fd < 0:
-            self.fd = open_log(self.path, self.attempt)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view):]
+        if self.error:
+            return
+        try:
+            if self.fd < 0:
+                self.fd = open_log(self.path, self.attempt)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view):]
+        except OSError as exc:  # a full disk must not stop the thread that notices jobs end
+            self.error = f"could not write its log {self.path}: {exc.strerror or exc}"
 
     def close(self) -> None:
         if self.fd >= 0:

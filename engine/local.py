@@ -330,6 +330,8 @@ class LocalScheduler(Scheduler):
             code = jobs.reap(job.proc)
             if job.output is not None:  # the reaper drained its pipe before calling here
                 job.output.close()
+                if job.output.error:
+                    report.log_line(job.item_id, job.output.error, level="warning")
             if job.cancelled:
                 message = f"its job was killed (cancelled, attempt {job.attempt})"
                 return self._settle(job, lambda: report.cancelled(job.item_id, message))

@@ -55,6 +55,11 @@ class Reaper:
         self._stopping = True
         os.write(self._wake_w, b"x")
         self._thread.join(5)
+        for sel_key in list(self._selector.get_map().values()):  # what jobs outliving the cook held
+            if isinstance(sel_key.data, Output):
+                sel_key.data.close()
+            elif sel_key.data is not None:
+                os.close(sel_key.fd)
         self._selector.close()
         os.close(self._wake_r)
         os.close(self._wake_w)

@@ -320,3 +320,13 @@ def test_job_output_reaches_its_log_whole_and_a_silent_job_leaves_none(tmp_path)
     graph = graph_with(tmp_path, ["sh", "-c", script + " # again"], n=2)
     assert cook(graph, tmp_path)[0].status == "success"
     assert not silent_log.exists()
+
+
+def test_a_log_that_cannot_be_written_is_a_warning_not_a_failure(tmp_path):
+    graph = graph_with(tmp_path, ["sh", "-c", "echo hello"])
+    (tmp_path / ".pdg/jobs/local/logs/run_1.log").mkdir(parents=True)  # in the way of the log file
+    summary, state, events = cook(graph, tmp_path)
+    assert summary.status == "success"
+    (item,) = run_items(state)
+    warnings = [e.text for e in events if e.kind == "WorkItemLogged" and e.item_id == item.item_id]
+    assert len(warnings) == 1 and warnings[0].startswith("could not write its log ") and "run_1.log" in warnings[0]
