@@ -15,7 +15,7 @@ import engine
 from engine import ScheduleResult
 from engine.local import LocalScheduler
 from pdgstore.log import EventLog
-from pdgstore.state import first_difference
+from test_scheduler_contract import cook  # a real store, replay checked against the live state
 
 
 class Recording(LocalScheduler):
@@ -75,16 +75,6 @@ def build(root: Path, cls=Recording, **parms) -> tuple[engine.Graph, LocalSchedu
         item.set_attrib("seen", 1)
 
     return graph, scheduler
-
-
-def cook(graph, root: Path, **kwargs):
-    db = str(root / ".pdg" / "pdg.db")
-    summary = engine.cook_graph(graph, db=db, jobs=2, **kwargs)
-    with EventLog.open(db) as log:
-        state = log.load_state()
-        assert first_difference(log.replay_all().to_plain(), state.to_plain()) is None
-        events = list(log.events(0))
-    return summary, state, events
 
 
 def results(state) -> list:
