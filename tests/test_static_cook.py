@@ -167,3 +167,9 @@ def test_pdg_cook_static_on_the_command_line(tmp_path):
         state = log.load_state()
     (cook_,) = state.cooks.values()
     assert cook_.static == {"items": 2, "dependencies": 0, "ready": 2, "dynamic_nodes": []}
+    shown = subprocess.run([sys.executable, "-m", "cli.main", "history", "1"], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=60)
+    assert "static cook: 2 items planned (0 dependencies, 2 ready at once); dynamic nodes: none" in shown.stdout
+    listed = subprocess.run([sys.executable, "-m", "cli.main", "history", "--json"], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=60)
+    assert json.loads(listed.stdout)["cooks"][0]["static"]["items"] == 2
