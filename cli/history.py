@@ -88,6 +88,11 @@ def _show_cook(d: dict, as_json: bool) -> None:
         p("  " + escape(d["message"]))
     c = d["items"]
     p("  items: " + ", ".join(f"{c[k]} {k}" for k in ("ran", "reused", "updated", "failed", "cancelled") if k in c))
+    if d.get("static"):
+        plan = d["static"]
+        dynamic = ", ".join(plan["dynamic_nodes"]) or "none"
+        p(f"  static cook: {plan['items']} items planned ({plan['dependencies']} dependencies, {plan['ready']} ready "
+          f"at once); dynamic nodes: {dynamic}")
     t = render.table("node", "total", "ran", "cached", "failed", "cancelled", "updated", "removed", "reused")
     for r in d["nodes"]:
         t.add_row(r["node"], *(str(r[k] or "") if k != "total" else str(r[k]) for k in

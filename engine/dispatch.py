@@ -122,6 +122,8 @@ class Dispatch:
         """Plan the graph (``engine.static``), record the plan, and hand it to each scheduler with
         its ready items; those it does not give back are its own (scheduled), the rest stay queued."""
         self.plan = plan = static_graph.plan(self.cook)
+        for warning in plan.warnings:
+            self.cook._warn(warning)
         emit = self.cook.recorder.emit
         emit(ev.CookStaticPlanned, items=len(plan.dependencies), dependencies=plan.edges,
              ready=sum(len(q) for q in self.ready.values()), dynamic_nodes=list(plan.dynamic_nodes))

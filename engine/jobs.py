@@ -96,9 +96,42 @@ def open_log(log: Path, attempt: int = 1) -> int:
     return fd
 
 
+class LazyLog:
+    """A job's log file, made when the first output arrives (a job that prints nothing leaves no
+    file: ``pdg log`` shows nothing either way). The first attempt removes an older cook's log."""
+
+    __slots__ = ("path", "attempt", "fd", "error")
+
+    def __init__(self, path: Path, attempt: int) -> None:
+        self.path, self.attempt, self.fd = path, attempt, -1
+        self.error = ""  # why the log could not be written (the rest of the output is dropped)
+        if attempt == 1:
+            try:
+                os.unlink(path)
+            except OSError:  # none (the usual case), or something a write will report
+                pass
+
+    def write(self, data: bytes) -> None:
+        if self.error:
+            return
+        try:
+            if self.fd < 0:
+                self.fd = open_log(self.path, self.attempt)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view):]
+        except OSError as exc:  # a full disk must not stop the thread that notices jobs end
+            self.error = f"could not write its log {self.path}: {exc.strerror or exc}"
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 def spawn(argv: list[str], env: dict, cwd: str, log: Path, attempt: int = 1, log_fd: int | None = None):
     """Start the job in a new process group, its output going to ``log`` (truncated by the first
-    attempt, appended to by retries; ``log_fd``: opened already by ``open_log``, closed here).
+    attempt, appended to by retries), or to ``log_fd`` (a file or pipe, closed here).
     ``posix_spawn`` when it runs in this process's folder (the usual case, and several times
     cheaper than ``subprocess``), else ``subprocess.Popen``."""
     fd = open_log(log, attempt) if log_fd is None else log_fd

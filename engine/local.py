@@ -31,7 +31,7 @@ from engine.errors import GraphError
 from pdgstore.errors import PdgError
 from engine.jobdata import install_job_modules
 from engine.pool import ThreadPool
-from engine.reaper import Reaper
+from engine.reaper import Output, Reaper
 from engine.scheduler import AcceptResult, ScheduledItem, ScheduleResult, Scheduler, TickResult, register_type
 
 ACTIONS = ("success", "warning", "retry", "ignore", "failure")
@@ -53,8 +53,7 @@ class _Job:
     kill_reason: str = ""  # why on_tick killed it: "timeout" or "memory"
     cancelled: bool = False
     status: tuple | None = None  # (ok, message) the job reported for itself through the Job API
-    log_fd: int | None = None  # its log file, opened ahead while it waits in the backlog
-    launched: bool = False
+    output: jobs.LazyLog | None = None  # its output on the way to its log, while it runs
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -207,7 +206,6 @@ class LocalScheduler(Scheduler):
             return ScheduleResult.SUCCEEDED
         with self._lock:
             self.backlog.append(job)
-        self.starter.submit(None, lambda: self._open_ahead(job))
         for ready in self._take_backlog():  # a slot may have freed meanwhile
             self.starter.submit(None, lambda ready=ready: self._launch(ready))
         return ScheduleResult.SUCCEEDED
@@ -240,11 +238,6 @@ class LocalScheduler(Scheduler):
                 self.backlog.remove(job)
         for job in waiting:  # never started, holding no slot
             self.running.pop(job.item_id, None)
-            with job.lock:
-                job.launched = True
-                if job.log_fd is not None:
-                    os.close(job.log_fd)
-                    job.log_fd = None
             self.reporter.cancelled(job.item_id, "cancelled before its job started")
         for job in chosen:
             if job.proc is not None:
@@ -274,47 +267,40 @@ class LocalScheduler(Scheduler):
             job.status = (ok, message)
 
     # -- one job ---------------------------------------------------------------------------------
-    def _open_ahead(self, job: _Job) -> None:
-        """On the starter's thread: open a waiting job's log file now (creating a file can take
-        longer than starting the job), so that the thread freeing a slot only has to spawn it."""
-        with job.lock:
-            if job.launched or job.log_fd is not None:
-                return
-            try:
-                job.log_fd = jobs.open_log(job.log, job.attempt)
-            except OSError:
-                pass  # the start opens it again and reports why it cannot
-
     def _launch(self, job: _Job) -> None:
         """Start the job (on the starter's thread, or on the thread that freed its slot), or
         settle it when it cannot start."""
         report = self.reporter
-        with job.lock:
-            job.launched = True
-            log_fd, job.log_fd = job.log_fd, None
         if job.cancelled:
-            if log_fd is not None:
-                os.close(log_fd)
             return self._settle(job, lambda: report.cancelled(job.item_id, "cancelled before its job started"))
         try:
-            error = self._start(job, log_fd)
+            error = self._start(job)
         except Exception as exc:  # noqa: BLE001 - a bug here must fail the item, not hang the cook
             error = f"scheduler {self.name} could not start the job: {type(exc).__name__}: {exc}"
         if error:
             self._settle(job, lambda: report.failed(job.item_id, 127, error))
 
-    def _start(self, job: _Job, log_fd: int | None = None) -> str:
-        """Start (or restart) the job; '' or why it could not start."""
+    def _start(self, job: _Job) -> str:
+        """Start (or restart) the job; '' or why it could not start. Its output goes through a
+        pipe that the reaper pumps into its log file, made only once there is output: creating a
+        file can cost more than starting the job, and most short jobs print nothing."""
+        output = pipe = None
+        if self.reaper.pidfds:
+            job.output = jobs.LazyLog(job.log, job.attempt)
+            pipe, write_end = os.pipe()
+            output = Output(pipe, job.output.write)
         try:
             job.proc = jobs.spawn(job.argv, job.env, self.working_dir or self.graph_dir, job.log, job.attempt,
-                                  log_fd)
+                                  write_end if pipe is not None else None)
         except OSError as exc:
+            if pipe is not None:
+                os.close(pipe)
             return jobs.start_failure(job.argv, exc)
         job.started = time.monotonic()
         if job.cancelled:  # cancelled while it was starting
             jobs.kill_group(job.proc.pid)
         self.reporter.started(job.item_id, pid=job.proc.pid, log_uri=job.log.as_uri(), attempt=job.attempt)
-        self.reaper.watch(job.proc.pid, job)
+        self.reaper.watch(job.proc.pid, job, output)
         return ""
 
     def _settle(self, job: _Job, report) -> None:
@@ -342,6 +328,10 @@ class LocalScheduler(Scheduler):
         report = self.reporter
         try:
             code = jobs.reap(job.proc)
+            if job.output is not None:  # the reaper drained its pipe before calling here
+                job.output.close()
+                if job.output.error:
+                    report.log_line(job.item_id, job.output.error, level="warning")
             if job.cancelled:
                 message = f"its job was killed (cancelled, attempt {job.attempt})"
                 return self._settle(job, lambda: report.cancelled(job.item_id, message))

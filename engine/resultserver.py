@@ -214,7 +214,7 @@ class ResultServer:
             self._stopped = True
         if self._server is None:
             return
-        self._server.shutdown()
+        self._shutdown_now()
         self._server.server_close()
         with self._idle:
             self._idle.wait_for(lambda: self._inflight == 0, timeout=_STOP_WAIT)
@@ -226,6 +226,18 @@ class ResultServer:
                 pass
         self._thread.join()
         self._server = None
+
+    def _shutdown_now(self) -> None:
+        """``shutdown()`` waits for the serving loop's next poll (0.1 s at the end of every cook): a
+        connection of our own wakes it at once (it carries no request: its handler just ends)."""
+        stopper = threading.Thread(target=self._server.shutdown, name="result-server-stop", daemon=True)
+        stopper.start()
+        while stopper.is_alive():
+            try:
+                socket.create_connection(self._server.server_address[:2], timeout=0.1).close()
+            except OSError:
+                pass
+            stopper.join(0.01)
 
     def __enter__(self) -> "ResultServer":
         self.start()

@@ -41,11 +41,13 @@ class Planned:
 
 @dataclass
 class StaticPlan:
-    """item id -> set of item ids it waits for, and the inverse; ``dynamic_nodes``: nodes left out."""
+    """item id -> set of item ids it waits for, and the inverse; ``dynamic_nodes``: nodes left out;
+    ``warnings``: nodes whose ``generate`` or ``partition`` raised on planned items (left out too)."""
 
     dependencies: dict
     dependents: dict
     dynamic_nodes: list
+    warnings: list = field(default_factory=list)
 
     @property
     def edges(self) -> int:
@@ -60,6 +62,7 @@ def plan(cook) -> StaticPlan:
     pending: dict[str, list] = {}  # node -> its items still to cook, in order (generated or planned)
     deps: dict[str, set] = {}
     dynamic: list[str] = []
+    warnings: list[str] = []
     for name in cook.scope:
         node = graph.nodes[name]
         run = cook.runs[name]
@@ -71,15 +74,24 @@ def plan(cook) -> StaticPlan:
         elif any(up in dynamic for up in node.inputs) or (
                 node.needs_cooked_inputs if node.is_partitioner else not getattr(node, "static_generation", False)):
             dynamic.append(name)
-        elif node.is_partitioner:
-            pending[name] = _plan_partitions(cook, node, pending, deps, item_identity)
         else:
-            pending[name] = todo + _plan_children(cook, node, pending, deps, item_identity)
+            planned: dict[str, set] = {}
+            try:
+                if node.is_partitioner:
+                    pending[name] = _plan_partitions(cook, node, pending, planned, item_identity)
+                else:
+                    pending[name] = todo + _plan_children(cook, node, pending, planned, item_identity)
+            except Exception as exc:  # noqa: BLE001 - user code: its items are generated as they come
+                dynamic.append(name)
+                warnings.append(f"static cook: node {name} could not plan its items "
+                                f"({type(exc).__name__}: {exc}); they are generated as their inputs cook")
+                continue
+            deps.update(planned)
     dependents: dict[str, set] = {item_id: set() for item_id in deps}
     for item_id, waits in deps.items():
         for other in waits:
             dependents[other].add(item_id)
-    return StaticPlan(deps, dependents, dynamic)
+    return StaticPlan(deps, dependents, dynamic, warnings)
 
 
 def _todo(cook, node, item_id: str) -> bool:
@@ -96,7 +108,7 @@ def _pending(state, item_id: str) -> bool:
     return item is None or item.state not in DONE_STATES
 
 
-def _plan_children(cook, node, pending: dict, deps: dict, item_identity) -> list:
+def _plan_children(cook, node, pending: dict, planned: dict, item_identity) -> list:
     """The children a static processor will generate from its parents still to cook (those of the
     parents cooked already exist)."""
     out = []
@@ -107,11 +119,11 @@ def _plan_children(cook, node, pending: dict, deps: dict, item_identity) -> list
                 attrs.update(spec.attrs)
                 item_id = item_identity(cook.graph.name, node.name, [parent.item_id], spec.key)
                 out.append(Planned(item_id, spec.index, node.name, attrs, parents=[parent.item_id]))
-                deps[item_id] = {parent.item_id}
+                planned[item_id] = {parent.item_id}
     return out
 
 
-def _plan_partitions(cook, node, pending: dict, deps: dict, item_identity) -> list:
+def _plan_partitions(cook, node, pending: dict, planned: dict, item_identity) -> list:
     """A partitioner that needs no results partitions the planned members as it will the real ones."""
     members = []
     for up in node.inputs:
@@ -123,6 +135,6 @@ def _plan_partitions(cook, node, pending: dict, deps: dict, item_identity) -> li
     for number, part in enumerate(node.partition(cook.ctx, members), start=1):
         item_id = item_identity(cook.graph.name, node.name, [], part.key)
         member_ids = [m.item_id for m in part.members]
-        deps[item_id] = {m for m in member_ids if m in deps}
+        planned[item_id] = {m for m in member_ids if _pending(cook.state, m)}
         out.append(Planned(item_id, number - 1, node.name, dict(part.attrs), parents=member_ids))
     return out

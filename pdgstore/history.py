@@ -115,6 +115,7 @@ def cook_detail(log: EventLog, cook_id: int, state: State) -> dict:
         "ended_ns": cook.ended_ns,
         "seconds": round((cook.ended_ns - cook.started_ns) / 1e9, 3) if cook.ended_ns else None,
         "items": dict(cook.counts),
+        "static": cook.static,  # a static cook's plan ({} for a dynamic cook)
         "first_seq": span[0],
         "last_seq": span[1],
         "nodes": rows,

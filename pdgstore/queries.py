@@ -186,6 +186,7 @@ def cooks(state: State) -> list[dict]:
                 "warnings": cook.warnings,
                 "pid": cook.pid,
                 "trigger": cook.trigger,
+                "static": cook.static,  # a static cook's plan ({} for a dynamic cook)
             }
         )
     return out

@@ -301,3 +301,32 @@ def test_pdg_log_and_show_print_the_job_log(project):
     assert follow.returncode == 0 and follow.stdout == "hello from run_1\n"
     missing = project.pdg_process("log", "numbers_1")
     assert missing.returncode == 1 and "work item numbers_1 has no job log" in missing.stderr
+
+
+def test_job_output_reaches_its_log_whole_and_a_silent_job_leaves_none(tmp_path):
+    """Output goes through a pipe the reaper pumps: more than a pipe holds arrives whole and in
+    order; a job that prints nothing makes no file, and an older cook's log of it is removed."""
+    script = "if [ @value = 0 ]; then seq 1 200000; echo tail >&2; fi"
+    graph = graph_with(tmp_path, ["sh", "-c", script], n=2)
+    summary, state, _ = cook(graph, tmp_path)
+    assert summary.status == "success"
+    loud, silent = run_items(state)
+    loud_log = Path(state.jobs[loud.item_id][3][7:])
+    silent_log = Path(state.jobs[silent.item_id][3][7:])
+    lines = loud_log.read_text().splitlines()
+    assert lines[:-1] == [str(i) for i in range(1, 200001)] and lines[-1] == "tail"  # 1.3 MB
+    assert not silent_log.exists()
+    silent_log.write_text("from an earlier cook\n")
+    graph = graph_with(tmp_path, ["sh", "-c", script + " # again"], n=2)
+    assert cook(graph, tmp_path)[0].status == "success"
+    assert not silent_log.exists()
+
+
+def test_a_log_that_cannot_be_written_is_a_warning_not_a_failure(tmp_path):
+    graph = graph_with(tmp_path, ["sh", "-c", "echo hello"])
+    (tmp_path / ".pdg/jobs/local/logs/run_1.log").mkdir(parents=True)  # in the way of the log file
+    summary, state, events = cook(graph, tmp_path)
+    assert summary.status == "success"
+    (item,) = run_items(state)
+    warnings = [e.text for e in events if e.kind == "WorkItemLogged" and e.item_id == item.item_id]
+    assert len(warnings) == 1 and warnings[0].startswith("could not write its log ") and "run_1.log" in warnings[0]

@@ -63,7 +63,7 @@ def make_graph(tmp_path: Path, kind, n: int = 4, command=None, **node) -> tuple[
     graph = engine.Graph("contract", root=str(tmp_path))
     scheduler = graph.scheduler("under_test", cls, default=True, tick_period=0.05, **parms)
     numbers = graph.range_generate("numbers", n)
-    command = command or ["sh", "-c", "mkdir -p out && echo value @value > out/@pdg_name.txt"]
+    command = command or ["sh", "-c", "mkdir -p out && echo value @value > out/@pdg_name.txt && echo made @pdg_name"]
     node.setdefault("expected_outputs", ["out/@pdg_name.txt"])
     graph.command("run", numbers, command, **node)
     return graph, scheduler
@@ -94,7 +94,7 @@ def test_jobs_run_and_their_outputs_are_recorded(tmp_path, kind):
         assert (tmp_path / "out" / f"{item.name}.txt").read_text() == f"value {item.index}\n"
         scheduler_name, attempt, pid, log_uri, exit_code = state.jobs[item.item_id]
         assert scheduler_name == "under_test" and attempt == 1 and pid > 0 and exit_code == 0
-        assert log_uri.startswith("file://") and Path(log_uri[7:]).is_file()
+        assert log_uri.startswith("file://") and Path(log_uri[7:]).read_text() == f"made {item.name}\n"
     kinds = [e.kind for e in events if getattr(e, "item_id", "") == run[0].item_id]
     assert kinds.index("JobStarted") < kinds.index("JobEnded") < kinds.index("WorkItemCooked")
     if "deferring" in kind[0]:

@@ -15,7 +15,7 @@ import engine
 from engine import ScheduleResult
 from engine.local import LocalScheduler
 from pdgstore.log import EventLog
-from pdgstore.state import first_difference
+from test_scheduler_contract import cook  # a real store, replay checked against the live state
 
 
 class Recording(LocalScheduler):
@@ -75,16 +75,6 @@ def build(root: Path, cls=Recording, **parms) -> tuple[engine.Graph, LocalSchedu
         item.set_attrib("seen", 1)
 
     return graph, scheduler
-
-
-def cook(graph, root: Path, **kwargs):
-    db = str(root / ".pdg" / "pdg.db")
-    summary = engine.cook_graph(graph, db=db, jobs=2, **kwargs)
-    with EventLog.open(db) as log:
-        state = log.load_state()
-        assert first_difference(log.replay_all().to_plain(), state.to_plain()) is None
-        events = list(log.events(0))
-    return summary, state, events
 
 
 def results(state) -> list:
@@ -177,3 +167,31 @@ def test_pdg_cook_static_on_the_command_line(tmp_path):
         state = log.load_state()
     (cook_,) = state.cooks.values()
     assert cook_.static == {"items": 2, "dependencies": 0, "ready": 2, "dynamic_nodes": []}
+    shown = subprocess.run([sys.executable, "-m", "cli.main", "history", "1"], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=60)
+    assert "static cook: 2 items planned (0 dependencies, 2 ready at once); dynamic nodes: none" in shown.stdout
+    listed = subprocess.run([sys.executable, "-m", "cli.main", "history", "--json"], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=60)
+    assert json.loads(listed.stdout)["cooks"][0]["static"]["items"] == 2
+
+
+def test_a_node_that_cannot_plan_is_left_dynamic_with_a_warning(tmp_path):
+    """A processor claiming static generation whose ``generate`` reads its parent's results fails on
+    a planned parent: the cook warns, leaves the node dynamic, and its items still cook."""
+    from engine.nodes import NewItem, Processor
+
+    class PerOutput(Processor):
+        type_name = "per_output"
+        static_generation = True  # wrongly: it reads the parent's output files
+
+        def generate(self, ctx, parent):
+            return [NewItem(key=parent.outputs[0][0], index=parent.index)]
+
+    graph, scheduler = build(tmp_path)
+    graph.add(PerOutput("per_output", ["run"]))
+    summary, state, events = cook(graph, tmp_path, static=True)
+    assert summary.status == "success", summary
+    (warning,) = [w for w in summary.warnings if "could not plan" in w]
+    assert warning.startswith("static cook: node per_output could not plan its items (IndexError:")
+    assert "per_output" in state.cooks[summary.cook_id].static["dynamic_nodes"]
+    assert len([i for i in state.items.values() if i.node == "per_output"]) == 3
