@@ -89,6 +89,8 @@ class _NodeRun:
     items: dict = field(default_factory=dict)  # item_id -> None, generated this cook
     unfinished: int = 0  # items generated this cook that have not cooked successfully
     names: set = field(default_factory=set)
+    kept: int = 0  # delta walk: recorded items reused without being listed in ``items``
+    kept_names: set | None = None  # delta walk: their names, when a new item needs a name
 
 
 def recover_dead_cook(recorder: Recorder, pid_alive: Callable[[int], bool] | None = None) -> int | None:
@@ -177,6 +179,7 @@ class Cook:
         #: the items a delta walk decides (``engine.delta``); None: the full walk decides every item
         self.affected: set[str] | None = None
         self.children: dict[str, list[str]] = {}  # delta walk: item id -> its recorded children
+        self.taken_back: set[str] = set()  # delta walk: kept items generated again after all
         self.warnings: list[str] = []
 
     # -- public --------------------------------------------------------------------------------
@@ -216,11 +219,11 @@ class Cook:
         seconds = time.perf_counter() - started
         failed = [
             {"item_id": i.item_id, "name": i.name, "node": i.node, "error": i.error}
-            for i in self.state.items.values()
-            if i.cook_id == self.cook_id and i.state == "cooked_fail"
+            for i in (self.state.items.get(j) for run in self.runs.values() for j in run.items)  # decided here
+            if i is not None and i.cook_id == self.cook_id and i.state == "cooked_fail"
         ]
         return CookSummary(self.cook_id, status, dict(self.counts), seconds, message, failed, self.warnings,
-                           self._results())
+                           [] if self.trusted is not None else self._results())
 
     def _results(self) -> list[str]:
         root = self.graph.root
@@ -228,7 +231,12 @@ class Cook:
         for run in self.runs.values():
             if run.downstream:
                 continue
-            for item_id in run.items:
+            listed = run.items
+            if self.affected is not None:  # the kept items too
+                node = run.node.name
+                listed = [i for i in self.state.node_items.get((self.graph.name, node), ())
+                          if i in run.items or self._is_kept(i, node)]
+            for item_id in listed:
                 item = self.state.items.get(item_id)
                 if item is not None and item.state in DONE_STATES:
                     paths.extend(o[0] if os.path.isabs(o[0]) else os.path.join(root, o[0]) for o in item.outputs)
@@ -301,7 +309,7 @@ class Cook:
         if not self.dry_run:
             self.dispatch.start(False, scope)
         self._flush()
-        found = delta.affected(self)
+        found = None if self.static else delta.affected(self)  # a static plan walks every item
         if found is not None:
             self.affected, self.children = found
             self._walk_delta(self.affected)
@@ -310,22 +318,40 @@ class Cook:
             if not graph.nodes[name].inputs:
                 self._generate_root(name)
 
+    def _is_kept(self, item_id: str, node: str) -> bool:
+        """Delta walk: the recorded item of ``node`` is reused without being decided (counted in
+        ``run.kept``, never in ``run.items``). A partitioner keeps none: it partitions again."""
+        return item_id not in self.affected and item_id not in self.taken_back \
+            and not self.graph.nodes[node].is_partitioner
+
+    def _kept_names(self, run: _NodeRun) -> set[str]:
+        """Delta walk: the names of the items ``run`` keeps, which a new item must not take (made on
+        the first new item of the node: an affected item keeps its recorded name)."""
+        if run.kept_names is None:
+            node = run.node.name
+            run.kept_names = {i.name for i in self.state.items_of(self.graph.name, node) if self._is_kept(i.item_id, node)}
+        return run.kept_names
+
     def _walk_delta(self, affected: set[str]) -> None:
         """Register every item the change cannot reach as reused, in bulk (``engine.delta``), then
         generate the affected items of the root file patterns again; the rest of the walk is the
         usual one, restricted by ``_item_cooked`` to the affected items' children."""
         graph = self.graph
         reused = 0
+        per_node: dict[str, int] = {}
+        for item_id in affected:
+            node = self.state.items[item_id].node
+            per_node[node] = per_node.get(node, 0) + 1
         for name in self.scope:
             if graph.nodes[name].is_partitioner:
                 continue  # _partition goes over every member and registers every partition
             run = self.runs[name]
-            kept = [item for item in self.state.items_of(graph.name, name) if item.item_id not in affected]
-            run.items.update(dict.fromkeys(item.item_id for item in kept))
-            run.names.update(item.name for item in kept)  # the names an affected item must not take
+            # counted, not listed: a recook after one change does O(changed) work (``pdg watch``)
+            run.kept = len(self.state.node_items.get((graph.name, name), ())) - per_node.get(name, 0)
             if self.dry_run:
-                self.decisions.update((item.item_id, ("reuse", {})) for item in kept)
-            reused += len(kept)
+                self.decisions.update((i.item_id, ("reuse", {})) for i in self.state.items_of(graph.name, name)
+                                      if self._is_kept(i.item_id, name))
+            reused += run.kept
         self.counts["reused"] += reused
         self.total += reused
         self.done += reused
@@ -334,10 +360,11 @@ class Cook:
             node = graph.nodes[name]
             if node.inputs:
                 continue
-            again = [i for i in self.state.items_of(graph.name, name) if i.item_id in affected]
+            again = sorted((self.state.items[i] for i in affected if self.state.items[i].node == name),
+                           key=lambda i: i.index)
             specs = []
             for item in again:
-                record = self._file_record(files.absolute(item.outputs[0][0], root), node.tag)
+                record = self._file_record(files.absolute(item.outputs[0][0], root), node.tag, item.outputs[0])
                 specs.append(NewItem(key=record[0], index=item.index, outputs=[record]))
             self._add_children(self.runs[name], specs, None, numbers=[i.index + 1 for i in again])
             self._node_generated(name)
@@ -366,11 +393,12 @@ class Cook:
                 paths.extend(files.absolute(o[0], root) for o in item.outputs)
         return paths
 
-    def _file_record(self, path: str, tag: str | None = None) -> list:
+    def _file_record(self, path: str, tag: str | None = None, prev: list | None = None) -> list:
         """A file's record for generation: the stat cascade against its last record (no read when
-        its mtime and size match), a full stat and hash when it has none."""
+        its mtime and size match), a full stat and hash when it has none. ``prev``: that last record,
+        when the caller knows it (else it is looked up among every file pattern's records)."""
         root = self.graph.root
-        if self._known is None:
+        if prev is None and self._known is None:
             self._known = {}
             for name in self.scope:
                 node = self.graph.nodes[name]
@@ -381,7 +409,8 @@ class Cook:
         relpath = files.relative(path, root)
         full = files.absolute(relpath, root)
         st = self.stats.get(full, False)
-        prev = self._known.get(relpath)
+        if prev is None:
+            prev = self._known.get(relpath)
         if prev is not None and st and st.st_mtime_ns == prev[3] and st.st_size == prev[2] \
                 and (not tag or tag == prev[1]):
             return prev  # the stat cascade's first step, inline: a file pattern may hold 100,000 files
@@ -405,8 +434,9 @@ class Cook:
     def _name_for(self, run: _NodeRun, number: int) -> str:
         node = run.node.name
         name = f"{node}_{number}"
-        if name in run.names:
-            name = f"{node}_{number}_{len(run.names)}"
+        taken = run.names if self.affected is None else run.names | self._kept_names(run)
+        if name in taken:
+            name = f"{node}_{number}_{len(taken)}"
         run.names.add(name)
         return name
 
@@ -470,7 +500,12 @@ class Cook:
                 attrs.update(spec.attrs)
                 inputs, parents = list(parent.outputs), [parent.item_id]
             item_id = item_identity(self.graph.name, processor.name, parents, spec.key)
-            name = self._name_for(run, number)
+            prev = self.state.items.get(item_id) if self.affected is not None else None
+            if prev is not None and prev.node == processor.name:
+                name = prev.name  # the delta walk renumbers nothing: an item keeps its recorded name
+                run.names.add(name)
+            else:
+                name = self._name_for(run, number)
             self._register(run, item_id, number)
             if processor.does_work:
                 self._decide_work(run, item_id, name, spec.index, parents, attrs, inputs)
@@ -655,11 +690,14 @@ class Cook:
             return
         run.generated = True
         rec = self.recorder
-        for item_id in list(self.state.node_items.get((self.graph.name, name), {})):
+        recorded = self.state.node_items.get((self.graph.name, name), {})
+        if self.affected is not None and not run.node.is_partitioner:  # the kept items stand
+            recorded = [i for i in (*self.affected, *self.taken_back) if i in recorded]
+        for item_id in list(recorded):
             if item_id not in run.items:
                 rec.emit(ev.WorkItemRemoved, item_id=item_id, reason=f"cook {self.cook_id} did not generate it again")
                 self.decisions[item_id] = ("remove", {})
-        rec.emit(ev.NodeGenerated, node=name, count=len(run.items))
+        rec.emit(ev.NodeGenerated, node=name, count=len(run.items) + run.kept)
         if run.unfinished == 0:
             rec.emit(ev.NodeCooked, node=name, failed=0)
         for down in run.downstream:
@@ -683,7 +721,12 @@ class Cook:
         partitioner: Partitioner = run.node
         members = []
         for up in partitioner.inputs:  # in work item order, never in the order they finished cooking
-            found = [self.state.items[i] for i in self.runs[up].items if i in self.state.items]
+            listed = self.runs[up].items
+            if self.affected is None:
+                found = [self.state.items[i] for i in listed if i in self.state.items]
+            else:  # the kept items too, which the delta walk counts without listing
+                found = [i for i in self.state.items_of(self.graph.name, up)
+                         if i.item_id in listed or self._is_kept(i.item_id, up)]
             members += sorted(found, key=lambda m: (m.index, m.item_id))
         try:
             partitions = partitioner.partition(self.ctx, members)
@@ -793,9 +836,11 @@ class Cook:
         node = run.node.name
         for child in self.children.get(item_id, ()):
             item = self.state.items.get(child)
-            if item is not None and item.node == node and child in run.items:
-                del run.items[child]
-                run.names.discard(item.name)
+            if item is not None and item.node == node and self._is_kept(child, node):
+                self.taken_back.add(child)
+                run.kept -= 1
+                if run.kept_names is not None:
+                    run.kept_names.discard(item.name)
                 self.counts["reused"] -= 1
                 self.total -= 1
                 self.done -= 1
