@@ -49,6 +49,7 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
                 subjects.append(queries.find_item(state, item_ref).item_id)
             if node is not None:
                 ids = [i for (g, n), items in state.node_items.items() if n == node for i in items]
+                ids += history.removed_items_of(log, node)  # cooks that touched items since removed
                 if not ids and not any(n["name"] == node for g in state.graphs.values() for n in g.nodes):
                     from engine.errors import UnknownNode
 

@@ -36,6 +36,13 @@ def cooks_touching(log: EventLog, subjects: list[str]) -> set[int]:
     return found
 
 
+def removed_items_of(log: EventLog, node: str) -> list[str]:
+    """The items of ``node`` that the log shows removed (the state no longer holds them): one pass
+    over the removals, then each one's first event."""
+    removed = [r[0] for r in log.conn.execute("SELECT DISTINCT subject FROM events WHERE kind = 'WorkItemRemoved'")]
+    return [item_id for item_id in removed if _node_of_removed(log, item_id) == node]
+
+
 def cook_detail(log: EventLog, cook_id: int, state: State) -> dict:
     """What cook ``cook_id`` did: per node what ran, was taken from the cache, failed, was cancelled,
     was updated (recorded again without running) or reused, plus its failures and slowest items.

@@ -324,3 +324,15 @@ def test_many_small_cooks_add_up_to_a_snapshot(wide, monkeypatch):
     with EventLog.open(str(wide.db)) as log:
         assert log.snapshot_seq() > first
         assert log.last_seq() - log.snapshot_seq() < 60
+
+
+def test_history_node_filter_finds_cooks_of_items_since_removed(cooked):
+    """Cook 3 removed files_6 (and upper_6); cook 2 touched only upper_4's chain: --node files lists
+    the cooks that generated, changed or removed its items, including the removed one's."""
+    with EventLog.open(str(cooked.db)) as log:
+        from pdgstore import history
+
+        removed = history.removed_items_of(log, "files")
+    assert len(removed) == 1
+    cooks = [c["cook_id"] for c in _json(cooked.pdg("history", "--node", "files", "--json"))["cooks"]]
+    assert cooks == [1, 2, 3]
