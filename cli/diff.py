@@ -19,7 +19,7 @@ from pdgstore import history, refs
 @db_option
 @json_option
 def command(ref1, ref2, db, as_json) -> None:
-    """Show what changed from REF1 to REF2 (default: now): work items added, removed, rerun (with
+    """Show what changed from REF1 to REF2 (default: now): work items added, removed, rerun or updated (with
     the recorded reason) or changed, their state and attribute changes, and output files whose hash
     changed. A REF is a seq, cook:ID, cook~N, a time or a span ago (see pdg status --help)."""
     with open_store(db) as log:
@@ -32,7 +32,7 @@ def command(ref1, ref2, db, as_json) -> None:
     c = result["counts"]
     render.err.print(
         f"from seq {a_point.seq} to seq {b_point.seq}: {c['added']} added, {c['removed']} removed, "
-        f"{c['rerun']} rerun, {c['changed']} changed otherwise")
+        f"{c['rerun']} rerun, {c['updated']} updated, {c['changed']} changed otherwise")
     if not result["items"]:
         return
     t = render.table("change", "name", "node", "state", "what changed")

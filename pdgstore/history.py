@@ -148,7 +148,8 @@ def _natural(name: str) -> tuple:
 
 def diff(log: EventLog, a: State, b: State) -> dict:
     """What changed from state ``a`` to state ``b``: items added, removed, rerun (their work ran
-    in between, with the recorded reason) or changed otherwise (state, attributes, output files)."""
+    in between, with the recorded reason), updated (remade without work: a partition merged again,
+    a result from the cache) or changed otherwise (state, attributes, output files)."""
     rows = []
     counts = Counter()
     roots = {g: project_root(log, b if g in b.graphs else a, g) for g in {*a.graphs, *b.graphs}}
@@ -172,7 +173,9 @@ def diff(log: EventLog, a: State, b: State) -> dict:
         outputs = _output_changes(old.outputs, new.outputs)
         if not (reran or attrs or outputs or old.state != new.state or (old.name, old.index) != (new.name, new.index)):
             continue
-        change = "rerun" if reran else "changed"
+        # its work ran again, or its record was remade without work (a partition merged again, a
+        # result taken from the cache)
+        change = ("rerun" if new.duration_ns else "updated") if reran else "changed"
         rows.append(_row(new, change, old, new, roots, why.get(item_id), name, attrs, outputs))
         counts[change] += 1
     for item_id, old in a.items.items():
@@ -180,7 +183,7 @@ def diff(log: EventLog, a: State, b: State) -> dict:
             rows.append(_row(old, "removed", old, None, roots, None, name))
             counts["removed"] += 1
     rows.sort(key=lambda r: (r["graph"], r["node"], _natural(r["name"])))
-    return {"counts": {k: counts[k] for k in ("added", "removed", "rerun", "changed")}, "items": rows}
+    return {"counts": {k: counts[k] for k in ("added", "removed", "rerun", "updated", "changed")}, "items": rows}
 
 
 def _row(item: Item, change: str, old: Item | None, new: Item | None, roots: dict, reason: dict | None, name,

@@ -106,7 +106,9 @@ def test_diff_names_added_removed_and_rerun_items_with_reasons(cooked):
     d = _json(cooked.pdg("diff", "cook:1", "cook:2", "--json"))
     assert d["counts"]["added"] == d["counts"]["removed"] == 0
     rerun = {r["name"]: r for r in d["items"] if r["change"] == "rerun"}
-    assert set(rerun) == {"upper_4", "gather_1", "concat_1"}
+    assert set(rerun) == {"upper_4", "concat_1"}
+    assert [r["name"] for r in d["items"] if r["change"] == "updated"] == ["gather_1"]  # merged again
+    assert "its members changed" in next(r["why"] for r in d["items"] if r["name"] == "gather_1")
     assert "in/f0003.txt changed" in rerun["upper_4"]["why"]
     assert [o["path"] for o in rerun["upper_4"]["outputs"]] == ["out1/f0003.txt"]
     d = _json(cooked.pdg("diff", "cook:2", "cook:3", "--json"))
