@@ -1010,8 +1010,9 @@ class Cook:
         self._flush()
         if self.dry_run:
             return status, message
-        # counted from the newest snapshot, not this cook's events: many small cooks add up too
-        if self.state.seq - self.log.snapshot_seq() >= SNAPSHOT_EVERY or self.log.snapshot_seq() == 0:
+        # counted from the newest snapshot, not this cook's events: many small cooks add up too; and
+        # by bytes: events carrying big lists (a partition's outputs) can outweigh the snapshot soon
+        if self.log.snapshot_due(SNAPSHOT_EVERY):
             self.log.save_snapshot(self.state)
         return status, message
 

@@ -289,6 +289,22 @@ class EventLog:
         with paused_gc():
             return State.from_plain(msgpack.unpackb(row[0], raw=False, strict_map_key=False))
 
+    def snapshot_due(self, every: int) -> bool:
+        """Whether a new snapshot should be written: there is none, or ``every`` events followed the
+        newest, or the events after it weigh more than it does (then loading state from a fresh
+        snapshot reads at most half as much)."""
+        with self._errors():
+            row = self.conn.execute("SELECT seq, length(state) FROM snapshots WHERE v = ? ORDER BY seq DESC LIMIT 1",
+                                    (SNAPSHOT_VERSION,)).fetchone()
+            if row is None:
+                return True
+            seq, size = row
+            if self.last_seq() - seq >= every:
+                return True
+            tail = self.conn.execute("SELECT coalesce(sum(length(payload)), 0) FROM events WHERE seq > ?",
+                                     (seq,)).fetchone()[0]
+        return tail > size
+
     def base_seq(self) -> int:
         """Where the log's events begin: 0, or the seq up to which ``pdg compact`` folded the
         history into the base snapshot (the events up to it are gone)."""

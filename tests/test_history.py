@@ -338,3 +338,24 @@ def test_history_node_filter_finds_cooks_of_items_since_removed(cooked):
     assert len(removed) == 1
     cooks = [c["cook_id"] for c in _json(cooked.pdg("history", "--node", "files", "--json"))["cooks"]]
     assert cooks == [1, 2, 3]
+
+
+def test_a_snapshot_follows_when_the_events_after_it_outweigh_it(wide):
+    """Events carrying big lists (a partition's 20 outputs, the concat's 20 inputs) add up to more
+    bytes than the snapshot long before 20,000 events: then the next cook writes a new one."""
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    with EventLog.open(str(wide.db)) as log:
+        first = log.snapshot_seq()
+        assert not log.snapshot_due(20_000)
+    for i in range(40):
+        wide.write("in/f0001.txt", f"change {i}\n")
+        assert wide.pdg("cook", "wide.py").exit_code == 0
+        with EventLog.open(str(wide.db)) as log:
+            if log.snapshot_seq() > first:
+                break
+    with EventLog.open(str(wide.db)) as log:
+        assert log.snapshot_seq() > first and log.last_seq() - log.snapshot_seq() < 20_000
+        size = log.conn.execute("SELECT length(state) FROM snapshots ORDER BY seq DESC LIMIT 1").fetchone()[0]
+        tail = log.conn.execute("SELECT coalesce(sum(length(payload)), 0) FROM events WHERE seq > ?",
+                                (log.snapshot_seq(),)).fetchone()[0]
+        assert tail <= size
