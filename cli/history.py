@@ -6,7 +6,7 @@ import click
 from rich.markup import escape
 
 from cli import render
-from cli.options import db_option, json_option
+from cli.options import db_option, json_option, require_node
 from engine.project import open_store
 from pdgstore import history, queries, refs
 
@@ -41,7 +41,7 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
             rows = [r for r in rows if r["status"] == status]
         if since is not None:
             point = refs.resolve(log, since)
-            spans = history.cook_spans(log)
+            spans = log.cook_spans()
             rows = [r for r in rows if spans.get(r["cook_id"], (0, 0))[1] >= point.seq]
         if node is not None or item_ref is not None:
             subjects = []
@@ -50,11 +50,8 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
             if node is not None:
                 ids = [i for (g, n), items in state.node_items.items() if n == node for i in items]
                 ids += history.removed_items_of(log, node)  # cooks that touched items since removed
-                if not ids and not any(n["name"] == node for g in state.graphs.values() for n in g.nodes):
-                    from engine.errors import UnknownNode
-
-                    known = ", ".join(n for _, n in queries.node_order(state)) or "none"
-                    raise UnknownNode(f"the store has no node {node} (its nodes: {known})")
+                if not ids:
+                    require_node(state, node)
                 subjects += ids + [node]
             touched = history.cooks_touching(log, subjects)
             rows = [r for r in rows if r["cook_id"] in touched]

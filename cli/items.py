@@ -6,8 +6,7 @@ import click
 from rich.markup import escape
 
 from cli import render
-from cli.options import at_option, db_option, json_option
-from engine.errors import UnknownNode
+from cli.options import at_option, db_option, json_option, require_node
 from engine.project import open_store
 from pdgstore import queries, refs
 from pdgstore.events import STATES
@@ -24,9 +23,8 @@ def command(node, state_filter, at, db, as_json) -> None:
     with --at, as they were at that point of the log."""
     with open_store(db) as log:
         state, point = refs.state_at(log, at)
-        if node is not None and not any(n == node for _, n in queries.node_order(state)):
-            known = ", ".join(n for _, n in queries.node_order(state)) or "none"
-            raise UnknownNode(f"the store has no node {node} (its nodes: {known})")
+        if node is not None:
+            require_node(state, node)
         rows = queries.items(log, state, node, state_filter)
     if as_json:
         render.emit_json({"schema": 1, "at": point.to_json() if point else None, "items": rows})

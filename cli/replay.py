@@ -13,7 +13,7 @@ from cli.options import db_option, json_option
 from engine.errors import PdgError
 from engine.project import open_store
 from engine.replay import check_types, load_handler, replay_into
-from pdgstore import history, refs
+from pdgstore import refs
 from pdgstore.errors import BadRef
 
 
@@ -37,7 +37,7 @@ def command(handler_spec, cook_id, ref_from, ref_to, types, db, as_json) -> None
     handler = load_handler(handler_spec)
     with open_store(db) as log:
         if cook_id is not None:
-            span = history.cook_spans(log).get(cook_id)
+            span = log.cook_span(cook_id)
             if span is None:
                 raise BadRef(f"{log.display} holds no events of cook {cook_id}")
             after, until = span[0] - 1, span[1]

@@ -14,7 +14,6 @@ import hashlib
 import os
 import shlex
 
-from engine.cache import check_mode
 from engine.errors import GraphError
 from engine.nodes import GenerateContext, NewItem, Processor
 
@@ -44,13 +43,7 @@ class CommandProcessor(Processor):
         self.command = command
         self.words = words
         self.scheduler = scheduler
-        try:
-            self.cache_mode = check_mode(cache_mode, name)
-        except ValueError as exc:
-            raise GraphError(str(exc)) from None
-        if isinstance(expected_outputs, str):
-            expected_outputs = [expected_outputs]
-        self.expected_outputs = tuple(str(e) for e in expected_outputs)
+        self._cache_options(cache_mode, expected_outputs)
         self.env_attribs = tuple(env_attribs)
         self.env = {str(k): str(v) for k, v in (env or {}).items()}
 

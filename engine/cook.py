@@ -434,9 +434,9 @@ class Cook:
     def _name_for(self, run: _NodeRun, number: int) -> str:
         node = run.node.name
         name = f"{node}_{number}"
-        taken = run.names if self.affected is None else run.names | self._kept_names(run)
-        if name in taken:
-            name = f"{node}_{number}_{len(taken)}"
+        kept = self._kept_names(run) if self.affected is not None else ()  # disjoint from run.names
+        if name in run.names or name in kept:
+            name = f"{node}_{number}_{len(run.names) + len(kept)}"
         run.names.add(name)
         return name
 

@@ -30,10 +30,8 @@ reaches most of the graph anyway.
 
 from __future__ import annotations
 
-from engine import files
+from engine import files, noop
 from engine.nodes import FilePattern
-from pdgstore.events import DONE_STATES
-from pdgstore.state import ACCEPTED
 
 #: above this share of the items in scope, the full walk is as cheap and simpler
 MAX_SHARE = 0.5
@@ -52,10 +50,6 @@ def affected(cook) -> tuple[set[str], dict[str, list[str]]] | None:
     children: dict[str, list[str]] = {}
     dirty: list[str] = []
     total = 0
-    # noop.unchanged, inline: this loop visits every item of the graph
-    prefix = root.rstrip("/") + "/"
-    get = stats.get
-    done, unset = DONE_STATES, ("", ACCEPTED)
     for name in cook.scope:
         node = graph.nodes[name]
         items = state.items_of(graph.name, name)
@@ -68,15 +62,8 @@ def affected(cook) -> tuple[set[str], dict[str, list[str]]] | None:
                     children[parent] = [item_id]
                 else:
                     kids.append(item_id)
-            if item.state not in done or item.signature in unset or item.reason:
+            if not noop.unchanged(item, stats, root):
                 dirty.append(item_id)
-                continue
-            for o in item.outputs:
-                path = o[0]
-                st = get(path if path[:1] == "/" else prefix + path)
-                if st is None or st.st_mtime_ns != o[3] or st.st_size != o[2]:
-                    dirty.append(item_id)
-                    break
         if isinstance(node, FilePattern):
             recorded = sorted(files.absolute(i.outputs[0][0], root) for i in items if i.outputs)
             if recorded != node.matches(root, stats) or len(recorded) != len(items):
@@ -124,9 +111,6 @@ class LazyStats(dict):
         except KeyError:
             st = self[path] = files._stat(path)
             return st
-
-    def __missing__(self, path):
-        raise KeyError(path)
 
 
 class Index:

@@ -43,13 +43,12 @@ VERSION = 1
 def save(log: EventLog, graph: Graph, state: State, results: list[str]) -> None:
     """Write the manifest of ``graph`` for the state just cooked (a whole-graph cook that succeeded)."""
     root = graph.root
-    prefix = root.rstrip("/") + "/"
     packer = msgpack.Packer(use_bin_type=True, autoreset=False)
     order = graph.topological_order()
     counts = {name: len(state.node_items.get((graph.name, name), ())) for name in order}
     # every (file, mtime_ns, size) recorded, once: a partition repeats its members' records
     paths = list(dict.fromkeys(
-        (o[0] if o[0][:1] == "/" else prefix + o[0], o[3], o[2])
+        (files.absolute(o[0], root), o[3], o[2])
         for name in order for item in state.items_of(graph.name, name) for o in item.outputs))
     patterns = {name: sorted(files.absolute(i.outputs[0][0], root) for i in state.items_of(graph.name, name)
                              if i.outputs)

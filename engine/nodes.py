@@ -96,6 +96,16 @@ class Processor(Node):
     def cook(self, item) -> None:
         """Do the item's work (only called when ``does_work``)."""
 
+    def _cache_options(self, cache_mode: str, expected_outputs) -> None:
+        """A working processor's cache mode (checked) and expected output files (one or a list)."""
+        try:
+            self.cache_mode = check_mode(cache_mode, self.name)
+        except ValueError as exc:
+            raise GraphError(str(exc)) from None
+        if isinstance(expected_outputs, str):
+            expected_outputs = [expected_outputs]
+        self.expected_outputs = tuple(str(e) for e in expected_outputs)
+
 
 class Partitioner(Node):
     is_partitioner = True
@@ -288,13 +298,7 @@ class PythonProcessor(Processor):
             raise GraphError(f"python processor {name}: func must be callable, not {type(func).__name__}")
         self.func = func
         self.node_parms = dict(parms or {})
-        try:
-            self.cache_mode = check_mode(cache_mode, name)
-        except ValueError as exc:
-            raise GraphError(str(exc)) from None
-        if isinstance(expected_outputs, str):
-            expected_outputs = [expected_outputs]
-        self.expected_outputs = tuple(str(e) for e in expected_outputs)
+        self._cache_options(cache_mode, expected_outputs)
 
     def parms(self) -> dict:
         return {

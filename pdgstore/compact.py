@@ -57,7 +57,8 @@ def plan(log: EventLog, *, keep_cooks: int | None = None, before: int | None = N
     if (keep_cooks is None) == (before is None):
         raise ValueError("give exactly one of keep_cooks and before")
     base = log.base_seq()
-    cooks = [r[0] for r in log.conn.execute("SELECT DISTINCT cook_id FROM events WHERE cook_id > 0 ORDER BY cook_id")]
+    spans = log.cook_spans()
+    cooks = sorted(spans)
     if keep_cooks is not None:
         if keep_cooks < 0:
             raise BadRef(f"--keep-cooks must be 0 or more, not {keep_cooks}")
@@ -66,21 +67,16 @@ def plan(log: EventLog, *, keep_cooks: int | None = None, before: int | None = N
         elif keep_cooks == 0:
             cut = log.last_seq()
         else:
-            first_kept = cooks[-keep_cooks]
-            cut = log.conn.execute("SELECT min(seq) FROM events WHERE cook_id = ?", (first_kept,)).fetchone()[0] - 1
+            cut = spans[cooks[-keep_cooks]][0] - 1
     else:
         cut = before
     cut = max(cut, base)
     row = log.conn.execute(
         "SELECT count(*), coalesce(sum(length(payload) + length(subject) + length(graph) + length(kind)), 0) "
         "FROM events WHERE seq <= ?", (cut,)).fetchone()
-    folded = sum(1 for c in cooks if _last_seq_of(log, c) <= cut)
+    folded = sum(1 for c in cooks if spans[c][1] <= cut)
     return Plan(cut=cut, events=row[0], bytes=row[1] + row[0] * ROW_OVERHEAD, cooks_folded=folded,
                 cooks_kept=len(cooks) - folded, store_bytes=store_bytes(log))
-
-
-def _last_seq_of(log: EventLog, cook_id: int) -> int:
-    return log.conn.execute("SELECT max(seq) FROM events WHERE cook_id = ?", (cook_id,)).fetchone()[0]
 
 
 def compact(log: EventLog, the_plan: Plan, *, vacuum: bool = True) -> dict:

@@ -19,12 +19,6 @@ ITEM_KINDS = ("WorkItemGenerated", "WorkItemStateChanged", "WorkItemCooked", "Wo
 SLOWEST = 10
 
 
-def cook_spans(log: EventLog) -> dict[int, tuple[int, int]]:
-    """cook id -> (first seq, last seq) of its events still in the log (one pass over an index)."""
-    rows = log.conn.execute("SELECT cook_id, min(seq), max(seq) FROM events WHERE cook_id > 0 GROUP BY cook_id")
-    return {cook_id: (first, last) for cook_id, first, last in rows}
-
-
 def cooks_touching(log: EventLog, subjects: list[str]) -> set[int]:
     """The cooks that wrote an event about any of ``subjects`` (items or nodes)."""
     found: set[int] = set()
@@ -52,7 +46,7 @@ def cook_detail(log: EventLog, cook_id: int, state: State) -> dict:
     cook = state.cooks.get(cook_id)
     if cook is None:
         raise BadRef(f"{log.display} has no cook {cook_id} (pdg history lists them)")
-    span = cook_spans(log).get(cook_id)
+    span = log.cook_span(cook_id)
     if span is None:
         raise BadRef(f"the events of cook {cook_id} are no longer in {log.display} (pdg compact folded them)")
     end = log.state_at(span[1])

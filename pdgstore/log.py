@@ -273,6 +273,19 @@ class EventLog:
         with self._errors():
             return self.conn.execute("SELECT kind, subject FROM events WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
 
+    def cook_spans(self) -> dict[int, tuple[int, int]]:
+        """cook id -> (first seq, last seq) of its events still in the log (one pass over an index)."""
+        with self._errors():
+            rows = self.conn.execute("SELECT cook_id, min(seq), max(seq) FROM events WHERE cook_id > 0 GROUP BY cook_id")
+            return {cook_id: (first, last) for cook_id, first, last in rows}
+
+    def cook_span(self, cook_id: int) -> tuple[int, int] | None:
+        """(first seq, last seq) of one cook's events still in the log, or None."""
+        with self._errors():
+            first, last = self.conn.execute("SELECT min(seq), max(seq) FROM events WHERE cook_id = ?",
+                                            (cook_id,)).fetchone()
+        return None if first is None else (first, last)
+
     def last_seq(self) -> int:
         with self._errors():
             return self.conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0

@@ -86,12 +86,12 @@ def state_at(log, ref: str | None):
 
 
 def _cook_end(log, ref: str, cook_id: int) -> Point:
-    row = log.conn.execute("SELECT max(seq) FROM events WHERE cook_id = ?", (cook_id,)).fetchone()
-    if row[0] is None:
+    span = log.cook_span(cook_id)
+    if span is None:
         if cook_id <= _compacted_cooks(log):
             raise BadRef(f"{ref}: the events of cook {cook_id} were folded away by pdg compact")
         raise BadRef(f"{ref}: {log.display} has no cook {cook_id}")
-    return Point(ref, row[0], cook_id=cook_id)
+    return Point(ref, span[1], cook_id=cook_id)
 
 
 def _compacted_cooks(log) -> int:

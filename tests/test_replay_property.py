@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 import engine
 from engine.cook import Cook
-from pdgstore import EventLog, history
+from pdgstore import EventLog
 from pdgstore.events import FINISHED_STATES
 from pdgstore.state import first_difference
 
@@ -217,7 +217,7 @@ def test_replay_equals_live_state(example):
             if op.handler_raises:
                 assert live_state.cooks[number].warnings == len(summary.warnings) > 0, what
         with EventLog.open(db) as log:
-            spans = history.cook_spans(log)
+            spans = log.cook_spans()
             for number, live in lives.items():
                 first, last = spans[number]
                 diff = first_difference(log.state_at(last).to_plain(), live)
