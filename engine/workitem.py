@@ -9,25 +9,51 @@ to the engine's loop as a result, which records it as events. Paths are relative
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine import attribs
+from engine.files import absolute
 from engine.errors import ExpansionError
 
 _MISSING = object()
 
 
-@dataclass(frozen=True, slots=True)
 class FileInfo:
-    """A file a work item reads or wrote: ``path`` is absolute; ``relpath`` as the log stores it."""
+    """A file a work item reads or wrote: ``relpath`` as the log stores it, ``abspath`` the absolute
+    path as a string, ``path`` the same as a ``Path``.
 
-    path: Path
-    relpath: str
-    tag: str
-    size: int
-    hash: str
+    ``open(info)`` and ``os.path`` functions take it as it is (``__fspath__``). ``path`` is made on
+    first use: a partition's item may list 10,000 inputs, and a ``Path`` costs more to make than
+    the read that usually follows."""
+
+    __slots__ = ("abspath", "relpath", "tag", "size", "hash", "_path")
+
+    def __init__(self, abspath: str, relpath: str, tag: str, size: int, hash: str) -> None:
+        self.abspath = abspath
+        self.relpath = relpath
+        self.tag = tag
+        self.size = size
+        self.hash = hash
+        self._path = None
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = Path(self.abspath)
+        return self._path
+
+    def __fspath__(self) -> str:
+        return self.abspath
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is FileInfo and (self.abspath, self.relpath, self.tag, self.size, self.hash) == (
+            other.abspath, other.relpath, other.tag, other.size, other.hash)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"FileInfo({self.relpath!r}, tag={self.tag!r}, size={self.size}, hash={self.hash!r})"
 
 
 class WorkItem:
@@ -102,7 +128,7 @@ class WorkItem:
     # -- files -----------------------------------------------------------------------------------
     def _info(self, rec: list) -> FileInfo:
         rel = rec[0]
-        return FileInfo(Path(rel if os.path.isabs(rel) else os.path.join(self.root, rel)), rel, rec[1], rec[2], rec[4])
+        return FileInfo(absolute(rel, self.root), rel, rec[1], rec[2], rec[4])
 
     @property
     def input_files(self) -> list[FileInfo]:

@@ -18,14 +18,25 @@ graph = Graph("wide")
 files = graph.file_pattern("files", "in/*.txt")
 
 
+def write(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path``, making its folder the first time it is missing."""
+    try:
+        f = open(path, "wb")
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        f = open(path, "wb")
+    with f:
+        f.write(data)
+
+
 @graph.python_processor("upper", upstream=files)
 def upper(item):
     """out1/<name> = the input's text upper-cased."""
-    source = item.input_path
-    out = f"out1/{source.name}"
-    os.makedirs("out1", exist_ok=True)
-    with open(out, "w") as f:
-        f.write(source.read_text().upper())
+    source = item.input_files[0]
+    with open(source, "rb") as f:
+        text = f.read().decode()
+    out = "out1/" + os.path.basename(source.relpath)
+    write(out, text.upper().encode())
     item.add_output_file(out)
 
 
@@ -35,8 +46,9 @@ everything = graph.wait_for_all("everything", upper)
 @graph.python_processor("concat", upstream=everything)
 def concat(item):
     """out2/all.txt = every stage-1 output, in name order."""
-    os.makedirs("out2", exist_ok=True)
-    with open("out2/all.txt", "w") as out:
-        for f in sorted(item.input_files, key=lambda f: f.relpath):
-            out.write(f.path.read_text())
+    parts = []
+    for source in sorted(item.input_files, key=lambda f: f.relpath):
+        with open(source, "rb") as f:
+            parts.append(f.read())
+    write("out2/all.txt", b"".join(parts))
     item.add_output_file("out2/all.txt")
