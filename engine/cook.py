@@ -30,6 +30,7 @@ from engine.errors import GraphError
 from engine.handlers import Handlers, translate
 from engine.nodes import GenerateContext, NewItem, Partitioner, Processor
 from engine.dispatch import Dispatch, expected_records
+from engine.inbox import Inbox
 from engine.inprocess import InProcessScheduler
 from engine.scheduler import TYPES as SCHEDULER_TYPES, JobResult, make as make_scheduler
 from engine.recorder import Recorder
@@ -197,7 +198,7 @@ class Cook:
         started = time.perf_counter()
         old_cwd = os.getcwd()
         os.chdir(self.graph.root)
-        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._inbox = Inbox()
         self.dispatch: Dispatch | None = None
         started_schedulers = False
         try:

@@ -222,9 +222,7 @@ class Dispatch:
                 self._answer(payload[-1], f"work item {item_id} is not cooking")
             return
         emit = self.cook.recorder.emit
-        if what == "started":  # the in-process fast path
-            emit(ev.WorkItemStateChanged, item_id=item_id, state="cooking")
-        elif what == "job_started":
+        if what == "job_started":
             scheduler, attempt, pid, log_uri = payload
             if pid == 0 and not log_uri:
                 emit(ev.WorkItemStateChanged, item_id=item_id, state="cooking")

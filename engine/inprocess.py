@@ -1,8 +1,9 @@
 """The in-process scheduler: runs in-process work items on a thread pool inside the cook.
 
-It is the foundation's pool behind the scheduler contract. It keeps at most ``jobs`` items waiting
-for a worker (so the ready queue, not the pool, holds the rest and a cancel drops them at once) and
-reports each item started and finished with what its work made. Given an out-of-process item (a
+It is the foundation's pool behind the scheduler contract. It keeps at most the pool's ``capacity``
+items waiting for a worker (the ready queue holds the rest; a cancel takes the waiting ones back out
+of the pool and records them cancelled at once) and reports each item started and finished with
+what its work made. Given an out-of-process item (a
 command), a worker runs its job as a subprocess and waits for it: no retries, limits or slots
 (that is the local scheduler's job).
 """
@@ -44,7 +45,7 @@ class InProcessScheduler(Scheduler):
 
     def on_schedule(self, item: ScheduledItem) -> ScheduleResult:
         pool = self.pool
-        if pool.waiting >= pool.jobs:
+        if pool.waiting >= pool.capacity:
             return ScheduleResult.FULL_DEFERRED
         if item.run is not None:
             pool.submit(item.id, item.run)
@@ -60,6 +61,8 @@ class InProcessScheduler(Scheduler):
 
     def _run_job(self, item_id: str, argv: list, env: dict, log: Path) -> None:
         report = self.reporter
+        if item_id in self.cancelled:
+            return report.cancelled(item_id, "cancelled before its job started")
         try:
             proc = jobs.spawn(argv, env, self.working_dir or self.graph_dir, log)
         except OSError as exc:
@@ -79,6 +82,9 @@ class InProcessScheduler(Scheduler):
                           else f"its job was killed by signal {-code}")
 
     def on_cancel_work_items(self, work_items: list, node=None) -> None:
+        if self.pool is not None:
+            for item_id in self.pool.withdraw(set(work_items)):
+                self.reporter.cancelled(item_id, "cancelled before it started")
         for item_id in work_items:
             self.cancelled.add(item_id)
             proc = self.procs.get(item_id)

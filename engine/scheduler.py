@@ -10,12 +10,12 @@ and the cook's loop turns each report into events, flushed before anyone else he
 from __future__ import annotations
 
 import enum
-import queue
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from engine.errors import GraphError
+from engine.inbox import Inbox
 
 
 class ScheduleResult(enum.Enum):
@@ -61,13 +61,15 @@ class Reporter:
     """The one reporting path: every call becomes a message to the cook's loop, which records it
     as events (flushed before the terminal, a handler or the job hears more). Thread-safe."""
 
-    def __init__(self, inbox: queue.SimpleQueue, scheduler: str) -> None:
+    def __init__(self, inbox: Inbox, scheduler: str) -> None:
         self.put = inbox.put
+        self.put_quietly = inbox.put_quietly
         self.scheduler = scheduler
 
-    def started(self, item_id: str, *, pid: int = 0, log_uri: str = "", attempt: int = 1) -> None:
-        """The item's job began (``pid`` 0 in-process)."""
-        self.put(("job_started", item_id, (self.scheduler, attempt, pid, log_uri)))
+    def started(self, item_id: str, *, pid: int = 0, log_uri: str = "", attempt: int = 1, quiet: bool = False) -> None:
+        """The item's job began (``pid`` 0 in-process). ``quiet``: do not wake the loop for it (see
+        ``engine.inbox``)."""
+        (self.put_quietly if quiet else self.put)(("job_started", item_id, (self.scheduler, attempt, pid, log_uri)))
 
     def succeeded(self, item_id: str, exit_code: int = 0, message: str = "", outcome: str = "success") -> None:
         """The job ended well; the loop checks the node's expected outputs before it believes it."""
@@ -102,9 +104,9 @@ class Reporter:
         """Something a job or the result server warns about (a refused call, say)."""
         self.put(("warning", item_id, (message, done)))
 
-    def finished(self, item_id: str, result: JobResult) -> None:
+    def finished(self, item_id: str, result: JobResult, quiet: bool = False) -> None:
         """An in-process run ended with everything it made at once (the fast path of the pool)."""
-        self.put(("done", item_id, result))
+        (self.put_quietly if quiet else self.put)(("done", item_id, result))
 
 
 @dataclass

@@ -1,0 +1,149 @@
+"""The in-process pool and the loop's inbox: long items run side by side, short ones take no turns
+across workers, quiet reports do not wake the loop, and a cancel takes unstarted tasks back."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+
+import pytest
+
+from engine.inbox import Inbox
+from engine.pool import LONG_NS, ThreadPool
+from engine.scheduler import JobResult, Reporter
+
+
+def _task(seconds: float, log: list | None = None):
+    def run() -> JobResult:
+        t0 = time.perf_counter_ns()
+        if log is not None:
+            log.append(("in", threading.current_thread().name, t0))
+        if seconds:
+            time.sleep(seconds)
+        else:  # a few microseconds of Python and a system call (which lets go of the GIL)
+            sum(range(200))
+            os.stat(".")
+        end = time.perf_counter_ns()
+        if log is not None:
+            log.append(("out", threading.current_thread().name, end))
+        return JobResult("cooked_success", {}, [], t0, end - t0)
+
+    return run
+
+
+def _collect(inbox: Inbox, count: int, timeout_s: float = 10) -> list[tuple]:
+    """Read until ``count`` "done" messages arrived."""
+    messages, done = [], 0
+    deadline = time.monotonic() + timeout_s
+    while done < count:
+        assert time.monotonic() < deadline, f"only {done} of {count} results arrived"
+        try:
+            message = inbox.get(timeout=0.05)
+        except queue.Empty:
+            continue
+        messages.append(message)
+        done += message[0] == "done"
+    return messages
+
+
+def test_long_items_run_on_every_worker_at_once():
+    inbox = Inbox()
+    pool = ThreadPool(2, Reporter(inbox, "inprocess"))
+    try:
+        t0 = time.perf_counter()
+        for i in range(4):
+            pool.submit(f"item{i}", _task(0.2))
+        messages = _collect(inbox, 4)
+        elapsed = time.perf_counter() - t0
+    finally:
+        pool.shutdown()
+    assert elapsed < 0.7, f"4 items of 0.2 s on 2 workers took {elapsed:.2f} s: they did not run side by side"
+    for i in range(4):  # each reported started, then finished
+        kinds = [m[0] for m in messages if m[1] == f"item{i}"]
+        assert kinds == ["job_started", "done"]
+
+
+def test_short_items_do_not_take_turns_across_workers():
+    """While a worker is in a short task, the other does not start one: overlapping short tasks
+    would only trade the GIL (a context switch each time)."""
+    inbox = Inbox()
+    log: list = []
+    pool = ThreadPool(2, Reporter(inbox, "inprocess"))
+    try:
+        for i in range(300):
+            pool.submit(f"item{i}", _task(0, log))
+        _collect(inbox, 300)
+    finally:
+        pool.shutdown()
+    running, overlaps = {}, 0
+    for kind, thread, at in sorted(log, key=lambda entry: entry[2]):
+        if kind == "in":
+            # another worker's task may overlap only once it has run LONG_NS (2 ms; a hiccup of the machine)
+            overlaps += any(at - since < 1_000_000 for since in running.values())
+            running[thread] = at
+        else:
+            running.pop(thread, None)
+    assert overlaps == 0
+
+
+def test_quiet_reports_wait_for_the_loop_to_wake():
+    inbox = Inbox()
+    reporter = Reporter(inbox, "inprocess")
+    got = []
+    reader = threading.Thread(target=lambda: got.append((inbox.get(timeout=0.5), time.monotonic())))
+    t0 = time.monotonic()
+    reader.start()
+    time.sleep(0.05)
+    reporter.started("a", quiet=True)
+    reader.join()
+    (message, at), = got
+    assert message[:2] == ("job_started", "a")
+    assert at - t0 >= 0.45, "a quiet report woke the loop"
+
+    got.clear()
+    reader = threading.Thread(target=lambda: got.append((inbox.get(timeout=5), time.monotonic())))
+    t0 = time.monotonic()
+    reader.start()
+    time.sleep(0.05)
+    reporter.finished("a", JobResult("cooked_success", {}, [], 0, 0))
+    reader.join()
+    (message, at), = got
+    assert message[:2] == ("done", "a")
+    assert at - t0 < 1, "a report that is not quiet did not wake the loop"
+
+
+def test_the_last_results_wake_the_loop():
+    """Short items are reported quietly while the queue is full; once it runs low the loop is woken,
+    so a batch of short items is read long before the loop's next tick (5 s here) comes."""
+    inbox = Inbox()
+    pool = ThreadPool(1, Reporter(inbox, "inprocess"))
+    done = 0
+    try:
+        for i in range(pool.capacity):
+            pool.submit(f"item{i}", _task(0))
+        t0 = time.monotonic()
+        while done < pool.capacity:
+            done += inbox.get(timeout=5)[0] == "done"
+        elapsed = time.monotonic() - t0
+    finally:
+        pool.shutdown()
+    assert elapsed < 2, f"{pool.capacity} short items were read after {elapsed:.2f} s"
+
+
+def test_cancel_takes_unstarted_tasks_back():
+    inbox = Inbox()
+    pool = ThreadPool(1, Reporter(inbox, "inprocess"))
+    try:
+        pool.submit("busy", _task(0.3))
+        time.sleep(0.05)
+        for i in range(5):
+            pool.submit(f"later{i}", _task(0))
+        assert pool.withdraw({"later1", "later3", "busy"}) == ["later1", "later3"]  # busy has started
+        assert pool.waiting == 3
+        messages = _collect(inbox, 4)
+    finally:
+        pool.shutdown()
+    done = [m[1] for m in messages if m[0] == "done"]
+    assert done == ["busy", "later0", "later2", "later4"]
