@@ -36,11 +36,9 @@ class Recorder:
         return len(self._rows)
 
     def emit(self, cls: type[Event], **fields) -> Event:
-        fields.setdefault("cook_id", self.cook_id)
-        fields.setdefault("graph", self.graph)
-        event = cls(seq=self._seq, time_ns=time.time_ns(), **fields)
+        event, row = codec.new_event(cls, self._seq, time.time_ns(), self.cook_id, self.graph, fields)
         self._seq += 1
-        self._rows.append(codec.to_row(event))
+        self._rows.append(row)
         if self.keep_events:
             item_id = getattr(event, "item_id", None)
             item = self.state.items.get(item_id) if item_id else None

@@ -244,3 +244,24 @@ def test_duplicate_kind_is_refused_and_registry_untouched():
     finally:
         ev.REGISTRY.clear()
         ev.REGISTRY.update(before)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_new_event_makes_the_event_and_row_the_two_steps_make(kind):
+    """``codec.new_event`` (the recorder's one-pass path) gives what constructing the event and
+    ``to_row`` give, for the sample and for the kind's defaults (fresh lists and dicts each time)."""
+    sample = SAMPLES[kind]
+    cls = type(sample)
+    fields = {name: getattr(sample, name) for name in cls.field_names if name not in ("seq", "time_ns")}
+    made, row = codec.new_event(cls, sample.seq, sample.time_ns, 99, "other", fields)
+    assert made == sample and row == codec.to_row(sample)
+    bare, bare_row = codec.new_event(cls, 1, 2, 3, "g", {})
+    assert bare == cls(seq=1, time_ns=2, cook_id=3, graph="g") and bare_row == codec.to_row(bare)
+    again, _ = codec.new_event(cls, 1, 2, 3, "g", {})
+    for name, _factory in cls._factories:
+        assert getattr(again, name) is not getattr(bare, name)
+
+
+def test_new_event_refuses_an_unknown_field():
+    with pytest.raises(TypeError, match="has no field 'nope'"):
+        codec.new_event(ev.WorkItemStateChanged, 1, 2, 3, "g", {"item_id": "a", "nope": 1})
