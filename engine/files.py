@@ -22,6 +22,7 @@ from engine.errors import HandlerError
 from engine.filetypes import DEFAULT_EXTENSION_TAGS, TypeRegistry
 
 _CHUNK = 1 << 20
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 _DEFAULT_TYPES = TypeRegistry()
 
 #: ``check`` verdicts
@@ -87,7 +88,7 @@ def content_hash(path: str, size: int = -1) -> str:
     just gave, sizes the first read one byte larger: a short read of a regular file is its end, so
     one read does it, and no 1 MiB buffer is allocated for 60 bytes (glibc maps and unmaps one per
     read when the result is shrunk: two page faults a file, 0.3 s over a cold W(10,000) cook)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    fd = os.open(path, _READ_FLAGS)
     try:
         if 0 <= size < _CHUNK:
             data = os.read(fd, size + 1)

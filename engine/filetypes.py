@@ -162,6 +162,8 @@ class TypeRegistry:
     def handlers_for(self, table: dict, tag: str) -> list[tuple[str, object]]:
         """(tag, handler) pairs that apply to ``tag``: most specific tag first, and within a tag the
         last registered first (a plugin overrides what came before it)."""
+        if not table:  # the common case, asked per file a cook records
+            return []
         out = []
         for t in tag_chain(tag or "file"):
             for handler in reversed(table.get(t, ())):
