@@ -150,7 +150,7 @@ class Cook:
         static: bool = False,
         changed: list[str] | None = None,
         index: "delta.Index | None" = None,
-        stats: dict | None = None,
+        scan: "delta.Scan | None" = None,
     ) -> None:
         self.log = log
         self.static = static  # generate everything first, then hand the graph to the schedulers
@@ -158,8 +158,10 @@ class Cook:
         #: a watcher's word (``pdg watch``): only these recorded files changed since the state it keeps,
         #: and ``index`` finds what they reach; then the cook stats and visits only that (``engine.delta``)
         self.changed, self.index = changed, index
-        #: the stats of every file recorded for the graph, made just before (``engine.manifest``)
-        self.given_stats = stats
+        #: the no-op manifest's stat scan of every file recorded for the graph, made just before
+        #: (``engine.manifest``): its stats, and which files changed
+        self.scan = scan
+        self.given_stats = scan.stats if scan is not None else None
         self.trusted: list[str] | None = None  # the items owning ``changed``, when that word is taken
         self.graph = graph
         self.dry_run = dry_run

@@ -30,11 +30,31 @@ reaches most of the graph anyway.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from engine import files, noop
 from engine.nodes import FilePattern
+from pdgstore.events import DONE_STATES
+from pdgstore.state import ACCEPTED
 
 #: above this share of the items in scope, the full walk is as cheap and simpler
 MAX_SHARE = 0.5
+
+
+@dataclass
+class Scan:
+    """What the no-op manifest's stat scan found when it did not prove a no-op
+    (``engine.manifest.try_noop``): the stats of every file it records (absolute path -> stat
+    result, None when missing), the files among them that no longer have their recorded
+    (mtime_ns, size), and whether every file pattern still matches what it matched.
+
+    The manifest describes the very state the cook loads (nothing was appended since it was
+    written), so an item none of whose files is ``changed`` has its files as recorded: the delta
+    walk finds the items that are not clean by set lookups, without asking the stats per file."""
+
+    stats: dict
+    changed: set
+    patterns_same: bool
 
 
 def affected(cook) -> tuple[set[str], dict[str, list[str]]] | None:
@@ -47,6 +67,10 @@ def affected(cook) -> tuple[set[str], dict[str, list[str]]] | None:
     if cook.trusted is not None:
         return _closure(cook, cook.trusted, cook.index.children, len(cook.state.items))
     state, root, stats = cook.state, graph.root, cook.stats
+    scan = cook.scan if cook.scan is not None and stats is cook.scan.stats else None
+    if scan is not None and not scan.patterns_same:
+        return None  # files were added or removed
+    changed = {files.relative(p, root) for p in scan.changed} if scan is not None else None
     children: dict[str, list[str]] = {}
     dirty: list[str] = []
     total = 0
@@ -62,12 +86,20 @@ def affected(cook) -> tuple[set[str], dict[str, list[str]]] | None:
                     children[parent] = [item_id]
                 else:
                     kids.append(item_id)
-            if not noop.unchanged(item, stats, root):
+            if changed is None:
+                clean = noop.unchanged(item, stats, root)
+            else:  # noop.unchanged, its stat comparisons made by the scan
+                clean = item.state in DONE_STATES and item.signature not in ("", ACCEPTED) and not item.reason \
+                    and not any(o[0] in changed for o in item.outputs)
+            if not clean:
                 dirty.append(item_id)
         if isinstance(node, FilePattern):
-            recorded = sorted(files.absolute(i.outputs[0][0], root) for i in items if i.outputs)
-            if recorded != node.matches(root, stats) or len(recorded) != len(items):
+            if any(not i.outputs for i in items):
                 return None
+            if scan is None:  # else the scan compared the matches with what the manifest (the state) recorded
+                recorded = sorted(files.absolute(i.outputs[0][0], root) for i in items)
+                if recorded != node.matches(root, stats):
+                    return None
     found = _closure(cook, dirty, children, total)
     return None if found is None else (found[0], children)
 

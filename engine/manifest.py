@@ -30,6 +30,7 @@ import msgpack
 
 from engine import files
 from engine.cook import CookSummary
+from engine.delta import Scan
 from engine.graph import Graph
 from engine.nodes import FilePattern
 from engine.noop import PURE_NODES
@@ -58,10 +59,10 @@ def save(log: EventLog, graph: Graph, state: State, results: list[str]) -> None:
     log.save_manifest(graph.name, state.seq, packer.getbuffer())
 
 
-def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[CookSummary | None, dict | None]:
+def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[CookSummary | None, Scan | None]:
     """Record a cook of ``graph`` that reuses every item, if the manifest proves nothing changed:
-    (its summary, None). Else (None, the stats of every recorded file when it made them, for the
-    cook to use rather than stat them all again, or None)."""
+    (its summary, None). Else (None, what its stat scan found when it made one, for the cook to use
+    rather than stat every file again and look for the changed ones: ``engine.delta.Scan``)."""
     started = time.perf_counter()
     started_ns = time.time_ns()
     found = log.manifest(graph.name)
@@ -82,13 +83,16 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
             return None, None
     paths = m["files"]
     stats = files.stat_many([p[0] for p in paths])
+    get = stats.get
+    changed = set()
     for path, mtime_ns, size in paths:
-        st = stats.get(path)
+        st = get(path)
         if st is None or st.st_mtime_ns != mtime_ns or st.st_size != size:
-            return None, stats
-    for name, recorded in m["patterns"].items():
-        if graph.nodes[name].matches(graph.root, stats) != recorded:
-            return None, stats
+            changed.add(path)
+    patterns_same = all(graph.nodes[name].matches(graph.root, stats) == recorded
+                        for name, recorded in m["patterns"].items())
+    if changed or not patterns_same:
+        return None, Scan(stats, changed, patterns_same)
     return _record(log, graph, described, order, m, jobs, started, started_ns), None
 
 

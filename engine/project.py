@@ -102,12 +102,12 @@ def cook_graph(
     graph.describe()  # refuses parameters the log cannot hold, before the store is touched
     _check_node(graph, node)
     with EventLog.open(db, writer=True, create=True, synchronous=synchronous) as log:
-        stats = None
+        scan = None
         if node is None and not static:
-            summary, stats = manifest.try_noop(log, graph, jobs=jobs)
+            summary, scan = manifest.try_noop(log, graph, jobs=jobs)
             if summary is not None:
                 return summary
-        cook = Cook(log, graph, node=node, jobs=jobs, progress=progress, static=static, stats=stats)
+        cook = Cook(log, graph, node=node, jobs=jobs, progress=progress, static=static, scan=scan)
         if on_cook is not None:
             on_cook(cook)
         summary = cook.run()

@@ -171,3 +171,48 @@ def test_a_watcher_session_starts_from_the_files_it_saw_change(wide, tmp_path, m
     assert seen[0].trusted is None and "NEW" in (wide.root / "out2/all.txt").read_text()
     with EventLog.open(str(wide.db)) as log:
         assert log.replay_all().to_plain() == session.state.to_plain()
+
+
+def _scan(project):
+    """The no-op manifest's scan of the store as it is (None when it proved a no-op)."""
+    from engine import manifest
+
+    graph = load_graph(str(project.root / "wide.py"))
+    with EventLog.open(str(project.db), writer=True) as log:
+        summary, scan = manifest.try_noop(log, graph)
+    assert summary is None
+    return scan
+
+
+def test_the_manifest_scan_names_the_changed_files_and_the_walk_finds_the_same_items(wide, tmp_path):
+    """A cook after ``pdg cook`` (which saved the manifest) takes the changed files from its stat
+    scan instead of comparing every item's files: the same affected items, the same results."""
+    import shutil
+
+    from engine.project import cook_graph
+
+    cook_graph(load_graph(str(wide.root / "wide.py")), db=str(wide.db), jobs=1)
+    twin = type(wide)(tmp_path / "twin")
+    shutil.copytree(wide.root, twin.root)
+    for p in (wide, twin):
+        p.write("in/f0003.txt", "changed\n")
+        os.remove(p.root / "out1" / "f0007.txt")
+    scan = _scan(wide)
+    root = str(wide.root)
+    assert scan.patterns_same and scan.changed == {f"{root}/in/f0003.txt", f"{root}/out1/f0007.txt"}
+    with_scan = cook(wide, scan=scan)
+    without = cook(twin)
+    assert names(with_scan) == names(without) == {"files_4", "upper_4", "files_8", "upper_8", "gather_1", "concat_1"}
+    assert with_scan.summary.counts == without.summary.counts
+    assert (wide.root / "out2" / "all.txt").read_text() == (twin.root / "out2" / "all.txt").read_text()
+
+
+def test_a_scan_that_saw_files_added_leaves_the_walk_to_the_full_one(wide):
+    from engine.project import cook_graph
+
+    cook_graph(load_graph(str(wide.root / "wide.py")), db=str(wide.db), jobs=1)
+    wide.write("in/f0100.txt", "new\n")
+    scan = _scan(wide)
+    assert not scan.patterns_same and not scan.changed
+    c = cook(wide, scan=scan)
+    assert c.affected is None and c.summary.counts["ran"] == 2
