@@ -47,10 +47,14 @@ def save(log: EventLog, graph: Graph, state: State, results: list[str]) -> None:
     packer = msgpack.Packer(use_bin_type=True, autoreset=False)
     order = graph.topological_order()
     counts = {name: len(state.node_items.get((graph.name, name), ())) for name in order}
-    # every (file, mtime_ns, size) recorded, once: a partition repeats its members' records
+    # every (file, mtime_ns, size) recorded, once. A partition's records are its members' (after a
+    # cook that succeeded, each partition was merged again or restatted from its members), so
+    # partitioners are skipped: the list is the same, without going over every member twice.
+    absolute = files.absolute
     paths = list(dict.fromkeys(
-        (files.absolute(o[0], root), o[3], o[2])
-        for name in order for item in state.items_of(graph.name, name) for o in item.outputs))
+        (absolute(o[0], root), o[3], o[2])
+        for name in order if not graph.nodes[name].is_partitioner
+        for item in state.items_of(graph.name, name) for o in item.outputs))
     patterns = {name: sorted(files.absolute(i.outputs[0][0], root) for i in state.items_of(graph.name, name)
                              if i.outputs)
                 for name, node in graph.nodes.items() if isinstance(node, FilePattern)}
