@@ -305,7 +305,9 @@ class Cook:
         self.pure = noop.pure_nodes(self)
         self.shortcut = (set() if graph.types.cache_handlers or not noop.consistent(self.state, graph.name, self.cook_id)
                          else self.pure)
-        if self.trusted is None and noop.nothing_to_do(self):
+        scan = self.scan if self.scan is not None and self.stats is self.scan.stats else None
+        saw_change = scan is not None and (scan.changed or not scan.patterns_same)  # else the item scan finds out
+        if self.trusted is None and not saw_change and noop.nothing_to_do(self):
             self._reuse_everything()
             return
         self.dispatch = self._make_dispatch()

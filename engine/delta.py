@@ -89,8 +89,12 @@ def affected(cook) -> tuple[set[str], dict[str, list[str]]] | None:
             if changed is None:
                 clean = noop.unchanged(item, stats, root)
             else:  # noop.unchanged, its stat comparisons made by the scan
-                clean = item.state in DONE_STATES and item.signature not in ("", ACCEPTED) and not item.reason \
-                    and not any(o[0] in changed for o in item.outputs)
+                clean = item.state in DONE_STATES and item.signature not in ("", ACCEPTED) and not item.reason
+                if clean:
+                    for o in item.outputs:
+                        if o[0] in changed:
+                            clean = False
+                            break
             if not clean:
                 dirty.append(item_id)
         if isinstance(node, FilePattern):

@@ -30,7 +30,9 @@ def node_fingerprint(described: dict) -> str:
 
 
 def file_identity(records: list) -> list:
-    return [[r[0], r[1], r[4]] for r in records]
+    """(path, tag, hash) of each file record: what a signature hashes of it. Tuples: msgpack writes
+    them as the arrays lists make (the signatures stay), and they cost less to make."""
+    return [(r[0], r[1], r[4]) for r in records]
 
 
 def item_signature(node_fp: str, attrs: dict, inputs: list, outputs: list | None = None) -> str:
@@ -44,7 +46,7 @@ def partition_signature(node_fp: str, attrs: dict, members: list) -> str:
     """The signature of a partition: its node, its own attributes, and each member's id, files and
     attributes, in member order."""
     return _digest([node_fp, sorted(attrs.items()),
-                    [[m.item_id, file_identity(m.outputs), sorted(m.attrs.items())] for m in members]])
+                    [(m.item_id, file_identity(m.outputs), sorted(m.attrs.items()) if m.attrs else []) for m in members]])
 
 
 def _flat(parms, prefix: str = "") -> dict:

@@ -1,0 +1,33 @@
+"""Signatures are recorded with every result and compared on the next cook: a change to how they
+are computed reruns every item of every store once. These values pin them (they must only change
+with a deliberate format change, said in the release notes)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from engine import incremental
+
+A = ["in/a.txt", "file/text", 5, 1, "aa"]
+B = ["in/b.txt", "file/text", 6, 2, "bb"]
+
+
+def _member(i: int, attrs: dict) -> SimpleNamespace:
+    return SimpleNamespace(item_id=f"id{i}", attrs=attrs,
+                           outputs=[[f"out1/f{i}.txt", "file/text", 61, 1_700_000_000_000_000_000 + i, f"{i:016x}"]])
+
+
+def test_item_signatures_are_stable():
+    assert incremental.item_signature("fp", {"n": ["int", [1]]}, [A], [A]) == "6a6f81898a96efb9"
+    assert incremental.item_signature("fp", {}, [A, B]) == "5ccf8440028e1495"
+
+
+def test_partition_signatures_are_stable():
+    members = [_member(1, {}), _member(2, {"w": ["int", [3]]})]
+    assert incremental.partition_signature("fp", {"k": ["string", ["x"]]}, members) == "3fc25bdcde4c1325"
+
+
+def test_signatures_ignore_mtime_and_size_but_not_content():
+    touched = [A[0], A[1], 99, 12345, A[4]]
+    assert incremental.item_signature("fp", {}, [touched]) == incremental.item_signature("fp", {}, [A])
+    assert incremental.item_signature("fp", {}, [[*A[:4], "ab"]]) != incremental.item_signature("fp", {}, [A])
