@@ -45,8 +45,9 @@ def item_signature(node_fp: str, attrs: dict, inputs: list, outputs: list | None
 def partition_signature(node_fp: str, attrs: dict, members: list) -> str:
     """The signature of a partition: its node, its own attributes, and each member's id, files and
     attributes, in member order."""
-    return _digest([node_fp, sorted(attrs.items()),
-                    [(m.item_id, file_identity(m.outputs), sorted(m.attrs.items()) if m.attrs else []) for m in members]])
+    return _digest([node_fp, sorted(attrs.items()),  # file_identity inlined: a partition may hold 100,000
+                    [(m.item_id, [(r[0], r[1], r[4]) for r in m.outputs], sorted(m.attrs.items()) if m.attrs else [])
+                     for m in members]])
 
 
 def _flat(parms, prefix: str = "") -> dict:
