@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import xxhash
 
@@ -206,6 +205,8 @@ def stat_many(paths: list[str], workers: int = 8) -> dict[str, os.stat_result | 
     if not slow or len(rest) < CHUNK:
         out.update((p, _stat(p)) for p in rest)
         return out
+    from concurrent.futures import ThreadPoolExecutor  # here: it brings logging, and is rarely needed
+
     chunks = [rest[i:i + CHUNK] for i in range(0, len(rest), CHUNK)]
     with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
         for chunk, stats in zip(chunks, pool.map(_stat_chunk, chunks)):
