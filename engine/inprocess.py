@@ -3,9 +3,9 @@
 It is the foundation's pool behind the scheduler contract. It keeps at most the pool's ``capacity``
 items waiting for a worker (the ready queue holds the rest; a cancel takes the waiting ones back out
 of the pool and records them cancelled at once) and reports each item started and finished with
-what its work made. Given an out-of-process item (a
-command), a worker runs its job as a subprocess and waits for it: no retries, limits or slots
-(that is the local scheduler's job).
+what its work made (``engine.pool`` says when those reports wake the loop). Given an out-of-process
+item (a command), a worker runs its job as a subprocess and waits for it: no retries, limits or
+slots (that is the local scheduler's job).
 """
 
 from __future__ import annotations
