@@ -24,6 +24,7 @@ COMMANDS = {
     "status": "cli.status:command",
     "items": "cli.items:command",
     "show": "cli.show:command",
+    "open": "cli.open:command",
     "explain": "cli.explain:command",
     "history": "cli.history:command",
     "diff": "cli.diff:command",
@@ -80,9 +81,9 @@ def pdg() -> None:
     """pdgstore: cook procedural dependency graphs and keep every change in an event log.
 
     A graph file is a Python file that builds a graph (see README.md). `pdg cook GRAPH` cooks it
-    into a store beside it (.pdg/pdg.db); the other commands (status, items, show, explain, history,
-    diff, events, replay, export, dirty, accept, stats, compact, check) need only that store and find
-    it from the current directory, like git. `pdg watch GRAPH` recooks as files change; `pdg schedule`
+    into a store beside it (.pdg/pdg.db); the other commands (status, items, show, open, explain,
+    history, diff, events, replay, export, dirty, accept, stats, compact, check) need only that store
+    and find it from the current directory, like git. `pdg watch GRAPH` recooks as files change; `pdg schedule`
     cooks on a timetable.
     """
 

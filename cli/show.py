@@ -8,6 +8,7 @@ import click
 
 from cli import joblog, render
 from cli.options import at_option, db_option, json_option
+from engine.filetypes import TypeRegistry
 from engine.project import open_store
 from pdgstore import queries, refs
 from pdgstore.errors import UnknownItem
@@ -29,6 +30,9 @@ def command(item, at, db, as_json) -> None:
             if point is None:
                 raise
             raise UnknownItem(f"{exc} at {point.ref} (seq {point.seq})") from None
+        types = TypeRegistry.of_project(queries.project_root(log, state, d["graph"]))
+    for f in d["inputs"] + d["outputs"]:  # what `pdg open` would open it with (None: its folder)
+        f["viewer"] = types.viewer_for(f["tag"])
     if as_json:
         for h in d["history"]:
             h["time"] = render.iso(h["time_ns"])
@@ -53,7 +57,8 @@ def command(item, at, db, as_json) -> None:
         if d[key]:
             p(f"{title}:")
             for f in d[key]:
-                p(f"  {render.here(f['abspath'])}  [{f['tag']}]  {f['size']} bytes  {f['hash']}", markup=False)
+                viewer = f"  viewer: {f['viewer']}" if f["viewer"] else ""
+                p(f"  {render.here(f['abspath'])}  [{f['tag']}]  {f['size']} bytes  {f['hash']}{viewer}", markup=False)
     if d["history"]:
         p("history:")
         for h in d["history"]:

@@ -113,6 +113,14 @@ class TypeRegistry:
         for tag in self.extension_tags.values():
             self.add_tag(tag)
 
+    @classmethod
+    def of_project(cls, project_dir: str) -> "TypeRegistry":
+        """The registry a project's types plugins make (``PDG_PATH``, its ``pdg/types/``, installed
+        entry points), without running its graph file: what commands that read the store need."""
+        registry = cls()
+        registry.load_plugins(project_dir=project_dir)
+        return registry
+
     # -- tags ------------------------------------------------------------------------------------
     def add_tag(self, tag: str) -> None:
         """Add ``tag`` (and the tags above it) to the known tags."""
@@ -138,7 +146,8 @@ class TypeRegistry:
         return self.extension_tags.get(os.path.splitext(path)[1].lower(), "file")
 
     def viewer_for(self, tag: str) -> str | None:
-        return next((self.viewers[t] for t in tag_chain(tag) if t in self.viewers), None)
+        """The viewer registered for ``tag`` or the nearest tag above it (None: none is)."""
+        return next((self.viewers[t] for t in tag_chain(tag or "file") if t in self.viewers), None)
 
     # -- handlers --------------------------------------------------------------------------------
     def register_stat_handler(self, tag: str, handler: Callable) -> None:

@@ -81,8 +81,7 @@ class Graph:
         self.default_scheduler: str | None = None
         #: file tags and the stat, cache and transfer handlers for them (see engine.filetypes); the
         #: loader adds the types plugins found on PDG_PATH and beside the graph file
-        self.types = TypeRegistry()
-        self.types.load_plugins(project_dir=self.root)
+        self.types = TypeRegistry.of_project(self.root)
 
     # -- parameters ------------------------------------------------------------------------------
     def parm(self, name: str, default: Any, help: str = "") -> Any:

@@ -125,8 +125,7 @@ def accept(path: str, target: str, *, message: str = "pdg accept") -> ManualResu
             root = project_root(log, state, item.graph)
             types = registries.get(root)
             if types is None:
-                types = registries[root] = TypeRegistry()
-                types.load_plugins(project_dir=root)
+                types = registries[root] = TypeRegistry.of_project(root)
             outputs = []
             for out in item.outputs:
                 verdict, current = files.check(out, root, types=types)

@@ -1,0 +1,104 @@
+"""``pdg open ITEM [FILE]``: open one of a work item's files, as PDG's work item pane opens a file
+link.
+
+A types plugin may name a viewer for a tag (``add_tag_viewer("file/image", "display")``); a file
+of that tag, or of a tag beneath it (``file/image/png``), opens with it: the viewer's command line
+with the file's absolute path appended. Without a viewer the folder that holds the file is opened
+with the system's opener (``xdg-open``, ``open`` on macOS, the shell on Windows), as PDG falls back
+to. The viewers come from the project's types plugins (``PDG_PATH``, its ``pdg/types/``, installed
+entry points), not from its graph file, which a read command never runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+
+import click
+
+from cli import render
+from cli.options import db_option, json_option
+from engine.filetypes import TypeRegistry
+from engine.project import open_store
+from pdgstore import queries
+from pdgstore.errors import PdgError, UnknownItem
+
+
+class CannotOpen(PdgError):
+    """The file, its folder or its viewer is not there (exit code 1: the store is fine)."""
+
+
+@click.command("open", short_help="Open a work item's file with its tag's viewer.")
+@click.argument("item")
+@click.argument("file", required=False)
+@click.option("--print", "print_only", is_flag=True, help="Print the command that would open it; run nothing.")
+@db_option
+@json_option
+def command(item, file, print_only, db, as_json) -> None:
+    """Open a file of work item ITEM (by id, id prefix or name): FILE, given as the item lists it,
+    as a path from here, or by its name alone; by default its first output file (else its first
+    input). The viewer registered for the file's tag (or a tag above it) opens it; without one, the
+    folder that holds it opens with the system's opener."""
+    with open_store(db) as log:
+        state = log.load_state()
+        d = queries.item_detail(log, state, item)
+        root = queries.project_root(log, state, d["graph"])
+    chosen = _choose(d, file)
+    viewer = TypeRegistry.of_project(root).viewer_for(chosen["tag"])
+    argv = _command(viewer, chosen["abspath"])
+    if not print_only:
+        _launch(argv, viewer, chosen, d["name"])
+    if as_json:
+        render.emit_json({"schema": 1, "item_id": d["item_id"], "name": d["name"], "file": chosen["path"],
+                          "abspath": chosen["abspath"], "tag": chosen["tag"], "viewer": viewer,
+                          "command": argv, "opened": not print_only})
+    elif print_only:
+        click.echo(shlex.join(argv))
+    else:
+        render.say(f"opened {render.here(chosen['abspath'])} with {viewer or 'the folder that holds it'}")
+
+
+def _choose(d: dict, file: str | None) -> dict:
+    """The file of the item that ``file`` names (its path as listed, from here, or its base name)."""
+    files = d["outputs"] + d["inputs"]
+    if not files:
+        raise UnknownItem(f"work item {d['name']} has no files to open")
+    if file is None:
+        return files[0]
+    here = os.path.abspath(file)
+    for f in files:
+        if file == f["path"] or here == os.path.normpath(f["abspath"]):
+            return f
+    named = [f for f in files if os.path.basename(f["path"]) == file]
+    if len(named) == 1:
+        return named[0]
+    listed = ", ".join(f["path"] for f in files[:10]) + (", ..." if len(files) > 10 else "")
+    why = "several" if named else "no"
+    raise UnknownItem(f"work item {d['name']} has {why} file {file} (its files: {listed})")
+
+
+def _command(viewer: str | None, path: str) -> list[str]:
+    if viewer:
+        return [*shlex.split(viewer, posix=os.name != "nt"), path]
+    folder = os.path.dirname(path)
+    if sys.platform == "darwin":
+        return ["open", folder]
+    if os.name == "nt":
+        return ["explorer", folder]
+    return ["xdg-open", folder]
+
+
+def _launch(argv: list[str], viewer: str | None, f: dict, item: str) -> None:
+    """Start the viewer (or opener) in its own session, its output discarded: it outlives ``pdg``."""
+    target = f["abspath"] if viewer else os.path.dirname(f["abspath"])
+    if not os.path.exists(target):
+        raise CannotOpen(f"cannot open {render.here(target)}: it does not exist (work item {item} recorded "
+                         f"{f['path']})")
+    try:
+        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    except OSError as exc:
+        what = f"viewer {viewer!r} (tag {f['tag']})" if viewer else f"the system's opener {argv[0]}"
+        raise CannotOpen(f"cannot open {render.here(f['abspath'])} with {what}: {exc.strerror or exc}") from None
