@@ -30,7 +30,9 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 @click.argument("graph", type=click.Path(dir_okay=False))
 @click.argument("node", required=False)
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a graph parameter (repeatable).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Work items run at once (default: CPU count).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1),
+              help="Worker threads for in-process items (default: CPU count); a second one starts beside "
+                   "a task that has run 2 ms (short Python items only trade the GIL).")
 @click.option("--db", type=click.Path(dir_okay=False), envvar="PDG_DB", help="The store (default: .pdg/pdg.db beside GRAPH).")
 @click.option("--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True,
               help="full: fsync every batch (survives power loss, slower).")
