@@ -66,3 +66,16 @@ def test_content_hash_of_small_empty_and_multi_chunk_files(tmp_path):
         data = bytes(i % 251 for i in range(size))
         p.write_bytes(data)
         assert files.content_hash(str(p)) == xxhash.xxh3_64_hexdigest(data), size
+
+
+def test_content_hash_given_a_stat_size_reads_the_whole_file_even_when_it_changed_since(tmp_path):
+    """The size from a stat only sizes the first read: a file that grew or shrank after the stat
+    still hashes whole."""
+    import xxhash
+
+    for size in (0, 1, 60, (1 << 20) - 1, 1 << 20, (1 << 20) + 1):
+        p = tmp_path / f"f{size}"
+        data = bytes(i % 251 for i in range(size))
+        p.write_bytes(data)
+        for told in {size, max(0, size - 1), size + 1, 0, 5}:  # as stat'ed, or stat'ed before a change
+            assert files.content_hash(str(p), told) == xxhash.xxh3_64_hexdigest(data), (size, told)
