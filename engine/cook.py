@@ -159,9 +159,9 @@ class Cook:
         #: and ``index`` finds what they reach; then the cook stats and visits only that (``engine.delta``)
         self.changed, self.index = changed, index
         #: the no-op manifest's stat scan of every file recorded for the graph, made just before
-        #: (``engine.manifest``): its stats, and which files changed
+        #: (``engine.manifest``): its stats, and which files changed; None once ``_start`` took
+        #: other stats (a target node, a watcher's word), of which it says nothing
         self.scan = scan
-        self.given_stats = scan.stats if scan is not None else None
         self.trusted: list[str] | None = None  # the items owning ``changed``, when that word is taken
         self.graph = graph
         self.dry_run = dry_run
@@ -298,14 +298,16 @@ class Cook:
                 self.trusted = dirty
                 self.stats = delta.LazyStats(stats)
         if self.trusted is None:
-            self.stats = self.given_stats if self.given_stats is not None and not self.target \
+            self.stats = self.scan.stats if self.scan is not None and not self.target \
                 else files.stat_many(self._recorded_paths(scope))
+        if self.scan is not None and self.stats is not self.scan.stats:
+            self.scan = None
         self.cache = CacheChecker(graph.types, graph.root, self.stats)
         # items of these nodes whose inputs were not remade are reused without a signature check
         self.pure = noop.pure_nodes(self)
         self.shortcut = (set() if graph.types.cache_handlers or not noop.consistent(self.state, graph.name, self.cook_id)
                          else self.pure)
-        scan = self.scan if self.scan is not None and self.stats is self.scan.stats else None
+        scan = self.scan
         saw_change = scan is not None and (scan.changed or not scan.patterns_same)  # else the item scan finds out
         if self.trusted is None and not saw_change and noop.nothing_to_do(self):
             self._reuse_everything()

@@ -34,8 +34,6 @@ from dataclasses import dataclass
 
 from engine import files, noop
 from engine.nodes import FilePattern
-from pdgstore.events import DONE_STATES
-from pdgstore.state import ACCEPTED
 
 #: above this share of the items in scope, the full walk is as cheap and simpler
 MAX_SHARE = 0.5
@@ -67,7 +65,7 @@ def affected(cook) -> tuple[set[str], dict[str, list[str]]] | None:
     if cook.trusted is not None:
         return _closure(cook, cook.trusted, cook.index.children, len(cook.state.items))
     state, root, stats = cook.state, graph.root, cook.stats
-    scan = cook.scan if cook.scan is not None and stats is cook.scan.stats else None
+    scan = cook.scan
     if scan is not None and not scan.patterns_same:
         return None  # files were added or removed
     changed = {files.relative(p, root) for p in scan.changed} if scan is not None else None
@@ -86,16 +84,7 @@ def affected(cook) -> tuple[set[str], dict[str, list[str]]] | None:
                     children[parent] = [item_id]
                 else:
                     kids.append(item_id)
-            if changed is None:
-                clean = noop.unchanged(item, stats, root)
-            else:  # noop.unchanged, its stat comparisons made by the scan
-                clean = item.state in DONE_STATES and item.signature not in ("", ACCEPTED) and not item.reason
-                if clean:
-                    for o in item.outputs:
-                        if o[0] in changed:
-                            clean = False
-                            break
-            if not clean:
+            if not noop.unchanged(item, stats, root, changed):
                 dirty.append(item_id)
         if isinstance(node, FilePattern):
             if any(not i.outputs for i in items):

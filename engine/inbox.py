@@ -24,9 +24,6 @@ class Inbox:
         self._wake = threading.Event()
         self._sleeping = False
 
-    def __len__(self) -> int:
-        return len(self._messages)
-
     def put(self, message) -> None:
         """Queue ``message`` and wake the loop if it sleeps."""
         self._messages.append(message)
@@ -36,11 +33,6 @@ class Inbox:
     def put_quietly(self, message) -> None:
         """Queue ``message`` for the loop's next wake."""
         self._messages.append(message)
-
-    def wake(self) -> None:
-        """Wake the loop to read what was queued quietly."""
-        if self._sleeping:
-            self._wake.set()
 
     def get_nowait(self):
         try:

@@ -48,11 +48,17 @@ def consistent(state, graph: str, before: int) -> bool:
     return False
 
 
-def unchanged(item, stats: dict, root: str) -> bool:
+def unchanged(item, stats: dict, root: str, changed: set | None = None) -> bool:
     """An item that finished, was not dirtied or accepted by hand since, and whose files still have
-    their recorded (mtime_ns, size)."""
+    their recorded (mtime_ns, size). ``changed``: the recorded paths a stat scan already found
+    changed (``engine.delta.Scan``), looked up instead of comparing each file's stat."""
     if item.state not in DONE_STATES or item.signature in ("", ACCEPTED) or item.reason:
         return False
+    if changed is not None:
+        for o in item.outputs:
+            if o[0] in changed:
+                return False
+        return True
     absolute = files.absolute
     get = stats.get
     for o in item.outputs:

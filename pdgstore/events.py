@@ -114,15 +114,20 @@ class Event:
     _factories: ClassVar[tuple]
 
     def __init__(self, **values: Any) -> None:
-        unknown = values.keys() - self._field_set
-        if unknown:
-            raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)[0]!r}")
-        fields = dict(self._defaults)
-        for name, factory in self._factories:
-            if name not in values:
-                fields[name] = factory()
-        fields.update(values)
-        object.__setattr__(self, "__dict__", fields)
+        object.__setattr__(self, "__dict__", self.values_of(values))
+
+    @classmethod
+    def values_of(cls, given: dict) -> dict:
+        """Every field's value: ``given`` over the defaults (a fresh list or dict for each field with
+        a factory that ``given`` leaves out). A field the kind does not have is refused."""
+        if not given.keys() <= cls._field_set:
+            raise TypeError(f"{cls.__name__} has no field {sorted(given.keys() - cls._field_set)[0]!r}")
+        values = cls._defaults.copy()
+        for name, factory in cls._factories:
+            if name not in given:
+                values[name] = factory()
+        values.update(given)
+        return values
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise FrozenInstanceError(f"cannot assign to field {name!r}: events are immutable")
