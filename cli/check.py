@@ -17,8 +17,9 @@ from pdgstore.state import first_difference
 @db_option
 @json_option
 def command(db, as_json) -> None:
-    """Check the store: SQLite's integrity check, then a replay of every event from zero compared
-    with the state the snapshots give. Exits 1 naming the first difference."""
+    """Check the store: SQLite's integrity check and its tables against the schema, then a replay
+    of every event from zero compared with the state the snapshots give. Exits 1 naming the first
+    difference."""
     with open_store(db) as log:
         started = time.perf_counter()
         problem = log.integrity_problem()
@@ -47,7 +48,7 @@ def command(db, as_json) -> None:
         rate = f", {events / replay_s:,.0f} events/s" if replay_s else ""
         render.out.print(f"{store}: ok ({events} events replayed in {replay_s:.2f} s{rate}; snapshot state matches)")
     elif problem:
-        render.err.print(f"pdg: {store} failed SQLite's integrity check: {problem}")
+        render.err.print(f"pdg: {store} failed its integrity check: {problem}")
     else:
         render.err.print(f"pdg: {store}: replay differs from the snapshot state at {difference}", markup=False)
     sys.exit(0 if ok else 1)

@@ -383,10 +383,13 @@ class EventLog:
         return replay_events(self.events(after, until=until), state, frozenset(types) if types else None)
 
     def integrity_problem(self) -> str | None:
-        """SQLite's own quick check of the file: None when it is sound."""
+        """SQLite's own quick check of the file, then its tables against the schema
+        (``schema.schema_problem``): None when both are sound."""
         with self._errors():
             rows = [r[0] for r in self.conn.execute("PRAGMA quick_check")]
-        return None if rows == ["ok"] else "; ".join(rows[:3])
+            if rows != ["ok"]:
+                return "; ".join(rows[:3])
+            return schema.schema_problem(self.conn)
 
 
 def write_blob(conn: sqlite3.Connection, table: str, column: str, rowid: int, data, insert: str, args: tuple) -> None:
@@ -420,7 +423,10 @@ def _create(path: str, display: str) -> None:
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
-            # No transaction needed: nobody sees the file before it is complete and linked in place.
+            # Nobody sees the file before it is complete, fsynced and linked in place: one
+            # transaction, and no syncs of SQLite's own until then (each would cost a disk flush).
+            conn.execute("PRAGMA synchronous = OFF")
+            conn.execute("BEGIN")
             conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
             schema.create_tables(conn)
             conn.executemany(
@@ -428,6 +434,7 @@ def _create(path: str, display: str) -> None:
                 [("format", "pdgstore"), ("schema", str(schema.SCHEMA_VERSION)), ("created_ns", str(time.time_ns()))],
             )
             conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
+            conn.execute("COMMIT")
             conn.execute("PRAGMA journal_mode = WAL")
         finally:
             conn.close()

@@ -411,6 +411,49 @@ def test_check_names_a_tampered_snapshot(cooked_twice):
     assert data["ok"] is False and item.item_id in data["difference"]
 
 
+def test_check_names_a_dropped_index_and_an_added_column(cooked_twice):
+    """A store whose file is sound but whose tables left schema 1 fails ``pdg check`` by name."""
+    db = str(cooked_twice.db)
+    conn = sqlite3.connect(db)
+    conn.execute("DROP INDEX events_subject")
+    conn.commit()
+    conn.close()
+    r = cooked_twice.pdg_process("check")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "index events_subject on events(subject) is missing or changed" in one_line(r.stderr)
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE INDEX events_subject ON events (subject)")
+    conn.execute("ALTER TABLE snapshots ADD COLUMN extra TEXT")
+    conn.commit()
+    conn.close()
+    data = json.loads(cooked_twice.pdg_process("check", "--json").stdout)
+    assert data["ok"] is False and data["integrity"] == "column snapshots.extra is not in schema 1"
+
+
+def test_stores_created_with_sqlite_utils_match_the_schema(tmp_path):
+    """Stores made before the schema became plain SQL were created with sqlite-utils' table API:
+    they pass the schema check unchanged, and both ways give the same tables."""
+    import sqlite_utils
+
+    from pdgstore import schema
+
+    db = sqlite_utils.Database(str(tmp_path / "old.db"))
+    db["meta"].create({"key": str, "value": str}, pk="key", not_null={"value"})
+    columns = {"seq": int, "time_ns": int, "cook_id": int, "graph": str, "kind": str, "subject": str,
+               "payload": bytes}
+    db["events"].create(columns, pk="seq", not_null=set(columns) - {"seq"})
+    db["events"].create_index(["cook_id"], index_name="events_cook")
+    db["events"].create_index(["subject"], index_name="events_subject")
+    db["snapshots"].create({"seq": int, "time_ns": int, "v": int, "state": bytes}, pk="seq",
+                           not_null={"time_ns", "v", "state"})
+    assert schema.schema_problem(db.conn) is None
+    new = sqlite_utils.Database(memory=True)
+    schema.create_tables(new.conn)
+    for name in ("meta", "events", "snapshots"):
+        assert new[name].columns == db[name].columns and new[name].pks == db[name].pks
+    assert schema.schema_problem(sqlite3.connect(":memory:")) == "table meta is missing"
+
+
 # -- processes: SIGKILL and one writer --------------------------------------------------------------
 
 @pytest.fixture
