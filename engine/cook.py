@@ -173,7 +173,8 @@ class Cook:
         self.progress = progress
         self.store_dir = store_dir or (os.path.dirname(log.path) if log is not None else graph.root)
         self.handlers = Handlers([] if dry_run else graph.handlers)
-        self.recorder = Recorder(log, self.state, graph=graph.name, keep_events=bool(self.handlers), dry_run=dry_run)
+        self.recorder = Recorder(log, self.state, graph=graph.name, keep_events=bool(self.handlers), dry_run=dry_run,
+                                 offload=True)
         self.ctx = GenerateContext(graph.name, graph.root, file=self._file_record)
         self._cancel = threading.Event()
         self._cancel_reason = ""
@@ -218,6 +219,7 @@ class Cook:
         finally:
             if started_schedulers:
                 self.dispatch.stop(True)
+            self.recorder.abandon()  # after a failure only: _finish closed it
             os.chdir(old_cwd)
         seconds = time.perf_counter() - started
         failed = [
@@ -1015,6 +1017,9 @@ class Cook:
             status, message = "success", ""
         rec.emit(ev.CookFinished, status=status, message=message, counts=dict(self.counts))
         self._flush()
+        rec.close()  # every batch written, and the store the cook's alone again: it is read below
+        if self.progress is not None and rec.confirmed is not None:
+            self.progress(*rec.confirmed)
         if self.dry_run:
             return status, message
         # counted from the newest snapshot, not this cook's events: many small cooks add up too; and
@@ -1024,11 +1029,12 @@ class Cook:
         return status, message
 
     def _flush(self) -> None:
-        written = self.recorder.flush()
+        written = self.recorder.flush(mark=(self.done, self.total))
         if self.dispatch is not None and self.dispatch.waiting_done:
+            self.recorder.wait()
             self.dispatch.answer_flushed()
-        if self.progress is not None:
-            self.progress(self.done, self.total)
+        if self.progress is not None and self.recorder.confirmed is not None:
+            self.progress(*self.recorder.confirmed)  # the terminal hears of written events only
         if written and self.handlers:
             self._notify(written)
 

@@ -5,12 +5,19 @@ later change to its lists cannot reach the log), applies it to the live state wi
 ``apply`` that replay uses, and keeps it in the pending batch. ``flush`` appends the batch in one
 transaction; only then may anyone outside (the terminal, a handler, a job) hear of those events,
 so ``flush`` hands back the events it wrote for the caller to announce.
+
+A recorder made with ``offload=True`` (a cook's) hands batches of ``logprocess.START_ROWS`` rows or
+more to an appender process (``engine.logprocess``) and goes on; it then knows a batch is written
+when the appender confirms it. Events handed back by ``flush`` are always written already;
+``confirmed`` is the mark of the last batch known to be written (what a progress bar may show);
+``close`` waits for every batch and ends the appender.
 """
 
 from __future__ import annotations
 
 import time
 
+from engine.logprocess import START_ROWS, LogProcess
 from pdgstore import codec
 from pdgstore.events import Event
 from pdgstore.log import EventLog
@@ -20,7 +27,7 @@ from pdgstore.state import State
 
 class Recorder:
     def __init__(self, log: EventLog | None, state: State, *, graph: str = "", keep_events: bool = False,
-                 dry_run: bool = False) -> None:
+                 dry_run: bool = False, offload: bool = False) -> None:
         self.log = log
         self.dry_run = dry_run  # apply to the (throw-away) state, never append: ``pdg cook --dry-run``
         self.state = state
@@ -30,6 +37,9 @@ class Recorder:
         self._rows: list[tuple] = []
         self._events: list[tuple[Event, str | None, str]] = []
         self._seq = log.next_seq if log is not None else state.seq + 1
+        self.offload = offload and log is not None and not dry_run
+        self.log_process: LogProcess | None = None
+        self._confirmed = None
 
     @property
     def pending(self) -> int:
@@ -50,13 +60,52 @@ class Recorder:
         self.state.seq = event.seq
         return event
 
-    def flush(self) -> list[tuple[Event, str | None, str]]:
-        """Write the pending batch; return its events, each with its item's state and node before it."""
+    def flush(self, mark=None) -> list[tuple[Event, str | None, str]]:
+        """Write the pending batch (or hand it to the appender); return its events, each with its
+        item's state and node before it, once they are written. ``mark``: what ``confirmed``
+        becomes once this batch (and every one before it) is in the log."""
         if self._rows and self.dry_run:
             self._rows = []
+        process = self.log_process
         if self._rows:
-            self.log.append_rows(self._rows)
+            if process is None and self.offload and len(self._rows) >= START_ROWS:
+                process = self.log_process = LogProcess(self.log)
+            if process is not None:
+                process.append(self._rows, mark)
+            else:
+                self.log.append_rows(self._rows)
+                self._confirmed = mark
             self.log.next_seq = self._seq
             self._rows = []
+        elif process is None or not process.unconfirmed:
+            self._confirmed = mark
         written, self._events = self._events, []
+        if written and process is not None:
+            process.wait()
         return written
+
+    @property
+    def confirmed(self):
+        """The ``mark`` of the last batch known to be in the log (None before the first)."""
+        return self.log_process.confirmed if self.log_process is not None else self._confirmed
+
+    def wait(self) -> None:
+        """Return once every batch handed to the appender is in the log."""
+        if self.log_process is not None:
+            self.log_process.wait()
+
+    def close(self) -> None:
+        """Wait for every batch, then end the appender; the recorder appends in-process again."""
+        process, self.log_process = self.log_process, None
+        if process is not None:
+            try:
+                process.close()
+            finally:
+                self._confirmed = process.confirmed
+
+    def abandon(self) -> None:
+        """End the appender without waiting for confirmations (the cook is failing): it still
+        commits the whole batches it was sent."""
+        process, self.log_process = self.log_process, None
+        if process is not None:
+            process.abandon()

@@ -65,11 +65,12 @@ def filesystem_type(path: str) -> str:
 class EventLog:
     """An open store. Use ``EventLog.open``; close it (or use it as a context manager) when done."""
 
-    def __init__(self, path: str, conn: sqlite3.Connection, lock_fd: int | None) -> None:
+    def __init__(self, path: str, conn: sqlite3.Connection, lock_fd: int | None, synchronous: str = "NORMAL") -> None:
         self.path = path
         self.display = display_path(path)
         self.conn = conn
         self._lock_fd = lock_fd
+        self.synchronous = synchronous
         self.next_seq = 0
 
     # -- opening ---------------------------------------------------------------------------------
@@ -95,7 +96,7 @@ class EventLog:
                 _create(path, display)
             version = schema.check_header(path, display)
             conn = _connect(path, display, synchronous)
-            log = cls(path, conn, lock_fd)
+            log = cls(path, conn, lock_fd, synchronous)
             with log._errors():
                 fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
                 if not fmt or fmt[0] != "pdgstore":
@@ -117,6 +118,20 @@ class EventLog:
                 os.close(lock_fd)
             raise
         return log
+
+    @classmethod
+    def adopt(cls, path: str, lock_fd: int, *, synchronous: str = "NORMAL") -> "EventLog":
+        """Open ``path`` as its writer under the writer lock another process took and handed over
+        open (``lock_fd``): the log appender of a cook (``pdgstore.appender``). Closing the log
+        closes ``lock_fd``; the lock is free once every process holding it has closed it."""
+        display = display_path(path)
+        schema.check_header(path, display)
+        return cls(path, _connect(path, display, synchronous), lock_fd, synchronous)
+
+    @property
+    def lock_fd(self) -> int | None:
+        """The open writer lock, for handing over to ``adopt``; None on a store opened for reading."""
+        return self._lock_fd
 
     def close(self) -> None:
         self.conn.close()
@@ -472,11 +487,40 @@ def _take_writer_lock(path: str, display: str) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         pid = _read_pid(fd)
-        os.close(fd)
-        raise StoreBusy(f"a cook is already running on {display} (pid {pid})") from None
+        if not (isinstance(pid, int) and not _alive(pid) and _wait_for_lock(fd, LOCK_WAIT_S)):
+            os.close(fd)
+            raise StoreBusy(f"a cook is already running on {display} (pid {pid})") from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd
+
+
+#: how long a writer waits for the lock of a cook whose process is gone: its log appender
+#: (``pdgstore.appender``) holds the lock until it has committed the batches it was sent
+LOCK_WAIT_S = 30.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _wait_for_lock(fd: int, seconds: float) -> bool:
+    """Take the lock on ``fd`` once it is free, trying for up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            continue
+    return False
 
 
 def _read_pid(fd: int) -> int | str:

@@ -1,0 +1,264 @@
+"""The log appender (``pdgstore.appender``, driven by ``engine.logprocess``): real processes, real stores.
+
+A cook hands its big batches to another process. Whatever that process does (confirms, fails a
+batch, dies, outlives a killed cook), the log must hold whole batches in order, replay to the live
+state, and nobody outside may hear of an event before it is in the log.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import engine
+import engine.recorder
+from engine import logprocess
+from engine.logprocess import LogProcess
+from pdgstore import codec
+from pdgstore import events as ev
+from pdgstore.errors import StoreBusy, StoreError
+from pdgstore.log import EventLog
+from pdgstore.state import first_difference
+
+
+@pytest.fixture
+def always_offload(monkeypatch):
+    """Every batch goes to an appender, however small; the appenders started are listed."""
+    started: list[LogProcess] = []
+    original = LogProcess.__init__
+
+    def init(self, log):
+        original(self, log)
+        started.append(self)
+
+    monkeypatch.setattr(engine.recorder, "START_ROWS", 1)
+    monkeypatch.setattr(LogProcess, "__init__", init)
+    return started
+
+
+def seqs(db: str) -> list[int]:
+    with EventLog.open(db) as log:
+        return [e.seq for e in log.events()]
+
+
+def rows(first: int, n: int) -> list[tuple]:
+    """``n`` encoded CookWarning events from seq ``first`` on."""
+    return [codec.to_row(ev.CookWarning(seq=s, time_ns=s, cook_id=1, graph="g", about="g", message=f"m{s}"))
+            for s in range(first, first + n)]
+
+
+def writer(tmp_path: Path) -> EventLog:
+    return EventLog.open(str(tmp_path / ".pdg" / "pdg.db"), writer=True, create=True)
+
+
+def wide_graph(root: Path, n: int) -> engine.Graph:
+    for i in range(n):
+        (root / "in").mkdir(exist_ok=True)
+        (root / "in" / f"f{i:03d}.txt").write_text(f"text {i}\n")
+    graph = engine.Graph("wide", root=str(root))
+    files = graph.file_pattern("files", "in/*.txt")
+
+    def upper(item):
+        source = item.input_files[0]
+        out = root / "out" / Path(source.relpath).name
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(Path(source).read_text().upper())
+        item.add_output_file(str(out))
+
+    graph.python_processor("upper", upstream=files, func=upper)
+    graph.wait_for_all("everything", "upper")
+    return graph
+
+
+def test_a_cook_through_the_appender_replays_to_its_live_state(tmp_path, always_offload):
+    graph = wide_graph(tmp_path, 30)
+    seen = {}
+    graph.on("cook_complete", lambda event: seen.setdefault("cook", event.cook))
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    summary = engine.cook_graph(graph, db=db, jobs=2)
+    assert summary.status == "success" and summary.counts["ran"] == 30
+    assert always_offload, "no appender was started: this test would prove nothing"
+    assert all(p.proc.returncode == 0 and not p.problem for p in always_offload)
+    with EventLog.open(db) as log:
+        assert seqs(db) == list(range(1, log.last_seq() + 1))
+        replayed = log.replay_all()
+        assert log.integrity_problem() is None
+    assert first_difference(replayed.to_plain(), seen["cook"].state.to_plain()) is None
+    # the writer lock is free again: the appender ended with the cook
+    assert engine.cook_graph(wide_graph(tmp_path, 30), db=db, jobs=2).status == "success"
+
+
+def test_handlers_hear_only_of_events_already_in_the_log(tmp_path, always_offload):
+    graph = wide_graph(tmp_path, 12)
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    heard: list[tuple[int, int]] = []
+
+    def check(event):
+        with EventLog.open(db) as log:
+            heard.append((event.seq, log.last_seq()))
+
+    graph.on("work_item_state_change", check)
+    assert engine.cook_graph(graph, db=db, jobs=2).status == "success"
+    assert always_offload and len(heard) >= 36
+    late = [(seq, last) for seq, last in heard if seq > last]
+    assert not late, f"handlers heard of events not yet in the log: {late[:3]}"
+
+
+def test_progress_shows_only_confirmed_counts_and_ends_complete(tmp_path, always_offload):
+    graph = wide_graph(tmp_path, 20)
+    shown: list[tuple[int, int]] = []
+    summary = engine.cook_graph(graph, db=str(tmp_path / ".pdg" / "pdg.db"), jobs=2,
+                                progress=lambda done, total: shown.append((done, total)))
+    assert summary.status == "success" and always_offload
+    assert shown[-1][0] == shown[-1][1] == 20 + 20 + 1
+    assert [d for d, _ in shown] == sorted(d for d, _ in shown)
+
+
+def test_a_failed_batch_stops_the_appender_and_nothing_after_it_is_written(tmp_path):
+    with writer(tmp_path) as log:
+        process = LogProcess(log)
+        process.append(rows(1, 100))
+        process.append(rows(50, 10))  # seqs 50..59 exist: the batch is refused whole
+        process.append(rows(101, 10))
+        with pytest.raises(StoreError, match="was refused"):
+            process.wait()
+        process.close()
+        assert process.proc.returncode == 1
+        assert seqs(log.path) == list(range(1, 101))
+        log.append_rows(rows(101, 1))  # the store is the cook's alone again
+        assert seqs(log.path)[-1] == 101
+
+
+def test_an_appender_that_dies_leaves_its_batches_to_the_cook(tmp_path):
+    with writer(tmp_path) as log:
+        process = LogProcess(log)
+        process.append(rows(1, 10))
+        process.wait()
+        os.kill(process.proc.pid, signal.SIGKILL)
+        process.proc.wait()
+        process.append(rows(11, 10))
+        process.append(rows(21, 10))
+        process.wait()
+        assert "ended unexpectedly" in process.problem and not process.alive
+        process.append(rows(31, 5))  # on its own from now on
+        process.close()
+        assert seqs(log.path) == list(range(1, 36))
+
+
+def test_an_appender_that_cannot_start_leaves_every_batch_to_the_cook(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    with writer(tmp_path) as log:
+        process = LogProcess(log)
+        process.append(rows(1, 10))
+        process.append(rows(11, 10))
+        process.close()
+        assert "could not start" in process.problem
+        assert seqs(log.path) == list(range(1, 21))
+
+
+def test_a_store_refused_to_the_appender_leaves_the_batches_to_the_cook(tmp_path, monkeypatch):
+    with writer(tmp_path) as log:
+        monkeypatch.setattr(log, "path", str(tmp_path / "missing.db"))
+        process = LogProcess(log)
+        monkeypatch.undo()
+        process.append(rows(1, 5))
+        process.close()
+        assert "could not start (no pdgstore database at" in process.problem
+        assert seqs(log.path) == list(range(1, 6))
+
+
+BIG_SLOW_GRAPH = """
+import time
+from engine import Graph
+
+graph = Graph("bigslow")
+r = graph.range_generate("r", 3000)
+
+@graph.python_processor("work", upstream=r)
+def work(item):
+    time.sleep(0.002)
+"""
+
+
+def test_sigkill_of_a_cook_with_an_appender_keeps_whole_batches_and_the_next_cook_waits(project):
+    """The appender outlives a killed cook by the batches it still has; the next writer waits for
+    it instead of calling the dead cook running, then recovers the store."""
+    project.write("big.py", BIG_SLOW_GRAPH)
+    db = str(project.db)
+    proc = project.popen("cook", "big.py", "--jobs", "1")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with EventLog.open(db) as log:
+                if sum(1 for _ in log.events(kind="WorkItemCooked")) >= 5:
+                    break
+        except StoreError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    appenders = subprocess.run(["pgrep", "-f", "pdgstore.appender"], capture_output=True, text=True).stdout.split()
+    assert appenders, "the cook started no appender: this test would prove nothing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    with EventLog.open(db, writer=True) as log:  # waits for the appender's last batches, if any
+        state = log.load_state()
+        n = log.last_seq()
+    assert seqs(db) == list(range(1, n + 1))
+    assert state.cooks[1].status == "running"  # as the log left it: the next cook records it cancelled
+    r = project.pdg_process("check")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    r = project.pdg_process("cook", "big.py", "--json")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert project.pdg_process("check").returncode == 0
+
+
+def test_a_live_cook_is_still_refused_at_once(tmp_path):
+    """Waiting is for a dead cook's appender only: a live writer's lock is refused at once."""
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    with EventLog.open(db, writer=True, create=True):
+        started = time.monotonic()
+        with pytest.raises(StoreBusy, match=f"pid {os.getpid()}"):
+            EventLog.open(db, writer=True)
+        assert time.monotonic() - started < 1
+
+
+def test_the_next_writer_waits_for_a_dead_cooks_appender(tmp_path):
+    """The lock file names a cook that is gone while another process still holds the lock."""
+    db = tmp_path / ".pdg" / "pdg.db"
+    EventLog.open(str(db), writer=True, create=True).close()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import fcntl, os, sys, time
+fd = os.open({str(db) + '.lock'!r}, os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.ftruncate(fd, 0); os.pwrite(fd, b"{dead}", 0)
+print("held", flush=True)
+time.sleep(0.5)
+"""], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    started = time.monotonic()
+    with EventLog.open(str(db), writer=True) as log:
+        waited = time.monotonic() - started
+        assert log.writer_pid() == os.getpid()
+    holder.wait()
+    assert 0.2 < waited < logprocess_wait_limit()
+
+
+def logprocess_wait_limit() -> float:
+    from pdgstore import log as store_log
+
+    return store_log.LOCK_WAIT_S
+
+
+def test_small_cooks_start_no_appender(tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr(logprocess.LogProcess, "__init__", lambda self, log: started.append(log))
+    assert engine.cook_graph(wide_graph(tmp_path, 10), db=str(tmp_path / ".pdg" / "pdg.db")).status == "success"
+    assert started == []
