@@ -104,7 +104,14 @@ def main() -> None:
     long before they add up. They are the process's choice, not the engine's: a program that
     cooks through the library keeps its own."""
     gc.set_threshold(*GC_THRESHOLDS)
-    pdg(prog_name="pdg")
+    try:
+        pdg(prog_name="pdg")
+    finally:
+        # The process ends here. Frozen, its objects are left out of the interpreter's last
+        # collection, which otherwise walks the whole heap only to throw it away (~50 ms after a
+        # cold W(10,000) cook, 3% of it). Nothing of ours waits on that collection: stores, files
+        # and processes are closed by then.
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -304,6 +304,7 @@ class Cook:
                 else files.stat_many(self._recorded_paths(scope))
         if self.scan is not None and self.stats is not self.scan.stats:
             self.scan = None
+        self.ctx.stats = self.stats
         self.cache = CacheChecker(graph.types, graph.root, self.stats)
         # items of these nodes whose inputs were not remade are reused without a signature check
         self.pure = noop.pure_nodes(self)

@@ -122,11 +122,14 @@ def _record_file(path: str, root: str, tag: str | None) -> list:
 @dataclass(slots=True)
 class GenerateContext:
     """What generation may use: the graph's name and root, and ``file(path, tag)``, which gives a
-    file's record using the stat cascade against what was recorded (no read when unchanged)."""
+    file's record using the stat cascade against what was recorded (no read when unchanged).
+    ``stats``: the cook's stats (path -> stat result or None), which ``file`` looks in first; a node
+    that stats files to find them adds what it learned, so no file is stat'ed twice."""
 
     graph: str
     root: str
     file: Callable[[str, str | None], list] = None
+    stats: dict | None = None
 
     def __post_init__(self) -> None:
         if self.file is None:
@@ -150,21 +153,26 @@ class FilePattern(Processor):
 
     def matches(self, root: str, stats: dict | None = None) -> list[str]:
         """The files the pattern matches now, sorted (absolute paths). ``stats`` may hold stats made
-        already (path -> stat_result, or None when missing), so known files are not stat'ed again."""
+        already (path -> stat_result, or None when missing), so known files are not stat'ed again;
+        the stats made here are added to it."""
         pattern = self.pattern if os.path.isabs(self.pattern) else os.path.join(root, self.pattern)
         found = []
         for p in _glob(pattern):
             st = stats.get(p, False) if stats is not None else False
             if st is False:
-                if os.path.isfile(p):
-                    found.append(p)
-            elif st is not None and stat.S_ISREG(st.st_mode):
+                try:
+                    st = os.stat(p)
+                except (OSError, ValueError):  # as os.path.isfile: missing, unreadable or unnamable
+                    st = None
+                if stats is not None:
+                    stats[p] = st
+            if st is not None and stat.S_ISREG(st.st_mode):
                 found.append(p)
         return sorted(found)
 
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
         out = []
-        for index, path in enumerate(self.matches(ctx.root)):
+        for index, path in enumerate(self.matches(ctx.root, ctx.stats)):
             rec = ctx.file(path, self.tag)
             out.append(NewItem(key=rec[0], index=index, outputs=[rec]))
         return out
