@@ -54,7 +54,7 @@ class LogProcess:
     def __init__(self, log: EventLog) -> None:
         self.log = log
         self.problem = ""  # why the appender was given up, once it was
-        self._unconfirmed: deque = deque()  # (rows, mark) per batch sent and not confirmed, in order
+        self._unconfirmed: deque = deque()  # (request, mark) per batch sent and not confirmed, in order
         self.confirmed = None  # the mark of the last batch confirmed
         self._ready = False
         self._replies = b""
@@ -100,8 +100,9 @@ class LogProcess:
             self.confirmed = mark
             return
         body = self._pack(rows)
-        self._unconfirmed.append((rows, mark))
-        self._outbox.put(LENGTH.pack(len(body)) + body)
+        frame = LENGTH.pack(len(body)) + body
+        self._unconfirmed.append((frame, mark))  # the bytes, not the rows: kept once, until confirmed
+        self._outbox.put(frame)
         self._read_replies(block=False)
 
     def wait(self) -> None:
@@ -203,8 +204,8 @@ class LogProcess:
                         f"the log appender could not start ({why}); the cook appends its events itself")
         last = self.log.last_seq()
         pending, self._unconfirmed = list(self._unconfirmed), deque()
-        for rows, mark in pending:
-            rows = [row for row in rows if row[0] > last]
+        for frame, mark in pending:
+            rows = [row for row in msgpack.unpackb(frame[LENGTH.size:], use_list=False) if row[0] > last]
             if rows:
                 self.log.append_rows(rows)
             self.confirmed = mark
