@@ -1031,6 +1031,9 @@ class Cook:
 
     def _flush(self) -> None:
         written = self.recorder.flush(mark=(self.done, self.total))
+        problem = self.recorder.take_problem()
+        if problem:
+            self._warn(problem)
         if self.dispatch is not None and self.dispatch.waiting_done:
             self.recorder.wait()
             self.dispatch.answer_flushed()

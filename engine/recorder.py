@@ -40,6 +40,7 @@ class Recorder:
         self.offload = offload and log is not None and not dry_run
         self.log_process: LogProcess | None = None
         self._confirmed = None
+        self._problem_told = False
 
     @property
     def pending(self) -> int:
@@ -83,6 +84,15 @@ class Recorder:
         if written and process is not None:
             process.wait()
         return written
+
+    def take_problem(self) -> str:
+        """Why the appender was given up (once; '' when it was not): the cook records it as a
+        warning, since it then goes on appending by itself."""
+        process = self.log_process
+        if process is None or not process.problem or self._problem_told:
+            return ""
+        self._problem_told = True
+        return process.problem
 
     @property
     def confirmed(self):

@@ -76,12 +76,17 @@ def wide_graph(root: Path, n: int) -> engine.Graph:
     return graph
 
 
-def test_a_cook_through_the_appender_replays_to_its_live_state(tmp_path, always_offload):
-    graph = wide_graph(tmp_path, 30)
+def cook_and_keep(graph: engine.Graph, db: str):
+    """Cook ``graph`` into ``db``; (its summary, the cook's live state at its end)."""
     seen = {}
     graph.on("cook_complete", lambda event: seen.setdefault("cook", event.cook))
-    db = str(tmp_path / ".pdg" / "pdg.db")
     summary = engine.cook_graph(graph, db=db, jobs=2)
+    return summary, seen["cook"].state
+
+
+def test_a_cook_through_the_appender_replays_to_its_live_state(tmp_path, always_offload):
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    summary, live = cook_and_keep(wide_graph(tmp_path, 30), db)
     assert summary.status == "success" and summary.counts["ran"] == 30
     assert always_offload, "no appender was started: this test would prove nothing"
     assert all(p.proc.returncode == 0 and not p.problem for p in always_offload)
@@ -89,7 +94,7 @@ def test_a_cook_through_the_appender_replays_to_its_live_state(tmp_path, always_
         assert seqs(db) == list(range(1, log.last_seq() + 1))
         replayed = log.replay_all()
         assert log.integrity_problem() is None
-    assert first_difference(replayed.to_plain(), seen["cook"].state.to_plain()) is None
+    assert first_difference(replayed.to_plain(), live.to_plain()) is None
     # the writer lock is free again: the appender ended with the cook
     assert engine.cook_graph(wide_graph(tmp_path, 30), db=db, jobs=2).status == "success"
 
@@ -118,6 +123,20 @@ def test_progress_shows_only_confirmed_counts_and_ends_complete(tmp_path, always
     assert summary.status == "success" and always_offload
     assert shown[-1][0] == shown[-1][1] == 20 + 20 + 1
     assert [d for d, _ in shown] == sorted(d for d, _ in shown)
+
+
+def test_a_cook_whose_appender_cannot_start_appends_itself_and_says_so(tmp_path, always_offload, monkeypatch):
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    summary, live = cook_and_keep(wide_graph(tmp_path, 20), db)
+    assert summary.status == "success" and summary.counts["ran"] == 20
+    assert always_offload and "could not start" in always_offload[0].problem
+    [warning] = [w for w in summary.warnings if "log appender" in w]
+    assert "the cook appends its events itself" in warning
+    with EventLog.open(db) as log:
+        assert seqs(db) == list(range(1, log.last_seq() + 1))
+        assert first_difference(log.replay_all().to_plain(), live.to_plain()) is None
+        assert [e.message for e in log.events(kind="CookWarning")] == [warning]
 
 
 def test_a_failed_batch_stops_the_appender_and_nothing_after_it_is_written(tmp_path):
@@ -178,11 +197,12 @@ import time
 from engine import Graph
 
 graph = Graph("bigslow")
+sleep_s = graph.parm("sleep_s", 0.002)
 r = graph.range_generate("r", 3000)
 
 @graph.python_processor("work", upstream=r)
 def work(item):
-    time.sleep(0.002)
+    time.sleep(sleep_s)
 """
 
 
@@ -213,7 +233,7 @@ def test_sigkill_of_a_cook_with_an_appender_keeps_whole_batches_and_the_next_coo
     assert state.cooks[1].status == "running"  # as the log left it: the next cook records it cancelled
     r = project.pdg_process("check")
     assert r.returncode == 0, (r.stdout, r.stderr)
-    r = project.pdg_process("cook", "big.py", "--json")
+    r = project.pdg_process("cook", "big.py", "--set", "sleep_s=0", "--json")
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert project.pdg_process("check").returncode == 0
 
