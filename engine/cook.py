@@ -197,7 +197,10 @@ class Cook:
     def is_cancelled(self) -> bool:
         return self._cancel.is_set()
 
-    def run(self) -> CookSummary:
+    def run(self, after: Callable[[CookSummary], None] | None = None) -> CookSummary:
+        """Cook; the summary. ``after(summary)`` runs once the cook is over but before its log
+        appender has written everything: what it stores through ``self.recorder`` (the no-op
+        manifest) is written there while this process goes on."""
         started = time.perf_counter()
         old_cwd = os.getcwd()
         os.chdir(self.graph.root)
@@ -216,19 +219,25 @@ class Cook:
                 started_schedulers = False
                 self.dispatch.stop(self._cancel.is_set())
             status, message = self._finish()
+            failed = [
+                {"item_id": i.item_id, "name": i.name, "node": i.node, "error": i.error}
+                for i in (self.state.items.get(j) for run in self.runs.values() for j in run.items)  # decided here
+                if i is not None and i.cook_id == self.cook_id and i.state == "cooked_fail"
+            ]
+            summary = CookSummary(self.cook_id, status, dict(self.counts), 0.0, message, failed, self.warnings,
+                                  [] if self.trusted is not None else self._results())
+            if after is not None:
+                after(summary)
+            self.recorder.close()  # everything written: the store is this process's alone again
+            if self.progress is not None and self.recorder.confirmed is not None:
+                self.progress(*self.recorder.confirmed)
         finally:
             if started_schedulers:
                 self.dispatch.stop(True)
-            self.recorder.abandon()  # after a failure only: _finish closed it
+            self.recorder.abandon()  # after a failure only: it was closed above
             os.chdir(old_cwd)
-        seconds = time.perf_counter() - started
-        failed = [
-            {"item_id": i.item_id, "name": i.name, "node": i.node, "error": i.error}
-            for i in (self.state.items.get(j) for run in self.runs.values() for j in run.items)  # decided here
-            if i is not None and i.cook_id == self.cook_id and i.state == "cooked_fail"
-        ]
-        return CookSummary(self.cook_id, status, dict(self.counts), seconds, message, failed, self.warnings,
-                           [] if self.trusted is not None else self._results())
+        summary.seconds = time.perf_counter() - started
+        return summary
 
     def _results(self) -> list[str]:
         root = self.graph.root
@@ -1018,15 +1027,13 @@ class Cook:
             status, message = "success", ""
         rec.emit(ev.CookFinished, status=status, message=message, counts=dict(self.counts))
         self._flush()
-        rec.close()  # every batch written, and the store the cook's alone again: it is read below
-        if self.progress is not None and rec.confirmed is not None:
-            self.progress(*rec.confirmed)
         if self.dry_run:
             return status, message
         # counted from the newest snapshot, not this cook's events: many small cooks add up too; and
-        # by bytes: events carrying big lists (a partition's outputs) can outweigh the snapshot soon
-        if self.log.snapshot_due(SNAPSHOT_EVERY):
-            self.log.save_snapshot(self.state)
+        # by bytes: events carrying big lists (a partition's outputs) can outweigh the snapshot soon.
+        # The log ends at the state's seq even while the appender still writes the last batch.
+        if self.log.snapshot_due(SNAPSHOT_EVERY, last_seq=self.state.seq):
+            rec.save_snapshot()
         return status, message
 
     def _flush(self) -> None:

@@ -3,8 +3,8 @@
 A big cook hands its event batches to an appender process, which commits them on another core
 while the loop goes on (on a cold W(10,000) cook: ~0.2 s of SQLite work off the loop; see
 ``benchmarks/README.md``). The recorder starts one at the first batch of ``START_ROWS`` rows or
-more, so a small cook never pays for a process; the cook closes it before it reads or writes the
-store itself (the snapshot at its end).
+more, so a small cook never pays for a process. The snapshot and the no-op manifest made at the end
+of the cook go through it too, and are written while the cook finishes; the cook closes it last.
 
 What the process changes for everyone else is only *when* a batch is known to be written:
 
@@ -36,7 +36,7 @@ import msgpack
 
 import pdgstore
 from pdgstore import errors
-from pdgstore.appender import DONE, FAILED, LENGTH, READY
+from pdgstore.appender import DONE, FAILED, LENGTH, READY, perform, request
 from pdgstore.errors import StoreIOError
 from pdgstore.log import EventLog
 
@@ -55,10 +55,9 @@ class LogProcess:
         self.log = log
         self.problem = ""  # why the appender was given up, once it was
         self._unconfirmed: deque = deque()  # (request, mark) per batch sent and not confirmed, in order
-        self.confirmed = None  # the mark of the last batch confirmed
+        self.confirmed = None  # the last mark of the requests confirmed (requests without one keep it)
         self._ready = False
         self._replies = b""
-        self._pack = msgpack.Packer(use_bin_type=True).pack
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()
         root = os.path.dirname(os.path.dirname(os.path.abspath(pdgstore.__file__)))
         env = dict(os.environ)
@@ -94,16 +93,31 @@ class LogProcess:
     # -- the cook's calls ------------------------------------------------------------------------
     def append(self, rows: list[tuple], mark=None) -> None:
         """Queue ``rows`` (encoded by ``codec``) as one batch; ``mark`` becomes ``confirmed`` once
-        the batch is in the log. Raises the appender's error if an earlier batch failed."""
+        the batch is in the log. Raises the appender's error if an earlier request failed."""
+        self._request(["append", rows], b"", mark)
+
+    def write_snapshot(self, seq: int, blob) -> None:
+        """Queue the snapshot at ``seq`` (``pdgstore.log.pack_snapshot``): written after every batch
+        sent before it, while the cook finishes."""
+        self._request(["snapshot", seq], blob, None)
+
+    def save_manifest(self, graph: str, seq: int, blob) -> None:
+        """Queue ``graph``'s no-op manifest (``engine.manifest``), valid while the log ends at ``seq``."""
+        self._request(["manifest", graph, seq], blob, None)
+
+    def _request(self, header: list, tail, mark) -> None:
         if not self.alive:
-            self.log.append_rows(rows)
-            self.confirmed = mark
+            perform(self.log, header, tail)
+            self._confirm(mark)
             return
-        body = self._pack(rows)
-        frame = LENGTH.pack(len(body)) + body
-        self._unconfirmed.append((frame, mark))  # the bytes, not the rows: kept once, until confirmed
-        self._outbox.put(frame)
+        pieces = request(header, tail)
+        self._unconfirmed.append((pieces, mark))  # the bytes sent, not the rows: kept once, until done
+        self._outbox.put(pieces)
         self._read_replies(block=False)
+
+    def _confirm(self, mark) -> None:
+        if mark is not None:
+            self.confirmed = mark
 
     def wait(self) -> None:
         """Return once every batch sent is in the log."""
@@ -128,13 +142,14 @@ class LogProcess:
         """The sender thread: writes queued requests to the appender (the loop never waits on a
         full pipe); None closes the appender's input."""
         stdin = self.proc.stdin
-        while (frame := self._outbox.get()) is not None:
-            view = memoryview(frame)
-            try:
-                while view:
-                    view = view[stdin.write(view):]
-            except (BrokenPipeError, OSError):
-                break  # the appender ended: its replies (or their absence) say why
+        try:
+            while (pieces := self._outbox.get()) is not None:
+                for piece in pieces:
+                    view = memoryview(piece)
+                    while view:
+                        view = view[stdin.write(view):]
+        except OSError:
+            pass  # the appender ended (BrokenPipeError): its replies, or their absence, say why
         try:
             stdin.close()
         except OSError:
@@ -166,7 +181,7 @@ class LogProcess:
                 self._ready = True
                 replies = replies[1:]
             elif head == DONE:
-                self.confirmed = self._unconfirmed.popleft()[1]
+                self._confirm(self._unconfirmed.popleft()[1])
                 replies = replies[1:]
             elif head == FAILED:
                 if len(replies) < 1 + LENGTH.size:
@@ -204,8 +219,10 @@ class LogProcess:
                         f"the log appender could not start ({why}); the cook appends its events itself")
         last = self.log.last_seq()
         pending, self._unconfirmed = list(self._unconfirmed), deque()
-        for frame, mark in pending:
-            rows = [row for row in msgpack.unpackb(frame[LENGTH.size:], use_list=False) if row[0] > last]
-            if rows:
-                self.log.append_rows(rows)
-            self.confirmed = mark
+        for (head, tail), mark in pending:
+            header = msgpack.unpackb(head[LENGTH.size:-LENGTH.size], use_list=False)
+            if header[0] == "append":  # less what it had appended; a snapshot or manifest is written again
+                header = ("append", [row for row in header[1] if row[0] > last])
+            if header[0] != "append" or header[1]:
+                perform(self.log, header, tail)
+            self._confirm(mark)

@@ -41,8 +41,9 @@ from pdgstore.state import State
 VERSION = 1
 
 
-def save(log: EventLog, graph: Graph, state: State, results: list[str]) -> None:
-    """Write the manifest of ``graph`` for the state just cooked (a whole-graph cook that succeeded)."""
+def save(store, graph: Graph, state: State, results: list[str]) -> None:
+    """Write the manifest of ``graph`` for the state just cooked (a whole-graph cook that succeeded)
+    to ``store``: the ``EventLog``, or the cook's ``Recorder`` (written by its appender, if any)."""
     root = graph.root
     packer = msgpack.Packer(use_bin_type=True, autoreset=False)
     order = graph.topological_order()
@@ -60,7 +61,7 @@ def save(log: EventLog, graph: Graph, state: State, results: list[str]) -> None:
                 for name, node in graph.nodes.items() if isinstance(node, FilePattern)}
     packer.pack({"v": VERSION, "described": graph.describe(), "counts": counts, "patterns": patterns,
                  "results": results, "files": paths})
-    log.save_manifest(graph.name, state.seq, packer.getbuffer())
+    store.save_manifest(graph.name, state.seq, packer.getbuffer())
 
 
 def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[CookSummary | None, Scan | None]:

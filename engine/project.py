@@ -110,9 +110,11 @@ def cook_graph(
         cook = Cook(log, graph, node=node, jobs=jobs, progress=progress, static=static, scan=scan)
         if on_cook is not None:
             on_cook(cook)
-        summary = cook.run()
-        if node is None and summary.status == "success":
-            manifest.save(log, graph, cook.state, summary.results)
+        def save_manifest(summary: CookSummary) -> None:
+            if node is None and summary.status == "success":
+                manifest.save(cook.recorder, graph, cook.state, summary.results)
+
+        summary = cook.run(after=save_manifest)
         if auto_compact and compaction.should_compact(log, len(cook.state.items) + len(cook.state.cooks)):
             plan = compaction.plan(log, keep_cooks=compaction.AUTO_KEEP_COOKS)
             if plan.events:

@@ -20,7 +20,7 @@ import time
 from engine.logprocess import START_ROWS, LogProcess
 from pdgstore import codec
 from pdgstore.events import Event
-from pdgstore.log import EventLog
+from pdgstore.log import EventLog, pack_snapshot
 from pdgstore.projection import APPLY
 from pdgstore.state import State
 
@@ -75,15 +75,32 @@ class Recorder:
                 process.append(self._rows, mark)
             else:
                 self.log.append_rows(self._rows)
-                self._confirmed = mark
+                if mark is not None:
+                    self._confirmed = mark
             self.log.next_seq = self._seq
             self._rows = []
-        elif process is None or not process.unconfirmed:
+        elif mark is not None and (process is None or not process.unconfirmed):
             self._confirmed = mark
         written, self._events = self._events, []
         if written and process is not None:
             process.wait()
         return written
+
+    def save_snapshot(self) -> None:
+        """Store the state as the snapshot at its ``seq``, after every batch flushed before
+        (through the appender when there is one: packed here, written there)."""
+        blob = pack_snapshot(self.state)
+        if self.log_process is not None:
+            self.log_process.write_snapshot(self.state.seq, blob)
+        else:
+            self.log.write_snapshot(self.state.seq, blob)
+
+    def save_manifest(self, graph: str, seq: int, blob) -> None:
+        """Store ``graph``'s no-op manifest (``engine.manifest``), after every batch flushed before."""
+        if self.log_process is not None:
+            self.log_process.save_manifest(graph, seq, blob)
+        else:
+            self.log.save_manifest(graph, seq, blob)
 
     def take_problem(self) -> str:
         """Why the appender was given up (once; '' when it was not): the cook records it as a

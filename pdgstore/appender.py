@@ -1,25 +1,32 @@
-"""The log appender: a program that appends a cook's event batches to its store, beside the cook.
+"""The log appender: a program that writes a cook's event batches to its store, beside the cook.
 
 Why a second process: appending is SQLite's work (50,017 events into the indexed log of a cold
 W(10,000) cook: ~0.2 s), and in the cook's own process it either holds up the loop or, from a
 thread, takes turns with the loop on the GIL (measured slower still). In its own process it runs on
-another core while the cook goes on. ``engine.logprocess`` starts it and talks to it; this module is
-only the program, and it touches nothing but the store.
+another core while the cook goes on. The cook's snapshot and no-op manifest, made at its end, are
+written here too, while the cook finishes. ``engine.logprocess`` starts the program and talks to it;
+this module is only the program, and it touches nothing but the store.
 
 Run as ``python -m pdgstore.appender STORE LOCK_FD SYNCHRONOUS``. ``LOCK_FD`` is the cook's writer
 lock (``EventLog.open``), handed down open: the lock stays held until both processes let go of it,
-so no other writer can start while batches are still arriving, even when the cook was killed.
+so no other writer can start while requests are still arriving, even when the cook was killed.
 
 The protocol, over the program's stdin (requests) and stdout (replies), both binary:
 
-- a request is a 4-byte little-endian length, then a msgpack array of event rows (the 7 columns
-  ``codec`` makes, ``seq`` first), appended in one transaction (``EventLog.append_rows``);
-- the first reply, once the store is open, is ``R``; then one ``+`` per request committed, in order;
+- a request is a 4-byte little-endian length and a msgpack array, the header, then a 4-byte length
+  and that many raw bytes, the tail (empty but for blobs, which travel without being copied):
+
+  - ``["append", rows]``: event rows (the 7 columns ``codec`` makes, ``seq`` first), appended in one
+    transaction (``EventLog.append_rows``);
+  - ``["snapshot", seq]``, tail the snapshot: ``EventLog.write_snapshot``;
+  - ``["manifest", graph, seq]``, tail the manifest: ``EventLog.save_manifest``;
+
+- the first reply, once the store is open, is ``R``; then one ``+`` per request done, in order;
 - a request that fails is answered ``!``, a 4-byte length and a msgpack array ``[error class name,
-  message]`` (a ``pdgstore.errors`` class); the program then exits without reading further, so no
-  batch after a failed one is ever committed and the log keeps whole batches, in order;
-- at the end of its input the program exits 0 after committing every whole request it read; an
-  incomplete one (the cook died writing it) is dropped, never half-appended.
+  message]`` (a ``pdgstore.errors`` class); the program then exits without reading further, so
+  nothing after a failed request is ever written and the log keeps whole batches, in order;
+- at the end of its input the program exits 0 after doing every whole request it read; an
+  incomplete one (the cook died writing it) is dropped, never half-done.
 
 Ctrl-C is the cook's to handle: the program ignores SIGINT and ends when its input does.
 """
@@ -42,19 +49,47 @@ LENGTH = struct.Struct("<I")
 READY, DONE, FAILED = b"R", b"+", b"!"
 
 
+def request(header: list, tail=b"") -> list:
+    """A request's pieces, to write in order: its header and tail lengths around the header, then
+    the tail as it is (a snapshot is not copied into the request)."""
+    head = msgpack.packb(header, use_bin_type=True)
+    return [LENGTH.pack(len(head)) + head + LENGTH.pack(len(tail)), tail]
+
+
+def read_request(stream) -> tuple[list, bytes] | None:
+    """The next whole request (header, tail) from ``stream``; None at its end or a cut one."""
+    parts = []
+    for _ in range(2):
+        size = stream.read(LENGTH.size)
+        if len(size) < LENGTH.size:
+            return None
+        (n,) = LENGTH.unpack(size)
+        part = stream.read(n)
+        if len(part) < n:
+            return None
+        parts.append(part)
+    return msgpack.unpackb(parts[0], use_list=False), parts[1]
+
+
 def read_requests(stream, requests: queue.SimpleQueue) -> None:
     """Move whole requests from ``stream`` to ``requests`` as they arrive (None at the end), so the
     pipe is drained while SQLite works and the cook never waits to write."""
-    while True:
-        head = stream.read(LENGTH.size)
-        if len(head) < LENGTH.size:
-            break
-        (size,) = LENGTH.unpack(head)
-        body = stream.read(size)
-        if len(body) < size:
-            break
-        requests.put(body)
+    while (found := read_request(stream)) is not None:
+        requests.put(found)
     requests.put(None)
+
+
+def perform(log: EventLog, header: tuple, tail: bytes) -> None:
+    """Do one request on ``log`` (the cook does the same itself when it has no appender)."""
+    op = header[0]
+    if op == "append":
+        log.append_rows(header[1])
+    elif op == "snapshot":
+        log.write_snapshot(header[1], tail)
+    elif op == "manifest":
+        log.save_manifest(header[1], header[2], tail)
+    else:
+        raise StoreIOError(f"the log appender was sent an unknown request {op!r}")
 
 
 def failure(exc: BaseException) -> bytes:
@@ -66,7 +101,7 @@ def failure(exc: BaseException) -> bytes:
 
 
 def serve(path: str, lock_fd: int, synchronous: str, stdin, stdout) -> int:
-    """Append every request from ``stdin`` to the store at ``path``; reply on ``stdout``."""
+    """Do every request from ``stdin`` on the store at ``path``; reply on ``stdout``."""
     try:
         log = EventLog.adopt(path, lock_fd, synchronous=synchronous)
     except Exception as exc:  # noqa: BLE001 - every failure is reported to the cook, which goes on alone
@@ -76,9 +111,9 @@ def serve(path: str, lock_fd: int, synchronous: str, stdin, stdout) -> int:
     threading.Thread(target=read_requests, args=(stdin, requests), daemon=True).start()
     with log:
         stdout.write(READY)
-        while (body := requests.get()) is not None:
+        while (found := requests.get()) is not None:
             try:
-                log.append_rows(msgpack.unpackb(body, use_list=False))
+                perform(log, *found)
             except Exception as exc:  # noqa: BLE001
                 stdout.write(failure(exc))
                 return 1

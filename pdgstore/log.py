@@ -192,27 +192,28 @@ class EventLog:
         return int(seq), blob
 
     def save_snapshot(self, state: State, keep: int = 2) -> None:
-        """Store ``state`` as the snapshot at ``state.seq``.
+        """Store ``state`` as the snapshot at ``state.seq`` (``pack_snapshot``, ``write_snapshot``)."""
+        self.write_snapshot(state.seq, pack_snapshot(state), keep)
+
+    def write_snapshot(self, seq: int, blob, keep: int = 2) -> None:
+        """Store ``blob`` (``pack_snapshot`` of the state at ``seq``) as the snapshot at ``seq``.
 
         The ``keep`` newest snapshots stay; older ones are thinned to one per ``SNAPSHOT_SPACING``
         events (time travel starts from them), and the compaction base is never dropped."""
-        packer = msgpack.Packer(use_bin_type=True, autoreset=False)
-        state.pack(packer)
-        blob = packer.getbuffer()
         base = self.base_seq()
 
         def write(c: sqlite3.Connection) -> None:
-            write_blob(c, "snapshots", "state", state.seq, blob,
+            write_blob(c, "snapshots", "state", seq, blob,
                        "INSERT OR REPLACE INTO snapshots (seq, time_ns, v, state) VALUES (?, ?, ?, zeroblob(?))",
-                       (state.seq, time.time_ns(), SNAPSHOT_VERSION, len(blob)))
+                       (seq, time.time_ns(), SNAPSHOT_VERSION, len(blob)))
             seqs = [r[0] for r in c.execute("SELECT seq FROM snapshots ORDER BY seq")]
             kept = set(seqs[-keep:]) | {base}
             last = None
-            for seq in seqs:
-                if last is None or seq - last >= SNAPSHOT_SPACING:
-                    kept.add(seq)
-                    last = seq
-            c.executemany("DELETE FROM snapshots WHERE seq = ?", [(seq,) for seq in seqs if seq not in kept])
+            for seq_ in seqs:
+                if last is None or seq_ - last >= SNAPSHOT_SPACING:
+                    kept.add(seq_)
+                    last = seq_
+            c.executemany("DELETE FROM snapshots WHERE seq = ?", [(seq_,) for seq_ in seqs if seq_ not in kept])
 
         self._write(write)
 
@@ -317,17 +318,19 @@ class EventLog:
         with paused_gc():
             return State.from_plain(msgpack.unpackb(row[0], raw=False, strict_map_key=False))
 
-    def snapshot_due(self, every: int) -> bool:
+    def snapshot_due(self, every: int, last_seq: int | None = None) -> bool:
         """Whether a new snapshot should be written: there is none, or ``every`` events followed the
         newest, or the events after it weigh more than it does (then loading state from a fresh
-        snapshot reads at most half as much)."""
+        snapshot reads at most half as much). ``last_seq``: where the log ends, when the caller
+        knows better than the file (a cook whose appender is still writing its last batch; the
+        weight of that batch is then left out, which can only put a snapshot off by a cook)."""
         with self._errors():
             row = self.conn.execute("SELECT seq, length(state) FROM snapshots WHERE v = ? ORDER BY seq DESC LIMIT 1",
                                     (SNAPSHOT_VERSION,)).fetchone()
             if row is None:
                 return True
             seq, size = row
-            if self.last_seq() - seq >= every:
+            if (self.last_seq() if last_seq is None else last_seq) - seq >= every:
                 return True
             tail = self.conn.execute("SELECT coalesce(sum(length(payload)), 0) FROM events WHERE seq > ?",
                                      (seq,)).fetchone()[0]
@@ -405,6 +408,14 @@ class EventLog:
             if rows != ["ok"]:
                 return "; ".join(rows[:3])
             return schema.schema_problem(self.conn)
+
+
+def pack_snapshot(state: State) -> memoryview:
+    """The snapshot of ``state``: msgpack of ``State.to_plain()``, packed item by item (a view of
+    the packer's buffer, not a copy: a snapshot of 20,000 items is 5 MB)."""
+    packer = msgpack.Packer(use_bin_type=True, autoreset=False)
+    state.pack(packer)
+    return packer.getbuffer()
 
 
 def write_blob(conn: sqlite3.Connection, table: str, column: str, rowid: int, data, insert: str, args: tuple) -> None:

@@ -229,9 +229,9 @@ def test_no_job_starts_below_the_minimum_free_memory(tmp_path):
     holder = {}
     original = engine.Cook.run
 
-    def run(self):
+    def run(self, **kwargs):
         holder["cook"] = self
-        return original(self)
+        return original(self, **kwargs)
 
     timer = threading.Timer(0.5, lambda: holder["cook"].cancel("no memory, gave up"))
     timer.start()

@@ -99,6 +99,35 @@ def test_a_cook_through_the_appender_replays_to_its_live_state(tmp_path, always_
     assert engine.cook_graph(wide_graph(tmp_path, 30), db=db, jobs=2).status == "success"
 
 
+def test_the_snapshot_and_manifest_are_written_by_the_appender(tmp_path, always_offload):
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    summary, live = cook_and_keep(wide_graph(tmp_path, 25), db)
+    assert summary.status == "success" and always_offload
+    with EventLog.open(db) as log:
+        assert log.snapshot_seq() == log.last_seq() == live.seq
+        assert first_difference(log.load_state().to_plain(), live.to_plain()) is None
+        assert log.manifest("wide")[0] == live.seq
+    again = engine.cook_graph(wide_graph(tmp_path, 25), db=db, jobs=2)  # the manifest proves a no-op
+    assert again.counts["ran"] == 0 and again.counts["reused"] == 25 + 25 + 1
+
+
+@pytest.mark.parametrize("executable", [sys.executable, "/bin/false"])
+def test_requests_are_done_in_order_by_the_appender_or_by_the_cook(tmp_path, monkeypatch, executable):
+    monkeypatch.setattr(sys, "executable", executable)
+    with writer(tmp_path) as log:
+        process = LogProcess(log)
+        process.append(rows(1, 30), mark="a")
+        process.write_snapshot(30, b"not a real snapshot")
+        process.save_manifest("g", 30, b"a manifest")
+        process.append(rows(31, 5))  # no mark: the last one stands
+        process.close()
+        assert bool(process.problem) == (executable == "/bin/false")
+        assert process.confirmed == "a"
+        assert seqs(log.path) == list(range(1, 36))
+        assert log.snapshot_seq() == 30
+        assert log.manifest("g") == (30, b"a manifest")
+
+
 def test_handlers_hear_only_of_events_already_in_the_log(tmp_path, always_offload):
     graph = wide_graph(tmp_path, 12)
     db = str(tmp_path / ".pdg" / "pdg.db")
