@@ -154,11 +154,20 @@ class FilePattern(Processor):
     def matches(self, root: str, stats: dict | None = None) -> list[str]:
         """The files the pattern matches now, sorted (absolute paths). ``stats`` may hold stats made
         already (path -> stat_result, or None when missing), so known files are not stat'ed again;
-        the stats made here are added to it."""
+        the stats made here are added to it. A file found by listing its folder is known to be a
+        file from the listing (``DirEntry.is_file``), without a stat: the cook stats it when it
+        records it, from the same open as its hash (``files.stat_and_hash``)."""
         pattern = self.pattern if os.path.isabs(self.pattern) else os.path.join(root, self.pattern)
         found = []
-        for p in _glob(pattern):
+        for p, entry in _glob(pattern):
             st = stats.get(p, False) if stats is not None else False
+            if st is False and entry is not None:
+                try:
+                    if entry.is_file():
+                        found.append(p)
+                except OSError:
+                    pass
+                continue
             if st is False:
                 try:
                     st = os.stat(p)
@@ -178,22 +187,24 @@ class FilePattern(Processor):
         return out
 
 
-def _glob(pattern: str) -> list[str]:
-    """``glob.glob(pattern, recursive=True)``; a pattern with wildcards in its last part only (the
-    common ``in/*.txt``) is one directory listing filtered by ``fnmatch``, as glob does it, without
-    glob's per-name overhead (a file pattern is matched on every cook)."""
+def _glob(pattern: str) -> list[tuple[str, os.DirEntry | None]]:
+    """``glob.glob(pattern, recursive=True)``, each path with its ``DirEntry`` when it has one; a
+    pattern with wildcards in its last part only (the common ``in/*.txt``) is one directory listing
+    filtered by ``fnmatch``, as glob does it, without glob's per-name overhead (a file pattern is
+    matched on every cook)."""
     directory, base = os.path.split(pattern)
     if glob.has_magic(directory) or "**" in base or not glob.has_magic(base):
-        return glob.glob(pattern, recursive=True)
+        return [(p, None) for p in glob.glob(pattern, recursive=True)]
     try:
-        with os.scandir(directory) as entries:
-            names = [entry.name for entry in entries]
+        with os.scandir(directory) as listing:
+            entries = {entry.name: entry for entry in listing}
     except OSError:
         return []
+    names = list(entries)
     if not base.startswith("."):
         names = [n for n in names if n[:1] != "."]  # glob leaves hidden files out unless asked
     prefix = directory + os.sep
-    return [prefix + n for n in fnmatch.filter(names, base)]
+    return [(prefix + n, entries[n]) for n in fnmatch.filter(names, base)]
 
 
 class RangeGenerator(Processor):

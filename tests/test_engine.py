@@ -121,6 +121,20 @@ def test_file_pattern_explicit_tag_and_recursive_glob(tmp_path):
     assert [(o[0], o[1], o[2]) for o in outputs] == [("data/a.txt", "file/custom", 1), ("data/deep/b.txt", "file/custom", 2)]
 
 
+@pytest.mark.parametrize("pattern", ["in/*.txt", "in/**/*.txt"])
+def test_file_pattern_matches_files_and_links_to_files_only(tmp_path, pattern):
+    """Found by listing the folder (``in/*.txt``) or by glob (``**``), the same files match: a
+    folder or a dangling link named like a file does not, a link to a file does."""
+    write(tmp_path, "in/a.txt", "aaa")
+    (tmp_path / "in" / "b.txt").mkdir()
+    (tmp_path / "in" / "c.txt").symlink_to(tmp_path / "in" / "a.txt")
+    (tmp_path / "in" / "d.txt").symlink_to(tmp_path / "in" / "gone.txt")
+    graph = engine.Graph("files", root=str(tmp_path))
+    graph.file_pattern("files", pattern)
+    _, state = cook(graph, tmp_path)
+    assert sorted((i.outputs[0][0], i.outputs[0][2]) for i in of(state, "files")) == [("in/a.txt", 3), ("in/c.txt", 3)]
+
+
 def test_graph_file_relative_paths_resolve_against_its_directory(tmp_path, monkeypatch):
     project = tmp_path / "project"
     write(project, "in/one.txt", "one two three\n")
