@@ -452,6 +452,7 @@ def _create(path: str, display: str) -> None:
             # Nobody sees the file before it is complete, fsynced and linked in place: one
             # transaction, and no syncs of SQLite's own until then (each would cost a disk flush).
             conn.execute("PRAGMA synchronous = OFF")
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             conn.execute("BEGIN")
             conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
             schema.create_tables(conn)
@@ -505,6 +506,11 @@ def _take_writer_lock(path: str, display: str) -> int:
     os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd
 
+
+#: the page size of new stores. 8 KiB rather than SQLite's 4 KiB: a snapshot (5 MB for 20,000 items)
+#: is written 3x faster and the file is 30% smaller, and appending events is no slower (measured on
+#: the log of a cold W(10,000) cook: 0.20 s vs 0.22 s, snapshot 8 ms vs 23 ms, 13.5 MB vs 18.9 MB)
+PAGE_SIZE = 8192
 
 #: how long a writer waits for the lock of a cook whose process is gone: its log appender
 #: (``pdgstore.appender``) holds the lock until it has committed the batches it was sent
