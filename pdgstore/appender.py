@@ -25,6 +25,9 @@ The protocol, over the program's stdin (requests) and stdout (replies), both bin
 - a request that fails is answered ``!``, a 4-byte length and a msgpack array ``[error class name,
   message]`` (a ``pdgstore.errors`` class); the program then exits without reading further, so
   nothing after a failed request is ever written and the log keeps whole batches, in order;
+- whenever it has nothing to do, it checkpoints the WAL (``EventLog.checkpoint``): SQLite would
+  otherwise do it in the commit that crosses its threshold, often the snapshot's at the end of the
+  cook, with the cook waiting for it;
 - at the end of its input the program exits 0 after doing every whole request it read; an
   incomplete one (the cook died writing it) is dropped, never half-done.
 
@@ -118,6 +121,8 @@ def serve(path: str, lock_fd: int, synchronous: str, stdin, stdout) -> int:
                 stdout.write(failure(exc))
                 return 1
             stdout.write(DONE)
+            if requests.empty():
+                log.checkpoint()  # while idle, so that a later commit (the snapshot's) need not
     return 0
 
 

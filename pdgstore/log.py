@@ -217,6 +217,12 @@ class EventLog:
 
         self._write(write)
 
+    def checkpoint(self) -> None:
+        """Copy what the WAL holds into the database file, as far as readers allow (a PASSIVE
+        checkpoint: it waits for nobody)."""
+        with self._errors():
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
     def write(self, body) -> None:
         """Run ``body(connection)`` in one write transaction (BEGIN IMMEDIATE ... COMMIT): for the
         store's own maintenance (``pdgstore.compact``), never for appending events."""
