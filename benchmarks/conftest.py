@@ -64,6 +64,33 @@ def run(args: list[str], cwd: str, check: bool = True) -> Run:
     return Run(seconds, stdout, usage.ru_maxrss)
 
 
+#: how long a benchmark waits for the disk to go quiet before it starts timing
+SETTLE_S = 120.0
+
+
+@pytest.fixture(autouse=True)
+def quiet_disk():
+    """Start each benchmark on a quiet disk. Deleting many files (pytest removing an old run's
+    W(10,000) folders, say) keeps a disk mounted with ``discard`` busy for minutes, and file
+    creation, which both the engine and the plain loop do 10,000 times, then costs 2-5x: figures
+    taken meanwhile mean nothing. Waits (up to ``SETTLE_S``) until Linux's I/O pressure
+    (``/proc/pressure/io``, ``some avg10``) falls under 1%; elsewhere it only syncs."""
+    os.sync()
+    deadline = time.monotonic() + SETTLE_S
+    while time.monotonic() < deadline and io_pressure() >= 1.0:
+        time.sleep(2)
+
+
+def io_pressure() -> float:
+    """The share of the last 10 s in which some task waited for I/O (%; 0 when Linux does not say)."""
+    try:
+        with open("/proc/pressure/io") as f:
+            some = f.readline().split()
+    except OSError:
+        return 0.0
+    return float(some[1].partition("=")[2]) if len(some) > 1 and some[1].startswith("avg10=") else 0.0
+
+
 def pdg(*args: str, cwd: str) -> Run:
     return run([PDG, *args], cwd)
 
