@@ -53,7 +53,8 @@ class LogProcess:
 
     def __init__(self, log: EventLog) -> None:
         self.log = log
-        self.problem = ""  # why the appender was given up, once it was
+        self.problem = ""  # why the appender was given up, once it was (the cook goes on alone)
+        self._error: Exception | None = None  # the store's error, once a request failed (the cook stops)
         self._unconfirmed: deque = deque()  # (request, mark) per batch sent and not confirmed, in order
         self.confirmed = None  # the last mark of the requests confirmed (requests without one keep it)
         self._ready = False
@@ -83,7 +84,7 @@ class LogProcess:
 
     @property
     def alive(self) -> bool:
-        return self.proc is not None and not self.problem
+        return self.proc is not None and not self.problem and self._error is None
 
     @property
     def unconfirmed(self) -> int:
@@ -106,6 +107,8 @@ class LogProcess:
         self._request(["manifest", graph, seq], blob, None)
 
     def _request(self, header: list, tail, mark) -> None:
+        if self._error is not None:
+            raise self._error  # nothing is written after a failed request, by anyone
         if not self.alive:
             perform(self.log, header, tail)
             self._confirm(mark)
@@ -121,6 +124,8 @@ class LogProcess:
 
     def wait(self) -> None:
         """Return once every batch sent is in the log."""
+        if self._error is not None:
+            raise self._error
         while self._unconfirmed and self.alive:
             self._read_replies(block=True)
 
@@ -201,13 +206,13 @@ class LogProcess:
     def _failed(self, name: str, message: str) -> None:
         """The appender could not write a batch: the cook stops with that error, as it would have
         had it written the batch itself; later batches were not written either."""
-        self.problem = message
         self._unconfirmed.clear()
         self._stop()
         error = getattr(errors, name, None)
         if not (isinstance(error, type) and issubclass(error, errors.PdgError)):
             error = StoreIOError
-        raise error(message)
+        self._error = error(message)
+        raise self._error
 
     def _lost(self, why: str = "") -> None:
         """The appender could not start, or ended without a word (it was killed): append the

@@ -176,7 +176,9 @@ def test_a_failed_batch_stops_the_appender_and_nothing_after_it_is_written(tmp_p
         process.append(rows(101, 10))
         with pytest.raises(StoreError, match="was refused"):
             process.wait()
-        process.close()
+        with pytest.raises(StoreError, match="was refused"):  # and nothing more goes through it
+            process.append(rows(101, 1))
+        process.abandon()
         assert process.proc.returncode == 1
         assert seqs(log.path) == list(range(1, 101))
         log.append_rows(rows(101, 1))  # the store is the cook's alone again
