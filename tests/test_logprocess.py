@@ -25,6 +25,7 @@ from pdgstore import events as ev
 from pdgstore.errors import StoreBusy, StoreError
 from pdgstore.log import EventLog
 from pdgstore.state import first_difference
+from test_store import SLOW_GRAPH
 
 
 @pytest.fixture
@@ -223,26 +224,12 @@ def test_a_store_refused_to_the_appender_leaves_the_batches_to_the_cook(tmp_path
         assert seqs(log.path) == list(range(1, 6))
 
 
-BIG_SLOW_GRAPH = """
-import time
-from engine import Graph
-
-graph = Graph("bigslow")
-sleep_s = graph.parm("sleep_s", 0.002)
-r = graph.range_generate("r", 3000)
-
-@graph.python_processor("work", upstream=r)
-def work(item):
-    time.sleep(sleep_s)
-"""
-
-
 def test_sigkill_of_a_cook_with_an_appender_keeps_whole_batches_and_the_next_cook_waits(project):
     """The appender outlives a killed cook by the batches it still has; the next writer waits for
     it instead of calling the dead cook running, then recovers the store."""
-    project.write("big.py", BIG_SLOW_GRAPH)
+    project.write("slow.py", SLOW_GRAPH)  # 3,000 items: a batch big enough for an appender
     db = str(project.db)
-    proc = project.popen("cook", "big.py", "--jobs", "1")
+    proc = project.popen("cook", "slow.py", "--jobs", "1", "--set", "count=3000", "--set", "sleep_s=0.002")
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -264,7 +251,7 @@ def test_sigkill_of_a_cook_with_an_appender_keeps_whole_batches_and_the_next_coo
     assert state.cooks[1].status == "running"  # as the log left it: the next cook records it cancelled
     r = project.pdg_process("check")
     assert r.returncode == 0, (r.stdout, r.stderr)
-    r = project.pdg_process("cook", "big.py", "--set", "sleep_s=0", "--json")
+    r = project.pdg_process("cook", "slow.py", "--set", "count=3000", "--set", "sleep_s=0", "--json")
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert project.pdg_process("check").returncode == 0
 

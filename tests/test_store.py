@@ -43,7 +43,7 @@ from engine import Graph
 
 graph = Graph("slow")
 sleep_s = graph.parm("sleep_s", 0.02)
-r = graph.range_generate("r", 200)
+r = graph.range_generate("r", graph.parm("count", 200))
 
 @graph.python_processor("work", upstream=r)
 def work(item):
