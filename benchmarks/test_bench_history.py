@@ -22,7 +22,7 @@ from pdgstore.state import State
 
 EVENTS = int(os.environ.get("PDG_BENCH_EVENTS", "1000000"))
 ITEMS = 5_000
-SNAPSHOT_EVERY = 20_000  # as engine.cook.SNAPSHOT_EVERY
+SNAPSHOT_EVERY = 20_000  # as engine.cook.loop.SNAPSHOT_EVERY
 GRAPH = "hist"
 
 

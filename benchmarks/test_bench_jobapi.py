@@ -13,9 +13,9 @@ import threading
 
 from conftest import ROUNDS, report
 
-from engine import jobdata
-from engine.resultserver import ResultServer
-from engine.workitem import WorkItem
+from pdgstore.engine.schedulers import jobdata
+from pdgstore.engine.schedulers.resultserver import ResultServer
+from pdgstore.engine.graph.workitem import WorkItem
 
 ATTRIBS = 100
 TARGET_S = 0.050
@@ -98,7 +98,7 @@ def test_job_reports_100_attributes(benchmark, tmp_path):
 
 
 COOK_GRAPH = '''
-from engine import Graph
+from pdgstore.engine import Graph
 graph = Graph("jobapi")
 graph.scheduler("local", slots=1, max_retries=0)
 numbers = graph.range_generate("numbers", %d)

@@ -20,8 +20,8 @@ import pytest
 
 from conftest import N, pdg, report
 import workload
-from engine.watch import Watcher
-from engine.watchset import WatchSet
+from pdgstore.engine.live.watch import Watcher
+from pdgstore.engine.live.watchset import WatchSet
 
 EDITS = int(os.environ.get("PDG_BENCH_EDITS", "50"))
 DEBOUNCE_S = 0.05
@@ -180,7 +180,7 @@ def test_memory_and_startup_of_watching(benchmark, folders):
 
 MAP_GRAPH = '''
 import os
-from engine import Graph
+from pdgstore.engine import Graph
 
 graph = Graph("map")
 files = graph.file_pattern("files", "in/*.txt")
@@ -200,8 +200,8 @@ def _map_recook_engine_s(folder: str, n: int, edits_count: int = 15) -> float:
     input of an N-input map graph changed, through the session the watcher uses."""
     import random
 
-    from engine.loader import load_graph
-    from engine.writer import StoreSession
+    from pdgstore.engine.graph.loader import load_graph
+    from pdgstore.engine.live.writer import StoreSession
 
     os.makedirs(os.path.join(folder, "in"))
     with open(os.path.join(folder, "map.py"), "w") as f:

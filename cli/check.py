@@ -6,10 +6,10 @@ import sys
 import time
 
 import click
+from pdgstore.cli import render
+from pdgstore.cli.options import db_option, json_option
+from pdgstore.engine.project import open_store
 
-from cli import render
-from cli.options import db_option, json_option
-from engine.project import open_store
 from pdgstore.state import first_difference
 
 
@@ -31,8 +31,7 @@ def command(db, as_json) -> None:
             replay_s = time.perf_counter() - t0
             fast = log.load_state()
             events = log.last_seq()
-            difference = first_difference(full.to_plain(named=True), fast.to_plain(named=True),
-                                          "replayed state")
+            difference = first_difference(full.to_plain(named=True), fast.to_plain(named=True), "replayed state")
             if difference:
                 difference = difference.replace("is missing from the second", "is missing from the snapshot state")
         else:
@@ -41,9 +40,18 @@ def command(db, as_json) -> None:
         store = render.here(log.path)
     ok = problem is None and difference is None
     if as_json:
-        render.emit_json({"schema": 1, "store": store, "ok": ok, "events": events, "seconds": round(seconds, 3),
-                          "replay_events_per_s": round(events / replay_s) if replay_s else None,
-                          "integrity": problem or "ok", "difference": difference})
+        render.emit_json(
+            {
+                "schema": 1,
+                "store": store,
+                "ok": ok,
+                "events": events,
+                "seconds": round(seconds, 3),
+                "replay_events_per_s": round(events / replay_s) if replay_s else None,
+                "integrity": problem or "ok",
+                "difference": difference,
+            }
+        )
     elif ok:
         rate = f", {events / replay_s:,.0f} events/s" if replay_s else ""
         render.out.print(f"{store}: ok ({events} events replayed in {replay_s:.2f} s{rate}; snapshot state matches)")

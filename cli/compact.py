@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
+from pdgstore.cli import render
+from pdgstore.cli.options import db_option, json_option
+from pdgstore.engine.project import find_store
 
-from cli import render
-from cli.options import db_option, json_option
-from engine.project import find_store
 from pdgstore import compact as compaction
 from pdgstore import refs
 from pdgstore.errors import PdgError
@@ -42,11 +42,13 @@ def command(keep_cooks, before, dry_run, db, as_json) -> None:
     if dry_run:
         render.out.print(
             f"{store}: would fold {plan.events:,} events up to seq {plan.cut} ({plan.cooks_folded} cooks; "
-            f"{plan.cooks_kept} kept) into a snapshot, reclaiming about {_mb(plan.bytes)} of {_mb(plan.store_bytes)}")
+            f"{plan.cooks_kept} kept) into a snapshot, reclaiming about {_mb(plan.bytes)} of {_mb(plan.store_bytes)}"
+        )
         return
     render.out.print(
         f"{store}: folded {result['events_removed']:,} events up to seq {plan.cut} into a snapshot in "
-        f"{result['seconds']:.2f} s; {_mb(result['bytes_before'])} -> {_mb(result['bytes_after'])}")
+        f"{result['seconds']:.2f} s; {_mb(result['bytes_before'])} -> {_mb(result['bytes_after'])}"
+    )
 
 
 def _mb(n: int) -> str:

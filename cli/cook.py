@@ -7,11 +7,10 @@ import signal
 import sys
 
 import click
-
-from cli import render
-from cli.options import json_option
-from engine.errors import ParmError
-from engine.project import cook_file, plan_file, store_beside
+from pdgstore.cli import render
+from pdgstore.cli.options import json_option
+from pdgstore.engine.errors import ParmError
+from pdgstore.engine.project import cook_file, plan_file, store_beside
 
 EXIT_CODES = {"success": 0, "failed": 1, "cancelled": 130}
 
@@ -30,19 +29,37 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 @click.argument("graph", type=click.Path(dir_okay=False))
 @click.argument("node", required=False)
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a graph parameter (repeatable).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1),
-              help="Worker threads for in-process items (default: CPU count); a second one starts beside "
-                   "a task that has run 2 ms (short Python items only trade the GIL).")
-@click.option("--db", type=click.Path(dir_okay=False), envvar="PDG_DB", help="The store (default: .pdg/pdg.db beside GRAPH).")
-@click.option("--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True,
-              help="full: fsync every batch (survives power loss, slower).")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    help="Worker threads for in-process items (default: CPU count); a second one starts beside "
+    "a task that has run 2 ms (short Python items only trade the GIL).",
+)
+@click.option(
+    "--db", type=click.Path(dir_okay=False), envvar="PDG_DB", help="The store (default: .pdg/pdg.db beside GRAPH)."
+)
+@click.option(
+    "--sync",
+    type=click.Choice(["normal", "full"]),
+    default="normal",
+    show_default=True,
+    help="full: fsync every batch (survives power loss, slower).",
+)
 @click.option("--dry-run", is_flag=True, help="Say what would run and why; run nothing, write nothing.")
-@click.option("--auto-compact", is_flag=True, envvar="PDG_AUTO_COMPACT",
-              help="After the cook, fold old history away when the log has grown far larger than the state "
-                   "(keeps the last 10 cooks; see pdg compact).")
-@click.option("--static", is_flag=True,
-              help="Generate every work item that can be known first, then hand the whole graph to the "
-                   "schedulers (on_schedule_static).")
+@click.option(
+    "--auto-compact",
+    is_flag=True,
+    envvar="PDG_AUTO_COMPACT",
+    help="After the cook, fold old history away when the log has grown far larger than the state "
+    "(keeps the last 10 cooks; see pdg compact).",
+)
+@click.option(
+    "--static",
+    is_flag=True,
+    help="Generate every work item that can be known first, then hand the whole graph to the "
+    "schedulers (on_schedule_static).",
+)
 @json_option
 def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, as_json) -> None:
     """Cook GRAPH (a Python graph file), or only NODE and what it needs upstream.
@@ -71,8 +88,15 @@ def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, as
         if progress_ui:
             progress_ui.start()
         summary = cook_file(
-            graph, db=db, node=node, jobs=jobs, overrides=overrides, synchronous=sync.upper(),
-            progress=progress_ui.update if progress_ui else None, on_cook=on_cook, auto_compact=auto_compact,
+            graph,
+            db=db,
+            node=node,
+            jobs=jobs,
+            overrides=overrides,
+            synchronous=sync.upper(),
+            progress=progress_ui.update if progress_ui else None,
+            on_cook=on_cook,
+            auto_compact=auto_compact,
             static=static,
         )
     except KeyboardInterrupt:  # Ctrl-C before the cook began (while the graph file loaded): nothing written
@@ -112,8 +136,11 @@ def _print_summary(summary, db_path: str) -> None:
         render.say(f"  warning: {warning}", style="yellow")
     if summary.compacted:
         done = summary.compacted
-        render.say(f"  compacted the log: folded {done['events_removed']:,} events up to seq {done['cut']} "
-                   f"({done['bytes_before'] / 1e6:.1f} -> {done['bytes_after'] / 1e6:.1f} MB)", style="dim")
+        render.say(
+            f"  compacted the log: folded {done['events_removed']:,} events up to seq {done['cut']} "
+            f"({done['bytes_before'] / 1e6:.1f} -> {done['bytes_after'] / 1e6:.1f} MB)",
+            style="dim",
+        )
     results = summary.results
     if results:
         render.say("results:", err=False)
@@ -151,8 +178,12 @@ class _Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(
-            TextColumn("cooking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=render.err, transient=True,
+            TextColumn("cooking"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=render.err,
+            transient=True,
         )
         self.task = None
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import click
+from pdgstore.cli import render
+from pdgstore.cli.options import db_option, json_option
+from pdgstore.engine.project import open_store
 from rich.markup import escape
 
-from cli import render
-from cli.options import db_option, json_option
-from engine.project import open_store
 from pdgstore import history, refs
 
 
@@ -32,7 +32,8 @@ def command(ref1, ref2, db, as_json) -> None:
     c = result["counts"]
     render.err.print(
         f"from seq {a_point.seq} to seq {b_point.seq}: {c['added']} added, {c['removed']} removed, "
-        f"{c['rerun']} rerun, {c['updated']} updated, {c['changed']} changed otherwise")
+        f"{c['rerun']} rerun, {c['updated']} updated, {c['changed']} changed otherwise"
+    )
     if not result["items"]:
         return
     t = render.table("change", "name", "node", "state", "what changed")
@@ -44,8 +45,11 @@ def command(ref1, ref2, db, as_json) -> None:
             what.append(f"@{name}: {_short(ch['before'])} -> {_short(ch['after'])}")
         for o in r["outputs"]:
             what.append(f"{render.here(o['abspath'])}: {(o['before'] or 'none')[:8]} -> {(o['after'] or 'none')[:8]}")
-        states = r["state_after"] if r["state_before"] in (None, r["state_after"]) else \
-            f"{r['state_before']} -> {r['state_after']}"
+        states = (
+            r["state_after"]
+            if r["state_before"] in (None, r["state_after"])
+            else f"{r['state_before']} -> {r['state_after']}"
+        )
         t.add_row(r["change"], r["name"], r["node"], states or r["state_before"], escape("; ".join(what)))
     render.out.print(t)
 

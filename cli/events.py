@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import click
+from pdgstore.cli import render
+from pdgstore.cli.options import db_option
+from pdgstore.engine.project import open_store
 
-from cli import render
-from cli.options import db_option
-from engine.project import open_store
 from pdgstore import queries
 from pdgstore.events import REGISTRY
 
@@ -17,8 +17,12 @@ from pdgstore.events import REGISTRY
 @click.option("--cook", "cook_id", type=int, help="Only events of this cook.")
 @click.option("--item", "item_ref", help="Only events about this work item (id, id prefix or name).")
 @click.option("--kind", type=click.Choice(sorted(REGISTRY)), help="Only events of this kind.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print JSON lines: one object per event (seq, time_ns, cook_id, graph, kind, subject, payload).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON lines: one object per event (seq, time_ns, cook_id, graph, kind, subject, payload).",
+)
 @db_option
 def command(cook_id, item_ref, kind, db, as_json) -> None:
     """Print the event log in seq order, decoded; filter by cook, item or kind. With --json, one
@@ -37,6 +41,12 @@ def command(cook_id, item_ref, kind, db, as_json) -> None:
         payload = json.dumps(r["payload"], default=str, separators=(",", ":"))
         if len(payload) > 160:
             payload = payload[:157] + "..."
-        t.add_row(str(r["seq"]), render.when(r["time_ns"]), str(r["cook_id"]), r["kind"], r["subject"],
-                  payload.replace("[", "\\["))
+        t.add_row(
+            str(r["seq"]),
+            render.when(r["time_ns"]),
+            str(r["cook_id"]),
+            r["kind"],
+            r["subject"],
+            payload.replace("[", "\\["),
+        )
     render.out.print(t)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
+from pdgstore.cli import render
+from pdgstore.cli.options import db_option, json_option
+from pdgstore.engine.project import open_store
 
-from cli import render
-from cli.options import db_option, json_option
-from engine.project import open_store
 from pdgstore.explain import explain
 
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import click
-
-from cli import render
-from cli.options import db_option, json_option
-from engine.export import export
-from engine.project import open_store
+from pdgstore.cli import render
+from pdgstore.cli.options import db_option, json_option
+from pdgstore.engine.export import export
+from pdgstore.engine.project import open_store
 
 
 @click.command("export", short_help="Write events or work items to a JSON-lines or CSV file.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), required=True, help="The file's format.")
-@click.option("--what", type=click.Choice(["events", "items"]), default="events", show_default=True,
-              help="Export the event log, or the work items as they are now.")
+@click.option(
+    "--what",
+    type=click.Choice(["events", "items"]),
+    default="events",
+    show_default=True,
+    help="Export the event log, or the work items as they are now.",
+)
 @click.option("--cook", "cook_id", type=int, help="Only the events of this cook (or the items it last cooked).")
 @click.option("-o", "--output", required=True, metavar="FILE", help="The file to write ('-': standard output).")
 @db_option

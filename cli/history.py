@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import click
+from pdgstore.cli import render
+from pdgstore.cli.options import db_option, json_option, require_node
+from pdgstore.engine.project import open_store
 from rich.markup import escape
 
-from cli import render
-from cli.options import db_option, json_option, require_node
-from engine.project import open_store
 from pdgstore import history, queries, refs
 
 STATUSES = ("success", "failed", "cancelled", "running", "died")
@@ -61,14 +61,33 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
     if as_json:
         render.emit_json({"schema": 1, "cooks": rows})
         return
-    t = render.table("cook_id", "graph", "node", "started", "seconds", "status", "ran", "reused", "failed",
-                     "cancelled", "trigger", "message")
+    t = render.table(
+        "cook_id",
+        "graph",
+        "node",
+        "started",
+        "seconds",
+        "status",
+        "ran",
+        "reused",
+        "failed",
+        "cancelled",
+        "trigger",
+        "message",
+    )
     for r in rows:
         c = r["items"]
-        t.add_row(str(r["cook_id"]), r["graph"], r["node"] or "", render.when(r["started_ns"]),
-                  "" if r["seconds"] is None else f"{r['seconds']:.2f}", render.styled(r["status"]),
-                  *(str(c.get(k, "")) for k in ("ran", "reused", "failed", "cancelled")),
-                  escape(queries.trigger_text(r["trigger"])), escape(r["message"]))
+        t.add_row(
+            str(r["cook_id"]),
+            r["graph"],
+            r["node"] or "",
+            render.when(r["started_ns"]),
+            "" if r["seconds"] is None else f"{r['seconds']:.2f}",
+            render.styled(r["status"]),
+            *(str(c.get(k, "")) for k in ("ran", "reused", "failed", "cancelled")),
+            escape(queries.trigger_text(r["trigger"])),
+            escape(r["message"]),
+        )
     render.out.print(t)
 
 
@@ -80,8 +99,10 @@ def _show_cook(d: dict, as_json: bool) -> None:
         return
     p = render.out.print
     seconds = "" if d["seconds"] is None else f", {d['seconds']:.2f} s"
-    p(f"[bold]cook {d['cook_id']}[/bold] of {d['graph']}{' (node ' + d['node'] + ')' if d['node'] else ''}: "
-      f"{render.styled(d['status'])}{seconds}, started {render.when(d['started_ns'])}, seq {d['first_seq']}-{d['last_seq']}")
+    p(
+        f"[bold]cook {d['cook_id']}[/bold] of {d['graph']}{' (node ' + d['node'] + ')' if d['node'] else ''}: "
+        f"{render.styled(d['status'])}{seconds}, started {render.when(d['started_ns'])}, seq {d['first_seq']}-{d['last_seq']}"
+    )
     if d["message"]:
         p("  " + escape(d["message"]))
     c = d["items"]
@@ -89,12 +110,19 @@ def _show_cook(d: dict, as_json: bool) -> None:
     if d.get("static"):
         plan = d["static"]
         dynamic = ", ".join(plan["dynamic_nodes"]) or "none"
-        p(f"  static cook: {plan['items']} items planned ({plan['dependencies']} dependencies, {plan['ready']} ready "
-          f"at once); dynamic nodes: {dynamic}")
+        p(
+            f"  static cook: {plan['items']} items planned ({plan['dependencies']} dependencies, {plan['ready']} ready "
+            f"at once); dynamic nodes: {dynamic}"
+        )
     t = render.table("node", "total", "ran", "cached", "failed", "cancelled", "updated", "removed", "reused")
     for r in d["nodes"]:
-        t.add_row(r["node"], *(str(r[k] or "") if k != "total" else str(r[k]) for k in
-                               ("total", "ran", "cached", "failed", "cancelled", "updated", "removed", "reused")))
+        t.add_row(
+            r["node"],
+            *(
+                str(r[k] or "") if k != "total" else str(r[k])
+                for k in ("total", "ran", "cached", "failed", "cancelled", "updated", "removed", "reused")
+            ),
+        )
     p(t)
     if d["failures"]:
         p("[bold red]failures:[/bold red]")

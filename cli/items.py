@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import click
+from pdgstore.cli import render
+from pdgstore.cli.options import at_option, db_option, json_option, require_node
+from pdgstore.engine.project import open_store
 from rich.markup import escape
 
-from cli import render
-from cli.options import at_option, db_option, json_option, require_node
-from engine.project import open_store
 from pdgstore import queries, refs
 from pdgstore.events import STATES
 
@@ -36,6 +36,13 @@ def command(node, state_filter, at, db, as_json) -> None:
         outputs = ", ".join(f"{render.here(o['abspath'])} [{o['tag']}]" for o in r["outputs"][:3])
         if len(r["outputs"]) > 3:
             outputs += f", ... ({len(r['outputs'])} files)"
-        t.add_row(r["item_id"], r["name"], r["node"], str(r["index"]), render.styled(r["state"]), escape(outputs),
-                  f"{r['cook_seconds']:.3f}")
+        t.add_row(
+            r["item_id"],
+            r["name"],
+            r["node"],
+            str(r["index"]),
+            render.styled(r["state"]),
+            escape(outputs),
+            f"{r['cook_seconds']:.3f}",
+        )
     render.out.print(t)

@@ -9,7 +9,7 @@ from collections import deque
 def tail(path: str, lines: int) -> str:
     """The last ``lines`` lines of the file ('' when it is gone)."""
     try:
-        with open(path, "r", encoding="utf-8", errors="replace") as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             return "".join(deque(f, maxlen=lines))
     except OSError:
         return ""

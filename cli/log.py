@@ -6,10 +6,10 @@ import sys
 import time
 
 import click
+from pdgstore.cli import joblog, render
+from pdgstore.cli.options import db_option, json_option
+from pdgstore.engine.project import open_store
 
-from cli import joblog, render
-from cli.options import db_option, json_option
-from engine.project import open_store
 from pdgstore import queries
 from pdgstore.errors import PdgError
 
@@ -24,8 +24,9 @@ def _job(db, item: str) -> tuple[dict, dict | None]:
     with open_store(db) as log:
         state = log.load_state()
         found = queries.find_item(state, item)
-        return {"item_id": found.item_id, "name": found.name, "state": found.state}, \
-            queries.job_detail(state, found.item_id)
+        return {"item_id": found.item_id, "name": found.name, "state": found.state}, queries.job_detail(
+            state, found.item_id
+        )
 
 
 @click.command("log", short_help="Print (or follow) the log of a work item's job.")

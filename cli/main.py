@@ -16,30 +16,29 @@ import click
 
 from pdgstore.errors import PdgError
 
-
 #: command name -> "module:attribute", in the order ``pdg --help`` lists them. A command's module
 #: (and what it imports: the engine, watchdog, ...) is imported only when that command runs or help
 #: is asked for, so ``pdg status`` does not pay for the imports of ``pdg cook``.
 COMMANDS = {
-    "cook": "cli.cook:command",
-    "status": "cli.status:command",
-    "items": "cli.items:command",
-    "show": "cli.show:command",
-    "open": "cli.open:command",
-    "explain": "cli.explain:command",
-    "history": "cli.history:command",
-    "diff": "cli.diff:command",
-    "events": "cli.events:command",
-    "replay": "cli.replay:command",
-    "export": "cli.export:command",
-    "dirty": "cli.manual:dirty_command",
-    "accept": "cli.manual:accept_command",
-    "stats": "cli.stats:command",
-    "compact": "cli.compact:command",
-    "check": "cli.check:command",
-    "log": "cli.log:command",
-    "watch": "cli.watch:command",
-    "schedule": "cli.schedule:group",
+    "cook": "pdgstore.cli.cook:command",
+    "status": "pdgstore.cli.status:command",
+    "items": "pdgstore.cli.items:command",
+    "show": "pdgstore.cli.show:command",
+    "open": "pdgstore.cli.open:command",
+    "explain": "pdgstore.cli.explain:command",
+    "history": "pdgstore.cli.history:command",
+    "diff": "pdgstore.cli.diff:command",
+    "events": "pdgstore.cli.events:command",
+    "replay": "pdgstore.cli.replay:command",
+    "export": "pdgstore.cli.export:command",
+    "dirty": "pdgstore.cli.manual:dirty_command",
+    "accept": "pdgstore.cli.manual:accept_command",
+    "stats": "pdgstore.cli.stats:command",
+    "compact": "pdgstore.cli.compact:command",
+    "check": "pdgstore.cli.check:command",
+    "log": "pdgstore.cli.log:command",
+    "watch": "pdgstore.cli.watch:command",
+    "schedule": "pdgstore.cli.schedule:group",
 }
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import click
-
-from cli import render
-from cli.options import db_option, json_option
-from engine import manual
-from engine.project import find_store
+from pdgstore.cli import render
+from pdgstore.cli.options import db_option, json_option
+from pdgstore.engine.incremental import manual
+from pdgstore.engine.project import find_store
 
 
 def _report(result: manual.ManualResult, action: str, as_json: bool, after: str) -> None:

@@ -17,11 +17,11 @@ import subprocess
 import sys
 
 import click
+from pdgstore.cli import render
+from pdgstore.cli.options import db_option, json_option
+from pdgstore.engine.files.filetypes import TypeRegistry
+from pdgstore.engine.project import open_store
 
-from cli import render
-from cli.options import db_option, json_option
-from engine.filetypes import TypeRegistry
-from engine.project import open_store
 from pdgstore import queries
 from pdgstore.errors import PdgError, UnknownItem
 
@@ -51,9 +51,19 @@ def command(item, file, print_only, db, as_json) -> None:
     if not print_only:
         _launch(argv, viewer, chosen, d["name"])
     if as_json:
-        render.emit_json({"schema": 1, "item_id": d["item_id"], "name": d["name"], "file": chosen["path"],
-                          "abspath": chosen["abspath"], "tag": chosen["tag"], "viewer": viewer,
-                          "command": argv, "opened": not print_only})
+        render.emit_json(
+            {
+                "schema": 1,
+                "item_id": d["item_id"],
+                "name": d["name"],
+                "file": chosen["path"],
+                "abspath": chosen["abspath"],
+                "tag": chosen["tag"],
+                "viewer": viewer,
+                "command": argv,
+                "opened": not print_only,
+            }
+        )
     elif print_only:
         click.echo(shlex.join(argv))
     else:
@@ -94,11 +104,13 @@ def _launch(argv: list[str], viewer: str | None, f: dict, item: str) -> None:
     """Start the viewer (or opener) in its own session, its output discarded: it outlives ``pdg``."""
     target = f["abspath"] if viewer else os.path.dirname(f["abspath"])
     if not os.path.exists(target):
-        raise CannotOpen(f"cannot open {render.here(target)}: it does not exist (work item {item} recorded "
-                         f"{f['path']})")
+        raise CannotOpen(
+            f"cannot open {render.here(target)}: it does not exist (work item {item} recorded {f['path']})"
+        )
     try:
-        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
+        subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
     except OSError as exc:
         what = f"viewer {viewer!r} (tag {f['tag']})" if viewer else f"the system's opener {argv[0]}"
         raise CannotOpen(f"cannot open {render.here(f['abspath'])} with {what}: {exc.strerror or exc}") from None

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import click
+from pdgstore.engine.errors import UnknownNode
 
-from engine.errors import UnknownNode
 from pdgstore import queries
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys) instead of a table.")
 at_option = click.option(
-    "--at", "at", metavar="REF",
+    "--at",
+    "at",
+    metavar="REF",
     help="As the store was at REF: a seq (123), a cook (cook:7), cook~N (N cooks ago), a time "
-         "(2026-11-30T14:05) or a span ago (2h).",
+    "(2026-11-30T14:05) or a span ago (2h).",
 )
 db_option = click.option(
     "--db",

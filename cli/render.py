@@ -37,6 +37,7 @@ def say(text: str, style: str | None = None, *, err: bool = True) -> None:
     else:
         stream.write(text + "\n")
 
+
 STATE_STYLES = {
     "cooked_success": "green",
     "cooked_cache": "cyan",

@@ -6,25 +6,35 @@ import sys
 import time
 
 import click
+from pdgstore.cli import render
+from pdgstore.cli.options import db_option, json_option
+from pdgstore.engine.errors import PdgError
+from pdgstore.engine.project import open_store
+from pdgstore.engine.resend import check_types, load_handler, replay_into
 from rich.markup import escape
 
-from cli import render
-from cli.options import db_option, json_option
-from engine.errors import PdgError
-from engine.project import open_store
-from engine.replay import check_types, load_handler, replay_into
 from pdgstore import refs
 from pdgstore.errors import BadRef
 
 
 @click.command("replay", short_help="Feed recorded events to an event handler.")
-@click.option("--handler", "handler_spec", required=True, metavar="MODULE:FUNCTION",
-              help="The handler: module:function (importable from here) or path/to/file.py:function.")
+@click.option(
+    "--handler",
+    "handler_spec",
+    required=True,
+    metavar="MODULE:FUNCTION",
+    help="The handler: module:function (importable from here) or path/to/file.py:function.",
+)
 @click.option("--cook", "cook_id", type=int, help="Replay the events of this cook.")
 @click.option("--from", "ref_from", metavar="REF", help="Replay from this point (default: the start of the log).")
 @click.option("--to", "ref_to", metavar="REF", help="Replay up to this point (default: now).")
-@click.option("--type", "types", multiple=True, metavar="EVENT_TYPE",
-              help="Only events of this type (repeatable), e.g. work_item_state_change, cook_complete.")
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    metavar="EVENT_TYPE",
+    help="Only events of this type (repeatable), e.g. work_item_state_change, cook_complete.",
+)
 @db_option
 @json_option
 def command(handler_spec, cook_id, ref_from, ref_to, types, db, as_json) -> None:
@@ -47,9 +57,16 @@ def command(handler_spec, cook_id, ref_from, ref_to, types, db, as_json) -> None
         started = time.perf_counter()
         result = replay_into(log, handler, after, until, type_set)
         seconds = time.perf_counter() - started
-    summary = {"schema": 1, "handler": handler_spec, "from_seq": after, "to_seq": until,
-               "events": result.events, "delivered": result.delivered, "errors": result.errors,
-               "seconds": round(seconds, 3)}
+    summary = {
+        "schema": 1,
+        "handler": handler_spec,
+        "from_seq": after,
+        "to_seq": until,
+        "events": result.events,
+        "delivered": result.delivered,
+        "errors": result.errors,
+        "seconds": round(seconds, 3),
+    }
     if as_json:
         render.emit_json(summary)
     else:

@@ -7,12 +7,11 @@ import signal
 import threading
 
 import click
-
-from cli import render
-from cli.cook import parse_sets
-from cli.options import db_option, json_option
-from engine import schedules
-from engine.project import find_store, open_store, store_beside
+from pdgstore.cli import render
+from pdgstore.cli.cook import parse_sets
+from pdgstore.cli.options import db_option, json_option
+from pdgstore.engine.live import schedules
+from pdgstore.engine.project import find_store, open_store, store_beside
 
 
 @click.group("schedule", short_help="Cook graphs on a timetable: add, list, remove, run.")
@@ -28,7 +27,9 @@ def group() -> None:
 @click.option("--cron", metavar="'MIN HOUR DAY MONTH WEEKDAY'", help="A crontab line, e.g. '0 2 * * *' (02:00 daily).")
 @click.option("--every", metavar="INTERVAL", help="An interval: 30s, 15m, 1h30m, 2d.")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a graph parameter (repeatable).")
-@click.option("--db", type=click.Path(dir_okay=False), envvar="PDG_DB", help="The store (default: .pdg/pdg.db beside GRAPH).")
+@click.option(
+    "--db", type=click.Path(dir_okay=False), envvar="PDG_DB", help="The store (default: .pdg/pdg.db beside GRAPH)."
+)
 @json_option
 def add_command(graph, node, cron, every, sets, db, as_json) -> None:
     """Cook GRAPH (or NODE) on a timetable: --cron "0 2 * * *" or --every 15m. The same GRAPH,
@@ -54,10 +55,18 @@ def list_command(db, as_json) -> None:
         return
     t = render.table("id", "graph", "node", "when", "next due", "fired", "missed", "skipped", "last cook", "--set")
     for r in rows:
-        t.add_row(r["schedule"], render.here(r["path"]), r["node"], r["when"], render.when(r["next_due_ns"]),
-                  str(r["fired"]), str(r["missed"]), str(r["skipped"]),
-                  f"{r['last_cook']} {r['last_status']}" if r["last_cook"] else "",
-                  " ".join(f"{k}={v}" for k, v in r["overrides"].items()))
+        t.add_row(
+            r["schedule"],
+            render.here(r["path"]),
+            r["node"],
+            r["when"],
+            render.when(r["next_due_ns"]),
+            str(r["fired"]),
+            str(r["missed"]),
+            str(r["skipped"]),
+            f"{r['last_cook']} {r['last_status']}" if r["last_cook"] else "",
+            " ".join(f"{k}={v}" for k, v in r["overrides"].items()),
+        )
     render.out.print(t)
 
 
@@ -71,15 +80,29 @@ def remove_command(schedule_id, db, as_json) -> None:
     if as_json:
         render.emit_json({"schema": 1, "schedule": schedule_id, "removed": removed})
     else:
-        render.err.print(f"schedule {schedule_id} removed ({schedules.describe(removed)} of {render.here(removed['path'])})")
+        render.err.print(
+            f"schedule {schedule_id} removed ({schedules.describe(removed)} of {render.here(removed['path'])})"
+        )
 
 
 @group.command("run")
 @click.option("--watch", "watch", is_flag=True, help="Also watch the scheduled graph files (as `pdg watch`).")
-@click.option("--misfire-grace", type=click.FloatRange(min=0), default=600, show_default=True, metavar="SECONDS",
-              help="A due cook later than this (service down or busy) is recorded missed, not run.")
-@click.option("--busy-wait", type=click.FloatRange(min=0), default=300, show_default=True, metavar="SECONDS",
-              help="How long a due cook waits for another cook to finish before it is recorded skipped.")
+@click.option(
+    "--misfire-grace",
+    type=click.FloatRange(min=0),
+    default=600,
+    show_default=True,
+    metavar="SECONDS",
+    help="A due cook later than this (service down or busy) is recorded missed, not run.",
+)
+@click.option(
+    "--busy-wait",
+    type=click.FloatRange(min=0),
+    default=300,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long a due cook waits for another cook to finish before it is recorded skipped.",
+)
 @db_option
 @json_option
 def run_command(watch, misfire_grace, busy_wait, db, as_json) -> None:
@@ -88,8 +111,9 @@ def run_command(watch, misfire_grace, busy_wait, db, as_json) -> None:
     path = find_store(db)
     ui = _Report(as_json)
     gate = threading.Lock()
-    service = schedules.ScheduleService(path, misfire_grace_s=misfire_grace, busy_wait_s=busy_wait,
-                                        report=ui.report, gate=gate)
+    service = schedules.ScheduleService(
+        path, misfire_grace_s=misfire_grace, busy_wait_s=busy_wait, report=ui.report, gate=gate
+    )
     watchers = _watchers(path, gate, ui) if watch else []
     threads = [threading.Thread(target=w.run, daemon=True) for w in watchers]
 
@@ -112,9 +136,9 @@ def run_command(watch, misfire_grace, busy_wait, db, as_json) -> None:
             signal.signal(sig, handler)
 
 
-def _watchers(db: str, gate: threading.Lock, ui: "_Report") -> list:
-    from cli.watch import _Status
-    from engine.watch import Watcher
+def _watchers(db: str, gate: threading.Lock, ui: _Report) -> list:
+    from pdgstore.cli.watch import _Status
+    from pdgstore.engine.live.watch import Watcher
 
     with open_store(db) as log:
         state = log.load_state()
@@ -148,8 +172,11 @@ class _Report:
             say(f"schedule {data['schedule']} is due" + (f" (for {data['missed']} missed)" if data["missed"] else ""))
         elif kind == "cook":
             s = data["summary"]
-            say(f"schedule {data['schedule']}: cook {s.cook_id} {s.status}: {s.counts['ran']} ran, "
-                f"{s.counts['reused']} reused in {s.seconds:.2f} s", style=render.STATE_STYLES.get(s.status))
+            say(
+                f"schedule {data['schedule']}: cook {s.cook_id} {s.status}: {s.counts['ran']} ran, "
+                f"{s.counts['reused']} reused in {s.seconds:.2f} s",
+                style=render.STATE_STYLES.get(s.status),
+            )
         elif kind == "skipped":
             say(f"schedule {data['schedule']} skipped: {data['message']}", style="yellow")
         elif kind == "error":

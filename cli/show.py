@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import click
+from pdgstore.cli import joblog, render
+from pdgstore.cli.options import at_option, db_option, json_option
+from pdgstore.engine.files.filetypes import TypeRegistry
+from pdgstore.engine.project import open_store
 
-from cli import joblog, render
-from cli.options import at_option, db_option, json_option
-from engine.filetypes import TypeRegistry
-from engine.project import open_store
 from pdgstore import queries, refs
 from pdgstore.errors import UnknownItem
 
@@ -42,11 +42,16 @@ def command(item, at, db, as_json) -> None:
         render.err.print(render.at_line(point))
     p = render.out.print
     p(f"[bold]{d['name']}[/bold]  {d['item_id']}")
-    p(f"  graph {d['graph']}, node {d['node']}, index {d['index']}, state {render.styled(d['state'])}, "
-      f"cook {d['cook_id']}, {d['cook_seconds']:.3f} s")
+    p(
+        f"  graph {d['graph']}, node {d['node']}, index {d['index']}, state {render.styled(d['state'])}, "
+        f"cook {d['cook_id']}, {d['cook_seconds']:.3f} s"
+    )
     if d["parents"]:
-        p("  depends on: " + ", ".join(x["name"] or x["item_id"] for x in d["parents"][:10])
-          + (f", ... ({len(d['parents'])} items)" if len(d["parents"]) > 10 else ""))
+        p(
+            "  depends on: "
+            + ", ".join(x["name"] or x["item_id"] for x in d["parents"][:10])
+            + (f", ... ({len(d['parents'])} items)" if len(d["parents"]) > 10 else "")
+        )
     if d["attrs"]:
         p("attributes:")
         for name, attr in d["attrs"].items():
@@ -63,8 +68,10 @@ def command(item, at, db, as_json) -> None:
         p("history:")
         for h in d["history"]:
             note = f"  {h['message']}" if h["message"] else ""
-            p(f"  {render.when(h['time_ns'])}  cook {h['cook_id']}  seq {h['seq']}  {render.styled(h['state'])}"
-              + note.replace("[", "\\["))
+            p(
+                f"  {render.when(h['time_ns'])}  cook {h['cook_id']}  seq {h['seq']}  {render.styled(h['state'])}"
+                + note.replace("[", "\\[")
+            )
     job = d["job"]
     if job:
         code = "running" if job["exit_code"] is None else f"exit code {job['exit_code']}"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
+from pdgstore.cli import render
+from pdgstore.cli.options import db_option, json_option
+from pdgstore.engine.project import open_store
 
-from cli import render
-from cli.options import db_option, json_option
-from engine.project import open_store
 from pdgstore.stats import stats
 
 
@@ -23,15 +23,21 @@ def command(db, as_json) -> None:
         render.emit_json({"schema": 1, "store": store, **s})
         return
     p = render.out.print
-    p(f"{store}: {s['store_bytes'] / 1e6:.1f} MB, {s['events']:,} events (seq {s['first_seq']}-{s['last_seq']}), "
-      f"{s['cooks']} cooks" + (f"; history before seq {s['base_seq'] + 1} compacted" if s["base_seq"] else ""))
+    p(
+        f"{store}: {s['store_bytes'] / 1e6:.1f} MB, {s['events']:,} events (seq {s['first_seq']}-{s['last_seq']}), "
+        f"{s['cooks']} cooks" + (f"; history before seq {s['base_seq'] + 1} compacted" if s["base_seq"] else "")
+    )
     t = render.table("kind", "events", "payload bytes")
     for k in s["kinds"]:
         t.add_row(k["kind"], f"{k['events']:,}", f"{k['payload_bytes']:,}")
     p(t)
     cov = s["snapshot_coverage"]
-    p(f"snapshots: {len(s['snapshots'])} ({', '.join(str(x['seq']) for x in s['snapshots']) or 'none'}); "
-      f"{cov['events_after_newest']:,} events after the newest; largest gap {cov['largest_gap']:,} events")
+    p(
+        f"snapshots: {len(s['snapshots'])} ({', '.join(str(x['seq']) for x in s['snapshots']) or 'none'}); "
+        f"{cov['events_after_newest']:,} events after the newest; largest gap {cov['largest_gap']:,} events"
+    )
     est = s["replay_estimate_s"]
-    p(f"reading state: about {est['current_state']:.2f} s now, {est['at_worst']:.2f} s at worst for --at, "
-      f"{est['full_replay']:.2f} s for a full replay (pdg check)")
+    p(
+        f"reading state: about {est['current_state']:.2f} s now, {est['at_worst']:.2f} s at worst for --at, "
+        f"{est['full_replay']:.2f} s for a full replay (pdg check)"
+    )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
+from pdgstore.cli import render
+from pdgstore.cli.options import at_option, db_option, json_option
+from pdgstore.engine.project import open_store
 
-from cli import render
-from cli.options import at_option, db_option, json_option
-from engine.project import open_store
 from pdgstore import queries, refs
 from pdgstore.events import STATES
 
@@ -29,18 +29,23 @@ def command(at, db, as_json) -> None:
         alive = "running" if (writer or point is not None) else "died"
         cook = {"cook_id": running.cook_id, "graph": running.graph, "pid": running.pid, "status": alive}
     if as_json:
-        render.emit_json({"schema": 1, "store": store, "at": point.to_json() if point else None,
-                          "running_cook": cook, "nodes": rows})
+        render.emit_json(
+            {"schema": 1, "store": store, "at": point.to_json() if point else None, "running_cook": cook, "nodes": rows}
+        )
         return
     if point is not None:
         render.err.print(render.at_line(point))
     if cook:
         if cook["status"] == "running":
-            render.err.print(f"cook {cook['cook_id']} of {cook['graph']} is running (pid {cook['pid']})", style="magenta")
+            render.err.print(
+                f"cook {cook['cook_id']} of {cook['graph']} is running (pid {cook['pid']})", style="magenta"
+            )
         else:
             render.err.print(
                 f"cook {cook['cook_id']} of {cook['graph']} died (pid {cook['pid']}); "
-                "the next cook records its unfinished items as cancelled", style="red")
+                "the next cook records its unfinished items as cancelled",
+                style="red",
+            )
     if not rows:
         render.err.print(f"{store}: no work items yet")
         return

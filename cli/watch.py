@@ -7,32 +7,58 @@ import signal
 import sys
 
 import click
-
-from cli import render
-from cli.cook import parse_sets
-from engine.watch import Watcher
+from pdgstore.cli import render
+from pdgstore.cli.cook import parse_sets
+from pdgstore.engine.live.watch import Watcher
 
 
 @click.command("watch", short_help="Cook, then recook minimally whenever the graph's files change.")
 @click.argument("graph", type=click.Path(dir_okay=False))
 @click.argument("node", required=False)
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a graph parameter (repeatable).")
-@click.option("--debounce", type=click.FloatRange(min=0), default=150, show_default=True, metavar="MS",
-              help="Quiet time after a change before recooking (a burst of saves is one recook).")
-@click.option("--poll", type=click.FloatRange(min=0.05), metavar="SECONDS",
-              help="Poll every SECONDS instead of native file events (network file systems).")
-@click.option("--rescan", type=click.FloatRange(min=1), default=60, show_default=True, metavar="SECONDS",
-              help="Also stat every watched file this often, for events the platform dropped.")
+@click.option(
+    "--debounce",
+    type=click.FloatRange(min=0),
+    default=150,
+    show_default=True,
+    metavar="MS",
+    help="Quiet time after a change before recooking (a burst of saves is one recook).",
+)
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.05),
+    metavar="SECONDS",
+    help="Poll every SECONDS instead of native file events (network file systems).",
+)
+@click.option(
+    "--rescan",
+    type=click.FloatRange(min=1),
+    default=60,
+    show_default=True,
+    metavar="SECONDS",
+    help="Also stat every watched file this often, for events the platform dropped.",
+)
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Work items run at once (default: CPU count).")
-@click.option("--db", type=click.Path(dir_okay=False), envvar="PDG_DB", help="The store (default: .pdg/pdg.db beside GRAPH).")
+@click.option(
+    "--db", type=click.Path(dir_okay=False), envvar="PDG_DB", help="The store (default: .pdg/pdg.db beside GRAPH)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line per cook (no status lines).")
 def command(graph, node, sets, debounce, poll, rescan, jobs, db, as_json) -> None:
     """Cook GRAPH (or NODE and what it needs), then watch every file the store knows it reads
     (file pattern inputs and folders where new matches appear, every item's input files, the graph
     file and its local modules) and recook only what changed. Ctrl-C stops it (exit 0)."""
     ui = _Status(as_json)
-    watcher = Watcher(graph, db=db, node=node, overrides=parse_sets(sets), jobs=jobs, debounce_s=debounce / 1000,
-                      poll_s=poll, rescan_s=rescan, report=ui.report)
+    watcher = Watcher(
+        graph,
+        db=db,
+        node=node,
+        overrides=parse_sets(sets),
+        jobs=jobs,
+        debounce_s=debounce / 1000,
+        poll_s=poll,
+        rescan_s=rescan,
+        report=ui.report,
+    )
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def interrupt(signum, frame) -> None:
@@ -63,8 +89,11 @@ class _Status:
 
     def _started(self, d: dict) -> None:
         how = f"polling every {d['poll_s']:g} s" if d["mode"] == "poll" else "native events"
-        self._say(f"watching {d['files']} files in {d['dirs']} folders ({how}); store {render.here(d['store'])}; "
-                  "Ctrl-C to stop", "bold")
+        self._say(
+            f"watching {d['files']} files in {d['dirs']} folders ({how}); store {render.here(d['store'])}; "
+            "Ctrl-C to stop",
+            "bold",
+        )
 
     def _change(self, d: dict) -> None:
         files = d["files"]
@@ -84,9 +113,13 @@ class _Status:
         c = s.counts
         remade = c["ran"] + c.get("updated", 0)
         style = render.STATE_STYLES.get(s.status)
-        self._say(f"cook {s.cook_id} {s.status}: recooked {c['ran']} items ({c['reused']} reused"
-                  f"{', ' + str(c['failed']) + ' failed' if c['failed'] else ''}) in {s.seconds:.2f} s"
-                  if remade or c["failed"] else f"cook {s.cook_id}: nothing to recook ({c['reused']} reused)", style)
+        self._say(
+            f"cook {s.cook_id} {s.status}: recooked {c['ran']} items ({c['reused']} reused"
+            f"{', ' + str(c['failed']) + ' failed' if c['failed'] else ''}) in {s.seconds:.2f} s"
+            if remade or c["failed"]
+            else f"cook {s.cook_id}: nothing to recook ({c['reused']} reused)",
+            style,
+        )
         for failed in s.failed_items[:5]:
             self._say(f"  failed: {failed['name']} ({failed['node']}): {failed['error']}", "red")
 

@@ -1,14 +1,14 @@
 """The engine's errors, all sentences for a person (see ``pdgstore.errors`` for the tree's root).
 
-    PdgError (pdgstore.errors)
-    ├── GraphError        (2)  a graph file that cannot be loaded or is not a valid DAG
-    ├── ParmError         (2)  a bad ``--set NAME=VALUE`` or an unknown graph parameter
-    ├── UnknownNode       (2)  a node name that the graph does not have
-    ├── UnknownItem       (2)  an item id or name that the store does not know
-    ├── ExpansionError    (1)  an ``@attr`` reference to an attribute the work item lacks
-    ├── HandlerError      (1)  a stat, cache or transfer handler raised (names handler, tag, file)
-    ├── NothingToDo       (2)  ``pdg dirty``/``pdg accept`` on something they cannot apply to
-    └── MissingFiles      (1)  files a command needs are gone (``pdg accept`` of deleted outputs)
+PdgError (pdgstore.errors)
+├── GraphError        (2)  a graph file that cannot be loaded or is not a valid DAG
+├── ParmError         (2)  a bad ``--set NAME=VALUE`` or an unknown graph parameter
+├── UnknownNode       (2)  a node name that the graph does not have
+├── UnknownItem       (2)  an item id or name that the store does not know
+├── ExpansionError    (1)  an ``@attr`` reference to an attribute the work item lacks
+├── HandlerError      (1)  a stat, cache or transfer handler raised (names handler, tag, file)
+├── NothingToDo       (2)  ``pdg dirty``/``pdg accept`` on something they cannot apply to
+└── MissingFiles      (1)  files a command needs are gone (``pdg accept`` of deleted outputs)
 """
 
 from pdgstore.errors import PdgError, UnknownItem  # noqa: F401  (UnknownItem lives with the store)

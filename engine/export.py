@@ -11,9 +11,10 @@ import io
 import json
 import os
 import tempfile
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
-from engine.errors import PdgError
+from pdgstore.engine.errors import PdgError
+
 from pdgstore import queries
 from pdgstore.log import EventLog
 
@@ -75,9 +76,11 @@ def _write(f: io.TextIOBase, data: Iterable[dict], what: str, fmt: str) -> int:
     writer = csv.writer(f)
     writer.writerow(columns)
     for row in data:
-        writer.writerow([
-            json.dumps(row[c], default=str, separators=(",", ":")) if isinstance(row[c], (dict, list)) else row[c]
-            for c in columns
-        ])
+        writer.writerow(
+            [
+                json.dumps(row[c], default=str, separators=(",", ":")) if isinstance(row[c], (dict, list)) else row[c]
+                for c in columns
+            ]
+        )
         n += 1
     return n

@@ -8,15 +8,16 @@ finds ``.git``.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
-from engine import manifest
-from engine.cook import Cook, CookSummary
-from engine.errors import UnknownNode
-from engine.graph import Graph
-from engine.loader import load_graph
-from pdgstore.errors import StoreMissing
+from pdgstore.engine.cook.loop import Cook, CookSummary
+from pdgstore.engine.errors import UnknownNode
+from pdgstore.engine.graph.api import Graph
+from pdgstore.engine.graph.loader import load_graph
+from pdgstore.engine.incremental import manifest
+
 from pdgstore import compact as compaction
+from pdgstore.errors import StoreMissing
 from pdgstore.log import EventLog, display_path
 
 STORE_DIR = ".pdg"
@@ -74,9 +75,17 @@ def cook_file(
     """
     graph = load_graph(graph_path, overrides)
     _check_node(graph, node, f"{display_path(graph_path)}: ")
-    return cook_graph(graph, db=db or os.environ.get("PDG_DB") or store_beside(graph_path), node=node, jobs=jobs,
-                      progress=progress, on_cook=on_cook, synchronous=synchronous, auto_compact=auto_compact,
-                      static=static)
+    return cook_graph(
+        graph,
+        db=db or os.environ.get("PDG_DB") or store_beside(graph_path),
+        node=node,
+        jobs=jobs,
+        progress=progress,
+        on_cook=on_cook,
+        synchronous=synchronous,
+        auto_compact=auto_compact,
+        static=static,
+    )
 
 
 def cook_graph(
@@ -96,7 +105,7 @@ def cook_graph(
     ``auto_compact``: afterwards, fold old history away if ``pdgstore.compact.should_compact`` says
     the log has grown several times larger than the state it holds (keeping the last 10 cooks).
     ``static``: generate every item that can be known first, then hand the graph to the schedulers
-    (``engine.static``)."""
+    (``engine.cook.static``)."""
     graph.check_overrides()
     graph.validate()
     graph.describe()  # refuses parameters the log cannot hold, before the store is touched
@@ -110,6 +119,7 @@ def cook_graph(
         cook = Cook(log, graph, node=node, jobs=jobs, progress=progress, static=static, scan=scan)
         if on_cook is not None:
             on_cook(cook)
+
         def save_manifest(summary: CookSummary) -> None:
             if node is None and summary.status == "success":
                 manifest.save(cook.recorder, graph, cook.state, summary.results)
@@ -122,8 +132,9 @@ def cook_graph(
         return summary
 
 
-def plan_file(graph_path: str, *, db: str | None = None, node: str | None = None,
-              overrides: dict | None = None) -> dict:
+def plan_file(
+    graph_path: str, *, db: str | None = None, node: str | None = None, overrides: dict | None = None
+) -> dict:
     """``pdg cook --dry-run``: what a cook would run and why, without running or writing anything.
 
     The store is only read (no writer lock, nothing appended, no snapshot); a store that does not
@@ -160,31 +171,53 @@ def plan_of(cook: Cook, summary: CookSummary) -> dict:
             reused += 1
             continue
         item = state.items.get(item_id)
-        rows.append({
-            "item_id": item_id, "name": item.name if item else item_id, "node": item.node if item else "",
-            "action": action, "cache_state": reason.get("cache_state", ""),
-            "reason": reason,
-            "why": reasons.describe(reason, name) if reason and action in ("run", "update") else
-            reason.get("message", ""),
-        })
+        rows.append(
+            {
+                "item_id": item_id,
+                "name": item.name if item else item_id,
+                "node": item.node if item else "",
+                "action": action,
+                "cache_state": reason.get("cache_state", ""),
+                "reason": reason,
+                "why": reasons.describe(reason, name)
+                if reason and action in ("run", "update")
+                else reason.get("message", ""),
+            }
+        )
     decided = set(cook.decisions)
     for run in cook.runs.values():
         for item in cook.state.items_of(cook.graph.name, run.node.name):
             if item.item_id not in decided and item.cook_id < cook.cook_id:
-                rows.append({"item_id": item.item_id, "name": item.name, "node": item.node, "action": "pending",
-                             "cache_state": "clean_pending", "reason": {},
-                             "why": "an item it depends on would run; it runs unless that makes the same files"})
+                rows.append(
+                    {
+                        "item_id": item.item_id,
+                        "name": item.name,
+                        "node": item.node,
+                        "action": "pending",
+                        "cache_state": "clean_pending",
+                        "reason": {},
+                        "why": "an item it depends on would run; it runs unless that makes the same files",
+                    }
+                )
     counts = {a: 0 for a in ("run", "update", "cache", "reuse", "fail", "remove", "pending")}
     counts["reuse"] = reused
     for row in rows:
         counts[row["action"]] += 1
-    return {"schema": 1, "graph": cook.graph.name, "node": cook.target or "", "counts": counts,
-            "items": rows, "warnings": summary.warnings}
+    return {
+        "schema": 1,
+        "graph": cook.graph.name,
+        "node": cook.target or "",
+        "counts": counts,
+        "items": rows,
+        "warnings": summary.warnings,
+    }
 
 
 def _check_node(graph: Graph, node: str | None, where: str = "") -> None:
     if node is not None and node not in graph.nodes:
-        raise UnknownNode(f"{where}graph {graph.name} has no node {node} (its nodes: {', '.join(graph.nodes) or 'none'})")
+        raise UnknownNode(
+            f"{where}graph {graph.name} has no node {node} (its nodes: {', '.join(graph.nodes) or 'none'})"
+        )
 
 
 __all__ = ["cook_file", "cook_graph", "find_store", "open_store", "store_beside", "display_path"]

@@ -5,7 +5,7 @@ log (open, append, read), the pure projection that folds events into state, snap
 and the read-side queries. Nothing here starts a process, touches a user's files or runs user code.
 """
 
-from pdgstore.errors import StoreError, StoreRefused, StoreBusy, StoreMissing, StoreIOError
+from pdgstore.errors import StoreBusy, StoreError, StoreIOError, StoreMissing, StoreRefused
 from pdgstore.log import EventLog
 from pdgstore.state import State
 

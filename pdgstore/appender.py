@@ -4,7 +4,7 @@ Why a second process: appending is SQLite's work (50,017 events into the indexed
 W(10,000) cook: ~0.2 s), and in the cook's own process it either holds up the loop or, from a
 thread, takes turns with the loop on the GIL (measured slower still). In its own process it runs on
 another core while the cook goes on. The cook's snapshot and no-op manifest, made at its end, are
-written here too, while the cook finishes. ``engine.logprocess`` starts the program and talks to it;
+written here too, while the cook finishes. ``engine.cook.logprocess`` starts the program and talks to it;
 this module is only the program, and it touches nothing but the store.
 
 Run as ``python -m pdgstore.appender STORE LOCK_FD SYNCHRONOUS``. ``LOCK_FD`` is the cook's writer
@@ -129,8 +129,9 @@ def serve(path: str, lock_fd: int, synchronous: str, stdin, stdout) -> int:
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     path, lock_fd, synchronous = argv
-    return serve(path, int(lock_fd), synchronous, os.fdopen(0, "rb", buffering=1 << 20),
-                 os.fdopen(1, "wb", buffering=0))
+    return serve(
+        path, int(lock_fd), synchronous, os.fdopen(0, "rb", buffering=1 << 20), os.fdopen(1, "wb", buffering=0)
+    )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ hot path.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import msgpack
 
@@ -21,7 +21,6 @@ from pdgstore.events import REGISTRY, Event
 
 #: (kind, v) -> function turning a v payload into a v + 1 payload
 UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {}
-
 
 
 def _upcaster(kind: str, v: int):
@@ -72,8 +71,15 @@ def _encode(cls: type[Event], values: dict) -> bytes:
 
 
 def _row(cls: type[Event], values: dict) -> tuple:
-    return (values["seq"], values["time_ns"], values["cook_id"], values["graph"], cls.kind,
-            values[cls.subject_field], _encode(cls, values))
+    return (
+        values["seq"],
+        values["time_ns"],
+        values["cook_id"],
+        values["graph"],
+        cls.kind,
+        values[cls.subject_field],
+        _encode(cls, values),
+    )
 
 
 def to_row(event: Event) -> tuple:

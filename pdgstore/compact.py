@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass
 
 import msgpack
 
-from pdgstore import codec, events as ev
+from pdgstore import codec
+from pdgstore import events as ev
 from pdgstore.errors import BadRef
 from pdgstore.log import SNAPSHOT_VERSION, EventLog, write_blob
 
@@ -73,10 +74,18 @@ def plan(log: EventLog, *, keep_cooks: int | None = None, before: int | None = N
     cut = max(cut, base)
     row = log.conn.execute(
         "SELECT count(*), coalesce(sum(length(payload) + length(subject) + length(graph) + length(kind)), 0) "
-        "FROM events WHERE seq <= ?", (cut,)).fetchone()
+        "FROM events WHERE seq <= ?",
+        (cut,),
+    ).fetchone()
     folded = sum(1 for c in cooks if spans[c][1] <= cut)
-    return Plan(cut=cut, events=row[0], bytes=row[1] + row[0] * ROW_OVERHEAD, cooks_folded=folded,
-                cooks_kept=len(cooks) - folded, store_bytes=store_bytes(log))
+    return Plan(
+        cut=cut,
+        events=row[0],
+        bytes=row[1] + row[0] * ROW_OVERHEAD,
+        cooks_folded=folded,
+        cooks_kept=len(cooks) - folded,
+        store_bytes=store_bytes(log),
+    )
 
 
 def compact(log: EventLog, the_plan: Plan, *, vacuum: bool = True) -> dict:
@@ -86,33 +95,58 @@ def compact(log: EventLog, the_plan: Plan, *, vacuum: bool = True) -> dict:
     started = time.perf_counter()
     before_bytes = store_bytes(log)
     if the_plan.events == 0:
-        return {"cut": the_plan.cut, "events_removed": 0, "bytes_before": before_bytes, "bytes_after": before_bytes,
-                "seconds": 0.0}
+        return {
+            "cut": the_plan.cut,
+            "events_removed": 0,
+            "bytes_before": before_bytes,
+            "bytes_after": before_bytes,
+            "seconds": 0.0,
+        }
     state = log.state_at(the_plan.cut)
     packer = msgpack.Packer(use_bin_type=True, autoreset=False)
     state.pack(packer)
     blob = packer.getbuffer()
     seq = log.next_seq
-    record = ev.LogCompacted(seq=seq, time_ns=time.time_ns(), cook_id=0, graph="", cut=the_plan.cut,
-                             events=the_plan.events, bytes_before=before_bytes)
+    record = ev.LogCompacted(
+        seq=seq,
+        time_ns=time.time_ns(),
+        cook_id=0,
+        graph="",
+        cut=the_plan.cut,
+        events=the_plan.events,
+        bytes_before=before_bytes,
+    )
 
     def write(c) -> None:
-        write_blob(c, "snapshots", "state", the_plan.cut, blob,
-                   "INSERT OR REPLACE INTO snapshots (seq, time_ns, v, state) VALUES (?, ?, ?, zeroblob(?))",
-                   (the_plan.cut, time.time_ns(), SNAPSHOT_VERSION, len(blob)))
+        write_blob(
+            c,
+            "snapshots",
+            "state",
+            the_plan.cut,
+            blob,
+            "INSERT OR REPLACE INTO snapshots (seq, time_ns, v, state) VALUES (?, ?, ?, zeroblob(?))",
+            (the_plan.cut, time.time_ns(), SNAPSHOT_VERSION, len(blob)),
+        )
         c.execute("DELETE FROM snapshots WHERE seq < ?", (the_plan.cut,))
         c.execute("DELETE FROM events WHERE seq <= ?", (the_plan.cut,))
         c.execute("INSERT OR REPLACE INTO meta VALUES ('base_seq', ?)", (str(the_plan.cut),))
-        c.execute("INSERT INTO events (seq, time_ns, cook_id, graph, kind, subject, payload) VALUES (?,?,?,?,?,?,?)",
-                  codec.to_row(record))
+        c.execute(
+            "INSERT INTO events (seq, time_ns, cook_id, graph, kind, subject, payload) VALUES (?,?,?,?,?,?,?)",
+            codec.to_row(record),
+        )
 
     log.write(write)
     log.next_seq = seq + 1
     if vacuum:
         log.conn.execute("VACUUM")
         log.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return {"cut": the_plan.cut, "events_removed": the_plan.events, "bytes_before": before_bytes,
-            "bytes_after": store_bytes(log), "seconds": round(time.perf_counter() - started, 3)}
+    return {
+        "cut": the_plan.cut,
+        "events_removed": the_plan.events,
+        "bytes_before": before_bytes,
+        "bytes_after": store_bytes(log),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 def should_compact(log: EventLog, live_records: int) -> bool:

@@ -23,7 +23,7 @@ from dataclasses import Field, FrozenInstanceError, field
 from typing import Any, ClassVar
 
 #: kind string -> event class
-REGISTRY: dict[str, type["Event"]] = {}
+REGISTRY: dict[str, type[Event]] = {}
 
 #: Work item states, PDG's vocabulary.
 STATES = (
@@ -84,8 +84,12 @@ def record(cls):
     for name, value in list(vars(cls).items()):
         if isinstance(value, Field):
             delattr(cls, name)
-    order = [name for klass in reversed(cls.__mro__) for name in klass.__dict__.get("__annotations__", {})
-             if name in defaults or name in factories]
+    order = [
+        name
+        for klass in reversed(cls.__mro__)
+        for name in klass.__dict__.get("__annotations__", {})
+        if name in defaults or name in factories
+    ]
     cls.field_names = tuple(dict.fromkeys(order))
     cls._field_set = frozenset(cls.field_names)
     cls._defaults = defaults

@@ -47,8 +47,14 @@ def explain(log: EventLog, state: State, ref: str) -> dict:
         chain.append(step)
         current = step["reason"].get("from_item") if step["reason"] else None
     text = [("  " if i else "") + step["text"] for i, step in enumerate(chain)]
-    return {"schema": 1, "cook_id": cook_id, "item_id": item.item_id, "name": item.name, "chain": chain,
-            "text": "\n".join(text)}
+    return {
+        "schema": 1,
+        "cook_id": cook_id,
+        "item_id": item.item_id,
+        "name": item.name,
+        "chain": chain,
+        "text": "\n".join(text),
+    }
 
 
 def _step(log: EventLog, state: State, item_id: str, cook_id: int, name) -> dict:
@@ -71,7 +77,9 @@ def _step(log: EventLog, state: State, item_id: str, cook_id: int, name) -> dict
     elif cooked is not None and cooked.state == "cooked_cache":
         mode = cooked.reason.get("cache_mode", "automatic")
         action = "cache"
-        clause = f"was cooked from cache in cook {cook_id} (cache mode {mode}): its expected files passed the cache check"
+        clause = (
+            f"was cooked from cache in cook {cook_id} (cache mode {mode}): its expected files passed the cache check"
+        )
     elif cooked is not None and cooked.reason.get("accepted"):
         action, clause = "reuse", f"was reused in cook {cook_id}: its files were accepted by hand"
     elif dirtied is not None or generated is not None or cooked is not None:

@@ -14,8 +14,16 @@ from pdgstore.log import EventLog
 from pdgstore.queries import file_dict, project_root
 from pdgstore.state import Item, State
 
-ITEM_KINDS = ("WorkItemGenerated", "WorkItemStateChanged", "WorkItemCooked", "WorkItemRemoved", "WorkItemDirtied",
-              "WorkItemRestatted", "WorkItemRenumbered", "WorkItemAccepted")
+ITEM_KINDS = (
+    "WorkItemGenerated",
+    "WorkItemStateChanged",
+    "WorkItemCooked",
+    "WorkItemRemoved",
+    "WorkItemDirtied",
+    "WorkItemRestatted",
+    "WorkItemRenumbered",
+    "WorkItemAccepted",
+)
 SLOWEST = 10
 
 
@@ -23,10 +31,14 @@ def cooks_touching(log: EventLog, subjects: list[str]) -> set[int]:
     """The cooks that wrote an event about any of ``subjects`` (items or nodes)."""
     found: set[int] = set()
     for i in range(0, len(subjects), 500):
-        chunk = subjects[i:i + 500]
+        chunk = subjects[i : i + 500]
         marks = ",".join("?" * len(chunk))
-        found.update(r[0] for r in log.conn.execute(
-            f"SELECT DISTINCT cook_id FROM events WHERE subject IN ({marks}) AND cook_id > 0", chunk))
+        found.update(
+            r[0]
+            for r in log.conn.execute(
+                f"SELECT DISTINCT cook_id FROM events WHERE subject IN ({marks}) AND cook_id > 0", chunk
+            )
+        )
     return found
 
 
@@ -89,9 +101,16 @@ def cook_detail(log: EventLog, cook_id: int, state: State) -> dict:
         node = item.node if item else nodes.get(item_id) or _node_of_removed(log, item_id)
         per_node[(cook.graph, node)][what] += 1
     rows = []
-    for (graph, node), counts in per_node.items():
-        rows.append({"node": node, **{k: counts[k] for k in
-                                      ("total", "ran", "cached", "failed", "cancelled", "updated", "removed", "reused")}})
+    for (_graph, node), counts in per_node.items():
+        rows.append(
+            {
+                "node": node,
+                **{
+                    k: counts[k]
+                    for k in ("total", "ran", "cached", "failed", "cancelled", "updated", "removed", "reused")
+                },
+            }
+        )
 
     def name(item_id: str) -> str:
         item = end.items.get(item_id)
@@ -104,7 +123,8 @@ def cook_detail(log: EventLog, cook_id: int, state: State) -> dict:
     slowest = sorted(ran.items(), key=lambda kv: -kv[1]["duration_ns"])[:SLOWEST]
     failures = [
         {"item_id": i, "name": name(i), "node": node_of(i), "error": info["error"]}
-        for i, info in ran.items() if fate[i] == "failed"
+        for i, info in ran.items()
+        if fate[i] == "failed"
     ]
     return {
         "cook_id": cook_id,
@@ -180,8 +200,17 @@ def diff(log: EventLog, a: State, b: State) -> dict:
     return {"counts": {k: counts[k] for k in ("added", "removed", "rerun", "updated", "changed")}, "items": rows}
 
 
-def _row(item: Item, change: str, old: Item | None, new: Item | None, roots: dict, reason: dict | None, name,
-         attrs=None, outputs=None) -> dict:
+def _row(
+    item: Item,
+    change: str,
+    old: Item | None,
+    new: Item | None,
+    roots: dict,
+    reason: dict | None,
+    name,
+    attrs=None,
+    outputs=None,
+) -> dict:
     root = roots.get(item.graph, "")
     if change == "added":
         outputs = [{"path": o[0], "before": None, "after": o[4]} for o in new.outputs]
@@ -218,5 +247,6 @@ def _output_changes(old: list, new: list) -> list:
     after = {o[0]: o[4] for o in new}
     return [
         {"path": p, "before": before.get(p), "after": after.get(p)}
-        for p in sorted({*before, *after}) if before.get(p) != after.get(p)
+        for p in sorted({*before, *after})
+        if before.get(p) != after.get(p)
     ]

@@ -17,8 +17,8 @@ import fcntl
 import os
 import sqlite3
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Iterable, Iterator
 
 import msgpack
 
@@ -82,9 +82,7 @@ class EventLog:
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
-    def open(
-        cls, path: str, *, writer: bool = False, create: bool = False, synchronous: str = "NORMAL"
-    ) -> "EventLog":
+    def open(cls, path: str, *, writer: bool = False, create: bool = False, synchronous: str = "NORMAL") -> EventLog:
         path = os.path.abspath(path)
         display = display_path(path)
         synchronous = synchronous.upper()
@@ -127,7 +125,7 @@ class EventLog:
         return log
 
     @classmethod
-    def adopt(cls, path: str, lock_fd: int, *, synchronous: str = "NORMAL") -> "EventLog":
+    def adopt(cls, path: str, lock_fd: int, *, synchronous: str = "NORMAL") -> EventLog:
         """Open ``path`` as its writer under the writer lock another process took and handed over
         open (``lock_fd``): the log appender of a cook (``pdgstore.appender``). Closing the log
         closes ``lock_fd``; the lock is free once every process holding it has closed it."""
@@ -146,7 +144,7 @@ class EventLog:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def __enter__(self) -> "EventLog":
+    def __enter__(self) -> EventLog:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -178,21 +176,30 @@ class EventLog:
         def write(c: sqlite3.Connection) -> None:
             c.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows)
             if manifest_seq is not None:
-                c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                          (f"manifest_seq:{manifest_seq[0]}", str(manifest_seq[1])))
+                c.execute(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                    (f"manifest_seq:{manifest_seq[0]}", str(manifest_seq[1])),
+                )
 
         self._write(write)
 
     def save_manifest(self, graph: str, seq: int, blob) -> None:
-        """Store ``graph``'s no-op manifest (``engine.manifest``), valid while the log ends at ``seq``."""
-        self._write(lambda c: c.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                            [(f"manifest:{graph}", bytes(blob)), (f"manifest_seq:{graph}", str(seq))]))
+        """Store ``graph``'s no-op manifest (``engine.incremental.manifest``), valid while the log ends at ``seq``."""
+        self._write(
+            lambda c: c.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [(f"manifest:{graph}", bytes(blob)), (f"manifest_seq:{graph}", str(seq))],
+            )
+        )
 
     def manifest(self, graph: str) -> tuple[int, bytes] | None:
         """(seq, blob) of ``graph``'s no-op manifest, or None."""
         with self._errors():
-            rows = dict(self.conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
-                                          (f"manifest:{graph}", f"manifest_seq:{graph}")).fetchall())
+            rows = dict(
+                self.conn.execute(
+                    "SELECT key, value FROM meta WHERE key IN (?, ?)", (f"manifest:{graph}", f"manifest_seq:{graph}")
+                ).fetchall()
+            )
         blob, seq = rows.get(f"manifest:{graph}"), rows.get(f"manifest_seq:{graph}")
         if not isinstance(blob, bytes) or seq is None:
             return None
@@ -210,9 +217,15 @@ class EventLog:
         base = self.base_seq()
 
         def write(c: sqlite3.Connection) -> None:
-            write_blob(c, "snapshots", "state", seq, blob,
-                       "INSERT OR REPLACE INTO snapshots (seq, time_ns, v, state) VALUES (?, ?, ?, zeroblob(?))",
-                       (seq, time.time_ns(), SNAPSHOT_VERSION, len(blob)))
+            write_blob(
+                c,
+                "snapshots",
+                "state",
+                seq,
+                blob,
+                "INSERT OR REPLACE INTO snapshots (seq, time_ns, v, state) VALUES (?, ?, ?, zeroblob(?))",
+                (seq, time.time_ns(), SNAPSHOT_VERSION, len(blob)),
+            )
             seqs = [r[0] for r in c.execute("SELECT seq FROM snapshots ORDER BY seq")]
             kept = set(seqs[-keep:]) | {base}
             last = None
@@ -288,8 +301,13 @@ class EventLog:
         until: int | None = None,
     ) -> Iterator[Event]:
         """Decoded events in seq order, filtered by cook, subject or kind."""
-        filters = (("seq > ?", after), ("seq <= ?", until), ("cook_id = ?", cook_id), ("subject = ?", subject),
-                   ("kind = ?", kind))
+        filters = (
+            ("seq > ?", after),
+            ("seq <= ?", until),
+            ("cook_id = ?", cook_id),
+            ("subject = ?", subject),
+            ("kind = ?", kind),
+        )
         where = [clause for clause, value in filters if value is not None]
         args = [value for _, value in filters if value is not None]
         sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq"
@@ -305,14 +323,17 @@ class EventLog:
     def cook_spans(self) -> dict[int, tuple[int, int]]:
         """cook id -> (first seq, last seq) of its events still in the log (one pass over an index)."""
         with self._errors():
-            rows = self.conn.execute("SELECT cook_id, min(seq), max(seq) FROM events WHERE cook_id > 0 GROUP BY cook_id")
+            rows = self.conn.execute(
+                "SELECT cook_id, min(seq), max(seq) FROM events WHERE cook_id > 0 GROUP BY cook_id"
+            )
             return {cook_id: (first, last) for cook_id, first, last in rows}
 
     def cook_span(self, cook_id: int) -> tuple[int, int] | None:
         """(first seq, last seq) of one cook's events still in the log, or None."""
         with self._errors():
-            first, last = self.conn.execute("SELECT min(seq), max(seq) FROM events WHERE cook_id = ?",
-                                            (cook_id,)).fetchone()
+            first, last = self.conn.execute(
+                "SELECT min(seq), max(seq) FROM events WHERE cook_id = ?", (cook_id,)
+            ).fetchone()
         return None if first is None else (first, last)
 
     def last_seq(self) -> int:
@@ -338,15 +359,17 @@ class EventLog:
         knows better than the file (a cook whose appender is still writing its last batch; the
         weight of that batch is then left out, which can only put a snapshot off by a cook)."""
         with self._errors():
-            row = self.conn.execute("SELECT seq, length(state) FROM snapshots WHERE v = ? ORDER BY seq DESC LIMIT 1",
-                                    (SNAPSHOT_VERSION,)).fetchone()
+            row = self.conn.execute(
+                "SELECT seq, length(state) FROM snapshots WHERE v = ? ORDER BY seq DESC LIMIT 1", (SNAPSHOT_VERSION,)
+            ).fetchone()
             if row is None:
                 return True
             seq, size = row
             if (self.last_seq() if last_seq is None else last_seq) - seq >= every:
                 return True
-            tail = self.conn.execute("SELECT coalesce(sum(length(payload)), 0) FROM events WHERE seq > ?",
-                                     (seq,)).fetchone()[0]
+            tail = self.conn.execute(
+                "SELECT coalesce(sum(length(payload)), 0) FROM events WHERE seq > ?", (seq,)
+            ).fetchone()[0]
         return tail > size
 
     def base_seq(self) -> int:
@@ -439,7 +462,7 @@ def write_blob(conn: sqlite3.Connection, table: str, column: str, rowid: int, da
     view = memoryview(data)
     with conn.blobopen(table, column, rowid) as blob:
         for start in range(0, len(view), 1 << 20):
-            blob.write(view[start:start + (1 << 20)])
+            blob.write(view[start : start + (1 << 20)])
 
 
 # -- helpers for open -----------------------------------------------------------------------------

@@ -9,7 +9,8 @@ produce exactly the same sequence for the same events.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 from pdgstore import events as ev
 from pdgstore import reasons
@@ -64,29 +65,60 @@ def _generated(e, before, node, cook):
 
 
 def _state_changed(e, before, node, cook):
-    return [PdgEvent("work_item_state_change", node, e.item_id, before, e.state, e.message, e.seq, e.cook_id,
-                     e.graph, None, cook)]
+    return [
+        PdgEvent(
+            "work_item_state_change", node, e.item_id, before, e.state, e.message, e.seq, e.cook_id, e.graph, None, cook
+        )
+    ]
 
 
 def _cooked(e, before, node, cook):
     seq, cook_id, graph, item_id = e.seq, e.cook_id, e.graph, e.item_id
     out = []
     if e.attrs:
-        out.append(PdgEvent("work_item_set_attribute", node, item_id, "", "", "", seq, cook_id, graph,
-                            sorted(e.attrs), cook))
+        out.append(
+            PdgEvent("work_item_set_attribute", node, item_id, "", "", "", seq, cook_id, graph, sorted(e.attrs), cook)
+        )
     if e.outputs:
-        out.append(PdgEvent("work_item_output_files", node, item_id, "", "", "", seq, cook_id, graph,
-                            [o[0] for o in e.outputs], cook))
-    out.append(PdgEvent("work_item_state_change", node, item_id, before, e.state, e.error, seq, cook_id, graph,
-                        None, cook))
+        out.append(
+            PdgEvent(
+                "work_item_output_files",
+                node,
+                item_id,
+                "",
+                "",
+                "",
+                seq,
+                cook_id,
+                graph,
+                [o[0] for o in e.outputs],
+                cook,
+            )
+        )
+    out.append(
+        PdgEvent("work_item_state_change", node, item_id, before, e.state, e.error, seq, cook_id, graph, None, cook)
+    )
     if e.state == "cooked_fail":
         out.append(PdgEvent("cook_error", node, item_id, "", "", e.error, seq, cook_id, graph, None, cook))
     return out
 
 
 def _dirtied(e, before, node, cook):
-    return [PdgEvent("work_item_state_change", node, e.item_id, before, "dirty", reasons.describe(e.reason),
-                     e.seq, e.cook_id, e.graph, dict(e.reason), cook)]
+    return [
+        PdgEvent(
+            "work_item_state_change",
+            node,
+            e.item_id,
+            before,
+            "dirty",
+            reasons.describe(e.reason),
+            e.seq,
+            e.cook_id,
+            e.graph,
+            dict(e.reason),
+            cook,
+        )
+    ]
 
 
 def _removed(e, before, node, cook):
@@ -94,38 +126,94 @@ def _removed(e, before, node, cook):
 
 
 def _job_started(e, before, node, cook):
-    return [PdgEvent("work_item_state_change", node, e.item_id, before, "cooking",
-                     f"{e.scheduler} job, pid {e.pid}, attempt {e.attempt}", e.seq, e.cook_id, e.graph, None, cook)]
+    return [
+        PdgEvent(
+            "work_item_state_change",
+            node,
+            e.item_id,
+            before,
+            "cooking",
+            f"{e.scheduler} job, pid {e.pid}, attempt {e.attempt}",
+            e.seq,
+            e.cook_id,
+            e.graph,
+            None,
+            cook,
+        )
+    ]
 
 
 def _job_ended(e, before, node, cook):
     if e.outcome != "retry":
         return []  # the item's WorkItemCooked tells how it ended
-    return [PdgEvent("work_item_state_change", node, e.item_id, before, "scheduled", e.message, e.seq, e.cook_id,
-                     e.graph, None, cook)]
+    return [
+        PdgEvent(
+            "work_item_state_change",
+            node,
+            e.item_id,
+            before,
+            "scheduled",
+            e.message,
+            e.seq,
+            e.cook_id,
+            e.graph,
+            None,
+            cook,
+        )
+    ]
 
 
 def _attrib_set(e, before, node, cook):
-    return [PdgEvent("work_item_set_attribute", node, e.item_id, "", "", "", e.seq, e.cook_id, e.graph, [e.name],
-                     cook)]
+    return [PdgEvent("work_item_set_attribute", node, e.item_id, "", "", "", e.seq, e.cook_id, e.graph, [e.name], cook)]
 
 
 def _output_added(e, before, node, cook):
-    return [PdgEvent("work_item_output_files", node, e.item_id, "", "", "", e.seq, e.cook_id, e.graph,
-                     [o[0] for o in e.outputs], cook)]
+    return [
+        PdgEvent(
+            "work_item_output_files",
+            node,
+            e.item_id,
+            "",
+            "",
+            "",
+            e.seq,
+            e.cook_id,
+            e.graph,
+            [o[0] for o in e.outputs],
+            cook,
+        )
+    ]
 
 
 def _about_node(pdg_type: str, message: str = "", data: str = ""):
     def make(e, before, node, cook):
-        return [PdgEvent(pdg_type, e.node, "", "", "", getattr(e, message) if message else "", e.seq, e.cook_id,
-                         e.graph, getattr(e, data) if data else None, cook)]
+        return [
+            PdgEvent(
+                pdg_type,
+                e.node,
+                "",
+                "",
+                "",
+                getattr(e, message) if message else "",
+                e.seq,
+                e.cook_id,
+                e.graph,
+                getattr(e, data) if data else None,
+                cook,
+            )
+        ]
+
     return make
 
 
 def _about_cook(pdg_type: str, data: str = ""):
     def make(e, before, node, cook):
-        return [PdgEvent(pdg_type, "", "", "", "", e.message, e.seq, e.cook_id, e.graph,
-                         getattr(e, data) if data else None, cook)]
+        return [
+            PdgEvent(
+                pdg_type, "", "", "", "", e.message, e.seq, e.cook_id, e.graph, getattr(e, data) if data else None, cook
+            )
+        ]
+
     return make
 
 

@@ -11,11 +11,12 @@ change to those containers can never reach the log; nobody else may change them.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
-from pdgstore import codec, events as ev
+from pdgstore import codec
+from pdgstore import events as ev
 from pdgstore.events import DONE_STATES
-from pdgstore.state import ACCEPTED, Cook, GraphInfo, Item, State, paused_gc
+from pdgstore.state import ACCEPTED, CookRecord, GraphInfo, Item, State, paused_gc
 
 APPLY: dict[str, Callable[[State, ev.Event], None]] = {}
 
@@ -89,13 +90,17 @@ def _graph_loaded(state: State, e: ev.GraphLoaded) -> None:
 
 @applies(ev.CookStarted)
 def _cook_started(state: State, e: ev.CookStarted) -> None:
-    state.cooks[e.cook_id] = Cook(e.cook_id, e.graph, e.node, e.jobs, e.pid, e.overrides, e.time_ns)
+    state.cooks[e.cook_id] = CookRecord(e.cook_id, e.graph, e.node, e.jobs, e.pid, e.overrides, e.time_ns)
 
 
 @applies(ev.CookStaticPlanned)
 def _cook_static_planned(state: State, e: ev.CookStaticPlanned) -> None:
-    state.cooks[e.cook_id].static = {"items": e.items, "dependencies": e.dependencies, "ready": e.ready,
-                                     "dynamic_nodes": list(e.dynamic_nodes)}
+    state.cooks[e.cook_id].static = {
+        "items": e.items,
+        "dependencies": e.dependencies,
+        "ready": e.ready,
+        "dynamic_nodes": list(e.dynamic_nodes),
+    }
 
 
 @applies(ev.CookFinished)
@@ -124,8 +129,6 @@ def _node_dirtied(state: State, e: ev.NodeDirtied) -> None:
 
 
 @applies(ev.NodeGenerated)
-
-
 @applies(ev.NodeCooked)
 def _node_fact(state: State, e: ev.Event) -> None:
     """Node-level facts are kept in the log for history and handlers; item state already says it."""
@@ -234,8 +237,14 @@ def _log_compacted(state: State, e: ev.LogCompacted) -> None:
 def _cook_triggered(state: State, e: ev.CookTriggered) -> None:
     cook = state.cooks.get(e.cook_id)
     if cook is not None:
-        cook.trigger = {"by": e.by, "files": e.files, "count": e.count, "watch": e.watch,
-                        "schedule": e.schedule, "message": e.message}
+        cook.trigger = {
+            "by": e.by,
+            "files": e.files,
+            "count": e.count,
+            "watch": e.watch,
+            "schedule": e.schedule,
+            "message": e.message,
+        }
     watch = state.watches.get(e.watch)
     if watch is not None:
         watch["cooks"] += 1
@@ -246,9 +255,19 @@ def _cook_triggered(state: State, e: ev.CookTriggered) -> None:
 
 @applies(ev.WatchStarted)
 def _watch_started(state: State, e: ev.WatchStarted) -> None:
-    state.watches[e.seq] = {"watch": e.seq, "graph": e.graph, "path": e.path, "node": e.node, "mode": e.mode,
-                            "poll_s": e.poll_s, "pid": e.pid, "started_ns": e.time_ns, "ended_ns": 0, "cooks": 0,
-                            "message": ""}
+    state.watches[e.seq] = {
+        "watch": e.seq,
+        "graph": e.graph,
+        "path": e.path,
+        "node": e.node,
+        "mode": e.mode,
+        "poll_s": e.poll_s,
+        "pid": e.pid,
+        "started_ns": e.time_ns,
+        "ended_ns": 0,
+        "cooks": 0,
+        "message": "",
+    }
 
 
 @applies(ev.WatchModeChanged)
@@ -268,9 +287,20 @@ def _watch_stopped(state: State, e: ev.WatchStopped) -> None:
 @applies(ev.ScheduleAdded)
 def _schedule_added(state: State, e: ev.ScheduleAdded) -> None:
     state.schedules[e.schedule] = {
-        "schedule": e.schedule, "graph": e.graph, "path": e.path, "node": e.node, "cron": e.cron,
-        "every_s": e.every_s, "overrides": e.overrides, "added_ns": e.time_ns, "changed_ns": e.time_ns,
-        "last_due_ns": 0, "fired": 0, "missed": 0, "skipped": 0, "last_cook": 0,
+        "schedule": e.schedule,
+        "graph": e.graph,
+        "path": e.path,
+        "node": e.node,
+        "cron": e.cron,
+        "every_s": e.every_s,
+        "overrides": e.overrides,
+        "added_ns": e.time_ns,
+        "changed_ns": e.time_ns,
+        "last_due_ns": 0,
+        "fired": 0,
+        "missed": 0,
+        "skipped": 0,
+        "last_cook": 0,
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import Iterator
+from collections.abc import Iterator
 
 from pdgstore import reasons
 from pdgstore.errors import UnknownItem
@@ -18,8 +18,17 @@ from pdgstore.events import STATES
 from pdgstore.log import EventLog
 from pdgstore.state import Item, State
 
-ITEM_KINDS = ("WorkItemGenerated", "WorkItemStateChanged", "WorkItemCooked", "WorkItemRemoved", "NodeDirtied",
-              "WorkItemDirtied", "WorkItemRestatted", "WorkItemRenumbered", "WorkItemAccepted")
+ITEM_KINDS = (
+    "WorkItemGenerated",
+    "WorkItemStateChanged",
+    "WorkItemCooked",
+    "WorkItemRemoved",
+    "NodeDirtied",
+    "WorkItemDirtied",
+    "WorkItemRestatted",
+    "WorkItemRenumbered",
+    "WorkItemAccepted",
+)
 
 
 def project_root(log: EventLog, state: State, graph: str) -> str:
@@ -128,9 +137,15 @@ def job_detail(state: State, item_id: str) -> dict | None:
     if job is None:
         return None
     scheduler, attempt, pid, log_uri, exit_code = job
-    path = log_uri[len("file://"):] if log_uri.startswith("file://") else ""
-    return {"scheduler": scheduler, "attempt": attempt, "pid": pid, "log_uri": log_uri, "log_path": path,
-            "exit_code": exit_code}
+    path = log_uri[len("file://") :] if log_uri.startswith("file://") else ""
+    return {
+        "scheduler": scheduler,
+        "attempt": attempt,
+        "pid": pid,
+        "log_uri": log_uri,
+        "log_path": path,
+        "exit_code": exit_code,
+    }
 
 
 def item_history(log: EventLog, item: Item, until: int | None = None) -> list[dict]:
@@ -155,15 +170,25 @@ def item_history(log: EventLog, item: Item, until: int | None = None) -> list[di
             state, message = "dirty", reasons.describe(event.reason)
         if state:
             history.append(
-                {"seq": event.seq, "time_ns": event.time_ns, "cook_id": event.cook_id, "state": state,
-                 "message": message}
+                {
+                    "seq": event.seq,
+                    "time_ns": event.time_ns,
+                    "cook_id": event.cook_id,
+                    "state": state,
+                    "message": message,
+                }
             )
     if first_seq is not None:
         for event in log.events(first_seq, subject=item.node, kind="NodeDirtied", until=until):
             if event.graph == item.graph:
                 history.append(
-                    {"seq": event.seq, "time_ns": event.time_ns, "cook_id": event.cook_id, "state": "dirty",
-                     "message": event.reason}
+                    {
+                        "seq": event.seq,
+                        "time_ns": event.time_ns,
+                        "cook_id": event.cook_id,
+                        "state": "dirty",
+                        "message": event.reason,
+                    }
                 )
     history.sort(key=lambda h: h["seq"])
     return history

@@ -18,7 +18,7 @@ but the dict and a map of item ids to names, so history stays readable after ite
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 CACHE_STATES = ("clean", "clean_pending", "dirty_always", "dirty_empty", "dirty_missing", "dirty_new", "dirty_stale")
 
@@ -50,8 +50,12 @@ CAUSES: dict[str, Callable[[dict, Callable[[str], str]], str]] = {
     "input_added": lambda r, name: f"it has a new input {r['path']}",
     "input_removed": lambda r, name: f"its input {r['path']} is gone",
     "attribute": lambda r, name: f"its attribute {r['name']} changed: {_value(r.get('old'))} -> {_value(r.get('new'))}",
-    "parm": lambda r, name: f"parameter {r['parm']} of {r['node']} changed: {_value(r.get('old'))} -> {_value(r.get('new'))}",
-    "code": lambda r, name: f"the code of {r.get('func') or r['node']} changed: {_short(r.get('old'))} -> {_short(r.get('new'))}",
+    "parm": lambda r, name: (
+        f"parameter {r['parm']} of {r['node']} changed: {_value(r.get('old'))} -> {_value(r.get('new'))}"
+    ),
+    "code": lambda r, name: (
+        f"the code of {r.get('func') or r['node']} changed: {_short(r.get('old'))} -> {_short(r.get('new'))}"
+    ),
     "node": lambda r, name: f"node {r['node']} changed",
     "members": lambda r, name: _members(r, name),
     "output_missing": lambda r, name: f"its output {r['path']} is missing",

@@ -11,7 +11,7 @@ Tables (schema version 1)::
         format = "pdgstore", schema = "1", created_ns = "<int>"
         base_seq = "<int>"                 -- after pdg compact: the events up to it are folded away
         manifest:<graph> = <msgpack blob>  -- derived, like a snapshot: the no-op manifest
-        manifest_seq:<graph> = "<int>"     -- (engine.manifest), valid while the log ends there
+        manifest_seq:<graph> = "<int>"     -- (engine.incremental.manifest), valid while the log ends there
     events(seq INTEGER PRIMARY KEY,         -- log order, assigned by the single writer
            time_ns INTEGER NOT NULL,        -- wall clock when the event was made
            cook_id INTEGER NOT NULL,        -- the cook it belongs to (0: none)

@@ -12,10 +12,10 @@ hash]`` with POSIX paths relative to the graph's project root.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Iterator
 
 ATTRIB_TYPES = ("int", "float", "string", "file", "dict")
 
@@ -74,7 +74,7 @@ class Item:
 
 
 @dataclass(slots=True)
-class Cook:
+class CookRecord:
     """One cook: who ran it, when, and how it ended (``status`` is running until it ends)."""
 
     cook_id: int
@@ -94,8 +94,9 @@ class Cook:
     #: a static cook's plan (``CookStaticPlanned``): {items, dependencies, ready, dynamic_nodes}; {} when dynamic
     static: dict = field(default_factory=dict)
 
-    PLAIN = ("cook_id graph node jobs pid overrides started_ns ended_ns status message counts warnings trigger "
-             "static").split()
+    PLAIN = (
+        "cook_id graph node jobs pid overrides started_ns ended_ns status message counts warnings trigger static"
+    ).split()
 
 
 @dataclass(slots=True)
@@ -133,7 +134,7 @@ class State:
         self.seq = 0
         self.graphs: dict[str, GraphInfo] = {}
         self.items: dict[str, Item] = {}
-        self.cooks: dict[int, Cook] = {}
+        self.cooks: dict[int, CookRecord] = {}
         #: derived index (graph, node) -> {item_id: None}, in generation order
         self.node_items: dict[tuple[str, str], dict[str, None]] = {}
         #: scheduler -> {path: cache id} reported by transfer handlers
@@ -146,7 +147,7 @@ class State:
         self.jobs: dict[str, list] = {}
 
     # -- reading ---------------------------------------------------------------------------------
-    def running_cook(self) -> Cook | None:
+    def running_cook(self) -> CookRecord | None:
         """The cook that started and has not ended, if any (at most one: one writer at a time)."""
         for cook in reversed(self.cooks.values()):
             return cook if cook.status == "running" else None
@@ -167,7 +168,7 @@ class State:
         plain = {
             "seq": self.seq,
             "graphs": {k: _plain(g, GraphInfo.PLAIN, named) for k, g in self.graphs.items()},
-            "cooks": [_plain(c, Cook.PLAIN, named) for c in self.cooks.values()],
+            "cooks": [_plain(c, CookRecord.PLAIN, named) for c in self.cooks.values()],
             "transfers": self.transfers,
             "watches": self.watches,
             "schedules": self.schedules,
@@ -194,7 +195,7 @@ class State:
             pack(getter(item))
 
     @classmethod
-    def from_plain(cls, plain: dict) -> "State":
+    def from_plain(cls, plain: dict) -> State:
         state = cls()
         state.seq = plain["seq"]
         state.graphs = {k: GraphInfo(*v) for k, v in plain["graphs"].items()}
@@ -203,7 +204,7 @@ class State:
             state.items[item_id] = item
             state.node_items.setdefault((item.graph, item.node), {})[item_id] = None
         for values in plain["cooks"]:
-            cook = Cook(*values)
+            cook = CookRecord(*values)
             state.cooks[cook.cook_id] = cook
         state.transfers = plain.get("transfers", {})
         state.watches = plain.get("watches", {})

@@ -18,7 +18,8 @@ def stats(log: EventLog) -> dict:
     kinds = [
         {"kind": kind, "events": n, "payload_bytes": size}
         for kind, n, size in log.conn.execute(
-            "SELECT kind, count(*), sum(length(payload)) FROM events GROUP BY kind ORDER BY count(*) DESC")
+            "SELECT kind, count(*), sum(length(payload)) FROM events GROUP BY kind ORDER BY count(*) DESC"
+        )
     ]
     snapshots = [
         {"seq": seq, "time_ns": t, "bytes": size, "readable": v == SNAPSHOT_VERSION}
@@ -49,7 +50,10 @@ def stats(log: EventLog) -> dict:
         "replay_estimate_s": {
             "current_state": round(load_s, 3),
             "full_replay": round(events / REPLAY_RATE, 3),
-            "at_worst": round((max(gaps) if gaps else events) / REPLAY_RATE
-                              + (max(s["bytes"] for s in readable) / SNAPSHOT_RATE if readable else 0), 3),
+            "at_worst": round(
+                (max(gaps) if gaps else events) / REPLAY_RATE
+                + (max(s["bytes"] for s in readable) / SNAPSHOT_RATE if readable else 0),
+                3,
+            ),
         },
     }

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import pdg
+from pdgstore.cli.main import pdg
 
 REPO = Path(__file__).resolve().parent.parent
 
 WIDE_GRAPH = '''
 import os
-from engine import Graph
+from pdgstore.engine import Graph
 
 graph = Graph("wide")
 files = graph.file_pattern("files", "in/*.txt")
@@ -72,13 +72,13 @@ class Project:
     def pdg_process(self, *args: str, cwd: Path | None = None, timeout: float = 120, **kwargs):
         """Run ``pdg`` as a real subprocess (for signals, exit codes and tracebacks)."""
         return subprocess.run(
-            [sys.executable, "-m", "cli.main", *args], cwd=cwd or self.root, capture_output=True, text=True,
+            [sys.executable, "-m", "pdgstore.cli.main", *args], cwd=cwd or self.root, capture_output=True, text=True,
             timeout=timeout, env=_env(), **kwargs,
         )
 
     def popen(self, *args: str, **kwargs) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "cli.main", *args], cwd=self.root, stdout=subprocess.PIPE,
+            [sys.executable, "-m", "pdgstore.cli.main", *args], cwd=self.root, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, env=_env(), **kwargs,
         )
 

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-import engine
-from engine import File, WorkItem, attribs
-from engine.errors import ExpansionError
+import pdgstore.engine as engine
+from pdgstore.engine import File, WorkItem
+from pdgstore.engine.graph import attribs
+from pdgstore.engine.errors import ExpansionError
 from pdgstore import EventLog
 from pdgstore.state import first_difference
 

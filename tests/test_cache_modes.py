@@ -14,8 +14,8 @@ import pytest
 
 CACHE_GRAPH = '''
 import os
-from engine import Graph
-from engine.filetypes import CacheResult
+from pdgstore.engine import Graph
+from pdgstore.engine.files.filetypes import CacheResult
 
 graph = Graph("cached")
 src = graph.file_pattern("src", "in/*.txt")
@@ -172,7 +172,7 @@ def register_types(registry):
 
 WIDE_FIRST_LINE = '''
 import os
-from engine import Graph
+from pdgstore.engine import Graph
 graph = Graph("notes")
 src = graph.file_pattern("src", "in/*.txt")
 

@@ -14,7 +14,7 @@ import pytest
 
 SLOW_GRAPH = '''
 import time
-from engine import Graph
+from pdgstore.engine import Graph
 
 graph = Graph("slow")
 count = graph.parm("count", 100)
@@ -150,7 +150,7 @@ def test_sigint_while_the_graph_file_loads(project):
     cancelled cook, no traceback, and nothing written."""
     project.write("slowload.py", """
         import time
-        from engine import Graph
+        from pdgstore.engine import Graph
 
         graph = Graph("slowload")
         open("loading", "w").close()

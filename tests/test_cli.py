@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from cli.main import pdg as pdg_group
+from pdgstore.cli.main import pdg as pdg_group
 from conftest import WIDE_GRAPH
 
 COMMANDS = tuple(pdg_group.commands)  # every registered command must be listed by pdg --help
@@ -346,7 +346,7 @@ def test_cook_into_an_explicit_db(wide):
 # -- graph parameters -------------------------------------------------------------------------------
 
 PARM_GRAPH = '''
-from engine import Graph
+from pdgstore.engine import Graph
 
 graph = Graph("parms")
 count = graph.parm("count", 3)
@@ -399,7 +399,7 @@ def test_set_through_the_real_entry_point(project):
 # -- failures ---------------------------------------------------------------------------------------
 
 FAIL_GRAPH = '''
-from engine import Graph
+from pdgstore.engine import Graph
 
 graph = Graph("fails")
 numbers = graph.range_generate("numbers", 4)

@@ -16,7 +16,7 @@ import pytest
 BAD_INPUT = 2  # cli/main.py: "2 bad input (usage, graph file, unknown node or item, refused store)"
 
 GOOD_GRAPH = '''\
-from engine import Graph
+from pdgstore.engine import Graph
 graph = Graph("good")
 n = graph.parm("n", 3)
 numbers = graph.range_generate("numbers", n)
@@ -35,20 +35,20 @@ class Case:
 CASES = {
     "syntax_error": Case(
         ("cook", "bad.py"), ("bad.py:3", "syntax"),
-        {"bad.py": "from engine import Graph\ngraph = Graph('x')\ndef oops(:\n    pass\n"},
+        {"bad.py": "from pdgstore.engine import Graph\ngraph = Graph('x')\ndef oops(:\n    pass\n"},
     ),
     "exception_while_building": Case(
         ("cook", "bad.py"), ("bad.py:4", "ZeroDivisionError"),
-        {"bad.py": "from engine import Graph\ngraph = Graph('x')\nn = graph.parm('n', 0)\nratio = 1 / n\n"},
+        {"bad.py": "from pdgstore.engine import Graph\ngraph = Graph('x')\nn = graph.parm('n', 0)\nratio = 1 / n\n"},
     ),
     "exception_in_a_helper_names_the_raising_line": Case(
         ("cook", "bad.py"), ("bad.py:5", "ValueError", "no such shot"),
-        {"bad.py": "from engine import Graph\ngraph = Graph('x')\n\ndef shot(name):\n"
+        {"bad.py": "from pdgstore.engine import Graph\ngraph = Graph('x')\n\ndef shot(name):\n"
                    "    raise ValueError('no such shot ' + name)\n\nshot('sh010')\n"},
     ),
     "engine_refuses_a_node_while_building": Case(
         ("cook", "bad.py"), ("bad.py:3", "numbers"),
-        {"bad.py": "from engine import Graph\ngraph = Graph('x')\ngraph.range_generate('numbers')\n"},
+        {"bad.py": "from pdgstore.engine import Graph\ngraph = Graph('x')\ngraph.range_generate('numbers')\n"},
     ),
     "no_graph_defined": Case(
         ("cook", "bad.py"), ("bad.py", "no graph"),
@@ -56,17 +56,17 @@ CASES = {
     ),
     "cycle": Case(
         ("cook", "bad.py"), ("bad.py", "cycle", "alpha", "beta"),
-        {"bad.py": "from engine import Graph\ngraph = Graph('x')\n"
+        {"bad.py": "from pdgstore.engine import Graph\ngraph = Graph('x')\n"
                    "graph.wait_for_all('alpha', 'beta')\ngraph.wait_for_all('beta', 'alpha')\n"},
     ),
     "duplicate_node_name": Case(
         ("cook", "bad.py"), ("bad.py:4", "twice"),
-        {"bad.py": "from engine import Graph\ngraph = Graph('x')\n"
+        {"bad.py": "from pdgstore.engine import Graph\ngraph = Graph('x')\n"
                    "graph.range_generate('twice', 2)\ngraph.range_generate('twice', 3)\n"},
     ),
     "connection_to_unknown_node": Case(
         ("cook", "bad.py"), ("bad.py", "gather", "nowhere"),
-        {"bad.py": "from engine import Graph\ngraph = Graph('x')\n"
+        {"bad.py": "from pdgstore.engine import Graph\ngraph = Graph('x')\n"
                    "graph.range_generate('numbers', 2)\ngraph.wait_for_all('gather', 'nowhere')\n"},
     ),
     "unknown_node_argument": Case(("cook", "good.py", "nosuchnode"), ("nosuchnode",), {"good.py": GOOD_GRAPH}),
@@ -89,7 +89,7 @@ CASES = {
     ),
     "broken_graph_with_an_existing_store": Case(
         ("cook", "bad.py"), ("bad.py:2", "NameError"),
-        {"bad.py": "from engine import Graph\ngraph = Graph(undefined_name)\n"}, needs_store=True,
+        {"bad.py": "from pdgstore.engine import Graph\ngraph = Graph(undefined_name)\n"}, needs_store=True,
     ),
     "missing_store_for_status": Case(("status",), ("no pdgstore database", ".pdg")),
     "missing_store_for_history": Case(("history",), ("no pdgstore database",)),

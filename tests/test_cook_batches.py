@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import engine.cook
-from engine import Graph, cook_graph
+import pdgstore.engine.cook.loop as cook_loop
+from pdgstore.engine import Graph, cook_graph
 from pdgstore import EventLog
 
 
 def test_a_full_batch_mid_drain_loses_no_result(tmp_path, monkeypatch):
     # Regression: the loop once fetched a result and then broke out to flush, dropping that result,
     # so the cook waited forever for an item it had already been told about.
-    monkeypatch.setattr(engine.cook, "MAX_PENDING", 5)
+    monkeypatch.setattr(cook_loop, "MAX_PENDING", 5)
     graph = Graph("batches", root=str(tmp_path))
     numbers = graph.range_generate("numbers", 60)
 

@@ -1,12 +1,12 @@
-"""The delta walk (engine.delta): after a small change, only the items it can reach are decided;
+"""The delta walk (engine.incremental.delta): after a small change, only the items it can reach are decided;
 the rest are registered as reused in bulk. What it records must equal what the full walk records."""
 
 from __future__ import annotations
 
 import os
 
-from engine.cook import Cook
-from engine.loader import load_graph
+from pdgstore.engine.cook.loop import Cook
+from pdgstore.engine.graph.loader import load_graph
 from pdgstore.log import EventLog
 
 
@@ -55,7 +55,7 @@ def test_delta_and_full_walks_record_the_same_state(wide, tmp_path):
     """The same change cooked twice, once by each walk: the same items, states, files and names."""
     import shutil
 
-    from engine import delta
+    from pdgstore.engine.incremental import delta
 
     cook(wide)
     twin = type(wide)(tmp_path / "twin")
@@ -81,7 +81,7 @@ def test_delta_and_full_walks_record_the_same_state(wide, tmp_path):
 
 GROUPS = '''
 import os
-from engine import Graph
+from pdgstore.engine import Graph
 
 graph = Graph("groups")
 files = graph.file_pattern("files", "in/*.txt")
@@ -129,8 +129,8 @@ def test_a_watcher_session_starts_from_the_files_it_saw_change(wide, tmp_path, m
     cook with a full stat scan makes."""
     import shutil
 
-    from engine import files as files_module
-    from engine.writer import StoreSession
+    from pdgstore.engine.files import records as files_module
+    from pdgstore.engine.live.writer import StoreSession
 
     graph = load_graph(str(wide.root / "wide.py"))
     session = StoreSession(str(wide.db))
@@ -175,7 +175,7 @@ def test_a_watcher_session_starts_from_the_files_it_saw_change(wide, tmp_path, m
 
 def _scan(project):
     """The no-op manifest's scan of the store as it is (None when it proved a no-op)."""
-    from engine import manifest
+    from pdgstore.engine.incremental import manifest
 
     graph = load_graph(str(project.root / "wide.py"))
     with EventLog.open(str(project.db), writer=True) as log:
@@ -189,7 +189,7 @@ def test_the_manifest_scan_names_the_changed_files_and_the_walk_finds_the_same_i
     scan instead of comparing every item's files: the same affected items, the same results."""
     import shutil
 
-    from engine.project import cook_graph
+    from pdgstore.engine.project import cook_graph
 
     cook_graph(load_graph(str(wide.root / "wide.py")), db=str(wide.db), jobs=1)
     twin = type(wide)(tmp_path / "twin")
@@ -208,7 +208,7 @@ def test_the_manifest_scan_names_the_changed_files_and_the_walk_finds_the_same_i
 
 
 def test_a_scan_that_saw_files_added_leaves_the_walk_to_the_full_one(wide):
-    from engine.project import cook_graph
+    from pdgstore.engine.project import cook_graph
 
     cook_graph(load_graph(str(wide.root / "wide.py")), db=str(wide.db), jobs=1)
     wide.write("in/f0100.txt", "new\n")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from cli.main import pdg
+from pdgstore.cli.main import pdg
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import xxhash
 
-import engine
-from engine.cook import Cook
-from engine.errors import GraphError, ParmError, UnknownNode
+import pdgstore.engine as engine
+from pdgstore.engine.cook.loop import Cook
+from pdgstore.engine.errors import GraphError, ParmError, UnknownNode
 from pdgstore import EventLog
 from pdgstore.events import DONE_STATES
 from pdgstore.state import first_difference
@@ -140,7 +140,7 @@ def test_graph_file_relative_paths_resolve_against_its_directory(tmp_path, monke
     write(project, "in/one.txt", "one two three\n")
     write(project, "in/two.txt", "four\n")
     write(project, "graph.py", textwrap.dedent('''
-        from engine import Graph
+        from pdgstore.engine import Graph
 
         graph = Graph("words")
         texts = graph.file_pattern("texts", "in/*.txt")
@@ -386,7 +386,7 @@ def test_bad_parameter_values_raise_parm_error_naming_the_parameter(tmp_path, na
 
 def test_graph_file_parameters_through_cook_file(tmp_path):
     write(tmp_path, "g.py", textwrap.dedent('''
-        from engine import Graph
+        from pdgstore.engine import Graph
         graph = Graph("g")
         n = graph.parm("n", 2)
         graph.range_generate("numbers", n)
@@ -469,7 +469,7 @@ graph.range_generate("twice", 1)
     ],
 )
 def test_graph_file_refused_when_it_loads(tmp_path, body, names):
-    write(tmp_path, "bad.py", "from engine import Graph\ngraph = Graph('bad')\n" + body)
+    write(tmp_path, "bad.py", "from pdgstore.engine import Graph\ngraph = Graph('bad')\n" + body)
     with pytest.raises(GraphError) as caught:
         engine.cook_file(str(tmp_path / "bad.py"), jobs=1)
     for name in names:

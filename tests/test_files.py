@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from engine import files
+from pdgstore.engine.files import records as files
 
 
 def _tree(tmp_path, n: int) -> list[str]:

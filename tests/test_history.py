@@ -139,7 +139,7 @@ def test_history_filters_and_one_cooks_detail(cooked):
 
 def test_history_detail_lists_failures(project):
     project.write("bad.py", '''
-        from engine import Graph
+        from pdgstore.engine import Graph
         graph = Graph("bad")
         nums = graph.range_generate("nums", 3)
 
@@ -314,7 +314,7 @@ def test_show_at_a_point_before_the_item_existed(cooked):
 
 def test_many_small_cooks_add_up_to_a_snapshot(wide, monkeypatch):
     """A snapshot follows SNAPSHOT_EVERY events since the newest one, however many cooks wrote them."""
-    from engine import cook as cook_module
+    from pdgstore.engine.cook import loop as cook_module
 
     assert wide.pdg("cook", "wide.py").exit_code == 0
     monkeypatch.setattr(cook_module, "SNAPSHOT_EVERY", 60)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from engine.project import cook_file
+from pdgstore.engine.project import cook_file
 from pdgstore import EventLog
 
 TRANSFORMS = {
@@ -47,7 +47,7 @@ class GraphSpec:
     def source(self) -> str:
         lines = [
             "import os",
-            "from engine import Graph",
+            "from pdgstore.engine import Graph",
             "graph = Graph('prop')",
             "sep = graph.parm('sep', '-')",
             "",

@@ -13,7 +13,7 @@ import threading
 import time
 import xmlrpc.client
 
-import engine
+import pdgstore.engine as engine
 from pdgstore.log import EventLog
 from pdgstore.state import first_difference
 
@@ -37,7 +37,7 @@ if value == 2:
 
 GRAPH = '''
 import os
-from engine import Graph
+from pdgstore.engine import Graph
 
 graph = Graph("jobs")
 os.makedirs(os.path.join(graph.root, "out"), exist_ok=True)
@@ -131,7 +131,7 @@ def test_a_hundred_attributes_cost_under_50_ms_of_round_trips(project):
         open("many.txt", "w").write(str(time.perf_counter() - t0))
     ''')
     project.write("g.py", '''
-        from engine import Graph
+        from pdgstore.engine import Graph
         graph = Graph("many")
         graph.python_script("job", graph.range_generate("numbers", 1), "many.py")
     ''')

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine import jobdata
-from engine.attribs import File, typed
-from engine.workitem import WorkItem
+from pdgstore.engine.schedulers import jobdata
+from pdgstore.engine.graph.attribs import File, typed
+from pdgstore.engine.graph.workitem import WorkItem
 
 READER = r'''
 import json, sys

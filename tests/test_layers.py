@@ -1,8 +1,9 @@
 """The three layers stay where they belong: cli -> engine -> pdgstore, and the pure modules stay pure.
 
-``engine`` and ``cli`` are generic top-level names: if another installed package of the same name
-shadowed ours, every other test would exercise the wrong code. The import walk reads the source with
-``ast`` (nothing is imported), so an import hidden inside a function is caught as well.
+The folders ``engine/`` and ``cli/`` are installed as ``pdgstore.engine`` and ``pdgstore.cli``, never as
+top-level ``engine`` or ``cli`` (generic names another distribution could overwrite). The import walk
+reads the source with ``ast`` (nothing is imported), so an import hidden inside a function is caught
+as well.
 """
 
 from __future__ import annotations
@@ -12,18 +13,20 @@ from pathlib import Path
 
 import pytest
 
-import cli
-import engine
 import pdgstore
+import pdgstore.cli as cli
+import pdgstore.engine as engine
 
 REPO = Path(__file__).resolve().parent.parent
 LAYERS = ("pdgstore", "engine", "cli")
+#: folder -> the package it is installed as
+INSTALLED = {"pdgstore": "pdgstore", "engine": "pdgstore.engine", "cli": "pdgstore.cli"}
 
-#: package -> top-level packages it must never import
+#: folder -> packages it must never import (the old top-level names are wrong everywhere)
 FORBIDDEN = {
-    "pdgstore": {"engine", "cli"},
-    "engine": {"cli"},
-    "cli": set(),
+    "pdgstore": {"pdgstore.engine", "pdgstore.cli", "engine", "cli"},
+    "engine": {"pdgstore.cli", "engine", "cli"},
+    "cli": {"engine", "cli"},
 }
 
 #: modules that only compute (events, codec, state, the fold): no clock, no processes, no threads,
@@ -34,7 +37,8 @@ IMPURE_IMPORTS = {"os", "subprocess", "time", "threading"}
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:
     """(line, absolute module name) for every import statement in ``path``, wherever it sits."""
-    package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+    parts = path.relative_to(REPO).with_suffix("").parts[:-1]
+    package = ".".join((INSTALLED[parts[0]], *parts[1:]))
     return modules_in(path.read_text(), package, str(path))
 
 
@@ -69,7 +73,8 @@ def python_files(layer: str) -> list[Path]:
 def test_top_level_packages_are_this_repository(module):
     path = Path(module.__file__).resolve()
     assert path.is_relative_to(REPO), f"{module.__name__} is imported from {path}, not from {REPO}"
-    assert path == REPO / module.__name__ / "__init__.py"
+    folder = {v: k for k, v in INSTALLED.items()}[module.__name__]
+    assert path == REPO / folder / "__init__.py"
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -77,8 +82,7 @@ def test_imports_go_one_way(layer):
     wrong = []
     for path in python_files(layer):
         for line, module in imported_modules(path):
-            top = module.split(".")[0]
-            if top in FORBIDDEN[layer]:
+            if any(module == f or module.startswith(f + ".") for f in FORBIDDEN[layer]):
                 wrong.append(f"{path.relative_to(REPO)}:{line} imports {module}")
     assert not wrong, f"{layer} must not import {sorted(FORBIDDEN[layer])}:\n" + "\n".join(wrong)
 
@@ -98,11 +102,11 @@ def test_import_walk_sees_what_it_should():
     """The walker itself: plain, dotted, from-, relative and function-local imports are all seen."""
     source = (
         "import os.path\n"
-        "from engine import cook\n"
+        "from pdgstore.engine import cook\n"
         "from . import codec\n"
         "from .events import REGISTRY\n"
         "def f():\n"
-        "    import cli.main\n"
+        "    import pdgstore.cli.main\n"
     )
     modules = {m for _, m in modules_in(source, "pdgstore")}
-    assert {"os.path", "engine", "pdgstore.codec", "pdgstore.events", "cli.main"} <= modules
+    assert {"os.path", "pdgstore.engine", "pdgstore.codec", "pdgstore.events", "pdgstore.cli.main"} <= modules

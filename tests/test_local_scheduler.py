@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-import engine
-from engine.local import LocalScheduler, available_memory_mb
+import pdgstore.engine as engine
+from pdgstore.engine.schedulers.local import LocalScheduler, available_memory_mb
 from pdgstore.log import EventLog
 from pdgstore.state import first_difference
 
@@ -247,15 +247,15 @@ def test_no_job_starts_below_the_minimum_free_memory(tmp_path):
 
 
 def test_bad_parameters_are_refused_in_one_sentence():
-    with pytest.raises(engine.graph.GraphError, match="on_timeout is fail or retry"):
+    with pytest.raises(engine.errors.GraphError, match="on_timeout is fail or retry"):
         LocalScheduler(on_timeout="explode")
-    with pytest.raises(engine.graph.GraphError, match="exit code 3 maps to 'maybe'"):
+    with pytest.raises(engine.errors.GraphError, match="exit code 3 maps to 'maybe'"):
         LocalScheduler(exit_codes={3: "maybe"})
     assert LocalScheduler(slots=-1).slots == max(1, (os.cpu_count() or 1) - 1)
 
 
 SLEEPY = '''
-from engine import Graph
+from pdgstore.engine import Graph
 graph = Graph("sleepy")
 graph.scheduler("local", slots=2, tick_period=0.05)
 numbers = graph.range_generate("numbers", 4)
@@ -285,7 +285,7 @@ def test_ctrl_c_kills_every_job_and_grandchild_and_records_cooked_cancel(project
 
 def test_pdg_log_and_show_print_the_job_log(project):
     project.write("hello.py", '''
-        from engine import Graph
+        from pdgstore.engine import Graph
         graph = Graph("hello")
         numbers = graph.range_generate("numbers", 2)
         graph.command("run", numbers, "echo hello from @pdg_name")

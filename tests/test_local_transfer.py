@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import engine
-from engine.filetypes import TransferPair
+import pdgstore.engine as engine
+from pdgstore.engine.files.filetypes import TransferPair
 from pdgstore.log import EventLog
 from pdgstore.state import first_difference
 

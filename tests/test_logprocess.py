@@ -1,4 +1,4 @@
-"""The log appender (``pdgstore.appender``, driven by ``engine.logprocess``): real processes, real stores.
+"""The log appender (``pdgstore.appender``, driven by ``engine.cook.logprocess``): real processes, real stores.
 
 A cook hands its big batches to another process. Whatever that process does (confirms, fails a
 batch, dies, outlives a killed cook), the log must hold whole batches in order, replay to the live
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-import engine
-import engine.recorder
-from engine import logprocess
-from engine.logprocess import LogProcess
+import pdgstore.engine as engine
+import pdgstore.engine.cook.recorder as recorder_module
+from pdgstore.engine.cook import logprocess
+from pdgstore.engine.cook.logprocess import LogProcess
 from pdgstore import codec
 from pdgstore import events as ev
 from pdgstore.errors import StoreBusy, StoreError
@@ -38,7 +38,7 @@ def always_offload(monkeypatch):
         original(self, log)
         started.append(self)
 
-    monkeypatch.setattr(engine.recorder, "START_ROWS", 1)
+    monkeypatch.setattr(recorder_module, "START_ROWS", 1)
     monkeypatch.setattr(LogProcess, "__init__", init)
     return started
 

@@ -1,4 +1,4 @@
-"""The no-op manifest (engine.manifest): an unchanged graph is recooked without loading the state,
+"""The no-op manifest (engine.incremental.manifest): an unchanged graph is recooked without loading the state,
 recording exactly what the full no-op records; any change makes the cook run as usual."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from engine.project import cook_file
+from pdgstore.engine.project import cook_file
 from pdgstore.log import EventLog
 
 
@@ -95,7 +95,7 @@ def test_a_target_node_or_event_handlers_cook_the_usual_way(wide, monkeypatch):
 
 def test_a_change_cook_stats_the_recorded_files_once(wide, monkeypatch):
     """The manifest's stat scan found the change: the cook takes those stats instead of its own."""
-    from engine import files
+    from pdgstore.engine.files import records as files
 
     graph = str(wide.root / "wide.py")
     cook_file(graph)

@@ -1,4 +1,4 @@
-"""The no-op proof (engine.noop): when it says nothing changed, the cook records exactly what the
+"""The no-op proof (engine.incremental.noop): when it says nothing changed, the cook records exactly what the
 full item-by-item walk records; whenever anything did change, it steps aside."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ import shutil
 
 import pytest
 
-from engine import manifest, noop
-from engine.project import cook_file
+from pdgstore.engine.incremental import manifest
+from pdgstore.engine.incremental import noop
+from pdgstore.engine.project import cook_file
 from pdgstore.log import EventLog
 from pdgstore.state import first_difference
 

@@ -11,7 +11,7 @@ import time
 GRAPH = '''
 import json
 import os
-from engine import Graph
+from pdgstore.engine import Graph
 
 graph = Graph("shapes")
 files = graph.file_pattern("files", "in/*.txt")

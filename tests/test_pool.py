@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from engine.inbox import Inbox
-from engine.pool import LONG_NS, ThreadPool
-from engine.scheduler import JobResult, Reporter
+from pdgstore.engine.cook.inbox import Inbox
+from pdgstore.engine.schedulers.pool import LONG_NS, ThreadPool
+from pdgstore.engine.schedulers.contract import JobResult, Reporter
 
 
 def _task(seconds: float, log: list | None = None):

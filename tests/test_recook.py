@@ -20,7 +20,7 @@ from pdgstore.log import EventLog
 
 RECOOK_GRAPH = '''
 import os
-from engine import Graph
+from pdgstore.engine import Graph
 
 graph = Graph("recook")
 suffix = graph.parm("suffix", "")

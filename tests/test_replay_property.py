@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import engine
-from engine.cook import Cook
+import pdgstore.engine as engine
+from pdgstore.engine.cook.loop import Cook
 from pdgstore import EventLog
 from pdgstore.events import FINISHED_STATES
 from pdgstore.state import first_difference

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import jobdata, resultserver
-from engine.attribs import typed
-from engine.resultserver import ResultServer
-from engine.workitem import WorkItem
+from pdgstore.engine.schedulers import jobdata
+from pdgstore.engine.schedulers import resultserver
+from pdgstore.engine.graph.attribs import typed
+from pdgstore.engine.schedulers.resultserver import ResultServer
+from pdgstore.engine.graph.workitem import WorkItem
 
 
 class RecordingSink:
@@ -551,7 +552,7 @@ def test_environment_names_the_server(server):
 def test_a_kept_alive_connection_the_server_closed_is_reopened_at_once(project, monkeypatch):
     """The job's transport keeps one connection; when the server drops it while idle, the next
     report goes out again on a new connection at once (no backoff, no retry counted)."""
-    from engine import resultserver
+    from pdgstore.engine.schedulers import resultserver
 
     monkeypatch.setattr(resultserver._Handler, "timeout", 0.2)  # the server closes idle connections fast
     sink = RecordingSink()

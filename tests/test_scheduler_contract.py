@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-import engine
-from engine import AcceptResult, ScheduleResult, Scheduler, TickResult
-from engine.inprocess import InProcessScheduler
-from engine.local import LocalScheduler
+import pdgstore.engine as engine
+from pdgstore.engine import AcceptResult, ScheduleResult, Scheduler, TickResult
+from pdgstore.engine.schedulers.inprocess import InProcessScheduler
+from pdgstore.engine.schedulers.local import LocalScheduler
 from pdgstore.log import EventLog
 from pdgstore.state import first_difference
 
@@ -187,7 +187,7 @@ def test_on_tick_cancel_cook_ends_the_cook_with_its_reason(tmp_path):
 
 CUSTOM_GRAPH = '''
 import subprocess
-from engine import Graph, Scheduler, ScheduleResult
+from pdgstore.engine import Graph, Scheduler, ScheduleResult
 
 graph = Graph("custom")
 
@@ -236,7 +236,7 @@ def test_unknown_scheduler_names_are_refused_in_one_sentence(tmp_path):
     graph = engine.Graph("bad", root=str(tmp_path))
     numbers = graph.range_generate("numbers", 1)
     graph.command("run", numbers, ["true"], scheduler="nowhere")
-    with pytest.raises(engine.graph.GraphError, match="node run uses scheduler nowhere, which graph bad does not"):
+    with pytest.raises(engine.errors.GraphError, match="node run uses scheduler nowhere, which graph bad does not"):
         graph.validate()
-    with pytest.raises(engine.graph.GraphError, match="unknown scheduler type 'farm'"):
+    with pytest.raises(engine.errors.GraphError, match="unknown scheduler type 'farm'"):
         graph.scheduler("f", "farm")

@@ -10,8 +10,8 @@ from datetime import datetime
 
 import pytest
 
-from engine import schedules
-from engine.schedules import ScheduleService, due_times, next_due_ns
+from pdgstore.engine.live import schedules
+from pdgstore.engine.live.schedules import ScheduleService, due_times, next_due_ns
 from pdgstore.log import EventLog
 
 NS = 1_000_000_000
@@ -169,7 +169,7 @@ def test_schedule_run_process_with_watch_exits_0_on_ctrl_c(wide):
 
 
 def test_scheduled_and_watch_cooks_in_one_process_never_overlap(project):
-    from engine.watch import Watcher
+    from pdgstore.engine.live.watch import Watcher
     from test_watch import SLOW_GRAPH
 
     project.write("slow.py", SLOW_GRAPH)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from engine import incremental
+from pdgstore.engine.incremental import signatures as incremental
 
 A = ["in/a.txt", "file/text", 5, 1, "aa"]
 B = ["in/b.txt", "file/text", 6, 2, "bb"]

@@ -11,9 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import engine
-from engine import ScheduleResult
-from engine.local import LocalScheduler
+import pdgstore.engine as engine
+from pdgstore.engine import ScheduleResult
+from pdgstore.engine.schedulers.local import LocalScheduler
 from pdgstore.log import EventLog
 from test_scheduler_contract import cook  # a real store, replay checked against the live state
 
@@ -153,13 +153,13 @@ def test_a_scheduler_may_keep_the_ready_items_and_run_them_itself(tmp_path):
 
 def test_pdg_cook_static_on_the_command_line(tmp_path):
     (tmp_path / "g.py").write_text(
-        "import engine\n"
+        "import pdgstore.engine as engine\n"
         "graph = engine.Graph('cli_static')\n"
         "graph.scheduler('local', slots=2, default=True)\n"
         "graph.range_generate('numbers', 2)\n"
         "graph.command('run', 'numbers', 'true')\n"
     )
-    out = subprocess.run([sys.executable, "-m", "cli.main", "cook", "--static", "--json", str(tmp_path / "g.py")],
+    out = subprocess.run([sys.executable, "-m", "pdgstore.cli.main", "cook", "--static", "--json", str(tmp_path / "g.py")],
                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["items"]["ran"] == 2
@@ -167,10 +167,10 @@ def test_pdg_cook_static_on_the_command_line(tmp_path):
         state = log.load_state()
     (cook_,) = state.cooks.values()
     assert cook_.static == {"items": 2, "dependencies": 0, "ready": 2, "dynamic_nodes": []}
-    shown = subprocess.run([sys.executable, "-m", "cli.main", "history", "1"], capture_output=True, text=True,
+    shown = subprocess.run([sys.executable, "-m", "pdgstore.cli.main", "history", "1"], capture_output=True, text=True,
                            cwd=tmp_path, timeout=60)
     assert "static cook: 2 items planned (0 dependencies, 2 ready at once); dynamic nodes: none" in shown.stdout
-    listed = subprocess.run([sys.executable, "-m", "cli.main", "history", "--json"], capture_output=True, text=True,
+    listed = subprocess.run([sys.executable, "-m", "pdgstore.cli.main", "history", "--json"], capture_output=True, text=True,
                             cwd=tmp_path, timeout=60)
     assert json.loads(listed.stdout)["cooks"][0]["static"]["items"] == 2
 
@@ -178,7 +178,7 @@ def test_pdg_cook_static_on_the_command_line(tmp_path):
 def test_a_node_that_cannot_plan_is_left_dynamic_with_a_warning(tmp_path):
     """A processor claiming static generation whose ``generate`` reads its parent's results fails on
     a planned parent: the cook warns, leaves the node dynamic, and its items still cook."""
-    from engine.nodes import NewItem, Processor
+    from pdgstore.engine.graph.nodes import NewItem, Processor
 
     class PerOutput(Processor):
         type_name = "per_output"

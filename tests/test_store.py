@@ -27,7 +27,7 @@ from pdgstore.events import FINISHED_STATES
 from pdgstore.log import EventLog
 
 TINY_GRAPH = """
-from engine import Graph
+from pdgstore.engine import Graph
 
 graph = Graph("tiny")
 r = graph.range_generate("r", 3)
@@ -39,7 +39,7 @@ def double(item):
 
 SLOW_GRAPH = """
 import time
-from engine import Graph
+from pdgstore.engine import Graph
 
 graph = Graph("slow")
 sleep_s = graph.parm("sleep_s", 0.02)

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from engine import files
-from engine.errors import HandlerError
-from engine.filetypes import TransferPair, TypeRegistry
-from engine.recorder import Recorder
-from engine.transfer import Transfers
-from engine.workitem import WorkItem
+from pdgstore.engine.files import records as files
+from pdgstore.engine.errors import HandlerError
+from pdgstore.engine.files.filetypes import TransferPair, TypeRegistry
+from pdgstore.engine.cook.recorder import Recorder
+from pdgstore.engine.files.transfer import Transfers
+from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.log import EventLog
 
 

@@ -9,7 +9,7 @@ import sys
 import zipfile
 from importlib.machinery import PathFinder
 
-from engine.filetypes import TypeRegistry, may_declare_plugins, tag_chain
+from pdgstore.engine.files.filetypes import TypeRegistry, may_declare_plugins, tag_chain
 
 PLUGIN = '''
 def register_types(registry):

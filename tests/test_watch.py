@@ -14,14 +14,14 @@ import time
 
 import pytest
 
-from engine import watch as watch_module
-from engine.watch import Watcher
-from engine.watchset import WatchSet
+from pdgstore.engine.live import watch as watch_module
+from pdgstore.engine.live.watch import Watcher
+from pdgstore.engine.live.watchset import WatchSet
 from pdgstore.log import EventLog
 
 SLOW_GRAPH = '''
 import os, time
-from engine import Graph
+from pdgstore.engine import Graph
 
 graph = Graph("slow")
 files = graph.file_pattern("files", "in/*.txt")
@@ -241,7 +241,7 @@ def test_a_local_module_of_the_graph_is_watched_too(project):
     project.write("settings.py", 'PATTERN = "in/*.txt"\n')
     project.write("g.py", """
         import settings
-        from engine import Graph
+        from pdgstore.engine import Graph
 
         graph = Graph("g")
         graph.file_pattern("files", settings.PATTERN)

@@ -8,7 +8,7 @@ test (Ctrl-C must leave no process behind). The scheduler takes no ``max_items``
 at once, so the only limit is the 2 slots, as for ``xargs -P2``.
 """
 
-from engine import Graph
+from pdgstore.engine import Graph
 
 graph = Graph("commands")
 n = graph.parm("n", 1000, help="how many commands to run")

@@ -11,7 +11,7 @@ The benchmarks fill ``in/`` with N small files (``benchmarks/workload.py``) and 
 
 import os
 
-from engine import Graph
+from pdgstore.engine import Graph
 
 graph = Graph("wide")
 

@@ -14,7 +14,7 @@
 import os
 import sys
 
-from engine import Graph
+from pdgstore.engine import Graph
 
 graph = Graph("frames")
 sys.path.insert(0, graph.root)  # for png.py, shared with the job script

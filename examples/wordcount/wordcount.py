@@ -15,7 +15,7 @@ import os
 import re
 from collections import Counter
 
-from engine import Graph
+from pdgstore.engine import Graph
 
 graph = Graph("wordcount")
 min_length = graph.parm("min_length", 1, help="ignore words shorter than this many letters")

@@ -1,0 +1,1 @@
+"""One cook: the loop, dispatch to schedulers, the static part, the recorder and its log appender."""

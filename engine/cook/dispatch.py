@@ -1,0 +1,474 @@
+"""Between the cook's loop and its schedulers: ready queues, ticks, and reports turned into events.
+
+Each scheduler has its own ready queue. A scheduling round offers each queue's items to its
+scheduler's ``on_schedule`` until the queue is empty, the scheduler is full (FULL_DEFERRED), or it
+had ``max_items`` calls since its last tick. DEFERRED items wait for that scheduler's next tick.
+Every ``tick_period`` a scheduler's ``on_tick`` runs; CANCEL_COOK cancels the cook, its reason
+recorded. Reports (``engine.schedulers.contract.Reporter``) arrive on the loop's inbox; ``handle`` makes
+them events. A report that carries a ``done`` callback (a result server call) is answered only
+after the flush that wrote its effect.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections import deque
+from typing import TYPE_CHECKING
+
+from pdgstore.engine.cook import static as static_graph
+from pdgstore.engine.errors import GraphError
+from pdgstore.engine.files import records as files
+from pdgstore.engine.files.transfer import Transfers
+from pdgstore.engine.graph.workitem import WorkItem
+from pdgstore.engine.schedulers import jobs
+from pdgstore.engine.schedulers.contract import (
+    AcceptResult,
+    Reporter,
+    ScheduledItem,
+    Scheduler,
+    ScheduleResult,
+    TickResult,
+)
+
+from pdgstore import events as ev
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pdgstore.engine.cook.loop import Cook
+
+_INF = float("inf")
+
+
+class Dispatch:
+    def __init__(
+        self, cook: Cook, schedulers: dict[str, Scheduler], route: dict[str, tuple], static: bool = False
+    ) -> None:
+        self.cook = cook
+        #: a static cook hands the planned graph to every scheduler before the first round
+        self.static = static
+        self.plan = None
+        self.schedulers = schedulers
+        #: node name -> (scheduler name, the candidate asked per item or None)
+        self.route = route
+        self.ready: dict[str, deque] = {name: deque() for name in schedulers}
+        self.deferred: dict[str, list] = {name: [] for name in schedulers}
+        self.budget: dict[str, float] = {name: s.max_items or _INF for name, s in schedulers.items()}
+        self.busy: set[str] = set()
+        now = time.monotonic()
+        self.next_tick = {name: now + s.tick_period for name, s in schedulers.items()}
+        self.running: dict[str, str] = {}  # item id -> scheduler name
+        self.waiting_done: list = []  # callbacks answered after the next flush
+        self.server = None  # the result server, when a scheduler needs one
+
+    # -- queues ----------------------------------------------------------------------------------
+    def enqueue(self, item_id: str, node) -> None:
+        name, candidate = self.route[node.name]
+        if candidate is not None:  # a scheduler that may take in-process items if it accepts them
+            try:
+                answer = self.schedulers[candidate].on_accept_work_item(self.scheduled_item(item_id))
+            except Exception as exc:  # noqa: BLE001 - a scheduler's bug fails the item, not the cook
+                return self.cook._fail_item(item_id, self._raised(candidate, "on_accept_work_item", exc))
+            if answer is AcceptResult.ACCEPT:
+                name = candidate
+        self.ready[name].append(item_id)
+
+    def has_work(self) -> bool:
+        return bool(self.running) or any(self.ready.values()) or any(self.deferred.values())
+
+    def scheduled_item(self, item_id: str) -> ScheduledItem:
+        cook = self.cook
+        item = cook.state.items[item_id]
+        node = cook.graph.nodes[item.node]
+        if getattr(node, "out_of_process", False):
+            view = WorkItem(
+                item_id=item.item_id,
+                name=item.name,
+                index=item.index,
+                node=item.node,
+                attrs=item.attrs,
+                inputs=item.inputs,
+                outputs=item.outputs,
+                root=cook.graph.root,
+                node_parms=getattr(node, "node_parms", None),
+                read_only=True,
+            )
+            return ScheduledItem(view, node, command=None, env={})
+        return ScheduledItem(item, node, run=cook._task(item))
+
+    # -- scheduling ------------------------------------------------------------------------------
+    def schedule(self) -> None:
+        if self.static and self.plan is None:
+            self._hand_static()
+        emit = self.cook.recorder.emit
+        running = self.running
+        for name, queue in self.ready.items():
+            if not queue or name in self.busy:
+                continue
+            scheduler = self.schedulers[name]
+            budget = self.budget[name]
+            on_schedule = scheduler.on_schedule
+            while queue and budget > 0:
+                item_id = queue.popleft()
+                budget -= 1
+                server = self.server if scheduler.needs_result_server else None
+                try:
+                    scheduled = self.scheduled_item(item_id)
+                    if scheduled.run is None:
+                        scheduled.node.prepare_job(scheduled, scheduler)
+                    if server is not None:  # before the job starts: its first call may come at once
+                        server.allow(item_id, scheduled.name)
+                    result = on_schedule(scheduled)
+                except Exception as exc:  # noqa: BLE001
+                    self.cook._fail_item(item_id, self._raised(name, "on_schedule", exc, item_id))
+                    if server is not None:
+                        server.disallow(item_id)
+                    continue
+                if server is not None and result is not ScheduleResult.SUCCEEDED:
+                    server.disallow(item_id)
+                if result is ScheduleResult.SUCCEEDED:
+                    emit(ev.WorkItemStateChanged, item_id=item_id, state="scheduled")
+                    running[item_id] = name
+                elif result is ScheduleResult.FULL_DEFERRED:
+                    queue.appendleft(item_id)
+                    budget += 1
+                    break
+                elif result is ScheduleResult.DEFERRED:
+                    self.deferred[name].append(item_id)
+                else:
+                    self._settled_at_once(name, item_id, result, scheduled.message)
+            self.budget[name] = budget
+
+    def _hand_static(self) -> None:
+        """Plan the graph (``engine.cook.static``), record the plan, and hand it to each scheduler with
+        its ready items; those it does not give back are its own (scheduled), the rest stay queued."""
+        self.plan = plan = static_graph.plan(self.cook)
+        for warning in plan.warnings:
+            self.cook._warn(warning)
+        emit = self.cook.recorder.emit
+        emit(
+            ev.CookStaticPlanned,
+            items=len(plan.dependencies),
+            dependencies=plan.edges,
+            ready=sum(len(q) for q in self.ready.values()),
+            dynamic_nodes=list(plan.dynamic_nodes),
+        )
+        for name, queue in self.ready.items():
+            scheduler = self.schedulers[name]
+            server = self.server if scheduler.needs_result_server else None
+            ready = []
+            while queue:
+                item_id = queue.popleft()
+                try:
+                    scheduled = self.scheduled_item(item_id)
+                    if scheduled.run is None:
+                        scheduled.node.prepare_job(scheduled, scheduler)
+                except Exception as exc:  # noqa: BLE001
+                    self.cook._fail_item(item_id, self._raised(name, "prepare_job", exc, item_id))
+                    continue
+                if server is not None:
+                    server.allow(item_id, scheduled.name)
+                ready.append(scheduled)
+            dependencies = {k: set(v) for k, v in plan.dependencies.items()}
+            dependents = {k: set(v) for k, v in plan.dependents.items()}
+            try:
+                back = scheduler.on_schedule_static(dependencies, dependents, list(ready))
+            except Exception as exc:  # noqa: BLE001 - its ready items fail, not the cook
+                for scheduled in ready:
+                    self.cook._fail_item(scheduled.id, self._raised(name, "on_schedule_static", exc))
+                    if server is not None:
+                        server.disallow(scheduled.id)
+                continue
+            offered = {s.id for s in back or ()}
+            for scheduled in ready:
+                if scheduled.id in offered:
+                    queue.append(scheduled.id)
+                    if server is not None:
+                        server.disallow(scheduled.id)
+                else:
+                    emit(ev.WorkItemStateChanged, item_id=scheduled.id, state="scheduled")
+                    self.running[scheduled.id] = name
+
+    def _settled_at_once(self, name: str, item_id: str, result, message: str = "") -> None:
+        cook = self.cook
+        item = cook.state.items[item_id]
+        if result is ScheduleResult.COOK_SUCCEEDED:
+            self.running[item_id] = name
+            self._succeeded(item_id)
+        elif result is ScheduleResult.COOK_CANCELED:
+            cook.recorder.emit(
+                ev.WorkItemStateChanged,
+                item_id=item_id,
+                state="cooked_cancel",
+                message=f"scheduler {name} cancelled it",
+            )
+            cook.counts["cancelled"] += 1
+            cook.done += 1
+        elif result in (ScheduleResult.FAILED, ScheduleResult.COOK_FAILED):
+            what = "could not schedule" if result is ScheduleResult.FAILED else "failed"
+            cook._fail_item(item_id, message or f"scheduler {name} {what} work item {item.name}")
+        else:
+            cook._fail_item(item_id, f"scheduler {name}'s on_schedule returned {result!r}, not a ScheduleResult")
+
+    def tick(self, now: float) -> None:
+        """Tick the schedulers whose period has passed: deferred items come back, budgets refill."""
+        cook = self.cook
+        for name, due in self.next_tick.items():
+            if now < due:
+                continue
+            scheduler = self.schedulers[name]
+            self.next_tick[name] = now + scheduler.tick_period
+            self.budget[name] = scheduler.max_items or _INF
+            if self.deferred[name]:
+                self.ready[name].extendleft(reversed(self.deferred[name]))
+                self.deferred[name] = []
+            try:
+                answer = scheduler.on_tick()
+            except Exception as exc:  # noqa: BLE001
+                cook.cancel(self._raised(name, "on_tick", exc))
+                continue
+            if answer is TickResult.CANCEL_COOK:
+                reason = scheduler.cancel_reason or "no reason given"
+                cook.cancel(f"scheduler {name} cancelled the cook: {reason}")
+            elif answer is TickResult.BUSY:
+                self.busy.add(name)
+            else:
+                self.busy.discard(name)
+
+    def next_due(self) -> float:
+        return min(self.next_tick.values(), default=_INF)
+
+    # -- reports ---------------------------------------------------------------------------------
+    def handle(self, message: tuple) -> None:
+        what, item_id, payload = message
+        if what == "done":
+            return self.cook._handle_result(item_id, payload)
+        if what == "warning" and (item_id is None or item_id not in self.running):
+            text, done = payload
+            self.cook._warn(text if item_id is None else f"work item {item_id}: {text}")
+            return self._answer(done, None)
+        if item_id not in self.running:  # a late report about an item already settled
+            if what in ("attrib", "output", "log", "status", "warning"):
+                self._answer(payload[-1], f"work item {item_id} is not cooking")
+            return
+        emit = self.cook.recorder.emit
+        if what == "job_started":
+            scheduler, attempt, pid, log_uri = payload
+            if pid == 0 and not log_uri:
+                emit(ev.WorkItemStateChanged, item_id=item_id, state="cooking")
+            else:
+                emit(ev.JobStarted, item_id=item_id, scheduler=scheduler, attempt=attempt, pid=pid, log_uri=log_uri)
+        elif what == "job_ended":
+            exit_code, outcome, text = payload
+            emit(ev.JobEnded, item_id=item_id, exit_code=exit_code, outcome=outcome, message=text)
+            if outcome == "retry":
+                return
+            if outcome == "failure":
+                self._failed(item_id, text or f"its job exited with code {exit_code}")
+            else:
+                self._succeeded(item_id)
+        elif what == "job_cancelled":
+            self._settle(item_id)
+            emit(ev.WorkItemStateChanged, item_id=item_id, state="cooked_cancel", message=payload)
+            self.cook.counts["cancelled"] += 1
+            self.cook.done += 1
+        elif what == "attrib":
+            name, attr, done = payload
+            emit(ev.WorkItemAttribSet, item_id=item_id, name=name, attr=attr)
+            self._answer(done, None)
+        elif what == "output":
+            path, tag, _hash, done = payload
+            cook = self.cook
+            try:
+                record = files.record(path, cook.graph.root, tag or None, types=cook.graph.types)
+            except FileNotFoundError:
+                name = cook.state.items[item_id].name
+                message = f"work item {name} reported output file {path}, which does not exist"
+                emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=message)
+                return self._answer(done, message)
+            emit(ev.WorkItemOutputAdded, item_id=item_id, outputs=[record])
+            self._answer(done, None)
+        elif what == "log":
+            level, text, done = payload
+            emit(ev.WorkItemLogged, item_id=item_id, level=level, text=text)
+            self._answer(done, None)
+        elif what == "warning":
+            text, done = payload
+            emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=text)
+            self._answer(done, None)
+        elif what == "status":
+            ok, text, done = payload
+            self.schedulers[self.running[item_id]].job_reported(item_id, ok, text)
+            said = "success" if ok else "failure"
+            emit(
+                ev.WorkItemLogged,
+                item_id=item_id,
+                level="info" if ok else "warning",
+                text=f"the job reported {said}" + (f": {text}" if text else ""),
+            )
+            self._answer(done, None)
+
+    def _answer(self, done, error: str | None) -> None:
+        if done is not None:
+            self.waiting_done.append((done, error))
+
+    def answer_flushed(self) -> None:
+        """The reports written by the last flush may now be confirmed to whoever sent them."""
+        waiting, self.waiting_done = self.waiting_done, []
+        for done, error in waiting:
+            done(error)
+
+    def _settle(self, item_id: str) -> None:
+        del self.running[item_id]
+        if self.server is not None:
+            self.server.disallow(item_id)
+
+    def _succeeded(self, item_id: str) -> None:
+        """An out-of-process job ended well: its expected outputs must exist, then it is cooked."""
+        cook = self.cook
+        self._settle(item_id)
+        item = cook.state.items[item_id]
+        node = cook.graph.nodes[item.node]
+        view = WorkItem(
+            item_id=item_id,
+            name=item.name,
+            index=item.index,
+            node=item.node,
+            attrs=item.attrs,
+            inputs=item.inputs,
+            outputs=item.outputs,
+            root=cook.graph.root,
+            read_only=True,
+        )
+        try:
+            outputs = expected_records(view, node, list(item.outputs), cook.graph.root, cook.graph.types)
+        except Exception as exc:  # noqa: BLE001 - a missing file or a bad expression fails the item
+            return self._cooked(
+                item_id,
+                "cooked_fail",
+                list(item.outputs),
+                str(exc) if isinstance(exc, FileNotFoundError) else f"{type(exc).__name__}: {exc}",
+            )
+        self._cooked(item_id, "cooked_success", outputs, "")
+
+    def _failed(self, item_id: str, message: str) -> None:
+        self._settle(item_id)
+        item = self.cook.state.items[item_id]
+        self._cooked(item_id, "cooked_fail", list(item.outputs), f"work item {item.name}: {message}")
+
+    def _cooked(self, item_id: str, state: str, outputs: list, error: str) -> None:
+        cook = self.cook
+        item = cook.state.items[item_id]
+        now = time.time_ns()
+        started = item.started_ns or now
+        cook.recorder.emit(
+            ev.WorkItemCooked,
+            item_id=item_id,
+            state=state,
+            outputs=outputs,
+            started_ns=started,
+            duration_ns=max(0, now - started),
+            error=error,
+            signature=cook.signatures.pop(item_id, ""),
+        )
+        if state == "cooked_success":
+            cook.remade.add(item_id)
+            cook._item_cooked(item_id)
+        else:
+            cook.counts["failed"] += 1
+            cook.done += 1
+
+    # -- cancel and end --------------------------------------------------------------------------
+    def cancel_running(self) -> None:
+        """Drop what is queued and ask every scheduler to cancel the jobs it runs."""
+        for queue in self.ready.values():
+            queue.clear()
+        for deferred in self.deferred.values():
+            deferred.clear()
+        by_scheduler: dict[str, list] = {}
+        for item_id, name in self.running.items():
+            by_scheduler.setdefault(name, []).append(item_id)
+        for name, ids in by_scheduler.items():
+            try:
+                self.schedulers[name].on_cancel_work_items(ids, None)
+            except Exception as exc:  # noqa: BLE001
+                self.cook._warn(self._raised(name, "on_cancel_work_items", exc))
+
+    def start(self, static: bool, cook_set: list) -> None:
+        static = static or self.static
+        options = {"jobs": self.cook.jobs, "node": self.cook.target or "", "static": static}
+        if any(s.needs_result_server for s in self.schedulers.values()):
+            from pdgstore.engine.schedulers.resultserver import (
+                ResultServer,  # only cooks whose schedulers need one pay its imports
+            )
+            from pdgstore.engine.schedulers.sink import CookSink
+
+            self.server = ResultServer(CookSink(Reporter(self.cook._inbox, "")), self.cook.graph.root)
+            self.server.start()
+        cook = self.cook
+        transfers = Transfers(cook.graph.types, cook.state, cook.recorder, cook.graph.root)
+        for name, scheduler in self.schedulers.items():
+            scheduler.reporter = Reporter(self.cook._inbox, name)
+            if scheduler.needs_result_server:
+                scheduler.result_server_addr = self.server.address
+                scheduler.result_server_env = self.server.environment()
+            scheduler.on_start()
+            scheduler.on_configure_cook(options)
+            scheduler.graph_dir = self.cook.graph.root
+            scheduler.transfers = transfers
+            scheduler.job_temp = str(jobs.temp_dir(self.cook.store_dir, self.cook.graph.name))
+            try:
+                ok = scheduler.on_start_cook(static, list(cook_set))
+            except Exception as exc:  # noqa: BLE001
+                raise GraphError(self._raised(name, "on_start_cook", exc)) from None
+            if ok is False:
+                raise GraphError(f"scheduler {name} refused to start the cook (on_start_cook returned False)")
+
+    def stop(self, cancel: bool) -> None:
+        """End the cook for every scheduler (killing what runs on cancel), then stop the server
+        and refuse the reports nobody will record any more."""
+        try:
+            self._stop_schedulers(cancel)
+        finally:
+            self.cook._flush()  # what the jobs reported is in the log before they hear "ok"
+            if self.server is not None:
+                self.server.stop()
+                self.server = None
+            while True:
+                try:
+                    message = self.cook._inbox.get_nowait()
+                except Exception:  # noqa: BLE001 - queue.Empty
+                    break
+                payload = message[2]
+                if isinstance(payload, tuple) and payload and callable(payload[-1]):
+                    payload[-1]("the cook has ended")
+
+    def _stop_schedulers(self, cancel: bool) -> None:
+        for name, scheduler in self.schedulers.items():
+            for callback in (lambda s=scheduler: s.on_stop_cook(cancel), scheduler.on_stop):
+                try:
+                    callback()
+                except Exception as exc:  # noqa: BLE001
+                    self.cook._warn(self._raised(name, getattr(callback, "__name__", "on_stop_cook"), exc))
+
+    @staticmethod
+    def _raised(name: str, callback: str, exc: BaseException, item_id: str = "") -> str:
+        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        at = f" at {where.filename}:{where.lineno}" if where else ""
+        about = f" for {item_id}" if item_id else ""
+        return f"scheduler {name}'s {callback}{about} raised {type(exc).__name__}: {exc}{at}"
+
+
+def expected_records(view: WorkItem, node, outputs: list, root: str, types) -> list:
+    """``outputs`` plus the records of the node's expected outputs not among them; a missing one
+    raises FileNotFoundError naming the item and the file."""
+    reported = {o[0] for o in outputs}
+    for expr in node.expected_outputs:
+        path = files.relative(view.expand(expr, parm="expected_outputs"), root)
+        if path in reported:
+            continue
+        try:
+            outputs.append(files.record(path, root, None, types=types))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"work item {view.name} did not write its expected output {path}") from None
+        reported.add(path)
+    return outputs

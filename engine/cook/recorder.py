@@ -1,0 +1,147 @@
+"""The engine's one way to change anything: make an event, apply it, queue it for the log.
+
+``Recorder.emit`` stamps an event with the next ``seq``, the time and the cook, encodes it (so a
+later change to its lists cannot reach the log), applies it to the live state with the same
+``apply`` that replay uses, and keeps it in the pending batch. ``flush`` appends the batch in one
+transaction; only then may anyone outside (the terminal, a handler, a job) hear of those events,
+so ``flush`` hands back the events it wrote for the caller to announce.
+
+A recorder made with ``offload=True`` (a cook's) hands batches of ``logprocess.START_ROWS`` rows or
+more to an appender process (``engine.cook.logprocess``) and goes on; it then knows a batch is written
+when the appender confirms it. Events handed back by ``flush`` are always written already;
+``confirmed`` is the mark of the last batch known to be written (what a progress bar may show);
+``close`` waits for every batch and ends the appender.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pdgstore.engine.cook.logprocess import START_ROWS, LogProcess
+
+from pdgstore import codec
+from pdgstore.events import Event
+from pdgstore.log import EventLog, pack_snapshot
+from pdgstore.projection import APPLY
+from pdgstore.state import State
+
+
+class Recorder:
+    def __init__(
+        self,
+        log: EventLog | None,
+        state: State,
+        *,
+        graph: str = "",
+        keep_events: bool = False,
+        dry_run: bool = False,
+        offload: bool = False,
+    ) -> None:
+        self.log = log
+        self.dry_run = dry_run  # apply to the (throw-away) state, never append: ``pdg cook --dry-run``
+        self.state = state
+        self.graph = graph
+        self.cook_id = 0
+        self.keep_events = keep_events
+        self._rows: list[tuple] = []
+        self._events: list[tuple[Event, str | None, str]] = []
+        self._seq = log.next_seq if log is not None else state.seq + 1
+        self.offload = offload and log is not None and not dry_run
+        self.log_process: LogProcess | None = None
+        self._confirmed = None
+        self._problem_told = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._rows)
+
+    def emit(self, cls: type[Event], **fields) -> Event:
+        event, row = codec.new_event(cls, self._seq, time.time_ns(), self.cook_id, self.graph, fields)
+        self._seq += 1
+        self._rows.append(row)
+        if self.keep_events:
+            item_id = getattr(event, "item_id", None)
+            item = self.state.items.get(item_id) if item_id else None
+            if item is None:
+                self._events.append((event, None, ""))
+            else:
+                self._events.append((event, item.state, item.node))
+        APPLY[event.kind](self.state, event)
+        self.state.seq = event.seq
+        return event
+
+    def flush(self, mark=None) -> list[tuple[Event, str | None, str]]:
+        """Write the pending batch (or hand it to the appender); return its events, each with its
+        item's state and node before it, once they are written. ``mark``: what ``confirmed``
+        becomes once this batch (and every one before it) is in the log."""
+        if self._rows and self.dry_run:
+            self._rows = []
+        process = self.log_process
+        if self._rows:
+            if process is None and self.offload and len(self._rows) >= START_ROWS:
+                process = self.log_process = LogProcess(self.log)
+            if process is not None:
+                process.append(self._rows, mark)
+            else:
+                self.log.append_rows(self._rows)
+                if mark is not None:
+                    self._confirmed = mark
+            self.log.next_seq = self._seq
+            self._rows = []
+        elif mark is not None and (process is None or not process.unconfirmed):
+            self._confirmed = mark
+        written, self._events = self._events, []
+        if written and process is not None:
+            process.wait()
+        return written
+
+    def save_snapshot(self) -> None:
+        """Store the state as the snapshot at its ``seq``, after every batch flushed before
+        (through the appender when there is one: packed here, written there)."""
+        blob = pack_snapshot(self.state)
+        if self.log_process is not None:
+            self.log_process.write_snapshot(self.state.seq, blob)
+        else:
+            self.log.write_snapshot(self.state.seq, blob)
+
+    def save_manifest(self, graph: str, seq: int, blob) -> None:
+        """Store ``graph``'s no-op manifest (``engine.incremental.manifest``), after every batch flushed before."""
+        if self.log_process is not None:
+            self.log_process.save_manifest(graph, seq, blob)
+        else:
+            self.log.save_manifest(graph, seq, blob)
+
+    def take_problem(self) -> str:
+        """Why the appender was given up (once; '' when it was not): the cook records it as a
+        warning, since it then goes on appending by itself."""
+        process = self.log_process
+        if process is None or not process.problem or self._problem_told:
+            return ""
+        self._problem_told = True
+        return process.problem
+
+    @property
+    def confirmed(self):
+        """The ``mark`` of the last batch known to be in the log (None before the first)."""
+        return self.log_process.confirmed if self.log_process is not None else self._confirmed
+
+    def wait(self) -> None:
+        """Return once every batch handed to the appender is in the log."""
+        if self.log_process is not None:
+            self.log_process.wait()
+
+    def close(self) -> None:
+        """Wait for every batch, then end the appender; the recorder appends in-process again."""
+        process, self.log_process = self.log_process, None
+        if process is not None:
+            try:
+                process.close()
+            finally:
+                self._confirmed = process.confirmed
+
+    def abandon(self) -> None:
+        """End the appender without waiting for confirmations (the cook is failing): it still
+        commits the whole batches it was sent."""
+        process, self.log_process = self.log_process, None
+        if process is not None:
+            process.abandon()

@@ -1,0 +1,1 @@
+"""Files as the log records them: records and stat checks, tags and their handlers, cache, transfer."""

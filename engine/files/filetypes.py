@@ -1,0 +1,281 @@
+"""File tags and the handlers registered for them: PDG's type registry.
+
+Tags form a hierarchy by path: ``file/image/png`` is under ``file/image``, which is under ``file``.
+Handlers are registered for a tag and apply to files of that tag and every tag beneath it; the most
+specific matching registration runs first (``handlers_for``).
+
+- **extension tags** choose a file's tag from its extension when whoever adds it names none;
+- **stat handlers** ``fn(local_path, file, work_item) -> hash | (hash, size)`` replace the content
+  hash of files of their tag; exactly 0 falls through to the next handler and then to the built-in
+  stat cascade (``engine.files.records``);
+- **cache handlers** ``fn(local_path, file, work_item) -> CacheResult`` decide whether an expected
+  file satisfies a work item (Hit, Miss, or Skip to let the next one decide; ``engine.files.cache``);
+- **transfer handlers** ``fn(src, dst, file, work_item, scheduler, cache_id) -> TransferPair`` copy
+  files to a scheduler's working directory (``engine.files.transfer``).
+
+Types plugins are Python files defining ``register_types(registry)`` (or PDG's ``registerTypes``),
+loaded from ``pdg/types/`` folders on ``PDG_PATH`` and beside the graph file, and from installed
+packages through the ``pdgstore.types`` entry-point group. A plugin that fails to load is a warning
+naming it, never a crash. The registry offers PDG's camelCase names too, so PDG plugins load as
+they are.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib.util
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENTRY_POINT_GROUP = "pdgstore.types"
+
+#: extension -> tag (PDG's built-in extension tags, most specific tags last)
+DEFAULT_EXTENSION_TAGS = {
+    ".txt": "file/text",
+    ".md": "file/text",
+    ".csv": "file/text/csv",
+    ".json": "file/text/json",
+    ".xml": "file/text/xml",
+    ".py": "file/text/python",
+    ".png": "file/image/png",
+    ".jpg": "file/image/jpeg",
+    ".jpeg": "file/image/jpeg",
+    ".exr": "file/image/exr",
+    ".tif": "file/image/tiff",
+    ".tiff": "file/image/tiff",
+    ".bgeo": "file/geo/bgeo",
+    ".obj": "file/geo/obj",
+    ".abc": "file/geo/alembic",
+    ".usd": "file/usd",
+    ".usda": "file/usd",
+    ".usdc": "file/usd",
+    ".wav": "file/audio/wav",
+    ".mp4": "file/video/mp4",
+}
+
+
+class CacheResult(enum.Enum):
+    """What a cache handler says about one expected file."""
+
+    Hit = "hit"
+    Miss = "miss"
+    Skip = "skip"
+
+
+@dataclass(frozen=True)
+class TransferPair:
+    """What a transfer handler did: ``status`` success, cached, skip or failure, and the cache id to
+    hand it next time (success only)."""
+
+    status: str
+    cache_id: int = 0
+
+    @classmethod
+    def success(cls, cache_id: int = 0) -> TransferPair:
+        return cls("success", int(cache_id))
+
+    @classmethod
+    def cached(cls) -> TransferPair:
+        return cls("cached")
+
+    @classmethod
+    def skip(cls) -> TransferPair:
+        return cls("skip")
+
+    @classmethod
+    def failure(cls) -> TransferPair:
+        return cls("failure")
+
+
+def tag_chain(tag: str) -> list[str]:
+    """``file/image/png`` -> [file/image/png, file/image, file]: the most specific first."""
+    parts = tag.split("/")
+    return ["/".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+@dataclass
+class TypeRegistry:
+    """Tags, their viewers, and the stat, cache and transfer handlers registered per tag."""
+
+    tags: set = field(default_factory=lambda: set())
+    extension_tags: dict = field(default_factory=lambda: dict(DEFAULT_EXTENSION_TAGS))
+    viewers: dict = field(default_factory=dict)
+    stat_handlers: dict = field(default_factory=dict)
+    cache_handlers: dict = field(default_factory=dict)
+    transfer_handlers: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    loaded: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for tag in self.extension_tags.values():
+            self.add_tag(tag)
+
+    @classmethod
+    def of_project(cls, project_dir: str) -> TypeRegistry:
+        """The registry a project's types plugins make (``PDG_PATH``, its ``pdg/types/``, installed
+        entry points), without running its graph file: what commands that read the store need."""
+        registry = cls()
+        registry.load_plugins(project_dir=project_dir)
+        return registry
+
+    # -- tags ------------------------------------------------------------------------------------
+    def add_tag(self, tag: str) -> None:
+        """Add ``tag`` (and the tags above it) to the known tags."""
+        tag = _check_tag(tag)
+        self.tags.update(tag_chain(tag))
+
+    def add_extension_tag(self, extension: str, tag: str) -> None:
+        """Files ending in ``extension`` (".py", or several: ".usd, .usda") get ``tag`` by default."""
+        for ext in str(extension).split(","):
+            ext = ext.strip().lower()
+            if not ext:
+                continue
+            self.extension_tags[ext if ext.startswith(".") else "." + ext] = _check_tag(tag)
+        self.add_tag(tag)
+
+    def add_tag_viewer(self, tag: str, viewer: str) -> None:
+        """Open files of ``tag`` (and the tags beneath it) with ``viewer``."""
+        self.add_tag(tag)
+        self.viewers[tag] = viewer
+
+    def tag_for(self, path: str) -> str:
+        """The tag a file gets from its extension ('file' when none is known)."""
+        return self.extension_tags.get(os.path.splitext(path)[1].lower(), "file")
+
+    def viewer_for(self, tag: str) -> str | None:
+        """The viewer registered for ``tag`` or the nearest tag above it (None: none is)."""
+        return next((self.viewers[t] for t in tag_chain(tag or "file") if t in self.viewers), None)
+
+    # -- handlers --------------------------------------------------------------------------------
+    def register_stat_handler(self, tag: str, handler: Callable) -> None:
+        self._register(self.stat_handlers, tag, handler)
+
+    def register_cache_handler(self, tag: str, handler: Callable) -> None:
+        self._register(self.cache_handlers, tag, handler)
+
+    def register_transfer_handler(self, tag: str, handler: Callable, use_mod_time: bool = False) -> None:
+        """``use_mod_time``: the engine skips the handler while the file's mtime is not newer than at
+        its last transfer, and stores the mtime as the cache id."""
+        self._register(self.transfer_handlers, tag, (handler, bool(use_mod_time)))
+
+    def _register(self, table: dict, tag: str, handler) -> None:
+        fn = handler[0] if isinstance(handler, tuple) else handler
+        if not callable(fn):
+            raise TypeError(f"the handler for tag {tag} must be callable, not {type(fn).__name__}")
+        self.add_tag(tag)
+        table.setdefault(tag, []).append(handler)
+
+    def handlers_for(self, table: dict, tag: str) -> list[tuple[str, object]]:
+        """(tag, handler) pairs that apply to ``tag``: most specific tag first, and within a tag the
+        last registered first (a plugin overrides what came before it)."""
+        if not table:  # the common case, asked per file a cook records
+            return []
+        out = []
+        for t in tag_chain(tag or "file"):
+            for handler in reversed(table.get(t, ())):
+                out.append((t, handler))
+        return out
+
+    # PDG's names, so PDG types plugins run unchanged
+    addTag = add_tag
+    addExtensionTag = add_extension_tag
+    addTagViewer = add_tag_viewer
+    registerStatHandler = register_stat_handler
+    registerCacheHandler = register_cache_handler
+    registerTransferHandler = register_transfer_handler
+
+    def register_scheduler_type(self, cls, type_name: str | None = None):
+        """A types plugin may bring scheduler classes too (see ``engine.schedulers.contract``)."""
+        from pdgstore.engine.schedulers.contract import register_type
+
+        return register_type(cls, type_name)
+
+    # -- plugins ---------------------------------------------------------------------------------
+    def load_plugin_file(self, path: Path) -> None:
+        """Run one types plugin; a failure is a warning naming the file."""
+        try:
+            spec = importlib.util.spec_from_file_location(f"pdg_types_{abs(hash(str(path)))}", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            register = getattr(module, "register_types", None) or getattr(module, "registerTypes", None)
+            if register is None:
+                raise AttributeError("it defines no register_types(registry) function")
+            register(self)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the cook
+            self.warnings.append(f"types plugin {path} failed to load: {type(exc).__name__}: {exc}")
+            return
+        self.loaded.append(str(path))
+
+    def load_plugins(
+        self, project_dir: str | None = None, search_path: str | None = None, use_entry_points: bool = True
+    ) -> None:
+        """Load every types plugin: ``pdg/types/*.py`` under each folder of ``search_path``
+        (``PDG_PATH`` when None) and under ``project_dir``, then the installed entry points."""
+        search_path = os.environ.get("PDG_PATH", "") if search_path is None else search_path
+        folders = [Path(p) for p in search_path.split(os.pathsep) if p]
+        if project_dir:
+            folders.append(Path(project_dir))
+        seen = set()
+        for folder in folders:
+            types_dir = folder / "pdg" / "types"
+            if not types_dir.is_dir():
+                continue
+            for path in sorted(types_dir.glob("*.py")):
+                real = path.resolve()
+                if real not in seen:
+                    seen.add(real)
+                    self.load_plugin_file(path)
+        if use_entry_points and may_declare_plugins():
+            from importlib.metadata import entry_points
+
+            for ep in entry_points(group=ENTRY_POINT_GROUP):
+                try:
+                    register = ep.load()
+                    register(self)
+                except Exception as exc:  # noqa: BLE001
+                    self.warnings.append(
+                        f"types plugin {ep.name} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
+                    )
+                    continue
+                self.loaded.append(f"entry point {ep.name}")
+
+
+def may_declare_plugins() -> bool:
+    """Whether an installed distribution may declare ``pdgstore.types`` entry points.
+
+    ``importlib.metadata`` costs ~18 ms to import (it brings the ``email`` package), on every graph
+    load, a tenth of a no-op ``pdg cook``. So this looks first, for the group's header in the
+    ``entry_points.txt`` of each ``*.dist-info``/``*.egg-info`` folder on ``sys.path``; only a find
+    (or a place it cannot look into: a zip or egg on the path, an import hook that finds
+    distributions) lets ``importlib.metadata`` read them, as the one parser of entry points."""
+    from importlib.machinery import PathFinder
+
+    if any(hasattr(finder, "find_distributions") and finder is not PathFinder for finder in sys.meta_path):
+        return True
+    header = f"[{ENTRY_POINT_GROUP}]"
+    for entry in sys.path:
+        base = entry or "."
+        try:
+            with os.scandir(base) as entries:
+                names = [e.name for e in entries if e.name.endswith((".dist-info", ".egg-info"))]
+        except NotADirectoryError:
+            return True  # a zip or an egg
+        except OSError:
+            continue
+        for name in names:
+            try:
+                with open(os.path.join(base, name, "entry_points.txt"), encoding="utf-8", errors="replace") as f:
+                    if header in f.read():
+                        return True
+            except OSError:
+                continue
+    return False
+
+
+def _check_tag(tag: str) -> str:
+    if not isinstance(tag, str) or not tag or tag != tag.strip() or "//" in tag or tag.endswith("/"):
+        raise ValueError(f"{tag!r} is not a file tag (like file/image/png)")
+    return tag

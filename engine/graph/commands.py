@@ -1,0 +1,109 @@
+"""Out-of-process processors: a command line per work item, or a Python script per work item.
+
+Their items run as jobs on a scheduler (the local one by default). The command is a string (split
+like a shell would, then each word ``@attr``-expanded, so a value with spaces stays one argument;
+no shell runs it) or an argument list. ``expected_outputs`` are checked after the job ends: a
+missing one fails the item. Attributes named in ``env_attribs`` are exported to the job's
+environment under their own names. A command's job gets its item as JSON (for
+``pdgjson.WorkItem.fromJobEnvironment()``) only with ``item_json=True``; a script's always does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+
+from pdgstore.engine.errors import GraphError
+from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Processor
+
+
+class CommandProcessor(Processor):
+    type_name = "command"
+    does_work = True
+    out_of_process = True
+    static_generation = True
+
+    def __init__(
+        self,
+        name: str,
+        inputs: list[str],
+        command,
+        *,
+        expected_outputs=(),
+        scheduler: str | None = None,
+        cache_mode: str = "automatic",
+        env_attribs=(),
+        env: dict | None = None,
+        item_json: bool = False,
+    ) -> None:
+        super().__init__(name, inputs)
+        self.item_json = item_json
+        if isinstance(command, str):
+            try:
+                words = shlex.split(command)
+            except ValueError as exc:
+                raise GraphError(f"command node {name}: the command cannot be split into words: {exc}") from None
+        elif isinstance(command, (list, tuple)) and all(isinstance(w, (str, int, float)) for w in command):
+            words = [str(w) for w in command]
+        else:
+            raise GraphError(f"command node {name}: the command is a string or a list of strings, not {command!r}")
+        if not words:
+            raise GraphError(f"command node {name}: the command is empty")
+        self.command = command
+        self.words = words
+        self.scheduler = scheduler
+        self._cache_options(cache_mode, expected_outputs)
+        self.env_attribs = tuple(env_attribs)
+        self.env = {str(k): str(v) for k, v in (env or {}).items()}
+
+    def parms(self) -> dict:
+        return {
+            "command": list(self.words),
+            "expected_outputs": list(self.expected_outputs),
+            "env_attribs": list(self.env_attribs),
+            "env": dict(self.env),
+        }
+
+    def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
+        return [NewItem(key=0, index=parent.index if parent is not None else 0)]
+
+    def argv(self, view, scheduler) -> list[str]:
+        """The command for one item, every word expanded against it."""
+        return [view.expand(w, parm="command") for w in self.words]
+
+    def prepare_job(self, scheduled, scheduler) -> None:
+        """Fill in what ``on_schedule`` runs: the argument list and the item's exported attributes."""
+        view = scheduled.item
+        scheduled.command = self.argv(view, scheduler)
+        env = dict(self.env)
+        for attr in self.env_attribs:
+            value = view.attrib_array(attr)
+            env[attr] = " ".join(str(v[0] if isinstance(v, (list, tuple)) else getattr(v, "path", v)) for v in value)
+        scheduled.env = env
+
+
+class PythonScriptProcessor(CommandProcessor):
+    """Runs ``script`` (a .py file, relative to the graph's folder) once per item with the
+    scheduler's Python (``application_bin("python")``); the script reads its item and reports back
+    through the Job API (``pdgjson``, ``pdgcmd``), importable from the job."""
+
+    type_name = "python_script"
+
+    def __init__(self, name: str, inputs: list[str], script: str, *, args=(), root: str = "", **kwargs) -> None:
+        kwargs["item_json"] = True
+        self.script = str(script)
+        path = self.script if os.path.isabs(self.script) else os.path.join(root, self.script)
+        try:
+            with open(path, "rb") as f:
+                self.script_hash = hashlib.sha256(f.read()).hexdigest()[:16]
+        except OSError as exc:
+            raise GraphError(f"python script node {name}: cannot read script {self.script}: {exc.strerror}") from None
+        self.script_path = path
+        super().__init__(name, inputs, [path, *[str(a) for a in args]], **kwargs)
+
+    def parms(self) -> dict:
+        return {**super().parms(), "script": self.script, "script_hash": self.script_hash}
+
+    def argv(self, view, scheduler) -> list[str]:
+        return [scheduler.application_bin("python", view), *super().argv(view, scheduler)]

@@ -1,0 +1,393 @@
+"""The built-in nodes and the two contracts they follow: processors and partitioners.
+
+A **processor** generates work items: from nothing (a root node, once per cook) or from each
+upstream work item once that item has cooked (fan-out: zero, one or many children per parent).
+Items of a processor whose ``does_work`` is false are born cooked (a file pattern's items only
+hold a file); the others are cooked by the node's ``cook(item)`` on a scheduler.
+
+A **partitioner** groups upstream work items into partition items (fan-in). A partition depends on
+all its members and cooks (merges them) once they have all cooked. ``needs_cooked_inputs`` says
+whether the grouping needs the members' results (partition by attribute does; wait for all does not,
+so its partition exists before its members cook).
+
+``generate`` and ``partition`` return ``NewItem``/``NewPartition`` records; the engine gives them
+identities, names and events. ``parms()`` is what the log records about a node's definition.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import hashlib
+import inspect
+import marshal
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pdgstore.engine.errors import GraphError
+from pdgstore.engine.files import records as files
+from pdgstore.engine.files.cache import check_mode
+from pdgstore.engine.graph import attribs
+
+
+@dataclass(slots=True)
+class NewItem:
+    """A work item a processor wants: ``key`` tells it apart from its siblings (same parent),
+    and must not change when unrelated things do; ``outputs`` only for born-cooked items."""
+
+    key: Any
+    index: int
+    attrs: dict = field(default_factory=dict)
+    outputs: list = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class NewPartition:
+    """A partition a partitioner wants: ``key`` names the group, ``members`` are item views."""
+
+    key: Any
+    members: list
+    attrs: dict = field(default_factory=dict)
+
+
+class Node:
+    """What every node has: a name, its upstream node names and a description for the log."""
+
+    type_name: ClassVar[str] = "node"
+    is_partitioner: ClassVar[bool] = False
+
+    #: how its items use the cache (engine.files.cache.CACHE_MODES); not part of its definition's hash
+    cache_mode: str = "automatic"
+    #: output file expressions (``@attr`` expanded per item) its items are expected to write
+    expected_outputs: tuple = ()
+    #: the name of the scheduler its items run on (None: the graph's default)
+    scheduler: str | None = None
+    #: whether its items run as jobs outside the engine (``prepare_job`` fills in their command)
+    out_of_process: ClassVar[bool] = False
+
+    def __init__(self, name: str, inputs: list[str]) -> None:
+        self.name = name
+        self.inputs = inputs
+        self.graph = None  # set by Graph.add
+        self.handlers: list[tuple[str, Callable]] = []
+
+    def parms(self) -> dict:
+        return {}
+
+    def on(self, event_type: str, handler: Callable) -> Callable:
+        """Register ``handler`` for events of ``event_type`` about this node (see engine.cook.handlers)."""
+        self.graph.on(event_type, handler, node=self)
+        return handler
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name} {self.name}>"
+
+
+class Processor(Node):
+    does_work: ClassVar[bool] = False
+    #: ``generate`` reads only its parent's identity, index and attributes, never its results, so a
+    #: static cook can know its items before the parent cooks (``engine.cook.static``)
+    static_generation: ClassVar[bool] = False
+
+    def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
+        raise NotImplementedError
+
+    def cook(self, item) -> None:
+        """Do the item's work (only called when ``does_work``)."""
+
+    def _cache_options(self, cache_mode: str, expected_outputs) -> None:
+        """A working processor's cache mode (checked) and expected output files (one or a list)."""
+        try:
+            self.cache_mode = check_mode(cache_mode, self.name)
+        except ValueError as exc:
+            raise GraphError(str(exc)) from None
+        if isinstance(expected_outputs, str):
+            expected_outputs = [expected_outputs]
+        self.expected_outputs = tuple(str(e) for e in expected_outputs)
+
+
+class Partitioner(Node):
+    is_partitioner = True
+    needs_cooked_inputs: ClassVar[bool] = False
+
+    def partition(self, ctx: GenerateContext, items: list) -> list[NewPartition]:
+        raise NotImplementedError
+
+
+def _record_file(path: str, root: str, tag: str | None) -> list:
+    return files.record(path, root, tag)
+
+
+@dataclass(slots=True)
+class GenerateContext:
+    """What generation may use: the graph's name and root, and ``file(path, tag)``, which gives a
+    file's record using the stat cascade against what was recorded (no read when unchanged).
+    ``stats``: the cook's stats (path -> stat result or None), which ``file`` looks in first; a node
+    that stats files to find them adds what it learned, so no file is stat'ed twice."""
+
+    graph: str
+    root: str
+    file: Callable[[str, str | None], list] = None
+    stats: dict | None = None
+
+    def __post_init__(self) -> None:
+        if self.file is None:
+            root = self.root
+            self.file = lambda path, tag=None: _record_file(path, root, tag)
+
+
+# -- processors -----------------------------------------------------------------------------------
+class FilePattern(Processor):
+    """One work item per file matching a glob (relative to the project root), the file its output."""
+
+    type_name = "file_pattern"
+
+    def __init__(self, name: str, pattern: str, tag: str | None = None) -> None:
+        super().__init__(name, [])
+        self.pattern = pattern
+        self.tag = tag
+
+    def parms(self) -> dict:
+        return {"pattern": self.pattern, "tag": self.tag or ""}
+
+    def matches(self, root: str, stats: dict | None = None) -> list[str]:
+        """The files the pattern matches now, sorted (absolute paths). ``stats`` may hold stats made
+        already (path -> stat_result, or None when missing), so known files are not stat'ed again;
+        the stats made here are added to it. A file found by listing its folder is known to be a
+        file from the listing (``DirEntry.is_file``), without a stat: the cook stats it when it
+        records it, from the same open as its hash (``files.stat_and_hash``)."""
+        pattern = self.pattern if os.path.isabs(self.pattern) else os.path.join(root, self.pattern)
+        found = []
+        for p, entry in _glob(pattern):
+            st = stats.get(p, False) if stats is not None else False
+            if st is False and entry is not None:
+                try:
+                    if entry.is_file():
+                        found.append(p)
+                except OSError:
+                    pass
+                continue
+            if st is False:
+                try:
+                    st = os.stat(p)
+                except (OSError, ValueError):  # as os.path.isfile: missing, unreadable or unnamable
+                    st = None
+                if stats is not None:
+                    stats[p] = st
+            if st is not None and stat.S_ISREG(st.st_mode):
+                found.append(p)
+        return sorted(found)
+
+    def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
+        out = []
+        for index, path in enumerate(self.matches(ctx.root, ctx.stats)):
+            rec = ctx.file(path, self.tag)
+            out.append(NewItem(key=rec[0], index=index, outputs=[rec]))
+        return out
+
+
+def _glob(pattern: str) -> list[tuple[str, os.DirEntry | None]]:
+    """``glob.glob(pattern, recursive=True)``, each path with its ``DirEntry`` when it has one; a
+    pattern with wildcards in its last part only (the common ``in/*.txt``) is one directory listing
+    filtered by ``fnmatch``, as glob does it, without glob's per-name overhead (a file pattern is
+    matched on every cook)."""
+    directory, base = os.path.split(pattern)
+    if glob.has_magic(directory) or "**" in base or not glob.has_magic(base):
+        return [(p, None) for p in glob.glob(pattern, recursive=True)]
+    try:
+        with os.scandir(directory) as listing:
+            entries = {entry.name: entry for entry in listing}
+    except OSError:
+        return []
+    names = list(entries)
+    if not base.startswith("."):
+        names = [n for n in names if n[:1] != "."]  # glob leaves hidden files out unless asked
+    prefix = directory + os.sep
+    return [(prefix + n, entries[n]) for n in fnmatch.filter(names, base)]
+
+
+class RangeGenerator(Processor):
+    """A wedge-like generator: ``count`` items (or one per value of ``values``), each with an
+    ``attribute`` holding start + index * step (or the value). With an upstream node it makes that
+    many items per upstream item, each inheriting its parent's attributes."""
+
+    type_name = "range_generate"
+    static_generation = True
+
+    def __init__(self, name, inputs, count=None, *, start=0, step=1, values=None, attribute="value") -> None:
+        super().__init__(name, inputs)
+        if values is None and count is None:
+            raise GraphError(f"range generator {name}: give a count or a list of values")
+        if values is not None:
+            values = list(values)
+            for v in values:
+                attribs.typed(v)  # refuse what cannot be an attribute now, not mid-cook
+        self.count = len(values) if values is not None else int(count)
+        self.start, self.step, self.values, self.attribute = start, step, values, attribute
+
+    def parms(self) -> dict:
+        return {
+            "count": self.count,
+            "start": self.start,
+            "step": self.step,
+            "values": self.values,
+            "attribute": self.attribute,
+        }
+
+    def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
+        out = []
+        for i in range(self.count):
+            value = self.values[i] if self.values is not None else self.start + i * self.step
+            out.append(NewItem(key=i, index=i, attrs={self.attribute: attribs.typed(value)}))
+        return out
+
+
+_PLAIN = (int, float, str, bool, type(None))
+
+
+def _is_plain(value) -> bool:
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, (list, tuple)):
+        return len(value) <= 64 and all(isinstance(v, _PLAIN) for v in value)
+    return False
+
+
+def _referenced(func: Callable) -> dict[str, Any]:
+    """The names a function reads from its module and its closure, with their values."""
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return {}
+    out = {}
+    names = set(code.co_names)
+    for const in code.co_consts:  # names read by nested functions and comprehensions
+        if hasattr(const, "co_names"):
+            names.update(const.co_names)
+    module_globals = getattr(func, "__globals__", {})
+    for name in sorted(names):
+        if name in module_globals:
+            out[name] = module_globals[name]
+    for name, cell in zip(code.co_freevars, func.__closure__ or ()):
+        try:
+            out[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+    return out
+
+
+def code_fingerprint(func: Callable, _seen: set | None = None) -> str:
+    """A hash of a function's source (or bytecode when the source cannot be read), and of the
+    functions of its own module that it calls, so editing a helper counts as editing the code."""
+    seen = _seen if _seen is not None else set()
+    seen.add(id(func))
+    try:
+        data = inspect.getsource(func).encode()
+    except (OSError, TypeError):
+        data = marshal.dumps(func.__code__) if hasattr(func, "__code__") else repr(func).encode()
+    h = hashlib.sha256(data)
+    module = getattr(func, "__module__", None)
+    for name, value in _referenced(func).items():
+        if inspect.isfunction(value) and value.__module__ == module and id(value) not in seen:
+            h.update(f"{name}:{code_fingerprint(value, seen)}".encode())
+    return h.hexdigest()[:16]
+
+
+def plain_reads(func: Callable) -> dict[str, Any]:
+    """The plain values (numbers, strings, short lists of them) a function reads from its module or
+    closure, such as a graph parameter assigned at the top of the graph file: changing one is
+    changing the function's behaviour, so it is part of the node's definition."""
+    return {
+        name: list(v) if isinstance(v, tuple) else v
+        for name, v in _referenced(func).items()
+        if _is_plain(v) and not name.startswith("__")
+    }
+
+
+class PythonProcessor(Processor):
+    """Runs ``func(item)`` in-process once per upstream item (or once, with no upstream). The
+    function reads attributes and input files, sets attributes and reports output files through
+    the ``WorkItem`` it is given. ``parms`` are node parameters, ``@attr``-expanded per item."""
+
+    type_name = "python_processor"
+    does_work = True
+    static_generation = True
+
+    def __init__(
+        self,
+        name: str,
+        inputs: list[str],
+        func: Callable,
+        parms: dict | None = None,
+        *,
+        cache_mode: str = "automatic",
+        expected_outputs=(),
+    ) -> None:
+        super().__init__(name, inputs)
+        if not callable(func):
+            raise GraphError(f"python processor {name}: func must be callable, not {type(func).__name__}")
+        self.func = func
+        self.node_parms = dict(parms or {})
+        self._cache_options(cache_mode, expected_outputs)
+
+    def parms(self) -> dict:
+        return {
+            "func": f"{getattr(self.func, '__module__', '?')}.{getattr(self.func, '__qualname__', '?')}",
+            "code": code_fingerprint(self.func),
+            "parms": self.node_parms,
+            "reads": plain_reads(self.func),
+            "expected_outputs": list(self.expected_outputs),
+        }
+
+    def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
+        return [NewItem(key=0, index=parent.index if parent is not None else 0)]
+
+    def cook(self, item) -> None:
+        self.func(item)
+
+
+# -- partitioners ---------------------------------------------------------------------------------
+class WaitForAll(Partitioner):
+    """One partition holding every upstream item; it cooks when they all have."""
+
+    type_name = "wait_for_all"
+
+    def partition(self, ctx: GenerateContext, items: list) -> list[NewPartition]:
+        return [NewPartition(key="all", members=items)] if items else []
+
+
+class PartitionByAttribute(Partitioner):
+    """One partition per distinct value of ``attribute`` among the (cooked) upstream items; the
+    partition carries that value. Items without the attribute are left out."""
+
+    type_name = "partition_by_attribute"
+    needs_cooked_inputs = True
+
+    def __init__(self, name: str, inputs: list[str], attribute: str) -> None:
+        super().__init__(name, inputs)
+        self.attribute = attribute
+
+    def parms(self) -> dict:
+        return {"attribute": self.attribute}
+
+    def partition(self, ctx: GenerateContext, items: list) -> list[NewPartition]:
+        groups: dict[Any, list] = {}
+        for item in items:
+            attr = item.attrs.get(self.attribute)
+            if attr is None:
+                continue
+            value = attribs.value_of(attr)
+            key = value.path if isinstance(value, attribs.File) else value
+            if isinstance(key, dict):
+                key = repr(sorted(key.items()))
+            groups.setdefault((attr[0], key), []).append(item)
+        out = []
+        for (kind, key), members in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+            out.append(
+                NewPartition(
+                    key=[kind, key], members=members, attrs={self.attribute: list(members[0].attrs[self.attribute])}
+                )
+            )
+        return out

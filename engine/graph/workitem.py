@@ -1,0 +1,187 @@
+"""The work item a python processor's function is given: read attributes and inputs, set attributes,
+report output files, expand parameters.
+
+It is a private copy made for one run on a worker thread; what the function changes is handed back
+to the engine's loop as a result, which records it as events. Paths are relative to the project root
+(the graph file's directory), which is also the working directory while a cook runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pdgstore.engine.errors import ExpansionError
+from pdgstore.engine.files.records import absolute
+from pdgstore.engine.graph import attribs
+
+_MISSING = object()
+
+
+class FileInfo:
+    """A file a work item reads or wrote: ``relpath`` as the log stores it, ``abspath`` the absolute
+    path as a string, ``path`` the same as a ``Path``.
+
+    ``open(info)`` and ``os.path`` functions take it as it is (``__fspath__``). ``path`` is made on
+    first use: a partition's item may list 10,000 inputs, and a ``Path`` costs more to make than
+    the read that usually follows."""
+
+    __slots__ = ("abspath", "relpath", "tag", "size", "hash", "_path")
+
+    def __init__(self, abspath: str, relpath: str, tag: str, size: int, hash: str) -> None:
+        self.abspath = abspath
+        self.relpath = relpath
+        self.tag = tag
+        self.size = size
+        self.hash = hash
+        self._path = None
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = Path(self.abspath)
+        return self._path
+
+    def __fspath__(self) -> str:
+        return self.abspath
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is FileInfo and (self.abspath, self.relpath, self.tag, self.size, self.hash) == (
+            other.abspath,
+            other.relpath,
+            other.tag,
+            other.size,
+            other.hash,
+        )
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"FileInfo({self.relpath!r}, tag={self.tag!r}, size={self.size}, hash={self.hash!r})"
+
+
+class WorkItem:
+    def __init__(
+        self, *, item_id, name, index, node, attrs, inputs, outputs, root, node_parms=None, read_only: bool = False
+    ) -> None:
+        self.id = self.item_id = item_id
+        self.name = name
+        self.index = index
+        self.node = node
+        self.attrs = dict(attrs)
+        self.inputs = inputs
+        self.outputs = list(outputs)
+        self.root = root
+        self._node_parms = node_parms or {}
+        self.changed: dict[str, list] = {}
+        self.new_outputs: list[tuple[str, str | None]] = []
+        self.read_only = read_only
+
+    @classmethod
+    def view_of(cls, item, root: str, node_parms=None) -> WorkItem:
+        """A read-only view of a recorded item, for handlers that must not change it."""
+        return cls(
+            item_id=item.item_id,
+            name=item.name,
+            index=item.index,
+            node=item.node,
+            attrs=item.attrs,
+            inputs=item.inputs,
+            outputs=item.outputs,
+            root=root,
+            node_parms=node_parms,
+            read_only=True,
+        )
+
+    def _writable(self, what: str) -> None:
+        if self.read_only:
+            raise PermissionError(f"work item {self.name} is read-only here: a handler cannot {what}")
+
+    def __repr__(self) -> str:
+        return f"<WorkItem {self.name} ({self.id})>"
+
+    # -- attributes ------------------------------------------------------------------------------
+    def attrib_names(self) -> list[str]:
+        return sorted(self.attrs)
+
+    def has_attrib(self, name: str) -> bool:
+        return name in self.attrs
+
+    def attrib_value(self, name: str, index: int = 0, default: Any = _MISSING) -> Any:
+        """The attribute's value at ``index`` (its first by default), as PDG's attribValue."""
+        attr = self.attrs.get(name)
+        if attr is None or index >= len(attr[1]):
+            if default is not _MISSING:
+                return default
+            if attr is None:
+                raise KeyError(f"work item {self.name} has no attribute {name!r}")
+            raise IndexError(f"attribute {name!r} of work item {self.name} has {len(attr[1])} values, not {index + 1}")
+        return attribs.value_of(attr, index)
+
+    def attrib_array(self, name: str) -> list:
+        attr = self.attrs.get(name)
+        if attr is None:
+            raise KeyError(f"work item {self.name} has no attribute {name!r}")
+        return attribs.array_of(attr)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.attrib_value(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.attrib_value(name, default=default)
+
+    def set_attrib(self, name: str, value: Any) -> None:
+        """Set an attribute: an int, float, str, File or dict, or a list of one of those."""
+        self._writable(f"set attribute {name!r}")
+        attr = attribs.typed(value)
+        self.attrs[name] = attr
+        self.changed[name] = attr
+
+    def set_file_attrib(self, name: str, path: str | os.PathLike, tag: str = "file") -> None:
+        self.set_attrib(name, attribs.File(path, tag))
+
+    # -- files -----------------------------------------------------------------------------------
+    def _info(self, rec: list) -> FileInfo:
+        rel = rec[0]
+        return FileInfo(absolute(rel, self.root), rel, rec[1], rec[2], rec[4])
+
+    @property
+    def input_files(self) -> list[FileInfo]:
+        return [self._info(r) for r in self.inputs]
+
+    @property
+    def input_path(self) -> Path:
+        """The first input file (``@pdg_input``)."""
+        if not self.inputs:
+            raise ValueError(f"work item {self.name} has no input files")
+        return self._info(self.inputs[0]).path
+
+    @property
+    def output_files(self) -> list[FileInfo]:
+        return [self._info(r) for r in self.outputs]
+
+    def add_output_file(self, path: str | os.PathLike, tag: str | None = None) -> None:
+        """Report a file this item wrote; it is stat-ed and hashed when the function returns. (As
+        PDG's ``addOutputFile``, it returns nothing: a ``Path`` made for every output cost 20 ms of a
+        cold W(10,000) cook, and ``path(...)`` gives one when it is wanted.)"""
+        path = os.fspath(path)
+        self._writable(f"add output file {path}")
+        self.new_outputs.append((path, tag))
+
+    def path(self, relative: str | os.PathLike) -> Path:
+        """A path relative to the project root, made absolute."""
+        return Path(self.root, relative)
+
+    # -- parameters ------------------------------------------------------------------------------
+    def expand(self, text: str, parm: str = "expression") -> str:
+        """Expand ``@attr`` references; ``@pdg_output`` sees outputs reported so far too."""
+        outputs = self.outputs + [[path] for path, _ in self.new_outputs]
+        return attribs.expand(text, item=self, node=self.node, parm=parm, outputs=outputs)
+
+    def parm(self, name: str) -> Any:
+        """A node parameter, with ``@attr`` references expanded against this item."""
+        if name not in self._node_parms:
+            raise ExpansionError(f"node {self.node} has no parameter {name!r}")
+        value = self._node_parms[name]
+        return self.expand(value, parm=name) if isinstance(value, str) else value

@@ -1,0 +1,1 @@
+"""What changed and what must run again: signatures, the delta walk, no-op proofs, dirty/accept."""

@@ -1,0 +1,194 @@
+"""The delta walk: a recook that visits only the items a change can reach.
+
+After one input file changes, the full walk of ``engine.cook.loop`` still generates and decides every
+item of the graph (tens of microseconds each) to reuse all but a handful. When the facts behind the
+per-item shortcut hold for the whole scope (``engine.incremental.noop``: the last cook of the graph was a whole,
+successful one; every node in scope is a pure built-in node whose definition did not change, in
+cache mode automatic; no cache handler), the outcome for an item follows from its neighbours:
+
+- an item is *clean* when it finished, was not dirtied or accepted by hand, and its files have the
+  (mtime_ns, size) they were recorded with (``noop.unchanged``);
+- a clean item whose parents are neither remade nor re-decided is reused as it is, and generating
+  its children again would give the items recorded (pure nodes);
+
+so only the *affected* items need the full decision flow: the items that are not clean, everything
+downstream of them (children and partitions that hold them), and, for a processor item, its parent
+(generation works parent by parent: the parent is handed downstream again, which regenerates all its
+children of that node). The rest are registered as reused in bulk, recording nothing, exactly as the
+full walk would have recorded nothing for them.
+
+One change cannot be foreseen from the recorded graph: an affected item whose partition attribute
+changed moves to another partition, which is then remade though it was not affected. Its children
+were registered as reused; ``Cook._item_cooked`` takes them back and generates them again (and so
+on downstream, for each item remade that way).
+
+``affected(cook)`` gives that set, or None when the delta walk does not apply (then the full walk
+runs): a node out of the shortcut, a file pattern whose matches changed (files added or removed
+renumber items), an affected item of a root node that is not a file pattern, or a change that
+reaches most of the graph anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pdgstore.engine.files import records as files
+from pdgstore.engine.graph.nodes import FilePattern
+from pdgstore.engine.incremental import noop
+
+#: above this share of the items in scope, the full walk is as cheap and simpler
+MAX_SHARE = 0.5
+
+
+@dataclass
+class Scan:
+    """What the no-op manifest's stat scan found when it did not prove a no-op
+    (``engine.incremental.manifest.try_noop``): the stats of every file it records (absolute path -> stat
+    result, None when missing), the files among them that no longer have their recorded
+    (mtime_ns, size), and whether every file pattern still matches what it matched.
+
+    The manifest describes the very state the cook loads (nothing was appended since it was
+    written), so an item none of whose files is ``changed`` has its files as recorded: the delta
+    walk finds the items that are not clean by set lookups, without asking the stats per file."""
+
+    stats: dict
+    changed: set
+    patterns_same: bool
+
+
+def affected(cook) -> tuple[set[str], dict[str, list[str]]] | None:
+    """The items of ``cook``'s scope that need deciding, and the recorded children of every item
+    (item id -> the ids of the items that list it as a parent); None when the delta walk does not
+    apply."""
+    graph = cook.graph
+    if not cook.shortcut or any(name not in cook.shortcut for name in cook.scope):
+        return None
+    if cook.trusted is not None:
+        return _closure(cook, cook.trusted, cook.index.children, len(cook.state.items))
+    state, root, stats = cook.state, graph.root, cook.stats
+    scan = cook.scan
+    if scan is not None and not scan.patterns_same:
+        return None  # files were added or removed
+    changed = {files.relative(p, root) for p in scan.changed} if scan is not None else None
+    children: dict[str, list[str]] = {}
+    dirty: list[str] = []
+    total = 0
+    for name in cook.scope:
+        node = graph.nodes[name]
+        items = state.items_of(graph.name, name)
+        total += len(items)
+        for item in items:
+            item_id = item.item_id
+            for parent in item.parents:
+                kids = children.get(parent)
+                if kids is None:
+                    children[parent] = [item_id]
+                else:
+                    kids.append(item_id)
+            if not noop.unchanged(item, stats, root, changed):
+                dirty.append(item_id)
+        if isinstance(node, FilePattern):
+            if any(not i.outputs for i in items):
+                return None
+            if scan is None:  # else the scan compared the matches with what the manifest (the state) recorded
+                recorded = sorted(files.absolute(i.outputs[0][0], root) for i in items)
+                if recorded != node.matches(root, stats):
+                    return None
+    found = _closure(cook, dirty, children, total)
+    return None if found is None else (found[0], children)
+
+
+def _closure(cook, dirty: list[str], children: dict[str, list[str]], total: int):
+    """The items ``dirty`` reach (downstream, and each processor item's parent), with ``children``;
+    None when the delta walk does not apply to them."""
+    graph = cook.graph
+    items = cook.state.items
+    found: set[str] = set()
+    stack = list(dirty)
+    while stack:
+        item_id = stack.pop()
+        if item_id in found:
+            continue
+        item = items.get(item_id)
+        if item is None:
+            return None
+        found.add(item_id)
+        stack.extend(children.get(item_id, ()))
+        node = graph.nodes[item.node]
+        if not node.is_partitioner:
+            if not node.inputs:
+                if not isinstance(node, FilePattern):
+                    return None  # a root generator regenerates as a whole: the full walk does that
+            else:
+                stack.extend(item.parents)  # its parent hands it (and its siblings) on again
+        if len(found) > MAX_SHARE * total:
+            return None
+    return found, children
+
+
+class LazyStats(dict):
+    """Stat results made on demand: path -> ``os.stat_result`` or None (missing). A cook given the
+    files a watcher saw change stats only those up front; anything else it asks about is stat'ed
+    when asked (``get`` ignores its default: a path is always answered from the file system)."""
+
+    def get(self, path, default=None):
+        try:
+            return self[path]
+        except KeyError:
+            st = self[path] = files._stat(path)
+            return st
+
+
+class Index:
+    """For a long-lived process (``pdg watch``): which items own each recorded file and the recorded
+    children of each item, kept up to date across cooks so that a cook told which files changed finds
+    the items they reach in O(changed), not by going over every item."""
+
+    def __init__(self, state, graph: str, root: str) -> None:
+        self.graph, self.root = graph, root
+        self.owners: dict[str, set[str]] = {}
+        self.children: dict[str, list[str]] = {}
+        self._paths: dict[str, tuple] = {}
+        self._parents: dict[str, tuple] = {}
+        for item in state.items.values():
+            if item.graph == graph:
+                self._add(item)
+
+    def _add(self, item) -> None:
+        paths = tuple(files.absolute(o[0], self.root) for o in item.outputs)
+        self._paths[item.item_id] = paths
+        self._parents[item.item_id] = tuple(item.parents)
+        for path in paths:
+            self.owners.setdefault(path, set()).add(item.item_id)
+        for parent in item.parents:
+            self.children.setdefault(parent, []).append(item.item_id)
+
+    def _drop(self, item_id: str) -> None:
+        for path in self._paths.pop(item_id, ()):
+            owners = self.owners.get(path)
+            if owners is not None:
+                owners.discard(item_id)
+                if not owners:
+                    del self.owners[path]
+        for parent in self._parents.pop(item_id, ()):
+            kids = self.children.get(parent)
+            if kids is not None and item_id in kids:
+                kids.remove(item_id)
+
+    def update(self, state, item_ids) -> None:
+        """Follow the items a cook touched (generated, changed, removed) to their state now."""
+        for item_id in item_ids:
+            self._drop(item_id)
+            item = state.items.get(item_id)
+            if item is not None and item.graph == self.graph:
+                self._add(item)
+
+    def dirty(self, changed: list[str]) -> list[str] | None:
+        """The items owning the ``changed`` files; None when one of them is not a recorded file."""
+        out = []
+        for path in changed:
+            owners = self.owners.get(path)
+            if not owners:
+                return None
+            out.extend(owners)
+        return out

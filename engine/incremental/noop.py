@@ -1,0 +1,105 @@
+"""Proving that a cook has nothing to do, without deciding item by item.
+
+The common recook changes nothing. Walking every item through the decision flow of ``engine.cook.loop``
+costs tens of microseconds per item; this module proves the same outcome ("every item is reused")
+from facts that are cheap to check, and the cook then records exactly what the full walk would
+have recorded for an unchanged graph: each node generated and cooked, every item reused.
+
+The proof holds when all of these do, and the cook falls back to the full walk when any does not:
+
+- the graph's last cook was a whole-graph cook that succeeded, so every item's recorded signature
+  was made (or confirmed) under the node definitions that cook recorded: a cook of one node, a
+  failed or a cancelled cook can leave items made under other definitions;
+- no node's definition changed (its type, inputs, parameters, the values and code its function
+  reads: ``Cook.node_reasons`` is empty) and the graph was cooked before;
+- every node in scope is a built-in node whose items follow from its inputs alone (file pattern,
+  range generator, python processor, wait for all, partition by attribute), in cache mode
+  automatic, and no cache handler is registered (a handler may say Miss for a file that is there);
+- every item of those nodes finished successfully (cooked_success or cooked_cache), none was
+  dirtied or accepted by hand since, and none is left from a dead cook;
+- every file pattern matches exactly the files its items recorded;
+- every file recorded for those items has the (mtime_ns, size) it had (the stat scan the cook made
+  anyway): the same "clean without reading" rule as the full walk.
+
+A stat or attribute cannot change without one of these changing, so the full walk would reuse every
+item, and renumber none.
+
+The same facts, item by item, let the full walk skip its signature and cache checks for an item of a
+pure node whose parents were not remade in this cook and whose own files are unchanged
+(``Cook._decide_work``, ``Cook._decide_born``): that is what keeps a one-file change cheap.
+"""
+
+from __future__ import annotations
+
+from pdgstore.engine.files import records as files
+from pdgstore.engine.graph.nodes import FilePattern, PartitionByAttribute, PythonProcessor, RangeGenerator, WaitForAll
+
+from pdgstore.events import DONE_STATES
+from pdgstore.state import ACCEPTED
+
+PURE_NODES = (FilePattern, RangeGenerator, PythonProcessor, WaitForAll, PartitionByAttribute)
+
+
+def consistent(state, graph: str, before: int) -> bool:
+    """Whether every item of ``graph`` agrees with the node definitions last recorded for it: its
+    last cook before cook ``before`` covered the whole graph and succeeded."""
+    for cook in reversed(state.cooks.values()):
+        if cook.graph == graph and cook.cook_id < before:
+            return cook.node == "" and cook.status == "success"
+    return False
+
+
+def unchanged(item, stats: dict, root: str, changed: set | None = None) -> bool:
+    """An item that finished, was not dirtied or accepted by hand since, and whose files still have
+    their recorded (mtime_ns, size). ``changed``: the recorded paths a stat scan already found
+    changed (``engine.incremental.delta.Scan``), looked up instead of comparing each file's stat."""
+    if item.state not in DONE_STATES or item.signature in ("", ACCEPTED) or item.reason:
+        return False
+    if changed is not None:
+        for o in item.outputs:
+            if o[0] in changed:
+                return False
+        return True
+    absolute = files.absolute
+    get = stats.get
+    for o in item.outputs:
+        st = get(absolute(o[0], root))
+        if st is None or st.st_mtime_ns != o[3] or st.st_size != o[2]:
+            return False
+    return True
+
+
+def pure_nodes(cook) -> set[str]:
+    """The nodes in scope whose items follow from their inputs alone and whose definition did not
+    change: for them, an item made from unchanged inputs is the item recorded."""
+    return {
+        name
+        for name in cook.scope
+        if type(cook.graph.nodes[name]) in PURE_NODES
+        and name not in cook.node_reasons
+        and getattr(cook.graph.nodes[name], "cache_mode", "automatic") == "automatic"
+    }
+
+
+def nothing_to_do(cook) -> bool:
+    """True when ``cook`` (after its stat scan) provably reuses every item in its scope."""
+    graph = cook.graph
+    if cook.node_reasons or graph.types.cache_handlers or not consistent(cook.state, graph.name, cook.cook_id):
+        return False
+    root = graph.root
+    stats = cook.stats
+    for name in cook.scope:
+        node = graph.nodes[name]
+        if name not in cook.pure:
+            return False
+        items = cook.state.items_of(graph.name, name)
+        if not items:
+            return False
+        for item in items:
+            if not unchanged(item, stats, root):
+                return False
+        if isinstance(node, FilePattern):
+            recorded = sorted(files.absolute(i.outputs[0][0], root) for i in items if i.outputs)
+            if recorded != node.matches(root, stats) or len(recorded) != len(items):
+                return False
+    return True

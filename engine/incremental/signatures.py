@@ -1,0 +1,179 @@
+"""What a work item's results were made from, and how to say what changed.
+
+An item's **signature** hashes everything its results depend on: its node's definition (type,
+inputs, parameters, code fingerprint, the plain values its function reads), the attributes it starts
+with, and the identity of its input files (path, tag and content hash: never the mtime, so a touch
+changes nothing). A partition's signature hashes its members and their results. The engine records
+the signature with each result; a later cook computes it again and reuses the result when it matches
+and the item's own files pass the cache check. Early cutoff falls out of this: an upstream item that
+reran but made the same files and attributes leaves its dependents' signatures unchanged.
+
+When a signature differs, ``why`` compares the old record with the new inputs to name the fact that
+changed (which file, which attribute, which parameter), for the ``WorkItemDirtied`` event.
+"""
+
+from __future__ import annotations
+
+import msgpack
+import xxhash
+
+_pack = msgpack.Packer(use_bin_type=True).pack
+
+
+def _digest(value) -> str:
+    return xxhash.xxh3_64_hexdigest(_pack(value))
+
+
+def node_fingerprint(described: dict) -> str:
+    """A node's definition (as ``Graph.describe`` records it), hashed; the name is not part of it."""
+    return _digest([described["type"], described["inputs"], described["parms"]])
+
+
+def file_identity(records: list) -> list:
+    """(path, tag, hash) of each file record: what a signature hashes of it. Tuples: msgpack writes
+    them as the arrays lists make (the signatures stay), and they cost less to make."""
+    return [(r[0], r[1], r[4]) for r in records]
+
+
+def item_signature(node_fp: str, attrs: dict, inputs: list, outputs: list | None = None) -> str:
+    """The signature of a processor item: its node, starting attributes and input files (and, for an
+    item born cooked, the files it holds)."""
+    return _digest([node_fp, sorted(attrs.items()), file_identity(inputs), file_identity(outputs) if outputs else None])
+
+
+def partition_signature(node_fp: str, attrs: dict, members: list) -> str:
+    """The signature of a partition: its node, its own attributes, and each member's id, files and
+    attributes, in member order."""
+    return _digest(
+        [
+            node_fp,
+            sorted(attrs.items()),  # file_identity inlined: a partition may hold 100,000
+            [
+                (m.item_id, [(r[0], r[1], r[4]) for r in m.outputs], sorted(m.attrs.items()) if m.attrs else [])
+                for m in members
+            ],
+        ]
+    )
+
+
+def _flat(parms, prefix: str = "") -> dict:
+    out = {}
+    if isinstance(parms, dict):
+        for key, value in parms.items():
+            out.update(_flat(value, f"{prefix}{key}."))
+        return out
+    out[prefix[:-1]] = parms
+    return out
+
+
+def node_changes(old_nodes: list, new_nodes: list) -> dict[str, dict]:
+    """For each node whose definition changed since ``old_nodes``, the reason (first fact only)."""
+    old = {n["name"]: n for n in old_nodes}
+    changes = {}
+    for node in new_nodes:
+        name = node["name"]
+        before = old.get(name)
+        if before is None:
+            continue  # a new node: its items are new
+        if node_fingerprint(before) == node_fingerprint(node):
+            continue
+        changes[name] = _node_change(name, before, node)
+    return changes
+
+
+def _node_change(name: str, before: dict, after: dict) -> dict:
+    if before["type"] != after["type"] or before["inputs"] != after["inputs"]:
+        return {"cause": "node", "node": name, "cache_state": "dirty_stale"}
+    old_p, new_p = _flat(before["parms"]), _flat(after["parms"])
+    if old_p.get("code") != new_p.get("code"):
+        return {
+            "cause": "code",
+            "node": name,
+            "func": after["parms"].get("func", ""),
+            "old": old_p.get("code"),
+            "new": new_p.get("code"),
+            "cache_state": "dirty_stale",
+        }
+    for key in sorted(set(old_p) | set(new_p)):
+        if old_p.get(key) != new_p.get(key):
+            parm = key.split(".", 1)[1] if key.startswith(("parms.", "reads.")) else key
+            return {
+                "cause": "parm",
+                "node": name,
+                "parm": parm,
+                "old": old_p.get(key),
+                "new": new_p.get(key),
+                "cache_state": "dirty_stale",
+            }
+    return {"cause": "node", "node": name, "cache_state": "dirty_stale"}
+
+
+def why(prev, attrs: dict, inputs: list, producers: dict[str, str]) -> dict:
+    """Why a processor item whose node is unchanged has a new signature: the first input file or
+    starting attribute that differs from its record. ``producers`` maps a file path to the item id
+    that made it (for the chain ``pdg explain`` follows)."""
+    old_inputs = {r[0]: r for r in prev.inputs}
+    new_inputs = {r[0]: r for r in inputs}
+    for path, rec in new_inputs.items():
+        old = old_inputs.get(path)
+        if old is None:
+            return _from({"cause": "input_added", "path": path, "cache_state": "dirty_stale"}, producers.get(path))
+        if old[4] != rec[4] or old[1] != rec[1]:
+            return _from(
+                {
+                    "cause": "input",
+                    "path": path,
+                    "old_size": old[2],
+                    "new_size": rec[2],
+                    "old_hash": old[4],
+                    "new_hash": rec[4],
+                    "cache_state": "dirty_stale",
+                },
+                producers.get(path),
+            )
+    for path in old_inputs:
+        if path not in new_inputs:
+            return {"cause": "input_removed", "path": path, "cache_state": "dirty_stale"}
+    for name, value in sorted(attrs.items()):
+        old = prev.attrs.get(name)
+        if old != value:
+            return {
+                "cause": "attribute",
+                "name": name,
+                "old": _plain_attr(old),
+                "new": _plain_attr(value),
+                "cache_state": "dirty_stale",
+            }
+    return {"cause": "upstream", "cache_state": "dirty_stale"}
+
+
+def _plain_attr(attr):
+    if attr is None:
+        return None
+    values = attr[1]
+    return values[0] if len(values) == 1 else values
+
+
+def _from(reason: dict, producer: str | None) -> dict:
+    if producer:
+        reason["from_item"] = producer
+    return reason
+
+
+def why_members(prev_parents: list, members: list, changed_now: set) -> dict:
+    """Why a partition's signature changed: members added, removed, or remade in this cook."""
+    now = [m.item_id for m in members]
+    before = set(prev_parents)
+    after = set(now)
+    added = [i for i in now if i not in before]
+    removed = [i for i in prev_parents if i not in after]
+    changed = [i for i in now if i in changed_now and i in before]
+    reason = {"cause": "members", "cache_state": "dirty_stale"}
+    if added:
+        reason["added"] = added
+    if removed:
+        reason["removed"] = removed
+    if changed:
+        reason["changed"] = changed
+        reason["from_item"] = changed[0]
+    return reason

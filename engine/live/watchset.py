@@ -1,0 +1,296 @@
+"""What ``pdg watch`` watches, and whether a file system event there changed anything.
+
+The watched set comes from the store and the graph, never from walking the disk: every file an
+item of the graph read or wrote (by its record), the folders where a file pattern could gain a
+match, the graph file and its local Python modules. Events are hints: ``verify`` asks the stat
+cascade (``engine.files.records.check``) whether a hinted file really changed, so a touch, an editor's
+temporary file or an output the cook itself wrote just now (recorded after it was written) cooks
+nothing. Work per hint is a dict lookup, a regex match per file pattern and at most one stat and
+hash: O(changed files), whatever the number of files watched.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+
+from pdgstore.engine.files import records as files
+from pdgstore.engine.graph.api import Graph
+from pdgstore.engine.graph.nodes import FilePattern
+
+from pdgstore.state import State
+
+#: verdicts of ``WatchSet.verify``
+GRAPH, CHANGED = "graph", "changed"
+
+
+def pattern_regex(pattern: str) -> re.Pattern:
+    """A regex for the absolute paths ``glob.glob(pattern, recursive=True)`` would match."""
+    parts = pattern.split("/")
+    out = []
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if part == "**":
+            out.append(r"(?!\.)[^/]*(?:/(?!\.)[^/]*)*" if last else r"(?:(?!\.)[^/]*/)*")
+            continue
+        text = r"(?!\.)" if part[:1] in ("*", "?", "[") else ""
+        j = 0
+        while j < len(part):
+            c = part[j]
+            if c == "*":
+                text += "[^/]*"
+            elif c == "?":
+                text += "[^/]"
+            elif c == "[" and "]" in part[j + 2 :] or c == "[" and part[j + 1 : j + 2] == "]":
+                end = part.index("]", j + 2)
+                body = part[j + 1 : end]
+                text += "[" + ("^" + body[1:] if body.startswith("!") else body.replace("\\", "\\\\")) + "]"
+                j = end
+            else:
+                text += re.escape(c)
+            j += 1
+        out.append(text + ("" if last else "/"))
+    return re.compile("".join(out) + r"\Z")
+
+
+def pattern_base(pattern: str) -> tuple[str, bool]:
+    """The deepest folder of an absolute glob without wildcards, and whether matches can lie in
+    its subfolders (then it is watched recursively)."""
+    parts = pattern.split("/")
+    fixed = []
+    for part in parts[:-1]:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    base = "/".join(fixed) or "/"
+    return base, len(fixed) < len(parts) - 1
+
+
+def local_modules(root: str, names, skip: str = "") -> list[str]:
+    """Python files under ``root`` among the modules ``names`` (those loading the graph file
+    imported: its helpers), site-packages excluded. Modules imported before, such as pdgstore's own
+    when a graph file sits beside them, are not the graph's and are never re-imported."""
+    prefix = root.rstrip(os.sep) + os.sep
+    found = []
+    for name in names:
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if path and path.startswith(prefix) and "site-packages" not in path and path != skip and path.endswith(".py"):
+            found.append(path)
+    return found
+
+
+def content_hash(path: str) -> str:
+    try:
+        return files.content_hash(path)
+    except OSError:
+        return ""
+
+
+@dataclass
+class WatchSet:
+    root: str
+    #: absolute path -> the file's record as the store last saw it
+    records: dict[str, list] = field(default_factory=dict)
+    #: (regex, pattern) of each file pattern in scope, absolute
+    patterns: list = field(default_factory=list)
+    #: the graph file and its local modules -> content hash when loaded
+    graph_files: dict[str, str] = field(default_factory=dict)
+    #: folder -> recursive: where the observer looks
+    dirs: dict[str, bool] = field(default_factory=dict)
+    #: folder -> recorded files directly in it (a folder moved or deleted checks these)
+    by_dir: dict[str, dict[str, None]] = field(default_factory=dict)
+    ignore: str = ""  # the store's folder: its own writes are never hints
+    #: item id -> the paths its records hold; path -> how many items hold it (for ``update``)
+    owned: dict[str, tuple] = field(default_factory=dict)
+    refs: dict[str, int] = field(default_factory=dict)
+    #: folders the file patterns and graph files need watched (recursive or not)
+    base_dirs: dict[str, bool] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls, graph: Graph, state: State | None, scope: list[str], *, store_dir: str, graph_files: dict[str, str]
+    ) -> WatchSet:
+        root = graph.root
+        ws = cls(root, graph_files=dict(graph_files), ignore=store_dir.rstrip("/") + "/")
+        if state is not None:
+            for name in scope:
+                merges = graph.nodes[name].is_partitioner
+                for item in state.items_of(graph.name, name):
+                    ws._hold(item.item_id, ws._record(item, merges))
+        for name in scope:
+            node = graph.nodes[name]
+            if isinstance(node, FilePattern):
+                pattern = node.pattern if os.path.isabs(node.pattern) else os.path.join(root, node.pattern)
+                pattern = os.path.normpath(pattern).replace(os.sep, "/")
+                ws.patterns.append((pattern_regex(pattern), pattern))
+                base, recursive = pattern_base(pattern)
+                ws.base_dirs[base] = ws.base_dirs.get(base, False) or recursive
+        for path in ws.graph_files:
+            ws.base_dirs.setdefault(os.path.dirname(path), False)
+        ws.place()
+        return ws
+
+    def update(self, graph: Graph, state: State, scope: list[str], touched: set[str]) -> None:
+        """Take in the items a cook touched (generated, cooked, removed: ``touched`` ids), and
+        nothing else: O(touched items' own files), no stat, no glob."""
+        in_scope = set(scope)
+        new_dirs = False
+        for item_id in touched:
+            item = state.items.get(item_id)
+            if item is None or item.graph != graph.name or item.node not in in_scope:
+                if item_id in self.owned:
+                    new_dirs |= self._release(item_id)
+                continue
+            old = self.owned.get(item_id)
+            paths = self._record(item, graph.nodes[item.node].is_partitioner)
+            if paths != old:  # same files with new records (the common recook): no bookkeeping
+                new_dirs |= self._release(item_id)
+                new_dirs |= self._hold(item_id, paths)
+        if new_dirs:
+            self.place()
+
+    def _record(self, item, merges: bool = False) -> tuple:
+        """Take the item's file records; its paths. Each file is held by the item that made it (or
+        found it): a partition's outputs are its members' (``merges``) and a child's inputs are its
+        parents' outputs, so only a root item's inputs are its own. That keeps a recook of a
+        partition of 10,000 members from touching 10,000 records here."""
+        root, absolute, records = self.root, files.absolute, self.records
+        paths = []
+        if not merges:
+            for rec in item.outputs:
+                path = absolute(rec[0], root)
+                records[path] = rec
+                paths.append(path)
+        for rec in () if item.parents else item.inputs:
+            path = absolute(rec[0], root)
+            if path not in records:
+                records[path] = rec
+            paths.append(path)
+        return tuple(paths)
+
+    def _hold(self, item_id: str, paths: tuple) -> bool:
+        """Count the item's hold on its paths; True when one lies in a folder not watched before."""
+        new_dir = False
+        refs, by_dir = self.refs, self.by_dir
+        for path in paths:
+            refs[path] = refs.get(path, 0) + 1
+            folder = os.path.dirname(path)
+            held = by_dir.get(folder)
+            if held is None:
+                held = by_dir[folder] = {}
+                new_dir = True
+            held[path] = None
+        self.owned[item_id] = paths
+        return new_dir
+
+    def _release(self, item_id: str) -> bool:
+        """Forget the item's files (those no other item holds); True when a folder emptied."""
+        emptied = False
+        for path in self.owned.pop(item_id, ()):
+            left = self.refs[path] - 1
+            if left:
+                self.refs[path] = left
+                continue
+            del self.refs[path]
+            self.records.pop(path, None)
+            folder = os.path.dirname(path)
+            held = self.by_dir[folder]
+            held.pop(path, None)
+            if not held:
+                del self.by_dir[folder]
+                emptied = True
+        return emptied
+
+    def place(self) -> None:
+        """The folders to watch: those holding recorded files and the patterns' and graph's own
+        (a folder that does not exist is watched through its nearest existing parent)."""
+        dirs = dict.fromkeys(self.by_dir, False)
+        for base, recursive in self.base_dirs.items():
+            dirs[base] = dirs.get(base, False) or recursive
+        self.dirs = _minimal(dirs)
+
+    def __len__(self) -> int:
+        return len(self.records) + len(self.graph_files)
+
+    # -- the observer's thread: cheap filtering --------------------------------------------------
+    def relevant(self, path: str, is_dir: bool) -> bool:
+        """Whether an event on ``path`` may matter (called per event, in the observer's thread)."""
+        if path.startswith(self.ignore):
+            return False
+        if path in self.records or path in self.graph_files:
+            return True
+        if is_dir:
+            return True
+        return any(regex.match(path) for regex, _ in self.patterns)
+
+    # -- the watcher's loop: the stat cascade decides ---------------------------------------------
+    def verify(self, hints: set[str], folders: set[str] = frozenset()) -> tuple[bool, list[str]]:
+        """(graph file or module changed, files whose content really changed) for the hinted paths
+        and the folders created, moved or deleted (whose recorded files and new matches count)."""
+        graph_changed = False
+        changed: list[str] = []
+        for path in sorted(set(hints).union(*(self._under(f) for f in folders))):
+            if path in self.graph_files:
+                if content_hash(path) != self.graph_files[path]:
+                    graph_changed = True
+                continue
+            rec = self.records.get(path)
+            if rec is not None:
+                verdict, current = files.check(rec, self.root)
+                if verdict == files.TOUCHED:
+                    self.records[path] = current  # the next event on it needs no hash
+                elif verdict != files.SAME:
+                    changed.append(path)
+            elif any(regex.match(path) for regex, _ in self.patterns) and os.path.isfile(path):
+                changed.append(path)
+        return graph_changed, changed
+
+    def _under(self, folder: str) -> set[str]:
+        """The recorded files under ``folder`` and the files now in it (O(folders + its files))."""
+        prefix = folder.rstrip("/") + "/"
+        out = set()
+        for path, paths in self.by_dir.items():
+            if path == folder or path.startswith(prefix):
+                out.update(paths)
+        if os.path.isdir(folder) and not folder.startswith(self.ignore):
+            for dirpath, _dirs, names in os.walk(folder):
+                out.update(os.path.join(dirpath, n) for n in names)
+        return out
+
+    def scan(self) -> set[str]:
+        """Every watched path whose (mtime_ns, size) differs from its record, plus pattern matches
+        that have no record: the polling fallback and the periodic safety rescan (O(all files))."""
+        stats = files.stat_many(list(self.records) + list(self.graph_files))
+        hints = set()
+        for path, rec in self.records.items():
+            st = stats.get(path)
+            if st is None or st.st_mtime_ns != rec[3] or st.st_size != rec[2]:
+                hints.add(path)
+        for path in self.graph_files:
+            if stats.get(path) is None or content_hash(path) != self.graph_files[path]:
+                hints.add(path)
+        for _regex, pattern in self.patterns:
+            for path in glob.glob(pattern, recursive=True):
+                if path not in self.records and os.path.isfile(path):
+                    hints.add(path)
+        return hints
+
+
+def _minimal(dirs: dict[str, bool]) -> dict[str, bool]:
+    """Drop folders a recursive watch above already covers; a folder that does not exist yet is
+    watched through its nearest existing parent (its creation is the event that matters)."""
+    existing: dict[str, bool] = {}
+    for path, recursive in dirs.items():
+        while not os.path.isdir(path) and os.path.dirname(path) != path:
+            path, recursive = os.path.dirname(path), False
+        existing[path] = existing.get(path, False) or recursive
+    recursive_roots = sorted(p for p, r in existing.items() if r)
+    out = {}
+    for path, recursive in existing.items():
+        covered = any(path != r and (path + "/").startswith(r.rstrip("/") + "/") for r in recursive_roots)
+        if not covered:
+            out[path] = recursive
+    return out

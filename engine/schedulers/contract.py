@@ -1,0 +1,277 @@
+"""The scheduler contract (seed 002, in snake_case) and the one path schedulers report through.
+
+A cook hands each ready work item to its node's scheduler with ``on_schedule`` (the only callback a
+scheduler must implement) and calls ``on_tick`` every ``tick_period`` seconds; between two ticks a
+scheduler gets at most ``max_items`` ``on_schedule`` calls. A scheduler never changes the engine's
+state: it reports what its jobs do through its ``Reporter`` (thread-safe: any thread may call it),
+and the cook's loop turns each report into events, flushed before anyone else hears of them.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pdgstore.engine.cook.inbox import Inbox
+from pdgstore.engine.errors import GraphError
+
+
+class ScheduleResult(enum.Enum):
+    """What ``on_schedule`` says about an item (PDG's ``pdg.scheduleResult``)."""
+
+    SUCCEEDED = "succeeded"  # accepted: its job runs and will be reported
+    FAILED = "failed"  # could not be scheduled: the item fails
+    COOK_SUCCEEDED = "cook_succeeded"  # handled at once and succeeded
+    COOK_FAILED = "cook_failed"  # handled at once and failed
+    COOK_CANCELED = "cook_canceled"  # handled at once and cancelled
+    DEFERRED = "deferred"  # not now: offer it again on a later tick
+    FULL_DEFERRED = "full_deferred"  # full: offer nothing more until something changes
+
+
+class TickResult(enum.Enum):
+    """What ``on_tick`` says about the scheduler (PDG's ``pdg.tickResult``)."""
+
+    READY = "ready"
+    BUSY = "busy"
+    CANCEL_COOK = "cancel_cook"
+
+
+class AcceptResult(enum.Enum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    DEFAULT = "default"
+
+
+@dataclass(slots=True)
+class JobResult:
+    """What an in-process run hands back at once: the state, attributes and outputs it made."""
+
+    state: str
+    attrs: dict
+    outputs: list
+    started_ns: int
+    duration_ns: int
+    error: str = ""
+    traceback: str = ""
+
+
+class Reporter:
+    """The one reporting path: every call becomes a message to the cook's loop, which records it
+    as events (flushed before the terminal, a handler or the job hears more). Thread-safe."""
+
+    def __init__(self, inbox: Inbox, scheduler: str) -> None:
+        self.put = inbox.put
+        self.put_quietly = inbox.put_quietly
+        self.scheduler = scheduler
+
+    def started(self, item_id: str, *, pid: int = 0, log_uri: str = "", attempt: int = 1, quiet: bool = False) -> None:
+        """The item's job began (``pid`` 0 in-process). ``quiet``: do not wake the loop for it (see
+        ``engine.cook.inbox``)."""
+        (self.put_quietly if quiet else self.put)(("job_started", item_id, (self.scheduler, attempt, pid, log_uri)))
+
+    def succeeded(self, item_id: str, exit_code: int = 0, message: str = "", outcome: str = "success") -> None:
+        """The job ended well; the loop checks the node's expected outputs before it believes it."""
+        self.put(("job_ended", item_id, (exit_code, outcome, message)))
+
+    def failed(self, item_id: str, exit_code: int = 1, message: str = "") -> None:
+        self.put(("job_ended", item_id, (exit_code, "failure", message)))
+
+    def retrying(self, item_id: str, exit_code: int, message: str = "") -> None:
+        """The job ended badly and will be started again (a later ``started`` follows)."""
+        self.put(("job_ended", item_id, (exit_code, "retry", message)))
+
+    def cancelled(self, item_id: str, message: str = "") -> None:
+        self.put(("job_cancelled", item_id, message))
+
+    def attrib_set(self, item_id: str, name: str, attr: list, done: Callable[[], None] | None = None) -> None:
+        """``attr`` is ``[type, [values...]]``; ``done`` (if given) runs once the effect is flushed."""
+        self.put(("attrib", item_id, (name, attr, done)))
+
+    def output_added(
+        self, item_id: str, path: str, tag: str = "", hash: str = "", done: Callable[[], None] | None = None
+    ) -> None:
+        self.put(("output", item_id, (path, tag, hash, done)))
+
+    def log_line(self, item_id: str, text: str, level: str = "info", done: Callable[[], None] | None = None) -> None:
+        self.put(("log", item_id, (level, text, done)))
+
+    def status(self, item_id: str, ok: bool, message: str = "", done: Callable | None = None) -> None:
+        """The job says itself whether it succeeded (``pdgcmd.workItemSuccess``/``Failed``)."""
+        self.put(("status", item_id, (ok, message, done)))
+
+    def warning(self, item_id: str | None, message: str, done: Callable | None = None) -> None:
+        """Something a job or the result server warns about (a refused call, say)."""
+        self.put(("warning", item_id, (message, done)))
+
+    def finished(self, item_id: str, result: JobResult, quiet: bool = False) -> None:
+        """An in-process run ended with everything it made at once (the fast path of the pool)."""
+        (self.put_quietly if quiet else self.put)(("done", item_id, result))
+
+
+@dataclass
+class ScheduledItem:
+    """What ``on_schedule`` receives: the item (a read-only ``WorkItem`` view), its node, and for
+    out-of-process nodes the ``command`` to run (an argument list) and environment additions."""
+
+    item: Any
+    node: Any
+    command: list | None = None
+    env: dict = field(default_factory=dict)
+    #: an in-process item's work: a callable returning a ``JobResult``
+    run: Callable[[], JobResult] | None = None
+    #: why the scheduler returned FAILED (a sentence naming the item), for the item's error
+    message: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.item.item_id
+
+    @property
+    def name(self) -> str:
+        return self.item.name
+
+    @property
+    def in_process(self) -> bool:
+        return self.run is not None
+
+
+class Scheduler:
+    """Base class of schedulers. Subclasses implement ``on_schedule``; the rest is optional.
+
+    ``type_name`` is the name graph files use (``graph.scheduler("farm", "local", slots=4)``);
+    ``in_process`` says whether it runs in-process items by default (the in-process scheduler
+    does; other schedulers get them only when ``on_accept_work_item`` returns ACCEPT).
+    """
+
+    type_name = "scheduler"
+    in_process = False
+    #: whether its jobs call back to a result server (the cook starts one when a scheduler needs it)
+    needs_result_server = False
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        tick_period: float = 0.5,
+        max_items: int | None = 30,
+        working_dir: str | None = None,
+    ) -> None:
+        self.name = name or self.type_name
+        if tick_period <= 0:
+            raise GraphError(f"scheduler {self.name}: tick_period must be positive, not {tick_period}")
+        if max_items is not None and max_items < 1:
+            raise GraphError(f"scheduler {self.name}: max_items must be at least 1, not {max_items}")
+        self.tick_period = float(tick_period)
+        self.max_items = max_items
+        self.working_dir = working_dir
+        self.reporter: Reporter | None = None
+        self.cancel_reason = ""  # what ``on_tick`` returning CANCEL_COOK wants recorded
+        self.result_server_addr = ""
+        self.result_server_env: dict[str, str] = {}
+        self.graph_dir = ""  # the graph's folder (PDG_DIR); set when the cook starts
+        self.job_temp = ""  # the jobs' temporary folder (PDG_TEMP); set when the cook starts
+        self.transfers = None  # the cook's ``engine.files.transfer.Transfers``; set when the cook starts
+
+    def parms(self) -> dict:
+        """What the log records about its definition (not part of the items' signatures)."""
+        return {"type": self.type_name, "tick_period": self.tick_period, "max_items": self.max_items}
+
+    # -- the callbacks -------------------------------------------------------------------------
+    def on_schedule(self, item: ScheduledItem) -> ScheduleResult:
+        raise NotImplementedError(f"scheduler {self.name} does not implement on_schedule")
+
+    def on_tick(self) -> TickResult:
+        return TickResult.READY
+
+    def on_accept_work_item(self, item: ScheduledItem) -> AcceptResult:
+        return AcceptResult.DEFAULT
+
+    def on_configure_cook(self, cook_options: dict) -> None:
+        """Called before the cook starts; may change ``cook_options`` (a dict of the cook's options)."""
+
+    def on_start_cook(self, static: bool, cook_set: list) -> bool:
+        """``cook_set``: the names of the nodes being cooked. Returning False aborts the cook."""
+        return True
+
+    def on_stop_cook(self, cancel: bool) -> bool:
+        """The cook ended; on ``cancel`` kill what still runs and return only once it is gone."""
+        return True
+
+    def on_start(self) -> None:
+        """The scheduler was created (once per cook process)."""
+
+    def on_stop(self) -> None:
+        """The scheduler is released."""
+
+    def on_cancel_work_items(self, work_items: list, node: Any = None) -> None:
+        """Cancel these items' jobs (``work_items``: item ids); each is reported cancelled."""
+
+    def job_reported(self, item_id: str, ok: bool, message: str) -> None:
+        """The job reported its own status through the Job API; it decides the item's outcome
+        when the job ends (schedulers that judge exit codes take it into account)."""
+
+    def on_schedule_static(self, dependency_map: dict, dependent_map: dict, ready_items: list) -> list | None:
+        """A static cook (``pdg cook --static``): the whole planned graph at once, before anything
+        runs (``engine.cook.static``: item id -> set of item ids; items of dynamic nodes are not in it).
+        ``ready_items`` are this scheduler's ready ``ScheduledItem``s. Return those to offer through
+        ``on_schedule`` as the dynamic cook does (the default: all); the others are this
+        scheduler's to run and report. Items that become ready later come through ``on_schedule``."""
+        return list(ready_items)
+
+    def get_status_uri(self, item: ScheduledItem) -> str:
+        return ""
+
+    def get_log_uri(self, item: ScheduledItem) -> str:
+        return ""
+
+    def application_bin(self, name: str, item: ScheduledItem | None = None) -> str:
+        """The program to run for application ``name``; "python" is this interpreter."""
+        if name in ("python", "python3"):
+            return sys.executable
+        raise GraphError(f"scheduler {self.name} does not know application {name!r}")
+
+    def transfer_inputs(self, item: ScheduledItem) -> list:
+        """Transfer the item's input files to this scheduler's ``working_dir`` before its job starts
+        (nothing when that is the project's folder): ``engine.files.transfer.Transfer`` records. Call it
+        from ``on_schedule`` (the loop's thread); a handler's error raises HandlerError naming it."""
+        if self.transfers is None or not self.transfers.needed(self):
+            return []
+        return self.transfers.transfer_inputs(item.item, self)
+
+    def work_item_result_server_addr(self) -> str:
+        """``host:port`` of the result server its jobs report to ('' when there is none)."""
+        return self.result_server_addr
+
+
+#: type name -> class, for ``graph.scheduler(name, type_name)``; plugins and graph files add theirs
+TYPES: dict[str, type[Scheduler]] = {}
+
+
+def register_type(cls: type[Scheduler], type_name: str | None = None) -> type[Scheduler]:
+    """Make a scheduler class known by its ``type_name`` (usable as a decorator)."""
+    if not (isinstance(cls, type) and issubclass(cls, Scheduler)):
+        raise GraphError(f"a scheduler type must be a subclass of engine.Scheduler, not {cls!r}")
+    name = type_name or cls.type_name
+    if TYPES.get(name, cls) is not cls:
+        raise GraphError(f"scheduler type {name} is already registered ({TYPES[name].__qualname__})")
+    TYPES[name] = cls
+    return cls
+
+
+def make(name: str, kind: str | type[Scheduler], parms: dict) -> Scheduler:
+    """A scheduler instance named ``name`` of ``kind`` (a registered type name or a class)."""
+    if isinstance(kind, str):
+        cls = TYPES.get(kind)
+        if cls is None:
+            raise GraphError(f"scheduler {name}: unknown scheduler type {kind!r} (known: {', '.join(sorted(TYPES))})")
+    elif isinstance(kind, type) and issubclass(kind, Scheduler):
+        cls = kind
+    else:
+        raise GraphError(f"scheduler {name}: the type is a type name or a Scheduler subclass, not {kind!r}")
+    try:
+        return cls(name, **parms)
+    except TypeError as exc:
+        raise GraphError(f"scheduler {name} ({cls.type_name}): {exc}") from None

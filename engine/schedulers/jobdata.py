@@ -1,0 +1,77 @@
+"""What an out-of-process job gets from the engine: its work item as JSON, and the Job API modules.
+
+The JSON is what ``pdgjson.WorkItem.fromJobEnvironment()`` reads. Paths in it are absolute (a job's
+working directory need not be the project's); attribute types use the result server's names
+(int, float, str, file, dict).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+
+JOBAPI_DIR = Path(__file__).resolve().parent / "jobapi"
+JOB_MODULES = ("pdgjson.py", "pdgcmd.py")
+FORMAT_VERSION = 1
+_KIND = {"string": "str"}
+
+
+def item_json_path(temp_dir: str | os.PathLike, item_name: str) -> Path:
+    return Path(temp_dir, "data", f"{item_name}.json")
+
+
+def item_data(item) -> dict:
+    """The JSON document for ``item`` (an ``engine.graph.workitem.WorkItem`` or a read-only view of one)."""
+    attributes = {}
+    for name, (kind, values) in sorted(item.attrs.items()):
+        if kind == "file":
+            values = [[os.fspath(item.path(v[0])), v[1]] for v in values]
+        attributes[name] = {"type": _KIND.get(kind, kind), "values": list(values)}
+
+    def files(infos) -> list[dict]:
+        return [
+            {"path": os.fspath(f.path), "relpath": f.relpath, "tag": f.tag, "size": f.size, "hash": f.hash}
+            for f in infos
+        ]
+
+    return {
+        "version": FORMAT_VERSION,
+        "id": item.id,
+        "name": item.name,
+        "index": item.index,
+        "node": item.node,
+        "attributes": attributes,
+        "inputFiles": files(item.input_files),
+        "outputFiles": files(item.output_files),
+    }
+
+
+def write_item_json(item, path: str | os.PathLike) -> None:
+    """Write the item's JSON atomically (temp file + rename: a job never reads half a file).
+
+    No fsync: the file is rebuilt for every job, so surviving a power loss buys nothing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(item_data(item), f, separators=(",", ":"))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def install_job_modules(temp_dir: str | os.PathLike) -> Path:
+    """Copy pdgjson.py and pdgcmd.py into ``temp_dir/scripts`` (the job's PYTHONPATH); returns that folder."""
+    scripts = Path(temp_dir, "scripts")
+    scripts.mkdir(parents=True, exist_ok=True)
+    for name in JOB_MODULES:
+        dst = scripts / name
+        tmp = scripts / f".{name}.{os.getpid()}.tmp"
+        shutil.copyfile(JOBAPI_DIR / name, tmp)
+        os.replace(tmp, dst)
+    return scripts

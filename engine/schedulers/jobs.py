@@ -1,0 +1,188 @@
+"""Running one job as a process: its environment, its log file, its process group.
+
+Every job runs in a process group of its own (``start_new_session``) with an explicit, scrubbed
+environment, its stdout and stderr in a per-item log file. ``reap`` waits for the job without
+reaping it (``waitid(WNOWAIT)``), kills whatever is left of its group, then reaps it: so a job's
+grandchildren never outlive it, and the group id cannot have been reused when it is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+from pdgstore.engine.schedulers import jobdata
+
+#: variables passed through from the engine's environment; everything else is dropped
+PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
+
+
+def temp_dir(store_dir: str, graph: str) -> Path:
+    """The jobs' shared temporary folder (``PDG_TEMP``): item JSON, job modules, logs."""
+    return Path(store_dir, "jobs", graph)
+
+
+def log_path(temp: Path, item_name: str) -> Path:
+    return temp / "logs" / f"{item_name}.log"
+
+
+def passed_env() -> dict:
+    """The variables of the engine's environment every job gets (``PASSED``)."""
+    return {k: os.environ[k] for k in PASSED if k in os.environ}
+
+
+def prepare(scheduled, scheduler, temp: Path, base: dict | None = None) -> tuple[dict, Path]:
+    """Write the item's JSON (for nodes whose jobs read it) and return the job's environment
+    (``base``: ``passed_env()``, made once per cook by a scheduler that starts many jobs) and log file."""
+    item = scheduled.item
+    if getattr(scheduled.node, "item_json", True):  # a file per job costs: only for jobs that read it
+        jobdata.write_item_json(item, jobdata.item_json_path(temp, item.name))
+    env = dict(base) if base else passed_env()
+    env.update(scheduled.env)
+    scripts = temp / "scripts"
+    env.update(
+        {
+            "PDG_ITEM_NAME": item.name,
+            "PDG_ITEM_ID": item.item_id,
+            "PDG_TEMP": str(temp),
+            "PDG_DIR": scheduler.graph_dir,
+            "PDG_SCRIPTDIR": str(scripts),
+            "PYTHONPATH": str(scripts),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(scheduler.result_server_env)
+    return env, log_path(temp, item.name)
+
+
+class Process:
+    """A started job: its ``pid`` (also its process group id)."""
+
+    __slots__ = ("pid", "returncode")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+_FOUND: dict[tuple[str, str], str] = {}  # (program, PATH) -> its path: a PATH search is a stat per folder
+
+
+def which(program: str, path: str) -> str:
+    """``program`` found on ``path`` (remembered: 1,000 jobs of one program search once)."""
+    found = _FOUND.get((program, path))
+    if found is None:
+        found = shutil.which(program, path=path)
+        if found is None:
+            raise FileNotFoundError(2, "No such file or directory", program)
+        _FOUND[program, path] = found
+    return found
+
+
+def open_log(log: Path, attempt: int = 1) -> int:
+    """The job's log file, opened in this process (the GIL released while the file system creates
+    it, which can take longer than starting the job), truncated by the first attempt."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if attempt > 1 else os.O_TRUNC)
+    try:
+        fd = os.open(log, flags, 0o644)
+    except FileNotFoundError:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(log, flags, 0o644)
+    if attempt > 1:
+        os.write(fd, f"\n--- attempt {attempt} ---\n".encode())
+    return fd
+
+
+class LazyLog:
+    """A job's log file, made when the first output arrives (a job that prints nothing leaves no
+    file: ``pdg log`` shows nothing either way). The first attempt removes an older cook's log."""
+
+    __slots__ = ("path", "attempt", "fd", "error")
+
+    def __init__(self, path: Path, attempt: int) -> None:
+        self.path, self.attempt, self.fd = path, attempt, -1
+        self.error = ""  # why the log could not be written (the rest of the output is dropped)
+        if attempt == 1:
+            try:
+                os.unlink(path)
+            except OSError:  # none (the usual case), or something a write will report
+                pass
+
+    def write(self, data: bytes) -> None:
+        if self.error:
+            return
+        try:
+            if self.fd < 0:
+                self.fd = open_log(self.path, self.attempt)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError as exc:  # a full disk must not stop the thread that notices jobs end
+            self.error = f"could not write its log {self.path}: {exc.strerror or exc}"
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def spawn(argv: list[str], env: dict, cwd: str, log: Path, attempt: int = 1, log_fd: int | None = None):
+    """Start the job in a new process group, its output going to ``log`` (truncated by the first
+    attempt, appended to by retries), or to ``log_fd`` (a file or pipe, closed here).
+    ``posix_spawn`` when it runs in this process's folder (the usual case, and several times
+    cheaper than ``subprocess``), else ``subprocess.Popen``."""
+    fd = open_log(log, attempt) if log_fd is None else log_fd
+    try:
+        if hasattr(os, "posix_spawn") and os.path.abspath(cwd) == os.getcwd():
+            program = argv[0]
+            if os.sep not in program:
+                program = which(program, env.get("PATH", os.defpath))
+            actions = [
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, fd, 1),
+                (os.POSIX_SPAWN_DUP2, fd, 2),
+            ]
+            return Process(os.posix_spawn(program, argv, env, file_actions=actions, setsid=True))
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+    finally:
+        os.close(fd)
+
+
+def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def reap(proc) -> int:
+    """Wait for the job to end, kill the rest of its group, reap it; its exit code (negative:
+    the signal that killed it)."""
+    try:
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    except ChildProcessError:
+        pass
+    kill_group(proc.pid)
+    return proc.wait()
+
+
+def start_failure(argv: list[str], exc: OSError) -> str:
+    return f"could not start {argv[0]}: {exc.strerror or exc}"

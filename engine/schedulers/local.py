@@ -1,0 +1,417 @@
+"""The local scheduler: work items' jobs as subprocesses of this machine, as PDG's Local Scheduler.
+
+``slots`` (default: the CPU count; negative: CPUs minus that many) are shared by the running jobs,
+each taking ``slots_per_item``. A job that fails is retried up to ``max_retries`` times (its item's
+``failurecount`` attribute counts the failures). ``timeout`` seconds kill it (``on_timeout``: fail or
+retry); ``max_memory_mb`` kills it when its process group's resident memory exceeds that (Linux,
+read from /proc). ``exit_codes`` maps a non-zero exit code to success, warning, retry, ignore or
+failure (the default). No job starts while the machine has less than ``min_free_memory_mb``
+available. Jobs run in ``working_dir`` (default: the graph's folder).
+
+``on_schedule`` reserves the slots and hands the job to one starter thread (creating a log file can
+take longer than starting the job, and the loop should not wait for either). When the slots are
+full it still accepts up to ``queue_ahead`` jobs (default: as many as slots; 0 is PDG's
+FULL_DEFERRED at once) into a backlog: a job is prepared ahead and started by whichever thread frees
+a slot, with no round trip through the cook's loop. One reaper thread notices each job's end at
+once (not at the next tick), retries it or reports it; ``on_tick`` enforces timeouts and memory
+limits.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pdgstore.engine.errors import GraphError
+from pdgstore.engine.schedulers import jobs
+from pdgstore.engine.schedulers.contract import (
+    AcceptResult,
+    ScheduledItem,
+    Scheduler,
+    ScheduleResult,
+    TickResult,
+    register_type,
+)
+from pdgstore.engine.schedulers.jobdata import install_job_modules
+from pdgstore.engine.schedulers.pool import ThreadPool
+from pdgstore.engine.schedulers.reaper import Output, Reaper
+
+from pdgstore.errors import PdgError
+
+ACTIONS = ("success", "warning", "retry", "ignore", "failure")
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+@dataclass(eq=False)  # a job is itself: the backlog finds it by identity
+class _Job:
+    item_id: str
+    name: str
+    argv: list
+    env: dict
+    log: Path
+    slots: int
+    proc: object = None
+    attempt: int = 1
+    started: float = 0.0
+    failures: int = 0
+    kill_reason: str = ""  # why on_tick killed it: "timeout" or "memory"
+    cancelled: bool = False
+    status: tuple | None = None  # (ok, message) the job reported for itself through the Job API
+    output: jobs.LazyLog | None = None  # its output on the way to its log, while it runs
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def transfer_summary(moved: list, working_dir: str) -> str:
+    """One log line about a job's input transfers: how many copied, found cached, skipped."""
+    counts: dict[str, int] = {}
+    for transfer in moved:
+        counts[transfer.status] = counts.get(transfer.status, 0) + 1
+    said = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return f"transferred {len(moved)} input file(s) to {working_dir}: {said}"
+
+
+def _slots(value: int | None) -> int:
+    cpus = os.cpu_count() or 1
+    if value is None or value == 0:
+        return cpus
+    return max(1, cpus + value) if value < 0 else value
+
+
+def available_memory_mb() -> float | None:
+    """MemAvailable from /proc/meminfo (None where there is none)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def group_rss_mb(groups: set[int]) -> dict[int, float]:
+    """Resident memory of every process in each of ``groups`` (process group ids), summed."""
+    totals = dict.fromkeys(groups, 0.0)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2 :].split()
+        pgrp = int(fields[2])
+        if pgrp in totals:
+            totals[pgrp] += int(fields[21]) * _PAGE / (1024 * 1024)
+    return totals
+
+
+@register_type
+class LocalScheduler(Scheduler):
+    type_name = "local"
+    needs_result_server = True
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        slots: int | None = None,
+        slots_per_item: int = 1,
+        max_retries: int = 3,
+        timeout: float | None = None,
+        on_timeout: str = "fail",
+        max_memory_mb: float | None = None,
+        exit_codes: dict | None = None,
+        min_free_memory_mb: float | None = None,
+        working_dir: str | None = None,
+        tick_period: float = 0.5,
+        max_items: int | None = 30,
+        queue_ahead: int | None = None,
+    ) -> None:
+        super().__init__(name, tick_period=tick_period, max_items=max_items, working_dir=working_dir)
+        self.slots = _slots(slots)
+        if slots_per_item < 1:
+            raise GraphError(f"scheduler {self.name}: slots_per_item must be at least 1, not {slots_per_item}")
+        if max_retries < 0:
+            raise GraphError(f"scheduler {self.name}: max_retries cannot be negative ({max_retries})")
+        if on_timeout not in ("fail", "retry"):
+            raise GraphError(f"scheduler {self.name}: on_timeout is fail or retry, not {on_timeout!r}")
+        if timeout is not None and timeout <= 0:
+            raise GraphError(f"scheduler {self.name}: timeout must be positive, not {timeout}")
+        self.exit_codes = {}
+        for code, action in (exit_codes or {}).items():
+            if action not in ACTIONS:
+                raise GraphError(
+                    f"scheduler {self.name}: exit code {code} maps to {action!r}, not one of {', '.join(ACTIONS)}"
+                )
+            self.exit_codes[int(code)] = action
+        self.slots_per_item = slots_per_item
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self.on_timeout = on_timeout
+        self.max_memory_mb = max_memory_mb
+        self.min_free_memory_mb = min_free_memory_mb
+        self.free = self.slots
+        self.running: dict[str, _Job] = {}
+        self.temp: Path | None = None
+        self.reaper: Reaper | None = None
+        #: jobs accepted while the slots are full, started the moment a slot frees
+        self.backlog: deque[_Job] = deque()
+        self.queue_ahead = self.slots if queue_ahead is None else queue_ahead
+        if self.queue_ahead < 0:
+            raise GraphError(f"scheduler {self.name}: queue_ahead cannot be negative ({queue_ahead})")
+        if min_free_memory_mb is not None:
+            self.queue_ahead = 0  # free memory is checked when a job starts: only the loop starts jobs
+        self.base_env: dict = {}
+        self.starter: ThreadPool | None = None  # starts the jobs: the loop never waits for a start
+        self._lock = threading.Lock()
+
+    def parms(self) -> dict:
+        return {
+            **super().parms(),
+            "slots": self.slots,
+            "slots_per_item": self.slots_per_item,
+            "max_retries": self.max_retries,
+            "timeout": self.timeout,
+            "on_timeout": self.on_timeout,
+            "max_memory_mb": self.max_memory_mb,
+            "exit_codes": {str(k): v for k, v in self.exit_codes.items()},
+            "min_free_memory_mb": self.min_free_memory_mb,
+            "queue_ahead": self.queue_ahead,
+        }
+
+    # -- the contract ----------------------------------------------------------------------------
+    def on_accept_work_item(self, item: ScheduledItem) -> AcceptResult:
+        return AcceptResult.REJECT if item.in_process else AcceptResult.ACCEPT
+
+    def on_start_cook(self, static: bool, cook_set: list) -> bool:
+        self.temp = Path(self.job_temp)
+        if self.working_dir:
+            os.makedirs(self.working_dir, exist_ok=True)
+        install_job_modules(self.temp)
+        self.free = self.slots
+        self.reaper = Reaper(self._ended, name=f"pdg-reaper-{self.name}")
+        self.starter = ThreadPool(1, self.reporter)
+        self.base_env = jobs.passed_env()
+        return True
+
+    def on_schedule(self, item: ScheduledItem) -> ScheduleResult:
+        if item.command is None:
+            item.message = f"scheduler {self.name} runs jobs only; work item {item.name} has no command"
+            return ScheduleResult.FAILED
+        need = self.slots_per_item
+        if need > self.slots:
+            item.message = f"work item {item.name} needs {need} slots but scheduler {self.name} has {self.slots}"
+            return ScheduleResult.FAILED
+        with self._lock:
+            queued = not (self.free >= need and not self.backlog)
+            if queued and len(self.backlog) >= self.queue_ahead:
+                return ScheduleResult.FULL_DEFERRED if self.free <= 0 else ScheduleResult.DEFERRED
+            if not queued and self.min_free_memory_mb is not None:
+                free_mb = available_memory_mb()
+                if free_mb is not None and free_mb < self.min_free_memory_mb:
+                    return ScheduleResult.FULL_DEFERRED
+            self.free -= 0 if queued else need
+        try:
+            moved = self.transfer_inputs(item)
+            env, log = jobs.prepare(item, self, self.temp, self.base_env)
+        except PdgError as exc:
+            with self._lock:
+                self.free += 0 if queued else need
+            item.message = str(exc)
+            return ScheduleResult.FAILED
+        job = _Job(item.id, item.name, item.command, env, log, need)
+        self.running[item.id] = job
+        if moved:
+            self.reporter.log_line(item.id, transfer_summary(moved, self.working_dir))
+        if not queued:
+            self.starter.submit(None, lambda: self._launch(job))
+            return ScheduleResult.SUCCEEDED
+        with self._lock:
+            self.backlog.append(job)
+        for ready in self._take_backlog():  # a slot may have freed meanwhile
+            self.starter.submit(None, lambda ready=ready: self._launch(ready))
+        return ScheduleResult.SUCCEEDED
+
+    def on_tick(self) -> TickResult:
+        now = time.monotonic()
+        jobs_now = list(self.running.values())
+        if self.timeout is not None:
+            for job in jobs_now:
+                if job.proc is not None and job.started and now - job.started > self.timeout and not job.kill_reason:
+                    job.kill_reason = "timeout"
+                    jobs.kill_group(job.proc.pid)
+        if self.max_memory_mb is not None and jobs_now:
+            usage = group_rss_mb({job.proc.pid for job in jobs_now if job.proc is not None})
+            for job in jobs_now:
+                if job.proc is not None and usage.get(job.proc.pid, 0) > self.max_memory_mb and not job.kill_reason:
+                    job.kill_reason = f"memory {usage[job.proc.pid]:.0f} MB"
+                    jobs.kill_group(job.proc.pid)
+        return TickResult.READY
+
+    def on_cancel_work_items(self, work_items: list, node=None) -> None:
+        """Mark them all cancelled first (a slot freed meanwhile must not start one), take the
+        waiting ones out of the backlog, then kill the running ones."""
+        chosen = [job for job in map(self.running.get, work_items) if job is not None]
+        with self._lock:
+            for job in chosen:
+                job.cancelled = True
+            waiting = [job for job in chosen if job in self.backlog]
+            for job in waiting:
+                self.backlog.remove(job)
+        for job in waiting:  # never started, holding no slot
+            self.running.pop(job.item_id, None)
+            self.reporter.cancelled(job.item_id, "cancelled before its job started")
+        for job in chosen:
+            if job.proc is not None:
+                jobs.kill_group(job.proc.pid)
+
+    def on_stop_cook(self, cancel: bool) -> bool:
+        """Kill what still runs and wait until it is gone: no job outlives its cook."""
+        self.on_cancel_work_items(list(self.running))
+        deadline = time.monotonic() + 10
+        while self.running and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if self.reaper is not None:
+            self.reaper.stop()
+            self.reaper = None
+        if self.starter is not None:
+            self.starter.shutdown()
+            self.starter = None
+        return True
+
+    def get_log_uri(self, item: ScheduledItem) -> str:
+        return jobs.log_path(self.temp, item.name).as_uri() if self.temp else ""
+
+    def job_reported(self, item_id: str, ok: bool, message: str) -> None:
+        """The job said itself whether it succeeded (``pdgcmd.workItemSuccess``/``Failed``)."""
+        job = self.running.get(item_id)
+        if job is not None:
+            job.status = (ok, message)
+
+    # -- one job ---------------------------------------------------------------------------------
+    def _launch(self, job: _Job) -> None:
+        """Start the job (on the starter's thread, or on the thread that freed its slot), or
+        settle it when it cannot start."""
+        report = self.reporter
+        if job.cancelled:
+            return self._settle(job, lambda: report.cancelled(job.item_id, "cancelled before its job started"))
+        try:
+            error = self._start(job)
+        except Exception as exc:  # noqa: BLE001 - a bug here must fail the item, not hang the cook
+            error = f"scheduler {self.name} could not start the job: {type(exc).__name__}: {exc}"
+        if error:
+            self._settle(job, lambda: report.failed(job.item_id, 127, error))
+
+    def _start(self, job: _Job) -> str:
+        """Start (or restart) the job; '' or why it could not start. Its output goes through a
+        pipe that the reaper pumps into its log file, made only once there is output: creating a
+        file can cost more than starting the job, and most short jobs print nothing."""
+        output = pipe = None
+        if self.reaper.pidfds:
+            job.output = jobs.LazyLog(job.log, job.attempt)
+            pipe, write_end = os.pipe()
+            output = Output(pipe, job.output.write)
+        try:
+            job.proc = jobs.spawn(
+                job.argv,
+                job.env,
+                self.working_dir or self.graph_dir,
+                job.log,
+                job.attempt,
+                write_end if pipe is not None else None,
+            )
+        except OSError as exc:
+            if pipe is not None:
+                os.close(pipe)
+            return jobs.start_failure(job.argv, exc)
+        job.started = time.monotonic()
+        if job.cancelled:  # cancelled while it was starting
+            jobs.kill_group(job.proc.pid)
+        self.reporter.started(job.item_id, pid=job.proc.pid, log_uri=job.log.as_uri(), attempt=job.attempt)
+        self.reaper.watch(job.proc.pid, job, output)
+        return ""
+
+    def _settle(self, job: _Job, report) -> None:
+        """The job is over: free its slots, send the report that settles it, and start the jobs
+        waiting in the backlog that now fit, here and now (no round trip through the loop)."""
+        self.running.pop(job.item_id, None)
+        with self._lock:
+            self.free += job.slots
+        report()
+        for ready in self._take_backlog():
+            self._launch(ready)
+
+    def _take_backlog(self) -> list[_Job]:
+        """The waiting jobs that fit in the free slots, in order, their slots taken."""
+        taken = []
+        with self._lock:
+            while self.backlog and self.free >= self.backlog[0].slots:
+                job = self.backlog.popleft()
+                self.free -= job.slots
+                taken.append(job)
+        return taken
+
+    def _ended(self, job: _Job) -> None:
+        """On the reaper's thread: the job's process exited. Judge it, retry it or settle it."""
+        report = self.reporter
+        try:
+            code = jobs.reap(job.proc)
+            if job.output is not None:  # the reaper drained its pipe before calling here
+                job.output.close()
+                if job.output.error:
+                    report.log_line(job.item_id, job.output.error, level="warning")
+            if job.cancelled:
+                message = f"its job was killed (cancelled, attempt {job.attempt})"
+                return self._settle(job, lambda: report.cancelled(job.item_id, message))
+            action, message = self._judge(job, code)
+            if action == "retry" and job.failures < self.max_retries:
+                job.failures += 1
+                report.attrib_set(job.item_id, "failurecount", ["int", [job.failures]])
+                report.retrying(job.item_id, code, f"{message}; retry {job.failures} of {self.max_retries}")
+                job.attempt += 1
+                job.kill_reason = ""
+                job.status = None
+                error = self._start(job)
+                if error:
+                    self._settle(job, lambda: report.failed(job.item_id, 127, error))
+                return
+            if action in ("retry", "failure"):
+                if job.attempt > 1:
+                    report.attrib_set(job.item_id, "failurecount", ["int", [job.failures + 1]])
+                    message += f" (attempt {job.attempt}, after {job.failures} retries)"
+                return self._settle(job, lambda: report.failed(job.item_id, code, message))
+            if action == "warning":
+                report.log_line(job.item_id, message, level="warning")
+            outcome = {"warning": "warning", "ignore": "ignore"}.get(action, "success")
+            self._settle(job, lambda: report.succeeded(job.item_id, code, message, outcome=outcome))
+        except Exception as exc:  # noqa: BLE001 - a bug here must fail the item, not hang the cook
+            text = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
+            self._settle(job, lambda: report.failed(job.item_id, -1, text))
+
+    def _judge(self, job: _Job, code: int) -> tuple[str, str]:
+        """What a job's end means: (success|warning|ignore|retry|failure, in words)."""
+        if job.kill_reason == "timeout":
+            action = "retry" if self.on_timeout == "retry" else "failure"
+            return action, f"killed after its timeout of {self.timeout:g} s"
+        if job.kill_reason:
+            return "failure", f"killed: its {job.kill_reason} exceeded the limit of {self.max_memory_mb:g} MB"
+        if job.status is not None:
+            ok, text = job.status
+            if ok:
+                return "success", text
+            return "failure", f"the job reported failure: {text}" if text else "the job reported failure"
+        if code == 0:
+            return "success", ""
+        if code < 0:
+            return "retry", f"its job was killed by signal {-code}"
+        action = self.exit_codes.get(code, "failure")
+        if action == "failure":
+            action = "retry"
+        words = {"warning": f"exit code {code} (treated as a warning)", "ignore": f"exit code {code} (ignored)"}
+        return action, words.get(action, f"its job exited with code {code}")

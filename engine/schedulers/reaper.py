@@ -1,0 +1,135 @@
+"""One thread that notices when jobs end, for a scheduler with many short jobs.
+
+A job's pidfd (Linux) becomes readable when the job exits; the reaper's thread waits on all of them
+at once (``selectors``, the GIL released) and calls ``ended(key)`` for each that did. It also pumps
+each job's output pipe into its log (``Output``), draining it before it says the job ended. One
+thread for every job keeps the cook's loop from fighting a crowd of waiter threads for the GIL. Where there are
+no pidfds, a thread per job waits instead (``waitid`` without reaping) and calls the same ``ended``.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import threading
+from collections.abc import Callable
+
+
+class Reaper:
+    def __init__(self, ended: Callable[[object], None], name: str = "pdg-reaper") -> None:
+        self.ended = ended
+        self.pidfds = hasattr(os, "pidfd_open")
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._lock = threading.Lock()
+        self._added: list = []
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def watch(self, pid: int, key, output: Output | None = None) -> None:
+        """Call ``ended(key)`` once process ``pid`` (a child of this process) has exited; with
+        ``output`` (pidfds only), pump the job's output pipe meanwhile, drained before ``ended``."""
+        if not self.pidfds:
+            threading.Thread(target=self._wait_one, args=(pid, key), daemon=True).start()
+            return
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:  # it is gone already (reaped elsewhere): it ended
+            if output is not None:
+                output.drain()
+            return self.ended(key)
+        if threading.current_thread() is self._thread:  # a job started by an ``ended`` callback
+            return self._register(fd, key, output)
+        with self._lock:
+            self._added.append((fd, key, output))
+        os.write(self._wake_w, b"x")
+
+    def _register(self, fd: int, key, output: Output | None) -> None:
+        self._selector.register(fd, selectors.EVENT_READ, (key, output))
+        if output is not None:
+            self._selector.register(output.fd, selectors.EVENT_READ, output)
+
+    def stop(self) -> None:
+        self._stopping = True
+        os.write(self._wake_w, b"x")
+        self._thread.join(5)
+        for sel_key in list(self._selector.get_map().values()):  # what jobs outliving the cook held
+            if isinstance(sel_key.data, Output):
+                sel_key.data.close()
+            elif sel_key.data is not None:
+                os.close(sel_key.fd)
+        self._selector.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    def _wait_one(self, pid: int, key) -> None:
+        try:
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            pass
+        self.ended(key)
+
+    def _run(self) -> None:
+        selector = self._selector
+        while not self._stopping:
+            for sel_key, _ in selector.select():
+                data = sel_key.data
+                if data is None:
+                    os.read(self._wake_r, 4096)
+                    with self._lock:
+                        added, self._added = self._added, []
+                    for fd, key, output in added:
+                        self._register(fd, key, output)
+                elif isinstance(data, Output):
+                    if data.fd >= 0 and not data.pump():  # fd -1: drained already in this round
+                        selector.unregister(data.fd)
+                        data.close()
+                else:  # the job exited
+                    selector.unregister(sel_key.fd)
+                    os.close(sel_key.fd)
+                    key, output = data
+                    if output is not None:
+                        if output.fd >= 0:
+                            selector.unregister(output.fd)
+                        output.drain()
+                    self.ended(key)
+
+
+class Output:
+    """The read end of a job's output pipe and what receives what arrives (``write(bytes)``)."""
+
+    __slots__ = ("fd", "write")
+
+    def __init__(self, fd: int, write: Callable[[bytes], None]) -> None:
+        os.set_blocking(fd, False)
+        self.fd = fd
+        self.write = write
+
+    def pump(self) -> bool:
+        """Pass on what is there; False at the end of the output (every writer closed it)."""
+        try:
+            data = os.read(self.fd, 1 << 16)
+        except BlockingIOError:
+            return True
+        if data:
+            self.write(data)
+        return bool(data)
+
+    def drain(self) -> None:
+        """Pass on everything still in the pipe (the job has exited), then close it."""
+        while self.fd >= 0:
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except BlockingIOError:  # a grandchild still holds it open: it dies with the job's group
+                break
+            if not data:
+                break
+            self.write(data)
+        self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1

@@ -1,0 +1,54 @@
+"""The result server's sink: a job's calls handed to the cook's loop, answered once flushed.
+
+The server's threads never touch the engine's state. Each call becomes a report on the loop's
+inbox carrying a ``done`` callback; the loop records it as events, flushes, and only then calls
+``done``, which wakes the server thread to answer the job: a job told "ok" can trust that the log
+holds its report. A report the loop refuses (the item is no longer cooking, a reported file does
+not exist) raises ValueError, which the server turns into a fault naming the problem.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from pdgstore.engine.schedulers.contract import Reporter
+
+#: how long a job's call waits for the loop (a cook that ended answers no more)
+WAIT_S = 60.0
+_KIND = {"str": "string"}
+
+
+class CookSink:
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+
+    def _wait(self, send) -> None:
+        answered = threading.Event()
+        result = []
+
+        def done(error: str | None) -> None:
+            result.append(error)
+            answered.set()
+
+        send(done)
+        if not answered.wait(WAIT_S):
+            raise ValueError("the cook did not record the report in time (it may have ended)")
+        if result[0]:
+            raise ValueError(result[0])
+
+    def set_attrib(self, item_id: str, name: str, values: list, kind: str) -> None:
+        attr = [_KIND.get(kind, kind), list(values)]
+        self._wait(lambda done: self.reporter.attrib_set(item_id, name, attr, done))
+
+    def add_output_files(self, item_id: str, files: list) -> None:
+        for path, tag, hash_ in files:
+            self._wait(lambda done, p=path, t=tag, h=hash_: self.reporter.output_added(item_id, p, t, h, done))
+
+    def report_status(self, item_id: str, ok: bool, message: str = "") -> None:
+        self._wait(lambda done: self.reporter.status(item_id, ok, message, done))
+
+    def warning(self, item_id: str | None, message: str) -> None:
+        self._wait(lambda done: self.reporter.warning(item_id, message, done))
+
+    def log_line(self, item_id: str, text: str) -> None:
+        self._wait(lambda done: self.reporter.log_line(item_id, text, "info", done))
