@@ -15,6 +15,7 @@ from pdgstore.engine.project import cook_file, cook_graph, find_store, open_stor
 from pdgstore.engine.schedulers.contract import AcceptResult, ScheduledItem, Scheduler, ScheduleResult, TickResult
 from pdgstore.engine.schedulers.inprocess import InProcessScheduler
 from pdgstore.engine.schedulers.local import LocalScheduler
+from pdgstore.engine.schedulers.dask import DaskScheduler  # registers "dask"; imports distributed only when used
 
 __all__ = [
     "Graph",
@@ -37,4 +38,5 @@ __all__ = [
     "ScheduledItem",
     "InProcessScheduler",
     "LocalScheduler",
+    "DaskScheduler",
 ]
