@@ -408,8 +408,9 @@ class DaskScheduler(Scheduler):
             try:
                 self._submit(batch)
             except Exception as exc:  # noqa: BLE001 - the cluster refused: these items fail
+                text = f"Dask refused the task: {type(exc).__name__}: {exc}"
                 for job in batch:
-                    self._settle(job, lambda j=job: self.reporter.failed(j.item_id, -1, f"Dask refused the task: {exc}"))
+                    self._settle(job, lambda j=job: self.reporter.failed(j.item_id, -1, text))
 
     def _submit(self, batch: list[_Job]) -> None:
         client = self.conn.client
