@@ -24,9 +24,7 @@ def require_distributed(scheduler: str):
     try:
         import distributed
     except ImportError:
-        raise GraphError(
-            f"scheduler {scheduler} needs Dask distributed: pip install 'pdgstore[dask]'"
-        ) from None
+        raise GraphError(f"scheduler {scheduler} needs Dask distributed: pip install 'pdgstore[dask]'") from None
     return distributed
 
 

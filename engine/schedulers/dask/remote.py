@@ -119,13 +119,21 @@ def run_job(spec: dict) -> dict:
         if worker is not None:
             worker.log_event(
                 STARTED_TOPIC,
-                {"key": key, "item_id": spec["item_id"], "run": answer["run"], "pid": proc.pid, "worker": worker.address},
+                {
+                    "key": key,
+                    "item_id": spec["item_id"],
+                    "run": answer["run"],
+                    "pid": proc.pid,
+                    "worker": worker.address,
+                },
             )
         timeout = spec.get("timeout_s")
         deadline = None if timeout is None else t0 + timeout
         while True:
             try:
-                code = proc.wait(timeout=_POLL_S if deadline is None else max(0.0, min(_POLL_S, deadline - time.monotonic())))
+                code = proc.wait(
+                    timeout=_POLL_S if deadline is None else max(0.0, min(_POLL_S, deadline - time.monotonic()))
+                )
                 break
             except subprocess.TimeoutExpired:
                 if deadline is not None and time.monotonic() >= deadline and not answer["kill_reason"]:
@@ -184,7 +192,9 @@ def run_python(call: Call):
             try:
                 outputs.append(records.record(path, view.root, tag, types=call.types))
             except FileNotFoundError:
-                raise FileNotFoundError(f"work item {view.name} reported output file {path}, which does not exist") from None
+                raise FileNotFoundError(
+                    f"work item {view.name} reported output file {path}, which does not exist"
+                ) from None
         if call.expected_outputs:
             outputs = expected_records(view, call, outputs, view.root, call.types)
     except BaseException as exc:  # noqa: BLE001 - every failure of user code is the item's

@@ -410,7 +410,7 @@ class DaskScheduler(Scheduler):
             except Exception as exc:  # noqa: BLE001 - the cluster refused: these items fail
                 text = f"Dask refused the task: {type(exc).__name__}: {exc}"
                 for job in batch:
-                    self._settle(job, lambda j=job: self.reporter.failed(j.item_id, -1, text))
+                    self._settle(job, lambda j=job, t=text: self.reporter.failed(j.item_id, -1, t))
 
     def _submit(self, batch: list[_Job]) -> None:
         client = self.conn.client
@@ -477,7 +477,9 @@ class DaskScheduler(Scheduler):
                 job.failures += 1
                 self.reporter.attrib_set(job.item_id, "failurecount", ["int", [job.failures]])
                 self.reporter.retrying(
-                    job.item_id, -9, f"its worker was lost; Dask ran the job again on {msg['worker']} (retry {job.failures})"
+                    job.item_id,
+                    -9,
+                    f"its worker was lost; Dask ran the job again on {msg['worker']} (retry {job.failures})",
                 )
                 job.attempt += 1
             job.runs.add(msg["run"])
