@@ -30,8 +30,9 @@ the transaction of the events that change them) and the partial index ``events_g
 migration from 1 creates them and fills them by folding the log (``MIGRATIONS``, ``tables.rebuild``).
 
 Payloads per kind are documented on the classes in ``pdgstore.events``. A file that is not SQLite,
-is SQLite of another application, carries a newer schema, or is truncated is refused by
-``check_header`` without being opened for writing.
+is SQLite of another application or carries a newer schema is refused by ``check_header`` without
+being opened for writing. Whether a file of ours is corrupt only SQLite can tell (``pdgstore.log``
+asks it); the header's page count is not evidence on its own (``header_mismatch``).
 """
 
 from __future__ import annotations
@@ -121,7 +122,6 @@ def check_header(path: str, display: str) -> int:
     try:
         with open(path, "rb") as f:
             header = f.read(100)
-            size = os.fstat(f.fileno()).st_size
     except FileNotFoundError:
         raise StoreMissing(f"no pdgstore database at {display}") from None
     except OSError as exc:
@@ -143,10 +143,26 @@ def check_header(path: str, display: str) -> int:
         raise StoreRefused(f"{display} is corrupt: its header carries no schema version; it was left untouched")
     (page_size,) = struct.unpack(">H", header[16:18])
     page_size = 65536 if page_size == 1 else page_size
-    (pages,) = struct.unpack(">I", header[28:32])
-    if page_size < 512 or size % page_size or size < pages * page_size:
-        raise StoreRefused(
-            f"{display} is corrupt: it is {size} bytes long, its header says {pages} pages of {page_size}; "
-            "it was left untouched"
-        )
+    if page_size < 512 or page_size & (page_size - 1):
+        raise StoreRefused(f"{display} is corrupt: its header names a page size of {page_size}; it was left untouched")
     return version
+
+
+def header_mismatch(path: str) -> str:
+    """Where the file's length disagrees with its header's page count ('' when it does not).
+
+    Never a verdict by itself: in WAL mode the header's page count runs ahead of the file while a
+    checkpoint is copying pages in (a kill, a full disk or a file-size limit can stop it there), and
+    the WAL still holds every page. A mismatch only means SQLite is asked (``PRAGMA quick_check``)."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return ""
+    (page_size,) = struct.unpack(">H", header[16:18])
+    page_size = 65536 if page_size == 1 else page_size
+    (pages,) = struct.unpack(">I", header[28:32])
+    if size % page_size or size < pages * page_size:
+        return f"it is {size} bytes long, its header says {pages} pages of {page_size}"
+    return ""
