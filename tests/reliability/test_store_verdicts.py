@@ -22,7 +22,7 @@ r = graph.range_generate("r", 3)
 
 @graph.python_processor("double", upstream=r)
 def double(item):
-    item.set_attrib("twice", item.attrib("value") * 2)
+    item.set_attrib("twice", item.attrib_value("value") * 2)
 """
 
 
