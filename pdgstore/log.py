@@ -23,7 +23,7 @@ from contextlib import contextmanager
 
 import msgpack
 
-from pdgstore import codec, schema
+from pdgstore import codec, schema, tables
 from pdgstore.errors import HistoryCompacted, StoreBusy, StoreError, StoreIOError, StoreRefused
 from pdgstore.events import Event
 from pdgstore.pdgevents import PdgEvent, replay_events
@@ -122,6 +122,11 @@ class EventLog:
                     problem = _quick_check(conn)
                     if problem:
                         raise StoreRefused(f"{display} is corrupt: {problem}; it was left untouched")
+            if not writer and version < schema.SCHEMA_VERSION:
+                conn.close()
+                conn = None
+                _upgrade(path, display, version, synchronous)  # as its writer, for the migration only
+                conn = _connect_reader(path, display)
             if writer:
                 fstype = filesystem_type(path)
                 if fstype in NETWORK_FILESYSTEMS:
@@ -202,6 +207,7 @@ class EventLog:
 
         def write(c: sqlite3.Connection) -> None:
             c.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows)
+            tables.fold_rows(c, rows)  # the queryable state moves with the events, in their transaction
             if manifest_seq is not None:
                 c.execute(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)",
@@ -298,11 +304,23 @@ class EventLog:
             raise StoreRefused(f"{self.display} is corrupt: {exc}") from None
 
     def _migrate(self, version: int) -> None:
+        """Bring a store of schema ``version`` to the current one, in place and in one transaction
+        (a crash leaves the old store whole): each version's statements, then, for a version that
+        adds projection tables, their filling by a fold of the log (``tables.rebuild``, streamed)."""
+        base = self.base_seq()
+        start = self.snapshot(base) if base else None
+        if base and (start is None or start.seq != base):
+            raise StoreRefused(f"{self.display} is corrupt: its compaction base snapshot at seq {base} is missing")
+
         def write(c: sqlite3.Connection) -> None:
             for v in range(version + 1, schema.SCHEMA_VERSION + 1):
                 for statement in schema.MIGRATIONS[v]:
                     c.execute(statement)
+                if v in schema.FILLS:
+                    tables.clear(c)
+                    tables.rebuild(c, c, start)
                 c.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(v),))
+                c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"migrated:{v}", str(time.time_ns())))
             c.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
 
         self._write(write)
@@ -486,6 +504,19 @@ def write_blob(conn: sqlite3.Connection, table: str, column: str, rowid: int, da
 
 
 # -- helpers for open -----------------------------------------------------------------------------
+def _upgrade(path: str, display: str, version: int, synchronous: str) -> None:
+    """Upgrade an older store that a reader opened: as its writer, for as long as the migration
+    takes. Refused, with how to go on, while a cook holds the store or when it cannot be written."""
+    try:
+        EventLog.open(path, writer=True, synchronous=synchronous).close()  # migrates as it opens
+    except (StoreBusy, StoreIOError) as exc:
+        raise StoreRefused(
+            f"{display} was written by an older pdgstore (schema {version}) and must be upgraded in place "
+            f"(schema {schema.SCHEMA_VERSION}) before it can be read, which needs write access and no "
+            f"cook running: {exc}"
+        ) from None
+
+
 #: what a stored payload or snapshot that is not what we wrote raises while it is decoded or folded
 DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, msgpack.UnpackException)
 

@@ -25,6 +25,10 @@ Tables (schema version 1)::
               v INTEGER NOT NULL,           -- snapshot format version (others are ignored)
               state BLOB NOT NULL)          -- msgpack of State.to_plain()
 
+Schema 2 adds the projection tables of ``pdgstore.tables`` (the current state, queryable, kept in
+the transaction of the events that change them) and the partial index ``events_global``; the
+migration from 1 creates them and fills them by folding the log (``MIGRATIONS``, ``tables.rebuild``).
+
 Payloads per kind are documented on the classes in ``pdgstore.events``. A file that is not SQLite,
 is SQLite of another application or carries a newer schema is refused by ``check_header`` without
 being opened for writing. Whether a file of ours is corrupt only SQLite can tell (``pdgstore.log``
@@ -37,15 +41,17 @@ import os
 import sqlite3
 import struct
 
+from pdgstore import tables
 from pdgstore.errors import StoreMissing, StoreRefused
 
 APPLICATION_ID = 0x50444753
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
-#: The version-1 tables and indexes (above), as SQL: what ``create_tables`` runs and
+#: The tables and indexes (above), as SQL: what ``create_tables`` runs and
 #: ``schema_problem`` compares a store with.
-TABLES_SQL = """
+TABLES_SQL = (
+    """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE events (seq INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, cook_id INTEGER NOT NULL,
                      graph TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, payload BLOB NOT NULL);
@@ -54,10 +60,12 @@ CREATE INDEX events_subject ON events (subject);
 CREATE TABLE snapshots (seq INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, v INTEGER NOT NULL,
                         state BLOB NOT NULL);
 """
+    + tables.TABLES_SQL
+)
 
 
 def create_tables(conn: sqlite3.Connection) -> None:
-    """Create the version-1 tables and indexes in an empty database.
+    """Create the tables and indexes of the current schema in an empty database.
 
     Plain SQL, not sqlite-utils: every cold ``pdg cook`` creates a store, and importing sqlite-utils
     cost ~40 ms of its start-up (2% of a cold W(10,000) cook). sqlite-utils reads the schema back
@@ -102,8 +110,11 @@ def _columns(table) -> dict[str, str]:
     return {c.name: f"{c.type or 'untyped'}{' NOT NULL' if c.notnull else ''}" for c in table.columns}
 
 
-#: schema version -> statements that bring a store from the previous version to it.
-MIGRATIONS: dict[int, tuple[str, ...]] = {}
+#: schema version -> statements that bring a store from the previous version to it (``EventLog``
+#: runs them in one transaction, then fills the tables a version adds: ``FILLS``).
+MIGRATIONS: dict[int, tuple[str, ...]] = {2: tuple(tables.statements())}
+#: schema versions whose new tables are filled by folding the log (``tables.rebuild``) as they are made
+FILLS = frozenset({2})
 
 
 def check_header(path: str, display: str) -> int:
