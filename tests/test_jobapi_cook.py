@@ -72,8 +72,10 @@ def test_a_forged_call_is_refused_and_changes_nothing(tmp_path):
     refused; the item's attributes are what its own job set, and the refusals are warnings."""
     (tmp_path / "wait.py").write_text(
         "import os, time, pdgcmd\n"
-        "open('server.txt', 'w').write(os.environ['PDG_RESULT_SERVER'] + ' ' + os.environ['PDG_RESULT_SECRET'])\n"
-        "while not os.path.exists('go'):\n"
+        "open('server.tmp', 'w').write(os.environ['PDG_RESULT_SERVER'] + ' ' + os.environ['PDG_RESULT_SECRET'])\n"
+        "os.replace('server.tmp', 'server.txt')  # whole or absent: the forger never reads half of it\n"
+        "deadline = time.monotonic() + 60\n"
+        "while not os.path.exists('go') and time.monotonic() < deadline:\n"
         "    time.sleep(0.02)\n"
         "pdgcmd.setIntAttrib('mine', 1)\n"
     )
@@ -92,8 +94,17 @@ def test_a_forged_call_is_refused_and_changes_nothing(tmp_path):
     forger = []
 
     def forge(event):
-        deadline = time.monotonic() + 10
-        while not (tmp_path / "server.txt").exists() and time.monotonic() < deadline:
+        try:
+            forge_calls(event)
+        except BaseException as exc:  # the test fails on what is in `seen`, never by waiting
+            seen["forger died"] = repr(exc)
+        finally:
+            (tmp_path / "go").touch()  # the job stops waiting whatever happened here
+
+    def forge_calls(event):
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "server.txt").exists():
+            assert time.monotonic() < deadline, "the job never wrote server.txt"
             time.sleep(0.02)
         address, secret = (tmp_path / "server.txt").read_text().split()
         bad = xmlrpc.client.ServerProxy(f"http://{address}/RPC2/{'0' * len(secret)}")
@@ -106,12 +117,12 @@ def test_a_forged_call_is_refused_and_changes_nothing(tmp_path):
                 seen.setdefault("faults", []).append(fault.faultString)
             except (xmlrpc.client.ProtocolError, OSError) as exc:
                 seen.setdefault("faults", []).append(str(exc))
-        (tmp_path / "go").touch()
 
     db = str(tmp_path / ".pdg" / "pdg.db")
     summary = engine.cook_graph(graph, db=db)
     forger[0].join(10)
     assert summary.status == "success", summary
+    assert "forger died" not in seen, seen
     assert "accepted" not in seen and len(seen["faults"]) == 2, seen
     with EventLog.open(db) as log:
         state = log.load_state()
@@ -122,7 +133,8 @@ def test_a_forged_call_is_refused_and_changes_nothing(tmp_path):
     assert any("not cooking" in w for w in warnings), warnings
 
 
-def test_a_hundred_attributes_cost_under_50_ms_of_round_trips(project):
+def test_a_hundred_attributes_arrive_through_real_round_trips(project):
+    """Their cost is benchmarks/test_bench_jobapi.py's figure; here, that all of them arrive."""
     project.write("many.py", '''
         import time, pdgcmd
         t0 = time.perf_counter()
@@ -139,8 +151,8 @@ def test_a_hundred_attributes_cost_under_50_ms_of_round_trips(project):
     seconds = float((project.root / "many.txt").read_text())
     item = json.loads(project.pdg_process("show", "job_1", "--json").stdout)["item"]
     assert item["attrs"]["a99"] == {"type": "int", "values": [99]}
-    print(f"100 attributes through the Job API: {seconds * 1000:.1f} ms")
-    assert seconds < 0.05 * 4, f"{seconds * 1000:.0f} ms"  # the 50 ms target, with room for a loaded CI box
+    assert all(item["attrs"][f"a{i}"] == {"type": "int", "values": [i]} for i in range(100))
+    assert seconds > 0  # the job timed its calls and got past them
 
 
 def test_the_frames_example_renders_and_assembles_a_contact_sheet(project):
