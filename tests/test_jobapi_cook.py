@@ -13,6 +13,8 @@ import threading
 import time
 import xmlrpc.client
 
+import pytest
+
 import pdgstore.engine as engine
 from pdgstore.log import EventLog
 from pdgstore.state import first_difference
@@ -67,13 +69,14 @@ def test_attributes_and_outputs_reported_by_jobs_are_recorded(project):
     assert project.pdg_process("check").returncode == 0
 
 
+@pytest.mark.timeout(90)
 def test_a_forged_call_is_refused_and_changes_nothing(tmp_path):
     """While a job runs: a call with a bad secret, and a call for an item that is not cooking, are
     refused; the item's attributes are what its own job set, and the refusals are warnings."""
     (tmp_path / "wait.py").write_text(
         "import os, time, pdgcmd\n"
         "open('server.tmp', 'w').write(os.environ['PDG_RESULT_SERVER'] + ' ' + os.environ['PDG_RESULT_SECRET'])\n"
-        "os.replace('server.tmp', 'server.txt')  # whole or absent: the forger never reads half of it\n"
+        "os.replace('server.tmp', 'server.txt')  # whole when it appears: the forger polls for it\n"
         "deadline = time.monotonic() + 60\n"
         "while not os.path.exists('go') and time.monotonic() < deadline:\n"
         "    time.sleep(0.02)\n"
@@ -96,15 +99,12 @@ def test_a_forged_call_is_refused_and_changes_nothing(tmp_path):
     def forge(event):
         try:
             forge_calls(event)
-        except BaseException as exc:  # the test fails on what is in `seen`, never by waiting
-            seen["forger died"] = repr(exc)
         finally:
-            (tmp_path / "go").touch()  # the job stops waiting whatever happened here
+            (tmp_path / "go").touch()  # whatever happened here, the job never waits for ever
 
     def forge_calls(event):
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "server.txt").exists():
-            assert time.monotonic() < deadline, "the job never wrote server.txt"
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "server.txt").exists() and time.monotonic() < deadline:
             time.sleep(0.02)
         address, secret = (tmp_path / "server.txt").read_text().split()
         bad = xmlrpc.client.ServerProxy(f"http://{address}/RPC2/{'0' * len(secret)}")
@@ -122,7 +122,6 @@ def test_a_forged_call_is_refused_and_changes_nothing(tmp_path):
     summary = engine.cook_graph(graph, db=db)
     forger[0].join(10)
     assert summary.status == "success", summary
-    assert "forger died" not in seen, seen
     assert "accepted" not in seen and len(seen["faults"]) == 2, seen
     with EventLog.open(db) as log:
         state = log.load_state()
