@@ -8,7 +8,6 @@ command, run ``python -m pdgstore.cli.reference > docs/cli.md``, and the referen
 from __future__ import annotations
 
 import click
-
 from pdgstore.cli.main import pdg
 
 #: the width help is wrapped to, whatever the terminal of whoever regenerates the file
