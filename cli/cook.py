@@ -129,7 +129,8 @@ def _print_summary(summary, db_path: str) -> None:
     c = summary.counts
     verb = {"success": "succeeded", "failed": "failed", "cancelled": "was cancelled"}[summary.status]
     line = (
-        f"cook {summary.cook_id} {verb}: {c['ran']} ran, {c['reused']} reused, {c['failed']} failed, "
+        f"cook {summary.cook_id} {verb}: {c['ran']} ran, {c['updated']} updated, {c['reused']} reused, "
+        f"{c['failed']} failed, "
         f"{c['cancelled']} cancelled in {summary.seconds:.2f} s"
     )
     render.say(line, style=render.STATE_STYLES.get(summary.status))
@@ -168,6 +169,8 @@ def _print_plan(plan: dict, as_json: bool) -> None:
         for r in rows:
             t.add_row(r["action"], r["name"], r["node"], r["cache_state"], r["why"] or "")
         render.out.print(t)
+    else:  # an empty answer on stdout reads as "did it even look?"
+        render.out.print(f"nothing would run: all {plan['counts']['reuse']} items are up to date")
     c = plan["counts"]
     render.err.print(
         f"would run {c['run']}, update {c['update']}, take {c['cache']} from cache, fail {c['fail']}, "
