@@ -1028,7 +1028,7 @@ class Cook:
                 outputs = list(view.outputs)
                 for path, tag in view.new_outputs:
                     try:
-                        outputs.append(files.record(path, root, tag, types=types))
+                        outputs.append(files.record(path, root, tag, types=types, item=view))
                     except FileNotFoundError:
                         raise FileNotFoundError(
                             f"work item {view.name} reported output file {path}, which does not exist"
