@@ -277,6 +277,12 @@ def _wire_path(path) -> str:
 
 
 # -- status ----------------------------------------------------------------------------------------
+def _say(text: str) -> None:
+    """A report's line on stdout (the job's log): always standalone, where it is the report itself;
+    with a result server only at PDG_VERBOSE=1, since the report is in the engine's log already."""
+    printlog(text, verbosity=LogDefault if disable_rpc else LogVerbose)
+
+
 def _status(workitem_id, subindex: int) -> str:
     return f"{workitem_id};{subindex}"
 
@@ -285,7 +291,7 @@ def workItemStartCook(workitem_id=None, subindex=-1, server_addr=None, to_stdout
     """Reports that a work item (or batch sub item ``subindex``) has started cooking."""
     item = _item(workitem_id)
     if to_stdout:
-        printlog(f"PDG_START: {_status(item, subindex)}")
+        _say(f"PDG_START: {_status(item, subindex)}")
     _invoke("start_cook", report_key(item), int(subindex), what="start", server_addr=server_addr,
             raise_exc=raise_exc)
 
@@ -294,7 +300,7 @@ def workItemSuccess(workitem_id=None, subindex=-1, server_addr=None, to_stdout=T
     """Reports that the work item (or batch sub item ``subindex``) succeeded."""
     item = _item(workitem_id)
     if to_stdout:
-        printlog(f"PDG_SUCCESS: {_status(item, subindex)};0")
+        _say(f"PDG_SUCCESS: {_status(item, subindex)};0")
     _invoke("report_status", report_key(item), True, "" if subindex < 0 else f"batch sub item {subindex}",
             what="success", server_addr=server_addr, raise_exc=raise_exc)
 
@@ -303,7 +309,7 @@ def workItemFailed(workitem_id=None, server_addr=None, to_stdout=True, raise_exc
     """Reports that the work item failed (its job's exit code is then not asked)."""
     item = _item(workitem_id)
     if to_stdout:
-        printlog(f"PDG_FAILED: {item}")
+        _say(f"PDG_FAILED: {item}")
     _invoke("report_status", report_key(item), False, "", what="failure", server_addr=server_addr,
             raise_exc=raise_exc)
 
@@ -311,7 +317,7 @@ def workItemFailed(workitem_id=None, server_addr=None, to_stdout=True, raise_exc
 def workItemCancelled(workitem_id=None, server_addr=None, raise_exc=True):
     """Reports that the work item was explicitly cancelled."""
     item = _item(workitem_id)
-    printlog(f"PDG_CANCELLED: {item}")
+    _say(f"PDG_CANCELLED: {item}")
     _invoke("cancelled", report_key(item), what="cancellation", server_addr=server_addr, raise_exc=raise_exc)
 
 
@@ -320,7 +326,7 @@ def workItemSetCustomState(custom_state, workitem_id=None, subindex=-1, server_a
     """Sets a custom state string on the work item (its ``__pdg_state`` attribute)."""
     item = _item(workitem_id)
     if to_stdout:
-        printlog(f"PDG_SET_CUSTOM_STATE: {_status(item, subindex)};{custom_state}")
+        _say(f"PDG_SET_CUSTOM_STATE: {_status(item, subindex)};{custom_state}")
     _invoke("set_custom_state", report_key(item), int(subindex), str(custom_state), what="a custom state",
             server_addr=server_addr, raise_exc=raise_exc)
 
@@ -330,7 +336,7 @@ def workItemSetCookPercent(cook_percent, workitem_id=None, subindex=-1, server_a
     """Sets the work item's cook percentage (its ``__pdg_cookpercent`` attribute)."""
     item = _item(workitem_id)
     if to_stdout:
-        printlog(f"PDG_SET_COOK_PERCENT: {_status(item, subindex)};{cook_percent}")
+        _say(f"PDG_SET_COOK_PERCENT: {_status(item, subindex)};{cook_percent}")
     _invoke("set_cook_percent", report_key(item), int(subindex), float(cook_percent), what="a cook percent",
             server_addr=server_addr, raise_exc=raise_exc)
 
@@ -340,7 +346,7 @@ def workItemAppendLog(log_data, log_type=3, workitem_id=None, subindex=-1, serve
     """Adds ``log_data`` to the work item's log (``log_type``: 0 error, 1 warning, 2 message, 3 raw)."""
     item = _item(workitem_id)
     if to_stdout:
-        printlog(f"PDG_APPEND_LOG: {_status(item, subindex)};{len(log_data)}")
+        _say(f"PDG_APPEND_LOG: {_status(item, subindex)};{len(log_data)}")
     _invoke("append_log", report_key(item), int(subindex), str(log_data), int(log_type), what="a log entry",
             server_addr=server_addr, raise_exc=raise_exc)
 
@@ -348,7 +354,7 @@ def workItemAppendLog(log_data, log_type=3, workitem_id=None, subindex=-1, serve
 def invalidateCache(workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
     """Asks the engine to treat the item's results as new, so its dependents cook."""
     item = _item(workitem_id)
-    printlog(f"PDG_INVALIDATE_CACHE: {_status(item, subindex)}")
+    _say(f"PDG_INVALIDATE_CACHE: {_status(item, subindex)}")
     _invoke("invalidate_cache", report_key(item), int(subindex), what="a cache invalidation",
             server_addr=server_addr, raise_exc=raise_exc)
 
@@ -436,7 +442,7 @@ def _send_outputs(item: str, paths: list, tags: list, hashes: list, subindex: in
     for path, tag, hash_code in zip(paths, tags, hashes):
         deloc = _wire_path(path)
         if to_stdout:
-            printlog(f"PDG_RESULT: {_status(item, subindex)};{deloc};{tag};{hash_code}")
+            _say(f"PDG_RESULT: {_status(item, subindex)};{deloc};{tag};{hash_code}")
         wire.append([deloc, str(tag or ""), "" if hash_code in (None, 0, "") else str(hash_code)])
     if wire:
         _invoke("add_output_files", report_key(item), wire, what=f"output files {[w[0] for w in wire[:3]]}",
@@ -483,7 +489,7 @@ def addOutputFiles(output_file_array, workitem_id=None, server_addr=None, output
     hashes = list(hash_codes or ()) + [0] * (len(paths) - len(hash_codes or ()))
     item = _item(workitem_id)
     if to_stdout:
-        printlog(f"PDG_RESULT_ARRAY: {_status(item, subindex)};[{len(paths)} files];[{len(set(tags))} tag(s)]")
+        _say(f"PDG_RESULT_ARRAY: {_status(item, subindex)};[{len(paths)} files];[{len(set(tags))} tag(s)]")
     limit = _env_number("PDG_RPC_MAX_ARRAY_SIZE", 2000, int)
     for start in range(0, len(paths), limit):
         _send_outputs(item, paths[start:start + limit], tags[start:start + limit], hashes[start:start + limit],
@@ -529,7 +535,7 @@ def send_attrib(name: str, kind: str, values: list, workitem_id=None, subindex=-
         wire = [wire_value(kind, v) for v in values]
     except (TypeError, ValueError, SyntaxError) as exc:
         return _refused(f"pdgcmd: attribute {name!r} cannot be sent: {exc}", raise_exc)
-    printlog(f"PDG_SET_ATTRIB: {_status(item, subindex)};{name};{values!r:.200}")
+    _say(f"PDG_SET_ATTRIB: {_status(item, subindex)};{name};{values!r:.200}")
     _arrays[name] = list(values)
     _invoke("set_attrib", report_key(item), str(name), kind, wire, what=f"attribute {name!r}",
             server_addr=server_addr, raise_exc=raise_exc)
