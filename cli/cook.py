@@ -13,6 +13,7 @@ from pdgstore.engine.errors import ParmError
 from pdgstore.engine.project import cook_file, plan_file, store_beside
 
 from pdgstore.errors import PdgError
+from pdgstore.queries import JSON_SCHEMA
 
 EXIT_CODES = {"success": 0, "failed": 1, "cancelled": 130}
 
@@ -122,7 +123,7 @@ def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, sc
         sys.exit(130)
     except PdgError as exc:  # the sentence goes to stderr (cli.main); a script reading --json hears it too
         if as_json:
-            render.emit_json({"schema": 1, "status": "error", "error": str(exc), "exit_code": exc.exit_code})
+            render.emit_json({"schema": JSON_SCHEMA, "status": "error", "error": str(exc), "exit_code": exc.exit_code})
         raise
     finally:
         for sig, handler in previous.items():
