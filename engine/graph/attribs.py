@@ -200,7 +200,7 @@ def expand(text: str, *, item, node: str, parm: str, outputs: list | None = None
         if attr is None:
             raise ExpansionError(
                 f"node {node}, item {item.name}, parameter {parm}: no attribute {name!r}"
-                f" (the item has {', '.join(sorted(item.attrs)) or 'none'})"
+                f" (its attributes: {', '.join(sorted(item.attrs)) or 'none'})"
             )
         if index >= len(attr[1]):
             raise ExpansionError(
