@@ -700,6 +700,8 @@ def _create(path: str, display: str) -> None:
             os.close(dir_fd)
     except OSError as exc:
         raise StoreIOError(f"cannot create {display}: {exc.strerror}") from None
+    except sqlite3.Error as exc:  # a full disk or an I/O error while SQLite builds it
+        raise StoreIOError(f"cannot create {display}: {exc}") from None
     finally:
         for leftover in (tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"):
             try:
