@@ -8,7 +8,8 @@ The public API a graph file or a library user needs::
 
 from pdgstore.engine.cook.loop import Cook, CookSummary
 from pdgstore.engine.graph.api import Graph
-from pdgstore.engine.graph.attribs import File
+from pdgstore.engine.graph.attribs import File, attribFlag
+from pdgstore.engine.graph.generators import wedge_random, wedge_range, wedge_values
 from pdgstore.engine.graph.nodes import NewItem, NewPartition, Partitioner, Processor
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.project import cook_file, cook_graph, find_store, open_store
@@ -19,6 +20,10 @@ from pdgstore.engine.schedulers.local import LocalScheduler
 __all__ = [
     "Graph",
     "File",
+    "attribFlag",
+    "wedge_range",
+    "wedge_values",
+    "wedge_random",
     "WorkItem",
     "Cook",
     "CookSummary",

@@ -30,7 +30,7 @@ from pdgstore.engine.errors import GraphError
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.cache import CacheChecker
 from pdgstore.engine.graph.api import Graph
-from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Partitioner, Processor
+from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Partitioner, Processor, child_attrs
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.incremental import delta, noop
 from pdgstore.engine.incremental import signatures as incremental
@@ -180,7 +180,7 @@ class Cook:
         self.recorder = Recorder(
             log, self.state, graph=graph.name, keep_events=bool(self.handlers), dry_run=dry_run, offload=True
         )
-        self.ctx = GenerateContext(graph.name, graph.root, file=self._file_record)
+        self.ctx = GenerateContext(graph.name, graph.root, file=self._file_record, warn=self._warn)
         self._cancel = threading.Event()
         self._cancel_reason = ""
         self.dispatch: Dispatch | None = None
@@ -580,8 +580,7 @@ class Cook:
             else:
                 pn = self.numbers.get(parent.item_id, 1)
                 number = pn if count == 1 else (pn - 1) * count + i + 1
-                attrs = dict(parent.attrs)
-                attrs.update(spec.attrs)
+                attrs = child_attrs(parent.attrs, spec)
                 inputs, parents = list(parent.outputs), [parent.item_id]
             item_id = item_identity(self.graph.name, processor.name, parents, spec.key)
             prev = self.state.items.get(item_id) if self.affected is not None else None
@@ -878,6 +877,8 @@ class Cook:
         for number, part in enumerate(partitions, start=1):
             member_ids = [m.item_id for m in part.members]
             item_id = item_identity(self.graph.name, name, [], part.key)
+            if part.index is not None:  # the partitioner's own index (a frame, say) numbers it
+                number = part.index + 1
             item_name = self._name_for(run, number)
             self._register(run, item_id, number)
             own = dict(part.attrs)
@@ -933,13 +934,7 @@ class Cook:
             self.decisions[item_id] = ("update", reason)
         else:
             self.decisions[item_id] = ("update", {"cause": "new", "cache_state": "dirty_new"})
-        merged: dict = {}
-        outputs: list = []
-        for member in members:
-            for name, attr in member.attrs.items():
-                merged.setdefault(name, attr)
-            outputs.extend(member.outputs)
-        merged.update(own)
+        merged, outputs = self.graph.nodes[node].merged(members, own)
         now = time.time_ns()
         self.recorder.emit(
             ev.WorkItemCooked,

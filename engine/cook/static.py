@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pdgstore.engine.graph.nodes import child_attrs
+
 from pdgstore.events import DONE_STATES, FINISHED_STATES
 
 
@@ -118,8 +120,7 @@ def _plan_children(cook, node, pending: dict, planned: dict, item_identity) -> l
     for up in node.inputs:
         for parent in pending.get(up, ()):
             for spec in node.generate(cook.ctx, parent):
-                attrs = dict(parent.attrs)
-                attrs.update(spec.attrs)
+                attrs = child_attrs(parent.attrs, spec)
                 item_id = item_identity(cook.graph.name, node.name, [parent.item_id], spec.key)
                 out.append(Planned(item_id, spec.index, node.name, attrs, parents=[parent.item_id]))
                 planned[item_id] = {parent.item_id}
@@ -139,5 +140,6 @@ def _plan_partitions(cook, node, pending: dict, planned: dict, item_identity) ->
         item_id = item_identity(cook.graph.name, node.name, [], part.key)
         member_ids = [m.item_id for m in part.members]
         planned[item_id] = {m for m in member_ids if _pending(cook.state, m)}
-        out.append(Planned(item_id, number - 1, node.name, dict(part.attrs), parents=member_ids))
+        index = part.index if part.index is not None else number - 1
+        out.append(Planned(item_id, index, node.name, dict(part.attrs), parents=member_ids))
     return out

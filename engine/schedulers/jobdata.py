@@ -26,7 +26,8 @@ def item_json_path(temp_dir: str | os.PathLike, item_name: str) -> Path:
 def item_data(item) -> dict:
     """The JSON document for ``item`` (an ``engine.graph.workitem.WorkItem`` or a read-only view of one)."""
     attributes = {}
-    for name, (kind, values) in sorted(item.attrs.items()):
+    for name, attr in sorted(item.attrs.items()):
+        kind, values = attr[0], attr[1]
         if kind == "file":
             values = [[os.fspath(item.path(v[0])), v[1]] for v in values]
         attributes[name] = {"type": _KIND.get(kind, kind), "values": list(values)}

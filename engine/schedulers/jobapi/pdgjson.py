@@ -108,7 +108,7 @@ class WorkItem:
         attr = self._attrs.get(name)
         if attr is None:
             return None
-        kind, values = attr
+        kind, values = attr[0], attr[1]
         return [File(v[0], v[1]) for v in values] if kind == "file" else list(values)
 
     def attribValue(self, name: str, index: int = 0):
