@@ -1197,7 +1197,8 @@ class Cook:
         written = self.recorder.flush(mark=(self.done, self.total))
         problem = self.recorder.take_problem()
         if problem:
-            self._warn(problem)
+            self._warn(problem)  # written now: the snapshot and manifest after this count it
+            written += self.recorder.flush()
         if self.dispatch is not None and self.dispatch.waiting_done:
             self.recorder.wait()
             self.dispatch.answer_flushed()
