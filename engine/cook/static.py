@@ -39,6 +39,7 @@ class Planned:
     outputs: list = field(default_factory=list)
     name: str = ""
     state: str = "planned"
+    number: int = 0  # the N of its name node_N, as the engine will number it
 
 
 @dataclass
@@ -50,6 +51,8 @@ class StaticPlan:
     dependents: dict
     dynamic_nodes: list
     warnings: list = field(default_factory=list)
+    #: the planned items (not generated yet), in node order
+    items: list = field(default_factory=list)
 
     @property
     def edges(self) -> int:
@@ -65,6 +68,8 @@ def plan(cook) -> StaticPlan:
     deps: dict[str, set] = {}
     dynamic: list[str] = []
     warnings: list[str] = []
+    planned_items: list[Planned] = []
+    modes = getattr(cook, "modes", None) or {}
     for name in cook.scope:
         node = graph.nodes[name]
         run = cook.runs[name]
@@ -74,7 +79,10 @@ def plan(cook) -> StaticPlan:
         if not node.inputs or run.generated:
             pending[name] = todo
         elif any(up in dynamic for up in node.inputs) or (
-            node.needs_cooked_inputs if node.is_partitioner else not getattr(node, "static_generation", False)
+            node.needs_cooked_inputs
+            if node.is_partitioner
+            else modes.get(name, "all_upstream_generated" if getattr(node, "static_generation", False) else "")
+            != "all_upstream_generated"
         ):
             dynamic.append(name)
         else:
@@ -92,11 +100,12 @@ def plan(cook) -> StaticPlan:
                 )
                 continue
             deps.update(planned)
+            planned_items += [p for p in pending[name] if isinstance(p, Planned)]
     dependents: dict[str, set] = {item_id: set() for item_id in deps}
     for item_id, waits in deps.items():
         for other in waits:
             dependents[other].add(item_id)
-    return StaticPlan(deps, dependents, dynamic, warnings)
+    return StaticPlan(deps, dependents, dynamic, warnings, planned_items)
 
 
 def _todo(cook, node, item_id: str) -> bool:
@@ -119,10 +128,24 @@ def _plan_children(cook, node, pending: dict, planned: dict, item_identity) -> l
     out = []
     for up in node.inputs:
         for parent in pending.get(up, ()):
-            for spec in node.generate(cook.ctx, parent):
+            specs = node.generate(cook.ctx, parent)
+            count = len(specs)
+            pn = parent.number if isinstance(parent, Planned) else cook.numbers.get(parent.item_id, parent.index + 1)
+            for i, spec in enumerate(specs):
                 attrs = child_attrs(parent.attrs, spec)
                 item_id = item_identity(cook.graph.name, node.name, [parent.item_id], spec.key)
-                out.append(Planned(item_id, spec.index, node.name, attrs, parents=[parent.item_id]))
+                number = pn if count == 1 else (pn - 1) * count + i + 1
+                out.append(
+                    Planned(
+                        item_id,
+                        spec.index,
+                        node.name,
+                        attrs,
+                        parents=[parent.item_id],
+                        name=f"{node.name}_{number}",
+                        number=number,
+                    )
+                )
                 planned[item_id] = {parent.item_id}
     return out
 
@@ -141,5 +164,15 @@ def _plan_partitions(cook, node, pending: dict, planned: dict, item_identity) ->
         member_ids = [m.item_id for m in part.members]
         planned[item_id] = {m for m in member_ids if _pending(cook.state, m)}
         index = part.index if part.index is not None else number - 1
-        out.append(Planned(item_id, index, node.name, dict(part.attrs), parents=member_ids))
+        out.append(
+            Planned(
+                item_id,
+                index,
+                node.name,
+                dict(part.attrs),
+                parents=member_ids,
+                name=f"{node.name}_{index + 1}",
+                number=index + 1,
+            )
+        )
     return out
