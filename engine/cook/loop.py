@@ -653,11 +653,11 @@ class Cook:
 
     def _prev(self, item_id: str) -> Item | None:
         """The item's record, None when it has none worth deciding on: an item only announced (by
-        this cook or by ``--generate-only``) and never decided is new, not stale."""
+        this cook or by ``--generate-only``), or a partition generated but never merged, is new."""
         prev = self.state.items.get(item_id)
         if (
             prev is not None
-            and prev.state == "uncooked"
+            and prev.state in ("uncooked", "waiting")
             and not prev.signature
             and not prev.reason
             and not prev.outputs
