@@ -487,3 +487,33 @@ def test_read_only_attribute_cannot_be_set_again(tmp_path):
     summary, state = cook(graph, tmp_path)
     assert summary.status == "failed"
     assert "read-only" in of(state, "change")[0].error
+
+
+# -- the page's example ----------------------------------------------------------------------------
+def test_wedge_frames_example_cooks_and_one_more_frame_adds_one_chain(project):
+    """examples/wedge_frames (seed 004's network), as a user runs it: a real ``pdg`` process."""
+    import json
+    import shutil
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "wedge_frames"
+    for name in ("wedge_frames.py", "mosaic.py", "png.py"):
+        shutil.copy(example / name, project.root / name)
+    result = project.pdg_process("cook", "wedge_frames.py", "--set", "size=12", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["items"]["ran"] == 20 + 5 + 1
+    sheets = sorted(p.name for p in (project.root / "sheets").glob("frame_*.png"))
+    assert sheets == [f"frame_{f:04d}.png" for f in range(1, 6)]
+    import sys
+
+    sys.path.insert(0, str(project.root))
+    try:
+        import png
+
+        width, height, _rows = png.read(str(project.root / "sheets" / "frame_0003.png"))
+    finally:
+        sys.path.remove(str(project.root))
+        sys.modules.pop("png", None)
+    assert (width, height) == (12 * 4, 12)
+    result = project.pdg_process("cook", "wedge_frames.py", "--set", "size=12", "--set", "end=6", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["items"]["ran"] == 4 + 1 + 1  # frame 6's four renders, its sheet, the report
