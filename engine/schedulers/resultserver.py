@@ -25,6 +25,8 @@ from collections.abc import Callable
 from typing import Protocol
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
+from pdgstore.engine.files.confine import Confine, outside_allowed
+
 KINDS = ("int", "float", "str", "file", "dict")
 RPC_PREFIX = "/RPC2/"
 
@@ -196,7 +198,8 @@ class ResultServer:
         self.path_map = path_map
         self.project_dir = os.path.abspath(os.fspath(project_dir))
         self._project_real = os.path.realpath(self.project_dir)
-        self.allow_outside = allow_outside
+        self._confine = Confine(self.project_dir)
+        self.allow_outside = allow_outside or outside_allowed()
         self.max_string = max_string
         self.max_body = max_body
         self.secret = secrets.token_urlsafe(32)
@@ -454,7 +457,11 @@ class ResultServer:
             if rel == ".":
                 raise _Refused(FAULT_INVALID, f"result server: {path} is the project folder, not a file", item_id)
             if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
-                return rel.replace(os.sep, "/")
+                # inside by its name; resolved (symlinks included), it must stay inside too
+                problem = self._confine.problem(full)
+                if not problem or self.allow_outside:
+                    return rel.replace(os.sep, "/")
+                raise _Refused(FAULT_INVALID, f"result server: {problem[:400]}", item_id)
         if self.allow_outside:
             return full
         raise _Refused(FAULT_INVALID, f"result server: {path[:300]} is outside the project {self.project_dir}", item_id)

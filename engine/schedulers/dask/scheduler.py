@@ -166,6 +166,7 @@ class DaskScheduler(Scheduler):
         self._resources: dict | None = None
         self._types = None
         self._lost_since: float | None = None
+        self._broken = ""  # why the cluster cannot be used, once that is known
         self._ac = None
 
     def parms(self) -> dict:
@@ -197,37 +198,50 @@ class DaskScheduler(Scheduler):
         return AcceptResult.REJECT  # other in-process nodes need the cook's process
 
     def on_start_cook(self, static: bool, cook_set: list) -> bool:
-        self.conn = cluster.connect(
-            self.name,
-            address=self.address,
-            n_workers=self.n_workers,
-            slots_per_worker=self.slots_per_worker,
-            security=self.security,
-        )
-        client = self.conn.client
-        try:
-            client.wait_for_workers(1, timeout=30)
-        except Exception:  # noqa: BLE001 - TimeoutError in one of its forms
-            self.conn.close()
-            raise GraphError(f"scheduler {self.name}: the Dask cluster at {self.conn.address} has no workers") from None
-        workers = client.scheduler_info()["workers"].values()
-        has_slots = any("slots" in (w.get("resources") or {}) for w in workers)
-        if self.slots_per_item > 1 and not has_slots:
-            self.conn.close()
-            raise GraphError(
-                f"scheduler {self.name}: slots_per_item is {self.slots_per_item} but no worker of "
-                f"{self.conn.address} declares slots (start them with --resources slots=N)"
-            )
-        self._resources = {"slots": self.slots_per_item} if has_slots else None
+        """Prepare the jobs' folder; the cluster is reached at the first item (a cook with nothing
+        to run, a no-op recook, starts no LocalCluster)."""
         self.temp = Path(self.job_temp)
         jobdata.install_job_modules(self.temp)
         if self.working_dir:
             os.makedirs(self.working_dir, exist_ok=True)
-        self._shipped = cluster.ship_graph_code(self.graph_dir)
-        self._types = self._picklable_types()
         self._token = uuid.uuid4().hex[:12]
         self._stopping = False
         self._lost_since = None
+        self._broken = ""
+        return True
+
+    def _connect(self) -> None:
+        """Reach the cluster (or start the LocalCluster), check its workers, ship the graph's code,
+        start the submitting and collecting threads. A failure is kept as ``_broken``: every item
+        fails with it and the next tick cancels the cook with it."""
+        try:
+            self.conn = cluster.connect(
+                self.name,
+                address=self.address,
+                n_workers=self.n_workers,
+                slots_per_worker=self.slots_per_worker,
+                security=self.security,
+            )
+        except GraphError as exc:
+            self._broken = str(exc)
+            return
+        client = self.conn.client
+        try:
+            client.wait_for_workers(1, timeout=30)
+        except Exception:  # noqa: BLE001 - TimeoutError in one of its forms
+            self._broken = f"scheduler {self.name}: the Dask cluster at {self.conn.address} has no workers"
+            return
+        workers = client.scheduler_info()["workers"].values()
+        has_slots = any("slots" in (w.get("resources") or {}) for w in workers)
+        if self.slots_per_item > 1 and not has_slots:
+            self._broken = (
+                f"scheduler {self.name}: slots_per_item is {self.slots_per_item} but no worker of "
+                f"{self.conn.address} declares slots (start them with --resources slots=N)"
+            )
+            return
+        self._resources = {"slots": self.slots_per_item} if has_slots else None
+        self._shipped = cluster.ship_graph_code(self.graph_dir)
+        self._types = self._picklable_types()
         from distributed import as_completed
 
         self._ac = as_completed(loop=client.loop, with_results=True, raise_errors=False)
@@ -236,9 +250,13 @@ class DaskScheduler(Scheduler):
             thread = threading.Thread(target=target, name=f"pdg-dask-{label}-{self.name}", daemon=True)
             thread.start()
             self._threads.append(thread)
-        return True
 
     def on_schedule(self, item: ScheduledItem) -> ScheduleResult:
+        if self.conn is None and not self._broken:
+            self._connect()
+        if self._broken:
+            item.message = self._broken
+            return ScheduleResult.FAILED
         with self._lock:
             if len(self.jobs) >= self.max_in_flight:
                 return ScheduleResult.FULL_DEFERRED
@@ -265,20 +283,29 @@ class DaskScheduler(Scheduler):
 
     def on_tick(self) -> TickResult:
         """A Dask scheduler out of reach for ``lost_after_s`` cancels the cook with that reason."""
+        if self._broken:
+            self.cancel_reason = self._broken
+            return TickResult.CANCEL_COOK
         client = self.conn.client if self.conn else None
         if client is None:
             return TickResult.READY
         status = client.status
-        if status == "running":
+        if not self._scheduler_lost():
             self._lost_since = None
             return TickResult.READY
         now = time.monotonic()
-        if self._lost_since is None:
-            self._lost_since = now
         if now - self._lost_since >= self.lost_after_s or status in ("closed", "closing"):
             self.cancel_reason = f"the Dask scheduler at {self.conn.address or self.address} went away ({status})"
             return TickResult.CANCEL_COOK
         return TickResult.BUSY
+
+    def _scheduler_lost(self) -> bool:
+        """Whether the client has lost the Dask scheduler (noting since when)."""
+        if self.conn is None or self.conn.client.status == "running":
+            return False
+        if self._lost_since is None:
+            self._lost_since = time.monotonic()
+        return True
 
     def on_cancel_work_items(self, work_items: list, node=None) -> None:
         """Cancel their futures, kill their process groups on every worker, and report each
@@ -490,6 +517,8 @@ class DaskScheduler(Scheduler):
             job = self.by_key.get(future.key)
             if job is None or job.cancelled or job.future is not future:
                 return
+        if future.status != "finished" and self._scheduler_lost():
+            return  # its task was dropped with the connection: on_tick cancels the cook, with the reason
         if future.status == "error":
             exc = result[1] if isinstance(result, tuple) else result
             if type(exc).__name__ == "KilledWorker":
