@@ -606,19 +606,13 @@ class Cook:
         with the ids, names and indices the engine gives them when it generates them for real (once
         their parents cooked: their input files and cooked attributes come then). New ones only:
         a recorded item keeps its record until it is decided."""
-        if not any(
-            mode == "all_upstream_generated" for name, mode in self.modes.items() if self.graph.nodes[name].inputs
-        ):
-            if not any(self.graph.nodes[n].is_partitioner for n in self.scope):
-                return
-        from pdgstore.engine.cook.static import plan
+        from pdgstore.engine.cook.static import planned_items
 
-        found = plan(self)
-        for message in found.warnings:
-            if self.generate_only:
-                self._warn(message)
+        found, warnings = planned_items(self)
+        for message in warnings:
+            self._warn(message)
         known = self.state.items
-        for p in found.items:
+        for p in found:
             if p.item_id not in known:
                 self._record_announced(p.item_id, p.node, p.name, p.index, p.parents, p.attrs)
 
@@ -1299,8 +1293,10 @@ class Cook:
         cancelled = self._cancel.is_set()
         if cancelled:
             reason = self._cancel_reason
-            for run in self.runs.values():
-                for item_id in run.items:
+            # the items this cook generated, and those it recorded ahead (static) and did not reach
+            announced = [i for i in self.announced if i in self.state.items]
+            for item_ids in [run.items for run in self.runs.values()] + [announced]:
+                for item_id in item_ids:
                     item = self.state.items.get(item_id)
                     if item is not None and item.state not in FINISHED_STATES:
                         rec.emit(ev.WorkItemStateChanged, item_id=item_id, state="cooked_cancel", message=reason)

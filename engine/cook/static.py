@@ -108,6 +108,53 @@ def plan(cook) -> StaticPlan:
     return StaticPlan(deps, dependents, dynamic, warnings, planned_items)
 
 
+def planned_items(cook) -> tuple[list, list]:
+    """The items that can be known now but are not generated yet (Generate When resolved to "all
+    upstream items are generated", static partitions over them), and warnings: the light walk a cook
+    makes to record its static items before anything runs. Unlike ``plan`` it computes no
+    dependency maps, and looks at a generated node's items only when a node below it is planned."""
+    from pdgstore.engine.cook.loop import item_identity
+
+    graph, state = cook.graph, cook.state
+    modes = getattr(cook, "modes", None) or {}
+    known: dict[str, list] = {}  # node -> its items still to cook (generated or planned)
+    dynamic: set[str] = set()
+    out: list = []
+    warnings: list = []
+
+    def pending_of(name: str) -> list:
+        if name not in known:
+            node = graph.nodes[name]
+            known[name] = [state.items[i] for i in cook.runs[name].items if _todo(cook, node, i)]
+        return known[name]
+
+    for name in cook.scope:
+        node = graph.nodes[name]
+        run = cook.runs[name]
+        if not node.inputs or run.generated:
+            continue
+        static = not node.needs_cooked_inputs if node.is_partitioner else modes.get(name) == "all_upstream_generated"
+        if not static or any(up in dynamic or not (cook.runs[up].generated or up in known) for up in node.inputs):
+            dynamic.add(name)
+            continue
+        pending = {up: pending_of(up) for up in node.inputs}
+        try:
+            if node.is_partitioner:
+                new = _plan_partitions(cook, node, pending, {}, item_identity)
+            else:
+                new = _plan_children(cook, node, pending, {}, item_identity)
+        except Exception as exc:  # noqa: BLE001 - user code: its items are generated as they come
+            dynamic.add(name)
+            warnings.append(
+                f"node {name} could not generate its static items ({type(exc).__name__}: {exc}); "
+                "they are generated as their inputs cook"
+            )
+            continue
+        known[name] = pending_of(name) + new if not node.is_partitioner else new
+        out += new
+    return out, warnings
+
+
 def _todo(cook, node, item_id: str) -> bool:
     """Generated and still to cook in this cook (a partition kept from the last cook may still wait
     for members that run again)."""
