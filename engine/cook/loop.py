@@ -1148,7 +1148,7 @@ class Cook:
                 for path, tag in view.new_outputs:
                     confine.check_output(path, f"work item {view.name}")
                     try:
-                        outputs.append(files.record(path, root, tag, types=types))
+                        outputs.append(files.record(path, root, tag, types=types, item=view))
                     except FileNotFoundError:
                         raise FileNotFoundError(
                             f"work item {view.name} reported output file {path}, which does not exist"
