@@ -53,14 +53,10 @@ BUILTINS = (
 )
 
 
-class attribFlag:  # noqa: N801 - PDG's own name (pdg.attribFlag)
-    """Attribute flags, PDG's names: ``NoCopy`` is not passed to child items or merged into a
-    partition; ``EnvExport`` is exported to a job's environment; ``ReadOnly`` cannot be set again."""
-
-    NoCopy = "NoCopy"
-    EnvExport = "EnvExport"
-    ReadOnly = "ReadOnly"
-    ALL = ("NoCopy", "EnvExport", "ReadOnly")
+#: the attribute flags an attribute can carry (PDG's ``attribFlag`` names): ``NoCopy`` is not passed
+#: to child items or merged into a partition; ``EnvExport`` is exported to a job's environment;
+#: ``ReadOnly`` cannot be set again
+FLAG_NAMES = ("NoCopy", "EnvExport", "ReadOnly")
 
 
 def check_flags(flags) -> list[str]:
@@ -75,9 +71,9 @@ def check_flags(flags) -> list[str]:
         else:
             names.append(flag)
     flags = sorted(set(names))
-    unknown = [f for f in flags if f not in attribFlag.ALL]
+    unknown = [f for f in flags if f not in FLAG_NAMES]
     if unknown:
-        raise ValueError(f"unknown attribute flag {unknown[0]!r} (known: {', '.join(attribFlag.ALL)})")
+        raise ValueError(f"unknown attribute flag {unknown[0]!r} (known: {', '.join(FLAG_NAMES)})")
     return flags
 
 
