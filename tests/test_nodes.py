@@ -517,3 +517,20 @@ def test_wedge_frames_example_cooks_and_one_more_frame_adds_one_chain(project):
     result = project.pdg_process("cook", "wedge_frames.py", "--set", "size=12", "--set", "end=6", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["items"]["ran"] == 4 + 1 + 1  # frame 6's four renders, its sheet, the report
+
+
+def test_pdgattribvals_and_pdg_log_in_a_command(tmp_path):
+    graph = engine.Graph("c", root=str(tmp_path))
+    made = graph.attribute_create("made", None, {"vals": [3, 1, 2]})
+    graph.command(
+        "job",
+        made,
+        ["sh", "-c", 'echo "$@" > args.txt', "sh", "pdgattribvals(vals)", "n=pdgattribvals(vals)", "log=@pdg_log"],
+        expected_outputs="args.txt",
+    )
+    summary, _ = cook(graph, tmp_path)
+    assert summary.status == "success", summary.message
+    words = (tmp_path / "args.txt").read_text().split()
+    assert words[:3] == ["3", "1", "2"]  # a whole word: one argument per value
+    assert words[3:6] == ["n=3", "1", "2"]  # inside a word: the values space-separated
+    assert words[6].startswith("log=") and words[6].endswith("/logs/job_1.log")
