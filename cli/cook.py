@@ -13,6 +13,7 @@ from pdgstore.engine.errors import ParmError
 from pdgstore.engine.project import cook_file, plan_file, store_beside
 
 from pdgstore.errors import PdgError
+from pdgstore.queries import JSON_SCHEMA
 
 EXIT_CODES = {"success": 0, "failed": 1, "cancelled": 130}
 
@@ -131,7 +132,7 @@ def command(
         sys.exit(130)
     except PdgError as exc:  # the sentence goes to stderr (cli.main); a script reading --json hears it too
         if as_json:
-            render.emit_json({"schema": 1, "status": "error", "error": str(exc), "exit_code": exc.exit_code})
+            render.emit_json({"schema": JSON_SCHEMA, "status": "error", "error": str(exc), "exit_code": exc.exit_code})
         raise
     finally:
         for sig, handler in previous.items():
@@ -181,7 +182,8 @@ def _print_summary(summary, db_path: str) -> None:
     c = summary.counts
     verb = {"success": "succeeded", "failed": "failed", "cancelled": "was cancelled"}[summary.status]
     line = (
-        f"cook {summary.cook_id} {verb}: {c['ran']} ran, {c['reused']} reused, {c['failed']} failed, "
+        f"cook {summary.cook_id} {verb}: {c['ran']} ran, {c['updated']} updated, {c['reused']} reused, "
+        f"{c['failed']} failed, "
         f"{c['cancelled']} cancelled in {summary.seconds:.2f} s"
     )
     render.say(line, style=render.STATE_STYLES.get(summary.status))
@@ -220,6 +222,8 @@ def _print_plan(plan: dict, as_json: bool) -> None:
         for r in rows:
             t.add_row(r["action"], r["name"], r["node"], r["cache_state"], r["why"] or "")
         render.out.print(t)
+    else:  # an empty answer on stdout reads as "did it even look?"
+        render.out.print(f"nothing would run: all {plan['counts']['reuse']} items are up to date")
     c = plan["counts"]
     render.err.print(
         f"would run {c['run']}, update {c['update']}, take {c['cache']} from cache, fail {c['fail']}, "

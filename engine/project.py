@@ -19,6 +19,7 @@ from pdgstore.engine.incremental import manifest
 from pdgstore import compact as compaction
 from pdgstore.errors import StoreMissing
 from pdgstore.log import EventLog, display_path
+from pdgstore.queries import JSON_SCHEMA
 
 STORE_DIR = ".pdg"
 STORE_FILE = "pdg.db"
@@ -197,10 +198,19 @@ def plan_of(cook: Cook, summary: CookSummary) -> dict:
                 else reason.get("message", ""),
             }
         )
+    # A dry run stops deciding at what would run; the recorded items it did not reach are pending
+    # only when something they were made from (a parent, a partition's member) would change or is
+    # pending itself. The rest cannot be touched by this cook: reused, not listed (a partition of
+    # other letters does not wait on an edit to one file). Nodes come in topological order.
     decided = set(cook.decisions)
+    moving = {i for i, (action, _) in cook.decisions.items() if action != "reuse"}
     for run in cook.runs.values():
         for item in cook.state.items_of(cook.graph.name, run.node.name):
             if item.item_id not in decided and item.cook_id < cook.cook_id:
+                if not moving.intersection(item.parents):
+                    reused += 1
+                    continue
+                moving.add(item.item_id)
                 rows.append(
                     {
                         "item_id": item.item_id,
@@ -217,7 +227,7 @@ def plan_of(cook: Cook, summary: CookSummary) -> dict:
     for row in rows:
         counts[row["action"]] += 1
     return {
-        "schema": 1,
+        "schema": JSON_SCHEMA,
         "graph": cook.graph.name,
         "node": cook.target or "",
         "counts": counts,

@@ -46,6 +46,7 @@ from pdgstore import events as ev
 from pdgstore.errors import PdgError
 from pdgstore.events import DONE_STATES, FINISHED_STATES
 from pdgstore.log import EventLog
+from pdgstore.queries import JSON_SCHEMA
 from pdgstore.state import ACCEPTED, Item, State
 
 SNAPSHOT_EVERY = 20_000  # events since the last snapshot that make the end of a cook write a new one
@@ -76,7 +77,7 @@ class CookSummary:
 
     def to_json(self) -> dict:
         return {
-            "schema": 1,
+            "schema": JSON_SCHEMA,
             "cook_id": self.cook_id,
             "status": self.status,
             "items": dict(self.counts),
@@ -298,7 +299,7 @@ class Cook:
                 item = self.state.items.get(item_id)
                 if item is not None and item.state in DONE_STATES:
                     paths.extend(o[0] if os.path.isabs(o[0]) else os.path.join(root, o[0]) for o in item.outputs)
-        return paths
+        return list(dict.fromkeys(paths))  # a file two final partitions share is one result
 
     # -- start ---------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -950,6 +951,11 @@ class Cook:
                 rec.emit(ev.WorkItemRemoved, item_id=item_id, reason=f"cook {self.cook_id} did not generate it again")
                 self.decisions[item_id] = ("remove", {})
         rec.emit(ev.NodeGenerated, node=name, count=len(run.items) + run.kept)
+        if not run.items and not run.kept:
+            upstream = sum(len(self.runs[i].items) + self.runs[i].kept for i in run.node.inputs if i in self.runs)
+            why = run.node.made_nothing(upstream)
+            if why:
+                self._warn(f"node {name} made no work items: {why}")
         if run.unfinished == 0:
             rec.emit(ev.NodeCooked, node=name, failed=0)
         for down in run.downstream:

@@ -367,7 +367,7 @@ def _values(match: re.Match, item, node: str, parm: str, outputs, log) -> list[s
 
 
 def _has(item) -> str:
-    return f" (the item has {', '.join(sorted(item.attrs)) or 'none'})"
+    return f" (its attributes: {', '.join(sorted(item.attrs)) or 'none'})"
 
 
 def _builtin(name: str, item, node: str, where: str, outputs, log) -> str:

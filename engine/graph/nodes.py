@@ -91,6 +91,12 @@ class Node:
     def parms(self) -> dict:
         return {}
 
+    def made_nothing(self, upstream: int) -> str:
+        """Why this node made no work item from ``upstream`` upstream items, in words a user can act
+        on; '' when nothing is the expected answer. A node that silently makes nothing leaves the
+        user guessing whether the cook even reached it: the cook records this as a warning."""
+        return ""
+
     def on(self, event_type: str, handler: Callable) -> Callable:
         """Register ``handler`` for events of ``event_type`` about this node (see engine.cook.handlers)."""
         self.graph.on(event_type, handler, node=self)
@@ -207,6 +213,9 @@ class FilePattern(Processor):
     def parms(self) -> dict:
         return {"pattern": self.pattern, "tag": self.tag or ""}
 
+    def made_nothing(self, upstream: int) -> str:
+        return f"its pattern {self.pattern} matches no file"
+
     def matches(self, root: str, stats: dict | None = None) -> list[str]:
         """The files the pattern matches now, sorted (absolute paths). ``stats`` may hold stats made
         already (path -> stat_result, or None when missing), so known files are not stat'ed again;
@@ -304,6 +313,11 @@ class RangeGenerator(Processor):
             "values": self.values,
             "attribute": self.attribute,
         }
+
+    def made_nothing(self, upstream: int) -> str:
+        if self.values is not None and not self.values:
+            return "its list of values is empty"
+        return f"its count is {self.count}" if self.count <= 0 else ""
 
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
         if self.count <= 0:
@@ -455,6 +469,11 @@ class PartitionByAttribute(Partitioner):
                 use_dynamic_partitioning=self.needs_cooked_inputs, merge_input_attributes=self.merge_input_attributes
             )
         return out
+
+    def made_nothing(self, upstream: int) -> str:
+        if not upstream:
+            return ""  # nothing upstream: that node says why
+        return f"none of its {upstream} upstream items has the attribute {self.attribute!r}"
 
     def partition(self, ctx: GenerateContext, items: list) -> list[NewPartition]:
         groups: dict[Any, list] = {}
