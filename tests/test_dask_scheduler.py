@@ -327,3 +327,46 @@ def test_watch_recooks_only_what_changed_on_the_cluster(project, dask_cluster):
             watch.wait(timeout=30)
         except Exception:  # noqa: BLE001
             watch.kill()
+
+
+def test_slots_per_item_are_dask_resources(tmp_path, dask_cluster):
+    """Each worker has 2 slots: jobs taking 2 run one per worker, never more than 2 at once."""
+    cluster, _ = dask_cluster
+    graph = engine.Graph("slots", root=str(tmp_path))
+    graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, slots_per_item=2,
+                    tick_period=0.05)
+    script = ("mkdir -p running && touch running/@pdg_name && ls running | wc -l > n_@pdg_name && sleep 0.3; "
+              "rm running/@pdg_name")
+    graph.command("run", graph.range_generate("numbers", 6), ["sh", "-c", script])
+    summary, _, _ = cook(graph, tmp_path)
+    assert summary.status == "success", summary
+    seen = [int((tmp_path / f"n_run_{n}").read_text()) for n in range(1, 7)]
+    assert max(seen) <= 2, seen
+
+
+def test_result_host_names_an_address_or_an_interface(tmp_path):
+    from pdgstore.engine.errors import GraphError
+    from pdgstore.engine.schedulers.dask import DaskScheduler
+
+    assert DaskScheduler("farm", result_host="lo").result_host == "127.0.0.1"
+    assert DaskScheduler("farm", result_host="127.0.0.1").result_host == "127.0.0.1"
+    with pytest.raises(GraphError, match="scheduler farm: result_host names the one address jobs report to"):
+        DaskScheduler("farm", result_host="0.0.0.0")
+    with pytest.raises(GraphError, match="scheduler farm: slots_per_item must be at least 1"):
+        DaskScheduler("farm", slots_per_item=0)
+
+
+def test_job_logs_come_back_to_pdg_log(tmp_path, dask_cluster):
+    from click.testing import CliRunner
+
+    from pdgstore.cli.main import pdg
+
+    cluster, _ = dask_cluster
+    graph = engine.Graph("logs", root=str(tmp_path))
+    graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05)
+    graph.command("run", graph.range_generate("numbers", 2), ["sh", "-c", "echo hello from @pdg_name; echo oops >&2"])
+    summary, _, _ = cook(graph, tmp_path)
+    assert summary.status == "success", summary
+    shown = CliRunner().invoke(pdg, ["log", "run_2", "--db", str(tmp_path / ".pdg" / "pdg.db")])
+    assert shown.exit_code == 0, shown.output
+    assert "hello from run_2" in shown.output and "oops" in shown.output
