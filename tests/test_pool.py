@@ -12,6 +12,7 @@ import pytest
 
 from pdgstore.engine.cook.inbox import Inbox
 from pdgstore.engine.schedulers.pool import LONG_NS, ThreadPool
+from pdgstore.engine.schedulers import reports
 from pdgstore.engine.schedulers.contract import JobResult, Reporter
 
 
@@ -44,7 +45,7 @@ def _collect(inbox: Inbox, count: int, timeout_s: float = 10) -> list[tuple]:
         except queue.Empty:
             continue
         messages.append(message)
-        done += message[0] == "done"
+        done += isinstance(message, reports.Finished)
     return messages
 
 
@@ -61,8 +62,8 @@ def test_long_items_run_on_every_worker_at_once():
         pool.shutdown()
     assert elapsed < 0.7, f"4 items of 0.2 s on 2 workers took {elapsed:.2f} s: they did not run side by side"
     for i in range(4):  # each reported started, then finished
-        kinds = [m[0] for m in messages if m[1] == f"item{i}"]
-        assert kinds == ["job_started", "done"]
+        kinds = [type(m) for m in messages if m.item_id == f"item{i}"]
+        assert kinds == [reports.JobStarted, reports.Finished]
 
 
 def test_short_items_do_not_take_turns_across_workers():
@@ -99,7 +100,7 @@ def test_quiet_reports_wait_for_the_loop_to_wake():
     reporter.started("a", quiet=True)
     reader.join()
     (message, at), = got
-    assert message[:2] == ("job_started", "a")
+    assert isinstance(message, reports.JobStarted) and message.item_id == "a"
     assert at - t0 >= 0.45, "a quiet report woke the loop"
 
     got.clear()
@@ -110,7 +111,7 @@ def test_quiet_reports_wait_for_the_loop_to_wake():
     reporter.finished("a", JobResult("cooked_success", {}, [], 0, 0))
     reader.join()
     (message, at), = got
-    assert message[:2] == ("done", "a")
+    assert isinstance(message, reports.Finished) and message.item_id == "a"
     assert at - t0 < 1, "a report that is not quiet did not wake the loop"
 
 
@@ -125,7 +126,7 @@ def test_the_last_results_wake_the_loop():
             pool.submit(f"item{i}", _task(0))
         t0 = time.monotonic()
         while done < pool.capacity:
-            done += inbox.get(timeout=5)[0] == "done"
+            done += isinstance(inbox.get(timeout=5), reports.Finished)
         elapsed = time.monotonic() - t0
     finally:
         pool.shutdown()
@@ -145,5 +146,5 @@ def test_cancel_takes_unstarted_tasks_back():
         messages = _collect(inbox, 4)
     finally:
         pool.shutdown()
-    done = [m[1] for m in messages if m[0] == "done"]
+    done = [m.item_id for m in messages if isinstance(m, reports.Finished)]
     assert done == ["busy", "later0", "later2", "later4"]

@@ -7,7 +7,7 @@ only reads the parent's identity, index and attributes, so its children can be k
 parent cooks. Those nodes say so with ``static_generation = True`` (range generate, python
 processor, command, python script); a wait-for-all partition is static too (its members are known).
 Their items are *planned*: the ids computed here are the ids the engine gives them when it
-generates them for real (``engine.cook.loop.item_identity``), so a scheduler can match them.
+generates them for real (``engine.graph.workitem.item_identity``), so a scheduler can match them.
 
 What cannot be known before the parents cook (a processor without ``static_generation``, a
 partition by attribute, and everything downstream of them) is *dynamic*, as in PDG: it is
@@ -20,6 +20,8 @@ satisfied, so they are not in the maps.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from pdgstore.engine.graph.workitem import item_identity
 
 from pdgstore.events import DONE_STATES, FINISHED_STATES
 
@@ -54,19 +56,17 @@ class StaticPlan:
         return sum(len(d) for d in self.dependencies.values())
 
 
-def plan(cook) -> StaticPlan:
-    """The static plan of ``cook`` after its first generation pass (nothing has run yet)."""
-    from pdgstore.engine.cook.loop import item_identity  # the same identities the engine will give them
-
-    graph, state = cook.graph, cook.state
+def plan(graph, state, walk) -> StaticPlan:
+    """The static plan of a cook after its first generation pass (nothing has run yet): ``walk`` is
+    its ``engine.cook.walk.Walk`` (its scope, node runs, partitions waiting and generation context)."""
     pending: dict[str, list] = {}  # node -> its items still to cook, in order (generated or planned)
     deps: dict[str, set] = {}
     dynamic: list[str] = []
     warnings: list[str] = []
-    for name in cook.scope:
+    for name in walk.scope:
         node = graph.nodes[name]
-        run = cook.runs[name]
-        todo = [state.items[i] for i in run.items if _todo(cook, node, i)]
+        run = walk.runs[name]
+        todo = [state.items[i] for i in run.items if _todo(walk, state, node, i)]
         for item in todo:
             deps[item.item_id] = {p for p in item.parents if _pending(state, p)}
         if not node.inputs or run.generated:
@@ -79,9 +79,9 @@ def plan(cook) -> StaticPlan:
             planned: dict[str, set] = {}
             try:
                 if node.is_partitioner:
-                    pending[name] = _plan_partitions(cook, node, pending, planned, item_identity)
+                    pending[name] = _plan_partitions(graph, state, walk, node, pending, planned)
                 else:
-                    pending[name] = todo + _plan_children(cook, node, pending, planned, item_identity)
+                    pending[name] = todo + _plan_children(graph, walk, node, pending, planned)
             except Exception as exc:  # noqa: BLE001 - user code: its items are generated as they come
                 dynamic.append(name)
                 warnings.append(
@@ -97,12 +97,12 @@ def plan(cook) -> StaticPlan:
     return StaticPlan(deps, dependents, dynamic, warnings)
 
 
-def _todo(cook, node, item_id: str) -> bool:
+def _todo(walk, state, node, item_id: str) -> bool:
     """Generated and still to cook in this cook (a partition kept from the last cook may still wait
     for members that run again)."""
     if node.is_partitioner:
-        return cook.partition_waits.get(item_id, 0) > 0
-    item = cook.state.items.get(item_id)
+        return walk.partition_waits.get(item_id, 0) > 0
+    item = state.items.get(item_id)
     return item is not None and item.state not in FINISHED_STATES
 
 
@@ -111,33 +111,33 @@ def _pending(state, item_id: str) -> bool:
     return item is None or item.state not in DONE_STATES
 
 
-def _plan_children(cook, node, pending: dict, planned: dict, item_identity) -> list:
+def _plan_children(graph, walk, node, pending: dict, planned: dict) -> list:
     """The children a static processor will generate from its parents still to cook (those of the
     parents cooked already exist)."""
     out = []
     for up in node.inputs:
         for parent in pending.get(up, ()):
-            for spec in node.generate(cook.ctx, parent):
+            for spec in node.generate(walk.ctx, parent):
                 attrs = dict(parent.attrs)
                 attrs.update(spec.attrs)
-                item_id = item_identity(cook.graph.name, node.name, [parent.item_id], spec.key)
+                item_id = item_identity(graph.name, node.name, [parent.item_id], spec.key)
                 out.append(Planned(item_id, spec.index, node.name, attrs, parents=[parent.item_id]))
                 planned[item_id] = {parent.item_id}
     return out
 
 
-def _plan_partitions(cook, node, pending: dict, planned: dict, item_identity) -> list:
+def _plan_partitions(graph, state, walk, node, pending: dict, planned: dict) -> list:
     """A partitioner that needs no results partitions the planned members as it will the real ones."""
     members = []
     for up in node.inputs:
-        known = cook.runs[up].items
-        found = [cook.state.items[i] for i in known if i in cook.state.items]
+        known = walk.runs[up].items
+        found = [state.items[i] for i in known if i in state.items]
         found += [p for p in pending.get(up, ()) if p.item_id not in known]
         members += sorted(found, key=lambda m: (m.index, m.item_id))
     out = []
-    for number, part in enumerate(node.partition(cook.ctx, members), start=1):
-        item_id = item_identity(cook.graph.name, node.name, [], part.key)
+    for number, part in enumerate(node.partition(walk.ctx, members), start=1):
+        item_id = item_identity(graph.name, node.name, [], part.key)
         member_ids = [m.item_id for m in part.members]
-        planned[item_id] = {m for m in member_ids if _pending(cook.state, m)}
+        planned[item_id] = {m for m in member_ids if _pending(state, m)}
         out.append(Planned(item_id, number - 1, node.name, dict(part.attrs), parents=member_ids))
     return out

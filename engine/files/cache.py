@@ -25,6 +25,8 @@ from pdgstore.engine.errors import HandlerError
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.filetypes import CacheResult, TypeRegistry
 
+from pdgstore import reasons
+
 CACHE_MODES = ("automatic", "automatic_ignore", "always_read", "always_write")
 
 
@@ -72,7 +74,7 @@ class CacheChecker:
             full = files.absolute(rel, self.root)
             decided = None
             for handler_tag, handler in self.types.handlers_for(self.types.cache_handlers, tag):
-                name = files._name(handler)
+                name = files.handler_name(handler)
                 try:
                     result = handler(full, rec, item)
                 except Exception as exc:  # noqa: BLE001
@@ -90,29 +92,16 @@ class CacheChecker:
                 if result is CacheResult.Miss:
                     return CacheCheck(
                         False,
-                        reason={"cause": "cache_miss", "cache_state": "dirty_missing", "path": rel, "handler": name},
+                        reason=reasons.cache_miss(rel, name),
                     )
                 records.append(self._current(rec, full))
                 continue
             verdict, current = self._builtin(rec, item)
             self._say(item, rel, "built-in", verdict)
             if verdict == files.MISSING:
-                return CacheCheck(
-                    False, reason={"cause": "output_missing", "cache_state": "dirty_missing", "path": rel}
-                )
+                return CacheCheck(False, reason=reasons.output_missing(rel))
             if verdict == files.MODIFIED:
-                return CacheCheck(
-                    False,
-                    reason={
-                        "cause": "output_modified",
-                        "cache_state": "dirty_stale",
-                        "path": rel,
-                        "old_size": rec[2],
-                        "new_size": current[2],
-                        "old_hash": rec[4],
-                        "new_hash": current[4],
-                    },
-                )
+                return CacheCheck(False, reason=reasons.output_modified(rel, rec, current))
             touched = touched or verdict == files.TOUCHED
             records.append(current)
         return CacheCheck(True, records, touched=touched)

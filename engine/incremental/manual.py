@@ -27,6 +27,7 @@ from pdgstore.engine.files import records as files
 from pdgstore.engine.files.filetypes import TypeRegistry
 
 from pdgstore import events as ev
+from pdgstore import reasons
 from pdgstore.errors import UnknownItem
 from pdgstore.log import EventLog
 from pdgstore.queries import find_item, project_root
@@ -96,8 +97,7 @@ def dirty(path: str, target: str, *, remove_outputs: bool = False, message: str 
         for item in result.items:
             recorder.graph = item.graph
             recorder.cook_id = 0
-            reason = {"cause": "user", "cache_state": "dirty_always", "message": message}
-            recorder.emit(ev.WorkItemDirtied, item_id=item.item_id, reason=reason)
+            recorder.emit(ev.WorkItemDirtied, item_id=item.item_id, reason=reasons.user(message))
         if remove_outputs:
             for item in result.items:
                 if not item.inputs and not item.parents:

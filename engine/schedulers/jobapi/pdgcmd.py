@@ -23,7 +23,8 @@ import uuid
 import xmlrpc.client
 
 _INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1  # what XML-RPC's <int> carries; wider ints go as text
-_DEFAULTS = {"int": 0, "float": 0.0, "str": "", "file": ["", "file"], "dict": {}}
+#: the value an attribute array is padded with up to an index set past its end, per attribute type
+ATTRIB_DEFAULTS = {"int": 0, "float": 0.0, "str": "", "file": ["", "file"], "dict": {}}
 
 
 class ServerGone(SystemExit):
@@ -316,7 +317,7 @@ def _set_at(name: str, kind: str, value, index: int, item_name: str | None) -> N
     if index < 0:
         raise IndexError(f"pdgcmd: attribute {name!r}: index {index} is negative")
     values = _current(name, kind)
-    values.extend([_DEFAULTS[kind]] * (index + 1 - len(values)))
+    values.extend([ATTRIB_DEFAULTS[kind]] * (index + 1 - len(values)))
     values[index] = value
     send_attrib(name, kind, values, item_name)
 

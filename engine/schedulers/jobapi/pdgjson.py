@@ -153,7 +153,7 @@ class WorkItem:
             raise IndexError(f"pdgjson: attribute {name!r}: index {index} is negative")
         attr = self._attrs.get(name)
         values = list(attr[1]) if attr and attr[0] == kind else []
-        values.extend([pdgcmd._DEFAULTS[kind]] * (index + 1 - len(values)))
+        values.extend([pdgcmd.ATTRIB_DEFAULTS[kind]] * (index + 1 - len(values)))
         values[index] = value
         self._set_array(name, kind, values)
 
