@@ -50,12 +50,11 @@ def imports_of(path: Path, known: dict[str, Path]) -> dict[str, str]:
                 if alias.name in known:
                     found[alias.name] = alias.asname or ""
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-            if node.module in known:
+            subs = [a for a in node.names if f"{node.module}.{a.name}" in known]
+            if node.module in known and len(subs) < len(node.names):  # names from the module itself
                 found.setdefault(node.module, "")
-            for alias in node.names:
-                sub = f"{node.module}.{alias.name}"
-                if sub in known:
-                    found[sub] = alias.asname or alias.name
+            for alias in subs:  # ``from package import module``: the package's init is not the point
+                found[f"{node.module}.{alias.name}"] = alias.asname or alias.name
     return found
 
 

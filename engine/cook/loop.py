@@ -35,6 +35,7 @@ from pdgstore.engine.cook.summary import CookSummary, recover_dead_cook
 from pdgstore.engine.cook.task import routes, task
 from pdgstore.engine.cook.walk import Walk
 from pdgstore.engine.files import records as files
+from pdgstore.engine.files.confine import Confine
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.workitem import item_identity
 from pdgstore.engine.incremental import delta, noop
@@ -308,6 +309,7 @@ class Cook:
     def _make_dispatch(self) -> Dispatch:
         used, route = routes(self.graph, self.scope, self.jobs)
         graph, walk = self.graph, self.walk
+        confine = Confine(graph.root)  # outputs stay inside the project (engine.files.confine)
         host = Host(
             state=self.state,
             graph=graph,
@@ -317,7 +319,7 @@ class Cook:
             jobs=self.jobs,
             target=self.target or "",
             store_dir=self.store_dir,
-            task=lambda item: task(graph, item),
+            task=lambda item: task(graph, item, confine),
             warn=self._warn,
             cancel=self.cancel,
             flush=self._flush,
@@ -417,7 +419,8 @@ class Cook:
         written = self.recorder.flush(mark=(settle.done, settle.total))
         problem = self.recorder.take_problem()
         if problem:
-            self._warn(problem)
+            self._warn(problem)  # written now: the snapshot and manifest after this count it
+            written += self.recorder.flush()
         if self.dispatch is not None and self.dispatch.waiting_done:
             self.recorder.wait()
             self.dispatch.answer_flushed()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.files import records as files
+from pdgstore.engine.files.confine import Confine
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.schedulers.contract import TYPES as SCHEDULER_TYPES
 from pdgstore.engine.schedulers.contract import JobResult, Scheduler
@@ -25,8 +26,9 @@ from pdgstore.events import PATH
 from pdgstore.state import Item
 
 
-def task(graph, item: Item) -> Callable[[], JobResult]:
-    """The in-process run of ``item`` of ``graph``: call it on a worker thread."""
+def task(graph, item: Item, confine: Confine) -> Callable[[], JobResult]:
+    """The in-process run of ``item`` of ``graph``: call it on a worker thread. ``confine``: the
+    project's bounds, which every output file it reports must stay within."""
     node = graph.nodes[item.node]
     view = WorkItem(
         item_id=item.item_id,
@@ -49,6 +51,7 @@ def task(graph, item: Item) -> Callable[[], JobResult]:
             node.cook(view)
             outputs = list(view.outputs)
             for path, tag in view.new_outputs:
+                confine.check_output(path, f"work item {view.name}")
                 try:
                     outputs.append(files.record(path, root, tag, types=types))
                 except FileNotFoundError:
