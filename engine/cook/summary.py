@@ -3,15 +3,18 @@
 The summary is the one answer every caller of a cook reads: ``pdg cook`` prints it (or its
 ``to_json`` with ``--json``), ``pdg watch`` and schedules report it, the no-op manifest stores its
 results. ``recover_dead_cook`` runs before a cook starts: a cook the log shows running when the
-writer's lock is ours again died with its process, so its unfinished items are cancelled.
+writer's lock is ours again ended unrecorded, so its jobs still running are stopped
+(``engine.schedulers.orphans``) and its unfinished items are cancelled.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pdgstore.engine.cook.recorder import Recorder
+from pdgstore.engine.schedulers import orphans
 
 from pdgstore import events as ev
 from pdgstore.events import FINISHED_STATES
@@ -58,7 +61,15 @@ def recover_dead_cook(recorder: Recorder, pid_alive: Callable[[int], bool] | Non
     cook = state.running_cook()
     if cook is None:
         return None
-    message = f"the cook's process (pid {cook.pid}) died before it finished"
+    message = (
+        f"the cook (pid {cook.pid}) ended before it recorded its end (its process died, or a write to the store failed)"
+    )
+    store_dir = os.path.dirname(recorder.log.path) if recorder.log is not None else ""
+    stopped = orphans.stop_orphans(
+        state, cook.cook_id, cook_pid=cook.pid, store_dir=store_dir
+    )  # its jobs still running: stopped before any reruns
+    if stopped:
+        message += f"; {len(stopped)} of its jobs still running were stopped"
     saved = recorder.cook_id, recorder.graph
     recorder.cook_id, recorder.graph = cook.cook_id, cook.graph
     cancelled = 0
