@@ -12,6 +12,8 @@ from pdgstore.cli.options import json_option
 from pdgstore.engine.errors import ParmError
 from pdgstore.engine.project import cook_file, plan_file, store_beside
 
+from pdgstore.errors import PdgError
+
 EXIT_CODES = {"success": 0, "failed": 1, "cancelled": 130}
 
 
@@ -118,6 +120,10 @@ def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, sc
     except KeyboardInterrupt:  # Ctrl-C before the cook began (while the graph file loaded): nothing written
         click.echo("pdg: cook interrupted before it started; nothing was recorded", err=True)
         sys.exit(130)
+    except PdgError as exc:  # the sentence goes to stderr (cli.main); a script reading --json hears it too
+        if as_json:
+            render.emit_json({"schema": 1, "status": "error", "error": str(exc), "exit_code": exc.exit_code})
+        raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

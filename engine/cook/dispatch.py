@@ -39,6 +39,13 @@ from pdgstore import events as ev
 from pdgstore.state import State
 
 _INF = float("inf")
+#: what on_schedule returns when it took the item (its PDG-API writes are the item's)
+_TAKEN = (
+    ScheduleResult.SUCCEEDED,
+    ScheduleResult.COOK_SUCCEEDED,
+    ScheduleResult.COOK_FAILED,
+    ScheduleResult.COOK_CANCELED,
+)
 
 
 @dataclass
@@ -91,6 +98,7 @@ class Dispatch:
             rp.LogLine: self._log_line,
             rp.StatusReported: self._status,
             rp.Warned: self._warned,
+            rp.ItemJsonAsked: self._item_json,
         }
 
     # -- queues ----------------------------------------------------------------------------------
@@ -158,9 +166,12 @@ class Dispatch:
                     continue
                 if server is not None and result is not ScheduleResult.SUCCEEDED:
                     server.disallow(item_id)
+                if result in _TAKEN:
+                    self._record_writes(scheduled)
                 if result is ScheduleResult.SUCCEEDED:
                     emit(ev.WorkItemStateChanged, item_id=item_id, state="scheduled")
                     running[item_id] = name
+                    self._record_uris(scheduler, scheduled)
                 elif result is ScheduleResult.FULL_DEFERRED:
                     queue.appendleft(item_id)
                     budget += 1
@@ -170,6 +181,36 @@ class Dispatch:
                 else:
                     self._settled_at_once(name, item_id, result, scheduled.message)
             self.budget[name] = budget
+
+    def _record_writes(self, scheduled: ScheduledItem) -> None:
+        """What the scheduler set on the item through PDG's API in on_schedule: its attributes,
+        output files (stat handlers see the item) and log lines, recorded as the item's own."""
+        host = self.host
+        emit = host.recorder.emit
+        item_id = scheduled.id
+        for name, attr in scheduled.changed.items():
+            emit(ev.WorkItemAttribSet, item_id=item_id, name=name, attr=attr)
+        for path, tag in scheduled.new_outputs:
+            try:
+                record = files.record(path, host.graph.root, tag, types=host.graph.types, item=scheduled.item)
+            except FileNotFoundError:
+                text = f"work item {scheduled.name}: its scheduler added output file {path}, which does not exist"
+                emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=text)
+                continue
+            emit(ev.WorkItemOutputAdded, item_id=item_id, outputs=[record])
+        for level, text in scheduled.logs:
+            emit(ev.WorkItemLogged, item_id=item_id, level=level, text=text)
+        scheduled.changed, scheduled.new_outputs, scheduled.logs = {}, [], []
+
+    def _record_uris(self, scheduler: Scheduler, scheduled: ScheduledItem) -> None:
+        """``get_status_uri`` (seed 002: shown in the item's details) is recorded as a log line of
+        the item, so ``pdg show`` and ``pdg log`` name it; ``get_log_uri`` goes with the job's start."""
+        try:
+            uri = scheduler.get_status_uri(scheduled)
+        except Exception as exc:  # noqa: BLE001
+            return self.host.warn(self._raised(scheduler.name, "get_status_uri", exc, scheduled.id))
+        if uri:
+            self.host.recorder.emit(ev.WorkItemLogged, item_id=scheduled.id, level="info", text=f"status: {uri}")
 
     def _hand_static(self) -> None:
         """Plan the graph (``engine.cook.static``), record the plan, and hand it to each scheduler with
@@ -338,7 +379,9 @@ class Dispatch:
             return
         host, item_id = self.host, report.item_id
         try:
-            record = files.record(report.path, host.graph.root, report.tag or None, types=host.graph.types)
+            record = files.record(
+                report.path, host.graph.root, report.tag or None, types=host.graph.types, item=host.state.items[item_id]
+            )
         except FileNotFoundError:
             name = host.state.items[item_id].name
             message = f"work item {name} reported output file {report.path}, which does not exist"
@@ -374,6 +417,21 @@ class Dispatch:
             text=f"the job reported {said}" + (f": {text}" if text else ""),
         )
         self._answer(report.done, None)
+
+    def _item_json(self, report: rp.ItemJsonAsked) -> None:
+        """A job asks for its item (``pdgcmd.getWorkItemJSON``): read, nothing recorded."""
+        import json
+
+        from pdgstore.engine.schedulers import jobdata
+
+        try:
+            scheduled = self.scheduled_item(report.item_id)
+            item = scheduled.item
+            if scheduled.run is not None:  # an in-process item: its JSON is made from a view of it
+                item = WorkItem.view_of(item, self.host.graph.root)
+            report.done(json.dumps(jobdata.item_data(item, scheduled.node)))
+        except Exception as exc:  # noqa: BLE001 - the job hears why
+            report.done(ValueError(f"work item {report.item_id}: {type(exc).__name__}: {exc}"))
 
     def _answer(self, done, error: str | None) -> None:
         if done is not None:

@@ -53,7 +53,7 @@ def task(graph, item: Item, confine: Confine) -> Callable[[], JobResult]:
             for path, tag in view.new_outputs:
                 confine.check_output(path, f"work item {view.name}")
                 try:
-                    outputs.append(files.record(path, root, tag, types=types))
+                    outputs.append(files.record(path, root, tag, types=types, item=view))
                 except FileNotFoundError:
                     raise FileNotFoundError(
                         f"work item {view.name} reported output file {path}, which does not exist"
@@ -84,7 +84,7 @@ def expected_records(view: WorkItem, node, outputs: list, root: str, types) -> l
         if path in reported:
             continue
         try:
-            outputs.append(files.record(path, root, None, types=types))
+            outputs.append(files.record(path, root, None, types=types, item=view))
         except FileNotFoundError:
             raise FileNotFoundError(f"work item {view.name} did not write its expected output {path}") from None
         reported.add(path)

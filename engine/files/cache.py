@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pdgstore.engine.errors import HandlerError
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.filetypes import CacheResult, TypeRegistry
+from pdgstore.engine.graph.attribs import File
+from pdgstore.engine.pdgapi.items import wrap
 
 from pdgstore import reasons
 
@@ -75,8 +77,8 @@ class CacheChecker:
             decided = None
             for handler_tag, handler in self.types.handlers_for(self.types.cache_handlers, tag):
                 name = files.handler_name(handler)
-                try:
-                    result = handler(full, rec, item)
+                try:  # PDG's arguments: the local path, the raw pdg.File, the pdg.WorkItem owning it
+                    result = handler(full, File.from_record([rel, tag, *rec[2:]]), wrap(item))
                 except Exception as exc:  # noqa: BLE001
                     raise HandlerError(
                         f"cache handler {name} for tag {handler_tag} raised on {rel}: {type(exc).__name__}: {exc}"

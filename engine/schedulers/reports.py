@@ -94,5 +94,13 @@ class Warned(Report):
     done: Done = None
 
 
+@dataclass(frozen=True, slots=True)
+class ItemJsonAsked(Report):
+    """A job asks for its item as JSON (``pdgcmd.getWorkItemJSON``): read, nothing recorded;
+    ``done`` gets the text, or the exception that says why not."""
+
+    done: Callable
+
+
 #: the reports a job's call waits on (answered after the flush that wrote them)
 ANSWERED = (AttribSet, OutputAdded, LogLine, StatusReported, Warned)
