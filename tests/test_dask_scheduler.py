@@ -273,3 +273,18 @@ def test_scheduler_option_runs_every_node_on_one_scheduler_without_recooking(pro
     bad = project.pdg_process("cook", "g.py", "--scheduler", "farm")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "--scheduler farm: graph opt declares no such scheduler" in bad.stderr
+
+
+def test_the_frames_example_cooks_on_a_local_cluster_with_one_option(project):
+    """examples/frames/ on a LocalCluster the cook starts and stops (``--scheduler dask``)."""
+    import shutil
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "frames"
+    for name in ("frames.py", "png.py", "render_frame.py"):
+        shutil.copy(example / name, project.root / name)
+    done = project.pdg_process("cook", "frames.py", "--scheduler", "dask", "--set", "frames=4", "--json", timeout=150)
+    assert done.returncode == 0, done.stderr
+    assert (project.root / "contact.png").read_bytes().startswith(b"\x89PNG")
+    again = project.pdg_process("cook", "frames.py", "--scheduler", "dask", "--set", "frames=5", "--json", timeout=150)
+    assert again.returncode == 0, again.stderr
+    assert '"ran": 3' in again.stdout  # the new frame's settings and render, the contact sheet

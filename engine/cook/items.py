@@ -59,7 +59,7 @@ class Items:
     # -- each kind of item -------------------------------------------------------------------------
     def born(self, node, new: dict) -> None:
         """An item born cooked (``new``: its ``WorkItemGenerated`` fields): reuse it or record it."""
-        prev = self.state.items.get(new["item_id"])
+        prev = decide.record_of(self.state.items.get(new["item_id"]))
         name = node.name
         if (
             prev is not None
@@ -75,7 +75,7 @@ class Items:
     def work(self, node, new: dict) -> None:
         """An item with work: reuse it, take it from the cache, fail it, or queue it to run."""
         item_id = new["item_id"]
-        prev = self.state.items.get(item_id)
+        prev = decide.record_of(self.state.items.get(item_id))
         if (
             prev is not None
             and node.name in self.shortcut
@@ -112,11 +112,14 @@ class Items:
         else:
             signature = incremental.partition_signature(self.node_fp[node], own, members)
         reason = self.node_reasons.get(node)
-        self.carry_out(item_id, decide.merged(item, prev, members, own, signature, reason, self.settle.remade), None)
+        merge = self.graph.nodes[node].merged
+        decision = decide.merged(item, prev, members, own, signature, reason, self.settle.remade, merge)
+        self.carry_out(item_id, decision, None)
 
-    def place(self, new: dict) -> None:
-        """Record a partition as generated (or renumbered) before its members cooked."""
-        for cls, fields in decide.placed(self.state.items.get(new["item_id"]), new):
+    def place(self, new: dict, prev) -> None:
+        """Record a partition as generated (or renumbered) before its members cooked (``prev``: its
+        record worth deciding on, ``decide.record_of``)."""
+        for cls, fields in decide.placed(prev, new):
             self.recorder.record(cls, fields)
 
     # -- carrying out --------------------------------------------------------------------------------

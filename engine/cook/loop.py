@@ -74,9 +74,12 @@ class Cook:
         index: delta.Index | None = None,
         scan: delta.Scan | None = None,
         observe: Callable[[str, str, dict], None] | None = None,
+        generate_only: bool = False,
     ) -> None:
         self.log = log
         self.static = static  # generate everything first, then hand the graph to the schedulers
+        #: PDG's "Generate Static Work Items": generate and record what can be known, run nothing
+        self.generate_only = generate_only
         self.trigger = trigger  # CookTriggered fields when a watcher or a schedule started this cook
         #: a watcher's word (``pdg watch``): only these recorded files changed since the state it keeps,
         #: and ``index`` finds what they reach; then the cook stats and visits only that (``engine.incremental.delta``)
@@ -180,6 +183,8 @@ class Cook:
                 self.warnings,
                 [] if self.trusted is not None else self._results(),
             )
+            if self.generate_only:
+                summary.generated = self._generated_counts()
             if after is not None:
                 after(summary)
             self.recorder.close()  # everything written: the store is this process's alone again
@@ -193,6 +198,14 @@ class Cook:
         summary.seconds = time.perf_counter() - started
         return summary
 
+    def _generated_counts(self) -> dict:
+        """Per node in scope: how many items it holds now and when it generates (``--generate-only``)."""
+        out = {}
+        for name in self.scope:
+            count = len(self.state.node_items.get((self.graph.name, name), ()))
+            out[name] = {"items": count, "mode": self.walk.modes.get(name, "")}
+        return out
+
     def _results(self) -> list[str]:
         root = self.graph.root
         paths = []
@@ -203,7 +216,7 @@ class Cook:
                 item = self.state.items.get(item_id)
                 if item is not None and item.state in DONE_STATES:
                     paths.extend(files.absolute(o[PATH], root) for o in item.outputs)
-        return paths
+        return list(dict.fromkeys(paths))  # a file two final partitions share is one result
 
     # -- start ---------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -231,7 +244,7 @@ class Cook:
         )
         if self.trigger:
             rec.emit(ev.CookTriggered, **self.trigger)
-        self.walk = walk = Walk(graph, self.state, rec, self.settle, scope, self.cook_id, self._fail_cook)
+        self.walk = walk = Walk(graph, self.state, rec, self.settle, scope, self.cook_id, self._fail_cook, self._warn)
         for message in graph.types.warnings:
             self._warn(message)
         if not self.target and previous is not None:
@@ -267,14 +280,14 @@ class Cook:
         ):
             walk.reuse_everything()
             return
-        if self.observe is None:  # a dry run carries out no run
+        if self.observe is None and not self.generate_only:  # a dry run, or generating only, runs nothing
             self.dispatch = self._make_dispatch()
             walk.items.enqueue = self.dispatch.enqueue
             self.dispatch.start(False, scope)
         self._flush()
         found = (
             None
-            if self.static  # a static plan walks every item
+            if self.static or self.generate_only  # a static plan walks every item, and so does generating
             else delta.affected(
                 graph, self.state, scope, shortcut, stats, scan=self.scan, trusted=self.trusted, index=self.index
             )
@@ -323,7 +336,7 @@ class Cook:
             warn=self._warn,
             cancel=self.cancel,
             flush=self._flush,
-            plan_static=lambda: static_graph.plan(graph, self.state, walk),
+            plan_static=lambda: static_graph.plan(walk),
         )
         return Dispatch(host, used, route, static=self.static)
 
@@ -403,6 +416,8 @@ class Cook:
         elif counts["failed"] or generation_failed:
             status = "failed"
             message = generation_failed or f"{counts['failed']} work item(s) failed"
+        elif self.generate_only:
+            status, message = "success", f"generated the static work items ({self.settle.total} in all); nothing ran"
         else:
             status, message = "success", ""
         rec.emit(ev.CookFinished, status=status, message=message, counts=dict(counts))

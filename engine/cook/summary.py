@@ -18,6 +18,7 @@ from pdgstore.engine.schedulers import orphans
 
 from pdgstore import events as ev
 from pdgstore.events import FINISHED_STATES
+from pdgstore.queries import JSON_SCHEMA
 
 #: the tallies of a cook, as ``--json`` shows them under "items"
 COUNTS = ("ran", "reused", "updated", "failed", "cancelled")
@@ -36,10 +37,12 @@ class CookSummary:
     results: list = field(default_factory=list)
     #: what automatic compaction did after the cook (``pdg cook --auto-compact``), None when it did not run
     compacted: dict | None = None
+    #: ``--generate-only``: node -> {"items": recorded items, "mode": its Generate When, resolved}
+    generated: dict | None = None
 
     def to_json(self) -> dict:
         return {
-            "schema": 1,
+            "schema": JSON_SCHEMA,
             "cook_id": self.cook_id,
             "status": self.status,
             "items": dict(self.counts),
@@ -48,6 +51,7 @@ class CookSummary:
             "failed_items": self.failed_items,
             "warnings": self.warnings,
             "compacted": self.compacted,
+            **({"generated": self.generated} if self.generated is not None else {}),
         }
 
 

@@ -16,13 +16,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pdgstore.engine.cook import static as static_graph
 from pdgstore.engine.cook.items import Items
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
-from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Partitioner, Processor
+from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Partitioner, Processor, child_attrs
+from pdgstore.engine.graph.when import effective_modes
 from pdgstore.engine.graph.workitem import item_identity
+from pdgstore.engine.incremental import decide
 
 from pdgstore import events as ev
 from pdgstore.events import DONE_STATES, FINISHED_STATES, PATH
@@ -54,12 +57,14 @@ class Walk:
         scope: list[str],
         cook_id: int,
         fail_cook: Callable[[str], None],
+        warn: Callable[[str], None],
     ) -> None:
         self.graph, self.state, self.recorder, self.settle = graph, state, recorder, settle
         self.scope, self.cook_id = scope, cook_id
         self.fail_cook = fail_cook  # a node could not generate or partition: the cook fails, its branch stops
+        self.warn = warn  # a cook warning (a node that made nothing, a static item it could not plan)
         self.items: Items | None = None  # set once the cook knows its stats (``Cook._start``)
-        self.ctx = GenerateContext(graph.name, graph.root, file=self.file_record)
+        self.ctx = GenerateContext(graph.name, graph.root, file=self.file_record, warn=warn)
         self.stats: dict = {}
         self.runs: dict[str, NodeRun] = {name: NodeRun(graph.nodes[name]) for name in scope}
         for name in scope:
@@ -73,15 +78,83 @@ class Walk:
         self.affected: set[str] | None = None
         self.children: dict[str, list[str]] = {}  # delta walk: item id -> its recorded children
         self.taken_back: set[str] = set()  # delta walk: kept items generated again after all
+        #: Generate When, resolved (``engine.graph.when``): node -> mode, and the nodes that make
+        #: their items from upstream items as soon as those exist although those are dynamic
+        self.modes = effective_modes(graph, scope)
+        self.early = {
+            name
+            for name in scope
+            if getattr(graph.nodes[name], "generate_when", "") in ("all_upstream_generated", "static")
+            and graph.nodes[name].inputs
+        }
+        self.announced: dict[str, None] = {}  # items recorded before their parents cooked, not generated yet
+        self.held: dict[str, list] = {}  # node -> upstream items cooked (all_upstream_cooked waits for all)
         self._known: dict[str, list] | None = None
         settle.handed_on = self.handed_on
 
     # -- starting points -----------------------------------------------------------------------------
     def start(self) -> None:
-        """Generate the root nodes; the rest follows as items cook."""
+        """Generate the root nodes, and record the items known before anything runs; the rest
+        follows as items cook."""
         for name in self.scope:
             if not self.graph.nodes[name].inputs:
                 self._generate_root(name)
+        self._announce()
+
+    # -- items known ahead (Generate When: all upstream items are generated) -------------------------
+    def _announce(self) -> None:
+        """Record the items known before anything runs (Generate When resolved to "all upstream
+        items are generated", and static partitions over them): ``engine.cook.static`` plans them
+        with the ids, names and indices the engine gives them when it generates them for real (once
+        their parents cooked: their input files and cooked attributes come then). New ones only:
+        a recorded item keeps its record until it is decided."""
+        found, warnings = static_graph.planned_items(self)
+        for message in warnings:
+            self.warn(message)
+        known = self.state.items
+        for p in found:
+            if p.item_id not in known:
+                self._record_announced(p.item_id, p.node, p.name, p.index, p.parents, p.attrs)
+
+    def _record_announced(self, item_id: str, node: str, name: str, index: int, parents: list, attrs: dict) -> None:
+        self.recorder.emit(
+            ev.WorkItemGenerated,
+            item_id=item_id,
+            node=node,
+            name=name,
+            index=index,
+            parents=parents,
+            attrs=attrs,
+            inputs=[],
+            outputs=[],
+            state="uncooked",
+        )
+        self.announced[item_id] = None
+        self.settle.registered()
+
+    def _announce_children(self, run: NodeRun, item_ids: list) -> None:
+        """Explicit "all upstream items are generated" below dynamic items: a node's items are
+        recorded as soon as their parents exist, before those cook."""
+        for down in run.downstream:
+            if down not in self.early or self.modes.get(down) != "all_upstream_generated":
+                continue
+            node = self.graph.nodes[down]
+            for parent_id in item_ids:
+                parent = self.state.items.get(parent_id)
+                if parent is None or parent.state in DONE_STATES:
+                    continue  # a cooked parent's children are generated for real right away
+                try:
+                    specs = node.generate(self.ctx, parent)
+                except Exception:  # noqa: BLE001 - it fails, with its message, when generated for real
+                    continue
+                pn = self.numbers.get(parent_id, parent.index + 1)
+                for i, spec in enumerate(specs):
+                    item_id = item_identity(self.graph.name, down, [parent_id], spec.key)
+                    if item_id in self.state.items:
+                        continue
+                    number = pn if len(specs) == 1 else (pn - 1) * len(specs) + i + 1
+                    attrs = child_attrs(parent.attrs, spec)
+                    self._record_announced(item_id, down, f"{down}_{number}", spec.index, [parent_id], attrs)
 
     def reuse_everything(self) -> None:
         """Record what the full walk records when nothing changed (``engine.incremental.noop`` proved it):
@@ -205,7 +278,8 @@ class Walk:
         run.items[item_id] = None
         run.unfinished += 1
         self.numbers[item_id] = number
-        self.settle.registered()
+        if self.announced.pop(item_id, 1):  # an announced item was counted when it was announced
+            self.settle.registered()
         for down in run.downstream:
             self.runs[down].open_upstream += 1
 
@@ -253,8 +327,7 @@ class Walk:
             else:
                 pn = self.numbers.get(parent.item_id, 1)
                 number = pn if count == 1 else (pn - 1) * count + i + 1
-                attrs = dict(parent.attrs)
-                attrs.update(spec.attrs)
+                attrs = child_attrs(parent.attrs, spec)
                 inputs, parents = list(parent.outputs), [parent.item_id]
             item_id = item_identity(graph_name, node_name, parents, spec.key)
             prev = self.state.items.get(item_id) if self.affected is not None else None
@@ -281,6 +354,8 @@ class Walk:
                 "outputs": outputs,
             }
             decide_item(processor, fields)
+            if self.early and processor.does_work:
+                self._announce_children(run, [item_id])
 
     def _node_generated(self, name: str) -> None:
         """Mark ``name`` fully generated; remove its items that this cook did not generate again."""
@@ -296,6 +371,11 @@ class Walk:
                 self.items.removed(item_id, self.cook_id)
         rec = self.recorder
         rec.emit(ev.NodeGenerated, node=name, count=len(run.items) + run.kept)
+        if not run.items and not run.kept:
+            upstream = sum(len(self.runs[i].items) + self.runs[i].kept for i in run.node.inputs if i in self.runs)
+            why = run.node.made_nothing(upstream)
+            if why:
+                self.warn(f"node {name} made no work items: {why}")
         if run.unfinished == 0:
             rec.emit(ev.NodeCooked, node=name, failed=0)
         for down in run.downstream:
@@ -312,6 +392,10 @@ class Walk:
             self._partition(name)
             self._node_generated(name)
         elif run.open_upstream == 0:
+            for parent in sorted(self.held.pop(name, ()), key=lambda p: self.numbers.get(p.item_id, p.index + 1)):
+                new = self._call_generate(run.node, parent)
+                if new is not None:
+                    self._add_children(run, new, parent=parent)
             self._node_generated(name)
 
     def _partition(self, name: str) -> None:
@@ -337,20 +421,22 @@ class Walk:
         for number, part in enumerate(partitions, start=1):
             member_ids = [m.item_id for m in part.members]
             item_id = item_identity(self.graph.name, name, [], part.key)
+            if part.index is not None:  # the partitioner's own index (a frame, say) numbers it
+                number = part.index + 1
             item_name = self._name_for(run, number)
             self._register(run, item_id, number)
             own = dict(part.attrs)
-            self.partition_prev[item_id] = (self.state.items.get(item_id), own)
-            self.items.place(
-                {
-                    "item_id": item_id,
-                    "node": name,
-                    "name": item_name,
-                    "index": number - 1,
-                    "parents": member_ids,
-                    "attrs": own,
-                }
-            )
+            prev = decide.record_of(self.state.items.get(item_id))
+            self.partition_prev[item_id] = (prev, own)
+            fields = {
+                "item_id": item_id,
+                "node": name,
+                "name": item_name,
+                "index": number - 1,
+                "parents": member_ids,
+                "attrs": own,
+            }
+            self.items.place(fields, prev)
             waiting = 0
             for member in part.members:
                 if self.state.items[member.item_id].state not in DONE_STATES:
@@ -383,10 +469,13 @@ class Walk:
             if not down_run.node.is_partitioner and (
                 affected is None or item_id in affected or self._take_back(item_id, down_run)
             ):
-                new = self._call_generate(down_run.node, item)
-                if new is None:
-                    continue
-                self._add_children(down_run, new, parent=item)
+                if self.modes.get(down) == "all_upstream_cooked":
+                    self.held.setdefault(down, []).append(item)  # made once every upstream item cooked
+                else:
+                    new = self._call_generate(down_run.node, item)
+                    if new is None:
+                        continue
+                    self._add_children(down_run, new, parent=item)
             down_run.open_upstream -= 1
             self._maybe_generate(down)
 
@@ -401,10 +490,12 @@ class Walk:
         ]
 
     def unfinished(self) -> list[str]:
-        """The items generated in this cook that did not finish (what a cancel records cancelled)."""
+        """The items generated in this cook, and those it recorded ahead (static) and did not reach,
+        that did not finish (what a cancel records cancelled)."""
         out = []
-        for run in self.runs.values():
-            for item_id in run.items:
+        announced = [i for i in self.announced if i in self.state.items]
+        for item_ids in [run.items for run in self.runs.values()] + [announced]:
+            for item_id in item_ids:
                 item = self.state.items.get(item_id)
                 if item is not None and item.state not in FINISHED_STATES:
                     out.append(item_id)

@@ -28,6 +28,7 @@ The outcomes, by kind of item:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 from pdgstore.engine.incremental.signatures import why, why_members
@@ -67,6 +68,21 @@ _NEED_EXPECTED = Decision(NEED_EXPECTED)
 
 
 # -- facts every kind of item shares -----------------------------------------------------------------
+def record_of(item):
+    """The record a decision weighs, None when there is none worth it: an item only announced
+    (recorded before its parents cooked, by a cook or ``--generate-only``) or a partition placed but
+    never merged is decided as new."""
+    if (
+        item is not None
+        and item.state in ("uncooked", "waiting")
+        and not item.signature
+        and not item.reason
+        and not item.outputs
+    ):
+        return None
+    return item
+
+
 def unchanged(item, stats: dict, root: str, changed: set | None = None) -> bool:
     """An item that finished, was not dirtied or accepted by hand since, and whose files still have
     their recorded (mtime_ns, size) in ``stats`` (absolute path -> stat result or None). ``changed``:
@@ -312,9 +328,31 @@ def keeps_signature(item, prev, remade: set) -> bool:
     )
 
 
-def merged(item, prev, members: list, own: dict, signature: str, node_reason: dict | None, remade: set) -> Decision:
+def merge_members(members: list, own: dict) -> tuple[dict, list]:
+    """The plain merge: the members' attributes (first value wins), then the partition's own; every
+    member's files, in member order. A partitioner may merge its own way (``Partitioner.merged``)."""
+    attrs: dict = {}
+    outputs: list = []
+    for member in members:
+        for name, attr in member.attrs.items():
+            attrs.setdefault(name, attr)
+        outputs.extend(member.outputs)
+    attrs.update(own)
+    return attrs, outputs
+
+
+def merged(
+    item,
+    prev,
+    members: list,
+    own: dict,
+    signature: str,
+    node_reason: dict | None,
+    remade: set,
+    merge: Callable[[list, dict], tuple[dict, list]] = merge_members,
+) -> Decision:
     """A partition whose members all cooked: reuse it if they are what it merged last time, else
-    merge their attributes (the first member's value wins, its own attributes over all) and files."""
+    ``merge`` them (its node's rule: ``Partitioner.merged``) into it."""
     if prev is not None and prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED) and item is prev:
         # the members' files are the same, but one rerun (cut off early) or touched has new stats
         outputs = [o for member in members for o in member.outputs]
@@ -325,13 +363,7 @@ def merged(item, prev, members: list, own: dict, signature: str, node_reason: di
         events = ((ev.WorkItemDirtied, {"item_id": item.item_id, "reason": reason}),)
     else:
         reason = reasons.new()
-    attrs: dict = {}
-    outputs: list = []
-    for member in members:
-        for name, attr in member.attrs.items():
-            attrs.setdefault(name, attr)
-        outputs.extend(member.outputs)
-    attrs.update(own)
+    attrs, outputs = merge(members, own)
     result = {
         "item_id": item.item_id,
         "state": "cooked_success",
