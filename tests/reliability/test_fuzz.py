@@ -126,7 +126,7 @@ counter = iter(range(1 << 30))
 
 
 @pytest.mark.timeout(600)
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mutation=mutations)
 def test_damaged_store_bytes_get_a_sentence_and_stay_as_they_were(pristine, tmp_path, mutation):
     root = fresh(pristine, tmp_path, next(counter))
@@ -144,7 +144,7 @@ def test_damaged_store_bytes_get_a_sentence_and_stay_as_they_were(pristine, tmp_
 
 
 @pytest.mark.timeout(600)
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payload=st.binary(max_size=64) | st.sampled_from([b"\x91\xc1", b"\xdd\xff\xff\xff\xff", b"\xa3\xff\xfe\xfd"]),
        which=st.integers(1, 200), column=st.sampled_from(["payload", "kind", "subject"]))
 def test_garbage_in_a_stored_event_gets_a_sentence(pristine, tmp_path, payload, which, column):
@@ -182,7 +182,7 @@ values = st.recursive(
 
 
 @pytest.mark.timeout(600)
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=values)
 def test_any_attribute_value_is_held_or_refused_with_a_sentence(tmp_path, value):
     import pickle
@@ -225,7 +225,7 @@ names = st.one_of(
 
 
 @pytest.mark.timeout(600)
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=names)
 def test_any_output_file_name_is_recorded_inside_or_refused_with_a_sentence(tmp_path, name):
     if name in (".", ".."):
