@@ -132,7 +132,16 @@ def planned_items(cook) -> tuple[list, list]:
         if not node.inputs or run.generated:
             continue
         static = not node.needs_cooked_inputs if node.is_partitioner else modes.get(name) == "all_upstream_generated"
-        if not static or any(up in dynamic or not (cook.runs[up].generated or up in known) for up in node.inputs):
+        inputs_known = not any(up in dynamic or not (cook.runs[up].generated or up in known) for up in node.inputs)
+        if node.type_name == "wait_for_all" and not inputs_known:
+            # one item whatever its inputs make (seed 004: it turns a dynamic count into a static
+            # one); its members are known once they are generated
+            item_id = item_identity(graph.name, name, [], "all")
+            new = [Planned(item_id, 0, name, {}, name=f"{name}_1", number=1)]
+            known[name] = new
+            out += new
+            continue
+        if not static or not inputs_known:
             dynamic.add(name)
             continue
         pending = {up: pending_of(up) for up in node.inputs}
