@@ -202,7 +202,7 @@ class _Progress:
     """A rich progress bar on stderr, fed by the cook after each flush."""
 
     def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(
             TextColumn("cooking"),
@@ -212,14 +212,15 @@ class _Progress:
             console=render.err,
             transient=True,
         )
-        self.task = None
+        self.task: TaskID | None = None
 
     def start(self) -> None:
         self.progress.start()
         self.task = self.progress.add_task("cook", total=None)
 
     def update(self, done: int, total: int) -> None:
-        self.progress.update(self.task, completed=done, total=max(total, 1))
+        if self.task is not None:
+            self.progress.update(self.task, completed=done, total=max(total, 1))
 
     def stop(self) -> None:
         self.progress.stop()
