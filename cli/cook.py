@@ -69,8 +69,16 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
     help="Run every node on this scheduler: one the graph declares, or a type with its defaults "
     "(dask: a LocalCluster sized to this machine; local; inprocess).",
 )
+@click.option(
+    "--generate-only",
+    is_flag=True,
+    help="PDG's Generate Static Work Items: generate and record every work item that can be known "
+    "before anything runs, print how many each node has, and run nothing.",
+)
 @json_option
-def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, scheduler, as_json) -> None:
+def command(
+    graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, scheduler, generate_only, as_json
+) -> None:
     """Cook GRAPH (a Python graph file), or only NODE and what it needs upstream.
 
     Only what changed runs again: items whose input files, parameters or code changed (and what
@@ -117,6 +125,7 @@ def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, sc
             auto_compact=auto_compact,
             static=static,
             scheduler=scheduler,
+            generate_only=generate_only,
         )
     except KeyboardInterrupt:  # Ctrl-C before the cook began (while the graph file loaded): nothing written
         click.echo("pdg: cook interrupted before it started; nothing was recorded", err=True)
@@ -137,9 +146,36 @@ def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, sc
         data["store"] = render.here(db_path)
         data["results"] = [render.here(p) for p in summary.results]
         render.emit_json(data)
+    elif summary.generated is not None:
+        _print_generated(summary, db_path)
     else:
         _print_summary(summary, db_path)
     sys.exit(EXIT_CODES[summary.status])
+
+
+MODE_WORDS = {
+    "all_upstream_generated": "static",
+    "static": "static",
+    "all_upstream_cooked": "when all upstream items cooked",
+    "each_upstream_cooked": "dynamic: as each upstream item cooks",
+    "dynamic": "dynamic: after its inputs cook",
+}
+
+
+def _print_generated(summary, db_path: str) -> None:
+    """``--generate-only``: a table of the items each node holds now, and when the rest come."""
+    t = render.table("node", "items", "generated", title=f"cook {summary.cook_id}: static work items")
+    total = 0
+    for name, row in summary.generated.items():
+        t.add_row(name, f"{row['items']:,}", MODE_WORDS.get(row["mode"], row["mode"]))
+        total += row["items"]
+    render.out.print(t)
+    render.say(f"{total:,} work items generated; nothing ran (pdg cook runs them)")
+    for warning in summary.warnings[:5]:
+        render.say(f"  warning: {warning}", style="yellow")
+    if summary.status != "success":
+        render.say(f"  {summary.message}", style=render.STATE_STYLES.get(summary.status))
+    render.say(f"store: {render.here(db_path)}", style="dim")
 
 
 def _print_summary(summary, db_path: str) -> None:
@@ -202,11 +238,22 @@ class _Progress:
     """A rich progress bar on stderr, fed by the cook after each flush."""
 
     def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskID,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
+        # the total is every item known so far: static items (Generate When) are counted before they
+        # run, so the percent means something while the static part dominates
         self.progress = Progress(
             TextColumn("cooking"),
             BarColumn(),
+            TaskProgressColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=render.err,
