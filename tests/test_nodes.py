@@ -87,6 +87,10 @@ def test_wedge_several_attributes_index_and_count(tmp_path):
     # the same seed gives the same samples, and sample N does not depend on the count
     again = engine.Graph("w2", root=str(tmp_path))
     node = again.wedge("wedge", count=6, attributes=[wedge_random("jitter", 0.0, 1.0, seed=7)])
+    assert again.wedge("v", count=2, attributes=[wedge_values("vec", [(1, 2), (3, 4.5)])]).values_at(1)["vec"] == [
+        "float",
+        [3.0, 4.5],
+    ]
     assert [node.values_at(i)["jitter"][1][0] for i in range(4)] == jitter
 
 

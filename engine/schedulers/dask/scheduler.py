@@ -55,6 +55,7 @@ from pdgstore.engine.schedulers.dask import cluster, outcome, remote
 from pdgstore.errors import PdgError
 
 _SUBMIT_BATCH = 2000  # at most this many tasks per graph update sent to the Dask scheduler
+_GATHER_S = 0.02  # at most this long to let a batch of pending items grow before it is sent
 _CALL_S = 10.0  # how long a cancel waits for the Dask scheduler before giving up on it
 
 
@@ -429,6 +430,14 @@ class DaskScheduler(Scheduler):
             with self._lock:
                 while not self._pending and not self._stopping:
                     self._wake.wait()
+                # gather what the loop's scheduling round is still handing over: one graph update
+                # of many tasks costs the Dask scheduler far less than many updates of one
+                deadline = time.monotonic() + _GATHER_S
+                while not self._stopping and len(self._pending) < _SUBMIT_BATCH:
+                    seen = len(self._pending)
+                    self._wake.wait(_GATHER_S / 10)
+                    if len(self._pending) == seen or time.monotonic() >= deadline:
+                        break
                 if self._stopping:
                     return
                 batch, self._pending = self._pending[:_SUBMIT_BATCH], self._pending[_SUBMIT_BATCH:]
