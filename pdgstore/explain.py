@@ -35,7 +35,7 @@ def explain(log: EventLog, state: State, ref: str) -> dict:
         raise UnknownItem(f"work item {item.name} has not been cooked")
 
     def name(item_id: str) -> str:
-        known = state.items.get(item_id)
+        known = state.item(item_id)
         return known.name if known is not None else item_id
 
     chain = []
@@ -58,7 +58,7 @@ def explain(log: EventLog, state: State, ref: str) -> dict:
 
 
 def _step(log: EventLog, state: State, item_id: str, cook_id: int, name) -> dict:
-    item = state.items.get(item_id)
+    item = state.item(item_id)
     events = list(log.events(0, subject=item_id, cook_id=cook_id))
     dirtied = next((e for e in reversed(events) if e.kind == "WorkItemDirtied"), None)
     cooked = next((e for e in reversed(events) if e.kind == "WorkItemCooked"), None)

@@ -299,7 +299,8 @@ class _Batch:
             )
         if graphs:
             conn.executemany(
-                "INSERT OR REPLACE INTO graphs VALUES (?, ?)", [(g, graph_body(state.graphs[g])) for g in graphs]
+                "INSERT INTO graphs VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET body = excluded.body",
+                [(g, graph_body(state.graphs[g])) for g in graphs],
             )
         if self.jobs_loaded:
             gone = [(i,) for i in self.jobs_loaded if i not in state.jobs]
@@ -352,29 +353,37 @@ def rebuild(
     source: sqlite3.Connection,
     base: State | None = None,
     *,
+    until: int | None = None,
     batch: int = 20_000,
-    progress=None,
 ) -> int:
     """Fill the (empty) tables of ``target`` by folding the events of ``source`` (after ``base``,
-    the compaction base snapshot, when there is one), ``batch`` rows at a time: memory is bounded
-    by the batch, not the log. Returns the number of events folded; ``progress(n)`` hears of each batch."""
+    the compaction base snapshot, when there is one) up to seq ``until`` (None: all): streamed,
+    ``batch`` rows at a time, so memory is bounded by the batch, not the log. Returns the number
+    of events folded."""
     after = 0
     if base is not None:
         write_state(target, base)
         after = base.seq
-    cursor = source.execute(
-        "SELECT seq, time_ns, cook_id, graph, kind, subject, payload FROM events WHERE seq > ? ORDER BY seq", (after,)
-    )
+    return fold_log(target, source, after, until, batch=batch)
+
+
+def fold_log(
+    target: sqlite3.Connection, source: sqlite3.Connection, after: int, until: int | None, *, batch: int = 20_000
+) -> int:
+    """Fold the events of ``source`` after seq ``after`` up to ``until`` into the tables of ``target``."""
+    sql = "SELECT seq, time_ns, cook_id, graph, kind, subject, payload FROM events WHERE seq > ?"
+    args: tuple = (after,)
+    if until is not None:
+        sql, args = sql + " AND seq <= ?", (after, until)
+    cursor = source.execute(sql + " ORDER BY seq", args)
     total = 0
     while rows := cursor.fetchmany(batch):
         fold_rows(target, rows)
         total += len(rows)
-        if progress is not None:
-            progress(total)
     return total
 
 
-def read_state(conn: sqlite3.Connection, seq: int) -> State:
+def read_state(conn: sqlite3.Connection, seq: int, *, items: bool = True) -> State:
     """The whole state the tables hold, as a ``State`` at ``seq`` (the log's end): for tests that
     hold the tables to the fold, and for tools that want everything; a read command never does."""
     state = State()
@@ -382,13 +391,13 @@ def read_state(conn: sqlite3.Connection, seq: int) -> State:
     with paused_gc():
         for graph, node in conn.execute("SELECT graph, node FROM nodes ORDER BY ord"):
             state.node_items[(graph, node)] = {}
-        for row in conn.execute(f"SELECT {ITEM_COLUMNS} FROM items ORDER BY ord"):
+        for row in conn.execute(f"SELECT {ITEM_COLUMNS} FROM items ORDER BY ord") if items else ():
             item = item_from_row(row)
             state.items[item.item_id] = item
             state.node_items.setdefault((item.graph, item.node), {})[item.item_id] = None
         for cook_id, body in conn.execute("SELECT cook_id, body FROM cooks ORDER BY cook_id"):
             state.cooks[cook_id] = cook_from_body(body)
-        for name, body in conn.execute("SELECT name, body FROM graphs"):
+        for name, body in conn.execute("SELECT name, body FROM graphs ORDER BY rowid"):
             state.graphs[name] = graph_from_body(body)
         for item_id, body in conn.execute("SELECT item_id, body FROM jobs"):
             state.jobs[item_id] = _unpack(body)
