@@ -13,7 +13,7 @@ from pdgstore import tablecheck
 from pdgstore.locate import open_store
 
 
-@click.command("check", short_help="Replay the whole log and compare it with the tables and the snapshot.")
+@click.command("check", short_help="Replay the log and compare it with the tables and snapshot.")
 @db_option
 @json_option
 def command(db, as_json) -> None:

@@ -199,32 +199,34 @@ class _Batch:
             self.before[item.item_id] = (row[0], item.graph, item.node, item.state, item.parents)
             self.ords[item.item_id] = row[0]
 
-    def load(self, events: list[ev.Event]) -> None:
+    def load(self, rows: list[tuple]) -> None:
+        """Load what the events of ``rows`` touch (told from the rows' kind and subject columns,
+        before any payload is decoded)."""
         conn = self.conn
-        item_ids = {e.item_id for e in events if e.kind in ITEM_KINDS}
-        self.add_rows(load_items(conn, item_ids))
-        for graph, node in {(e.graph, e.node) for e in events if e.kind == "NodeDirtied"}:
+        item_kinds = ITEM_KINDS
+        self.add_rows(load_items(conn, {r[5] for r in rows if r[4] in item_kinds}))
+        for graph, node in {(r[3], r[5]) for r in rows if r[4] == "NodeDirtied"}:
             self.add_rows(
                 conn.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE graph = ? AND node = ?", (graph, node)).fetchall()
             )
-        cook_ids = sorted({e.cook_id for e in events if e.kind in COOK_KINDS})
+        cook_ids = sorted({r[2] for r in rows if r[4] in COOK_KINDS})
         for chunk in chunks(cook_ids):
             marks = ",".join("?" * len(chunk))
             for cook_id, body in conn.execute(f"SELECT cook_id, body FROM cooks WHERE cook_id IN ({marks})", chunk):
                 self.state.cooks[cook_id] = cook_from_body(body)
-        job_ids = sorted({e.item_id for e in events if e.kind in ("JobStarted", "JobEnded", "WorkItemRemoved")})
+        job_ids = sorted({r[5] for r in rows if r[4] in ("JobStarted", "JobEnded", "WorkItemRemoved")})
         for chunk in chunks(job_ids):
             marks = ",".join("?" * len(chunk))
             for item_id, body in conn.execute(f"SELECT item_id, body FROM jobs WHERE item_id IN ({marks})", chunk):
                 self.state.jobs[item_id] = _unpack(body)
         self.jobs_loaded = set(job_ids)
-        if any(e.kind in REGISTRY_KINDS for e in events):
+        if any(r[4] in REGISTRY_KINDS for r in rows):
             self.registry = True
             found = dict(conn.execute("SELECT key, body FROM registry").fetchall())
             for key in REGISTRY_KEYS:
                 setattr(self.state, key, _unpack(found[key]) if key in found else {})
 
-    def fold(self, events: list[ev.Event]) -> tuple[set, list]:
+    def fold(self, events: Iterable[ev.Event]) -> tuple[set, list]:
         """Apply ``events``; return the graphs they loaded and the nodes that got their first item."""
         state, ords, table = self.state, self.ords, APPLY
         graphs, new_nodes = set(), []
@@ -309,23 +311,25 @@ class _Batch:
                 "INSERT OR REPLACE INTO jobs VALUES (?, ?)",
                 [(i, _pack(job)) for i, job in state.jobs.items() if i in self.jobs_loaded],
             )
-        if self.registry:
+        if self.registry:  # an empty dict has no row (as before its first event)
             conn.executemany(
                 "INSERT OR REPLACE INTO registry VALUES (?, ?)",
-                [(key, _pack(getattr(state, key))) for key in REGISTRY_KEYS],
+                [(key, _pack(getattr(state, key))) for key in REGISTRY_KEYS if getattr(state, key)],
+            )
+            conn.executemany(
+                "DELETE FROM registry WHERE key = ?", [(key,) for key in REGISTRY_KEYS if not getattr(state, key)]
             )
 
 
 def fold_rows(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
     """Fold the log rows ``rows`` (``(seq, time_ns, cook_id, graph, kind, subject, payload)``, in
     seq order) into the tables of ``conn``: call it inside the transaction that appends them."""
+    if not rows:
+        return
     with paused_gc():
-        events = list(codec.from_rows(rows))
-        if not events:
-            return
         batch = _Batch(conn)
-        batch.load(events)
-        batch.write(*batch.fold(events))
+        batch.load(rows)
+        batch.write(*batch.fold(codec.from_rows(rows)))
 
 
 def write_state(conn: sqlite3.Connection, state: State) -> None:
