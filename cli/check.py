@@ -20,7 +20,7 @@ def command(db, as_json) -> None:
     """Check the store: SQLite's integrity check and its tables against the schema, then a replay
     of every event from zero (streamed into scratch tables, memory bounded) compared row by row with
     the store's queryable state and with its newest snapshot. Exits 1 naming the first difference."""
-    with open_store(db) as log:
+    with open_store(db) as log, log.one_reading():  # a cook appending meanwhile changes neither reading
         started = time.perf_counter()
         problem = log.integrity_problem()
         difference = None

@@ -13,6 +13,8 @@ import threading
 import time
 import xmlrpc.client
 
+import pytest
+
 import pdgstore.engine as engine
 from pdgstore.log import EventLog
 from pdgstore.state import first_difference
@@ -67,13 +69,16 @@ def test_attributes_and_outputs_reported_by_jobs_are_recorded(project):
     assert project.pdg_process("check").returncode == 0
 
 
+@pytest.mark.timeout(90)
 def test_a_forged_call_is_refused_and_changes_nothing(tmp_path):
     """While a job runs: a call with a bad secret, and a call for an item that is not cooking, are
     refused; the item's attributes are what its own job set, and the refusals are warnings."""
     (tmp_path / "wait.py").write_text(
         "import os, time, pdgcmd\n"
-        "open('server.txt', 'w').write(os.environ['PDG_RESULT_SERVER'] + ' ' + os.environ['PDG_RESULT_SECRET'])\n"
-        "while not os.path.exists('go'):\n"
+        "open('server.tmp', 'w').write(os.environ['PDG_RESULT_SERVER'] + ' ' + os.environ['PDG_RESULT_SECRET'])\n"
+        "os.replace('server.tmp', 'server.txt')  # whole when it appears: the forger polls for it\n"
+        "deadline = time.monotonic() + 60\n"
+        "while not os.path.exists('go') and time.monotonic() < deadline:\n"
         "    time.sleep(0.02)\n"
         "pdgcmd.setIntAttrib('mine', 1)\n"
     )
@@ -92,7 +97,13 @@ def test_a_forged_call_is_refused_and_changes_nothing(tmp_path):
     forger = []
 
     def forge(event):
-        deadline = time.monotonic() + 10
+        try:
+            forge_calls(event)
+        finally:
+            (tmp_path / "go").touch()  # whatever happened here, the job never waits for ever
+
+    def forge_calls(event):
+        deadline = time.monotonic() + 30
         while not (tmp_path / "server.txt").exists() and time.monotonic() < deadline:
             time.sleep(0.02)
         address, secret = (tmp_path / "server.txt").read_text().split()
@@ -106,7 +117,6 @@ def test_a_forged_call_is_refused_and_changes_nothing(tmp_path):
                 seen.setdefault("faults", []).append(fault.faultString)
             except (xmlrpc.client.ProtocolError, OSError) as exc:
                 seen.setdefault("faults", []).append(str(exc))
-        (tmp_path / "go").touch()
 
     db = str(tmp_path / ".pdg" / "pdg.db")
     summary = engine.cook_graph(graph, db=db)
@@ -122,7 +132,8 @@ def test_a_forged_call_is_refused_and_changes_nothing(tmp_path):
     assert any("not cooking" in w for w in warnings), warnings
 
 
-def test_a_hundred_attributes_cost_under_50_ms_of_round_trips(project):
+def test_a_hundred_attributes_arrive_through_real_round_trips(project):
+    """Their cost is benchmarks/test_bench_jobapi.py's figure; here, that all of them arrive."""
     project.write("many.py", '''
         import time, pdgcmd
         t0 = time.perf_counter()
@@ -139,8 +150,8 @@ def test_a_hundred_attributes_cost_under_50_ms_of_round_trips(project):
     seconds = float((project.root / "many.txt").read_text())
     item = json.loads(project.pdg_process("show", "job_1", "--json").stdout)["item"]
     assert item["attrs"]["a99"] == {"type": "int", "values": [99]}
-    print(f"100 attributes through the Job API: {seconds * 1000:.1f} ms")
-    assert seconds < 0.05 * 4, f"{seconds * 1000:.0f} ms"  # the 50 ms target, with room for a loaded CI box
+    assert all(item["attrs"][f"a{i}"] == {"type": "int", "values": [i]} for i in range(100))
+    assert seconds > 0  # the job timed its calls and got past them
 
 
 def test_the_frames_example_renders_and_assembles_a_contact_sheet(project):

@@ -29,11 +29,13 @@ from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.cache import CacheChecker
+from pdgstore.engine.files.confine import Confine
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Partitioner, Processor
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.incremental import delta, noop
 from pdgstore.engine.incremental import signatures as incremental
+from pdgstore.engine.schedulers import orphans
 from pdgstore.engine.schedulers.contract import TYPES as SCHEDULER_TYPES
 from pdgstore.engine.schedulers.contract import JobResult
 from pdgstore.engine.schedulers.contract import make as make_scheduler
@@ -108,7 +110,15 @@ def recover_dead_cook(recorder: Recorder, pid_alive: Callable[[int], bool] | Non
     cook = state.running_cook()
     if cook is None:
         return None
-    message = f"the cook's process (pid {cook.pid}) died before it finished"
+    message = (
+        f"the cook (pid {cook.pid}) ended before it recorded its end (its process died, or a write to the store failed)"
+    )
+    store_dir = os.path.dirname(recorder.log.path) if recorder.log is not None else ""
+    stopped = orphans.stop_orphans(
+        state, cook.cook_id, cook_pid=cook.pid, store_dir=store_dir
+    )  # its jobs still running: stopped before any reruns
+    if stopped:
+        message += f"; {len(stopped)} of its jobs still running were stopped"
     saved = recorder.cook_id, recorder.graph
     recorder.cook_id, recorder.graph = cook.cook_id, cook.graph
     cancelled = 0
@@ -190,6 +200,7 @@ class Cook:
         self.children: dict[str, list[str]] = {}  # delta walk: item id -> its recorded children
         self.taken_back: set[str] = set()  # delta walk: kept items generated again after all
         self.warnings: list[str] = []
+        self._confine: Confine | None = None  # outputs stay inside the project (engine.files.confine)
 
     # -- public --------------------------------------------------------------------------------
     def cancel(self, reason: str = "cancelled by the user") -> None:
@@ -1019,6 +1030,9 @@ class Cook:
         )
         root = self.graph.root
         types = self.graph.types
+        if self._confine is None:
+            self._confine = Confine(root)
+        confine = self._confine
 
         def run() -> JobResult:
             started = time.time_ns()
@@ -1027,6 +1041,7 @@ class Cook:
                 node.cook(view)
                 outputs = list(view.outputs)
                 for path, tag in view.new_outputs:
+                    confine.check_output(path, f"work item {view.name}")
                     try:
                         outputs.append(files.record(path, root, tag, types=types))
                     except FileNotFoundError:

@@ -47,6 +47,7 @@ def prepare(scheduled, scheduler, temp: Path, base: dict | None = None) -> tuple
         {
             "PDG_ITEM_NAME": item.name,
             "PDG_ITEM_ID": item.item_id,
+            "PDG_COOK_PID": str(os.getpid()),  # how the next cook finds this job should this cook die
             "PDG_TEMP": str(temp),
             "PDG_DIR": scheduler.graph_dir,
             "PDG_SCRIPTDIR": str(scripts),
