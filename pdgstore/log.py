@@ -110,12 +110,15 @@ class EventLog:
                 _create(path, display)
                 side_files = _side_files(path)
             version = schema.check_header(path, display)
+            # read before SQLite opens the file: closing any descriptor of a file drops every POSIX
+            # lock this process holds on it, SQLite's own included (a WAL reader's would let a
+            # closing writer checkpoint and reset the WAL under its snapshot: "malformed")
+            mismatch = schema.header_mismatch(path)
             conn = _connect_reader(path, display)
             with _read_errors(display):
                 fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
                 if not fmt or fmt[0] != "pdgstore":
                     raise StoreRefused(f"{display} is corrupt: its meta table does not name it a pdgstore")
-                mismatch = schema.header_mismatch(path)
                 if mismatch or (writer and not _left_clean(path, lock_fd)):
                     # ask SQLite, never the header's arithmetic; a writer asks whenever the file may
                     # have changed since a writer last closed it sound (a crash, a hand, a disk)
