@@ -93,7 +93,7 @@ def items(log: EventLog, state: State, node: str | None = None, state_filter: st
     for graph, node_name in node_order(state):
         if node is not None and node_name != node:
             continue
-        for item in state.items_of(graph, node_name, state_filter):
+        for item in state.items_of(graph, node_name, state_filter, summary=True):
             out.append(item_summary(item, roots.get(graph, "")))
     return out
 

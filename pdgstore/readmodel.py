@@ -79,8 +79,9 @@ class TableState:
         return self.conn.execute("SELECT max(cook_id) FROM cooks").fetchone()[0] or 0
 
     # -- items, by index ---------------------------------------------------------------------------
-    def _items(self, where: str, args: Iterable = ()) -> list[Item]:
-        sql = f"SELECT {tables.ITEM_COLUMNS} FROM items WHERE {where}"
+    def _items(self, where: str, args: Iterable = (), *, summary: bool = False) -> list[Item]:
+        columns = tables.SUMMARY_COLUMNS if summary else tables.ITEM_COLUMNS
+        sql = f"SELECT {columns} FROM items WHERE {where}"
         return [tables.item_from_row(r) for r in self.conn.execute(sql, tuple(args))]
 
     def item(self, item_id: str) -> Item | None:
@@ -107,11 +108,13 @@ class TableState:
         ).fetchall()
         return dict(rows)
 
-    def items_of(self, graph: str, node: str, state: str | None = None) -> list[Item]:
-        """The node's items (in ``state``) in generation order."""
+    def items_of(self, graph: str, node: str, state: str | None = None, *, summary: bool = False) -> list[Item]:
+        """The node's items (in ``state``) in generation order; ``summary``: without their parents,
+        attributes, inputs, traceback and reason (a listing needs none, and a partition's parents
+        or a gather's inputs can be a million entries)."""
         if state is None:
-            return self._items("graph = ? AND node = ? ORDER BY ord", (graph, node))
-        return self._items("graph = ? AND node = ? AND state = ? ORDER BY ord", (graph, node, state))
+            return self._items("graph = ? AND node = ? ORDER BY ord", (graph, node), summary=summary)
+        return self._items("graph = ? AND node = ? AND state = ? ORDER BY ord", (graph, node, state), summary=summary)
 
     def item_ids_of(self, graph: str, node: str) -> list[str]:
         sql = "SELECT item_id FROM items WHERE graph = ? AND node = ? ORDER BY ord"

@@ -153,7 +153,7 @@ class State:
             return cook if cook.status == "running" else None
         return None
 
-    def items_of(self, graph: str, node: str, state: str | None = None) -> list[Item]:
+    def items_of(self, graph: str, node: str, state: str | None = None, *, summary: bool = False) -> list[Item]:
         ids = self.node_items.get((graph, node), {})
         found = [self.items[i] for i in ids]
         return found if state is None else [i for i in found if i.state == state]

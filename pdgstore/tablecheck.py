@@ -97,10 +97,11 @@ def _row_difference(table: str, key: str, names: list[str], mine, theirs) -> str
         return f"{table} {_key(names, mine, key)} is in the tables but not in the replay"
     for name, a, b in zip(names, mine, theirs):
         if a != b:
-            if name == "body":
+            if name in ("body", "detail"):
                 a, b = tables._unpack(a), tables._unpack(b)
                 if table == "items":
-                    a, b = dict(zip(tables.BODY, a)), dict(zip(tables.BODY, b))
+                    fields = tables.BODY if name == "body" else tables.DETAIL
+                    a, b = dict(zip(fields, a)), dict(zip(fields, b))
                 diff = first_difference(a, b, f"{table} {_key(names, mine, key)}")
                 return f"{diff} (tables != replay)"
             return f"{table} {_key(names, mine, key)}: {name} is {a!r} in the tables, {b!r} in the replay"

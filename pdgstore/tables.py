@@ -15,8 +15,10 @@ Tables::
 
     items(ord INTEGER PRIMARY KEY,        -- generation order: seq of the event that generated it
           item_id TEXT UNIQUE, graph, node, name, state, cook_id,
-          body BLOB)                      -- msgpack [index, parents, attrs, inputs, outputs, started_ns,
-                                          --   duration_ns, error, traceback, signature, reason]
+          body BLOB,                      -- msgpack [index, outputs, started_ns, duration_ns, error, signature]
+          detail BLOB)                    -- msgpack [parents, attrs, inputs, traceback, reason]: last, so a
+                                          -- list of items never reads it (a partition's parents, a
+                                          -- gather's inputs: one row of W(1,000,000) holds a million)
         indexes: items_node(graph, node, state), items_name(name)
     nodes(ord INTEGER PRIMARY KEY, graph, node)   -- (graph, node) pairs in order of their first item
     node_states(graph, node, state, count)        -- items per node and state (pdg status)
@@ -53,13 +55,14 @@ REGISTRY_KINDS = frozenset(
 #: registry at that point (time travel reads them through the partial index ``events_global``)
 GLOBAL_KINDS = tuple(sorted(kind for kind in ev.REGISTRY if kind not in ITEM_KINDS and kind != "NodeDirtied"))
 REGISTRY_KEYS = ("transfers", "watches", "schedules")
-#: the item fields kept in ``items.body``, in order
-BODY = ("index", "parents", "attrs", "inputs", "outputs", "started_ns", "duration_ns", "error", "traceback")
-BODY += ("signature", "reason")
+#: the item fields kept in ``items.body`` and ``items.detail``, in order
+BODY = ("index", "outputs", "started_ns", "duration_ns", "error", "signature")
+DETAIL = ("parents", "attrs", "inputs", "traceback", "reason")
 
 TABLES_SQL = f"""
 CREATE TABLE items (ord INTEGER PRIMARY KEY, item_id TEXT NOT NULL UNIQUE, graph TEXT NOT NULL, node TEXT NOT NULL,
-                    name TEXT NOT NULL, state TEXT NOT NULL, cook_id INTEGER NOT NULL, body BLOB NOT NULL);
+                    name TEXT NOT NULL, state TEXT NOT NULL, cook_id INTEGER NOT NULL, body BLOB NOT NULL,
+                    detail BLOB NOT NULL);
 CREATE INDEX items_node ON items (graph, node, state);
 CREATE INDEX items_name ON items (name);
 CREATE TABLE nodes (ord INTEGER PRIMARY KEY, graph TEXT NOT NULL, node TEXT NOT NULL);
@@ -87,7 +90,9 @@ TABLES = {
     "registry": "key",
 }
 CHUNK = 500  # ids per ``IN (...)`` (SQLite allows 32,766 parameters; small chunks plan faster)
-ITEM_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body"
+ITEM_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body, detail"
+#: the columns of a summary row (``item_from_row`` leaves the detail fields empty)
+SUMMARY_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body"
 
 _pack = msgpack.Packer(use_bin_type=True).pack
 
@@ -102,11 +107,14 @@ def statements() -> list[str]:
 
 # -- rows <-> objects -----------------------------------------------------------------------------
 def item_from_row(row: tuple) -> Item:
-    """An ``Item`` from a row of ``ITEM_COLUMNS``."""
-    _ord, item_id, graph, node, name, state, cook_id, body = row
-    (index, parents, attrs, inputs, outputs, started_ns, duration_ns, error, traceback, signature, reason) = _unpack(
-        body
-    )
+    """An ``Item`` from a row of ``ITEM_COLUMNS`` (or of ``SUMMARY_COLUMNS``: then its parents,
+    attributes, inputs, traceback and reason are left empty: a summary, never to be written back)."""
+    _ord, item_id, graph, node, name, state, cook_id, body = row[:8]
+    index, outputs, started_ns, duration_ns, error, signature = _unpack(body)
+    if len(row) > 8:
+        parents, attrs, inputs, traceback, reason = _unpack(row[8])
+    else:
+        parents, attrs, inputs, traceback, reason = [], {}, [], "", {}
     return Item(
         item_id,
         graph,
@@ -129,21 +137,11 @@ def item_from_row(row: tuple) -> Item:
 
 
 def item_body(item: Item) -> bytes:
-    return _pack(
-        (
-            item.index,
-            item.parents,
-            item.attrs,
-            item.inputs,
-            item.outputs,
-            item.started_ns,
-            item.duration_ns,
-            item.error,
-            item.traceback,
-            item.signature,
-            item.reason,
-        )
-    )
+    return _pack((item.index, item.outputs, item.started_ns, item.duration_ns, item.error, item.signature))
+
+
+def item_detail(item: Item) -> bytes:
+    return _pack((item.parents, item.attrs, item.inputs, item.traceback, item.reason))
 
 
 def cook_from_body(body: bytes) -> CookRecord:
@@ -259,7 +257,16 @@ class _Batch:
                 continue
             counts[(item.graph, item.node, item.state)] += 1
             ord_ = self.ords[item_id]
-            row = (item.item_id, item.graph, item.node, item.name, item.state, item.cook_id, item_body(item))
+            row = (
+                item.item_id,
+                item.graph,
+                item.node,
+                item.name,
+                item.state,
+                item.cook_id,
+                item_body(item),
+                item_detail(item),
+            )
             if old is not None and old[0] == ord_:
                 updates.append((*row[1:], ord_))
             else:
@@ -274,11 +281,11 @@ class _Batch:
             conn.executemany("DELETE FROM items WHERE ord = ?", deletes)
         if updates:
             conn.executemany(
-                "UPDATE items SET graph = ?, node = ?, name = ?, state = ?, cook_id = ?, body = ? WHERE ord = ?",
+                "UPDATE items SET graph = ?, node = ?, name = ?, state = ?, cook_id = ?, body = ?, detail = ? WHERE ord = ?",
                 updates,
             )
         if inserts:
-            conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", inserts)
+            conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", inserts)
         if unlink:
             conn.executemany("DELETE FROM links WHERE parent = ? AND child = ?", unlink)
         if link:

@@ -161,8 +161,9 @@ class StateAt(TableState):
         counts.update(i.state for i in self.then.items_of(graph, node))
         return {s: c for s, c in counts.items() if c > 0}
 
-    def items_of(self, graph: str, node: str, state: str | None = None) -> list[Item]:
-        sql = f"SELECT {tables.ITEM_COLUMNS} FROM items WHERE graph = ? AND node = ?"
+    def items_of(self, graph: str, node: str, state: str | None = None, *, summary: bool = False) -> list[Item]:
+        columns = tables.SUMMARY_COLUMNS if summary else tables.ITEM_COLUMNS
+        sql = f"SELECT {columns} FROM items WHERE graph = ? AND node = ?"
         args: tuple = (graph, node)
         if state is not None:
             sql, args = sql + " AND state = ?", (graph, node, state)
