@@ -352,20 +352,34 @@ class EventLog:
         subject: str | None = None,
         kind: str | None = None,
         until: int | None = None,
+        skip_kind: str | None = None,
     ) -> Iterator[Event]:
-        """Decoded events in seq order, filtered by cook, subject or kind."""
+        """Decoded events in seq order, filtered by cook, subject or kind (``skip_kind``: all but
+        that kind, left undecoded)."""
         filters = (
             ("seq > ?", after),
             ("seq <= ?", until),
             ("cook_id = ?", cook_id),
             ("subject = ?", subject),
             ("kind = ?", kind),
+            ("kind != ?", skip_kind),
         )
         where = [clause for clause, value in filters if value is not None]
         args = [value for _, value in filters if value is not None]
         sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq"
         with self._errors():
             yield from codec.from_rows(self.conn.execute(sql, args))
+
+    def first_seq_of(self, subject: str, *, cook_id: int | None = None, kind: str | None = None) -> int | None:
+        """The seq of the first event about ``subject`` (of that cook, of that kind), its payload
+        left unread; None when there is none."""
+        sql, args = "SELECT min(seq) FROM events WHERE subject = ?", [subject]
+        if cook_id is not None:
+            sql, args = sql + " AND cook_id = ?", [*args, cook_id]
+        if kind is not None:
+            sql, args = sql + " AND kind = ?", [*args, kind]
+        with self._errors():
+            return self.conn.execute(sql, args).fetchone()[0]
 
     def subjects_since(self, seq: int) -> list[tuple[str, str]]:
         """(kind, subject) of every event after ``seq``, payloads left undecoded: which items a

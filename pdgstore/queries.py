@@ -98,9 +98,10 @@ def items(log: EventLog, state: State, node: str | None = None, state_filter: st
     return out
 
 
-def find_item(state: State, ref: str) -> Item:
-    """The item whose id, unique id prefix (6+ characters) or name is ``ref``."""
-    item = state.item(ref)
+def find_item(state: State, ref: str, *, summary: bool = False) -> Item:
+    """The item whose id, unique id prefix (6+ characters) or name is ``ref`` (``summary``: without
+    its parents, attributes, inputs, traceback and reason, when those are not needed)."""
+    item = state.item(ref, summary=summary)
     if item is not None:
         return item
     by_name = state.items_named(ref, limit=1000)

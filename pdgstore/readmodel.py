@@ -84,9 +84,14 @@ class TableState:
         sql = f"SELECT {columns} FROM items WHERE {where}"
         return [tables.item_from_row(r) for r in self.conn.execute(sql, tuple(args))]
 
-    def item(self, item_id: str) -> Item | None:
-        found = self._items("item_id = ?", (item_id,))
+    def item(self, item_id: str, *, summary: bool = False) -> Item | None:
+        found = self._items("item_id = ?", (item_id,), summary=summary)
         return found[0] if found else None
+
+    def item_sizes(self, item_id: str) -> tuple[int, int]:
+        """(number of parents, number of inputs) of an item, without reading either list."""
+        row = self.conn.execute("SELECT body FROM items WHERE item_id = ?", (item_id,)).fetchone()
+        return tuple(tables._unpack(row[0])[-2:]) if row else (0, 0)
 
     def items_many(self, ids: Iterable[str]) -> dict[str, Item]:
         """The items of ``ids`` that exist, by id."""

@@ -160,8 +160,12 @@ class State:
 
     # The read side shared with ``pdgstore.readmodel.TableState`` (which answers from the tables):
     # read commands ask these, so they work on a replayed state (``--at``) and on the tables alike.
-    def item(self, item_id: str) -> Item | None:
+    def item(self, item_id: str, *, summary: bool = False) -> Item | None:
         return self.items.get(item_id)
+
+    def item_sizes(self, item_id: str) -> tuple[int, int]:
+        item = self.items.get(item_id)
+        return (len(item.parents), len(item.inputs)) if item else (0, 0)
 
     def items_many(self, ids) -> dict[str, Item]:
         return {i: self.items[i] for i in ids if i in self.items}

@@ -15,7 +15,8 @@ Tables::
 
     items(ord INTEGER PRIMARY KEY,        -- generation order: seq of the event that generated it
           item_id TEXT UNIQUE, graph, node, name, state, cook_id,
-          body BLOB,                      -- msgpack [index, outputs, started_ns, duration_ns, error, signature]
+          body BLOB,                      -- msgpack [index, outputs, started_ns, duration_ns, error, signature,
+                                          --   number of parents, number of inputs]
           detail BLOB)                    -- msgpack [parents, attrs, inputs, traceback, reason]: last, so a
                                           -- list of items never reads it (a partition's parents, a
                                           -- gather's inputs: one row of W(1,000,000) holds a million)
@@ -56,7 +57,7 @@ REGISTRY_KINDS = frozenset(
 GLOBAL_KINDS = tuple(sorted(kind for kind in ev.REGISTRY if kind not in ITEM_KINDS and kind != "NodeDirtied"))
 REGISTRY_KEYS = ("transfers", "watches", "schedules")
 #: the item fields kept in ``items.body`` and ``items.detail``, in order
-BODY = ("index", "outputs", "started_ns", "duration_ns", "error", "signature")
+BODY = ("index", "outputs", "started_ns", "duration_ns", "error", "signature", "n_parents", "n_inputs")
 DETAIL = ("parents", "attrs", "inputs", "traceback", "reason")
 
 TABLES_SQL = f"""
@@ -110,7 +111,7 @@ def item_from_row(row: tuple) -> Item:
     """An ``Item`` from a row of ``ITEM_COLUMNS`` (or of ``SUMMARY_COLUMNS``: then its parents,
     attributes, inputs, traceback and reason are left empty: a summary, never to be written back)."""
     _ord, item_id, graph, node, name, state, cook_id, body = row[:8]
-    index, outputs, started_ns, duration_ns, error, signature = _unpack(body)
+    index, outputs, started_ns, duration_ns, error, signature, _n_parents, _n_inputs = _unpack(body)
     if len(row) > 8:
         parents, attrs, inputs, traceback, reason = _unpack(row[8])
     else:
@@ -137,7 +138,18 @@ def item_from_row(row: tuple) -> Item:
 
 
 def item_body(item: Item) -> bytes:
-    return _pack((item.index, item.outputs, item.started_ns, item.duration_ns, item.error, item.signature))
+    return _pack(
+        (
+            item.index,
+            item.outputs,
+            item.started_ns,
+            item.duration_ns,
+            item.error,
+            item.signature,
+            len(item.parents),
+            len(item.inputs),
+        )
+    )
 
 
 def item_detail(item: Item) -> bytes:

@@ -129,10 +129,15 @@ class StateAt(TableState):
     def last_cook_id(self) -> int:
         return self.glob.last_cook_id()
 
-    def item(self, item_id: str) -> Item | None:
+    def item(self, item_id: str, *, summary: bool = False) -> Item | None:
         if item_id in self.touched:
             return self.then.items.get(item_id)
-        return super().item(item_id)
+        return super().item(item_id, summary=summary)
+
+    def item_sizes(self, item_id: str) -> tuple[int, int]:
+        if item_id in self.touched:
+            return self.then.item_sizes(item_id)
+        return super().item_sizes(item_id)
 
     def items_many(self, ids) -> dict[str, Item]:
         ids = list(ids)
