@@ -11,6 +11,7 @@ from pdgstore.cli.options import db_option, json_option
 
 from pdgstore import tablecheck
 from pdgstore.locate import open_store
+from pdgstore.queries import JSON_SCHEMA
 
 
 @click.command("check", short_help="Replay the log and compare it with the tables and snapshot.")
@@ -36,7 +37,7 @@ def command(db, as_json) -> None:
     if as_json:
         render.emit_json(
             {
-                "schema": 1,
+                "schema": JSON_SCHEMA,
                 "store": store,
                 "ok": ok,
                 "events": events,

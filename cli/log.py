@@ -12,6 +12,7 @@ from pdgstore.cli.options import db_option, json_option
 from pdgstore import queries
 from pdgstore.errors import PdgError
 from pdgstore.locate import open_store
+from pdgstore.queries import JSON_SCHEMA
 from pdgstore.readmodel import TableState
 
 POLL_S = 0.2
@@ -43,7 +44,7 @@ def command(item, follow, db, as_json) -> None:
         raise NoLog(f"work item {found['name']} has no job log (it never ran out-of-process)")
     path = job["log_path"]
     if as_json:
-        render.emit_json({"schema": 1, "item": found, "job": job, "text": joblog.read_from(path, 0)[0]})
+        render.emit_json({"schema": JSON_SCHEMA, "item": found, "job": job, "text": joblog.read_from(path, 0)[0]})
         return
     text, offset = joblog.read_from(path, 0)
     sys.stdout.write(text)

@@ -24,6 +24,7 @@ from pdgstore.engine.files.filetypes import TypeRegistry
 from pdgstore import queries
 from pdgstore.errors import PdgError, UnknownItem
 from pdgstore.locate import open_store
+from pdgstore.queries import JSON_SCHEMA
 from pdgstore.readmodel import TableState
 
 
@@ -54,7 +55,7 @@ def command(item, file, print_only, db, as_json) -> None:
     if as_json:
         render.emit_json(
             {
-                "schema": 1,
+                "schema": JSON_SCHEMA,
                 "item_id": d["item_id"],
                 "name": d["name"],
                 "file": chosen["path"],
