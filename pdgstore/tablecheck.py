@@ -37,7 +37,13 @@ class Verdict:
 
 def check(log: EventLog) -> Verdict:
     """Replay ``log`` from zero into scratch tables and compare them with the store's tables and
-    its newest snapshot; the first difference as a sentence, or None."""
+    its newest snapshot; the first difference as a sentence, or None. A stored event or snapshot
+    that cannot be read is the store's error (``EventLog._errors``: one sentence)."""
+    with log._errors():
+        return _check(log)
+
+
+def _check(log: EventLog) -> Verdict:
     base = log.base_seq()
     start = log.snapshot(base) if base else None
     if base and (start is None or start.seq != base):
