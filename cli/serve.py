@@ -9,7 +9,7 @@ import threading
 
 import click
 from pdgstore.cli import render
-from pdgstore.cli.options import db_option
+from pdgstore.cli.options import db_option, json_option
 from pdgstore.engine.project import STORE_DIR, STORE_FILE, find_store
 
 from pdgstore.errors import PdgError, StoreMissing
@@ -27,11 +27,12 @@ from pdgstore.errors import PdgError, StoreMissing
     help="Address to listen on. Any address but loopback makes every client present the token.",
 )
 @db_option
-def command(port, tcp_port, host, db) -> None:
+@json_option
+def command(port, tcp_port, host, db, as_json) -> None:
     """Serve the data layer of the store (PDG's pdgd: graphs, nodes and work items, live) until
     Ctrl-C. Clients connect with pdgd.DataLayerInterfaceManager; they see every cook of the store,
-    from any process, and resume from the last seq they saw. Prints one JSON line with the
-    addresses on stdout; the token (needed by commands that change things, and by every client
+    from any process, and resume from the last seq they saw. Prints the two addresses on stdout
+    (--json: one JSON line with ports, host and store); the token (needed by commands that change things, and by every client
     when --host is not loopback) is in serve.json beside the store, readable by you alone."""
     from pdgstore.engine.datalayer import service
 
@@ -47,7 +48,10 @@ def command(port, tcp_port, host, db) -> None:
     running = service.start(store, port=port, tcp_port=tcp_port, host=host)
     try:
         info = running.info()
-        click.echo(json.dumps(info), nl=True)
+        if as_json:
+            click.echo(json.dumps(info))
+        else:
+            click.echo(f"{info['ws']} {info['tcp']}")
         render.say(
             f"serving {render.here(store)}: {info['ws']} (WebSocket), {info['tcp']} (TCP); "
             f"token in {render.here(running.info_path)}; Ctrl-C stops",

@@ -140,11 +140,10 @@ class QueryHandler:
             results = [path for path in candidates if query.passes(self._watch(path).props)]
         if query.sort:
             if query.sort_property:
-                results.sort(key=lambda p: _sort_key(self.mirrors[p].props.get(query.sort_property, [])))
+                key = lambda p: _sort_key(self._watch(p).props.get(query.sort_property, []))  # noqa: E731
             else:
-                results.sort()
-            if query.reverse:
-                results.reverse()
+                key = None
+            results.sort(key=key, reverse=query.reverse)  # ties keep their order either way
         return results
 
     def refresh(self, publish: bool = True) -> None:
