@@ -60,8 +60,14 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
     help="Generate every work item that can be known first, then hand the whole graph to the "
     "schedulers (on_schedule_static).",
 )
+@click.option(
+    "--scheduler",
+    metavar="NAME",
+    help="Run every node on this scheduler: one the graph declares, or a type with its defaults "
+    "(dask: a LocalCluster sized to this machine; local; inprocess).",
+)
 @json_option
-def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, as_json) -> None:
+def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, scheduler, as_json) -> None:
     """Cook GRAPH (a Python graph file), or only NODE and what it needs upstream.
 
     Only what changed runs again: items whose input files, parameters or code changed (and what
@@ -98,6 +104,7 @@ def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, as
             on_cook=on_cook,
             auto_compact=auto_compact,
             static=static,
+            scheduler=scheduler,
         )
     except KeyboardInterrupt:  # Ctrl-C before the cook began (while the graph file loaded): nothing written
         click.echo("pdg: cook interrupted before it started; nothing was recorded", err=True)

@@ -13,6 +13,7 @@ from pdgstore.engine.graph.nodes import NewItem, NewPartition, Partitioner, Proc
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.project import cook_file, cook_graph, find_store, open_store
 from pdgstore.engine.schedulers.contract import AcceptResult, ScheduledItem, Scheduler, ScheduleResult, TickResult
+from pdgstore.engine.schedulers.dask import DaskScheduler  # registers "dask"; imports distributed only when used
 from pdgstore.engine.schedulers.inprocess import InProcessScheduler
 from pdgstore.engine.schedulers.local import LocalScheduler
 
@@ -37,4 +38,5 @@ __all__ = [
     "ScheduledItem",
     "InProcessScheduler",
     "LocalScheduler",
+    "DaskScheduler",
 ]

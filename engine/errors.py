@@ -8,7 +8,8 @@ PdgError (pdgstore.errors)
 ├── ExpansionError    (1)  an ``@attr`` reference to an attribute the work item lacks
 ├── HandlerError      (1)  a stat, cache or transfer handler raised (names handler, tag, file)
 ├── NothingToDo       (2)  ``pdg dirty``/``pdg accept`` on something they cannot apply to
-└── MissingFiles      (1)  files a command needs are gone (``pdg accept`` of deleted outputs)
+├── MissingFiles      (1)  files a command needs are gone (``pdg accept`` of deleted outputs)
+└── OutsideProject    (2)  a path a job reported or a command would delete resolves outside the project
 """
 
 from pdgstore.errors import PdgError, UnknownItem  # noqa: F401  (UnknownItem lives with the store)
@@ -42,3 +43,10 @@ class MissingFiles(PdgError):
     """Files a command needs are not on disk (``pdg accept`` of an item whose outputs are gone)."""
 
     exit_code = 1
+
+
+class OutsideProject(PdgError):
+    """A path a job reported (or ``pdg dirty --remove-outputs`` would delete) resolves outside the
+    project, through ``..``, an absolute path or a symlink (``engine.files.confine``)."""
+
+    exit_code = 2

@@ -67,14 +67,20 @@ def cook_file(
     synchronous: str = "NORMAL",
     auto_compact: bool = False,
     static: bool = False,
+    scheduler: str | None = None,
 ) -> CookSummary:
-    """Load the graph file, open (or create) its store as the writer, and cook it.
+    """Load the graph file, open (or create) its store as the writer, and cook it (every node on
+    ``scheduler`` when given: see engine.schedulers.choose).
 
     Everything that can be refused (the graph file, ``--set`` values, the node name) is checked
     before the store is touched, so a refused cook writes nothing.
     """
     graph = load_graph(graph_path, overrides)
     _check_node(graph, node, f"{display_path(graph_path)}: ")
+    if scheduler:
+        from pdgstore.engine.schedulers.choose import run_everything_on
+
+        run_everything_on(graph, scheduler)
     return cook_graph(
         graph,
         db=db or os.environ.get("PDG_DB") or store_beside(graph_path),

@@ -27,7 +27,9 @@ The protocol, over the program's stdin (requests) and stdout (replies), both bin
   nothing after a failed request is ever written and the log keeps whole batches, in order;
 - whenever it has nothing to do, it checkpoints the WAL (``EventLog.checkpoint``): SQLite would
   otherwise do it in the commit that crosses its threshold, often the snapshot's at the end of the
-  cook, with the cook waiting for it;
+  cook, with the cook waiting for it; a checkpoint that fails (a full disk, a file-size limit) is
+  answered ``!`` like a failed request, and the program ends: the cook stops on a write error, it
+  does not take over as it does from an appender that died without a word;
 - at the end of its input the program exits 0 after doing every whole request it read; an
   incomplete one (the cook died writing it) is dropped, never half-done.
 
@@ -122,7 +124,11 @@ def serve(path: str, lock_fd: int, synchronous: str, stdin, stdout) -> int:
                 return 1
             stdout.write(DONE)
             if requests.empty():
-                log.checkpoint()  # while idle, so that a later commit (the snapshot's) need not
+                try:
+                    log.checkpoint()  # while idle, so that a later commit (the snapshot's) need not
+                except Exception as exc:  # noqa: BLE001 - a write error like any other: told, never a silent death
+                    stdout.write(failure(exc))
+                    return 1
     return 0
 
 

@@ -17,12 +17,13 @@ import fcntl
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import msgpack
 
-from pdgstore import codec, schema
+from pdgstore import codec, schema, tables
 from pdgstore.errors import HistoryCompacted, StoreBusy, StoreError, StoreIOError, StoreRefused
 from pdgstore.events import Event
 from pdgstore.pdgevents import PdgEvent, replay_events
@@ -79,10 +80,14 @@ class EventLog:
         self._lock_fd = lock_fd
         self.synchronous = synchronous
         self.next_seq = 0
+        self._adopted = False
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str, *, writer: bool = False, create: bool = False, synchronous: str = "NORMAL") -> EventLog:
+        """Open the store at ``path``; a file SQLite calls corrupt (or that is not ours) is refused
+        and left exactly as it was: every check runs on a read-only connection, which never writes
+        the file, never checkpoints or deletes its -wal, and leaves no -wal/-shm of its own behind."""
         path = os.path.abspath(path)
         display = display_path(path)
         synchronous = synchronous.upper()
@@ -92,33 +97,56 @@ class EventLog:
         if exists or not create:
             schema.check_header(path, display)  # refuse a file that is not ours before touching anything
         lock_fd = conn = None
+        side_files = _side_files(path)
         try:
             if writer:
                 if create:
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    try:
+                        os.makedirs(os.path.dirname(path), exist_ok=True)
+                    except OSError as exc:
+                        raise StoreIOError(f"cannot create {display}: {exc.strerror}") from None
                 lock_fd = _take_writer_lock(path, display)
             if create and not os.path.exists(path):
                 _create(path, display)
+                side_files = _side_files(path)
             version = schema.check_header(path, display)
-            conn = _connect(path, display, synchronous)
-            log = cls(path, conn, lock_fd, synchronous)
-            with log._errors():
+            conn = _connect_reader(path, display)
+            with _read_errors(display):
                 fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
                 if not fmt or fmt[0] != "pdgstore":
                     raise StoreRefused(f"{display} is corrupt: its meta table does not name it a pdgstore")
-                if writer:
-                    fstype = filesystem_type(path)
-                    if fstype in NETWORK_FILESYSTEMS:
-                        raise StoreRefused(
-                            f"{display} is on a network file system ({fstype}); SQLite's locking and WAL are "
-                            "not safe there: put the store on a local disk with --db"
-                        )
+                mismatch = schema.header_mismatch(path)
+                if mismatch or (writer and not _left_clean(path, lock_fd)):
+                    # ask SQLite, never the header's arithmetic; a writer asks whenever the file may
+                    # have changed since a writer last closed it sound (a crash, a hand, a disk)
+                    problem = _quick_check(conn)
+                    if problem:
+                        raise StoreRefused(f"{display} is corrupt: {problem}; it was left untouched")
+            if not writer and version < schema.SCHEMA_VERSION:
+                conn.close()
+                conn = None
+                _upgrade(path, display, version, synchronous)  # as its writer, for the migration only
+                conn = _connect_reader(path, display)
+            if writer:
+                fstype = filesystem_type(path)
+                if fstype in NETWORK_FILESYSTEMS:
+                    raise StoreRefused(
+                        f"{display} is on a network file system ({fstype}); SQLite's locking and WAL are "
+                        "not safe there: put the store on a local disk with --db"
+                    )
+                conn.close()
+                conn = None
+                conn = _connect(path, display, synchronous)
+            log = cls(path, conn, lock_fd, synchronous)
+            if writer:
+                with log._errors():
                     if version < schema.SCHEMA_VERSION:
                         log._migrate(version)
                     log.next_seq = max(log.last_seq(), log.base_seq()) + 1
         except BaseException:
             if conn is not None:
                 conn.close()
+            _remove_side_files(path, side_files)
             if lock_fd is not None:
                 os.close(lock_fd)
             raise
@@ -131,7 +159,9 @@ class EventLog:
         closes ``lock_fd``; the lock is free once every process holding it has closed it."""
         display = display_path(path)
         schema.check_header(path, display)
-        return cls(path, _connect(path, display, synchronous), lock_fd, synchronous)
+        log = cls(path, _connect(path, display, synchronous), lock_fd, synchronous)
+        log._adopted = True  # the cook that handed the lock over closes the store last
+        return log
 
     @property
     def lock_fd(self) -> int | None:
@@ -141,6 +171,8 @@ class EventLog:
     def close(self) -> None:
         self.conn.close()
         if self._lock_fd is not None:
+            if not self._adopted:
+                _stamp_clean(self.path, self._lock_fd)
             os.close(self._lock_fd)
             self._lock_fd = None
 
@@ -175,6 +207,7 @@ class EventLog:
 
         def write(c: sqlite3.Connection) -> None:
             c.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows)
+            tables.fold_rows(c, rows)  # the queryable state moves with the events, in their transaction
             if manifest_seq is not None:
                 c.execute(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)",
@@ -271,25 +304,32 @@ class EventLog:
             raise StoreRefused(f"{self.display} is corrupt: {exc}") from None
 
     def _migrate(self, version: int) -> None:
+        """Bring a store of schema ``version`` to the current one, in place and in one transaction
+        (a crash leaves the old store whole): each version's statements, then, for a version that
+        adds projection tables, their filling by a fold of the log (``tables.rebuild``, streamed)."""
+        base = self.base_seq()
+        start = self.snapshot(base) if base else None
+        if base and (start is None or start.seq != base):
+            raise StoreRefused(f"{self.display} is corrupt: its compaction base snapshot at seq {base} is missing")
+
         def write(c: sqlite3.Connection) -> None:
             for v in range(version + 1, schema.SCHEMA_VERSION + 1):
                 for statement in schema.MIGRATIONS[v]:
                     c.execute(statement)
+                if v in schema.FILLS:
+                    tables.clear(c)
+                    tables.rebuild(c, c, start)
                 c.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(v),))
+                c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"migrated:{v}", str(time.time_ns())))
             c.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
 
         self._write(write)
 
     # -- reading ---------------------------------------------------------------------------------
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Turn SQLite's errors while reading into sentences naming the store."""
-        try:
-            yield
-        except sqlite3.OperationalError as exc:
-            raise StoreIOError(f"reading {self.display} failed: {exc}") from None
-        except sqlite3.DatabaseError as exc:
-            raise StoreRefused(f"{self.display} is corrupt: {exc}; it was left untouched") from None
+    def _errors(self):
+        """Turn SQLite's errors while reading, and stored bytes that cannot be decoded, into
+        sentences naming the store."""
+        return _read_errors(self.display)
 
     def events(
         self,
@@ -440,10 +480,8 @@ class EventLog:
         """SQLite's own quick check of the file, then its tables against the schema
         (``schema.schema_problem``): None when both are sound."""
         with self._errors():
-            rows = [r[0] for r in self.conn.execute("PRAGMA quick_check")]
-            if rows != ["ok"]:
-                return "; ".join(rows[:3])
-            return schema.schema_problem(self.conn)
+            problem = _quick_check(self.conn)
+            return problem or schema.schema_problem(self.conn)
 
 
 def pack_snapshot(state: State) -> memoryview:
@@ -466,6 +504,138 @@ def write_blob(conn: sqlite3.Connection, table: str, column: str, rowid: int, da
 
 
 # -- helpers for open -----------------------------------------------------------------------------
+def _upgrade(path: str, display: str, version: int, synchronous: str) -> None:
+    """Upgrade an older store that a reader opened: as its writer, for as long as the migration
+    takes. Refused, with how to go on, while a cook holds the store or when it cannot be written."""
+    try:
+        EventLog.open(path, writer=True, synchronous=synchronous).close()  # migrates as it opens
+    except (StoreBusy, StoreIOError) as exc:
+        raise StoreRefused(
+            f"{display} was written by an older pdgstore (schema {version}) and must be upgraded in place "
+            f"(schema {schema.SCHEMA_VERSION}) before it can be read, which needs write access and no "
+            f"cook running: {exc}"
+        ) from None
+
+
+#: what a stored payload or snapshot that is not what we wrote raises while it is decoded or folded
+DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, msgpack.UnpackException)
+
+
+@contextmanager
+def _read_errors(display: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc) or "no such column" in str(exc):
+            raise StoreRefused(f"{display} is corrupt: {exc}; it was left untouched") from None
+        raise StoreIOError(f"reading {display} failed: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        raise StoreRefused(f"{display} is corrupt: {exc}; it was left untouched") from None
+    except DECODE_ERRORS as exc:
+        what = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise StoreRefused(
+            f"{display} is corrupt: a stored event or snapshot cannot be read ({type(exc).__name__}"
+            f"{': ' + what if what else ''}); it was left untouched"
+        ) from None
+
+
+def _side_files(path: str) -> set[str]:
+    return {suffix for suffix in ("-wal", "-shm") if os.path.exists(path + suffix)}
+
+
+def _remove_side_files(path: str, existed: set[str]) -> None:
+    """After a refused open: remove the -wal/-shm SQLite made for our read-only look (an empty
+    -wal and its index), never one that was there before or holds anything."""
+    try:
+        if "-wal" not in existed and os.path.exists(path + "-wal") and os.path.getsize(path + "-wal"):
+            return
+        for suffix in ("-wal", "-shm"):
+            if suffix not in existed and os.path.exists(path + suffix):
+                os.unlink(path + suffix)
+    except OSError:
+        pass
+
+
+def _connect_reader(path: str, display: str) -> sqlite3.Connection:
+    """A read-only connection (``mode=ro``). In a folder we cannot write, where SQLite cannot make
+    the -shm a WAL reader needs, and with no -wal holding anything, the file is read as immutable:
+    nobody can be writing it then (a writer would need that folder too)."""
+    uri = "file:" + urllib.parse.quote(path) + "?mode=ro"
+    conn = _open_uri(uri, display)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        wal = path + "-wal"
+        if (os.path.exists(wal) and os.path.getsize(wal)) or os.access(os.path.dirname(path), os.W_OK):
+            raise StoreIOError(f"cannot read {display}: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreRefused(f"{display} is corrupt: {exc}; it was left untouched") from None
+    conn = _open_uri(uri + "&immutable=1", display)
+    with _read_errors(display):
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return conn
+
+
+def _open_uri(uri: str, display: str) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=5.0)
+        conn.execute("PRAGMA busy_timeout = 5000")
+    except sqlite3.Error as exc:
+        raise StoreIOError(f"cannot read {display}: {exc}") from None
+    return conn
+
+
+def _quick_check(conn: sqlite3.Connection) -> str:
+    """SQLite's own verdict on the file ('' when sound): ``PRAGMA quick_check``, ~1 GB/s."""
+    return problem_sentence([r[0] for r in conn.execute("PRAGMA quick_check(20)")])
+
+
+def problem_sentence(rows: list) -> str:
+    """SQLite's check rows as part of one sentence ('' for ``ok``): the first two problems it found
+    and how many more, never SQLite's multi-line report."""
+    lines = [line.strip() for row in rows for line in str(row).splitlines()]
+    lines = [line for line in lines if line and not line.startswith("*** in database")]
+    if lines == ["ok"] or not lines:
+        return ""
+    more = f" (and {len(lines) - 2} more problems)" if len(lines) > 2 else ""
+    return "; ".join(lines[:2])[:300] + more
+
+
+def _file_stamp(path: str) -> str:
+    st = os.stat(path)
+    return f"{st.st_size} {st.st_mtime_ns} {st.st_ino} {st.st_ctime_ns}"
+
+
+def _stamp_clean(path: str, lock_fd: int) -> None:
+    """At a writer's close: when its close left the store whole in its file (no -wal holds anything),
+    note the file's stat beside the pid in the writer lock, so the next writer that finds it
+    unchanged need not ask SQLite to check it again (``_left_clean``)."""
+    try:
+        wal = path + "-wal"
+        if os.path.exists(wal) and os.path.getsize(wal):
+            return
+        os.pwrite(lock_fd, f"\nclean {_file_stamp(path)}\n".encode(), len(str(os.getpid())))
+    except OSError:
+        pass
+
+
+def _left_clean(path: str, lock_fd: int | None) -> bool:
+    """Whether the store is as a writer left it when it closed it sound (``_stamp_clean``)."""
+    if lock_fd is None:
+        return True
+    try:
+        wal = path + "-wal"
+        if os.path.exists(wal) and os.path.getsize(wal):
+            return False
+        lines = os.pread(lock_fd, 256, 0).decode(errors="replace").splitlines()
+        return len(lines) > 1 and lines[1] == f"clean {_file_stamp(path)}"
+    except OSError:
+        return False
+
+
 def _connect(path: str, display: str, synchronous: str) -> sqlite3.Connection:
     conn = None
     try:
@@ -538,8 +708,9 @@ def _take_writer_lock(path: str, display: str) -> int:
         if not (isinstance(pid, int) and not _alive(pid) and _wait_for_lock(fd, LOCK_WAIT_S)):
             os.close(fd)
             raise StoreBusy(f"a cook is already running on {display} (pid {pid})") from None
+    stamp = os.pread(fd, 256, 0).decode(errors="replace").splitlines()[1:2]
     os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    os.pwrite(fd, "\n".join([str(os.getpid()), *stamp]).encode(), 0)
     return fd
 
 
@@ -567,7 +738,7 @@ def _wait_for_lock(fd: int, seconds: float) -> bool:
 
 
 def _read_pid(fd: int) -> int | str:
-    text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+    text = os.pread(fd, 32, 0).decode(errors="replace").split("\n", 1)[0].strip()
     return int(text) if text.isdigit() else "unknown"
 
 

@@ -25,9 +25,14 @@ Tables (schema version 1)::
               v INTEGER NOT NULL,           -- snapshot format version (others are ignored)
               state BLOB NOT NULL)          -- msgpack of State.to_plain()
 
+Schema 2 adds the projection tables of ``pdgstore.tables`` (the current state, queryable, kept in
+the transaction of the events that change them) and the partial index ``events_global``; the
+migration from 1 creates them and fills them by folding the log (``MIGRATIONS``, ``tables.rebuild``).
+
 Payloads per kind are documented on the classes in ``pdgstore.events``. A file that is not SQLite,
-is SQLite of another application, carries a newer schema, or is truncated is refused by
-``check_header`` without being opened for writing.
+is SQLite of another application or carries a newer schema is refused by ``check_header`` without
+being opened for writing. Whether a file of ours is corrupt only SQLite can tell (``pdgstore.log``
+asks it); the header's page count is not evidence on its own (``header_mismatch``).
 """
 
 from __future__ import annotations
@@ -36,15 +41,17 @@ import os
 import sqlite3
 import struct
 
+from pdgstore import tables
 from pdgstore.errors import StoreMissing, StoreRefused
 
 APPLICATION_ID = 0x50444753
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
-#: The version-1 tables and indexes (above), as SQL: what ``create_tables`` runs and
+#: The tables and indexes (above), as SQL: what ``create_tables`` runs and
 #: ``schema_problem`` compares a store with.
-TABLES_SQL = """
+TABLES_SQL = (
+    """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE events (seq INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, cook_id INTEGER NOT NULL,
                      graph TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, payload BLOB NOT NULL);
@@ -53,10 +60,12 @@ CREATE INDEX events_subject ON events (subject);
 CREATE TABLE snapshots (seq INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, v INTEGER NOT NULL,
                         state BLOB NOT NULL);
 """
+    + tables.TABLES_SQL
+)
 
 
 def create_tables(conn: sqlite3.Connection) -> None:
-    """Create the version-1 tables and indexes in an empty database.
+    """Create the tables and indexes of the current schema in an empty database.
 
     Plain SQL, not sqlite-utils: every cold ``pdg cook`` creates a store, and importing sqlite-utils
     cost ~40 ms of its start-up (2% of a cold W(10,000) cook). sqlite-utils reads the schema back
@@ -101,8 +110,11 @@ def _columns(table) -> dict[str, str]:
     return {c.name: f"{c.type or 'untyped'}{' NOT NULL' if c.notnull else ''}" for c in table.columns}
 
 
-#: schema version -> statements that bring a store from the previous version to it.
-MIGRATIONS: dict[int, tuple[str, ...]] = {}
+#: schema version -> statements that bring a store from the previous version to it (``EventLog``
+#: runs them in one transaction, then fills the tables a version adds: ``FILLS``).
+MIGRATIONS: dict[int, tuple[str, ...]] = {2: tuple(tables.statements())}
+#: schema versions whose new tables are filled by folding the log (``tables.rebuild``) as they are made
+FILLS = frozenset({2})
 
 
 def check_header(path: str, display: str) -> int:
@@ -110,7 +122,6 @@ def check_header(path: str, display: str) -> int:
     try:
         with open(path, "rb") as f:
             header = f.read(100)
-            size = os.fstat(f.fileno()).st_size
     except FileNotFoundError:
         raise StoreMissing(f"no pdgstore database at {display}") from None
     except OSError as exc:
@@ -132,10 +143,26 @@ def check_header(path: str, display: str) -> int:
         raise StoreRefused(f"{display} is corrupt: its header carries no schema version; it was left untouched")
     (page_size,) = struct.unpack(">H", header[16:18])
     page_size = 65536 if page_size == 1 else page_size
-    (pages,) = struct.unpack(">I", header[28:32])
-    if page_size < 512 or size % page_size or size < pages * page_size:
-        raise StoreRefused(
-            f"{display} is corrupt: it is {size} bytes long, its header says {pages} pages of {page_size}; "
-            "it was left untouched"
-        )
+    if page_size < 512 or page_size & (page_size - 1):
+        raise StoreRefused(f"{display} is corrupt: its header names a page size of {page_size}; it was left untouched")
     return version
+
+
+def header_mismatch(path: str) -> str:
+    """Where the file's length disagrees with its header's page count ('' when it does not).
+
+    Never a verdict by itself: in WAL mode the header's page count runs ahead of the file while a
+    checkpoint is copying pages in (a kill, a full disk or a file-size limit can stop it there), and
+    the WAL still holds every page. A mismatch only means SQLite is asked (``PRAGMA quick_check``)."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return ""
+    (page_size,) = struct.unpack(">H", header[16:18])
+    page_size = 65536 if page_size == 1 else page_size
+    (pages,) = struct.unpack(">I", header[28:32])
+    if size % page_size or size < pages * page_size:
+        return f"it is {size} bytes long, its header says {pages} pages of {page_size}"
+    return ""

@@ -13,6 +13,8 @@ import threading
 import time
 import xmlrpc.client
 
+import pytest
+
 import pdgstore.engine as engine
 from pdgstore.log import EventLog
 from pdgstore.state import first_difference
@@ -67,13 +69,16 @@ def test_attributes_and_outputs_reported_by_jobs_are_recorded(project):
     assert project.pdg_process("check").returncode == 0
 
 
+@pytest.mark.timeout(90)
 def test_a_forged_call_is_refused_and_changes_nothing(tmp_path):
     """While a job runs: a call with a bad secret, and a call for an item that is not cooking, are
     refused; the item's attributes are what its own job set, and the refusals are warnings."""
     (tmp_path / "wait.py").write_text(
         "import os, time, pdgcmd\n"
-        "open('server.txt', 'w').write(os.environ['PDG_RESULT_SERVER'] + ' ' + os.environ['PDG_RESULT_SECRET'])\n"
-        "while not os.path.exists('go'):\n"
+        "open('server.tmp', 'w').write(os.environ['PDG_RESULT_SERVER'] + ' ' + os.environ['PDG_RESULT_SECRET'])\n"
+        "os.replace('server.tmp', 'server.txt')  # whole when it appears: the forger polls for it\n"
+        "deadline = time.monotonic() + 60\n"
+        "while not os.path.exists('go') and time.monotonic() < deadline:\n"
         "    time.sleep(0.02)\n"
         "pdgcmd.setIntAttrib('mine', 1)\n"
     )
@@ -92,7 +97,13 @@ def test_a_forged_call_is_refused_and_changes_nothing(tmp_path):
     forger = []
 
     def forge(event):
-        deadline = time.monotonic() + 10
+        try:
+            forge_calls(event)
+        finally:
+            (tmp_path / "go").touch()  # whatever happened here, the job never waits for ever
+
+    def forge_calls(event):
+        deadline = time.monotonic() + 30
         while not (tmp_path / "server.txt").exists() and time.monotonic() < deadline:
             time.sleep(0.02)
         address, secret = (tmp_path / "server.txt").read_text().split()
@@ -106,7 +117,6 @@ def test_a_forged_call_is_refused_and_changes_nothing(tmp_path):
                 seen.setdefault("faults", []).append(fault.faultString)
             except (xmlrpc.client.ProtocolError, OSError) as exc:
                 seen.setdefault("faults", []).append(str(exc))
-        (tmp_path / "go").touch()
 
     db = str(tmp_path / ".pdg" / "pdg.db")
     summary = engine.cook_graph(graph, db=db)

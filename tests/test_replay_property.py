@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 import pdgstore.engine as engine
 from pdgstore.engine.cook.loop import Cook
-from pdgstore import EventLog
+from pdgstore import EventLog, tables
 from pdgstore.events import FINISHED_STATES
 from pdgstore.state import first_difference
 
@@ -172,6 +172,9 @@ def check_replay(db: str, live: dict, what: str) -> None:
     with EventLog.open(db) as log:
         replayed = log.replay_all().to_plain()
         loaded = log.load_state().to_plain()
+        queryable = tables.read_state(log.conn, log.last_seq()).to_plain()
+    diff = first_difference(queryable, live)
+    assert diff is None, f"after {what}: the projection tables != live state: {diff}"
     diff = first_difference(replayed, live)
     assert diff is None, f"after {what}: replay_all != live state: {diff}"
     diff = first_difference(loaded, live)

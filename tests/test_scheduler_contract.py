@@ -1,4 +1,4 @@
-"""The scheduler contract, held by every scheduler (in-process and local): real jobs, real files.
+"""The scheduler contract, held by every scheduler (in-process, local, dask): real jobs, real files.
 
 Each test builds a graph whose work runs on the scheduler under test, cooks it into a real store,
 and checks what the log says (replay equal to the live state). Custom schedulers written against
@@ -18,13 +18,18 @@ import pytest
 import pdgstore.engine as engine
 from pdgstore.engine import AcceptResult, ScheduleResult, Scheduler, TickResult
 from pdgstore.engine.schedulers.inprocess import InProcessScheduler
+from pdgstore.engine.schedulers.dask import DaskScheduler
 from pdgstore.engine.schedulers.local import LocalScheduler
 from pdgstore.log import EventLog
 from pdgstore.state import first_difference
 
+from dask_cluster import dask_cluster  # noqa: F401 - a fixture
+
 SCHEDULERS = {
     "inprocess": (InProcessScheduler, {"jobs": 2}),
     "local": (LocalScheduler, {"slots": 2, "max_retries": 0}),
+    # on the module's LocalCluster (dask_cluster: 2 worker processes); Python items stay in-process
+    "dask": (DaskScheduler, {"max_retries": 0, "accept_python": False}),
 }
 
 
@@ -55,6 +60,10 @@ KINDS += [(f"deferring-{name}", deferring(cls), parms) for name, (cls, parms) in
 
 @pytest.fixture(params=KINDS, ids=[k[0] for k in KINDS])
 def kind(request):
+    name, cls, parms = request.param
+    if name.endswith("dask"):
+        cluster, _ = request.getfixturevalue("dask_cluster")
+        return name, cls, {**parms, "address": cluster.scheduler_address}
     return request.param
 
 

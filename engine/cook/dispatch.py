@@ -402,7 +402,14 @@ class Dispatch:
             )
             from pdgstore.engine.schedulers.sink import CookSink
 
-            self.server = ResultServer(CookSink(Reporter(self.cook._inbox, "")), self.cook.graph.root)
+            # a scheduler whose jobs run on other machines names the address to bind and its path map
+            remote = next((s for s in self.schedulers.values() if getattr(s, "result_host", None)), None)
+            self.server = ResultServer(
+                CookSink(Reporter(self.cook._inbox, "")),
+                self.cook.graph.root,
+                host=remote.result_host if remote else "127.0.0.1",
+                path_map=getattr(remote, "report_path", None),
+            )
             self.server.start()
         cook = self.cook
         transfers = Transfers(cook.graph.types, cook.state, cook.recorder, cook.graph.root)

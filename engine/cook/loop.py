@@ -29,6 +29,7 @@ from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.cache import CacheChecker
+from pdgstore.engine.files.confine import Confine
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Partitioner, Processor
 from pdgstore.engine.graph.workitem import WorkItem
@@ -190,6 +191,7 @@ class Cook:
         self.children: dict[str, list[str]] = {}  # delta walk: item id -> its recorded children
         self.taken_back: set[str] = set()  # delta walk: kept items generated again after all
         self.warnings: list[str] = []
+        self._confine: Confine | None = None  # outputs stay inside the project (engine.files.confine)
 
     # -- public --------------------------------------------------------------------------------
     def cancel(self, reason: str = "cancelled by the user") -> None:
@@ -1019,6 +1021,9 @@ class Cook:
         )
         root = self.graph.root
         types = self.graph.types
+        if self._confine is None:
+            self._confine = Confine(root)
+        confine = self._confine
 
         def run() -> JobResult:
             started = time.time_ns()
@@ -1027,6 +1032,7 @@ class Cook:
                 node.cook(view)
                 outputs = list(view.outputs)
                 for path, tag in view.new_outputs:
+                    confine.check_output(path, f"work item {view.name}")
                     try:
                         outputs.append(files.record(path, root, tag, types=types))
                     except FileNotFoundError:
@@ -1202,7 +1208,8 @@ class Cook:
         written = self.recorder.flush(mark=(self.done, self.total))
         problem = self.recorder.take_problem()
         if problem:
-            self._warn(problem)
+            self._warn(problem)  # written now: the snapshot and manifest after this count it
+            written += self.recorder.flush()
         if self.dispatch is not None and self.dispatch.waiting_done:
             self.recorder.wait()
             self.dispatch.answer_flushed()

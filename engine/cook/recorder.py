@@ -97,7 +97,10 @@ class Recorder:
 
     def save_snapshot(self) -> None:
         """Store the state as the snapshot at its ``seq``, after every batch flushed before
-        (through the appender when there is one: packed here, written there)."""
+        (through the appender when there is one: packed here, written there). Events emitted and
+        not yet flushed are flushed first: a snapshot never counts an event the log lacks."""
+        if self._rows:
+            self.flush()
         blob = pack_snapshot(self.state)
         if self.log_process is not None:
             self.log_process.write_snapshot(self.state.seq, blob)
@@ -105,7 +108,10 @@ class Recorder:
             self.log.write_snapshot(self.state.seq, blob)
 
     def save_manifest(self, graph: str, seq: int, blob) -> None:
-        """Store ``graph``'s no-op manifest (``engine.incremental.manifest``), after every batch flushed before."""
+        """Store ``graph``'s no-op manifest (``engine.incremental.manifest``), after every batch
+        flushed before (and the pending one: a manifest never claims an event the log lacks)."""
+        if self._rows:
+            self.flush()
         if self.log_process is not None:
             self.log_process.save_manifest(graph, seq, blob)
         else:

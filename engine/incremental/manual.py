@@ -22,8 +22,9 @@ import os
 from dataclasses import dataclass, field
 
 from pdgstore.engine.cook.recorder import Recorder
-from pdgstore.engine.errors import MissingFiles
+from pdgstore.engine.errors import MissingFiles, OutsideProject
 from pdgstore.engine.files import records as files
+from pdgstore.engine.files.confine import Confine
 from pdgstore.engine.files.filetypes import TypeRegistry
 
 from pdgstore import events as ev
@@ -99,17 +100,27 @@ def dirty(path: str, target: str, *, remove_outputs: bool = False, message: str 
             reason = {"cause": "user", "cache_state": "dirty_always", "message": message}
             recorder.emit(ev.WorkItemDirtied, item_id=item.item_id, reason=reason)
         if remove_outputs:
+            doomed = []
             for item in result.items:
                 if not item.inputs and not item.parents:
                     continue  # a file pattern's item: its "output" is the user's own input file
                 root = project_root(log, state, item.graph)
+                confine = Confine(root)
                 for out in item.outputs:
                     full = files.absolute(out[0], root)
-                    try:
-                        os.remove(full)
-                        result.removed_files.append(full)
-                    except FileNotFoundError:
-                        result.missing_files.append(full)
+                    problem = confine.problem(full)  # resolved, symlinks included: never PDG_ALLOW_OUTSIDE
+                    if problem:
+                        raise OutsideProject(
+                            f"pdg dirty --remove-outputs refuses to delete {problem} (recorded for work item "
+                            f"{item.name}); nothing was deleted or dirtied"
+                        )
+                    doomed.append(full)
+            for full in doomed:
+                try:
+                    os.remove(full)
+                    result.removed_files.append(full)
+                except FileNotFoundError:
+                    result.missing_files.append(full)
         recorder.flush()
         return result
 

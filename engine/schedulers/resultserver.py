@@ -1,7 +1,8 @@
 """The result server: jobs started by a scheduler report attributes, output files and status over
 XML-RPC (PDG's Job API, ``pdgcmd``), and a ``ResultSink`` records each report as events.
 
-Nothing from outside is trusted. The server binds 127.0.0.1 only; the per-cook secret is checked
+Nothing from outside is trusted. The server binds 127.0.0.1 unless its scheduler names another
+address (``host``: the dask scheduler's ``result_host``, for jobs on other machines); the per-cook secret is checked
 (constant time, in the URL path ``/RPC2/<secret>``) before the body is read, and bodies that are
 too large, of unknown length or compressed are refused unread: this Python's expat predates the
 entity-expansion fixes, so no unauthenticated XML is ever parsed. Every value is then validated
@@ -23,6 +24,8 @@ import xmlrpc.client
 from collections.abc import Callable
 from typing import Protocol
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
+
+from pdgstore.engine.files.confine import Confine, outside_allowed
 
 KINDS = ("int", "float", "str", "file", "dict")
 RPC_PREFIX = "/RPC2/"
@@ -155,7 +158,7 @@ class _Server(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
     def __init__(self, owner: ResultServer) -> None:
         self.owner = owner
         super().__init__(
-            ("127.0.0.1", 0), requestHandler=_Handler, logRequests=False, allow_none=False, use_builtin_types=False
+            (owner.host, 0), requestHandler=_Handler, logRequests=False, allow_none=False, use_builtin_types=False
         )
 
     def handle_error(self, request, client_address) -> None:
@@ -186,11 +189,17 @@ class ResultServer:
         allow_outside: bool = False,
         max_string: int = 1 << 20,
         max_body: int = 1 << 20,
+        host: str = "127.0.0.1",
+        path_map: Callable[[str], str] | None = None,
     ) -> None:
         self.sink = sink
+        self.host = host
+        #: rewrites a path a job reports (as its machine sees it) into the cook's (a dask path map)
+        self.path_map = path_map
         self.project_dir = os.path.abspath(os.fspath(project_dir))
         self._project_real = os.path.realpath(self.project_dir)
-        self.allow_outside = allow_outside
+        self._confine = Confine(self.project_dir)
+        self.allow_outside = allow_outside or outside_allowed()
         self.max_string = max_string
         self.max_body = max_body
         self.secret = secrets.token_urlsafe(32)
@@ -440,13 +449,19 @@ class ResultServer:
         """``path`` relative to the project (absolute when outside and allowed), or refused."""
         if not path or "\0" in path or len(path) > 4096:
             raise _Refused(FAULT_INVALID, f"result server: {path!r:.200} is not a file path", item_id)
+        if self.path_map is not None:
+            path = self.path_map(path)
         full = os.path.normpath(os.path.join(self.project_dir, path))
         for base in (self.project_dir, self._project_real):
             rel = os.path.relpath(full, base)
             if rel == ".":
                 raise _Refused(FAULT_INVALID, f"result server: {path} is the project folder, not a file", item_id)
             if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
-                return rel.replace(os.sep, "/")
+                # inside by its name; resolved (symlinks included), it must stay inside too
+                problem = self._confine.problem(full)
+                if not problem or self.allow_outside:
+                    return rel.replace(os.sep, "/")
+                raise _Refused(FAULT_INVALID, f"result server: {problem[:400]}", item_id)
         if self.allow_outside:
             return full
         raise _Refused(FAULT_INVALID, f"result server: {path[:300]} is outside the project {self.project_dir}", item_id)

@@ -1,0 +1,65 @@
+"""Paths a cook is told about stay inside the project: resolved, symlinks included, before they are
+recorded as a work item's outputs or deleted by ``pdg dirty --remove-outputs``.
+
+A job (in-process or one that reports over the result server) can name any path: ``../../x``, an
+absolute path, or a path through a symlink inside the project that leads out of it (``escape/passwd``
+with ``escape -> /etc``). Recorded, such a file would be hashed, shown, and later deleted as if it
+were ours. So a path is resolved (``os.path.realpath`` of its folder, then of the file itself when it
+is a link) and refused unless it lands inside the project's real folder, or inside a folder a
+scheduler declared as its working folder. ``PDG_ALLOW_OUTSIDE=1`` in the environment is the one
+explicit switch that allows outside paths (recorded by their absolute path); it never lets ``pdg
+dirty --remove-outputs`` delete a file outside.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pdgstore.engine.errors import OutsideProject
+
+#: the environment variable that allows outputs outside the project (documented in docs/reliability.md)
+ALLOW_ENV = "PDG_ALLOW_OUTSIDE"
+
+
+def outside_allowed() -> bool:
+    return os.environ.get(ALLOW_ENV, "") == "1"
+
+
+class Confine:
+    """The project's real folder (and any declared working folders), and the real folders seen so
+    far: a cook resolves each output's folder once, not once per file."""
+
+    def __init__(self, root: str, extra: tuple[str, ...] = ()) -> None:
+        self.root = root
+        self.allowed = tuple(os.path.realpath(p) for p in (root, *extra))
+        self._real_dirs: dict[str, str] = {}
+
+    def resolve(self, path: str) -> str:
+        """The real path of ``path`` (relative paths are relative to the project)."""
+        full = path if os.path.isabs(path) else os.path.join(self.root, path)
+        folder, name = os.path.split(os.path.normpath(full))
+        real_dir = self._real_dirs.get(folder)
+        if real_dir is None:
+            real_dir = self._real_dirs[folder] = os.path.realpath(folder)
+        real = os.path.join(real_dir, name)
+        return os.path.realpath(real) if os.path.islink(real) else real
+
+    def inside(self, real: str) -> bool:
+        return any(real == a or real.startswith(a.rstrip("/") + "/") for a in self.allowed)
+
+    def problem(self, path: str) -> str:
+        """'' when ``path`` resolves inside; else why not, as the end of a sentence."""
+        real = self.resolve(path)
+        if self.inside(real):
+            return ""
+        through = "" if real == os.path.normpath(os.path.join(self.root, path)) else f", which resolves to {real},"
+        return f"{path}{through} is outside the project {self.root}"
+
+    def check_output(self, path: str, who: str) -> None:
+        """Refuse an output path outside the project (unless ``PDG_ALLOW_OUTSIDE=1``)."""
+        problem = self.problem(path)
+        if problem and not outside_allowed():
+            raise OutsideProject(
+                f"{who} reported output file {problem}; outputs must stay inside the project "
+                f"(set {ALLOW_ENV}=1 to allow outside paths)"
+            )

@@ -1,0 +1,210 @@
+"""What runs on a Dask worker: one job as a subprocess, one Python processor's function, and the kill.
+
+These functions run inside a Dask worker process, never in the cook. They touch no engine state:
+each returns a small plain dict (a job) or a ``JobResult`` (a Python item) that travels back to the
+cook, which alone records events. A job runs in its own process group with a scrubbed environment:
+``PATH``, ``HOME`` and the like come from the *worker's* environment (a farm machine's programs are
+where that machine keeps them), everything else (``PDG_*``, the result server, the node's own
+variables) from the cook. The job's output goes to its log file (a path on the shared file system,
+already mapped for this machine), so ``pdg log ITEM`` reads it on the cook's machine.
+
+A job announces itself once it runs (``Worker.log_event`` on the ``pdg-job-started`` topic): the
+cook records it started with its pid and worker, and a second announcement of the same key from
+another run means Dask ran it again after a worker died (the cook counts that retry). Running jobs
+are kept on the worker object, by key, so ``kill_jobs`` (sent with ``Client.run``) can kill their
+process groups on a cancel, and a job whose key was cancelled before it started never starts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+#: variables a job takes from the worker's own environment (as engine.schedulers.jobs.PASSED)
+PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
+STARTED_TOPIC = "pdg-job-started"
+_POLL_S = 0.05
+
+
+def _worker():
+    try:
+        from distributed import get_worker
+
+        return get_worker()
+    except (ImportError, ValueError):  # not on a worker (a test calling the function directly)
+        return None
+
+
+def _registry(worker) -> tuple[dict, set]:
+    """The worker's running jobs (key -> pid) and the keys cancelled before they started."""
+    if worker is None:
+        return {}, set()
+    jobs = getattr(worker, "_pdg_jobs", None)
+    if jobs is None:
+        jobs = worker._pdg_jobs = {}
+        worker._pdg_cancelled = set()
+    return jobs, worker._pdg_cancelled
+
+
+def _open_log(path: str, attempt: int) -> int:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if attempt > 1 else os.O_TRUNC)
+    fd = os.open(path, flags, 0o644)
+    if attempt > 1:
+        os.write(fd, f"\n--- attempt {attempt} ---\n".encode())
+    return fd
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_job(spec: dict) -> dict:
+    """Run one job to its end (or its timeout) and say how it ended.
+
+    ``spec``: key, item_id, attempt, argv, env (the cook's part), cwd, log (path), timeout_s (or None).
+    The answer: code (negative: the signal that ended it), pid, worker, run (this run's id),
+    started_ns, duration_ns, kill_reason ("timeout" or ""), error (why it could not start)."""
+    worker = _worker()
+    running, cancelled = _registry(worker)
+    key = spec["key"]
+    answer = {
+        "code": 0,
+        "pid": 0,
+        "worker": getattr(worker, "address", ""),
+        "run": uuid.uuid4().hex,
+        "started_ns": time.time_ns(),
+        "duration_ns": 0,
+        "kill_reason": "",
+        "error": "",
+    }
+    if key in cancelled:
+        answer.update(code=-signal.SIGKILL, kill_reason="cancelled")
+        return answer
+    env = {k: os.environ[k] for k in PASSED if k in os.environ}
+    env.update(spec["env"])
+    try:
+        fd = _open_log(spec["log"], spec["attempt"])
+    except OSError as exc:
+        answer.update(code=127, error=f"could not open its log {spec['log']}: {exc.strerror or exc}")
+        return answer
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            spec["argv"],
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=subprocess.STDOUT,
+            cwd=spec["cwd"],
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as exc:
+        answer.update(code=127, error=f"could not start {spec['argv'][0]}: {exc.strerror or exc}")
+        return answer
+    finally:
+        os.close(fd)
+    answer["pid"] = proc.pid
+    running[key] = proc.pid
+    try:
+        if key in cancelled:  # cancelled while it was starting
+            _kill_group(proc.pid)
+        if worker is not None:
+            worker.log_event(
+                STARTED_TOPIC,
+                {
+                    "key": key,
+                    "item_id": spec["item_id"],
+                    "run": answer["run"],
+                    "pid": proc.pid,
+                    "worker": worker.address,
+                },
+            )
+        timeout = spec.get("timeout_s")
+        deadline = None if timeout is None else t0 + timeout
+        while True:
+            try:
+                code = proc.wait(
+                    timeout=_POLL_S if deadline is None else max(0.0, min(_POLL_S, deadline - time.monotonic()))
+                )
+                break
+            except subprocess.TimeoutExpired:
+                if deadline is not None and time.monotonic() >= deadline and not answer["kill_reason"]:
+                    answer["kill_reason"] = "timeout"
+                    _kill_group(proc.pid)
+                    deadline = None
+        _kill_group(proc.pid)  # what is left of its group (grandchildren) ends with it
+        if key in cancelled:
+            answer["kill_reason"] = "cancelled"
+    finally:
+        running.pop(key, None)
+    answer.update(code=code, duration_ns=int((time.monotonic() - t0) * 1e9))
+    return answer
+
+
+def kill_jobs(keys: list, dask_worker=None) -> list:
+    """Mark ``keys`` cancelled on this worker and kill the process groups of those running here
+    (sent to every worker with ``Client.run``); the pids it killed."""
+    running, cancelled = _registry(dask_worker)
+    cancelled.update(keys)
+    killed = []
+    for key in keys:
+        pid = running.get(key)
+        if pid:
+            _kill_group(pid)
+            killed.append(pid)
+    return killed
+
+
+class Call:
+    """A Python item's work as a task argument: ``func(view)`` then its outputs recorded here, on
+    the worker (its files are stat'ed and hashed where they were written)."""
+
+    __slots__ = ("func", "view", "expected_outputs", "types")
+
+    def __init__(self, func, view, expected_outputs, types) -> None:
+        self.func, self.view, self.expected_outputs, self.types = func, view, tuple(expected_outputs), types
+
+
+def run_python(call: Call):
+    """Run a Python processor's function on this worker; a ``JobResult`` as the in-process pool
+    makes (the same recording of outputs and expected outputs, the same failure text)."""
+    import traceback
+
+    from pdgstore.engine.cook.dispatch import expected_records
+    from pdgstore.engine.files import records
+    from pdgstore.engine.schedulers.contract import JobResult
+
+    view = call.view
+    started = time.time_ns()
+    t0 = time.perf_counter_ns()
+    try:
+        call.func(view)
+        outputs = list(view.outputs)
+        for path, tag in view.new_outputs:
+            try:
+                outputs.append(records.record(path, view.root, tag, types=call.types))
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    f"work item {view.name} reported output file {path}, which does not exist"
+                ) from None
+        if call.expected_outputs:
+            outputs = expected_records(view, call, outputs, view.root, call.types)
+    except BaseException as exc:  # noqa: BLE001 - every failure of user code is the item's
+        return JobResult(
+            "cooked_fail",
+            {},
+            view.outputs,
+            started,
+            time.perf_counter_ns() - t0,
+            f"{type(exc).__name__}: {exc}",
+            traceback.format_exc(),
+        )
+    return JobResult("cooked_success", view.changed, outputs, started, time.perf_counter_ns() - t0)

@@ -1,0 +1,587 @@
+"""The dask scheduler: work items' jobs (and Python processors) on a Dask distributed cluster.
+
+``graph.scheduler("farm", "dask", address="tcp://host:8786")`` sends work to a running cluster;
+without ``address`` a LocalCluster of ``n_workers`` worker processes is started with the cook and
+closed after it. The event log stays the one truth: the cook is its only writer, every result and
+report flows back to it (``engine.schedulers.dask.remote`` is what runs on the workers).
+
+- Commands run on workers as subprocesses in their own process group (``remote.run_job``) with the
+  item's JSON, the Job API modules and the ``PDG_*`` environment; each takes ``slots_per_item``
+  ``slots`` (a Dask resource the workers declare: ``dask worker ADDRESS --resources slots=4``).
+  Timeouts are enforced on the worker; exit codes, retries and ``failurecount`` follow the local
+  scheduler's rules (``outcome.judge``). Their reports (pdgcmd) go to the cook's result server,
+  bound to ``result_host`` (an address or an interface name the workers can reach; 127.0.0.1 by
+  default), authenticated with the per-cook secret, in the log before the job hears "ok".
+- Python processors run on workers when ``accept_python`` (the default): the function travels
+  pickled by value with the graph file's own modules (``cluster.ship_graph_code``); its outputs are
+  stat'ed and hashed on the worker; the cook records the result.
+- A worker that dies mid-job: Dask reports ``KilledWorker`` (a LocalCluster we start lets no task
+  be rerun behind our back) or, on a cluster that reruns tasks itself, the job announces a second
+  run; either way the cook records the retry with its reason and counts it in ``failurecount``,
+  once. A scheduler that goes away for ``lost_after_s`` cancels the cook (``on_tick``).
+- A cancel (Ctrl-C, SIGTERM) cancels the futures and kills the jobs' process groups on the workers
+  (``remote.kill_jobs`` through ``Client.run``) before ``on_stop_cook`` returns.
+- ``path_map`` (``{cook_prefix: worker_prefix}``) when the workers mount the project's storage
+  elsewhere: commands, environment, working folder and item JSON are rewritten for the workers,
+  paths jobs report are rewritten back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pdgstore.engine.errors import GraphError
+from pdgstore.engine.graph.nodes import PythonProcessor
+from pdgstore.engine.graph.workitem import WorkItem
+from pdgstore.engine.schedulers import jobdata, jobs
+from pdgstore.engine.schedulers.contract import (
+    AcceptResult,
+    JobResult,
+    ScheduledItem,
+    Scheduler,
+    ScheduleResult,
+    TickResult,
+    register_type,
+)
+from pdgstore.engine.schedulers.dask import cluster, outcome, remote
+
+from pdgstore.errors import PdgError
+
+_SUBMIT_BATCH = 2000  # at most this many tasks per graph update sent to the Dask scheduler
+_CALL_S = 10.0  # how long a cancel waits for the Dask scheduler before giving up on it
+
+
+@dataclass(eq=False)
+class _Job:
+    item_id: str
+    name: str
+    attempt: int = 1
+    key: str = ""
+    spec: dict | None = None  # a command job's spec (remote.run_job)
+    call: remote.Call | None = None  # a Python item's work (remote.run_python)
+    log_uri: str = ""
+    future: object = None
+    failures: int = 0
+    runs: set = field(default_factory=set)  # the run ids announced for the current key
+    status: tuple | None = None  # (ok, message) the job reported through the Job API
+    cancelled: bool = False
+
+
+def _resolve_host(host: str, name: str) -> str:
+    """An interface name (``eth0``) becomes its IPv4 address; anything else is kept as given."""
+    if host in {n for _, n in socket.if_nameindex()}:
+        cluster.require_distributed(name)
+        from distributed.utils import get_ip_interface
+
+        return get_ip_interface(host)
+    if host in ("0.0.0.0", "::", ""):
+        raise GraphError(
+            f"scheduler {name}: result_host names the one address jobs report to, not {host!r} (all interfaces)"
+        )
+    return host
+
+
+@register_type
+class DaskScheduler(Scheduler):
+    type_name = "dask"
+    needs_result_server = True
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        address: str | None = None,
+        n_workers: int | None = None,
+        slots_per_worker: int = 1,
+        slots_per_item: int = 1,
+        max_retries: int = 3,
+        timeout: float | None = None,
+        on_timeout: str = "fail",
+        exit_codes: dict | None = None,
+        accept_python: bool = True,
+        result_host: str = "127.0.0.1",
+        path_map: dict | None = None,
+        max_in_flight: int = 10000,
+        lost_after_s: float = 5.0,
+        security=None,
+        working_dir: str | None = None,
+        tick_period: float = 0.5,
+        max_items: int | None = None,
+    ) -> None:
+        super().__init__(name, tick_period=tick_period, max_items=max_items, working_dir=working_dir)
+        if n_workers is None:
+            n_workers = max(1, (os.cpu_count() or 1) // max(1, slots_per_worker))
+        for what, value in (("n_workers", n_workers), ("slots_per_worker", slots_per_worker)):
+            if value < 1:
+                raise GraphError(f"scheduler {self.name}: {what} must be at least 1, not {value}")
+        if slots_per_item < 1:
+            raise GraphError(f"scheduler {self.name}: slots_per_item must be at least 1, not {slots_per_item}")
+        if max_retries < 0:
+            raise GraphError(f"scheduler {self.name}: max_retries cannot be negative ({max_retries})")
+        if on_timeout not in ("fail", "retry"):
+            raise GraphError(f"scheduler {self.name}: on_timeout is fail or retry, not {on_timeout!r}")
+        if timeout is not None and timeout <= 0:
+            raise GraphError(f"scheduler {self.name}: timeout must be positive, not {timeout}")
+        if max_in_flight < 1:
+            raise GraphError(f"scheduler {self.name}: max_in_flight must be at least 1, not {max_in_flight}")
+        self.exit_codes = {}
+        for code, action in (exit_codes or {}).items():
+            if action not in outcome.ACTIONS:
+                raise GraphError(
+                    f"scheduler {self.name}: exit code {code} maps to {action!r}, "
+                    f"not one of {', '.join(outcome.ACTIONS)}"
+                )
+            self.exit_codes[int(code)] = action
+        self.address = address
+        self.n_workers = n_workers
+        self.slots_per_worker = slots_per_worker
+        self.slots_per_item = slots_per_item
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self.on_timeout = on_timeout
+        self.accept_python = accept_python
+        self.result_host = _resolve_host(result_host, self.name)
+        self.path_map = cluster.PathMap(path_map)
+        self.max_in_flight = max_in_flight
+        self.lost_after_s = lost_after_s
+        self.security = security
+        self.conn: cluster.Connection | None = None
+        self.jobs: dict[str, _Job] = {}  # item id -> its job, while it runs
+        self.by_key: dict[str, _Job] = {}
+        self.temp: Path | None = None
+        self._lock = threading.RLock()
+        self._pending: list[_Job] = []
+        self._wake = threading.Condition(self._lock)
+        self._threads: list[threading.Thread] = []
+        self._stopping = False
+        self._token = ""
+        self._shipped: list[str] = []
+        self._resources: dict | None = None
+        self._types = None
+        self._lost_since: float | None = None
+        self._broken = ""  # why the cluster cannot be used, once that is known
+        self._ac = None
+
+    def parms(self) -> dict:
+        return {
+            **super().parms(),
+            "address": self.address,
+            "n_workers": None if self.address else self.n_workers,
+            "slots_per_worker": self.slots_per_worker,
+            "slots_per_item": self.slots_per_item,
+            "max_retries": self.max_retries,
+            "timeout": self.timeout,
+            "on_timeout": self.on_timeout,
+            "exit_codes": {str(k): v for k, v in self.exit_codes.items()},
+            "accept_python": self.accept_python,
+            "result_host": self.result_host,
+            "path_map": self.path_map.to_plain(),
+        }
+
+    def report_path(self, path: str) -> str:
+        """A path a job reported, as the cook sees it (the result server calls this)."""
+        return self.path_map.to_cook(path)
+
+    # -- the contract ----------------------------------------------------------------------------
+    def on_accept_work_item(self, item: ScheduledItem) -> AcceptResult:
+        if not item.in_process:
+            return AcceptResult.ACCEPT
+        if self.accept_python and type(item.node).cook is PythonProcessor.cook:
+            return AcceptResult.ACCEPT
+        return AcceptResult.REJECT  # other in-process nodes need the cook's process
+
+    def on_start_cook(self, static: bool, cook_set: list) -> bool:
+        """Prepare the jobs' folder; the cluster is reached at the first item (a cook with nothing
+        to run, a no-op recook, starts no LocalCluster)."""
+        self.temp = Path(self.job_temp)
+        jobdata.install_job_modules(self.temp)
+        if self.working_dir:
+            os.makedirs(self.working_dir, exist_ok=True)
+        self._token = uuid.uuid4().hex[:12]
+        self._stopping = False
+        self._lost_since = None
+        self._broken = ""
+        return True
+
+    def _connect(self) -> None:
+        """Reach the cluster (or start the LocalCluster), check its workers, ship the graph's code,
+        start the submitting and collecting threads. A failure is kept as ``_broken``: every item
+        fails with it and the next tick cancels the cook with it."""
+        try:
+            self.conn = cluster.connect(
+                self.name,
+                address=self.address,
+                n_workers=self.n_workers,
+                slots_per_worker=self.slots_per_worker,
+                security=self.security,
+            )
+        except GraphError as exc:
+            self._broken = str(exc)
+            return
+        client = self.conn.client
+        try:
+            client.wait_for_workers(1, timeout=30)
+        except Exception:  # noqa: BLE001 - TimeoutError in one of its forms
+            self._broken = f"scheduler {self.name}: the Dask cluster at {self.conn.address} has no workers"
+            return
+        workers = client.scheduler_info()["workers"].values()
+        has_slots = any("slots" in (w.get("resources") or {}) for w in workers)
+        if self.slots_per_item > 1 and not has_slots:
+            self._broken = (
+                f"scheduler {self.name}: slots_per_item is {self.slots_per_item} but no worker of "
+                f"{self.conn.address} declares slots (start them with --resources slots=N)"
+            )
+            return
+        self._resources = {"slots": self.slots_per_item} if has_slots else None
+        self._shipped = cluster.ship_graph_code(self.graph_dir)
+        self._types = self._picklable_types()
+        from distributed import as_completed
+
+        self._ac = as_completed(loop=client.loop, with_results=True, raise_errors=False)
+        client.subscribe_topic(remote.STARTED_TOPIC, self._announced)
+        for target, label in ((self._submitter, "submit"), (self._collector, "collect")):
+            thread = threading.Thread(target=target, name=f"pdg-dask-{label}-{self.name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def on_schedule(self, item: ScheduledItem) -> ScheduleResult:
+        if self.conn is None and not self._broken:
+            self._connect()
+        if self._broken:
+            item.message = self._broken
+            return ScheduleResult.FAILED
+        with self._lock:
+            if len(self.jobs) >= self.max_in_flight:
+                return ScheduleResult.FULL_DEFERRED
+        job = _Job(item.id, item.name)
+        if item.in_process:
+            job.call = self._python_call(item)
+        else:
+            if item.command is None:
+                item.message = f"scheduler {self.name} runs jobs only; work item {item.name} has no command"
+                return ScheduleResult.FAILED
+            try:
+                moved = self.transfer_inputs(item)
+                job.spec = self._job_spec(item)
+            except PdgError as exc:
+                item.message = str(exc)
+                return ScheduleResult.FAILED
+            if moved:
+                self.reporter.log_line(item.id, f"transferred {len(moved)} input file(s) to {self.working_dir}")
+        with self._lock:
+            self.jobs[item.id] = job
+            self._pending.append(job)
+            self._wake.notify()
+        return ScheduleResult.SUCCEEDED
+
+    def on_tick(self) -> TickResult:
+        """A Dask scheduler out of reach for ``lost_after_s`` cancels the cook with that reason."""
+        if self._broken:
+            self.cancel_reason = self._broken
+            return TickResult.CANCEL_COOK
+        client = self.conn.client if self.conn else None
+        if client is None:
+            return TickResult.READY
+        status = client.status
+        if status == "running":
+            self._lost_since = None
+            return TickResult.READY
+        now = time.monotonic()
+        if self._lost_since is None:
+            self._lost_since = now
+        if now - self._lost_since >= self.lost_after_s or status in ("closed", "closing"):
+            self.cancel_reason = f"the Dask scheduler at {self.conn.address or self.address} went away ({status})"
+            return TickResult.CANCEL_COOK
+        return TickResult.BUSY
+
+    def on_cancel_work_items(self, work_items: list, node=None) -> None:
+        """Cancel their futures, kill their process groups on every worker, and report each
+        cancelled once that is done."""
+        with self._lock:
+            chosen = [job for job in map(self.jobs.get, work_items) if job is not None and not job.cancelled]
+            for job in chosen:
+                job.cancelled = True
+            waiting = [job for job in chosen if job in self._pending]
+            for job in waiting:
+                self._pending.remove(job)
+        client = self.conn.client if self.conn else None
+        started = [job for job in chosen if job.future is not None]
+        if client is not None and started and self._lost_since is None:
+            keys = [job.key for job in started if job.spec is not None]
+            self._call(lambda: client.cancel([job.future for job in started], force=True))
+            if keys:
+                self._call(lambda: client.run(remote.kill_jobs, keys, on_error="return"))
+        for job in chosen:
+            with self._lock:
+                self.jobs.pop(job.item_id, None)
+                self.by_key.pop(job.key, None)
+            if job.future is None:
+                self.reporter.cancelled(job.item_id, "cancelled before its job started")
+            else:
+                self.reporter.cancelled(job.item_id, f"its job was killed (cancelled, attempt {job.attempt})")
+
+    def on_stop_cook(self, cancel: bool) -> bool:
+        """Cancel and kill what still runs, stop the threads, close the client (and the
+        LocalCluster this cook started): no job outlives its cook."""
+        self.on_cancel_work_items(list(self.jobs))
+        with self._lock:
+            self._stopping = True
+            self._wake.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=_CALL_S)
+        self._threads = []
+        if self.conn is not None:
+            try:
+                self.conn.client.unsubscribe_topic(remote.STARTED_TOPIC)
+            except Exception:  # noqa: BLE001 - a lost scheduler
+                pass
+            self.conn.close()
+            self.conn = None
+        cluster.unship_graph_code(self._shipped)
+        self._shipped = []
+        return True
+
+    def job_reported(self, item_id: str, ok: bool, message: str) -> None:
+        job = self.jobs.get(item_id)
+        if job is not None:
+            job.status = (ok, message)
+
+    def get_log_uri(self, item: ScheduledItem) -> str:
+        return jobs.log_path(self.temp, item.name).as_uri() if self.temp and not item.in_process else ""
+
+    # -- building the work -----------------------------------------------------------------------
+    def _job_spec(self, item: ScheduledItem) -> dict:
+        """Write the item's JSON (mapped for the workers) and the spec ``remote.run_job`` takes."""
+        env, log = jobs.prepare(item, self, self.temp, {"PDG_DASK": "1"})
+        env.pop("PDG_DASK")
+        cook_env = jobs.passed_env()
+        for name in remote.PASSED:  # the worker's own PATH, HOME...: unless the node set them
+            if name in env and env[name] == cook_env.get(name):
+                del env[name]
+        pm = self.path_map
+        if pm:
+            env = {k: pm.to_worker(v) for k, v in env.items()}
+            if getattr(item.node, "item_json", True):
+                data = json.dumps(jobdata.item_data(item.item), separators=(",", ":"))
+                json_path = jobdata.item_json_path(self.temp, item.name)
+                for src, dst in pm.pairs:
+                    data = data.replace(json.dumps(src)[1:-1], json.dumps(dst)[1:-1])
+                tmp = json_path.with_name(f".{json_path.name}.{os.getpid()}.tmp")
+                tmp.write_text(data, encoding="utf-8")
+                os.replace(tmp, json_path)
+        return {
+            "item_id": item.id,
+            "argv": [pm.to_worker(str(a)) for a in item.command],
+            "env": env,
+            "cwd": pm.to_worker(self.working_dir or self.graph_dir),
+            "log": pm.to_worker(str(log)),
+            "timeout_s": self.timeout,
+            "log_uri": log.as_uri(),
+        }
+
+    def _python_call(self, item: ScheduledItem) -> remote.Call:
+        state_item, node = item.item, item.node
+        root = self.path_map.to_worker(self.graph_dir)
+        view = WorkItem(
+            item_id=state_item.item_id,
+            name=state_item.name,
+            index=state_item.index,
+            node=state_item.node,
+            attrs=state_item.attrs,
+            inputs=state_item.inputs,
+            outputs=state_item.outputs,
+            root=root,
+            node_parms=getattr(node, "node_parms", None),
+        )
+        return remote.Call(node.func, view, node.expected_outputs, self._types)
+
+    def _picklable_types(self):
+        """The graph's file types (custom stat handlers hash outputs on the workers too), or None
+        (the built-in ones) when a handler cannot travel."""
+        import cloudpickle
+
+        types = getattr(self.transfers, "types", None)
+        if types is None:
+            return None
+        try:
+            cloudpickle.dumps(types)
+        except Exception:  # noqa: BLE001 - a handler bound to something local
+            return None
+        return types
+
+    # -- the threads -----------------------------------------------------------------------------
+    def _submitter(self) -> None:
+        """Send pending jobs to the cluster in batches (one graph update per batch)."""
+        while True:
+            with self._lock:
+                while not self._pending and not self._stopping:
+                    self._wake.wait()
+                if self._stopping:
+                    return
+                batch, self._pending = self._pending[:_SUBMIT_BATCH], self._pending[_SUBMIT_BATCH:]
+            try:
+                self._submit(batch)
+            except Exception as exc:  # noqa: BLE001 - the cluster refused: these items fail
+                text = f"Dask refused the task: {type(exc).__name__}: {exc}"
+                for job in batch:
+                    self._settle(job, lambda j=job, t=text: self.reporter.failed(j.item_id, -1, t))
+
+    def _submit(self, batch: list[_Job]) -> None:
+        client = self.conn.client
+        commands = [job for job in batch if job.spec is not None]
+        calls = [job for job in batch if job.call is not None]
+        for group, func, args in (
+            (commands, remote.run_job, lambda j: j.spec),
+            (calls, remote.run_python, lambda j: j.call),
+        ):
+            if not group:
+                continue
+            with self._lock:
+                for job in group:
+                    job.key = f"pdg-{self._token}-{job.item_id}-{job.attempt}"
+                    if job.spec is not None:
+                        job.spec.update(key=job.key, attempt=job.attempt)
+                    self.by_key[job.key] = job
+            futures = client.map(
+                func,
+                [args(job) for job in group],
+                key=[job.key for job in group],
+                resources=self._resources,
+                pure=False,
+                retries=0,
+            )
+            with self._lock:
+                for job, future in zip(group, futures, strict=True):
+                    job.future = future
+                    job.runs = set()
+            self._ac.update(futures)
+
+    def _collector(self) -> None:
+        """Hand each finished future to ``_ended`` as it completes."""
+        ac = self._ac
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+            if ac.is_empty():
+                time.sleep(0.01)
+                continue
+            try:
+                batch = ac.next_batch(block=True)
+            except StopIteration:
+                continue
+            for future, result in batch:
+                try:
+                    self._ended(future, result)
+                except Exception as exc:  # noqa: BLE001 - a bug here fails the item, not the cook
+                    job = self.by_key.get(future.key)
+                    if job is not None:
+                        text = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
+                        self._settle(job, lambda j=job, t=text: self.reporter.failed(j.item_id, -1, t))
+
+    def _announced(self, event) -> None:
+        """A job announced it runs (``remote.run_job``), on the client's thread. A second run of
+        the same key means Dask ran it again after a worker died: a retry, recorded and counted."""
+        msg = event[1]
+        with self._lock:
+            job = self.by_key.get(msg.get("key"))
+            if job is None or job.cancelled or msg["run"] in job.runs:
+                return
+            if job.runs:
+                job.failures += 1
+                self.reporter.attrib_set(job.item_id, "failurecount", ["int", [job.failures]])
+                self.reporter.retrying(
+                    job.item_id,
+                    -9,
+                    f"its worker was lost; Dask ran the job again on {msg['worker']} (retry {job.failures})",
+                )
+                job.attempt += 1
+            job.runs.add(msg["run"])
+            self.reporter.started(job.item_id, pid=msg["pid"], log_uri=job.spec["log_uri"], attempt=job.attempt)
+
+    def _ended(self, future, result) -> None:
+        with self._lock:
+            job = self.by_key.get(future.key)
+            if job is None or job.cancelled or job.future is not future:
+                return
+        if future.status == "error":
+            exc = result[1] if isinstance(result, tuple) else result
+            if type(exc).__name__ == "KilledWorker":
+                return self._retry_or_fail(job, -9, f"its worker died while running it ({exc})")
+            text = f"its Dask task failed: {type(exc).__name__}: {exc}"
+            return self._settle(job, lambda: self.reporter.failed(job.item_id, -1, text))
+        if future.status == "cancelled" or not isinstance(result, (dict, JobResult)):
+            text = "its Dask task was cancelled outside this cook"
+            return self._settle(job, lambda: self.reporter.failed(job.item_id, -1, text))
+        if isinstance(result, JobResult):
+            self.reporter.started(job.item_id, quiet=True)
+            return self._settle(job, lambda: self.reporter.finished(job.item_id, result))
+        self._job_ended(job, result)
+
+    def _job_ended(self, job: _Job, answer: dict) -> None:
+        report = self.reporter
+        with self._lock:
+            if answer["run"] not in job.runs:  # its announcement is still on the way: say it now
+                job.runs.add(answer["run"])
+                if not answer["error"]:
+                    report.started(job.item_id, pid=answer["pid"], log_uri=job.spec["log_uri"], attempt=job.attempt)
+        if answer["error"]:
+            return self._settle(job, lambda: report.failed(job.item_id, answer["code"], answer["error"]))
+        code = answer["code"]
+        action, message = outcome.judge(
+            code, answer["kill_reason"], job.status, self.exit_codes, self.timeout, self.on_timeout
+        )
+        if action == "retry":
+            return self._retry_or_fail(job, code, message)
+        if action == "failure":
+            if job.attempt > 1:
+                report.attrib_set(job.item_id, "failurecount", ["int", [job.failures + 1]])
+                message += f" (attempt {job.attempt}, after {job.failures} retries)"
+            return self._settle(job, lambda: report.failed(job.item_id, code, message))
+        if action == "warning":
+            report.log_line(job.item_id, message, level="warning")
+        result = {"warning": "warning", "ignore": "ignore"}.get(action, "success")
+        self._settle(job, lambda: report.succeeded(job.item_id, code, message, outcome=result))
+
+    def _retry_or_fail(self, job: _Job, code: int, message: str) -> None:
+        report = self.reporter
+        if job.failures < self.max_retries:
+            job.failures += 1
+            report.attrib_set(job.item_id, "failurecount", ["int", [job.failures]])
+            report.retrying(job.item_id, code, f"{message}; retry {job.failures} of {self.max_retries}")
+            with self._lock:
+                self.by_key.pop(job.key, None)
+                if job.cancelled:
+                    return
+                job.attempt += 1
+                job.status = None
+                job.future = None
+                self._pending.append(job)
+                self._wake.notify()
+            return
+        if job.attempt > 1:
+            report.attrib_set(job.item_id, "failurecount", ["int", [job.failures + 1]])
+            message += f" (attempt {job.attempt}, after {job.failures} retries)"
+        self._settle(job, lambda: report.failed(job.item_id, code, message))
+
+    def _settle(self, job: _Job, report) -> None:
+        with self._lock:
+            if self.jobs.get(job.item_id) is not job:
+                return
+            del self.jobs[job.item_id]
+            self.by_key.pop(job.key, None)
+        report()
+
+    def _call(self, fn) -> None:
+        """Run ``fn`` (a call to the Dask scheduler) giving up after ``_CALL_S``: a cancel must
+        not hang on a scheduler that went away."""
+        thread = threading.Thread(target=fn, daemon=True, name=f"pdg-dask-call-{self.name}")
+        thread.start()
+        thread.join(_CALL_S)

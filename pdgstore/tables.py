@@ -1,0 +1,397 @@
+"""The queryable state: projection tables beside the log, changed in the transaction of the events
+that change them (schema 2).
+
+Why: a read command asks about one node or one item; answering from a replayed ``State`` costs
+what the store holds (every item decoded). These tables hold the same state, indexed, so a read
+costs what it returns. The log stays the truth: the tables are the fold of its events, ``rebuild``
+makes them again from zero, and ``pdg check`` compares the two (``pdgstore.tablecheck``).
+
+How they stay right: ``fold_rows`` does not re-implement the fold in SQL. It loads the rows a
+batch of events touches into a small ``State`` (those items, the whole node for a ``NodeDirtied``,
+those cooks), applies the events with ``pdgstore.projection.APPLY`` (the one fold replay and live
+cooks use), and writes the touched rows back. The cost is that of the batch, not of the store.
+
+Tables::
+
+    items(ord INTEGER PRIMARY KEY,        -- generation order: seq of the event that generated it
+          item_id TEXT UNIQUE, graph, node, name, state, cook_id,
+          body BLOB)                      -- msgpack [index, parents, attrs, inputs, outputs, started_ns,
+                                          --   duration_ns, error, traceback, signature, reason]
+        indexes: items_node(graph, node, state), items_name(name)
+    nodes(ord INTEGER PRIMARY KEY, graph, node)   -- (graph, node) pairs in order of their first item
+    node_states(graph, node, state, count)        -- items per node and state (pdg status)
+    links(parent, child)                          -- item parents, by parent (pdg accept's downstream)
+    cooks(cook_id INTEGER PRIMARY KEY, body)      -- msgpack of a CookRecord's fields
+    graphs(name TEXT PRIMARY KEY, body)           -- msgpack of a GraphInfo's fields
+    jobs(item_id TEXT PRIMARY KEY, body)          -- an item's last job
+    registry(key TEXT PRIMARY KEY, body)          -- transfers, watches, schedules (small dicts)
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Iterator
+
+import msgpack
+
+from pdgstore import codec
+from pdgstore import events as ev
+from pdgstore.projection import APPLY
+from pdgstore.state import CookRecord, GraphInfo, Item, State, paused_gc
+
+#: event kinds whose subject is a work item (they change only that item, and its job)
+ITEM_KINDS = frozenset(kind for kind, cls in ev.REGISTRY.items() if cls.subject_field == "item_id")
+#: event kinds that change a cook record
+COOK_KINDS = frozenset({"CookStarted", "CookStaticPlanned", "CookFinished", "CookWarning", "CookTriggered"})
+#: event kinds that change the registry's small dicts
+REGISTRY_KINDS = frozenset(
+    {"FileTransferred", "CookTriggered", "WatchStarted", "WatchModeChanged", "WatchStopped"}
+    | {kind for kind in ev.REGISTRY if kind.startswith("Schedule")}
+)
+#: event kinds that change no work item: their fold up to a point gives graphs, cooks and the
+#: registry at that point (time travel reads them through the partial index ``events_global``)
+GLOBAL_KINDS = tuple(sorted(kind for kind in ev.REGISTRY if kind not in ITEM_KINDS and kind != "NodeDirtied"))
+REGISTRY_KEYS = ("transfers", "watches", "schedules")
+#: the item fields kept in ``items.body``, in order
+BODY = ("index", "parents", "attrs", "inputs", "outputs", "started_ns", "duration_ns", "error", "traceback")
+BODY += ("signature", "reason")
+
+TABLES_SQL = f"""
+CREATE TABLE items (ord INTEGER PRIMARY KEY, item_id TEXT NOT NULL UNIQUE, graph TEXT NOT NULL, node TEXT NOT NULL,
+                    name TEXT NOT NULL, state TEXT NOT NULL, cook_id INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE INDEX items_node ON items (graph, node, state);
+CREATE INDEX items_name ON items (name);
+CREATE TABLE nodes (ord INTEGER PRIMARY KEY, graph TEXT NOT NULL, node TEXT NOT NULL);
+CREATE UNIQUE INDEX nodes_key ON nodes (graph, node);
+CREATE TABLE node_states (graph TEXT NOT NULL, node TEXT NOT NULL, state TEXT NOT NULL, count INTEGER NOT NULL,
+                          PRIMARY KEY (graph, node, state)) WITHOUT ROWID;
+CREATE TABLE links (parent TEXT NOT NULL, child TEXT NOT NULL, PRIMARY KEY (parent, child)) WITHOUT ROWID;
+CREATE TABLE cooks (cook_id INTEGER PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE graphs (name TEXT PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE jobs (item_id TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE registry (key TEXT PRIMARY KEY, body BLOB NOT NULL);
+CREATE INDEX events_global ON events (seq) WHERE kind IN ({", ".join(repr(k) for k in GLOBAL_KINDS)});
+"""
+
+#: every projection table, with the columns that identify a row (``rebuild`` clears them,
+#: ``pdgstore.tablecheck`` compares them in that order)
+TABLES = {
+    "items": "item_id",
+    "nodes": "graph, node",
+    "node_states": "graph, node, state",
+    "links": "parent, child",
+    "cooks": "cook_id",
+    "graphs": "name",
+    "jobs": "item_id",
+    "registry": "key",
+}
+CHUNK = 500  # ids per ``IN (...)`` (SQLite allows 32,766 parameters; small chunks plan faster)
+ITEM_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body"
+
+_pack = msgpack.Packer(use_bin_type=True).pack
+
+
+def _unpack(blob: bytes):
+    return msgpack.unpackb(blob, raw=False, strict_map_key=False)
+
+
+def statements() -> list[str]:
+    return [s for s in TABLES_SQL.split(";") if s.strip()]
+
+
+# -- rows <-> objects -----------------------------------------------------------------------------
+def item_from_row(row: tuple) -> Item:
+    """An ``Item`` from a row of ``ITEM_COLUMNS``."""
+    _ord, item_id, graph, node, name, state, cook_id, body = row
+    (index, parents, attrs, inputs, outputs, started_ns, duration_ns, error, traceback, signature, reason) = _unpack(
+        body
+    )
+    return Item(
+        item_id,
+        graph,
+        node,
+        name,
+        index,
+        parents,
+        attrs,
+        inputs,
+        outputs,
+        state,
+        cook_id,
+        started_ns,
+        duration_ns,
+        error,
+        traceback,
+        signature,
+        reason,
+    )
+
+
+def item_body(item: Item) -> bytes:
+    return _pack(
+        (
+            item.index,
+            item.parents,
+            item.attrs,
+            item.inputs,
+            item.outputs,
+            item.started_ns,
+            item.duration_ns,
+            item.error,
+            item.traceback,
+            item.signature,
+            item.reason,
+        )
+    )
+
+
+def cook_from_body(body: bytes) -> CookRecord:
+    return CookRecord(*_unpack(body))
+
+
+def cook_body(cook: CookRecord) -> bytes:
+    return _pack([getattr(cook, name) for name in CookRecord.PLAIN])
+
+
+def graph_from_body(body: bytes) -> GraphInfo:
+    return GraphInfo(*_unpack(body))
+
+
+def graph_body(info: GraphInfo) -> bytes:
+    return _pack([getattr(info, name) for name in GraphInfo.PLAIN])
+
+
+def chunks(values: list, size: int = CHUNK) -> Iterator[list]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+def load_items(conn: sqlite3.Connection, ids: Iterable[str]) -> list[tuple]:
+    """The rows (``ITEM_COLUMNS``) of those of ``ids`` that exist."""
+    rows = []
+    for chunk in chunks(list(ids)):
+        marks = ",".join("?" * len(chunk))
+        rows += conn.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE item_id IN ({marks})", chunk).fetchall()
+    return rows
+
+
+# -- the fold ------------------------------------------------------------------------------------
+class _Batch:
+    """The rows one batch of events touches, loaded into a small ``State``, and what was there."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.state = State()
+        self.before: dict[str, tuple] = {}  # item id -> (ord, graph, node, state, parents) as loaded
+        self.ords: dict[str, int] = {}  # item id -> ord now
+        self.jobs_loaded: set[str] = set()
+        self.registry = False
+
+    def add_rows(self, rows: list[tuple]) -> None:
+        state = self.state
+        for row in rows:
+            item = item_from_row(row)
+            if item.item_id in self.before:
+                continue
+            state.items[item.item_id] = item
+            state.node_items.setdefault((item.graph, item.node), {})[item.item_id] = None
+            self.before[item.item_id] = (row[0], item.graph, item.node, item.state, item.parents)
+            self.ords[item.item_id] = row[0]
+
+    def load(self, events: list[ev.Event]) -> None:
+        conn = self.conn
+        item_ids = {e.item_id for e in events if e.kind in ITEM_KINDS}
+        self.add_rows(load_items(conn, item_ids))
+        for graph, node in {(e.graph, e.node) for e in events if e.kind == "NodeDirtied"}:
+            self.add_rows(
+                conn.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE graph = ? AND node = ?", (graph, node)).fetchall()
+            )
+        cook_ids = sorted({e.cook_id for e in events if e.kind in COOK_KINDS})
+        for chunk in chunks(cook_ids):
+            marks = ",".join("?" * len(chunk))
+            for cook_id, body in conn.execute(f"SELECT cook_id, body FROM cooks WHERE cook_id IN ({marks})", chunk):
+                self.state.cooks[cook_id] = cook_from_body(body)
+        job_ids = sorted({e.item_id for e in events if e.kind in ("JobStarted", "JobEnded", "WorkItemRemoved")})
+        for chunk in chunks(job_ids):
+            marks = ",".join("?" * len(chunk))
+            for item_id, body in conn.execute(f"SELECT item_id, body FROM jobs WHERE item_id IN ({marks})", chunk):
+                self.state.jobs[item_id] = _unpack(body)
+        self.jobs_loaded = set(job_ids)
+        if any(e.kind in REGISTRY_KINDS for e in events):
+            self.registry = True
+            found = dict(conn.execute("SELECT key, body FROM registry").fetchall())
+            for key in REGISTRY_KEYS:
+                setattr(self.state, key, _unpack(found[key]) if key in found else {})
+
+    def fold(self, events: list[ev.Event]) -> tuple[set, list]:
+        """Apply ``events``; return the graphs they loaded and the nodes that got their first item."""
+        state, ords, table = self.state, self.ords, APPLY
+        graphs, new_nodes = set(), []
+        for e in events:
+            kind = e.kind
+            if kind == "WorkItemGenerated":
+                if e.item_id not in state.items:
+                    ords[e.item_id] = e.seq  # new, or generated again after its removal: last in order
+                if (e.graph, e.node) not in state.node_items:
+                    new_nodes.append((e.seq, e.graph, e.node))
+            elif kind == "WorkItemRemoved":
+                ords.pop(e.item_id, None)
+            elif kind == "GraphLoaded":
+                graphs.add(e.graph)
+            table[kind](state, e)
+        return graphs, new_nodes
+
+    def write(self, graphs: set, new_nodes: list) -> None:
+        conn, state, before = self.conn, self.state, self.before
+        counts: Counter = Counter()
+        deletes, updates, inserts, unlink, link = [], [], [], [], []
+        for item_id in before.keys() | state.items.keys():
+            old = before.get(item_id)
+            item = state.items.get(item_id)
+            if old is not None:
+                counts[(old[1], old[2], old[3])] -= 1
+            if item is None:
+                deletes.append((old[0],))
+                unlink += [(p, item_id) for p in old[4]]
+                continue
+            counts[(item.graph, item.node, item.state)] += 1
+            ord_ = self.ords[item_id]
+            row = (item.item_id, item.graph, item.node, item.name, item.state, item.cook_id, item_body(item))
+            if old is not None and old[0] == ord_:
+                updates.append((*row[1:], ord_))
+            else:
+                if old is not None:
+                    deletes.append((old[0],))
+                inserts.append((ord_, *row))
+            if old is None or old[4] != item.parents:
+                if old is not None:
+                    unlink += [(p, item_id) for p in old[4]]
+                link += [(p, item_id) for p in item.parents]
+        if deletes:
+            conn.executemany("DELETE FROM items WHERE ord = ?", deletes)
+        if updates:
+            conn.executemany(
+                "UPDATE items SET graph = ?, node = ?, name = ?, state = ?, cook_id = ?, body = ? WHERE ord = ?",
+                updates,
+            )
+        if inserts:
+            conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", inserts)
+        if unlink:
+            conn.executemany("DELETE FROM links WHERE parent = ? AND child = ?", unlink)
+        if link:
+            conn.executemany("INSERT OR IGNORE INTO links VALUES (?, ?)", link)
+        if new_nodes:
+            conn.executemany("INSERT OR IGNORE INTO nodes (ord, graph, node) VALUES (?, ?, ?)", new_nodes)
+        deltas = [(g, n, s, c) for (g, n, s), c in counts.items() if c]
+        if deltas:
+            conn.executemany(
+                "INSERT INTO node_states VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count",
+                deltas,
+            )
+            conn.executemany(
+                "DELETE FROM node_states WHERE graph = ? AND node = ? AND state = ? AND count = 0",
+                [d[:3] for d in deltas if d[3] < 0],
+            )
+        if state.cooks:
+            conn.executemany(
+                "INSERT OR REPLACE INTO cooks VALUES (?, ?)", [(c.cook_id, cook_body(c)) for c in state.cooks.values()]
+            )
+        if graphs:
+            conn.executemany(
+                "INSERT OR REPLACE INTO graphs VALUES (?, ?)", [(g, graph_body(state.graphs[g])) for g in graphs]
+            )
+        if self.jobs_loaded:
+            gone = [(i,) for i in self.jobs_loaded if i not in state.jobs]
+            conn.executemany("DELETE FROM jobs WHERE item_id = ?", gone)
+            conn.executemany(
+                "INSERT OR REPLACE INTO jobs VALUES (?, ?)",
+                [(i, _pack(job)) for i, job in state.jobs.items() if i in self.jobs_loaded],
+            )
+        if self.registry:
+            conn.executemany(
+                "INSERT OR REPLACE INTO registry VALUES (?, ?)",
+                [(key, _pack(getattr(state, key))) for key in REGISTRY_KEYS],
+            )
+
+
+def fold_rows(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
+    """Fold the log rows ``rows`` (``(seq, time_ns, cook_id, graph, kind, subject, payload)``, in
+    seq order) into the tables of ``conn``: call it inside the transaction that appends them."""
+    with paused_gc():
+        events = list(codec.from_rows(rows))
+        if not events:
+            return
+        batch = _Batch(conn)
+        batch.load(events)
+        batch.write(*batch.fold(events))
+
+
+def write_state(conn: sqlite3.Connection, state: State) -> None:
+    """Write a whole ``State`` into empty tables (a compaction base snapshot, when rebuilding): the
+    items get the order they have in it."""
+    batch = _Batch(conn)
+    batch.state = state
+    for ord_, item_id in enumerate(state.items, 1):
+        batch.ords[item_id] = ord_
+    batch.jobs_loaded = set(state.jobs)
+    batch.registry = True
+    new_nodes = []
+    for graph, node in state.node_items:
+        new_nodes.append((len(new_nodes) + 1, graph, node))
+    batch.write(set(state.graphs), new_nodes)
+
+
+def clear(conn: sqlite3.Connection) -> None:
+    for table in TABLES:
+        conn.execute(f"DELETE FROM {table}")
+
+
+def rebuild(
+    target: sqlite3.Connection,
+    source: sqlite3.Connection,
+    base: State | None = None,
+    *,
+    batch: int = 20_000,
+    progress=None,
+) -> int:
+    """Fill the (empty) tables of ``target`` by folding the events of ``source`` (after ``base``,
+    the compaction base snapshot, when there is one), ``batch`` rows at a time: memory is bounded
+    by the batch, not the log. Returns the number of events folded; ``progress(n)`` hears of each batch."""
+    after = 0
+    if base is not None:
+        write_state(target, base)
+        after = base.seq
+    cursor = source.execute(
+        "SELECT seq, time_ns, cook_id, graph, kind, subject, payload FROM events WHERE seq > ? ORDER BY seq", (after,)
+    )
+    total = 0
+    while rows := cursor.fetchmany(batch):
+        fold_rows(target, rows)
+        total += len(rows)
+        if progress is not None:
+            progress(total)
+    return total
+
+
+def read_state(conn: sqlite3.Connection, seq: int) -> State:
+    """The whole state the tables hold, as a ``State`` at ``seq`` (the log's end): for tests that
+    hold the tables to the fold, and for tools that want everything; a read command never does."""
+    state = State()
+    state.seq = seq
+    with paused_gc():
+        for graph, node in conn.execute("SELECT graph, node FROM nodes ORDER BY ord"):
+            state.node_items[(graph, node)] = {}
+        for row in conn.execute(f"SELECT {ITEM_COLUMNS} FROM items ORDER BY ord"):
+            item = item_from_row(row)
+            state.items[item.item_id] = item
+            state.node_items.setdefault((item.graph, item.node), {})[item.item_id] = None
+        for cook_id, body in conn.execute("SELECT cook_id, body FROM cooks ORDER BY cook_id"):
+            state.cooks[cook_id] = cook_from_body(body)
+        for name, body in conn.execute("SELECT name, body FROM graphs"):
+            state.graphs[name] = graph_from_body(body)
+        for item_id, body in conn.execute("SELECT item_id, body FROM jobs"):
+            state.jobs[item_id] = _unpack(body)
+        for key, body in conn.execute("SELECT key, body FROM registry"):
+            setattr(state, key, _unpack(body))
+    return state

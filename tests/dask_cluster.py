@@ -1,0 +1,34 @@
+"""A real Dask cluster for the tests that run work on one: a LocalCluster of 2 worker processes
+(``processes=True``), each with 2 threads and 2 ``slots``, started once per test module.
+
+Its scheduler lets no task rerun after a worker dies (``allowed-failures`` 0), as the LocalCluster
+a cook starts itself does: the cook hears ``KilledWorker`` and counts the retry. Import the fixture
+into a test module (``from tests.dask_cluster import dask_cluster``) to use it there.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=2,
+            processes=True,
+            resources={"slots": 2},
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=40,
+        )
+    client = distributed.Client(cluster, set_as_default=False)
+    try:
+        yield cluster, client
+    finally:
+        client.close()
+        cluster.close()

@@ -1,0 +1,131 @@
+"""Paths stay inside the project: what a job reports (in-process or over the result server) and what
+``pdg dirty --remove-outputs`` deletes is resolved, symlinks included (issue 17, defect 4)."""
+
+from __future__ import annotations
+
+import json
+import os
+import xmlrpc.client
+from pathlib import Path
+
+import pytest
+
+import pdgstore.engine as engine
+from pdgstore.engine.schedulers import resultserver
+from pdgstore.engine.schedulers.resultserver import ResultServer
+from pdgstore.log import EventLog
+
+ESCAPING = """
+import os
+from pdgstore.engine import Graph
+
+graph = Graph("esc")
+r = graph.range_generate("r", 1)
+where = graph.parm("where", "out/x.txt")
+
+@graph.python_processor("make", upstream=r)
+def make(item):
+    os.makedirs(os.path.dirname(where) or ".", exist_ok=True)
+    with open(where, "w") as f:
+        f.write("made\\n")
+    item.add_output_file(where)
+"""
+
+
+@pytest.fixture
+def outside(tmp_path) -> Path:
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "precious.txt").write_text("not yours\n")
+    return folder
+
+
+@pytest.fixture
+def proj(project, outside):
+    project.root = project.root / "proj"
+    project.db = project.root / ".pdg" / "pdg.db"
+    project.root.mkdir()
+    project.write("esc.py", ESCAPING)
+    (project.root / "escape").symlink_to(outside, target_is_directory=True)
+    return project
+
+
+@pytest.mark.parametrize("where", ["escape/made.txt", "../outside/made.txt", "ABS"])
+def test_an_output_outside_the_project_fails_its_item_with_a_sentence(proj, outside, where):
+    where = str(outside / "made.txt") if where == "ABS" else where
+    r = proj.pdg_process("cook", "esc.py", "--set", f"where={where}", "--json")
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    summary = json.loads(r.stdout)
+    (failed,) = summary["failed_items"]
+    assert "is outside the project" in failed["error"] and "PDG_ALLOW_OUTSIDE" in failed["error"], failed
+    with EventLog.open(str(proj.db)) as log:
+        state = log.load_state()
+    assert all(not any("made.txt" in o[0] for o in i.outputs) for i in state.items.values())
+
+
+def test_outside_outputs_are_allowed_only_by_the_explicit_switch(proj, outside, monkeypatch):
+    import subprocess
+    import sys
+
+    from conftest import _env
+
+    env = {**_env(), "PDG_ALLOW_OUTSIDE": "1"}
+    r = subprocess.run(
+        [sys.executable, "-m", "pdgstore.cli.main", "cook", "esc.py", "--set", f"where={outside / 'made.txt'}"],
+        cwd=proj.root, capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    # and dirty --remove-outputs still never deletes it
+    before = (outside / "made.txt").read_text()
+    r = proj.pdg_process("dirty", "make", "--remove-outputs")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "refuses to delete" in r.stderr and "outside the project" in r.stderr and "Traceback" not in r.stderr
+    assert (outside / "made.txt").read_text() == before
+    r = proj.pdg_process("status", "--json")
+    assert r.returncode == 0
+
+
+def test_dirty_remove_outputs_never_deletes_through_a_symlink_out(proj, outside):
+    r = proj.pdg_process("cook", "esc.py", "--set", "where=out/precious.txt")
+    assert r.returncode == 0, r.stderr
+    # the output folder becomes a link to a folder outside holding a file of that name
+    out = proj.root / "out"
+    (out / "precious.txt").unlink()
+    out.rmdir()
+    out.symlink_to(outside, target_is_directory=True)
+    r = proj.pdg_process("dirty", "make", "--remove-outputs")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "outside the project" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert (outside / "precious.txt").read_text() == "not yours\n"
+    # nothing was dirtied either
+    with EventLog.open(str(proj.db)) as log:
+        assert not [e for e in log.events() if e.kind == "WorkItemDirtied"]
+
+
+def test_the_result_server_refuses_a_path_through_a_symlink_out(tmp_path, outside):
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "escape").symlink_to(outside, target_is_directory=True)
+    calls = []
+
+    class Sink:
+        def add_output_files(self, item_id, files):
+            calls.append(files)
+
+        def warning(self, item_id, message):
+            pass
+
+    server = ResultServer(Sink(), project)
+    server.start()
+    try:
+        server.allow("id1", "item_1")
+        proxy = xmlrpc.client.ServerProxy(f"http://{server.address}/RPC2/{server.secret}")
+        with pytest.raises(xmlrpc.client.Fault) as info:
+            proxy.add_output_files(["id1", 0, "k1"], [["escape/precious.txt", "file", ""]])
+        assert info.value.faultCode == resultserver.FAULT_INVALID
+        assert "resolves to" in info.value.faultString and "outside the project" in info.value.faultString
+        (project / "fine.txt").write_text("ok")
+        assert proxy.add_output_files(["id1", 0, "k2"], [["fine.txt", "file", ""]]) is True
+    finally:
+        server.stop()
+    assert [[f[0] for f in files] for files in calls] == [["fine.txt"]]

@@ -1,0 +1,275 @@
+"""The dask scheduler on a real LocalCluster (2 worker processes): jobs and Python processors run on
+the workers, report over the network into the log, retry by the local scheduler's rules, survive a
+killed worker with one retry counted, cancel and resume, recook minimally, and follow a path map.
+
+The address path (``dask scheduler`` and two ``dask worker`` processes started from their command
+lines) is in test_dask_cli.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import pdgstore.engine as engine
+from pdgstore.engine.schedulers import jobs
+from pdgstore.log import EventLog
+from pdgstore.state import first_difference
+
+from dask_cluster import dask_cluster  # noqa: F401 - a fixture
+
+pytest.importorskip("distributed")
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def cook(graph: engine.Graph, tmp_path: Path, **kwargs):
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    summary = engine.cook_graph(graph, db=db, jobs=2, **kwargs)
+    with EventLog.open(db) as log:
+        state = log.load_state()
+        assert first_difference(log.replay_all().to_plain(), state.to_plain()) is None
+        events = list(log.events(0))
+    return summary, state, events
+
+
+def items_of(state, node: str) -> list:
+    return sorted((i for i in state.items.values() if i.node == node), key=lambda i: i.index)
+
+
+def worker_pids(client) -> set[int]:
+    return set(client.run(os.getpid).values())
+
+
+def parent_of(pid: int) -> int:
+    data = Path(f"/proc/{pid}/stat").read_bytes()
+    return int(data[data.rfind(b")") + 2 :].split()[1])
+
+
+def test_jobs_and_python_processors_run_on_workers_and_report_into_the_log(tmp_path, dask_cluster):
+    cluster, client = dask_cluster
+    (tmp_path / "job.py").write_text(
+        "import os, pdgcmd, pdgjson\n"
+        "item = pdgjson.WorkItem.fromJobEnvironment()\n"
+        "out = os.path.join(os.environ['PDG_DIR'], 'out', item.name + '.txt')\n"
+        "os.makedirs(os.path.dirname(out), exist_ok=True)\n"
+        "open(out, 'w').write(str(item.intAttribValue('value') * 10))\n"
+        "pdgcmd.setIntAttrib('job_pid', os.getpid())\n"
+        "pdgcmd.setIntAttrib('worker_pid', os.getppid())\n"
+        "pdgcmd.addOutputFile(out)\n"
+        "print('job says hello')\n"
+    )
+    graph = engine.Graph("remote", root=str(tmp_path))
+    graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05)
+    numbers = graph.range_generate("numbers", 4)
+    graph.python_script("job", numbers, "job.py")
+    root = str(tmp_path)
+
+    @graph.python_processor("py", upstream="job")
+    def py(item):
+        item.set_attrib("py_pid", os.getpid())
+        item.set_attrib("seen", int(Path(root, item.input_files[0].relpath).read_text()))
+
+    summary, state, events = cook(graph, tmp_path)
+    assert summary.status == "success", summary
+    workers = worker_pids(client)
+    for item in items_of(state, "job"):
+        assert item.attrs["worker_pid"][1][0] in workers
+        assert [o[0] for o in item.outputs] == [f"out/{item.name}.txt"]
+        log_uri = state.jobs[item.item_id][3]
+        assert Path(log_uri[7:]).read_text() == "job says hello\n"
+        assert log_uri[7:] == str(jobs.log_path(jobs.temp_dir(str(tmp_path / ".pdg"), "remote"), item.name))
+    assert [i.attrs["seen"][1][0] for i in items_of(state, "py")] == [0, 10, 20, 30]
+    assert {i.attrs["py_pid"][1][0] for i in items_of(state, "py")} <= workers
+    assert os.getpid() not in workers
+    first = items_of(state, "job")[0].item_id
+    kinds = [e.kind for e in events if getattr(e, "item_id", "") == first]
+    assert kinds.index("JobStarted") < kinds.index("WorkItemAttribSet") < kinds.index("JobEnded")
+
+
+def test_retries_exit_codes_and_timeouts_follow_the_local_rules(tmp_path, dask_cluster):
+    cluster, _ = dask_cluster
+    graph = engine.Graph("rules", root=str(tmp_path))
+    graph.scheduler(
+        "farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05,
+        max_retries=1, timeout=1.5, exit_codes={5: "warning"},
+    )
+    numbers = graph.range_generate("numbers", 3)
+    script = (
+        "case @value in "
+        "0) if [ -e once_@pdg_name ]; then exit 0; fi; touch once_@pdg_name; exit 3;; "
+        "1) exit 5;; "
+        "2) sleep 30;; esac"
+    )
+    graph.command("run", numbers, ["sh", "-c", script])
+    summary, state, events = cook(graph, tmp_path)
+    retried, warned, slow = items_of(state, "run")
+    assert retried.state == "cooked_success" and retried.attrs["failurecount"] == ["int", [1]]
+    assert state.jobs[retried.item_id][1] == 2  # the second attempt
+    ended = [e for e in events if e.kind == "JobEnded" and e.item_id == retried.item_id]
+    assert [e.outcome for e in ended] == ["retry", "success"]
+    assert "code 3; retry 1 of 1" in ended[0].message
+    assert warned.state == "cooked_success"
+    assert slow.state == "cooked_fail" and "timeout of 1.5 s" in slow.error
+    assert "failurecount" not in slow.attrs  # on_timeout="fail": no retry
+
+
+def test_a_killed_worker_reschedules_its_job_with_one_retry_counted(tmp_path, dask_cluster):
+    cluster, client = dask_cluster
+    graph = engine.Graph("killed", root=str(tmp_path))
+    graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05)
+    numbers = graph.range_generate("numbers", 1)
+    script = "if [ -e second ]; then echo done > result.txt; else touch second; echo $$ > pid.tmp; mv pid.tmp pid; sleep 60; fi"
+    graph.command("run", numbers, ["sh", "-c", script], expected_outputs=["result.txt"])
+    orphans = []
+
+    def kill_its_worker() -> None:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        job = int((tmp_path / "pid").read_text())
+        orphans.append(job)
+        os.kill(parent_of(job), signal.SIGKILL)  # the worker process running it
+
+    killer = threading.Thread(target=kill_its_worker, daemon=True)
+    killer.start()
+    try:
+        summary, state, events = cook(graph, tmp_path)
+    finally:
+        killer.join(5)
+        for pid in orphans:  # its job lost its worker: what the farm's machine would reap
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    (item,) = items_of(state, "run")
+    assert summary.status == "success", summary
+    assert item.attrs["failurecount"] == ["int", [1]]
+    ended = [e for e in events if e.kind == "JobEnded"]
+    assert [e.outcome for e in ended] == ["retry", "success"]
+    assert "worker died" in ended[0].message
+    started = [e for e in events if e.kind == "JobStarted"]
+    assert [e.attempt for e in started] == [1, 2]
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted it for the next tests
+
+
+def test_cancel_kills_jobs_on_workers_and_a_later_cook_resumes_minimally(tmp_path, dask_cluster):
+    cluster, _ = dask_cluster
+    (tmp_path / "go").write_text("")
+
+    def make():
+        graph = engine.Graph("resume", root=str(tmp_path))
+        graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05)
+        numbers = graph.range_generate("numbers", 6)
+        script = "echo $$ >> pids.txt; if [ @value -ge 2 ] && [ -e go ]; then sleep 60; fi; echo @value > out_@pdg_name"
+        graph.command("run", numbers, ["sh", "-c", script], expected_outputs=["out_@pdg_name"])
+        return graph
+
+    graph = make()
+
+    @graph.on("work_item_state_change")
+    def cancel_when_the_slow_ones_run(event):
+        pids = tmp_path / "pids.txt"
+        done = sum(1 for i in event.cook.state.items.values() if i.node == "run" and i.state == "cooked_success")
+        if done >= 2 and pids.exists() and len(pids.read_text().split()) >= 6:
+            event.cook.cancel("enough")
+
+    summary, state, _ = cook(graph, tmp_path)
+    assert summary.status == "cancelled" and summary.message == "enough"
+    states = [i.state for i in items_of(state, "run")]
+    assert states[:2] == ["cooked_success"] * 2 and set(states[2:]) == {"cooked_cancel"}
+    time.sleep(0.2)
+    for pid in (tmp_path / "pids.txt").read_text().split():
+        assert not Path(f"/proc/{pid}").exists(), f"job {pid} outlived the cancelled cook"
+    (tmp_path / "go").unlink()
+    summary, state, events = cook(make(), tmp_path)
+    assert summary.status == "success"
+    assert summary.counts["ran"] == 4 and summary.counts["reused"] >= 2
+    second = max(e.cook_id for e in events)
+    ran = sorted(e.item_id for e in events if e.kind == "WorkItemCooked" and e.cook_id == second)
+    assert ran == sorted(i.item_id for i in items_of(state, "run")[2:])
+
+
+def test_a_recook_after_one_change_runs_exactly_the_changed_chain(tmp_path, dask_cluster):
+    cluster, _ = dask_cluster
+    for i in range(4):
+        (tmp_path / "in").mkdir(exist_ok=True)
+        (tmp_path / "in" / f"f{i}.txt").write_text(f"text {i}\n")
+    root = str(tmp_path)
+
+    def make():
+        graph = engine.Graph("chain", root=root)
+        graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05)
+        files = graph.file_pattern("files", "in/*.txt")
+
+        @graph.python_processor("upper", upstream=files)
+        def upper(item):
+            dst = os.path.join(root, "up", item.input_path.name)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            Path(dst).write_text(item.input_path.read_text().upper())
+            item.add_output_file(dst)
+
+        graph.command("count", upper, ["sh", "-c", "wc -c < @pdg_input > @pdg_input.n"],
+                      expected_outputs=["@pdg_input.n"])
+        return graph
+
+    summary, state, _ = cook(make(), tmp_path)
+    assert summary.status == "success" and summary.counts["ran"] == 8
+    (tmp_path / "in" / "f2.txt").write_text("changed\n")
+    summary, state, events = cook(make(), tmp_path)
+    second = max(e.cook_id for e in events)
+    ran = {state.items[e.item_id].name for e in events if e.kind == "WorkItemCooked" and e.cook_id == second}
+    assert summary.counts["ran"] == 2, summary.counts
+    assert len(ran) == 2 and all(name.endswith("_3") for name in ran), ran
+    assert (tmp_path / "up" / "f2.txt.n").read_text().strip() == "8"
+
+
+def test_a_path_map_rewrites_what_jobs_see_and_what_they_report(tmp_path, dask_cluster):
+    cluster, _ = dask_cluster
+    project = tmp_path / "project"
+    project.mkdir()
+    mount = tmp_path / "mount"
+    mount.symlink_to(project)  # the same storage, mounted elsewhere on the "workers"
+    (project / "job.py").write_text(
+        "import os, pdgcmd\n"
+        "out = os.path.join(os.environ['PDG_DIR'], 'made.txt')\n"
+        "open(out, 'w').write(os.getcwd() + ' ' + os.environ['PDG_DIR'])\n"
+        "pdgcmd.addOutputFile(out)\n"
+    )
+    graph = engine.Graph("mapped", root=str(project))
+    graph.scheduler(
+        "farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05,
+        path_map={str(project): str(mount)},
+    )
+    graph.python_script("job", graph.range_generate("numbers", 1), "job.py")
+    summary, state, _ = cook(graph, project)
+    assert summary.status == "success", summary
+    (item,) = items_of(state, "job")
+    assert [o[0] for o in item.outputs] == ["made.txt"]
+    cwd, pdg_dir = (project / "made.txt").read_text().split()
+    assert pdg_dir == str(mount)
+
+
+def test_scheduler_option_runs_every_node_on_one_scheduler_without_recooking(project):
+    project.write(
+        "g.py",
+        '''
+        from pdgstore.engine import Graph
+        graph = Graph("opt")
+        numbers = graph.range_generate("numbers", 3)
+        graph.command("run", numbers, ["sh", "-c", "echo @value > o_@pdg_name"], expected_outputs=["o_@pdg_name"])
+        ''',
+    )
+    first = project.pdg_process("cook", "g.py", "--scheduler", "local", "--json")
+    assert first.returncode == 0, first.stderr
+    again = project.pdg_process("cook", "g.py", "--scheduler", "dask", "--json")
+    assert again.returncode == 0, again.stderr
+    assert '"ran": 0' in again.stdout and '"reused": 6' in again.stdout
+    bad = project.pdg_process("cook", "g.py", "--scheduler", "farm")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "--scheduler farm: graph opt declares no such scheduler" in bad.stderr

@@ -1,0 +1,117 @@
+"""The projection tables (``pdgstore.tables``): kept with the events, equal to the fold of the log,
+and made for stores of schema 1 by an in-place migration that loses nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from pdgstore import schema, tables
+from pdgstore.errors import StoreRefused
+from pdgstore.log import EventLog
+from pdgstore.state import first_difference
+
+
+def _tables_state(db: str) -> dict:
+    with EventLog.open(db) as log:
+        return tables.read_state(log.conn, log.last_seq()).to_plain()
+
+
+def _replayed(db: str) -> dict:
+    with EventLog.open(db) as log:
+        return log.replay_all().to_plain()
+
+
+def downgrade_to_schema_1(db: str) -> None:
+    """Make the store what schema 1 wrote: the same log, snapshots and meta, no projection tables."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("BEGIN")
+    for table in tables.TABLES:
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("DROP INDEX events_global")
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("COMMIT")
+    conn.close()
+
+
+@pytest.fixture
+def cooked(wide):
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    (wide.root / "in" / "f0003.txt").write_text("changed\n")
+    (wide.root / "in" / "f0004.txt").unlink()
+    wide.inputs(1, folder="in/more")
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    assert wide.pdg("dirty", "upper_2").exit_code == 0
+    return wide
+
+
+def test_tables_hold_the_fold_of_the_log(cooked):
+    db = str(cooked.db)
+    state = _tables_state(db)
+    assert first_difference(state, _replayed(db)) is None
+    with EventLog.open(db) as log:
+        counts = dict(
+            ((node, s), c) for node, s, c in log.conn.execute("SELECT node, state, count FROM node_states")
+        )
+        by_items = dict(
+            ((node, s), c)
+            for node, s, c in log.conn.execute("SELECT node, state, count(*) FROM items GROUP BY node, state")
+        )
+        assert counts == by_items and counts[("upper", "dirty")] == 1
+        (upper,) = log.conn.execute("SELECT item_id FROM items WHERE name = 'upper_1'").fetchone()
+        (gather,) = log.conn.execute("SELECT child FROM links WHERE parent = ?", (upper,)).fetchone()
+        assert log.conn.execute("SELECT node FROM items WHERE item_id = ?", (gather,)).fetchone() == ("gather",)
+        assert log.conn.execute("SELECT count(*) FROM links WHERE child = ?", (gather,)).fetchone()[0] == 19  # 20 inputs, one deleted
+
+
+def test_schema_1_store_is_upgraded_in_place_by_a_reader(cooked):
+    db = str(cooked.db)
+    before = _replayed(db)
+    with EventLog.open(db) as log:
+        events_before = log.conn.execute("SELECT count(*), max(seq) FROM events").fetchone()
+        snapshots_before = log.conn.execute("SELECT count(*) FROM snapshots").fetchone()
+    downgrade_to_schema_1(db)
+    assert schema.check_header(db, db) == 1
+    r = cooked.pdg("status", "--json")  # a read command opens it: upgraded, then answered
+    assert r.exit_code == 0, r.output
+    assert schema.check_header(db, db) == schema.SCHEMA_VERSION
+    with EventLog.open(db) as log:
+        assert log.conn.execute("SELECT count(*), max(seq) FROM events").fetchone() == events_before
+        assert log.conn.execute("SELECT count(*) FROM snapshots").fetchone() == snapshots_before
+        assert log.conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "2"
+        assert log.conn.execute("SELECT count(*) FROM meta WHERE key = 'migrated:2'").fetchone()[0] == 1
+        assert log.integrity_problem() is None
+    assert first_difference(_tables_state(db), before) is None
+    assert first_difference(_replayed(db), before) is None
+    assert cooked.pdg("cook", "wide.py").exit_code == 0  # and a cook goes on from it
+    assert first_difference(_tables_state(db), _replayed(db)) is None
+
+
+def test_schema_1_store_after_compaction_is_upgraded_from_its_base(cooked):
+    db = str(cooked.db)
+    assert cooked.pdg("compact", "--keep-cooks", "1").exit_code == 0
+    before = _replayed(db)
+    downgrade_to_schema_1(db)
+    with EventLog.open(db, writer=True) as log:
+        assert log.base_seq() > 0
+    tables_now = _tables_state(db)
+    # order numbers of items folded into the base are made again; the state is the same
+    assert first_difference(tables_now, before) is None
+
+
+def test_schema_1_store_held_by_a_cook_is_refused_with_a_sentence(cooked, monkeypatch):
+    import pdgstore.log as logmod
+    from pdgstore.errors import StoreBusy
+
+    def busy(path, display):
+        raise StoreBusy(f"a cook is already running on {display} (pid 4242)")
+
+    db = str(cooked.db)
+    downgrade_to_schema_1(db)
+    monkeypatch.setattr(logmod, "_take_writer_lock", busy)
+    with pytest.raises(StoreRefused) as err:
+        EventLog.open(db)
+    assert "older pdgstore (schema 1)" in str(err.value) and "pid 4242" in str(err.value)
+    assert schema.check_header(db, db) == 1  # untouched
