@@ -23,10 +23,9 @@ from concurrent.futures import Future
 from urllib.parse import parse_qs, urlsplit
 
 import msgpack
-from websockets.asyncio.client import connect
-
 from pdgstore.engine.datalayer.handlers import CommandError, clean_path
 from pdgstore.engine.datalayer.messages import Message, apply_message, snapshot
+from websockets.asyncio.client import connect
 
 #: first and longest wait between reconnection attempts
 BACKOFF_S = (0.1, 5.0)
@@ -140,7 +139,7 @@ class RemoteDataLayer:
                 async for request in self._session():
                     delay = BACKOFF_S[0]  # a welcome: the server is back
                     self._dispatch(request)
-            except (OSError, ConnectionError, EOFError, asyncio.TimeoutError, ValueError) as exc:
+            except (TimeoutError, OSError, ConnectionError, EOFError, ValueError) as exc:
                 self.stats["last_error"] = f"{type(exc).__name__}: {exc}"
             except Exception as exc:  # noqa: BLE001 - websockets' own errors: retry like any other drop
                 self.stats["last_error"] = f"{type(exc).__name__}: {exc}"

@@ -29,13 +29,12 @@ from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 import msgpack
+from pdgstore.engine.datalayer.core import DataLayer
+from pdgstore.engine.datalayer.sessions import MALFORMED_LIMIT, Malformed, Session, tokens_match
 from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
-
-from pdgstore.engine.datalayer.core import DataLayer
-from pdgstore.engine.datalayer.sessions import MALFORMED_LIMIT, Malformed, Session, tokens_match
 
 #: the largest request a client may send (a subscription, a command and its parameters)
 MAX_REQUEST_BYTES = 1 << 20
@@ -257,7 +256,9 @@ class TCPServer(DataLayerServer):
                     unpacker.feed(chunk)
                     requests = list(unpacker)
                 except (msgpack.BufferFull, ValueError, msgpack.ExtraData, TypeError) as exc:
-                    writer.write(self.encode(session.refuse(Malformed(f"not a msgpack request ({type(exc).__name__})"))))
+                    writer.write(
+                        self.encode(session.refuse(Malformed(f"not a msgpack request ({type(exc).__name__})")))
+                    )
                     break  # a broken stream cannot be read further
                 for request in requests:
                     if pump is None:  # a token is required: the first request must present it
@@ -328,7 +329,9 @@ class DataLayerServerManager:
     def __init__(self) -> None:
         self.servers: list[DataLayerServer] = []
 
-    def createServer(self, server_type: str, port: int = 0, host: str = "127.0.0.1", layer: DataLayer | None = None, **kw):
+    def createServer(
+        self, server_type: str, port: int = 0, host: str = "127.0.0.1", layer: DataLayer | None = None, **kw
+    ):
         """Start a server of ``server_type`` (``DataLayerWSServer`` or ``DataLayerTCPServer``) on
         ``port`` (0: any free port; ``getPort()`` says which)."""
         from pdgstore.engine.datalayer.local import local_layer

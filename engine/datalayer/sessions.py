@@ -157,7 +157,11 @@ class Session:
         except (CommandError, PdgError) as exc:
             return {"op": "reply", "id": ident, "error": str(exc)}
         except Exception as exc:  # noqa: BLE001 - a user's handler raised: the client hears it, the server lives
-            return {"op": "reply", "id": ident, "error": f"command {name} of {path} failed: {type(exc).__name__}: {exc}"}
+            return {
+                "op": "reply",
+                "id": ident,
+                "error": f"command {name} of {path} failed: {type(exc).__name__}: {exc}",
+            }
         return {"op": "reply", "id": ident, "result": _plain(result)}
 
     def refuse(self, exc: Exception) -> dict:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET
 from pdgstore.engine.datalayer.messages import PropertyNames as P
 from pdgstore.engine.datalayer.storeview import StoreView
+
 from pdgstore.events import DONE_STATES, STATES, Event
 from pdgstore.state import Item
 
@@ -225,7 +226,15 @@ def touched_node(event: Event, view: StoreView) -> tuple[str, str] | None:
 
 #: item events that may move an item from one state to another
 COUNTED = frozenset(
-    ("WorkItemStateChanged", "WorkItemCooked", "WorkItemRemoved", "WorkItemDirtied", "WorkItemAccepted", "JobStarted", "JobEnded")
+    (
+        "WorkItemStateChanged",
+        "WorkItemCooked",
+        "WorkItemRemoved",
+        "WorkItemDirtied",
+        "WorkItemAccepted",
+        "JobStarted",
+        "JobEnded",
+    )
 )
 
 
