@@ -109,15 +109,22 @@ class RemoteDataLayer:
 
     def close(self) -> None:
         self._closing = True
-        if not self.loop.is_closed():
+        try:
             self.loop.call_soon_threadsafe(self._stop_now)
+        except RuntimeError:
+            pass  # the loop has already ended
         self._thread.join(timeout=10)
 
     # -- the connection ----------------------------------------------------------------------------
     def _post(self, request: dict) -> None:
         send = self._send
-        if send is not None and not self.loop.is_closed():
-            asyncio.run_coroutine_threadsafe(send(request), self.loop)
+        if send is None:
+            return  # not connected: the subscriptions are sent again on connecting
+        coroutine = send(request)
+        try:
+            asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        except RuntimeError:
+            coroutine.close()  # the loop has ended (closing)
 
     def _stop_now(self) -> None:
         for task in asyncio.all_tasks(self.loop):

@@ -9,21 +9,20 @@ from collections.abc import Iterator
 from pdgstore.engine.datalayer import storeobjects
 from pdgstore.engine.datalayer.messages import SNAPSHOT
 from pdgstore.engine.datalayer.storeview import StoreView
-
-from pdgstore.errors import PdgError
+from pdgstore.engine.errors import UnknownObject
 
 
 def walk(view: StoreView, path: str = "pdg") -> Iterator[dict]:
     """``{"path", "type", "seq", "properties"}`` for ``path`` and every object below it."""
     parsed = storeobjects.parse(path.strip().strip("/"))
     if parsed is None:
-        raise PdgError(
+        raise UnknownObject(
             f"{path} is not a path of the store's data layer (pdg, pdg/GRAPH, pdg/GRAPH/node_NODE, "
             "pdg/GRAPH/work_item_ID)"
         )
     props = storeobjects.properties(view, parsed)
     if parsed[0] != "pdg" and not props:
-        raise PdgError(f"the store has no object at {path}")
+        raise UnknownObject(f"the store has no object at {path}")
     yield _entry(view, path, props)
     if parsed[0] == "pdg":
         for graph in props[storeobjects.P.GraphList]:

@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgpack
 from pdgstore.engine.datalayer.core import DataLayer
 from pdgstore.engine.datalayer.sessions import MALFORMED_LIMIT, Malformed, Session, tokens_match
+from pdgstore.engine.errors import ListenError
 from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -111,8 +112,11 @@ class DataLayerServer:
         raise NotImplementedError
 
     def stop(self) -> None:
-        if self._stopped is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self._stopped.set)
+        if self._stopped is not None:
+            try:
+                self.loop.call_soon_threadsafe(self._stopped.set)
+            except RuntimeError:
+                pass  # the loop has already ended
         self._thread.join(timeout=10)
 
     def check_token(self, token) -> bool:
@@ -315,9 +319,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        from pdgstore.errors import PdgError
-
-        raise PdgError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.listen(128)
     sock.setblocking(False)
     return sock

@@ -67,11 +67,17 @@ class Session:
         if self.closed:
             return
         data = self.server.encode_frame(path, messages, seq)
-        self.loop.call_soon_threadsafe(self._enqueue, path, data)
+        self._call(self._enqueue, path, data)
 
     def subscriptionLost(self) -> None:
         if not self.closed:
-            self.loop.call_soon_threadsafe(self._enqueue, "", self.server.encode({"op": "lost", "path": ""}))
+            self._call(self._enqueue, "", self.server.encode({"op": "lost", "path": ""}))
+
+    def _call(self, fn, *args) -> None:
+        try:
+            self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:
+            self.closed = True  # the server's loop has ended
 
     def push(self, data) -> None:
         """Queue a reply (in the connection's own loop): it goes out in order with the frames."""
