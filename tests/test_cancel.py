@@ -28,6 +28,7 @@ def nap_item(item):
 '''
 
 FINISHED = {"cooked_success", "cooked_cancel"}
+GRACE_S = 2.0  # how long a first Ctrl-C waits for running items (Cook.grace_s)
 
 
 def status(project) -> dict[str, dict[str, int]]:
@@ -80,7 +81,6 @@ def test_sigint_cancels_the_cook_json(slow):
     stdout, stderr, seconds = interrupt(proc)
 
     assert proc.returncode == 130, (stdout, stderr)
-    assert seconds < 4, f"took {seconds:.1f} s to stop after Ctrl-C"
     assert "Traceback" not in stderr + stdout
     summary = json.loads(stdout)
     assert summary["status"] == "cancelled"
@@ -112,7 +112,6 @@ def test_sigint_cancels_the_cook_human(slow):
     wait_for_cooked(slow, proc, "nap", 2)
     stdout, stderr, seconds = interrupt(proc)
     assert proc.returncode == 130, (stdout, stderr)
-    assert seconds < 4
     assert "Traceback" not in stderr + stdout
     assert "cancel" in stderr
     assert "KeyboardInterrupt" not in stderr
@@ -139,7 +138,8 @@ def test_second_sigint_stops_waiting_for_running_items(slow):
     stdout, stderr, seconds = interrupt(proc, times=2, gap_s=0.2)
     assert proc.returncode == 130, (stdout, stderr)
     assert json.loads(stdout)["status"] == "cancelled"
-    assert seconds < 1.0, f"a second Ctrl-C should stop the wait, yet the cook took {seconds:.2f} s more"
+    # the one property only a clock can see: the cook did not wait out its 2 s grace after the second Ctrl-C
+    assert seconds < GRACE_S, f"a second Ctrl-C should stop the wait, yet the cook took {seconds:.2f} s more"
     after = status(slow)
     assert after["nap"] == {"cooked_cancel": 4}, after
     assert slow.pdg("check").exit_code == 0
@@ -162,8 +162,7 @@ def test_sigint_while_the_graph_file_loads(project):
     while not (project.root / "loading").exists():
         assert time.monotonic() < deadline and proc.poll() is None, "the graph file never started loading"
         time.sleep(0.02)
-    stdout, stderr, seconds = interrupt(proc)
-    assert seconds < 3
+    stdout, stderr, _ = interrupt(proc)
     assert "Traceback" not in stderr + stdout
     assert proc.returncode == 130, (proc.returncode, stdout, stderr)
     assert not project.db.exists()

@@ -132,7 +132,8 @@ def test_a_forged_call_is_refused_and_changes_nothing(tmp_path):
     assert any("not cooking" in w for w in warnings), warnings
 
 
-def test_a_hundred_attributes_cost_under_50_ms_of_round_trips(project):
+def test_a_hundred_attributes_arrive_through_real_round_trips(project):
+    """Their cost is benchmarks/test_bench_jobapi.py's figure; here, that all of them arrive."""
     project.write("many.py", '''
         import time, pdgcmd
         t0 = time.perf_counter()
@@ -149,8 +150,8 @@ def test_a_hundred_attributes_cost_under_50_ms_of_round_trips(project):
     seconds = float((project.root / "many.txt").read_text())
     item = json.loads(project.pdg_process("show", "job_1", "--json").stdout)["item"]
     assert item["attrs"]["a99"] == {"type": "int", "values": [99]}
-    print(f"100 attributes through the Job API: {seconds * 1000:.1f} ms")
-    assert seconds < 0.05 * 4, f"{seconds * 1000:.0f} ms"  # the 50 ms target, with room for a loaded CI box
+    assert all(item["attrs"][f"a{i}"] == {"type": "int", "values": [i]} for i in range(100))
+    assert seconds > 0  # the job timed its calls and got past them
 
 
 def test_the_frames_example_renders_and_assembles_a_contact_sheet(project):

@@ -8,10 +8,9 @@ import queue
 import threading
 import time
 
-import pytest
 
 from pdgstore.engine.cook.inbox import Inbox
-from pdgstore.engine.schedulers.pool import LONG_NS, ThreadPool
+from pdgstore.engine.schedulers.pool import ThreadPool
 from pdgstore.engine.schedulers.contract import JobResult, Reporter
 
 
@@ -48,21 +47,32 @@ def _collect(inbox: Inbox, count: int, timeout_s: float = 10) -> list[tuple]:
     return messages
 
 
+def _meeting(barrier: threading.Barrier):
+    """A task that finishes only once another task is running beside it (a broken barrier fails)."""
+
+    def run() -> JobResult:
+        barrier.wait(timeout=60)
+        return JobResult("cooked_success", {}, [], 0, 0)
+
+    return run
+
+
 def test_long_items_run_on_every_worker_at_once():
+    """Each task waits for a second one to be running: on one worker at a time, none would finish."""
     inbox = Inbox()
     pool = ThreadPool(2, Reporter(inbox, "inprocess"))
+    barrier = threading.Barrier(2)
     try:
-        t0 = time.perf_counter()
         for i in range(4):
-            pool.submit(f"item{i}", _task(0.2))
-        messages = _collect(inbox, 4)
-        elapsed = time.perf_counter() - t0
+            pool.submit(f"item{i}", _meeting(barrier))
+        messages = _collect(inbox, 4, timeout_s=90)
     finally:
         pool.shutdown()
-    assert elapsed < 0.7, f"4 items of 0.2 s on 2 workers took {elapsed:.2f} s: they did not run side by side"
-    for i in range(4):  # each reported started, then finished
+    for i in range(4):  # each reported started, then finished, and none met a broken barrier
         kinds = [m[0] for m in messages if m[1] == f"item{i}"]
         assert kinds == ["job_started", "done"]
+        (result,) = [m[2] for m in messages if m[1] == f"item{i}" and m[0] == "done"]
+        assert result.state == "cooked_success", result
 
 
 def test_short_items_do_not_take_turns_across_workers():
@@ -88,48 +98,54 @@ def test_short_items_do_not_take_turns_across_workers():
     assert overlaps == 0
 
 
+class _WatchedWake:
+    """Stands in for the inbox's wake event: runs ``during`` while the reader sleeps (as a sender on
+    another thread would), and records whether each sleep ended by a wake (True) or its timeout."""
+
+    def __init__(self, inbox: Inbox, during=None) -> None:
+        self.event, self.during, self.woken = inbox._wake, during, []
+        inbox._wake = self
+
+    def wait(self, timeout=None):
+        if self.during is not None:
+            self.during()
+        self.woken.append(self.event.wait(timeout))
+        return self.woken[-1]
+
+    def clear(self):
+        self.event.clear()
+
+    def set(self):
+        self.event.set()
+
+
 def test_quiet_reports_wait_for_the_loop_to_wake():
     inbox = Inbox()
     reporter = Reporter(inbox, "inprocess")
-    got = []
-    reader = threading.Thread(target=lambda: got.append((inbox.get(timeout=0.5), time.monotonic())))
-    t0 = time.monotonic()
-    reader.start()
-    time.sleep(0.05)
-    reporter.started("a", quiet=True)
-    reader.join()
-    (message, at), = got
-    assert message[:2] == ("job_started", "a")
-    assert at - t0 >= 0.45, "a quiet report woke the loop"
+    wake = _WatchedWake(inbox, lambda: reporter.started("a", quiet=True))
+    assert inbox.get(timeout=0.2)[:2] == ("job_started", "a")  # read when the sleep timed out
+    assert wake.woken == [False], "a quiet report woke the loop"
 
-    got.clear()
-    reader = threading.Thread(target=lambda: got.append((inbox.get(timeout=5), time.monotonic())))
-    t0 = time.monotonic()
-    reader.start()
-    time.sleep(0.05)
-    reporter.finished("a", JobResult("cooked_success", {}, [], 0, 0))
-    reader.join()
-    (message, at), = got
-    assert message[:2] == ("done", "a")
-    assert at - t0 < 1, "a report that is not quiet did not wake the loop"
+    wake.during = lambda: reporter.finished("a", JobResult("cooked_success", {}, [], 0, 0))
+    assert inbox.get(timeout=60)[:2] == ("done", "a")
+    assert wake.woken == [False, True], "a report that is not quiet did not wake the loop"
 
 
 def test_the_last_results_wake_the_loop():
     """Short items are reported quietly while the queue is full; once it runs low the loop is woken,
-    so a batch of short items is read long before the loop's next tick (5 s here) comes."""
+    so every sleep of the reader ends by a wake, never by waiting out its tick (60 s here)."""
     inbox = Inbox()
+    wake = _WatchedWake(inbox)
     pool = ThreadPool(1, Reporter(inbox, "inprocess"))
     done = 0
     try:
         for i in range(pool.capacity):
             pool.submit(f"item{i}", _task(0))
-        t0 = time.monotonic()
         while done < pool.capacity:
-            done += inbox.get(timeout=5)[0] == "done"
-        elapsed = time.monotonic() - t0
+            done += inbox.get(timeout=60)[0] == "done"
     finally:
         pool.shutdown()
-    assert elapsed < 2, f"{pool.capacity} short items were read after {elapsed:.2f} s"
+    assert False not in wake.woken, f"{wake.woken.count(False)} sleeps waited for the tick"
 
 
 def test_cancel_takes_unstarted_tasks_back():

@@ -99,10 +99,23 @@ def state_of(db):
         return log.load_state()
 
 
-def test_fires_are_recorded_and_a_restart_reports_misses_and_runs_once(wide):
+def wait_for(condition, what: str, timeout_s: float = 60) -> None:
+    """Poll ``condition`` until it holds: a wait for an event, never a claim about how long it took."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"never saw {what}"
+        time.sleep(0.02)
+
+
+def hours_ahead(hours: float):
+    """A clock ``hours`` ahead of the real one: the service reckons due times that did not yet pass."""
+    return lambda: time.time_ns() + int(hours * 3600 * NS)
+
+
+def test_fires_are_recorded(wide):
     wide.pdg("schedule", "add", "wide.py", "--every", "0.5s")
     service = Service(wide.db)
-    time.sleep(1.4)
+    wait_for(lambda: service.kinds().count("cook") >= 2, "two scheduled cooks")
     service.stop()
     state = state_of(wide.db)
     fired = state.schedules["1"]["fired"]
@@ -111,24 +124,28 @@ def test_fires_are_recorded_and_a_restart_reports_misses_and_runs_once(wide):
     assert len(cooks) == fired and all(c.status == "success" for c in cooks)
     assert json.loads(wide.pdg("history", "--json").output)["cooks"][-1]["trigger"]["by"] == "schedule"
 
-    time.sleep(1.6)  # the service is down: about three due times pass
-    service = Service(wide.db, misfire_grace_s=30)
-    time.sleep(0.3)
+
+def test_a_restart_reports_misses_and_runs_once_then_not_beyond_the_grace(wide):
+    """Due times that passed while no service ran, seen through a clock hours ahead (no sleeping)."""
+    wide.pdg("schedule", "add", "wide.py", "--every", "1h")
+    service = Service(wide.db, misfire_grace_s=3600, clock=hours_ahead(3.5))  # due at +1h, +2h, +3h
+    wait_for(lambda: "cook" in service.kinds(), "the catch-up cook")
     service.stop()
     missed = next(d for k, d in service.seen if k == "missed")
-    assert missed["count"] >= 2 and missed["message"] == "running it once now"
+    assert missed["count"] == 3 and missed["message"] == "running it once now"
     first_fire = next(d for k, d in service.seen if k == "fired")
-    assert first_fire["missed"] == missed["count"]  # one coalesced cook for all of them
+    assert first_fire["missed"] == 3  # one coalesced cook for all of them
+    assert service.kinds().count("cook") == 1
     state = state_of(wide.db)
-    assert state.schedules["1"]["missed"] == missed["count"]  # the restart kept the schedule and its counts
+    assert state.schedules["1"]["missed"] == 3  # the restart kept the schedule and its counts
 
-    time.sleep(1.2)
-    service = Service(wide.db, misfire_grace_s=0)
-    time.sleep(0.05)
+    service = Service(wide.db, misfire_grace_s=60, clock=hours_ahead(5.5))  # +4h and +5h, the last 30 min late
+    wait_for(lambda: "missed" in service.kinds(), "the missed due times")
     service.stop()
     late = next(d for k, d in service.seen if k == "missed")
-    assert "beyond the misfire grace" in late["message"]
-    assert not [d for k, d in service.seen if k == "fired" and d["missed"]]  # too late: not run
+    assert late["count"] == 2 and "beyond the misfire grace" in late["message"]
+    assert "fired" not in service.kinds()  # too late: not run
+    assert state_of(wide.db).schedules["1"]["missed"] == 5
     assert wide.pdg("check").exit_code == 0
 
 
@@ -137,13 +154,11 @@ def test_a_busy_store_waits_then_records_the_fire_skipped(wide):
     holder = EventLog.open(str(wide.db), writer=True)  # another process's cook, as far as the lock is concerned
     service = Service(wide.db, busy_wait_s=0.2)
     try:
-        deadline = time.monotonic() + 5
-        while "skipped" not in service.kinds() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert "skipped" in service.kinds() and "cook" not in service.kinds()
+        wait_for(lambda: "skipped" in service.kinds(), "a skipped fire")
+        assert "cook" not in service.kinds()
     finally:
         holder.close()
-    time.sleep(0.8)
+    wait_for(lambda: "cook" in service.kinds(), "a cook once the store was free")
     service.stop()
     state = state_of(wide.db)
     assert state.schedules["1"]["skipped"] >= 1  # recorded once the store could be written
@@ -180,10 +195,16 @@ def test_scheduled_and_watch_cooks_in_one_process_never_overlap(project):
     watcher = Watcher(str(project.root / "slow.py"), gate=gate, debounce_s=0.02)
     thread = threading.Thread(target=watcher.run, daemon=True)
     thread.start()
-    for k in range(4):
-        time.sleep(0.3)
+    def cooks_by(by: str) -> int:
+        return sum(c.trigger.get("by") == by for c in state_of(project.db).cooks.values())
+
+    k = 0
+    wait_for(lambda: cooks_by("watch") >= 1, "the watcher's first cook")
+    while cooks_by("schedule") < 2 or cooks_by("watch") < 3:  # edits keep coming while schedules fire
+        before = cooks_by("watch")
         (project.root / "in" / "f0000.txt").write_text(f"edit {k}\n")
-    time.sleep(0.8)
+        k += 1
+        wait_for(lambda: cooks_by("watch") > before, f"the watch cook of edit {k}")
     watcher.stop("test over")
     thread.join(10)
     service.stop()

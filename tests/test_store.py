@@ -544,15 +544,12 @@ def test_one_writer_at_a_time(slow):
 
     wait_until(writing, what="the first cook to start", proc=proc)
 
-    started = time.monotonic()
     r = slow.pdg_process("cook", "slow.py")
-    elapsed = time.monotonic() - started
     assert r.returncode != 0, (r.stdout, r.stderr)
     line = one_line(r.stderr)
     assert "a cook is already running on" in line
     assert f"(pid {proc.pid})" in line
     assert "database is locked" not in r.stderr
-    assert elapsed < 3.0, f"the second cook took {elapsed:.1f} s to be refused (busy timeout is 5 s)"
 
     # readers work meanwhile, from other processes, and see the cook running
     status = run_json(slow, "status")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import os
 import queue
@@ -292,3 +293,16 @@ def test_a_store_busy_with_another_cook_is_waited_for(wide, running):
     finally:
         holder.close()
     assert r.wait("cook")["summary"].counts["ran"] == 2
+
+
+def test_an_hourly_poll_scans_when_its_clock_says_the_hour_passed(wide, running):
+    """The watcher reads time from its clock: one that runs an hour ahead at each reading makes
+    every pass of a one-hour poll due, so the edit is found without an hour's (or any) sleep."""
+    ahead = itertools.count(1)
+    r = running(poll_s=3600, clock=lambda: time.monotonic() + 3600 * next(ahead))
+    assert r.watcher.mode == "poll"
+    (wide.root / "in" / "f0005.txt").write_text("found by the poll\n")
+    change = r.wait("change")
+    assert change["files"] == ["in/f0005.txt"]
+    assert r.wait("cook")["summary"].counts["ran"] == 2
+    r.stop()

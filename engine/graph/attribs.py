@@ -66,9 +66,25 @@ def recordable(value: Any, what: str = "value") -> Any:
         ) from None
 
 
+#: the ints the log can hold (msgpack's range): an attribute outside it is refused when set
+INT_MIN, INT_MAX = -(1 << 63), (1 << 64) - 1
+
+
 def _native(value: Any, kind: str) -> Any:
     if kind == "int":
-        return int(value)
+        value = int(value)
+        if not INT_MIN <= value <= INT_MAX:
+            raise ValueError(f"int attribute value {value} is outside what the log can hold (-2**63 to 2**64-1)")
+        return value
+    if kind == "string":
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"string attribute value {value.encode('utf-8', 'backslashreplace').decode()!r} is not valid "
+                "UTF-8 (a file name's undecodable bytes?): the log holds UTF-8 text only"
+            ) from None
+        return value
     if kind == "float":
         return float(value)
     if kind == "file":

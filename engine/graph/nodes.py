@@ -184,9 +184,23 @@ class FilePattern(Processor):
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
         out = []
         for index, path in enumerate(self.matches(ctx.root, ctx.stats)):
+            if not _utf8(path):  # os.listdir gave its bytes as surrogates; the log holds UTF-8 only
+                shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+                raise GraphError(
+                    f"file pattern {self.name} matches {shown}, whose name is not valid UTF-8: the log records "
+                    "file names as UTF-8; rename the file or narrow the pattern"
+                )
             rec = ctx.file(path, self.tag)
             out.append(NewItem(key=rec[0], index=index, outputs=[rec]))
         return out
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _glob(pattern: str) -> list[tuple[str, os.DirEntry | None]]:

@@ -256,8 +256,12 @@ class ScheduleService:
         report: Callable[[str, dict], None] | None = None,
         gate: threading.Lock | None = None,
         refresh_s: float = 1.0,
+        clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.db = db
+        # what "now" is when due times are reckoned (catch-up on start, a fire's lateness): tests
+        # hand in a clock that is hours ahead instead of sleeping through due times
+        self.clock = clock
         self.misfire_grace_s = misfire_grace_s
         self.busy_wait_s = busy_wait_s
         self.report = report or (lambda kind, data: None)
@@ -303,7 +307,7 @@ class ScheduleService:
 
     # -- what was due while no service ran --------------------------------------------------------
     def _catch_up(self, state) -> None:
-        now = time.time_ns()
+        now = self.clock()
         for sid, s in list(state.schedules.items()):
             after = max(s["last_due_ns"], s["changed_ns"])
             count, first, last = due_times(s, after, now)
@@ -375,14 +379,14 @@ class ScheduleService:
 
     def _on_busy(self, event) -> None:
         sid = event.job_id
-        due = int(event.scheduled_run_times[-1].timestamp() * 1e9) if event.scheduled_run_times else time.time_ns()
+        due = int(event.scheduled_run_times[-1].timestamp() * 1e9) if event.scheduled_run_times else self.clock()
         message = "its previous cook was still running"
         self._queue(sid, ev.ScheduleSkipped, schedule=sid, due_ns=due, message=message)
         self.report("skipped", {"schedule": sid, "message": message})
 
     def _fire(self, sid: str, due_ns: int | None = None, missed: int = 0) -> None:
         """Run one due cook of schedule ``sid`` (an APScheduler job, or a catch-up on start)."""
-        now = time.time_ns()
+        now = self.clock()
         if self.stopped.is_set():
             return
         if not self._acquire_gate():

@@ -106,6 +106,7 @@ class Watcher:
         report: Callable[[str, dict], None] | None = None,
         observer_factory: Callable[[], object] | None = None,
         gate: threading.Lock | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.graph_path = os.path.abspath(graph_path)
         self.db = os.path.abspath(db) if db else store_beside(graph_path)
@@ -115,6 +116,9 @@ class Watcher:
         self.debounce_s = debounce_s
         self.poll_s = poll_s
         self.rescan_s = rescan_s
+        # seconds, when scans fall due and debounce windows close: a test hands in a clock that
+        # runs ahead instead of sleeping through an hour's poll
+        self.clock = clock
         self.report = report or (lambda kind, data: None)
         self.observer_factory = observer_factory or _native_observer
         self.gate = gate or threading.Lock()
@@ -200,20 +204,20 @@ class Watcher:
         return self.cooks
 
     def _loop(self) -> None:
-        next_scan = time.monotonic() + (self.poll_s if self.mode == "poll" else self.rescan_s)
+        next_scan = self.clock() + (self.poll_s if self.mode == "poll" else self.rescan_s)
         while not self.stopped.is_set():
             pending, self._pending = self._pending, set()
             hints, folders = self._collect(
-                0.0 if pending else max(0.0, next_scan - time.monotonic()), started=bool(pending)
+                0.0 if pending else max(0.0, next_scan - self.clock()), started=bool(pending)
             )
             hints |= pending
             if self.stopped.is_set():
                 return
             if self.mode == "native":
                 self._check_observer()
-            if time.monotonic() >= next_scan:
+            if self.clock() >= next_scan:
                 hints |= self.watchset.scan()
-                next_scan = time.monotonic() + (self.poll_s if self.mode == "poll" else self.rescan_s)
+                next_scan = self.clock() + (self.poll_s if self.mode == "poll" else self.rescan_s)
             if not hints and not folders:
                 continue
             t0 = time.perf_counter()
@@ -252,13 +256,13 @@ class Watcher:
             item = self.hints.get(timeout=timeout) if not started else None
         except queue.Empty:
             return paths, folders
-        cap = time.monotonic() + max(1.0, 10 * self.debounce_s)
+        cap = self.clock() + max(1.0, 10 * self.debounce_s)
         while True:
             if item is _STOP:
                 return paths, folders
             if item is not None:
                 (folders if item[1] else paths).add(item[0])
-            wait = min(self.debounce_s, cap - time.monotonic())
+            wait = min(self.debounce_s, cap - self.clock())
             if wait <= 0:
                 break
             try:

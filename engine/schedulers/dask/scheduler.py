@@ -290,16 +290,22 @@ class DaskScheduler(Scheduler):
         if client is None:
             return TickResult.READY
         status = client.status
-        if status == "running":
+        if not self._scheduler_lost():
             self._lost_since = None
             return TickResult.READY
         now = time.monotonic()
-        if self._lost_since is None:
-            self._lost_since = now
         if now - self._lost_since >= self.lost_after_s or status in ("closed", "closing"):
             self.cancel_reason = f"the Dask scheduler at {self.conn.address or self.address} went away ({status})"
             return TickResult.CANCEL_COOK
         return TickResult.BUSY
+
+    def _scheduler_lost(self) -> bool:
+        """Whether the client has lost the Dask scheduler (noting since when)."""
+        if self.conn is None or self.conn.client.status == "running":
+            return False
+        if self._lost_since is None:
+            self._lost_since = time.monotonic()
+        return True
 
     def on_cancel_work_items(self, work_items: list, node=None) -> None:
         """Cancel their futures, kill their process groups on every worker, and report each
@@ -511,6 +517,8 @@ class DaskScheduler(Scheduler):
             job = self.by_key.get(future.key)
             if job is None or job.cancelled or job.future is not future:
                 return
+        if future.status != "finished" and self._scheduler_lost():
+            return  # its task was dropped with the connection: on_tick cancels the cook, with the reason
         if future.status == "error":
             exc = result[1] if isinstance(result, tuple) else result
             if type(exc).__name__ == "KilledWorker":
