@@ -9,7 +9,10 @@ import asyncio
 import json
 import signal
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -334,3 +337,30 @@ def test_pdg_serve_stops_cleanly_on_sigterm(slow, serve):
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(10) == 0
     assert not slow.db.parent.joinpath("serve.json").exists()
+
+
+EXAMPLE = str(Path(__file__).resolve().parent.parent / "examples" / "datalayer" / "progress.py")
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["local", "ws"])
+def test_progress_example_prints_a_live_line_per_node(slow, serve, remote):
+    """examples/datalayer/progress.py follows a cook in another process, line by line."""
+    args = [sys.executable, EXAMPLE, "--until-done", "--timeout", "90"]
+    if remote:
+        args += ["--url", f"ws://127.0.0.1:{serve().ws_port}"]
+    slow.write(".pdg/.keep", "")
+    watcher = subprocess.Popen(args, cwd=slow.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)  # the visualizer is up before the cook starts
+        assert slow.pdg_process("cook", "slow.py", "-j", "1").returncode == 0
+        out, err = watcher.communicate(timeout=60)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.communicate()
+    assert watcher.returncode == 0, err
+    lines = out.splitlines()
+    work = [line for line in lines if " slow/work " in line]
+    assert len(work) >= 3, out  # it moved while the cook ran, not only at the end
+    assert work[-1].split("]", 1)[1].split() == [f"{N}/{N}"]
+    assert any(" slow/after " in line and f"{N}/{N}" in line for line in lines)

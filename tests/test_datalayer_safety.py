@@ -209,3 +209,20 @@ def test_a_subscriber_that_stops_reading_is_resynced_not_waited_for(layer, ws, m
         loop.run_until_complete(session.close())
     finally:
         loop.close()
+
+
+def test_the_websocket_port_serves_plain_http_routes(ws):
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"http://127.0.0.1:{ws.port}/nothing", timeout=10)
+    assert missing.value.code == 404
+    ws.add_route("/", lambda request: (200, "text/html; charset=utf-8", b"<h1>pdgstore</h1>"))
+    ws.add_route("/static/", lambda request: (200, "text/plain", request.path.encode()))
+    with urllib.request.urlopen(f"http://127.0.0.1:{ws.port}/", timeout=10) as page:
+        assert page.read() == b"<h1>pdgstore</h1>" and page.headers["Content-Type"].startswith("text/html")
+    with urllib.request.urlopen(f"http://127.0.0.1:{ws.port}/static/app.js", timeout=10) as page:
+        assert page.read() == b"/static/app.js"
+    frame = asyncio.run(first_frame(f"ws://127.0.0.1:{ws.port}/"))  # the WebSocket endpoint still answers
+    assert frame["op"] == "frame"

@@ -35,7 +35,8 @@ class StoreCommands:
     def status(self, params=None) -> dict:
         """The object's properties now (for a node: its counts), with the seq they reflect."""
         view = self.layer.view
-        return {"seq": view.seq, "properties": storeobjects.properties(view, self.parsed)}
+        with view.reading():
+            return {"seq": view.seq, "properties": storeobjects.properties(view, self.parsed)}
 
     def dirty(self, params=None) -> dict:
         """Dirty this node's items, or this work item (``{"remove_outputs": true}`` also deletes
@@ -51,7 +52,8 @@ class StoreCommands:
     def cancel(self, params=None) -> dict:
         """Cancel the cook running on this store (of this graph, when sent to a graph)."""
         view = self.layer.view
-        cook = view.state.running_cook()
+        with view.reading():
+            cook = view.running_cook()
         graph = self.parsed[1] if self.parsed[0] != "pdg" else None
         if cook is None or (graph is not None and cook.graph != graph):
             raise PdgError(f"no cook of {graph or 'any graph'} is running on {view.log.display}")

@@ -29,7 +29,7 @@ from pdgstore.engine.datalayer.handlers import (
     clean_path,
 )
 from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET, Message, snapshot
-from pdgstore.engine.datalayer.storeview import POLL_LIMIT, StoreView
+from pdgstore.engine.datalayer.storeview import StoreView
 
 #: how often the follower asks the store whether anything was committed
 POLL_INTERVAL_S = 0.01
@@ -49,6 +49,8 @@ class DataLayer:
         self.subscribers: dict[str, list] = {}
         self.queries: dict[str, Any] = {}
         self.view: StoreView | None = StoreView(store_path) if store_path else None
+        #: the node summaries last sent per path (a summary is sent again only when it changes)
+        self._summaries: dict[str, dict] = {}
         self._store_finder = None
         self._follower: threading.Thread | None = None
         self._stop = threading.Event()
@@ -76,9 +78,7 @@ class DataLayer:
             self.view = StoreView(self._store_finder())
         if self.view is None:
             return
-        if not self.view.is_open():
-            self.view.open()
-        if self._follower is None:
+        if self._follower is None:  # the view is opened by ``step`` (which resends snapshots then)
             self._follower = threading.Thread(target=self._follow, name="pdgd-follower", daemon=True)
             self._follower.start()
 
@@ -91,31 +91,32 @@ class DataLayer:
                 self.stats["last_error"] = f"{type(exc).__name__}: {exc}"
                 time.sleep(0.5)
 
-    def step(self) -> int:
+    def step(self, force: bool = False) -> int:
         """Read what the store appended since the last step and send it to subscribers; the
-        number of events read."""
+        number of events read. ``force``: look even when the store's change counter did not move
+        (inside a read transaction that must end with the view at its end)."""
         view = self.view
         if view is None:
             return 0
+        if view.is_open() and not view.changed() and not force:
+            return 0
+        if view.is_open() and view.must_reload():
+            view.close()  # replaced, or compacted past where the view stands: start over
+        opened = False
         if not view.is_open():
-            if view.open():
-                self._resnapshot_store_paths()
-            return 0
-        if not view.changed():
-            return 0
-        if view.must_reload():
-            view.open()
-            self._resnapshot_store_paths()
-            return 0
+            if not view.open():
+                return 0
+            opened = True
         total = 0
-        while True:
-            events = view.poll()
-            if not events:
-                break
-            total += len(events)
-            self._dispatch(events)
-            if len(events) < POLL_LIMIT:
-                break
+        with view.reading():
+            while True:  # to the end of the log as this read transaction sees it
+                events = view.poll()
+                if not events:
+                    break
+                total += len(events)
+                self._dispatch(events)
+            if opened:
+                self._resnapshot_store_paths()
         self.stats["polls"] += 1
         self.stats["events"] += total
         return total
@@ -124,23 +125,28 @@ class DataLayer:
         view, subs = self.view, self.subscribers
         watching = any(storeobjects.parse(p) for p in subs)
         frames: dict[str, list[Message]] = {}
-        nodes: set[tuple[str, str]] = set()
+        graphs: set[str] = set()
         for event in events:
             if watching:
                 for path, kind, prop, values in storeobjects.event_deltas(event, view):
                     if path in subs:
                         _add(frames.setdefault(path, []), Message(kind, event.seq, prop, values))
-                touched = storeobjects.touched_node(event, view)
-                if touched is not None:
-                    nodes.add(touched)
+                if event.kind in storeobjects.COUNTED:
+                    graphs.add(event.graph)
             view.apply(event)
         if not watching:
             return
         last = events[-1].seq
-        for graph, node in nodes:
-            for path, kind, prop, values in storeobjects.summary_deltas(view, graph, node):
-                if path in subs:
-                    _add(frames.setdefault(path, []), Message(kind, last, prop, values))
+        for path in subs:
+            parsed = storeobjects.parse(path)
+            if parsed is None or parsed[0] != "node" or parsed[1] not in graphs:
+                continue
+            summary = storeobjects.node_summary(view, parsed[1], parsed[2])
+            sent = self._summaries.get(path, {})
+            for name, values in summary.items():
+                if sent.get(name) != values:
+                    _add(frames.setdefault(path, []), Message(SET, last, name, values))
+            self._summaries[path] = summary
         for path, messages in frames.items():
             self.deliver(path, messages, last)
 
@@ -175,10 +181,13 @@ class DataLayer:
         ``since``, the deltas after that seq) and then every change."""
         path = clean_path(path)
         with self.lock:
+            handler = self.manager.handlers.get(path)
+            if handler is None and not path.startswith("query?") and storeobjects.parse(path) is not None:
+                self._subscribe_store(visualizer, path, since)
+                return
             subs = self.subscribers.setdefault(path, [])
             if visualizer not in subs:
                 subs.append(visualizer)
-            handler = self.manager.handlers.get(path)
             if handler is not None:
                 self._deliver_to(visualizer, path, [handler.snapshot()], self.seq)
             elif path.startswith("query?"):
@@ -188,15 +197,27 @@ class DataLayer:
 
                     query = self.queries[path] = QueryHandler(self, path)
                 self._deliver_to(visualizer, path, [query.snapshot()], self.seq)
-            elif storeobjects.parse(path) is not None:
-                self._ensure_following()
-                if self.view is None:
-                    return
-                self.step()
-                messages = self.resume_messages(path, since) if since is not None else None
-                if messages is None:
-                    messages = [self._store_snapshot(path)]
-                self._deliver_to(visualizer, path, messages, self.view.seq)
+
+    def _subscribe_store(self, visualizer, path: str, since: int | None) -> None:
+        """Subscribe to a store object: bring the view to the end of the log first (others hear of
+        those events), then the newcomer gets the snapshot (or the deltas since ``since``) of that
+        same cut, and every later change."""
+        self._ensure_following()
+        view = self.view
+        if view is None:
+            return
+        with view.reading():
+            self.step(force=True)
+            subs = self.subscribers.setdefault(path, [])
+            if visualizer not in subs:
+                subs.append(visualizer)
+            messages = self.resume_messages(path, since) if since is not None else None
+            if messages is None:
+                messages = [self._store_snapshot(path)]
+            parsed = storeobjects.parse(path)
+            if parsed[0] == "node" and path not in self._summaries:
+                self._summaries[path] = storeobjects.node_summary(view, parsed[1], parsed[2])
+            self._deliver_to(visualizer, path, messages, view.seq)
 
     def unsubscribe(self, visualizer, path: str) -> None:
         path = clean_path(path)
@@ -206,6 +227,7 @@ class DataLayer:
                 subs.remove(visualizer)
             if not subs:
                 self.subscribers.pop(path, None)
+                self._summaries.pop(path, None)
                 query = self.queries.pop(path, None)
                 if query is not None:
                     query.close()
@@ -243,6 +265,7 @@ class DataLayer:
         if storeobjects.parse(path) is None:
             raise CommandError(f"no object at {path} to send a command to")
         self._ensure_following()
+        self.step(force=True)  # opens the store the first time; the command reads the log's end
         handler = SubscriptionHandler(self, path)
         handler.impl = StoreCommands(self, path)
         return handler

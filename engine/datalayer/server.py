@@ -190,8 +190,9 @@ class WSServer(DataLayerServer):
     def _http(self, request) -> Response:
         path = urlsplit(request.path).path
         handler = self.routes.get(path)
-        if handler is None:
-            handler = next((h for p, h in self.routes.items() if p.endswith("/") and path.startswith(p)), None)
+        if handler is None:  # the longest folder route that holds the path
+            folders = [p for p in self.routes if p.endswith("/") and path.startswith(p)]
+            handler = self.routes[max(folders, key=len)] if folders else None
         if handler is None:
             status, kind, body = HTTPStatus.NOT_FOUND, "text/plain", b"a pdgstore data layer: connect with WebSocket\n"
         else:

@@ -13,7 +13,8 @@ stable item id)::
 ``event_deltas`` is the one place that says what an event changes, for live subscribers and for a
 client resuming from a seq alike: it reads the event and, where the event does not say it, the
 view as it stood before the event (which node a removed item belonged to). A node's counts are
-summaries: they are sent as one ``SetValues`` per poll (``summary_deltas``), not per event.
+summaries: they are sent as one ``SetValues`` per poll when they changed (``node_summary``), not per
+event.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def event_deltas(event: Event, view: StoreView) -> Iterator[Delta]:
     """What ``event`` changes, object by object, read before the view applies it."""
     kind, graph = event.kind, event.graph
     if kind == "GraphLoaded":
-        if graph not in view.graph_names():
+        if view.is_new_graph(graph):
             yield ROOT, APPEND, P.GraphList, [graph]
         yield graph_path(graph), SET, P.NodeList, [n["name"] for n in event.nodes]
     elif kind == "CookStarted":
@@ -160,7 +161,7 @@ def event_deltas(event: Event, view: StoreView) -> Iterator[Delta]:
     elif kind == "CookFinished":
         yield graph_path(graph), SET, P.CookStatus, [event.status]
     elif kind == "WorkItemGenerated":
-        if graph not in view.graph_names():
+        if view.is_new_graph(graph):
             yield ROOT, APPEND, P.GraphList, [graph]
         yield graph_path(graph), APPEND, P.WorkItems, [event.item_id]
         yield node_path(graph, event.node), APPEND, P.WorkItems, [event.item_id]
@@ -213,17 +214,6 @@ def event_deltas(event: Event, view: StoreView) -> Iterator[Delta]:
         yield item_path(graph, event.item_id), SET, P.AttributePrefix + event.name, list(event.attr[1])
 
 
-def touched_node(event: Event, view: StoreView) -> tuple[str, str] | None:
-    """The node whose counts ``event`` may change (read before the view applies it)."""
-    node = getattr(event, "node", None)
-    if node and event.kind in ("WorkItemGenerated", "NodeDirtied"):
-        return event.graph, node
-    item_id = getattr(event, "item_id", None)
-    if item_id and event.kind in COUNTED:
-        return view.node_of(item_id)
-    return None
-
-
 #: item events that may move an item from one state to another
 COUNTED = frozenset(
     (
@@ -239,6 +229,7 @@ COUNTED = frozenset(
 
 
 def summary_deltas(view: StoreView, graph: str, node: str) -> Iterator[Delta]:
+    """The node's summaries as ``SetValues`` (sent after the deltas of a resumed subscription)."""
     path = node_path(graph, node)
     for name, values in node_summary(view, graph, node).items():
         yield path, SET, name, values
