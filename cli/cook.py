@@ -12,6 +12,8 @@ from pdgstore.cli.options import json_option
 from pdgstore.engine.errors import ParmError
 from pdgstore.engine.project import cook_file, plan_file, store_beside
 
+from pdgstore.errors import PdgError
+
 EXIT_CODES = {"success": 0, "failed": 1, "cancelled": 130}
 
 
@@ -72,7 +74,7 @@ def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, sc
 
     Only what changed runs again: items whose input files, parameters or code changed (and what
     depends on what they make); everything else is reused. Prints a summary (or one JSON object
-    with --json); exits 0 on success, 1 when items failed, 130 when cancelled with Ctrl-C.
+    with --json); exits 0 on success, 1 when items failed, 130 when cancelled (Ctrl-C, SIGTERM or SIGHUP).
     """
     overrides = parse_sets(sets)
     if dry_run:
@@ -80,15 +82,24 @@ def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, sc
         return
     show_progress = not as_json and sys.stderr.isatty()
     progress_ui = _Progress() if show_progress else None
-    previous = signal.getsignal(signal.SIGINT)
+    # SIGTERM (systemd, docker, CI timeouts) and SIGHUP (a closed terminal) cancel like Ctrl-C: the
+    # jobs' process groups are killed, the items recorded cancelled, nothing is left running
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.getsignal(sig) for sig in stop_signals}
+    words = {
+        signal.SIGINT: "interrupted (Ctrl-C)",
+        signal.SIGTERM: "terminated (SIGTERM)",
+        signal.SIGHUP: "hung up (SIGHUP)",
+    }
 
     def on_cook(cook) -> None:
         def interrupt(signum, frame) -> None:
             if cook.is_cancelled:
-                cook.grace_s = 0  # a second Ctrl-C: stop waiting for running items
-            cook.cancel("interrupted (Ctrl-C)")
+                cook.grace_s = 0  # a second signal: stop waiting for running items
+            cook.cancel(words.get(signum, "interrupted"))
 
-        signal.signal(signal.SIGINT, interrupt)
+        for sig in stop_signals:
+            signal.signal(sig, interrupt)
 
     try:
         if progress_ui:
@@ -109,8 +120,13 @@ def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, sc
     except KeyboardInterrupt:  # Ctrl-C before the cook began (while the graph file loaded): nothing written
         click.echo("pdg: cook interrupted before it started; nothing was recorded", err=True)
         sys.exit(130)
+    except PdgError as exc:  # the sentence goes to stderr (cli.main); a script reading --json hears it too
+        if as_json:
+            render.emit_json({"schema": 1, "status": "error", "error": str(exc), "exit_code": exc.exit_code})
+        raise
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if progress_ui:
             progress_ui.stop()
 

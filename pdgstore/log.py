@@ -331,6 +331,16 @@ class EventLog:
         sentences naming the store."""
         return _read_errors(self.display)
 
+    @contextmanager
+    def one_reading(self) -> Iterator[None]:
+        """Every read inside sees the log as it was at the first one (one read transaction), however
+        much a cook appends meanwhile: ``pdg check`` compares two readings of the same log."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
     def events(
         self,
         after: int = 0,

@@ -49,6 +49,19 @@ class PdgEvent(NamedTuple):
     data: Any = None
     cook: Any = None
 
+    # PDG's spelling of the same fields (``pdg.Event``)
+    @property
+    def workItemId(self) -> str:  # noqa: N802
+        return self.work_item_id
+
+    @property
+    def lastState(self) -> str:  # noqa: N802
+        return self.last_state
+
+    @property
+    def currentState(self) -> str:  # noqa: N802
+        return self.current_state
+
 
 def translate(event: ev.Event, before: str | None, node: str, cook: Any = None) -> list[PdgEvent]:
     """The PDG events that one log event stands for.

@@ -34,7 +34,7 @@ item.addOutputFile(f"out/{item.name}.txt", "file/text/plain")
 if value == 2:
     import pdgcmd
     pdgcmd.warning("value two is odd")
-    pdgcmd.workItemFailed("two is not welcome")
+    pdgcmd.workItemFailed()
 '''
 
 GRAPH = '''
@@ -62,7 +62,7 @@ def test_attributes_and_outputs_reported_by_jobs_are_recorded(project):
     assert [(o["path"], o["tag"]) for o in shown["outputs"]] == [("out/job_1.txt", "file/text/plain")]
     failed = json.loads(project.pdg_process("show", "job_3", "--json").stdout)["item"]
     assert failed["state"] == "cooked_fail"
-    assert "the job reported failure: two is not welcome" in failed["error"]
+    assert "the job reported failure" in failed["error"]
     assert any(h["state"] == "warning" and h["message"] == "value two is odd" for h in failed["history"])
     text = project.pdg_process("show", "job_2").stdout
     assert "double (int) = 2" in text and "out/job_2.txt" in text

@@ -17,8 +17,8 @@ import json, sys
 from pdgjson import WorkItem
 w = WorkItem.fromJobEnvironment()
 out = {"id": w.id, "name": w.name, "index": w.index, "frame": w.frame, "hasFrame": w.hasFrame, "node": w.node,
-       "names": w.attribNames}
-for n in w.attribNames:
+       "names": w.attribNames()}
+for n in w.attribNames():
     out["arr:" + n] = [[f.path, f.tag] if hasattr(f, "tag") else f for f in w.attribArray(n)]
 out["s"] = w.stringAttribValue("label")
 out["s_wrong_type"] = w.intAttribValue("label")
@@ -106,4 +106,4 @@ def test_install_replaces_stale_modules(tmp_path):
     (scripts / "pdgcmd.py").write_text("stale")
     assert jobdata.install_job_modules(tmp_path) == scripts
     assert (scripts / "pdgcmd.py").read_bytes() == (jobdata.JOBAPI_DIR / "pdgcmd.py").read_bytes()
-    assert sorted(p.name for p in scripts.iterdir()) == ["pdgcmd.py", "pdgjson.py"]
+    assert sorted(p.name for p in scripts.iterdir()) == sorted(jobdata.JOB_MODULES)

@@ -204,7 +204,8 @@ def test_the_job_environment_is_scrubbed_and_explicit(tmp_path, monkeypatch):
     assert env.get("PDG_RESULT_SERVER", "").startswith("127.0.0.1:")
     assert set(env) - {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
                        "PWD", "SHLVL", "_", "LC_ALL", "SYSTEMROOT"} <= {
-        "PDG_ITEM_NAME", "PDG_ITEM_ID", "PDG_TEMP", "PDG_DIR", "PDG_SCRIPTDIR", "PYTHONPATH", "PYTHONUNBUFFERED",
+        "PDG_ITEM_NAME", "PDG_ITEM_ID", "PDG_INDEX", "PDG_COOK_PID", "PDG_TEMP", "PDG_DIR", "PDG_SCRIPTDIR",
+        "PYTHONPATH", "PYTHONUNBUFFERED",
         "PDG_RESULT_SERVER", "PDG_RESULT_SECRET", "PDG_RESULT_MAX_BODY", "value", "MODE"}
 
 

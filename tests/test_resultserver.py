@@ -107,7 +107,7 @@ def forged(server: ResultServer, secret: str | None = None) -> xmlrpc.client.Ser
 
 JOB = r'''
 import os, pdgcmd
-from pdgjson import WorkItem
+from pdgjson import File, WorkItem
 w = WorkItem.fromJobEnvironment()
 w.setStringAttrib("label", "frame %d" % w.frame)
 w.setIntAttrib("count", 7)
@@ -118,8 +118,8 @@ w.setStringAttrib("names", "z", 3)                # beyond the end: padded like 
 w.setFloatAttribArray("weights", [0.5, 1, 2])
 w.setStringAttribArray("tags", ["x", "y"])
 w.setIntAttribArray("none", [])
-w.setFileAttrib("tex", "tex/wood.png", tag="file/image")
-w.setFileAttribArray("maps", ["m/a.exr", "m/b.exr"], tag="file/image/exr")
+w.setFileAttrib("tex", File("tex/wood.png", "file/image"))
+w.setFileAttrib("maps", [File("m/a.exr", "file/image/exr"), File("m/b.exr", "file/image/exr")])
 w.setDictAttrib("meta", {"k": [1, 2.5, "s", True], "n": {"x": None is None}})
 os.makedirs("out", exist_ok=True)
 open("out/f4.png", "w").write("png")
@@ -137,7 +137,7 @@ print("done")
 def test_reports_from_a_job_arrive(server, project):
     done = run_job(server, project, JOB)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "done"
+    assert done.stdout.strip().splitlines()[-1] == "done"
     sink = server.sink
     attribs = {c[2]: (c[3], c[4]) for c in sink.calls if c[0] == "attrib"}
     assert all(c[1] == "id42" for c in sink.calls)
@@ -192,9 +192,11 @@ def test_a_refused_report_in_a_batch_fails_the_job_after_the_others_apply(server
 
 
 def test_job_reports_failure_with_message(server, project):
-    done = run_job(server, project, "import pdgcmd; pdgcmd.workItemFailed('no license')")
+    # SideFX's signature: workItemFailed(workitem_id=None, ...); the reason goes in a warning first
+    done = run_job(server, project, "import pdgcmd; pdgcmd.warning('no license'); pdgcmd.workItemFailed()")
     assert done.returncode == 0, done.stderr
-    assert server.sink.calls == [("status", "id42", False, "no license")]
+    assert server.sink.calls == [("status", "id42", False, "")]
+    assert ("id42", "no license") in server.sink.warnings
 
 
 def test_calls_by_item_name_are_accepted(server, project):
@@ -368,7 +370,7 @@ def test_multicall_applies_each_call_on_its_own(server):
 
 
 def test_job_refused_by_server_fails_with_a_clear_message(server, project):
-    done = run_job(server, project, "import pdgcmd\npdgcmd.addOutputFile('/etc/passwd', 'file')\nprint('after')")
+    done = run_job(server, project, "import pdgcmd\npdgcmd.addOutputFile('/etc/passwd', result_data_tag='file')\nprint('after')")
     failed_with(done, "pdgcmd: the result server refused output files ['/etc/passwd']: result server:"
                       " /etc/passwd is outside the project")
 
@@ -520,14 +522,22 @@ def test_dicts_carry_nil_and_unsendable_values_fail_clearly(server, project):
     assert server.sink.calls == [("attrib", "id42", "d", "dict", [{"a": None, "b": [1.5, "x"]}])]
 
 
-def test_job_outside_a_scheduler_is_told_so(tmp_path):
+def test_job_outside_a_scheduler_runs_standalone(tmp_path):
+    """As SideFX's pdgcmd: without a result server RPC is off, each report is printed and the
+    script goes on (a job script can be tried by hand)."""
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(jobdata.install_job_modules(tmp_path)),
-           "PDG_ITEM_NAME": "a_1"}
-    done = subprocess.run([sys.executable, "-c", "import pdgcmd; pdgcmd.setIntAttrib('x', 1)"], env=env,
-                          capture_output=True, text=True, timeout=30)
-    assert done.returncode == 1
-    assert done.stderr.strip() == ("pdgcmd: PDG_RESULT_SERVER is not set: this job was not started by a PDG"
-                                   " scheduler")
+           "PDG_ITEM_NAME": "a_1", "PDG_DISABLE_TIMESTAMPS": "1"}
+    code = ("import pdgcmd; pdgcmd.setIntAttrib('x', 1); pdgcmd.addOutputFile('out.txt', result_data_tag='file/text')"
+            "; pdgcmd.workItemSuccess(); print('after')")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "PDG_SET_ATTRIB: a_1;-1;x;[1]",
+        f"PDG_RESULT: a_1;-1;{tmp_path}/out.txt;file/text;0",
+        "PDG_SUCCESS: a_1;-1;0",
+        "after",
+    ]
 
 
 def test_unknown_method_is_refused(server):

@@ -37,6 +37,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from pdgstore.engine.cook.loop import Cook
 
 _INF = float("inf")
+#: what on_schedule returns when it took the item (its PDG-API writes are the item's)
+_TAKEN = (
+    ScheduleResult.SUCCEEDED,
+    ScheduleResult.COOK_SUCCEEDED,
+    ScheduleResult.COOK_FAILED,
+    ScheduleResult.COOK_CANCELED,
+)
 
 
 class Dispatch:
@@ -125,9 +132,12 @@ class Dispatch:
                     continue
                 if server is not None and result is not ScheduleResult.SUCCEEDED:
                     server.disallow(item_id)
+                if result in _TAKEN:
+                    self._record_writes(scheduled)
                 if result is ScheduleResult.SUCCEEDED:
                     emit(ev.WorkItemStateChanged, item_id=item_id, state="scheduled")
                     running[item_id] = name
+                    self._record_uris(scheduler, scheduled)
                 elif result is ScheduleResult.FULL_DEFERRED:
                     queue.appendleft(item_id)
                     budget += 1
@@ -137,6 +147,36 @@ class Dispatch:
                 else:
                     self._settled_at_once(name, item_id, result, scheduled.message)
             self.budget[name] = budget
+
+    def _record_writes(self, scheduled: ScheduledItem) -> None:
+        """What the scheduler set on the item through PDG's API in on_schedule: its attributes,
+        output files (stat handlers see the item) and log lines, recorded as the item's own."""
+        emit = self.cook.recorder.emit
+        item_id = scheduled.id
+        for name, attr in scheduled.changed.items():
+            emit(ev.WorkItemAttribSet, item_id=item_id, name=name, attr=attr)
+        cook = self.cook
+        for path, tag in scheduled.new_outputs:
+            try:
+                record = files.record(path, cook.graph.root, tag, types=cook.graph.types, item=scheduled.item)
+            except FileNotFoundError:
+                text = f"work item {scheduled.name}: its scheduler added output file {path}, which does not exist"
+                emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=text)
+                continue
+            emit(ev.WorkItemOutputAdded, item_id=item_id, outputs=[record])
+        for level, text in scheduled.logs:
+            emit(ev.WorkItemLogged, item_id=item_id, level=level, text=text)
+        scheduled.changed, scheduled.new_outputs, scheduled.logs = {}, [], []
+
+    def _record_uris(self, scheduler: Scheduler, scheduled: ScheduledItem) -> None:
+        """``get_status_uri`` (seed 002: shown in the item's details) is recorded as a log line of
+        the item, so ``pdg show`` and ``pdg log`` name it; ``get_log_uri`` goes with the job's start."""
+        try:
+            uri = scheduler.get_status_uri(scheduled)
+        except Exception as exc:  # noqa: BLE001
+            return self.cook._warn(self._raised(scheduler.name, "get_status_uri", exc, scheduled.id))
+        if uri:
+            self.cook.recorder.emit(ev.WorkItemLogged, item_id=scheduled.id, level="info", text=f"status: {uri}")
 
     def _hand_static(self) -> None:
         """Plan the graph (``engine.cook.static``), record the plan, and hand it to each scheduler with
@@ -242,6 +282,8 @@ class Dispatch:
         what, item_id, payload = message
         if what == "done":
             return self.cook._handle_result(item_id, payload)
+        if what == "item_json":  # a job asks for its item (pdgcmd.getWorkItemJSON): read, nothing recorded
+            return self._item_json(item_id, payload[0])
         if what == "warning" and (item_id is None or item_id not in self.running):
             text, done = payload
             self.cook._warn(text if item_id is None else f"work item {item_id}: {text}")
@@ -279,7 +321,9 @@ class Dispatch:
             path, tag, _hash, done = payload
             cook = self.cook
             try:
-                record = files.record(path, cook.graph.root, tag or None, types=cook.graph.types)
+                record = files.record(
+                    path, cook.graph.root, tag or None, types=cook.graph.types, item=cook.state.items[item_id]
+                )
             except FileNotFoundError:
                 name = cook.state.items[item_id].name
                 message = f"work item {name} reported output file {path}, which does not exist"
@@ -306,6 +350,20 @@ class Dispatch:
                 text=f"the job reported {said}" + (f": {text}" if text else ""),
             )
             self._answer(done, None)
+
+    def _item_json(self, item_id: str, done) -> None:
+        import json
+
+        from pdgstore.engine.schedulers import jobdata
+
+        try:
+            scheduled = self.scheduled_item(item_id)
+            item = scheduled.item
+            if scheduled.run is not None:  # an in-process item: its JSON is made from a view of it
+                item = WorkItem.view_of(item, self.cook.graph.root)
+            done(json.dumps(jobdata.item_data(item, scheduled.node)))
+        except Exception as exc:  # noqa: BLE001 - the job hears why
+            done(ValueError(f"work item {item_id}: {type(exc).__name__}: {exc}"))
 
     def _answer(self, done, error: str | None) -> None:
         if done is not None:
@@ -474,7 +532,7 @@ def expected_records(view: WorkItem, node, outputs: list, root: str, types) -> l
         if path in reported:
             continue
         try:
-            outputs.append(files.record(path, root, None, types=types))
+            outputs.append(files.record(path, root, None, types=types, item=view))
         except FileNotFoundError:
             raise FileNotFoundError(f"work item {view.name} did not write its expected output {path}") from None
         reported.add(path)

@@ -35,6 +35,7 @@ from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Partitioner, P
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.incremental import delta, noop
 from pdgstore.engine.incremental import signatures as incremental
+from pdgstore.engine.schedulers import orphans
 from pdgstore.engine.schedulers.contract import TYPES as SCHEDULER_TYPES
 from pdgstore.engine.schedulers.contract import JobResult
 from pdgstore.engine.schedulers.contract import make as make_scheduler
@@ -109,7 +110,15 @@ def recover_dead_cook(recorder: Recorder, pid_alive: Callable[[int], bool] | Non
     cook = state.running_cook()
     if cook is None:
         return None
-    message = f"the cook's process (pid {cook.pid}) died before it finished"
+    message = (
+        f"the cook (pid {cook.pid}) ended before it recorded its end (its process died, or a write to the store failed)"
+    )
+    store_dir = os.path.dirname(recorder.log.path) if recorder.log is not None else ""
+    stopped = orphans.stop_orphans(
+        state, cook.cook_id, cook_pid=cook.pid, store_dir=store_dir
+    )  # its jobs still running: stopped before any reruns
+    if stopped:
+        message += f"; {len(stopped)} of its jobs still running were stopped"
     saved = recorder.cook_id, recorder.graph
     recorder.cook_id, recorder.graph = cook.cook_id, cook.graph
     cancelled = 0
@@ -1034,7 +1043,7 @@ class Cook:
                 for path, tag in view.new_outputs:
                     confine.check_output(path, f"work item {view.name}")
                     try:
-                        outputs.append(files.record(path, root, tag, types=types))
+                        outputs.append(files.record(path, root, tag, types=types, item=view))
                     except FileNotFoundError:
                         raise FileNotFoundError(
                             f"work item {view.name} reported output file {path}, which does not exist"

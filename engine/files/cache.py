@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pdgstore.engine.errors import HandlerError
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.filetypes import CacheResult, TypeRegistry
+from pdgstore.engine.graph.attribs import File
+from pdgstore.engine.pdgapi.items import wrap
 
 CACHE_MODES = ("automatic", "automatic_ignore", "always_read", "always_write")
 
@@ -73,8 +75,8 @@ class CacheChecker:
             decided = None
             for handler_tag, handler in self.types.handlers_for(self.types.cache_handlers, tag):
                 name = files._name(handler)
-                try:
-                    result = handler(full, rec, item)
+                try:  # PDG's arguments: the local path, the raw pdg.File, the pdg.WorkItem owning it
+                    result = handler(full, File.from_record([rel, tag, *rec[2:]]), wrap(item))
                 except Exception as exc:  # noqa: BLE001
                     raise HandlerError(
                         f"cache handler {name} for tag {handler_tag} raised on {rel}: {type(exc).__name__}: {exc}"

@@ -187,11 +187,14 @@ class TypeRegistry:
     registerCacheHandler = register_cache_handler
     registerTransferHandler = register_transfer_handler
 
-    def register_scheduler_type(self, cls, type_name: str | None = None):
-        """A types plugin may bring scheduler classes too (see ``engine.schedulers.contract``)."""
+    def register_scheduler_type(self, cls, type_name: str | None = None, label: str = "", **kwargs):
+        """A types plugin may bring scheduler classes too (see ``engine.schedulers.contract``);
+        PDG's ``registerScheduler(cls, label=...)`` is the same call (``label`` is only shown)."""
         from pdgstore.engine.schedulers.contract import register_type
 
         return register_type(cls, type_name)
+
+    registerScheduler = register_scheduler_type
 
     # -- plugins ---------------------------------------------------------------------------------
     def load_plugin_file(self, path: Path) -> None:

@@ -130,9 +130,16 @@ def _hash_fd(fd: int, size: int) -> str:
 
 def _hash(path: str, rel: str, tag: str, st: os.stat_result, types: TypeRegistry, item) -> tuple[str, int]:
     """(hash, size) of a file: the first stat handler for its tag that returns non-zero, else XXH3."""
-    for handler_tag, handler in types.handlers_for(types.stat_handlers, tag):
+    handlers = types.handlers_for(types.stat_handlers, tag)
+    if handlers:  # PDG's arguments: the local path, the raw pdg.File, the pdg.WorkItem that owns it
+        from pdgstore.engine.graph.attribs import File
+        from pdgstore.engine.pdgapi.items import wrap
+
+        raw = File.from_record([rel, tag, st.st_size, st.st_mtime_ns, ""])
+        item = wrap(item)
+    for handler_tag, handler in handlers:
         try:
-            result = handler(path, [rel, tag, st.st_size, st.st_mtime_ns, ""], item)
+            result = handler(path, raw, item)
         except Exception as exc:  # noqa: BLE001
             raise HandlerError(
                 f"stat handler {_name(handler)} for tag {handler_tag} raised on {rel}: {type(exc).__name__}: {exc}"

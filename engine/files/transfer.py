@@ -31,6 +31,7 @@ from pdgstore.engine.errors import HandlerError
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.filetypes import TransferPair, TypeRegistry
 from pdgstore.engine.graph.attribs import File
+from pdgstore.engine.pdgapi.items import wrap
 
 from pdgstore import events as ev
 from pdgstore.state import State
@@ -100,7 +101,8 @@ class Transfers:
         if not os.path.exists(src):
             raise HandlerError(f"cannot transfer {rel} for work item {work_item.name}: the file is missing")
         known = self.state.transfers.get(scheduler.name, {}).get(rel, 0)
-        file = File(rel, tag)
+        file = File.from_record([rel, tag, *rec[2:]])
+        work_item = wrap(work_item)
         chain = [(t, h) for t, h in self.types.handlers_for(self.types.transfer_handlers, tag)]
         chain.append(("file", (default_copy, False)))
         for handler_tag, (handler, use_mod_time) in chain:

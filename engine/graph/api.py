@@ -30,6 +30,7 @@ from pdgstore.engine.files.filetypes import TypeRegistry
 from pdgstore.engine.graph import nodes as n
 from pdgstore.engine.graph.attribs import recordable
 from pdgstore.engine.graph.commands import CommandProcessor, PythonScriptProcessor
+from pdgstore.engine.pdgapi.items import NODE_TYPES
 from pdgstore.engine.schedulers import contract as sched
 
 #: Set by the loader while it runs a graph file: (path, overrides).
@@ -111,6 +112,7 @@ class Graph:
             raise GraphError(f"graph {self.name} has two nodes named {node.name}")
         node.graph = self
         self.nodes[node.name] = node
+        NODE_TYPES[node.name] = node.type_name  # for handlers given only an item (``work_item.node.type``)
         return node
 
     def file_pattern(self, name: str, pattern: str, *, tag: str | None = None) -> n.Node:

@@ -24,19 +24,54 @@ _REF = re.compile(r"\\@|@([A-Za-z_][A-Za-z0-9_]*)(?:\.([0-9]+|[xyzw])\b)?")
 
 
 class File:
-    """A file attribute value: a path (relative to the project root, or absolute) and its tag."""
+    """A file: a path (relative to the project root, or absolute) and its tag; the one file object
+    of the engine and of ``pdg.File`` (PDG's names: ``path``, ``tag``, ``hash``, ``size``, ``owned``,
+    ``local_path``). ``hash`` and ``size`` are what the log recorded (0 when nothing was), and are
+    not part of a file attribute's value: two Files are equal when path and tag are."""
 
-    __slots__ = ("path", "tag")
+    __slots__ = ("path", "tag", "hash", "size", "owned", "mtime_ns")
 
-    def __init__(self, path: str | os.PathLike, tag: str = "file") -> None:
+    def __init__(self, path: str | os.PathLike = "", tag: str = "file", hash=0, owned: bool = False, size: int = 0):
         self.path = os.fspath(path)
         self.tag = tag
+        self.hash = hash
+        self.owned = bool(owned)
+        self.size = size
+        self.mtime_ns = 0
+
+    @classmethod
+    def from_record(cls, rec) -> File:
+        """A file record of the log ``[path, tag, size, mtime_ns, hash]`` (or ``[path, tag]``)."""
+        f = cls(rec[0], rec[1] if len(rec) > 1 and rec[1] else "file")
+        if len(rec) >= 5:
+            f.size, f.mtime_ns, f.hash = rec[2], rec[3], rec[4]
+        return f
+
+    @property
+    def local_path(self) -> str:
+        """The path on this machine (PDG's ``local_path``): the path map and ``__PDG_*__`` tokens applied."""
+        from pdgstore.engine.schedulers.pathmap import localize
+
+        return localize(self.path)
+
+    @property
+    def own(self) -> bool:
+        return self.owned
+
+    def asTuple(self) -> tuple:
+        return (self.path, self.tag, self.hash, self.owned)
+
+    def __fspath__(self) -> str:
+        return self.path
 
     def __repr__(self) -> str:
         return f"File({self.path!r}, {self.tag!r})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, File) and (self.path, self.tag) == (other.path, other.tag)
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.tag))
 
 
 def _type_of(value: Any) -> str:

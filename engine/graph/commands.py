@@ -4,8 +4,9 @@ Their items run as jobs on a scheduler (the local one by default). The command i
 like a shell would, then each word ``@attr``-expanded, so a value with spaces stays one argument;
 no shell runs it) or an argument list. ``expected_outputs`` are checked after the job ends: a
 missing one fails the item. Attributes named in ``env_attribs`` are exported to the job's
-environment under their own names. A command's job gets its item as JSON (for
-``pdgjson.WorkItem.fromJobEnvironment()``) only with ``item_json=True``; a script's always does.
+environment under their own names. ``__PDG_*__`` tokens (``__PDG_ITEM_NAME__``, ``__PDG_DIR__``,
+``__PDG_TEMP__``, ``__PDG_RESULT_SERVER__`` ...) expand as in PDG. Every job gets its item as JSON
+(for ``pdgjson.WorkItem.fromJobEnvironment()``); ``item_json`` is kept for graph files that name it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shlex
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Processor
+from pdgstore.engine.schedulers.pathmap import expand_tokens
 
 
 class CommandProcessor(Processor):
@@ -75,7 +77,8 @@ class CommandProcessor(Processor):
     def prepare_job(self, scheduled, scheduler) -> None:
         """Fill in what ``on_schedule`` runs: the argument list and the item's exported attributes."""
         view = scheduled.item
-        scheduled.command = self.argv(view, scheduler)
+        tokens = scheduler.job_tokens(scheduled)
+        scheduled.command = [expand_tokens(w, tokens) for w in self.argv(view, scheduler)]
         env = dict(self.env)
         for attr in self.env_attribs:
             value = view.attrib_array(attr)

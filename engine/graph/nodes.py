@@ -82,6 +82,13 @@ class Node:
         self.graph.on(event_type, handler, node=self)
         return handler
 
+    @property
+    def type(self):
+        """PDG's ``node.type`` (``node.type.typeName``: ``file_pattern`` is ``filepattern``)."""
+        from pdgstore.engine.pdgapi.items import NodeType
+
+        return NodeType(self.type_name)
+
     def __repr__(self) -> str:
         return f"<{self.type_name} {self.name}>"
 

@@ -10,6 +10,7 @@ and the cook's loop turns each report into events, flushed before anyone else he
 from __future__ import annotations
 
 import enum
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 
 from pdgstore.engine.cook.inbox import Inbox
 from pdgstore.engine.errors import GraphError
+from pdgstore.engine.pdgapi.items import WorkItemAPI, typed_as
 
 
 class ScheduleResult(enum.Enum):
@@ -29,6 +31,14 @@ class ScheduleResult(enum.Enum):
     COOK_CANCELED = "cook_canceled"  # handled at once and cancelled
     DEFERRED = "deferred"  # not now: offer it again on a later tick
     FULL_DEFERRED = "full_deferred"  # full: offer nothing more until something changes
+    # PDG's spelling of the same members (aliases: ``ScheduleResult.Succeeded is ScheduleResult.SUCCEEDED``)
+    Succeeded = "succeeded"
+    Failed = "failed"
+    CookSucceeded = "cook_succeeded"
+    CookFailed = "cook_failed"
+    CookCanceled = "cook_canceled"
+    Deferred = "deferred"
+    FullDeferred = "full_deferred"
 
 
 class TickResult(enum.Enum):
@@ -37,12 +47,20 @@ class TickResult(enum.Enum):
     READY = "ready"
     BUSY = "busy"
     CANCEL_COOK = "cancel_cook"
+    SchedulerReady = "ready"
+    SchedulerBusy = "busy"
+    SchedulerCancelCook = "cancel_cook"
 
 
 class AcceptResult(enum.Enum):
+    """What ``on_accept_work_item`` says (PDG's ``pdg.acceptResult``)."""
+
     ACCEPT = "accept"
     REJECT = "reject"
     DEFAULT = "default"
+    Accept = "accept"
+    Reject = "reject"
+    Default = "default"
 
 
 @dataclass(slots=True)
@@ -111,10 +129,15 @@ class Reporter:
         (self.put_quietly if quiet else self.put)(("done", item_id, result))
 
 
-@dataclass
-class ScheduledItem:
+@dataclass(eq=False)
+class ScheduledItem(WorkItemAPI):
     """What ``on_schedule`` receives: the item (a read-only ``WorkItem`` view), its node, and for
-    out-of-process nodes the ``command`` to run (an argument list) and environment additions."""
+    out-of-process nodes the ``command`` to run (an argument list) and environment additions.
+
+    It is PDG's ``pdg.WorkItem`` too (``work_item.attribValue('x')``, ``work_item['x'].value()``,
+    ``work_item.node.name``, ``setIntAttrib``, ``addOutputFile`` ...): what a scheduler sets or adds
+    in ``on_schedule`` (the one callback where PDG allows it) is recorded as the item's own once the
+    callback returns, also when it returns COOK_SUCCEEDED."""
 
     item: Any
     node: Any
@@ -124,6 +147,12 @@ class ScheduledItem:
     run: Callable[[], JobResult] | None = None
     #: why the scheduler returned FAILED (a sentence naming the item), for the item's error
     message: str = ""
+    #: attributes, output files and log lines a scheduler set through PDG's API (recorded by the cook)
+    changed: dict = field(default_factory=dict)
+    new_outputs: list = field(default_factory=list)
+    logs: list = field(default_factory=list)
+    #: what ``get_status_uri``/``get_log_uri`` said (recorded with the item's job)
+    status_uri: str = ""
 
     @property
     def id(self) -> str:
@@ -136,6 +165,21 @@ class ScheduledItem:
     @property
     def in_process(self) -> bool:
         return self.run is not None
+
+    def _write_attrib(self, name: str, values: list, kind: str | None = None) -> None:
+        self.changed[name] = typed_as(values, kind)
+
+    def _write_output(self, path: str, tag: str) -> None:
+        self.new_outputs.append((path, tag or None))
+
+    def _write_log(self, level: str, text: str) -> None:
+        self.logs.append((level, text))
+
+    __eq__ = WorkItemAPI.__eq__
+    __hash__ = WorkItemAPI.__hash__
+
+    def __repr__(self) -> str:
+        return f"<ScheduledItem {self.name} ({self.id})>"
 
 
 class Scheduler:
@@ -174,6 +218,7 @@ class Scheduler:
         self.graph_dir = ""  # the graph's folder (PDG_DIR); set when the cook starts
         self.job_temp = ""  # the jobs' temporary folder (PDG_TEMP); set when the cook starts
         self.transfers = None  # the cook's ``engine.files.transfer.Transfers``; set when the cook starts
+        self.job_env: dict[str, str] = {}  # what every job of the cook gets besides its own (the path map)
 
     def parms(self) -> dict:
         """What the log records about its definition (not part of the items' signatures)."""
@@ -242,8 +287,37 @@ class Scheduler:
         return self.transfers.transfer_inputs(item.item, self)
 
     def work_item_result_server_addr(self) -> str:
-        """``host:port`` of the result server its jobs report to ('' when there is none)."""
+        """``host:port`` of the result server its jobs report to ('' when there is none); the
+        ``__PDG_RESULT_SERVER__`` token and the jobs' ``$PDG_RESULT_SERVER``."""
         return self.result_server_addr
+
+    def job_tokens(self, item) -> dict:
+        """The values of the ``__PDG_*__`` command tokens (and job variables) for ``item``."""
+        return {
+            "PDG_DIR": self.graph_dir,
+            "PDG_ITEM_NAME": item.name,
+            "PDG_ITEM_ID": item.id,
+            "PDG_INDEX": str(item.index),
+            "PDG_TEMP": self.job_temp,
+            "PDG_SCRIPTDIR": os.path.join(self.job_temp, "scripts"),
+            "PDG_RESULT_SERVER": self.result_server_addr,
+        }
+
+    def job_environment(self, item) -> dict:
+        """Everything an out-of-process job of ``item`` needs, for a scheduler that starts jobs its
+        own way: the Job API modules in ``$PDG_TEMP/scripts``, the item's JSON written, and the
+        environment (``PDG_ITEM_NAME``, ``PDG_ITEM_ID``, ``PDG_TEMP``, ``PDG_DIR``,
+        ``PDG_RESULT_SERVER`` and its secret, ``PDG_PATHMAP``, ``PYTHONPATH`` ...) to start it with."""
+        from pathlib import Path
+
+        from pdgstore.engine.schedulers import jobs
+        from pdgstore.engine.schedulers.jobdata import install_job_modules
+
+        temp = Path(self.job_temp)
+        if not (temp / "scripts" / "pdgcmd.py").exists():
+            install_job_modules(temp)
+        env, _log = jobs.prepare(item, self, temp)
+        return env
 
 
 #: type name -> class, for ``graph.scheduler(name, type_name)``; plugins and graph files add theirs

@@ -14,7 +14,8 @@ import threading
 from pathlib import Path
 
 JOBAPI_DIR = Path(__file__).resolve().parent / "jobapi"
-JOB_MODULES = ("pdgjson.py", "pdgcmd.py")
+#: the job-side Job API: SideFX's two modules by name, and the parts they are split into
+JOB_MODULES = ("pdgjson.py", "pdgcmd.py", "pdgitem.py", "pdgrpc.py", "pdgpaths.py", "pdgexec.py")
 FORMAT_VERSION = 1
 _KIND = {"string": "str"}
 
@@ -23,8 +24,9 @@ def item_json_path(temp_dir: str | os.PathLike, item_name: str) -> Path:
     return Path(temp_dir, "data", f"{item_name}.json")
 
 
-def item_data(item) -> dict:
-    """The JSON document for ``item`` (an ``engine.graph.workitem.WorkItem`` or a read-only view of one)."""
+def item_data(item, node=None) -> dict:
+    """The JSON document for ``item`` (an ``engine.graph.workitem.WorkItem`` or a read-only view of
+    one); ``node`` (its node object) adds what PDG's JSON says of the item's kind."""
     attributes = {}
     for name, (kind, values) in sorted(item.attrs.items()):
         if kind == "file":
@@ -43,13 +45,16 @@ def item_data(item) -> dict:
         "name": item.name,
         "index": item.index,
         "node": item.node,
+        "state": getattr(item, "state", "") or "cooking",
+        "type": 2 if getattr(node, "is_partitioner", False) else 0,  # pdgjson.workItemType
+        "cookType": 2 if getattr(node, "out_of_process", True) else 1,  # pdgjson.workItemCookType
         "attributes": attributes,
         "inputFiles": files(item.input_files),
         "outputFiles": files(item.output_files),
     }
 
 
-def write_item_json(item, path: str | os.PathLike) -> None:
+def write_item_json(item, path: str | os.PathLike, node=None) -> None:
     """Write the item's JSON atomically (temp file + rename: a job never reads half a file).
 
     No fsync: the file is rebuilt for every job, so surviving a power loss buys nothing."""
@@ -58,7 +63,7 @@ def write_item_json(item, path: str | os.PathLike) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(item_data(item), f, separators=(",", ":"))
+            json.dump(item_data(item, node), f, separators=(",", ":"))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

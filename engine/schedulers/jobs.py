@@ -38,15 +38,17 @@ def prepare(scheduled, scheduler, temp: Path, base: dict | None = None) -> tuple
     """Write the item's JSON (for nodes whose jobs read it) and return the job's environment
     (``base``: ``passed_env()``, made once per cook by a scheduler that starts many jobs) and log file."""
     item = scheduled.item
-    if getattr(scheduled.node, "item_json", True):  # a file per job costs: only for jobs that read it
-        jobdata.write_item_json(item, jobdata.item_json_path(temp, item.name))
+    jobdata.write_item_json(item, jobdata.item_json_path(temp, item.name), node=scheduled.node)
     env = dict(base) if base else passed_env()
+    env.update(getattr(scheduler, "job_env", {}))
     env.update(scheduled.env)
     scripts = temp / "scripts"
     env.update(
         {
             "PDG_ITEM_NAME": item.name,
             "PDG_ITEM_ID": item.item_id,
+            "PDG_INDEX": str(item.index),
+            "PDG_COOK_PID": str(os.getpid()),  # how the next cook finds this job should this cook die
             "PDG_TEMP": str(temp),
             "PDG_DIR": scheduler.graph_dir,
             "PDG_SCRIPTDIR": str(scripts),

@@ -27,7 +27,7 @@ from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
 from pdgstore.engine.files.confine import Confine, outside_allowed
 
-KINDS = ("int", "float", "str", "file", "dict")
+KINDS = ("int", "float", "str", "file", "dict", "pyobject")
 RPC_PREFIX = "/RPC2/"
 
 # Fault codes a job may see (pdgcmd prints the fault's text).
@@ -60,7 +60,8 @@ class ResultSink(Protocol):
     def add_output_files(self, item_id: str, files: list[tuple[str, str, str]]) -> None: ...
     def report_status(self, item_id: str, ok: bool, message: str = "") -> None: ...
     def warning(self, item_id: str | None, message: str) -> None: ...
-    def log_line(self, item_id: str, text: str) -> None: ...
+    def log_line(self, item_id: str, text: str, level: str = "info") -> None: ...
+    def item_json(self, item_id: str) -> str: ...
 
 
 class _Refused(Exception):
@@ -222,6 +223,16 @@ class ResultServer:
             "add_output_files": self._add_output_files,
             "report_status": self._report_status,
             "warning": self._warning,
+            "start_cook": self._start_cook,
+            "set_custom_state": self._set_custom_state,
+            "set_cook_percent": self._set_cook_percent,
+            "append_log": self._append_log,
+            "cancelled": self._cancelled,
+            "invalidate_cache": self._invalidate_cache,
+            "keepalive": self._keepalive,
+            "get_workitem_json": self._get_workitem_json,
+            "check_ready_batch": self._check_ready_batch,
+            "add_sub_item_batch": self._add_sub_item_batch,
             "system.multicall": self._multicall,
         }
 
@@ -449,7 +460,9 @@ class ResultServer:
         """``path`` relative to the project (absolute when outside and allowed), or refused."""
         if not path or "\0" in path or len(path) > 4096:
             raise _Refused(FAULT_INVALID, f"result server: {path!r:.200} is not a file path", item_id)
-        if self.path_map is not None:
+        if path.startswith("__PDG_DIR__"):  # pdgcmd.delocalizePath: the project folder, wherever the job ran
+            path = self.project_dir + path[len("__PDG_DIR__") :]
+        elif self.path_map is not None:
             path = self.path_map(path)
         full = os.path.normpath(os.path.join(self.project_dir, path))
         for base in (self.project_dir, self._project_real):
@@ -498,6 +511,73 @@ class ResultServer:
             raise _Refused(FAULT_INVALID, f"result server: a warning is a string, not {_describe(message)}", item_id)
         message = self._string(item_id, "warning", message)
         return self._apply(item_id, key, lambda: self.sink.warning(item_id, message))
+
+    # -- the rest of PDG's Job API (pdgcmd's calls beyond attributes, outputs and status) ------------
+    @staticmethod
+    def _sub(subindex) -> str:
+        """Words for a batch sub item index (the engine makes no batches: -1, or said in the record)."""
+        return f" (batch sub item {subindex})" if isinstance(subindex, int) and subindex >= 0 else ""
+
+    def _start_cook(self, key, subindex=-1) -> bool:
+        item_id, key = self._key(key)
+        text = "the job started cooking" + self._sub(subindex)
+        return self._apply(item_id, key, lambda: self.sink.log_line(item_id, text))
+
+    def _set_custom_state(self, key, subindex, state) -> bool:
+        item_id, key = self._key(key)
+        state = self._string(item_id, "custom state", state if isinstance(state, str) else str(state))
+        return self._apply(item_id, key, lambda: self.sink.set_attrib(item_id, "__pdg_state", [state], "str"))
+
+    def _set_cook_percent(self, key, subindex, percent) -> bool:
+        item_id, key = self._key(key)
+        if isinstance(percent, bool) or not isinstance(percent, (int, float)):
+            raise _Refused(
+                FAULT_INVALID, f"result server: a cook percent is a number, not {_describe(percent)}", item_id
+            )
+        value = float(percent)
+        return self._apply(item_id, key, lambda: self.sink.set_attrib(item_id, "__pdg_cookpercent", [value], "float"))
+
+    def _append_log(self, key, subindex, text, log_type=3) -> bool:
+        item_id, key = self._key(key)
+        if not isinstance(text, str):
+            raise _Refused(FAULT_INVALID, f"result server: a log entry is a string, not {_describe(text)}", item_id)
+        text = self._string(item_id, "log entry", text)
+        level = {0: "error", 1: "warning"}.get(log_type, "info")
+        return self._apply(item_id, key, lambda: self.sink.log_line(item_id, text + self._sub(subindex), level))
+
+    def _cancelled(self, key) -> bool:
+        item_id, key = self._key(key)
+        return self._apply(item_id, key, lambda: self.sink.report_status(item_id, False, "the job cancelled itself"))
+
+    def _invalidate_cache(self, key, subindex=-1) -> bool:
+        """PDG: the item's results count as new, so its dependents cook. Recorded as the attribute
+        ``__pdg_cacheinvalidated`` (the report's key: new for every call), which children inherit."""
+        item_id, key = self._key(key)
+        stamp = str(key[2])
+        return self._apply(
+            item_id, key, lambda: self.sink.set_attrib(item_id, "__pdg_cacheinvalidated", [stamp], "str")
+        )
+
+    def _keepalive(self, key) -> bool:
+        item_id, key = self._key(key)
+        return self._apply(item_id, key, lambda: self.sink.log_line(item_id, "keepalive", "debug"))
+
+    def _get_workitem_json(self, key, subindex=-1) -> str:
+        item_id, _ = self._key(key)
+        try:
+            return self.sink.item_json(item_id)
+        except ValueError as exc:
+            raise xmlrpc.client.Fault(FAULT_REFUSED, f"result server: {exc}") from None
+
+    def _check_ready_batch(self, key, subindex=-1) -> int:
+        """1: ready. A job runs only once its item is ready, and the engine makes no batches."""
+        self._key(key)
+        return 1
+
+    def _add_sub_item_batch(self, key) -> int:
+        """-1: the item is not a batch (the engine makes none)."""
+        self._key(key)
+        return -1
 
     def _multicall(self, calls) -> list:
         """Several reports in one round trip; each is checked and applied on its own, in order."""

@@ -50,5 +50,21 @@ class CookSink:
     def warning(self, item_id: str | None, message: str) -> None:
         self._wait(lambda done: self.reporter.warning(item_id, message, done))
 
-    def log_line(self, item_id: str, text: str) -> None:
-        self._wait(lambda done: self.reporter.log_line(item_id, text, "info", done))
+    def log_line(self, item_id: str, text: str, level: str = "info") -> None:
+        self._wait(lambda done: self.reporter.log_line(item_id, text, level, done))
+
+    def item_json(self, item_id: str) -> str:
+        """The item as the engine would serialize it for its job, read by the cook's loop."""
+        answered = threading.Event()
+        result = []
+
+        def done(value) -> None:
+            result.append(value)
+            answered.set()
+
+        self.reporter.put(("item_json", item_id, (done,)))
+        if not answered.wait(WAIT_S):
+            raise ValueError("the cook did not answer in time (it may have ended)")
+        if isinstance(result[0], Exception):
+            raise ValueError(str(result[0]))
+        return result[0]

@@ -1,176 +1,70 @@
-"""PDG's low-level Job API: a job script reports attributes, output files and its status to the
-engine's result server over XML-RPC.
+"""PDG's low-level Job API (SideFX's ``pdgcmd``): a job reports attributes, output files, progress
+and its status to the engine's result server over XML-RPC.
 
-Standard library only: the scheduler copies this file into ``$PDG_TEMP/scripts`` next to the job.
-Every call carries a report key (item, attempt, report number) so that a call repeated after a
-dropped connection changes nothing the second time. Calls retry with backoff (``PDG_RPC_TIMEOUT``,
-``PDG_RPC_RETRIES``, ``PDG_RPC_BACKOFF``; PDG's defaults 4 s, 2, 2 s); when the server stays gone,
-or refuses a call, the job ends with a one-line message on stderr and exit status 1
-(``ServerGone``/``ReportRefused`` are ``SystemExit``s, so ``except Exception`` does not hide them).
+Every function of SideFX's public ``pdgcmd.py`` is here with its name, positional order and keywords
+(``workitem_id=``, ``subindex=``, ``server_addr=``, ``to_stdout=``, ``raise_exc=``; see
+``docs/jobapi.md`` for the table). Standard library only: the scheduler copies this file into
+``$PDG_TEMP/scripts`` next to the job.
+
+- **Standalone**: without ``$PDG_RESULT_SERVER`` (or with ``PDG_DISABLE_RPC=1``) RPC is off, as in
+  SideFX's module: each report is printed to stdout (``PDG_RESULT: ...``) and the script goes on, so
+  a job script can be tried by hand.
+- **Idempotent**: every call carries a report key (item, attempt, report number), so a call repeated
+  after a dropped connection changes nothing the second time. Calls retry with backoff
+  (``PDG_RPC_TIMEOUT``, ``PDG_RPC_RETRIES``, ``PDG_RPC_BACKOFF``); when the server stays gone, or
+  refuses a call, the job ends with a one-line message on stderr and exit status 1
+  (``ServerGone``/``ReportRefused`` are ``SystemExit``s); with ``raise_exc=False`` the failure is
+  logged and the script goes on.
+- **Paths**: ``localizePath`` expands ``__PDG_*__`` tokens and applies the path map
+  (``$PDG_PATHMAP``, PDG's JSON format, zone ``$PDG_PATHMAP_ZONE`` or this platform's);
+  ``delocalizePath`` puts ``__PDG_DIR__`` back, and the server maps it to the project.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
+import locale
 import os
 import socket
 import sys
 import threading
 import time
 import uuid
-import xmlrpc.client
-
-_INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1  # what XML-RPC's <int> carries; wider ints go as text
-_DEFAULTS = {"int": 0, "float": 0.0, "str": "", "file": ["", "file"], "dict": {}}
+from datetime import datetime
 
 
-class ServerGone(SystemExit):
-    """The result server did not answer within the retry budget: the job cannot report, so it fails."""
+try:  # beside the job (``$PDG_TEMP/scripts`` on its PYTHONPATH), or inside the engine's package
+    from pdgexec import RedirectBuffer, StdOutReporter, execCommand, sanitizeEnvironment
+    from pdgpaths import apply_path_map, build_path_map, delocalizePath, localizePath, substitute_tokens
+    from pdgrpc import _INT_MAX, _INT_MIN, Client, ReportRefused, ServerGone, TooLarge, _env_number
+except ImportError:  # pragma: no cover - the engine imports it as pdgstore.engine.schedulers.jobapi.pdgcmd
+    from pdgstore.engine.schedulers.jobapi.pdgexec import (
+        RedirectBuffer,
+        StdOutReporter,
+        execCommand,
+        sanitizeEnvironment,
+    )
+    from pdgstore.engine.schedulers.jobapi.pdgpaths import (
+        apply_path_map,
+        build_path_map,
+        delocalizePath,
+        localizePath,
+        substitute_tokens,
+    )
+    from pdgstore.engine.schedulers.jobapi.pdgrpc import (
+        _INT_MAX,
+        _INT_MIN,
+        Client,
+        ReportRefused,
+        ServerGone,
+        TooLarge,
+        _env_number,
+    )
 
-
-class ReportRefused(SystemExit):
-    """The result server refused a report (bad value, item not cooking, ...): the job fails."""
-
-
-def _env_number(name: str, default: float, kind=float):
-    try:
-        return kind(os.environ.get(name, default))
-    except ValueError:
-        return kind(default)
-
-
-class TooLarge(ValueError):
-    """A request over the server's body limit: the server would hang up on it unread."""
-
-
-class _Transport(xmlrpc.client.Transport):
-    """XML-RPC over one kept-alive HTTP/1.1 connection, written and read on the socket directly:
-    http.client sends headers and body in two writes and parses every answer's headers with the
-    email package, most of a report's cost on the job's side. Refuses to send a body the server
-    would refuse unread (the job would only see a broken pipe)."""
-
-    def __init__(self, timeout: float, max_body: int) -> None:
-        super().__init__()
-        self._timeout = timeout
-        self._max_body = max_body
-        self._sock: socket.socket | None = None
-        self._file = None
-
-    def request(self, host, handler, request_body, verbose=False):
-        if len(request_body) > self._max_body:
-            raise TooLarge(f"{len(request_body)} bytes, over the result server's limit of {self._max_body}")
-        reused = self._sock is not None
-        try:
-            return self._single(host, handler, request_body)
-        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, _Closed):
-            self.close()
-            if not reused:
-                raise
-        return self._single(host, handler, request_body)  # a kept-alive connection the server closed
-
-    def _single(self, host: str, handler: str, body: bytes):
-        if self._sock is None:
-            name, _, port = host.rpartition(":")
-            self._sock = socket.create_connection((name, int(port)), timeout=self._timeout)
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._file = self._sock.makefile("rb")
-        head = (f"POST {handler} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/xml\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n")
-        self._sock.sendall(head.encode("latin-1") + body)
-        status = self._file.readline(65537)
-        if not status:
-            raise _Closed("the result server closed the connection")
-        parts = status.split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-            raise http.client.BadStatusLine(repr(status[:100]))
-        length, close = None, False
-        while True:
-            line = self._file.readline(65537)
-            if line in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"connection" and value.strip().lower() == b"close":
-                close = True
-        if length is None:
-            raise http.client.HTTPException("the result server answered without a Content-Length")
-        data = self._file.read(length)
-        if len(data) != length:
-            raise http.client.IncompleteRead(data, length)
-        if close:
-            self.close()
-        if int(parts[1]) != 200:
-            reason = parts[2].decode("latin-1").strip() if len(parts) > 2 else ""
-            raise xmlrpc.client.ProtocolError(host + handler, int(parts[1]), reason, {})
-        parser, unmarshaller = self.getparser()
-        parser.feed(data)
-        parser.close()
-        return unmarshaller.close()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        if self._sock is not None:
-            self._sock.close()
-        self._sock = self._file = None
-
-
-class _Closed(ConnectionError):
-    """The server closed a kept-alive connection before answering."""
-
-
-_RETRYABLE = (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError)
-
-
-class Client:
-    """One connection to a result server; ``call`` retries with backoff and maps failures to exits."""
-
-    def __init__(self, address: str | None = None, secret: str | None = None, *, timeout: float | None = None,
-                 retries: int | None = None, backoff: float | None = None) -> None:
-        self.address = address or os.environ.get("PDG_RESULT_SERVER", "")
-        self.secret = secret if secret is not None else os.environ.get("PDG_RESULT_SECRET", "")
-        self.timeout = timeout if timeout is not None else _env_number("PDG_RPC_TIMEOUT", 4.0)
-        self.retries = retries if retries is not None else _env_number("PDG_RPC_RETRIES", 2, int)
-        self.backoff = backoff if backoff is not None else _env_number("PDG_RPC_BACKOFF", 2.0)
-        self.max_body = _env_number("PDG_RESULT_MAX_BODY", 1 << 20, int)
-        if not self.address:
-            raise ServerGone("pdgcmd: PDG_RESULT_SERVER is not set: this job was not started by a PDG scheduler")
-        self._proxy = None
-
-    def _connect(self):
-        url = f"http://{self.address}/RPC2/{self.secret}"
-        self._proxy = xmlrpc.client.ServerProxy(url, transport=_Transport(self.timeout, self.max_body),
-                                                allow_none=True)
-        return self._proxy
-
-    def call(self, method: str, *args, what: str | None = None):
-        """Call ``method``; retry a dropped connection; a Fault or a dead server ends the job."""
-        what = what or method
-        last = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * (2 ** (attempt - 1)))
-            proxy = self._proxy or self._connect()
-            try:
-                return getattr(proxy, method)(*args)
-            except TooLarge:
-                raise
-            except (TypeError, OverflowError, ValueError) as exc:  # raised before anything is sent
-                raise ReportRefused(f"pdgcmd: {what} cannot be sent: {exc}") from None
-            except xmlrpc.client.Fault as fault:
-                raise ReportRefused(f"pdgcmd: the result server refused {what}: {fault.faultString}") from None
-            except (_RETRYABLE + (socket.timeout,)) as exc:
-                last = exc
-                self._proxy = None  # reconnect: the old connection may be half-closed
-        raise ServerGone(
-            f"pdgcmd: the result server at {self.address} did not answer {what} after {self.retries + 1} tries"
-            f" ({type(last).__name__}: {last}); failing the job"
-        )
-
+__all__ = ["RedirectBuffer", "StdOutReporter", "execCommand", "sanitizeEnvironment", "apply_path_map",
+           "build_path_map", "delocalizePath", "localizePath", "substitute_tokens", "ReportRefused",
+           "ServerGone"]
 
 _client: Client | None = None
 _lock = threading.Lock()
@@ -178,6 +72,108 @@ _token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # report numbers of this proce
 _counter = 0
 _arrays: dict[str, list] = {}  # the job's view of each attribute set so far, for indexed setters
 _local = threading.local()  # .pending: the calls of an open batch() on this thread
+_DEFAULTS = {"int": 0, "float": 0.0, "str": "", "file": ["", "file"], "dict": {}, "pyobject": ""}
+
+# -- module settings, as SideFX's ------------------------------------------------------------------
+LogDefault, LogVerbose = 0, 1
+verbose = _env_number("PDG_VERBOSE", 0, int)
+disable_timestamps = _env_number("PDG_DISABLE_TIMESTAMPS", 0, int)
+#: RPC is off without a result server (standalone: reports go to stdout only) or with PDG_DISABLE_RPC
+disable_rpc = "PDG_RESULT_SERVER" not in os.environ or _env_number("PDG_DISABLE_RPC", 0, int) > 0
+result_server_addr = None
+result_client_id = None
+theJobid = os.environ.get(os.environ.get("PDG_JOBID_VAR", ""), "") if os.environ.get("PDG_JOBID_VAR") else ""
+#: Passing $PDG_DELOCALIZE=0 turns off delocalization (the substitution of __PDG_DIR__)
+theDelocalizePaths = os.environ.get("PDG_DELOCALIZE", "1") != "0"
+
+
+class RpcError(Exception):
+    """An RPC failed (raised only where a caller asked for exceptions instead of an exit)."""
+
+
+# -- logging ---------------------------------------------------------------------------------------
+def setVerbosity(level):
+    """Set the global verbosity level (PDG_VERBOSE)."""
+    global verbose
+    verbose = int(level)
+
+
+def printlog(msg, verbosity=LogDefault, timestamp=True, prefix="", end="\n"):
+    """Print a log line to stdout (the job's log), timestamped unless PDG_DISABLE_TIMESTAMPS;
+    lines above the verbosity level (``verbosity`` > PDG_VERBOSE) are dropped."""
+    if verbosity > verbose:
+        return
+    text = msg.decode("utf-8", "replace") if isinstance(msg, (bytes, bytearray)) else str(msg)
+    if prefix:
+        text = f"{prefix}: {text}"
+    if timestamp and not disable_timestamps:
+        text = f"[{datetime.now().strftime('%H:%M:%S.%f')[:-3]}] {text}"
+    encoding = getattr(sys.stdout, "encoding", None) or locale.getpreferredencoding() or "ascii"
+    data = (text + (end or "")).encode(encoding, "replace")
+    try:
+        sys.stdout.buffer.write(data)
+    except (AttributeError, TypeError):
+        sys.stdout.write(data.decode(encoding, "replace"))
+    sys.stdout.flush()
+
+
+def verboseAnnounce():
+    """With PDG_VERBOSE, print this host and the result server (what a job wrapper prints)."""
+    if verbose < LogVerbose:
+        return
+    host = socket.gethostname()
+    printlog(f"PDG Client is {host} [{getResultClientId()}]")
+    addr = getResultServerAddr()
+    if addr:
+        printlog(f"PDG Result Server is {addr}")
+
+
+# -- the result server -----------------------------------------------------------------------------
+def setResultServerAddr(force_server_addr):
+    """Report to this ``host:port`` from now on (turns RPC on unless PDG_DISABLE_RPC)."""
+    global result_server_addr, disable_rpc, _client
+    result_server_addr = force_server_addr
+    if force_server_addr:
+        disable_rpc = _env_number("PDG_DISABLE_RPC", 0, int) > 0
+        _client = None
+
+
+def getResultServerAddr():
+    """The result server address: set by setResultServerAddr, else $PDG_RESULT_SERVER, else None."""
+    return result_server_addr or os.environ.get("PDG_RESULT_SERVER") or None
+
+
+def getSplitServerHostPort(server_addr):
+    """``host:port`` -> (host, port)."""
+    host, sep, port = str(server_addr).rpartition(":")
+    if not sep or not port.isdigit():
+        raise RuntimeError(f"Invalid result (MQ) server address {server_addr}")
+    return host, int(port)
+
+
+def setResultClientId(client_id):
+    global result_client_id
+    result_client_id = client_id
+
+
+def getResultClientId():
+    return result_client_id or os.environ.get("PDG_RESULT_CLIENT_ID", "")
+
+
+def client(server_addr=None) -> Client:
+    """The connection to ``server_addr`` (default: the result server)."""
+    global _client
+    address = server_addr or getResultServerAddr()
+    if _client is None or _client.address != address:
+        _client = Client(address)
+    return _client
+
+
+def reset(new_client: Client | None = None) -> None:
+    """Forget the connection and the attribute cache (tests; a job never needs this)."""
+    global _client
+    _client = new_client
+    _arrays.clear()
 
 
 @contextlib.contextmanager
@@ -185,7 +181,7 @@ def batch():
     """Send the reports made inside the block in one round trip (``system.multicall``) when it ends.
 
     Each report is still checked and applied on its own; a refused one ends the job as usual, once
-    the others were sent. Nested blocks join the outer one."""
+    the others were sent. Nested blocks join the outer one. (The engine's addition to the API.)"""
     if getattr(_local, "pending", None) is not None:
         yield
         return
@@ -200,55 +196,56 @@ def batch():
 
 def _flush(calls: list) -> None:
     """Send a batch in one request, or in halves when it is over the server's body limit."""
-    wire = [{"methodName": method, "params": list(args)} for method, args, _ in calls]
+    wire = [{"methodName": method, "params": list(args)} for method, args, _, _ in calls]
+    server, raise_exc = calls[0][3]
     try:
-        results = _call("system.multicall", wire, what=f"{len(calls)} batched reports", split=len(calls) > 1)
+        results = _call("system.multicall", wire, what=f"{len(calls)} batched reports", split=len(calls) > 1,
+                        server_addr=server, raise_exc=raise_exc)
     except TooLarge:
         _flush(calls[: len(calls) // 2])
         _flush(calls[len(calls) // 2:])
         return
-    for (_, _, what), result in zip(calls, results):
+    for (_, _, what, (_, raise_exc)), result in zip(calls, results or ()):
         if isinstance(result, dict):
-            raise ReportRefused(f"pdgcmd: the result server refused {what}: {result.get('faultString')}")
+            _refused(f"pdgcmd: the result server refused {what}: {result.get('faultString')}", raise_exc)
 
 
-def _send(method: str, *args, what: str) -> None:
-    """Make one report now, or queue it when a batch() is open."""
+def _refused(message: str, raise_exc: bool) -> None:
+    if raise_exc:
+        raise ReportRefused(message)
+    printlog(message, prefix="WARNING")
+
+
+def _invoke(method: str, *args, what: str, server_addr=None, raise_exc=True, reply=False):
+    """Make one report now (or queue it in an open batch()); nothing when RPC is off."""
+    if disable_rpc and not server_addr:
+        return None
     pending = getattr(_local, "pending", None)
-    if pending is not None:
-        pending.append((method, args, what))
-    else:
-        _call(method, *args, what=what)
+    if pending is not None and not reply:
+        pending.append((method, args, what, (server_addr, raise_exc)))
+        return None
+    return _call(method, *args, what=what, server_addr=server_addr, raise_exc=raise_exc)
 
 
-def _call(method: str, *args, what: str, split: bool = False):
+def _call(method: str, *args, what: str, split: bool = False, server_addr=None, raise_exc=True):
     try:
-        return client().call(method, *args, what=what)
+        return client(server_addr).call(method, *args, what=what)
     except TooLarge as exc:
         if split:
             raise
-        raise ReportRefused(f"pdgcmd: {what} cannot be sent: the request is {exc}") from None
+        _refused(f"pdgcmd: {what} cannot be sent: the request is {exc}", raise_exc)
+    except SystemExit as exc:
+        if raise_exc:
+            raise
+        printlog(str(exc), prefix="WARNING")
+    return None
 
 
-def client() -> Client:
-    global _client
-    if _client is None:
-        _client = Client()
-    return _client
-
-
-def reset(new_client: Client | None = None) -> None:
-    """Forget the connection and the attribute cache (tests; a job never needs this)."""
-    global _client
-    _client = new_client
-    _arrays.clear()
-
-
-def _item(item_name: str | None) -> str:
-    item = item_name or os.environ.get("PDG_ITEM_ID") or os.environ.get("PDG_ITEM_NAME")
-    if not item:
+def _item(workitem_id) -> str:
+    item = workitem_id if workitem_id not in (None, "") else getItemIdFromEnv()
+    if item in (None, ""):
         raise ReportRefused("pdgcmd: neither PDG_ITEM_ID nor PDG_ITEM_NAME is set: which work item is this?")
-    return item
+    return str(item)
 
 
 def report_key(item: str) -> list:
@@ -260,6 +257,246 @@ def report_key(item: str) -> list:
     return [item, _env_number("PDG_ITEM_ATTEMPT", 0, int), number]
 
 
+def getItemIdFromEnv():
+    """The job's work item id ($PDG_ITEM_ID; an int where it is one), else $PDG_ITEM_NAME, else None."""
+    item = os.environ.get("PDG_ITEM_ID") or os.environ.get("PDG_ITEM_NAME")
+    if item is None:
+        return None
+    try:
+        return int(item)
+    except ValueError:
+        return item
+
+
+def _wire_path(path) -> str:
+    """An output or file attribute path as the server takes it: delocalized where it is under
+    $PDG_DIR, else absolute."""
+    path = os.fspath(getattr(path, "path", path))
+    deloc = delocalizePath(os.path.abspath(localizePath(path)))
+    return deloc
+
+
+# -- status ----------------------------------------------------------------------------------------
+def _say(text: str) -> None:
+    """A report's line on stdout (the job's log): always standalone, where it is the report itself;
+    with a result server only at PDG_VERBOSE=1, since the report is in the engine's log already."""
+    printlog(text, verbosity=LogDefault if disable_rpc else LogVerbose)
+
+
+def _status(workitem_id, subindex: int) -> str:
+    return f"{workitem_id};{subindex}"
+
+
+def workItemStartCook(workitem_id=None, subindex=-1, server_addr=None, to_stdout=True, raise_exc=True):
+    """Reports that a work item (or batch sub item ``subindex``) has started cooking."""
+    item = _item(workitem_id)
+    if to_stdout:
+        _say(f"PDG_START: {_status(item, subindex)}")
+    _invoke("start_cook", report_key(item), int(subindex), what="start", server_addr=server_addr,
+            raise_exc=raise_exc)
+
+
+def workItemSuccess(workitem_id=None, subindex=-1, server_addr=None, to_stdout=True, raise_exc=True):
+    """Reports that the work item (or batch sub item ``subindex``) succeeded."""
+    item = _item(workitem_id)
+    if to_stdout:
+        _say(f"PDG_SUCCESS: {_status(item, subindex)};0")
+    _invoke("report_status", report_key(item), True, "" if subindex < 0 else f"batch sub item {subindex}",
+            what="success", server_addr=server_addr, raise_exc=raise_exc)
+
+
+def workItemFailed(workitem_id=None, server_addr=None, to_stdout=True, raise_exc=True):
+    """Reports that the work item failed (its job's exit code is then not asked)."""
+    item = _item(workitem_id)
+    if to_stdout:
+        _say(f"PDG_FAILED: {item}")
+    _invoke("report_status", report_key(item), False, "", what="failure", server_addr=server_addr,
+            raise_exc=raise_exc)
+
+
+def workItemCancelled(workitem_id=None, server_addr=None, raise_exc=True):
+    """Reports that the work item was explicitly cancelled."""
+    item = _item(workitem_id)
+    _say(f"PDG_CANCELLED: {item}")
+    _invoke("cancelled", report_key(item), what="cancellation", server_addr=server_addr, raise_exc=raise_exc)
+
+
+def workItemSetCustomState(custom_state, workitem_id=None, subindex=-1, server_addr=None, to_stdout=True,
+                           raise_exc=True):
+    """Sets a custom state string on the work item (its ``__pdg_state`` attribute)."""
+    item = _item(workitem_id)
+    if to_stdout:
+        _say(f"PDG_SET_CUSTOM_STATE: {_status(item, subindex)};{custom_state}")
+    _invoke("set_custom_state", report_key(item), int(subindex), str(custom_state), what="a custom state",
+            server_addr=server_addr, raise_exc=raise_exc)
+
+
+def workItemSetCookPercent(cook_percent, workitem_id=None, subindex=-1, server_addr=None, to_stdout=True,
+                           raise_exc=True):
+    """Sets the work item's cook percentage (its ``__pdg_cookpercent`` attribute)."""
+    item = _item(workitem_id)
+    if to_stdout:
+        _say(f"PDG_SET_COOK_PERCENT: {_status(item, subindex)};{cook_percent}")
+    _invoke("set_cook_percent", report_key(item), int(subindex), float(cook_percent), what="a cook percent",
+            server_addr=server_addr, raise_exc=raise_exc)
+
+
+def workItemAppendLog(log_data, log_type=3, workitem_id=None, subindex=-1, server_addr=None, to_stdout=True,
+                      raise_exc=True):
+    """Adds ``log_data`` to the work item's log (``log_type``: 0 error, 1 warning, 2 message, 3 raw)."""
+    item = _item(workitem_id)
+    if to_stdout:
+        _say(f"PDG_APPEND_LOG: {_status(item, subindex)};{len(log_data)}")
+    _invoke("append_log", report_key(item), int(subindex), str(log_data), int(log_type), what="a log entry",
+            server_addr=server_addr, raise_exc=raise_exc)
+
+
+def invalidateCache(workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
+    """Asks the engine to treat the item's results as new, so its dependents cook."""
+    item = _item(workitem_id)
+    _say(f"PDG_INVALIDATE_CACHE: {_status(item, subindex)}")
+    _invoke("invalidate_cache", report_key(item), int(subindex), what="a cache invalidation",
+            server_addr=server_addr, raise_exc=raise_exc)
+
+
+def keepalive(workitem_id=None, server_addr=None, raise_exc=True):
+    """A heartbeat: the job is alive (recorded with the item)."""
+    item = _item(workitem_id)
+    _invoke("keepalive", report_key(item), what="a keepalive", server_addr=server_addr, raise_exc=raise_exc)
+
+
+def warning(message, workitem_id=None, server_addr=None, raise_exc=True):
+    """A warning on the work item (its history shows it)."""
+    item = _item(workitem_id)
+    if disable_rpc:
+        printlog(str(message), prefix="WARNING")
+    _invoke("warning", report_key(item), str(message), what="a warning", server_addr=server_addr,
+            raise_exc=raise_exc)
+
+
+# -- batch sub items -------------------------------------------------------------------------------
+def getWorkItemJSON(workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
+    """The work item serialized as JSON by the engine ('' when RPC is off)."""
+    item = _item(workitem_id)
+    if disable_rpc and not server_addr:
+        return ""
+    return _invoke("get_workitem_json", report_key(item), int(subindex), what="the work item's JSON",
+                   server_addr=server_addr, raise_exc=raise_exc, reply=True) or ""
+
+
+def checkReady(workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
+    """Whether batch sub item ``subindex`` may cook (RuntimeError when a dependency failed)."""
+    item = _item(workitem_id)
+    if disable_rpc and not server_addr:
+        return False
+    answer = _invoke("check_ready_batch", report_key(item), int(subindex), what="a readiness check",
+                     server_addr=server_addr, raise_exc=raise_exc, reply=True)
+    if answer == 2:
+        raise RuntimeError("Failed Dependency!")
+    return answer == 1
+
+
+def waitUntilReady(workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
+    """Block until batch sub item ``subindex`` may cook (polls every $PDG_BATCH_POLL_DELAY s)."""
+    if disable_rpc and not server_addr:
+        return
+    delay = _env_number("PDG_BATCH_POLL_DELAY", 1.0)
+    while not checkReady(workitem_id, subindex, server_addr, raise_exc):
+        time.sleep(delay)
+
+
+def appendSubItem(workitem_id=None, server_addr=None, raise_exc=True):
+    """Add a sub item to a running batch: its index, or -1 where the item is not a batch."""
+    item = _item(workitem_id)
+    if disable_rpc and not server_addr:
+        return False
+    answer = _invoke("add_sub_item_batch", report_key(item), what="a new batch sub item", server_addr=server_addr,
+                     raise_exc=raise_exc, reply=True)
+    return int(answer) if answer is not None else -1
+
+
+def execBatchPoll(item_name, subindex, server_addr=None):
+    printlog("execBatchPoll is deprecated, please use waitUntilReady instead.")
+    return waitUntilReady(item_name, subindex, server_addr)
+
+
+def execBatchSuccess(item_name, subindex, server_addr=None, to_stdout=True):
+    printlog("execBatchSuccess is deprecated, please use workItemSuccess instead.")
+    return workItemSuccess(item_name, subindex, server_addr, to_stdout)
+
+
+def execItemFailed(item_name, server_addr=None, to_stdout=True):
+    printlog("execItemFailed is deprecated, please use workItemFailed instead.")
+    return workItemFailed(item_name, server_addr, to_stdout)
+
+
+def execStartCook(item_name=None, subindex=-1, server_addr=None, to_stdout=True):
+    printlog("execStartCook is deprecated, please use workItemStartCook instead.")
+    return workItemStartCook(item_name, subindex, server_addr, to_stdout)
+
+
+# -- output files ----------------------------------------------------------------------------------
+def _send_outputs(item: str, paths: list, tags: list, hashes: list, subindex: int, server_addr, raise_exc,
+                  to_stdout: bool, and_success: bool = False) -> None:
+    wire = []
+    for path, tag, hash_code in zip(paths, tags, hashes):
+        deloc = _wire_path(path)
+        if to_stdout:
+            _say(f"PDG_RESULT: {_status(item, subindex)};{deloc};{tag};{hash_code}")
+        wire.append([deloc, str(tag or ""), "" if hash_code in (None, 0, "") else str(hash_code)])
+    if wire:
+        _invoke("add_output_files", report_key(item), wire, what=f"output files {[w[0] for w in wire[:3]]}",
+                server_addr=server_addr, raise_exc=raise_exc)
+    if and_success:
+        workItemSuccess(item, subindex, server_addr, to_stdout, raise_exc)
+
+
+def addOutputFile(result_data, workitem_id=None, server_addr=None, result_data_tag="", subindex=-1,
+                  and_success=False, to_stdout=True, raise_exc=True, duration=0.0, hash_code=0, batch_size=50):
+    """Reports an output file (or a list of them) of the work item; ``result_data_tag`` '' tags it by
+    its extension; ``and_success`` reports success too."""
+    paths = list(result_data) if isinstance(result_data, (list, tuple)) else [result_data]
+    if not paths:
+        raise TypeError("result_data is invalid")
+    if not isinstance(paths[0], (str, bytes, os.PathLike)) and not hasattr(paths[0], "path"):
+        raise TypeError("result_data must be string-like or a list of string-like")
+    item = _item(workitem_id)
+    for start in range(0, len(paths), max(1, int(batch_size))):
+        chunk = paths[start:start + max(1, int(batch_size))]
+        _send_outputs(item, chunk, [result_data_tag] * len(chunk), [hash_code] * len(chunk), subindex,
+                      server_addr, raise_exc, to_stdout)
+    if and_success:
+        workItemSuccess(item, subindex, server_addr, to_stdout, raise_exc)
+
+
+def reportResultData(result_data, workitem_id=None, server_addr=None, result_data_tag="", subindex=-1,
+                     and_success=False, to_stdout=True, raise_exc=True, duration=0.0, hash_code=0, batch_size=50):
+    """Deprecated in favour of addOutputFile."""
+    addOutputFile(result_data, workitem_id, server_addr, result_data_tag, subindex, and_success, to_stdout,
+                  raise_exc, duration, hash_code, batch_size)
+
+
+def addOutputFiles(output_file_array, workitem_id=None, server_addr=None, output_file_tag="", subindex=-1,
+                   to_stdout=True, raise_exc=True, duration=0.0, hash_codes=()):
+    """Reports several output files; ``output_file_tag`` is one tag for all or one per file."""
+    if not output_file_array:
+        raise TypeError("output_file_array is invalid")
+    paths = list(output_file_array)
+    if isinstance(output_file_tag, (str, bytes)) or output_file_tag is None:
+        tags = [output_file_tag or ""] * len(paths)
+    else:
+        tags = list(output_file_tag) + [""] * (len(paths) - len(output_file_tag))
+    hashes = list(hash_codes or ()) + [0] * (len(paths) - len(hash_codes or ()))
+    item = _item(workitem_id)
+    if to_stdout:
+        _say(f"PDG_RESULT_ARRAY: {_status(item, subindex)};[{len(paths)} files];[{len(set(tags))} tag(s)]")
+    limit = _env_number("PDG_RPC_MAX_ARRAY_SIZE", 2000, int)
+    for start in range(0, len(paths), limit):
+        _send_outputs(item, paths[start:start + limit], tags[start:start + limit], hashes[start:start + limit],
+                      subindex, server_addr, raise_exc, to_stdout=False)
+
+
+# -- attributes ------------------------------------------------------------------------------------
 def wire_value(kind: str, value):
     """``value`` as XML-RPC carries it: ints outside 32 bits travel as decimal text."""
     if kind == "int":
@@ -269,27 +506,39 @@ def wire_value(kind: str, value):
         return float(value)
     if kind == "file":
         if isinstance(value, (list, tuple)):
-            path, tag = value
+            path, tag = value[0], value[1] if len(value) > 1 else "file"
         else:
             path, tag = getattr(value, "path", value), getattr(value, "tag", "file")
-        return [os.path.abspath(os.fspath(path)), str(tag or "file")]
+        return [_wire_path(path), str(tag or "file")]
     if kind == "dict":
-        return dict(value)
+        return _as_dict(value)
     return str(value)
 
 
-def send_attrib(name: str, kind: str, values: list, item_name: str | None = None) -> None:
-    """Set attribute ``name`` of the item to the whole array ``values`` (already of ``kind``)."""
-    item = _item(item_name)
-    wire = [wire_value(kind, v) for v in values]
-    _send("set_attrib", report_key(item), str(name), kind, wire, what=f"attribute {name!r}")
+def _as_dict(value) -> dict:
+    """SideFX's jobs send a dict's ``str()``; a dict or its literal text are both taken."""
+    if isinstance(value, dict):
+        return dict(value)
+    import ast
+
+    parsed = ast.literal_eval(str(value))
+    if not isinstance(parsed, dict):
+        raise TypeError(f"pdgcmd: {value!r:.80} is not a dictionary")
+    return parsed
+
+
+def send_attrib(name: str, kind: str, values: list, workitem_id=None, subindex=-1, server_addr=None,
+                raise_exc=True) -> None:
+    """Set attribute ``name`` of the item to the whole array ``values`` (of ``kind``)."""
+    item = _item(workitem_id)
+    try:
+        wire = [wire_value(kind, v) for v in values]
+    except (TypeError, ValueError, SyntaxError) as exc:
+        return _refused(f"pdgcmd: attribute {name!r} cannot be sent: {exc}", raise_exc)
+    _say(f"PDG_SET_ATTRIB: {_status(item, subindex)};{name};{values!r:.200}")
     _arrays[name] = list(values)
-
-
-def _current(name: str, kind: str) -> list:
-    if name not in _arrays:
-        _arrays[name] = list(_job_attrib(name, kind))
-    return list(_arrays[name])
+    _invoke("set_attrib", report_key(item), str(name), kind, wire, what=f"attribute {name!r}",
+            server_addr=server_addr, raise_exc=raise_exc)
 
 
 def _job_attrib(name: str, kind: str) -> list:
@@ -312,94 +561,84 @@ def load_item_data(item_name: str | None = None) -> dict | None:
         return None
 
 
-def _set_at(name: str, kind: str, value, index: int, item_name: str | None) -> None:
+def _set_at(name, kind, value, index, workitem_id, subindex, server_addr, raise_exc) -> None:
+    if isinstance(value, (list, tuple)) and kind != "file":  # PDG takes a list as the whole array
+        return send_attrib(name, kind, list(value), workitem_id, subindex, server_addr, raise_exc)
+    index = int(index)
     if index < 0:
         raise IndexError(f"pdgcmd: attribute {name!r}: index {index} is negative")
-    values = _current(name, kind)
+    if name not in _arrays:
+        _arrays[name] = list(_job_attrib(name, kind))
+    values = list(_arrays[name])
     values.extend([_DEFAULTS[kind]] * (index + 1 - len(values)))
     values[index] = value
-    send_attrib(name, kind, values, item_name)
+    send_attrib(name, kind, values, workitem_id, subindex, server_addr, raise_exc)
 
 
-# -- PDG's pdgcmd functions ---------------------------------------------------------------------
-
-def setStringAttrib(attrib_name: str, value, index: int = 0, item_name: str | None = None) -> None:
-    _set_at(attrib_name, "str", str(value), index, item_name)
-
-
-def setIntAttrib(attrib_name: str, value, index: int = 0, item_name: str | None = None) -> None:
-    _set_at(attrib_name, "int", int(value), index, item_name)
+def setStringAttrib(attr_name, attr_value, attr_index=0, workitem_id=None, subindex=-1, server_addr=None,
+                    raise_exc=True):
+    """Sets the string attribute's value at ``attr_index`` (a list sets the whole array)."""
+    _set_at(attr_name, "str", attr_value if isinstance(attr_value, (list, tuple)) else str(attr_value),
+            attr_index, workitem_id, subindex, server_addr, raise_exc)
 
 
-def setFloatAttrib(attrib_name: str, value, index: int = 0, item_name: str | None = None) -> None:
-    _set_at(attrib_name, "float", float(value), index, item_name)
+def setIntAttrib(attr_name, attr_value, attr_index=0, workitem_id=None, subindex=-1, server_addr=None,
+                 raise_exc=True):
+    _set_at(attr_name, "int", attr_value, attr_index, workitem_id, subindex, server_addr, raise_exc)
 
 
-def setFileAttrib(attrib_name: str, path, index: int = 0, tag: str = "file", item_name: str | None = None) -> None:
-    _set_at(attrib_name, "file", [localize_abs(path), tag], index, item_name)
+def setFloatAttrib(attr_name, attr_value, attr_index=0, workitem_id=None, subindex=-1, server_addr=None,
+                   raise_exc=True):
+    _set_at(attr_name, "float", attr_value, attr_index, workitem_id, subindex, server_addr, raise_exc)
 
 
-def setDictAttrib(attrib_name: str, value: dict, index: int = 0, item_name: str | None = None) -> None:
-    _set_at(attrib_name, "dict", dict(value), index, item_name)
+def setFileAttrib(attr_name, attr_value, attr_index=0, workitem_id=None, subindex=-1, server_addr=None,
+                  raise_exc=True):
+    """``attr_value``: a path, a ``pdgjson.File`` or its ``asTuple()`` (path, tag, hash, owned)."""
+    _set_at(attr_name, "file", attr_value, attr_index, workitem_id, subindex, server_addr, raise_exc)
 
 
-def setStringAttribArray(attrib_name: str, values, item_name: str | None = None) -> None:
-    send_attrib(attrib_name, "str", [str(v) for v in values], item_name)
+def setDictAttrib(attr_name, attr_value, attr_index=0, workitem_id=None, subindex=-1, server_addr=None,
+                  raise_exc=True):
+    """``attr_value``: a dict, or its ``str()`` as SideFX's jobs send it."""
+    _set_at(attr_name, "dict", attr_value, attr_index, workitem_id, subindex, server_addr, raise_exc)
 
 
-def setIntAttribArray(attrib_name: str, values, item_name: str | None = None) -> None:
-    send_attrib(attrib_name, "int", [int(v) for v in values], item_name)
+def setStringAttribArray(attr_name, attr_value, workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
+    send_attrib(attr_name, "str", [str(v) for v in attr_value], workitem_id, subindex, server_addr, raise_exc)
 
 
-def setFloatAttribArray(attrib_name: str, values, item_name: str | None = None) -> None:
-    send_attrib(attrib_name, "float", [float(v) for v in values], item_name)
+def setIntAttribArray(attr_name, attr_value, workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
+    send_attrib(attr_name, "int", [int(v) for v in attr_value], workitem_id, subindex, server_addr, raise_exc)
 
 
-def setFileAttribArray(attrib_name: str, paths, tag: str = "file", item_name: str | None = None) -> None:
-    send_attrib(attrib_name, "file", [[localize_abs(p), tag] for p in paths], item_name)
+def setFloatAttribArray(attr_name, attr_value, workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
+    send_attrib(attr_name, "float", [float(v) for v in attr_value], workitem_id, subindex, server_addr, raise_exc)
 
 
-def addOutputFile(path, tag: str = "", hash_code="", item_name: str | None = None) -> None:
-    addOutputFiles([path], tag, [hash_code], item_name)
+def setFileAttribArray(attr_name, attr_value, workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
+    send_attrib(attr_name, "file", list(attr_value), workitem_id, subindex, server_addr, raise_exc)
 
 
-def addOutputFiles(paths, tags="", hash_codes=None, item_name: str | None = None) -> None:
-    """Report files the job wrote; ``tags``/``hash_codes`` are one value for all or one per path."""
-    paths = [os.fspath(p) for p in paths]
-    tags = [tags] * len(paths) if isinstance(tags, str) else list(tags)
-    hashes = list(hash_codes) if hash_codes is not None else [""] * len(paths)
-    if len(tags) != len(paths) or len(hashes) != len(paths):
-        raise ValueError("pdgcmd: addOutputFiles needs one tag and one hash per path (or a single tag)")
-    files = [[os.path.abspath(p), str(t or ""), "" if h in (None, 0, "") else str(h)]
-             for p, t, h in zip(paths, tags, hashes)]
-    item = _item(item_name)
-    _send("add_output_files", report_key(item), files, what=f"output files {paths[:3]}")
+def setDictAttribArray(attr_name, attr_value, workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
+    send_attrib(attr_name, "dict", list(attr_value), workitem_id, subindex, server_addr, raise_exc)
 
 
-def warning(message: str, item_name: str | None = None) -> None:
-    item = _item(item_name)
-    _send("warning", report_key(item), str(message), what="a warning")
+def setPyObjectAttrib(attr_name, attr_value, workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
+    """``attr_value``: the ``repr()`` of a Python object (literals: read back with ``ast.literal_eval``)."""
+    send_attrib(attr_name, "pyobject", [str(attr_value)], workitem_id, subindex, server_addr, raise_exc)
 
 
-def workItemSuccess(item_name: str | None = None) -> None:
-    item = _item(item_name)
-    _send("report_status", report_key(item), True, "", what="success")
+def writeAttribute(attr_name, attr_value, item_name=None, server_addr=None, raise_exc=True):
+    """[Deprecated] Sets an attribute from a value or a list of str, int or float."""
+    printlog("writeAttribute is deprecated, please use the set*Attrib functions")
+    values = list(attr_value) if isinstance(attr_value, (list, tuple)) else [attr_value]
+    if not values:
+        raise TypeError("attr_value is invalid")
+    kind = "str" if isinstance(values[0], str) else "float" if isinstance(values[0], float) else "int"
+    send_attrib(attr_name, kind, values, item_name, -1, server_addr, raise_exc)
 
 
-def workItemFailed(message: str = "", item_name: str | None = None) -> None:
-    item = _item(item_name)
-    _send("report_status", report_key(item), False, str(message), what="failure")
-
-
-def localizePath(path: str) -> str:
-    """Identity until the path map arrives."""
-    return path
-
-
-def delocalizePath(path: str) -> str:
-    """Identity until the path map arrives."""
-    return path
-
-
+# -- the engine's earlier names, kept for scripts written against them --------------------------------
 def localize_abs(path) -> str:
     return os.path.abspath(localizePath(os.fspath(getattr(path, "path", path))))

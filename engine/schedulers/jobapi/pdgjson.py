@@ -1,200 +1,510 @@
-"""PDG's high-level Job API: the job's work item, read from ``$PDG_TEMP/data/<item name>.json``,
-with ``pdg.WorkItem``'s names; setters change the local copy and report through ``pdgcmd``.
+"""PDG's high-level Job API (SideFX's ``pdgjson``): the job's work item with ``pdg.WorkItem``'s names.
 
+``WorkItem.fromJobEnvironment()`` reads ``$PDG_TEMP/data/$PDG_ITEM_NAME.json`` (one file per item,
+written by the scheduler before the job starts). Reading is local; every setter changes the local
+copy and reports through ``pdgcmd`` (standalone, without a result server, it only prints). The
+names, positional order and keywords are SideFX's (``docs/jobapi.md`` lists them with their status);
+attribute objects (``work_item['x'].value()``, ``work_item.attrib('x')``), the enums
+(``attribType``, ``attribFlag``, ``workItemState``, ``workItemType`` ...) and ``File`` included.
 Standard library only: the scheduler copies this file into ``$PDG_TEMP/scripts`` next to the job.
-One file per item (PDG names a single ``workitem.json``) so parallel jobs never share one.
+
+Unlike SideFX's module, a report the engine refuses fails the job (``raise_exc`` is left on): the
+engine never drops a job's report silently.
 """
 
 from __future__ import annotations
 
+import ast
+import base64
+import enum
+import gzip
 import json
 import os
+import sys
+from collections.abc import Iterable
 
 import pdgcmd
+from pdgcmd import localizePath
+
+# -- enums (SideFX's values) -------------------------------------------------------------------------
+
+
+class attribType(enum.IntEnum):  # noqa: N801
+    Undefined = -1
+    Int = 0
+    Float = 1
+    String = 2
+    File = 3
+    PyObject = 4
+    Geometry = 5
+    Dict = 6
+
+
+class attribFlag(enum.IntFlag):  # noqa: N801
+    NoFlags = 0
+    NoCopy = 0x0001
+    EnvExport = 0x0002
+    ReadOnly = 0x0004
+    Internal = 0x0008
+    Operator = 0x0010
+    All = 0xFFFF
+
+
+class fileType(enum.IntEnum):  # noqa: N801
+    Generated = 0
+    Expected = 1
+    Runtime = 2
+    RuntimeExpected = 3
+
+
+class batchActivation(enum.IntEnum):  # noqa: N801
+    First = 0
+    Any = 1
+    All = 2
+
+
+class workItemState(enum.IntEnum):  # noqa: N801
+    Undefined = 0
+    Dirty = 1
+    Uncooked = 2
+    Waiting = 3
+    Scheduled = 4
+    Cooking = 5
+    CookedSuccess = 6
+    CookedCache = 7
+    CookedFail = 8
+    CookedCancel = 9
+
+
+class workItemType(enum.IntEnum):  # noqa: N801
+    Regular = 0
+    Batch = 1
+    Partition = 2
+
+
+class workItemExecutionType(enum.IntEnum):  # noqa: N801
+    Regular = 0
+    LongRunning = 1
+    Cleanup = 2
+
+
+class workItemLogType(enum.IntEnum):  # noqa: N801
+    Error = 0
+    Warning = 1
+    Message = 2
+    Raw = 3
+
+
+class workItemCookType(enum.IntEnum):  # noqa: N801
+    Generate = 0
+    InProcess = 1
+    OutOfProcess = 2
+    Service = 3
+    Automatic = 4
+
+
+#: the JSON's type names (the engine's) <-> attribType, and each one's wire kind for pdgcmd
+_TYPES = {"int": attribType.Int, "float": attribType.Float, "str": attribType.String, "file": attribType.File,
+          "dict": attribType.Dict, "pyobject": attribType.PyObject}
+_KINDS = {v: k for k, v in _TYPES.items()}
+_STATES = {"dirty": 1, "uncooked": 2, "waiting": 3, "scheduled": 4, "cooking": 5, "cooked_success": 6,
+           "cooked_cache": 7, "cooked_fail": 8, "cooked_cancel": 9}
+
+
+# -- module functions ------------------------------------------------------------------------------
+def getTempDir():
+    """$PDG_TEMP, or None (with an error line) when the job has none."""
+    temp = os.environ.get("PDG_TEMP")
+    if not temp:
+        pdgcmd.printlog("ERROR: $PDG_TEMP must be in environment")
+    return temp
+
+
+def getWorkItemJsonPath(item_name):
+    """Where the scheduler wrote the item's JSON (``.json.gz`` when that is there)."""
+    temp = getTempDir()
+    if not temp:
+        return None
+    root = os.path.expandvars(os.path.join(temp, "data", item_name))
+    return root + ".json.gz" if os.path.exists(root + ".json.gz") else root + ".json"
+
+
+def getPyAttribLoader():
+    return os.environ.get("PDG_PYATTRIB_LOADER", "")
+
+
+def getWorkItemDataSource():
+    """0: the item comes from its JSON file; 1: from the result server (``getWorkItemJSON``)."""
+    try:
+        return int(os.environ.get("PDG_ITEM_DATA_SOURCE", 0))
+    except ValueError:
+        return 0
+
+
+def getMemoryUsage():
+    """This process's peak resident memory in bytes (0 where it cannot be read)."""
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    except (ImportError, OSError):
+        return 0
+
+
+def isIterable(obj):
+    return isinstance(obj, Iterable) and not isinstance(obj, (str, bytes, bytearray, dict))
+
+
+class AttribError(Exception):
+    pass
+
+
+class CookError(Exception):
+    pass
 
 
 class File:
-    """An input/output file or a file attribute value, as ``pdg.File``: ``path`` is absolute."""
+    """``pdg.File``: ``path`` (absolute), ``local_path`` (path-mapped), ``tag``, ``hash``, ``owned``."""
 
-    __slots__ = ("path", "local_path", "tag", "hash", "size", "own")
-
-    def __init__(self, path: str, tag: str = "file", hash: str = "", size: int = 0, own: bool = False) -> None:
+    def __init__(self, path="", tag="", modtime=0, owned=False):
         self.path = path
-        self.local_path = pdgcmd.localizePath(path)
+        self.local_path = localizePath(path) if path else path
         self.tag = tag
-        self.hash = hash
-        self.size = size
-        self.own = own
+        self.hash = modtime
+        self.owned = owned
+        self.size = 0
+        self.type = fileType.Runtime
 
-    def __repr__(self) -> str:
-        return f"File({self.path!r}, {self.tag!r})"
+    @property
+    def own(self):
+        return self.owned
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, File) and (self.path, self.tag) == (other.path, other.tag)
+    def asTuple(self):
+        return (self.path, self.tag, self.hash, self.owned)
 
-    def __fspath__(self) -> str:
+    def asJSONValue(self):
+        return {"data": self.path, "tag": self.tag, "hash": self.hash, "size": self.size, "own": self.owned,
+                "type": int(self.type)}
+
+    def __fspath__(self):
         return self.local_path
 
+    def __eq__(self, other):
+        return isinstance(other, File) and (self.path, self.tag) == (other.path, other.tag)
 
-class WorkItem:
-    """A job's view of its work item: attributes, input and output files, name, index and frame."""
+    def __hash__(self):
+        return hash((self.path, self.tag))
 
-    def __init__(self, data: dict) -> None:
-        self._data = data
-        self.id = data["id"]
-        self.name = data["name"]
-        self.index = data["index"]
-        self.node = data.get("node", "")
-        self._attrs = {k: [v["type"], list(v["values"])] for k, v in data.get("attributes", {}).items()}
-        self._inputs = [self._file(f) for f in data.get("inputFiles", [])]
-        self._outputs = [self._file(f) for f in data.get("outputFiles", [])]
+    def __repr__(self):
+        return f"<{self.path} tag='{self.tag}', owned={self.owned} at 0x{id(self):x}>"
 
-    @classmethod
-    def fromJobEnvironment(cls, item_name: str | None = None) -> "WorkItem":
-        """The item this job cooks, from ``$PDG_TEMP/data/$PDG_ITEM_NAME.json``."""
-        name = item_name or os.environ.get("PDG_ITEM_NAME")
-        if not name or not os.environ.get("PDG_TEMP"):
-            raise RuntimeError("pdgjson: PDG_ITEM_NAME and PDG_TEMP must be set: was this job started by PDG?")
-        data = pdgcmd.load_item_data(name)
-        if data is None:
-            path = os.path.join(os.environ["PDG_TEMP"], "data", f"{name}.json")
-            raise FileNotFoundError(f"pdgjson: work item file {path} does not exist")
-        return cls(data)
 
-    @classmethod
-    def fromFile(cls, path: str) -> "WorkItem":
-        with open(path, encoding="utf-8") as f:
-            return cls(json.load(f))
+# -- attributes ------------------------------------------------------------------------------------
+class Attribute:
+    """One attribute of a work item (PDG's ``AttributeArray``): ``value(i)``, ``values``, ``size``;
+    ``setValue``/``setValues`` report the change."""
 
-    @staticmethod
-    def _file(rec: dict) -> File:
-        return File(rec["path"], rec.get("tag", "file"), rec.get("hash", ""), rec.get("size", 0))
+    _cast = {attribType.Int: int, attribType.Float: float, attribType.String: str, attribType.Dict: dict}
 
-    def __repr__(self) -> str:
-        return f"<WorkItem {self.name} ({self.id})>"
+    def __init__(self, attrib_type, name, owner, values=()):
+        self._attrib_type = attribType(attrib_type)
+        self._name = name
+        self._owner = owner
+        self._data = list(values)
+        self._attrib_flags = 0
+        self._changed = False
 
-    # -- reading ---------------------------------------------------------------------------------
-    @property
-    def frame(self) -> float:
-        """The item's frame: its ``frame`` attribute, 0.0 when it has none (as PDG)."""
-        attr = self._attrs.get("frame")
-        return float(attr[1][0]) if attr and attr[0] in ("int", "float") and attr[1] else 0.0
+    name = property(lambda self: self._name)
+    type = property(lambda self: self._attrib_type)
+    owner = property(lambda self: self._owner)
+    flags = property(lambda self: self._attrib_flags)
+    changed = property(lambda self: self._changed)
+    builtin = property(lambda self: self._name.startswith("__pdg"))
 
     @property
-    def hasFrame(self) -> bool:
-        return "frame" in self._attrs
+    def size(self):
+        return len(self)
+
+    def __len__(self):
+        return 1 if self._attrib_type == attribType.PyObject else len(self._data)
+
+    def __getitem__(self, index):
+        return self._data[index]
+
+    def __setitem__(self, index, value):
+        self.setValue(value, index)
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def hasFlag(self, flag):
+        return bool(self._attrib_flags & int(flag))
+
+    def hasFlags(self, flags):
+        return (self._attrib_flags & int(flags)) == int(flags)
+
+    def hasAnyFlags(self):
+        return self._attrib_flags != 0
+
+    def setFlag(self, flag):
+        self._attrib_flags |= int(flag)
+
+    def setFlags(self, flags):
+        self._attrib_flags = int(flags)
 
     @property
-    def inputFiles(self) -> list[File]:
-        return list(self._inputs)
+    def values(self):
+        if self._attrib_type == attribType.PyObject:
+            return self.object
+        return list(self._data)
 
     @property
-    def outputFiles(self) -> list[File]:
-        return list(self._outputs)
-
-    @property
-    def attribNames(self) -> list[str]:
-        return sorted(self._attrs)
-
-    def hasAttrib(self, name: str) -> bool:
-        return name in self._attrs
-
-    def attribType(self, name: str) -> str | None:
-        attr = self._attrs.get(name)
-        return attr[0] if attr else None
-
-    def attribArray(self, name: str) -> list | None:
-        """All values of the attribute (``File`` objects for a file attribute), None if absent."""
-        attr = self._attrs.get(name)
-        if attr is None:
+    def object(self):
+        """A Python object attribute's object (its repr read back as a literal; None if it is not one)."""
+        if not self._data:
             return None
-        kind, values = attr
-        return [File(v[0], v[1]) for v in values] if kind == "file" else list(values)
-
-    def attribValue(self, name: str, index: int = 0):
-        """The value at ``index``, None when the item has no such attribute or index (as PDG)."""
-        values = self.attribArray(name)
-        if values is None or not 0 <= index < len(values):
+        try:
+            return ast.literal_eval(self._data[0])
+        except (ValueError, SyntaxError):
             return None
-        return values[index]
 
-    def _typed(self, name: str, index: int, kind: str):
-        attr = self._attrs.get(name)
-        if attr is None or attr[0] != kind:
-            return None
-        return self.attribValue(name, index)
+    def value(self, index=0):
+        if self._attrib_type == attribType.PyObject:
+            return self.object
+        return self._data[index]
 
-    def stringAttribValue(self, name: str, index: int = 0) -> str | None:
-        return self._typed(name, index, "str")
+    def asNumber(self, index=0):
+        v = self._data[index] if self._data else 0
+        return v if isinstance(v, (int, float)) else 0
 
-    def intAttribValue(self, name: str, index: int = 0) -> int | None:
-        return self._typed(name, index, "int")
+    def asString(self, index=0):
+        v = self._data[index] if self._data else ""
+        return v.path if isinstance(v, File) else str(v)
 
-    def floatAttribValue(self, name: str, index: int = 0) -> float | None:
-        return self._typed(name, index, "float")
+    def _check(self, value):
+        if self._attrib_type == attribType.File:
+            if not isinstance(value, File):
+                raise AttribError("File attributes must be set to pdg.File values")
+            return value
+        if self._attrib_type == attribType.PyObject:
+            return repr(value)
+        return self._cast[self._attrib_type](value)
 
-    def fileAttribValue(self, name: str, index: int = 0) -> File | None:
-        return self._typed(name, index, "file")
-
-    def dictAttribValue(self, name: str, index: int = 0) -> dict | None:
-        return self._typed(name, index, "dict")
-
-    def __getitem__(self, name: str):
-        return self.attribValue(name)
-
-    # -- writing (reported to the engine) --------------------------------------------------------
-    @staticmethod
-    def batch():
-        """``with work_item.batch():`` sends the reports made inside in one round trip (see pdgcmd.batch)."""
-        return pdgcmd.batch()
-
-    def _set_at(self, name: str, kind: str, value, index: int) -> None:
+    def setValue(self, value, index=0):
+        value = self._check(value)
+        if self._attrib_type == attribType.PyObject:
+            index = 0
         if index < 0:
-            raise IndexError(f"pdgjson: attribute {name!r}: index {index} is negative")
-        attr = self._attrs.get(name)
-        values = list(attr[1]) if attr and attr[0] == kind else []
-        values.extend([pdgcmd._DEFAULTS[kind]] * (index + 1 - len(values)))
-        values[index] = value
-        self._set_array(name, kind, values)
+            index += len(self._data) + 1
+        default = File() if self._attrib_type == attribType.File else self._cast.get(self._attrib_type, str)()
+        self._data.extend([default] * (index + 1 - len(self._data)))
+        self._data[index] = value
+        self._changed = True
+        self._owner._report(self)
 
-    def _set_array(self, name: str, kind: str, values: list) -> None:
-        pdgcmd.send_attrib(name, kind, values, self.id)
-        self._attrs[name] = [kind, values]
+    def setValues(self, values):
+        self._data = [self._check(v) for v in values]
+        self._changed = True
+        self._owner._report(self)
 
-    def setStringAttrib(self, name: str, value, index: int = 0) -> None:
-        self._set_at(name, "str", str(value), index)
+    def truncate(self, length):
+        self._data = self._data[:length]
+        self._changed = True
+        self._owner._report(self)
 
-    def setIntAttrib(self, name: str, value, index: int = 0) -> None:
-        self._set_at(name, "int", int(value), index)
+    def asJSONValue(self):
+        return [v.asJSONValue() for v in self._data] if self._attrib_type == attribType.File else list(self._data)
 
-    def setFloatAttrib(self, name: str, value, index: int = 0) -> None:
-        self._set_at(name, "float", float(value), index)
+    def __repr__(self):
+        return f"<Attribute {self._name} {self._attrib_type.name} {self._data!r}>"
 
-    def setFileAttrib(self, name: str, path, index: int = 0, tag: str = "file") -> None:
-        self._set_at(name, "file", [pdgcmd.localize_abs(path), getattr(path, "tag", tag)], index)
 
-    def setDictAttrib(self, name: str, value: dict, index: int = 0) -> None:
-        self._set_at(name, "dict", dict(value), index)
+class AttributeOwner:
+    """Attribute access shared by a work item and its graph."""
 
-    def setStringAttribArray(self, name: str, values) -> None:
-        self._set_array(name, "str", [str(v) for v in values])
+    def __init__(self, expand_strings=False):
+        self._expandStrings = expand_strings
+        self._attributes = {}
 
-    def setIntAttribArray(self, name: str, values) -> None:
-        self._set_array(name, "int", [int(v) for v in values])
+    @property
+    def shouldReportChanges(self):
+        return False
 
-    def setFloatAttribArray(self, name: str, values) -> None:
-        self._set_array(name, "float", [float(v) for v in values])
+    def _report(self, attrib):
+        """An attribute changed: send it (work items do; the graph's stay local)."""
 
-    def setFileAttribArray(self, name: str, paths, tag: str = "file") -> None:
-        self._set_array(name, "file", [[pdgcmd.localize_abs(p), getattr(p, "tag", tag)] for p in paths])
+    def __getitem__(self, key):
+        return self._attributes[key]
 
-    def addOutputFile(self, path, tag: str = "", hash_code="", own: bool = False) -> None:
-        self.addOutputFiles([path], tag, [hash_code], own)
+    def attrib(self, key, attrib_type=attribType.Undefined, initialized=True):
+        attrib = self._attributes.get(key)
+        if attrib is None or (attrib_type != attribType.Undefined and attrib.type != attrib_type):
+            return None
+        return attrib
 
-    def addOutputFiles(self, paths, tags="", hash_codes=None, own: bool = False) -> None:
-        paths = [pdgcmd.localize_abs(p) for p in paths]
-        pdgcmd.addOutputFiles(paths, tags, hash_codes, self.id)
-        tags = [tags] * len(paths) if isinstance(tags, str) else list(tags)
-        hashes = list(hash_codes) if hash_codes is not None else [""] * len(paths)
-        self._outputs.extend(File(p, t or "file", "" if h in (None, 0) else str(h), own=own)
-                             for p, t, h in zip(paths, tags, hashes))
+    def attribNames(self, attrib_type=attribType.Undefined):
+        return [n for n, a in self._attributes.items() if attrib_type in (attribType.Undefined, a.type)]
+
+    def attribValues(self, attrib_type=attribType.Undefined):
+        return {n: self._attributes[n].values for n in self.attribNames(attrib_type)}
+
+    def attribHash(self, include_internal=True):
+        h = 0
+        for name, attrib in self._attributes.items():
+            if include_internal or not attrib.hasFlag(attribFlag.Internal):
+                h ^= hash(name) ^ hash(repr(attrib.values)) ^ hash(attrib.flags)
+        return h
+
+    def addAttrib(self, key, attrib_type, initialized=True):
+        attrib = self._attributes.get(key)
+        if attrib is None:
+            if int(attrib_type) not in (0, 1, 2, 3, 4, 6):
+                raise AttribError("Unsupported attribute type")
+            attrib = self._attributes[key] = Attribute(attrib_type, key, self)
+        elif attrib.type != attrib_type:
+            raise AttribError(f"An attribute with the name '{key}' already exists with a different type")
+        return attrib
+
+    def hasAttrib(self, key):
+        return key in self._attributes
+
+    def attribType(self, name):
+        attrib = self.attrib(name)
+        return attribType.Undefined if attrib is None else attrib.type
+
+    def _value(self, name, index, attrib_type):
+        attrib = self.attrib(name, attrib_type)
+        if attrib is None:
+            return None
+        if attrib.type == attribType.PyObject:
+            return attrib.object
+        if not -len(attrib._data) <= index < len(attrib._data):
+            return None
+        return attrib._data[index]
+
+    def _values(self, name, attrib_type):
+        attrib = self.attrib(name, attrib_type)
+        return None if attrib is None else attrib.values
+
+    def attribValue(self, name, index=0):
+        return self._value(name, index, attribType.Undefined)
+
+    def intAttribValue(self, name, index=0):
+        return self._value(name, index, attribType.Int)
+
+    def floatAttribValue(self, name, index=0):
+        return self._value(name, index, attribType.Float)
+
+    def stringAttribValue(self, name, index=0):
+        return self._value(name, index, attribType.String)
+
+    def fileAttribValue(self, name, index=0):
+        return self._value(name, index, attribType.File)
+
+    def dictAttribValue(self, name, index=0):
+        return self._value(name, index, attribType.Dict)
+
+    def pyObjectAttribValue(self, name):
+        return self._value(name, 0, attribType.PyObject)
+
+    def attribArray(self, name):
+        return self._values(name, attribType.Undefined)
+
+    def intAttribArray(self, name):
+        return self._values(name, attribType.Int)
+
+    def floatAttribArray(self, name):
+        return self._values(name, attribType.Float)
+
+    def stringAttribArray(self, name):
+        return self._values(name, attribType.String)
+
+    def fileAttribArray(self, name):
+        return self._values(name, attribType.File)
+
+    def dictAttribArray(self, name):
+        return self._values(name, attribType.Dict)
+
+    def _set(self, name, value, index, attrib_type):
+        attrib = self.addAttrib(name, attrib_type)
+        if isIterable(value) and attrib_type != attribType.PyObject:
+            attrib.setValues(list(value))
+        else:
+            attrib.setValue(value, index)
+        return True
+
+    def setIntAttrib(self, name, value, index=0):
+        return self._set(name, value, index, attribType.Int)
+
+    def setFloatAttrib(self, name, value, index=0):
+        return self._set(name, value, index, attribType.Float)
+
+    def setStringAttrib(self, name, value, index=0):
+        return self._set(name, value, index, attribType.String)
+
+    def setFileAttrib(self, name, value, index=0):
+        if isinstance(value, (str, os.PathLike)) and not isinstance(value, File):
+            value = File(os.fspath(value), "file")  # the engine's extension: a path is a File tagged "file"
+        return self._set(name, value, index, attribType.File)
+
+    def setDictAttrib(self, name, value, index=0):
+        return self._set(name, value, index, attribType.Dict)
+
+    def setPyObjectAttrib(self, name, value, index=0):
+        return self._set(name, value, 0, attribType.PyObject)
+
+    # the engine's earlier names (pdg.WorkItem's setters take a list for the whole array)
+    def setIntAttribArray(self, name, values):
+        return self._set(name, list(values), 0, attribType.Int)
+
+    def setFloatAttribArray(self, name, values):
+        return self._set(name, list(values), 0, attribType.Float)
+
+    def setStringAttribArray(self, name, values):
+        return self._set(name, list(values), 0, attribType.String)
+
+    def setFileAttribArray(self, name, values):
+        return self._set(name, [v if isinstance(v, File) else File(os.fspath(v), "file") for v in values], 0,
+                         attribType.File)
+
+    def _load_attributes(self, attributes):
+        for name, attr in attributes.items():
+            kind = _TYPES.get(attr["type"])
+            if kind is None:
+                continue
+            values = attr["values"]
+            if kind == attribType.File:
+                values = [_file(v) for v in values]
+            elif kind == attribType.String and self._expandStrings:
+                values = [localizePath(v) for v in values]
+            self._attributes[name] = Attribute(kind, name, self, values)
+
+
+def _file(v):
+    """A file value of the JSON: [path, tag] or a record {path, tag, size, hash}."""
+    if isinstance(v, dict):
+        f = File(v["path"], v.get("tag", "file"), v.get("hash", ""), v.get("own", False))
+        f.size = v.get("size", 0)
+        return f
+    return File(v[0], v[1] if len(v) > 1 else "file")
+
+
+class Graph(AttributeOwner):
+    """The graph's attributes (the engine sends none yet: an empty owner)."""
+
+
+from pdgitem import WorkItem, applyEnvironment, applyWedges, printHoudiniInfo  # noqa: E402,F401
+from pdgitem import (  # noqa: E402,F401
+    floatData,
+    floatDataArray,
+    hasFloatData,
+    hasIntData,
+    hasStrData,
+    intData,
+    intDataArray,
+    strData,
+    strDataArray,
+)
+
+__all__ = ["File", "WorkItem", "attribFlag", "attribType", "workItemState", "workItemType", "base64", "gzip",
+           "json", "sys"]

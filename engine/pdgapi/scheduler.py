@@ -1,0 +1,200 @@
+"""``pdg.Scheduler``: a scheduler written with PDG's camelCase callbacks runs on the engine's contract.
+
+The engine calls its schedulers in snake_case (``on_schedule``, ``on_tick`` ...; seed 002); this base
+turns each call into PDG's name (``onSchedule``, ``onTick`` ...), so a class pasted from a PDG
+scheduler works unchanged, and the camelCase names a PDG scheduler calls on itself are here too:
+``setWorkingDir``, ``workingDir``, ``tempDir``, ``scriptDir``, ``workItemResultServerAddr``,
+``expandCommandTokens``, ``createJobDirsAndSerializeWorkItems``, and the reports
+``onWorkItemSucceeded``/``Failed``/``Canceled``/``StartCook``/``AddOutput``/``SetAttribute``.
+A class may override either spelling; overriding both is not needed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import warnings
+
+from pdgstore.engine.schedulers import jobs
+from pdgstore.engine.schedulers.contract import JobResult
+from pdgstore.engine.schedulers.contract import Scheduler as EngineScheduler
+from pdgstore.engine.schedulers.pathmap import expand_tokens
+
+_Base = EngineScheduler
+
+
+def _id(work_item) -> str:
+    """PDG passes ids or work items to the report calls: the engine's item id of either."""
+    return getattr(work_item, "id", work_item)
+
+
+class Scheduler(EngineScheduler):
+    """Base class of schedulers written against PDG's ``pdg.Scheduler`` API."""
+
+    type_name = "pdg_scheduler"
+    needs_result_server = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        # PDG constructs ``CustomScheduler(scheduler, name)``; the engine ``cls(name, **parms)``
+        if len(args) == 2:
+            args = (args[1],)
+        super().__init__(*args, **kwargs)
+        self._remote_dir = ""
+
+    @classmethod
+    def construct(cls, name: str, parms: dict):
+        """An instance for ``graph.scheduler(name, cls)``: PDG's ``__init__(self, scheduler, name)``
+        signature gets None for the scheduler handle it would have had in Houdini."""
+        params = list(inspect.signature(cls.__init__).parameters)
+        if len(params) >= 3 and params[1] == "scheduler":
+            return cls(None, name, **parms)
+        return cls(name, **parms)
+
+    # -- the engine's calls, in PDG's words -------------------------------------------------------
+    def on_schedule(self, item):
+        return self.onSchedule(item)
+
+    def onSchedule(self, work_item):  # noqa: N802
+        return _Base.on_schedule(self, work_item)
+
+    def on_tick(self):
+        return self.onTick()
+
+    def onTick(self):  # noqa: N802
+        return _Base.on_tick(self)
+
+    def on_accept_work_item(self, item):
+        return self.onAcceptWorkItem(item)
+
+    def onAcceptWorkItem(self, work_item):  # noqa: N802
+        return _Base.on_accept_work_item(self, work_item)
+
+    def on_configure_cook(self, cook_options):
+        return self.onConfigureCook(cook_options)
+
+    def onConfigureCook(self, cook_options):  # noqa: N802
+        return _Base.on_configure_cook(self, cook_options)
+
+    def on_start_cook(self, static, cook_set):
+        return self.onStartCook(static, cook_set)
+
+    def onStartCook(self, static, cook_set):  # noqa: N802
+        return _Base.on_start_cook(self, static, cook_set)
+
+    def on_stop_cook(self, cancel):
+        return self.onStopCook(cancel)
+
+    def onStopCook(self, cancel):  # noqa: N802
+        return _Base.on_stop_cook(self, cancel)
+
+    def on_start(self):
+        return self.onStart()
+
+    def onStart(self):  # noqa: N802
+        return _Base.on_start(self)
+
+    def on_stop(self):
+        return self.onStop()
+
+    def onStop(self):  # noqa: N802
+        return _Base.on_stop(self)
+
+    def on_cancel_work_items(self, work_items, node=None):
+        return self.onCancelWorkItems(work_items, node)
+
+    def onCancelWorkItems(self, work_items, node):  # noqa: N802
+        return _Base.on_cancel_work_items(self, work_items, node)
+
+    def on_schedule_static(self, dependency_map, dependent_map, ready_items):
+        return self.onScheduleStatic(dependency_map, dependent_map, ready_items)
+
+    def onScheduleStatic(self, dependency_map, dependent_map, ready_items):  # noqa: N802
+        return _Base.on_schedule_static(self, dependency_map, dependent_map, ready_items)
+
+    def get_status_uri(self, item):
+        return self.getStatusURI(item)
+
+    def getStatusURI(self, work_item):  # noqa: N802
+        return _Base.get_status_uri(self, work_item)
+
+    def get_log_uri(self, item):
+        return self.getLogURI(item)
+
+    def getLogURI(self, work_item):  # noqa: N802
+        return _Base.get_log_uri(self, work_item)
+
+    def application_bin(self, name, item=None):
+        return self.applicationBin(name, item)
+
+    def applicationBin(self, name, work_item):  # noqa: N802
+        return _Base.application_bin(self, name, work_item)
+
+    def endSharedServer(self, sharedserver_name):  # noqa: N802
+        """Deprecated in PDG (shared servers became Service Blocks); the engine never calls it."""
+        warnings.warn("endSharedServer is deprecated: shared servers were replaced by service blocks", stacklevel=2)
+        return True
+
+    # -- what a PDG scheduler asks of itself -------------------------------------------------------
+    def workItemResultServerAddr(self) -> str:  # noqa: N802
+        return self.work_item_result_server_addr()
+
+    def setWorkingDir(self, local_path: str, remote_path: str = "") -> None:  # noqa: N802
+        """Where jobs run (``local_path``); ``remote_path`` is its name on the farm (jobs' ``PDG_DIR``)."""
+        self.working_dir = local_path
+        self._remote_dir = remote_path or ""
+
+    def workingDir(self, local: bool = True) -> str:  # noqa: N802
+        if not local and self._remote_dir:
+            return self._remote_dir
+        return self.working_dir or self.graph_dir
+
+    def tempDir(self, local: bool = True) -> str:  # noqa: N802
+        return self.job_temp
+
+    def scriptDir(self, local: bool = True) -> str:  # noqa: N802
+        return os.path.join(self.job_temp, "scripts")
+
+    def expandCommandTokens(self, command, work_item) -> str:  # noqa: N802
+        """``__PDG_*__`` tokens of ``command`` (a string or the engine's argument list) for this item."""
+        if isinstance(command, (list, tuple)):
+            return [expand_tokens(w, self.job_tokens(work_item)) for w in command]
+        return expand_tokens(command, self.job_tokens(work_item))
+
+    def createJobDirsAndSerializeWorkItems(self, work_item) -> None:  # noqa: N802
+        """The job's folders, its Job API modules and its work item JSON (what ``job_environment`` does)."""
+        self.job_environment(work_item)
+
+    # -- reports ------------------------------------------------------------------------------------
+    def onWorkItemStartCook(self, work_item_id, index=-1, clear_outputs=False):  # noqa: N802
+        self.reporter.started(_id(work_item_id), pid=0, log_uri="external:")
+
+    def onWorkItemSucceeded(self, work_item_id, index=-1, cook_duration=0.0):  # noqa: N802
+        self.reporter.succeeded(_id(work_item_id))
+
+    def onWorkItemFailed(self, work_item_id, index=-1):  # noqa: N802
+        self.reporter.failed(_id(work_item_id), 1, "its scheduler reported it failed")
+
+    def onWorkItemCanceled(self, work_item_id, index=-1):  # noqa: N802
+        self.reporter.cancelled(_id(work_item_id), "its scheduler reported it cancelled")
+
+    def onWorkItemAddOutput(self, work_item_id, index, path, tag="", hash_code=0, *args):  # noqa: N802
+        self.reporter.output_added(_id(work_item_id), os.fspath(path), tag or "", "")
+
+    def onWorkItemAddOutputs(self, work_item_id, index, paths, tags="", hash_codes=(), *args):  # noqa: N802
+        tags = [tags] * len(paths) if isinstance(tags, str) else list(tags)
+        for path, tag in zip(paths, tags):
+            self.onWorkItemAddOutput(work_item_id, index, path, tag)
+
+    def onWorkItemSetAttribute(self, work_item_id, index, name, value):  # noqa: N802
+        from pdgstore.engine.pdgapi.items import typed_as
+
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        self.reporter.attrib_set(_id(work_item_id), name, typed_as(values, None))
+
+    def onWorkItemAppendLog(self, work_item_id, index, log, log_type=3):  # noqa: N802
+        self.reporter.log_line(_id(work_item_id), str(log))
+
+
+PyScheduler = Scheduler  # the name PDG's own Python schedulers subclass
+
+__all__ = ["JobResult", "PyScheduler", "Scheduler", "jobs"]

@@ -1,0 +1,165 @@
+"""The Job API's wire: XML-RPC to the engine's result server over one kept-alive connection.
+
+Part of the job-side modules (``pdgcmd``, ``pdgjson``), standard library only, copied with them into
+``$PDG_TEMP/scripts``. ``Client.call`` retries a dropped connection with backoff and turns a refusal
+or a dead server into ``ReportRefused``/``ServerGone`` (``SystemExit``s: ``except Exception`` does
+not hide them).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import time
+import xmlrpc.client
+
+_INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1  # what XML-RPC's <int> carries; wider ints go as text
+
+
+class ServerGone(SystemExit):
+    """The result server did not answer within the retry budget: the job cannot report, so it fails."""
+
+
+class ReportRefused(SystemExit):
+    """The result server refused a report (bad value, item not cooking, ...): the job fails."""
+
+
+def _env_number(name: str, default: float, kind=float):
+    try:
+        return kind(os.environ.get(name, default))
+    except ValueError:
+        return kind(default)
+
+
+class TooLarge(ValueError):
+    """A request over the server's body limit: the server would hang up on it unread."""
+
+
+class _Transport(xmlrpc.client.Transport):
+    """XML-RPC over one kept-alive HTTP/1.1 connection, written and read on the socket directly:
+    http.client sends headers and body in two writes and parses every answer's headers with the
+    email package, most of a report's cost on the job's side. Refuses to send a body the server
+    would refuse unread (the job would only see a broken pipe)."""
+
+    def __init__(self, timeout: float, max_body: int) -> None:
+        super().__init__()
+        self._timeout = timeout
+        self._max_body = max_body
+        self._sock: socket.socket | None = None
+        self._file = None
+
+    def request(self, host, handler, request_body, verbose=False):
+        if len(request_body) > self._max_body:
+            raise TooLarge(f"{len(request_body)} bytes, over the result server's limit of {self._max_body}")
+        reused = self._sock is not None
+        try:
+            return self._single(host, handler, request_body)
+        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, _Closed):
+            self.close()
+            if not reused:
+                raise
+        return self._single(host, handler, request_body)  # a kept-alive connection the server closed
+
+    def _single(self, host: str, handler: str, body: bytes):
+        if self._sock is None:
+            name, _, port = host.rpartition(":")
+            self._sock = socket.create_connection((name, int(port)), timeout=self._timeout)
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._file = self._sock.makefile("rb")
+        head = (f"POST {handler} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/xml\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n")
+        self._sock.sendall(head.encode("latin-1") + body)
+        status = self._file.readline(65537)
+        if not status:
+            raise _Closed("the result server closed the connection")
+        parts = status.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+            raise http.client.BadStatusLine(repr(status[:100]))
+        length, close = None, False
+        while True:
+            line = self._file.readline(65537)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True
+        if length is None:
+            raise http.client.HTTPException("the result server answered without a Content-Length")
+        data = self._file.read(length)
+        if len(data) != length:
+            raise http.client.IncompleteRead(data, length)
+        if close:
+            self.close()
+        if int(parts[1]) != 200:
+            reason = parts[2].decode("latin-1").strip() if len(parts) > 2 else ""
+            raise xmlrpc.client.ProtocolError(host + handler, int(parts[1]), reason, {})
+        parser, unmarshaller = self.getparser()
+        parser.feed(data)
+        parser.close()
+        return unmarshaller.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = self._file = None
+
+
+class _Closed(ConnectionError):
+    """The server closed a kept-alive connection before answering."""
+
+
+_RETRYABLE = (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError)
+
+
+class Client:
+    """One connection to a result server; ``call`` retries with backoff and maps failures to exits."""
+
+    def __init__(self, address: str | None = None, secret: str | None = None, *, timeout: float | None = None,
+                 retries: int | None = None, backoff: float | None = None) -> None:
+        self.address = address or os.environ.get("PDG_RESULT_SERVER", "")
+        self.secret = secret if secret is not None else os.environ.get("PDG_RESULT_SECRET", "")
+        self.timeout = timeout if timeout is not None else _env_number("PDG_RPC_TIMEOUT", 4.0)
+        self.retries = retries if retries is not None else _env_number("PDG_RPC_RETRIES", 2, int)
+        self.backoff = backoff if backoff is not None else _env_number("PDG_RPC_BACKOFF", 2.0)
+        self.max_body = _env_number("PDG_RESULT_MAX_BODY", 1 << 20, int)
+        if not self.address:
+            raise ServerGone("pdgcmd: PDG_RESULT_SERVER is not set: this job was not started by a PDG scheduler")
+        self._proxy = None
+
+    def _connect(self):
+        url = f"http://{self.address}/RPC2/{self.secret}"
+        self._proxy = xmlrpc.client.ServerProxy(url, transport=_Transport(self.timeout, self.max_body),
+                                                allow_none=True)
+        return self._proxy
+
+    def call(self, method: str, *args, what: str | None = None):
+        """Call ``method``; retry a dropped connection; a Fault or a dead server ends the job."""
+        what = what or method
+        last = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * (2 ** (attempt - 1)))
+            proxy = self._proxy or self._connect()
+            try:
+                return getattr(proxy, method)(*args)
+            except TooLarge:
+                raise
+            except (TypeError, OverflowError, ValueError) as exc:  # raised before anything is sent
+                raise ReportRefused(f"pdgcmd: {what} cannot be sent: {exc}") from None
+            except xmlrpc.client.Fault as fault:
+                raise ReportRefused(f"pdgcmd: the result server refused {what}: {fault.faultString}") from None
+            except (_RETRYABLE + (socket.timeout,)) as exc:
+                last = exc
+                self._proxy = None  # reconnect: the old connection may be half-closed
+        raise ServerGone(
+            f"pdgcmd: the result server at {self.address} did not answer {what} after {self.retries + 1} tries"
+            f" ({type(last).__name__}: {last}); failing the job"
+        )
+
+
