@@ -171,87 +171,100 @@ def test_raw_tcp_client_follows_a_cook_in_another_process(slow, serve):
         sock.close()
 
 
+SUMMARIES = ("num_work_items", "state_counts", "cook_state")
+
+
 def test_resume_mid_cook_misses_nothing_and_repeats_nothing(slow, serve):
-    """One client follows the whole cook; another drops its connection mid-cook and comes back
-    with the seq it last saw per path. Both end with the same items, each exactly once."""
+    """A client follows the graph, the node and, as they appear, each of its work items; its
+    connection drops mid-cook (a third of the items cooked) and it comes back with the seq it last
+    saw per path. Nothing is repeated: per object and property, every message is of a later event
+    than the one before. Nothing is missed: every item ends cooked with its cook time, as the store
+    says, and the lists hold every item once."""
     server = serve()
-    paths = ["pdg/slow", "pdg/slow/node_after"]
     url = f"ws://127.0.0.1:{server.ws_port}/"
+    mirrors: dict[str, dict] = {}
+    last_seq: dict[str, int] = {}
+    last_message: dict[tuple, int] = {}
+    repeated: list = []
+    snapshots_after_resume: list = []
+    state_seqs: dict[str, list] = {}  # item path -> seq of each state message after its snapshot
+    snapshot_seq: dict[str, int] = {}
 
-    async def subscribe(ws, since=None):
+    def take(frame, resumed: bool) -> list[str]:
+        """Fold a frame; the work item paths it newly names."""
+        path = frame["path"]
+        assert frame["seq"] >= last_seq.get(path, -1)
+        last_seq[path] = frame["seq"]
+        for m in frame["messages"]:
+            if m["t"] == 0:
+                if resumed:
+                    snapshots_after_resume.append(path)
+                snapshot_seq[path] = m["seq"]
+                continue
+            if m["prop"] == "state":
+                state_seqs.setdefault(path, []).append(m["seq"])
+            key = (path, m["prop"])
+            if m["prop"] not in SUMMARIES:
+                if m["seq"] <= last_message.get(key, -1):
+                    repeated.append((key, m["seq"], last_message[key]))
+                last_message[key] = m["seq"]
+        fold(mirrors.setdefault(path, {}), frame["messages"])
+        if path == "pdg/slow/node_work":
+            return [f"pdg/slow/work_item_{i}" for i in mirrors[path].get("work_items", []) if f"pdg/slow/work_item_{i}" not in mirrors]
+        return []
+
+    def cooked() -> int:
+        return sum(1 for p, o in mirrors.items() if "work_item_" in p and o.get("state") == ["cooked_success"])
+
+    async def session(ws, resumed: bool, until) -> None:
         assert json.loads(await ws.recv())["op"] == "welcome"
-        for path in paths:
-            await ws.send(json.dumps({"op": "subscribe", "path": path, "since": (since or {}).get(path)}))
+        for path in list(mirrors) or ["pdg/slow", "pdg/slow/node_work"]:
+            mirrors.setdefault(path, {})
+            await ws.send(json.dumps({"op": "subscribe", "path": path, "since": last_seq.get(path) if resumed else None}))
+        while not until():
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 60))
+            if frame["op"] != "frame":
+                continue
+            for path in take(frame, resumed):
+                mirrors[path] = {}
+                await ws.send(json.dumps({"op": "subscribe", "path": path}))
 
-    async def run():
-        appended = {p: [] for p in paths}  # what the resuming client was told, in order
-        whole = {p: [] for p in paths}
-        last_seq: dict = {}
-        mirrors = {p: {} for p in paths}
+    async def run() -> int:
+        cook = slow.popen("cook", "slow.py", "-j", "1")
+        try:
+            async with websockets.connect(url) as first:
+                await session(first, False, lambda: cooked() >= N // 3)
+            dropped_with = cooked()
+            await asyncio.sleep(0.3)  # the cook goes on meanwhile
+            async with websockets.connect(url) as second:
+                await session(second, True, lambda: cooked() == N and mirrors["pdg/slow/node_work"].get("cook_state") == ["cooked"])
+            assert cook.wait(60) == 0
+        finally:
+            cook.stdout.close()
+            cook.stderr.close()
+        return dropped_with
 
-        def take(frame, record, resumed=False):
-            for m in frame["messages"]:
-                if m["t"] == 0:
-                    assert not resumed, "the resumed session was sent a snapshot, not the deltas it missed"
-                    record[frame["path"]] = list(m["props"].get("work_items", []))
-                elif m["t"] == 1 and m["prop"] == "work_items":
-                    record[frame["path"]].extend(m["values"])
-
-        async with websockets.connect(url) as steady:
-            await subscribe(steady)
-            cook = slow.popen("cook", "slow.py", "-j", "1")
-            try:
-                async with websockets.connect(url) as first:
-                    await subscribe(first)
-                    while len(appended["pdg/slow/node_after"]) < N // 3:
-                        frame = json.loads(await asyncio.wait_for(first.recv(), 60))
-                        if frame["op"] != "frame":
-                            continue
-                        assert frame["seq"] >= last_seq.get(frame["path"], -1)
-                        last_seq[frame["path"]] = frame["seq"]
-                        take(frame, appended)
-                        fold(mirrors[frame["path"]], frame["messages"])
-                dropped_at = dict(last_seq)
-                seen_before_drop = len(appended["pdg/slow/node_after"])
-                await asyncio.sleep(0.3)  # the cook goes on meanwhile
-                async with websockets.connect(url) as second:
-                    await subscribe(second, since=dropped_at)
-                    while not done(mirrors["pdg/slow/node_after"]):
-                        frame = json.loads(await asyncio.wait_for(second.recv(), 60))
-                        if frame["op"] != "frame":
-                            continue
-                        assert frame["seq"] >= last_seq[frame["path"]]
-                        last_seq[frame["path"]] = frame["seq"]
-                        take(frame, appended, resumed=True)
-                        fold(mirrors[frame["path"]], frame["messages"])
-                assert cook.wait(60) == 0
-                steady_mirror: dict = {}
-                while not done(steady_mirror):
-                    frame = json.loads(await asyncio.wait_for(steady.recv(), 60))
-                    if frame["op"] == "frame":
-                        if frame["path"] == "pdg/slow/node_after":
-                            fold(steady_mirror, frame["messages"])
-                        for m in frame["messages"]:
-                            if m["t"] == 1 and m["prop"] == "work_items":
-                                whole[frame["path"]].extend(m["values"])
-                            if m["t"] == 0:
-                                whole[frame["path"]].extend(m["props"].get("work_items", []))
-            finally:
-                cook.stdout.close()
-                cook.stderr.close()
-        return appended, whole, mirrors, dropped_at, seen_before_drop
-
-    appended, whole, mirrors, dropped_at, seen_before_drop = asyncio.run(run())
-    ids = store_ids(slow, "after")
-    assert seen_before_drop < N, "the connection dropped mid-cook"
-    work = appended["pdg/slow/node_after"]
-    missing, duplicate = set(ids) - set(work), len(work) - len(set(work))
-    assert (len(missing), duplicate) == (0, 0)
-    assert work == ids == whole["pdg/slow/node_after"]
-    graph_items = appended["pdg/slow"]
-    assert len(graph_items) == len(set(graph_items))
-    assert sorted(graph_items) == sorted(store_ids(slow, "files") + store_ids(slow, "work") + ids)
-    assert mirrors["pdg/slow/node_after"]["work_items"] == ids
+    dropped_with = asyncio.run(run())
+    assert dropped_with < N, "the connection dropped mid-cook"
+    assert repeated == [] and snapshots_after_resume == []
+    items = json.loads(slow.pdg("items", "work", "--json").output)["items"]
+    ids = [i["item_id"] for i in items]
+    assert mirrors["pdg/slow/node_work"]["work_items"] == ids
+    graph_items = mirrors["pdg/slow"]["work_items"]
+    assert len(graph_items) == len(set(graph_items)) == 3 * N
+    for item in items:
+        mirror = mirrors[f"pdg/slow/work_item_{item['item_id']}"]
+        assert mirror["state"] == ["cooked_success"] and mirror["name"] == [item["name"]]
+        assert mirror["cook_time"] == [pytest.approx(item["cook_seconds"], abs=1e-5)]
+    assert mirrors["pdg/slow/node_work"]["state_counts"] == [["cooked_success", N]]
+    # Every event that changed an item's state after the client's snapshot of it reached the
+    # client, across the drop, once.
+    changes = ("WorkItemStateChanged", "WorkItemCooked", "WorkItemDirtied", "JobStarted", "WorkItemGenerated")
+    log = [json.loads(line) for line in slow.pdg("events", "--json").output.splitlines()]
+    for item_id in ids:
+        path = f"pdg/slow/work_item_{item_id}"
+        expected = [e["seq"] for e in log if e["subject"] == item_id and e["kind"] in changes and e["seq"] > snapshot_seq[path]]
+        assert state_seqs.get(path, []) == expected, path
 
 
 class Recorder(pdgd.DataLayerVisualizer):

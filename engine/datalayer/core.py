@@ -126,6 +126,8 @@ class DataLayer:
         watching = any(storeobjects.parse(p) for p in subs)
         frames: dict[str, list[Message]] = {}
         graphs: set[str] = set()
+        if watching:
+            view.prepare(events)
         for event in events:
             if watching:
                 for path, kind, prop, values in storeobjects.event_deltas(event, view):
@@ -166,7 +168,9 @@ class DataLayer:
         if parsed is None or parsed[0] == "pdg" or view is None or not view.has_history_after(since):
             return None  # the root object is a few names: a snapshot is as cheap as its deltas
         messages: list[Message] = []
-        for event in view.events_between(since, view.seq):
+        events = view.events_between(since, view.seq)
+        view.prepare(events, live=False)
+        for event in events:
             for target, kind, prop, values in storeobjects.event_deltas(event, view):
                 if target == path:
                     _add(messages, Message(kind, event.seq, prop, values))

@@ -163,8 +163,9 @@ def event_deltas(event: Event, view: StoreView) -> Iterator[Delta]:
     elif kind == "WorkItemGenerated":
         if view.is_new_graph(graph):
             yield ROOT, APPEND, P.GraphList, [graph]
-        yield graph_path(graph), APPEND, P.WorkItems, [event.item_id]
-        yield node_path(graph, event.node), APPEND, P.WorkItems, [event.item_id]
+        if not view.is_regenerated(event):  # generated again: already in its node's list
+            yield graph_path(graph), APPEND, P.WorkItems, [event.item_id]
+            yield node_path(graph, event.node), APPEND, P.WorkItems, [event.item_id]
         item = Item(
             event.item_id, graph, event.node, event.name, event.index, event.parents, event.attrs,
             event.inputs, event.outputs, event.state, event.cook_id, signature=event.signature,

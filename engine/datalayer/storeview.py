@@ -21,7 +21,7 @@ import os
 from collections import Counter
 from contextlib import contextmanager
 
-from pdgstore import projection
+from pdgstore import projection, tables
 from pdgstore.errors import StoreError
 from pdgstore.events import Event
 from pdgstore.log import EventLog
@@ -50,6 +50,8 @@ class StoreView:
         self._memory: _StateReader | None = None
         self._data_version = None
         self._inode = None
+        self._ords: dict[str, int] = {}
+        self._live = True
 
     # -- following -------------------------------------------------------------------------------
     def is_open(self) -> bool:
@@ -145,6 +147,32 @@ class StoreView:
 
     def is_new_graph(self, graph: str) -> bool:
         return graph not in self.known_graphs
+
+    def prepare(self, events: list[Event], live: bool = True) -> None:
+        """Before ``is_regenerated`` is asked about ``events`` (``live``: the ones being followed
+        now; else old ones, replayed for a resuming client): read the generation order of the
+        items they generate, in one indexed query (the tables keep an item's first one)."""
+        self._live = live
+        if self._memory is not None or self.log is None:
+            return
+        ids = [e.item_id for e in events if e.kind == "WorkItemGenerated"]
+        self._ords = {row[1]: row[0] for row in tables.load_items(self.log.conn, ids)} if ids else {}
+
+    def is_regenerated(self, event: Event) -> bool:
+        """Whether ``event`` (a WorkItemGenerated) generates an item that already existed (a node
+        that generates its items again): then the item is not new to its node and graph."""
+        if self._memory is not None:
+            if self._live:
+                return event.item_id in self._memory.state.items  # the state before the event
+        else:
+            ord_ = self._ords.get(event.item_id)
+            if ord_ is not None:
+                return ord_ < event.seq  # the tables keep the seq of an item's first generation
+        last = ""  # removed since, or an old event: what did the log say of the item before it?
+        for earlier in self.log.events(0, subject=event.item_id, until=event.seq - 1):
+            if earlier.kind in ("WorkItemGenerated", "WorkItemRemoved"):
+                last = earlier.kind
+        return last == "WorkItemGenerated"
 
     # -- questions ---------------------------------------------------------------------------------
     def graph_names(self) -> list[str]:
