@@ -45,6 +45,12 @@ COMMANDS = {
 }
 
 
+def _load(name: str) -> click.Command:
+    """Import command ``name``'s module (only now: see ``COMMANDS``) and return the command."""
+    module, _, attribute = COMMANDS[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 class PdgGroup(click.Group):
     """Loads commands lazily (``COMMANDS``), turns PdgError into a sentence and an exit code, and
     lists commands in the order defined."""
@@ -53,15 +59,12 @@ class PdgGroup(click.Group):
         return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        spec = COMMANDS.get(name)
-        if spec is None:
-            return None
-        module, _, attribute = spec.partition(":")
-        return getattr(importlib.import_module(module), attribute)
+        return _load(name) if name in COMMANDS else None
 
-    @property
-    def commands(self) -> dict[str, click.Command]:  # every command, loaded (tests and docs walk them)
-        return {name: self.get_command(None, name) for name in COMMANDS}
+    # click.Group keeps a mutable dict here; ours is the table above, loaded on demand (tests and docs walk it)
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
+        return {name: _load(name) for name in COMMANDS}
 
     @commands.setter
     def commands(self, value) -> None:  # click.Group.__init__ assigns it; the table above is the truth

@@ -80,6 +80,7 @@ def schema_problem(conn: sqlite3.Connection) -> str | None:
     or index missing, changed or added), or None. ``pdg check`` asks, after SQLite's own check: a
     store whose file is sound can still have lost an index or gained a column."""
     import sqlite_utils
+    from sqlite_utils.db import Table
 
     expected = sqlite_utils.Database(memory=True)
     create_tables(expected.conn)
@@ -97,6 +98,7 @@ def schema_problem(conn: sqlite3.Connection) -> str | None:
                 return f"column {name}.{column} is {found[column]}, not {declared}"
         for column in found.keys() - wanted.keys():
             return f"column {name}.{column} is not in schema {SCHEMA_VERSION}"
+        assert isinstance(got, Table) and isinstance(want, Table)  # names come from table_names()
         if got.pks != want.pks:
             return f"table {name} has primary key ({', '.join(got.pks)}), not ({', '.join(want.pks)})"
         have_indexes = {i.name: i.columns for i in got.indexes}
