@@ -115,8 +115,8 @@ def main() -> None:
 
     A ``pdg`` process builds one large heap of long-lived objects (the state of every work item)
     and makes few reference cycles. With CPython's default thresholds the cyclic collector runs
-    every 700 new containers and walks the older generations again and again as that heap grows:
-    about 0.1 s of a cold W(10,000) cook (``benchmarks/``). These thresholds collect the young
+    every 700 new containers and walks the older generations again and again as that heap grows,
+    work that grows with the cook and frees almost nothing (``benchmarks/``). These thresholds collect the young
     generation every 20,000 containers instead, which still frees what few cycles a cook makes
     long before they add up. They are the process's choice, not the engine's: a program that
     cooks through the library keeps its own."""
@@ -125,9 +125,8 @@ def main() -> None:
         pdg(prog_name="pdg")
     finally:
         # The process ends here. Frozen, its objects are left out of the interpreter's last
-        # collection, which otherwise walks the whole heap only to throw it away (~50 ms after a
-        # cold W(10,000) cook, 3% of it). Nothing of ours waits on that collection: stores, files
-        # and processes are closed by then.
+        # collection, which otherwise walks the whole heap only to throw it away. Nothing of ours
+        # waits on that collection: stores, files and processes are closed by then.
         gc.freeze()
 
 

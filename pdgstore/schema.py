@@ -68,7 +68,7 @@ def create_tables(conn: sqlite3.Connection) -> None:
     """Create the tables and indexes of the current schema in an empty database.
 
     Plain SQL, not sqlite-utils: every cold ``pdg cook`` creates a store, and importing sqlite-utils
-    cost ~40 ms of its start-up (2% of a cold W(10,000) cook). sqlite-utils reads the schema back
+    would be a visible part of its start-up for nothing. sqlite-utils reads the schema back
     in ``schema_problem``, which only ``pdg check`` runs."""
     for statement in TABLES_SQL.split(";"):
         if statement.strip():
