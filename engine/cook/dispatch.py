@@ -14,14 +14,18 @@ from __future__ import annotations
 import time
 import traceback
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from pdgstore.engine.cook import static as static_graph
+from pdgstore.engine.cook.recorder import Recorder
+from pdgstore.engine.cook.settle import Settle
+from pdgstore.engine.cook.task import expected_records
 from pdgstore.engine.errors import ExpansionError, GraphError
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.transfer import Transfers
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.schedulers import jobs
+from pdgstore.engine.schedulers import reports as rp
 from pdgstore.engine.schedulers.contract import (
     AcceptResult,
     Reporter,
@@ -32,9 +36,7 @@ from pdgstore.engine.schedulers.contract import (
 )
 
 from pdgstore import events as ev
-
-if TYPE_CHECKING:  # pragma: no cover
-    from pdgstore.engine.cook.loop import Cook
+from pdgstore.state import State
 
 _INF = float("inf")
 #: what on_schedule returns when it took the item (its PDG-API writes are the item's)
@@ -46,11 +48,31 @@ _TAKEN = (
 )
 
 
+@dataclass
+class Host:
+    """What ``Dispatch`` may use of the cook it serves, and nothing more."""
+
+    state: State
+    graph: object  # engine.graph.api.Graph
+    recorder: Recorder
+    settle: Settle  # every outcome of an item goes through it
+    inbox: object  # engine.cook.inbox.Inbox: where reports arrive
+    jobs: int
+    target: str  # the node cooked ('' for the whole graph)
+    store_dir: str
+    task: Callable  # item -> the in-process run of it (``engine.cook.task.task``)
+    warn: Callable[[str], None]  # a cook warning
+    cancel: Callable[[str], None]  # cancel the cook, for a reason
+    flush: Callable[[], None]  # write what is pending (and answer the reports it wrote)
+    plan_static: Callable  # () -> the static plan (``engine.cook.static.plan``)
+
+
 class Dispatch:
     def __init__(
-        self, cook: Cook, schedulers: dict[str, Scheduler], route: dict[str, tuple], static: bool = False
+        self, host: Host, schedulers: dict[str, Scheduler], route: dict[str, tuple], static: bool = False
     ) -> None:
-        self.cook = cook
+        self.host = host
+        self.settle = host.settle
         #: a static cook hands the planned graph to every scheduler before the first round
         self.static = static
         self.plan = None
@@ -66,6 +88,18 @@ class Dispatch:
         self.running: dict[str, str] = {}  # item id -> scheduler name
         self.waiting_done: list = []  # callbacks answered after the next flush
         self.server = None  # the result server, when a scheduler needs one
+        self._on = {
+            rp.Finished: self._finished,
+            rp.JobStarted: self._job_started,
+            rp.JobEnded: self._job_ended,
+            rp.JobCancelled: self._job_cancelled,
+            rp.AttribSet: self._attrib_set,
+            rp.OutputAdded: self._output_added,
+            rp.LogLine: self._log_line,
+            rp.StatusReported: self._status,
+            rp.Warned: self._warned,
+            rp.ItemJsonAsked: self._item_json,
+        }
 
     # -- queues ----------------------------------------------------------------------------------
     def enqueue(self, item_id: str, node) -> None:
@@ -74,7 +108,7 @@ class Dispatch:
             try:
                 answer = self.schedulers[candidate].on_accept_work_item(self.scheduled_item(item_id))
             except Exception as exc:  # noqa: BLE001 - a scheduler's bug fails the item, not the cook
-                return self.cook._fail_item(item_id, self._raised(candidate, "on_accept_work_item", exc))
+                return self.settle.fail(item_id, self._raised(candidate, "on_accept_work_item", exc))
             if answer is AcceptResult.ACCEPT:
                 name = candidate
         self.ready[name].append(item_id)
@@ -83,9 +117,9 @@ class Dispatch:
         return bool(self.running) or any(self.ready.values()) or any(self.deferred.values())
 
     def scheduled_item(self, item_id: str) -> ScheduledItem:
-        cook = self.cook
-        item = cook.state.items[item_id]
-        node = cook.graph.nodes[item.node]
+        host = self.host
+        item = host.state.items[item_id]
+        node = host.graph.nodes[item.node]
         if getattr(node, "out_of_process", False):
             view = WorkItem(
                 item_id=item.item_id,
@@ -95,18 +129,18 @@ class Dispatch:
                 attrs=item.attrs,
                 inputs=item.inputs,
                 outputs=item.outputs,
-                root=cook.graph.root,
+                root=host.graph.root,
                 node_parms=getattr(node, "node_parms", None),
                 read_only=True,
             )
             return ScheduledItem(view, node, command=None, env={})
-        return ScheduledItem(item, node, run=cook._task(item))
+        return ScheduledItem(item, node, run=host.task(item))
 
     # -- scheduling ------------------------------------------------------------------------------
     def schedule(self) -> None:
         if self.static and self.plan is None:
             self._hand_static()
-        emit = self.cook.recorder.emit
+        emit = self.host.recorder.emit
         running = self.running
         for name, queue in self.ready.items():
             if not queue or name in self.busy:
@@ -126,7 +160,7 @@ class Dispatch:
                         server.allow(item_id, scheduled.name)
                     result = on_schedule(scheduled)
                 except Exception as exc:  # noqa: BLE001
-                    self.cook._fail_item(item_id, self._raised(name, "on_schedule", exc, item_id))
+                    self.settle.fail(item_id, self._raised(name, "on_schedule", exc, item_id))
                     if server is not None:
                         server.disallow(item_id)
                     continue
@@ -151,14 +185,14 @@ class Dispatch:
     def _record_writes(self, scheduled: ScheduledItem) -> None:
         """What the scheduler set on the item through PDG's API in on_schedule: its attributes,
         output files (stat handlers see the item) and log lines, recorded as the item's own."""
-        emit = self.cook.recorder.emit
+        host = self.host
+        emit = host.recorder.emit
         item_id = scheduled.id
         for name, attr in scheduled.changed.items():
             emit(ev.WorkItemAttribSet, item_id=item_id, name=name, attr=attr)
-        cook = self.cook
         for path, tag in scheduled.new_outputs:
             try:
-                record = files.record(path, cook.graph.root, tag, types=cook.graph.types, item=scheduled.item)
+                record = files.record(path, host.graph.root, tag, types=host.graph.types, item=scheduled.item)
             except FileNotFoundError:
                 text = f"work item {scheduled.name}: its scheduler added output file {path}, which does not exist"
                 emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=text)
@@ -174,17 +208,17 @@ class Dispatch:
         try:
             uri = scheduler.get_status_uri(scheduled)
         except Exception as exc:  # noqa: BLE001
-            return self.cook._warn(self._raised(scheduler.name, "get_status_uri", exc, scheduled.id))
+            return self.host.warn(self._raised(scheduler.name, "get_status_uri", exc, scheduled.id))
         if uri:
-            self.cook.recorder.emit(ev.WorkItemLogged, item_id=scheduled.id, level="info", text=f"status: {uri}")
+            self.host.recorder.emit(ev.WorkItemLogged, item_id=scheduled.id, level="info", text=f"status: {uri}")
 
     def _hand_static(self) -> None:
         """Plan the graph (``engine.cook.static``), record the plan, and hand it to each scheduler with
         its ready items; those it does not give back are its own (scheduled), the rest stay queued."""
-        self.plan = plan = static_graph.plan(self.cook)
+        self.plan = plan = self.host.plan_static()
         for warning in plan.warnings:
-            self.cook._warn(warning)
-        emit = self.cook.recorder.emit
+            self.host.warn(warning)
+        emit = self.host.recorder.emit
         emit(
             ev.CookStaticPlanned,
             items=len(plan.dependencies),
@@ -203,7 +237,7 @@ class Dispatch:
                     if scheduled.run is None:
                         scheduled.node.prepare_job(scheduled, scheduler)
                 except Exception as exc:  # noqa: BLE001
-                    self.cook._fail_item(item_id, self._raised(name, "prepare_job", exc, item_id))
+                    self.settle.fail(item_id, self._raised(name, "prepare_job", exc, item_id))
                     continue
                 if server is not None:
                     server.allow(item_id, scheduled.name)
@@ -214,7 +248,7 @@ class Dispatch:
                 back = scheduler.on_schedule_static(dependencies, dependents, list(ready))
             except Exception as exc:  # noqa: BLE001 - its ready items fail, not the cook
                 for scheduled in ready:
-                    self.cook._fail_item(scheduled.id, self._raised(name, "on_schedule_static", exc))
+                    self.settle.fail(scheduled.id, self._raised(name, "on_schedule_static", exc))
                     if server is not None:
                         server.disallow(scheduled.id)
                 continue
@@ -229,29 +263,21 @@ class Dispatch:
                     self.running[scheduled.id] = name
 
     def _settled_at_once(self, name: str, item_id: str, result, message: str = "") -> None:
-        cook = self.cook
-        item = cook.state.items[item_id]
+        item = self.host.state.items[item_id]
         if result is ScheduleResult.COOK_SUCCEEDED:
             self.running[item_id] = name
             self._succeeded(item_id)
         elif result is ScheduleResult.COOK_CANCELED:
-            cook.recorder.emit(
-                ev.WorkItemStateChanged,
-                item_id=item_id,
-                state="cooked_cancel",
-                message=f"scheduler {name} cancelled it",
-            )
-            cook.counts["cancelled"] += 1
-            cook.done += 1
+            self.settle.cancelled(item_id, f"scheduler {name} cancelled it")
         elif result in (ScheduleResult.FAILED, ScheduleResult.COOK_FAILED):
             what = "could not schedule" if result is ScheduleResult.FAILED else "failed"
-            cook._fail_item(item_id, message or f"scheduler {name} {what} work item {item.name}")
+            self.settle.fail(item_id, message or f"scheduler {name} {what} work item {item.name}")
         else:
-            cook._fail_item(item_id, f"scheduler {name}'s on_schedule returned {result!r}, not a ScheduleResult")
+            self.settle.fail(item_id, f"scheduler {name}'s on_schedule returned {result!r}, not a ScheduleResult")
 
     def tick(self, now: float) -> None:
         """Tick the schedulers whose period has passed: deferred items come back, budgets refill."""
-        cook = self.cook
+        cancel = self.host.cancel
         for name, due in self.next_tick.items():
             if now < due:
                 continue
@@ -264,11 +290,11 @@ class Dispatch:
             try:
                 answer = scheduler.on_tick()
             except Exception as exc:  # noqa: BLE001
-                cook.cancel(self._raised(name, "on_tick", exc))
+                cancel(self._raised(name, "on_tick", exc))
                 continue
             if answer is TickResult.CANCEL_COOK:
                 reason = scheduler.cancel_reason or "no reason given"
-                cook.cancel(f"scheduler {name} cancelled the cook: {reason}")
+                cancel(f"scheduler {name} cancelled the cook: {reason}")
             elif answer is TickResult.BUSY:
                 self.busy.add(name)
             else:
@@ -278,92 +304,134 @@ class Dispatch:
         return min(self.next_tick.values(), default=_INF)
 
     # -- reports ---------------------------------------------------------------------------------
-    def handle(self, message: tuple) -> None:
-        what, item_id, payload = message
-        if what == "done":
-            return self.cook._handle_result(item_id, payload)
-        if what == "item_json":  # a job asks for its item (pdgcmd.getWorkItemJSON): read, nothing recorded
-            return self._item_json(item_id, payload[0])
-        if what == "warning" and (item_id is None or item_id not in self.running):
-            text, done = payload
-            self.cook._warn(text if item_id is None else f"work item {item_id}: {text}")
-            return self._answer(done, None)
-        if item_id not in self.running:  # a late report about an item already settled
-            if what in ("attrib", "output", "log", "status", "warning"):
-                self._answer(payload[-1], f"work item {item_id} is not cooking")
-            return
-        emit = self.cook.recorder.emit
-        if what == "job_started":
-            scheduler, attempt, pid, log_uri = payload
-            if pid == 0 and not log_uri:
-                emit(ev.WorkItemStateChanged, item_id=item_id, state="cooking")
-            else:
-                emit(ev.JobStarted, item_id=item_id, scheduler=scheduler, attempt=attempt, pid=pid, log_uri=log_uri)
-        elif what == "job_ended":
-            exit_code, outcome, text = payload
-            emit(ev.JobEnded, item_id=item_id, exit_code=exit_code, outcome=outcome, message=text)
-            if outcome == "retry":
-                return
-            if outcome == "failure":
-                self._failed(item_id, text or f"its job exited with code {exit_code}")
-            else:
-                self._succeeded(item_id)
-        elif what == "job_cancelled":
-            self._settle(item_id)
-            emit(ev.WorkItemStateChanged, item_id=item_id, state="cooked_cancel", message=payload)
-            self.cook.counts["cancelled"] += 1
-            self.cook.done += 1
-        elif what == "attrib":
-            name, attr, done = payload
-            emit(ev.WorkItemAttribSet, item_id=item_id, name=name, attr=attr)
-            self._answer(done, None)
-        elif what == "output":
-            path, tag, _hash, done = payload
-            cook = self.cook
-            try:
-                record = files.record(
-                    path, cook.graph.root, tag or None, types=cook.graph.types, item=cook.state.items[item_id]
-                )
-            except FileNotFoundError:
-                name = cook.state.items[item_id].name
-                message = f"work item {name} reported output file {path}, which does not exist"
-                emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=message)
-                return self._answer(done, message)
-            emit(ev.WorkItemOutputAdded, item_id=item_id, outputs=[record])
-            self._answer(done, None)
-        elif what == "log":
-            level, text, done = payload
-            emit(ev.WorkItemLogged, item_id=item_id, level=level, text=text)
-            self._answer(done, None)
-        elif what == "warning":
-            text, done = payload
-            emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=text)
-            self._answer(done, None)
-        elif what == "status":
-            ok, text, done = payload
-            self.schedulers[self.running[item_id]].job_reported(item_id, ok, text)
-            said = "success" if ok else "failure"
-            emit(
-                ev.WorkItemLogged,
-                item_id=item_id,
-                level="info" if ok else "warning",
-                text=f"the job reported {said}" + (f": {text}" if text else ""),
-            )
-            self._answer(done, None)
+    def handle(self, report: rp.Report) -> None:
+        """Turn one report (``engine.schedulers.reports``) into events, by its type."""
+        self._on[type(report)](report)
 
-    def _item_json(self, item_id: str, done) -> None:
+    def _finished(self, report: rp.Finished) -> None:
+        """An in-process item's run ended: record what it made."""
+        item_id = report.item_id
+        if self.running.pop(item_id, None) is None:
+            return  # a late result of an item already recorded as cancelled
+        result = report.result
+        self.settle.result(
+            {
+                "item_id": item_id,
+                "state": result.state,
+                "attrs": result.attrs,
+                "outputs": result.outputs,
+                "started_ns": result.started_ns,
+                "duration_ns": result.duration_ns,
+                "error": result.error,
+                "traceback": result.traceback,
+            }
+        )
+
+    def _late(self, report: rp.Report) -> bool:
+        """A report about an item already settled: refused (a waiting job hears why)."""
+        if report.item_id in self.running:
+            return False
+        if isinstance(report, rp.ANSWERED):
+            self._answer(report.done, f"work item {report.item_id} is not cooking")
+        return True
+
+    def _job_started(self, report: rp.JobStarted) -> None:
+        if self._late(report):
+            return
+        if report.pid == 0 and not report.log_uri:
+            self.host.recorder.emit(ev.WorkItemStateChanged, item_id=report.item_id, state="cooking")
+        else:
+            self.host.recorder.emit(
+                ev.JobStarted,
+                item_id=report.item_id,
+                scheduler=report.scheduler,
+                attempt=report.attempt,
+                pid=report.pid,
+                log_uri=report.log_uri,
+            )
+
+    def _job_ended(self, report: rp.JobEnded) -> None:
+        if self._late(report):
+            return
+        item_id, exit_code, outcome, text = report.item_id, report.exit_code, report.outcome, report.message
+        self.host.recorder.emit(ev.JobEnded, item_id=item_id, exit_code=exit_code, outcome=outcome, message=text)
+        if outcome == "retry":
+            return
+        if outcome == "failure":
+            self._failed(item_id, text or f"its job exited with code {exit_code}")
+        else:
+            self._succeeded(item_id)
+
+    def _job_cancelled(self, report: rp.JobCancelled) -> None:
+        if self._late(report):
+            return
+        self._release(report.item_id)
+        self.settle.cancelled(report.item_id, report.message)
+
+    def _attrib_set(self, report: rp.AttribSet) -> None:
+        if self._late(report):
+            return
+        self.host.recorder.emit(ev.WorkItemAttribSet, item_id=report.item_id, name=report.name, attr=report.attr)
+        self._answer(report.done, None)
+
+    def _output_added(self, report: rp.OutputAdded) -> None:
+        if self._late(report):
+            return
+        host, item_id = self.host, report.item_id
+        try:
+            record = files.record(
+                report.path, host.graph.root, report.tag or None, types=host.graph.types, item=host.state.items[item_id]
+            )
+        except FileNotFoundError:
+            name = host.state.items[item_id].name
+            message = f"work item {name} reported output file {report.path}, which does not exist"
+            host.recorder.emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=message)
+            return self._answer(report.done, message)
+        host.recorder.emit(ev.WorkItemOutputAdded, item_id=item_id, outputs=[record])
+        self._answer(report.done, None)
+
+    def _log_line(self, report: rp.LogLine) -> None:
+        if self._late(report):
+            return
+        self.host.recorder.emit(ev.WorkItemLogged, item_id=report.item_id, level=report.level, text=report.text)
+        self._answer(report.done, None)
+
+    def _warned(self, report: rp.Warned) -> None:
+        item_id = report.item_id
+        if item_id is None or item_id not in self.running:
+            self.host.warn(report.message if item_id is None else f"work item {item_id}: {report.message}")
+            return self._answer(report.done, None)
+        self.host.recorder.emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=report.message)
+        self._answer(report.done, None)
+
+    def _status(self, report: rp.StatusReported) -> None:
+        if self._late(report):
+            return
+        item_id, ok, text = report.item_id, report.ok, report.message
+        self.schedulers[self.running[item_id]].job_reported(item_id, ok, text)
+        said = "success" if ok else "failure"
+        self.host.recorder.emit(
+            ev.WorkItemLogged,
+            item_id=item_id,
+            level="info" if ok else "warning",
+            text=f"the job reported {said}" + (f": {text}" if text else ""),
+        )
+        self._answer(report.done, None)
+
+    def _item_json(self, report: rp.ItemJsonAsked) -> None:
+        """A job asks for its item (``pdgcmd.getWorkItemJSON``): read, nothing recorded."""
         import json
 
         from pdgstore.engine.schedulers import jobdata
 
         try:
-            scheduled = self.scheduled_item(item_id)
+            scheduled = self.scheduled_item(report.item_id)
             item = scheduled.item
             if scheduled.run is not None:  # an in-process item: its JSON is made from a view of it
-                item = WorkItem.view_of(item, self.cook.graph.root)
-            done(json.dumps(jobdata.item_data(item, scheduled.node)))
+                item = WorkItem.view_of(item, self.host.graph.root)
+            report.done(json.dumps(jobdata.item_data(item, scheduled.node)))
         except Exception as exc:  # noqa: BLE001 - the job hears why
-            done(ValueError(f"work item {item_id}: {type(exc).__name__}: {exc}"))
+            report.done(ValueError(f"work item {report.item_id}: {type(exc).__name__}: {exc}"))
 
     def _answer(self, done, error: str | None) -> None:
         if done is not None:
@@ -375,17 +443,17 @@ class Dispatch:
         for done, error in waiting:
             done(error)
 
-    def _settle(self, item_id: str) -> None:
+    def _release(self, item_id: str) -> None:
         del self.running[item_id]
         if self.server is not None:
             self.server.disallow(item_id)
 
     def _succeeded(self, item_id: str) -> None:
         """An out-of-process job ended well: its expected outputs must exist, then it is cooked."""
-        cook = self.cook
-        self._settle(item_id)
-        item = cook.state.items[item_id]
-        node = cook.graph.nodes[item.node]
+        host = self.host
+        self._release(item_id)
+        item = host.state.items[item_id]
+        node = host.graph.nodes[item.node]
         view = WorkItem(
             item_id=item_id,
             name=item.name,
@@ -394,11 +462,11 @@ class Dispatch:
             attrs=item.attrs,
             inputs=item.inputs,
             outputs=item.outputs,
-            root=cook.graph.root,
+            root=host.graph.root,
             read_only=True,
         )
         try:
-            outputs = expected_records(view, node, list(item.outputs), cook.graph.root, cook.graph.types)
+            outputs = expected_records(view, node, list(item.outputs), host.graph.root, host.graph.types)
         except Exception as exc:  # noqa: BLE001 - a missing file or a bad expression fails the item
             return self._cooked(
                 item_id,
@@ -409,31 +477,24 @@ class Dispatch:
         self._cooked(item_id, "cooked_success", outputs, "")
 
     def _failed(self, item_id: str, message: str) -> None:
-        self._settle(item_id)
-        item = self.cook.state.items[item_id]
+        self._release(item_id)
+        item = self.host.state.items[item_id]
         self._cooked(item_id, "cooked_fail", list(item.outputs), f"work item {item.name}: {message}")
 
     def _cooked(self, item_id: str, state: str, outputs: list, error: str) -> None:
-        cook = self.cook
-        item = cook.state.items[item_id]
+        item = self.host.state.items[item_id]
         now = time.time_ns()
         started = item.started_ns or now
-        cook.recorder.emit(
-            ev.WorkItemCooked,
-            item_id=item_id,
-            state=state,
-            outputs=outputs,
-            started_ns=started,
-            duration_ns=max(0, now - started),
-            error=error,
-            signature=cook.signatures.pop(item_id, ""),
+        self.settle.result(
+            {
+                "item_id": item_id,
+                "state": state,
+                "outputs": outputs,
+                "started_ns": started,
+                "duration_ns": max(0, now - started),
+                "error": error,
+            }
         )
-        if state == "cooked_success":
-            cook.remade.add(item_id)
-            cook._item_cooked(item_id)
-        else:
-            cook.counts["failed"] += 1
-            cook.done += 1
 
     # -- cancel and end --------------------------------------------------------------------------
     def cancel_running(self) -> None:
@@ -449,11 +510,12 @@ class Dispatch:
             try:
                 self.schedulers[name].on_cancel_work_items(ids, None)
             except Exception as exc:  # noqa: BLE001
-                self.cook._warn(self._raised(name, "on_cancel_work_items", exc))
+                self.host.warn(self._raised(name, "on_cancel_work_items", exc))
 
     def start(self, static: bool, cook_set: list) -> None:
         static = static or self.static
-        options = {"jobs": self.cook.jobs, "node": self.cook.target or "", "static": static}
+        host = self.host
+        options = {"jobs": host.jobs, "node": host.target, "static": static}
         if any(s.needs_result_server for s in self.schedulers.values()):
             from pdgstore.engine.schedulers.resultserver import (
                 ResultServer,  # only cooks whose schedulers need one pay its imports
@@ -463,24 +525,23 @@ class Dispatch:
             # a scheduler whose jobs run on other machines names the address to bind and its path map
             remote = next((s for s in self.schedulers.values() if getattr(s, "result_host", None)), None)
             self.server = ResultServer(
-                CookSink(Reporter(self.cook._inbox, "")),
-                self.cook.graph.root,
+                CookSink(Reporter(host.inbox, "")),
+                host.graph.root,
                 host=remote.result_host if remote else "127.0.0.1",
                 path_map=getattr(remote, "report_path", None),
             )
             self.server.start()
-        cook = self.cook
-        transfers = Transfers(cook.graph.types, cook.state, cook.recorder, cook.graph.root)
+        transfers = Transfers(host.graph.types, host.state, host.recorder, host.graph.root)
         for name, scheduler in self.schedulers.items():
-            scheduler.reporter = Reporter(self.cook._inbox, name)
+            scheduler.reporter = Reporter(host.inbox, name)
             if scheduler.needs_result_server:
                 scheduler.result_server_addr = self.server.address
                 scheduler.result_server_env = self.server.environment()
             scheduler.on_start()
             scheduler.on_configure_cook(options)
-            scheduler.graph_dir = self.cook.graph.root
+            scheduler.graph_dir = host.graph.root
             scheduler.transfers = transfers
-            scheduler.job_temp = str(jobs.temp_dir(self.cook.store_dir, self.cook.graph.name))
+            scheduler.job_temp = str(jobs.temp_dir(host.store_dir, host.graph.name))
             try:
                 ok = scheduler.on_start_cook(static, list(cook_set))
             except Exception as exc:  # noqa: BLE001
@@ -494,18 +555,18 @@ class Dispatch:
         try:
             self._stop_schedulers(cancel)
         finally:
-            self.cook._flush()  # what the jobs reported is in the log before they hear "ok"
+            self.host.flush()  # what the jobs reported is in the log before they hear "ok"
             if self.server is not None:
                 self.server.stop()
                 self.server = None
             while True:
                 try:
-                    message = self.cook._inbox.get_nowait()
+                    report = self.host.inbox.get_nowait()
                 except Exception:  # noqa: BLE001 - queue.Empty
                     break
-                payload = message[2]
-                if isinstance(payload, tuple) and payload and callable(payload[-1]):
-                    payload[-1]("the cook has ended")
+                done = getattr(report, "done", None)
+                if done is not None:
+                    done("the cook has ended")
 
     def _stop_schedulers(self, cancel: bool) -> None:
         for name, scheduler in self.schedulers.items():
@@ -513,7 +574,7 @@ class Dispatch:
                 try:
                     callback()
                 except Exception as exc:  # noqa: BLE001
-                    self.cook._warn(self._raised(name, getattr(callback, "__name__", "on_stop_cook"), exc))
+                    self.host.warn(self._raised(name, getattr(callback, "__name__", "on_stop_cook"), exc))
 
     @staticmethod
     def _raised(name: str, callback: str, exc: BaseException, item_id: str = "") -> str:
@@ -523,19 +584,3 @@ class Dispatch:
         at = f" at {where.filename}:{where.lineno}" if where else ""
         about = f" for {item_id}" if item_id else ""
         return f"scheduler {name}'s {callback}{about} raised {type(exc).__name__}: {exc}{at}"
-
-
-def expected_records(view: WorkItem, node, outputs: list, root: str, types) -> list:
-    """``outputs`` plus the records of the node's expected outputs not among them; a missing one
-    raises FileNotFoundError naming the item and the file."""
-    reported = {o[0] for o in outputs}
-    for expr in node.expected_outputs:
-        path = files.relative(view.expand(expr, parm="expected_outputs"), root)
-        if path in reported:
-            continue
-        try:
-            outputs.append(files.record(path, root, None, types=types, item=view))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"work item {view.name} did not write its expected output {path}") from None
-        reported.add(path)
-    return outputs

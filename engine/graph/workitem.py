@@ -12,11 +12,19 @@ import os
 from pathlib import Path
 from typing import Any
 
+import xxhash
 from pdgstore.engine.errors import ExpansionError
 from pdgstore.engine.files.records import absolute
 from pdgstore.engine.graph import attribs
 
 _MISSING = object()
+
+
+def item_identity(graph: str, node: str, parents: list, key) -> str:
+    """A work item's stable id: a domain-tagged hash of its node and what generated it (a static
+    plan computes the same ids before the items exist: ``engine.cook.static``)."""
+    text = repr(("WorkItem", graph, node, tuple(parents), key))
+    return xxhash.xxh3_64_hexdigest(text.encode())
 
 
 class FileInfo:
@@ -246,8 +254,8 @@ class WorkItem:
 
     def add_output_file(self, path: str | os.PathLike, tag: str | None = None) -> None:
         """Report a file this item wrote; it is stat-ed and hashed when the function returns. (As
-        PDG's ``addOutputFile``, it returns nothing: a ``Path`` made for every output cost 20 ms of a
-        cold W(10,000) cook, and ``path(...)`` gives one when it is wanted.)"""
+        PDG's ``addOutputFile``, it returns nothing: a ``Path`` made for every output is paid by every
+        cook and used by almost none; ``path(...)`` gives one when it is wanted.)"""
         path = os.fspath(path)
         self._writable(f"add output file {path}")
         self.new_outputs.append((path, tag))

@@ -37,7 +37,7 @@ from datetime import datetime
 try:  # beside the job (``$PDG_TEMP/scripts`` on its PYTHONPATH), or inside the engine's package
     from pdgexec import RedirectBuffer, StdOutReporter, execCommand, sanitizeEnvironment
     from pdgpaths import apply_path_map, build_path_map, delocalizePath, localizePath, substitute_tokens
-    from pdgrpc import _INT_MAX, _INT_MIN, Client, ReportRefused, ServerGone, TooLarge, _env_number
+    from pdgrpc import XMLRPC_INT_MAX, XMLRPC_INT_MIN, Client, ReportRefused, ServerGone, TooLarge, env_number
 except ImportError:  # pragma: no cover - the engine imports it as pdgstore.engine.schedulers.jobapi.pdgcmd
     from pdgstore.engine.schedulers.jobapi.pdgexec import (
         RedirectBuffer,
@@ -53,13 +53,13 @@ except ImportError:  # pragma: no cover - the engine imports it as pdgstore.engi
         substitute_tokens,
     )
     from pdgstore.engine.schedulers.jobapi.pdgrpc import (
-        _INT_MAX,
-        _INT_MIN,
+        XMLRPC_INT_MAX,
+        XMLRPC_INT_MIN,
         Client,
         ReportRefused,
         ServerGone,
         TooLarge,
-        _env_number,
+        env_number,
     )
 
 __all__ = ["RedirectBuffer", "StdOutReporter", "execCommand", "sanitizeEnvironment", "apply_path_map",
@@ -76,10 +76,10 @@ _DEFAULTS = {"int": 0, "float": 0.0, "str": "", "file": ["", "file"], "dict": {}
 
 # -- module settings, as SideFX's ------------------------------------------------------------------
 LogDefault, LogVerbose = 0, 1
-verbose = _env_number("PDG_VERBOSE", 0, int)
-disable_timestamps = _env_number("PDG_DISABLE_TIMESTAMPS", 0, int)
+verbose = env_number("PDG_VERBOSE", 0, int)
+disable_timestamps = env_number("PDG_DISABLE_TIMESTAMPS", 0, int)
 #: RPC is off without a result server (standalone: reports go to stdout only) or with PDG_DISABLE_RPC
-disable_rpc = "PDG_RESULT_SERVER" not in os.environ or _env_number("PDG_DISABLE_RPC", 0, int) > 0
+disable_rpc = "PDG_RESULT_SERVER" not in os.environ or env_number("PDG_DISABLE_RPC", 0, int) > 0
 result_server_addr = None
 result_client_id = None
 theJobid = os.environ.get(os.environ.get("PDG_JOBID_VAR", ""), "") if os.environ.get("PDG_JOBID_VAR") else ""
@@ -134,7 +134,7 @@ def setResultServerAddr(force_server_addr):
     global result_server_addr, disable_rpc, _client
     result_server_addr = force_server_addr
     if force_server_addr:
-        disable_rpc = _env_number("PDG_DISABLE_RPC", 0, int) > 0
+        disable_rpc = env_number("PDG_DISABLE_RPC", 0, int) > 0
         _client = None
 
 
@@ -254,7 +254,7 @@ def report_key(item: str) -> list:
     with _lock:
         _counter += 1
         number = f"{_token}.{_counter}"
-    return [item, _env_number("PDG_ITEM_ATTEMPT", 0, int), number]
+    return [item, env_number("PDG_ITEM_ATTEMPT", 0, int), number]
 
 
 def getItemIdFromEnv():
@@ -400,7 +400,7 @@ def waitUntilReady(workitem_id=None, subindex=-1, server_addr=None, raise_exc=Tr
     """Block until batch sub item ``subindex`` may cook (polls every $PDG_BATCH_POLL_DELAY s)."""
     if disable_rpc and not server_addr:
         return
-    delay = _env_number("PDG_BATCH_POLL_DELAY", 1.0)
+    delay = env_number("PDG_BATCH_POLL_DELAY", 1.0)
     while not checkReady(workitem_id, subindex, server_addr, raise_exc):
         time.sleep(delay)
 
@@ -490,7 +490,7 @@ def addOutputFiles(output_file_array, workitem_id=None, server_addr=None, output
     item = _item(workitem_id)
     if to_stdout:
         _say(f"PDG_RESULT_ARRAY: {_status(item, subindex)};[{len(paths)} files];[{len(set(tags))} tag(s)]")
-    limit = _env_number("PDG_RPC_MAX_ARRAY_SIZE", 2000, int)
+    limit = env_number("PDG_RPC_MAX_ARRAY_SIZE", 2000, int)
     for start in range(0, len(paths), limit):
         _send_outputs(item, paths[start:start + limit], tags[start:start + limit], hashes[start:start + limit],
                       subindex, server_addr, raise_exc, to_stdout=False)
@@ -501,7 +501,7 @@ def wire_value(kind: str, value):
     """``value`` as XML-RPC carries it: ints outside 32 bits travel as decimal text."""
     if kind == "int":
         value = int(value)
-        return value if _INT_MIN <= value <= _INT_MAX else str(value)
+        return value if XMLRPC_INT_MIN <= value <= XMLRPC_INT_MAX else str(value)
     if kind == "float":
         return float(value)
     if kind == "file":
