@@ -293,7 +293,11 @@ class EventLog:
                 body(conn)
                 faults.point(what)  # the crash campaign's kill point (tests/crash): nothing when unset
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # the error that matters is the one being raised
                 raise
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
