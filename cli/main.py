@@ -40,6 +40,8 @@ COMMANDS = {
     "log": "pdgstore.cli.log:command",
     "watch": "pdgstore.cli.watch:command",
     "schedule": "pdgstore.cli.schedule:group",
+    "serve": "pdgstore.cli.serve:command",
+    "datalayer": "pdgstore.cli.datalayer:group",
 }
 
 
