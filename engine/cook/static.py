@@ -48,6 +48,8 @@ class StaticPlan:
     dependents: dict
     dynamic_nodes: list
     warnings: list = field(default_factory=list)
+    #: item id -> the planned item (not generated yet), for schedulers that read it (``Planned``)
+    items: dict = field(default_factory=dict)
 
     @property
     def edges(self) -> int:
@@ -94,7 +96,8 @@ def plan(cook) -> StaticPlan:
     for item_id, waits in deps.items():
         for other in waits:
             dependents[other].add(item_id)
-    return StaticPlan(deps, dependents, dynamic, warnings)
+    planned_items = {p.item_id: p for todo in pending.values() for p in todo if isinstance(p, Planned)}
+    return StaticPlan(deps, dependents, dynamic, warnings, planned_items)
 
 
 def _todo(cook, node, item_id: str) -> bool:

@@ -232,7 +232,16 @@ class Scheduler:
         return TickResult.READY
 
     def on_accept_work_item(self, item: ScheduledItem) -> AcceptResult:
+        """Asked for each out-of-process item routed here (REJECT fails it) and, when this scheduler
+        does not run in-process items itself, for the in-process items of nodes that name it."""
         return AcceptResult.DEFAULT
+
+    #: the engine's own schedulers decide acceptance by kind alone: asking them per item costs a view
+    builtin_accept = False
+
+    def asks_accept(self) -> bool:
+        """Whether out-of-process items are offered to ``on_accept_work_item`` one by one."""
+        return type(self).on_accept_work_item is not Scheduler.on_accept_work_item and not self.builtin_accept
 
     def on_configure_cook(self, cook_options: dict) -> None:
         """Called before the cook starts; may change ``cook_options`` (a dict of the cook's options)."""
