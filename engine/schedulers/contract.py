@@ -355,6 +355,7 @@ def make(name: str, kind: str | type[Scheduler], parms: dict) -> Scheduler:
     else:
         raise GraphError(f"scheduler {name}: the type is a type name or a Scheduler subclass, not {kind!r}")
     try:
-        return cls(name, **parms)
+        construct = getattr(cls, "construct", None)  # pdg.Scheduler: PDG's __init__(self, scheduler, name)
+        return construct(name, parms) if construct is not None else cls(name, **parms)
     except TypeError as exc:
         raise GraphError(f"scheduler {name} ({cls.type_name}): {exc}") from None
