@@ -10,6 +10,7 @@ from pdgstore.cli import render
 from pdgstore.cli.options import db_option, json_option
 from pdgstore.engine.project import open_store
 
+from pdgstore.queries import JSON_SCHEMA
 from pdgstore.state import first_difference
 
 
@@ -42,7 +43,7 @@ def command(db, as_json) -> None:
     if as_json:
         render.emit_json(
             {
-                "schema": 1,
+                "schema": JSON_SCHEMA,
                 "store": store,
                 "ok": ok,
                 "events": events,

@@ -11,6 +11,7 @@ from pdgstore import compact as compaction
 from pdgstore import refs
 from pdgstore.errors import PdgError
 from pdgstore.log import EventLog
+from pdgstore.queries import JSON_SCHEMA
 
 
 @click.command("compact", short_help="Fold old history into a snapshot (keeps the current state).")
@@ -34,10 +35,17 @@ def command(keep_cooks, before, dry_run, db, as_json) -> None:
         result = None if dry_run else compaction.compact(log, plan)
         store = render.here(log.path)
     if as_json:
-        render.emit_json({"schema": 1, "store": store, "dry_run": dry_run, "plan": plan.to_json(), "result": result})
+        render.emit_json(
+            {"schema": JSON_SCHEMA, "store": store, "dry_run": dry_run, "plan": plan.to_json(), "result": result}
+        )
         return
     if plan.events == 0:
-        render.err.print(f"{store}: nothing to fold (the history before seq {plan.cut + 1} is already folded)")
+        keep = 10 if keep_cooks is None else keep_cooks
+        if before is None and plan.cooks_kept <= keep:  # the usual case on a young store: say why in its terms
+            cooks = f"{plan.cooks_kept} cook{'s' if plan.cooks_kept != 1 else ''}"
+            render.err.print(f"{store}: nothing to fold: the log holds only {cooks}, and --keep-cooks keeps {keep}")
+        else:
+            render.err.print(f"{store}: nothing to fold (the history before seq {plan.cut + 1} is already folded)")
         return
     if dry_run:
         render.out.print(

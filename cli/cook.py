@@ -13,6 +13,7 @@ from pdgstore.engine.errors import ParmError
 from pdgstore.engine.project import cook_file, plan_file, store_beside
 
 from pdgstore.errors import PdgError
+from pdgstore.queries import JSON_SCHEMA
 
 EXIT_CODES = {"success": 0, "failed": 1, "cancelled": 130}
 
@@ -68,8 +69,16 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
     help="Run every node on this scheduler: one the graph declares, or a type with its defaults "
     "(dask: a LocalCluster sized to this machine; local; inprocess).",
 )
+@click.option(
+    "--generate-only",
+    is_flag=True,
+    help="PDG's Generate Static Work Items: generate and record every work item that can be known "
+    "before anything runs, print how many each node has, and run nothing.",
+)
 @json_option
-def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, scheduler, as_json) -> None:
+def command(
+    graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, scheduler, generate_only, as_json
+) -> None:
     """Cook GRAPH (a Python graph file), or only NODE and what it needs upstream.
 
     Only what changed runs again: items whose input files, parameters or code changed (and what
@@ -116,13 +125,14 @@ def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, sc
             auto_compact=auto_compact,
             static=static,
             scheduler=scheduler,
+            generate_only=generate_only,
         )
     except KeyboardInterrupt:  # Ctrl-C before the cook began (while the graph file loaded): nothing written
         click.echo("pdg: cook interrupted before it started; nothing was recorded", err=True)
         sys.exit(130)
     except PdgError as exc:  # the sentence goes to stderr (cli.main); a script reading --json hears it too
         if as_json:
-            render.emit_json({"schema": 1, "status": "error", "error": str(exc), "exit_code": exc.exit_code})
+            render.emit_json({"schema": JSON_SCHEMA, "status": "error", "error": str(exc), "exit_code": exc.exit_code})
         raise
     finally:
         for sig, handler in previous.items():
@@ -136,16 +146,44 @@ def command(graph, node, sets, jobs, db, sync, dry_run, auto_compact, static, sc
         data["store"] = render.here(db_path)
         data["results"] = [render.here(p) for p in summary.results]
         render.emit_json(data)
+    elif summary.generated is not None:
+        _print_generated(summary, db_path)
     else:
         _print_summary(summary, db_path)
     sys.exit(EXIT_CODES[summary.status])
+
+
+MODE_WORDS = {
+    "all_upstream_generated": "static",
+    "static": "static",
+    "all_upstream_cooked": "when all upstream items cooked",
+    "each_upstream_cooked": "dynamic: as each upstream item cooks",
+    "dynamic": "dynamic: after its inputs cook",
+}
+
+
+def _print_generated(summary, db_path: str) -> None:
+    """``--generate-only``: a table of the items each node holds now, and when the rest come."""
+    t = render.table("node", "items", "generated", title=f"cook {summary.cook_id}: static work items")
+    total = 0
+    for name, row in summary.generated.items():
+        t.add_row(name, f"{row['items']:,}", MODE_WORDS.get(row["mode"], row["mode"]))
+        total += row["items"]
+    render.out.print(t)
+    render.say(f"{total:,} work items generated; nothing ran (pdg cook runs them)")
+    for warning in summary.warnings[:5]:
+        render.say(f"  warning: {warning}", style="yellow")
+    if summary.status != "success":
+        render.say(f"  {summary.message}", style=render.STATE_STYLES.get(summary.status))
+    render.say(f"store: {render.here(db_path)}", style="dim")
 
 
 def _print_summary(summary, db_path: str) -> None:
     c = summary.counts
     verb = {"success": "succeeded", "failed": "failed", "cancelled": "was cancelled"}[summary.status]
     line = (
-        f"cook {summary.cook_id} {verb}: {c['ran']} ran, {c['reused']} reused, {c['failed']} failed, "
+        f"cook {summary.cook_id} {verb}: {c['ran']} ran, {c['updated']} updated, {c['reused']} reused, "
+        f"{c['failed']} failed, "
         f"{c['cancelled']} cancelled in {summary.seconds:.2f} s"
     )
     render.say(line, style=render.STATE_STYLES.get(summary.status))
@@ -184,6 +222,8 @@ def _print_plan(plan: dict, as_json: bool) -> None:
         for r in rows:
             t.add_row(r["action"], r["name"], r["node"], r["cache_state"], r["why"] or "")
         render.out.print(t)
+    else:  # an empty answer on stdout reads as "did it even look?"
+        render.out.print(f"nothing would run: all {plan['counts']['reuse']} items are up to date")
     c = plan["counts"]
     render.err.print(
         f"would run {c['run']}, update {c['update']}, take {c['cache']} from cache, fail {c['fail']}, "
@@ -198,11 +238,21 @@ class _Progress:
     """A rich progress bar on stderr, fed by the cook after each flush."""
 
     def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
+        # the total is every item known so far: static items (Generate When) are counted before they
+        # run, so the percent means something while the static part dominates
         self.progress = Progress(
             TextColumn("cooking"),
             BarColumn(),
+            TaskProgressColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=render.err,

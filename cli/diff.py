@@ -11,6 +11,7 @@ from pdgstore.engine.project import open_store
 from rich.markup import escape
 
 from pdgstore import history, refs
+from pdgstore.queries import JSON_SCHEMA
 
 
 @click.command("diff", short_help="Show what changed between two points of the log.")
@@ -27,7 +28,7 @@ def command(ref1, ref2, db, as_json) -> None:
         a, b = log.state_at(a_point.seq), log.state_at(b_point.seq)
         result = history.diff(log, a, b)
     if as_json:
-        render.emit_json({"schema": 1, "from": a_point.to_json(), "to": b_point.to_json(), **result})
+        render.emit_json({"schema": JSON_SCHEMA, "from": a_point.to_json(), "to": b_point.to_json(), **result})
         return
     c = result["counts"]
     render.err.print(
@@ -41,6 +42,9 @@ def command(ref1, ref2, db, as_json) -> None:
         what = []
         if r["why"]:
             what.append(r["why"])
+        if r["renumbered"]:
+            was = r["renumbered"]
+            what.append(f"renumbered: was {was['name']} (index {was['index']})")
         for name, ch in r["attrs"].items():
             what.append(f"@{name}: {_short(ch['before'])} -> {_short(ch['after'])}")
         for o in r["outputs"]:

@@ -13,10 +13,27 @@ from pdgstore import queries
 from pdgstore.events import REGISTRY
 
 
+def event_kind(value: str | None) -> str | None:
+    """The event kind ``value`` names, in any case: a person types ``cookfinished`` as readily as the
+    log's ``CookFinished``, and a wrong one is told the kinds there are, spelled as the log does."""
+    if value is None:
+        return None
+    kinds = {kind.lower(): kind for kind in REGISTRY}
+    kind = kinds.get(value.lower())
+    if kind is None:
+        raise click.BadParameter(f"{value!r} is not an event kind; the kinds are {', '.join(sorted(REGISTRY))}")
+    return kind
+
+
 @click.command("events", short_help="Print the raw event log, decoded, in seq order.")
 @click.option("--cook", "cook_id", type=int, help="Only events of this cook.")
 @click.option("--item", "item_ref", help="Only events about this work item (id, id prefix or name).")
-@click.option("--kind", type=click.Choice(sorted(REGISTRY)), help="Only events of this kind.")
+@click.option(
+    "--kind",
+    metavar="KIND",
+    callback=lambda ctx, param, value: event_kind(value),
+    help="Only events of this kind, in any case (cookfinished is CookFinished); a wrong one lists them all.",
+)
 @click.option(
     "--json",
     "as_json",

@@ -8,6 +8,8 @@ from pdgstore.cli.options import db_option, json_option
 from pdgstore.engine.export import export
 from pdgstore.engine.project import open_store
 
+from pdgstore.queries import JSON_SCHEMA
+
 
 @click.command("export", short_help="Write events or work items to a JSON-lines or CSV file.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), required=True, help="The file's format.")
@@ -30,6 +32,6 @@ def command(fmt, what, cook_id, output, db, as_json) -> None:
     if output == "-":
         return
     if as_json:
-        render.emit_json({"schema": 1, "what": what, "format": fmt, "rows": n, "output": render.here(output)})
+        render.emit_json({"schema": JSON_SCHEMA, "what": what, "format": fmt, "rows": n, "output": render.here(output)})
     else:
         render.err.print(f"wrote {n:,} {what} to {render.here(output)}")

@@ -9,6 +9,7 @@ from pdgstore.engine.project import open_store
 from rich.markup import escape
 
 from pdgstore import history, queries, refs
+from pdgstore.queries import JSON_SCHEMA
 
 STATUSES = ("success", "failed", "cancelled", "running", "died")
 
@@ -59,7 +60,7 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
         r["started"] = render.iso(r["started_ns"])
         r["ended"] = render.iso(r["ended_ns"])
     if as_json:
-        render.emit_json({"schema": 1, "cooks": rows})
+        render.emit_json({"schema": JSON_SCHEMA, "cooks": rows})
         return
     t = render.table(
         "cook_id",
@@ -95,7 +96,7 @@ def _show_cook(d: dict, as_json: bool) -> None:
     d["started"] = render.iso(d["started_ns"])
     d["ended"] = render.iso(d["ended_ns"])
     if as_json:
-        render.emit_json({"schema": 1, "cook": d})
+        render.emit_json({"schema": JSON_SCHEMA, "cook": d})
         return
     p = render.out.print
     seconds = "" if d["seconds"] is None else f", {d['seconds']:.2f} s"

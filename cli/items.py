@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from pdgstore import queries, refs
 from pdgstore.events import STATES
+from pdgstore.queries import JSON_SCHEMA
 
 
 @click.command("items", short_help="List work items with their state and output files.")
@@ -27,7 +28,7 @@ def command(node, state_filter, at, db, as_json) -> None:
             require_node(state, node)
         rows = queries.items(log, state, node, state_filter)
     if as_json:
-        render.emit_json({"schema": 1, "at": point.to_json() if point else None, "items": rows})
+        render.emit_json({"schema": JSON_SCHEMA, "at": point.to_json() if point else None, "items": rows})
         return
     if point is not None:
         render.err.print(render.at_line(point))

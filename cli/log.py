@@ -12,6 +12,7 @@ from pdgstore.engine.project import open_store
 
 from pdgstore import queries
 from pdgstore.errors import PdgError
+from pdgstore.queries import JSON_SCHEMA
 
 POLL_S = 0.2
 
@@ -42,7 +43,7 @@ def command(item, follow, db, as_json) -> None:
         raise NoLog(f"work item {found['name']} has no job log (it never ran out-of-process)")
     path = job["log_path"]
     if as_json:
-        render.emit_json({"schema": 1, "item": found, "job": job, "text": joblog.read_from(path, 0)[0]})
+        render.emit_json({"schema": JSON_SCHEMA, "item": found, "job": job, "text": joblog.read_from(path, 0)[0]})
         return
     text, offset = joblog.read_from(path, 0)
     sys.stdout.write(text)

@@ -1,9 +1,10 @@
 """The ``pdg`` command group and its one error boundary.
 
 Every error meant for a person (``pdgstore.errors.PdgError`` and its subclasses from the engine)
-becomes one sentence on stderr and the error's exit code, here and nowhere else. Exit codes:
-0 success, 1 a failed cook or a runtime error, 2 bad input (usage, graph file, unknown node or
-item, refused store), 130 a cancelled cook.
+becomes one sentence on stderr and the error's exit code, here and nowhere else. The exit codes
+follow one rule, printed by ``pdg --help``: 1 when the command was right but
+failed this time (running it again may succeed), 2 when what was asked is wrong (it will fail again
+until the command, the graph file or the store changes).
 """
 
 from __future__ import annotations
@@ -85,6 +86,18 @@ def pdg() -> None:
     history, diff, events, replay, export, dirty, accept, stats, compact, check) need only that store
     and find it from the current directory, like git. `pdg watch GRAPH` recooks as files change; `pdg schedule`
     cooks on a timetable.
+
+    \b
+    Exit codes, the same for every command:
+      0    success
+      1    the command was right but failed this time; running it
+           again may succeed: a cook with failed items, a store busy
+           with another cook, a disk error
+      2    what was asked is wrong, and stays wrong until it is
+           changed: usage, a graph file that does not load, an unknown
+           node, item, parameter or REF, a missing store, or a file
+           that is not a pdgstore store (or is newer than this pdg)
+      130  a cook cancelled with Ctrl-C
     """
 
 

@@ -24,6 +24,7 @@ from pdgstore.engine.project import open_store
 
 from pdgstore import queries
 from pdgstore.errors import PdgError, UnknownItem
+from pdgstore.queries import JSON_SCHEMA
 
 
 class CannotOpen(PdgError):
@@ -53,7 +54,7 @@ def command(item, file, print_only, db, as_json) -> None:
     if as_json:
         render.emit_json(
             {
-                "schema": 1,
+                "schema": JSON_SCHEMA,
                 "item_id": d["item_id"],
                 "name": d["name"],
                 "file": chosen["path"],

@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from pdgstore import refs
 from pdgstore.errors import BadRef
+from pdgstore.queries import JSON_SCHEMA
 
 
 @click.command("replay", short_help="Feed recorded events to an event handler.")
@@ -58,7 +59,7 @@ def command(handler_spec, cook_id, ref_from, ref_to, types, db, as_json) -> None
         result = replay_into(log, handler, after, until, type_set)
         seconds = time.perf_counter() - started
     summary = {
-        "schema": 1,
+        "schema": JSON_SCHEMA,
         "handler": handler_spec,
         "from_seq": after,
         "to_seq": until,

@@ -13,6 +13,8 @@ from pdgstore.cli.options import db_option, json_option
 from pdgstore.engine.live import schedules
 from pdgstore.engine.project import find_store, open_store, store_beside
 
+from pdgstore.queries import JSON_SCHEMA, schedule_json
+
 
 @click.group("schedule", short_help="Cook graphs on a timetable: add, list, remove, run.")
 def group() -> None:
@@ -37,7 +39,7 @@ def add_command(graph, node, cron, every, sets, db, as_json) -> None:
     path = os.path.abspath(db) if db else store_beside(graph)
     sid, what = schedules.add(path, graph, node, cron=cron, every=every, overrides=parse_sets(sets))
     if as_json:
-        render.emit_json({"schema": 1, "schedule": sid, "result": what, "store": path})
+        render.emit_json({"schema": JSON_SCHEMA, "schedule_id": int(sid), "result": what, "store": path})
     else:
         render.err.print(f"schedule {sid} {what} (store {render.here(path)}); `pdg schedule run` runs it")
 
@@ -51,7 +53,7 @@ def list_command(db, as_json) -> None:
     with open_store(db) as log:
         rows = schedules.rows(log.load_state())
     if as_json:
-        render.emit_json({"schema": 1, "schedules": rows})
+        render.emit_json({"schema": JSON_SCHEMA, "schedules": [schedule_json(r) for r in rows]})
         return
     t = render.table("id", "graph", "node", "when", "next due", "fired", "missed", "skipped", "last cook", "--set")
     for r in rows:
@@ -78,7 +80,7 @@ def remove_command(schedule_id, db, as_json) -> None:
     """Remove schedule ID (its past fires and cooks stay in the log)."""
     removed = schedules.remove(find_store(db), schedule_id)
     if as_json:
-        render.emit_json({"schema": 1, "schedule": schedule_id, "removed": removed})
+        render.emit_json({"schema": JSON_SCHEMA, "schedule_id": int(schedule_id), "removed": schedule_json(removed)})
     else:
         render.err.print(
             f"schedule {schedule_id} removed ({schedules.describe(removed)} of {render.here(removed['path'])})"
@@ -157,10 +159,12 @@ class _Report:
                 data = dict(data)
                 if "summary" in data:
                     data["summary"] = data["summary"].to_json()
+                if "schedule" in data:
+                    data["schedule_id"] = int(data.pop("schedule"))
                 import json
                 import sys
 
-                sys.stdout.write(json.dumps({"schema": 1, "event": kind, **data}, default=str) + "\n")
+                sys.stdout.write(json.dumps({"schema": JSON_SCHEMA, "event": kind, **data}, default=str) + "\n")
                 sys.stdout.flush()
             return
         say = render.err.print

@@ -12,6 +12,7 @@ from pdgstore.engine.project import open_store
 
 from pdgstore import queries, refs
 from pdgstore.errors import UnknownItem
+from pdgstore.queries import JSON_SCHEMA
 
 
 @click.command("show", short_help="Show everything known about one work item.")
@@ -36,7 +37,7 @@ def command(item, at, db, as_json) -> None:
     if as_json:
         for h in d["history"]:
             h["time"] = render.iso(h["time_ns"])
-        render.emit_json({"schema": 1, "at": point.to_json() if point else None, "item": d})
+        render.emit_json({"schema": JSON_SCHEMA, "at": point.to_json() if point else None, "item": d})
         return
     if point is not None:
         render.err.print(render.at_line(point))

@@ -7,6 +7,7 @@ from pdgstore.cli import render
 from pdgstore.cli.options import db_option, json_option
 from pdgstore.engine.project import open_store
 
+from pdgstore.queries import JSON_SCHEMA
 from pdgstore.stats import stats
 
 
@@ -20,7 +21,7 @@ def command(db, as_json) -> None:
         s = stats(log)
         store = render.here(log.path)
     if as_json:
-        render.emit_json({"schema": 1, "store": store, **s})
+        render.emit_json({"schema": JSON_SCHEMA, "store": store, **s})
         return
     p = render.out.print
     p(

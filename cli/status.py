@@ -9,6 +9,7 @@ from pdgstore.engine.project import open_store
 
 from pdgstore import queries, refs
 from pdgstore.events import STATES
+from pdgstore.queries import JSON_SCHEMA
 
 
 @click.command("status", short_help="Count work items per node and state.")
@@ -30,7 +31,13 @@ def command(at, db, as_json) -> None:
         cook = {"cook_id": running.cook_id, "graph": running.graph, "pid": running.pid, "status": alive}
     if as_json:
         render.emit_json(
-            {"schema": 1, "store": store, "at": point.to_json() if point else None, "running_cook": cook, "nodes": rows}
+            {
+                "schema": JSON_SCHEMA,
+                "store": store,
+                "at": point.to_json() if point else None,
+                "running_cook": cook,
+                "nodes": rows,
+            }
         )
         return
     if point is not None:

@@ -11,6 +11,8 @@ from pdgstore.cli import render
 from pdgstore.cli.cook import parse_sets
 from pdgstore.engine.live.watch import Watcher
 
+from pdgstore.queries import JSON_SCHEMA
+
 
 @click.command("watch", short_help="Cook, then recook minimally whenever the graph's files change.")
 @click.argument("graph", type=click.Path(dir_okay=False))
@@ -146,5 +148,5 @@ class _Status:
 
     def _json_line(self, data: dict) -> None:
         if self.as_json:
-            sys.stdout.write(json.dumps({"schema": 1, **data}) + "\n")
+            sys.stdout.write(json.dumps({"schema": JSON_SCHEMA, **data}) + "\n")
             sys.stdout.flush()

@@ -19,6 +19,7 @@ from pdgstore.engine.incremental import manifest
 from pdgstore import compact as compaction
 from pdgstore.errors import StoreMissing
 from pdgstore.log import EventLog, display_path
+from pdgstore.queries import JSON_SCHEMA
 
 STORE_DIR = ".pdg"
 STORE_FILE = "pdg.db"
@@ -68,6 +69,7 @@ def cook_file(
     auto_compact: bool = False,
     static: bool = False,
     scheduler: str | None = None,
+    generate_only: bool = False,
 ) -> CookSummary:
     """Load the graph file, open (or create) its store as the writer, and cook it (every node on
     ``scheduler`` when given: see engine.schedulers.choose).
@@ -91,6 +93,7 @@ def cook_file(
         synchronous=synchronous,
         auto_compact=auto_compact,
         static=static,
+        generate_only=generate_only,
     )
 
 
@@ -105,29 +108,34 @@ def cook_graph(
     synchronous: str = "NORMAL",
     auto_compact: bool = False,
     static: bool = False,
+    generate_only: bool = False,
 ) -> CookSummary:
     """Cook a Graph built in Python (no graph file needed) into the store at ``db``.
 
     ``auto_compact``: afterwards, fold old history away if ``pdgstore.compact.should_compact`` says
     the log has grown several times larger than the state it holds (keeping the last 10 cooks).
     ``static``: generate every item that can be known first, then hand the graph to the schedulers
-    (``engine.cook.static``)."""
+    (``engine.cook.static``). ``generate_only``: PDG's "Generate Static Work Items": generate and
+    record every item that can be known before anything runs, run nothing (the summary's
+    ``generated`` counts them per node)."""
     graph.check_overrides()
     graph.validate()
     graph.describe()  # refuses parameters the log cannot hold, before the store is touched
     _check_node(graph, node)
     with EventLog.open(db, writer=True, create=True, synchronous=synchronous) as log:
         scan = None
-        if node is None and not static:
+        if node is None and not static and not generate_only:
             summary, scan = manifest.try_noop(log, graph, jobs=jobs)
             if summary is not None:
                 return summary
-        cook = Cook(log, graph, node=node, jobs=jobs, progress=progress, static=static, scan=scan)
+        cook = Cook(
+            log, graph, node=node, jobs=jobs, progress=progress, static=static, scan=scan, generate_only=generate_only
+        )
         if on_cook is not None:
             on_cook(cook)
 
         def save_manifest(summary: CookSummary) -> None:
-            if node is None and summary.status == "success":
+            if node is None and summary.status == "success" and not generate_only:
                 manifest.save(cook.recorder, graph, cook.state, summary.results)
 
         summary = cook.run(after=save_manifest)
@@ -190,10 +198,19 @@ def plan_of(cook: Cook, summary: CookSummary) -> dict:
                 else reason.get("message", ""),
             }
         )
+    # A dry run stops deciding at what would run; the recorded items it did not reach are pending
+    # only when something they were made from (a parent, a partition's member) would change or is
+    # pending itself. The rest cannot be touched by this cook: reused, not listed (a partition of
+    # other letters does not wait on an edit to one file). Nodes come in topological order.
     decided = set(cook.decisions)
+    moving = {i for i, (action, _) in cook.decisions.items() if action != "reuse"}
     for run in cook.runs.values():
         for item in cook.state.items_of(cook.graph.name, run.node.name):
             if item.item_id not in decided and item.cook_id < cook.cook_id:
+                if not moving.intersection(item.parents):
+                    reused += 1
+                    continue
+                moving.add(item.item_id)
                 rows.append(
                     {
                         "item_id": item.item_id,
@@ -210,7 +227,7 @@ def plan_of(cook: Cook, summary: CookSummary) -> dict:
     for row in rows:
         counts[row["action"]] += 1
     return {
-        "schema": 1,
+        "schema": JSON_SCHEMA,
         "graph": cook.graph.name,
         "node": cook.target or "",
         "counts": counts,

@@ -47,6 +47,7 @@ import threading
 
 import msgpack
 
+from pdgstore import faults
 from pdgstore.errors import PdgError, StoreIOError
 from pdgstore.log import EventLog
 
@@ -134,6 +135,7 @@ def serve(path: str, lock_fd: int, synchronous: str, stdin, stdout) -> int:
 
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    faults.role = "appender"  # the crash campaign's "parent" is the cook only from here
     path, lock_fd, synchronous = argv
     return serve(
         path, int(lock_fd), synchronous, os.fdopen(0, "rb", buffering=1 << 20), os.fdopen(1, "wb", buffering=0)

@@ -10,6 +10,10 @@
     └── BadRef                    (2)            a point in the log (REF) that cannot be read or found
         └── HistoryCompacted      (2)            a point before the history ``pdg compact`` kept
 
+The exit code follows one rule (``pdg --help`` prints it): 1 when the command was right but failed
+this time, so running it again may succeed (busy, I/O); 2 when what was asked is wrong and will
+stay wrong until the user changes it (a missing or foreign store, an unknown item, a bad REF).
+
 The engine and the cli derive their own errors from PdgError, so the cli has one place that turns any
 of them into a sentence on stderr and an exit code.
 """

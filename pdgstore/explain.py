@@ -17,7 +17,7 @@ from __future__ import annotations
 from pdgstore import reasons
 from pdgstore.errors import UnknownItem
 from pdgstore.log import EventLog
-from pdgstore.queries import find_item
+from pdgstore.queries import JSON_SCHEMA, find_item
 from pdgstore.state import State
 
 
@@ -48,7 +48,7 @@ def explain(log: EventLog, state: State, ref: str) -> dict:
         current = step["reason"].get("from_item") if step["reason"] else None
     text = [("  " if i else "") + step["text"] for i, step in enumerate(chain)]
     return {
-        "schema": 1,
+        "schema": JSON_SCHEMA,
         "cook_id": cook_id,
         "item_id": item.item_id,
         "name": item.name,

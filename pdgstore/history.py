@@ -23,6 +23,7 @@ ITEM_KINDS = (
     "WorkItemRestatted",
     "WorkItemRenumbered",
     "WorkItemAccepted",
+    "JobStarted",
 )
 SLOWEST = 10
 
@@ -72,7 +73,9 @@ def cook_detail(log: EventLog, cook_id: int, state: State) -> dict:
         item_id = event.item_id
         if kind == "WorkItemGenerated":
             nodes[item_id] = event.node
-        if kind == "WorkItemStateChanged":
+        if kind == "JobStarted":  # an out-of-process job: the item is cooking (PDG has no separate event)
+            fate[item_id] = "ran"
+        elif kind == "WorkItemStateChanged":
             if event.state == "cooking":
                 fate[item_id] = "ran"
             elif event.state == "cooked_cancel":
@@ -227,6 +230,10 @@ def _row(
         "state_after": new.state if new else None,
         "cook_id": new.cook_id if new else None,
         "attrs": attrs or {},
+        # a reused item whose position moved (a file added before it): its old name and index
+        "renumbered": {"name": old.name, "index": old.index}
+        if old is not None and new is not None and (old.name, old.index) != (new.name, new.index)
+        else None,
         "outputs": [dict(o, abspath=file_dict([o["path"], "", 0, 0, ""], root)["abspath"]) for o in outputs or []],
         "reason": dict(reason),
         "why": reasons.describe(reason, name) if reason else "",

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 
 import msgpack
 
-from pdgstore import codec, schema, tables
+from pdgstore import codec, faults, schema, tables
 from pdgstore.errors import HistoryCompacted, StoreBusy, StoreError, StoreIOError, StoreRefused
 from pdgstore.events import Event
 from pdgstore.pdgevents import PdgEvent, replay_events
@@ -222,7 +222,8 @@ class EventLog:
             lambda c: c.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                 [(f"manifest:{graph}", bytes(blob)), (f"manifest_seq:{graph}", str(seq))],
-            )
+            ),
+            "manifest",
         )
 
     def manifest(self, graph: str) -> tuple[int, bytes] | None:
@@ -268,11 +269,12 @@ class EventLog:
                     last = seq_
             c.executemany("DELETE FROM snapshots WHERE seq = ?", [(seq_,) for seq_ in seqs if seq_ not in kept])
 
-        self._write(write)
+        self._write(write, "snapshot")
 
     def checkpoint(self) -> None:
         """Copy what the WAL holds into the database file, as far as readers allow (a PASSIVE
         checkpoint: it waits for nobody)."""
+        faults.point("checkpoint")
         with self._errors():
             self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
@@ -281,14 +283,15 @@ class EventLog:
         store's own maintenance (``pdgstore.compact``), never for appending events."""
         if not self.is_writer:
             raise RuntimeError("write on a store opened for reading")
-        self._write(body)
+        self._write(body, "compaction")
 
-    def _write(self, body) -> None:
+    def _write(self, body, what: str = "batch") -> None:
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 body(conn)
+                faults.point(what)  # the crash campaign's kill point (tests/crash): nothing when unset
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -323,7 +326,7 @@ class EventLog:
                 c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"migrated:{v}", str(time.time_ns())))
             c.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
 
-        self._write(write)
+        self._write(write, "migration")
 
     # -- reading ---------------------------------------------------------------------------------
     def _errors(self):
@@ -697,6 +700,8 @@ def _create(path: str, display: str) -> None:
             os.close(dir_fd)
     except OSError as exc:
         raise StoreIOError(f"cannot create {display}: {exc.strerror}") from None
+    except sqlite3.Error as exc:  # a full disk or an I/O error while SQLite builds it
+        raise StoreIOError(f"cannot create {display}: {exc}") from None
     finally:
         for leftover in (tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"):
             try:

@@ -210,10 +210,43 @@ def cooks(state: State) -> list[dict]:
                 "items": dict(cook.counts),
                 "warnings": cook.warnings,
                 "pid": cook.pid,
-                "trigger": cook.trigger,
+                "trigger": trigger_json(cook.trigger),
                 "static": cook.static,  # a static cook's plan ({} for a dynamic cook)
             }
         )
+    return out
+
+
+#: The version of every ``--json`` output. 2: ids follow one naming rule (docs/guide.md): a key that
+#: holds an id ends in ``_id`` and is named for what it identifies (``cook_id``, ``item_id``,
+#: ``schedule_id``, ``watch_id``; a reference to another thing, ``last_cook_id``); ids that count
+#: (cooks, schedules, watches; ``seq``) are integers, and ids made from content (``item_id``) are
+#: 16 hex digits. Version 1 named a schedule ``"schedule": "1"`` beside ``"cook_id": 1``.
+JSON_SCHEMA = 2
+
+
+def _counted_id(value) -> int | None:
+    """A counted id as the integer it is (the log keeps schedule ids as text); None for none."""
+    return int(value) if value not in (None, "", 0, "0") else None
+
+
+def trigger_json(trigger: dict) -> dict:
+    """A cook's trigger as ``--json`` prints it: ``by``, ``files``, ``count``, ``watch_id``,
+    ``schedule_id``, ``message`` ({} for a cook someone typed)."""
+    if not trigger:
+        return {}
+    out = {k: v for k, v in trigger.items() if k not in ("watch", "schedule")}
+    out["watch_id"] = _counted_id(trigger.get("watch"))
+    out["schedule_id"] = _counted_id(trigger.get("schedule"))
+    return out
+
+
+def schedule_json(row: dict) -> dict:
+    """A schedule (``pdgstore.state`` keeps its fields as the events name them) under the id rule."""
+    out = {"schedule_id": _counted_id(row.get("schedule"))}
+    out.update((k, v) for k, v in row.items() if k not in ("schedule", "last_cook"))
+    if "last_cook" in row:
+        out["last_cook_id"] = _counted_id(row["last_cook"])
     return out
 
 
@@ -222,7 +255,7 @@ def trigger_text(trigger: dict) -> str:
     if not trigger:
         return ""
     if trigger.get("by") == "schedule":
-        return f"schedule {trigger.get('schedule', '')}"
+        return f"schedule {trigger.get('schedule_id') or trigger.get('schedule', '')}"
     files = trigger.get("files", [])
     more = trigger.get("count", len(files)) - min(len(files), 2)
     text = ", ".join(files[:2]) + (f" (+{more})" if more > 0 else "")

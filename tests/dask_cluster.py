@@ -24,6 +24,7 @@ def dask_cluster():
             resources={"slots": 2},
             host="127.0.0.1",
             dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": ":0"},  # its HTTP server on a free port, not 8787
             silence_logs=40,
         )
     client = distributed.Client(cluster, set_as_default=False)

@@ -245,7 +245,7 @@ def item() -> WorkItem:
         ("@pdg_index", "2"),
         ("@pdg_name", "proc_3"),
         ("@pdg_name.txt", "proc_3.txt"),
-        ("@pdg_input", "in/a.txt"),
+        ("@pdg_input", "in/a.txt in/b.png"),  # every input file (issue 19)
         ("@pdg_input.0 @pdg_input.1", "in/a.txt in/b.png"),
         ("@pdg_output", "out/proc_3.txt"),
         ("@pdg_output.0", "out/proc_3.txt"),

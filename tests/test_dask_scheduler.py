@@ -227,6 +227,13 @@ def test_a_recook_after_one_change_runs_exactly_the_changed_chain(tmp_path, dask
     assert summary.counts["ran"] == 2, summary.counts
     assert len(ran) == 2 and all(name.endswith("_3") for name in ran), ran
     assert (tmp_path / "up" / "f2.txt.n").read_text().strip() == "8"
+    from click.testing import CliRunner
+
+    from pdgstore.cli.main import pdg
+
+    why = CliRunner().invoke(pdg, ["explain", "count_3", "--db", str(tmp_path / ".pdg" / "pdg.db")])
+    assert why.exit_code == 0, why.output
+    assert "in/f2.txt" in why.output and "changed" in why.output, why.output
 
 
 def test_a_path_map_rewrites_what_jobs_see_and_what_they_report(tmp_path, dask_cluster):
@@ -273,3 +280,93 @@ def test_scheduler_option_runs_every_node_on_one_scheduler_without_recooking(pro
     bad = project.pdg_process("cook", "g.py", "--scheduler", "farm")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "--scheduler farm: graph opt declares no such scheduler" in bad.stderr
+
+
+def test_the_frames_example_cooks_on_a_local_cluster_with_one_option(project):
+    """examples/frames/ on a LocalCluster the cook starts and stops (``--scheduler dask``)."""
+    import shutil
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "frames"
+    for name in ("frames.py", "png.py", "render_frame.py"):
+        shutil.copy(example / name, project.root / name)
+    done = project.pdg_process("cook", "frames.py", "--scheduler", "dask", "--set", "frames=4", "--json", timeout=150)
+    assert done.returncode == 0, done.stderr
+    assert (project.root / "contact.png").read_bytes().startswith(b"\x89PNG")
+    again = project.pdg_process("cook", "frames.py", "--scheduler", "dask", "--set", "frames=5", "--json", timeout=150)
+    assert again.returncode == 0, again.stderr
+    assert '"ran": 3' in again.stdout  # the new frame's settings and render, the contact sheet
+
+
+WATCHED = """
+from pdgstore.engine import Graph
+graph = Graph("watched")
+graph.scheduler("farm", "dask", address="{address}", default=True, tick_period=0.05)
+files = graph.file_pattern("files", "in/*.txt")
+graph.command("copy", files, ["sh", "-c", "tr a-z A-Z < @pdg_input > @pdg_input.up"], expected_outputs=["@pdg_input.up"])
+"""
+
+
+def test_watch_recooks_only_what_changed_on_the_cluster(project, dask_cluster):
+    import json
+    import signal as signals
+
+    cluster, _ = dask_cluster
+    project.write("g.py", WATCHED.format(address=cluster.scheduler_address))
+    project.inputs(3)
+    watch = project.popen("watch", "g.py", "--json", "--debounce", "50")
+    try:
+        first = json.loads(watch.stdout.readline())
+        assert first["status"] == "success" and first["items"]["ran"] == 3, first
+        (project.root / "in" / "f0001.txt").write_text("changed\n")
+        second = json.loads(watch.stdout.readline())
+        assert second["status"] == "success" and second["items"]["ran"] == 1, second
+        assert (project.root / "in" / "f0001.txt.up").read_text() == "CHANGED\n"
+    finally:
+        watch.send_signal(signals.SIGINT)
+        try:
+            watch.wait(timeout=30)
+        except Exception:  # noqa: BLE001
+            watch.kill()
+
+
+def test_slots_per_item_are_dask_resources(tmp_path, dask_cluster):
+    """Each worker has 2 slots: jobs taking 2 run one per worker, never more than 2 at once."""
+    cluster, _ = dask_cluster
+    graph = engine.Graph("slots", root=str(tmp_path))
+    graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, slots_per_item=2,
+                    tick_period=0.05)
+    script = ("mkdir -p running && touch running/@pdg_name && ls running | wc -l > n_@pdg_name && sleep 0.3; "
+              "rm running/@pdg_name")
+    graph.command("run", graph.range_generate("numbers", 6), ["sh", "-c", script])
+    summary, _, _ = cook(graph, tmp_path)
+    assert summary.status == "success", summary
+    seen = [int((tmp_path / f"n_run_{n}").read_text()) for n in range(1, 7)]
+    assert max(seen) <= 2, seen
+
+
+def test_result_host_names_an_address_or_an_interface(tmp_path):
+    from pdgstore.engine.errors import GraphError
+    from pdgstore.engine.schedulers.dask import DaskScheduler
+
+    assert DaskScheduler("farm", result_host="lo").result_host == "127.0.0.1"
+    assert DaskScheduler("farm", result_host="127.0.0.1").result_host == "127.0.0.1"
+    with pytest.raises(GraphError, match="scheduler farm: result_host names the one address jobs report to"):
+        DaskScheduler("farm", result_host="0.0.0.0")
+    with pytest.raises(GraphError, match="scheduler farm: slots_per_item must be at least 1"):
+        DaskScheduler("farm", slots_per_item=0)
+
+
+def test_job_logs_come_back_to_pdg_log(tmp_path, dask_cluster):
+    from click.testing import CliRunner
+
+    from pdgstore.cli.main import pdg
+
+    cluster, _ = dask_cluster
+    graph = engine.Graph("logs", root=str(tmp_path))
+    graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05)
+    graph.command("run", graph.range_generate("numbers", 2), ["sh", "-c", "echo hello from @pdg_name; echo oops >&2"])
+    summary, _, _ = cook(graph, tmp_path)
+    assert summary.status == "success", summary
+    shown = CliRunner().invoke(pdg, ["log", "run_2", "--db", str(tmp_path / ".pdg" / "pdg.db")])
+    assert shown.exit_code == 0, shown.output
+    assert "hello from run_2" in shown.output and "oops" in shown.output

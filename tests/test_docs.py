@@ -159,6 +159,7 @@ def test_docs_name_only_files_that_exist():
 @pytest.mark.parametrize("example, graph, args", [
     ("wordcount", "wordcount.py", []),
     ("frames", "frames.py", ["--set", "frames=2", "--set", "resolution=8"]),
+    ("wedge_frames", "wedge_frames.py", ["--set", "size=8", "--set", "end=2"]),
 ])
 def test_what_the_examples_write_is_ignored_by_git(tmp_path, example, graph, args):
     """Cooked in a copy, every file an example makes is one git would ignore in examples/ (as .pdg/)."""

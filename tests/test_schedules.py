@@ -60,18 +60,20 @@ def test_unknown_node_and_parameter_are_refused(wide):
 
 
 def test_add_change_list_remove_without_a_service(wide):
-    assert json.loads(wide.pdg("schedule", "add", "wide.py", "--every", "15m", "--json").output)["schedule"] == "1"
+    first = json.loads(wide.pdg("schedule", "add", "wide.py", "--every", "15m", "--json").output)
+    assert first["schedule_id"] == 1 and first["schema"] == 2  # ids are integers named *_id (schema 2)
     out = json.loads(wide.pdg("schedule", "add", "wide.py", "upper", "--cron", "0 2 * * *", "--json").output)
-    assert out == {**out, "schedule": "2", "result": "added"}
+    assert out == {**out, "schedule_id": 2, "result": "added"}
     again = json.loads(wide.pdg("schedule", "add", "wide.py", "--every", "1h", "--json").output)
-    assert again["schedule"] == "1" and again["result"] == "changed"
+    assert again["schedule_id"] == 1 and again["result"] == "changed"
     rows = json.loads(wide.pdg("schedule", "list", "--json").output)["schedules"]
-    assert [(r["schedule"], r["when"], r["node"]) for r in rows] == [("1", "every 1h", ""), ("2", "cron 0 2 * * *", "upper")]
+    assert [(r["schedule_id"], r["when"], r["node"]) for r in rows] == [(1, "every 1h", ""), (2, "cron 0 2 * * *", "upper")]
+    assert all("schedule" not in r and r["last_cook_id"] is None for r in rows)
     assert rows[0]["next_due_ns"] > time.time_ns()
     assert wide.pdg("schedule", "remove", "2").exit_code == 0
     gone = wide.pdg("schedule", "remove", "2")
     assert gone.exit_code == 2 and "no schedule 2" in gone.output
-    assert [r["schedule"] for r in json.loads(wide.pdg("schedule", "list", "--json").output)["schedules"]] == ["1"]
+    assert [r["schedule_id"] for r in json.loads(wide.pdg("schedule", "list", "--json").output)["schedules"]] == [1]
     assert "every 1h" in wide.pdg("schedule", "list").output
     assert wide.pdg("check").exit_code == 0
     kinds = [json.loads(line)["kind"] for line in wide.pdg("events", "--json").output.splitlines()]
@@ -122,7 +124,8 @@ def test_fires_are_recorded(wide):
     assert fired >= 2 and service.kinds().count("cook") == fired
     cooks = [c for c in state.cooks.values() if c.trigger.get("schedule") == "1"]
     assert len(cooks) == fired and all(c.status == "success" for c in cooks)
-    assert json.loads(wide.pdg("history", "--json").output)["cooks"][-1]["trigger"]["by"] == "schedule"
+    trigger = json.loads(wide.pdg("history", "--json").output)["cooks"][-1]["trigger"]
+    assert trigger["by"] == "schedule" and trigger["schedule_id"] == 1 and "schedule" not in trigger
 
 
 def test_a_restart_reports_misses_and_runs_once_then_not_beyond_the_grace(wide):

@@ -19,7 +19,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from pdgstore.engine.cook import static as static_graph
-from pdgstore.engine.errors import GraphError
+from pdgstore.engine.errors import ExpansionError, GraphError
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.transfer import Transfers
 from pdgstore.engine.graph.workitem import WorkItem
@@ -554,6 +554,8 @@ class Dispatch:
 
     @staticmethod
     def _raised(name: str, callback: str, exc: BaseException, item_id: str = "") -> str:
+        if isinstance(exc, ExpansionError):  # the user's mistake (an @attr the item lacks): its sentence names
+            return str(exc)  # the node, item and parameter; the engine's file and line would only mislead
         where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         at = f" at {where.filename}:{where.lineno}" if where else ""
         about = f" for {item_id}" if item_id else ""

@@ -31,7 +31,8 @@ from pdgstore.engine.files import records as files
 from pdgstore.engine.files.cache import CacheChecker
 from pdgstore.engine.files.confine import Confine
 from pdgstore.engine.graph.api import Graph
-from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Partitioner, Processor
+from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Partitioner, Processor, child_attrs
+from pdgstore.engine.graph.when import effective_modes
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.incremental import delta, noop
 from pdgstore.engine.incremental import signatures as incremental
@@ -45,6 +46,7 @@ from pdgstore import events as ev
 from pdgstore.errors import PdgError
 from pdgstore.events import DONE_STATES, FINISHED_STATES
 from pdgstore.log import EventLog
+from pdgstore.queries import JSON_SCHEMA
 from pdgstore.state import ACCEPTED, Item, State
 
 SNAPSHOT_EVERY = 20_000  # events since the last snapshot that make the end of a cook write a new one
@@ -70,10 +72,12 @@ class CookSummary:
     results: list = field(default_factory=list)
     #: what automatic compaction did after the cook (``pdg cook --auto-compact``), None when it did not run
     compacted: dict | None = None
+    #: ``--generate-only``: node -> {"items": recorded items, "mode": its Generate When, resolved}
+    generated: dict | None = None
 
     def to_json(self) -> dict:
         return {
-            "schema": 1,
+            "schema": JSON_SCHEMA,
             "cook_id": self.cook_id,
             "status": self.status,
             "items": dict(self.counts),
@@ -82,6 +86,7 @@ class CookSummary:
             "failed_items": self.failed_items,
             "warnings": self.warnings,
             "compacted": self.compacted,
+            **({"generated": self.generated} if self.generated is not None else {}),
         }
 
 
@@ -165,9 +170,12 @@ class Cook:
         changed: list[str] | None = None,
         index: delta.Index | None = None,
         scan: delta.Scan | None = None,
+        generate_only: bool = False,
     ) -> None:
         self.log = log
         self.static = static  # generate everything first, then hand the graph to the schedulers
+        #: PDG's "Generate Static Work Items": generate and record what can be known, run nothing
+        self.generate_only = generate_only
         self.trigger = trigger  # CookTriggered fields when a watcher or a schedule started this cook
         #: a watcher's word (``pdg watch``): only these recorded files changed since the state it keeps,
         #: and ``index`` finds what they reach; then the cook stats and visits only that (``engine.incremental.delta``)
@@ -190,7 +198,7 @@ class Cook:
         self.recorder = Recorder(
             log, self.state, graph=graph.name, keep_events=bool(self.handlers), dry_run=dry_run, offload=True
         )
-        self.ctx = GenerateContext(graph.name, graph.root, file=self._file_record)
+        self.ctx = GenerateContext(graph.name, graph.root, file=self._file_record, warn=self._warn)
         self._cancel = threading.Event()
         self._cancel_reason = ""
         self.dispatch: Dispatch | None = None
@@ -225,7 +233,7 @@ class Cook:
         started_schedulers = False
         try:
             self._start()
-            started_schedulers = self.dispatch is not None and not self.dry_run
+            started_schedulers = self.dispatch is not None and not self.dry_run and not self.generate_only
             try:
                 self._loop()
             except KeyboardInterrupt:  # no SIGINT handler installed (library use): same as cancel()
@@ -250,6 +258,8 @@ class Cook:
                 self.warnings,
                 [] if self.trusted is not None else self._results(),
             )
+            if self.generate_only:
+                summary.generated = self._generated_counts()
             if after is not None:
                 after(summary)
             self.recorder.close()  # everything written: the store is this process's alone again
@@ -262,6 +272,14 @@ class Cook:
             os.chdir(old_cwd)
         summary.seconds = time.perf_counter() - started
         return summary
+
+    def _generated_counts(self) -> dict:
+        """Per node in scope: how many items it holds now and when it generates (``--generate-only``)."""
+        out = {}
+        for name in self.scope:
+            count = len(self.state.node_items.get((self.graph.name, name), ()))
+            out[name] = {"items": count, "mode": self.modes.get(name, "")}
+        return out
 
     def _results(self) -> list[str]:
         root = self.graph.root
@@ -281,7 +299,7 @@ class Cook:
                 item = self.state.items.get(item_id)
                 if item is not None and item.state in DONE_STATES:
                     paths.extend(o[0] if os.path.isabs(o[0]) else os.path.join(root, o[0]) for o in item.outputs)
-        return paths
+        return list(dict.fromkeys(paths))  # a file two final partitions share is one result
 
     # -- start ---------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -323,6 +341,17 @@ class Cook:
         self.partition_waits: dict[str, int] = {}  # partition id -> members not yet cooked
         self.member_of: dict[str, list[str]] = {}  # item id -> partitions waiting on it
         self.numbers: dict[str, int] = {}  # item id -> the N of its name node_N
+        #: Generate When, resolved (``engine.graph.when``): node -> mode, and the nodes that make
+        #: their items from upstream items as soon as those exist although those are dynamic
+        self.modes = effective_modes(graph, scope)
+        self.early = {
+            name
+            for name in scope
+            if getattr(graph.nodes[name], "generate_when", "") in ("all_upstream_generated", "static")
+            and graph.nodes[name].inputs
+        }
+        self.announced: dict[str, None] = {}  # items recorded before their parents cooked, not generated yet
+        self.held: dict[str, list] = {}  # node -> upstream items cooked (all_upstream_cooked waits for all)
         self.signatures: dict[str, str] = {}  # item id -> the signature its pending run is made from
         self.partition_prev: dict[str, tuple] = {}  # partition id -> (its record before, its own attrs)
         self.remade: set[str] = set()  # items whose results were made anew in this cook
@@ -360,10 +389,11 @@ class Cook:
             self._reuse_everything()
             return
         self.dispatch = self._make_dispatch()
-        if not self.dry_run:
+        if not self.dry_run and not self.generate_only:
             self.dispatch.start(False, scope)
         self._flush()
-        found = None if self.static else delta.affected(self)  # a static plan walks every item
+        # a static plan walks every item, and so does generating the static items
+        found = None if self.static or self.generate_only else delta.affected(self)
         if found is not None:
             self.affected, self.children = found
             self._walk_delta(self.affected)
@@ -371,6 +401,7 @@ class Cook:
         for name in scope:
             if not graph.nodes[name].inputs:
                 self._generate_root(name)
+        self._announce()
 
     def _is_kept(self, item_id: str, node: str) -> bool:
         """Delta walk: the recorded item of ``node`` is reused without being decided (counted in
@@ -495,7 +526,8 @@ class Cook:
         run.items[item_id] = None
         run.unfinished += 1
         self.numbers[item_id] = number
-        self.total += 1
+        if self.announced.pop(item_id, 1):  # an announced item was counted when it was announced
+            self.total += 1
         for down in run.downstream:
             self.runs[down].open_upstream += 1
 
@@ -569,6 +601,76 @@ class Cook:
         self._add_children(run, new, parent=None)
         self._node_generated(name)
 
+    def _announce(self) -> None:
+        """Record the items known before anything runs (Generate When resolved to "all upstream
+        items are generated", and static partitions over them): ``engine.cook.static`` plans them
+        with the ids, names and indices the engine gives them when it generates them for real (once
+        their parents cooked: their input files and cooked attributes come then). New ones only:
+        a recorded item keeps its record until it is decided."""
+        from pdgstore.engine.cook.static import planned_items
+
+        found, warnings = planned_items(self)
+        for message in warnings:
+            self._warn(message)
+        known = self.state.items
+        for p in found:
+            if p.item_id not in known:
+                self._record_announced(p.item_id, p.node, p.name, p.index, p.parents, p.attrs)
+
+    def _record_announced(self, item_id: str, node: str, name: str, index: int, parents: list, attrs: dict) -> None:
+        self.recorder.emit(
+            ev.WorkItemGenerated,
+            item_id=item_id,
+            node=node,
+            name=name,
+            index=index,
+            parents=parents,
+            attrs=attrs,
+            inputs=[],
+            outputs=[],
+            state="uncooked",
+        )
+        self.announced[item_id] = None
+        self.total += 1
+
+    def _announce_children(self, run: _NodeRun, item_ids: list) -> None:
+        """Explicit "all upstream items are generated" below dynamic items: a node's items are
+        recorded as soon as their parents exist, before those cook."""
+        for down in run.downstream:
+            if down not in self.early or self.modes.get(down) != "all_upstream_generated":
+                continue
+            node = self.graph.nodes[down]
+            for parent_id in item_ids:
+                parent = self.state.items.get(parent_id)
+                if parent is None or parent.state in DONE_STATES:
+                    continue  # a cooked parent's children are generated for real right away
+                try:
+                    specs = node.generate(self.ctx, parent)
+                except Exception:  # noqa: BLE001 - it fails, with its message, when generated for real
+                    continue
+                pn = self.numbers.get(parent_id, parent.index + 1)
+                for i, spec in enumerate(specs):
+                    item_id = item_identity(self.graph.name, down, [parent_id], spec.key)
+                    if item_id in self.state.items:
+                        continue
+                    number = pn if len(specs) == 1 else (pn - 1) * len(specs) + i + 1
+                    attrs = child_attrs(parent.attrs, spec)
+                    self._record_announced(item_id, down, f"{down}_{number}", spec.index, [parent_id], attrs)
+
+    def _prev(self, item_id: str) -> Item | None:
+        """The item's record, None when it has none worth deciding on: an item only announced (by
+        this cook or by ``--generate-only``), or a partition generated but never merged, is new."""
+        prev = self.state.items.get(item_id)
+        if (
+            prev is not None
+            and prev.state in ("uncooked", "waiting")
+            and not prev.signature
+            and not prev.reason
+            and not prev.outputs
+        ):
+            return None
+        return prev
+
     def _call_generate(self, processor, parent):
         try:
             return processor.generate(self.ctx, parent)
@@ -591,8 +693,7 @@ class Cook:
             else:
                 pn = self.numbers.get(parent.item_id, 1)
                 number = pn if count == 1 else (pn - 1) * count + i + 1
-                attrs = dict(parent.attrs)
-                attrs.update(spec.attrs)
+                attrs = child_attrs(parent.attrs, spec)
                 inputs, parents = list(parent.outputs), [parent.item_id]
             item_id = item_identity(self.graph.name, processor.name, parents, spec.key)
             prev = self.state.items.get(item_id) if self.affected is not None else None
@@ -609,6 +710,8 @@ class Cook:
                 if not outputs and parent is not None:
                     outputs = list(parent.outputs)  # an item without work passes its parent's files on
                 self._decide_born(run, item_id, name, spec.index, parents, attrs, inputs, outputs)
+            if self.early and processor.does_work:
+                self._announce_children(run, [item_id])
 
     def _stale_reason(self, prev: Item, node: str) -> dict | None:
         """The reason every kind of item shares: its node changed, or it has no result to reuse."""
@@ -643,7 +746,7 @@ class Cook:
     ) -> None:
         """An item born cooked (a file pattern's): reuse it, or record its new files."""
         node = run.node.name
-        prev = self.state.items.get(item_id)
+        prev = self._prev(item_id)
         if (
             node in self.shortcut
             and prev is not None
@@ -715,7 +818,7 @@ class Cook:
         """An item with work: reuse it, satisfy it from the cache, fail it (cache mode always read
         with a missing file), or queue it to run with the reason recorded."""
         node = run.node
-        prev = self.state.items.get(item_id)
+        prev = self._prev(item_id)
         if node.name in self.shortcut and prev is not None and self._unchanged(prev, parents):
             self._reuse(prev, name, index)
             self._item_cooked(item_id, "reused")
@@ -848,6 +951,11 @@ class Cook:
                 rec.emit(ev.WorkItemRemoved, item_id=item_id, reason=f"cook {self.cook_id} did not generate it again")
                 self.decisions[item_id] = ("remove", {})
         rec.emit(ev.NodeGenerated, node=name, count=len(run.items) + run.kept)
+        if not run.items and not run.kept:
+            upstream = sum(len(self.runs[i].items) + self.runs[i].kept for i in run.node.inputs if i in self.runs)
+            why = run.node.made_nothing(upstream)
+            if why:
+                self._warn(f"node {name} made no work items: {why}")
         if run.unfinished == 0:
             rec.emit(ev.NodeCooked, node=name, failed=0)
         for down in run.downstream:
@@ -864,6 +972,10 @@ class Cook:
             self._partition(name)
             self._node_generated(name)
         elif run.open_upstream == 0:
+            for parent in sorted(self.held.pop(name, ()), key=lambda p: self.numbers.get(p.item_id, p.index + 1)):
+                new = self._call_generate(run.node, parent)
+                if new is not None:
+                    self._add_children(run, new, parent=parent)
             self._node_generated(name)
 
     def _partition(self, name: str) -> None:
@@ -889,10 +1001,12 @@ class Cook:
         for number, part in enumerate(partitions, start=1):
             member_ids = [m.item_id for m in part.members]
             item_id = item_identity(self.graph.name, name, [], part.key)
+            if part.index is not None:  # the partitioner's own index (a frame, say) numbers it
+                number = part.index + 1
             item_name = self._name_for(run, number)
             self._register(run, item_id, number)
             own = dict(part.attrs)
-            prev = self.state.items.get(item_id)
+            prev = self._prev(item_id)
             self.partition_prev[item_id] = (prev, own)
             same = (
                 prev is not None
@@ -944,13 +1058,7 @@ class Cook:
             self.decisions[item_id] = ("update", reason)
         else:
             self.decisions[item_id] = ("update", {"cause": "new", "cache_state": "dirty_new"})
-        merged: dict = {}
-        outputs: list = []
-        for member in members:
-            for name, attr in member.attrs.items():
-                merged.setdefault(name, attr)
-            outputs.extend(member.outputs)
-        merged.update(own)
+        merged, outputs = self.graph.nodes[node].merged(members, own)
         now = time.time_ns()
         self.recorder.emit(
             ev.WorkItemCooked,
@@ -989,10 +1097,13 @@ class Cook:
                 if not down_run.node.is_partitioner and (
                     affected is None or current in affected or self._take_back(current, down_run)
                 ):
-                    new = self._call_generate(down_run.node, item)
-                    if new is None:
-                        continue
-                    self._add_children(down_run, new, parent=item)
+                    if self.modes.get(down) == "all_upstream_cooked":
+                        self.held.setdefault(down, []).append(item)  # made once every upstream item cooked
+                    else:
+                        new = self._call_generate(down_run.node, item)
+                        if new is None:
+                            continue
+                        self._add_children(down_run, new, parent=item)
                 down_run.open_upstream -= 1
                 self._maybe_generate(down)
 
@@ -1123,7 +1234,7 @@ class Cook:
         dispatch = self.dispatch
         if dispatch is None:
             return
-        if self.dry_run:  # nothing runs: what would run is in self.decisions
+        if self.dry_run or self.generate_only:  # nothing runs: what would run is in self.decisions
             return
         next_flush = time.monotonic() + self.tick_s
         get = self._inbox.get
@@ -1188,8 +1299,10 @@ class Cook:
         cancelled = self._cancel.is_set()
         if cancelled:
             reason = self._cancel_reason
-            for run in self.runs.values():
-                for item_id in run.items:
+            # the items this cook generated, and those it recorded ahead (static) and did not reach
+            announced = [i for i in self.announced if i in self.state.items]
+            for item_ids in [run.items for run in self.runs.values()] + [announced]:
+                for item_id in item_ids:
                     item = self.state.items.get(item_id)
                     if item is not None and item.state not in FINISHED_STATES:
                         rec.emit(ev.WorkItemStateChanged, item_id=item_id, state="cooked_cancel", message=reason)
@@ -1200,6 +1313,8 @@ class Cook:
         elif self.counts["failed"] or generation_failed:
             status = "failed"
             message = generation_failed or f"{self.counts['failed']} work item(s) failed"
+        elif self.generate_only:
+            status, message = "success", f"generated the static work items ({self.total} in all); nothing ran"
         else:
             status, message = "success", ""
         rec.emit(ev.CookFinished, status=status, message=message, counts=dict(self.counts))

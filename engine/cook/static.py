@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pdgstore.engine.graph.nodes import child_attrs
+
 from pdgstore.events import DONE_STATES, FINISHED_STATES
 
 
@@ -37,6 +39,7 @@ class Planned:
     outputs: list = field(default_factory=list)
     name: str = ""
     state: str = "planned"
+    number: int = 0  # the N of its name node_N, as the engine will number it
 
 
 @dataclass
@@ -48,8 +51,8 @@ class StaticPlan:
     dependents: dict
     dynamic_nodes: list
     warnings: list = field(default_factory=list)
-    #: item id -> the planned item (not generated yet), for schedulers that read it (``Planned``)
-    items: dict = field(default_factory=dict)
+    #: the planned items (not generated yet), in node order
+    items: list = field(default_factory=list)
 
     @property
     def edges(self) -> int:
@@ -65,6 +68,8 @@ def plan(cook) -> StaticPlan:
     deps: dict[str, set] = {}
     dynamic: list[str] = []
     warnings: list[str] = []
+    planned_items: list[Planned] = []
+    modes = getattr(cook, "modes", None) or {}
     for name in cook.scope:
         node = graph.nodes[name]
         run = cook.runs[name]
@@ -74,7 +79,10 @@ def plan(cook) -> StaticPlan:
         if not node.inputs or run.generated:
             pending[name] = todo
         elif any(up in dynamic for up in node.inputs) or (
-            node.needs_cooked_inputs if node.is_partitioner else not getattr(node, "static_generation", False)
+            node.needs_cooked_inputs
+            if node.is_partitioner
+            else modes.get(name, "all_upstream_generated" if getattr(node, "static_generation", False) else "")
+            != "all_upstream_generated"
         ):
             dynamic.append(name)
         else:
@@ -92,12 +100,59 @@ def plan(cook) -> StaticPlan:
                 )
                 continue
             deps.update(planned)
+            planned_items += [p for p in pending[name] if isinstance(p, Planned)]
     dependents: dict[str, set] = {item_id: set() for item_id in deps}
     for item_id, waits in deps.items():
         for other in waits:
             dependents[other].add(item_id)
-    planned_items = {p.item_id: p for todo in pending.values() for p in todo if isinstance(p, Planned)}
     return StaticPlan(deps, dependents, dynamic, warnings, planned_items)
+
+
+def planned_items(cook) -> tuple[list, list]:
+    """The items that can be known now but are not generated yet (Generate When resolved to "all
+    upstream items are generated", static partitions over them), and warnings: the light walk a cook
+    makes to record its static items before anything runs. Unlike ``plan`` it computes no
+    dependency maps, and looks at a generated node's items only when a node below it is planned."""
+    from pdgstore.engine.cook.loop import item_identity
+
+    graph, state = cook.graph, cook.state
+    modes = getattr(cook, "modes", None) or {}
+    known: dict[str, list] = {}  # node -> its items still to cook (generated or planned)
+    dynamic: set[str] = set()
+    out: list = []
+    warnings: list = []
+
+    def pending_of(name: str) -> list:
+        if name not in known:
+            node = graph.nodes[name]
+            known[name] = [state.items[i] for i in cook.runs[name].items if _todo(cook, node, i)]
+        return known[name]
+
+    for name in cook.scope:
+        node = graph.nodes[name]
+        run = cook.runs[name]
+        if not node.inputs or run.generated:
+            continue
+        static = not node.needs_cooked_inputs if node.is_partitioner else modes.get(name) == "all_upstream_generated"
+        if not static or any(up in dynamic or not (cook.runs[up].generated or up in known) for up in node.inputs):
+            dynamic.add(name)
+            continue
+        pending = {up: pending_of(up) for up in node.inputs}
+        try:
+            if node.is_partitioner:
+                new = _plan_partitions(cook, node, pending, {}, item_identity)
+            else:
+                new = _plan_children(cook, node, pending, {}, item_identity)
+        except Exception as exc:  # noqa: BLE001 - user code: its items are generated as they come
+            dynamic.add(name)
+            warnings.append(
+                f"node {name} could not generate its static items ({type(exc).__name__}: {exc}); "
+                "they are generated as their inputs cook"
+            )
+            continue
+        known[name] = pending_of(name) + new if not node.is_partitioner else new
+        out += new
+    return out, warnings
 
 
 def _todo(cook, node, item_id: str) -> bool:
@@ -120,11 +175,24 @@ def _plan_children(cook, node, pending: dict, planned: dict, item_identity) -> l
     out = []
     for up in node.inputs:
         for parent in pending.get(up, ()):
-            for spec in node.generate(cook.ctx, parent):
-                attrs = dict(parent.attrs)
-                attrs.update(spec.attrs)
+            specs = node.generate(cook.ctx, parent)
+            count = len(specs)
+            pn = parent.number if isinstance(parent, Planned) else cook.numbers.get(parent.item_id, parent.index + 1)
+            for i, spec in enumerate(specs):
+                attrs = child_attrs(parent.attrs, spec)
                 item_id = item_identity(cook.graph.name, node.name, [parent.item_id], spec.key)
-                out.append(Planned(item_id, spec.index, node.name, attrs, parents=[parent.item_id]))
+                number = pn if count == 1 else (pn - 1) * count + i + 1
+                out.append(
+                    Planned(
+                        item_id,
+                        spec.index,
+                        node.name,
+                        attrs,
+                        parents=[parent.item_id],
+                        name=f"{node.name}_{number}",
+                        number=number,
+                    )
+                )
                 planned[item_id] = {parent.item_id}
     return out
 
@@ -142,5 +210,16 @@ def _plan_partitions(cook, node, pending: dict, planned: dict, item_identity) ->
         item_id = item_identity(cook.graph.name, node.name, [], part.key)
         member_ids = [m.item_id for m in part.members]
         planned[item_id] = {m for m in member_ids if _pending(cook.state, m)}
-        out.append(Planned(item_id, number - 1, node.name, dict(part.attrs), parents=member_ids))
+        index = part.index if part.index is not None else number - 1
+        out.append(
+            Planned(
+                item_id,
+                index,
+                node.name,
+                dict(part.attrs),
+                parents=member_ids,
+                name=f"{node.name}_{index + 1}",
+                number=index + 1,
+            )
+        )
     return out

@@ -28,8 +28,11 @@ from typing import Any
 from pdgstore.engine.errors import GraphError, ParmError
 from pdgstore.engine.files.filetypes import TypeRegistry
 from pdgstore.engine.graph import nodes as n
+from pdgstore.engine.graph.attribnodes import PythonScript
 from pdgstore.engine.graph.attribs import recordable
 from pdgstore.engine.graph.commands import CommandProcessor, PythonScriptProcessor
+from pdgstore.engine.graph.library import NodeLibrary
+from pdgstore.engine.graph.when import set_generate_when
 from pdgstore.engine.pdgapi.items import NODE_TYPES
 from pdgstore.engine.schedulers import contract as sched
 
@@ -63,8 +66,10 @@ def _a(kind: type) -> str:
     return ("an " if kind.__name__[0] in "aeiou" else "a ") + kind.__name__
 
 
-class Graph:
-    """A procedural dependency graph: nodes that generate, cook and partition work items."""
+class Graph(NodeLibrary):
+    """A procedural dependency graph: nodes that generate, cook and partition work items. The
+    node library (wedge, frame_range, the partitioners, attribute nodes, ...) is in
+    ``engine.graph.library``."""
 
     def __init__(self, name: str | None = None, *, root: str | None = None, overrides: dict | None = None) -> None:
         path = _loading.get("path")
@@ -120,12 +125,27 @@ class Graph:
         return self.add(n.FilePattern(name, pattern, tag))
 
     def range_generate(
-        self, name: str, count: int | None = None, *, upstream=None, start=0, step=1, values=None, attribute="value"
+        self,
+        name: str,
+        count: int | None = None,
+        *,
+        upstream=None,
+        start=0,
+        step=1,
+        values=None,
+        attribute="value",
+        generate_when="automatic",
     ) -> n.Node:
         """``count`` items with ``attribute`` = start + index * step (or one per ``values``)."""
-        return self.add(
-            n.RangeGenerator(name, _names(upstream), count, start=start, step=step, values=values, attribute=attribute)
+        node = n.RangeGenerator(
+            name, _names(upstream), count, start=start, step=step, values=values, attribute=attribute
         )
+        set_generate_when(node, generate_when)
+        return self.add(node)
+
+    @staticmethod
+    def _upstream(upstream) -> list[str]:
+        return _names(upstream)
 
     def python_processor(
         self,
@@ -137,6 +157,7 @@ class Graph:
         cache_mode: str = "automatic",
         expected_outputs=(),
         scheduler: str | None = None,
+        generate_when: str = "automatic",
     ):
         """Run ``func(item)`` once per upstream item. Without ``func``, a decorator that returns
         the node: ``@graph.python_processor("name", upstream=other)``.
@@ -158,6 +179,7 @@ class Graph:
                 expected_outputs=expected_outputs,
             )
             node.scheduler = _scheduler_name(scheduler)
+            set_generate_when(node, generate_when)
             return self.add(node)
 
         return make if func is None else make(func)
@@ -174,13 +196,14 @@ class Graph:
         env_attribs=(),
         env: dict | None = None,
         item_json: bool = False,
+        generate_when: str = "automatic",
     ) -> n.Node:
         """Run ``command`` (a string, split into words, or a list; ``@attr`` expanded per item) once
         per upstream item, out-of-process on ``scheduler`` (default: the graph's, else local).
         ``item_json=True`` writes the item's JSON for jobs that read it with pdgjson."""
         if command is None:
             raise GraphError(f"command node {name}: give a command")
-        return self.add(
+        return self._processor(
             CommandProcessor(
                 name,
                 _names(upstream),
@@ -191,7 +214,8 @@ class Graph:
                 env_attribs=env_attribs,
                 env=env,
                 item_json=item_json,
-            )
+            ),
+            generate_when,
         )
 
     def python_script(
@@ -206,12 +230,22 @@ class Graph:
         cache_mode: str = "automatic",
         env_attribs=(),
         env: dict | None = None,
+        code: str | None = None,
+        generate_when: str = "automatic",
     ) -> n.Node:
         """Run the Python file ``script`` once per upstream item, out-of-process, with the Job API
-        modules (pdgjson, pdgcmd) importable."""
+        modules (pdgjson, pdgcmd) importable. With ``code`` (Python source) instead of a script,
+        run that in-process per item with ``work_item`` bound (PDG's Python Script evaluated
+        in-process: it edits the item's attributes, ``work_item.setIntAttrib(...)``)."""
+        if code is not None:
+            if script is not None:
+                raise GraphError(f"python script node {name}: give a script file or code, not both")
+            node = PythonScript(name, _names(upstream), code, cache_mode=cache_mode, expected_outputs=expected_outputs)
+            node.scheduler = _scheduler_name(scheduler)
+            return self._processor(node, generate_when)
         if script is None:
             raise GraphError(f"python script node {name}: give a script")
-        return self.add(
+        return self._processor(
             PythonScriptProcessor(
                 name,
                 _names(upstream),
@@ -223,7 +257,8 @@ class Graph:
                 cache_mode=cache_mode,
                 env_attribs=env_attribs,
                 env=env,
-            )
+            ),
+            generate_when,
         )
 
     # -- schedulers ------------------------------------------------------------------------------
@@ -249,9 +284,19 @@ class Graph:
         """One partition of every upstream item."""
         return self.add(n.WaitForAll(name, _names(upstream)))
 
-    def partition_by_attribute(self, name: str, upstream, attribute: str) -> n.Node:
+    def partition_by_attribute(
+        self, name: str, upstream, attribute: str, *, use_dynamic_partitioning=True, merge_input_attributes=True
+    ) -> n.Node:
         """One partition per distinct value of ``attribute``."""
-        return self.add(n.PartitionByAttribute(name, _names(upstream), attribute))
+        return self.add(
+            n.PartitionByAttribute(
+                name,
+                _names(upstream),
+                attribute,
+                use_dynamic_partitioning=use_dynamic_partitioning,
+                merge_input_attributes=merge_input_attributes,
+            )
+        )
 
     # -- event handlers --------------------------------------------------------------------------
     def on(self, event_type: str, handler: Callable | None = None, node: n.Node | str | None = None):

@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
+from pathlib import Path
 
 from pdgstore.engine.errors import GraphError
+from pdgstore.engine.graph import attribs
 from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Processor
 from pdgstore.engine.schedulers.pathmap import expand_tokens
 
@@ -71,18 +73,33 @@ class CommandProcessor(Processor):
         return [NewItem(key=0, index=parent.index if parent is not None else 0)]
 
     def argv(self, view, scheduler) -> list[str]:
-        """The command for one item, every word expanded against it."""
-        return [view.expand(w, parm="command") for w in self.words]
+        """The command for one item, every word expanded against it: a word that is only
+        ``@pdg_input``, ``@pdg_output`` or ``pdgattribvals(name)`` gives one argument per value
+        (a partition's child sees every file it was given); ``@pdg_log`` is the job's log file."""
+        temp = getattr(scheduler, "temp", None)
+        log = None
+        if temp:
+            from pdgstore.engine.schedulers.jobs import log_path
+
+            log = os.fspath(log_path(Path(temp), view.name))
+        outputs = view.outputs + [[path] for path, _ in getattr(view, "new_outputs", ())]
+        argv = []
+        for w in self.words:
+            argv += attribs.expand_words(w, item=view, node=self.name, parm="command", outputs=outputs, log=log)
+        return argv
 
     def prepare_job(self, scheduled, scheduler) -> None:
-        """Fill in what ``on_schedule`` runs: the argument list and the item's exported attributes."""
+        """Fill in what ``on_schedule`` runs: the argument list and the item's exported attributes
+        (those named in ``env_attribs`` and those flagged EnvExport)."""
         view = scheduled.item
         tokens = scheduler.job_tokens(scheduled)
         scheduled.command = [expand_tokens(w, tokens) for w in self.argv(view, scheduler)]
         env = dict(self.env)
-        for attr in self.env_attribs:
+        exported = list(self.env_attribs)
+        exported += [name for name, attr in sorted(view.attrs.items()) if "EnvExport" in attribs.flags_of(attr)]
+        for attr in exported:
             value = view.attrib_array(attr)
-            env[attr] = " ".join(str(v[0] if isinstance(v, (list, tuple)) else getattr(v, "path", v)) for v in value)
+            env[attr] = " ".join(attribs.as_text(v) for v in value)
         scheduled.env = env
 
 

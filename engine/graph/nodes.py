@@ -42,15 +42,29 @@ class NewItem:
     index: int
     attrs: dict = field(default_factory=dict)
     outputs: list = field(default_factory=list)
+    #: attributes of the parent the child does not take (an attribute delete or rename)
+    drop: tuple = ()
+
+
+def child_attrs(parent_attrs: dict, spec: NewItem) -> dict:
+    """What a child starts with: its parent's attributes but the NoCopy ones and those it drops,
+    then its own."""
+    attrs = attribs.inherited(parent_attrs)
+    for name in spec.drop:
+        attrs.pop(name, None)
+    attrs.update(spec.attrs)
+    return attrs
 
 
 @dataclass(slots=True)
 class NewPartition:
-    """A partition a partitioner wants: ``key`` names the group, ``members`` are item views."""
+    """A partition a partitioner wants: ``key`` names the group, ``members`` are item views;
+    ``index``: its index when the partitioner sets one (else its place among the partitions)."""
 
     key: Any
     members: list
     attrs: dict = field(default_factory=dict)
+    index: int | None = None
 
 
 class Node:
@@ -76,6 +90,12 @@ class Node:
 
     def parms(self) -> dict:
         return {}
+
+    def made_nothing(self, upstream: int) -> str:
+        """Why this node made no work item from ``upstream`` upstream items, in words a user can act
+        on; '' when nothing is the expected answer. A node that silently makes nothing leaves the
+        user guessing whether the cook even reached it: the cook records this as a warning."""
+        return ""
 
     def on(self, event_type: str, handler: Callable) -> Callable:
         """Register ``handler`` for events of ``event_type`` about this node (see engine.cook.handlers)."""
@@ -117,11 +137,33 @@ class Processor(Node):
 
 
 class Partitioner(Node):
+    """Groups upstream items (fan-in). ``needs_cooked_inputs`` is PDG's "use dynamic partitioning":
+    partition once every upstream item cooked (the partitioning reads what they made) instead of
+    once they are all generated. ``merge_input_attributes`` ("Merge Input Attributes"): a partition
+    takes its members' attributes, the first member's value where several have one."""
+
     is_partitioner = True
-    needs_cooked_inputs: ClassVar[bool] = False
+    needs_cooked_inputs: bool = False
+    merge_input_attributes: bool = True
 
     def partition(self, ctx: GenerateContext, items: list) -> list[NewPartition]:
         raise NotImplementedError
+
+    def merged(self, members: list, own: dict) -> tuple[dict, list]:
+        """PDG's merge rules for a partition whose members cooked: the attributes (the members' in
+        member order, first value wins, NoCopy ones left out, when merging; then the partition's
+        own) and the output files (every member's, in member order)."""
+        attrs: dict = {}
+        outputs: list = []
+        merge = self.merge_input_attributes
+        for member in members:
+            if merge:
+                for name, attr in member.attrs.items():
+                    if name not in attrs and not (len(attr) > 2 and "NoCopy" in attr[2]):
+                        attrs[name] = attr
+            outputs.extend(member.outputs)
+        attrs.update(own)
+        return attrs, outputs
 
 
 def _record_file(path: str, root: str, tag: str | None) -> list:
@@ -139,11 +181,22 @@ class GenerateContext:
     root: str
     file: Callable[[str, str | None], list] = None
     stats: dict | None = None
+    #: ``warn(message)``: a warning the cook records (a CookWarning event); each message once a cook
+    warn: Callable[[str], None] | None = None
+    warned: set = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if self.file is None:
             root = self.root
             self.file = lambda path, tag=None: _record_file(path, root, tag)
+
+    def warning(self, message: str) -> None:
+        """Record ``message`` as a cook warning (once), e.g. a partition on an attribute no item has."""
+        if message in self.warned:
+            return
+        self.warned.add(message)
+        if self.warn is not None:
+            self.warn(message)
 
 
 # -- processors -----------------------------------------------------------------------------------
@@ -159,6 +212,9 @@ class FilePattern(Processor):
 
     def parms(self) -> dict:
         return {"pattern": self.pattern, "tag": self.tag or ""}
+
+    def made_nothing(self, upstream: int) -> str:
+        return f"its pattern {self.pattern} matches no file"
 
     def matches(self, root: str, stats: dict | None = None) -> list[str]:
         """The files the pattern matches now, sorted (absolute paths). ``stats`` may hold stats made
@@ -258,7 +314,14 @@ class RangeGenerator(Processor):
             "attribute": self.attribute,
         }
 
+    def made_nothing(self, upstream: int) -> str:
+        if self.values is not None and not self.values:
+            return "its list of values is empty"
+        return f"its count is {self.count}" if self.count <= 0 else ""
+
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
+        if self.count <= 0:
+            ctx.warning(f"range generator {self.name}: count {self.count} makes no work item")
         out = []
         for i in range(self.count):
             value = self.values[i] if self.values is not None else self.start + i * self.step
@@ -384,26 +447,52 @@ class PartitionByAttribute(Partitioner):
     partition carries that value. Items without the attribute are left out."""
 
     type_name = "partition_by_attribute"
-    needs_cooked_inputs = True
 
-    def __init__(self, name: str, inputs: list[str], attribute: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        inputs: list[str],
+        attribute: str,
+        *,
+        use_dynamic_partitioning: bool = True,
+        merge_input_attributes: bool = True,
+    ) -> None:
         super().__init__(name, inputs)
         self.attribute = attribute
+        self.needs_cooked_inputs = bool(use_dynamic_partitioning)
+        self.merge_input_attributes = bool(merge_input_attributes)
 
     def parms(self) -> dict:
-        return {"attribute": self.attribute}
+        out = {"attribute": self.attribute}
+        if not self.needs_cooked_inputs or not self.merge_input_attributes:  # recorded as before otherwise
+            out.update(
+                use_dynamic_partitioning=self.needs_cooked_inputs, merge_input_attributes=self.merge_input_attributes
+            )
+        return out
+
+    def made_nothing(self, upstream: int) -> str:
+        if not upstream:
+            return ""  # nothing upstream: that node says why
+        return f"none of its {upstream} upstream items has the attribute {self.attribute!r}"
 
     def partition(self, ctx: GenerateContext, items: list) -> list[NewPartition]:
         groups: dict[Any, list] = {}
+        missing = 0
         for item in items:
             attr = item.attrs.get(self.attribute)
             if attr is None:
+                missing += 1
                 continue
             value = attribs.value_of(attr)
             key = value.path if isinstance(value, attribs.File) else value
             if isinstance(key, dict):
                 key = repr(sorted(key.items()))
             groups.setdefault((attr[0], key), []).append(item)
+        if missing and not groups:
+            ctx.warning(
+                f"partition_by_attribute {self.name}: none of its {missing} input items has attribute "
+                f"{self.attribute!r}, so it makes no partition"
+            )
         out = []
         for (kind, key), members in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
             out.append(

@@ -117,13 +117,20 @@ class WorkItem:
             if attr is None:
                 raise KeyError(f"work item {self.name} has no attribute {name!r}")
             raise IndexError(f"attribute {name!r} of work item {self.name} has {len(attr[1])} values, not {index + 1}")
-        return attribs.value_of(attr, index)
+        return attribs.load_pyobject(attribs.value_of(attr, index))
 
     def attrib_array(self, name: str) -> list:
         attr = self.attrs.get(name)
         if attr is None:
             raise KeyError(f"work item {self.name} has no attribute {name!r}")
-        return attribs.array_of(attr)
+        return [attribs.load_pyobject(v) for v in attribs.array_of(attr)]
+
+    def attrib_flags(self, name: str) -> tuple:
+        """The attribute's flags (``attribFlag`` names: NoCopy, EnvExport, ReadOnly)."""
+        attr = self.attrs.get(name)
+        if attr is None:
+            raise KeyError(f"work item {self.name} has no attribute {name!r}")
+        return attribs.flags_of(attr)
 
     def __getitem__(self, name: str) -> Any:
         return self.attrib_value(name)
@@ -131,15 +138,91 @@ class WorkItem:
     def get(self, name: str, default: Any = None) -> Any:
         return self.attrib_value(name, default=default)
 
-    def set_attrib(self, name: str, value: Any) -> None:
-        """Set an attribute: an int, float, str, File or dict, or a list of one of those."""
+    def set_attrib(self, name: str, value: Any, flags=None) -> None:
+        """Set an attribute: an int, float, str, File or dict, or a list of one of those. ``flags``
+        (``attribFlag`` names) replace the attribute's flags; without them it keeps the ones it
+        has. A ReadOnly attribute cannot be set again."""
         self._writable(f"set attribute {name!r}")
-        attr = attribs.typed(value)
+        self._store(name, attribs.typed(value), flags)
+
+    def _store(self, name: str, attr: list, flags) -> None:
+        old = self.attrs.get(name)
+        if old is not None and "ReadOnly" in attribs.flags_of(old):
+            raise PermissionError(f"attribute {name!r} of work item {self.name} is read-only (flag ReadOnly)")
+        try:
+            kept = attribs.flags_of(old) if flags is None and old is not None else flags
+            attr = attribs.with_flags(attr, kept)
+        except ValueError as exc:
+            raise ValueError(f"work item {self.name}, attribute {name!r}: {exc}") from None
         self.attrs[name] = attr
         self.changed[name] = attr
 
     def set_file_attrib(self, name: str, path: str | os.PathLike, tag: str = "file") -> None:
         self.set_attrib(name, attribs.File(path, tag))
+
+    def set_pyobject_attrib(self, name: str, obj: Any, flags=None) -> None:
+        """Set a pyobject attribute: any picklable object (kept as its pickle; see ``attribs``)."""
+        self._writable(f"set attribute {name!r}")
+        self._store(name, attribs.pyobject(obj), flags)
+
+    def set_attrib_flags(self, name: str, *flags: str) -> None:
+        """Give an existing attribute these flags (``attribFlag`` names), replacing its own."""
+        self._writable(f"set the flags of attribute {name!r}")
+        attr = self.attrs.get(name)
+        if attr is None:
+            raise KeyError(f"work item {self.name} has no attribute {name!r}")
+        try:
+            attr = attribs.with_flags(attr, flags)
+        except ValueError as exc:
+            raise ValueError(f"work item {self.name}, attribute {name!r}: {exc}") from None
+        self.attrs[name] = attr
+        self.changed[name] = attr
+
+    # PDG's spelling (pdg.WorkItem), beside the snake_case above
+    def attribValue(self, name: str, index: int = 0) -> Any:  # noqa: N802
+        """The value at ``index``, None when the item has no such attribute or index (as PDG)."""
+        return self.attrib_value(name, index, None)
+
+    def attribArray(self, name: str) -> list | None:  # noqa: N802
+        return self.attrib_array(name) if name in self.attrs else None
+
+    def hasAttrib(self, name: str) -> bool:  # noqa: N802
+        return name in self.attrs
+
+    def setIntAttrib(self, name: str, value, index: int = 0) -> None:  # noqa: N802
+        self._set_component(name, int(value), index)
+
+    def setFloatAttrib(self, name: str, value, index: int = 0) -> None:  # noqa: N802
+        self._set_component(name, float(value), index)
+
+    def setStringAttrib(self, name: str, value, index: int = 0) -> None:  # noqa: N802
+        self._set_component(name, str(value), index)
+
+    def setFileAttrib(self, name: str, path, tag: str = "file", index: int = 0) -> None:  # noqa: N802
+        self._set_component(name, attribs.File(path, tag), index)
+
+    def setDictAttrib(self, name: str, value: dict, index: int = 0) -> None:  # noqa: N802
+        self._set_component(name, dict(value), index)
+
+    def setPyObjectAttrib(self, name: str, obj: Any) -> None:  # noqa: N802
+        self.set_pyobject_attrib(name, obj)
+
+    def setAttribFlag(self, name: str, flag: str) -> None:  # noqa: N802
+        """Add ``flag`` to the attribute's flags (PDG: ``setAttribFlag``)."""
+        self.set_attrib_flags(name, *self.attrib_flags(name), flag)
+
+    def addOutputFile(self, path, tag: str | None = None) -> None:  # noqa: N802
+        self.add_output_file(path, tag)
+
+    def _set_component(self, name: str, value: Any, index: int) -> None:
+        """PDG's ``set*Attrib(name, value, index)``: set one value of the array, growing it."""
+        values = list(self.attrib_array(name)) if name in self.attrs else []
+        if index < 0:
+            raise IndexError(f"work item {self.name}, attribute {name!r}: index {index} is negative")
+        if index >= len(values):
+            values += [value] * (index + 1 - len(values))
+        values[index] = value
+        self.set_attrib(name, values)
 
     # -- files -----------------------------------------------------------------------------------
     def _info(self, rec: list) -> FileInfo:

@@ -30,7 +30,7 @@ from pdgstore.engine.files.filetypes import TypeRegistry
 from pdgstore import events as ev
 from pdgstore.errors import UnknownItem
 from pdgstore.log import EventLog
-from pdgstore.queries import find_item, project_root
+from pdgstore.queries import JSON_SCHEMA, find_item, project_root
 from pdgstore.state import Item, State
 
 DONE_STATES = ("cooked_success", "cooked_cache")
@@ -46,7 +46,7 @@ class ManualResult:
 
     def to_json(self, action: str) -> dict:
         return {
-            "schema": 1,
+            "schema": JSON_SCHEMA,
             "action": action,
             "count": len(self.items),
             "items": [{"item_id": i.item_id, "name": i.name, "node": i.node, "graph": i.graph} for i in self.items],

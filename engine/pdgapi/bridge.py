@@ -38,11 +38,12 @@ def static_maps(plan, ready: list, state, nodes) -> tuple[dict, dict]:
     The ready items are the ``ScheduledItem``s handed over with them; a work item equals (and
     hashes as) its id, so the maps answer to ids too."""
     known = {s.id: s for s in ready}
+    items = plan.items if isinstance(plan.items, dict) else {p.item_id: p for p in plan.items}
 
     def item(item_id: str):
         found = known.get(item_id)
         if found is None:
-            record = state.items.get(item_id) or plan.items.get(item_id)
+            record = state.items.get(item_id) or items.get(item_id)
             found = WorkItem(record, nodes.get(getattr(record, "node", ""))) if record else item_id
             known[item_id] = found
         return found

@@ -104,10 +104,14 @@ class Attribute:
 
     @property
     def flags(self) -> attribFlag:
-        return attribFlag.NoFlags
+        """The attribute's flags (stored by name: ``engine.graph.attribs``) as PDG's ``attribFlag``."""
+        flags = attribFlag.NoFlags
+        for name in attribs.flags_of(self._attr):
+            flags |= attribFlag[name]
+        return flags
 
     def hasFlag(self, flag) -> bool:  # noqa: N802
-        return False
+        return bool(self.flags & attribFlag(flag))
 
     @property
     def values(self) -> list:

@@ -28,7 +28,8 @@ def item_data(item, node=None) -> dict:
     """The JSON document for ``item`` (an ``engine.graph.workitem.WorkItem`` or a read-only view of
     one); ``node`` (its node object) adds what PDG's JSON says of the item's kind."""
     attributes = {}
-    for name, (kind, values) in sorted(item.attrs.items()):
+    for name, attr in sorted(item.attrs.items()):
+        kind, values = attr[0], attr[1]
         if kind == "file":
             values = [[os.fspath(item.path(v[0])), v[1]] for v in values]
         attributes[name] = {"type": _KIND.get(kind, kind), "values": list(values)}

@@ -218,6 +218,7 @@ class ResultServer:
         self._conns: set[socket.socket] = set()
         self._auth_warnings = 0
         self.requests = 0  # authenticated HTTP requests served (a batch of reports is one)
+        self._local = threading.local()  # a multicall's bookkeeping, per serving thread
         self._methods: dict[str, Callable] = {
             "set_attrib": self._set_attrib,
             "add_output_files": self._add_output_files,
@@ -376,6 +377,9 @@ class ResultServer:
             except ValueError as exc:
                 raise xmlrpc.client.Fault(FAULT_REFUSED, f"result server: {exc}") from None
             done.add(key)
+            applied = getattr(self._local, "applied", None)
+            if applied is not None:  # a deferred batch: forgotten again if the cook refuses it
+                applied.append((self._local.tag, item_id, key))
         return True
 
     def _set_attrib(self, key, name, kind, values) -> bool:
@@ -584,11 +588,33 @@ class ResultServer:
         return -1
 
     def _multicall(self, calls) -> list:
-        """Several reports in one round trip; each is checked and applied on its own, in order."""
+        """Several reports in one round trip; each is checked and applied on its own, in order.
+        A sink that can defer its waits (``CookSink.deferring``) records them all with one flush;
+        a report it then refuses gets its fault and its key is forgotten (a retry applies it)."""
         if not isinstance(calls, list):
             raise _Refused(FAULT_INVALID, "result server: system.multicall takes an array of calls")
+        deferring = getattr(self.sink, "deferring", None)
+        if deferring is None or len(calls) < 2:
+            return self._each(calls, None)
+        with deferring() as batch:
+            self._local.applied = applied = []
+            try:
+                results = self._each(calls, batch)
+            finally:
+                self._local.applied = None
+        for tag, error in batch.errors().items():
+            results[tag] = {"faultCode": FAULT_REFUSED, "faultString": f"result server: {error}"}
+            for at, item_id, key in applied:
+                if at == tag:
+                    with self._lock:
+                        self._done.get(item_id, set()).discard(key)
+        return results
+
+    def _each(self, calls: list, batch) -> list:
         results = []
-        for call in calls:
+        for tag, call in enumerate(calls):
+            if batch is not None:
+                batch.tag = self._local.tag = tag
             try:
                 if not (isinstance(call, dict) and isinstance(call.get("params"), list)):
                     raise _Refused(FAULT_INVALID, "result server: a multicall entry is {methodName, params}")

@@ -9,6 +9,8 @@
     pdg cook frames.py                       # 8 frames at 64x64, 2 at a time
     pdg cook frames.py --set frames=12       # 4 more frames render; the first 8 are reused
     pdg show render_3                        # attributes, the PNG, the job's log
+    pdg cook frames.py --scheduler dask      # the same on a Dask LocalCluster (pdgstore[dask]); or add
+                                             # graph.scheduler("farm", "dask", default=True) below
 """
 
 import os

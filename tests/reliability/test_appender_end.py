@@ -7,13 +7,13 @@ import signal
 import threading
 from pathlib import Path
 
-import pytest
-
 import pdgstore.engine as engine
 import pdgstore.engine.cook.recorder as recorder_module
-from pdgstore import events as ev
+import pytest
 from pdgstore.engine.cook.logprocess import LogProcess
 from pdgstore.engine.cook.recorder import Recorder
+
+from pdgstore import events as ev
 from pdgstore.log import EventLog
 from pdgstore.state import State, first_difference
 

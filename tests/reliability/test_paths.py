@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
 import xmlrpc.client
 from pathlib import Path
 
 import pytest
-
-import pdgstore.engine as engine
 from pdgstore.engine.schedulers import resultserver
 from pdgstore.engine.schedulers.resultserver import ResultServer
+
 from pdgstore.log import EventLog
 
 ESCAPING = """

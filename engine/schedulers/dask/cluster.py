@@ -80,6 +80,7 @@ def connect(
                 resources={"slots": slots_per_worker},
                 host="127.0.0.1",
                 dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": ":0"},  # its HTTP server on a free port, not 8787
                 security=security,
                 silence_logs=40,
             )

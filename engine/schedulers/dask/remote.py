@@ -18,6 +18,7 @@ process groups on a cancel, and a job whose key was cancelled before it started 
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import time
@@ -49,13 +50,34 @@ def _registry(worker) -> tuple[dict, set]:
     return jobs, worker._pdg_cancelled
 
 
-def _open_log(path: str, attempt: int) -> int:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if attempt > 1 else os.O_TRUNC)
-    fd = os.open(path, flags, 0o644)
-    if attempt > 1:
-        os.write(fd, f"\n--- attempt {attempt} ---\n".encode())
-    return fd
+class _LazyLog:
+    """The job's log file, made when its first output arrives (most short jobs print nothing, and
+    creating a file on a shared file system can cost more than the job). The first attempt removes
+    an older cook's log; a retry appends under a header."""
+
+    def __init__(self, path: str, attempt: int) -> None:
+        self.path, self.attempt, self.fd = path, attempt, -1
+        if attempt == 1:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    def write(self, data: bytes) -> None:
+        if self.fd < 0:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if self.attempt > 1 else os.O_TRUNC)
+            self.fd = os.open(self.path, flags, 0o644)
+            if self.attempt > 1:
+                os.write(self.fd, f"\n--- attempt {self.attempt} ---\n".encode())
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _kill_group(pid: int) -> None:
@@ -75,6 +97,7 @@ def run_job(spec: dict) -> dict:
     running, cancelled = _registry(worker)
     key = spec["key"]
     answer = {
+        "log_error": "",
         "code": 0,
         "pid": 0,
         "worker": getattr(worker, "address", ""),
@@ -89,17 +112,13 @@ def run_job(spec: dict) -> dict:
         return answer
     env = {k: os.environ[k] for k in PASSED if k in os.environ}
     env.update(spec["env"])
-    try:
-        fd = _open_log(spec["log"], spec["attempt"])
-    except OSError as exc:
-        answer.update(code=127, error=f"could not open its log {spec['log']}: {exc.strerror or exc}")
-        return answer
     t0 = time.monotonic()
+    pipe, write_end = os.pipe()
     try:
         proc = subprocess.Popen(
             spec["argv"],
             stdin=subprocess.DEVNULL,
-            stdout=fd,
+            stdout=write_end,
             stderr=subprocess.STDOUT,
             cwd=spec["cwd"],
             env=env,
@@ -107,12 +126,14 @@ def run_job(spec: dict) -> dict:
             close_fds=True,
         )
     except OSError as exc:
+        os.close(pipe)
         answer.update(code=127, error=f"could not start {spec['argv'][0]}: {exc.strerror or exc}")
         return answer
     finally:
-        os.close(fd)
+        os.close(write_end)
     answer["pid"] = proc.pid
     running[key] = proc.pid
+    log = _LazyLog(spec["log"], spec["attempt"])
     try:
         if key in cancelled:  # cancelled while it was starting
             _kill_group(proc.pid)
@@ -127,26 +148,58 @@ def run_job(spec: dict) -> dict:
                     "worker": worker.address,
                 },
             )
-        timeout = spec.get("timeout_s")
-        deadline = None if timeout is None else t0 + timeout
-        while True:
-            try:
-                code = proc.wait(
-                    timeout=_POLL_S if deadline is None else max(0.0, min(_POLL_S, deadline - time.monotonic()))
-                )
-                break
-            except subprocess.TimeoutExpired:
-                if deadline is not None and time.monotonic() >= deadline and not answer["kill_reason"]:
-                    answer["kill_reason"] = "timeout"
-                    _kill_group(proc.pid)
-                    deadline = None
+        answer["kill_reason"], answer["log_error"] = _pump(proc, pipe, log, spec.get("timeout_s"), t0)
+        code = proc.wait()
         _kill_group(proc.pid)  # what is left of its group (grandchildren) ends with it
         if key in cancelled:
             answer["kill_reason"] = "cancelled"
     finally:
         running.pop(key, None)
+        os.close(pipe)
+        log.close()
     answer.update(code=code, duration_ns=int((time.monotonic() - t0) * 1e9))
     return answer
+
+
+def _pump(proc, pipe: int, log: _LazyLog, timeout_s: float | None, t0: float) -> tuple[str, str]:
+    """Copy the job's output into its log until it exits, killing its group at its timeout;
+    (kill reason, why the log could not be written)."""
+    kill_reason = log_error = ""
+    deadline = None if timeout_s is None else t0 + timeout_s
+    reading = True
+
+    def drain(wait: float) -> bool:
+        """Copy what is there (waiting up to ``wait``); False at end of file."""
+        nonlocal log_error
+        while select.select([pipe], [], [], wait)[0]:
+            data = os.read(pipe, 1 << 16)
+            if not data:
+                return False
+            if not log_error:
+                try:
+                    log.write(data)
+                except OSError as exc:  # a full disk loses the log, not the job
+                    log_error = f"could not write its log {log.path}: {exc.strerror or exc}"
+            wait = 0
+        return True
+
+    while proc.poll() is None:
+        wait = _POLL_S if deadline is None else max(0.0, min(_POLL_S, deadline - time.monotonic()))
+        if reading:
+            reading = drain(wait)
+        else:  # its output is closed: it has ended, or runs on without one
+            try:
+                proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                pass
+        if deadline is not None and time.monotonic() >= deadline:
+            kill_reason = "timeout"
+            _kill_group(proc.pid)
+            deadline = None
+    _kill_group(proc.pid)  # nothing of its group writes any more
+    if reading:
+        drain(0)
+    return kill_reason, log_error
 
 
 def kill_jobs(keys: list, dask_worker=None) -> list:

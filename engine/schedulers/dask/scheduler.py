@@ -244,7 +244,7 @@ class DaskScheduler(Scheduler):
         self._types = self._picklable_types()
         from distributed import as_completed
 
-        self._ac = as_completed(loop=client.loop, with_results=True, raise_errors=False)
+        self._ac = as_completed(loop=client.loop)
         client.subscribe_topic(remote.STARTED_TOPIC, self._announced)
         for target, label in ((self._submitter, "submit"), (self._collector, "collect")):
             thread = threading.Thread(target=target, name=f"pdg-dask-{label}-{self.name}", daemon=True)
@@ -470,20 +470,33 @@ class DaskScheduler(Scheduler):
             self._ac.update(futures)
 
     def _collector(self) -> None:
-        """Hand each finished future to ``_ended`` as it completes."""
+        """Hand each finished future to ``_ended`` as it completes. The results of a batch of
+        finished futures are gathered in one call (one request per worker, not one per future)."""
         ac = self._ac
+        client = self.conn.client
         while True:
             with self._lock:
                 if self._stopping:
                     return
             if ac.is_empty():
-                time.sleep(0.01)
+                time.sleep(0.005)
                 continue
             try:
                 batch = ac.next_batch(block=True)
             except StopIteration:
                 continue
-            for future, result in batch:
+            finished = [f for f in batch if f.status == "finished"]
+            results: dict = {}
+            if finished:
+                try:
+                    results = dict(zip(finished, client.gather(finished, errors="raise"), strict=True))
+                except Exception:  # noqa: BLE001 - one result lost on the way: gather them one by one
+                    results = {f: self._result_of(f) for f in finished}
+            for future in batch:
+                if future in results:
+                    result = results[future]
+                else:
+                    result = self._result_of(future)
                 try:
                     self._ended(future, result)
                 except Exception as exc:  # noqa: BLE001 - a bug here fails the item, not the cook
@@ -491,6 +504,14 @@ class DaskScheduler(Scheduler):
                     if job is not None:
                         text = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
                         self._settle(job, lambda j=job, t=text: self.reporter.failed(j.item_id, -1, t))
+
+    @staticmethod
+    def _result_of(future):
+        """A future's result, or the exception it ended with (a cancelled one: CancelledError)."""
+        try:
+            return future.result(timeout=_CALL_S)
+        except BaseException as exc:  # noqa: BLE001 - KilledWorker, CancelledError, a lost result
+            return exc
 
     def _announced(self, event) -> None:
         """A job announced it runs (``remote.run_job``), on the client's thread. A second run of
@@ -519,14 +540,16 @@ class DaskScheduler(Scheduler):
                 return
         if future.status != "finished" and self._scheduler_lost():
             return  # its task was dropped with the connection: on_tick cancels the cook, with the reason
-        if future.status == "error":
-            exc = result[1] if isinstance(result, tuple) else result
+        if isinstance(result, BaseException):
+            exc = result
             if type(exc).__name__ == "KilledWorker":
                 return self._retry_or_fail(job, -9, f"its worker died while running it ({exc})")
             text = f"its Dask task failed: {type(exc).__name__}: {exc}"
+            if type(exc).__name__ == "CancelledError":
+                text = "its Dask task was cancelled outside this cook"
             return self._settle(job, lambda: self.reporter.failed(job.item_id, -1, text))
-        if future.status == "cancelled" or not isinstance(result, (dict, JobResult)):
-            text = "its Dask task was cancelled outside this cook"
+        if not isinstance(result, (dict, JobResult)):
+            text = f"its Dask task returned {type(result).__name__}, not a job's answer"
             return self._settle(job, lambda: self.reporter.failed(job.item_id, -1, text))
         if isinstance(result, JobResult):
             self.reporter.started(job.item_id, quiet=True)
@@ -542,6 +565,8 @@ class DaskScheduler(Scheduler):
                     report.started(job.item_id, pid=answer["pid"], log_uri=job.spec["log_uri"], attempt=job.attempt)
         if answer["error"]:
             return self._settle(job, lambda: report.failed(job.item_id, answer["code"], answer["error"]))
+        if answer.get("log_error"):
+            report.log_line(job.item_id, answer["log_error"], level="warning")
         code = answer["code"]
         action, message = outcome.judge(
             code, answer["kill_reason"], job.status, self.exit_codes, self.timeout, self.on_timeout

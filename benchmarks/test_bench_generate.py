@@ -1,0 +1,98 @@
+"""Issue 19: static work items. A static cook of W(N) whose items were generated up front
+(``pdg cook --generate-only``, then ``pdg cook``) against the dynamic cook of the same work; and the
+rate at which ``--generate-only`` records static items."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import time
+from types import SimpleNamespace
+
+from conftest import N, ROUNDS, engine_median, median_seconds, pdg, report
+import workload
+
+GRAPHS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "graphs")
+#: the wedge count of the generation benchmark (2 items each: the wedge's and its processor's)
+WEDGE = int(os.environ.get("PDG_BENCH_WEDGE", "100000"))
+
+
+def test_static_cook_after_generate_only_vs_dynamic(benchmark, tmp_path):
+    """Wall time of ``pdg cook wide.py`` on W(N) after ``pdg cook wide.py --generate-only`` (every
+    static item recorded first, not timed here) against a cold cook of the same graph with every
+    processor dynamic (``wide_dynamic.py``, the baseline, timed in the same run). Target: at most
+    1.1x. The generate-only step's own time is reported beside it."""
+    folder = workload.make(str(tmp_path / "w"), N)
+    shutil.copy(os.path.join(GRAPHS, "wide_dynamic.py"), os.path.join(folder, "wide_dynamic.py"))
+
+    def dynamic():
+        result = pdg("cook", "wide_dynamic.py", "--json", cwd=folder)
+        assert result.json()["items"]["ran"] == N + 1
+        return result
+
+    dynamic_s = median_seconds(dynamic, setup=lambda: workload.reset(folder))
+    generate_s = []
+
+    def generate_first():
+        workload.reset(folder)
+        t0 = time.perf_counter()
+        generated = pdg("cook", "wide.py", "--generate-only", "--json", cwd=folder).json()["generated"]
+        generate_s.append(time.perf_counter() - t0)
+        assert generated["upper"]["items"] == N and generated["concat"]["items"] == 1
+
+    def static_cook():
+        result = pdg("cook", "wide.py", "--json", cwd=folder)
+        assert result.json()["items"]["ran"] == N + 1
+        return result
+
+    benchmark.pedantic(static_cook, setup=generate_first, rounds=ROUNDS, iterations=1)
+    seconds = engine_median(benchmark)
+    generate = sorted(generate_s)[len(generate_s) // 2]
+    report(benchmark, f"static cook of W({N}) after --generate-only", seconds, "s", plain_value=dynamic_s,
+           target="<= 1.1x the dynamic cook", met=seconds <= 1.1 * dynamic_s,
+           generate_only_s=round(generate, 3), generate_then_cook_ratio=round((generate + seconds) / dynamic_s, 2))
+
+
+def _sqlite_rows(path: str, n: int) -> float:
+    """The baseline: n rows of about an event's size into a fresh SQLite file, one transaction."""
+    t0 = time.perf_counter()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY, kind TEXT, subject TEXT, payload BLOB)")
+    with db:
+        db.executemany("INSERT INTO t (kind, subject, payload) VALUES (?, ?, ?)",
+                       (("WorkItemGenerated", f"{i:016x}", b"x" * 120) for i in range(n)))
+    db.close()
+    return time.perf_counter() - t0
+
+
+def test_generate_static_items_rate(benchmark, tmp_path):
+    """``pdg cook wedge_static.py --generate-only`` (a fresh process, start-up included) on a wedge
+    of 100,000 variants and a static python processor under it: 200,000 work items generated and
+    recorded, none run. The figure is items recorded per second; target: >= 100,000 items/s. The
+    baseline beside it: the same number of bare rows written to SQLite in one transaction."""
+    folder = str(tmp_path / "g")
+    os.makedirs(folder)
+    shutil.copy(os.path.join(GRAPHS, "wedge_static.py"), os.path.join(folder, "wedge_static.py"))
+    items = 2 * WEDGE
+
+    def reset():
+        shutil.rmtree(os.path.join(folder, ".pdg"), ignore_errors=True)
+        os.sync()
+
+    def generate():
+        result = pdg("cook", "wedge_static.py", "--generate-only", "--set", f"count={WEDGE}", "--json", cwd=folder)
+        generated = result.json()["generated"]
+        assert generated["wedge"]["items"] == WEDGE and generated["work"]["items"] == WEDGE
+        return result
+
+    baseline_s = median_seconds(
+        lambda: SimpleNamespace(seconds=_sqlite_rows(str(tmp_path / f"rows{time.monotonic_ns()}.db"), items)),
+        rounds=ROUNDS)
+    benchmark.pedantic(generate, setup=reset, rounds=ROUNDS, iterations=1)
+    seconds = engine_median(benchmark)
+    rate = items / seconds
+    report(benchmark, f"--generate-only of {items:,} static items", rate, "items/s",
+           plain_value=items / baseline_s, target=">= 100,000 items/s", met=rate >= 100_000,
+           seconds=round(seconds, 3))

@@ -1,0 +1,170 @@
+"""Processors that make work items from their parameters: the Wedge and the frame range.
+
+Both are PDG's static processors: what they make depends on their parameters (and, with an input,
+on the parent's identity and index only), so their items can be known before anything runs.
+Without an input they make their items once; with one they make that many items per upstream
+item (seed 004: "the number of wedges multiplied by the number of incoming work items"), each
+child inheriting its parent's attributes.
+
+Keys are chosen for incremental recooks: a wedge item's key is its wedge index and a frame item's
+key is its frame, so a changed value reruns only the items whose value changed and one more frame
+adds one chain. (A longer wedge changes every item's ``wedgecount``, so all its items see a change.)
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+from pdgstore.engine.errors import GraphError
+from pdgstore.engine.graph import attribs
+from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Processor
+
+WEDGE_TYPES = ("range", "values", "random")
+
+
+def wedge_range(name: str, start, end, *, type: str | None = None) -> dict:
+    """A wedge attribute that goes from ``start`` to ``end`` (inclusive) over the wedge count.
+    ``start``/``end`` may be tuples (a vector attribute, each component interpolated). ``type``:
+    "int" or "float" (default: float unless both ends are ints)."""
+    return {"name": name, "wedge_type": "range", "start": start, "end": end, "type": type}
+
+
+def wedge_values(name: str, values) -> dict:
+    """A wedge attribute that takes the N-th of ``values`` on wedge N (PDG's Value List)."""
+    return {"name": name, "wedge_type": "values", "values": list(values)}
+
+
+def wedge_random(name: str, start, end, *, seed: int = 0, type: str | None = None) -> dict:
+    """A wedge attribute with a random sample in [start, end] per wedge (PDG's Random Samples):
+    the same ``seed`` gives the same samples, and sample N does not depend on the wedge count."""
+    return {"name": name, "wedge_type": "random", "start": start, "end": end, "seed": seed, "type": type}
+
+
+def _components(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+class Wedge(Processor):
+    """PDG's Wedge: ``count`` variations, each item carrying every wedge attribute's N-th value,
+    ``wedgeindex`` (N), ``wedgecount`` and ``wedgeattribs`` (the wedged attribute names)."""
+
+    type_name = "wedge"
+    static_generation = True
+
+    def __init__(self, name: str, inputs: list[str], count: int | None, attributes: list[dict]) -> None:
+        super().__init__(name, inputs)
+        attributes = [dict(a) for a in attributes or ()]
+        if not attributes and count is None:
+            raise GraphError(f"wedge {name}: give a wedge count or wedge attributes")
+        seen = set()
+        for a in attributes:
+            if not isinstance(a.get("name"), str) or not a["name"]:
+                raise GraphError(f"wedge {name}: a wedge attribute needs a name (use wedge_range, wedge_values, ...)")
+            if a["name"] in seen:
+                raise GraphError(f"wedge {name}: attribute {a['name']} is wedged twice")
+            seen.add(a["name"])
+            if a.get("wedge_type") not in WEDGE_TYPES:
+                raise GraphError(f"wedge {name}, attribute {a['name']}: wedge type is one of {', '.join(WEDGE_TYPES)}")
+        lists = [len(a["values"]) for a in attributes if a["wedge_type"] == "values"]
+        if count is None:
+            count = lists[0] if lists else None
+            if count is None:
+                raise GraphError(f"wedge {name}: give a wedge count (its attributes are ranges)")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise GraphError(f"wedge {name}: the wedge count is a whole number >= 0, not {count!r}")
+        for a in attributes:
+            if a["wedge_type"] == "values" and len(a["values"]) < count:
+                raise GraphError(
+                    f"wedge {name}, attribute {a['name']}: {len(a['values'])} values for a wedge count of {count}"
+                )
+            if a["wedge_type"] in ("range", "random"):
+                start, end = _components(a["start"]), _components(a["end"])
+                if len(start) != len(end) or not all(isinstance(v, (int, float)) for v in start + end):
+                    raise GraphError(f"wedge {name}, attribute {a['name']}: start and end are numbers of one size")
+                kind = a.get("type") or (
+                    "int" if all(isinstance(v, int) for v in start + end) and a["wedge_type"] == "range" else "float"
+                )
+                if kind not in ("int", "float"):
+                    raise GraphError(f"wedge {name}, attribute {a['name']}: type is int or float, not {kind!r}")
+                a["type"] = kind
+        self.count = count
+        self.attributes = attributes
+        self._values = [self.values_at(i) for i in range(count)]  # refused now, not mid-cook
+
+    def parms(self) -> dict:
+        return {"count": self.count, "attributes": self.attributes}
+
+    def values_at(self, index: int) -> dict:
+        """The attributes of wedge ``index``, stored form."""
+        out = {}
+        for a in self.attributes:
+            value = _wedge_value(a, index, self.count)
+            try:
+                out[a["name"]] = attribs.typed(value)
+            except TypeError as exc:
+                raise GraphError(f"wedge {self.name}, attribute {a['name']}: {exc}") from None
+        out["wedgeindex"] = ["int", [index]]
+        out["wedgecount"] = ["int", [self.count]]
+        if self.attributes:
+            out["wedgeattribs"] = ["string", [a["name"] for a in self.attributes]]
+        return out
+
+    def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
+        return [NewItem(key=i, index=i, attrs=dict(self._values[i])) for i in range(self.count)]
+
+
+def _wedge_value(a: dict, index: int, count: int) -> Any:
+    kind = a["wedge_type"]
+    if kind == "values":
+        return a["values"][index]
+    start, end = _components(a["start"]), _components(a["end"])
+    if kind == "range":
+        t = index / (count - 1) if count > 1 else 0.0
+        values = [s + (e - s) * t for s, e in zip(start, end)]
+    else:  # random: seeded per (seed, attribute, index), so sample N never depends on the count
+        rng = random.Random(f"{a['seed']}:{a['name']}:{index}")
+        values = [rng.uniform(s, e) for s, e in zip(start, end)]
+    if a["type"] == "int":
+        values = [int(math.floor(v + 0.5)) for v in values]
+    return values if isinstance(a["start"], (list, tuple)) else values[0]
+
+
+class FrameRange(Processor):
+    """One item per frame of ``start``..``end`` (inclusive) by ``step``: PDG's frame range on a
+    ROP-like node. Each item carries ``frame`` (what the job API's ``work_item.frame`` reads, and
+    ``@pdg_frame``/``$F`` expand to) and its index; with an input, the range per upstream item."""
+
+    type_name = "frame_range"
+    static_generation = True
+
+    def __init__(self, name: str, inputs: list[str], start=1, end=1, step=1, *, attribute: str = "frame") -> None:
+        super().__init__(name, inputs)
+        for what, v in (("start", start), ("end", end), ("step", step)):
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise GraphError(f"frame range {name}: {what} is a number, not {v!r}")
+        if step == 0:
+            raise GraphError(f"frame range {name}: the step cannot be 0")
+        self.start, self.end, self.step, self.attribute = start, end, step, attribute
+
+    def parms(self) -> dict:
+        return {"start": self.start, "end": self.end, "step": self.step, "attribute": self.attribute}
+
+    def frames(self) -> list:
+        """The frames, in order; whole numbers stay ints."""
+        out = []
+        n = int(math.floor((self.end - self.start) / self.step + 1e-9)) + 1
+        for i in range(max(n, 0)):
+            f = self.start + i * self.step
+            out.append(int(f) if isinstance(f, float) and f.is_integer() and isinstance(self.step, int) else f)
+        return out
+
+    def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
+        frames = self.frames()
+        if not frames:
+            ctx.warning(
+                f"frame range {self.name}: start {self.start}, end {self.end}, step {self.step} "
+                "gives no frame, so it makes no work item"
+            )
+        return [NewItem(key=f, index=i, attrs={self.attribute: attribs.typed(f)}) for i, f in enumerate(frames)]

@@ -1,0 +1,454 @@
+"""PDG's partitioners (fan-in): by frame, index, range, node, combination, comparison, expression
+and tile, each with PDG's two switches.
+
+- ``use_dynamic_partitioning``: partition once every upstream item has cooked (the grouping reads
+  what they made) instead of once they are all generated. Off, the groups are known from the
+  items' generation-time attributes, so a static cook plans them before anything runs.
+- ``merge_input_attributes``: a partition takes its members' attributes (first member's value
+  wins, NoCopy ones left out; ``Partitioner.merged``); its own attributes (the frame, the tile...)
+  are set on top. Output files are always merged: the partition's child sees every member's file.
+
+A partition's key (what its identity is made from) is what it groups by (a frame, an index, a
+tile), so changing a parameter regroups only the groups that change, and the others are reused.
+What would make nothing silently (an attribute no item has, a range that holds no item) is a
+recorded warning (``GenerateContext.warning``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from typing import Any
+
+from pdgstore.engine.errors import GraphError
+from pdgstore.engine.graph import attribs
+from pdgstore.engine.graph.nodes import GenerateContext, NewPartition, Partitioner, code_fingerprint
+
+ROUNDING = ("down", "up", "nearest")
+MISSING = ("error", "ignore", "all")
+
+
+class LibraryPartitioner(Partitioner):
+    """What every partitioner of the library has: the two switches, recorded with its parameters."""
+
+    dynamic_default = False
+
+    def __init__(self, name, inputs, *, use_dynamic_partitioning=None, merge_input_attributes=True) -> None:
+        super().__init__(name, inputs)
+        dynamic = self.dynamic_default if use_dynamic_partitioning is None else use_dynamic_partitioning
+        self.needs_cooked_inputs = bool(dynamic)
+        self.merge_input_attributes = bool(merge_input_attributes)
+
+    def parms(self) -> dict:
+        return {
+            "use_dynamic_partitioning": self.needs_cooked_inputs,
+            "merge_input_attributes": self.merge_input_attributes,
+            **self.own_parms(),
+        }
+
+    def own_parms(self) -> dict:
+        return {}
+
+
+def _number(item, attribute: str):
+    """The first value of a numeric attribute, None when the item has none."""
+    attr = item.attrs.get(attribute)
+    if attr is None or attr[0] not in ("int", "float") or not attr[1]:
+        return None
+    return attr[1][0]
+
+
+def group_key(attr) -> Any:
+    """An attribute's values as a hashable, orderable group key."""
+    values = attr[1]
+    if attr[0] in ("file", "dict", "pyobject"):
+        return repr(values)
+    return tuple(values) if len(values) != 1 else values[0]
+
+
+def _split(items: list, attribute: str | None, ctx: GenerateContext, node: str) -> dict:
+    """PDG's "Split by Attribute": items grouped by ``attribute`` first (all in one group without)."""
+    if not attribute:
+        return {(): items}
+    groups: dict = {}
+    missing = 0
+    for item in items:
+        attr = item.attrs.get(attribute)
+        if attr is None:
+            missing += 1
+            continue
+        groups.setdefault((group_key(attr),), []).append(item)
+    if missing:
+        ctx.warning(
+            f"partitioner {node}: {missing} input item(s) have no split attribute {attribute!r} and are left out"
+        )
+    return groups
+
+
+class PartitionByFrame(LibraryPartitioner):
+    """One partition per frame (after ``frame_rounding``), split by ``split_by_attribute`` if set."""
+
+    type_name = "partition_by_frame"
+
+    def __init__(
+        self,
+        name,
+        inputs,
+        *,
+        frame_rounding="nearest",
+        missing_frame="error",
+        frame_as_index=False,
+        split_by_attribute=None,
+        **switches,
+    ) -> None:
+        super().__init__(name, inputs, **switches)
+        if frame_rounding not in ROUNDING:
+            raise GraphError(f"partition by frame {name}: frame_rounding is one of {', '.join(ROUNDING)}")
+        if missing_frame not in MISSING:
+            raise GraphError(f"partition by frame {name}: missing_frame is one of {', '.join(MISSING)}")
+        self.frame_rounding, self.missing_frame = frame_rounding, missing_frame
+        self.frame_as_index, self.split_by_attribute = bool(frame_as_index), split_by_attribute
+
+    def own_parms(self) -> dict:
+        return {
+            "frame_rounding": self.frame_rounding,
+            "missing_frame": self.missing_frame,
+            "frame_as_index": self.frame_as_index,
+            "split_by_attribute": self.split_by_attribute or "",
+        }
+
+    def _round(self, frame) -> int:
+        if self.frame_rounding == "down":
+            return math.floor(frame)
+        if self.frame_rounding == "up":
+            return math.ceil(frame)
+        return math.floor(frame + 0.5)
+
+    def partition(self, ctx, items):
+        out = []
+        for split, group in sorted(_split(items, self.split_by_attribute, ctx, self.name).items(), key=_order):
+            frames: dict = {}
+            without = []
+            for item in group:
+                frame = _number(item, "frame")
+                if frame is None:
+                    without.append(item)
+                else:
+                    frames.setdefault(self._round(frame), []).append(item)
+            if without and self.missing_frame == "error":
+                raise ValueError(f"work item {without[0].name} has no frame (missing_frame='error')")
+            if without and self.missing_frame == "ignore":
+                ctx.warning(
+                    f"partition by frame {self.name}: {len(without)} input item(s) have no frame and are left out"
+                )
+            for frame, members in sorted(frames.items()):
+                if self.missing_frame == "all":
+                    members = members + without
+                out.append(
+                    NewPartition(
+                        key=[*split, frame],
+                        members=members,
+                        attrs={"frame": ["int", [frame]]},
+                        index=frame if self.frame_as_index else None,
+                    )
+                )
+        if items and not out:
+            ctx.warning(f"partition by frame {self.name}: none of its {len(items)} input items has a frame")
+        return out
+
+
+def _order(kv):
+    return tuple(str(k) for k in kv[0])
+
+
+class PartitionByIndex(LibraryPartitioner):
+    """One partition per work item index: the N-th items of every input together."""
+
+    type_name = "partition_by_index"
+
+    def partition(self, ctx, items):
+        groups: dict = {}
+        for item in items:
+            groups.setdefault(item.index, []).append(item)
+        return [NewPartition(key=i, members=m, index=i) for i, m in sorted(groups.items())]
+
+
+class PartitionByRange(LibraryPartitioner):
+    """Partitions of ``size`` consecutive values, a new one every ``step`` (overlapping when step <
+    size), from ``start`` to ``end`` (default: the smallest and largest value). The value is the
+    item's index, or the numeric attribute ``attribute``."""
+
+    type_name = "partition_by_range"
+
+    def __init__(self, name, inputs, *, size=1, step=None, start=None, end=None, attribute=None, **switches) -> None:
+        super().__init__(name, inputs, **switches)
+        step = size if step is None else step
+        for what, v in (("size", size), ("step", step)):
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
+                raise GraphError(f"partition by range {name}: {what} is a number > 0, not {v!r}")
+        self.size, self.step, self.start, self.end, self.attribute = size, step, start, end, attribute
+
+    def own_parms(self) -> dict:
+        return {"size": self.size, "step": self.step, "start": self.start, "end": self.end, "attribute": self.attribute}
+
+    def partition(self, ctx, items):
+        values = []
+        for item in items:
+            v = item.index if not self.attribute else _number(item, self.attribute)
+            if v is not None:
+                values.append((v, item))
+        if items and not values:
+            ctx.warning(
+                f"partition by range {self.name}: none of its {len(items)} input items has attribute {self.attribute!r}"
+            )
+            return []
+        if not values:
+            return []
+        start = min(v for v, _ in values) if self.start is None else self.start
+        end = max(v for v, _ in values) if self.end is None else self.end
+        if end < start:
+            ctx.warning(f"partition by range {self.name}: end {end} is before start {start}, so it makes no partition")
+            return []
+        out = []
+        k = 0
+        while start + k * self.step <= end:
+            low = start + k * self.step
+            high = low + self.size
+            members = [item for v, item in values if low <= v < high and v <= end]
+            if members:
+                out.append(
+                    NewPartition(key=[low, self.size], members=members, attrs={"range": attribs.typed([low, high])})
+                )
+            k += 1
+        if not out:
+            ctx.warning(f"partition by range {self.name}: no input item falls in {start}..{end}")
+        return out
+
+
+class PartitionByNode(LibraryPartitioner):
+    """One partition per input node, holding that node's items (PDG's Partition by Node)."""
+
+    type_name = "partition_by_node"
+
+    def partition(self, ctx, items):
+        groups: dict = {}
+        for item in items:
+            groups.setdefault(item.node, []).append(item)
+        order = {name: i for i, name in enumerate(self.inputs)}
+        return [
+            NewPartition(key=node, members=m, attrs={"partitionnode": ["string", [node]]})
+            for node, m in sorted(groups.items(), key=lambda kv: order.get(kv[0], len(order)))
+        ]
+
+
+class PartitionByCombination(LibraryPartitioner):
+    """Partitions of combinations: ``mode="across"``, one item from each input node (every tuple of
+    the inputs' product); ``mode="pairs"``, every unordered group of ``size`` items (pairs by default)."""
+
+    type_name = "partition_by_combination"
+
+    def __init__(self, name, inputs, *, mode="across", size=2, **switches) -> None:
+        super().__init__(name, inputs, **switches)
+        if mode not in ("across", "pairs"):
+            raise GraphError(f"partition by combination {name}: mode is 'across' or 'pairs', not {mode!r}")
+        if not isinstance(size, int) or size < 1:
+            raise GraphError(f"partition by combination {name}: size is a whole number >= 1")
+        self.mode, self.size = mode, size
+
+    def own_parms(self) -> dict:
+        return {"mode": self.mode, "size": self.size}
+
+    def partition(self, ctx, items):
+        if self.mode == "across":
+            per_node = [[i for i in items if i.node == node] for node in self.inputs]
+            combos = itertools.product(*per_node)
+        else:
+            combos = itertools.combinations(items, self.size)
+        return [NewPartition(key=[m.item_id for m in combo], members=list(combo)) for combo in combos]
+
+
+class PartitionByComparison(LibraryPartitioner):
+    """For each item of the first input, a partition of it and the items of the other inputs that
+    match it: the same value of ``attribute``, or ``compare(first, other)`` true."""
+
+    type_name = "partition_by_comparison"
+    dynamic_default = True
+
+    def __init__(self, name, inputs, *, attribute=None, compare=None, keep_unmatched=False, **switches) -> None:
+        super().__init__(name, inputs, **switches)
+        if len(inputs) < 2:
+            raise GraphError(f"partition by comparison {name}: it compares two inputs; give two upstream nodes")
+        if (attribute is None) == (compare is None):
+            raise GraphError(f"partition by comparison {name}: give an attribute or a compare function (one of them)")
+        self.attribute, self.compare, self.keep_unmatched = attribute, compare, bool(keep_unmatched)
+
+    def own_parms(self) -> dict:
+        return {
+            "attribute": self.attribute or "",
+            "compare": code_fingerprint(self.compare) if self.compare else "",
+            "keep_unmatched": self.keep_unmatched,
+        }
+
+    def partition(self, ctx, items):
+        first = [i for i in items if i.node == self.inputs[0]]
+        others = [i for i in items if i.node != self.inputs[0]]
+        if self.attribute is not None:
+            if items and not any(self.attribute in i.attrs for i in items):
+                ctx.warning(
+                    f"partition by comparison {self.name}: none of its {len(items)} input items has "
+                    f"attribute {self.attribute!r}"
+                )
+            by_value: dict = {}
+            for other in others:
+                attr = other.attrs.get(self.attribute)
+                if attr is not None:
+                    by_value.setdefault(group_key(attr), []).append(other)
+        out = []
+        for item in first:
+            if self.attribute is not None:
+                attr = item.attrs.get(self.attribute)
+                matched = by_value.get(group_key(attr), []) if attr is not None else []
+            else:
+                matched = [o for o in others if self.compare(item_view(item), item_view(o))]
+            if matched or self.keep_unmatched:
+                out.append(NewPartition(key=item.item_id, members=[item, *matched]))
+        return out
+
+
+class PartitionByExpression(LibraryPartitioner):
+    """One partition per distinct key ``func(item)`` returns (None leaves the item out; a list puts
+    it in several partitions)."""
+
+    type_name = "partition_by_expression"
+    dynamic_default = True
+
+    def __init__(self, name, inputs, func: Callable, **switches) -> None:
+        super().__init__(name, inputs, **switches)
+        if not callable(func):
+            raise GraphError(f"partition by expression {name}: give a function item -> key")
+        self.func = func
+
+    def own_parms(self) -> dict:
+        return {"func": code_fingerprint(self.func)}
+
+    def partition(self, ctx, items):
+        groups: dict = {}
+        for item in items:
+            keys = self.func(item_view(item))
+            for key in keys if isinstance(keys, list) else [keys]:
+                if key is not None:
+                    groups.setdefault(_hashable(key), (key, []))[1].append(item)
+        out = []
+        for _k, (key, members) in sorted(groups.items(), key=lambda kv: repr(kv[0])):
+            try:
+                own = {"partitionkey": attribs.typed(key)}
+            except TypeError:
+                own = {"partitionkey": ["string", [repr(key)]]}
+            out.append(NewPartition(key=repr(_hashable(key)), members=members, attrs=own))
+        if items and not out:
+            ctx.warning(f"partition by expression {self.name}: its function gave no key for any of {len(items)} items")
+        return out
+
+
+def _hashable(key):
+    if isinstance(key, list):
+        return tuple(_hashable(k) for k in key)
+    if isinstance(key, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in key.items()))
+    return key
+
+
+class PartitionByTile(LibraryPartitioner):
+    """Spatial partitions: ``bounds`` (min corner, max corner; 2 or 3 components, default: the
+    items' own bounds) cut into ``tiles`` (a count per axis); each item goes to the tile its
+    position (attribute ``attribute``, default ``P``) falls in. The partition carries ``tile``
+    (its grid coordinates) and ``tilebounds``."""
+
+    type_name = "partition_by_tile"
+    dynamic_default = True
+
+    def __init__(self, name, inputs, *, tiles, bounds=None, attribute="P", **switches) -> None:
+        super().__init__(name, inputs, **switches)
+        tiles = [tiles] if isinstance(tiles, int) else list(tiles)
+        if not tiles or not all(isinstance(t, int) and t > 0 for t in tiles):
+            raise GraphError(f"partition by tile {name}: tiles is a count > 0 per axis, not {tiles!r}")
+        if bounds is not None:
+            low, high = list(bounds[0]), list(bounds[1])
+            if len(low) != len(tiles) or len(high) != len(tiles) or any(h <= lo for lo, h in zip(low, high)):
+                raise GraphError(
+                    f"partition by tile {name}: bounds are (min, max) corners with max > min on every axis"
+                )
+            bounds = [low, high]
+        self.tiles, self.bounds, self.attribute = tiles, bounds, attribute
+
+    def own_parms(self) -> dict:
+        return {"tiles": self.tiles, "bounds": self.bounds, "attribute": self.attribute}
+
+    def partition(self, ctx, items):
+        axes = len(self.tiles)
+        placed = []
+        for item in items:
+            attr = item.attrs.get(self.attribute)
+            if attr is not None and attr[0] in ("int", "float") and len(attr[1]) >= axes:
+                placed.append((attr[1][:axes], item))
+        if items and not placed:
+            ctx.warning(
+                f"partition by tile {self.name}: none of its {len(items)} input items has a {axes}-component "
+                f"position attribute {self.attribute!r}"
+            )
+            return []
+        if not placed:
+            return []
+        if self.bounds is not None:
+            low, high = self.bounds
+        else:
+            low = [min(p[a] for p, _ in placed) for a in range(axes)]
+            high = [max(p[a] for p, _ in placed) for a in range(axes)]
+            high = [h if h > lo else lo + 1 for lo, h in zip(low, high)]
+        groups: dict = {}
+        outside = 0
+        for pos, item in placed:
+            if any(not (low[a] <= pos[a] <= high[a]) for a in range(axes)):
+                outside += 1
+                continue
+            cell = tuple(
+                min(int((pos[a] - low[a]) / (high[a] - low[a]) * self.tiles[a]), self.tiles[a] - 1) for a in range(axes)
+            )
+            groups.setdefault(cell, []).append(item)
+        if outside:
+            ctx.warning(
+                f"partition by tile {self.name}: {outside} input item(s) lie outside the bounds and are left out"
+            )
+        out = []
+        for cell, members in sorted(groups.items()):
+            size = [(high[a] - low[a]) / self.tiles[a] for a in range(axes)]
+            corner = [low[a] + cell[a] * size[a] for a in range(axes)]
+            out.append(
+                NewPartition(
+                    key=list(cell),
+                    members=members,
+                    attrs={
+                        "tile": ["int", list(cell)],
+                        "tilebounds": ["float", [float(c) for c in corner] + [c + s for c, s in zip(corner, size)]],
+                    },
+                )
+            )
+        return out
+
+
+def item_view(item):
+    """A read-only WorkItem over a recorded (or planned) item, for user functions."""
+    from pdgstore.engine.graph.workitem import WorkItem
+
+    return WorkItem(
+        item_id=item.item_id,
+        name=item.name,
+        index=item.index,
+        node=item.node,
+        attrs=item.attrs,
+        inputs=item.inputs,
+        outputs=item.outputs,
+        root="",
+        read_only=True,
+    )
