@@ -309,7 +309,7 @@ class Scheduler:
             "PDG_INDEX": str(item.index),
             "PDG_TEMP": self.job_temp,
             "PDG_SCRIPTDIR": os.path.join(self.job_temp, "scripts"),
-            "PDG_RESULT_SERVER": self.result_server_addr,
+            "PDG_RESULT_SERVER": self.work_item_result_server_addr(),
         }
 
     def job_environment(self, item) -> dict:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from jobapi_cases import CASES, PRELUDE
+from compat.jobapi_cases import CASES, PRELUDE
 
 import pdgstore.engine as engine
 from pdgstore.engine.schedulers.jobdata import JOBAPI_DIR
