@@ -11,6 +11,7 @@ import time
 from types import SimpleNamespace
 
 from conftest import N, ROUNDS, engine_median, median_seconds, pdg, report
+import pytest
 import workload
 
 GRAPHS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "graphs")
@@ -18,6 +19,7 @@ GRAPHS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "graphs")
 WEDGE = int(os.environ.get("PDG_BENCH_WEDGE", "100000"))
 
 
+@pytest.mark.timeout(1200)
 def test_static_cook_after_generate_only_vs_dynamic(benchmark, tmp_path):
     """Wall time of ``pdg cook wide.py`` on W(N) after ``pdg cook wide.py --generate-only`` (every
     static item recorded first, not timed here) against a cold cook of the same graph with every
@@ -67,6 +69,7 @@ def _sqlite_rows(path: str, n: int) -> float:
     return time.perf_counter() - t0
 
 
+@pytest.mark.timeout(1200)
 def test_generate_static_items_rate(benchmark, tmp_path):
     """``pdg cook wedge_static.py --generate-only`` (a fresh process, start-up included) on a wedge
     of 100,000 variants and a static python processor under it: 200,000 work items generated and

@@ -139,13 +139,13 @@ def run_command(watch, misfire_grace, busy_wait, db, as_json) -> None:
 
 
 def _watchers(db: str, gate: threading.Lock, ui: _Report) -> list:
-    from pdgstore.cli.watch import _Status
+    from pdgstore.cli.watch import WatchStatus
     from pdgstore.engine.live.watch import Watcher
 
     with open_store(db) as log:
         state = log.load_state()
     targets = dict.fromkeys((s["path"], s["node"] or None) for s in state.schedules.values())
-    status = _Status(ui.as_json)
+    status = WatchStatus(ui.as_json)
     return [Watcher(path, db=db, node=node, report=status.report, gate=gate) for path, node in targets]
 
 

@@ -49,7 +49,7 @@ def command(graph, node, sets, debounce, poll, rescan, jobs, db, as_json) -> Non
     """Cook GRAPH (or NODE and what it needs), then watch every file the store knows it reads
     (file pattern inputs and folders where new matches appear, every item's input files, the graph
     file and its local modules) and recook only what changed. Ctrl-C stops it (exit 0)."""
-    ui = _Status(as_json)
+    ui = WatchStatus(as_json)
     watcher = Watcher(
         graph,
         db=db,
@@ -76,7 +76,7 @@ def command(graph, node, sets, debounce, poll, rescan, jobs, db, as_json) -> Non
         sys.stdout.flush()
 
 
-class _Status:
+class WatchStatus:
     """What the watcher reports: status lines on stderr, or one JSON line per cook on stdout."""
 
     def __init__(self, as_json: bool) -> None:

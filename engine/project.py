@@ -163,12 +163,10 @@ def plan_file(
     path = db or os.environ.get("PDG_DB") or store_beside(graph_path)
     if os.path.exists(path):
         with EventLog.open(path) as log:
-            cook = Cook(log, graph, node=node, dry_run=True)
-            summary = cook.run()
+            cook, _decisions = Cook.plan(log, graph, node=node)
     else:
-        cook = Cook(None, graph, node=node, dry_run=True, store_dir=os.path.dirname(path))
-        summary = cook.run()
-    return plan_of(cook, summary)
+        cook, _decisions = Cook.plan(None, graph, node=node, store_dir=os.path.dirname(path))
+    return plan_of(cook, cook.summary)
 
 
 def plan_of(cook: Cook, summary: CookSummary) -> dict:

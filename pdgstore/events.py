@@ -22,6 +22,10 @@ from __future__ import annotations
 from dataclasses import Field, FrozenInstanceError, field
 from typing import Any, ClassVar
 
+#: A file record's fields, by position: ``record[SIZE]`` reads as what it is (a record is a list,
+#: as msgpack gives it back, so that records compare equal whether fresh or replayed).
+PATH, TAG, SIZE, MTIME_NS, HASH = range(5)
+
 #: kind string -> event class
 REGISTRY: dict[str, type[Event]] = {}
 

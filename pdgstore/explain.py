@@ -84,7 +84,7 @@ def _step(log: EventLog, state: State, item_id: str, cook_id: int, name) -> dict
         action, clause = "reuse", f"was reused in cook {cook_id}: its files were accepted by hand"
     elif dirtied is not None or generated is not None or cooked is not None:
         if not reason and generated is not None and _is_first(log, item_id, generated.seq):
-            reason = {"cause": "new", "cache_state": "dirty_new"}
+            reason = reasons.new()
         if ran:
             action, verb = "run", "ran"
         elif item is not None and item.parents and not item.inputs and cooked is not None:

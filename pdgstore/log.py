@@ -402,7 +402,7 @@ class EventLog:
             ).fetchone()
         if row is None:
             return None
-        with paused_gc():
+        with paused_gc(), self._errors():
             return State.from_plain(msgpack.unpackb(row[0], raw=False, strict_map_key=False))
 
     def snapshot_due(self, every: int, last_seq: int | None = None) -> bool:

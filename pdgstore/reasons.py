@@ -12,8 +12,10 @@ Every decision to rerun an item is a ``WorkItemDirtied`` event whose ``reason`` 
   ``from_item`` (the upstream item whose change this is) and, for partitions, ``added``/``removed``
   member ids.
 
-``describe`` turns a reason into the clause ``pdg explain`` prints after "because"; it reads nothing
-but the dict and a map of item ids to names, so history stays readable after items are gone.
+The constructors below are the one place a reason is made (the engine's decisions, the cache
+check, manual dirtying); ``describe`` turns a reason into the clause ``pdg explain`` prints after
+"because"; it reads nothing but the dict and a map of item ids to names, so history stays readable
+after items are gone.
 """
 
 from __future__ import annotations
@@ -23,6 +25,115 @@ from collections.abc import Callable
 CACHE_STATES = ("clean", "clean_pending", "dirty_always", "dirty_empty", "dirty_missing", "dirty_new", "dirty_stale")
 
 
+# -- constructors: one per cause, the keys in the order they are recorded -------------------------
+def new() -> dict:
+    return {"cause": "new", "cache_state": "dirty_new"}
+
+
+def no_result(state: str) -> dict:
+    return {"cause": "no_result", "state": state, "cache_state": "dirty_empty"}
+
+
+def file_changed(cause: str, path: str, old: list, new: list, cache_state: str = "dirty_stale") -> dict:
+    """``cause`` file, input or output_modified: ``old`` and ``new`` are the file's records."""
+    return {
+        "cause": cause,
+        "path": path,
+        "old_size": old[2],
+        "new_size": new[2],
+        "old_hash": old[4],
+        "new_hash": new[4],
+        "cache_state": cache_state,
+    }
+
+
+def input_added(path: str) -> dict:
+    return {"cause": "input_added", "path": path, "cache_state": "dirty_stale"}
+
+
+def input_removed(path: str) -> dict:
+    return {"cause": "input_removed", "path": path, "cache_state": "dirty_stale"}
+
+
+def attribute(name: str, old, new) -> dict:
+    return {"cause": "attribute", "name": name, "old": old, "new": new, "cache_state": "dirty_stale"}
+
+
+def node(name: str) -> dict:
+    return {"cause": "node", "node": name, "cache_state": "dirty_stale"}
+
+
+def code(name: str, func: str, old, new) -> dict:
+    return {"cause": "code", "node": name, "func": func, "old": old, "new": new, "cache_state": "dirty_stale"}
+
+
+def parm(name: str, parm_name: str, old, new) -> dict:
+    return {"cause": "parm", "node": name, "parm": parm_name, "old": old, "new": new, "cache_state": "dirty_stale"}
+
+
+def members(added: list, removed: list, changed: list) -> dict:
+    reason: dict = {"cause": "members", "cache_state": "dirty_stale"}
+    if added:
+        reason["added"] = added
+    if removed:
+        reason["removed"] = removed
+    if changed:
+        reason["changed"] = changed
+        reason["from_item"] = changed[0]
+    return reason
+
+
+def output_modified(path: str, old: list, new: list) -> dict:
+    return {
+        "cause": "output_modified",
+        "cache_state": "dirty_stale",
+        "path": path,
+        "old_size": old[2],
+        "new_size": new[2],
+        "old_hash": old[4],
+        "new_hash": new[4],
+    }
+
+
+def output_missing(path: str) -> dict:
+    return {"cause": "output_missing", "cache_state": "dirty_missing", "path": path}
+
+
+def cache_miss(path: str, handler: str) -> dict:
+    return {"cause": "cache_miss", "cache_state": "dirty_missing", "path": path, "handler": handler}
+
+
+def cache_mode(mode: str) -> dict:
+    return {"cause": "cache_mode", "mode": mode, "cache_state": "dirty_always"}
+
+
+def user(message: str) -> dict:
+    return {"cause": "user", "cache_state": "dirty_always", "message": message}
+
+
+def upstream() -> dict:
+    return {"cause": "upstream", "cache_state": "dirty_stale"}
+
+
+def from_item(reason: dict, producer: str | None) -> dict:
+    """``reason`` naming the upstream item whose change it is (the chain ``pdg explain`` follows)."""
+    if producer:
+        reason["from_item"] = producer
+    return reason
+
+
+# What a recorded result (``WorkItemCooked.reason``) says about how it was had without running.
+def accepted() -> dict:
+    """A result a person accepted (``pdg accept``), confirmed under the signature of this cook."""
+    return {"accepted": True}
+
+
+def from_cache(mode: str, paths: list) -> dict:
+    """Cooked from the cache: its expected files stood in for running it."""
+    return {"cache_mode": mode, "files": paths}
+
+
+# -- sentences ------------------------------------------------------------------------------------
 def _short(h) -> str:
     return str(h)[:12] if h else "none"
 

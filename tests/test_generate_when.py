@@ -241,3 +241,24 @@ graph.partition_by_attribute("groups", work, "k")
     assert gen["work"] == {"items": 3, "mode": "all_upstream_generated"}
     assert gen["groups"] == {"items": 0, "mode": "dynamic"}
     assert os.path.isfile(project.db)
+
+
+def test_a_wait_for_all_turns_a_dynamic_count_into_a_static_one(tmp_path):
+    """Below dynamic items, the wait for all's one item and the static items under it are recorded
+    before anything runs; the partition takes its members when they are generated."""
+    graph = engine.Graph("g", root=str(tmp_path))
+    seed = graph.range_generate("seed", 3)
+    work = graph.python_processor("work", seed, lambda item: item.set_attrib("w", item.index), generate_when="dynamic")
+    more = graph.python_processor("more", work, lambda item: None, generate_when="dynamic")
+    everything = graph.wait_for_all("all", more)
+    graph.python_processor("after", everything, lambda item: item.set_attrib("n", len(item.input_files)))
+    summary = cook(graph, tmp_path)
+    assert summary.status == "success"
+    t = Timeline(log_events(tmp_path))
+    (part,) = t.of("all")
+    (after,) = t.of("after")
+    assert t.generated[part] < t.first_cooked("work") and t.generated[after] < t.first_cooked("work")
+    assert t.cooked[after] > t.last_cooked("more")
+    with EventLog.open(str(tmp_path / ".pdg" / "pdg.db")) as log:
+        state = log.load_state()
+    assert len(state.items[part].parents) == 3  # its members, once they were generated

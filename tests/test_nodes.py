@@ -87,6 +87,10 @@ def test_wedge_several_attributes_index_and_count(tmp_path):
     # the same seed gives the same samples, and sample N does not depend on the count
     again = engine.Graph("w2", root=str(tmp_path))
     node = again.wedge("wedge", count=6, attributes=[wedge_random("jitter", 0.0, 1.0, seed=7)])
+    assert again.wedge("v", count=2, attributes=[wedge_values("vec", [(1, 2), (3, 4.5)])]).values_at(1)["vec"] == [
+        "float",
+        [3.0, 4.5],
+    ]
     assert [node.values_at(i)["jitter"][1][0] for i in range(4)] == jitter
 
 
@@ -534,3 +538,26 @@ def test_pdgattribvals_and_pdg_log_in_a_command(tmp_path):
     assert words[:3] == ["3", "1", "2"]  # a whole word: one argument per value
     assert words[3:6] == ["n=3", "1", "2"]  # inside a word: the values space-separated
     assert words[6].startswith("log=") and words[6].endswith("/logs/job_1.log")
+
+
+def test_filter_and_sort_recooks(tmp_path):
+    """A filter change runs only the items that now pass; a new sort order renumbers and reruns nothing."""
+    ran = Ran()
+
+    def build(threshold, reverse):
+        graph = engine.Graph("r", root=str(tmp_path))
+        items = graph.wedge("items", attributes=[wedge_values("v", [5, 2, 8, 1, 9])])
+        big = graph.filter_by_expression("big", items, lambda i: i["v"] > threshold)
+        ordered = graph.sort("ordered", big, attributes="v", reverse=reverse)
+        graph.python_processor("work", ordered, ran)
+        return graph
+
+    cook(build(4, False), tmp_path)
+    assert len(ran.names) == 3
+    ran.names.clear()
+    _, state = cook(build(4, True), tmp_path)
+    assert ran.names == []
+    assert [val(i, "v") for i in of(state, "ordered")] == [9, 8, 5]
+    _, state = cook(build(1, True), tmp_path)
+    assert len(ran.names) == 1  # v=2 passes now; the others are reused
+    assert [val(i, "v") for i in of(state, "work") if i.name in ran.names] == [2]

@@ -10,6 +10,7 @@ import time
 
 
 from pdgstore.engine.cook.inbox import Inbox
+from pdgstore.engine.schedulers import reports
 from pdgstore.engine.schedulers.pool import ThreadPool
 from pdgstore.engine.schedulers.contract import JobResult, Reporter
 
@@ -43,7 +44,7 @@ def _collect(inbox: Inbox, count: int, timeout_s: float = 10) -> list[tuple]:
         except queue.Empty:
             continue
         messages.append(message)
-        done += message[0] == "done"
+        done += isinstance(message, reports.Finished)
     return messages
 
 
@@ -69,9 +70,9 @@ def test_long_items_run_on_every_worker_at_once():
     finally:
         pool.shutdown()
     for i in range(4):  # each reported started, then finished, and none met a broken barrier
-        kinds = [m[0] for m in messages if m[1] == f"item{i}"]
-        assert kinds == ["job_started", "done"]
-        (result,) = [m[2] for m in messages if m[1] == f"item{i}" and m[0] == "done"]
+        kinds = [type(m) for m in messages if m.item_id == f"item{i}"]
+        assert kinds == [reports.JobStarted, reports.Finished]
+        (result,) = [m.result for m in messages if m.item_id == f"item{i}" and isinstance(m, reports.Finished)]
         assert result.state == "cooked_success", result
 
 
@@ -123,11 +124,12 @@ def test_quiet_reports_wait_for_the_loop_to_wake():
     inbox = Inbox()
     reporter = Reporter(inbox, "inprocess")
     wake = _WatchedWake(inbox, lambda: reporter.started("a", quiet=True))
-    assert inbox.get(timeout=0.2)[:2] == ("job_started", "a")  # read when the sleep timed out
+    assert inbox.get(timeout=0.2) == reports.JobStarted("a", "inprocess")  # read when the sleep timed out
     assert wake.woken == [False], "a quiet report woke the loop"
 
     wake.during = lambda: reporter.finished("a", JobResult("cooked_success", {}, [], 0, 0))
-    assert inbox.get(timeout=60)[:2] == ("done", "a")
+    message = inbox.get(timeout=60)
+    assert isinstance(message, reports.Finished) and message.item_id == "a"
     assert wake.woken == [False, True], "a report that is not quiet did not wake the loop"
 
 
@@ -142,7 +144,7 @@ def test_the_last_results_wake_the_loop():
         for i in range(pool.capacity):
             pool.submit(f"item{i}", _task(0))
         while done < pool.capacity:
-            done += inbox.get(timeout=60)[0] == "done"
+            done += isinstance(inbox.get(timeout=60), reports.Finished)
     finally:
         pool.shutdown()
     assert False not in wake.woken, f"{wake.woken.count(False)} sleeps waited for the tick"
@@ -161,5 +163,5 @@ def test_cancel_takes_unstarted_tasks_back():
         messages = _collect(inbox, 4)
     finally:
         pool.shutdown()
-    done = [m[1] for m in messages if m[0] == "done"]
+    done = [m.item_id for m in messages if isinstance(m, reports.Finished)]
     assert done == ["busy", "later0", "later2", "later4"]

@@ -16,15 +16,19 @@ import os
 import time
 import traceback
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from pdgstore.engine.cook import static as static_graph
+from pdgstore.engine.cook.recorder import Recorder
+from pdgstore.engine.cook.settle import Settle
+from pdgstore.engine.cook.task import expected_records
 from pdgstore.engine.errors import ExpansionError, GraphError
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.transfer import Transfers
 from pdgstore.engine.graph.workitem import WorkItem
-from pdgstore.engine.pdgapi.bridge import item_json, record_writes, static_maps
+from pdgstore.engine.pdgapi.bridge import item_json, record_uris, record_writes, static_maps
 from pdgstore.engine.schedulers import jobs
+from pdgstore.engine.schedulers import reports as rp
 from pdgstore.engine.schedulers.contract import (
     AcceptResult,
     Reporter,
@@ -36,9 +40,7 @@ from pdgstore.engine.schedulers.contract import (
 from pdgstore.engine.schedulers.pathmap import path_map_env
 
 from pdgstore import events as ev
-
-if TYPE_CHECKING:  # pragma: no cover
-    from pdgstore.engine.cook.loop import Cook
+from pdgstore.state import State
 
 _INF = float("inf")
 #: what on_schedule returns when it took the item (its PDG-API writes are the item's)
@@ -50,11 +52,31 @@ _TAKEN = (
 )
 
 
+@dataclass
+class Host:
+    """What ``Dispatch`` may use of the cook it serves, and nothing more."""
+
+    state: State
+    graph: object  # engine.graph.api.Graph
+    recorder: Recorder
+    settle: Settle  # every outcome of an item goes through it
+    inbox: object  # engine.cook.inbox.Inbox: where reports arrive
+    jobs: int
+    target: str  # the node cooked ('' for the whole graph)
+    store_dir: str
+    task: Callable  # item -> the in-process run of it (``engine.cook.task.task``)
+    warn: Callable[[str], None]  # a cook warning
+    cancel: Callable[[str], None]  # cancel the cook, for a reason
+    flush: Callable[[], None]  # write what is pending (and answer the reports it wrote)
+    plan_static: Callable  # () -> the static plan (``engine.cook.static.plan``)
+
+
 class Dispatch:
     def __init__(
-        self, cook: Cook, schedulers: dict[str, Scheduler], route: dict[str, tuple], static: bool = False
+        self, host: Host, schedulers: dict[str, Scheduler], route: dict[str, tuple], static: bool = False
     ) -> None:
-        self.cook = cook
+        self.host = host
+        self.settle = host.settle
         #: a static cook hands the planned graph to every scheduler before the first round
         self.static = static
         self.plan = None
@@ -73,7 +95,18 @@ class Dispatch:
         self.cook_started = False  # on_start_cook called (at the first scheduling round)
         self.started_cook: set[str] = set()  # the schedulers whose on_start_cook ran
         self.cook_set: list = []
-        self.options: dict = {}
+        self._on = {
+            rp.Finished: self._finished,
+            rp.JobStarted: self._job_started,
+            rp.JobEnded: self._job_ended,
+            rp.JobCancelled: self._job_cancelled,
+            rp.AttribSet: self._attrib_set,
+            rp.OutputAdded: self._output_added,
+            rp.LogLine: self._log_line,
+            rp.StatusReported: self._status,
+            rp.Warned: self._warned,
+            rp.ItemJsonAsked: self._item_json,
+        }
 
     # -- queues ----------------------------------------------------------------------------------
     def enqueue(self, item_id: str, node) -> None:
@@ -82,17 +115,17 @@ class Dispatch:
             try:
                 answer = self.schedulers[name].on_accept_work_item(self.scheduled_item(item_id))
             except Exception as exc:  # noqa: BLE001 - a scheduler's bug fails the item, not the cook
-                return self.cook._fail_item(item_id, self._raised(name, "on_accept_work_item", exc))
+                return self.settle.fail(item_id, self._raised(name, "on_accept_work_item", exc))
             if answer is AcceptResult.REJECT:
-                item = self.cook.state.items[item_id]
-                return self.cook._fail_item(
-                    item_id, f"scheduler {name} rejected work item {item.name} (on_accept_work_item)"
+                item_name = self.host.state.items[item_id].name
+                return self.settle.fail(
+                    item_id, f"scheduler {name} rejected work item {item_name} (on_accept_work_item)"
                 )
         elif candidate is not None:  # a scheduler that may take in-process items if it accepts them
             try:
                 answer = self.schedulers[candidate].on_accept_work_item(self.scheduled_item(item_id))
             except Exception as exc:  # noqa: BLE001 - a scheduler's bug fails the item, not the cook
-                return self.cook._fail_item(item_id, self._raised(candidate, "on_accept_work_item", exc))
+                return self.settle.fail(item_id, self._raised(candidate, "on_accept_work_item", exc))
             if answer is AcceptResult.ACCEPT:
                 name = candidate
         self.ready[name].append(item_id)
@@ -101,9 +134,9 @@ class Dispatch:
         return bool(self.running) or any(self.ready.values()) or any(self.deferred.values())
 
     def scheduled_item(self, item_id: str) -> ScheduledItem:
-        cook = self.cook
-        item = cook.state.items[item_id]
-        node = cook.graph.nodes[item.node]
+        host = self.host
+        item = host.state.items[item_id]
+        node = host.graph.nodes[item.node]
         if getattr(node, "out_of_process", False):
             view = WorkItem(
                 item_id=item.item_id,
@@ -113,12 +146,12 @@ class Dispatch:
                 attrs=item.attrs,
                 inputs=item.inputs,
                 outputs=item.outputs,
-                root=cook.graph.root,
+                root=host.graph.root,
                 node_parms=getattr(node, "node_parms", None),
                 read_only=True,
             )
             return ScheduledItem(view, node, command=None, env={})
-        return ScheduledItem(item, node, run=cook._task(item))
+        return ScheduledItem(item, node, run=host.task(item))
 
     # -- scheduling ------------------------------------------------------------------------------
     def schedule(self) -> None:
@@ -126,7 +159,7 @@ class Dispatch:
             self._hand_static()
         elif not self.cook_started:
             self.start_cook()
-        emit = self.cook.recorder.emit
+        emit = self.host.recorder.emit
         running = self.running
         for name, queue in self.ready.items():
             if not queue or name in self.busy:
@@ -142,24 +175,24 @@ class Dispatch:
                     scheduled = self.scheduled_item(item_id)
                     if scheduled.run is not None:
                         server = None  # in-process work reports through the loop, not the server
-                    if scheduled.run is None:
+                    else:
                         scheduled.node.prepare_job(scheduled, scheduler)
                     if server is not None:  # before the job starts: its first call may come at once
                         server.allow(item_id, scheduled.name)
                     result = on_schedule(scheduled)
                 except Exception as exc:  # noqa: BLE001
-                    self.cook._fail_item(item_id, self._raised(name, "on_schedule", exc, item_id))
+                    self.settle.fail(item_id, self._raised(name, "on_schedule", exc, item_id))
                     if server is not None:
                         server.disallow(item_id)
                     continue
                 if server is not None and result is not ScheduleResult.SUCCEEDED:
                     server.disallow(item_id)
                 if result in _TAKEN:
-                    record_writes(self.cook.recorder.emit, self.cook.graph, scheduled)
+                    record_writes(self.host.recorder.emit, self.host.graph, scheduled)
                 if result is ScheduleResult.SUCCEEDED:
                     emit(ev.WorkItemStateChanged, item_id=item_id, state="scheduled")
                     running[item_id] = name
-                    self._record_uris(scheduler, scheduled)
+                    self._call(name, "get_status_uri", lambda s=scheduled, c=scheduler: record_uris(emit, c, s))
                 elif result is ScheduleResult.FULL_DEFERRED:
                     queue.appendleft(item_id)
                     budget += 1
@@ -170,32 +203,14 @@ class Dispatch:
                     self._settled_at_once(name, item_id, result, scheduled.message)
             self.budget[name] = budget
 
-    def _record_uris(self, scheduler: Scheduler, scheduled: ScheduledItem) -> None:
-        """``get_status_uri`` (seed 002: shown in the item's details) is recorded as a log line of
-        the item, so ``pdg show`` and ``pdg log`` name it; ``get_log_uri`` goes with the job's start."""
-        try:
-            uri = scheduler.get_status_uri(scheduled)
-        except Exception as exc:  # noqa: BLE001
-            return self.cook._warn(self._raised(scheduler.name, "get_status_uri", exc, scheduled.id))
-        if uri:
-            self.cook.recorder.emit(ev.WorkItemLogged, item_id=scheduled.id, level="info", text=f"status: {uri}")
-        if type(scheduler).__module__.startswith("pdgstore.engine.schedulers"):
-            return  # the engine's own schedulers name the log when the job starts
-        try:
-            uri = scheduler.get_log_uri(scheduled)
-        except Exception as exc:  # noqa: BLE001
-            return self.cook._warn(self._raised(scheduler.name, "get_log_uri", exc, scheduled.id))
-        if uri:
-            self.cook.recorder.emit(ev.WorkItemLogged, item_id=scheduled.id, level="info", text=f"log: {uri}")
-
     def _hand_static(self) -> None:
         """Plan the graph (``engine.cook.static``), record the plan, and hand it to each scheduler with
         its ready items; those it does not give back are its own (scheduled), the rest stay queued."""
-        self.plan = plan = static_graph.plan(self.cook)
+        self.plan = plan = self.host.plan_static()
         for warning in plan.warnings:
-            self.cook._warn(warning)
-        self.start_cook()  # seed 002: onStartCook comes after static generation
-        emit = self.cook.recorder.emit
+            self.host.warn(warning)
+        self.start_cook()  # seed 002: onStartCook comes after the static generation
+        emit = self.host.recorder.emit
         emit(
             ev.CookStaticPlanned,
             items=len(plan.dependencies),
@@ -214,17 +229,17 @@ class Dispatch:
                     if scheduled.run is None:
                         scheduled.node.prepare_job(scheduled, scheduler)
                 except Exception as exc:  # noqa: BLE001
-                    self.cook._fail_item(item_id, self._raised(name, "prepare_job", exc, item_id))
+                    self.settle.fail(item_id, self._raised(name, "prepare_job", exc, item_id))
                     continue
                 if server is not None and scheduled.run is None:
                     server.allow(item_id, scheduled.name)
                 ready.append(scheduled)
-            dependencies, dependents = static_maps(plan, ready, self.cook.state, self.cook.graph.nodes)
+            dependencies, dependents = static_maps(plan, ready, self.host.state, self.host.graph.nodes)
             try:
                 back = scheduler.on_schedule_static(dependencies, dependents, list(ready))
             except Exception as exc:  # noqa: BLE001 - its ready items fail, not the cook
                 for scheduled in ready:
-                    self.cook._fail_item(scheduled.id, self._raised(name, "on_schedule_static", exc))
+                    self.settle.fail(scheduled.id, self._raised(name, "on_schedule_static", exc))
                     if server is not None:
                         server.disallow(scheduled.id)
                 continue
@@ -239,29 +254,21 @@ class Dispatch:
                     self.running[scheduled.id] = name
 
     def _settled_at_once(self, name: str, item_id: str, result, message: str = "") -> None:
-        cook = self.cook
-        item = cook.state.items[item_id]
+        item = self.host.state.items[item_id]
         if result is ScheduleResult.COOK_SUCCEEDED:
             self.running[item_id] = name
             self._succeeded(item_id)
         elif result is ScheduleResult.COOK_CANCELED:
-            cook.recorder.emit(
-                ev.WorkItemStateChanged,
-                item_id=item_id,
-                state="cooked_cancel",
-                message=f"scheduler {name} cancelled it",
-            )
-            cook.counts["cancelled"] += 1
-            cook.done += 1
+            self.settle.cancelled(item_id, f"scheduler {name} cancelled it")
         elif result in (ScheduleResult.FAILED, ScheduleResult.COOK_FAILED):
             what = "could not schedule" if result is ScheduleResult.FAILED else "failed"
-            cook._fail_item(item_id, message or f"scheduler {name} {what} work item {item.name}")
+            self.settle.fail(item_id, message or f"scheduler {name} {what} work item {item.name}")
         else:
-            cook._fail_item(item_id, f"scheduler {name}'s on_schedule returned {result!r}, not a ScheduleResult")
+            self.settle.fail(item_id, f"scheduler {name}'s on_schedule returned {result!r}, not a ScheduleResult")
 
     def tick(self, now: float) -> None:
         """Tick the schedulers whose period has passed: deferred items come back, budgets refill."""
-        cook = self.cook
+        cancel = self.host.cancel
         for name, due in self.next_tick.items():
             if now < due:
                 continue
@@ -274,11 +281,11 @@ class Dispatch:
             try:
                 answer = scheduler.on_tick()
             except Exception as exc:  # noqa: BLE001
-                cook.cancel(self._raised(name, "on_tick", exc))
+                cancel(self._raised(name, "on_tick", exc))
                 continue
             if answer is TickResult.CANCEL_COOK:
                 reason = scheduler.cancel_reason or "no reason given"
-                cook.cancel(f"scheduler {name} cancelled the cook: {reason}")
+                cancel(f"scheduler {name} cancelled the cook: {reason}")
             elif answer is TickResult.BUSY:
                 self.busy.add(name)
             else:
@@ -288,78 +295,123 @@ class Dispatch:
         return min(self.next_tick.values(), default=_INF)
 
     # -- reports ---------------------------------------------------------------------------------
-    def handle(self, message: tuple) -> None:
-        what, item_id, payload = message
-        if what == "done":
-            return self.cook._handle_result(item_id, payload)
-        if what == "item_json":  # a job asks for its item (pdgcmd.getWorkItemJSON): read, nothing recorded
-            return item_json(self, item_id, payload[0])
-        if what == "warning" and (item_id is None or item_id not in self.running):
-            text, done = payload
-            self.cook._warn(text if item_id is None else f"work item {item_id}: {text}")
-            return self._answer(done, None)
-        if item_id not in self.running:  # a late report about an item already settled
-            if what in ("attrib", "output", "log", "status", "warning"):
-                self._answer(payload[-1], f"work item {item_id} is not cooking")
+    def handle(self, report: rp.Report) -> None:
+        """Turn one report (``engine.schedulers.reports``) into events, by its type."""
+        self._on[type(report)](report)
+
+    def _finished(self, report: rp.Finished) -> None:
+        """An in-process item's run ended: record what it made."""
+        item_id = report.item_id
+        if self.running.pop(item_id, None) is None:
+            return  # a late result of an item already recorded as cancelled
+        result = report.result
+        self.settle.result(
+            {
+                "item_id": item_id,
+                "state": result.state,
+                "attrs": result.attrs,
+                "outputs": result.outputs,
+                "started_ns": result.started_ns,
+                "duration_ns": result.duration_ns,
+                "error": result.error,
+                "traceback": result.traceback,
+            }
+        )
+
+    def _late(self, report: rp.Report) -> bool:
+        """A report about an item already settled: refused (a waiting job hears why)."""
+        if report.item_id in self.running:
+            return False
+        if isinstance(report, rp.ANSWERED):
+            self._answer(report.done, f"work item {report.item_id} is not cooking")
+        return True
+
+    def _job_started(self, report: rp.JobStarted) -> None:
+        if self._late(report):
             return
-        emit = self.cook.recorder.emit
-        if what == "job_started":
-            scheduler, attempt, pid, log_uri = payload
-            if pid == 0 and not log_uri:
-                emit(ev.WorkItemStateChanged, item_id=item_id, state="cooking")
-            else:
-                emit(ev.JobStarted, item_id=item_id, scheduler=scheduler, attempt=attempt, pid=pid, log_uri=log_uri)
-        elif what == "job_ended":
-            exit_code, outcome, text = payload
-            emit(ev.JobEnded, item_id=item_id, exit_code=exit_code, outcome=outcome, message=text)
-            if outcome == "retry":
-                return
-            if outcome == "failure":
-                self._failed(item_id, text or f"its job exited with code {exit_code}")
-            else:
-                self._succeeded(item_id)
-        elif what == "job_cancelled":
-            self._settle(item_id)
-            emit(ev.WorkItemStateChanged, item_id=item_id, state="cooked_cancel", message=payload)
-            self.cook.counts["cancelled"] += 1
-            self.cook.done += 1
-        elif what == "attrib":
-            name, attr, done = payload
-            emit(ev.WorkItemAttribSet, item_id=item_id, name=name, attr=attr)
-            self._answer(done, None)
-        elif what == "output":
-            path, tag, _hash, done = payload
-            cook = self.cook
-            try:
-                record = files.record(
-                    path, cook.graph.root, tag or None, types=cook.graph.types, item=cook.state.items[item_id]
-                )
-            except FileNotFoundError:
-                name = cook.state.items[item_id].name
-                message = f"work item {name} reported output file {path}, which does not exist"
-                emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=message)
-                return self._answer(done, message)
-            emit(ev.WorkItemOutputAdded, item_id=item_id, outputs=[record])
-            self._answer(done, None)
-        elif what == "log":
-            level, text, done = payload
-            emit(ev.WorkItemLogged, item_id=item_id, level=level, text=text)
-            self._answer(done, None)
-        elif what == "warning":
-            text, done = payload
-            emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=text)
-            self._answer(done, None)
-        elif what == "status":
-            ok, text, done = payload
-            self.schedulers[self.running[item_id]].job_reported(item_id, ok, text)
-            said = "success" if ok else "failure"
-            emit(
-                ev.WorkItemLogged,
-                item_id=item_id,
-                level="info" if ok else "warning",
-                text=f"the job reported {said}" + (f": {text}" if text else ""),
+        if report.pid == 0 and not report.log_uri:
+            self.host.recorder.emit(ev.WorkItemStateChanged, item_id=report.item_id, state="cooking")
+        else:
+            self.host.recorder.emit(
+                ev.JobStarted,
+                item_id=report.item_id,
+                scheduler=report.scheduler,
+                attempt=report.attempt,
+                pid=report.pid,
+                log_uri=report.log_uri,
             )
-            self._answer(done, None)
+
+    def _job_ended(self, report: rp.JobEnded) -> None:
+        if self._late(report):
+            return
+        item_id, exit_code, outcome, text = report.item_id, report.exit_code, report.outcome, report.message
+        self.host.recorder.emit(ev.JobEnded, item_id=item_id, exit_code=exit_code, outcome=outcome, message=text)
+        if outcome == "retry":
+            return
+        if outcome == "failure":
+            self._failed(item_id, text or f"its job exited with code {exit_code}")
+        else:
+            self._succeeded(item_id)
+
+    def _job_cancelled(self, report: rp.JobCancelled) -> None:
+        if self._late(report):
+            return
+        self._release(report.item_id)
+        self.settle.cancelled(report.item_id, report.message)
+
+    def _attrib_set(self, report: rp.AttribSet) -> None:
+        if self._late(report):
+            return
+        self.host.recorder.emit(ev.WorkItemAttribSet, item_id=report.item_id, name=report.name, attr=report.attr)
+        self._answer(report.done, None)
+
+    def _output_added(self, report: rp.OutputAdded) -> None:
+        if self._late(report):
+            return
+        host, item_id = self.host, report.item_id
+        try:
+            record = files.record(
+                report.path, host.graph.root, report.tag or None, types=host.graph.types, item=host.state.items[item_id]
+            )
+        except FileNotFoundError:
+            name = host.state.items[item_id].name
+            message = f"work item {name} reported output file {report.path}, which does not exist"
+            host.recorder.emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=message)
+            return self._answer(report.done, message)
+        host.recorder.emit(ev.WorkItemOutputAdded, item_id=item_id, outputs=[record])
+        self._answer(report.done, None)
+
+    def _log_line(self, report: rp.LogLine) -> None:
+        if self._late(report):
+            return
+        self.host.recorder.emit(ev.WorkItemLogged, item_id=report.item_id, level=report.level, text=report.text)
+        self._answer(report.done, None)
+
+    def _warned(self, report: rp.Warned) -> None:
+        item_id = report.item_id
+        if item_id is None or item_id not in self.running:
+            self.host.warn(report.message if item_id is None else f"work item {item_id}: {report.message}")
+            return self._answer(report.done, None)
+        self.host.recorder.emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=report.message)
+        self._answer(report.done, None)
+
+    def _status(self, report: rp.StatusReported) -> None:
+        if self._late(report):
+            return
+        item_id, ok, text = report.item_id, report.ok, report.message
+        self.schedulers[self.running[item_id]].job_reported(item_id, ok, text)
+        said = "success" if ok else "failure"
+        self.host.recorder.emit(
+            ev.WorkItemLogged,
+            item_id=item_id,
+            level="info" if ok else "warning",
+            text=f"the job reported {said}" + (f": {text}" if text else ""),
+        )
+        self._answer(report.done, None)
+
+    def _item_json(self, report: rp.ItemJsonAsked) -> None:
+        """A job asks for its item (``pdgcmd.getWorkItemJSON``): read, nothing recorded."""
+        item_json(self, report.item_id, report.done)
 
     def _answer(self, done, error: str | None) -> None:
         if done is not None:
@@ -371,17 +423,17 @@ class Dispatch:
         for done, error in waiting:
             done(error)
 
-    def _settle(self, item_id: str) -> None:
+    def _release(self, item_id: str) -> None:
         del self.running[item_id]
         if self.server is not None:
             self.server.disallow(item_id)
 
     def _succeeded(self, item_id: str) -> None:
         """An out-of-process job ended well: its expected outputs must exist, then it is cooked."""
-        cook = self.cook
-        self._settle(item_id)
-        item = cook.state.items[item_id]
-        node = cook.graph.nodes[item.node]
+        host = self.host
+        self._release(item_id)
+        item = host.state.items[item_id]
+        node = host.graph.nodes[item.node]
         view = WorkItem(
             item_id=item_id,
             name=item.name,
@@ -390,11 +442,11 @@ class Dispatch:
             attrs=item.attrs,
             inputs=item.inputs,
             outputs=item.outputs,
-            root=cook.graph.root,
+            root=host.graph.root,
             read_only=True,
         )
         try:
-            outputs = expected_records(view, node, list(item.outputs), cook.graph.root, cook.graph.types)
+            outputs = expected_records(view, node, list(item.outputs), host.graph.root, host.graph.types)
         except Exception as exc:  # noqa: BLE001 - a missing file or a bad expression fails the item
             return self._cooked(
                 item_id,
@@ -405,31 +457,24 @@ class Dispatch:
         self._cooked(item_id, "cooked_success", outputs, "")
 
     def _failed(self, item_id: str, message: str) -> None:
-        self._settle(item_id)
-        item = self.cook.state.items[item_id]
+        self._release(item_id)
+        item = self.host.state.items[item_id]
         self._cooked(item_id, "cooked_fail", list(item.outputs), f"work item {item.name}: {message}")
 
     def _cooked(self, item_id: str, state: str, outputs: list, error: str) -> None:
-        cook = self.cook
-        item = cook.state.items[item_id]
+        item = self.host.state.items[item_id]
         now = time.time_ns()
         started = item.started_ns or now
-        cook.recorder.emit(
-            ev.WorkItemCooked,
-            item_id=item_id,
-            state=state,
-            outputs=outputs,
-            started_ns=started,
-            duration_ns=max(0, now - started),
-            error=error,
-            signature=cook.signatures.pop(item_id, ""),
+        self.settle.result(
+            {
+                "item_id": item_id,
+                "state": state,
+                "outputs": outputs,
+                "started_ns": started,
+                "duration_ns": max(0, now - started),
+                "error": error,
+            }
         )
-        if state == "cooked_success":
-            cook.remade.add(item_id)
-            cook._item_cooked(item_id)
-        else:
-            cook.counts["failed"] += 1
-            cook.done += 1
 
     # -- cancel and end --------------------------------------------------------------------------
     def cancel_running(self) -> None:
@@ -438,26 +483,22 @@ class Dispatch:
             queue.clear()
         for deferred in self.deferred.values():
             deferred.clear()
-        # seed 002: a call per node, with the node, when all of that node's work is cancelled
-        by_node: dict[tuple, list] = {}
-        items = self.cook.state.items
+        by_node: dict[tuple, list] = {}  # seed 002: a call per node, with the node, when all its work stops
+        items = self.host.state.items
         for item_id, name in self.running.items():
             by_node.setdefault((name, items[item_id].node), []).append(item_id)
         for (name, node), ids in by_node.items():
             try:
-                self.schedulers[name].on_cancel_work_items(ids, self.cook.graph.nodes.get(node))
+                self.schedulers[name].on_cancel_work_items(ids, self.host.graph.nodes.get(node))
             except Exception as exc:  # noqa: BLE001
-                self.cook._warn(self._raised(name, "on_cancel_work_items", exc))
+                self.host.warn(self._raised(name, "on_cancel_work_items", exc))
 
     def start(self, static: bool, cook_set: list) -> None:
-        """Set the schedulers up for the cook: the result server (when any item may run as a job),
-        ``on_start`` (once per scheduler's life), then ``on_configure_cook`` for each, whose changes
-        to the options take effect. ``on_start_cook`` waits for the first scheduling round, after
-        the static generation (seed 002)."""
-        cook = self.cook
-        static = static or self.static
+        """The result server (when any item may run as a job), ``on_start`` (once per scheduler life),
+        ``on_configure_cook`` (its changes take effect); ``on_start_cook`` waits for the first round."""
+        host = self.host
         self.cook_set = list(cook_set)
-        oop = any(getattr(cook.graph.nodes[n], "out_of_process", False) for n in self.route)
+        oop = any(getattr(host.graph.nodes[n], "out_of_process", False) for n in self.route)
         if oop or any(s.needs_result_server for s in self.schedulers.values()):
             from pdgstore.engine.schedulers.resultserver import (
                 ResultServer,  # only cooks whose schedulers need one pay its imports
@@ -467,41 +508,38 @@ class Dispatch:
             # a scheduler whose jobs run on other machines names the address to bind and its path map
             remote = next((s for s in self.schedulers.values() if getattr(s, "result_host", None)), None)
             self.server = ResultServer(
-                CookSink(Reporter(self.cook._inbox, "")),
-                self.cook.graph.root,
+                CookSink(Reporter(host.inbox, "")),
+                host.graph.root,
                 host=remote.result_host if remote else "127.0.0.1",
                 path_map=getattr(remote, "report_path", None),
             )
             self.server.start()
-        transfers = Transfers(cook.graph.types, cook.state, cook.recorder, cook.graph.root)
-        job_env = path_map_env(getattr(cook.graph, "path_map", None) or os.environ.get("PDG_PATHMAP"))
+        transfers = Transfers(host.graph.types, host.state, host.recorder, host.graph.root)
+        job_env = path_map_env(getattr(host.graph, "path_map", None) or os.environ.get("PDG_PATHMAP"))
         if job_env and os.environ.get("PDG_PATHMAP_ZONE"):
             job_env["PDG_PATHMAP_ZONE"] = os.environ["PDG_PATHMAP_ZONE"]
-        declared = set(map(id, getattr(cook.graph, "schedulers", {}).values()))
+        declared = set(map(id, getattr(host.graph, "schedulers", {}).values()))
         for name, scheduler in self.schedulers.items():
-            scheduler.reporter = Reporter(self.cook._inbox, name)
+            scheduler.reporter = Reporter(host.inbox, name)
             if self.server is not None:
                 scheduler.result_server_addr = self.server.address
                 scheduler.result_server_env = self.server.environment()
-            scheduler.graph_dir = self.cook.graph.root
+            scheduler.graph_dir = host.graph.root
             scheduler.transfers = transfers
-            scheduler.job_temp = str(jobs.temp_dir(self.cook.store_dir, self.cook.graph.name))
+            scheduler.job_temp = str(jobs.temp_dir(host.store_dir, host.graph.name))
             scheduler.job_env = dict(job_env)
-            if not getattr(scheduler, "_pdg_alive", False):  # on_start: once in the scheduler's life
+            if not getattr(scheduler, "_pdg_alive", False):
                 scheduler._pdg_alive = True
                 self._call(name, "on_start", scheduler.on_start)
                 if id(scheduler) in declared:  # the graph's own: it lives as long as this process
                     atexit.register(self._call, name, "on_stop", scheduler.on_stop, False)
-        options = {"jobs": cook.jobs, "node": cook.target or "", "static": static}
+        options = {"jobs": host.jobs, "node": host.target, "static": static or self.static}
         for scheduler in self.schedulers.values():  # cook_options: a writeable dict of the cook's options
             scheduler.on_configure_cook(options)
         self.static = bool(options.get("static"))
-        if options.get("jobs") != cook.jobs and int(options["jobs"]) >= 1:
-            cook.jobs = int(options["jobs"])
-            inproc = self.schedulers.get("inprocess")
-            if inproc is not None and id(inproc) not in declared:
-                inproc.jobs = cook.jobs
-        self.options = options
+        inproc = self.schedulers.get("inprocess")
+        if options.get("jobs") != host.jobs and inproc is not None and id(inproc) not in declared:
+            host.jobs = inproc.jobs = max(1, int(options["jobs"]))
 
     def start_cook(self) -> None:
         """``on_start_cook`` of every scheduler (a False or an exception aborts the cook)."""
@@ -520,7 +558,7 @@ class Dispatch:
             fn()
         except Exception as exc:  # noqa: BLE001 - a scheduler's bug is a warning, not a crash
             if warn:
-                self.cook._warn(self._raised(name, callback, exc))
+                self.host.warn(self._raised(name, callback, exc))
 
     def stop(self, cancel: bool) -> None:
         """End the cook for every scheduler (killing what runs on cancel), then stop the server
@@ -528,23 +566,22 @@ class Dispatch:
         try:
             self._stop_schedulers(cancel)
         finally:
-            self.cook._flush()  # what the jobs reported is in the log before they hear "ok"
+            self.host.flush()  # what the jobs reported is in the log before they hear "ok"
             if self.server is not None:
                 self.server.stop()
                 self.server = None
             while True:
                 try:
-                    message = self.cook._inbox.get_nowait()
+                    report = self.host.inbox.get_nowait()
                 except Exception:  # noqa: BLE001 - queue.Empty
                     break
-                payload = message[2]
-                if isinstance(payload, tuple) and payload and callable(payload[-1]):
-                    payload[-1]("the cook has ended")
+                done = getattr(report, "done", None)
+                if done is not None:
+                    done("the cook has ended")
 
     def _stop_schedulers(self, cancel: bool) -> None:
-        """``on_stop_cook`` for the schedulers whose cook started; ``on_stop`` for those made for
-        this cook alone (the graph's own schedulers live on: theirs runs when the process ends)."""
-        declared = set(map(id, getattr(self.cook.graph, "schedulers", {}).values()))
+        """``on_stop_cook`` where the cook started; ``on_stop`` for schedulers made for this cook."""
+        declared = set(map(id, getattr(self.host.graph, "schedulers", {}).values()))
         for name, scheduler in self.schedulers.items():
             if name in self.started_cook:
                 self._call(name, "on_stop_cook", lambda s=scheduler: s.on_stop_cook(cancel))
@@ -560,19 +597,3 @@ class Dispatch:
         at = f" at {where.filename}:{where.lineno}" if where else ""
         about = f" for {item_id}" if item_id else ""
         return f"scheduler {name}'s {callback}{about} raised {type(exc).__name__}: {exc}{at}"
-
-
-def expected_records(view: WorkItem, node, outputs: list, root: str, types) -> list:
-    """``outputs`` plus the records of the node's expected outputs not among them; a missing one
-    raises FileNotFoundError naming the item and the file."""
-    reported = {o[0] for o in outputs}
-    for expr in node.expected_outputs:
-        path = files.relative(view.expand(expr, parm="expected_outputs"), root)
-        if path in reported:
-            continue
-        try:
-            outputs.append(files.record(path, root, None, types=types, item=view))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"work item {view.name} did not write its expected output {path}") from None
-        reported.add(path)
-    return outputs

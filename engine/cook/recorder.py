@@ -34,11 +34,10 @@ class Recorder:
         *,
         graph: str = "",
         keep_events: bool = False,
-        dry_run: bool = False,
         offload: bool = False,
     ) -> None:
+        #: None: the events change ``state`` and go nowhere (``pdg cook --dry-run`` plans on a copy)
         self.log = log
-        self.dry_run = dry_run  # apply to the (throw-away) state, never append: ``pdg cook --dry-run``
         self.state = state
         self.graph = graph
         self.cook_id = 0
@@ -46,7 +45,7 @@ class Recorder:
         self._rows: list[tuple] = []
         self._events: list[tuple[Event, str | None, str]] = []
         self._seq = log.next_seq if log is not None else state.seq + 1
-        self.offload = offload and log is not None and not dry_run
+        self.offload = offload and log is not None
         self.log_process: LogProcess | None = None
         self._confirmed = None
         self._problem_told = False
@@ -56,6 +55,10 @@ class Recorder:
         return len(self._rows)
 
     def emit(self, cls: type[Event], **fields) -> Event:
+        return self.record(cls, fields)
+
+    def record(self, cls: type[Event], fields: dict) -> Event:
+        """``emit`` with the fields in a dict (as a decision hands them over: ``engine.incremental.decide``)."""
         event, row = codec.new_event(cls, self._seq, time.time_ns(), self.cook_id, self.graph, fields)
         self._seq += 1
         self._rows.append(row)
@@ -74,7 +77,7 @@ class Recorder:
         """Write the pending batch (or hand it to the appender); return its events, each with its
         item's state and node before it, once they are written. ``mark``: what ``confirmed``
         becomes once this batch (and every one before it) is in the log."""
-        if self._rows and self.dry_run:
+        if self._rows and self.log is None:
             self._rows = []
         process = self.log_process
         if self._rows:

@@ -7,7 +7,7 @@ only reads the parent's identity, index and attributes, so its children can be k
 parent cooks. Those nodes say so with ``static_generation = True`` (range generate, python
 processor, command, python script); a wait-for-all partition is static too (its members are known).
 Their items are *planned*: the ids computed here are the ids the engine gives them when it
-generates them for real (``engine.cook.loop.item_identity``), so a scheduler can match them.
+generates them for real (``engine.graph.workitem.item_identity``), so a scheduler can match them.
 
 What cannot be known before the parents cook (a processor without ``static_generation``, a
 partition by attribute, and everything downstream of them) is *dynamic*, as in PDG: it is
@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pdgstore.engine.graph.nodes import child_attrs
+from pdgstore.engine.graph.workitem import item_identity
 
 from pdgstore.events import DONE_STATES, FINISHED_STATES
 
@@ -60,9 +61,8 @@ class StaticPlan:
 
 
 def plan(cook) -> StaticPlan:
-    """The static plan of ``cook`` after its first generation pass (nothing has run yet)."""
-    from pdgstore.engine.cook.loop import item_identity  # the same identities the engine will give them
-
+    """The static plan of a cook after its first generation pass (nothing has run yet): ``cook`` is
+    its walk (``engine.cook.walk.Walk``: graph, state, scope, node runs, partitions waiting)."""
     graph, state = cook.graph, cook.state
     pending: dict[str, list] = {}  # node -> its items still to cook, in order (generated or planned)
     deps: dict[str, set] = {}
@@ -113,8 +113,6 @@ def planned_items(cook) -> tuple[list, list]:
     upstream items are generated", static partitions over them), and warnings: the light walk a cook
     makes to record its static items before anything runs. Unlike ``plan`` it computes no
     dependency maps, and looks at a generated node's items only when a node below it is planned."""
-    from pdgstore.engine.cook.loop import item_identity
-
     graph, state = cook.graph, cook.state
     modes = getattr(cook, "modes", None) or {}
     known: dict[str, list] = {}  # node -> its items still to cook (generated or planned)
@@ -134,7 +132,16 @@ def planned_items(cook) -> tuple[list, list]:
         if not node.inputs or run.generated:
             continue
         static = not node.needs_cooked_inputs if node.is_partitioner else modes.get(name) == "all_upstream_generated"
-        if not static or any(up in dynamic or not (cook.runs[up].generated or up in known) for up in node.inputs):
+        inputs_known = not any(up in dynamic or not (cook.runs[up].generated or up in known) for up in node.inputs)
+        if node.type_name == "wait_for_all" and not inputs_known:
+            # one item whatever its inputs make (seed 004: it turns a dynamic count into a static
+            # one); its members are known once they are generated
+            item_id = item_identity(graph.name, name, [], "all")
+            new = [Planned(item_id, 0, name, {}, name=f"{name}_1", number=1)]
+            known[name] = new
+            out += new
+            continue
+        if not static or not inputs_known:
             dynamic.add(name)
             continue
         pending = {up: pending_of(up) for up in node.inputs}

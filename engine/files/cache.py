@@ -27,6 +27,8 @@ from pdgstore.engine.files.filetypes import CacheResult, TypeRegistry
 from pdgstore.engine.graph.attribs import File
 from pdgstore.engine.pdgapi.items import wrap
 
+from pdgstore import reasons
+
 CACHE_MODES = ("automatic", "automatic_ignore", "always_read", "always_write")
 
 
@@ -74,7 +76,7 @@ class CacheChecker:
             full = files.absolute(rel, self.root)
             decided = None
             for handler_tag, handler in self.types.handlers_for(self.types.cache_handlers, tag):
-                name = files._name(handler)
+                name = files.handler_name(handler)
                 try:  # PDG's arguments: the local path, the raw pdg.File, the pdg.WorkItem owning it
                     result = handler(full, File.from_record([rel, tag, *rec[2:]]), wrap(item))
                 except Exception as exc:  # noqa: BLE001
@@ -92,29 +94,16 @@ class CacheChecker:
                 if result is CacheResult.Miss:
                     return CacheCheck(
                         False,
-                        reason={"cause": "cache_miss", "cache_state": "dirty_missing", "path": rel, "handler": name},
+                        reason=reasons.cache_miss(rel, name),
                     )
                 records.append(self._current(rec, full))
                 continue
             verdict, current = self._builtin(rec, item)
             self._say(item, rel, "built-in", verdict)
             if verdict == files.MISSING:
-                return CacheCheck(
-                    False, reason={"cause": "output_missing", "cache_state": "dirty_missing", "path": rel}
-                )
+                return CacheCheck(False, reason=reasons.output_missing(rel))
             if verdict == files.MODIFIED:
-                return CacheCheck(
-                    False,
-                    reason={
-                        "cause": "output_modified",
-                        "cache_state": "dirty_stale",
-                        "path": rel,
-                        "old_size": rec[2],
-                        "new_size": current[2],
-                        "old_hash": rec[4],
-                        "new_hash": current[4],
-                    },
-                )
+                return CacheCheck(False, reason=reasons.output_modified(rel, rec, current))
             touched = touched or verdict == files.TOUCHED
             records.append(current)
         return CacheCheck(True, records, touched=touched)

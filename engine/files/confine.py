@@ -56,7 +56,16 @@ class Confine:
         return f"{path}{through} is outside the project {self.root}"
 
     def check_output(self, path: str, who: str) -> None:
-        """Refuse an output path outside the project (unless ``PDG_ALLOW_OUTSIDE=1``)."""
+        """Refuse an output path outside the project (unless ``PDG_ALLOW_OUTSIDE=1``), or one
+        whose name is not UTF-8 (the log records names as UTF-8)."""
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+            raise ValueError(
+                f"{who} reported output file {shown}, whose name is not valid UTF-8: the log records file "
+                "names as UTF-8"
+            ) from None
         problem = self.problem(path)
         if problem and not outside_allowed():
             raise OutsideProject(

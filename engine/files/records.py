@@ -19,6 +19,8 @@ import xxhash
 from pdgstore.engine.errors import HandlerError
 from pdgstore.engine.files.filetypes import DEFAULT_EXTENSION_TAGS, TypeRegistry
 
+from pdgstore.events import HASH, MTIME_NS, PATH, SIZE, TAG
+
 _CHUNK = 1 << 20
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 _DEFAULT_TYPES = TypeRegistry()
@@ -142,7 +144,7 @@ def _hash(path: str, rel: str, tag: str, st: os.stat_result, types: TypeRegistry
             result = handler(path, raw, item)
         except Exception as exc:  # noqa: BLE001
             raise HandlerError(
-                f"stat handler {_name(handler)} for tag {handler_tag} raised on {rel}: {type(exc).__name__}: {exc}"
+                f"stat handler {handler_name(handler)} for tag {handler_tag} raised on {rel}: {type(exc).__name__}: {exc}"
             ) from None
         if isinstance(result, tuple):
             value, size = result
@@ -153,7 +155,8 @@ def _hash(path: str, rel: str, tag: str, st: os.stat_result, types: TypeRegistry
     return content_hash(path, st.st_size), st.st_size
 
 
-def _name(fn) -> str:
+def handler_name(fn) -> str:
+    """How a warning names a user's handler: its module and qualified name."""
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
@@ -186,7 +189,7 @@ def check(
 
     ``st`` may carry a stat made earlier (``stat_many``); None there means the file was missing.
     """
-    rel, tag, size, mtime_ns = prev[0], prev[1], prev[2], prev[3]
+    rel, tag, size, mtime_ns = prev[PATH], prev[TAG], prev[SIZE], prev[MTIME_NS]
     full = absolute(rel, root)
     if st is False:
         try:
@@ -202,12 +205,13 @@ def check(
         return MODIFIED, [rel, tag, st.st_size, st.st_mtime_ns, content_hash(full, st.st_size)]
     digest, new_size = _hash(full, rel, tag, st, types, item)
     current = [rel, tag, new_size, st.st_mtime_ns, digest]
-    if digest == prev[4] and new_size == size:
+    if digest == prev[HASH] and new_size == size:
         return TOUCHED, current
     return MODIFIED, current
 
 
-def _stat(path: str) -> os.stat_result | None:
+def stat_or_none(path: str) -> os.stat_result | None:
+    """``os.stat``, or None for a missing file (or a path through something that is not a folder)."""
     try:
         return os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -223,7 +227,7 @@ CHUNK = 1024
 
 
 def _stat_chunk(paths: list[str]) -> list[os.stat_result | None]:
-    return [_stat(p) for p in paths]
+    return [stat_or_none(p) for p in paths]
 
 
 def stat_many(paths: list[str], workers: int = 8) -> dict[str, os.stat_result | None]:
@@ -237,12 +241,12 @@ def stat_many(paths: list[str], workers: int = 8) -> dict[str, os.stat_result | 
     unique = list(dict.fromkeys(paths))
     head, rest = unique[:PROBE], unique[PROBE:]
     t0 = time.perf_counter()
-    out = {p: _stat(p) for p in head}
+    out = {p: stat_or_none(p) for p in head}
     slow = head and (time.perf_counter() - t0) / len(head) > SLOW_STAT_S
     if not rest:
         return out
     if not slow or len(rest) < CHUNK:
-        out.update((p, _stat(p)) for p in rest)
+        out.update((p, stat_or_none(p)) for p in rest)
         return out
     from concurrent.futures import ThreadPoolExecutor  # here: it brings logging, and is rarely needed
 

@@ -106,7 +106,7 @@ class Transfers:
         chain = [(t, h) for t, h in self.types.handlers_for(self.types.transfer_handlers, tag)]
         chain.append(("file", (default_copy, False)))
         for handler_tag, (handler, use_mod_time) in chain:
-            name = "built-in copy" if handler is default_copy else files._name(handler)
+            name = "built-in copy" if handler is default_copy else files.handler_name(handler)
             if use_mod_time:
                 mtime = os.stat(src).st_mtime_ns
                 if known and mtime <= known and os.path.exists(dst):

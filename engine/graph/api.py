@@ -21,6 +21,7 @@ naming the nodes involved, and ``add`` refuses a duplicate name at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -36,8 +37,20 @@ from pdgstore.engine.graph.when import set_generate_when
 from pdgstore.engine.pdgapi.items import NODE_TYPES
 from pdgstore.engine.schedulers import contract as sched
 
-#: Set by the loader while it runs a graph file: (path, overrides).
+#: The graph file being run and its overrides, while ``loading`` holds: a ``Graph()`` made then
+#: belongs to that file (its name, root and ``--set`` values come from it).
 _loading: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def loading(path: str, overrides: dict | None):
+    """While the loader runs the graph file at ``path``: graphs made meanwhile are that file's."""
+    _loading.update(path=path, overrides=dict(overrides or {}))
+    try:
+        yield
+    finally:
+        _loading.clear()
+
 
 PARM_TYPES = (bool, int, float, str)
 

@@ -91,20 +91,28 @@ class Wedge(Processor):
                 a["type"] = kind
         self.count = count
         self.attributes = attributes
-        self._values = [self.values_at(i) for i in range(count)]  # refused now, not mid-cook
+        for a in attributes:  # a value list is refused now, not mid-cook (ranges are numbers by construction)
+            if a["wedge_type"] == "values":
+                for v in a["values"][:count]:
+                    try:
+                        attribs.typed(v)
+                    except TypeError as exc:
+                        raise GraphError(f"wedge {name}, attribute {a['name']}: {exc}") from None
 
     def parms(self) -> dict:
         return {"count": self.count, "attributes": self.attributes}
 
     def values_at(self, index: int) -> dict:
-        """The attributes of wedge ``index``, stored form."""
+        """The attributes of wedge ``index``, stored form (a wedge of 100,000 makes them per item,
+        so a scalar number skips ``attribs.typed``)."""
         out = {}
         for a in self.attributes:
             value = _wedge_value(a, index, self.count)
-            try:
+            kind = type(value)
+            if kind is int or kind is float:
+                out[a["name"]] = ["int" if kind is int else "float", [value]]
+            else:
                 out[a["name"]] = attribs.typed(value)
-            except TypeError as exc:
-                raise GraphError(f"wedge {self.name}, attribute {a['name']}: {exc}") from None
         out["wedgeindex"] = ["int", [index]]
         out["wedgecount"] = ["int", [self.count]]
         if self.attributes:
@@ -112,7 +120,8 @@ class Wedge(Processor):
         return out
 
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
-        return [NewItem(key=i, index=i, attrs=dict(self._values[i])) for i in range(self.count)]
+        values_at = self.values_at
+        return [NewItem(key=i, index=i, attrs=values_at(i)) for i in range(self.count)]
 
 
 def _wedge_value(a: dict, index: int, count: int) -> Any:

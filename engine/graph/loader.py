@@ -40,10 +40,10 @@ def load_graph(path: str, overrides: dict | None = None) -> Graph:
     module.__file__ = path
     graph_dir = os.path.dirname(path)
     sys.modules[module_name] = module  # so dataclasses, pickling and inspect.getsource work
-    graph_module._loading.update(path=path, overrides=dict(overrides or {}))
     sys.path.insert(0, graph_dir)  # a graph file may import its local modules
     try:
-        exec(code, module.__dict__)
+        with graph_module.loading(path, overrides):
+            exec(code, module.__dict__)
     except PdgError as exc:
         raise type(exc)(f"{shown}:{_line_in(exc, path)}: {exc}") from None
     except SystemExit as exc:
@@ -53,7 +53,6 @@ def load_graph(path: str, overrides: dict | None = None) -> Graph:
             raise
         raise GraphError(f"{shown}:{_line_in(exc, path)}: {type(exc).__name__}: {exc}") from None
     finally:
-        graph_module._loading.clear()
         try:
             sys.path.remove(graph_dir)
         except ValueError:

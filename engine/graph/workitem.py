@@ -12,11 +12,19 @@ import os
 from pathlib import Path
 from typing import Any
 
+import xxhash
 from pdgstore.engine.errors import ExpansionError
 from pdgstore.engine.files.records import absolute
 from pdgstore.engine.graph import attribs
 
 _MISSING = object()
+
+
+def item_identity(graph: str, node: str, parents: list, key) -> str:
+    """A work item's stable id: a domain-tagged hash of its node and what generated it (a static
+    plan computes the same ids before the items exist: ``engine.cook.static``)."""
+    text = repr(("WorkItem", graph, node, tuple(parents), key))
+    return xxhash.xxh3_64_hexdigest(text.encode())
 
 
 class FileInfo:

@@ -7,7 +7,7 @@ successful one; every node in scope is a pure built-in node whose definition did
 cache mode automatic; no cache handler), the outcome for an item follows from its neighbours:
 
 - an item is *clean* when it finished, was not dirtied or accepted by hand, and its files have the
-  (mtime_ns, size) they were recorded with (``noop.unchanged``);
+  (mtime_ns, size) they were recorded with (``decide.unchanged``);
 - a clean item whose parents are neither remade nor re-decided is reused as it is, and generating
   its children again would give the items recorded (pure nodes);
 
@@ -19,7 +19,7 @@ full walk would have recorded nothing for them.
 
 One change cannot be foreseen from the recorded graph: an affected item whose partition attribute
 changed moves to another partition, which is then remade though it was not affected. Its children
-were registered as reused; ``Cook._item_cooked`` takes them back and generates them again (and so
+were registered as reused; ``engine.cook.walk.Walk.handed_on`` takes them back and generates them again (and so
 on downstream, for each item remade that way).
 
 ``affected(cook)`` gives that set, or None when the delta walk does not apply (then the full walk
@@ -34,7 +34,9 @@ from dataclasses import dataclass
 
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.nodes import FilePattern
-from pdgstore.engine.incremental import noop
+from pdgstore.engine.incremental.decide import unchanged
+
+from pdgstore.events import PATH
 
 #: above this share of the items in scope, the full walk is as cheap and simpler
 MAX_SHARE = 0.5
@@ -56,24 +58,34 @@ class Scan:
     patterns_same: bool
 
 
-def affected(cook) -> tuple[set[str], dict[str, list[str]]] | None:
-    """The items of ``cook``'s scope that need deciding, and the recorded children of every item
-    (item id -> the ids of the items that list it as a parent); None when the delta walk does not
-    apply."""
-    graph = cook.graph
-    if not cook.shortcut or any(name not in cook.shortcut for name in cook.scope):
+def affected(
+    graph,
+    state,
+    scope: list[str],
+    shortcut: set[str],
+    stats: dict,
+    *,
+    scan: Scan | None = None,
+    trusted: list[str] | None = None,
+    index: Index | None = None,
+) -> tuple[set[str], dict[str, list[str]]] | None:
+    """The items of ``scope`` that need deciding, and the recorded children of every item (item id
+    -> the ids of the items that list it as a parent); None when the delta walk does not apply.
+    ``shortcut``: the nodes whose clean items are reused as they are (``engine.incremental.noop``);
+    ``stats``: of every recorded file, or what ``scan`` found; ``trusted``: the items owning the
+    files a watcher saw change, with its ``index``."""
+    if not shortcut or any(name not in shortcut for name in scope):
         return None
-    if cook.trusted is not None:
-        return _closure(cook, cook.trusted, cook.index.children, len(cook.state.items))
-    state, root, stats = cook.state, graph.root, cook.stats
-    scan = cook.scan
+    if trusted is not None:
+        return _closure(graph, state, trusted, index.children, len(state.items))
+    root = graph.root
     if scan is not None and not scan.patterns_same:
         return None  # files were added or removed
     changed = {files.relative(p, root) for p in scan.changed} if scan is not None else None
     children: dict[str, list[str]] = {}
     dirty: list[str] = []
     total = 0
-    for name in cook.scope:
+    for name in scope:
         node = graph.nodes[name]
         items = state.items_of(graph.name, name)
         total += len(items)
@@ -85,24 +97,23 @@ def affected(cook) -> tuple[set[str], dict[str, list[str]]] | None:
                     children[parent] = [item_id]
                 else:
                     kids.append(item_id)
-            if not noop.unchanged(item, stats, root, changed):
+            if not unchanged(item, stats, root, changed):
                 dirty.append(item_id)
         if isinstance(node, FilePattern):
             if any(not i.outputs for i in items):
                 return None
             if scan is None:  # else the scan compared the matches with what the manifest (the state) recorded
-                recorded = sorted(files.absolute(i.outputs[0][0], root) for i in items)
+                recorded = sorted(files.absolute(i.outputs[0][PATH], root) for i in items)
                 if recorded != node.matches(root, stats):
                     return None
-    found = _closure(cook, dirty, children, total)
+    found = _closure(graph, state, dirty, children, total)
     return None if found is None else (found[0], children)
 
 
-def _closure(cook, dirty: list[str], children: dict[str, list[str]], total: int):
+def _closure(graph, state, dirty: list[str], children: dict[str, list[str]], total: int):
     """The items ``dirty`` reach (downstream, and each processor item's parent), with ``children``;
     None when the delta walk does not apply to them."""
-    graph = cook.graph
-    items = cook.state.items
+    items = state.items
     found: set[str] = set()
     stack = list(dirty)
     while stack:
@@ -135,7 +146,7 @@ class LazyStats(dict):
         try:
             return self[path]
         except KeyError:
-            st = self[path] = files._stat(path)
+            st = self[path] = files.stat_or_none(path)
             return st
 
 
@@ -155,7 +166,7 @@ class Index:
                 self._add(item)
 
     def _add(self, item) -> None:
-        paths = tuple(files.absolute(o[0], self.root) for o in item.outputs)
+        paths = tuple(files.absolute(o[PATH], self.root) for o in item.outputs)
         self._paths[item.item_id] = paths
         self._parents[item.item_id] = tuple(item.parents)
         for path in paths:

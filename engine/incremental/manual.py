@@ -28,6 +28,7 @@ from pdgstore.engine.files.confine import Confine
 from pdgstore.engine.files.filetypes import TypeRegistry
 
 from pdgstore import events as ev
+from pdgstore import reasons
 from pdgstore.errors import UnknownItem
 from pdgstore.log import EventLog
 from pdgstore.queries import JSON_SCHEMA, find_item, project_root
@@ -97,8 +98,7 @@ def dirty(path: str, target: str, *, remove_outputs: bool = False, message: str 
         for item in result.items:
             recorder.graph = item.graph
             recorder.cook_id = 0
-            reason = {"cause": "user", "cache_state": "dirty_always", "message": message}
-            recorder.emit(ev.WorkItemDirtied, item_id=item.item_id, reason=reason)
+            recorder.emit(ev.WorkItemDirtied, item_id=item.item_id, reason=reasons.user(message))
         if remove_outputs:
             doomed = []
             for item in result.items:

@@ -11,7 +11,7 @@ The proof holds when all of these do, and the cook falls back to the full walk w
   was made (or confirmed) under the node definitions that cook recorded: a cook of one node, a
   failed or a cancelled cook can leave items made under other definitions;
 - no node's definition changed (its type, inputs, parameters, the values and code its function
-  reads: ``Cook.node_reasons`` is empty) and the graph was cooked before;
+  reads: ``signatures.node_changes`` finds none) and the graph was cooked before;
 - every node in scope is a built-in node whose items follow from its inputs alone (file pattern,
   range generator, python processor, wait for all, partition by attribute), in cache mode
   automatic, and no cache handler is registered (a handler may say Miss for a file that is there);
@@ -26,16 +26,16 @@ item, and renumber none.
 
 The same facts, item by item, let the full walk skip its signature and cache checks for an item of a
 pure node whose parents were not remade in this cook and whose own files are unchanged
-(``Cook._decide_work``, ``Cook._decide_born``): that is what keeps a one-file change cheap.
+(``engine.incremental.decide.clean``): that is what keeps a one-file change cheap.
 """
 
 from __future__ import annotations
 
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.nodes import FilePattern, PartitionByAttribute, PythonProcessor, RangeGenerator, WaitForAll
+from pdgstore.engine.incremental.decide import unchanged
 
-from pdgstore.events import DONE_STATES
-from pdgstore.state import ACCEPTED
+from pdgstore.events import PATH
 
 PURE_NODES = (FilePattern, RangeGenerator, PythonProcessor, WaitForAll, PartitionByAttribute)
 
@@ -49,57 +49,37 @@ def consistent(state, graph: str, before: int) -> bool:
     return False
 
 
-def unchanged(item, stats: dict, root: str, changed: set | None = None) -> bool:
-    """An item that finished, was not dirtied or accepted by hand since, and whose files still have
-    their recorded (mtime_ns, size). ``changed``: the recorded paths a stat scan already found
-    changed (``engine.incremental.delta.Scan``), looked up instead of comparing each file's stat."""
-    if item.state not in DONE_STATES or item.signature in ("", ACCEPTED) or item.reason:
-        return False
-    if changed is not None:
-        for o in item.outputs:
-            if o[0] in changed:
-                return False
-        return True
-    absolute = files.absolute
-    get = stats.get
-    for o in item.outputs:
-        st = get(absolute(o[0], root))
-        if st is None or st.st_mtime_ns != o[3] or st.st_size != o[2]:
-            return False
-    return True
-
-
-def pure_nodes(cook) -> set[str]:
-    """The nodes in scope whose items follow from their inputs alone and whose definition did not
-    change: for them, an item made from unchanged inputs is the item recorded."""
+def pure_nodes(graph, scope: list[str], node_reasons: dict) -> set[str]:
+    """The nodes in ``scope`` whose items follow from their inputs alone and whose definition did not
+    change (``node_reasons``): for them, an item made from unchanged inputs is the item recorded."""
     return {
         name
-        for name in cook.scope
-        if type(cook.graph.nodes[name]) in PURE_NODES
-        and name not in cook.node_reasons
-        and getattr(cook.graph.nodes[name], "cache_mode", "automatic") == "automatic"
+        for name in scope
+        if type(graph.nodes[name]) in PURE_NODES
+        and name not in node_reasons
+        and getattr(graph.nodes[name], "cache_mode", "automatic") == "automatic"
     }
 
 
-def nothing_to_do(cook) -> bool:
-    """True when ``cook`` (after its stat scan) provably reuses every item in its scope."""
-    graph = cook.graph
-    if cook.node_reasons or graph.types.cache_handlers or not consistent(cook.state, graph.name, cook.cook_id):
+def nothing_to_do(graph, state, scope: list[str], stats: dict, node_reasons: dict, cook_id: int) -> bool:
+    """True when cook ``cook_id`` of ``scope`` provably reuses every item in it, given the stats of
+    every recorded file (``stats``) and why node definitions changed (``node_reasons``)."""
+    if node_reasons or graph.types.cache_handlers or not consistent(state, graph.name, cook_id):
         return False
     root = graph.root
-    stats = cook.stats
-    for name in cook.scope:
+    pure = pure_nodes(graph, scope, node_reasons)
+    for name in scope:
         node = graph.nodes[name]
-        if name not in cook.pure:
+        if name not in pure:
             return False
-        items = cook.state.items_of(graph.name, name)
+        items = state.items_of(graph.name, name)
         if not items:
             return False
         for item in items:
             if not unchanged(item, stats, root):
                 return False
         if isinstance(node, FilePattern):
-            recorded = sorted(files.absolute(i.outputs[0][0], root) for i in items if i.outputs)
+            recorded = sorted(files.absolute(i.outputs[0][PATH], root) for i in items if i.outputs)
             if recorded != node.matches(root, stats) or len(recorded) != len(items):
                 return False
     return True

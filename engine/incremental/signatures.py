@@ -17,6 +17,9 @@ from __future__ import annotations
 import msgpack
 import xxhash
 
+from pdgstore import reasons
+from pdgstore.events import HASH, PATH, TAG
+
 _pack = msgpack.Packer(use_bin_type=True).pack
 
 
@@ -32,7 +35,7 @@ def node_fingerprint(described: dict) -> str:
 def file_identity(records: list) -> list:
     """(path, tag, hash) of each file record: what a signature hashes of it. Tuples: msgpack writes
     them as the arrays lists make (the signatures stay), and they cost less to make."""
-    return [(r[0], r[1], r[4]) for r in records]
+    return [(r[PATH], r[TAG], r[HASH]) for r in records]
 
 
 def item_signature(node_fp: str, attrs: dict, inputs: list, outputs: list | None = None) -> str:
@@ -49,7 +52,7 @@ def partition_signature(node_fp: str, attrs: dict, members: list) -> str:
             node_fp,
             sorted(attrs.items()),  # file_identity inlined: a partition may hold 100,000
             [
-                (m.item_id, [(r[0], r[1], r[4]) for r in m.outputs], sorted(m.attrs.items()) if m.attrs else [])
+                (m.item_id, [(r[PATH], r[TAG], r[HASH]) for r in m.outputs], sorted(m.attrs.items()) if m.attrs else [])
                 for m in members
             ],
         ]
@@ -83,68 +86,37 @@ def node_changes(old_nodes: list, new_nodes: list) -> dict[str, dict]:
 
 def _node_change(name: str, before: dict, after: dict) -> dict:
     if before["type"] != after["type"] or before["inputs"] != after["inputs"]:
-        return {"cause": "node", "node": name, "cache_state": "dirty_stale"}
+        return reasons.node(name)
     old_p, new_p = _flat(before["parms"]), _flat(after["parms"])
     if old_p.get("code") != new_p.get("code"):
-        return {
-            "cause": "code",
-            "node": name,
-            "func": after["parms"].get("func", ""),
-            "old": old_p.get("code"),
-            "new": new_p.get("code"),
-            "cache_state": "dirty_stale",
-        }
+        return reasons.code(name, after["parms"].get("func", ""), old_p.get("code"), new_p.get("code"))
     for key in sorted(set(old_p) | set(new_p)):
         if old_p.get(key) != new_p.get(key):
             parm = key.split(".", 1)[1] if key.startswith(("parms.", "reads.")) else key
-            return {
-                "cause": "parm",
-                "node": name,
-                "parm": parm,
-                "old": old_p.get(key),
-                "new": new_p.get(key),
-                "cache_state": "dirty_stale",
-            }
-    return {"cause": "node", "node": name, "cache_state": "dirty_stale"}
+            return reasons.parm(name, parm, old_p.get(key), new_p.get(key))
+    return reasons.node(name)
 
 
 def why(prev, attrs: dict, inputs: list, producers: dict[str, str]) -> dict:
     """Why a processor item whose node is unchanged has a new signature: the first input file or
     starting attribute that differs from its record. ``producers`` maps a file path to the item id
     that made it (for the chain ``pdg explain`` follows)."""
-    old_inputs = {r[0]: r for r in prev.inputs}
-    new_inputs = {r[0]: r for r in inputs}
+    old_inputs = {r[PATH]: r for r in prev.inputs}
+    new_inputs = {r[PATH]: r for r in inputs}
     for path, rec in new_inputs.items():
         old = old_inputs.get(path)
         if old is None:
-            return _from({"cause": "input_added", "path": path, "cache_state": "dirty_stale"}, producers.get(path))
-        if old[4] != rec[4] or old[1] != rec[1]:
-            return _from(
-                {
-                    "cause": "input",
-                    "path": path,
-                    "old_size": old[2],
-                    "new_size": rec[2],
-                    "old_hash": old[4],
-                    "new_hash": rec[4],
-                    "cache_state": "dirty_stale",
-                },
-                producers.get(path),
-            )
+            return reasons.from_item(reasons.input_added(path), producers.get(path))
+        if old[HASH] != rec[HASH] or old[TAG] != rec[TAG]:
+            return reasons.from_item(reasons.file_changed("input", path, old, rec), producers.get(path))
     for path in old_inputs:
         if path not in new_inputs:
-            return {"cause": "input_removed", "path": path, "cache_state": "dirty_stale"}
+            return reasons.input_removed(path)
     for name, value in sorted(attrs.items()):
         old = prev.attrs.get(name)
         if old != value:
-            return {
-                "cause": "attribute",
-                "name": name,
-                "old": _plain_attr(old),
-                "new": _plain_attr(value),
-                "cache_state": "dirty_stale",
-            }
-    return {"cause": "upstream", "cache_state": "dirty_stale"}
+            return reasons.attribute(name, _plain_attr(old), _plain_attr(value))
+    return reasons.upstream()
 
 
 def _plain_attr(attr):
@@ -152,12 +124,6 @@ def _plain_attr(attr):
         return None
     values = attr[1]
     return values[0] if len(values) == 1 else values
-
-
-def _from(reason: dict, producer: str | None) -> dict:
-    if producer:
-        reason["from_item"] = producer
-    return reason
 
 
 def why_members(prev_parents: list, members: list, changed_now: set) -> dict:
@@ -168,12 +134,4 @@ def why_members(prev_parents: list, members: list, changed_now: set) -> dict:
     added = [i for i in now if i not in before]
     removed = [i for i in prev_parents if i not in after]
     changed = [i for i in now if i in changed_now and i in before]
-    reason = {"cause": "members", "cache_state": "dirty_stale"}
-    if added:
-        reason["added"] = added
-    if removed:
-        reason["removed"] = removed
-    if changed:
-        reason["changed"] = changed
-        reason["from_item"] = changed[0]
-    return reason
+    return reasons.members(added, removed, changed)

@@ -33,6 +33,20 @@ def record_writes(emit, graph, scheduled) -> None:
     scheduled.changed, scheduled.new_outputs, scheduled.logs = {}, [], []
 
 
+def record_uris(emit, scheduler, scheduled) -> None:
+    """``get_status_uri`` (seed 002: shown in the item's details) and, for schedulers that are not
+    the engine's own (those name the log when the job starts), ``get_log_uri``: recorded as the
+    item's ``status:`` / ``log:`` lines, so ``pdg show`` names them."""
+    uri = scheduler.get_status_uri(scheduled)
+    if uri:
+        emit(ev.WorkItemLogged, item_id=scheduled.id, level="info", text=f"status: {uri}")
+    if type(scheduler).__module__.startswith("pdgstore.engine.schedulers"):
+        return
+    uri = scheduler.get_log_uri(scheduled)
+    if uri:
+        emit(ev.WorkItemLogged, item_id=scheduled.id, level="info", text=f"log: {uri}")
+
+
 def static_maps(plan, ready: list, state, nodes) -> tuple[dict, dict]:
     """The static plan's maps as seed 002 gives them: ``pdg.WorkItem`` -> set of ``pdg.WorkItem``.
     The ready items are the ``ScheduledItem``s handed over with them; a work item equals (and
@@ -61,7 +75,7 @@ def item_json(dispatch, item_id: str, done) -> None:
         scheduled = dispatch.scheduled_item(item_id)
         item = scheduled.item
         if scheduled.run is not None:  # an in-process item: its JSON is made from a view of it
-            item = EngineWorkItem.view_of(item, dispatch.cook.graph.root)
+            item = EngineWorkItem.view_of(item, dispatch.host.graph.root)
         done(json.dumps(jobdata.item_data(item, scheduled.node)))
     except Exception as exc:  # noqa: BLE001 - the job hears why
         done(ValueError(f"work item {item_id}: {type(exc).__name__}: {exc}"))

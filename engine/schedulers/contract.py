@@ -19,6 +19,7 @@ from typing import Any
 from pdgstore.engine.cook.inbox import Inbox
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.pdgapi.items import WorkItemAPI, typed_as
+from pdgstore.engine.schedulers import reports
 
 
 class ScheduleResult(enum.Enum):
@@ -77,8 +78,9 @@ class JobResult:
 
 
 class Reporter:
-    """The one reporting path: every call becomes a message to the cook's loop, which records it
-    as events (flushed before the terminal, a handler or the job hears more). Thread-safe."""
+    """The one reporting path: every call becomes a typed report (``engine.schedulers.reports``) to
+    the cook's loop, which records it as events (flushed before the terminal, a handler or the job
+    hears more). Thread-safe."""
 
     def __init__(self, inbox: Inbox, scheduler: str) -> None:
         self.put = inbox.put
@@ -88,45 +90,49 @@ class Reporter:
     def started(self, item_id: str, *, pid: int = 0, log_uri: str = "", attempt: int = 1, quiet: bool = False) -> None:
         """The item's job began (``pid`` 0 in-process). ``quiet``: do not wake the loop for it (see
         ``engine.cook.inbox``)."""
-        (self.put_quietly if quiet else self.put)(("job_started", item_id, (self.scheduler, attempt, pid, log_uri)))
+        (self.put_quietly if quiet else self.put)(reports.JobStarted(item_id, self.scheduler, attempt, pid, log_uri))
 
     def succeeded(self, item_id: str, exit_code: int = 0, message: str = "", outcome: str = "success") -> None:
         """The job ended well; the loop checks the node's expected outputs before it believes it."""
-        self.put(("job_ended", item_id, (exit_code, outcome, message)))
+        self.put(reports.JobEnded(item_id, exit_code, outcome, message))
 
     def failed(self, item_id: str, exit_code: int = 1, message: str = "") -> None:
-        self.put(("job_ended", item_id, (exit_code, "failure", message)))
+        self.put(reports.JobEnded(item_id, exit_code, "failure", message))
 
     def retrying(self, item_id: str, exit_code: int, message: str = "") -> None:
         """The job ended badly and will be started again (a later ``started`` follows)."""
-        self.put(("job_ended", item_id, (exit_code, "retry", message)))
+        self.put(reports.JobEnded(item_id, exit_code, "retry", message))
 
     def cancelled(self, item_id: str, message: str = "") -> None:
-        self.put(("job_cancelled", item_id, message))
+        self.put(reports.JobCancelled(item_id, message))
 
     def attrib_set(self, item_id: str, name: str, attr: list, done: Callable[[], None] | None = None) -> None:
         """``attr`` is ``[type, [values...]]``; ``done`` (if given) runs once the effect is flushed."""
-        self.put(("attrib", item_id, (name, attr, done)))
+        self.put(reports.AttribSet(item_id, name, attr, done))
 
     def output_added(
         self, item_id: str, path: str, tag: str = "", hash: str = "", done: Callable[[], None] | None = None
     ) -> None:
-        self.put(("output", item_id, (path, tag, hash, done)))
+        self.put(reports.OutputAdded(item_id, path, tag, hash, done))
 
     def log_line(self, item_id: str, text: str, level: str = "info", done: Callable[[], None] | None = None) -> None:
-        self.put(("log", item_id, (level, text, done)))
+        self.put(reports.LogLine(item_id, text, level, done))
 
     def status(self, item_id: str, ok: bool, message: str = "", done: Callable | None = None) -> None:
         """The job says itself whether it succeeded (``pdgcmd.workItemSuccess``/``Failed``)."""
-        self.put(("status", item_id, (ok, message, done)))
+        self.put(reports.StatusReported(item_id, ok, message, done))
 
     def warning(self, item_id: str | None, message: str, done: Callable | None = None) -> None:
         """Something a job or the result server warns about (a refused call, say)."""
-        self.put(("warning", item_id, (message, done)))
+        self.put(reports.Warned(item_id, message, done))
+
+    def item_json(self, item_id: str, done: Callable) -> None:
+        """A job asks for its item's JSON (``pdgcmd.getWorkItemJSON``): ``done(text or error)``."""
+        self.put(reports.ItemJsonAsked(item_id, done))
 
     def finished(self, item_id: str, result: JobResult, quiet: bool = False) -> None:
         """An in-process run ended with everything it made at once (the fast path of the pool)."""
-        (self.put_quietly if quiet else self.put)(("done", item_id, result))
+        (self.put_quietly if quiet else self.put)(reports.Finished(item_id, result))
 
 
 @dataclass(eq=False)

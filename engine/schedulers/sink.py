@@ -101,7 +101,7 @@ class CookSink:
             result.append(value)
             answered.set()
 
-        self.reporter.put(("item_json", item_id, (done,)))
+        self.reporter.item_json(item_id, done)
         if not answered.wait(WAIT_S):
             raise ValueError("the cook did not answer in time (it may have ended)")
         if isinstance(result[0], Exception):

@@ -22,7 +22,7 @@ def file_bytes(path: Path) -> dict[str, str]:
     out = {}
     for suffix in ("", "-wal", "-journal"):
         p = Path(str(path) + suffix)
-        if p.exists():
+        if p.exists() and (suffix == "" or p.stat().st_size):  # an empty -wal holds nothing: as none
             out[suffix or "db"] = sha256(p)
     return out
 

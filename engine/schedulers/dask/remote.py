@@ -231,7 +231,7 @@ def run_python(call: Call):
     makes (the same recording of outputs and expected outputs, the same failure text)."""
     import traceback
 
-    from pdgstore.engine.cook.dispatch import expected_records
+    from pdgstore.engine.cook.task import expected_records
     from pdgstore.engine.files import records
     from pdgstore.engine.schedulers.contract import JobResult
 

@@ -28,9 +28,7 @@ report flows back to it (``engine.schedulers.dask.remote`` is what runs on the w
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import threading
 import time
 import uuid
@@ -39,7 +37,6 @@ from pathlib import Path
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.graph.nodes import PythonProcessor
-from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.schedulers import jobdata, jobs
 from pdgstore.engine.schedulers.contract import (
     AcceptResult,
@@ -50,11 +47,12 @@ from pdgstore.engine.schedulers.contract import (
     TickResult,
     register_type,
 )
-from pdgstore.engine.schedulers.dask import cluster, outcome, remote
+from pdgstore.engine.schedulers.dask import cluster, outcome, remote, work
 
 from pdgstore.errors import PdgError
 
 _SUBMIT_BATCH = 2000  # at most this many tasks per graph update sent to the Dask scheduler
+_GATHER_S = 0.02  # at most this long to let a batch of pending items grow before it is sent
 _CALL_S = 10.0  # how long a cancel waits for the Dask scheduler before giving up on it
 
 
@@ -72,20 +70,6 @@ class _Job:
     runs: set = field(default_factory=set)  # the run ids announced for the current key
     status: tuple | None = None  # (ok, message) the job reported through the Job API
     cancelled: bool = False
-
-
-def _resolve_host(host: str, name: str) -> str:
-    """An interface name (``eth0``) becomes its IPv4 address; anything else is kept as given."""
-    if host in {n for _, n in socket.if_nameindex()}:
-        cluster.require_distributed(name)
-        from distributed.utils import get_ip_interface
-
-        return get_ip_interface(host)
-    if host in ("0.0.0.0", "::", ""):
-        raise GraphError(
-            f"scheduler {name}: result_host names the one address jobs report to, not {host!r} (all interfaces)"
-        )
-    return host
 
 
 @register_type
@@ -147,7 +131,7 @@ class DaskScheduler(Scheduler):
         self.timeout = timeout
         self.on_timeout = on_timeout
         self.accept_python = accept_python
-        self.result_host = _resolve_host(result_host, self.name)
+        self.result_host = work.resolve_host(result_host, self.name)
         self.path_map = cluster.PathMap(path_map)
         self.max_in_flight = max_in_flight
         self.lost_after_s = lost_after_s
@@ -241,7 +225,7 @@ class DaskScheduler(Scheduler):
             return
         self._resources = {"slots": self.slots_per_item} if has_slots else None
         self._shipped = cluster.ship_graph_code(self.graph_dir)
-        self._types = self._picklable_types()
+        self._types = work.picklable_types(getattr(self.transfers, "types", None))
         from distributed import as_completed
 
         self._ac = as_completed(loop=client.loop)
@@ -262,14 +246,14 @@ class DaskScheduler(Scheduler):
                 return ScheduleResult.FULL_DEFERRED
         job = _Job(item.id, item.name)
         if item.in_process:
-            job.call = self._python_call(item)
+            job.call = work.python_call(item, self.path_map.to_worker(self.graph_dir), self._types)
         else:
             if item.command is None:
                 item.message = f"scheduler {self.name} runs jobs only; work item {item.name} has no command"
                 return ScheduleResult.FAILED
             try:
                 moved = self.transfer_inputs(item)
-                job.spec = self._job_spec(item)
+                job.spec = work.job_spec(item, self)
             except PdgError as exc:
                 item.message = str(exc)
                 return ScheduleResult.FAILED
@@ -362,66 +346,6 @@ class DaskScheduler(Scheduler):
     def get_log_uri(self, item: ScheduledItem) -> str:
         return jobs.log_path(self.temp, item.name).as_uri() if self.temp and not item.in_process else ""
 
-    # -- building the work -----------------------------------------------------------------------
-    def _job_spec(self, item: ScheduledItem) -> dict:
-        """Write the item's JSON (mapped for the workers) and the spec ``remote.run_job`` takes."""
-        env, log = jobs.prepare(item, self, self.temp, {"PDG_DASK": "1"})
-        env.pop("PDG_DASK")
-        cook_env = jobs.passed_env()
-        for name in remote.PASSED:  # the worker's own PATH, HOME...: unless the node set them
-            if name in env and env[name] == cook_env.get(name):
-                del env[name]
-        pm = self.path_map
-        if pm:
-            env = {k: pm.to_worker(v) for k, v in env.items()}
-            if getattr(item.node, "item_json", True):
-                data = json.dumps(jobdata.item_data(item.item), separators=(",", ":"))
-                json_path = jobdata.item_json_path(self.temp, item.name)
-                for src, dst in pm.pairs:
-                    data = data.replace(json.dumps(src)[1:-1], json.dumps(dst)[1:-1])
-                tmp = json_path.with_name(f".{json_path.name}.{os.getpid()}.tmp")
-                tmp.write_text(data, encoding="utf-8")
-                os.replace(tmp, json_path)
-        return {
-            "item_id": item.id,
-            "argv": [pm.to_worker(str(a)) for a in item.command],
-            "env": env,
-            "cwd": pm.to_worker(self.working_dir or self.graph_dir),
-            "log": pm.to_worker(str(log)),
-            "timeout_s": self.timeout,
-            "log_uri": log.as_uri(),
-        }
-
-    def _python_call(self, item: ScheduledItem) -> remote.Call:
-        state_item, node = item.item, item.node
-        root = self.path_map.to_worker(self.graph_dir)
-        view = WorkItem(
-            item_id=state_item.item_id,
-            name=state_item.name,
-            index=state_item.index,
-            node=state_item.node,
-            attrs=state_item.attrs,
-            inputs=state_item.inputs,
-            outputs=state_item.outputs,
-            root=root,
-            node_parms=getattr(node, "node_parms", None),
-        )
-        return remote.Call(node.func, view, node.expected_outputs, self._types)
-
-    def _picklable_types(self):
-        """The graph's file types (custom stat handlers hash outputs on the workers too), or None
-        (the built-in ones) when a handler cannot travel."""
-        import cloudpickle
-
-        types = getattr(self.transfers, "types", None)
-        if types is None:
-            return None
-        try:
-            cloudpickle.dumps(types)
-        except Exception:  # noqa: BLE001 - a handler bound to something local
-            return None
-        return types
-
     # -- the threads -----------------------------------------------------------------------------
     def _submitter(self) -> None:
         """Send pending jobs to the cluster in batches (one graph update per batch)."""
@@ -429,6 +353,14 @@ class DaskScheduler(Scheduler):
             with self._lock:
                 while not self._pending and not self._stopping:
                     self._wake.wait()
+                # gather what the loop's scheduling round is still handing over: one graph update
+                # of many tasks costs the Dask scheduler far less than many updates of one
+                deadline = time.monotonic() + _GATHER_S
+                while not self._stopping and len(self._pending) < _SUBMIT_BATCH:
+                    seen = len(self._pending)
+                    self._wake.wait(_GATHER_S / 10)
+                    if len(self._pending) == seen or time.monotonic() >= deadline:
+                        break
                 if self._stopping:
                     return
                 batch, self._pending = self._pending[:_SUBMIT_BATCH], self._pending[_SUBMIT_BATCH:]

@@ -11,16 +11,16 @@ import json
 import os
 
 import pdgcmd
-from pdgcmd import _INT_MAX, _INT_MIN, _invoke, _item, _refused, _say, _status, _wire_path, report_key
+from pdgcmd import XMLRPC_INT_MAX, XMLRPC_INT_MIN, invoke, item_of, refused, say, status_of, wire_path, report_key
 
 _DEFAULTS = {"int": 0, "float": 0.0, "str": "", "file": ["", "file"], "dict": {}, "pyobject": ""}
-_arrays = pdgcmd._arrays  # the job's view of each attribute set so far (pdgcmd.reset clears it)
+attrib_arrays = pdgcmd.attrib_arrays  # the job's view of each attribute set so far (pdgcmd.reset clears it)
 
 def wire_value(kind: str, value):
     """``value`` as XML-RPC carries it: ints outside 32 bits travel as decimal text."""
     if kind == "int":
         value = int(value)
-        return value if _INT_MIN <= value <= _INT_MAX else str(value)
+        return value if XMLRPC_INT_MIN <= value <= XMLRPC_INT_MAX else str(value)
     if kind == "float":
         return float(value)
     if kind == "file":
@@ -28,7 +28,7 @@ def wire_value(kind: str, value):
             path, tag = value[0], value[1] if len(value) > 1 else "file"
         else:
             path, tag = getattr(value, "path", value), getattr(value, "tag", "file")
-        return [_wire_path(path), str(tag or "file")]
+        return [wire_path(path), str(tag or "file")]
     if kind == "dict":
         return _as_dict(value)
     return str(value)
@@ -49,14 +49,14 @@ def _as_dict(value) -> dict:
 def send_attrib(name: str, kind: str, values: list, workitem_id=None, subindex=-1, server_addr=None,
                 raise_exc=True) -> None:
     """Set attribute ``name`` of the item to the whole array ``values`` (of ``kind``)."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     try:
         wire = [wire_value(kind, v) for v in values]
     except (TypeError, ValueError, SyntaxError) as exc:
-        return _refused(f"pdgcmd: attribute {name!r} cannot be sent: {exc}", raise_exc)
-    _say(f"PDG_SET_ATTRIB: {_status(item, subindex)};{name};{values!r:.200}")
-    _arrays[name] = list(values)
-    _invoke("set_attrib", report_key(item), str(name), kind, wire, what=f"attribute {name!r}",
+        return refused(f"pdgcmd: attribute {name!r} cannot be sent: {exc}", raise_exc)
+    say(f"PDG_SET_ATTRIB: {status_of(item, subindex)};{name};{values!r:.200}")
+    attrib_arrays[name] = list(values)
+    invoke("set_attrib", report_key(item), str(name), kind, wire, what=f"attribute {name!r}",
             server_addr=server_addr, raise_exc=raise_exc)
 
 
@@ -86,9 +86,9 @@ def _set_at(name, kind, value, index, workitem_id, subindex, server_addr, raise_
     index = int(index)
     if index < 0:
         raise IndexError(f"pdgcmd: attribute {name!r}: index {index} is negative")
-    if name not in _arrays:
-        _arrays[name] = list(_job_attrib(name, kind))
-    values = list(_arrays[name])
+    if name not in attrib_arrays:
+        attrib_arrays[name] = list(_job_attrib(name, kind))
+    values = list(attrib_arrays[name])
     values.extend([_DEFAULTS[kind]] * (index + 1 - len(values)))
     values[index] = value
     send_attrib(name, kind, values, workitem_id, subindex, server_addr, raise_exc)

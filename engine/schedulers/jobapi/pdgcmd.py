@@ -36,7 +36,7 @@ from datetime import datetime
 try:  # beside the job (``$PDG_TEMP/scripts`` on its PYTHONPATH), or inside the engine's package
     from pdgexec import RedirectBuffer, StdOutReporter, execCommand, sanitizeEnvironment
     from pdgpaths import apply_path_map, build_path_map, delocalizePath, localizePath, makeDirSafe, substitute_tokens
-    from pdgrpc import _INT_MAX, _INT_MIN, Client, ReportRefused, ServerGone, TooLarge, _env_number
+    from pdgrpc import XMLRPC_INT_MAX, XMLRPC_INT_MIN, Client, ReportRefused, ServerGone, TooLarge, env_number
 except ImportError:  # pragma: no cover - the engine imports it as pdgstore.engine.schedulers.jobapi.pdgcmd
     from pdgstore.engine.schedulers.jobapi.pdgexec import (
         RedirectBuffer,
@@ -53,13 +53,13 @@ except ImportError:  # pragma: no cover - the engine imports it as pdgstore.engi
         substitute_tokens,
     )
     from pdgstore.engine.schedulers.jobapi.pdgrpc import (
-        _INT_MAX,
-        _INT_MIN,
+        XMLRPC_INT_MAX,
+        XMLRPC_INT_MIN,
         Client,
         ReportRefused,
         ServerGone,
         TooLarge,
-        _env_number,
+        env_number,
     )
 
 __all__ = ["RedirectBuffer", "StdOutReporter", "execCommand", "sanitizeEnvironment", "apply_path_map",
@@ -70,15 +70,15 @@ _client: Client | None = None
 _lock = threading.Lock()
 _token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # report numbers of this process never meet another's
 _counter = 0
-_arrays: dict[str, list] = {}  # the job's view of each attribute set so far, for indexed setters
+attrib_arrays: dict[str, list] = {}  # the job's view of each attribute set so far, for indexed setters
 _local = threading.local()  # .pending: the calls of an open batch() on this thread
 
 # -- module settings, as SideFX's ------------------------------------------------------------------
 LogDefault, LogVerbose = 0, 1
-verbose = _env_number("PDG_VERBOSE", 0, int)
-disable_timestamps = _env_number("PDG_DISABLE_TIMESTAMPS", 0, int)
+verbose = env_number("PDG_VERBOSE", 0, int)
+disable_timestamps = env_number("PDG_DISABLE_TIMESTAMPS", 0, int)
 #: RPC is off without a result server (standalone: reports go to stdout only) or with PDG_DISABLE_RPC
-disable_rpc = "PDG_RESULT_SERVER" not in os.environ or _env_number("PDG_DISABLE_RPC", 0, int) > 0
+disable_rpc = "PDG_RESULT_SERVER" not in os.environ or env_number("PDG_DISABLE_RPC", 0, int) > 0
 result_server_addr = None
 result_client_id = None
 theJobid = os.environ.get(os.environ.get("PDG_JOBID_VAR", ""), "") if os.environ.get("PDG_JOBID_VAR") else ""
@@ -150,7 +150,7 @@ def setResultServerAddr(force_server_addr):
     global result_server_addr, disable_rpc, _client
     result_server_addr = force_server_addr
     if force_server_addr:
-        disable_rpc = _env_number("PDG_DISABLE_RPC", 0, int) > 0
+        disable_rpc = env_number("PDG_DISABLE_RPC", 0, int) > 0
         _client = None
 
 
@@ -189,7 +189,7 @@ def reset(new_client: Client | None = None) -> None:
     """Forget the connection and the attribute cache (tests; a job never needs this)."""
     global _client
     _client = new_client
-    _arrays.clear()
+    attrib_arrays.clear()
 
 
 @contextlib.contextmanager
@@ -223,16 +223,16 @@ def _flush(calls: list) -> None:
         return
     for (_, _, what, (_, raise_exc)), result in zip(calls, results or ()):
         if isinstance(result, dict):
-            _refused(f"pdgcmd: the result server refused {what}: {result.get('faultString')}", raise_exc)
+            refused(f"pdgcmd: the result server refused {what}: {result.get('faultString')}", raise_exc)
 
 
-def _refused(message: str, raise_exc: bool) -> None:
+def refused(message: str, raise_exc: bool) -> None:
     if raise_exc:
         raise ReportRefused(message)
     printlog(message, prefix="WARNING")
 
 
-def _invoke(method: str, *args, what: str, server_addr=None, raise_exc=True, reply=False):
+def invoke(method: str, *args, what: str, server_addr=None, raise_exc=True, reply=False):
     """Make one report now (or queue it in an open batch()); nothing when RPC is off."""
     if disable_rpc and not server_addr:
         return None
@@ -249,7 +249,7 @@ def _call(method: str, *args, what: str, split: bool = False, server_addr=None, 
     except TooLarge as exc:
         if split:
             raise
-        _refused(f"pdgcmd: {what} cannot be sent: the request is {exc}", raise_exc)
+        refused(f"pdgcmd: {what} cannot be sent: the request is {exc}", raise_exc)
     except SystemExit as exc:
         if raise_exc:
             raise
@@ -257,7 +257,7 @@ def _call(method: str, *args, what: str, split: bool = False, server_addr=None, 
     return None
 
 
-def _item(workitem_id) -> str:
+def item_of(workitem_id) -> str:
     item = workitem_id if workitem_id not in (None, "") else getItemIdFromEnv()
     if item in (None, ""):
         raise ReportRefused("pdgcmd: neither PDG_ITEM_ID nor PDG_ITEM_NAME is set: which work item is this?")
@@ -270,7 +270,7 @@ def report_key(item: str) -> list:
     with _lock:
         _counter += 1
         number = f"{_token}.{_counter}"
-    return [item, _env_number("PDG_ITEM_ATTEMPT", 0, int), number]
+    return [item, env_number("PDG_ITEM_ATTEMPT", 0, int), number]
 
 
 def getItemIdFromEnv():
@@ -284,7 +284,7 @@ def getItemIdFromEnv():
         return item
 
 
-def _wire_path(path) -> str:
+def wire_path(path) -> str:
     """An output or file attribute path as the server takes it: delocalized where it is under
     $PDG_DIR, else absolute."""
     path = os.fspath(getattr(path, "path", path))
@@ -293,119 +293,119 @@ def _wire_path(path) -> str:
 
 
 # -- status ----------------------------------------------------------------------------------------
-def _say(text: str) -> None:
+def say(text: str) -> None:
     """A report's line on stdout (the job's log): always standalone, where it is the report itself;
     with a result server only at PDG_VERBOSE=1, since the report is in the engine's log already."""
     printlog(text, verbosity=LogDefault if disable_rpc else LogVerbose)
 
 
-def _status(workitem_id, subindex: int) -> str:
+def status_of(workitem_id, subindex: int) -> str:
     return f"{workitem_id};{subindex}"
 
 
 def workItemStartCook(workitem_id=None, subindex=-1, server_addr=None, to_stdout=True, raise_exc=True):
     """Reports that a work item (or batch sub item ``subindex``) has started cooking."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if to_stdout:
-        _say(f"PDG_START: {_status(item, subindex)}")
-    _invoke("start_cook", report_key(item), int(subindex), what="start", server_addr=server_addr,
+        say(f"PDG_START: {status_of(item, subindex)}")
+    invoke("start_cook", report_key(item), int(subindex), what="start", server_addr=server_addr,
             raise_exc=raise_exc)
 
 
 def workItemSuccess(workitem_id=None, subindex=-1, server_addr=None, to_stdout=True, raise_exc=True):
     """Reports that the work item (or batch sub item ``subindex``) succeeded."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if to_stdout:
-        _say(f"PDG_SUCCESS: {_status(item, subindex)};0")
-    _invoke("report_status", report_key(item), True, "" if subindex < 0 else f"batch sub item {subindex}",
+        say(f"PDG_SUCCESS: {status_of(item, subindex)};0")
+    invoke("report_status", report_key(item), True, "" if subindex < 0 else f"batch sub item {subindex}",
             what="success", server_addr=server_addr, raise_exc=raise_exc)
 
 
 def workItemFailed(workitem_id=None, server_addr=None, to_stdout=True, raise_exc=True):
     """Reports that the work item failed (its job's exit code is then not asked)."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if to_stdout:
-        _say(f"PDG_FAILED: {item}")
-    _invoke("report_status", report_key(item), False, "", what="failure", server_addr=server_addr,
+        say(f"PDG_FAILED: {item}")
+    invoke("report_status", report_key(item), False, "", what="failure", server_addr=server_addr,
             raise_exc=raise_exc)
 
 
 def workItemCancelled(workitem_id=None, server_addr=None, raise_exc=True):
     """Reports that the work item was explicitly cancelled."""
-    item = _item(workitem_id)
-    _say(f"PDG_CANCELLED: {item}")
-    _invoke("cancelled", report_key(item), what="cancellation", server_addr=server_addr, raise_exc=raise_exc)
+    item = item_of(workitem_id)
+    say(f"PDG_CANCELLED: {item}")
+    invoke("cancelled", report_key(item), what="cancellation", server_addr=server_addr, raise_exc=raise_exc)
 
 
 def workItemSetCustomState(custom_state, workitem_id=None, subindex=-1, server_addr=None, to_stdout=True,
                            raise_exc=True):
     """Sets a custom state string on the work item (its ``__pdg_state`` attribute)."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if to_stdout:
-        _say(f"PDG_SET_CUSTOM_STATE: {_status(item, subindex)};{custom_state}")
-    _invoke("set_custom_state", report_key(item), int(subindex), str(custom_state), what="a custom state",
+        say(f"PDG_SET_CUSTOM_STATE: {status_of(item, subindex)};{custom_state}")
+    invoke("set_custom_state", report_key(item), int(subindex), str(custom_state), what="a custom state",
             server_addr=server_addr, raise_exc=raise_exc)
 
 
 def workItemSetCookPercent(cook_percent, workitem_id=None, subindex=-1, server_addr=None, to_stdout=True,
                            raise_exc=True):
     """Sets the work item's cook percentage (its ``__pdg_cookpercent`` attribute)."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if to_stdout:
-        _say(f"PDG_SET_COOK_PERCENT: {_status(item, subindex)};{cook_percent}")
-    _invoke("set_cook_percent", report_key(item), int(subindex), float(cook_percent), what="a cook percent",
+        say(f"PDG_SET_COOK_PERCENT: {status_of(item, subindex)};{cook_percent}")
+    invoke("set_cook_percent", report_key(item), int(subindex), float(cook_percent), what="a cook percent",
             server_addr=server_addr, raise_exc=raise_exc)
 
 
 def workItemAppendLog(log_data, log_type=3, workitem_id=None, subindex=-1, server_addr=None, to_stdout=True,
                       raise_exc=True):
     """Adds ``log_data`` to the work item's log (``log_type``: 0 error, 1 warning, 2 message, 3 raw)."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if to_stdout:
-        _say(f"PDG_APPEND_LOG: {_status(item, subindex)};{len(log_data)}")
-    _invoke("append_log", report_key(item), int(subindex), str(log_data), int(log_type), what="a log entry",
+        say(f"PDG_APPEND_LOG: {status_of(item, subindex)};{len(log_data)}")
+    invoke("append_log", report_key(item), int(subindex), str(log_data), int(log_type), what="a log entry",
             server_addr=server_addr, raise_exc=raise_exc)
 
 
 def invalidateCache(workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
     """Asks the engine to treat the item's results as new, so its dependents cook."""
-    item = _item(workitem_id)
-    _say(f"PDG_INVALIDATE_CACHE: {_status(item, subindex)}")
-    _invoke("invalidate_cache", report_key(item), int(subindex), what="a cache invalidation",
+    item = item_of(workitem_id)
+    say(f"PDG_INVALIDATE_CACHE: {status_of(item, subindex)}")
+    invoke("invalidate_cache", report_key(item), int(subindex), what="a cache invalidation",
             server_addr=server_addr, raise_exc=raise_exc)
 
 
 def keepalive(workitem_id=None, server_addr=None, raise_exc=True):
     """A heartbeat: the job is alive (recorded with the item)."""
-    item = _item(workitem_id)
-    _invoke("keepalive", report_key(item), what="a keepalive", server_addr=server_addr, raise_exc=raise_exc)
+    item = item_of(workitem_id)
+    invoke("keepalive", report_key(item), what="a keepalive", server_addr=server_addr, raise_exc=raise_exc)
 
 
 def warning(message, workitem_id=None, server_addr=None, raise_exc=True):
     """A warning on the work item (its history shows it)."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if disable_rpc:
         printlog(str(message), prefix="WARNING")
-    _invoke("warning", report_key(item), str(message), what="a warning", server_addr=server_addr,
+    invoke("warning", report_key(item), str(message), what="a warning", server_addr=server_addr,
             raise_exc=raise_exc)
 
 
 # -- batch sub items -------------------------------------------------------------------------------
 def getWorkItemJSON(workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
     """The work item serialized as JSON by the engine ('' when RPC is off)."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if disable_rpc and not server_addr:
         return ""
-    return _invoke("get_workitem_json", report_key(item), int(subindex), what="the work item's JSON",
+    return invoke("get_workitem_json", report_key(item), int(subindex), what="the work item's JSON",
                    server_addr=server_addr, raise_exc=raise_exc, reply=True) or ""
 
 
 def checkReady(workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
     """Whether batch sub item ``subindex`` may cook (RuntimeError when a dependency failed)."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if disable_rpc and not server_addr:
         return False
-    answer = _invoke("check_ready_batch", report_key(item), int(subindex), what="a readiness check",
+    answer = invoke("check_ready_batch", report_key(item), int(subindex), what="a readiness check",
                      server_addr=server_addr, raise_exc=raise_exc, reply=True)
     if answer == 2:
         raise RuntimeError("Failed Dependency!")
@@ -416,17 +416,17 @@ def waitUntilReady(workitem_id=None, subindex=-1, server_addr=None, raise_exc=Tr
     """Block until batch sub item ``subindex`` may cook (polls every $PDG_BATCH_POLL_DELAY s)."""
     if disable_rpc and not server_addr:
         return
-    delay = _env_number("PDG_BATCH_POLL_DELAY", 1.0)
+    delay = env_number("PDG_BATCH_POLL_DELAY", 1.0)
     while not checkReady(workitem_id, subindex, server_addr, raise_exc):
         time.sleep(delay)
 
 
 def appendSubItem(workitem_id=None, server_addr=None, raise_exc=True):
     """Add a sub item to a running batch: its index, or -1 where the item is not a batch."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if disable_rpc and not server_addr:
         return False
-    answer = _invoke("add_sub_item_batch", report_key(item), what="a new batch sub item", server_addr=server_addr,
+    answer = invoke("add_sub_item_batch", report_key(item), what="a new batch sub item", server_addr=server_addr,
                      raise_exc=raise_exc, reply=True)
     return int(answer) if answer is not None else -1
 
@@ -456,12 +456,12 @@ def _send_outputs(item: str, paths: list, tags: list, hashes: list, subindex: in
                   to_stdout: bool, and_success: bool = False) -> None:
     wire = []
     for path, tag, hash_code in zip(paths, tags, hashes):
-        deloc = _wire_path(path)
+        deloc = wire_path(path)
         if to_stdout:
-            _say(f"PDG_RESULT: {_status(item, subindex)};{deloc};{tag};{hash_code}")
+            say(f"PDG_RESULT: {status_of(item, subindex)};{deloc};{tag};{hash_code}")
         wire.append([deloc, str(tag or ""), "" if hash_code in (None, 0, "") else str(hash_code)])
     if wire:
-        _invoke("add_output_files", report_key(item), wire, what=f"output files {[w[0] for w in wire[:3]]}",
+        invoke("add_output_files", report_key(item), wire, what=f"output files {[w[0] for w in wire[:3]]}",
                 server_addr=server_addr, raise_exc=raise_exc)
     if and_success:
         workItemSuccess(item, subindex, server_addr, to_stdout, raise_exc)
@@ -476,7 +476,7 @@ def addOutputFile(result_data, workitem_id=None, server_addr=None, result_data_t
         raise TypeError("result_data is invalid")
     if not isinstance(paths[0], (str, bytes, os.PathLike)) and not hasattr(paths[0], "path"):
         raise TypeError("result_data must be string-like or a list of string-like")
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     for start in range(0, len(paths), max(1, int(batch_size))):
         chunk = paths[start:start + max(1, int(batch_size))]
         _send_outputs(item, chunk, [result_data_tag] * len(chunk), [hash_code] * len(chunk), subindex,
@@ -503,10 +503,10 @@ def addOutputFiles(output_file_array, workitem_id=None, server_addr=None, output
     else:
         tags = list(output_file_tag) + [""] * (len(paths) - len(output_file_tag))
     hashes = list(hash_codes or ()) + [0] * (len(paths) - len(hash_codes or ()))
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if to_stdout:
-        _say(f"PDG_RESULT_ARRAY: {_status(item, subindex)};[{len(paths)} files];[{len(set(tags))} tag(s)]")
-    limit = _env_number("PDG_RPC_MAX_ARRAY_SIZE", 2000, int)
+        say(f"PDG_RESULT_ARRAY: {status_of(item, subindex)};[{len(paths)} files];[{len(set(tags))} tag(s)]")
+    limit = env_number("PDG_RPC_MAX_ARRAY_SIZE", 2000, int)
     for start in range(0, len(paths), limit):
         _send_outputs(item, paths[start:start + limit], tags[start:start + limit], hashes[start:start + limit],
                       subindex, server_addr, raise_exc, to_stdout=False)
@@ -515,7 +515,6 @@ def addOutputFiles(output_file_array, workitem_id=None, server_addr=None, output
 # -- attributes: in pdgattrs (the same module to a job) -------------------------------------------
 try:
     from pdgattrs import (  # noqa: E402
-        _DEFAULTS,
         load_item_data,
         send_attrib,
         setDictAttrib,

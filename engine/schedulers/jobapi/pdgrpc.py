@@ -14,7 +14,7 @@ import socket
 import time
 import xmlrpc.client
 
-_INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1  # what XML-RPC's <int> carries; wider ints go as text
+XMLRPC_INT_MIN, XMLRPC_INT_MAX = -(1 << 31), (1 << 31) - 1  # what XML-RPC's <int> carries; wider ints go as text
 
 
 class ServerGone(SystemExit):
@@ -25,7 +25,7 @@ class ReportRefused(SystemExit):
     """The result server refused a report (bad value, item not cooking, ...): the job fails."""
 
 
-def _env_number(name: str, default: float, kind=float):
+def env_number(name: str, default: float, kind=float):
     try:
         return kind(os.environ.get(name, default))
     except ValueError:
@@ -124,10 +124,10 @@ class Client:
                  retries: int | None = None, backoff: float | None = None) -> None:
         self.address = address or os.environ.get("PDG_RESULT_SERVER", "")
         self.secret = secret if secret is not None else os.environ.get("PDG_RESULT_SECRET", "")
-        self.timeout = timeout if timeout is not None else _env_number("PDG_RPC_TIMEOUT", 4.0)
-        self.retries = retries if retries is not None else _env_number("PDG_RPC_RETRIES", 2, int)
-        self.backoff = backoff if backoff is not None else _env_number("PDG_RPC_BACKOFF", 2.0)
-        self.max_body = _env_number("PDG_RESULT_MAX_BODY", 1 << 20, int)
+        self.timeout = timeout if timeout is not None else env_number("PDG_RPC_TIMEOUT", 4.0)
+        self.retries = retries if retries is not None else env_number("PDG_RPC_RETRIES", 2, int)
+        self.backoff = backoff if backoff is not None else env_number("PDG_RPC_BACKOFF", 2.0)
+        self.max_body = env_number("PDG_RESULT_MAX_BODY", 1 << 20, int)
         if not self.address:
             raise ServerGone("pdgcmd: PDG_RESULT_SERVER is not set: this job was not started by a PDG scheduler")
         self._proxy = None

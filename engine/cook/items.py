@@ -1,0 +1,186 @@
+"""Carrying out the decisions about generated work items: gather the facts, ask, act.
+
+For each item the walk generates (``engine.cook.walk``), ``Items`` gathers what the decision needs
+(the item's record, its signature, the stat results the cook took, its node's cache mode and
+changes), asks ``engine.incremental.decide``, finds the costly facts the decision asks for (the
+expected output files, the cache check, which calls the user's cache handlers), then carries the
+decision out: append its events, and settle the item (``engine.cook.settle``) or queue it to run.
+
+A dry run (``pdg cook --dry-run``) carries out every decision but the runs: ``enqueue`` is not
+given, and ``observe`` hears each decision and its reason (the plan it prints).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pdgstore.engine.cook.recorder import Recorder
+from pdgstore.engine.cook.settle import Settle
+from pdgstore.engine.files import records as files
+from pdgstore.engine.files.cache import CacheChecker
+from pdgstore.engine.graph.api import Graph
+from pdgstore.engine.graph.workitem import WorkItem
+from pdgstore.engine.incremental import decide
+from pdgstore.engine.incremental import signatures as incremental
+
+from pdgstore.errors import PdgError
+from pdgstore.state import State
+
+NEED_EXPECTED, NEED_CACHE_CHECK = decide.NEED_EXPECTED, decide.NEED_CACHE_CHECK
+REUSE, UPDATE, RUN, CACHE = decide.REUSE, decide.UPDATE, decide.RUN, decide.CACHE
+
+
+class Items:
+    def __init__(
+        self,
+        graph: Graph,
+        state: State,
+        recorder: Recorder,
+        settle: Settle,
+        *,
+        stats: dict,
+        node_fp: dict[str, str],
+        node_reasons: dict[str, dict],
+        shortcut: set[str],
+        enqueue: Callable[[str, object], None] | None,
+        observe: Callable[[str, str, dict], None] | None = None,
+    ) -> None:
+        self.graph, self.state, self.recorder, self.settle = graph, state, recorder, settle
+        self.root = graph.root
+        self.stats = stats
+        self.cache = CacheChecker(graph.types, graph.root, stats)
+        self.node_fp = node_fp  # node name -> its definition's fingerprint
+        self.node_reasons = node_reasons  # node name -> why its definition changed
+        #: nodes whose clean items with parents not remade are reused without a signature (``noop``)
+        self.shortcut = shortcut
+        self.enqueue = enqueue  # None: runs are not carried out (a dry run)
+        self.observe = observe
+
+    # -- each kind of item -------------------------------------------------------------------------
+    def born(self, node, new: dict) -> None:
+        """An item born cooked (``new``: its ``WorkItemGenerated`` fields): reuse it or record it."""
+        prev = decide.record_of(self.state.items.get(new["item_id"]))
+        name = node.name
+        if (
+            prev is not None
+            and name in self.shortcut
+            and decide.born_as_recorded(prev, new, self.stats, self.root, self.settle.remade)
+        ):
+            decision = decide.reuse(prev, new["name"], new["index"])
+        else:
+            signature = incremental.item_signature(self.node_fp[name], new["attrs"], new["inputs"], new["outputs"])
+            decision = decide.born(prev, new, signature, self.node_reasons.get(name))
+        self.carry_out(new["item_id"], decision, node)
+
+    def work(self, node, new: dict) -> None:
+        """An item with work: reuse it, take it from the cache, fail it, or queue it to run."""
+        item_id = new["item_id"]
+        prev = decide.record_of(self.state.items.get(item_id))
+        if (
+            prev is not None
+            and node.name in self.shortcut
+            and decide.clean(prev, new["parents"], self.stats, self.root, self.settle.remade)
+        ):
+            return self.carry_out(item_id, decide.reuse(prev, new["name"], new["index"]), node)
+        signature = incremental.item_signature(self.node_fp[node.name], new["attrs"], new["inputs"])
+        expected = None if node.expected_outputs else []
+        check = None
+        mode, node_reason = node.cache_mode, self.node_reasons.get(node.name)
+        try:
+            while True:
+                decision = decide.work(
+                    prev, new, mode=mode, signature=signature, node_reason=node_reason, expected=expected, check=check
+                )
+                if decision.action == NEED_EXPECTED:
+                    expected = self.expected(node, new)
+                elif decision.action == NEED_CACHE_CHECK:
+                    view = self._view(new) if prev is None else WorkItem.view_of(prev, self.root)
+                    check = self.cache.check(decision.files, view)
+                else:
+                    break
+        except PdgError as exc:  # a handler raised, or an expected output did not expand
+            decision = decide.failed(item_id, str(exc), decide.generated_only(new))
+        self.carry_out(item_id, decision, node, signature)
+
+    def merge(self, item_id: str, prev, own: dict) -> None:
+        """A partition whose members all cooked: reuse it or merge them into it."""
+        item = self.state.items[item_id]
+        members = [self.state.items[m] for m in item.parents]
+        node = item.node
+        if node in self.shortcut and decide.keeps_signature(item, prev, self.settle.remade):
+            signature = prev.signature
+        else:
+            signature = incremental.partition_signature(self.node_fp[node], own, members)
+        reason = self.node_reasons.get(node)
+        merge = self.graph.nodes[node].merged
+        decision = decide.merged(item, prev, members, own, signature, reason, self.settle.remade, merge)
+        self.carry_out(item_id, decision, None)
+
+    def place(self, new: dict, prev) -> None:
+        """Record a partition as generated (or renumbered) before its members cooked (``prev``: its
+        record worth deciding on, ``decide.record_of``)."""
+        for cls, fields in decide.placed(prev, new):
+            self.recorder.record(cls, fields)
+
+    # -- carrying out --------------------------------------------------------------------------------
+    def carry_out(self, item_id: str, decision: decide.Decision, node, signature: str = "") -> None:
+        record = self.recorder.record
+        for cls, fields in decision.events:
+            record(cls, fields)
+        action = decision.action
+        if self.observe is not None:
+            self.observe(item_id, action, decision.reason or {})
+        settle = self.settle
+        if action == REUSE:
+            settle.cooked(item_id, "reused")
+        elif action == RUN:
+            if self.enqueue is not None:
+                settle.signatures[item_id] = signature
+                self.enqueue(item_id, node)
+        elif action == UPDATE:
+            if decision.result is not None:
+                settle.recorded(decision.result, "updated")
+            else:
+                settle.cooked(item_id, "updated", remade=True)
+        elif action == CACHE:
+            settle.recorded(decision.result, "reused")
+        else:
+            settle.failed(decision.result)
+
+    def removed(self, item_id: str, cook_id: int) -> None:
+        decision = decide.removed(item_id, cook_id)
+        for cls, fields in decision.events:
+            self.recorder.record(cls, fields)
+        if self.observe is not None:
+            self.observe(item_id, decision.action, {})
+
+    def kept(self, item_ids) -> None:
+        """Items reused in bulk, without a decision each (told to ``observe`` only)."""
+        if self.observe is not None:
+            for item_id in item_ids:
+                self.observe(item_id, REUSE, {})
+
+    # -- facts that cost something -------------------------------------------------------------------
+    def _view(self, new: dict) -> WorkItem:
+        return WorkItem(
+            item_id=new["item_id"],
+            name=new["name"],
+            index=new["index"],
+            node=new["node"],
+            attrs=new["attrs"],
+            inputs=new["inputs"],
+            outputs=[],
+            root=self.root,
+            read_only=True,
+        )
+
+    def expected(self, node, new: dict) -> list[list]:
+        """The files ``node`` expects an item to write, expanded for it: ``[path, tag]`` each."""
+        if not node.expected_outputs:
+            return []
+        view = self._view(new)
+        out = []
+        for expr in node.expected_outputs:
+            path = files.relative(view.expand(expr, parm="expected_outputs"), self.root)
+            out.append([path, self.graph.types.tag_for(path)])
+        return out

@@ -1,0 +1,99 @@
+"""The one path by which a work item's outcome is recorded and counted.
+
+Every outcome of an item in a cook comes here, whoever found it: the decisions
+(``engine.cook.items``), the in-process pool's results and the schedulers' reports
+(``engine.cook.dispatch``), a cancel. ``Settle`` records it (the ``WorkItemCooked`` or the cancel),
+keeps the tallies the summary and the progress bar show (``counts``, ``done`` of ``total``), and
+hands an item that cooked to the walk (``handed_on``), which generates what depends on it. Nothing
+else changes the tallies.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from pdgstore.engine.cook.recorder import Recorder
+from pdgstore.engine.cook.summary import COUNTS
+from pdgstore.engine.incremental import decide
+
+from pdgstore import events as ev
+
+
+class Settle:
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.counts = dict.fromkeys(COUNTS, 0)
+        self.done = 0  # items settled in this cook (the progress bar's count)
+        self.total = 0  # items known to this cook
+        #: items whose results were made anew in this cook (what their dependents' decisions ask)
+        self.remade: set[str] = set()
+        #: item id -> the signature its pending run is made from (recorded with its result)
+        self.signatures: dict[str, str] = {}
+        #: the walk's hand-on of an item that cooked (set by the cook once its walk exists)
+        self.handed_on: Callable[[str], None] = lambda item_id: None
+
+    # -- known items ---------------------------------------------------------------------------------
+    def registered(self) -> None:
+        """One more item generated in this cook."""
+        self.total += 1
+
+    def kept(self, count: int) -> None:
+        """``count`` recorded items reused in bulk, never generated one by one (``engine.incremental``)."""
+        self.counts["reused"] += count
+        self.total += count
+        self.done += count
+
+    def taken_back(self) -> None:
+        """An item counted by ``kept`` is generated and decided again after all."""
+        self.counts["reused"] -= 1
+        self.total -= 1
+        self.done -= 1
+
+    # -- outcomes ------------------------------------------------------------------------------------
+    def cooked(self, item_id: str, how: str, remade: bool = False) -> None:
+        """``item_id`` is done (``how``: ran, reused or updated; ``remade``: its results are new)."""
+        self.counts[how] += 1
+        self.done += 1
+        if remade:
+            self.remade.add(item_id)
+        self.handed_on(item_id)
+
+    def recorded(self, result: dict, how: str) -> None:
+        """Record ``result`` (``WorkItemCooked`` fields but ``started_ns``: now), made without running
+        (from the cache, merged), and settle the item as ``how``."""
+        fields = dict(result)
+        fields["started_ns"] = time.time_ns()
+        self.recorder.record(ev.WorkItemCooked, fields)
+        self.cooked(result["item_id"], how, remade=True)
+
+    def result(self, fields: dict) -> None:
+        """A run ended: record its ``WorkItemCooked`` (``fields`` but the signature, which the
+        decision to run it kept) and settle it."""
+        item_id = fields["item_id"]
+        fields["signature"] = self.signatures.pop(item_id, "")
+        self.recorder.record(ev.WorkItemCooked, fields)
+        if fields["state"] == "cooked_success":
+            self.cooked(item_id, "ran", remade=True)
+        else:
+            self._count_failed()
+
+    def failed(self, result: dict) -> None:
+        """Record the failure ``result`` (``decide.failure``) of an item that did not run."""
+        fields = dict(result)
+        fields["started_ns"] = time.time_ns()
+        self.recorder.record(ev.WorkItemCooked, fields)
+        self._count_failed()
+
+    def fail(self, item_id: str, message: str) -> None:
+        """``item_id`` fails without running, for ``message``."""
+        self.failed(decide.failure(item_id, message))
+
+    def cancelled(self, item_id: str, message: str) -> None:
+        self.recorder.emit(ev.WorkItemStateChanged, item_id=item_id, state="cooked_cancel", message=message)
+        self.counts["cancelled"] += 1
+        self.done += 1
+
+    def _count_failed(self) -> None:
+        self.counts["failed"] += 1
+        self.done += 1

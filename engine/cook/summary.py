@@ -1,0 +1,89 @@
+"""What a cook hands back (``CookSummary``), and how a cook that died is closed in the log.
+
+The summary is the one answer every caller of a cook reads: ``pdg cook`` prints it (or its
+``to_json`` with ``--json``), ``pdg watch`` and schedules report it, the no-op manifest stores its
+results. ``recover_dead_cook`` runs before a cook starts: a cook the log shows running when the
+writer's lock is ours again ended unrecorded, so its jobs still running are stopped
+(``engine.schedulers.orphans``) and its unfinished items are cancelled.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pdgstore.engine.cook.recorder import Recorder
+from pdgstore.engine.schedulers import orphans
+
+from pdgstore import events as ev
+from pdgstore.events import FINISHED_STATES
+from pdgstore.queries import JSON_SCHEMA
+
+#: the tallies of a cook, as ``--json`` shows them under "items"
+COUNTS = ("ran", "reused", "updated", "failed", "cancelled")
+
+
+@dataclass
+class CookSummary:
+    cook_id: int
+    status: str
+    counts: dict
+    seconds: float
+    message: str = ""
+    failed_items: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    #: absolute paths of the output files of the cooked items of the final nodes (nothing downstream)
+    results: list = field(default_factory=list)
+    #: what automatic compaction did after the cook (``pdg cook --auto-compact``), None when it did not run
+    compacted: dict | None = None
+    #: ``--generate-only``: node -> {"items": recorded items, "mode": its Generate When, resolved}
+    generated: dict | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "schema": JSON_SCHEMA,
+            "cook_id": self.cook_id,
+            "status": self.status,
+            "items": dict(self.counts),
+            "seconds": round(self.seconds, 3),
+            "message": self.message,
+            "failed_items": self.failed_items,
+            "warnings": self.warnings,
+            "compacted": self.compacted,
+            **({"generated": self.generated} if self.generated is not None else {}),
+        }
+
+
+def recover_dead_cook(recorder: Recorder, pid_alive: Callable[[int], bool] | None = None) -> int | None:
+    """If the log shows a cook that never ended (its process died), record it as cancelled.
+
+    Only the writer calls this, holding the store's lock, so a running cook in the log is dead.
+    Returns the id of the recovered cook.
+    """
+    state = recorder.state
+    cook = state.running_cook()
+    if cook is None:
+        return None
+    message = (
+        f"the cook (pid {cook.pid}) ended before it recorded its end (its process died, or a write to the store failed)"
+    )
+    store_dir = os.path.dirname(recorder.log.path) if recorder.log is not None else ""
+    stopped = orphans.stop_orphans(
+        state, cook.cook_id, cook_pid=cook.pid, store_dir=store_dir
+    )  # its jobs still running: stopped before any reruns
+    if stopped:
+        message += f"; {len(stopped)} of its jobs still running were stopped"
+    saved = recorder.cook_id, recorder.graph
+    recorder.cook_id, recorder.graph = cook.cook_id, cook.graph
+    cancelled = 0
+    for item in list(state.items.values()):
+        if item.cook_id == cook.cook_id and item.state not in FINISHED_STATES and item.state != "dirty":
+            recorder.emit(ev.WorkItemStateChanged, item_id=item.item_id, state="cooked_cancel", message=message)
+            cancelled += 1
+    counts = dict(cook.counts or {"ran": 0, "reused": 0, "failed": 0, "cancelled": 0})
+    counts["cancelled"] = counts.get("cancelled", 0) + cancelled
+    recorder.emit(ev.CookFinished, status="cancelled", message=message, counts=counts)
+    recorder.cook_id, recorder.graph = saved
+    recorder.flush()
+    return cook.cook_id

@@ -1,0 +1,125 @@
+"""What runs for a work item: the in-process task of a python node, and which scheduler runs each node.
+
+``task`` makes the function an in-process scheduler's worker calls for one item: it runs the node's
+``cook`` on a private ``WorkItem`` copy and hands back a ``JobResult`` (the files it reported,
+stat'ed and hashed on the worker, and its expected outputs checked), never touching the engine's
+state. ``routes`` picks each working node's scheduler. ``expected_records`` checks a node's expected
+outputs once a job ended, in-process or not.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+
+from pdgstore.engine.errors import GraphError
+from pdgstore.engine.files import records as files
+from pdgstore.engine.files.confine import Confine
+from pdgstore.engine.graph.workitem import WorkItem
+from pdgstore.engine.schedulers.contract import TYPES as SCHEDULER_TYPES
+from pdgstore.engine.schedulers.contract import JobResult, Scheduler
+from pdgstore.engine.schedulers.contract import make as make_scheduler
+from pdgstore.engine.schedulers.inprocess import InProcessScheduler
+
+from pdgstore.events import PATH
+from pdgstore.state import Item
+
+
+def task(graph, item: Item, confine: Confine) -> Callable[[], JobResult]:
+    """The in-process run of ``item`` of ``graph``: call it on a worker thread. ``confine``: the
+    project's bounds, which every output file it reports must stay within."""
+    node = graph.nodes[item.node]
+    view = WorkItem(
+        item_id=item.item_id,
+        name=item.name,
+        index=item.index,
+        node=item.node,
+        attrs=item.attrs,
+        inputs=item.inputs,
+        outputs=item.outputs,
+        root=graph.root,
+        node_parms=getattr(node, "node_parms", None),
+    )
+    root = graph.root
+    types = graph.types
+
+    def run() -> JobResult:
+        started = time.time_ns()
+        t0 = time.perf_counter_ns()
+        try:
+            node.cook(view)
+            outputs = list(view.outputs)
+            for path, tag in view.new_outputs:
+                confine.check_output(path, f"work item {view.name}")
+                try:
+                    outputs.append(files.record(path, root, tag, types=types, item=view))
+                except FileNotFoundError:
+                    raise FileNotFoundError(
+                        f"work item {view.name} reported output file {path}, which does not exist"
+                    ) from None
+            if node.expected_outputs:
+                outputs = expected_records(view, node, outputs, root, types)
+        except BaseException as exc:  # noqa: BLE001 - every failure of user code is the item's
+            return JobResult(
+                "cooked_fail",
+                {},
+                view.outputs,
+                started,
+                time.perf_counter_ns() - t0,
+                f"{type(exc).__name__}: {exc}",
+                traceback.format_exc(),
+            )
+        return JobResult("cooked_success", view.changed, outputs, started, time.perf_counter_ns() - t0)
+
+    return run
+
+
+def expected_records(view: WorkItem, node, outputs: list, root: str, types) -> list:
+    """``outputs`` plus the records of the node's expected outputs not among them; a missing one
+    raises FileNotFoundError naming the item and the file."""
+    reported = {o[PATH] for o in outputs}
+    for expr in node.expected_outputs:
+        path = files.relative(view.expand(expr, parm="expected_outputs"), root)
+        if path in reported:
+            continue
+        try:
+            outputs.append(files.record(path, root, None, types=types, item=view))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"work item {view.name} did not write its expected output {path}") from None
+        reported.add(path)
+    return outputs
+
+
+def routes(graph, scope: list[str], jobs: int) -> tuple[dict[str, Scheduler], dict[str, tuple]]:
+    """Each working node's scheduler: its own, else the graph's default, else the in-process one
+    (in-process nodes) or the local one (out-of-process nodes). The schedulers used by name, and
+    node name -> (scheduler name, the candidate asked per item or None): an in-process node goes
+    to another scheduler only if that one accepts the item."""
+    declared = dict(getattr(graph, "schedulers", {}))
+    used = {"inprocess": declared.get("inprocess") or InProcessScheduler("inprocess", jobs=jobs)}
+    route = {}
+    for name in scope:
+        node = graph.nodes[name]
+        if not getattr(node, "does_work", False):
+            continue
+        out_of_process = getattr(node, "out_of_process", False)
+        wanted = (
+            getattr(node, "scheduler", None)
+            or getattr(graph, "default_scheduler", None)
+            or ("local" if out_of_process else "inprocess")
+        )
+        scheduler = used.get(wanted) or declared.get(wanted)
+        if scheduler is None and wanted in SCHEDULER_TYPES:
+            scheduler = make_scheduler(wanted, wanted, {})
+        if scheduler is None:
+            raise GraphError(
+                f"node {name} uses scheduler {wanted}, which graph {graph.name} does not declare "
+                f"(declared: {', '.join(sorted(declared)) or 'none'})"
+            )
+        used[wanted] = scheduler
+        if out_of_process or scheduler.in_process:
+            route[name] = (wanted, None)
+        else:
+            route[name] = ("inprocess", wanted)
+    return used, route

@@ -1,0 +1,502 @@
+"""The cook's walk over the graph: generate work items node by node, hand each on when it cooked.
+
+Dependencies: a processor item is generated from its parent once the parent cooked (it inherits the
+parent's output files); a partition holds its members and is merged when they all have. A node is
+*generated* when every item it will have exists, and *cooked* when they all finished; a recorded
+item its node did not generate again is removed.
+
+Each item the walk generates goes to ``Items`` (``engine.cook.items``) to be decided; an item that
+cooked comes back through ``Settle`` to ``handed_on``, which generates its children and counts down
+the partitions waiting for it. The delta walk (``engine.incremental.delta``) keeps the items a
+change cannot reach without generating them (``kept``): they are counted, never listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pdgstore.engine.cook import static as static_graph
+from pdgstore.engine.cook.items import Items
+from pdgstore.engine.cook.recorder import Recorder
+from pdgstore.engine.cook.settle import Settle
+from pdgstore.engine.files import records as files
+from pdgstore.engine.graph.api import Graph
+from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Partitioner, Processor, child_attrs
+from pdgstore.engine.graph.when import effective_modes
+from pdgstore.engine.graph.workitem import item_identity
+from pdgstore.engine.incremental import decide
+
+from pdgstore import events as ev
+from pdgstore.events import DONE_STATES, FINISHED_STATES, PATH
+from pdgstore.state import Item, State
+
+
+@dataclass
+class NodeRun:
+    """What the walk tracks about one node during a cook."""
+
+    node: object
+    downstream: list = field(default_factory=list)
+    generated: bool = False
+    open_upstream: int = 0  # upstream items (this cook) not yet cooked and handed on
+    items: dict = field(default_factory=dict)  # item_id -> None, generated this cook
+    unfinished: int = 0  # items generated this cook that have not cooked successfully
+    names: set = field(default_factory=set)
+    kept: int = 0  # delta walk: recorded items reused without being listed in ``items``
+    kept_names: set | None = None  # delta walk: their names, when a new item needs a name
+
+
+class Walk:
+    def __init__(
+        self,
+        graph: Graph,
+        state: State,
+        recorder: Recorder,
+        settle: Settle,
+        scope: list[str],
+        cook_id: int,
+        fail_cook: Callable[[str], None],
+        warn: Callable[[str], None],
+    ) -> None:
+        self.graph, self.state, self.recorder, self.settle = graph, state, recorder, settle
+        self.scope, self.cook_id = scope, cook_id
+        self.fail_cook = fail_cook  # a node could not generate or partition: the cook fails, its branch stops
+        self.warn = warn  # a cook warning (a node that made nothing, a static item it could not plan)
+        self.items: Items | None = None  # set once the cook knows its stats (``Cook._start``)
+        self.ctx = GenerateContext(graph.name, graph.root, file=self.file_record, warn=warn)
+        self.stats: dict = {}
+        self.runs: dict[str, NodeRun] = {name: NodeRun(graph.nodes[name]) for name in scope}
+        for name in scope:
+            for up in graph.nodes[name].inputs:
+                self.runs[up].downstream.append(name)
+        self.partition_waits: dict[str, int] = {}  # partition id -> members not yet cooked
+        self.member_of: dict[str, list[str]] = {}  # item id -> partitions waiting on it
+        self.numbers: dict[str, int] = {}  # item id -> the N of its name node_N
+        self.partition_prev: dict[str, tuple] = {}  # partition id -> (its record before, its own attrs)
+        #: the items a delta walk decides (``engine.incremental.delta``); None: the full walk decides every item
+        self.affected: set[str] | None = None
+        self.children: dict[str, list[str]] = {}  # delta walk: item id -> its recorded children
+        self.taken_back: set[str] = set()  # delta walk: kept items generated again after all
+        #: Generate When, resolved (``engine.graph.when``): node -> mode, and the nodes that make
+        #: their items from upstream items as soon as those exist although those are dynamic
+        self.modes = effective_modes(graph, scope)
+        self.early = {
+            name
+            for name in scope
+            if getattr(graph.nodes[name], "generate_when", "") in ("all_upstream_generated", "static")
+            and graph.nodes[name].inputs
+        }
+        self.announced: dict[str, None] = {}  # items recorded before their parents cooked, not generated yet
+        self.held: dict[str, list] = {}  # node -> upstream items cooked (all_upstream_cooked waits for all)
+        self._known: dict[str, list] | None = None
+        settle.handed_on = self.handed_on
+
+    # -- starting points -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Generate the root nodes, and record the items known before anything runs; the rest
+        follows as items cook."""
+        for name in self.scope:
+            if not self.graph.nodes[name].inputs:
+                self._generate_root(name)
+        self._announce()
+
+    # -- items known ahead (Generate When: all upstream items are generated) -------------------------
+    def _announce(self) -> None:
+        """Record the items known before anything runs (Generate When resolved to "all upstream
+        items are generated", and static partitions over them): ``engine.cook.static`` plans them
+        with the ids, names and indices the engine gives them when it generates them for real (once
+        their parents cooked: their input files and cooked attributes come then). New ones only:
+        a recorded item keeps its record until it is decided."""
+        found, warnings = static_graph.planned_items(self)
+        for message in warnings:
+            self.warn(message)
+        known = self.state.items
+        for p in found:
+            if p.item_id not in known:
+                self._record_announced(p.item_id, p.node, p.name, p.index, p.parents, p.attrs)
+
+    def _record_announced(self, item_id: str, node: str, name: str, index: int, parents: list, attrs: dict) -> None:
+        self.recorder.emit(
+            ev.WorkItemGenerated,
+            item_id=item_id,
+            node=node,
+            name=name,
+            index=index,
+            parents=parents,
+            attrs=attrs,
+            inputs=[],
+            outputs=[],
+            state="uncooked",
+        )
+        self.announced[item_id] = None
+        self.settle.registered()
+
+    def _announce_children(self, run: NodeRun, item_ids: list) -> None:
+        """Explicit "all upstream items are generated" below dynamic items: a node's items are
+        recorded as soon as their parents exist, before those cook."""
+        for down in run.downstream:
+            if down not in self.early or self.modes.get(down) != "all_upstream_generated":
+                continue
+            node = self.graph.nodes[down]
+            for parent_id in item_ids:
+                parent = self.state.items.get(parent_id)
+                if parent is None or parent.state in DONE_STATES:
+                    continue  # a cooked parent's children are generated for real right away
+                try:
+                    specs = node.generate(self.ctx, parent)
+                except Exception:  # noqa: BLE001 - it fails, with its message, when generated for real
+                    continue
+                pn = self.numbers.get(parent_id, parent.index + 1)
+                for i, spec in enumerate(specs):
+                    item_id = item_identity(self.graph.name, down, [parent_id], spec.key)
+                    if item_id in self.state.items:
+                        continue
+                    number = pn if len(specs) == 1 else (pn - 1) * len(specs) + i + 1
+                    attrs = child_attrs(parent.attrs, spec)
+                    self._record_announced(item_id, down, f"{down}_{number}", spec.index, [parent_id], attrs)
+
+    def reuse_everything(self) -> None:
+        """Record what the full walk records when nothing changed (``engine.incremental.noop`` proved it):
+        every node generated and cooked, every item reused."""
+        rec = self.recorder
+        for name in self.scope:
+            run = self.runs[name]
+            run.items = dict.fromkeys(self.state.node_items.get((self.graph.name, name), ()))
+            self.items.kept(run.items)
+            run.generated = True
+            rec.emit(ev.NodeGenerated, node=name, count=len(run.items))
+            rec.emit(ev.NodeCooked, node=name, failed=0)
+            self.settle.kept(len(run.items))
+
+    def walk_delta(self, affected: set[str], children: dict[str, list[str]]) -> None:
+        """Register every item the change cannot reach as reused, in bulk (``engine.incremental.delta``), then
+        generate the affected items of the root file patterns again; the rest of the walk is the
+        usual one, restricted by ``handed_on`` to the affected items' children."""
+        self.affected, self.children = affected, children
+        graph, state = self.graph, self.state
+        per_node: dict[str, int] = {}
+        for item_id in affected:
+            node = state.items[item_id].node
+            per_node[node] = per_node.get(node, 0) + 1
+        for name in self.scope:
+            if graph.nodes[name].is_partitioner:
+                continue  # _partition goes over every member and registers every partition
+            run = self.runs[name]
+            # counted, not listed: a recook after one change does O(changed) work (``pdg watch``)
+            run.kept = len(state.node_items.get((graph.name, name), ())) - per_node.get(name, 0)
+            if self.items.observe is not None:
+                self.items.kept(i.item_id for i in state.items_of(graph.name, name) if self.is_kept(i.item_id, name))
+            self.settle.kept(run.kept)
+        root = graph.root
+        for name in self.scope:
+            node = graph.nodes[name]
+            if node.inputs:
+                continue
+            again = sorted((state.items[i] for i in affected if state.items[i].node == name), key=lambda i: i.index)
+            specs = []
+            for item in again:
+                first = item.outputs[0]
+                record = self.file_record(files.absolute(first[PATH], root), node.tag, first)
+                specs.append(NewItem(key=record[PATH], index=item.index, outputs=[record]))
+            self._add_children(self.runs[name], specs, None, numbers=[i.index + 1 for i in again])
+            self._node_generated(name)
+
+    # -- the delta walk's kept items -----------------------------------------------------------------
+    def is_kept(self, item_id: str, node: str) -> bool:
+        """Delta walk: the recorded item of ``node`` is reused without being decided (counted in
+        ``run.kept``, never in ``run.items``). A partitioner keeps none: it partitions again."""
+        return (
+            item_id not in self.affected
+            and item_id not in self.taken_back
+            and not self.graph.nodes[node].is_partitioner
+        )
+
+    def _kept_names(self, run: NodeRun) -> set[str]:
+        """Delta walk: the names of the items ``run`` keeps, which a new item must not take (made on
+        the first new item of the node: an affected item keeps its recorded name)."""
+        if run.kept_names is None:
+            node = run.node.name
+            run.kept_names = {
+                i.name for i in self.state.items_of(self.graph.name, node) if self.is_kept(i.item_id, node)
+            }
+        return run.kept_names
+
+    def _take_back(self, item_id: str, run: NodeRun) -> bool:
+        """Delta walk: an item the change was not foreseen to reach was remade (a partition whose
+        members changed): take back its children in ``run``, registered as reused, so they are
+        generated and decided again. False when it was not remade (its children stand)."""
+        if item_id not in self.settle.remade:
+            return False
+        node = run.node.name
+        for child in self.children.get(item_id, ()):
+            item = self.state.items.get(child)
+            if item is not None and item.node == node and self.is_kept(child, node):
+                self.taken_back.add(child)
+                run.kept -= 1
+                if run.kept_names is not None:
+                    run.kept_names.discard(item.name)
+                self.settle.taken_back()
+        return True
+
+    # -- generation ----------------------------------------------------------------------------------
+    def file_record(self, path: str, tag: str | None = None, prev: list | None = None) -> list:
+        """A file's record for generation: the stat cascade against its last record (no read when
+        its mtime and size match), a full stat and hash when it has none. ``prev``: that last record,
+        when the caller knows it (else it is looked up among every file pattern's records)."""
+        root = self.graph.root
+        if prev is None and self._known is None:
+            self._known = {}
+            for name in self.scope:
+                node = self.graph.nodes[name]
+                if not node.is_partitioner and not node.does_work:
+                    for item in self.state.items_of(self.graph.name, name):
+                        for o in item.outputs:
+                            self._known[o[PATH]] = o
+        relpath = files.relative(path, root)
+        full = files.absolute(relpath, root)
+        st = self.stats.get(full, False)
+        if prev is None:
+            prev = self._known.get(relpath)
+        if (
+            prev is not None
+            and st
+            and st.st_mtime_ns == prev[files.MTIME_NS]
+            and st.st_size == prev[files.SIZE]
+            and (not tag or tag == prev[files.TAG])
+        ):
+            return prev  # the stat cascade's first step, inline: a file pattern may hold 100,000 files
+        if prev is not None:
+            _verdict, current = files.check(prev, root, types=self.graph.types, st=st)
+            if current is not None:
+                if tag and current[files.TAG] != tag:
+                    current = [current[PATH], tag, *current[files.SIZE :]]
+                return current
+        return files.record(relpath, root, tag, types=self.graph.types, st=st or None)
+
+    def _register(self, run: NodeRun, item_id: str, number: int) -> None:
+        run.items[item_id] = None
+        run.unfinished += 1
+        self.numbers[item_id] = number
+        if self.announced.pop(item_id, 1):  # an announced item was counted when it was announced
+            self.settle.registered()
+        for down in run.downstream:
+            self.runs[down].open_upstream += 1
+
+    def _name_for(self, run: NodeRun, number: int) -> str:
+        node = run.node.name
+        name = f"{node}_{number}"
+        kept = self._kept_names(run) if self.affected is not None else ()  # disjoint from run.names
+        if name in run.names or name in kept:
+            name = f"{node}_{number}_{len(run.names) + len(kept)}"
+        run.names.add(name)
+        return name
+
+    def _generate_root(self, name: str) -> None:
+        run = self.runs[name]
+        processor: Processor = run.node
+        new = self._call_generate(processor, None)
+        if new is None:
+            return
+        self._add_children(run, new, parent=None)
+        self._node_generated(name)
+
+    def _call_generate(self, processor, parent):
+        try:
+            return processor.generate(self.ctx, parent)
+        except Exception as exc:
+            where = f" from {parent.name}" if parent is not None else ""
+            self.fail_cook(f"node {processor.name} failed to generate work items{where}: {type(exc).__name__}: {exc}")
+            return None
+
+    def _add_children(
+        self, run: NodeRun, new: list[NewItem], parent: Item | None, numbers: list[int] | None = None
+    ) -> None:
+        """Register and decide the items ``new`` that a node generated (from ``parent``, or as a root
+        node when None). ``numbers``: their positions when they are not the whole node's (delta walk)."""
+        processor = run.node
+        node_name = processor.name
+        graph_name = self.graph.name
+        count = len(new)
+        items = self.items
+        decide_item = items.work if processor.does_work else items.born
+        for i, spec in enumerate(new):
+            if parent is None:
+                number = numbers[i] if numbers is not None else i + 1
+                attrs, inputs, parents = dict(spec.attrs), [], []
+            else:
+                pn = self.numbers.get(parent.item_id, 1)
+                number = pn if count == 1 else (pn - 1) * count + i + 1
+                attrs = child_attrs(parent.attrs, spec)
+                inputs, parents = list(parent.outputs), [parent.item_id]
+            item_id = item_identity(graph_name, node_name, parents, spec.key)
+            prev = self.state.items.get(item_id) if self.affected is not None else None
+            if prev is not None and prev.node == node_name:
+                name = prev.name  # the delta walk renumbers nothing: an item keeps its recorded name
+                run.names.add(name)
+            else:
+                name = self._name_for(run, number)
+            self._register(run, item_id, number)
+            if processor.does_work:
+                outputs = []
+            else:
+                outputs = list(spec.outputs)
+                if not outputs and parent is not None:
+                    outputs = list(parent.outputs)  # an item without work passes its parent's files on
+            fields = {
+                "item_id": item_id,
+                "node": node_name,
+                "name": name,
+                "index": spec.index,
+                "parents": parents,
+                "attrs": attrs,
+                "inputs": inputs,
+                "outputs": outputs,
+            }
+            decide_item(processor, fields)
+            if self.early and processor.does_work:
+                self._announce_children(run, [item_id])
+
+    def _node_generated(self, name: str) -> None:
+        """Mark ``name`` fully generated; remove its items that this cook did not generate again."""
+        run = self.runs[name]
+        if run.generated:
+            return
+        run.generated = True
+        recorded = self.state.node_items.get((self.graph.name, name), {})
+        if self.affected is not None and not run.node.is_partitioner:  # the kept items stand
+            recorded = [i for i in (*self.affected, *self.taken_back) if i in recorded]
+        for item_id in list(recorded):
+            if item_id not in run.items:
+                self.items.removed(item_id, self.cook_id)
+        rec = self.recorder
+        rec.emit(ev.NodeGenerated, node=name, count=len(run.items) + run.kept)
+        if not run.items and not run.kept:
+            upstream = sum(len(self.runs[i].items) + self.runs[i].kept for i in run.node.inputs if i in self.runs)
+            why = run.node.made_nothing(upstream)
+            if why:
+                self.warn(f"node {name} made no work items: {why}")
+        if run.unfinished == 0:
+            rec.emit(ev.NodeCooked, node=name, failed=0)
+        for down in run.downstream:
+            self._maybe_generate(down)
+
+    def _maybe_generate(self, name: str) -> None:
+        """Generate what ``name`` can now that its inputs progressed; mark it generated when done."""
+        run = self.runs[name]
+        if run.generated or not all(self.runs[up].generated for up in run.node.inputs):
+            return
+        if run.node.is_partitioner:
+            if run.node.needs_cooked_inputs and run.open_upstream:
+                return
+            self._partition(name)
+            self._node_generated(name)
+        elif run.open_upstream == 0:
+            for parent in sorted(self.held.pop(name, ()), key=lambda p: self.numbers.get(p.item_id, p.index + 1)):
+                new = self._call_generate(run.node, parent)
+                if new is not None:
+                    self._add_children(run, new, parent=parent)
+            self._node_generated(name)
+
+    def _partition(self, name: str) -> None:
+        run = self.runs[name]
+        partitioner: Partitioner = run.node
+        members = []
+        for up in partitioner.inputs:  # in work item order, never in the order they finished cooking
+            listed = self.runs[up].items
+            if self.affected is None:
+                found = [self.state.items[i] for i in listed if i in self.state.items]
+            else:  # the kept items too, which the delta walk counts without listing
+                found = [
+                    i
+                    for i in self.state.items_of(self.graph.name, up)
+                    if i.item_id in listed or self.is_kept(i.item_id, up)
+                ]
+            members += sorted(found, key=lambda m: (m.index, m.item_id))
+        try:
+            partitions = partitioner.partition(self.ctx, members)
+        except Exception as exc:
+            self.fail_cook(f"partitioner {name} failed: {type(exc).__name__}: {exc}")
+            return
+        for number, part in enumerate(partitions, start=1):
+            member_ids = [m.item_id for m in part.members]
+            item_id = item_identity(self.graph.name, name, [], part.key)
+            if part.index is not None:  # the partitioner's own index (a frame, say) numbers it
+                number = part.index + 1
+            item_name = self._name_for(run, number)
+            self._register(run, item_id, number)
+            own = dict(part.attrs)
+            prev = decide.record_of(self.state.items.get(item_id))
+            self.partition_prev[item_id] = (prev, own)
+            fields = {
+                "item_id": item_id,
+                "node": name,
+                "name": item_name,
+                "index": number - 1,
+                "parents": member_ids,
+                "attrs": own,
+            }
+            self.items.place(fields, prev)
+            waiting = 0
+            for member in part.members:
+                if self.state.items[member.item_id].state not in DONE_STATES:
+                    waiting += 1
+                    self.member_of.setdefault(member.item_id, []).append(item_id)
+            self.partition_waits[item_id] = waiting
+            if waiting == 0:
+                self._merge(item_id)
+
+    def _merge(self, item_id: str) -> None:
+        prev, own = self.partition_prev.pop(item_id, (None, {}))
+        self.items.merge(item_id, prev, own)
+
+    # -- hand-on -------------------------------------------------------------------------------------
+    def handed_on(self, item_id: str) -> None:
+        """``item_id`` cooked (``Settle`` counted it): generate what depends on it, merge the
+        partitions it completes."""
+        item = self.state.items[item_id]
+        run = self.runs[item.node]
+        run.unfinished -= 1
+        if run.generated and run.unfinished == 0:
+            self.recorder.emit(ev.NodeCooked, node=item.node, failed=0)
+        for partition_id in self.member_of.pop(item_id, ()):
+            self.partition_waits[partition_id] -= 1
+            if self.partition_waits[partition_id] == 0:
+                self._merge(partition_id)
+        affected = self.affected
+        for down in run.downstream:
+            down_run = self.runs[down]
+            if not down_run.node.is_partitioner and (
+                affected is None or item_id in affected or self._take_back(item_id, down_run)
+            ):
+                if self.modes.get(down) == "all_upstream_cooked":
+                    self.held.setdefault(down, []).append(item)  # made once every upstream item cooked
+                else:
+                    new = self._call_generate(down_run.node, item)
+                    if new is None:
+                        continue
+                    self._add_children(down_run, new, parent=item)
+            down_run.open_upstream -= 1
+            self._maybe_generate(down)
+
+    # -- the end -------------------------------------------------------------------------------------
+    def listed(self, run: NodeRun) -> list[str]:
+        """The items of ``run``'s node in this cook: those it generated, and those a delta walk kept."""
+        if self.affected is None:
+            return list(run.items)
+        node = run.node.name
+        return [
+            i for i in self.state.node_items.get((self.graph.name, node), ()) if i in run.items or self.is_kept(i, node)
+        ]
+
+    def unfinished(self) -> list[str]:
+        """The items generated in this cook, and those it recorded ahead (static) and did not reach,
+        that did not finish (what a cancel records cancelled)."""
+        out = []
+        announced = [i for i in self.announced if i in self.state.items]
+        for item_ids in [run.items for run in self.runs.values()] + [announced]:
+            for item_id in item_ids:
+                item = self.state.items.get(item_id)
+                if item is not None and item.state not in FINISHED_STATES:
+                    out.append(item_id)
+        return out

@@ -1,0 +1,375 @@
+"""Whether a work item runs, and why: every decision of a cook, as pure functions.
+
+This is the one module that decides. Each function takes facts (the item's previous record, the
+signature it would be made from, its node's cache mode and the reason its node changed, the stat
+results of its files, the cache check's answer) and returns a ``Decision``: the action, the reason
+(recorded with ``WorkItemDirtied`` and shown by ``pdg cook --dry-run``), the events to append, in
+order, and the result to record. Nothing here reads a file, the clock or the store, calls a user's
+handler or starts anything: the cook (``engine.cook.items``) gathers the facts and carries the
+decision out, and a dry run simply does not carry it out (``tests/test_decide.py`` tests the
+decisions with no disk and no clock).
+
+A decision may need a fact that costs something to have: the item's expected output files
+(expanding the node's expressions for it) or the cache check of its files (which calls the user's
+cache handlers). Then it says so (``NEED_EXPECTED``, ``NEED_CACHE_CHECK`` with the files to check),
+and the caller asks again with the fact, as dask.distributed's worker state machine hands back
+instructions for its caller to carry out.
+
+The outcomes, by kind of item:
+
+- an item with work (a processor's): reuse it, cook it from the cache, fail it without running
+  (cache mode always read and its files are missing), or run it;
+- an item born cooked (a file pattern's), and a partition once its members cooked: reuse it, or
+  record its new result at once (update);
+- every kind: a recorded item that is clean (it finished, was not dirtied or accepted by hand, its
+  files have their recorded (mtime_ns, size)) and whose parents were not remade is reused without
+  computing its signature, in nodes where that is known to be safe (``engine.incremental.noop``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from pdgstore.engine.incremental.signatures import why, why_members
+
+from pdgstore import events as ev
+from pdgstore import reasons
+from pdgstore.events import DONE_STATES, HASH, MTIME_NS, PATH, SIZE
+from pdgstore.state import ACCEPTED
+
+# actions: what becomes of the item
+REUSE = "reuse"  # keep its recorded result
+UPDATE = "update"  # an item without work: its new result is recorded now
+RUN = "run"  # queue it to run
+CACHE = "cache"  # its expected files stand in for running it
+FAIL = "fail"  # it fails without running
+REMOVE = "remove"  # the node did not generate it again
+# requests: the decision needs one more fact; the caller finds it and asks again
+NEED_EXPECTED = "need_expected"
+NEED_CACHE_CHECK = "need_cache_check"
+
+
+class Decision(NamedTuple):
+    """What becomes of one item. ``events``: (event class, fields) to append first, in order;
+    ``result``: the fields of the ``WorkItemCooked`` that records the outcome now (UPDATE of a
+    partition, CACHE, FAIL), without its ``started_ns``, which the caller stamps; ``files``: for
+    NEED_CACHE_CHECK, the file records to check."""
+
+    action: str
+    reason: dict | None = None
+    events: tuple = ()
+    result: dict | None = None
+    files: list | None = None
+
+
+_REUSED = Decision(REUSE)
+_NEED_EXPECTED = Decision(NEED_EXPECTED)
+
+
+# -- facts every kind of item shares -----------------------------------------------------------------
+def record_of(item):
+    """The record a decision weighs, None when there is none worth it: an item only announced
+    (recorded before its parents cooked, by a cook or ``--generate-only``) or a partition placed but
+    never merged is decided as new."""
+    if (
+        item is not None
+        and item.state in ("uncooked", "waiting")
+        and not item.signature
+        and not item.reason
+        and not item.outputs
+    ):
+        return None
+    return item
+
+
+def unchanged(item, stats: dict, root: str, changed: set | None = None) -> bool:
+    """An item that finished, was not dirtied or accepted by hand since, and whose files still have
+    their recorded (mtime_ns, size) in ``stats`` (absolute path -> stat result or None). ``changed``:
+    the recorded paths a stat scan already found changed, looked up instead of the stats."""
+    if item.state not in DONE_STATES or item.signature in ("", ACCEPTED) or item.reason:
+        return False
+    if changed is not None:
+        for o in item.outputs:
+            if o[PATH] in changed:
+                return False
+        return True
+    get = stats.get
+    prefix = root if root.endswith("/") else root + "/"
+    for o in item.outputs:
+        path = o[PATH]
+        st = get(path if path[:1] == "/" else prefix + path)
+        if st is None or st.st_mtime_ns != o[MTIME_NS] or st.st_size != o[SIZE]:
+            return False
+    return True
+
+
+def clean(prev, parents: list, stats: dict, root: str, remade: set) -> bool:
+    """``prev`` can be reused as it is: it and its files are ``unchanged``, and it has the same
+    parents, none of them remade in this cook (so its starting attributes and inputs are the same)."""
+    if prev.parents != parents or not unchanged(prev, stats, root):
+        return False
+    return not any(p in remade for p in parents)
+
+
+def born_as_recorded(prev, new: dict, stats: dict, root: str, remade: set) -> bool:
+    """An item born cooked is the one recorded: the same files, inputs and attributes, and clean."""
+    return (
+        prev.outputs == new["outputs"]
+        and prev.inputs == new["inputs"]
+        and prev.attrs == new["attrs"]
+        and clean(prev, new["parents"], stats, root, remade)
+    )
+
+
+def stale_reason(prev, node_reason: dict | None) -> dict | None:
+    """The reason every kind of item shares: its node changed, or it has no result to reuse."""
+    if node_reason is not None:
+        return dict(node_reason)
+    if prev.state not in DONE_STATES:
+        return dict(prev.reason) if prev.reason else reasons.no_result(prev.state)
+    return None
+
+
+def reuse(prev, name: str, index: int, outputs: list | None = None, signature: str = "") -> Decision:
+    """Keep ``prev``'s results: follow its new position, refresh the records of files only touched
+    (``outputs``, when they were checked), and confirm under ``signature`` a result a person accepted."""
+    events = []
+    item_id = prev.item_id
+    if prev.name != name or prev.index != index:
+        events.append((ev.WorkItemRenumbered, {"item_id": item_id, "name": name, "index": index}))
+    if outputs is not None and outputs != prev.outputs:
+        events.append((ev.WorkItemRestatted, {"item_id": item_id, "outputs": outputs}))
+    if prev.signature == ACCEPTED and signature:
+        accepted = {
+            "item_id": item_id,
+            "state": prev.state,
+            "outputs": list(prev.outputs),
+            "started_ns": prev.started_ns,
+            "duration_ns": prev.duration_ns,
+            "signature": signature,
+            "reason": reasons.accepted(),
+        }
+        events.append((ev.WorkItemCooked, accepted))
+    return Decision(REUSE, None, tuple(events)) if events else _REUSED
+
+
+def removed(item_id: str, cook_id: int) -> Decision:
+    """A recorded item its node did not generate again in this cook."""
+    reason = f"cook {cook_id} did not generate it again"
+    return Decision(REMOVE, None, ((ev.WorkItemRemoved, {"item_id": item_id, "reason": reason}),))
+
+
+# -- an item born cooked (a file pattern's) --------------------------------------------------------
+def born(prev, new: dict, signature: str, node_reason: dict | None) -> Decision:
+    """``new``: the ``WorkItemGenerated`` fields of the item as generated now (item_id, node, name,
+    index, parents, attrs, inputs, outputs)."""
+    if prev is not None and prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED):
+        return reuse(prev, new["name"], new["index"], new["outputs"], signature)
+    generated = (ev.WorkItemGenerated, {**new, "state": "cooked_success", "signature": signature})
+    if prev is None:
+        return Decision(UPDATE, reasons.new(), (generated,))
+    reason = stale_reason(prev, node_reason) or _file_reason(prev, new)
+    return Decision(UPDATE, reason, ((ev.WorkItemDirtied, {"item_id": new["item_id"], "reason": reason}), generated))
+
+
+def _file_reason(prev, new: dict) -> dict:
+    before = {o[PATH]: o for o in prev.outputs}
+    for o in new["outputs"]:
+        old = before.get(o[PATH])
+        if old is not None and (old[HASH] != o[HASH] or old[SIZE] != o[SIZE]):
+            return reasons.file_changed("file", o[PATH], old, o)
+    return _input_reason(prev, new)
+
+
+def _input_reason(prev, new: dict) -> dict:
+    parents = new["parents"]
+    producers = dict.fromkeys((r[PATH] for r in new["inputs"]), parents[0] if parents else "")
+    return why(prev, new["attrs"], new["inputs"], producers)
+
+
+# -- an item with work (a processor's) -------------------------------------------------------------
+def work(
+    prev,
+    new: dict,
+    *,
+    mode: str,
+    signature: str,
+    node_reason: dict | None,
+    expected: list | None = None,
+    check=None,
+) -> Decision:
+    """``new``: as for ``born`` (its outputs empty); ``mode``: the node's cache mode; ``expected``:
+    the ``[path, tag]`` of the files its node expects it to write (None: not known yet); ``check``:
+    the cache check's answer (``engine.files.cache.CacheCheck``) on the files this asked for."""
+    name = new["name"]
+    if prev is None:
+        if expected is None:
+            return _NEED_EXPECTED
+        if mode == "always_read" and not expected:
+            return _fail(
+                new,
+                f"cache mode always read: work item {name} of node {new['node']} has no expected output files to read",
+            )
+        if expected and mode != "always_write":
+            if check is None:
+                return Decision(NEED_CACHE_CHECK, files=expected)
+            if check.hit:
+                return _cached(new, mode, check.records, signature)
+            if mode == "always_read":
+                return _fail(new, missing_message(name, check.reason))
+        return _run(new, None, reasons.new())
+    if mode == "always_write":
+        return _run(new, prev, reasons.cache_mode(mode))
+    reason = stale_reason(prev, node_reason) if mode == "automatic" else None
+    if reason is None and mode == "automatic" and prev.signature not in (signature, ACCEPTED):
+        reason = _input_reason(prev, new)
+    if reason is not None:
+        return _run(new, prev, reason)
+    if expected is None:
+        return _NEED_EXPECTED
+    wanted = list(prev.outputs) if prev.state in DONE_STATES else []
+    recorded = {e[PATH] for e in wanted}
+    wanted += [e for e in expected if e[PATH] not in recorded]
+    if mode != "automatic" and not wanted:
+        reason = reasons.no_result(prev.state)
+    elif check is None:
+        return Decision(NEED_CACHE_CHECK, files=wanted)
+    elif check.hit:
+        if prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED):
+            return reuse(prev, name, new["index"], check.records, signature)
+        return _cached(new, mode, check.records, signature)
+    else:
+        reason = check.reason
+    if mode == "always_read":
+        return _fail(new, missing_message(name, reason))
+    return _run(new, prev, reason)
+
+
+def _generated(new: dict) -> tuple:
+    return (ev.WorkItemGenerated, {**new, "state": "uncooked", "signature": ""})
+
+
+def _run(new: dict, prev, reason: dict) -> Decision:
+    if prev is None:
+        return Decision(RUN, reason, (_generated(new),))
+    dirtied = (ev.WorkItemDirtied, {"item_id": new["item_id"], "reason": reason})
+    return Decision(RUN, reason, (_generated(new), dirtied))
+
+
+def _cached(new: dict, mode: str, records: list, signature: str) -> Decision:
+    result = {
+        "item_id": new["item_id"],
+        "state": "cooked_cache",
+        "outputs": records,
+        "duration_ns": 0,
+        "signature": signature,
+        "reason": reasons.from_cache(mode, [r[PATH] for r in records]),
+    }
+    return Decision(CACHE, {"cache_mode": mode}, (_generated(new),), result)
+
+
+def _fail(new: dict, message: str) -> Decision:
+    return Decision(FAIL, {"message": message}, (_generated(new),), failure(new["item_id"], message))
+
+
+def failure(item_id: str, message: str) -> dict:
+    """The result of an item that fails without running (its ``started_ns`` is the caller's now)."""
+    return {"item_id": item_id, "state": "cooked_fail", "duration_ns": 0, "error": message}
+
+
+def failed(item_id: str, message: str, events: tuple = ()) -> Decision:
+    """An item that fails without running, for a reason found outside the decision (a handler or a
+    scheduler raised, an expected output did not expand)."""
+    return Decision(FAIL, {"message": message}, events, failure(item_id, message))
+
+
+def generated_only(new: dict) -> tuple:
+    """The event that records a work item as generated and not cooked (before it fails)."""
+    return (_generated(new),)
+
+
+def missing_message(name: str, reason: dict | None) -> str:
+    """Why an item in cache mode always read fails: which expected file is missing or changed."""
+    reason = reason or {}
+    path = reason.get("path", "?")
+    how = "is missing" if reason.get("cause") != "output_modified" else "was modified"
+    if reason.get("cause") == "cache_miss":
+        how = f"was refused by cache handler {reason.get('handler')}"
+    return f"cache mode always read: expected output {path} of work item {name} {how}"
+
+
+# -- a partition -----------------------------------------------------------------------------------
+def placed(prev, new: dict) -> tuple:
+    """The events that place a partition (``new``: its fields, its members as ``parents`` and its
+    own attributes as ``attrs``) before its members cooked: renumber the recorded one if it merged
+    the same members with the same attributes, else record it as generated and waiting."""
+    if (
+        prev is not None
+        and prev.state in DONE_STATES
+        and prev.parents == new["parents"]
+        and all(prev.attrs.get(k) == v for k, v in new["attrs"].items())
+    ):
+        if prev.name != new["name"] or prev.index != new["index"]:
+            return ((ev.WorkItemRenumbered, {"item_id": prev.item_id, "name": new["name"], "index": new["index"]}),)
+        return ()
+    return ((ev.WorkItemGenerated, {**new, "inputs": [], "outputs": [], "state": "waiting", "signature": ""}),)
+
+
+def keeps_signature(item, prev, remade: set) -> bool:
+    """A partition placed as recorded whose members are the same, none remade: what it merged is
+    unchanged, so its signature is (no need to hash its members' files again)."""
+    return (
+        item is prev
+        and not prev.reason
+        and prev.state in DONE_STATES
+        and prev.signature not in ("", ACCEPTED)
+        and not any(m in remade for m in prev.parents)
+    )
+
+
+def merge_members(members: list, own: dict) -> tuple[dict, list]:
+    """The plain merge: the members' attributes (first value wins), then the partition's own; every
+    member's files, in member order. A partitioner may merge its own way (``Partitioner.merged``)."""
+    attrs: dict = {}
+    outputs: list = []
+    for member in members:
+        for name, attr in member.attrs.items():
+            attrs.setdefault(name, attr)
+        outputs.extend(member.outputs)
+    attrs.update(own)
+    return attrs, outputs
+
+
+def merged(
+    item,
+    prev,
+    members: list,
+    own: dict,
+    signature: str,
+    node_reason: dict | None,
+    remade: set,
+    merge: Callable[[list, dict], tuple[dict, list]] = merge_members,
+) -> Decision:
+    """A partition whose members all cooked: reuse it if they are what it merged last time, else
+    ``merge`` them (its node's rule: ``Partitioner.merged``) into it."""
+    if prev is not None and prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED) and item is prev:
+        # the members' files are the same, but one rerun (cut off early) or touched has new stats
+        outputs = [o for member in members for o in member.outputs]
+        return reuse(prev, prev.name, prev.index, outputs, signature)
+    events: tuple = ()
+    if prev is not None:
+        reason = stale_reason(prev, node_reason) or why_members(prev.parents, members, remade)
+        events = ((ev.WorkItemDirtied, {"item_id": item.item_id, "reason": reason}),)
+    else:
+        reason = reasons.new()
+    attrs, outputs = merge(members, own)
+    result = {
+        "item_id": item.item_id,
+        "state": "cooked_success",
+        "attrs": attrs,
+        "outputs": outputs,
+        "duration_ns": 0,
+        "signature": signature,
+    }
+    return Decision(UPDATE, reason, events, result)

@@ -1,0 +1,300 @@
+"""The decisions (engine.incremental.decide), table by table: facts in, decision out, no disk, no clock.
+
+Each row gives the facts a cook would gather about one item (its previous record, the signature it
+would be made from, its node's cache mode and changes, its expected files, the cache check's
+answer, the stat results of its files) and the decision expected: the action, the cause and cache
+state of the reason, and the kinds of the events to append, in order. The end-to-end tests
+(test_recook.py, test_cache_modes.py, test_delta.py) cook real graphs on disk; these pin the policy.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from pdgstore.engine.files.cache import CacheCheck
+from pdgstore.engine.incremental import decide
+from pdgstore.state import ACCEPTED
+
+ROOT = "/project"
+IN = ["in/a.txt", "file", 5, 100, "h-in"]
+OUT = ["out/a.txt", "file", 7, 200, "h-out"]
+
+
+@dataclass
+class Record:
+    """A recorded work item: the fields of ``pdgstore.state.Item`` the decisions read."""
+
+    item_id: str = "i1"
+    node: str = "upper"
+    name: str = "upper_1"
+    index: int = 0
+    state: str = "cooked_success"
+    signature: str = "sig"
+    reason: dict = field(default_factory=dict)
+    parents: list = field(default_factory=lambda: ["p1"])
+    attrs: dict = field(default_factory=dict)
+    inputs: list = field(default_factory=lambda: [list(IN)])
+    outputs: list = field(default_factory=lambda: [list(OUT)])
+    started_ns: int = 1
+    duration_ns: int = 2
+
+
+def new(**changes) -> dict:
+    """The ``WorkItemGenerated`` fields of the item as generated now."""
+    fields = {
+        "item_id": "i1",
+        "node": "upper",
+        "name": "upper_1",
+        "index": 0,
+        "parents": ["p1"],
+        "attrs": {},
+        "inputs": [list(IN)],
+        "outputs": [],
+    }
+    fields.update(changes)
+    return fields
+
+
+def kinds(decision: decide.Decision) -> list[str]:
+    return [cls.kind for cls, _fields in decision.events]
+
+
+def cause(decision: decide.Decision) -> tuple:
+    reason = decision.reason or {}
+    return reason.get("cause"), reason.get("cache_state")
+
+
+HIT = CacheCheck(True, [list(OUT)])
+TOUCHED = CacheCheck(True, [["out/a.txt", "file", 7, 300, "h-out"]], touched=True)
+MISSING = CacheCheck(False, reason={"cause": "output_missing", "cache_state": "dirty_missing", "path": "out/a.txt"})
+REFUSED = CacheCheck(
+    False, reason={"cause": "cache_miss", "cache_state": "dirty_missing", "path": "out/a.txt", "handler": "h"}
+)
+CHANGED_INPUT = [["in/a.txt", "file", 6, 101, "h-in-2"]]
+PARM = {"cause": "parm", "node": "upper", "parm": "suffix", "old": 1, "new": 2, "cache_state": "dirty_stale"}
+EXPECTED = [["out/a.txt", "file"]]
+
+# id, prev, new's changes, mode, signature, node reason, expected, check -> action, (cause, cache state), event kinds
+WORK = [
+    ("new item runs", None, {}, "automatic", "sig", None, [], None,
+     "run", ("new", "dirty_new"), ["WorkItemGenerated"]),
+    ("new item, expected files present: from the cache", None, {}, "automatic", "sig", None, EXPECTED, HIT,
+     "cache", (None, None), ["WorkItemGenerated"]),
+    ("new item, expected files missing: runs", None, {}, "automatic", "sig", None, EXPECTED, MISSING,
+     "run", ("new", "dirty_new"), ["WorkItemGenerated"]),
+    ("new item, always write: runs without a check", None, {}, "always_write", "sig", None, EXPECTED, None,
+     "run", ("new", "dirty_new"), ["WorkItemGenerated"]),
+    ("new item, always read, nothing expected: fails", None, {}, "always_read", "sig", None, [], None,
+     "fail", (None, None), ["WorkItemGenerated"]),
+    ("new item, always read, file missing: fails", None, {}, "always_read", "sig", None, EXPECTED, MISSING,
+     "fail", (None, None), ["WorkItemGenerated"]),
+    ("unchanged, files pass: reused", Record(), {}, "automatic", "sig", None, [], HIT,
+     "reuse", (None, None), []),
+    ("unchanged, a file only touched: reused, restatted", Record(), {}, "automatic", "sig", None, [], TOUCHED,
+     "reuse", (None, None), ["WorkItemRestatted"]),
+    ("unchanged, renumbered: reused, renumbered", Record(index=3, name="upper_4"), {}, "automatic", "sig", None,
+     [], HIT, "reuse", (None, None), ["WorkItemRenumbered"]),
+    ("unchanged, output gone: runs", Record(), {}, "automatic", "sig", None, [], MISSING,
+     "run", ("output_missing", "dirty_missing"), ["WorkItemGenerated", "WorkItemDirtied"]),
+    ("unchanged, a cache handler says miss: runs", Record(), {}, "automatic", "sig", None, [], REFUSED,
+     "run", ("cache_miss", "dirty_missing"), ["WorkItemGenerated", "WorkItemDirtied"]),
+    ("input changed: runs", Record(), {"inputs": CHANGED_INPUT}, "automatic", "sig2", None, None, None,
+     "run", ("input", "dirty_stale"), ["WorkItemGenerated", "WorkItemDirtied"]),
+    ("attribute changed: runs", Record(), {"attrs": {"n": ["int", [2]]}}, "automatic", "sig2", None, None, None,
+     "run", ("attribute", "dirty_stale"), ["WorkItemGenerated", "WorkItemDirtied"]),
+    ("node parameter changed: runs", Record(), {}, "automatic", "sig2", PARM, None, None,
+     "run", ("parm", "dirty_stale"), ["WorkItemGenerated", "WorkItemDirtied"]),
+    ("failed last time: runs", Record(state="cooked_fail"), {}, "automatic", "sig", None, None, None,
+     "run", ("no_result", "dirty_empty"), ["WorkItemGenerated", "WorkItemDirtied"]),
+    ("dirtied by hand: runs with that reason", Record(state="dirty", reason={"cause": "user", "cache_state":
+     "dirty_always"}), {}, "automatic", "sig", None, None, None,
+     "run", ("user", "dirty_always"), ["WorkItemGenerated", "WorkItemDirtied"]),
+    ("always write: runs", Record(), {}, "always_write", "sig", None, None, None,
+     "run", ("cache_mode", "dirty_always"), ["WorkItemGenerated", "WorkItemDirtied"]),
+    ("accepted by hand, files pass: reused, confirmed", Record(signature=ACCEPTED), {}, "automatic", "sig", None,
+     [], HIT, "reuse", (None, None), ["WorkItemCooked"]),
+    ("automatic ignore: upstream changed, files pass: from the cache", Record(), {"inputs": CHANGED_INPUT},
+     "automatic_ignore", "sig2", None, [], HIT, "cache", (None, None), ["WorkItemGenerated"]),
+    ("always read, failed before, nothing expected: fails", Record(state="cooked_fail", outputs=[]), {},
+     "always_read", "sig", None, [], None, "fail", (None, None), ["WorkItemGenerated"]),
+]
+
+
+@pytest.mark.parametrize(
+    "prev, changes, mode, signature, node_reason, expected, check, action, reason, events",
+    [row[1:] for row in WORK],
+    ids=[row[0] for row in WORK],
+)
+def test_work_item_decisions(prev, changes, mode, signature, node_reason, expected, check, action, reason, events):
+    decision = decide.work(
+        prev, new(**changes), mode=mode, signature=signature, node_reason=node_reason, expected=expected, check=check
+    )
+    assert (decision.action, cause(decision) if action in ("run", "update") else (None, None)) == (action, reason)
+    assert kinds(decision) == events
+
+
+def test_a_work_decision_asks_for_the_facts_it_needs_in_turn():
+    """Expected files are expanded only when the decision needs them, and the cache (the user's
+    handlers) is asked only about the files it names."""
+    asked = decide.work(None, new(), mode="automatic", signature="s", node_reason=None)
+    assert asked.action == decide.NEED_EXPECTED
+    asked = decide.work(None, new(), mode="automatic", signature="s", node_reason=None, expected=EXPECTED)
+    assert (asked.action, asked.files) == (decide.NEED_CACHE_CHECK, EXPECTED)
+    # a recorded item is checked on its recorded outputs, then on the expected files it does not record
+    more = [["out/a.txt", "file"], ["out/b.txt", "file"]]
+    asked = decide.work(Record(), new(), mode="automatic", signature="sig", node_reason=None, expected=more)
+    assert asked.files == [OUT, ["out/b.txt", "file"]]
+    # a changed signature decides without expanding anything
+    ran = decide.work(Record(), new(inputs=CHANGED_INPUT), mode="automatic", signature="s2", node_reason=None)
+    assert ran.action == decide.RUN
+
+
+def test_a_changed_input_names_the_file_its_sizes_and_hashes_and_the_item_that_made_it():
+    decision = decide.work(Record(), new(inputs=CHANGED_INPUT), mode="automatic", signature="s2", node_reason=None)
+    assert decision.reason == {
+        "cause": "input",
+        "path": "in/a.txt",
+        "old_size": 5,
+        "new_size": 6,
+        "old_hash": "h-in",
+        "new_hash": "h-in-2",
+        "cache_state": "dirty_stale",
+        "from_item": "p1",
+    }
+    dirtied = dict(decision.events)[next(cls for cls, _ in decision.events if cls.kind == "WorkItemDirtied")]
+    assert dirtied == {"item_id": "i1", "reason": decision.reason}
+
+
+def test_results_had_without_running_are_whole_but_for_the_time():
+    cached = decide.work(None, new(), mode="automatic", signature="s", node_reason=None, expected=EXPECTED, check=HIT)
+    assert cached.result == {
+        "item_id": "i1",
+        "state": "cooked_cache",
+        "outputs": [OUT],
+        "duration_ns": 0,
+        "signature": "s",
+        "reason": {"cache_mode": "automatic", "files": ["out/a.txt"]},
+    }
+    failed = decide.work(None, new(), mode="always_read", signature="s", node_reason=None, expected=EXPECTED,
+                         check=REFUSED)
+    assert failed.result["state"] == "cooked_fail"
+    assert failed.result["error"] == (
+        "cache mode always read: expected output out/a.txt of work item upper_1 was refused by cache handler h"
+    )
+    assert "started_ns" not in cached.result and "started_ns" not in failed.result  # the cook's clock stamps it
+
+
+PATTERN_FILE = ["in/a.txt", "file", 5, 100, "h-in"]
+BORN = [
+    ("new file", None, PATTERN_FILE, "s", None, "update", ("new", "dirty_new"), ["WorkItemGenerated"]),
+    ("same signature", Record(signature="s", outputs=[PATTERN_FILE]), PATTERN_FILE, "s", None,
+     "reuse", (None, None), []),
+    ("file edited", Record(signature="s", outputs=[PATTERN_FILE]), ["in/a.txt", "file", 9, 150, "h-2"], "s2", None,
+     "update", ("file", "dirty_stale"), ["WorkItemDirtied", "WorkItemGenerated"]),
+    ("node changed", Record(signature="s", outputs=[PATTERN_FILE]), PATTERN_FILE, "s2", PARM,
+     "update", ("parm", "dirty_stale"), ["WorkItemDirtied", "WorkItemGenerated"]),
+    ("only touched: same signature, new stats", Record(signature="s", outputs=[PATTERN_FILE]),
+     ["in/a.txt", "file", 5, 999, "h-in"], "s", None, "reuse", (None, None), ["WorkItemRestatted"]),
+]
+
+
+@pytest.mark.parametrize(
+    "prev, output, signature, node_reason, action, reason, events", [r[1:] for r in BORN], ids=[r[0] for r in BORN]
+)
+def test_born_item_decisions(prev, output, signature, node_reason, action, reason, events):
+    decision = decide.born(prev, new(inputs=[], parents=[], outputs=[output]), signature, node_reason)
+    assert (decision.action, cause(decision) if action == "update" else (None, None)) == (action, reason)
+    assert kinds(decision) == events
+
+
+def stat(mtime_ns: int, size: int):
+    return SimpleNamespace(st_mtime_ns=mtime_ns, st_size=size)
+
+
+CLEAN = [
+    ("files as recorded", Record(), {f"{ROOT}/out/a.txt": stat(200, 7)}, set(), True),
+    ("mtime differs", Record(), {f"{ROOT}/out/a.txt": stat(201, 7)}, set(), False),
+    ("size differs", Record(), {f"{ROOT}/out/a.txt": stat(200, 8)}, set(), False),
+    ("file missing", Record(), {f"{ROOT}/out/a.txt": None}, set(), False),
+    ("parent remade", Record(), {f"{ROOT}/out/a.txt": stat(200, 7)}, {"p1"}, False),
+    ("never cooked", Record(state="uncooked"), {f"{ROOT}/out/a.txt": stat(200, 7)}, set(), False),
+    ("accepted by hand", Record(signature=ACCEPTED), {f"{ROOT}/out/a.txt": stat(200, 7)}, set(), False),
+    ("dirtied by hand", Record(reason={"cause": "user"}), {f"{ROOT}/out/a.txt": stat(200, 7)}, set(), False),
+]
+
+
+@pytest.mark.parametrize("prev, stats, remade, expected", [r[1:] for r in CLEAN], ids=[r[0] for r in CLEAN])
+def test_clean_items_are_reused_without_a_signature(prev, stats, remade, expected):
+    assert decide.clean(prev, ["p1"], stats, ROOT, remade) is expected
+
+
+def test_clean_needs_the_same_parents():
+    assert not decide.clean(Record(), ["p2"], {f"{ROOT}/out/a.txt": stat(200, 7)}, ROOT, set())
+
+
+def member(item_id: str, path: str, attrs: dict | None = None):
+    return Record(item_id=item_id, outputs=[[path, "file", 1, 1, "h-" + item_id]], attrs=attrs or {})
+
+
+def test_a_new_partition_merges_its_members_first_value_first_its_own_over_all():
+    m1 = member("m1", "out/1.txt", {"a": ["int", [1]], "b": ["int", [1]]})
+    m2 = member("m2", "out/2.txt", {"a": ["int", [2]], "c": ["int", [2]]})
+    item = Record(item_id="part", parents=["m1", "m2"], state="waiting")
+    decision = decide.merged(item, None, [m1, m2], {"b": ["int", [9]]}, "ps", None, set())
+    assert (decision.action, cause(decision), kinds(decision)) == ("update", ("new", "dirty_new"), [])
+    assert decision.result["attrs"] == {"a": ["int", [1]], "b": ["int", [9]], "c": ["int", [2]]}
+    assert decision.result["outputs"] == [m1.outputs[0], m2.outputs[0]]
+
+
+def test_a_partition_of_the_same_members_is_reused_else_names_what_changed():
+    m1, m2, m3 = member("m1", "out/1.txt"), member("m2", "out/2.txt"), member("m3", "out/3.txt")
+    prev = Record(item_id="part", parents=["m1", "m2"], signature="ps", outputs=[m1.outputs[0], m2.outputs[0]])
+    assert decide.merged(prev, prev, [m1, m2], {}, "ps", None, set()).action == "reuse"
+    item = Record(item_id="part", parents=["m1", "m3"], state="waiting")  # placed anew: not the record
+    decision = decide.merged(item, prev, [m1, m3], {}, "ps2", None, {"m1"})
+    assert decision.reason == {
+        "cause": "members",
+        "cache_state": "dirty_stale",
+        "added": ["m3"],
+        "removed": ["m2"],
+        "changed": ["m1"],
+        "from_item": "m1",
+    }
+    assert kinds(decision) == ["WorkItemDirtied"]
+
+
+PLACED = [
+    ("same members: nothing to record", Record(item_id="part", parents=["m1"], name="gather_1"),
+     {"parents": ["m1"], "attrs": {}}, []),
+    ("same members, new position: renumbered", Record(item_id="part", parents=["m1"], name="gather_2", index=1),
+     {"parents": ["m1"], "attrs": {}}, ["WorkItemRenumbered"]),
+    ("other members: generated, waiting", Record(item_id="part", parents=["m1"], name="gather_1"),
+     {"parents": ["m1", "m2"], "attrs": {}}, ["WorkItemGenerated"]),
+    ("new", None, {"parents": ["m1"], "attrs": {}}, ["WorkItemGenerated"]),
+]
+
+
+@pytest.mark.parametrize("prev, changes, events", [r[1:] for r in PLACED], ids=[r[0] for r in PLACED])
+def test_placing_a_partition(prev, changes, events):
+    fields = {"item_id": "part", "node": "gather", "name": "gather_1", "index": 0, **changes}
+    placed = decide.placed(prev, fields)
+    assert [cls.kind for cls, _ in placed] == events
+    if events == ["WorkItemGenerated"]:
+        assert placed[0][1]["state"] == "waiting"
+
+
+def test_the_decisions_are_pure():
+    """No clock, no file system, no processes: the module imports none of them."""
+    source = Path(decide.__file__).read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert not imported & {"os", "time", "subprocess", "threading", "sqlite3", "shutil", "pathlib"}
