@@ -200,6 +200,9 @@ class TypeRegistry:
     # -- plugins ---------------------------------------------------------------------------------
     def load_plugin_file(self, path: Path) -> None:
         """Run one types plugin; a failure is a warning naming the file."""
+        from pdgstore.engine.pdgapi import ensure_pdg_module
+
+        ensure_pdg_module()  # the plugin's `import pdg` must not find the project's pdg/types/ folder
         try:
             spec = importlib.util.spec_from_file_location(f"pdg_types_{abs(hash(str(path)))}", path)
             module = importlib.util.module_from_spec(spec)

@@ -195,3 +195,20 @@ def test_a_pdg_scheduler_registers_by_its_class_name(example):
     assert type(farm_of(graph)).__name__ == "CustomScheduler"
     assert isinstance(farm_of(graph), pdg.Scheduler)
     assert Graph is type(graph)
+
+
+def test_the_example_cooks_with_the_pdg_command(example):
+    """``pdg cook graph.py`` in the example's folder: its ``pdg/types/`` folder must not shadow
+    ``import pdg`` (the plugin subclasses ``pdg.Scheduler``), and ``pdg show`` names the URIs."""
+    import subprocess
+    import sys
+
+    ex = example("seed002")
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "pdgstore.cli.main", *args], cwd=ex.root, capture_output=True, text=True, timeout=120
+    )
+    cooked = run("cook", "graph.py")
+    assert cooked.returncode == 0, cooked.stderr
+    shown = run("show", "job_1")
+    assert "status: http://farm.example/status/job_1" in shown.stdout
+    assert "__pdg_cookpercent (float) = 100.0" in shown.stdout
