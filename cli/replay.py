@@ -9,12 +9,12 @@ import click
 from pdgstore.cli import render
 from pdgstore.cli.options import db_option, json_option
 from pdgstore.engine.errors import PdgError
-from pdgstore.engine.project import open_store
 from pdgstore.engine.resend import check_types, load_handler, replay_into
 from rich.markup import escape
 
 from pdgstore import refs
 from pdgstore.errors import BadRef
+from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
 
 
@@ -46,6 +46,7 @@ def command(handler_spec, cook_id, ref_from, ref_to, types, db, as_json) -> None
         raise PdgError("give either --cook or --from/--to, not both")
     type_set = check_types(types)
     handler = load_handler(handler_spec)
+    until: int | None
     with open_store(db) as log:
         if cook_id is not None:
             span = log.cook_span(cook_id)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 from pdgstore.cli import render
 from pdgstore.cli.options import at_option, db_option, json_option
-from pdgstore.engine.project import open_store
 
 from pdgstore import queries, refs
 from pdgstore.events import STATES
+from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
 
 
@@ -49,8 +49,9 @@ def command(at, db, as_json) -> None:
             )
         else:
             render.err.print(
-                f"cook {cook['cook_id']} of {cook['graph']} died (pid {cook['pid']}); "
-                "the next cook records its unfinished items as cancelled",
+                f"cook {cook['cook_id']} of {cook['graph']} ended before it recorded its end (pid {cook['pid']}: "
+                "its process died, or a write to the store failed); the next cook records its unfinished "
+                "items as cancelled",
                 style="red",
             )
     if not rows:
