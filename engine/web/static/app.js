@@ -358,6 +358,7 @@
       redrawAll();
       view.recolors++;
       view.lastRecolorAt = performance.now();
+      if (view.recolorLog) view.recolorLog.push([view.seq, performance.timeOrigin + view.lastRecolorAt]);
     });
   }
 
@@ -630,6 +631,8 @@
     } catch (e) { say(e.message); }
   }
   $("cancel-cook").onclick = () => command("cancel", "pdg");
+
+  Object.assign(view, { select, redrawAll, drawPanel, reload });   // for tests and benchmarks
 
   // -- start ---------------------------------------------------------------------------------------
   $("color-mode").onchange = (ev) => { view.mode = ev.target.value; redrawAll(); };
