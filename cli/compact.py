@@ -53,6 +53,7 @@ def command(keep_cooks, before, dry_run, db, as_json) -> None:
             f"{plan.cooks_kept} kept) into a snapshot, reclaiming about {_mb(plan.bytes)} of {_mb(plan.store_bytes)}"
         )
         return
+    assert result is not None  # not a dry run
     render.out.print(
         f"{store}: folded {result['events_removed']:,} events up to seq {plan.cut} into a snapshot in "
         f"{result['seconds']:.2f} s; {_mb(result['bytes_before'])} -> {_mb(result['bytes_after'])}"

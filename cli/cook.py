@@ -242,6 +242,7 @@ class _Progress:
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            TaskID,
             TaskProgressColumn,
             TextColumn,
             TimeElapsedColumn,
@@ -258,14 +259,15 @@ class _Progress:
             console=render.err,
             transient=True,
         )
-        self.task = None
+        self.task: TaskID | None = None
 
     def start(self) -> None:
         self.progress.start()
         self.task = self.progress.add_task("cook", total=None)
 
     def update(self, done: int, total: int) -> None:
-        self.progress.update(self.task, completed=done, total=max(total, 1))
+        if self.task is not None:
+            self.progress.update(self.task, completed=done, total=max(total, 1))
 
     def stop(self) -> None:
         self.progress.stop()

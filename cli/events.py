@@ -52,9 +52,9 @@ def command(cook_id, item_ref, kind, db, as_json) -> None:
         if as_json:
             render.emit_json_lines(rows)
             return
-        rows = list(rows)
+        listed = list(rows)
     t = render.table("seq", "time", "cook_id", "kind", "subject", "payload")
-    for r in rows:
+    for r in listed:
         payload = json.dumps(r["payload"], default=str, separators=(",", ":"))
         if len(payload) > 160:
             payload = payload[:157] + "..."

@@ -40,7 +40,15 @@ COMMANDS = {
     "log": "pdgstore.cli.log:command",
     "watch": "pdgstore.cli.watch:command",
     "schedule": "pdgstore.cli.schedule:group",
+    "serve": "pdgstore.cli.serve:command",
+    "datalayer": "pdgstore.cli.datalayer:group",
 }
+
+
+def _load(name: str) -> click.Command:
+    """Import command ``name``'s module (only now: see ``COMMANDS``) and return the command."""
+    module, _, attribute = COMMANDS[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 class PdgGroup(click.Group):
@@ -51,15 +59,12 @@ class PdgGroup(click.Group):
         return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        spec = COMMANDS.get(name)
-        if spec is None:
-            return None
-        module, _, attribute = spec.partition(":")
-        return getattr(importlib.import_module(module), attribute)
+        return _load(name) if name in COMMANDS else None
 
-    @property
-    def commands(self) -> dict[str, click.Command]:  # every command, loaded (tests and docs walk them)
-        return {name: self.get_command(None, name) for name in COMMANDS}
+    # click.Group keeps a mutable dict here; ours is the table above, loaded on demand (tests and docs walk it)
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
+        return {name: _load(name) for name in COMMANDS}
 
     @commands.setter
     def commands(self, value) -> None:  # click.Group.__init__ assigns it; the table above is the truth
@@ -110,8 +115,8 @@ def main() -> None:
 
     A ``pdg`` process builds one large heap of long-lived objects (the state of every work item)
     and makes few reference cycles. With CPython's default thresholds the cyclic collector runs
-    every 700 new containers and walks the older generations again and again as that heap grows:
-    about 0.1 s of a cold W(10,000) cook (``benchmarks/``). These thresholds collect the young
+    every 700 new containers and walks the older generations again and again as that heap grows,
+    work that grows with the cook and frees almost nothing (``benchmarks/``). These thresholds collect the young
     generation every 20,000 containers instead, which still frees what few cycles a cook makes
     long before they add up. They are the process's choice, not the engine's: a program that
     cooks through the library keeps its own."""
@@ -120,9 +125,8 @@ def main() -> None:
         pdg(prog_name="pdg")
     finally:
         # The process ends here. Frozen, its objects are left out of the interpreter's last
-        # collection, which otherwise walks the whole heap only to throw it away (~50 ms after a
-        # cold W(10,000) cook, 3% of it). Nothing of ours waits on that collection: stores, files
-        # and processes are closed by then.
+        # collection, which otherwise walks the whole heap only to throw it away. Nothing of ours
+        # waits on that collection: stores, files and processes are closed by then.
         gc.freeze()
 
 

@@ -15,7 +15,7 @@ _consoles: dict = {}
 
 
 def __getattr__(name: str):
-    """``render.out`` and ``render.err``, the rich consoles, made (and rich imported, ~20 ms) on
+    """``render.out`` and ``render.err``, the rich consoles, made (and rich, a large import, imported) on
     first use: a command that prints only plain lines (``pdg cook`` into a pipe) never pays for it."""
     if name not in ("out", "err"):
         raise AttributeError(name)

@@ -46,6 +46,7 @@ def command(handler_spec, cook_id, ref_from, ref_to, types, db, as_json) -> None
         raise PdgError("give either --cook or --from/--to, not both")
     type_set = check_types(types)
     handler = load_handler(handler_spec)
+    until: int | None
     with open_store(db) as log:
         if cook_id is not None:
             span = log.cook_span(cook_id)

@@ -49,8 +49,9 @@ def command(at, db, as_json) -> None:
             )
         else:
             render.err.print(
-                f"cook {cook['cook_id']} of {cook['graph']} died (pid {cook['pid']}); "
-                "the next cook records its unfinished items as cancelled",
+                f"cook {cook['cook_id']} of {cook['graph']} ended before it recorded its end (pid {cook['pid']}: "
+                "its process died, or a write to the store failed); the next cook records its unfinished "
+                "items as cancelled",
                 style="red",
             )
     if not rows:

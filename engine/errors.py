@@ -9,6 +9,8 @@ PdgError (pdgstore.errors)
 ├── HandlerError      (1)  a stat, cache or transfer handler raised (names handler, tag, file)
 ├── NothingToDo       (2)  ``pdg dirty``/``pdg accept`` on something they cannot apply to
 ├── MissingFiles      (1)  files a command needs are gone (``pdg accept`` of deleted outputs)
+├── UnknownObject     (2)  a data layer path that names no object of the store (``pdg datalayer dump``)
+├── ListenError       (1)  a data layer server cannot listen on its address (``pdg serve``)
 └── OutsideProject    (2)  a path a job reported or a command would delete resolves outside the project
 """
 
@@ -50,3 +52,15 @@ class OutsideProject(PdgError):
     project, through ``..``, an absolute path or a symlink (``engine.files.confine``)."""
 
     exit_code = 2
+
+
+class UnknownObject(PdgError):
+    """A data layer path that is not of the store's form, or names nothing the store holds."""
+
+    exit_code = 2
+
+
+class ListenError(PdgError):
+    """A data layer server cannot listen where it was told (the port is taken, the address is not ours)."""
+
+    exit_code = 1

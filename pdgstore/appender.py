@@ -1,8 +1,8 @@
 """The log appender: a program that writes a cook's event batches to its store, beside the cook.
 
-Why a second process: appending is SQLite's work (50,017 events into the indexed log of a cold
-W(10,000) cook: ~0.2 s), and in the cook's own process it either holds up the loop or, from a
-thread, takes turns with the loop on the GIL (measured slower still). In its own process it runs on
+Why a second process: appending is SQLite's work, a large share of a big cook's time, and in the
+cook's own process it either holds up the loop or, from a thread, takes turns with the loop on the
+GIL (slower still; benchmarks/README.md has the figures). In its own process it runs on
 another core while the cook goes on. The cook's snapshot and no-op manifest, made at its end, are
 written here too, while the cook finishes. ``engine.cook.logprocess`` starts the program and talks to it;
 this module is only the program, and it touches nothing but the store.

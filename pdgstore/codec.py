@@ -127,7 +127,7 @@ def build(kind: str, seq: int, time_ns: int, cook_id: int, graph: str, blob: byt
     """
     cls = REGISTRY.get(kind)
     payload = unpack(blob, raw=False) if cls is not None else None
-    if payload is None or payload.pop("v", 1) != cls.version or len(payload) != cls._width:
+    if cls is None or payload is None or payload.pop("v", 1) != cls.version or len(payload) != cls._width:
         cls, payload = decode_payload(kind, blob)
         _fill_defaults(cls, payload)
     payload["seq"] = seq

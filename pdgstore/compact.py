@@ -70,6 +70,7 @@ def plan(log: EventLog, *, keep_cooks: int | None = None, before: int | None = N
         else:
             cut = spans[cooks[-keep_cooks]][0] - 1
     else:
+        assert before is not None  # exactly one of the two was given
         cut = before
     cut = max(cut, base)
     row = log.conn.execute(

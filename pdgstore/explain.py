@@ -40,7 +40,7 @@ def explain(log: EventLog, state: State, ref: str) -> dict:
 
     chain = []
     seen = set()
-    current = item.item_id
+    current: str | None = item.item_id
     while current and current not in seen:
         seen.add(current)
         step = _step(log, state, current, cook_id, name)

@@ -64,7 +64,7 @@ def cook_detail(log: EventLog, cook_id: int, state: State) -> dict:
         raise BadRef(f"the events of cook {cook_id} are no longer in {log.display} (pdg compact folded them)")
     end = log.state_at(span[1])
     fate: dict[str, str] = {}
-    ran: dict[str, Item | dict] = {}
+    ran: dict[str, dict] = {}
     nodes: dict[str, str] = {}
     for event in log.events(span[0] - 1, until=span[1], cook_id=cook_id):
         kind = event.kind
@@ -168,7 +168,7 @@ def diff(log: EventLog, a: State, b: State) -> dict:
     in between, with the recorded reason), updated (remade without work: a partition merged again,
     a result from the cache) or changed otherwise (state, attributes, output files)."""
     rows = []
-    counts = Counter()
+    counts: Counter[str] = Counter()
     roots = {g: project_root(log, b if g in b.graphs else a, g) for g in {*a.graphs, *b.graphs}}
     why: dict[str, dict] = {}  # item id -> the last recorded decision to rerun it, between a and b
     if a.seq < b.seq:
@@ -215,9 +215,9 @@ def _row(
     outputs=None,
 ) -> dict:
     root = roots.get(item.graph, "")
-    if change == "added":
+    if change == "added" and new is not None:
         outputs = [{"path": o[0], "before": None, "after": o[4]} for o in new.outputs]
-    elif change == "removed":
+    elif change == "removed" and old is not None:
         outputs = [{"path": o[0], "before": o[4], "after": None} for o in old.outputs]
     reason = reason or (new.reason if new is not None else {}) or {}
     return {

@@ -36,9 +36,9 @@ SNAPSHOT_VERSION = 2  # 2: items carry signature and reason; transfers
 SNAPSHOT_SPACING = 100_000
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "afs", "9p", "lustre", "glusterfs"}
 _COLUMNS = "seq, time_ns, cook_id, graph, kind, subject, payload"
-#: the page size of new stores. 8 KiB rather than SQLite's 4 KiB: a snapshot (5 MB for 20,000 items)
-#: is written 3x faster and the file is 30% smaller, and appending events is no slower (measured on
-#: the log of a cold W(10,000) cook: 0.20 s vs 0.22 s, snapshot 8 ms vs 23 ms, 13.5 MB vs 18.9 MB)
+#: the page size of new stores. 8 KiB rather than SQLite's 4 KiB: a snapshot is one large blob, which
+#: larger pages write in fewer, fuller pages (a smaller file, a faster snapshot), and appending small
+#: events is no slower (benchmarks/test_bench_cold.py measures both)
 PAGE_SIZE = 8192
 #: how long a writer waits for the lock of a cook whose process is gone: its log appender
 #: (``pdgstore.appender``) holds the lock until it has committed the batches it was sent
@@ -293,7 +293,11 @@ class EventLog:
                 body(conn)
                 faults.point(what)  # the crash campaign's kill point (tests/crash): nothing when unset
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # the error that matters is the one being raised
                 raise
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:

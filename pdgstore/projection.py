@@ -66,7 +66,7 @@ def replay_rows(rows: Iterable[tuple], state: State | None = None) -> State:
             known = fast.get(kind)
             if known is None:
                 build(kind, seq, time_ns, cook_id, graph, blob)  # raises: a kind this code does not know
-            cls, version, width, apply = known
+            cls, version, width, apply = known  # type: ignore[misc]  # build() raised for None
             payload = unpack(blob, raw=False)
             if payload.pop("v", 1) != version or len(payload) != width:
                 event = build(kind, seq, time_ns, cook_id, graph, blob)

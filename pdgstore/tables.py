@@ -54,8 +54,8 @@ REGISTRY_KINDS = frozenset(
 GLOBAL_KINDS = tuple(sorted(kind for kind in ev.REGISTRY if kind not in ITEM_KINDS and kind != "NodeDirtied"))
 REGISTRY_KEYS = ("transfers", "watches", "schedules")
 #: the item fields kept in ``items.body``, in order
-BODY = ("index", "parents", "attrs", "inputs", "outputs", "started_ns", "duration_ns", "error", "traceback")
-BODY += ("signature", "reason")
+BODY: tuple[str, ...] = ("index", "parents", "attrs", "inputs", "outputs", "started_ns", "duration_ns", "error")
+BODY += ("traceback", "signature", "reason")
 
 TABLES_SQL = f"""
 CREATE TABLE items (ord INTEGER PRIMARY KEY, item_id TEXT NOT NULL UNIQUE, graph TEXT NOT NULL, node TEXT NOT NULL,
@@ -252,6 +252,7 @@ class _Batch:
             if old is not None:
                 counts[(old[1], old[2], old[3])] -= 1
             if item is None:
+                assert old is not None  # an id from one of the two: here, only from before
                 deletes.append((old[0],))
                 unlink += [(p, item_id) for p in old[4]]
                 continue
@@ -336,7 +337,7 @@ def write_state(conn: sqlite3.Connection, state: State) -> None:
         batch.ords[item_id] = ord_
     batch.jobs_loaded = set(state.jobs)
     batch.registry = True
-    new_nodes = []
+    new_nodes: list[tuple[int, str, str]] = []
     for graph, node in state.node_items:
         new_nodes.append((len(new_nodes) + 1, graph, node))
     batch.write(set(state.graphs), new_nodes)

@@ -37,7 +37,7 @@ def readme_table_commands() -> list[str]:
 
 def test_every_command_is_one_row_of_the_readme_table():
     documented = readme_table_commands()
-    expected = [" ".join(path) for path in reference.commands() if path != ["schedule"]]
+    expected = [" ".join(path) for path in reference.commands() if path not in (["schedule"], ["datalayer"])]  # groups: their commands are the rows
     assert sorted(documented) == sorted(expected), "README.md's table and pdg's commands differ"
 
 

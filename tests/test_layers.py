@@ -18,15 +18,17 @@ import pdgstore.cli as cli
 import pdgstore.engine as engine
 
 REPO = Path(__file__).resolve().parent.parent
-LAYERS = ("pdgstore", "engine", "cli")
+LAYERS = ("pdgstore", "engine", "cli", "pdgd")
 #: folder -> the package it is installed as
-INSTALLED = {"pdgstore": "pdgstore", "engine": "pdgstore.engine", "cli": "pdgstore.cli"}
+INSTALLED = {"pdgstore": "pdgstore", "engine": "pdgstore.engine", "cli": "pdgstore.cli", "pdgd": "pdgd"}
 
 #: folder -> packages it must never import (the old top-level names are wrong everywhere)
 FORBIDDEN = {
-    "pdgstore": {"pdgstore.engine", "pdgstore.cli", "engine", "cli"},
-    "engine": {"pdgstore.cli", "engine", "cli"},
+    "pdgstore": {"pdgstore.engine", "pdgstore.cli", "engine", "cli", "pdgd"},
+    "engine": {"pdgstore.cli", "engine", "cli", "pdgd"},
     "cli": {"engine", "cli"},
+    # PDG's data layer module stands where cli does: it uses the engine, nothing uses it
+    "pdgd": {"pdgstore.cli", "engine", "cli"},
 }
 
 #: modules that only compute (events, codec, state, the fold): no clock, no processes, no threads,

@@ -208,14 +208,18 @@ def test_a_node_that_makes_nothing_is_a_recorded_warning(project):
         graph.partition_by_attribute("by_colour", numbers, attribute="colour")
     """)
     first = run(project, "cook", "g.py")
-    assert "  warning: node by_colour made no work items: none of its 2 upstream items has the attribute 'colour'\n" in (
-        first.stderr
-    )
+    no_colour = "partition_by_attribute by_colour: none of its 2 input items has attribute 'colour', so it makes no partition"
+    assert f"  warning: {no_colour}\n" in first.stderr
     second = run(project, "cook", "g.py", "--set", "n=-1", "--json")
-    assert json.loads(second.stdout)["warnings"] == ["node numbers made no work items: its count is -1"]
+    no_numbers = "range generator numbers: count -1 makes no work item"
+    assert json.loads(second.stdout)["warnings"] == [no_numbers]  # said once, and nothing for by_colour
+    project.write("h.py", """
+        from pdgstore.engine import Graph
+        graph = Graph("h")
+        graph.file_pattern("inputs", "in/*.txt")
+    """)
+    third = run(project, "cook", "h.py")
+    assert "  warning: node inputs made no work items: its pattern in/*.txt matches no file\n" in third.stderr
     recorded = [json.loads(line)["payload"]["message"]
                 for line in run(project, "events", "--kind", "CookWarning", "--json").stdout.splitlines()]
-    assert recorded == [
-        "node by_colour made no work items: none of its 2 upstream items has the attribute 'colour'",
-        "node numbers made no work items: its count is -1",
-    ]
+    assert recorded == [no_colour, no_numbers, "node inputs made no work items: its pattern in/*.txt matches no file"]

@@ -2,7 +2,7 @@
 
 Why not a ``queue.SimpleQueue``: every ``put`` to it wakes a sleeping loop, so a pool finishing
 10,000 short items woke the loop 20,000 times, each wake a context switch and a GIL hand-off
-(about 80 µs per item in all, more than the engine's own work on it). Here a sender chooses:
+(more, per item, than the engine's own work on it). Here a sender chooses:
 ``put`` wakes the loop, ``put_quietly`` only queues (the loop reads it at its next wake, at the
 latest its next tick, when it flushes anyway). The pool reports short items quietly while it has
 work queued, and wakes the loop when its queue runs low or an item took long.

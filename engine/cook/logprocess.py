@@ -40,8 +40,8 @@ from pdgstore.appender import DONE, FAILED, LENGTH, READY, perform, request
 from pdgstore.errors import StoreIOError
 from pdgstore.log import EventLog
 
-#: a batch at least this big starts an appender (smaller cooks append in-process: a process costs
-#: ~3 ms here to start and ~40 ms of another core)
+#: a batch at least this big starts an appender (smaller cooks append in-process: starting a process
+#: and feeding it costs more than a small cook's appends)
 START_ROWS = 2_000
 #: the pipe's size where Linux allows it (F_SETPIPE_SZ): a batch rarely waits for the appender to read
 PIPE_BYTES = 1 << 20

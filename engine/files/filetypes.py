@@ -249,8 +249,8 @@ class TypeRegistry:
 def may_declare_plugins() -> bool:
     """Whether an installed distribution may declare ``pdgstore.types`` entry points.
 
-    ``importlib.metadata`` costs ~18 ms to import (it brings the ``email`` package), on every graph
-    load, a tenth of a no-op ``pdg cook``. So this looks first, for the group's header in the
+    ``importlib.metadata`` is a heavy import (it brings the ``email`` package), paid on every graph
+    load, a visible part of a no-op ``pdg cook``. So this looks first, for the group's header in the
     ``entry_points.txt`` of each ``*.dist-info``/``*.egg-info`` folder on ``sys.path``; only a find
     (or a place it cannot look into: a zip or egg on the path, an import hook that finds
     distributions) lets ``importlib.metadata`` read them, as the one parser of entry points."""

@@ -254,8 +254,8 @@ class WorkItem:
 
     def add_output_file(self, path: str | os.PathLike, tag: str | None = None) -> None:
         """Report a file this item wrote; it is stat-ed and hashed when the function returns. (As
-        PDG's ``addOutputFile``, it returns nothing: a ``Path`` made for every output cost 20 ms of a
-        cold W(10,000) cook, and ``path(...)`` gives one when it is wanted.)"""
+        PDG's ``addOutputFile``, it returns nothing: a ``Path`` made for every output is paid by every
+        cook and used by almost none; ``path(...)`` gives one when it is wanted.)"""
         path = os.fspath(path)
         self._writable(f"add output file {path}")
         self.new_outputs.append((path, tag))

@@ -4,8 +4,8 @@ Workers never touch the engine's state. Each task is a closure that runs one ite
 returns a ``JobResult``; the worker reports the item started, then finished with that result, and
 only the cook's loop reads those reports.
 
-Two rules keep the pool from costing more than the work on short items (measured on W(10,000),
-whose items take ~100 µs each: 2.9 s with a plain queue and two busy workers, 2.1 s with these):
+Two rules keep the pool from costing more than the work on short items (the cold W(N) benchmark,
+whose items are that short, measures them):
 
 - **Quiet reports.** The pool holds up to ``capacity`` tasks so that workers rarely wait for the
   loop, and it reports a short item quietly (``engine.cook.inbox``) while more than ``low_water`` tasks

@@ -29,7 +29,7 @@ def small_graph(root: Path, n: int) -> engine.Graph:
     return graph
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(300)
 def test_an_appender_killed_at_the_cooks_last_batch_loses_no_event_the_snapshot_claims(tmp_path, monkeypatch):
     """The appender dies (SIGKILL, as a file-size limit or the OOM killer would end it) just as the
     cook sends its last batch (the CookFinished). The cook appends that batch itself and records why

@@ -251,3 +251,62 @@ def test_any_output_file_name_is_recorded_inside_or_refused_with_a_sentence(tmp_
 
 
 import os  # noqa: E402  (used by the strategies' graphs above)
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.calls = []
+
+    def set_attrib(self, item_id, name, values, kind):
+        self.calls.append(("attrib", item_id, name))
+
+    def add_output_files(self, item_id, files):
+        self.calls.append(("outputs", item_id, files))
+
+    def report_status(self, item_id, ok, message=""):
+        self.calls.append(("status", item_id, ok))
+
+    def warning(self, item_id, message):
+        pass
+
+    def log_line(self, item_id, text, level="info"):
+        self.calls.append(("log", item_id))
+
+
+rpc_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(1 << 31), (1 << 31) - 1) | st.floats(allow_nan=False)
+    | st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=30) | st.binary(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@pytest.fixture(scope="module")
+def rpc_server(tmp_path_factory):
+    from pdgstore.engine.schedulers.resultserver import ResultServer
+
+    sink = _Sink()
+    server = ResultServer(sink, tmp_path_factory.mktemp("rpc"))
+    server.start()
+    server.allow("id1", "item_1")
+    yield server
+    server.stop()
+
+
+@pytest.mark.timeout(300)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    method=st.sampled_from(["set_attrib", "add_output_files", "report_status", "warning", "append_log",
+                            "keepalive", "get_workitem_json", "system.multicall", "nope", "__init__", "_dispatch"]),
+    params=st.lists(rpc_values, max_size=5),
+)
+def test_any_result_server_call_is_answered_and_the_server_lives_on(rpc_server, method, params):
+    import xmlrpc.client
+
+    proxy = xmlrpc.client.ServerProxy(f"http://{rpc_server.address}/RPC2/{rpc_server.secret}", allow_none=True)
+    try:
+        proxy._ServerProxy__request(method, tuple(params))  # any name, sent as it is
+    except xmlrpc.client.Fault:
+        pass  # refused, with a fault code and a sentence
+    # the server still answers a well-formed call
+    assert proxy.keepalive(["id1", 0, f"alive{next(counter)}"]) is True

@@ -60,7 +60,7 @@ def jobs_project(project):
     return project
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_sigterm_and_sighup_cancel_like_ctrl_c(jobs_project, sig):
     proc = jobs_project.popen("cook", "orphans.py", "--json")
@@ -81,13 +81,13 @@ def test_sigterm_and_sighup_cancel_like_ctrl_c(jobs_project, sig):
     assert proc.returncode == 130, (out, err)
     assert json.loads(out)["status"] == "cancelled"
     assert "Traceback" not in err
-    wait_for(lambda: not any(alive(p) for p in pids), 10)
+    wait_for(lambda: not any(alive(p) for p in pids), 30)
     with EventLog.open(str(jobs_project.db)) as log:
         state = log.load_state()
     assert sorted(i.state for i in state.items.values() if i.node == "job") == ["cooked_cancel", "cooked_cancel"]
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 def test_a_cook_stops_a_dead_cooks_jobs_before_running_them_again(jobs_project):
     proc = jobs_project.popen("cook", "orphans.py")
     try:

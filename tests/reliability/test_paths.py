@@ -13,6 +13,10 @@ from pdgstore.engine.schedulers.resultserver import ResultServer
 
 from pdgstore.log import EventLog
 
+#: each case runs several pdg processes: room for a loaded machine
+pytestmark = pytest.mark.timeout(300)
+
+
 ESCAPING = """
 import os
 from pdgstore.engine import Graph

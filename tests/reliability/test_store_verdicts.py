@@ -14,6 +14,10 @@ from pdgstore.errors import StoreRefused
 from pdgstore.log import EventLog
 from reliability.helpers import file_bytes, integrity, one_line, seqs, some_events
 
+#: each case runs several pdg processes: room for a loaded machine
+pytestmark = pytest.mark.timeout(300)
+
+
 TINY_GRAPH = """
 from pdgstore.engine import Graph
 

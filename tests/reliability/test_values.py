@@ -12,6 +12,10 @@ import pytest
 
 from pdgstore.state import first_difference
 
+#: each case runs several pdg processes: room for a loaded machine
+pytestmark = pytest.mark.timeout(300)
+
+
 SETTER = """
 from pdgstore.engine import Graph
 

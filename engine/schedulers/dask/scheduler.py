@@ -205,6 +205,7 @@ class DaskScheduler(Scheduler):
                 n_workers=self.n_workers,
                 slots_per_worker=self.slots_per_worker,
                 security=self.security,
+                timeout_s=max(10.0, self.lost_after_s + 5),  # the client keeps trying while we wait
             )
         except GraphError as exc:
             self._broken = str(exc)
@@ -275,13 +276,33 @@ class DaskScheduler(Scheduler):
             return TickResult.READY
         status = client.status
         if not self._scheduler_lost():
-            self._lost_since = None
+            if self._lost_since is not None:  # it came back: what it dropped runs again
+                self._lost_since = None
+                self._resubmit_dropped()
             return TickResult.READY
         now = time.monotonic()
         if now - self._lost_since >= self.lost_after_s or status in ("closed", "closing"):
             self.cancel_reason = f"the Dask scheduler at {self.conn.address or self.address} went away ({status})"
             return TickResult.CANCEL_COOK
         return TickResult.BUSY
+
+    def _resubmit_dropped(self) -> None:
+        """The client reconnected to the Dask scheduler, which forgot our tasks (the client
+        cancelled their futures): kill what may still run of them on the workers and submit them
+        again, each a retry with its reason."""
+        with self._lock:
+            dropped = [
+                job
+                for job in self.jobs.values()
+                if job.future is not None and job.future.status != "finished" and not job.cancelled
+            ]
+            dropped = [job for job in dropped if job.future.status in ("cancelled", "lost", "error")]
+        keys = [job.key for job in dropped if job.spec is not None]
+        if keys:
+            client = self.conn.client
+            self._call(lambda: client.run(remote.kill_jobs, keys, on_error="return"))
+        for job in dropped:
+            self._retry_or_fail(job, -1, "its task was dropped while the Dask scheduler was out of reach")
 
     def _scheduler_lost(self) -> bool:
         """Whether the client has lost the Dask scheduler (noting since when)."""

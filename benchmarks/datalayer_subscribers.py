@@ -1,0 +1,73 @@
+"""N WebSocket subscribers of a ``pdg serve`` in one process (for test_bench_datalayer.py).
+
+Each follows ``pdg/wide`` and its four nodes. Prints ``subscribed`` once every one has its
+snapshots; on a line ``wait`` from stdin, waits until every one has seen the graph's cook end and
+its nodes' counts complete, then prints ``{"done": n, "frames": total}``.
+"""
+
+import asyncio
+import json
+import sys
+
+import websockets
+
+PATHS = ["pdg/wide", "pdg/wide/node_files", "pdg/wide/node_upper", "pdg/wide/node_everything", "pdg/wide/node_concat"]
+
+
+class Subscriber:
+    def __init__(self) -> None:
+        self.objects = {p: {} for p in PATHS}
+        self.frames = 0
+        self.ready = asyncio.Event()
+        self.finished = asyncio.Event()
+
+    def fold(self, frame) -> None:
+        obj = self.objects[frame["path"]]
+        for m in frame["messages"]:
+            if m["t"] == 0:
+                obj.clear()
+                obj.update(m["props"])
+            elif m["t"] == 1:
+                obj.setdefault(m["prop"], []).extend(m["values"])
+            elif m["t"] == 2:
+                for v in m["values"]:
+                    obj[m["prop"]].remove(v)
+            else:
+                obj[m["prop"]] = m["values"]
+        graph, concat = self.objects["pdg/wide"], self.objects["pdg/wide/node_concat"]
+        if graph.get("cook_status") == ["success"] and concat.get("cook_state") == ["cooked"]:
+            self.finished.set()
+
+    async def run(self, url: str) -> None:
+        async with websockets.connect(url, max_size=1 << 30) as ws:
+            await ws.recv()
+            for path in PATHS:
+                await ws.send(json.dumps({"op": "subscribe", "path": path}))
+            seen = 0
+            async for raw in ws:
+                frame = json.loads(raw)
+                if frame.get("op") != "frame":
+                    continue
+                self.frames += 1
+                self.fold(frame)
+                seen += 1
+                if seen >= len(PATHS):
+                    self.ready.set()
+                if self.finished.is_set():
+                    return
+
+
+async def main(url: str, n: int) -> None:
+    subscribers = [Subscriber() for _ in range(n)]
+    tasks = [asyncio.create_task(s.run(url)) for s in subscribers]
+    await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in subscribers)), 60)
+    print("subscribed", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await asyncio.wait_for(asyncio.gather(*(s.finished.wait() for s in subscribers)), 120)
+    print(json.dumps({"done": sum(s.finished.is_set() for s in subscribers), "frames": sum(s.frames for s in subscribers)}), flush=True)
+    for task in tasks:
+        task.cancel()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], int(sys.argv[2])))

@@ -1,0 +1,70 @@
+"""``pdg serve``: the data layer of a store over WebSocket and TCP, live while cooks append to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+
+import click
+from pdgstore.cli import render
+from pdgstore.cli.options import db_option, json_option
+from pdgstore.engine.project import STORE_DIR, STORE_FILE, find_store
+
+from pdgstore.errors import PdgError, StoreMissing
+
+
+@click.command("serve", short_help="Serve the store's data layer (pdgd) to WebSocket and TCP clients.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="WebSocket port (default: any free port).")
+@click.option(
+    "--tcp-port", type=click.IntRange(0, 65535), default=0, help="Binary TCP port, msgpack (default: any free port)."
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Any address but loopback makes every client present the token.",
+)
+@db_option
+@json_option
+def command(port, tcp_port, host, db, as_json) -> None:
+    """Serve the data layer of the store (PDG's pdgd: graphs, nodes and work items, live) until
+    Ctrl-C. Clients connect with pdgd.DataLayerInterfaceManager; they see every cook of the store,
+    from any process, and resume from the last seq they saw. Prints the two addresses on stdout
+    (--json: one JSON line with ports, host and store); the token (needed by commands that change things, and by every client
+    when --host is not loopback) is in serve.json beside the store, readable by you alone."""
+    from pdgstore.engine.datalayer import service
+
+    try:
+        store = find_store(db)
+    except StoreMissing:
+        if db or os.environ.get("PDG_DB"):
+            raise
+        store = os.path.join(os.getcwd(), STORE_DIR, STORE_FILE)  # served once a cook creates it
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    running = service.start(store, port=port, tcp_port=tcp_port, host=host)
+    try:
+        info = running.info()
+        if as_json:
+            click.echo(json.dumps(info))
+        else:
+            click.echo(f"{info['ws']} {info['tcp']}")
+        render.say(
+            f"serving {render.here(store)}: {info['ws']} (WebSocket), {info['tcp']} (TCP); "
+            f"token in {render.here(running.info_path)}; Ctrl-C stops",
+            err=True,
+        )
+        if not os.path.exists(store):
+            render.say("no store yet: it is served as soon as a cook creates it", err=True)
+        while not stop.wait(0.5):
+            error = running.layer.stats.get("last_error")
+            if error:
+                running.layer.stats.pop("last_error", None)
+                render.say(f"reading the store failed (retrying): {error}", err=True)
+    except PdgError:
+        raise
+    finally:
+        running.stop()

@@ -1,0 +1,290 @@
+"""Remote data layer interfaces: the same ``subscribe`` / ``sendCommand`` as the local layer, served
+by a ``pdg serve`` (or ``createServer``) elsewhere, over WebSocket or TCP.
+
+The client keeps, per subscribed path, the seq of the last frame it received. When the connection
+drops, every visualizer hears ``subscriptionLost()``; the client reconnects with exponential
+backoff (``BACKOFF_S``, with jitter) and subscribes again *since* those seqs, so the server sends
+exactly the deltas it missed (or a fresh snapshot when the store's history was compacted past
+them). Visualizers are called on the client's own thread.
+
+A token (for a server on another address, or for commands that change things) is given in the
+address (``ws://host:port/?token=...``, ``tcp://host:port?token=...``) or ``$PDG_DATALAYER_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import random
+import threading
+from concurrent.futures import Future
+from urllib.parse import parse_qs, urlsplit
+
+import msgpack
+from pdgstore.engine.datalayer.handlers import CommandError, clean_path
+from pdgstore.engine.datalayer.messages import Message, apply_message, snapshot
+from websockets.asyncio.client import connect
+
+#: first and longest wait between reconnection attempts
+BACKOFF_S = (0.1, 5.0)
+#: the largest frame a client accepts (a snapshot of a graph of a million work items fits)
+MAX_FRAME_BYTES = 1 << 30
+CLIENT_TYPES = ("DataLayerWSClient", "DataLayerTCPClient")
+
+
+class RemoteDataLayer:
+    """A data layer served elsewhere. ``close()`` when done."""
+
+    scheme = ""
+
+    def __init__(self, address: str, token: str | None = None) -> None:
+        parts = urlsplit(address if "://" in address else f"{self.scheme}://{address}")
+        if not parts.hostname or not parts.port:
+            raise ValueError(f"a data layer address is {self.scheme}://HOST:PORT, not {address!r}")
+        self.host, self.port = parts.hostname, parts.port
+        self.address = address
+        query = parse_qs(parts.query)
+        self.token = token or (query["token"][0] if query.get("token") else os.environ.get("PDG_DATALAYER_TOKEN"))
+        self.lock = threading.RLock()
+        self.subscribers: dict[str, list] = {}
+        self.objects: dict[str, dict] = {}
+        self.seqs: dict[str, int] = {}
+        self.stats = {"connects": 0, "frames": 0, "lost": 0}
+        self._pending: dict[int, Future] = {}
+        self._ids = itertools.count(1)
+        self._send = None
+        self.connected = threading.Event()
+        self._closing = False
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name=f"pdgd-client-{self.port}", daemon=True)
+        self._thread.start()
+
+    # -- PDG's interface ---------------------------------------------------------------------------
+    def subscribe(self, visualizer, path: str, since: int | None = None) -> None:
+        path = clean_path(path)
+        with self.lock:
+            subs = self.subscribers.setdefault(path, [])
+            first = not subs
+            if visualizer not in subs:
+                subs.append(visualizer)
+            if since is not None:
+                self.seqs[path] = since
+            if not first and path in self.objects:
+                visualizer.processMessage(snapshot(dict(self.objects[path]), self.seqs.get(path, 0)), path)
+        if first:
+            self._post({"op": "subscribe", "path": path, "since": self.seqs.get(path)})
+
+    def unsubscribe(self, visualizer, path: str) -> None:
+        path = clean_path(path)
+        with self.lock:
+            subs = self.subscribers.get(path, [])
+            if visualizer in subs:
+                subs.remove(visualizer)
+            if subs:
+                return
+            self.subscribers.pop(path, None)
+            self.objects.pop(path, None)
+            self.seqs.pop(path, None)
+        self._post({"op": "unsubscribe", "path": path})
+
+    def sendCommand(self, name: str, params=None, path: str = "pdg", timeout: float = 30.0):
+        """Run a command on the server; its result, or ``CommandError`` with the server's sentence."""
+        if not self.connected.wait(timeout):
+            raise CommandError(f"not connected to the data layer at {self.address}")
+        ident = next(self._ids)
+        future: Future = Future()
+        self._pending[ident] = future
+        request = {"op": "command", "id": ident, "name": name, "params": params, "path": clean_path(path)}
+        if self.token:
+            request["token"] = self.token
+        self._post(request)
+        try:
+            return future.result(timeout)
+        finally:
+            self._pending.pop(ident, None)
+
+    send_command = sendCommand
+
+    def close(self) -> None:
+        self._closing = True
+        try:
+            self.loop.call_soon_threadsafe(self._stop_now)
+        except RuntimeError:
+            pass  # the loop has already ended
+        self._thread.join(timeout=10)
+
+    # -- the connection ----------------------------------------------------------------------------
+    def _post(self, request: dict) -> None:
+        send = self._send
+        if send is None:
+            return  # not connected: the subscriptions are sent again on connecting
+        coroutine = send(request)
+        try:
+            asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        except RuntimeError:
+            coroutine.close()  # the loop has ended (closing)
+
+    def _stop_now(self) -> None:
+        for task in asyncio.all_tasks(self.loop):
+            task.cancel()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._keep_connected())
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self.loop.close()
+
+    async def _keep_connected(self) -> None:
+        delay = BACKOFF_S[0]
+        while not self._closing:
+            try:
+                async for request in self._session():
+                    delay = BACKOFF_S[0]  # a welcome: the server is back
+                    self._dispatch(request)
+            except (TimeoutError, OSError, ConnectionError, EOFError, ValueError) as exc:
+                self.stats["last_error"] = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # noqa: BLE001 - websockets' own errors: retry like any other drop
+                self.stats["last_error"] = f"{type(exc).__name__}: {exc}"
+            self._lost()
+            if self._closing:
+                return
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, BACKOFF_S[1])
+
+    async def _opened(self, send) -> None:
+        """The connection is up: say who we are and subscribe again where we stopped."""
+        self._send = send
+        self.stats["connects"] += 1
+        if self.token:
+            await send({"op": "hello", "token": self.token})
+        with self.lock:
+            paths = [(p, self.seqs.get(p)) for p in self.subscribers]
+        for path, since in paths:
+            await send({"op": "subscribe", "path": path, "since": since})
+        self.connected.set()
+
+    def _lost(self) -> None:
+        was = self.connected.is_set()
+        self.connected.clear()
+        self._send = None
+        for future in list(self._pending.values()):
+            if not future.done():
+                future.set_exception(CommandError(f"the connection to {self.address} was lost"))
+        if not was:
+            return
+        self.stats["lost"] += 1
+        with self.lock:
+            visualizers = {id(v): v for subs in self.subscribers.values() for v in subs}
+        for visualizer in visualizers.values():
+            lost = getattr(visualizer, "subscriptionLost", None)
+            if lost is not None:
+                lost()
+
+    def _dispatch(self, data) -> None:
+        if not isinstance(data, dict):
+            return
+        op = data.get("op")
+        if op == "frame":
+            path = data.get("path")
+            messages = [Message.from_wire(m) for m in data.get("messages", [])]
+            self.stats["frames"] += 1
+            with self.lock:
+                props = self.objects.get(path, {})
+                for message in messages:
+                    props = apply_message(props, message)
+                self.objects[path] = props
+                self.seqs[path] = int(data.get("seq", 0))
+                subs = list(self.subscribers.get(path, ()))
+            for visualizer in subs:
+                for message in messages:
+                    visualizer.processMessage(message, path)
+        elif op == "reply":
+            future = self._pending.get(data.get("id"))
+            if future is not None and not future.done():
+                if "error" in data:
+                    future.set_exception(CommandError(data["error"]))
+                else:
+                    future.set_result(data.get("result"))
+        elif op == "error":
+            self.stats["last_error"] = data.get("message", "")
+
+    async def _session(self):
+        """Yield the server's maps until the connection drops."""
+        raise NotImplementedError
+        yield
+
+
+class WSClient(RemoteDataLayer):
+    """``DataLayerWSClient``: ``ws://host:port``."""
+
+    scheme = "ws"
+
+    async def _session(self):
+        uri = f"ws://{self.host}:{self.port}/"
+        if self.token:
+            uri += f"?token={self.token}"
+        async with connect(uri, max_size=MAX_FRAME_BYTES, open_timeout=10, compression=None) as websocket:
+
+            async def send(request: dict) -> None:
+                await websocket.send(json.dumps(request))
+
+            await self._opened(send)
+            async for raw in websocket:
+                yield json.loads(raw)
+
+
+class TCPClient(RemoteDataLayer):
+    """``DataLayerTCPClient``: ``tcp://host:port`` (msgpack frames)."""
+
+    scheme = "tcp"
+
+    async def _session(self):
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), 10)
+        lock = asyncio.Lock()
+
+        async def send(request: dict) -> None:
+            async with lock:
+                writer.write(msgpack.packb(request, use_bin_type=True))
+                await writer.drain()
+
+        unpacker = msgpack.Unpacker(max_buffer_size=MAX_FRAME_BYTES, strict_map_key=True, raw=False)
+        try:
+            await self._opened(send)
+            while True:
+                chunk = await reader.read(1 << 20)
+                if not chunk:
+                    return
+                unpacker.feed(chunk)
+                for data in unpacker:
+                    yield data
+        finally:
+            writer.close()
+
+
+class DataLayerInterfaceManager:
+    """Makes remote interfaces (``pdgd.DataLayerInterfaceManager.Instance()``)."""
+
+    def __init__(self) -> None:
+        self.interfaces: list[RemoteDataLayer] = []
+
+    def createInterface(self, interface_type: str, address: str, token: str | None = None) -> RemoteDataLayer:
+        classes = {"DataLayerWSClient": WSClient, "DataLayerTCPClient": TCPClient}
+        if interface_type not in classes:
+            raise ValueError(f"no data layer interface type {interface_type} (there are {', '.join(classes)})")
+        interface = classes[interface_type](address, token)
+        self.interfaces.append(interface)
+        return interface
+
+    create_interface = createInterface
+
+
+_manager = DataLayerInterfaceManager()
+
+
+def interface_manager() -> DataLayerInterfaceManager:
+    return _manager

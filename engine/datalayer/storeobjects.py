@@ -1,0 +1,236 @@
+"""The store's objects: their paths, their properties, and the deltas each event makes to them.
+
+Paths (PDG's, with names where PDG has integer ids: a node's id is its name, a work item's id its
+stable item id)::
+
+    pdg                              graph_list
+    pdg/{graph}                      name, node_list, work_items, cook_id, cook_status
+    pdg/{graph}/node_{node}          name, id, graph, work_items, num_work_items, state_counts, cook_state
+    pdg/{graph}/work_item_{item_id}  name, id, node, graph, index, state, cook_id, cook_start,
+                                     cook_time, parents, input_files, output_files, error,
+                                     attribute/NAME (one property per attribute)
+
+``event_deltas`` is the one place that says what an event changes, for live subscribers and for a
+client resuming from a seq alike: it reads the event and, where the event does not say it, the
+view as it stood before the event (which node a removed item belonged to). A node's counts are
+summaries: they are sent as one ``SetValues`` per poll when they changed (``node_summary``), not per
+event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET
+from pdgstore.engine.datalayer.messages import PropertyNames as P
+from pdgstore.engine.datalayer.storeview import StoreView
+
+from pdgstore.events import DONE_STATES, STATES, Event
+from pdgstore.state import Item
+
+ROOT = "pdg"
+NODE_PREFIX = "node_"
+ITEM_PREFIX = "work_item_"
+
+
+def graph_path(graph: str) -> str:
+    return f"{ROOT}/{graph}"
+
+
+def node_path(graph: str, node: str) -> str:
+    return f"{ROOT}/{graph}/{NODE_PREFIX}{node}"
+
+
+def item_path(graph: str, item_id: str) -> str:
+    return f"{ROOT}/{graph}/{ITEM_PREFIX}{item_id}"
+
+
+def parse(path: str) -> tuple | None:
+    """("pdg",), ("graph", g), ("node", g, n), ("item", g, id), or None for a path not of the store."""
+    parts = path.split("/")
+    if parts[0] != ROOT or len(parts) > 3:
+        return None
+    if len(parts) == 1:
+        return ("pdg",)
+    if not parts[1]:
+        return None
+    if len(parts) == 2:
+        return ("graph", parts[1])
+    leaf = parts[2]
+    if leaf.startswith(ITEM_PREFIX) and len(leaf) > len(ITEM_PREFIX):
+        return ("item", parts[1], leaf[len(ITEM_PREFIX) :])
+    if leaf.startswith(NODE_PREFIX) and len(leaf) > len(NODE_PREFIX):
+        return ("node", parts[1], leaf[len(NODE_PREFIX) :])
+    return None
+
+
+# -- snapshots ------------------------------------------------------------------------------------
+def properties(view: StoreView, parsed: tuple) -> dict[str, list]:
+    """Every property of the object at a parsed path, read from the store ({} for none)."""
+    kind = parsed[0]
+    if kind == "pdg":
+        return {P.GraphList: view.graph_names()}
+    if kind == "graph":
+        graph = parsed[1]
+        if graph not in view.graph_names():
+            return {}
+        cook = view.last_cook(graph)
+        return {
+            P.Name: [graph],
+            P.NodeList: view.node_names(graph),
+            P.WorkItems: view.item_ids(graph),
+            P.CookId: [cook.cook_id] if cook else [],
+            P.CookStatus: [cook.status] if cook else [],
+        }
+    if kind == "node":
+        graph, node = parsed[1], parsed[2]
+        if node not in view.node_names(graph):
+            return {}
+        props = {P.Name: [node], P.Id: [node], P.Graph: [graph], P.WorkItems: view.item_ids(graph, node)}
+        props.update(node_summary(view, graph, node))
+        return props
+    item = view.item(parsed[2])
+    if item is None or item.graph != parsed[1]:
+        return {}
+    return item_properties(item)
+
+
+def item_properties(item: Item) -> dict[str, list]:
+    props = {
+        P.Name: [item.name],
+        P.Id: [item.item_id],
+        P.Node: [item.node],
+        P.Graph: [item.graph],
+        P.Index: [item.index],
+        P.State: [item.state],
+        P.CookId: [item.cook_id],
+        P.CookStart: [item.started_ns / 1e9] if item.started_ns else [],
+        P.CookTime: [item.duration_ns / 1e9] if item.duration_ns else [],
+        P.Parents: list(item.parents),
+        P.InputFiles: files(item.inputs),
+        P.OutputFiles: files(item.outputs),
+        P.Error: [item.error] if item.error else [],
+    }
+    for name, (_type, values) in sorted(item.attrs.items()):
+        props[P.AttributePrefix + name] = list(values)
+    return props
+
+
+def files(records: list) -> list[list]:
+    """Recorded files as ``[path, tag, size]``."""
+    return [[r[0], r[1], r[2]] for r in records]
+
+
+def node_summary(view: StoreView, graph: str, node: str) -> dict[str, list]:
+    counts = view.node_counts(graph, node)
+    return {
+        P.NumWorkItems: [sum(counts.values())],
+        P.StateCounts: [[s, counts[s]] for s in STATES if counts.get(s)],
+        P.CookState: [cook_state(counts)],
+    }
+
+
+def cook_state(counts: dict[str, int]) -> str:
+    if not counts:
+        return "uncooked"
+    if counts.get("cooking") or counts.get("scheduled"):
+        return "cooking"
+    if counts.get("cooked_fail"):
+        return "failed"
+    if counts.get("dirty"):
+        return "dirty"
+    if all(state in DONE_STATES for state in counts):
+        return "cooked"
+    return "uncooked"
+
+
+# -- deltas ---------------------------------------------------------------------------------------
+Delta = tuple[str, int, str, list]  # (path, message type, property, values)
+
+
+def event_deltas(event: Event, view: StoreView) -> Iterator[Delta]:
+    """What ``event`` changes, object by object, read before the view applies it."""
+    kind, graph = event.kind, event.graph
+    if kind == "GraphLoaded":
+        if view.is_new_graph(graph):
+            yield ROOT, APPEND, P.GraphList, [graph]
+        yield graph_path(graph), SET, P.NodeList, [n["name"] for n in event.nodes]
+    elif kind == "CookStarted":
+        yield graph_path(graph), SET, P.CookId, [event.cook_id]
+        yield graph_path(graph), SET, P.CookStatus, ["running"]
+    elif kind == "CookFinished":
+        yield graph_path(graph), SET, P.CookStatus, [event.status]
+    elif kind == "WorkItemGenerated":
+        if view.is_new_graph(graph):
+            yield ROOT, APPEND, P.GraphList, [graph]
+        if not view.is_regenerated(event):  # generated again: already in its node's list
+            yield graph_path(graph), APPEND, P.WorkItems, [event.item_id]
+            yield node_path(graph, event.node), APPEND, P.WorkItems, [event.item_id]
+        item = Item(
+            event.item_id, graph, event.node, event.name, event.index, event.parents, event.attrs,
+            event.inputs, event.outputs, event.state, event.cook_id, signature=event.signature,
+        )  # fmt: skip
+        for name, values in item_properties(item).items():
+            yield item_path(graph, event.item_id), SET, name, values
+    elif kind == "WorkItemRemoved":
+        where = view.node_of(event.item_id)
+        yield graph_path(graph), REMOVE, P.WorkItems, [event.item_id]
+        if where is not None:
+            yield node_path(where[0], where[1]), REMOVE, P.WorkItems, [event.item_id]
+        yield item_path(graph, event.item_id), SET, P.State, ["removed"]
+    elif kind == "WorkItemStateChanged":
+        path = item_path(graph, event.item_id)
+        yield path, SET, P.State, [event.state]
+        yield path, SET, P.CookId, [event.cook_id]
+        if event.state == "cooking":
+            yield path, SET, P.CookStart, [event.time_ns / 1e9]
+    elif kind == "WorkItemCooked":
+        path = item_path(graph, event.item_id)
+        yield path, SET, P.State, [event.state]
+        yield path, SET, P.CookId, [event.cook_id]
+        yield path, SET, P.CookStart, [event.started_ns / 1e9] if event.started_ns else []
+        yield path, SET, P.CookTime, [event.duration_ns / 1e9] if event.duration_ns else []
+        yield path, SET, P.OutputFiles, files(event.outputs)
+        yield path, SET, P.Error, [event.error] if event.error else []
+        for name, (_type, values) in sorted(event.attrs.items()):
+            yield path, SET, P.AttributePrefix + name, list(values)
+    elif kind == "WorkItemDirtied":
+        yield item_path(graph, event.item_id), SET, P.State, ["dirty"]
+    elif kind == "NodeDirtied":
+        for item_id in view.item_ids(graph, event.node):
+            yield item_path(graph, item_id), SET, P.State, ["dirty"]
+    elif kind in ("WorkItemRestatted", "WorkItemAccepted"):
+        yield item_path(graph, event.item_id), SET, P.OutputFiles, files(event.outputs)
+    elif kind == "WorkItemOutputAdded":
+        yield item_path(graph, event.item_id), APPEND, P.OutputFiles, files(event.outputs)
+    elif kind == "WorkItemRenumbered":
+        yield item_path(graph, event.item_id), SET, P.Name, [event.name]
+        yield item_path(graph, event.item_id), SET, P.Index, [event.index]
+    elif kind == "JobStarted":
+        yield item_path(graph, event.item_id), SET, P.State, ["cooking"]
+        yield item_path(graph, event.item_id), SET, P.CookStart, [event.time_ns / 1e9]
+    elif kind == "JobEnded" and event.outcome == "retry":
+        yield item_path(graph, event.item_id), SET, P.State, ["scheduled"]
+    elif kind == "WorkItemAttribSet":
+        yield item_path(graph, event.item_id), SET, P.AttributePrefix + event.name, list(event.attr[1])
+
+
+#: item events that may move an item from one state to another
+COUNTED = frozenset(
+    (
+        "WorkItemStateChanged",
+        "WorkItemCooked",
+        "WorkItemRemoved",
+        "WorkItemDirtied",
+        "WorkItemAccepted",
+        "JobStarted",
+        "JobEnded",
+    )
+)
+
+
+def summary_deltas(view: StoreView, graph: str, node: str) -> Iterator[Delta]:
+    """The node's summaries as ``SetValues`` (sent after the deltas of a resumed subscription)."""
+    path = node_path(graph, node)
+    for name, values in node_summary(view, graph, node).items():
+        yield path, SET, name, values

@@ -1,0 +1,279 @@
+"""The data layer's window on a store: what it holds now, and what was appended since a seq.
+
+The server is a reader of the store: it never takes the writer lock, so a cook in another process
+never waits for it, however slow its subscribers. ``poll`` returns the events appended since the
+last poll, after the store's change counter (SQLite's ``data_version``) says something was
+committed; between commits a poll costs one pragma.
+
+The questions the handlers ask (``graph_names``, ``item_ids``, ``item``, ``node_counts`` ...) are
+answered by the store's queryable state (``pdgstore.readmodel.TableState``: the projection tables,
+through their indexes), so a question about one item costs one row, whatever the store holds, and
+the server holds no copy of the state. The data layer reads inside ``reading()``, one read
+transaction: the events it has polled and the tables it reads are then the same cut of the log,
+so a snapshot and the deltas after it neither overlap nor leave a gap. On a store without tables
+(a pdgstore without the read model) the state is loaded once and kept current by folding each
+polled event with the fold the cook uses.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from contextlib import contextmanager
+
+from pdgstore import projection, tables
+from pdgstore.errors import StoreError
+from pdgstore.events import Event
+from pdgstore.log import EventLog
+from pdgstore.state import Item, State
+
+try:  # the store's queryable state (issue 16)
+    from pdgstore.readmodel import TableState
+except ImportError:  # pragma: no cover - a pdgstore without the read model
+    TableState = None
+
+#: events read per poll at most: a subscriber hears of a long cook in steps, never one huge frame
+POLL_LIMIT = 5000
+
+
+class StoreView:
+    """An open store followed by one reader. Not thread-safe by itself (the data layer calls it
+    under its lock)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        self.log: EventLog | None = None
+        self.seq = 0
+        self.known_graphs: set[str] = set()
+        self._reader = None
+        self._depth = 0
+        self._memory: _StateReader | None = None
+        self._data_version = None
+        self._inode = None
+        self._ords: dict[str, int] = {}
+        self._live = True
+
+    # -- following -------------------------------------------------------------------------------
+    def is_open(self) -> bool:
+        return self.log is not None
+
+    def open(self) -> bool:
+        """Open the store; False while it does not exist yet."""
+        if not os.path.exists(self.path):
+            return False
+        self.close()
+        self.log = EventLog.open(self.path)
+        self._inode = os.stat(self.path).st_ino
+        self._data_version = None
+        with self.reading():
+            if TableState is None:
+                self._memory = _StateReader(self.log.load_state())
+                self.seq = self._memory.state.seq
+            else:
+                self.seq = max(self.log.last_seq(), self.log.base_seq())
+            self.known_graphs = set(self.graph_names())
+        return True
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+        self._depth = 0
+        self._reader = None
+
+    @contextmanager
+    def reading(self):
+        """One read transaction (nested calls share it): every read inside sees the same commit."""
+        if self.log is None:
+            yield
+            return
+        if self._depth == 0:
+            self.log.conn.execute("BEGIN")
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth = max(0, self._depth - 1)
+            if self._depth == 0:
+                self._reader = None
+                if self.log is not None and self.log.conn.in_transaction:
+                    self.log.conn.execute("COMMIT")
+
+    @property
+    def reader(self):
+        """The state's read side: the tables (one ``TableState`` per read transaction), or the
+        state kept in memory."""
+        if self._memory is not None:
+            return self._memory
+        if self.log is None:
+            return _StateReader(State())  # no store yet: nothing in it
+        if self._reader is None:
+            self._reader = TableState(self.log)
+        return self._reader
+
+    def changed(self) -> bool:
+        """Whether anything was committed since the last call (cheap: one pragma)."""
+        if self.log is None:
+            return os.path.exists(self.path)
+        version = self.log.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._data_version = version
+            return True
+        return False
+
+    def must_reload(self) -> bool:
+        """The store was replaced or compacted past where this view stands: start over."""
+        try:
+            inode = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return False
+        if inode != self._inode:
+            return True
+        return self.log.last_seq() < self.seq or self.log.base_seq() > self.seq
+
+    def poll(self, limit: int = POLL_LIMIT) -> list[Event]:
+        """The events appended after this view's seq (at most ``limit``), not yet applied."""
+        if self.log is None:
+            return []
+        return list(self.log.events(self.seq, until=self.seq + limit))
+
+    def apply(self, event: Event) -> None:
+        """Move the view past ``event`` (after its deltas were taken)."""
+        if self._memory is not None:
+            self._memory.apply(event)
+        if event.graph:
+            self.known_graphs.add(event.graph)
+        self.seq = event.seq
+
+    def is_new_graph(self, graph: str) -> bool:
+        return graph not in self.known_graphs
+
+    def prepare(self, events: list[Event], live: bool = True) -> None:
+        """Before ``is_regenerated`` is asked about ``events`` (``live``: the ones being followed
+        now; else old ones, replayed for a resuming client): read the generation order of the
+        items they generate, in one indexed query (the tables keep an item's first one)."""
+        self._live = live
+        if self._memory is not None or self.log is None:
+            return
+        ids = [e.item_id for e in events if e.kind == "WorkItemGenerated"]
+        self._ords = {row[1]: row[0] for row in tables.load_items(self.log.conn, ids)} if ids else {}
+
+    def is_regenerated(self, event: Event) -> bool:
+        """Whether ``event`` (a WorkItemGenerated) generates an item that already existed (a node
+        that generates its items again): then the item is not new to its node and graph."""
+        if self._memory is not None:
+            if self._live:
+                return event.item_id in self._memory.state.items  # the state before the event
+        else:
+            ord_ = self._ords.get(event.item_id)
+            if ord_ is not None:
+                return ord_ < event.seq  # the tables keep the seq of an item's first generation
+        last = ""  # removed since, or an old event: what did the log say of the item before it?
+        for earlier in self.log.events(0, subject=event.item_id, until=event.seq - 1):
+            if earlier.kind in ("WorkItemGenerated", "WorkItemRemoved"):
+                last = earlier.kind
+        return last == "WorkItemGenerated"
+
+    # -- questions ---------------------------------------------------------------------------------
+    def graph_names(self) -> list[str]:
+        reader = self.reader
+        names = list(reader.graphs)
+        names += sorted({g for g, _ in reader.node_keys() if g not in reader.graphs})
+        return names
+
+    def node_names(self, graph: str) -> list[str]:
+        reader = self.reader
+        info = reader.graphs.get(graph)
+        names = [n["name"] for n in info.nodes] if info else []
+        names += [n for g, n in reader.node_keys() if g == graph and n not in names]
+        return names
+
+    def item_ids(self, graph: str, node: str | None = None) -> list[str]:
+        if node is not None:
+            return self.reader.item_ids_of(graph, node)
+        return [i for n in self.node_names(graph) for i in self.reader.item_ids_of(graph, n)]
+
+    def item(self, item_id: str) -> Item | None:
+        return self.reader.item(item_id)
+
+    def node_of(self, item_id: str) -> tuple[str, str] | None:
+        """(graph, node) of an item, from the state or, for one since removed, from the log."""
+        item = self.reader.item(item_id)
+        if item is not None:
+            return item.graph, item.node
+        if self.log is None:
+            return None
+        for event in self.log.events(0, subject=item_id, kind="WorkItemGenerated"):
+            return event.graph, event.node
+        return None
+
+    def node_counts(self, graph: str, node: str) -> dict[str, int]:
+        return self.reader.node_counts(graph, node)
+
+    def last_cook(self, graph: str):
+        for cook in reversed(self.reader.cooks.values()):
+            if cook.graph == graph:
+                return cook
+        return None
+
+    def running_cook(self):
+        return self.reader.running_cook()
+
+    def has_history_after(self, seq: int) -> bool:
+        """Whether the log still holds every event after ``seq`` (not compacted away)."""
+        return self.log is not None and self.log.base_seq() <= seq <= self.seq
+
+    def events_between(self, after: int, until: int) -> list[Event]:
+        if self.log is None:
+            return []
+        try:
+            return list(self.log.events(after, until=until))
+        except StoreError:
+            return []
+
+
+class _StateReader:
+    """The read side of a ``State`` kept in memory, with per-node counts kept as events arrive
+    (for a store without the read model's tables)."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.graphs = state.graphs
+        self.cooks = state.cooks
+        self.counts = {key: Counter(state.items[i].state for i in ids) for key, ids in state.node_items.items()}
+
+    def apply(self, event: Event) -> None:
+        state = self.state
+        item_id = getattr(event, "item_id", None)
+        before = state.items.get(item_id) if item_id else None
+        old = (before.graph, before.node, before.state) if before is not None else None
+        projection.apply(state, event)
+        after = state.items.get(item_id) if item_id else None
+        if old is not None:
+            self._count(*old, -1)
+        if after is not None:
+            self._count(after.graph, after.node, after.state, +1)
+        if event.kind == "NodeDirtied":
+            ids = state.node_items.get((event.graph, event.node), {})
+            self.counts[(event.graph, event.node)] = Counter(state.items[i].state for i in ids)
+
+    def _count(self, graph: str, node: str, item_state: str, delta: int) -> None:
+        counter = self.counts.setdefault((graph, node), Counter())
+        counter[item_state] += delta
+        if counter[item_state] <= 0:
+            del counter[item_state]
+
+    def item(self, item_id: str) -> Item | None:
+        return self.state.items.get(item_id)
+
+    def node_keys(self) -> list[tuple[str, str]]:
+        return list(self.state.node_items)
+
+    def node_counts(self, graph: str, node: str) -> dict[str, int]:
+        return dict(self.counts.get((graph, node), {}))
+
+    def item_ids_of(self, graph: str, node: str) -> list[str]:
+        return list(self.state.node_items.get((graph, node), ()))
+
+    def running_cook(self):
+        return self.state.running_cook()

@@ -1,0 +1,111 @@
+"""A data layer visualizer: one live progress line per node while ``pdg cook`` runs elsewhere.
+
+    pdg cook examples/wordcount/wordcount.py         # in one terminal (or a watch, a schedule)
+    python examples/datalayer/progress.py            # in another, from the project's folder
+
+By default it reads the current project's store directly (``pdgd.util.get_local_data_layer()``);
+with ``--url ws://127.0.0.1:PORT`` (or ``tcp://...``) it asks a ``pdg serve`` instead, on this
+machine or another: the visualizer code is the same. ``--until-done`` exits once a cook that
+started while it watched has finished. Only PDG's own data layer API is used (seed 001).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+
+import pdgd
+import pdgd.util
+
+P = pdgd.PropertyNames
+BAR = 24
+
+
+class Progress:
+    """Follows every graph and node of a data layer and prints a line when a node's counts move."""
+
+    def __init__(self, data_layer, out=sys.stdout) -> None:
+        self.data_layer = data_layer
+        self.out = out
+        self.lock = threading.Lock()
+        self.graphs: dict[str, pdgd.util.PDGDObject] = {}
+        self.nodes: dict[str, pdgd.util.PDGDObject] = {}
+        self.last_line: dict[str, str] = {}
+        self.cooks_seen: dict[str, list] = {}
+        self.finished = threading.Event()
+        self.root = pdgd.util.PDGDObject("pdg", data_layer)
+        self.root.addListener(self.on_root)
+        # The local interface has usually delivered the snapshot already: look at it once ourselves.
+        self.on_root("pdg", self.root.object, None)
+
+    def on_root(self, path, obj, message) -> None:
+        for graph in obj.get(P.GraphList, []):
+            if graph not in self.graphs:
+                self.graphs[graph] = graph_object = pdgd.util.PDGDObject(f"pdg/{graph}", self.data_layer)
+                graph_object.addListener(self.on_graph)
+                self.on_graph(f"pdg/{graph}", graph_object.object, None)
+
+    def on_graph(self, path, obj, message) -> None:
+        with self.lock:
+            for node in obj.get(P.NodeList, []):
+                node_path = f"{path}/node_{node}"
+                if node_path not in self.nodes:
+                    self.nodes[node_path] = node_object = pdgd.util.PDGDObject(node_path, self.data_layer)
+                    node_object.addListener(self.on_node)
+                    self.on_node(node_path, node_object.object, None)
+            status = obj.get(P.CookStatus, [])
+            seen = self.cooks_seen.setdefault(path, [])
+            if status and (not seen or seen[-1] != status[0]):
+                seen.append(status[0])
+                if status[0] != "running" and "running" in seen:
+                    self.finished.set()
+
+    def on_node(self, path, obj, message) -> None:
+        if P.NumWorkItems not in obj:
+            return
+        line = render(path, obj)
+        if self.last_line.get(path) != line:
+            self.last_line[path] = line
+            print(f"{time.strftime('%H:%M:%S')} {line}", file=self.out, flush=True)
+
+
+def render(path: str, obj: dict) -> str:
+    """``wordcount/count   [##########..............]  12/30  cooking 2``"""
+    counts = dict(obj.get(P.StateCounts, []))
+    total = obj.get(P.NumWorkItems, [0])[0]
+    done = counts.get("cooked_success", 0) + counts.get("cooked_cache", 0)
+    filled = int(BAR * done / total) if total else 0
+    others = "  ".join(f"{state} {n}" for state, n in counts.items() if state not in ("cooked_success", "cooked_cache"))
+    graph, node = path.split("/")[1], path.rsplit("node_", 1)[1]
+    return f"{graph}/{node:<14} [{'#' * filled}{'.' * (BAR - filled)}] {done:>6}/{total:<6} {others}".rstrip()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="a pdg serve to ask (ws://HOST:PORT or tcp://HOST:PORT); default: the store here")
+    parser.add_argument("--until-done", action="store_true", help="exit once a cook that started meanwhile ends")
+    parser.add_argument("--timeout", type=float, default=0, help="give up after this many seconds (0: never)")
+    args = parser.parse_args(argv)
+    if args.url:
+        kind = "DataLayerTCPClient" if args.url.startswith("tcp://") else "DataLayerWSClient"
+        data_layer = pdgd.DataLayerInterfaceManager.Instance().createInterface(kind, args.url)
+    else:
+        data_layer = pdgd.util.get_local_data_layer()
+    progress = Progress(data_layer)
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    try:
+        while True:
+            if progress.finished.wait(0.2) and args.until_done:
+                time.sleep(0.3)  # the last counts of the cook's end
+                return 0
+            if deadline is not None and time.monotonic() > deadline:
+                print("progress: timed out", file=sys.stderr)
+                return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

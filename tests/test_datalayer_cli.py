@@ -1,0 +1,40 @@
+"""``pdg datalayer dump``: the data layer's contents from the store alone."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_dump_json_is_a_change_log_of_every_object(wide):
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    result = wide.pdg("datalayer", "dump", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["schema"] == 1 and doc["seq"] > 0
+    paths = [m["path"] for m in doc["messages"]]
+    assert paths[:3] == ["pdg", "pdg/wide", "pdg/wide/node_files"]
+    assert len(paths) == 1 + 1 + 4 + 42 and len(set(paths)) == len(paths)
+    assert {m["type"] for m in doc["messages"]} == {"eMessageTypeObjectSnapshot"}
+    upper = next(m for m in doc["messages"] if m["path"] == "pdg/wide/node_upper")
+    assert upper["properties"]["state_counts"] == [["cooked_success", 20]]
+
+
+def test_dump_of_one_node_and_plain_text(wide):
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    doc = json.loads(wide.pdg("datalayer", "dump", "pdg/wide/node_concat", "--json").output)
+    assert [m["path"] for m in doc["messages"]][0] == "pdg/wide/node_concat" and len(doc["messages"]) == 2
+    text = wide.pdg("datalayer", "dump", "pdg/wide/node_concat").output
+    assert text.startswith("pdg/wide/node_concat\n  name: [\"concat\"]\n")
+
+
+def test_dump_refuses_a_bad_path_with_a_sentence(wide):
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    result = wide.pdg_process("datalayer", "dump", "graphs/wide")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("pdg: graphs/wide is not a path of the store's data layer")
+    result = wide.pdg_process("datalayer", "dump", "pdg/nope/node_x", "--json")
+    assert result.stderr == "pdg: the store has no object at pdg/nope/node_x\n"

@@ -1,0 +1,379 @@
+"""The data layer served by a real ``pdg serve`` process, followed by real clients while a real
+``pdg cook`` runs in another process: a plain ``websockets`` client, a raw TCP socket speaking
+msgpack, and pdgd's own remote interface across a server restart. Resuming mid-cook loses nothing
+and repeats nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import msgpack
+import pytest
+import websockets
+
+import pdgd
+import pdgd.util
+
+pytestmark = pytest.mark.timeout(120)
+
+SLOW_GRAPH = """
+import time
+from pdgstore.engine import Graph
+
+graph = Graph("slow")
+files = graph.file_pattern("files", "in/*.txt")
+
+@graph.python_processor("work", upstream=files)
+def work(item):
+    time.sleep(0.01)
+
+@graph.python_processor("after", upstream=work)
+def after(item):
+    pass
+"""
+N = 150
+
+
+@pytest.fixture
+def slow(project):
+    project.write("slow.py", SLOW_GRAPH)
+    project.inputs(N)
+    return project
+
+
+class Serve:
+    """A ``pdg serve --json`` process in the project; its ports from its first line."""
+
+    def __init__(self, project, *extra: str) -> None:
+        self.proc = project.popen("serve", "--json", *extra)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"pdg serve did not start: {self.proc.stderr.read()}")
+        self.info = json.loads(line)
+        self.ws_port, self.tcp_port = self.info["ws_port"], self.info["tcp_port"]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+@pytest.fixture
+def serve(slow):
+    servers = []
+
+    def start(*extra):
+        server = Serve(slow, *extra)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def store_ids(project, node: str) -> list[str]:
+    result = project.pdg("items", node, "--json")
+    return [i["item_id"] for i in json.loads(result.output)["items"]]
+
+
+def fold(mirror: dict, messages: list[dict]) -> None:
+    for m in messages:
+        if m["t"] == 0:
+            mirror.clear()
+            mirror.update(m["props"])
+        elif m["t"] == 1:
+            mirror.setdefault(m["prop"], []).extend(m["values"])
+        elif m["t"] == 2:
+            for v in m["values"]:
+                mirror[m["prop"]].remove(v)
+        else:
+            mirror[m["prop"]] = m["values"]
+
+
+def done(mirror: dict) -> bool:
+    return mirror.get("state_counts") == [["cooked_success", N]]
+
+
+def test_websockets_client_follows_a_cook_in_another_process(slow, serve):
+    server = serve()
+
+    async def follow():
+        async with websockets.connect(f"ws://127.0.0.1:{server.ws_port}/") as ws:
+            assert json.loads(await ws.recv())["op"] == "welcome"
+            await ws.send(json.dumps({"op": "subscribe", "path": "pdg/slow/node_work"}))
+            cook = slow.popen("cook", "slow.py", "-j", "1")
+            mirror, frames = {}, []
+            try:
+                while not done(mirror):
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                    assert frame["op"] == "frame" and frame["path"] == "pdg/slow/node_work"
+                    frames.append(frame)
+                    fold(mirror, frame["messages"])
+            finally:
+                assert cook.wait(60) == 0
+                cook.stdout.close()
+                cook.stderr.close()
+            return mirror, frames
+
+    mirror, frames = asyncio.run(follow())
+    assert mirror["work_items"] == store_ids(slow, "work")
+    assert mirror["num_work_items"] == [N] and mirror["cook_state"] == ["cooked"]
+    assert len(frames) > 3, "the cook was seen as it went, not only at its end"
+    seqs = [f["seq"] for f in frames]
+    assert seqs == sorted(seqs)
+
+
+def test_raw_tcp_client_follows_a_cook_in_another_process(slow, serve):
+    server = serve()
+    sock = socket.create_connection(("127.0.0.1", server.tcp_port), timeout=60)
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=64 << 20)
+
+    def receive():
+        while True:
+            for obj in unpacker:
+                return obj
+            data = sock.recv(65536)
+            assert data, "the server closed the connection"
+            unpacker.feed(data)
+
+    try:
+        assert receive()["op"] == "welcome"
+        sock.sendall(msgpack.packb({"op": "subscribe", "path": "pdg/slow"}))
+        cook = slow.popen("cook", "slow.py", "-j", "1")
+        graph: dict = {}
+        states: dict = {}
+        try:
+            while graph.get("cook_status") != ["success"]:
+                frame = receive()
+                assert frame["op"] == "frame"
+                fold(graph, frame["messages"])
+                for m in frame["messages"]:
+                    states[m.get("prop")] = m.get("values")
+        finally:
+            assert cook.wait(60) == 0
+            cook.stdout.close()
+            cook.stderr.close()
+        everything = store_ids(slow, "files") + store_ids(slow, "work") + store_ids(slow, "after")
+        assert sorted(graph["work_items"]) == sorted(everything)
+        assert graph["node_list"] == ["files", "work", "after"] and graph["cook_id"] == [1]
+        assert states["cook_status"] == ["success"]
+    finally:
+        sock.close()
+
+
+SUMMARIES = ("num_work_items", "state_counts", "cook_state")
+
+
+def test_resume_mid_cook_misses_nothing_and_repeats_nothing(slow, serve):
+    """A client follows the graph, the node and, as they appear, each of its work items; its
+    connection drops mid-cook (a third of the items cooked) and it comes back with the seq it last
+    saw per path. Nothing is repeated: per object and property, every message is of a later event
+    than the one before. Nothing is missed: every item ends cooked with its cook time, as the store
+    says, and the lists hold every item once."""
+    server = serve()
+    url = f"ws://127.0.0.1:{server.ws_port}/"
+    mirrors: dict[str, dict] = {}
+    last_seq: dict[str, int] = {}
+    last_message: dict[tuple, int] = {}
+    repeated: list = []
+    snapshots_after_resume: list = []
+    state_seqs: dict[str, list] = {}  # item path -> seq of each state message after its snapshot
+    snapshot_seq: dict[str, int] = {}
+
+    def take(frame, resumed: bool) -> list[str]:
+        """Fold a frame; the work item paths it newly names."""
+        path = frame["path"]
+        assert frame["seq"] >= last_seq.get(path, -1)
+        last_seq[path] = frame["seq"]
+        for m in frame["messages"]:
+            if m["t"] == 0:
+                if resumed:
+                    snapshots_after_resume.append(path)
+                snapshot_seq[path] = m["seq"]
+                continue
+            if m["prop"] == "state":
+                state_seqs.setdefault(path, []).append(m["seq"])
+            key = (path, m["prop"])
+            if m["prop"] not in SUMMARIES:
+                if m["seq"] <= last_message.get(key, -1):
+                    repeated.append((key, m["seq"], last_message[key]))
+                last_message[key] = m["seq"]
+        fold(mirrors.setdefault(path, {}), frame["messages"])
+        if path == "pdg/slow/node_work":
+            return [f"pdg/slow/work_item_{i}" for i in mirrors[path].get("work_items", []) if f"pdg/slow/work_item_{i}" not in mirrors]
+        return []
+
+    def cooked() -> int:
+        return sum(1 for p, o in mirrors.items() if "work_item_" in p and o.get("state") == ["cooked_success"])
+
+    async def session(ws, resumed: bool, until) -> None:
+        assert json.loads(await ws.recv())["op"] == "welcome"
+        for path in list(mirrors) or ["pdg/slow", "pdg/slow/node_work"]:
+            mirrors.setdefault(path, {})
+            await ws.send(json.dumps({"op": "subscribe", "path": path, "since": last_seq.get(path) if resumed else None}))
+        while not until():
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 60))
+            if frame["op"] != "frame":
+                continue
+            for path in take(frame, resumed):
+                mirrors[path] = {}
+                await ws.send(json.dumps({"op": "subscribe", "path": path}))
+
+    async def run() -> int:
+        cook = slow.popen("cook", "slow.py", "-j", "1")
+        try:
+            async with websockets.connect(url) as first:
+                await session(first, False, lambda: cooked() >= N // 3)
+            dropped_with = cooked()
+            await asyncio.sleep(0.3)  # the cook goes on meanwhile
+            async with websockets.connect(url) as second:
+                await session(second, True, lambda: cooked() == N and mirrors["pdg/slow/node_work"].get("cook_state") == ["cooked"])
+            assert cook.wait(60) == 0
+        finally:
+            cook.stdout.close()
+            cook.stderr.close()
+        return dropped_with
+
+    dropped_with = asyncio.run(run())
+    assert dropped_with < N, "the connection dropped mid-cook"
+    assert repeated == [] and snapshots_after_resume == []
+    items = json.loads(slow.pdg("items", "work", "--json").output)["items"]
+    ids = [i["item_id"] for i in items]
+    assert mirrors["pdg/slow/node_work"]["work_items"] == ids
+    graph_items = mirrors["pdg/slow"]["work_items"]
+    assert len(graph_items) == len(set(graph_items)) == 3 * N
+    for item in items:
+        mirror = mirrors[f"pdg/slow/work_item_{item['item_id']}"]
+        assert mirror["state"] == ["cooked_success"] and mirror["name"] == [item["name"]]
+        assert mirror["cook_time"] == [pytest.approx(item["cook_seconds"], abs=1e-5)]
+    assert mirrors["pdg/slow/node_work"]["state_counts"] == [["cooked_success", N]]
+    # Every event that changed an item's state after the client's snapshot of it reached the
+    # client, across the drop, once.
+    changes = ("WorkItemStateChanged", "WorkItemCooked", "WorkItemDirtied", "JobStarted", "WorkItemGenerated")
+    log = [json.loads(line) for line in slow.pdg("events", "--json").output.splitlines()]
+    for item_id in ids:
+        path = f"pdg/slow/work_item_{item_id}"
+        expected = [e["seq"] for e in log if e["subject"] == item_id and e["kind"] in changes and e["seq"] > snapshot_seq[path]]
+        assert state_seqs.get(path, []) == expected, path
+
+
+class Recorder(pdgd.DataLayerVisualizer):
+    def __init__(self):
+        super().__init__()
+        self.messages, self.lost = [], 0
+
+    def processMessage(self, message, sender):
+        self.messages.append((sender, message))
+
+    def subscriptionLost(self):
+        self.lost += 1
+
+
+def test_pdgd_client_reconnects_after_the_server_restarts(slow, serve):
+    """``subscriptionLost`` when ``pdg serve`` goes away; the client reconnects by itself (with
+    backoff) to the new one on the same port and resumes where it stopped."""
+    server = serve()
+    port = server.ws_port
+    assert slow.pdg("cook", "slow.py").exit_code == 0
+    data_layer = pdgd.DataLayerInterfaceManager.Instance().createInterface(
+        "DataLayerWSClient", f"ws://127.0.0.1:{port}"
+    )
+    try:
+        recorder = Recorder()
+        node = pdgd.util.PDGDObject("pdg/slow/node_work", data_layer)
+        data_layer.subscribe(recorder, "pdg/slow/node_work")
+        assert node.waitFor(lambda o: o.get("num_work_items") == [N])
+        server.stop()
+        assert _wait(lambda: recorder.lost == 1)
+        assert slow.pdg("dirty", "work").exit_code == 0  # while nobody serves
+        serve("--port", str(port))
+        assert node.waitFor(lambda o: o.get("state_counts") == [["dirty", N]], 30)
+        assert data_layer.stats["connects"] == 2
+        snapshots = [m for _, m in recorder.messages if m.getType() == pdgd.Message.MessageType.eMessageTypeObjectSnapshot]
+        assert len(snapshots) == 1, "the reconnection resumed with deltas, not a second snapshot"
+    finally:
+        data_layer.close()
+
+
+def test_resume_after_compaction_sends_a_snapshot(slow, serve):
+    assert slow.pdg("cook", "slow.py").exit_code == 0
+    old_seq = json.loads(slow.pdg("events", "--json").output.splitlines()[-1])["seq"]
+    assert slow.pdg("dirty", "work").exit_code == 0
+    assert slow.pdg("cook", "slow.py").exit_code == 0
+    assert slow.pdg("compact", "--keep-cooks", "1").exit_code == 0
+    server = serve()
+
+    async def resume():
+        async with websockets.connect(f"ws://127.0.0.1:{server.ws_port}/") as ws:
+            await ws.recv()
+            await ws.send(json.dumps({"op": "subscribe", "path": "pdg/slow/node_work", "since": old_seq}))
+            return json.loads(await ws.recv())
+
+    frame = asyncio.run(resume())
+    assert [m["t"] for m in frame["messages"]] == [0]
+    assert frame["messages"][0]["props"]["num_work_items"] == [N]
+
+
+def _wait(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_serve_refuses_a_port_in_use_with_a_sentence(slow):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = slow.pdg_process("serve", "--port", str(port), timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"pdg: cannot listen on 127.0.0.1:{port}")
+    assert "Traceback" not in result.stderr
+
+
+def test_pdg_serve_stops_cleanly_on_sigterm(slow, serve):
+    server = serve()
+    assert slow.db.parent.joinpath("serve.json").exists()
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(10) == 0
+    assert not slow.db.parent.joinpath("serve.json").exists()
+
+
+EXAMPLE = str(Path(__file__).resolve().parent.parent / "examples" / "datalayer" / "progress.py")
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["local", "ws"])
+def test_progress_example_prints_a_live_line_per_node(slow, serve, remote):
+    """examples/datalayer/progress.py follows a cook in another process, line by line."""
+    args = [sys.executable, EXAMPLE, "--until-done", "--timeout", "90"]
+    if remote:
+        args += ["--url", f"ws://127.0.0.1:{serve().ws_port}"]
+    slow.write(".pdg/.keep", "")
+    watcher = subprocess.Popen(args, cwd=slow.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)  # the visualizer is up before the cook starts
+        assert slow.pdg_process("cook", "slow.py", "-j", "1").returncode == 0
+        out, err = watcher.communicate(timeout=60)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.communicate()
+    assert watcher.returncode == 0, err
+    lines = out.splitlines()
+    work = [line for line in lines if " slow/work " in line]
+    assert len(work) >= 3, out  # it moved while the cook ran, not only at the end
+    assert work[-1].split("]", 1)[1].split() == [f"{N}/{N}"]
+    assert any(" slow/after " in line and f"{N}/{N}" in line for line in lines)
