@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pdgstore.engine.cook.task import expected_records
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.workitem import WorkItem
+from pdgstore.engine.pdgapi.bridge import item_json
 from pdgstore.engine.schedulers import reports as rp
 from pdgstore.engine.schedulers.contract import Scheduler
 
@@ -166,18 +167,7 @@ class Intake:
 
     def _item_json(self, report: rp.ItemJsonAsked) -> None:
         """A job asks for its item (``pdgcmd.getWorkItemJSON``): read, nothing recorded."""
-        import json
-
-        from pdgstore.engine.schedulers import jobdata
-
-        try:
-            scheduled = self.scheduled_item(report.item_id)
-            item = scheduled.item
-            if scheduled.run is not None:  # an in-process item: its JSON is made from a view of it
-                item = WorkItem.view_of(item, self.host.graph.root)
-            report.done(json.dumps(jobdata.item_data(item, scheduled.node)))
-        except Exception as exc:  # noqa: BLE001 - the job hears why
-            report.done(ValueError(f"work item {report.item_id}: {type(exc).__name__}: {exc}"))
+        item_json(self, report.item_id, report.done)
 
     def _answer(self, done, error: str | None) -> None:
         if done is not None:

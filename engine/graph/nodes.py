@@ -314,6 +314,11 @@ class RangeGenerator(Processor):
             "attribute": self.attribute,
         }
 
+    def made_nothing(self, upstream: int) -> str:
+        if self.values is not None and not self.values:
+            return "its list of values is empty"
+        return f"its count is {self.count}" if self.count <= 0 else ""
+
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
         out = []
         for i in range(self.count):
@@ -462,6 +467,11 @@ class PartitionByAttribute(Partitioner):
                 use_dynamic_partitioning=self.needs_cooked_inputs, merge_input_attributes=self.merge_input_attributes
             )
         return out
+
+    def made_nothing(self, upstream: int) -> str:
+        if not upstream:
+            return ""  # nothing upstream: that node says why
+        return f"none of its {upstream} upstream items has the attribute {self.attribute!r}"
 
     def partition(self, ctx: GenerateContext, items: list) -> list[NewPartition]:
         groups: dict[Any, list] = {}
