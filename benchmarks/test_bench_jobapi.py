@@ -154,7 +154,7 @@ mode = os.environ.get("BENCH_MODE", "functions")
 t0 = time.perf_counter()
 for i in range(100):
     if mode == "functions":
-        calls[i %% len(calls)](i)
+        calls[i % len(calls)](i)
     else:
         pdgcmd.setIntAttrib("i%d" % i, i, 0, iid)
 print(json.dumps(time.perf_counter() - t0))
