@@ -19,15 +19,13 @@ HIGH = "\U0010ffff"
 
 
 class TableState:
-    """The store's current state, read lazily from its tables (an open ``EventLog``'s connection)."""
+    """The store's current state, read lazily from its tables (an open ``EventLog``'s connection).
+    Answers that must agree with each other are read inside one read transaction, which the caller
+    holds (``EventLog.one_reading``, the data layer's ``reading``)."""
 
     def __init__(self, log) -> None:
         self.log = log
         self.conn = log.conn
-        if not log.is_writer and not self.conn.in_transaction:
-            # one read transaction: every answer below sees the same point of the log, however
-            # much a cook appends meanwhile (a reader's connection ends with the command)
-            self.conn.execute("BEGIN")
         self.seq = log.last_seq()
         self._graphs: dict[str, GraphInfo] | None = None
         self._cooks: dict[int, CookRecord] | None = None
