@@ -95,11 +95,11 @@ class TableState:
         """The items of ``ids`` that exist, by id."""
         return {r[1]: tables.item_from_row(r) for r in tables.load_items(self.conn, ids)}
 
-    def items_named(self, name: str, limit: int = 2) -> list[Item]:
-        return self._items("name = ? LIMIT ?", (name, limit))
+    def items_named(self, name: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
+        return self._items("name = ? LIMIT ?", (name, limit), summary=summary)
 
-    def items_with_prefix(self, prefix: str, limit: int = 2) -> list[Item]:
-        return self._items("item_id >= ? AND item_id < ? LIMIT ?", (prefix, prefix + HIGH, limit))
+    def items_with_prefix(self, prefix: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
+        return self._items("item_id >= ? AND item_id < ? LIMIT ?", (prefix, prefix + HIGH, limit), summary=summary)
 
     def node_keys(self) -> list[tuple[str, str]]:
         """(graph, node) of every node that ever had an item, in the order of its first one."""
