@@ -395,6 +395,13 @@ class EventLog:
         with self._errors():
             return self.conn.execute("SELECT kind, subject FROM events WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
 
+    def subjects_after(self, seq: int, limit: int) -> list[tuple[int, str, str]]:
+        """(seq, kind, subject) of the first ``limit`` events after ``seq``, payloads left undecoded:
+        which items changed since a reader last looked (the web view's recolouring)."""
+        with self._errors():
+            sql = "SELECT seq, kind, subject FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+            return self.conn.execute(sql, (seq, limit)).fetchall()
+
     def cook_spans(self) -> dict[int, tuple[int, int]]:
         """cook id -> (first seq, last seq) of its events still in the log (one pass over an index)."""
         with self._errors():
