@@ -103,7 +103,7 @@ class Serve:
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
+            self.proc.wait(60)  # a loaded machine: closing the connections may take a while
         self.proc.stdout.close()
         self.proc.stderr.close()
 
