@@ -7,10 +7,10 @@ import json
 import click
 from pdgstore.cli import render
 from pdgstore.cli.options import db_option, json_option
-from pdgstore.engine.project import open_store
 from rich.markup import escape
 
 from pdgstore import history, refs
+from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
 
 

@@ -7,10 +7,11 @@ import json
 import click
 from pdgstore.cli import render
 from pdgstore.cli.options import db_option
-from pdgstore.engine.project import open_store
 
 from pdgstore import queries
 from pdgstore.events import REGISTRY
+from pdgstore.locate import open_store
+from pdgstore.readmodel import TableState
 
 
 def event_kind(value: str | None) -> str | None:
@@ -47,7 +48,7 @@ def command(cook_id, item_ref, kind, db, as_json) -> None:
     with open_store(db) as log:
         subject = None
         if item_ref is not None:
-            subject = queries.find_item(log.load_state(), item_ref).item_id
+            subject = queries.find_item(TableState(log), item_ref).item_id
         rows = queries.event_dicts(log, cook_id=cook_id, subject=subject, kind=kind)
         if as_json:
             render.emit_json_lines(rows)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 from pdgstore.cli import render
 from pdgstore.cli.options import db_option, json_option
-from pdgstore.engine.project import open_store
 
 from pdgstore.explain import explain
+from pdgstore.locate import open_store
+from pdgstore.readmodel import TableState
 
 
 @click.command("explain", short_help="Say why a work item ran or was reused in the last cook.")
@@ -19,7 +20,7 @@ def command(item, db, as_json) -> None:
     and why, following the recorded reasons upstream to the root cause (a changed file, parameter
     or piece of code). Answered from the store alone."""
     with open_store(db) as log:
-        answer = explain(log, log.load_state(), item)
+        answer = explain(log, TableState(log), item)
     if as_json:
         render.emit_json(answer)
     else:

@@ -6,8 +6,8 @@ import click
 from pdgstore.cli import render
 from pdgstore.cli.options import db_option, json_option
 from pdgstore.engine.export import export
-from pdgstore.engine.project import open_store
 
+from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import click
 from pdgstore.cli import render
 from pdgstore.cli.options import db_option, json_option, require_node
-from pdgstore.engine.project import open_store
 from rich.markup import escape
 
 from pdgstore import history, queries, refs
+from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
+from pdgstore.readmodel import TableState
 
 STATUSES = ("success", "failed", "cancelled", "running", "died")
 
@@ -27,7 +28,7 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
     cook did: per node what ran, came from the cache, failed, was updated or reused; its failures and
     its slowest items."""
     with open_store(db) as log:
-        state = log.load_state()
+        state = TableState(log)
         if cook_id is not None:
             detail = history.cook_detail(log, cook_id, state)
             if detail["status"] == "running" and not log.writer_pid():
@@ -49,7 +50,7 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
             if item_ref is not None:
                 subjects.append(queries.find_item(state, item_ref).item_id)
             if node is not None:
-                ids = [i for (g, n), items in state.node_items.items() if n == node for i in items]
+                ids = [i for g, n in state.node_keys() if n == node for i in state.item_ids_of(g, n)]
                 ids += history.removed_items_of(log, node)  # cooks that touched items since removed
                 if not ids:
                     require_node(state, node)

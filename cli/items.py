@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 from pdgstore.cli import render
 from pdgstore.cli.options import at_option, db_option, json_option, require_node
-from pdgstore.engine.project import open_store
 from rich.markup import escape
 
 from pdgstore import queries, refs
 from pdgstore.events import STATES
+from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
 
 

@@ -8,11 +8,12 @@ import time
 import click
 from pdgstore.cli import joblog, render
 from pdgstore.cli.options import db_option, json_option
-from pdgstore.engine.project import open_store
 
 from pdgstore import queries
 from pdgstore.errors import PdgError
+from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
+from pdgstore.readmodel import TableState
 
 POLL_S = 0.2
 
@@ -23,7 +24,7 @@ class NoLog(PdgError):
 
 def _job(db, item: str) -> tuple[dict, dict | None]:
     with open_store(db) as log:
-        state = log.load_state()
+        state = TableState(log)
         found = queries.find_item(state, item)
         return {"item_id": found.item_id, "name": found.name, "state": found.state}, queries.job_detail(
             state, found.item_id

@@ -6,7 +6,8 @@ import click
 from pdgstore.cli import render
 from pdgstore.cli.options import db_option, json_option
 from pdgstore.engine.incremental import manual
-from pdgstore.engine.project import find_store
+
+from pdgstore.locate import find_store
 
 
 def _report(result: manual.ManualResult, action: str, as_json: bool, after: str) -> None:

@@ -20,11 +20,12 @@ import click
 from pdgstore.cli import render
 from pdgstore.cli.options import db_option, json_option
 from pdgstore.engine.files.filetypes import TypeRegistry
-from pdgstore.engine.project import open_store
 
 from pdgstore import queries
 from pdgstore.errors import PdgError, UnknownItem
+from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
+from pdgstore.readmodel import TableState
 
 
 class CannotOpen(PdgError):
@@ -43,7 +44,7 @@ def command(item, file, print_only, db, as_json) -> None:
     input). The viewer registered for the file's tag (or a tag above it) opens it; without one, the
     folder that holds it opens with the system's opener."""
     with open_store(db) as log:
-        state = log.load_state()
+        state = TableState(log)
         d = queries.item_detail(log, state, item)
         root = queries.project_root(log, state, d["graph"])
     chosen = _choose(d, file)

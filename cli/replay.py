@@ -9,12 +9,12 @@ import click
 from pdgstore.cli import render
 from pdgstore.cli.options import db_option, json_option
 from pdgstore.engine.errors import PdgError
-from pdgstore.engine.project import open_store
 from pdgstore.engine.resend import check_types, load_handler, replay_into
 from rich.markup import escape
 
 from pdgstore import refs
 from pdgstore.errors import BadRef
+from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
 
 

@@ -26,12 +26,19 @@ from pdgstore.errors import PdgError, StoreMissing
     show_default=True,
     help="Address to listen on. Any address but loopback makes every client present the token.",
 )
+@click.option("--open", "open_page", is_flag=True, help="Open the web view in your browser.")
+@click.option(
+    "--allow-actions",
+    is_flag=True,
+    help="Let the web view cook a node, dirty an item and cancel the running cook (with the token in its URL).",
+)
 @db_option
 @json_option
-def command(port, tcp_port, host, db, as_json) -> None:
+def command(port, tcp_port, host, open_page, allow_actions, db, as_json) -> None:
     """Serve the data layer of the store (PDG's pdgd: graphs, nodes and work items, live) until
     Ctrl-C. Clients connect with pdgd.DataLayerInterfaceManager; they see every cook of the store,
-    from any process, and resume from the last seq they saw. Prints the two addresses on stdout
+    from any process, and resume from the last seq they saw. The web view (nodes, work items, performance, history) is at
+    http://HOST:PORT/ on the WebSocket port. Prints the two addresses on stdout
     (--json: one JSON line with ports, host and store); the token (needed by commands that change things, and by every client
     when --host is not loopback) is in serve.json beside the store, readable by you alone."""
     from pdgstore.engine.datalayer import service
@@ -45,7 +52,7 @@ def command(port, tcp_port, host, db, as_json) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    running = service.start(store, port=port, tcp_port=tcp_port, host=host)
+    running = service.start(store, port=port, tcp_port=tcp_port, host=host, allow_actions=allow_actions)
     try:
         info = running.info()
         if as_json:
@@ -57,6 +64,12 @@ def command(port, tcp_port, host, db, as_json) -> None:
             f"token in {render.here(running.info_path)}; Ctrl-C stops",
             err=True,
         )
+        page = info["web"] + (f"#token={running.ws.token}" if allow_actions else "")
+        render.say(f"web view: {page}" if allow_actions else f"web view: {page} (read-only)", err=True)
+        if open_page:
+            import webbrowser
+
+            webbrowser.open(page)
         if not os.path.exists(store):
             render.say("no store yet: it is served as soon as a cook creates it", err=True)
         while not stop.wait(0.5):

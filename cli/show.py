@@ -8,10 +8,10 @@ import click
 from pdgstore.cli import joblog, render
 from pdgstore.cli.options import at_option, db_option, json_option
 from pdgstore.engine.files.filetypes import TypeRegistry
-from pdgstore.engine.project import open_store
 
 from pdgstore import queries, refs
 from pdgstore.errors import UnknownItem
+from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
 
 

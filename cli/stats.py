@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from pdgstore.cli import render
 from pdgstore.cli.options import db_option, json_option
-from pdgstore.engine.project import open_store
 
+from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
 from pdgstore.stats import stats
 

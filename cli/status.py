@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 from pdgstore.cli import render
 from pdgstore.cli.options import at_option, db_option, json_option
-from pdgstore.engine.project import open_store
 
 from pdgstore import queries, refs
 from pdgstore.events import STATES
+from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
 
 

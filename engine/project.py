@@ -17,43 +17,13 @@ from pdgstore.engine.graph.loader import load_graph
 from pdgstore.engine.incremental import manifest
 
 from pdgstore import compact as compaction
-from pdgstore.errors import StoreMissing
+from pdgstore import locate
 from pdgstore.log import EventLog, display_path
 from pdgstore.queries import JSON_SCHEMA
 
-STORE_DIR = ".pdg"
-STORE_FILE = "pdg.db"
-
-
-def store_beside(graph_path: str) -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(graph_path)), STORE_DIR, STORE_FILE)
-
-
-def find_store(db: str | None = None, start: str | None = None) -> str:
-    """The store a read command should use: ``db``, else ``$PDG_DB``, else the nearest
-    ``.pdg/pdg.db`` in the current directory or a parent."""
-    explicit = db or os.environ.get("PDG_DB")
-    if explicit:
-        if not os.path.exists(explicit):
-            raise StoreMissing(f"no pdgstore database at {explicit}")
-        return os.path.abspath(explicit)
-    here = os.path.abspath(start or os.getcwd())
-    while True:
-        candidate = os.path.join(here, STORE_DIR, STORE_FILE)
-        if os.path.exists(candidate):
-            return candidate
-        parent = os.path.dirname(here)
-        if parent == here:
-            raise StoreMissing(
-                "no pdgstore database here: no .pdg/pdg.db in this directory or its parents "
-                "(cook a graph first, or give --db PATH)"
-            )
-        here = parent
-
-
-def open_store(db: str | None = None) -> EventLog:
-    """Open the store of the current project for reading."""
-    return EventLog.open(find_store(db))
+# finding and opening a store is pdgstore's (``pdgstore.locate``); kept here under their old names
+STORE_DIR, STORE_FILE = locate.STORE_DIR, locate.STORE_FILE
+store_beside, find_store, open_store = locate.store_beside, locate.find_store, locate.open_store
 
 
 def cook_file(

@@ -49,7 +49,8 @@ class StoreBusy(StoreError):
 
 
 class StoreIOError(StoreError):
-    """The disk reported an error while writing; the cook stops rather than retry (see DESIGN.md)."""
+    """The disk reported an error while writing; the cook stops rather than retry (a retried batch
+    could land twice or after later ones, and the log must stay whole and in order)."""
 
 
 class UnknownItem(PdgError):

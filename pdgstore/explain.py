@@ -29,13 +29,13 @@ def last_cook_of(state: State, graph: str) -> int | None:
 
 
 def explain(log: EventLog, state: State, ref: str) -> dict:
-    item = find_item(state, ref)
+    item = find_item(state, ref, summary=True)
     cook_id = last_cook_of(state, item.graph)
     if cook_id is None:
         raise UnknownItem(f"work item {item.name} has not been cooked")
 
     def name(item_id: str) -> str:
-        known = state.items.get(item_id)
+        known = state.item(item_id, summary=True)
         return known.name if known is not None else item_id
 
     chain = []
@@ -58,11 +58,12 @@ def explain(log: EventLog, state: State, ref: str) -> dict:
 
 
 def _step(log: EventLog, state: State, item_id: str, cook_id: int, name) -> dict:
-    item = state.items.get(item_id)
-    events = list(log.events(0, subject=item_id, cook_id=cook_id))
+    item = state.item(item_id, summary=True)
+    # the item's events of that cook, but its generation undecoded: a gather's carries every input
+    events = list(log.events(0, subject=item_id, cook_id=cook_id, skip_kind="WorkItemGenerated"))
     dirtied = next((e for e in reversed(events) if e.kind == "WorkItemDirtied"), None)
     cooked = next((e for e in reversed(events) if e.kind == "WorkItemCooked"), None)
-    generated = next((e for e in events if e.kind == "WorkItemGenerated"), None)
+    generated = log.first_seq_of(item_id, cook_id=cook_id, kind="WorkItemGenerated")
     removed = next((e for e in events if e.kind == "WorkItemRemoved"), None)
     ran = any(e.kind == "WorkItemStateChanged" and e.state == "cooking" for e in events)
     cancelled = any(getattr(e, "state", "") == "cooked_cancel" for e in events)
@@ -83,11 +84,11 @@ def _step(log: EventLog, state: State, item_id: str, cook_id: int, name) -> dict
     elif cooked is not None and cooked.reason.get("accepted"):
         action, clause = "reuse", f"was reused in cook {cook_id}: its files were accepted by hand"
     elif dirtied is not None or generated is not None or cooked is not None:
-        if not reason and generated is not None and _is_first(log, item_id, generated.seq):
+        if not reason and generated is not None and log.first_seq_of(item_id) == generated:
             reason = reasons.new()
         if ran:
             action, verb = "run", "ran"
-        elif item is not None and item.parents and not item.inputs and cooked is not None:
+        elif item is not None and _merges(state, item_id) and cooked is not None:
             action, verb = "update", "was merged again"
         else:
             action, verb = "update", "was updated"
@@ -110,6 +111,7 @@ def _step(log: EventLog, state: State, item_id: str, cook_id: int, name) -> dict
     }
 
 
-def _is_first(log: EventLog, item_id: str, seq: int) -> bool:
-    first = next(iter(log.events(0, subject=item_id)), None)
-    return first is not None and first.seq == seq
+def _merges(state: State, item_id: str) -> bool:
+    """Whether the item is a partition's: it has parents and no input files of its own."""
+    parents, inputs = state.item_sizes(item_id)
+    return parents > 0 and inputs == 0

@@ -13,6 +13,7 @@ from pdgstore.errors import BadRef
 from pdgstore.log import EventLog
 from pdgstore.queries import file_dict, project_root
 from pdgstore.state import Item, State
+from pdgstore.timetravel import state_at_seq
 
 ITEM_KINDS = (
     "WorkItemGenerated",
@@ -62,7 +63,7 @@ def cook_detail(log: EventLog, cook_id: int, state: State) -> dict:
     span = log.cook_span(cook_id)
     if span is None:
         raise BadRef(f"the events of cook {cook_id} are no longer in {log.display} (pdg compact folded them)")
-    end = log.state_at(span[1])
+    end = state_at_seq(log, span[1])
     fate: dict[str, str] = {}
     ran: dict[str, dict] = {}
     nodes: dict[str, str] = {}
@@ -94,13 +95,16 @@ def cook_detail(log: EventLog, cook_id: int, state: State) -> dict:
             fate[item_id] = "removed"
         else:
             fate.setdefault(item_id, "updated")
+    at_end = end.items_many(list(fate))  # only the items this cook touched are read
     per_node: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    for (graph, node), ids in end.node_items.items():
+    touched: Counter = Counter((item.graph, item.node) for item in at_end.values())
+    for graph, node in end.node_keys():
         if graph == cook.graph:
-            per_node[(graph, node)]["total"] = len(ids)
-            per_node[(graph, node)]["reused"] = sum(1 for i in ids if i not in fate)
+            total = sum(end.node_counts(graph, node).values())
+            per_node[(graph, node)]["total"] = total
+            per_node[(graph, node)]["reused"] = total - touched[(graph, node)]
     for item_id, what in fate.items():
-        item = end.items.get(item_id)
+        item = at_end.get(item_id)
         node = item.node if item else nodes.get(item_id) or _node_of_removed(log, item_id)
         per_node[(cook.graph, node)][what] += 1
     rows = []
@@ -116,11 +120,11 @@ def cook_detail(log: EventLog, cook_id: int, state: State) -> dict:
         )
 
     def name(item_id: str) -> str:
-        item = end.items.get(item_id)
+        item = at_end.get(item_id)
         return item.name if item else item_id
 
     def node_of(item_id: str) -> str:
-        item = end.items.get(item_id)
+        item = at_end.get(item_id)
         return item.node if item else nodes.get(item_id, "")
 
     slowest = sorted(ran.items(), key=lambda kv: -kv[1]["duration_ns"])[:SLOWEST]

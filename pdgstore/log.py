@@ -110,12 +110,15 @@ class EventLog:
                 _create(path, display)
                 side_files = _side_files(path)
             version = schema.check_header(path, display)
+            # read before SQLite opens the file: closing any descriptor of a file drops every POSIX
+            # lock this process holds on it, SQLite's own included (a WAL reader's would let a
+            # closing writer checkpoint and reset the WAL under its snapshot: "malformed")
+            mismatch = schema.header_mismatch(path)
             conn = _connect_reader(path, display)
             with _read_errors(display):
                 fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
                 if not fmt or fmt[0] != "pdgstore":
                     raise StoreRefused(f"{display} is corrupt: its meta table does not name it a pdgstore")
-                mismatch = schema.header_mismatch(path)
                 if mismatch or (writer and not _left_clean(path, lock_fd)):
                     # ask SQLite, never the header's arithmetic; a writer asks whenever the file may
                     # have changed since a writer last closed it sound (a crash, a hand, a disk)
@@ -356,14 +359,17 @@ class EventLog:
         subject: str | None = None,
         kind: str | None = None,
         until: int | None = None,
+        skip_kind: str | None = None,
     ) -> Iterator[Event]:
-        """Decoded events in seq order, filtered by cook, subject or kind."""
+        """Decoded events in seq order, filtered by cook, subject or kind (``skip_kind``: all but
+        that kind, left undecoded)."""
         filters = (
             ("seq > ?", after),
             ("seq <= ?", until),
             ("cook_id = ?", cook_id),
             ("subject = ?", subject),
             ("kind = ?", kind),
+            ("kind != ?", skip_kind),
         )
         where = [clause for clause, value in filters if value is not None]
         args = [value for _, value in filters if value is not None]
@@ -371,11 +377,30 @@ class EventLog:
         with self._errors():
             yield from codec.from_rows(self.conn.execute(sql, args))
 
+    def first_seq_of(self, subject: str, *, cook_id: int | None = None, kind: str | None = None) -> int | None:
+        """The seq of the first event about ``subject`` (of that cook, of that kind), its payload
+        left unread; None when there is none."""
+        # through the subject index: "+" keeps SQLite from scanning the cook's index instead
+        sql, args = "SELECT min(seq) FROM events WHERE subject = ?", [subject]
+        if cook_id is not None:
+            sql, args = sql + " AND +cook_id = ?", [*args, cook_id]
+        if kind is not None:
+            sql, args = sql + " AND +kind = ?", [*args, kind]
+        with self._errors():
+            return self.conn.execute(sql, args).fetchone()[0]
+
     def subjects_since(self, seq: int) -> list[tuple[str, str]]:
         """(kind, subject) of every event after ``seq``, payloads left undecoded: which items a
         cook touched, in O(its events) whatever the size of what it carried."""
         with self._errors():
             return self.conn.execute("SELECT kind, subject FROM events WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
+
+    def subjects_after(self, seq: int, limit: int) -> list[tuple[int, str, str]]:
+        """(seq, kind, subject) of the first ``limit`` events after ``seq``, payloads left undecoded:
+        which items changed since a reader last looked (the web view's recolouring)."""
+        with self._errors():
+            sql = "SELECT seq, kind, subject FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+            return self.conn.execute(sql, (seq, limit)).fetchall()
 
     def cook_spans(self) -> dict[int, tuple[int, int]]:
         """cook id -> (first seq, last seq) of its events still in the log (one pass over an index)."""

@@ -9,7 +9,6 @@ relative to where the user stands.
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Iterator
 
 from pdgstore import reasons
@@ -54,17 +53,22 @@ def node_order(state: State) -> list[tuple[str, str]]:
     """(graph, node) pairs: each graph's nodes in definition order, then nodes no longer defined."""
     order = [(g, n["name"]) for g, info in state.graphs.items() for n in info.nodes]
     seen = set(order)
-    order += [key for key in state.node_items if key not in seen]
+    order += [key for key in state.node_keys() if key not in seen]
     return order
 
 
 def status(state: State) -> list[dict]:
+    """Items per node and state: the tables keep the counts, so this reads one row per node and state."""
     rows = []
     for graph, node in node_order(state):
-        ids = state.node_items.get((graph, node), {})
-        counts = Counter(state.items[i].state for i in ids)
+        counts = state.node_counts(graph, node)
         rows.append(
-            {"graph": graph, "node": node, "total": len(ids), "states": {s: counts[s] for s in STATES if counts[s]}}
+            {
+                "graph": graph,
+                "node": node,
+                "total": sum(counts.values()),
+                "states": {s: counts[s] for s in STATES if counts.get(s)},
+            }
         )
     return rows
 
@@ -89,25 +93,25 @@ def items(log: EventLog, state: State, node: str | None = None, state_filter: st
     for graph, node_name in node_order(state):
         if node is not None and node_name != node:
             continue
-        for item in state.items_of(graph, node_name):
-            if state_filter is None or item.state == state_filter:
-                out.append(item_summary(item, roots.get(graph, "")))
+        for item in state.items_of(graph, node_name, state_filter, summary=True):
+            out.append(item_summary(item, roots.get(graph, "")))
     return out
 
 
-def find_item(state: State, ref: str) -> Item:
-    """The item whose id, unique id prefix (6+ characters) or name is ``ref``."""
-    item = state.items.get(ref)
+def find_item(state: State, ref: str, *, summary: bool = False) -> Item:
+    """The item whose id, unique id prefix (6+ characters) or name is ``ref`` (``summary``: without
+    its parents, attributes, inputs, traceback and reason, when those are not needed)."""
+    item = state.item(ref, summary=summary)
     if item is not None:
         return item
-    by_name = [i for i in state.items.values() if i.name == ref]
+    by_name = state.items_named(ref, limit=1000, summary=summary)
     if len(by_name) == 1:
         return by_name[0]
     if len(by_name) > 1:
         graphs = ", ".join(sorted({i.graph for i in by_name}))
         raise UnknownItem(f"item name {ref} is ambiguous (it exists in graphs {graphs}): give its item id")
     if len(ref) >= 6:
-        by_prefix = [i for i in state.items.values() if i.item_id.startswith(ref)]
+        by_prefix = state.items_with_prefix(ref, limit=1000, summary=summary)
         if len(by_prefix) == 1:
             return by_prefix[0]
         if len(by_prefix) > 1:
@@ -119,8 +123,9 @@ def item_detail(log: EventLog, state: State, ref: str, until: int | None = None)
     item = find_item(state, ref)
     root = project_root(log, state, item.graph)
     detail = item_summary(item, root)
+    parents = state.items_many(item.parents)
     detail.update(
-        parents=[{"item_id": p, "name": state.items[p].name if p in state.items else ""} for p in item.parents],
+        parents=[{"item_id": p, "name": parents[p].name if p in parents else ""} for p in item.parents],
         attrs={name: {"type": t, "values": v} for name, (t, v) in sorted(item.attrs.items())},
         inputs=[file_dict(i, root) for i in item.inputs],
         error=item.error,
@@ -133,7 +138,7 @@ def item_detail(log: EventLog, state: State, ref: str, until: int | None = None)
 
 def job_detail(state: State, item_id: str) -> dict | None:
     """The item's last job: scheduler, attempt, pid, log URI and file, exit code (None while it runs)."""
-    job = state.jobs.get(item_id)
+    job = state.job(item_id)
     if job is None:
         return None
     scheduler, attempt, pid, log_uri, exit_code = job

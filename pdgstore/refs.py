@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pdgstore.errors import BadRef
+from pdgstore.timetravel import TableState, state_at_seq
 
 _SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -78,11 +79,12 @@ def resolve(log, ref: str) -> Point:
 
 
 def state_at(log, ref: str | None):
-    """(state, point): the state at ``ref`` (``--at``), or the current state and None."""
+    """(state, point): the state at ``ref`` (``--at``), or the current state and None: read from
+    the store's tables (``pdgstore.timetravel``), never by loading every item."""
     if ref is None:
-        return log.load_state(), None
+        return TableState(log), None
     point = resolve(log, ref)
-    return log.state_at(point.seq), point
+    return state_at_seq(log, point.seq), point
 
 
 def _cook_end(log, ref: str, cook_id: int) -> Point:

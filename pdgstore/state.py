@@ -153,9 +153,46 @@ class State:
             return cook if cook.status == "running" else None
         return None
 
-    def items_of(self, graph: str, node: str) -> list[Item]:
+    def items_of(self, graph: str, node: str, state: str | None = None, *, summary: bool = False) -> list[Item]:
         ids = self.node_items.get((graph, node), {})
-        return [self.items[i] for i in ids]
+        found = [self.items[i] for i in ids]
+        return found if state is None else [i for i in found if i.state == state]
+
+    # The read side shared with ``pdgstore.readmodel.TableState`` (which answers from the tables):
+    # read commands ask these, so they work on a replayed state (``--at``) and on the tables alike.
+    def item(self, item_id: str, *, summary: bool = False) -> Item | None:
+        return self.items.get(item_id)
+
+    def item_sizes(self, item_id: str) -> tuple[int, int]:
+        item = self.items.get(item_id)
+        return (len(item.parents), len(item.inputs)) if item else (0, 0)
+
+    def items_many(self, ids) -> dict[str, Item]:
+        return {i: self.items[i] for i in ids if i in self.items}
+
+    def items_named(self, name: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
+        return [i for i in self.items.values() if i.name == name][:limit]
+
+    def items_with_prefix(self, prefix: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
+        return [i for i in self.items.values() if i.item_id.startswith(prefix)][:limit]
+
+    def node_keys(self) -> list[tuple[str, str]]:
+        return list(self.node_items)
+
+    def node_counts(self, graph: str, node: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in self.items_of(graph, node):
+            counts[item.state] = counts.get(item.state, 0) + 1
+        return counts
+
+    def item_ids_of(self, graph: str, node: str) -> list[str]:
+        return list(self.node_items.get((graph, node), {}))
+
+    def job(self, item_id: str) -> list | None:
+        return self.jobs.get(item_id)
+
+    def children(self, item_id: str) -> list[str]:
+        return [i.item_id for i in self.items.values() if item_id in i.parents]
 
     def last_cook_id(self) -> int:
         return next(reversed(self.cooks), 0)

@@ -15,8 +15,11 @@ Tables::
 
     items(ord INTEGER PRIMARY KEY,        -- generation order: seq of the event that generated it
           item_id TEXT UNIQUE, graph, node, name, state, cook_id,
-          body BLOB)                      -- msgpack [index, parents, attrs, inputs, outputs, started_ns,
-                                          --   duration_ns, error, traceback, signature, reason]
+          body BLOB,                      -- msgpack [index, outputs, started_ns, duration_ns, error, signature,
+                                          --   number of parents, number of inputs]
+          detail BLOB)                    -- msgpack [parents, attrs, inputs, traceback, reason]: last, so a
+                                          -- list of items never reads it (a partition's parents, a
+                                          -- gather's inputs: one row of W(1,000,000) holds a million)
         indexes: items_node(graph, node, state), items_name(name)
     nodes(ord INTEGER PRIMARY KEY, graph, node)   -- (graph, node) pairs in order of their first item
     node_states(graph, node, state, count)        -- items per node and state (pdg status)
@@ -53,13 +56,14 @@ REGISTRY_KINDS = frozenset(
 #: registry at that point (time travel reads them through the partial index ``events_global``)
 GLOBAL_KINDS = tuple(sorted(kind for kind in ev.REGISTRY if kind not in ITEM_KINDS and kind != "NodeDirtied"))
 REGISTRY_KEYS = ("transfers", "watches", "schedules")
-#: the item fields kept in ``items.body``, in order
-BODY: tuple[str, ...] = ("index", "parents", "attrs", "inputs", "outputs", "started_ns", "duration_ns", "error")
-BODY += ("traceback", "signature", "reason")
+#: the item fields kept in ``items.body`` and ``items.detail``, in order
+BODY: tuple[str, ...] = ("index", "outputs", "started_ns", "duration_ns", "error", "signature", "n_parents", "n_inputs")
+DETAIL: tuple[str, ...] = ("parents", "attrs", "inputs", "traceback", "reason")
 
 TABLES_SQL = f"""
 CREATE TABLE items (ord INTEGER PRIMARY KEY, item_id TEXT NOT NULL UNIQUE, graph TEXT NOT NULL, node TEXT NOT NULL,
-                    name TEXT NOT NULL, state TEXT NOT NULL, cook_id INTEGER NOT NULL, body BLOB NOT NULL);
+                    name TEXT NOT NULL, state TEXT NOT NULL, cook_id INTEGER NOT NULL, body BLOB NOT NULL,
+                    detail BLOB NOT NULL);
 CREATE INDEX items_node ON items (graph, node, state);
 CREATE INDEX items_name ON items (name);
 CREATE TABLE nodes (ord INTEGER PRIMARY KEY, graph TEXT NOT NULL, node TEXT NOT NULL);
@@ -87,7 +91,9 @@ TABLES = {
     "registry": "key",
 }
 CHUNK = 500  # ids per ``IN (...)`` (SQLite allows 32,766 parameters; small chunks plan faster)
-ITEM_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body"
+ITEM_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body, detail"
+#: the columns of a summary row (``item_from_row`` leaves the detail fields empty)
+SUMMARY_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body"
 
 _pack = msgpack.Packer(use_bin_type=True).pack
 
@@ -102,11 +108,14 @@ def statements() -> list[str]:
 
 # -- rows <-> objects -----------------------------------------------------------------------------
 def item_from_row(row: tuple) -> Item:
-    """An ``Item`` from a row of ``ITEM_COLUMNS``."""
-    _ord, item_id, graph, node, name, state, cook_id, body = row
-    (index, parents, attrs, inputs, outputs, started_ns, duration_ns, error, traceback, signature, reason) = _unpack(
-        body
-    )
+    """An ``Item`` from a row of ``ITEM_COLUMNS`` (or of ``SUMMARY_COLUMNS``: then its parents,
+    attributes, inputs, traceback and reason are left empty: a summary, never to be written back)."""
+    _ord, item_id, graph, node, name, state, cook_id, body = row[:8]
+    index, outputs, started_ns, duration_ns, error, signature, _n_parents, _n_inputs = _unpack(body)
+    if len(row) > 8:
+        parents, attrs, inputs, traceback, reason = _unpack(row[8])
+    else:
+        parents, attrs, inputs, traceback, reason = [], {}, [], "", {}
     return Item(
         item_id,
         graph,
@@ -132,18 +141,19 @@ def item_body(item: Item) -> bytes:
     return _pack(
         (
             item.index,
-            item.parents,
-            item.attrs,
-            item.inputs,
             item.outputs,
             item.started_ns,
             item.duration_ns,
             item.error,
-            item.traceback,
             item.signature,
-            item.reason,
+            len(item.parents),
+            len(item.inputs),
         )
     )
+
+
+def item_detail(item: Item) -> bytes:
+    return _pack((item.parents, item.attrs, item.inputs, item.traceback, item.reason))
 
 
 def cook_from_body(body: bytes) -> CookRecord:
@@ -199,32 +209,34 @@ class _Batch:
             self.before[item.item_id] = (row[0], item.graph, item.node, item.state, item.parents)
             self.ords[item.item_id] = row[0]
 
-    def load(self, events: list[ev.Event]) -> None:
+    def load(self, rows: list[tuple]) -> None:
+        """Load what the events of ``rows`` touch (told from the rows' kind and subject columns,
+        before any payload is decoded)."""
         conn = self.conn
-        item_ids = {e.item_id for e in events if e.kind in ITEM_KINDS}
-        self.add_rows(load_items(conn, item_ids))
-        for graph, node in {(e.graph, e.node) for e in events if e.kind == "NodeDirtied"}:
+        item_kinds = ITEM_KINDS
+        self.add_rows(load_items(conn, {r[5] for r in rows if r[4] in item_kinds}))
+        for graph, node in {(r[3], r[5]) for r in rows if r[4] == "NodeDirtied"}:
             self.add_rows(
                 conn.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE graph = ? AND node = ?", (graph, node)).fetchall()
             )
-        cook_ids = sorted({e.cook_id for e in events if e.kind in COOK_KINDS})
+        cook_ids = sorted({r[2] for r in rows if r[4] in COOK_KINDS})
         for chunk in chunks(cook_ids):
             marks = ",".join("?" * len(chunk))
             for cook_id, body in conn.execute(f"SELECT cook_id, body FROM cooks WHERE cook_id IN ({marks})", chunk):
                 self.state.cooks[cook_id] = cook_from_body(body)
-        job_ids = sorted({e.item_id for e in events if e.kind in ("JobStarted", "JobEnded", "WorkItemRemoved")})
+        job_ids = sorted({r[5] for r in rows if r[4] in ("JobStarted", "JobEnded", "WorkItemRemoved")})
         for chunk in chunks(job_ids):
             marks = ",".join("?" * len(chunk))
             for item_id, body in conn.execute(f"SELECT item_id, body FROM jobs WHERE item_id IN ({marks})", chunk):
                 self.state.jobs[item_id] = _unpack(body)
         self.jobs_loaded = set(job_ids)
-        if any(e.kind in REGISTRY_KINDS for e in events):
+        if any(r[4] in REGISTRY_KINDS for r in rows):
             self.registry = True
             found = dict(conn.execute("SELECT key, body FROM registry").fetchall())
             for key in REGISTRY_KEYS:
                 setattr(self.state, key, _unpack(found[key]) if key in found else {})
 
-    def fold(self, events: list[ev.Event]) -> tuple[set, list]:
+    def fold(self, events: Iterable[ev.Event]) -> tuple[set, list]:
         """Apply ``events``; return the graphs they loaded and the nodes that got their first item."""
         state, ords, table = self.state, self.ords, APPLY
         graphs, new_nodes = set(), []
@@ -258,7 +270,16 @@ class _Batch:
                 continue
             counts[(item.graph, item.node, item.state)] += 1
             ord_ = self.ords[item_id]
-            row = (item.item_id, item.graph, item.node, item.name, item.state, item.cook_id, item_body(item))
+            row = (
+                item.item_id,
+                item.graph,
+                item.node,
+                item.name,
+                item.state,
+                item.cook_id,
+                item_body(item),
+                item_detail(item),
+            )
             if old is not None and old[0] == ord_:
                 updates.append((*row[1:], ord_))
             else:
@@ -273,11 +294,11 @@ class _Batch:
             conn.executemany("DELETE FROM items WHERE ord = ?", deletes)
         if updates:
             conn.executemany(
-                "UPDATE items SET graph = ?, node = ?, name = ?, state = ?, cook_id = ?, body = ? WHERE ord = ?",
+                "UPDATE items SET graph = ?, node = ?, name = ?, state = ?, cook_id = ?, body = ?, detail = ? WHERE ord = ?",
                 updates,
             )
         if inserts:
-            conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", inserts)
+            conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", inserts)
         if unlink:
             conn.executemany("DELETE FROM links WHERE parent = ? AND child = ?", unlink)
         if link:
@@ -300,7 +321,8 @@ class _Batch:
             )
         if graphs:
             conn.executemany(
-                "INSERT OR REPLACE INTO graphs VALUES (?, ?)", [(g, graph_body(state.graphs[g])) for g in graphs]
+                "INSERT INTO graphs VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET body = excluded.body",
+                [(g, graph_body(state.graphs[g])) for g in graphs],
             )
         if self.jobs_loaded:
             gone = [(i,) for i in self.jobs_loaded if i not in state.jobs]
@@ -309,23 +331,25 @@ class _Batch:
                 "INSERT OR REPLACE INTO jobs VALUES (?, ?)",
                 [(i, _pack(job)) for i, job in state.jobs.items() if i in self.jobs_loaded],
             )
-        if self.registry:
+        if self.registry:  # an empty dict has no row (as before its first event)
             conn.executemany(
                 "INSERT OR REPLACE INTO registry VALUES (?, ?)",
-                [(key, _pack(getattr(state, key))) for key in REGISTRY_KEYS],
+                [(key, _pack(getattr(state, key))) for key in REGISTRY_KEYS if getattr(state, key)],
+            )
+            conn.executemany(
+                "DELETE FROM registry WHERE key = ?", [(key,) for key in REGISTRY_KEYS if not getattr(state, key)]
             )
 
 
 def fold_rows(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
     """Fold the log rows ``rows`` (``(seq, time_ns, cook_id, graph, kind, subject, payload)``, in
     seq order) into the tables of ``conn``: call it inside the transaction that appends them."""
+    if not rows:
+        return
     with paused_gc():
-        events = list(codec.from_rows(rows))
-        if not events:
-            return
         batch = _Batch(conn)
-        batch.load(events)
-        batch.write(*batch.fold(events))
+        batch.load(rows)
+        batch.write(*batch.fold(codec.from_rows(rows)))
 
 
 def write_state(conn: sqlite3.Connection, state: State) -> None:
@@ -353,29 +377,37 @@ def rebuild(
     source: sqlite3.Connection,
     base: State | None = None,
     *,
+    until: int | None = None,
     batch: int = 20_000,
-    progress=None,
 ) -> int:
     """Fill the (empty) tables of ``target`` by folding the events of ``source`` (after ``base``,
-    the compaction base snapshot, when there is one), ``batch`` rows at a time: memory is bounded
-    by the batch, not the log. Returns the number of events folded; ``progress(n)`` hears of each batch."""
+    the compaction base snapshot, when there is one) up to seq ``until`` (None: all): streamed,
+    ``batch`` rows at a time, so memory is bounded by the batch, not the log. Returns the number
+    of events folded."""
     after = 0
     if base is not None:
         write_state(target, base)
         after = base.seq
-    cursor = source.execute(
-        "SELECT seq, time_ns, cook_id, graph, kind, subject, payload FROM events WHERE seq > ? ORDER BY seq", (after,)
-    )
+    return fold_log(target, source, after, until, batch=batch)
+
+
+def fold_log(
+    target: sqlite3.Connection, source: sqlite3.Connection, after: int, until: int | None, *, batch: int = 20_000
+) -> int:
+    """Fold the events of ``source`` after seq ``after`` up to ``until`` into the tables of ``target``."""
+    sql = "SELECT seq, time_ns, cook_id, graph, kind, subject, payload FROM events WHERE seq > ?"
+    args: tuple = (after,)
+    if until is not None:
+        sql, args = sql + " AND seq <= ?", (after, until)
+    cursor = source.execute(sql + " ORDER BY seq", args)
     total = 0
     while rows := cursor.fetchmany(batch):
         fold_rows(target, rows)
         total += len(rows)
-        if progress is not None:
-            progress(total)
     return total
 
 
-def read_state(conn: sqlite3.Connection, seq: int) -> State:
+def read_state(conn: sqlite3.Connection, seq: int, *, items: bool = True) -> State:
     """The whole state the tables hold, as a ``State`` at ``seq`` (the log's end): for tests that
     hold the tables to the fold, and for tools that want everything; a read command never does."""
     state = State()
@@ -383,13 +415,13 @@ def read_state(conn: sqlite3.Connection, seq: int) -> State:
     with paused_gc():
         for graph, node in conn.execute("SELECT graph, node FROM nodes ORDER BY ord"):
             state.node_items[(graph, node)] = {}
-        for row in conn.execute(f"SELECT {ITEM_COLUMNS} FROM items ORDER BY ord"):
+        for row in conn.execute(f"SELECT {ITEM_COLUMNS} FROM items ORDER BY ord") if items else ():
             item = item_from_row(row)
             state.items[item.item_id] = item
             state.node_items.setdefault((item.graph, item.node), {})[item.item_id] = None
         for cook_id, body in conn.execute("SELECT cook_id, body FROM cooks ORDER BY cook_id"):
             state.cooks[cook_id] = cook_from_body(body)
-        for name, body in conn.execute("SELECT name, body FROM graphs"):
+        for name, body in conn.execute("SELECT name, body FROM graphs ORDER BY rowid"):
             state.graphs[name] = graph_from_body(body)
         for item_id, body in conn.execute("SELECT item_id, body FROM jobs"):
             state.jobs[item_id] = _unpack(body)

@@ -58,7 +58,7 @@ def interrupt(proc, times: int = 1, gap_s: float = 0.2) -> tuple[str, str, float
         proc.send_signal(signal.SIGINT)
     sent = time.monotonic()
     try:
-        stdout, stderr = proc.communicate(timeout=15)
+        stdout, stderr = proc.communicate(timeout=60)  # a deadline for a loaded machine, not a claim
     except Exception:
         proc.kill()
         raise

@@ -5,6 +5,7 @@ files that exist."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -140,7 +141,6 @@ REPO_FOLDERS = ("pdgstore/", "engine/", "cli/", "tests/", "benchmarks/", "exampl
 def test_docs_name_only_files_that_exist():
     """Every file or folder of the repository that README.md or docs/ name (in backticks or as a
     link) is there."""
-    import re
 
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     missing = []
@@ -176,3 +176,10 @@ def test_what_the_examples_write_is_ignored_by_git(tmp_path, example, graph, arg
     ignored = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], cwd=ROOT, input="\n".join(paths),
                              capture_output=True, text=True).stdout.split()
     assert sorted(set(paths) - set(ignored)) == []
+
+
+def test_docs_cite_no_material_outside_the_repository():
+    """The seed pages and the project's working notes are not shipped: docs say what they took."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    cited = [(p.name, m) for p in pages for m in re.findall(r"(?i)\bseed \d{3}\b|DESIGN\.md|STYLE\.md|HELPERS\.md", p.read_text())]
+    assert cited == []

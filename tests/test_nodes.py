@@ -182,11 +182,18 @@ def test_a_range_that_makes_nothing_warns(tmp_path):
     graph = engine.Graph("f", root=str(tmp_path))
     graph.frame_range("frames", start=10, end=1)
     graph.range_generate("none", 0)
+    items = graph.range_generate("items", 3)
+    graph.partition_by_range("backwards", items, start=5, end=2)
+    graph.partition_by_tile("tiles", items, tiles=2)
     summary, _ = cook(graph, tmp_path)
-    assert "frame range frames: start 10, end 1, step 1 gives no frame" in warnings_of(summary)
-    assert "range generator none: count 0 makes no work item" in warnings_of(summary)
-    kinds = [e.kind for e in events(tmp_path) if e.kind == "CookWarning"]
-    assert len(kinds) >= 2
+    assert "node frames made no work items: start 10, end 1, step 1 gives no frame" in warnings_of(summary)
+    assert "node none made no work items: its count is 0" in warnings_of(summary)
+    assert "node backwards made no work items: its end 2 is before its start 5" in warnings_of(summary)
+    assert "node tiles made no work items: none of its 3 upstream items has a 1-component position" in (
+        warnings_of(summary)
+    )
+    recorded = [e.message for e in events(tmp_path) if e.kind == "CookWarning"]
+    assert sorted(recorded) == sorted(summary.warnings) and len(recorded) == 4
 
 
 # -- partitions ------------------------------------------------------------------------------------
@@ -238,7 +245,7 @@ def test_partition_by_frame_missing_frame_error_and_ignore(tmp_path):
     summary, state = cook(graph, tmp_path / "b")
     assert summary.status == "success"
     assert of(state, "byframe") == []
-    assert "3 input item(s) have no frame" in warnings_of(summary)
+    assert "node byframe made no work items: none of its 3 upstream items has a frame" in warnings_of(summary)
 
 
 def test_partition_on_an_attribute_no_item_has_warns(tmp_path):
@@ -247,7 +254,9 @@ def test_partition_on_an_attribute_no_item_has_warns(tmp_path):
     graph.partition_by_attribute("byattr", items, "nosuch")
     summary, state = cook(graph, tmp_path)
     assert summary.status == "success"
-    assert "none of its 3 input items has attribute 'nosuch'" in warnings_of(summary)
+    assert "node byattr made no work items: none of its 3 upstream items has the attribute 'nosuch'" in (
+        warnings_of(summary)
+    )
     warned = [e for e in events(tmp_path) if e.kind == "CookWarning"]
     assert any("nosuch" in e.message for e in warned)
 

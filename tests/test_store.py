@@ -533,7 +533,7 @@ def test_sigkill_leaves_a_sound_log_and_the_next_cook_recovers(slow):
 
 def test_one_writer_at_a_time(slow):
     db = slow.db
-    proc = slow.start_cook()
+    proc = slow.start_cook("--set", "count=5000")  # long enough to outlast the checks on a loaded machine
 
     def writing() -> bool:
         try:

@@ -208,10 +208,10 @@ def test_a_node_that_makes_nothing_is_a_recorded_warning(project):
         graph.partition_by_attribute("by_colour", numbers, attribute="colour")
     """)
     first = run(project, "cook", "g.py")
-    no_colour = "partition_by_attribute by_colour: none of its 2 input items has attribute 'colour', so it makes no partition"
+    no_colour = "node by_colour made no work items: none of its 2 upstream items has the attribute 'colour'"
     assert f"  warning: {no_colour}\n" in first.stderr
     second = run(project, "cook", "g.py", "--set", "n=-1", "--json")
-    no_numbers = "range generator numbers: count -1 makes no work item"
+    no_numbers = "node numbers made no work items: its count is -1"
     assert json.loads(second.stdout)["warnings"] == [no_numbers]  # said once, and nothing for by_colour
     project.write("h.py", """
         from pdgstore.engine import Graph

@@ -11,21 +11,22 @@ after the flush that wrote its effect.
 
 from __future__ import annotations
 
+import atexit
+import os
 import time
 import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pdgstore.engine.cook.intake import Intake
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
-from pdgstore.engine.cook.task import expected_records
 from pdgstore.engine.errors import ExpansionError, GraphError
-from pdgstore.engine.files import records as files
 from pdgstore.engine.files.transfer import Transfers
 from pdgstore.engine.graph.workitem import WorkItem
+from pdgstore.engine.pdgapi.bridge import record_uris, record_writes, static_maps
 from pdgstore.engine.schedulers import jobs
-from pdgstore.engine.schedulers import reports as rp
 from pdgstore.engine.schedulers.contract import (
     AcceptResult,
     Reporter,
@@ -34,6 +35,7 @@ from pdgstore.engine.schedulers.contract import (
     ScheduleResult,
     TickResult,
 )
+from pdgstore.engine.schedulers.pathmap import path_map_env
 
 from pdgstore import events as ev
 from pdgstore.state import State
@@ -86,25 +88,29 @@ class Dispatch:
         now = time.monotonic()
         self.next_tick = {name: now + s.tick_period for name, s in schedulers.items()}
         self.running: dict[str, str] = {}  # item id -> scheduler name
-        self.waiting_done: list = []  # callbacks answered after the next flush
         self.server = None  # the result server, when a scheduler needs one
-        self._on = {
-            rp.Finished: self._finished,
-            rp.JobStarted: self._job_started,
-            rp.JobEnded: self._job_ended,
-            rp.JobCancelled: self._job_cancelled,
-            rp.AttribSet: self._attrib_set,
-            rp.OutputAdded: self._output_added,
-            rp.LogLine: self._log_line,
-            rp.StatusReported: self._status,
-            rp.Warned: self._warned,
-            rp.ItemJsonAsked: self._item_json,
-        }
+        #: where reports become events (``engine.cook.intake``)
+        self.intake = Intake(host, self.running, schedulers, self.scheduled_item)
+        self.handle = self.intake.handle
+        self.answer_flushed = self.intake.answer_flushed
+        self.cook_started = False  # on_start_cook called (at the first scheduling round)
+        self.started_cook: set[str] = set()  # the schedulers whose on_start_cook ran
+        self.cook_set: list = []
 
     # -- queues ----------------------------------------------------------------------------------
     def enqueue(self, item_id: str, node) -> None:
         name, candidate = self.route[node.name]
-        if candidate is not None:  # a scheduler that may take in-process items if it accepts them
+        if candidate is None and self.schedulers[name].asks_accept():  # seed 002: onAcceptWorkItem for every item
+            try:
+                answer = self.schedulers[name].on_accept_work_item(self.scheduled_item(item_id))
+            except Exception as exc:  # noqa: BLE001 - a scheduler's bug fails the item, not the cook
+                return self.settle.fail(item_id, self._raised(name, "on_accept_work_item", exc))
+            if answer is AcceptResult.REJECT:
+                item_name = self.host.state.items[item_id].name
+                return self.settle.fail(
+                    item_id, f"scheduler {name} rejected work item {item_name} (on_accept_work_item)"
+                )
+        elif candidate is not None:  # a scheduler that may take in-process items if it accepts them
             try:
                 answer = self.schedulers[candidate].on_accept_work_item(self.scheduled_item(item_id))
             except Exception as exc:  # noqa: BLE001 - a scheduler's bug fails the item, not the cook
@@ -112,6 +118,11 @@ class Dispatch:
             if answer is AcceptResult.ACCEPT:
                 name = candidate
         self.ready[name].append(item_id)
+
+    @property
+    def waiting_done(self) -> list:
+        """Reports waiting for the next flush before they are answered."""
+        return self.intake.waiting_done
 
     def has_work(self) -> bool:
         return bool(self.running) or any(self.ready.values()) or any(self.deferred.values())
@@ -140,6 +151,8 @@ class Dispatch:
     def schedule(self) -> None:
         if self.static and self.plan is None:
             self._hand_static()
+        elif not self.cook_started:
+            self.start_cook()
         emit = self.host.recorder.emit
         running = self.running
         for name, queue in self.ready.items():
@@ -151,10 +164,12 @@ class Dispatch:
             while queue and budget > 0:
                 item_id = queue.popleft()
                 budget -= 1
-                server = self.server if scheduler.needs_result_server else None
+                server = self.server
                 try:
                     scheduled = self.scheduled_item(item_id)
-                    if scheduled.run is None:
+                    if scheduled.run is not None:
+                        server = None  # in-process work reports through the loop, not the server
+                    else:
                         scheduled.node.prepare_job(scheduled, scheduler)
                     if server is not None:  # before the job starts: its first call may come at once
                         server.allow(item_id, scheduled.name)
@@ -167,11 +182,11 @@ class Dispatch:
                 if server is not None and result is not ScheduleResult.SUCCEEDED:
                     server.disallow(item_id)
                 if result in _TAKEN:
-                    self._record_writes(scheduled)
+                    record_writes(self.host.recorder.emit, self.host.graph, scheduled)
                 if result is ScheduleResult.SUCCEEDED:
                     emit(ev.WorkItemStateChanged, item_id=item_id, state="scheduled")
                     running[item_id] = name
-                    self._record_uris(scheduler, scheduled)
+                    self._call(name, "get_status_uri", lambda s=scheduled, c=scheduler: record_uris(emit, c, s))
                 elif result is ScheduleResult.FULL_DEFERRED:
                     queue.appendleft(item_id)
                     budget += 1
@@ -182,42 +197,13 @@ class Dispatch:
                     self._settled_at_once(name, item_id, result, scheduled.message)
             self.budget[name] = budget
 
-    def _record_writes(self, scheduled: ScheduledItem) -> None:
-        """What the scheduler set on the item through PDG's API in on_schedule: its attributes,
-        output files (stat handlers see the item) and log lines, recorded as the item's own."""
-        host = self.host
-        emit = host.recorder.emit
-        item_id = scheduled.id
-        for name, attr in scheduled.changed.items():
-            emit(ev.WorkItemAttribSet, item_id=item_id, name=name, attr=attr)
-        for path, tag in scheduled.new_outputs:
-            try:
-                record = files.record(path, host.graph.root, tag, types=host.graph.types, item=scheduled.item)
-            except FileNotFoundError:
-                text = f"work item {scheduled.name}: its scheduler added output file {path}, which does not exist"
-                emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=text)
-                continue
-            emit(ev.WorkItemOutputAdded, item_id=item_id, outputs=[record])
-        for level, text in scheduled.logs:
-            emit(ev.WorkItemLogged, item_id=item_id, level=level, text=text)
-        scheduled.changed, scheduled.new_outputs, scheduled.logs = {}, [], []
-
-    def _record_uris(self, scheduler: Scheduler, scheduled: ScheduledItem) -> None:
-        """``get_status_uri`` (seed 002: shown in the item's details) is recorded as a log line of
-        the item, so ``pdg show`` and ``pdg log`` name it; ``get_log_uri`` goes with the job's start."""
-        try:
-            uri = scheduler.get_status_uri(scheduled)
-        except Exception as exc:  # noqa: BLE001
-            return self.host.warn(self._raised(scheduler.name, "get_status_uri", exc, scheduled.id))
-        if uri:
-            self.host.recorder.emit(ev.WorkItemLogged, item_id=scheduled.id, level="info", text=f"status: {uri}")
-
     def _hand_static(self) -> None:
         """Plan the graph (``engine.cook.static``), record the plan, and hand it to each scheduler with
         its ready items; those it does not give back are its own (scheduled), the rest stay queued."""
         self.plan = plan = self.host.plan_static()
         for warning in plan.warnings:
             self.host.warn(warning)
+        self.start_cook()  # seed 002: onStartCook comes after the static generation
         emit = self.host.recorder.emit
         emit(
             ev.CookStaticPlanned,
@@ -228,7 +214,7 @@ class Dispatch:
         )
         for name, queue in self.ready.items():
             scheduler = self.schedulers[name]
-            server = self.server if scheduler.needs_result_server else None
+            server = self.server
             ready = []
             while queue:
                 item_id = queue.popleft()
@@ -239,11 +225,10 @@ class Dispatch:
                 except Exception as exc:  # noqa: BLE001
                     self.settle.fail(item_id, self._raised(name, "prepare_job", exc, item_id))
                     continue
-                if server is not None:
+                if server is not None and scheduled.run is None:
                     server.allow(item_id, scheduled.name)
                 ready.append(scheduled)
-            dependencies = {k: set(v) for k, v in plan.dependencies.items()}
-            dependents = {k: set(v) for k, v in plan.dependents.items()}
+            dependencies, dependents = static_maps(plan, ready, self.host.state, self.host.graph.nodes)
             try:
                 back = scheduler.on_schedule_static(dependencies, dependents, list(ready))
             except Exception as exc:  # noqa: BLE001 - its ready items fail, not the cook
@@ -266,7 +251,7 @@ class Dispatch:
         item = self.host.state.items[item_id]
         if result is ScheduleResult.COOK_SUCCEEDED:
             self.running[item_id] = name
-            self._succeeded(item_id)
+            self.intake.succeeded(item_id)
         elif result is ScheduleResult.COOK_CANCELED:
             self.settle.cancelled(item_id, f"scheduler {name} cancelled it")
         elif result in (ScheduleResult.FAILED, ScheduleResult.COOK_FAILED):
@@ -303,199 +288,6 @@ class Dispatch:
     def next_due(self) -> float:
         return min(self.next_tick.values(), default=_INF)
 
-    # -- reports ---------------------------------------------------------------------------------
-    def handle(self, report: rp.Report) -> None:
-        """Turn one report (``engine.schedulers.reports``) into events, by its type."""
-        self._on[type(report)](report)
-
-    def _finished(self, report: rp.Finished) -> None:
-        """An in-process item's run ended: record what it made."""
-        item_id = report.item_id
-        if self.running.pop(item_id, None) is None:
-            return  # a late result of an item already recorded as cancelled
-        result = report.result
-        self.settle.result(
-            {
-                "item_id": item_id,
-                "state": result.state,
-                "attrs": result.attrs,
-                "outputs": result.outputs,
-                "started_ns": result.started_ns,
-                "duration_ns": result.duration_ns,
-                "error": result.error,
-                "traceback": result.traceback,
-            }
-        )
-
-    def _late(self, report: rp.Report) -> bool:
-        """A report about an item already settled: refused (a waiting job hears why)."""
-        if report.item_id in self.running:
-            return False
-        if isinstance(report, rp.ANSWERED):
-            self._answer(report.done, f"work item {report.item_id} is not cooking")
-        return True
-
-    def _job_started(self, report: rp.JobStarted) -> None:
-        if self._late(report):
-            return
-        if report.pid == 0 and not report.log_uri:
-            self.host.recorder.emit(ev.WorkItemStateChanged, item_id=report.item_id, state="cooking")
-        else:
-            self.host.recorder.emit(
-                ev.JobStarted,
-                item_id=report.item_id,
-                scheduler=report.scheduler,
-                attempt=report.attempt,
-                pid=report.pid,
-                log_uri=report.log_uri,
-            )
-
-    def _job_ended(self, report: rp.JobEnded) -> None:
-        if self._late(report):
-            return
-        item_id, exit_code, outcome, text = report.item_id, report.exit_code, report.outcome, report.message
-        self.host.recorder.emit(ev.JobEnded, item_id=item_id, exit_code=exit_code, outcome=outcome, message=text)
-        if outcome == "retry":
-            return
-        if outcome == "failure":
-            self._failed(item_id, text or f"its job exited with code {exit_code}")
-        else:
-            self._succeeded(item_id)
-
-    def _job_cancelled(self, report: rp.JobCancelled) -> None:
-        if self._late(report):
-            return
-        self._release(report.item_id)
-        self.settle.cancelled(report.item_id, report.message)
-
-    def _attrib_set(self, report: rp.AttribSet) -> None:
-        if self._late(report):
-            return
-        self.host.recorder.emit(ev.WorkItemAttribSet, item_id=report.item_id, name=report.name, attr=report.attr)
-        self._answer(report.done, None)
-
-    def _output_added(self, report: rp.OutputAdded) -> None:
-        if self._late(report):
-            return
-        host, item_id = self.host, report.item_id
-        try:
-            record = files.record(
-                report.path, host.graph.root, report.tag or None, types=host.graph.types, item=host.state.items[item_id]
-            )
-        except FileNotFoundError:
-            name = host.state.items[item_id].name
-            message = f"work item {name} reported output file {report.path}, which does not exist"
-            host.recorder.emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=message)
-            return self._answer(report.done, message)
-        host.recorder.emit(ev.WorkItemOutputAdded, item_id=item_id, outputs=[record])
-        self._answer(report.done, None)
-
-    def _log_line(self, report: rp.LogLine) -> None:
-        if self._late(report):
-            return
-        self.host.recorder.emit(ev.WorkItemLogged, item_id=report.item_id, level=report.level, text=report.text)
-        self._answer(report.done, None)
-
-    def _warned(self, report: rp.Warned) -> None:
-        item_id = report.item_id
-        if item_id is None or item_id not in self.running:
-            self.host.warn(report.message if item_id is None else f"work item {item_id}: {report.message}")
-            return self._answer(report.done, None)
-        self.host.recorder.emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=report.message)
-        self._answer(report.done, None)
-
-    def _status(self, report: rp.StatusReported) -> None:
-        if self._late(report):
-            return
-        item_id, ok, text = report.item_id, report.ok, report.message
-        self.schedulers[self.running[item_id]].job_reported(item_id, ok, text)
-        said = "success" if ok else "failure"
-        self.host.recorder.emit(
-            ev.WorkItemLogged,
-            item_id=item_id,
-            level="info" if ok else "warning",
-            text=f"the job reported {said}" + (f": {text}" if text else ""),
-        )
-        self._answer(report.done, None)
-
-    def _item_json(self, report: rp.ItemJsonAsked) -> None:
-        """A job asks for its item (``pdgcmd.getWorkItemJSON``): read, nothing recorded."""
-        import json
-
-        from pdgstore.engine.schedulers import jobdata
-
-        try:
-            scheduled = self.scheduled_item(report.item_id)
-            item = scheduled.item
-            if scheduled.run is not None:  # an in-process item: its JSON is made from a view of it
-                item = WorkItem.view_of(item, self.host.graph.root)
-            report.done(json.dumps(jobdata.item_data(item, scheduled.node)))
-        except Exception as exc:  # noqa: BLE001 - the job hears why
-            report.done(ValueError(f"work item {report.item_id}: {type(exc).__name__}: {exc}"))
-
-    def _answer(self, done, error: str | None) -> None:
-        if done is not None:
-            self.waiting_done.append((done, error))
-
-    def answer_flushed(self) -> None:
-        """The reports written by the last flush may now be confirmed to whoever sent them."""
-        waiting, self.waiting_done = self.waiting_done, []
-        for done, error in waiting:
-            done(error)
-
-    def _release(self, item_id: str) -> None:
-        del self.running[item_id]
-        if self.server is not None:
-            self.server.disallow(item_id)
-
-    def _succeeded(self, item_id: str) -> None:
-        """An out-of-process job ended well: its expected outputs must exist, then it is cooked."""
-        host = self.host
-        self._release(item_id)
-        item = host.state.items[item_id]
-        node = host.graph.nodes[item.node]
-        view = WorkItem(
-            item_id=item_id,
-            name=item.name,
-            index=item.index,
-            node=item.node,
-            attrs=item.attrs,
-            inputs=item.inputs,
-            outputs=item.outputs,
-            root=host.graph.root,
-            read_only=True,
-        )
-        try:
-            outputs = expected_records(view, node, list(item.outputs), host.graph.root, host.graph.types)
-        except Exception as exc:  # noqa: BLE001 - a missing file or a bad expression fails the item
-            return self._cooked(
-                item_id,
-                "cooked_fail",
-                list(item.outputs),
-                str(exc) if isinstance(exc, FileNotFoundError) else f"{type(exc).__name__}: {exc}",
-            )
-        self._cooked(item_id, "cooked_success", outputs, "")
-
-    def _failed(self, item_id: str, message: str) -> None:
-        self._release(item_id)
-        item = self.host.state.items[item_id]
-        self._cooked(item_id, "cooked_fail", list(item.outputs), f"work item {item.name}: {message}")
-
-    def _cooked(self, item_id: str, state: str, outputs: list, error: str) -> None:
-        item = self.host.state.items[item_id]
-        now = time.time_ns()
-        started = item.started_ns or now
-        self.settle.result(
-            {
-                "item_id": item_id,
-                "state": state,
-                "outputs": outputs,
-                "started_ns": started,
-                "duration_ns": max(0, now - started),
-                "error": error,
-            }
-        )
-
     # -- cancel and end --------------------------------------------------------------------------
     def cancel_running(self) -> None:
         """Drop what is queued and ask every scheduler to cancel the jobs it runs."""
@@ -503,20 +295,23 @@ class Dispatch:
             queue.clear()
         for deferred in self.deferred.values():
             deferred.clear()
-        by_scheduler: dict[str, list] = {}
+        by_node: dict[tuple, list] = {}  # seed 002: a call per node, with the node, when all its work stops
+        items = self.host.state.items
         for item_id, name in self.running.items():
-            by_scheduler.setdefault(name, []).append(item_id)
-        for name, ids in by_scheduler.items():
+            by_node.setdefault((name, items[item_id].node), []).append(item_id)
+        for (name, node), ids in by_node.items():
             try:
-                self.schedulers[name].on_cancel_work_items(ids, None)
+                self.schedulers[name].on_cancel_work_items(ids, self.host.graph.nodes.get(node))
             except Exception as exc:  # noqa: BLE001
                 self.host.warn(self._raised(name, "on_cancel_work_items", exc))
 
     def start(self, static: bool, cook_set: list) -> None:
-        static = static or self.static
+        """The result server (when any item may run as a job), ``on_start`` (once per scheduler life),
+        ``on_configure_cook`` (its changes take effect); ``on_start_cook`` waits for the first round."""
         host = self.host
-        options = {"jobs": host.jobs, "node": host.target, "static": static}
-        if any(s.needs_result_server for s in self.schedulers.values()):
+        self.cook_set = list(cook_set)
+        oop = any(getattr(host.graph.nodes[n], "out_of_process", False) for n in self.route)
+        if oop or any(s.needs_result_server for s in self.schedulers.values()):
             from pdgstore.engine.schedulers.resultserver import (
                 ResultServer,  # only cooks whose schedulers need one pay its imports
             )
@@ -531,23 +326,52 @@ class Dispatch:
                 path_map=getattr(remote, "report_path", None),
             )
             self.server.start()
+            self.intake.server = self.server
         transfers = Transfers(host.graph.types, host.state, host.recorder, host.graph.root)
+        job_env = path_map_env(getattr(host.graph, "path_map", None) or os.environ.get("PDG_PATHMAP"))
+        if job_env and os.environ.get("PDG_PATHMAP_ZONE"):
+            job_env["PDG_PATHMAP_ZONE"] = os.environ["PDG_PATHMAP_ZONE"]
+        declared = set(map(id, getattr(host.graph, "schedulers", {}).values()))
         for name, scheduler in self.schedulers.items():
             scheduler.reporter = Reporter(host.inbox, name)
-            if scheduler.needs_result_server:
+            if self.server is not None:
                 scheduler.result_server_addr = self.server.address
                 scheduler.result_server_env = self.server.environment()
-            scheduler.on_start()
-            scheduler.on_configure_cook(options)
             scheduler.graph_dir = host.graph.root
             scheduler.transfers = transfers
             scheduler.job_temp = str(jobs.temp_dir(host.store_dir, host.graph.name))
+            scheduler.job_env = dict(job_env)
+            if not getattr(scheduler, "_pdg_alive", False):
+                scheduler._pdg_alive = True
+                self._call(name, "on_start", scheduler.on_start)
+                if id(scheduler) in declared:  # the graph's own: it lives as long as this process
+                    atexit.register(self._call, name, "on_stop", scheduler.on_stop, False)
+        options = {"jobs": host.jobs, "node": host.target, "static": static or self.static}
+        for scheduler in self.schedulers.values():  # cook_options: a writeable dict of the cook's options
+            scheduler.on_configure_cook(options)
+        self.static = bool(options.get("static"))
+        inproc = self.schedulers.get("inprocess")
+        if options.get("jobs") != host.jobs and inproc is not None and id(inproc) not in declared:
+            host.jobs = inproc.jobs = max(1, int(options["jobs"]))
+
+    def start_cook(self) -> None:
+        """``on_start_cook`` of every scheduler (a False or an exception aborts the cook)."""
+        self.cook_started = True
+        for name, scheduler in self.schedulers.items():
             try:
-                ok = scheduler.on_start_cook(static, list(cook_set))
+                ok = scheduler.on_start_cook(self.static, list(self.cook_set))
             except Exception as exc:  # noqa: BLE001
                 raise GraphError(self._raised(name, "on_start_cook", exc)) from None
+            self.started_cook.add(name)
             if ok is False:
                 raise GraphError(f"scheduler {name} refused to start the cook (on_start_cook returned False)")
+
+    def _call(self, name: str, callback: str, fn, warn: bool = True) -> None:
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - a scheduler's bug is a warning, not a crash
+            if warn:
+                self.host.warn(self._raised(name, callback, exc))
 
     def stop(self, cancel: bool) -> None:
         """End the cook for every scheduler (killing what runs on cancel), then stop the server
@@ -558,7 +382,7 @@ class Dispatch:
             self.host.flush()  # what the jobs reported is in the log before they hear "ok"
             if self.server is not None:
                 self.server.stop()
-                self.server = None
+                self.server = self.intake.server = None
             while True:
                 try:
                     report = self.host.inbox.get_nowait()
@@ -569,12 +393,14 @@ class Dispatch:
                     done("the cook has ended")
 
     def _stop_schedulers(self, cancel: bool) -> None:
+        """``on_stop_cook`` where the cook started; ``on_stop`` for schedulers made for this cook."""
+        declared = set(map(id, getattr(self.host.graph, "schedulers", {}).values()))
         for name, scheduler in self.schedulers.items():
-            for callback in (lambda s=scheduler: s.on_stop_cook(cancel), scheduler.on_stop):
-                try:
-                    callback()
-                except Exception as exc:  # noqa: BLE001
-                    self.host.warn(self._raised(name, getattr(callback, "__name__", "on_stop_cook"), exc))
+            if name in self.started_cook:
+                self._call(name, "on_stop_cook", lambda s=scheduler: s.on_stop_cook(cancel))
+            if id(scheduler) not in declared and getattr(scheduler, "_pdg_alive", False):
+                scheduler._pdg_alive = False
+                self._call(name, "on_stop", scheduler.on_stop)
 
     @staticmethod
     def _raised(name: str, callback: str, exc: BaseException, item_id: str = "") -> str:

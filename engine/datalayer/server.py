@@ -159,7 +159,8 @@ class WSServer(DataLayerServer):
 
     def add_route(self, path: str, handler: Callable) -> None:
         """Serve plain HTTP GETs of ``path`` (or, ending in ``/``, of everything under it) with
-        ``handler(request) -> (status, content_type, body bytes)``."""
+        ``handler(request) -> (status, content_type, body bytes)``, called on a worker thread (a
+        handler may read the store without holding up the WebSocket clients)."""
         self.routes[path] = handler
 
     def origins(self) -> list:
@@ -187,7 +188,7 @@ class WSServer(DataLayerServer):
             return connection.respond(HTTPStatus.UNAUTHORIZED, "this server needs its token (?token=...)\n")
         return None
 
-    def _http(self, request) -> Response:
+    async def _http(self, request) -> Response:
         path = urlsplit(request.path).path
         handler = self.routes.get(path)
         if handler is None:  # the longest folder route that holds the path
@@ -196,9 +197,16 @@ class WSServer(DataLayerServer):
         if handler is None:
             status, kind, body = HTTPStatus.NOT_FOUND, "text/plain", b"a pdgstore data layer: connect with WebSocket\n"
         else:
-            status, kind, body = handler(request)
+            status, kind, body = await asyncio.to_thread(handler, request)
         status = HTTPStatus(status)
-        headers = Headers([("Content-Type", kind), ("Content-Length", str(len(body)))])
+        headers = Headers(
+            [
+                ("Content-Type", kind),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+                ("X-Content-Type-Options", "nosniff"),
+            ]
+        )
         return Response(status.value, status.phrase, headers, body)
 
     async def _connection(self, websocket) -> None:

@@ -37,6 +37,7 @@ class Service:
             "tcp_port": self.tcp.port if self.tcp else None,
             "tcp": f"tcp://{host}:{self.tcp.port}" if self.tcp else None,
             "token_required": self.ws.requires_token,
+            "web": f"http://{host}:{self.ws.port}/",
         }
         return info
 
@@ -54,8 +55,13 @@ class Service:
             os.unlink(self.info_path)
 
 
-def start(store_path: str, *, port: int = 0, tcp_port: int | None = 0, host: str = "127.0.0.1") -> Service:
-    """Serve the store at ``store_path`` (it may not exist yet: it is opened once a cook makes it)."""
+def start(
+    store_path: str, *, port: int = 0, tcp_port: int | None = 0, host: str = "127.0.0.1", allow_actions: bool = False
+) -> Service:
+    """Serve the store at ``store_path`` (it may not exist yet: it is opened once a cook makes it),
+    with the web view on the WebSocket port (its actions only with ``allow_actions``)."""
+    from pdgstore.engine.web.routes import WebRoutes
+
     layer = DataLayer(store_path)
     layer.subscribe(_Keepalive(), "pdg")  # follow the store from the start, subscribers or not
     ws = WSServer(layer, port, host)
@@ -64,6 +70,7 @@ def start(store_path: str, *, port: int = 0, tcp_port: int | None = 0, host: str
     except BaseException:
         ws.stop()
         raise
+    WebRoutes(ws, store_path, allow_actions=allow_actions).mount()
     service = Service(layer, ws, tcp, os.path.join(os.path.dirname(os.path.abspath(store_path)), INFO_FILE))
     write_private_json(service.info_path, {**service.info(), "token": ws.token})
     return service

@@ -88,6 +88,8 @@ class StoreView:
             yield
             return
         if self._depth == 0:
+            if self.log.conn.in_transaction:  # a read left open (TableState begins one on a reader): end it
+                self.log.conn.execute("COMMIT")
             self.log.conn.execute("BEGIN")
         self._depth += 1
         try:

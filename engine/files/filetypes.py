@@ -192,13 +192,17 @@ class TypeRegistry:
         PDG's ``registerScheduler(cls, label=...)`` is the same call (``label`` is only shown)."""
         from pdgstore.engine.schedulers.contract import register_type
 
-        return register_type(cls, type_name)
+        # a class that names no type of its own is known by its class name (PDG's plugins name none)
+        return register_type(cls, type_name or cls.__dict__.get("type_name") or cls.__name__)
 
     registerScheduler = register_scheduler_type
 
     # -- plugins ---------------------------------------------------------------------------------
     def load_plugin_file(self, path: Path) -> None:
         """Run one types plugin; a failure is a warning naming the file."""
+        from pdgstore.engine.pdgapi import ensure_pdg_module
+
+        ensure_pdg_module()  # the plugin's `import pdg` must not find the project's pdg/types/ folder
         try:
             spec = importlib.util.spec_from_file_location(f"pdg_types_{abs(hash(str(path)))}", path)
             module = importlib.util.module_from_spec(spec)

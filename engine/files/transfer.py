@@ -95,7 +95,7 @@ class Transfers:
         return [self.transfer(rec, work_item, scheduler) for rec in work_item.inputs]
 
     def transfer(self, rec: list, work_item, scheduler) -> Transfer:
-        rel, tag = rec[0], rec[1] or self.types.tag_for(rec[0])
+        rel, tag = rec[files.PATH], rec[files.TAG] or self.types.tag_for(rec[files.PATH])
         src = files.absolute(rel, self.root)
         dst = destination(rel, scheduler.working_dir)
         if not os.path.exists(src):
@@ -128,7 +128,8 @@ class Transfers:
                     f"transfer handler {name} for tag {handler_tag} failed to transfer {rel} to {scheduler.working_dir}"
                 )
             if pair.status == "success":
-                cache_id = os.stat(src).st_mtime_ns if use_mod_time and not pair.cache_id else pair.cache_id
+                # use_mod_time: the engine keeps the file's mtime as the id, whatever the handler says
+                cache_id = os.stat(src).st_mtime_ns if use_mod_time else pair.cache_id
                 if cache_id != known:
                     self.recorder.emit(ev.FileTransferred, path=rel, scheduler=scheduler.name, cache_id=cache_id)
             return Transfer(rel, dst, pair.status, name)

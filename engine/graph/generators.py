@@ -102,6 +102,9 @@ class Wedge(Processor):
     def parms(self) -> dict:
         return {"count": self.count, "attributes": self.attributes}
 
+    def made_nothing(self, upstream: int) -> str:
+        return "its wedge count is 0" if self.count == 0 and (upstream or not self.inputs) else ""
+
     def values_at(self, index: int) -> dict:
         """The attributes of wedge ``index``, stored form (a wedge of 100,000 makes them per item,
         so a scalar number skips ``attribs.typed``)."""
@@ -169,11 +172,11 @@ class FrameRange(Processor):
             out.append(int(f) if isinstance(f, float) and f.is_integer() and isinstance(self.step, int) else f)
         return out
 
+    def made_nothing(self, upstream: int) -> str:
+        if self.frames() or (self.inputs and not upstream):
+            return ""
+        return f"start {self.start}, end {self.end}, step {self.step} gives no frame"
+
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
         frames = self.frames()
-        if not frames:
-            ctx.warning(
-                f"frame range {self.name}: start {self.start}, end {self.end}, step {self.step} "
-                "gives no frame, so it makes no work item"
-            )
         return [NewItem(key=f, index=i, attrs={self.attribute: attribs.typed(f)}) for i, f in enumerate(frames)]

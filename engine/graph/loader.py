@@ -15,6 +15,7 @@ import types
 from pdgstore.engine.errors import GraphError, ParmError
 from pdgstore.engine.graph import api as graph_module
 from pdgstore.engine.graph.api import Graph
+from pdgstore.engine.pdgapi import ensure_pdg_module
 
 from pdgstore.errors import PdgError
 
@@ -41,6 +42,7 @@ def load_graph(path: str, overrides: dict | None = None) -> Graph:
     graph_dir = os.path.dirname(path)
     sys.modules[module_name] = module  # so dataclasses, pickling and inspect.getsource work
     sys.path.insert(0, graph_dir)  # a graph file may import its local modules
+    ensure_pdg_module()  # ... but `import pdg` is PDG's API, not the project's pdg/types/ folder
     try:
         with graph_module.loading(path, overrides):
             exec(code, module.__dict__)

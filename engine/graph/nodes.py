@@ -254,7 +254,7 @@ class FilePattern(Processor):
                     "file names as UTF-8; rename the file or narrow the pattern"
                 )
             rec = ctx.file(path, self.tag)
-            out.append(NewItem(key=rec[0], index=index, outputs=[rec]))
+            out.append(NewItem(key=rec[files.PATH], index=index, outputs=[rec]))
         return out
 
 
@@ -314,9 +314,12 @@ class RangeGenerator(Processor):
             "attribute": self.attribute,
         }
 
+    def made_nothing(self, upstream: int) -> str:
+        if self.values is not None and not self.values:
+            return "its list of values is empty"
+        return f"its count is {self.count}" if self.count <= 0 else ""
+
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
-        if self.count <= 0:
-            ctx.warning(f"range generator {self.name}: count {self.count} makes no work item")
         out = []
         for i in range(self.count):
             value = self.values[i] if self.values is not None else self.start + i * self.step
@@ -465,24 +468,22 @@ class PartitionByAttribute(Partitioner):
             )
         return out
 
+    def made_nothing(self, upstream: int) -> str:
+        if not upstream:
+            return ""  # nothing upstream: that node says why
+        return f"none of its {upstream} upstream items has the attribute {self.attribute!r}"
+
     def partition(self, ctx: GenerateContext, items: list) -> list[NewPartition]:
         groups: dict[Any, list] = {}
-        missing = 0
         for item in items:
             attr = item.attrs.get(self.attribute)
             if attr is None:
-                missing += 1
                 continue
             value = attribs.value_of(attr)
             key = value.path if isinstance(value, attribs.File) else value
             if isinstance(key, dict):
                 key = repr(sorted(key.items()))
             groups.setdefault((attr[0], key), []).append(item)
-        if missing and not groups:
-            ctx.warning(
-                f"partition_by_attribute {self.name}: none of its {missing} input items has attribute "
-                f"{self.attribute!r}, so it makes no partition"
-            )
         out = []
         for (kind, key), members in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
             out.append(

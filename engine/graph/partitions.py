@@ -50,6 +50,16 @@ class LibraryPartitioner(Partitioner):
     def own_parms(self) -> dict:
         return {}
 
+    #: why the last ``partition`` made nothing (the cook records it: ``Node.made_nothing``)
+    why_nothing: str = ""
+
+    def made_nothing(self, upstream: int) -> str:
+        return self.why_nothing if upstream else ""
+
+    def _nothing(self, why: str) -> list:
+        self.why_nothing = why
+        return []
+
 
 def _number(item, attribute: str):
     """The first value of a numeric attribute, None when the item has none."""
@@ -126,6 +136,7 @@ class PartitionByFrame(LibraryPartitioner):
         return math.floor(frame + 0.5)
 
     def partition(self, ctx, items):
+        self.why_nothing = ""
         out = []
         for split, group in sorted(_split(items, self.split_by_attribute, ctx, self.name).items(), key=_order):
             frames: dict = {}
@@ -138,7 +149,7 @@ class PartitionByFrame(LibraryPartitioner):
                     frames.setdefault(self._round(frame), []).append(item)
             if without and self.missing_frame == "error":
                 raise ValueError(f"work item {without[0].name} has no frame (missing_frame='error')")
-            if without and self.missing_frame == "ignore":
+            if without and frames and self.missing_frame == "ignore":
                 ctx.warning(
                     f"partition by frame {self.name}: {len(without)} input item(s) have no frame and are left out"
                 )
@@ -154,7 +165,7 @@ class PartitionByFrame(LibraryPartitioner):
                     )
                 )
         if items and not out:
-            ctx.warning(f"partition by frame {self.name}: none of its {len(items)} input items has a frame")
+            return self._nothing(f"none of its {len(items)} upstream items has a frame")
         return out
 
 
@@ -193,23 +204,20 @@ class PartitionByRange(LibraryPartitioner):
         return {"size": self.size, "step": self.step, "start": self.start, "end": self.end, "attribute": self.attribute}
 
     def partition(self, ctx, items):
+        self.why_nothing = ""
         values = []
         for item in items:
             v = item.index if not self.attribute else _number(item, self.attribute)
             if v is not None:
                 values.append((v, item))
         if items and not values:
-            ctx.warning(
-                f"partition by range {self.name}: none of its {len(items)} input items has attribute {self.attribute!r}"
-            )
-            return []
+            return self._nothing(f"none of its {len(items)} upstream items has the attribute {self.attribute!r}")
         if not values:
             return []
         start = min(v for v, _ in values) if self.start is None else self.start
         end = max(v for v, _ in values) if self.end is None else self.end
         if end < start:
-            ctx.warning(f"partition by range {self.name}: end {end} is before start {start}, so it makes no partition")
-            return []
+            return self._nothing(f"its end {end} is before its start {start}")
         out = []
         k = 0
         while start + k * self.step <= end:
@@ -222,7 +230,7 @@ class PartitionByRange(LibraryPartitioner):
                 )
             k += 1
         if not out:
-            ctx.warning(f"partition by range {self.name}: no input item falls in {start}..{end}")
+            return self._nothing(f"no upstream item falls in {start}..{end}")
         return out
 
 
@@ -291,14 +299,12 @@ class PartitionByComparison(LibraryPartitioner):
         }
 
     def partition(self, ctx, items):
+        self.why_nothing = ""
         first = [i for i in items if i.node == self.inputs[0]]
         others = [i for i in items if i.node != self.inputs[0]]
         if self.attribute is not None:
             if items and not any(self.attribute in i.attrs for i in items):
-                ctx.warning(
-                    f"partition by comparison {self.name}: none of its {len(items)} input items has "
-                    f"attribute {self.attribute!r}"
-                )
+                self.why_nothing = f"none of its {len(items)} upstream items has the attribute {self.attribute!r}"
             by_value: dict = {}
             for other in others:
                 attr = other.attrs.get(self.attribute)
@@ -333,6 +339,7 @@ class PartitionByExpression(LibraryPartitioner):
         return {"func": code_fingerprint(self.func)}
 
     def partition(self, ctx, items):
+        self.why_nothing = ""
         groups: dict = {}
         for item in items:
             keys = self.func(item_view(item))
@@ -347,7 +354,7 @@ class PartitionByExpression(LibraryPartitioner):
                 own = {"partitionkey": ["string", [repr(key)]]}
             out.append(NewPartition(key=repr(_hashable(key)), members=members, attrs=own))
         if items and not out:
-            ctx.warning(f"partition by expression {self.name}: its function gave no key for any of {len(items)} items")
+            return self._nothing(f"its function gave no key for any of its {len(items)} upstream items")
         return out
 
 
@@ -386,6 +393,7 @@ class PartitionByTile(LibraryPartitioner):
         return {"tiles": self.tiles, "bounds": self.bounds, "attribute": self.attribute}
 
     def partition(self, ctx, items):
+        self.why_nothing = ""
         axes = len(self.tiles)
         placed = []
         for item in items:
@@ -393,11 +401,9 @@ class PartitionByTile(LibraryPartitioner):
             if attr is not None and attr[0] in ("int", "float") and len(attr[1]) >= axes:
                 placed.append((attr[1][:axes], item))
         if items and not placed:
-            ctx.warning(
-                f"partition by tile {self.name}: none of its {len(items)} input items has a {axes}-component "
-                f"position attribute {self.attribute!r}"
+            return self._nothing(
+                f"none of its {len(items)} upstream items has a {axes}-component position attribute {self.attribute!r}"
             )
-            return []
         if not placed:
             return []
         if self.bounds is not None:

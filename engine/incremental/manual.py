@@ -32,6 +32,7 @@ from pdgstore import reasons
 from pdgstore.errors import UnknownItem
 from pdgstore.log import EventLog
 from pdgstore.queries import JSON_SCHEMA, find_item, project_root
+from pdgstore.readmodel import TableState
 from pdgstore.state import Item, State
 
 DONE_STATES = ("cooked_success", "cooked_cache")
@@ -56,45 +57,54 @@ class ManualResult:
         }
 
 
-def resolve(state: State, target: str) -> list[Item]:
-    """The items a NODE|ITEM argument names: a node's items (in log order) or the one item."""
-    by_node = [i for i in state.items.values() if i.node == target]
+def resolve(state, target: str) -> list[Item]:
+    """The items a NODE|ITEM argument names: a node's items (in log order) or the one item.
+    ``state``: a ``State`` or the store's tables (``pdgstore.readmodel.TableState``)."""
+    by_node = [i for g, n in state.node_keys() if n == target for i in state.items_of(g, n)]
     if by_node:
         return by_node
     try:
         return [find_item(state, target)]
     except UnknownItem:
-        nodes = sorted({n for (_, n) in state.node_items})
+        nodes = sorted({n for (_, n) in state.node_keys()})
         raise UnknownItem(f"no node or work item {target} in the store (nodes: {', '.join(nodes) or 'none'})") from None
 
 
-def dependents(state: State, roots: list[Item]) -> list[Item]:
-    """``roots`` and every item downstream of them, each once, roots first."""
-    children: dict[str, list[str]] = {}
-    for item in state.items.values():
-        for parent in item.parents:
-            children.setdefault(parent, []).append(item.item_id)
+def dependents(state, roots: list[Item]) -> list[Item]:
+    """``roots`` and every item downstream of them, each once, roots first (the children of an
+    item come from the store's links, so this reads what is downstream, not every item)."""
     seen = {i.item_id for i in roots}
     order = list(roots)
     frontier = [i.item_id for i in roots]
     while frontier:
         nxt = []
         for item_id in frontier:
-            for child in children.get(item_id, ()):
+            for child in state.children(item_id):
                 if child not in seen:
                     seen.add(child)
-                    order.append(state.items[child])
                     nxt.append(child)
+        found = state.items_many(nxt)
+        order += [found[i] for i in nxt if i in found]
         frontier = nxt
     return order
+
+
+def _holding(items: list[Item]) -> State:
+    """A ``State`` holding only ``items``: what the recorder applies ``dirty``'s and ``accept``'s
+    events to (each changes only its own item), instead of the whole store loaded."""
+    state = State()
+    for item in items:
+        state.items[item.item_id] = item
+        state.node_items.setdefault((item.graph, item.node), {})[item.item_id] = None
+    return state
 
 
 def dirty(path: str, target: str, *, remove_outputs: bool = False, message: str = "pdg dirty") -> ManualResult:
     """Dirty the items ``target`` names in the store at ``path`` (see the module docstring)."""
     with EventLog.open(path, writer=True) as log:
-        state = log.load_state()
+        state = TableState(log)
         result = ManualResult(items=resolve(state, target))
-        recorder = Recorder(log, state)
+        recorder = Recorder(log, _holding(result.items))
         for item in result.items:
             recorder.graph = item.graph
             recorder.cook_id = 0
@@ -107,7 +117,7 @@ def dirty(path: str, target: str, *, remove_outputs: bool = False, message: str 
                 root = project_root(log, state, item.graph)
                 confine = Confine(root)
                 for out in item.outputs:
-                    full = files.absolute(out[0], root)
+                    full = files.absolute(out[files.PATH], root)
                     problem = confine.problem(full)  # resolved, symlinks included: never PDG_ALLOW_OUTSIDE
                     if problem:
                         raise OutsideProject(
@@ -128,10 +138,10 @@ def dirty(path: str, target: str, *, remove_outputs: bool = False, message: str 
 def accept(path: str, target: str, *, message: str = "pdg accept") -> ManualResult:
     """Accept the current files of ``target``'s items and of everything downstream of them."""
     with EventLog.open(path, writer=True) as log:
-        state = log.load_state()
+        state = TableState(log)
         items = dependents(state, resolve(state, target))
         result = ManualResult(items=items)
-        recorder = Recorder(log, state)
+        recorder = Recorder(log, _holding(items))
         registries: dict[str, TypeRegistry] = {}
         pending = []
         for item in items:
@@ -143,7 +153,7 @@ def accept(path: str, target: str, *, message: str = "pdg accept") -> ManualResu
             for out in item.outputs:
                 verdict, current = files.check(out, root, types=types)
                 if current is None:
-                    full = files.absolute(out[0], root)
+                    full = files.absolute(out[files.PATH], root)
                     if full not in result.missing_files:
                         result.missing_files.append(full)
                 else:

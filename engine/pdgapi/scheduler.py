@@ -40,6 +40,7 @@ class Scheduler(EngineScheduler):
             args = (args[1],)
         super().__init__(*args, **kwargs)
         self._remote_dir = ""
+        self._active: dict = {}  # item id -> the work item on_schedule was given
 
     @classmethod
     def construct(cls, name: str, parms: dict):
@@ -51,7 +52,11 @@ class Scheduler(EngineScheduler):
         return cls(name, **parms)
 
     # -- the engine's calls, in PDG's words -------------------------------------------------------
+    def asks_accept(self) -> bool:
+        return type(self).onAcceptWorkItem is not Scheduler.onAcceptWorkItem
+
     def on_schedule(self, item):
+        self._active[item.id] = item  # PDG hands work items to onCancelWorkItems, the engine ids
         return self.onSchedule(item)
 
     def onSchedule(self, work_item):  # noqa: N802
@@ -100,7 +105,7 @@ class Scheduler(EngineScheduler):
         return _Base.on_stop(self)
 
     def on_cancel_work_items(self, work_items, node=None):
-        return self.onCancelWorkItems(work_items, node)
+        return self.onCancelWorkItems([self._active.get(i, i) for i in work_items], node)
 
     def onCancelWorkItems(self, work_items, node):  # noqa: N802
         return _Base.on_cancel_work_items(self, work_items, node)
@@ -166,15 +171,20 @@ class Scheduler(EngineScheduler):
 
     # -- reports ------------------------------------------------------------------------------------
     def onWorkItemStartCook(self, work_item_id, index=-1, clear_outputs=False):  # noqa: N802
-        self.reporter.started(_id(work_item_id), pid=0, log_uri="external:")
+        item = self._active.get(_id(work_item_id))
+        uri = (self.get_log_uri(item) if item is not None else "") or f"scheduler:{self.name}"
+        self.reporter.started(_id(work_item_id), pid=0, log_uri=uri)
 
     def onWorkItemSucceeded(self, work_item_id, index=-1, cook_duration=0.0):  # noqa: N802
+        self._active.pop(_id(work_item_id), None)
         self.reporter.succeeded(_id(work_item_id))
 
     def onWorkItemFailed(self, work_item_id, index=-1):  # noqa: N802
+        self._active.pop(_id(work_item_id), None)
         self.reporter.failed(_id(work_item_id), 1, "its scheduler reported it failed")
 
     def onWorkItemCanceled(self, work_item_id, index=-1):  # noqa: N802
+        self._active.pop(_id(work_item_id), None)
         self.reporter.cancelled(_id(work_item_id), "its scheduler reported it cancelled")
 
     def onWorkItemAddOutput(self, work_item_id, index, path, tag="", hash_code=0, *args):  # noqa: N802

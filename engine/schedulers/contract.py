@@ -238,7 +238,16 @@ class Scheduler:
         return TickResult.READY
 
     def on_accept_work_item(self, item: ScheduledItem) -> AcceptResult:
+        """Asked for each out-of-process item routed here (REJECT fails it) and, when this scheduler
+        does not run in-process items itself, for the in-process items of nodes that name it."""
         return AcceptResult.DEFAULT
+
+    #: the engine's own schedulers decide acceptance by kind alone: asking them per item costs a view
+    builtin_accept = False
+
+    def asks_accept(self) -> bool:
+        """Whether out-of-process items are offered to ``on_accept_work_item`` one by one."""
+        return type(self).on_accept_work_item is not Scheduler.on_accept_work_item and not self.builtin_accept
 
     def on_configure_cook(self, cook_options: dict) -> None:
         """Called before the cook starts; may change ``cook_options`` (a dict of the cook's options)."""
@@ -306,7 +315,7 @@ class Scheduler:
             "PDG_INDEX": str(item.index),
             "PDG_TEMP": self.job_temp,
             "PDG_SCRIPTDIR": os.path.join(self.job_temp, "scripts"),
-            "PDG_RESULT_SERVER": self.result_server_addr,
+            "PDG_RESULT_SERVER": self.work_item_result_server_addr(),
         }
 
     def job_environment(self, item) -> dict:
@@ -352,6 +361,7 @@ def make(name: str, kind: str | type[Scheduler], parms: dict) -> Scheduler:
     else:
         raise GraphError(f"scheduler {name}: the type is a type name or a Scheduler subclass, not {kind!r}")
     try:
-        return cls(name, **parms)
+        construct = getattr(cls, "construct", None)  # pdg.Scheduler: PDG's __init__(self, scheduler, name)
+        return construct(name, parms) if construct is not None else cls(name, **parms)
     except TypeError as exc:
         raise GraphError(f"scheduler {name} ({cls.type_name}): {exc}") from None

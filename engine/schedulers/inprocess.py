@@ -43,6 +43,8 @@ class InProcessScheduler(Scheduler):
     def parms(self) -> dict:
         return {**super().parms(), "jobs": self.jobs}
 
+    builtin_accept = True
+
     def on_accept_work_item(self, item: ScheduledItem) -> AcceptResult:
         return AcceptResult.ACCEPT
 

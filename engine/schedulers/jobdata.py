@@ -15,7 +15,7 @@ from pathlib import Path
 
 JOBAPI_DIR = Path(__file__).resolve().parent / "jobapi"
 #: the job-side Job API: SideFX's two modules by name, and the parts they are split into
-JOB_MODULES = ("pdgjson.py", "pdgcmd.py", "pdgitem.py", "pdgrpc.py", "pdgpaths.py", "pdgexec.py")
+JOB_MODULES = ("pdgjson.py", "pdgcmd.py", "pdgitem.py", "pdgattrs.py", "pdgrpc.py", "pdgpaths.py", "pdgexec.py")
 FORMAT_VERSION = 1
 _KIND = {"string": "str"}
 

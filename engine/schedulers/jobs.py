@@ -57,6 +57,9 @@ def prepare(scheduled, scheduler, temp: Path, base: dict | None = None) -> tuple
         }
     )
     env.update(scheduler.result_server_env)
+    addr = scheduler.work_item_result_server_addr()  # seed 002: a scheduler may name another endpoint
+    if addr:
+        env["PDG_RESULT_SERVER"] = addr
     return env, log_path(temp, item.name)
 
 

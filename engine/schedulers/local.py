@@ -186,6 +186,8 @@ class LocalScheduler(Scheduler):
         }
 
     # -- the contract ----------------------------------------------------------------------------
+    builtin_accept = True
+
     def on_accept_work_item(self, item: ScheduledItem) -> AcceptResult:
         return AcceptResult.REJECT if item.in_process else AcceptResult.ACCEPT
 

@@ -430,6 +430,10 @@ class ResultServer:
                     item_id,
                 )
             return [self._path(item_id, v[0]), self._short(item_id, f"attribute {name}: tag", v[1])]
+        if kind == "pyobject":  # a Python object's repr (pdgcmd.setPyObjectAttrib), kept as text
+            if not isinstance(v, str):
+                raise bad
+            return self._string(item_id, f"attribute {name}", v)
         if not isinstance(v, dict) or not _plain(v):
             raise _Refused(
                 FAULT_INVALID,

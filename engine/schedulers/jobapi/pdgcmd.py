@@ -23,7 +23,6 @@ Every function of SideFX's public ``pdgcmd.py`` is here with its name, positiona
 from __future__ import annotations
 
 import contextlib
-import json
 import locale
 import os
 import socket
@@ -36,7 +35,7 @@ from datetime import datetime
 
 try:  # beside the job (``$PDG_TEMP/scripts`` on its PYTHONPATH), or inside the engine's package
     from pdgexec import RedirectBuffer, StdOutReporter, execCommand, sanitizeEnvironment
-    from pdgpaths import apply_path_map, build_path_map, delocalizePath, localizePath, substitute_tokens
+    from pdgpaths import apply_path_map, build_path_map, delocalizePath, localizePath, makeDirSafe, substitute_tokens
     from pdgrpc import XMLRPC_INT_MAX, XMLRPC_INT_MIN, Client, ReportRefused, ServerGone, TooLarge, env_number
 except ImportError:  # pragma: no cover - the engine imports it as pdgstore.engine.schedulers.jobapi.pdgcmd
     from pdgstore.engine.schedulers.jobapi.pdgexec import (
@@ -50,6 +49,7 @@ except ImportError:  # pragma: no cover - the engine imports it as pdgstore.engi
         build_path_map,
         delocalizePath,
         localizePath,
+        makeDirSafe,
         substitute_tokens,
     )
     from pdgstore.engine.schedulers.jobapi.pdgrpc import (
@@ -63,16 +63,15 @@ except ImportError:  # pragma: no cover - the engine imports it as pdgstore.engi
     )
 
 __all__ = ["RedirectBuffer", "StdOutReporter", "execCommand", "sanitizeEnvironment", "apply_path_map",
-           "build_path_map", "delocalizePath", "localizePath", "substitute_tokens", "ReportRefused",
+           "build_path_map", "delocalizePath", "localizePath", "makeDirSafe", "substitute_tokens", "ReportRefused",
            "ServerGone"]
 
 _client: Client | None = None
 _lock = threading.Lock()
 _token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # report numbers of this process never meet another's
 _counter = 0
-_arrays: dict[str, list] = {}  # the job's view of each attribute set so far, for indexed setters
+attrib_arrays: dict[str, list] = {}  # the job's view of each attribute set so far, for indexed setters
 _local = threading.local()  # .pending: the calls of an open batch() on this thread
-_DEFAULTS = {"int": 0, "float": 0.0, "str": "", "file": ["", "file"], "dict": {}, "pyobject": ""}
 
 # -- module settings, as SideFX's ------------------------------------------------------------------
 LogDefault, LogVerbose = 0, 1
@@ -89,6 +88,23 @@ theDelocalizePaths = os.environ.get("PDG_DELOCALIZE", "1") != "0"
 
 class RpcError(Exception):
     """An RPC failed (raised only where a caller asked for exceptions instead of an exit)."""
+
+
+def is_str(s):
+    """Whether ``s`` is text or bytes (SideFX's Python 2/3 helper)."""
+    return isinstance(s, (bytes, bytearray, str))
+
+
+def decode_str(s):
+    """``s`` as text (SideFX's Python 2/3 helper: on Python 3, text is already text)."""
+    return s.decode(sys.getfilesystemencoding()) if isinstance(s, (bytes, bytearray)) else s
+
+
+def setRpcDelegate(delegate_obj):
+    """Only XML-RPC is spoken here: None or "xmlrpc" keeps it; PDGNet (PDG_JOBUSE_PDGNET) needs
+    Houdini's pdgutils, which a plain Python job does not have."""
+    if delegate_obj not in (None, "xmlrpc"):
+        raise RpcError(f"pdgcmd: RPC delegate {delegate_obj!r} is not available; the engine speaks XML-RPC only")
 
 
 # -- logging ---------------------------------------------------------------------------------------
@@ -173,7 +189,7 @@ def reset(new_client: Client | None = None) -> None:
     """Forget the connection and the attribute cache (tests; a job never needs this)."""
     global _client
     _client = new_client
-    _arrays.clear()
+    attrib_arrays.clear()
 
 
 @contextlib.contextmanager
@@ -207,16 +223,16 @@ def _flush(calls: list) -> None:
         return
     for (_, _, what, (_, raise_exc)), result in zip(calls, results or ()):
         if isinstance(result, dict):
-            _refused(f"pdgcmd: the result server refused {what}: {result.get('faultString')}", raise_exc)
+            refused(f"pdgcmd: the result server refused {what}: {result.get('faultString')}", raise_exc)
 
 
-def _refused(message: str, raise_exc: bool) -> None:
+def refused(message: str, raise_exc: bool) -> None:
     if raise_exc:
         raise ReportRefused(message)
     printlog(message, prefix="WARNING")
 
 
-def _invoke(method: str, *args, what: str, server_addr=None, raise_exc=True, reply=False):
+def invoke(method: str, *args, what: str, server_addr=None, raise_exc=True, reply=False):
     """Make one report now (or queue it in an open batch()); nothing when RPC is off."""
     if disable_rpc and not server_addr:
         return None
@@ -233,7 +249,7 @@ def _call(method: str, *args, what: str, split: bool = False, server_addr=None, 
     except TooLarge as exc:
         if split:
             raise
-        _refused(f"pdgcmd: {what} cannot be sent: the request is {exc}", raise_exc)
+        refused(f"pdgcmd: {what} cannot be sent: the request is {exc}", raise_exc)
     except SystemExit as exc:
         if raise_exc:
             raise
@@ -241,7 +257,7 @@ def _call(method: str, *args, what: str, split: bool = False, server_addr=None, 
     return None
 
 
-def _item(workitem_id) -> str:
+def item_of(workitem_id) -> str:
     item = workitem_id if workitem_id not in (None, "") else getItemIdFromEnv()
     if item in (None, ""):
         raise ReportRefused("pdgcmd: neither PDG_ITEM_ID nor PDG_ITEM_NAME is set: which work item is this?")
@@ -268,7 +284,7 @@ def getItemIdFromEnv():
         return item
 
 
-def _wire_path(path) -> str:
+def wire_path(path) -> str:
     """An output or file attribute path as the server takes it: delocalized where it is under
     $PDG_DIR, else absolute."""
     path = os.fspath(getattr(path, "path", path))
@@ -277,119 +293,119 @@ def _wire_path(path) -> str:
 
 
 # -- status ----------------------------------------------------------------------------------------
-def _say(text: str) -> None:
+def say(text: str) -> None:
     """A report's line on stdout (the job's log): always standalone, where it is the report itself;
     with a result server only at PDG_VERBOSE=1, since the report is in the engine's log already."""
     printlog(text, verbosity=LogDefault if disable_rpc else LogVerbose)
 
 
-def _status(workitem_id, subindex: int) -> str:
+def status_of(workitem_id, subindex: int) -> str:
     return f"{workitem_id};{subindex}"
 
 
 def workItemStartCook(workitem_id=None, subindex=-1, server_addr=None, to_stdout=True, raise_exc=True):
     """Reports that a work item (or batch sub item ``subindex``) has started cooking."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if to_stdout:
-        _say(f"PDG_START: {_status(item, subindex)}")
-    _invoke("start_cook", report_key(item), int(subindex), what="start", server_addr=server_addr,
+        say(f"PDG_START: {status_of(item, subindex)}")
+    invoke("start_cook", report_key(item), int(subindex), what="start", server_addr=server_addr,
             raise_exc=raise_exc)
 
 
 def workItemSuccess(workitem_id=None, subindex=-1, server_addr=None, to_stdout=True, raise_exc=True):
     """Reports that the work item (or batch sub item ``subindex``) succeeded."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if to_stdout:
-        _say(f"PDG_SUCCESS: {_status(item, subindex)};0")
-    _invoke("report_status", report_key(item), True, "" if subindex < 0 else f"batch sub item {subindex}",
+        say(f"PDG_SUCCESS: {status_of(item, subindex)};0")
+    invoke("report_status", report_key(item), True, "" if subindex < 0 else f"batch sub item {subindex}",
             what="success", server_addr=server_addr, raise_exc=raise_exc)
 
 
 def workItemFailed(workitem_id=None, server_addr=None, to_stdout=True, raise_exc=True):
     """Reports that the work item failed (its job's exit code is then not asked)."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if to_stdout:
-        _say(f"PDG_FAILED: {item}")
-    _invoke("report_status", report_key(item), False, "", what="failure", server_addr=server_addr,
+        say(f"PDG_FAILED: {item}")
+    invoke("report_status", report_key(item), False, "", what="failure", server_addr=server_addr,
             raise_exc=raise_exc)
 
 
 def workItemCancelled(workitem_id=None, server_addr=None, raise_exc=True):
     """Reports that the work item was explicitly cancelled."""
-    item = _item(workitem_id)
-    _say(f"PDG_CANCELLED: {item}")
-    _invoke("cancelled", report_key(item), what="cancellation", server_addr=server_addr, raise_exc=raise_exc)
+    item = item_of(workitem_id)
+    say(f"PDG_CANCELLED: {item}")
+    invoke("cancelled", report_key(item), what="cancellation", server_addr=server_addr, raise_exc=raise_exc)
 
 
 def workItemSetCustomState(custom_state, workitem_id=None, subindex=-1, server_addr=None, to_stdout=True,
                            raise_exc=True):
     """Sets a custom state string on the work item (its ``__pdg_state`` attribute)."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if to_stdout:
-        _say(f"PDG_SET_CUSTOM_STATE: {_status(item, subindex)};{custom_state}")
-    _invoke("set_custom_state", report_key(item), int(subindex), str(custom_state), what="a custom state",
+        say(f"PDG_SET_CUSTOM_STATE: {status_of(item, subindex)};{custom_state}")
+    invoke("set_custom_state", report_key(item), int(subindex), str(custom_state), what="a custom state",
             server_addr=server_addr, raise_exc=raise_exc)
 
 
 def workItemSetCookPercent(cook_percent, workitem_id=None, subindex=-1, server_addr=None, to_stdout=True,
                            raise_exc=True):
     """Sets the work item's cook percentage (its ``__pdg_cookpercent`` attribute)."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if to_stdout:
-        _say(f"PDG_SET_COOK_PERCENT: {_status(item, subindex)};{cook_percent}")
-    _invoke("set_cook_percent", report_key(item), int(subindex), float(cook_percent), what="a cook percent",
+        say(f"PDG_SET_COOK_PERCENT: {status_of(item, subindex)};{cook_percent}")
+    invoke("set_cook_percent", report_key(item), int(subindex), float(cook_percent), what="a cook percent",
             server_addr=server_addr, raise_exc=raise_exc)
 
 
 def workItemAppendLog(log_data, log_type=3, workitem_id=None, subindex=-1, server_addr=None, to_stdout=True,
                       raise_exc=True):
     """Adds ``log_data`` to the work item's log (``log_type``: 0 error, 1 warning, 2 message, 3 raw)."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if to_stdout:
-        _say(f"PDG_APPEND_LOG: {_status(item, subindex)};{len(log_data)}")
-    _invoke("append_log", report_key(item), int(subindex), str(log_data), int(log_type), what="a log entry",
+        say(f"PDG_APPEND_LOG: {status_of(item, subindex)};{len(log_data)}")
+    invoke("append_log", report_key(item), int(subindex), str(log_data), int(log_type), what="a log entry",
             server_addr=server_addr, raise_exc=raise_exc)
 
 
 def invalidateCache(workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
     """Asks the engine to treat the item's results as new, so its dependents cook."""
-    item = _item(workitem_id)
-    _say(f"PDG_INVALIDATE_CACHE: {_status(item, subindex)}")
-    _invoke("invalidate_cache", report_key(item), int(subindex), what="a cache invalidation",
+    item = item_of(workitem_id)
+    say(f"PDG_INVALIDATE_CACHE: {status_of(item, subindex)}")
+    invoke("invalidate_cache", report_key(item), int(subindex), what="a cache invalidation",
             server_addr=server_addr, raise_exc=raise_exc)
 
 
 def keepalive(workitem_id=None, server_addr=None, raise_exc=True):
     """A heartbeat: the job is alive (recorded with the item)."""
-    item = _item(workitem_id)
-    _invoke("keepalive", report_key(item), what="a keepalive", server_addr=server_addr, raise_exc=raise_exc)
+    item = item_of(workitem_id)
+    invoke("keepalive", report_key(item), what="a keepalive", server_addr=server_addr, raise_exc=raise_exc)
 
 
 def warning(message, workitem_id=None, server_addr=None, raise_exc=True):
     """A warning on the work item (its history shows it)."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if disable_rpc:
         printlog(str(message), prefix="WARNING")
-    _invoke("warning", report_key(item), str(message), what="a warning", server_addr=server_addr,
+    invoke("warning", report_key(item), str(message), what="a warning", server_addr=server_addr,
             raise_exc=raise_exc)
 
 
 # -- batch sub items -------------------------------------------------------------------------------
 def getWorkItemJSON(workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
     """The work item serialized as JSON by the engine ('' when RPC is off)."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if disable_rpc and not server_addr:
         return ""
-    return _invoke("get_workitem_json", report_key(item), int(subindex), what="the work item's JSON",
+    return invoke("get_workitem_json", report_key(item), int(subindex), what="the work item's JSON",
                    server_addr=server_addr, raise_exc=raise_exc, reply=True) or ""
 
 
 def checkReady(workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
     """Whether batch sub item ``subindex`` may cook (RuntimeError when a dependency failed)."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if disable_rpc and not server_addr:
         return False
-    answer = _invoke("check_ready_batch", report_key(item), int(subindex), what="a readiness check",
+    answer = invoke("check_ready_batch", report_key(item), int(subindex), what="a readiness check",
                      server_addr=server_addr, raise_exc=raise_exc, reply=True)
     if answer == 2:
         raise RuntimeError("Failed Dependency!")
@@ -407,10 +423,10 @@ def waitUntilReady(workitem_id=None, subindex=-1, server_addr=None, raise_exc=Tr
 
 def appendSubItem(workitem_id=None, server_addr=None, raise_exc=True):
     """Add a sub item to a running batch: its index, or -1 where the item is not a batch."""
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if disable_rpc and not server_addr:
         return False
-    answer = _invoke("add_sub_item_batch", report_key(item), what="a new batch sub item", server_addr=server_addr,
+    answer = invoke("add_sub_item_batch", report_key(item), what="a new batch sub item", server_addr=server_addr,
                      raise_exc=raise_exc, reply=True)
     return int(answer) if answer is not None else -1
 
@@ -440,12 +456,12 @@ def _send_outputs(item: str, paths: list, tags: list, hashes: list, subindex: in
                   to_stdout: bool, and_success: bool = False) -> None:
     wire = []
     for path, tag, hash_code in zip(paths, tags, hashes):
-        deloc = _wire_path(path)
+        deloc = wire_path(path)
         if to_stdout:
-            _say(f"PDG_RESULT: {_status(item, subindex)};{deloc};{tag};{hash_code}")
+            say(f"PDG_RESULT: {status_of(item, subindex)};{deloc};{tag};{hash_code}")
         wire.append([deloc, str(tag or ""), "" if hash_code in (None, 0, "") else str(hash_code)])
     if wire:
-        _invoke("add_output_files", report_key(item), wire, what=f"output files {[w[0] for w in wire[:3]]}",
+        invoke("add_output_files", report_key(item), wire, what=f"output files {[w[0] for w in wire[:3]]}",
                 server_addr=server_addr, raise_exc=raise_exc)
     if and_success:
         workItemSuccess(item, subindex, server_addr, to_stdout, raise_exc)
@@ -460,7 +476,7 @@ def addOutputFile(result_data, workitem_id=None, server_addr=None, result_data_t
         raise TypeError("result_data is invalid")
     if not isinstance(paths[0], (str, bytes, os.PathLike)) and not hasattr(paths[0], "path"):
         raise TypeError("result_data must be string-like or a list of string-like")
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     for start in range(0, len(paths), max(1, int(batch_size))):
         chunk = paths[start:start + max(1, int(batch_size))]
         _send_outputs(item, chunk, [result_data_tag] * len(chunk), [hash_code] * len(chunk), subindex,
@@ -487,156 +503,36 @@ def addOutputFiles(output_file_array, workitem_id=None, server_addr=None, output
     else:
         tags = list(output_file_tag) + [""] * (len(paths) - len(output_file_tag))
     hashes = list(hash_codes or ()) + [0] * (len(paths) - len(hash_codes or ()))
-    item = _item(workitem_id)
+    item = item_of(workitem_id)
     if to_stdout:
-        _say(f"PDG_RESULT_ARRAY: {_status(item, subindex)};[{len(paths)} files];[{len(set(tags))} tag(s)]")
+        say(f"PDG_RESULT_ARRAY: {status_of(item, subindex)};[{len(paths)} files];[{len(set(tags))} tag(s)]")
     limit = env_number("PDG_RPC_MAX_ARRAY_SIZE", 2000, int)
     for start in range(0, len(paths), limit):
         _send_outputs(item, paths[start:start + limit], tags[start:start + limit], hashes[start:start + limit],
                       subindex, server_addr, raise_exc, to_stdout=False)
 
 
-# -- attributes ------------------------------------------------------------------------------------
-def wire_value(kind: str, value):
-    """``value`` as XML-RPC carries it: ints outside 32 bits travel as decimal text."""
-    if kind == "int":
-        value = int(value)
-        return value if XMLRPC_INT_MIN <= value <= XMLRPC_INT_MAX else str(value)
-    if kind == "float":
-        return float(value)
-    if kind == "file":
-        if isinstance(value, (list, tuple)):
-            path, tag = value[0], value[1] if len(value) > 1 else "file"
-        else:
-            path, tag = getattr(value, "path", value), getattr(value, "tag", "file")
-        return [_wire_path(path), str(tag or "file")]
-    if kind == "dict":
-        return _as_dict(value)
-    return str(value)
-
-
-def _as_dict(value) -> dict:
-    """SideFX's jobs send a dict's ``str()``; a dict or its literal text are both taken."""
-    if isinstance(value, dict):
-        return dict(value)
-    import ast
-
-    parsed = ast.literal_eval(str(value))
-    if not isinstance(parsed, dict):
-        raise TypeError(f"pdgcmd: {value!r:.80} is not a dictionary")
-    return parsed
-
-
-def send_attrib(name: str, kind: str, values: list, workitem_id=None, subindex=-1, server_addr=None,
-                raise_exc=True) -> None:
-    """Set attribute ``name`` of the item to the whole array ``values`` (of ``kind``)."""
-    item = _item(workitem_id)
-    try:
-        wire = [wire_value(kind, v) for v in values]
-    except (TypeError, ValueError, SyntaxError) as exc:
-        return _refused(f"pdgcmd: attribute {name!r} cannot be sent: {exc}", raise_exc)
-    _say(f"PDG_SET_ATTRIB: {_status(item, subindex)};{name};{values!r:.200}")
-    _arrays[name] = list(values)
-    _invoke("set_attrib", report_key(item), str(name), kind, wire, what=f"attribute {name!r}",
-            server_addr=server_addr, raise_exc=raise_exc)
-
-
-def _job_attrib(name: str, kind: str) -> list:
-    """The attribute's values from this job's item file, when it has one and the types agree."""
-    data = load_item_data()
-    attr = (data or {}).get("attributes", {}).get(name)
-    return attr["values"] if attr and attr["type"] == kind else []
-
-
-def load_item_data(item_name: str | None = None) -> dict | None:
-    """The job's serialized work item (``$PDG_TEMP/data/<name>.json``), or None when there is none."""
-    name = item_name or os.environ.get("PDG_ITEM_NAME")
-    temp = os.environ.get("PDG_TEMP")
-    if not name or not temp:
-        return None
-    try:
-        with open(os.path.join(temp, "data", f"{name}.json"), encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return None
-
-
-def _set_at(name, kind, value, index, workitem_id, subindex, server_addr, raise_exc) -> None:
-    if isinstance(value, (list, tuple)) and kind != "file":  # PDG takes a list as the whole array
-        return send_attrib(name, kind, list(value), workitem_id, subindex, server_addr, raise_exc)
-    index = int(index)
-    if index < 0:
-        raise IndexError(f"pdgcmd: attribute {name!r}: index {index} is negative")
-    if name not in _arrays:
-        _arrays[name] = list(_job_attrib(name, kind))
-    values = list(_arrays[name])
-    values.extend([_DEFAULTS[kind]] * (index + 1 - len(values)))
-    values[index] = value
-    send_attrib(name, kind, values, workitem_id, subindex, server_addr, raise_exc)
-
-
-def setStringAttrib(attr_name, attr_value, attr_index=0, workitem_id=None, subindex=-1, server_addr=None,
-                    raise_exc=True):
-    """Sets the string attribute's value at ``attr_index`` (a list sets the whole array)."""
-    _set_at(attr_name, "str", attr_value if isinstance(attr_value, (list, tuple)) else str(attr_value),
-            attr_index, workitem_id, subindex, server_addr, raise_exc)
-
-
-def setIntAttrib(attr_name, attr_value, attr_index=0, workitem_id=None, subindex=-1, server_addr=None,
-                 raise_exc=True):
-    _set_at(attr_name, "int", attr_value, attr_index, workitem_id, subindex, server_addr, raise_exc)
-
-
-def setFloatAttrib(attr_name, attr_value, attr_index=0, workitem_id=None, subindex=-1, server_addr=None,
-                   raise_exc=True):
-    _set_at(attr_name, "float", attr_value, attr_index, workitem_id, subindex, server_addr, raise_exc)
-
-
-def setFileAttrib(attr_name, attr_value, attr_index=0, workitem_id=None, subindex=-1, server_addr=None,
-                  raise_exc=True):
-    """``attr_value``: a path, a ``pdgjson.File`` or its ``asTuple()`` (path, tag, hash, owned)."""
-    _set_at(attr_name, "file", attr_value, attr_index, workitem_id, subindex, server_addr, raise_exc)
-
-
-def setDictAttrib(attr_name, attr_value, attr_index=0, workitem_id=None, subindex=-1, server_addr=None,
-                  raise_exc=True):
-    """``attr_value``: a dict, or its ``str()`` as SideFX's jobs send it."""
-    _set_at(attr_name, "dict", attr_value, attr_index, workitem_id, subindex, server_addr, raise_exc)
-
-
-def setStringAttribArray(attr_name, attr_value, workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
-    send_attrib(attr_name, "str", [str(v) for v in attr_value], workitem_id, subindex, server_addr, raise_exc)
-
-
-def setIntAttribArray(attr_name, attr_value, workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
-    send_attrib(attr_name, "int", [int(v) for v in attr_value], workitem_id, subindex, server_addr, raise_exc)
-
-
-def setFloatAttribArray(attr_name, attr_value, workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
-    send_attrib(attr_name, "float", [float(v) for v in attr_value], workitem_id, subindex, server_addr, raise_exc)
-
-
-def setFileAttribArray(attr_name, attr_value, workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
-    send_attrib(attr_name, "file", list(attr_value), workitem_id, subindex, server_addr, raise_exc)
-
-
-def setDictAttribArray(attr_name, attr_value, workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
-    send_attrib(attr_name, "dict", list(attr_value), workitem_id, subindex, server_addr, raise_exc)
-
-
-def setPyObjectAttrib(attr_name, attr_value, workitem_id=None, subindex=-1, server_addr=None, raise_exc=True):
-    """``attr_value``: the ``repr()`` of a Python object (literals: read back with ``ast.literal_eval``)."""
-    send_attrib(attr_name, "pyobject", [str(attr_value)], workitem_id, subindex, server_addr, raise_exc)
-
-
-def writeAttribute(attr_name, attr_value, item_name=None, server_addr=None, raise_exc=True):
-    """[Deprecated] Sets an attribute from a value or a list of str, int or float."""
-    printlog("writeAttribute is deprecated, please use the set*Attrib functions")
-    values = list(attr_value) if isinstance(attr_value, (list, tuple)) else [attr_value]
-    if not values:
-        raise TypeError("attr_value is invalid")
-    kind = "str" if isinstance(values[0], str) else "float" if isinstance(values[0], float) else "int"
-    send_attrib(attr_name, kind, values, item_name, -1, server_addr, raise_exc)
+# -- attributes: in pdgattrs (the same module to a job) -------------------------------------------
+try:
+    from pdgattrs import (  # noqa: E402
+        load_item_data,
+        send_attrib,
+        setDictAttrib,
+        setDictAttribArray,
+        setFileAttrib,
+        setFileAttribArray,
+        setFloatAttrib,
+        setFloatAttribArray,
+        setIntAttrib,
+        setIntAttribArray,
+        setPyObjectAttrib,
+        setStringAttrib,
+        setStringAttribArray,
+        wire_value,
+        writeAttribute,
+    )
+except ImportError:  # pragma: no cover - imported from the engine's package
+    from pdgstore.engine.schedulers.jobapi.pdgattrs import *  # noqa: E402,F403
 
 
 # -- the engine's earlier names, kept for scripts written against them --------------------------------

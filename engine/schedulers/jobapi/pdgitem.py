@@ -17,9 +17,9 @@ from pdgjson import (
     CookError,
     File,
     Graph,
-    _file,
-    _KINDS,
-    _STATES,
+    file_of,
+    KINDS,
+    STATES,
     attribFlag,
     attribType,
     batchActivation,
@@ -120,14 +120,14 @@ class WorkItem(AttributeOwner):
         self._nodeName = data.get("node", "")
         self._priority = data.get("priority", 0)
         self._isStatic = data.get("isStatic", False)
-        self._state = workItemState(_STATES.get(data.get("state", "cooking"), workItemState.Cooking))
+        self._state = workItemState(STATES.get(data.get("state", "cooking"), workItemState.Cooking))
         self._type = workItemType(data.get("type", 0))
         self._cookType = workItemCookType(data.get("cookType", workItemCookType.OutOfProcess))
         self._command = data.get("command", "")
         self._customDataType, self._customData = data.get("customDataType", ""), data.get("customData", "")
         self._load_attributes(data.get("attributes", {}))
-        self._inputs = [_file(f) for f in data.get("inputFiles", [])]
-        self._outputs = [_file(f) for f in data.get("outputFiles", [])]
+        self._inputs = [file_of(f) for f in data.get("inputFiles", [])]
+        self._outputs = [file_of(f) for f in data.get("outputFiles", [])]
         self._subItems = [WorkItem(sub, self, i, self._version, self._server, self._expandStrings)
                           for i, sub in enumerate(data.get("subItems", []))]
 
@@ -217,7 +217,7 @@ class WorkItem(AttributeOwner):
         values = attrib._data
         if attrib.type == attribType.File:
             values = [[f.path, f.tag] for f in values]
-        pdgcmd.send_attrib(attrib.name, _KINDS[attrib.type], list(values), self.reportId, self._batchIndex,
+        pdgcmd.send_attrib(attrib.name, KINDS[attrib.type], list(values), self.reportId, self._batchIndex,
                            self._server)
 
     # -- files ---------------------------------------------------------------------------------------

@@ -104,10 +104,10 @@ class workItemCookType(enum.IntEnum):  # noqa: N801
 
 
 #: the JSON's type names (the engine's) <-> attribType, and each one's wire kind for pdgcmd
-_TYPES = {"int": attribType.Int, "float": attribType.Float, "str": attribType.String, "file": attribType.File,
+TYPES = {"int": attribType.Int, "float": attribType.Float, "str": attribType.String, "file": attribType.File,
           "dict": attribType.Dict, "pyobject": attribType.PyObject}
-_KINDS = {v: k for k, v in _TYPES.items()}
-_STATES = {"dirty": 1, "uncooked": 2, "waiting": 3, "scheduled": 4, "cooking": 5, "cooked_success": 6,
+KINDS = {v: k for k, v in TYPES.items()}
+STATES = {"dirty": 1, "uncooked": 2, "waiting": 3, "scheduled": 4, "cooking": 5, "cooked_success": 6,
            "cooked_cache": 7, "cooked_fail": 8, "cooked_cancel": 9}
 
 
@@ -469,18 +469,18 @@ class AttributeOwner:
 
     def _load_attributes(self, attributes):
         for name, attr in attributes.items():
-            kind = _TYPES.get(attr["type"])
+            kind = TYPES.get(attr["type"])
             if kind is None:
                 continue
             values = attr["values"]
             if kind == attribType.File:
-                values = [_file(v) for v in values]
+                values = [file_of(v) for v in values]
             elif kind == attribType.String and self._expandStrings:
                 values = [localizePath(v) for v in values]
             self._attributes[name] = Attribute(kind, name, self, values)
 
 
-def _file(v):
+def file_of(v):
     """A file value of the JSON: [path, tag] or a record {path, tag, size, hash}."""
     if isinstance(v, dict):
         f = File(v["path"], v.get("tag", "file"), v.get("hash", ""), v.get("own", False))

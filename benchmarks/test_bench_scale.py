@@ -1,0 +1,163 @@
+"""Issue 16: a million work items. W(N) with N from ``PDG_BENCH_SCALE_N`` (default 100,000: 2N + 2
+work items), against ``plain.py`` at the same N in the same run: reads from the store's tables,
+the cold cook and its memory, the recooks, ``pdg check``, ``--at`` and the store's size.
+
+Run: ``PDG_BENCH_SCALE_N=100000 pytest benchmarks/test_bench_scale.py -s --timeout 0`` (one round
+per cook: a cold cook of W(1,000,000) takes many minutes). Every figure prints with its target.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import pytest
+
+from conftest import Run, pdg, plain, report, run
+import workload
+
+SCALE_N = int(os.environ.get("PDG_BENCH_SCALE_N", "100000"))
+#: the small W(N) whose cold cook's peak RSS is the baseline of the growth per work item
+SMALL_N = 10_000
+READ_ROUNDS = 3
+READ_S, READ_MB = 0.3, 80
+
+
+@pytest.fixture(scope="module")
+def scale(tmp_path_factory):
+    """W(SCALE_N) cooked cold by ``pdg cook`` and by the plain loop (each once, timed), and the
+    small W(10,000) cooked cold for the memory baseline."""
+    base = tmp_path_factory.mktemp("scale")
+    small = workload.make(str(base / "small"), SMALL_N)
+    engine = workload.make(str(base / "engine"), SCALE_N)
+    reference = workload.make(str(base / "plain"), SCALE_N)
+    os.sync()
+    small_run = pdg("cook", "wide.py", "--json", cwd=small)
+    plain_run = plain("cold", reference)
+    cold_run = pdg("cook", "wide.py", "--json", cwd=engine)
+    assert cold_run.json()["items"]["ran"] == SCALE_N + 1
+    return {"engine": engine, "plain": reference, "cold": cold_run, "plain_cold": plain_run, "small": small_run}
+
+
+def _items(result: Run) -> int:
+    return sum(result.json()["items"].values())
+
+
+def test_cold_cook(benchmark, scale):
+    """Wall time of the cold ``pdg cook`` of W(N) (a fresh process) against the plain loop's cold
+    run. Target: at most 2x."""
+    cold, reference = scale["cold"], scale["plain_cold"]
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    report(benchmark, f"cold pdg cook W({SCALE_N:,})", cold.seconds, "s", plain_value=reference.seconds,
+           target="<= 2x plain", met=cold.seconds <= 2 * reference.seconds)
+
+
+def test_cold_cook_memory_per_item(benchmark, scale):
+    """Peak RSS of the cold cook of W(N) against that of W(10,000): the growth per work item.
+    Target: at most 1 KB per work item."""
+    small, big = scale["small"], scale["cold"]
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    per_item_kb = (big.maxrss_kb - small.maxrss_kb) / (_items(big) - _items(small))
+    report(benchmark, f"cold cook peak RSS growth per work item, W({SMALL_N:,}) -> W({SCALE_N:,})", per_item_kb,
+           "KB/item", target="<= 1 KB/item", met=per_item_kb <= 1, rss_small_mb=round(small.maxrss_kb / 1024, 1),
+           rss_big_mb=round(big.maxrss_kb / 1024, 1))
+
+
+READS = {
+    "status": ("status", "--json"),
+    "show": ("show", "upper_7", "--json"),
+    "items_none": ("items", "upper", "--state", "cooked_fail", "--json"),
+    "history": ("history", "--json"),
+    "explain": ("explain", "concat_1", "--json"),
+    "items_concat": ("items", "concat", "--json"),
+}
+
+
+@pytest.mark.parametrize("name", list(READS))
+def test_read(benchmark, scale, name):
+    """Wall time and peak RSS of one read command (a fresh ``pdg`` process, start-up included) on
+    the store of W(N). Target: under 0.3 s and 80 MB, the same at every N."""
+    args = READS[name]
+    runs: list[Run] = []
+
+    def read():
+        result = pdg(*args, cwd=scale["engine"])
+        runs.append(result)
+        return result
+
+    benchmark.pedantic(read, rounds=READ_ROUNDS, iterations=1)
+    seconds = benchmark.stats.stats.median
+    rss_mb = max(r.maxrss_kb for r in runs) / 1024
+    report(benchmark, f"pdg {' '.join(args)} W({SCALE_N:,})", seconds, "s", target=f"< {READ_S} s and < {READ_MB} MB",
+           met=seconds < READ_S and rss_mb < READ_MB, peak_rss_mb=round(rss_mb, 1))
+
+
+def test_noop_recook(benchmark, scale):
+    """A no-op ``pdg cook`` of W(N) against the plain loop's no-op. Target: at most 1.5x."""
+    reference = plain("noop", scale["plain"])
+    result = benchmark.pedantic(lambda: pdg("cook", "wide.py", "--json", cwd=scale["engine"]), rounds=1, iterations=1)
+    assert result.json()["items"]["ran"] == 0
+    seconds = benchmark.stats.stats.median
+    report(benchmark, f"no-op recook W({SCALE_N:,})", seconds, "s", plain_value=reference.seconds,
+           target="<= 1.5x plain", met=seconds <= 1.5 * reference.seconds, peak_rss_mb=round(result.maxrss_kb / 1024))
+
+
+def test_one_change(benchmark, scale):
+    """One input rewritten, then ``pdg cook`` (2 items run) against the plain loop's change run.
+    Target: at most 2x."""
+    workload.change_one(scale["plain"], SCALE_N // 2, 1)
+    reference = plain("change", scale["plain"])
+    assert reference.stdout.strip() == "2"
+    workload.change_one(scale["engine"], SCALE_N // 2, 1)
+    result = benchmark.pedantic(lambda: pdg("cook", "wide.py", "--json", cwd=scale["engine"]), rounds=1, iterations=1)
+    assert result.json()["items"]["ran"] == 2
+    seconds = benchmark.stats.stats.median
+    report(benchmark, f"one input changed W({SCALE_N:,})", seconds, "s", plain_value=reference.seconds,
+           target="<= 2x plain", met=seconds <= 2 * reference.seconds, peak_rss_mb=round(result.maxrss_kb / 1024))
+
+
+def test_status_at_the_cook_before(benchmark, scale):
+    """``pdg status --at cook~1 --json`` after the recooks (the tables overlaid back to the cook
+    before the last). Target: under 2 s."""
+    runs: list[Run] = []
+
+    def at():
+        result = pdg("status", "--at", "cook~1", "--json", cwd=scale["engine"])
+        runs.append(result)
+        return result
+
+    benchmark.pedantic(at, rounds=READ_ROUNDS, iterations=1)
+    seconds = benchmark.stats.stats.median
+    report(benchmark, f"pdg status --at cook~1 W({SCALE_N:,})", seconds, "s", target="< 2 s", met=seconds < 2,
+           peak_rss_mb=round(max(r.maxrss_kb for r in runs) / 1024, 1))
+
+
+def test_check(benchmark, scale):
+    """``pdg check`` of the store of W(N): a replay from zero into scratch tables, compared row by
+    row. Target: completes; time and peak RSS reported."""
+    result = benchmark.pedantic(lambda: run([os.path.join(os.path.dirname(__import__("sys").executable), "pdg"),
+                                              "check", "--json"], scale["engine"]), rounds=1, iterations=1)
+    data = result.json()
+    assert data["ok"], data
+    report(benchmark, f"pdg check W({SCALE_N:,})", benchmark.stats.stats.median, "s", target="completes",
+           met=True, peak_rss_mb=round(result.maxrss_kb / 1024, 1), events=data["events"],
+           replay_events_per_s=data["replay_events_per_s"])
+
+
+def test_store_size(benchmark, scale):
+    """The store's size on disk per work item, and where the bytes go (SQLite's dbstat: bytes per
+    table and index). Reported, no target."""
+    db = os.path.join(scale["engine"], ".pdg", "pdg.db")
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    items = conn.execute("SELECT count(*) FROM items").fetchone()[0]
+    events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    parts = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC").fetchall()
+    conn.close()
+    size = os.path.getsize(db)
+    where = {name: round(b / items, 1) for name, b in parts}
+    report(benchmark, f"store size per work item W({SCALE_N:,})", size / items, "bytes/item", target="reported",
+           met=True, store_mb=round(size / 2**20, 1), items=items, events=events, bytes_per_item_by_table=where)
+    print("[pdg-bench] where the bytes go (bytes per work item): "
+          + ", ".join(f"{name} {b}" for name, b in where.items()), flush=True)

@@ -1,0 +1,182 @@
+"""The web view's questions, answered from the store as plain JSON-ready data.
+
+The page follows a cook through the data layer's WebSocket (node summaries, live), and asks these
+for what a subscription would make too heavy: a node's every item in compact columns (one array
+per field, 100,000 items in one answer, no object per item), the items that changed since a seq
+(so a cell is recoloured without subscribing to every item), one item's detail, the cooks, a
+graph as it was at a cook, and what changed between two cooks. Every answer reads the store's
+tables inside one read transaction and carries the ``seq`` it reflects.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from contextlib import contextmanager
+
+from pdgstore import history, queries, refs
+from pdgstore.errors import PdgError
+from pdgstore.events import STATES
+from pdgstore.explain import explain
+from pdgstore.log import EventLog
+from pdgstore.readmodel import TableState
+
+#: item events read per ``changes`` answer at most: past it the page reloads the node instead
+CHANGES_LIMIT = 20000
+#: lines of a job's log an item's detail shows
+LOG_TAIL_LINES = 40
+STATE_CODES = {s: i for i, s in enumerate(STATES)}
+ITEM_KINDS = frozenset(queries.ITEM_KINDS)
+
+
+class WebApi:
+    """The answers of one store; safe to call from several threads (one connection per thread)."""
+
+    def __init__(self, store_path: str) -> None:
+        self.path = os.path.abspath(store_path)
+        self._local = threading.local()
+
+    @contextmanager
+    def _reading(self):
+        if not os.path.exists(self.path):
+            raise PdgError(f"no store yet at {self.path}: it appears once a cook creates it")
+        log = getattr(self._local, "log", None)
+        if log is None:
+            log = self._local.log = EventLog.open(self.path)
+        if log.conn.in_transaction:  # never answer from a read another answer left open
+            log.conn.execute("COMMIT")
+        with log.one_reading():
+            yield log
+
+    # -- now ---------------------------------------------------------------------------------------
+    def graph(self, at: str | None = None) -> dict:
+        """Every graph's nodes in dependency order, their upstream edges and per-state counts (the
+        rows of ``pdg status --json``), as now or as at ``at`` (a ref: ``cook:3``, a seq ...)."""
+        with self._reading() as log:
+            state, point = refs.state_at(log, at)
+            rows = queries.status(state)
+            edges = {}
+            for name, info in state.graphs.items():
+                edges[name] = {n["name"]: _upstream(n) for n in info.nodes}
+            running = state.running_cook()
+            return {
+                "seq": point.seq if point else log.last_seq(),
+                "at": point.to_json() if point else None,
+                "states": list(STATES),
+                "nodes": rows,
+                "edges": edges,
+                "running_cook": running.cook_id if running is not None and log.writer_pid() else None,
+            }
+
+    def items(self, graph: str, node: str, at: str | None = None) -> dict:
+        """A node's items as columns: ``ids``, ``names``, ``states`` (indexes into ``states``),
+        ``times`` (cook seconds, 0 when not cooked) and ``sizes`` (bytes of output files)."""
+        with self._reading() as log:
+            state, point = refs.state_at(log, at)
+            ids, names, codes, times, sizes = [], [], [], [], []
+            for item in state.items_of(graph, node, summary=True):
+                ids.append(item.item_id)
+                names.append(item.name)
+                codes.append(STATE_CODES.get(item.state, 0))
+                times.append(round(item.duration_ns / 1e9, 6))
+                sizes.append(_out_size(item))
+            return {
+                "seq": point.seq if point else log.last_seq(),
+                "graph": graph,
+                "node": node,
+                "ids": ids,
+                "names": names,
+                "states": codes,
+                "times": times,
+                "sizes": sizes,
+            }
+
+    def changes(self, since: int) -> dict:
+        """The items whose events came after ``since``, as they are now (``removed``: ids gone);
+        ``reload`` when there were too many to list (the page then reloads its nodes)."""
+        with self._reading() as log:
+            rows = log.subjects_after(since, CHANGES_LIMIT + 1)
+            last = log.last_seq()
+            if len(rows) > CHANGES_LIMIT:
+                return {"seq": last, "reload": True, "items": [], "removed": []}
+            touched = {subject: kind for _seq, kind, subject in rows if kind in ITEM_KINDS}
+            state = TableState(log)
+            found = state.items_many(touched)
+            items = [
+                [i.item_id, i.graph, i.node, i.name, STATE_CODES.get(i.state, 0), round(i.duration_ns / 1e9, 6),
+                 _out_size(i)]
+                for i in found.values()
+            ]  # fmt: skip
+            removed = [item_id for item_id in touched if item_id not in found]
+            structural = any(kind not in ITEM_KINDS for _seq, kind, _subject in rows)
+            return {"seq": last, "reload": False, "items": items, "removed": removed, "structural": structural}
+
+    def item(self, item_id: str, at: str | None = None) -> dict:
+        """One item: its attributes, files with sizes, state history, job log tail and the
+        "why did this run" chain (``pdg explain``'s answer)."""
+        with self._reading() as log:
+            point = refs.resolve(log, at) if at else None
+            state = TableState(log)
+            detail = queries.item_detail(log, state, item_id, point.seq if point else None)
+            job = detail.get("job") or {}
+            detail["log_tail"] = _tail(job.get("log_path") or "", LOG_TAIL_LINES)
+            try:
+                detail["explain"] = explain(log, state, detail["item_id"])
+            except PdgError as exc:
+                detail["explain"] = {"chain": [], "text": str(exc)}
+            return detail
+
+    # -- history -----------------------------------------------------------------------------------
+    def cooks(self) -> dict:
+        """The cooks of ``pdg history --json``, newest last."""
+        with self._reading() as log:
+            rows = queries.cooks(TableState(log))
+            writer = log.writer_pid()
+            for r in rows:
+                if r["status"] == "running" and not writer:
+                    r["status"] = "died"
+            return {"seq": log.last_seq(), "cooks": rows}
+
+    def diff(self, ref1: str, ref2: str) -> dict:
+        """What changed from ``ref1`` to ``ref2`` (``pdg diff --json``)."""
+        with self._reading() as log:
+            a_point, b_point = refs.resolve(log, ref1), refs.resolve(log, ref2)
+            a, b = log.state_at(a_point.seq), log.state_at(b_point.seq)
+            return {"from": a_point.to_json(), "to": b_point.to_json(), **history.diff(log, a, b)}
+
+    def graph_file(self, graph: str) -> tuple[str, str] | None:
+        """(graph file, project root), absolute, of the graph's last loaded definition."""
+        with self._reading() as log:
+            state = TableState(log)
+            info = state.graphs.get(graph)
+            if info is None:
+                return None
+            base = os.path.dirname(log.path)
+            root = queries.project_root(log, state, graph)
+            return os.path.normpath(os.path.join(base, info.path)), root
+
+    def close(self) -> None:
+        log = getattr(self._local, "log", None)
+        if log is not None:
+            log.close()
+            self._local.log = None
+
+
+def _upstream(node: dict) -> list[str]:
+    """The names of the nodes a node definition takes its inputs from (``Graph.describe``)."""
+    return [str(v) for v in node.get("inputs") or []]
+
+
+def _out_size(item) -> int:
+    return sum(rec[2] or 0 for rec in item.outputs)
+
+
+def _tail(path: str, lines: int) -> str:
+    if not path:
+        return ""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return "".join(deque(f, maxlen=lines))
+    except OSError:
+        return ""

@@ -1,0 +1,132 @@
+"""The current state as read commands see it: questions answered from the projection tables
+(``pdgstore.tables``) through their indexes, so an answer costs what it returns.
+
+``TableState`` offers the read side of ``State`` (the same method names, which ``State`` also
+implements in memory for a replayed state): graphs, cooks, one item by id, items by name or id
+prefix, a node's items (by state), per-node counts, an item's job and children. It decodes only
+the rows a question returns; nothing here reads every item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pdgstore import tables
+from pdgstore.state import CookRecord, GraphInfo, Item
+
+#: the largest code point: ``prefix + HIGH`` bounds every string that starts with ``prefix``
+HIGH = "\U0010ffff"
+
+
+class TableState:
+    """The store's current state, read lazily from its tables (an open ``EventLog``'s connection).
+    Answers that must agree with each other are read inside one read transaction, which the caller
+    holds (``EventLog.one_reading``, the data layer's ``reading``)."""
+
+    def __init__(self, log) -> None:
+        self.log = log
+        self.conn = log.conn
+        self.seq = log.last_seq()
+        self._graphs: dict[str, GraphInfo] | None = None
+        self._cooks: dict[int, CookRecord] | None = None
+        self._registry: dict | None = None
+
+    # -- small things, read whole ----------------------------------------------------------------
+    @property
+    def graphs(self) -> dict[str, GraphInfo]:
+        if self._graphs is None:
+            rows = self.conn.execute("SELECT name, body FROM graphs ORDER BY rowid").fetchall()
+            self._graphs = {name: tables.graph_from_body(body) for name, body in rows}
+        return self._graphs
+
+    @property
+    def cooks(self) -> dict[int, CookRecord]:
+        """Every cook record, by id in order (one row per cook, never per item)."""
+        if self._cooks is None:
+            rows = self.conn.execute("SELECT cook_id, body FROM cooks ORDER BY cook_id").fetchall()
+            self._cooks = {cook_id: tables.cook_from_body(body) for cook_id, body in rows}
+        return self._cooks
+
+    def _registry_part(self, key: str) -> dict:
+        if self._registry is None:
+            rows = self.conn.execute("SELECT key, body FROM registry").fetchall()
+            self._registry = {k: tables._unpack(body) for k, body in rows}
+        return self._registry.get(key, {})
+
+    @property
+    def transfers(self) -> dict:
+        return self._registry_part("transfers")
+
+    @property
+    def watches(self) -> dict:
+        return self._registry_part("watches")
+
+    @property
+    def schedules(self) -> dict:
+        return self._registry_part("schedules")
+
+    def running_cook(self) -> CookRecord | None:
+        """The cook that started and has not ended, if any (only the last cook can be)."""
+        row = self.conn.execute("SELECT body FROM cooks ORDER BY cook_id DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        cook = tables.cook_from_body(row[0])
+        return cook if cook.status == "running" else None
+
+    def last_cook_id(self) -> int:
+        return self.conn.execute("SELECT max(cook_id) FROM cooks").fetchone()[0] or 0
+
+    # -- items, by index ---------------------------------------------------------------------------
+    def _items(self, where: str, args: Iterable = (), *, summary: bool = False) -> list[Item]:
+        columns = tables.SUMMARY_COLUMNS if summary else tables.ITEM_COLUMNS
+        sql = f"SELECT {columns} FROM items WHERE {where}"
+        return [tables.item_from_row(r) for r in self.conn.execute(sql, tuple(args))]
+
+    def item(self, item_id: str, *, summary: bool = False) -> Item | None:
+        found = self._items("item_id = ?", (item_id,), summary=summary)
+        return found[0] if found else None
+
+    def item_sizes(self, item_id: str) -> tuple[int, int]:
+        """(number of parents, number of inputs) of an item, without reading either list."""
+        row = self.conn.execute("SELECT body FROM items WHERE item_id = ?", (item_id,)).fetchone()
+        return tuple(tables._unpack(row[0])[-2:]) if row else (0, 0)
+
+    def items_many(self, ids: Iterable[str]) -> dict[str, Item]:
+        """The items of ``ids`` that exist, by id."""
+        return {r[1]: tables.item_from_row(r) for r in tables.load_items(self.conn, ids)}
+
+    def items_named(self, name: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
+        return self._items("name = ? LIMIT ?", (name, limit), summary=summary)
+
+    def items_with_prefix(self, prefix: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
+        return self._items("item_id >= ? AND item_id < ? LIMIT ?", (prefix, prefix + HIGH, limit), summary=summary)
+
+    def node_keys(self) -> list[tuple[str, str]]:
+        """(graph, node) of every node that ever had an item, in the order of its first one."""
+        return [tuple(r) for r in self.conn.execute("SELECT graph, node FROM nodes ORDER BY ord")]
+
+    def node_counts(self, graph: str, node: str) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT state, count FROM node_states WHERE graph = ? AND node = ?", (graph, node)
+        ).fetchall()
+        return dict(rows)
+
+    def items_of(self, graph: str, node: str, state: str | None = None, *, summary: bool = False) -> list[Item]:
+        """The node's items (in ``state``) in generation order; ``summary``: without their parents,
+        attributes, inputs, traceback and reason (a listing needs none, and a partition's parents
+        or a gather's inputs can be a million entries)."""
+        if state is None:
+            return self._items("graph = ? AND node = ? ORDER BY ord", (graph, node), summary=summary)
+        return self._items("graph = ? AND node = ? AND state = ? ORDER BY ord", (graph, node, state), summary=summary)
+
+    def item_ids_of(self, graph: str, node: str) -> list[str]:
+        sql = "SELECT item_id FROM items WHERE graph = ? AND node = ? ORDER BY ord"
+        return [r[0] for r in self.conn.execute(sql, (graph, node))]
+
+    def job(self, item_id: str) -> list | None:
+        row = self.conn.execute("SELECT body FROM jobs WHERE item_id = ?", (item_id,)).fetchone()
+        return tables._unpack(row[0]) if row else None
+
+    def children(self, item_id: str) -> list[str]:
+        """The items that name ``item_id`` among their parents."""
+        return [r[0] for r in self.conn.execute("SELECT child FROM links WHERE parent = ?", (item_id,))]

@@ -1,0 +1,154 @@
+"""``pdg check``'s proof: a replay of the log from zero gives exactly what the tables hold, and the
+newest snapshot is the state at its seq. Streamed, so memory stays bounded on any store.
+
+The replay folds the log into a scratch database (the same ``tables.fold_rows`` batches a cook
+writes, ``tables.rebuild``), in a temporary folder; then the scratch tables and the store's are
+read side by side in key order and compared row by row. The newest snapshot is read piece by
+piece (SQLite's incremental blob I/O into a msgpack ``Unpacker``) and compared, item by item, with
+the scratch tables at its seq. Nothing holds every item at once: only the compaction base (a
+snapshot the replay must start from) is loaded whole, when the log was compacted.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+import time
+from dataclasses import dataclass
+from itertools import zip_longest
+
+import msgpack
+
+from pdgstore import schema, tables
+from pdgstore.log import SNAPSHOT_VERSION, EventLog
+from pdgstore.state import Item, State, first_difference
+
+#: rows folded per transaction of the scratch replay
+BATCH = 20_000
+
+
+@dataclass
+class Verdict:
+    difference: str | None
+    events: int
+    replay_s: float
+
+
+def check(log: EventLog) -> Verdict:
+    """Replay ``log`` from zero into scratch tables and compare them with the store's tables and
+    its newest snapshot; the first difference as a sentence, or None. A stored event or snapshot
+    that cannot be read is the store's error (``EventLog._errors``: one sentence)."""
+    with log._errors():
+        return _check(log)
+
+
+def _check(log: EventLog) -> Verdict:
+    base = log.base_seq()
+    start = log.snapshot(base) if base else None
+    if base and (start is None or start.seq != base):
+        return Verdict(f"its compaction base snapshot at seq {base} is missing", 0, 0.0)
+    row = log.conn.execute(
+        "SELECT max(seq) FROM snapshots WHERE v = ? AND seq > ?", (SNAPSHOT_VERSION, base)
+    ).fetchone()
+    snapshot_seq = row[0] or 0
+    with tempfile.TemporaryDirectory(prefix="pdg-check-") as folder:
+        scratch = sqlite3.connect(os.path.join(folder, "replay.db"), isolation_level=None)
+        try:
+            scratch.execute("PRAGMA journal_mode = OFF")
+            scratch.execute("PRAGMA synchronous = OFF")
+            schema.create_tables(scratch)
+            t0 = time.perf_counter()
+            scratch.execute("BEGIN")
+            events = tables.rebuild(scratch, log.conn, start, until=snapshot_seq or None, batch=BATCH)
+            difference = None
+            if snapshot_seq:
+                difference = compare_snapshot(log, snapshot_seq, scratch)
+            after = snapshot_seq or (start.seq if start else 0)
+            if snapshot_seq:
+                events += tables.fold_log(scratch, log.conn, after, None, batch=BATCH)
+            scratch.execute("COMMIT")
+            replay_s = time.perf_counter() - t0
+            events += base
+            if difference is None:
+                difference = compare_tables(log.conn, scratch, ordered=not base)
+        finally:
+            scratch.close()
+    return Verdict(difference, events, replay_s)
+
+
+def compare_tables(store: sqlite3.Connection, replayed: sqlite3.Connection, *, ordered: bool = True) -> str | None:
+    """The first row in which the store's tables and the replayed ones differ, or None.
+    ``ordered``: compare the items' and nodes' order numbers too (not after a compaction, which
+    folds the history that numbered them)."""
+    for table, key in tables.TABLES.items():
+        columns = "*"
+        if table in ("items", "nodes") and not ordered:
+            columns = tables.ITEM_COLUMNS.replace("ord, ", "") if table == "items" else "graph, node"
+        sql = f"SELECT {columns} FROM {table} ORDER BY {key}"
+        names = None
+        for mine, theirs in zip_longest(store.execute(sql), replayed.execute(sql)):
+            if mine == theirs:
+                continue
+            if names is None:
+                names = [d[0] for d in store.execute(sql + " LIMIT 0").description]
+            return _row_difference(table, key, names, mine, theirs)
+    return None
+
+
+def _row_difference(table: str, key: str, names: list[str], mine, theirs) -> str:
+    if mine is None or (theirs is not None and _key(names, theirs, key) < _key(names, mine, key)):
+        return f"{table} {_key(names, theirs, key)} of the replay is missing from the tables"
+    if theirs is None or _key(names, mine, key) < _key(names, theirs, key):
+        return f"{table} {_key(names, mine, key)} is in the tables but not in the replay"
+    for name, a, b in zip(names, mine, theirs):
+        if a != b:
+            if name in ("body", "detail"):
+                a, b = tables._unpack(a), tables._unpack(b)
+                if table == "items":
+                    fields = tables.BODY if name == "body" else tables.DETAIL
+                    a, b = dict(zip(fields, a)), dict(zip(fields, b))
+                diff = first_difference(a, b, f"{table} {_key(names, mine, key)}")
+                return f"{diff} (tables != replay)"
+            return f"{table} {_key(names, mine, key)}: {name} is {a!r} in the tables, {b!r} in the replay"
+    return f"{table} {_key(names, mine, key)} differs"
+
+
+def _key(names: list[str], row: tuple, key: str) -> tuple:
+    return tuple(row[names.index(k.strip())] for k in key.split(","))
+
+
+def compare_snapshot(log: EventLog, seq: int, replayed: sqlite3.Connection) -> str | None:
+    """The first difference between the snapshot at ``seq`` and the replayed tables (at ``seq``),
+    the snapshot read piece by piece, or None."""
+    rowid = log.conn.execute("SELECT rowid FROM snapshots WHERE seq = ?", (seq,)).fetchone()[0]
+    others = tables.read_state(replayed, seq, items=False).to_plain(named=True, items=False)
+    with log.conn.blobopen("snapshots", "state", rowid, readonly=True) as blob:
+        unpacker = msgpack.Unpacker(blob, raw=False, strict_map_key=False, max_buffer_size=1 << 30)
+        for _ in range(unpacker.read_map_header()):
+            part = unpacker.unpack()
+            if part != "items":
+                value = unpacker.unpack()
+                if part in ("graphs", "cooks"):
+                    value = State.from_plain({"seq": seq, "graphs": {}, "items": {}, "cooks": [], part: value})
+                    value = value.to_plain(named=True, items=False)[part]
+                diff = first_difference(value, others.get(part), f"snapshot state[{part!r}]")
+                if diff:
+                    return f"{diff} (snapshot != replay)"
+                continue
+            count = 0
+            for _ in range(unpacker.read_map_header()):
+                item_id, values = unpacker.unpack(), unpacker.unpack()
+                count += 1
+                found = tables.load_items(replayed, [item_id])
+                if not found:
+                    return f"snapshot state['items'][{item_id!r}] is not in the replay (snapshot != replay)"
+                theirs = tables.item_from_row(found[0])
+                mine = dict(zip(Item.PLAIN, values))
+                diff = first_difference(mine, {n: getattr(theirs, n) for n in Item.PLAIN}, "x")
+                if diff:
+                    return f"snapshot state['items'][{item_id!r}]{diff[1:]} (snapshot != replay)"
+            total = replayed.execute("SELECT count(*) FROM items").fetchone()[0]
+            if count != total:
+                return f"the snapshot at seq {seq} holds {count} work items, the replay {total}"
+    return None

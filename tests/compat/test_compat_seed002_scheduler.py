@@ -1,0 +1,214 @@
+"""Seed 002 (Scheduler Node Callbacks): a scheduler written with PDG's callback names
+(``examples/pdg_api/seed002/pdg/types/custom_scheduler.py``), each callback doing what the page
+says, in real cooks whose jobs report back through the result server the scheduler hands on."""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+
+import pdg
+from pdgstore.engine.graph.api import Graph
+
+
+def farm_of(graph):
+    return graph.schedulers["farm"]
+
+
+def calls(scheduler, name):
+    return [c for c in scheduler.calls if c[0] == name]
+
+
+def test_onSchedule_runs_jobs_that_report_through_workItemResultServerAddr(example):
+    ex = example("seed002")
+    graph = ex.graph()
+    farm = farm_of(graph)
+    summary = ex.cook(graph)
+    assert summary.status == "success", summary
+    jobs = ex.items("job")
+    assert [c[1] for c in calls(farm, "onSchedule")] == [j.name for j in jobs]
+    for job in jobs:
+        assert job.state == "cooked_success"
+        assert job.attrs["scheduled_by"] == ["string", ["farm"]]  # set in onSchedule: recorded
+        assert job.attrs["server"][1][0].startswith("127.0.0.1:")  # the job reached the result server
+        assert job.attrs["__pdg_cookpercent"] == ["float", [100.0]]
+    # applicationBin('python') built the python script command
+    assert ("applicationBin", "python") in farm.calls
+
+
+def test_getStatusURI_and_getLogURI_are_recorded_with_the_item(example):
+    ex = example("seed002")
+    ex.cook()
+    job = ex.items("job")[0]
+    logs = ex.logs(job.item_id)
+    assert f"status: http://farm.example/status/{job.name}" in logs
+    assert f"log: file:///farm/logs/{job.name}.log" in logs
+    started = [e for e in ex.events() if e.kind == "JobStarted" and e.item_id == job.item_id]
+    assert started[0].log_uri == f"file:///farm/logs/{job.name}.log"  # onWorkItemStartCook names it
+
+
+def test_onStart_once_onStartCook_after_generation_onStopCook_and_onConfigureCook(example):
+    ex = example("seed002")
+    graph = ex.graph()
+    farm = farm_of(graph)
+    ex.cook(graph)
+    ex.write("in.txt", "changed")  # a second cook with the same scheduler object
+    ex.cook(graph, node="job")
+    names = [c[0] for c in farm.calls if c[0] in ("onStart", "onStop", "onConfigureCook", "onStartCook", "onStopCook")]
+    # onStart once in the scheduler's life (its onStop runs when the process ends); per cook:
+    # onConfigureCook, then onStartCook, then onStopCook
+    assert names == ["onStart", "onConfigureCook", "onStartCook", "onStopCook", "onConfigureCook", "onStartCook",
+                     "onStopCook"]
+    (_, static, cook_set) = calls(farm, "onStartCook")[0]
+    assert static is False and cook_set == ["job", "numbers", "setup"]
+    assert calls(farm, "onStopCook")[0] == ("onStopCook", False)
+    # setWorkingDir(local, remote): workingDir(False) is the remote name
+    assert farm.workingDir(True) == str(ex.root) and farm.workingDir(False) == "/farm/project"
+
+
+def test_onConfigureCook_changes_take_effect(example):
+    ex = example("seed002")
+    graph = ex.graph()
+    farm = farm_of(graph)
+
+    def configure(cook_options):
+        farm.calls.append(("onConfigureCook", dict(cook_options)))
+        cook_options["static"] = True  # this cook becomes a static one
+
+    farm.onConfigureCook = configure
+    ex.cook(graph)
+    assert calls(farm, "onStartCook")[0][1] is True
+    assert any(e.kind == "CookStaticPlanned" for e in ex.events())
+
+
+def test_onAcceptWorkItem_is_asked_for_each_item_and_Reject_fails_it(example):
+    ex = example("seed002")
+    ex.write("graph.py", (ex.root / "graph.py").read_text().replace(
+        '    item.set_attrib("sleep", sleep)', '    item.set_attrib("sleep", sleep)\n    item.set_attrib("reject", int(item.index == 1))'))
+    graph = ex.graph()
+    farm = farm_of(graph)
+    summary = ex.cook(graph)
+    assert summary.status == "failed"
+    asked = calls(farm, "onAcceptWorkItem")
+    assert [(a[1], a[2]) for a in asked] == [("job_1", False), ("job_2", False), ("job_3", False)]
+    states = {j.name: (j.state, j.error) for j in ex.items("job")}
+    assert states["job_2"][0] == "cooked_fail" and "rejected work item job_2" in states["job_2"][1]
+    assert states["job_1"][0] == states["job_3"][0] == "cooked_success"
+
+
+def test_onAcceptWorkItem_Accept_takes_in_process_items(example):
+    """By default custom schedulers only get out-of-process items; Accept takes in-process ones."""
+    ex = example("seed002")
+    graph = ex.graph()
+    farm = farm_of(graph)
+    farm.onAcceptWorkItem = lambda work_item: (
+        farm.calls.append(("onAcceptWorkItem", work_item.name, work_item.isInProcess)) or pdg.acceptResult.Accept
+    )
+    graph.nodes["setup"].scheduler = "farm"
+
+    ran_here = []
+
+    def onSchedule(work_item):  # an in-process item: run its work and say it cooked
+        if work_item.isInProcess:
+            ran_here.append(work_item.name)
+            result = work_item.run()
+            work_item.setIntAttrib("ran_by_farm", 1)
+            return pdg.scheduleResult.CookSucceeded if result.state == "cooked_success" else pdg.scheduleResult.CookFailed
+        return type(farm).onSchedule(farm, work_item)
+
+    farm.onSchedule = onSchedule
+    assert ex.cook(graph).status == "success"
+    assert ran_here == ["setup_1", "setup_2", "setup_3"]
+    assert all(i.attrs["ran_by_farm"] == ["int", [1]] for i in ex.items("setup"))
+
+
+def test_onTick_SchedulerCancelCook_cancels_the_cook_and_onCancelWorkItems_gets_the_node(example):
+    ex = example("seed002")
+    graph = ex.graph(sleep=30)
+    farm = farm_of(graph)
+
+    def cancel_when_running():
+        deadline = time.monotonic() + 60
+        while len(farm.running) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        farm.cancel_next_tick = True
+
+    threading.Thread(target=cancel_when_running, daemon=True).start()
+    summary = ex.cook(graph)
+    assert summary.status == "cancelled" and "the farm went away" in summary.message
+    (cancel,) = calls(farm, "onCancelWorkItems")
+    assert cancel == ("onCancelWorkItems", ["job_1", "job_2", "job_3"], "job")
+    assert calls(farm, "onStopCook")[-1] == ("onStopCook", True)
+    assert {j.state for j in ex.items("job")} == {"cooked_cancel"}
+
+
+def test_onScheduleStatic_sample_with_dependencyGraph(example):
+    """The page's sample, with the smallest fix: ``hou.node(...).getPDGGraphContext()`` is a
+    ``pdg.GraphContext`` made from the graph (there is no Houdini node here)."""
+    ex = example("seed002")
+    graph = ex.graph()
+    farm = farm_of(graph)
+    seen = {}
+
+    def onScheduleStatic(dependency_map, dependent_map, ready_items):
+        seen["maps"] = (dependency_map, dependent_map, list(ready_items))
+        return ready_items  # offer them through onSchedule as a dynamic cook does
+
+    farm.onScheduleStatic = onScheduleStatic
+    context = pdg.GraphContext(graph, db=ex.db)  # n.getPDGGraphContext()
+    # Perform generation phase of PDG cook
+    context.cook(True, pdg.cookType.StaticDepsFull)
+    # Retrieve the generated task graph work items and topology
+    (dependencies, dependents, ready) = context.graph.dependencyGraph(True)
+
+    dependency_map, dependent_map, ready_items = seen["maps"]
+    assert all(isinstance(w, pdg.WorkItem) for w in dependency_map)
+    # the farm's items (jobs) wait for their setup items, which run in-process: none is ready yet
+    assert ready_items == []
+    jobs = [w for w in dependency_map if w.node.name == "job"]
+    assert len(jobs) == 3
+    for job in jobs:
+        (setup,) = dependency_map[job]
+        assert setup.node.name == "setup" and job in dependent_map[setup]
+        assert job.id in dependency_map  # a work item answers to its id as well
+    assert calls(farm, "onStartCook")[0][1] is True  # a static cook, and onStartCook came first
+    # after the cook, the context's graph holds the generated task graph, as pdg.WorkItems
+    names = {w.name: w for w in dependencies}
+    assert {d.name for d in dependencies[names["job_2"]]} == {"setup_2"}
+    assert {d.name for d in dependents[names["numbers_1"]]} == {"setup_1"}
+    assert sorted(w.name for w in ready) == ["numbers_1", "numbers_2", "numbers_3"]
+    assert names["job_2"]["server"].value().startswith("127.0.0.1:")
+
+
+def test_endSharedServer_is_deprecated():
+    scheduler = pdg.Scheduler("s")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert scheduler.endSharedServer("server") is True
+    assert "deprecated" in str(caught[0].message)
+
+
+def test_a_pdg_scheduler_registers_by_its_class_name(example):
+    ex = example("seed002")
+    graph = ex.graph()
+    assert type(farm_of(graph)).__name__ == "CustomScheduler"
+    assert isinstance(farm_of(graph), pdg.Scheduler)
+    assert Graph is type(graph)
+
+
+def test_the_example_cooks_with_the_pdg_command(example):
+    """``pdg cook graph.py`` in the example's folder: its ``pdg/types/`` folder must not shadow
+    ``import pdg`` (the plugin subclasses ``pdg.Scheduler``), and ``pdg show`` names the URIs."""
+    import subprocess
+    import sys
+
+    ex = example("seed002")
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "pdgstore.cli.main", *args], cwd=ex.root, capture_output=True, text=True, timeout=120
+    )
+    cooked = run("cook", "graph.py")
+    assert cooked.returncode == 0, cooked.stderr
+    shown = run("show", "job_1")
+    assert "status: http://farm.example/status/job_1" in shown.stdout
+    assert "__pdg_cookpercent (float) = 100.0" in shown.stdout

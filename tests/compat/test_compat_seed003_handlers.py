@@ -1,0 +1,133 @@
+"""Seed 003 (Custom File Tags and Handlers): each sample as a types plugin in ``pdg/types/``."""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+from pdgstore.engine import cook_graph
+
+
+def test_custom_tags_sample_tags_files_by_extension_and_names_a_viewer(example):
+    ex = example("seed003_tags")
+    ex.write("in/tool.py", "print('hi')\n")
+    graph = ex.graph()
+    assert graph.types.tag_for("tool.py") == "file/text/pythonscript"
+    assert graph.types.viewer_for("file/bgeo/packed") == "gplay"  # tags beneath it too
+    assert ex.cook(graph).status == "success"
+    (item,) = ex.items("scripts")
+    assert item.outputs[0][:2] == ["in/tool.py", "file/text/pythonscript"]
+
+
+def test_cache_handlers_sample_hit_miss_and_skip(example):
+    ex = example("seed003_cache")
+    ex.write("geo/0.bgeo", "cached")  # usecustomcaching 0: Skip, then the built-in check (it exists)
+    ex.write("geo/1.bgeo", "")  # usecustomcaching 1 and empty: Miss, so it cooks
+    ex.write("geo/2.bgeo", "cached")  # usecustomcaching 1, not empty: Hit
+    assert ex.cook().status == "success"
+    states = {i.name: i.state for i in ex.items("geo")}
+    assert states == {"geo_1": "cooked_cache", "geo_2": "cooked_success", "geo_3": "cooked_cache"}
+    assert (ex.root / "ran.log").read_text().split() == ["geo_2"]
+
+
+def test_the_cache_handler_sees_pdg_objects(example):
+    """Each cache handler gets the local path, the raw pdg.File and the pdg.WorkItem owning it."""
+    ex = example("seed003_cache")
+    ex.write("pdg/types/zz_probe.py", '''
+import json, os, pdg
+
+def probe(local_path, raw_file, work_item):
+    with open(os.path.join(os.path.dirname(local_path), "..", "probe.jsonl"), "a") as f:
+        f.write(json.dumps([local_path, type(raw_file).__name__, raw_file.path, raw_file.tag,
+                            isinstance(raw_file, pdg.File), work_item.name, work_item.node.name,
+                            work_item['usecustomcaching'].value(), work_item.attribValue('usecustomcaching')]) + "\\n")
+    return pdg.cacheResult.Skip
+
+def registerTypes(type_registry):
+    type_registry.registerCacheHandler("file/geo/bgeo", probe)
+''')
+    ex.write("geo/0.bgeo", "x")
+    assert ex.cook().status == "success"
+    import json
+
+    seen = [json.loads(line) for line in (ex.root / "probe.jsonl").read_text().splitlines()]
+    first = next(s for s in seen if s[5] == "geo_1")
+    assert first[0] == str(ex.root / "geo" / "0.bgeo")
+    assert first[1:] == ["File", "geo/0.bgeo", "file/geo/bgeo", True, "geo_1", "geo", 0, 0]
+
+
+def test_transfer_handler_sample_copies_then_finds_the_copy_cached(example):
+    ex = example("seed003_transfer")
+    ex.write("in/a.txt", "alpha\n")
+    ex.write("in/b.txt", "beta\n")
+    assert ex.cook().status == "success"
+    assert (ex.root / "scratch/in/a.txt").read_text() == "alpha\n"
+    first = [t for i in ex.items("count") for t in ex.logs(i.item_id) if t.startswith("transferred")]
+    assert first == ["transferred 1 input file(s) to scratch: 1 success"] * 2
+    transfers = [e for e in ex.events() if e.kind == "FileTransferred"]
+    # the cache id the handler returned (the file's mtime in seconds) is what the store keeps
+    assert {(e.path, e.cache_id) for e in transfers} == {
+        (p, int(os.path.getmtime(ex.root / p))) for p in ("in/a.txt", "in/b.txt")
+    }
+    assert ex.cook().status == "success"  # always_write: the jobs run again, their inputs are cached
+    logs = [t for i in ex.items("count") for t in ex.logs(i.item_id) if t.startswith("transferred")]
+    assert logs.count("transferred 1 input file(s) to scratch: 1 cached") == 2
+
+
+def test_transfer_handler_registered_with_use_mod_time(example):
+    """The page's second registration (``transferCopy. use_mod_time=True``: the smallest fix is the
+    comma): the handler is not called while the file is not newer than at its last transfer."""
+    ex = example("seed003_transfer")
+    plugin = ex.root / "pdg/types/custom_file_transfer.py"
+    text = plugin.read_text().replace(
+        'type_registry.registerTransferHandler("file", transferCopy)',
+        'type_registry.registerTransferHandler("file", transferCopy, use_mod_time=True)',
+    )
+    plugin.write_text(text.replace("def transferCopy(", "CALLS = []\n\ndef transferCopy(", 1).replace(
+        "    dst_exists = os.path.exists(dst_path)", "    open(os.path.join(scheduler.graph_dir, 'calls.log'), 'a').write(src_path + '\\n')\n    dst_exists = os.path.exists(dst_path)", 1))
+    ex.write("in/a.txt", "alpha\n")
+    assert ex.cook().status == "success"
+    assert len((ex.root / "calls.log").read_text().splitlines()) == 1
+    assert ex.cook().status == "success"  # the file is not newer: no call, the copy is current
+    assert len((ex.root / "calls.log").read_text().splitlines()) == 1
+
+
+def test_crc_stat_handler_sample_hashes_text_files(example):
+    ex = example("seed003_stat")
+    ex.write("in/a.txt", "some notes\n")
+    assert ex.cook().status == "success"
+    (item,) = ex.items("notes")
+    assert item.outputs[0][1] == "file/txt"
+    assert item.outputs[0][4] == str(zlib.crc32(b"some notes\n"))
+
+
+def test_crc_stat_handler_filtered_by_node_type(example):
+    """``work_item.node.type.typeName != 'filepattern'`` keeps the CRC to the file pattern's files."""
+    ex = example("seed003_stat_node")
+    ex.write("in/a.txt", "text\n")
+    assert ex.cook().status == "success"
+    (src,) = ex.items("texts")
+    (copy,) = ex.items("copy")
+    assert src.outputs[0][4] == str(zlib.crc32(b"text\n"))
+    assert copy.outputs[0][0] == "a.copy.txt"
+    assert copy.outputs[0][4] != str(zlib.crc32(b"text\n"))  # the built-in hash: the item is a pythonprocessor's
+
+
+def test_stat_handler_gets_the_owning_work_item(example):
+    ex = example("seed003_stat_node")
+    ex.write("pdg/types/zz_probe.py", '''
+import os
+
+def probe(local_path, raw_file, work_item):
+    if work_item is not None:
+        with open(os.path.join(os.path.dirname(local_path), "owners.log"), "a") as f:
+            f.write(f"{raw_file.path} {work_item.name} {work_item.node.type.typeName} {work_item.inputFiles[0].path}\\n")
+    return 0
+
+def registerTypes(type_registry):
+    type_registry.registerStatHandler("file/text", probe)
+''')
+    ex.write("in/a.txt", "text\n")
+    graph = ex.graph()
+    assert cook_graph(graph, db=ex.db).status == "success"
+    assert (ex.root / "owners.log").read_text().splitlines() == ["a.copy.txt copy_1 pythonprocessor in/a.txt"]

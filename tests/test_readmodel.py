@@ -1,0 +1,146 @@
+"""Read commands answer from the store's tables (``pdgstore.readmodel``, ``pdgstore.timetravel``):
+never through the full-state loader, and with the same answers it gives."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pdgstore import projection, queries, tables
+from pdgstore.log import EventLog
+from pdgstore.readmodel import TableState
+from pdgstore.state import first_difference
+from pdgstore.timetravel import StateAt, state_at_seq
+
+
+@pytest.fixture
+def cooked(wide):
+    """Three cooks of W(20): cold, one input changed, one removed and one added."""
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    (wide.root / "in" / "f0003.txt").write_text("changed\n")
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    (wide.root / "in" / "f0004.txt").unlink()
+    wide.inputs(1, folder="in/more")
+    (wide.root / "in" / "new.txt").write_text("new\n")
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    return wide
+
+
+def _forbid_loading(monkeypatch) -> None:
+    def loader(*args, **kwargs):
+        raise AssertionError("a read command called the full-state loader")
+
+    for name in ("load_state", "state_at", "replay_all", "snapshot", "catch_up", "_replay"):
+        monkeypatch.setattr(EventLog, name, loader)
+    monkeypatch.setattr(projection, "replay_rows", loader)
+    monkeypatch.setattr(projection, "replay", loader)
+
+
+READS = [
+    ("status", "--json"),
+    ("items", "upper", "--json"),
+    ("items", "--state", "cooked_success", "--json"),
+    ("items", "concat", "--state", "cooked_fail", "--json"),
+    ("show", "upper_3", "--json"),
+    ("history", "--json"),
+    ("history", "--node", "upper", "--json"),
+    ("history", "--item", "upper_3", "--json"),
+    ("history", "3", "--json"),
+    ("history", "2", "--json"),  # an earlier cook: the tables overlaid back to its end
+    ("explain", "concat_1", "--json"),
+    ("events", "--item", "upper_3"),
+    ("status", "--at", "cook~1", "--json"),
+    ("items", "upper", "--at", "cook~1", "--json"),
+    ("show", "upper_3", "--at", "cook~1", "--json"),
+    ("status", "--at", "cook:1", "--json"),
+]
+
+
+@pytest.mark.parametrize("args", READS, ids=lambda a: " ".join(a))
+def test_read_commands_never_load_the_whole_state(cooked, monkeypatch, args):
+    expected = cooked.pdg(*args)  # as it answers with nothing forbidden
+    assert expected.exit_code == 0, expected.output
+    _forbid_loading(monkeypatch)
+    r = cooked.pdg(*args)
+    assert r.exit_code == 0, r.output
+    assert r.output == expected.output
+
+
+def test_log_dirty_and_accept_never_load_the_whole_state(cooked, monkeypatch):
+    _forbid_loading(monkeypatch)
+    r = cooked.pdg("log", "upper_3")
+    assert r.exit_code == 1 and "has no job log" in r.output
+    r = cooked.pdg("dirty", "upper_2", "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["count"] == 1
+    r = cooked.pdg("accept", "upper_2", "--json")
+    names = [i["name"] for i in json.loads(r.output)["items"]]
+    assert r.exit_code == 0 and names == ["upper_2", "gather_1", "concat_1"]
+    monkeypatch.undo()
+    with EventLog.open(str(cooked.db)) as log:
+        assert first_difference(tables.read_state(log.conn, log.last_seq()).to_plain(),
+                                log.replay_all().to_plain()) is None
+
+
+def test_the_state_at_every_point_matches_a_replay(cooked):
+    """``StateAt`` (tables overlaid with the items touched since) answers every read as the
+    snapshot-and-replay state does, at every seq of the log."""
+    with EventLog.open(str(cooked.db)) as log:
+        last = log.last_seq()
+        for seq in range(0, last + 1):
+            old = log.state_at(seq)
+            new = StateAt(log, seq) if seq < last else TableState(log)
+            where = f"at seq {seq}"
+            if isinstance(new, StateAt):
+                assert first_difference(new.materialise().to_plain(), old.to_plain()) is None, where
+            assert queries.status(new) == queries.status(old), where
+            assert queries.items(log, new) == queries.items(log, old), where
+            for state in ("cooked_success", "dirty", "uncooked"):
+                assert queries.items(log, new, None, state) == queries.items(log, old, None, state), where
+            assert queries.cooks(new) == queries.cooks(old), where
+            assert new.running_cook() == old.running_cook(), where
+            for item in list(old.items.values())[::7]:
+                assert queries.item_detail(log, new, item.item_id, seq) == queries.item_detail(
+                    log, old, item.item_id, seq), where
+                assert sorted(new.children(item.item_id)) == sorted(old.children(item.item_id)), where
+                assert new.items_named(item.name) == old.items_named(item.name), where
+
+
+def test_far_points_and_compacted_logs_fall_back_to_the_snapshot(cooked, monkeypatch):
+    import pdgstore.timetravel as tt
+
+    with EventLog.open(str(cooked.db)) as log:
+        assert isinstance(state_at_seq(log, log.last_seq()), TableState)
+        assert isinstance(state_at_seq(log, 5), StateAt)
+        monkeypatch.setattr(tt, "OVERLAY_EVENTS", 3)
+        replayed = state_at_seq(log, 5)
+        assert not isinstance(replayed, TableState)
+        assert queries.status(replayed) == queries.status(StateAt(log, 5))
+
+
+def test_check_replays_into_scratch_tables_without_the_loader(cooked, monkeypatch):
+    _forbid_loading(monkeypatch)
+    r = cooked.pdg("check", "--json")
+    data = json.loads(r.output)
+    assert r.exit_code == 0 and data["ok"] and data["difference"] is None, r.output
+
+
+@pytest.mark.parametrize("tamper, words", [
+    ("UPDATE items SET state = 'cooked_fail' WHERE name = 'upper_5'", ["items", "state", "cooked_fail"]),
+    ("DELETE FROM items WHERE name = 'upper_6'", ["is missing from the tables"]),
+    ("UPDATE node_states SET count = count + 1 WHERE node = 'upper' AND state = 'cooked_success'",
+     ["node_states", "count"]),
+    ("DELETE FROM links WHERE child IN (SELECT item_id FROM items WHERE name = 'upper_7')", ["links"]),
+])
+def test_check_names_a_table_row_that_is_not_the_fold(cooked, tamper, words):
+    import sqlite3
+
+    conn = sqlite3.connect(str(cooked.db))
+    conn.execute(tamper)
+    conn.commit()
+    conn.close()
+    r = cooked.pdg_process("check", "--json")
+    data = json.loads(r.stdout)
+    assert r.returncode == 1 and not data["ok"], r.stdout
+    for word in words:
+        assert word in data["difference"], data["difference"]
