@@ -149,3 +149,11 @@ def cooked(tmp_path_factory) -> str:
     folder = workload.make(str(tmp_path_factory.mktemp("cooked") / "w"), N)
     pdg("cook", "wide.py", "--json", cwd=folder)
     return folder
+
+
+def pytest_collection_modifyitems(items):
+    """Benchmarks are long on purpose (a quiet-disk wait, W(1,000,000) cooks): the suite's 120 s
+    per-test timeout is for tests, so each benchmark gets an hour before it is called stuck."""
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(3600))

@@ -39,7 +39,7 @@ class Watching:
     def __init__(self, folder: str, debounce_s: float = DEBOUNCE_S) -> None:
         self.reports: queue.SimpleQueue = queue.SimpleQueue()
         self.watcher = Watcher(os.path.join(folder, "wide.py"), debounce_s=debounce_s, rescan_s=3600,
-                               report=lambda k, d: self.reports.put((k, time.perf_counter(), d)))
+                               report=lambda m: self.reports.put((m.kind, time.perf_counter(), m.data())))
         self.thread = threading.Thread(target=self.watcher.run, daemon=True)
         self.t0 = time.perf_counter()
         self.thread.start()

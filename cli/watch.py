@@ -9,6 +9,7 @@ import sys
 import click
 from pdgstore.cli import render
 from pdgstore.cli.cook import parse_sets
+from pdgstore.engine.live import messages as msg
 from pdgstore.engine.live.watch import Watcher
 
 from pdgstore.queries import JSON_SCHEMA
@@ -77,38 +78,51 @@ def command(graph, node, sets, debounce, poll, rescan, jobs, db, as_json) -> Non
 
 
 class WatchStatus:
-    """What the watcher reports: status lines on stderr, or one JSON line per cook on stdout."""
+    """What the watcher reports (``engine.live.messages``): status lines on stderr, or one JSON
+    line per cook on stdout. Messages it has nothing to say about (cook_start, ready) pass."""
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
+        self._on = {
+            msg.Started: self._started,
+            msg.ChangeSeen: self._change,
+            msg.Cooked: self._cook,
+            msg.GraphBroken: self._graph_error,
+            msg.GraphReloaded: self._graph_reloaded,
+            msg.FellBack: self._fallback,
+            msg.StoreBusy: self._busy,
+            msg.WatchError: self._error,
+            msg.Stopped: self._stopped,
+        }
 
-    def report(self, kind: str, data: dict) -> None:
-        getattr(self, "_" + kind, lambda d: None)(data)
+    def report(self, message: msg.WatchMessage) -> None:
+        handler = self._on.get(type(message))
+        if handler is not None:
+            handler(message)
 
     def _say(self, text: str, style: str | None = None) -> None:
         if not self.as_json:
             render.err.print(text, style=style, markup=False)
 
-    def _started(self, d: dict) -> None:
-        how = f"polling every {d['poll_s']:g} s" if d["mode"] == "poll" else "native events"
+    def _started(self, m: msg.Started) -> None:
+        how = f"polling every {m.poll_s:g} s" if m.mode == "poll" else "native events"
         self._say(
-            f"watching {d['files']} files in {d['dirs']} folders ({how}); store {render.here(d['store'])}; "
-            "Ctrl-C to stop",
+            f"watching {m.files} files in {m.dirs} folders ({how}); store {render.here(m.store)}; Ctrl-C to stop",
             "bold",
         )
 
-    def _change(self, d: dict) -> None:
-        files = d["files"]
+    def _change(self, m: msg.ChangeSeen) -> None:
+        files = m.files
         shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-        if d["graph"]:
+        if m.graph:
             shown = "the graph file" + (f", {shown}" if shown else "")
         self._say(f"change seen in {shown}")
 
-    def _cook(self, d: dict) -> None:
-        s = d["summary"]
+    def _cook(self, m: msg.Cooked) -> None:
+        s = m.summary
         if self.as_json:
             data = s.to_json()
-            data.update(event="cook", trigger={"by": "watch", "files": d["files"], "message": d["message"]})
+            data.update(event="cook", trigger={"by": "watch", "files": m.files, "message": m.message})
             sys.stdout.write(json.dumps(data, default=str) + "\n")
             sys.stdout.flush()
             return
@@ -125,26 +139,26 @@ class WatchStatus:
         for failed in s.failed_items[:5]:
             self._say(f"  failed: {failed['name']} ({failed['node']}): {failed['error']}", "red")
 
-    def _graph_error(self, d: dict) -> None:
-        self._say(f"the graph does not load: {d['message']} (still watching; the previous results stay)", "bold red")
-        self._json_line({"event": "graph_error", "message": d["message"]})
+    def _graph_error(self, m: msg.GraphBroken) -> None:
+        self._say(f"the graph does not load: {m.message} (still watching; the previous results stay)", "bold red")
+        self._json_line({"event": "graph_error", "message": m.message})
 
-    def _graph_reloaded(self, d: dict) -> None:
-        self._say(f"graph {d['graph']} reloaded")
+    def _graph_reloaded(self, m: msg.GraphReloaded) -> None:
+        self._say(f"graph {m.graph} reloaded")
 
-    def _fallback(self, d: dict) -> None:
-        self._say(d["message"], "yellow")
-        self._json_line({"event": "fallback", "message": d["message"]})
+    def _fallback(self, m: msg.FellBack) -> None:
+        self._say(m.message, "yellow")
+        self._json_line({"event": "fallback", "message": m.message})
 
-    def _busy(self, d: dict) -> None:
-        self._say(f"{d['message']}: waiting for it to finish", "yellow")
+    def _busy(self, m: msg.StoreBusy) -> None:
+        self._say(f"{m.message}: waiting for it to finish", "yellow")
 
-    def _error(self, d: dict) -> None:
-        self._say(f"pdg: {d['message']}", "bold red")
-        self._json_line({"event": "error", "message": d["message"]})
+    def _error(self, m: msg.WatchError) -> None:
+        self._say(f"pdg: {m.message}", "bold red")
+        self._json_line({"event": "error", "message": m.message})
 
-    def _stopped(self, d: dict) -> None:
-        self._say(f"watch stopped ({d['message']}) after {d['cooks']} cooks")
+    def _stopped(self, m: msg.Stopped) -> None:
+        self._say(f"watch stopped ({m.message}) after {m.cooks} cooks")
 
     def _json_line(self, data: dict) -> None:
         if self.as_json:

@@ -380,11 +380,12 @@ class EventLog:
     def first_seq_of(self, subject: str, *, cook_id: int | None = None, kind: str | None = None) -> int | None:
         """The seq of the first event about ``subject`` (of that cook, of that kind), its payload
         left unread; None when there is none."""
+        # through the subject index: "+" keeps SQLite from scanning the cook's index instead
         sql, args = "SELECT min(seq) FROM events WHERE subject = ?", [subject]
         if cook_id is not None:
-            sql, args = sql + " AND cook_id = ?", [*args, cook_id]
+            sql, args = sql + " AND +cook_id = ?", [*args, cook_id]
         if kind is not None:
-            sql, args = sql + " AND kind = ?", [*args, kind]
+            sql, args = sql + " AND +kind = ?", [*args, kind]
         with self._errors():
             return self.conn.execute(sql, args).fetchone()[0]
 

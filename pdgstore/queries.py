@@ -104,14 +104,14 @@ def find_item(state: State, ref: str, *, summary: bool = False) -> Item:
     item = state.item(ref, summary=summary)
     if item is not None:
         return item
-    by_name = state.items_named(ref, limit=1000)
+    by_name = state.items_named(ref, limit=1000, summary=summary)
     if len(by_name) == 1:
         return by_name[0]
     if len(by_name) > 1:
         graphs = ", ".join(sorted({i.graph for i in by_name}))
         raise UnknownItem(f"item name {ref} is ambiguous (it exists in graphs {graphs}): give its item id")
     if len(ref) >= 6:
-        by_prefix = state.items_with_prefix(ref, limit=1000)
+        by_prefix = state.items_with_prefix(ref, limit=1000, summary=summary)
         if len(by_prefix) == 1:
             return by_prefix[0]
         if len(by_prefix) > 1:

@@ -19,15 +19,13 @@ HIGH = "\U0010ffff"
 
 
 class TableState:
-    """The store's current state, read lazily from its tables (an open ``EventLog``'s connection)."""
+    """The store's current state, read lazily from its tables (an open ``EventLog``'s connection).
+    Answers that must agree with each other are read inside one read transaction, which the caller
+    holds (``EventLog.one_reading``, the data layer's ``reading``)."""
 
     def __init__(self, log) -> None:
         self.log = log
         self.conn = log.conn
-        if not log.is_writer and not self.conn.in_transaction:
-            # one read transaction: every answer below sees the same point of the log, however
-            # much a cook appends meanwhile (a reader's connection ends with the command)
-            self.conn.execute("BEGIN")
         self.seq = log.last_seq()
         self._graphs: dict[str, GraphInfo] | None = None
         self._cooks: dict[int, CookRecord] | None = None
@@ -97,11 +95,11 @@ class TableState:
         """The items of ``ids`` that exist, by id."""
         return {r[1]: tables.item_from_row(r) for r in tables.load_items(self.conn, ids)}
 
-    def items_named(self, name: str, limit: int = 2) -> list[Item]:
-        return self._items("name = ? LIMIT ?", (name, limit))
+    def items_named(self, name: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
+        return self._items("name = ? LIMIT ?", (name, limit), summary=summary)
 
-    def items_with_prefix(self, prefix: str, limit: int = 2) -> list[Item]:
-        return self._items("item_id >= ? AND item_id < ? LIMIT ?", (prefix, prefix + HIGH, limit))
+    def items_with_prefix(self, prefix: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
+        return self._items("item_id >= ? AND item_id < ? LIMIT ?", (prefix, prefix + HIGH, limit), summary=summary)
 
     def node_keys(self) -> list[tuple[str, str]]:
         """(graph, node) of every node that ever had an item, in the order of its first one."""

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pdgstore.events import HASH, SIZE
+
 CACHE_STATES = ("clean", "clean_pending", "dirty_always", "dirty_empty", "dirty_missing", "dirty_new", "dirty_stale")
 
 
@@ -39,10 +41,10 @@ def file_changed(cause: str, path: str, old: list, new: list, cache_state: str =
     return {
         "cause": cause,
         "path": path,
-        "old_size": old[2],
-        "new_size": new[2],
-        "old_hash": old[4],
-        "new_hash": new[4],
+        "old_size": old[SIZE],
+        "new_size": new[SIZE],
+        "old_hash": old[HASH],
+        "new_hash": new[HASH],
         "cache_state": cache_state,
     }
 
@@ -88,10 +90,10 @@ def output_modified(path: str, old: list, new: list) -> dict:
         "cause": "output_modified",
         "cache_state": "dirty_stale",
         "path": path,
-        "old_size": old[2],
-        "new_size": new[2],
-        "old_hash": old[4],
-        "new_hash": new[4],
+        "old_size": old[SIZE],
+        "new_size": new[SIZE],
+        "old_hash": old[HASH],
+        "new_hash": new[HASH],
     }
 
 

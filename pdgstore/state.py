@@ -170,10 +170,10 @@ class State:
     def items_many(self, ids) -> dict[str, Item]:
         return {i: self.items[i] for i in ids if i in self.items}
 
-    def items_named(self, name: str, limit: int = 2) -> list[Item]:
+    def items_named(self, name: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
         return [i for i in self.items.values() if i.name == name][:limit]
 
-    def items_with_prefix(self, prefix: str, limit: int = 2) -> list[Item]:
+    def items_with_prefix(self, prefix: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
         return [i for i in self.items.values() if i.item_id.startswith(prefix)][:limit]
 
     def node_keys(self) -> list[tuple[str, str]]:

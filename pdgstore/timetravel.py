@@ -148,13 +148,15 @@ class StateAt(TableState):
     def _untouched(self, items: list[Item]) -> list[Item]:
         return [i for i in items if i.item_id not in self.touched]
 
-    def items_named(self, name: str, limit: int = 2) -> list[Item]:
+    def items_named(self, name: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
         then = [i for i in self.then.items.values() if i.name == name]
-        return (then + self._untouched(super().items_named(name, limit + len(self.touched))))[:limit]
+        return (then + self._untouched(super().items_named(name, limit + len(self.touched), summary=summary)))[:limit]
 
-    def items_with_prefix(self, prefix: str, limit: int = 2) -> list[Item]:
+    def items_with_prefix(self, prefix: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
         then = [i for i in self.then.items.values() if prefix <= i.item_id < prefix + HIGH]
-        return (then + self._untouched(super().items_with_prefix(prefix, limit + len(self.touched))))[:limit]
+        return (then + self._untouched(super().items_with_prefix(prefix, limit + len(self.touched), summary=summary)))[
+            :limit
+        ]
 
     def node_keys(self) -> list[tuple[str, str]]:
         rows = self.conn.execute("SELECT graph, node FROM nodes WHERE ord <= ? ORDER BY ord", (self.seq,))

@@ -44,7 +44,7 @@ class Running:
     def __init__(self, project, graph="wide.py", **kwargs) -> None:
         self.reports: queue.SimpleQueue = queue.SimpleQueue()
         self.seen: list[tuple[str, dict]] = []
-        self.watcher = Watcher(str(project.root / graph), report=lambda k, d: self.reports.put((k, d)),
+        self.watcher = Watcher(str(project.root / graph), report=lambda m: self.reports.put((m.kind, m.data())),
                                debounce_s=kwargs.pop("debounce_s", 0.05), **kwargs)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)

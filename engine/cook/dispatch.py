@@ -19,16 +19,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pdgstore.engine.cook.intake import Intake
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
-from pdgstore.engine.cook.task import expected_records
 from pdgstore.engine.errors import ExpansionError, GraphError
-from pdgstore.engine.files import records as files
 from pdgstore.engine.files.transfer import Transfers
 from pdgstore.engine.graph.workitem import WorkItem
-from pdgstore.engine.pdgapi.bridge import item_json, record_uris, record_writes, static_maps
+from pdgstore.engine.pdgapi.bridge import record_uris, record_writes, static_maps
 from pdgstore.engine.schedulers import jobs
-from pdgstore.engine.schedulers import reports as rp
 from pdgstore.engine.schedulers.contract import (
     AcceptResult,
     Reporter,
@@ -90,23 +88,14 @@ class Dispatch:
         now = time.monotonic()
         self.next_tick = {name: now + s.tick_period for name, s in schedulers.items()}
         self.running: dict[str, str] = {}  # item id -> scheduler name
-        self.waiting_done: list = []  # callbacks answered after the next flush
         self.server = None  # the result server, when a scheduler needs one
+        #: where reports become events (``engine.cook.intake``)
+        self.intake = Intake(host, self.running, schedulers, self.scheduled_item)
+        self.handle = self.intake.handle
+        self.answer_flushed = self.intake.answer_flushed
         self.cook_started = False  # on_start_cook called (at the first scheduling round)
         self.started_cook: set[str] = set()  # the schedulers whose on_start_cook ran
         self.cook_set: list = []
-        self._on = {
-            rp.Finished: self._finished,
-            rp.JobStarted: self._job_started,
-            rp.JobEnded: self._job_ended,
-            rp.JobCancelled: self._job_cancelled,
-            rp.AttribSet: self._attrib_set,
-            rp.OutputAdded: self._output_added,
-            rp.LogLine: self._log_line,
-            rp.StatusReported: self._status,
-            rp.Warned: self._warned,
-            rp.ItemJsonAsked: self._item_json,
-        }
 
     # -- queues ----------------------------------------------------------------------------------
     def enqueue(self, item_id: str, node) -> None:
@@ -129,6 +118,11 @@ class Dispatch:
             if answer is AcceptResult.ACCEPT:
                 name = candidate
         self.ready[name].append(item_id)
+
+    @property
+    def waiting_done(self) -> list:
+        """Reports waiting for the next flush before they are answered."""
+        return self.intake.waiting_done
 
     def has_work(self) -> bool:
         return bool(self.running) or any(self.ready.values()) or any(self.deferred.values())
@@ -257,7 +251,7 @@ class Dispatch:
         item = self.host.state.items[item_id]
         if result is ScheduleResult.COOK_SUCCEEDED:
             self.running[item_id] = name
-            self._succeeded(item_id)
+            self.intake.succeeded(item_id)
         elif result is ScheduleResult.COOK_CANCELED:
             self.settle.cancelled(item_id, f"scheduler {name} cancelled it")
         elif result in (ScheduleResult.FAILED, ScheduleResult.COOK_FAILED):
@@ -293,188 +287,6 @@ class Dispatch:
 
     def next_due(self) -> float:
         return min(self.next_tick.values(), default=_INF)
-
-    # -- reports ---------------------------------------------------------------------------------
-    def handle(self, report: rp.Report) -> None:
-        """Turn one report (``engine.schedulers.reports``) into events, by its type."""
-        self._on[type(report)](report)
-
-    def _finished(self, report: rp.Finished) -> None:
-        """An in-process item's run ended: record what it made."""
-        item_id = report.item_id
-        if self.running.pop(item_id, None) is None:
-            return  # a late result of an item already recorded as cancelled
-        result = report.result
-        self.settle.result(
-            {
-                "item_id": item_id,
-                "state": result.state,
-                "attrs": result.attrs,
-                "outputs": result.outputs,
-                "started_ns": result.started_ns,
-                "duration_ns": result.duration_ns,
-                "error": result.error,
-                "traceback": result.traceback,
-            }
-        )
-
-    def _late(self, report: rp.Report) -> bool:
-        """A report about an item already settled: refused (a waiting job hears why)."""
-        if report.item_id in self.running:
-            return False
-        if isinstance(report, rp.ANSWERED):
-            self._answer(report.done, f"work item {report.item_id} is not cooking")
-        return True
-
-    def _job_started(self, report: rp.JobStarted) -> None:
-        if self._late(report):
-            return
-        if report.pid == 0 and not report.log_uri:
-            self.host.recorder.emit(ev.WorkItemStateChanged, item_id=report.item_id, state="cooking")
-        else:
-            self.host.recorder.emit(
-                ev.JobStarted,
-                item_id=report.item_id,
-                scheduler=report.scheduler,
-                attempt=report.attempt,
-                pid=report.pid,
-                log_uri=report.log_uri,
-            )
-
-    def _job_ended(self, report: rp.JobEnded) -> None:
-        if self._late(report):
-            return
-        item_id, exit_code, outcome, text = report.item_id, report.exit_code, report.outcome, report.message
-        self.host.recorder.emit(ev.JobEnded, item_id=item_id, exit_code=exit_code, outcome=outcome, message=text)
-        if outcome == "retry":
-            return
-        if outcome == "failure":
-            self._failed(item_id, text or f"its job exited with code {exit_code}")
-        else:
-            self._succeeded(item_id)
-
-    def _job_cancelled(self, report: rp.JobCancelled) -> None:
-        if self._late(report):
-            return
-        self._release(report.item_id)
-        self.settle.cancelled(report.item_id, report.message)
-
-    def _attrib_set(self, report: rp.AttribSet) -> None:
-        if self._late(report):
-            return
-        self.host.recorder.emit(ev.WorkItemAttribSet, item_id=report.item_id, name=report.name, attr=report.attr)
-        self._answer(report.done, None)
-
-    def _output_added(self, report: rp.OutputAdded) -> None:
-        if self._late(report):
-            return
-        host, item_id = self.host, report.item_id
-        try:
-            record = files.record(
-                report.path, host.graph.root, report.tag or None, types=host.graph.types, item=host.state.items[item_id]
-            )
-        except FileNotFoundError:
-            name = host.state.items[item_id].name
-            message = f"work item {name} reported output file {report.path}, which does not exist"
-            host.recorder.emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=message)
-            return self._answer(report.done, message)
-        host.recorder.emit(ev.WorkItemOutputAdded, item_id=item_id, outputs=[record])
-        self._answer(report.done, None)
-
-    def _log_line(self, report: rp.LogLine) -> None:
-        if self._late(report):
-            return
-        self.host.recorder.emit(ev.WorkItemLogged, item_id=report.item_id, level=report.level, text=report.text)
-        self._answer(report.done, None)
-
-    def _warned(self, report: rp.Warned) -> None:
-        item_id = report.item_id
-        if item_id is None or item_id not in self.running:
-            self.host.warn(report.message if item_id is None else f"work item {item_id}: {report.message}")
-            return self._answer(report.done, None)
-        self.host.recorder.emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=report.message)
-        self._answer(report.done, None)
-
-    def _status(self, report: rp.StatusReported) -> None:
-        if self._late(report):
-            return
-        item_id, ok, text = report.item_id, report.ok, report.message
-        self.schedulers[self.running[item_id]].job_reported(item_id, ok, text)
-        said = "success" if ok else "failure"
-        self.host.recorder.emit(
-            ev.WorkItemLogged,
-            item_id=item_id,
-            level="info" if ok else "warning",
-            text=f"the job reported {said}" + (f": {text}" if text else ""),
-        )
-        self._answer(report.done, None)
-
-    def _item_json(self, report: rp.ItemJsonAsked) -> None:
-        """A job asks for its item (``pdgcmd.getWorkItemJSON``): read, nothing recorded."""
-        item_json(self, report.item_id, report.done)
-
-    def _answer(self, done, error: str | None) -> None:
-        if done is not None:
-            self.waiting_done.append((done, error))
-
-    def answer_flushed(self) -> None:
-        """The reports written by the last flush may now be confirmed to whoever sent them."""
-        waiting, self.waiting_done = self.waiting_done, []
-        for done, error in waiting:
-            done(error)
-
-    def _release(self, item_id: str) -> None:
-        del self.running[item_id]
-        if self.server is not None:
-            self.server.disallow(item_id)
-
-    def _succeeded(self, item_id: str) -> None:
-        """An out-of-process job ended well: its expected outputs must exist, then it is cooked."""
-        host = self.host
-        self._release(item_id)
-        item = host.state.items[item_id]
-        node = host.graph.nodes[item.node]
-        view = WorkItem(
-            item_id=item_id,
-            name=item.name,
-            index=item.index,
-            node=item.node,
-            attrs=item.attrs,
-            inputs=item.inputs,
-            outputs=item.outputs,
-            root=host.graph.root,
-            read_only=True,
-        )
-        try:
-            outputs = expected_records(view, node, list(item.outputs), host.graph.root, host.graph.types)
-        except Exception as exc:  # noqa: BLE001 - a missing file or a bad expression fails the item
-            return self._cooked(
-                item_id,
-                "cooked_fail",
-                list(item.outputs),
-                str(exc) if isinstance(exc, FileNotFoundError) else f"{type(exc).__name__}: {exc}",
-            )
-        self._cooked(item_id, "cooked_success", outputs, "")
-
-    def _failed(self, item_id: str, message: str) -> None:
-        self._release(item_id)
-        item = self.host.state.items[item_id]
-        self._cooked(item_id, "cooked_fail", list(item.outputs), f"work item {item.name}: {message}")
-
-    def _cooked(self, item_id: str, state: str, outputs: list, error: str) -> None:
-        item = self.host.state.items[item_id]
-        now = time.time_ns()
-        started = item.started_ns or now
-        self.settle.result(
-            {
-                "item_id": item_id,
-                "state": state,
-                "outputs": outputs,
-                "started_ns": started,
-                "duration_ns": max(0, now - started),
-                "error": error,
-            }
-        )
 
     # -- cancel and end --------------------------------------------------------------------------
     def cancel_running(self) -> None:
@@ -514,6 +326,7 @@ class Dispatch:
                 path_map=getattr(remote, "report_path", None),
             )
             self.server.start()
+            self.intake.server = self.server
         transfers = Transfers(host.graph.types, host.state, host.recorder, host.graph.root)
         job_env = path_map_env(getattr(host.graph, "path_map", None) or os.environ.get("PDG_PATHMAP"))
         if job_env and os.environ.get("PDG_PATHMAP_ZONE"):
@@ -569,7 +382,7 @@ class Dispatch:
             self.host.flush()  # what the jobs reported is in the log before they hear "ok"
             if self.server is not None:
                 self.server.stop()
-                self.server = None
+                self.server = self.intake.server = None
             while True:
                 try:
                     report = self.host.inbox.get_nowait()

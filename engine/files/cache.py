@@ -28,6 +28,7 @@ from pdgstore.engine.graph.attribs import File
 from pdgstore.engine.pdgapi.items import wrap
 
 from pdgstore import reasons
+from pdgstore.events import PATH, TAG
 
 CACHE_MODES = ("automatic", "automatic_ignore", "always_read", "always_write")
 
@@ -72,7 +73,7 @@ class CacheChecker:
         records = []
         touched = False
         for rec in expected:
-            rel, tag = rec[0], rec[1] or self.types.tag_for(rec[0])
+            rel, tag = rec[PATH], rec[TAG] or self.types.tag_for(rec[PATH])
             full = files.absolute(rel, self.root)
             decided = None
             for handler_tag, handler in self.types.handlers_for(self.types.cache_handlers, tag):
@@ -109,11 +110,11 @@ class CacheChecker:
         return CacheCheck(True, records, touched=touched)
 
     def _builtin(self, rec: list, item) -> tuple[str, list | None]:
-        full = files.absolute(rec[0], self.root)
+        full = files.absolute(rec[PATH], self.root)
         st = self.stats.get(full, False)
         if len(rec) < 5:  # only expected, never recorded: it passes when it exists
             try:
-                return files.SAME, files.record(rec[0], self.root, rec[1] or None, types=self.types, item=item)
+                return files.SAME, files.record(rec[PATH], self.root, rec[TAG] or None, types=self.types, item=item)
             except (FileNotFoundError, NotADirectoryError):
                 return files.MISSING, None
         return files.check(rec, self.root, types=self.types, item=item, st=st)
@@ -123,9 +124,9 @@ class CacheChecker:
         if len(rec) >= 5:
             return rec
         try:
-            return files.record(rec[0], self.root, rec[1] or None, types=self.types)
+            return files.record(rec[PATH], self.root, rec[TAG] or None, types=self.types)
         except (FileNotFoundError, NotADirectoryError):
-            return [rec[0], rec[1] or self.types.tag_for(rec[0]), 0, 0, ""]
+            return [rec[PATH], rec[TAG] or self.types.tag_for(rec[PATH]), 0, 0, ""]
 
 
 def _as_result(result, name: str, tag: str) -> CacheResult:

@@ -95,7 +95,7 @@ class Transfers:
         return [self.transfer(rec, work_item, scheduler) for rec in work_item.inputs]
 
     def transfer(self, rec: list, work_item, scheduler) -> Transfer:
-        rel, tag = rec[0], rec[1] or self.types.tag_for(rec[0])
+        rel, tag = rec[files.PATH], rec[files.TAG] or self.types.tag_for(rec[files.PATH])
         src = files.absolute(rel, self.root)
         dst = destination(rel, scheduler.working_dir)
         if not os.path.exists(src):

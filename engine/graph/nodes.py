@@ -254,7 +254,7 @@ class FilePattern(Processor):
                     "file names as UTF-8; rename the file or narrow the pattern"
                 )
             rec = ctx.file(path, self.tag)
-            out.append(NewItem(key=rec[0], index=index, outputs=[rec]))
+            out.append(NewItem(key=rec[files.PATH], index=index, outputs=[rec]))
         return out
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import xxhash
 from pdgstore.engine.errors import ExpansionError
-from pdgstore.engine.files.records import absolute
+from pdgstore.engine.files.records import HASH, PATH, SIZE, TAG, absolute
 from pdgstore.engine.graph import attribs
 
 _MISSING = object()
@@ -234,8 +234,8 @@ class WorkItem:
 
     # -- files -----------------------------------------------------------------------------------
     def _info(self, rec: list) -> FileInfo:
-        rel = rec[0]
-        return FileInfo(absolute(rel, self.root), rel, rec[1], rec[2], rec[4])
+        rel = rec[PATH]
+        return FileInfo(absolute(rel, self.root), rel, rec[TAG], rec[SIZE], rec[HASH])
 
     @property
     def input_files(self) -> list[FileInfo]:

@@ -36,6 +36,7 @@ from pdgstore.engine.incremental.noop import PURE_NODES
 
 from pdgstore import codec
 from pdgstore import events as ev
+from pdgstore.events import MTIME_NS, PATH, SIZE
 from pdgstore.log import EventLog
 from pdgstore.state import State
 
@@ -55,7 +56,7 @@ def save(store, graph: Graph, state: State, results: list[str]) -> None:
     absolute = files.absolute
     paths = list(
         dict.fromkeys(
-            (absolute(o[0], root), o[3], o[2])
+            (absolute(o[PATH], root), o[MTIME_NS], o[SIZE])
             for name in order
             if not graph.nodes[name].is_partitioner
             for item in state.items_of(graph.name, name)

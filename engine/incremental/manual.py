@@ -117,7 +117,7 @@ def dirty(path: str, target: str, *, remove_outputs: bool = False, message: str 
                 root = project_root(log, state, item.graph)
                 confine = Confine(root)
                 for out in item.outputs:
-                    full = files.absolute(out[0], root)
+                    full = files.absolute(out[files.PATH], root)
                     problem = confine.problem(full)  # resolved, symlinks included: never PDG_ALLOW_OUTSIDE
                     if problem:
                         raise OutsideProject(
@@ -153,7 +153,7 @@ def accept(path: str, target: str, *, message: str = "pdg accept") -> ManualResu
             for out in item.outputs:
                 verdict, current = files.check(out, root, types=types)
                 if current is None:
-                    full = files.absolute(out[0], root)
+                    full = files.absolute(out[files.PATH], root)
                     if full not in result.missing_files:
                         result.missing_files.append(full)
                 else:

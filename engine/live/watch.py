@@ -25,6 +25,7 @@ from pdgstore.engine.cook.loop import Cook, CookSummary
 from pdgstore.engine.errors import GraphError, UnknownNode
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.loader import load_graph
+from pdgstore.engine.live import messages as msg
 from pdgstore.engine.live.watchset import WatchSet, content_hash, local_modules
 from pdgstore.engine.live.writer import StoreSession
 from pdgstore.engine.project import store_beside
@@ -86,8 +87,9 @@ class _Handler:
 class Watcher:
     """Watch the graph file at ``graph_path`` (and ``node`` only, when given) and keep it cooked.
 
-    ``report(kind, data)`` hears what happens: started, change, cook_start, cook, ready (watching
-    again), graph_error, graph_reloaded, fallback, busy, error, stopped. ``gate`` is a lock shared with other cooks of this process
+    ``report(message)`` hears what happens, one typed message each (``engine.live.messages``):
+    started, change, cook_start, cook, ready (watching again), graph_error, graph_reloaded,
+    fallback, busy, error, stopped. ``gate`` is a lock shared with other cooks of this process
     (``pdg schedule run --watch``). ``observer_factory`` makes the native observer (tests pass one
     that fails, as an exhausted inotify would).
     """
@@ -103,7 +105,7 @@ class Watcher:
         debounce_s: float = 0.15,
         poll_s: float | None = None,
         rescan_s: float = 60.0,
-        report: Callable[[str, dict], None] | None = None,
+        report: Callable[[msg.WatchMessage], None] | None = None,
         observer_factory: Callable[[], object] | None = None,
         gate: threading.Lock | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -119,13 +121,13 @@ class Watcher:
         # seconds, when scans fall due and debounce windows close: a test hands in a clock that
         # runs ahead instead of sleeping through an hour's poll
         self.clock = clock
-        self.report = report or (lambda kind, data: None)
+        self.report = report or (lambda message: None)
         self.observer_factory = observer_factory or _native_observer
         self.gate = gate or threading.Lock()
         self.hints: queue.SimpleQueue = queue.SimpleQueue()
         self.stopped = threading.Event()
         self.stop_reason = ""
-        self.session = StoreSession(self.db, on_busy=lambda m: self.report("busy", {"message": m}), stop=self.stopped)
+        self.session = StoreSession(self.db, on_busy=lambda m: self.report(msg.StoreBusy(m)), stop=self.stopped)
         self.watchset = WatchSet(os.path.dirname(self.graph_path))
         self.graph: Graph | None = None
         self.graph_broken = False
@@ -176,15 +178,14 @@ class Watcher:
             if self.mode == "native":
                 self._start_observer()
             self.report(
-                "started",
-                {
-                    "files": len(self.watchset),
-                    "dirs": len(self.watchset.dirs),
-                    "mode": self.mode,
-                    "poll_s": self.poll_s or 0.0,
-                    "graph": self.graph.name,
-                    "store": self.db,
-                },
+                msg.Started(
+                    files=len(self.watchset),
+                    dirs=len(self.watchset.dirs),
+                    mode=self.mode,
+                    poll_s=self.poll_s or 0.0,
+                    graph=self.graph.name,
+                    store=self.db,
+                )
             )
             self._pending |= self.watchset.scan()  # whatever changed while the first cook ran
             self._loop()
@@ -199,8 +200,8 @@ class Watcher:
                     wait_s=10.0,
                 )
             except PdgError as exc:
-                self.report("error", {"message": f"the end of the watch was not recorded: {exc}"})
-            self.report("stopped", {"cooks": self.cooks, "message": message})
+                self.report(msg.WatchError(f"the end of the watch was not recorded: {exc}"))
+            self.report(msg.Stopped(self.cooks, message))
         return self.cooks
 
     def _loop(self) -> None:
@@ -230,10 +231,7 @@ class Watcher:
             if not (changed or graph_changed):
                 continue
             rel = [os.path.relpath(p, self.graph.root).replace(os.sep, "/") for p in changed]
-            self.report(
-                "change",
-                {"files": rel, "count": len(changed), "graph": graph_changed, "verify_s": time.perf_counter() - t0},
-            )
+            self.report(msg.ChangeSeen(rel, len(changed), graph_changed, time.perf_counter() - t0))
             why = (
                 "the graph changed"
                 if graph_changed and not changed
@@ -242,7 +240,7 @@ class Watcher:
             summary = self._cook_now(changed, why)
             t1 = time.perf_counter()
             self._rebuild(summary, reloaded=graph_changed)
-            self.report("ready", {"files": len(self.watchset), "update_s": time.perf_counter() - t1})
+            self.report(msg.Ready(len(self.watchset), time.perf_counter() - t1))
             if self.mode == "native":
                 self.watchset.place()  # folders the recook created can have their own watch now
                 self._sync_observer()
@@ -282,7 +280,7 @@ class Watcher:
             "watch": self.watch_id,
             "message": why,
         }
-        self.report("cook_start", {"files": rel, "message": why, "time": time.perf_counter()})
+        self.report(msg.CookStarting(rel, why, time.perf_counter()))
         try:
             with self.gate:
                 if self.stopped.is_set() and self.cooks:
@@ -300,12 +298,12 @@ class Watcher:
         except PdgError as exc:
             if self.stopped.is_set():
                 return None
-            self.report("error", {"message": str(exc)})
+            self.report(msg.WatchError(str(exc)))
             return None
         finally:
             self._cook = None
         self.cooks += 1
-        self.report("cook", {"summary": summary, "files": rel, "message": why})
+        self.report(msg.Cooked(summary, rel, why))
         return summary
 
     def _running(self, cook: Cook) -> None:
@@ -336,12 +334,12 @@ class Watcher:
             graph = self._load()
         except (GraphError, PdgError) as exc:
             self.graph_broken = True
-            self.report("graph_error", {"message": str(exc)})
+            self.report(msg.GraphBroken(str(exc)))
             self._graph_files[self.graph_path] = content_hash(self.graph_path)
             self.watchset.graph_files.update(self._graph_files)
             return False
         self.graph, self.graph_broken = graph, False
-        self.report("graph_reloaded", {"graph": graph.name})
+        self.report(msg.GraphReloaded(graph.name))
         return True
 
     def _rebuild(self, summary: CookSummary | None = None, reloaded: bool = True) -> None:
@@ -412,7 +410,7 @@ class Watcher:
         self.mode = "poll"
         self.poll_s = self.poll_s or FALLBACK_POLL_S
         message = f"{why}: polling every {self.poll_s:g} s instead"
-        self.report("fallback", {"message": message})
+        self.report(msg.FellBack(message))
         try:
             self.session.record(
                 self.graph.name,
@@ -424,7 +422,7 @@ class Watcher:
                 ],
             )
         except PdgError as exc:
-            self.report("error", {"message": str(exc)})
+            self.report(msg.WatchError(str(exc)))
         self._pending |= self.watchset.scan()
 
     def _stop_observer(self) -> None:

@@ -21,6 +21,7 @@ from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern
 
+from pdgstore.events import MTIME_NS, PATH, SIZE
 from pdgstore.state import State
 
 #: verdicts of ``WatchSet.verify``
@@ -161,11 +162,11 @@ class WatchSet:
         paths = []
         if not merges:
             for rec in item.outputs:
-                path = absolute(rec[0], root)
+                path = absolute(rec[PATH], root)
                 records[path] = rec
                 paths.append(path)
         for rec in () if item.parents else item.inputs:
-            path = absolute(rec[0], root)
+            path = absolute(rec[PATH], root)
             if path not in records:
                 records[path] = rec
             paths.append(path)
@@ -267,7 +268,7 @@ class WatchSet:
         hints = set()
         for path, rec in self.records.items():
             st = stats.get(path)
-            if st is None or st.st_mtime_ns != rec[3] or st.st_size != rec[2]:
+            if st is None or st.st_mtime_ns != rec[MTIME_NS] or st.st_size != rec[SIZE]:
                 hints.add(path)
         for path in self.graph_files:
             if stats.get(path) is None or content_hash(path) != self.graph_files[path]:

@@ -1,0 +1,233 @@
+"""Reports from workers, schedulers and jobs turned into events: the cook loop's intake.
+
+Every report (``engine.schedulers.reports``) that arrives on the loop's inbox is handled here by
+its type: a job's start and end, attributes, output files, log lines and status it reports, a
+warning, an in-process run's result. An item's outcome goes through the one settle path
+(``engine.cook.settle``). A report that carries ``done`` (a result server call waiting for its
+answer) is answered only after the flush that wrote its effect (``answer_flushed``); a report about
+an item no longer running is refused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from pdgstore.engine.cook.task import expected_records
+from pdgstore.engine.files import records as files
+from pdgstore.engine.graph.workitem import WorkItem
+from pdgstore.engine.pdgapi.bridge import item_json
+from pdgstore.engine.schedulers import reports as rp
+from pdgstore.engine.schedulers.contract import Scheduler
+
+from pdgstore import events as ev
+
+
+class Intake:
+    def __init__(
+        self,
+        host,
+        running: dict[str, str],
+        schedulers: dict[str, Scheduler],
+        scheduled_item: Callable,
+    ) -> None:
+        self.host = host  # engine.cook.dispatch.Host: what of the cook the intake may use
+        self.settle = host.settle
+        self.running = running  # item id -> the scheduler running it (shared with Dispatch)
+        self.schedulers = schedulers
+        self.scheduled_item = scheduled_item  # item id -> the ScheduledItem a scheduler sees
+        self.server = None  # the result server, while one runs: a settled item's calls are refused
+        self.waiting_done: list = []  # callbacks answered after the next flush
+        self._on = {
+            rp.Finished: self._finished,
+            rp.JobStarted: self._job_started,
+            rp.JobEnded: self._job_ended,
+            rp.JobCancelled: self._job_cancelled,
+            rp.AttribSet: self._attrib_set,
+            rp.OutputAdded: self._output_added,
+            rp.LogLine: self._log_line,
+            rp.StatusReported: self._status,
+            rp.Warned: self._warned,
+            rp.ItemJsonAsked: self._item_json,
+        }
+
+    def handle(self, report: rp.Report) -> None:
+        """Turn one report (``engine.schedulers.reports``) into events, by its type."""
+        self._on[type(report)](report)
+
+    def _finished(self, report: rp.Finished) -> None:
+        """An in-process item's run ended: record what it made."""
+        item_id = report.item_id
+        if self.running.pop(item_id, None) is None:
+            return  # a late result of an item already recorded as cancelled
+        result = report.result
+        self.settle.result(
+            {
+                "item_id": item_id,
+                "state": result.state,
+                "attrs": result.attrs,
+                "outputs": result.outputs,
+                "started_ns": result.started_ns,
+                "duration_ns": result.duration_ns,
+                "error": result.error,
+                "traceback": result.traceback,
+            }
+        )
+
+    def _late(self, report: rp.Report) -> bool:
+        """A report about an item already settled: refused (a waiting job hears why)."""
+        if report.item_id in self.running:
+            return False
+        if isinstance(report, rp.ANSWERED):
+            self._answer(report.done, f"work item {report.item_id} is not cooking")
+        return True
+
+    def _job_started(self, report: rp.JobStarted) -> None:
+        if self._late(report):
+            return
+        if report.pid == 0 and not report.log_uri:
+            self.host.recorder.emit(ev.WorkItemStateChanged, item_id=report.item_id, state="cooking")
+        else:
+            self.host.recorder.emit(
+                ev.JobStarted,
+                item_id=report.item_id,
+                scheduler=report.scheduler,
+                attempt=report.attempt,
+                pid=report.pid,
+                log_uri=report.log_uri,
+            )
+
+    def _job_ended(self, report: rp.JobEnded) -> None:
+        if self._late(report):
+            return
+        item_id, exit_code, outcome, text = report.item_id, report.exit_code, report.outcome, report.message
+        self.host.recorder.emit(ev.JobEnded, item_id=item_id, exit_code=exit_code, outcome=outcome, message=text)
+        if outcome == "retry":
+            return
+        if outcome == "failure":
+            self._failed(item_id, text or f"its job exited with code {exit_code}")
+        else:
+            self.succeeded(item_id)
+
+    def _job_cancelled(self, report: rp.JobCancelled) -> None:
+        if self._late(report):
+            return
+        self._release(report.item_id)
+        self.settle.cancelled(report.item_id, report.message)
+
+    def _attrib_set(self, report: rp.AttribSet) -> None:
+        if self._late(report):
+            return
+        self.host.recorder.emit(ev.WorkItemAttribSet, item_id=report.item_id, name=report.name, attr=report.attr)
+        self._answer(report.done, None)
+
+    def _output_added(self, report: rp.OutputAdded) -> None:
+        if self._late(report):
+            return
+        host, item_id = self.host, report.item_id
+        try:
+            record = files.record(
+                report.path, host.graph.root, report.tag or None, types=host.graph.types, item=host.state.items[item_id]
+            )
+        except FileNotFoundError:
+            name = host.state.items[item_id].name
+            message = f"work item {name} reported output file {report.path}, which does not exist"
+            host.recorder.emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=message)
+            return self._answer(report.done, message)
+        host.recorder.emit(ev.WorkItemOutputAdded, item_id=item_id, outputs=[record])
+        self._answer(report.done, None)
+
+    def _log_line(self, report: rp.LogLine) -> None:
+        if self._late(report):
+            return
+        self.host.recorder.emit(ev.WorkItemLogged, item_id=report.item_id, level=report.level, text=report.text)
+        self._answer(report.done, None)
+
+    def _warned(self, report: rp.Warned) -> None:
+        item_id = report.item_id
+        if item_id is None or item_id not in self.running:
+            self.host.warn(report.message if item_id is None else f"work item {item_id}: {report.message}")
+            return self._answer(report.done, None)
+        self.host.recorder.emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=report.message)
+        self._answer(report.done, None)
+
+    def _status(self, report: rp.StatusReported) -> None:
+        if self._late(report):
+            return
+        item_id, ok, text = report.item_id, report.ok, report.message
+        self.schedulers[self.running[item_id]].job_reported(item_id, ok, text)
+        said = "success" if ok else "failure"
+        self.host.recorder.emit(
+            ev.WorkItemLogged,
+            item_id=item_id,
+            level="info" if ok else "warning",
+            text=f"the job reported {said}" + (f": {text}" if text else ""),
+        )
+        self._answer(report.done, None)
+
+    def _item_json(self, report: rp.ItemJsonAsked) -> None:
+        """A job asks for its item (``pdgcmd.getWorkItemJSON``): read, nothing recorded."""
+        item_json(self, report.item_id, report.done)
+
+    def _answer(self, done, error: str | None) -> None:
+        if done is not None:
+            self.waiting_done.append((done, error))
+
+    def answer_flushed(self) -> None:
+        """The reports written by the last flush may now be confirmed to whoever sent them."""
+        waiting, self.waiting_done = self.waiting_done, []
+        for done, error in waiting:
+            done(error)
+
+    def _release(self, item_id: str) -> None:
+        del self.running[item_id]
+        if self.server is not None:
+            self.server.disallow(item_id)
+
+    def succeeded(self, item_id: str) -> None:
+        """An out-of-process job ended well: its expected outputs must exist, then it is cooked."""
+        host = self.host
+        self._release(item_id)
+        item = host.state.items[item_id]
+        node = host.graph.nodes[item.node]
+        view = WorkItem(
+            item_id=item_id,
+            name=item.name,
+            index=item.index,
+            node=item.node,
+            attrs=item.attrs,
+            inputs=item.inputs,
+            outputs=item.outputs,
+            root=host.graph.root,
+            read_only=True,
+        )
+        try:
+            outputs = expected_records(view, node, list(item.outputs), host.graph.root, host.graph.types)
+        except Exception as exc:  # noqa: BLE001 - a missing file or a bad expression fails the item
+            return self._cooked(
+                item_id,
+                "cooked_fail",
+                list(item.outputs),
+                str(exc) if isinstance(exc, FileNotFoundError) else f"{type(exc).__name__}: {exc}",
+            )
+        self._cooked(item_id, "cooked_success", outputs, "")
+
+    def _failed(self, item_id: str, message: str) -> None:
+        self._release(item_id)
+        item = self.host.state.items[item_id]
+        self._cooked(item_id, "cooked_fail", list(item.outputs), f"work item {item.name}: {message}")
+
+    def _cooked(self, item_id: str, state: str, outputs: list, error: str) -> None:
+        item = self.host.state.items[item_id]
+        now = time.time_ns()
+        started = item.started_ns or now
+        self.settle.result(
+            {
+                "item_id": item_id,
+                "state": state,
+                "outputs": outputs,
+                "started_ns": started,
+                "duration_ns": max(0, now - started),
+                "error": error,
+            }
+        )
