@@ -64,7 +64,7 @@ def command(port, tcp_port, host, open_page, allow_actions, db, as_json) -> None
             f"token in {render.here(running.info_path)}; Ctrl-C stops",
             err=True,
         )
-        page = info["web"] + (f"#token={running.ws.token}" if allow_actions else "")
+        page = info["web"] + (f"#token={running.ws.token}" if allow_actions or running.ws.requires_token else "")
         render.say(f"web view: {page}" if allow_actions else f"web view: {page} (read-only)", err=True)
         if open_page:
             import webbrowser

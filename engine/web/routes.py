@@ -4,6 +4,9 @@
 build step, no third-party script); ``/api/NAME?...`` are the JSON answers of ``api.WebApi``. The
 page itself connects back to the same port's WebSocket for the live data layer.
 
+Served on any address but loopback, every answer needs the token (``?token=`` or ``Authorization:
+Bearer``), as the data layer's WebSocket does; the page and its files hold no data and stay open.
+
 Actions are off unless ``allow_actions``: then ``/api/cook`` (start ``pdg cook`` of a node's graph
 file in the graph's project) answers requests that carry the server's token; ``dirty`` and
 ``cancel`` go through the data layer's own token-checked commands. The page learns the token
@@ -71,6 +74,8 @@ class WebRoutes:
         url = urlsplit(request.path)
         name = url.path[len("/api/") :]
         args = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if self.server.requires_token and not self.server.check_token(_token(request, args)):
+            return _json(401, {"error": "this server needs its token: open the address pdg serve printed"})
         try:
             result = self._dispatch(name, args)
         except PdgError as exc:
@@ -121,6 +126,11 @@ class WebRoutes:
 
 
 ANSWERS = ("config", "graph", "items", "changes", "item", "cooks", "diff", "cook")
+
+
+def _token(request, args: dict) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    return auth[len("Bearer ") :] if auth.startswith("Bearer ") else args.get("token")
 
 
 def _json(status: int, data: dict):

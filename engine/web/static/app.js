@@ -12,7 +12,7 @@
   const DONE = new Set(["cooked_success", "cooked_cache"]);
   const CELL = 10, GAP = 1;             // the item panel's cells
   const MINI_W = 240, MINI_H = 48;      // a node box's overview of its items
-  const BOX_W = 260, BOX_H = 118, COL_W = 320;
+  const BOX_W = 260, BOX_H = 112, COL_W = 320;
   const RAMP = 64;
   const $ = (id) => document.getElementById(id);
 
@@ -27,7 +27,8 @@
   // -- answers -------------------------------------------------------------------------------------
   async function api(name, params) {
     const query = new URLSearchParams(params || {}).toString();
-    const response = await fetch(`/api/${name}?${query}`);
+    const headers = view.token ? { Authorization: `Bearer ${view.token}` } : {};
+    const response = await fetch(`/api/${name}?${query}`, { headers });
     const data = await response.json();
     if (!response.ok) throw new Error(data.error || response.statusText);
     return data;
@@ -259,8 +260,10 @@
   function drawMini(node, color) {
     const ctx = node.mini && node.mini.getContext("2d");
     if (!ctx) return;
-    ctx.clearRect(0, 0, MINI_W, MINI_H);
     const { s, cols, per } = miniLayout(node);
+    const height = Math.max(s, Math.min(MINI_H, Math.ceil(Math.ceil(node.count / per) / cols) * s));
+    if (node.mini.height !== height) node.mini.height = height;
+    ctx.clearRect(0, 0, MINI_W, height);
     const rank = view.states.map((st) => RANK.indexOf(st));
     const field = view.mode === "time" ? node.times : node.sizes;
     const gap = s >= 4 ? 1 : 0;
