@@ -103,6 +103,7 @@ def test_a_node_of_100000_items(benchmark, browser, tmp_path):
         page.goto(web_url(server))
         page.wait_for_function("window.pdgView && window.pdgView.ready", timeout=120_000)
         assert page.evaluate("() => pdgView.nodes.get('big/frames').count") == BIG_NODE
+        loaded = page.evaluate("() => pdgView.paintedAt") / 1000  # navigation -> the 100,000 items fetched and drawn
         figures = page.evaluate(
             """(rounds) => {
                 const v = pdgView, med = (a) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)];
@@ -142,10 +143,13 @@ def test_a_node_of_100000_items(benchmark, browser, tmp_path):
     draw = figures["draw"] / 1000
     report(benchmark, f"a node of {BIG_NODE:,} work items drawn (overview and panel)", draw, "s",
            plain_value=figures["floor"] / 1000, target="< 2 s", met=draw < 2.0,
-           by_cook_time_s=round(figures["perf"] / 1000, 4), worst_scroll_frame_ms=round(figures["scroll"], 2),
+           by_cook_time_s=round(figures["perf"] / 1000, 4), page_load_to_drawn_s=round(loaded, 3), worst_scroll_frame_ms=round(figures["scroll"], 2),
            worst_hover_ms=round(figures["hover"], 2),
            scroll_and_hover_met=figures["scroll"] < 50 and figures["hover"] < 50)  # fmt: skip
-    print(f"  scroll step worst {figures['scroll']:.2f} ms, hover worst {figures['hover']:.2f} ms (target < 50 ms)")
+    print(
+        f"  page load to the node drawn {loaded:.3f} s; scroll step worst {figures['scroll']:.2f} ms, "
+        f"hover worst {figures['hover']:.2f} ms (target < 50 ms)"
+    )
 
 
 def test_state_change_to_recolour(benchmark, browser, tmp_path):
