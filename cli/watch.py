@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 from pdgstore.cli import render
@@ -83,7 +85,7 @@ class WatchStatus:
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
-        self._on = {
+        self._on: dict[type, Callable[[Any], None]] = {
             msg.Started: self._started,
             msg.ChangeSeen: self._change,
             msg.Cooked: self._cook,

@@ -14,21 +14,25 @@ length of the chain, not the size of the store.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pdgstore import reasons
 from pdgstore.errors import UnknownItem
 from pdgstore.log import EventLog
 from pdgstore.queries import JSON_SCHEMA, find_item
-from pdgstore.state import State
+
+if TYPE_CHECKING:
+    from pdgstore.readmodel import ReadState
 
 
-def last_cook_of(state: State, graph: str) -> int | None:
+def last_cook_of(state: ReadState, graph: str) -> int | None:
     for cook in reversed(state.cooks.values()):
         if cook.graph == graph:
             return cook.cook_id
     return None
 
 
-def explain(log: EventLog, state: State, ref: str) -> dict:
+def explain(log: EventLog, state: ReadState, ref: str) -> dict:
     item = find_item(state, ref, summary=True)
     cook_id = last_cook_of(state, item.graph)
     if cook_id is None:
@@ -57,7 +61,7 @@ def explain(log: EventLog, state: State, ref: str) -> dict:
     }
 
 
-def _step(log: EventLog, state: State, item_id: str, cook_id: int, name) -> dict:
+def _step(log: EventLog, state: ReadState, item_id: str, cook_id: int, name) -> dict:
     item = state.item(item_id, summary=True)
     # the item's events of that cook, but its generation undecoded: a gather's carries every input
     events = list(log.events(0, subject=item_id, cook_id=cook_id, skip_kind="WorkItemGenerated"))
@@ -111,7 +115,7 @@ def _step(log: EventLog, state: State, item_id: str, cook_id: int, name) -> dict
     }
 
 
-def _merges(state: State, item_id: str) -> bool:
+def _merges(state: ReadState, item_id: str) -> bool:
     """Whether the item is a partition's: it has parents and no input files of its own."""
     parents, inputs = state.item_sizes(item_id)
     return parents > 0 and inputs == 0

@@ -7,6 +7,7 @@ Like ``pdgstore.queries``, every answer is plain data ready for a table or ``--j
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from typing import TYPE_CHECKING
 
 from pdgstore import reasons
 from pdgstore.errors import BadRef
@@ -27,6 +28,9 @@ ITEM_KINDS = (
     "JobStarted",
 )
 SLOWEST = 10
+
+if TYPE_CHECKING:
+    from pdgstore.readmodel import ReadState
 
 
 def cooks_touching(log: EventLog, subjects: list[str]) -> set[int]:
@@ -51,7 +55,7 @@ def removed_items_of(log: EventLog, node: str) -> list[str]:
     return [item_id for item_id in removed if _node_of_removed(log, item_id) == node]
 
 
-def cook_detail(log: EventLog, cook_id: int, state: State) -> dict:
+def cook_detail(log: EventLog, cook_id: int, state: ReadState) -> dict:
     """What cook ``cook_id`` did: per node what ran, was taken from the cache, failed, was cancelled,
     was updated (recorded again without running) or reused, plus its failures and slowest items.
 

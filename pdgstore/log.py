@@ -381,7 +381,8 @@ class EventLog:
         """The seq of the first event about ``subject`` (of that cook, of that kind), its payload
         left unread; None when there is none."""
         # through the subject index: "+" keeps SQLite from scanning the cook's index instead
-        sql, args = "SELECT min(seq) FROM events WHERE subject = ?", [subject]
+        sql = "SELECT min(seq) FROM events WHERE subject = ?"
+        args: list[object] = [subject]
         if cook_id is not None:
             sql, args = sql + " AND +cook_id = ?", [*args, cook_id]
         if kind is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from pdgstore import reasons
 from pdgstore.errors import UnknownItem
@@ -29,8 +30,11 @@ ITEM_KINDS = (
     "WorkItemAccepted",
 )
 
+if TYPE_CHECKING:
+    from pdgstore.readmodel import ReadState
 
-def project_root(log: EventLog, state: State, graph: str) -> str:
+
+def project_root(log: EventLog, state: ReadState, graph: str) -> str:
     """The absolute project root of ``graph`` (recorded relative to the store's folder)."""
     info = state.graphs.get(graph)
     base = os.path.dirname(log.path)
@@ -98,7 +102,7 @@ def items(log: EventLog, state: State, node: str | None = None, state_filter: st
     return out
 
 
-def find_item(state: State, ref: str, *, summary: bool = False) -> Item:
+def find_item(state: ReadState, ref: str, *, summary: bool = False) -> Item:
     """The item whose id, unique id prefix (6+ characters) or name is ``ref`` (``summary``: without
     its parents, attributes, inputs, traceback and reason, when those are not needed)."""
     item = state.item(ref, summary=summary)
@@ -119,7 +123,7 @@ def find_item(state: State, ref: str, *, summary: bool = False) -> Item:
     raise UnknownItem(f"no work item {ref} in the store (give an item id or a name such as node_1)")
 
 
-def item_detail(log: EventLog, state: State, ref: str, until: int | None = None) -> dict:
+def item_detail(log: EventLog, state: ReadState, ref: str, until: int | None = None) -> dict:
     item = find_item(state, ref)
     root = project_root(log, state, item.graph)
     detail = item_summary(item, root)
@@ -136,7 +140,7 @@ def item_detail(log: EventLog, state: State, ref: str, until: int | None = None)
     return detail
 
 
-def job_detail(state: State, item_id: str) -> dict | None:
+def job_detail(state: ReadState, item_id: str) -> dict | None:
     """The item's last job: scheduler, attempt, pid, log URI and file, exit code (None while it runs)."""
     job = state.job(item_id)
     if job is None:
@@ -199,7 +203,7 @@ def item_history(log: EventLog, item: Item, until: int | None = None) -> list[di
     return history
 
 
-def cooks(state: State) -> list[dict]:
+def cooks(state: ReadState) -> list[dict]:
     out = []
     for cook in state.cooks.values():
         out.append(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pdgstore import tables
-from pdgstore.state import CookRecord, GraphInfo, Item
+from pdgstore.state import CookRecord, GraphInfo, Item, State
 
 #: the largest code point: ``prefix + HIGH`` bounds every string that starts with ``prefix``
 HIGH = "\U0010ffff"
@@ -130,3 +130,7 @@ class TableState:
     def children(self, item_id: str) -> list[str]:
         """The items that name ``item_id`` among their parents."""
         return [r[0] for r in self.conn.execute("SELECT child FROM links WHERE parent = ?", (item_id,))]
+
+
+#: what the read-side queries accept: the in-memory fold, or the store's tables behind the same methods
+ReadState = State | TableState

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import msgpack
 
@@ -209,7 +209,7 @@ class _Batch:
             self.before[item.item_id] = (row[0], item.graph, item.node, item.state, item.parents)
             self.ords[item.item_id] = row[0]
 
-    def load(self, rows: list[tuple]) -> None:
+    def load(self, rows: Sequence[tuple]) -> None:
         """Load what the events of ``rows`` touch (told from the rows' kind and subject columns,
         before any payload is decoded)."""
         conn = self.conn
@@ -341,7 +341,7 @@ class _Batch:
             )
 
 
-def fold_rows(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
+def fold_rows(conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:
     """Fold the log rows ``rows`` (``(seq, time_ns, cook_id, graph, kind, subject, payload)``, in
     seq order) into the tables of ``conn``: call it inside the transaction that appends them."""
     if not rows:
