@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pdgstore.engine.errors import GraphError
-from pdgstore.engine.schedulers import jobs
+from pdgstore.engine.schedulers import jobs, outcome
 from pdgstore.engine.schedulers.contract import (
     AcceptResult,
     ScheduledItem,
@@ -42,7 +42,6 @@ from pdgstore.engine.schedulers.reaper import Output, Reaper
 
 from pdgstore.errors import PdgError
 
-ACTIONS = ("success", "warning", "retry", "ignore", "failure")
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -137,19 +136,7 @@ class LocalScheduler(Scheduler):
         self.slots = _slots(slots)
         if slots_per_item < 1:
             raise GraphError(f"scheduler {self.name}: slots_per_item must be at least 1, not {slots_per_item}")
-        if max_retries < 0:
-            raise GraphError(f"scheduler {self.name}: max_retries cannot be negative ({max_retries})")
-        if on_timeout not in ("fail", "retry"):
-            raise GraphError(f"scheduler {self.name}: on_timeout is fail or retry, not {on_timeout!r}")
-        if timeout is not None and timeout <= 0:
-            raise GraphError(f"scheduler {self.name}: timeout must be positive, not {timeout}")
-        self.exit_codes = {}
-        for code, action in (exit_codes or {}).items():
-            if action not in ACTIONS:
-                raise GraphError(
-                    f"scheduler {self.name}: exit code {code} maps to {action!r}, not one of {', '.join(ACTIONS)}"
-                )
-            self.exit_codes[int(code)] = action
+        self.exit_codes = outcome.check_rules(self.name, max_retries, timeout, on_timeout, exit_codes)
         self.slots_per_item = slots_per_item
         self.max_retries = max_retries
         self.timeout = timeout
@@ -398,22 +385,6 @@ class LocalScheduler(Scheduler):
 
     def _judge(self, job: _Job, code: int) -> tuple[str, str]:
         """What a job's end means: (success|warning|ignore|retry|failure, in words)."""
-        if job.kill_reason == "timeout":
-            action = "retry" if self.on_timeout == "retry" else "failure"
-            return action, f"killed after its timeout of {self.timeout:g} s"
-        if job.kill_reason:
+        if job.kill_reason and job.kill_reason != "timeout":  # the one rule only this scheduler has
             return "failure", f"killed: its {job.kill_reason} exceeded the limit of {self.max_memory_mb:g} MB"
-        if job.status is not None:
-            ok, text = job.status
-            if ok:
-                return "success", text
-            return "failure", f"the job reported failure: {text}" if text else "the job reported failure"
-        if code == 0:
-            return "success", ""
-        if code < 0:
-            return "retry", f"its job was killed by signal {-code}"
-        action = self.exit_codes.get(code, "failure")
-        if action == "failure":
-            action = "retry"
-        words = {"warning": f"exit code {code} (treated as a warning)", "ignore": f"exit code {code} (ignored)"}
-        return action, words.get(action, f"its job exited with code {code}")
+        return outcome.judge(code, job.kill_reason, job.status, self.exit_codes, self.timeout, self.on_timeout)

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.graph.nodes import PythonProcessor
-from pdgstore.engine.schedulers import jobdata, jobs
+from pdgstore.engine.schedulers import jobdata, jobs, outcome
 from pdgstore.engine.schedulers.contract import (
     AcceptResult,
     JobResult,
@@ -47,7 +47,7 @@ from pdgstore.engine.schedulers.contract import (
     TickResult,
     register_type,
 )
-from pdgstore.engine.schedulers.dask import cluster, outcome, remote, work
+from pdgstore.engine.schedulers.dask import cluster, remote, work
 
 from pdgstore.errors import PdgError
 
@@ -107,22 +107,9 @@ class DaskScheduler(Scheduler):
                 raise GraphError(f"scheduler {self.name}: {what} must be at least 1, not {value}")
         if slots_per_item < 1:
             raise GraphError(f"scheduler {self.name}: slots_per_item must be at least 1, not {slots_per_item}")
-        if max_retries < 0:
-            raise GraphError(f"scheduler {self.name}: max_retries cannot be negative ({max_retries})")
-        if on_timeout not in ("fail", "retry"):
-            raise GraphError(f"scheduler {self.name}: on_timeout is fail or retry, not {on_timeout!r}")
-        if timeout is not None and timeout <= 0:
-            raise GraphError(f"scheduler {self.name}: timeout must be positive, not {timeout}")
+        self.exit_codes = outcome.check_rules(self.name, max_retries, timeout, on_timeout, exit_codes)
         if max_in_flight < 1:
             raise GraphError(f"scheduler {self.name}: max_in_flight must be at least 1, not {max_in_flight}")
-        self.exit_codes = {}
-        for code, action in (exit_codes or {}).items():
-            if action not in outcome.ACTIONS:
-                raise GraphError(
-                    f"scheduler {self.name}: exit code {code} maps to {action!r}, "
-                    f"not one of {', '.join(outcome.ACTIONS)}"
-                )
-            self.exit_codes[int(code)] = action
         self.address = address
         self.n_workers = n_workers
         self.slots_per_worker = slots_per_worker

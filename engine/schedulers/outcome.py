@@ -1,4 +1,5 @@
-"""How a remote job's end is judged: the same rules as the local scheduler, as one pure function.
+"""How a job's end is judged, on every scheduler that runs jobs (local, dask): one pure function,
+and the check of the parameters that feed it.
 
 A job that reported its own status through the Job API is believed; a timeout fails or retries as
 ``on_timeout`` says; a killed job (a signal) is retried; a non-zero exit code is mapped through
@@ -8,7 +9,30 @@ scheduler, until the retries run out).
 
 from __future__ import annotations
 
+from pdgstore.engine.errors import GraphError
+
 ACTIONS = ("success", "warning", "retry", "ignore", "failure")
+
+
+def check_rules(
+    scheduler: str, max_retries: int, timeout: float | None, on_timeout: str, exit_codes: dict | None
+) -> dict[int, str]:
+    """Refuse a scheduler's job rules that make no sense, naming the scheduler; return ``exit_codes``
+    with int keys."""
+    if max_retries < 0:
+        raise GraphError(f"scheduler {scheduler}: max_retries cannot be negative ({max_retries})")
+    if on_timeout not in ("fail", "retry"):
+        raise GraphError(f"scheduler {scheduler}: on_timeout is fail or retry, not {on_timeout!r}")
+    if timeout is not None and timeout <= 0:
+        raise GraphError(f"scheduler {scheduler}: timeout must be positive, not {timeout}")
+    checked = {}
+    for code, action in (exit_codes or {}).items():
+        if action not in ACTIONS:
+            raise GraphError(
+                f"scheduler {scheduler}: exit code {code} maps to {action!r}, not one of {', '.join(ACTIONS)}"
+            )
+        checked[int(code)] = action
+    return checked
 
 
 def judge(
