@@ -29,7 +29,8 @@ from pdgstore.engine.live.writer import StoreSession
 
 from pdgstore import events as ev
 from pdgstore.errors import PdgError, StoreBusy
-from pdgstore.log import EventLog, display_path
+from pdgstore.log import EventLog
+from pdgstore.paths import display_path
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
