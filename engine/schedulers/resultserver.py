@@ -192,6 +192,7 @@ class ResultServer:
         max_body: int = 1 << 20,
         host: str = "127.0.0.1",
         path_map: Callable[[str], str] | None = None,
+        working_dirs: tuple[str, ...] = (),
     ) -> None:
         self.sink = sink
         self.host = host
@@ -199,7 +200,8 @@ class ResultServer:
         self.path_map = path_map
         self.project_dir = os.path.abspath(os.fspath(project_dir))
         self._project_real = os.path.realpath(self.project_dir)
-        self._confine = Confine(self.project_dir)
+        #: the project, and the working folders its schedulers declared: where outputs may be
+        self._confine = Confine(self.project_dir, tuple(working_dirs))
         self.allow_outside = allow_outside or outside_allowed()
         self.max_string = max_string
         self.max_body = max_body
@@ -483,9 +485,13 @@ class ResultServer:
                 if not problem or self.allow_outside:
                     return rel.replace(os.sep, "/")
                 raise _Refused(FAULT_INVALID, f"result server: {problem[:400]}", item_id)
-        if self.allow_outside:
-            return full
-        raise _Refused(FAULT_INVALID, f"result server: {path[:300]} is outside the project {self.project_dir}", item_id)
+        if self.allow_outside or self._confine.inside(self._confine.resolve(full)):
+            return full  # outside the project, allowed or inside a declared working folder: absolute
+        raise _Refused(
+            FAULT_INVALID,
+            f"result server: {path[:300]} is outside the project {self.project_dir}{self._confine.besides()}"[:700],
+            item_id,
+        )
 
     def _add_output_files(self, key, files) -> bool:
         item_id, key = self._key(key)
