@@ -122,6 +122,11 @@ class Reporter:
         """The job says itself whether it succeeded (``pdgcmd.workItemSuccess``/``Failed``)."""
         self.put(reports.StatusReported(item_id, ok, message, done))
 
+    def cancelled_itself(self, item_id: str, message: str = "", done: Callable | None = None) -> None:
+        """The job says it was cancelled (``pdgcmd.workItemCancelled``): when it ends, its item is
+        recorded cancelled (``cooked_cancel``, never retried) and what depends on it does not cook."""
+        self.put(reports.StatusReported(item_id, False, message, done, cancelled=True))
+
     def warning(self, item_id: str | None, message: str, done: Callable | None = None) -> None:
         """Something a job or the result server warns about (a refused call, say)."""
         self.put(reports.Warned(item_id, message, done))
