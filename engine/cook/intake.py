@@ -55,7 +55,12 @@ class Intake:
         }
 
     def handle(self, report: rp.Report) -> None:
-        """Turn one report (``engine.schedulers.reports``) into events, by its type."""
+        """Turn one report (``engine.schedulers.reports``) into events, by its type. A job's call
+        (``rp.ANSWERED``: a report, a keepalive) also tells its scheduler the job is alive."""
+        if isinstance(report, rp.ANSWERED):
+            name = self.running.get(report.item_id)
+            if name is not None:
+                self.schedulers[name].job_heard(report.item_id)
         self._on[type(report)](report)
 
     def _finished(self, report: rp.Finished) -> None:

@@ -278,6 +278,10 @@ class Scheduler:
         """The job reported its own status through the Job API; it decides the item's outcome
         when the job ends (schedulers that judge exit codes take it into account)."""
 
+    def job_heard(self, item_id: str) -> None:
+        """The job of ``item_id`` called the Job API (a report or ``pdgcmd.keepalive``): it is alive.
+        Schedulers with a heartbeat rule (the local scheduler's ``heartbeat_timeout``) reset its clock."""
+
     def on_schedule_static(self, dependency_map: dict, dependent_map: dict, ready_items: list) -> list | None:
         """A static cook (``pdg cook --static``): the whole planned graph at once, before anything
         runs (``engine.cook.static``: item id -> set of item ids; items of dynamic nodes are not in it).
