@@ -541,8 +541,9 @@ class JobStarted(Event):
 @record
 class JobEnded(Event):
     """A work item's job ended (v1) with ``exit_code`` (a negative number: killed by that signal).
-    ``outcome`` is success, warning, ignore, failure or retry (then the item is scheduled again:
-    a later JobStarted follows); ``message`` says why in words (timeout, memory, exit code)."""
+    ``outcome`` is success, warning, ignore, failure, cancelled (the job said so, ``pdgcmd.workItemCancelled``)
+    or retry (then the item is scheduled again: a later JobStarted follows); ``message`` says why in
+    words (timeout, memory, exit code)."""
 
     item_id: str = ""
     exit_code: int = 0
