@@ -50,10 +50,12 @@ class ReportChecker:
         allow_outside: bool,
         max_string: int,
         path_map: Callable[[str], str] | None = None,
+        working_dirs: tuple[str, ...] = (),
     ) -> None:
         self.project_dir = project_dir
         self._project_real = os.path.realpath(project_dir)
-        self._confine = Confine(project_dir)
+        #: the project, and the working folders its schedulers declared: where outputs may be
+        self._confine = Confine(project_dir, tuple(working_dirs))
         self.allow_outside = allow_outside
         self.max_string = max_string
         #: rewrites a path a job reports (as its machine sees it) into the cook's (a dask path map)
@@ -141,9 +143,13 @@ class ReportChecker:
                 if not problem or self.allow_outside:
                     return rel.replace(os.sep, "/")
                 raise Refused(FAULT_INVALID, f"result server: {problem[:400]}", item_id)
-        if self.allow_outside:
-            return full
-        raise Refused(FAULT_INVALID, f"result server: {path[:300]} is outside the project {self.project_dir}", item_id)
+        if self.allow_outside or self._confine.inside(self._confine.resolve(full)):
+            return full  # outside the project, allowed or inside a declared working folder: absolute
+        raise Refused(
+            FAULT_INVALID,
+            f"result server: {path[:300]} is outside the project {self.project_dir}{self._confine.besides()}"[:700],
+            item_id,
+        )
 
 
 def describe(v: object) -> str:

@@ -43,6 +43,7 @@ class ResultServer:
         max_body: int = 1 << 20,
         host: str = "127.0.0.1",
         path_map: Callable[[str], str] | None = None,
+        working_dirs: tuple[str, ...] = (),
     ) -> None:
         self.sink = sink
         self.host = host
@@ -52,6 +53,7 @@ class ResultServer:
             allow_outside=allow_outside or outside_allowed(),
             max_string=max_string,
             path_map=path_map,
+            working_dirs=working_dirs,
         )
         self.calls = JobCalls(sink, self.check)
         #: the calls by their XML-RPC names (``rpchttp`` dispatches to them)
