@@ -225,7 +225,7 @@ def test_the_result_server_takes_a_declared_working_folder_and_nothing_beyond(tm
                                  str(scratch / ".." / "outside" / "precious.txt"))):
             with pytest.raises(xmlrpc.client.Fault) as info:
                 proxy.add_output_files(["id1", 0, f"bad{n}"], [[bad, "file", ""]])
-            assert info.value.faultCode == resultserver.FAULT_INVALID
+            assert info.value.faultCode == reportcheck.FAULT_INVALID
             assert "outside the project" in info.value.faultString and str(scratch) in info.value.faultString
     finally:
         server.stop()
