@@ -46,6 +46,15 @@ def worker_pids(client) -> set[int]:
     return set(client.run(os.getpid).values())
 
 
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a killed orphan may linger as a zombie nobody reaps)."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return data[data.rfind(b")") + 2 :].split()[0] != b"Z"
+
+
 def parent_of(pid: int) -> int:
     data = Path(f"/proc/{pid}/stat").read_bytes()
     return int(data[data.rfind(b")") + 2 :].split()[1])
@@ -140,9 +149,11 @@ def test_a_killed_worker_reschedules_its_job_with_one_retry_counted(tmp_path, da
     killer.start()
     try:
         summary, state, events = cook(graph, tmp_path)
-    finally:
         killer.join(5)
-        for pid in orphans:  # its job lost its worker: what the farm's machine would reap
+        # its job outlived its worker (a process group of its own): the cook found it and killed it
+        assert orphans and not running(orphans[0]), "the orphaned job still runs"
+    finally:
+        for pid in orphans:
             try:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -153,8 +164,10 @@ def test_a_killed_worker_reschedules_its_job_with_one_retry_counted(tmp_path, da
     ended = [e for e in events if e.kind == "JobEnded"]
     assert [e.outcome for e in ended] == ["retry", "success"]
     assert "worker died" in ended[0].message
+    assert f"its job, left running without it (pid {orphans[0]}), was killed" in ended[0].message
     started = [e for e in events if e.kind == "JobStarted"]
     assert [e.attempt for e in started] == [1, 2]
+    assert started[0].pid == orphans[0]
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it for the next tests
 
 

@@ -324,6 +324,7 @@ class Dispatch:
                 host.graph.root,
                 host=remote.result_host if remote else "127.0.0.1",
                 path_map=getattr(remote, "report_path", None),
+                fetch=getattr(remote, "fetch_output", None),
             )
             self.server.start()
             self.intake.server = self.server

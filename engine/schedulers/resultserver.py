@@ -192,11 +192,15 @@ class ResultServer:
         max_body: int = 1 << 20,
         host: str = "127.0.0.1",
         path_map: Callable[[str], str] | None = None,
+        fetch: Callable[[str, str], None] | None = None,
     ) -> None:
         self.sink = sink
         self.host = host
         #: rewrites a path a job reports (as its machine sees it) into the cook's (a dask path map)
         self.path_map = path_map
+        #: copies an output a job reports from its machine's own disk to the cook's (item id, the
+        #: cook's absolute path) before it is recorded; ValueError refuses the report
+        self.fetch = fetch
         self.project_dir = os.path.abspath(os.fspath(project_dir))
         self._project_real = os.path.realpath(self.project_dir)
         self._confine = Confine(self.project_dir)
@@ -504,6 +508,12 @@ class ResultServer:
                     self._short(item_id, "output hash", f[2]),
                 )
             )
+        if self.fetch is not None:
+            for path, _, _ in clean:
+                try:
+                    self.fetch(item_id, os.path.join(self.project_dir, path))
+                except ValueError as exc:
+                    raise _Refused(FAULT_REFUSED, f"result server: {exc}", item_id) from None
         return self._apply(item_id, key, lambda: self.sink.add_output_files(item_id, clean))
 
     def _report_status(self, key, ok, message="") -> bool:

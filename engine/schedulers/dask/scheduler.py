@@ -70,6 +70,7 @@ class _Job:
     runs: set = field(default_factory=set)  # the run ids announced for the current key
     status: tuple | None = None  # (ok, message) the job reported through the Job API
     cancelled: bool = False
+    worker: str = ""  # the worker running it, once it announced itself
 
 
 @register_type
@@ -95,6 +96,7 @@ class DaskScheduler(Scheduler):
         max_in_flight: int = 10000,
         lost_after_s: float = 5.0,
         security=None,
+        shared_storage: bool = True,
         working_dir: str | None = None,
         tick_period: float = 0.5,
         max_items: int | None = None,
@@ -123,6 +125,7 @@ class DaskScheduler(Scheduler):
         self.max_in_flight = max_in_flight
         self.lost_after_s = lost_after_s
         self.security = security
+        self.shared_storage = bool(shared_storage)
         self.conn: cluster.Connection | None = None
         self.jobs: dict[str, _Job] = {}  # item id -> its job, while it runs
         self.by_key: dict[str, _Job] = {}
@@ -154,6 +157,7 @@ class DaskScheduler(Scheduler):
             "accept_python": self.accept_python,
             "result_host": self.result_host,
             "path_map": self.path_map.to_plain(),
+            "shared_storage": self.shared_storage,
         }
 
     def report_path(self, path: str) -> str:
@@ -164,8 +168,8 @@ class DaskScheduler(Scheduler):
     def on_accept_work_item(self, item: ScheduledItem) -> AcceptResult:
         if not item.in_process:
             return AcceptResult.ACCEPT
-        if self.accept_python and type(item.node).cook is PythonProcessor.cook:
-            return AcceptResult.ACCEPT
+        if self.accept_python and self.shared_storage and type(item.node).cook is PythonProcessor.cook:
+            return AcceptResult.ACCEPT  # (on workers' own disks its files would stay there: it runs here)
         return AcceptResult.REJECT  # other in-process nodes need the cook's process
 
     def on_start_cook(self, static: bool, cook_set: list) -> bool:
@@ -245,6 +249,9 @@ class DaskScheduler(Scheduler):
             except PdgError as exc:
                 item.message = str(exc)
                 return ScheduleResult.FAILED
+            except OSError as exc:
+                item.message = f"work item {item.name}: could not prepare its job: {exc}"
+                return ScheduleResult.FAILED
             if moved:
                 self.reporter.log_line(item.id, f"transferred {len(moved)} input file(s) to {self.working_dir}")
         with self._lock:
@@ -285,11 +292,13 @@ class DaskScheduler(Scheduler):
             ]
             dropped = [job for job in dropped if job.future.status in ("cancelled", "lost", "error")]
         keys = [job.key for job in dropped if job.spec is not None]
+        reaped = ""
         if keys:
             client = self.conn.client
             self._call(lambda: client.run(remote.kill_jobs, keys, on_error="return"))
+            reaped = self._reap(dropped)[0]
         for job in dropped:
-            self._retry_or_fail(job, -1, "its task was dropped while the Dask scheduler was out of reach")
+            self._retry_or_fail(job, -1, f"its task was dropped while the Dask scheduler was out of reach{reaped}")
 
     def _scheduler_lost(self) -> bool:
         """Whether the client has lost the Dask scheduler (noting since when)."""
@@ -471,6 +480,7 @@ class DaskScheduler(Scheduler):
                 )
                 job.attempt += 1
             job.runs.add(msg["run"])
+            job.worker = msg["worker"]
             self.reporter.started(job.item_id, pid=msg["pid"], log_uri=job.spec["log_uri"], attempt=job.attempt)
 
     def _ended(self, future, result) -> None:
@@ -483,7 +493,12 @@ class DaskScheduler(Scheduler):
         if isinstance(result, BaseException):
             exc = result
             if type(exc).__name__ == "KilledWorker":
-                return self._retry_or_fail(job, -9, f"its worker died while running it ({exc})")
+                reaped, pids = self._reap([job])
+                if not job.runs and job.spec is not None:  # it died before it could announce itself
+                    self.reporter.started(
+                        job.item_id, pid=pids.get(job.key, 0), log_uri=job.spec["log_uri"], attempt=job.attempt
+                    )
+                return self._retry_or_fail(job, -9, f"its worker died while running it ({exc}){reaped}")
             text = f"its Dask task failed: {type(exc).__name__}: {exc}"
             if type(exc).__name__ == "CancelledError":
                 text = "its Dask task was cancelled outside this cook"
@@ -505,6 +520,8 @@ class DaskScheduler(Scheduler):
                     report.started(job.item_id, pid=answer["pid"], log_uri=job.spec["log_uri"], attempt=job.attempt)
         if answer["error"]:
             return self._settle(job, lambda: report.failed(job.item_id, answer["code"], answer["error"]))
+        if job.spec.get("copy_back"):
+            self._copy_back(job, answer)
         if answer.get("log_error"):
             report.log_line(job.item_id, answer["log_error"], level="warning")
         code = answer["code"]
@@ -522,6 +539,63 @@ class DaskScheduler(Scheduler):
             report.log_line(job.item_id, message, level="warning")
         result = {"warning": "warning", "ignore": "ignore"}.get(action, "success")
         self._settle(job, lambda: report.succeeded(job.item_id, code, message, outcome=result))
+
+    def _reap(self, lost: list[_Job]) -> tuple[str, dict]:
+        """Kill what still runs of ``lost`` jobs whose worker died (their process groups live on
+        without it) on every worker left, before they run again: words for the retry's reason,
+        and the process group killed per key."""
+        keys = [job.key for job in lost if job.spec is not None]
+        if not keys or self.conn is None:
+            return "", {}
+        client, found = self.conn.client, {}
+
+        def reap() -> None:
+            found.update(client.run(remote.reap_orphans, keys, on_error="return"))
+
+        self._call(reap)
+        pids = {key: pid for answer in found.values() if isinstance(answer, list) for pid, key in answer}
+        if pids:
+            said = ", ".join(f"pid {pid}" for pid in pids.values())
+            return f"; its job, left running without it ({said}), was killed", pids
+        if not found:
+            return "; no worker was reachable to look for its job left running", pids
+        return "; no process of it was left running", pids
+
+    def _copy_back(self, job: _Job, answer: dict) -> None:
+        """The job's log and expected outputs, sent back from a worker's own disk: written where
+        the cook reads them (its log for ``pdg log``, its outputs to be checked and recorded)."""
+        pm = self.path_map
+        log = answer.get("log_bytes")
+        if log is not None:
+            remote.write_file(pm.to_cook(job.spec["log"]), log)
+        for path, data in (answer.get("outputs") or {}).items():
+            remote.write_file(pm.to_cook(path), data)
+
+    def fetch_output(self, item_id: str, path: str) -> None:
+        """An output file a job reports (``path``: the cook's) copied from its worker's own disk
+        (``shared_storage`` off) before the report is recorded; ValueError says why it could not be."""
+        if self.shared_storage or self.conn is None:
+            return
+        job = self.jobs.get(item_id)
+        if job is None:
+            raise ValueError(f"work item {item_id} has no job running on scheduler {self.name}")
+        client = self.conn.client
+        worker = job.worker
+        if not worker:  # its announcement is still on the way: ask the Dask scheduler
+            worker = next((w for w, keys in client.processing().items() if job.key in keys), "")
+        if not worker:
+            raise ValueError(f"scheduler {self.name} cannot tell which worker runs work item {job.name}")
+        theirs = self.path_map.to_worker(path)
+        try:
+            data = client.run(remote.read_file, theirs, workers=[worker])[worker]
+        except Exception as exc:  # noqa: BLE001 - the worker went away, a comm error
+            raise ValueError(f"could not copy {theirs} from worker {worker}: {type(exc).__name__}: {exc}") from None
+        if data is None:
+            raise ValueError(f"output file {theirs} does not exist on worker {worker}")
+        try:
+            remote.write_file(path, data)
+        except OSError as exc:
+            raise ValueError(f"could not write {path}, copied from worker {worker}: {exc}") from None
 
     def _retry_or_fail(self, job: _Job, code: int, message: str) -> None:
         report = self.reporter

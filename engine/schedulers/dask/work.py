@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import socket
+from pathlib import Path
 
 from pdgstore.engine.errors import GraphError
+from pdgstore.engine.files import records
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.schedulers import jobdata, jobs
 from pdgstore.engine.schedulers.contract import ScheduledItem
@@ -34,25 +36,23 @@ def resolve_host(host: str, name: str) -> str:
 
 
 def job_spec(item: ScheduledItem, scheduler) -> dict:
-    """Write the item's JSON (mapped for the workers) and return the spec ``remote.run_job`` takes."""
-    env, log = jobs.prepare(item, scheduler, scheduler.temp, {"PDG_DASK": "1"})
+    """The spec ``remote.run_job`` takes: the job's command, environment, folder and log, mapped
+    for the workers, with its item JSON as text (the worker writes it where the job reads it: the
+    cook's loop creates no file per job). With ``shared_storage`` off, its input files travel
+    along and its expected outputs and log come back."""
+    env, log = jobs.prepare(item, scheduler, scheduler.temp, {"PDG_DASK": "1"}, item_json=False)
     env.pop("PDG_DASK")
     cook_env = jobs.passed_env()
     for name in remote.PASSED:  # the worker's own PATH, HOME...: unless the node set them
         if name in env and env[name] == cook_env.get(name):
             del env[name]
     pm = scheduler.path_map
+    data = json.dumps(jobdata.item_data(item.item, item.node), separators=(",", ":"))
     if pm:
         env = {k: pm.to_worker(v) for k, v in env.items()}
-        if getattr(item.node, "item_json", True):
-            data = json.dumps(jobdata.item_data(item.item), separators=(",", ":"))
-            json_path = jobdata.item_json_path(scheduler.temp, item.name)
-            for src, dst in pm.pairs:
-                data = data.replace(json.dumps(src)[1:-1], json.dumps(dst)[1:-1])
-            tmp = json_path.with_name(f".{json_path.name}.{os.getpid()}.tmp")
-            tmp.write_text(data, encoding="utf-8")
-            os.replace(tmp, json_path)
-    return {
+        for src, dst in pm.pairs:
+            data = data.replace(json.dumps(src)[1:-1], json.dumps(dst)[1:-1])
+    spec = {
         "item_id": item.id,
         "argv": [pm.to_worker(str(a)) for a in item.command],
         "env": env,
@@ -60,7 +60,26 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
         "log": pm.to_worker(str(log)),
         "timeout_s": scheduler.timeout,
         "log_uri": log.as_uri(),
+        "item_json": (pm.to_worker(str(jobdata.item_json_path(scheduler.temp, item.name))), data),
+        "scripts": pm.to_worker(str(scheduler.temp / "scripts")),
     }
+    if not scheduler.shared_storage:
+        root = scheduler.graph_dir
+        spec["copy_back"] = True
+        try:
+            spec["inputs"] = [
+                (pm.to_worker(os.fspath(f.path)), Path(f.path).read_bytes()) for f in item.item.input_files
+            ]
+        except OSError as exc:
+            raise GraphError(
+                f"work item {item.name}: cannot send its input file {exc.filename} to the workers: {exc.strerror}"
+            ) from None
+        expected = getattr(item.node, "expected_outputs", None) or ()
+        spec["expected"] = [
+            pm.to_worker(records.absolute(records.relative(item.item.expand(e, parm="expected_outputs"), root), root))
+            for e in expected
+        ]
+    return spec
 
 
 def python_call(item: ScheduledItem, root: str, types) -> remote.Call:
