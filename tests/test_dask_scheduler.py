@@ -275,6 +275,59 @@ def test_a_path_map_rewrites_what_jobs_see_and_what_they_report(tmp_path, dask_c
     assert pdg_dir == str(mount)
 
 
+def test_workers_with_disks_of_their_own_get_inputs_and_send_outputs_and_logs_back(tmp_path, dask_cluster):
+    """``shared_storage=False``: the project lives on the cook's disk, the workers write to their
+    own (``path_map`` names it; here another folder, not a link to the project). Input files, the
+    job's script and the Job API travel to the workers; expected outputs, reported outputs and logs
+    come back."""
+    from click.testing import CliRunner
+
+    from pdgstore.cli.main import pdg
+
+    cluster, _ = dask_cluster
+    project, theirs = tmp_path / "project", tmp_path / "worker_disk"
+    (project / "in").mkdir(parents=True)
+    theirs.mkdir()
+    for n in range(2):
+        (project / "in" / f"f{n}.txt").write_text(f"text {n}\n")
+    (project / "report.py").write_text(
+        "import os, pdgcmd, pdgjson\n"
+        "item = pdgjson.WorkItem.fromJobEnvironment()\n"
+        "src = item.inputFiles[0].path\n"
+        "out = os.path.join(os.environ['PDG_DIR'], 'out', item.name + '.txt')\n"
+        "os.makedirs(os.path.dirname(out), exist_ok=True)\n"
+        "open(out, 'w').write(open(src).read() + 'seen on ' + os.getcwd())\n"
+        "pdgcmd.addOutputFile(out)\n"
+        "print('report log of', item.name)\n"
+    )
+    graph = engine.Graph("own", root=str(project))
+    graph.scheduler(
+        "farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05,
+        path_map={str(project): str(theirs)}, shared_storage=False, work_item_data_source="file",
+    )
+    files = graph.file_pattern("files", "in/*.txt")
+    upper = graph.command("upper", files, ["sh", "-c", "tr a-z A-Z < @pdg_input > @pdg_input.up; echo upper said"],
+                          expected_outputs=["@pdg_input.up"])
+    graph.python_script("report", upper, "report.py")
+    summary, state, _ = cook(graph, project)
+    assert summary.status == "success", summary
+    for n in range(2):  # made on the worker's disk, copied back to the project
+        assert (theirs / "in" / f"f{n}.txt.up").read_text() == f"TEXT {n}\n"
+        assert (project / "in" / f"f{n}.txt.up").read_text() == f"TEXT {n}\n"
+    reported = sorted((project / "out").iterdir())
+    assert [p.name for p in reported] == ["report_1.txt", "report_2.txt"]
+    assert reported[0].read_text() == f"TEXT 0\nseen on {theirs}"
+    assert (theirs / "out" / "report_1.txt").exists()
+    for item in items_of(state, "report"):
+        assert [o[0] for o in item.outputs] == [f"out/{item.name}.txt"]
+    assert (theirs / ".pdg" / "jobs" / "own" / "scripts" / "pdgcmd.py").exists()  # the Job API, sent
+    assert (theirs / "report.py").read_bytes() == (project / "report.py").read_bytes()  # its script, sent
+    db = str(project / ".pdg" / "pdg.db")
+    for name, said in (("upper_1", "upper said"), ("report_2", "report log of report_2")):
+        shown = CliRunner().invoke(pdg, ["log", name, "--db", db])
+        assert shown.exit_code == 0 and said in shown.output, shown.output
+
+
 def test_scheduler_option_runs_every_node_on_one_scheduler_without_recooking(project):
     project.write(
         "g.py",

@@ -325,6 +325,7 @@ class Dispatch:
                 host=remote.result_host if remote else "127.0.0.1",
                 path_map=getattr(remote, "report_path", None),
                 fetch=getattr(remote, "fetch_output", None),
+                job_json=getattr(remote, "job_json", None),
             )
             self.server.start()
             self.intake.server = self.server

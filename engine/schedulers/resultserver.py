@@ -193,6 +193,7 @@ class ResultServer:
         host: str = "127.0.0.1",
         path_map: Callable[[str], str] | None = None,
         fetch: Callable[[str, str], None] | None = None,
+        job_json: Callable[[str], str] | None = None,
     ) -> None:
         self.sink = sink
         self.host = host
@@ -201,6 +202,8 @@ class ResultServer:
         #: copies an output a job reports from its machine's own disk to the cook's (item id, the
         #: cook's absolute path) before it is recorded; ValueError refuses the report
         self.fetch = fetch
+        #: rewrites an item's JSON (cook paths) for the job's machine (``getWorkItemJSON``)
+        self.job_json = job_json
         self.project_dir = os.path.abspath(os.fspath(project_dir))
         self._project_real = os.path.realpath(self.project_dir)
         self._confine = Confine(self.project_dir)
@@ -583,9 +586,10 @@ class ResultServer:
     def _get_workitem_json(self, key, subindex=-1) -> str:
         item_id, _ = self._key(key)
         try:
-            return self.sink.item_json(item_id)
+            text = self.sink.item_json(item_id)
         except ValueError as exc:
             raise xmlrpc.client.Fault(FAULT_REFUSED, f"result server: {exc}") from None
+        return self.job_json(text) if self.job_json is not None else text
 
     def _check_ready_batch(self, key, subindex=-1) -> int:
         """1: ready. A job runs only once its item is ready, and the engine makes no batches."""

@@ -97,6 +97,7 @@ class DaskScheduler(Scheduler):
         lost_after_s: float = 5.0,
         security=None,
         shared_storage: bool = True,
+        work_item_data_source: str = "rpc",
         working_dir: str | None = None,
         tick_period: float = 0.5,
         max_items: int | None = None,
@@ -126,6 +127,11 @@ class DaskScheduler(Scheduler):
         self.lost_after_s = lost_after_s
         self.security = security
         self.shared_storage = bool(shared_storage)
+        if work_item_data_source not in ("rpc", "file"):
+            raise GraphError(
+                f"scheduler {self.name}: work_item_data_source is 'rpc' or 'file', not {work_item_data_source!r}"
+            )
+        self.work_item_data_source = work_item_data_source
         self.conn: cluster.Connection | None = None
         self.jobs: dict[str, _Job] = {}  # item id -> its job, while it runs
         self.by_key: dict[str, _Job] = {}
@@ -158,11 +164,16 @@ class DaskScheduler(Scheduler):
             "result_host": self.result_host,
             "path_map": self.path_map.to_plain(),
             "shared_storage": self.shared_storage,
+            "work_item_data_source": self.work_item_data_source,
         }
 
     def report_path(self, path: str) -> str:
         """A path a job reported, as the cook sees it (the result server calls this)."""
         return self.path_map.to_cook(path)
+
+    def job_json(self, text: str) -> str:
+        """An item's JSON as a job asks for it (``getWorkItemJSON``): with the workers' paths."""
+        return work.json_for_workers(text, self.path_map) if self.path_map else text
 
     # -- the contract ----------------------------------------------------------------------------
     def on_accept_work_item(self, item: ScheduledItem) -> AcceptResult:

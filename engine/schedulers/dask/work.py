@@ -37,9 +37,11 @@ def resolve_host(host: str, name: str) -> str:
 
 def job_spec(item: ScheduledItem, scheduler) -> dict:
     """The spec ``remote.run_job`` takes: the job's command, environment, folder and log, mapped
-    for the workers, with its item JSON as text (the worker writes it where the job reads it: the
-    cook's loop creates no file per job). With ``shared_storage`` off, its input files travel
-    along and its expected outputs and log come back."""
+    for the workers. Its item JSON: asked of the result server by the jobs that read it
+    (``work_item_data_source`` "rpc", PDG's ``PDG_ITEM_DATA_SOURCE=1``), or "file": carried as text
+    and written by the worker where the job reads it (the cook's loop creates no file per job: on
+    a network disk a file costs as much as a short job). With ``shared_storage`` off, its input
+    files travel along and its expected outputs and log come back."""
     env, log = jobs.prepare(item, scheduler, scheduler.temp, {"PDG_DASK": "1"}, item_json=False)
     env.pop("PDG_DASK")
     cook_env = jobs.passed_env()
@@ -47,11 +49,10 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
         if name in env and env[name] == cook_env.get(name):
             del env[name]
     pm = scheduler.path_map
-    data = json.dumps(jobdata.item_data(item.item, item.node), separators=(",", ":"))
     if pm:
         env = {k: pm.to_worker(v) for k, v in env.items()}
-        for src, dst in pm.pairs:
-            data = data.replace(json.dumps(src)[1:-1], json.dumps(dst)[1:-1])
+    if scheduler.work_item_data_source == "rpc":
+        env["PDG_ITEM_DATA_SOURCE"] = "1"  # pdgjson asks the result server: no file per job
     spec = {
         "item_id": item.id,
         "argv": [pm.to_worker(str(a)) for a in item.command],
@@ -60,16 +61,20 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
         "log": pm.to_worker(str(log)),
         "timeout_s": scheduler.timeout,
         "log_uri": log.as_uri(),
-        "item_json": (pm.to_worker(str(jobdata.item_json_path(scheduler.temp, item.name))), data),
         "scripts": pm.to_worker(str(scheduler.temp / "scripts")),
     }
+    if scheduler.work_item_data_source == "file":
+        data = json_for_workers(json.dumps(jobdata.item_data(item.item, item.node), separators=(",", ":")), pm)
+        spec["item_json"] = (pm.to_worker(str(jobdata.item_json_path(scheduler.temp, item.name))), data)
     if not scheduler.shared_storage:
         root = scheduler.graph_dir
         spec["copy_back"] = True
+        sent = [os.fspath(f.path) for f in item.item.input_files]
+        inside = root.rstrip(os.sep) + os.sep
+        # files of the project the command names (a python script's own file) travel too
+        sent += [str(a) for a in item.command if str(a).startswith(inside) and os.path.isfile(a)]
         try:
-            spec["inputs"] = [
-                (pm.to_worker(os.fspath(f.path)), Path(f.path).read_bytes()) for f in item.item.input_files
-            ]
+            spec["inputs"] = [(pm.to_worker(path), Path(path).read_bytes()) for path in dict.fromkeys(sent)]
         except OSError as exc:
             raise GraphError(
                 f"work item {item.name}: cannot send its input file {exc.filename} to the workers: {exc.strerror}"
@@ -80,6 +85,13 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
             for e in expected
         ]
     return spec
+
+
+def json_for_workers(text: str, pm) -> str:
+    """An item's JSON (the cook's paths) with the paths the workers see."""
+    for src, dst in pm.pairs:
+        text = text.replace(json.dumps(src)[1:-1], json.dumps(dst)[1:-1])
+    return text
 
 
 def python_call(item: ScheduledItem, root: str, types) -> remote.Call:
