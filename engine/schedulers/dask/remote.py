@@ -133,6 +133,7 @@ def run_job(spec: dict) -> dict:
     env = {k: os.environ[k] for k in PASSED if k in os.environ}
     env.update(spec["env"])
     env["PDG_DASK_KEY"] = key  # how reap_orphans knows it should its worker die
+    env["PDG_DASK_RUN"] = answer["run"]
     t0 = time.monotonic()
     pipe, write_end = os.pipe()
     try:
@@ -305,12 +306,14 @@ def kill_jobs(keys: list, dask_worker=None) -> list:
     return killed
 
 
-def reap_orphans(keys: list, dask_worker=None) -> list:
+def reap_orphans(keys: list, keep: tuple = (), dask_worker=None) -> list:
     """Kill the process groups of jobs of ``keys`` still running on this machine without their
     worker (it died: SIGKILL, the OOM killer), found by the ``PDG_DASK_KEY`` in their environment,
-    so no pid the system gave to another process since is touched. Sent with ``Client.run`` to
-    the workers left; ``[pid, key]`` of each group killed (Linux: ``/proc``; elsewhere none)."""
+    so no pid the system gave to another process since is touched; runs named in ``keep`` (a
+    rerun of the same key, ``PDG_DASK_RUN``) are spared. Sent with ``Client.run`` to the workers
+    left; ``[pid, key]`` of each group killed (Linux: ``/proc``; elsewhere none)."""
     wanted = {b"PDG_DASK_KEY=" + str(key).encode(): key for key in keys}
+    spared = {b"PDG_DASK_RUN=" + str(run).encode() for run in keep}
     found = []
     try:
         names = os.listdir("/proc")
@@ -327,7 +330,9 @@ def reap_orphans(keys: list, dask_worker=None) -> list:
         except (OSError, ValueError, IndexError):
             continue
         key = next((wanted[e] for e in env if e in wanted), None)
-        if key is not None and all(pgid != pid for pid, _ in found):  # a live member names the group
+        if (
+            key is not None and not spared.intersection(env) and all(pgid != pid for pid, _ in found)
+        ):  # a live member names the group
             _kill_group(pgid)
             found.append([pgid, key])
     return found

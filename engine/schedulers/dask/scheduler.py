@@ -17,13 +17,14 @@ report flows back to it (``engine.schedulers.dask.remote`` is what runs on the w
   stat'ed and hashed on the worker; the cook records the result.
 - A worker that dies mid-job: Dask reports ``KilledWorker`` (a LocalCluster we start lets no task
   be rerun behind our back) or, on a cluster that reruns tasks itself, the job announces a second
-  run; either way the cook records the retry with its reason and counts it in ``failurecount``,
-  once. A scheduler that goes away for ``lost_after_s`` cancels the cook (``on_tick``).
+  run; either way the cook kills the job left running without its worker (``reach.reap``) and
+  records the retry with its reason, counted in ``failurecount`` once. A scheduler that goes away
+  for ``lost_after_s`` cancels the cook (``on_tick``); one back sooner gets what it dropped again.
 - A cancel (Ctrl-C, SIGTERM) cancels the futures and kills the jobs' process groups on the workers
   (``remote.kill_jobs`` through ``Client.run``) before ``on_stop_cook`` returns.
 - ``path_map`` (``{cook_prefix: worker_prefix}``) when the workers mount the project's storage
-  elsewhere: commands, environment, working folder and item JSON are rewritten for the workers,
-  paths jobs report are rewritten back.
+  elsewhere; ``shared_storage=False`` when their disks are their own: inputs and scripts travel
+  with the job, outputs and logs come back (``reach``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pdgstore.engine.errors import GraphError
@@ -47,30 +47,14 @@ from pdgstore.engine.schedulers.contract import (
     TickResult,
     register_type,
 )
-from pdgstore.engine.schedulers.dask import cluster, remote, work
+from pdgstore.engine.schedulers.dask import cluster, reach, remote, work
+from pdgstore.engine.schedulers.dask.work import Job
 
 from pdgstore.errors import PdgError
 
 _SUBMIT_BATCH = 2000  # at most this many tasks per graph update sent to the Dask scheduler
 _GATHER_S = 0.02  # at most this long to let a batch of pending items grow before it is sent
 _CALL_S = 10.0  # how long a cancel waits for the Dask scheduler before giving up on it
-
-
-@dataclass(eq=False)
-class _Job:
-    item_id: str
-    name: str
-    attempt: int = 1
-    key: str = ""
-    spec: dict | None = None  # a command job's spec (remote.run_job)
-    call: remote.Call | None = None  # a Python item's work (remote.run_python)
-    log_uri: str = ""
-    future: object = None
-    failures: int = 0
-    runs: set = field(default_factory=set)  # the run ids announced for the current key
-    status: tuple | None = None  # (ok, message) the job reported through the Job API
-    cancelled: bool = False
-    worker: str = ""  # the worker running it, once it announced itself
 
 
 @register_type
@@ -133,11 +117,11 @@ class DaskScheduler(Scheduler):
             )
         self.work_item_data_source = work_item_data_source
         self.conn: cluster.Connection | None = None
-        self.jobs: dict[str, _Job] = {}  # item id -> its job, while it runs
-        self.by_key: dict[str, _Job] = {}
+        self.jobs: dict[str, Job] = {}  # item id -> its job, while it runs
+        self.by_key: dict[str, Job] = {}
         self.temp: Path | None = None
         self._lock = threading.RLock()
-        self._pending: list[_Job] = []
+        self._pending: list[Job] = []
         self._wake = threading.Condition(self._lock)
         self._threads: list[threading.Thread] = []
         self._stopping = False
@@ -247,7 +231,7 @@ class DaskScheduler(Scheduler):
         with self._lock:
             if len(self.jobs) >= self.max_in_flight:
                 return ScheduleResult.FULL_DEFERRED
-        job = _Job(item.id, item.name)
+        job = Job(item.id, item.name)
         if item.in_process:
             job.call = work.python_call(item, self.path_map.to_worker(self.graph_dir), self._types)
         else:
@@ -399,7 +383,7 @@ class DaskScheduler(Scheduler):
                 for job in batch:
                     self._settle(job, lambda j=job, t=text: self.reporter.failed(j.item_id, -1, t))
 
-    def _submit(self, batch: list[_Job]) -> None:
+    def _submit(self, batch: list[Job]) -> None:
         client = self.conn.client
         commands = [job for job in batch if job.spec is not None]
         calls = [job for job in batch if job.call is not None]
@@ -489,6 +473,9 @@ class DaskScheduler(Scheduler):
                     -9,
                     f"its worker was lost; Dask ran the job again on {msg['worker']} (retry {job.failures})",
                 )
+                if self.conn is not None:  # the first run may live on without its worker (not on this thread)
+                    args = (self.conn.client, [job.key], self._call, (msg["run"],))
+                    threading.Thread(target=reach.reap, args=args, daemon=True).start()
                 job.attempt += 1
             job.runs.add(msg["run"])
             job.worker = msg["worker"]
@@ -522,7 +509,7 @@ class DaskScheduler(Scheduler):
             return self._settle(job, lambda: self.reporter.finished(job.item_id, result))
         self._job_ended(job, result)
 
-    def _job_ended(self, job: _Job, answer: dict) -> None:
+    def _job_ended(self, job: Job, answer: dict) -> None:
         report = self.reporter
         with self._lock:
             if answer["run"] not in job.runs:  # its announcement is still on the way: say it now
@@ -531,8 +518,8 @@ class DaskScheduler(Scheduler):
                     report.started(job.item_id, pid=answer["pid"], log_uri=job.spec["log_uri"], attempt=job.attempt)
         if answer["error"]:
             return self._settle(job, lambda: report.failed(job.item_id, answer["code"], answer["error"]))
-        if job.spec.get("copy_back"):
-            self._copy_back(job, answer)
+        if job.spec.get("copy_back") and (problem := reach.copy_back(job.spec, answer, self.path_map)):
+            return self._settle(job, lambda: report.failed(job.item_id, answer["code"], problem))
         if answer.get("log_error"):
             report.log_line(job.item_id, answer["log_error"], level="warning")
         code = answer["code"]
@@ -551,36 +538,9 @@ class DaskScheduler(Scheduler):
         result = {"warning": "warning", "ignore": "ignore"}.get(action, "success")
         self._settle(job, lambda: report.succeeded(job.item_id, code, message, outcome=result))
 
-    def _reap(self, lost: list[_Job]) -> tuple[str, dict]:
-        """Kill what still runs of ``lost`` jobs whose worker died (their process groups live on
-        without it) on every worker left, before they run again: words for the retry's reason,
-        and the process group killed per key."""
+    def _reap(self, lost: list[Job]) -> tuple[str, dict]:
         keys = [job.key for job in lost if job.spec is not None]
-        if not keys or self.conn is None:
-            return "", {}
-        client, found = self.conn.client, {}
-
-        def reap() -> None:
-            found.update(client.run(remote.reap_orphans, keys, on_error="return"))
-
-        self._call(reap)
-        pids = {key: pid for answer in found.values() if isinstance(answer, list) for pid, key in answer}
-        if pids:
-            said = ", ".join(f"pid {pid}" for pid in pids.values())
-            return f"; its job, left running without it ({said}), was killed", pids
-        if not found:
-            return "; no worker was reachable to look for its job left running", pids
-        return "; no process of it was left running", pids
-
-    def _copy_back(self, job: _Job, answer: dict) -> None:
-        """The job's log and expected outputs, sent back from a worker's own disk: written where
-        the cook reads them (its log for ``pdg log``, its outputs to be checked and recorded)."""
-        pm = self.path_map
-        log = answer.get("log_bytes")
-        if log is not None:
-            remote.write_file(pm.to_cook(job.spec["log"]), log)
-        for path, data in (answer.get("outputs") or {}).items():
-            remote.write_file(pm.to_cook(path), data)
+        return reach.reap(self.conn.client, keys, self._call) if self.conn is not None else ("", {})
 
     def fetch_output(self, item_id: str, path: str) -> None:
         """An output file a job reports (``path``: the cook's) copied from its worker's own disk
@@ -590,25 +550,9 @@ class DaskScheduler(Scheduler):
         job = self.jobs.get(item_id)
         if job is None:
             raise ValueError(f"work item {item_id} has no job running on scheduler {self.name}")
-        client = self.conn.client
-        worker = job.worker
-        if not worker:  # its announcement is still on the way: ask the Dask scheduler
-            worker = next((w for w, keys in client.processing().items() if job.key in keys), "")
-        if not worker:
-            raise ValueError(f"scheduler {self.name} cannot tell which worker runs work item {job.name}")
-        theirs = self.path_map.to_worker(path)
-        try:
-            data = client.run(remote.read_file, theirs, workers=[worker])[worker]
-        except Exception as exc:  # noqa: BLE001 - the worker went away, a comm error
-            raise ValueError(f"could not copy {theirs} from worker {worker}: {type(exc).__name__}: {exc}") from None
-        if data is None:
-            raise ValueError(f"output file {theirs} does not exist on worker {worker}")
-        try:
-            remote.write_file(path, data)
-        except OSError as exc:
-            raise ValueError(f"could not write {path}, copied from worker {worker}: {exc}") from None
+        reach.fetch(self.conn.client, self.path_map, job.worker, job.key, path, job.name)
 
-    def _retry_or_fail(self, job: _Job, code: int, message: str) -> None:
+    def _retry_or_fail(self, job: Job, code: int, message: str) -> None:
         report = self.reporter
         if job.failures < self.max_retries:
             job.failures += 1
@@ -629,7 +573,7 @@ class DaskScheduler(Scheduler):
             message += f" (attempt {job.attempt}, after {job.failures} retries)"
         self._settle(job, lambda: report.failed(job.item_id, code, message))
 
-    def _settle(self, job: _Job, report) -> None:
+    def _settle(self, job: Job, report) -> None:
         with self._lock:
             if self.jobs.get(job.item_id) is not job:
                 return

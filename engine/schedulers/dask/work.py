@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pdgstore.engine.errors import GraphError
@@ -19,6 +20,25 @@ from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.schedulers import jobdata, jobs
 from pdgstore.engine.schedulers.contract import ScheduledItem
 from pdgstore.engine.schedulers.dask import cluster, remote
+
+
+@dataclass(eq=False)
+class Job:
+    """One item's work while the dask scheduler holds it: its spec or call, its current task."""
+
+    item_id: str
+    name: str
+    attempt: int = 1
+    key: str = ""
+    spec: dict | None = None  # a command job's spec (remote.run_job)
+    call: remote.Call | None = None  # a Python item's work (remote.run_python)
+    log_uri: str = ""
+    future: object = None
+    failures: int = 0
+    runs: set = field(default_factory=set)  # the run ids announced for the current key
+    status: tuple | None = None  # (ok, message) the job reported through the Job API
+    cancelled: bool = False
+    worker: str = ""  # the worker running it, once it announced itself
 
 
 def resolve_host(host: str, name: str) -> str:
