@@ -60,6 +60,7 @@ class ResultSink(Protocol):
     def add_output_files(self, item_id: str, files: list[tuple[str, str, str]]) -> None: ...
     def report_status(self, item_id: str, ok: bool, message: str = "") -> None: ...
     def report_cancelled(self, item_id: str, message: str = "") -> None: ...
+    def append_sub_item(self, batch_id: str) -> int: ...
     def warning(self, item_id: str | None, message: str) -> None: ...
     def log_line(self, item_id: str, text: str, level: str = "info") -> None: ...
     def item_json(self, item_id: str) -> str: ...
@@ -216,6 +217,7 @@ class ResultServer:
         self._names: dict[str, str] = {}  # name -> id
         self._item_locks: dict[str, threading.Lock] = {}
         self._done: dict[str, set] = {}  # item id -> report keys already applied
+        self._batches: dict[str, list[str]] = {}  # batch id -> its sub-items' ids, by sub index
         self._conns: set[socket.socket] = set()
         self._auth_warnings = 0
         self.requests = 0  # authenticated HTTP requests served (a batch of reports is one)
@@ -301,8 +303,24 @@ class ResultServer:
             self._item_locks.setdefault(item_id, threading.Lock())
             self._done.setdefault(item_id, set())
 
+    def allow_batch(self, batch_id: str, batch_name: str, subs: list[tuple[str, str]]) -> None:
+        """A batch's job (``engine.cook.batches``) reports about the batch and, with a sub index,
+        about each of its sub-items ``subs`` ((id, name) by sub index)."""
+        self.allow(batch_id, batch_name)
+        for sub_id, sub_name in subs:
+            self.allow(sub_id, sub_name)
+        with self._lock:
+            self._batches[batch_id] = [sub_id for sub_id, _ in subs]
+
+    def join_batch(self, batch_id: str, sub_id: str, sub_name: str) -> None:
+        """A sub-item appended to a running batch (``appendSubItem``): the next sub index."""
+        self.allow(sub_id, sub_name)
+        with self._lock:
+            self._batches.setdefault(batch_id, []).append(sub_id)
+
     def disallow(self, item_id: str) -> None:
         with self._lock:
+            self._batches.pop(item_id, None)
             name = self._ids.pop(item_id, None)
             if name is not None and self._names.get(name) == item_id:
                 del self._names[name]
@@ -343,8 +361,12 @@ class ResultServer:
             self.sink.warning(None, exc.message + f" (the {count}th such call: later ones are refused silently)")
 
     # -- the calls --------------------------------------------------------------------------------
-    def _key(self, key) -> tuple[str, tuple]:
-        """The item a report key names (it must be cooking now) and the key's canonical form."""
+    def _key(self, key, subindex=-1) -> tuple[str, tuple]:
+        """The item a report key names (it must be cooking now) and the key's canonical form. A
+        batch's sub-item is named by the batch and its sub index: the key's fourth entry, else
+        ``subindex`` (a call's own argument)."""
+        if isinstance(key, list) and len(key) == 4:
+            key, subindex = key[:3], key[3]
         if not (
             isinstance(key, list)
             and len(key) == 3
@@ -362,7 +384,27 @@ class ResultServer:
             item_id = item if item in self._ids else self._names.get(item)
         if item_id is None:
             raise _Refused(FAULT_NOT_COOKING, f"result server: work item {item[:200]!r} is not cooking under this cook")
+        if isinstance(subindex, int) and not isinstance(subindex, bool) and subindex >= 0:
+            item_id = self._sub_item(item_id, subindex)
         return item_id, (item_id, key[1], str(key[2]))
+
+    def _sub_item(self, item_id: str, subindex: int) -> str:
+        """Sub-item ``subindex`` of the batch ``item_id`` (an item that is no batch is itself)."""
+        with self._lock:
+            subs = self._batches.get(item_id)
+            if subs is None:
+                return item_id
+            if subindex >= len(subs):
+                raise _Refused(
+                    FAULT_INVALID, f"result server: batch {self._ids.get(item_id, item_id)} has no sub item {subindex}"
+                )
+            sub = subs[subindex]
+            if sub not in self._ids:
+                raise _Refused(
+                    FAULT_NOT_COOKING,
+                    f"result server: sub item {subindex} of batch {self._ids.get(item_id, item_id)} is not cooking",
+                )
+        return sub
 
     def _apply(self, item_id: str, key: tuple, effect: Callable[[], None]) -> bool:
         """Run ``effect`` once per report key; a repeat is acknowledged and changes nothing."""
@@ -522,23 +564,17 @@ class ResultServer:
         return self._apply(item_id, key, lambda: self.sink.warning(item_id, message))
 
     # -- the rest of PDG's Job API (pdgcmd's calls beyond attributes, outputs and status) ------------
-    @staticmethod
-    def _sub(subindex) -> str:
-        """Words for a batch sub item index (the engine makes no batches: -1, or said in the record)."""
-        return f" (batch sub item {subindex})" if isinstance(subindex, int) and subindex >= 0 else ""
-
     def _start_cook(self, key, subindex=-1) -> bool:
-        item_id, key = self._key(key)
-        text = "the job started cooking" + self._sub(subindex)
-        return self._apply(item_id, key, lambda: self.sink.log_line(item_id, text))
+        item_id, key = self._key(key, subindex)
+        return self._apply(item_id, key, lambda: self.sink.log_line(item_id, "the job started cooking"))
 
     def _set_custom_state(self, key, subindex, state) -> bool:
-        item_id, key = self._key(key)
+        item_id, key = self._key(key, subindex)
         state = self._string(item_id, "custom state", state if isinstance(state, str) else str(state))
         return self._apply(item_id, key, lambda: self.sink.set_attrib(item_id, "__pdg_state", [state], "str"))
 
     def _set_cook_percent(self, key, subindex, percent) -> bool:
-        item_id, key = self._key(key)
+        item_id, key = self._key(key, subindex)
         if isinstance(percent, bool) or not isinstance(percent, (int, float)):
             raise _Refused(
                 FAULT_INVALID, f"result server: a cook percent is a number, not {_describe(percent)}", item_id
@@ -547,12 +583,12 @@ class ResultServer:
         return self._apply(item_id, key, lambda: self.sink.set_attrib(item_id, "__pdg_cookpercent", [value], "float"))
 
     def _append_log(self, key, subindex, text, log_type=3) -> bool:
-        item_id, key = self._key(key)
+        item_id, key = self._key(key, subindex)
         if not isinstance(text, str):
             raise _Refused(FAULT_INVALID, f"result server: a log entry is a string, not {_describe(text)}", item_id)
         text = self._string(item_id, "log entry", text)
         level = {0: "error", 1: "warning"}.get(log_type, "info")
-        return self._apply(item_id, key, lambda: self.sink.log_line(item_id, text + self._sub(subindex), level))
+        return self._apply(item_id, key, lambda: self.sink.log_line(item_id, text, level))
 
     def _cancelled(self, key) -> bool:
         item_id, key = self._key(key)
@@ -561,7 +597,7 @@ class ResultServer:
     def _invalidate_cache(self, key, subindex=-1) -> bool:
         """PDG: the item's results count as new, so its dependents cook. Recorded as the attribute
         ``__pdg_cacheinvalidated`` (the report's key: new for every call), which children inherit."""
-        item_id, key = self._key(key)
+        item_id, key = self._key(key, subindex)
         stamp = str(key[2])
         return self._apply(
             item_id, key, lambda: self.sink.set_attrib(item_id, "__pdg_cacheinvalidated", [stamp], "str")
@@ -572,21 +608,33 @@ class ResultServer:
         return self._apply(item_id, key, lambda: self.sink.log_line(item_id, "keepalive", "debug"))
 
     def _get_workitem_json(self, key, subindex=-1) -> str:
-        item_id, _ = self._key(key)
+        item_id, _ = self._key(key, subindex)
         try:
             return self.sink.item_json(item_id)
         except ValueError as exc:
             raise xmlrpc.client.Fault(FAULT_REFUSED, f"result server: {exc}") from None
 
     def _check_ready_batch(self, key, subindex=-1) -> int:
-        """1: ready. A job runs only once its item is ready, and the engine makes no batches."""
-        self._key(key)
+        """1: ready. A batch starts once all its sub-items are ready (PDG's ``batchActivation.All``),
+        so each of them is; a sub index the batch does not have is refused."""
+        item_id, _ = self._key(key)
+        with self._lock:
+            subs = self._batches.get(item_id)
+        if subs is not None and isinstance(subindex, int) and subindex >= len(subs):
+            raise _Refused(FAULT_INVALID, f"result server: batch {self._ids.get(item_id)} has no sub item {subindex}")
         return 1
 
     def _add_sub_item_batch(self, key) -> int:
-        """-1: the item is not a batch (the engine makes none)."""
-        self._key(key)
-        return -1
+        """A new sub-item at the end of the running batch (its index); -1 for an item that is no batch."""
+        item_id, _ = self._key(key)
+        with self._lock:
+            is_batch = item_id in self._batches
+        if not is_batch:
+            return -1
+        try:
+            return self.sink.append_sub_item(item_id)
+        except ValueError as exc:
+            raise xmlrpc.client.Fault(FAULT_REFUSED, f"result server: {exc}") from None
 
     def _multicall(self, calls) -> list:
         """Several reports in one round trip; each is checked and applied on its own, in order.
