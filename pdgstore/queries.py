@@ -41,6 +41,12 @@ def project_root(log: EventLog, state: ReadState, graph: str) -> str:
     return os.path.normpath(os.path.join(base, info.root)) if info else base
 
 
+def working_dirs(state: ReadState, graph: str) -> tuple[str, ...]:
+    """The absolute working folders the schedulers of ``graph`` declared when it was last loaded."""
+    info = state.graphs.get(graph)
+    return tuple(info.working_dirs) if info else ()
+
+
 def file_dict(rec: list, root: str) -> dict:
     path, tag, size, mtime_ns, digest = rec
     return {

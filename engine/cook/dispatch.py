@@ -23,6 +23,7 @@ from pdgstore.engine.cook.intake import Intake
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
 from pdgstore.engine.errors import ExpansionError, GraphError
+from pdgstore.engine.files.confine import working_dirs
 from pdgstore.engine.files.transfer import Transfers
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.pdgapi.bridge import record_uris, record_writes, static_maps
@@ -324,6 +325,9 @@ class Dispatch:
                 host.graph.root,
                 host=remote.result_host if remote else "127.0.0.1",
                 path_map=getattr(remote, "report_path", None),
+                working_dirs=working_dirs(
+                    [*getattr(host.graph, "schedulers", {}).values(), *self.schedulers.values()], host.graph.root
+                ),
             )
             self.server.start()
             self.intake.server = self.server

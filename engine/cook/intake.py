@@ -38,6 +38,9 @@ class Intake:
         self.scheduled_item = scheduled_item  # item id -> the ScheduledItem a scheduler sees
         self.server = None  # the result server, while one runs: a settled item's calls are refused
         self.waiting_done: list = []  # callbacks answered after the next flush
+        #: item id -> why: jobs that reported themselves cancelled (``pdgcmd.workItemCancelled``);
+        #: their end is recorded as a cancel, whatever their exit code
+        self.cancelled_by_job: dict[str, str] = {}
         self._on = {
             rp.Finished: self._finished,
             rp.JobStarted: self._job_started,
@@ -52,7 +55,12 @@ class Intake:
         }
 
     def handle(self, report: rp.Report) -> None:
-        """Turn one report (``engine.schedulers.reports``) into events, by its type."""
+        """Turn one report (``engine.schedulers.reports``) into events, by its type. A job's call
+        (``rp.ANSWERED``: a report, a keepalive) also tells its scheduler the job is alive."""
+        if isinstance(report, rp.ANSWERED):
+            name = self.running.get(report.item_id)
+            if name is not None:
+                self.schedulers[name].job_heard(report.item_id)
         self._on[type(report)](report)
 
     def _finished(self, report: rp.Finished) -> None:
@@ -101,9 +109,15 @@ class Intake:
         if self._late(report):
             return
         item_id, exit_code, outcome, text = report.item_id, report.exit_code, report.outcome, report.message
+        why = self.cancelled_by_job.pop(item_id, None) if outcome != "retry" else None
+        if why is not None:  # the job said it was cancelled: its exit code does not matter
+            outcome, text = "cancelled", why
         self.host.recorder.emit(ev.JobEnded, item_id=item_id, exit_code=exit_code, outcome=outcome, message=text)
         if outcome == "retry":
             return
+        if why is not None:
+            self._release(item_id)
+            return self.settle.cancelled(item_id, why)
         if outcome == "failure":
             self._failed(item_id, text or f"its job exited with code {exit_code}")
         else:
@@ -112,6 +126,7 @@ class Intake:
     def _job_cancelled(self, report: rp.JobCancelled) -> None:
         if self._late(report):
             return
+        self.cancelled_by_job.pop(report.item_id, None)
         self._release(report.item_id)
         self.settle.cancelled(report.item_id, report.message)
 
@@ -155,6 +170,13 @@ class Intake:
         if self._late(report):
             return
         item_id, ok, text = report.item_id, report.ok, report.message
+        if report.cancelled:  # the scheduler sees a failure (never retried); its end is recorded as a cancel
+            self.cancelled_by_job[item_id] = text or "the job cancelled itself"
+            self.schedulers[self.running[item_id]].job_reported(item_id, False, text)
+            self.host.recorder.emit(
+                ev.WorkItemLogged, item_id=item_id, level="warning", text="the job reported it was cancelled"
+            )
+            return self._answer(report.done, None)
         self.schedulers[self.running[item_id]].job_reported(item_id, ok, text)
         said = "success" if ok else "failure"
         self.host.recorder.emit(

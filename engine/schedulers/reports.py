@@ -79,11 +79,13 @@ class LogLine(Report):
 
 @dataclass(frozen=True, slots=True)
 class StatusReported(Report):
-    """The job says itself whether it succeeded (``pdgcmd.workItemSuccess``/``Failed``)."""
+    """The job says itself whether it succeeded (``pdgcmd.workItemSuccess``/``Failed``), or that it
+    was cancelled (``pdgcmd.workItemCancelled``: ``cancelled`` True, ``ok`` False)."""
 
     ok: bool
     message: str = ""
     done: Done = None
+    cancelled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

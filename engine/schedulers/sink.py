@@ -86,6 +86,9 @@ class CookSink:
     def report_status(self, item_id: str, ok: bool, message: str = "") -> None:
         self._wait(lambda done: self.reporter.status(item_id, ok, message, done))
 
+    def report_cancelled(self, item_id: str, message: str = "") -> None:
+        self._wait(lambda done: self.reporter.cancelled_itself(item_id, message, done))
+
     def warning(self, item_id: str | None, message: str) -> None:
         self._wait(lambda done: self.reporter.warning(item_id, message, done))
 
