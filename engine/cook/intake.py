@@ -113,6 +113,12 @@ class Intake:
             self._answer(report.done, None)
         ended = isinstance(report, rp.JobCancelled) or (isinstance(report, rp.JobEnded) and report.outcome != "retry")
         if ended:
+            if isinstance(report, rp.JobEnded):  # sub-items settled as it went: their job's end is known now
+                for sub in batch.subs:
+                    if sub not in live:
+                        self.host.recorder.emit(
+                            ev.JobEnded, item_id=sub, exit_code=report.exit_code, outcome=report.outcome, message=""
+                        )
             for sub in batch.subs:  # sub-items the scheduler never reported (a refused start): settled too
                 if sub in self.running:
                     self._failed(sub, f"its batch {batch.name} ended without it")

@@ -8,8 +8,12 @@ The job scripts are written as a PDG user writes them (Job API page: ``import pd
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pdg_api"
 
 GRAPH_HEAD = """
 import sys
@@ -117,54 +121,11 @@ graph.python_script("silent", one, "silent.py")
     assert len(beats) == 16 and {h["state"] for h in beats} == {"debug"}  # each heartbeat is an event
 
 
-BATCH_JOB = """
-import os
-import pdgcmd
-from pdgjson import WorkItem
-
-# the batch work item: one job cooks all its sub-items (PDG's batches)
-batch = WorkItem.fromJobEnvironment()
-assert batch.isBatch and batch.batchSize == len(batch.batchItems) > 0
-os.makedirs("out", exist_ok=True)
-
-
-def cook(sub):
-    assert sub.batchParent is batch and sub.batchIndex >= 0 and not sub.isBatch
-    sub.startSubItem(wait=True)  # waitUntilReady, then the sub-item starts cooking
-    assert sub.checkSubItem()  # checkReady: its dependencies have cooked
-    value = sub.attribValue('value')
-    path = os.path.abspath('out/frame%d.txt' % value)
-    with open(path, 'w') as f:
-        f.write(str(value))
-    sub.addOutputFile(path, 'file/text')
-    sub.setIntAttrib('squared', value * value)
-    sub.setCookPercent(100)
-    sub.cookSubItem()  # this sub-item succeeded: its dependents may cook now
-
-
-pdgcmd.workItemSetCustomState('rendering', batch.id)  # about the batch: every sub-item still cooking
-for sub in batch.batchItems:
-    cook(sub)
-if batch.attribValue('value') == 0:
-    extra = batch.appendSubItem()  # one more sub-item at the end of this running batch
-    assert extra.batchIndex == batch.batchSize - 1 and extra.batchParent is batch
-    cook(extra)
-"""
-
-
 @pytest.mark.timeout(120)
 def test_a_batch_work_item_cooks_its_sub_items_in_one_job(project):
-    project.write(
-        "graph.py",
-        GRAPH_HEAD
-        + """
-graph.scheduler("local", slots=2, max_retries=0, tick_period=0.05)
-frames = graph.range_generate("frames", 5)
-graph.python_script("render", frames, "render.py", batch_size=3)
-graph.command("after", "render", [sys.executable, "-c", "print('after')"])
-""",
-    )
-    project.write("render.py", BATCH_JOB)
+    """examples/pdg_api/batches: five frames, three to a batch job; the first batch appends one."""
+    for name in ("graph.py", "render.py"):
+        shutil.copy(EXAMPLES / "batches" / name, project.root / name)
     cooked = project.pdg("cook", "graph.py", "--json")
     summary = json.loads(cooked.output)
     assert summary["status"] == "success", summary
@@ -186,8 +147,8 @@ graph.command("after", "render", [sys.executable, "-c", "print('after')"])
         if not any("appended by its job" in m for m in messages):
             assert shown["attrs"]["__pdg_state"]["values"] == ["rendering"], shown["attrs"]
     assert len(jobs) == 2  # two batch jobs (3 + 2 sub-items, and the one appended to the first)
-    assert (project.root / ".pdg" / "jobs" / "lifecycle" / "data" / "render_batch1.json").exists()
-    data = json.loads((project.root / ".pdg" / "jobs" / "lifecycle" / "data" / "render_batch1.json").read_text())
+    assert (project.root / ".pdg" / "jobs" / "batches" / "data" / "render_batch1.json").exists()
+    data = json.loads((project.root / ".pdg" / "jobs" / "batches" / "data" / "render_batch1.json").read_text())
     assert data["type"] == 1 and len(data["subItems"]) == 3  # pdgjson.workItemType.Batch
 
     again = json.loads(project.pdg("cook", "graph.py", "--json").output)  # nothing changed: nothing runs
