@@ -109,7 +109,7 @@ class DataLayer:
             opened = True
         total = 0
         with view.reading():
-            while True:  # to the end of the log as this read transaction sees it
+            while not self._stop.is_set():  # to the end of the log as this read transaction sees it
                 events = view.poll()
                 if not events:
                     break
