@@ -169,7 +169,10 @@ def graph_from_body(body: bytes) -> GraphInfo:
 
 
 def graph_body(info: GraphInfo) -> bytes:
-    return _pack([getattr(info, name) for name in GraphInfo.PLAIN])
+    values = [getattr(info, name) for name in GraphInfo.PLAIN]
+    if not info.working_dirs:  # the bytes stores written before working_dirs hold: `pdg check` agrees
+        values.pop()
+    return _pack(values)
 
 
 def chunks(values: list, size: int = CHUNK) -> Iterator[list]:

@@ -3,7 +3,8 @@
 ``slots`` (default: the CPU count; negative: CPUs minus that many) are shared by the running jobs,
 each taking ``slots_per_item``. A job that fails is retried up to ``max_retries`` times (its item's
 ``failurecount`` attribute counts the failures). ``timeout`` seconds kill it (``on_timeout``: fail or
-retry); ``max_memory_mb`` kills it when its process group's resident memory exceeds that (Linux,
+retry); so does ``heartbeat_timeout`` seconds of silence (no ``pdgcmd.keepalive``, no Job API call:
+the job is judged hung, as PDG's schedulers judge jobs that stop sending heartbeats); ``max_memory_mb`` kills it when its process group's resident memory exceeds that (Linux,
 read from /proc). ``exit_codes`` maps a non-zero exit code to success, warning, retry, ignore or
 failure (the default). No job starts while the machine has less than ``min_free_memory_mb``
 available. Jobs run in ``working_dir`` (default: the graph's folder).
@@ -57,7 +58,8 @@ class _Job:
     attempt: int = 1
     started: float = 0.0
     failures: int = 0
-    kill_reason: str = ""  # why on_tick killed it: "timeout" or "memory"
+    kill_reason: str = ""  # why on_tick killed it: "timeout", "hung N" or "memory ..."
+    heard: float = 0.0  # when its job last called the Job API (a report or a keepalive)
     cancelled: bool = False
     status: tuple | None = None  # (ok, message) the job reported for itself through the Job API
     output: jobs.LazyLog | None = None  # its output on the way to its log, while it runs
@@ -124,6 +126,7 @@ class LocalScheduler(Scheduler):
         max_retries: int = 3,
         timeout: float | None = None,
         on_timeout: str = "fail",
+        heartbeat_timeout: float | None = None,
         max_memory_mb: float | None = None,
         exit_codes: dict | None = None,
         min_free_memory_mb: float | None = None,
@@ -141,6 +144,9 @@ class LocalScheduler(Scheduler):
         self.max_retries = max_retries
         self.timeout = timeout
         self.on_timeout = on_timeout
+        if heartbeat_timeout is not None and heartbeat_timeout <= 0:
+            raise GraphError(f"scheduler {self.name}: heartbeat_timeout must be positive, not {heartbeat_timeout}")
+        self.heartbeat_timeout = heartbeat_timeout
         self.max_memory_mb = max_memory_mb
         self.min_free_memory_mb = min_free_memory_mb
         self.free = self.slots
@@ -166,6 +172,7 @@ class LocalScheduler(Scheduler):
             "max_retries": self.max_retries,
             "timeout": self.timeout,
             "on_timeout": self.on_timeout,
+            "heartbeat_timeout": self.heartbeat_timeout,
             "max_memory_mb": self.max_memory_mb,
             "exit_codes": {str(k): v for k, v in self.exit_codes.items()},
             "min_free_memory_mb": self.min_free_memory_mb,
@@ -235,6 +242,12 @@ class LocalScheduler(Scheduler):
                 if job.proc is not None and job.started and now - job.started > self.timeout and not job.kill_reason:
                     job.kill_reason = "timeout"
                     jobs.kill_group(job.proc.pid)
+        if self.heartbeat_timeout is not None:
+            for job in jobs_now:
+                last = max(job.started, job.heard)
+                if job.proc is not None and job.started and now - last > self.heartbeat_timeout and not job.kill_reason:
+                    job.kill_reason = f"hung {self.heartbeat_timeout:g}"
+                    jobs.kill_group(job.proc.pid)
         if self.max_memory_mb is not None and jobs_now:
             usage = group_rss_mb({job.proc.pid for job in jobs_now if job.proc is not None})
             for job in jobs_now:
@@ -276,6 +289,12 @@ class LocalScheduler(Scheduler):
 
     def get_log_uri(self, item: ScheduledItem) -> str:
         return jobs.log_path(self.temp, item.name).as_uri() if self.temp else ""
+
+    def job_heard(self, item_id: str) -> None:
+        """Its job called the Job API (a keepalive, a report): not hung."""
+        job = self.running.get(item_id)
+        if job is not None:
+            job.heard = time.monotonic()
 
     def job_reported(self, item_id: str, ok: bool, message: str) -> None:
         """The job said itself whether it succeeded (``pdgcmd.workItemSuccess``/``Failed``)."""
@@ -385,6 +404,6 @@ class LocalScheduler(Scheduler):
 
     def _judge(self, job: _Job, code: int) -> tuple[str, str]:
         """What a job's end means: (success|warning|ignore|retry|failure, in words)."""
-        if job.kill_reason and job.kill_reason != "timeout":  # the one rule only this scheduler has
+        if job.kill_reason.startswith("memory"):  # the one rule only this scheduler has
             return "failure", f"killed: its {job.kill_reason} exceeded the limit of {self.max_memory_mb:g} MB"
         return outcome.judge(code, job.kill_reason, job.status, self.exit_codes, self.timeout, self.on_timeout)
