@@ -289,3 +289,18 @@ def event_dicts(log: EventLog, *, cook_id=None, subject=None, kind=None) -> Iter
             "subject": e.subject,
             "payload": e.payload(),
         }
+
+
+def event_rows(log: EventLog, after: int, until: int) -> list[tuple]:
+    """The log's rows after seq ``after`` up to ``until``, payloads left as msgpack bytes
+    (``seq, time_ns, cook_id, graph, kind, subject, payload``): a follower decodes only the events
+    its readers look into (``codec.from_rows``)."""
+    sql = "SELECT seq, time_ns, cook_id, graph, kind, subject, payload FROM events WHERE seq > ? AND seq <= ? ORDER BY seq"
+    return log.conn.execute(sql, (after, until)).fetchall()
+
+
+def graph_seen_by(log: EventLog, graph: str, seq: int) -> bool:
+    """Whether the log holds an event of ``graph`` at or before ``seq`` (a resumed subscriber
+    of the store's root learns of a graph once, when it first appeared)."""
+    sql = "SELECT 1 FROM events WHERE graph = ? AND seq <= ? LIMIT 1"
+    return log.conn.execute(sql, (graph, seq)).fetchone() is not None

@@ -102,7 +102,7 @@ def test_schema_1_store_after_compaction_is_upgraded_from_its_base(cooked):
 
 
 def test_schema_1_store_held_by_a_cook_is_refused_with_a_sentence(cooked, monkeypatch):
-    import pdgstore.log as logmod
+    from pdgstore import writerlock
     from pdgstore.errors import StoreBusy
 
     def busy(path, display):
@@ -110,7 +110,7 @@ def test_schema_1_store_held_by_a_cook_is_refused_with_a_sentence(cooked, monkey
 
     db = str(cooked.db)
     downgrade_to_schema_1(db)
-    monkeypatch.setattr(logmod, "_take_writer_lock", busy)
+    monkeypatch.setattr(writerlock, "take_writer_lock", busy)
     with pytest.raises(StoreRefused) as err:
         EventLog.open(db)
     assert "older pdgstore (schema 1)" in str(err.value) and "pid 4242" in str(err.value)

@@ -102,7 +102,7 @@ class LogProcess:
         self._request(["append", rows], b"", mark)
 
     def write_snapshot(self, seq: int, blob) -> None:
-        """Queue the snapshot at ``seq`` (``pdgstore.log.pack_snapshot``): written after every batch
+        """Queue the snapshot at ``seq`` (``pdgstore.snapshots.pack_snapshot``): written after every batch
         sent before it, while the cook finishes."""
         self._request(["snapshot", seq], blob, None)
 

@@ -131,6 +131,10 @@ class Reporter:
         """Something a job or the result server warns about (a refused call, say)."""
         self.put(reports.Warned(item_id, message, done))
 
+    def sub_item(self, batch_id: str, done: Callable) -> None:
+        """A batch's job asks for a new sub-item (``pdgcmd.appendSubItem``): ``done(index or error)``."""
+        self.put(reports.SubItemAsked(batch_id, done))
+
     def item_json(self, item_id: str, done: Callable) -> None:
         """A job asks for its item's JSON (``pdgcmd.getWorkItemJSON``): ``done(text or error)``."""
         self.put(reports.ItemJsonAsked(item_id, done))

@@ -40,7 +40,7 @@ def item_data(item, node=None) -> dict:
             for f in infos
         ]
 
-    return {
+    data = {
         "version": FORMAT_VERSION,
         "id": item.id,
         "name": item.name,
@@ -53,6 +53,11 @@ def item_data(item, node=None) -> dict:
         "inputFiles": files(item.input_files),
         "outputFiles": files(item.output_files),
     }
+    subs = getattr(item, "batch_subs", None)  # a batch work item (engine.cook.batches)
+    if subs:
+        data["type"] = 1  # pdgjson.workItemType.Batch
+        data["subItems"] = [item_data(sub, node) for sub in subs]
+    return data
 
 
 def write_item_json(item, path: str | os.PathLike, node=None) -> None:

@@ -8,7 +8,7 @@ import xmlrpc.client
 from pathlib import Path
 
 import pytest
-from pdgstore.engine.schedulers import resultserver
+from pdgstore.engine.schedulers import reportcheck
 from pdgstore.engine.schedulers.resultserver import ResultServer
 
 from pdgstore.log import EventLog
@@ -124,7 +124,7 @@ def test_the_result_server_refuses_a_path_through_a_symlink_out(tmp_path, outsid
         proxy = xmlrpc.client.ServerProxy(f"http://{server.address}/RPC2/{server.secret}")
         with pytest.raises(xmlrpc.client.Fault) as info:
             proxy.add_output_files(["id1", 0, "k1"], [["escape/precious.txt", "file", ""]])
-        assert info.value.faultCode == resultserver.FAULT_INVALID
+        assert info.value.faultCode == reportcheck.FAULT_INVALID
         assert "resolves to" in info.value.faultString and "outside the project" in info.value.faultString
         (project / "fine.txt").write_text("ok")
         assert proxy.add_output_files(["id1", 0, "k2"], [["fine.txt", "file", ""]]) is True
@@ -225,7 +225,7 @@ def test_the_result_server_takes_a_declared_working_folder_and_nothing_beyond(tm
                                  str(scratch / ".." / "outside" / "precious.txt"))):
             with pytest.raises(xmlrpc.client.Fault) as info:
                 proxy.add_output_files(["id1", 0, f"bad{n}"], [[bad, "file", ""]])
-            assert info.value.faultCode == resultserver.FAULT_INVALID
+            assert info.value.faultCode == reportcheck.FAULT_INVALID
             assert "outside the project" in info.value.faultString and str(scratch) in info.value.faultString
     finally:
         server.stop()
