@@ -235,8 +235,7 @@ class Dispatch:
                     for i, sub in enumerate(ids or ()):
                         running[sub] = name
                         emit(ev.WorkItemStateChanged, item_id=sub, state="scheduled")
-                        text = f"in batch {batch.name} ({batch.batch_id}): sub item {i} of {len(ids)}"
-                        emit(ev.WorkItemLogged, item_id=sub, level="info", text=text)
+                        self._in_batch(sub, batch, i, f"sub item {i} of {len(ids)}")
                     if batch is None:
                         emit(ev.WorkItemStateChanged, item_id=item_id, state="scheduled")
                     self._call(
@@ -275,8 +274,7 @@ class Dispatch:
         emit = self.host.recorder.emit
         self.running[item_id] = batch.scheduler
         emit(ev.WorkItemStateChanged, item_id=item_id, state="scheduled")
-        text = f"in batch {batch.name} ({batch.batch_id}): sub item {index}, appended by its job"
-        emit(ev.WorkItemLogged, item_id=item_id, level="info", text=text)
+        self._in_batch(item_id, batch, index, f"sub item {index}, appended by its job")
         if batch.pid:
             emit(
                 ev.JobStarted,
@@ -288,6 +286,16 @@ class Dispatch:
             )
         if self.server is not None:
             self.server.join_batch(batch.batch_id, item_id, self.host.state.items[item_id].name)
+
+    def _in_batch(self, item_id: str, batch: Batch, index: int, words: str) -> None:
+        """Record that ``batch`` cooks ``item_id``: a line of its history, and the attribute
+        ``__pdg_batch`` [batch id, name, sub index] (NoCopy), ``pdg.WorkItem.batchParent``'s source."""
+        emit = self.host.recorder.emit
+        emit(
+            ev.WorkItemLogged, item_id=item_id, level="info", text=f"in batch {batch.name} ({batch.batch_id}): {words}"
+        )
+        attr = ["string", [batch.batch_id, batch.name, str(index)], ["NoCopy"]]
+        emit(ev.WorkItemAttribSet, item_id=item_id, name="__pdg_batch", attr=attr)
 
     def append_sub_item(self, batch: Batch) -> int:
         """``pdgcmd.appendSubItem``: a new work item of the batch's node, beside its last sub-item
