@@ -340,6 +340,8 @@ class Cook:
             cancel=self.cancel,
             flush=self._flush,
             plan_static=lambda: static_graph.plan(walk),
+            generated=lambda node: walk.runs[node].generated if node in walk.runs else True,
+            append_item=walk.append_item,
         )
         return Dispatch(host, used, route, static=self.static)
 

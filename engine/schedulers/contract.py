@@ -131,6 +131,10 @@ class Reporter:
         """Something a job or the result server warns about (a refused call, say)."""
         self.put(reports.Warned(item_id, message, done))
 
+    def sub_item(self, batch_id: str, done: Callable) -> None:
+        """A batch's job asks for a new sub-item (``pdgcmd.appendSubItem``): ``done(index or error)``."""
+        self.put(reports.SubItemAsked(batch_id, done))
+
     def item_json(self, item_id: str, done: Callable) -> None:
         """A job asks for its item's JSON (``pdgcmd.getWorkItemJSON``): ``done(text or error)``."""
         self.put(reports.ItemJsonAsked(item_id, done))
@@ -176,6 +180,18 @@ class ScheduledItem(WorkItemAPI):
     @property
     def in_process(self) -> bool:
         return self.run is not None
+
+    @property
+    def isBatch(self) -> bool:  # noqa: N802 - PDG's name
+        """A batch work item (``engine.cook.batches``): one job for ``batchItems``."""
+        return bool(getattr(self.item, "batch_subs", None))
+
+    @property
+    def batchItems(self) -> list:  # noqa: N802 - PDG's name
+        """A batch's sub-items (read-only ``pdg.WorkItem`` views, in sub index order)."""
+        return [ScheduledItem(sub, self.node) for sub in getattr(self.item, "batch_subs", None) or ()]
+
+    batch_items = batchItems
 
     def _write_attrib(self, name: str, values: list, kind: str | None = None) -> None:
         self.changed[name] = typed_as(values, kind)

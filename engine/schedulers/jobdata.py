@@ -39,7 +39,7 @@ def item_data(item, node=None) -> dict:
             for f in infos
         ]
 
-    return {
+    data = {
         "version": FORMAT_VERSION,
         "id": item.id,
         "name": item.name,
@@ -52,6 +52,11 @@ def item_data(item, node=None) -> dict:
         "inputFiles": files(item.input_files),
         "outputFiles": files(item.output_files),
     }
+    subs = getattr(item, "batch_subs", None)  # a batch work item (engine.cook.batches)
+    if subs:
+        data["type"] = 1  # pdgjson.workItemType.Batch
+        data["subItems"] = [item_data(sub, node) for sub in subs]
+    return data
 
 
 def item_json_bytes(item, node=None) -> bytes:

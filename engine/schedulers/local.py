@@ -224,7 +224,7 @@ class LocalScheduler(Scheduler):
                 self.free += 0 if queued else need
             item.message = str(exc)
             return ScheduleResult.FAILED
-        job = _Job(item.id, item.name, item.command, env, log, need, item_json=pending[0])
+        job = _Job(item.id, item.name, item.command, env, log, need, item_json=pending[0] if pending else None)
         self.running[item.id] = job
         if moved:
             self.reporter.log_line(item.id, transfer_summary(moved, self.working_dir))

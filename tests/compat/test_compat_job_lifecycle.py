@@ -8,8 +8,12 @@ The job scripts are written as a PDG user writes them (Job API page: ``import pd
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pdg_api"
 
 GRAPH_HEAD = """
 import sys
@@ -115,3 +119,37 @@ graph.python_script("silent", one, "silent.py")
     alive = json.loads(project.pdg("show", "alive_1", "--json").output)["item"]
     beats = [h for h in alive["history"] if h["message"] == "keepalive"]
     assert len(beats) == 16 and {h["state"] for h in beats} == {"debug"}  # each heartbeat is an event
+
+
+@pytest.mark.timeout(120)
+def test_a_batch_work_item_cooks_its_sub_items_in_one_job(project):
+    """examples/pdg_api/batches: five frames, three to a batch job; the first batch appends one."""
+    for name in ("graph.py", "render.py"):
+        shutil.copy(EXAMPLES / "batches" / name, project.root / name)
+    cooked = project.pdg("cook", "graph.py", "--json")
+    summary = json.loads(cooked.output)
+    assert summary["status"] == "success", summary
+    items = items_by_name(project)
+    renders = sorted((i for i in items.values() if i["node"] == "render"), key=lambda i: i["name"])
+    assert len(renders) == 6 and {i["state"] for i in renders} == {"cooked_success"}  # 5 + 1 appended
+    afters = [i for i in items.values() if i["node"] == "after"]
+    assert len(afters) == 6 and {i["state"] for i in afters} == {"cooked_success"}
+    jobs = set()
+    for item in renders:
+        shown = json.loads(project.pdg("show", item["item_id"], "--json").output)["item"]
+        value = shown["attrs"]["value"]["values"][0]
+        assert shown["attrs"]["squared"]["values"] == [value * value], shown["attrs"]
+        assert shown["attrs"]["__pdg_cookpercent"]["values"] == [100.0]
+        assert [o["path"] for o in shown["outputs"]] == [f"out/frame{value}.txt"]
+        messages = [h["message"] for h in shown["history"]]
+        assert any(m.startswith("in batch render_batch") for m in messages), messages
+        jobs.add(shown["job"]["pid"])
+        if not any("appended by its job" in m for m in messages):
+            assert shown["attrs"]["__pdg_state"]["values"] == ["rendering"], shown["attrs"]
+    assert len(jobs) == 2  # two batch jobs (3 + 2 sub-items, and the one appended to the first)
+    assert (project.root / ".pdg" / "jobs" / "batches" / "data" / "render_batch1.json").exists()
+    data = json.loads((project.root / ".pdg" / "jobs" / "batches" / "data" / "render_batch1.json").read_text())
+    assert data["type"] == 1 and len(data["subItems"]) == 3  # pdgjson.workItemType.Batch
+
+    again = json.loads(project.pdg("cook", "graph.py", "--json").output)  # nothing changed: nothing runs
+    assert again["items"]["ran"] == 0 and again["items"]["failed"] == 0, again
