@@ -297,7 +297,8 @@ class _Batch:
                 "UPDATE items SET graph = ?, node = ?, name = ?, state = ?, cook_id = ?, body = ?, detail = ? WHERE ord = ?",
                 updates,
             )
-        if inserts:
+        if inserts:  # in ``ord`` order: appended to the table's B-tree, not scattered through it
+            inserts.sort()
             conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", inserts)
         if unlink:
             conn.executemany("DELETE FROM links WHERE parent = ? AND child = ?", unlink)

@@ -245,6 +245,7 @@ class Cook:
         if self.trigger:
             rec.emit(ev.CookTriggered, **self.trigger)
         self.walk = walk = Walk(graph, self.state, rec, self.settle, scope, self.cook_id, self._fail_cook, self._warn)
+        walk.bulk = self.generate_only
         for message in graph.types.warnings:
             self._warn(message)
         if not self.target and previous is not None:
