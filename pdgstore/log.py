@@ -18,7 +18,7 @@ import os
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import msgpack
@@ -200,9 +200,13 @@ class EventLog:
         """Append a batch of events in one transaction; they carry their seq already."""
         self.append_rows([codec.to_row(e) for e in events])
 
-    def append_rows(self, rows: list[tuple], manifest_seq: tuple[str, int] | None = None) -> None:
+    def append_rows(
+        self, rows: list[tuple], manifest_seq: tuple[str, int] | None = None, prepared: Sequence[tuple] = ()
+    ) -> None:
         """Append rows already encoded by ``codec.to_row``, in one transaction; ``manifest_seq``
-        (graph, seq) also moves that graph's no-op manifest to ``seq`` in the same transaction."""
+        (graph, seq) also moves that graph's no-op manifest to ``seq`` in the same transaction.
+        ``prepared``: the ``items`` rows (``tables.new_item_row``) of new items some of these
+        events generate, written as they are instead of folding those events again."""
         if not self.is_writer:
             raise RuntimeError("append on a store opened for reading")
         if not rows:
@@ -210,7 +214,12 @@ class EventLog:
 
         def write(c: sqlite3.Connection) -> None:
             c.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows)
-            tables.fold_rows(c, rows)  # the queryable state moves with the events, in their transaction
+            # the queryable state moves with the events, in their transaction
+            if prepared:
+                done = tables.write_prepared(c, prepared)
+                tables.fold_rows(c, [r for r in rows if r[0] not in done])
+            else:
+                tables.fold_rows(c, rows)
             if manifest_seq is not None:
                 c.execute(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)",

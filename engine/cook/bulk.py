@@ -28,6 +28,9 @@ from pdgstore.engine.incremental import signatures
 
 from pdgstore import events as ev
 
+#: items recorded and flushed at a time (the appender writes a batch while the next is made)
+CHUNK = 10_000
+
 
 def plan(walk) -> list[str]:
     """The nodes of ``walk``'s scope to make in bulk, in topological order ([] when the walk must
@@ -73,7 +76,7 @@ def _node(walk, name: str) -> None:
     run = walk.runs[name]
     node = run.node
     graph_name = walk.graph.name
-    state, numbers, settle = walk.state, walk.numbers, walk.settle
+    state, numbers = walk.state, walk.numbers
     does_work = node.does_work
     node_fp = walk.items.node_fp[name]
     item_signature = signatures.item_signature
@@ -120,11 +123,22 @@ def _node(walk, name: str) -> None:
                     "signature": signature,
                 }
             )
+        if len(out) >= CHUNK:
+            _record(walk, run, out)
+            out = []
+    _record(walk, run, out)
+    walk.bulk_made.add(name)
+
+
+def _record(walk, run, out: list[dict]) -> None:
+    """Record ``out`` (``WorkItemGenerated`` fields) and count them as the walk would; flush, so
+    the log appender writes them while the next ones are made."""
     walk.recorder.record_many(ev.WorkItemGenerated, out)
     items = run.items
     for fields in out:
         items[fields["item_id"]] = None
-    walk.bulk_made.add(name)
+    settle = walk.settle
+    does_work = run.node.does_work
     n = len(out)
     settle.total += n
     if does_work:  # to run: counted as the walk's ``_register`` counts them
@@ -134,4 +148,5 @@ def _node(walk, name: str) -> None:
     else:  # born cooked: settled and handed on (their children are made here; partitions wait)
         settle.counts["updated"] += n
         settle.done += n
-        settle.remade.update(items)
+        settle.remade.update(fields["item_id"] for fields in out)
+    walk.flush()

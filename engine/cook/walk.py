@@ -93,6 +93,7 @@ class Walk:
         self._known: dict[str, list] | None = None
         #: ``pdg cook --generate-only``: fresh nodes are made in bulk (``engine.cook.bulk``)
         self.bulk = False
+        self.flush: Callable[[], None] = lambda: None  # the cook's flush (bulk generation flushes as it goes)
         self.bulk_made: set[str] = set()
         settle.handed_on = self.handed_on
 
