@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sys
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import click
 from pdgstore.cli import render
 from pdgstore.cli.cook import parse_sets
 from pdgstore.cli.options import db_option, json_option
+from pdgstore.engine.live import schedulemessages as msg
 from pdgstore.engine.live import schedules
 from pdgstore.engine.project import find_store, open_store, store_beside
 
@@ -111,7 +116,7 @@ def run_command(watch, misfire_grace, busy_wait, db, as_json) -> None:
     """Run the due cooks of every schedule in the store until Ctrl-C (exit 0). Due times missed
     while no service ran are reported, and the last one is run once when within --misfire-grace."""
     path = find_store(db)
-    ui = _Report(as_json)
+    ui = ScheduleStatus(as_json)
     gate = threading.Lock()
     service = schedules.ScheduleService(
         path, misfire_grace_s=misfire_grace, busy_wait_s=busy_wait, report=ui.report, gate=gate
@@ -138,7 +143,7 @@ def run_command(watch, misfire_grace, busy_wait, db, as_json) -> None:
             signal.signal(sig, handler)
 
 
-def _watchers(db: str, gate: threading.Lock, ui: _Report) -> list:
+def _watchers(db: str, gate: threading.Lock, ui: ScheduleStatus) -> list:
     from pdgstore.cli.watch import WatchStatus
     from pdgstore.engine.live.watch import Watcher
 
@@ -149,41 +154,66 @@ def _watchers(db: str, gate: threading.Lock, ui: _Report) -> list:
     return [Watcher(path, db=db, node=node, report=status.report, gate=gate) for path, node in targets]
 
 
-class _Report:
+class ScheduleStatus:
+    """What the schedule service reports (``engine.live.schedulemessages``): status lines on stderr,
+    or, with --json, one line on stdout per fire, missed or skipped due time, cook and error."""
+
+    #: the messages --json writes a line for (starting and stopping are said on stderr only)
+    JSON_LINES = (msg.Fired, msg.Missed, msg.Skipped, msg.ScheduledCook, msg.CookFailed)
+
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
+        self._on: dict[type, Callable[[Any], None]] = {
+            msg.ServiceStarted: self._started,
+            msg.Missed: self._missed,
+            msg.Fired: self._fired,
+            msg.ScheduledCook: self._cook,
+            msg.Skipped: self._skipped,
+            msg.CookFailed: self._error,
+            msg.ServiceStopped: self._stopped,
+        }
 
-    def report(self, kind: str, data: dict) -> None:
+    def report(self, message: msg.ScheduleMessage) -> None:
         if self.as_json:
-            if kind in ("cook", "fired", "missed", "skipped", "error"):
-                data = dict(data)
-                if "summary" in data:
-                    data["summary"] = data["summary"].to_json()
-                if "schedule" in data:
-                    data["schedule_id"] = int(data.pop("schedule"))
-                import json
-                import sys
-
-                sys.stdout.write(json.dumps({"schema": JSON_SCHEMA, "event": kind, **data}, default=str) + "\n")
-                sys.stdout.flush()
+            if isinstance(message, self.JSON_LINES):
+                self._json_line(message)
             return
-        say = render.err.print
-        if kind == "started":
-            say(f"running {data['schedules']} schedules of {render.here(data['store'])}; Ctrl-C to stop", style="bold")
-        elif kind == "missed":
-            say(f"schedule {data['schedule']}: missed {data['count']} due times ({data['message']})", style="yellow")
-        elif kind == "fired":
-            say(f"schedule {data['schedule']} is due" + (f" (for {data['missed']} missed)" if data["missed"] else ""))
-        elif kind == "cook":
-            s = data["summary"]
-            say(
-                f"schedule {data['schedule']}: cook {s.cook_id} {s.status}: {s.counts['ran']} ran, "
-                f"{s.counts['reused']} reused in {s.seconds:.2f} s",
-                style=render.STATE_STYLES.get(s.status),
-            )
-        elif kind == "skipped":
-            say(f"schedule {data['schedule']} skipped: {data['message']}", style="yellow")
-        elif kind == "error":
-            say(f"pdg: {data['message']}", style="bold red")
-        elif kind == "stopped":
-            say("schedule service stopped")
+        self._on[type(message)](message)
+
+    def _json_line(self, message: msg.ScheduleMessage) -> None:
+        data = message.data()
+        if "summary" in data:
+            data["summary"] = data["summary"].to_json()
+        data["schedule_id"] = int(data.pop("schedule"))
+        sys.stdout.write(json.dumps({"schema": JSON_SCHEMA, "event": message.kind, **data}, default=str) + "\n")
+        sys.stdout.flush()
+
+    @staticmethod
+    def _say(text: str, style: str | None = None) -> None:
+        render.err.print(text, style=style)
+
+    def _started(self, m: msg.ServiceStarted) -> None:
+        self._say(f"running {m.schedules} schedules of {render.here(m.store)}; Ctrl-C to stop", "bold")
+
+    def _missed(self, m: msg.Missed) -> None:
+        self._say(f"schedule {m.schedule}: missed {m.count} due times ({m.message})", "yellow")
+
+    def _fired(self, m: msg.Fired) -> None:
+        self._say(f"schedule {m.schedule} is due" + (f" (for {m.missed} missed)" if m.missed else ""))
+
+    def _cook(self, m: msg.ScheduledCook) -> None:
+        s = m.summary
+        self._say(
+            f"schedule {m.schedule}: cook {s.cook_id} {s.status}: {s.counts['ran']} ran, "
+            f"{s.counts['reused']} reused in {s.seconds:.2f} s",
+            render.STATE_STYLES.get(s.status),
+        )
+
+    def _skipped(self, m: msg.Skipped) -> None:
+        self._say(f"schedule {m.schedule} skipped: {m.message}", "yellow")
+
+    def _error(self, m: msg.CookFailed) -> None:
+        self._say(f"pdg: {m.message}", "bold red")
+
+    def _stopped(self, m: msg.ServiceStopped) -> None:
+        self._say("schedule service stopped")

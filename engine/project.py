@@ -18,7 +18,8 @@ from pdgstore.engine.incremental import manifest
 
 from pdgstore import compact as compaction
 from pdgstore import locate
-from pdgstore.log import EventLog, display_path
+from pdgstore.log import EventLog
+from pdgstore.paths import display_path
 from pdgstore.queries import JSON_SCHEMA
 
 # finding and opening a store is pdgstore's (``pdgstore.locate``); kept here under their old names

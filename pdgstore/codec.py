@@ -38,6 +38,13 @@ def _generated_v1(payload: dict) -> dict:
     return payload
 
 
+@_upcaster("GraphLoaded", 1)
+def _graph_loaded_v1(payload: dict) -> dict:
+    """v2 added ``working_dirs``: graphs loaded before it declared none the log knew of."""
+    payload["working_dirs"] = []
+    return payload
+
+
 @_upcaster("WorkItemCooked", 1)
 def _cooked_v1(payload: dict) -> dict:
     """v2 added ``signature`` and ``reason``: a v1 result matches no signature, so it reruns once."""

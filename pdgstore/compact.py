@@ -22,7 +22,8 @@ import msgpack
 from pdgstore import codec
 from pdgstore import events as ev
 from pdgstore.errors import BadRef
-from pdgstore.log import SNAPSHOT_VERSION, EventLog, write_blob
+from pdgstore.log import EventLog
+from pdgstore.snapshots import SNAPSHOT_VERSION, write_blob
 
 #: the automatic rule: at least this many events, and this many times the live records
 AUTO_MIN_EVENTS = 200_000

@@ -164,20 +164,23 @@ class Event:
         return {name: getattr(self, name) for name in self.payload_fields}
 
 
-@register("GraphLoaded", subject="graph")
+@register("GraphLoaded", subject="graph", version=2)
 @record
 class GraphLoaded(Event):
-    """A graph definition was loaded for a cook (v1).
+    """A graph definition was loaded for a cook (v2).
 
     ``path``: the graph file, POSIX, relative to the store's folder; ``root``: the project root that
     file paths are relative to, likewise; ``nodes``: ``[{name, type, inputs, parms}]`` in definition
-    order; ``parms``: the graph parameters' effective values.
+    order; ``parms``: the graph parameters' effective values; ``working_dirs`` (v2): the absolute
+    working folders the graph's schedulers declare, where outputs may lie besides the project (so
+    ``pdg dirty --remove-outputs`` knows them without the graph file).
     """
 
     path: str = ""
     root: str = ""
     nodes: list = field(default_factory=list)
     parms: dict = field(default_factory=dict)
+    working_dirs: list = field(default_factory=list)
 
 
 @register("CookStarted", subject="graph")
@@ -538,8 +541,9 @@ class JobStarted(Event):
 @record
 class JobEnded(Event):
     """A work item's job ended (v1) with ``exit_code`` (a negative number: killed by that signal).
-    ``outcome`` is success, warning, ignore, failure or retry (then the item is scheduled again:
-    a later JobStarted follows); ``message`` says why in words (timeout, memory, exit code)."""
+    ``outcome`` is success, warning, ignore, failure, cancelled (the job said so, ``pdgcmd.workItemCancelled``)
+    or retry (then the item is scheduled again: a later JobStarted follows); ``message`` says why in
+    words (timeout, memory, exit code)."""
 
     item_id: str = ""
     exit_code: int = 0

@@ -85,7 +85,7 @@ def replay_rows(rows: Iterable[tuple], state: State | None = None) -> State:
 
 @applies(ev.GraphLoaded)
 def _graph_loaded(state: State, e: ev.GraphLoaded) -> None:
-    state.graphs[e.graph] = GraphInfo(e.graph, e.path, e.root, e.nodes, e.parms, e.seq)
+    state.graphs[e.graph] = GraphInfo(e.graph, e.path, e.root, e.nodes, e.parms, e.seq, e.working_dirs)
 
 
 @applies(ev.CookStarted)

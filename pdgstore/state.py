@@ -109,8 +109,9 @@ class GraphInfo:
     nodes: list
     parms: dict
     loaded_seq: int
+    working_dirs: list = field(default_factory=list)  # absent from stores written before it
 
-    PLAIN = "name path root nodes parms loaded_seq".split()
+    PLAIN = "name path root nodes parms loaded_seq working_dirs".split()
 
 
 _GETTERS: dict[tuple, attrgetter] = {}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from pdgstore.compact import store_bytes
-from pdgstore.log import SNAPSHOT_VERSION, EventLog
+from pdgstore.log import EventLog
+from pdgstore.snapshots import SNAPSHOT_VERSION
 
 #: events per second a replay folds, as measured on the benchmark machine (benchmarks/README.md):
 #: the basis of the replay-time estimates, which say "about"

@@ -21,7 +21,8 @@ from itertools import zip_longest
 import msgpack
 
 from pdgstore import schema, tables
-from pdgstore.log import SNAPSHOT_VERSION, EventLog
+from pdgstore.log import EventLog
+from pdgstore.snapshots import SNAPSHOT_VERSION
 from pdgstore.state import Item, State, first_difference
 
 #: rows folded per transaction of the scratch replay
@@ -39,7 +40,7 @@ def check(log: EventLog) -> Verdict:
     """Replay ``log`` from zero into scratch tables and compare them with the store's tables and
     its newest snapshot; the first difference as a sentence, or None. A stored event or snapshot
     that cannot be read is the store's error (``EventLog._errors``: one sentence)."""
-    with log._errors():
+    with log.read_errors():
         return _check(log)
 
 

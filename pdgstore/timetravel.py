@@ -45,7 +45,7 @@ class StateAt(TableState):
         super().__init__(log)
         self.seq = seq
         conn = self.conn
-        with log._errors(), paused_gc():
+        with log.read_errors(), paused_gc():
             item_ids: set[str] = set()
             dirtied: set[tuple[str, str]] = set()
             for kind, subject, graph in conn.execute("SELECT kind, subject, graph FROM events WHERE seq > ?", (seq,)):

@@ -37,6 +37,7 @@ SAMPLES: dict[str, ev.Event] = {
         nodes=[{"name": "texts", "type": "file_pattern", "inputs": [], "parms": {"pattern": "texts/*.txt"}},
                {"name": "count", "type": "python_processor", "inputs": ["texts"], "parms": {}}],
         parms={"min_length": 3, "scale": 1.5, "title": "Words", "verbose": False},
+        working_dirs=["/scratch/wordcount"],
     ),
     "CookStarted": ev.CookStarted(**ENVELOPE, node="count", jobs=8, pid=4242, overrides={"min_length": "5"}),
     "CookStaticPlanned": ev.CookStaticPlanned(**ENVELOPE, items=11, dependencies=10, ready=3,
@@ -113,6 +114,7 @@ SAMPLES: dict[str, ev.Event] = {
 
 #: the values the upcasters give fields a kind gained after v1 (kind -> {field: value})
 UPCAST_DEFAULTS = {
+    "GraphLoaded": {"working_dirs": []},
     "WorkItemGenerated": {"signature": ""},
     "WorkItemCooked": {"signature": "", "reason": {}},
 }

@@ -143,3 +143,18 @@ def test_no_module_uses_another_modules_private_names():
     known = all_modules()
     found = [use for path in checked_modules().values() for use in private_uses(path, known)]
     assert found == []
+
+
+#: no module is longer than this: past it, a module does more than one job (STYLE.md: 100-400 lines)
+MAX_MODULE_LINES = 600
+SIZED = ("pdgstore", "engine", "cli", "pdg", "pdgd")
+
+
+def test_no_module_is_over_600_lines():
+    too_long = {
+        str(path.relative_to(REPO)): lines
+        for folder in SIZED
+        for path in sorted((REPO / folder).rglob("*.py"))
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert too_long == {}, f"split these into modules of one job each: {too_long}"

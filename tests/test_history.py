@@ -274,10 +274,10 @@ def test_stats_events_stream_and_export(cooked, tmp_path):
 
 
 def test_old_snapshots_are_thinned_not_all_dropped(tmp_path, monkeypatch):
-    from pdgstore import log as log_module
+    from pdgstore import snapshots
     from pdgstore.state import State
 
-    monkeypatch.setattr(log_module, "SNAPSHOT_SPACING", 100)
+    monkeypatch.setattr(snapshots, "SNAPSHOT_SPACING", 100)
     with EventLog.open(str(tmp_path / "s.db"), writer=True, create=True) as log:
         for seq in range(20, 1001, 20):
             state = State()

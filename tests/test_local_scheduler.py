@@ -155,19 +155,41 @@ def test_slots_bound_the_jobs_running_at_once(tmp_path):
 
 def test_the_backlog_is_accepted_ahead_and_started_as_slots_free(tmp_path):
     """With the slot taken, ``queue_ahead`` more items are accepted (scheduled) at once and each
-    starts when the slot frees; never more jobs run than there are slots."""
-    script = "echo start $(date +%s%N) >> times; sleep 0.2; echo end $(date +%s%N) >> times"
+    starts when the slot frees; never more jobs run than there are slots.
+
+    Orders are read from causes, not from where events sit in the log: the cook hears of a job's
+    end through its inbox, so the log may hold the acceptance that the freed slot allowed before
+    that end (a scheduler thread frees the slot, then the loop accepts the next item before it
+    drains the report). The jobs wait for ``go``, made once three items are accepted, so the first
+    job still runs while two more are accepted; a job's marks are taken before it exits, and an
+    acceptance is stamped when the cook records it, after the scheduler took it."""
+    script = (
+        "echo start $PDG_ITEM_NAME $(date +%s%N) >> times; i=0; "
+        "until [ -e go ] || [ $i -ge 3000 ]; do sleep 0.01; i=$((i+1)); done; "
+        "echo end $PDG_ITEM_NAME $(date +%s%N) >> times"
+    )
     graph = graph_with(tmp_path, ["sh", "-c", script], n=4, slots=1, queue_ahead=2)
+    accepted = []
+
+    @graph.on("work_item_state_change", node="run")
+    def open_the_gate_once_three_are_accepted(event):
+        if event.current_state == "scheduled":
+            accepted.append(event.work_item_id)
+            if len(accepted) == 3:
+                (tmp_path / "go.tmp").touch()
+                (tmp_path / "go.tmp").rename(tmp_path / "go")
+
     summary, state, events = cook(graph, tmp_path)
     assert summary.status == "success"
-    marks = [line.split()[0] for line in (tmp_path / "times").read_text().splitlines()]
-    assert marks == ["start", "end"] * 4  # one at a time
-    run = run_items(state)
-    first_end = events.index(job_events(events, run[0].item_id, "JobEnded")[0])
-    scheduled = {i.name: events.index(next(e for e in events if e.kind == "WorkItemStateChanged"
-                                           and e.item_id == i.item_id and e.state == "scheduled")) for i in run}
-    assert scheduled["run_2"] < first_end and scheduled["run_3"] < first_end  # accepted ahead
-    assert scheduled["run_4"] > first_end  # the backlog was full
+    marks = [line.split() for line in (tmp_path / "times").read_text().splitlines()]
+    assert [m[0] for m in marks] == ["start", "end"] * 4  # one at a time
+    ended = {name: int(t) for kind, name, t in marks if kind == "end"}
+    names = {i.item_id: i.name for i in run_items(state)}
+    scheduled = [e for e in events if e.kind == "WorkItemStateChanged" and e.state == "scheduled"]
+    first, second, third, fourth = ((names[e.item_id], e.time_ns) for e in scheduled)
+    assert marks[0][1] == first[0]  # the first accepted ran first
+    assert first[1] <= second[1] <= third[1] < ended[first[0]]  # two accepted ahead while it ran
+    assert fourth[1] > ended[first[0]]  # the backlog was full: the fourth waited for the slot
 
 
 def test_cancel_settles_the_backlog_without_starting_it(tmp_path):

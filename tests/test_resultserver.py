@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pdgstore.engine.schedulers import jobdata
-from pdgstore.engine.schedulers import resultserver
+from pdgstore.engine.schedulers import reportcheck
 from pdgstore.engine.graph.attribs import typed
 from pdgstore.engine.schedulers.resultserver import ResultServer
 from pdgstore.engine.graph.workitem import WorkItem
@@ -218,10 +218,10 @@ def refused(call, code: int) -> str:
 
 def test_bad_secret_is_refused_before_parsing(server):
     sink = server.sink
-    msg = refused(lambda: forged(server, "wrong").set_attrib(key(1), "x", "int", [1]), resultserver.FAULT_AUTH)
+    msg = refused(lambda: forged(server, "wrong").set_attrib(key(1), "x", "int", [1]), reportcheck.FAULT_AUTH)
     assert "secret" in msg
     refused(lambda: xmlrpc.client.ServerProxy(f"http://{server.address}/RPC2").set_attrib(key(2), "x", "int", [1]),
-            resultserver.FAULT_AUTH)
+            reportcheck.FAULT_AUTH)
     # not XML at all: had it been parsed, the fault would be a parse error, not the secret
     conn = http.client.HTTPConnection(server.address)
     conn.request("POST", "/RPC2/nope", body=b"<!DOCTYPE lol [<!ENTITY a 'aaaa'>]><x>&a;</x>",
@@ -234,13 +234,13 @@ def test_bad_secret_is_refused_before_parsing(server):
 
 def test_unknown_or_finished_item_is_refused(server):
     p = forged(server)
-    msg = refused(lambda: p.set_attrib(key(1, "other"), "x", "int", [1]), resultserver.FAULT_NOT_COOKING)
+    msg = refused(lambda: p.set_attrib(key(1, "other"), "x", "int", [1]), reportcheck.FAULT_NOT_COOKING)
     assert "'other' is not cooking" in msg
     server.allow("id7", "gen_7")
     assert p.set_attrib(key(1, "gen_7"), "x", "int", [1]) is True
     server.disallow("id7")
-    refused(lambda: p.set_attrib(key(2, "id7"), "x", "int", [2]), resultserver.FAULT_NOT_COOKING)
-    refused(lambda: p.report_status(key(3, "gen_7"), True, ""), resultserver.FAULT_NOT_COOKING)
+    refused(lambda: p.set_attrib(key(2, "id7"), "x", "int", [2]), reportcheck.FAULT_NOT_COOKING)
+    refused(lambda: p.report_status(key(3, "gen_7"), True, ""), reportcheck.FAULT_NOT_COOKING)
     assert server.sink.calls == [("attrib", "id7", "x", "int", [1])]
     assert [w[0] for w in server.sink.warnings] == [None, None, None]
 
@@ -262,7 +262,7 @@ def test_unknown_or_finished_item_is_refused(server):
     (([("id42"), -1, "n"], "x", "int", [1]), "a report key is"),
 ])
 def test_wrong_values_are_refused_and_change_nothing(server, args, problem):
-    msg = refused(lambda: forged(server).set_attrib(*args), resultserver.FAULT_INVALID)
+    msg = refused(lambda: forged(server).set_attrib(*args), reportcheck.FAULT_INVALID)
     assert problem in msg
     assert server.sink.calls == []
     assert server.sink.warnings[-1][1] == msg
@@ -292,11 +292,11 @@ def test_oversized_strings_are_refused(server, project):
         small.allow("id42", "render_4")
         q = forged(small)
         msg = refused(lambda: q.set_attrib(key(2), "s", "str", ["0123456789", "0123456789a"]),
-                      resultserver.FAULT_TOO_LARGE)
+                      reportcheck.FAULT_TOO_LARGE)
         assert "attribute s: a string of 11 bytes is refused (the limit is 10)" in msg
-        msg = refused(lambda: q.warning(key(3), "\u00e9" * 6), resultserver.FAULT_TOO_LARGE)
+        msg = refused(lambda: q.warning(key(3), "\u00e9" * 6), reportcheck.FAULT_TOO_LARGE)
         assert "12 bytes" in msg
-        refused(lambda: q.report_status(key(4), False, "m" * 11), resultserver.FAULT_TOO_LARGE)
+        refused(lambda: q.report_status(key(4), False, "m" * 11), reportcheck.FAULT_TOO_LARGE)
         assert q.set_attrib(key(5), "s", "str", ["0123456789"]) is True
     assert server.sink.calls == [("attrib", "id42", "s", "str", ["0123456789"])]
 
@@ -350,7 +350,7 @@ def test_repeated_report_key_is_acknowledged_and_ignored(server):
 def test_sink_refusal_is_a_fault_and_can_be_retried(server):
     server.sink.refuse = "locked"
     p = forged(server)
-    msg = refused(lambda: p.set_attrib(key(1), "locked", "int", [1]), resultserver.FAULT_REFUSED)
+    msg = refused(lambda: p.set_attrib(key(1), "locked", "int", [1]), reportcheck.FAULT_REFUSED)
     assert "attribute locked is read-only" in msg
     server.sink.refuse = None
     assert p.set_attrib(key(1), "locked", "int", [1]) is True  # nothing was applied, so the key is still free
@@ -541,7 +541,7 @@ def test_job_outside_a_scheduler_runs_standalone(tmp_path):
 
 
 def test_unknown_method_is_refused(server):
-    msg = refused(lambda: forged(server).delete_everything(key(1)), resultserver.FAULT_INVALID)
+    msg = refused(lambda: forged(server).delete_everything(key(1)), reportcheck.FAULT_INVALID)
     assert "no call named 'delete_everything'" in msg
 
 
@@ -555,9 +555,9 @@ def test_environment_names_the_server(server):
 def test_a_kept_alive_connection_the_server_closed_is_reopened_at_once(project, monkeypatch):
     """The job's transport keeps one connection; when the server drops it while idle, the next
     report goes out again on a new connection at once (no backoff, no retry counted)."""
-    from pdgstore.engine.schedulers import resultserver
+    from pdgstore.engine.schedulers import rpchttp
 
-    monkeypatch.setattr(resultserver._Handler, "timeout", 0.2)  # the server closes idle connections fast
+    monkeypatch.setattr(rpchttp.GuardedHandler, "timeout", 0.2)  # the server closes idle connections fast
     sink = RecordingSink()
     with ResultServer(sink, project) as srv:
         srv.allow("id42", "render_4")

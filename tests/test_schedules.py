@@ -10,7 +10,8 @@ from datetime import datetime
 
 import pytest
 
-from pdgstore.engine.live import schedules
+from pdgstore.engine.live import schedulemessages, schedules
+from pdgstore.engine.live.schedulemessages import Fired, Missed, ScheduleMessage
 from pdgstore.engine.live.schedules import ScheduleService, due_times, next_due_ns
 from pdgstore.log import EventLog
 
@@ -82,8 +83,8 @@ def test_add_change_list_remove_without_a_service(wide):
 
 class Service:
     def __init__(self, db, **kwargs) -> None:
-        self.seen: list[tuple[str, dict]] = []
-        self.service = ScheduleService(str(db), report=lambda k, d: self.seen.append((k, d)), refresh_s=0.1, **kwargs)
+        self.seen: list[ScheduleMessage] = []
+        self.service = ScheduleService(str(db), report=self.seen.append, refresh_s=0.1, **kwargs)
         self.thread = threading.Thread(target=self.service.run, daemon=True)
         self.thread.start()
 
@@ -93,7 +94,7 @@ class Service:
         assert not self.thread.is_alive()
 
     def kinds(self) -> list[str]:
-        return [k for k, _ in self.seen]
+        return [m.kind for m in self.seen]
 
 
 def state_of(db):
@@ -134,10 +135,10 @@ def test_a_restart_reports_misses_and_runs_once_then_not_beyond_the_grace(wide):
     service = Service(wide.db, misfire_grace_s=3600, clock=hours_ahead(3.5))  # due at +1h, +2h, +3h
     wait_for(lambda: "cook" in service.kinds(), "the catch-up cook")
     service.stop()
-    missed = next(d for k, d in service.seen if k == "missed")
-    assert missed["count"] == 3 and missed["message"] == "running it once now"
-    first_fire = next(d for k, d in service.seen if k == "fired")
-    assert first_fire["missed"] == 3  # one coalesced cook for all of them
+    missed = next(m for m in service.seen if isinstance(m, Missed))
+    assert missed.count == 3 and missed.message == "running it once now"
+    first_fire = next(m for m in service.seen if isinstance(m, Fired))
+    assert first_fire.missed == 3  # one coalesced cook for all of them
     assert service.kinds().count("cook") == 1
     state = state_of(wide.db)
     assert state.schedules["1"]["missed"] == 3  # the restart kept the schedule and its counts
@@ -145,8 +146,8 @@ def test_a_restart_reports_misses_and_runs_once_then_not_beyond_the_grace(wide):
     service = Service(wide.db, misfire_grace_s=60, clock=hours_ahead(5.5))  # +4h and +5h, the last 30 min late
     wait_for(lambda: "missed" in service.kinds(), "the missed due times")
     service.stop()
-    late = next(d for k, d in service.seen if k == "missed")
-    assert late["count"] == 2 and "beyond the misfire grace" in late["message"]
+    late = next(m for m in service.seen if isinstance(m, Missed))
+    assert late.count == 2 and "beyond the misfire grace" in late.message
     assert "fired" not in service.kinds()  # too late: not run
     assert state_of(wide.db).schedules["1"]["missed"] == 5
     assert wide.pdg("check").exit_code == 0
@@ -215,3 +216,43 @@ def test_scheduled_and_watch_cooks_in_one_process_never_overlap(project):
     assert {c.trigger.get("by") for c in cooks} == {"watch", "schedule"}
     for a, b in zip(cooks, cooks[1:]):
         assert a.ended_ns and a.ended_ns <= b.started_ns, (a.cook_id, b.cook_id)
+
+
+def test_every_schedule_message_has_a_handler_in_the_cli():
+    """A message type the CLI does not handle would be lost: each is handled by its own method."""
+    import inspect
+
+    from pdgstore.cli.schedule import ScheduleStatus
+
+    types = {
+        obj
+        for _, obj in inspect.getmembers(schedulemessages, inspect.isclass)
+        if issubclass(obj, ScheduleMessage) and obj is not ScheduleMessage
+    }
+    assert types and set(ScheduleStatus(as_json=False)._on) == types
+    assert len({t.kind for t in types}) == len(types)
+
+
+def test_schedule_run_json_lines_name_the_event_and_the_schedule_id(wide):
+    wide.pdg("schedule", "add", "wide.py", "--every", "0.5s")
+    proc = wide.popen("schedule", "run", "--json")
+    try:
+        lines = [json.loads(proc.stdout.readline())]
+        while lines[-1]["event"] != "cook":  # due times passed while the process started: missed first
+            lines.append(json.loads(proc.stdout.readline()))
+        # a fire that comes while the cook still runs is skipped (max one at a time): said in between
+        assert [line["event"] for line in lines if line["event"] not in ("missed", "skipped")] == ["fired", "cook"]
+        missed = [line for line in lines if line["event"] == "missed"]
+        fired, cooked = (next(line for line in lines if line["event"] == e) for e in ("fired", "cook"))
+        assert all(m["schedule_id"] == 1 and m["count"] >= 1 for m in missed)
+        assert all(line["schedule_id"] == 1 and line["message"] for line in lines if line["event"] == "skipped")
+        assert fired["event"] == "fired" and fired["schedule_id"] == 1 and "schedule" not in fired
+        assert fired["missed"] == sum(m["count"] for m in missed) and isinstance(fired["due_ns"], int)
+        assert fired["schema"] == 2
+        assert cooked["event"] == "cook" and cooked["schedule_id"] == 1
+        assert cooked["summary"]["status"] == "success" and cooked["summary"]["items"]["ran"] == 21
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -35,7 +35,7 @@ from pdgstore.engine.cook.summary import CookSummary, recover_dead_cook
 from pdgstore.engine.cook.task import routes, task
 from pdgstore.engine.cook.walk import Walk
 from pdgstore.engine.files import records as files
-from pdgstore.engine.files.confine import Confine
+from pdgstore.engine.files.confine import Confine, working_dirs
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.workitem import item_identity
 from pdgstore.engine.incremental import delta, noop
@@ -242,6 +242,7 @@ class Cook:
             root=rel(graph.root),
             nodes=described,
             parms=dict(graph.parms),
+            working_dirs=list(working_dirs(getattr(graph, "schedulers", {}).values(), graph.root)),
         )
         rec.emit(
             ev.CookStarted, node=self.target or "", jobs=self.jobs, pid=os.getpid(), overrides=dict(graph.overrides)
@@ -327,7 +328,9 @@ class Cook:
     def _make_dispatch(self) -> Dispatch:
         used, route = routes(self.graph, self.scope, self.jobs)
         graph, walk = self.graph, self.walk
-        confine = Confine(graph.root)  # outputs stay inside the project (engine.files.confine)
+        # outputs stay inside the project or a working folder its schedulers declared (engine.files.confine)
+        declared = [*getattr(graph, "schedulers", {}).values(), *used.values()]
+        confine = Confine(graph.root, working_dirs(declared, graph.root))
         host = Host(
             state=self.state,
             graph=graph,
@@ -342,6 +345,8 @@ class Cook:
             cancel=self.cancel,
             flush=self._flush,
             plan_static=lambda: static_graph.plan(walk),
+            generated=lambda node: walk.runs[node].generated if node in walk.runs else True,
+            append_item=walk.append_item,
         )
         return Dispatch(host, used, route, static=self.static)
 

@@ -21,8 +21,9 @@ from pdgstore.engine.cook.logprocess import START_ROWS, LogProcess
 
 from pdgstore import codec, tables
 from pdgstore.events import Event, WorkItemGenerated
-from pdgstore.log import EventLog, pack_snapshot
+from pdgstore.log import EventLog
 from pdgstore.projection import APPLY
+from pdgstore.snapshots import pack_snapshot
 from pdgstore.state import State
 
 

@@ -488,6 +488,20 @@ class Walk:
             down_run.open_upstream -= 1
             self._maybe_generate(down)
 
+    # -- a batch's new sub-item ---------------------------------------------------------------------
+    def append_item(self, node: str, like_id: str) -> str:
+        """``pdgcmd.appendSubItem``: a new item of ``node`` beside ``like_id`` (the same parent, so
+        the same inputs and inherited attributes), generated, registered and decided as any other;
+        its id. Its identity names this cook: an appended item lives as long as the batch run that
+        made it (a later cook, not making it again, removes it)."""
+        run = self.runs[node]
+        like = self.state.items[like_id]
+        parent = self.state.items.get(like.parents[0]) if like.parents else None
+        before = len(run.items)
+        key = ("appended", self.cook_id, like_id, before)
+        self._add_children(run, [NewItem(key=key, index=like.index + 1)], parent)
+        return list(run.items)[before]
+
     # -- the end -------------------------------------------------------------------------------------
     def listed(self, run: NodeRun) -> list[str]:
         """The items of ``run``'s node in this cook: those it generated, and those a delta walk kept."""

@@ -25,6 +25,18 @@ def outside_allowed() -> bool:
     return os.environ.get(ALLOW_ENV, "") == "1"
 
 
+def working_dirs(schedulers, root: str) -> tuple[str, ...]:
+    """The working folders ``schedulers`` declare (``working_dir``, as the cook's machine sees it),
+    absolute (a relative one is relative to the project ``root``), each once: the folders besides
+    the project where their jobs may write outputs."""
+    found: dict[str, None] = {}
+    for scheduler in schedulers:
+        folder = getattr(scheduler, "working_dir", None)
+        if isinstance(folder, (str, os.PathLike)) and os.fspath(folder):
+            found[os.path.normpath(os.path.join(root, os.fspath(folder)))] = None
+    return tuple(found)
+
+
 class Confine:
     """The project's real folder (and any declared working folders), and the real folders seen so
     far: a cook resolves each output's folder once, not once per file."""
@@ -53,7 +65,14 @@ class Confine:
         if self.inside(real):
             return ""
         through = "" if real == os.path.normpath(os.path.join(self.root, path)) else f", which resolves to {real},"
-        return f"{path}{through} is outside the project {self.root}"
+        return f"{path}{through} is outside the project {self.root}{self.besides()}"
+
+    def besides(self) -> str:
+        """'' or the declared working folders, as the end of a sentence naming the project."""
+        extra = self.allowed[1:]
+        if not extra:
+            return ""
+        return f" and the scheduler working folder{'s' if len(extra) > 1 else ''} {', '.join(extra)}"
 
     def check_output(self, path: str, who: str) -> None:
         """Refuse an output path outside the project (unless ``PDG_ALLOW_OUTSIDE=1``), or one

@@ -31,7 +31,7 @@ from pdgstore import events as ev
 from pdgstore import reasons
 from pdgstore.errors import UnknownItem
 from pdgstore.log import EventLog
-from pdgstore.queries import JSON_SCHEMA, find_item, project_root
+from pdgstore.queries import JSON_SCHEMA, find_item, project_root, working_dirs
 from pdgstore.readmodel import TableState
 from pdgstore.state import Item, State
 
@@ -115,7 +115,7 @@ def dirty(path: str, target: str, *, remove_outputs: bool = False, message: str 
                 if not item.inputs and not item.parents:
                     continue  # a file pattern's item: its "output" is the user's own input file
                 root = project_root(log, state, item.graph)
-                confine = Confine(root)
+                confine = Confine(root, working_dirs(state, item.graph))
                 for out in item.outputs:
                     full = files.absolute(out[files.PATH], root)
                     problem = confine.problem(full)  # resolved, symlinks included: never PDG_ALLOW_OUTSIDE

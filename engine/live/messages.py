@@ -13,11 +13,19 @@ from typing import Any, ClassVar
 
 
 @dataclass(frozen=True, slots=True)
-class WatchMessage:
+class LiveMessage:
+    """A message of a live service (this watcher, or the schedule service's
+    ``engine.live.schedulemessages``): its ``kind`` names it in ``--json`` lines and logs."""
+
     kind: ClassVar[str] = ""
 
-    def data(self) -> dict:
+    def data(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class WatchMessage(LiveMessage):
+    """What a watcher says."""
 
 
 @dataclass(frozen=True, slots=True)

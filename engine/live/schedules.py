@@ -25,11 +25,13 @@ from datetime import datetime, timedelta
 
 from pdgstore.engine.errors import UnknownNode
 from pdgstore.engine.graph.loader import load_graph
+from pdgstore.engine.live import schedulemessages as msg
 from pdgstore.engine.live.writer import StoreSession
 
 from pdgstore import events as ev
 from pdgstore.errors import PdgError, StoreBusy
-from pdgstore.log import EventLog, display_path
+from pdgstore.log import EventLog
+from pdgstore.paths import display_path
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -243,8 +245,8 @@ def rows(state, now_ns: int | None = None) -> list[dict]:
 
 # -- the service (``pdg schedule run``) ------------------------------------------------------------
 class ScheduleService:
-    """Run the store's schedules until ``stop``. ``report(kind, data)`` hears started, missed,
-    fired, cook, skipped, error, stopped. ``gate`` serialises cooks within this process (a watch
+    """Run the store's schedules until ``stop``. ``report(message)`` hears what happens, as the
+    typed messages of ``engine.live.schedulemessages``. ``gate`` serialises cooks within this process (a watch
     started with ``--watch`` shares it); across processes the store's writer lock does."""
 
     def __init__(
@@ -253,7 +255,7 @@ class ScheduleService:
         *,
         misfire_grace_s: float = 600.0,
         busy_wait_s: float = 300.0,
-        report: Callable[[str, dict], None] | None = None,
+        report: Callable[[msg.ScheduleMessage], None] | None = None,
         gate: threading.Lock | None = None,
         refresh_s: float = 1.0,
         clock: Callable[[], int] = time.time_ns,
@@ -264,7 +266,7 @@ class ScheduleService:
         self.clock = clock
         self.misfire_grace_s = misfire_grace_s
         self.busy_wait_s = busy_wait_s
-        self.report = report or (lambda kind, data: None)
+        self.report = report or (lambda message: None)
         self.gate = gate or threading.Lock()
         self.refresh_s = refresh_s
         self.stopped = threading.Event()
@@ -287,7 +289,7 @@ class ScheduleService:
 
         with self.gate:
             state = self.session.refresh()
-        self.report("started", {"schedules": len(state.schedules), "store": self.db})
+        self.report(msg.ServiceStarted(schedules=len(state.schedules), store=self.db))
         self._catch_up(state)
         self.scheduler = BackgroundScheduler(timezone=_local())
         self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
@@ -303,7 +305,7 @@ class ScheduleService:
         finally:
             self.scheduler.shutdown(wait=True)
             self._flush_outbox(wait_s=10.0)
-            self.report("stopped", {})
+            self.report(msg.ServiceStopped())
 
     # -- what was due while no service ran --------------------------------------------------------
     def _catch_up(self, state) -> None:
@@ -323,7 +325,7 @@ class ScheduleService:
             self._record(
                 s["graph"], ev.ScheduleMissed, schedule=sid, count=count, first_ns=first, last_ns=last, message=message
             )
-            self.report("missed", {"schedule": sid, "count": count, "message": message})
+            self.report(msg.Missed(schedule=sid, count=count, message=message))
             if run:
                 self._fire(sid, due_ns=last, missed=count)
 
@@ -375,14 +377,14 @@ class ScheduleService:
             last_ns=due,
             message=f"ran later than the misfire grace of {self.misfire_grace_s:g} s: not run",
         )
-        self.report("missed", {"schedule": sid, "count": 1, "message": "later than the misfire grace"})
+        self.report(msg.Missed(schedule=sid, count=1, message="later than the misfire grace"))
 
     def _on_busy(self, event) -> None:
         sid = event.job_id
         due = int(event.scheduled_run_times[-1].timestamp() * 1e9) if event.scheduled_run_times else self.clock()
         message = "its previous cook was still running"
         self._queue(sid, ev.ScheduleSkipped, schedule=sid, due_ns=due, message=message)
-        self.report("skipped", {"schedule": sid, "message": message})
+        self.report(msg.Skipped(schedule=sid, message=message))
 
     def _fire(self, sid: str, due_ns: int | None = None, missed: int = 0) -> None:
         """Run one due cook of schedule ``sid`` (an APScheduler job, or a catch-up on start)."""
@@ -424,7 +426,7 @@ class ScheduleService:
             except StoreBusy as exc:
                 self._skip(sid, due_ns, f"{exc} for over {self.busy_wait_s:g} s")
                 return
-            self.report("fired", {"schedule": sid, "due_ns": due_ns, "missed": missed})
+            self.report(msg.Fired(schedule=sid, due_ns=due_ns, missed=missed))
             trigger = {"by": "schedule", "schedule": sid, "message": f"schedule {sid} ({describe(s)})"}
             try:
                 summary = self.session.cook(
@@ -434,11 +436,11 @@ class ScheduleService:
                 self._skip(sid, due_ns, f"{exc} for over {self.busy_wait_s:g} s")
                 return
             except PdgError as exc:
-                self.report("error", {"schedule": sid, "message": str(exc)})
+                self.report(msg.CookFailed(schedule=sid, message=str(exc)))
                 return
             finally:
                 self._cook = None
-            self.report("cook", {"schedule": sid, "summary": summary})
+            self.report(msg.ScheduledCook(schedule=sid, summary=summary))
         finally:
             self.gate.release()
 
@@ -463,7 +465,7 @@ class ScheduleService:
         self._queue(
             sid, ev.ScheduleSkipped, schedule=sid, due_ns=due_ns, message=message, graph=s["graph"] if s else ""
         )
-        self.report("skipped", {"schedule": sid, "message": message})
+        self.report(msg.Skipped(schedule=sid, message=message))
 
     def _queue(self, sid: str, cls, graph: str = "", **fields) -> None:
         with self._outbox_lock:

@@ -32,7 +32,7 @@ from pdgstore.engine.project import store_beside
 
 from pdgstore import events as ev
 from pdgstore.errors import PdgError, StoreRefused
-from pdgstore.log import display_path
+from pdgstore.paths import display_path
 from pdgstore.queries import ITEM_KINDS
 
 #: event types that may mean new content (watchdog 7 also reports opens and read-only closes)

@@ -122,9 +122,18 @@ class Reporter:
         """The job says itself whether it succeeded (``pdgcmd.workItemSuccess``/``Failed``)."""
         self.put(reports.StatusReported(item_id, ok, message, done))
 
+    def cancelled_itself(self, item_id: str, message: str = "", done: Callable | None = None) -> None:
+        """The job says it was cancelled (``pdgcmd.workItemCancelled``): when it ends, its item is
+        recorded cancelled (``cooked_cancel``, never retried) and what depends on it does not cook."""
+        self.put(reports.StatusReported(item_id, False, message, done, cancelled=True))
+
     def warning(self, item_id: str | None, message: str, done: Callable | None = None) -> None:
         """Something a job or the result server warns about (a refused call, say)."""
         self.put(reports.Warned(item_id, message, done))
+
+    def sub_item(self, batch_id: str, done: Callable) -> None:
+        """A batch's job asks for a new sub-item (``pdgcmd.appendSubItem``): ``done(index or error)``."""
+        self.put(reports.SubItemAsked(batch_id, done))
 
     def item_json(self, item_id: str, done: Callable) -> None:
         """A job asks for its item's JSON (``pdgcmd.getWorkItemJSON``): ``done(text or error)``."""
@@ -171,6 +180,18 @@ class ScheduledItem(WorkItemAPI):
     @property
     def in_process(self) -> bool:
         return self.run is not None
+
+    @property
+    def isBatch(self) -> bool:  # noqa: N802 - PDG's name
+        """A batch work item (``engine.cook.batches``): one job for ``batchItems``."""
+        return bool(getattr(self.item, "batch_subs", None))
+
+    @property
+    def batchItems(self) -> list:  # noqa: N802 - PDG's name
+        """A batch's sub-items (read-only ``pdg.WorkItem`` views, in sub index order)."""
+        return [ScheduledItem(sub, self.node) for sub in getattr(self.item, "batch_subs", None) or ()]
+
+    batch_items = batchItems
 
     def _write_attrib(self, name: str, values: list, kind: str | None = None) -> None:
         self.changed[name] = typed_as(values, kind)
@@ -272,6 +293,10 @@ class Scheduler:
     def job_reported(self, item_id: str, ok: bool, message: str) -> None:
         """The job reported its own status through the Job API; it decides the item's outcome
         when the job ends (schedulers that judge exit codes take it into account)."""
+
+    def job_heard(self, item_id: str) -> None:
+        """The job of ``item_id`` called the Job API (a report or ``pdgcmd.keepalive``): it is alive.
+        Schedulers with a heartbeat rule (the local scheduler's ``heartbeat_timeout``) reset its clock."""
 
     def on_schedule_static(self, dependency_map: dict, dependent_map: dict, ready_items: list) -> list | None:
         """A static cook (``pdg cook --static``): the whole planned graph at once, before anything

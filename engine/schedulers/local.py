@@ -3,7 +3,8 @@
 ``slots`` (default: the CPU count; negative: CPUs minus that many) are shared by the running jobs,
 each taking ``slots_per_item``. A job that fails is retried up to ``max_retries`` times (its item's
 ``failurecount`` attribute counts the failures). ``timeout`` seconds kill it (``on_timeout``: fail or
-retry); ``max_memory_mb`` kills it when its process group's resident memory exceeds that (Linux,
+retry); so does ``heartbeat_timeout`` seconds of silence (no ``pdgcmd.keepalive``, no Job API call:
+the job is judged hung, as PDG's schedulers judge jobs that stop sending heartbeats); ``max_memory_mb`` kills it when its process group's resident memory exceeds that (Linux,
 read from /proc). ``exit_codes`` maps a non-zero exit code to success, warning, retry, ignore or
 failure (the default). No job starts while the machine has less than ``min_free_memory_mb``
 available. Jobs run in ``working_dir`` (default: the graph's folder).
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pdgstore.engine.errors import GraphError
-from pdgstore.engine.schedulers import jobs, outcome
+from pdgstore.engine.schedulers import jobdata, jobs, outcome
 from pdgstore.engine.schedulers.contract import (
     AcceptResult,
     ScheduledItem,
@@ -57,10 +58,13 @@ class _Job:
     attempt: int = 1
     started: float = 0.0
     failures: int = 0
-    kill_reason: str = ""  # why on_tick killed it: "timeout" or "memory"
+    kill_reason: str = ""  # why on_tick killed it: "timeout", "hung N" or "memory ..."
+    heard: float = 0.0  # when its job last called the Job API (a report or a keepalive)
     cancelled: bool = False
     status: tuple | None = None  # (ok, message) the job reported for itself through the Job API
     output: jobs.LazyLog | None = None  # its output on the way to its log, while it runs
+    #: the item's JSON, (path, bytes), until its first start writes it (``jobs.prepare``'s ``pending``)
+    item_json: tuple | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -124,6 +128,7 @@ class LocalScheduler(Scheduler):
         max_retries: int = 3,
         timeout: float | None = None,
         on_timeout: str = "fail",
+        heartbeat_timeout: float | None = None,
         max_memory_mb: float | None = None,
         exit_codes: dict | None = None,
         min_free_memory_mb: float | None = None,
@@ -141,6 +146,9 @@ class LocalScheduler(Scheduler):
         self.max_retries = max_retries
         self.timeout = timeout
         self.on_timeout = on_timeout
+        if heartbeat_timeout is not None and heartbeat_timeout <= 0:
+            raise GraphError(f"scheduler {self.name}: heartbeat_timeout must be positive, not {heartbeat_timeout}")
+        self.heartbeat_timeout = heartbeat_timeout
         self.max_memory_mb = max_memory_mb
         self.min_free_memory_mb = min_free_memory_mb
         self.free = self.slots
@@ -166,6 +174,7 @@ class LocalScheduler(Scheduler):
             "max_retries": self.max_retries,
             "timeout": self.timeout,
             "on_timeout": self.on_timeout,
+            "heartbeat_timeout": self.heartbeat_timeout,
             "max_memory_mb": self.max_memory_mb,
             "exit_codes": {str(k): v for k, v in self.exit_codes.items()},
             "min_free_memory_mb": self.min_free_memory_mb,
@@ -208,13 +217,14 @@ class LocalScheduler(Scheduler):
             self.free -= 0 if queued else need
         try:
             moved = self.transfer_inputs(item)
-            env, log = jobs.prepare(item, self, self.temp, self.base_env)
+            pending: list = []
+            env, log = jobs.prepare(item, self, self.temp, self.base_env, pending=pending)
         except PdgError as exc:
             with self._lock:
                 self.free += 0 if queued else need
             item.message = str(exc)
             return ScheduleResult.FAILED
-        job = _Job(item.id, item.name, item.command, env, log, need)
+        job = _Job(item.id, item.name, item.command, env, log, need, item_json=pending[0] if pending else None)
         self.running[item.id] = job
         if moved:
             self.reporter.log_line(item.id, transfer_summary(moved, self.working_dir))
@@ -234,6 +244,12 @@ class LocalScheduler(Scheduler):
             for job in jobs_now:
                 if job.proc is not None and job.started and now - job.started > self.timeout and not job.kill_reason:
                     job.kill_reason = "timeout"
+                    jobs.kill_group(job.proc.pid)
+        if self.heartbeat_timeout is not None:
+            for job in jobs_now:
+                last = max(job.started, job.heard)
+                if job.proc is not None and job.started and now - last > self.heartbeat_timeout and not job.kill_reason:
+                    job.kill_reason = f"hung {self.heartbeat_timeout:g}"
                     jobs.kill_group(job.proc.pid)
         if self.max_memory_mb is not None and jobs_now:
             usage = group_rss_mb({job.proc.pid for job in jobs_now if job.proc is not None})
@@ -277,6 +293,12 @@ class LocalScheduler(Scheduler):
     def get_log_uri(self, item: ScheduledItem) -> str:
         return jobs.log_path(self.temp, item.name).as_uri() if self.temp else ""
 
+    def job_heard(self, item_id: str) -> None:
+        """Its job called the Job API (a keepalive, a report): not hung."""
+        job = self.running.get(item_id)
+        if job is not None:
+            job.heard = time.monotonic()
+
     def job_reported(self, item_id: str, ok: bool, message: str) -> None:
         """The job said itself whether it succeeded (``pdgcmd.workItemSuccess``/``Failed``)."""
         job = self.running.get(item_id)
@@ -301,6 +323,13 @@ class LocalScheduler(Scheduler):
         """Start (or restart) the job; '' or why it could not start. Its output goes through a
         pipe that the reaper pumps into its log file, made only once there is output: creating a
         file can cost more than starting the job, and most short jobs print nothing."""
+        if job.item_json is not None:
+            path, data = job.item_json
+            try:
+                jobdata.write_item_file(path, data)
+            except OSError as exc:
+                return f"could not write its work item's JSON {path}: {exc.strerror or exc}"
+            job.item_json = None
         output = pipe = None
         if self.reaper.pidfds:
             job.output = jobs.LazyLog(job.log, job.attempt)
@@ -385,6 +414,6 @@ class LocalScheduler(Scheduler):
 
     def _judge(self, job: _Job, code: int) -> tuple[str, str]:
         """What a job's end means: (success|warning|ignore|retry|failure, in words)."""
-        if job.kill_reason and job.kill_reason != "timeout":  # the one rule only this scheduler has
+        if job.kill_reason.startswith("memory"):  # the one rule only this scheduler has
             return "failure", f"killed: its {job.kill_reason} exceeded the limit of {self.max_memory_mb:g} MB"
         return outcome.judge(code, job.kill_reason, job.status, self.exit_codes, self.timeout, self.on_timeout)

@@ -1,8 +1,8 @@
 """How a job's end is judged, on every scheduler that runs jobs (local, dask): one pure function,
 and the check of the parameters that feed it.
 
-A job that reported its own status through the Job API is believed; a timeout fails or retries as
-``on_timeout`` says; a killed job (a signal) is retried; a non-zero exit code is mapped through
+A job that reported its own status through the Job API is believed; a timeout, or a job judged hung
+(silent past its scheduler's ``heartbeat_timeout``), fails or retries as ``on_timeout`` says; a killed job (a signal) is retried; a non-zero exit code is mapped through
 ``exit_codes`` (success, warning, ignore, retry, failure; unmapped codes retry, as on the local
 scheduler, until the retries run out).
 """
@@ -43,6 +43,10 @@ def judge(
     ``status`` ((ok, message) or None)."""
     if kill_reason == "timeout":
         return ("retry" if on_timeout == "retry" else "failure"), f"killed after its timeout of {timeout_s:g} s"
+    if kill_reason.startswith("hung"):  # "hung N": silent for N seconds (no keepalive, no report)
+        silent = kill_reason.split()[1] if " " in kill_reason else "?"
+        words = f"judged hung and killed: no heartbeat (pdgcmd.keepalive) or report for {silent} s"
+        return ("retry" if on_timeout == "retry" else "failure"), words
     if status is not None:
         ok, text = status
         if ok:

@@ -79,11 +79,13 @@ class LogLine(Report):
 
 @dataclass(frozen=True, slots=True)
 class StatusReported(Report):
-    """The job says itself whether it succeeded (``pdgcmd.workItemSuccess``/``Failed``)."""
+    """The job says itself whether it succeeded (``pdgcmd.workItemSuccess``/``Failed``), or that it
+    was cancelled (``pdgcmd.workItemCancelled``: ``cancelled`` True, ``ok`` False)."""
 
     ok: bool
     message: str = ""
     done: Done = None
+    cancelled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,14 @@ class Warned(Report):
 class ItemJsonAsked(Report):
     """A job asks for its item as JSON (``pdgcmd.getWorkItemJSON``): read, nothing recorded;
     ``done`` gets the text, or the exception that says why not."""
+
+    done: Callable
+
+
+@dataclass(frozen=True, slots=True)
+class SubItemAsked(Report):
+    """A batch's job asks for a new sub-item (``pdgcmd.appendSubItem``): ``done`` gets its index,
+    or the exception that says why not."""
 
     done: Callable
 

@@ -53,6 +53,11 @@ def failed(rec):
     assert rec.state == "cooked_fail", (rec.state, rec.error)
 
 
+def cancelled(rec):
+    assert rec.state == "cooked_cancel", (rec.state, rec.error)
+    assert "the job reported it was cancelled" in rec.logs, rec.logs
+
+
 def outputs(*expected):
     def check(rec):
         assert [(o[0].split("/")[-1], o[1]) for o in rec.outputs] == list(expected), (rec.outputs, rec.error)
@@ -109,7 +114,7 @@ CASES = {
     "pdgcmd.workItemSetCustomState": ("pdgcmd.workItemSetCustomState('rendering')", attr("__pdg_state", "string", ["rendering"])),
     "pdgcmd.workItemSetCookPercent": ("pdgcmd.workItemSetCookPercent(42.5)", attr("__pdg_cookpercent", "float", [42.5])),
     "pdgcmd.workItemAppendLog": ("pdgcmd.workItemAppendLog('a line of log', 1)", logged("a line of log")),
-    "pdgcmd.workItemCancelled": ("pdgcmd.workItemCancelled(iid)", failed),
+    "pdgcmd.workItemCancelled": ("pdgcmd.workItemCancelled(iid)", cancelled),
     "pdgcmd.reportResultData": (W + "pdgcmd.reportResultData('w.txt', result_data_tag='file/text/w')", outputs(("w.txt", "file/text/w"))),
     "pdgcmd.addOutputFile": (W + "pdgcmd.addOutputFile('w.txt', iid, None, 'file/text/w', and_success=True)",
                              outputs(("w.txt", "file/text/w"))),

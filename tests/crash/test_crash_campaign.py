@@ -18,6 +18,10 @@ The large run (docs/reliability.md)::
 
     PDG_CRASH_COUNT=1000 PDG_CRASH_TALLY=crash-tally.jsonl .venv/bin/python -m pytest tests/crash -q
 
+``PDG_CRASH_SHARD=K/N`` runs only the cases whose number is K modulo N, so N processes side by side
+run the same 1,000 cases (each case is still one cook killed and checked on its own), appending to
+one tally.
+
 Each case is its own test, so the count run and the count held are pytest's own tally.
 """
 
@@ -112,10 +116,13 @@ def count_for(what: str, whom: str) -> int:
 def cases() -> list[tuple]:
     count = int(os.environ.get("PDG_CRASH_COUNT", "5"))
     rng = random.Random(int(os.environ.get("PDG_CRASH_SEED", "17")))
+    shard, shards = (int(n) for n in os.environ.get("PDG_CRASH_SHARD", "0/1").split("/"))
     out = []
     for i in range(count):
         how, what, whom = KINDS[i % len(KINDS)]
-        out.append((i, how, what, whom, rng.randrange(1 << 30)))
+        seed = rng.randrange(1 << 30)  # drawn for every case, so a shard's cases are the whole run's
+        if i % shards == shard:
+            out.append((i, how, what, whom, seed))
     return out
 
 

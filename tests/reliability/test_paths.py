@@ -8,7 +8,7 @@ import xmlrpc.client
 from pathlib import Path
 
 import pytest
-from pdgstore.engine.schedulers import resultserver
+from pdgstore.engine.schedulers import reportcheck
 from pdgstore.engine.schedulers.resultserver import ResultServer
 
 from pdgstore.log import EventLog
@@ -124,10 +124,109 @@ def test_the_result_server_refuses_a_path_through_a_symlink_out(tmp_path, outsid
         proxy = xmlrpc.client.ServerProxy(f"http://{server.address}/RPC2/{server.secret}")
         with pytest.raises(xmlrpc.client.Fault) as info:
             proxy.add_output_files(["id1", 0, "k1"], [["escape/precious.txt", "file", ""]])
-        assert info.value.faultCode == resultserver.FAULT_INVALID
+        assert info.value.faultCode == reportcheck.FAULT_INVALID
         assert "resolves to" in info.value.faultString and "outside the project" in info.value.faultString
         (project / "fine.txt").write_text("ok")
         assert proxy.add_output_files(["id1", 0, "k2"], [["fine.txt", "file", ""]]) is True
     finally:
         server.stop()
     assert [[f[0] for f in files] for files in calls] == [["fine.txt"]]
+
+
+SCRATCH = """
+import os
+from pdgstore.engine import Graph
+
+graph = Graph("scr")
+graph.scheduler("local", working_dir=graph.parm("scratch", ""), default=True, max_retries=0)
+r = graph.range_generate("r", 1)
+graph.python_script("job", r, "job.py")
+
+@graph.python_processor("make", upstream=r, scheduler="inprocess")
+def make(item):
+    where = os.path.join(graph.parms["scratch"], "made.txt")
+    with open(where, "w") as f:
+        f.write("in-process\\n")
+    item.add_output_file(where)
+"""
+
+SCRATCH_JOB = """
+import os, pdgcmd
+where = os.environ.get("WHERE") or "job.txt"
+with open(where, "w") as f:
+    f.write("job\\n")
+pdgcmd.addOutputFile(where)  # a relative name: the job runs in the scheduler's working folder
+"""
+
+
+def test_outputs_in_a_scheduler_working_folder_are_recorded_and_removable(project, tmp_path):
+    """A scheduler's declared working folder is inside the bounds: the job's output written there
+    (reported over the result server) and an in-process item's are recorded by absolute path, and
+    ``pdg dirty --remove-outputs`` may delete them (the log knows the folder: GraphLoaded v2)."""
+    scratch = tmp_path / "scratch"
+    project.root = tmp_path / "proj"
+    project.db = project.root / ".pdg" / "pdg.db"
+    project.write("scr.py", SCRATCH)
+    project.write("job.py", SCRATCH_JOB)
+    r = project.pdg_process("cook", "scr.py", "--set", f"scratch={scratch}", "--json")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    with EventLog.open(str(project.db)) as log:
+        state = log.load_state()
+        (loaded,) = [e for e in log.events() if e.kind == "GraphLoaded"]
+    assert loaded.working_dirs == [str(scratch)]
+    outputs = {i.name: [o[0] for o in i.outputs] for i in state.items.values()}
+    assert outputs["job_1"] == [str(scratch / "job.txt")] and outputs["make_1"] == [str(scratch / "made.txt")]
+    r = project.pdg_process("dirty", "job", "--remove-outputs")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert not (scratch / "job.txt").exists() and (scratch / "made.txt").exists()
+    r = project.pdg_process("check")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+
+
+def test_a_working_folder_does_not_open_the_rest_of_the_disk(project, tmp_path, outside):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "escape").symlink_to(outside, target_is_directory=True)
+    project.root = tmp_path / "proj"
+    project.db = project.root / ".pdg" / "pdg.db"
+    alone = SCRATCH.replace('graph.python_script("job", r, "job.py")', "")  # the in-process item only
+    for where in ("escape/made.txt", str(outside / "made.txt"), "../outside/made.txt"):
+        project.write("scr.py", alone.replace('"made.txt"', repr(where)))
+        r = project.pdg_process("cook", "scr.py", "--set", f"scratch={scratch}", "--json")
+        assert r.returncode == 1, (where, r.stdout, r.stderr)
+        assert [f["name"] for f in json.loads(r.stdout)["failed_items"]] == ["make_1"]
+        with EventLog.open(str(project.db)) as log:
+            (error,) = [e.error for e in log.events(kind="WorkItemCooked")][-1:]
+        assert "is outside the project" in error and f"scheduler working folder {scratch}" in error, error
+    assert (outside / "precious.txt").read_text() == "not yours\n"
+
+
+def test_the_result_server_takes_a_declared_working_folder_and_nothing_beyond(tmp_path, outside):
+    project, scratch = tmp_path / "p", tmp_path / "scratch"
+    project.mkdir()
+    scratch.mkdir()
+    (scratch / "escape").symlink_to(outside, target_is_directory=True)
+    calls = []
+
+    class Sink:
+        def add_output_files(self, item_id, files):
+            calls.append(files)
+
+        def warning(self, item_id, message):
+            pass
+
+    server = ResultServer(Sink(), project, working_dirs=(str(scratch),))
+    server.start()
+    try:
+        server.allow("id1", "item_1")
+        proxy = xmlrpc.client.ServerProxy(f"http://{server.address}/RPC2/{server.secret}")
+        assert proxy.add_output_files(["id1", 0, "k1"], [[str(scratch / "x.txt"), "file", ""]]) is True
+        for n, bad in enumerate((str(scratch / "escape" / "precious.txt"), str(outside / "precious.txt"),
+                                 str(scratch / ".." / "outside" / "precious.txt"))):
+            with pytest.raises(xmlrpc.client.Fault) as info:
+                proxy.add_output_files(["id1", 0, f"bad{n}"], [[bad, "file", ""]])
+            assert info.value.faultCode == reportcheck.FAULT_INVALID
+            assert "outside the project" in info.value.faultString and str(scratch) in info.value.faultString
+    finally:
+        server.stop()
+    assert [[f[0] for f in files] for files in calls] == [[str(scratch / "x.txt")]]

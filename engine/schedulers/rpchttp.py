@@ -1,0 +1,160 @@
+"""The result server's HTTP side: a call is authenticated and size-checked before it is read.
+
+This Python's expat predates the entity-expansion fixes, so no unauthenticated XML may ever be
+parsed: the per-cook secret (constant time, in the URL path ``/RPC2/<secret>``) and the body's
+declared size and encoding are checked from the headers alone, and a refused call's body is left
+unread. Only then is the body handed to the stdlib's XML-RPC dispatch. Apart from the calls
+(``jobcalls``) because this is where an attacker meets the engine.
+"""
+
+from __future__ import annotations
+
+import hmac
+import socket
+import socketserver
+import xmlrpc.client
+from collections.abc import Callable
+from typing import Any, Protocol
+from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
+
+from pdgstore.engine.schedulers.reportcheck import (
+    FAULT_AUTH,
+    FAULT_ENCODING,
+    FAULT_INVALID,
+    FAULT_STOPPED,
+    FAULT_TOO_LARGE,
+    Refused,
+)
+
+RPC_PREFIX = "/RPC2/"
+STOPPED = "result server: the cook is over; no more reports are accepted"
+
+
+class Gatekeeper(Protocol):
+    """What the HTTP side asks of the result server that owns it (``ResultServer``)."""
+
+    host: str
+    secret: str
+    max_body: int
+    methods: dict[str, Callable[..., Any]]
+
+    @property
+    def stopped(self) -> bool: ...
+    def enter(self) -> bool: ...
+    def leave(self) -> None: ...
+    def count_request(self) -> None: ...
+    def track(self, conn: socket.socket, add: bool) -> None: ...
+    def warn(self, exc: Refused) -> None: ...
+    def warn_unauthenticated(self, exc: Refused) -> None: ...
+
+
+class GuardedHandler(SimpleXMLRPCRequestHandler):
+    """Authenticate and size-check before the stdlib reads or parses anything."""
+
+    server: GuardedServer
+    protocol_version = "HTTP/1.1"  # keep-alive: a job's many reports share one connection
+    wbufsize = -1  # an answer's headers and body leave in one write (flushed after each request)
+    timeout = 60  # an idle or stalled connection does not hold a thread forever
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out as two writes: without this, Nagle may hold the body back
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.owner.track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.owner.track(self.connection, False)
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        owner = self.server.owner
+        try:
+            self._check(owner)
+            owner.count_request()
+            length = int(self.headers["Content-Length"])
+            body = self.rfile.read(length)
+            if len(body) != length:
+                self.close_connection = True
+                return
+            if not owner.enter():
+                raise Refused(FAULT_STOPPED, STOPPED)
+            try:  # until the answer is written: stop() must not cut the connection before the job hears it
+                self._answer(self.server._marshaled_dispatch(body, None, self.path))
+            finally:
+                owner.leave()
+        except Refused as exc:
+            if exc.code == FAULT_AUTH:
+                owner.warn_unauthenticated(exc)
+            elif exc.code != FAULT_STOPPED:  # after the cook, nothing more goes to its log
+                owner.warn(exc)
+            self.close_connection = True  # the body was not read: the connection cannot be reused
+            self._answer(
+                xmlrpc.client.dumps(
+                    xmlrpc.client.Fault(exc.code, exc.message), methodresponse=True, allow_none=False
+                ).encode()
+            )
+
+    def _answer(self, response: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(response)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(response)
+
+    def _check(self, owner: Gatekeeper) -> None:
+        path = self.path.encode("utf-8", "surrogateescape")
+        given = path[len(RPC_PREFIX) :] if path.startswith(RPC_PREFIX.encode()) else b""
+        if not hmac.compare_digest(given, owner.secret.encode()):
+            raise Refused(
+                FAULT_AUTH,
+                f"result server: refused a call from {self.client_address[0]} with a missing or wrong secret",
+            )
+        if owner.stopped:
+            raise Refused(FAULT_STOPPED, STOPPED)
+        encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise Refused(FAULT_ENCODING, f"result server: compressed bodies ({encoding}) are refused")
+        length = self.headers.get("Content-Length", "")
+        if not (length.isascii() and length.isdigit()):
+            raise Refused(FAULT_TOO_LARGE, "result server: a call without a Content-Length is refused")
+        if int(length) > owner.max_body:
+            raise Refused(
+                FAULT_TOO_LARGE,
+                f"result server: a call of {int(length)} bytes is refused (the limit is {owner.max_body})",
+            )
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        """Silent: a job's reports are events, not lines on the engine's stderr."""
+
+
+class GuardedServer(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
+    """A thread per connection, an ephemeral port on the owner's host, and calls dispatched to the
+    owner's ``methods``."""
+
+    daemon_threads = True
+    allow_reuse_address = False
+
+    def __init__(self, owner: Gatekeeper) -> None:
+        self.owner = owner
+        super().__init__(
+            (owner.host, 0), requestHandler=GuardedHandler, logRequests=False, allow_none=False, use_builtin_types=False
+        )
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A job that hangs up mid-call is the job's problem: no traceback on the engine's stderr."""
+
+    def _dispatch(self, method: str, params: tuple[Any, ...]) -> Any:
+        handler = self.owner.methods.get(method)
+        if handler is None:
+            raise xmlrpc.client.Fault(FAULT_INVALID, f"result server: there is no call named {method!r}")
+        try:
+            return handler(*params)
+        except TypeError as exc:  # wrong number of arguments
+            raise xmlrpc.client.Fault(FAULT_INVALID, f"result server: bad arguments to {method}: {exc}") from None
+        except Refused as exc:
+            self.owner.warn(exc)
+            raise xmlrpc.client.Fault(exc.code, exc.message) from None

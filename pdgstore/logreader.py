@@ -1,0 +1,238 @@
+"""Reading an open event log: events, snapshots, the state at any seq, spans of cooks.
+
+Every reader of a store (the read commands, the read model, ``pdg check``, time travel) needs only
+these; the writer's side (opening under the lock, appending, migrating) is ``pdgstore.log``, whose
+``EventLog`` adds it on top. Every read turns SQLite's errors and undecodable bytes into a sentence
+naming the store (``read_errors``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+import msgpack
+
+from pdgstore import codec, schema, sqlitefile
+from pdgstore.errors import HistoryCompacted, StoreRefused
+from pdgstore.events import Event
+from pdgstore.pdgevents import PdgEvent, replay_events
+from pdgstore.projection import replay_rows
+from pdgstore.snapshots import SNAPSHOT_VERSION
+from pdgstore.state import State, paused_gc
+
+#: the events table's columns, in the order ``codec.to_row`` makes them
+COLUMNS = "seq, time_ns, cook_id, graph, kind, subject, payload"
+
+
+class LogReader:
+    """The reading half of ``EventLog``: what any open store answers, writer or not."""
+
+    path: str
+    display: str
+    conn: sqlite3.Connection
+
+    # -- reading ---------------------------------------------------------------------------------
+    def read_errors(self) -> AbstractContextManager[None]:
+        """Turn SQLite's errors while reading, and stored bytes that cannot be decoded, into
+        sentences naming the store."""
+        return sqlitefile.read_errors(self.display)
+
+    @contextmanager
+    def one_reading(self) -> Iterator[None]:
+        """Every read inside sees the log as it was at the first one (one read transaction), however
+        much a cook appends meanwhile: ``pdg check`` compares two readings of the same log."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
+    def manifest(self, graph: str) -> tuple[int, bytes] | None:
+        """(seq, blob) of ``graph``'s no-op manifest, or None."""
+        with self.read_errors():
+            rows = dict(
+                self.conn.execute(
+                    "SELECT key, value FROM meta WHERE key IN (?, ?)", (f"manifest:{graph}", f"manifest_seq:{graph}")
+                ).fetchall()
+            )
+        blob, seq = rows.get(f"manifest:{graph}"), rows.get(f"manifest_seq:{graph}")
+        if not isinstance(blob, bytes) or seq is None:
+            return None
+        return int(seq), blob
+
+    def events(
+        self,
+        after: int = 0,
+        *,
+        cook_id: int | None = None,
+        subject: str | None = None,
+        kind: str | None = None,
+        until: int | None = None,
+        skip_kind: str | None = None,
+    ) -> Iterator[Event]:
+        """Decoded events in seq order, filtered by cook, subject or kind (``skip_kind``: all but
+        that kind, left undecoded)."""
+        filters = (
+            ("seq > ?", after),
+            ("seq <= ?", until),
+            ("cook_id = ?", cook_id),
+            ("subject = ?", subject),
+            ("kind = ?", kind),
+            ("kind != ?", skip_kind),
+        )
+        where = [clause for clause, value in filters if value is not None]
+        args = [value for _, value in filters if value is not None]
+        sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq"
+        with self.read_errors():
+            yield from codec.from_rows(self.conn.execute(sql, args))
+
+    def first_seq_of(self, subject: str, *, cook_id: int | None = None, kind: str | None = None) -> int | None:
+        """The seq of the first event about ``subject`` (of that cook, of that kind), its payload
+        left unread; None when there is none."""
+        # through the subject index: "+" keeps SQLite from scanning the cook's index instead
+        sql = "SELECT min(seq) FROM events WHERE subject = ?"
+        args: list[object] = [subject]
+        if cook_id is not None:
+            sql, args = sql + " AND +cook_id = ?", [*args, cook_id]
+        if kind is not None:
+            sql, args = sql + " AND +kind = ?", [*args, kind]
+        with self.read_errors():
+            return self.conn.execute(sql, args).fetchone()[0]
+
+    def subjects_since(self, seq: int) -> list[tuple[str, str]]:
+        """(kind, subject) of every event after ``seq``, payloads left undecoded: which items a
+        cook touched, in O(its events) whatever the size of what it carried."""
+        with self.read_errors():
+            return self.conn.execute("SELECT kind, subject FROM events WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
+
+    def subjects_after(self, seq: int, limit: int) -> list[tuple[int, str, str]]:
+        """(seq, kind, subject) of the first ``limit`` events after ``seq``, payloads left undecoded:
+        which items changed since a reader last looked (the web view's recolouring)."""
+        with self.read_errors():
+            sql = "SELECT seq, kind, subject FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+            return self.conn.execute(sql, (seq, limit)).fetchall()
+
+    def cook_spans(self) -> dict[int, tuple[int, int]]:
+        """cook id -> (first seq, last seq) of its events still in the log (one pass over an index)."""
+        with self.read_errors():
+            rows = self.conn.execute(
+                "SELECT cook_id, min(seq), max(seq) FROM events WHERE cook_id > 0 GROUP BY cook_id"
+            )
+            return {cook_id: (first, last) for cook_id, first, last in rows}
+
+    def cook_span(self, cook_id: int) -> tuple[int, int] | None:
+        """(first seq, last seq) of one cook's events still in the log, or None."""
+        with self.read_errors():
+            first, last = self.conn.execute(
+                "SELECT min(seq), max(seq) FROM events WHERE cook_id = ?", (cook_id,)
+            ).fetchone()
+        return None if first is None else (first, last)
+
+    def last_seq(self) -> int:
+        with self.read_errors():
+            return self.conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+
+    def snapshot(self, at: int | None = None) -> State | None:
+        """The newest readable snapshot (at or before seq ``at`` when given), or None."""
+        with self.read_errors():
+            row = self.conn.execute(
+                "SELECT state FROM snapshots WHERE v = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+                (SNAPSHOT_VERSION, at if at is not None else 1 << 62),
+            ).fetchone()
+        if row is None:
+            return None
+        with paused_gc(), self.read_errors():
+            return State.from_plain(msgpack.unpackb(row[0], raw=False, strict_map_key=False))
+
+    def snapshot_due(self, every: int, last_seq: int | None = None) -> bool:
+        """Whether a new snapshot should be written: there is none, or ``every`` events followed the
+        newest, or the events after it weigh more than it does (then loading state from a fresh
+        snapshot reads at most half as much). ``last_seq``: where the log ends, when the caller
+        knows better than the file (a cook whose appender is still writing its last batch; the
+        weight of that batch is then left out, which can only put a snapshot off by a cook)."""
+        with self.read_errors():
+            row = self.conn.execute(
+                "SELECT seq, length(state) FROM snapshots WHERE v = ? ORDER BY seq DESC LIMIT 1", (SNAPSHOT_VERSION,)
+            ).fetchone()
+            if row is None:
+                return True
+            seq, size = row
+            if (self.last_seq() if last_seq is None else last_seq) - seq >= every:
+                return True
+            tail = self.conn.execute(
+                "SELECT coalesce(sum(length(payload)), 0) FROM events WHERE seq > ?", (seq,)
+            ).fetchone()[0]
+        return tail > size
+
+    def base_seq(self) -> int:
+        """Where the log's events begin: 0, or the seq up to which ``pdg compact`` folded the
+        history into the base snapshot (the events up to it are gone)."""
+        with self.read_errors():
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'base_seq'").fetchone()
+        return int(row[0]) if row else 0
+
+    def first_seq(self) -> int:
+        """The first event's seq (0 when there are none)."""
+        with self.read_errors():
+            return self.conn.execute("SELECT min(seq) FROM events").fetchone()[0] or 0
+
+    def snapshot_seq(self) -> int:
+        with self.read_errors():
+            row = self.conn.execute("SELECT max(seq) FROM snapshots WHERE v = ?", (SNAPSHOT_VERSION,)).fetchone()
+        return row[0] or 0
+
+    def load_state(self) -> State:
+        """The current state: the newest snapshot plus the events after it."""
+        state = self.snapshot()
+        return self._replay(state.seq if state else 0, state)
+
+    def catch_up(self, state: State) -> State:
+        """Fold into ``state`` (kept in memory by a long-lived writer) what others appended since."""
+        return self._replay(state.seq, state) if self.last_seq() > state.seq else state
+
+    def replay_all(self) -> State:
+        """The current state from the whole log, ignoring every snapshot but the compaction base
+        (slow, and the reference ``pdg check`` compares with)."""
+        return self.state_at(None, from_base=True)
+
+    def state_at(self, seq: int | None, *, from_base: bool = False) -> State:
+        """The state as it was right after event ``seq`` (None: now): the nearest snapshot at or
+        before it plus the events between (``from_base``: start from the compaction base instead)."""
+        base = self.base_seq()
+        if seq is not None and seq < base:
+            raise HistoryCompacted(
+                f"{self.display} no longer holds the history before seq {base + 1} (pdg compact folded it "
+                f"into a snapshot); seq {seq} is before that"
+            )
+        start = self.snapshot(base if from_base else seq) if (base or not from_base) else None
+        if base and (start is None or start.seq != base) and from_base:
+            raise StoreRefused(f"{self.display} is corrupt: its compaction base snapshot at seq {base} is missing")
+        return self._replay(start.seq if start else 0, start, seq)
+
+    def _replay(self, after: int, state: State | None, until: int | None = None) -> State:
+        sql = "SELECT seq, time_ns, cook_id, graph, kind, payload FROM events WHERE seq > ?"
+        args: tuple = (after,)
+        if until is not None:
+            sql += " AND seq <= ?"
+            args = (after, until)
+        with self.read_errors():
+            cursor = self.conn.execute(sql + " ORDER BY seq", args)
+            state = replay_rows(cursor, state)
+        if until is not None and state.seq < until:
+            state.seq = until  # nothing happened between the last event and ``until``
+        return state
+
+    def replay(self, after: int = 0, until: int | None = None, *, types=None) -> Iterator[PdgEvent]:
+        """The PDG events (``pdgstore.pdgevents``) that handlers saw, or would have seen, for the log's
+        events after seq ``after`` up to ``until``: streamed, in order, one state in memory."""
+        state = self.state_at(after)
+        return replay_events(self.events(after, until=until), state, frozenset(types) if types else None)
+
+    def integrity_problem(self) -> str | None:
+        """SQLite's own quick check of the file, then its tables against the schema
+        (``schema.schema_problem``): None when both are sound."""
+        with self.read_errors():
+            problem = sqlitefile.quick_check(self.conn)
+            return problem or schema.schema_problem(self.conn)
