@@ -9,6 +9,7 @@ only items the cook allowed (cooking now, under this cook) may report. Apart fro
 
 from __future__ import annotations
 
+import os
 import threading
 import xmlrpc.client
 from collections.abc import Callable
@@ -67,6 +68,11 @@ class JobCalls:
         self._told: set[str] = set()  # sub-items whose in-vain reports were said (once each)
         self._batch_of: dict[str, str] = {}  # sub-item id -> its batch's id
         self._local = threading.local()  # a multicall's bookkeeping, per serving thread
+        #: copies an output a job reports from its machine's own disk to the cook's (item id, the
+        #: cook's absolute path) before it is recorded; ValueError refuses the report
+        self.fetch: Callable[[str, str], None] | None = None
+        #: rewrites an item's JSON (the cook's paths) for the job's machine (``getWorkItemJSON``)
+        self.job_json: Callable[[str], str] | None = None
         self.methods: dict[str, Callable[..., Any]] = {
             "set_attrib": self.set_attrib,
             "add_output_files": self.add_output_files,
@@ -233,6 +239,12 @@ class JobCalls:
                     self.check.short(item_id, "output hash", f[2]),
                 )
             )
+        if self.fetch is not None:
+            for path, _, _ in clean:
+                try:
+                    self.fetch(item_id, os.path.join(self.check.project_dir, path))
+                except ValueError as exc:
+                    raise Refused(FAULT_REFUSED, f"result server: {exc}", item_id) from None
         return self._apply(item_id, rkey, lambda: self.sink.add_output_files(item_id, clean))
 
     def report_status(self, key: object, ok: object, message: object = "") -> bool:
@@ -298,9 +310,10 @@ class JobCalls:
     def get_workitem_json(self, key: object, subindex: object = -1) -> str:
         item_id, _ = self._key(key, subindex)
         try:
-            return self.sink.item_json(item_id)
+            text = self.sink.item_json(item_id)
         except ValueError as exc:
             raise xmlrpc.client.Fault(FAULT_REFUSED, f"result server: {exc}") from None
+        return self.job_json(text) if self.job_json is not None else text
 
     def check_ready_batch(self, key: object, subindex: object = -1) -> int:
         """1: ready. A batch starts once all its sub-items are ready (PDG's ``batchActivation.All``),
