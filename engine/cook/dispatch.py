@@ -455,6 +455,8 @@ class Dispatch:
                 host.graph.root,
                 host=remote.result_host if remote else "127.0.0.1",
                 path_map=getattr(remote, "report_path", None),
+                fetch=getattr(remote, "fetch_output", None),
+                job_json=getattr(remote, "job_json", None),
                 working_dirs=working_dirs(
                     [*getattr(host.graph, "schedulers", {}).values(), *self.schedulers.values()], host.graph.root
                 ),

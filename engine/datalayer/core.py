@@ -124,7 +124,7 @@ class DataLayer:
             interest = self._interest()
             frames: dict[str, list[Message]] = {}
             graphs: set[str] = set()
-            while True:  # to the end of the log as this read transaction sees it
+            while not self._stop.is_set():  # to the end of the log as this read transaction sees it
                 events = view.poll(wanted=interest.wants)
                 if not events:
                     break

@@ -181,6 +181,18 @@ class ScheduledItem(WorkItemAPI):
     def in_process(self) -> bool:
         return self.run is not None
 
+    @property
+    def isBatch(self) -> bool:  # noqa: N802 - PDG's name
+        """A batch work item (``engine.cook.batches``): one job for ``batchItems``."""
+        return bool(getattr(self.item, "batch_subs", None))
+
+    @property
+    def batchItems(self) -> list:  # noqa: N802 - PDG's name
+        """A batch's sub-items (read-only ``pdg.WorkItem`` views, in sub index order)."""
+        return [ScheduledItem(sub, self.node) for sub in getattr(self.item, "batch_subs", None) or ()]
+
+    batch_items = batchItems
+
     def _write_attrib(self, name: str, values: list, kind: str | None = None) -> None:
         self.changed[name] = typed_as(values, kind)
 

@@ -44,6 +44,8 @@ class ResultServer:
         host: str = "127.0.0.1",
         path_map: Callable[[str], str] | None = None,
         working_dirs: tuple[str, ...] = (),
+        fetch: Callable[[str, str], None] | None = None,
+        job_json: Callable[[str], str] | None = None,
     ) -> None:
         self.sink = sink
         self.host = host
@@ -56,6 +58,7 @@ class ResultServer:
             working_dirs=working_dirs,
         )
         self.calls = JobCalls(sink, self.check)
+        self.calls.fetch, self.calls.job_json = fetch, job_json  # a dask scheduler's workers' own disks
         #: the calls by their XML-RPC names (``rpchttp`` dispatches to them)
         self.methods: dict[str, Callable[..., Any]] = self.calls.methods
         self.max_body = max_body

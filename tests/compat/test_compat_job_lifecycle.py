@@ -153,3 +153,45 @@ def test_a_batch_work_item_cooks_its_sub_items_in_one_job(project):
 
     again = json.loads(project.pdg("cook", "graph.py", "--json").output)  # nothing changed: nothing runs
     assert again["items"]["ran"] == 0 and again["items"]["failed"] == 0, again
+
+
+RETRIED_BATCH_JOB = """
+import os, sys
+from pdgjson import WorkItem
+
+batch = WorkItem.fromJobEnvironment()
+for sub in batch.batchItems:
+    sub.setIntAttrib('attempt', int(os.environ['PDG_ITEM_ATTEMPT']))
+    sub.cookSubItem()
+    if os.environ['PDG_ITEM_ATTEMPT'] == '1':
+        sys.exit(1)  # the first attempt dies after its first sub-item: the scheduler retries the batch
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_retried_batch_job_resumes_its_sub_items(project):
+    project.write(
+        "graph.py",
+        GRAPH_HEAD
+        + """
+graph.scheduler("local", slots=1, max_retries=1, tick_period=0.05)
+frames = graph.range_generate("frames", 3)
+graph.python_script("render", frames, "render.py", batch_size=3)
+""",
+    )
+    project.write("render.py", RETRIED_BATCH_JOB)
+    summary = json.loads(project.pdg("cook", "graph.py", "--json").output)
+    assert summary["status"] == "success" and summary["items"]["failed"] == 0, summary
+    items = items_by_name(project)
+    attempts = {}
+    for name in ("render_1", "render_2", "render_3"):
+        shown = json.loads(project.pdg("show", name, "--json").output)["item"]
+        assert shown["state"] == "cooked_success"
+        attempts[name] = shown["attrs"]["attempt"]["values"][0]
+    # render_1 cooked in attempt 1; attempt 2 ran it again in vain (said once), then cooked the rest
+    assert attempts == {"render_1": 1, "render_2": 2, "render_3": 2}, attempts
+    assert items["render_1"]["state"] == "cooked_success"
+    lines = project.pdg("events", "--json", "--kind", "CookWarning").output.splitlines()
+    texts = [json.loads(line)["payload"]["message"] for line in lines]
+    said = "work item render_1 ({}): attempt 2 of its batch's job reported it again: ignored, it cooked in attempt 1"
+    assert texts == [said.format(items["render_1"]["item_id"])], texts

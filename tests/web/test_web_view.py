@@ -202,35 +202,3 @@ def test_the_page_reconnects_by_itself_and_resumes_from_the_last_seq(webproject,
     assert page.evaluate("() => pdgView.seq") > seen
     assert page_counts(page)["web/work"] == [24, status(webproject)[("web", "work")]["states"]]
     assert second.port == first.port
-
-
-def test_actions_need_allow_actions_and_the_token(webproject, serve, page, browser):
-    assert webproject.pdg("cook", "web.py").exit_code == 0
-    server = serve()
-    open_view(page, server)
-    assert page.locator(".node button").count() == 0 and page.locator("#actions-bar").is_hidden()
-    refused = page.evaluate("async () => (await fetch('/api/cook?graph=web&node=work')).status")
-    assert refused == 403
-    server.stop()
-
-    server = serve("--allow-actions")
-    token = json.loads((webproject.root / ".pdg" / "serve.json").read_text())["token"]
-    page.goto(server.url)  # no token: no actions
-    page.wait_for_function("window.pdgView && window.pdgView.ready", timeout=60_000)
-    assert page.locator(".node button").count() == 0
-    guessed = page.evaluate("async () => (await fetch('/api/cook?graph=web&node=work&token=guess')).status")
-    assert guessed == 403
-    page.goto(server.url + "#token=" + token)
-    page.reload()
-    page.wait_for_function("window.pdgView && window.pdgView.ready && window.pdgView.connected", timeout=60_000)
-    page.click(".node[data-node=work] button[data-act=dirty]")
-    page.wait_for_function(
-        "() => Array.from(pdgView.nodes.get('web/work').states.slice(0, 24)).every((s) => pdgView.states[s] === 'dirty')",
-        timeout=30_000,
-    )
-    page.click(".node[data-node=work] button[data-act=cook]")
-    page.wait_for_function(
-        "() => Array.from(pdgView.nodes.get('web/work').states.slice(0, 24)).every((s) => pdgView.states[s] === 'cooked_success')",
-        timeout=90_000,
-    )
-    assert status(webproject)[("web", "work")]["states"] == {"cooked_success": 24}
