@@ -412,7 +412,8 @@ class _Batch:
                 "UPDATE items SET graph = ?, node = ?, name = ?, state = ?, cook_id = ?, body = ?, detail = ? WHERE ord = ?",
                 updates,
             )
-        if inserts:
+        if inserts:  # in ``ord`` order: appended to the table's B-tree, not scattered through it
+            inserts.sort()
             conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", inserts)
         if unlink:
             conn.executemany("DELETE FROM links WHERE parent = ? AND child = ?", unlink)
@@ -454,6 +455,52 @@ class _Batch:
             conn.executemany(
                 "DELETE FROM registry WHERE key = ?", [(key,) for key in REGISTRY_KEYS if not getattr(state, key)]
             )
+
+
+def new_item_row(seq: int, item: Item) -> tuple:
+    """The ``items`` row of ``item`` as the ``WorkItemGenerated`` at ``seq`` made it, when it was
+    not in the state before: what ``fold_rows`` writes for that event, from the state the writer
+    applied it to (``pdgstore.projection.APPLY``, the one fold). A writer that generates many new
+    items at once hands these rows with its batch (``EventLog.append_rows(prepared=...)``), and the
+    append writes them instead of decoding and folding those events a second time."""
+    return (
+        seq,
+        item.item_id,
+        item.graph,
+        item.node,
+        item.name,
+        item.state,
+        item.cook_id,
+        item_body(item),
+        item_detail(item),
+    )
+
+
+def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
+    """Insert the rows ``new_item_row`` made (in ``ord`` order), their links, nodes and counts;
+    return the seqs of the events they stand for (``fold_rows`` skips those)."""
+    rows = sorted(prepared)
+    conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+    links = []
+    counts: dict = {}
+    firsts: dict = {}
+    for row in rows:
+        key = (row[2], row[3])
+        firsts.setdefault(key, row[0])
+        state_key = (row[2], row[3], row[5])
+        counts[state_key] = counts.get(state_key, 0) + 1
+        parents = _unpack(row[8])[0]
+        links += [(p, row[1]) for p in parents]
+    if links:
+        conn.executemany("INSERT OR IGNORE INTO links VALUES (?, ?)", links)
+    conn.executemany(
+        "INSERT OR IGNORE INTO nodes (ord, graph, node) VALUES (?, ?, ?)", [(o, g, n) for (g, n), o in firsts.items()]
+    )
+    conn.executemany(
+        "INSERT INTO node_states VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count",
+        [(*k, c) for k, c in counts.items()],
+    )
+    return {row[0] for row in rows}
 
 
 def fold_rows(conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pdgstore.engine.cook import bulk
 from pdgstore.engine.cook import static as static_graph
 from pdgstore.engine.cook.items import Items
 from pdgstore.engine.cook.recorder import Recorder
@@ -90,14 +91,22 @@ class Walk:
         self.announced: dict[str, None] = {}  # items recorded before their parents cooked, not generated yet
         self.held: dict[str, list] = {}  # node -> upstream items cooked (all_upstream_cooked waits for all)
         self._known: dict[str, list] | None = None
+        #: ``pdg cook --generate-only``: fresh nodes are made in bulk (``engine.cook.bulk``)
+        self.bulk = False
+        self.flush: Callable[[], None] = lambda: None  # the cook's flush (bulk generation flushes as it goes)
+        self.bulk_made: set[str] = set()
         settle.handed_on = self.handed_on
 
     # -- starting points -----------------------------------------------------------------------------
     def start(self) -> None:
         """Generate the root nodes, and record the items known before anything runs; the rest
         follows as items cook."""
+        chosen = bulk.plan(self) if self.bulk else []
+        bulk.generate(self, chosen)
         for name in self.scope:
-            if not self.graph.nodes[name].inputs:
+            if name in self.bulk_made:
+                self._node_generated(name)
+            elif not self.graph.nodes[name].inputs and name not in chosen:
                 self._generate_root(name)
         self._announce()
 

@@ -335,6 +335,7 @@ class LocalScheduler(Scheduler):
             job.output = jobs.LazyLog(job.log, job.attempt)
             pipe, write_end = os.pipe()
             output = Output(pipe, job.output.write)
+        job.env["PDG_ITEM_ATTEMPT"] = str(job.attempt)  # pdgcmd's report keys (and a batch's retry) name it
         try:
             job.proc = jobs.spawn(
                 job.argv,
