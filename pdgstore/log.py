@@ -153,6 +153,20 @@ class EventLog(LogReader):
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    def note_stopped(self, why: str) -> None:
+        """This writer stops on a write error: note ``why`` where the next writer finds it (the
+        writer lock; ``writerlock.note_stopped``)."""
+        if self._lock_fd is not None:
+            writerlock.note_stopped(self._lock_fd, why)
+
+    def stopped_note(self, pid: int) -> str:
+        """Why the cook ``pid`` stopped on a write error it could not record, or ''."""
+        return writerlock.stopped_note(self.path, pid, self._lock_fd)
+
+    def forget_stopped(self, pid: int) -> None:
+        if self._lock_fd is not None:
+            writerlock.forget_stopped(self._lock_fd, pid)
+
     def __enter__(self) -> EventLog:
         return self
 

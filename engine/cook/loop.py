@@ -42,6 +42,7 @@ from pdgstore.engine.incremental import delta, noop
 from pdgstore.engine.incremental import signatures as incremental
 
 from pdgstore import events as ev
+from pdgstore.errors import StoreIOError
 from pdgstore.events import DONE_STATES, PATH
 from pdgstore.log import EventLog
 from pdgstore.state import State
@@ -194,6 +195,10 @@ class Cook:
             self.recorder.close()  # everything written: the store is this process's alone again
             if self.progress is not None and self.recorder.confirmed is not None:
                 self.progress(*self.recorder.confirmed)
+        except StoreIOError as exc:  # the log cannot record this end (writing is what failed): the lock can
+            if self.log is not None:
+                self.log.note_stopped(str(exc))
+            raise
         finally:
             if started_schedulers:
                 self.dispatch.stop(True)
