@@ -9,7 +9,7 @@ The public API a graph file or a library user needs::
 from pdgstore.engine.cook.loop import Cook, CookSummary
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.attribs import File
-from pdgstore.engine.graph.generators import wedge_random, wedge_range, wedge_values
+from pdgstore.engine.graph.generators import wedge_random, wedge_range, wedge_string, wedge_values
 from pdgstore.engine.graph.nodes import NewItem, NewPartition, Partitioner, Processor
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.pdgapi.enums import attribFlag
@@ -26,6 +26,7 @@ __all__ = [
     "wedge_range",
     "wedge_values",
     "wedge_random",
+    "wedge_string",
     "WorkItem",
     "Cook",
     "CookSummary",
