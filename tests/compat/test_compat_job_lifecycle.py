@@ -195,3 +195,59 @@ graph.python_script("render", frames, "render.py", batch_size=3)
     texts = [json.loads(line)["payload"]["message"] for line in lines]
     said = "work item render_1 ({}): attempt 2 of its batch's job reported it again: ignored, it cooked in attempt 1"
     assert texts == [said.format(items["render_1"]["item_id"])], texts
+
+
+LONG_BATCH_JOB = """
+import os, time
+from pdgjson import WorkItem
+
+batch = WorkItem.fromJobEnvironment()
+batch.batchItems[0].cookSubItem()
+with open("started.tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.replace("started.tmp", "started")  # renamed into place: the test polls for it
+time.sleep(60)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_cancelling_the_cook_cancels_a_running_batch_and_its_job(project):
+    import os
+    import threading
+    import time
+
+    from pdgstore.engine import cook_graph
+    from pdgstore.engine.graph.loader import load_graph
+
+    project.write(
+        "graph.py",
+        GRAPH_HEAD
+        + """
+graph.scheduler("local", slots=1, max_retries=0, tick_period=0.05)
+frames = graph.range_generate("frames", 3)
+graph.python_script("render", frames, "render.py", batch_size=3)
+""",
+    )
+    project.write("render.py", LONG_BATCH_JOB)
+    cooks = []
+
+    def cancel_once_started():
+        deadline = time.monotonic() + 60
+        while not (project.root / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        cooks[0].cancel("cancelled by the test")
+
+    threading.Thread(target=cancel_once_started, daemon=True).start()
+    graph = load_graph(str(project.root / "graph.py"))
+    summary = cook_graph(graph, db=str(project.db), on_cook=cooks.append)
+    assert summary.status == "cancelled", summary
+    items = items_by_name(project)
+    assert items["render_1"]["state"] == "cooked_success"  # settled by the job before the cancel
+    assert items["render_2"]["state"] == items["render_3"]["state"] == "cooked_cancel"
+    pid = int((project.root / "started").read_text())
+    try:
+        os.kill(pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive  # the batch's job was killed with the cook
