@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pdgstore import codec, faults, schema, snapshots, sqlitefile, tables, writerlock
 from pdgstore.errors import StoreBusy, StoreError, StoreIOError, StoreRefused
@@ -153,6 +153,20 @@ class EventLog(LogReader):
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    def note_stopped(self, why: str) -> None:
+        """This writer stops on a write error: note ``why`` where the next writer finds it (the
+        writer lock; ``writerlock.note_stopped``)."""
+        if self._lock_fd is not None:
+            writerlock.note_stopped(self._lock_fd, why)
+
+    def stopped_note(self, pid: int) -> str:
+        """Why the cook ``pid`` stopped on a write error it could not record, or ''."""
+        return writerlock.stopped_note(self.path, pid, self._lock_fd)
+
+    def forget_stopped(self, pid: int) -> None:
+        if self._lock_fd is not None:
+            writerlock.forget_stopped(self._lock_fd, pid)
+
     def __enter__(self) -> EventLog:
         return self
 
@@ -174,9 +188,13 @@ class EventLog(LogReader):
         """Append a batch of events in one transaction; they carry their seq already."""
         self.append_rows([codec.to_row(e) for e in events])
 
-    def append_rows(self, rows: list[tuple], manifest_seq: tuple[str, int] | None = None) -> None:
+    def append_rows(
+        self, rows: list[tuple], manifest_seq: tuple[str, int] | None = None, prepared: Sequence[tuple] = ()
+    ) -> None:
         """Append rows already encoded by ``codec.to_row``, in one transaction; ``manifest_seq``
-        (graph, seq) also moves that graph's no-op manifest to ``seq`` in the same transaction."""
+        (graph, seq) also moves that graph's no-op manifest to ``seq`` in the same transaction.
+        ``prepared``: the ``items`` rows (``tables.new_item_row``) of new items some of these
+        events generate, written as they are instead of folding those events again."""
         if not self.is_writer:
             raise RuntimeError("append on a store opened for reading")
         if not rows:
@@ -184,7 +202,12 @@ class EventLog(LogReader):
 
         def write(c: sqlite3.Connection) -> None:
             c.executemany(f"INSERT INTO events ({COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows)
-            tables.fold_rows(c, rows)  # the queryable state moves with the events, in their transaction
+            # the queryable state moves with the events, in their transaction
+            if prepared:
+                done = tables.write_prepared(c, prepared)
+                tables.fold_rows(c, [r for r in rows if r[0] not in done])
+            else:
+                tables.fold_rows(c, rows)
             if manifest_seq is not None:
                 c.execute(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)",

@@ -235,7 +235,9 @@ class Intake:
     def _warned(self, report: rp.Warned) -> None:
         item_id = report.item_id
         if item_id is None or item_id not in self.running:
-            self.host.warn(report.message if item_id is None else f"work item {item_id}: {report.message}")
+            item = self.host.state.items.get(item_id) if item_id is not None else None
+            about = f"{item.name} ({item_id})" if item is not None else item_id
+            self.host.warn(report.message if item_id is None else f"work item {about}: {report.message}")
             return self._answer(report.done, None)
         self.host.recorder.emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=report.message)
         self._answer(report.done, None)

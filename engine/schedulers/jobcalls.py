@@ -62,6 +62,11 @@ class JobCalls:
         self._item_locks: dict[str, threading.Lock] = {}
         self._done: dict[str, set[ReportKey]] = {}  # item id -> report keys already applied
         self._batches: dict[str, list[str]] = {}  # batch id -> its sub-items' ids, by sub index
+        #: sub-item id -> the job attempt whose report settled it while its batch went on: a later
+        #: attempt (a retried batch job starts again from its first sub-item) reports it in vain
+        self._settled: dict[str, int] = {}
+        self._told: set[str] = set()  # sub-items whose in-vain reports were said (once each)
+        self._batch_of: dict[str, str] = {}  # sub-item id -> its batch's id
         self._local = threading.local()  # a multicall's bookkeeping, per serving thread
         #: copies an output a job reports from its machine's own disk to the cook's (item id, the
         #: cook's absolute path) before it is recorded; ValueError refuses the report
@@ -102,16 +107,21 @@ class JobCalls:
             self.allow(sub_id, sub_name)
         with self._lock:
             self._batches[batch_id] = [sub_id for sub_id, _ in subs]
+            self._batch_of.update((sub_id, batch_id) for sub_id, _ in subs)
 
     def join_batch(self, batch_id: str, sub_id: str, sub_name: str) -> None:
         """A sub-item appended to a running batch (``appendSubItem``): the next sub index."""
         self.allow(sub_id, sub_name)
         with self._lock:
             self._batches.setdefault(batch_id, []).append(sub_id)
+            self._batch_of[sub_id] = batch_id
 
     def disallow(self, item_id: str) -> None:
         with self._lock:
-            self._batches.pop(item_id, None)
+            for sub in self._batches.pop(item_id, ()):
+                self._settled.pop(sub, None)
+                self._told.discard(sub)
+                self._batch_of.pop(sub, None)
             name = self._ids.pop(item_id, None)
             if name is not None and self._names.get(name) == item_id:
                 del self._names[name]
@@ -142,11 +152,12 @@ class JobCalls:
         if item_id is None:
             raise Refused(FAULT_NOT_COOKING, f"result server: work item {item[:200]!r} is not cooking under this cook")
         if isinstance(subindex, int) and not isinstance(subindex, bool) and subindex >= 0:
-            item_id = self._sub_item(item_id, subindex)
+            item_id = self._sub_item(item_id, subindex, key[1])
         return item_id, (item_id, key[1], str(key[2]))
 
-    def _sub_item(self, item_id: str, subindex: int) -> str:
-        """Sub-item ``subindex`` of the batch ``item_id`` (an item that is no batch is itself)."""
+    def _sub_item(self, item_id: str, subindex: int, attempt: int) -> str:
+        """Sub-item ``subindex`` of the batch ``item_id`` (an item that is no batch is itself); one
+        an earlier attempt of the batch's job settled is named too (``_apply`` acknowledges it)."""
         with self._lock:
             subs = self._batches.get(item_id)
             if subs is None:
@@ -155,14 +166,26 @@ class JobCalls:
             if subindex >= len(subs):
                 raise Refused(FAULT_INVALID, f"result server: batch {batch} has no sub item {subindex}")
             sub = subs[subindex]
-            if sub not in self._ids:
+            if sub not in self._ids and not attempt > self._settled.get(sub, attempt):
                 raise Refused(FAULT_NOT_COOKING, f"result server: sub item {subindex} of batch {batch} is not cooking")
         return sub
 
     def _apply(self, item_id: str, key: ReportKey, effect: Callable[[], None]) -> bool:
-        """Run ``effect`` once per report key; a repeat is acknowledged and changes nothing."""
+        """Run ``effect`` once per report key; a repeat is acknowledged and changes nothing; so is a
+        retried batch job's report about a sub-item an earlier attempt settled (said once)."""
         with self._lock:
             lock, done = self._item_locks.get(item_id), self._done.get(item_id)
+            settled = self._settled.get(item_id) if lock is None else None
+            first = settled is not None and item_id not in self._told
+            if first:
+                self._told.add(item_id)
+        if settled is not None and key[1] > settled:
+            if first:
+                self.sink.warning(
+                    item_id,
+                    f"attempt {key[1]} of its batch's job reported it again: ignored, it cooked in attempt {settled}",
+                )
+            return True
         if lock is None or done is None:
             raise Refused(FAULT_NOT_COOKING, f"result server: work item {item_id} is not cooking under this cook")
         with lock:
@@ -229,7 +252,11 @@ class JobCalls:
         if not isinstance(ok, bool) or not isinstance(message, str):
             raise Refused(FAULT_INVALID, "result server: a status is (ok: boolean, message: string)", item_id)
         text = self.check.string(item_id, "status message", message)
-        return self._apply(item_id, rkey, lambda: self.sink.report_status(item_id, ok, text))
+        applied = self._apply(item_id, rkey, lambda: self.sink.report_status(item_id, ok, text))
+        with self._lock:
+            if ok and item_id in self._batch_of:
+                self._settled.setdefault(item_id, rkey[1])  # settled now, its batch going on
+        return applied
 
     def warning(self, key: object, message: object) -> bool:
         item_id, rkey = self._key(key)

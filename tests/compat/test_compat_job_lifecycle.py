@@ -153,3 +153,101 @@ def test_a_batch_work_item_cooks_its_sub_items_in_one_job(project):
 
     again = json.loads(project.pdg("cook", "graph.py", "--json").output)  # nothing changed: nothing runs
     assert again["items"]["ran"] == 0 and again["items"]["failed"] == 0, again
+
+
+RETRIED_BATCH_JOB = """
+import os, sys
+from pdgjson import WorkItem
+
+batch = WorkItem.fromJobEnvironment()
+for sub in batch.batchItems:
+    sub.setIntAttrib('attempt', int(os.environ['PDG_ITEM_ATTEMPT']))
+    sub.cookSubItem()
+    if os.environ['PDG_ITEM_ATTEMPT'] == '1':
+        sys.exit(1)  # the first attempt dies after its first sub-item: the scheduler retries the batch
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_retried_batch_job_resumes_its_sub_items(project):
+    project.write(
+        "graph.py",
+        GRAPH_HEAD
+        + """
+graph.scheduler("local", slots=1, max_retries=1, tick_period=0.05)
+frames = graph.range_generate("frames", 3)
+graph.python_script("render", frames, "render.py", batch_size=3)
+""",
+    )
+    project.write("render.py", RETRIED_BATCH_JOB)
+    summary = json.loads(project.pdg("cook", "graph.py", "--json").output)
+    assert summary["status"] == "success" and summary["items"]["failed"] == 0, summary
+    items = items_by_name(project)
+    attempts = {}
+    for name in ("render_1", "render_2", "render_3"):
+        shown = json.loads(project.pdg("show", name, "--json").output)["item"]
+        assert shown["state"] == "cooked_success"
+        attempts[name] = shown["attrs"]["attempt"]["values"][0]
+    # render_1 cooked in attempt 1; attempt 2 ran it again in vain (said once), then cooked the rest
+    assert attempts == {"render_1": 1, "render_2": 2, "render_3": 2}, attempts
+    assert items["render_1"]["state"] == "cooked_success"
+    lines = project.pdg("events", "--json", "--kind", "CookWarning").output.splitlines()
+    texts = [json.loads(line)["payload"]["message"] for line in lines]
+    said = "work item render_1 ({}): attempt 2 of its batch's job reported it again: ignored, it cooked in attempt 1"
+    assert texts == [said.format(items["render_1"]["item_id"])], texts
+
+
+LONG_BATCH_JOB = """
+import os, time
+from pdgjson import WorkItem
+
+batch = WorkItem.fromJobEnvironment()
+batch.batchItems[0].cookSubItem()
+with open("started.tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.replace("started.tmp", "started")  # renamed into place: the test polls for it
+time.sleep(60)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_cancelling_the_cook_cancels_a_running_batch_and_its_job(project):
+    import os
+    import threading
+    import time
+
+    from pdgstore.engine import cook_graph
+    from pdgstore.engine.graph.loader import load_graph
+
+    project.write(
+        "graph.py",
+        GRAPH_HEAD
+        + """
+graph.scheduler("local", slots=1, max_retries=0, tick_period=0.05)
+frames = graph.range_generate("frames", 3)
+graph.python_script("render", frames, "render.py", batch_size=3)
+""",
+    )
+    project.write("render.py", LONG_BATCH_JOB)
+    cooks = []
+
+    def cancel_once_started():
+        deadline = time.monotonic() + 60
+        while not (project.root / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        cooks[0].cancel("cancelled by the test")
+
+    threading.Thread(target=cancel_once_started, daemon=True).start()
+    graph = load_graph(str(project.root / "graph.py"))
+    summary = cook_graph(graph, db=str(project.db), on_cook=cooks.append)
+    assert summary.status == "cancelled", summary
+    items = items_by_name(project)
+    assert items["render_1"]["state"] == "cooked_success"  # settled by the job before the cancel
+    assert items["render_2"]["state"] == items["render_3"]["state"] == "cooked_cancel"
+    pid = int((project.root / "started").read_text())
+    try:
+        os.kill(pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive  # the batch's job was killed with the cook
