@@ -20,6 +20,8 @@ The protocol, over the program's stdin (requests) and stdout (replies), both bin
     transaction (``EventLog.append_rows``); ``["append", rows, prepared]`` with the ``items`` rows of
     the new items they generate (``tables.new_item_row``);
   - ``["snapshot", seq]``, tail the snapshot: ``EventLog.write_snapshot``;
+  - ``["snapshot_tables", seq]``: the snapshot at ``seq`` (where the log ends), packed here from the
+    projection tables (``snapshots.pack_from_tables``) and written: the cook sends no state;
   - ``["manifest", graph, seq]``, tail the manifest: ``EventLog.save_manifest``;
 
 - the first reply, once the store is open, is ``R``; then one ``+`` per request done, in order;
@@ -54,6 +56,7 @@ import msgpack
 from pdgstore import faults
 from pdgstore.errors import PdgError, StoreIOError
 from pdgstore.log import EventLog
+from pdgstore.snapshots import pack_from_tables
 
 LENGTH = struct.Struct("<I")
 READY, DONE, FAILED = b"R", b"+", b"!"
@@ -102,6 +105,10 @@ def perform(log: EventLog, header: tuple, tail: bytes) -> None:
         log.append_rows(header[1], prepared=header[2] if len(header) > 2 else ())
     elif op == "snapshot":
         log.write_snapshot(header[1], tail)
+    elif op == "snapshot_tables":
+        if log.last_seq() != header[1]:
+            raise StoreIOError(f"the snapshot at seq {header[1]} was asked of a log that ends at seq {log.last_seq()}")
+        log.write_snapshot(header[1], pack_from_tables(log.conn, header[1]))
     elif op == "manifest":
         log.save_manifest(header[1], header[2], tail)
     else:

@@ -198,3 +198,13 @@ def test_a_cook_reads_its_state_from_the_tables_as_the_snapshot_and_replay_give_
     assert list(from_tables.items) == list(folded.items)
     assert {k: list(v) for k, v in from_tables.node_items.items()} == {k: list(v) for k, v in folded.node_items.items()}
     assert from_tables.seq == folded.seq
+
+
+def test_a_snapshot_packed_from_the_tables_is_the_snapshot_of_the_state(cooked):
+    """``snapshots.pack_from_tables`` (what the appender writes for a cook) is byte for byte
+    ``pack_snapshot`` of the state."""
+    from pdgstore.snapshots import pack_from_tables, pack_snapshot
+
+    with EventLog.open(str(cooked.db)) as log:
+        state = log.load_state()
+        assert bytes(pack_from_tables(log.conn, log.last_seq())) == bytes(pack_snapshot(state))
