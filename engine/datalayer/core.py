@@ -339,16 +339,11 @@ class _Interest:
         parsed = [storeobjects.parse(p) for p in self.paths]
         self.node_paths = sorted(p for p, x in zip(self.paths, parsed, strict=True) if x[0] == "node")
         self.items = frozenset(x[2] for x in parsed if x[0] == "item")
-        self.node_graphs = frozenset(x[1] for x in parsed if x[0] == "node")
         self.lists_items = any(x[0] in ("graph", "node") for x in parsed)
 
     def wants(self, kind: str, graph: str, subject: str) -> bool:
         """Whether an event (by its columns) must be decoded for the subscribed objects."""
-        return (
-            kind in storeobjects.ALWAYS_DECODED
-            or subject in self.items
-            or (kind == "WorkItemGenerated" and graph in self.node_graphs)
-        )
+        return kind in storeobjects.ALWAYS_DECODED or subject in self.items
 
 
 def _lost(visualizer) -> None:

@@ -161,7 +161,8 @@ def event_deltas(event, view: StoreView, paths) -> Iterator[Delta]:
     if kind == "WorkItemGenerated":
         if ROOT in paths and view.is_new_graph(graph):
             yield ROOT, APPEND, P.GraphList, [graph]
-        npath = node_path(graph, event.node) if event.node is not None else None
+        node = view.generated_node(event)
+        npath = node_path(graph, node) if node is not None else None
         if (gpath in paths or npath in paths) and not view.is_regenerated(event):  # else already listed
             if gpath in paths:
                 yield gpath, APPEND, P.WorkItems, [event.item_id]

@@ -70,6 +70,8 @@ class StoreView:
         self._data_version = None
         self._inode = None
         self._ords: dict[str, int] = {}
+        self._nodes: dict[str, str] = {}
+        self._unlisted: set[str] = set()
         self._live = True
 
     # -- following -------------------------------------------------------------------------------
@@ -192,7 +194,22 @@ class StoreView:
         if self._memory is not None or self.log is None:
             return
         ids = [e.item_id for e in events if e.kind == "WorkItemGenerated"]
-        self._ords = {row[1]: row[0] for row in tables.load_items(self.log.conn, ids)} if ids else {}
+        rows = tables.load_items(self.log.conn, ids) if ids else []
+        self._ords = {row[1]: row[0] for row in rows}
+        self._nodes = {row[1]: row[3] for row in rows}
+        self._unlisted = set(ids).difference(self._nodes)  # generated and removed since
+
+    def generated_node(self, event) -> str | None:
+        """The node of a WorkItemGenerated, decoded or not: an item's node is part of its identity,
+        and the rows ``prepare`` read say it, so the follower need not decode the event for it.
+        None when the event was neither decoded nor prepared (nobody lists its node's items)."""
+        if event.node is not None:
+            return event.node
+        node = self._nodes.get(event.item_id)
+        if node is None and event.item_id in self._unlisted:
+            where = self.node_of(event.item_id)
+            node = where[1] if where else None
+        return node
 
     def is_regenerated(self, event: Event) -> bool:
         """Whether ``event`` (a WorkItemGenerated) generates an item that already existed (a node
@@ -324,7 +341,7 @@ class Envelope:
     def item_id(self) -> str:
         return self.subject
 
-    #: not read: whoever needs an event's node (a node's subscribers) has it decoded
+    #: not read (``StoreView.generated_node`` finds a generated item's node without it)
     node = None
 
 
