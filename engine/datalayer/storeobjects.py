@@ -264,5 +264,9 @@ ITEM_EVENTS = frozenset(
         "WorkItemAttribSet",
     )
 )
+#: the events that change only their own work item's object
+ITEM_ONLY = ITEM_EVENTS - {"WorkItemRemoved"}
+#: every kind ``event_deltas`` says something of
+HANDLED = ITEM_EVENTS | {"WorkItemGenerated", "GraphLoaded", "CookStarted", "CookFinished", "NodeDirtied"}
 #: rare events whose payload the follower always reads (a graph's nodes, a cook's status ...)
 ALWAYS_DECODED = frozenset(("GraphLoaded", "CookStarted", "CookFinished", "NodeDirtied"))

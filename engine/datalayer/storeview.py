@@ -109,6 +109,7 @@ class StoreView:
             yield
             return
         if self._depth == 0:
+            self._reader = None  # one made outside a transaction may have cached an older state
             if self.log.conn.in_transaction:  # a read left open (TableState begins one on a reader): end it
                 self.log.conn.execute("COMMIT")
             self.log.conn.execute("BEGIN")
@@ -154,18 +155,24 @@ class StoreView:
             return True
         return self.log.last_seq() < self.seq or self.log.base_seq() > self.seq
 
-    def poll(self, limit: int = POLL_LIMIT, wanted=None) -> list:
-        """The events appended after this view's seq (at most ``limit``), not yet applied. With
-        ``wanted(kind, graph, subject)``, only the events it wants are decoded; the others come as
-        ``Envelope``s (their indexed columns): most of a cook's events interest no subscriber, and
-        decoding them was most of what following a cook cost."""
+    def rows(self, limit: int = POLL_LIMIT, after: int | None = None) -> list[tuple]:
+        """The log's rows after this view's seq (or ``after``; at most ``limit``), undecoded: all
+        a follower reads inside its read transaction, which it keeps as short as it can."""
         if self.log is None:
             return []
-        if wanted is None or self._memory is not None:  # the state in memory folds every event
-            return list(self.log.events(self.seq, until=self.seq + limit))
+        after = self.seq if after is None else after
+        return queries.event_rows(self.log, after, after + limit)
+
+    @staticmethod
+    def decode(rows: list[tuple], wanted=None) -> list:
+        """Events of ``rows``. With ``wanted(kind, graph, subject)``, only the events it wants are
+        decoded; the others come as ``Envelope``s (their indexed columns): most of a cook's events
+        interest no subscriber, and decoding them was most of what following a cook cost."""
+        if wanted is None:
+            return list(codec.from_rows(rows))
         out: list = []
         decode: list = []
-        for row in queries.event_rows(self.log, self.seq, self.seq + limit):
+        for row in rows:
             if wanted(row[4], row[3], row[5]):
                 decode.append((len(out), row))
                 out.append(None)
@@ -182,6 +189,12 @@ class StoreView:
         if event.graph:
             self.known_graphs.add(event.graph)
         self.seq = event.seq
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the state is kept in memory (a store without tables): it is current only
+        once the polled events are applied, not at the end of a read transaction."""
+        return self._memory is not None
 
     def is_new_graph(self, graph: str) -> bool:
         return graph not in self.known_graphs
