@@ -136,7 +136,10 @@ def item_detail(log: EventLog, state: ReadState, ref: str, until: int | None = N
     parents = state.items_many(item.parents)
     detail.update(
         parents=[{"item_id": p, "name": parents[p].name if p in parents else ""} for p in item.parents],
-        attrs={name: {"type": t, "values": v} for name, (t, v) in sorted(item.attrs.items())},
+        attrs={
+            name: {"type": attr[0], "values": attr[1], **({"flags": list(attr[2])} if len(attr) > 2 else {})}
+            for name, attr in sorted(item.attrs.items())
+        },
         inputs=[file_dict(i, root) for i in item.inputs],
         error=item.error,
         traceback=item.traceback,

@@ -123,7 +123,7 @@ class DataLayer:
         rows: list[tuple] = []
         summaries: dict[str, dict] = {}
         with view.reading():  # kept short: the cut's rows and its node counts, nothing else
-            while True:  # to the end of the log as this read transaction sees it
+            while not self._stop.is_set():  # to the end of the log as this read transaction sees it
                 chunk = view.rows(after=rows[-1][0] if rows else None)
                 if not chunk:
                     break
@@ -132,6 +132,8 @@ class DataLayer:
                 self._resnapshot_store_paths(rows[-1][0] if rows else view.seq)
             elif rows and not view.in_memory:
                 summaries = self._read_summaries({row[3] for row in rows})
+        if self._stop.is_set():
+            return 0  # closing: nobody is to hear of a cut read halfway
         events = view.decode(rows, None if view.in_memory else interest.wants)
         # A reader in a read transaction keeps the writer's WAL from starting over (it grows, and
         # the cook pays): the deltas are worked out and delivered after it ended, from the events
