@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from pdgstore.engine.cook.task import expected_records
 from pdgstore.engine.files import records as files
@@ -41,7 +42,7 @@ class Intake:
         #: item id -> why: jobs that reported themselves cancelled (``pdgcmd.workItemCancelled``);
         #: their end is recorded as a cancel, whatever their exit code
         self.cancelled_by_job: dict[str, str] = {}
-        self._on = {
+        self._on: dict[type, Callable[[Any], None]] = {
             rp.Finished: self._finished,
             rp.JobStarted: self._job_started,
             rp.JobEnded: self._job_ended,
@@ -57,7 +58,7 @@ class Intake:
     def handle(self, report: rp.Report) -> None:
         """Turn one report (``engine.schedulers.reports``) into events, by its type. A job's call
         (``rp.ANSWERED``: a report, a keepalive) also tells its scheduler the job is alive."""
-        if isinstance(report, rp.ANSWERED):
+        if isinstance(report, rp.ANSWERED) and report.item_id is not None:
             name = self.running.get(report.item_id)
             if name is not None:
                 self.schedulers[name].job_heard(report.item_id)

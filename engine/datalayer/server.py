@@ -68,7 +68,7 @@ class DataLayerServer:
         self.port = self._sock.getsockname()[1]
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
-        self._stopped = None
+        self._stopped: asyncio.Event | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"pdgd-{self.kind}-{self.port}", daemon=True)
         self._thread.start()
@@ -97,7 +97,7 @@ class DataLayerServer:
             self.loop.close()
 
     async def _main(self) -> None:
-        self._stopped = asyncio.Event()
+        self._stopped = stopped = asyncio.Event()
         try:
             server = await self._start()
         except BaseException as exc:  # noqa: BLE001 - handed to the constructor, which raises it
@@ -106,7 +106,7 @@ class DataLayerServer:
             return
         self._ready.set()
         async with server:
-            await self._stopped.wait()
+            await stopped.wait()
 
     async def _start(self):
         raise NotImplementedError

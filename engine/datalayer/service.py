@@ -27,9 +27,11 @@ class Service:
 
     def info(self) -> dict:
         host = self.ws.host if not is_loopback(self.ws.host) else "127.0.0.1"
+        view = self.layer.view
+        assert view is not None, "a service serves a store"
         info = {
             "schema": 1,
-            "store": self.layer.view.path,
+            "store": view.path,
             "host": self.ws.host,
             "pid": os.getpid(),
             "ws_port": self.ws.port,

@@ -54,7 +54,7 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
             os.replace(tmp, json_path)
     return {
         "item_id": item.id,
-        "argv": [pm.to_worker(str(a)) for a in item.command],
+        "argv": [pm.to_worker(str(a)) for a in item.command or ()],
         "env": env,
         "cwd": pm.to_worker(scheduler.working_dir or scheduler.graph_dir),
         "log": pm.to_worker(str(log)),
