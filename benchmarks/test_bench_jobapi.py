@@ -10,6 +10,7 @@ import statistics
 import subprocess
 import sys
 import threading
+from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
 from conftest import ROUNDS, report
 
@@ -171,6 +172,48 @@ graph.python_script("baseline", numbers, "job.py", env={"BENCH_MODE": "baseline"
 '''
 
 
+class _BareHandler(SimpleXMLRPCRequestHandler):
+    rpc_paths = ()  # any path: pdgcmd posts to /RPC2/<secret>
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
+        pass
+
+
+class _Bare:
+    """Answers every call at once, checking and recording nothing: the bare round trip."""
+
+    def _dispatch(self, method, params):
+        return 1 if method == "check_ready_batch" else True
+
+
+def _bare_server_seconds(tmp_path, rounds: int) -> list[float]:
+    """The same job (100 pdgcmd functions) against a stdlib XML-RPC server that only answers: what
+    the round trips cost with no engine behind them, timed in the same run."""
+    folder = tmp_path / "bare"
+    folder.mkdir()
+    scripts = jobdata.install_job_modules(folder / "temp")
+    (folder / "job.py").write_text(FUNCTIONS_JOB)
+    server = SimpleXMLRPCServer(("127.0.0.1", 0), requestHandler=_BareHandler, logRequests=False, allow_none=True)
+    server.register_instance(_Bare())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(scripts), "PDG_TEMP": str(folder / "temp"),
+               "PDG_DIR": str(folder), "PDG_ITEM_NAME": "bare_1", "PDG_ITEM_ID": "bare1",
+               "PDG_RESULT_SERVER": "127.0.0.1:%d" % server.server_address[1], "PDG_RESULT_SECRET": "x",
+               "BENCH_MODE": "functions"}
+        times = []
+        for _ in range(rounds):
+            done = subprocess.run([sys.executable, str(folder / "job.py")], env=env, capture_output=True, text=True,
+                                  timeout=60, cwd=folder)
+            assert done.returncode == 0, done.stderr
+            times.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        return times
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_job_calls_100_pdgcmd_functions_in_a_real_cook(benchmark, tmp_path):
     """Issue 18: a job calls 100 pdgcmd functions one by one (attributes of every type, cook percent,
     custom state, log lines, warnings, keepalives, outputs, cache invalidation, readiness) under
@@ -192,11 +235,15 @@ def test_job_calls_100_pdgcmd_functions_in_a_real_cook(benchmark, tmp_path):
 
     functions, baseline = seconds("functions"), seconds("baseline")
     assert len(functions) == len(baseline) == jobs
-    value, base = statistics.median(functions), statistics.median(baseline)
+    bare = _bare_server_seconds(tmp_path, jobs)
+    value, base, bare_s = statistics.median(functions), statistics.median(baseline), statistics.median(bare)
     benchmark.pedantic(lambda: None, rounds=1)
     report(benchmark, "job calling 100 pdgcmd functions in a real cook, one call each", value * 1000, "ms",
            target="< 50 ms", met=value < TARGET_S, jobs=jobs, max_ms=round(max(functions) * 1000, 3),
-           ratio_to_100_setIntAttrib=round(value / base, 2))
+           ratio_to_100_setIntAttrib=round(value / base, 2), ratio_to_bare_xmlrpc=round(value / bare_s, 2))
     report(benchmark, "baseline: the same job making 100 setIntAttrib calls", base * 1000, "ms",
            target="< 50 ms", met=base < TARGET_S)
+    report(benchmark, "baseline: the same job against a bare stdlib XML-RPC server (no engine)", bare_s * 1000, "ms")
     print(f"[pdg-bench] 100 pdgcmd functions / 100 setIntAttrib (same cook): {value / base:.2f}x", flush=True)
+    print(f"[pdg-bench] 100 pdgcmd functions in a cook / against a bare XML-RPC server: {value / bare_s:.2f}x",
+          flush=True)

@@ -66,10 +66,8 @@ def command(port, tcp_port, host, open_page, allow_actions, db, as_json) -> None
         )
         page = info["web"] + (f"#token={running.ws.token}" if allow_actions or running.ws.requires_token else "")
         render.say(f"web view: {page}" if allow_actions else f"web view: {page} (read-only)", err=True)
-        if open_page:
-            import webbrowser
-
-            webbrowser.open(page)
+        if open_page:  # on its own thread: a browser command may take its time, or never return
+            threading.Thread(target=_open_page, args=(page,), name="pdg-open", daemon=True).start()
         if not os.path.exists(store):
             render.say("no store yet: it is served as soon as a cook creates it", err=True)
         while not stop.wait(0.5):
@@ -81,3 +79,15 @@ def command(port, tcp_port, host, open_page, allow_actions, db, as_json) -> None
         raise
     finally:
         running.stop()
+
+
+def _open_page(url: str) -> None:
+    """Open ``url`` in the user's browser (``webbrowser``: $BROWSER first), or say how to."""
+    import webbrowser
+
+    try:
+        opened = webbrowser.open(url)
+    except webbrowser.Error:
+        opened = False
+    if not opened:
+        render.say(f"could not open a browser: open {url} yourself", err=True)

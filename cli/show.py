@@ -14,6 +14,9 @@ from pdgstore.errors import UnknownItem
 from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
 
+#: an attribute's shown value is cut after this many characters (``--json`` gives it whole)
+SHOWN_CHARS = 2000
+
 
 @click.command("show", short_help="Show everything known about one work item.")
 @click.argument("item")
@@ -58,6 +61,8 @@ def command(item, at, db, as_json) -> None:
         for name, attr in d["attrs"].items():
             values = attr["values"]
             shown = json.dumps(values[0] if len(values) == 1 else values, default=str)
+            if len(shown) > SHOWN_CHARS:  # a 100 MB value is the item's, not the terminal's
+                shown = f"{shown[:SHOWN_CHARS]}... ({len(shown):,} characters; --json shows all of it)"
             p(f"  {name} ({attr['type']}) = {shown}", markup=False)
     for title, key in (("inputs", "inputs"), ("outputs", "outputs")):
         if d[key]:

@@ -25,10 +25,12 @@ def command(at, db, as_json) -> None:
         running = state.running_cook()
         writer = log.writer_pid()
         store = render.here(log.path)
+        # a cook that stopped on a write error noted why in the writer lock (the log could not take it)
+        why = log.stopped_note(running.pid) if running is not None and not writer and point is None else ""
     cook = None
     if running is not None:
         alive = "running" if (writer or point is not None) else "died"
-        cook = {"cook_id": running.cook_id, "graph": running.graph, "pid": running.pid, "status": alive}
+        cook = {"cook_id": running.cook_id, "graph": running.graph, "pid": running.pid, "status": alive, "error": why}
     if as_json:
         render.emit_json(
             {
@@ -46,6 +48,12 @@ def command(at, db, as_json) -> None:
         if cook["status"] == "running":
             render.err.print(
                 f"cook {cook['cook_id']} of {cook['graph']} is running (pid {cook['pid']})", style="magenta"
+            )
+        elif why:
+            render.err.print(
+                f"cook {cook['cook_id']} of {cook['graph']} stopped on a write error it could not record (pid "
+                f"{cook['pid']}: {why}); the next cook records its unfinished items as cancelled",
+                style="red",
             )
         else:
             render.err.print(

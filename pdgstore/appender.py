@@ -17,7 +17,8 @@ The protocol, over the program's stdin (requests) and stdout (replies), both bin
   and that many raw bytes, the tail (empty but for blobs, which travel without being copied):
 
   - ``["append", rows]``: event rows (the 7 columns ``codec`` makes, ``seq`` first), appended in one
-    transaction (``EventLog.append_rows``);
+    transaction (``EventLog.append_rows``); ``["append", rows, prepared]`` with the ``items`` rows of
+    the new items they generate (``tables.new_item_row``);
   - ``["snapshot", seq]``, tail the snapshot: ``EventLog.write_snapshot``;
   - ``["manifest", graph, seq]``, tail the manifest: ``EventLog.save_manifest``;
 
@@ -91,7 +92,7 @@ def perform(log: EventLog, header: Sequence[Any], tail: bytes) -> None:
     """Do one request on ``log`` (the cook does the same itself when it has no appender)."""
     op = header[0]
     if op == "append":
-        log.append_rows(header[1])
+        log.append_rows(header[1], prepared=header[2] if len(header) > 2 else ())
     elif op == "snapshot":
         log.write_snapshot(header[1], tail)
     elif op == "manifest":

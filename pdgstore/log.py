@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pdgstore import codec, faults, schema, snapshots, sqlitefile, tables, writerlock
 from pdgstore.errors import StoreBusy, StoreError, StoreIOError, StoreRefused
@@ -38,6 +38,7 @@ class EventLog(LogReader):
         self.synchronous = synchronous
         self.next_seq = 0
         self._adopted = False
+        self._held: schema.HeldFile | None = None
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
@@ -51,11 +52,15 @@ class EventLog(LogReader):
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         exists = os.path.exists(path)
-        if exists or not create:
-            schema.check_header(path, display)  # refuse a file that is not ours before touching anything
+        # every read of the header goes through the process's shared descriptor of the file (see
+        # schema.HeldFile: a descriptor closed here would drop the locks of this process's other
+        # connections to it); the log holds it until it closes
+        held = schema.HeldFile.hold(path, display) if exists or not create else None
         lock_fd = conn = None
         side_files = sqlitefile.side_files(path)
         try:
+            if held is not None:
+                schema.check_header(path, display, held)  # refuse a file that is not ours before touching anything
             if writer:
                 if create:
                     try:
@@ -66,11 +71,10 @@ class EventLog(LogReader):
             if create and not os.path.exists(path):
                 sqlitefile.create_store(path, display)
                 side_files = sqlitefile.side_files(path)
-            version = schema.check_header(path, display)
-            # read before SQLite opens the file: closing any descriptor of a file drops every POSIX
-            # lock this process holds on it, SQLite's own included (a WAL reader's would let a
-            # closing writer checkpoint and reset the WAL under its snapshot: "malformed")
-            mismatch = schema.header_mismatch(path)
+            if held is None:
+                held = schema.HeldFile.hold(path, display)
+            version = schema.check_header(path, display, held)
+            mismatch = schema.header_mismatch(path, held)
             conn = sqlitefile.connect_reader(path, display)
             with sqlitefile.read_errors(display):
                 fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
@@ -98,17 +102,21 @@ class EventLog(LogReader):
                 conn = None
                 conn = sqlitefile.connect_writer(path, display, synchronous)
             log = cls(path, conn, lock_fd, synchronous)
+            log._held = held
             if writer:
                 with log.read_errors():
                     if version < schema.SCHEMA_VERSION:
                         log._migrate(version)
                     log.next_seq = max(log.last_seq(), log.base_seq()) + 1
+            held = None  # the log's now: released when it closes
         except BaseException:
             if conn is not None:
                 conn.close()
             sqlitefile.remove_side_files(path, side_files)
             if lock_fd is not None:
                 os.close(lock_fd)
+            if held is not None:
+                held.release()
             raise
         return log
 
@@ -118,8 +126,14 @@ class EventLog(LogReader):
         open (``lock_fd``): the log appender of a cook (``pdgstore.appender``). Closing the log
         closes ``lock_fd``; the lock is free once every process holding it has closed it."""
         display = display_path(path)
-        schema.check_header(path, display)
-        log = cls(path, sqlitefile.connect_writer(path, display, synchronous), lock_fd, synchronous)
+        held = schema.HeldFile.hold(path, display)
+        try:
+            schema.check_header(path, display, held)
+            log = cls(path, sqlitefile.connect_writer(path, display, synchronous), lock_fd, synchronous)
+        except BaseException:
+            held.release()
+            raise
+        log._held = held
         log._adopted = True  # the cook that handed the lock over closes the store last
         return log
 
@@ -130,11 +144,28 @@ class EventLog(LogReader):
 
     def close(self) -> None:
         self.conn.close()
+        held, self._held = self._held, None
+        if held is not None:
+            held.release()  # after the connection: the last one out closes the shared descriptor
         if self._lock_fd is not None:
             if not self._adopted:
                 writerlock.stamp_clean(self.path, self._lock_fd)
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    def note_stopped(self, why: str) -> None:
+        """This writer stops on a write error: note ``why`` where the next writer finds it (the
+        writer lock; ``writerlock.note_stopped``)."""
+        if self._lock_fd is not None:
+            writerlock.note_stopped(self._lock_fd, why)
+
+    def stopped_note(self, pid: int) -> str:
+        """Why the cook ``pid`` stopped on a write error it could not record, or ''."""
+        return writerlock.stopped_note(self.path, pid, self._lock_fd)
+
+    def forget_stopped(self, pid: int) -> None:
+        if self._lock_fd is not None:
+            writerlock.forget_stopped(self._lock_fd, pid)
 
     def __enter__(self) -> EventLog:
         return self
@@ -157,9 +188,13 @@ class EventLog(LogReader):
         """Append a batch of events in one transaction; they carry their seq already."""
         self.append_rows([codec.to_row(e) for e in events])
 
-    def append_rows(self, rows: list[tuple], manifest_seq: tuple[str, int] | None = None) -> None:
+    def append_rows(
+        self, rows: list[tuple], manifest_seq: tuple[str, int] | None = None, prepared: Sequence[tuple] = ()
+    ) -> None:
         """Append rows already encoded by ``codec.to_row``, in one transaction; ``manifest_seq``
-        (graph, seq) also moves that graph's no-op manifest to ``seq`` in the same transaction."""
+        (graph, seq) also moves that graph's no-op manifest to ``seq`` in the same transaction.
+        ``prepared``: the ``items`` rows (``tables.new_item_row``) of new items some of these
+        events generate, written as they are instead of folding those events again."""
         if not self.is_writer:
             raise RuntimeError("append on a store opened for reading")
         if not rows:
@@ -167,7 +202,12 @@ class EventLog(LogReader):
 
         def write(c: sqlite3.Connection) -> None:
             c.executemany(f"INSERT INTO events ({COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows)
-            tables.fold_rows(c, rows)  # the queryable state moves with the events, in their transaction
+            # the queryable state moves with the events, in their transaction
+            if prepared:
+                done = tables.write_prepared(c, prepared)
+                tables.fold_rows(c, [r for r in rows if r[0] not in done])
+            else:
+                tables.fold_rows(c, rows)
             if manifest_seq is not None:
                 c.execute(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)",

@@ -136,7 +136,10 @@ def item_detail(log: EventLog, state: ReadState, ref: str, until: int | None = N
     parents = state.items_many(item.parents)
     detail.update(
         parents=[{"item_id": p, "name": parents[p].name if p in parents else ""} for p in item.parents],
-        attrs={name: {"type": t, "values": v} for name, (t, v) in sorted(item.attrs.items())},
+        attrs={
+            name: {"type": attr[0], "values": attr[1], **({"flags": list(attr[2])} if len(attr) > 2 else {})}
+            for name, attr in sorted(item.attrs.items())
+        },
         inputs=[file_dict(i, root) for i in item.inputs],
         error=item.error,
         traceback=item.traceback,
@@ -289,3 +292,18 @@ def event_dicts(log: EventLog, *, cook_id=None, subject=None, kind=None) -> Iter
             "subject": e.subject,
             "payload": e.payload(),
         }
+
+
+def event_rows(log: EventLog, after: int, until: int) -> list[tuple]:
+    """The log's rows after seq ``after`` up to ``until``, payloads left as msgpack bytes
+    (``seq, time_ns, cook_id, graph, kind, subject, payload``): a follower decodes only the events
+    its readers look into (``codec.from_rows``)."""
+    sql = "SELECT seq, time_ns, cook_id, graph, kind, subject, payload FROM events WHERE seq > ? AND seq <= ? ORDER BY seq"
+    return log.conn.execute(sql, (after, until)).fetchall()
+
+
+def graph_seen_by(log: EventLog, graph: str, seq: int) -> bool:
+    """Whether the log holds an event of ``graph`` at or before ``seq`` (a resumed subscriber
+    of the store's root learns of a graph once, when it first appeared)."""
+    sql = "SELECT 1 FROM events WHERE graph = ? AND seq <= ? LIMIT 1"
+    return log.conn.execute(sql, (graph, seq)).fetchone() is not None

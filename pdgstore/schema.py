@@ -40,6 +40,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import struct
+import threading
 
 from pdgstore import tables
 from pdgstore.errors import StoreMissing, StoreRefused
@@ -119,15 +120,79 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {2: tuple(tables.statements())}
 FILLS = frozenset({2})
 
 
-def check_header(path: str, display: str) -> int:
-    """Read the SQLite header of ``path`` and return its schema version, or refuse the file."""
+class HeldFile:
+    """A read-only descriptor of a store file, shared by every ``EventLog`` of this process open on
+    it and closed when the last of them closes.
+
+    The header is read through it, never through a descriptor opened and closed for the purpose:
+    closing any descriptor of a file drops every POSIX lock this process holds on it, SQLite's
+    included. A process with two connections to a store (``pdg serve``: its follower and the web
+    view's readers) would lose its shared lock each time it opened another; a writer elsewhere
+    closing then thinks it is the last connection, checkpoints and deletes the WAL and its index
+    under the live readers, which see no commit again."""
+
+    _held: dict[tuple[int, int], HeldFile] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, fd: int, key: tuple[int, int]) -> None:
+        self.fd = fd
+        self.key = key
+        self.users = 0
+
+    @classmethod
+    def hold(cls, path: str, display: str) -> HeldFile:
+        """The shared descriptor of ``path`` (opened the first time), with one more user."""
+        try:
+            st = os.stat(path)
+            with cls._lock:
+                held = cls._held.get((st.st_dev, st.st_ino))
+                if held is not None:
+                    held.users += 1
+                    return held
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                fst = os.fstat(fd)
+                key = (fst.st_dev, fst.st_ino)
+                held = cls._held.get(key)
+                if held is None:
+                    held = cls._held[key] = cls(fd, key)
+                # else: replaced and reopened by another thread in between; this descriptor must
+                # stay open all the same (closing it would drop the locks), so it is let go of
+                held.users += 1
+                return held
+        except FileNotFoundError:
+            raise StoreMissing(f"no pdgstore database at {display}") from None
+        except OSError as exc:
+            raise StoreRefused(f"cannot read {display}: {exc.strerror}") from None
+
+    def release(self) -> None:
+        """One user fewer; the last one closes the descriptor (after its connection closed)."""
+        with self._lock:
+            self.users -= 1
+            if self.users <= 0 and self._held.get(self.key) is self:
+                del self._held[self.key]
+                os.close(self.fd)
+
+    def header(self) -> tuple[bytes, int]:
+        """The file's first 100 bytes and its length."""
+        return os.pread(self.fd, 100, 0), os.fstat(self.fd).st_size
+
+
+def _read_header(path: str, display: str, held: HeldFile | None) -> tuple[bytes, int]:
+    if held is not None:
+        return held.header()
     try:
         with open(path, "rb") as f:
-            header = f.read(100)
+            return f.read(100), os.fstat(f.fileno()).st_size
     except FileNotFoundError:
         raise StoreMissing(f"no pdgstore database at {display}") from None
     except OSError as exc:
         raise StoreRefused(f"cannot read {display}: {exc.strerror}") from None
+
+
+def check_header(path: str, display: str, held: HeldFile | None = None) -> int:
+    """Read the SQLite header of ``path`` (through ``held`` when a connection may be open on it)
+    and return its schema version, or refuse the file."""
+    header, _size = _read_header(path, display, held)
     if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
         raise StoreRefused(f"{display} is not a pdgstore database (it is not an SQLite file); it was left untouched")
     (app_id,) = struct.unpack(">I", header[68:72])
@@ -150,17 +215,15 @@ def check_header(path: str, display: str) -> int:
     return version
 
 
-def header_mismatch(path: str) -> str:
+def header_mismatch(path: str, held: HeldFile | None = None) -> str:
     """Where the file's length disagrees with its header's page count ('' when it does not).
 
     Never a verdict by itself: in WAL mode the header's page count runs ahead of the file while a
     checkpoint is copying pages in (a kill, a full disk or a file-size limit can stop it there), and
     the WAL still holds every page. A mismatch only means SQLite is asked (``PRAGMA quick_check``)."""
     try:
-        with open(path, "rb") as f:
-            header = f.read(100)
-            size = os.fstat(f.fileno()).st_size
-    except OSError:
+        header, size = _read_header(path, path, held)
+    except (OSError, StoreMissing, StoreRefused):
         return ""
     (page_size,) = struct.unpack(">H", header[16:18])
     page_size = 65536 if page_size == 1 else page_size

@@ -96,10 +96,81 @@ ITEM_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body, detail"
 SUMMARY_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body"
 
 _pack = msgpack.Packer(use_bin_type=True).pack
+#: a body or detail blob at least this long is read by the fold with its big lists left packed
+PACKED_FROM = 4096
 
 
 def _unpack(blob: bytes):
     return msgpack.unpackb(blob, raw=False, strict_map_key=False)
+
+
+class Packed:
+    """A list of an item as the table holds it (msgpack bytes), left undecoded by the fold.
+
+    Why: a partition's outputs and parents, a gather's inputs, hold an entry per member (a row of
+    W(1,000,000) holds a million). Every event of such an item (scheduled, cooking, cooked) used
+    to decode and re-encode them to change its state. No fold reads an item's parents or inputs,
+    and only ``WorkItemOutputAdded`` reads its outputs (the others replace them), so the fold keeps
+    them packed (``_Batch.unpacked`` decodes the few it must) and ``write`` copies the bytes back.
+    ``len`` is the list's length, as the item's body records it."""
+
+    __slots__ = ("raw", "count")
+
+    def __init__(self, raw: bytes, count: int) -> None:
+        self.raw, self.count = raw, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def decode(self) -> list:
+        return _unpack(self.raw)
+
+
+def _pack_fields(values: tuple) -> bytes:
+    """``_pack(values)`` (a msgpack array), with each ``Packed`` value copied as it is."""
+    if not any(type(v) is Packed for v in values):
+        return _pack(values)
+    parts = [bytes([0x90 | len(values)])]  # fixarray: a body has 8 fields, a detail 5
+    parts += [v.raw if type(v) is Packed else _pack(v) for v in values]
+    return b"".join(parts)
+
+
+def _same_list(a, b) -> bool:
+    """Whether two of an item's lists (each a list or ``Packed``) hold the same entries."""
+    if a is b:
+        return True
+    if type(a) is Packed:
+        return a.raw == (b.raw if type(b) is Packed else _pack(b))
+    if type(b) is Packed:
+        return b.raw == _pack(a)
+    return a == b
+
+
+def _listed(values) -> list:
+    return values.decode() if type(values) is Packed else values
+
+
+def _array_length(raw: bytes) -> int:
+    """The length of the msgpack array ``raw`` (read from its header alone)."""
+    unpacker = msgpack.Unpacker()
+    unpacker.feed(raw[:5])  # an array header takes at most 5 bytes
+    return unpacker.read_array_header()
+
+
+def _read_packed(blob: bytes, packed: tuple[int, ...], counts: tuple) -> list:
+    """The fields of a body or detail blob, those at the positions ``packed`` left as ``Packed``
+    (with the lengths ``counts``, in the same order)."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(blob) + 1)
+    unpacker.feed(blob)
+    fields = []
+    for i in range(unpacker.read_array_header()):
+        if i in packed:
+            start = unpacker.tell()
+            unpacker.skip()
+            fields.append(Packed(blob[start : unpacker.tell()], counts[packed.index(i)]))
+        else:
+            fields.append(unpacker.unpack())
+    return fields
 
 
 def statements() -> list[str]:
@@ -138,7 +209,7 @@ def item_from_row(row: tuple) -> Item:
 
 
 def item_body(item: Item) -> bytes:
-    return _pack(
+    return _pack_fields(
         (
             item.index,
             item.outputs,
@@ -153,7 +224,44 @@ def item_body(item: Item) -> bytes:
 
 
 def item_detail(item: Item) -> bytes:
-    return _pack((item.parents, item.attrs, item.inputs, item.traceback, item.reason))
+    return _pack_fields((item.parents, item.attrs, item.inputs, item.traceback, item.reason))
+
+
+def _fold_item_from_row(row: tuple) -> Item:
+    """``item_from_row`` for the fold: the big lists of a long row stay ``Packed``."""
+    body, detail = row[7], row[8]
+    if len(body) < PACKED_FROM and len(detail) < PACKED_FROM:
+        return item_from_row(row)
+    if len(body) < PACKED_FROM:
+        index, outputs, started_ns, duration_ns, error, signature, n_parents, n_inputs = _unpack(body)
+    else:
+        index, outputs, started_ns, duration_ns, error, signature, n_parents, n_inputs = _read_packed(body, (1,), (0,))
+    if type(outputs) is Packed:
+        outputs.count = _array_length(outputs.raw)
+    if len(detail) < PACKED_FROM:
+        parents, attrs, inputs, traceback, reason = _unpack(detail)
+    else:
+        parents, attrs, inputs, traceback, reason = _read_packed(detail, (0, 2), (n_parents, n_inputs))
+    _ord, item_id, graph, node, name, state, cook_id = row[:7]
+    return Item(
+        item_id,
+        graph,
+        node,
+        name,
+        index,
+        parents,
+        attrs,
+        inputs,
+        outputs,
+        state,
+        cook_id,
+        started_ns,
+        duration_ns,
+        error,
+        traceback,
+        signature,
+        reason,
+    )
 
 
 def cook_from_body(body: bytes) -> CookRecord:
@@ -204,7 +312,7 @@ class _Batch:
     def add_rows(self, rows: list[tuple]) -> None:
         state = self.state
         for row in rows:
-            item = item_from_row(row)
+            item = _fold_item_from_row(row)
             if item.item_id in self.before:
                 continue
             state.items[item.item_id] = item
@@ -252,6 +360,10 @@ class _Batch:
                     new_nodes.append((e.seq, e.graph, e.node))
             elif kind == "WorkItemRemoved":
                 ords.pop(e.item_id, None)
+            elif kind == "WorkItemOutputAdded":  # the one fold that reads an item's list
+                item = state.items.get(e.item_id)
+                if item is not None and type(item.outputs) is Packed:
+                    item.outputs = item.outputs.decode()
             elif kind == "GraphLoaded":
                 graphs.add(e.graph)
             table[kind](state, e)
@@ -269,7 +381,7 @@ class _Batch:
             if item is None:
                 assert old is not None  # an id from one of the two: here, only from before
                 deletes.append((old[0],))
-                unlink += [(p, item_id) for p in old[4]]
+                unlink += [(p, item_id) for p in _listed(old[4])]
                 continue
             counts[(item.graph, item.node, item.state)] += 1
             ord_ = self.ords[item_id]
@@ -289,10 +401,10 @@ class _Batch:
                 if old is not None:
                     deletes.append((old[0],))
                 inserts.append((ord_, *row))
-            if old is None or old[4] != item.parents:
+            if old is None or not _same_list(old[4], item.parents):
                 if old is not None:
-                    unlink += [(p, item_id) for p in old[4]]
-                link += [(p, item_id) for p in item.parents]
+                    unlink += [(p, item_id) for p in _listed(old[4])]
+                link += [(p, item_id) for p in _listed(item.parents)]
         if deletes:
             conn.executemany("DELETE FROM items WHERE ord = ?", deletes)
         if updates:
@@ -300,7 +412,8 @@ class _Batch:
                 "UPDATE items SET graph = ?, node = ?, name = ?, state = ?, cook_id = ?, body = ?, detail = ? WHERE ord = ?",
                 updates,
             )
-        if inserts:
+        if inserts:  # in ``ord`` order: appended to the table's B-tree, not scattered through it
+            inserts.sort()
             conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", inserts)
         if unlink:
             conn.executemany("DELETE FROM links WHERE parent = ? AND child = ?", unlink)
@@ -342,6 +455,52 @@ class _Batch:
             conn.executemany(
                 "DELETE FROM registry WHERE key = ?", [(key,) for key in REGISTRY_KEYS if not getattr(state, key)]
             )
+
+
+def new_item_row(seq: int, item: Item) -> tuple:
+    """The ``items`` row of ``item`` as the ``WorkItemGenerated`` at ``seq`` made it, when it was
+    not in the state before: what ``fold_rows`` writes for that event, from the state the writer
+    applied it to (``pdgstore.projection.APPLY``, the one fold). A writer that generates many new
+    items at once hands these rows with its batch (``EventLog.append_rows(prepared=...)``), and the
+    append writes them instead of decoding and folding those events a second time."""
+    return (
+        seq,
+        item.item_id,
+        item.graph,
+        item.node,
+        item.name,
+        item.state,
+        item.cook_id,
+        item_body(item),
+        item_detail(item),
+    )
+
+
+def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
+    """Insert the rows ``new_item_row`` made (in ``ord`` order), their links, nodes and counts;
+    return the seqs of the events they stand for (``fold_rows`` skips those)."""
+    rows = sorted(prepared)
+    conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+    links = []
+    counts: dict = {}
+    firsts: dict = {}
+    for row in rows:
+        key = (row[2], row[3])
+        firsts.setdefault(key, row[0])
+        state_key = (row[2], row[3], row[5])
+        counts[state_key] = counts.get(state_key, 0) + 1
+        parents = _unpack(row[8])[0]
+        links += [(p, row[1]) for p in parents]
+    if links:
+        conn.executemany("INSERT OR IGNORE INTO links VALUES (?, ?)", links)
+    conn.executemany(
+        "INSERT OR IGNORE INTO nodes (ord, graph, node) VALUES (?, ?, ?)", [(o, g, n) for (g, n), o in firsts.items()]
+    )
+    conn.executemany(
+        "INSERT INTO node_states VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count",
+        [(*k, c) for k, c in counts.items()],
+    )
+    return {row[0] for row in rows}
 
 
 def fold_rows(conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:

@@ -3,7 +3,9 @@
 The kernel releases an ``flock`` when its process dies, however it dies, so a crashed cook never
 leaves a store locked; the pid in the file names the holder in "a cook is already running" and lets
 a new writer wait for a dead cook's log appender to finish. Beside the pid, a writer that closed the
-store sound notes the file's stat (``stamp_clean``), so the next writer can skip SQLite's check.
+store sound notes the file's stat (``stamp_clean``), so the next writer can skip SQLite's check, and
+a cook that stopped on a write error notes why (``note_stopped``), so the next cook can record that
+cook's end in the right words. The file: the pid on its first line, then one note a line.
 """
 
 from __future__ import annotations
@@ -33,10 +35,68 @@ def take_writer_lock(path: str, display: str) -> int:
         if not (isinstance(pid, int) and not _alive(pid) and _wait_for_lock(fd, LOCK_WAIT_S)):
             os.close(fd)
             raise StoreBusy(f"a cook is already running on {display} (pid {pid})") from None
-    stamp = os.pread(fd, 256, 0).decode(errors="replace").splitlines()[1:2]
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, "\n".join([str(os.getpid()), *stamp]).encode(), 0)
+    _rewrite(fd, str(os.getpid()), _notes(fd))  # the notes of earlier writers stay
     return fd
+
+
+#: how much of the lock file is read: the pid and a few notes
+_NOTES_BYTES = 4096
+
+
+def _lines(fd: int) -> list[str]:
+    return os.pread(fd, _NOTES_BYTES, 0).decode(errors="replace").splitlines()
+
+
+def _notes(fd: int) -> list[str]:
+    """The lock file's notes (every line after the pid): ``clean STAMP`` and ``stopped PID WHY``."""
+    return [line for line in _lines(fd)[1:] if line.startswith(("clean ", "stopped "))]
+
+
+def _rewrite(fd: int, pid: str, notes: list[str]) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, "\n".join([pid, *notes]).encode() + b"\n", 0)
+
+
+def note_stopped(lock_fd: int, why: str) -> None:
+    """A writer stops on a write error the store cannot take (a full disk, an I/O error): note why
+    in the lock file, under the pid of the cook that holds it (the log cannot say it: writing there
+    is what failed), so the next writer records the cook's end in the right words instead of
+    guessing that its process died. Best effort: a lock file that cannot be written is left."""
+    try:
+        lines = _lines(lock_fd)
+        pid = lines[0].strip() if lines else str(os.getpid())
+        why = " ".join(why.split())[:500]
+        notes = [n for n in _notes(lock_fd) if not n.startswith(f"stopped {pid} ")]
+        _rewrite(lock_fd, pid, [*notes, f"stopped {pid} {why}"])
+    except OSError:
+        pass
+
+
+def stopped_note(path: str, pid: int, lock_fd: int | None = None) -> str:
+    """Why the cook ``pid`` stopped, as ``note_stopped`` noted it, or ''. Reads the lock file
+    through ``lock_fd`` (a writer) or by opening it read-only (a reader: nothing is written)."""
+    fd = lock_fd
+    try:
+        if fd is None:
+            fd = os.open(path + ".lock", os.O_RDONLY)
+        try:
+            prefix = f"stopped {pid} "
+            return next((n[len(prefix) :] for n in _notes(fd) if n.startswith(prefix)), "")
+        finally:
+            if lock_fd is None:
+                os.close(fd)
+    except OSError:
+        return ""
+
+
+def forget_stopped(lock_fd: int, pid: int) -> None:
+    """The next writer recorded the end of the cook ``pid``: its note has done its work."""
+    try:
+        lines = _lines(lock_fd)
+        notes = [n for n in _notes(lock_fd) if not n.startswith(f"stopped {pid} ")]
+        _rewrite(lock_fd, lines[0].strip() if lines else str(os.getpid()), notes)
+    except OSError:
+        pass
 
 
 def _alive(pid: int) -> bool:
@@ -98,7 +158,9 @@ def stamp_clean(path: str, lock_fd: int) -> None:
         wal = path + "-wal"
         if os.path.exists(wal) and os.path.getsize(wal):
             return
-        os.pwrite(lock_fd, f"\nclean {_file_stamp(path)}\n".encode(), len(str(os.getpid())))
+        lines = _lines(lock_fd)
+        notes = [n for n in _notes(lock_fd) if not n.startswith("clean ")]
+        _rewrite(lock_fd, lines[0].strip() if lines else str(os.getpid()), [f"clean {_file_stamp(path)}", *notes])
     except OSError:
         pass
 
@@ -111,7 +173,6 @@ def left_clean(path: str, lock_fd: int | None) -> bool:
         wal = path + "-wal"
         if os.path.exists(wal) and os.path.getsize(wal):
             return False
-        lines = os.pread(lock_fd, 256, 0).decode(errors="replace").splitlines()
-        return len(lines) > 1 and lines[1] == f"clean {_file_stamp(path)}"
+        return f"clean {_file_stamp(path)}" in _notes(lock_fd)
     except OSError:
         return False

@@ -46,6 +46,15 @@ def worker_pids(client) -> set[int]:
     return set(client.run(os.getpid).values())
 
 
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a killed orphan may linger as a zombie nobody reaps)."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return data[data.rfind(b")") + 2 :].split()[0] != b"Z"
+
+
 def parent_of(pid: int) -> int:
     data = Path(f"/proc/{pid}/stat").read_bytes()
     return int(data[data.rfind(b")") + 2 :].split()[1])
@@ -140,9 +149,11 @@ def test_a_killed_worker_reschedules_its_job_with_one_retry_counted(tmp_path, da
     killer.start()
     try:
         summary, state, events = cook(graph, tmp_path)
-    finally:
         killer.join(5)
-        for pid in orphans:  # its job lost its worker: what the farm's machine would reap
+        # its job outlived its worker (a process group of its own): the cook found it and killed it
+        assert orphans and not running(orphans[0]), "the orphaned job still runs"
+    finally:
+        for pid in orphans:
             try:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -153,8 +164,10 @@ def test_a_killed_worker_reschedules_its_job_with_one_retry_counted(tmp_path, da
     ended = [e for e in events if e.kind == "JobEnded"]
     assert [e.outcome for e in ended] == ["retry", "success"]
     assert "worker died" in ended[0].message
+    assert f"its job, left running without it (pid {orphans[0]}), was killed" in ended[0].message
     started = [e for e in events if e.kind == "JobStarted"]
     assert [e.attempt for e in started] == [1, 2]
+    assert started[0].pid == orphans[0]
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it for the next tests
 
 
@@ -260,6 +273,59 @@ def test_a_path_map_rewrites_what_jobs_see_and_what_they_report(tmp_path, dask_c
     assert [o[0] for o in item.outputs] == ["made.txt"]
     cwd, pdg_dir = (project / "made.txt").read_text().split()
     assert pdg_dir == str(mount)
+
+
+def test_workers_with_disks_of_their_own_get_inputs_and_send_outputs_and_logs_back(tmp_path, dask_cluster):
+    """``shared_storage=False``: the project lives on the cook's disk, the workers write to their
+    own (``path_map`` names it; here another folder, not a link to the project). Input files, the
+    job's script and the Job API travel to the workers; expected outputs, reported outputs and logs
+    come back."""
+    from click.testing import CliRunner
+
+    from pdgstore.cli.main import pdg
+
+    cluster, _ = dask_cluster
+    project, theirs = tmp_path / "project", tmp_path / "worker_disk"
+    (project / "in").mkdir(parents=True)
+    theirs.mkdir()
+    for n in range(2):
+        (project / "in" / f"f{n}.txt").write_text(f"text {n}\n")
+    (project / "report.py").write_text(
+        "import os, pdgcmd, pdgjson\n"
+        "item = pdgjson.WorkItem.fromJobEnvironment()\n"
+        "src = item.inputFiles[0].path\n"
+        "out = os.path.join(os.environ['PDG_DIR'], 'out', item.name + '.txt')\n"
+        "os.makedirs(os.path.dirname(out), exist_ok=True)\n"
+        "open(out, 'w').write(open(src).read() + 'seen on ' + os.getcwd())\n"
+        "pdgcmd.addOutputFile(out)\n"
+        "print('report log of', item.name)\n"
+    )
+    graph = engine.Graph("own", root=str(project))
+    graph.scheduler(
+        "farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05,
+        path_map={str(project): str(theirs)}, shared_storage=False, work_item_data_source="file",
+    )
+    files = graph.file_pattern("files", "in/*.txt")
+    upper = graph.command("upper", files, ["sh", "-c", "tr a-z A-Z < @pdg_input > @pdg_input.up; echo upper said"],
+                          expected_outputs=["@pdg_input.up"])
+    graph.python_script("report", upper, "report.py")
+    summary, state, _ = cook(graph, project)
+    assert summary.status == "success", summary
+    for n in range(2):  # made on the worker's disk, copied back to the project
+        assert (theirs / "in" / f"f{n}.txt.up").read_text() == f"TEXT {n}\n"
+        assert (project / "in" / f"f{n}.txt.up").read_text() == f"TEXT {n}\n"
+    reported = sorted((project / "out").iterdir())
+    assert [p.name for p in reported] == ["report_1.txt", "report_2.txt"]
+    assert reported[0].read_text() == f"TEXT 0\nseen on {theirs}"
+    assert (theirs / "out" / "report_1.txt").exists()
+    for item in items_of(state, "report"):
+        assert [o[0] for o in item.outputs] == [f"out/{item.name}.txt"]
+    assert (theirs / ".pdg" / "jobs" / "own" / "scripts" / "pdgcmd.py").exists()  # the Job API, sent
+    assert (theirs / "report.py").read_bytes() == (project / "report.py").read_bytes()  # its script, sent
+    db = str(project / ".pdg" / "pdg.db")
+    for name, said in (("upper_1", "upper said"), ("report_2", "report log of report_2")):
+        shown = CliRunner().invoke(pdg, ["log", name, "--db", db])
+        assert shown.exit_code == 0 and said in shown.output, shown.output
 
 
 def test_scheduler_option_runs_every_node_on_one_scheduler_without_recooking(project):

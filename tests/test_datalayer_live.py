@@ -267,6 +267,93 @@ def test_resume_mid_cook_misses_nothing_and_repeats_nothing(slow, serve):
         assert state_seqs.get(path, []) == expected, path
 
 
+def test_resume_gives_exactly_the_frames_a_live_subscriber_got(slow, serve):
+    """Two clients of one server follow the root, the graph, a node (with its counts) and two of
+    its work items while a cook runs in another process. One stays connected throughout; the other
+    drops mid-cook and resumes with the seq it last saw per path. After its drop point the resumed
+    client gets the very frames the live one got: the same cuts, the same merged messages, the
+    node's summaries as they stood at each cut (replayed from the log, not re-sent as they are now)."""
+    server = serve()
+    url = f"ws://127.0.0.1:{server.ws_port}/"
+    assert slow.pdg("cook", "slow.py", "--generate-only").exit_code == 0
+    ids = store_ids(slow, "work")
+    paths = ["pdg", "pdg/slow", "pdg/slow/node_work", f"pdg/slow/work_item_{ids[N // 2]}", f"pdg/slow/work_item_{ids[-1]}"]
+    frames: dict[str, dict[str, list]] = {"live": {}, "resumed": {}}
+    mirrors: dict[str, dict] = {"live": {}, "resumed": {}}
+    last_seq: dict[str, int] = {}
+
+    async def follow(who: str, until, since: dict | None = None) -> None:
+        async with websockets.connect(url, max_size=1 << 26) as ws:
+            assert json.loads(await ws.recv())["op"] == "welcome"
+            for path in paths:
+                await ws.send(json.dumps({"op": "subscribe", "path": path, "since": (since or {}).get(path)}))
+            while not until():
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if frame["op"] != "frame":
+                    continue
+                frames[who].setdefault(frame["path"], []).append((frame["seq"], frame["messages"]))
+                fold(mirrors[who].setdefault(frame["path"], {}), frame["messages"])
+                if who == "resumed":
+                    last_seq[frame["path"]] = frame["seq"]
+
+    def cooked(who: str) -> int:
+        counts = dict(mirrors[who].get("pdg/slow/node_work", {}).get("state_counts", []))
+        return counts.get("cooked_success", 0)
+
+    def finished(who: str) -> bool:
+        return mirrors[who].get("pdg/slow", {}).get("cook_status") == ["success"] and cooked(who) == N
+
+    async def run() -> dict:
+        live = asyncio.create_task(follow("live", lambda: finished("live")))
+        await asyncio.sleep(0.5)
+        cook = slow.popen("cook", "slow.py", "-j", "1")
+        try:
+            await follow("resumed", lambda: cooked("resumed") >= N // 3)
+            dropped_at = dict(last_seq)
+            await asyncio.sleep(0.3)  # the cook goes on meanwhile
+            await follow("resumed", lambda: finished("resumed"), since=dropped_at)
+            assert cook.wait(60) == 0
+            await asyncio.wait_for(live, 60)
+        finally:
+            cook.stdout.close()
+            cook.stderr.close()
+        return dropped_at
+
+    dropped_at = asyncio.run(run())
+    assert dropped_at["pdg/slow/node_work"] < max(seq for seq, _ in frames["live"]["pdg/slow/node_work"])
+    for path in paths:
+        since = dropped_at[path]
+        live_after = [f for f in frames["live"].get(path, []) if f[0] > since]
+        resumed_after = [f for f in frames["resumed"].get(path, []) if f[0] > since]
+        assert resumed_after == live_after, path
+        assert mirrors["resumed"][path] == mirrors["live"][path], path
+    summaries = [m["prop"] for _, ms in frames["resumed"]["pdg/slow/node_work"] for m in ms if m["t"] == 3]
+    assert summaries.count("state_counts") > 2, "the counts moved in steps after the resume"
+
+
+def test_accept_sets_the_work_items_state(slow, serve):
+    """``pdg accept`` moves a dirty work item back to cooked_success: its subscribers see the
+    state change, and its node's counts follow."""
+    assert slow.pdg("cook", "slow.py").exit_code == 0
+    assert slow.pdg("dirty", "work").exit_code == 0
+    item_id = store_ids(slow, "work")[0]
+    server = serve()
+    layer = pdgd.DataLayerInterfaceManager.Instance().createInterface("DataLayerWSClient", f"ws://127.0.0.1:{server.ws_port}")
+    try:
+        item = pdgd.util.PDGDObject(f"pdg/slow/work_item_{item_id}", layer)
+        node = pdgd.util.PDGDObject("pdg/slow/node_work", layer)
+        assert item.waitFor(lambda o: o.get("state") == ["dirty"])
+        assert node.waitFor(lambda o: o.get("state_counts") == [["dirty", N]])
+        assert slow.pdg("accept", item_id).exit_code == 0
+        assert item.waitFor(lambda o: o.get("state") == ["cooked_success"])
+        assert node.waitFor(lambda o: o.get("state_counts") == [["cooked_success", 1], ["dirty", N - 1]])
+        assert slow.pdg("accept", "work").exit_code == 0
+        assert node.waitFor(lambda o: o.get("state_counts") == [["cooked_success", N]])
+        assert item.object.get("state") == ["cooked_success"]
+    finally:
+        layer.close()
+
+
 class Recorder(pdgd.DataLayerVisualizer):
     def __init__(self):
         super().__init__()

@@ -238,7 +238,7 @@ def test_the_job_environment_is_scrubbed_and_explicit(tmp_path, monkeypatch):
     assert set(env) - {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
                        "PWD", "SHLVL", "_", "LC_ALL", "SYSTEMROOT"} <= {
         "PDG_ITEM_NAME", "PDG_ITEM_ID", "PDG_INDEX", "PDG_COOK_PID", "PDG_TEMP", "PDG_DIR", "PDG_SCRIPTDIR",
-        "PYTHONPATH", "PYTHONUNBUFFERED",
+        "PYTHONPATH", "PYTHONUNBUFFERED", "PDG_ITEM_ATTEMPT",
         "PDG_RESULT_SERVER", "PDG_RESULT_SECRET", "PDG_RESULT_MAX_BODY", "value", "MODE"}
 
 

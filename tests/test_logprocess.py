@@ -291,3 +291,19 @@ def test_small_cooks_start_no_appender(tmp_path, monkeypatch):
     monkeypatch.setattr(logprocess.LogProcess, "__init__", lambda self, log: started.append(log))
     assert engine.cook_graph(wide_graph(tmp_path, 10), db=str(tmp_path / ".pdg" / "pdg.db")).status == "success"
     assert started == []
+
+
+def test_the_queue_of_unconfirmed_batches_is_bounded(tmp_path, monkeypatch):
+    """A cook that makes batches faster than the appender commits them waits for it once the
+    batches sent and not confirmed pass ``MAX_UNCONFIRMED_BYTES``: what it holds is bounded."""
+    monkeypatch.setattr(logprocess, "MAX_UNCONFIRMED_BYTES", 20_000)
+    with writer(tmp_path) as log:
+        process = LogProcess(log)
+        most = 0
+        for first in range(1, 4001, 100):
+            process.append(rows(first, 100))  # about 6 KB a batch
+            assert process.unconfirmed_bytes <= 20_000 or process.unconfirmed == 1
+            most = max(most, process.unconfirmed_bytes)
+        process.close()
+        assert process.unconfirmed_bytes == 0 and most > 0
+        assert seqs(log.path) == list(range(1, 4001))

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pdgstore.engine.cook.batches import Batch, Batches
 from pdgstore.engine.cook.intake import Intake
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
@@ -68,6 +69,10 @@ class Host:
     cancel: Callable[[str], None]  # cancel the cook, for a reason
     flush: Callable[[], None]  # write what is pending (and answer the reports it wrote)
     plan_static: Callable  # () -> the static plan (``engine.cook.static.plan``)
+    #: node -> whether it has generated every item it will have (a partial batch may then go)
+    generated: Callable[[str], bool] = lambda node: True
+    #: (node, like item id) -> the id of a new item of ``node`` beside ``like`` (``appendSubItem``)
+    append_item: Callable[[str, str], str] | None = None
 
 
 class Dispatch:
@@ -88,10 +93,13 @@ class Dispatch:
         self.busy: set[str] = set()
         now = time.monotonic()
         self.next_tick = {name: now + s.tick_period for name, s in schedulers.items()}
-        self.running: dict[str, str] = {}  # item id -> scheduler name
+        self.running: dict[str, str] = {}  # item id -> scheduler name (a batch and its sub-items too)
         self.server = None  # the result server, when a scheduler needs one
+        #: batch work items of nodes with a ``batch_size`` (``engine.cook.batches``)
+        self.batches = Batches(host.graph.name)
         #: where reports become events (``engine.cook.intake``)
-        self.intake = Intake(host, self.running, schedulers, self.scheduled_item)
+        self.intake = Intake(host, self.running, schedulers, self.scheduled_item, self.batches)
+        self.intake.append_sub_item = self.append_sub_item
         self.handle = self.intake.handle
         self.answer_flushed = self.intake.answer_flushed
         self.cook_started = False  # on_start_cook called (at the first scheduling round)
@@ -118,6 +126,14 @@ class Dispatch:
                 return self.settle.fail(item_id, self._raised(candidate, "on_accept_work_item", exc))
             if answer is AcceptResult.ACCEPT:
                 name = candidate
+        batches = self.batches
+        if batches.appending is not None and batches.appending.node == node.name:
+            return self._join(batches.appending, item_id)  # appendSubItem: it joins the running batch
+        if batches.batch_size(node) > 0:
+            batch = batches.add(item_id, node, name)
+            if batch is not None:
+                self.ready[name].append(batch.batch_id)
+            return
         self.ready[name].append(item_id)
 
     @property
@@ -126,10 +142,13 @@ class Dispatch:
         return self.intake.waiting_done
 
     def has_work(self) -> bool:
-        return bool(self.running) or any(self.ready.values()) or any(self.deferred.values())
+        return bool(self.running) or any(self.ready.values()) or any(self.deferred.values()) or self.batches.waiting()
 
     def scheduled_item(self, item_id: str) -> ScheduledItem:
         host = self.host
+        batch = self.batches.by_id.get(item_id)
+        if batch is not None:
+            return self._batch_item(batch)
         item = host.state.items[item_id]
         node = host.graph.nodes[item.node]
         if getattr(node, "out_of_process", False):
@@ -148,12 +167,37 @@ class Dispatch:
             return ScheduledItem(view, node, command=None, env={})
         return ScheduledItem(item, node, run=host.task(item))
 
+    def _batch_item(self, batch: Batch) -> ScheduledItem:
+        """What a scheduler and the job see of a batch: the node's job for its first sub-item, under
+        the batch's id and name, its sub-items in ``batch_subs`` (its JSON's ``subItems``)."""
+        subs = [self.scheduled_item(sub).item for sub in batch.subs]
+        first = subs[0]
+        node = self.host.graph.nodes[batch.node]
+        view = WorkItem(
+            item_id=batch.batch_id,
+            name=batch.name,
+            index=batch.index,
+            node=batch.node,
+            attrs=first.attrs,
+            inputs=first.inputs,
+            outputs=[],
+            root=self.host.graph.root,
+            node_parms=getattr(node, "node_parms", None),
+            read_only=True,
+        )
+        view.batch_subs = subs
+        return ScheduledItem(view, node, command=None, env={})
+
     # -- scheduling ------------------------------------------------------------------------------
     def schedule(self) -> None:
         if self.static and self.plan is None:
             self._hand_static()
         elif not self.cook_started:
             self.start_cook()
+        if self.batches.pending:
+            idle = not self.running and not any(self.ready.values()) and not any(self.deferred.values())
+            for batch in self.batches.due(self.host.generated, idle):
+                self.ready[batch.scheduler].append(batch.batch_id)
         emit = self.host.recorder.emit
         running = self.running
         for name, queue in self.ready.items():
@@ -173,21 +217,30 @@ class Dispatch:
                     else:
                         scheduled.node.prepare_job(scheduled, scheduler)
                     if server is not None:  # before the job starts: its first call may come at once
-                        server.allow(item_id, scheduled.name)
+                        self._allow(server, scheduled)
                     result = on_schedule(scheduled)
                 except Exception as exc:  # noqa: BLE001
-                    self.settle.fail(item_id, self._raised(name, "on_schedule", exc, item_id))
+                    self._fail(item_id, self._raised(name, "on_schedule", exc, item_id))
                     if server is not None:
                         server.disallow(item_id)
                     continue
                 if server is not None and result is not ScheduleResult.SUCCEEDED:
                     server.disallow(item_id)
+                batch = self.batches.by_id.get(item_id)
+                ids = batch.subs if batch is not None else None  # a batch's writes are its sub-items'
                 if result in _TAKEN:
-                    record_writes(self.host.recorder.emit, self.host.graph, scheduled)
+                    record_writes(self.host.recorder.emit, self.host.graph, scheduled, ids)
                 if result is ScheduleResult.SUCCEEDED:
-                    emit(ev.WorkItemStateChanged, item_id=item_id, state="scheduled")
                     running[item_id] = name
-                    self._call(name, "get_status_uri", lambda s=scheduled, c=scheduler: record_uris(emit, c, s))
+                    for i, sub in enumerate(ids or ()):
+                        running[sub] = name
+                        emit(ev.WorkItemStateChanged, item_id=sub, state="scheduled")
+                        self._in_batch(sub, batch, i, f"sub item {i} of {len(ids)}")
+                    if batch is None:
+                        emit(ev.WorkItemStateChanged, item_id=item_id, state="scheduled")
+                    self._call(
+                        name, "get_status_uri", lambda s=scheduled, c=scheduler, i=ids: record_uris(emit, c, s, i)
+                    )
                 elif result is ScheduleResult.FULL_DEFERRED:
                     queue.appendleft(item_id)
                     budget += 1
@@ -197,6 +250,70 @@ class Dispatch:
                 else:
                     self._settled_at_once(name, item_id, result, scheduled.message)
             self.budget[name] = budget
+
+    def _allow(self, server, scheduled: ScheduledItem) -> None:
+        """Let the item's job report (a batch's: about itself and each sub-item)."""
+        batch = self.batches.by_id.get(scheduled.id)
+        if batch is None:
+            return server.allow(scheduled.id, scheduled.name)
+        subs = [(sub.item_id, sub.name) for sub in scheduled.item.batch_subs]
+        server.allow_batch(batch.batch_id, batch.name, subs)
+
+    def _fail(self, item_id: str, message: str) -> None:
+        """Fail an item that did not run, or every sub-item of a batch that did not."""
+        batch = self.batches.by_id.get(item_id)
+        if batch is None:
+            return self.settle.fail(item_id, message)
+        for sub in batch.subs:
+            self.settle.fail(sub, message)
+        self.batches.ended(item_id)
+
+    def _join(self, batch: Batch, item_id: str) -> None:
+        """``appendSubItem``: the new item ``item_id`` is a sub-item of the running ``batch``."""
+        index = self.batches.join(batch, item_id)
+        emit = self.host.recorder.emit
+        self.running[item_id] = batch.scheduler
+        emit(ev.WorkItemStateChanged, item_id=item_id, state="scheduled")
+        self._in_batch(item_id, batch, index, f"sub item {index}, appended by its job")
+        if batch.pid:
+            emit(
+                ev.JobStarted,
+                item_id=item_id,
+                scheduler=batch.scheduler,
+                attempt=batch.attempt,
+                pid=batch.pid,
+                log_uri=batch.log_uri,
+            )
+        if self.server is not None:
+            self.server.join_batch(batch.batch_id, item_id, self.host.state.items[item_id].name)
+
+    def _in_batch(self, item_id: str, batch: Batch, index: int, words: str) -> None:
+        """Record that ``batch`` cooks ``item_id``: a line of its history, and the attribute
+        ``__pdg_batch`` [batch id, name, sub index] (NoCopy), ``pdg.WorkItem.batchParent``'s source."""
+        emit = self.host.recorder.emit
+        emit(
+            ev.WorkItemLogged, item_id=item_id, level="info", text=f"in batch {batch.name} ({batch.batch_id}): {words}"
+        )
+        attr = ["string", [batch.batch_id, batch.name, str(index)], ["NoCopy"]]
+        emit(ev.WorkItemAttribSet, item_id=item_id, name="__pdg_batch", attr=attr)
+
+    def append_sub_item(self, batch: Batch) -> int:
+        """``pdgcmd.appendSubItem``: a new work item of the batch's node, beside its last sub-item
+        (its inputs and attributes), made by the walk, decided, and joined to the batch: its index."""
+        if self.host.append_item is None:
+            raise ValueError(f"batch {batch.name}: this cook cannot add work items")
+        self.batches.appending = batch
+        try:
+            item_id = self.host.append_item(batch.node, batch.subs[-1])
+        finally:
+            self.batches.appending = None
+        if self.batches.of_sub.get(item_id) != batch.batch_id:
+            item = self.host.state.items.get(item_id)
+            raise ValueError(
+                f"batch {batch.name}: the new sub item {item.name if item else item_id} did not need to cook"
+                f" ({item.state if item else 'unknown'})"
+            )
+        return batch.subs.index(item_id)
 
     def _hand_static(self) -> None:
         """Plan the graph (``engine.cook.static``), record the plan, and hand it to each scheduler with
@@ -217,6 +334,9 @@ class Dispatch:
             scheduler = self.schedulers[name]
             server = self.server
             ready = []
+            batches = [b for b in queue if b in self.batches.by_id]  # batches go through on_schedule
+            for item_id in batches:
+                queue.remove(item_id)
             while queue:
                 item_id = queue.popleft()
                 try:
@@ -247,8 +367,14 @@ class Dispatch:
                 else:
                     emit(ev.WorkItemStateChanged, item_id=scheduled.id, state="scheduled")
                     self.running[scheduled.id] = name
+            queue.extend(batches)
 
     def _settled_at_once(self, name: str, item_id: str, result, message: str = "") -> None:
+        batch = self.batches.by_id.get(item_id)
+        if batch is not None:  # handled at once: every sub-item so
+            for sub in batch.subs:
+                self._settled_at_once(name, sub, result, message)
+            return self.batches.ended(item_id)
         item = self.host.state.items[item_id]
         if result is ScheduleResult.COOK_SUCCEEDED:
             self.running[item_id] = name
@@ -298,8 +424,12 @@ class Dispatch:
             deferred.clear()
         by_node: dict[tuple, list] = {}  # seed 002: a call per node, with the node, when all its work stops
         items = self.host.state.items
+        batches = self.batches
         for item_id, name in self.running.items():
-            by_node.setdefault((name, items[item_id].node), []).append(item_id)
+            if item_id in batches.of_sub:
+                continue  # its batch's job is cancelled
+            batch = batches.by_id.get(item_id)
+            by_node.setdefault((name, batch.node if batch else items[item_id].node), []).append(item_id)
         for (name, node), ids in by_node.items():
             try:
                 self.schedulers[name].on_cancel_work_items(ids, self.host.graph.nodes.get(node))
@@ -325,6 +455,8 @@ class Dispatch:
                 host.graph.root,
                 host=remote.result_host if remote else "127.0.0.1",
                 path_map=getattr(remote, "report_path", None),
+                fetch=getattr(remote, "fetch_output", None),
+                job_json=getattr(remote, "job_json", None),
                 working_dirs=working_dirs(
                     [*getattr(host.graph, "schedulers", {}).values(), *self.schedulers.values()], host.graph.root
                 ),

@@ -10,6 +10,7 @@ an item no longer running is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,7 @@ class Intake:
         running: dict[str, str],
         schedulers: dict[str, Scheduler],
         scheduled_item: Callable,
+        batches=None,
     ) -> None:
         self.host = host  # engine.cook.dispatch.Host: what of the cook the intake may use
         self.settle = host.settle
@@ -38,6 +40,9 @@ class Intake:
         self.schedulers = schedulers
         self.scheduled_item = scheduled_item  # item id -> the ScheduledItem a scheduler sees
         self.server = None  # the result server, while one runs: a settled item's calls are refused
+        #: the cook's batch work items (``engine.cook.batches``): their reports go to their sub-items
+        self.batches = batches
+        self.append_sub_item: Callable | None = None  # Dispatch.append_sub_item
         self.waiting_done: list = []  # callbacks answered after the next flush
         #: item id -> why: jobs that reported themselves cancelled (``pdgcmd.workItemCancelled``);
         #: their end is recorded as a cancel, whatever their exit code
@@ -53,16 +58,85 @@ class Intake:
             rp.StatusReported: self._status,
             rp.Warned: self._warned,
             rp.ItemJsonAsked: self._item_json,
+            rp.SubItemAsked: self._sub_item_asked,
         }
 
     def handle(self, report: rp.Report) -> None:
         """Turn one report (``engine.schedulers.reports``) into events, by its type. A job's call
         (``rp.ANSWERED``: a report, a keepalive) also tells its scheduler the job is alive."""
-        if isinstance(report, rp.ANSWERED) and report.item_id is not None:
-            name = self.running.get(report.item_id)
+        item_id = report.item_id
+        batches = self.batches
+        if isinstance(report, rp.ANSWERED) and item_id is not None:
+            name = self.running.get(item_id)
             if name is not None:
-                self.schedulers[name].job_heard(report.item_id)
+                self.schedulers[name].job_heard(batches.of_sub.get(item_id, item_id) if batches else item_id)
+        batch = batches.by_id.get(item_id) if batches and item_id else None
+        if batch is not None:
+            return self._batch_report(batch, report)
         self._on[type(report)](report)
+
+    # -- batches ---------------------------------------------------------------------------------------
+    def _batch_report(self, batch, report: rp.Report) -> None:
+        """A report about a batch (``engine.cook.batches``): its job's start, end or cancel, and what
+        the job reported about the batch itself, go to each sub-item still cooking."""
+        if isinstance(report, rp.ItemJsonAsked):
+            return item_json(self, batch.batch_id, report.done)
+        name = self.running.get(batch.batch_id)
+        if name is None:  # the batch's job is over
+            if isinstance(report, rp.SubItemAsked):
+                report.done(ValueError(f"batch {batch.name} is not cooking"))
+            elif isinstance(report, rp.ANSWERED):
+                self._answer(report.done, f"batch {batch.name} is not cooking")
+            return
+        if isinstance(report, rp.SubItemAsked):
+            return self._sub_item_asked(report, batch)
+        live = [sub for sub in batch.subs if sub in self.running]
+        if isinstance(report, rp.JobStarted):
+            batch.pid, batch.log_uri, batch.attempt = report.pid, report.log_uri, report.attempt
+        if isinstance(report, rp.StatusReported):  # the job's own verdict on the batch: judged at its end
+            self.schedulers[name].job_reported(batch.batch_id, report.ok, report.message)
+            said = "it was cancelled" if report.cancelled else "success" if report.ok else "failure"
+            for sub in live:
+                if report.cancelled:
+                    self.cancelled_by_job[sub] = report.message or "the job cancelled itself"
+                text = f"the job reported {said} for its batch {batch.name}"
+                self.host.recorder.emit(ev.WorkItemLogged, item_id=sub, level="info", text=text)
+            return self._answer(report.done, None)
+        answered = isinstance(report, rp.ANSWERED)
+        for sub in live:
+            each = (
+                dataclasses.replace(report, item_id=sub, done=None)
+                if answered
+                else dataclasses.replace(report, item_id=sub)
+            )
+            self._on[type(report)](each)
+        if answered:
+            self._answer(report.done, None)
+        ended = isinstance(report, rp.JobCancelled) or (isinstance(report, rp.JobEnded) and report.outcome != "retry")
+        if ended:
+            if isinstance(report, rp.JobEnded):  # sub-items settled as it went: their job's end is known now
+                for sub in batch.subs:
+                    if sub not in live:
+                        self.host.recorder.emit(
+                            ev.JobEnded, item_id=sub, exit_code=report.exit_code, outcome=report.outcome, message=""
+                        )
+            for sub in batch.subs:  # sub-items the scheduler never reported (a refused start): settled too
+                if sub in self.running:
+                    self._failed(sub, f"its batch {batch.name} ended without it")
+            del self.running[batch.batch_id]
+            if self.server is not None:
+                self.server.disallow(batch.batch_id)
+            self.batches.ended(batch.batch_id)
+
+    def _sub_item_asked(self, report: rp.SubItemAsked, batch=None) -> None:
+        """``pdgcmd.appendSubItem``: a new sub-item of the running batch (its index), or why not."""
+        if batch is None:
+            return report.done(ValueError(f"work item {report.item_id} is not a batch"))
+        try:
+            index = self.append_sub_item(batch)
+        except Exception as exc:  # noqa: BLE001 - the job hears why
+            return report.done(exc if isinstance(exc, ValueError) else ValueError(f"{type(exc).__name__}: {exc}"))
+        self._answer(report.done, index)  # once the new item is in the log
 
     def _finished(self, report: rp.Finished) -> None:
         """An in-process item's run ended: record what it made."""
@@ -162,7 +236,9 @@ class Intake:
     def _warned(self, report: rp.Warned) -> None:
         item_id = report.item_id
         if item_id is None or item_id not in self.running:
-            self.host.warn(report.message if item_id is None else f"work item {item_id}: {report.message}")
+            item = self.host.state.items.get(item_id) if item_id is not None else None
+            about = f"{item.name} ({item_id})" if item is not None else item_id
+            self.host.warn(report.message if item_id is None else f"work item {about}: {report.message}")
             return self._answer(report.done, None)
         self.host.recorder.emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=report.message)
         self._answer(report.done, None)
@@ -171,6 +247,8 @@ class Intake:
         if self._late(report):
             return
         item_id, ok, text = report.item_id, report.ok, report.message
+        if self.batches is not None and item_id in self.batches.of_sub:
+            return self._sub_status(report)
         if report.cancelled:  # the scheduler sees a failure (never retried); its end is recorded as a cancel
             self.cancelled_by_job[item_id] = text or "the job cancelled itself"
             self.schedulers[self.running[item_id]].job_reported(item_id, False, text)
@@ -186,6 +264,21 @@ class Intake:
             level="info" if ok else "warning",
             text=f"the job reported {said}" + (f": {text}" if text else ""),
         )
+        self._answer(report.done, None)
+
+    def _sub_status(self, report: rp.StatusReported) -> None:
+        """A batch's job settles one of its sub-items (``workItemSuccess(batch, subindex=i)``): at
+        once, so its dependents cook while the batch goes on."""
+        item_id, emit = report.item_id, self.host.recorder.emit
+        if report.cancelled:
+            emit(ev.WorkItemLogged, item_id=item_id, level="warning", text="the job reported it was cancelled")
+            self._release(item_id)
+            self.settle.cancelled(item_id, report.message or "the job cancelled it")
+        elif report.ok:
+            emit(ev.WorkItemLogged, item_id=item_id, level="info", text="the job reported success")
+            self.succeeded(item_id)
+        else:
+            self._failed(item_id, "the job reported failure" + (f": {report.message}" if report.message else ""))
         self._answer(report.done, None)
 
     def _item_json(self, report: rp.ItemJsonAsked) -> None:

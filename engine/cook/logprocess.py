@@ -44,6 +44,11 @@ from pdgstore.log import EventLog
 #: a batch at least this big starts an appender (smaller cooks append in-process: starting a process
 #: and feeding it costs more than a small cook's appends)
 START_ROWS = 2_000
+#: bytes of requests sent and not yet confirmed beyond which ``append`` waits for the appender: the
+#: queue is bounded (a cook that makes events faster than the appender commits them would otherwise
+#: hold every batch in memory: hundreds of MB on a cold W(100,000) cook), and the wait is the cook's
+#: own work slowed to the appender's pace, never a deadlock (the appender needs nothing from it)
+MAX_UNCONFIRMED_BYTES = 32 << 20
 #: the pipe's size where Linux allows it (F_SETPIPE_SZ): a batch rarely waits for the appender to read
 PIPE_BYTES = 1 << 20
 _F_SETPIPE_SZ = 1031
@@ -56,7 +61,8 @@ class LogProcess:
         self.log = log
         self.problem = ""  # why the appender was given up, once it was (the cook goes on alone)
         self._error: Exception | None = None  # the store's error, once a request failed (the cook stops)
-        self._unconfirmed: deque = deque()  # (request, mark) per batch sent and not confirmed, in order
+        self._unconfirmed: deque = deque()  # (request, mark, bytes) per batch sent and not confirmed, in order
+        self.unconfirmed_bytes = 0  # their size (``MAX_UNCONFIRMED_BYTES``)
         self.confirmed = None  # the last mark of the requests confirmed (requests without one keep it)
         self._ready = False
         self._replies = b""
@@ -111,10 +117,11 @@ class LogProcess:
         return len(self._unconfirmed)
 
     # -- the cook's calls ------------------------------------------------------------------------
-    def append(self, rows: list[tuple], mark=None) -> None:
+    def append(self, rows: list[tuple], mark=None, prepared: list | None = None) -> None:
         """Queue ``rows`` (encoded by ``codec``) as one batch; ``mark`` becomes ``confirmed`` once
-        the batch is in the log. Raises the appender's error if an earlier request failed."""
-        self._request(["append", rows], b"", mark)
+        the batch is in the log. Raises the appender's error if an earlier request failed.
+        ``prepared``: the items rows of new items (``EventLog.append_rows``)."""
+        self._request(["append", rows, prepared] if prepared else ["append", rows], b"", mark)
 
     def write_snapshot(self, seq: int, blob) -> None:
         """Queue the snapshot at ``seq`` (``pdgstore.snapshots.pack_snapshot``): written after every batch
@@ -133,9 +140,13 @@ class LogProcess:
             self._confirm(mark)
             return
         pieces = request(header, tail)
-        self._unconfirmed.append((pieces, mark))  # the bytes sent, not the rows: kept once, until done
+        size = sum(len(piece) for piece in pieces)
+        self._unconfirmed.append((pieces, mark, size))  # the bytes sent, not the rows: kept once, until done
+        self.unconfirmed_bytes += size
         self._outbox.put(pieces)
         self._read_replies(block=False)
+        while self.unconfirmed_bytes > MAX_UNCONFIRMED_BYTES and len(self._unconfirmed) > 1 and self.alive:
+            self._read_replies(block=True)  # the queue is full: wait for the appender to catch up
 
     def _confirm(self, mark) -> None:
         if mark is not None:
@@ -205,7 +216,9 @@ class LogProcess:
                 self._ready = True
                 replies = replies[1:]
             elif head == DONE:
-                self._confirm(self._unconfirmed.popleft()[1])
+                _pieces, mark, size = self._unconfirmed.popleft()
+                self.unconfirmed_bytes -= size
+                self._confirm(mark)
                 replies = replies[1:]
             elif head == FAILED:
                 if len(replies) < 1 + LENGTH.size:
@@ -226,6 +239,7 @@ class LogProcess:
         """The appender could not write a batch: the cook stops with that error, as it would have
         had it written the batch itself; later batches were not written either."""
         self._unconfirmed.clear()
+        self.unconfirmed_bytes = 0
         self._stop()
         error = getattr(errors, name, None)
         if not (isinstance(error, type) and issubclass(error, errors.PdgError)):
@@ -245,10 +259,12 @@ class LogProcess:
         )
         last = self.log.last_seq()
         pending, self._unconfirmed = list(self._unconfirmed), deque()
-        for (head, tail), mark in pending:
+        self.unconfirmed_bytes = 0
+        for (head, tail), mark, _size in pending:
             header = msgpack.unpackb(head[LENGTH.size : -LENGTH.size], use_list=False)
             if header[0] == "append":  # less what it had appended; a snapshot or manifest is written again
-                header = ("append", [row for row in header[1] if row[0] > last])
+                prepared = [row for row in header[2] if row[0] > last] if len(header) > 2 else []
+                header = ("append", [row for row in header[1] if row[0] > last], prepared)
             if header[0] != "append" or header[1]:
                 perform(self.log, header, tail)
             self._confirm(mark)

@@ -42,6 +42,7 @@ from pdgstore.engine.incremental import delta, noop
 from pdgstore.engine.incremental import signatures as incremental
 
 from pdgstore import events as ev
+from pdgstore.errors import StoreIOError
 from pdgstore.events import DONE_STATES, PATH
 from pdgstore.log import EventLog
 from pdgstore.state import State
@@ -171,11 +172,15 @@ class Cook:
                 self.dispatch.stop(self._cancel.is_set())
             status, message = self._finish()
             state = self.state
-            failed = [
-                {"item_id": i.item_id, "name": i.name, "node": i.node, "error": i.error}
-                for i in (state.items.get(j) for run in self.walk.runs.values() for j in run.items)
-                if i is not None and i.cook_id == self.cook_id and i.state == "cooked_fail"
-            ]
+            failed = (
+                [
+                    {"item_id": i.item_id, "name": i.name, "node": i.node, "error": i.error}
+                    for i in (state.items.get(j) for run in self.walk.runs.values() for j in run.items)
+                    if i is not None and i.cook_id == self.cook_id and i.state == "cooked_fail"
+                ]
+                if self.settle.counts["failed"]
+                else []
+            )
             summary = CookSummary(
                 self.cook_id,
                 status,
@@ -184,7 +189,7 @@ class Cook:
                 message,
                 failed,
                 self.warnings,
-                [] if self.trusted is not None else self._results(),
+                [] if self.trusted is not None or self.generate_only else self._results(),
             )
             if self.generate_only:
                 summary.generated = self._generated_counts()
@@ -193,6 +198,10 @@ class Cook:
             self.recorder.close()  # everything written: the store is this process's alone again
             if self.progress is not None and self.recorder.confirmed is not None:
                 self.progress(*self.recorder.confirmed)
+        except StoreIOError as exc:  # the log cannot record this end (writing is what failed): the lock can
+            if self.log is not None:
+                self.log.note_stopped(str(exc))
+            raise
         finally:
             if started_schedulers:
                 self.dispatch.stop(True)
@@ -249,6 +258,7 @@ class Cook:
         if self.trigger:
             rec.emit(ev.CookTriggered, **self.trigger)
         self.walk = walk = Walk(graph, self.state, rec, self.settle, scope, self.cook_id, self._fail_cook, self._warn)
+        walk.bulk, walk.flush = self.generate_only, self._flush
         for message in graph.types.warnings:
             self._warn(message)
         if not self.target and previous is not None:
@@ -343,6 +353,8 @@ class Cook:
             cancel=self.cancel,
             flush=self._flush,
             plan_static=lambda: static_graph.plan(walk),
+            generated=lambda node: walk.runs[node].generated if node in walk.runs else True,
+            append_item=walk.append_item,
         )
         return Dispatch(host, used, route, static=self.static)
 
@@ -431,7 +443,13 @@ class Cook:
         # counted from the newest snapshot, not this cook's events: many small cooks add up too; and
         # by bytes: events carrying big lists (a partition's outputs) can outweigh the snapshot soon.
         # The log ends at the state's seq even while the appender still writes the last batch.
-        if self.log is not None and self.log.snapshot_due(SNAPSHOT_EVERY, last_seq=self.state.seq):
+        # not after --generate-only: the cook that runs those items writes one (packing every item
+        # twice would cost generating them a second time)
+        if (
+            self.log is not None
+            and not self.generate_only
+            and self.log.snapshot_due(SNAPSHOT_EVERY, last_seq=self.state.seq)
+        ):
             rec.save_snapshot()
         return status, message
 

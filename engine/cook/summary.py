@@ -65,9 +65,15 @@ def recover_dead_cook(recorder: Recorder, pid_alive: Callable[[int], bool] | Non
     cook = state.running_cook()
     if cook is None:
         return None
-    message = (
-        f"the cook (pid {cook.pid}) ended before it recorded its end (its process died, or a write to the store failed)"
-    )
+    log = recorder.log
+    why = log.stopped_note(cook.pid) if log is not None else ""
+    if why:  # it noted why in the writer lock as it stopped
+        message = f"the cook (pid {cook.pid}) stopped on a write error it could not record: {why}"
+    else:
+        message = (
+            f"the cook (pid {cook.pid}) ended before it recorded its end (its process died, or a write to the "
+            "store failed)"
+        )
     store_dir = os.path.dirname(recorder.log.path) if recorder.log is not None else ""
     stopped = orphans.stop_orphans(
         state, cook.cook_id, cook_pid=cook.pid, store_dir=store_dir
@@ -86,4 +92,6 @@ def recover_dead_cook(recorder: Recorder, pid_alive: Callable[[int], bool] | Non
     recorder.emit(ev.CookFinished, status="cancelled", message=message, counts=counts)
     recorder.cook_id, recorder.graph = saved
     recorder.flush()
+    if why:
+        log.forget_stopped(cook.pid)  # recorded: the note has done its work
     return cook.cook_id

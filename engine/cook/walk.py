@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pdgstore.engine.cook import bulk
 from pdgstore.engine.cook import static as static_graph
 from pdgstore.engine.cook.items import Items
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
-from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Partitioner, Processor, child_attrs
+from pdgstore.engine.graph.nodes import FilePattern, GenerateContext, NewItem, Partitioner, Processor, child_attrs
 from pdgstore.engine.graph.when import effective_modes
 from pdgstore.engine.graph.workitem import item_identity
 from pdgstore.engine.incremental import decide
@@ -90,14 +91,22 @@ class Walk:
         self.announced: dict[str, None] = {}  # items recorded before their parents cooked, not generated yet
         self.held: dict[str, list] = {}  # node -> upstream items cooked (all_upstream_cooked waits for all)
         self._known: dict[str, list] | None = None
+        #: ``pdg cook --generate-only``: fresh nodes are made in bulk (``engine.cook.bulk``)
+        self.bulk = False
+        self.flush: Callable[[], None] = lambda: None  # the cook's flush (bulk generation flushes as it goes)
+        self.bulk_made: set[str] = set()
         settle.handed_on = self.handed_on
 
     # -- starting points -----------------------------------------------------------------------------
     def start(self) -> None:
         """Generate the root nodes, and record the items known before anything runs; the rest
         follows as items cook."""
+        chosen = bulk.plan(self) if self.bulk else []
+        bulk.generate(self, chosen)
         for name in self.scope:
-            if not self.graph.nodes[name].inputs:
+            if name in self.bulk_made:
+                self._node_generated(name)
+            elif not self.graph.nodes[name].inputs and name not in chosen:
                 self._generate_root(name)
         self._announce()
 
@@ -193,6 +202,9 @@ class Walk:
             node = graph.nodes[name]
             if node.inputs:
                 continue
+            if not isinstance(node, FilePattern):  # a wedge, a frame range: made again, the affected kept
+                self._regenerate_root(name, affected)
+                continue
             again = sorted((state.items[i] for i in affected if state.items[i].node == name), key=lambda i: i.index)
             specs = []
             for item in again:
@@ -201,6 +213,22 @@ class Walk:
                 specs.append(NewItem(key=record[PATH], index=item.index, outputs=[record]))
             self._add_children(self.runs[name], specs, None, numbers=[i.index + 1 for i in again])
             self._node_generated(name)
+
+    def _regenerate_root(self, name: str, affected: set[str]) -> None:
+        """Delta walk: a root node other than a file pattern makes its items again from its
+        definition (unchanged, or the walk would be the full one); those the change reaches are
+        generated and decided, numbered as the full walk numbers them."""
+        new = self._call_generate(self.graph.nodes[name], None)
+        if new is None:
+            return
+        graph_name = self.graph.name
+        chosen, numbers = [], []
+        for i, spec in enumerate(new):
+            if item_identity(graph_name, name, [], spec.key) in affected:
+                chosen.append(spec)
+                numbers.append(i + 1)
+        self._add_children(self.runs[name], chosen, None, numbers=numbers)
+        self._node_generated(name)
 
     # -- the delta walk's kept items -----------------------------------------------------------------
     def is_kept(self, item_id: str, node: str) -> bool:
@@ -478,6 +506,20 @@ class Walk:
                     self._add_children(down_run, new, parent=item)
             down_run.open_upstream -= 1
             self._maybe_generate(down)
+
+    # -- a batch's new sub-item ---------------------------------------------------------------------
+    def append_item(self, node: str, like_id: str) -> str:
+        """``pdgcmd.appendSubItem``: a new item of ``node`` beside ``like_id`` (the same parent, so
+        the same inputs and inherited attributes), generated, registered and decided as any other;
+        its id. Its identity names this cook: an appended item lives as long as the batch run that
+        made it (a later cook, not making it again, removes it)."""
+        run = self.runs[node]
+        like = self.state.items[like_id]
+        parent = self.state.items.get(like.parents[0]) if like.parents else None
+        before = len(run.items)
+        key = ("appended", self.cook_id, like_id, before)
+        self._add_children(run, [NewItem(key=key, index=like.index + 1)], parent)
+        return list(run.items)[before]
 
     # -- the end -------------------------------------------------------------------------------------
     def listed(self, run: NodeRun) -> list[str]:

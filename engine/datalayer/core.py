@@ -16,6 +16,7 @@ of the store and never holds a cook up.
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from typing import Any
@@ -28,11 +29,14 @@ from pdgstore.engine.datalayer.handlers import (
     TypeRegistry,
     clean_path,
 )
-from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET, Message, snapshot
+from pdgstore.engine.datalayer.messages import Message, snapshot
+from pdgstore.engine.datalayer.replay import merge, resume_frames, summary_messages
 from pdgstore.engine.datalayer.storeview import StoreView
 
 #: how often the follower asks the store whether anything was committed
 POLL_INTERVAL_S = 0.01
+#: cuts remembered for resumed subscriptions (older ones come back as one frame)
+BOUNDARY_LIMIT = 200_000
 #: the store's own handler types, as ``TypeRegistry.typeNames()`` lists them
 STORE_TYPES = ("PDGRootHandler", "PDGGraphHandler", "PDGNodeHandler", "PDGWorkItemHandler", "PDGQueryHandler")
 
@@ -56,6 +60,11 @@ class DataLayer:
         self._stop = threading.Event()
         #: frames delivered, by kind: what a benchmark or ``pdg serve`` reports
         self.stats = {"frames": 0, "polls": 0, "events": 0}
+        #: the seq each step read to, oldest first: where live frames were cut (``replay``)
+        self.boundaries: collections.deque[int] = collections.deque(maxlen=BOUNDARY_LIMIT)
+        #: bumped at every (un)subscription: what the follower must decode is worked out again
+        self._version = 0
+        self._interest_cache: _Interest | None = None
 
     # -- the store -------------------------------------------------------------------------------
     @property
@@ -92,9 +101,10 @@ class DataLayer:
                 time.sleep(0.5)
 
     def step(self, force: bool = False) -> int:
-        """Read what the store appended since the last step and send it to subscribers; the
-        number of events read. ``force``: look even when the store's change counter did not move
-        (inside a read transaction that must end with the view at its end)."""
+        """Read what the store appended since the last step and send it to subscribers: one frame
+        per object that changed, cut at the end of what this read transaction sees (the seq is
+        remembered in ``boundaries``, so a resumed subscription is cut the same way); the number
+        of events read. ``force``: look even when the store's change counter did not move."""
         view = self.view
         if view is None:
             return 0
@@ -107,50 +117,59 @@ class DataLayer:
             if not view.open():
                 return 0
             opened = True
+            self.boundaries.clear()
+            self.boundaries.append(view.seq)
         total = 0
         with view.reading():
-            while True:  # to the end of the log as this read transaction sees it
-                events = view.poll()
+            interest = self._interest()
+            frames: dict[str, list[Message]] = {}
+            graphs: set[str] = set()
+            while not self._stop.is_set():  # to the end of the log as this read transaction sees it
+                events = view.poll(wanted=interest.wants)
                 if not events:
                     break
                 total += len(events)
-                self._dispatch(events)
+                self._collect(events, interest, frames, graphs)
+            if total:
+                self.boundaries.append(view.seq)
+                self._summarise(graphs, frames)
+                for path, messages in frames.items():
+                    self.deliver(path, messages, view.seq)
             if opened:
                 self._resnapshot_store_paths()
         self.stats["polls"] += 1
         self.stats["events"] += total
         return total
 
-    def _dispatch(self, events) -> None:
-        view, subs = self.view, self.subscribers
-        watching = any(storeobjects.parse(p) for p in subs)
-        frames: dict[str, list[Message]] = {}
-        graphs: set[str] = set()
-        if watching:
+    def _interest(self) -> _Interest:
+        if self._interest_cache is None or self._interest_cache.version != self._version:
+            self._interest_cache = _Interest(self.subscribers, self._version)
+        return self._interest_cache
+
+    def _collect(self, events, interest: _Interest, frames: dict, graphs: set) -> None:
+        """The deltas ``events`` make to the subscribed store objects, merged into ``frames``."""
+        view, paths = self.view, interest.paths
+        if interest.lists_items:
             view.prepare(events)
         for event in events:
-            if watching:
-                for path, kind, prop, values in storeobjects.event_deltas(event, view):
-                    if path in subs:
-                        _add(frames.setdefault(path, []), Message(kind, event.seq, prop, values))
-                if event.kind in storeobjects.COUNTED:
-                    graphs.add(event.graph)
+            if paths:
+                for path, kind, prop, values in storeobjects.event_deltas(event, view, paths):
+                    merge(frames.setdefault(path, []), Message(kind, event.seq, prop, values))
+            if event.graph:
+                graphs.add(event.graph)
             view.apply(event)
-        if not watching:
-            return
-        last = events[-1].seq
-        for path in subs:
+
+    def _summarise(self, graphs: set, frames: dict) -> None:
+        """The summaries of the subscribed nodes of ``graphs`` that changed in this step."""
+        seq = self.view.seq
+        for path in self._interest().node_paths:
             parsed = storeobjects.parse(path)
-            if parsed is None or parsed[0] != "node" or parsed[1] not in graphs:
+            if parsed[1] not in graphs:
                 continue
-            summary = storeobjects.node_summary(view, parsed[1], parsed[2])
-            sent = self._summaries.get(path, {})
-            for name, values in summary.items():
-                if sent.get(name) != values:
-                    _add(frames.setdefault(path, []), Message(SET, last, name, values))
+            summary = storeobjects.node_summary(self.view, parsed[1], parsed[2])
+            for message in summary_messages(self._summaries.get(path), summary, seq):
+                merge(frames.setdefault(path, []), message)
             self._summaries[path] = summary
-        for path, messages in frames.items():
-            self.deliver(path, messages, last)
 
     def _resnapshot_store_paths(self) -> None:
         for path in list(self.subscribers):
@@ -160,24 +179,12 @@ class DataLayer:
     def _store_snapshot(self, path: str) -> Message:
         return snapshot(storeobjects.properties(self.view, storeobjects.parse(path)), self.view.seq)
 
-    def resume_messages(self, path: str, since: int) -> list[Message] | None:
-        """The deltas of store object ``path`` after seq ``since`` up to now, or None when the
-        log no longer holds them (compacted, or another store): then a snapshot is due."""
-        view = self.view
-        parsed = storeobjects.parse(path)
-        if parsed is None or parsed[0] == "pdg" or view is None or not view.has_history_after(since):
-            return None  # the root object is a few names: a snapshot is as cheap as its deltas
-        messages: list[Message] = []
-        events = view.events_between(since, view.seq)
-        view.prepare(events, live=False)
-        for event in events:
-            for target, kind, prop, values in storeobjects.event_deltas(event, view):
-                if target == path:
-                    _add(messages, Message(kind, event.seq, prop, values))
-        if parsed[0] == "node":
-            for _, kind, prop, values in storeobjects.summary_deltas(view, parsed[1], parsed[2]):
-                messages.append(Message(kind, view.seq, prop, values))
-        return messages
+    def resume_frames(self, path: str, since: int) -> list[tuple[int, list[Message]]] | None:
+        """The frames of store object ``path`` after seq ``since`` up to now, as a live subscriber
+        got them (``replay``), or None when the log no longer holds them: then a snapshot is due."""
+        if self.view is None:
+            return None
+        return resume_frames(self.view, path, since, self.boundaries)
 
     # -- subscribing -----------------------------------------------------------------------------
     def subscribe(self, visualizer, path: str, since: int | None = None) -> None:
@@ -192,6 +199,7 @@ class DataLayer:
             subs = self.subscribers.setdefault(path, [])
             if visualizer not in subs:
                 subs.append(visualizer)
+            self._version += 1
             if handler is not None:
                 self._deliver_to(visualizer, path, [handler.snapshot()], self.seq)
             elif path.startswith("query?"):
@@ -215,13 +223,15 @@ class DataLayer:
             subs = self.subscribers.setdefault(path, [])
             if visualizer not in subs:
                 subs.append(visualizer)
-            messages = self.resume_messages(path, since) if since is not None else None
-            if messages is None:
-                messages = [self._store_snapshot(path)]
+            self._version += 1
             parsed = storeobjects.parse(path)
             if parsed[0] == "node" and path not in self._summaries:
                 self._summaries[path] = storeobjects.node_summary(view, parsed[1], parsed[2])
-            self._deliver_to(visualizer, path, messages, view.seq)
+            frames = self.resume_frames(path, since) if since is not None else None
+            if frames is None:
+                self._deliver_to(visualizer, path, [self._store_snapshot(path)], view.seq)
+            for seq, messages in frames or ():
+                self._deliver_to(visualizer, path, messages, seq)
 
     def unsubscribe(self, visualizer, path: str) -> None:
         path = clean_path(path)
@@ -229,6 +239,7 @@ class DataLayer:
             subs = self.subscribers.get(path)
             if subs and visualizer in subs:
                 subs.remove(visualizer)
+            self._version += 1
             if not subs:
                 self.subscribers.pop(path, None)
                 self._summaries.pop(path, None)
@@ -318,20 +329,26 @@ class DataLayer:
                 self.view.close()
 
 
-def _add(messages: list[Message], message: Message) -> None:
-    """Append ``message``, merged into the previous one when both append (or remove) values of
-    the same property, or both set it."""
-    if messages:
-        last = messages[-1]
-        if last.prop == message.prop and last.type == message.type and last.snapshot is None:
-            if message.type in (APPEND, REMOVE):
-                last.values = last.values + message.values
-                last.seq = message.seq
-                return
-            if message.type == SET:
-                messages[-1] = message
-                return
-    messages.append(message)
+class _Interest:
+    """What the subscribed store objects need of the log: their paths, and which events must be
+    decoded for them (``wants``); the rest of a cook's events are followed by their columns only."""
+
+    def __init__(self, subscribers: dict, version: int) -> None:
+        self.version = version
+        self.paths = frozenset(p for p in subscribers if storeobjects.parse(p) is not None)
+        parsed = [storeobjects.parse(p) for p in self.paths]
+        self.node_paths = sorted(p for p, x in zip(self.paths, parsed, strict=True) if x[0] == "node")
+        self.items = frozenset(x[2] for x in parsed if x[0] == "item")
+        self.node_graphs = frozenset(x[1] for x in parsed if x[0] == "node")
+        self.lists_items = any(x[0] in ("graph", "node") for x in parsed)
+
+    def wants(self, kind: str, graph: str, subject: str) -> bool:
+        """Whether an event (by its columns) must be decoded for the subscribed objects."""
+        return (
+            kind in storeobjects.ALWAYS_DECODED
+            or subject in self.items
+            or (kind == "WorkItemGenerated" and graph in self.node_graphs)
+        )
 
 
 def _lost(visualizer) -> None:

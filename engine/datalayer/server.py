@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgpack
 from pdgstore.engine.datalayer.core import DataLayer
+from pdgstore.engine.datalayer.daemonpool import DaemonPool
 from pdgstore.engine.datalayer.sessions import MALFORMED_LIMIT, Malformed, Session, tokens_match
 from pdgstore.engine.errors import ListenError
 from websockets.asyncio.server import serve
@@ -39,6 +40,14 @@ from websockets.http11 import Response
 
 #: the largest request a client may send (a subscription, a command and its parameters)
 MAX_REQUEST_BYTES = 1 << 20
+#: how long a WebSocket client has to answer the server's close frame when the server stops.
+#: websockets waits 10 s by default, and a browser still reading a backlog of frames reads the close
+#: frame only after them: ``pdg serve`` then took that long to stop on SIGTERM.
+CLOSE_TIMEOUT_S = 1.0
+#: threads answering the HTTP routes at once (the web view's reads of the store)
+HTTP_WORKERS = 6
+#: how long ``stop()`` lets connections end by themselves before it drops them
+STOP_GRACE_S = 2.0
 SERVER_TYPES = ("DataLayerWSServer", "DataLayerTCPServer")
 
 
@@ -69,6 +78,8 @@ class DataLayerServer:
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stopped: asyncio.Event | None = None
+        #: set once ``stop()`` began: sessions closing then leave the layer alone (it closes too)
+        self.stopping = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"pdgd-{self.kind}-{self.port}", daemon=True)
         self._thread.start()
@@ -105,13 +116,30 @@ class DataLayerServer:
             self._ready.set()
             return
         self._ready.set()
-        async with server:
-            await stopped.wait()
+        await stopped.wait()
+        await self._close(server)
+
+    async def _close(self, server) -> None:
+        """Stop listening, close every connection, and wait at most ``STOP_GRACE_S`` for them to
+        end: a client that answers nothing (a stalled browser, a peer gone quiet) is dropped, and
+        whatever is left running on this server's loop is cancelled, so a stop never waits on a
+        client."""
+        self.stopping = True
+        server.close()
+        try:
+            await asyncio.wait_for(asyncio.shield(server.wait_closed()), STOP_GRACE_S)
+        except TimeoutError:
+            self._abort_connections(server)
+        await _cancel_the_rest()
+
+    def _abort_connections(self, server) -> None:
+        """Drop every connection that is still open (no closing handshake)."""
 
     async def _start(self):
         raise NotImplementedError
 
     def stop(self) -> None:
+        self.stopping = True
         if self._stopped is not None:
             try:
                 self.loop.call_soon_threadsafe(self._stopped.set)
@@ -155,6 +183,8 @@ class WSServer(DataLayerServer):
     def __init__(self, *args, origins: list[str] | None = None, **kwargs) -> None:
         self.routes: dict[str, Callable] = {}
         self.extra_origins = list(origins or [])
+        #: the routes' handlers run here: daemon threads, so a long read never holds a stop up
+        self.pool = DaemonPool(HTTP_WORKERS, name="pdgd-http")
         super().__init__(*args, **kwargs)
 
     def add_route(self, path: str, handler: Callable) -> None:
@@ -177,7 +207,16 @@ class WSServer(DataLayerServer):
             max_size=MAX_REQUEST_BYTES,
             process_request=self._process_request,
             compression=None,
+            close_timeout=CLOSE_TIMEOUT_S,
         )
+
+    async def _close(self, server) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        await super()._close(server)
+
+    def _abort_connections(self, server) -> None:
+        for connection in list(server.all_connections):
+            connection.transport.abort()
 
     def _process_request(self, connection, request):
         is_upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
@@ -197,7 +236,7 @@ class WSServer(DataLayerServer):
         if handler is None:
             status, kind, body = HTTPStatus.NOT_FOUND, "text/plain", b"a pdgstore data layer: connect with WebSocket\n"
         else:
-            status, kind, body = await asyncio.to_thread(handler, request)
+            status, kind, body = await asyncio.get_running_loop().run_in_executor(self.pool, handler, request)
         status = HTTPStatus(status)
         headers = Headers(
             [
@@ -247,6 +286,11 @@ class TCPServer(DataLayerServer):
     async def _start(self):
         return await asyncio.start_server(self._connection, sock=self._sock)
 
+    async def _close(self, server) -> None:
+        self.stopping = True
+        await _cancel_the_rest()  # a stream has no closing handshake to wait for
+        await super()._close(server)
+
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.stats["connections"] += 1
         session = Session(self, asyncio.get_running_loop(), False)
@@ -294,6 +338,11 @@ class TCPServer(DataLayerServer):
                     break
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            if not self.stopping:
+                raise
+            # stopped by the server: end normally (asyncio's stream callback, before 3.12, calls
+            # exception() on the task and would print a cancelled one as a traceback)
         finally:
             await session.close()
             if pump is not None:
@@ -302,6 +351,16 @@ class TCPServer(DataLayerServer):
 
     def encode(self, data: dict) -> bytes:
         return msgpack.packb(data, use_bin_type=True, default=_jsonable)
+
+
+async def _cancel_the_rest() -> None:
+    """Cancel every other task of the running loop (a server's loop runs only its connections) and
+    give them ``STOP_GRACE_S`` to unwind."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=STOP_GRACE_S)
 
 
 def _request_token(request) -> str | None:

@@ -26,7 +26,8 @@ class Service:
     info_path: str
 
     def info(self) -> dict:
-        host = self.ws.host if not is_loopback(self.ws.host) else "127.0.0.1"
+        # where a client on this machine connects: a wildcard address is for listening only
+        host = "127.0.0.1" if is_loopback(self.ws.host) or self.ws.host in ("0.0.0.0", "::", "") else self.ws.host
         view = self.layer.view
         assert view is not None, "a service serves a store"
         info = {

@@ -179,6 +179,8 @@ class Session:
         self.closed = True
         self.wakeup.set()
         paths, self.paths = self.paths, set()
+        if self.server.stopping:
+            return  # the layer is closing too: waiting for its lock would hold the stop up
         for path in paths:
             await asyncio.to_thread(self.layer.unsubscribe, self, path)
 

@@ -25,7 +25,7 @@ from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET
 from pdgstore.engine.datalayer.messages import PropertyNames as P
 from pdgstore.engine.datalayer.storeview import StoreView
 
-from pdgstore.events import DONE_STATES, STATES, Event
+from pdgstore.events import DONE_STATES, STATES
 from pdgstore.state import Item
 
 ROOT = "pdg"
@@ -122,7 +122,11 @@ def files(records: list) -> list[list]:
 
 
 def node_summary(view: StoreView, graph: str, node: str) -> dict[str, list]:
-    counts = view.node_counts(graph, node)
+    return summary_of(view.node_counts(graph, node))
+
+
+def summary_of(counts: dict[str, int]) -> dict[str, list]:
+    """A node's summaries from its item counts per state."""
     return {
         P.NumWorkItems: [sum(counts.values())],
         P.StateCounts: [[s, counts[s]] for s in STATES if counts.get(s)],
@@ -148,44 +152,72 @@ def cook_state(counts: dict[str, int]) -> str:
 Delta = tuple[str, int, str, list]  # (path, message type, property, values)
 
 
-def event_deltas(event: Event, view: StoreView) -> Iterator[Delta]:
-    """What ``event`` changes, object by object, read before the view applies it."""
+def event_deltas(event, view: StoreView, paths) -> Iterator[Delta]:
+    """What ``event`` changes in the objects at ``paths`` (the subscribed ones), read before the
+    view applies it. ``event`` may be an ``Envelope`` (no payload) when nothing in ``paths`` looks
+    into it: every payload field is read only once its object is known to be in ``paths``."""
     kind, graph = event.kind, event.graph
+    gpath = graph_path(graph)
+    if kind == "WorkItemGenerated":
+        if ROOT in paths and view.is_new_graph(graph):
+            yield ROOT, APPEND, P.GraphList, [graph]
+        npath = node_path(graph, event.node) if event.node is not None else None
+        if (gpath in paths or npath in paths) and not view.is_regenerated(event):  # else already listed
+            if gpath in paths:
+                yield gpath, APPEND, P.WorkItems, [event.item_id]
+            if npath in paths:
+                yield npath, APPEND, P.WorkItems, [event.item_id]
+        ipath = item_path(graph, event.item_id)
+        if ipath in paths:
+            item = Item(
+                event.item_id, graph, event.node, event.name, event.index, event.parents, event.attrs,
+                event.inputs, event.outputs, event.state, event.cook_id, signature=event.signature,
+            )  # fmt: skip
+            for name, values in item_properties(item).items():
+                yield ipath, SET, name, values
+        return
+    if kind in ITEM_EVENTS:
+        ipath = item_path(graph, event.item_id)
+        if ipath in paths:
+            yield from _item_deltas(event, view, ipath)
+        if kind == "WorkItemRemoved":
+            if gpath in paths:
+                yield gpath, REMOVE, P.WorkItems, [event.item_id]
+            where = view.node_of(event.item_id)
+            if where is not None and node_path(*where) in paths:
+                yield node_path(*where), REMOVE, P.WorkItems, [event.item_id]
+        return
     if kind == "GraphLoaded":
-        if view.is_new_graph(graph):
+        if ROOT in paths and view.is_new_graph(graph):
             yield ROOT, APPEND, P.GraphList, [graph]
-        yield graph_path(graph), SET, P.NodeList, [n["name"] for n in event.nodes]
+        if gpath in paths:
+            yield gpath, SET, P.NodeList, [n["name"] for n in event.nodes]
     elif kind == "CookStarted":
-        yield graph_path(graph), SET, P.CookId, [event.cook_id]
-        yield graph_path(graph), SET, P.CookStatus, ["running"]
+        if gpath in paths:
+            yield gpath, SET, P.CookId, [event.cook_id]
+            yield gpath, SET, P.CookStatus, ["running"]
     elif kind == "CookFinished":
-        yield graph_path(graph), SET, P.CookStatus, [event.status]
-    elif kind == "WorkItemGenerated":
-        if view.is_new_graph(graph):
-            yield ROOT, APPEND, P.GraphList, [graph]
-        if not view.is_regenerated(event):  # generated again: already in its node's list
-            yield graph_path(graph), APPEND, P.WorkItems, [event.item_id]
-            yield node_path(graph, event.node), APPEND, P.WorkItems, [event.item_id]
-        item = Item(
-            event.item_id, graph, event.node, event.name, event.index, event.parents, event.attrs,
-            event.inputs, event.outputs, event.state, event.cook_id, signature=event.signature,
-        )  # fmt: skip
-        for name, values in item_properties(item).items():
-            yield item_path(graph, event.item_id), SET, name, values
-    elif kind == "WorkItemRemoved":
-        where = view.node_of(event.item_id)
-        yield graph_path(graph), REMOVE, P.WorkItems, [event.item_id]
-        if where is not None:
-            yield node_path(where[0], where[1]), REMOVE, P.WorkItems, [event.item_id]
-        yield item_path(graph, event.item_id), SET, P.State, ["removed"]
+        if gpath in paths:
+            yield gpath, SET, P.CookStatus, [event.status]
+    elif kind == "NodeDirtied":
+        prefix = item_path(graph, "")
+        for path in paths:  # the subscribed items of the node that were there when it was dirtied
+            if path.startswith(prefix):
+                item_id = path[len(prefix) :]
+                if view.node_of(item_id) == (graph, event.node) and view.first_generation(item_id) < event.seq:
+                    yield path, SET, P.State, ["dirty"]
+
+
+def _item_deltas(event, view: StoreView, path: str) -> Iterator[Delta]:
+    kind = event.kind
+    if kind == "WorkItemRemoved":
+        yield path, SET, P.State, ["removed"]
     elif kind == "WorkItemStateChanged":
-        path = item_path(graph, event.item_id)
         yield path, SET, P.State, [event.state]
         yield path, SET, P.CookId, [event.cook_id]
         if event.state == "cooking":
             yield path, SET, P.CookStart, [event.time_ns / 1e9]
     elif kind == "WorkItemCooked":
-        path = item_path(graph, event.item_id)
         yield path, SET, P.State, [event.state]
         yield path, SET, P.CookId, [event.cook_id]
         yield path, SET, P.CookStart, [event.started_ns / 1e9] if event.started_ns else []
@@ -195,42 +227,41 @@ def event_deltas(event: Event, view: StoreView) -> Iterator[Delta]:
         for name, (_type, values) in sorted(event.attrs.items()):
             yield path, SET, P.AttributePrefix + name, list(values)
     elif kind == "WorkItemDirtied":
-        yield item_path(graph, event.item_id), SET, P.State, ["dirty"]
-    elif kind == "NodeDirtied":
-        for item_id in view.item_ids(graph, event.node):
-            yield item_path(graph, item_id), SET, P.State, ["dirty"]
-    elif kind in ("WorkItemRestatted", "WorkItemAccepted"):
-        yield item_path(graph, event.item_id), SET, P.OutputFiles, files(event.outputs)
+        yield path, SET, P.State, ["dirty"]
+    elif kind == "WorkItemRestatted":
+        yield path, SET, P.OutputFiles, files(event.outputs)
+    elif kind == "WorkItemAccepted":
+        yield path, SET, P.OutputFiles, files(event.outputs)
+        yield path, SET, P.State, [view.accepted_state(event)]
     elif kind == "WorkItemOutputAdded":
-        yield item_path(graph, event.item_id), APPEND, P.OutputFiles, files(event.outputs)
+        yield path, APPEND, P.OutputFiles, files(event.outputs)
     elif kind == "WorkItemRenumbered":
-        yield item_path(graph, event.item_id), SET, P.Name, [event.name]
-        yield item_path(graph, event.item_id), SET, P.Index, [event.index]
+        yield path, SET, P.Name, [event.name]
+        yield path, SET, P.Index, [event.index]
     elif kind == "JobStarted":
-        yield item_path(graph, event.item_id), SET, P.State, ["cooking"]
-        yield item_path(graph, event.item_id), SET, P.CookStart, [event.time_ns / 1e9]
+        yield path, SET, P.State, ["cooking"]
+        yield path, SET, P.CookStart, [event.time_ns / 1e9]
     elif kind == "JobEnded" and event.outcome == "retry":
-        yield item_path(graph, event.item_id), SET, P.State, ["scheduled"]
+        yield path, SET, P.State, ["scheduled"]
     elif kind == "WorkItemAttribSet":
-        yield item_path(graph, event.item_id), SET, P.AttributePrefix + event.name, list(event.attr[1])
+        yield path, SET, P.AttributePrefix + event.name, list(event.attr[1])
 
 
-#: item events that may move an item from one state to another
-COUNTED = frozenset(
+#: the events about one work item (their subject) that change what its object shows
+ITEM_EVENTS = frozenset(
     (
+        "WorkItemRemoved",
         "WorkItemStateChanged",
         "WorkItemCooked",
-        "WorkItemRemoved",
         "WorkItemDirtied",
+        "WorkItemRestatted",
         "WorkItemAccepted",
+        "WorkItemOutputAdded",
+        "WorkItemRenumbered",
         "JobStarted",
         "JobEnded",
+        "WorkItemAttribSet",
     )
 )
-
-
-def summary_deltas(view: StoreView, graph: str, node: str) -> Iterator[Delta]:
-    """The node's summaries as ``SetValues`` (sent after the deltas of a resumed subscription)."""
-    path = node_path(graph, node)
-    for name, values in node_summary(view, graph, node).items():
-        yield path, SET, name, values
+#: rare events whose payload the follower always reads (a graph's nodes, a cook's status ...)
+ALWAYS_DECODED = frozenset(("GraphLoaded", "CookStarted", "CookFinished", "NodeDirtied"))

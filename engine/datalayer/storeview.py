@@ -21,7 +21,7 @@ import os
 from collections import Counter
 from contextlib import contextmanager
 
-from pdgstore import projection, tables
+from pdgstore import codec, projection, queries, tables
 from pdgstore.errors import StoreError
 from pdgstore.events import Event
 from pdgstore.log import EventLog
@@ -31,6 +31,25 @@ try:  # the store's queryable state (issue 16)
     from pdgstore.readmodel import TableState
 except ImportError:  # pragma: no cover - a pdgstore without the read model
     TableState = None  # type: ignore[assignment,misc]
+
+#: the events that can change a work item's state (what a node's counts are made of)
+STATE_KINDS = frozenset(
+    (
+        "WorkItemGenerated",
+        "WorkItemStateChanged",
+        "WorkItemCooked",
+        "WorkItemRemoved",
+        "WorkItemDirtied",
+        "WorkItemAccepted",
+        "JobStarted",
+        "JobEnded",
+    )
+)
+
+
+class Compacted(Exception):
+    """What a replay needs was folded away by ``pdg compact``: send a snapshot instead."""
+
 
 #: events read per poll at most: a subscriber hears of a long cook in steps, never one huge frame
 POLL_LIMIT = 5000
@@ -135,11 +154,26 @@ class StoreView:
         assert log is not None, "asked of an open store"
         return log.last_seq() < self.seq or log.base_seq() > self.seq
 
-    def poll(self, limit: int = POLL_LIMIT) -> list[Event]:
-        """The events appended after this view's seq (at most ``limit``), not yet applied."""
+    def poll(self, limit: int = POLL_LIMIT, wanted=None) -> list:
+        """The events appended after this view's seq (at most ``limit``), not yet applied. With
+        ``wanted(kind, graph, subject)``, only the events it wants are decoded; the others come as
+        ``Envelope``s (their indexed columns): most of a cook's events interest no subscriber, and
+        decoding them was most of what following a cook cost."""
         if self.log is None:
             return []
-        return list(self.log.events(self.seq, until=self.seq + limit))
+        if wanted is None or self._memory is not None:  # the state in memory folds every event
+            return list(self.log.events(self.seq, until=self.seq + limit))
+        out: list = []
+        decode: list = []
+        for row in queries.event_rows(self.log, self.seq, self.seq + limit):
+            if wanted(row[4], row[3], row[5]):
+                decode.append((len(out), row))
+                out.append(None)
+            else:
+                out.append(Envelope(row))
+        for (at, _row), event in zip(decode, codec.from_rows([row for _, row in decode]), strict=True):
+            out[at] = event
+        return out
 
     def apply(self, event: Event) -> None:
         """Move the view past ``event`` (after its deltas were taken)."""
@@ -213,6 +247,49 @@ class StoreView:
             return event.graph, event.node
         return None
 
+    def item_state_at(self, item_id: str, graph: str, node: str, seq: int) -> str | None:
+        """The state of work item ``item_id`` (of ``graph``'s ``node``) after the log's events up
+        to ``seq``, folded from its own events and its node's whole-node dirtying with the fold the
+        cook uses; None when it did not exist then. Raises ``Compacted`` when its generation was
+        folded away by ``pdg compact``."""
+        log = self.log
+        own = list(log.events(0, subject=item_id, until=seq))
+        dirtied = [e for e in log.events(0, subject=node, kind="NodeDirtied", until=seq) if e.graph == graph]
+        if log.base_seq() > 0 and (not own or own[0].kind != "WorkItemGenerated"):
+            if own or self.first_generation(item_id) <= seq:
+                raise Compacted(item_id)  # it was there at seq, generated in what was folded away
+            return None
+        state = State()
+        for event in sorted([*own, *dirtied], key=lambda e: e.seq):
+            if event.kind == "NodeDirtied" or (event.kind in STATE_KINDS and (
+                    event.kind == "WorkItemGenerated" or event.item_id in state.items)):  # fmt: skip
+                projection.apply(state, event)
+        item = state.items.get(item_id)
+        return item.state if item is not None else None
+
+    def accepted_state(self, event) -> str:
+        """The state a WorkItemAccepted left its item in: as it was when already cooked, else
+        cooked_success (the fold's rule, read from the log so a live follower and a replay agree)."""
+        where = self.node_of(event.item_id)
+        try:
+            after = self.item_state_at(event.item_id, where[0], where[1], event.seq) if where else None
+        except Compacted:
+            after = None
+        return after or "cooked_success"
+
+    def first_generation(self, item_id: str) -> int:
+        """The seq of the item's first generation (the tables keep it, compacted or not; else
+        the log's first); a seq past the log's end when it was never generated."""
+        if self._memory is None and self.log is not None:
+            rows = tables.load_items(self.log.conn, [item_id])
+            if rows:
+                return rows[0][0]
+        if self.log is not None:
+            first = self.log.first_seq_of(item_id, kind="WorkItemGenerated")
+            if first is not None:
+                return first
+        return self.seq + 1
+
     def node_counts(self, graph: str, node: str) -> dict[str, int]:
         return self.reader.node_counts(graph, node)
 
@@ -236,6 +313,23 @@ class StoreView:
             return list(self.log.events(after, until=until))
         except StoreError:
             return []
+
+
+class Envelope:
+    """An event read without its payload: the columns the log indexes. What the follower keeps of
+    an event no subscriber looks into (it still moves the view and tells whose state changed)."""
+
+    __slots__ = ("seq", "time_ns", "cook_id", "graph", "kind", "subject")
+
+    def __init__(self, row: tuple) -> None:
+        self.seq, self.time_ns, self.cook_id, self.graph, self.kind, self.subject = row[:6]
+
+    @property
+    def item_id(self) -> str:
+        return self.subject
+
+    #: not read: whoever needs an event's node (a node's subscribers) has it decoded
+    node = None
 
 
 class _StateReader:
@@ -274,6 +368,49 @@ class _StateReader:
 
     def node_keys(self) -> list[tuple[str, str]]:
         return list(self.state.node_items)
+
+    def item_state_at(self, item_id: str, graph: str, node: str, seq: int) -> str | None:
+        """The state of work item ``item_id`` (of ``graph``'s ``node``) after the log's events up
+        to ``seq``, folded from its own events and its node's whole-node dirtying with the fold the
+        cook uses; None when it did not exist then. Raises ``Compacted`` when its generation was
+        folded away by ``pdg compact``."""
+        log = self.log
+        own = list(log.events(0, subject=item_id, until=seq))
+        dirtied = [e for e in log.events(0, subject=node, kind="NodeDirtied", until=seq) if e.graph == graph]
+        if log.base_seq() > 0 and (not own or own[0].kind != "WorkItemGenerated"):
+            if own or self.first_generation(item_id) <= seq:
+                raise Compacted(item_id)  # it was there at seq, generated in what was folded away
+            return None
+        state = State()
+        for event in sorted([*own, *dirtied], key=lambda e: e.seq):
+            if event.kind == "NodeDirtied" or (event.kind in STATE_KINDS and (
+                    event.kind == "WorkItemGenerated" or event.item_id in state.items)):  # fmt: skip
+                projection.apply(state, event)
+        item = state.items.get(item_id)
+        return item.state if item is not None else None
+
+    def accepted_state(self, event) -> str:
+        """The state a WorkItemAccepted left its item in: as it was when already cooked, else
+        cooked_success (the fold's rule, read from the log so a live follower and a replay agree)."""
+        where = self.node_of(event.item_id)
+        try:
+            after = self.item_state_at(event.item_id, where[0], where[1], event.seq) if where else None
+        except Compacted:
+            after = None
+        return after or "cooked_success"
+
+    def first_generation(self, item_id: str) -> int:
+        """The seq of the item's first generation (the tables keep it, compacted or not; else
+        the log's first); a seq past the log's end when it was never generated."""
+        if self._memory is None and self.log is not None:
+            rows = tables.load_items(self.log.conn, [item_id])
+            if rows:
+                return rows[0][0]
+        if self.log is not None:
+            first = self.log.first_seq_of(item_id, kind="WorkItemGenerated")
+            if first is not None:
+                return first
+        return self.seq + 1
 
     def node_counts(self, graph: str, node: str) -> dict[str, int]:
         return dict(self.counts.get((graph, node), {}))

@@ -210,13 +210,17 @@ class Graph(NodeLibrary):
         env: dict | None = None,
         item_json: bool = False,
         generate_when: str = "automatic",
+        batch_size: int = 0,
     ) -> n.Node:
         """Run ``command`` (a string, split into words, or a list; ``@attr`` expanded per item) once
         per upstream item, out-of-process on ``scheduler`` (default: the graph's, else local).
-        ``item_json=True`` writes the item's JSON for jobs that read it with pdgjson."""
+        ``item_json=True`` writes the item's JSON for jobs that read it with pdgjson. ``batch_size``
+        N > 0: one job per batch of up to N items (PDG's batch work items, ``engine.cook.batches``)."""
         if command is None:
             raise GraphError(f"command node {name}: give a command")
-        return self._processor(
+        return self._batched(
+            name,
+            batch_size,
             CommandProcessor(
                 name,
                 _names(upstream),
@@ -230,6 +234,14 @@ class Graph(NodeLibrary):
             ),
             generate_when,
         )
+
+    def _batched(self, name: str, batch_size, node: n.Node, generate_when: str) -> n.Node:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0:
+            raise GraphError(f"node {name}: batch_size is a whole number of items (0: no batches), not {batch_size!r}")
+        node.batch_size = batch_size  # not a parameter of its items: batching changes no result
+        if batch_size:
+            node.item_json = True  # a batch's job reads its sub-items with pdgjson
+        return self._processor(node, generate_when)
 
     def python_script(
         self,
@@ -245,12 +257,16 @@ class Graph(NodeLibrary):
         env: dict | None = None,
         code: str | None = None,
         generate_when: str = "automatic",
+        batch_size: int = 0,
     ) -> n.Node:
         """Run the Python file ``script`` once per upstream item, out-of-process, with the Job API
         modules (pdgjson, pdgcmd) importable. With ``code`` (Python source) instead of a script,
         run that in-process per item with ``work_item`` bound (PDG's Python Script evaluated
-        in-process: it edits the item's attributes, ``work_item.setIntAttrib(...)``)."""
+        in-process: it edits the item's attributes, ``work_item.setIntAttrib(...)``). ``batch_size``
+        N > 0: one job per batch of up to N items (PDG's batch work items, ``engine.cook.batches``)."""
         if code is not None:
+            if batch_size:
+                raise GraphError(f"python script node {name}: batches are for scripts run as jobs, not for code")
             if script is not None:
                 raise GraphError(f"python script node {name}: give a script file or code, not both")
             node = PythonScript(name, _names(upstream), code, cache_mode=cache_mode, expected_outputs=expected_outputs)
@@ -258,7 +274,9 @@ class Graph(NodeLibrary):
             return self._processor(node, generate_when)
         if script is None:
             raise GraphError(f"python script node {name}: give a script")
-        return self._processor(
+        return self._batched(
+            name,
+            batch_size,
             PythonScriptProcessor(
                 name,
                 _names(upstream),
@@ -338,7 +356,7 @@ class Graph(NodeLibrary):
                 raise GraphError(f"partitioner {node.name} has no upstream node")
         for node in self.nodes.values():
             wanted = getattr(node, "scheduler", None)
-            if wanted and wanted not in self.schedulers and wanted not in sched.TYPES:
+            if wanted and wanted not in self.schedulers and wanted not in sched.types():
                 raise GraphError(f"node {node.name} uses scheduler {wanted}, which graph {self.name} does not declare")
         for event_type, _handler, node_name in self.handlers:
             if node_name is not None and node_name not in self.nodes:

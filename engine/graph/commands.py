@@ -27,6 +27,8 @@ class CommandProcessor(Processor):
     does_work = True
     out_of_process = True
     static_generation = True
+    #: items per batch work item (``engine.cook.batches``); 0: one job per item
+    batch_size = 0
 
     def __init__(
         self,

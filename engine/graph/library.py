@@ -18,6 +18,34 @@ from pdgstore.engine.graph import generators as g
 from pdgstore.engine.graph import partitions as p
 from pdgstore.engine.graph.when import set_generate_when
 
+#: the library's nodes whose items follow from their inputs and their definition alone (every
+#: function they are given is part of it: ``nodes.func_fingerprint``), so the recook shortcuts of
+#: ``engine.incremental`` (no-op proof, delta walk) may reuse an item whose inputs did not change
+PURE_NODES = (
+    g.Wedge,
+    g.FrameRange,
+    a.AttributeCreate,
+    a.AttributeDelete,
+    a.AttributeRename,
+    a.AttributePromote,
+    a.AttributeArray,
+    a.AttributeCopy,
+    a.PythonScript,
+    f.FilterByExpression,
+    f.SplitBranch,
+    f.Merge,
+    f.Sort,
+    f.MapBy,
+    p.PartitionByFrame,
+    p.PartitionByIndex,
+    p.PartitionByRange,
+    p.PartitionByNode,
+    p.PartitionByCombination,
+    p.PartitionByComparison,
+    p.PartitionByExpression,
+    p.PartitionByTile,
+)
+
 
 def _switches(dynamic, merge) -> dict:
     return {"use_dynamic_partitioning": dynamic, "merge_input_attributes": merge}

@@ -377,6 +377,20 @@ def code_fingerprint(func: Callable, _seen: set | None = None) -> str:
     return h.hexdigest()[:16]
 
 
+def func_fingerprint(func: Callable | None) -> str:
+    """What a library node records of a function it is given (a filter's, a sort key, a partition
+    expression): its code and the plain values it reads (``plain_reads``), so that changing a graph
+    parameter the function reads changes the node's definition, as editing its code does. Without
+    that, the recook shortcuts (``engine.incremental.noop``) would keep what it decided before."""
+    if func is None:
+        return ""
+    reads = plain_reads(func)
+    code = code_fingerprint(func)
+    if not reads:
+        return code
+    return code + ":" + hashlib.sha256(repr(sorted(reads.items())).encode()).hexdigest()[:16]
+
+
 def plain_reads(func: Callable) -> dict[str, Any]:
     """The plain values (numbers, strings, short lists of them) a function reads from its module or
     closure, such as a graph parameter assigned at the top of the graph file: changing one is

@@ -23,7 +23,7 @@ from typing import Any
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.graph import attribs
-from pdgstore.engine.graph.nodes import GenerateContext, NewPartition, Partitioner, code_fingerprint
+from pdgstore.engine.graph.nodes import GenerateContext, NewPartition, Partitioner, func_fingerprint
 
 ROUNDING = ("down", "up", "nearest")
 MISSING = ("error", "ignore", "all")
@@ -294,7 +294,7 @@ class PartitionByComparison(LibraryPartitioner):
     def own_parms(self) -> dict:
         return {
             "attribute": self.attribute or "",
-            "compare": code_fingerprint(self.compare) if self.compare else "",
+            "compare": func_fingerprint(self.compare),
             "keep_unmatched": self.keep_unmatched,
         }
 
@@ -336,7 +336,7 @@ class PartitionByExpression(LibraryPartitioner):
         self.func = func
 
     def own_parms(self) -> dict:
-        return {"func": code_fingerprint(self.func)}
+        return {"func": func_fingerprint(self.func)}
 
     def partition(self, ctx, items):
         self.why_nothing = ""

@@ -14,37 +14,41 @@ from pdgstore.engine.pdgapi.items import WorkItem
 from pdgstore import events as ev
 
 
-def record_writes(emit, graph, scheduled) -> None:
+def record_writes(emit, graph, scheduled, ids: list[str] | None = None) -> None:
     """The attributes, output files (stat handlers see the item) and log lines a scheduler set on
-    ``scheduled`` through PDG's API, recorded as the item's own; the item's pending lists emptied."""
-    item_id = scheduled.id
-    for name, attr in scheduled.changed.items():
-        emit(ev.WorkItemAttribSet, item_id=item_id, name=name, attr=attr)
-    for path, tag in scheduled.new_outputs:
-        try:
-            record = files.record(path, graph.root, tag, types=graph.types, item=scheduled.item)
-        except FileNotFoundError:
-            text = f"work item {scheduled.name}: its scheduler added output file {path}, which does not exist"
-            emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=text)
-            continue
-        emit(ev.WorkItemOutputAdded, item_id=item_id, outputs=[record])
-    for level, text in scheduled.logs:
-        emit(ev.WorkItemLogged, item_id=item_id, level=level, text=text)
+    ``scheduled`` through PDG's API, recorded as the item's own (``ids``: a batch's sub-items, each
+    gets them); the item's pending lists emptied."""
+    for item_id in ids or [scheduled.id]:
+        for name, attr in scheduled.changed.items():
+            emit(ev.WorkItemAttribSet, item_id=item_id, name=name, attr=attr)
+        for path, tag in scheduled.new_outputs:
+            try:
+                record = files.record(path, graph.root, tag, types=graph.types, item=scheduled.item)
+            except FileNotFoundError:
+                text = f"work item {scheduled.name}: its scheduler added output file {path}, which does not exist"
+                emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=text)
+                continue
+            emit(ev.WorkItemOutputAdded, item_id=item_id, outputs=[record])
+        for level, text in scheduled.logs:
+            emit(ev.WorkItemLogged, item_id=item_id, level=level, text=text)
     scheduled.changed, scheduled.new_outputs, scheduled.logs = {}, [], []
 
 
-def record_uris(emit, scheduler, scheduled) -> None:
+def record_uris(emit, scheduler, scheduled, ids: list[str] | None = None) -> None:
     """``get_status_uri`` (seed 002: shown in the item's details) and, for schedulers that are not
     the engine's own (those name the log when the job starts), ``get_log_uri``: recorded as the
-    item's ``status:`` / ``log:`` lines, so ``pdg show`` names them."""
+    item's ``status:`` / ``log:`` lines (``ids``: a batch's sub-items), so ``pdg show`` names them."""
+    lines = []
     uri = scheduler.get_status_uri(scheduled)
     if uri:
-        emit(ev.WorkItemLogged, item_id=scheduled.id, level="info", text=f"status: {uri}")
-    if type(scheduler).__module__.startswith("pdgstore.engine.schedulers"):
-        return
-    uri = scheduler.get_log_uri(scheduled)
-    if uri:
-        emit(ev.WorkItemLogged, item_id=scheduled.id, level="info", text=f"log: {uri}")
+        lines.append(f"status: {uri}")
+    if not type(scheduler).__module__.startswith("pdgstore.engine.schedulers"):
+        uri = scheduler.get_log_uri(scheduled)
+        if uri:
+            lines.append(f"log: {uri}")
+    for item_id in ids or [scheduled.id]:
+        for text in lines:
+            emit(ev.WorkItemLogged, item_id=item_id, level="info", text=text)
 
 
 def static_maps(plan, ready: list, state, nodes) -> tuple[dict, dict]:

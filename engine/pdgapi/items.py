@@ -174,6 +174,26 @@ def _file(rec) -> File:
     return rec if isinstance(rec, File) else File.from_record(rec)
 
 
+class BatchParent:
+    """``work_item.batchParent``: the batch work item whose job cooked a sub-item (its id, name and
+    node; the batch is a job, not a recorded item, so it holds no attributes of its own)."""
+
+    __slots__ = ("id", "name", "node")
+    isBatch = True
+
+    def __init__(self, batch_id: str, name: str, node: Any) -> None:
+        self.id, self.name, self.node = batch_id, name, node
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BatchParent) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"<BatchParent {self.name} ({self.id})>"
+
+
 class WorkItemAPI:
     """PDG's ``pdg.WorkItem`` names for a holder of ``item`` (an engine work item) and ``node``."""
 
@@ -236,10 +256,27 @@ class WorkItemAPI:
     def isPartition(self) -> bool:  # noqa: N802
         return self.type == workItemType.Partition
 
-    isBatch = False  # noqa: N815 - batches are not made by the engine's nodes
-    batchParent = None  # noqa: N815
-    batchIndex = -1  # noqa: N815
+    # A sub-item of a batch (``engine.cook.batches``) carries the attribute ``__pdg_batch``:
+    # [batch id, batch name, its sub index] (NoCopy: children do not inherit it).
+    isBatch = False  # noqa: N815 - the batch itself is a job, not a recorded item: items are never one
     batchItems: list = []  # noqa: N815, RUF012
+
+    def _batch(self) -> list | None:
+        attr = self._attrs().get("__pdg_batch")
+        return attr[1] if attr and len(attr[1]) >= 3 else None
+
+    @property
+    def batchParent(self) -> BatchParent | None:  # noqa: N802
+        """The batch that cooked this item (seed 003: "You can get the batch parent by looking at
+        work_item.batchParent"), or None."""
+        found = self._batch()
+        return BatchParent(found[0], found[1], self.node) if found else None
+
+    @property
+    def batchIndex(self) -> int:  # noqa: N802
+        found = self._batch()
+        return int(found[2]) if found else -1
+
     priority = 0
 
     @property

@@ -129,6 +129,10 @@ class Reporter:
         """Something a job or the result server warns about (a refused call, say)."""
         self.put(reports.Warned(item_id, message, done))
 
+    def sub_item(self, batch_id: str, done: Callable) -> None:
+        """A batch's job asks for a new sub-item (``pdgcmd.appendSubItem``): ``done(index or error)``."""
+        self.put(reports.SubItemAsked(batch_id, done))
+
     def item_json(self, item_id: str, done: Callable) -> None:
         """A job asks for its item's JSON (``pdgcmd.getWorkItemJSON``): ``done(text or error)``."""
         self.put(reports.ItemJsonAsked(item_id, done))
@@ -174,6 +178,18 @@ class ScheduledItem(WorkItemAPI):
     @property
     def in_process(self) -> bool:
         return self.run is not None
+
+    @property
+    def isBatch(self) -> bool:  # noqa: N802 - PDG's name
+        """A batch work item (``engine.cook.batches``): one job for ``batchItems``."""
+        return bool(getattr(self.item, "batch_subs", None))
+
+    @property
+    def batchItems(self) -> list:  # noqa: N802 - PDG's name
+        """A batch's sub-items (read-only ``pdg.WorkItem`` views, in sub index order)."""
+        return [ScheduledItem(sub, self.node) for sub in getattr(self.item, "batch_subs", None) or ()]
+
+    batch_items = batchItems
 
     def _write_attrib(self, name: str, values: list, kind: str | None = None) -> None:
         self.changed[name] = typed_as(values, kind)
@@ -343,7 +359,25 @@ class Scheduler:
 
 
 #: type name -> class, for ``graph.scheduler(name, type_name)``; plugins and graph files add theirs
+#: (read it through ``types()``, which registers the built-in types first)
 TYPES: dict[str, type[Scheduler]] = {}
+#: the built-in types' modules: each registers its type when imported, which ``types()`` does on
+#: first need (importing ``pdgstore.engine`` no longer imports every scheduler up front)
+BUILTIN_MODULES = (
+    "pdgstore.engine.schedulers.inprocess",
+    "pdgstore.engine.schedulers.local",
+    "pdgstore.engine.schedulers.dask",
+)
+
+
+def types() -> dict[str, type[Scheduler]]:
+    """``TYPES``, the built-in scheduler types registered."""
+    if not all(name in TYPES for name in ("inprocess", "local", "dask")):
+        import importlib
+
+        for module in BUILTIN_MODULES:
+            importlib.import_module(module)
+    return TYPES
 
 
 def register_type(cls: type[Scheduler], type_name: str | None = None) -> type[Scheduler]:
@@ -360,7 +394,7 @@ def register_type(cls: type[Scheduler], type_name: str | None = None) -> type[Sc
 def make(name: str, kind: str | type[Scheduler], parms: dict) -> Scheduler:
     """A scheduler instance named ``name`` of ``kind`` (a registered type name or a class)."""
     if isinstance(kind, str):
-        cls = TYPES.get(kind)
+        cls = types().get(kind)
         if cls is None:
             raise GraphError(f"scheduler {name}: unknown scheduler type {kind!r} (known: {', '.join(sorted(TYPES))})")
     elif isinstance(kind, type) and issubclass(kind, Scheduler):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 from pathlib import Path
 
 JOBAPI_DIR = Path(__file__).resolve().parent / "jobapi"
@@ -40,7 +39,7 @@ def item_data(item, node=None) -> dict:
             for f in infos
         ]
 
-    return {
+    data = {
         "version": FORMAT_VERSION,
         "id": item.id,
         "name": item.name,
@@ -53,22 +52,42 @@ def item_data(item, node=None) -> dict:
         "inputFiles": files(item.input_files),
         "outputFiles": files(item.output_files),
     }
+    subs = getattr(item, "batch_subs", None)  # a batch work item (engine.cook.batches)
+    if subs:
+        data["type"] = 1  # pdgjson.workItemType.Batch
+        data["subItems"] = [item_data(sub, node) for sub in subs]
+    return data
+
+
+def item_json_bytes(item, node=None) -> bytes:
+    """The item's JSON document, encoded (made where the item may be read: the cook's loop)."""
+    return json.dumps(item_data(item, node), separators=(",", ":")).encode()
+
+
+def write_item_file(path: str | os.PathLike, data: bytes) -> None:
+    """Write an item's JSON document ``data`` to ``path`` (its folder made the first time).
+
+    Written in place, not under a temporary name: the file is written before the job that reads it
+    starts, so no reader can see half of it, and a rename would double what the file system does
+    per job (creating a file is most of what a job of ``true`` costs the engine). No fsync: the
+    file is rebuilt for every job, so surviving a power loss buys nothing. Safe on any thread."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, flags, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def write_item_json(item, path: str | os.PathLike, node=None) -> None:
-    """Write the item's JSON atomically (temp file + rename: a job never reads half a file).
-
-    No fsync: the file is rebuilt for every job, so surviving a power loss buys nothing."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(item_data(item, node), f, separators=(",", ":"))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write the item's JSON (``item_json_bytes``, ``write_item_file``)."""
+    write_item_file(path, item_json_bytes(item, node))
 
 
 def install_job_modules(temp_dir: str | os.PathLike) -> Path:

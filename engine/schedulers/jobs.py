@@ -34,11 +34,28 @@ def passed_env() -> dict:
     return {k: os.environ[k] for k in PASSED if k in os.environ}
 
 
-def prepare(scheduled, scheduler, temp: Path, base: dict | None = None) -> tuple[dict, Path]:
-    """Write the item's JSON (for nodes whose jobs read it) and return the job's environment
-    (``base``: ``passed_env()``, made once per cook by a scheduler that starts many jobs) and log file."""
+def prepare(
+    scheduled,
+    scheduler,
+    temp: Path,
+    base: dict | None = None,
+    item_json: bool = True,
+    *,
+    pending: list | None = None,
+) -> tuple[dict, Path]:
+    """Write the item's JSON (unless ``item_json`` is False: a scheduler that writes it where the
+    job runs) and return the job's environment (``base``: ``passed_env()``, made once per cook by a
+    scheduler that starts many jobs) and log file. With ``pending`` (a list), the JSON is made here
+    but not written: ``(path, bytes)`` is appended for the caller to write
+    (``jobdata.write_item_file``) before the job starts, on the thread that starts it, so the
+    cook's loop does not wait on the file system once per job."""
     item = scheduled.item
-    jobdata.write_item_json(item, jobdata.item_json_path(temp, item.name), node=scheduled.node)
+    if item_json:
+        path = jobdata.item_json_path(temp, item.name)
+        if pending is None:
+            jobdata.write_item_json(item, path, node=scheduled.node)
+        else:
+            pending.append((path, jobdata.item_json_bytes(item, scheduled.node)))
     env = dict(base) if base else passed_env()
     env.update(getattr(scheduler, "job_env", {}))
     env.update(scheduled.env)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pdgstore.engine.errors import GraphError
-from pdgstore.engine.schedulers import jobs, outcome
+from pdgstore.engine.schedulers import jobdata, jobs, outcome
 from pdgstore.engine.schedulers.contract import (
     AcceptResult,
     ScheduledItem,
@@ -63,6 +63,8 @@ class _Job:
     cancelled: bool = False
     status: tuple | None = None  # (ok, message) the job reported for itself through the Job API
     output: jobs.LazyLog | None = None  # its output on the way to its log, while it runs
+    #: the item's JSON, (path, bytes), until its first start writes it (``jobs.prepare``'s ``pending``)
+    item_json: tuple | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -215,13 +217,14 @@ class LocalScheduler(Scheduler):
             self.free -= 0 if queued else need
         try:
             moved = self.transfer_inputs(item)
-            env, log = jobs.prepare(item, self, self.temp, self.base_env)
+            pending: list = []
+            env, log = jobs.prepare(item, self, self.temp, self.base_env, pending=pending)
         except PdgError as exc:
             with self._lock:
                 self.free += 0 if queued else need
             item.message = str(exc)
             return ScheduleResult.FAILED
-        job = _Job(item.id, item.name, item.command, env, log, need)
+        job = _Job(item.id, item.name, item.command, env, log, need, item_json=pending[0] if pending else None)
         self.running[item.id] = job
         if moved:
             self.reporter.log_line(item.id, transfer_summary(moved, self.working_dir))
@@ -320,11 +323,19 @@ class LocalScheduler(Scheduler):
         """Start (or restart) the job; '' or why it could not start. Its output goes through a
         pipe that the reaper pumps into its log file, made only once there is output: creating a
         file can cost more than starting the job, and most short jobs print nothing."""
+        if job.item_json is not None:
+            path, data = job.item_json
+            try:
+                jobdata.write_item_file(path, data)
+            except OSError as exc:
+                return f"could not write its work item's JSON {path}: {exc.strerror or exc}"
+            job.item_json = None
         output = pipe = None
         if self.reaper.pidfds:
             job.output = jobs.LazyLog(job.log, job.attempt)
             pipe, write_end = os.pipe()
             output = Output(pipe, job.output.write)
+        job.env["PDG_ITEM_ATTEMPT"] = str(job.attempt)  # pdgcmd's report keys (and a batch's retry) name it
         try:
             job.proc = jobs.spawn(
                 job.argv,

@@ -105,5 +105,13 @@ class ItemJsonAsked(Report):
     done: Callable
 
 
+@dataclass(frozen=True, slots=True)
+class SubItemAsked(Report):
+    """A batch's job asks for a new sub-item (``pdgcmd.appendSubItem``): ``done`` gets its index,
+    or the exception that says why not."""
+
+    done: Callable
+
+
 #: the reports a job's call waits on (answered after the flush that wrote them)
 ANSWERED = (AttribSet, OutputAdded, LogLine, StatusReported, Warned)

@@ -44,6 +44,8 @@ class ResultServer:
         host: str = "127.0.0.1",
         path_map: Callable[[str], str] | None = None,
         working_dirs: tuple[str, ...] = (),
+        fetch: Callable[[str, str], None] | None = None,
+        job_json: Callable[[str], str] | None = None,
     ) -> None:
         self.sink = sink
         self.host = host
@@ -56,6 +58,7 @@ class ResultServer:
             working_dirs=working_dirs,
         )
         self.calls = JobCalls(sink, self.check)
+        self.calls.fetch, self.calls.job_json = fetch, job_json  # a dask scheduler's workers' own disks
         #: the calls by their XML-RPC names (``rpchttp`` dispatches to them)
         self.methods: dict[str, Callable[..., Any]] = self.calls.methods
         self.max_body = max_body
@@ -142,6 +145,14 @@ class ResultServer:
     def allow(self, item_id: str, item_name: str) -> None:
         """``item_id`` (or its name) may report until ``disallow``: it cooks now, under this cook."""
         self.calls.allow(item_id, item_name)
+
+    def allow_batch(self, batch_id: str, batch_name: str, subs: list[tuple[str, str]]) -> None:
+        """A batch's job may report about the batch and, by sub index, its sub-items ``subs``."""
+        self.calls.allow_batch(batch_id, batch_name, subs)
+
+    def join_batch(self, batch_id: str, sub_id: str, sub_name: str) -> None:
+        """``appendSubItem``: ``sub_id`` is the running batch's next sub-item."""
+        self.calls.join_batch(batch_id, sub_id, sub_name)
 
     def disallow(self, item_id: str) -> None:
         self.calls.disallow(item_id)

@@ -95,8 +95,16 @@ class CookSink:
     def log_line(self, item_id: str, text: str, level: str = "info") -> None:
         self._wait(lambda done: self.reporter.log_line(item_id, text, level, done))
 
+    def append_sub_item(self, batch_id: str) -> int:
+        """A new sub-item of the running batch ``batch_id``, made by the cook's loop: its index."""
+        return self._ask(lambda done: self.reporter.sub_item(batch_id, done))
+
     def item_json(self, item_id: str) -> str:
         """The item as the engine would serialize it for its job, read by the cook's loop."""
+        return self._ask(lambda done: self.reporter.item_json(item_id, done))
+
+    def _ask(self, send):
+        """Send a question to the cook's loop and wait for its answer (a ValueError: why not)."""
         answered = threading.Event()
         result = []
 
@@ -104,7 +112,7 @@ class CookSink:
             result.append(value)
             answered.set()
 
-        self.reporter.item_json(item_id, done)
+        send(done)
         if not answered.wait(WAIT_S):
             raise ValueError("the cook did not answer in time (it may have ended)")
         if isinstance(result[0], Exception):

@@ -145,6 +145,12 @@ class WebApi:
             a, b = log.state_at(a_point.seq), log.state_at(b_point.seq)
             return {"from": a_point.to_json(), "to": b_point.to_json(), **history.diff(log, a, b)}
 
+    def node_names(self, graph: str) -> list[str] | None:
+        """The names of the graph's nodes as last loaded (None: no such graph in the store)."""
+        with self._reading() as log:
+            info = TableState(log).graphs.get(graph)
+            return None if info is None else [n["name"] for n in info.nodes]
+
     def graph_file(self, graph: str) -> tuple[str, str] | None:
         """(graph file, project root), absolute, of the graph's last loaded definition."""
         with self._reading() as log:

@@ -7,24 +7,25 @@ page itself connects back to the same port's WebSocket for the live data layer.
 Served on any address but loopback, every answer needs the token (``?token=`` or ``Authorization:
 Bearer``), as the data layer's WebSocket does; the page and its files hold no data and stay open.
 
-Actions are off unless ``allow_actions``: then ``/api/cook`` (start ``pdg cook`` of a node's graph
-file in the graph's project) answers requests that carry the server's token; ``dirty`` and
-``cancel`` go through the data layer's own token-checked commands. The page learns the token
-only from its URL's fragment (``#token=...``), which the browser never sends anywhere.
+Actions are off unless ``allow_actions``: then ``POST /api/cook?graph=G&node=N`` starts a real
+``pdg cook`` of that node (``actions``), for a request whose ``Authorization: Bearer`` header
+carries the server's token (never a URL: a token in a link would be a token in every log and
+history). A GET of it is refused (405): no link, image or prefetch can start a cook. ``dirty`` and
+``cancel`` go through the data layer's own token-checked commands on the WebSocket. The page
+learns the token only from its URL's fragment (``#token=...``), which the browser never sends.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
+from pdgstore.engine.web import actions
 from pdgstore.engine.web.api import WebApi
 
-from pdgstore.errors import PdgError
+from pdgstore.errors import PdgError, StoreBusy
 
 STATIC_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -53,6 +54,7 @@ class WebRoutes:
         self.store_path = os.path.abspath(store_path)
         self.api = WebApi(store_path)
         self.allow_actions = allow_actions
+        self.cooks = actions.CookStarter(self.store_path)
 
     def mount(self) -> None:
         self.server.add_route("/", self.page)
@@ -71,9 +73,21 @@ class WebRoutes:
         return 200, STATIC_TYPES[os.path.splitext(name)[1]], body
 
     def answer(self, request):
+        """Every answer is JSON, a failure included (the page shows its sentence)."""
+        try:
+            return self._answer(request)
+        except Exception as exc:  # noqa: BLE001 - a bug must not become the library's HTML error page
+            return _json(500, {"error": f"{request.path} failed: {type(exc).__name__}: {exc}"})
+
+    def _answer(self, request):
         url = urlsplit(request.path)
         name = url.path[len("/api/") :]
         args = {k: v[0] for k, v in parse_qs(url.query).items()}
+        method = getattr(request, "method", "GET")
+        if name in ACTIONS:
+            return self._act(name, method, request, args)
+        if method not in ("GET", "HEAD"):
+            return _json(405, {"error": f"/api/{name} only answers GET"})
         if self.server.requires_token and not self.server.check_token(_token(request, args)):
             return _json(401, {"error": "this server needs its token: open the address pdg serve printed"})
         try:
@@ -83,7 +97,7 @@ class WebRoutes:
         except (KeyError, ValueError) as exc:
             return _json(400, {"error": f"the request /api/{name} is malformed: {exc}"})
         if result is None:
-            return _json(404, {"error": f"no answer named {name} (there are {', '.join(ANSWERS)})"})
+            return _json(404, {"error": f"no answer named {name} (there are {', '.join(ANSWERS + ACTIONS)})"})
         return result
 
     def _dispatch(self, name: str, args: dict):
@@ -103,29 +117,58 @@ class WebRoutes:
             return _json(200, api.cooks())
         if name == "diff":
             return _json(200, api.diff(args["from"], args.get("to") or "now"))
-        if name == "cook":
-            return self._cook(args)
         return None
 
-    def _cook(self, args: dict):
+    # -- actions -----------------------------------------------------------------------------------
+    def _act(self, name: str, method: str, request, args: dict):
+        """An action: a POST, with actions on, from this server's own pages or a script (never
+        another site's), carrying the token in its Authorization header. ``GET
+        /api/cook?pid=PID`` (same rules but the method) says what became of a cook it started."""
+        is_outcome = method == "GET" and "pid" in args
+        if method != "POST" and not is_outcome:
+            return _json(405, {"error": f"/api/{name} changes the store: send it as a POST"})
         if not self.allow_actions:
             return _json(403, {"error": "actions are off: start pdg serve with --allow-actions"})
-        if not self.server.check_token(args.get("token")):
-            return _json(403, {"error": "cooking needs the server's token (open the URL pdg serve printed)"})
-        graph, node = args["graph"], args["node"]
+        origin = request.headers.get("Origin")
+        if origin is not None and origin not in self.server.origins():
+            return _json(403, {"error": f"actions are not taken from pages of {origin}"})
+        auth = request.headers.get("Authorization", "")
+        if not (auth.startswith("Bearer ") and self.server.check_token(auth[len("Bearer ") :])):
+            return _json(403, {"error": "actions need the server's token (open the address pdg serve printed)"})
+        if is_outcome:
+            try:
+                outcome = self.cooks.outcome(int(args["pid"]))
+            except ValueError:
+                outcome = None
+            if outcome is None:
+                return _json(404, {"error": f"this server started no cook with pid {args['pid']}"})
+            return _json(200, outcome)
+        try:
+            graph, node = args["graph"], args["node"]
+        except KeyError as exc:
+            return _json(400, {"error": f"/api/{name} needs {exc.args[0]}=..."})
+        try:
+            return _json(202, self._cook(graph, node))
+        except StoreBusy as exc:
+            return _json(409, {"error": str(exc)})
+        except PdgError as exc:
+            return _json(400, {"error": str(exc)})
+
+    def _cook(self, graph: str, node: str) -> dict:
+        nodes = self.api.node_names(graph)
+        if nodes is None:
+            raise PdgError(f"this store has no graph named {graph}")
+        if node not in nodes:
+            raise PdgError(f"graph {graph} has no node named {node} (its nodes: {', '.join(nodes)})")
         info = self.api.graph_file(graph)
-        if info is None:
-            raise PdgError(f"graph {graph} has no recorded graph file to cook")
+        if info is None or not os.path.exists(info[0]):
+            raise PdgError(f"graph {graph}'s file {info[0] if info else '(none recorded)'} is gone: nothing to cook")
         path, root = info
-        cmd = [sys.executable, "-m", "pdgstore.cli.main", "cook", path, node]
-        env = {**os.environ, "PDG_DB": self.store_path}
-        proc = subprocess.Popen(
-            cmd, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        return _json(200, {"started": True, "pid": proc.pid, "graph": graph, "node": node})
+        return self.cooks.start(path, root, graph, node)
 
 
-ANSWERS = ("config", "graph", "items", "changes", "item", "cooks", "diff", "cook")
+ANSWERS = ("config", "graph", "items", "changes", "item", "cooks", "diff")
+ACTIONS = ("cook",)
 
 
 def _token(request, args: dict) -> str | None:

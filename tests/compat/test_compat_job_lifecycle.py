@@ -8,8 +8,12 @@ The job scripts are written as a PDG user writes them (Job API page: ``import pd
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pdg_api"
 
 GRAPH_HEAD = """
 import sys
@@ -115,3 +119,135 @@ graph.python_script("silent", one, "silent.py")
     alive = json.loads(project.pdg("show", "alive_1", "--json").output)["item"]
     beats = [h for h in alive["history"] if h["message"] == "keepalive"]
     assert len(beats) == 16 and {h["state"] for h in beats} == {"debug"}  # each heartbeat is an event
+
+
+@pytest.mark.timeout(120)
+def test_a_batch_work_item_cooks_its_sub_items_in_one_job(project):
+    """examples/pdg_api/batches: five frames, three to a batch job; the first batch appends one."""
+    for name in ("graph.py", "render.py"):
+        shutil.copy(EXAMPLES / "batches" / name, project.root / name)
+    cooked = project.pdg("cook", "graph.py", "--json")
+    summary = json.loads(cooked.output)
+    assert summary["status"] == "success", summary
+    items = items_by_name(project)
+    renders = sorted((i for i in items.values() if i["node"] == "render"), key=lambda i: i["name"])
+    assert len(renders) == 6 and {i["state"] for i in renders} == {"cooked_success"}  # 5 + 1 appended
+    afters = [i for i in items.values() if i["node"] == "after"]
+    assert len(afters) == 6 and {i["state"] for i in afters} == {"cooked_success"}
+    jobs = set()
+    for item in renders:
+        shown = json.loads(project.pdg("show", item["item_id"], "--json").output)["item"]
+        value = shown["attrs"]["value"]["values"][0]
+        assert shown["attrs"]["squared"]["values"] == [value * value], shown["attrs"]
+        assert shown["attrs"]["__pdg_cookpercent"]["values"] == [100.0]
+        assert [o["path"] for o in shown["outputs"]] == [f"out/frame{value}.txt"]
+        messages = [h["message"] for h in shown["history"]]
+        assert any(m.startswith("in batch render_batch") for m in messages), messages
+        jobs.add(shown["job"]["pid"])
+        if not any("appended by its job" in m for m in messages):
+            assert shown["attrs"]["__pdg_state"]["values"] == ["rendering"], shown["attrs"]
+    assert len(jobs) == 2  # two batch jobs (3 + 2 sub-items, and the one appended to the first)
+    assert (project.root / ".pdg" / "jobs" / "batches" / "data" / "render_batch1.json").exists()
+    data = json.loads((project.root / ".pdg" / "jobs" / "batches" / "data" / "render_batch1.json").read_text())
+    assert data["type"] == 1 and len(data["subItems"]) == 3  # pdgjson.workItemType.Batch
+
+    again = json.loads(project.pdg("cook", "graph.py", "--json").output)  # nothing changed: nothing runs
+    assert again["items"]["ran"] == 0 and again["items"]["failed"] == 0, again
+
+
+RETRIED_BATCH_JOB = """
+import os, sys
+from pdgjson import WorkItem
+
+batch = WorkItem.fromJobEnvironment()
+for sub in batch.batchItems:
+    sub.setIntAttrib('attempt', int(os.environ['PDG_ITEM_ATTEMPT']))
+    sub.cookSubItem()
+    if os.environ['PDG_ITEM_ATTEMPT'] == '1':
+        sys.exit(1)  # the first attempt dies after its first sub-item: the scheduler retries the batch
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_retried_batch_job_resumes_its_sub_items(project):
+    project.write(
+        "graph.py",
+        GRAPH_HEAD
+        + """
+graph.scheduler("local", slots=1, max_retries=1, tick_period=0.05)
+frames = graph.range_generate("frames", 3)
+graph.python_script("render", frames, "render.py", batch_size=3)
+""",
+    )
+    project.write("render.py", RETRIED_BATCH_JOB)
+    summary = json.loads(project.pdg("cook", "graph.py", "--json").output)
+    assert summary["status"] == "success" and summary["items"]["failed"] == 0, summary
+    items = items_by_name(project)
+    attempts = {}
+    for name in ("render_1", "render_2", "render_3"):
+        shown = json.loads(project.pdg("show", name, "--json").output)["item"]
+        assert shown["state"] == "cooked_success"
+        attempts[name] = shown["attrs"]["attempt"]["values"][0]
+    # render_1 cooked in attempt 1; attempt 2 ran it again in vain (said once), then cooked the rest
+    assert attempts == {"render_1": 1, "render_2": 2, "render_3": 2}, attempts
+    assert items["render_1"]["state"] == "cooked_success"
+    lines = project.pdg("events", "--json", "--kind", "CookWarning").output.splitlines()
+    texts = [json.loads(line)["payload"]["message"] for line in lines]
+    said = "work item render_1 ({}): attempt 2 of its batch's job reported it again: ignored, it cooked in attempt 1"
+    assert texts == [said.format(items["render_1"]["item_id"])], texts
+
+
+LONG_BATCH_JOB = """
+import os, time
+from pdgjson import WorkItem
+
+batch = WorkItem.fromJobEnvironment()
+batch.batchItems[0].cookSubItem()
+with open("started.tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.replace("started.tmp", "started")  # renamed into place: the test polls for it
+time.sleep(60)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_cancelling_the_cook_cancels_a_running_batch_and_its_job(project):
+    import os
+    import threading
+    import time
+
+    from pdgstore.engine import cook_graph
+    from pdgstore.engine.graph.loader import load_graph
+
+    project.write(
+        "graph.py",
+        GRAPH_HEAD
+        + """
+graph.scheduler("local", slots=1, max_retries=0, tick_period=0.05)
+frames = graph.range_generate("frames", 3)
+graph.python_script("render", frames, "render.py", batch_size=3)
+""",
+    )
+    project.write("render.py", LONG_BATCH_JOB)
+    cooks = []
+
+    def cancel_once_started():
+        deadline = time.monotonic() + 60
+        while not (project.root / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        cooks[0].cancel("cancelled by the test")
+
+    threading.Thread(target=cancel_once_started, daemon=True).start()
+    graph = load_graph(str(project.root / "graph.py"))
+    summary = cook_graph(graph, db=str(project.db), on_cook=cooks.append)
+    assert summary.status == "cancelled", summary
+    items = items_by_name(project)
+    assert items["render_1"]["state"] == "cooked_success"  # settled by the job before the cancel
+    assert items["render_2"]["state"] == items["render_3"]["state"] == "cooked_cancel"
+    pid = int((project.root / "started").read_text())
+    try:
+        os.kill(pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive  # the batch's job was killed with the cook

@@ -212,3 +212,31 @@ def test_the_example_cooks_with_the_pdg_command(example):
     shown = run("show", "job_1")
     assert "status: http://farm.example/status/job_1" in shown.stdout
     assert "__pdg_cookpercent (float) = 100.0" in shown.stdout
+
+
+def test_onSchedule_gets_a_batch_work_item_and_reports_it_for_every_sub_item(example):
+    """A batched node (``batch_size``) hands a custom scheduler one work item per batch: onSchedule
+    sees ``work_item.isBatch`` and ``batchItems``; onWorkItemSucceeded on the batch settles them all."""
+    ex = example("seed002")
+    ex.write("graph.py", (ex.root / "graph.py").read_text().replace(
+        'graph.python_script("job", setup, "job.py", scheduler="farm")',
+        'graph.python_script("job", setup, "job.py", scheduler="farm", batch_size=3)'))
+    graph = ex.graph()
+    farm = farm_of(graph)
+    seen = []
+    schedule = farm.onSchedule
+
+    def onSchedule(work_item):
+        seen.append((work_item.name, work_item.isBatch, [s.name for s in work_item.batchItems]))
+        return schedule(work_item)
+
+    farm.onSchedule = onSchedule
+    summary = ex.cook(graph)
+    assert summary.status == "success", summary
+    assert seen == [("job_batch1", True, ["job_1", "job_2", "job_3"])]
+    jobs = ex.items("job")
+    assert [j.state for j in jobs] == ["cooked_success"] * 3
+    for job in jobs:
+        assert job.attrs["scheduled_by"] == ["string", ["farm"]]  # set on the batch in onSchedule: each sub-item's
+        assert job.attrs["__pdg_cookpercent"] == ["float", [100.0]]  # reported by the batch's job
+        assert job.attrs["__pdg_batch"][1][1] == "job_batch1"

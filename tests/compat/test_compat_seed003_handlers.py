@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import zlib
 
@@ -131,3 +132,49 @@ def registerTypes(type_registry):
     graph = ex.graph()
     assert cook_graph(graph, db=ex.db).status == "success"
     assert (ex.root / "owners.log").read_text().splitlines() == ["a.copy.txt copy_1 pythonprocessor in/a.txt"]
+
+
+def test_the_cache_handler_gets_a_batch_sub_item_and_its_batchParent(example):
+    """Seed 003: "The cache handler will be called with the batch sub item if the file was generated
+    as part of a batch. You can get the batch parent by looking at work_item.batchParent." """
+    ex = example("seed003_cache")
+    ex.write("graph.py", '''
+import sys
+from pdgstore.engine import Graph
+
+graph = Graph("batched_cache")
+frames = graph.range_generate("frames", 3)
+graph.python_script("render", frames, "render.py", batch_size=3, expected_outputs=["out/@value.bgeo"])
+''')
+    ex.write("render.py", '''
+import os
+from pdgjson import WorkItem
+
+batch = WorkItem.fromJobEnvironment()
+os.makedirs("out", exist_ok=True)
+for sub in batch.batchItems:
+    with open("out/%d.bgeo" % sub.attribValue("value"), "w") as f:
+        f.write("geometry")
+    sub.cookSubItem()
+''')
+    ex.write("pdg/types/zz_probe.py", '''
+import json, os, pdg
+
+def probe(local_path, raw_file, work_item):
+    if not os.path.exists(local_path):
+        return pdg.cacheResult.Miss
+    parent = work_item.batchParent
+    with open(os.path.join(os.path.dirname(os.path.dirname(local_path)), "probe.jsonl"), "a") as f:
+        f.write(json.dumps([work_item.name, parent.name, parent.isBatch, work_item.batchIndex]) + "\\n")
+    return pdg.cacheResult.Hit
+
+def registerTypes(type_registry):
+    type_registry.registerCacheHandler("file/geo/bgeo", probe)
+''')
+    assert ex.cook().status == "success"  # first cook: the batch job makes the three files
+    assert not (ex.root / "probe.jsonl").exists()
+    assert ex.cook().status == "success"  # again: each sub-item's files go through the cache check
+    seen = sorted(json.loads(line) for line in (ex.root / "probe.jsonl").read_text().splitlines())
+    assert seen == [["render_1", "render_batch1", True, 0], ["render_2", "render_batch1", True, 1],
+                    ["render_3", "render_batch1", True, 2]]
+    assert {i.state for i in ex.items("render")} == {"cooked_success"}  # a hit: reused, nothing ran

@@ -83,3 +83,64 @@ def test_a_store_in_a_read_only_folder_is_readable_and_never_called_corrupt(proj
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "corrupt" not in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Read-only file system" in r.stderr, r.stderr
+
+
+WRITE_GRAPH = """
+from pdgstore.engine import Graph
+
+graph = Graph("w")
+r = graph.range_generate("r", 6)
+
+@graph.python_processor("make", upstream=r)
+def make(item):
+    item.set_attrib("twice", 2 * item.attrib_value("value"))
+"""
+
+
+@pytest.mark.timeout(300)
+def test_a_cook_stopped_by_a_write_error_is_later_named_for_it_not_for_a_dead_process(project, monkeypatch):
+    """Defect 8: a cook that stopped on "database or disk is full" was later listed as "the cook's
+    process died". It notes why in the writer lock as it stops (the log cannot take it), so
+    ``pdg status`` and the next cook's record of its end say what happened."""
+    from reliability import faultydisk
+
+    from pdgstore.log import EventLog
+
+    project.write("w.py", WRITE_GRAPH)
+    counting = faultydisk.Faults()
+    probe = type(project)(project.root / "probe")
+    probe.write("w.py", WRITE_GRAPH)
+    with monkeypatch.context() as m:
+        faultydisk.install(m, counting)
+        assert probe.pdg("cook", "w.py").exit_code == 0
+    for n in range(counting.writes, 0, -1):  # the last write whose failure leaves the cook's end unrecorded
+        project = type(project)(probe.root.parent / f"n{n}")
+        project.write("w.py", WRITE_GRAPH)
+        faults = faultydisk.Faults(n)
+        with monkeypatch.context() as m:
+            faultydisk.install(m, faults)
+            failed = project.pdg("cook", "w.py")
+        if not project.db.exists():
+            continue
+        with EventLog.open(str(project.db)) as log:
+            if log.load_state().running_cook() is not None:  # the log could not say it ended
+                break
+    else:
+        raise AssertionError("no failing write left a cook without its end")
+    assert faults.fired and failed.exit_code == 1, failed.output
+    status = project.pdg_process("status", "--json")
+    assert status.returncode == 0, status.stderr
+    cook = json.loads(status.stdout)["running_cook"]
+    assert cook["status"] == "died" and faultydisk.FULL in cook["error"], cook
+    words = project.pdg_process("status")
+    assert "stopped on a write error it could not record" in words.stderr and faultydisk.FULL in words.stderr
+    assert "process died" not in words.stderr
+    again = project.pdg_process("cook", "w.py")
+    assert again.returncode == 0, again.stderr
+    with EventLog.open(str(project.db)) as log:
+        (first,) = [e for e in log.events(kind="CookFinished") if e.cook_id == cook["cook_id"]]
+    assert first.status == "cancelled" and first.message.startswith(
+        f"the cook (pid {cook['pid']}) stopped on a write error it could not record: writing to"
+    ) and faultydisk.FULL in first.message, first.message
+    # recorded once: the note is gone, so no later cook is named for it again
+    assert "stopped" not in (project.root / ".pdg" / "pdg.db.lock").read_text()

@@ -9,10 +9,20 @@ variables) from the cook. The job's output goes to its log file (a path on the s
 already mapped for this machine), so ``pdg log ITEM`` reads it on the cook's machine.
 
 A job announces itself once it runs (``Worker.log_event`` on the ``pdg-job-started`` topic): the
-cook records it started with its pid and worker, and a second announcement of the same key from
-another run means Dask ran it again after a worker died (the cook counts that retry). Running jobs
-are kept on the worker object, by key, so ``kill_jobs`` (sent with ``Client.run``) can kill their
-process groups on a cancel, and a job whose key was cancelled before it started never starts.
+cook records it started with its pid and worker (before any report the job makes can arrive), and
+a second announcement of the same key from another run means Dask ran it again after a worker
+died (the cook counts that retry). Running jobs are kept on the worker object, by key, so
+``kill_jobs`` (sent with ``Client.run``) can kill their process groups on a cancel, and a job whose
+key was cancelled before it started never starts. A job carries its key in its environment
+(``PDG_DASK_KEY``): when its worker process dies (SIGKILL, the OOM killer) the job lives on in its
+own process group, and ``reap_orphans`` finds it by that key on whatever worker still runs on the
+machine, and kills it before the item runs again.
+
+What the job needs beside its command is written here, on the worker: its item JSON (carried in
+the spec) and the Job API modules (copied from this worker's own pdgstore when missing). With
+``shared_storage`` off (the workers' disks are their own) the spec also carries the item's input
+files, and the answer carries the job's log and its expected outputs back to the cook
+(``read_file`` fetches the outputs a job reports while it runs).
 """
 
 from __future__ import annotations
@@ -27,6 +37,8 @@ import uuid
 #: variables a job takes from the worker's own environment (as engine.schedulers.jobs.PASSED)
 PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
 STARTED_TOPIC = "pdg-job-started"
+#: the most of a job's log that travels back to the cook when the workers' disks are their own
+LOG_BACK_BYTES = 4 << 20
 _POLL_S = 0.05
 
 
@@ -90,9 +102,12 @@ def _kill_group(pid: int) -> None:
 def run_job(spec: dict) -> dict:
     """Run one job to its end (or its timeout) and say how it ended.
 
-    ``spec``: key, item_id, attempt, argv, env (the cook's part), cwd, log (path), timeout_s (or None).
+    ``spec``: key, item_id, attempt, argv, env (the cook's part), cwd, log (path), timeout_s (or
+    None), item_json ((path, text) or None), scripts (the Job API folder), and with the workers'
+    own disks: inputs ([path, bytes] to write first), expected (paths to send back), copy_back.
     The answer: code (negative: the signal that ended it), pid, worker, run (this run's id),
-    started_ns, duration_ns, kill_reason ("timeout" or ""), error (why it could not start)."""
+    started_ns, duration_ns, kill_reason ("timeout" or ""), error (why it could not start),
+    log_error, and with copy_back: log_bytes (its log's tail) and outputs ({path: bytes})."""
     worker = _worker()
     running, cancelled = _registry(worker)
     key = spec["key"]
@@ -110,8 +125,15 @@ def run_job(spec: dict) -> dict:
     if key in cancelled:
         answer.update(code=-signal.SIGKILL, kill_reason="cancelled")
         return answer
+    try:
+        _stage(worker, spec)
+    except OSError as exc:
+        answer.update(code=127, error=f"could not prepare the job on {answer['worker'] or 'its worker'}: {exc}")
+        return answer
     env = {k: os.environ[k] for k in PASSED if k in os.environ}
     env.update(spec["env"])
+    env["PDG_DASK_KEY"] = key  # how reap_orphans knows it should its worker die
+    env["PDG_DASK_RUN"] = answer["run"]
     t0 = time.monotonic()
     pipe, write_end = os.pipe()
     try:
@@ -134,20 +156,13 @@ def run_job(spec: dict) -> dict:
     answer["pid"] = proc.pid
     running[key] = proc.pid
     log = _LazyLog(spec["log"], spec["attempt"])
+
     try:
         if key in cancelled:  # cancelled while it was starting
             _kill_group(proc.pid)
         if worker is not None:
-            worker.log_event(
-                STARTED_TOPIC,
-                {
-                    "key": key,
-                    "item_id": spec["item_id"],
-                    "run": answer["run"],
-                    "pid": proc.pid,
-                    "worker": worker.address,
-                },
-            )
+            message = {"key": key, "item_id": spec["item_id"], "run": answer["run"], "pid": proc.pid}
+            worker.log_event(STARTED_TOPIC, {**message, "worker": worker.address})
         answer["kill_reason"], answer["log_error"] = _pump(proc, pipe, log, spec.get("timeout_s"), t0)
         code = proc.wait()
         _kill_group(proc.pid)  # what is left of its group (grandchildren) ends with it
@@ -158,7 +173,82 @@ def run_job(spec: dict) -> dict:
         os.close(pipe)
         log.close()
     answer.update(code=code, duration_ns=int((time.monotonic() - t0) * 1e9))
+    if spec.get("copy_back"):
+        answer["log_bytes"] = _tail(spec["log"], LOG_BACK_BYTES)
+        answer["outputs"] = {path: data for path in spec.get("expected", ()) if (data := _read(path)) is not None}
     return answer
+
+
+def _stage(worker, spec: dict) -> None:
+    """Write what the job reads beside its command: the Job API modules (once per folder on this
+    worker, from its own pdgstore), the item's JSON, and the input files sent along."""
+    scripts = spec.get("scripts")
+    if scripts:
+        made = getattr(worker, "_pdg_scripts", None) if worker is not None else None
+        if made is None:
+            made = set()
+            if worker is not None:
+                worker._pdg_scripts = made
+        if scripts not in made:
+            if not os.path.exists(os.path.join(scripts, "pdgexec.py")):
+                from pdgstore.engine.schedulers.jobdata import install_job_modules
+
+                install_job_modules(os.path.dirname(scripts))
+            made.add(scripts)
+    for path, data in spec.get("inputs", ()):
+        write_file(path, data)
+    if spec.get("item_json"):
+        path, text = spec["item_json"]
+        write_file(path, text.encode("utf-8"))
+
+
+def write_file(path: str, data: bytes) -> None:
+    """Write ``data`` at ``path`` atomically (temp file + rename: a reader never sees half of it),
+    making its folder when missing (tried only then: a mkdir is a round trip on a network disk)."""
+    folder = os.path.dirname(path) or "."
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    try:
+        fd = os.open(tmp, flags, 0o644)
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(tmp, flags, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        os.unlink(tmp)
+        raise
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+
+
+def _tail(path: str, limit: int) -> bytes | None:
+    """The last ``limit`` bytes of the file at ``path`` (None: there is none)."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - limit))
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def read_file(path: str, dask_worker=None) -> bytes | None:
+    """A file of this worker's disk (a job's reported output), sent with ``Client.run``: run by
+    the worker's event loop, not a task thread, which the reporting job itself may be holding."""
+    return _read(path)
 
 
 def _pump(proc, pipe: int, log: _LazyLog, timeout_s: float | None, t0: float) -> tuple[str, str]:
@@ -214,6 +304,38 @@ def kill_jobs(keys: list, dask_worker=None) -> list:
             _kill_group(pid)
             killed.append(pid)
     return killed
+
+
+def reap_orphans(keys: list, keep: tuple = (), dask_worker=None) -> list:
+    """Kill the process groups of jobs of ``keys`` still running on this machine without their
+    worker (it died: SIGKILL, the OOM killer), found by the ``PDG_DASK_KEY`` in their environment,
+    so no pid the system gave to another process since is touched; runs named in ``keep`` (a
+    rerun of the same key, ``PDG_DASK_RUN``) are spared. Sent with ``Client.run`` to the workers
+    left; ``[pid, key]`` of each group killed (Linux: ``/proc``; elsewhere none)."""
+    wanted = {b"PDG_DASK_KEY=" + str(key).encode(): key for key in keys}
+    spared = {b"PDG_DASK_RUN=" + str(run).encode() for run in keep}
+    found = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return found
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+            with open(f"/proc/{name}/stat", "rb") as f:
+                pgid = int(f.read().rsplit(b")", 1)[1].split()[2])
+        except (OSError, ValueError, IndexError):
+            continue
+        key = next((wanted[e] for e in env if e in wanted), None)
+        if (
+            key is not None and not spared.intersection(env) and all(pgid != pid for pid, _ in found)
+        ):  # a live member names the group
+            _kill_group(pgid)
+            found.append([pgid, key])
+    return found
 
 
 class Call:

@@ -17,13 +17,14 @@ report flows back to it (``engine.schedulers.dask.remote`` is what runs on the w
   stat'ed and hashed on the worker; the cook records the result.
 - A worker that dies mid-job: Dask reports ``KilledWorker`` (a LocalCluster we start lets no task
   be rerun behind our back) or, on a cluster that reruns tasks itself, the job announces a second
-  run; either way the cook records the retry with its reason and counts it in ``failurecount``,
-  once. A scheduler that goes away for ``lost_after_s`` cancels the cook (``on_tick``).
+  run; either way the cook kills the job left running without its worker (``reach.reap``) and
+  records the retry with its reason, counted in ``failurecount`` once. A scheduler that goes away
+  for ``lost_after_s`` cancels the cook (``on_tick``); one back sooner gets what it dropped again.
 - A cancel (Ctrl-C, SIGTERM) cancels the futures and kills the jobs' process groups on the workers
   (``remote.kill_jobs`` through ``Client.run``) before ``on_stop_cook`` returns.
 - ``path_map`` (``{cook_prefix: worker_prefix}``) when the workers mount the project's storage
-  elsewhere: commands, environment, working folder and item JSON are rewritten for the workers,
-  paths jobs report are rewritten back.
+  elsewhere; ``shared_storage=False`` when their disks are their own: inputs and scripts travel
+  with the job, outputs and logs come back (``reach``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pdgstore.engine.errors import GraphError
@@ -47,29 +47,14 @@ from pdgstore.engine.schedulers.contract import (
     TickResult,
     register_type,
 )
-from pdgstore.engine.schedulers.dask import cluster, remote, work
+from pdgstore.engine.schedulers.dask import cluster, reach, remote, work
+from pdgstore.engine.schedulers.dask.work import Job
 
 from pdgstore.errors import PdgError
 
 _SUBMIT_BATCH = 2000  # at most this many tasks per graph update sent to the Dask scheduler
 _GATHER_S = 0.02  # at most this long to let a batch of pending items grow before it is sent
 _CALL_S = 10.0  # how long a cancel waits for the Dask scheduler before giving up on it
-
-
-@dataclass(eq=False)
-class _Job:
-    item_id: str
-    name: str
-    attempt: int = 1
-    key: str = ""
-    spec: dict | None = None  # a command job's spec (remote.run_job)
-    call: remote.Call | None = None  # a Python item's work (remote.run_python)
-    log_uri: str = ""
-    future: object = None
-    failures: int = 0
-    runs: set = field(default_factory=set)  # the run ids announced for the current key
-    status: tuple | None = None  # (ok, message) the job reported through the Job API
-    cancelled: bool = False
 
 
 @register_type
@@ -95,6 +80,8 @@ class DaskScheduler(Scheduler):
         max_in_flight: int = 10000,
         lost_after_s: float = 5.0,
         security=None,
+        shared_storage: bool = True,
+        work_item_data_source: str = "rpc",
         working_dir: str | None = None,
         tick_period: float = 0.5,
         max_items: int | None = None,
@@ -123,12 +110,18 @@ class DaskScheduler(Scheduler):
         self.max_in_flight = max_in_flight
         self.lost_after_s = lost_after_s
         self.security = security
+        self.shared_storage = bool(shared_storage)
+        if work_item_data_source not in ("rpc", "file"):
+            raise GraphError(
+                f"scheduler {self.name}: work_item_data_source is 'rpc' or 'file', not {work_item_data_source!r}"
+            )
+        self.work_item_data_source = work_item_data_source
         self.conn: cluster.Connection | None = None
-        self.jobs: dict[str, _Job] = {}  # item id -> its job, while it runs
-        self.by_key: dict[str, _Job] = {}
+        self.jobs: dict[str, Job] = {}  # item id -> its job, while it runs
+        self.by_key: dict[str, Job] = {}
         self.temp: Path | None = None
         self._lock = threading.RLock()
-        self._pending: list[_Job] = []
+        self._pending: list[Job] = []
         self._wake = threading.Condition(self._lock)
         self._threads: list[threading.Thread] = []
         self._stopping = False
@@ -154,18 +147,24 @@ class DaskScheduler(Scheduler):
             "accept_python": self.accept_python,
             "result_host": self.result_host,
             "path_map": self.path_map.to_plain(),
+            "shared_storage": self.shared_storage,
+            "work_item_data_source": self.work_item_data_source,
         }
 
     def report_path(self, path: str) -> str:
         """A path a job reported, as the cook sees it (the result server calls this)."""
         return self.path_map.to_cook(path)
 
+    def job_json(self, text: str) -> str:
+        """An item's JSON as a job asks for it (``getWorkItemJSON``): with the workers' paths."""
+        return work.json_for_workers(text, self.path_map) if self.path_map else text
+
     # -- the contract ----------------------------------------------------------------------------
     def on_accept_work_item(self, item: ScheduledItem) -> AcceptResult:
         if not item.in_process:
             return AcceptResult.ACCEPT
-        if self.accept_python and type(item.node).cook is PythonProcessor.cook:
-            return AcceptResult.ACCEPT
+        if self.accept_python and self.shared_storage and type(item.node).cook is PythonProcessor.cook:
+            return AcceptResult.ACCEPT  # (on workers' own disks its files would stay there: it runs here)
         return AcceptResult.REJECT  # other in-process nodes need the cook's process
 
     def on_start_cook(self, static: bool, cook_set: list) -> bool:
@@ -232,7 +231,7 @@ class DaskScheduler(Scheduler):
         with self._lock:
             if len(self.jobs) >= self.max_in_flight:
                 return ScheduleResult.FULL_DEFERRED
-        job = _Job(item.id, item.name)
+        job = Job(item.id, item.name)
         if item.in_process:
             job.call = work.python_call(item, self.path_map.to_worker(self.graph_dir), self._types)
         else:
@@ -244,6 +243,9 @@ class DaskScheduler(Scheduler):
                 job.spec = work.job_spec(item, self)
             except PdgError as exc:
                 item.message = str(exc)
+                return ScheduleResult.FAILED
+            except OSError as exc:
+                item.message = f"work item {item.name}: could not prepare its job: {exc}"
                 return ScheduleResult.FAILED
             if moved:
                 self.reporter.log_line(item.id, f"transferred {len(moved)} input file(s) to {self.working_dir}")
@@ -285,11 +287,13 @@ class DaskScheduler(Scheduler):
             ]
             dropped = [job for job in dropped if job.future.status in ("cancelled", "lost", "error")]
         keys = [job.key for job in dropped if job.spec is not None]
+        reaped = ""
         if keys:
             client = self.conn.client
             self._call(lambda: client.run(remote.kill_jobs, keys, on_error="return"))
+            reaped = self._reap(dropped)[0]
         for job in dropped:
-            self._retry_or_fail(job, -1, "its task was dropped while the Dask scheduler was out of reach")
+            self._retry_or_fail(job, -1, f"its task was dropped while the Dask scheduler was out of reach{reaped}")
 
     def _scheduler_lost(self) -> bool:
         """Whether the client has lost the Dask scheduler (noting since when)."""
@@ -379,7 +383,7 @@ class DaskScheduler(Scheduler):
                 for job in batch:
                     self._settle(job, lambda j=job, t=text: self.reporter.failed(j.item_id, -1, t))
 
-    def _submit(self, batch: list[_Job]) -> None:
+    def _submit(self, batch: list[Job]) -> None:
         client = self.conn.client
         commands = [job for job in batch if job.spec is not None]
         calls = [job for job in batch if job.call is not None]
@@ -469,8 +473,12 @@ class DaskScheduler(Scheduler):
                     -9,
                     f"its worker was lost; Dask ran the job again on {msg['worker']} (retry {job.failures})",
                 )
+                if self.conn is not None:  # the first run may live on without its worker (not on this thread)
+                    args = (self.conn.client, [job.key], self._call, (msg["run"],))
+                    threading.Thread(target=reach.reap, args=args, daemon=True).start()
                 job.attempt += 1
             job.runs.add(msg["run"])
+            job.worker = msg["worker"]
             self.reporter.started(job.item_id, pid=msg["pid"], log_uri=job.spec["log_uri"], attempt=job.attempt)
 
     def _ended(self, future, result) -> None:
@@ -483,7 +491,12 @@ class DaskScheduler(Scheduler):
         if isinstance(result, BaseException):
             exc = result
             if type(exc).__name__ == "KilledWorker":
-                return self._retry_or_fail(job, -9, f"its worker died while running it ({exc})")
+                reaped, pids = self._reap([job])
+                if not job.runs and job.spec is not None:  # it died before it could announce itself
+                    self.reporter.started(
+                        job.item_id, pid=pids.get(job.key, 0), log_uri=job.spec["log_uri"], attempt=job.attempt
+                    )
+                return self._retry_or_fail(job, -9, f"its worker died while running it ({exc}){reaped}")
             text = f"its Dask task failed: {type(exc).__name__}: {exc}"
             if type(exc).__name__ == "CancelledError":
                 text = "its Dask task was cancelled outside this cook"
@@ -496,7 +509,7 @@ class DaskScheduler(Scheduler):
             return self._settle(job, lambda: self.reporter.finished(job.item_id, result))
         self._job_ended(job, result)
 
-    def _job_ended(self, job: _Job, answer: dict) -> None:
+    def _job_ended(self, job: Job, answer: dict) -> None:
         report = self.reporter
         with self._lock:
             if answer["run"] not in job.runs:  # its announcement is still on the way: say it now
@@ -505,6 +518,8 @@ class DaskScheduler(Scheduler):
                     report.started(job.item_id, pid=answer["pid"], log_uri=job.spec["log_uri"], attempt=job.attempt)
         if answer["error"]:
             return self._settle(job, lambda: report.failed(job.item_id, answer["code"], answer["error"]))
+        if job.spec.get("copy_back") and (problem := reach.copy_back(job.spec, answer, self.path_map)):
+            return self._settle(job, lambda: report.failed(job.item_id, answer["code"], problem))
         if answer.get("log_error"):
             report.log_line(job.item_id, answer["log_error"], level="warning")
         code = answer["code"]
@@ -523,7 +538,21 @@ class DaskScheduler(Scheduler):
         result = {"warning": "warning", "ignore": "ignore"}.get(action, "success")
         self._settle(job, lambda: report.succeeded(job.item_id, code, message, outcome=result))
 
-    def _retry_or_fail(self, job: _Job, code: int, message: str) -> None:
+    def _reap(self, lost: list[Job]) -> tuple[str, dict]:
+        keys = [job.key for job in lost if job.spec is not None]
+        return reach.reap(self.conn.client, keys, self._call) if self.conn is not None else ("", {})
+
+    def fetch_output(self, item_id: str, path: str) -> None:
+        """An output file a job reports (``path``: the cook's) copied from its worker's own disk
+        (``shared_storage`` off) before the report is recorded; ValueError says why it could not be."""
+        if self.shared_storage or self.conn is None:
+            return
+        job = self.jobs.get(item_id)
+        if job is None:
+            raise ValueError(f"work item {item_id} has no job running on scheduler {self.name}")
+        reach.fetch(self.conn.client, self.path_map, job.worker, job.key, path, job.name)
+
+    def _retry_or_fail(self, job: Job, code: int, message: str) -> None:
         report = self.reporter
         if job.failures < self.max_retries:
             job.failures += 1
@@ -544,7 +573,7 @@ class DaskScheduler(Scheduler):
             message += f" (attempt {job.attempt}, after {job.failures} retries)"
         self._settle(job, lambda: report.failed(job.item_id, code, message))
 
-    def _settle(self, job: _Job, report) -> None:
+    def _settle(self, job: Job, report) -> None:
         with self._lock:
             if self.jobs.get(job.item_id) is not job:
                 return

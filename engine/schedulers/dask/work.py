@@ -11,12 +11,34 @@ from __future__ import annotations
 import json
 import os
 import socket
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from pdgstore.engine.errors import GraphError
+from pdgstore.engine.files import records
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.schedulers import jobdata, jobs
 from pdgstore.engine.schedulers.contract import ScheduledItem
 from pdgstore.engine.schedulers.dask import cluster, remote
+
+
+@dataclass(eq=False)
+class Job:
+    """One item's work while the dask scheduler holds it: its spec or call, its current task."""
+
+    item_id: str
+    name: str
+    attempt: int = 1
+    key: str = ""
+    spec: dict | None = None  # a command job's spec (remote.run_job)
+    call: remote.Call | None = None  # a Python item's work (remote.run_python)
+    log_uri: str = ""
+    future: object = None
+    failures: int = 0
+    runs: set = field(default_factory=set)  # the run ids announced for the current key
+    status: tuple | None = None  # (ok, message) the job reported through the Job API
+    cancelled: bool = False
+    worker: str = ""  # the worker running it, once it announced itself
 
 
 def resolve_host(host: str, name: str) -> str:
@@ -34,8 +56,13 @@ def resolve_host(host: str, name: str) -> str:
 
 
 def job_spec(item: ScheduledItem, scheduler) -> dict:
-    """Write the item's JSON (mapped for the workers) and return the spec ``remote.run_job`` takes."""
-    env, log = jobs.prepare(item, scheduler, scheduler.temp, {"PDG_DASK": "1"})
+    """The spec ``remote.run_job`` takes: the job's command, environment, folder and log, mapped
+    for the workers. Its item JSON: asked of the result server by the jobs that read it
+    (``work_item_data_source`` "rpc", PDG's ``PDG_ITEM_DATA_SOURCE=1``), or "file": carried as text
+    and written by the worker where the job reads it (the cook's loop creates no file per job: on
+    a network disk a file costs as much as a short job). With ``shared_storage`` off, its input
+    files travel along and its expected outputs and log come back."""
+    env, log = jobs.prepare(item, scheduler, scheduler.temp, {"PDG_DASK": "1"}, item_json=False)
     env.pop("PDG_DASK")
     cook_env = jobs.passed_env()
     for name in remote.PASSED:  # the worker's own PATH, HOME...: unless the node set them
@@ -44,15 +71,9 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
     pm = scheduler.path_map
     if pm:
         env = {k: pm.to_worker(v) for k, v in env.items()}
-        if getattr(item.node, "item_json", True):
-            data = json.dumps(jobdata.item_data(item.item), separators=(",", ":"))
-            json_path = jobdata.item_json_path(scheduler.temp, item.name)
-            for src, dst in pm.pairs:
-                data = data.replace(json.dumps(src)[1:-1], json.dumps(dst)[1:-1])
-            tmp = json_path.with_name(f".{json_path.name}.{os.getpid()}.tmp")
-            tmp.write_text(data, encoding="utf-8")
-            os.replace(tmp, json_path)
-    return {
+    if scheduler.work_item_data_source == "rpc":
+        env["PDG_ITEM_DATA_SOURCE"] = "1"  # pdgjson asks the result server: no file per job
+    spec = {
         "item_id": item.id,
         "argv": [pm.to_worker(str(a)) for a in item.command or ()],
         "env": env,
@@ -60,7 +81,37 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
         "log": pm.to_worker(str(log)),
         "timeout_s": scheduler.timeout,
         "log_uri": log.as_uri(),
+        "scripts": pm.to_worker(str(scheduler.temp / "scripts")),
     }
+    if scheduler.work_item_data_source == "file":
+        data = json_for_workers(json.dumps(jobdata.item_data(item.item, item.node), separators=(",", ":")), pm)
+        spec["item_json"] = (pm.to_worker(str(jobdata.item_json_path(scheduler.temp, item.name))), data)
+    if not scheduler.shared_storage:
+        root = scheduler.graph_dir
+        spec["copy_back"] = True
+        sent = [os.fspath(f.path) for f in item.item.input_files]
+        inside = root.rstrip(os.sep) + os.sep
+        # files of the project the command names (a python script's own file) travel too
+        sent += [str(a) for a in item.command if str(a).startswith(inside) and os.path.isfile(a)]
+        try:
+            spec["inputs"] = [(pm.to_worker(path), Path(path).read_bytes()) for path in dict.fromkeys(sent)]
+        except OSError as exc:
+            raise GraphError(
+                f"work item {item.name}: cannot send its input file {exc.filename} to the workers: {exc.strerror}"
+            ) from None
+        expected = getattr(item.node, "expected_outputs", None) or ()
+        spec["expected"] = [
+            pm.to_worker(records.absolute(records.relative(item.item.expand(e, parm="expected_outputs"), root), root))
+            for e in expected
+        ]
+    return spec
+
+
+def json_for_workers(text: str, pm) -> str:
+    """An item's JSON (the cook's paths) with the paths the workers see."""
+    for src, dst in pm.pairs:
+        text = text.replace(json.dumps(src)[1:-1], json.dumps(dst)[1:-1])
+    return text
 
 
 def python_call(item: ScheduledItem, root: str, types) -> remote.Call:

@@ -55,15 +55,24 @@ def send_attrib(name: str, kind: str, values: list, workitem_id=None, subindex=-
     except (TypeError, ValueError, SyntaxError) as exc:
         return refused(f"pdgcmd: attribute {name!r} cannot be sent: {exc}", raise_exc)
     say(f"PDG_SET_ATTRIB: {status_of(item, subindex)};{name};{values!r:.200}")
-    attrib_arrays[name] = list(values)
-    invoke("set_attrib", report_key(item), str(name), kind, wire, what=f"attribute {name!r}",
+    attrib_arrays[_cache_key(name, subindex)] = list(values)
+    invoke("set_attrib", report_key(item, subindex), str(name), kind, wire, what=f"attribute {name!r}",
             server_addr=server_addr, raise_exc=raise_exc)
 
 
-def _job_attrib(name: str, kind: str) -> list:
-    """The attribute's values from this job's item file, when it has one and the types agree."""
-    data = load_item_data()
-    attr = (data or {}).get("attributes", {}).get(name)
+def _cache_key(name: str, subindex):
+    """Where the job's view of an attribute is kept: a batch's sub-items each have their own."""
+    return name if subindex is None or int(subindex) < 0 else (name, int(subindex))
+
+
+def _job_attrib(name: str, kind: str, subindex=-1) -> list:
+    """The attribute's values from this job's item file (a batch's sub-item's: its entry in
+    ``subItems``), when it has one and the types agree."""
+    data = load_item_data() or {}
+    subs = data.get("subItems") or []
+    if subindex is not None and 0 <= int(subindex) < len(subs):
+        data = subs[int(subindex)]
+    attr = data.get("attributes", {}).get(name)
     return attr["values"] if attr and attr["type"] == kind else []
 
 
@@ -86,9 +95,10 @@ def _set_at(name, kind, value, index, workitem_id, subindex, server_addr, raise_
     index = int(index)
     if index < 0:
         raise IndexError(f"pdgcmd: attribute {name!r}: index {index} is negative")
-    if name not in attrib_arrays:
-        attrib_arrays[name] = list(_job_attrib(name, kind))
-    values = list(attrib_arrays[name])
+    cached = _cache_key(name, subindex)
+    if cached not in attrib_arrays:
+        attrib_arrays[cached] = list(_job_attrib(name, kind, subindex))
+    values = list(attrib_arrays[cached])
     values.extend([_DEFAULTS[kind]] * (index + 1 - len(values)))
     values[index] = value
     send_attrib(name, kind, values, workitem_id, subindex, server_addr, raise_exc)

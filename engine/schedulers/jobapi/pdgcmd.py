@@ -264,13 +264,17 @@ def item_of(workitem_id) -> str:
     return str(item)
 
 
-def report_key(item: str) -> list:
-    """(item, attempt, report number): unique per report, the same for a retry of it."""
+def report_key(item: str, subindex=-1) -> list:
+    """(item, attempt, report number): unique per report, the same for a retry of it. A batch's
+    sub-item is the batch's ``item`` with its sub index, a fourth entry."""
     global _counter
     with _lock:
         _counter += 1
         number = f"{_token}.{_counter}"
-    return [item, env_number("PDG_ITEM_ATTEMPT", 0, int), number]
+    key = [item, env_number("PDG_ITEM_ATTEMPT", 0, int), number]
+    if subindex is not None and int(subindex) >= 0:
+        key.append(int(subindex))
+    return key
 
 
 def getItemIdFromEnv():
@@ -317,7 +321,7 @@ def workItemSuccess(workitem_id=None, subindex=-1, server_addr=None, to_stdout=T
     item = item_of(workitem_id)
     if to_stdout:
         say(f"PDG_SUCCESS: {status_of(item, subindex)};0")
-    invoke("report_status", report_key(item), True, "" if subindex < 0 else f"batch sub item {subindex}",
+    invoke("report_status", report_key(item, subindex), True, "",
             what="success", server_addr=server_addr, raise_exc=raise_exc)
 
 
@@ -461,7 +465,7 @@ def _send_outputs(item: str, paths: list, tags: list, hashes: list, subindex: in
             say(f"PDG_RESULT: {status_of(item, subindex)};{deloc};{tag};{hash_code}")
         wire.append([deloc, str(tag or ""), "" if hash_code in (None, 0, "") else str(hash_code)])
     if wire:
-        invoke("add_output_files", report_key(item), wire, what=f"output files {[w[0] for w in wire[:3]]}",
+        invoke("add_output_files", report_key(item, subindex), wire, what=f"output files {[w[0] for w in wire[:3]]}",
                 server_addr=server_addr, raise_exc=raise_exc)
     if and_success:
         workItemSuccess(item, subindex, server_addr, to_stdout, raise_exc)

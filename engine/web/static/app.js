@@ -25,10 +25,10 @@
   window.pdgView = view;
 
   // -- answers -------------------------------------------------------------------------------------
-  async function api(name, params) {
+  async function api(name, params, method) {
     const query = new URLSearchParams(params || {}).toString();
     const headers = view.token ? { Authorization: `Bearer ${view.token}` } : {};
-    const response = await fetch(`/api/${name}?${query}`, { headers });
+    const response = await fetch(`/api/${name}?${query}`, { headers, method: method || "GET" });
     const data = await response.json();
     if (!response.ok) throw new Error(data.error || response.statusText);
     return data;
@@ -629,9 +629,18 @@
   // -- actions (pdg serve --allow-actions, with the token from the URL) ----------------------------
   async function nodeAction(node, act) {
     try {
-      if (act === "cook") await api("cook", { graph: node.graph, node: node.node, token: view.token });
-      else await command("dirty", `pdg/${node.graph}/node_${node.node}`);
-    } catch (e) { say(e.message); }
+      if (act === "cook") {
+        say(`starting a cook of ${node.node}…`);
+        let d = await api("cook", { graph: node.graph, node: node.node }, "POST");
+        while (d.state === "starting") {           // still loading the graph: ask what became of it
+          await new Promise((r) => setTimeout(r, 250));
+          d = await api("cook", { pid: d.pid });
+        }
+        view.lastAction = d;
+        if (d.state === "refused") throw new Error(d.error);
+        say(`cook ${d.cook_id} of ${node.node} ${d.state === "ended" ? "ran" : "started"} (pid ${d.pid})`);
+      } else await command("dirty", `pdg/${node.graph}/node_${node.node}`);
+    } catch (e) { view.lastAction = { error: e.message }; say(e.message); }
   }
   $("cancel-cook").onclick = () => command("cancel", "pdg");
 

@@ -1,0 +1,13 @@
+"""``pdg ARGS...`` with the bulk generation of ``engine.cook.bulk`` turned off: the item-by-item
+walk, the baseline the generation benchmark times in the same run (``test_bench_generate.py``)."""
+
+import sys
+
+from pdgstore.cli.main import main
+from pdgstore.engine.cook import bulk
+
+bulk.plan = lambda walk: []
+
+if __name__ == "__main__":
+    sys.argv[0] = "pdg"
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""PDG's "Generate Static Work Items" in bulk: a fresh network's items generated node by node.
+
+Seed 004: "If you have a TOP network that has no cached results (no work items inside the nodes),
+you can choose Tasks > Generate Static Work Items". On such nodes every decision the walk would make
+item by item is already known: a new item born cooked is recorded cooked (``decide.born`` with no
+record), a new item with work is recorded to run (``decide.work`` with no record, no expected output
+and a cache mode that does not demand one). So ``pdg cook --generate-only`` makes those nodes'
+items here, a node at a time: the specs from the node's own ``generate``, ids, names and numbers as
+the walk gives them, and one ``Recorder.record_many`` per node, which encodes and applies the
+events in one pass (the walk pays a decision, a settle and a hand-on per item).
+
+Which nodes: processors with no recorded item whose inputs (if any) are nodes made here whose items
+are all cooked, so their children are generated for real, as the walk would (the walk hands a
+born-cooked item on at once). Every node downstream of them that is not made here must be a
+partitioner, which the walk then partitions as usual; otherwise nothing is made here and the walk
+does it all. Items the walk records ahead of their parents' cook (static children of items with
+work, partitions over them) are left to the walk's ``_announce``, as before.
+
+The events are the walk's, item for item (a test compares the two stores); only their order in the
+log differs (a node's items together instead of parent and child interleaved).
+"""
+
+from __future__ import annotations
+
+from pdgstore.engine.graph.nodes import child_attrs
+from pdgstore.engine.graph.workitem import item_identity
+from pdgstore.engine.incremental import signatures
+
+from pdgstore import events as ev
+
+#: items recorded and flushed at a time (the appender writes a batch while the next is made)
+CHUNK = 10_000
+
+
+def plan(walk) -> list[str]:
+    """The nodes of ``walk``'s scope to make in bulk, in topological order ([] when the walk must
+    do it all)."""
+    graph, state = walk.graph, walk.state
+    if walk.affected is not None or walk.items is None or walk.items.observe is not None:
+        return []
+    chosen: list[str] = []
+    all_cooked: set[str] = set()  # chosen nodes whose items are all born cooked
+    for name in walk.scope:
+        node = graph.nodes[name]
+        if node.is_partitioner or state.node_items.get((graph.name, name)):
+            continue
+        if any(up not in all_cooked for up in node.inputs):
+            continue
+        if node.does_work and (node.expected_outputs or node.cache_mode == "always_read"):
+            continue  # a cache check or a refusal per item: the walk decides those
+        chosen.append(name)
+        if not node.does_work:
+            all_cooked.add(name)
+    taken = set(chosen)
+    for name in chosen:
+        for down in walk.runs[name].downstream:
+            if down not in taken and not graph.nodes[down].is_partitioner:
+                return []  # the walk would hand items on to it one by one
+    return chosen
+
+
+def generate(walk, names: list[str]) -> None:
+    """Make the items of ``names`` (``plan``) and record them; the walk then marks those nodes
+    generated (``Walk._node_generated``), which partitions what waits on them."""
+    for name in names:
+        if any(not _made(walk, up) for up in walk.graph.nodes[name].inputs):
+            continue  # an input failed to generate: as in the walk, nothing below it is made
+        _node(walk, name)
+
+
+def _made(walk, name: str) -> bool:
+    return walk.runs[name].items or name in walk.bulk_made
+
+
+def _node(walk, name: str) -> None:
+    run = walk.runs[name]
+    node = run.node
+    graph_name = walk.graph.name
+    state, numbers = walk.state, walk.numbers
+    does_work = node.does_work
+    node_fp = walk.items.node_fp[name]
+    item_signature = signatures.item_signature
+    if node.inputs:
+        parents = [state.items[i] for up in node.inputs for i in walk.runs[up].items]
+    else:
+        parents = [None]
+    out: list[dict] = []
+    for parent in parents:
+        specs = walk._call_generate(node, parent)
+        if specs is None:
+            return  # the cook fails (``fail_cook`` said why); nothing of this node is recorded
+        count = len(specs)
+        if parent is None:
+            parent_ids, inputs, pn, parent_outputs = [], [], 1, []
+        else:
+            parent_ids, inputs = [parent.item_id], list(parent.outputs)
+            pn, parent_outputs = numbers.get(parent.item_id, 1), parent.outputs
+        for i, spec in enumerate(specs):
+            if parent is None:
+                number, attrs = i + 1, dict(spec.attrs)
+            else:
+                number = pn if count == 1 else (pn - 1) * count + i + 1
+                attrs = child_attrs(parent.attrs, spec)
+            item_id = item_identity(graph_name, name, parent_ids, spec.key)
+            if does_work:
+                outputs, item_state, signature = [], "uncooked", ""
+            else:
+                outputs = list(spec.outputs) or list(parent_outputs)
+                item_state = "cooked_success"
+                signature = item_signature(node_fp, attrs, inputs, outputs)
+            numbers[item_id] = number
+            out.append(
+                {
+                    "item_id": item_id,
+                    "node": name,
+                    "name": walk._name_for(run, number),
+                    "index": spec.index,
+                    "parents": parent_ids,
+                    "attrs": attrs,
+                    "inputs": list(inputs),
+                    "outputs": outputs,
+                    "state": item_state,
+                    "signature": signature,
+                }
+            )
+        if len(out) >= CHUNK:
+            _record(walk, run, out)
+            out = []
+    _record(walk, run, out)
+    walk.bulk_made.add(name)
+
+
+def _record(walk, run, out: list[dict]) -> None:
+    """Record ``out`` (``WorkItemGenerated`` fields) and count them as the walk would; flush, so
+    the log appender writes them while the next ones are made."""
+    walk.recorder.record_many(ev.WorkItemGenerated, out)
+    items = run.items
+    for fields in out:
+        items[fields["item_id"]] = None
+    settle = walk.settle
+    does_work = run.node.does_work
+    n = len(out)
+    settle.total += n
+    if does_work:  # to run: counted as the walk's ``_register`` counts them
+        run.unfinished += n
+        for down in run.downstream:
+            walk.runs[down].open_upstream += n
+    else:  # born cooked: settled and handed on (their children are made here; partitions wait)
+        settle.counts["updated"] += n
+        settle.done += n
+        settle.remade.update(fields["item_id"] for fields in out)
+    walk.flush()

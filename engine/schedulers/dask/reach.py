@@ -1,0 +1,71 @@
+"""Reaching into the workers outside of tasks: a dead worker's orphaned jobs, and files on the
+workers' own disks.
+
+- **Orphans.** A job runs in a process group of its own, so when its worker process dies (SIGKILL,
+  the OOM killer) the job lives on. Before its item runs again the cook asks every worker left
+  (``Client.run``: the workers' event loops, no task slot needed) to kill the process groups that
+  carry the job's key (``remote.reap_orphans``); what was found is said in the retry's reason.
+- **Files back** (``shared_storage`` off): an output a job reports while it runs is read from its
+  worker's disk (``remote.read_file``) and written on the cook's before the report is recorded;
+  a job's log and expected outputs come back with its answer (``copy_back``).
+"""
+
+from __future__ import annotations
+
+from pdgstore.engine.schedulers.dask import remote
+
+
+def reap(client, keys: list[str], call, keep: tuple = ()) -> tuple[str, dict]:
+    """Kill what still runs of the jobs of ``keys`` on every worker (sparing the runs in
+    ``keep``), through ``call`` (which gives up on a Dask scheduler that does not answer): words
+    for the retry's reason, and the process group killed per key."""
+    if not keys:
+        return "", {}
+    found: dict = {}
+
+    def ask() -> None:
+        found.update(client.run(remote.reap_orphans, keys, keep, on_error="return"))
+
+    call(ask)
+    pids = {key: pid for answer in found.values() if isinstance(answer, list) for pid, key in answer}
+    if pids:
+        said = ", ".join(f"pid {pid}" for pid in pids.values())
+        return f"; its job, left running without it ({said}), was killed", pids
+    if not found:
+        return "; no worker was reachable to look for its job left running", pids
+    return "; no process of it was left running", pids
+
+
+def copy_back(spec: dict, answer: dict, path_map) -> str:
+    """Write a job's log tail and expected outputs, sent back from its worker's own disk, where
+    the cook reads them (``pdg log``; the expected-output check); why not, or ''."""
+    files = [(spec["log"], answer.get("log_bytes"))] + list((answer.get("outputs") or {}).items())
+    for theirs, data in files:
+        if data is None:
+            continue
+        try:
+            remote.write_file(path_map.to_cook(theirs), data)
+        except OSError as exc:
+            return f"could not write {path_map.to_cook(theirs)}, sent back from its worker: {exc}"
+    return ""
+
+
+def fetch(client, path_map, worker: str, key: str, path: str, name: str) -> None:
+    """Copy the output ``path`` (the cook's) that the job of ``key`` reports from its worker's
+    disk to the cook's; ``worker`` '' when the job has not announced itself yet (the Dask
+    scheduler says where it runs). ValueError says why it could not be done."""
+    if not worker:
+        worker = next((w for w, keys in client.processing().items() if key in keys), "")
+    if not worker:
+        raise ValueError(f"cannot tell which worker runs work item {name}")
+    theirs = path_map.to_worker(path)
+    try:
+        data = client.run(remote.read_file, theirs, workers=[worker])[worker]
+    except Exception as exc:  # noqa: BLE001 - the worker went away, a comm error
+        raise ValueError(f"could not copy {theirs} from worker {worker}: {type(exc).__name__}: {exc}") from None
+    if data is None:
+        raise ValueError(f"output file {theirs} does not exist on worker {worker}")
+    try:
+        remote.write_file(path, data)
+    except OSError as exc:
+        raise ValueError(f"could not write {path}, copied from worker {worker}: {exc}") from None

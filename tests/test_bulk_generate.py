@@ -1,0 +1,154 @@
+"""``pdg cook --generate-only`` on fresh nodes (issue 19): the bulk path (``engine.cook.bulk``) records
+exactly the items the item-by-item walk records, and the cook after it runs what it would have run.
+
+Each graph is generated twice into two real stores, once with the bulk path and once with it turned
+off; the tables (every item's id, name, index, parents, attributes, files, state and signature, and
+the counts per node and state) must be the same, and so must what the next cook runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import pdgstore.engine as engine
+from pdgstore import EventLog, tablecheck
+from pdgstore.engine import wedge_random, wedge_range, wedge_values
+from pdgstore.engine.cook import bulk
+from pdgstore.state import first_difference
+
+
+WEDGE = 1500  # 3,000 items: enough for the cook to hand its batches to the appender process
+
+
+def _wedge_work(root):
+    g = engine.Graph("g", root=root)
+    w = g.wedge("wedge", count=WEDGE, attributes=[wedge_range("seed", 0, 10), wedge_random("r", 0, 1, seed=3)])
+    g.python_processor("work", w, lambda item: item.set_attrib("double", item["seed"] * 2))
+    return g
+
+
+def _page_example(root):
+    g = engine.Graph("g", root=root)
+    w = g.wedge("wedge", attributes=[wedge_values("pixelsamples", [1, 4, 9, 16])])
+    r = g.frame_range("render", w, start=1, end=5)
+    s = g.python_processor("shade", r, lambda item: item.set_attrib("shaded", item["frame"]))
+    p = g.partition_by_frame("byframe", s)
+    m = g.python_processor("sheet", p, lambda item: item.set_attrib("sheet", 1))
+    g.wait_for_all("done", m)
+    return g
+
+
+def _born_chain_then_partition(root):
+    g = engine.Graph("g", root=root)
+    w = g.wedge("wedge", count=6, attributes=[wedge_values("shot", ["a", "b", "c", "d", "e", "f"])])
+    r = g.frame_range("frames", w, start=1, end=3)
+    c = g.attribute_create("made", r, {"quality": "high"})
+    p = g.partition_by_frame("byframe", c)
+    g.python_processor("after", p, lambda item: None)
+    return g
+
+
+def _files(root):
+    for i in range(12):
+        Path(root, f"in_{i:02d}.txt").write_text(f"file {i}\n")
+    g = engine.Graph("g", root=root)
+    f = g.file_pattern("inputs", "in_*.txt")
+    g.python_processor("upper", f, lambda item: item.set_attrib("n", item.index))
+    return g
+
+
+GRAPHS = {"wedge_work": _wedge_work, "page": _page_example, "born_chain": _born_chain_then_partition, "files": _files}
+
+
+def _files_of(records: list) -> list:
+    """File records but their mtime (the two stores' projects were written at different times)."""
+    return [[r[0], r[1], r[2], r[4]] for r in records]
+
+
+def _tables(db: str) -> tuple[dict, list]:
+    with EventLog.open(db) as log:
+        state = log.load_state()
+        replayed = log.replay_all()
+        verdict = tablecheck.check(log)  # the tables (some rows written as prepared) are the log's fold
+    assert first_difference(replayed.to_plain(), state.to_plain()) is None
+    assert verdict.difference is None, verdict.difference
+    items = {
+        i.item_id: (i.node, i.name, i.index, i.parents, i.attrs, _files_of(i.inputs), _files_of(i.outputs), i.state, i.signature)
+        for i in state.items.values()
+    }
+    counts = sorted((i.node, i.state) for i in state.items.values())
+    return items, counts
+
+
+def _generate(tmp_path: Path, make, *, use_bulk: bool, monkeypatch) -> tuple:
+    tmp_path.mkdir(parents=True)
+    root = str(tmp_path)
+    graph = make(root)
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    chosen: list = []
+    real_plan = bulk.plan
+
+    def plan(walk):
+        names = real_plan(walk) if use_bulk else []
+        chosen.extend(names)
+        return names
+
+    monkeypatch.setattr(bulk, "plan", plan)
+    summary = engine.cook_graph(graph, db=db, jobs=2, generate_only=True)
+    assert summary.status == "success", summary.message
+    generated = summary.generated
+    items, counts = _tables(db)
+    monkeypatch.setattr(bulk, "plan", real_plan)
+    after = engine.cook_graph(make(root), db=db, jobs=2)
+    assert after.status == "success", after.message
+    return items, counts, generated, dict(after.counts), chosen
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_bulk_generation_records_what_the_walk_records(tmp_path, monkeypatch, name):
+    make = GRAPHS[name]
+    walk = _generate(tmp_path / "walk", make, use_bulk=False, monkeypatch=monkeypatch)
+    fast = _generate(tmp_path / "bulk", make, use_bulk=True, monkeypatch=monkeypatch)
+    assert fast[4], "the bulk path made nothing: the test proves nothing"
+    assert walk[4] == []
+    assert fast[0] == walk[0]  # every item, field by field
+    assert fast[1] == walk[1]
+    assert fast[2] == walk[2]  # --generate-only's per-node table
+    assert fast[3] == walk[3]  # the cook after it ran the same
+
+
+def test_bulk_path_is_only_for_fresh_nodes(tmp_path, monkeypatch):
+    """A node with recorded items is decided item by item (its items may be reused or dirtied)."""
+    root = str(tmp_path)
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    assert engine.cook_graph(_wedge_work(root), db=db, jobs=2).status == "success"
+    chosen: list = []
+    real_plan = bulk.plan
+    monkeypatch.setattr(bulk, "plan", lambda walk: chosen.extend(real_plan(walk)) or chosen)
+    summary = engine.cook_graph(_wedge_work(root), db=db, jobs=2, generate_only=True)
+    assert summary.status == "success"
+    assert chosen == []
+    assert summary.generated["work"]["items"] == WEDGE
+
+
+def test_generate_only_records_items_before_anything_runs(tmp_path):
+    """When: in the bulk path every static item is in the log before the first item cooks, and the
+    cook after it generates none of them again."""
+    root = str(tmp_path)
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    engine.cook_graph(_page_example(root), db=db, jobs=2, generate_only=True)
+    engine.cook_graph(_page_example(root), db=db, jobs=2)
+    with EventLog.open(db) as log:
+        events = list(log.events())
+    first = {}
+    for e in events:
+        if e.kind == "WorkItemGenerated":
+            first.setdefault(e.item_id, (e.cook_id, e.seq))
+    ran = [e.seq for e in events if e.kind == "WorkItemStateChanged" and e.state == "cooking"]
+    ran += [e.seq for e in events if e.kind == "WorkItemCooked" and e.cook_id == 2]
+    static_nodes = {"wedge", "render", "shade", "byframe", "sheet", "done"}
+    assert {e.node for e in events if e.kind == "WorkItemGenerated" and e.cook_id == 1} == static_nodes
+    assert all(cook == 1 for cook, _ in first.values())  # nothing new in the cook after it
+    assert max(seq for _, seq in first.values()) < min(ran)
