@@ -94,7 +94,7 @@ class Recorder:
             rows.append(row)
             is_new = prepared is not None and event.item_id not in items
             apply(state, event)
-            if is_new:
+            if is_new and prepared is not None:
                 prepared.append(new_item_row(seq, items[event.item_id]))
             seq += 1
         self._seq = seq

@@ -180,12 +180,12 @@ class ScheduledItem(WorkItemAPI):
         return self.run is not None
 
     @property
-    def isBatch(self) -> bool:  # noqa: N802 - PDG's name
+    def isBatch(self) -> bool:  # type: ignore[override]  # noqa: N802 - PDG's name; computed here
         """A batch work item (``engine.cook.batches``): one job for ``batchItems``."""
         return bool(getattr(self.item, "batch_subs", None))
 
     @property
-    def batchItems(self) -> list:  # noqa: N802 - PDG's name
+    def batchItems(self) -> list:  # type: ignore[override]  # noqa: N802 - PDG's name
         """A batch's sub-items (read-only ``pdg.WorkItem`` views, in sub index order)."""
         return [ScheduledItem(sub, self.node) for sub in getattr(self.item, "batch_subs", None) or ()]
 
