@@ -83,22 +83,20 @@ class Recorder:
                 self.record(cls, fields)
             return
         apply, state, rows = APPLY[cls.kind], self.state, self._rows
-        new_event, now, cook_id, graph = codec.new_event, time.time_ns(), self.cook_id, self.graph
         seq = self._seq
+        made = codec.new_events(cls, seq, time.time_ns(), self.cook_id, self.graph, many)
         # new items' table rows, made here from the state this fold just made (the appender then
         # writes them as they are: it need not decode and fold those events a second time)
         prepared = self._prepared if cls is WorkItemGenerated and self.log is not None else None
         items, new_item_row = state.items, tables.new_item_row
-        for fields in many:
-            event, row = new_event(cls, seq, now, cook_id, graph, fields)
+        for event, row in made:
             rows.append(row)
             is_new = prepared is not None and event.item_id not in items
             apply(state, event)
             if is_new:
-                prepared.append(new_item_row(seq, items[event.item_id]))
-            seq += 1
-        self._seq = seq
-        state.seq = seq - 1
+                prepared.append(new_item_row(row[0], items[event.item_id]))
+        self._seq = seq + len(made)
+        state.seq = self._seq - 1
 
     def flush(self, mark=None) -> list[tuple[Event, str | None, str]]:
         """Write the pending batch (or hand it to the appender); return its events, each with its

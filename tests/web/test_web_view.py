@@ -142,7 +142,39 @@ def test_a_click_shows_attributes_and_the_explain_chain(webproject, serve, page,
     answer = json.loads(webproject.pdg("explain", items[3]["item_id"], "--json").output)
     assert chain == [step["text"] for step in answer["chain"]] and chain
     assert items[3]["outputs"][0]["path"] in page.inner_text("#detail")
+    # the files with their sizes, and the state history, as pdg show has them
+    shown = json.loads(webproject.pdg("show", items[3]["item_id"], "--json").output)["item"]
+    rows = page.eval_on_selector_all(
+        "#detail table", "(ts) => ts.map((t) => [...t.querySelectorAll('tr')].map((r) => r.innerText.split('\\t')))"
+    )
+    file_rows = [r for table in rows for r in table if len(r) == 3 and r[0] != "file"]
+    for f in shown["inputs"] + shown["outputs"]:
+        assert [f["path"], f["tag"], str(f["size"])] in file_rows, (f, file_rows)
+    history = [r[:2] for table in rows for r in table if len(r) >= 4 and r[0].isdigit()]
+    assert history == [[str(h["seq"]), h["state"]] for h in shown["history"]]
     page.screenshot(path=str(screenshots / "detail.png"))
+
+
+JOBS_GRAPH = """
+from pdgstore.engine import Graph
+
+graph = Graph("jobs")
+files = graph.file_pattern("files", "in/*.txt")
+graph.command("say", files, ["sh", "-c", "for i in 1 2 3 4 5; do echo job line $i; done"])
+"""
+
+
+def test_an_out_of_process_items_detail_shows_its_jobs_log_tail(webproject, serve, page):
+    webproject.write("jobs.py", JOBS_GRAPH)
+    assert webproject.pdg("cook", "jobs.py").exit_code == 0
+    server = serve()
+    open_view(page, server)
+    page.click(".node[data-key='jobs/say']")
+    point = page.evaluate("() => pdgView.cellPoint(0)")
+    page.mouse.click(point["x"], point["y"])
+    page.wait_for_selector("#detail-log")
+    tail = page.inner_text("#detail-log")
+    assert tail.splitlines()[-5:] == [f"job line {i}" for i in range(1, 6)], tail
 
 
 def test_performance_colouring_orders_cells_by_cook_time(webproject, serve, page, screenshots):
@@ -160,6 +192,16 @@ def test_performance_colouring_orders_cells_by_cook_time(webproject, serve, page
     legend = page.inner_text("#legend")
     assert "min" in legend and "max" in legend
     page.screenshot(path=str(screenshots / "perf-time.png"))
+    # by output size: the ramp rises with the bytes each item wrote
+    page.select_option("#color-mode", "size")
+    sizes = [sum(o["size"] for o in i["outputs"]) for i in items]
+    reds = [drawn(page, i)[0] for i in range(len(items))]
+    order = sorted(range(len(items)), key=lambda i: sizes[i])
+    assert [reds[i] for i in order] == sorted(reds), (sizes, reds)
+    assert reds[order[0]] < reds[order[-1]]
+    legend = page.inner_text("#legend")
+    assert f"min {min(sizes)} B" in legend and "max" in legend
+    page.screenshot(path=str(screenshots / "perf-size.png"))
 
 
 def test_history_shows_the_first_cooks_state(webproject, serve, page, screenshots):
