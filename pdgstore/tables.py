@@ -209,22 +209,22 @@ def item_from_row(row: tuple) -> Item:
 
 
 def item_body(item: Item) -> bytes:
-    return _pack_fields(
-        (
-            item.index,
-            item.outputs,
-            item.started_ns,
-            item.duration_ns,
-            item.error,
-            item.signature,
-            len(item.parents),
-            len(item.inputs),
-        )
+    fields = (
+        item.index,
+        item.outputs,
+        item.started_ns,
+        item.duration_ns,
+        item.error,
+        item.signature,
+        len(item.parents),
+        len(item.inputs),
     )
+    return _pack_fields(fields) if type(item.outputs) is Packed else _pack(fields)
 
 
 def item_detail(item: Item) -> bytes:
-    return _pack_fields((item.parents, item.attrs, item.inputs, item.traceback, item.reason))
+    fields = (item.parents, item.attrs, item.inputs, item.traceback, item.reason)
+    return _pack_fields(fields) if type(item.parents) is Packed or type(item.inputs) is Packed else _pack(fields)
 
 
 def _fold_item_from_row(row: tuple) -> Item:

@@ -125,15 +125,15 @@ class Recorder:
 
     def save_snapshot(self) -> None:
         """Store the state as the snapshot at its ``seq``, after every batch flushed before
-        (through the appender when there is one: packed here, written there). Events emitted and
-        not yet flushed are flushed first: a snapshot never counts an event the log lacks."""
+        (through the appender when there is one: packed there, from the tables it keeps, so this
+        process never holds its state twice). Events emitted and not yet flushed are flushed
+        first: a snapshot never counts an event the log lacks."""
         if self._rows:
             self.flush()
-        blob = pack_snapshot(self.state)
         if self.log_process is not None:
-            self.log_process.write_snapshot(self.state.seq, blob)
+            self.log_process.write_snapshot_from_tables(self.state.seq)
         else:
-            self.log.write_snapshot(self.state.seq, blob)
+            self.log.write_snapshot(self.state.seq, pack_snapshot(self.state))
 
     def save_manifest(self, graph: str, seq: int, blob) -> None:
         """Store ``graph``'s no-op manifest (``engine.incremental.manifest``), after every batch
