@@ -128,6 +128,12 @@ class LogProcess:
         sent before it, while the cook finishes."""
         self._request(["snapshot", seq], blob, None)
 
+    def write_snapshot_from_tables(self, seq: int) -> None:
+        """Queue the snapshot at ``seq``, the end of the last batch sent, to be packed by the
+        appender from the tables once that batch is in (``pdgstore.snapshots.pack_from_tables``):
+        the cook never packs its state a second time."""
+        self._request(["snapshot_tables", seq], b"", None)
+
     def save_manifest(self, graph: str, seq: int, blob) -> None:
         """Queue ``graph``'s no-op manifest (``engine.incremental.manifest``), valid while the log ends at ``seq``."""
         self._request(["manifest", graph, seq], blob, None)

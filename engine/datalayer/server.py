@@ -49,6 +49,10 @@ HTTP_WORKERS = 6
 #: how long ``stop()`` lets connections end by themselves before it drops them
 STOP_GRACE_S = 2.0
 SERVER_TYPES = ("DataLayerWSServer", "DataLayerTCPServer")
+#: what a WebSocket connection may buffer before a send waits for the client to read: a frame of a
+#: busy cook is often larger than websockets' default 32 KiB, and each such wait is a trip round
+#: the event loop per subscriber (the session's own queue bounds what a slow client holds)
+WRITE_LIMIT_BYTES = 1 << 20
 
 
 def is_loopback(host: str) -> bool:
@@ -207,6 +211,7 @@ class WSServer(DataLayerServer):
             max_size=MAX_REQUEST_BYTES,
             process_request=self._process_request,
             compression=None,
+            write_limit=WRITE_LIMIT_BYTES,
             close_timeout=CLOSE_TIMEOUT_S,
         )
 
@@ -252,7 +257,11 @@ class WSServer(DataLayerServer):
         self.stats["connections"] += 1
         trusted = self.check_token(_request_token(websocket.request))
         session = Session(self, asyncio.get_running_loop(), trusted)
-        pump = asyncio.create_task(self._pump(session, websocket.send))
+
+        async def send(data: bytes) -> None:
+            await websocket.send(data, text=True)  # JSON encoded once for every subscriber: no re-encoding
+
+        pump = asyncio.create_task(self._pump(session, send))
         try:
             session.push(self.encode(self.welcome(session)))
             async for raw in websocket:
@@ -274,8 +283,8 @@ class WSServer(DataLayerServer):
             await session.close()
             pump.cancel()
 
-    def encode(self, data: dict) -> str:
-        return json.dumps(data, separators=(",", ":"), default=_jsonable)
+    def encode(self, data: dict) -> bytes:
+        return json.dumps(data, separators=(",", ":"), default=_jsonable).encode()
 
 
 class TCPServer(DataLayerServer):

@@ -75,7 +75,7 @@ class StoreSession:
     def _open(self, wait_s: float | None) -> EventLog:
         log = open_writer(self.db, wait_s=wait_s, on_busy=self.on_busy, stop=self.stop)
         try:
-            self.state = log.load_state() if self.state is None else log.catch_up(self.state)
+            self.state = log.current_state() if self.state is None else log.catch_up(self.state)
         except BaseException:
             log.close()
             raise
@@ -96,7 +96,7 @@ class StoreSession:
     def refresh(self) -> State:
         """The state with what others appended since (read only: no lock taken)."""
         with EventLog.open(self.db) as log:
-            self.state = log.load_state() if self.state is None else log.catch_up(self.state)
+            self.state = log.current_state() if self.state is None else log.catch_up(self.state)
         return self.state
 
     def record(self, graph: str, events: list[tuple[type[Event], dict]], wait_s: float | None = None) -> list[Event]:
