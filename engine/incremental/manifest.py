@@ -56,7 +56,8 @@ def save(store, graph: Graph, state: State, results: list[str]) -> None:
     # partitioners are skipped: the list is the same, without going over every member twice.
     prefix = files.root_prefix(root)  # joined inline: this loop goes over every recorded file
     absolute = files.absolute
-    items, seen = state.items, {}
+    items = state.items
+    seen: dict[tuple, None] = {}  # an ordered set
     for name in order:
         if not graph.nodes[name].is_partitioner:
             for item_id in state.node_items.get((graph.name, name), ()):
