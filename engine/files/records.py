@@ -87,6 +87,14 @@ def absolute(rel: str, root: str) -> str:
     return rel if os.path.isabs(rel) else os.path.join(root, rel)
 
 
+def root_prefix(root: str) -> str | None:
+    """What ``absolute`` puts before a relative path under ``root`` (POSIX: ``root/``), for loops
+    that join thousands of paths inline; None where paths are not POSIX (call ``absolute``)."""
+    if not _POSIX:
+        return None
+    return root if root.endswith("/") else root + "/"
+
+
 def content_hash(path: str, size: int = -1) -> str:
     """XXH3-64 of the file's bytes, read to the end.
 

@@ -53,18 +53,22 @@ def save(store, graph: Graph, state: State, results: list[str]) -> None:
     # every (file, mtime_ns, size) recorded, once. A partition's records are its members' (after a
     # cook that succeeded, each partition was merged again or restatted from its members), so
     # partitioners are skipped: the list is the same, without going over every member twice.
+    prefix = files.root_prefix(root)  # joined inline: this loop goes over every recorded file
     absolute = files.absolute
-    paths = list(
-        dict.fromkeys(
-            (absolute(o[PATH], root), o[MTIME_NS], o[SIZE])
-            for name in order
-            if not graph.nodes[name].is_partitioner
-            for item in state.items_of(graph.name, name)
-            for o in item.outputs
-        )
-    )
+    items, seen = state.items, {}
+    for name in order:
+        if not graph.nodes[name].is_partitioner:
+            for item_id in state.node_items.get((graph.name, name), ()):
+                for o in items[item_id].outputs:
+                    p = o[PATH]
+                    if prefix is None:
+                        p = absolute(p, root)
+                    elif p[:1] != "/":
+                        p = prefix + p
+                    seen[(p, o[MTIME_NS], o[SIZE])] = None
+    paths = list(seen)
     patterns = {
-        name: sorted(files.absolute(i.outputs[0][0], root) for i in state.items_of(graph.name, name) if i.outputs)
+        name: sorted(absolute(i.outputs[0][0], root) for i in state.items_of(graph.name, name) if i.outputs)
         for name, node in graph.nodes.items()
         if isinstance(node, FilePattern)
     }
