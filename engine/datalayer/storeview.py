@@ -30,7 +30,7 @@ from pdgstore.state import Item, State
 try:  # the store's queryable state (issue 16)
     from pdgstore.readmodel import TableState
 except ImportError:  # pragma: no cover - a pdgstore without the read model
-    TableState = None
+    TableState = None  # type: ignore[assignment,misc]
 
 #: the events that can change a work item's state (what a node's counts are made of)
 STATE_KINDS = frozenset(
@@ -63,8 +63,8 @@ class StoreView:
         self._reader = None
         self._depth = 0
         self._memory: _StateReader | None = None
-        self._data_version = None
-        self._inode = None
+        self._data_version: int | None = None
+        self._inode: int | None = None
         self._ords: dict[str, int] = {}
         self._nodes: dict[str, str] = {}
         self._unlisted: set[str] = set()
@@ -149,7 +149,9 @@ class StoreView:
             return False
         if inode != self._inode:
             return True
-        return self.log.last_seq() < self.seq or self.log.base_seq() > self.seq
+        log = self.log
+        assert log is not None, "asked of an open store"
+        return log.last_seq() < self.seq or log.base_seq() > self.seq
 
     def end_seq(self) -> int:
         """The seq of the log's last event, as this view's read transaction sees it."""
@@ -240,7 +242,9 @@ class StoreView:
             if ord_ is not None:
                 return ord_ < event.seq  # the tables keep the seq of an item's first generation
         last = ""  # removed since, or an old event: what did the log say of the item before it?
-        for earlier in self.log.events(0, subject=event.item_id, until=event.seq - 1):
+        log = self.log
+        assert log is not None, "asked of an open store"
+        for earlier in log.events(0, subject=event.item_id, until=event.seq - 1):
             if earlier.kind in ("WorkItemGenerated", "WorkItemRemoved"):
                 last = earlier.kind
         return last == "WorkItemGenerated"
