@@ -436,3 +436,32 @@ def test_job_logs_come_back_to_pdg_log(tmp_path, dask_cluster):
     shown = CliRunner().invoke(pdg, ["log", "run_2", "--db", str(tmp_path / ".pdg" / "pdg.db")])
     assert shown.exit_code == 0, shown.output
     assert "hello from run_2" in shown.output and "oops" in shown.output
+
+
+def test_distributed_is_imported_only_when_a_cook_sends_work_to_dask(tmp_path):
+    """Declaring a dask scheduler costs nothing: a recook with nothing to run imports no
+    ``distributed`` and starts no cluster (the optional extra is needed only on use)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+import pdgstore.engine as engine
+
+def graph(dask):
+    g = engine.Graph("lazy", root={str(tmp_path)!r})
+    if dask:
+        g.scheduler("farm", "dask", default=True)
+    g.command("run", g.range_generate("numbers", 2), ["sh", "-c", "echo @value > o_@pdg_name"],
+              expected_outputs=["o_@pdg_name"])
+    return g
+
+db = {str(tmp_path / "pdg.db")!r}
+assert engine.cook_graph(graph(False), db=db).counts["ran"] == 2
+again = engine.cook_graph(graph(True), db=db)
+assert again.status == "success" and again.counts["ran"] == 0, again.counts
+print("distributed" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
