@@ -395,6 +395,29 @@ def test_watch_recooks_only_what_changed_on_the_cluster(project, dask_cluster):
             watch.kill()
 
 
+def test_a_schedule_cooks_on_the_cluster(project, dask_cluster):
+    import json
+    import signal as signals
+
+    cluster, _ = dask_cluster
+    project.write("g.py", WATCHED.format(address=cluster.scheduler_address))
+    project.inputs(2)
+    assert project.pdg_process("schedule", "add", "g.py", "--every", "0.5s").returncode == 0
+    service = project.popen("schedule", "run", "--json")
+    try:
+        line = json.loads(service.stdout.readline())
+        while line["event"] != "cook":
+            line = json.loads(service.stdout.readline())
+        assert line["summary"]["status"] == "success" and line["summary"]["items"]["ran"] == 2, line
+        assert (project.root / "in" / "f0001.txt.up").exists()
+    finally:
+        service.send_signal(signals.SIGINT)
+        try:
+            service.wait(timeout=30)
+        except Exception:  # noqa: BLE001
+            service.kill()
+
+
 def test_slots_per_item_are_dask_resources(tmp_path, dask_cluster):
     """Each worker has 2 slots: jobs taking 2 run one per worker, never more than 2 at once."""
     cluster, _ = dask_cluster
