@@ -18,6 +18,7 @@ _EXPORTS = {
     "File": "pdgstore.engine.graph.attribs",
     "wedge_random": "pdgstore.engine.graph.generators",
     "wedge_range": "pdgstore.engine.graph.generators",
+    "wedge_string": "pdgstore.engine.graph.generators",
     "wedge_values": "pdgstore.engine.graph.generators",
     "NewItem": "pdgstore.engine.graph.nodes",
     "NewPartition": "pdgstore.engine.graph.nodes",

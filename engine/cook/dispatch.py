@@ -178,7 +178,7 @@ class Dispatch:
             name=batch.name,
             index=batch.index,
             node=batch.node,
-            attrs=first.attrs,
+            attrs={k: v for k, v in first.attrs.items() if k != "__pdg_batch"},  # the batch is in no batch
             inputs=first.inputs,
             outputs=[],
             root=self.host.graph.root,

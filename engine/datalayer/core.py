@@ -119,65 +119,84 @@ class DataLayer:
             opened = True
             self.boundaries.clear()
             self.boundaries.append(view.seq)
-        total = 0
-        with view.reading():
-            interest = self._interest()
-            frames: dict[str, list[Message]] = {}
-            graphs: set[str] = set()
+        interest = self._interest()
+        rows: list[tuple] = []
+        summaries: dict[str, dict] = {}
+        with view.reading():  # kept short: the cut's rows and its node counts, nothing else
             while not self._stop.is_set():  # to the end of the log as this read transaction sees it
-                events = view.poll(wanted=interest.wants)
-                if not events:
+                chunk = view.rows(after=rows[-1][0] if rows else None)
+                if not chunk:
                     break
-                total += len(events)
-                self._collect(events, interest, frames, graphs)
-            if total:
-                self.boundaries.append(view.seq)
-                self._summarise(graphs, frames)
-                for path, messages in frames.items():
-                    self.deliver(path, messages, view.seq)
+                rows += chunk
             if opened:
-                self._resnapshot_store_paths()
+                self._resnapshot_store_paths(rows[-1][0] if rows else view.seq)
+            elif rows and not view.in_memory:
+                summaries = self._read_summaries({row[3] for row in rows})
+        if self._stop.is_set():
+            return 0  # closing: nobody is to hear of a cut read halfway
+        events = view.decode(rows, None if view.in_memory else interest.wants)
+        # A reader in a read transaction keeps the writer's WAL from starting over (it grows, and
+        # the cook pays): the deltas are worked out and delivered after it ended, from the events
+        # read and facts that do not change (an item's node, when it was first generated).
+        frames: dict[str, list[Message]] = {}
+        if events:
+            self._collect(events, interest, frames)
+            self.boundaries.append(view.seq)
+            if view.in_memory:
+                summaries = self._read_summaries({e.graph for e in events})
+            if opened:
+                frames = {}  # the snapshots hold what they said
+            self._summarise(summaries, frames)
+        for path, messages in frames.items():
+            self.deliver(path, messages, view.seq)
         self.stats["polls"] += 1
-        self.stats["events"] += total
-        return total
+        self.stats["events"] += len(events)
+        return len(events)
 
     def _interest(self) -> _Interest:
         if self._interest_cache is None or self._interest_cache.version != self._version:
             self._interest_cache = _Interest(self.subscribers, self._version)
         return self._interest_cache
 
-    def _collect(self, events, interest: _Interest, frames: dict, graphs: set) -> None:
+    def _collect(self, events: list, interest: _Interest, frames: dict) -> None:
         """The deltas ``events`` make to the subscribed store objects, merged into ``frames``."""
         view, paths = self.view, interest.paths
         if interest.lists_items:
             view.prepare(events)
+        items, item_only, handled = interest.items, storeobjects.ITEM_ONLY, storeobjects.HANDLED
         for event in events:
-            if paths:
+            kind = event.kind
+            if paths and kind in handled and (kind not in item_only or event.subject in items):
                 for path, kind, prop, values in storeobjects.event_deltas(event, view, paths):
                     merge(frames.setdefault(path, []), Message(kind, event.seq, prop, values))
-            if event.graph:
-                graphs.add(event.graph)
             view.apply(event)
 
-    def _summarise(self, graphs: set, frames: dict) -> None:
-        """The summaries of the subscribed nodes of ``graphs`` that changed in this step."""
-        seq = self.view.seq
+    def _read_summaries(self, graphs: set[str]) -> dict[str, dict]:
+        """The summaries of the subscribed nodes of ``graphs`` (those a step's events touched), as
+        the view's state stands (for the tables: inside the read transaction that read them)."""
+        found = {}
         for path in self._interest().node_paths:
             parsed = storeobjects.parse(path)
-            if parsed[1] not in graphs:
-                continue
-            summary = storeobjects.node_summary(self.view, parsed[1], parsed[2])
+            if parsed[1] in graphs:
+                found[path] = storeobjects.node_summary(self.view, parsed[1], parsed[2])
+        return found
+
+    def _summarise(self, summaries: dict[str, dict], frames: dict) -> None:
+        """The node summaries that changed in this step, at the end of its frames."""
+        seq = self.view.seq
+        for path, summary in summaries.items():
             for message in summary_messages(self._summaries.get(path), summary, seq):
                 merge(frames.setdefault(path, []), message)
             self._summaries[path] = summary
 
-    def _resnapshot_store_paths(self) -> None:
+    def _resnapshot_store_paths(self, seq: int) -> None:
         for path in list(self.subscribers):
             if storeobjects.parse(path):
-                self.deliver(path, [self._store_snapshot(path)], self.seq)
+                self.deliver(path, [self._store_snapshot(path, seq)], seq)
 
-    def _store_snapshot(self, path: str) -> Message:
-        return snapshot(storeobjects.properties(self.view, storeobjects.parse(path)), self.view.seq)
+    def _store_snapshot(self, path: str, seq: int | None = None) -> Message:
+        seq = self.view.seq if seq is None else seq
+        return snapshot(storeobjects.properties(self.view, storeobjects.parse(path)), seq)
 
     def resume_frames(self, path: str, since: int) -> list[tuple[int, list[Message]]] | None:
         """The frames of store object ``path`` after seq ``since`` up to now, as a live subscriber
@@ -339,16 +358,11 @@ class _Interest:
         parsed = [storeobjects.parse(p) for p in self.paths]
         self.node_paths = sorted(p for p, x in zip(self.paths, parsed, strict=True) if x[0] == "node")
         self.items = frozenset(x[2] for x in parsed if x[0] == "item")
-        self.node_graphs = frozenset(x[1] for x in parsed if x[0] == "node")
         self.lists_items = any(x[0] in ("graph", "node") for x in parsed)
 
     def wants(self, kind: str, graph: str, subject: str) -> bool:
         """Whether an event (by its columns) must be decoded for the subscribed objects."""
-        return (
-            kind in storeobjects.ALWAYS_DECODED
-            or subject in self.items
-            or (kind == "WorkItemGenerated" and graph in self.node_graphs)
-        )
+        return kind in storeobjects.ALWAYS_DECODED or subject in self.items
 
 
 def _lost(visualizer) -> None:

@@ -30,6 +30,8 @@ SNAPSHOT = MessageType.eMessageTypeObjectSnapshot
 APPEND = MessageType.eMessageTypeAppendValues
 REMOVE = MessageType.eMessageTypeRemoveValues
 SET = MessageType.eMessageTypeSetValues
+#: the enum by a name that ``Message.MessageType`` (PDG's spelling, inside the class) does not shadow
+_Type = MessageType
 
 
 class ObjectSnapshot:
@@ -64,7 +66,7 @@ class Message:
 
     def __init__(
         self,
-        type: MessageType,
+        type: _Type | int,
         seq: int = 0,
         prop: str = "",
         values: list | None = None,
@@ -77,7 +79,7 @@ class Message:
         self.snapshot = snapshot
 
     # -- PDG's names -------------------------------------------------------------------------------
-    def getType(self) -> MessageType:
+    def getType(self) -> _Type:
         return self.type
 
     def getSeq(self) -> int:
@@ -116,7 +118,8 @@ class Message:
     # -- the wire --------------------------------------------------------------------------------
     def to_wire(self) -> dict:
         if self.type == SNAPSHOT:
-            return {"t": int(self.type), "seq": self.seq, "props": {k: list(v) for k, v in self.snapshot.items()}}
+            snapshot = self.snapshot or {}
+            return {"t": int(self.type), "seq": self.seq, "props": {k: list(v) for k, v in snapshot.items()}}
         return {"t": int(self.type), "seq": self.seq, "prop": self.prop, "values": list(self.values)}
 
     @classmethod

@@ -238,9 +238,9 @@ class Graph(NodeLibrary):
     def _batched(self, name: str, batch_size, node: n.Node, generate_when: str) -> n.Node:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0:
             raise GraphError(f"node {name}: batch_size is a whole number of items (0: no batches), not {batch_size!r}")
-        node.batch_size = batch_size  # not a parameter of its items: batching changes no result
+        node.batch_size = batch_size  # type: ignore[attr-defined]  # not a parameter of its items: batching changes no result
         if batch_size:
-            node.item_json = True  # a batch's job reads its sub-items with pdgjson
+            node.item_json = True  # type: ignore[attr-defined]  # a batch's job reads its sub-items with pdgjson
         return self._processor(node, generate_when)
 
     def python_script(
@@ -316,9 +316,17 @@ class Graph(NodeLibrary):
         return self.add(n.WaitForAll(name, _names(upstream)))
 
     def partition_by_attribute(
-        self, name: str, upstream, attribute: str, *, use_dynamic_partitioning=True, merge_input_attributes=True
+        self,
+        name: str,
+        upstream,
+        attribute,
+        *,
+        use_dynamic_partitioning=True,
+        merge_input_attributes=True,
+        range_size=None,
     ) -> n.Node:
-        """One partition per distinct value of ``attribute``."""
+        """One partition per distinct value of ``attribute`` (a name, or a list: per distinct
+        combination), or per value range of ``range_size`` of a numeric attribute."""
         return self.add(
             n.PartitionByAttribute(
                 name,
@@ -326,6 +334,7 @@ class Graph(NodeLibrary):
                 attribute,
                 use_dynamic_partitioning=use_dynamic_partitioning,
                 merge_input_attributes=merge_input_attributes,
+                range_size=range_size,
             )
         )
 

@@ -117,10 +117,14 @@ class NodeLibrary:
         start=None,
         end=None,
         attribute=None,
+        range_type="custom",
+        count=None,
         use_dynamic_partitioning=None,
         merge_input_attributes=True,
     ):
-        """Partitions of ``size`` consecutive indices (or values of ``attribute``), one every ``step``."""
+        """Partitions of ``size`` consecutive indices (or values of ``attribute``), one every ``step``;
+        or, by ``range_type``, ``count`` even partitions, partitions of ``size`` items, the first and
+        last (``first_last``) or first, middle and last (``first_middle_last``) item of each input."""
         return self.add(
             p.PartitionByRange(
                 name,
@@ -130,15 +134,32 @@ class NodeLibrary:
                 start=start,
                 end=end,
                 attribute=attribute,
+                range_type=range_type,
+                count=count,
                 **_switches(use_dynamic_partitioning, merge_input_attributes),
             )
         )
 
-    def partition_by_node(self, name: str, upstream, *, use_dynamic_partitioning=None, merge_input_attributes=True):
-        """One partition per input node."""
+    def partition_by_node(
+        self,
+        name: str,
+        upstream,
+        *,
+        mode="node",
+        allow_partial=False,
+        use_dynamic_partitioning=None,
+        merge_input_attributes=True,
+    ):
+        """One partition per input node (``mode="node"``), per tuple of the N-th items of the inputs
+        (``"tuple"``, ``allow_partial`` for inputs of unequal length) or per combination of one
+        item of each input (``"combination"``)."""
         return self.add(
             p.PartitionByNode(
-                name, self._upstream(upstream), **_switches(use_dynamic_partitioning, merge_input_attributes)
+                name,
+                self._upstream(upstream),
+                mode=mode,
+                allow_partial=allow_partial,
+                **_switches(use_dynamic_partitioning, merge_input_attributes),
             )
         )
 

@@ -21,11 +21,12 @@ import glob
 import hashlib
 import inspect
 import marshal
+import math
 import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.files import records as files
@@ -70,7 +71,7 @@ class NewPartition:
 class Node:
     """What every node has: a name, its upstream node names and a description for the log."""
 
-    type_name: ClassVar[str] = "node"
+    type_name: str = "node"  # a class names its type; an instance may name a variant (map_by_expression)
     is_partitioner: ClassVar[bool] = False
 
     #: how its items use the cache (engine.files.cache.CACHE_MODES); not part of its definition's hash
@@ -85,7 +86,7 @@ class Node:
     def __init__(self, name: str, inputs: list[str]) -> None:
         self.name = name
         self.inputs = inputs
-        self.graph = None  # set by Graph.add
+        self.graph: Any = None  # the Graph, set by Graph.add
         self.handlers: list[tuple[str, Callable]] = []
 
     def parms(self) -> dict:
@@ -117,7 +118,7 @@ class Processor(Node):
     does_work: ClassVar[bool] = False
     #: ``generate`` reads only its parent's identity, index and attributes, never its results, so a
     #: static cook can know its items before the parent cooks (``engine.cook.static``)
-    static_generation: ClassVar[bool] = False
+    static_generation: bool = False  # per class, or per instance where its parameters decide
 
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
         raise NotImplementedError
@@ -179,7 +180,7 @@ class GenerateContext:
 
     graph: str
     root: str
-    file: Callable[[str, str | None], list] = None
+    file: Callable[[str, str | None], list] = None  # type: ignore[assignment]  # set by the cook
     stats: dict | None = None
     #: ``warn(message)``: a warning the cook records (a CookWarning event); each message once a cook
     warn: Callable[[str], None] | None = None
@@ -225,7 +226,7 @@ class FilePattern(Processor):
         pattern = self.pattern if os.path.isabs(self.pattern) else os.path.join(root, self.pattern)
         found = []
         for p, entry in _glob(pattern):
-            st = stats.get(p, False) if stats is not None else False
+            st: os.stat_result | None | Literal[False] = stats.get(p, False) if stats is not None else False
             if st is False and entry is not None:
                 try:
                     if entry.is_file():
@@ -456,7 +457,11 @@ class WaitForAll(Partitioner):
 
 class PartitionByAttribute(Partitioner):
     """One partition per distinct value of ``attribute`` among the (cooked) upstream items; the
-    partition carries that value. Items without the attribute are left out."""
+    partition carries that value. Items without the attribute are left out.
+
+    PDG's variants: ``attribute`` may be a list (one partition per distinct combination of their
+    values, each carried); ``range_size`` groups a numeric attribute by value ranges instead of
+    distinct values (``[k * size, (k + 1) * size)``: the partition carries ``<attribute>range``)."""
 
     type_name = "partition_by_attribute"
 
@@ -464,45 +469,77 @@ class PartitionByAttribute(Partitioner):
         self,
         name: str,
         inputs: list[str],
-        attribute: str,
+        attribute,
         *,
         use_dynamic_partitioning: bool = True,
         merge_input_attributes: bool = True,
+        range_size: float | None = None,
     ) -> None:
         super().__init__(name, inputs)
-        self.attribute = attribute
+        names = [attribute] if isinstance(attribute, str) else list(attribute or ())
+        if not names or not all(isinstance(a, str) and a for a in names) or len(set(names)) != len(names):
+            raise GraphError(f"partition by attribute {name}: give an attribute name, or a list of distinct names")
+        if range_size is not None and (
+            not isinstance(range_size, (int, float)) or isinstance(range_size, bool) or range_size <= 0
+        ):
+            raise GraphError(f"partition by attribute {name}: range_size is a number > 0, not {range_size!r}")
+        self.attribute = attribute if isinstance(attribute, str) else names
+        self.names = names
+        self.range_size = range_size
         self.needs_cooked_inputs = bool(use_dynamic_partitioning)
         self.merge_input_attributes = bool(merge_input_attributes)
 
     def parms(self) -> dict:
-        out = {"attribute": self.attribute}
+        out: dict[str, Any] = {"attribute": self.attribute}
         if not self.needs_cooked_inputs or not self.merge_input_attributes:  # recorded as before otherwise
             out.update(
                 use_dynamic_partitioning=self.needs_cooked_inputs, merge_input_attributes=self.merge_input_attributes
             )
+        if self.range_size is not None:
+            out["range_size"] = self.range_size
         return out
 
     def made_nothing(self, upstream: int) -> str:
         if not upstream:
             return ""  # nothing upstream: that node says why
-        return f"none of its {upstream} upstream items has the attribute {self.attribute!r}"
+        what = f"the attribute {self.names[0]!r}" if len(self.names) == 1 else f"all of the attributes {self.names}"
+        if self.range_size is not None:
+            what = f"a number in {what}"
+        return f"none of its {upstream} upstream items has {what}"
+
+    def _key(self, attr):
+        """The group an attribute value falls in: its value (a file's path, a dict's items), or
+        with ``range_size`` the start of its value range (None: not a number)."""
+        value = attribs.value_of(attr)
+        if self.range_size is not None:
+            if attr[0] not in ("int", "float") or not attr[1]:
+                return None
+            return math.floor(value / self.range_size) * self.range_size
+        key = value.path if isinstance(value, attribs.File) else value
+        if isinstance(key, dict):
+            key = repr(sorted(key.items()))
+        return (attr[0], key)
 
     def partition(self, ctx: GenerateContext, items: list) -> list[NewPartition]:
         groups: dict[Any, list] = {}
         for item in items:
-            attr = item.attrs.get(self.attribute)
-            if attr is None:
-                continue
-            value = attribs.value_of(attr)
-            key = value.path if isinstance(value, attribs.File) else value
-            if isinstance(key, dict):
-                key = repr(sorted(key.items()))
-            groups.setdefault((attr[0], key), []).append(item)
+            keys = []
+            for attribute in self.names:
+                attr = item.attrs.get(attribute)
+                key = None if attr is None else self._key(attr)
+                if key is None:
+                    break
+                keys.append(key)
+            else:
+                groups.setdefault(tuple(keys), []).append(item)
         out = []
-        for (kind, key), members in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-            out.append(
-                NewPartition(
-                    key=[kind, key], members=members, attrs={self.attribute: list(members[0].attrs[self.attribute])}
-                )
-            )
+        for keys, members in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+            first = members[0]
+            if self.range_size is None:
+                attrs = {a: list(first.attrs[a]) for a in self.names}
+                key = [keys[0][0], keys[0][1]] if len(keys) == 1 else [list(k) for k in keys]
+            else:
+                attrs = {f"{a}range": attribs.typed([low, low + self.range_size]) for a, low in zip(self.names, keys)}
+                key = ["range", self.range_size, *keys]
+            out.append(NewPartition(key=key, members=members, attrs=attrs))
         return out

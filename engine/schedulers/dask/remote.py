@@ -134,7 +134,7 @@ def run_job(spec: dict) -> dict:
     env = {k: os.environ[k] for k in PASSED if k in os.environ}
     env.update(spec["env"])
     env["PDG_DASK_KEY"] = key  # how reap_orphans knows it should its worker die
-    env["PDG_DASK_RUN"] = answer["run"]
+    env["PDG_DASK_RUN"] = str(answer["run"])
     t0 = time.monotonic()
     pipe, write_end = os.pipe()
     try:
@@ -315,7 +315,7 @@ def reap_orphans(keys: list, keep: tuple = (), dask_worker=None) -> list:
     left; ``[pid, key]`` of each group killed (Linux: ``/proc``; elsewhere none)."""
     wanted = {b"PDG_DASK_KEY=" + str(key).encode(): key for key in keys}
     spared = {b"PDG_DASK_RUN=" + str(run).encode() for run in keep}
-    found = []
+    found: list[list] = []
     try:
         names = os.listdir("/proc")
     except OSError:
