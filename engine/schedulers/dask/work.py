@@ -3,7 +3,7 @@
 A job's spec carries what ``remote.run_job`` needs and nothing of the cook's own environment that
 the worker has itself (``PATH``, ``HOME``...: the worker's own are used unless the node set them).
 With a path map, every path in it (command, environment, folder, log, the item JSON's contents) is
-rewritten for the workers.
+rewritten for the workers. ``Job`` is the scheduler's record of one item's work while it holds it.
 """
 
 from __future__ import annotations
