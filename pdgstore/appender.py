@@ -50,6 +50,8 @@ import signal
 import struct
 import sys
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 import msgpack
 
@@ -98,7 +100,7 @@ def read_requests(stream, requests: queue.SimpleQueue) -> None:
     requests.put(END)
 
 
-def perform(log: EventLog, header: tuple, tail: bytes) -> None:
+def perform(log: EventLog, header: Sequence[Any], tail: bytes) -> None:
     """Do one request on ``log`` (the cook does the same itself when it has no appender)."""
     op = header[0]
     if op == "append":

@@ -100,6 +100,9 @@ class Cook:
         self.store_dir = store_dir or (os.path.dirname(log.path) if log is not None else graph.root)
         #: hears every decision (item id, action, reason); given, the cook runs nothing (a dry run)
         self.observe = observe
+        #: a dry run's decisions (item id -> (action, reason)) and summary (``Cook.plan``)
+        self.decisions: dict[str, tuple[str, dict]] = {}
+        self.summary: CookSummary | None = None
         self.handlers = Handlers([] if observe is not None or log is None else graph.handlers)
         self.recorder = Recorder(log, self.state, graph=graph.name, keep_events=bool(self.handlers), offload=True)
         self.settle = Settle(self.recorder)

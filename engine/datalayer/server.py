@@ -81,7 +81,7 @@ class DataLayerServer:
         self.port = self._sock.getsockname()[1]
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
-        self._stopped = None
+        self._stopped: asyncio.Event | None = None
         #: set once ``stop()`` began: sessions closing then leave the layer alone (it closes too)
         self.stopping = False
         self._error: BaseException | None = None
@@ -112,7 +112,7 @@ class DataLayerServer:
             self.loop.close()
 
     async def _main(self) -> None:
-        self._stopped = asyncio.Event()
+        self._stopped = stopped = asyncio.Event()
         try:
             server = await self._start()
         except BaseException as exc:  # noqa: BLE001 - handed to the constructor, which raises it
@@ -120,7 +120,7 @@ class DataLayerServer:
             self._ready.set()
             return
         self._ready.set()
-        await self._stopped.wait()
+        await stopped.wait()
         await self._close(server)
 
     async def _close(self, server) -> None:

@@ -96,7 +96,7 @@ def properties(view: StoreView, parsed: tuple) -> dict[str, list]:
 
 
 def item_properties(item: Item) -> dict[str, list]:
-    props = {
+    props: dict[str, list] = {
         P.Name: [item.name],
         P.Id: [item.item_id],
         P.Node: [item.node],

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Literal
 
 import xxhash
 from pdgstore.engine.errors import HandlerError
@@ -191,7 +192,12 @@ def record(
 
 
 def check(
-    prev: list, root: str, *, types: TypeRegistry | None = None, item=None, st: os.stat_result | None | bool = False
+    prev: list,
+    root: str,
+    *,
+    types: TypeRegistry | None = None,
+    item=None,
+    st: os.stat_result | None | Literal[False] = False,
 ) -> tuple[str, list | None]:
     """The stat cascade for a recorded file: (verdict, current record or None when missing).
 
