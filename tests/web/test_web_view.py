@@ -254,6 +254,13 @@ def test_history_shows_the_first_cooks_state(webproject, serve, page, screenshot
     page.wait_for_selector("#diff-panel h2")
     assert "18 added" in page.inner_text("#diff-panel h2")  # six new items in each of three nodes
     page.screenshot(path=str(screenshots / "history.png"))
+    # the cook picker goes to the same points: now (live), then the first cook again
+    page.select_option("#cook-picker", "")
+    page.wait_for_function("() => pdgView.at === null && pdgView.ready", timeout=30_000)
+    assert page.evaluate("() => pdgView.nodes.get('web/work').count") == 30
+    page.select_option("#cook-picker", "cook:1")
+    page.wait_for_function("() => pdgView.at === 'cook:1' && pdgView.ready", timeout=30_000)
+    assert page_counts(page)["web/work"] == [first[("web", "work")]["total"], first[("web", "work")]["states"]]
 
 
 def test_the_page_reconnects_by_itself_and_resumes_from_the_last_seq(webproject, serve, page):
