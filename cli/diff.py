@@ -25,8 +25,7 @@ def command(ref1, ref2, db, as_json) -> None:
     changed. A REF is a seq, cook:ID, cook~N, a time or a span ago (see pdg status --help)."""
     with open_store(db) as log:
         a_point, b_point = refs.resolve(log, ref1), refs.resolve(log, ref2)
-        a, b = log.state_at(a_point.seq), log.state_at(b_point.seq)
-        result = history.diff(log, a, b)
+        result = history.diff_at(log, a_point.seq, b_point.seq)
     if as_json:
         render.emit_json({"schema": JSON_SCHEMA, "from": a_point.to_json(), "to": b_point.to_json(), **result})
         return

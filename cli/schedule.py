@@ -19,6 +19,7 @@ from pdgstore.engine.live import schedules
 from pdgstore.engine.project import find_store, open_store, store_beside
 
 from pdgstore.queries import JSON_SCHEMA, schedule_json
+from pdgstore.readmodel import TableState
 
 
 @click.group("schedule", short_help="Cook graphs on a timetable: add, list, remove, run.")
@@ -56,7 +57,7 @@ def list_command(db, as_json) -> None:
     """List the schedules with their timing, next due time, and how often they fired, were
     missed or skipped (answered from the store: no service needed)."""
     with open_store(db) as log:
-        rows = schedules.rows(log.load_state())
+        rows = schedules.rows(TableState(log))  # the schedules and cooks from the tables, no item read
     if as_json:
         render.emit_json({"schema": JSON_SCHEMA, "schedules": [schedule_json(r) for r in rows]})
         return
@@ -148,8 +149,8 @@ def _watchers(db: str, gate: threading.Lock, ui: ScheduleStatus) -> list:
     from pdgstore.engine.live.watch import Watcher
 
     with open_store(db) as log:
-        state = log.load_state()
-    targets = dict.fromkeys((s["path"], s["node"] or None) for s in state.schedules.values())
+        found = TableState(log).schedules
+    targets = dict.fromkeys((s["path"], s["node"] or None) for s in found.values())
     status = WatchStatus(ui.as_json)
     return [Watcher(path, db=db, node=node, report=status.report, gate=gate) for path, node in targets]
 

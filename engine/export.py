@@ -17,6 +17,7 @@ from pdgstore.engine.errors import PdgError
 
 from pdgstore import queries
 from pdgstore.log import EventLog
+from pdgstore.readmodel import TableState
 
 EVENT_COLUMNS = ("seq", "time_ns", "cook_id", "graph", "kind", "subject", "payload")
 ITEM_COLUMNS = ("item_id", "name", "node", "graph", "index", "state", "cook_id", "cook_seconds", "outputs", "attrs")
@@ -26,11 +27,9 @@ def rows(log: EventLog, what: str, cook_id: int | None = None) -> Iterator[dict]
     if what == "events":
         yield from queries.event_dicts(log, cook_id=cook_id)
         return
-    state = log.load_state()
+    state = TableState(log)  # streamed from the tables: an export of a million items holds one at a time
     roots = {g: queries.project_root(log, state, g) for g in state.graphs}
-    for item in state.items.values():
-        if cook_id is not None and item.cook_id != cook_id:
-            continue
+    for item in state.iter_items(cook_id):
         row = queries.item_summary(item, roots.get(item.graph, ""))
         row["attrs"] = {name: {"type": t, "values": v} for name, (t, v) in sorted(item.attrs.items())}
         yield row

@@ -171,7 +171,39 @@ def _natural(name: str) -> tuple:
     return (head, int(tail)) if tail.isdigit() else (name, 0)
 
 
-def diff(log: EventLog, a: State, b: State) -> dict:
+def diff_at(log: EventLog, a_seq: int, b_seq: int) -> dict:
+    """``diff`` from the state after event ``a_seq`` to the state after ``b_seq``, reading only the
+    items that the events between the two points touched: every other item is the same at both, so
+    it is in no row of the answer (a diff of two recent cooks of W(1,000,000) reads what they
+    changed, not a million items twice)."""
+    from pdgstore import tables
+
+    a, b = state_at_seq(log, a_seq), state_at_seq(log, b_seq)
+    low, high = sorted((a_seq, b_seq))
+    touched: set[str] = set()
+    dirtied: set[tuple[str, str]] = set()
+    with log.read_errors():
+        rows = log.conn.execute("SELECT kind, subject, graph FROM events WHERE seq > ? AND seq <= ?", (low, high))
+        for kind, subject, graph in rows:
+            if kind in tables.ITEM_KINDS:
+                touched.add(subject)
+            elif kind == "NodeDirtied":
+                dirtied.add((graph, subject))
+    for graph, node in dirtied:
+        for point in (a, b):
+            touched.update(i.item_id for i in point.items_of(graph, node, summary=True))
+    small_a, small_b = State(), State()
+    for small, point in ((small_a, a), (small_b, b)):
+        small.seq = point.seq
+        small.graphs = dict(point.graphs)
+        for item_id in sorted(touched):
+            item = point.item(item_id)
+            if item is not None:
+                small.items[item_id] = item
+    return diff(log, small_a, small_b, lambda i: b.item(i, summary=True) or a.item(i, summary=True))
+
+
+def diff(log: EventLog, a: State, b: State, lookup=None) -> dict:
     """What changed from state ``a`` to state ``b``: items added, removed, rerun (their work ran
     in between, with the recorded reason), updated (remade without work: a partition merged again,
     a result from the cache) or changed otherwise (state, attributes, output files)."""
@@ -183,8 +215,8 @@ def diff(log: EventLog, a: State, b: State) -> dict:
         for event in log.events(a.seq, until=b.seq, kind="WorkItemDirtied"):
             why[event.item_id] = event.reason
 
-    def name(item_id: str) -> str:
-        item = b.items.get(item_id) or a.items.get(item_id)
+    def name(item_id: str) -> str:  # ``lookup``: where an item that is in neither state is found
+        item = b.items.get(item_id) or a.items.get(item_id) or (lookup(item_id) if lookup else None)
         return item.name if item else item_id
 
     for item_id, new in b.items.items():

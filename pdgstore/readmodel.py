@@ -9,7 +9,7 @@ the rows a question returns; nothing here reads every item.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from pdgstore import tables
 from pdgstore.state import CookRecord, GraphInfo, Item, State
@@ -94,6 +94,16 @@ class TableState:
     def items_many(self, ids: Iterable[str]) -> dict[str, Item]:
         """The items of ``ids`` that exist, by id."""
         return {r[1]: tables.item_from_row(r) for r in tables.load_items(self.conn, ids)}
+
+    def iter_items(self, cook_id: int | None = None) -> Iterator[Item]:
+        """Every item (or those ``cook_id`` last changed) in generation order, streamed from the
+        table: memory holds one item at a time (``pdg export --what items``)."""
+        sql = f"SELECT {tables.ITEM_COLUMNS} FROM items"
+        args: tuple = ()
+        if cook_id is not None:
+            sql, args = sql + " WHERE cook_id = ?", (cook_id,)
+        for row in self.conn.execute(sql + " ORDER BY ord", args):
+            yield tables.item_from_row(row)
 
     def items_named(self, name: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
         return self._items("name = ? LIMIT ?", (name, limit), summary=summary)

@@ -128,3 +128,88 @@ def test_the_dask_scheduler_going_away_cancels_the_cook_with_its_reason(project,
     assert finished.message == summary["message"]
     assert {i.state for i in state.items.values() if i.node == "job"} == {"cooked_cancel"}
     assert shutil.which("true")  # the machine is still usable
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+RECONNECT_GRAPH = '''
+from pdgstore.engine import Graph
+graph = Graph("back")
+graph.scheduler("farm", "dask", address="{address}", default=True, tick_period=0.1, lost_after_s=90)
+numbers = graph.range_generate("numbers", 2)
+graph.command("run", numbers, ["sh", "-c", "if [ -e hold ]; then echo $$ >> pids.txt; sleep 60; fi; echo @value > out_@pdg_name"],
+              expected_outputs=["out_@pdg_name"])
+'''
+
+
+def test_a_dask_scheduler_back_on_its_address_gets_the_dropped_jobs_again(project, tmp_path):
+    """The Dask scheduler dies mid-cook (its workers end with it; their jobs live on in their own
+    process groups) and a new one starts on the same address with a new worker, within
+    ``lost_after_s``: the cook's client reconnects, the jobs left running are killed, and each item
+    runs again as a retry with its reason; the cook succeeds, everything recorded."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = DASK + ["--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
+    worker = WORKER + [address, "--nthreads", "2", "--resources", "slots=2", "--no-dashboard", "--host", "127.0.0.1"]
+    procs = [_start(scheduler, tmp_path / "scheduler1.log"), _start(worker, tmp_path / "worker1.log")]
+    project.write("g.py", RECONNECT_GRAPH.format(address=address))
+    (project.root / "hold").write_text("")
+    pids_file = project.root / "pids.txt"
+    cook = project.popen("cook", "g.py", "--json")
+    first = []
+    try:
+        deadline = time.monotonic() + 90
+        while (not pids_file.exists() or len(pids_file.read_text().split()) < 2) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first = [int(p) for p in pids_file.read_text().split()]
+        os.killpg(procs[0].pid, signal.SIGKILL)  # the Dask scheduler; its worker closes itself
+        procs[1].wait(timeout=60)
+        assert all(Path(f"/proc/{pid}").exists() for pid in first)  # the jobs live on without it
+        (project.root / "hold").unlink()
+        procs += [_start(scheduler, tmp_path / "scheduler2.log"), _start(worker, tmp_path / "worker2.log")]
+        out, err = cook.communicate(timeout=120)
+    finally:
+        if cook.poll() is None:
+            cook.kill()
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        orphans = [pid for pid in first if _alive(pid)]
+        for pid in first:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert cook.returncode == 0, (out, err[-2000:])
+    assert json.loads(out)["items"]["ran"] == 2
+    assert not orphans, f"jobs of the lost scheduler still ran: {orphans}"
+    from pdgstore.log import EventLog
+
+    with EventLog.open(str(project.db)) as log:
+        state = log.load_state()
+        events = list(log.events(0))
+    for item in (i for i in state.items.values() if i.node == "run"):
+        ended = [e for e in events if e.kind == "JobEnded" and e.item_id == item.item_id]
+        assert [e.outcome for e in ended] == ["retry", "success"], ended
+        assert "dropped while the Dask scheduler was out of reach" in ended[0].message
+        assert "was killed" in ended[0].message
+        assert item.attrs["failurecount"] == ["int", [1]]
+        assert (project.root / f"out_{item.name}").read_text().strip() == str(item.index)
+    assert project.pdg_process("check").returncode == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return data[data.rfind(b")") + 2 :].split()[0] != b"Z"

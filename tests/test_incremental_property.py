@@ -22,10 +22,12 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from unittest import mock
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from pdgstore.engine.incremental import manifest
 from pdgstore.engine.project import cook_file
 from pdgstore import EventLog
 
@@ -266,6 +268,7 @@ class LibrarySpec:
     frames: bool  # a frame range under the wedge
     attr: str  # "", "create" (a label from @v) or "rename" (v -> value)
     part: str  # "", "frame", "index", "range" or "all", followed by a join
+    flow: str = ""  # "", "filter" (even wedge indices) or "merge" (the items again) before the work
 
     def source(self) -> str:
         value = "value" if self.attr == "rename" else "v"
@@ -290,6 +293,10 @@ class LibrarySpec:
             lines.append("prev = graph.attribute_create('c', prev, {'label': 'v@v'})")
         elif self.attr == "rename":
             lines.append("prev = graph.attribute_rename('r', prev, {'v': 'value'})")
+        if self.flow == "filter":
+            lines.append("prev = graph.filter_by_expression('fl', prev, lambda item: item['wedgeindex'] % 2 == 0)")
+        elif self.flow == "merge":
+            lines.append("prev = graph.merge('m', [prev])")
         lines += [
             "",
             "@graph.python_processor('work', upstream=prev)",
@@ -327,9 +334,10 @@ class LibrarySpec:
 
 library_graphs = st.builds(
     LibrarySpec, st.booleans(), st.sampled_from(["", "create", "rename"]),
-    st.sampled_from(["", "frame", "index", "range", "all"]),
+    st.sampled_from(["", "frame", "index", "range", "all"]), st.sampled_from(["", "filter", "merge"]),
 )
-library_edits = st.tuples(st.sampled_from(["value", "grow", "shrink", "end", "size", "sep", "none"]),
+#: "spoil" overwrites one work item's output by hand: the recook takes the delta walk and reruns that item only
+library_edits = st.tuples(st.sampled_from(["value", "grow", "shrink", "end", "size", "sep", "none", "spoil"]),
                           st.integers(0, 5), st.integers(1, 4))
 
 
@@ -348,6 +356,7 @@ class LibraryProject:
         overrides = {k: str(v) for k, v in self.parms.items()}
         summary = cook_file(os.path.join(self.root, "g.py"), overrides=overrides, jobs=2)
         assert summary.status == "success", summary
+        self.warnings = summary.warnings
         ran = open(log).read().splitlines() if os.path.exists(log) else []
         assert summary.counts["ran"] == len(ran)
         return ran
@@ -358,7 +367,16 @@ class LibraryProject:
     def path(self, rel: str) -> str:
         return os.path.join(self.root, rel)
 
-    def edit(self, kind: str, i: int, n: int) -> None:
+    def edit(self, kind: str, i: int, n: int) -> str:
+        """Make the edit; for "spoil", the output file it overwrote ('' when there was none)."""
+        if kind == "spoil":
+            outs = sorted(os.listdir(self.path("out"))) if os.path.isdir(self.path("out")) else []
+            if not outs:
+                return ""
+            dst = "out/" + outs[i % len(outs)]
+            with open(self.path(dst), "w") as f:
+                f.write("spoiled by hand")
+            return dst
         vals = [int(v) for v in self.parms["vals"].split(",")]
         if kind == "value":
             vals[i % len(vals)] += n
@@ -373,23 +391,30 @@ class LibraryProject:
         elif kind == "sep":
             self.parms["sep"] = {"-": "+", "+": "-"}[self.parms["sep"]]
         self.parms["vals"] = ",".join(str(v) for v in vals)
+        return ""
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(library_graphs, st.lists(library_edits, min_size=1, max_size=3))
 def test_library_graphs_recook_like_from_scratch_and_rerun_only_changed_items(spec, steps):
     """A wedge (and frame range, attribute node, partition) parameter change reruns exactly the work
-    items whose attributes it changes; the result equals a cook from scratch; a no-change recook
-    runs nothing."""
+    items whose attributes it changes; an output spoiled by hand reruns its item only (the delta
+    walk); the result equals a cook from scratch; a no-change recook runs nothing and is proven a
+    no-op before any item is decided."""
     base = tempfile.mkdtemp(prefix="pdg-lib-")
     try:
         p = LibraryProject(os.path.join(base, "live"), spec)
         p.cook()
         for n, (kind, i, amount) in enumerate(steps):
             before, _ = p.result()  # the files of the items that exist (a removed item's file is stale)
-            p.edit(kind, i, amount)
+            spoiled = p.edit(kind, i, amount)
             ran = p.cook()
-            for line in ran:
+            if kind == "spoil":
+                work = [line for line in ran if line.startswith("work|")]
+                recorded = spoiled in before  # an output of a live item (else a stale file: nothing reads it)
+                assert [line.split("|")[1] for line in work] == ([spoiled] if recorded else []), (spoiled, ran)
+                assert not [line for line in ran if line.startswith("join|")]  # the same file again: cut off
+            for line in ran if kind != "spoil" else ():
                 node, _, rest = line.partition("|")
                 if node == "work":
                     dst, _, text = rest.partition("|")
@@ -398,6 +423,12 @@ def test_library_graphs_recook_like_from_scratch_and_rerun_only_changed_items(sp
             fresh.parms = dict(p.parms)
             fresh.cook()
             assert p.result() == fresh.result(), (kind, p.parms)
-            assert p.cook() == []
+            warned = p.warnings  # a node that made nothing and said why: the walk records that again
+            answers = []
+            real = manifest.try_noop
+            with mock.patch.object(manifest, "try_noop", lambda *a, **k: answers.append(real(*a, **k)) or answers[-1]):
+                assert p.cook() == []
+            if not warned:
+                assert answers and answers[-1][0] is not None  # proven a no-op by the manifest, nothing decided
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -14,7 +14,7 @@ import pytest
 
 import pdgstore.engine as engine
 from pdgstore import EventLog
-from pdgstore.engine import attribFlag, wedge_random, wedge_range, wedge_values
+from pdgstore.engine import attribFlag, wedge_random, wedge_range, wedge_string, wedge_values
 from pdgstore.engine.errors import GraphError
 from pdgstore.state import first_difference
 
@@ -570,3 +570,139 @@ def test_filter_and_sort_recooks(tmp_path):
     _, state = cook(build(1, True), tmp_path)
     assert len(ran.names) == 1  # v=2 passes now; the others are reused
     assert [val(i, "v") for i in of(state, "work") if i.name in ran.names] == [2]
+
+
+# -- PDG's partition variants and string wedges -----------------------------------------------------
+def test_string_wedges_expand_per_wedge_and_refuse_unknown_names(tmp_path):
+    graph = engine.Graph("w", root=str(tmp_path))
+    wedge = graph.wedge(
+        "wedge",
+        attributes=[
+            wedge_values("shot", ["sq010", "sq020", "sq030"]),
+            wedge_string("take", "@shot-take@wedgeindex"),
+        ],
+    )
+    graph.attribute_create("labelled", wedge, {"label": "@take of @wedgecount"})
+    _, state = cook(graph, tmp_path)
+    assert [val(i, "take") for i in of(state, "wedge")] == ["sq010-take0", "sq020-take1", "sq030-take2"]
+    assert [val(i, "label") for i in of(state, "labelled")] == [
+        "sq010-take0 of 3",
+        "sq020-take1 of 3",
+        "sq030-take2 of 3",
+    ]
+    assert val(of(state, "wedge")[0], "wedgeattribs") == ["shot", "take"]
+    with pytest.raises(GraphError, match="wedge bad: node bad, item wedge 0, parameter t: no attribute 'nope'"):
+        graph.wedge("bad", count=2, attributes=[wedge_string("t", "x_@nope")])
+
+
+def test_partition_by_attribute_several_attributes_and_value_ranges(tmp_path):
+    graph = engine.Graph("p", root=str(tmp_path))
+    w = graph.wedge(
+        "w",
+        attributes=[
+            wedge_values("shot", ["a", "a", "b", "b", "a"]),
+            wedge_values("look", [1, 2, 1, 1, 1]),
+            wedge_values("t", [0.5, 1.5, 2.2, 9.0, 2.9]),
+        ],
+    )
+    graph.partition_by_attribute("pairs", w, ["shot", "look"], use_dynamic_partitioning=False)
+    graph.partition_by_attribute("bins", w, "t", range_size=1.0)
+    graph.partition_by_attribute("nobins", w, "shot", range_size=2)  # not a number: nothing, and a warning
+    summary, state = cook(graph, tmp_path)
+    members = lambda p: sorted(state.items[m].index for m in p.parents)  # noqa: E731
+    pairs = of(state, "pairs")
+    assert [(val(p, "shot"), val(p, "look"), members(p)) for p in pairs] == [
+        ("a", 1, [0, 4]),
+        ("a", 2, [1]),
+        ("b", 1, [2, 3]),
+    ]
+    bins = of(state, "bins")
+    assert sorted((val(p, "trange"), members(p)) for p in bins) == [
+        ([0.0, 1.0], [0]),
+        ([1.0, 2.0], [1]),
+        ([2.0, 3.0], [2, 4]),
+        ([9.0, 10.0], [3]),
+    ]
+    assert "node nobins made no work items: none of its 5 upstream items has a number in the attribute 'shot'" in (
+        warnings_of(summary)
+    )
+    with pytest.raises(GraphError, match="range_size is a number > 0"):
+        graph.partition_by_attribute("bad", w, "t", range_size=0)
+
+
+def test_partition_by_attribute_static_groups_are_known_before_anything_runs(tmp_path):
+    """Off dynamic partitioning, a partition by two attributes is planned before its members cook."""
+    graph = engine.Graph("p", root=str(tmp_path))
+    w = graph.wedge("w", attributes=[wedge_values("shot", ["a", "b", "a"]), wedge_values("look", [1, 1, 1])])
+    work = graph.python_processor("work", w, lambda item: None)
+    graph.partition_by_attribute("pairs", work, ["shot", "look"], use_dynamic_partitioning=False)
+    cook(graph, tmp_path)
+    seq = {}
+    for e in events(tmp_path):
+        if e.kind == "WorkItemGenerated" and e.node == "pairs":
+            seq.setdefault("pairs", e.seq)
+        if e.kind == "WorkItemStateChanged" and e.state == "cooking":
+            seq.setdefault("first_run", e.seq)
+    assert seq["pairs"] < seq["first_run"]
+
+
+def test_partition_by_range_types(tmp_path):
+    graph = engine.Graph("p", root=str(tmp_path))
+    a = graph.range_generate("a", 7)
+    b = graph.range_generate("b", 3, start=100)
+    graph.partition_by_range("count", a, range_type="count", count=3)
+    graph.partition_by_range("size", a, range_type="size", size=3)
+    graph.partition_by_range("firstlast", [a, b], range_type="first_last")
+    graph.partition_by_range("fml", [a, b], range_type="first_middle_last")
+    graph.partition_by_range("desc", a, range_type="size", size=4, attribute="value")
+    _, state = cook(graph, tmp_path)
+    members = lambda p: [(state.items[m].node, state.items[m].index) for m in p.parents]  # noqa: E731
+    idx = lambda p: [state.items[m].index for m in p.parents]  # noqa: E731
+    assert [idx(p) for p in of(state, "count")] == [[0, 1, 2], [3, 4], [5, 6]]
+    assert [idx(p) for p in of(state, "size")] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert [members(p) for p in of(state, "firstlast")] == [[("a", 0), ("b", 0)], [("a", 6), ("b", 2)]]
+    assert [members(p) for p in of(state, "fml")] == [
+        [("a", 0), ("b", 0)],
+        [("a", 3), ("b", 1)],
+        [("a", 6), ("b", 2)],
+    ]
+    assert [idx(p) for p in of(state, "desc")] == [[0, 1, 2, 3], [4, 5, 6]]
+    with pytest.raises(GraphError, match="range_type 'count' needs count"):
+        graph.partition_by_range("bad", a, range_type="count")
+    with pytest.raises(GraphError, match="range_type is one of custom, count, size, first_last, first_middle_last"):
+        graph.partition_by_range("bad", a, range_type="thirds")
+
+
+def test_partition_by_node_tuples_and_combinations(tmp_path):
+    graph = engine.Graph("p", root=str(tmp_path))
+    a = graph.range_generate("a", 3)
+    b = graph.range_generate("b", 2)
+    graph.partition_by_node("tuples", [a, b], mode="tuple")
+    graph.partition_by_node("partial", [a, b], mode="tuple", allow_partial=True)
+    graph.partition_by_node("combos", [a, b], mode="combination")
+    _, state = cook(graph, tmp_path)
+    members = lambda p: [(state.items[m].node, state.items[m].index) for m in p.parents]  # noqa: E731
+    assert [members(p) for p in of(state, "tuples")] == [[("a", 0), ("b", 0)], [("a", 1), ("b", 1)]]
+    assert [members(p) for p in of(state, "partial")][-1] == [("a", 2)]
+    assert len(of(state, "combos")) == 6
+    assert sorted(tuple(members(p)) for p in of(state, "combos"))[0] == (("a", 0), ("b", 0))
+    with pytest.raises(GraphError, match="mode is one of node, tuple, combination"):
+        graph.partition_by_node("bad", [a, b], mode="pairs")
+
+
+def test_partition_variant_parameter_change_regroups_and_reruns_only_what_changes(tmp_path):
+    def build(size):
+        graph = engine.Graph("p", root=str(tmp_path))
+        items = graph.range_generate("items", 6)
+        part = graph.partition_by_range("chunks", items, range_type="size", size=size)
+        graph.python_processor("after", part, ran)
+        return graph
+
+    ran = Ran()
+    cook(build(3), tmp_path)
+    assert sorted(ran.names) == ["after_1", "after_2"]
+    ran.names.clear()
+    cook(build(3), tmp_path)
+    assert ran.names == []
+    cook(build(2), tmp_path)
+    assert len(ran.names) == 3  # three groups of two: each is new

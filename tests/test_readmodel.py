@@ -54,6 +54,12 @@ READS = [
     ("items", "upper", "--at", "cook~1", "--json"),
     ("show", "upper_3", "--at", "cook~1", "--json"),
     ("status", "--at", "cook:1", "--json"),
+    ("diff", "cook~1", "--json"),
+    ("diff", "cook:1", "cook:3", "--json"),
+    ("diff", "cook:3", "cook:1"),
+    ("export", "--format", "jsonl", "--what", "items", "-o", "-"),
+    ("export", "--format", "csv", "--what", "items", "--cook", "3", "-o", "-"),
+    ("schedule", "list", "--json"),
 ]
 
 
@@ -144,3 +150,29 @@ def test_check_names_a_table_row_that_is_not_the_fold(cooked, tamper, words):
     assert r.returncode == 1 and not data["ok"], r.stdout
     for word in words:
         assert word in data["difference"], data["difference"]
+
+
+@pytest.mark.parametrize("refs", [("cook:1", "cook:2"), ("cook:1", "now"), ("cook:3", "cook:1"), ("cook:2", "cook:2")])
+def test_diff_reads_only_what_changed_and_says_what_the_full_states_say(cooked, refs):
+    """``pdg diff`` reads the items the events between its points touched; its answer is the one
+    the two whole states give (``history.diff`` of ``EventLog.state_at`` at both points)."""
+    from pdgstore import history, refs as refs_module
+
+    with EventLog.open(str(cooked.db)) as log:
+        a, b = (refs_module.resolve(log, r).seq for r in refs)
+        whole = history.diff(log, log.state_at(a), log.state_at(b))
+        assert history.diff_at(log, a, b) == whole
+        if a != b:
+            assert whole["items"]
+
+
+def test_export_of_items_streams_the_tables_and_writes_what_the_whole_state_holds(cooked):
+    """``pdg export --what items`` reads the items table one row at a time; its lines are the
+    items of the replayed state, in their order."""
+    from pdgstore.engine.export import rows
+
+    with EventLog.open(str(cooked.db)) as log:
+        state = log.load_state()
+        exported = list(rows(log, "items"))
+        assert [r["item_id"] for r in exported] == list(state.items)
+        assert [r["item_id"] for r in rows(log, "items", 3)] == [i for i, item in state.items.items() if item.cook_id == 3]

@@ -23,7 +23,7 @@ from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
-from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Partitioner, Processor, child_attrs
+from pdgstore.engine.graph.nodes import FilePattern, GenerateContext, NewItem, Partitioner, Processor, child_attrs
 from pdgstore.engine.graph.when import effective_modes
 from pdgstore.engine.graph.workitem import item_identity
 from pdgstore.engine.incremental import decide
@@ -202,6 +202,9 @@ class Walk:
             node = graph.nodes[name]
             if node.inputs:
                 continue
+            if not isinstance(node, FilePattern):  # a wedge, a frame range: made again, the affected kept
+                self._regenerate_root(name, affected)
+                continue
             again = sorted((state.items[i] for i in affected if state.items[i].node == name), key=lambda i: i.index)
             specs = []
             for item in again:
@@ -210,6 +213,22 @@ class Walk:
                 specs.append(NewItem(key=record[PATH], index=item.index, outputs=[record]))
             self._add_children(self.runs[name], specs, None, numbers=[i.index + 1 for i in again])
             self._node_generated(name)
+
+    def _regenerate_root(self, name: str, affected: set[str]) -> None:
+        """Delta walk: a root node other than a file pattern makes its items again from its
+        definition (unchanged, or the walk would be the full one); those the change reaches are
+        generated and decided, numbered as the full walk numbers them."""
+        new = self._call_generate(self.graph.nodes[name], None)
+        if new is None:
+            return
+        graph_name = self.graph.name
+        chosen, numbers = [], []
+        for i, spec in enumerate(new):
+            if item_identity(graph_name, name, [], spec.key) in affected:
+                chosen.append(spec)
+                numbers.append(i + 1)
+        self._add_children(self.runs[name], chosen, None, numbers=numbers)
+        self._node_generated(name)
 
     # -- the delta walk's kept items -----------------------------------------------------------------
     def is_kept(self, item_id: str, node: str) -> bool:

@@ -316,9 +316,17 @@ class Graph(NodeLibrary):
         return self.add(n.WaitForAll(name, _names(upstream)))
 
     def partition_by_attribute(
-        self, name: str, upstream, attribute: str, *, use_dynamic_partitioning=True, merge_input_attributes=True
+        self,
+        name: str,
+        upstream,
+        attribute,
+        *,
+        use_dynamic_partitioning=True,
+        merge_input_attributes=True,
+        range_size=None,
     ) -> n.Node:
-        """One partition per distinct value of ``attribute``."""
+        """One partition per distinct value of ``attribute`` (a name, or a list: per distinct
+        combination), or per value range of ``range_size`` of a numeric attribute."""
         return self.add(
             n.PartitionByAttribute(
                 name,
@@ -326,6 +334,7 @@ class Graph(NodeLibrary):
                 attribute,
                 use_dynamic_partitioning=use_dynamic_partitioning,
                 merge_input_attributes=merge_input_attributes,
+                range_size=range_size,
             )
         )
 
@@ -356,7 +365,7 @@ class Graph(NodeLibrary):
                 raise GraphError(f"partitioner {node.name} has no upstream node")
         for node in self.nodes.values():
             wanted = getattr(node, "scheduler", None)
-            if wanted and wanted not in self.schedulers and wanted not in sched.TYPES:
+            if wanted and wanted not in self.schedulers and wanted not in sched.types():
                 raise GraphError(f"node {node.name} uses scheduler {wanted}, which graph {self.name} does not declare")
         for event_type, _handler, node_name in self.handlers:
             if node_name is not None and node_name not in self.nodes:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pdgstore.engine.errors import GraphError
-from pdgstore.engine.graph.nodes import GenerateContext, NewItem, NewPartition, Processor, code_fingerprint
+from pdgstore.engine.graph.nodes import GenerateContext, NewItem, NewPartition, Processor, func_fingerprint
 from pdgstore.engine.graph.partitions import LibraryPartitioner, group_key, item_view
 
 
@@ -32,7 +32,7 @@ class FilterByExpression(Processor):
         self.func, self.keep_matching = func, bool(keep_matching)
 
     def parms(self) -> dict:
-        return {"func": code_fingerprint(self.func), "keep_matching": self.keep_matching}
+        return {"func": func_fingerprint(self.func), "keep_matching": self.keep_matching}
 
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
         if parent is None or bool(self.func(item_view(parent))) != self.keep_matching:
@@ -57,7 +57,7 @@ class SplitBranch(Processor):
 
     def parms(self) -> dict:
         return {
-            "func": code_fingerprint(self.func) if self.func else "",
+            "func": func_fingerprint(self.func),
             "count": self.count,
             "selected": self.selected,
         }
@@ -98,7 +98,7 @@ class Sort(LibraryPartitioner):
     def own_parms(self) -> dict:
         return {
             "attributes": self.attributes,
-            "key": code_fingerprint(self.key) if self.key else "",
+            "key": func_fingerprint(self.key),
             "reverse": self.reverse,
         }
 
@@ -129,12 +129,14 @@ class MapBy(LibraryPartitioner):
         super().__init__(name, inputs, **switches)
         if target not in inputs or len(inputs) < 2:
             raise GraphError(f"mapper {name}: it maps items of one input onto the items of a target input")
+        if inputs.count(target) > 1:
+            raise GraphError(f"mapper {name}: node {target} is its target; it cannot be one of its sources too")
         self.target, self.func = target, func
         if func is not None:
             self.type_name = "map_by_expression"
 
     def own_parms(self) -> dict:
-        return {"target": self.target, "func": code_fingerprint(self.func) if self.func else ""}
+        return {"target": self.target, "func": func_fingerprint(self.func)}
 
     def partition(self, ctx, items):
         targets = [i for i in items if i.node == self.target]

@@ -17,11 +17,11 @@ import math
 import random
 from typing import Any
 
-from pdgstore.engine.errors import GraphError
+from pdgstore.engine.errors import ExpansionError, GraphError
 from pdgstore.engine.graph import attribs
 from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Processor
 
-WEDGE_TYPES = ("range", "values", "random")
+WEDGE_TYPES = ("range", "values", "random", "string")
 
 
 def wedge_range(name: str, start, end, *, type: str | None = None) -> dict:
@@ -40,6 +40,13 @@ def wedge_random(name: str, start, end, *, seed: int = 0, type: str | None = Non
     """A wedge attribute with a random sample in [start, end] per wedge (PDG's Random Samples):
     the same ``seed`` gives the same samples, and sample N does not depend on the wedge count."""
     return {"name": name, "wedge_type": "random", "start": start, "end": end, "seed": seed, "type": type}
+
+
+def wedge_string(name: str, pattern: str) -> dict:
+    """A string wedge attribute: ``pattern`` with ``@attr`` expanded for each wedge against the
+    wedge attributes listed before it, ``wedgeindex`` and ``wedgecount`` (``"take_@wedgeindex"``,
+    ``"shot_@pixelsamples"``). For strings from a list, use ``wedge_values``."""
+    return {"name": name, "wedge_type": "string", "pattern": pattern}
 
 
 def _components(value) -> list:
@@ -79,6 +86,8 @@ class Wedge(Processor):
                 raise GraphError(
                     f"wedge {name}, attribute {a['name']}: {len(a['values'])} values for a wedge count of {count}"
                 )
+            if a["wedge_type"] == "string" and not isinstance(a.get("pattern"), str):
+                raise GraphError(f"wedge {name}, attribute {a['name']}: a string wedge's pattern is a string")
             if a["wedge_type"] in ("range", "random"):
                 start, end = _components(a["start"]), _components(a["end"])
                 if len(start) != len(end) or not all(isinstance(v, (int, float)) for v in start + end):
@@ -98,6 +107,11 @@ class Wedge(Processor):
                         attribs.typed(v)
                     except TypeError as exc:
                         raise GraphError(f"wedge {name}, attribute {a['name']}: {exc}") from None
+        if count:  # a string pattern naming an attribute the wedge has not: refused now too
+            try:
+                self.values_at(0)
+            except ExpansionError as exc:
+                raise GraphError(f"wedge {name}: {exc}") from None
 
     def parms(self) -> dict:
         return {"count": self.count, "attributes": self.attributes}
@@ -108,16 +122,20 @@ class Wedge(Processor):
     def values_at(self, index: int) -> dict:
         """The attributes of wedge ``index``, stored form (a wedge of 100,000 makes them per item,
         so a scalar number skips ``attribs.typed``)."""
-        out = {}
+        out = {"wedgeindex": ["int", [index]], "wedgecount": ["int", [self.count]]}
         for a in self.attributes:
+            if a["wedge_type"] == "string":
+                view = _WedgeView(f"wedge {index}", index, out)
+                out[a["name"]] = ["string", [attribs.expand(a["pattern"], item=view, node=self.name, parm=a["name"])]]
+                continue
             value = _wedge_value(a, index, self.count)
             kind = type(value)
             if kind is int or kind is float:
                 out[a["name"]] = ["int" if kind is int else "float", [value]]
             else:
                 out[a["name"]] = attribs.typed(value)
-        out["wedgeindex"] = ["int", [index]]
-        out["wedgecount"] = ["int", [self.count]]
+        out["wedgeindex"] = out.pop("wedgeindex")  # after the wedged attributes, as before
+        out["wedgecount"] = out.pop("wedgecount")
         if self.attributes:
             out["wedgeattribs"] = ["string", [a["name"] for a in self.attributes]]
         return out
@@ -125,6 +143,16 @@ class Wedge(Processor):
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
         values_at = self.values_at
         return [NewItem(key=i, index=i, attrs=values_at(i)) for i in range(self.count)]
+
+
+class _WedgeView:
+    """What a string wedge's ``@attr`` expands against: the wedge's attributes made so far."""
+
+    __slots__ = ("name", "index", "attrs", "item_id", "inputs", "outputs")
+
+    def __init__(self, name: str, index: int, attrs: dict) -> None:
+        self.name, self.index, self.attrs = name, index, attrs
+        self.item_id, self.inputs, self.outputs = "", [], []
 
 
 def _wedge_value(a: dict, index: int, count: int) -> Any:

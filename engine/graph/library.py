@@ -18,6 +18,34 @@ from pdgstore.engine.graph import generators as g
 from pdgstore.engine.graph import partitions as p
 from pdgstore.engine.graph.when import set_generate_when
 
+#: the library's nodes whose items follow from their inputs and their definition alone (every
+#: function they are given is part of it: ``nodes.func_fingerprint``), so the recook shortcuts of
+#: ``engine.incremental`` (no-op proof, delta walk) may reuse an item whose inputs did not change
+PURE_NODES = (
+    g.Wedge,
+    g.FrameRange,
+    a.AttributeCreate,
+    a.AttributeDelete,
+    a.AttributeRename,
+    a.AttributePromote,
+    a.AttributeArray,
+    a.AttributeCopy,
+    a.PythonScript,
+    f.FilterByExpression,
+    f.SplitBranch,
+    f.Merge,
+    f.Sort,
+    f.MapBy,
+    p.PartitionByFrame,
+    p.PartitionByIndex,
+    p.PartitionByRange,
+    p.PartitionByNode,
+    p.PartitionByCombination,
+    p.PartitionByComparison,
+    p.PartitionByExpression,
+    p.PartitionByTile,
+)
+
 
 def _switches(dynamic, merge) -> dict:
     return {"use_dynamic_partitioning": dynamic, "merge_input_attributes": merge}
@@ -89,10 +117,14 @@ class NodeLibrary:
         start=None,
         end=None,
         attribute=None,
+        range_type="custom",
+        count=None,
         use_dynamic_partitioning=None,
         merge_input_attributes=True,
     ):
-        """Partitions of ``size`` consecutive indices (or values of ``attribute``), one every ``step``."""
+        """Partitions of ``size`` consecutive indices (or values of ``attribute``), one every ``step``;
+        or, by ``range_type``, ``count`` even partitions, partitions of ``size`` items, the first and
+        last (``first_last``) or first, middle and last (``first_middle_last``) item of each input."""
         return self.add(
             p.PartitionByRange(
                 name,
@@ -102,15 +134,32 @@ class NodeLibrary:
                 start=start,
                 end=end,
                 attribute=attribute,
+                range_type=range_type,
+                count=count,
                 **_switches(use_dynamic_partitioning, merge_input_attributes),
             )
         )
 
-    def partition_by_node(self, name: str, upstream, *, use_dynamic_partitioning=None, merge_input_attributes=True):
-        """One partition per input node."""
+    def partition_by_node(
+        self,
+        name: str,
+        upstream,
+        *,
+        mode="node",
+        allow_partial=False,
+        use_dynamic_partitioning=None,
+        merge_input_attributes=True,
+    ):
+        """One partition per input node (``mode="node"``), per tuple of the N-th items of the inputs
+        (``"tuple"``, ``allow_partial`` for inputs of unequal length) or per combination of one
+        item of each input (``"combination"``)."""
         return self.add(
             p.PartitionByNode(
-                name, self._upstream(upstream), **_switches(use_dynamic_partitioning, merge_input_attributes)
+                name,
+                self._upstream(upstream),
+                mode=mode,
+                allow_partial=allow_partial,
+                **_switches(use_dynamic_partitioning, merge_input_attributes),
             )
         )
 

@@ -21,6 +21,7 @@ import glob
 import hashlib
 import inspect
 import marshal
+import math
 import os
 import stat
 from collections.abc import Callable
@@ -377,6 +378,20 @@ def code_fingerprint(func: Callable, _seen: set | None = None) -> str:
     return h.hexdigest()[:16]
 
 
+def func_fingerprint(func: Callable | None) -> str:
+    """What a library node records of a function it is given (a filter's, a sort key, a partition
+    expression): its code and the plain values it reads (``plain_reads``), so that changing a graph
+    parameter the function reads changes the node's definition, as editing its code does. Without
+    that, the recook shortcuts (``engine.incremental.noop``) would keep what it decided before."""
+    if func is None:
+        return ""
+    reads = plain_reads(func)
+    code = code_fingerprint(func)
+    if not reads:
+        return code
+    return code + ":" + hashlib.sha256(repr(sorted(reads.items())).encode()).hexdigest()[:16]
+
+
 def plain_reads(func: Callable) -> dict[str, Any]:
     """The plain values (numbers, strings, short lists of them) a function reads from its module or
     closure, such as a graph parameter assigned at the top of the graph file: changing one is
@@ -442,7 +457,11 @@ class WaitForAll(Partitioner):
 
 class PartitionByAttribute(Partitioner):
     """One partition per distinct value of ``attribute`` among the (cooked) upstream items; the
-    partition carries that value. Items without the attribute are left out."""
+    partition carries that value. Items without the attribute are left out.
+
+    PDG's variants: ``attribute`` may be a list (one partition per distinct combination of their
+    values, each carried); ``range_size`` groups a numeric attribute by value ranges instead of
+    distinct values (``[k * size, (k + 1) * size)``: the partition carries ``<attribute>range``)."""
 
     type_name = "partition_by_attribute"
 
@@ -450,13 +469,23 @@ class PartitionByAttribute(Partitioner):
         self,
         name: str,
         inputs: list[str],
-        attribute: str,
+        attribute,
         *,
         use_dynamic_partitioning: bool = True,
         merge_input_attributes: bool = True,
+        range_size: float | None = None,
     ) -> None:
         super().__init__(name, inputs)
-        self.attribute = attribute
+        names = [attribute] if isinstance(attribute, str) else list(attribute or ())
+        if not names or not all(isinstance(a, str) and a for a in names) or len(set(names)) != len(names):
+            raise GraphError(f"partition by attribute {name}: give an attribute name, or a list of distinct names")
+        if range_size is not None and (
+            not isinstance(range_size, (int, float)) or isinstance(range_size, bool) or range_size <= 0
+        ):
+            raise GraphError(f"partition by attribute {name}: range_size is a number > 0, not {range_size!r}")
+        self.attribute = attribute if isinstance(attribute, str) else names
+        self.names = names
+        self.range_size = range_size
         self.needs_cooked_inputs = bool(use_dynamic_partitioning)
         self.merge_input_attributes = bool(merge_input_attributes)
 
@@ -466,29 +495,51 @@ class PartitionByAttribute(Partitioner):
             out.update(
                 use_dynamic_partitioning=self.needs_cooked_inputs, merge_input_attributes=self.merge_input_attributes
             )
+        if self.range_size is not None:
+            out["range_size"] = self.range_size
         return out
 
     def made_nothing(self, upstream: int) -> str:
         if not upstream:
             return ""  # nothing upstream: that node says why
-        return f"none of its {upstream} upstream items has the attribute {self.attribute!r}"
+        what = f"the attribute {self.names[0]!r}" if len(self.names) == 1 else f"all of the attributes {self.names}"
+        if self.range_size is not None:
+            what = f"a number in {what}"
+        return f"none of its {upstream} upstream items has {what}"
+
+    def _key(self, attr):
+        """The group an attribute value falls in: its value (a file's path, a dict's items), or
+        with ``range_size`` the start of its value range (None: not a number)."""
+        value = attribs.value_of(attr)
+        if self.range_size is not None:
+            if attr[0] not in ("int", "float") or not attr[1]:
+                return None
+            return math.floor(value / self.range_size) * self.range_size
+        key = value.path if isinstance(value, attribs.File) else value
+        if isinstance(key, dict):
+            key = repr(sorted(key.items()))
+        return (attr[0], key)
 
     def partition(self, ctx: GenerateContext, items: list) -> list[NewPartition]:
         groups: dict[Any, list] = {}
         for item in items:
-            attr = item.attrs.get(self.attribute)
-            if attr is None:
-                continue
-            value = attribs.value_of(attr)
-            key = value.path if isinstance(value, attribs.File) else value
-            if isinstance(key, dict):
-                key = repr(sorted(key.items()))
-            groups.setdefault((attr[0], key), []).append(item)
+            keys = []
+            for attribute in self.names:
+                attr = item.attrs.get(attribute)
+                key = None if attr is None else self._key(attr)
+                if key is None:
+                    break
+                keys.append(key)
+            else:
+                groups.setdefault(tuple(keys), []).append(item)
         out = []
-        for (kind, key), members in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-            out.append(
-                NewPartition(
-                    key=[kind, key], members=members, attrs={self.attribute: list(members[0].attrs[self.attribute])}
-                )
-            )
+        for keys, members in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+            first = members[0]
+            if self.range_size is None:
+                attrs = {a: list(first.attrs[a]) for a in self.names}
+                key = [keys[0][0], keys[0][1]] if len(keys) == 1 else [list(k) for k in keys]
+            else:
+                attrs = {f"{a}range": attribs.typed([low, low + self.range_size]) for a, low in zip(self.names, keys)}
+                key = ["range", self.range_size, *keys]
+            out.append(NewPartition(key=key, members=members, attrs=attrs))
         return out

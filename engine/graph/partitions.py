@@ -23,7 +23,7 @@ from typing import Any
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.graph import attribs
-from pdgstore.engine.graph.nodes import GenerateContext, NewPartition, Partitioner, code_fingerprint
+from pdgstore.engine.graph.nodes import GenerateContext, NewPartition, Partitioner, func_fingerprint
 
 ROUNDING = ("down", "up", "nearest")
 MISSING = ("error", "ignore", "all")
@@ -185,26 +185,58 @@ class PartitionByIndex(LibraryPartitioner):
         return [NewPartition(key=i, members=m, index=i) for i, m in sorted(groups.items())]
 
 
+RANGE_TYPES = ("custom", "count", "size", "first_last", "first_middle_last")
+
+
 class PartitionByRange(LibraryPartitioner):
-    """Partitions of ``size`` consecutive values, a new one every ``step`` (overlapping when step <
-    size), from ``start`` to ``end`` (default: the smallest and largest value). The value is the
-    item's index, or the numeric attribute ``attribute``."""
+    """PDG's Partition by Range. ``range_type="custom"`` (the default): partitions of ``size``
+    consecutive values, a new one every ``step`` (overlapping when step < size), from ``start`` to
+    ``end`` (default: the smallest and largest value); the value is the item's index, or the
+    numeric attribute ``attribute``. The others take the items in order (of ``attribute``, else
+    their index): ``"count"``, ``count`` partitions as even as can be (the first ones one item
+    larger); ``"size"``, partitions of ``size`` items (the last holds what is left);
+    ``"first_last"`` and ``"first_middle_last"``, the first (middle, last) item of each input."""
 
     type_name = "partition_by_range"
 
-    def __init__(self, name, inputs, *, size=1, step=None, start=None, end=None, attribute=None, **switches) -> None:
+    def __init__(
+        self,
+        name,
+        inputs,
+        *,
+        size=1,
+        step=None,
+        start=None,
+        end=None,
+        attribute=None,
+        range_type="custom",
+        count=None,
+        **switches,
+    ) -> None:
         super().__init__(name, inputs, **switches)
+        if range_type not in RANGE_TYPES:
+            raise GraphError(f"partition by range {name}: range_type is one of {', '.join(RANGE_TYPES)}")
         step = size if step is None else step
         for what, v in (("size", size), ("step", step)):
             if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
                 raise GraphError(f"partition by range {name}: {what} is a number > 0, not {v!r}")
+        if range_type == "size" and not isinstance(size, int):
+            raise GraphError(f"partition by range {name}: a fixed partition size is a whole number, not {size!r}")
+        if range_type == "count" and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
+            raise GraphError(f"partition by range {name}: range_type 'count' needs count, a whole number >= 1")
         self.size, self.step, self.start, self.end, self.attribute = size, step, start, end, attribute
+        self.range_type, self.count = range_type, count
 
     def own_parms(self) -> dict:
-        return {"size": self.size, "step": self.step, "start": self.start, "end": self.end, "attribute": self.attribute}
+        out = {"size": self.size, "step": self.step, "start": self.start, "end": self.end, "attribute": self.attribute}
+        if self.range_type != "custom":  # recorded as before otherwise
+            out.update(range_type=self.range_type, count=self.count)
+        return out
 
     def partition(self, ctx, items):
         self.why_nothing = ""
+        if self.range_type != "custom":
+            return self._ordered(ctx, items)
         values = []
         for item in items:
             v = item.index if not self.attribute else _number(item, self.attribute)
@@ -233,20 +265,95 @@ class PartitionByRange(LibraryPartitioner):
             return self._nothing(f"no upstream item falls in {start}..{end}")
         return out
 
+    def _ordered(self, ctx, items):
+        """The range types that take the items in order rather than by value."""
+        keyed, missing = [], 0
+        for item in items:
+            v = item.index if not self.attribute else _number(item, self.attribute)
+            if v is None:
+                missing += 1
+            else:
+                keyed.append((v, item))
+        if missing:
+            if not keyed:
+                return self._nothing(f"none of its {len(items)} upstream items has the attribute {self.attribute!r}")
+            ctx.warning(
+                f"partition by range {self.name}: {missing} input item(s) have no attribute "
+                f"{self.attribute!r} and are left out"
+            )
+        keyed.sort(key=lambda kv: kv[0])
+        ordered = [item for _, item in keyed]
+        kind = self.range_type
+        groups: list[list] = []
+        if kind == "count":
+            n = len(ordered)
+            base, extra = divmod(n, self.count)
+            at = 0
+            for k in range(min(self.count, n)):
+                take = base + (1 if k < extra else 0)
+                groups.append(ordered[at : at + take])
+                at += take
+        elif kind == "size":
+            groups = [ordered[i : i + self.size] for i in range(0, len(ordered), self.size)]
+        else:  # first_last, first_middle_last: of each input, in input order
+            picks: list[list] = [[], [], []] if kind == "first_middle_last" else [[], []]
+            for up in self.inputs:
+                mine = [item for item in ordered if item.node == up]
+                if not mine:
+                    continue
+                chosen = [mine[0], mine[len(mine) // 2], mine[-1]] if len(picks) == 3 else [mine[0], mine[-1]]
+                for group, item in zip(picks, chosen):
+                    group.append(item)
+            groups = picks if any(picks) else []
+        return [
+            NewPartition(key=[kind, i], members=group, index=i, attrs={"range": attribs.typed([i, len(groups)])})
+            for i, group in enumerate(groups)
+            if group
+        ]
+
+
+NODE_MODES = ("node", "tuple", "combination")
+
 
 class PartitionByNode(LibraryPartitioner):
-    """One partition per input node, holding that node's items (PDG's Partition by Node)."""
+    """PDG's Partition by Node, its "Partition For Each": ``mode="node"`` (one partition per input
+    node, holding that node's items), ``"tuple"`` (the N-th item of every input together;
+    ``allow_partial`` keeps the tuples some inputs are too short for) or ``"combination"`` (one
+    partition per combination of one item from each input)."""
 
     type_name = "partition_by_node"
+
+    def __init__(self, name, inputs, *, mode="node", allow_partial=False, **switches) -> None:
+        super().__init__(name, inputs, **switches)
+        if mode not in NODE_MODES:
+            raise GraphError(f"partition by node {name}: mode is one of {', '.join(NODE_MODES)}")
+        self.mode, self.allow_partial = mode, bool(allow_partial)
+
+    def own_parms(self) -> dict:
+        return {} if self.mode == "node" else {"mode": self.mode, "allow_partial": self.allow_partial}
 
     def partition(self, ctx, items):
         groups: dict = {}
         for item in items:
             groups.setdefault(item.node, []).append(item)
         order = {name: i for i, name in enumerate(self.inputs)}
+        if self.mode == "node":
+            return [
+                NewPartition(key=node, members=m, attrs={"partitionnode": ["string", [node]]})
+                for node, m in sorted(groups.items(), key=lambda kv: order.get(kv[0], len(order)))
+            ]
+        per_input = [groups.get(up, []) for up in self.inputs]
+        if self.mode == "tuple":
+            longest = max((len(g) for g in per_input), default=0)
+            shortest = min((len(g) for g in per_input), default=0)
+            out = []
+            for i in range(longest if self.allow_partial else shortest):
+                members = [g[i] for g in per_input if i < len(g)]
+                out.append(NewPartition(key=["tuple", i], members=members, index=i))
+            return out
         return [
-            NewPartition(key=node, members=m, attrs={"partitionnode": ["string", [node]]})
-            for node, m in sorted(groups.items(), key=lambda kv: order.get(kv[0], len(order)))
+            NewPartition(key=["combination", [m.item_id for m in combo]], members=list(combo), index=i)
+            for i, combo in enumerate(itertools.product(*per_input))
         ]
 
 
@@ -294,7 +401,7 @@ class PartitionByComparison(LibraryPartitioner):
     def own_parms(self) -> dict:
         return {
             "attribute": self.attribute or "",
-            "compare": code_fingerprint(self.compare) if self.compare else "",
+            "compare": func_fingerprint(self.compare),
             "keep_unmatched": self.keep_unmatched,
         }
 
@@ -336,7 +443,7 @@ class PartitionByExpression(LibraryPartitioner):
         self.func = func
 
     def own_parms(self) -> dict:
-        return {"func": code_fingerprint(self.func)}
+        return {"func": func_fingerprint(self.func)}
 
     def partition(self, ctx, items):
         self.why_nothing = ""

@@ -24,8 +24,8 @@ on downstream, for each item remade that way).
 
 ``affected(cook)`` gives that set, or None when the delta walk does not apply (then the full walk
 runs): a node out of the shortcut, a file pattern whose matches changed (files added or removed
-renumber items), an affected item of a root node that is not a file pattern, or a change that
-reaches most of the graph anyway.
+renumber items), or a change that reaches most of the graph anyway. (An affected item of a root
+node other than a file pattern, a wedge say, is made again by its node: ``Walk.walk_delta``.)
 """
 
 from __future__ import annotations
@@ -126,12 +126,10 @@ def _closure(graph, state, dirty: list[str], children: dict[str, list[str]], tot
         found.add(item_id)
         stack.extend(children.get(item_id, ()))
         node = graph.nodes[item.node]
-        if not node.is_partitioner:
-            if not node.inputs:
-                if not isinstance(node, FilePattern):
-                    return None  # a root generator regenerates as a whole: the full walk does that
-            else:
-                stack.extend(item.parents)  # its parent hands it (and its siblings) on again
+        if not node.is_partitioner and node.inputs:
+            stack.extend(item.parents)  # its parent hands it (and its siblings) on again
+        # (a root item is made again: a file pattern's from its file, another root node's by its
+        # node, which the walk then keeps only the affected of: ``Walk.walk_delta``)
         if len(found) > MAX_SHARE * total:
             return None
     return found, children

@@ -32,7 +32,7 @@ from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern
 from pdgstore.engine.incremental.delta import Scan
-from pdgstore.engine.incremental.noop import PURE_NODES
+from pdgstore.engine.incremental.noop import PURE_NODES, may_be_empty
 
 from pdgstore import codec
 from pdgstore import events as ev
@@ -103,7 +103,8 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
         if (
             type(node) not in PURE_NODES
             or getattr(node, "cache_mode", "automatic") != "automatic"
-            or not m["counts"].get(name)
+            or name not in m["counts"]
+            or not (m["counts"][name] or may_be_empty(node))
         ):
             return None, None
     paths = m["files"]

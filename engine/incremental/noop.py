@@ -13,9 +13,10 @@ The proof holds when all of these do, and the cook falls back to the full walk w
 - no node's definition changed (its type, inputs, parameters, the values and code its function
   reads: ``signatures.node_changes`` finds none) and the graph was cooked before;
 - every node in scope is a built-in node whose items follow from its inputs alone (file pattern,
-  range generator, python processor, wait for all, partition by attribute), in cache mode
-  automatic, and no cache handler is registered (a handler may say Miss for a file that is there);
-- every item of those nodes finished successfully (cooked_success or cooked_cache), none was
+  range generator, python processor, wait for all, partition by attribute, and the node library's
+  ``engine.graph.library.PURE_NODES``), in cache mode automatic, and no cache handler is registered (a handler may say Miss for a file that is there);
+- every item of those nodes finished successfully (a node may hold none only if it makes nothing
+  without a warning: ``may_be_empty``) (cooked_success or cooked_cache), none was
   dirtied or accepted by hand since, and none is left from a dead cook;
 - every file pattern matches exactly the files its items recorded;
 - every file recorded for those items has the (mtime_ns, size) it had (the stat scan the cook made
@@ -32,12 +33,28 @@ pure node whose parents were not remade in this cook and whose own files are unc
 from __future__ import annotations
 
 from pdgstore.engine.files import records as files
-from pdgstore.engine.graph.nodes import FilePattern, PartitionByAttribute, PythonProcessor, RangeGenerator, WaitForAll
+from pdgstore.engine.graph import library
+from pdgstore.engine.graph.nodes import (
+    FilePattern,
+    Node,
+    PartitionByAttribute,
+    PythonProcessor,
+    RangeGenerator,
+    WaitForAll,
+)
 from pdgstore.engine.incremental.decide import unchanged
 
 from pdgstore.events import PATH
 
-PURE_NODES = (FilePattern, RangeGenerator, PythonProcessor, WaitForAll, PartitionByAttribute)
+PURE_NODES = (FilePattern, RangeGenerator, PythonProcessor, WaitForAll, PartitionByAttribute, *library.PURE_NODES)
+
+
+def may_be_empty(node) -> bool:
+    """Whether ``node`` may hold no item in a no-op: it makes nothing without a word (a filter
+    that passed no item, the empty side of a split), so, its definition and inputs unchanged, it
+    would make nothing again. A node that warns when it makes nothing (``Node.made_nothing``: a
+    wedge of 0, a partition on a missing attribute) is left to the walk, which records the warning."""
+    return type(node).made_nothing is Node.made_nothing
 
 
 def consistent(state, graph: str, before: int) -> bool:
@@ -73,7 +90,7 @@ def nothing_to_do(graph, state, scope: list[str], stats: dict, node_reasons: dic
         if name not in pure:
             return False
         items = state.items_of(graph.name, name)
-        if not items:
+        if not items and not may_be_empty(node):
             return False
         for item in items:
             if not unchanged(item, stats, root):

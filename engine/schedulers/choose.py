@@ -9,13 +9,13 @@ In-process nodes go to it only when it accepts their items (``on_accept_work_ite
 from __future__ import annotations
 
 from pdgstore.engine.errors import GraphError
-from pdgstore.engine.schedulers.contract import TYPES, make
+from pdgstore.engine.schedulers.contract import TYPES, make, types
 
 
 def run_everything_on(graph, name: str) -> None:
     """Make scheduler ``name`` (declared, or a built-in type with its defaults) every node's."""
     if name not in graph.schedulers:
-        if name not in TYPES:
+        if name not in types():
             declared = ", ".join(sorted(graph.schedulers)) or "none"
             raise GraphError(
                 f"--scheduler {name}: graph {graph.name} declares no such scheduler (declared: {declared}) "

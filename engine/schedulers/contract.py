@@ -361,7 +361,25 @@ class Scheduler:
 
 
 #: type name -> class, for ``graph.scheduler(name, type_name)``; plugins and graph files add theirs
+#: (read it through ``types()``, which registers the built-in types first)
 TYPES: dict[str, type[Scheduler]] = {}
+#: the built-in types' modules: each registers its type when imported, which ``types()`` does on
+#: first need (importing ``pdgstore.engine`` no longer imports every scheduler up front)
+BUILTIN_MODULES = (
+    "pdgstore.engine.schedulers.inprocess",
+    "pdgstore.engine.schedulers.local",
+    "pdgstore.engine.schedulers.dask",
+)
+
+
+def types() -> dict[str, type[Scheduler]]:
+    """``TYPES``, the built-in scheduler types registered."""
+    if not all(name in TYPES for name in ("inprocess", "local", "dask")):
+        import importlib
+
+        for module in BUILTIN_MODULES:
+            importlib.import_module(module)
+    return TYPES
 
 
 def register_type(cls: type[Scheduler], type_name: str | None = None) -> type[Scheduler]:
@@ -378,7 +396,7 @@ def register_type(cls: type[Scheduler], type_name: str | None = None) -> type[Sc
 def make(name: str, kind: str | type[Scheduler], parms: dict) -> Scheduler:
     """A scheduler instance named ``name`` of ``kind`` (a registered type name or a class)."""
     if isinstance(kind, str):
-        cls = TYPES.get(kind)
+        cls = types().get(kind)
         if cls is None:
             raise GraphError(f"scheduler {name}: unknown scheduler type {kind!r} (known: {', '.join(sorted(TYPES))})")
     elif isinstance(kind, type) and issubclass(kind, Scheduler):

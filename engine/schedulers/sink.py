@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
+from collections.abc import Callable
 
 from pdgstore.engine.schedulers.contract import Reporter
 
@@ -22,22 +22,51 @@ _KIND = {"str": "string"}
 
 class Deferred:
     """The reports a batch sent without waiting (``CookSink.deferring``): each under the tag the
-    server gave it (its place in the batch); ``errors()`` waits for all of them at once."""
+    server gave it (its place in the batch); ``errors()`` waits for all of them at once. One wake
+    for the whole batch, not one per report: the loop answers hundreds of reports per flush, and
+    each wake of a waiting thread costs it a lock and a switch."""
 
     def __init__(self) -> None:
         self.tag = 0
-        self.waits: list[tuple[int, threading.Event, list]] = []
+        self._lock = threading.Lock()
+        self._waiting: dict[int, int] = {}  # tag -> reports not answered yet
+        self._refused: dict[int, str] = {}
+        self._sealed = False
+        self._all = threading.Event()
+
+    def expect(self) -> Callable[[str | None], None]:
+        """The ``done`` of one more report under the current tag."""
+        tag = self.tag
+        with self._lock:
+            self._waiting[tag] = self._waiting.get(tag, 0) + 1
+
+        def done(error: str | None) -> None:
+            with self._lock:
+                if error and tag not in self._refused:
+                    self._refused[tag] = error
+                left = self._waiting[tag] - 1
+                if left:
+                    self._waiting[tag] = left
+                else:
+                    del self._waiting[tag]
+                finished = self._sealed and not self._waiting
+            if finished:
+                self._all.set()
+
+        return done
 
     def errors(self) -> dict[int, str]:
         """Wait until every report is in the log (one flush for the batch, not one each): tag ->
         why a report was refused, for those that were."""
-        deadline = time.monotonic() + WAIT_S
-        found = {}
-        for tag, answered, result in self.waits:
-            if not answered.wait(max(0.0, deadline - time.monotonic())):
-                found[tag] = "the cook did not record the report in time (it may have ended)"
-            elif result[0]:
-                found[tag] = result[0]
+        with self._lock:
+            self._sealed = True
+            if not self._waiting:
+                self._all.set()
+        self._all.wait(WAIT_S)
+        with self._lock:
+            found = dict(self._refused)
+            for tag in self._waiting:
+                found.setdefault(tag, "the cook did not record the report in time (it may have ended)")
         return found
 
 
@@ -58,6 +87,10 @@ class CookSink:
             self._local.batch = None
 
     def _wait(self, send) -> None:
+        batch = getattr(self._local, "batch", None)
+        if batch is not None:
+            send(batch.expect())
+            return
         answered = threading.Event()
         result = []
 
@@ -66,10 +99,6 @@ class CookSink:
             answered.set()
 
         send(done)
-        batch = getattr(self._local, "batch", None)
-        if batch is not None:
-            batch.waits.append((batch.tag, answered, result))
-            return
         if not answered.wait(WAIT_S):
             raise ValueError("the cook did not record the report in time (it may have ended)")
         if result[0]:

@@ -9,7 +9,8 @@ every kill:
 1. ``pdg check`` passes (replay from zero equals the tables and snapshots);
 2. SQLite's own ``integrity_check`` says ok;
 3. every event acknowledged to anyone is in the log: each state change an event handler heard
-   (handlers hear only of written events) and each attribute a job was told "ok" for;
+   (handlers hear only of written events), each attribute a job was told "ok" for, and the cook's
+   end when the terminal was told of it (the ``--json`` summary, printed once it is written);
 4. the next ``pdg cook`` finishes and every output holds what it should;
 5. no job of the killed cook is still running.
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -184,7 +186,7 @@ def run_case(root: Path, how: str, what: str, whom: str, seed: int) -> dict:
     salt = rng.randrange(1, 1 << 20)
     mark = root / "crash.mark"
     env = {"PDG_CRASH_MARK": str(mark), "JOB_SLEEP": str(rng.choice([0.05, 0.3, 1.0]))}
-    args = ["cook", "crash.py", "--set", f"count={count}", "--set", f"salt={salt}"]
+    args = ["cook", "crash.py", "--set", f"count={count}", "--set", f"salt={salt}", "--json"]
     if what in ("compaction", "migration", "manifest"):
         # a store with history first: two whole cooks
         for s in (0, salt + 1):
@@ -217,7 +219,7 @@ def run_case(root: Path, how: str, what: str, whom: str, seed: int) -> dict:
                 if target is not None:
                     os.kill(target, signal.SIGKILL)
             mark.write_text(f"{whom} at {delay:.3f} s\n")
-    proc.communicate(timeout=200)
+    told, _ = proc.communicate(timeout=200)
     # the killed cook's appender, if it outlived the cook, finishes its batches and ends
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -227,13 +229,14 @@ def run_case(root: Path, how: str, what: str, whom: str, seed: int) -> dict:
             break
         time.sleep(0.02)
     return {"reached": mark.exists(), "returncode": proc.returncode, "killed_pid": killed_pid, "salt": salt,
-            "count": count}
+            "count": count, "told": told if args[0] == "cook" else ""}
 
 
 def check_everything(root: Path, killed: dict) -> None:
     db = root / ".pdg" / "pdg.db"
     if db.exists():
         check_store(root, db)
+        check_terminal(db, killed["told"])
     else:  # killed before the store was made: nothing can have been acknowledged
         assert not any((root / "acks").iterdir())
     next_cook(root, killed)
@@ -263,6 +266,18 @@ def check_store(root: Path, db: Path) -> None:
     for ack in (root / "acks").glob("job.*"):
         item_id = names.get(ack.name[len("job.") :])
         assert item_id in acked_attrs, f"job {ack.name} was told ok but its attribute is not in the log"
+
+
+def check_terminal(db: Path, told: str) -> None:
+    """What the killed cook printed of its end (its ``--json`` summary, whole or cut short by the
+    kill) is in the log: a cook that told the terminal how it ended has recorded that end."""
+    found = re.search(r'"cook_id": (\d+),\s*"status": "(\w+)"', told)
+    if found is None or found[2] == "error":  # nothing told, or a cook that never started
+        return
+    cook_id, status = int(found[1]), found[2]
+    with EventLog.open(str(db)) as log:
+        ends = [e.status for e in log.events(kind="CookFinished") if e.cook_id == cook_id]
+    assert ends[:1] == [status], f"the terminal was told cook {cook_id} ended {status}; the log holds {ends}"
 
 
 def next_cook(root: Path, killed: dict) -> None:

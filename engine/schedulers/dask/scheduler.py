@@ -264,12 +264,19 @@ class DaskScheduler(Scheduler):
         if client is None:
             return TickResult.READY
         status = client.status
+        now = time.monotonic()
         if not self._scheduler_lost():
-            if self._lost_since is not None:  # it came back: what it dropped runs again
+            if self._lost_since is None:
+                return TickResult.READY
+            if client.scheduler_info().get("workers"):  # it came back, with workers: what it dropped runs again
                 self._lost_since = None
                 self._resubmit_dropped()
-            return TickResult.READY
-        now = time.monotonic()
+                return TickResult.READY
+            if now - self._lost_since >= self.lost_after_s:
+                where = self.conn.address or self.address
+                self.cancel_reason = f"the Dask scheduler at {where} came back without workers"
+                return TickResult.CANCEL_COOK
+            return TickResult.BUSY
         if now - self._lost_since >= self.lost_after_s or status in ("closed", "closing"):
             self.cancel_reason = f"the Dask scheduler at {self.conn.address or self.address} went away ({status})"
             return TickResult.CANCEL_COOK
@@ -288,8 +295,9 @@ class DaskScheduler(Scheduler):
             dropped = [job for job in dropped if job.future.status in ("cancelled", "lost", "error")]
         keys = [job.key for job in dropped if job.spec is not None]
         reaped = ""
+        client = self.conn.client
+        self._call(lambda: client.subscribe_topic(remote.STARTED_TOPIC, self._announced))  # a new scheduler
         if keys:
-            client = self.conn.client
             self._call(lambda: client.run(remote.kill_jobs, keys, on_error="return"))
             reaped = self._reap(dropped)[0]
         for job in dropped:

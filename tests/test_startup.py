@@ -1,0 +1,60 @@
+"""Read commands start fast: they import the store and the command, not the cook engine.
+
+A read command's wall time is mostly Python start-up (issue 16's W(100,000) reads). ``pdgstore.engine``
+imports its parts when first asked for, so ``pdg status`` never loads the cook loop, the schedulers
+or the graph library. Each command runs in a real ``pdg`` process that reports the modules it loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import json, sys
+from pdgstore.cli.main import main
+sys.argv = ["pdg", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+print("\\nMODULES " + json.dumps(sorted(sys.modules)))
+"""
+
+#: packages a read command has no use for
+COOK_PARTS = ("pdgstore.engine.cook", "pdgstore.engine.schedulers", "pdgstore.engine.graph", "pdgstore.engine.pdgapi")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    from conftest import WIDE_GRAPH, Project
+
+    project = Project(tmp_path_factory.mktemp("startup"))
+    project.write("wide.py", WIDE_GRAPH)
+    project.inputs(5)
+    assert project.pdg("cook", "wide.py").exit_code == 0
+    return project
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status",),
+        ("status", "--json"),
+        ("history", "--json"),
+        ("items", "upper", "--json"),
+        ("show", "upper_1", "--json"),
+        ("explain", "upper_1"),
+    ],
+)
+def test_read_commands_do_not_import_the_cook_engine(store, args):
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=store.root, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    modules = json.loads(result.stdout.rsplit("MODULES ", 1)[1])
+    loaded = [m for m in modules if m.startswith(COOK_PARTS)]
+    assert loaded == [], f"pdg {' '.join(args)} imported {loaded}"
