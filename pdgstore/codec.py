@@ -106,6 +106,28 @@ def new_event(cls: type[Event], seq: int, time_ns: int, cook_id: int, graph: str
     return event, _row(cls, values)
 
 
+def new_events(cls: type[Event], seq: int, time_ns: int, cook_id: int, graph: str, many: list[dict]):
+    """``new_event`` for each of ``many`` (``seq``, ``seq + 1``, ...), as (event, row) pairs: when
+    every dict holds exactly the kind's payload fields in their order (a node's static items,
+    ``engine.cook.bulk``), the payload is that dict with its version, made without a step per
+    field; any other dict goes through ``new_event``."""
+    fields_order = list(cls.payload_fields)
+    version = cls.version
+    kind, subject = cls.kind, cls.subject_field
+    out = []
+    for fields in many:
+        if list(fields) != fields_order:
+            out.append(new_event(cls, seq, time_ns, cook_id, graph, fields))
+            seq += 1
+            continue
+        values = {"cook_id": cook_id, "graph": graph, **fields, "seq": seq, "time_ns": time_ns}
+        event = _new(cls)
+        _setattr(event, "__dict__", values)
+        out.append((event, (seq, time_ns, cook_id, graph, kind, values[subject], _packb({"v": version, **fields}))))
+        seq += 1
+    return out
+
+
 def decode_payload(kind: str, blob: bytes) -> tuple[type[Event], dict]:
     """The event class of ``kind`` and its payload fields, upcast to the current version."""
     cls = REGISTRY.get(kind)

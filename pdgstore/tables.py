@@ -209,22 +209,22 @@ def item_from_row(row: tuple) -> Item:
 
 
 def item_body(item: Item) -> bytes:
-    return _pack_fields(
-        (
-            item.index,
-            item.outputs,
-            item.started_ns,
-            item.duration_ns,
-            item.error,
-            item.signature,
-            len(item.parents),
-            len(item.inputs),
-        )
+    fields = (
+        item.index,
+        item.outputs,
+        item.started_ns,
+        item.duration_ns,
+        item.error,
+        item.signature,
+        len(item.parents),
+        len(item.inputs),
     )
+    return _pack_fields(fields) if type(item.outputs) is Packed else _pack(fields)
 
 
 def item_detail(item: Item) -> bytes:
-    return _pack_fields((item.parents, item.attrs, item.inputs, item.traceback, item.reason))
+    fields = (item.parents, item.attrs, item.inputs, item.traceback, item.reason)
+    return _pack_fields(fields) if type(item.parents) is Packed or type(item.inputs) is Packed else _pack(fields)
 
 
 def _fold_item_from_row(row: tuple) -> Item:
@@ -462,7 +462,9 @@ def new_item_row(seq: int, item: Item) -> tuple:
     not in the state before: what ``fold_rows`` writes for that event, from the state the writer
     applied it to (``pdgstore.projection.APPLY``, the one fold). A writer that generates many new
     items at once hands these rows with its batch (``EventLog.append_rows(prepared=...)``), and the
-    append writes them instead of decoding and folding those events a second time."""
+    append writes them instead of decoding and folding those events a second time. (A new item's
+    lists are plain, never ``Packed``: its body and detail are packed as they are.)"""
+    parents, inputs = item.parents, item.inputs
     return (
         seq,
         item.item_id,
@@ -471,8 +473,19 @@ def new_item_row(seq: int, item: Item) -> tuple:
         item.name,
         item.state,
         item.cook_id,
-        item_body(item),
-        item_detail(item),
+        _pack(
+            (
+                item.index,
+                item.outputs,
+                item.started_ns,
+                item.duration_ns,
+                item.error,
+                item.signature,
+                len(parents),
+                len(inputs),
+            )
+        ),
+        _pack((parents, item.attrs, inputs, item.traceback, item.reason)),
     )
 
 

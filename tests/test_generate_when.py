@@ -102,6 +102,48 @@ def test_all_upstream_generated_below_dynamic_items(tmp_path):
     assert t.generated[a] < t.generated[b] < t.cooked[a] < t.cooked[b]
 
 
+MODES = ["automatic", "all_upstream_generated", "all_upstream_cooked", "each_upstream_cooked"]
+
+
+@pytest.mark.parametrize("first", MODES)
+@pytest.mark.parametrize("second", MODES)
+def test_every_pair_of_modes_generates_when_its_resolved_mode_says(tmp_path, first, second):
+    """Two python processors in a chain, each in every mode: from the events' order, each item of
+    the second appears when its resolved mode says, relative to its parent in the first (before
+    the parent cooks; after it cooked; after every upstream item cooked), and the first's items
+    relative to the range above them in the same way."""
+    graph = chain(tmp_path, second, first_mode=first)
+    modes = effective_modes(graph, graph.topological_order())
+    summary = cook(graph, tmp_path)
+    assert summary.status == "success"
+    t = Timeline(log_events(tmp_path))
+    assert len(t.of("a")) == len(t.of("b")) == 4
+    a_last_cooked = t.last_cooked("a")
+    for item in t.of("b"):
+        parent = t.parents[item][0]
+        mode = modes["b"]
+        if mode == "all_upstream_generated":
+            assert t.generated[item] < t.cooked[parent], (first, second, modes)
+        elif mode == "each_upstream_cooked":
+            assert t.generated[item] > t.cooked[parent], (first, second, modes)
+        else:
+            assert mode == "all_upstream_cooked"
+            assert t.generated[item] > a_last_cooked, (first, second, modes)
+    if modes["a"] == "all_upstream_generated" and modes["b"] == "all_upstream_generated":
+        # both static: every item of both is known before the first item runs
+        assert max(t.generated[i] for i in t.of("a") + t.of("b")) < t.first_cooked("a")
+    # what a cook records matches what --generate-only says of the same graph
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    g2 = chain(fresh, second, first_mode=first)
+    generated = cook(g2, fresh, generate_only=True).generated
+    assert generated["b"]["mode"] == modes["b"] and generated["a"]["mode"] == modes["a"]
+    # a's parents are born cooked, so a's items are made whatever its mode; b's are known only
+    # when b makes them from items that exist (they run later)
+    assert generated["a"]["items"] == 4
+    assert generated["b"]["items"] == (4 if modes["b"] == "all_upstream_generated" else 0), (first, second)
+
+
 def test_automatic_resolution():
     graph = engine.Graph("g")
     seed = graph.wedge("seed", attributes=[wedge_values("v", [1, 2])])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from typing import Any
 
 from pdgstore.engine.cook.task import expected_records
 from pdgstore.engine.files import records as files
@@ -46,7 +47,7 @@ class Intake:
         #: item id -> why: jobs that reported themselves cancelled (``pdgcmd.workItemCancelled``);
         #: their end is recorded as a cancel, whatever their exit code
         self.cancelled_by_job: dict[str, str] = {}
-        self._on = {
+        self._on: dict[type, Callable[[Any], None]] = {
             rp.Finished: self._finished,
             rp.JobStarted: self._job_started,
             rp.JobEnded: self._job_ended,
@@ -65,7 +66,7 @@ class Intake:
         (``rp.ANSWERED``: a report, a keepalive) also tells its scheduler the job is alive."""
         item_id = report.item_id
         batches = self.batches
-        if isinstance(report, rp.ANSWERED):
+        if isinstance(report, rp.ANSWERED) and item_id is not None:
             name = self.running.get(item_id)
             if name is not None:
                 self.schedulers[name].job_heard(batches.of_sub.get(item_id, item_id) if batches else item_id)
