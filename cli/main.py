@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import gc
 import importlib
+import sqlite3
 import sys
 
 import click
 
-from pdgstore.errors import PdgError
+from pdgstore.errors import PdgError, StoreRefused
 
 #: command name -> "module:attribute", in the order ``pdg --help`` lists them. A command's module
 #: (and what it imports: the engine, watchdog, ...) is imported only when that command runs or help
@@ -79,6 +80,24 @@ class PdgGroup(click.Group):
         except BrokenPipeError:
             sys.stderr.close()
             ctx.exit(1)
+        except sqlite3.DatabaseError as exc:
+            # damage SQLite met only on a later read (a page opening the store did not reach): the
+            # sentence a refused store gets, not SQLite's exception
+            click.echo(f"pdg: {_store_name()} is corrupt: {exc}; it was left untouched", err=True)
+            ctx.exit(StoreRefused.exit_code)
+
+
+def _store_name() -> str:
+    """The store a command read, as the user would name it (``--db``, PDG_DB or the one found)."""
+    from pdgstore.locate import find_store
+    from pdgstore.paths import display_path
+
+    argv = sys.argv[1:]
+    given = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--db"), None)
+    try:
+        return display_path(find_store(given))
+    except PdgError:
+        return "the store"
 
 
 @click.group(cls=PdgGroup, context_settings={"help_option_names": ["-h", "--help"]})

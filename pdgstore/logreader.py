@@ -43,10 +43,18 @@ class LogReader:
     def one_reading(self) -> Iterator[None]:
         """Every read inside sees the log as it was at the first one (one read transaction), however
         much a cook appends meanwhile: ``pdg check`` compares two readings of the same log."""
-        self.conn.execute("BEGIN")
+        with self.read_errors():
+            self.conn.execute("BEGIN")
         try:
             yield
-        finally:
+        except BaseException:
+            if self.conn.in_transaction:
+                try:
+                    self.conn.execute("ROLLBACK")  # a read: nothing to keep
+                except sqlite3.Error:
+                    pass  # the error that matters is the one being raised (a damaged file's sentence)
+            raise
+        with self.read_errors():
             self.conn.execute("COMMIT")
 
     def manifest(self, graph: str) -> tuple[int, bytes] | None:

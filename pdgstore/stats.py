@@ -16,6 +16,13 @@ SNAPSHOT_RATE = 60_000_000
 
 
 def stats(log: EventLog) -> dict:
+    """What ``log`` holds; a store SQLite finds damaged while it is read gives the sentence every
+    read gives (``StoreRefused``), never SQLite's exception."""
+    with log.read_errors():
+        return _stats(log)
+
+
+def _stats(log: EventLog) -> dict:
     kinds = [
         {"kind": kind, "events": n, "payload_bytes": size}
         for kind, n, size in log.conn.execute(
