@@ -109,7 +109,10 @@ class Recorder:
             if process is None and self.offload and len(self._rows) >= START_ROWS:
                 process = self.log_process = LogProcess(self.log)
             if process is not None:
-                process.append(self._rows, mark, self._prepared)
+                if self._prepared:
+                    process.append(self._rows, mark, self._prepared)
+                else:
+                    process.append(self._rows, mark)
             else:
                 self.log.append_rows(self._rows, prepared=self._prepared)
                 if mark is not None:
