@@ -19,9 +19,10 @@ import time
 
 from pdgstore.engine.cook.logprocess import START_ROWS, LogProcess
 
-from pdgstore import codec, tables
+from pdgstore import codec
 from pdgstore.events import Event, WorkItemGenerated
 from pdgstore.log import EventLog
+from pdgstore.prepared import new_item_row
 from pdgstore.projection import APPLY
 from pdgstore.snapshots import pack_snapshot
 from pdgstore.state import State
@@ -88,7 +89,7 @@ class Recorder:
         # new items' table rows, made here from the state this fold just made (the appender then
         # writes them as they are: it need not decode and fold those events a second time)
         prepared = self._prepared if cls is WorkItemGenerated and self.log is not None else None
-        items, new_item_row = state.items, tables.new_item_row
+        items = state.items
         for event, row in made:
             rows.append(row)
             is_new = prepared is not None and event.item_id not in items
