@@ -7,11 +7,11 @@ place, and the folder fsynced; an export that fails leaves no partial file behin
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from typing import IO
 
 from pdgstore.engine.errors import PdgError
 
@@ -63,7 +63,7 @@ def export(log: EventLog, what: str, fmt: str, path: str, cook_id: int | None = 
     return n
 
 
-def _write(f: io.TextIOBase, data: Iterable[dict], what: str, fmt: str) -> int:
+def _write(f: IO[str], data: Iterable[dict], what: str, fmt: str) -> int:
     n = 0
     if fmt == "jsonl":
         dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode

@@ -137,6 +137,7 @@ def plan_file(
             cook, _decisions = Cook.plan(log, graph, node=node)
     else:
         cook, _decisions = Cook.plan(None, graph, node=node, store_dir=os.path.dirname(path))
+    assert cook.summary is not None, "a planned cook has run"
     return plan_of(cook, cook.summary)
 
 

@@ -45,6 +45,8 @@ def load_handler(spec: str) -> Callable:
                 raise BadHandler(f"--handler {spec}: there is no file {module_name}")
             unique = f"pdg_replay_handler_{abs(hash(path))}"
             loader_spec = importlib.util.spec_from_file_location(unique, path)
+            if loader_spec is None or loader_spec.loader is None:
+                raise BadHandler(f"--handler {spec}: {module_name} is not a Python file")
             module = importlib.util.module_from_spec(loader_spec)
             sys.modules[unique] = module
             loader_spec.loader.exec_module(module)

@@ -20,9 +20,14 @@ The protocol, over the program's stdin (requests) and stdout (replies), both bin
     transaction (``EventLog.append_rows``); ``["append", rows, prepared]`` with the ``items`` rows of
     the new items they generate (``pdgstore.prepared``);
   - ``["snapshot", seq]``, tail the snapshot: ``EventLog.write_snapshot``;
+  - ``["snapshot_tables", seq]``: the snapshot at ``seq`` (where the log ends), packed here from the
+    projection tables (``snapshots.pack_from_tables``) and written: the cook sends no state;
   - ``["manifest", graph, seq]``, tail the manifest: ``EventLog.save_manifest``;
 
 - the first reply, once the store is open, is ``R``; then one ``+`` per request done, in order;
+- appends that wait in the queue while it works (it fell behind the cook) are committed together,
+  in one transaction of about ``MERGE_ROWS`` rows at most (``perform_merged``): fewer commits, and
+  each item's row of the tables written once for them all; their ``+`` replies come together;
 - a request that fails is answered ``!``, a 4-byte length and a msgpack array ``[error class name,
   message]`` (a ``pdgstore.errors`` class); the program then exits without reading further, so
   nothing after a failed request is ever written and the log keeps whole batches, in order;
@@ -45,12 +50,15 @@ import signal
 import struct
 import sys
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 import msgpack
 
 from pdgstore import faults
 from pdgstore.errors import PdgError, StoreIOError
 from pdgstore.log import EventLog
+from pdgstore.snapshots import pack_from_tables
 
 LENGTH = struct.Struct("<I")
 READY, DONE, FAILED = b"R", b"+", b"!"
@@ -78,25 +86,53 @@ def read_request(stream) -> tuple[list, bytes] | None:
     return msgpack.unpackb(parts[0], use_list=False), parts[1]
 
 
+#: the end of the requests, in the queue
+END = None
+#: appends waiting in the queue are merged into one transaction up to about this many rows
+MERGE_ROWS = 20_000
+
+
 def read_requests(stream, requests: queue.SimpleQueue) -> None:
-    """Move whole requests from ``stream`` to ``requests`` as they arrive (None at the end), so the
-    pipe is drained while SQLite works and the cook never waits to write."""
+    """Move whole requests from ``stream`` to ``requests`` as they arrive (``END`` at the end), so
+    the pipe is drained while SQLite works and the cook never waits to write."""
     while (found := read_request(stream)) is not None:
         requests.put(found)
-    requests.put(None)
+    requests.put(END)
 
 
-def perform(log: EventLog, header: tuple, tail: bytes) -> None:
+def perform(log: EventLog, header: Sequence[Any], tail: bytes) -> None:
     """Do one request on ``log`` (the cook does the same itself when it has no appender)."""
     op = header[0]
     if op == "append":
         log.append_rows(header[1], prepared=header[2] if len(header) > 2 else ())
     elif op == "snapshot":
         log.write_snapshot(header[1], tail)
+    elif op == "snapshot_tables":
+        if log.last_seq() != header[1]:
+            raise StoreIOError(f"the snapshot at seq {header[1]} was asked of a log that ends at seq {log.last_seq()}")
+        log.write_snapshot(header[1], pack_from_tables(log.conn, header[1]))
     elif op == "manifest":
         log.save_manifest(header[1], header[2], tail)
     else:
         raise StoreIOError(f"the log appender was sent an unknown request {op!r}")
+
+
+def perform_merged(log: EventLog, found: list) -> None:
+    """Do the requests ``found`` (appends, when more than one): in one transaction, so that an
+    appender that fell behind commits, and folds each item's row, once for all of them. If that
+    fails, each is done on its own, in order, up to the one that fails, which raises: the log then
+    holds exactly the batches it would have held had they never been merged."""
+    if len(found) == 1:
+        return perform(log, *found[0])
+    rows = [row for header, _tail in found for row in header[1]]
+    prepared = [row for header, _tail in found if len(header) > 2 for row in header[2]]
+    try:
+        log.append_rows(rows, prepared=prepared)
+    except StoreIOError:
+        raise  # a write error is never retried (the disk may drop the data and report success)
+    except PdgError:  # a batch refused (rolled back whole): now one by one, to find the one refused
+        for header, tail in found:
+            perform(log, header, tail)
 
 
 def failure(exc: BaseException) -> bytes:
@@ -118,14 +154,29 @@ def serve(path: str, lock_fd: int, synchronous: str, stdin, stdout) -> int:
     threading.Thread(target=read_requests, args=(stdin, requests), daemon=True).start()
     with log:
         stdout.write(READY)
-        while (found := requests.get()) is not None:
+        later = None  # a request taken from the queue while merging, done next
+        while (found := later or requests.get()) is not END:
+            later = None
+            merged = [found]
+            if found[0][0] == "append":  # the appender is behind: the appends waiting join this one
+                count = len(found[0][1])
+                while count < MERGE_ROWS and later is None:
+                    try:
+                        waiting = requests.get_nowait()
+                    except queue.Empty:
+                        break
+                    if waiting is END or waiting[0][0] != "append":
+                        later = waiting
+                    else:
+                        merged.append(waiting)
+                        count += len(waiting[0][1])
             try:
-                perform(log, *found)
+                perform_merged(log, merged)
             except Exception as exc:  # noqa: BLE001
                 stdout.write(failure(exc))
                 return 1
-            stdout.write(DONE)
-            if requests.empty():
+            stdout.write(DONE * len(merged))
+            if later is None and requests.empty():
                 try:
                     log.checkpoint()  # while idle, so that a later commit (the snapshot's) need not
                 except Exception as exc:  # noqa: BLE001 - a write error like any other: told, never a silent death

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 import msgpack
 
-from pdgstore import codec, schema, sqlitefile
+from pdgstore import codec, schema, sqlitefile, tables
 from pdgstore.errors import HistoryCompacted, StoreRefused
 from pdgstore.events import Event
 from pdgstore.pdgevents import PdgEvent, replay_events
@@ -146,12 +146,14 @@ class LogReader:
         with paused_gc(), self.read_errors():
             return State.from_plain(msgpack.unpackb(row[0], raw=False, strict_map_key=False))
 
-    def snapshot_due(self, every: int, last_seq: int | None = None) -> bool:
+    def snapshot_due(self, every: int, last_seq: int | None = None, *, weigh: bool = True) -> bool:
         """Whether a new snapshot should be written: there is none, or ``every`` events followed the
-        newest, or the events after it weigh more than it does (then loading state from a fresh
-        snapshot reads at most half as much). ``last_seq``: where the log ends, when the caller
-        knows better than the file (a cook whose appender is still writing its last batch; the
-        weight of that batch is then left out, which can only put a snapshot off by a cook)."""
+        newest, or (``weigh``) the events after it weigh more than it does (then loading state from
+        a fresh snapshot reads at most half as much). ``last_seq``: where the log ends, when the
+        caller knows better than the file (a cook whose appender is still writing its last batch;
+        the weight of that batch is then left out, which can only put a snapshot off by a cook).
+        A cook does not weigh: it reads its state from the tables (``current_state``), so the
+        events after the snapshot cost it nothing; only time travel far back starts from one."""
         with self.read_errors():
             row = self.conn.execute(
                 "SELECT seq, length(state) FROM snapshots WHERE v = ? ORDER BY seq DESC LIMIT 1", (SNAPSHOT_VERSION,)
@@ -161,6 +163,8 @@ class LogReader:
             seq, size = row
             if (self.last_seq() if last_seq is None else last_seq) - seq >= every:
                 return True
+            if not weigh:
+                return False
             tail = self.conn.execute(
                 "SELECT coalesce(sum(length(payload)), 0) FROM events WHERE seq > ?", (seq,)
             ).fetchone()[0]
@@ -182,6 +186,14 @@ class LogReader:
         with self.read_errors():
             row = self.conn.execute("SELECT max(seq) FROM snapshots WHERE v = ?", (SNAPSHOT_VERSION,)).fetchone()
         return row[0] or 0
+
+    def current_state(self) -> State:
+        """The current state, read from the projection tables (``tables.read_state``) in one read
+        transaction: what ``load_state`` folds from the newest snapshot and the events after it
+        (the tables are kept in the transaction of every event), without unpacking a snapshot
+        beside the state it makes: one item at a time, streamed from the table. A cook starts here."""
+        with self.read_errors(), self.one_reading():
+            return tables.read_state(self.conn, self.last_seq())
 
     def load_state(self) -> State:
         """The current state: the newest snapshot plus the events after it."""

@@ -8,10 +8,12 @@ bytes; ``pdgstore.compact`` writes its base snapshot with the same ``write_blob`
 from __future__ import annotations
 
 import sqlite3
+from operator import attrgetter
 
 import msgpack
 
-from pdgstore.state import State
+from pdgstore import tables
+from pdgstore.state import Item, State
 
 SNAPSHOT_VERSION = 2  # 2: items carry signature and reason; transfers
 #: older snapshots are thinned to at most one per this many events, so the state at any point of a
@@ -24,6 +26,29 @@ def pack_snapshot(state: State) -> memoryview:
     the packer's buffer, not a copy: a snapshot of 20,000 items is 5 MB)."""
     packer = msgpack.Packer(use_bin_type=True, autoreset=False)
     state.pack(packer)
+    return packer.getbuffer()
+
+
+def pack_from_tables(conn: sqlite3.Connection, seq: int) -> memoryview:
+    """The snapshot of the state the projection tables of ``conn`` hold (the log's end, ``seq``):
+    byte for byte what ``pack_snapshot`` makes of that state, packed item by item as the rows come,
+    so no ``State`` of every item is ever made. The log appender writes a cook's snapshot this way,
+    in its own process: the cook never holds a second copy of its state for a snapshot."""
+    state = tables.read_state(conn, seq, items=False)
+    plain = state.to_plain(items=False)
+    packer = msgpack.Packer(use_bin_type=True, autoreset=False)
+    packer.pack_map_header(len(plain) + 1)
+    for key, value in plain.items():
+        packer.pack(key)
+        packer.pack(value)
+    packer.pack("items")
+    packer.pack_map_header(conn.execute("SELECT count(*) FROM items").fetchone()[0])
+    getter = attrgetter(*Item.PLAIN)
+    pack = packer.pack
+    for row in conn.execute(f"SELECT {tables.ITEM_COLUMNS} FROM items ORDER BY ord"):
+        item = tables.item_from_row(row)
+        pack(item.item_id)
+        pack(getter(item))
     return packer.getbuffer()
 
 

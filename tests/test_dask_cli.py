@@ -1,6 +1,9 @@
 """The address path: a ``dask scheduler`` and two ``dask worker`` processes started from their own
 command lines, a graph naming the scheduler's address, cooked by ``pdg cook`` in its own process.
-Then the Dask scheduler is killed mid-cook: the cook ends cancelled with that reason, recorded.
+Ctrl-C cancels the futures and kills the jobs on the workers. Then the Dask scheduler is killed
+mid-cook: the cook ends cancelled with that reason, recorded (this test comes last of those on the
+module's cluster). Last, a Dask scheduler killed and started again on its address, with a new
+worker, gets the dropped jobs again.
 """
 
 from __future__ import annotations
@@ -93,6 +96,36 @@ def test_a_graph_cooks_on_a_command_line_cluster(project, command_line_cluster):
     ran_on = {i.attrs["worker_pid"][1][0] for i in state.items.values() if i.node == "job"}
     assert ran_on and ran_on <= workers
     assert project.pdg_process("check").returncode == 0
+
+
+def test_ctrl_c_cancels_the_futures_and_kills_the_jobs_on_the_workers(project, command_line_cluster):
+    address, _, workers = command_line_cluster
+    project.write("g.py", GRAPH.format(address=address, n=2))
+    project.write("job.py", JOB)
+    (project.root / "slow").write_text("")
+    pids = project.root / "pids.txt"
+    cook = project.popen("cook", "g.py", "--json")
+    try:
+        deadline = time.monotonic() + 60
+        while (not pids.exists() or len(pids.read_text().split()) < 2) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        jobs = [int(p) for p in pids.read_text().split()]
+        cook.send_signal(signal.SIGINT)
+        out, err = cook.communicate(timeout=60)
+    finally:
+        if cook.poll() is None:
+            cook.kill()
+    assert cook.returncode == 130, (out, err[-1500:])
+    assert json.loads(out)["status"] == "cancelled"
+    left = [pid for pid in jobs if _alive(pid)]
+    for pid in left:
+        os.killpg(pid, signal.SIGKILL)
+    assert not left, f"jobs outlived the cancelled cook on the workers: {left}"
+    from pdgstore.log import EventLog
+
+    with EventLog.open(str(project.db)) as log:
+        state = log.load_state()
+    assert {i.state for i in state.items.values() if i.node == "job"} == {"cooked_cancel"}
 
 
 def test_the_dask_scheduler_going_away_cancels_the_cook_with_its_reason(project, command_line_cluster):

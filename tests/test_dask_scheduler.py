@@ -395,6 +395,29 @@ def test_watch_recooks_only_what_changed_on_the_cluster(project, dask_cluster):
             watch.kill()
 
 
+def test_a_schedule_cooks_on_the_cluster(project, dask_cluster):
+    import json
+    import signal as signals
+
+    cluster, _ = dask_cluster
+    project.write("g.py", WATCHED.format(address=cluster.scheduler_address))
+    project.inputs(2)
+    assert project.pdg_process("schedule", "add", "g.py", "--every", "0.5s").returncode == 0
+    service = project.popen("schedule", "run", "--json")
+    try:
+        line = json.loads(service.stdout.readline())
+        while line["event"] != "cook":
+            line = json.loads(service.stdout.readline())
+        assert line["summary"]["status"] == "success" and line["summary"]["items"]["ran"] == 2, line
+        assert (project.root / "in" / "f0001.txt.up").exists()
+    finally:
+        service.send_signal(signals.SIGINT)
+        try:
+            service.wait(timeout=30)
+        except Exception:  # noqa: BLE001
+            service.kill()
+
+
 def test_slots_per_item_are_dask_resources(tmp_path, dask_cluster):
     """Each worker has 2 slots: jobs taking 2 run one per worker, never more than 2 at once."""
     cluster, _ = dask_cluster
@@ -436,3 +459,32 @@ def test_job_logs_come_back_to_pdg_log(tmp_path, dask_cluster):
     shown = CliRunner().invoke(pdg, ["log", "run_2", "--db", str(tmp_path / ".pdg" / "pdg.db")])
     assert shown.exit_code == 0, shown.output
     assert "hello from run_2" in shown.output and "oops" in shown.output
+
+
+def test_distributed_is_imported_only_when_a_cook_sends_work_to_dask(tmp_path):
+    """Declaring a dask scheduler costs nothing: a recook with nothing to run imports no
+    ``distributed`` and starts no cluster (the optional extra is needed only on use)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+import pdgstore.engine as engine
+
+def graph(dask):
+    g = engine.Graph("lazy", root={str(tmp_path)!r})
+    if dask:
+        g.scheduler("farm", "dask", default=True)
+    g.command("run", g.range_generate("numbers", 2), ["sh", "-c", "echo @value > o_@pdg_name"],
+              expected_outputs=["o_@pdg_name"])
+    return g
+
+db = {str(tmp_path / "pdg.db")!r}
+assert engine.cook_graph(graph(False), db=db).counts["ran"] == 2
+again = engine.cook_graph(graph(True), db=db)
+assert again.status == "success" and again.counts["ran"] == 0, again.counts
+print("distributed" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -307,3 +307,37 @@ def test_the_queue_of_unconfirmed_batches_is_bounded(tmp_path, monkeypatch):
         process.close()
         assert process.unconfirmed_bytes == 0 and most > 0
         assert seqs(log.path) == list(range(1, 4001))
+
+
+def _append_request(batch: list[tuple]) -> tuple:
+    from pdgstore import appender
+
+    head, _tail = appender.request(["append", batch])
+    return appender.read_request(__import__("io").BytesIO(head + _tail))
+
+
+def test_appends_waiting_together_are_committed_in_one_transaction(tmp_path, monkeypatch):
+    """An appender that fell behind commits the appends waiting in its queue together: one
+    transaction (one commit) for three batches, and the log holds them all, in order."""
+    from pdgstore import appender
+
+    with writer(tmp_path) as log:
+        commits = []
+        original = log._write
+        monkeypatch.setattr(log, "_write", lambda body, what="batch": (commits.append(what), original(body, what)))
+        appender.perform_merged(log, [_append_request(rows(1, 10)), _append_request(rows(11, 5)),
+                                      _append_request(rows(16, 5))])
+        assert commits == ["batch"]
+        assert seqs(log.path) == list(range(1, 21))
+
+
+def test_a_refused_batch_among_merged_ones_leaves_the_batches_before_it(tmp_path):
+    """Merged appends whose transaction is refused (one batch repeats seqs) are done again one by
+    one: the log holds the batches before the refused one, as if they had never been merged."""
+    from pdgstore import appender
+
+    with writer(tmp_path) as log:
+        merged = [_append_request(rows(1, 100)), _append_request(rows(50, 10)), _append_request(rows(101, 10))]
+        with pytest.raises(StoreError, match="was refused"):
+            appender.perform_merged(log, merged)
+        assert seqs(log.path) == list(range(1, 101))

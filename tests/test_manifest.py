@@ -38,6 +38,7 @@ def test_an_unchanged_graph_is_recooked_from_the_manifest_alone(wide, tmp_path, 
         raise AssertionError("the state was loaded")
 
     monkeypatch.setattr(EventLog, "load_state", refuse)
+    monkeypatch.setattr(EventLog, "current_state", refuse)
     fast = cook_file(graph)
     monkeypatch.undo()
     assert (fast.status, fast.counts) == (slow.status, slow.counts) == (
@@ -49,6 +50,7 @@ def test_an_unchanged_graph_is_recooked_from_the_manifest_alone(wide, tmp_path, 
         assert log.replay_all().to_plain() == log.load_state().to_plain()
     assert wide.pdg_process("check").returncode == 0
     monkeypatch.setattr(EventLog, "load_state", refuse)
+    monkeypatch.setattr(EventLog, "current_state", refuse)
     assert cook_file(graph).counts["reused"] == 42  # and again: the manifest moved to the new seq
 
 
@@ -86,6 +88,7 @@ def test_a_target_node_or_event_handlers_cook_the_usual_way(wide, monkeypatch):
         raise AssertionError("the state was loaded")
 
     monkeypatch.setattr(EventLog, "load_state", refuse)
+    monkeypatch.setattr(EventLog, "current_state", refuse)
     with pytest.raises(AssertionError, match="state was loaded"):
         cook_file(graph, node="upper")
     wide.write("wide.py", (wide.root / "wide.py").read_text() + "\ngraph.on('cook_complete', print)\n")

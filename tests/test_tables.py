@@ -187,3 +187,24 @@ def test_cooks_fold_the_same_tables_with_every_row_packed(wide, monkeypatch):
     assert wide.pdg("dirty", "upper_2").exit_code == 0
     assert wide.pdg("cook", "wide.py").exit_code == 0
     assert first_difference(_tables_state(str(wide.db)), _replayed(str(wide.db))) is None
+
+
+def test_a_cook_reads_its_state_from_the_tables_as_the_snapshot_and_replay_give_it(cooked):
+    """``EventLog.current_state`` (a cook's start) is ``load_state`` (the snapshot and the events
+    after it): the same items, in the same order, per node too."""
+    with EventLog.open(str(cooked.db)) as log:
+        from_tables, folded = log.current_state(), log.load_state()
+    assert first_difference(from_tables.to_plain(), folded.to_plain()) is None
+    assert list(from_tables.items) == list(folded.items)
+    assert {k: list(v) for k, v in from_tables.node_items.items()} == {k: list(v) for k, v in folded.node_items.items()}
+    assert from_tables.seq == folded.seq
+
+
+def test_a_snapshot_packed_from_the_tables_is_the_snapshot_of_the_state(cooked):
+    """``snapshots.pack_from_tables`` (what the appender writes for a cook) is byte for byte
+    ``pack_snapshot`` of the state."""
+    from pdgstore.snapshots import pack_from_tables, pack_snapshot
+
+    with EventLog.open(str(cooked.db)) as log:
+        state = log.load_state()
+        assert bytes(pack_from_tables(log.conn, log.last_seq())) == bytes(pack_snapshot(state))

@@ -83,7 +83,7 @@ class Items:
         ):
             return self.carry_out(item_id, decide.reuse(prev, new["name"], new["index"]), node)
         signature = incremental.item_signature(self.node_fp[node.name], new["attrs"], new["inputs"])
-        expected = None if node.expected_outputs else []
+        expected: list | None = None if node.expected_outputs else []
         check = None
         mode, node_reason = node.cache_mode, self.node_reasons.get(node.name)
         try:
@@ -95,7 +95,7 @@ class Items:
                     expected = self.expected(node, new)
                 elif decision.action == NEED_CACHE_CHECK:
                     view = self._view(new) if prev is None else WorkItem.view_of(prev, self.root)
-                    check = self.cache.check(decision.files, view)
+                    check = self.cache.check(decision.files or [], view)
                 else:
                     break
         except PdgError as exc:  # a handler raised, or an expected output did not expand
@@ -112,7 +112,7 @@ class Items:
         else:
             signature = incremental.partition_signature(self.node_fp[node], own, members)
         reason = self.node_reasons.get(node)
-        merge = self.graph.nodes[node].merged
+        merge = self.graph.nodes[node].merged  # type: ignore[attr-defined]  # a partitioner's
         decision = decide.merged(item, prev, members, own, signature, reason, self.settle.remade, merge)
         self.carry_out(item_id, decision, None)
 
@@ -143,8 +143,10 @@ class Items:
             else:
                 settle.cooked(item_id, "updated", remade=True)
         elif action == CACHE:
+            assert decision.result is not None, "a cache decision carries the recorded result"
             settle.recorded(decision.result, "reused")
         else:
+            assert decision.result is not None, "a failed decision carries the failure"
             settle.failed(decision.result)
 
     def removed(self, item_id: str, cook_id: int) -> None:

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
+from typing import IO
 
 import msgpack
 
@@ -68,6 +69,9 @@ class LogProcess:
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()
         root = os.path.dirname(os.path.dirname(os.path.abspath(pdgstore.__file__)))
         env = dict(os.environ)
+        lock_fd = log.lock_fd
+        assert lock_fd is not None, "the appender takes over the writer's lock"
+        self.proc: subprocess.Popen[bytes] | None
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
         try:
             self.proc = subprocess.Popen(
@@ -75,7 +79,7 @@ class LogProcess:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
-                pass_fds=(log.lock_fd,),
+                pass_fds=(lock_fd,),
                 env=env,
                 bufsize=0,
             )
@@ -84,13 +88,24 @@ class LogProcess:
             self.problem = f"the log appender could not start ({exc.strerror or exc}); the cook appends itself"
             return
         try:
-            fcntl.fcntl(self.proc.stdin.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
+            fcntl.fcntl(self._stdin.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
         except OSError:
             pass
-        self._reply_fd = self.proc.stdout.fileno()
+        self._reply_fd = self._stdout.fileno()
         os.set_blocking(self._reply_fd, False)
         self._sender = threading.Thread(target=self._send, name="pdg-log-sender", daemon=True)
         self._sender.start()
+
+    @property
+    def _stdin(self) -> IO[bytes]:
+        """The appender's input (it exists: the process was started with pipes)."""
+        assert self.proc is not None and self.proc.stdin is not None
+        return self.proc.stdin
+
+    @property
+    def _stdout(self) -> IO[bytes]:
+        assert self.proc is not None and self.proc.stdout is not None
+        return self.proc.stdout
 
     @property
     def alive(self) -> bool:
@@ -112,6 +127,12 @@ class LogProcess:
         """Queue the snapshot at ``seq`` (``pdgstore.snapshots.pack_snapshot``): written after every batch
         sent before it, while the cook finishes."""
         self._request(["snapshot", seq], blob, None)
+
+    def write_snapshot_from_tables(self, seq: int) -> None:
+        """Queue the snapshot at ``seq``, the end of the last batch sent, to be packed by the
+        appender from the tables once that batch is in (``pdgstore.snapshots.pack_from_tables``):
+        the cook never packs its state a second time."""
+        self._request(["snapshot_tables", seq], b"", None)
 
     def save_manifest(self, graph: str, seq: int, blob) -> None:
         """Queue ``graph``'s no-op manifest (``engine.incremental.manifest``), valid while the log ends at ``seq``."""
@@ -161,7 +182,7 @@ class LogProcess:
     def _send(self) -> None:
         """The sender thread: writes queued requests to the appender (the loop never waits on a
         full pipe); None closes the appender's input."""
-        stdin = self.proc.stdin
+        stdin = self._stdin
         try:
             while (pieces := self._outbox.get()) is not None:
                 for piece in pieces:
@@ -183,7 +204,7 @@ class LogProcess:
         try:
             self.proc.wait()
         finally:
-            self.proc.stdout.close()
+            self._stdout.close()
 
     def _read_replies(self, block: bool) -> None:
         if block:
@@ -236,7 +257,7 @@ class LogProcess:
         """The appender could not start, or ended without a word (it was killed): append the
         batches it did not confirm, less what it committed before it ended, and go on without it."""
         self._stop()
-        why = why or f"exit code {self.proc.returncode}"
+        why = why or f"exit code {self.proc.returncode if self.proc is not None else None}"
         self.problem = (
             f"the log appender ended unexpectedly ({why}); the cook appends its events itself"
             if self._ready

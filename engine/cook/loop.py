@@ -91,7 +91,7 @@ class Cook:
         self.scan = scan
         self.trusted: list[str] | None = None  # the items owning ``changed``, when that word is taken
         self.graph = graph
-        self.state = state if state is not None else (log.load_state() if log is not None else State())
+        self.state = state if state is not None else (log.current_state() if log is not None else State())
         self.target = node
         self.jobs = jobs or os.cpu_count() or 1
         self.tick_s = tick_s
@@ -100,6 +100,9 @@ class Cook:
         self.store_dir = store_dir or (os.path.dirname(log.path) if log is not None else graph.root)
         #: hears every decision (item id, action, reason); given, the cook runs nothing (a dry run)
         self.observe = observe
+        #: a dry run's decisions (item id -> (action, reason)) and summary (``Cook.plan``)
+        self.decisions: dict[str, tuple[str, dict]] = {}
+        self.summary: CookSummary | None = None
         self.handlers = Handlers([] if observe is not None or log is None else graph.handlers)
         self.recorder = Recorder(log, self.state, graph=graph.name, keep_events=bool(self.handlers), offload=True)
         self.settle = Settle(self.recorder)
@@ -116,7 +119,7 @@ class Cook:
         """``pdg cook --dry-run``: the cook's decisions (item id -> (action, reason)) and the cook,
         on a copy of the state of ``log`` (None: an empty store); nothing is written or run."""
         decisions: dict[str, tuple[str, dict]] = {}
-        state = log.load_state() if log is not None else State()
+        state = log.current_state() if log is not None else State()
         store_dir = kwargs.pop("store_dir", None) or (os.path.dirname(log.path) if log is not None else None)
         observe = lambda item_id, action, reason: decisions.__setitem__(item_id, (action, reason))  # noqa: E731
         cook = cls(None, graph, state=state, store_dir=store_dir, observe=observe, **kwargs)
@@ -437,15 +440,16 @@ class Cook:
             status, message = "success", ""
         rec.emit(ev.CookFinished, status=status, message=message, counts=dict(counts))
         self._flush()
-        # counted from the newest snapshot, not this cook's events: many small cooks add up too; and
-        # by bytes: events carrying big lists (a partition's outputs) can outweigh the snapshot soon.
+        # counted from the newest snapshot, not this cook's events: many small cooks add up too; not
+        # weighed by bytes: a cook reads its state from the tables, so the events after a snapshot
+        # cost the next cook nothing (a snapshot serves time travel far back, ``pdgstore.timetravel``).
         # The log ends at the state's seq even while the appender still writes the last batch.
         # not after --generate-only: the cook that runs those items writes one (packing every item
         # twice would cost generating them a second time)
         if (
             self.log is not None
             and not self.generate_only
-            and self.log.snapshot_due(SNAPSHOT_EVERY, last_seq=self.state.seq)
+            and self.log.snapshot_due(SNAPSHOT_EVERY, last_seq=self.state.seq, weigh=False)
         ):
             rec.save_snapshot()
         return status, message

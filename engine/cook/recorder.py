@@ -94,7 +94,7 @@ class Recorder:
             rows.append(row)
             is_new = prepared is not None and event.item_id not in items
             apply(state, event)
-            if is_new:
+            if is_new and prepared is not None:
                 prepared.append(new_item_row(row[0], items[event.item_id]))
         self._seq = seq + len(made)
         state.seq = self._seq - 1
@@ -103,22 +103,23 @@ class Recorder:
         """Write the pending batch (or hand it to the appender); return its events, each with its
         item's state and node before it, once they are written. ``mark``: what ``confirmed``
         becomes once this batch (and every one before it) is in the log."""
-        if self._rows and self.log is None:
+        log = self.log
+        if self._rows and log is None:
             self._rows, self._prepared = [], []
         process = self.log_process
-        if self._rows:
+        if self._rows and log is not None:
             if process is None and self.offload and len(self._rows) >= START_ROWS:
-                process = self.log_process = LogProcess(self.log)
+                process = self.log_process = LogProcess(log)
             if process is not None:
                 if self._prepared:
                     process.append(self._rows, mark, self._prepared)
                 else:
                     process.append(self._rows, mark)
             else:
-                self.log.append_rows(self._rows, prepared=self._prepared)
+                log.append_rows(self._rows, prepared=self._prepared)
                 if mark is not None:
                     self._confirmed = mark
-            self.log.next_seq = self._seq
+            log.next_seq = self._seq
             self._rows, self._prepared = [], []
         elif mark is not None and (process is None or not process.unconfirmed):
             self._confirmed = mark
@@ -129,15 +130,16 @@ class Recorder:
 
     def save_snapshot(self) -> None:
         """Store the state as the snapshot at its ``seq``, after every batch flushed before
-        (through the appender when there is one: packed here, written there). Events emitted and
-        not yet flushed are flushed first: a snapshot never counts an event the log lacks."""
+        (through the appender when there is one: packed there, from the tables it keeps, so this
+        process never holds its state twice). Events emitted and not yet flushed are flushed
+        first: a snapshot never counts an event the log lacks."""
         if self._rows:
             self.flush()
-        blob = pack_snapshot(self.state)
         if self.log_process is not None:
-            self.log_process.write_snapshot(self.state.seq, blob)
+            self.log_process.write_snapshot_from_tables(self.state.seq)
         else:
-            self.log.write_snapshot(self.state.seq, blob)
+            assert self.log is not None, "a snapshot is saved to a store"
+            self.log.write_snapshot(self.state.seq, pack_snapshot(self.state))
 
     def save_manifest(self, graph: str, seq: int, blob) -> None:
         """Store ``graph``'s no-op manifest (``engine.incremental.manifest``), after every batch
@@ -147,6 +149,7 @@ class Recorder:
         if self.log_process is not None:
             self.log_process.save_manifest(graph, seq, blob)
         else:
+            assert self.log is not None, "a manifest is saved to a store"
             self.log.save_manifest(graph, seq, blob)
 
     def take_problem(self) -> str:

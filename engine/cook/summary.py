@@ -92,6 +92,6 @@ def recover_dead_cook(recorder: Recorder, pid_alive: Callable[[int], bool] | Non
     recorder.emit(ev.CookFinished, status="cancelled", message=message, counts=counts)
     recorder.cook_id, recorder.graph = saved
     recorder.flush()
-    if why:
+    if why and log is not None:
         log.forget_stopped(cook.pid)  # recorded: the note has done its work
     return cook.cook_id

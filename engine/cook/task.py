@@ -98,7 +98,7 @@ def routes(graph, scope: list[str], jobs: int) -> tuple[dict[str, Scheduler], di
     to another scheduler only if that one accepts the item."""
     declared = dict(getattr(graph, "schedulers", {}))
     used = {"inprocess": declared.get("inprocess") or InProcessScheduler("inprocess", jobs=jobs)}
-    route = {}
+    route: dict[str, tuple[str, str | None]] = {}
     for name in scope:
         node = graph.nodes[name]
         if not getattr(node, "does_work", False):

@@ -20,6 +20,7 @@ import os
 import random
 import threading
 from concurrent.futures import Future
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import msgpack
@@ -51,7 +52,7 @@ class RemoteDataLayer:
         self.subscribers: dict[str, list] = {}
         self.objects: dict[str, dict] = {}
         self.seqs: dict[str, int] = {}
-        self.stats = {"connects": 0, "frames": 0, "lost": 0}
+        self.stats: dict[str, Any] = {"connects": 0, "frames": 0, "lost": 0}
         self._pending: dict[int, Future] = {}
         self._ids = itertools.count(1)
         self._send = None
@@ -190,7 +191,7 @@ class RemoteDataLayer:
             return
         op = data.get("op")
         if op == "frame":
-            path = data.get("path")
+            path = cast(str, data.get("path"))  # a frame names its object
             messages = [Message.from_wire(m) for m in data.get("messages", [])]
             self.stats["frames"] += 1
             with self.lock:
@@ -204,7 +205,7 @@ class RemoteDataLayer:
                 for message in messages:
                     visualizer.processMessage(message, path)
         elif op == "reply":
-            future = self._pending.get(data.get("id"))
+            future = self._pending.get(cast(int, data.get("id")))
             if future is not None and not future.done():
                 if "error" in data:
                     future.set_exception(CommandError(data["error"]))

@@ -31,10 +31,16 @@ from pdgstore.engine.datalayer.handlers import (
 )
 from pdgstore.engine.datalayer.messages import Message, snapshot
 from pdgstore.engine.datalayer.replay import merge, resume_frames, summary_messages
-from pdgstore.engine.datalayer.storeview import StoreView
+from pdgstore.engine.datalayer.storeview import Envelope, StoreView
 
 #: how often the follower asks the store whether anything was committed
 POLL_INTERVAL_S = 0.01
+#: how long it waits after a step that read events (a cook is writing): fewer, fuller frames
+BUSY_INTERVAL_S = 0.03
+#: events a step reads at most per query (a long catch-up is read in slices)
+POLL_LIMIT = 5000
+#: subscribed work items the follower names in its query; beyond, it reads every row
+MAX_NAMED_ITEMS = 200
 #: cuts remembered for resumed subscriptions (older ones come back as one frame)
 BOUNDARY_LIMIT = 200_000
 #: the store's own handler types, as ``TypeRegistry.typeNames()`` lists them
@@ -92,10 +98,14 @@ class DataLayer:
             self._follower.start()
 
     def _follow(self) -> None:
-        while not self._stop.wait(POLL_INTERVAL_S):
+        wait = POLL_INTERVAL_S
+        while not self._stop.wait(wait):
             try:
                 with self.lock:
-                    self.step()
+                    read = self.step()
+                # while a cook writes, one step per BUSY_INTERVAL_S: each step is a frame to every
+                # subscriber of each object that changed, so this bounds what one costs a cook
+                wait = BUSY_INTERVAL_S if read else POLL_INTERVAL_S
             except Exception as exc:  # noqa: BLE001 - the follower must outlive a bad poll; say so
                 self.stats["last_error"] = f"{type(exc).__name__}: {exc}"
                 time.sleep(0.5)
@@ -119,65 +129,92 @@ class DataLayer:
             opened = True
             self.boundaries.clear()
             self.boundaries.append(view.seq)
-        total = 0
-        with view.reading():
-            interest = self._interest()
-            frames: dict[str, list[Message]] = {}
-            graphs: set[str] = set()
-            while not self._stop.is_set():  # to the end of the log as this read transaction sees it
-                events = view.poll(wanted=interest.wants)
-                if not events:
-                    break
-                total += len(events)
-                self._collect(events, interest, frames, graphs)
-            if total:
-                self.boundaries.append(view.seq)
-                self._summarise(graphs, frames)
-                for path, messages in frames.items():
-                    self.deliver(path, messages, view.seq)
+        interest = self._interest()
+        start = view.seq
+        rows: list[tuple] = []
+        summaries: dict[str, dict] = {}
+        with view.reading():  # kept short: the cut's rows and its node counts, nothing else
+            end = view.end_seq()
+            after = start
+            while after < end and not self._stop.is_set():  # to the end of the log as this transaction sees it
+                until = min(after + POLL_LIMIT, end)
+                rows += view.rows(after, until, *interest.filter())
+                after = until
             if opened:
-                self._resnapshot_store_paths()
+                self._resnapshot_store_paths(end)
+            elif end > start and not view.in_memory:
+                summaries = self._read_summaries()
+        if self._stop.is_set():
+            return 0  # closing: nobody is to hear of a cut read halfway
+        # A reader in a read transaction keeps the writer's WAL from starting over (it grows, and
+        # the cook pays): the deltas are worked out and delivered after it ended, from the rows
+        # read and facts that do not change (events, an item's node, when it was first generated).
+        frames: dict[str, list[Message]] = {}
+        if end > start:
+            self._collect(rows, view.decode(rows, interest.wants), interest, frames)
+            view.seq = end
+            self.boundaries.append(end)
+            if view.in_memory:
+                summaries = self._read_summaries()
+            if opened:
+                frames = {}  # the snapshots hold what they said
+            self._summarise(summaries, frames)
+        for path, messages in frames.items():
+            self.deliver(path, messages, view.seq)
         self.stats["polls"] += 1
-        self.stats["events"] += total
-        return total
+        self.stats["events"] += end - start
+        return end - start
 
     def _interest(self) -> _Interest:
         if self._interest_cache is None or self._interest_cache.version != self._version:
             self._interest_cache = _Interest(self.subscribers, self._version)
         return self._interest_cache
 
-    def _collect(self, events, interest: _Interest, frames: dict, graphs: set) -> None:
-        """The deltas ``events`` make to the subscribed store objects, merged into ``frames``."""
+    def _collect(self, rows: list[tuple], decoded: dict, interest: _Interest, frames: dict) -> None:
+        """The deltas the events of ``rows`` make to the subscribed store objects, merged into
+        ``frames`` (``decoded``: the events subscribers look into, by seq; the others are read
+        by their columns, as ``Envelope``s, and only when they may concern a subscribed object)."""
         view, paths = self.view, interest.paths
         if interest.lists_items:
-            view.prepare(events)
-        for event in events:
-            if paths:
+            view.prepare_items([row[5] for row in rows if row[4] == "WorkItemGenerated"])
+        items, item_only, handled = interest.items, storeobjects.ITEM_ONLY, storeobjects.HANDLED
+        in_memory = view.in_memory
+        for row in rows:
+            seq, kind = row[0], row[4]
+            if paths and kind in handled and (kind not in item_only or row[5] in items):
+                event = decoded.get(seq) or Envelope(row)
                 for path, kind, prop, values in storeobjects.event_deltas(event, view, paths):
-                    merge(frames.setdefault(path, []), Message(kind, event.seq, prop, values))
-            if event.graph:
-                graphs.add(event.graph)
-            view.apply(event)
+                    merge(frames.setdefault(path, []), Message(kind, seq, prop, values))
+            if in_memory:
+                view.apply(decoded[seq])
+            else:
+                view.advance(seq, row[3])
 
-    def _summarise(self, graphs: set, frames: dict) -> None:
-        """The summaries of the subscribed nodes of ``graphs`` that changed in this step."""
-        seq = self.view.seq
+    def _read_summaries(self) -> dict[str, dict]:
+        """The summaries of the subscribed nodes as the view's state stands (for the tables:
+        inside the read transaction that read the step's rows). One indexed query per node."""
+        found = {}
         for path in self._interest().node_paths:
             parsed = storeobjects.parse(path)
-            if parsed[1] not in graphs:
-                continue
-            summary = storeobjects.node_summary(self.view, parsed[1], parsed[2])
+            found[path] = storeobjects.node_summary(self.view, parsed[1], parsed[2])
+        return found
+
+    def _summarise(self, summaries: dict[str, dict], frames: dict) -> None:
+        """The node summaries that changed in this step, at the end of its frames."""
+        seq = self.view.seq
+        for path, summary in summaries.items():
             for message in summary_messages(self._summaries.get(path), summary, seq):
                 merge(frames.setdefault(path, []), message)
             self._summaries[path] = summary
 
-    def _resnapshot_store_paths(self) -> None:
+    def _resnapshot_store_paths(self, seq: int) -> None:
         for path in list(self.subscribers):
             if storeobjects.parse(path):
-                self.deliver(path, [self._store_snapshot(path)], self.seq)
+                self.deliver(path, [self._store_snapshot(path, seq)], seq)
 
-    def _store_snapshot(self, path: str) -> Message:
-        return snapshot(storeobjects.properties(self.view, storeobjects.parse(path)), self.view.seq)
+    def _store_snapshot(self, path: str, seq: int | None = None) -> Message:
+        seq = self.view.seq if seq is None else seq
+        return snapshot(storeobjects.properties(self.view, storeobjects.parse(path)), seq)
 
     def resume_frames(self, path: str, since: int) -> list[tuple[int, list[Message]]] | None:
         """The frames of store object ``path`` after seq ``since`` up to now, as a live subscriber
@@ -339,16 +376,19 @@ class _Interest:
         parsed = [storeobjects.parse(p) for p in self.paths]
         self.node_paths = sorted(p for p, x in zip(self.paths, parsed, strict=True) if x[0] == "node")
         self.items = frozenset(x[2] for x in parsed if x[0] == "item")
-        self.node_graphs = frozenset(x[1] for x in parsed if x[0] == "node")
         self.lists_items = any(x[0] in ("graph", "node") for x in parsed)
+
+    def filter(self) -> tuple:
+        """(kinds, subjects): the rows worth reading (the follower skips the rest in SQL): the
+        kinds that change graphs, nodes or lists, and the events of the subscribed work items
+        (all rows when there are too many of those to name)."""
+        if len(self.items) > MAX_NAMED_ITEMS:
+            return None, None
+        return storeobjects.HANDLED - storeobjects.ITEM_ONLY, self.items
 
     def wants(self, kind: str, graph: str, subject: str) -> bool:
         """Whether an event (by its columns) must be decoded for the subscribed objects."""
-        return (
-            kind in storeobjects.ALWAYS_DECODED
-            or subject in self.items
-            or (kind == "WorkItemGenerated" and graph in self.node_graphs)
-        )
+        return kind in storeobjects.ALWAYS_DECODED or subject in self.items
 
 
 def _lost(visualizer) -> None:

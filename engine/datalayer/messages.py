@@ -30,6 +30,8 @@ SNAPSHOT = MessageType.eMessageTypeObjectSnapshot
 APPEND = MessageType.eMessageTypeAppendValues
 REMOVE = MessageType.eMessageTypeRemoveValues
 SET = MessageType.eMessageTypeSetValues
+#: the enum by a name that ``Message.MessageType`` (PDG's spelling, inside the class) does not shadow
+_Type = MessageType
 
 
 class ObjectSnapshot:
@@ -64,20 +66,20 @@ class Message:
 
     def __init__(
         self,
-        type: MessageType,
+        type: _Type | int,
         seq: int = 0,
         prop: str = "",
         values: list | None = None,
         snapshot: dict[str, list] | None = None,
     ) -> None:
-        self.type = MessageType(type)
+        self.type = type if type.__class__ is MessageType else MessageType(type)
         self.seq = seq
         self.prop = prop
         self.values = values if values is not None else []
         self.snapshot = snapshot
 
     # -- PDG's names -------------------------------------------------------------------------------
-    def getType(self) -> MessageType:
+    def getType(self) -> _Type:
         return self.type
 
     def getSeq(self) -> int:
@@ -116,7 +118,8 @@ class Message:
     # -- the wire --------------------------------------------------------------------------------
     def to_wire(self) -> dict:
         if self.type == SNAPSHOT:
-            return {"t": int(self.type), "seq": self.seq, "props": {k: list(v) for k, v in self.snapshot.items()}}
+            snapshot = self.snapshot or {}
+            return {"t": int(self.type), "seq": self.seq, "props": {k: list(v) for k, v in snapshot.items()}}
         return {"t": int(self.type), "seq": self.seq, "prop": self.prop, "values": list(self.values)}
 
     @classmethod

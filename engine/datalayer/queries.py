@@ -108,6 +108,7 @@ class QueryHandler:
         self.mirrors: dict[str, _Mirror] = {}
         self.results: list[str] = []
         self.error = ""
+        self.query: Query | None
         self._busy = True
         try:
             self.query = Query(path[len(PREFIX) :])
@@ -158,6 +159,7 @@ class QueryHandler:
         old, self.results = self.results, new
         if not publish or new == old:
             return
+        assert self.query is not None, "a query that does not parse has no results to change"
         if self.query.sort:
             messages = [Message(SET, self.layer.seq, PropertyNames.Results, new)]
         else:

@@ -49,6 +49,10 @@ HTTP_WORKERS = 6
 #: how long ``stop()`` lets connections end by themselves before it drops them
 STOP_GRACE_S = 2.0
 SERVER_TYPES = ("DataLayerWSServer", "DataLayerTCPServer")
+#: what a WebSocket connection may buffer before a send waits for the client to read: a frame of a
+#: busy cook is often larger than websockets' default 32 KiB, and each such wait is a trip round
+#: the event loop per subscriber (the session's own queue bounds what a slow client holds)
+WRITE_LIMIT_BYTES = 1 << 20
 
 
 def is_loopback(host: str) -> bool:
@@ -77,7 +81,7 @@ class DataLayerServer:
         self.port = self._sock.getsockname()[1]
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
-        self._stopped = None
+        self._stopped: asyncio.Event | None = None
         #: set once ``stop()`` began: sessions closing then leave the layer alone (it closes too)
         self.stopping = False
         self._error: BaseException | None = None
@@ -108,7 +112,7 @@ class DataLayerServer:
             self.loop.close()
 
     async def _main(self) -> None:
-        self._stopped = asyncio.Event()
+        self._stopped = stopped = asyncio.Event()
         try:
             server = await self._start()
         except BaseException as exc:  # noqa: BLE001 - handed to the constructor, which raises it
@@ -116,7 +120,7 @@ class DataLayerServer:
             self._ready.set()
             return
         self._ready.set()
-        await self._stopped.wait()
+        await stopped.wait()
         await self._close(server)
 
     async def _close(self, server) -> None:
@@ -207,6 +211,7 @@ class WSServer(DataLayerServer):
             max_size=MAX_REQUEST_BYTES,
             process_request=self._process_request,
             compression=None,
+            write_limit=WRITE_LIMIT_BYTES,
             close_timeout=CLOSE_TIMEOUT_S,
         )
 
@@ -252,7 +257,11 @@ class WSServer(DataLayerServer):
         self.stats["connections"] += 1
         trusted = self.check_token(_request_token(websocket.request))
         session = Session(self, asyncio.get_running_loop(), trusted)
-        pump = asyncio.create_task(self._pump(session, websocket.send))
+
+        async def send(data: bytes) -> None:
+            await websocket.send(data, text=True)  # JSON encoded once for every subscriber: no re-encoding
+
+        pump = asyncio.create_task(self._pump(session, send))
         try:
             session.push(self.encode(self.welcome(session)))
             async for raw in websocket:
@@ -274,8 +283,8 @@ class WSServer(DataLayerServer):
             await session.close()
             pump.cancel()
 
-    def encode(self, data: dict) -> str:
-        return json.dumps(data, separators=(",", ":"), default=_jsonable)
+    def encode(self, data: dict) -> bytes:
+        return json.dumps(data, separators=(",", ":"), default=_jsonable).encode()
 
 
 class TCPServer(DataLayerServer):

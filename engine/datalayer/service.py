@@ -28,9 +28,11 @@ class Service:
     def info(self) -> dict:
         # where a client on this machine connects: a wildcard address is for listening only
         host = "127.0.0.1" if is_loopback(self.ws.host) or self.ws.host in ("0.0.0.0", "::", "") else self.ws.host
+        view = self.layer.view
+        assert view is not None, "a service serves a store"
         info = {
             "schema": 1,
-            "store": self.layer.view.path,
+            "store": view.path,
             "host": self.ws.host,
             "pid": os.getpid(),
             "ws_port": self.ws.port,

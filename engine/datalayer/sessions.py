@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import hmac
+import threading
 from typing import TYPE_CHECKING
 
 from pdgstore.engine.datalayer.handlers import CommandError, clean_path
@@ -61,17 +62,35 @@ class Session:
         self.closed = False
         self.malformed = 0
         self.resync: set[str] = set()
+        self._handover = threading.Lock()
+        self._incoming: list[tuple[str, bytes | str]] = []
+        self._wake_due = False
 
     # -- from the data layer (any thread, under its lock) ------------------------------------------
     def processFrame(self, path: str, messages, seq: int) -> None:
-        if self.closed:
-            return
-        data = self.server.encode_frame(path, messages, seq)
-        self._call(self._enqueue, path, data)
+        """Take a frame from the data layer (its thread, under its lock): the frames of one step
+        cross to the connection's loop together, with one wake-up, however many paths changed."""
+        if not self.closed:
+            self._handoff(path, self.server.encode_frame(path, messages, seq))
 
     def subscriptionLost(self) -> None:
         if not self.closed:
-            self._call(self._enqueue, "", self.server.encode({"op": "lost", "path": ""}))
+            self._handoff("", self.server.encode({"op": "lost", "path": ""}))
+
+    def _handoff(self, path: str, data) -> None:
+        with self._handover:
+            self._incoming.append((path, data))
+            if self._wake_due:
+                return
+            self._wake_due = True
+        self._call(self._take_incoming)
+
+    def _take_incoming(self) -> None:
+        with self._handover:
+            incoming, self._incoming = self._incoming, []
+            self._wake_due = False
+        for path, data in incoming:
+            self._enqueue(path, data)
 
     def _call(self, fn, *args) -> None:
         try:

@@ -96,7 +96,7 @@ def properties(view: StoreView, parsed: tuple) -> dict[str, list]:
 
 
 def item_properties(item: Item) -> dict[str, list]:
-    props = {
+    props: dict[str, list] = {
         P.Name: [item.name],
         P.Id: [item.item_id],
         P.Node: [item.node],
@@ -161,7 +161,8 @@ def event_deltas(event, view: StoreView, paths) -> Iterator[Delta]:
     if kind == "WorkItemGenerated":
         if ROOT in paths and view.is_new_graph(graph):
             yield ROOT, APPEND, P.GraphList, [graph]
-        npath = node_path(graph, event.node) if event.node is not None else None
+        node = view.generated_node(event)
+        npath = node_path(graph, node) if node is not None else None
         if (gpath in paths or npath in paths) and not view.is_regenerated(event):  # else already listed
             if gpath in paths:
                 yield gpath, APPEND, P.WorkItems, [event.item_id]
@@ -263,5 +264,9 @@ ITEM_EVENTS = frozenset(
         "WorkItemAttribSet",
     )
 )
+#: the events that change only their own work item's object
+ITEM_ONLY = ITEM_EVENTS - {"WorkItemRemoved"}
+#: every kind ``event_deltas`` says something of
+HANDLED = ITEM_EVENTS | {"WorkItemGenerated", "GraphLoaded", "CookStarted", "CookFinished", "NodeDirtied"}
 #: rare events whose payload the follower always reads (a graph's nodes, a cook's status ...)
 ALWAYS_DECODED = frozenset(("GraphLoaded", "CookStarted", "CookFinished", "NodeDirtied"))

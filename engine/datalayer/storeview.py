@@ -30,7 +30,7 @@ from pdgstore.state import Item, State
 try:  # the store's queryable state (issue 16)
     from pdgstore.readmodel import TableState
 except ImportError:  # pragma: no cover - a pdgstore without the read model
-    TableState = None
+    TableState = None  # type: ignore[assignment,misc]
 
 #: the events that can change a work item's state (what a node's counts are made of)
 STATE_KINDS = frozenset(
@@ -51,10 +51,6 @@ class Compacted(Exception):
     """What a replay needs was folded away by ``pdg compact``: send a snapshot instead."""
 
 
-#: events read per poll at most: a subscriber hears of a long cook in steps, never one huge frame
-POLL_LIMIT = 5000
-
-
 class StoreView:
     """An open store followed by one reader. Not thread-safe by itself (the data layer calls it
     under its lock)."""
@@ -67,9 +63,11 @@ class StoreView:
         self._reader = None
         self._depth = 0
         self._memory: _StateReader | None = None
-        self._data_version = None
-        self._inode = None
+        self._data_version: int | None = None
+        self._inode: int | None = None
         self._ords: dict[str, int] = {}
+        self._nodes: dict[str, str] = {}
+        self._unlisted: set[str] = set()
         self._live = True
 
     # -- following -------------------------------------------------------------------------------
@@ -107,6 +105,7 @@ class StoreView:
             yield
             return
         if self._depth == 0:
+            self._reader = None  # one made outside a transaction may have cached an older state
             if self.log.conn.in_transaction:  # a read left open (TableState begins one on a reader): end it
                 self.log.conn.execute("COMMIT")
             self.log.conn.execute("BEGIN")
@@ -150,28 +149,42 @@ class StoreView:
             return False
         if inode != self._inode:
             return True
-        return self.log.last_seq() < self.seq or self.log.base_seq() > self.seq
+        log = self.log
+        assert log is not None, "asked of an open store"
+        return log.last_seq() < self.seq or log.base_seq() > self.seq
 
-    def poll(self, limit: int = POLL_LIMIT, wanted=None) -> list:
-        """The events appended after this view's seq (at most ``limit``), not yet applied. With
-        ``wanted(kind, graph, subject)``, only the events it wants are decoded; the others come as
-        ``Envelope``s (their indexed columns): most of a cook's events interest no subscriber, and
-        decoding them was most of what following a cook cost."""
+    def end_seq(self) -> int:
+        """The seq of the log's last event, as this view's read transaction sees it."""
+        return self.log.last_seq() if self.log is not None else self.seq
+
+    def rows(self, after: int, until: int, kinds=None, subjects=None) -> list[tuple]:
+        """The log's rows after ``after`` up to ``until``, their indexed columns only; with
+        ``kinds`` and ``subjects``, only those of the kinds or about the subjects (all of them,
+        with their payloads, when the state is kept in memory: that folds every event). All a
+        follower reads inside its read transaction, which it keeps short."""
         if self.log is None:
             return []
-        if wanted is None or self._memory is not None:  # the state in memory folds every event
-            return list(self.log.events(self.seq, until=self.seq + limit))
-        out: list = []
-        decode: list = []
-        for row in queries.event_rows(self.log, self.seq, self.seq + limit):
-            if wanted(row[4], row[3], row[5]):
-                decode.append((len(out), row))
-                out.append(None)
-            else:
-                out.append(Envelope(row))
-        for (at, _row), event in zip(decode, codec.from_rows([row for _, row in decode]), strict=True):
-            out[at] = event
-        return out
+        if self._memory is not None:
+            return queries.event_rows(self.log, after, until)
+        return queries.event_rows(self.log, after, until, payloads=False, kinds=kinds, subjects=subjects)
+
+    def decode(self, rows: list[tuple], wanted=None) -> dict[int, Event]:
+        """seq -> event of those of ``rows`` that ``wanted(kind, graph, subject)`` wants (all of
+        them in memory), their payloads read now: most of a cook's events interest no subscriber,
+        and reading and decoding them was most of what following a cook cost."""
+        if self._memory is not None:
+            return {event.seq: event for event in codec.from_rows(rows)}
+        picked = [row for row in rows if wanted(row[4], row[3], row[5])]
+        if not picked:
+            return {}
+        payloads = queries.event_payloads(self.log, [row[0] for row in picked])
+        return {event.seq: event for event in codec.from_rows([(*row[:6], payloads[row[0]]) for row in picked])}
+
+    def advance(self, seq: int, graph: str) -> None:
+        """Move the view past the event at ``seq`` of ``graph`` (read by its columns only)."""
+        if graph and graph not in self.known_graphs:
+            self.known_graphs.add(graph)
+        self.seq = seq
 
     def apply(self, event: Event) -> None:
         """Move the view past ``event`` (after its deltas were taken)."""
@@ -181,6 +194,12 @@ class StoreView:
             self.known_graphs.add(event.graph)
         self.seq = event.seq
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether the state is kept in memory (a store without tables): it is current only
+        once the polled events are applied, not at the end of a read transaction."""
+        return self._memory is not None
+
     def is_new_graph(self, graph: str) -> bool:
         return graph not in self.known_graphs
 
@@ -189,10 +208,28 @@ class StoreView:
         now; else old ones, replayed for a resuming client): read the generation order of the
         items they generate, in one indexed query (the tables keep an item's first one)."""
         self._live = live
+        self.prepare_items([e.item_id for e in events if e.kind == "WorkItemGenerated"])
+
+    def prepare_items(self, ids: list[str]) -> None:
+        """``prepare`` for the generated items ``ids``: their first generation and node."""
         if self._memory is not None or self.log is None:
             return
-        ids = [e.item_id for e in events if e.kind == "WorkItemGenerated"]
-        self._ords = {row[1]: row[0] for row in tables.load_items(self.log.conn, ids)} if ids else {}
+        rows = queries.item_origins(self.log, ids) if ids else []
+        self._ords = {item_id: ord_ for ord_, item_id, _node in rows}
+        self._nodes = {item_id: node for _ord, item_id, node in rows}
+        self._unlisted = set(ids).difference(self._nodes)  # generated and removed since
+
+    def generated_node(self, event) -> str | None:
+        """The node of a WorkItemGenerated, decoded or not: an item's node is part of its identity,
+        and the rows ``prepare`` read say it, so the follower need not decode the event for it.
+        None when the event was neither decoded nor prepared (nobody lists its node's items)."""
+        if event.node is not None:
+            return event.node
+        node = self._nodes.get(event.item_id)
+        if node is None and event.item_id in self._unlisted:
+            where = self.node_of(event.item_id)
+            node = where[1] if where else None
+        return node
 
     def is_regenerated(self, event: Event) -> bool:
         """Whether ``event`` (a WorkItemGenerated) generates an item that already existed (a node
@@ -205,7 +242,9 @@ class StoreView:
             if ord_ is not None:
                 return ord_ < event.seq  # the tables keep the seq of an item's first generation
         last = ""  # removed since, or an old event: what did the log say of the item before it?
-        for earlier in self.log.events(0, subject=event.item_id, until=event.seq - 1):
+        log = self.log
+        assert log is not None, "asked of an open store"
+        for earlier in log.events(0, subject=event.item_id, until=event.seq - 1):
             if earlier.kind in ("WorkItemGenerated", "WorkItemRemoved"):
                 last = earlier.kind
         return last == "WorkItemGenerated"
@@ -324,7 +363,7 @@ class Envelope:
     def item_id(self) -> str:
         return self.subject
 
-    #: not read: whoever needs an event's node (a node's subscribers) has it decoded
+    #: not read (``StoreView.generated_node`` finds a generated item's node without it)
     node = None
 
 

@@ -103,6 +103,7 @@ class CacheChecker:
             self._say(item, rel, "built-in", verdict)
             if verdict == files.MISSING:
                 return CacheCheck(False, reason=reasons.output_missing(rel))
+            assert current is not None  # only a missing file has no current record
             if verdict == files.MODIFIED:
                 return CacheCheck(False, reason=reasons.output_modified(rel, rec, current))
             touched = touched or verdict == files.TOUCHED

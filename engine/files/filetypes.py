@@ -29,6 +29,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ENTRY_POINT_GROUP = "pdgstore.types"
 
@@ -168,12 +169,12 @@ class TypeRegistry:
         self.add_tag(tag)
         table.setdefault(tag, []).append(handler)
 
-    def handlers_for(self, table: dict, tag: str) -> list[tuple[str, object]]:
+    def handlers_for(self, table: dict, tag: str) -> list[tuple[str, Any]]:
         """(tag, handler) pairs that apply to ``tag``: most specific tag first, and within a tag the
         last registered first (a plugin overrides what came before it)."""
         if not table:  # the common case, asked per file a cook records
             return []
-        out = []
+        out: list[tuple[str, Any]] = []
         for t in tag_chain(tag or "file"):
             for handler in reversed(table.get(t, ())):
                 out.append((t, handler))
@@ -205,6 +206,8 @@ class TypeRegistry:
         ensure_pdg_module()  # the plugin's `import pdg` must not find the project's pdg/types/ folder
         try:
             spec = importlib.util.spec_from_file_location(f"pdg_types_{abs(hash(str(path)))}", path)
+            if spec is None or spec.loader is None:
+                raise ImportError("it is not a Python file")
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             register = getattr(module, "register_types", None) or getattr(module, "registerTypes", None)

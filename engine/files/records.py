@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Literal
 
 import xxhash
 from pdgstore.engine.errors import HandlerError
@@ -85,6 +86,14 @@ def absolute(rel: str, root: str) -> str:
             return rel
         return root + rel if root.endswith("/") else f"{root}/{rel}"
     return rel if os.path.isabs(rel) else os.path.join(root, rel)
+
+
+def root_prefix(root: str) -> str | None:
+    """What ``absolute`` puts before a relative path under ``root`` (POSIX: ``root/``), for loops
+    that join thousands of paths inline; None where paths are not POSIX (call ``absolute``)."""
+    if not _POSIX:
+        return None
+    return root if root.endswith("/") else root + "/"
 
 
 def content_hash(path: str, size: int = -1) -> str:
@@ -183,7 +192,12 @@ def record(
 
 
 def check(
-    prev: list, root: str, *, types: TypeRegistry | None = None, item=None, st: os.stat_result | None | bool = False
+    prev: list,
+    root: str,
+    *,
+    types: TypeRegistry | None = None,
+    item=None,
+    st: os.stat_result | None | Literal[False] = False,
 ) -> tuple[str, list | None]:
     """The stat cascade for a recorded file: (verdict, current record or None when missing).
 

@@ -238,9 +238,9 @@ class Graph(NodeLibrary):
     def _batched(self, name: str, batch_size, node: n.Node, generate_when: str) -> n.Node:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0:
             raise GraphError(f"node {name}: batch_size is a whole number of items (0: no batches), not {batch_size!r}")
-        node.batch_size = batch_size  # not a parameter of its items: batching changes no result
+        node.batch_size = batch_size  # type: ignore[attr-defined]  # not a parameter of its items: batching changes no result
         if batch_size:
-            node.item_json = True  # a batch's job reads its sub-items with pdgjson
+            node.item_json = True  # type: ignore[attr-defined]  # a batch's job reads its sub-items with pdgjson
         return self._processor(node, generate_when)
 
     def python_script(

@@ -318,8 +318,9 @@ def expand_words(text: str, *, item, node: str, parm: str, outputs=None, log=Non
     """A command word expanded to its arguments: one per value when the word is only ``@pdg_input``,
     ``@pdg_output`` or ``pdgattribvals(name)`` (``wc -c @pdg_input`` counts every input file),
     else the one expanded word."""
-    if whole_word(text) is not None:
-        return _values(_REF.fullmatch(text), item, node, parm, outputs, log)
+    match = _REF.fullmatch(text)
+    if match is not None and whole_word(text) is not None:
+        return _values(match, item, node, parm, outputs, log)
     return [expand(text, item=item, node=node, parm=parm, outputs=outputs, log=log)]
 
 

@@ -152,7 +152,9 @@ class _WedgeView:
 
     def __init__(self, name: str, index: int, attrs: dict) -> None:
         self.name, self.index, self.attrs = name, index, attrs
-        self.item_id, self.inputs, self.outputs = "", [], []
+        self.item_id = ""
+        self.inputs: list = []
+        self.outputs: list = []
 
 
 def _wedge_value(a: dict, index: int, count: int) -> Any:

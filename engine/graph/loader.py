@@ -83,5 +83,5 @@ def _line_in(exc: BaseException, path: str) -> int | str:
     line: int | str = "?"
     for frame in traceback.extract_tb(exc.__traceback__):
         if os.path.abspath(frame.filename) == path:
-            line = frame.lineno
+            line = frame.lineno if frame.lineno is not None else line
     return line

@@ -26,7 +26,7 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.files import records as files
@@ -71,7 +71,7 @@ class NewPartition:
 class Node:
     """What every node has: a name, its upstream node names and a description for the log."""
 
-    type_name: ClassVar[str] = "node"
+    type_name: str = "node"  # a class names its type; an instance may name a variant (map_by_expression)
     is_partitioner: ClassVar[bool] = False
 
     #: how its items use the cache (engine.files.cache.CACHE_MODES); not part of its definition's hash
@@ -86,7 +86,7 @@ class Node:
     def __init__(self, name: str, inputs: list[str]) -> None:
         self.name = name
         self.inputs = inputs
-        self.graph = None  # set by Graph.add
+        self.graph: Any = None  # the Graph, set by Graph.add
         self.handlers: list[tuple[str, Callable]] = []
 
     def parms(self) -> dict:
@@ -118,7 +118,7 @@ class Processor(Node):
     does_work: ClassVar[bool] = False
     #: ``generate`` reads only its parent's identity, index and attributes, never its results, so a
     #: static cook can know its items before the parent cooks (``engine.cook.static``)
-    static_generation: ClassVar[bool] = False
+    static_generation: bool = False  # per class, or per instance where its parameters decide
 
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
         raise NotImplementedError
@@ -180,7 +180,7 @@ class GenerateContext:
 
     graph: str
     root: str
-    file: Callable[[str, str | None], list] = None
+    file: Callable[[str, str | None], list] = None  # type: ignore[assignment]  # set by the cook
     stats: dict | None = None
     #: ``warn(message)``: a warning the cook records (a CookWarning event); each message once a cook
     warn: Callable[[str], None] | None = None
@@ -226,7 +226,7 @@ class FilePattern(Processor):
         pattern = self.pattern if os.path.isabs(self.pattern) else os.path.join(root, self.pattern)
         found = []
         for p, entry in _glob(pattern):
-            st = stats.get(p, False) if stats is not None else False
+            st: os.stat_result | None | Literal[False] = stats.get(p, False) if stats is not None else False
             if st is False and entry is not None:
                 try:
                     if entry.is_file():
@@ -490,7 +490,7 @@ class PartitionByAttribute(Partitioner):
         self.merge_input_attributes = bool(merge_input_attributes)
 
     def parms(self) -> dict:
-        out = {"attribute": self.attribute}
+        out: dict[str, Any] = {"attribute": self.attribute}
         if not self.needs_cooked_inputs or not self.merge_input_attributes:  # recorded as before otherwise
             out.update(
                 use_dynamic_partitioning=self.needs_cooked_inputs, merge_input_attributes=self.merge_input_attributes

@@ -43,7 +43,7 @@ class FileInfo:
         self.tag = tag
         self.size = size
         self.hash = hash
-        self._path = None
+        self._path: Path | None = None
 
     @property
     def path(self) -> Path:
@@ -63,7 +63,7 @@ class FileInfo:
             other.hash,
         )
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and mutable: not hashable
 
     def __repr__(self) -> str:
         return f"FileInfo({self.relpath!r}, tag={self.tag!r}, size={self.size}, hash={self.hash!r})"

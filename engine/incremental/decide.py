@@ -134,7 +134,7 @@ def stale_reason(prev, node_reason: dict | None) -> dict | None:
 def reuse(prev, name: str, index: int, outputs: list | None = None, signature: str = "") -> Decision:
     """Keep ``prev``'s results: follow its new position, refresh the records of files only touched
     (``outputs``, when they were checked), and confirm under ``signature`` a result a person accepted."""
-    events = []
+    events: list[tuple[type[ev.Event], dict]] = []
     item_id = prev.item_id
     if prev.name != name or prev.index != index:
         events.append((ev.WorkItemRenumbered, {"item_id": item_id, "name": name, "index": index}))

@@ -77,6 +77,7 @@ def affected(
     if not shortcut or any(name not in shortcut for name in scope):
         return None
     if trusted is not None:
+        assert index is not None, "a watcher's trusted items come with its index"
         return _closure(graph, state, trusted, index.children, len(state.items))
     root = graph.root
     if scan is not None and not scan.patterns_same:
@@ -194,7 +195,7 @@ class Index:
 
     def dirty(self, changed: list[str]) -> list[str] | None:
         """The items owning the ``changed`` files; None when one of them is not a recorded file."""
-        out = []
+        out: list[str] = []
         for path in changed:
             owners = self.owners.get(path)
             if not owners:

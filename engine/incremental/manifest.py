@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import cast
 
 import msgpack
 from pdgstore.engine.cook.loop import CookSummary
@@ -53,18 +54,23 @@ def save(store, graph: Graph, state: State, results: list[str]) -> None:
     # every (file, mtime_ns, size) recorded, once. A partition's records are its members' (after a
     # cook that succeeded, each partition was merged again or restatted from its members), so
     # partitioners are skipped: the list is the same, without going over every member twice.
+    prefix = files.root_prefix(root)  # joined inline: this loop goes over every recorded file
     absolute = files.absolute
-    paths = list(
-        dict.fromkeys(
-            (absolute(o[PATH], root), o[MTIME_NS], o[SIZE])
-            for name in order
-            if not graph.nodes[name].is_partitioner
-            for item in state.items_of(graph.name, name)
-            for o in item.outputs
-        )
-    )
+    items = state.items
+    seen: dict[tuple, None] = {}  # an ordered set
+    for name in order:
+        if not graph.nodes[name].is_partitioner:
+            for item_id in state.node_items.get((graph.name, name), ()):
+                for o in items[item_id].outputs:
+                    p = o[PATH]
+                    if prefix is None:
+                        p = absolute(p, root)
+                    elif p[:1] != "/":
+                        p = prefix + p
+                    seen[(p, o[MTIME_NS], o[SIZE])] = None
+    paths = list(seen)
     patterns = {
-        name: sorted(files.absolute(i.outputs[0][0], root) for i in state.items_of(graph.name, name) if i.outputs)
+        name: sorted(absolute(i.outputs[0][0], root) for i in state.items_of(graph.name, name) if i.outputs)
         for name, node in graph.nodes.items()
         if isinstance(node, FilePattern)
     }
@@ -116,7 +122,8 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
         if st is None or st.st_mtime_ns != mtime_ns or st.st_size != size:
             changed.add(path)
     patterns_same = all(
-        graph.nodes[name].matches(graph.root, stats) == recorded for name, recorded in m["patterns"].items()
+        cast(FilePattern, graph.nodes[name]).matches(graph.root, stats) == recorded
+        for name, recorded in m["patterns"].items()
     )
     if changed or not patterns_same:
         return None, Scan(stats, changed, patterns_same)
@@ -137,7 +144,7 @@ def _record(
     store_dir = os.path.dirname(log.path)
     rel = lambda p: os.path.relpath(p, store_dir).replace(os.sep, "/")  # noqa: E731
     envelope = {"cook_id": cook_id, "graph": graph.name}
-    made = [
+    made: list[tuple[type[ev.Event], dict]] = [
         (
             ev.GraphLoaded,
             {

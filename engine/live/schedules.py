@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from pdgstore.engine.errors import UnknownNode
 from pdgstore.engine.graph.loader import load_graph
@@ -275,7 +276,7 @@ class ScheduleService:
         self._outbox_lock = threading.Lock()
         self._jobs: dict[str, tuple] = {}  # schedule id -> (cron, every_s, changed_ns) scheduled
         self._cook = None
-        self.scheduler = None
+        self.scheduler: Any = None  # APScheduler's BackgroundScheduler, while running
 
     def stop(self, reason: str = "stopped") -> None:
         self.stopped.set()

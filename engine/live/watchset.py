@@ -15,6 +15,7 @@ import glob
 import os
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pdgstore.engine.files import records as files
@@ -228,7 +229,7 @@ class WatchSet:
         return any(regex.match(path) for regex, _ in self.patterns)
 
     # -- the watcher's loop: the stat cascade decides ---------------------------------------------
-    def verify(self, hints: set[str], folders: set[str] = frozenset()) -> tuple[bool, list[str]]:
+    def verify(self, hints: set[str], folders: Iterable[str] = frozenset()) -> tuple[bool, list[str]]:
         """(graph file or module changed, files whose content really changed) for the hinted paths
         and the folders created, moved or deleted (whose recorded files and new matches count)."""
         graph_changed = False
@@ -241,7 +242,7 @@ class WatchSet:
             rec = self.records.get(path)
             if rec is not None:
                 verdict, current = files.check(rec, self.root)
-                if verdict == files.TOUCHED:
+                if verdict == files.TOUCHED and current is not None:
                     self.records[path] = current  # the next event on it needs no hash
                 elif verdict != files.SAME:
                     changed.append(path)
@@ -252,7 +253,7 @@ class WatchSet:
     def _under(self, folder: str) -> set[str]:
         """The recorded files under ``folder`` and the files now in it (O(folders + its files))."""
         prefix = folder.rstrip("/") + "/"
-        out = set()
+        out: set[str] = set()
         for path, paths in self.by_dir.items():
             if path == folder or path.startswith(prefix):
                 out.update(paths)

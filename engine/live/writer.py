@@ -66,10 +66,16 @@ class StoreSession:
         self.index: delta.Index | None = None
         self.clean_seq: int | None = None
 
+    @property
+    def loaded(self) -> State:
+        """The state in memory, once opening the store (or ``refresh``) loaded it."""
+        assert self.state is not None, "the state is loaded when the store is opened"
+        return self.state
+
     def _open(self, wait_s: float | None) -> EventLog:
         log = open_writer(self.db, wait_s=wait_s, on_busy=self.on_busy, stop=self.stop)
         try:
-            self.state = log.load_state() if self.state is None else log.catch_up(self.state)
+            self.state = log.current_state() if self.state is None else log.catch_up(self.state)
         except BaseException:
             log.close()
             raise
@@ -85,19 +91,19 @@ class StoreSession:
             index.update(self.state, {subject for _kind, subject in self.last_cook_subjects})
         else:
             self.index = delta.Index(self.state, graph.name, graph.root)
-        self.clean_seq = self.state.seq
+        self.clean_seq = self.loaded.seq
 
     def refresh(self) -> State:
         """The state with what others appended since (read only: no lock taken)."""
         with EventLog.open(self.db) as log:
-            self.state = log.load_state() if self.state is None else log.catch_up(self.state)
+            self.state = log.current_state() if self.state is None else log.catch_up(self.state)
         return self.state
 
     def record(self, graph: str, events: list[tuple[type[Event], dict]], wait_s: float | None = None) -> list[Event]:
         """Append ``events`` (class, fields) for ``graph`` in one batch; return them as written."""
         log = self._open(wait_s)
         try:
-            rec = Recorder(log, self.state, graph=graph)
+            rec = Recorder(log, self.loaded, graph=graph)
             written = [rec.emit(cls, **fields) for cls, fields in events]
             rec.flush()
             return written
@@ -128,7 +134,7 @@ class StoreSession:
         graph.describe()
         log = self._open(wait_s)
         try:
-            before = self.state.seq
+            before = self.loaded.seq
             index = (
                 self.index
                 if (

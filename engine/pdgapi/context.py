@@ -10,6 +10,7 @@ the work items of the store with their dependencies, as ``pdg.WorkItem`` objects
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from pdgstore.engine.pdgapi.enums import cookType
 from pdgstore.engine.pdgapi.items import WorkItem
@@ -39,7 +40,7 @@ class Graph:
             for item in state.items_of(graph.name, node):
                 items[item.item_id] = WorkItem(item, graph.nodes.get(node))
         dependencies = {w: {items[p] for p in w.item.parents if p in items} for w in items.values()}
-        dependents = {w: set() for w in items.values()}
+        dependents: dict[WorkItem, set[WorkItem]] = {w: set() for w in items.values()}
         for w, waits in dependencies.items():
             for other in waits:
                 dependents[other].add(w)
@@ -62,7 +63,7 @@ class GraphContext:
         self.engine_graph = graph
         self.db = db or project.store_beside(self.path or os.path.join(graph.root, "graph.py"))
         self.graph = Graph(self)
-        self.summary = None
+        self.summary: Any = None  # the engine's CookSummary of the last cook
 
     @property
     def name(self) -> str:

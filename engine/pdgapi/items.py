@@ -508,7 +508,7 @@ class WorkItem(WorkItemAPI):
         return f"<pdg.WorkItem {self.name} ({self.id})>"
 
 
-def wrap(item, node=None) -> WorkItem | None:
+def wrap(item, node=None) -> WorkItemAPI | None:
     """A handler's ``pdg.WorkItem`` for an engine item (None stays None; a wrapped one is kept)."""
     if item is None or isinstance(item, WorkItemAPI):
         return item

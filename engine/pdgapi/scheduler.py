@@ -159,7 +159,7 @@ class Scheduler(EngineScheduler):
     def scriptDir(self, local: bool = True) -> str:  # noqa: N802
         return os.path.join(self.job_temp, "scripts")
 
-    def expandCommandTokens(self, command, work_item) -> str:  # noqa: N802
+    def expandCommandTokens(self, command, work_item) -> str | list[str]:  # noqa: N802
         """``__PDG_*__`` tokens of ``command`` (a string or the engine's argument list) for this item."""
         if isinstance(command, (list, tuple)):
             return [expand_tokens(w, self.job_tokens(work_item)) for w in command]

@@ -106,16 +106,14 @@ class Reporter:
     def cancelled(self, item_id: str, message: str = "") -> None:
         self.put(reports.JobCancelled(item_id, message))
 
-    def attrib_set(self, item_id: str, name: str, attr: list, done: Callable[[], None] | None = None) -> None:
+    def attrib_set(self, item_id: str, name: str, attr: list, done: reports.Done = None) -> None:
         """``attr`` is ``[type, [values...]]``; ``done`` (if given) runs once the effect is flushed."""
         self.put(reports.AttribSet(item_id, name, attr, done))
 
-    def output_added(
-        self, item_id: str, path: str, tag: str = "", hash: str = "", done: Callable[[], None] | None = None
-    ) -> None:
+    def output_added(self, item_id: str, path: str, tag: str = "", hash: str = "", done: reports.Done = None) -> None:
         self.put(reports.OutputAdded(item_id, path, tag, hash, done))
 
-    def log_line(self, item_id: str, text: str, level: str = "info", done: Callable[[], None] | None = None) -> None:
+    def log_line(self, item_id: str, text: str, level: str = "info", done: reports.Done = None) -> None:
         self.put(reports.LogLine(item_id, text, level, done))
 
     def status(self, item_id: str, ok: bool, message: str = "", done: Callable | None = None) -> None:
@@ -182,12 +180,12 @@ class ScheduledItem(WorkItemAPI):
         return self.run is not None
 
     @property
-    def isBatch(self) -> bool:  # noqa: N802 - PDG's name
+    def isBatch(self) -> bool:  # type: ignore[override]  # noqa: N802 - PDG's name; computed here
         """A batch work item (``engine.cook.batches``): one job for ``batchItems``."""
         return bool(getattr(self.item, "batch_subs", None))
 
     @property
-    def batchItems(self) -> list:  # noqa: N802 - PDG's name
+    def batchItems(self) -> list:  # type: ignore[override]  # noqa: N802 - PDG's name
         """A batch's sub-items (read-only ``pdg.WorkItem`` views, in sub index order)."""
         return [ScheduledItem(sub, self.node) for sub in getattr(self.item, "batch_subs", None) or ()]
 

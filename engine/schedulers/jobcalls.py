@@ -348,7 +348,8 @@ class JobCalls:
         if deferring is None or len(calls) < 2:
             return self._each(calls, None)
         with deferring() as batch:
-            self._local.applied = applied = []
+            applied: list[tuple[int, str, ReportKey]] = []
+            self._local.applied = applied
             try:
                 results = self._each(calls, batch)
             finally:

@@ -36,7 +36,7 @@ def unended_jobs(state, cook_id: int) -> list[tuple[str, int]]:
 
 def _group(pgid: int) -> list[int]:
     """The pids of the processes in process group ``pgid`` (from /proc)."""
-    members = []
+    members: list[int] = []
     try:
         names = os.listdir("/proc")
     except OSError:
@@ -75,7 +75,7 @@ def started_by(cook_pid: int, store_dir: str) -> list[tuple[str, int]]:
         return []
     jobs_dir = os.path.join(os.path.realpath(store_dir), "jobs") + os.sep
     marker = b"PDG_COOK_PID=" + str(cook_pid).encode()
-    found = []
+    found: list[tuple[str, int]] = []
     try:
         names = os.listdir("/proc")
     except OSError:

@@ -59,5 +59,5 @@ def judge(
     action = exit_codes.get(code, "failure")
     if action == "failure":
         action = "retry"
-    words = {"warning": f"exit code {code} (treated as a warning)", "ignore": f"exit code {code} (ignored)"}
-    return action, words.get(action, f"its job exited with code {code}")
+    said = {"warning": f"exit code {code} (treated as a warning)", "ignore": f"exit code {code} (ignored)"}
+    return action, said.get(action, f"its job exited with code {code}")

@@ -92,6 +92,7 @@ class StatusReported(Report):
 class Warned(Report):
     """A warning from a job or the result server; ``item_id`` None when it is about no item."""
 
+    item_id: str | None  # type: ignore[assignment]  # a warning may be about no item
     message: str
     done: Done = None
 

@@ -86,7 +86,7 @@ class ResultServer:
     def start(self) -> None:
         self._server = GuardedServer(self)
         host, port = self._server.server_address[:2]
-        self.address = f"{host}:{port}"
+        self.address = f"{host!s}:{port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"result-server-{port}", daemon=True
         )

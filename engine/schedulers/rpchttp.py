@@ -13,8 +13,8 @@ import hmac
 import socket
 import socketserver
 import xmlrpc.client
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, cast
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
 from pdgstore.engine.schedulers.reportcheck import (
@@ -81,7 +81,8 @@ class GuardedHandler(SimpleXMLRPCRequestHandler):
             if not owner.enter():
                 raise Refused(FAULT_STOPPED, STOPPED)
             try:  # until the answer is written: stop() must not cut the connection before the job hears it
-                self._answer(self.server._marshaled_dispatch(body, None, self.path))
+                # the stdlib answers bytes (its stubs say str)
+                self._answer(cast(bytes, self.server._marshaled_dispatch(body, None, self.path)))
             finally:
                 owner.leave()
         except Refused as exc:
@@ -147,7 +148,7 @@ class GuardedServer(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A job that hangs up mid-call is the job's problem: no traceback on the engine's stderr."""
 
-    def _dispatch(self, method: str, params: tuple[Any, ...]) -> Any:
+    def _dispatch(self, method: str, params: Iterable[Any]) -> Any:
         handler = self.owner.methods.get(method)
         if handler is None:
             raise xmlrpc.client.Fault(FAULT_INVALID, f"result server: there is no call named {method!r}")

@@ -80,6 +80,7 @@ class CookStarter:
         deadline = time.monotonic() + START_WAIT_S
         while True:
             answer = self.outcome(proc.pid)
+            assert answer is not None, "a cook this server just started is one of ours"
             if answer["state"] == "refused":
                 raise StoreBusy(answer["error"]) if answer["busy"] else PdgError(answer["error"])
             if answer["state"] != "starting" or time.monotonic() >= deadline:

@@ -9,7 +9,8 @@ variables) from the cook. The job's output goes to its log file (a path on the s
 already mapped for this machine), so ``pdg log ITEM`` reads it on the cook's machine.
 
 A job announces itself once it runs (``Worker.log_event`` on the ``pdg-job-started`` topic): the
-cook records it started with its pid and worker (before any report the job makes can arrive), and
+cook records it started with its pid and worker (in practice before the job's first report, which
+needs a Python start and a connection; a report that comes first is recorded all the same), and
 a second announcement of the same key from another run means Dask ran it again after a worker
 died (the cook counts that retry). Running jobs are kept on the worker object, by key, so
 ``kill_jobs`` (sent with ``Client.run``) can kill their process groups on a cancel, and a job whose
@@ -19,7 +20,7 @@ own process group, and ``reap_orphans`` finds it by that key on whatever worker 
 machine, and kills it before the item runs again.
 
 What the job needs beside its command is written here, on the worker: its item JSON (carried in
-the spec) and the Job API modules (copied from this worker's own pdgstore when missing). With
+the spec when the scheduler's ``work_item_data_source`` is "file") and the Job API modules (copied from this worker's own pdgstore when missing). With
 ``shared_storage`` off (the workers' disks are their own) the spec also carries the item's input
 files, and the answer carries the job's log and its expected outputs back to the cook
 (``read_file`` fetches the outputs a job reports while it runs).
@@ -133,7 +134,7 @@ def run_job(spec: dict) -> dict:
     env = {k: os.environ[k] for k in PASSED if k in os.environ}
     env.update(spec["env"])
     env["PDG_DASK_KEY"] = key  # how reap_orphans knows it should its worker die
-    env["PDG_DASK_RUN"] = answer["run"]
+    env["PDG_DASK_RUN"] = str(answer["run"])
     t0 = time.monotonic()
     pipe, write_end = os.pipe()
     try:
@@ -314,7 +315,7 @@ def reap_orphans(keys: list, keep: tuple = (), dask_worker=None) -> list:
     left; ``[pid, key]`` of each group killed (Linux: ``/proc``; elsewhere none)."""
     wanted = {b"PDG_DASK_KEY=" + str(key).encode(): key for key in keys}
     spared = {b"PDG_DASK_RUN=" + str(run).encode() for run in keep}
-    found = []
+    found: list[list] = []
     try:
         names = os.listdir("/proc")
     except OSError:

@@ -3,7 +3,7 @@
 A job's spec carries what ``remote.run_job`` needs and nothing of the cook's own environment that
 the worker has itself (``PATH``, ``HOME``...: the worker's own are used unless the node set them).
 With a path map, every path in it (command, environment, folder, log, the item JSON's contents) is
-rewritten for the workers.
+rewritten for the workers. ``Job`` is the scheduler's record of one item's work while it holds it.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
         env["PDG_ITEM_DATA_SOURCE"] = "1"  # pdgjson asks the result server: no file per job
     spec = {
         "item_id": item.id,
-        "argv": [pm.to_worker(str(a)) for a in item.command],
+        "argv": [pm.to_worker(str(a)) for a in item.command or ()],
         "env": env,
         "cwd": pm.to_worker(scheduler.working_dir or scheduler.graph_dir),
         "log": pm.to_worker(str(log)),
@@ -92,7 +92,7 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
         sent = [os.fspath(f.path) for f in item.item.input_files]
         inside = root.rstrip(os.sep) + os.sep
         # files of the project the command names (a python script's own file) travel too
-        sent += [str(a) for a in item.command if str(a).startswith(inside) and os.path.isfile(a)]
+        sent += [str(a) for a in item.command or () if str(a).startswith(inside) and os.path.isfile(a)]
         try:
             spec["inputs"] = [(pm.to_worker(path), Path(path).read_bytes()) for path in dict.fromkeys(sent)]
         except OSError as exc:

@@ -33,7 +33,7 @@ def substitute_tokens(text: str, env=None) -> str:
 def build_path_map(text: str, zone: str = "") -> tuple:
     """PDG's path map JSON (``{"paths": [{"/from/": {"zone": "LINUX", "path": "/to/"}}]}``) as
     ([rules of zone "*"], [rules of ``zone``]); a rule is (from, to, is_subpath, match_type)."""
-    maps = ([], [])
+    maps: tuple[list[tuple], list[tuple]] = ([], [])
     if not text:
         return maps
     try:

@@ -9,6 +9,7 @@ not hide them).
 from __future__ import annotations
 
 import http.client
+import io
 import os
 import socket
 import time
@@ -47,7 +48,7 @@ class _Transport(xmlrpc.client.Transport):
         self._timeout = timeout
         self._max_body = max_body
         self._sock: socket.socket | None = None
-        self._file = None
+        self._file: io.BufferedReader | None = None
 
     def request(self, host, handler, request_body, verbose=False):
         if len(request_body) > self._max_body:
@@ -67,6 +68,7 @@ class _Transport(xmlrpc.client.Transport):
             self._sock = socket.create_connection((name, int(port)), timeout=self._timeout)
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._file = self._sock.makefile("rb")
+        assert self._file is not None  # made with the socket just above, or kept with it
         head = (f"POST {handler} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/xml\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n")
         self._sock.sendall(head.encode("latin-1") + body)
@@ -81,11 +83,11 @@ class _Transport(xmlrpc.client.Transport):
             line = self._file.readline(65537)
             if line in (b"\r\n", b"\n", b""):
                 break
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
+            field, _, value = line.partition(b":")
+            field = field.strip().lower()
+            if field == b"content-length":
                 length = int(value)
-            elif name == b"connection" and value.strip().lower() == b"close":
+            elif field == b"connection" and value.strip().lower() == b"close":
                 close = True
         if length is None:
             raise http.client.HTTPException("the result server answered without a Content-Length")
