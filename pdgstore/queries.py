@@ -294,12 +294,44 @@ def event_dicts(log: EventLog, *, cook_id=None, subject=None, kind=None) -> Iter
         }
 
 
-def event_rows(log: EventLog, after: int, until: int) -> list[tuple]:
-    """The log's rows after seq ``after`` up to ``until``, payloads left as msgpack bytes
-    (``seq, time_ns, cook_id, graph, kind, subject, payload``): a follower decodes only the events
-    its readers look into (``codec.from_rows``)."""
-    sql = "SELECT seq, time_ns, cook_id, graph, kind, subject, payload FROM events WHERE seq > ? AND seq <= ? ORDER BY seq"
-    return log.conn.execute(sql, (after, until)).fetchall()
+def event_rows(
+    log: EventLog, after: int, until: int, *, payloads: bool = True, kinds=None, subjects=None
+) -> list[tuple]:
+    """The log's rows after seq ``after`` up to ``until`` (``seq, time_ns, cook_id, graph, kind,
+    subject``, then ``payload`` as msgpack bytes unless ``payloads`` is false); with ``kinds`` and
+    ``subjects``, only the rows of those kinds or about those subjects (SQLite skips the others
+    without handing them to Python): a follower reads what its readers look into."""
+    columns = "seq, time_ns, cook_id, graph, kind, subject" + (", payload" if payloads else "")
+    where, args = "seq > ? AND seq <= ?", [after, until]
+    if kinds is not None:
+        kinds, subjects = list(kinds), list(subjects or ())
+        picks = [f"kind IN ({','.join('?' * len(kinds))})"] + (
+            [f"subject IN ({','.join('?' * len(subjects))})"] if subjects else []
+        )
+        where += f" AND ({' OR '.join(picks)})"
+        args += kinds + subjects
+    return log.conn.execute(f"SELECT {columns} FROM events WHERE {where} ORDER BY seq", args).fetchall()
+
+
+def item_origins(log: EventLog, ids: list[str]) -> list[tuple[int, str, str]]:
+    """(ord, item_id, node) of those of ``ids`` in the store: where each was first generated
+    (``ord`` is that event's seq) and its node, without reading the items' bodies."""
+    rows: list[tuple[int, str, str]] = []
+    for at in range(0, len(ids), 500):
+        chunk = ids[at : at + 500]
+        sql = f"SELECT ord, item_id, node FROM items WHERE item_id IN ({','.join('?' * len(chunk))})"
+        rows += log.conn.execute(sql, chunk).fetchall()
+    return rows
+
+
+def event_payloads(log: EventLog, seqs: list[int]) -> dict[int, bytes]:
+    """seq -> payload (msgpack bytes) of the events at ``seqs``."""
+    found: dict[int, bytes] = {}
+    for at in range(0, len(seqs), 500):
+        chunk = seqs[at : at + 500]
+        sql = f"SELECT seq, payload FROM events WHERE seq IN ({','.join('?' * len(chunk))})"
+        found.update(log.conn.execute(sql, chunk).fetchall())
+    return found
 
 
 def graph_seen_by(log: EventLog, graph: str, seq: int) -> bool:

@@ -457,65 +457,6 @@ class _Batch:
             )
 
 
-def new_item_row(seq: int, item: Item) -> tuple:
-    """The ``items`` row of ``item`` as the ``WorkItemGenerated`` at ``seq`` made it, when it was
-    not in the state before: what ``fold_rows`` writes for that event, from the state the writer
-    applied it to (``pdgstore.projection.APPLY``, the one fold). A writer that generates many new
-    items at once hands these rows with its batch (``EventLog.append_rows(prepared=...)``), and the
-    append writes them instead of decoding and folding those events a second time. (A new item's
-    lists are plain, never ``Packed``: its body and detail are packed as they are.)"""
-    parents, inputs = item.parents, item.inputs
-    return (
-        seq,
-        item.item_id,
-        item.graph,
-        item.node,
-        item.name,
-        item.state,
-        item.cook_id,
-        _pack(
-            (
-                item.index,
-                item.outputs,
-                item.started_ns,
-                item.duration_ns,
-                item.error,
-                item.signature,
-                len(parents),
-                len(inputs),
-            )
-        ),
-        _pack((parents, item.attrs, inputs, item.traceback, item.reason)),
-    )
-
-
-def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
-    """Insert the rows ``new_item_row`` made (in ``ord`` order), their links, nodes and counts;
-    return the seqs of the events they stand for (``fold_rows`` skips those)."""
-    rows = sorted(prepared)
-    conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
-    links = []
-    counts: dict = {}
-    firsts: dict = {}
-    for row in rows:
-        key = (row[2], row[3])
-        firsts.setdefault(key, row[0])
-        state_key = (row[2], row[3], row[5])
-        counts[state_key] = counts.get(state_key, 0) + 1
-        parents = _unpack(row[8])[0]
-        links += [(p, row[1]) for p in parents]
-    if links:
-        conn.executemany("INSERT OR IGNORE INTO links VALUES (?, ?)", links)
-    conn.executemany(
-        "INSERT OR IGNORE INTO nodes (ord, graph, node) VALUES (?, ?, ?)", [(o, g, n) for (g, n), o in firsts.items()]
-    )
-    conn.executemany(
-        "INSERT INTO node_states VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count",
-        [(*k, c) for k, c in counts.items()],
-    )
-    return {row[0] for row in rows}
-
-
 def fold_rows(conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:
     """Fold the log rows ``rows`` (``(seq, time_ns, cook_id, graph, kind, subject, payload)``, in
     seq order) into the tables of ``conn``: call it inside the transaction that appends them."""
@@ -540,46 +481,6 @@ def write_state(conn: sqlite3.Connection, state: State) -> None:
     for graph, node in state.node_items:
         new_nodes.append((len(new_nodes) + 1, graph, node))
     batch.write(set(state.graphs), new_nodes)
-
-
-def clear(conn: sqlite3.Connection) -> None:
-    for table in TABLES:
-        conn.execute(f"DELETE FROM {table}")
-
-
-def rebuild(
-    target: sqlite3.Connection,
-    source: sqlite3.Connection,
-    base: State | None = None,
-    *,
-    until: int | None = None,
-    batch: int = 20_000,
-) -> int:
-    """Fill the (empty) tables of ``target`` by folding the events of ``source`` (after ``base``,
-    the compaction base snapshot, when there is one) up to seq ``until`` (None: all): streamed,
-    ``batch`` rows at a time, so memory is bounded by the batch, not the log. Returns the number
-    of events folded."""
-    after = 0
-    if base is not None:
-        write_state(target, base)
-        after = base.seq
-    return fold_log(target, source, after, until, batch=batch)
-
-
-def fold_log(
-    target: sqlite3.Connection, source: sqlite3.Connection, after: int, until: int | None, *, batch: int = 20_000
-) -> int:
-    """Fold the events of ``source`` after seq ``after`` up to ``until`` into the tables of ``target``."""
-    sql = "SELECT seq, time_ns, cook_id, graph, kind, subject, payload FROM events WHERE seq > ?"
-    args: tuple = (after,)
-    if until is not None:
-        sql, args = sql + " AND seq <= ?", (after, until)
-    cursor = source.execute(sql + " ORDER BY seq", args)
-    total = 0
-    while rows := cursor.fetchmany(batch):
-        fold_rows(target, rows)
-        total += len(rows)
-    return total
 
 
 def read_state(conn: sqlite3.Connection, seq: int, *, items: bool = True) -> State:

@@ -31,10 +31,16 @@ from pdgstore.engine.datalayer.handlers import (
 )
 from pdgstore.engine.datalayer.messages import Message, snapshot
 from pdgstore.engine.datalayer.replay import merge, resume_frames, summary_messages
-from pdgstore.engine.datalayer.storeview import StoreView
+from pdgstore.engine.datalayer.storeview import Envelope, StoreView
 
 #: how often the follower asks the store whether anything was committed
 POLL_INTERVAL_S = 0.01
+#: how long it waits after a step that read events (a cook is writing): fewer, fuller frames
+BUSY_INTERVAL_S = 0.03
+#: events a step reads at most per query (a long catch-up is read in slices)
+POLL_LIMIT = 5000
+#: subscribed work items the follower names in its query; beyond, it reads every row
+MAX_NAMED_ITEMS = 200
 #: cuts remembered for resumed subscriptions (older ones come back as one frame)
 BOUNDARY_LIMIT = 200_000
 #: the store's own handler types, as ``TypeRegistry.typeNames()`` lists them
@@ -92,10 +98,14 @@ class DataLayer:
             self._follower.start()
 
     def _follow(self) -> None:
-        while not self._stop.wait(POLL_INTERVAL_S):
+        wait = POLL_INTERVAL_S
+        while not self._stop.wait(wait):
             try:
                 with self.lock:
-                    self.step()
+                    read = self.step()
+                # while a cook writes, one step per BUSY_INTERVAL_S: each step is a frame to every
+                # subscriber of each object that changed, so this bounds what one costs a cook
+                wait = BUSY_INTERVAL_S if read else POLL_INTERVAL_S
             except Exception as exc:  # noqa: BLE001 - the follower must outlive a bad poll; say so
                 self.stats["last_error"] = f"{type(exc).__name__}: {exc}"
                 time.sleep(0.5)
@@ -120,65 +130,73 @@ class DataLayer:
             self.boundaries.clear()
             self.boundaries.append(view.seq)
         interest = self._interest()
+        start = view.seq
         rows: list[tuple] = []
         summaries: dict[str, dict] = {}
         with view.reading():  # kept short: the cut's rows and its node counts, nothing else
-            while not self._stop.is_set():  # to the end of the log as this read transaction sees it
-                chunk = view.rows(after=rows[-1][0] if rows else None)
-                if not chunk:
-                    break
-                rows += chunk
+            end = view.end_seq()
+            after = start
+            while after < end and not self._stop.is_set():  # to the end of the log as this transaction sees it
+                until = min(after + POLL_LIMIT, end)
+                rows += view.rows(after, until, *interest.filter())
+                after = until
             if opened:
-                self._resnapshot_store_paths(rows[-1][0] if rows else view.seq)
-            elif rows and not view.in_memory:
-                summaries = self._read_summaries({row[3] for row in rows})
+                self._resnapshot_store_paths(end)
+            elif end > start and not view.in_memory:
+                summaries = self._read_summaries()
         if self._stop.is_set():
             return 0  # closing: nobody is to hear of a cut read halfway
-        events = view.decode(rows, None if view.in_memory else interest.wants)
         # A reader in a read transaction keeps the writer's WAL from starting over (it grows, and
-        # the cook pays): the deltas are worked out and delivered after it ended, from the events
-        # read and facts that do not change (an item's node, when it was first generated).
+        # the cook pays): the deltas are worked out and delivered after it ended, from the rows
+        # read and facts that do not change (events, an item's node, when it was first generated).
         frames: dict[str, list[Message]] = {}
-        if events:
-            self._collect(events, interest, frames)
-            self.boundaries.append(view.seq)
+        if end > start:
+            self._collect(rows, view.decode(rows, interest.wants), interest, frames)
+            view.seq = end
+            self.boundaries.append(end)
             if view.in_memory:
-                summaries = self._read_summaries({e.graph for e in events})
+                summaries = self._read_summaries()
             if opened:
                 frames = {}  # the snapshots hold what they said
             self._summarise(summaries, frames)
         for path, messages in frames.items():
             self.deliver(path, messages, view.seq)
         self.stats["polls"] += 1
-        self.stats["events"] += len(events)
-        return len(events)
+        self.stats["events"] += end - start
+        return end - start
 
     def _interest(self) -> _Interest:
         if self._interest_cache is None or self._interest_cache.version != self._version:
             self._interest_cache = _Interest(self.subscribers, self._version)
         return self._interest_cache
 
-    def _collect(self, events: list, interest: _Interest, frames: dict) -> None:
-        """The deltas ``events`` make to the subscribed store objects, merged into ``frames``."""
+    def _collect(self, rows: list[tuple], decoded: dict, interest: _Interest, frames: dict) -> None:
+        """The deltas the events of ``rows`` make to the subscribed store objects, merged into
+        ``frames`` (``decoded``: the events subscribers look into, by seq; the others are read
+        by their columns, as ``Envelope``s, and only when they may concern a subscribed object)."""
         view, paths = self.view, interest.paths
         if interest.lists_items:
-            view.prepare(events)
+            view.prepare_items([row[5] for row in rows if row[4] == "WorkItemGenerated"])
         items, item_only, handled = interest.items, storeobjects.ITEM_ONLY, storeobjects.HANDLED
-        for event in events:
-            kind = event.kind
-            if paths and kind in handled and (kind not in item_only or event.subject in items):
+        in_memory = view.in_memory
+        for row in rows:
+            seq, kind = row[0], row[4]
+            if paths and kind in handled and (kind not in item_only or row[5] in items):
+                event = decoded.get(seq) or Envelope(row)
                 for path, kind, prop, values in storeobjects.event_deltas(event, view, paths):
-                    merge(frames.setdefault(path, []), Message(kind, event.seq, prop, values))
-            view.apply(event)
+                    merge(frames.setdefault(path, []), Message(kind, seq, prop, values))
+            if in_memory:
+                view.apply(decoded[seq])
+            else:
+                view.advance(seq, row[3])
 
-    def _read_summaries(self, graphs: set[str]) -> dict[str, dict]:
-        """The summaries of the subscribed nodes of ``graphs`` (those a step's events touched), as
-        the view's state stands (for the tables: inside the read transaction that read them)."""
+    def _read_summaries(self) -> dict[str, dict]:
+        """The summaries of the subscribed nodes as the view's state stands (for the tables:
+        inside the read transaction that read the step's rows). One indexed query per node."""
         found = {}
         for path in self._interest().node_paths:
             parsed = storeobjects.parse(path)
-            if parsed[1] in graphs:
-                found[path] = storeobjects.node_summary(self.view, parsed[1], parsed[2])
+            found[path] = storeobjects.node_summary(self.view, parsed[1], parsed[2])
         return found
 
     def _summarise(self, summaries: dict[str, dict], frames: dict) -> None:
@@ -359,6 +377,14 @@ class _Interest:
         self.node_paths = sorted(p for p, x in zip(self.paths, parsed, strict=True) if x[0] == "node")
         self.items = frozenset(x[2] for x in parsed if x[0] == "item")
         self.lists_items = any(x[0] in ("graph", "node") for x in parsed)
+
+    def filter(self) -> tuple:
+        """(kinds, subjects): the rows worth reading (the follower skips the rest in SQL): the
+        kinds that change graphs, nodes or lists, and the events of the subscribed work items
+        (all rows when there are too many of those to name)."""
+        if len(self.items) > MAX_NAMED_ITEMS:
+            return None, None
+        return storeobjects.HANDLED - storeobjects.ITEM_ONLY, self.items
 
     def wants(self, kind: str, graph: str, subject: str) -> bool:
         """Whether an event (by its columns) must be decoded for the subscribed objects."""

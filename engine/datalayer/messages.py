@@ -72,7 +72,7 @@ class Message:
         values: list | None = None,
         snapshot: dict[str, list] | None = None,
     ) -> None:
-        self.type = MessageType(type)
+        self.type = type if type.__class__ is MessageType else MessageType(type)
         self.seq = seq
         self.prop = prop
         self.values = values if values is not None else []

@@ -51,10 +51,6 @@ class Compacted(Exception):
     """What a replay needs was folded away by ``pdg compact``: send a snapshot instead."""
 
 
-#: events read per poll at most: a subscriber hears of a long cook in steps, never one huge frame
-POLL_LIMIT = 5000
-
-
 class StoreView:
     """An open store followed by one reader. Not thread-safe by itself (the data layer calls it
     under its lock)."""
@@ -157,32 +153,38 @@ class StoreView:
         assert log is not None, "asked of an open store"
         return log.last_seq() < self.seq or log.base_seq() > self.seq
 
-    def rows(self, limit: int = POLL_LIMIT, after: int | None = None) -> list[tuple]:
-        """The log's rows after this view's seq (or ``after``; at most ``limit``), undecoded: all
-        a follower reads inside its read transaction, which it keeps as short as it can."""
+    def end_seq(self) -> int:
+        """The seq of the log's last event, as this view's read transaction sees it."""
+        return self.log.last_seq() if self.log is not None else self.seq
+
+    def rows(self, after: int, until: int, kinds=None, subjects=None) -> list[tuple]:
+        """The log's rows after ``after`` up to ``until``, their indexed columns only; with
+        ``kinds`` and ``subjects``, only those of the kinds or about the subjects (all of them,
+        with their payloads, when the state is kept in memory: that folds every event). All a
+        follower reads inside its read transaction, which it keeps short."""
         if self.log is None:
             return []
-        after = self.seq if after is None else after
-        return queries.event_rows(self.log, after, after + limit)
+        if self._memory is not None:
+            return queries.event_rows(self.log, after, until)
+        return queries.event_rows(self.log, after, until, payloads=False, kinds=kinds, subjects=subjects)
 
-    @staticmethod
-    def decode(rows: list[tuple], wanted=None) -> list:
-        """Events of ``rows``. With ``wanted(kind, graph, subject)``, only the events it wants are
-        decoded; the others come as ``Envelope``s (their indexed columns): most of a cook's events
-        interest no subscriber, and decoding them was most of what following a cook cost."""
-        if wanted is None:
-            return list(codec.from_rows(rows))
-        out: list = []
-        decode: list = []
-        for row in rows:
-            if wanted(row[4], row[3], row[5]):
-                decode.append((len(out), row))
-                out.append(None)
-            else:
-                out.append(Envelope(row))
-        for (at, _row), event in zip(decode, codec.from_rows([row for _, row in decode]), strict=True):
-            out[at] = event
-        return out
+    def decode(self, rows: list[tuple], wanted=None) -> dict[int, Event]:
+        """seq -> event of those of ``rows`` that ``wanted(kind, graph, subject)`` wants (all of
+        them in memory), their payloads read now: most of a cook's events interest no subscriber,
+        and reading and decoding them was most of what following a cook cost."""
+        if self._memory is not None:
+            return {event.seq: event for event in codec.from_rows(rows)}
+        picked = [row for row in rows if wanted(row[4], row[3], row[5])]
+        if not picked:
+            return {}
+        payloads = queries.event_payloads(self.log, [row[0] for row in picked])
+        return {event.seq: event for event in codec.from_rows([(*row[:6], payloads[row[0]]) for row in picked])}
+
+    def advance(self, seq: int, graph: str) -> None:
+        """Move the view past the event at ``seq`` of ``graph`` (read by its columns only)."""
+        if graph and graph not in self.known_graphs:
+            self.known_graphs.add(graph)
+        self.seq = seq
 
     def apply(self, event: Event) -> None:
         """Move the view past ``event`` (after its deltas were taken)."""
@@ -206,12 +208,15 @@ class StoreView:
         now; else old ones, replayed for a resuming client): read the generation order of the
         items they generate, in one indexed query (the tables keep an item's first one)."""
         self._live = live
+        self.prepare_items([e.item_id for e in events if e.kind == "WorkItemGenerated"])
+
+    def prepare_items(self, ids: list[str]) -> None:
+        """``prepare`` for the generated items ``ids``: their first generation and node."""
         if self._memory is not None or self.log is None:
             return
-        ids = [e.item_id for e in events if e.kind == "WorkItemGenerated"]
-        rows = tables.load_items(self.log.conn, ids) if ids else []
-        self._ords = {row[1]: row[0] for row in rows}
-        self._nodes = {row[1]: row[3] for row in rows}
+        rows = queries.item_origins(self.log, ids) if ids else []
+        self._ords = {item_id: ord_ for ord_, item_id, _node in rows}
+        self._nodes = {item_id: node for _ord, item_id, node in rows}
         self._unlisted = set(ids).difference(self._nodes)  # generated and removed since
 
     def generated_node(self, event) -> str | None:
