@@ -17,3 +17,10 @@ wrong = sorted(tops - ALLOWED)
 if wrong:
     sys.exit(f"pip install . put {wrong} at the top of site-packages; only {sorted(ALLOWED)} may be there")
 print("installed top-level names:", ", ".join(sorted(tops)))
+
+# the web view ships its page in the package (no build step): pdg serve must find it installed
+static = {f.name for f in files if tuple(f.parts[:4]) == ("pdgstore", "engine", "web", "static")}
+missing = sorted({"index.html", "app.js", "app.css"} - static)
+if missing:
+    sys.exit(f"pip install . left out the web view's {missing} (package-data of pdgstore.engine.web)")
+print("web view files installed:", ", ".join(sorted(static)))

@@ -18,7 +18,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 
-from pdgstore import codec, faults, schema, snapshots, sqlitefile, tables, writerlock
+from pdgstore import codec, faults, schema, snapshots, sqlitefile, tablefill, tables, writerlock
 from pdgstore.errors import StoreBusy, StoreError, StoreIOError, StoreRefused
 from pdgstore.events import Event
 from pdgstore.logreader import COLUMNS, LogReader
@@ -295,7 +295,7 @@ class EventLog(LogReader):
     def _migrate(self, version: int) -> None:
         """Bring a store of schema ``version`` to the current one, in place and in one transaction
         (a crash leaves the old store whole): each version's statements, then, for a version that
-        adds projection tables, their filling by a fold of the log (``tables.rebuild``, streamed)."""
+        adds projection tables, their filling by a fold of the log (``tablefill.rebuild``, streamed)."""
         base = self.base_seq()
         start = self.snapshot(base) if base else None
         if base and (start is None or start.seq != base):
@@ -306,8 +306,8 @@ class EventLog(LogReader):
                 for statement in schema.MIGRATIONS[v]:
                     c.execute(statement)
                 if v in schema.FILLS:
-                    tables.clear(c)
-                    tables.rebuild(c, c, start)
+                    tablefill.clear(c)
+                    tablefill.rebuild(c, c, start)
                 c.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(v),))
                 c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"migrated:{v}", str(time.time_ns())))
             c.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")

@@ -27,7 +27,7 @@ Tables (schema version 1)::
 
 Schema 2 adds the projection tables of ``pdgstore.tables`` (the current state, queryable, kept in
 the transaction of the events that change them) and the partial index ``events_global``; the
-migration from 1 creates them and fills them by folding the log (``MIGRATIONS``, ``tables.rebuild``).
+migration from 1 creates them and fills them by folding the log (``MIGRATIONS``, ``tablefill.rebuild``).
 
 Payloads per kind are documented on the classes in ``pdgstore.events``. A file that is not SQLite,
 is SQLite of another application or carries a newer schema is refused by ``check_header`` without
@@ -116,7 +116,7 @@ def _columns(table) -> dict[str, str]:
 #: schema version -> statements that bring a store from the previous version to it (``EventLog``
 #: runs them in one transaction, then fills the tables a version adds: ``FILLS``).
 MIGRATIONS: dict[int, tuple[str, ...]] = {2: tuple(tables.statements())}
-#: schema versions whose new tables are filled by folding the log (``tables.rebuild``) as they are made
+#: schema versions whose new tables are filled by folding the log (``tablefill.rebuild``) as they are made
 FILLS = frozenset({2})
 
 

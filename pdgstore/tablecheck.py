@@ -2,7 +2,7 @@
 newest snapshot is the state at its seq. Streamed, so memory stays bounded on any store.
 
 The replay folds the log into a scratch database (the same ``tables.fold_rows`` batches a cook
-writes, ``tables.rebuild``), in a temporary folder; then the scratch tables and the store's are
+writes, ``tablefill.rebuild``), in a temporary folder; then the scratch tables and the store's are
 read side by side in key order and compared row by row. The newest snapshot is read piece by
 piece (SQLite's incremental blob I/O into a msgpack ``Unpacker``) and compared, item by item, with
 the scratch tables at its seq. Nothing holds every item at once: only the compaction base (a
@@ -20,7 +20,7 @@ from itertools import zip_longest
 
 import msgpack
 
-from pdgstore import schema, tables
+from pdgstore import schema, tablefill, tables
 from pdgstore.log import EventLog
 from pdgstore.snapshots import SNAPSHOT_VERSION
 from pdgstore.state import Item, State, first_difference
@@ -61,13 +61,13 @@ def _check(log: EventLog) -> Verdict:
             schema.create_tables(scratch)
             t0 = time.perf_counter()
             scratch.execute("BEGIN")
-            events = tables.rebuild(scratch, log.conn, start, until=snapshot_seq or None, batch=BATCH)
+            events = tablefill.rebuild(scratch, log.conn, start, until=snapshot_seq or None, batch=BATCH)
             difference = None
             if snapshot_seq:
                 difference = compare_snapshot(log, snapshot_seq, scratch)
             after = snapshot_seq or (start.seq if start else 0)
             if snapshot_seq:
-                events += tables.fold_log(scratch, log.conn, after, None, batch=BATCH)
+                events += tablefill.fold_log(scratch, log.conn, after, None, batch=BATCH)
             scratch.execute("COMMIT")
             replay_s = time.perf_counter() - t0
             events += base

@@ -542,46 +542,6 @@ def write_state(conn: sqlite3.Connection, state: State) -> None:
     batch.write(set(state.graphs), new_nodes)
 
 
-def clear(conn: sqlite3.Connection) -> None:
-    for table in TABLES:
-        conn.execute(f"DELETE FROM {table}")
-
-
-def rebuild(
-    target: sqlite3.Connection,
-    source: sqlite3.Connection,
-    base: State | None = None,
-    *,
-    until: int | None = None,
-    batch: int = 20_000,
-) -> int:
-    """Fill the (empty) tables of ``target`` by folding the events of ``source`` (after ``base``,
-    the compaction base snapshot, when there is one) up to seq ``until`` (None: all): streamed,
-    ``batch`` rows at a time, so memory is bounded by the batch, not the log. Returns the number
-    of events folded."""
-    after = 0
-    if base is not None:
-        write_state(target, base)
-        after = base.seq
-    return fold_log(target, source, after, until, batch=batch)
-
-
-def fold_log(
-    target: sqlite3.Connection, source: sqlite3.Connection, after: int, until: int | None, *, batch: int = 20_000
-) -> int:
-    """Fold the events of ``source`` after seq ``after`` up to ``until`` into the tables of ``target``."""
-    sql = "SELECT seq, time_ns, cook_id, graph, kind, subject, payload FROM events WHERE seq > ?"
-    args: tuple = (after,)
-    if until is not None:
-        sql, args = sql + " AND seq <= ?", (after, until)
-    cursor = source.execute(sql + " ORDER BY seq", args)
-    total = 0
-    while rows := cursor.fetchmany(batch):
-        fold_rows(target, rows)
-        total += len(rows)
-    return total
-
-
 def read_state(conn: sqlite3.Connection, seq: int, *, items: bool = True) -> State:
     """The whole state the tables hold, as a ``State`` at ``seq`` (the log's end): for tests that
     hold the tables to the fold, and for tools that want everything; a read command never does."""

@@ -37,6 +37,9 @@ def upper(item):
     item.add_output_file(dst)
 '''
 
+#: an item's body that waits for the file ``gate`` in the project (up to 60 s) instead of sleeping
+GATE_WAIT = "waited = 0\n    while not os.path.exists('gate') and waited < 6000:\n        time.sleep(0.01)\n        waited += 1"
+
 
 class Running:
     """A Watcher in a thread, with what it reported in a queue."""
@@ -183,14 +186,18 @@ def test_a_broken_graph_is_reported_and_a_fixed_one_recooks(wide, running):
 
 
 def test_a_change_during_a_cook_is_one_more_cook_after_it(project):
-    project.write("slow.py", SLOW_GRAPH)
+    """The edits come while the cook runs for sure: its item waits for a gate the test opens after
+    them (a sleep would guess how long a loaded machine takes to reach the item)."""
+    project.write("slow.py", SLOW_GRAPH.replace("time.sleep(0.4)", GATE_WAIT))
     project.inputs(3)
+    (project.root / "gate").touch()  # the first cook of all runs through
     r = Running(project, graph="slow.py", jobs=4)
+    (project.root / "gate").unlink()
     (project.root / "in" / "f0000.txt").write_text("a\n")
     r.wait("cook_start")
-    time.sleep(0.1)  # the cook is running its one item (0.4 s)
     (project.root / "in" / "f0001.txt").write_text("b\n")
     (project.root / "in" / "f0002.txt").write_text("c\n")
+    (project.root / "gate").touch()
     first = r.wait("cook")
     assert first["files"] == ["in/f0000.txt"]
     second = r.wait("cook")

@@ -24,7 +24,7 @@ from pdgstore.engine.cook.intake import Intake
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
 from pdgstore.engine.errors import ExpansionError, GraphError
-from pdgstore.engine.files.confine import working_dirs
+from pdgstore.engine.files.confine import Confine, working_dirs
 from pdgstore.engine.files.transfer import Transfers
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.pdgapi.bridge import record_uris, record_writes, static_maps
@@ -95,6 +95,7 @@ class Dispatch:
         self.next_tick = {name: now + s.tick_period for name, s in schedulers.items()}
         self.running: dict[str, str] = {}  # item id -> scheduler name (a batch and its sub-items too)
         self.server = None  # the result server, when a scheduler needs one
+        self.confine: Confine | None = None  # where outputs may be (``start``)
         #: batch work items of nodes with a ``batch_size`` (``engine.cook.batches``)
         self.batches = Batches(host.graph.name)
         #: where reports become events (``engine.cook.intake``)
@@ -229,7 +230,7 @@ class Dispatch:
                 batch = self.batches.by_id.get(item_id)
                 ids = batch.subs if batch is not None else None  # a batch's writes are its sub-items'
                 if result in _TAKEN:
-                    record_writes(self.host.recorder.emit, self.host.graph, scheduled, ids)
+                    record_writes(self.host.recorder.emit, self.host.graph, scheduled, ids, self.confine)
                 if result is ScheduleResult.SUCCEEDED:
                     running[item_id] = name
                     for i, sub in enumerate(ids or ()):
@@ -442,6 +443,10 @@ class Dispatch:
         host = self.host
         self.cook_set = list(cook_set)
         oop = any(getattr(host.graph.nodes[n], "out_of_process", False) for n in self.route)
+        folders = working_dirs(
+            [*getattr(host.graph, "schedulers", {}).values(), *self.schedulers.values()], host.graph.root
+        )
+        self.confine = Confine(host.graph.root, folders)
         if oop or any(s.needs_result_server for s in self.schedulers.values()):
             from pdgstore.engine.schedulers.resultserver import (
                 ResultServer,  # only cooks whose schedulers need one pay its imports
@@ -457,9 +462,7 @@ class Dispatch:
                 path_map=getattr(remote, "report_path", None),
                 fetch=getattr(remote, "fetch_output", None),
                 job_json=getattr(remote, "job_json", None),
-                working_dirs=working_dirs(
-                    [*getattr(host.graph, "schedulers", {}).values(), *self.schedulers.values()], host.graph.root
-                ),
+                working_dirs=folders,
             )
             self.server.start()
             self.intake.server = self.server

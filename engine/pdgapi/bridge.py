@@ -8,20 +8,31 @@ from __future__ import annotations
 import json
 
 from pdgstore.engine.files import records as files
+from pdgstore.engine.files.confine import ALLOW_ENV, Confine, outside_allowed
 from pdgstore.engine.graph.workitem import WorkItem as EngineWorkItem
 from pdgstore.engine.pdgapi.items import WorkItem
 
 from pdgstore import events as ev
 
 
-def record_writes(emit, graph, scheduled, ids: list[str] | None = None) -> None:
+def record_writes(emit, graph, scheduled, ids: list[str] | None = None, confine: Confine | None = None) -> None:
     """The attributes, output files (stat handlers see the item) and log lines a scheduler set on
     ``scheduled`` through PDG's API, recorded as the item's own (``ids``: a batch's sub-items, each
-    gets them); the item's pending lists emptied."""
+    gets them); the item's pending lists emptied. ``confine``: the project's bounds (and its
+    schedulers' working folders): an output outside them is not recorded, and the item's log says
+    why (``PDG_ALLOW_OUTSIDE=1`` allows it, as for a job's outputs)."""
     for item_id in ids or [scheduled.id]:
         for name, attr in scheduled.changed.items():
             emit(ev.WorkItemAttribSet, item_id=item_id, name=name, attr=attr)
         for path, tag in scheduled.new_outputs:
+            problem = confine.problem(path) if confine is not None and not outside_allowed() else ""
+            if problem:
+                text = (
+                    f"work item {scheduled.name}: its scheduler added output file {problem}; not recorded "
+                    f"(outputs stay inside the project; {ALLOW_ENV}=1 allows outside paths)"
+                )
+                emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=text)
+                continue
             try:
                 record = files.record(path, graph.root, tag, types=graph.types, item=scheduled.item)
             except FileNotFoundError:

@@ -230,3 +230,36 @@ def test_the_result_server_takes_a_declared_working_folder_and_nothing_beyond(tm
     finally:
         server.stop()
     assert [[f[0] for f in files] for files in calls] == [[str(scratch / "x.txt")]]
+
+
+def test_an_output_a_scheduler_adds_in_on_schedule_stays_inside_too(tmp_path, outside):
+    """PDG's API lets a scheduler add output files in ``onSchedule`` (seed 002): the same bounds hold.
+    One outside (absolute, ``..``, or through a symlink) is not recorded, and the item's log says
+    why; one inside is recorded."""
+    import shutil
+
+    from compat.conftest import EXAMPLES, Example
+
+    root = tmp_path / "seed002"
+    shutil.copytree(EXAMPLES / "seed002", root)
+    (root / "escape").symlink_to(outside, target_is_directory=True)
+    (root / "mine.txt").write_text("inside\n")
+    ex = Example(root)
+    graph = ex.graph()
+    farm = graph.schedulers["farm"]
+    schedule = farm.onSchedule
+
+    def onSchedule(work_item):  # noqa: N802 - PDG's name
+        for path in (str(outside / "precious.txt"), "../outside/precious.txt", "escape/precious.txt", "mine.txt"):
+            work_item.addOutputFile(path if path.startswith("/") else str(root / path), "file")
+        return schedule(work_item)
+
+    farm.onSchedule = onSchedule
+    summary = ex.cook(graph)
+    assert summary.status == "success", summary
+    for job in ex.items("job"):
+        paths = [o[0] for o in job.outputs]
+        assert "mine.txt" in paths and not any("precious" in p for p in paths), paths
+        refused = [t for t in ex.logs(job.item_id) if "its scheduler added output file" in t]
+        assert len(refused) == 3 and all("is outside the project" in t for t in refused), refused
+    assert (outside / "precious.txt").read_text() == "not yours\n"

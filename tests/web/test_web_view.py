@@ -124,6 +124,35 @@ def test_a_cook_in_another_process_turns_cells_from_waiting_to_cooked_live(webpr
     page.screenshot(path=str(screenshots / "live-cooked.png"))
 
 
+def test_a_recook_after_the_page_loaded_the_store_is_followed_live(webproject, serve, page):
+    """The page's own answers open readers of the store in pdg serve beside the data layer's
+    follower; none of them may cost the follower its view of later cooks (tests/test_store_locks)."""
+    assert webproject.pdg("cook", "web.py").exit_code == 0
+    server = serve()
+    open_view(page, server)
+    page.click(".node[data-node=work]")  # more answers: the node's items, on other threads
+    first_seq = page.evaluate("() => pdgView.seq")
+    assert webproject.pdg("dirty", "work").exit_code == 0  # a writer comes and goes
+    page.wait_for_function(
+        "() => Array.from(pdgView.nodes.get('web/work').states.slice(0, 24)).every((s) => pdgView.states[s] === 'dirty')",
+        timeout=30_000,
+    )
+    cook = cook_process(webproject)  # and the next one is followed too
+    try:
+        assert cook.wait(90) == 0, cook.stderr.read()
+    finally:
+        if cook.poll() is None:
+            cook.kill()
+            cook.wait()
+    page.wait_for_function(
+        "() => Array.from(pdgView.nodes.get('web/work').states.slice(0, 24)).every((s) => pdgView.states[s] === 'cooked_success')",
+        timeout=30_000,
+    )
+    assert page.evaluate("() => pdgView.seq") > first_seq
+    for (graph, node), row in status(webproject).items():
+        assert page_counts(page)[f"{graph}/{node}"] == [row["total"], row["states"]]
+
+
 def test_a_click_shows_attributes_and_the_explain_chain(webproject, serve, page, screenshots):
     assert webproject.pdg("cook", "web.py").exit_code == 0
     server = serve()
@@ -225,6 +254,13 @@ def test_history_shows_the_first_cooks_state(webproject, serve, page, screenshot
     page.wait_for_selector("#diff-panel h2")
     assert "18 added" in page.inner_text("#diff-panel h2")  # six new items in each of three nodes
     page.screenshot(path=str(screenshots / "history.png"))
+    # the cook picker goes to the same points: now (live), then the first cook again
+    page.select_option("#cook-picker", "")
+    page.wait_for_function("() => pdgView.at === null && pdgView.ready", timeout=30_000)
+    assert page.evaluate("() => pdgView.nodes.get('web/work').count") == 30
+    page.select_option("#cook-picker", "cook:1")
+    page.wait_for_function("() => pdgView.at === 'cook:1' && pdgView.ready", timeout=30_000)
+    assert page_counts(page)["web/work"] == [first[("web", "work")]["total"], first[("web", "work")]["states"]]
 
 
 def test_the_page_reconnects_by_itself_and_resumes_from_the_last_seq(webproject, serve, page):

@@ -97,9 +97,9 @@
   }
 
   // -- the graph -----------------------------------------------------------------------------------
-  async function loadGraph() {
+  async function loadGraph(before) {       // before: a promise to settle first (the page's config)
     const params = view.at ? { at: view.at } : {};
-    const data = await api("graph", params);
+    const [data] = await Promise.all([api("graph", params), before]);
     view.states = data.states;
     view.colors = data.states.map((s) => STATE_COLORS[s] || "#999");
     view.edges = data.edges;
@@ -653,9 +653,9 @@
   hoverable($("items-canvas"), panelIndex, () => view.nodes.get(view.selected));
 
   (async () => {
-    try { view.cfg = await api("config"); } catch (e) { say(e.message); }
-    $("actions-bar").hidden = !(view.cfg.actions && view.token);
-    try { await loadGraph(); } catch (e) { say(e.message); view.ready = true; }
+    const config = api("config").then((cfg) => { view.cfg = cfg; }, (e) => say(e.message))
+      .then(() => { $("actions-bar").hidden = !(view.cfg.actions && view.token); });
+    try { await loadGraph(config); } catch (e) { await config; say(e.message); view.ready = true; }
     refreshCooks();
     connect();
   })();
