@@ -446,7 +446,7 @@ class Dispatch:
         folders = working_dirs(
             [*getattr(host.graph, "schedulers", {}).values(), *self.schedulers.values()], host.graph.root
         )
-        self.confine = Confine(host.graph.root, folders)
+        self.confine = self.intake.confine = Confine(host.graph.root, folders)
         if oop or any(s.needs_result_server for s in self.schedulers.values()):
             from pdgstore.engine.schedulers.resultserver import (
                 ResultServer,  # only cooks whose schedulers need one pay its imports

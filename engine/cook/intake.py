@@ -17,6 +17,7 @@ from typing import Any
 
 from pdgstore.engine.cook.task import expected_records
 from pdgstore.engine.files import records as files
+from pdgstore.engine.files.confine import outside_allowed
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.pdgapi.bridge import item_json
 from pdgstore.engine.schedulers import reports as rp
@@ -40,6 +41,7 @@ class Intake:
         self.schedulers = schedulers
         self.scheduled_item = scheduled_item  # item id -> the ScheduledItem a scheduler sees
         self.server = None  # the result server, while one runs: a settled item's calls are refused
+        self.confine = None  # the project's bounds (engine.files.confine), set by the dispatch's start
         #: the cook's batch work items (``engine.cook.batches``): their reports go to their sub-items
         self.batches = batches
         self.append_sub_item: Callable | None = None  # Dispatch.append_sub_item
@@ -144,18 +146,42 @@ class Intake:
         if self.running.pop(item_id, None) is None:
             return  # a late result of an item already recorded as cancelled
         result = report.result
+        state, error, traceback = result.state, result.error, result.traceback
+        outside = self._outside(result.outputs) if state == "cooked_success" else ""
+        outputs = result.outputs
+        if outside:  # a scheduler's own run (a dask worker's, a custom one's) reported it: refused here
+            item = self.host.state.items[item_id]
+            name, outputs = item.name, list(item.outputs)  # as an in-process run that fails leaves them
+            state, traceback = "cooked_fail", ""
+            error = (
+                f"OutsideProject: work item {name} reported output file {outside}; outputs must stay inside the project"
+            )
         self.settle.result(
             {
                 "item_id": item_id,
-                "state": result.state,
+                "state": state,
                 "attrs": result.attrs,
-                "outputs": result.outputs,
+                "outputs": outputs,
                 "started_ns": result.started_ns,
                 "duration_ns": result.duration_ns,
-                "error": result.error,
-                "traceback": result.traceback,
+                "error": error,
+                "traceback": traceback,
             }
         )
+
+    def _outside(self, outputs: list) -> str:
+        """Why the first output that leaves the project (and its working folders) does, or ''. Only
+        absolute and ``..`` paths are resolved here: the engine's in-process runs resolve every output
+        as they record it (``engine.cook.task``), so the common relative path costs a string test."""
+        if self.confine is None or outside_allowed():
+            return ""
+        for out in outputs:
+            path = out[0]
+            if path[:1] == "/" or path.startswith("../") or path == "..":
+                problem = self.confine.problem(path)
+                if problem:
+                    return problem
+        return ""
 
     def _late(self, report: rp.Report) -> bool:
         """A report about an item already settled: refused (a waiting job hears why)."""

@@ -263,3 +263,33 @@ def test_an_output_a_scheduler_adds_in_on_schedule_stays_inside_too(tmp_path, ou
         refused = [t for t in ex.logs(job.item_id) if "its scheduler added output file" in t]
         assert len(refused) == 3 and all("is outside the project" in t for t in refused), refused
     assert (outside / "precious.txt").read_text() == "not yours\n"
+
+
+def test_an_outside_output_from_a_schedulers_own_run_fails_its_item(tmp_path, outside):
+    """A scheduler that runs items itself (a dask worker's Python processor, a custom one) hands the
+    cook a result whose outputs it recorded on its own: the cook holds them to the same bounds."""
+    from pdgstore.engine import Graph, cook_graph
+    from pdgstore.engine.schedulers.contract import JobResult, ScheduleResult
+    from pdgstore.engine.schedulers.inprocess import InProcessScheduler
+
+    class Rogue(InProcessScheduler):
+        def on_schedule(self, item):
+            where = {"rogue_1": str(outside / "precious.txt"), "rogue_2": "../outside/precious.txt"}
+            path = where.get(item.name, "fine.txt")
+            self.reporter.finished(item.id, JobResult("cooked_success", {}, [[path, "file", 10, 1, "abc"]], 0, 0))
+            return ScheduleResult.SUCCEEDED
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    graph = Graph("rogue", root=str(root))
+    graph.scheduler("rogue", Rogue)
+    r = graph.range_generate("r", 3)
+    graph.python_processor("rogue", upstream=r, func=lambda item: None, scheduler="rogue")
+    db = str(root / ".pdg" / "pdg.db")
+    summary = cook_graph(graph, db=db)
+    failed = {f["name"]: f["error"] for f in summary.failed_items}
+    assert sorted(failed) == ["rogue_1", "rogue_2"], summary.failed_items
+    assert all("is outside the project" in e and e.startswith("OutsideProject: ") for e in failed.values()), failed
+    with EventLog.open(db) as log:
+        outputs = {i.name: [o[0] for o in i.outputs] for i in log.load_state().items.values() if i.node == "rogue"}
+    assert outputs == {"rogue_1": [], "rogue_2": [], "rogue_3": ["fine.txt"]}, outputs
