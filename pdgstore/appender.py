@@ -18,7 +18,7 @@ The protocol, over the program's stdin (requests) and stdout (replies), both bin
 
   - ``["append", rows]``: event rows (the 7 columns ``codec`` makes, ``seq`` first), appended in one
     transaction (``EventLog.append_rows``); ``["append", rows, prepared]`` with the ``items`` rows of
-    the new items they generate (``tables.new_item_row``);
+    the new items they generate (``pdgstore.prepared``);
   - ``["snapshot", seq]``, tail the snapshot: ``EventLog.write_snapshot``;
   - ``["snapshot_tables", seq]``: the snapshot at ``seq`` (where the log ends), packed here from the
     projection tables (``snapshots.pack_from_tables``) and written: the cook sends no state;

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from pdgstore import codec, faults, schema, snapshots, sqlitefile, tablefill, tables, writerlock
+from pdgstore import prepared as prepared_rows
 from pdgstore.errors import StoreBusy, StoreError, StoreIOError, StoreRefused
 from pdgstore.events import Event
 from pdgstore.logreader import COLUMNS, LogReader
@@ -193,7 +194,7 @@ class EventLog(LogReader):
     ) -> None:
         """Append rows already encoded by ``codec.to_row``, in one transaction; ``manifest_seq``
         (graph, seq) also moves that graph's no-op manifest to ``seq`` in the same transaction.
-        ``prepared``: the ``items`` rows (``tables.new_item_row``) of new items some of these
+        ``prepared``: the ``items`` rows (``prepared.new_item_row``) of new items some of these
         events generate, written as they are instead of folding those events again."""
         if not self.is_writer:
             raise RuntimeError("append on a store opened for reading")
@@ -204,7 +205,7 @@ class EventLog(LogReader):
             c.executemany(f"INSERT INTO events ({COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows)
             # the queryable state moves with the events, in their transaction
             if prepared:
-                done = tables.write_prepared(c, prepared)
+                done = prepared_rows.write_prepared(c, prepared)
                 tables.fold_rows(c, [r for r in rows if r[0] not in done])
             else:
                 tables.fold_rows(c, rows)

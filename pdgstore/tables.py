@@ -457,65 +457,6 @@ class _Batch:
             )
 
 
-def new_item_row(seq: int, item: Item) -> tuple:
-    """The ``items`` row of ``item`` as the ``WorkItemGenerated`` at ``seq`` made it, when it was
-    not in the state before: what ``fold_rows`` writes for that event, from the state the writer
-    applied it to (``pdgstore.projection.APPLY``, the one fold). A writer that generates many new
-    items at once hands these rows with its batch (``EventLog.append_rows(prepared=...)``), and the
-    append writes them instead of decoding and folding those events a second time. (A new item's
-    lists are plain, never ``Packed``: its body and detail are packed as they are.)"""
-    parents, inputs = item.parents, item.inputs
-    return (
-        seq,
-        item.item_id,
-        item.graph,
-        item.node,
-        item.name,
-        item.state,
-        item.cook_id,
-        _pack(
-            (
-                item.index,
-                item.outputs,
-                item.started_ns,
-                item.duration_ns,
-                item.error,
-                item.signature,
-                len(parents),
-                len(inputs),
-            )
-        ),
-        _pack((parents, item.attrs, inputs, item.traceback, item.reason)),
-    )
-
-
-def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
-    """Insert the rows ``new_item_row`` made (in ``ord`` order), their links, nodes and counts;
-    return the seqs of the events they stand for (``fold_rows`` skips those)."""
-    rows = sorted(prepared)
-    conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
-    links = []
-    counts: dict = {}
-    firsts: dict = {}
-    for row in rows:
-        key = (row[2], row[3])
-        firsts.setdefault(key, row[0])
-        state_key = (row[2], row[3], row[5])
-        counts[state_key] = counts.get(state_key, 0) + 1
-        parents = _unpack(row[8])[0]
-        links += [(p, row[1]) for p in parents]
-    if links:
-        conn.executemany("INSERT OR IGNORE INTO links VALUES (?, ?)", links)
-    conn.executemany(
-        "INSERT OR IGNORE INTO nodes (ord, graph, node) VALUES (?, ?, ?)", [(o, g, n) for (g, n), o in firsts.items()]
-    )
-    conn.executemany(
-        "INSERT INTO node_states VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count",
-        [(*k, c) for k, c in counts.items()],
-    )
-    return {row[0] for row in rows}
-
-
 def fold_rows(conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:
     """Fold the log rows ``rows`` (``(seq, time_ns, cook_id, graph, kind, subject, payload)``, in
     seq order) into the tables of ``conn``: call it inside the transaction that appends them."""

@@ -19,9 +19,10 @@ import time
 
 from pdgstore.engine.cook.logprocess import START_ROWS, LogProcess
 
-from pdgstore import codec, tables
+from pdgstore import codec
 from pdgstore.events import Event, WorkItemGenerated
 from pdgstore.log import EventLog
+from pdgstore.prepared import new_item_row
 from pdgstore.projection import APPLY
 from pdgstore.snapshots import pack_snapshot
 from pdgstore.state import State
@@ -88,7 +89,7 @@ class Recorder:
         # new items' table rows, made here from the state this fold just made (the appender then
         # writes them as they are: it need not decode and fold those events a second time)
         prepared = self._prepared if cls is WorkItemGenerated and self.log is not None else None
-        items, new_item_row = state.items, tables.new_item_row
+        items = state.items
         for event, row in made:
             rows.append(row)
             is_new = prepared is not None and event.item_id not in items
@@ -110,7 +111,10 @@ class Recorder:
             if process is None and self.offload and len(self._rows) >= START_ROWS:
                 process = self.log_process = LogProcess(log)
             if process is not None:
-                process.append(self._rows, mark, self._prepared)
+                if self._prepared:
+                    process.append(self._rows, mark, self._prepared)
+                else:
+                    process.append(self._rows, mark)
             else:
                 log.append_rows(self._rows, prepared=self._prepared)
                 if mark is not None:

@@ -180,8 +180,9 @@ class Walk:
 
     def walk_delta(self, affected: set[str], children: dict[str, list[str]]) -> None:
         """Register every item the change cannot reach as reused, in bulk (``engine.incremental.delta``), then
-        generate the affected items of the root file patterns again; the rest of the walk is the
-        usual one, restricted by ``handed_on`` to the affected items' children."""
+        generate the affected items of the root nodes again (a file pattern's from their files,
+        another root's by its node); the rest of the walk is the usual one, restricted by
+        ``handed_on`` to the affected items' children."""
         self.affected, self.children = affected, children
         graph, state = self.graph, self.state
         per_node: dict[str, int] = {}
@@ -203,7 +204,7 @@ class Walk:
             if node.inputs:
                 continue
             if not isinstance(node, FilePattern):  # a wedge, a frame range: made again, the affected kept
-                self._regenerate_root(name, affected)
+                self._regenerate_root(name, affected if per_node.get(name) else set())
                 continue
             again = sorted((state.items[i] for i in affected if state.items[i].node == name), key=lambda i: i.index)
             specs = []
@@ -218,7 +219,7 @@ class Walk:
         """Delta walk: a root node other than a file pattern makes its items again from its
         definition (unchanged, or the walk would be the full one); those the change reaches are
         generated and decided, numbered as the full walk numbers them."""
-        new = self._call_generate(self.graph.nodes[name], None)
+        new = self._call_generate(self.graph.nodes[name], None) if affected else []
         if new is None:
             return
         graph_name = self.graph.name

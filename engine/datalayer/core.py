@@ -4,9 +4,10 @@ objects live.
 One ``DataLayer`` serves three kinds of object: handlers made by users (``handlers``), queries
 (``query?{...}``, ``queries``), and the store's graphs, nodes and work items (``storeobjects``),
 which hold nothing in memory and are read from the store when someone subscribes. A follower
-thread polls the store; each poll's events become delta messages for the paths that have
-subscribers, grouped into one frame per path: a frame carries the seq of the last event it
-covers, so a client that stops after any frame resumes exactly after it.
+thread steps through the store; each step's events become delta messages for the paths that have
+subscribers, grouped into one frame per path and cut where the step ended (``boundaries``): a
+frame carries the seq of the last event it covers, so a client that stops after any frame resumes
+exactly after it, and ``replay`` makes the same frames again from the log for it.
 
 Visualizers are called under the layer's lock, in the follower's thread for the store's objects and
 in the changing thread for a user's handler. A remote session's visualizer only queues its frame

@@ -1,16 +1,19 @@
 """The data layer's window on a store: what it holds now, and what was appended since a seq.
 
 The server is a reader of the store: it never takes the writer lock, so a cook in another process
-never waits for it, however slow its subscribers. ``poll`` returns the events appended since the
-last poll, after the store's change counter (SQLite's ``data_version``) says something was
-committed; between commits a poll costs one pragma.
+never waits for it, however slow its subscribers. ``rows`` returns the rows appended since the
+last step (their indexed columns, filtered in SQL to what subscribers look into), after the
+store's change counter (SQLite's ``data_version``) says something was committed; between commits
+a step costs one pragma. ``decode`` reads the payloads of the few events that need them.
 
 The questions the handlers ask (``graph_names``, ``item_ids``, ``item``, ``node_counts`` ...) are
 answered by the store's queryable state (``pdgstore.readmodel.TableState``: the projection tables,
 through their indexes), so a question about one item costs one row, whatever the store holds, and
 the server holds no copy of the state. The data layer reads inside ``reading()``, one read
-transaction: the events it has polled and the tables it reads are then the same cut of the log,
-so a snapshot and the deltas after it neither overlap nor leave a gap. On a store without tables
+transaction: the rows it has read and the tables it reads are then the same cut of the log, so a
+snapshot and the deltas after it neither overlap nor leave a gap. What it works out after that
+transaction uses only facts that never change (events, an item's node and first generation) or
+log reads bounded by a seq (``item_state_at``). On a store without tables
 (a pdgstore without the read model) the state is loaded once and kept current by folding each
 polled event with the fold the cook uses.
 """

@@ -1,0 +1,78 @@
+"""New items' ``items`` rows made by the writer from its own fold, written as they are.
+
+Why: a writer that generates many new items at once (``pdg cook --generate-only``:
+``engine.cook.bulk``) has applied their ``WorkItemGenerated`` events to its state with the one fold
+(``pdgstore.projection.APPLY``) already. ``new_item_row`` makes each new item's row from that
+state right after its event, and ``EventLog.append_rows(prepared=...)`` writes those rows, their
+links, nodes and counts (``write_prepared``) in the batch's transaction instead of decoding and
+folding those events a second time (``tables.fold_rows`` folds the batch's other events, and any
+later one that changes a prepared item reads its row back). ``pdg check`` compares the tables with
+a replay of the log from zero, prepared rows included.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from pdgstore.state import Item
+from pdgstore.tables import ITEM_COLUMNS, _pack, _unpack
+
+
+def new_item_row(seq: int, item: Item) -> tuple:
+    """The ``items`` row of ``item`` as the ``WorkItemGenerated`` at ``seq`` made it, when it was
+    not in the state before: what ``fold_rows`` writes for that event, from the state the writer
+    applied it to (``pdgstore.projection.APPLY``, the one fold). A writer that generates many new
+    items at once hands these rows with its batch (``EventLog.append_rows(prepared=...)``), and the
+    append writes them instead of decoding and folding those events a second time. (A new item's
+    lists are plain, never ``Packed``: its body and detail are packed as they are.)"""
+    parents, inputs = item.parents, item.inputs
+    return (
+        seq,
+        item.item_id,
+        item.graph,
+        item.node,
+        item.name,
+        item.state,
+        item.cook_id,
+        _pack(
+            (
+                item.index,
+                item.outputs,
+                item.started_ns,
+                item.duration_ns,
+                item.error,
+                item.signature,
+                len(parents),
+                len(inputs),
+            )
+        ),
+        _pack((parents, item.attrs, inputs, item.traceback, item.reason)),
+    )
+
+
+def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
+    """Insert the rows ``new_item_row`` made (in ``ord`` order), their links, nodes and counts;
+    return the seqs of the events they stand for (``fold_rows`` skips those)."""
+    rows = sorted(prepared)
+    conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+    links = []
+    counts: dict = {}
+    firsts: dict = {}
+    for row in rows:
+        key = (row[2], row[3])
+        firsts.setdefault(key, row[0])
+        state_key = (row[2], row[3], row[5])
+        counts[state_key] = counts.get(state_key, 0) + 1
+        parents = _unpack(row[8])[0]
+        links += [(p, row[1]) for p in parents]
+    if links:
+        conn.executemany("INSERT OR IGNORE INTO links VALUES (?, ?)", links)
+    conn.executemany(
+        "INSERT OR IGNORE INTO nodes (ord, graph, node) VALUES (?, ?, ?)", [(o, g, n) for (g, n), o in firsts.items()]
+    )
+    conn.executemany(
+        "INSERT INTO node_states VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count",
+        [(*k, c) for k, c in counts.items()],
+    )
+    return {row[0] for row in rows}
