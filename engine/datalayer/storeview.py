@@ -407,49 +407,6 @@ class _StateReader:
     def node_keys(self) -> list[tuple[str, str]]:
         return list(self.state.node_items)
 
-    def item_state_at(self, item_id: str, graph: str, node: str, seq: int) -> str | None:
-        """The state of work item ``item_id`` (of ``graph``'s ``node``) after the log's events up
-        to ``seq``, folded from its own events and its node's whole-node dirtying with the fold the
-        cook uses; None when it did not exist then. Raises ``Compacted`` when its generation was
-        folded away by ``pdg compact``."""
-        log = self.log
-        own = list(log.events(0, subject=item_id, until=seq))
-        dirtied = [e for e in log.events(0, subject=node, kind="NodeDirtied", until=seq) if e.graph == graph]
-        if log.base_seq() > 0 and (not own or own[0].kind != "WorkItemGenerated"):
-            if own or self.first_generation(item_id) <= seq:
-                raise Compacted(item_id)  # it was there at seq, generated in what was folded away
-            return None
-        state = State()
-        for event in sorted([*own, *dirtied], key=lambda e: e.seq):
-            if event.kind == "NodeDirtied" or (event.kind in STATE_KINDS and (
-                    event.kind == "WorkItemGenerated" or event.item_id in state.items)):  # fmt: skip
-                projection.apply(state, event)
-        item = state.items.get(item_id)
-        return item.state if item is not None else None
-
-    def accepted_state(self, event) -> str:
-        """The state a WorkItemAccepted left its item in: as it was when already cooked, else
-        cooked_success (the fold's rule, read from the log so a live follower and a replay agree)."""
-        where = self.node_of(event.item_id)
-        try:
-            after = self.item_state_at(event.item_id, where[0], where[1], event.seq) if where else None
-        except Compacted:
-            after = None
-        return after or "cooked_success"
-
-    def first_generation(self, item_id: str) -> int:
-        """The seq of the item's first generation (the tables keep it, compacted or not; else
-        the log's first); a seq past the log's end when it was never generated."""
-        if self._memory is None and self.log is not None:
-            rows = tables.load_items(self.log.conn, [item_id])
-            if rows:
-                return rows[0][0]
-        if self.log is not None:
-            first = self.log.first_seq_of(item_id, kind="WorkItemGenerated")
-            if first is not None:
-                return first
-        return self.seq + 1
-
     def node_counts(self, graph: str, node: str) -> dict[str, int]:
         return dict(self.counts.get((graph, node), {}))
 
