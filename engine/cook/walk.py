@@ -485,7 +485,7 @@ class Walk:
                 prev = decide.record_of(self.state.items.get(item_id))
                 self.partition_prev[item_id] = (prev, own)
             if fresh and prev is None:
-                placed.extend(fields for _cls, fields in decide.placed(None, fields))
+                placed.extend({**fields, "patched": {}} for _cls, fields in decide.placed(None, fields))
                 pending.add(item_id)
             else:
                 self.items.place(fields, prev)
@@ -589,4 +589,5 @@ def _announced(item_id: str, node: str, name: str, index: int, parents: list, at
         "outputs": [],
         "state": "uncooked",
         "signature": "",
+        "patched": {},
     }
