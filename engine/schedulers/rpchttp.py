@@ -93,7 +93,7 @@ class GuardedHandler(SimpleXMLRPCRequestHandler):
         """The request line and headers, read by hand: the stdlib hands headers to the email
         package's parser, a large part of the server's own cost per call (a job makes one call per
         report). Only what this server needs is kept; anything malformed ends the connection."""
-        line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")  # type: ignore[attr-defined]  # not in the stubs
         self.requestline = line
         self.command, self.path, self.request_version = "", "", "HTTP/1.1"
         words = line.split()
@@ -118,7 +118,7 @@ class GuardedHandler(SimpleXMLRPCRequestHandler):
         else:
             self.send_error(http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "too many headers")
             return False
-        self.headers = Headers(fields)  # type: ignore[assignment] - what this handler reads of a message
+        self.headers = Headers(fields)  # type: ignore[assignment]  # what this handler reads of a message
         connection = fields.get("connection", "").lower()
         self.close_connection = connection == "close" or (
             self.request_version == "HTTP/1.0" and connection != "keep-alive"
