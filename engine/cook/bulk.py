@@ -121,6 +121,7 @@ def _node(walk, name: str) -> None:
                     "outputs": outputs,
                     "state": item_state,
                     "signature": signature,
+                    "patched": {},
                 }
             )
         if len(out) >= CHUNK:

@@ -20,7 +20,7 @@ import time
 from pdgstore.engine.cook.checkpointer import Checkpointer
 from pdgstore.engine.cook.logprocess import START_ROWS, LogProcess
 
-from pdgstore import codec
+from pdgstore import codec, patches
 from pdgstore.errors import StoreIOError
 from pdgstore.events import Event, WorkItemGenerated
 from pdgstore.log import EventLog
@@ -68,10 +68,12 @@ class Recorder:
         """``emit`` with the fields in a dict (as a decision hands them over: ``engine.incremental.decide``)."""
         event, row = codec.new_event(cls, self._seq, time.time_ns(), self.cook_id, self.graph, fields)
         self._seq += 1
+        item_id = getattr(event, "item_id", None)
+        item = self.state.items.get(item_id) if item_id else None
+        if item is not None and cls.kind in patches.FIELDS and self.log is not None:
+            row = self._compact(cls, event, item, row)
         self._rows.append(row)
         if self.keep_events:
-            item_id = getattr(event, "item_id", None)
-            item = self.state.items.get(item_id) if item_id else None
             if item is None:
                 self._events.append((event, None, ""))
             else:
@@ -79,6 +81,18 @@ class Recorder:
         APPLY[event.kind](self.state, event)
         self.state.seq = event.seq
         return event
+
+    @staticmethod
+    def _compact(cls: type[Event], event: Event, item, row: tuple) -> tuple:
+        """``row`` with the event's long lists written as changes to ``item``'s (a partition's
+        outputs, a gather's inputs: ``pdgstore.patches``); the event itself keeps them whole, for
+        the fold and for whoever hears of it."""
+        values = vars(event)
+        patched = patches.compact(cls.kind, values, item)
+        if not patched:
+            return row
+        written = {**values, **{name: [] for name in patched}, "patched": patched}
+        return codec.row_of(cls, written)
 
     def record_many(self, cls: type[Event], many: list[dict]) -> None:
         """``record`` of many events of one kind in one pass, stamped with one time (a node's
