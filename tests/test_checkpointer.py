@@ -54,7 +54,8 @@ def test_a_thread_checkpoints_what_the_writer_commits(tmp_path):
             writer.execute("INSERT INTO t VALUES (zeroblob(8000))")
             writer.execute("COMMIT")
             checkpointer.committed()
-        _wait_for(lambda: _pages_in_db_file(path) >= before + 50, "the thread copies the WAL into the file")
+        _wait_for(lambda: checkpointer.through == 50, "a checkpoint after the last commit")
+        assert _pages_in_db_file(path) >= before + 50  # copied into the file by the thread, not the writer
         assert checkpointer.checkpoints >= 1 and checkpointer.problem == ""
         idle = checkpointer.checkpoints
         time.sleep(0.1)  # ten intervals with no commit: nothing to checkpoint, none run

@@ -42,6 +42,7 @@ class Checkpointer:
         self._connect = connect or _connect
         self.commits = 0  # bumped by the writer's thread after each commit; read here (an int: no lock)
         self.checkpoints = 0  # checkpoints run (tests read it)
+        self.through = 0  # the commits the last checkpoint covered (``commits`` as it began)
         self.problem = ""  # why checkpointing stopped, once it failed
         self._writer: sqlite3.Connection | None = None
         self._stop = threading.Event()
@@ -93,6 +94,7 @@ class Checkpointer:
                 seen = self.commits
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 self.checkpoints += 1
+                self.through = seen
         except sqlite3.Error as exc:
             self.problem = f"a WAL checkpoint failed ({exc})"
         finally:
