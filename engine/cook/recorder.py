@@ -29,6 +29,12 @@ from pdgstore.projection import APPLY
 from pdgstore.snapshots import pack_snapshot
 from pdgstore.state import State
 
+#: pending rows beyond which a cook that has an appender hands them over at once, not at the loop's
+#: next flush: generating a node (every item of W(100,000)'s first two nodes, before the loop's
+#: first turn) held every row, and then the one request packing them all, at once; that was the
+#: peak of a cold cook's memory (about 1 KB per work item). The events are still announced at flush.
+HAND_OFF_ROWS = 8_192
+
 
 class Recorder:
     def __init__(
@@ -73,6 +79,8 @@ class Recorder:
         if item is not None and cls.kind in patches.FIELDS and self.log is not None:
             row = self._compact(cls, event, item, row)
         self._rows.append(row)
+        if len(self._rows) >= HAND_OFF_ROWS and self.offload:
+            self._hand_off()
         if self.keep_events:
             if item is None:
                 self._events.append((event, None, ""))
@@ -116,6 +124,22 @@ class Recorder:
                 prepared.append(new_item_row(row[0], items[event.item_id]))
         self._seq = seq + len(made)
         state.seq = self._seq - 1
+        if len(rows) >= HAND_OFF_ROWS and self.offload:
+            self._hand_off()
+
+    def _hand_off(self) -> None:
+        """Queue the pending rows to the appender (started now if need be) without waiting:
+        ``flush`` then announces their events once they are confirmed, as it would have."""
+        assert self.log is not None, "only a recorder with a store offloads"
+        process = self.log_process
+        if process is None:
+            process = self.log_process = LogProcess(self.log)
+        if self._prepared:
+            process.append(self._rows, None, self._prepared)
+        else:
+            process.append(self._rows, None)
+        self.log.next_seq = self._seq
+        self._rows, self._prepared = [], []
 
     def flush(self, mark=None) -> list[tuple[Event, str | None, str]]:
         """Write the pending batch (or hand it to the appender); return its events, each with its
@@ -143,7 +167,9 @@ class Recorder:
                     self._confirmed = mark
             log.next_seq = self._seq
             self._rows, self._prepared = [], []
-        elif mark is not None and (process is None or not process.unconfirmed):
+        elif mark is not None and process is not None and process.unconfirmed:
+            process.append([], mark)  # the rows were handed off (``_hand_off``): the mark follows them
+        elif mark is not None:
             self._confirmed = mark
         written, self._events = self._events, []
         if written and process is not None:
