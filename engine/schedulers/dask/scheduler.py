@@ -8,7 +8,7 @@ report flows back to it (``engine.schedulers.dask.remote`` is what runs on the w
 - Commands run on workers as subprocesses in their own process group (``remote.run_job``) with the
   item's JSON, the Job API modules and the ``PDG_*`` environment; each takes ``slots_per_item``
   ``slots`` (a Dask resource the workers declare: ``dask worker ADDRESS --resources slots=4``).
-  Timeouts are enforced on the worker; exit codes, retries and ``failurecount`` follow the local
+  Timeouts are enforced on the worker, ``heartbeat_timeout`` by the cook (``hearing``); exit codes, retries and ``failurecount`` follow the local
   scheduler's rules (``outcome.judge``). Their reports (pdgcmd) go to the cook's result server,
   bound to ``result_host`` (an address or an interface name the workers can reach; 127.0.0.1 by
   default), authenticated with the per-cook secret, in the log before the job hears "ok".
@@ -48,6 +48,7 @@ from pdgstore.engine.schedulers.contract import (
     register_type,
 )
 from pdgstore.engine.schedulers.dask import cluster, reach, remote, work
+from pdgstore.engine.schedulers.dask.hearing import Hearing, checked_heartbeat
 from pdgstore.engine.schedulers.dask.work import Job
 
 from pdgstore.errors import PdgError
@@ -58,7 +59,7 @@ _CALL_S = 10.0  # how long a cancel waits for the Dask scheduler before giving u
 
 
 @register_type
-class DaskScheduler(Scheduler):
+class DaskScheduler(Hearing, Scheduler):
     type_name = "dask"
     needs_result_server = True
 
@@ -73,6 +74,7 @@ class DaskScheduler(Scheduler):
         max_retries: int = 3,
         timeout: float | None = None,
         on_timeout: str = "fail",
+        heartbeat_timeout: float | None = None,
         exit_codes: dict | None = None,
         accept_python: bool = True,
         result_host: str = "127.0.0.1",
@@ -104,6 +106,7 @@ class DaskScheduler(Scheduler):
         self.max_retries = max_retries
         self.timeout = timeout
         self.on_timeout = on_timeout
+        self.heartbeat_timeout = checked_heartbeat(self.name, heartbeat_timeout)
         self.accept_python = accept_python
         self.result_host = work.resolve_host(result_host, self.name)
         self.path_map = cluster.PathMap(path_map)
@@ -143,6 +146,7 @@ class DaskScheduler(Scheduler):
             "max_retries": self.max_retries,
             "timeout": self.timeout,
             "on_timeout": self.on_timeout,
+            "heartbeat_timeout": self.heartbeat_timeout,
             "exit_codes": {str(k): v for k, v in self.exit_codes.items()},
             "accept_python": self.accept_python,
             "result_host": self.result_host,
@@ -265,6 +269,7 @@ class DaskScheduler(Scheduler):
         client = self.conn.client if self.conn else None
         if client is None:
             return TickResult.READY
+        self._kill_silent()
         status = client.status
         now = time.monotonic()
         if not self._scheduler_lost():
@@ -360,11 +365,6 @@ class DaskScheduler(Scheduler):
         self._shipped = []
         return True
 
-    def job_reported(self, item_id: str, ok: bool, message: str) -> None:
-        job = self.jobs.get(item_id)
-        if job is not None:
-            job.status = (ok, message)
-
     def get_log_uri(self, item: ScheduledItem) -> str:
         return jobs.log_path(self.temp, item.name).as_uri() if self.temp and not item.in_process else ""
 
@@ -445,12 +445,12 @@ class DaskScheduler(Scheduler):
                 try:
                     results = dict(zip(finished, client.gather(finished, errors="raise"), strict=True))
                 except Exception:  # noqa: BLE001 - one result lost on the way: gather them one by one
-                    results = {f: self._result_of(f) for f in finished}
+                    results = {f: work.result_of(f, _CALL_S) for f in finished}
             for future in batch:
                 if future in results:
                     result = results[future]
                 else:
-                    result = self._result_of(future)
+                    result = work.result_of(future, _CALL_S)
                 try:
                     self._ended(future, result)
                 except Exception as exc:  # noqa: BLE001 - a bug here fails the item, not the cook
@@ -458,14 +458,6 @@ class DaskScheduler(Scheduler):
                     if job is not None:
                         text = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
                         self._settle(job, lambda j=job, t=text: self.reporter.failed(j.item_id, -1, t))
-
-    @staticmethod
-    def _result_of(future):
-        """A future's result, or the exception it ended with (a cancelled one: CancelledError)."""
-        try:
-            return future.result(timeout=_CALL_S)
-        except BaseException as exc:  # noqa: BLE001 - KilledWorker, CancelledError, a lost result
-            return exc
 
     def _announced(self, event) -> None:
         """A job announced it runs (``remote.run_job``), on the client's thread. A second run of
@@ -488,7 +480,7 @@ class DaskScheduler(Scheduler):
                     threading.Thread(target=reach.reap, args=args, daemon=True).start()
                 job.attempt += 1
             job.runs.add(msg["run"])
-            job.worker = msg["worker"]
+            job.worker, job.heard = msg["worker"], time.monotonic()
             self.reporter.started(job.item_id, pid=msg["pid"], log_uri=job.spec["log_uri"], attempt=job.attempt)
 
     def _ended(self, future, result) -> None:
@@ -534,7 +526,7 @@ class DaskScheduler(Scheduler):
             report.log_line(job.item_id, answer["log_error"], level="warning")
         code = answer["code"]
         action, message = outcome.judge(
-            code, answer["kill_reason"], job.status, self.exit_codes, self.timeout, self.on_timeout
+            code, job.kill_reason or answer["kill_reason"], job.status, self.exit_codes, self.timeout, self.on_timeout
         )
         if action == "retry":
             return self._retry_or_fail(job, code, message)
@@ -573,7 +565,7 @@ class DaskScheduler(Scheduler):
                 if job.cancelled:
                     return
                 job.attempt += 1
-                job.status = None
+                job.status, job.heard, job.kill_reason = None, 0.0, ""
                 job.future = None
                 self._pending.append(job)
                 self._wake.notify()

@@ -40,6 +40,16 @@ class Job:
     status: tuple | None = None  # (ok, message) the job reported through the Job API
     cancelled: bool = False
     worker: str = ""  # the worker running it, once it announced itself
+    heard: float = 0.0  # when it announced it runs or last called the Job API (monotonic; 0: not yet)
+    kill_reason: str = ""  # why the cook killed its current run ("hung N"), once it did
+
+
+def result_of(future, wait_s: float):
+    """A future's result, or the exception it ended with (a cancelled one: CancelledError)."""
+    try:
+        return future.result(timeout=wait_s)
+    except BaseException as exc:  # noqa: BLE001 - KilledWorker, CancelledError, a lost result
+        return exc
 
 
 def resolve_host(host: str, name: str) -> str:
