@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from typing import Any
 
 _PERIOD_S = 0.5  # between two attempts to reach the Dask scheduler again
 _ATTEMPT_S = 3.0  # one attempt's limit (connecting and the handshake)
@@ -52,7 +53,7 @@ class Rejoin:
         self.name, self.address, self.security, self.period = name, address, security, period
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._client = None
+        self._client: Any = None
         self._thread: threading.Thread | None = None
         self.attempts = 0
 

@@ -267,18 +267,25 @@ class DaskScheduler(Traffic, Scheduler):
             return TickResult.CANCEL_COOK
         if self.conn is None or not self._scheduler_lost():
             return TickResult.READY
+        where = self.conn.address or self.address
         if self.address and self._rejoin is None:  # (a LocalCluster's scheduler cannot come back)
             self._rejoin = rejoin.Rejoin(self.name, self.address, self.security)
             self._rejoin.start(self.conn.client)
+            self.reporter.warning(
+                None, f"the Dask scheduler at {where} is out of reach: waiting up to {self.lost_after_s:g} s for it"
+            )
         if self._rejoin is not None and (client := self._rejoin.joined()) is not None:
             self._swap(client)
         client = self.conn.client
-        where = self.conn.address or self.address
         waited = time.monotonic() - self._lost_since
         if client.status == "running":
             if client.scheduler_info().get("workers"):  # it came back, with workers: what it dropped runs again
                 self._rejoin = None
-                self._resubmit_dropped()
+                dropped = self._resubmit_dropped()
+                self.reporter.warning(
+                    None,
+                    f"the Dask scheduler at {where} answered again after {waited:.1f} s: {dropped} dropped job(s) run again",
+                )
                 with self._lock:
                     self._lost_since = None
                     self._wake.notify()
@@ -302,7 +309,7 @@ class DaskScheduler(Traffic, Scheduler):
             self._ac = as_completed(loop=client.loop)
         self._start_thread(self._collector, "collect")
 
-    def _resubmit_dropped(self) -> None:
+    def _resubmit_dropped(self) -> int:
         """The cook reached the Dask scheduler again, which forgot our tasks: kill what may still
         run of them on the workers and submit them again, each a retry with its reason."""
         client = self.conn.client
@@ -322,6 +329,7 @@ class DaskScheduler(Traffic, Scheduler):
             reaped = self._reap(dropped)[0]
         for job in dropped:
             self._retry_or_fail(job, -1, f"its task was dropped while the Dask scheduler was out of reach{reaped}")
+        return len(dropped)
 
     def _scheduler_lost(self) -> bool:
         """Whether the cook has lost the Dask scheduler (noting since when): until ``on_tick``
@@ -355,6 +363,12 @@ class DaskScheduler(Traffic, Scheduler):
                 self.by_key.pop(job.key, None)
             if job.future is None:
                 self.reporter.cancelled(job.item_id, "cancelled before its job started")
+            elif self._lost_since is not None:
+                where = self.address or "its address"
+                text = (
+                    f"cancelled (attempt {job.attempt}); the Dask scheduler at {where} was out of reach to kill its job"
+                )
+                self.reporter.cancelled(job.item_id, text)
             else:
                 self.reporter.cancelled(job.item_id, f"its job was killed (cancelled, attempt {job.attempt})")
 

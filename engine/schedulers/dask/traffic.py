@@ -12,7 +12,11 @@ the lost client's collector ends.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from pdgstore.engine.schedulers.dask import remote
 from pdgstore.engine.schedulers.dask.work import Job
@@ -23,6 +27,27 @@ _CALL_S = 10.0  # how long one result may take to come back
 
 
 class Traffic:
+    # what the threads use of the DaskScheduler they run for
+    name: str
+    conn: Any
+    jobs: dict[str, Job]
+    by_key: dict[str, Job]
+    reporter: Any
+    _lock: threading.RLock
+    _wake: threading.Condition
+    _pending: list[Job]
+    _stopping: bool
+    _token: str
+    _resources: dict | None
+    _ac: Any
+    _lost_since: float | None
+
+    def _ended(self, future: Any, result: Any) -> None:
+        raise NotImplementedError
+
+    def _settle(self, job: Job, report: Callable[[], None]) -> None:
+        raise NotImplementedError
+
     def _submitter(self) -> None:
         """Send pending jobs to the cluster in batches (one graph update per batch)."""
         while True:
@@ -45,7 +70,7 @@ class Traffic:
             except Exception as exc:  # noqa: BLE001 - the cluster refused: these items fail
                 text = f"Dask refused the task: {type(exc).__name__}: {exc}"
                 for job in batch:
-                    self._settle(job, lambda j=job, t=text: self.reporter.failed(j.item_id, -1, t))
+                    self._settle(job, partial(self.reporter.failed, job.item_id, -1, text))
 
     def _submit(self, batch: list[Job]) -> None:
         client = self.conn.client
@@ -113,7 +138,7 @@ class Traffic:
                     job = self.by_key.get(future.key)
                     if job is not None:
                         text = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
-                        self._settle(job, lambda j=job, t=text: self.reporter.failed(j.item_id, -1, t))
+                        self._settle(job, partial(self.reporter.failed, job.item_id, -1, text))
 
     @staticmethod
     def _result_of(future):
