@@ -237,7 +237,9 @@ class DaskScheduler(Traffic, Scheduler):
                 return ScheduleResult.FULL_DEFERRED
         job = Job(item.id, item.name)
         if item.in_process:
-            job.call = work.python_call(item, self.path_map.to_worker(self.graph_dir), self._types)
+            job.call = work.python_call(
+                item, self.path_map.to_worker(self.graph_dir), self._types, work.worker_bounds(self)
+            )
         else:
             if item.command is None:
                 item.message = f"scheduler {self.name} runs jobs only; work item {item.name} has no command"
@@ -498,7 +500,7 @@ class DaskScheduler(Traffic, Scheduler):
         job = self.jobs.get(item_id)
         if job is None:
             raise ValueError(f"work item {item_id} has no job running on scheduler {self.name}")
-        reach.fetch(self.conn.client, self.path_map, job.worker, job.key, path, job.name)
+        reach.fetch(self.conn.client, self.path_map, job.worker, job.key, path, job.name, work.worker_bounds(self))
 
     def _retry_or_fail(self, job: Job, code: int, message: str) -> None:
         report = self.reporter
