@@ -1,5 +1,6 @@
 """What the dask scheduler hears of its jobs while they run on the workers: the status a job
-reports itself, and its heartbeats.
+reports itself, and its heartbeats. Apart from ``scheduler`` (the contract's callbacks) and
+``traffic`` (its threads), as the part that judges a job by what it says.
 
 A job's Job API calls (``pdgcmd.keepalive`` and every report) reach the cook's result server, which
 tells the job's scheduler (``job_heard``). With ``heartbeat_timeout``, a job that has run that many

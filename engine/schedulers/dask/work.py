@@ -44,14 +44,6 @@ class Job:
     kill_reason: str = ""  # why the cook killed its current run ("hung N"), once it did
 
 
-def result_of(future, wait_s: float):
-    """A future's result, or the exception it ended with (a cancelled one: CancelledError)."""
-    try:
-        return future.result(timeout=wait_s)
-    except BaseException as exc:  # noqa: BLE001 - KilledWorker, CancelledError, a lost result
-        return exc
-
-
 def resolve_host(host: str, name: str) -> str:
     """An interface name (``eth0``) becomes its IPv4 address; anything else is kept as given."""
     if host in {n for _, n in socket.if_nameindex()}:
