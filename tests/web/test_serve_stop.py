@@ -20,7 +20,7 @@ import subprocess
 
 import pytest
 
-from web.conftest import Serve
+from conftest import Serve
 from web.test_web_view import cook_process, open_view
 
 pytestmark = pytest.mark.timeout(180)
