@@ -507,25 +507,56 @@ def test_pdg_serve_stops_cleanly_on_sigterm(slow, serve):
 EXAMPLE = str(Path(__file__).resolve().parent.parent / "examples" / "datalayer" / "progress.py")
 
 
+#: the slow graph whose work items wait for a file the test makes: the cook is under way (its items
+#: generated, the first waiting) until the watcher has shown it, however slowly either one started
+GATED_GRAPH = SLOW_GRAPH.replace("import time\n", "import os, time\nGO = {go!r}\nDEADLINE = time.monotonic() + 90\n").replace(
+    "def work(item):\n",
+    "def work(item):\n    while not os.path.exists(GO) and time.monotonic() < DEADLINE:\n        time.sleep(0.01)\n",
+)
+
+
 @pytest.mark.parametrize("remote", [False, True], ids=["local", "ws"])
 def test_progress_example_prints_a_live_line_per_node(slow, serve, remote):
-    """examples/datalayer/progress.py follows a cook in another process, line by line."""
+    """examples/datalayer/progress.py follows a cook in another process, line by line. The cook's
+    work items wait until the watcher has shown them generated and none done, so it is known to watch
+    the cook from its start on (a sleep before the cook was a guess: on a loaded machine the
+    watcher's start took longer and it saw the cook only at its end, or not at all)."""
+    import queue
+    import threading
+
+    go = slow.root / "go"
+    slow.write("gated.py", GATED_GRAPH.format(go=str(go)))
     args = [sys.executable, EXAMPLE, "--until-done", "--timeout", "90"]
     if remote:
         args += ["--url", f"ws://127.0.0.1:{serve().ws_port}"]
     slow.write(".pdg/.keep", "")
     watcher = subprocess.Popen(args, cwd=slow.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True)
+    reader.start()
+    cook = slow.popen("cook", "gated.py", "-j", "1")
+    out: list[str] = []
     try:
-        time.sleep(1.0)  # the visualizer is up before the cook starts
-        assert slow.pdg_process("cook", "slow.py", "-j", "1").returncode == 0
-        out, err = watcher.communicate(timeout=60)
+        while not any(" slow/work " in line and line.split("]", 1)[1].split()[0] == f"0/{N}" for line in out):
+            out.append(lines.get(timeout=60))  # queue.Empty: the watcher never showed the cook's items
+        (slow.root / "go.tmp").write_text("")
+        (slow.root / "go.tmp").rename(go)
+        cook_out, cook_err = cook.communicate(timeout=90)
+        assert cook.returncode == 0, cook_err
+        watcher.wait(timeout=90)
+        reader.join(timeout=30)
     finally:
-        if watcher.poll() is None:
-            watcher.kill()
-            watcher.communicate()
+        for proc in (cook, watcher):
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    err = watcher.stderr.read()
+    watcher.stderr.close()
     assert watcher.returncode == 0, err
-    lines = out.splitlines()
-    work = [line for line in lines if " slow/work " in line]
-    assert len(work) >= 3, out  # it moved while the cook ran, not only at the end
-    assert work[-1].split("]", 1)[1].split() == [f"{N}/{N}"]
-    assert any(" slow/after " in line and f"{N}/{N}" in line for line in lines)
+    while not lines.empty():
+        out.append(lines.get())
+    text = "".join(out)
+    work = [line for line in out if " slow/work " in line]
+    assert len(work) >= 3, text  # it moved while the cook ran, not only at the end
+    assert work[-1].split("]", 1)[1].split() == [f"{N}/{N}"], text
+    assert any(" slow/after " in line and f"{N}/{N}" in line for line in out), text
