@@ -9,7 +9,6 @@ import asyncio
 import json
 
 import pytest
-
 from pdgstore.engine.datalayer import core, sessions
 from pdgstore.engine.datalayer.core import DataLayer, busy_interval
 from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET, Message, apply_message
