@@ -39,6 +39,7 @@ class Job:
     runs: set = field(default_factory=set)  # the run ids announced for the current key
     status: tuple | None = None  # (ok, message) the job reported through the Job API
     cancelled: bool = False
+    lost_run: bool = False  # a worker was lost while its task was processing there (``_cluster_event``)
     worker: str = ""  # the worker running it, once it announced itself
 
 
