@@ -49,37 +49,9 @@ def slow(project):
     return project
 
 
-class Serve:
-    """A ``pdg serve --json`` process in the project; its ports from its first line."""
-
-    def __init__(self, project, *extra: str) -> None:
-        self.proc = project.popen("serve", "--json", *extra)
-        line = self.proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"pdg serve did not start: {self.proc.stderr.read()}")
-        self.info = json.loads(line)
-        self.ws_port, self.tcp_port = self.info["ws_port"], self.info["tcp_port"]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-
-
 @pytest.fixture
-def serve(slow):
-    servers = []
-
-    def start(*extra):
-        server = Serve(slow, *extra)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+def served(slow):
+    return slow  # what the shared ``serve`` fixture (tests/conftest.py) serves here
 
 
 def store_ids(project, node: str) -> list[str]:
@@ -132,6 +104,63 @@ def test_websockets_client_follows_a_cook_in_another_process(slow, serve):
     assert len(frames) > 3, "the cook was seen as it went, not only at its end"
     seqs = [f["seq"] for f in frames]
     assert seqs == sorted(seqs)
+
+
+def test_a_client_asking_for_batches_gets_the_same_frames_in_fewer_messages(slow, serve):
+    """Two clients follow the graph and two of its nodes through a cook in another process, one
+    frame per message, and one that said ``"batch": true`` in its hello: the frames a step has for
+    a connection come to it as one ``batch`` message, in order. Unpacked, its frames are the other
+    client's frames exactly; a step that generates items changes the graph's list and its node's
+    at once, so at least one batch holds two frames."""
+    server = serve()  # before the store exists: both clients see every step of the cook
+    url = f"ws://127.0.0.1:{server.ws_port}/"
+    paths = ["pdg/slow", "pdg/slow/node_files", "pdg/slow/node_work"]
+    got: dict[str, list] = {"plain": [], "batched": []}
+    sizes: list[int] = []
+    mirrors: dict[str, dict] = {"plain": {}, "batched": {}}
+
+    def finished(who: str) -> bool:
+        graph, node = mirrors[who].get("pdg/slow", {}), mirrors[who].get("pdg/slow/node_work", {})
+        return graph.get("cook_status") == ["success"] and node.get("cook_state") == ["cooked"]
+
+    async def follow(who: str, subscribed: asyncio.Event) -> None:
+        async with websockets.connect(url, max_size=1 << 26) as ws:
+            assert json.loads(await ws.recv())["op"] == "welcome"
+            if who == "batched":
+                await ws.send(json.dumps({"op": "hello", "batch": True}))
+            for path in paths:
+                await ws.send(json.dumps({"op": "subscribe", "path": path}))
+            while not finished(who):
+                data = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if data["op"] == "batch":
+                    assert who == "batched"
+                    sizes.append(len(data["items"]))
+                frames = data["items"] if data["op"] == "batch" else [data]
+                for frame in frames:
+                    assert frame["op"] == "frame"
+                    got[who].append(frame)
+                    fold(mirrors[who].setdefault(frame["path"], {}), frame["messages"])
+                if sum(1 for f in got[who] if f["messages"][0]["t"] == 0) >= len(paths):
+                    subscribed.set()
+
+    async def run() -> None:
+        ready = {who: asyncio.Event() for who in got}
+        tasks = [asyncio.create_task(follow(who, ready[who])) for who in got]
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ready.values())), 60)
+        cook = slow.popen("cook", "slow.py", "-j", "1")
+        try:
+            assert cook.wait(60) == 0
+            await asyncio.wait_for(asyncio.gather(*tasks), 60)
+        finally:
+            cook.stdout.close()
+            cook.stderr.close()
+
+    asyncio.run(run())
+    common = min(len(got["plain"]), len(got["batched"]))  # a batch may end past the frame that finished
+    assert got["batched"][:common] == got["plain"][:common] and common >= len(paths) + 3
+    assert mirrors["batched"] == mirrors["plain"]
+    assert max(sizes) >= 2, sizes
+    assert mirrors["batched"]["pdg/slow/node_work"]["work_items"] == store_ids(slow, "work")
 
 
 def test_raw_tcp_client_follows_a_cook_in_another_process(slow, serve):
