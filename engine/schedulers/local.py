@@ -351,7 +351,9 @@ class LocalScheduler(Scheduler):
         job.started = time.monotonic()
         if job.cancelled:  # cancelled while it was starting
             jobs.kill_group(job.proc.pid)
-        self.reporter.started(job.item_id, pid=job.proc.pid, log_uri=job.log.as_uri(), attempt=job.attempt)
+        # quietly: the loop records it at its next wake (its flush, at the latest, is when anyone
+        # outside could hear of it anyway), so a job costs the loop one wake (its end), not two
+        self.reporter.started(job.item_id, pid=job.proc.pid, log_uri=job.log.as_uri(), attempt=job.attempt, quiet=True)
         self.reaper.watch(job.proc.pid, job, output)
         return ""
 
