@@ -53,6 +53,14 @@ def _cooked_v1(payload: dict) -> dict:
     return payload
 
 
+@_upcaster("WorkItemGenerated", 2)
+@_upcaster("WorkItemCooked", 2)
+def _patched_v2(payload: dict) -> dict:
+    """v3 added ``patched`` (``pdgstore.patches``): every list of an earlier event is written whole."""
+    payload["patched"] = {}
+    return payload
+
+
 _packb = msgpack.Packer(use_bin_type=True).pack
 _setattr = object.__setattr__
 _new = object.__new__
@@ -91,6 +99,13 @@ def _row(cls: type[Event], values: dict) -> tuple:
 
 def to_row(event: Event) -> tuple:
     return _row(type(event), vars(event))
+
+
+def row_of(cls: type[Event], values: dict) -> tuple:
+    """The row of an event of ``cls`` whose fields (envelope included) are ``values``: the
+    recorder writes an event's long lists as a patch (``pdgstore.patches``) while the event it
+    keeps holds them whole."""
+    return _row(cls, values)
 
 
 def new_event(cls: type[Event], seq: int, time_ns: int, cook_id: int, graph: str, fields: dict) -> tuple[Event, tuple]:

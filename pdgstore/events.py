@@ -256,15 +256,17 @@ class NodeCooked(Event):
     failed: int = 0
 
 
-@register("WorkItemGenerated", subject="item_id", version=2)
+@register("WorkItemGenerated", subject="item_id", version=3)
 @record
 class WorkItemGenerated(Event):
-    """A work item was generated, or regenerated with the same identity (v2).
+    """A work item was generated, or regenerated with the same identity (v3).
 
     ``parents``: the item ids it depends on (a partition's members, a child's parent); ``attrs``,
     ``inputs`` and ``outputs`` as it starts; ``state`` its first state (a file pattern's items are
     generated cooked); ``signature`` (v2) the hash of what a born-cooked item's results were made
-    from ('' for items that still have work to do).
+    from ('' for items that still have work to do). ``patched`` (v3): the long lists of a
+    regenerated item written as changes to the item's lists before it, ``{field: splices}``
+    (``pdgstore.patches``; the payload's value of a patched field is ignored); {} when whole.
     """
 
     item_id: str = ""
@@ -277,6 +279,7 @@ class WorkItemGenerated(Event):
     outputs: list = field(default_factory=list)
     state: str = "uncooked"
     signature: str = ""
+    patched: dict = field(default_factory=dict)
 
 
 @register("WorkItemStateChanged", subject="item_id")
@@ -289,7 +292,7 @@ class WorkItemStateChanged(Event):
     message: str = ""
 
 
-@register("WorkItemCooked", subject="item_id", version=2)
+@register("WorkItemCooked", subject="item_id", version=3)
 @record
 class WorkItemCooked(Event):
     """A work item's work ended, or its results were found in the cache (v2).
@@ -299,7 +302,9 @@ class WorkItemCooked(Event):
     and how long it ran; ``error`` the exception's one-line summary and ``traceback`` the full text on
     failure. v2 adds ``signature``, the hash of the inputs, attributes, parameters and code its results
     were made from (what the next cook compares to decide whether it is stale), and ``reason``, for a
-    cooked_cache item how the cache satisfied it (``{"cache_mode": ..., "files": [...]}``).
+    cooked_cache item how the cache satisfied it (``{"cache_mode": ..., "files": [...]}``). v3 adds
+    ``patched``: ``{"outputs": splices}`` when a partition's long outputs are written as changes to
+    the item's outputs before it (``pdgstore.patches``); {} when written whole.
     """
 
     item_id: str = ""
@@ -312,6 +317,7 @@ class WorkItemCooked(Event):
     traceback: str = ""
     signature: str = ""
     reason: dict = field(default_factory=dict)
+    patched: dict = field(default_factory=dict)
 
 
 @register("WorkItemRemoved", subject="item_id")

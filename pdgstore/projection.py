@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from pdgstore import codec
+from pdgstore import codec, patches
 from pdgstore import events as ev
 from pdgstore.events import DONE_STATES
 from pdgstore.state import ACCEPTED, CookRecord, GraphInfo, Item, State, paused_gc
@@ -136,6 +136,8 @@ def _node_fact(state: State, e: ev.Event) -> None:
 
 @applies(ev.WorkItemGenerated)
 def _item_generated(state: State, e: ev.WorkItemGenerated) -> None:
+    if e.patched:
+        patches.resolve(e, state.items.get(e.item_id))
     state.items[e.item_id] = Item(
         e.item_id,
         e.graph,
@@ -169,6 +171,8 @@ def _item_state_changed(state: State, e: ev.WorkItemStateChanged) -> None:
 @applies(ev.WorkItemCooked)
 def _item_cooked(state: State, e: ev.WorkItemCooked) -> None:
     item = state.items[e.item_id]
+    if e.patched:
+        patches.resolve(e, item)
     item.state = e.state
     item.cook_id = e.cook_id
     if e.attrs:

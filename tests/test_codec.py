@@ -53,7 +53,7 @@ SAMPLES: dict[str, ev.Event] = {
     "WorkItemGenerated": ev.WorkItemGenerated(
         **ENVELOPE, item_id="a1b2c3d4e5f60718", node="count", name="count_3", index=3,
         parents=["0011223344556677"], attrs=ATTRS, inputs=[FILE], outputs=[FILE, FILE], state="cooked_success",
-        signature="7d793037a0760186",
+        signature="7d793037a0760186", patched={"inputs": [[3, 4, [FILE]]], "parents": [[0, 0, ["8899aabbccddeeff"]]]},
     ),
     "WorkItemStateChanged": ev.WorkItemStateChanged(
         **ENVELOPE, item_id="a1b2c3d4e5f60718", state="cooked_cancel", message="interrupted (Ctrl-C)",
@@ -64,6 +64,7 @@ SAMPLES: dict[str, ev.Event] = {
         error="ZeroDivisionError: division by zero",
         traceback='Traceback (most recent call last):\n  File "g.py", line 9\nZeroDivisionError: division by zero\n',
         signature="5d41402abc4b2a76", reason={"cache_mode": "always_read", "files": ["out1/f0001.txt"]},
+        patched={"outputs": [[7, 8, [FILE]], [9, 12, []]]},
     ),
     "WorkItemRemoved": ev.WorkItemRemoved(
         **ENVELOPE, item_id="a1b2c3d4e5f60718", reason="regeneration of texts did not produce it",
@@ -115,8 +116,13 @@ SAMPLES: dict[str, ev.Event] = {
 #: the values the upcasters give fields a kind gained after v1 (kind -> {field: value})
 UPCAST_DEFAULTS = {
     "GraphLoaded": {"working_dirs": []},
-    "WorkItemGenerated": {"signature": ""},
-    "WorkItemCooked": {"signature": "", "reason": {}},
+    "WorkItemGenerated": {"signature": "", "patched": {}},
+    "WorkItemCooked": {"signature": "", "reason": {}, "patched": {}},
+}
+#: (kind, v) of an intermediate version -> the values the upcasters give fields added after v
+UPCAST_LATER = {
+    ("WorkItemGenerated", 2): {"patched": {}},
+    ("WorkItemCooked", 2): {"patched": {}},
 }
 
 
@@ -193,6 +199,23 @@ def test_golden_v1_decodes_to_the_sample(kind):
     assert event == type(sample)(**{**vars(sample), **added})
     for name in ev.REGISTRY[kind].payload_fields:
         assert getattr(event, name) == added.get(name, getattr(SAMPLES[kind], name)), name
+
+
+@pytest.mark.parametrize("kind, version", sorted(UPCAST_LATER))
+def test_golden_intermediate_versions_decode_to_the_sample(kind, version):
+    """Bytes of a version between the first and today's decode to the sample, with the fields
+    added since as their upcasters say."""
+    golden = golden_path(kind, version).read_bytes()
+    added = UPCAST_LATER[(kind, version)]
+    fields = {k: v for k, v in SAMPLES[kind].payload().items() if k not in added}
+    assert msgpack.unpackb(golden, raw=False) == {"v": version, **fields}
+    event = codec.from_row(row_of(kind, golden))
+    assert event == type(SAMPLES[kind])(**{**vars(SAMPLES[kind]), **added})
+
+
+def test_every_intermediate_version_is_checked():
+    expected = {(kind, v) for kind, cls in ev.REGISTRY.items() for v in range(2, cls.version)}
+    assert expected == set(UPCAST_LATER)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -155,6 +155,43 @@ def test_progress_shows_only_confirmed_counts_and_ends_complete(tmp_path, always
     assert [d for d, _ in shown] == sorted(d for d, _ in shown)
 
 
+def test_rows_handed_off_before_the_flush_are_announced_and_confirmed_as_flushed_ones(tmp_path, monkeypatch):
+    """A turn that makes many events (a node's generation) hands them to the appender every
+    ``HAND_OFF_ROWS`` (starting it, small as the cook is); handlers still hear only of events in
+    the log, the progress bar ends complete, and the log replays to the live state."""
+    started: list[LogProcess] = []
+    original = LogProcess.__init__
+
+    def init(self, log):
+        original(self, log)
+        started.append(self)
+
+    monkeypatch.setattr(LogProcess, "__init__", init)
+    monkeypatch.setattr(recorder_module, "HAND_OFF_ROWS", 7)
+    graph = wide_graph(tmp_path, 24)
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    heard: list[tuple[int, int]] = []
+
+    def check(event):
+        with EventLog.open(db) as log:
+            heard.append((event.seq, log.last_seq()))
+
+    graph.on("work_item_add", check)
+    graph.on("work_item_state_change", check)
+    seen = {}
+    graph.on("cook_complete", lambda event: seen.setdefault("cook", event.cook))
+    shown: list[tuple[int, int]] = []
+    summary = engine.cook_graph(graph, db=db, jobs=2, progress=lambda done, total: shown.append((done, total)))
+    assert summary.status == "success" and len(started) == 1
+    assert len(heard) >= 24 * 3
+    late = [(seq, last) for seq, last in heard if seq > last]
+    assert not late, f"handlers heard of events not yet in the log: {late[:3]}"
+    assert shown[-1][0] == shown[-1][1] == 24 + 24 + 1
+    with EventLog.open(db) as log:
+        assert seqs(db) == list(range(1, log.last_seq() + 1))
+        assert first_difference(log.replay_all().to_plain(), seen["cook"].state.to_plain()) is None
+
+
 def test_a_cook_whose_appender_cannot_start_appends_itself_and_says_so(tmp_path, always_offload, monkeypatch):
     monkeypatch.setattr(sys, "executable", "/bin/false")
     db = str(tmp_path / ".pdg" / "pdg.db")

@@ -24,12 +24,13 @@ import os
 import tempfile
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import pdgstore.engine as engine
 from pdgstore.engine.cook.loop import Cook
-from pdgstore import EventLog, tables
+from pdgstore import EventLog, patches, tables
 from pdgstore.events import FINISHED_STATES
 from pdgstore.state import first_difference
 
@@ -163,6 +164,11 @@ def build(specs: list[NodeSpec], op: Op, root: str, control: dict) -> engine.Gra
     return graph
 
 
+def _patched(db: str, cook_id: int) -> bool:
+    with EventLog.open(db) as log:
+        return any(getattr(e, "patched", None) for e in log.events(cook_id=cook_id))
+
+
 def _removed(db: str, cook_id: int) -> list:
     with EventLog.open(db) as log:
         return list(log.events(cook_id=cook_id, kind="WorkItemRemoved"))
@@ -185,6 +191,14 @@ def check_replay(db: str, live: dict, what: str) -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(examples())
 def test_replay_equals_live_state(example):
+    """(Lists of two entries or more are written as patches here, ``pdgstore.patches``: the fold,
+    the tables, ``--at`` and the replayed handler events must see them whole.)"""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(patches, "PATCH_FROM", 2)
+        _replay_equals_live_state(example)
+
+
+def _replay_equals_live_state(example):
     specs, ops = example
     control = {"failing": False}
     lives, handled = {}, {}
@@ -204,6 +218,7 @@ def test_replay_equals_live_state(example):
             event(f"cook status {summary.status}")
             event(f"cancelled items: {'some' if summary.counts['cancelled'] else 'none'}")
             event(f"removed items: {'some' if any(e for e in _removed(db, number)) else 'none'}")
+            event(f"lists written as patches: {'some' if _patched(db, number) else 'none'}")
             check_replay(db, live, what)
             lives[number] = live
             # a finished cook leaves nothing scheduled or cooking, and its record is closed

@@ -512,6 +512,7 @@ class Dispatch:
                 scheduler.result_server_addr = self.server.address
                 scheduler.result_server_env = self.server.environment()
             scheduler.graph_dir = host.graph.root
+            scheduler.path_bounds = (host.graph.root, *folders)
             scheduler.transfers = transfers
             scheduler.job_temp = str(jobs.temp_dir(host.store_dir, host.graph.name))
             scheduler.job_env = dict(job_env)

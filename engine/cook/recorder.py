@@ -17,15 +17,23 @@ from __future__ import annotations
 
 import time
 
+from pdgstore.engine.cook.checkpointer import Checkpointer
 from pdgstore.engine.cook.logprocess import START_ROWS, LogProcess
 
-from pdgstore import codec
+from pdgstore import codec, patches
+from pdgstore.errors import StoreIOError
 from pdgstore.events import Event, WorkItemGenerated
 from pdgstore.log import EventLog
 from pdgstore.prepared import new_item_row
 from pdgstore.projection import APPLY
 from pdgstore.snapshots import pack_snapshot
 from pdgstore.state import State
+
+#: pending rows beyond which a cook that has an appender hands them over at once, not at the loop's
+#: next flush: generating a node (every item of W(100,000)'s first two nodes, before the loop's
+#: first turn) held every row, and then the one request packing them all, at once; that was the
+#: peak of a cold cook's memory (about 1 KB per work item). The events are still announced at flush.
+HAND_OFF_ROWS = 8_192
 
 
 class Recorder:
@@ -50,6 +58,8 @@ class Recorder:
         self._seq = log.next_seq if log is not None else state.seq + 1
         self.offload = offload and log is not None
         self.log_process: LogProcess | None = None
+        #: a cook's WAL checkpoints, off the loop thread while it appends in-process (``checkpointer``)
+        self.checkpointer = Checkpointer(log.path) if self.offload and log is not None else None
         self._confirmed = None
         self._problem_told = False
 
@@ -64,10 +74,14 @@ class Recorder:
         """``emit`` with the fields in a dict (as a decision hands them over: ``engine.incremental.decide``)."""
         event, row = codec.new_event(cls, self._seq, time.time_ns(), self.cook_id, self.graph, fields)
         self._seq += 1
+        item_id = getattr(event, "item_id", None)
+        item = self.state.items.get(item_id) if item_id else None
+        if item is not None and cls.kind in patches.FIELDS and self.log is not None:
+            row = self._compact(cls, event, item, row)
         self._rows.append(row)
+        if len(self._rows) >= HAND_OFF_ROWS and self.offload:
+            self._hand_off()
         if self.keep_events:
-            item_id = getattr(event, "item_id", None)
-            item = self.state.items.get(item_id) if item_id else None
             if item is None:
                 self._events.append((event, None, ""))
             else:
@@ -75,6 +89,18 @@ class Recorder:
         APPLY[event.kind](self.state, event)
         self.state.seq = event.seq
         return event
+
+    @staticmethod
+    def _compact(cls: type[Event], event: Event, item, row: tuple) -> tuple:
+        """``row`` with the event's long lists written as changes to ``item``'s (a partition's
+        outputs, a gather's inputs: ``pdgstore.patches``); the event itself keeps them whole, for
+        the fold and for whoever hears of it."""
+        values = vars(event)
+        patched = patches.compact(cls.kind, values, item)
+        if not patched:
+            return row
+        written = {**values, **{name: [] for name in patched}, "patched": patched}
+        return codec.row_of(cls, written)
 
     def record_many(self, cls: type[Event], many: list[dict]) -> None:
         """``record`` of many events of one kind in one pass, stamped with one time (a node's
@@ -98,6 +124,22 @@ class Recorder:
                 prepared.append(new_item_row(row[0], items[event.item_id]))
         self._seq = seq + len(made)
         state.seq = self._seq - 1
+        if len(rows) >= HAND_OFF_ROWS and self.offload:
+            self._hand_off()
+
+    def _hand_off(self) -> None:
+        """Queue the pending rows to the appender (started now if need be) without waiting:
+        ``flush`` then announces their events once they are confirmed, as it would have."""
+        assert self.log is not None, "only a recorder with a store offloads"
+        process = self.log_process
+        if process is None:
+            process = self.log_process = LogProcess(self.log)
+        if self._prepared:
+            process.append(self._rows, None, self._prepared)
+        else:
+            process.append(self._rows, None)
+        self.log.next_seq = self._seq
+        self._rows, self._prepared = [], []
 
     def flush(self, mark=None) -> list[tuple[Event, str | None, str]]:
         """Write the pending batch (or hand it to the appender); return its events, each with its
@@ -109,6 +151,7 @@ class Recorder:
         process = self.log_process
         if self._rows and log is not None:
             if process is None and self.offload and len(self._rows) >= START_ROWS:
+                self._stop_checkpointer()  # the appender checkpoints by itself
                 process = self.log_process = LogProcess(log)
             if process is not None:
                 if self._prepared:
@@ -116,17 +159,40 @@ class Recorder:
                 else:
                     process.append(self._rows, mark)
             else:
+                self._checkpoints(log)
                 log.append_rows(self._rows, prepared=self._prepared)
+                if self.checkpointer is not None:
+                    self.checkpointer.committed()
                 if mark is not None:
                     self._confirmed = mark
             log.next_seq = self._seq
             self._rows, self._prepared = [], []
-        elif mark is not None and (process is None or not process.unconfirmed):
+        elif mark is not None and process is not None and process.unconfirmed:
+            process.append([], mark)  # the rows were handed off (``_hand_off``): the mark follows them
+        elif mark is not None:
             self._confirmed = mark
         written, self._events = self._events, []
         if written and process is not None:
             process.wait()
         return written
+
+    def _checkpoints(self, log: EventLog) -> None:
+        """Before an in-process commit: checkpoints run on their thread; one that failed stops the
+        cook here, as a failed commit does (never retried)."""
+        checkpointer = self.checkpointer
+        if checkpointer is None:
+            return
+        if checkpointer.problem:
+            raise StoreIOError(
+                f"writing to {log.display} failed: {checkpointer.problem}; the cook stops here (not retried)"
+            )
+        if not checkpointer.running:
+            checkpointer.start(log.conn)
+
+    def _stop_checkpointer(self) -> None:
+        checkpointer, self.checkpointer = self.checkpointer, None
+        if checkpointer is not None:
+            checkpointer.stop()
 
     def save_snapshot(self) -> None:
         """Store the state as the snapshot at its ``seq``, after every batch flushed before
@@ -172,7 +238,9 @@ class Recorder:
             self.log_process.wait()
 
     def close(self) -> None:
-        """Wait for every batch, then end the appender; the recorder appends in-process again."""
+        """Wait for every batch, then end the appender; the recorder appends in-process again, with
+        SQLite's own checkpoints."""
+        self._stop_checkpointer()
         process, self.log_process = self.log_process, None
         if process is not None:
             try:
@@ -183,6 +251,7 @@ class Recorder:
     def abandon(self) -> None:
         """End the appender without waiting for confirmations (the cook is failing): it still
         commits the whole batches it was sent."""
+        self._stop_checkpointer()
         process, self.log_process = self.log_process, None
         if process is not None:
             process.abandon()

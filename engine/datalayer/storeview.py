@@ -24,7 +24,7 @@ import os
 from collections import Counter
 from contextlib import contextmanager
 
-from pdgstore import codec, projection, queries, tables
+from pdgstore import codec, patches, projection, queries, tables
 from pdgstore.errors import StoreError
 from pdgstore.events import Event
 from pdgstore.log import EventLog
@@ -176,12 +176,22 @@ class StoreView:
         them in memory), their payloads read now: most of a cook's events interest no subscriber,
         and reading and decoding them was most of what following a cook cost."""
         if self._memory is not None:
-            return {event.seq: event for event in codec.from_rows(rows)}
+            return self._whole(codec.from_rows(rows))
         picked = [row for row in rows if wanted(row[4], row[3], row[5])]
         if not picked:
             return {}
         payloads = queries.event_payloads(self.log, [row[0] for row in picked])
-        return {event.seq: event for event in codec.from_rows([(*row[:6], payloads[row[0]]) for row in picked])}
+        return self._whole(codec.from_rows([(*row[:6], payloads[row[0]]) for row in picked]))
+
+    def _whole(self, events) -> dict[int, Event]:
+        """seq -> event, each with its long lists whole: a partition's event written as changes to
+        its item's lists (``pdgstore.patches``) is completed from the item's earlier events."""
+        out = {}
+        for event in events:
+            if getattr(event, "patched", None):
+                patches.resolve_from_log(self.log, event)
+            out[event.seq] = event
+        return out
 
     def advance(self, seq: int, graph: str) -> None:
         """Move the view past the event at ``seq`` of ``graph`` (read by its columns only)."""
@@ -348,7 +358,7 @@ class StoreView:
         if self.log is None:
             return []
         try:
-            return list(self.log.events(after, until=until))
+            return list(self._whole(self.log.events(after, until=until)).values())
         except StoreError:
             return []
 

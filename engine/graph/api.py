@@ -324,9 +324,11 @@ class Graph(NodeLibrary):
         use_dynamic_partitioning=True,
         merge_input_attributes=True,
         range_size=None,
+        merge_output_files="all",
     ) -> n.Node:
         """One partition per distinct value of ``attribute`` (a name, or a list: per distinct
-        combination), or per value range of ``range_size`` of a numeric attribute."""
+        combination), or per value range of ``range_size`` of a numeric attribute.
+        ``merge_output_files``: PDG's "Merge Output Files" (all, first, last, none)."""
         return self.add(
             n.PartitionByAttribute(
                 name,
@@ -335,6 +337,7 @@ class Graph(NodeLibrary):
                 use_dynamic_partitioning=use_dynamic_partitioning,
                 merge_input_attributes=merge_input_attributes,
                 range_size=range_size,
+                merge_output_files=merge_output_files,
             )
         )
 

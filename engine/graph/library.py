@@ -47,8 +47,12 @@ PURE_NODES = (
 )
 
 
-def _switches(dynamic, merge) -> dict:
-    return {"use_dynamic_partitioning": dynamic, "merge_input_attributes": merge}
+def _switches(dynamic, merge, merge_output_files="all") -> dict:
+    return {
+        "use_dynamic_partitioning": dynamic,
+        "merge_input_attributes": merge,
+        "merge_output_files": merge_output_files,
+    }
 
 
 class NodeLibrary:
@@ -85,6 +89,7 @@ class NodeLibrary:
         split_by_attribute=None,
         use_dynamic_partitioning=None,
         merge_input_attributes=True,
+        merge_output_files="all",
     ):
         """One partition per (rounded) frame; ``split_by_attribute`` keeps e.g. wedges apart."""
         return self.add(
@@ -95,15 +100,25 @@ class NodeLibrary:
                 missing_frame=missing_frame,
                 frame_as_index=frame_as_index,
                 split_by_attribute=split_by_attribute,
-                **_switches(use_dynamic_partitioning, merge_input_attributes),
+                **_switches(use_dynamic_partitioning, merge_input_attributes, merge_output_files),
             )
         )
 
-    def partition_by_index(self, name: str, upstream, *, use_dynamic_partitioning=None, merge_input_attributes=True):
+    def partition_by_index(
+        self,
+        name: str,
+        upstream,
+        *,
+        use_dynamic_partitioning=None,
+        merge_input_attributes=True,
+        merge_output_files="all",
+    ):
         """One partition per index: the N-th items of every input together."""
         return self.add(
             p.PartitionByIndex(
-                name, self._upstream(upstream), **_switches(use_dynamic_partitioning, merge_input_attributes)
+                name,
+                self._upstream(upstream),
+                **_switches(use_dynamic_partitioning, merge_input_attributes, merge_output_files),
             )
         )
 
@@ -121,6 +136,7 @@ class NodeLibrary:
         count=None,
         use_dynamic_partitioning=None,
         merge_input_attributes=True,
+        merge_output_files="all",
     ):
         """Partitions of ``size`` consecutive indices (or values of ``attribute``), one every ``step``;
         or, by ``range_type``, ``count`` even partitions, partitions of ``size`` items, the first and
@@ -136,7 +152,7 @@ class NodeLibrary:
                 attribute=attribute,
                 range_type=range_type,
                 count=count,
-                **_switches(use_dynamic_partitioning, merge_input_attributes),
+                **_switches(use_dynamic_partitioning, merge_input_attributes, merge_output_files),
             )
         )
 
@@ -147,33 +163,50 @@ class NodeLibrary:
         *,
         mode="node",
         allow_partial=False,
+        sort_nodes_by="input_index",
         use_dynamic_partitioning=None,
         merge_input_attributes=True,
+        merge_output_files="all",
     ):
         """One partition per input node (``mode="node"``), per tuple of the N-th items of the inputs
         (``"tuple"``, ``allow_partial`` for inputs of unequal length) or per combination of one
-        item of each input (``"combination"``)."""
+        item of each input (``"combination"``); ``sort_nodes_by`` ("input_index" or "name") orders
+        the input nodes."""
         return self.add(
             p.PartitionByNode(
                 name,
                 self._upstream(upstream),
                 mode=mode,
                 allow_partial=allow_partial,
-                **_switches(use_dynamic_partitioning, merge_input_attributes),
+                sort_nodes_by=sort_nodes_by,
+                **_switches(use_dynamic_partitioning, merge_input_attributes, merge_output_files),
             )
         )
 
     def partition_by_combination(
-        self, name: str, upstream, *, mode="across", size=2, use_dynamic_partitioning=None, merge_input_attributes=True
+        self,
+        name: str,
+        upstream,
+        *,
+        mode="across",
+        size=2,
+        keep_percentage=None,
+        seed=0,
+        use_dynamic_partitioning=None,
+        merge_input_attributes=True,
+        merge_output_files="all",
     ):
-        """A partition per combination: one item of each input (``across``) or every ``size``-group (``pairs``)."""
+        """A partition per combination: one item of each input (``across``) or every ``size``-group
+        (``pairs``); ``keep_percentage`` keeps about that percentage of them, drawn with ``seed``."""
         return self.add(
             p.PartitionByCombination(
                 name,
                 self._upstream(upstream),
                 mode=mode,
                 size=size,
-                **_switches(use_dynamic_partitioning, merge_input_attributes),
+                keep_percentage=keep_percentage,
+                seed=seed,
+                **_switches(use_dynamic_partitioning, merge_input_attributes, merge_output_files),
             )
         )
 
@@ -187,6 +220,7 @@ class NodeLibrary:
         keep_unmatched=False,
         use_dynamic_partitioning=None,
         merge_input_attributes=True,
+        merge_output_files="all",
     ):
         """Each item of the first input with the items of the others that match it."""
         return self.add(
@@ -196,17 +230,27 @@ class NodeLibrary:
                 attribute=attribute,
                 compare=compare,
                 keep_unmatched=keep_unmatched,
-                **_switches(use_dynamic_partitioning, merge_input_attributes),
+                **_switches(use_dynamic_partitioning, merge_input_attributes, merge_output_files),
             )
         )
 
     def partition_by_expression(
-        self, name: str, upstream, func: Callable, *, use_dynamic_partitioning=None, merge_input_attributes=True
+        self,
+        name: str,
+        upstream,
+        func: Callable,
+        *,
+        use_dynamic_partitioning=None,
+        merge_input_attributes=True,
+        merge_output_files="all",
     ):
         """One partition per distinct key ``func(item)`` returns."""
         return self.add(
             p.PartitionByExpression(
-                name, self._upstream(upstream), func, **_switches(use_dynamic_partitioning, merge_input_attributes)
+                name,
+                self._upstream(upstream),
+                func,
+                **_switches(use_dynamic_partitioning, merge_input_attributes, merge_output_files),
             )
         )
 
@@ -220,6 +264,7 @@ class NodeLibrary:
         attribute="P",
         use_dynamic_partitioning=None,
         merge_input_attributes=True,
+        merge_output_files="all",
     ):
         """Spatial partitions: the items whose position falls in each tile of a grid over ``bounds``."""
         return self.add(
@@ -229,7 +274,7 @@ class NodeLibrary:
                 tiles=tiles,
                 bounds=bounds,
                 attribute=attribute,
-                **_switches(use_dynamic_partitioning, merge_input_attributes),
+                **_switches(use_dynamic_partitioning, merge_input_attributes, merge_output_files),
             )
         )
 

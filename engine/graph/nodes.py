@@ -146,6 +146,9 @@ class Partitioner(Node):
     is_partitioner = True
     needs_cooked_inputs: bool = False
     merge_input_attributes: bool = True
+    #: PDG's "Merge Output Files" (``MERGE_OUTPUT_FILES``): which members' output files the
+    #: partition holds (and so its child's inputs): every member's, the first's, the last's or none
+    merge_output_files: str = "all"
 
     def partition(self, ctx: GenerateContext, items: list) -> list[NewPartition]:
         raise NotImplementedError
@@ -153,18 +156,42 @@ class Partitioner(Node):
     def merged(self, members: list, own: dict) -> tuple[dict, list]:
         """PDG's merge rules for a partition whose members cooked: the attributes (the members' in
         member order, first value wins, NoCopy ones left out, when merging; then the partition's
-        own) and the output files (every member's, in member order)."""
+        own) and the output files (``merge_output_files``: by default every member's, in member
+        order)."""
         attrs: dict = {}
-        outputs: list = []
         merge = self.merge_input_attributes
-        for member in members:
-            if merge:
+        if merge:
+            for member in members:
                 for name, attr in member.attrs.items():
                     if name not in attrs and not (len(attr) > 2 and "NoCopy" in attr[2]):
                         attrs[name] = attr
-            outputs.extend(member.outputs)
         attrs.update(own)
-        return attrs, outputs
+        return attrs, merged_outputs(members, self.merge_output_files)
+
+
+#: PDG's "Merge Output Files" choices: All Files (the default), First File, Last File, None
+MERGE_OUTPUT_FILES = ("all", "first", "last", "none")
+
+
+def check_merge_output_files(node: str, value: str) -> str:
+    """``value`` if it is one of ``MERGE_OUTPUT_FILES``; else the graph is refused, naming ``node``."""
+    if value not in MERGE_OUTPUT_FILES:
+        raise GraphError(
+            f"partitioner {node}: merge_output_files is one of {', '.join(MERGE_OUTPUT_FILES)}, not {value!r}"
+        )
+    return value
+
+
+def merged_outputs(members: list, how: str = "all") -> list:
+    """The output files a partition of ``members`` holds under PDG's "Merge Output Files" ``how``:
+    every member's in member order ("all"), the first member's or the last member's files
+    ("first", "last": all of that one work item's files, as PDG's page says "the output file(s)"),
+    or none ("none")."""
+    if how == "all":
+        return [o for member in members for o in member.outputs]
+    if how == "none" or not members:
+        return []
+    return list((members[0] if how == "first" else members[-1]).outputs)
 
 
 def _record_file(path: str, root: str, tag: str | None) -> list:
@@ -474,6 +501,7 @@ class PartitionByAttribute(Partitioner):
         use_dynamic_partitioning: bool = True,
         merge_input_attributes: bool = True,
         range_size: float | None = None,
+        merge_output_files: str = "all",
     ) -> None:
         super().__init__(name, inputs)
         names = [attribute] if isinstance(attribute, str) else list(attribute or ())
@@ -488,9 +516,12 @@ class PartitionByAttribute(Partitioner):
         self.range_size = range_size
         self.needs_cooked_inputs = bool(use_dynamic_partitioning)
         self.merge_input_attributes = bool(merge_input_attributes)
+        self.merge_output_files = check_merge_output_files(name, merge_output_files)
 
     def parms(self) -> dict:
         out: dict[str, Any] = {"attribute": self.attribute}
+        if self.merge_output_files != "all":  # recorded as before otherwise
+            out["merge_output_files"] = self.merge_output_files
         if not self.needs_cooked_inputs or not self.merge_input_attributes:  # recorded as before otherwise
             out.update(
                 use_dynamic_partitioning=self.needs_cooked_inputs, merge_input_attributes=self.merge_input_attributes

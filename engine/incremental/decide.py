@@ -355,7 +355,7 @@ def merged(
     ``merge`` them (its node's rule: ``Partitioner.merged``) into it."""
     if prev is not None and prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED) and item is prev:
         # the members' files are the same, but one rerun (cut off early) or touched has new stats
-        outputs = [o for member in members for o in member.outputs]
+        outputs = merge(members, own)[1]  # the node's rule ("Merge Output Files"), as when merged
         return reuse(prev, prev.name, prev.index, outputs, signature)
     events: tuple = ()
     if prev is not None:

@@ -244,6 +244,9 @@ class Scheduler:
         self.job_temp = ""  # the jobs' temporary folder (PDG_TEMP); set when the cook starts
         self.transfers = None  # the cook's ``engine.files.transfer.Transfers``; set when the cook starts
         self.job_env: dict[str, str] = {}  # what every job of the cook gets besides its own (the path map)
+        #: the project and the working folders the cook's schedulers declare (the cook's paths): where a
+        #: job's outputs may be (engine.files.confine); set when the cook starts
+        self.path_bounds: tuple[str, ...] = ()
 
     def parms(self) -> dict:
         """What the log records about its definition (not part of the items' signatures)."""

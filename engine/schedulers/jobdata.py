@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 JOBAPI_DIR = Path(__file__).resolve().parent / "jobapi"
 #: the job-side Job API: SideFX's two modules by name, and the parts they are split into
+# pdgexec.py last: a folder holding it is complete (a Dask worker stages its jobs by that test)
 JOB_MODULES = ("pdgjson.py", "pdgcmd.py", "pdgitem.py", "pdgattrs.py", "pdgrpc.py", "pdgpaths.py", "pdgexec.py")
 FORMAT_VERSION = 1
 _KIND = {"string": "str"}
@@ -91,12 +93,14 @@ def write_item_json(item, path: str | os.PathLike, node=None) -> None:
 
 
 def install_job_modules(temp_dir: str | os.PathLike) -> Path:
-    """Copy pdgjson.py and pdgcmd.py into ``temp_dir/scripts`` (the job's PYTHONPATH); returns that folder."""
+    """Copy pdgjson.py and pdgcmd.py into ``temp_dir/scripts`` (the job's PYTHONPATH); returns that folder.
+    Several threads of one process may do it at once (a Dask worker's task threads staging their
+    jobs): each copies to a temporary name of its own, then renames it into place."""
     scripts = Path(temp_dir, "scripts")
     scripts.mkdir(parents=True, exist_ok=True)
     for name in JOB_MODULES:
         dst = scripts / name
-        tmp = scripts / f".{name}.{os.getpid()}.tmp"
+        tmp = scripts / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
         shutil.copyfile(JOBAPI_DIR / name, tmp)
         os.replace(tmp, dst)
     return scripts

@@ -1,7 +1,13 @@
-"""The conformance suite: PDG's own code samples (seed pages 000, 002, 003), run unchanged (or with
-the smallest fix the page needs, said in a comment where the fix is) through real cooks and real
-jobs. Each sample lives in ``examples/pdg_api/`` (runnable by hand); a test copies its folder to a
-temporary project, cooks it and checks what the page says happens.
+"""The conformance suite: PDG's own code samples, every one of the seed pages that print code, run
+unchanged (or with the smallest fix the page needs, said in a comment where the fix is) through real
+cooks and real jobs. By page: 000 (Job API) ``test_compat_seed000_jobapi.py``, with one job per
+pdgcmd/pdgjson function in ``test_compat_jobapi_functions.py``; 001 (PDG Data Layer)
+``test_compat_seed001_datalayer.py`` (each sample completed) and ``..._verbatim.py`` (byte for
+byte); 002 (Scheduler Node Callbacks) ``test_compat_seed002_scheduler.py``; 003 (Custom File Tags
+and Handlers) ``test_compat_seed003_handlers.py``. Page 004 (Introduction to TOPs) is prose with no
+code sample (``test_compat_seed_pages.py`` holds that). Samples of 000, 002 and 003 live in
+``examples/pdg_api/`` (runnable by hand); a test copies its folder to a temporary project, cooks it
+and checks what the page says happens.
 """
 
 from __future__ import annotations

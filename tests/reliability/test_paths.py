@@ -13,6 +13,8 @@ from pdgstore.engine.schedulers.resultserver import ResultServer
 
 from pdgstore.log import EventLog
 
+from dask_cluster import dask_cluster  # noqa: F401 - a fixture
+
 #: each case runs several pdg processes: room for a loaded machine
 pytestmark = pytest.mark.timeout(300)
 
@@ -293,3 +295,90 @@ def test_an_outside_output_from_a_schedulers_own_run_fails_its_item(tmp_path, ou
     with EventLog.open(db) as log:
         outputs = {i.name: [o[0] for o in i.outputs] for i in log.load_state().items.values() if i.node == "rogue"}
     assert outputs == {"rogue_1": [], "rogue_2": [], "rogue_3": ["fine.txt"]}, outputs
+
+
+REPORTER = """
+import os, pdgcmd, pdgjson
+item = pdgjson.WorkItem.fromJobEnvironment()
+where = {"report_1": "escape/precious.txt", "report_2": "fine.txt"}[item.name]
+if where == "fine.txt":
+    open(where, "w").write("made on the worker\\n")
+pdgcmd.addOutputFile(where)  # relative to the job's folder: the project as its worker sees it
+"""
+
+
+def test_a_symlink_out_on_a_path_mapped_workers_own_disk_is_refused_there(tmp_path, outside, dask_cluster):
+    """``shared_storage=False``: the workers' disks are their own, the path map names the project's
+    place there. A link that leads out of the project on a worker's disk only (``escape ->`` a folder
+    outside) is invisible to the cook, which sees ``escape/precious.txt`` inside the project: the
+    worker resolves each file before it sends it and refuses, so neither a reported output nor an
+    expected one brings the outside file back, and the items fail saying why."""
+    cluster, _ = dask_cluster
+    project, theirs = tmp_path / "project", tmp_path / "worker_disk"
+    project.mkdir()
+    theirs.mkdir()
+    (theirs / "escape").symlink_to(outside, target_is_directory=True)  # on the worker's disk only
+    (project / "report.py").write_text(REPORTER)
+    from pdgstore.engine import Graph, cook_graph
+
+    graph = Graph("own", root=str(project))
+    graph.scheduler(
+        "farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05, max_retries=0,
+        path_map={str(project): str(theirs)}, shared_storage=False, work_item_data_source="file",
+    )
+    numbers = graph.range_generate("numbers", 2)
+    graph.python_script("report", numbers, "report.py")
+    graph.command("expect", numbers, ["sh", "-c", "echo expect ran"],
+                  expected_outputs=["escape/precious.txt"])
+    db = str(project / ".pdg" / "pdg.db")
+    summary = cook_graph(graph, db=db, jobs=2)
+    failed = {f["name"]: f["error"] for f in summary.failed_items}
+    assert sorted(failed) == ["expect_1", "expect_2", "report_1"], summary.failed_items
+    for name in ("expect_1", "expect_2"):
+        assert f"{theirs / 'escape' / 'precious.txt'}, which resolves to {outside / 'precious.txt'}," in failed[name]
+        assert f"is outside the project {theirs} on worker " in failed[name] and "PDG_ALLOW_OUTSIDE" in failed[name]
+    with EventLog.open(db) as log:
+        state = log.load_state()
+        warned = [e.text for e in log.events(kind="WorkItemLogged") if "outside the project" in e.text]
+    outputs = {i.name: [o[0] for o in i.outputs] for i in state.items.values() if i.node != "numbers"}
+    assert outputs == {"report_1": [], "report_2": ["fine.txt"], "expect_1": [], "expect_2": []}, outputs
+    assert any("resolves to" in w and "on worker" in w for w in warned), warned
+    assert not (project / "escape").exists()  # the outside file never came back into the project
+    assert (project / "fine.txt").read_text() == "made on the worker\n"
+    assert (outside / "precious.txt").read_text() == "not yours\n"
+
+
+def test_a_python_item_on_a_path_mapped_worker_is_held_to_the_bounds_there(tmp_path, outside, dask_cluster):
+    """A Python processor run on a worker records its outputs there, against the project as that
+    worker mounts it (the path map): a link out of the project that exists only on the worker's
+    side (here ``mount`` holds ``escape ->`` outside; the cook's project does not) fails the item
+    on the worker with OutsideProject's sentence; an output inside is recorded."""
+    cluster, _ = dask_cluster
+    project, mount = tmp_path / "project", tmp_path / "mount"
+    project.mkdir()
+    mount.mkdir()
+    (mount / "escape").symlink_to(outside, target_is_directory=True)
+    from pdgstore.engine import Graph, cook_graph
+
+    graph = Graph("mapped", root=str(project))
+    graph.scheduler(
+        "farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05, max_retries=0,
+        path_map={str(project): str(mount)},
+    )
+    numbers = graph.range_generate("numbers", 2)
+
+    @graph.python_processor("py", upstream=numbers)
+    def py(item):
+        where = "escape/made.txt" if item.name == "py_1" else "fine.txt"
+        item.path(where).write_text("made on the worker\n")
+        item.add_output_file(where)
+
+    db = str(project / ".pdg" / "pdg.db")
+    summary = cook_graph(graph, db=db, jobs=2)
+    failed = {f["name"]: f["error"] for f in summary.failed_items}
+    assert list(failed) == ["py_1"], summary.failed_items
+    assert failed["py_1"].startswith("OutsideProject: work item py_1 reported output file "), failed
+    assert f"which resolves to {outside / 'made.txt'}, is outside the project {mount} on its worker" in failed["py_1"]
+    with EventLog.open(db) as log:
+        outputs = {i.name: [o[0] for o in i.outputs] for i in log.load_state().items.values() if i.node == "py"}
+    assert outputs == {"py_1": [], "py_2": ["fine.txt"]}, outputs

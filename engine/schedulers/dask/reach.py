@@ -7,11 +7,14 @@ workers' own disks.
   carry the job's key (``remote.reap_orphans``); what was found is said in the retry's reason.
 - **Files back** (``shared_storage`` off): an output a job reports while it runs is read from its
   worker's disk (``remote.read_file``) and written on the cook's before the report is recorded;
-  a job's log and expected outputs come back with its answer (``copy_back``).
+  a job's log and expected outputs come back with its answer (``copy_back``). The worker resolves
+  each file on its own disk first (a symlink there is invisible to the cook) and sends nothing
+  that lands outside the project or a declared working folder as that worker sees them.
 """
 
 from __future__ import annotations
 
+from pdgstore.engine.files.confine import ALLOW_ENV
 from pdgstore.engine.schedulers.dask import remote
 
 
@@ -47,24 +50,36 @@ def copy_back(spec: dict, answer: dict, path_map) -> str:
             remote.write_file(path_map.to_cook(theirs), data)
         except OSError as exc:
             return f"could not write {path_map.to_cook(theirs)}, sent back from its worker: {exc}"
-    return ""
+    outside = answer.get("outside") or []  # its log came back all the same: pdg log shows why
+    return _outside_words(outside[0], answer.get("worker") or "its worker") if outside else ""
 
 
-def fetch(client, path_map, worker: str, key: str, path: str, name: str) -> None:
+def _outside_words(problem: str, worker: str) -> str:
+    """The sentence for a file a worker would not send: ``problem`` is ``Confine.problem``'s."""
+    return (
+        f"output file {problem} on worker {worker}; outputs must stay inside the project "
+        f"(set {ALLOW_ENV}=1 to allow outside paths)"
+    )
+
+
+def fetch(client, path_map, worker: str, key: str, path: str, name: str, bounds: list[str] | None) -> None:
     """Copy the output ``path`` (the cook's) that the job of ``key`` reports from its worker's
     disk to the cook's; ``worker`` '' when the job has not announced itself yet (the Dask
-    scheduler says where it runs). ValueError says why it could not be done."""
+    scheduler says where it runs). The worker refuses a file that resolves outside ``bounds``
+    on its disk (``work.worker_bounds``). ValueError says why it could not be done."""
     if not worker:
         worker = next((w for w, keys in client.processing().items() if key in keys), "")
     if not worker:
         raise ValueError(f"cannot tell which worker runs work item {name}")
     theirs = path_map.to_worker(path)
     try:
-        data = client.run(remote.read_file, theirs, workers=[worker])[worker]
+        data = client.run(remote.read_file, theirs, bounds, workers=[worker])[worker]
     except Exception as exc:  # noqa: BLE001 - the worker went away, a comm error
         raise ValueError(f"could not copy {theirs} from worker {worker}: {type(exc).__name__}: {exc}") from None
     if data is None:
         raise ValueError(f"output file {theirs} does not exist on worker {worker}")
+    if isinstance(data, dict):  # refused on the worker: it resolves outside there
+        raise ValueError(_outside_words(data["outside"], worker))
     try:
         remote.write_file(path, data)
     except OSError as exc:

@@ -23,7 +23,9 @@ What the job needs beside its command is written here, on the worker: its item J
 the spec when the scheduler's ``work_item_data_source`` is "file") and the Job API modules (copied from this worker's own pdgstore when missing). With
 ``shared_storage`` off (the workers' disks are their own) the spec also carries the item's input
 files, and the answer carries the job's log and its expected outputs back to the cook
-(``read_file`` fetches the outputs a job reports while it runs).
+(``read_file`` fetches the outputs a job reports while it runs). A file is resolved on this
+machine before it travels (``outside``): a symlink on a worker's own disk that leads out of the
+project is seen only here, so the worker, not the cook, must refuse to send what it points at.
 """
 
 from __future__ import annotations
@@ -175,9 +177,24 @@ def run_job(spec: dict) -> dict:
         log.close()
     answer.update(code=code, duration_ns=int((time.monotonic() - t0) * 1e9))
     if spec.get("copy_back"):
-        answer["log_bytes"] = _tail(spec["log"], LOG_BACK_BYTES)
-        answer["outputs"] = {path: data for path in spec.get("expected", ()) if (data := _read(path)) is not None}
+        expected = spec.get("expected", ())
+        answer["outside"] = [problem for path in expected if (problem := outside(path, spec.get("bounds")))]
+        # the log is this worker's own file (in the jobs' folder, wherever the store is): never a link
+        answer["log_bytes"] = None if os.path.islink(spec["log"]) else _tail(spec["log"], LOG_BACK_BYTES)
+        if not answer["outside"]:
+            answer["outputs"] = {path: data for path in expected if (data := _read(path)) is not None}
     return answer
+
+
+def outside(path: str, bounds: list[str] | None) -> str:
+    """'' when ``path`` resolves on this machine (symlinks included) inside ``bounds`` (the
+    project and the declared working folders as this worker sees them; None: anywhere); else
+    why not, as ``Confine.problem`` says it."""
+    if bounds is None:
+        return ""
+    from pdgstore.engine.files.confine import Confine
+
+    return Confine(bounds[0], tuple(bounds[1:])).problem(path)
 
 
 def _stage(worker, spec: dict) -> None:
@@ -246,9 +263,13 @@ def _tail(path: str, limit: int) -> bytes | None:
         return None
 
 
-def read_file(path: str, dask_worker=None) -> bytes | None:
+def read_file(path: str, bounds: list[str] | None = None, dask_worker=None) -> bytes | dict | None:
     """A file of this worker's disk (a job's reported output), sent with ``Client.run``: run by
-    the worker's event loop, not a task thread, which the reporting job itself may be holding."""
+    the worker's event loop, not a task thread, which the reporting job itself may be holding.
+    ``{"outside": why}`` instead when it resolves outside ``bounds`` here (``outside``)."""
+    problem = outside(path, bounds)
+    if problem:
+        return {"outside": problem}
     return _read(path)
 
 
@@ -343,10 +364,11 @@ class Call:
     """A Python item's work as a task argument: ``func(view)`` then its outputs recorded here, on
     the worker (its files are stat'ed and hashed where they were written)."""
 
-    __slots__ = ("func", "view", "expected_outputs", "types")
+    __slots__ = ("func", "view", "expected_outputs", "types", "bounds")
 
-    def __init__(self, func, view, expected_outputs, types) -> None:
+    def __init__(self, func, view, expected_outputs, types, bounds=None) -> None:
         self.func, self.view, self.expected_outputs, self.types = func, view, tuple(expected_outputs), types
+        self.bounds = bounds  # where its outputs may resolve on this worker (``outside``); None: anywhere
 
 
 def run_python(call: Call):
@@ -355,7 +377,9 @@ def run_python(call: Call):
     import traceback
 
     from pdgstore.engine.cook.task import expected_records
+    from pdgstore.engine.errors import OutsideProject
     from pdgstore.engine.files import records
+    from pdgstore.engine.files.confine import ALLOW_ENV
     from pdgstore.engine.schedulers.contract import JobResult
 
     view = call.view
@@ -365,6 +389,11 @@ def run_python(call: Call):
         call.func(view)
         outputs = list(view.outputs)
         for path, tag in view.new_outputs:
+            if problem := outside(path if os.path.isabs(path) else os.path.join(view.root, path), call.bounds):
+                raise OutsideProject(
+                    f"work item {view.name} reported output file {problem} on its worker; outputs must stay "
+                    f"inside the project (set {ALLOW_ENV}=1 to allow outside paths)"
+                )
             try:
                 outputs.append(records.record(path, view.root, tag, types=call.types))
             except FileNotFoundError:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.files import records
+from pdgstore.engine.files.confine import outside_allowed
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.schedulers import jobdata, jobs
 from pdgstore.engine.schedulers.contract import ScheduledItem
@@ -39,6 +40,8 @@ class Job:
     status: tuple | None = None  # (ok, message) the job reported through the Job API
     cancelled: bool = False
     worker: str = ""  # the worker running it, once it announced itself
+    heard: float = 0.0  # when it announced it runs or last called the Job API (monotonic; 0: not yet)
+    kill_reason: str = ""  # why the cook killed its current run ("hung N"), once it did
 
 
 def resolve_host(host: str, name: str) -> str:
@@ -82,6 +85,7 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
         "timeout_s": scheduler.timeout,
         "log_uri": log.as_uri(),
         "scripts": pm.to_worker(str(scheduler.temp / "scripts")),
+        "bounds": worker_bounds(scheduler),
     }
     if scheduler.work_item_data_source == "file":
         data = json_for_workers(json.dumps(jobdata.item_data(item.item, item.node), separators=(",", ":")), pm)
@@ -107,6 +111,17 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
     return spec
 
 
+def worker_bounds(scheduler) -> list[str] | None:
+    """The project and the declared working folders as the workers see them (path-mapped), where a
+    file a worker sends back or records must resolve, on the worker's own disk, symlinks included;
+    None when ``PDG_ALLOW_OUTSIDE=1`` allows anywhere. The cook checks every path too, but against
+    its own disk: a link that exists only on a worker's disk is seen only there."""
+    if outside_allowed():
+        return None
+    bounds = scheduler.path_bounds or (scheduler.graph_dir,)
+    return [scheduler.path_map.to_worker(os.fspath(b)) for b in bounds]
+
+
 def json_for_workers(text: str, pm) -> str:
     """An item's JSON (the cook's paths) with the paths the workers see."""
     for src, dst in pm.pairs:
@@ -114,9 +129,9 @@ def json_for_workers(text: str, pm) -> str:
     return text
 
 
-def python_call(item: ScheduledItem, root: str, types) -> remote.Call:
+def python_call(item: ScheduledItem, root: str, types, bounds: list[str] | None = None) -> remote.Call:
     """A Python processor's item as the workers run it: its function and a work item view whose
-    root is the project's folder as the workers see it."""
+    root is the project's folder as the workers see it (``bounds``: ``worker_bounds``)."""
     state_item, node = item.item, item.node
     view = WorkItem(
         item_id=state_item.item_id,
@@ -129,7 +144,7 @@ def python_call(item: ScheduledItem, root: str, types) -> remote.Call:
         root=root,
         node_parms=getattr(node, "node_parms", None),
     )
-    return remote.Call(node.func, view, node.expected_outputs, types)
+    return remote.Call(node.func, view, node.expected_outputs, types, bounds)
 
 
 def picklable_types(types):

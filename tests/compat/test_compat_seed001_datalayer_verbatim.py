@@ -7,7 +7,7 @@ repair, spelled out beside it as (what the page says, what runs), and a test pro
 text does not compile, so no repair is one we could have done without. Placeholders are the page's
 too: ``'pdg/object/path'`` runs as it is (no such object: an empty one), ``'ws://host:port'`` is
 given the server's address. The query samples lost their braces and most of their values in the
-copy: they are not code any more, and ``test_datalayer_page.py::test_query_example`` runs the
+copy: they are not code any more, and ``test_compat_seed001_datalayer.py::test_query_example`` runs the
 query the page describes.
 """
 
