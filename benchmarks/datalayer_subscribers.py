@@ -1,6 +1,8 @@
 """N WebSocket subscribers of a ``pdg serve`` in one process (for test_bench_datalayer.py).
 
-Each follows ``pdg/wide`` and its four nodes. Prints ``subscribed`` once every one has its
+Each follows ``pdg/wide`` and its four nodes, asking for ``batch`` messages as the ``pdgd`` client
+and the web view do (the frames the server has ready at once come as one message).
+``--no-batch``: one message per frame, as a client that does not ask gets them. Prints ``subscribed`` once every one has its
 snapshots; on a line ``wait`` from stdin, waits until every one has seen the graph's cook end and
 its nodes' counts complete, then prints ``{"done": n, "frames": total}``.
 """
@@ -41,18 +43,21 @@ class Subscriber:
     async def run(self, url: str) -> None:
         async with websockets.connect(url, max_size=1 << 30) as ws:
             await ws.recv()
+            if BATCH:
+                await ws.send(json.dumps({"op": "hello", "batch": True}))
             for path in PATHS:
                 await ws.send(json.dumps({"op": "subscribe", "path": path}))
             seen = 0
             async for raw in ws:
-                frame = json.loads(raw)
-                if frame.get("op") != "frame":
-                    continue
-                self.frames += 1
-                self.fold(frame)
-                seen += 1
-                if seen >= len(PATHS):
-                    self.ready.set()
+                data = json.loads(raw)
+                for frame in data["items"] if data.get("op") == "batch" else (data,):
+                    if frame.get("op") != "frame":
+                        continue
+                    self.frames += 1
+                    self.fold(frame)
+                    seen += 1
+                    if seen >= len(PATHS):
+                        self.ready.set()
                 if self.finished.is_set():
                     return
 
@@ -68,6 +73,8 @@ async def main(url: str, n: int) -> None:
     for task in tasks:
         task.cancel()
 
+
+BATCH = "--no-batch" not in sys.argv
 
 if __name__ == "__main__":
     asyncio.run(main(sys.argv[1], int(sys.argv[2])))

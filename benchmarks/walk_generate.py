@@ -1,4 +1,5 @@
-"""``pdg ARGS...`` with the bulk generation of ``engine.cook.bulk`` turned off: the item-by-item
+"""``pdg ARGS...`` with the bulk generation of ``engine.cook.bulk`` turned off (its nodes, partitions
+and items recorded ahead, ``bulk.in_bulk``): the item-by-item
 walk, the baseline the generation benchmark times in the same run (``test_bench_generate.py``)."""
 
 import sys
@@ -7,6 +8,7 @@ from pdgstore.cli.main import main
 from pdgstore.engine.cook import bulk
 
 bulk.plan = lambda walk: []
+bulk.in_bulk = lambda walk: False
 
 if __name__ == "__main__":
     sys.argv[0] = "pdg"

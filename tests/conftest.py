@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -10,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from pdgstore.cli.main import pdg
 
 REPO = Path(__file__).resolve().parent.parent
@@ -101,3 +102,45 @@ def wide(project: Project) -> Project:
     project.write("wide.py", WIDE_GRAPH)
     project.inputs(20)
     return project
+
+
+class Serve:
+    """A ``pdg serve --json`` process in a project, and its addresses from its first line."""
+
+    def __init__(self, project: Project, *extra: str) -> None:
+        self.proc = project.popen("serve", "--json", *extra)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"pdg serve did not start: {self.proc.stderr.read()}")
+        self.info = json.loads(line)
+        self.ws_port, self.tcp_port = self.info["ws_port"], self.info["tcp_port"]
+        self.port = self.ws_port
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(60)  # a loaded machine: closing the connections may take a while
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+@pytest.fixture
+def served(project: Project) -> Project:
+    """The project ``serve`` serves: a test module or folder overrides it with a project of its own."""
+    return project
+
+
+@pytest.fixture
+def serve(served: Project):
+    """``serve(*flags)`` starts a ``pdg serve`` in the ``served`` project; all stop after the test."""
+    servers: list[Serve] = []
+
+    def start(*extra: str) -> Serve:
+        server = Serve(served, *extra)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -59,7 +59,26 @@ def _files(root):
     return g
 
 
-GRAPHS = {"wedge_work": _wedge_work, "page": _page_example, "born_chain": _born_chain_then_partition, "files": _files}
+def _many_partitions(root):
+    """Partitions by the thousand, over born-cooked items (merged at once) and over items with work
+    (placed waiting), and static items below work (recorded ahead of their parents' cook)."""
+    g = engine.Graph("g", root=root)
+    w = g.wedge("wedge", count=WEDGE, attributes=[wedge_range("seed", 0, 10)])
+    by_index = g.partition_by_index("byindex", w)
+    work = g.python_processor("work", w, lambda item: item.set_attrib("double", item["seed"] * 2))
+    g.partition_by_range("pairs", work, range_type="size", size=2)
+    g.python_processor("later", work, lambda item: None)  # static below work: announced ahead
+    g.partition_by_node("both", [by_index, work], mode="tuple")
+    return g
+
+
+GRAPHS = {
+    "wedge_work": _wedge_work,
+    "page": _page_example,
+    "born_chain": _born_chain_then_partition,
+    "files": _files,
+    "many_partitions": _many_partitions,
+}
 
 
 def _files_of(records: list) -> list:
@@ -88,19 +107,27 @@ def _generate(tmp_path: Path, make, *, use_bulk: bool, monkeypatch) -> tuple:
     graph = make(root)
     db = str(tmp_path / ".pdg" / "pdg.db")
     chosen: list = []
-    real_plan = bulk.plan
+    real_plan, real_in_bulk = bulk.plan, bulk.in_bulk
 
     def plan(walk):
         names = real_plan(walk) if use_bulk else []
         chosen.extend(names)
         return names
 
+    def in_bulk(walk):
+        answer = real_in_bulk(walk) and use_bulk
+        if answer:
+            chosen.append("(in bulk)")
+        return answer
+
     monkeypatch.setattr(bulk, "plan", plan)
+    monkeypatch.setattr(bulk, "in_bulk", in_bulk)  # partitions and items recorded ahead, in bulk or not
     summary = engine.cook_graph(graph, db=db, jobs=2, generate_only=True)
     assert summary.status == "success", summary.message
     generated = summary.generated
     items, counts = _tables(db)
     monkeypatch.setattr(bulk, "plan", real_plan)
+    monkeypatch.setattr(bulk, "in_bulk", real_in_bulk)
     after = engine.cook_graph(make(root), db=db, jobs=2)
     assert after.status == "success", after.message
     return items, counts, generated, dict(after.counts), chosen
@@ -179,3 +206,35 @@ def test_new_events_make_the_events_and_rows_new_event_makes():
     slow = [codec.new_event(WorkItemGenerated, 10 + i, 123, 2, "g", f) for i, f in enumerate(many)]
     assert [row for _, row in fast] == [row for _, row in slow]
     assert [vars(e) for e, _ in fast] == [vars(e) for e, _ in slow]
+
+
+def test_partitions_and_items_recorded_ahead_go_in_bulk(tmp_path, monkeypatch):
+    """``--generate-only`` records the partitions of a fresh partitioner and the static items below
+    items with work with ``Recorder.record_many`` (not an event at a time), whole nodes at once."""
+    from pdgstore.engine.cook.recorder import Recorder
+
+    in_bulk: dict[str, int] = {}
+    real = Recorder.record_many
+
+    def record_many(self, cls, many):
+        for fields in many:
+            in_bulk[fields["node"]] = in_bulk.get(fields["node"], 0) + 1
+        return real(self, cls, many)
+
+    monkeypatch.setattr(Recorder, "record_many", record_many)
+    root = str(tmp_path)
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    summary = engine.cook_graph(_many_partitions(root), db=db, jobs=2, generate_only=True)
+    assert summary.status == "success", summary.message
+    # wedge and work are the walk's (a processor below work is not made by ``bulk.plan``)
+    assert in_bulk == {
+        "byindex": WEDGE,  # merged at once: their members were born cooked
+        "pairs": WEDGE // 2,  # placed waiting for their members
+        "later": WEDGE,  # recorded ahead of their parents' cook
+        "both": WEDGE,
+    }
+    items, _counts = _tables(db)
+    states = {}
+    for node, _name, *_rest, state, _signature in items.values():
+        states.setdefault(node, set()).add(state)
+    assert states["byindex"] == {"cooked_success"} and states["pairs"] == {"waiting"}

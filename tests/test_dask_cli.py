@@ -117,7 +117,7 @@ def test_ctrl_c_cancels_the_futures_and_kills_the_jobs_on_the_workers(project, c
             cook.kill()
     assert cook.returncode == 130, (out, err[-1500:])
     assert json.loads(out)["status"] == "cancelled"
-    left = [pid for pid in jobs if _alive(pid)]
+    left = _still_alive(jobs)
     for pid in left:
         os.killpg(pid, signal.SIGKILL)
     assert not left, f"jobs outlived the cancelled cook on the workers: {left}"
@@ -181,11 +181,16 @@ graph.command("run", numbers, ["sh", "-c", "if [ -e hold ]; then echo $$ >> pids
 '''
 
 
+OUTAGE_S = 12
+
+
 def test_a_dask_scheduler_back_on_its_address_gets_the_dropped_jobs_again(project, tmp_path):
-    """The Dask scheduler dies mid-cook (its workers end with it; their jobs live on in their own
-    process groups) and a new one starts on the same address with a new worker, within
-    ``lost_after_s``: the cook's client reconnects, the jobs left running are killed, and each item
-    runs again as a retry with its reason; the cook succeeds, everything recorded."""
+    """The Dask scheduler dies mid-cook with its worker (their jobs live on in their own process
+    groups) and a new one starts on the same address with a new worker, within ``lost_after_s``:
+    the cook reaches it again (``rejoin``: not the client's own reconnect, whose backoff may not try
+    again until long after the scheduler is back), the jobs left running are killed, and each item
+    runs again as a retry with its reason; the cook succeeds, everything recorded, and no traceback
+    of the lost client's cancelled reconnect reaches stderr."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     scheduler = DASK + ["--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
@@ -201,10 +206,14 @@ def test_a_dask_scheduler_back_on_its_address_gets_the_dropped_jobs_again(projec
         while (not pids_file.exists() or len(pids_file.read_text().split()) < 2) and time.monotonic() < deadline:
             time.sleep(0.05)
         first = [int(p) for p in pids_file.read_text().split()]
-        os.killpg(procs[0].pid, signal.SIGKILL)  # the Dask scheduler; its worker closes itself
+        os.killpg(procs[0].pid, signal.SIGKILL)  # the Dask scheduler, and its worker (which would
+        os.killpg(procs[1].pid, signal.SIGKILL)  # close itself half a minute later)
         procs[1].wait(timeout=60)
         assert all(_alive(pid) for pid in first)  # the jobs live on without it
         (project.root / "hold").unlink()
+        # the scheduler stays away a while (not a wait for anything): distributed's own reconnect
+        # would by now back off for seconds to tens of seconds between attempts
+        time.sleep(OUTAGE_S)
         procs += [_start(scheduler, tmp_path / "scheduler2.log"), _start(worker, tmp_path / "worker2.log")]
         out, err = cook.communicate(timeout=120)
     finally:
@@ -216,7 +225,7 @@ def test_a_dask_scheduler_back_on_its_address_gets_the_dropped_jobs_again(projec
             except ProcessLookupError:
                 pass
             proc.wait()
-        orphans = [pid for pid in first if _alive(pid)]
+        orphans = _still_alive(first) if cook.returncode == 0 else []
         for pid in first:
             try:
                 os.killpg(pid, signal.SIGKILL)
@@ -224,6 +233,10 @@ def test_a_dask_scheduler_back_on_its_address_gets_the_dropped_jobs_again(projec
                 pass
     assert cook.returncode == 0, (out, err[-2000:])
     assert json.loads(out)["items"]["ran"] == 2
+    assert "Traceback" not in err, err[-2000:]
+    warnings = json.loads(out)["warnings"]
+    assert any(f"Dask scheduler at {address} is out of reach: waiting up to 90 s" in w for w in warnings), warnings
+    assert any(f"Dask scheduler at {address} answered again" in w and "2 dropped job(s)" in w for w in warnings)
     assert not orphans, f"jobs of the lost scheduler still ran: {orphans}"
     from pdgstore.log import EventLog
 
@@ -240,9 +253,78 @@ def test_a_dask_scheduler_back_on_its_address_gets_the_dropped_jobs_again(projec
     assert project.pdg_process("check").returncode == 0
 
 
+def test_ctrl_c_while_the_dask_scheduler_is_out_of_reach_cancels_the_cook(project, tmp_path):
+    """The Dask scheduler and its worker die mid-cook; while the cook waits for them (a warning in
+    the log says so) the user presses Ctrl-C: the cook ends then, cancelled for the user's reason,
+    not the lost scheduler's, its items recorded cancelled, with no traceback."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = DASK + ["--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
+    worker = WORKER + [address, "--nthreads", "2", "--resources", "slots=2", "--no-dashboard", "--host", "127.0.0.1"]
+    procs = [_start(scheduler, tmp_path / "scheduler.log"), _start(worker, tmp_path / "worker.log")]
+    project.write("g.py", RECONNECT_GRAPH.format(address=address))
+    (project.root / "hold").write_text("")
+    pids_file = project.root / "pids.txt"
+    cook = project.popen("cook", "g.py", "--json")
+    try:
+        deadline = time.monotonic() + 90
+        while (not pids_file.exists() or len(pids_file.read_text().split()) < 2) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while not _warned(project, "is out of reach") and time.monotonic() < deadline and cook.poll() is None:
+            time.sleep(0.1)
+        cook.send_signal(signal.SIGINT)
+        out, err = cook.communicate(timeout=60)
+    finally:
+        if cook.poll() is None:
+            cook.kill()
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        for pid in pids_file.read_text().split() if pids_file.exists() else ():  # no worker left to kill them
+            try:
+                os.killpg(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    summary = json.loads(out)
+    assert cook.returncode == 130, (out, err[-2000:])
+    assert summary["status"] == "cancelled" and summary["message"] == "interrupted (Ctrl-C)", summary
+    assert "Traceback" not in err, err[-2000:]
+    from pdgstore.log import EventLog
+
+    with EventLog.open(str(project.db)) as log:
+        state = log.load_state()
+    assert {i.state for i in state.items.values() if i.node == "run"} == {"cooked_cancel"}
+
+
+def _warned(project, text: str) -> bool:
+    """Whether the cook's log holds a cook warning saying ``text`` (read while the cook writes)."""
+    from pdgstore.log import EventLog
+
+    try:
+        with EventLog.open(str(project.db)) as log:
+            return any(e.kind == "CookWarning" and text in e.message for e in log.events(0))
+    except Exception:  # noqa: BLE001 - not created yet, or busy: ask again
+        return False
+
+
 def _alive(pid: int) -> bool:
     try:
         data = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return False
     return data[data.rfind(b")") + 2 :].split()[0] != b"Z"
+
+
+def _still_alive(pids: list, wait_s: float = 30) -> list:
+    """Those of ``pids`` still alive once the others are gone or ``wait_s`` has passed: a process
+    sent SIGKILL ends when it next runs, which on a busy machine may be a moment later."""
+    deadline = time.monotonic() + wait_s
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [pid for pid in pids if _alive(pid)]

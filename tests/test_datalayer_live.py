@@ -49,37 +49,9 @@ def slow(project):
     return project
 
 
-class Serve:
-    """A ``pdg serve --json`` process in the project; its ports from its first line."""
-
-    def __init__(self, project, *extra: str) -> None:
-        self.proc = project.popen("serve", "--json", *extra)
-        line = self.proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"pdg serve did not start: {self.proc.stderr.read()}")
-        self.info = json.loads(line)
-        self.ws_port, self.tcp_port = self.info["ws_port"], self.info["tcp_port"]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-
-
 @pytest.fixture
-def serve(slow):
-    servers = []
-
-    def start(*extra):
-        server = Serve(slow, *extra)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+def served(slow):
+    return slow  # what the shared ``serve`` fixture (tests/conftest.py) serves here
 
 
 def store_ids(project, node: str) -> list[str]:
@@ -132,6 +104,63 @@ def test_websockets_client_follows_a_cook_in_another_process(slow, serve):
     assert len(frames) > 3, "the cook was seen as it went, not only at its end"
     seqs = [f["seq"] for f in frames]
     assert seqs == sorted(seqs)
+
+
+def test_a_client_asking_for_batches_gets_the_same_frames_in_fewer_messages(slow, serve):
+    """Two clients follow the graph and two of its nodes through a cook in another process, one
+    frame per message, and one that said ``"batch": true`` in its hello: the frames a step has for
+    a connection come to it as one ``batch`` message, in order. Unpacked, its frames are the other
+    client's frames exactly; a step that generates items changes the graph's list and its node's
+    at once, so at least one batch holds two frames."""
+    server = serve()  # before the store exists: both clients see every step of the cook
+    url = f"ws://127.0.0.1:{server.ws_port}/"
+    paths = ["pdg/slow", "pdg/slow/node_files", "pdg/slow/node_work"]
+    got: dict[str, list] = {"plain": [], "batched": []}
+    sizes: list[int] = []
+    mirrors: dict[str, dict] = {"plain": {}, "batched": {}}
+
+    def finished(who: str) -> bool:
+        graph, node = mirrors[who].get("pdg/slow", {}), mirrors[who].get("pdg/slow/node_work", {})
+        return graph.get("cook_status") == ["success"] and node.get("cook_state") == ["cooked"]
+
+    async def follow(who: str, subscribed: asyncio.Event) -> None:
+        async with websockets.connect(url, max_size=1 << 26) as ws:
+            assert json.loads(await ws.recv())["op"] == "welcome"
+            if who == "batched":
+                await ws.send(json.dumps({"op": "hello", "batch": True}))
+            for path in paths:
+                await ws.send(json.dumps({"op": "subscribe", "path": path}))
+            while not finished(who):
+                data = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if data["op"] == "batch":
+                    assert who == "batched"
+                    sizes.append(len(data["items"]))
+                frames = data["items"] if data["op"] == "batch" else [data]
+                for frame in frames:
+                    assert frame["op"] == "frame"
+                    got[who].append(frame)
+                    fold(mirrors[who].setdefault(frame["path"], {}), frame["messages"])
+                if sum(1 for f in got[who] if f["messages"][0]["t"] == 0) >= len(paths):
+                    subscribed.set()
+
+    async def run() -> None:
+        ready = {who: asyncio.Event() for who in got}
+        tasks = [asyncio.create_task(follow(who, ready[who])) for who in got]
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ready.values())), 60)
+        cook = slow.popen("cook", "slow.py", "-j", "1")
+        try:
+            assert cook.wait(60) == 0
+            await asyncio.wait_for(asyncio.gather(*tasks), 60)
+        finally:
+            cook.stdout.close()
+            cook.stderr.close()
+
+    asyncio.run(run())
+    common = min(len(got["plain"]), len(got["batched"]))  # a batch may end past the frame that finished
+    assert got["batched"][:common] == got["plain"][:common] and common >= len(paths) + 3
+    assert mirrors["batched"] == mirrors["plain"]
+    assert max(sizes) >= 2, sizes
+    assert mirrors["batched"]["pdg/slow/node_work"]["work_items"] == store_ids(slow, "work")
 
 
 def test_raw_tcp_client_follows_a_cook_in_another_process(slow, serve):
@@ -478,25 +507,56 @@ def test_pdg_serve_stops_cleanly_on_sigterm(slow, serve):
 EXAMPLE = str(Path(__file__).resolve().parent.parent / "examples" / "datalayer" / "progress.py")
 
 
+#: the slow graph whose work items wait for a file the test makes: the cook is under way (its items
+#: generated, the first waiting) until the watcher has shown it, however slowly either one started
+GATED_GRAPH = SLOW_GRAPH.replace("import time\n", "import os, time\nGO = {go!r}\nDEADLINE = time.monotonic() + 90\n").replace(
+    "def work(item):\n",
+    "def work(item):\n    while not os.path.exists(GO) and time.monotonic() < DEADLINE:\n        time.sleep(0.01)\n",
+)
+
+
 @pytest.mark.parametrize("remote", [False, True], ids=["local", "ws"])
 def test_progress_example_prints_a_live_line_per_node(slow, serve, remote):
-    """examples/datalayer/progress.py follows a cook in another process, line by line."""
+    """examples/datalayer/progress.py follows a cook in another process, line by line. The cook's
+    work items wait until the watcher has shown them generated and none done, so it is known to watch
+    the cook from its start on (a sleep before the cook was a guess: on a loaded machine the
+    watcher's start took longer and it saw the cook only at its end, or not at all)."""
+    import queue
+    import threading
+
+    go = slow.root / "go"
+    slow.write("gated.py", GATED_GRAPH.format(go=str(go)))
     args = [sys.executable, EXAMPLE, "--until-done", "--timeout", "90"]
     if remote:
         args += ["--url", f"ws://127.0.0.1:{serve().ws_port}"]
     slow.write(".pdg/.keep", "")
     watcher = subprocess.Popen(args, cwd=slow.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True)
+    reader.start()
+    cook = slow.popen("cook", "gated.py", "-j", "1")
+    out: list[str] = []
     try:
-        time.sleep(1.0)  # the visualizer is up before the cook starts
-        assert slow.pdg_process("cook", "slow.py", "-j", "1").returncode == 0
-        out, err = watcher.communicate(timeout=60)
+        while not any(" slow/work " in line and line.split("]", 1)[1].split()[0] == f"0/{N}" for line in out):
+            out.append(lines.get(timeout=60))  # queue.Empty: the watcher never showed the cook's items
+        (slow.root / "go.tmp").write_text("")
+        (slow.root / "go.tmp").rename(go)
+        cook_out, cook_err = cook.communicate(timeout=90)
+        assert cook.returncode == 0, cook_err
+        watcher.wait(timeout=90)
+        reader.join(timeout=30)
     finally:
-        if watcher.poll() is None:
-            watcher.kill()
-            watcher.communicate()
+        for proc in (cook, watcher):
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    err = watcher.stderr.read()
+    watcher.stderr.close()
     assert watcher.returncode == 0, err
-    lines = out.splitlines()
-    work = [line for line in lines if " slow/work " in line]
-    assert len(work) >= 3, out  # it moved while the cook ran, not only at the end
-    assert work[-1].split("]", 1)[1].split() == [f"{N}/{N}"]
-    assert any(" slow/after " in line and f"{N}/{N}" in line for line in lines)
+    while not lines.empty():
+        out.append(lines.get())
+    text = "".join(out)
+    work = [line for line in out if " slow/work " in line]
+    assert len(work) >= 3, text  # it moved while the cook ran, not only at the end
+    assert work[-1].split("]", 1)[1].split() == [f"{N}/{N}"], text
+    assert any(" slow/after " in line and f"{N}/{N}" in line for line in out), text

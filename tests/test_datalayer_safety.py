@@ -197,12 +197,11 @@ def test_a_subscriber_that_stops_reading_is_resynced_not_waited_for(layer, ws, m
                 session.processFrame("pdg/wide", [], layer.seq)
             await asyncio.sleep(0.05)
             assert ws.stats["resyncs"] >= 1 and session.resync == {"pdg/wide"}
-            data = await asyncio.wait_for(session.next_outgoing(), 10)
             while True:
-                frame = json.loads(data)
-                if frame["op"] == "frame" and frame["messages"]:
-                    return frame
-                data = await asyncio.wait_for(session.next_outgoing(), 10)
+                for data in await asyncio.wait_for(session.next_outgoing(), 10):
+                    frame = json.loads(data)
+                    if frame["op"] == "frame" and frame["messages"]:
+                        return frame
 
         frame = loop.run_until_complete(scenario())
         assert frame["messages"][0]["t"] == 0 and len(frame["messages"][0]["props"]["work_items"]) == 42

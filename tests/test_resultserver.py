@@ -336,6 +336,58 @@ def test_body_limits_and_compression_are_refused_unread(server):
     assert server.sink.calls == [("attrib", "id42", "x", "int", [1])]
 
 
+def _raw_exchange(server: ResultServer, request: bytes) -> bytes:
+    """Send ``request`` as it is and read until the server closes the connection."""
+    host, port = server.address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_malformed_requests_are_refused_and_the_connection_closed(server):
+    """The server reads request lines and headers itself: what it cannot read is a 4xx and a closed
+    connection, never a parse of the body, never a hang."""
+    call = xmlrpc.client.dumps((key(1), "x", "int", [1]), "set_attrib").encode()
+    path = f"/RPC2/{server.secret}".encode()
+    for request, status in [
+        (b"POST " + path + b"\r\n\r\n", b"400"),  # no version
+        (b"POST " + path + b" HTTP/2.0\r\n\r\n", b"400"),
+        (b"POST " + path + b" HTTP/1.1\r\nno colon here\r\n\r\n", b"400"),
+        (b"POST " + path + b" HTTP/1.1\r\nContent-Length: %d\r\nContent-Length: 3\r\n\r\n" % len(call) + call,
+         b"400"),  # a repeated length: which one would a proxy in between have believed?
+        (b"POST " + path + b" HTTP/1.1\r\n" + b"X-A: b\r\n" * 101 + b"\r\n", b"431"),
+        (b"POST " + path + b" HTTP/1.1\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n", b"400"),
+    ]:
+        answer = _raw_exchange(server, request)
+        assert answer.split(b" ", 2)[1] == status, (request[:80], answer[:200])
+    assert server.sink.calls == []
+    # HTTP/1.0 without keep-alive: answered, then closed (the read above ends only at the close)
+    answer = _raw_exchange(server, b"POST " + path + b" HTTP/1.0\r\nCONTENT-length: %d\r\n\r\n" % len(call) + call)
+    assert answer.startswith(b"HTTP/1.1 200") and b"Connection: close" in answer and b"<boolean>1</boolean>" in answer
+    assert server.sink.calls == [("attrib", "id42", "x", "int", [1])]
+
+
+def test_a_kept_alive_connection_carries_many_calls(server):
+    """HTTP/1.1: one connection, several calls, each answered in full before the next is read."""
+    host, port = server.address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        reader = conn.makefile("rb")
+        for i in range(3):
+            call = xmlrpc.client.dumps((key(10 + i), f"k{i}", "int", [i]), "set_attrib").encode()
+            conn.sendall(b"POST /RPC2/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                         % (server.secret.encode(), len(call)) + call)
+            assert reader.readline().startswith(b"HTTP/1.1 200")
+            length = None
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            assert b"<boolean>1</boolean>" in reader.read(length)
+    assert [c[2] for c in server.sink.calls] == ["k0", "k1", "k2"]
+
+
 def test_repeated_report_key_is_acknowledged_and_ignored(server):
     p = forged(server)
     assert p.set_attrib(key(1), "x", "int", [1]) is True

@@ -14,7 +14,9 @@ are all cooked, so their children are generated for real, as the walk would (the
 born-cooked item on at once). Every node downstream of them that is not made here must be a
 partitioner, which the walk then partitions as usual; otherwise nothing is made here and the walk
 does it all. Items the walk records ahead of their parents' cook (static children of items with
-work, partitions over them) are left to the walk's ``_announce``, as before.
+work) are the walk's ``_announce``, and partitions the walk's ``_partition`` (it knows when their
+inputs are generated); both record theirs with one ``record_many`` too (``in_bulk``,
+``places_in_bulk``).
 
 The events are the walk's, item for item (a test compares the two stores); only their order in the
 log differs (a node's items together instead of parent and child interleaved).
@@ -57,6 +59,22 @@ def plan(walk) -> list[str]:
             if down not in taken and not graph.nodes[down].is_partitioner:
                 return []  # the walk would hand items on to it one by one
     return chosen
+
+
+def in_bulk(walk) -> bool:
+    """Whether ``walk`` records what it can in bulk: ``pdg cook --generate-only`` on a fresh walk
+    (the nodes of ``plan``, the partitions of ``places_in_bulk`` and the items it records ahead of
+    their parents' cook, ``Walk._announce``)."""
+    return walk.bulk and walk.affected is None
+
+
+def places_in_bulk(walk, name: str) -> bool:
+    """Whether the walk places the partitions of partitioner ``name`` in bulk (``Walk._partition``):
+    generating in bulk, a fresh walk, and no item of ``name`` recorded, so every partition is new
+    and its placing known (``decide.placed`` with no record). Then the partitions' events are
+    recorded with one ``Recorder.record_many`` (their table rows made by the writer, as the
+    processors' here), and the partitions whose members all cooked are merged after it."""
+    return in_bulk(walk) and not walk.state.node_items.get((walk.graph.name, name))
 
 
 def generate(walk, names: list[str]) -> None:

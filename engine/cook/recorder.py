@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import time
 
+from pdgstore.engine.cook.checkpointer import Checkpointer
 from pdgstore.engine.cook.logprocess import START_ROWS, LogProcess
 
 from pdgstore import codec, patches
+from pdgstore.errors import StoreIOError
 from pdgstore.events import Event, WorkItemGenerated
 from pdgstore.log import EventLog
 from pdgstore.prepared import new_item_row
@@ -56,6 +58,8 @@ class Recorder:
         self._seq = log.next_seq if log is not None else state.seq + 1
         self.offload = offload and log is not None
         self.log_process: LogProcess | None = None
+        #: a cook's WAL checkpoints, off the loop thread while it appends in-process (``checkpointer``)
+        self.checkpointer = Checkpointer(log.path) if self.offload and log is not None else None
         self._confirmed = None
         self._problem_told = False
 
@@ -147,6 +151,7 @@ class Recorder:
         process = self.log_process
         if self._rows and log is not None:
             if process is None and self.offload and len(self._rows) >= START_ROWS:
+                self._stop_checkpointer()  # the appender checkpoints by itself
                 process = self.log_process = LogProcess(log)
             if process is not None:
                 if self._prepared:
@@ -154,7 +159,10 @@ class Recorder:
                 else:
                     process.append(self._rows, mark)
             else:
+                self._checkpoints(log)
                 log.append_rows(self._rows, prepared=self._prepared)
+                if self.checkpointer is not None:
+                    self.checkpointer.committed()
                 if mark is not None:
                     self._confirmed = mark
             log.next_seq = self._seq
@@ -167,6 +175,24 @@ class Recorder:
         if written and process is not None:
             process.wait()
         return written
+
+    def _checkpoints(self, log: EventLog) -> None:
+        """Before an in-process commit: checkpoints run on their thread; one that failed stops the
+        cook here, as a failed commit does (never retried)."""
+        checkpointer = self.checkpointer
+        if checkpointer is None:
+            return
+        if checkpointer.problem:
+            raise StoreIOError(
+                f"writing to {log.display} failed: {checkpointer.problem}; the cook stops here (not retried)"
+            )
+        if not checkpointer.running:
+            checkpointer.start(log.conn)
+
+    def _stop_checkpointer(self) -> None:
+        checkpointer, self.checkpointer = self.checkpointer, None
+        if checkpointer is not None:
+            checkpointer.stop()
 
     def save_snapshot(self) -> None:
         """Store the state as the snapshot at its ``seq``, after every batch flushed before
@@ -212,7 +238,9 @@ class Recorder:
             self.log_process.wait()
 
     def close(self) -> None:
-        """Wait for every batch, then end the appender; the recorder appends in-process again."""
+        """Wait for every batch, then end the appender; the recorder appends in-process again, with
+        SQLite's own checkpoints."""
+        self._stop_checkpointer()
         process, self.log_process = self.log_process, None
         if process is not None:
             try:
@@ -223,6 +251,7 @@ class Recorder:
     def abandon(self) -> None:
         """End the appender without waiting for confirmations (the cook is failing): it still
         commits the whole batches it was sent."""
+        self._stop_checkpointer()
         process, self.log_process = self.log_process, None
         if process is not None:
             process.abandon()

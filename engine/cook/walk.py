@@ -14,6 +14,7 @@ change cannot reach without generating them (``kept``): they are counted, never 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from pdgstore.engine.cook import bulk
@@ -30,7 +31,7 @@ from pdgstore.engine.incremental import decide
 
 from pdgstore import events as ev
 from pdgstore.events import DONE_STATES, FINISHED_STATES, PATH
-from pdgstore.state import Item, State
+from pdgstore.state import Item, State, paused_gc
 
 
 @dataclass
@@ -100,15 +101,21 @@ class Walk:
     # -- starting points -----------------------------------------------------------------------------
     def start(self) -> None:
         """Generate the root nodes, and record the items known before anything runs; the rest
-        follows as items cook."""
-        chosen = bulk.plan(self) if self.bulk else []
-        bulk.generate(self, chosen)
-        for name in self.scope:
-            if name in self.bulk_made:
-                self._node_generated(name)
-            elif not self.graph.nodes[name].inputs and name not in chosen:
-                self._generate_root(name)
-        self._announce()
+        follows as items cook.
+
+        Generating in bulk (``pdg cook --generate-only``), the cyclic garbage collector is paused
+        meanwhile (``paused_gc``): every item made survives in the state, so each collection on the
+        way would scan a growing heap for nothing (a large share of the generation's time:
+        ``benchmarks/test_bench_generate.py``)."""
+        with paused_gc() if self.bulk else nullcontext():
+            chosen = bulk.plan(self) if self.bulk else []
+            bulk.generate(self, chosen)
+            for name in self.scope:
+                if name in self.bulk_made:
+                    self._node_generated(name)
+                elif not self.graph.nodes[name].inputs and name not in chosen:
+                    self._generate_root(name)
+            self._announce()
 
     # -- items known ahead (Generate When: all upstream items are generated) -------------------------
     def _announce(self) -> None:
@@ -121,23 +128,24 @@ class Walk:
         for message in warnings:
             self.warn(message)
         known = self.state.items
+        if bulk.in_bulk(self):  # generating in bulk: one ``record_many`` for them all (``engine.cook.bulk``)
+            many = [
+                _announced(p.item_id, p.node, p.name, p.index, p.parents, p.attrs)
+                for p in found
+                if p.item_id not in known
+            ]
+            if len({fields["item_id"] for fields in many}) == len(many):
+                self.recorder.record_many(ev.WorkItemGenerated, many)
+                for fields in many:
+                    self.announced[fields["item_id"]] = None
+                    self.settle.registered()
+                return
         for p in found:
             if p.item_id not in known:
                 self._record_announced(p.item_id, p.node, p.name, p.index, p.parents, p.attrs)
 
     def _record_announced(self, item_id: str, node: str, name: str, index: int, parents: list, attrs: dict) -> None:
-        self.recorder.emit(
-            ev.WorkItemGenerated,
-            item_id=item_id,
-            node=node,
-            name=name,
-            index=index,
-            parents=parents,
-            attrs=attrs,
-            inputs=[],
-            outputs=[],
-            state="uncooked",
-        )
+        self.recorder.record(ev.WorkItemGenerated, _announced(item_id, node, name, index, parents, attrs))
         self.announced[item_id] = None
         self.settle.registered()
 
@@ -447,6 +455,12 @@ class Walk:
         except Exception as exc:
             self.fail_cook(f"partitioner {name} failed: {type(exc).__name__}: {exc}")
             return
+        # generating in bulk a node with no recorded item (``bulk.places_in_bulk``): the new
+        # partitions are placed with one ``record_many``, and those whose members all cooked merged after it
+        fresh = bulk.places_in_bulk(self, name)
+        placed: list[dict] = []
+        pending: set[str] = set()  # the ids in ``placed``
+        complete: list[str] = []
         for number, part in enumerate(partitions, start=1):
             member_ids = [m.item_id for m in part.members]
             item_id = item_identity(self.graph.name, name, [], part.key)
@@ -465,7 +479,16 @@ class Walk:
                 "parents": member_ids,
                 "attrs": own,
             }
-            self.items.place(fields, prev)
+            if fresh and item_id in pending:  # the same partition twice: place it as the walk would
+                self.recorder.record_many(ev.WorkItemGenerated, placed)
+                placed, pending = [], set()
+                prev = decide.record_of(self.state.items.get(item_id))
+                self.partition_prev[item_id] = (prev, own)
+            if fresh and prev is None:
+                placed.extend({**fields, "patched": {}} for _cls, fields in decide.placed(None, fields))
+                pending.add(item_id)
+            else:
+                self.items.place(fields, prev)
             waiting = 0
             for member in part.members:
                 if self.state.items[member.item_id].state not in DONE_STATES:
@@ -473,7 +496,14 @@ class Walk:
                     self.member_of.setdefault(member.item_id, []).append(item_id)
             self.partition_waits[item_id] = waiting
             if waiting == 0:
-                self._merge(item_id)
+                if fresh:
+                    complete.append(item_id)
+                else:
+                    self._merge(item_id)
+        if placed:
+            self.recorder.record_many(ev.WorkItemGenerated, placed)
+        for item_id in complete:
+            self._merge(item_id)
 
     def _merge(self, item_id: str) -> None:
         prev, own = self.partition_prev.pop(item_id, (None, {}))
@@ -543,3 +573,21 @@ class Walk:
                 if item is not None and item.state not in FINISHED_STATES:
                     out.append(item_id)
         return out
+
+
+def _announced(item_id: str, node: str, name: str, index: int, parents: list, attrs: dict) -> dict:
+    """The ``WorkItemGenerated`` fields of an item recorded ahead of its parents' cook (in the
+    kind's field order: ``codec.new_events`` takes such dicts as they are)."""
+    return {
+        "item_id": item_id,
+        "node": node,
+        "name": name,
+        "index": index,
+        "parents": parents,
+        "attrs": attrs,
+        "inputs": [],
+        "outputs": [],
+        "state": "uncooked",
+        "signature": "",
+        "patched": {},
+    }

@@ -39,6 +39,8 @@ class RemoteDataLayer:
     """A data layer served elsewhere. ``close()`` when done."""
 
     scheme = ""
+    #: what the client asks of the server in its ``hello``
+    hello: dict[str, Any] = {}
 
     def __init__(self, address: str, token: str | None = None) -> None:
         parts = urlsplit(address if "://" in address else f"{self.scheme}://{address}")
@@ -161,8 +163,11 @@ class RemoteDataLayer:
         """The connection is up: say who we are and subscribe again where we stopped."""
         self._send = send
         self.stats["connects"] += 1
+        hello = {"op": "hello", **self.hello}
         if self.token:
-            await send({"op": "hello", "token": self.token})
+            hello["token"] = self.token
+        if len(hello) > 1:
+            await send(hello)
         with self.lock:
             paths = [(p, self.seqs.get(p)) for p in self.subscribers]
         for path, since in paths:
@@ -224,6 +229,8 @@ class WSClient(RemoteDataLayer):
     """``DataLayerWSClient``: ``ws://host:port``."""
 
     scheme = "ws"
+    #: one ``batch`` message per wake-up of the server instead of one message per frame
+    hello = {"batch": True}
 
     async def _session(self):
         uri = f"ws://{self.host}:{self.port}/"
@@ -236,7 +243,12 @@ class WSClient(RemoteDataLayer):
 
             await self._opened(send)
             async for raw in websocket:
-                yield json.loads(raw)
+                data = json.loads(raw)
+                if isinstance(data, dict) and data.get("op") == "batch":
+                    for item in data.get("items", ()):
+                        yield item
+                else:
+                    yield data
 
 
 class TCPClient(RemoteDataLayer):

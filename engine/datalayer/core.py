@@ -31,13 +31,18 @@ from pdgstore.engine.datalayer.handlers import (
     clean_path,
 )
 from pdgstore.engine.datalayer.messages import Message, snapshot
-from pdgstore.engine.datalayer.replay import merge, resume_frames, summary_messages
+from pdgstore.engine.datalayer.replay import add_delta, merge, resume_frames, summary_messages
 from pdgstore.engine.datalayer.storeview import Envelope, StoreView
 
 #: how often the follower asks the store whether anything was committed
-POLL_INTERVAL_S = 0.01
+POLL_INTERVAL_S = 0.025
 #: how long it waits after a step that read events (a cook is writing): fewer, fuller frames
 BUSY_INTERVAL_S = 0.03
+#: while a cook writes, the share of one core the serving process may use: past it (many
+#: subscribers, each step a message to each), the follower steps less often, up to
+#: ``MAX_BUSY_INTERVAL_S`` apart, so that each step carries more events to everyone
+CPU_SHARE = 0.05
+MAX_BUSY_INTERVAL_S = 0.2
 #: events a step reads at most per query (a long catch-up is read in slices)
 POLL_LIMIT = 5000
 #: subscribed work items the follower names in its query; beyond, it reads every row
@@ -100,13 +105,15 @@ class DataLayer:
 
     def _follow(self) -> None:
         wait = POLL_INTERVAL_S
+        spent = time.process_time()
         while not self._stop.wait(wait):
             try:
                 with self.lock:
                     read = self.step()
-                # while a cook writes, one step per BUSY_INTERVAL_S: each step is a frame to every
-                # subscriber of each object that changed, so this bounds what one costs a cook
-                wait = BUSY_INTERVAL_S if read else POLL_INTERVAL_S
+                wait = POLL_INTERVAL_S
+                if read:  # a cook is writing: pace the steps (each is a frame to every subscriber)
+                    now = time.process_time()
+                    wait, spent = busy_interval(now - spent), now
             except Exception as exc:  # noqa: BLE001 - the follower must outlive a bad poll; say so
                 self.stats["last_error"] = f"{type(exc).__name__}: {exc}"
                 time.sleep(0.5)
@@ -160,8 +167,7 @@ class DataLayer:
             if opened:
                 frames = {}  # the snapshots hold what they said
             self._summarise(summaries, frames)
-        for path, messages in frames.items():
-            self.deliver(path, messages, view.seq)
+        self.deliver_step(frames, view.seq)
         self.stats["polls"] += 1
         self.stats["events"] += end - start
         return end - start
@@ -185,7 +191,10 @@ class DataLayer:
             if paths and kind in handled and (kind not in item_only or row[5] in items):
                 event = decoded.get(seq) or Envelope(row)
                 for path, kind, prop, values in storeobjects.event_deltas(event, view, paths):
-                    merge(frames.setdefault(path, []), Message(kind, seq, prop, values))
+                    messages = frames.get(path)
+                    if messages is None:
+                        messages = frames[path] = []
+                    add_delta(messages, kind, seq, prop, values)
             if in_memory:
                 view.apply(decoded[seq])
             else:
@@ -343,6 +352,22 @@ class DataLayer:
         for visualizer in list(self.subscribers.get(path, ())):
             self._deliver_to(visualizer, path, messages, seq)
 
+    def deliver_step(self, frames: dict[str, list[Message]], seq: int) -> None:
+        """Deliver the frames of one step: each visualizer gets all of its own together, so a
+        remote session hands them to its connection in one go (one wake-up, one write)."""
+        batches: dict[int, tuple[Any, list[tuple[str, list[Message]]]]] = {}
+        for path, messages in frames.items():
+            for visualizer in self.subscribers.get(path, ()):
+                batches.setdefault(id(visualizer), (visualizer, []))[1].append((path, messages))
+        for visualizer, mine in batches.values():
+            many = getattr(visualizer, "processFrames", None)
+            if many is None:
+                for path, messages in mine:
+                    self._deliver_to(visualizer, path, messages, seq)
+                continue
+            self.stats["frames"] += len(mine)
+            many(mine, seq)
+
     def _deliver_to(self, visualizer, path: str, messages: list[Message], seq: int) -> None:
         self.stats["frames"] += 1
         frame = getattr(visualizer, "processFrame", None)
@@ -365,6 +390,16 @@ class DataLayer:
             self.subscribers.clear()
             if self.view is not None:
                 self.view.close()
+
+
+def busy_interval(cpu_s: float) -> float:
+    """How long to wait after a step that read events, given the CPU seconds the whole serving
+    process used since the last such step (reading, working out deltas, and every connection's
+    encoding and sending, on the servers' threads too): at least ``BUSY_INTERVAL_S``, and long
+    enough that the process keeps to ``CPU_SHARE`` of a core, up to ``MAX_BUSY_INTERVAL_S``. One
+    subscriber costs a step little, so its deltas come every 30 ms; fifty cost fifty messages a
+    step, and then steps come less often, each carrying more."""
+    return min(MAX_BUSY_INTERVAL_S, max(BUSY_INTERVAL_S, cpu_s / CPU_SHARE))
 
 
 class _Interest:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections import Counter
 
 
 class MessageType(enum.IntEnum):
@@ -201,10 +202,28 @@ def apply_message(properties: dict[str, list], message: Message) -> dict[str, li
     if message.type == APPEND:
         properties.setdefault(message.prop, []).extend(message.values)
     elif message.type == REMOVE:
-        current = properties.setdefault(message.prop, [])
-        for value in message.values:
-            if value in current:
-                current.remove(value)
+        properties[message.prop] = without(properties.get(message.prop, []), message.values)
     else:
         properties[message.prop] = list(message.values)
     return properties
+
+
+def without(current: list, values: list) -> list:
+    """``current`` less the first occurrence of each of ``values`` (what ``list.remove`` of each
+    does), in one pass: a node that loses its 10,000 work items is one message of 10,000 values,
+    and removing them one by one from a list of 10,000 was fifty million comparisons."""
+    try:
+        drop = Counter(values)
+        kept = []
+        for value in current:
+            if drop.get(value):
+                drop[value] -= 1
+            else:
+                kept.append(value)
+        return kept
+    except TypeError:  # unhashable values (a file is [path, tag, size]): one by one
+        kept = list(current)
+        for value in values:
+            if value in kept:
+                kept.remove(value)
+        return kept

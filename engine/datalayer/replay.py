@@ -33,17 +33,31 @@ def merge(messages: list[Message], message: Message) -> None:
     """Append ``message`` to a frame's ``messages``, merged into the last one when both append (or
     both remove) values of the same property, or both set it (the later set wins). The live
     follower and a resumed subscription merge with this one rule, so their frames are the same."""
-    if messages:
+    if not merge_delta(messages, message.type, message.seq, message.prop, message.values, message.snapshot):
+        messages.append(message)
+
+
+def merge_delta(messages: list[Message], kind, seq: int, prop: str, values: list, snapshot=None) -> bool:
+    """``merge`` of a delta given by its parts: True when it was merged into the last message,
+    False when it must be appended as a message of its own (``add_delta`` does). A cook's 10,000
+    appends to a node's ``work_items`` make one message, without a message made for each."""
+    if messages and snapshot is None:
         last = messages[-1]
-        if last.prop == message.prop and last.type == message.type and last.snapshot is None:
-            if message.type in (APPEND, REMOVE):
-                last.values.extend(message.values)
-                last.seq = message.seq
-                return
-            if message.type == SET:
-                messages[-1] = message
-                return
-    messages.append(message)
+        if last.prop == prop and last.type == kind and last.snapshot is None:
+            if kind == APPEND or kind == REMOVE:
+                last.values.extend(values)
+                last.seq = seq
+                return True
+            if kind == SET:
+                last.seq, last.values = seq, values
+                return True
+    return False
+
+
+def add_delta(messages: list[Message], kind, seq: int, prop: str, values: list) -> None:
+    """Add a delta (``event_deltas``' parts) to a frame's ``messages`` by the ``merge`` rule."""
+    if not merge_delta(messages, kind, seq, prop, values):
+        messages.append(Message(kind, seq, prop, values))
 
 
 def summary_messages(before: dict[str, list] | None, after: dict[str, list], seq: int) -> list[Message]:
@@ -85,7 +99,7 @@ def resume_frames(view: StoreView, path: str, since: int, boundaries: Sequence[i
         while at < len(events) and events[at].seq <= cut:
             event = events[at]
             for _, kind, prop, values in storeobjects.event_deltas(event, replaying, paths):
-                merge(messages, Message(kind, event.seq, prop, values))
+                add_delta(messages, kind, event.seq, prop, values)
             if replaying is not view:
                 replaying.saw(event)
             if summaries is not None:

@@ -76,7 +76,9 @@ class DataLayerServer:
         #: every connection must present the token (any address but loopback)
         self.requires_token = not is_loopback(host)
         self.stats = {"connections": 0, "malformed": 0, "refused": 0, "resyncs": 0, "frames": 0}
-        self._frame_cache: tuple = (None, None, None, None)
+        #: (path, seq) -> (messages, bytes) of the frames encoded for the last seq delivered
+        self._frame_cache: dict[tuple[str, int], tuple[list, bytes]] = {}
+        self._frame_cache_seq = -1
         self._sock = _bind(host, port)
         self.port = self._sock.getsockname()[1]
         self.loop = asyncio.new_event_loop()
@@ -159,12 +161,15 @@ class DataLayerServer:
 
     def encode_frame(self, path: str, messages, seq: int):
         """A frame's bytes, encoded once for every session that gets the same messages (the layer
-        hands each subscriber of a path the same list, one after another, under its lock)."""
-        key = (id(messages), path, seq)
-        if self._frame_cache[0] == key and self._frame_cache[1] is messages:
-            return self._frame_cache[2]
+        hands each subscriber of a path the same list, under its lock; the frames of one step
+        share their seq, so the cache holds that step's frames only)."""
+        if seq != self._frame_cache_seq:
+            self._frame_cache, self._frame_cache_seq = {}, seq
+        cached = self._frame_cache.get((path, seq))
+        if cached is not None and cached[0] is messages:
+            return cached[1]
         data = self.encode({"op": "frame", "path": path, "seq": seq, "messages": [m.to_wire() for m in messages]})
-        self._frame_cache = (key, messages, data, None)
+        self._frame_cache[(path, seq)] = (messages, data)
         self.stats["frames"] += 1
         return data
 
@@ -173,10 +178,10 @@ class DataLayerServer:
 
     async def _pump(self, session: Session, send: Callable) -> None:
         while True:
-            data = await session.next_outgoing()
-            if data is None:
+            batch = await session.next_outgoing()
+            if batch is None:
                 return
-            await send(data)
+            await send(batch)
 
 
 class WSServer(DataLayerServer):
@@ -258,8 +263,13 @@ class WSServer(DataLayerServer):
         trusted = self.check_token(_request_token(websocket.request))
         session = Session(self, asyncio.get_running_loop(), trusted)
 
-        async def send(data: bytes) -> None:
-            await websocket.send(data, text=True)  # JSON encoded once for every subscriber: no re-encoding
+        async def send(batch: list[bytes]) -> None:
+            # JSON encoded once for every subscriber: the bytes are sent as they are, or joined
+            if session.batch and len(batch) > 1:
+                await websocket.send(b'{"op":"batch","items":[' + b",".join(batch) + b"]}", text=True)
+                return
+            for data in batch:
+                await websocket.send(data, text=True)
 
         pump = asyncio.create_task(self._pump(session, send))
         try:
@@ -304,8 +314,8 @@ class TCPServer(DataLayerServer):
         self.stats["connections"] += 1
         session = Session(self, asyncio.get_running_loop(), False)
 
-        async def send(data: bytes) -> None:
-            writer.write(data)
+        async def send(batch: list[bytes]) -> None:
+            writer.write(b"".join(batch))  # a stream of msgpack maps: one write for them all
             await writer.drain()
 
         unpacker = msgpack.Unpacker(max_buffer_size=MAX_REQUEST_BYTES, strict_map_key=True, raw=False)

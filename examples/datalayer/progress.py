@@ -21,6 +21,10 @@ import pdgd.util
 
 P = pdgd.PropertyNames
 BAR = 24
+#: item states of a cook under way: once a cook has ended, no node shows any
+ACTIVE = ("scheduled", "cooking")
+#: after a cook's end, how long --until-done waits at most for its nodes' last counts
+SETTLE_S = 10.0
 
 
 class Progress:
@@ -33,6 +37,7 @@ class Progress:
         self.graphs: dict[str, pdgd.util.PDGDObject] = {}
         self.nodes: dict[str, pdgd.util.PDGDObject] = {}
         self.last_line: dict[str, str] = {}
+        self.active: dict[str, int] = {}  # items scheduled or cooking per node, as last printed
         self.cooks_seen: dict[str, list] = {}
         self.finished = threading.Event()
         self.root = pdgd.util.PDGDObject("pdg", data_layer)
@@ -69,6 +74,13 @@ class Progress:
         if self.last_line.get(path) != line:
             self.last_line[path] = line
             print(f"{time.strftime('%H:%M:%S')} {line}", file=self.out, flush=True)
+        counts = dict(obj.get(P.StateCounts, []))
+        self.active[path] = sum(counts.get(state, 0) for state in ACTIVE)
+
+    def settled(self) -> bool:
+        """Every node's last counts are printed: none shows an item scheduled or cooking (a
+        node's counts may arrive just after its graph's "finished")."""
+        return not any(self.active.values())
 
 
 def render(path: str, obj: dict) -> str:
@@ -98,7 +110,9 @@ def main(argv=None) -> int:
     try:
         while True:
             if progress.finished.wait(0.2) and args.until_done:
-                time.sleep(0.3)  # the last counts of the cook's end
+                settle = time.monotonic() + SETTLE_S
+                while not progress.settled() and time.monotonic() < settle:
+                    time.sleep(0.02)
                 return 0
             if deadline is not None and time.monotonic() > deadline:
                 print("progress: timed out", file=sys.stderr)

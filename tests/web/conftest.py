@@ -7,10 +7,8 @@ Screenshots of each view are kept in one folder per run (its path is printed).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
 from pathlib import Path
 
 import pytest
@@ -88,26 +86,6 @@ def page(browser):
     context.close()
 
 
-class Serve:
-    """A ``pdg serve --json`` process in the project; its ports from its first line."""
-
-    def __init__(self, project, *extra: str) -> None:
-        self.proc = project.popen("serve", "--json", *extra)
-        line = self.proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"pdg serve did not start: {self.proc.stderr.read()}")
-        self.info = json.loads(line)
-        self.port = self.info["ws_port"]
-        self.url = f"http://127.0.0.1:{self.port}/"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(60)  # a loaded machine: closing the connections may take a while
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-
-
 @pytest.fixture
 def webproject(project):
     project.write("web.py", WEB_GRAPH)
@@ -116,14 +94,5 @@ def webproject(project):
 
 
 @pytest.fixture
-def serve(webproject):
-    servers = []
-
-    def start(*extra):
-        server = Serve(webproject, *extra)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+def served(webproject):
+    return webproject  # what the shared ``serve`` fixture (tests/conftest.py) serves here

@@ -19,8 +19,8 @@ import struct
 import subprocess
 
 import pytest
+from conftest import Serve
 
-from web.conftest import Serve
 from web.test_web_view import cook_process, open_view
 
 pytestmark = pytest.mark.timeout(180)

@@ -8,7 +8,7 @@ report flows back to it (``engine.schedulers.dask.remote`` is what runs on the w
 - Commands run on workers as subprocesses in their own process group (``remote.run_job``) with the
   item's JSON, the Job API modules and the ``PDG_*`` environment; each takes ``slots_per_item``
   ``slots`` (a Dask resource the workers declare: ``dask worker ADDRESS --resources slots=4``).
-  Timeouts are enforced on the worker; exit codes, retries and ``failurecount`` follow the local
+  Timeouts are enforced on the worker, ``heartbeat_timeout`` by the cook (``hearing``); exit codes, retries and ``failurecount`` follow the local
   scheduler's rules (``outcome.judge``). Their reports (pdgcmd) go to the cook's result server,
   bound to ``result_host`` (an address or an interface name the workers can reach; 127.0.0.1 by
   default), authenticated with the per-cook secret, in the log before the job hears "ok".
@@ -47,18 +47,18 @@ from pdgstore.engine.schedulers.contract import (
     TickResult,
     register_type,
 )
-from pdgstore.engine.schedulers.dask import cluster, reach, remote, work
+from pdgstore.engine.schedulers.dask import cluster, reach, rejoin, remote, work
+from pdgstore.engine.schedulers.dask.hearing import Hearing, checked_heartbeat
+from pdgstore.engine.schedulers.dask.traffic import Traffic
 from pdgstore.engine.schedulers.dask.work import Job
 
 from pdgstore.errors import PdgError
 
-_SUBMIT_BATCH = 2000  # at most this many tasks per graph update sent to the Dask scheduler
-_GATHER_S = 0.02  # at most this long to let a batch of pending items grow before it is sent
 _CALL_S = 10.0  # how long a cancel waits for the Dask scheduler before giving up on it
 
 
 @register_type
-class DaskScheduler(Scheduler):
+class DaskScheduler(Hearing, Traffic, Scheduler):
     type_name = "dask"
     needs_result_server = True
 
@@ -73,6 +73,7 @@ class DaskScheduler(Scheduler):
         max_retries: int = 3,
         timeout: float | None = None,
         on_timeout: str = "fail",
+        heartbeat_timeout: float | None = None,
         exit_codes: dict | None = None,
         accept_python: bool = True,
         result_host: str = "127.0.0.1",
@@ -104,6 +105,7 @@ class DaskScheduler(Scheduler):
         self.max_retries = max_retries
         self.timeout = timeout
         self.on_timeout = on_timeout
+        self.heartbeat_timeout = checked_heartbeat(self.name, heartbeat_timeout)
         self.accept_python = accept_python
         self.result_host = work.resolve_host(result_host, self.name)
         self.path_map = cluster.PathMap(path_map)
@@ -130,6 +132,7 @@ class DaskScheduler(Scheduler):
         self._resources: dict | None = None
         self._types = None
         self._lost_since: float | None = None
+        self._rejoin: rejoin.Rejoin | None = None
         self._broken = ""  # why the cluster cannot be used, once that is known
         self._ac = None
 
@@ -143,6 +146,7 @@ class DaskScheduler(Scheduler):
             "max_retries": self.max_retries,
             "timeout": self.timeout,
             "on_timeout": self.on_timeout,
+            "heartbeat_timeout": self.heartbeat_timeout,
             "exit_codes": {str(k): v for k, v in self.exit_codes.items()},
             "accept_python": self.accept_python,
             "result_host": self.result_host,
@@ -177,6 +181,7 @@ class DaskScheduler(Scheduler):
         self._token = uuid.uuid4().hex[:12]
         self._stopping = False
         self._lost_since = None
+        self._rejoin = None
         self._broken = ""
         return True
 
@@ -216,11 +221,14 @@ class DaskScheduler(Scheduler):
         from distributed import as_completed
 
         self._ac = as_completed(loop=client.loop)
-        client.subscribe_topic(remote.STARTED_TOPIC, self._announced)
-        for target, label in ((self._submitter, "submit"), (self._collector, "collect")):
-            thread = threading.Thread(target=target, name=f"pdg-dask-{label}-{self.name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._subscribe(client)
+        self._start_thread(self._submitter, "submit")
+        self._start_thread(self._collector, "collect")
+
+    def _start_thread(self, target, label: str) -> None:
+        thread = threading.Thread(target=target, name=f"pdg-dask-{label}-{self.name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def on_schedule(self, item: ScheduledItem) -> ScheduleResult:
         if self.conn is None and not self._broken:
@@ -258,56 +266,82 @@ class DaskScheduler(Scheduler):
         return ScheduleResult.SUCCEEDED
 
     def on_tick(self) -> TickResult:
-        """A Dask scheduler out of reach for ``lost_after_s`` cancels the cook with that reason."""
+        """A Dask scheduler out of reach for ``lost_after_s`` cancels the cook with that reason; one
+        back sooner (``rejoin``: the cook reaches it again itself) gets what it dropped again."""
         if self._broken:
             self.cancel_reason = self._broken
             return TickResult.CANCEL_COOK
-        client = self.conn.client if self.conn else None
-        if client is None:
+        if self.conn is None or not self._scheduler_lost():
+            self._kill_silent()  # jobs silent for heartbeat_timeout (``hearing``)
             return TickResult.READY
-        status = client.status
-        now = time.monotonic()
-        if not self._scheduler_lost():
-            if self._lost_since is None:
-                return TickResult.READY
+        where = self.conn.address or self.address
+        if self.address and self._rejoin is None:  # (a LocalCluster's scheduler cannot come back)
+            self._rejoin = rejoin.Rejoin(self.name, self.address, self.security)
+            self._rejoin.start(self.conn.client)
+            self.reporter.warning(
+                None, f"the Dask scheduler at {where} is out of reach: waiting up to {self.lost_after_s:g} s for it"
+            )
+        if self._rejoin is not None and (client := self._rejoin.joined()) is not None:
+            self._swap(client)
+        client = self.conn.client
+        waited = time.monotonic() - self._lost_since
+        if client.status == "running":
             if client.scheduler_info().get("workers"):  # it came back, with workers: what it dropped runs again
-                self._lost_since = None
-                self._resubmit_dropped()
+                self._rejoin = None
+                dropped = self._resubmit_dropped()
+                self.reporter.warning(
+                    None,
+                    f"the Dask scheduler at {where} answered again after {waited:.1f} s: {dropped} dropped job(s) run again",
+                )
+                with self._lock:
+                    self._lost_since = None
+                    self._wake.notify()
                 return TickResult.READY
-            if now - self._lost_since >= self.lost_after_s:
-                where = self.conn.address or self.address
+            if waited >= self.lost_after_s:
                 self.cancel_reason = f"the Dask scheduler at {where} came back without workers"
                 return TickResult.CANCEL_COOK
             return TickResult.BUSY
-        if now - self._lost_since >= self.lost_after_s or status in ("closed", "closing"):
-            self.cancel_reason = f"the Dask scheduler at {self.conn.address or self.address} went away ({status})"
+        if waited >= self.lost_after_s or (self._rejoin is None and client.status in ("closed", "closing")):
+            self.cancel_reason = f"the Dask scheduler at {where} went away (out of reach for {waited:.1f} s)"
             return TickResult.CANCEL_COOK
         return TickResult.BUSY
 
-    def _resubmit_dropped(self) -> None:
-        """The client reconnected to the Dask scheduler, which forgot our tasks (the client
-        cancelled their futures): kill what may still run of them on the workers and submit them
-        again, each a retry with its reason."""
+    def _swap(self, client) -> None:
+        """Use ``client``, connected to the Dask scheduler again, from now on: a new ``as_completed``
+        on its loop and a collector of its own (the lost client's one ends)."""
+        from distributed import as_completed
+
+        with self._lock:
+            self.conn.client = client
+            self._ac = as_completed(loop=client.loop)
+        self._start_thread(self._collector, "collect")
+
+    def _resubmit_dropped(self) -> int:
+        """The cook reached the Dask scheduler again, which forgot our tasks: kill what may still
+        run of them on the workers and submit them again, each a retry with its reason."""
+        client = self.conn.client
         with self._lock:
             dropped = [
                 job
                 for job in self.jobs.values()
-                if job.future is not None and job.future.status != "finished" and not job.cancelled
+                if job.future is not None
+                and not job.cancelled
+                and (job.future.client is not client or job.future.status in ("cancelled", "lost", "error"))
             ]
-            dropped = [job for job in dropped if job.future.status in ("cancelled", "lost", "error")]
         keys = [job.key for job in dropped if job.spec is not None]
         reaped = ""
-        client = self.conn.client
-        self._call(lambda: client.subscribe_topic(remote.STARTED_TOPIC, self._announced))  # a new scheduler
+        self._call(lambda: self._subscribe(client))  # a new scheduler
         if keys:
             self._call(lambda: client.run(remote.kill_jobs, keys, on_error="return"))
             reaped = self._reap(dropped)[0]
         for job in dropped:
             self._retry_or_fail(job, -1, f"its task was dropped while the Dask scheduler was out of reach{reaped}")
+        return len(dropped)
 
     def _scheduler_lost(self) -> bool:
-        """Whether the client has lost the Dask scheduler (noting since when)."""
-        if self.conn is None or self.conn.client.status == "running":
+        """Whether the cook has lost the Dask scheduler (noting since when): until ``on_tick``
+        sees it back with workers, even when a new client already reached it."""
+        if self.conn is None or (self._lost_since is None and self.conn.client.status == "running"):
             return False
         if self._lost_since is None:
             self._lost_since = time.monotonic()
@@ -336,6 +370,12 @@ class DaskScheduler(Scheduler):
                 self.by_key.pop(job.key, None)
             if job.future is None:
                 self.reporter.cancelled(job.item_id, "cancelled before its job started")
+            elif self._lost_since is not None:
+                where = self.address or "its address"
+                text = (
+                    f"cancelled (attempt {job.attempt}); the Dask scheduler at {where} was out of reach to kill its job"
+                )
+                self.reporter.cancelled(job.item_id, text)
             else:
                 self.reporter.cancelled(job.item_id, f"its job was killed (cancelled, attempt {job.attempt})")
 
@@ -346,12 +386,16 @@ class DaskScheduler(Scheduler):
         with self._lock:
             self._stopping = True
             self._wake.notify_all()
+        if self._rejoin is not None:
+            self._rejoin.stop(_CALL_S)
+            self._rejoin = None
         for thread in self._threads:
             thread.join(timeout=_CALL_S)
         self._threads = []
         if self.conn is not None:
             try:
                 self.conn.client.unsubscribe_topic(remote.STARTED_TOPIC)
+                self.conn.client.unsubscribe_topic("all")
             except Exception:  # noqa: BLE001 - a lost scheduler
                 pass
             self.conn.close()
@@ -360,122 +404,40 @@ class DaskScheduler(Scheduler):
         self._shipped = []
         return True
 
-    def job_reported(self, item_id: str, ok: bool, message: str) -> None:
-        job = self.jobs.get(item_id)
-        if job is not None:
-            job.status = (ok, message)
-
     def get_log_uri(self, item: ScheduledItem) -> str:
         return jobs.log_path(self.temp, item.name).as_uri() if self.temp and not item.in_process else ""
 
-    # -- the threads -----------------------------------------------------------------------------
-    def _submitter(self) -> None:
-        """Send pending jobs to the cluster in batches (one graph update per batch)."""
-        while True:
-            with self._lock:
-                while not self._pending and not self._stopping:
-                    self._wake.wait()
-                # gather what the loop's scheduling round is still handing over: one graph update
-                # of many tasks costs the Dask scheduler far less than many updates of one
-                deadline = time.monotonic() + _GATHER_S
-                while not self._stopping and len(self._pending) < _SUBMIT_BATCH:
-                    seen = len(self._pending)
-                    self._wake.wait(_GATHER_S / 10)
-                    if len(self._pending) == seen or time.monotonic() >= deadline:
-                        break
-                if self._stopping:
-                    return
-                batch, self._pending = self._pending[:_SUBMIT_BATCH], self._pending[_SUBMIT_BATCH:]
-            try:
-                self._submit(batch)
-            except Exception as exc:  # noqa: BLE001 - the cluster refused: these items fail
-                text = f"Dask refused the task: {type(exc).__name__}: {exc}"
-                for job in batch:
-                    self._settle(job, lambda j=job, t=text: self.reporter.failed(j.item_id, -1, t))
+    # -- the threads (``traffic``: submitting and collecting) -------------------------------------
+    def _subscribe(self, client) -> None:
+        client.subscribe_topic(remote.STARTED_TOPIC, self._announced)
+        client.subscribe_topic("all", self._cluster_event)
 
-    def _submit(self, batch: list[Job]) -> None:
-        client = self.conn.client
-        commands = [job for job in batch if job.spec is not None]
-        calls = [job for job in batch if job.call is not None]
-        for group, func, args in (
-            (commands, remote.run_job, lambda j: j.spec),
-            (calls, remote.run_python, lambda j: j.call),
-        ):
-            if not group:
-                continue
-            with self._lock:
-                for job in group:
-                    job.key = f"pdg-{self._token}-{job.item_id}-{job.attempt}"
-                    if job.spec is not None:
-                        job.spec.update(key=job.key, attempt=job.attempt)
-                    self.by_key[job.key] = job
-            futures = client.map(
-                func,
-                [args(job) for job in group],
-                key=[job.key for job in group],
-                resources=self._resources,
-                pure=False,
-                retries=0,
-            )
-            with self._lock:
-                for job, future in zip(group, futures, strict=True):
-                    job.future = future
-                    job.runs = set()
-            self._ac.update(futures)
-
-    def _collector(self) -> None:
-        """Hand each finished future to ``_ended`` as it completes. The results of a batch of
-        finished futures are gathered in one call (one request per worker, not one per future)."""
-        ac = self._ac
-        client = self.conn.client
-        while True:
-            with self._lock:
-                if self._stopping:
-                    return
-            if ac.is_empty():
-                time.sleep(0.005)
-                continue
-            try:
-                batch = ac.next_batch(block=True)
-            except StopIteration:
-                continue
-            finished = [f for f in batch if f.status == "finished"]
-            results: dict = {}
-            if finished:
-                try:
-                    results = dict(zip(finished, client.gather(finished, errors="raise"), strict=True))
-                except Exception:  # noqa: BLE001 - one result lost on the way: gather them one by one
-                    results = {f: self._result_of(f) for f in finished}
-            for future in batch:
-                if future in results:
-                    result = results[future]
-                else:
-                    result = self._result_of(future)
-                try:
-                    self._ended(future, result)
-                except Exception as exc:  # noqa: BLE001 - a bug here fails the item, not the cook
-                    job = self.by_key.get(future.key)
-                    if job is not None:
-                        text = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
-                        self._settle(job, lambda j=job, t=text: self.reporter.failed(j.item_id, -1, t))
-
-    @staticmethod
-    def _result_of(future):
-        """A future's result, or the exception it ended with (a cancelled one: CancelledError)."""
-        try:
-            return future.result(timeout=_CALL_S)
-        except BaseException as exc:  # noqa: BLE001 - KilledWorker, CancelledError, a lost result
-            return exc
+    def _cluster_event(self, event) -> None:
+        """The Dask scheduler's own events (topic ``all``), on the client's thread: a worker lost
+        while our tasks were processing on it marks their jobs, so that Dask's rerun of one is
+        known for one even when the first run's announcement died with its worker."""
+        msg = event[1]
+        if not isinstance(msg, dict) or msg.get("action") != "remove-worker":
+            return
+        with self._lock:
+            for key in msg.get("processing-tasks") or ():
+                job = self.by_key.get(key)
+                if job is not None:
+                    job.lost_run = True
 
     def _announced(self, event) -> None:
         """A job announced it runs (``remote.run_job``), on the client's thread. A second run of
-        the same key means Dask ran it again after a worker died: a retry, recorded and counted."""
+        the same key, or a run of a job whose worker was lost under it, means Dask ran it again
+        after a worker died: a retry, recorded and counted, and the first run killed if it lives on."""
         msg = event[1]
         with self._lock:
             job = self.by_key.get(msg.get("key"))
             if job is None or job.cancelled or msg["run"] in job.runs:
                 return
-            if job.runs:
+            if job.lost_run and not job.runs:  # the first run's announcement was lost with its worker
+                self.reporter.started(job.item_id, pid=0, log_uri=job.spec["log_uri"], attempt=job.attempt)
+            if job.runs or job.lost_run:
+                job.lost_run = False
                 job.failures += 1
                 self.reporter.attrib_set(job.item_id, "failurecount", ["int", [job.failures]])
                 self.reporter.retrying(
@@ -488,7 +450,7 @@ class DaskScheduler(Scheduler):
                     threading.Thread(target=reach.reap, args=args, daemon=True).start()
                 job.attempt += 1
             job.runs.add(msg["run"])
-            job.worker = msg["worker"]
+            job.worker, job.heard = msg["worker"], time.monotonic()
             self.reporter.started(job.item_id, pid=msg["pid"], log_uri=job.spec["log_uri"], attempt=job.attempt)
 
     def _ended(self, future, result) -> None:
@@ -496,8 +458,8 @@ class DaskScheduler(Scheduler):
             job = self.by_key.get(future.key)
             if job is None or job.cancelled or job.future is not future:
                 return
-        if future.status != "finished" and self._scheduler_lost():
-            return  # its task was dropped with the connection: on_tick cancels the cook, with the reason
+        if future.status != "finished" and self._scheduler_lost() or future.client is not self.conn.client:
+            return  # dropped with the connection: on_tick submits it again or cancels the cook, with the reason
         if isinstance(result, BaseException):
             exc = result
             if type(exc).__name__ == "KilledWorker":
@@ -534,7 +496,7 @@ class DaskScheduler(Scheduler):
             report.log_line(job.item_id, answer["log_error"], level="warning")
         code = answer["code"]
         action, message = outcome.judge(
-            code, answer["kill_reason"], job.status, self.exit_codes, self.timeout, self.on_timeout
+            code, job.kill_reason or answer["kill_reason"], job.status, self.exit_codes, self.timeout, self.on_timeout
         )
         if action == "retry":
             return self._retry_or_fail(job, code, message)
@@ -573,7 +535,8 @@ class DaskScheduler(Scheduler):
                 if job.cancelled:
                     return
                 job.attempt += 1
-                job.status = None
+                job.lost_run = False
+                job.status, job.heard, job.kill_reason = None, 0.0, ""
                 job.future = None
                 self._pending.append(job)
                 self._wake.notify()

@@ -427,11 +427,16 @@
       view.connected = true;
       view.backoff = 200;
       setConn("live");
+      send({ op: "hello", batch: true });  // the frames of one step in one message
       subscribe("pdg");
       for (const graph of new Set([...view.nodes.values()].map((n) => n.graph))) subscribeGraph(graph);
       scheduleChanges();                // what happened while we were away, from the last seq shown
     };
-    ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
+    ws.onmessage = (ev) => {
+      const m = JSON.parse(ev.data);
+      if (m.op === "batch") for (const item of m.items) onMessage(item);
+      else onMessage(m);
+    };
     ws.onclose = () => {
       view.connected = false;
       setConn("reconnecting");

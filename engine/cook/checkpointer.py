@@ -1,0 +1,107 @@
+"""WAL checkpoints on a thread of their own while a cook appends its events itself.
+
+Why: SQLite checkpoints inside the commit that takes the WAL past ``wal_autocheckpoint`` pages. That
+commit copies the WAL into the database and fsyncs both: tens to hundreds of milliseconds on a busy
+disk, spent on the cook's loop thread while a job waits for its report to be answered (a job making
+100 Job API calls commits 100 times and met such a stall in most runs: benchmarks/test_bench_jobapi.py).
+So while a cook appends in-process, the writer's automatic checkpoints are off and this thread
+checkpoints instead, on its own connection: PASSIVE, so it waits for no reader and no writer (in
+WAL mode a checkpoint runs beside the writer's commits), and only after the writer committed since
+the last one. Python's sqlite3 releases the GIL while SQLite works, so the loop goes on meanwhile.
+
+A checkpoint that fails (a full disk, an I/O error) is not retried: ``problem`` says why, and the
+recorder stops the cook with it at its next flush, as it does for a failed commit. An appender
+process (``engine.cook.logprocess``) checkpoints by itself: the recorder stops this thread when it
+hands its batches to one. ``stop`` turns the writer's automatic checkpoints back on.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+
+#: SQLite's default ``wal_autocheckpoint`` (pages), given back to the writer when the cook ends
+AUTOCHECKPOINT_PAGES = 1000
+#: how often the thread looks for commits to checkpoint (s): a WAL grows by ~1,000 pages in no less
+INTERVAL_S = 0.2
+
+
+class Checkpointer:
+    """Start with the writer's connection; count each commit (``committed``); ``stop`` at the end."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        interval_s: float = INTERVAL_S,
+        connect: Callable[[str], sqlite3.Connection] | None = None,
+    ) -> None:
+        self.path = path
+        self.interval_s = interval_s
+        self._connect = connect or _connect
+        self.commits = 0  # bumped by the writer's thread after each commit; read here (an int: no lock)
+        self.checkpoints = 0  # checkpoints run (tests read it)
+        self.through = 0  # the commits the last checkpoint covered (``commits`` as it began)
+        self.problem = ""  # why checkpointing stopped, once it failed
+        self._writer: sqlite3.Connection | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, writer: sqlite3.Connection) -> None:
+        """Turn ``writer``'s automatic checkpoints off and checkpoint from the thread instead."""
+        if self._thread is not None:
+            return
+        writer.execute("PRAGMA wal_autocheckpoint = 0")
+        self._writer = writer
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="pdg-checkpointer", daemon=True)
+        self._thread.start()
+
+    def committed(self) -> None:
+        self.commits += 1
+
+    def stop(self) -> None:
+        """Stop the thread (after a checkpoint under way) and give the writer its automatic
+        checkpoints back, so whatever it commits later does not grow the WAL for ever."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        thread.join()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
+            except sqlite3.ProgrammingError:
+                pass  # the store was closed already: nothing left to checkpoint through it
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect(self.path)
+        except sqlite3.Error as exc:
+            self.problem = f"checkpointing could not open the store ({exc})"
+            return
+        try:
+            seen = self.commits
+            while not self._stop.wait(self.interval_s):
+                if self.commits == seen:
+                    continue
+                seen = self.commits
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self.checkpoints += 1
+                self.through = seen
+        except sqlite3.Error as exc:
+            self.problem = f"a WAL checkpoint failed ({exc})"
+        finally:
+            conn.close()
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=5.0, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return conn

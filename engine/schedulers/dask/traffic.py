@@ -1,0 +1,149 @@
+"""The dask scheduler's two threads: one sends pending jobs to the Dask scheduler in batches, one
+collects finished futures and hands each to the scheduler's ``_ended``.
+
+A mixin of ``DaskScheduler`` (it uses its lock, queues and connection): kept apart so the
+scheduler's module stays about the PDG contract, and because this is where Dask's throughput is
+decided (one graph update per batch, one gather per batch of finished futures).
+
+While the cook has lost the Dask scheduler nothing is submitted (``_lost_since``); once it reached
+it again with a new client (``rejoin``) a new collector runs on that client's ``as_completed`` and
+the lost client's collector ends.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from pdgstore.engine.schedulers.dask import remote
+from pdgstore.engine.schedulers.dask.work import Job
+
+_SUBMIT_BATCH = 2000  # at most this many tasks per graph update sent to the Dask scheduler
+_GATHER_S = 0.02  # at most this long to let a batch of pending items grow before it is sent
+_CALL_S = 10.0  # how long one result may take to come back
+
+
+class Traffic:
+    # what the threads use of the DaskScheduler they run for
+    name: str
+    conn: Any
+    jobs: dict[str, Job]
+    by_key: dict[str, Job]
+    reporter: Any
+    _lock: threading.RLock
+    _wake: threading.Condition
+    _pending: list[Job]
+    _stopping: bool
+    _token: str
+    _resources: dict | None
+    _ac: Any
+    _lost_since: float | None
+
+    def _ended(self, future: Any, result: Any) -> None:
+        raise NotImplementedError
+
+    def _settle(self, job: Job, report: Callable[[], None]) -> None:
+        raise NotImplementedError
+
+    def _submitter(self) -> None:
+        """Send pending jobs to the cluster in batches (one graph update per batch)."""
+        while True:
+            with self._lock:
+                while (not self._pending or self._lost_since is not None) and not self._stopping:
+                    self._wake.wait(0.2 if self._lost_since is not None else None)  # held while the scheduler is lost
+                # gather what the loop's scheduling round is still handing over: one graph update
+                # of many tasks costs the Dask scheduler far less than many updates of one
+                deadline = time.monotonic() + _GATHER_S
+                while not self._stopping and len(self._pending) < _SUBMIT_BATCH:
+                    seen = len(self._pending)
+                    self._wake.wait(_GATHER_S / 10)
+                    if len(self._pending) == seen or time.monotonic() >= deadline:
+                        break
+                if self._stopping:
+                    return
+                batch, self._pending = self._pending[:_SUBMIT_BATCH], self._pending[_SUBMIT_BATCH:]
+            try:
+                self._submit(batch)
+            except Exception as exc:  # noqa: BLE001 - the cluster refused: these items fail
+                text = f"Dask refused the task: {type(exc).__name__}: {exc}"
+                for job in batch:
+                    self._settle(job, partial(self.reporter.failed, job.item_id, -1, text))
+
+    def _submit(self, batch: list[Job]) -> None:
+        client = self.conn.client
+        commands = [job for job in batch if job.spec is not None]
+        calls = [job for job in batch if job.call is not None]
+        for group, func, args in (
+            (commands, remote.run_job, lambda j: j.spec),
+            (calls, remote.run_python, lambda j: j.call),
+        ):
+            if not group:
+                continue
+            with self._lock:
+                for job in group:
+                    job.key = f"pdg-{self._token}-{job.item_id}-{job.attempt}"
+                    if job.spec is not None:
+                        job.spec.update(key=job.key, attempt=job.attempt)
+                    self.by_key[job.key] = job
+            futures = client.map(
+                func,
+                [args(job) for job in group],
+                key=[job.key for job in group],
+                resources=self._resources,
+                pure=False,
+                retries=0,
+            )
+            with self._lock:
+                for job, future in zip(group, futures, strict=True):
+                    job.future = future
+                    job.runs = set()
+            self._ac.update(futures)
+
+    def _collector(self) -> None:
+        """Hand each finished future to ``_ended`` as it completes. The results of a batch of
+        finished futures are gathered in one call (one request per worker, not one per future)."""
+        with self._lock:
+            ac, client = self._ac, self.conn.client
+        while True:
+            with self._lock:
+                if self._stopping or self._ac is not ac:  # the cook reached its scheduler again: a new one collects
+                    return
+            if ac.is_empty():
+                time.sleep(0.005)
+                continue
+            try:
+                batch = ac.next_batch(block=True)
+            except StopIteration:
+                continue
+            except BaseException:  # noqa: BLE001 - a lost client cancelling futures: not the cook's cancel
+                continue
+            finished = [f for f in batch if f.status == "finished"]
+            results: dict = {}
+            if finished:
+                try:
+                    results = dict(zip(finished, client.gather(finished, errors="raise"), strict=True))
+                except BaseException:  # noqa: BLE001 - one result lost (or cancelled) on the way: one by one
+                    results = {f: self._result_of(f) for f in finished}
+            for future in batch:
+                if future in results:
+                    result = results[future]
+                else:
+                    result = self._result_of(future)
+                try:
+                    self._ended(future, result)
+                except Exception as exc:  # noqa: BLE001 - a bug here fails the item, not the cook
+                    job = self.by_key.get(future.key)
+                    if job is not None:
+                        text = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
+                        self._settle(job, partial(self.reporter.failed, job.item_id, -1, text))
+
+    @staticmethod
+    def _result_of(future):
+        """A future's result, or the exception it ended with (a cancelled one: CancelledError)."""
+        try:
+            return future.result(timeout=_CALL_S)
+        except BaseException as exc:  # noqa: BLE001 - KilledWorker, CancelledError, a lost result
+            return exc

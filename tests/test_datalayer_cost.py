@@ -1,0 +1,84 @@
+"""What following a cook costs ``pdg serve``, held by its parts: a step's frames are encoded once
+for every connection and handed to each in one go, steps are paced by the server's CPU share, and
+a client folds a large removal in one pass. (The cost itself is a benchmark:
+``benchmarks/test_bench_datalayer.py``.)"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from pdgstore.engine.datalayer import core, sessions
+from pdgstore.engine.datalayer.core import DataLayer, busy_interval
+from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET, Message, apply_message
+from pdgstore.engine.datalayer.server import WSServer
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def layer(wide):
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    layer = DataLayer(str(wide.db))
+    yield layer
+    layer.close()
+
+
+@pytest.fixture
+def ws(layer):
+    server = WSServer(layer, 0)
+    yield server
+    server.stop()
+
+
+def test_a_step_is_encoded_once_and_handed_to_each_connection_in_one_go(layer, ws):
+    loop = asyncio.new_event_loop()
+    try:
+        clients = [sessions.Session(ws, loop, False) for _ in range(3)]
+        clients[0].batch = True
+        paths = ["pdg/wide", "pdg/wide/node_upper"]
+        with layer.lock:
+            for client in clients:
+                layer.subscribers.update({p: layer.subscribers.get(p, []) + [client] for p in paths})
+            frames = {
+                "pdg/wide": [Message(APPEND, 7, "work_items", ["a", "b"])],
+                "pdg/wide/node_upper": [Message(SET, 7, "num_work_items", [3])],
+            }
+            encoded = ws.stats["frames"]
+            layer.deliver_step(frames, 7)
+        assert ws.stats["frames"] - encoded == 2, "one encoding per path, not per connection"
+
+        async def drain(client) -> list:
+            return await asyncio.wait_for(client.next_outgoing(), 10)
+
+        for client in clients:
+            batch = loop.run_until_complete(drain(client))  # both frames in one take
+            assert [json.loads(b)["path"] for b in batch] == paths
+            assert all(json.loads(b)["seq"] == 7 for b in batch)
+            assert not client.queue and not client._incoming, "nothing else was queued"
+    finally:
+        for client in clients:
+            client.closed = True
+        loop.close()
+
+
+def test_steps_are_paced_by_the_servers_cpu_share():
+    # a cheap step (one subscriber): the 30 ms of a busy store
+    assert busy_interval(0.0005) == core.BUSY_INTERVAL_S
+    # a step that cost the process 5 ms (fifty subscribers): waits to keep to CPU_SHARE of a core
+    assert busy_interval(0.005) == pytest.approx(0.005 / core.CPU_SHARE)
+    # however dear, a subscriber hears of a change within MAX_BUSY_INTERVAL_S of the step before
+    assert busy_interval(10.0) == core.MAX_BUSY_INTERVAL_S
+
+
+def test_a_large_removal_is_folded_in_one_pass_with_list_removes_meaning():
+    ids = [f"{i:016x}" for i in range(20000)]
+    props = {"work_items": list(ids), "name": ["n"]}
+    props = apply_message(props, Message(REMOVE, 9, "work_items", ids[::2] + ["not-there"]))
+    assert props["work_items"] == ids[1::2] and props["name"] == ["n"]
+    # the first occurrence of each value goes, as list.remove does; unhashable values too
+    props = {"p": ["a", "b", "a"], "files": [["x", "", 1], ["y", "", 2]]}
+    props = apply_message(props, Message(REMOVE, 10, "p", ["a"]))
+    props = apply_message(props, Message(REMOVE, 11, "files", [["x", "", 1]]))
+    assert props == {"p": ["b", "a"], "files": [["y", "", 2]]}
