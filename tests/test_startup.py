@@ -58,3 +58,25 @@ def test_read_commands_do_not_import_the_cook_engine(store, args):
     modules = json.loads(result.stdout.rsplit("MODULES ", 1)[1])
     loaded = [m for m in modules if m.startswith(COOK_PARTS)]
     assert loaded == [], f"pdg {' '.join(args)} imported {loaded}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status", "--json"),
+        ("history", "--json"),
+        ("items", "upper", "--json"),
+        ("items", "upper", "--state", "cooked_fail", "--json"),
+        ("show", "upper_1", "--json"),
+        ("explain", "upper_1", "--json"),
+    ],
+)
+def test_json_answers_do_not_import_rich(store, args):
+    """rich draws tables and colours; a ``--json`` answer has neither, and importing rich (about
+    40 modules) was a third of such a read's start-up."""
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=store.root, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    modules = json.loads(result.stdout.rsplit("MODULES ", 1)[1])
+    assert [m for m in modules if m == "rich" or m.startswith("rich.")] == [], f"pdg {' '.join(args)} imported rich"
