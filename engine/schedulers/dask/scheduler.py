@@ -221,7 +221,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         from distributed import as_completed
 
         self._ac = as_completed(loop=client.loop)
-        client.subscribe_topic(remote.STARTED_TOPIC, self._announced)
+        self._subscribe(client)
         self._start_thread(self._submitter, "submit")
         self._start_thread(self._collector, "collect")
 
@@ -330,7 +330,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
             ]
         keys = [job.key for job in dropped if job.spec is not None]
         reaped = ""
-        self._call(lambda: client.subscribe_topic(remote.STARTED_TOPIC, self._announced))  # a new scheduler
+        self._call(lambda: self._subscribe(client))  # a new scheduler
         if keys:
             self._call(lambda: client.run(remote.kill_jobs, keys, on_error="return"))
             reaped = self._reap(dropped)[0]
@@ -395,6 +395,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         if self.conn is not None:
             try:
                 self.conn.client.unsubscribe_topic(remote.STARTED_TOPIC)
+                self.conn.client.unsubscribe_topic("all")
             except Exception:  # noqa: BLE001 - a lost scheduler
                 pass
             self.conn.close()
@@ -407,15 +408,36 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         return jobs.log_path(self.temp, item.name).as_uri() if self.temp and not item.in_process else ""
 
     # -- the threads (``traffic``: submitting and collecting) -------------------------------------
+    def _subscribe(self, client) -> None:
+        client.subscribe_topic(remote.STARTED_TOPIC, self._announced)
+        client.subscribe_topic("all", self._cluster_event)
+
+    def _cluster_event(self, event) -> None:
+        """The Dask scheduler's own events (topic ``all``), on the client's thread: a worker lost
+        while our tasks were processing on it marks their jobs, so that Dask's rerun of one is
+        known for one even when the first run's announcement died with its worker."""
+        msg = event[1]
+        if not isinstance(msg, dict) or msg.get("action") != "remove-worker":
+            return
+        with self._lock:
+            for key in msg.get("processing-tasks") or ():
+                job = self.by_key.get(key)
+                if job is not None:
+                    job.lost_run = True
+
     def _announced(self, event) -> None:
         """A job announced it runs (``remote.run_job``), on the client's thread. A second run of
-        the same key means Dask ran it again after a worker died: a retry, recorded and counted."""
+        the same key, or a run of a job whose worker was lost under it, means Dask ran it again
+        after a worker died: a retry, recorded and counted, and the first run killed if it lives on."""
         msg = event[1]
         with self._lock:
             job = self.by_key.get(msg.get("key"))
             if job is None or job.cancelled or msg["run"] in job.runs:
                 return
-            if job.runs:
+            if job.lost_run and not job.runs:  # the first run's announcement was lost with its worker
+                self.reporter.started(job.item_id, pid=0, log_uri=job.spec["log_uri"], attempt=job.attempt)
+            if job.runs or job.lost_run:
+                job.lost_run = False
                 job.failures += 1
                 self.reporter.attrib_set(job.item_id, "failurecount", ["int", [job.failures]])
                 self.reporter.retrying(
@@ -513,6 +535,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
                 if job.cancelled:
                     return
                 job.attempt += 1
+                job.lost_run = False
                 job.status, job.heard, job.kill_reason = None, 0.0, ""
                 job.future = None
                 self._pending.append(job)
