@@ -282,6 +282,98 @@ def test_a_path_map_rewrites_what_jobs_see_and_what_they_report(tmp_path, dask_c
     assert pdg_dir == str(mount)
 
 
+def test_a_job_reading_its_item_over_rpc_gets_the_workers_paths(tmp_path, dask_cluster):
+    """``work_item_data_source="rpc"`` with a path map: the item JSON a job asks the result server
+    for (``getWorkItemJSON``, what ``WorkItem.fromJobEnvironment`` reads) names its input files as
+    the workers see them, and the output the job reports from there is recorded as the cook's."""
+    cluster, _ = dask_cluster
+    project = tmp_path / "project"
+    (project / "in").mkdir(parents=True)
+    (project / "in" / "a.txt").write_text("alpha\n")
+    mount = tmp_path / "mount"
+    mount.symlink_to(project)
+    (project / "job.py").write_text(
+        "import json, os, pdgcmd, pdgjson\n"
+        "item = pdgjson.WorkItem.fromJobEnvironment()\n"
+        "raw = pdgcmd.getWorkItemJSON()\n"
+        "src = item.inputFiles[0].path\n"
+        "out = os.path.join(os.environ['PDG_DIR'], 'seen.json')\n"
+        "open(out, 'w').write(json.dumps({'src': src, 'raw': raw, 'text': open(src).read()}))\n"
+        "pdgcmd.addOutputFile(out)\n"
+    )
+    graph = engine.Graph("rpcmap", root=str(project))
+    graph.scheduler(
+        "farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05,
+        path_map={str(project): str(mount)}, work_item_data_source="rpc",
+    )
+    graph.python_script("job", graph.file_pattern("files", "in/*.txt"), "job.py")
+    summary, state, _ = cook(graph, project)
+    assert summary.status == "success", summary
+    import json
+
+    seen = json.loads((project / "seen.json").read_text())
+    assert seen["src"] == str(mount / "in" / "a.txt") and seen["text"] == "alpha\n"
+    assert str(mount / "in" / "a.txt") in seen["raw"] and str(project) + os.sep not in seen["raw"]
+    (item,) = items_of(state, "job")
+    assert [o[0] for o in item.outputs] == ["seen.json"]
+
+
+def test_dask_running_a_task_again_itself_kills_the_first_run_and_counts_one_retry(tmp_path):
+    """On a cluster that reruns a task after its worker dies (``allowed-failures`` above 0, Dask's
+    default), the rerun announces itself: the cook records one retry with its reason, kills the
+    first run left running without its worker (found by its key; the rerun is spared), and the
+    rerun's result is the item's."""
+    import dask
+    import distributed
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 3}):
+        local = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, resources={"slots": 1}, host="127.0.0.1",
+            dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=40,
+        )
+    graph = engine.Graph("rerun", root=str(tmp_path))
+    graph.scheduler("farm", "dask", address=local.scheduler_address, default=True, tick_period=0.05)
+    script = ("if [ -e second ]; then echo $$ > rerun; echo done > result.txt; "
+              "else touch second; echo $$ > pid.tmp; mv pid.tmp pid; sleep 600; fi")
+    graph.command("run", graph.range_generate("numbers", 1), ["sh", "-c", script], expected_outputs=["result.txt"])
+    first = []
+
+    def kill_its_worker() -> None:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first.append(int((tmp_path / "pid").read_text()))
+        os.kill(parent_of(first[0]), signal.SIGKILL)  # the worker process running it; Dask runs it again
+
+    killer = threading.Thread(target=kill_its_worker, daemon=True)
+    killer.start()
+    try:
+        summary, state, events = cook(graph, tmp_path)
+        killer.join(5)
+        deadline = time.monotonic() + 30  # killed from a thread of the cook's: it may end a moment later
+        while first and running(first[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first and not running(first[0]), "the first run still runs beside Dask's rerun"
+    finally:
+        for pid in first:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        local.close()
+    assert summary.status == "success", summary
+    (item,) = items_of(state, "run")
+    assert item.attrs["failurecount"] == ["int", [1]]
+    started = [e for e in events if e.kind == "JobStarted"]
+    assert [e.attempt for e in started] == [1, 2]
+    # pid 0: the first run's announcement may die with its worker (the Dask scheduler's word that
+    # the worker was lost while the task ran there is what tells the rerun for one then)
+    assert started[0].pid in (first[0], 0) and started[1].pid == int((tmp_path / "rerun").read_text())
+    ended = [e for e in events if e.kind == "JobEnded"]
+    assert [e.outcome for e in ended] == ["retry", "success"], ended
+    assert "its worker was lost; Dask ran the job again on" in ended[0].message
+
+
 def test_workers_with_disks_of_their_own_get_inputs_and_send_outputs_and_logs_back(tmp_path, dask_cluster):
     """``shared_storage=False``: the project lives on the cook's disk, the workers write to their
     own (``path_map`` names it; here another folder, not a link to the project). Input files, the

@@ -75,6 +75,27 @@ class Host:
     append_item: Callable[[str, str], str] | None = None
 
 
+class Running(dict):
+    """Item id -> the scheduler running it, counting the items that left (``gone``): a scheduler
+    that said it is full is asked again only after one has."""
+
+    gone = 0
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.gone += 1
+
+    def pop(self, key, *default):  # type: ignore[override]
+        had = key in self
+        value = super().pop(key, *default)
+        self.gone += had
+        return value
+
+    def clear(self) -> None:
+        self.gone += len(self)
+        super().clear()
+
+
 class Dispatch:
     def __init__(
         self, host: Host, schedulers: dict[str, Scheduler], route: dict[str, tuple], static: bool = False
@@ -91,9 +112,15 @@ class Dispatch:
         self.deferred: dict[str, list] = {name: [] for name in schedulers}
         self.budget: dict[str, float] = {name: s.max_items or _INF for name, s in schedulers.items()}
         self.busy: set[str] = set()
+        #: scheduler name -> ``running.gone`` when it last said FULL_DEFERRED: it is asked again once
+        #: an item has left ``running`` (a slot may have freed) or at its next tick, not at every
+        #: report (preparing an item's job only to hear "full" again cost as much as the job's start)
+        self.full: dict[str, int] = {}
+        #: scheduler name -> the ScheduledItem it last said FULL_DEFERRED to (the head of its queue)
+        self.held: dict[str, ScheduledItem] = {}
         now = time.monotonic()
         self.next_tick = {name: now + s.tick_period for name, s in schedulers.items()}
-        self.running: dict[str, str] = {}  # item id -> scheduler name (a batch and its sub-items too)
+        self.running = Running()  # item id -> scheduler name (a batch and its sub-items too)
         self.server = None  # the result server, when a scheduler needs one
         self.confine: Confine | None = None  # where outputs may be (``start``)
         #: batch work items of nodes with a ``batch_size`` (``engine.cook.batches``)
@@ -201,8 +228,10 @@ class Dispatch:
                 self.ready[batch.scheduler].append(batch.batch_id)
         emit = self.host.recorder.emit
         running = self.running
+        full = self.full
+        held = self.held
         for name, queue in self.ready.items():
-            if not queue or name in self.busy:
+            if not queue or name in self.busy or full.get(name) == running.gone:
                 continue
             scheduler = self.schedulers[name]
             budget = self.budget[name]
@@ -212,11 +241,13 @@ class Dispatch:
                 budget -= 1
                 server = self.server
                 try:
-                    scheduled = self.scheduled_item(item_id)
+                    scheduled = held.pop(name, None)
+                    if scheduled is None or scheduled.id != item_id:
+                        scheduled = self.scheduled_item(item_id)
+                        if scheduled.run is None:
+                            scheduled.node.prepare_job(scheduled, scheduler)
                     if scheduled.run is not None:
                         server = None  # in-process work reports through the loop, not the server
-                    else:
-                        scheduled.node.prepare_job(scheduled, scheduler)
                     if server is not None:  # before the job starts: its first call may come at once
                         self._allow(server, scheduled)
                     result = on_schedule(scheduled)
@@ -245,6 +276,8 @@ class Dispatch:
                 elif result is ScheduleResult.FULL_DEFERRED:
                     queue.appendleft(item_id)
                     budget += 1
+                    full[name] = running.gone
+                    held[name] = scheduled  # offered again as it is, as PDG offers the same work item
                     break
                 elif result is ScheduleResult.DEFERRED:
                     self.deferred[name].append(item_id)
@@ -397,6 +430,7 @@ class Dispatch:
             scheduler = self.schedulers[name]
             self.next_tick[name] = now + scheduler.tick_period
             self.budget[name] = scheduler.max_items or _INF
+            self.full.pop(name, None)
             if self.deferred[name]:
                 self.ready[name].extendleft(reversed(self.deferred[name]))
                 self.deferred[name] = []
@@ -423,6 +457,7 @@ class Dispatch:
             queue.clear()
         for deferred in self.deferred.values():
             deferred.clear()
+        self.held.clear()
         by_node: dict[tuple, list] = {}  # seed 002: a call per node, with the node, when all its work stops
         items = self.host.state.items
         batches = self.batches

@@ -180,6 +180,7 @@ class StoreView:
         picked = [row for row in rows if wanted(row[4], row[3], row[5])]
         if not picked:
             return {}
+        assert self.log is not None, "rows are read from an open store"
         payloads = queries.event_payloads(self.log, [row[0] for row in picked])
         return self._whole(codec.from_rows([(*row[:6], payloads[row[0]]) for row in picked]))
 
@@ -313,6 +314,7 @@ class StoreView:
         cook uses; None when it did not exist then. Raises ``Compacted`` when its generation was
         folded away by ``pdg compact``."""
         log = self.log
+        assert log is not None, "asked only of an open store"
         own = list(log.events(0, subject=item_id, until=seq))
         dirtied = [e for e in log.events(0, subject=node, kind="NodeDirtied", until=seq) if e.graph == graph]
         if log.base_seq() > 0 and (not own or own[0].kind != "WorkItemGenerated"):

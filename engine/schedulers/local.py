@@ -63,9 +63,10 @@ class _Job:
     cancelled: bool = False
     status: tuple | None = None  # (ok, message) the job reported for itself through the Job API
     output: jobs.LazyLog | None = None  # its output on the way to its log, while it runs
-    #: the item's JSON, (path, bytes), until its first start writes it (``jobs.prepare``'s ``pending``)
+    #: the item's JSON, (path, bytes), until it is written (``jobs.prepare``'s ``pending``)
     item_json: tuple | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    json_error: str = ""  # why its item's JSON could not be written ('' once written)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # held while its JSON is written
 
 
 def transfer_summary(moved: list, working_dir: str) -> str:
@@ -233,6 +234,8 @@ class LocalScheduler(Scheduler):
             return ScheduleResult.SUCCEEDED
         with self._lock:
             self.backlog.append(job)
+        if job.item_json is not None:  # written ahead, so the thread that frees a slot only starts it
+            self.starter.submit(None, lambda: self._write_item_json(job))
         for ready in self._take_backlog():  # a slot may have freed meanwhile
             self.starter.submit(None, lambda ready=ready: self._launch(ready))
         return ScheduleResult.SUCCEEDED
@@ -323,13 +326,9 @@ class LocalScheduler(Scheduler):
         """Start (or restart) the job; '' or why it could not start. Its output goes through a
         pipe that the reaper pumps into its log file, made only once there is output: creating a
         file can cost more than starting the job, and most short jobs print nothing."""
-        if job.item_json is not None:
-            path, data = job.item_json
-            try:
-                jobdata.write_item_file(path, data)
-            except OSError as exc:
-                return f"could not write its work item's JSON {path}: {exc.strerror or exc}"
-            job.item_json = None
+        error = self._write_item_json(job)
+        if error:
+            return error
         output = pipe = None
         if self.reaper.pidfds:
             job.output = jobs.LazyLog(job.log, job.attempt)
@@ -352,9 +351,27 @@ class LocalScheduler(Scheduler):
         job.started = time.monotonic()
         if job.cancelled:  # cancelled while it was starting
             jobs.kill_group(job.proc.pid)
-        self.reporter.started(job.item_id, pid=job.proc.pid, log_uri=job.log.as_uri(), attempt=job.attempt)
+        # quietly: the loop records it at its next wake (its flush, at the latest, is when anyone
+        # outside could hear of it anyway), so a job costs the loop one wake (its end), not two
+        self.reporter.started(job.item_id, pid=job.proc.pid, log_uri=job.log.as_uri(), attempt=job.attempt, quiet=True)
         self.reaper.watch(job.proc.pid, job, output)
         return ""
+
+    @staticmethod
+    def _write_item_json(job: _Job) -> str:
+        """Write the job's item JSON unless that is done: '' or why it could not be written. A job
+        waiting in the backlog has it written ahead by the starter thread: creating a file can cost
+        more than starting the job, and the thread that frees a slot (the reaper, once per job) is
+        then left only the start."""
+        with job.lock:
+            if job.item_json is not None:
+                path, data = job.item_json
+                job.item_json = None
+                try:
+                    jobdata.write_item_file(path, data)
+                except OSError as exc:
+                    job.json_error = f"could not write its work item's JSON {path}: {exc.strerror or exc}"
+            return job.json_error
 
     def _settle(self, job: _Job, report) -> None:
         """The job is over: free its slots, send the report that settles it, and start the jobs

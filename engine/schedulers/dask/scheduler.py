@@ -8,7 +8,7 @@ report flows back to it (``engine.schedulers.dask.remote`` is what runs on the w
 - Commands run on workers as subprocesses in their own process group (``remote.run_job``) with the
   item's JSON, the Job API modules and the ``PDG_*`` environment; each takes ``slots_per_item``
   ``slots`` (a Dask resource the workers declare: ``dask worker ADDRESS --resources slots=4``).
-  Timeouts are enforced on the worker; exit codes, retries and ``failurecount`` follow the local
+  Timeouts are enforced on the worker, ``heartbeat_timeout`` by the cook (``hearing``); exit codes, retries and ``failurecount`` follow the local
   scheduler's rules (``outcome.judge``). Their reports (pdgcmd) go to the cook's result server,
   bound to ``result_host`` (an address or an interface name the workers can reach; 127.0.0.1 by
   default), authenticated with the per-cook secret, in the log before the job hears "ok".
@@ -48,6 +48,7 @@ from pdgstore.engine.schedulers.contract import (
     register_type,
 )
 from pdgstore.engine.schedulers.dask import cluster, reach, rejoin, remote, work
+from pdgstore.engine.schedulers.dask.hearing import Hearing, checked_heartbeat
 from pdgstore.engine.schedulers.dask.traffic import Traffic
 from pdgstore.engine.schedulers.dask.work import Job
 
@@ -57,7 +58,7 @@ _CALL_S = 10.0  # how long a cancel waits for the Dask scheduler before giving u
 
 
 @register_type
-class DaskScheduler(Traffic, Scheduler):
+class DaskScheduler(Hearing, Traffic, Scheduler):
     type_name = "dask"
     needs_result_server = True
 
@@ -72,6 +73,7 @@ class DaskScheduler(Traffic, Scheduler):
         max_retries: int = 3,
         timeout: float | None = None,
         on_timeout: str = "fail",
+        heartbeat_timeout: float | None = None,
         exit_codes: dict | None = None,
         accept_python: bool = True,
         result_host: str = "127.0.0.1",
@@ -103,6 +105,7 @@ class DaskScheduler(Traffic, Scheduler):
         self.max_retries = max_retries
         self.timeout = timeout
         self.on_timeout = on_timeout
+        self.heartbeat_timeout = checked_heartbeat(self.name, heartbeat_timeout)
         self.accept_python = accept_python
         self.result_host = work.resolve_host(result_host, self.name)
         self.path_map = cluster.PathMap(path_map)
@@ -143,6 +146,7 @@ class DaskScheduler(Traffic, Scheduler):
             "max_retries": self.max_retries,
             "timeout": self.timeout,
             "on_timeout": self.on_timeout,
+            "heartbeat_timeout": self.heartbeat_timeout,
             "exit_codes": {str(k): v for k, v in self.exit_codes.items()},
             "accept_python": self.accept_python,
             "result_host": self.result_host,
@@ -217,7 +221,7 @@ class DaskScheduler(Traffic, Scheduler):
         from distributed import as_completed
 
         self._ac = as_completed(loop=client.loop)
-        client.subscribe_topic(remote.STARTED_TOPIC, self._announced)
+        self._subscribe(client)
         self._start_thread(self._submitter, "submit")
         self._start_thread(self._collector, "collect")
 
@@ -268,6 +272,7 @@ class DaskScheduler(Traffic, Scheduler):
             self.cancel_reason = self._broken
             return TickResult.CANCEL_COOK
         if self.conn is None or not self._scheduler_lost():
+            self._kill_silent()  # jobs silent for heartbeat_timeout (``hearing``)
             return TickResult.READY
         where = self.conn.address or self.address
         if self.address and self._rejoin is None:  # (a LocalCluster's scheduler cannot come back)
@@ -325,7 +330,7 @@ class DaskScheduler(Traffic, Scheduler):
             ]
         keys = [job.key for job in dropped if job.spec is not None]
         reaped = ""
-        self._call(lambda: client.subscribe_topic(remote.STARTED_TOPIC, self._announced))  # a new scheduler
+        self._call(lambda: self._subscribe(client))  # a new scheduler
         if keys:
             self._call(lambda: client.run(remote.kill_jobs, keys, on_error="return"))
             reaped = self._reap(dropped)[0]
@@ -390,6 +395,7 @@ class DaskScheduler(Traffic, Scheduler):
         if self.conn is not None:
             try:
                 self.conn.client.unsubscribe_topic(remote.STARTED_TOPIC)
+                self.conn.client.unsubscribe_topic("all")
             except Exception:  # noqa: BLE001 - a lost scheduler
                 pass
             self.conn.close()
@@ -398,24 +404,40 @@ class DaskScheduler(Traffic, Scheduler):
         self._shipped = []
         return True
 
-    def job_reported(self, item_id: str, ok: bool, message: str) -> None:
-        job = self.jobs.get(item_id)
-        if job is not None:
-            job.status = (ok, message)
-
     def get_log_uri(self, item: ScheduledItem) -> str:
         return jobs.log_path(self.temp, item.name).as_uri() if self.temp and not item.in_process else ""
 
     # -- the threads (``traffic``: submitting and collecting) -------------------------------------
+    def _subscribe(self, client) -> None:
+        client.subscribe_topic(remote.STARTED_TOPIC, self._announced)
+        client.subscribe_topic("all", self._cluster_event)
+
+    def _cluster_event(self, event) -> None:
+        """The Dask scheduler's own events (topic ``all``), on the client's thread: a worker lost
+        while our tasks were processing on it marks their jobs, so that Dask's rerun of one is
+        known for one even when the first run's announcement died with its worker."""
+        msg = event[1]
+        if not isinstance(msg, dict) or msg.get("action") != "remove-worker":
+            return
+        with self._lock:
+            for key in msg.get("processing-tasks") or ():
+                job = self.by_key.get(key)
+                if job is not None:
+                    job.lost_run = True
+
     def _announced(self, event) -> None:
         """A job announced it runs (``remote.run_job``), on the client's thread. A second run of
-        the same key means Dask ran it again after a worker died: a retry, recorded and counted."""
+        the same key, or a run of a job whose worker was lost under it, means Dask ran it again
+        after a worker died: a retry, recorded and counted, and the first run killed if it lives on."""
         msg = event[1]
         with self._lock:
             job = self.by_key.get(msg.get("key"))
             if job is None or job.cancelled or msg["run"] in job.runs:
                 return
-            if job.runs:
+            if job.lost_run and not job.runs:  # the first run's announcement was lost with its worker
+                self.reporter.started(job.item_id, pid=0, log_uri=job.spec["log_uri"], attempt=job.attempt)
+            if job.runs or job.lost_run:
+                job.lost_run = False
                 job.failures += 1
                 self.reporter.attrib_set(job.item_id, "failurecount", ["int", [job.failures]])
                 self.reporter.retrying(
@@ -428,7 +450,7 @@ class DaskScheduler(Traffic, Scheduler):
                     threading.Thread(target=reach.reap, args=args, daemon=True).start()
                 job.attempt += 1
             job.runs.add(msg["run"])
-            job.worker = msg["worker"]
+            job.worker, job.heard = msg["worker"], time.monotonic()
             self.reporter.started(job.item_id, pid=msg["pid"], log_uri=job.spec["log_uri"], attempt=job.attempt)
 
     def _ended(self, future, result) -> None:
@@ -474,7 +496,7 @@ class DaskScheduler(Traffic, Scheduler):
             report.log_line(job.item_id, answer["log_error"], level="warning")
         code = answer["code"]
         action, message = outcome.judge(
-            code, answer["kill_reason"], job.status, self.exit_codes, self.timeout, self.on_timeout
+            code, job.kill_reason or answer["kill_reason"], job.status, self.exit_codes, self.timeout, self.on_timeout
         )
         if action == "retry":
             return self._retry_or_fail(job, code, message)
@@ -513,7 +535,8 @@ class DaskScheduler(Traffic, Scheduler):
                 if job.cancelled:
                     return
                 job.attempt += 1
-                job.status = None
+                job.lost_run = False
+                job.status, job.heard, job.kill_reason = None, 0.0, ""
                 job.future = None
                 self._pending.append(job)
                 self._wake.notify()

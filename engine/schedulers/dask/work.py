@@ -39,7 +39,10 @@ class Job:
     runs: set = field(default_factory=set)  # the run ids announced for the current key
     status: tuple | None = None  # (ok, message) the job reported through the Job API
     cancelled: bool = False
+    lost_run: bool = False  # a worker was lost while its task was processing there (``_cluster_event``)
     worker: str = ""  # the worker running it, once it announced itself
+    heard: float = 0.0  # when it announced it runs or last called the Job API (monotonic; 0: not yet)
+    kill_reason: str = ""  # why the cook killed its current run ("hung N"), once it did
 
 
 def resolve_host(host: str, name: str) -> str:
