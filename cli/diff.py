@@ -7,7 +7,6 @@ import json
 import click
 from pdgstore.cli import render
 from pdgstore.cli.options import db_option, json_option
-from rich.markup import escape
 
 from pdgstore import history, refs
 from pdgstore.locate import open_store
@@ -53,7 +52,7 @@ def command(ref1, ref2, db, as_json) -> None:
             if r["state_before"] in (None, r["state_after"])
             else f"{r['state_before']} -> {r['state_after']}"
         )
-        t.add_row(r["change"], r["name"], r["node"], states or r["state_before"], escape("; ".join(what)))
+        t.add_row(r["change"], r["name"], r["node"], states or r["state_before"], render.escape("; ".join(what)))
     render.out.print(t)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 from pdgstore.cli import render
 from pdgstore.cli.options import db_option, json_option, require_node
-from rich.markup import escape
 
 from pdgstore import history, queries, refs
 from pdgstore.locate import open_store
@@ -87,8 +86,8 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
             "" if r["seconds"] is None else f"{r['seconds']:.2f}",
             render.styled(r["status"]),
             *(str(c.get(k, "")) for k in ("ran", "reused", "failed", "cancelled")),
-            escape(queries.trigger_text(r["trigger"])),
-            escape(r["message"]),
+            render.escape(queries.trigger_text(r["trigger"])),
+            render.escape(r["message"]),
         )
     render.out.print(t)
 
@@ -106,7 +105,7 @@ def _show_cook(d: dict, as_json: bool) -> None:
         f"{render.styled(d['status'])}{seconds}, started {render.when(d['started_ns'])}, seq {d['first_seq']}-{d['last_seq']}"
     )
     if d["message"]:
-        p("  " + escape(d["message"]))
+        p("  " + render.escape(d["message"]))
     c = d["items"]
     p("  items: " + ", ".join(f"{c[k]} {k}" for k in ("ran", "reused", "updated", "failed", "cancelled") if k in c))
     if d.get("static"):
@@ -129,7 +128,7 @@ def _show_cook(d: dict, as_json: bool) -> None:
     if d["failures"]:
         p("[bold red]failures:[/bold red]")
         for f in d["failures"]:
-            p(f"  {f['name']} ({f['node']}): " + escape(f["error"]))
+            p(f"  {f['name']} ({f['node']}): " + render.escape(f["error"]))
     if d["slowest"]:
         p("slowest items:")
         for s in d["slowest"]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 from pdgstore.cli import render
 from pdgstore.cli.options import at_option, db_option, json_option, require_node
-from rich.markup import escape
 
 from pdgstore import queries, refs
 from pdgstore.events import STATES
@@ -43,7 +42,7 @@ def command(node, state_filter, at, db, as_json) -> None:
             r["node"],
             str(r["index"]),
             render.styled(r["state"]),
-            escape(outputs),
+            render.escape(outputs),
             f"{r['cook_seconds']:.3f}",
         )
     render.out.print(t)

@@ -28,6 +28,14 @@ def __getattr__(name: str):
     return _consoles[name]
 
 
+def escape(text: str) -> str:
+    """rich's ``markup.escape``, imported on first use: a read answering ``--json`` never
+    imports rich (about 40 modules: a third of such a command's start-up)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def say(text: str, style: str | None = None, *, err: bool = True) -> None:
     """One line of plain text (no markup) for a person: styled by rich on a terminal, written as it
     is into a pipe or a file."""
