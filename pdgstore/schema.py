@@ -10,7 +10,7 @@ Tables (schema version 1)::
     meta(key TEXT PRIMARY KEY, value TEXT)
         format = "pdgstore", schema = "1", created_ns = "<int>"
         base_seq = "<int>"                 -- after pdg compact: the events up to it are folded away
-        manifest:<graph> = <msgpack blob>  -- derived, like a snapshot: the no-op manifest
+        manifest:<graph> = <zlib of msgpack> -- derived, like a snapshot: the no-op manifest
         manifest_seq:<graph> = "<int>"     -- (engine.incremental.manifest), valid while the log ends there
     events(seq INTEGER PRIMARY KEY,         -- log order, assigned by the single writer
            time_ns INTEGER NOT NULL,        -- wall clock when the event was made

@@ -80,3 +80,36 @@ def test_json_answers_do_not_import_rich(store, args):
     assert result.returncode == 0, result.stderr
     modules = json.loads(result.stdout.rsplit("MODULES ", 1)[1])
     assert [m for m in modules if m == "rich" or m.startswith("rich.")] == [], f"pdg {' '.join(args)} imported rich"
+
+
+COMMANDS_GRAPH = """
+from pdgstore.engine import Graph
+
+graph = Graph("startup_commands")
+numbers = graph.range_generate("numbers", 3)
+graph.command("run", numbers, "true")
+"""
+
+
+def test_a_cook_imports_only_the_scheduler_types_it_uses(tmp_path):
+    """A cook on the in-process and local schedulers does not import the dask scheduler type,
+    whose module brings asyncio: a cost every W(N) and commands cook paid for nothing."""
+    from conftest import WIDE_GRAPH, Project
+
+    project = Project(tmp_path)
+    project.write("wide.py", WIDE_GRAPH)
+    project.write("commands.py", COMMANDS_GRAPH)
+    project.inputs(3)
+    for graph in ("wide.py", "commands.py"):
+        result = subprocess.run(
+            [sys.executable, "-c", PROBE, "cook", graph, "--json"],
+            cwd=project.root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout.rsplit("MODULES ", 1)[0])["items"]["ran"] >= 3
+        modules = json.loads(result.stdout.rsplit("MODULES ", 1)[1])
+        unused = [m for m in modules if m.startswith(("pdgstore.engine.schedulers.dask", "asyncio"))]
+        assert unused == [], f"pdg cook {graph} imported {unused}"

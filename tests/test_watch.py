@@ -162,10 +162,13 @@ def test_an_editor_save_by_rename_recooks(wide, running):
 
 
 def test_a_burst_of_500_new_files_is_one_recook(wide, running):
-    r = running(debounce_s=0.15)  # the default window
+    # a window wider than any pause a loaded machine puts between the writer's saves (the default,
+    # 0.15 s, was once outlasted under load and the burst became two recooks): what is held here is
+    # that a burst is one recook, not how wide the default window is
+    r = running(debounce_s=2.0)
     script = "import sys\nfor i in range(500):\n    open(f'in/burst{i:03d}.txt', 'w').write(f'burst {i}\\n')\n"
     subprocess.run([sys.executable, "-c", script], cwd=wide.root, check=True)  # another program saves 500 files
-    summary = r.wait("cook", timeout=20)["summary"]
+    summary = r.wait("cook", timeout=60)["summary"]
     assert r.seen[-2][1]["files"] and len(r.seen[-2][1]["files"]) == 500
     assert summary.counts["ran"] == 501
     assert "cook_start" not in r.quiet(0.6)

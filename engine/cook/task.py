@@ -19,7 +19,7 @@ from pdgstore.engine.files.confine import Confine
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.schedulers.contract import JobResult, Scheduler
 from pdgstore.engine.schedulers.contract import make as make_scheduler
-from pdgstore.engine.schedulers.contract import types as scheduler_types
+from pdgstore.engine.schedulers.contract import type_named as scheduler_type
 from pdgstore.engine.schedulers.inprocess import InProcessScheduler
 
 from pdgstore.events import PATH
@@ -110,7 +110,7 @@ def routes(graph, scope: list[str], jobs: int) -> tuple[dict[str, Scheduler], di
             or ("local" if out_of_process else "inprocess")
         )
         scheduler = used.get(wanted) or declared.get(wanted)
-        if scheduler is None and wanted in scheduler_types():
+        if scheduler is None and scheduler_type(wanted) is not None:
             scheduler = make_scheduler(wanted, wanted, {})
         if scheduler is None:
             raise GraphError(

@@ -44,6 +44,7 @@ class Confine:
     def __init__(self, root: str, extra: tuple[str, ...] = ()) -> None:
         self.root = root
         self.allowed = tuple(os.path.realpath(p) for p in (root, *extra))
+        self._under = tuple(a.rstrip("/") + "/" for a in self.allowed)  # what a path inside starts with
         self._real_dirs: dict[str, str] = {}
 
     def resolve(self, path: str) -> str:
@@ -57,7 +58,7 @@ class Confine:
         return os.path.realpath(real) if os.path.islink(real) else real
 
     def inside(self, real: str) -> bool:
-        return any(real == a or real.startswith(a.rstrip("/") + "/") for a in self.allowed)
+        return real.startswith(self._under) or real in self.allowed
 
     def problem(self, path: str) -> str:
         """'' when ``path`` resolves inside; else why not, as the end of a sentence."""

@@ -368,7 +368,7 @@ class Graph(NodeLibrary):
                 raise GraphError(f"partitioner {node.name} has no upstream node")
         for node in self.nodes.values():
             wanted = getattr(node, "scheduler", None)
-            if wanted and wanted not in self.schedulers and wanted not in sched.types():
+            if wanted and wanted not in self.schedulers and sched.type_named(wanted) is None:
                 raise GraphError(f"node {node.name} uses scheduler {wanted}, which graph {self.name} does not declare")
         for event_type, _handler, node_name in self.handlers:
             if node_name is not None and node_name not in self.nodes:

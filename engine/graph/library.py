@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.graph import attribnodes as a
+from pdgstore.engine.graph import combinations as c
 from pdgstore.engine.graph import flow as f
 from pdgstore.engine.graph import generators as g
 from pdgstore.engine.graph import partitions as p
@@ -39,8 +40,8 @@ PURE_NODES = (
     p.PartitionByFrame,
     p.PartitionByIndex,
     p.PartitionByRange,
-    p.PartitionByNode,
-    p.PartitionByCombination,
+    c.PartitionByNode,
+    c.PartitionByCombination,
     p.PartitionByComparison,
     p.PartitionByExpression,
     p.PartitionByTile,
@@ -173,7 +174,7 @@ class NodeLibrary:
         item of each input (``"combination"``); ``sort_nodes_by`` ("input_index" or "name") orders
         the input nodes."""
         return self.add(
-            p.PartitionByNode(
+            c.PartitionByNode(
                 name,
                 self._upstream(upstream),
                 mode=mode,
@@ -199,7 +200,7 @@ class NodeLibrary:
         """A partition per combination: one item of each input (``across``) or every ``size``-group
         (``pairs``); ``keep_percentage`` keeps about that percentage of them, drawn with ``seed``."""
         return self.add(
-            p.PartitionByCombination(
+            c.PartitionByCombination(
                 name,
                 self._upstream(upstream),
                 mode=mode,

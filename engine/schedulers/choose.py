@@ -9,17 +9,17 @@ In-process nodes go to it only when it accepts their items (``on_accept_work_ite
 from __future__ import annotations
 
 from pdgstore.engine.errors import GraphError
-from pdgstore.engine.schedulers.contract import TYPES, make, types
+from pdgstore.engine.schedulers.contract import make, type_named, types
 
 
 def run_everything_on(graph, name: str) -> None:
     """Make scheduler ``name`` (declared, or a built-in type with its defaults) every node's."""
     if name not in graph.schedulers:
-        if name not in types():
+        if type_named(name) is None:
             declared = ", ".join(sorted(graph.schedulers)) or "none"
             raise GraphError(
                 f"--scheduler {name}: graph {graph.name} declares no such scheduler (declared: {declared}) "
-                f"and it is no scheduler type (types: {', '.join(sorted(TYPES))})"
+                f"and it is no scheduler type (types: {', '.join(sorted(types()))})"
             )
         graph.schedulers[name] = make(name, name, {})
     graph.default_scheduler = name

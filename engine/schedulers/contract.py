@@ -364,22 +364,31 @@ class Scheduler:
 #: type name -> class, for ``graph.scheduler(name, type_name)``; plugins and graph files add theirs
 #: (read it through ``types()``, which registers the built-in types first)
 TYPES: dict[str, type[Scheduler]] = {}
-#: the built-in types' modules: each registers its type when imported, which ``types()`` does on
-#: first need (importing ``pdgstore.engine`` no longer imports every scheduler up front)
-BUILTIN_MODULES = (
-    "pdgstore.engine.schedulers.inprocess",
-    "pdgstore.engine.schedulers.local",
-    "pdgstore.engine.schedulers.dask",
-)
+#: the built-in types' modules by type name: each registers its type when imported, on first need
+#: (importing ``pdgstore.engine`` imports no scheduler up front, and a cook imports only the types
+#: it uses: the dask type's module brings asyncio, a cost no cook of the other types should pay)
+BUILTIN_MODULES = {
+    "inprocess": "pdgstore.engine.schedulers.inprocess",
+    "local": "pdgstore.engine.schedulers.local",
+    "dask": "pdgstore.engine.schedulers.dask",
+}
+
+
+def type_named(name: str) -> type[Scheduler] | None:
+    """The scheduler type registered as ``name`` (a built-in one imported first), or None."""
+    cls = TYPES.get(name)
+    if cls is None and name in BUILTIN_MODULES:
+        import importlib
+
+        importlib.import_module(BUILTIN_MODULES[name])
+        cls = TYPES.get(name)
+    return cls
 
 
 def types() -> dict[str, type[Scheduler]]:
-    """``TYPES``, the built-in scheduler types registered."""
-    if not all(name in TYPES for name in ("inprocess", "local", "dask")):
-        import importlib
-
-        for module in BUILTIN_MODULES:
-            importlib.import_module(module)
+    """``TYPES``, every built-in scheduler type registered (to list them all)."""
+    for name in BUILTIN_MODULES:
+        type_named(name)
     return TYPES
 
 
@@ -397,9 +406,9 @@ def register_type(cls: type[Scheduler], type_name: str | None = None) -> type[Sc
 def make(name: str, kind: str | type[Scheduler], parms: dict) -> Scheduler:
     """A scheduler instance named ``name`` of ``kind`` (a registered type name or a class)."""
     if isinstance(kind, str):
-        cls = types().get(kind)
+        cls = type_named(kind)
         if cls is None:
-            raise GraphError(f"scheduler {name}: unknown scheduler type {kind!r} (known: {', '.join(sorted(TYPES))})")
+            raise GraphError(f"scheduler {name}: unknown scheduler type {kind!r} (known: {', '.join(sorted(types()))})")
     elif isinstance(kind, type) and issubclass(kind, Scheduler):
         cls = kind
     else:

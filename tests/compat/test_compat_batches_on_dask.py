@@ -65,10 +65,11 @@ ALIVE_JOB = """
 import time
 import pdgcmd
 
-# a long job with nothing to report for a while: it sends heartbeats so it is not judged hung
-for _ in range(16):
-    time.sleep(0.25)
+# a long job with nothing to report for a while: it sends heartbeats so it is not judged hung (the
+# first at once: its Python start counts against the timeout, and takes a second on a loaded machine)
+for _ in range(28):
     pdgcmd.keepalive()
+    time.sleep(0.25)
 """
 
 SILENT_JOB = """
@@ -79,13 +80,13 @@ time.sleep(60)  # hangs: no keepalive, no report
 
 def test_heartbeats_keep_a_job_on_a_worker_from_being_judged_hung(tmp_path, dask_cluster):
     """``heartbeat_timeout`` on the dask scheduler, as on the local one: the silent job is killed on
-    its worker and failed with the reason; the one sending keepalives runs its 4 s to the end."""
+    its worker and failed with the reason; the one sending keepalives runs its 7 s to the end."""
     cluster, _ = dask_cluster
     (tmp_path / "alive.py").write_text(ALIVE_JOB)
     (tmp_path / "silent.py").write_text(SILENT_JOB)
     graph = engine.Graph("beats", root=str(tmp_path))
     graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05,
-                    max_retries=0, heartbeat_timeout=3)
+                    max_retries=0, heartbeat_timeout=5)
     one = graph.range_generate("one", 1)
     graph.python_script("alive", one, "alive.py")
     graph.python_script("silent", one, "silent.py")
@@ -99,10 +100,10 @@ def test_heartbeats_keep_a_job_on_a_worker_from_being_judged_hung(tmp_path, dask
     silent = next(i for i in state.items.values() if i.node == "silent")
     assert alive.state == "cooked_success"
     assert silent.state == "cooked_fail"
-    assert "judged hung and killed: no heartbeat (pdgcmd.keepalive) or report for 3 s" in silent.error
+    assert "judged hung and killed: no heartbeat (pdgcmd.keepalive) or report for 5 s" in silent.error
     assert state.jobs[silent.item_id][4] < 0  # its exit code: killed by a signal on its worker
     beats = [e for e in events if e.kind == "WorkItemLogged" and e.item_id == alive.item_id and e.text == "keepalive"]
-    assert len(beats) == 16  # each heartbeat is an event
+    assert len(beats) == 28  # each heartbeat is an event
 
 
 def test_heartbeat_timeout_is_a_positive_number():
