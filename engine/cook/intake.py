@@ -104,16 +104,14 @@ class Intake:
                 text = f"the job reported {said} for its batch {batch.name}"
                 self.host.recorder.emit(ev.WorkItemLogged, item_id=sub, level="info", text=text)
             return self._answer(report.done, None)
-        answered = isinstance(report, rp.ANSWERED)
-        for sub in live:
-            each = (
-                dataclasses.replace(report, item_id=sub, done=None)
-                if answered
-                else dataclasses.replace(report, item_id=sub)
-            )
-            self._on[type(report)](each)
-        if answered:
+        handler = self._on[type(report)]
+        if isinstance(report, rp.ANSWERED):  # each sub-item's copy is answered by no one: the batch's is
+            for sub in live:
+                handler(dataclasses.replace(report, item_id=sub, done=None))
             self._answer(report.done, None)
+        else:
+            for sub in live:
+                handler(dataclasses.replace(report, item_id=sub))
         ended = isinstance(report, rp.JobCancelled) or (isinstance(report, rp.JobEnded) and report.outcome != "retry")
         if ended:
             if isinstance(report, rp.JobEnded):  # sub-items settled as it went: their job's end is known now
@@ -134,8 +132,10 @@ class Intake:
         """``pdgcmd.appendSubItem``: a new sub-item of the running batch (its index), or why not."""
         if batch is None:
             return report.done(ValueError(f"work item {report.item_id} is not a batch"))
+        append = self.append_sub_item
+        assert append is not None, "the dispatch sets append_sub_item before any report arrives"
         try:
-            index = self.append_sub_item(batch)
+            index = append(batch)
         except Exception as exc:  # noqa: BLE001 - the job hears why
             return report.done(exc if isinstance(exc, ValueError) else ValueError(f"{type(exc).__name__}: {exc}"))
         self._answer(report.done, index)  # once the new item is in the log

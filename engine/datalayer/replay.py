@@ -20,6 +20,7 @@ import bisect
 import itertools
 from collections import Counter
 from collections.abc import Sequence
+from typing import cast
 
 from pdgstore.engine.datalayer import storeobjects
 from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET, Message
@@ -85,7 +86,9 @@ def resume_frames(view: StoreView, path: str, since: int, boundaries: Sequence[i
     events = view.events_between(since, view.seq)
     view.prepare(events, live=False)
     cuts = cuts_between(boundaries, since, view.seq)
-    replaying = _Replaying(view, since) if parsed[0] == "pdg" else view
+    replayer = _Replaying(view, since) if parsed[0] == "pdg" else None
+    # the proxy answers as the view does, but for the graphs the root object knew then
+    replaying = cast(StoreView, replayer) if replayer is not None else view
     try:
         summaries = _NodeCounts(view, parsed[1], parsed[2], since, events) if parsed[0] == "node" else None
     except Compacted:
@@ -100,8 +103,8 @@ def resume_frames(view: StoreView, path: str, since: int, boundaries: Sequence[i
             event = events[at]
             for _, kind, prop, values in storeobjects.event_deltas(event, replaying, paths):
                 add_delta(messages, kind, event.seq, prop, values)
-            if replaying is not view:
-                replaying.saw(event)
+            if replayer is not None:
+                replayer.saw(event)
             if summaries is not None:
                 summaries.apply(event)
             at += 1
@@ -120,7 +123,9 @@ class _Replaying:
 
     def __init__(self, view: StoreView, since: int) -> None:
         self._view = view
-        self.known = {g for g in view.graph_names() if queries.graph_seen_by(view.log, g, since)}
+        log = view.log
+        assert log is not None, "a replay reads an open store"
+        self.known = {g for g in view.graph_names() if queries.graph_seen_by(log, g, since)}
 
     def __getattr__(self, name: str):
         return getattr(self._view, name)

@@ -166,7 +166,7 @@ def event_deltas(event, view: StoreView, paths) -> Iterator[Delta]:
         if (gpath in paths or npath in paths) and not view.is_regenerated(event):  # else already listed
             if gpath in paths:
                 yield gpath, APPEND, P.WorkItems, [event.item_id]
-            if npath in paths:
+            if npath is not None and npath in paths:
                 yield npath, APPEND, P.WorkItems, [event.item_id]
         ipath = item_path(graph, event.item_id)
         if ipath in paths:

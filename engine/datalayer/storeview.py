@@ -180,6 +180,7 @@ class StoreView:
         picked = [row for row in rows if wanted(row[4], row[3], row[5])]
         if not picked:
             return {}
+        assert self.log is not None, "rows are read from an open store"
         payloads = queries.event_payloads(self.log, [row[0] for row in picked])
         return self._whole(codec.from_rows([(*row[:6], payloads[row[0]]) for row in picked]))
 
@@ -223,11 +224,23 @@ class StoreView:
         self._live = live
         self.prepare_items([e.item_id for e in events if e.kind == "WorkItemGenerated"])
 
-    def prepare_items(self, ids: list[str]) -> None:
-        """``prepare`` for the generated items ``ids``: their first generation and node."""
+    def prepare_items(self, ids: list[str], after: int | None = None, until: int | None = None) -> None:
+        """``prepare`` for the generated items ``ids``: their first generation and node. With
+        the seqs ``after``..``until`` the events were read from, the items first generated there
+        (a cook's new items: most of them) are read as one range of the item table, by their
+        first generation's seq, and only the others (generated again) by their ids, one lookup
+        each: 20,000 lookups were most of what following a cold W(10,000) cost the follower."""
         if self._memory is not None or self.log is None:
             return
-        rows = queries.item_origins(self.log, ids) if ids else []
+        rows: list[tuple[int, str, str]] = []
+        if ids and after is not None and until is not None:
+            rows = queries.items_first_generated(self.log, after, until)
+            found = {item_id for _ord, item_id, _node in rows}
+            ids_left = [i for i in ids if i not in found]
+        else:
+            ids_left = ids
+        if ids_left:
+            rows += queries.item_origins(self.log, ids_left)
         self._ords = {item_id: ord_ for ord_, item_id, _node in rows}
         self._nodes = {item_id: node for _ord, item_id, node in rows}
         self._unlisted = set(ids).difference(self._nodes)  # generated and removed since
@@ -301,6 +314,7 @@ class StoreView:
         cook uses; None when it did not exist then. Raises ``Compacted`` when its generation was
         folded away by ``pdg compact``."""
         log = self.log
+        assert log is not None, "asked only of an open store"
         own = list(log.events(0, subject=item_id, until=seq))
         dirtied = [e for e in log.events(0, subject=node, kind="NodeDirtied", until=seq) if e.graph == graph]
         if log.base_seq() > 0 and (not own or own[0].kind != "WorkItemGenerated"):
@@ -367,14 +381,11 @@ class Envelope:
     """An event read without its payload: the columns the log indexes. What the follower keeps of
     an event no subscriber looks into (it still moves the view and tells whose state changed)."""
 
-    __slots__ = ("seq", "time_ns", "cook_id", "graph", "kind", "subject")
+    __slots__ = ("seq", "time_ns", "cook_id", "graph", "kind", "subject", "item_id")
 
     def __init__(self, row: tuple) -> None:
         self.seq, self.time_ns, self.cook_id, self.graph, self.kind, self.subject = row[:6]
-
-    @property
-    def item_id(self) -> str:
-        return self.subject
+        self.item_id = self.subject  # an attribute, not a property: read several times per event
 
     #: not read (``StoreView.generated_node`` finds a generated item's node without it)
     node = None
