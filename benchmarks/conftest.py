@@ -39,6 +39,7 @@ class Run:
     seconds: float
     stdout: str
     maxrss_kb: int  # the child's own peak resident set (Linux: KiB)
+    cpu_s: float = 0.0  # user + system CPU of the child and the children it waited for
 
     def json(self) -> dict:
         return json.loads(self.stdout)
@@ -61,7 +62,7 @@ def run(args: list[str], cwd: str, check: bool = True) -> Run:
     os.remove(out_path)
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} exited {proc.returncode}: {stderr.decode(errors='replace')[-2000:]}")
-    return Run(seconds, stdout, usage.ru_maxrss)
+    return Run(seconds, stdout, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 
 
 #: how long a benchmark waits for the disk to go quiet before it starts timing

@@ -1,6 +1,6 @@
 """What following a cook costs ``pdg serve``, held by its parts: a step's frames are encoded once
 for every connection and handed to each in one go, steps are paced by the server's CPU share, and
-a client folds a large removal in one pass. (The cost itself is a benchmark:
+a client folds a large removal in one pass; a recook lists each item once. (The cost itself is a benchmark:
 ``benchmarks/test_bench_datalayer.py``.)"""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pdgstore.engine.datalayer import core, sessions
 from pdgstore.engine.datalayer.core import DataLayer, busy_interval
 from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET, Message, apply_message
 from pdgstore.engine.datalayer.server import WSServer
+
+import pdgd.util
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -82,3 +84,31 @@ def test_a_large_removal_is_folded_in_one_pass_with_list_removes_meaning():
     props = apply_message(props, Message(REMOVE, 10, "p", ["a"]))
     props = apply_message(props, Message(REMOVE, 11, "files", [["x", "", 1]]))
     assert props == {"p": ["b", "a"], "files": [["y", "", 2]]}
+
+
+def test_a_recook_lists_new_items_once_and_regenerated_ones_not_again(wide):
+    """The follower finds a step's new items as one range of the item table and the items
+    generated again by their ids: after a recook that regenerates the files node and adds an
+    input, the graph and its nodes list every item once, as the store does."""
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    layer = DataLayer(str(wide.db))
+    try:
+        graph = pdgd.util.PDGDObject("pdg/wide", layer)
+        files = pdgd.util.PDGDObject("pdg/wide/node_files", layer)
+        upper = pdgd.util.PDGDObject("pdg/wide/node_upper", layer)
+        assert files.waitFor(lambda o: len(o.get("work_items", [])) == 20, 30)
+        wide.write("in/f0020.txt", "one more\n")
+        assert wide.pdg("dirty", "files").exit_code == 0
+        assert wide.pdg("cook", "wide.py").exit_code == 0
+        listed = {node: ids(wide, node) for node in ("files", "upper", "gather", "concat")}
+        assert len(listed["files"]) == len(listed["upper"]) == 21
+        assert files.waitFor(lambda o: o.get("work_items") == listed["files"], 30), files.object
+        assert upper.waitFor(lambda o: o.get("work_items") == listed["upper"], 30), upper.object
+        everything = sorted(i for node_ids in listed.values() for i in node_ids)
+        assert graph.waitFor(lambda o: sorted(o.get("work_items", [])) == everything, 30), graph.object
+    finally:
+        layer.close()
+
+
+def ids(project, node: str) -> list[str]:
+    return [i["item_id"] for i in json.loads(project.pdg("items", node, "--json").output)["items"]]

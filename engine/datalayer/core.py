@@ -182,8 +182,9 @@ class DataLayer:
         ``frames`` (``decoded``: the events subscribers look into, by seq; the others are read
         by their columns, as ``Envelope``s, and only when they may concern a subscribed object)."""
         view, paths = self.view, interest.paths
-        if interest.lists_items:
-            view.prepare_items([row[5] for row in rows if row[4] == "WorkItemGenerated"])
+        if interest.lists_items and rows:
+            generated = [row[5] for row in rows if row[4] == "WorkItemGenerated"]
+            view.prepare_items(generated, rows[0][0] - 1, rows[-1][0])
         items, item_only, handled = interest.items, storeobjects.ITEM_ONLY, storeobjects.HANDLED
         in_memory = view.in_memory
         for row in rows:
