@@ -16,7 +16,9 @@ from its first one) agree. A list is written as a patch only when the item alrea
 of the same field, the list is long (``PATCH_FROM`` entries or more) and at most a quarter of
 its entries change; otherwise it is written whole.
 
-Readers of single events outside a fold (the data layer's follower) call ``resolve_from_log``.
+Readers of single events outside a fold (the data layer's follower) call ``resolve_from_log``: the
+fold of the item's own earlier events, or, when ``pdg compact`` folded the item's first events into
+its base snapshot, the state at the event (snapshot and replay: slow, and only then).
 """
 
 from __future__ import annotations
@@ -136,4 +138,7 @@ def resolve_from_log(log, event) -> None:
     for earlier in log.events(0, subject=event.item_id, until=event.seq - 1):
         if earlier.kind == "WorkItemGenerated" or getattr(earlier, "item_id", None) in state.items:
             APPLY[earlier.kind](state, earlier)
-    resolve(event, state.items.get(event.item_id))
+    item = state.items.get(event.item_id)
+    if item is None and log.base_seq() > 0:  # its first events were folded into the compaction base
+        item = log.state_at(event.seq - 1).items.get(event.item_id)
+    resolve(event, item)

@@ -136,3 +136,35 @@ def test_readers_of_single_events_get_the_lists_whole(patched):
     assert got == expected
     r = patched.pdg("events", "--item", "gather_1", "--kind", "WorkItemCooked", "--json")
     assert r.exit_code == 0
+
+
+def test_a_patch_whose_item_began_before_a_compaction_is_read_whole(patched, monkeypatch):
+    """``pdg compact`` folds the gather's first events into the base snapshot; a patch written
+    after it still resolves, in the fold, in ``pdg check`` and for the data layer's follower."""
+    from pdgstore.engine.datalayer.storeview import StoreView
+
+    (patched.root / "in" / "f0007.txt").write_text("changed again\n")
+    assert patched.pdg("cook", "wide.py").exit_code == 0
+    r = patched.pdg("compact", "--keep-cooks", "1", "--json")  # the patch's base (cook 3) is folded away
+    assert r.exit_code == 0, r.output
+    r = patched.pdg("check", "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["ok"], r.output
+    with EventLog.open(str(patched.db)) as log:
+        assert log.base_seq() > 0
+        state = log.load_state()
+        gather_id = state.items_named("gather_1")[0].item_id
+        cook_id = state.last_cook_id()
+        assert "outputs" in _payloads(log, cook_id)[("WorkItemCooked", gather_id)]["patched"]
+    from_base = []
+    state_at = EventLog.state_at
+    monkeypatch.setattr(EventLog, "state_at", lambda log, seq, **kw: from_base.append(seq) or state_at(log, seq, **kw))
+    view = StoreView(str(patched.db))
+    assert view.open()
+    try:
+        with view.reading():
+            got = [e.outputs for e in view.events_between(0, view.end_seq())
+                   if e.kind == "WorkItemCooked" and e.item_id == gather_id and e.cook_id == cook_id]
+    finally:
+        view.close()
+    assert got == [state.items[gather_id].outputs]
+    assert from_base, "the item's base was not in the compaction base: this test proves nothing"
