@@ -123,3 +123,32 @@ def test_a_failing_commit_ends_the_cook_with_its_own_sentence(tmp_path, monkeypa
         again = project.pdg("cook", "disk.py")
         assert again.exit_code == 0, (n, again.output)
         assert len(list((project.root / "out").iterdir())) == 6
+
+
+@pytest.mark.timeout(300)
+def test_a_disk_that_stays_full_leaves_no_checkpointer_thread(tmp_path, monkeypatch):
+    """From the N-th write on every write fails (a disk that stays full), so the flush in the
+    cook's own stop fails too. The cook still ends with the disk's sentence, and its checkpointer
+    thread is stopped: the stop's failure skipped that, and the thread left running failed
+    test_checkpointer later in the same process (a paired suite run, round 3)."""
+    import threading
+
+    from conftest import Project
+
+    probe = Project(tmp_path / "probe")
+    probe.write("disk.py", SLOW_GRAPH)
+    total = whole_cook_writes(probe, monkeypatch)
+    tried = 0
+    for n in range(max(1, total // 3), total):
+        project = Project(tmp_path / f"n{n}")
+        project.write("disk.py", SLOW_GRAPH)
+        faults = Faults(n, faultydisk.FULL, stays=True)
+        with monkeypatch.context() as m:
+            faultydisk.install(m, faults)
+            result = project.pdg("cook", "disk.py")
+        if not faults.fired:  # this cook wrote fewer times than the probe
+            continue
+        tried += 1
+        assert result.exit_code == 1 and faultydisk.FULL in result.stderr, (n, result.stderr)
+        assert not [t for t in threading.enumerate() if t.name == "pdg-checkpointer"], n
+    assert tried > 5, (tried, total)
