@@ -275,14 +275,18 @@ class EventLog(LogReader):
             try:
                 body(conn)
                 faults.point(what)  # the crash campaign's kill point (tests/crash): nothing when unset
+                conn.execute("COMMIT")
             except BaseException:
-                if conn.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
+                # SQLite may have rolled back already (a full disk, an I/O error), or not: a COMMIT
+                # that failed leaves the transaction open, and the next BEGIN on this connection (the
+                # cook recording why it stopped) would fail with "cannot start a transaction within
+                # a transaction" instead of this error's sentence
+                if conn.in_transaction:
                     try:
                         conn.execute("ROLLBACK")
                     except sqlite3.Error:
                         pass  # the error that matters is the one being raised
                 raise
-            conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             raise StoreIOError(f"writing to {self.display} failed: {exc}; the cook stops here (not retried)") from None
         except sqlite3.IntegrityError as exc:

@@ -159,7 +159,10 @@ def test_sigint_while_the_graph_file_loads(project):
             time.sleep(0.02)
         graph.range_generate("numbers", 2)
     """)
-    proc = project.popen("cook", "slowload.py")
+    # A terminal's Ctrl-C reaches a process whose SIGINT is at its default; a test run started in the
+    # background (``cmd &`` without job control, nohup, some CI runners) hands its children SIGINT
+    # ignored, and Python then never raises KeyboardInterrupt: the load would run out its 60 s.
+    proc = project.popen("cook", "slowload.py", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 20
     while not (project.root / "loading").exists():
         assert time.monotonic() < deadline and proc.poll() is None, "the graph file never started loading"

@@ -203,10 +203,12 @@ class Cook:
                 self.log.note_stopped(str(exc))
             raise
         finally:
-            if started_schedulers:
-                self.dispatch.stop(True)
-            self.recorder.abandon()  # after a failure only: it was closed above
-            os.chdir(old_cwd)
+            try:
+                if started_schedulers:
+                    self.dispatch.stop(True)
+            finally:  # a scheduler's stop that fails (its own write failing too) must not leave these
+                self.recorder.abandon()  # after a failure only: it was closed above
+                os.chdir(old_cwd)
         summary.seconds = time.perf_counter() - started
         return summary
 

@@ -16,19 +16,24 @@ IO_ERROR = "disk I/O error"
 
 
 class Faults:
-    """Fail every ``every``-th write with ``message`` (0: never, only count)."""
+    """Fail every ``every``-th write with ``message`` (0: never, only count); ``only``: the
+    statements counted as writes (``("COMMIT",)``: fail a commit, whatever batches a cook made)."""
 
-    def __init__(self, every: int = 0, message: str = FULL) -> None:
+    def __init__(
+        self, every: int = 0, message: str = FULL, only: tuple[str, ...] = WRITES, stays: bool = False
+    ) -> None:
         self.every = every
+        self.stays = stays  # once failed, every later write fails too (a disk that stays full)
         self.message = message
+        self.only = only
         self.writes = 0
         self.fired = 0
 
     def hit(self, sql: str) -> None:
-        if not sql.lstrip().upper().startswith(WRITES):
+        if not sql.lstrip().upper().startswith(self.only):
             return
         self.writes += 1
-        if self.every and self.writes % self.every == 0:
+        if self.every and (self.writes % self.every == 0 or (self.stays and self.writes > self.every)):
             self.fired += 1
             raise sqlite3.OperationalError(self.message)
 
