@@ -61,7 +61,9 @@ class Running:
             self.error = exc
             self.reports.put(("crashed", {"error": exc}))
 
-    def wait(self, kind: str, timeout: float = 10.0) -> dict:
+    def wait(self, kind: str, timeout: float = 60.0) -> dict:
+        """The next report of ``kind``. The deadline is for a loaded machine, not a claim: 10 s ran out
+        under a full suite beside others (a polled change's recook, in the fallback test)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -89,7 +91,7 @@ class Running:
 
     def stop(self) -> None:
         self.watcher.stop("test over")
-        self.thread.join(10)
+        self.thread.join(60)
         assert not self.thread.is_alive()
         if self.error:
             raise self.error
@@ -237,7 +239,7 @@ def test_pdg_watch_process_polls_prints_json_and_exits_0_on_ctrl_c(wide):
         second = json.loads(proc.stdout.readline())
         assert second["trigger"]["files"] == ["in/f0007.txt"] and second["items"]["ran"] == 2
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 0
+        assert proc.wait(60) == 0
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -403,7 +403,7 @@ class Cook:
         to ``grace_s``, then give up on them."""
         dispatch = self.dispatch
         dispatch.cancel_running()
-        started = time.monotonic()
+        started, grace_s = time.monotonic(), self.grace_s
         while dispatch.running:
             left = started + self.grace_s - time.monotonic()  # grace_s may drop to 0 meanwhile
             if left <= 0:
@@ -412,6 +412,9 @@ class Cook:
                 dispatch.handle(self.inbox.get(timeout=min(self.tick_s, left)))
             except queue.Empty:
                 pass
+        if dispatch.running:  # said in the log: the items' cancels alone do not tell why they ended
+            given = "a second signal stopped the wait" if self.grace_s < grace_s else f"the {grace_s:g} s grace ran out"
+            self._warn(f"{len(dispatch.running)} running work item(s) given up on: {given}")
         dispatch.running.clear()
 
     def _warn(self, message: str) -> None:
