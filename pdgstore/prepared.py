@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from pdgstore.state import Item
-from pdgstore.tables import ITEM_COLUMNS, _pack, _unpack
+from pdgstore.tables import ITEM_COLUMNS, _unpack, item_body, item_detail
 
 
 def new_item_row(seq: int, item: Item) -> tuple:
@@ -24,9 +24,8 @@ def new_item_row(seq: int, item: Item) -> tuple:
     not in the state before: what ``fold_rows`` writes for that event, from the state the writer
     applied it to (``pdgstore.projection.APPLY``, the one fold). A writer that generates many new
     items at once hands these rows with its batch (``EventLog.append_rows(prepared=...)``), and the
-    append writes them instead of decoding and folding those events a second time. (A new item's
-    lists are plain, never ``Packed``: its body and detail are packed as they are.)"""
-    parents, inputs = item.parents, item.inputs
+    append writes them instead of decoding and folding those events a second time. Body and detail
+    are packed by ``tables.item_body``/``item_detail``, the fold's own, so the two rows cannot differ."""
     return (
         seq,
         item.item_id,
@@ -35,19 +34,8 @@ def new_item_row(seq: int, item: Item) -> tuple:
         item.name,
         item.state,
         item.cook_id,
-        _pack(
-            (
-                item.index,
-                item.outputs,
-                item.started_ns,
-                item.duration_ns,
-                item.error,
-                item.signature,
-                len(parents),
-                len(inputs),
-            )
-        ),
-        _pack((parents, item.attrs, inputs, item.traceback, item.reason)),
+        item_body(item),
+        item_detail(item),
     )
 
 
