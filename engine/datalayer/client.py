@@ -55,7 +55,7 @@ class RemoteDataLayer:
         self.subscribers: dict[str, list] = {}
         self.objects: dict[str, dict] = {}
         self.seqs: dict[str, int] = {}
-        self.stats: dict[str, Any] = {"connects": 0, "frames": 0, "lost": 0}
+        self.stats: dict[str, Any] = {"connects": 0, "frames": 0, "lost": 0, "refs": 0}
         self._pending: dict[int, Future] = {}
         self._refs = Resolver()
         self._ids = itertools.count(1)
@@ -204,6 +204,7 @@ class RemoteDataLayer:
             self._refs.frame(path, data.get("seq"), wire)  # a graph's appends sent by ref: the values
             messages = [Message.from_wire(m) for m in wire]
             self.stats["frames"] += 1
+            self.stats["refs"] = self._refs.resolved
             with self.lock:
                 props = self.objects.get(path, {})
                 for message in messages:

@@ -146,6 +146,8 @@ class Resolver:
         self.seq: int | None = None
         #: (path, prop) -> [values appended by this seq's frames, how many were taken]
         self.streams: dict[tuple[str, str], list] = {}
+        #: messages that came as refs and were resolved (a client's stats)
+        self.resolved = 0
 
     def reset(self) -> None:
         """A new connection: nothing is remembered across it."""
@@ -165,6 +167,7 @@ class Resolver:
             if refs is not None:
                 wire["values"] = self._resolve(wire.get("from"), refs, wire.get("prop"))
                 del wire["refs"], wire["from"]
+                self.resolved += 1
             else:
                 values = wire.get("values")
                 if isinstance(values, list):
