@@ -248,6 +248,14 @@ class Scheduler:
         #: job's outputs may be (engine.files.confine); set when the cook starts
         self.path_bounds: tuple[str, ...] = ()
 
+    @property
+    def cook_reporter(self) -> Reporter:
+        """``reporter``, for the callbacks a cook makes: the cook sets it before ``on_start``."""
+        reporter = self.reporter
+        if reporter is None:
+            raise RuntimeError(f"scheduler {self.name} was asked to report outside a cook")
+        return reporter
+
     def parms(self) -> dict:
         """What the log records about its definition (not part of the items' signatures)."""
         return {"type": self.type_name, "tick_period": self.tick_period, "max_items": self.max_items}
