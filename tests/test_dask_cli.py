@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import reserved_port
+
 pytest.importorskip("distributed")
 
 pytestmark = pytest.mark.timeout(180)
@@ -163,14 +165,6 @@ def test_the_dask_scheduler_going_away_cancels_the_cook_with_its_reason(project,
     assert shutil.which("true")  # the machine is still usable
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 RECONNECT_GRAPH = '''
 from pdgstore.engine import Graph
 graph = Graph("back")
@@ -184,14 +178,13 @@ graph.command("run", numbers, ["sh", "-c", "if [ -e hold ]; then echo $$ >> pids
 OUTAGE_S = 12
 
 
-def test_a_dask_scheduler_back_on_its_address_gets_the_dropped_jobs_again(project, tmp_path):
+def test_a_dask_scheduler_back_on_its_address_gets_the_dropped_jobs_again(project, tmp_path, port):
     """The Dask scheduler dies mid-cook with its worker (their jobs live on in their own process
     groups) and a new one starts on the same address with a new worker, within ``lost_after_s``:
     the cook reaches it again (``rejoin``: not the client's own reconnect, whose backoff may not try
     again until long after the scheduler is back), the jobs left running are killed, and each item
     runs again as a retry with its reason; the cook succeeds, everything recorded, and no traceback
     of the lost client's cancelled reconnect reaches stderr."""
-    port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     scheduler = DASK + ["--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
     worker = WORKER + [address, "--nthreads", "2", "--resources", "slots=2", "--no-dashboard", "--host", "127.0.0.1"]
@@ -253,11 +246,10 @@ def test_a_dask_scheduler_back_on_its_address_gets_the_dropped_jobs_again(projec
     assert project.pdg_process("check").returncode == 0
 
 
-def test_ctrl_c_while_the_dask_scheduler_is_out_of_reach_cancels_the_cook(project, tmp_path):
+def test_ctrl_c_while_the_dask_scheduler_is_out_of_reach_cancels_the_cook(project, tmp_path, port):
     """The Dask scheduler and its worker die mid-cook; while the cook waits for them (a warning in
     the log says so) the user presses Ctrl-C: the cook ends then, cancelled for the user's reason,
     not the lost scheduler's, its items recorded cancelled, with no traceback."""
-    port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     scheduler = DASK + ["--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
     worker = WORKER + [address, "--nthreads", "2", "--resources", "slots=2", "--no-dashboard", "--host", "127.0.0.1"]
@@ -300,6 +292,14 @@ def test_ctrl_c_while_the_dask_scheduler_is_out_of_reach_cancels_the_cook(projec
     with EventLog.open(str(project.db)) as log:
         state = log.load_state()
     assert {i.state for i in state.items.values() if i.node == "run"} == {"cooked_cancel"}
+
+
+@pytest.fixture
+def port():
+    """The Dask scheduler's port, held for the test (``tests/ports.py``): no other process can take
+    it, neither before the first scheduler listens nor while the test keeps it away."""
+    with reserved_port() as held:
+        yield held
 
 
 def _warned(project, text: str) -> bool:

@@ -73,7 +73,7 @@ class DataLayer:
         self._follower: threading.Thread | None = None
         self._stop = threading.Event()
         #: frames delivered, by kind: what a benchmark or ``pdg serve`` reports
-        self.stats = {"frames": 0, "polls": 0, "events": 0}
+        self.stats: dict[str, Any] = {"frames": 0, "polls": 0, "events": 0}
         #: the seq each step read to, oldest first: where live frames were cut (``replay``)
         self.boundaries: collections.deque[int] = collections.deque(maxlen=BOUNDARY_LIMIT)
         #: bumped at every (un)subscription: what the follower must decode is worked out again
@@ -84,6 +84,12 @@ class DataLayer:
     @property
     def seq(self) -> int:
         return self.view.seq if self.view is not None else 0
+
+    def _open_view(self) -> StoreView:
+        """The view, for the parts of a step or a subscription that run only once there is one."""
+        view = self.view
+        assert view is not None, "a step or a subscription made the view first"
+        return view
 
     def set_store(self, path: str) -> None:
         with self.lock:
@@ -183,7 +189,7 @@ class DataLayer:
         """The deltas the events of ``rows`` make to the subscribed store objects, merged into
         ``frames`` (``decoded``: the events subscribers look into, by seq; the others are read
         by their columns, as ``Envelope``s, and only when they may concern a subscribed object)."""
-        view, paths = self.view, interest.paths
+        view, paths = self._open_view(), interest.paths
         if interest.lists_items and rows:
             generated = [row[5] for row in rows if row[4] == "WorkItemGenerated"]
             view.prepare_items(generated, rows[0][0] - 1, rows[-1][0])
@@ -213,14 +219,15 @@ class DataLayer:
         """The summaries of the subscribed nodes as the view's state stands (for the tables:
         inside the read transaction that read the step's rows). One indexed query per node."""
         found = {}
-        for path in self._interest().node_paths:
-            parsed = storeobjects.parse(path)
-            found[path] = storeobjects.node_summary(self.view, parsed[1], parsed[2])
+        view, interest = self._open_view(), self._interest()
+        for path in interest.node_paths:
+            parsed = interest.parsed[path]
+            found[path] = storeobjects.node_summary(view, parsed[1], parsed[2])
         return found
 
     def _summarise(self, summaries: dict[str, dict], frames: dict) -> None:
         """The node summaries that changed in this step, at the end of its frames."""
-        seq = self.view.seq
+        seq = self._open_view().seq
         for path, summary in summaries.items():
             for message in summary_messages(self._summaries.get(path), summary, seq):
                 merge(frames.setdefault(path, []), message)
@@ -232,8 +239,9 @@ class DataLayer:
                 self.deliver(path, [self._store_snapshot(path, seq)], seq)
 
     def _store_snapshot(self, path: str, seq: int | None = None) -> Message:
-        seq = self.view.seq if seq is None else seq
-        return snapshot(storeobjects.properties(self.view, storeobjects.parse(path)), seq)
+        view = self._open_view()
+        seq = view.seq if seq is None else seq
+        return snapshot(storeobjects.properties(view, storeobjects.parse_known(path)), seq)
 
     def resume_frames(self, path: str, since: int) -> list[tuple[int, list[Message]]] | None:
         """The frames of store object ``path`` after seq ``since`` up to now, as a live subscriber
@@ -249,8 +257,9 @@ class DataLayer:
         path = clean_path(path)
         with self.lock:
             handler = self.manager.handlers.get(path)
-            if handler is None and not path.startswith("query?") and storeobjects.parse(path) is not None:
-                self._subscribe_store(visualizer, path, since)
+            parsed = storeobjects.parse(path)
+            if handler is None and not path.startswith("query?") and parsed is not None:
+                self._subscribe_store(visualizer, path, parsed, since)
                 return
             subs = self.subscribers.setdefault(path, [])
             if visualizer not in subs:
@@ -266,7 +275,7 @@ class DataLayer:
                     query = self.queries[path] = QueryHandler(self, path)
                 self._deliver_to(visualizer, path, [query.snapshot()], self.seq)
 
-    def _subscribe_store(self, visualizer, path: str, since: int | None) -> None:
+    def _subscribe_store(self, visualizer, path: str, parsed: tuple, since: int | None) -> None:
         """Subscribe to a store object: bring the view to the end of the log first (others hear of
         those events), then the newcomer gets the snapshot (or the deltas since ``since``) of that
         same cut, and every later change."""
@@ -280,7 +289,6 @@ class DataLayer:
             if visualizer not in subs:
                 subs.append(visualizer)
             self._version += 1
-            parsed = storeobjects.parse(path)
             if parsed[0] == "node" and path not in self._summaries:
                 self._summaries[path] = storeobjects.node_summary(view, parsed[1], parsed[2])
             frames = self.resume_frames(path, since) if since is not None else None
@@ -470,11 +478,12 @@ class _Interest:
 
     def __init__(self, subscribers: dict, version: int) -> None:
         self.version = version
-        self.paths = frozenset(p for p in subscribers if storeobjects.parse(p) is not None)
-        parsed = [storeobjects.parse(p) for p in self.paths]
-        self.node_paths = sorted(p for p, x in zip(self.paths, parsed, strict=True) if x[0] == "node")
-        self.items = frozenset(x[2] for x in parsed if x[0] == "item")
-        self.lists_items = any(x[0] in ("graph", "node") for x in parsed)
+        #: each subscribed store object's path, parsed (``storeobjects.parse``)
+        self.parsed = {p: x for p in subscribers if (x := storeobjects.parse(p)) is not None}
+        self.paths = frozenset(self.parsed)
+        self.node_paths = sorted(p for p, x in self.parsed.items() if x[0] == "node")
+        self.items = frozenset(x[2] for x in self.parsed.values() if x[0] == "item")
+        self.lists_items = any(x[0] in ("graph", "node") for x in self.parsed.values())
 
     def filter(self) -> tuple:
         """(kinds, subjects): the rows worth reading (the follower skips the rest in SQL): the

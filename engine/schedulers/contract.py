@@ -248,6 +248,14 @@ class Scheduler:
         #: job's outputs may be (engine.files.confine); set when the cook starts
         self.path_bounds: tuple[str, ...] = ()
 
+    @property
+    def cook_reporter(self) -> Reporter:
+        """``reporter``, for the callbacks a cook makes: the cook sets it before ``on_start``."""
+        reporter = self.reporter
+        if reporter is None:
+            raise RuntimeError(f"scheduler {self.name} was asked to report outside a cook")
+        return reporter
+
     def parms(self) -> dict:
         """What the log records about its definition (not part of the items' signatures)."""
         return {"type": self.type_name, "tick_period": self.tick_period, "max_items": self.max_items}
@@ -280,6 +288,17 @@ class Scheduler:
 
     def on_stop_cook(self, cancel: bool) -> bool:
         """The cook ended; on ``cancel`` kill what still runs and return only once it is gone."""
+        return True
+
+    def running_here(self) -> list[str]:
+        """After ``on_stop_cook``: the items whose work still runs in the cook's own process (a
+        thread cannot be killed). The cook waits for them with ``wait_here`` before it returns, so
+        none writes a file or reports once it is over. Only schedulers running Python work on
+        threads of the cook's process have any."""
+        return []
+
+    def wait_here(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for ``running_here`` to end; whether it has."""
         return True
 
     def on_start(self) -> None:
