@@ -15,10 +15,10 @@ import pytest
 import websockets
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import pdgd
 from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET, Message
 from pdgstore.engine.datalayer.sharedlists import Resolver, node_streams, order_for_refs, to_wire_with_refs
+
+import pdgd
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -77,8 +77,9 @@ class DataLayerServer:
         #: every connection must present the token (any address but loopback)
         self.requires_token = not is_loopback(host)
         self.stats = {"connections": 0, "malformed": 0, "refused": 0, "resyncs": 0, "frames": 0}
-        #: (path, seq) -> (messages, bytes) of the frames encoded for the last seq delivered
-        self._frame_cache: dict[tuple[str, int], tuple[list, bytes]] = {}
+        #: (path, seq[, the node paths refs point at]) -> (messages, bytes) of the frames encoded for the
+        #: last seq delivered
+        self._frame_cache: dict[tuple, tuple[list, bytes]] = {}
         self._frame_cache_seq = -1
         self._sock = _bind(host, port)
         self.port = self._sock.getsockname()[1]

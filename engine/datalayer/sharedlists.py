@@ -30,6 +30,8 @@ order, is sent as plain values), so the encoding can never say something the pla
 
 from __future__ import annotations
 
+from typing import Any
+
 from pdgstore.engine.datalayer import storeobjects
 from pdgstore.engine.datalayer.messages import APPEND, Message
 from pdgstore.engine.datalayer.messages import PropertyNames as P
@@ -145,7 +147,7 @@ class Resolver:
     def __init__(self) -> None:
         self.seq: int | None = None
         #: (path, prop) -> [values appended by this seq's frames, how many were taken]
-        self.streams: dict[tuple[str, str], list] = {}
+        self.streams: dict[tuple[str, Any], list] = {}
         #: messages that came as refs and were resolved (a client's stats)
         self.resolved = 0
 
