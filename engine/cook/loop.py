@@ -49,6 +49,8 @@ from pdgstore.state import State
 
 __all__ = ["Cook", "CookSummary", "item_identity", "recover_dead_cook"]
 
+#: a wait for in-process items at a cook's stop this long is told to the user (it may be long)
+NOTICE_AFTER_S = 1.0
 SNAPSHOT_EVERY = 20_000  # events since the last snapshot that make the end of a cook write a new one
 MAX_PENDING = 20_000  # events held before a flush even within a tick
 
@@ -113,6 +115,8 @@ class Cook:
         self.walk: Walk | None = None
         self._generation_failed = ""  # why a node could not generate its items, if one could not
         self.warnings: list[str] = []
+        #: hears what the cook tells its user while it runs, beside the log (the terminal: ``pdg cook``)
+        self.notice: Callable[[str], None] | None = None
 
     @classmethod
     def plan(cls, log: EventLog | None, graph: Graph, **kwargs) -> tuple[Cook, dict]:
@@ -170,6 +174,7 @@ class Cook:
             if started_schedulers:
                 started_schedulers = False
                 self.dispatch.stop(self._cancel.is_set())
+                self._await_in_process()
             status, message = self._finish()
             state = self.state
             failed = (
@@ -207,8 +212,11 @@ class Cook:
                 if started_schedulers:
                     self.dispatch.stop(True)
             finally:  # a scheduler's stop that fails (its own write failing too) must not leave these
-                self.recorder.abandon()  # after a failure only: it was closed above
-                os.chdir(old_cwd)
+                try:
+                    self._await_in_process()  # a cook stopped by an error too: before the cwd goes back
+                finally:
+                    self.recorder.abandon()  # after a failure only: it was closed above
+                    os.chdir(old_cwd)
         summary.seconds = time.perf_counter() - started
         return summary
 
@@ -400,14 +408,30 @@ class Cook:
 
     def _stop_running(self) -> None:
         """After a cancel: ask the schedulers to cancel their jobs, let running items finish for up
-        to ``grace_s``, then give up on them."""
+        to ``grace_s``, then give up on them. In-process items are not given up on when the grace
+        runs out: Python code on the cook's threads cannot be killed as a job is, and a cook that
+        returned while they run would leave them writing files (relative to the graph's folder,
+        this process's working directory only until then) after their items were recorded
+        cancelled. They are waited for, recorded as they end, and the user is told; a second
+        signal (``grace_s`` set to 0) stops every wait."""
         dispatch = self.dispatch
         dispatch.cancel_running()
         started, grace_s = time.monotonic(), self.grace_s
+        told = False
         while dispatch.running:
             left = started + self.grace_s - time.monotonic()  # grace_s may drop to 0 meanwhile
             if left <= 0:
-                break
+                here = self._in_process(dispatch.running) if self.grace_s > 0 else []
+                if not here:
+                    break
+                if not told:
+                    told = True
+                    self._tell(
+                        f"waiting for {_count_names(here, self.state)} to end: Python code running "
+                        "in the cook's process cannot be stopped from outside (a second Ctrl-C "
+                        "leaves them, to end with this process)"
+                    )
+                left = self.tick_s
             try:
                 dispatch.handle(self.inbox.get(timeout=min(self.tick_s, left)))
             except queue.Empty:
@@ -416,6 +440,49 @@ class Cook:
             given = "a second signal stopped the wait" if self.grace_s < grace_s else f"the {grace_s:g} s grace ran out"
             self._warn(f"{len(dispatch.running)} running work item(s) given up on: {given}")
         dispatch.running.clear()
+
+    def _in_process(self, running) -> list[str]:
+        """Those of the ``running`` items (item id -> scheduler name) that run on this process's threads."""
+        schedulers = self.dispatch.schedulers
+        return [i for i, name in running.items() if getattr(schedulers.get(name), "in_process", False)]
+
+    def _await_in_process(self) -> None:
+        """Once the schedulers stopped: wait for the in-process items still running (a cook stopped
+        by an error, by a failing write above all, or left by a second signal), so that none writes
+        a file or reports once the cook has returned. A wait longer than ``NOTICE_AFTER_S`` is told
+        to the user; a signal then (a second one, if the cook was cancelled already) stops waiting,
+        and the items left end with this process (``pdg cook`` exits at once)."""
+        dispatch = self.dispatch
+        if dispatch is None:
+            return
+        waiting = [s for s in dispatch.schedulers.values() if not s.wait_here(0)]
+        cancelled = self._cancel.is_set()
+        began, told = time.monotonic(), False
+        while waiting:
+            if self.grace_s <= 0 or (self._cancel.is_set() and not cancelled):
+                if told or not cancelled:  # else the warning that gave up on them said it
+                    self._tell(
+                        f"{_count_names(self._here(waiting), self.state)} left running, to end with this process"
+                    )
+                return
+            if not told and time.monotonic() - began >= NOTICE_AFTER_S:
+                told = True
+                self._tell(
+                    f"the cook has stopped; waiting for {_count_names(self._here(waiting), self.state)} "
+                    "to end: Python code running in the cook's process cannot be stopped from outside "
+                    "(Ctrl-C leaves them, to end with this process)"
+                )
+            waiting = [s for s in waiting if not s.wait_here(self.tick_s)]
+
+    @staticmethod
+    def _here(schedulers) -> list[str]:
+        return [item_id for s in schedulers for item_id in s.running_here()]
+
+    def _tell(self, message: str) -> None:
+        """A warning the user hears now (``notice``), not only once the cook is over."""
+        self._warn(message)
+        if self.notice is not None:
+            self.notice(message)
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -487,3 +554,10 @@ class Cook:
         if warnings:
             written = self.recorder.flush()
             self._notify(written)
+
+
+def _count_names(item_ids: list[str], state: State, shown: int = 5) -> str:
+    """ "2 in-process work item(s) (make_1, make_2)": a count, and the first names."""
+    names = [state.items[i].name if i in state.items else i for i in item_ids]
+    more = f", and {len(names) - shown} more" if len(names) > shown else ""
+    return f"{len(names)} in-process work item(s) ({', '.join(names[:shown])}{more})"

@@ -162,7 +162,7 @@ class Recorder:
                 self._checkpoints(log)
                 log.append_rows(self._rows, prepared=self._prepared)
                 if self.checkpointer is not None:
-                    self.checkpointer.committed()
+                    self.checkpointer.committed(sum(len(row[6]) + len(row[5]) for row in self._rows))
                 if mark is not None:
                     self._confirmed = mark
             log.next_seq = self._seq

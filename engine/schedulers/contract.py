@@ -290,6 +290,17 @@ class Scheduler:
         """The cook ended; on ``cancel`` kill what still runs and return only once it is gone."""
         return True
 
+    def running_here(self) -> list[str]:
+        """After ``on_stop_cook``: the items whose work still runs in the cook's own process (a
+        thread cannot be killed). The cook waits for them with ``wait_here`` before it returns, so
+        none writes a file or reports once it is over. Only schedulers running Python work on
+        threads of the cook's process have any."""
+        return []
+
+    def wait_here(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for ``running_here`` to end; whether it has."""
+        return True
+
     def on_start(self) -> None:
         """The scheduler was created (once per cook process)."""
 

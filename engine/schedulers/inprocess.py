@@ -36,6 +36,8 @@ class InProcessScheduler(Scheduler):
         super().__init__(name, tick_period=tick_period, max_items=max_items, working_dir=working_dir)
         self.jobs = jobs or os.cpu_count() or 1
         self.pool: ThreadPool | None = None
+        #: the pool of the cook that stopped last, until its workers have ended (``wait_here``)
+        self.stopped_pool: ThreadPool | None = None
         self.procs: dict = {}  # item id -> the Popen of its running job
         self.cancelled: set[str] = set()
         self.temp: Path | None = None
@@ -65,7 +67,7 @@ class InProcessScheduler(Scheduler):
                 self.temp = Path(self.job_temp)
                 install_job_modules(self.temp)
             env, log = jobs.prepare(item, self, self.temp)
-            pool.submit(None, lambda: self._run_job(item.id, command, env, log))
+            pool.submit(None, lambda: self._run_job(item.id, command, env, log), label=item.id)
         else:
             return ScheduleResult.FAILED
         return ScheduleResult.SUCCEEDED
@@ -113,6 +115,17 @@ class InProcessScheduler(Scheduler):
     def on_stop_cook(self, cancel: bool) -> bool:
         self.on_cancel_work_items(list(self.procs))
         if self.pool is not None:
-            self.pool.shutdown()
-            self.pool = None
+            self.pool.shutdown()  # a task not started never runs; the cook awaits the running ones
+            self.stopped_pool, self.pool = self.pool, None
         return True
+
+    def running_here(self) -> list[str]:
+        pool = self.stopped_pool
+        return pool.running() if pool is not None else []
+
+    def wait_here(self, timeout: float) -> bool:
+        pool = self.stopped_pool
+        if pool is None or pool.join(timeout):
+            self.stopped_pool = None
+            return True
+        return False
