@@ -99,6 +99,9 @@ class _Transport(xmlrpc.client.Transport):
         if int(parts[1]) != 200:
             reason = parts[2].decode("latin-1").strip() if len(parts) > 2 else ""
             raise xmlrpc.client.ProtocolError(host + handler, int(parts[1]), reason, {})
+        known = _KNOWN_ANSWERS.get(data)
+        if known is not None:  # most answers are one of these: an XML parser costs more than the rest of a call
+            return known
         parser, unmarshaller = self.getparser()
         parser.feed(data)
         parser.close()
@@ -110,6 +113,13 @@ class _Transport(xmlrpc.client.Transport):
         if self._sock is not None:
             self._sock.close()
         self._sock = self._file = None
+
+
+#: the answers most calls get (a report's ``True``, ``checkReady``'s 1), as the stdlib writes them
+#: (the server's too), by their bytes: what parsing them would give
+_KNOWN_ANSWERS = {
+    xmlrpc.client.dumps((value,), methodresponse=True).encode(): (value,) for value in (True, False, 1, 0, -1)
+}
 
 
 class _Closed(ConnectionError):
