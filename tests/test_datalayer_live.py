@@ -569,6 +569,11 @@ def test_progress_example_prints_a_live_line_per_node(slow, serve, remote):
     lines: queue.Queue = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True)
     reader.start()
+    # its stderr is read as it comes too: a pipe nobody reads stops a writer once full, and what
+    # it said belongs in a failure's message
+    said: list[str] = []
+    err_reader = threading.Thread(target=lambda: said.extend(watcher.stderr), daemon=True)
+    err_reader.start()
     cook = slow.popen("cook", "gated.py", "-j", "1")
     out: list[str] = []
     try:
@@ -578,7 +583,9 @@ def test_progress_example_prints_a_live_line_per_node(slow, serve, remote):
             try:
                 out.append(lines.get(timeout=60))
             except queue.Empty:
-                raise AssertionError(f"the watcher never showed the cook's work items: {out}") from None
+                raise AssertionError(
+                    f"the watcher never showed the cook's work items: {out}; its stderr: {''.join(said)[-3000:]}"
+                ) from None
         (slow.root / "go.tmp").write_text("")
         (slow.root / "go.tmp").rename(go)
         cook_out, cook_err = cook.communicate(timeout=90)
@@ -590,8 +597,8 @@ def test_progress_example_prints_a_live_line_per_node(slow, serve, remote):
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
-    err = watcher.stderr.read()
-    watcher.stderr.close()
+    err_reader.join(timeout=30)
+    err = "".join(said)
     assert watcher.returncode == 0, err
     while not lines.empty():
         out.append(lines.get())
