@@ -121,6 +121,8 @@ def report(benchmark, name: str, value: float, unit: str, *, plain_value: float 
     if target:
         info.update(target=target, met=met)
         line += f" | target {target}: {'met' if met else 'NOT met'}"
+    if extra:
+        line += " | " + ", ".join(f"{key} {value}" for key, value in extra.items())
     benchmark.extra_info.update(info)
     print(f"\n[pdg-bench] {line}", flush=True)
 

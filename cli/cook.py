@@ -109,6 +109,8 @@ def command(
 
         for sig in stop_signals:
             signal.signal(sig, interrupt)
+        # told at once: the cook waits for its in-process items to end, which may take long
+        cook.notice = lambda message: click.echo(f"pdg: {message}", err=True)
 
     try:
         if progress_ui:

@@ -12,6 +12,8 @@ from pdgstore.queries import JSON_SCHEMA
 from pdgstore.readmodel import TableState
 
 STATUSES = ("success", "failed", "cancelled", "running", "died")
+#: warnings printed in a cook's detail (``--json`` has them all)
+WARNINGS_SHOWN = 20
 
 
 @click.command("history", short_help="List cooks (filtered), or show what one cook did.")
@@ -24,8 +26,8 @@ STATUSES = ("success", "failed", "cancelled", "running", "died")
 @json_option
 def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
     """List every cook: id, graph, start, duration, status and item counts. With COOK, show what that
-    cook did: per node what ran, came from the cache, failed, was updated or reused; its failures and
-    its slowest items."""
+    cook did: per node what ran, came from the cache, failed, was updated or reused; its failures,
+    its slowest items and its warnings."""
     with open_store(db) as log:
         state = TableState(log)
         if cook_id is not None:
@@ -95,6 +97,8 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
 def _show_cook(d: dict, as_json: bool) -> None:
     d["started"] = render.iso(d["started_ns"])
     d["ended"] = render.iso(d["ended_ns"])
+    for w in d["warnings"]:
+        w["time"] = render.iso(w["time_ns"])
     if as_json:
         render.emit_json({"schema": JSON_SCHEMA, "cook": d})
         return
@@ -133,3 +137,12 @@ def _show_cook(d: dict, as_json: bool) -> None:
         p("slowest items:")
         for s in d["slowest"]:
             p(f"  {s['seconds']:9.3f} s  {s['name']}  ({s['node']})")
+    warnings = d["warnings"]
+    if warnings:
+        p(f"[bold yellow]warnings ({len(warnings)}):[/bold yellow]")
+        for w in warnings[:WARNINGS_SHOWN]:
+            about = f"{w['about']}: " if w["about"] else ""
+            p("  " + render.escape(about + w["message"]))
+        if len(warnings) > WARNINGS_SHOWN:
+            more = len(warnings) - WARNINGS_SHOWN
+            p(f"  and {more} more (--json, or pdg events --cook {d['cook_id']} --kind CookWarning)")

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from pdgstore.engine.cook.loop import Cook, CookSummary
+from pdgstore.engine.cook.summary import CookSummary
 from pdgstore.engine.errors import UnknownNode
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.loader import load_graph
@@ -21,6 +22,9 @@ from pdgstore import locate
 from pdgstore.log import EventLog
 from pdgstore.paths import display_path
 from pdgstore.queries import JSON_SCHEMA
+
+if TYPE_CHECKING:
+    from pdgstore.engine.cook.loop import Cook
 
 # finding and opening a store is pdgstore's (``pdgstore.locate``); kept here under their old names
 STORE_DIR, STORE_FILE = locate.STORE_DIR, locate.STORE_FILE
@@ -99,6 +103,8 @@ def cook_graph(
             summary, scan = manifest.try_noop(log, graph, jobs=jobs)
             if summary is not None:
                 return summary
+        from pdgstore.engine.cook.loop import Cook  # here: a no-op proven by the manifest needs none of it
+
         cook = Cook(
             log, graph, node=node, jobs=jobs, progress=progress, static=static, scan=scan, generate_only=generate_only
         )
@@ -132,6 +138,8 @@ def plan_file(
     graph.validate()
     graph.describe()
     path = db or os.environ.get("PDG_DB") or store_beside(graph_path)
+    from pdgstore.engine.cook.loop import Cook
+
     if os.path.exists(path):
         with EventLog.open(path) as log:
             cook, _decisions = Cook.plan(log, graph, node=node)

@@ -57,7 +57,8 @@ def removed_items_of(log: EventLog, node: str) -> list[str]:
 
 def cook_detail(log: EventLog, cook_id: int, state: ReadState) -> dict:
     """What cook ``cook_id`` did: per node what ran, was taken from the cache, failed, was cancelled,
-    was updated (recorded again without running) or reused, plus its failures and slowest items.
+    was updated (recorded again without running) or reused, plus its failures, slowest items and
+    warnings (its ``CookWarning`` events: what went wrong without stopping it).
 
     ``state`` is the current state (for the cook's summary row); the per-node totals come from the
     state when the cook ended."""
@@ -71,8 +72,14 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState) -> dict:
     fate: dict[str, str] = {}
     ran: dict[str, dict] = {}
     nodes: dict[str, str] = {}
+    warnings: list[dict] = []
     for event in log.events(span[0] - 1, until=span[1], cook_id=cook_id):
         kind = event.kind
+        if kind == "CookWarning":
+            warnings.append(
+                {"seq": event.seq, "time_ns": event.time_ns, "about": event.about, "message": event.message}
+            )
+            continue
         if kind not in ITEM_KINDS:
             continue
         item_id = event.item_id
@@ -157,6 +164,7 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState) -> dict:
             {"item_id": i, "name": name(i), "node": node_of(i), "seconds": round(info["duration_ns"] / 1e9, 6)}
             for i, info in slowest
         ],
+        "warnings": warnings,
     }
 
 

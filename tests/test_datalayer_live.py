@@ -21,6 +21,7 @@ from websockets.exceptions import InvalidStatus
 
 import pdgd
 import pdgd.util
+from tests.ports import reserved_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -479,30 +480,27 @@ def _wait(predicate, timeout=20.0):
 def test_serve_port_tcp_port_and_host_flags(slow, serve):
     """``pdg serve --port N --tcp-port M --host H``: it listens where told, and on an address that
     is not loopback every client must present the token (kept in serve.json, mode 0600)."""
-    ports = []
-    for _ in range(2):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            ports.append(probe.getsockname()[1])
-    server = serve("--port", str(ports[0]), "--tcp-port", str(ports[1]), "--host", "0.0.0.0")
-    assert (server.ws_port, server.tcp_port) == (ports[0], ports[1])
-    assert server.info["host"] == "0.0.0.0" and server.info["token_required"] is True
-    info_path = slow.db.parent / "serve.json"
-    assert info_path.stat().st_mode & 0o777 == 0o600
-    token = json.loads(info_path.read_text())["token"]
+    with reserved_port() as ws_port, reserved_port() as tcp_port:  # held: no other process is given them
+        ports = [ws_port, tcp_port]
+        server = serve("--port", str(ports[0]), "--tcp-port", str(ports[1]), "--host", "0.0.0.0")
+        assert (server.ws_port, server.tcp_port) == (ports[0], ports[1])
+        assert server.info["host"] == "0.0.0.0" and server.info["token_required"] is True
+        info_path = slow.db.parent / "serve.json"
+        assert info_path.stat().st_mode & 0o777 == 0o600
+        token = json.loads(info_path.read_text())["token"]
 
-    async def first(url):
-        async with websockets.connect(url) as ws:
-            return json.loads(await ws.recv())
+        async def first(url):
+            async with websockets.connect(url) as ws:
+                return json.loads(await ws.recv())
 
-    with pytest.raises(InvalidStatus):
-        asyncio.run(first(f"ws://127.0.0.1:{ports[0]}/"))
-    assert asyncio.run(first(f"ws://127.0.0.1:{ports[0]}/?token={token}"))["auth"] is True
-    with socket.create_connection(("127.0.0.1", ports[1]), timeout=10) as client:
-        client.sendall(msgpack.packb({"op": "hello", "token": token}))
-        unpacker = msgpack.Unpacker(raw=False)
-        unpacker.feed(client.recv(65536))
-        assert next(unpacker)["op"] == "welcome"
+        with pytest.raises(InvalidStatus):
+            asyncio.run(first(f"ws://127.0.0.1:{ports[0]}/"))
+        assert asyncio.run(first(f"ws://127.0.0.1:{ports[0]}/?token={token}"))["auth"] is True
+        with socket.create_connection(("127.0.0.1", ports[1]), timeout=10) as client:
+            client.sendall(msgpack.packb({"op": "hello", "token": token}))
+            unpacker = msgpack.Unpacker(raw=False)
+            unpacker.feed(client.recv(65536))
+            assert next(unpacker)["op"] == "welcome"
 
 
 def test_serve_refuses_a_port_in_use_with_a_sentence(slow):
@@ -571,6 +569,11 @@ def test_progress_example_prints_a_live_line_per_node(slow, serve, remote):
     lines: queue.Queue = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True)
     reader.start()
+    # its stderr is read as it comes too: a pipe nobody reads stops a writer once full, and what
+    # it said belongs in a failure's message
+    said: list[str] = []
+    err_reader = threading.Thread(target=lambda: said.extend(watcher.stderr), daemon=True)
+    err_reader.start()
     cook = slow.popen("cook", "gated.py", "-j", "1")
     out: list[str] = []
     try:
@@ -580,7 +583,9 @@ def test_progress_example_prints_a_live_line_per_node(slow, serve, remote):
             try:
                 out.append(lines.get(timeout=60))
             except queue.Empty:
-                raise AssertionError(f"the watcher never showed the cook's work items: {out}") from None
+                raise AssertionError(
+                    f"the watcher never showed the cook's work items: {out}; its stderr: {''.join(said)[-3000:]}"
+                ) from None
         (slow.root / "go.tmp").write_text("")
         (slow.root / "go.tmp").rename(go)
         cook_out, cook_err = cook.communicate(timeout=90)
@@ -592,8 +597,8 @@ def test_progress_example_prints_a_live_line_per_node(slow, serve, remote):
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
-    err = watcher.stderr.read()
-    watcher.stderr.close()
+    err_reader.join(timeout=30)
+    err = "".join(said)
     assert watcher.returncode == 0, err
     while not lines.empty():
         out.append(lines.get())

@@ -154,6 +154,39 @@ def test_history_detail_lists_failures(project):
     assert [c["cook_id"] for c in _json(project.pdg("history", "--status", "failed", "--json"))["cooks"]] == [1]
 
 
+def test_history_detail_lists_the_cooks_warnings(project):
+    """``pdg history COOK`` shows the cook's CookWarning events (what ``pdg events --kind
+    CookWarning`` lists): all of them in ``--json``, the first few in the text with a count of the rest."""
+    project.write("warns.py", '''
+        from pdgstore.engine import Graph
+        graph = Graph("warns")
+        nums = graph.range_generate("nums", 25)
+        graph.python_processor("work", upstream=nums, func=lambda item: None)
+
+        def noisy(event):
+            if event.type == "work_item_state_change" and event.node == "work" and event.current_state == "cooked_success":
+                raise RuntimeError("no luck with " + event.work_item_id)
+
+        graph.on("work_item_state_change", noisy)
+    ''')
+    assert project.pdg("cook", "warns.py").exit_code == 0
+    logged = [json.loads(line) for line in
+              project.pdg("events", "--cook", "1", "--kind", "CookWarning", "--json").output.splitlines()]
+    assert len(logged) > 20  # more than the text shows
+    detail = _json(project.pdg("history", "1", "--json"))["cook"]
+    assert [(w["seq"], w["message"]) for w in detail["warnings"]] == [(e["seq"], e["payload"]["message"]) for e in logged]
+    assert all("noisy" in w["message"] and "no luck with" in w["message"] for w in detail["warnings"])
+    assert all(w["time"] and w["time_ns"] > 0 for w in detail["warnings"])
+    assert {"failures", "slowest", "nodes", "items"} <= set(detail)  # the old keys stay
+    text = project.pdg("history", "1").output
+    assert f"warnings ({len(logged)}):" in text
+    assert text.count("no luck with") == 20
+    assert f"and {len(logged) - 20} more" in text and "pdg events --cook 1 --kind CookWarning" in text
+    assert project.pdg("cook", "warns.py").exit_code == 0  # a no-op recook: nothing to warn about
+    assert _json(project.pdg("history", "2", "--json"))["cook"]["warnings"] == []
+    assert "warnings" not in project.pdg("history", "2").output
+
+
 def test_replay_feeds_a_handler_what_it_saw_live(wide, tmp_path):
     wide.write("live_graph.py", GRAPH_WITH_HANDLER)
     wide.write("handlers.py", HANDLER)

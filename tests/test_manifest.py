@@ -103,9 +103,81 @@ def test_a_change_cook_stats_the_recorded_files_once(wide, monkeypatch):
     graph = str(wide.root / "wide.py")
     cook_file(graph)
     wide.write("in/f0009.txt", "changed\n")
-    scans = []
-    real = files.stat_many
-    monkeypatch.setattr(files, "stat_many", lambda paths, **kw: scans.append(len(paths)) or real(paths, **kw))
+    scans, again = [], []
+    real, real_many = files.stat_changed, files.stat_many
+    monkeypatch.setattr(files, "stat_changed", lambda paths, *a, **kw: scans.append(len(paths)) or real(paths, *a, **kw))
+    monkeypatch.setattr(files, "stat_many", lambda paths, **kw: again.append(len(paths)) or real_many(paths, **kw))
     summary = cook_file(graph)
     assert summary.counts["ran"] == 2
     assert scans == [41]  # 20 inputs, 20 outputs and all.txt: once
+    assert again == []  # and the cook stats none of them again
+
+
+def _manifest_of(project) -> dict:
+    import zlib
+
+    import msgpack
+
+    with EventLog.open(str(project.db)) as log:
+        _seq, blob = log.manifest("wide")
+    return msgpack.unpackb(zlib.decompress(msgpack.unpackb(blob)["z"]), strict_map_key=False)
+
+
+def _no_listing(*args, **kwargs):
+    raise AssertionError("the folder was listed")
+
+
+def test_a_file_patterns_folder_stamp_proves_its_matches_without_a_listing(wide, monkeypatch):
+    """A folder that changed before the cook listed it is stamped; while the stamp holds, a no-op
+    lists nothing; adding a file changes the stamp, and the cook finds it."""
+    from pdgstore.engine.graph import nodes
+    from pdgstore.engine.incremental import manifest
+
+    monkeypatch.setattr(manifest, "RACY_NS", 0)  # the inputs were written just now; trust them at once
+    graph = str(wide.root / "wide.py")
+    cook_file(graph)
+    folder = _manifest_of(wide)["patterns"]["files"]["folder"]
+    assert folder[0] == str(wide.root / "in") and folder[1] == os.stat(wide.root / "in").st_mtime_ns
+    with monkeypatch.context() as m:
+        m.setattr(nodes, "_glob", _no_listing)
+        assert cook_file(graph).counts["reused"] == 42
+    wide.write("in/f0100.txt", "new\n")
+    summary = cook_file(graph)
+    assert summary.counts["ran"] == 2  # the new file's upper item, and the concat
+    with EventLog.open(str(wide.db)) as log:
+        assert len(log.current_state().items_of("wide", "files")) == 21
+
+
+def test_a_folder_changed_as_the_cook_listed_it_is_listed_again(wide, monkeypatch):
+    """Git's racy rule for folders: a folder that changed within RACY_NS of the cook's start gets
+    no stamp (an entry added in the same tick of the file system's clock may not move it)."""
+    from pdgstore.engine.graph import nodes
+    from pdgstore.engine.incremental import manifest
+
+    monkeypatch.setattr(manifest, "RACY_NS", 10**18)
+    graph = str(wide.root / "wide.py")
+    cook_file(graph)
+    assert _manifest_of(wide)["patterns"]["files"]["folder"] == []
+    listed = []
+    real = nodes._glob
+    monkeypatch.setattr(nodes, "_glob", lambda pattern: listed.append(pattern) or real(pattern))
+    assert cook_file(graph).counts["reused"] == 42
+    assert listed == [str(wide.root / "in" / "*.txt")]
+
+
+def test_a_matched_symlink_whose_file_is_gone_is_not_vouched_for_by_the_stamp(wide, monkeypatch):
+    """Removing a symlink's target changes no entry of the pattern's folder, yet the pattern no
+    longer matches it: the folder is listed, and its item removed, as a cook without a stamp would."""
+    from pdgstore.engine.incremental import manifest
+
+    monkeypatch.setattr(manifest, "RACY_NS", 0)
+    wide.write("data/elsewhere.txt", "hello from elsewhere\n")
+    os.symlink(wide.root / "data" / "elsewhere.txt", wide.root / "in" / "f0050.txt")
+    graph = str(wide.root / "wide.py")
+    cook_file(graph)
+    assert _manifest_of(wide)["patterns"]["files"]["folder"]
+    os.remove(wide.root / "data" / "elsewhere.txt")
+    summary = cook_file(graph)
+    assert summary.status == "success"
+    with EventLog.open(str(wide.db)) as log:
+        assert len(log.current_state().items_of("wide", "files")) == 20

@@ -49,6 +49,8 @@ from pdgstore.state import State
 
 __all__ = ["Cook", "CookSummary", "item_identity", "recover_dead_cook"]
 
+#: a wait for in-process items at a cook's stop this long is told to the user (it may be long)
+NOTICE_AFTER_S = 1.0
 SNAPSHOT_EVERY = 20_000  # events since the last snapshot that make the end of a cook write a new one
 MAX_PENDING = 20_000  # events held before a flush even within a tick
 
@@ -113,6 +115,8 @@ class Cook:
         self.walk: Walk | None = None
         self._generation_failed = ""  # why a node could not generate its items, if one could not
         self.warnings: list[str] = []
+        #: hears what the cook tells its user while it runs, beside the log (the terminal: ``pdg cook``)
+        self.notice: Callable[[str], None] | None = None
 
     @classmethod
     def plan(cls, log: EventLog | None, graph: Graph, **kwargs) -> tuple[Cook, dict]:
@@ -151,6 +155,12 @@ class Cook:
         """The items a delta walk decided (``engine.incremental.delta``); None after a full walk."""
         return self.walk.affected if self.walk is not None else None
 
+    @property
+    def _started_walk(self) -> Walk:
+        """The walk ``_start`` made, for what runs once the cook has started."""
+        assert self.walk is not None, "_start made the walk"
+        return self.walk
+
     def run(self, after: Callable[[CookSummary], None] | None = None) -> CookSummary:
         """Cook; the summary. ``after(summary)`` runs once the cook is over but before its log
         appender has written everything: what it stores through ``self.recorder`` (the no-op
@@ -159,23 +169,26 @@ class Cook:
         old_cwd = os.getcwd()
         os.chdir(self.graph.root)
         started_schedulers = False
+        dispatch: Dispatch | None = None
         try:
             self._start()
-            started_schedulers = self.dispatch is not None
+            dispatch = self.dispatch
+            started_schedulers = dispatch is not None
             try:
                 self._loop()
             except KeyboardInterrupt:  # no SIGINT handler installed (library use): same as cancel()
                 self.cancel("interrupted (KeyboardInterrupt)")
                 self._stop_running()
-            if started_schedulers:
+            if dispatch is not None and started_schedulers:
                 started_schedulers = False
-                self.dispatch.stop(self._cancel.is_set())
+                dispatch.stop(self._cancel.is_set())
+                self._await_in_process()
             status, message = self._finish()
             state = self.state
             failed = (
                 [
                     {"item_id": i.item_id, "name": i.name, "node": i.node, "error": i.error}
-                    for i in (state.items.get(j) for run in self.walk.runs.values() for j in run.items)
+                    for i in (state.items.get(j) for run in self._started_walk.runs.values() for j in run.items)
                     if i is not None and i.cook_id == self.cook_id and i.state == "cooked_fail"
                 ]
                 if self.settle.counts["failed"]
@@ -204,11 +217,14 @@ class Cook:
             raise
         finally:
             try:
-                if started_schedulers:
-                    self.dispatch.stop(True)
+                if dispatch is not None and started_schedulers:
+                    dispatch.stop(True)
             finally:  # a scheduler's stop that fails (its own write failing too) must not leave these
-                self.recorder.abandon()  # after a failure only: it was closed above
-                os.chdir(old_cwd)
+                try:
+                    self._await_in_process()  # a cook stopped by an error too: before the cwd goes back
+                finally:
+                    self.recorder.abandon()  # after a failure only: it was closed above
+                    os.chdir(old_cwd)
         summary.seconds = time.perf_counter() - started
         return summary
 
@@ -217,16 +233,16 @@ class Cook:
         out = {}
         for name in self.scope:
             count = len(self.state.node_items.get((self.graph.name, name), ()))
-            out[name] = {"items": count, "mode": self.walk.modes.get(name, "")}
+            out[name] = {"items": count, "mode": self._started_walk.modes.get(name, "")}
         return out
 
     def _results(self) -> list[str]:
-        root = self.graph.root
-        paths = []
-        for run in self.walk.runs.values():
+        root, walk = self.graph.root, self._started_walk
+        paths: list[str] = []
+        for run in walk.runs.values():
             if run.downstream:
                 continue
-            for item_id in self.walk.listed(run):
+            for item_id in walk.listed(run):
                 item = self.state.items.get(item_id)
                 if item is not None and item.state in DONE_STATES:
                     paths.extend(files.absolute(o[PATH], root) for o in item.outputs)
@@ -337,7 +353,7 @@ class Cook:
 
     def _make_dispatch(self) -> Dispatch:
         used, route = routes(self.graph, self.scope, self.jobs)
-        graph, walk = self.graph, self.walk
+        graph, walk = self.graph, self._started_walk
         # outputs stay inside the project or a working folder its schedulers declared (engine.files.confine)
         declared = [*getattr(graph, "schedulers", {}).values(), *used.values()]
         confine = Confine(graph.root, working_dirs(declared, graph.root))
@@ -400,14 +416,32 @@ class Cook:
 
     def _stop_running(self) -> None:
         """After a cancel: ask the schedulers to cancel their jobs, let running items finish for up
-        to ``grace_s``, then give up on them."""
+        to ``grace_s``, then give up on them. In-process items are not given up on when the grace
+        runs out: Python code on the cook's threads cannot be killed as a job is, and a cook that
+        returned while they run would leave them writing files (relative to the graph's folder,
+        this process's working directory only until then) after their items were recorded
+        cancelled. They are waited for, recorded as they end, and the user is told; a second
+        signal (``grace_s`` set to 0) stops every wait."""
         dispatch = self.dispatch
+        if dispatch is None:  # no scheduler was started: nothing runs
+            return
         dispatch.cancel_running()
         started, grace_s = time.monotonic(), self.grace_s
+        told = False
         while dispatch.running:
             left = started + self.grace_s - time.monotonic()  # grace_s may drop to 0 meanwhile
             if left <= 0:
-                break
+                here = self._in_process(dispatch.running) if self.grace_s > 0 else []
+                if not here:
+                    break
+                if not told:
+                    told = True
+                    self._tell(
+                        f"waiting for {_count_names(here, self.state)} to end: Python code running "
+                        "in the cook's process cannot be stopped from outside (a second Ctrl-C "
+                        "leaves them, to end with this process)"
+                    )
+                left = self.tick_s
             try:
                 dispatch.handle(self.inbox.get(timeout=min(self.tick_s, left)))
             except queue.Empty:
@@ -416,6 +450,50 @@ class Cook:
             given = "a second signal stopped the wait" if self.grace_s < grace_s else f"the {grace_s:g} s grace ran out"
             self._warn(f"{len(dispatch.running)} running work item(s) given up on: {given}")
         dispatch.running.clear()
+
+    def _in_process(self, running) -> list[str]:
+        """Those of the ``running`` items (item id -> scheduler name) that run on this process's threads."""
+        assert self.dispatch is not None, "only _stop_running asks, with its dispatch"
+        schedulers = self.dispatch.schedulers
+        return [i for i, name in running.items() if getattr(schedulers.get(name), "in_process", False)]
+
+    def _await_in_process(self) -> None:
+        """Once the schedulers stopped: wait for the in-process items still running (a cook stopped
+        by an error, by a failing write above all, or left by a second signal), so that none writes
+        a file or reports once the cook has returned. A wait longer than ``NOTICE_AFTER_S`` is told
+        to the user; a signal then (a second one, if the cook was cancelled already) stops waiting,
+        and the items left end with this process (``pdg cook`` exits at once)."""
+        dispatch = self.dispatch
+        if dispatch is None:
+            return
+        waiting = [s for s in dispatch.schedulers.values() if not s.wait_here(0)]
+        cancelled = self._cancel.is_set()
+        began, told = time.monotonic(), False
+        while waiting:
+            if self.grace_s <= 0 or (self._cancel.is_set() and not cancelled):
+                if told or not cancelled:  # else the warning that gave up on them said it
+                    self._tell(
+                        f"{_count_names(self._here(waiting), self.state)} left running, to end with this process"
+                    )
+                return
+            if not told and time.monotonic() - began >= NOTICE_AFTER_S:
+                told = True
+                self._tell(
+                    f"the cook has stopped; waiting for {_count_names(self._here(waiting), self.state)} "
+                    "to end: Python code running in the cook's process cannot be stopped from outside "
+                    "(Ctrl-C leaves them, to end with this process)"
+                )
+            waiting = [s for s in waiting if not s.wait_here(self.tick_s)]
+
+    @staticmethod
+    def _here(schedulers) -> list[str]:
+        return [item_id for s in schedulers for item_id in s.running_here()]
+
+    def _tell(self, message: str) -> None:
+        """A warning the user hears now (``notice``), not only once the cook is over."""
+        self._warn(message)
+        if self.notice is not None:
+            self.notice(message)
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -431,7 +509,7 @@ class Cook:
         counts = self.settle.counts
         cancelled = self._cancel.is_set()
         if cancelled:
-            for item_id in self.walk.unfinished():
+            for item_id in self._started_walk.unfinished():
                 self.settle.cancelled(item_id, self._cancel_reason)
         generation_failed = self._generation_failed
         if cancelled:
@@ -457,6 +535,7 @@ class Cook:
             and self.log.snapshot_due(SNAPSHOT_EVERY, last_seq=self.state.seq, weigh=False)
         ):
             rec.save_snapshot()
+        rec.checkpoint_now()
         return status, message
 
     def _flush(self) -> None:
@@ -487,3 +566,10 @@ class Cook:
         if warnings:
             written = self.recorder.flush()
             self._notify(written)
+
+
+def _count_names(item_ids: list[str], state: State, shown: int = 5) -> str:
+    """ "2 in-process work item(s) (make_1, make_2)": a count, and the first names."""
+    names = [state.items[i].name if i in state.items else i for i in item_ids]
+    more = f", and {len(names) - shown} more" if len(names) > shown else ""
+    return f"{len(names)} in-process work item(s) ({', '.join(names[:shown])}{more})"

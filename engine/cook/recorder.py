@@ -162,7 +162,7 @@ class Recorder:
                 self._checkpoints(log)
                 log.append_rows(self._rows, prepared=self._prepared)
                 if self.checkpointer is not None:
-                    self.checkpointer.committed()
+                    self.checkpointer.committed(sum(len(row[6]) + len(row[5]) for row in self._rows))
                 if mark is not None:
                     self._confirmed = mark
             log.next_seq = self._seq
@@ -188,6 +188,12 @@ class Recorder:
             )
         if not checkpointer.running:
             checkpointer.start(log.conn)
+
+    def checkpoint_now(self) -> None:
+        """The cook's last events are in (only its manifest follows): checkpoint them on the thread
+        now, while the cook finishes, rather than in the store's close on the cook's thread."""
+        if self.checkpointer is not None and self.checkpointer.running:
+            self.checkpointer.checkpoint_now()
 
     def _stop_checkpointer(self) -> None:
         checkpointer, self.checkpointer = self.checkpointer, None

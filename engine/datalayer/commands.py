@@ -20,6 +20,7 @@ from pdgstore.errors import PdgError
 
 if TYPE_CHECKING:
     from pdgstore.engine.datalayer.core import DataLayer
+    from pdgstore.engine.datalayer.storeview import StoreView
 
 
 class StoreCommands:
@@ -30,11 +31,19 @@ class StoreCommands:
     def __init__(self, layer: DataLayer, path: str) -> None:
         self.layer = layer
         self.path = path
-        self.parsed = storeobjects.parse(path)
+        self.parsed = storeobjects.parse_known(path)  # DataLayer made this for a store object's path
+
+    @property
+    def view(self) -> StoreView:
+        """The data layer's view of the store (a command is sent once the store is found)."""
+        view = self.layer.view
+        if view is None:
+            raise PdgError(f"no store is open to run a command of {self.path}")
+        return view
 
     def status(self, params=None) -> dict:
         """The object's properties now (for a node: its counts), with the seq they reflect."""
-        view = self.layer.view
+        view = self.view
         with view.reading():
             return {"seq": view.seq, "properties": storeobjects.properties(view, self.parsed)}
 
@@ -46,18 +55,21 @@ class StoreCommands:
             raise PdgError(f"{self.path} cannot be dirtied: send dirty to a node or a work item")
         remove = bool(params.get("remove_outputs")) if isinstance(params, dict) else False
         target = self.parsed[2]
-        result = manual.dirty(self.layer.view.path, target, remove_outputs=remove, message="data layer dirty")
+        result = manual.dirty(self.view.path, target, remove_outputs=remove, message="data layer dirty")
         return result.to_json("dirty")
 
     def cancel(self, params=None) -> dict:
         """Cancel the cook running on this store (of this graph, when sent to a graph)."""
-        view = self.layer.view
+        view = self.view
         with view.reading():
             cook = view.running_cook()
         graph = self.parsed[1] if self.parsed[0] != "pdg" else None
+        log = view.log
+        if log is None:  # the store is not there (yet): nothing runs on it
+            raise PdgError(f"no cook of {graph or 'any graph'} is running on {view.path}")
         if cook is None or (graph is not None and cook.graph != graph):
-            raise PdgError(f"no cook of {graph or 'any graph'} is running on {view.log.display}")
-        writer = view.log.writer_pid()
+            raise PdgError(f"no cook of {graph or 'any graph'} is running on {log.display}")
+        writer = log.writer_pid()
         if writer != cook.pid:
             raise PdgError(f"cook {cook.cook_id} (pid {cook.pid}) is no longer running")
         os.kill(cook.pid, signal.SIGTERM)

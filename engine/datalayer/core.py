@@ -30,7 +30,8 @@ from pdgstore.engine.datalayer.handlers import (
     TypeRegistry,
     clean_path,
 )
-from pdgstore.engine.datalayer.messages import Message, snapshot
+from pdgstore.engine.datalayer.messages import APPEND, Message, snapshot
+from pdgstore.engine.datalayer.messages import PropertyNames as P
 from pdgstore.engine.datalayer.replay import add_delta, merge, resume_frames, summary_messages
 from pdgstore.engine.datalayer.storeview import Envelope, StoreView
 
@@ -50,6 +51,7 @@ MAX_NAMED_ITEMS = 200
 #: cuts remembered for resumed subscriptions (older ones come back as one frame)
 BOUNDARY_LIMIT = 200_000
 #: the store's own handler types, as ``TypeRegistry.typeNames()`` lists them
+WORK_ITEMS = P.WorkItems
 STORE_TYPES = ("PDGRootHandler", "PDGGraphHandler", "PDGNodeHandler", "PDGWorkItemHandler", "PDGQueryHandler")
 
 
@@ -71,7 +73,7 @@ class DataLayer:
         self._follower: threading.Thread | None = None
         self._stop = threading.Event()
         #: frames delivered, by kind: what a benchmark or ``pdg serve`` reports
-        self.stats = {"frames": 0, "polls": 0, "events": 0}
+        self.stats: dict[str, Any] = {"frames": 0, "polls": 0, "events": 0}
         #: the seq each step read to, oldest first: where live frames were cut (``replay``)
         self.boundaries: collections.deque[int] = collections.deque(maxlen=BOUNDARY_LIMIT)
         #: bumped at every (un)subscription: what the follower must decode is worked out again
@@ -82,6 +84,12 @@ class DataLayer:
     @property
     def seq(self) -> int:
         return self.view.seq if self.view is not None else 0
+
+    def _open_view(self) -> StoreView:
+        """The view, for the parts of a step or a subscription that run only once there is one."""
+        view = self.view
+        assert view is not None, "a step or a subscription made the view first"
+        return view
 
     def set_store(self, path: str) -> None:
         with self.lock:
@@ -181,16 +189,22 @@ class DataLayer:
         """The deltas the events of ``rows`` make to the subscribed store objects, merged into
         ``frames`` (``decoded``: the events subscribers look into, by seq; the others are read
         by their columns, as ``Envelope``s, and only when they may concern a subscribed object)."""
-        view, paths = self.view, interest.paths
+        view, paths = self._open_view(), interest.paths
         if interest.lists_items and rows:
             generated = [row[5] for row in rows if row[4] == "WorkItemGenerated"]
             view.prepare_items(generated, rows[0][0] - 1, rows[-1][0])
         items, item_only, handled = interest.items, storeobjects.ITEM_ONLY, storeobjects.HANDLED
         in_memory = view.in_memory
+        lists = _ListAppends(view, paths, frames) if paths and not in_memory else None
         for row in rows:
             seq, kind = row[0], row[4]
+            if lists is not None and kind == "WorkItemGenerated" and seq not in decoded and lists.add(row):
+                view.advance(seq, row[3])
+                continue
             if paths and kind in handled and (kind not in item_only or row[5] in items):
                 event = decoded.get(seq) or Envelope(row)
+                if lists is not None:
+                    lists.forget()
                 for path, kind, prop, values in storeobjects.event_deltas(event, view, paths):
                     messages = frames.get(path)
                     if messages is None:
@@ -205,14 +219,15 @@ class DataLayer:
         """The summaries of the subscribed nodes as the view's state stands (for the tables:
         inside the read transaction that read the step's rows). One indexed query per node."""
         found = {}
-        for path in self._interest().node_paths:
-            parsed = storeobjects.parse(path)
-            found[path] = storeobjects.node_summary(self.view, parsed[1], parsed[2])
+        view, interest = self._open_view(), self._interest()
+        for path in interest.node_paths:
+            parsed = interest.parsed[path]
+            found[path] = storeobjects.node_summary(view, parsed[1], parsed[2])
         return found
 
     def _summarise(self, summaries: dict[str, dict], frames: dict) -> None:
         """The node summaries that changed in this step, at the end of its frames."""
-        seq = self.view.seq
+        seq = self._open_view().seq
         for path, summary in summaries.items():
             for message in summary_messages(self._summaries.get(path), summary, seq):
                 merge(frames.setdefault(path, []), message)
@@ -224,8 +239,9 @@ class DataLayer:
                 self.deliver(path, [self._store_snapshot(path, seq)], seq)
 
     def _store_snapshot(self, path: str, seq: int | None = None) -> Message:
-        seq = self.view.seq if seq is None else seq
-        return snapshot(storeobjects.properties(self.view, storeobjects.parse(path)), seq)
+        view = self._open_view()
+        seq = view.seq if seq is None else seq
+        return snapshot(storeobjects.properties(view, storeobjects.parse_known(path)), seq)
 
     def resume_frames(self, path: str, since: int) -> list[tuple[int, list[Message]]] | None:
         """The frames of store object ``path`` after seq ``since`` up to now, as a live subscriber
@@ -241,8 +257,9 @@ class DataLayer:
         path = clean_path(path)
         with self.lock:
             handler = self.manager.handlers.get(path)
-            if handler is None and not path.startswith("query?") and storeobjects.parse(path) is not None:
-                self._subscribe_store(visualizer, path, since)
+            parsed = storeobjects.parse(path)
+            if handler is None and not path.startswith("query?") and parsed is not None:
+                self._subscribe_store(visualizer, path, parsed, since)
                 return
             subs = self.subscribers.setdefault(path, [])
             if visualizer not in subs:
@@ -258,7 +275,7 @@ class DataLayer:
                     query = self.queries[path] = QueryHandler(self, path)
                 self._deliver_to(visualizer, path, [query.snapshot()], self.seq)
 
-    def _subscribe_store(self, visualizer, path: str, since: int | None) -> None:
+    def _subscribe_store(self, visualizer, path: str, parsed: tuple, since: int | None) -> None:
         """Subscribe to a store object: bring the view to the end of the log first (others hear of
         those events), then the newcomer gets the snapshot (or the deltas since ``since``) of that
         same cut, and every later change."""
@@ -272,7 +289,6 @@ class DataLayer:
             if visualizer not in subs:
                 subs.append(visualizer)
             self._version += 1
-            parsed = storeobjects.parse(path)
             if parsed[0] == "node" and path not in self._summaries:
                 self._summaries[path] = storeobjects.node_summary(view, parsed[1], parsed[2])
             frames = self.resume_frames(path, since) if since is not None else None
@@ -403,17 +419,71 @@ def busy_interval(cpu_s: float) -> float:
     return min(MAX_BUSY_INTERVAL_S, max(BUSY_INTERVAL_S, cpu_s / CPU_SHARE))
 
 
+class _ListAppends:
+    """The common case of a cook's events, done without ``event_deltas``' general walk: a new work
+    item (its event read by its columns only: nobody subscribed to the item itself) appended to
+    its graph's and its node's ``work_items`` (or, generated again, already there). A cold
+    W(10,000) is 20,000 of these, and the general walk (a generator, an ``Envelope``, the paths
+    formatted and the frame's last message looked up again for each) was most of what following
+    it cost. ``add`` declines what it does not handle (a graph that is new to the root object, an
+    item removed since), which takes the general walk; after any delta of the general walk,
+    ``forget`` must be called (the frames' last messages may have changed)."""
+
+    __slots__ = ("view", "paths", "frames", "root", "ords", "nodes", "targets")
+
+    def __init__(self, view: StoreView, paths: frozenset, frames: dict[str, list[Message]]) -> None:
+        self.view, self.paths, self.frames = view, paths, frames
+        self.root = storeobjects.ROOT in paths
+        self.ords, self.nodes = view.prepared_items()
+        #: (graph, node) -> the APPEND messages of ``work_items`` its new items go to, at the end
+        #: of their frames
+        self.targets: dict[tuple[str, str], list[Message]] = {}
+
+    def add(self, row: tuple) -> bool:
+        """The deltas of the WorkItemGenerated at ``row`` added to the frames; False when it is
+        one for the general walk."""
+        seq, graph, item_id = row[0], row[3], row[5]
+        if self.root and self.view.is_new_graph(graph):
+            return False
+        ord_ = self.ords.get(item_id)
+        if ord_ is None:
+            return False  # removed since: the general walk finds where it was
+        if ord_ < seq:
+            return True  # generated again (``is_regenerated``): already listed
+        node = self.nodes[item_id]
+        targets = self.targets.get((graph, node))
+        if targets is None:
+            targets = self.targets[(graph, node)] = self._targets(graph, node, seq)
+        for message in targets:
+            message.values.append(item_id)
+            message.seq = seq
+        return True
+
+    def _targets(self, graph: str, node: str, seq: int) -> list[Message]:
+        found = []
+        for path in (storeobjects.graph_path(graph), storeobjects.node_path(graph, node)):
+            if path in self.paths:
+                messages = self.frames.setdefault(path, [])
+                add_delta(messages, APPEND, seq, WORK_ITEMS, [])  # merged into the last, or a new one
+                found.append(messages[-1])
+        return found
+
+    def forget(self) -> None:
+        self.targets.clear()
+
+
 class _Interest:
     """What the subscribed store objects need of the log: their paths, and which events must be
     decoded for them (``wants``); the rest of a cook's events are followed by their columns only."""
 
     def __init__(self, subscribers: dict, version: int) -> None:
         self.version = version
-        self.paths = frozenset(p for p in subscribers if storeobjects.parse(p) is not None)
-        parsed = [storeobjects.parse(p) for p in self.paths]
-        self.node_paths = sorted(p for p, x in zip(self.paths, parsed, strict=True) if x[0] == "node")
-        self.items = frozenset(x[2] for x in parsed if x[0] == "item")
-        self.lists_items = any(x[0] in ("graph", "node") for x in parsed)
+        #: each subscribed store object's path, parsed (``storeobjects.parse``)
+        self.parsed = {p: x for p in subscribers if (x := storeobjects.parse(p)) is not None}
+        self.paths = frozenset(self.parsed)
+        self.node_paths = sorted(p for p, x in self.parsed.items() if x[0] == "node")
+        self.items = frozenset(x[2] for x in self.parsed.values() if x[0] == "item")
+        self.lists_items = any(x[0] in ("graph", "node") for x in self.parsed.values())
 
     def filter(self) -> tuple:
         """(kinds, subjects): the rows worth reading (the follower skips the rest in SQL): the

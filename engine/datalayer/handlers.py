@@ -38,7 +38,7 @@ class SubscriptionHandler:
         self.properties: dict[str, list] = {}
         self.children: dict[str, SubscriptionHandler] = {}
         self._factory = factory
-        self.impl = None  # the user's handler object, once made
+        self.impl: Any = None  # the user's handler object (any class: commands are its methods), once made
 
     # -- PDG's names -------------------------------------------------------------------------------
     def getObjectName(self) -> str:

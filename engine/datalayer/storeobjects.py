@@ -64,6 +64,14 @@ def parse(path: str) -> tuple | None:
     return None
 
 
+def parse_known(path: str) -> tuple:
+    """``parse`` of a path the caller already knows names a store object."""
+    parsed = parse(path)
+    if parsed is None:
+        raise ValueError(f"{path} does not name a store object")
+    return parsed
+
+
 # -- snapshots ------------------------------------------------------------------------------------
 def properties(view: StoreView, parsed: tuple) -> dict[str, list]:
     """Every property of the object at a parsed path, read from the store ({} for none)."""

@@ -10,6 +10,7 @@ example.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.graph import attribnodes as a
@@ -18,6 +19,9 @@ from pdgstore.engine.graph import flow as f
 from pdgstore.engine.graph import generators as g
 from pdgstore.engine.graph import partitions as p
 from pdgstore.engine.graph.when import set_generate_when
+
+if TYPE_CHECKING:
+    from pdgstore.engine.graph.nodes import Node
 
 #: the library's nodes whose items follow from their inputs and their definition alone (every
 #: function they are given is part of it: ``nodes.func_fingerprint``), so the recook shortcuts of
@@ -58,6 +62,14 @@ def _switches(dynamic, merge, merge_output_files="all") -> dict:
 
 class NodeLibrary:
     """Mixed into ``Graph``: ``add`` and ``_upstream`` come from there."""
+
+    if TYPE_CHECKING:
+        # declared for the type checker only: ``Graph`` (engine.graph.api) defines both
+
+        def add(self, node: Node) -> Node: ...
+
+        @staticmethod
+        def _upstream(upstream: Any) -> list[str]: ...
 
     def _processor(self, node, generate_when):
         set_generate_when(node, generate_when)

@@ -272,6 +272,14 @@ class FilePattern(Processor):
                 found.append(p)
         return sorted(found)
 
+    def listed_folder(self, root: str) -> str | None:
+        """The one folder whose listing decides the matches (``in/*.txt``: ``<root>/in``), or None
+        when the pattern needs more than one listing (wildcards in its folders, ``**``) or none (no
+        wildcard). While that folder's entries stay the same, so do the matches of its regular files."""
+        pattern = self.pattern if os.path.isabs(self.pattern) else os.path.join(root, self.pattern)
+        directory, base = os.path.split(pattern)
+        return None if _many_listings(directory, base) else directory
+
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
         out = []
         for index, path in enumerate(self.matches(ctx.root, ctx.stats)):
@@ -294,13 +302,18 @@ def _utf8(text: str) -> bool:
         return False
 
 
+def _many_listings(directory: str, base: str) -> bool:
+    """Whether a pattern of ``directory`` and ``base`` is matched otherwise than by listing ``directory``."""
+    return glob.has_magic(directory) or "**" in base or not glob.has_magic(base)
+
+
 def _glob(pattern: str) -> list[tuple[str, os.DirEntry | None]]:
     """``glob.glob(pattern, recursive=True)``, each path with its ``DirEntry`` when it has one; a
     pattern with wildcards in its last part only (the common ``in/*.txt``) is one directory listing
     filtered by ``fnmatch``, as glob does it, without glob's per-name overhead (a file pattern is
     matched on every cook)."""
     directory, base = os.path.split(pattern)
-    if glob.has_magic(directory) or "**" in base or not glob.has_magic(base):
+    if _many_listings(directory, base):
         return [(p, None) for p in glob.glob(pattern, recursive=True)]
     try:
         with os.scandir(directory) as listing:

@@ -16,6 +16,14 @@ deleting it only makes the next no-op slower.
   plugin warned; every node is a pure built-in node in cache mode automatic with items;
 - every recorded file has its recorded (mtime_ns, size), and every file pattern matches the same files.
 
+The manifest (version 3) keeps the files as three columns (paths as the events record them,
+mtimes, sizes: a third of the objects to unpack of a list of triples) and, for a file pattern that
+lists one folder (``in/*.txt``), that folder's stamp (mtime_ns, ctime_ns, inode, device) when the
+listing was made: a folder whose stamp is unchanged has the same entries (adding, removing or
+renaming an entry changes its mtime), so the pattern's matches are proven without listing 10^5
+names. A stamp is recorded only when the folder last changed well before the cook listed it
+(``RACY_NS``), and not trusted when a recorded file went missing or stopped being a regular file.
+
 These are the facts ``engine.incremental.noop.nothing_to_do`` checks against the state; the cook then appends the
 same events the full no-op would have (graph loaded, cook started, each node generated and cooked,
 cook finished with every item reused) in one transaction, and moves the manifest to the new seq.
@@ -26,10 +34,11 @@ from __future__ import annotations
 import os
 import time
 import zlib
+from stat import S_ISREG
 from typing import cast
 
 import msgpack
-from pdgstore.engine.cook.loop import CookSummary
+from pdgstore.engine.cook.summary import CookSummary
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern
@@ -42,7 +51,10 @@ from pdgstore.events import MTIME_NS, PATH, SIZE
 from pdgstore.log import EventLog
 from pdgstore.state import State
 
-VERSION = 2
+VERSION = 3
+#: a folder changed this close to a listing (or after it) is not trusted to vouch for it (``_stamp``):
+#: the clocks of file systems tick coarsely (ext4: the kernel's tick; FAT: 2 s)
+RACY_NS = 2_000_000_000
 #: zlib's fastest level: a manifest names every recorded file by its absolute path, a few hundred
 #: kB per 10,000 files that compress about 5x in milliseconds, and every cook that ends well writes
 #: it again (into the WAL, then into the database at the checkpoint)
@@ -52,33 +64,30 @@ LEVEL = 1
 def save(store, graph: Graph, state: State, results: list[str]) -> None:
     """Write the manifest of ``graph`` for the state just cooked (a whole-graph cook that succeeded)
     to ``store``: the ``EventLog``, or the cook's ``Recorder`` (written by its appender, if any)."""
-    root = graph.root
-    packer = msgpack.Packer(use_bin_type=True, autoreset=False)
     order = graph.topological_order()
     counts = {name: len(state.node_items.get((graph.name, name), ())) for name in order}
-    # every (file, mtime_ns, size) recorded, once. A partition's records are its members' (after a
-    # cook that succeeded, each partition was merged again or restatted from its members), so
-    # partitioners are skipped: the list is the same, without going over every member twice.
-    prefix = files.root_prefix(root)  # joined inline: this loop goes over every recorded file
-    absolute = files.absolute
+    # every (file, mtime_ns, size) recorded, once, as the events record it (relative to the root).
+    # A partition's records are its members' (after a cook that succeeded, each partition was
+    # merged again or restatted from its members), so partitioners are skipped: the list is the
+    # same, without going over every member twice.
     items = state.items
-    seen: dict[tuple, None] = {}  # an ordered set
+    seen: dict[tuple, int] = {}  # an ordered set, and each file's place in it
     for name in order:
         if not graph.nodes[name].is_partitioner:
             for item_id in state.node_items.get((graph.name, name), ()):
                 for o in items[item_id].outputs:
-                    p = o[PATH]
-                    if prefix is None:
-                        p = absolute(p, root)
-                    elif p[:1] != "/":
-                        p = prefix + p
-                    seen[(p, o[MTIME_NS], o[SIZE])] = None
-    paths = list(seen)
-    patterns = {
-        name: sorted(absolute(i.outputs[0][0], root) for i in state.items_of(graph.name, name) if i.outputs)
-        for name, node in graph.nodes.items()
-        if isinstance(node, FilePattern)
-    }
+                    seen.setdefault((o[PATH], o[MTIME_NS], o[SIZE]), len(seen))
+    listed_after_ns = max((c.started_ns for c in state.cooks.values() if c.graph == graph.name), default=0)
+    patterns = {}
+    for name, node in graph.nodes.items():
+        if isinstance(node, FilePattern):
+            made = [items[i].outputs[0] for i in state.node_items.get((graph.name, name), ()) if items[i].outputs]
+            places = sorted((files.absolute(o[PATH], graph.root), seen[(o[PATH], o[MTIME_NS], o[SIZE])]) for o in made)
+            patterns[name] = {
+                "files": [place for _path, place in places],  # in the order of the absolute paths
+                "folder": _stamp(node.listed_folder(graph.root), listed_after_ns),
+            }
+    packer = msgpack.Packer(use_bin_type=True, autoreset=False)
     packer.pack(
         {
             "v": VERSION,
@@ -86,12 +95,30 @@ def save(store, graph: Graph, state: State, results: list[str]) -> None:
             "counts": counts,
             "patterns": patterns,
             "results": results,
-            "files": paths,
+            "paths": [k[0] for k in seen],
+            "mtimes": [k[1] for k in seen],
+            "sizes": [k[2] for k in seen],
         }
     )
     # the outer map keeps "v" readable by any version (an older pdg sees another version and cooks)
     outer = {"v": VERSION, "z": zlib.compress(packer.getbuffer(), LEVEL)}
     store.save_manifest(graph.name, state.seq, msgpack.packb(outer, use_bin_type=True))
+
+
+def _stamp(folder: str | None, listed_after_ns: int = 0) -> list:
+    """[path, mtime_ns, ctime_ns, inode, device] of ``folder`` as it is now, or [] when there is
+    none or it cannot be trusted: it changed less than ``RACY_NS`` before ``listed_after_ns``, the
+    earliest the listing it vouches for can have been made (git's racy rule, for folders: an entry
+    added within the same tick of the file system's clock could leave the stamp as it was)."""
+    if folder is None:
+        return []
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return []
+    if listed_after_ns and max(st.st_mtime_ns, st.st_ctime_ns) >= listed_after_ns - RACY_NS:
+        return []
+    return [folder, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
 
 def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[CookSummary | None, Scan | None]:
@@ -123,21 +150,32 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
             or not (m["counts"][name] or may_be_empty(node))
         ):
             return None, None
-    paths = m["files"]
-    stats = files.stat_many([p[0] for p in paths])
-    get = stats.get
-    changed = set()
-    for path, mtime_ns, size in paths:
-        st = get(path)
-        if st is None or st.st_mtime_ns != mtime_ns or st.st_size != size:
-            changed.add(path)
+    root = graph.root
+    prefix = files.root_prefix(root)
+    if prefix is None:
+        paths = [files.absolute(p, root) for p in m.pop("paths")]
+    else:
+        paths = [p if p[:1] == "/" else prefix + p for p in m.pop("paths")]
+    stats, changed = files.stat_changed(paths, m.pop("mtimes"), m.pop("sizes"))
+    # a recorded file now missing or not a file (a symlink's target) leaves its folder's stamp as it
+    # was, yet the pattern no longer matches it: then the folders are listed
+    stamps_hold = all(stats[p] is not None and S_ISREG(stats[p].st_mode) for p in changed)  # type: ignore[union-attr]
     patterns_same = all(
-        cast(FilePattern, graph.nodes[name]).matches(graph.root, stats) == recorded
+        _matches_same(cast(FilePattern, graph.nodes[name]), root, recorded, paths, stats, stamps_hold)
         for name, recorded in m["patterns"].items()
     )
     if changed or not patterns_same:
         return None, Scan(stats, changed, patterns_same)
     return _record(log, graph, described, order, m, jobs, started, started_ns), None
+
+
+def _matches_same(node: FilePattern, root: str, recorded: dict, paths: list, stats: dict, stamps_hold: bool) -> bool:
+    """Whether ``node`` matches the files it made (``recorded``): its folder's stamp as recorded
+    proves it without a listing; else the folder is listed."""
+    folder = recorded["folder"]
+    if stamps_hold and folder and folder[0] == node.listed_folder(root) and _stamp(folder[0]) == folder:
+        return True
+    return node.matches(root, stats) == [paths[i] for i in recorded["files"]]
 
 
 def _record(

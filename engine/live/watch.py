@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from pdgstore.engine.cook.loop import Cook, CookSummary
 from pdgstore.engine.errors import GraphError, UnknownNode
@@ -106,7 +107,7 @@ class Watcher:
         poll_s: float | None = None,
         rescan_s: float = 60.0,
         report: Callable[[msg.WatchMessage], None] | None = None,
-        observer_factory: Callable[[], object] | None = None,
+        observer_factory: Callable[[], Any] | None = None,
         gate: threading.Lock | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -134,11 +135,17 @@ class Watcher:
         self.watch_id = 0
         self.cooks = 0
         self.mode = "poll" if poll_s else "native"
-        self.observer = None
+        self.observer: Any = None  # a watchdog observer (watchdog has no type information)
         self._watches: dict[tuple[str, bool], object] = {}
         self._cook: Cook | None = None
         self._graph_files: dict[str, str] = {}
         self._pending: set[str] = set()  # hints found by a scan, verified at the next turn
+
+    @property
+    def loaded_graph(self) -> Graph:
+        """The graph being watched: ``run`` loads it before anything else asks."""
+        assert self.graph is not None, "the watch has not loaded its graph yet"
+        return self.graph
 
     # -- control (any thread, signal handlers included) -----------------------------------------
     def stop(self, reason: str = "stopped") -> None:
@@ -205,7 +212,7 @@ class Watcher:
         return self.cooks
 
     def _loop(self) -> None:
-        next_scan = self.clock() + (self.poll_s if self.mode == "poll" else self.rescan_s)
+        next_scan = self.clock() + self._scan_interval_s()
         while not self.stopped.is_set():
             pending, self._pending = self._pending, set()
             hints, folders = self._collect(
@@ -218,7 +225,7 @@ class Watcher:
                 self._check_observer()
             if self.clock() >= next_scan:
                 hints |= self.watchset.scan()
-                next_scan = self.clock() + (self.poll_s if self.mode == "poll" else self.rescan_s)
+                next_scan = self.clock() + self._scan_interval_s()
             if not hints and not folders:
                 continue
             t0 = time.perf_counter()
@@ -230,7 +237,7 @@ class Watcher:
                 continue
             if not (changed or graph_changed):
                 continue
-            rel = [os.path.relpath(p, self.graph.root).replace(os.sep, "/") for p in changed]
+            rel = [os.path.relpath(p, self.loaded_graph.root).replace(os.sep, "/") for p in changed]
             self.report(msg.ChangeSeen(rel, len(changed), graph_changed, time.perf_counter() - t0))
             why = (
                 "the graph changed"
@@ -245,11 +252,19 @@ class Watcher:
                 self.watchset.place()  # folders the recook created can have their own watch now
                 self._sync_observer()
 
+    def _scan_interval_s(self) -> float:
+        """Seconds between stat scans: every poll when polling (``poll_s`` is set then), else the
+        rescan that catches what a native observer missed."""
+        if self.mode == "poll" and self.poll_s:
+            return self.poll_s
+        return self.rescan_s
+
     def _collect(self, timeout: float, started: bool = False) -> tuple[set[str], set[str]]:
         """Wait up to ``timeout`` for a first hint (``started``: a scan found one already), then
         until ``debounce_s`` pass with none (at most ten windows or a second, so a steady stream
         still cooks): (file paths, folder paths)."""
-        paths, folders = set(), set()
+        paths: set[str] = set()
+        folders: set[str] = set()
         try:
             item = self.hints.get(timeout=timeout) if not started else None
         except queue.Empty:
@@ -271,7 +286,7 @@ class Watcher:
 
     # -- cooking ---------------------------------------------------------------------------------
     def _cook_now(self, changed: list[str], why: str) -> CookSummary | None:
-        root = self.graph.root
+        root = self.loaded_graph.root
         rel = [os.path.relpath(p, root).replace(os.sep, "/") for p in changed]
         trigger = {
             "by": "watch",
@@ -286,7 +301,7 @@ class Watcher:
                 if self.stopped.is_set() and self.cooks:
                     return None
                 summary = self.session.cook(
-                    self.graph,
+                    self.loaded_graph,
                     node=self.node,
                     jobs=self.jobs,
                     trigger=trigger,
@@ -345,7 +360,7 @@ class Watcher:
     def _rebuild(self, summary: CookSummary | None = None, reloaded: bool = True) -> None:
         """The watch set after a cook: its items' records updated in place (O(items it touched)),
         or built anew when the graph was reloaded, items came or went, or the cook failed to run."""
-        graph = self.graph
+        graph = self.loaded_graph
         scope = graph.upstream_closure(self.node) if self.node else graph.topological_order()
         state = self.session.state
         if summary is not None and not reloaded and state is not None:
@@ -413,7 +428,7 @@ class Watcher:
         self.report(msg.FellBack(message))
         try:
             self.session.record(
-                self.graph.name,
+                self.loaded_graph.name,
                 [
                     (
                         ev.WatchModeChanged,

@@ -14,12 +14,15 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pdgstore.engine.cook.inbox import Inbox
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.pdgapi.items import WorkItemAPI, typed_as
 from pdgstore.engine.schedulers import reports
+
+if TYPE_CHECKING:
+    from pdgstore.engine.files.transfer import Transfers
 
 
 class ScheduleResult(enum.Enum):
@@ -219,6 +222,9 @@ class Scheduler:
     in_process = False
     #: whether its jobs call back to a result server (the cook starts one when a scheduler needs it)
     needs_result_server = False
+    #: set by the cook's dispatch between its ``on_start`` and its ``on_stop`` (a scheduler the
+    #: graph declares lives as long as the process, across cooks)
+    _pdg_alive: bool = False
 
     def __init__(
         self,
@@ -242,11 +248,21 @@ class Scheduler:
         self.result_server_env: dict[str, str] = {}
         self.graph_dir = ""  # the graph's folder (PDG_DIR); set when the cook starts
         self.job_temp = ""  # the jobs' temporary folder (PDG_TEMP); set when the cook starts
-        self.transfers = None  # the cook's ``engine.files.transfer.Transfers``; set when the cook starts
+        self.transfers: Transfers | None = (
+            None  # the cook's transfers (engine.files.transfer); set when the cook starts
+        )
         self.job_env: dict[str, str] = {}  # what every job of the cook gets besides its own (the path map)
         #: the project and the working folders the cook's schedulers declare (the cook's paths): where a
         #: job's outputs may be (engine.files.confine); set when the cook starts
         self.path_bounds: tuple[str, ...] = ()
+
+    @property
+    def cook_reporter(self) -> Reporter:
+        """``reporter``, for the callbacks a cook makes: the cook sets it before ``on_start``."""
+        reporter = self.reporter
+        if reporter is None:
+            raise RuntimeError(f"scheduler {self.name} was asked to report outside a cook")
+        return reporter
 
     def parms(self) -> dict:
         """What the log records about its definition (not part of the items' signatures)."""
@@ -280,6 +296,17 @@ class Scheduler:
 
     def on_stop_cook(self, cancel: bool) -> bool:
         """The cook ended; on ``cancel`` kill what still runs and return only once it is gone."""
+        return True
+
+    def running_here(self) -> list[str]:
+        """After ``on_stop_cook``: the items whose work still runs in the cook's own process (a
+        thread cannot be killed). The cook waits for them with ``wait_here`` before it returns, so
+        none writes a file or reports once it is over. Only schedulers running Python work on
+        threads of the cook's process have any."""
+        return []
+
+    def wait_here(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for ``running_here`` to end; whether it has."""
         return True
 
     def on_start(self) -> None:

@@ -36,6 +36,8 @@ class InProcessScheduler(Scheduler):
         super().__init__(name, tick_period=tick_period, max_items=max_items, working_dir=working_dir)
         self.jobs = jobs or os.cpu_count() or 1
         self.pool: ThreadPool | None = None
+        #: the pool of the cook that stopped last, until its workers have ended (``wait_here``)
+        self.stopped_pool: ThreadPool | None = None
         self.procs: dict = {}  # item id -> the Popen of its running job
         self.cancelled: set[str] = set()
         self.temp: Path | None = None
@@ -54,28 +56,32 @@ class InProcessScheduler(Scheduler):
 
     def on_schedule(self, item: ScheduledItem) -> ScheduleResult:
         pool = self.pool
+        assert pool is not None, "on_start_cook makes the pool before anything is scheduled"
         if pool.waiting >= pool.capacity:
             return ScheduleResult.FULL_DEFERRED
         if item.run is not None:
             pool.submit(item.id, item.run)
         elif item.command is not None:
+            command = item.command
             if self.temp is None:
                 self.temp = Path(self.job_temp)
                 install_job_modules(self.temp)
             env, log = jobs.prepare(item, self, self.temp)
-            pool.submit(None, lambda: self._run_job(item.id, item.command, env, log))
+            pool.submit(None, lambda: self._run_job(item.id, command, env, log), label=item.id)
         else:
             return ScheduleResult.FAILED
         return ScheduleResult.SUCCEEDED
 
     def _run_job(self, item_id: str, argv: list, env: dict, log: Path) -> None:
-        report = self.reporter
+        report = self.cook_reporter
         if item_id in self.cancelled:
-            return report.cancelled(item_id, "cancelled before its job started")
+            report.cancelled(item_id, "cancelled before its job started")
+            return
         try:
             proc = jobs.spawn(argv, env, self.working_dir or self.graph_dir, log)
         except OSError as exc:
-            return report.failed(item_id, 127, jobs.start_failure(argv, exc))
+            report.failed(item_id, 127, jobs.start_failure(argv, exc))
+            return
         self.procs[item_id] = proc
         if item_id in self.cancelled:
             jobs.kill_group(proc.pid)
@@ -96,7 +102,7 @@ class InProcessScheduler(Scheduler):
     def on_cancel_work_items(self, work_items: list, node=None) -> None:
         if self.pool is not None:
             for item_id in self.pool.withdraw(set(work_items)):
-                self.reporter.cancelled(item_id, "cancelled before it started")
+                self.cook_reporter.cancelled(item_id, "cancelled before it started")
         for item_id in work_items:
             self.cancelled.add(item_id)
             proc = self.procs.get(item_id)
@@ -109,6 +115,17 @@ class InProcessScheduler(Scheduler):
     def on_stop_cook(self, cancel: bool) -> bool:
         self.on_cancel_work_items(list(self.procs))
         if self.pool is not None:
-            self.pool.shutdown()
-            self.pool = None
+            self.pool.shutdown()  # a task not started never runs; the cook awaits the running ones
+            self.stopped_pool, self.pool = self.pool, None
         return True
+
+    def running_here(self) -> list[str]:
+        pool = self.stopped_pool
+        return pool.running() if pool is not None else []
+
+    def wait_here(self, timeout: float) -> bool:
+        pool = self.stopped_pool
+        if pool is None or pool.join(timeout):
+            self.stopped_pool = None
+            return True
+        return False

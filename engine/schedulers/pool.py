@@ -42,6 +42,8 @@ class ThreadPool:
         self._cond = threading.Condition(threading.Lock())
         #: per worker: when its current task started (monotonic ns), 0 while it has none
         self._started_ns = [0] * self.jobs
+        #: per worker: the item id of its current task, None while it has none
+        self._current: list[str | None] = [None] * self.jobs
         self._stopping = False
         self._idle = 0  # workers asleep on an empty queue: a submit wakes one
         self._threads = [
@@ -56,11 +58,11 @@ class ThreadPool:
         """Tasks submitted and not yet taken by a worker."""
         return len(self._tasks)
 
-    def submit(self, item_id: str | None, task: Callable[[], object]) -> None:
+    def submit(self, item_id: str | None, task: Callable[[], object], label: str | None = None) -> None:
         """Queue a task: ``item_id`` and a closure returning its ``JobResult``, or None and a
-        closure that reports for itself."""
+        closure that reports for itself (``label``: the item it runs, for ``running``)."""
         with self._cond:
-            self._tasks.append((item_id, task))
+            self._tasks.append((item_id, task, label))
             if self._idle:  # else every worker is busy, or looks at the queue every LONG_NS
                 self._cond.notify()
 
@@ -74,10 +76,22 @@ class ThreadPool:
         return withdrawn
 
     def shutdown(self) -> None:
-        """Ask the workers to stop after their current task (daemon threads: a stuck one is left)."""
+        """Ask the workers to stop after their current task; the tasks not started never run.
+        ``join`` waits for them: a thread cannot be stopped from outside."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+
+    def running(self) -> list[str]:
+        """The items whose task a worker is in now."""
+        return [item_id for item_id in list(self._current) if item_id is not None]
+
+    def join(self, timeout: float) -> bool:
+        """After ``shutdown``: wait up to ``timeout`` seconds for every worker to end; whether they did."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
 
     def _next(self, me: int):
         """The next task for worker ``me``, once the rules allow it; None when the pool stops."""
@@ -96,7 +110,9 @@ class ThreadPool:
                     self._cond.wait(LONG_NS / 1e9)
                     continue
                 started[me] = now
-                return self._tasks.popleft()
+                task = self._tasks.popleft()
+                self._current[me] = task[0] if task[0] is not None else task[2]
+                return task
         return None
 
     def _work(self, me: int) -> None:
@@ -106,7 +122,7 @@ class ThreadPool:
             task = self._next(me)
             if task is None:
                 return
-            item_id, run = task
+            item_id, run, _ = task
             try:
                 if item_id is None:  # a task that reports for itself (a job run by the in-process scheduler)
                     run()
@@ -116,3 +132,4 @@ class ThreadPool:
                 finished(item_id, result, quiet=result.duration_ns < LONG_NS and len(self._tasks) > self.low_water)
             finally:
                 self._started_ns[me] = 0
+                self._current[me] = None

@@ -11,7 +11,8 @@ report flows back to it (``engine.schedulers.dask.remote`` is what runs on the w
   Timeouts are enforced on the worker, ``heartbeat_timeout`` by the cook (``hearing``); exit codes, retries and ``failurecount`` follow the local
   scheduler's rules (``outcome.judge``). Their reports (pdgcmd) go to the cook's result server,
   bound to ``result_host`` (an address or an interface name the workers can reach; 127.0.0.1 by
-  default), authenticated with the per-cook secret, in the log before the job hears "ok".
+  default), authenticated with the per-cook secret, queued for the log before the job hears "ok"
+  (``engine.schedulers.sink``: in it before the job's end).
 - Python processors run on workers when ``accept_python`` (the default): the function travels
   pickled by value with the graph file's own modules (``cluster.ship_graph_code``); its outputs are
   stat'ed and hashed on the worker; the cook records the result.
@@ -283,8 +284,10 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
             )
         if self._rejoin is not None and (client := self._rejoin.joined()) is not None:
             self._swap(client)
+        lost_since = self._lost_since
+        assert lost_since is not None, "_scheduler_lost noted since when"
         client = self.conn.client
-        waited = time.monotonic() - self._lost_since
+        waited = time.monotonic() - lost_since
         if client.status == "running":
             if client.scheduler_info().get("workers"):  # it came back, with workers: what it dropped runs again
                 self._rejoin = None
@@ -311,14 +314,17 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         on its loop and a collector of its own (the lost client's one ends)."""
         from distributed import as_completed
 
+        conn = self.conn
+        assert conn is not None, "only on_tick swaps, and only while connected"
         with self._lock:
-            self.conn.client = client
+            conn.client = client
             self._ac = as_completed(loop=client.loop)
         self._start_thread(self._collector, "collect")
 
     def _resubmit_dropped(self) -> int:
         """The cook reached the Dask scheduler again, which forgot our tasks: kill what may still
         run of them on the workers and submit them again, each a retry with its reason."""
+        assert self.conn is not None, "only on_tick resubmits, and only while connected"
         client = self.conn.client
         with self._lock:
             dropped = [
@@ -434,8 +440,10 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
             job = self.by_key.get(msg.get("key"))
             if job is None or job.cancelled or msg["run"] in job.runs:
                 return
+            spec = job.spec
+            assert spec is not None, "only a command job (remote.run_job) announces its runs"
             if job.lost_run and not job.runs:  # the first run's announcement was lost with its worker
-                self.reporter.started(job.item_id, pid=0, log_uri=job.spec["log_uri"], attempt=job.attempt)
+                self.reporter.started(job.item_id, pid=0, log_uri=spec["log_uri"], attempt=job.attempt)
             if job.runs or job.lost_run:
                 job.lost_run = False
                 job.failures += 1
@@ -451,14 +459,15 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
                 job.attempt += 1
             job.runs.add(msg["run"])
             job.worker, job.heard = msg["worker"], time.monotonic()
-            self.reporter.started(job.item_id, pid=msg["pid"], log_uri=job.spec["log_uri"], attempt=job.attempt)
+            self.reporter.started(job.item_id, pid=msg["pid"], log_uri=spec["log_uri"], attempt=job.attempt)
 
     def _ended(self, future, result) -> None:
         with self._lock:
             job = self.by_key.get(future.key)
             if job is None or job.cancelled or job.future is not future:
                 return
-        if future.status != "finished" and self._scheduler_lost() or future.client is not self.conn.client:
+        conn = self.conn
+        if future.status != "finished" and self._scheduler_lost() or conn is None or future.client is not conn.client:
             return  # dropped with the connection: on_tick submits it again or cancels the cook, with the reason
         if isinstance(result, BaseException):
             exc = result
@@ -483,14 +492,16 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
 
     def _job_ended(self, job: Job, answer: dict) -> None:
         report = self.reporter
+        spec = job.spec
+        assert spec is not None, "only a command job (remote.run_job) answers with a dict"
         with self._lock:
             if answer["run"] not in job.runs:  # its announcement is still on the way: say it now
                 job.runs.add(answer["run"])
                 if not answer["error"]:
-                    report.started(job.item_id, pid=answer["pid"], log_uri=job.spec["log_uri"], attempt=job.attempt)
+                    report.started(job.item_id, pid=answer["pid"], log_uri=spec["log_uri"], attempt=job.attempt)
         if answer["error"]:
             return self._settle(job, lambda: report.failed(job.item_id, answer["code"], answer["error"]))
-        if job.spec.get("copy_back") and (problem := reach.copy_back(job.spec, answer, self.path_map)):
+        if spec.get("copy_back") and (problem := reach.copy_back(spec, answer, self.path_map)):
             return self._settle(job, lambda: report.failed(job.item_id, answer["code"], problem))
         if answer.get("log_error"):
             report.log_line(job.item_id, answer["log_error"], level="warning")

@@ -13,6 +13,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.files import records
@@ -34,7 +35,7 @@ class Job:
     spec: dict | None = None  # a command job's spec (remote.run_job)
     call: remote.Call | None = None  # a Python item's work (remote.run_python)
     log_uri: str = ""
-    future: object = None
+    future: Any = None  # its distributed.Future (distributed has no type information)
     failures: int = 0
     runs: set = field(default_factory=set)  # the run ids announced for the current key
     status: tuple | None = None  # (ok, message) the job reported through the Job API
