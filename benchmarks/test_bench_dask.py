@@ -19,15 +19,14 @@ from __future__ import annotations
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
-from conftest import N, PDG, ROUNDS, report, run
-
 import pdgstore.engine as engine
+import pytest
+from conftest import PDG, ROUNDS, N, report, run
+
 from pdgstore.log import EventLog
 
 distributed = pytest.importorskip("distributed")

@@ -17,15 +17,14 @@ import xmlrpc.client
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
 from conftest import ROUNDS, report
-
+from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.schedulers import jobdata
 from pdgstore.engine.schedulers.resultserver import ResultServer
-from pdgstore.engine.graph.workitem import WorkItem
 
 ATTRIBS = 100
 TARGET_S = 0.050
 
-JOB = r'''
+JOB = rf'''
 import json, sys, time
 from pdgjson import WorkItem
 w = WorkItem.fromJobEnvironment()
@@ -33,13 +32,13 @@ batched = sys.argv[1] == "batched"
 t0 = time.perf_counter()
 if batched:
     with w.batch():
-        for i in range(%d):
-            w.setIntAttrib("a%%d" %% i, i)
+        for i in range({ATTRIBS}):
+            w.setIntAttrib("a%d" % i, i)
 else:
-    for i in range(%d):
-        w.setIntAttrib("a%%d" %% i, i)
+    for i in range({ATTRIBS}):
+        w.setIntAttrib("a%d" % i, i)
 print(json.dumps(time.perf_counter() - t0))
-''' % (ATTRIBS, ATTRIBS)
+'''
 
 
 class MemorySink:
@@ -202,7 +201,7 @@ class _FloorHandler(socketserver.StreamRequestHandler):
 
     def handle(self):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        while line := self.rfile.readline():
+        while self.rfile.readline():
             length = 0
             while (header := self.rfile.readline()) not in (b"\r\n", b""):
                 if header.lower().startswith(b"content-length:"):
@@ -240,7 +239,7 @@ def _serving(kind: str, folder):
         server.register_instance(_Bare())
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield "127.0.0.1:%d" % server.server_address[1], "x"
+        yield f"127.0.0.1:{server.server_address[1]}", "x"
     finally:
         server.shutdown()
         server.server_close()

@@ -484,14 +484,23 @@ def _service(project, *argv: str):
             service.wait()
 
 
+def _next_line(service) -> dict:
+    """The service's next ``--json`` line; when it ended instead, why (its exit code and stderr)."""
+    line = service.stdout.readline()
+    if not line:
+        service.wait(timeout=30)
+        raise AssertionError(f"{service.args[3:]} ended (exit code {service.returncode}): {service.stderr.read()[-3000:]}")
+    return json.loads(line)
+
+
 def test_watch_recooks_only_what_changed_on_the_cluster(project, dask_cluster):
     cluster, _ = dask_cluster
     _watched_project(project, cluster.scheduler_address, 3)
     with _service(project, "watch", "g.py", "--json", "--debounce", "50") as watch:
-        first = json.loads(watch.stdout.readline())
+        first = _next_line(watch)
         assert first["status"] == "success" and first["items"]["ran"] == 3, first
         (project.root / "in" / "f0001.txt").write_text("changed\n")
-        second = json.loads(watch.stdout.readline())
+        second = _next_line(watch)
         assert second["status"] == "success" and second["items"]["ran"] == 1, second
         assert (project.root / "in" / "f0001.txt.up").read_text() == "CHANGED\n"
 
@@ -501,9 +510,9 @@ def test_a_schedule_cooks_on_the_cluster(project, dask_cluster):
     _watched_project(project, cluster.scheduler_address, 2)
     assert project.pdg_process("schedule", "add", "g.py", "--every", "0.5s").returncode == 0
     with _service(project, "schedule", "run", "--json") as service:
-        line = json.loads(service.stdout.readline())
+        line = _next_line(service)
         while line["event"] != "cook":
-            line = json.loads(service.stdout.readline())
+            line = _next_line(service)
         assert line["summary"]["status"] == "success" and line["summary"]["items"]["ran"] == 2, line
         assert (project.root / "in" / "f0001.txt.up").exists()
 
