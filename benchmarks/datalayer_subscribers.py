@@ -1,8 +1,11 @@
 """N WebSocket subscribers of a ``pdg serve`` in one process (for test_bench_datalayer.py).
 
 Each follows ``pdg/wide`` and its four nodes, asking for ``batch`` messages as the ``pdgd`` client
-and the web view do (the frames the server has ready at once come as one message).
-``--no-batch``: one message per frame, as a client that does not ask gets them. Prints ``subscribed`` once every one has its
+and the web view do (the frames the server has ready at once come as one message), and, as the
+``pdgd`` client does, for the graph's new items by reference to its nodes' (``refs``: the ids come
+once, and ``sharedlists.Resolver`` puts the graph's values back, the same strings in both lists).
+``--no-batch``: one message per frame, as a client that does not ask gets them. ``--page-json``:
+no refs, every list as plain JSON values (what any other client gets). Prints ``subscribed`` once every one has its
 snapshots; on a line ``wait`` from stdin, waits until every one has seen the graph's cook end and
 its nodes' counts complete, then prints ``{"done": n, "frames": total}``.
 """
@@ -12,6 +15,7 @@ import json
 import sys
 
 import websockets
+from pdgstore.engine.datalayer.sharedlists import Resolver
 
 PATHS = ["pdg/wide", "pdg/wide/node_files", "pdg/wide/node_upper", "pdg/wide/node_everything", "pdg/wide/node_concat"]
 
@@ -20,10 +24,12 @@ class Subscriber:
     def __init__(self) -> None:
         self.objects = {p: {} for p in PATHS}
         self.frames = 0
+        self.refs = Resolver()
         self.ready = asyncio.Event()
         self.finished = asyncio.Event()
 
     def fold(self, frame) -> None:
+        self.refs.frame(frame["path"], frame["seq"], frame["messages"])
         obj = self.objects[frame["path"]]
         for m in frame["messages"]:
             if m["t"] == 0:
@@ -43,8 +49,8 @@ class Subscriber:
     async def run(self, url: str) -> None:
         async with websockets.connect(url, max_size=1 << 30) as ws:
             await ws.recv()
-            if BATCH:
-                await ws.send(json.dumps({"op": "hello", "batch": True}))
+            if BATCH or REFS:
+                await ws.send(json.dumps({"op": "hello", "batch": BATCH, "refs": REFS}))
             for path in PATHS:
                 await ws.send(json.dumps({"op": "subscribe", "path": path}))
             seen = 0
@@ -75,6 +81,7 @@ async def main(url: str, n: int) -> None:
 
 
 BATCH = "--no-batch" not in sys.argv
+REFS = "--page-json" not in sys.argv
 
 if __name__ == "__main__":
     asyncio.run(main(sys.argv[1], int(sys.argv[2])))

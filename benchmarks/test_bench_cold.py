@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import N, ROUNDS, engine_median, median_seconds, pdg, plain, report
 import workload
+from conftest import ROUNDS, N, engine_median, median_seconds, pdg, plain, report
 
 
 def test_cold_cook_vs_plain(benchmark, tmp_path):

@@ -31,7 +31,7 @@ import time
 import pytest
 import websockets
 import workload
-from conftest import N, PDG, ROUNDS, pdg, report
+from conftest import PDG, ROUNDS, N, pdg, report
 
 #: each waits for a quiet disk first (up to 2 min), then runs real cooks and servers
 pytestmark = pytest.mark.timeout(1200)

@@ -12,9 +12,9 @@ import sys
 import time
 from types import SimpleNamespace
 
-from conftest import N, ROUNDS, engine_median, median_seconds, pdg, report, run
 import pytest
 import workload
+from conftest import ROUNDS, N, engine_median, median_seconds, pdg, report, run
 
 GRAPHS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "graphs")
 WALK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "walk_generate.py")

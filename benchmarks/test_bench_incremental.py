@@ -10,9 +10,8 @@ import re
 import shutil
 
 import pytest
-
-from conftest import N, PDG, ROUNDS, engine_median, median_seconds, pdg, plain, report, run
 import workload
+from conftest import PDG, ROUNDS, N, engine_median, median_seconds, pdg, plain, report, run
 
 
 @pytest.fixture(scope="module")

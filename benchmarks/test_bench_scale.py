@@ -13,9 +13,8 @@ import sqlite3
 import statistics
 
 import pytest
-
-from conftest import Run, pdg, plain, report, run
 import workload
+from conftest import Run, pdg, plain, report, run
 
 SCALE_N = int(os.environ.get("PDG_BENCH_SCALE_N", "100000"))
 #: the small W(N) whose cold cook's peak RSS is the baseline of the growth per work item

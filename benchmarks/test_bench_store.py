@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from conftest import N, ROUNDS, engine_median, pdg, report
+from conftest import ROUNDS, N, engine_median, pdg, report
 
 from pdgstore import events as ev
 from pdgstore.log import EventLog

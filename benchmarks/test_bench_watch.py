@@ -17,9 +17,8 @@ import time
 import tracemalloc
 
 import pytest
-
-from conftest import N, pdg, report
 import workload
+from conftest import N, pdg, report
 from pdgstore.engine.live.watch import Watcher
 from pdgstore.engine.live.watchset import WatchSet
 

@@ -60,10 +60,7 @@ def command_line_cluster(tmp_path_factory):
         yield address, procs, workers
     finally:
         for proc in procs:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _kill_group(proc.pid)
             proc.wait()
 
 
@@ -84,6 +81,14 @@ if os.path.exists(os.path.join(os.environ["PDG_DIR"], "slow")):
 '''
 
 
+def _slow_cook(project, address: str) -> subprocess.Popen:
+    """``pdg cook`` of two jobs on the cluster at ``address`` that sleep a minute once they run."""
+    project.write("g.py", GRAPH.format(address=address, n=2))
+    project.write("job.py", JOB)
+    (project.root / "slow").write_text("")
+    return project.popen("cook", "g.py", "--json")
+
+
 def test_a_graph_cooks_on_a_command_line_cluster(project, command_line_cluster):
     address, _, workers = command_line_cluster
     project.write("g.py", GRAPH.format(address=address, n=4))
@@ -102,16 +107,9 @@ def test_a_graph_cooks_on_a_command_line_cluster(project, command_line_cluster):
 
 def test_ctrl_c_cancels_the_futures_and_kills_the_jobs_on_the_workers(project, command_line_cluster):
     address, _, workers = command_line_cluster
-    project.write("g.py", GRAPH.format(address=address, n=2))
-    project.write("job.py", JOB)
-    (project.root / "slow").write_text("")
-    pids = project.root / "pids.txt"
-    cook = project.popen("cook", "g.py", "--json")
+    cook = _slow_cook(project, address)
     try:
-        deadline = time.monotonic() + 60
-        while (not pids.exists() or len(pids.read_text().split()) < 2) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        jobs = [int(p) for p in pids.read_text().split()]
+        jobs = _wait_for_jobs(project.root / "pids.txt", 2)
         cook.send_signal(signal.SIGINT)
         out, err = cook.communicate(timeout=60)
     finally:
@@ -132,25 +130,16 @@ def test_ctrl_c_cancels_the_futures_and_kills_the_jobs_on_the_workers(project, c
 
 def test_the_dask_scheduler_going_away_cancels_the_cook_with_its_reason(project, command_line_cluster):
     address, procs, _ = command_line_cluster
-    project.write("g.py", GRAPH.format(address=address, n=2))
-    project.write("job.py", JOB)
-    (project.root / "slow").write_text("")
-    cook = project.popen("cook", "g.py", "--json")
+    cook = _slow_cook(project, address)
     try:
-        pids = project.root / "pids.txt"
-        deadline = time.monotonic() + 60
-        while (not pids.exists() or len(pids.read_text().split()) < 2) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_for_jobs(project.root / "pids.txt", 2)
         os.killpg(procs[0].pid, signal.SIGKILL)  # the Dask scheduler
         out, err = cook.communicate(timeout=90)
     finally:
         if cook.poll() is None:
             cook.kill()
         for pid in (project.root / "pids.txt").read_text().split():  # the orphaned jobs on the workers
-            try:
-                os.killpg(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _kill_group(int(pid))
     summary = json.loads(out)
     assert cook.returncode == 130, (out, err[-1500:])
     assert summary["status"] == "cancelled"
@@ -178,59 +167,92 @@ graph.command("run", numbers, ["sh", "-c", "if [ -e hold ]; then echo $$ >> pids
 OUTAGE_S = 12
 
 
-def test_a_dask_scheduler_back_on_its_address_gets_the_dropped_jobs_again(project, tmp_path, port):
+class _Outage:
+    """A cook of ``RECONNECT_GRAPH`` on a ``dask scheduler`` and one ``dask worker`` started on a
+    held port, its two jobs running (the file ``hold`` keeps them so): what both reconnect tests
+    take away from the cook, and start again."""
+
+    def __init__(self, project, folder: Path, port: int) -> None:
+        self.address = f"tcp://127.0.0.1:{port}"
+        self.folder = folder
+        self.scheduler = DASK + ["--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
+        self.worker = WORKER + [self.address, "--nthreads", "2", "--resources", "slots=2", "--no-dashboard",
+                                "--host", "127.0.0.1"]
+        self.project = project
+        self.procs: list[subprocess.Popen] = []
+        self.pids_file = project.root / "pids.txt"
+        self.cook: subprocess.Popen | None = None
+        self.first_jobs: list[int] = []
+
+    def start(self) -> subprocess.Popen:
+        """The cluster, then the cook; back once its two jobs run."""
+        self.start_cluster()
+        self.project.write("g.py", RECONNECT_GRAPH.format(address=self.address))
+        (self.project.root / "hold").write_text("")
+        self.cook = self.project.popen("cook", "g.py", "--json")
+        self.first_jobs = _wait_for_jobs(self.pids_file, 2, wait_s=90)
+        return self.cook
+
+    def start_cluster(self) -> None:
+        """A Dask scheduler on the port and a worker of it (again, after ``stop_cluster``)."""
+        n = len(self.procs) // 2 + 1
+        self.procs += [_start(self.scheduler, self.folder / f"scheduler{n}.log"),
+                       _start(self.worker, self.folder / f"worker{n}.log")]
+
+    def stop_cluster(self) -> None:
+        """SIGKILL the Dask scheduler and its worker (their jobs live on in their own process groups)."""
+        for proc in self.procs:
+            _kill_group(proc.pid)
+        for proc in self.procs:
+            proc.wait(timeout=60)
+
+    def close(self) -> None:
+        """The cook, every Dask process and every job the cook started: none outlives the test."""
+        if self.cook is not None and self.cook.poll() is None:
+            self.cook.kill()
+            self.cook.wait()
+        self.stop_cluster()
+        for pid in self.pids_file.read_text().split() if self.pids_file.exists() else ():
+            _kill_group(int(pid))  # no worker is left to kill them
+
+
+@pytest.fixture
+def outage(project, tmp_path, port):
+    """``_Outage`` for one test, cleaned up after it."""
+    rig = _Outage(project, tmp_path, port)
+    try:
+        rig.start()
+        yield rig
+    finally:
+        rig.close()
+
+
+def test_a_dask_scheduler_back_on_its_address_gets_the_dropped_jobs_again(project, outage):
     """The Dask scheduler dies mid-cook with its worker (their jobs live on in their own process
     groups) and a new one starts on the same address with a new worker, within ``lost_after_s``:
     the cook reaches it again (``rejoin``: not the client's own reconnect, whose backoff may not try
     again until long after the scheduler is back), the jobs left running are killed, and each item
     runs again as a retry with its reason; the cook succeeds, everything recorded, and no traceback
     of the lost client's cancelled reconnect reaches stderr."""
-    address = f"tcp://127.0.0.1:{port}"
-    scheduler = DASK + ["--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
-    worker = WORKER + [address, "--nthreads", "2", "--resources", "slots=2", "--no-dashboard", "--host", "127.0.0.1"]
-    procs = [_start(scheduler, tmp_path / "scheduler1.log"), _start(worker, tmp_path / "worker1.log")]
-    project.write("g.py", RECONNECT_GRAPH.format(address=address))
-    (project.root / "hold").write_text("")
-    pids_file = project.root / "pids.txt"
-    cook = project.popen("cook", "g.py", "--json")
-    first = []
-    try:
-        deadline = time.monotonic() + 90
-        while (not pids_file.exists() or len(pids_file.read_text().split()) < 2) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        first = [int(p) for p in pids_file.read_text().split()]
-        os.killpg(procs[0].pid, signal.SIGKILL)  # the Dask scheduler, and its worker (which would
-        os.killpg(procs[1].pid, signal.SIGKILL)  # close itself half a minute later)
-        procs[1].wait(timeout=60)
-        assert all(_alive(pid) for pid in first)  # the jobs live on without it
-        (project.root / "hold").unlink()
-        # the scheduler stays away a while (not a wait for anything): distributed's own reconnect
-        # would by now back off for seconds to tens of seconds between attempts
-        time.sleep(OUTAGE_S)
-        procs += [_start(scheduler, tmp_path / "scheduler2.log"), _start(worker, tmp_path / "worker2.log")]
-        out, err = cook.communicate(timeout=120)
-    finally:
-        if cook.poll() is None:
-            cook.kill()
-        for proc in procs:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-        orphans = _still_alive(first) if cook.returncode == 0 else []
-        for pid in first:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    address, first = outage.address, outage.first_jobs
+    outage.stop_cluster()  # the worker would close itself half a minute after its scheduler
+    assert all(_alive(pid) for pid in first)  # the jobs live on without it
+    (project.root / "hold").unlink()
+    # the scheduler stays away a while (not a wait for anything): distributed's own reconnect
+    # would by now back off for seconds to tens of seconds between attempts
+    time.sleep(OUTAGE_S)
+    outage.start_cluster()
+    cook = outage.cook
+    assert cook is not None
+    out, err = cook.communicate(timeout=120)
     assert cook.returncode == 0, (out, err[-2000:])
+    orphans = _still_alive(first)
+    assert not orphans, f"jobs of the lost scheduler still ran: {orphans}"
     assert json.loads(out)["items"]["ran"] == 2
     assert "Traceback" not in err, err[-2000:]
     warnings = json.loads(out)["warnings"]
     assert any(f"Dask scheduler at {address} is out of reach: waiting up to 90 s" in w for w in warnings), warnings
     assert any(f"Dask scheduler at {address} answered again" in w and "2 dropped job(s)" in w for w in warnings)
-    assert not orphans, f"jobs of the lost scheduler still ran: {orphans}"
     from pdgstore.log import EventLog
 
     with EventLog.open(str(project.db)) as log:
@@ -246,43 +268,18 @@ def test_a_dask_scheduler_back_on_its_address_gets_the_dropped_jobs_again(projec
     assert project.pdg_process("check").returncode == 0
 
 
-def test_ctrl_c_while_the_dask_scheduler_is_out_of_reach_cancels_the_cook(project, tmp_path, port):
+def test_ctrl_c_while_the_dask_scheduler_is_out_of_reach_cancels_the_cook(project, outage):
     """The Dask scheduler and its worker die mid-cook; while the cook waits for them (a warning in
     the log says so) the user presses Ctrl-C: the cook ends then, cancelled for the user's reason,
     not the lost scheduler's, its items recorded cancelled, with no traceback."""
-    address = f"tcp://127.0.0.1:{port}"
-    scheduler = DASK + ["--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
-    worker = WORKER + [address, "--nthreads", "2", "--resources", "slots=2", "--no-dashboard", "--host", "127.0.0.1"]
-    procs = [_start(scheduler, tmp_path / "scheduler.log"), _start(worker, tmp_path / "worker.log")]
-    project.write("g.py", RECONNECT_GRAPH.format(address=address))
-    (project.root / "hold").write_text("")
-    pids_file = project.root / "pids.txt"
-    cook = project.popen("cook", "g.py", "--json")
-    try:
-        deadline = time.monotonic() + 90
-        while (not pids_file.exists() or len(pids_file.read_text().split()) < 2) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while not _warned(project, "is out of reach") and time.monotonic() < deadline and cook.poll() is None:
-            time.sleep(0.1)
-        cook.send_signal(signal.SIGINT)
-        out, err = cook.communicate(timeout=60)
-    finally:
-        if cook.poll() is None:
-            cook.kill()
-        for proc in procs:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-        for pid in pids_file.read_text().split() if pids_file.exists() else ():  # no worker left to kill them
-            try:
-                os.killpg(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    outage.stop_cluster()
+    cook = outage.cook
+    assert cook is not None
+    deadline = time.monotonic() + 60
+    while not _warned(project, "is out of reach") and time.monotonic() < deadline and cook.poll() is None:
+        time.sleep(0.1)
+    cook.send_signal(signal.SIGINT)
+    out, err = cook.communicate(timeout=60)
     summary = json.loads(out)
     assert cook.returncode == 130, (out, err[-2000:])
     assert summary["status"] == "cancelled" and summary["message"] == "interrupted (Ctrl-C)", summary
@@ -311,6 +308,22 @@ def _warned(project, text: str) -> bool:
             return any(e.kind == "CookWarning" and text in e.message for e in log.events(0))
     except Exception:  # noqa: BLE001 - not created yet, or busy: ask again
         return False
+
+
+def _wait_for_jobs(pids_file: Path, n: int, wait_s: float = 60) -> list[int]:
+    """The pids of the first ``n`` jobs once they wrote them to ``pids_file`` (or what is there
+    after ``wait_s``: the test's own assertions then say what is missing)."""
+    deadline = time.monotonic() + wait_s
+    while (not pids_file.exists() or len(pids_file.read_text().split()) < n) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [int(p) for p in pids_file.read_text().split()] if pids_file.exists() else []
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _alive(pid: int) -> bool:

@@ -8,8 +8,11 @@ lines) is in test_dask_cli.py.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -36,6 +39,14 @@ def cook(graph: engine.Graph, tmp_path: Path, **kwargs):
         assert first_difference(log.replay_all().to_plain(), state.to_plain()) is None
         events = list(log.events(0))
     return summary, state, events
+
+
+def farm_graph(name: str, root, address: str, **options) -> engine.Graph:
+    """A graph in ``root`` whose default scheduler, ``farm``, sends its work to the Dask cluster at
+    ``address`` and ticks every 50 ms (``options``: the scheduler's others)."""
+    graph = engine.Graph(name, root=str(root))
+    graph.scheduler("farm", "dask", address=address, default=True, tick_period=0.05, **options)
+    return graph
 
 
 def items_of(state, node: str) -> list:
@@ -73,8 +84,7 @@ def test_jobs_and_python_processors_run_on_workers_and_report_into_the_log(tmp_p
         "pdgcmd.addOutputFile(out)\n"
         "print('job says hello')\n"
     )
-    graph = engine.Graph("remote", root=str(tmp_path))
-    graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05)
+    graph = farm_graph("remote", tmp_path, cluster.scheduler_address)
     numbers = graph.range_generate("numbers", 4)
     graph.python_script("job", numbers, "job.py")
     root = str(tmp_path)
@@ -103,11 +113,8 @@ def test_jobs_and_python_processors_run_on_workers_and_report_into_the_log(tmp_p
 
 def test_retries_exit_codes_and_timeouts_follow_the_local_rules(tmp_path, dask_cluster):
     cluster, _ = dask_cluster
-    graph = engine.Graph("rules", root=str(tmp_path))
-    graph.scheduler(
-        "farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05,
-        max_retries=1, timeout=8, exit_codes={5: "warning"},  # (the others end at once, even under load)
-    )
+    graph = farm_graph("rules", tmp_path, cluster.scheduler_address,
+                       max_retries=1, timeout=8, exit_codes={5: "warning"})  # (the others end at once, even under load)
     numbers = graph.range_generate("numbers", 3)
     script = (
         "case @value in "
@@ -130,8 +137,7 @@ def test_retries_exit_codes_and_timeouts_follow_the_local_rules(tmp_path, dask_c
 
 def test_a_killed_worker_reschedules_its_job_with_one_retry_counted(tmp_path, dask_cluster):
     cluster, client = dask_cluster
-    graph = engine.Graph("killed", root=str(tmp_path))
-    graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05)
+    graph = farm_graph("killed", tmp_path, cluster.scheduler_address)
     numbers = graph.range_generate("numbers", 1)
     script = "if [ -e second ]; then echo done > result.txt; else touch second; echo $$ > pid.tmp; mv pid.tmp pid; sleep 60; fi"
     graph.command("run", numbers, ["sh", "-c", script], expected_outputs=["result.txt"])
@@ -179,8 +185,7 @@ def test_cancel_kills_jobs_on_workers_and_a_later_cook_resumes_minimally(tmp_pat
     (tmp_path / "go").write_text("")
 
     def make():
-        graph = engine.Graph("resume", root=str(tmp_path))
-        graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05)
+        graph = farm_graph("resume", tmp_path, cluster.scheduler_address)
         numbers = graph.range_generate("numbers", 6)
         script = "echo $$ >> pids.txt; if [ @value -ge 2 ] && [ -e go ]; then sleep 60; fi; echo @value > out_@pdg_name"
         graph.command("run", numbers, ["sh", "-c", script], expected_outputs=["out_@pdg_name"])
@@ -223,8 +228,7 @@ def test_a_recook_after_one_change_runs_exactly_the_changed_chain(tmp_path, dask
     root = str(tmp_path)
 
     def make():
-        graph = engine.Graph("chain", root=root)
-        graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05)
+        graph = farm_graph("chain", root, cluster.scheduler_address)
         files = graph.file_pattern("files", "in/*.txt")
 
         @graph.python_processor("upper", upstream=files)
@@ -248,7 +252,6 @@ def test_a_recook_after_one_change_runs_exactly_the_changed_chain(tmp_path, dask
     assert len(ran) == 2 and all(name.endswith("_3") for name in ran), ran
     assert (tmp_path / "up" / "f2.txt.n").read_text().strip() == "8"
     from click.testing import CliRunner
-
     from pdgstore.cli.main import pdg
 
     why = CliRunner().invoke(pdg, ["explain", "count_3", "--db", str(tmp_path / ".pdg" / "pdg.db")])
@@ -268,11 +271,7 @@ def test_a_path_map_rewrites_what_jobs_see_and_what_they_report(tmp_path, dask_c
         "open(out, 'w').write(os.getcwd() + ' ' + os.environ['PDG_DIR'])\n"
         "pdgcmd.addOutputFile(out)\n"
     )
-    graph = engine.Graph("mapped", root=str(project))
-    graph.scheduler(
-        "farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05,
-        path_map={str(project): str(mount)},
-    )
+    graph = farm_graph("mapped", project, cluster.scheduler_address, path_map={str(project): str(mount)})
     graph.python_script("job", graph.range_generate("numbers", 1), "job.py")
     summary, state, _ = cook(graph, project)
     assert summary.status == "success", summary
@@ -301,11 +300,8 @@ def test_a_job_reading_its_item_over_rpc_gets_the_workers_paths(tmp_path, dask_c
         "open(out, 'w').write(json.dumps({'src': src, 'raw': raw, 'text': open(src).read()}))\n"
         "pdgcmd.addOutputFile(out)\n"
     )
-    graph = engine.Graph("rpcmap", root=str(project))
-    graph.scheduler(
-        "farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05,
-        path_map={str(project): str(mount)}, work_item_data_source="rpc",
-    )
+    graph = farm_graph("rpcmap", project, cluster.scheduler_address, path_map={str(project): str(mount)},
+                       work_item_data_source="rpc")
     graph.python_script("job", graph.file_pattern("files", "in/*.txt"), "job.py")
     summary, state, _ = cook(graph, project)
     assert summary.status == "success", summary
@@ -331,8 +327,7 @@ def test_dask_running_a_task_again_itself_kills_the_first_run_and_counts_one_ret
             n_workers=2, threads_per_worker=1, processes=True, resources={"slots": 1}, host="127.0.0.1",
             dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=40,
         )
-    graph = engine.Graph("rerun", root=str(tmp_path))
-    graph.scheduler("farm", "dask", address=local.scheduler_address, default=True, tick_period=0.05)
+    graph = farm_graph("rerun", tmp_path, local.scheduler_address)
     script = ("if [ -e second ]; then echo $$ > rerun; echo done > result.txt; "
               "else touch second; echo $$ > pid.tmp; mv pid.tmp pid; sleep 600; fi")
     graph.command("run", graph.range_generate("numbers", 1), ["sh", "-c", script], expected_outputs=["result.txt"])
@@ -380,7 +375,6 @@ def test_workers_with_disks_of_their_own_get_inputs_and_send_outputs_and_logs_ba
     job's script and the Job API travel to the workers; expected outputs, reported outputs and logs
     come back."""
     from click.testing import CliRunner
-
     from pdgstore.cli.main import pdg
 
     cluster, _ = dask_cluster
@@ -399,11 +393,8 @@ def test_workers_with_disks_of_their_own_get_inputs_and_send_outputs_and_logs_ba
         "pdgcmd.addOutputFile(out)\n"
         "print('report log of', item.name)\n"
     )
-    graph = engine.Graph("own", root=str(project))
-    graph.scheduler(
-        "farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05,
-        path_map={str(project): str(theirs)}, shared_storage=False, work_item_data_source="file",
-    )
+    graph = farm_graph("own", project, cluster.scheduler_address, path_map={str(project): str(theirs)},
+                       shared_storage=False, work_item_data_source="file")
     files = graph.file_pattern("files", "in/*.txt")
     upper = graph.command("upper", files, ["sh", "-c", "tr a-z A-Z < @pdg_input > @pdg_input.up; echo upper said"],
                           expected_outputs=["@pdg_input.up"])
@@ -471,58 +462,65 @@ graph.command("copy", files, ["sh", "-c", "tr a-z A-Z < @pdg_input > @pdg_input.
 """
 
 
-def test_watch_recooks_only_what_changed_on_the_cluster(project, dask_cluster):
-    import json
-    import signal as signals
+def _watched_project(project, address: str, inputs: int) -> None:
+    """``project`` holding the graph ``WATCHED`` on the cluster at ``address`` and ``inputs`` input files."""
+    project.write("g.py", WATCHED.format(address=address))
+    project.inputs(inputs)
 
-    cluster, _ = dask_cluster
-    project.write("g.py", WATCHED.format(address=cluster.scheduler_address))
-    project.inputs(3)
-    watch = project.popen("watch", "g.py", "--json", "--debounce", "50")
+
+@contextlib.contextmanager
+def _service(project, *argv: str):
+    """``pdg ARGV`` (a watch, a schedule service) running in ``project``, stopped as by Ctrl-C when
+    the block ends."""
+    service = project.popen(*argv)
     try:
-        first = json.loads(watch.stdout.readline())
+        yield service
+    finally:
+        service.send_signal(signal.SIGINT)
+        try:
+            service.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            service.kill()
+            service.wait()
+
+
+def _next_line(service) -> dict:
+    """The service's next ``--json`` line; when it ended instead, why (its exit code and stderr)."""
+    line = service.stdout.readline()
+    if not line:
+        service.wait(timeout=30)
+        raise AssertionError(f"{service.args[3:]} ended (exit code {service.returncode}): {service.stderr.read()[-3000:]}")
+    return json.loads(line)
+
+
+def test_watch_recooks_only_what_changed_on_the_cluster(project, dask_cluster):
+    cluster, _ = dask_cluster
+    _watched_project(project, cluster.scheduler_address, 3)
+    with _service(project, "watch", "g.py", "--json", "--debounce", "50") as watch:
+        first = _next_line(watch)
         assert first["status"] == "success" and first["items"]["ran"] == 3, first
         (project.root / "in" / "f0001.txt").write_text("changed\n")
-        second = json.loads(watch.stdout.readline())
+        second = _next_line(watch)
         assert second["status"] == "success" and second["items"]["ran"] == 1, second
         assert (project.root / "in" / "f0001.txt.up").read_text() == "CHANGED\n"
-    finally:
-        watch.send_signal(signals.SIGINT)
-        try:
-            watch.wait(timeout=30)
-        except Exception:  # noqa: BLE001
-            watch.kill()
 
 
 def test_a_schedule_cooks_on_the_cluster(project, dask_cluster):
-    import json
-    import signal as signals
-
     cluster, _ = dask_cluster
-    project.write("g.py", WATCHED.format(address=cluster.scheduler_address))
-    project.inputs(2)
+    _watched_project(project, cluster.scheduler_address, 2)
     assert project.pdg_process("schedule", "add", "g.py", "--every", "0.5s").returncode == 0
-    service = project.popen("schedule", "run", "--json")
-    try:
-        line = json.loads(service.stdout.readline())
+    with _service(project, "schedule", "run", "--json") as service:
+        line = _next_line(service)
         while line["event"] != "cook":
-            line = json.loads(service.stdout.readline())
+            line = _next_line(service)
         assert line["summary"]["status"] == "success" and line["summary"]["items"]["ran"] == 2, line
         assert (project.root / "in" / "f0001.txt.up").exists()
-    finally:
-        service.send_signal(signals.SIGINT)
-        try:
-            service.wait(timeout=30)
-        except Exception:  # noqa: BLE001
-            service.kill()
 
 
 def test_slots_per_item_are_dask_resources(tmp_path, dask_cluster):
     """Each worker has 2 slots: jobs taking 2 run one per worker, never more than 2 at once."""
     cluster, _ = dask_cluster
-    graph = engine.Graph("slots", root=str(tmp_path))
-    graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, slots_per_item=2,
-                    tick_period=0.05)
+    graph = farm_graph("slots", tmp_path, cluster.scheduler_address, slots_per_item=2)
     script = ("mkdir -p running && touch running/@pdg_name && ls running | wc -l > n_@pdg_name && sleep 0.3; "
               "rm running/@pdg_name")
     graph.command("run", graph.range_generate("numbers", 6), ["sh", "-c", script])
@@ -546,12 +544,10 @@ def test_result_host_names_an_address_or_an_interface(tmp_path):
 
 def test_job_logs_come_back_to_pdg_log(tmp_path, dask_cluster):
     from click.testing import CliRunner
-
     from pdgstore.cli.main import pdg
 
     cluster, _ = dask_cluster
-    graph = engine.Graph("logs", root=str(tmp_path))
-    graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05)
+    graph = farm_graph("logs", tmp_path, cluster.scheduler_address)
     graph.command("run", graph.range_generate("numbers", 2), ["sh", "-c", "echo hello from @pdg_name; echo oops >&2"])
     summary, _, _ = cook(graph, tmp_path)
     assert summary.status == "success", summary

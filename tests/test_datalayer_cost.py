@@ -10,28 +10,13 @@ import json
 
 import pytest
 from pdgstore.engine.datalayer import core, sessions
-from pdgstore.engine.datalayer.core import DataLayer, busy_interval
+from pdgstore.engine.datalayer.core import busy_interval
 from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET, Message, apply_message
-from pdgstore.engine.datalayer.server import WSServer
 
 import pdgd.util
+from datalayer_servers import layer, ws  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def layer(wide):
-    assert wide.pdg("cook", "wide.py").exit_code == 0
-    layer = DataLayer(str(wide.db))
-    yield layer
-    layer.close()
-
-
-@pytest.fixture
-def ws(layer):
-    server = WSServer(layer, 0)
-    yield server
-    server.stop()
 
 
 def test_a_step_is_encoded_once_and_handed_to_each_connection_in_one_go(layer, ws):
@@ -72,6 +57,11 @@ def test_steps_are_paced_by_the_servers_cpu_share():
     assert busy_interval(0.005) == pytest.approx(0.005 / core.CPU_SHARE)
     # however dear, a subscriber hears of a change within MAX_BUSY_INTERVAL_S of the step before
     assert busy_interval(10.0) == core.MAX_BUSY_INTERVAL_S
+    # fifty subscribers, each a process that reads every step: steps come no oftener than
+    # PER_SUBSCRIBER_S each, however cheap for the server; one subscriber still every 30 ms
+    assert busy_interval(0.0005, 1) == core.BUSY_INTERVAL_S
+    assert busy_interval(0.0005, 50) == pytest.approx(50 * core.PER_SUBSCRIBER_S)
+    assert busy_interval(0.0005, 10_000) == core.MAX_BUSY_INTERVAL_S
 
 
 def test_a_large_removal_is_folded_in_one_pass_with_list_removes_meaning():
@@ -86,28 +76,23 @@ def test_a_large_removal_is_folded_in_one_pass_with_list_removes_meaning():
     assert props == {"p": ["b", "a"], "files": [["y", "", 2]]}
 
 
-def test_a_recook_lists_new_items_once_and_regenerated_ones_not_again(wide):
+def test_a_recook_lists_new_items_once_and_regenerated_ones_not_again(wide, layer):
     """The follower finds a step's new items as one range of the item table and the items
     generated again by their ids: after a recook that regenerates the files node and adds an
     input, the graph and its nodes list every item once, as the store does."""
+    graph = pdgd.util.PDGDObject("pdg/wide", layer)
+    files = pdgd.util.PDGDObject("pdg/wide/node_files", layer)
+    upper = pdgd.util.PDGDObject("pdg/wide/node_upper", layer)
+    assert files.waitFor(lambda o: len(o.get("work_items", [])) == 20, 30)
+    wide.write("in/f0020.txt", "one more\n")
+    assert wide.pdg("dirty", "files").exit_code == 0
     assert wide.pdg("cook", "wide.py").exit_code == 0
-    layer = DataLayer(str(wide.db))
-    try:
-        graph = pdgd.util.PDGDObject("pdg/wide", layer)
-        files = pdgd.util.PDGDObject("pdg/wide/node_files", layer)
-        upper = pdgd.util.PDGDObject("pdg/wide/node_upper", layer)
-        assert files.waitFor(lambda o: len(o.get("work_items", [])) == 20, 30)
-        wide.write("in/f0020.txt", "one more\n")
-        assert wide.pdg("dirty", "files").exit_code == 0
-        assert wide.pdg("cook", "wide.py").exit_code == 0
-        listed = {node: ids(wide, node) for node in ("files", "upper", "gather", "concat")}
-        assert len(listed["files"]) == len(listed["upper"]) == 21
-        assert files.waitFor(lambda o: o.get("work_items") == listed["files"], 30), files.object
-        assert upper.waitFor(lambda o: o.get("work_items") == listed["upper"], 30), upper.object
-        everything = sorted(i for node_ids in listed.values() for i in node_ids)
-        assert graph.waitFor(lambda o: sorted(o.get("work_items", [])) == everything, 30), graph.object
-    finally:
-        layer.close()
+    listed = {node: ids(wide, node) for node in ("files", "upper", "gather", "concat")}
+    assert len(listed["files"]) == len(listed["upper"]) == 21
+    assert files.waitFor(lambda o: o.get("work_items") == listed["files"], 30), files.object
+    assert upper.waitFor(lambda o: o.get("work_items") == listed["upper"], 30), upper.object
+    everything = sorted(i for node_ids in listed.values() for i in node_ids)
+    assert graph.waitFor(lambda o: sorted(o.get("work_items", [])) == everything, 30), graph.object
 
 
 def ids(project, node: str) -> list[str]:

@@ -16,26 +16,12 @@ from websockets.exceptions import ConnectionClosedError, InvalidStatus
 import pdgd
 import pdgd.util
 from pdgstore.engine.datalayer import sessions
-from pdgstore.engine.datalayer.core import DataLayer
 from pdgstore.engine.datalayer.handlers import CommandError
 from pdgstore.engine.datalayer.server import TCPServer, WSServer
 
+from datalayer_servers import layer, ws  # noqa: F401 - fixtures
+
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def layer(wide):
-    assert wide.pdg("cook", "wide.py").exit_code == 0
-    layer = DataLayer(str(wide.db))
-    yield layer
-    layer.close()
-
-
-@pytest.fixture
-def ws(layer):
-    server = WSServer(layer, 0)
-    yield server
-    server.stop()
 
 
 @pytest.fixture

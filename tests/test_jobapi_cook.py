@@ -154,6 +154,69 @@ def test_a_hundred_attributes_arrive_through_real_round_trips(project):
     assert seconds > 0  # the job timed its calls and got past them
 
 
+def test_reports_answered_before_they_are_written_are_in_the_log_before_the_job_s_end(project):
+    """A report is answered once the cook has it queued (``engine.schedulers.sink``), and written
+    with the loop's next flush. A job that reports and exits at once (no tick in between) still
+    has every report in the log before its end: the loop reads its inbox in order."""
+    project.write("quick.py", '''
+        import os, pdgcmd
+        for i in range(40):
+            pdgcmd.setIntAttrib(f"a{i}", i)
+            pdgcmd.workItemAppendLog(f"line {i}")
+        open(os.environ["PDG_ITEM_NAME"] + ".out", "w").write("x")
+        pdgcmd.addOutputFile(os.environ["PDG_ITEM_NAME"] + ".out")
+        pdgcmd.keepalive()
+    ''')
+    project.write("g.py", '''
+        from pdgstore.engine import Graph
+        graph = Graph("quick")
+        graph.scheduler("local", slots=2, max_retries=0)
+        graph.python_script("job", graph.range_generate("numbers", 4), "quick.py")
+    ''')
+    result = project.pdg_process("cook", "g.py", "--json")
+    assert result.returncode == 0, result.stderr
+    with EventLog.open(str(project.root / ".pdg" / "pdg.db")) as log:
+        state = log.load_state()
+        events = list(log.events(0))
+    jobs = [i for i in state.items.values() if i.node == "job"]
+    assert len(jobs) == 4
+    for item in jobs:
+        mine = [e for e in events if getattr(e, "item_id", None) == item.item_id]
+        end = next(e.seq for e in mine if e.kind == "JobEnded")
+        attribs = [e for e in mine if e.kind == "WorkItemAttribSet" and e.name.startswith("a")]
+        lines = [e for e in mine if e.kind == "WorkItemLogged" and e.text.startswith("line ")]
+        outputs = [e for e in mine if e.kind == "WorkItemOutputAdded"]
+        assert [e.name for e in attribs] == [f"a{i}" for i in range(40)]
+        assert [e.text for e in lines] == [f"line {i}" for i in range(40)]
+        assert len(outputs) == 1 and max(e.seq for e in attribs + lines + outputs) < end
+        assert item.state == "cooked_success" and [o[0] for o in item.outputs] == [f"{item.name}.out"]
+
+
+def test_a_missing_output_is_refused_before_the_job_goes_on(project):
+    """The server checks that a reported output exists before it answers (the loop, which records
+    it later, could no longer tell the job): the job hears the refusal; its item's log says why."""
+    project.write("liar.py", '''
+        import pdgcmd
+        try:
+            pdgcmd.addOutputFile("never_written.txt")
+        except pdgcmd.ReportRefused as exc:
+            open("refused.txt", "w").write(str(exc))
+    ''')
+    project.write("g.py", '''
+        from pdgstore.engine import Graph
+        graph = Graph("liar")
+        graph.python_script("job", graph.range_generate("numbers", 1), "liar.py")
+    ''')
+    assert project.pdg_process("cook", "g.py").returncode == 0
+    said = (project.root / "refused.txt").read_text()
+    assert "never_written.txt" in said and "does not exist" in said
+    shown = json.loads(project.pdg_process("show", "job_1", "--json").stdout)["item"]
+    assert shown["outputs"] == []
+    with EventLog.open(str(project.root / ".pdg" / "pdg.db")) as log:
+        warned = [e.text for e in log.events(kind="WorkItemLogged") if e.level == "warning"]
+    assert any("never_written.txt" in text and "does not exist" in text for text in warned)
+
+
 def test_the_frames_example_renders_and_assembles_a_contact_sheet(project):
     import shutil
     import sys

@@ -256,21 +256,23 @@ def test_no_job_starts_below_the_minimum_free_memory(tmp_path):
     if free is None:
         pytest.skip("no /proc/meminfo")
     graph = graph_with(tmp_path, ["true"], n=2, min_free_memory_mb=free * 100)
-    holder = {}
+    timers = []
     original = engine.Cook.run
 
     def run(self, **kwargs):
-        holder["cook"] = self
+        # the cook gives up half a second after it starts: a timer started before it (as this test
+        # once did) fired before the cook existed when the machine was busy, and nothing cancelled it
+        timers.append(threading.Timer(0.5, lambda: self.cancel("no memory, gave up")))
+        timers[-1].start()
         return original(self, **kwargs)
 
-    timer = threading.Timer(0.5, lambda: holder["cook"].cancel("no memory, gave up"))
-    timer.start()
     try:
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(engine.Cook, "run", run)
             summary, state, events = cook(graph, tmp_path)
     finally:
-        timer.cancel()
+        for timer in timers:
+            timer.cancel()
     assert summary.status == "cancelled"
     assert not [e for e in events if e.kind == "JobStarted"]
     assert {i.state for i in run_items(state)} == {"cooked_cancel"}

@@ -618,3 +618,43 @@ def test_a_kept_alive_connection_the_server_closed_is_reopened_at_once(project, 
         assert done.returncode == 0, done.stderr
         assert srv.requests == 2
     assert sink.calls == [("attrib", "id42", "x", "int", [1]), ("attrib", "id42", "y", "int", [2])]
+
+
+def test_a_job_connects_while_it_starts_and_a_forked_child_makes_its_own_connection(server, project):
+    """``import pdgcmd`` starts the connection (the server's side is ready by the first report);
+    a child forked after that import reports on a connection of its own, not the parent's: two
+    processes on one connection would interleave their requests."""
+    code = (
+        "import os, pdgcmd\n"
+        "assert pdgcmd._client is not None and pdgcmd._client._transport._sock is not None\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    for i in range(20):\n"
+        "        pdgcmd.setIntAttrib('child%d' % i, i)\n"
+        "    os._exit(0)\n"
+        "for i in range(20):\n"
+        "    pdgcmd.setIntAttrib('parent%d' % i, i)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print('child', status)\n"
+    )
+    done = run_job(server, project, code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "child 0"
+    names = {c[2] for c in server.sink.calls if c[0] == "attrib"}
+    assert names == {f"child{i}" for i in range(20)} | {f"parent{i}" for i in range(20)}
+
+
+def test_a_server_that_is_not_there_fails_the_first_call_not_the_import(project, tmp_path):
+    """Connecting early never fails an import: the first call meets the problem, as it did."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # nothing listens on it once closed
+    temp = tmp_path / "temp"
+    scripts = jobdata.install_job_modules(temp)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(scripts), "PDG_TEMP": str(temp), "PDG_ITEM_ID": "id42",
+           "PDG_RESULT_SERVER": f"127.0.0.1:{port}", "PDG_RESULT_SECRET": "x", **FAST}
+    code = "import pdgcmd\nprint('imported', flush=True)\npdgcmd.setIntAttrib('a', 1)\nprint('not reached')"
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=project, capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.splitlines() == ["imported"]
+    assert done.returncode != 0 and "did not answer" in done.stderr

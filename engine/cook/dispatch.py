@@ -18,6 +18,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from pdgstore.engine.cook.batches import Batch, Batches
 from pdgstore.engine.cook.intake import Intake
@@ -42,6 +43,11 @@ from pdgstore.engine.schedulers.pathmap import path_map_env
 from pdgstore import events as ev
 from pdgstore.state import State
 
+if TYPE_CHECKING:
+    from pdgstore.engine.cook.inbox import Inbox
+    from pdgstore.engine.graph.api import Graph
+    from pdgstore.engine.schedulers.resultserver import ResultServer
+
 _INF = float("inf")
 #: what on_schedule returns when it took the item (its PDG-API writes are the item's)
 _TAKEN = (
@@ -57,10 +63,10 @@ class Host:
     """What ``Dispatch`` may use of the cook it serves, and nothing more."""
 
     state: State
-    graph: object  # engine.graph.api.Graph
+    graph: Graph
     recorder: Recorder
     settle: Settle  # every outcome of an item goes through it
-    inbox: object  # engine.cook.inbox.Inbox: where reports arrive
+    inbox: Inbox  # where reports arrive
     jobs: int
     target: str  # the node cooked ('' for the whole graph)
     store_dir: str
@@ -85,7 +91,7 @@ class Running(dict):
         super().__delitem__(key)
         self.gone += 1
 
-    def pop(self, key, *default):  # type: ignore[override]
+    def pop(self, key, *default):
         had = key in self
         value = super().pop(key, *default)
         self.gone += had
@@ -121,7 +127,7 @@ class Dispatch:
         now = time.monotonic()
         self.next_tick = {name: now + s.tick_period for name, s in schedulers.items()}
         self.running = Running()  # item id -> scheduler name (a batch and its sub-items too)
-        self.server = None  # the result server, when a scheduler needs one
+        self.server: ResultServer | None = None  # the result server, when a scheduler needs one
         self.confine: Confine | None = None  # where outputs may be (``start``)
         #: batch work items of nodes with a ``batch_size`` (``engine.cook.batches``)
         self.batches = Batches(host.graph.name)
@@ -224,8 +230,8 @@ class Dispatch:
             self.start_cook()
         if self.batches.pending:
             idle = not self.running and not any(self.ready.values()) and not any(self.deferred.values())
-            for batch in self.batches.due(self.host.generated, idle):
-                self.ready[batch.scheduler].append(batch.batch_id)
+            for due in self.batches.due(self.host.generated, idle):
+                self.ready[due.scheduler].append(due.batch_id)
         emit = self.host.recorder.emit
         running = self.running
         full = self.full
@@ -264,11 +270,12 @@ class Dispatch:
                     record_writes(self.host.recorder.emit, self.host.graph, scheduled, ids, self.confine)
                 if result is ScheduleResult.SUCCEEDED:
                     running[item_id] = name
-                    for i, sub in enumerate(ids or ()):
-                        running[sub] = name
-                        emit(ev.WorkItemStateChanged, item_id=sub, state="scheduled")
-                        self._in_batch(sub, batch, i, f"sub item {i} of {len(ids)}")
-                    if batch is None:
+                    if batch is not None:
+                        for i, sub in enumerate(batch.subs):
+                            running[sub] = name
+                            emit(ev.WorkItemStateChanged, item_id=sub, state="scheduled")
+                            self._in_batch(sub, batch, i, f"sub item {i} of {len(batch.subs)}")
+                    else:
                         emit(ev.WorkItemStateChanged, item_id=item_id, state="scheduled")
                     self._call(
                         name, "get_status_uri", lambda s=scheduled, c=scheduler, i=ids: record_uris(emit, c, s, i)
@@ -489,9 +496,9 @@ class Dispatch:
             from pdgstore.engine.schedulers.sink import CookSink
 
             # a scheduler whose jobs run on other machines names the address to bind and its path map
-            remote = next((s for s in self.schedulers.values() if getattr(s, "result_host", None)), None)
+            remote: Any = next((s for s in self.schedulers.values() if getattr(s, "result_host", None)), None)
             self.server = ResultServer(
-                CookSink(Reporter(host.inbox, "")),
+                CookSink(Reporter(host.inbox, ""), host.graph.root),
                 host.graph.root,
                 host=remote.result_host if remote else "127.0.0.1",
                 path_map=getattr(remote, "report_path", None),
@@ -521,11 +528,11 @@ class Dispatch:
                 self._call(name, "on_start", scheduler.on_start)
                 if id(scheduler) in declared:  # the graph's own: it lives as long as this process
                     atexit.register(self._call, name, "on_stop", scheduler.on_stop, False)
-        options = {"jobs": host.jobs, "node": host.target, "static": static or self.static}
+        options: dict[str, Any] = {"jobs": host.jobs, "node": host.target, "static": static or self.static}
         for scheduler in self.schedulers.values():  # cook_options: a writeable dict of the cook's options
             scheduler.on_configure_cook(options)
         self.static = bool(options.get("static"))
-        inproc = self.schedulers.get("inprocess")
+        inproc: Any = self.schedulers.get("inprocess")  # (the in-process scheduler has ``jobs``)
         if options.get("jobs") != host.jobs and inproc is not None and id(inproc) not in declared:
             host.jobs = inproc.jobs = max(1, int(options["jobs"]))
 
@@ -554,7 +561,7 @@ class Dispatch:
         try:
             self._stop_schedulers(cancel)
         finally:
-            self.host.flush()  # what the jobs reported is in the log before they hear "ok"
+            self.host.flush()  # what the jobs reported and the cook recorded is in the log
             if self.server is not None:
                 self.server.stop()
                 self.server = self.intake.server = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pdgstore.engine.cook.task import expected_records
 from pdgstore.engine.files import records as files
@@ -24,6 +24,10 @@ from pdgstore.engine.schedulers import reports as rp
 from pdgstore.engine.schedulers.contract import Scheduler
 
 from pdgstore import events as ev
+
+if TYPE_CHECKING:
+    from pdgstore.engine.files.confine import Confine
+    from pdgstore.engine.schedulers.resultserver import ResultServer
 
 
 class Intake:
@@ -40,8 +44,8 @@ class Intake:
         self.running = running  # item id -> the scheduler running it (shared with Dispatch)
         self.schedulers = schedulers
         self.scheduled_item = scheduled_item  # item id -> the ScheduledItem a scheduler sees
-        self.server = None  # the result server, while one runs: a settled item's calls are refused
-        self.confine = None  # the project's bounds (engine.files.confine), set by the dispatch's start
+        self.server: ResultServer | None = None  # the result server, while one runs: a settled item's calls are refused
+        self.confine: Confine | None = None  # the project's bounds (engine.files.confine), set by the dispatch's start
         #: the cook's batch work items (``engine.cook.batches``): their reports go to their sub-items
         self.batches = batches
         self.append_sub_item: Callable | None = None  # Dispatch.append_sub_item

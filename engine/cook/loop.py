@@ -155,6 +155,12 @@ class Cook:
         """The items a delta walk decided (``engine.incremental.delta``); None after a full walk."""
         return self.walk.affected if self.walk is not None else None
 
+    @property
+    def _started_walk(self) -> Walk:
+        """The walk ``_start`` made, for what runs once the cook has started."""
+        assert self.walk is not None, "_start made the walk"
+        return self.walk
+
     def run(self, after: Callable[[CookSummary], None] | None = None) -> CookSummary:
         """Cook; the summary. ``after(summary)`` runs once the cook is over but before its log
         appender has written everything: what it stores through ``self.recorder`` (the no-op
@@ -163,24 +169,26 @@ class Cook:
         old_cwd = os.getcwd()
         os.chdir(self.graph.root)
         started_schedulers = False
+        dispatch: Dispatch | None = None
         try:
             self._start()
-            started_schedulers = self.dispatch is not None
+            dispatch = self.dispatch
+            started_schedulers = dispatch is not None
             try:
                 self._loop()
             except KeyboardInterrupt:  # no SIGINT handler installed (library use): same as cancel()
                 self.cancel("interrupted (KeyboardInterrupt)")
                 self._stop_running()
-            if started_schedulers:
+            if dispatch is not None and started_schedulers:
                 started_schedulers = False
-                self.dispatch.stop(self._cancel.is_set())
+                dispatch.stop(self._cancel.is_set())
                 self._await_in_process()
             status, message = self._finish()
             state = self.state
             failed = (
                 [
                     {"item_id": i.item_id, "name": i.name, "node": i.node, "error": i.error}
-                    for i in (state.items.get(j) for run in self.walk.runs.values() for j in run.items)
+                    for i in (state.items.get(j) for run in self._started_walk.runs.values() for j in run.items)
                     if i is not None and i.cook_id == self.cook_id and i.state == "cooked_fail"
                 ]
                 if self.settle.counts["failed"]
@@ -209,8 +217,8 @@ class Cook:
             raise
         finally:
             try:
-                if started_schedulers:
-                    self.dispatch.stop(True)
+                if dispatch is not None and started_schedulers:
+                    dispatch.stop(True)
             finally:  # a scheduler's stop that fails (its own write failing too) must not leave these
                 try:
                     self._await_in_process()  # a cook stopped by an error too: before the cwd goes back
@@ -225,16 +233,16 @@ class Cook:
         out = {}
         for name in self.scope:
             count = len(self.state.node_items.get((self.graph.name, name), ()))
-            out[name] = {"items": count, "mode": self.walk.modes.get(name, "")}
+            out[name] = {"items": count, "mode": self._started_walk.modes.get(name, "")}
         return out
 
     def _results(self) -> list[str]:
-        root = self.graph.root
-        paths = []
-        for run in self.walk.runs.values():
+        root, walk = self.graph.root, self._started_walk
+        paths: list[str] = []
+        for run in walk.runs.values():
             if run.downstream:
                 continue
-            for item_id in self.walk.listed(run):
+            for item_id in walk.listed(run):
                 item = self.state.items.get(item_id)
                 if item is not None and item.state in DONE_STATES:
                     paths.extend(files.absolute(o[PATH], root) for o in item.outputs)
@@ -345,7 +353,7 @@ class Cook:
 
     def _make_dispatch(self) -> Dispatch:
         used, route = routes(self.graph, self.scope, self.jobs)
-        graph, walk = self.graph, self.walk
+        graph, walk = self.graph, self._started_walk
         # outputs stay inside the project or a working folder its schedulers declared (engine.files.confine)
         declared = [*getattr(graph, "schedulers", {}).values(), *used.values()]
         confine = Confine(graph.root, working_dirs(declared, graph.root))
@@ -415,6 +423,8 @@ class Cook:
         cancelled. They are waited for, recorded as they end, and the user is told; a second
         signal (``grace_s`` set to 0) stops every wait."""
         dispatch = self.dispatch
+        if dispatch is None:  # no scheduler was started: nothing runs
+            return
         dispatch.cancel_running()
         started, grace_s = time.monotonic(), self.grace_s
         told = False
@@ -443,6 +453,7 @@ class Cook:
 
     def _in_process(self, running) -> list[str]:
         """Those of the ``running`` items (item id -> scheduler name) that run on this process's threads."""
+        assert self.dispatch is not None, "only _stop_running asks, with its dispatch"
         schedulers = self.dispatch.schedulers
         return [i for i, name in running.items() if getattr(schedulers.get(name), "in_process", False)]
 
@@ -498,7 +509,7 @@ class Cook:
         counts = self.settle.counts
         cancelled = self._cancel.is_set()
         if cancelled:
-            for item_id in self.walk.unfinished():
+            for item_id in self._started_walk.unfinished():
                 self.settle.cancelled(item_id, self._cancel_reason)
         generation_failed = self._generation_failed
         if cancelled:
@@ -524,6 +535,7 @@ class Cook:
             and self.log.snapshot_due(SNAPSHOT_EVERY, last_seq=self.state.seq, weigh=False)
         ):
             rec.save_snapshot()
+        rec.checkpoint_now()
         return status, message
 
     def _flush(self) -> None:

@@ -13,9 +13,10 @@ change cannot reach without generating them (``kept``): they are counted, never 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 from pdgstore.engine.cook import bulk
 from pdgstore.engine.cook import static as static_graph
@@ -38,7 +39,9 @@ from pdgstore.state import Item, State, paused_gc
 class NodeRun:
     """What the walk tracks about one node during a cook."""
 
-    node: object
+    #: a processor or a partitioner (``engine.graph.nodes``), read by the contract's attributes: the
+    #: walk asks ``is_partitioner`` before it asks for what only one of the two has
+    node: Any
     downstream: list = field(default_factory=list)
     generated: bool = False
     open_upstream: int = 0  # upstream items (this cook) not yet cooked and handed on
@@ -98,6 +101,12 @@ class Walk:
         self.bulk_made: set[str] = set()
         settle.handed_on = self.handed_on
 
+    @property
+    def _decider(self) -> Items:
+        """``items``, once the cook set it: what decides each item the walk generates."""
+        assert self.items is not None, "Cook._start sets the walk's items before it walks"
+        return self.items
+
     # -- starting points -----------------------------------------------------------------------------
     def start(self) -> None:
         """Generate the root nodes, and record the items known before anything runs; the rest
@@ -155,7 +164,7 @@ class Walk:
         for down in run.downstream:
             if down not in self.early or self.modes.get(down) != "all_upstream_generated":
                 continue
-            node = self.graph.nodes[down]
+            node = self.runs[down].node
             for parent_id in item_ids:
                 parent = self.state.items.get(parent_id)
                 if parent is None or parent.state in DONE_STATES:
@@ -180,7 +189,7 @@ class Walk:
         for name in self.scope:
             run = self.runs[name]
             run.items = dict.fromkeys(self.state.node_items.get((self.graph.name, name), ()))
-            self.items.kept(run.items)
+            self._decider.kept(run.items)
             run.generated = True
             rec.emit(ev.NodeGenerated, node=name, count=len(run.items))
             rec.emit(ev.NodeCooked, node=name, failed=0)
@@ -195,16 +204,16 @@ class Walk:
         graph, state = self.graph, self.state
         per_node: dict[str, int] = {}
         for item_id in affected:
-            node = state.items[item_id].node
-            per_node[node] = per_node.get(node, 0) + 1
+            node_name = state.items[item_id].node
+            per_node[node_name] = per_node.get(node_name, 0) + 1
         for name in self.scope:
             if graph.nodes[name].is_partitioner:
                 continue  # _partition goes over every member and registers every partition
             run = self.runs[name]
             # counted, not listed: a recook after one change does O(changed) work (``pdg watch``)
             run.kept = len(state.node_items.get((graph.name, name), ())) - per_node.get(name, 0)
-            if self.items.observe is not None:
-                self.items.kept(i.item_id for i in state.items_of(graph.name, name) if self.is_kept(i.item_id, name))
+            if self._decider.observe is not None:
+                self._decider.kept(i.item_id for i in state.items_of(graph.name, name) if self.is_kept(i.item_id, name))
             self.settle.kept(run.kept)
         root = graph.root
         for name in self.scope:
@@ -243,11 +252,9 @@ class Walk:
     def is_kept(self, item_id: str, node: str) -> bool:
         """Delta walk: the recorded item of ``node`` is reused without being decided (counted in
         ``run.kept``, never in ``run.items``). A partitioner keeps none: it partitions again."""
-        return (
-            item_id not in self.affected
-            and item_id not in self.taken_back
-            and not self.graph.nodes[node].is_partitioner
-        )
+        affected = self.affected
+        assert affected is not None, "only a delta walk keeps items"
+        return item_id not in affected and item_id not in self.taken_back and not self.graph.nodes[node].is_partitioner
 
     def _kept_names(self, run: NodeRun) -> set[str]:
         """Delta walk: the names of the items ``run`` keeps, which a new item must not take (made on
@@ -285,7 +292,7 @@ class Walk:
         if prev is None and self._known is None:
             self._known = {}
             for name in self.scope:
-                node = self.graph.nodes[name]
+                node = self.runs[name].node
                 if not node.is_partitioner and not node.does_work:
                     for item in self.state.items_of(self.graph.name, name):
                         for o in item.outputs:
@@ -293,7 +300,7 @@ class Walk:
         relpath = files.relative(path, root)
         full = files.absolute(relpath, root)
         st = self.stats.get(full, False)
-        if prev is None:
+        if prev is None and self._known is not None:  # (made above when prev is None)
             prev = self._known.get(relpath)
         if (
             prev is not None
@@ -355,7 +362,7 @@ class Walk:
         node_name = processor.name
         graph_name = self.graph.name
         count = len(new)
-        items = self.items
+        items = self._decider
         decide_item = items.work if processor.does_work else items.born
         for i, spec in enumerate(new):
             if parent is None:
@@ -400,12 +407,12 @@ class Walk:
         if run.generated:
             return
         run.generated = True
-        recorded = self.state.node_items.get((self.graph.name, name), {})
+        recorded: Collection[str] = self.state.node_items.get((self.graph.name, name), {})
         if self.affected is not None and not run.node.is_partitioner:  # the kept items stand
             recorded = [i for i in (*self.affected, *self.taken_back) if i in recorded]
         for item_id in list(recorded):
             if item_id not in run.items:
-                self.items.removed(item_id, self.cook_id)
+                self._decider.removed(item_id, self.cook_id)
         rec = self.recorder
         rec.emit(ev.NodeGenerated, node=name, count=len(run.items) + run.kept)
         if not run.items and not run.kept:
@@ -488,7 +495,7 @@ class Walk:
                 placed.extend({**fields, "patched": {}} for _cls, fields in decide.placed(None, fields))
                 pending.add(item_id)
             else:
-                self.items.place(fields, prev)
+                self._decider.place(fields, prev)
             waiting = 0
             for member in part.members:
                 if self.state.items[member.item_id].state not in DONE_STATES:
@@ -507,7 +514,7 @@ class Walk:
 
     def _merge(self, item_id: str) -> None:
         prev, own = self.partition_prev.pop(item_id, (None, {}))
-        self.items.merge(item_id, prev, own)
+        self._decider.merge(item_id, prev, own)
 
     # -- hand-on -------------------------------------------------------------------------------------
     def handed_on(self, item_id: str) -> None:

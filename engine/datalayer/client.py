@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgpack
 from pdgstore.engine.datalayer.handlers import CommandError, clean_path
 from pdgstore.engine.datalayer.messages import Message, apply_message, snapshot
+from pdgstore.engine.datalayer.sharedlists import Resolver
 from websockets.asyncio.client import connect
 
 #: first and longest wait between reconnection attempts
@@ -39,7 +40,7 @@ class RemoteDataLayer:
     """A data layer served elsewhere. ``close()`` when done."""
 
     scheme = ""
-    #: what the client asks of the server in its ``hello``
+    #: what the client asks of the server in its ``hello`` (``sessions``)
     hello: dict[str, Any] = {}
 
     def __init__(self, address: str, token: str | None = None) -> None:
@@ -54,8 +55,9 @@ class RemoteDataLayer:
         self.subscribers: dict[str, list] = {}
         self.objects: dict[str, dict] = {}
         self.seqs: dict[str, int] = {}
-        self.stats: dict[str, Any] = {"connects": 0, "frames": 0, "lost": 0}
+        self.stats: dict[str, Any] = {"connects": 0, "frames": 0, "lost": 0, "refs": 0}
         self._pending: dict[int, Future] = {}
+        self._refs = Resolver()
         self._ids = itertools.count(1)
         self._send = None
         self.connected = threading.Event()
@@ -162,6 +164,7 @@ class RemoteDataLayer:
     async def _opened(self, send) -> None:
         """The connection is up: say who we are and subscribe again where we stopped."""
         self._send = send
+        self._refs.reset()
         self.stats["connects"] += 1
         hello = {"op": "hello", **self.hello}
         if self.token:
@@ -197,8 +200,11 @@ class RemoteDataLayer:
         op = data.get("op")
         if op == "frame":
             path = cast(str, data.get("path"))  # a frame names its object
-            messages = [Message.from_wire(m) for m in data.get("messages", [])]
+            wire = data.get("messages", [])
+            self._refs.frame(path, data.get("seq"), wire)  # a graph's appends sent by ref: the values
+            messages = [Message.from_wire(m) for m in wire]
             self.stats["frames"] += 1
+            self.stats["refs"] = self._refs.resolved
             with self.lock:
                 props = self.objects.get(path, {})
                 for message in messages:
@@ -229,8 +235,9 @@ class WSClient(RemoteDataLayer):
     """``DataLayerWSClient``: ``ws://host:port``."""
 
     scheme = "ws"
-    #: one ``batch`` message per wake-up of the server instead of one message per frame
-    hello = {"batch": True}
+    #: one ``batch`` message per wake-up of the server instead of one message per frame, and a
+    #: graph's new items by reference to its nodes' (``sharedlists``)
+    hello = {"batch": True, "refs": True}
 
     async def _session(self):
         uri = f"ws://{self.host}:{self.port}/"
@@ -255,6 +262,7 @@ class TCPClient(RemoteDataLayer):
     """``DataLayerTCPClient``: ``tcp://host:port`` (msgpack frames)."""
 
     scheme = "tcp"
+    hello = {"refs": True}
 
     async def _session(self):
         reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), 10)

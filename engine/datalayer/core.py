@@ -30,7 +30,8 @@ from pdgstore.engine.datalayer.handlers import (
     TypeRegistry,
     clean_path,
 )
-from pdgstore.engine.datalayer.messages import Message, snapshot
+from pdgstore.engine.datalayer.messages import APPEND, Message, snapshot
+from pdgstore.engine.datalayer.messages import PropertyNames as P
 from pdgstore.engine.datalayer.replay import add_delta, merge, resume_frames, summary_messages
 from pdgstore.engine.datalayer.storeview import Envelope, StoreView
 
@@ -42,7 +43,11 @@ BUSY_INTERVAL_S = 0.03
 #: subscribers, each step a message to each), the follower steps less often, up to
 #: ``MAX_BUSY_INTERVAL_S`` apart, so that each step carries more events to everyone
 CPU_SHARE = 0.05
-MAX_BUSY_INTERVAL_S = 0.2
+#: and, however cheap a step is for the server, at least this long per subscriber between steps:
+#: each step is a message that every subscriber's process must read and parse (a few ms of
+#: Python each), on the same cores as the cook; one subscriber still hears every 30 ms
+PER_SUBSCRIBER_S = 0.005
+MAX_BUSY_INTERVAL_S = 0.5
 #: events a step reads at most per query (a long catch-up is read in slices)
 POLL_LIMIT = 5000
 #: subscribed work items the follower names in its query; beyond, it reads every row
@@ -50,6 +55,7 @@ MAX_NAMED_ITEMS = 200
 #: cuts remembered for resumed subscriptions (older ones come back as one frame)
 BOUNDARY_LIMIT = 200_000
 #: the store's own handler types, as ``TypeRegistry.typeNames()`` lists them
+WORK_ITEMS = P.WorkItems
 STORE_TYPES = ("PDGRootHandler", "PDGGraphHandler", "PDGNodeHandler", "PDGWorkItemHandler", "PDGQueryHandler")
 
 
@@ -119,7 +125,7 @@ class DataLayer:
                 wait = POLL_INTERVAL_S
                 if read:  # a cook is writing: pace the steps (each is a frame to every subscriber)
                     now = time.process_time()
-                    wait, spent = busy_interval(now - spent), now
+                    wait, spent = busy_interval(now - spent, self._interest().subscribers), now
             except Exception as exc:  # noqa: BLE001 - the follower must outlive a bad poll; say so
                 self.stats["last_error"] = f"{type(exc).__name__}: {exc}"
                 time.sleep(0.5)
@@ -193,10 +199,16 @@ class DataLayer:
             view.prepare_items(generated, rows[0][0] - 1, rows[-1][0])
         items, item_only, handled = interest.items, storeobjects.ITEM_ONLY, storeobjects.HANDLED
         in_memory = view.in_memory
+        lists = _ListAppends(view, paths, frames) if paths and not in_memory else None
         for row in rows:
             seq, kind = row[0], row[4]
+            if lists is not None and kind == "WorkItemGenerated" and seq not in decoded and lists.add(row):
+                view.advance(seq, row[3])
+                continue
             if paths and kind in handled and (kind not in item_only or row[5] in items):
                 event = decoded.get(seq) or Envelope(row)
+                if lists is not None:
+                    lists.forget()
                 for path, kind, prop, values in storeobjects.event_deltas(event, view, paths):
                     messages = frames.get(path)
                     if messages is None:
@@ -401,14 +413,69 @@ class DataLayer:
                 self.view.close()
 
 
-def busy_interval(cpu_s: float) -> float:
+def busy_interval(cpu_s: float, subscribers: int = 1) -> float:
     """How long to wait after a step that read events, given the CPU seconds the whole serving
     process used since the last such step (reading, working out deltas, and every connection's
-    encoding and sending, on the servers' threads too): at least ``BUSY_INTERVAL_S``, and long
-    enough that the process keeps to ``CPU_SHARE`` of a core, up to ``MAX_BUSY_INTERVAL_S``. One
+    encoding and sending, on the servers' threads too) and how many subscribers the store's
+    objects have: at least ``BUSY_INTERVAL_S``, long enough that the process keeps to
+    ``CPU_SHARE`` of a core, and ``PER_SUBSCRIBER_S`` per subscriber (what their own processes
+    spend on each step, which the server cannot see), up to ``MAX_BUSY_INTERVAL_S``. One
     subscriber costs a step little, so its deltas come every 30 ms; fifty cost fifty messages a
-    step, and then steps come less often, each carrying more."""
-    return min(MAX_BUSY_INTERVAL_S, max(BUSY_INTERVAL_S, cpu_s / CPU_SHARE))
+    step, and then steps come every 250 ms, each carrying more."""
+    return min(MAX_BUSY_INTERVAL_S, max(BUSY_INTERVAL_S, cpu_s / CPU_SHARE, PER_SUBSCRIBER_S * subscribers))
+
+
+class _ListAppends:
+    """The common case of a cook's events, done without ``event_deltas``' general walk: a new work
+    item (its event read by its columns only: nobody subscribed to the item itself) appended to
+    its graph's and its node's ``work_items`` (or, generated again, already there). A cold
+    W(10,000) is 20,000 of these, and the general walk (a generator, an ``Envelope``, the paths
+    formatted and the frame's last message looked up again for each) was most of what following
+    it cost. ``add`` declines what it does not handle (a graph that is new to the root object, an
+    item removed since), which takes the general walk; after any delta of the general walk,
+    ``forget`` must be called (the frames' last messages may have changed)."""
+
+    __slots__ = ("view", "paths", "frames", "root", "ords", "nodes", "targets")
+
+    def __init__(self, view: StoreView, paths: frozenset, frames: dict[str, list[Message]]) -> None:
+        self.view, self.paths, self.frames = view, paths, frames
+        self.root = storeobjects.ROOT in paths
+        self.ords, self.nodes = view.prepared_items()
+        #: (graph, node) -> the APPEND messages of ``work_items`` its new items go to, at the end
+        #: of their frames
+        self.targets: dict[tuple[str, str], list[Message]] = {}
+
+    def add(self, row: tuple) -> bool:
+        """The deltas of the WorkItemGenerated at ``row`` added to the frames; False when it is
+        one for the general walk."""
+        seq, graph, item_id = row[0], row[3], row[5]
+        if self.root and self.view.is_new_graph(graph):
+            return False
+        ord_ = self.ords.get(item_id)
+        if ord_ is None:
+            return False  # removed since: the general walk finds where it was
+        if ord_ < seq:
+            return True  # generated again (``is_regenerated``): already listed
+        node = self.nodes[item_id]
+        targets = self.targets.get((graph, node))
+        if targets is None:
+            targets = self.targets[(graph, node)] = self._targets(graph, node, seq)
+        for message in targets:
+            message.values.append(item_id)
+            message.seq = seq
+        return True
+
+    def _targets(self, graph: str, node: str, seq: int) -> list[Message]:
+        found = []
+        for path in (storeobjects.graph_path(graph), storeobjects.node_path(graph, node)):
+            if path in self.paths:
+                messages = self.frames.setdefault(path, [])
+                add_delta(messages, APPEND, seq, WORK_ITEMS, [])  # merged into the last, or a new one
+                found.append(messages[-1])
+        return found
+
+    def forget(self) -> None:
+        self.targets.clear()
 
 
 class _Interest:
@@ -423,6 +490,8 @@ class _Interest:
         self.node_paths = sorted(p for p, x in self.parsed.items() if x[0] == "node")
         self.items = frozenset(x[2] for x in self.parsed.values() if x[0] == "item")
         self.lists_items = any(x[0] in ("graph", "node") for x in self.parsed.values())
+        #: the visualizers (a remote connection is one) following store objects
+        self.subscribers = len({id(v) for p in self.paths for v in subscribers[p]})
 
     def filter(self) -> tuple:
         """(kinds, subjects): the rows worth reading (the follower skips the rest in SQL): the

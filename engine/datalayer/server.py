@@ -32,6 +32,7 @@ import msgpack
 from pdgstore.engine.datalayer.core import DataLayer
 from pdgstore.engine.datalayer.daemonpool import DaemonPool
 from pdgstore.engine.datalayer.sessions import MALFORMED_LIMIT, Malformed, Session, tokens_match
+from pdgstore.engine.datalayer.sharedlists import to_wire_with_refs
 from pdgstore.engine.errors import ListenError
 from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
@@ -76,8 +77,9 @@ class DataLayerServer:
         #: every connection must present the token (any address but loopback)
         self.requires_token = not is_loopback(host)
         self.stats = {"connections": 0, "malformed": 0, "refused": 0, "resyncs": 0, "frames": 0}
-        #: (path, seq) -> (messages, bytes) of the frames encoded for the last seq delivered
-        self._frame_cache: dict[tuple[str, int], tuple[list, bytes]] = {}
+        #: (path, seq[, the node paths refs point at]) -> (messages, bytes) of the frames encoded for the
+        #: last seq delivered
+        self._frame_cache: dict[tuple, tuple[list, bytes]] = {}
         self._frame_cache_seq = -1
         self._sock = _bind(host, port)
         self.port = self._sock.getsockname()[1]
@@ -159,17 +161,22 @@ class DataLayerServer:
     def encode(self, data: dict):
         raise NotImplementedError
 
-    def encode_frame(self, path: str, messages, seq: int):
+    def encode_frame(self, path: str, messages, seq: int, streams: dict[str, list] | None = None):
         """A frame's bytes, encoded once for every session that gets the same messages (the layer
         hands each subscriber of a path the same list, under its lock; the frames of one step
-        share their seq, so the cache holds that step's frames only)."""
+        share their seq, so the cache holds that step's frames only). With ``streams`` (the
+        nodes' appends of the step, for a client that asked for refs: ``sharedlists``), a
+        graph's appends go as refs to them; the sessions that get the same node frames share
+        that encoding too."""
         if seq != self._frame_cache_seq:
             self._frame_cache, self._frame_cache_seq = {}, seq
-        cached = self._frame_cache.get((path, seq))
+        key = (path, seq) if streams is None else (path, seq, tuple(sorted(streams)))
+        cached = self._frame_cache.get(key)
         if cached is not None and cached[0] is messages:
             return cached[1]
-        data = self.encode({"op": "frame", "path": path, "seq": seq, "messages": [m.to_wire() for m in messages]})
-        self._frame_cache[(path, seq)] = (messages, data)
+        wire = [m.to_wire() for m in messages] if streams is None else to_wire_with_refs(messages, streams)
+        data = self.encode({"op": "frame", "path": path, "seq": seq, "messages": wire})
+        self._frame_cache[key] = (messages, data)
         self.stats["frames"] += 1
         return data
 
@@ -344,6 +351,7 @@ class TCPServer(DataLayerServer):
                             writer.write(self.encode({"op": "error", "message": "this server needs its token first"}))
                             return
                         session.authenticated = True
+                        await session.handle(request)  # what else the hello asks (refs)
                         pump = asyncio.create_task(self._pump(session, send))
                         session.push(self.encode(self.welcome(session)))
                         continue

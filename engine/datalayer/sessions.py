@@ -4,6 +4,7 @@ The protocol is the same over WebSocket (JSON text messages) and TCP (a stream o
 A client sends maps with an ``op``::
 
     {"op": "hello", "token": "...", "batch": true}          present the server's token; ask for batches
+    {"op": "hello", "refs": true}                           a graph's new items by ref (``sharedlists``)
     {"op": "subscribe", "path": "pdg/wide", "since": 120}   since: resume after that seq (optional)
     {"op": "unsubscribe", "path": "pdg/wide"}
     {"op": "command", "id": 7, "name": "dirty", "params": null, "path": "pdg/wide/node_upper"}
@@ -38,6 +39,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from pdgstore.engine.datalayer.handlers import CommandError, clean_path
+from pdgstore.engine.datalayer.sharedlists import has_refs_to_make, node_streams, order_for_refs
 
 from pdgstore.errors import PdgError
 
@@ -73,6 +75,8 @@ class Session:
         self.malformed = 0
         #: the client asked for ``batch`` messages (WebSocket; a TCP stream is always written in batches)
         self.batch = False
+        #: the client asked for a graph's new items as refs to its nodes' (``sharedlists``)
+        self.refs = False
         self.resync: set[str] = set()
         self._handover = threading.Lock()
         self._incoming: list[tuple[str, bytes | str]] = []
@@ -87,9 +91,20 @@ class Session:
     def processFrames(self, frames, seq: int) -> None:
         """Take the frames of one step, ``(path, messages)`` each: they cross to the connection's
         loop together, with one wake-up, however many paths changed."""
-        if not self.closed:
-            encode = self.server.encode_frame
+        if self.closed:
+            return
+        encode = self.server.encode_frame
+        if not self.refs:
             self._handoff([(path, encode(path, messages, seq)) for path, messages in frames])
+            return
+        frames = order_for_refs(frames)
+        streams = node_streams(frames)
+        self._handoff(
+            [
+                (path, encode(path, messages, seq, streams if has_refs_to_make(path, messages, streams) else None))
+                for path, messages in frames
+            ]
+        )
 
     def subscriptionLost(self) -> None:
         if not self.closed:
@@ -170,6 +185,8 @@ class Session:
         if op == "hello":
             if request.get("batch") is True:
                 self.batch = True
+            if request.get("refs") is True:
+                self.refs = True
             token = request.get("token")
             if token is not None:
                 self.authenticated = self.server.check_token(token)

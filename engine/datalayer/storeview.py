@@ -245,6 +245,10 @@ class StoreView:
         self._nodes = {item_id: node for _ord, item_id, node in rows}
         self._unlisted = set(ids).difference(self._nodes)  # generated and removed since
 
+    def prepared_items(self) -> tuple[dict[str, int], dict[str, str]]:
+        """What ``prepare_items`` read: item id -> seq of its first generation, and -> its node."""
+        return self._ords, self._nodes
+
     def generated_node(self, event) -> str | None:
         """The node of a WorkItemGenerated, decoded or not: an item's node is part of its identity,
         and the rows ``prepare`` read say it, so the follower need not decode the event for it.

@@ -70,6 +70,9 @@ class FileInfo:
 
 
 class WorkItem:
+    #: a batch's sub-items, on the view the dispatch makes of a batch only (``getattr`` it elsewhere)
+    batch_subs: list[WorkItem]
+
     def __init__(
         self, *, item_id, name, index, node, attrs, inputs, outputs, root, node_parms=None, read_only: bool = False
     ) -> None:

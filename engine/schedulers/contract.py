@@ -14,12 +14,15 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pdgstore.engine.cook.inbox import Inbox
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.pdgapi.items import WorkItemAPI, typed_as
 from pdgstore.engine.schedulers import reports
+
+if TYPE_CHECKING:
+    from pdgstore.engine.files.transfer import Transfers
 
 
 class ScheduleResult(enum.Enum):
@@ -219,6 +222,9 @@ class Scheduler:
     in_process = False
     #: whether its jobs call back to a result server (the cook starts one when a scheduler needs it)
     needs_result_server = False
+    #: set by the cook's dispatch between its ``on_start`` and its ``on_stop`` (a scheduler the
+    #: graph declares lives as long as the process, across cooks)
+    _pdg_alive: bool = False
 
     def __init__(
         self,
@@ -242,7 +248,9 @@ class Scheduler:
         self.result_server_env: dict[str, str] = {}
         self.graph_dir = ""  # the graph's folder (PDG_DIR); set when the cook starts
         self.job_temp = ""  # the jobs' temporary folder (PDG_TEMP); set when the cook starts
-        self.transfers = None  # the cook's ``engine.files.transfer.Transfers``; set when the cook starts
+        self.transfers: Transfers | None = (
+            None  # the cook's transfers (engine.files.transfer); set when the cook starts
+        )
         self.job_env: dict[str, str] = {}  # what every job of the cook gets besides its own (the path map)
         #: the project and the working folders the cook's schedulers declare (the cook's paths): where a
         #: job's outputs may be (engine.files.confine); set when the cook starts

@@ -96,6 +96,9 @@ class Process:
         return self.returncode
 
 
+#: what ``spawn`` starts: a ``Process`` (posix_spawn) or a ``subprocess.Popen``; both have ``pid`` and ``wait()``
+JobProcess = Process | subprocess.Popen[bytes]
+
 _FOUND: dict[tuple[str, str], str] = {}  # (program, PATH) -> its path: a PATH search is a stat per folder
 
 
@@ -157,7 +160,7 @@ class LazyLog:
             self.fd = -1
 
 
-def spawn(argv: list[str], env: dict, cwd: str, log: Path, attempt: int = 1, log_fd: int | None = None):
+def spawn(argv: list[str], env: dict, cwd: str, log: Path, attempt: int = 1, log_fd: int | None = None) -> JobProcess:
     """Start the job in a new process group, its output going to ``log`` (truncated by the first
     attempt, appended to by retries), or to ``log_fd`` (a file or pipe, closed here).
     ``posix_spawn`` when it runs in this process's folder (the usual case, and several times
@@ -195,7 +198,7 @@ def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
         pass
 
 
-def reap(proc) -> int:
+def reap(proc: JobProcess) -> int:
     """Wait for the job to end, kill the rest of its group, reap it; its exit code (negative:
     the signal that killed it)."""
     try:

@@ -25,6 +25,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from pdgstore.engine.errors import GraphError
@@ -54,7 +55,7 @@ class _Job:
     env: dict
     log: Path
     slots: int
-    proc: object = None
+    proc: jobs.JobProcess | None = None
     attempt: int = 1
     started: float = 0.0
     failures: int = 0
@@ -216,10 +217,12 @@ class LocalScheduler(Scheduler):
                 if free_mb is not None and free_mb < self.min_free_memory_mb:
                     return ScheduleResult.FULL_DEFERRED
             self.free -= 0 if queued else need
+        temp, starter = self.temp, self.starter
+        assert temp is not None and starter is not None, "on_start_cook made them"
         try:
             moved = self.transfer_inputs(item)
             pending: list = []
-            env, log = jobs.prepare(item, self, self.temp, self.base_env, pending=pending)
+            env, log = jobs.prepare(item, self, temp, self.base_env, pending=pending)
         except PdgError as exc:
             with self._lock:
                 self.free += 0 if queued else need
@@ -227,17 +230,17 @@ class LocalScheduler(Scheduler):
             return ScheduleResult.FAILED
         job = _Job(item.id, item.name, item.command, env, log, need, item_json=pending[0] if pending else None)
         self.running[item.id] = job
-        if moved:
-            self.reporter.log_line(item.id, transfer_summary(moved, self.working_dir))
+        if moved:  # (only a scheduler with a working_dir of its own transfers)
+            self.cook_reporter.log_line(item.id, transfer_summary(moved, self.working_dir or ""))
         if not queued:
-            self.starter.submit(None, lambda: self._launch(job))
+            starter.submit(None, lambda: self._launch(job))
             return ScheduleResult.SUCCEEDED
         with self._lock:
             self.backlog.append(job)
         if job.item_json is not None:  # written ahead, so the thread that frees a slot only starts it
-            self.starter.submit(None, lambda: self._write_item_json(job))
+            starter.submit(None, lambda: self._write_item_json(job))
         for ready in self._take_backlog():  # a slot may have freed meanwhile
-            self.starter.submit(None, lambda ready=ready: self._launch(ready))
+            starter.submit(None, partial(self._launch, ready))
         return ScheduleResult.SUCCEEDED
 
     def on_tick(self) -> TickResult:
@@ -274,7 +277,7 @@ class LocalScheduler(Scheduler):
                 self.backlog.remove(job)
         for job in waiting:  # never started, holding no slot
             self.running.pop(job.item_id, None)
-            self.reporter.cancelled(job.item_id, "cancelled before its job started")
+            self.cook_reporter.cancelled(job.item_id, "cancelled before its job started")
         for job in chosen:
             if job.proc is not None:
                 jobs.kill_group(job.proc.pid)
@@ -312,7 +315,7 @@ class LocalScheduler(Scheduler):
     def _launch(self, job: _Job) -> None:
         """Start the job (on the starter's thread, or on the thread that freed its slot), or
         settle it when it cannot start."""
-        report = self.reporter
+        report = self.cook_reporter
         if job.cancelled:
             return self._settle(job, lambda: report.cancelled(job.item_id, "cancelled before its job started"))
         try:
@@ -329,14 +332,16 @@ class LocalScheduler(Scheduler):
         error = self._write_item_json(job)
         if error:
             return error
+        reaper = self.reaper
+        assert reaper is not None, "on_start_cook made it"
         output = pipe = None
-        if self.reaper.pidfds:
+        if reaper.pidfds:
             job.output = jobs.LazyLog(job.log, job.attempt)
             pipe, write_end = os.pipe()
             output = Output(pipe, job.output.write)
         job.env["PDG_ITEM_ATTEMPT"] = str(job.attempt)  # pdgcmd's report keys (and a batch's retry) name it
         try:
-            job.proc = jobs.spawn(
+            proc = job.proc = jobs.spawn(
                 job.argv,
                 job.env,
                 self.working_dir or self.graph_dir,
@@ -350,11 +355,11 @@ class LocalScheduler(Scheduler):
             return jobs.start_failure(job.argv, exc)
         job.started = time.monotonic()
         if job.cancelled:  # cancelled while it was starting
-            jobs.kill_group(job.proc.pid)
+            jobs.kill_group(proc.pid)
         # quietly: the loop records it at its next wake (its flush, at the latest, is when anyone
         # outside could hear of it anyway), so a job costs the loop one wake (its end), not two
-        self.reporter.started(job.item_id, pid=job.proc.pid, log_uri=job.log.as_uri(), attempt=job.attempt, quiet=True)
-        self.reaper.watch(job.proc.pid, job, output)
+        self.cook_reporter.started(job.item_id, pid=proc.pid, log_uri=job.log.as_uri(), attempt=job.attempt, quiet=True)
+        reaper.watch(proc.pid, job, output)
         return ""
 
     @staticmethod
@@ -395,8 +400,9 @@ class LocalScheduler(Scheduler):
 
     def _ended(self, job: _Job) -> None:
         """On the reaper's thread: the job's process exited. Judge it, retry it or settle it."""
-        report = self.reporter
+        report = self.cook_reporter
         try:
+            assert job.proc is not None, "the reaper watches started jobs only"
             code = jobs.reap(job.proc)
             if job.output is not None:  # the reaper drained its pipe before calling here
                 job.output.close()

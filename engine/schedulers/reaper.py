@@ -13,10 +13,11 @@ import os
 import selectors
 import threading
 from collections.abc import Callable
+from typing import Any
 
 
 class Reaper:
-    def __init__(self, ended: Callable[[object], None], name: str = "pdg-reaper") -> None:
+    def __init__(self, ended: Callable[[Any], None], name: str = "pdg-reaper") -> None:
         self.ended = ended
         self.pidfds = hasattr(os, "pidfd_open")
         self._selector = selectors.DefaultSelector()

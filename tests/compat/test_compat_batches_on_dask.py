@@ -18,6 +18,7 @@ from pdgstore.engine.errors import GraphError
 from pdgstore.log import EventLog
 from pdgstore.state import first_difference
 
+from compat.jobscripts import HEARTBEATS, write_heartbeat_jobs
 from dask_cluster import dask_cluster  # noqa: F401 - a fixture
 
 pytest.importorskip("distributed")
@@ -61,29 +62,11 @@ def test_batches_cook_on_dask_workers_as_on_the_local_scheduler(tmp_path, dask_c
     assert (tmp_path / "out" / "frame4.txt").read_text() == "4"
 
 
-ALIVE_JOB = """
-import time
-import pdgcmd
-
-# a long job with nothing to report for a while: it sends heartbeats so it is not judged hung (the
-# first at once: its Python start counts against the timeout, and takes a second on a loaded machine)
-for _ in range(28):
-    pdgcmd.keepalive()
-    time.sleep(0.25)
-"""
-
-SILENT_JOB = """
-import time
-time.sleep(60)  # hangs: no keepalive, no report
-"""
-
-
 def test_heartbeats_keep_a_job_on_a_worker_from_being_judged_hung(tmp_path, dask_cluster):
     """``heartbeat_timeout`` on the dask scheduler, as on the local one: the silent job is killed on
     its worker and failed with the reason; the one sending keepalives runs its 7 s to the end."""
     cluster, _ = dask_cluster
-    (tmp_path / "alive.py").write_text(ALIVE_JOB)
-    (tmp_path / "silent.py").write_text(SILENT_JOB)
+    write_heartbeat_jobs(tmp_path)
     graph = engine.Graph("beats", root=str(tmp_path))
     graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05,
                     max_retries=0, heartbeat_timeout=5)
@@ -103,7 +86,7 @@ def test_heartbeats_keep_a_job_on_a_worker_from_being_judged_hung(tmp_path, dask
     assert "judged hung and killed: no heartbeat (pdgcmd.keepalive) or report for 5 s" in silent.error
     assert state.jobs[silent.item_id][4] < 0  # its exit code: killed by a signal on its worker
     beats = [e for e in events if e.kind == "WorkItemLogged" and e.item_id == alive.item_id and e.text == "keepalive"]
-    assert len(beats) == 28  # each heartbeat is an event
+    assert len(beats) == HEARTBEATS  # each heartbeat is an event
 
 
 def test_heartbeat_timeout_is_a_positive_number():

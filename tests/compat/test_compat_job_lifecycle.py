@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from compat.jobscripts import HEARTBEATS, write_heartbeat_jobs
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pdg_api"
 
 GRAPH_HEAD = """
@@ -78,23 +80,6 @@ graph.command("after", "job", [sys.executable, "-c", "print('after')"])
     assert again["items"]["cancelled"] == 1 and again["items"]["reused"] >= 3, again
 
 
-ALIVE_JOB = """
-import time
-import pdgcmd
-
-# a long job with nothing to report for a while: it sends heartbeats so it is not judged hung (the
-# first at once: its Python start counts against the timeout, and takes a second on a loaded machine)
-for _ in range(28):
-    pdgcmd.keepalive()
-    time.sleep(0.25)
-"""
-
-SILENT_JOB = """
-import time
-time.sleep(60)  # hangs: no keepalive, no report
-"""
-
-
 @pytest.mark.timeout(120)
 def test_keepalive_keeps_a_job_from_being_judged_hung(project):
     project.write(
@@ -107,8 +92,7 @@ graph.python_script("alive", one, "alive.py")
 graph.python_script("silent", one, "silent.py")
 """,
     )
-    project.write("alive.py", ALIVE_JOB)
-    project.write("silent.py", SILENT_JOB)
+    write_heartbeat_jobs(project.root)
     summary = json.loads(project.pdg("cook", "graph.py", "--json").output)
     assert summary["items"]["failed"] == 1, summary
     items = items_by_name(project)
@@ -119,7 +103,7 @@ graph.python_script("silent", one, "silent.py")
     assert silent["job"]["exit_code"] < 0  # killed by a signal
     alive = json.loads(project.pdg("show", "alive_1", "--json").output)["item"]
     beats = [h for h in alive["history"] if h["message"] == "keepalive"]
-    assert len(beats) == 28 and {h["state"] for h in beats} == {"debug"}  # each heartbeat is an event
+    assert len(beats) == HEARTBEATS and {h["state"] for h in beats} == {"debug"}  # each heartbeat is an event
 
 
 @pytest.mark.timeout(120)
@@ -156,6 +140,21 @@ def test_a_batch_work_item_cooks_its_sub_items_in_one_job(project):
     assert again["items"]["ran"] == 0 and again["items"]["failed"] == 0, again
 
 
+def write_batch_project(project, job: str, *, max_retries: int) -> None:
+    """``graph.py``: three frames rendered by the job script ``job`` (``render.py``) as one batch,
+    on a one-slot local scheduler that retries a failed job ``max_retries`` times."""
+    project.write(
+        "graph.py",
+        GRAPH_HEAD
+        + f"""
+graph.scheduler("local", slots=1, max_retries={max_retries}, tick_period=0.05)
+frames = graph.range_generate("frames", 3)
+graph.python_script("render", frames, "render.py", batch_size=3)
+""",
+    )
+    project.write("render.py", job)
+
+
 RETRIED_BATCH_JOB = """
 import os, sys
 from pdgjson import WorkItem
@@ -171,16 +170,7 @@ for sub in batch.batchItems:
 
 @pytest.mark.timeout(120)
 def test_a_retried_batch_job_resumes_its_sub_items(project):
-    project.write(
-        "graph.py",
-        GRAPH_HEAD
-        + """
-graph.scheduler("local", slots=1, max_retries=1, tick_period=0.05)
-frames = graph.range_generate("frames", 3)
-graph.python_script("render", frames, "render.py", batch_size=3)
-""",
-    )
-    project.write("render.py", RETRIED_BATCH_JOB)
+    write_batch_project(project, RETRIED_BATCH_JOB, max_retries=1)
     summary = json.loads(project.pdg("cook", "graph.py", "--json").output)
     assert summary["status"] == "success" and summary["items"]["failed"] == 0, summary
     items = items_by_name(project)
@@ -220,16 +210,7 @@ def test_cancelling_the_cook_cancels_a_running_batch_and_its_job(project):
     from pdgstore.engine import cook_graph
     from pdgstore.engine.graph.loader import load_graph
 
-    project.write(
-        "graph.py",
-        GRAPH_HEAD
-        + """
-graph.scheduler("local", slots=1, max_retries=0, tick_period=0.05)
-frames = graph.range_generate("frames", 3)
-graph.python_script("render", frames, "render.py", batch_size=3)
-""",
-    )
-    project.write("render.py", LONG_BATCH_JOB)
+    write_batch_project(project, LONG_BATCH_JOB, max_retries=0)
     cooks = []
 
     def cancel_once_started():

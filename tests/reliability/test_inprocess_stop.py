@@ -61,6 +61,7 @@ def test_a_cook_stopped_by_a_write_error_waits_for_its_in_process_item(tmp_path,
         with open("late.txt", "w") as f:
             f.write("written after the store failed\n")
 
+    # a worker per item (jobs=4): the quick items wait for the slow one, which must not wait for a worker
     graph = engine.Graph("stops", root=str(root))
     numbers = graph.range_generate("numbers", 4)
     graph.python_processor("work", upstream=numbers, func=work)
@@ -68,7 +69,7 @@ def test_a_cook_stopped_by_a_write_error_waits_for_its_in_process_item(tmp_path,
     faultydisk.install(monkeypatch, faults)
     with pytest.raises(StoreIOError, match=faultydisk.FULL):
         cook_graph(
-            graph, db=str(root / ".pdg" / "pdg.db"), jobs=2, on_cook=lambda c: setattr(c, "notice", heard.append)
+            graph, db=str(root / ".pdg" / "pdg.db"), jobs=4, on_cook=lambda c: setattr(c, "notice", heard.append)
         )
     assert faults.fired
     assert (root / "late.txt").exists(), "the cook returned while its item still ran"

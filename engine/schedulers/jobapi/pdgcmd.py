@@ -67,6 +67,7 @@ __all__ = ["RedirectBuffer", "StdOutReporter", "execCommand", "sanitizeEnvironme
            "ServerGone"]
 
 _client: Client | None = None
+_client_pid = 0  # the process that made ``_client``
 _lock = threading.Lock()
 _token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # report numbers of this process never meet another's
 _counter = 0
@@ -177,11 +178,12 @@ def getResultClientId():
 
 
 def client(server_addr=None) -> Client:
-    """The connection to ``server_addr`` (default: the result server)."""
-    global _client
+    """The connection to ``server_addr`` (default: the result server). A forked child makes its
+    own: two processes on one connection would interleave their requests."""
+    global _client, _client_pid
     address = server_addr or getResultServerAddr()
-    if _client is None or _client.address != address:
-        _client = Client(address)
+    if _client is None or _client.address != address or _client_pid != os.getpid():
+        _client, _client_pid = Client(address), os.getpid()
     return _client
 
 
@@ -267,8 +269,10 @@ def item_of(workitem_id) -> str:
 def report_key(item: str, subindex=-1) -> list:
     """(item, attempt, report number): unique per report, the same for a retry of it. A batch's
     sub-item is the batch's ``item`` with its sub index, a fourth entry."""
-    global _counter
+    global _counter, _token
     with _lock:
+        if not _token.startswith(f"{os.getpid()}-"):  # a forked child: its reports are not its parent's repeats
+            _token, _counter = f"{os.getpid()}-{uuid.uuid4().hex[:8]}", 0
         _counter += 1
         number = f"{_token}.{_counter}"
     key = [item, env_number("PDG_ITEM_ATTEMPT", 0, int), number]
@@ -537,6 +541,16 @@ try:
     )
 except ImportError:  # pragma: no cover - imported from the engine's package
     from pdgstore.engine.schedulers.jobapi.pdgattrs import *  # noqa: E402,F403
+
+
+# -- connecting early ------------------------------------------------------------------------------
+if __name__ == "pdgcmd" and not disable_rpc:  # a job (the engine imports it under its package name)
+    # connect while the job still starts (its imports, its own work before its first report): the
+    # result server's accept and handler thread are then ready by the first call, not made for it
+    try:
+        client().open()
+    except (Exception, SystemExit):  # noqa: BLE001 - never a reason for an import to fail: the first call connects
+        pass
 
 
 # -- the engine's earlier names, kept for scripts written against them --------------------------------

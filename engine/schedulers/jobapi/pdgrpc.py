@@ -8,9 +8,11 @@ not hide them).
 
 from __future__ import annotations
 
+import errno
 import http.client
 import io
 import os
+import select
 import socket
 import time
 import xmlrpc.client
@@ -49,6 +51,7 @@ class _Transport(xmlrpc.client.Transport):
         self._max_body = max_body
         self._sock: socket.socket | None = None
         self._file: io.BufferedReader | None = None
+        self._connecting = False  # ``open`` started a connect that the first request completes
 
     def request(self, host, handler, request_body, verbose=False):
         if len(request_body) > self._max_body:
@@ -62,13 +65,37 @@ class _Transport(xmlrpc.client.Transport):
                 raise
         return self._single(host, handler, request_body)  # a kept-alive connection the server closed
 
+    def open(self, host: str) -> None:
+        """Start connecting to ``host`` without waiting (the first request completes it): a job
+        that connects while it is still starting finds the server's side of the connection (its
+        accept, its handler thread) ready by its first report, instead of waiting for it then."""
+        if self._sock is not None:
+            return
+        family, address = _family_and_address(host)
+        sock = socket.socket(*family)
+        sock.setblocking(False)
+        try:
+            sock.connect(address)
+        except BlockingIOError:
+            pass
+        except OSError:
+            sock.close()
+            raise
+        self._sock, self._connecting = sock, True
+
     def _single(self, host: str, handler: str, body: bytes):
         if self._sock is None:
-            name, _, port = host.rpartition(":")
-            self._sock = socket.create_connection((name, int(port)), timeout=self._timeout)
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._file = self._sock.makefile("rb")
-        assert self._file is not None  # made with the socket just above, or kept with it
+            family, address = _family_and_address(host)
+            self._sock = socket.socket(*family)
+            try:
+                self._sock.settimeout(self._timeout)
+                self._sock.connect(address)
+            except OSError:
+                self.close()
+                raise
+        if self._connecting or self._file is None:
+            self._finish_connect()
+        assert self._sock is not None and self._file is not None  # made just above, or kept
         head = (f"POST {handler} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/xml\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n")
         self._sock.sendall(head.encode("latin-1") + body)
@@ -99,10 +126,28 @@ class _Transport(xmlrpc.client.Transport):
         if int(parts[1]) != 200:
             reason = parts[2].decode("latin-1").strip() if len(parts) > 2 else ""
             raise xmlrpc.client.ProtocolError(host + handler, int(parts[1]), reason, {})
+        known = _KNOWN_ANSWERS.get(data)
+        if known is not None:  # most answers are one of these: an XML parser costs more than the rest of a call
+            return known
         parser, unmarshaller = self.getparser()
         parser.feed(data)
         parser.close()
         return unmarshaller.close()
+
+    def _finish_connect(self) -> None:
+        """Wait (up to the timeout) for a connect ``open`` started; then the socket blocks again."""
+        sock = self._sock
+        assert sock is not None
+        if self._connecting:
+            self._connecting = False
+            _, writable, _ = select.select([], [sock], [], self._timeout)
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if writable else errno.ETIMEDOUT
+            if error:
+                self.close()
+                raise OSError(error, os.strerror(error))
+        sock.settimeout(self._timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._file = sock.makefile("rb")
 
     def close(self) -> None:
         if self._file is not None:
@@ -110,6 +155,28 @@ class _Transport(xmlrpc.client.Transport):
         if self._sock is not None:
             self._sock.close()
         self._sock = self._file = None
+        self._connecting = False
+
+
+def _family_and_address(host: str) -> tuple[tuple[int, int, int], tuple]:
+    """``host:port`` resolved: (family, type, proto) and the socket address. The name goes to
+    ``getaddrinfo`` as bytes: as text it loads the idna codec first (milliseconds on a job's first
+    call), and a result server's address is an IP address or a plain host name."""
+    name, _, port = host.rpartition(":")
+    name = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+    try:
+        raw = name.encode("ascii")
+    except UnicodeEncodeError:
+        raw = name.encode("idna")
+    family, kind, proto, _, address = socket.getaddrinfo(raw, int(port), 0, socket.SOCK_STREAM)[0]
+    return (family, kind, proto), address
+
+
+#: the answers most calls get (a report's ``True``, ``checkReady``'s 1), as the stdlib writes them
+#: (the server's too), by their bytes: what parsing them would give
+_KNOWN_ANSWERS = {
+    xmlrpc.client.dumps((value,), methodresponse=True).encode(): (value,) for value in (True, False, 1, 0, -1)
+}
 
 
 class _Closed(ConnectionError):
@@ -133,12 +200,24 @@ class Client:
         if not self.address:
             raise ServerGone("pdgcmd: PDG_RESULT_SERVER is not set: this job was not started by a PDG scheduler")
         self._proxy = None
+        self._transport: _Transport | None = None
 
     def _connect(self):
         url = f"http://{self.address}/RPC2/{self.secret}"
-        self._proxy = xmlrpc.client.ServerProxy(url, transport=_Transport(self.timeout, self.max_body),
-                                                allow_none=True)
+        self._transport = _Transport(self.timeout, self.max_body)
+        self._proxy = xmlrpc.client.ServerProxy(url, transport=self._transport, allow_none=True)
         return self._proxy
+
+    def open(self) -> None:
+        """Start connecting now, without waiting (``_Transport.open``); a failure is left for the
+        first call to meet (and retry) as it would have."""
+        if self._proxy is None or self._transport is None:
+            self._connect()
+        assert self._transport is not None  # made by _connect
+        try:
+            self._transport.open(self.address)
+        except OSError:
+            pass
 
     def call(self, method: str, *args, what: str | None = None):
         """Call ``method``; retry a dropped connection; a Fault or a dead server ends the job."""
