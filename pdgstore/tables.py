@@ -178,15 +178,26 @@ def statements() -> list[str]:
 
 
 # -- rows <-> objects -----------------------------------------------------------------------------
-def item_from_row(row: tuple) -> Item:
+def item_from_row(row: tuple, *, packed: bool = False) -> Item:
     """An ``Item`` from a row of ``ITEM_COLUMNS`` (or of ``SUMMARY_COLUMNS``: then its parents,
-    attributes, inputs, traceback and reason are left empty: a summary, never to be written back)."""
+    attributes, inputs, traceback and reason are left empty: a summary, never to be written back).
+
+    ``packed`` (the fold's): the lists of a long body or detail (``PACKED_FROM`` bytes or more: a
+    partition's outputs and parents, a gather's inputs) stay ``Packed``, since the fold rarely
+    reads them and ``write`` copies their bytes back. One function for both, so a row read by a
+    command and a row folded cannot be read two ways."""
     _ord, item_id, graph, node, name, state, cook_id, body = row[:8]
-    index, outputs, started_ns, duration_ns, error, signature, _n_parents, _n_inputs = _unpack(body)
-    if len(row) > 8:
-        parents, attrs, inputs, traceback, reason = _unpack(row[8])
+    if packed and len(body) >= PACKED_FROM:
+        index, outputs, started_ns, duration_ns, error, signature, n_parents, n_inputs = _read_packed(body, (1,), (0,))
+        outputs.count = _array_length(outputs.raw)
     else:
+        index, outputs, started_ns, duration_ns, error, signature, n_parents, n_inputs = _unpack(body)
+    if len(row) == 8:
         parents, attrs, inputs, traceback, reason = [], {}, [], "", {}
+    elif packed and len(row[8]) >= PACKED_FROM:
+        parents, attrs, inputs, traceback, reason = _read_packed(row[8], (0, 2), (n_parents, n_inputs))
+    else:
+        parents, attrs, inputs, traceback, reason = _unpack(row[8])
     return Item(
         item_id,
         graph,
@@ -225,43 +236,6 @@ def item_body(item: Item) -> bytes:
 def item_detail(item: Item) -> bytes:
     fields = (item.parents, item.attrs, item.inputs, item.traceback, item.reason)
     return _pack_fields(fields) if type(item.parents) is Packed or type(item.inputs) is Packed else _pack(fields)
-
-
-def _fold_item_from_row(row: tuple) -> Item:
-    """``item_from_row`` for the fold: the big lists of a long row stay ``Packed``."""
-    body, detail = row[7], row[8]
-    if len(body) < PACKED_FROM and len(detail) < PACKED_FROM:
-        return item_from_row(row)
-    if len(body) < PACKED_FROM:
-        index, outputs, started_ns, duration_ns, error, signature, n_parents, n_inputs = _unpack(body)
-    else:
-        index, outputs, started_ns, duration_ns, error, signature, n_parents, n_inputs = _read_packed(body, (1,), (0,))
-    if type(outputs) is Packed:
-        outputs.count = _array_length(outputs.raw)
-    if len(detail) < PACKED_FROM:
-        parents, attrs, inputs, traceback, reason = _unpack(detail)
-    else:
-        parents, attrs, inputs, traceback, reason = _read_packed(detail, (0, 2), (n_parents, n_inputs))
-    _ord, item_id, graph, node, name, state, cook_id = row[:7]
-    return Item(
-        item_id,
-        graph,
-        node,
-        name,
-        index,
-        parents,
-        attrs,
-        inputs,
-        outputs,
-        state,
-        cook_id,
-        started_ns,
-        duration_ns,
-        error,
-        traceback,
-        signature,
-        reason,
-    )
 
 
 def cook_from_body(body: bytes) -> CookRecord:
@@ -312,7 +286,7 @@ class _Batch:
     def add_rows(self, rows: list[tuple]) -> None:
         state = self.state
         for row in rows:
-            item = _fold_item_from_row(row)
+            item = item_from_row(row, packed=True)
             if item.item_id in self.before:
                 continue
             state.items[item.item_id] = item

@@ -93,6 +93,46 @@ def test_a_checkpoint_is_due_once_the_commits_since_the_last_wrote_enough():
     assert many.due(0, 0)
 
 
+def test_checkpoint_now_checkpoints_a_few_small_commits_at_once(tmp_path):
+    """Below the threshold nothing is due, but the cook's ask (its last commits are in) is done
+    at once, on the thread, covering every commit made so far; asked again with nothing new
+    committed, it has nothing to do."""
+    path = str(tmp_path / "s.db")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("CREATE TABLE t (x BLOB)")
+    checkpointer = Checkpointer(path, interval_s=3600.0)  # it would never look by itself in this test
+    checkpointer.start(writer)
+    try:
+        for _ in range(3):
+            writer.execute("INSERT INTO t VALUES (zeroblob(100))")
+            checkpointer.committed(100)
+        assert not checkpointer.due(0, 0)
+        checkpointer.checkpoint_now()
+        _wait_for(lambda: checkpointer.checkpoints == 1, "the asked checkpoint")
+        assert checkpointer.through == 3 and checkpointer.problem == ""
+        busy, frames, done = sqlite3.connect(path).execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert busy == 0 and frames == done  # nothing was left in the WAL to copy
+    finally:
+        checkpointer.stop()
+    writer.close()
+
+
+def test_a_cook_asks_for_its_last_checkpoint_before_it_ends(tmp_path, monkeypatch):
+    """A cook appending in-process asks its checkpointer for a checkpoint once its last events
+    are in, so its end does not leave them all to the store's close on its own thread."""
+    asked = []
+    monkeypatch.setattr(Checkpointer, "checkpoint_now", lambda self: asked.append(self.commits))
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        (tmp_path / "in" / f"f{i}.txt").write_text(f"{i}\n")
+    graph = engine.Graph("ask", root=str(tmp_path))
+    graph.file_pattern("files", "in/*.txt")
+    summary = engine.cook_graph(graph, db=str(tmp_path / ".pdg" / "pdg.db"), jobs=1)
+    assert summary.status == "success"
+    assert len(asked) == 1 and asked[0] >= 1  # once, after the cook's commits
+
+
 class _FailingConnection:
     """A connection whose checkpoint fails as a full disk's would (sqlite3 cannot be made to)."""
 

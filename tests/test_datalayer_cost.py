@@ -57,6 +57,11 @@ def test_steps_are_paced_by_the_servers_cpu_share():
     assert busy_interval(0.005) == pytest.approx(0.005 / core.CPU_SHARE)
     # however dear, a subscriber hears of a change within MAX_BUSY_INTERVAL_S of the step before
     assert busy_interval(10.0) == core.MAX_BUSY_INTERVAL_S
+    # fifty subscribers, each a process that reads every step: steps come no oftener than
+    # PER_SUBSCRIBER_S each, however cheap for the server; one subscriber still every 30 ms
+    assert busy_interval(0.0005, 1) == core.BUSY_INTERVAL_S
+    assert busy_interval(0.0005, 50) == pytest.approx(50 * core.PER_SUBSCRIBER_S)
+    assert busy_interval(0.0005, 10_000) == core.MAX_BUSY_INTERVAL_S
 
 
 def test_a_large_removal_is_folded_in_one_pass_with_list_removes_meaning():

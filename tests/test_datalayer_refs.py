@@ -83,6 +83,11 @@ def test_a_cooks_interleaved_generation_is_a_few_bytes():
     assert resolved([message], nodes, wire)[0]["values"] == values
 
 
+def test_a_graph_named_like_a_node_is_still_a_graph():
+    frames = [("pdg/node_x", []), ("pdg/node_x/node_a", []), ("pdg/node_x/work_item_1", [])]
+    assert [path for path, _ in order_for_refs(frames)] == ["pdg/node_x/node_a", "pdg/node_x", "pdg/node_x/work_item_1"]
+
+
 def test_frames_are_ordered_nodes_first_and_streams_are_the_nodes_appends():
     frames = [
         ("pdg/g", [Message(APPEND, 3, "work_items", ["x", "y"])]),

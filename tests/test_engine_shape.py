@@ -10,6 +10,9 @@ only) do not.
 from __future__ import annotations
 
 import ast
+import functools
+from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,23 +31,30 @@ def all_modules() -> dict[str, Path]:
     return {module_name(p): p for layer in INSTALLED for p in sorted((REPO / layer).rglob("*.py"))}
 
 
-def type_checking_nodes(tree: ast.AST) -> set[int]:
-    skipped: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skipped.update(id(inner) for inner in ast.walk(node))
-    return skipped
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """The module's tree, parsed once for every test here."""
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+def statements(tree: ast.AST) -> Iterator[ast.AST]:
+    """The statements of ``tree`` in ``ast.walk``'s order, but none under ``if TYPE_CHECKING:``.
+    An import is a statement, so the expressions (most of a tree) are never visited."""
+    queue = deque([tree])
+    while queue:
+        for child in ast.iter_child_nodes(queue.popleft()):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            if isinstance(child, (ast.stmt, ast.excepthandler, ast.match_case)):
+                yield child
+                queue.append(child)
 
 
 def imports_of(path: Path, known: dict[str, Path]) -> dict[str, str]:
     """Our modules ``path`` imports (anywhere but under TYPE_CHECKING): module -> the local name
     bound to it ('' when only names from it are imported)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    skipped = type_checking_nodes(tree)
     found: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
+    for node in statements(parsed(path)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name in known:
@@ -118,7 +128,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def private_uses(path: Path, known: dict[str, Path]) -> list[str]:
     """``module._name`` and ``from module import _name`` in ``path`` for our modules."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = parsed(path)
     bound = {local: module for module, local in imports_of(path, known).items() if local}
     out = []
     for node in ast.walk(tree):

@@ -13,8 +13,10 @@ It checkpoints only once the commits since the last checkpoint wrote about as mu
 threshold would have waited for (``CHECKPOINT_FROM_BYTES``, estimated by the writer from what it
 commits), not after every commit: each checkpoint fsyncs the WAL and the database, and a small cook
 (one input changed, a few commits) that checkpointed every ``INTERVAL_S`` made three times the
-fsyncs it made before this thread existed, and its end waited for the last one. What a cook leaves
-in the WAL is checkpointed when the store is closed, as before.
+fsyncs it made before this thread existed, and its end waited for the last one. Once a cook made
+its last commits but the manifest's, it asks for one checkpoint at once (``checkpoint_now``): the
+thread copies the WAL while the cook builds its no-op manifest, and the store's close, on the cook's
+own thread, finds little left to checkpoint.
 
 A checkpoint that fails (a full disk, an I/O error) is not retried: ``problem`` says why, and the
 recorder stops the cook with it at its next flush, as it does for a failed commit. An appender
@@ -62,7 +64,9 @@ class Checkpointer:
         self.through = 0  # the commits the last checkpoint covered (``commits`` as it began)
         self.problem = ""  # why checkpointing stopped, once it failed
         self._writer: sqlite3.Connection | None = None
-        self._stop = threading.Event()
+        self._wake = threading.Event()  # set to make the thread look at once (a stop, an ask)
+        self._stopping = False
+        self._asked = False  # ``checkpoint_now`` was called since the thread last looked
         self._thread: threading.Thread | None = None
 
     @property
@@ -75,7 +79,8 @@ class Checkpointer:
             return
         writer.execute("PRAGMA wal_autocheckpoint = 0")
         self._writer = writer
-        self._stop.clear()
+        self._stopping = False
+        self._wake.clear()
         self._thread = threading.Thread(target=self._run, name="pdg-checkpointer", daemon=True)
         self._thread.start()
 
@@ -93,13 +98,21 @@ class Checkpointer:
             return False
         return self.written - written >= self.from_bytes or wal_grown_bytes >= self.from_bytes
 
+    def checkpoint_now(self) -> None:
+        """Checkpoint whatever was committed since the last checkpoint, however little, as soon
+        as the thread can (the cook made its last big commits: what is left for the close is then
+        only what comes after)."""
+        self._asked = True
+        self._wake.set()
+
     def stop(self) -> None:
         """Stop the thread (after a checkpoint under way) and give the writer its automatic
         checkpoints back, so whatever it commits later does not grow the WAL for ever."""
         thread, self._thread = self._thread, None
         if thread is None:
             return
-        self._stop.set()
+        self._stopping = True
+        self._wake.set()
         thread.join()
         writer, self._writer = self._writer, None
         if writer is not None:
@@ -116,8 +129,13 @@ class Checkpointer:
             return
         try:
             seen, written, wal = self.commits, self.written, _size(self.path + "-wal")
-            while not self._stop.wait(self.interval_s):
-                if not self.due(seen, written, _size(self.path + "-wal") - wal):
+            while True:
+                self._wake.wait(self.interval_s)
+                self._wake.clear()
+                if self._stopping:
+                    break
+                asked, self._asked = self._asked, False
+                if not (asked and self.commits > seen) and not self.due(seen, written, _size(self.path + "-wal") - wal):
                     continue
                 seen, written, wal = self.commits, self.written, _size(self.path + "-wal")
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()

@@ -535,6 +535,7 @@ class Cook:
             and self.log.snapshot_due(SNAPSHOT_EVERY, last_seq=self.state.seq, weigh=False)
         ):
             rec.save_snapshot()
+        rec.checkpoint_now()
         return status, message
 
     def _flush(self) -> None:

@@ -189,6 +189,12 @@ class Recorder:
         if not checkpointer.running:
             checkpointer.start(log.conn)
 
+    def checkpoint_now(self) -> None:
+        """The cook's last events are in (only its manifest follows): checkpoint them on the thread
+        now, while the cook finishes, rather than in the store's close on the cook's thread."""
+        if self.checkpointer is not None and self.checkpointer.running:
+            self.checkpointer.checkpoint_now()
+
     def _stop_checkpointer(self) -> None:
         checkpointer, self.checkpointer = self.checkpointer, None
         if checkpointer is not None:

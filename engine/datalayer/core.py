@@ -43,7 +43,11 @@ BUSY_INTERVAL_S = 0.03
 #: subscribers, each step a message to each), the follower steps less often, up to
 #: ``MAX_BUSY_INTERVAL_S`` apart, so that each step carries more events to everyone
 CPU_SHARE = 0.05
-MAX_BUSY_INTERVAL_S = 0.2
+#: and, however cheap a step is for the server, at least this long per subscriber between steps:
+#: each step is a message that every subscriber's process must read and parse (a few ms of
+#: Python each), on the same cores as the cook; one subscriber still hears every 30 ms
+PER_SUBSCRIBER_S = 0.005
+MAX_BUSY_INTERVAL_S = 0.5
 #: events a step reads at most per query (a long catch-up is read in slices)
 POLL_LIMIT = 5000
 #: subscribed work items the follower names in its query; beyond, it reads every row
@@ -121,7 +125,7 @@ class DataLayer:
                 wait = POLL_INTERVAL_S
                 if read:  # a cook is writing: pace the steps (each is a frame to every subscriber)
                     now = time.process_time()
-                    wait, spent = busy_interval(now - spent), now
+                    wait, spent = busy_interval(now - spent, self._interest().subscribers), now
             except Exception as exc:  # noqa: BLE001 - the follower must outlive a bad poll; say so
                 self.stats["last_error"] = f"{type(exc).__name__}: {exc}"
                 time.sleep(0.5)
@@ -409,14 +413,16 @@ class DataLayer:
                 self.view.close()
 
 
-def busy_interval(cpu_s: float) -> float:
+def busy_interval(cpu_s: float, subscribers: int = 1) -> float:
     """How long to wait after a step that read events, given the CPU seconds the whole serving
     process used since the last such step (reading, working out deltas, and every connection's
-    encoding and sending, on the servers' threads too): at least ``BUSY_INTERVAL_S``, and long
-    enough that the process keeps to ``CPU_SHARE`` of a core, up to ``MAX_BUSY_INTERVAL_S``. One
+    encoding and sending, on the servers' threads too) and how many subscribers the store's
+    objects have: at least ``BUSY_INTERVAL_S``, long enough that the process keeps to
+    ``CPU_SHARE`` of a core, and ``PER_SUBSCRIBER_S`` per subscriber (what their own processes
+    spend on each step, which the server cannot see), up to ``MAX_BUSY_INTERVAL_S``. One
     subscriber costs a step little, so its deltas come every 30 ms; fifty cost fifty messages a
-    step, and then steps come less often, each carrying more."""
-    return min(MAX_BUSY_INTERVAL_S, max(BUSY_INTERVAL_S, cpu_s / CPU_SHARE))
+    step, and then steps come every 250 ms, each carrying more."""
+    return min(MAX_BUSY_INTERVAL_S, max(BUSY_INTERVAL_S, cpu_s / CPU_SHARE, PER_SUBSCRIBER_S * subscribers))
 
 
 class _ListAppends:
@@ -484,6 +490,8 @@ class _Interest:
         self.node_paths = sorted(p for p, x in self.parsed.items() if x[0] == "node")
         self.items = frozenset(x[2] for x in self.parsed.values() if x[0] == "item")
         self.lists_items = any(x[0] in ("graph", "node") for x in self.parsed.values())
+        #: the visualizers (a remote connection is one) following store objects
+        self.subscribers = len({id(v) for p in self.paths for v in subscribers[p]})
 
     def filter(self) -> tuple:
         """(kinds, subjects): the rows worth reading (the follower skips the rest in SQL): the

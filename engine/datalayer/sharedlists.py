@@ -42,15 +42,19 @@ SHARED_PROP = P.WorkItems
 
 def order_for_refs(frames: list[tuple[str, list[Message]]]) -> list[tuple[str, list[Message]]]:
     """The frames of one step with the nodes' before the graphs' (refs point backwards)."""
-    return sorted(frames, key=lambda frame: 0 if storeobjects.NODE_PREFIX in frame[0] else 1)
+    return sorted(frames, key=lambda frame: 0 if _kind(frame[0]) == "node" else 1)
+
+
+def _kind(path: str) -> str | None:
+    parsed = storeobjects.parse(path)
+    return parsed[0] if parsed is not None else None
 
 
 def node_streams(frames: list[tuple[str, list[Message]]]) -> dict[str, list]:
     """node path -> the values its frame of this step appends to ``work_items``, in order."""
     streams: dict[str, list] = {}
     for path, messages in frames:
-        parsed = storeobjects.parse(path)
-        if parsed is None or parsed[0] != "node":
+        if _kind(path) != "node":
             continue
         for message in messages:
             if message.type is APPEND and message.prop == SHARED_PROP and message.snapshot is None:
@@ -63,8 +67,7 @@ def has_refs_to_make(path: str, messages: list[Message], streams: dict[str, list
     which the client also gets some node's appends."""
     if not streams:
         return False
-    parsed = storeobjects.parse(path)
-    if parsed is None or parsed[0] != "graph":
+    if _kind(path) != "graph":
         return False
     return any(m.type is APPEND and m.prop == SHARED_PROP and m.snapshot is None for m in messages)
 
