@@ -181,3 +181,24 @@ def test_a_matched_symlink_whose_file_is_gone_is_not_vouched_for_by_the_stamp(wi
     assert summary.status == "success"
     with EventLog.open(str(wide.db)) as log:
         assert len(log.current_state().items_of("wide", "files")) == 20
+
+
+def test_a_no_op_proven_by_the_manifest_imports_no_cook_loop(wide):
+    """The no-op a manifest proves needs none of the cook's machinery: a fresh process that cooks
+    an unchanged graph imports neither the cook loop nor a scheduler."""
+    import subprocess
+    import sys
+
+    cook_file(str(wide.root / "wide.py"))
+    script = (
+        "import sys\n"
+        "from pdgstore.engine.project import cook_file\n"
+        "summary = cook_file('wide.py')\n"
+        "print(summary.counts['reused'], sorted(m for m in sys.modules if m.startswith("
+        "('pdgstore.engine.cook.loop', 'pdgstore.engine.cook.dispatch', 'pdgstore.engine.schedulers.local'))))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PDG_DB"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=wide.root, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split(maxsplit=1) == ["42", "[]\n"]
