@@ -207,8 +207,8 @@ os.replace(path + ".tmp", path)
 @pytest.mark.parametrize("per_request", [1, 25], ids=["one-per-call", "batched-25"])
 def test_reports_from_concurrent_remote_jobs(benchmark, tmp_path, per_request):
     """16 jobs at once need 16 slots: a cluster of its own (2 workers, 8 slots each). Each report
-    is queued for the log before its job hears "ok" and written with the next flush; batching
-    (``pdgcmd.batch``) saves the round trips."""
+    is in the log before its job hears "ok"; batching (``pdgcmd.batch``) saves the round trips,
+    not the flush each report waits for."""
     import dask
 
     (tmp_path / "reporter.py").write_text(REPORTER)

@@ -272,8 +272,7 @@ def _server_seconds(tmp_path, rounds: int, kinds=("floor", "bare", "resultserver
 def test_job_calls_100_pdgcmd_functions_in_a_real_cook(benchmark, tmp_path):
     """Issue 18: a job calls 100 pdgcmd functions one by one (attributes of every type, cook percent,
     custom state, log lines, warnings, keepalives, outputs, cache invalidation, readiness) under
-    ``pdg cook``: each a round trip, answered once the cook has the report queued for its log (in it
-    before the job's end: ``engine.schedulers.sink``).
+    ``pdg cook``: each a round trip whose effect is in the store's log before the job hears "ok".
     Baseline in the same cook: the same job making 100 ``setIntAttrib`` calls. Target: < 50 ms."""
     folder = tmp_path / "fns"
     folder.mkdir()

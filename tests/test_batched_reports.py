@@ -1,6 +1,6 @@
 """A batch of reports (``pdgcmd.batch``, one ``system.multicall``) is recorded by one flush of the
 cook, not one flush per report; a report the cook refuses in a batch gets its own fault (the job
-hears of it), the others stay recorded, and every report is in the log before the job's end."""
+hears of it), the others stay recorded, and every report is in the log before the job hears "ok"."""
 
 from __future__ import annotations
 

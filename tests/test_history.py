@@ -3,13 +3,15 @@ into handlers, compaction, stats and export, on a real store made by real cooks.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
+import shutil
 import time
 
 import pytest
-from conftest import WIDE_GRAPH
+from conftest import WIDE_GRAPH, Project
 
 from pdgstore import compact as compaction
 from pdgstore.log import EventLog
@@ -45,9 +47,13 @@ def _json(result):
     return json.loads(result.output)
 
 
-@pytest.fixture
-def cooked(wide):
-    """Three cooks of the wide graph: cold; one input changed; one input removed and one added."""
+@pytest.fixture(scope="module")
+def cooked_once(tmp_path_factory):
+    """Three cooks of the wide graph, made once for the module: cold; one input changed; one input
+    removed and one added. Returns the project's folder and the live state after each cook."""
+    wide = Project(tmp_path_factory.mktemp("cooked"))
+    wide.write("wide.py", WIDE_GRAPH)
+    wide.inputs(20)
     states = {}
     assert wide.pdg("cook", "wide.py").exit_code == 0
     states[1] = _live(wide)
@@ -58,8 +64,19 @@ def cooked(wide):
     wide.write("in/f9999.txt", "new\n")
     assert wide.pdg("cook", "wide.py").exit_code == 0
     states[3] = _live(wide)
-    wide.states = states
-    return wide
+    return wide.root, states
+
+
+@pytest.fixture
+def cooked(cooked_once, tmp_path):
+    """The three cooks' project, copied into the test's own folder (tests compact it, export from it):
+    the store's paths are relative to the project, and ``copy2`` keeps every file's mtime to the
+    nanosecond, so the copy is the cooked project as it was, not a stale one."""
+    root, states = cooked_once
+    shutil.copytree(root, tmp_path, dirs_exist_ok=True)
+    project = Project(tmp_path)
+    project.states = copy.deepcopy(states)
+    return project
 
 
 def _live(project) -> dict:

@@ -154,10 +154,10 @@ def test_a_hundred_attributes_arrive_through_real_round_trips(project):
     assert seconds > 0  # the job timed its calls and got past them
 
 
-def test_reports_answered_before_they_are_written_are_in_the_log_before_the_job_s_end(project):
-    """A report is answered once the cook has it queued (``engine.schedulers.sink``), and written
-    with the loop's next flush. A job that reports and exits at once (no tick in between) still
-    has every report in the log before its end: the loop reads its inbox in order."""
+def test_a_job_s_reports_are_in_the_log_in_order_before_its_end(project):
+    """A report is answered once the cook has it in its log (``engine.schedulers.sink``). A job
+    that reports and exits at once has every report in the log, in the order it made them, before
+    its end."""
     project.write("quick.py", '''
         import os, pdgcmd
         for i in range(40):
@@ -193,8 +193,8 @@ def test_reports_answered_before_they_are_written_are_in_the_log_before_the_job_
 
 
 def test_a_missing_output_is_refused_before_the_job_goes_on(project):
-    """The server checks that a reported output exists before it answers (the loop, which records
-    it later, could no longer tell the job): the job hears the refusal; its item's log says why."""
+    """The cook refuses a reported output that does not exist before it answers: the job hears the
+    refusal; its item's log says why."""
     project.write("liar.py", '''
         import pdgcmd
         try:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import Project
 
 from pdgstore.log import EventLog
 
@@ -58,13 +59,24 @@ def run(project, *args: str, code: int = 0) -> subprocess.CompletedProcess:
     return result
 
 
-@pytest.fixture
-def letters(project):
+@pytest.fixture(scope="module")
+def letters_once(tmp_path_factory) -> Path:
+    """The letters project after its first cook (a real ``pdg`` process), made once for the module."""
+    project = Project(tmp_path_factory.mktemp("letters"))
     project.write("letters.py", LETTERS)
     project.write("texts/apple.txt", "the quick brown fox\n")
     project.write("texts/avocado.txt", "an avocado\n")
     project.write("texts/banana.txt", "jumps over the lazy dog\n")
     run(project, "cook", "letters.py")
+    return project.root
+
+
+@pytest.fixture
+def letters(letters_once, project):
+    """That project copied into the test's own: the store's paths are relative to the project and
+    ``copy2`` keeps every file's mtime to the nanosecond, so the copy is as the cook left it (a
+    recook of it runs nothing, as ``test_dry_run_...`` holds)."""
+    shutil.copytree(letters_once, project.root, dirs_exist_ok=True)
     return project
 
 

@@ -498,7 +498,7 @@ class Dispatch:
             # a scheduler whose jobs run on other machines names the address to bind and its path map
             remote: Any = next((s for s in self.schedulers.values() if getattr(s, "result_host", None)), None)
             self.server = ResultServer(
-                CookSink(Reporter(host.inbox, ""), host.graph.root),
+                CookSink(Reporter(host.inbox, "")),
                 host.graph.root,
                 host=remote.result_host if remote else "127.0.0.1",
                 path_map=getattr(remote, "report_path", None),
@@ -561,7 +561,7 @@ class Dispatch:
         try:
             self._stop_schedulers(cancel)
         finally:
-            self.host.flush()  # what the jobs reported and the cook recorded is in the log
+            self.host.flush()  # what the jobs reported is in the log before they hear "ok"
             if self.server is not None:
                 self.server.stop()
                 self.server = self.intake.server = None

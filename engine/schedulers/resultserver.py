@@ -93,8 +93,8 @@ class ResultServer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving; let calls being applied finish (their job is told "ok" and the cook has
-        the report); cut open connections (a kept-alive job must not report after the cook); join."""
+        """Stop serving; let calls being applied finish (their job is told "ok" and the effect is in
+        the log); cut open connections (a kept-alive job must not report after the cook); join."""
         with self._lock:
             self._stopped = True
         server = self._server

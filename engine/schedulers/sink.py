@@ -1,30 +1,19 @@
-"""The result server's sink: a job's calls handed to the cook's loop.
+"""The result server's sink: a job's calls handed to the cook's loop, answered once flushed.
 
-The server's threads never touch the engine's state. A report the server has checked in full (an
-attribute, a log line, a warning, an output file that exists) is queued on the loop's inbox
-without waking it and answered at once: the loop records it at its next turn (every ``tick_s``),
-with whatever else arrived, in one commit. Its job goes on without a wake of the loop, a commit and
-a wake of the server thread per call. Truth in the log still holds where it matters: the inbox is
-read in order, and the job's end (``JobEnded``, put once its process is gone, so after every
-report it was answered) is recorded after its reports, in the same commit or a later one; an item
-never ends in the log without what its job reported, and a cook that dies first loses only reports
-of items that had not ended, which the next cook runs again.
-
-What the loop may still refuse or must answer waits for it: a job's verdict (success, failure,
-cancelled), its item's JSON, a new batch sub-item. Those carry a ``done`` callback; the loop
-records them as events, flushes, and only then calls ``done``, which wakes the server thread to
-answer the job. A refusal raises ValueError, which the server turns into a fault naming the problem.
+The server's threads never touch the engine's state. Each call becomes a report on the loop's
+inbox carrying a ``done`` callback; the loop records it as events, flushes, and only then calls
+``done``, which wakes the server thread to answer the job: a job told "ok" can trust that the log
+holds its report. A report the loop refuses (the item is no longer cooking, a reported file does
+not exist) raises ValueError, which the server turns into a fault naming the problem.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Callable
 
 from pdgstore.engine.schedulers.contract import Reporter
-from pdgstore.engine.schedulers.reports import AttribSet, LogLine, OutputAdded, Report, Warned
 
 #: how long a job's call waits for the loop (a cook that ended answers no more)
 WAIT_S = 60.0
@@ -82,19 +71,15 @@ class Deferred:
 
 
 class CookSink:
-    """What a cook's result server does with a checked call; ``root``: the project, against which
-    the server's relative paths are resolved."""
-
-    def __init__(self, reporter: Reporter, root: str = ".") -> None:
+    def __init__(self, reporter: Reporter) -> None:
         self.reporter = reporter
-        self.root = root
         self._local = threading.local()
 
     @contextlib.contextmanager
     def deferring(self):
-        """Inside, this thread's reports that wait for the loop (a verdict, say) are sent without
-        waiting each; the batch waits once at the end (``Deferred.errors``): one flush and one wake
-        for a multicall, not one per report, and the job still hears "ok" only once they are in the log."""
+        """Inside, this thread's reports are sent without waiting for their flush; the batch
+        waits once at the end (``Deferred.errors``). A multicall's reports are then written by one
+        flush instead of one flush each, and the job still hears "ok" only once they are in the log."""
         batch = self._local.batch = Deferred()
         try:
             yield batch
@@ -120,19 +105,12 @@ class CookSink:
             raise ValueError(result[0])
 
     def set_attrib(self, item_id: str, name: str, values: list, kind: str) -> None:
-        self._queue(AttribSet(item_id, name, [_KIND.get(kind, kind), list(values)]))
+        attr = [_KIND.get(kind, kind), list(values)]
+        self._wait(lambda done: self.reporter.attrib_set(item_id, name, attr, done))
 
     def add_output_files(self, item_id: str, files: list) -> None:
-        """Queued at once once every file is found here (the loop would refuse a missing one, too
-        late to tell the job): a missing file refuses the call and is a warning in the item's log.
-        One deleted after this check is a warning only, when the loop records the rest."""
-        for path, _, _ in files:
-            if not os.path.exists(os.path.join(self.root, path)):
-                message = f"the job reported output file {path}, which does not exist"
-                self._queue(Warned(item_id, message))
-                raise ValueError(message)
         for path, tag, hash_ in files:
-            self._queue(OutputAdded(item_id, path, tag, hash_))
+            self._wait(lambda done, p=path, t=tag, h=hash_: self.reporter.output_added(item_id, p, t, h, done))
 
     def report_status(self, item_id: str, ok: bool, message: str = "") -> None:
         self._wait(lambda done: self.reporter.status(item_id, ok, message, done))
@@ -141,15 +119,10 @@ class CookSink:
         self._wait(lambda done: self.reporter.cancelled_itself(item_id, message, done))
 
     def warning(self, item_id: str | None, message: str) -> None:
-        self._queue(Warned(item_id, message))
+        self._wait(lambda done: self.reporter.warning(item_id, message, done))
 
     def log_line(self, item_id: str, text: str, level: str = "info") -> None:
-        self._queue(LogLine(item_id, text, level))
-
-    def _queue(self, report: Report) -> None:
-        """For the loop's next turn, without waking it (``Inbox.put_quietly``): it reads its inbox
-        at least every ``tick_s``, in order, before anything arrived after this report."""
-        self.reporter.put_quietly(report)
+        self._wait(lambda done: self.reporter.log_line(item_id, text, level, done))
 
     def append_sub_item(self, batch_id: str) -> int:
         """A new sub-item of the running batch ``batch_id``, made by the cook's loop: its index."""

@@ -11,8 +11,7 @@ report flows back to it (``engine.schedulers.dask.remote`` is what runs on the w
   Timeouts are enforced on the worker, ``heartbeat_timeout`` by the cook (``hearing``); exit codes, retries and ``failurecount`` follow the local
   scheduler's rules (``outcome.judge``). Their reports (pdgcmd) go to the cook's result server,
   bound to ``result_host`` (an address or an interface name the workers can reach; 127.0.0.1 by
-  default), authenticated with the per-cook secret, queued for the log before the job hears "ok"
-  (``engine.schedulers.sink``: in it before the job's end).
+  default), authenticated with the per-cook secret, in the log before the job hears "ok".
 - Python processors run on workers when ``accept_python`` (the default): the function travels
   pickled by value with the graph file's own modules (``cluster.ship_graph_code``); its outputs are
   stat'ed and hashed on the worker; the cook records the result.
