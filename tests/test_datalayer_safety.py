@@ -211,3 +211,18 @@ def test_the_websocket_port_serves_plain_http_routes(ws):
         assert page.read() == b"/static/app.js"
     frame = asyncio.run(first_frame(f"ws://127.0.0.1:{ws.port}/"))  # the WebSocket endpoint still answers
     assert frame["op"] == "frame"
+
+
+def test_a_plain_request_read_while_the_server_stops_is_answered_503(ws):
+    """A browser's request that arrives once the server has shut its handlers' pool down (it is
+    stopping) gets 503 and a sentence, not a traceback from the handshake."""
+    import urllib.error
+    import urllib.request
+
+    ws.add_route("/", lambda request: (200, "text/plain", b"up"))
+    with urllib.request.urlopen(f"http://127.0.0.1:{ws.port}/", timeout=10) as page:
+        assert page.read() == b"up"
+    ws.pool.shutdown(wait=False)  # the first step of the server's stop
+    with pytest.raises(urllib.error.HTTPError) as stopping:
+        urllib.request.urlopen(f"http://127.0.0.1:{ws.port}/", timeout=10)
+    assert stopping.value.code == 503 and b"stopping" in stopping.value.read()

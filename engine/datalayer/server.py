@@ -253,7 +253,12 @@ class WSServer(DataLayerServer):
         if handler is None:
             status, kind, body = HTTPStatus.NOT_FOUND, "text/plain", b"a pdgstore data layer: connect with WebSocket\n"
         else:
-            status, kind, body = await asyncio.get_running_loop().run_in_executor(self.pool, handler, request)
+            try:
+                answer = asyncio.get_running_loop().run_in_executor(self.pool, handler, request)
+            except RuntimeError:  # the pool is shut down: a request read while the server stops
+                status, kind, body = HTTPStatus.SERVICE_UNAVAILABLE, "text/plain", b"pdg serve is stopping\n"
+            else:
+                status, kind, body = await answer
         status = HTTPStatus(status)
         headers = Headers(
             [

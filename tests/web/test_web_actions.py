@@ -6,6 +6,7 @@ store. Each check goes through the real ``pdg serve`` and, where a page acts, a 
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 import urllib.request
 
@@ -163,11 +164,29 @@ def test_cancel_from_the_page_stops_the_running_cook(webproject, serve, page):
     try:
         page.wait_for_function("() => pdgView.cooks.some((c) => c.status === 'running')", timeout=60_000)
         page.click("#cancel-cook")
+        # the cook stops scheduling and, its grace over, says it waits for its in-process items
+        # (Python on its threads cannot be stopped from outside); then they are let go
+        assert said_within(other, "waiting for", 60), "the cook never said it waits for its items"
+        (webproject.root / "hold").unlink()
         assert other.wait(60) != 0  # cancelled, as on Ctrl-C
     finally:
-        (webproject.root / "hold").unlink()
+        (webproject.root / "hold").unlink(missing_ok=True)
         if other.poll() is None:
             other.kill()
             other.wait()
     page.wait_for_function("() => pdgView.cooks.length && pdgView.cooks.at(-1).status === 'cancelled'", timeout=60_000)
     assert cooks(webproject)[-1]["status"] == "cancelled"
+
+
+def said_within(process, words: str, seconds: float) -> bool:
+    """Whether ``process`` wrote a line holding ``words`` to its stderr within ``seconds`` (read on a
+    thread, so a process that says nothing cannot hold the test up)."""
+    heard = threading.Event()
+
+    def read() -> None:
+        for line in process.stderr:
+            if words in line:
+                heard.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    return heard.wait(seconds)
