@@ -1,6 +1,7 @@
 """The data layer over a cooked store and a WebSocket server on it: what the data layer's cost and
-safety tests start from. Import the fixtures into a test module
-(``from datalayer_servers import layer, ws``) to use them there.
+safety tests start from, and ``fold``, which applies a frame's messages to a client's mirror of
+one object as the page's client does. Import them into a test module
+(``from datalayer_servers import fold, layer, ws``) to use them there.
 """
 
 from __future__ import annotations
@@ -25,3 +26,19 @@ def ws(layer):
     server = WSServer(layer, 0)
     yield server
     server.stop()
+
+
+def fold(mirror: dict, messages: list[dict]) -> None:
+    """Apply one frame's messages to ``mirror`` (one store object's properties): a snapshot (t 0)
+    replaces it, an append (1) and a removal (2) change a list property, anything else sets one."""
+    for m in messages:
+        if m["t"] == 0:
+            mirror.clear()
+            mirror.update(m["props"])
+        elif m["t"] == 1:
+            mirror.setdefault(m["prop"], []).extend(m["values"])
+        elif m["t"] == 2:
+            for v in m["values"]:
+                mirror[m["prop"]].remove(v)
+        else:
+            mirror[m["prop"]] = m["values"]

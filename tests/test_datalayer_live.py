@@ -21,6 +21,7 @@ from websockets.exceptions import InvalidStatus
 
 import pdgd
 import pdgd.util
+from datalayer_servers import fold
 from tests.ports import reserved_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -58,20 +59,6 @@ def served(slow):
 def store_ids(project, node: str) -> list[str]:
     result = project.pdg("items", node, "--json")
     return [i["item_id"] for i in json.loads(result.output)["items"]]
-
-
-def fold(mirror: dict, messages: list[dict]) -> None:
-    for m in messages:
-        if m["t"] == 0:
-            mirror.clear()
-            mirror.update(m["props"])
-        elif m["t"] == 1:
-            mirror.setdefault(m["prop"], []).extend(m["values"])
-        elif m["t"] == 2:
-            for v in m["values"]:
-                mirror[m["prop"]].remove(v)
-        else:
-            mirror[m["prop"]] = m["values"]
 
 
 def done(mirror: dict) -> bool:

@@ -19,6 +19,7 @@ from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET, Message
 from pdgstore.engine.datalayer.sharedlists import Resolver, node_streams, order_for_refs, to_wire_with_refs
 
 import pdgd
+from datalayer_servers import fold
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -147,20 +148,6 @@ def served(project):
     project.write("twin.py", GRAPH)
     project.inputs(N)
     return project
-
-
-def fold(mirror: dict, messages: list[dict]) -> None:
-    for m in messages:
-        if m["t"] == 0:
-            mirror.clear()
-            mirror.update(m["props"])
-        elif m["t"] == 1:
-            mirror.setdefault(m["prop"], []).extend(m["values"])
-        elif m["t"] == 2:
-            for v in m["values"]:
-                mirror[m["prop"]].remove(v)
-        else:
-            mirror[m["prop"]] = m["values"]
 
 
 def finished(mirrors: dict) -> bool:
