@@ -95,8 +95,24 @@ def cook_graph(
     ``generated`` counts them per node)."""
     graph.check_overrides()
     graph.validate()
-    graph.describe()  # refuses parameters the log cannot hold, before the store is touched
-    _check_node(graph, node)
+    with graph.holding_description():  # refuses parameters the log cannot hold, before the store is touched
+        _check_node(graph, node)
+        return _cook_into(graph, db, node, jobs, progress, on_cook, synchronous, auto_compact, static, generate_only)
+
+
+def _cook_into(
+    graph: Graph,
+    db: str,
+    node: str | None,
+    jobs: int | None,
+    progress: Callable[[int, int], None] | None,
+    on_cook: Callable[[Cook], None] | None,
+    synchronous: str,
+    auto_compact: bool,
+    static: bool,
+    generate_only: bool,
+) -> CookSummary:
+    """``cook_graph`` once the graph is checked and its description held."""
     with EventLog.open(db, writer=True, create=True, synchronous=synchronous) as log:
         scan = None
         if node is None and not static and not generate_only:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from pdgstore.engine.errors import GraphError, ParmError
@@ -102,6 +102,7 @@ class Graph(NodeLibrary):
         #: file tags and the stat, cache and transfer handlers for them (see engine.files.filetypes); the
         #: loader adds the types plugins found on PDG_PATH and beside the graph file
         self.types = TypeRegistry.of_project(self.root)
+        self._held: list[dict] | None = None  # ``describe`` while ``holding_description``
 
     # -- parameters ------------------------------------------------------------------------------
     def parm(self, name: str, default: Any, help: str = "") -> Any:
@@ -402,8 +403,21 @@ class Graph(NodeLibrary):
         """``node`` and every node it needs, in topological order."""
         return self.topological_order([node])
 
+    @contextlib.contextmanager
+    def holding_description(self) -> Iterator[None]:
+        """``describe`` once for a cook: its checks, the no-op manifest and the cook's first event
+        all ask, and each description reads every Python processor's source (``code_fingerprint``:
+        ``inspect.getsource``) again. The graph must not change meanwhile."""
+        self._held = self.describe()
+        try:
+            yield
+        finally:
+            self._held = None
+
     def describe(self) -> list[dict]:
         """The nodes as the log records them (msgpack-native, so replay gives back the same)."""
+        if self._held is not None:
+            return self._held
         described = []
         for node in self.nodes.values():
             try:

@@ -23,8 +23,8 @@ _MISSING = object()
 def item_identity(graph: str, node: str, parents: list, key) -> str:
     """A work item's stable id: a domain-tagged hash of its node and what generated it (a static
     plan computes the same ids before the items exist: ``engine.cook.static``)."""
-    text = repr(("WorkItem", graph, node, tuple(parents), key))
-    return xxhash.xxh3_64_hexdigest(text.encode())
+    # the text is repr(("WorkItem", graph, node, tuple(parents), key)), written out: no tuple made
+    return xxhash.xxh3_64_hexdigest(f"('WorkItem', {graph!r}, {node!r}, {tuple(parents)!r}, {key!r})".encode())
 
 
 class FileInfo:
