@@ -584,3 +584,7 @@ class WorkItemLogged(Event):
     item_id: str = ""
     level: str = "info"
     text: str = ""
+
+
+# the batch of a node's static items, declared beside its reading (registered here, on import)
+from pdgstore.itembatch import WorkItemsGenerated as WorkItemsGenerated  # noqa: E402

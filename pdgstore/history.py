@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
-from pdgstore import reasons
+from pdgstore import itembatch, reasons
 from pdgstore.errors import BadRef
 from pdgstore.log import EventLog
 from pdgstore.queries import file_dict, project_root
@@ -45,6 +45,14 @@ def cooks_touching(log: EventLog, subjects: list[str]) -> set[int]:
                 f"SELECT DISTINCT cook_id FROM events WHERE subject IN ({marks}) AND cook_id > 0", chunk
             )
         )
+        # items generated in a batch (``pdgstore.itembatch``): its subject is their node
+        nodes = [r[0] for r in log.conn.execute(f"SELECT DISTINCT node FROM items WHERE item_id IN ({marks})", chunk)]
+        wanted = set(chunk)
+        for node in nodes:
+            sql = "SELECT cook_id, payload FROM events WHERE subject = ? AND kind = ? AND cook_id > 0"
+            for cook_id, blob in log.conn.execute(sql, (node, itembatch.KIND)):
+                if cook_id not in found and not wanted.isdisjoint(itembatch.ids_of(blob)):
+                    found.add(cook_id)
     return found
 
 
@@ -191,10 +199,15 @@ def diff_at(log: EventLog, a_seq: int, b_seq: int) -> dict:
     touched: set[str] = set()
     dirtied: set[tuple[str, str]] = set()
     with log.read_errors():
-        rows = log.conn.execute("SELECT kind, subject, graph FROM events WHERE seq > ? AND seq <= ?", (low, high))
-        for kind, subject, graph in rows:
+        rows = log.conn.execute(
+            "SELECT kind, subject, graph, CASE WHEN kind = ? THEN payload END FROM events WHERE seq > ? AND seq <= ?",
+            (itembatch.KIND, low, high),
+        )
+        for kind, subject, graph, batch in rows:
             if kind in tables.ITEM_KINDS:
                 touched.add(subject)
+            elif batch is not None:
+                touched.update(itembatch.ids_of(batch))
             elif kind == "NodeDirtied":
                 dirtied.add((graph, subject))
     for graph, node in dirtied:

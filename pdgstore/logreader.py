@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 import msgpack
 
-from pdgstore import codec, schema, sqlitefile, tables
+from pdgstore import codec, itembatch, schema, sqlitefile, tables
 from pdgstore.errors import HistoryCompacted, StoreRefused
 from pdgstore.events import Event
 from pdgstore.pdgevents import PdgEvent, replay_events
@@ -81,24 +81,45 @@ class LogReader:
         skip_kind: str | None = None,
     ) -> Iterator[Event]:
         """Decoded events in seq order, filtered by cook, subject or kind (``skip_kind``: all but
-        that kind, left undecoded)."""
+        that kind, left undecoded). A batch of items (``pdgstore.itembatch``) comes as the
+        ``WorkItemGenerated`` events it stands for, each filtered as one (as it is when ``kind``
+        names its own kind)."""
+        item_kind = itembatch.ITEM_KIND
         filters = (
             ("seq > ?", after),
             ("seq <= ?", until),
             ("cook_id = ?", cook_id),
             ("subject = ?", subject),
-            ("kind = ?", kind),
-            ("kind != ?", skip_kind),
+            ("kind IN (?, ?)" if kind == item_kind else "kind = ?", kind),
+            ("kind NOT IN (?, ?)" if skip_kind == item_kind else "kind != ?", skip_kind),
         )
         where = [clause for clause, value in filters if value is not None]
-        args = [value for _, value in filters if value is not None]
+        args: list = []
+        for clause, value in filters:
+            if value is not None:
+                args += [value, itembatch.KIND] if "IN" in clause else [value]
         sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq"
         with self.read_errors():
-            yield from codec.from_rows(self.conn.execute(sql, args))
+            rows = self.conn.execute(sql, args).fetchall() if subject is not None else self.conn.execute(sql, args)
+            if subject is not None and kind in (None, item_kind) and skip_kind != item_kind:
+                batches = itembatch.batches_with(self.conn, subject, until=until)
+                if batches:
+                    rows = sorted({r[0]: r for r in [*rows, *batches] if cook_id is None or r[2] == cook_id}.values())
+            for event in codec.from_rows(rows):
+                if event.kind != itembatch.KIND or kind == itembatch.KIND:  # asked for by name: as the log holds it
+                    yield event
+                    continue
+                for one in itembatch.expand(event):
+                    if (
+                        one.seq > after
+                        and (until is None or one.seq <= until)
+                        and (subject is None or one.item_id == subject)
+                    ):
+                        yield one
 
     def first_seq_of(self, subject: str, *, cook_id: int | None = None, kind: str | None = None) -> int | None:
         """The seq of the first event about ``subject`` (of that cook, of that kind), its payload
-        left unread; None when there is none."""
+        left unread; None when there is none (an item generated in a batch: its own seq in it)."""
         # through the subject index: "+" keeps SQLite from scanning the cook's index instead
         sql = "SELECT min(seq) FROM events WHERE subject = ?"
         args: list[object] = [subject]
@@ -107,20 +128,29 @@ class LogReader:
         if kind is not None:
             sql, args = sql + " AND +kind = ?", [*args, kind]
         with self.read_errors():
-            return self.conn.execute(sql, args).fetchone()[0]
+            first = self.conn.execute(sql, args).fetchone()[0]
+            if kind in (None, itembatch.ITEM_KIND):
+                for row in itembatch.batches_with(self.conn, subject, until=first):
+                    if cook_id is None or row[2] == cook_id:
+                        seq = itembatch.item_seq(row, subject)
+                        return seq if first is None else min(seq, first)
+            return first
 
     def subjects_since(self, seq: int) -> list[tuple[str, str]]:
         """(kind, subject) of every event after ``seq``, payloads left undecoded: which items a
         cook touched, in O(its events) whatever the size of what it carried."""
-        with self.read_errors():
-            return self.conn.execute("SELECT kind, subject FROM events WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
+        return [row[1:] for row in self.subjects_after(seq, -1)]
 
     def subjects_after(self, seq: int, limit: int) -> list[tuple[int, str, str]]:
-        """(seq, kind, subject) of the first ``limit`` events after ``seq``, payloads left undecoded:
-        which items changed since a reader last looked (the web view's recolouring)."""
+        """(seq, kind, subject) of the first ``limit`` events after ``seq`` (all: -1), payloads left
+        undecoded: which items changed since a reader last looked (the web view's recolouring). A
+        batch of items counts as one and comes as its items' own (one more read, of its ids)."""
         with self.read_errors():
             sql = "SELECT seq, kind, subject FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
-            return self.conn.execute(sql, (seq, limit)).fetchall()
+            rows = self.conn.execute(sql, (seq, limit)).fetchall()
+            if not any(row[1] == itembatch.KIND for row in rows):
+                return rows
+            return list(itembatch.expand_subjects(rows, lambda at: itembatch.payload_of(self.conn, at)))
 
     def cook_spans(self) -> dict[int, tuple[int, int]]:
         """cook id -> (first seq, last seq) of its events still in the log (one pass over an index)."""

@@ -159,6 +159,24 @@ def _item_generated(state: State, e: ev.WorkItemGenerated) -> None:
     index[e.item_id] = None
 
 
+@applies(ev.WorkItemsGenerated)
+def _items_generated(state: State, e: ev.WorkItemsGenerated) -> None:
+    """A batch (``pdgstore.itembatch``): what applying each ``WorkItemGenerated`` it stands for
+    does, in one loop."""
+    items, graph, node, item_state, cook_id = state.items, e.graph, e.node, e.state, e.cook_id
+    key = (graph, node)
+    index = state.node_items.get(key)
+    if index is None:
+        index = state.node_items[key] = {}
+    for item_id, name, i, parents, attrs, inputs, outputs, signature in zip(
+        e.ids, e.names, e.indexes, e.parents, e.attrs, e.inputs, e.outputs, e.signatures, strict=True
+    ):
+        items[item_id] = Item(
+            item_id, graph, node, name, i, parents, attrs, inputs, outputs, item_state, cook_id, signature=signature
+        )
+        index[item_id] = None
+
+
 @applies(ev.WorkItemStateChanged)
 def _item_state_changed(state: State, e: ev.WorkItemStateChanged) -> None:
     item = state.items[e.item_id]

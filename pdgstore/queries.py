@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from pdgstore import reasons
+from pdgstore import itembatch, reasons
 from pdgstore.errors import UnknownItem
 from pdgstore.events import STATES
 from pdgstore.log import EventLog
@@ -308,9 +308,24 @@ def event_rows(
         picks = [f"kind IN ({','.join('?' * len(kinds))})"] + (
             [f"subject IN ({','.join('?' * len(subjects))})"] if subjects else []
         )
-        where += f" AND ({' OR '.join(picks)})"
-        args += kinds + subjects
-    return log.conn.execute(f"SELECT {columns} FROM events WHERE {where} ORDER BY seq", args).fetchall()
+        where += f" AND ({' OR '.join(picks)} OR kind = ?)"  # a batch of items: its items may be wanted
+        args += kinds + subjects + [itembatch.KIND]
+    rows = log.conn.execute(f"SELECT {columns} FROM events WHERE {where} ORDER BY seq", args).fetchall()
+    if not any(row[4] == itembatch.KIND for row in rows):
+        return rows
+    # a batch of items comes as the rows of the ``WorkItemGenerated`` events it stands for
+    # (``pdgstore.itembatch``), each picked as one
+    wanted = None if kinds is None else set(kinds) | set(subjects or ())
+    out = []
+    for row in rows:
+        if row[4] != itembatch.KIND:
+            out.append(row)
+            continue
+        batch = row if payloads else (*row, itembatch.payload_of(log.conn, row[0]))
+        for one in itembatch.expand_rows([batch]):
+            if one[0] > after and (wanted is None or one[4] in wanted or one[5] in wanted):
+                out.append(one if payloads else one[:6])
+    return out
 
 
 def item_origins(log: EventLog, ids: list[str]) -> list[tuple[int, str, str]]:
@@ -338,6 +353,11 @@ def event_payloads(log: EventLog, seqs: list[int]) -> dict[int, bytes]:
         chunk = seqs[at : at + 500]
         sql = f"SELECT seq, payload FROM events WHERE seq IN ({','.join('?' * len(chunk))})"
         found.update(log.conn.execute(sql, chunk).fetchall())
+    for seq in seqs:  # an item of a batch (``pdgstore.itembatch``): its own event's payload
+        if seq not in found:
+            row = itembatch.batch_at(log.conn, seq)
+            if row is not None:
+                found.update((r[0], r[6]) for r in itembatch.expand_rows([row]))
     return found
 
 

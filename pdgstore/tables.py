@@ -43,6 +43,8 @@ from pdgstore import events as ev
 from pdgstore.projection import APPLY
 from pdgstore.state import CookRecord, GraphInfo, Item, State, paused_gc
 
+#: the batch of a node's new items (``pdgstore.itembatch``): it changes items, though its subject is a node
+BATCH_KIND = ev.WorkItemsGenerated.kind
 #: event kinds whose subject is a work item (they change only that item, and its job)
 ITEM_KINDS = frozenset(kind for kind, cls in ev.REGISTRY.items() if cls.subject_field == "item_id")
 #: event kinds that change a cook record
@@ -54,7 +56,9 @@ REGISTRY_KINDS = frozenset(
 )
 #: event kinds that change no work item: their fold up to a point gives graphs, cooks and the
 #: registry at that point (time travel reads them through the partial index ``events_global``)
-GLOBAL_KINDS = tuple(sorted(kind for kind in ev.REGISTRY if kind not in ITEM_KINDS and kind != "NodeDirtied"))
+GLOBAL_KINDS = tuple(
+    sorted(kind for kind in ev.REGISTRY if kind not in ITEM_KINDS and kind not in ("NodeDirtied", BATCH_KIND))
+)
 REGISTRY_KEYS = ("transfers", "watches", "schedules")
 #: the item fields kept in ``items.body`` and ``items.detail``, in order
 BODY: tuple[str, ...] = ("index", "outputs", "started_ns", "duration_ns", "error", "signature", "n_parents", "n_inputs")
@@ -299,7 +303,11 @@ class _Batch:
         before any payload is decoded)."""
         conn = self.conn
         item_kinds = ITEM_KINDS
-        self.add_rows(load_items(conn, {r[5] for r in rows if r[4] in item_kinds}))
+        ids = {r[5] for r in rows if r[4] in item_kinds}
+        for r in rows:
+            if r[4] == BATCH_KIND:  # its items may have been generated before (then replaced)
+                ids.update(_unpack(r[6])["ids"])
+        self.add_rows(load_items(conn, ids))
         for graph, node in {(r[3], r[5]) for r in rows if r[4] == "NodeDirtied"}:
             self.add_rows(
                 conn.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE graph = ? AND node = ?", (graph, node)).fetchall()
@@ -332,6 +340,13 @@ class _Batch:
                     ords[e.item_id] = e.seq  # new, or generated again after its removal: last in order
                 if (e.graph, e.node) not in state.node_items:
                     new_nodes.append((e.seq, e.graph, e.node))
+            elif kind == BATCH_KIND:
+                first = e.seq - len(e.ids) + 1
+                for i, item_id in enumerate(e.ids):
+                    if item_id not in state.items:
+                        ords[item_id] = first + i
+                if (e.graph, e.node) not in state.node_items and e.ids:
+                    new_nodes.append((first, e.graph, e.node))
             elif kind == "WorkItemRemoved":
                 ords.pop(e.item_id, None)
             elif kind == "WorkItemOutputAdded":  # the one fold that reads an item's list

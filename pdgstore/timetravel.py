@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from heapq import merge
 
-from pdgstore import codec, tables
+from pdgstore import codec, itembatch, tables
 from pdgstore.projection import APPLY
 from pdgstore.readmodel import HIGH, TableState
 from pdgstore.state import Item, State, paused_gc
@@ -48,9 +48,12 @@ class StateAt(TableState):
         with log.read_errors(), paused_gc():
             item_ids: set[str] = set()
             dirtied: set[tuple[str, str]] = set()
-            for kind, subject, graph in conn.execute("SELECT kind, subject, graph FROM events WHERE seq > ?", (seq,)):
+            sql = "SELECT kind, subject, graph, CASE WHEN kind = ? THEN payload END FROM events WHERE seq > ?"
+            for kind, subject, graph, batch in conn.execute(sql, (itembatch.KIND, seq)):
                 if kind in tables.ITEM_KINDS:
                     item_ids.add(subject)
+                elif batch is not None:  # a batch of new items (``pdgstore.itembatch``)
+                    item_ids.update(itembatch.ids_of(batch))
                 elif kind == "NodeDirtied":
                     dirtied.add((graph, subject))
             for graph, node in dirtied:
@@ -78,6 +81,7 @@ class StateAt(TableState):
                 f"SELECT {_COLUMNS} FROM events WHERE subject IN ({marks}) AND seq <= ?", (*chunk, seq)
             ).fetchall()
         events = [e for e in codec.from_rows(rows) if e.kind in tables.ITEM_KINDS]
+        events += self._batched(ids)
         nodes = {(e.graph, e.node) for e in events if e.kind == "WorkItemGenerated"}
         for graph, node in nodes:
             rows = conn.execute(
@@ -91,6 +95,23 @@ class StateAt(TableState):
                 ords[e.item_id] = e.seq
             APPLY[e.kind](state, e)
         return state, ords
+
+    def _batched(self, ids: list[str]) -> list:
+        """The ``WorkItemGenerated`` events of ``ids`` up to ``seq`` that batches stand for
+        (``pdgstore.itembatch``): the batches of their nodes (of every node, for an item no longer
+        in the tables), read through the subject index."""
+        wanted = set(ids)
+        nodes = {now[1] for item_id, now in self.now.items() if item_id in wanted}
+        where = "subject IN (SELECT node FROM nodes)" if len(self.now) < len(wanted) else None
+        if where is None and not nodes:
+            return []
+        if where is None:
+            where = f"subject IN ({','.join('?' * len(nodes))})"
+            args: list = [*sorted(nodes), itembatch.KIND, self.seq]
+        else:
+            args = [itembatch.KIND, self.seq]
+        rows = self.conn.execute(f"SELECT {_COLUMNS} FROM events WHERE {where} AND kind = ? AND seq <= ?", args)
+        return [e for e in itembatch.expand_events(codec.from_rows(rows)) if e.item_id in wanted]
 
     def _fold_global(self) -> State:
         kinds = ", ".join(repr(k) for k in tables.GLOBAL_KINDS)

@@ -55,6 +55,12 @@ SAMPLES: dict[str, ev.Event] = {
         parents=["0011223344556677"], attrs=ATTRS, inputs=[FILE], outputs=[FILE, FILE], state="cooked_success",
         signature="7d793037a0760186", patched={"inputs": [[3, 4, [FILE]]], "parents": [[0, 0, ["8899aabbccddeeff"]]]},
     ),
+    "WorkItemsGenerated": ev.WorkItemsGenerated(
+        **ENVELOPE, node="count", state="cooked_success", ids=["a1b2c3d4e5f60718", "b1b2c3d4e5f60718"],
+        names=["count_1", "count_2"], indexes=[0, 1], parents=[["0011223344556677"], ["8899aabbccddeeff"]],
+        attrs=[ATTRS, {"words": ["int", [3]]}], inputs=[[FILE], []], outputs=[[FILE, FILE], [FILE]],
+        signatures=["7d793037a0760186", "5d41402abc4b2a76"],
+    ),
     "WorkItemStateChanged": ev.WorkItemStateChanged(
         **ENVELOPE, item_id="a1b2c3d4e5f60718", state="cooked_cancel", message="interrupted (Ctrl-C)",
     ),

@@ -28,7 +28,7 @@ from pdgstore.engine.graph.nodes import child_attrs
 from pdgstore.engine.graph.workitem import item_identity
 from pdgstore.engine.incremental import signatures
 
-from pdgstore import events as ev
+from pdgstore import itembatch
 
 #: items recorded and flushed at a time (the appender writes a batch while the next is made)
 CHUNK = 10_000
@@ -98,11 +98,19 @@ def _node(walk, name: str) -> None:
     does_work = node.does_work
     node_fp = walk.items.node_fp[name]
     item_signature = signatures.item_signature
+    name_for = walk._name_for
     if node.inputs:
         parents = [state.items[i] for up in node.inputs for i in walk.runs[up].items]
     else:
         parents = [None]
-    out: list[dict] = []
+    out = _columns()
+    ids, names, indexes, parent_lists = out["ids"], out["names"], out["indexes"], out["parents"]
+    attr_list, input_lists, output_lists, signature_list = (
+        out["attrs"],
+        out["inputs"],
+        out["outputs"],
+        out["signatures"],
+    )
     for parent in parents:
         specs = walk._call_generate(node, parent)
         if specs is None:
@@ -121,44 +129,46 @@ def _node(walk, name: str) -> None:
                 attrs = child_attrs(parent.attrs, spec)
             item_id = item_identity(graph_name, name, parent_ids, spec.key)
             if does_work:
-                outputs, item_state, signature = [], "uncooked", ""
+                outputs, signature = [], ""
             else:
                 outputs = list(spec.outputs) or list(parent_outputs)
-                item_state = "cooked_success"
                 signature = item_signature(node_fp, attrs, inputs, outputs)
             numbers[item_id] = number
-            out.append(
-                {
-                    "item_id": item_id,
-                    "node": name,
-                    "name": walk._name_for(run, number),
-                    "index": spec.index,
-                    "parents": parent_ids,
-                    "attrs": attrs,
-                    "inputs": list(inputs),
-                    "outputs": outputs,
-                    "state": item_state,
-                    "signature": signature,
-                    "patched": {},
-                }
-            )
-        if len(out) >= CHUNK:
+            ids.append(item_id)
+            names.append(name_for(run, number))
+            indexes.append(spec.index)
+            parent_lists.append(parent_ids)
+            attr_list.append(attrs)
+            input_lists.append(list(inputs))
+            output_lists.append(outputs)
+            signature_list.append(signature)
+        if len(ids) >= CHUNK:
             _record(walk, run, out)
-            out = []
-    _record(walk, run, out)
+            out = _columns()
+            ids, names, indexes, parent_lists = out["ids"], out["names"], out["indexes"], out["parents"]
+            attr_list, input_lists, output_lists = out["attrs"], out["inputs"], out["outputs"]
+            signature_list = out["signatures"]
+    if ids:
+        _record(walk, run, out)
     walk.bulk_made.add(name)
 
 
-def _record(walk, run, out: list[dict]) -> None:
-    """Record ``out`` (``WorkItemGenerated`` fields) and count them as the walk would; flush, so
-    the log appender writes them while the next ones are made."""
-    walk.recorder.record_many(ev.WorkItemGenerated, out)
-    items = run.items
-    for fields in out:
-        items[fields["item_id"]] = None
-    settle = walk.settle
+def _columns() -> dict[str, list]:
+    return {column: [] for column in itembatch.COLUMNS}
+
+
+def _record(walk, run, out: dict[str, list]) -> None:
+    """Record the items of ``out`` (a ``WorkItemsGenerated``'s columns: ``pdgstore.itembatch``)
+    and count them as the walk would; flush, so the log appender writes them while the next ones
+    are made."""
     does_work = run.node.does_work
-    n = len(out)
+    ids = out["ids"]
+    walk.recorder.record_batch(run.node.name, "uncooked" if does_work else "cooked_success", out)
+    items = run.items
+    for item_id in ids:
+        items[item_id] = None
+    settle = walk.settle
+    n = len(ids)
     settle.total += n
     if does_work:  # to run: counted as the walk's ``_register`` counts them
         run.unfinished += n
@@ -167,5 +177,5 @@ def _record(walk, run, out: list[dict]) -> None:
     else:  # born cooked: settled and handed on (their children are made here; partitions wait)
         settle.counts["updated"] += n
         settle.done += n
-        settle.remade.update(fields["item_id"] for fields in out)
+        settle.remade.update(ids)
     walk.flush()

@@ -20,9 +20,9 @@ import time
 from pdgstore.engine.cook.checkpointer import Checkpointer
 from pdgstore.engine.cook.logprocess import START_ROWS, LogProcess
 
-from pdgstore import codec, patches
+from pdgstore import codec, itembatch, patches
 from pdgstore.errors import StoreIOError
-from pdgstore.events import Event, WorkItemGenerated
+from pdgstore.events import Event, WorkItemGenerated, WorkItemsGenerated
 from pdgstore.log import EventLog
 from pdgstore.prepared import new_item_row
 from pdgstore.projection import APPLY
@@ -125,6 +125,31 @@ class Recorder:
         self._seq = seq + len(made)
         state.seq = self._seq - 1
         if len(rows) >= HAND_OFF_ROWS and self.offload:
+            self._hand_off()
+
+    def record_batch(self, node: str, item_state: str, columns: dict) -> None:
+        """Record a node's new items as one ``WorkItemsGenerated`` (``pdgstore.itembatch``):
+        ``columns`` holds its lists (ids, names, ...), an entry per item. The event takes the last
+        seq of a range of one per item, as the ``WorkItemGenerated`` events it stands for would.
+        A recorder that keeps events for handlers records those events instead."""
+        ids = columns["ids"]
+        if self.keep_events:
+            self.record_many(WorkItemGenerated, list(itembatch.item_values(node, item_state, columns)))
+            return
+        first = self._seq
+        self._seq += len(ids)
+        state, items = self.state, self.state.items
+        new = self.log is not None and not any(item_id in items for item_id in ids)
+        fields = {"node": node, "state": item_state, **columns}
+        event, row = codec.new_event(
+            WorkItemsGenerated, self._seq - 1, time.time_ns(), self.cook_id, self.graph, fields
+        )
+        self._rows.append(row)
+        APPLY[WorkItemsGenerated.kind](state, event)
+        state.seq = event.seq
+        if new:  # the items rows, made here from the fold (the appender writes them as they are)
+            self._prepared += [new_item_row(first + i, items[item_id]) for i, item_id in enumerate(ids)]
+        if len(self._rows) >= HAND_OFF_ROWS and self.offload:
             self._hand_off()
 
     def _hand_off(self) -> None:

@@ -1,0 +1,191 @@
+"""One event for a node's batch of static work items: ``WorkItemsGenerated``, and its reading as
+the ``WorkItemGenerated`` events it stands for.
+
+Why: ``pdg cook --generate-only`` records a fresh node's items in bulk (``engine.cook.bulk``); an
+event and an ``events`` row (with its two index entries) per item was most of what the log's writer
+did for them (issue 19: 200,000 static items). One event per batch carries the same facts in
+columns (ids, names, indexes, parents, attributes, inputs, outputs, signatures; one state).
+
+Its seq is the *last* of a range: a batch of N items at seq S stands for the N ``WorkItemGenerated``
+events S - N + 1 .. S, which the log does not hold as rows (the seqs in between are never used by
+another event: the writer moves on from S + 1). So each item keeps the generation seq it would have
+had (the ``items`` table's ``ord``), the log's last seq is still ``max(seq)``, and a reader that
+resumes after seq S has seen the whole batch.
+
+Folding (``projection``, ``tables``) applies the batch as it is. Every reader that looks at events
+one item at a time (history, explain, time travel, the data layer, ``pdg events``) reads it through
+``expand``/``expand_rows``: exactly the ``WorkItemGenerated`` events, with their seqs, that the
+item-by-item walk would have written, so nothing downstream learns a new kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import field
+
+import msgpack
+
+from pdgstore.events import Event, WorkItemGenerated, record, register
+
+KIND = "WorkItemsGenerated"
+ITEM_KIND = WorkItemGenerated.kind
+#: the fields of the batch whose values are lists, one entry per item, in ``WorkItemGenerated`` order
+COLUMNS = ("ids", "names", "indexes", "parents", "attrs", "inputs", "outputs", "signatures")
+
+
+@register(KIND, subject="node")
+@record
+class WorkItemsGenerated(Event):
+    """A node's batch of new work items was generated (v1): one event for what would be one
+    ``WorkItemGenerated`` per item (``pdgstore.itembatch``).
+
+    ``node``: the node of every item; ``state``: their first state (one for all); then one list per
+    field, an entry per item in generation order: ``ids``, ``names``, ``indexes``, ``parents`` (a
+    list of item ids each), ``attrs`` (``{name: [type, [values...]]}`` each), ``inputs`` and
+    ``outputs`` (file records each), ``signatures``. The event's ``seq`` is that of its last item;
+    item i of N has seq ``seq - N + 1 + i``. Never patched (``pdgstore.patches``): its items are new.
+    """
+
+    node: str = ""
+    state: str = "uncooked"
+    ids: list = field(default_factory=list)
+    names: list = field(default_factory=list)
+    indexes: list = field(default_factory=list)
+    parents: list = field(default_factory=list)
+    attrs: list = field(default_factory=list)
+    inputs: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+    signatures: list = field(default_factory=list)
+
+
+_new = object.__new__
+_setattr = object.__setattr__
+_pack = msgpack.Packer(use_bin_type=True).pack
+_ITEM_VERSION = WorkItemGenerated.version
+
+
+def first_seq(event) -> int:
+    """The seq of the batch's first item."""
+    return event.seq - len(event.ids) + 1
+
+
+def item_values(node: str, state: str, columns: dict) -> Iterator[dict]:
+    """The ``WorkItemGenerated`` fields (its payload) of each item of a batch's ``columns``."""
+    for item_id, name, index, parents, attrs, inputs, outputs, signature in zip(
+        *(columns[name] for name in COLUMNS), strict=True
+    ):
+        yield {
+            "item_id": item_id,
+            "node": node,
+            "name": name,
+            "index": index,
+            "parents": parents,
+            "attrs": attrs,
+            "inputs": inputs,
+            "outputs": outputs,
+            "state": state,
+            "signature": signature,
+            "patched": {},
+        }
+
+
+def expand(event) -> list[Event]:
+    """The ``WorkItemGenerated`` events the batch ``event`` stands for, with their own seqs."""
+    out: list[Event] = []
+    envelope = {"time_ns": event.time_ns, "cook_id": event.cook_id, "graph": event.graph}
+    for seq, values in enumerate(item_values(event.node, event.state, vars(event)), first_seq(event)):
+        one = _new(WorkItemGenerated)
+        _setattr(one, "__dict__", {"seq": seq, **envelope, **values})
+        out.append(one)
+    return out
+
+
+def expand_events(events: Iterable[Event]) -> Iterator[Event]:
+    """``events`` with each batch replaced by the events it stands for."""
+    for event in events:
+        if event.kind == KIND:
+            yield from expand(event)
+        else:
+            yield event
+
+
+def _decode(row: tuple):
+    from pdgstore import codec  # codec imports the registry this module fills
+
+    seq, time_ns, cook_id, graph, _kind, _subject, blob = row
+    return codec.build(KIND, seq, time_ns, cook_id, graph, blob)
+
+
+def expand_rows(rows: Iterable[tuple]) -> Iterator[tuple]:
+    """Log rows ``(seq, time_ns, cook_id, graph, kind, subject, payload)`` with each batch row
+    replaced by the rows of the ``WorkItemGenerated`` events it stands for (payloads encoded as
+    that kind's current version): for readers that take rows, not events."""
+    for row in rows:
+        if row[4] != KIND:
+            yield row
+            continue
+        for one in expand(_decode(row)):
+            values = vars(one)
+            payload = {"v": _ITEM_VERSION, **{name: values[name] for name in WorkItemGenerated.payload_fields}}
+            yield (one.seq, one.time_ns, one.cook_id, one.graph, ITEM_KIND, one.item_id, _pack(payload))
+
+
+def ids_of(blob: bytes) -> list[str]:
+    """The item ids of a batch's payload, the rest of it left unread (``ids`` comes before the
+    bulky columns)."""
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=len(blob) + 1)
+    unpacker.feed(blob)
+    for _ in range(unpacker.read_map_header()):
+        if unpacker.unpack() == "ids":
+            return unpacker.unpack()
+        unpacker.skip()
+    return []
+
+
+def expand_subjects(rows: Iterable[tuple], payload_of) -> Iterator[tuple]:
+    """Rows ``(seq, kind, subject, ...)`` (payloads left out) with each batch row replaced by one
+    ``(seq, "WorkItemGenerated", item_id, ...)`` per item; ``payload_of(seq)`` reads a batch's
+    payload (the few batch rows are the only ones read)."""
+    for row in rows:
+        if row[1] != KIND:
+            yield row
+            continue
+        ids = ids_of(payload_of(row[0]))
+        first = row[0] - len(ids) + 1
+        rest = row[3:]
+        for i, item_id in enumerate(ids):
+            yield (first + i, ITEM_KIND, item_id, *rest)
+
+
+def payload_of(conn, seq: int) -> bytes:
+    return conn.execute("SELECT payload FROM events WHERE seq = ?", (seq,)).fetchone()[0]
+
+
+def batch_at(conn, seq: int) -> tuple | None:
+    """The batch row whose range covers ``seq`` when the log holds no row there (the next row
+    after such a gap is that batch), or None."""
+    row = conn.execute(f"SELECT {ROW} FROM events WHERE seq >= ? ORDER BY seq LIMIT 1", (seq,)).fetchone()
+    return row if row is not None and row[4] == KIND else None
+
+
+def batches_with(conn, item_id: str, *, until: int | None = None) -> list[tuple]:
+    """The batch rows (``ROW``'s columns) that generated ``item_id``: those of its node (from the
+    ``items`` table), or of every node that ever had items when it has none now (removed). Found
+    through the subject index; none at all in a log without batches."""
+    found = conn.execute("SELECT node FROM items WHERE item_id = ?", (item_id,)).fetchone()
+    where = "subject = ?" if found else "subject IN (SELECT node FROM nodes)"
+    sql = f"SELECT {ROW} FROM events WHERE {where} AND kind = ?"
+    args: list = [found[0], KIND] if found else [KIND]
+    if until is not None:
+        sql, args = sql + " AND seq <= ?", [*args, until]
+    return [row for row in conn.execute(sql + " ORDER BY seq", args) if item_id in ids_of(row[6])]
+
+
+def item_seq(row: tuple, item_id: str) -> int:
+    """The seq of ``item_id``'s own event within the batch ``row``."""
+    ids = ids_of(row[6])
+    return row[0] - len(ids) + 1 + ids.index(item_id)
+
+
+#: the events table's columns, in the order ``codec.to_row`` makes them
+ROW = "seq, time_ns, cook_id, graph, kind, subject, payload"

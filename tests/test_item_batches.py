@@ -1,0 +1,132 @@
+"""A node's static items recorded as one ``WorkItemsGenerated`` per batch (``pdgstore.itembatch``,
+issue 19): the log holds batches, and every reader sees the ``WorkItemGenerated`` events they stand
+for, with the seqs the item-by-item walk would have given them.
+
+Each test generates the same graph (``pdg cook --generate-only``) into a real store with the bulk
+path (several batches per node) and, where it compares, into another with the walk item by item.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pdgstore.engine as engine
+from pdgstore import EventLog, codec, itembatch, queries, tablecheck
+from pdgstore.engine import wedge_range
+from pdgstore.engine.cook import bulk
+from pdgstore.timetravel import state_at_seq
+
+WEDGE = 900
+CHUNK = 400  # the wedge in one batch (its items come from one generate), its processor in three
+
+
+def _graph(root):
+    g = engine.Graph("g", root=root)
+    w = g.wedge("wedge", count=WEDGE, attributes=[wedge_range("seed", 0, 10)])
+    g.python_processor("work", w, lambda item: item.set_attrib("double", item["seed"] * 2))
+    return g
+
+
+def _generate(folder: Path, monkeypatch, *, use_bulk: bool) -> str:
+    folder.mkdir(parents=True)
+    db = str(folder / ".pdg" / "pdg.db")
+    monkeypatch.setattr(bulk, "CHUNK", CHUNK)
+    if not use_bulk:
+        monkeypatch.setattr(bulk, "plan", lambda walk: [])
+        monkeypatch.setattr(bulk, "in_bulk", lambda walk: False)
+    summary = engine.cook_graph(_graph(str(folder)), db=db, jobs=2, generate_only=True)
+    monkeypatch.undo()
+    assert summary.status == "success", summary.message
+    return db
+
+
+@pytest.fixture
+def stores(tmp_path, monkeypatch) -> tuple[str, str]:
+    return (
+        _generate(tmp_path / "bulk", monkeypatch, use_bulk=True),
+        _generate(tmp_path / "walk", monkeypatch, use_bulk=False),
+    )
+
+
+def _generated(log: EventLog) -> dict[str, dict]:
+    return {e.item_id: e.payload() for e in log.events(kind="WorkItemGenerated")}
+
+
+@pytest.mark.timeout(120)
+def test_the_log_holds_batches_that_stand_for_the_walks_events(stores):
+    bulk_db, walk_db = stores
+    with EventLog.open(bulk_db) as log, EventLog.open(walk_db) as walk:
+        kinds = dict(log.conn.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
+        assert kinds[itembatch.KIND] == 4 and "WorkItemGenerated" not in kinds
+        assert _generated(log) == _generated(walk)  # every item's event, field by field
+        # each item's event has the seq of its row in the items table, the last the batch's own
+        ords = dict(log.conn.execute("SELECT item_id, ord FROM items").fetchall())
+        events = list(log.events(kind="WorkItemGenerated"))
+        assert {e.item_id: e.seq for e in events} == ords
+        batch_seqs = [r[0] for r in log.conn.execute("SELECT seq FROM events WHERE kind = ?", (itembatch.KIND,))]
+        assert set(batch_seqs) <= set(ords.values())
+        assert len({e.seq for e in events}) == 2 * WEDGE
+        # the log goes on after the last batch's seq; replaying it gives the tables
+        assert log.last_seq() > max(batch_seqs)
+        assert tablecheck.check(log).difference is None
+        assert log.replay_all().to_plain() == log.current_state().to_plain()
+
+
+@pytest.mark.timeout(120)
+def test_every_reader_of_one_item_finds_its_batch(stores):
+    bulk_db, _walk_db = stores
+    with EventLog.open(bulk_db) as log:
+        item_id, ord_, node = log.conn.execute(
+            "SELECT item_id, ord, node FROM items WHERE node = 'work' ORDER BY ord LIMIT 1 OFFSET 500"
+        ).fetchone()
+        own = list(log.events(subject=item_id))
+        assert [(e.kind, e.seq, e.node) for e in own] == [("WorkItemGenerated", ord_, node)]
+        assert list(log.events(subject=item_id, skip_kind="WorkItemGenerated")) == []
+        assert log.first_seq_of(item_id) == ord_
+        assert log.first_seq_of(item_id, kind="WorkItemGenerated") == ord_
+        assert log.first_seq_of(item_id, kind="WorkItemCooked") is None
+        assert (ord_, "WorkItemGenerated", item_id) in log.subjects_after(0, -1)
+        last = log.last_seq()
+        rows = queries.event_rows(log, 0, last, payloads=False, kinds=["WorkItemGenerated"], subjects=[])
+        assert (ord_, item_id) in {(r[0], r[5]) for r in rows}
+        assert len(rows) == 2 * WEDGE
+        payload = queries.event_payloads(log, [ord_])[ord_]
+        assert codec.build("WorkItemGenerated", ord_, own[0].time_ns, own[0].cook_id, "g", payload) == own[0]
+        # the state between two batches: the first batch's items, not the second's
+        first, second = [
+            r[0]
+            for r in log.conn.execute("SELECT seq FROM events WHERE kind = ? ORDER BY seq LIMIT 2", (itembatch.KIND,))
+        ]
+        early, late = [r[0] for r in log.conn.execute("SELECT item_id FROM items WHERE ord IN (?, ?)", (first, second))]
+        then = state_at_seq(log, first)
+        assert then.item(early) is not None and then.item(late) is None
+        replayed = log.state_at(first)
+        assert early in replayed.items and late not in replayed.items
+
+
+@pytest.mark.timeout(120)
+def test_history_and_explain_of_a_batch_item_from_the_command_line(stores):
+    bulk_db, _walk_db = stores
+    folder = Path(bulk_db).parent.parent
+    with EventLog.open(bulk_db) as log:
+        name = log.conn.execute("SELECT name FROM items WHERE node = 'work' ORDER BY ord LIMIT 1 OFFSET 10").fetchone()[
+            0
+        ]
+    pdg = str(Path(sys.executable).parent / "pdg")
+    shown = subprocess.run([pdg, "show", name, "--json"], cwd=folder, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    history = json.loads(shown.stdout)["item"]["history"]
+    assert [h["state"] for h in history] == ["uncooked"] and history[0]["seq"] > 0
+    listed = subprocess.run(
+        [pdg, "events", "--item", name, "--json"], cwd=folder, capture_output=True, text=True, timeout=60
+    )
+    assert listed.returncode == 0, listed.stderr
+    events = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(e["kind"], e["seq"], e["payload"]["name"]) for e in events] == [
+        ("WorkItemGenerated", history[0]["seq"], name)
+    ]
