@@ -95,10 +95,12 @@ def test_a_failing_disk_at_every_write_of_a_cook(tmp_path, monkeypatch, message)
         assert project.pdg("check").exit_code == 0, n
 
 
-#: the same cook with items that take a while: each item's events go in a batch of their own, so
-#: commits come in another order than in a quick cook (as on a loaded machine)
+#: the same cook with items that take a while (a nap of half the cook's 100 ms flush tick): their
+#: events go in several batches over the cook and items are still running when a write fails, so
+#: commits come in another order than in a quick cook (as on a loaded machine). A longer nap only
+#: slows the two tests below: each still fails on the code before its fix (87f255b, 6b5130a) with it.
 SLOW_GRAPH = GRAPH.replace(
-    '    v = item.attrib_value("value")\n', '    v = item.attrib_value("value")\n    time.sleep(0.25)\n'
+    '    v = item.attrib_value("value")\n', '    v = item.attrib_value("value")\n    time.sleep(0.05)\n'
 )
 SLOW_GRAPH = SLOW_GRAPH.replace("import os\n", "import os\nimport time\n", 1)
 
