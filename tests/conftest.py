@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -96,12 +97,26 @@ def project(tmp_path: Path) -> Project:
     return Project(tmp_path)
 
 
-@pytest.fixture
-def wide(project: Project) -> Project:
-    """A project holding the W(N) graph as ``wide.py`` and 20 inputs."""
+def copied(template: Path, root: Path) -> Project:
+    """A project in ``root`` holding a copy of ``template``'s folder. A module-scoped fixture cooks a
+    project once and each test gets its own copy to read or change: a store lives in its project's
+    folder and moves with it, so the copy answers as the original does."""
+    shutil.copytree(template, root, dirs_exist_ok=True)
+    return Project(root)
+
+
+def wide_in(root: Path) -> Project:
+    """A project in ``root`` holding the W(N) graph as ``wide.py`` and 20 inputs."""
+    project = Project(root)
     project.write("wide.py", WIDE_GRAPH)
     project.inputs(20)
     return project
+
+
+@pytest.fixture
+def wide(project: Project) -> Project:
+    """A project holding the W(N) graph as ``wide.py`` and 20 inputs."""
+    return wide_in(project.root)
 
 
 class Serve:

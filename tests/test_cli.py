@@ -12,7 +12,7 @@ import re
 import pytest
 
 from pdgstore.cli.main import pdg as pdg_group
-from conftest import WIDE_GRAPH
+from conftest import WIDE_GRAPH, copied, wide_in
 
 COMMANDS = tuple(pdg_group.commands)  # every registered command must be listed by pdg --help
 WIDE_NODES = ("files", "upper", "gather", "concat")
@@ -40,12 +40,19 @@ def status_counts(project, **kwargs) -> dict[str, dict[str, int]]:
     return {row["node"]: row["states"] for row in data["nodes"]}
 
 
-@pytest.fixture
-def cooked(wide):
-    """The wide project after one successful cook."""
+@pytest.fixture(scope="module")
+def cooked_once(tmp_path_factory):
+    """The wide project after one successful cook, made once for the module."""
+    wide = wide_in(tmp_path_factory.mktemp("cooked"))
     result = wide.pdg("cook", "wide.py")
     assert result.exit_code == 0, (result.stdout, result.stderr)
-    return wide
+    return wide.root
+
+
+@pytest.fixture
+def cooked(cooked_once, tmp_path):
+    """A copy of the cooked wide project for one test, which may change it."""
+    return copied(cooked_once, tmp_path)
 
 
 # -- pdg cook ---------------------------------------------------------------------------------------

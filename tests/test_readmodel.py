@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import copied, wide_in
 
 from pdgstore import projection, queries, tables
 from pdgstore.log import EventLog
@@ -14,9 +15,10 @@ from pdgstore.state import first_difference
 from pdgstore.timetravel import StateAt, state_at_seq
 
 
-@pytest.fixture
-def cooked(wide):
-    """Three cooks of W(20): cold, one input changed, one removed and one added."""
+@pytest.fixture(scope="module")
+def cooked_once(tmp_path_factory):
+    """Three cooks of W(20), made once for the module: cold, one input changed, one removed and one added."""
+    wide = wide_in(tmp_path_factory.mktemp("cooked"))
     assert wide.pdg("cook", "wide.py").exit_code == 0
     (wide.root / "in" / "f0003.txt").write_text("changed\n")
     assert wide.pdg("cook", "wide.py").exit_code == 0
@@ -24,7 +26,13 @@ def cooked(wide):
     wide.inputs(1, folder="in/more")
     (wide.root / "in" / "new.txt").write_text("new\n")
     assert wide.pdg("cook", "wide.py").exit_code == 0
-    return wide
+    return wide.root
+
+
+@pytest.fixture
+def cooked(cooked_once, tmp_path):
+    """A copy of the three cooks' project for one test, which may change it."""
+    return copied(cooked_once, tmp_path)
 
 
 def _forbid_loading(monkeypatch) -> None:
