@@ -68,8 +68,10 @@ def screenshots(tmp_path_factory):
     print(f"\nweb view screenshots: {folder}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser(chromium_path):
+    """One Chromium for every test of tests/web (a launch is seconds of CPU); each test gets a fresh
+    context (``page``), so no cookie, storage or page is shared between tests."""
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     with sync_api.sync_playwright() as pw:
