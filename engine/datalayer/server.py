@@ -32,7 +32,7 @@ import msgpack
 from pdgstore.engine.datalayer.core import DataLayer
 from pdgstore.engine.datalayer.daemonpool import DaemonPool
 from pdgstore.engine.datalayer.sessions import MALFORMED_LIMIT, Malformed, Session, tokens_match
-from pdgstore.engine.datalayer.sharedlists import to_wire_with_refs
+from pdgstore.engine.datalayer.sharedlists import has_refs_to_make, node_streams, order_for_refs, to_wire_with_refs
 from pdgstore.engine.errors import ListenError
 from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
@@ -80,6 +80,9 @@ class DataLayerServer:
         #: (path, seq[, the node paths refs point at]) -> (messages, bytes) of the frames encoded for the
         #: last seq delivered
         self._frame_cache: dict[tuple, tuple[list, bytes]] = {}
+        #: (the paths of a session's frames of the last seq) -> (their messages, their encoded
+        #: frames with refs): every session that follows the same objects gets the same plan
+        self._refs_cache: dict[tuple, tuple[list, list[tuple[str, bytes]]]] = {}
         self._frame_cache_seq = -1
         self._sock = _bind(host, port)
         self.port = self._sock.getsockname()[1]
@@ -168,8 +171,7 @@ class DataLayerServer:
         nodes' appends of the step, for a client that asked for refs: ``sharedlists``), a
         graph's appends go as refs to them; the sessions that get the same node frames share
         that encoding too."""
-        if seq != self._frame_cache_seq:
-            self._frame_cache, self._frame_cache_seq = {}, seq
+        self._new_seq(seq)
         key = (path, seq) if streams is None else (path, seq, tuple(sorted(streams)))
         cached = self._frame_cache.get(key)
         if cached is not None and cached[0] is messages:
@@ -179,6 +181,33 @@ class DataLayerServer:
         self._frame_cache[key] = (messages, data)
         self.stats["frames"] += 1
         return data
+
+    def encode_frames_with_refs(self, frames, seq: int) -> list[tuple[str, bytes]]:
+        """The encoded frames of one step for a session that asked for refs, in the order refs
+        need (``sharedlists``): worked out once per step for all the sessions that get the same
+        frames (fifty subscribers of a graph and its nodes would otherwise each gather the same
+        nodes' new item ids again)."""
+        self._new_seq(seq)
+        key = tuple(path for path, _messages in frames)
+        cached = self._refs_cache.get(key)
+        if cached is not None and all(a is b for a, (_path, b) in zip(cached[0], frames, strict=True)):
+            return cached[1]
+        ordered = order_for_refs(frames)
+        streams = node_streams(ordered)
+        encoded = [
+            (
+                path,
+                self.encode_frame(path, messages, seq, streams if has_refs_to_make(path, messages, streams) else None),
+            )
+            for path, messages in ordered
+        ]
+        self._refs_cache[key] = ([messages for _path, messages in frames], encoded)
+        return encoded
+
+    def _new_seq(self, seq: int) -> None:
+        """The caches hold the frames of one seq (a step's): a new one empties them."""
+        if seq != self._frame_cache_seq:
+            self._frame_cache, self._refs_cache, self._frame_cache_seq = {}, {}, seq
 
     def welcome(self, session: Session) -> dict:
         return {"op": "welcome", "seq": self.layer.seq, "server": "pdgstore", "auth": session.authenticated}

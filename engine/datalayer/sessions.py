@@ -39,7 +39,6 @@ import threading
 from typing import TYPE_CHECKING
 
 from pdgstore.engine.datalayer.handlers import CommandError, clean_path
-from pdgstore.engine.datalayer.sharedlists import has_refs_to_make, node_streams, order_for_refs
 
 from pdgstore.errors import PdgError
 
@@ -93,18 +92,11 @@ class Session:
         loop together, with one wake-up, however many paths changed."""
         if self.closed:
             return
-        encode = self.server.encode_frame
         if not self.refs:
+            encode = self.server.encode_frame
             self._handoff([(path, encode(path, messages, seq)) for path, messages in frames])
             return
-        frames = order_for_refs(frames)
-        streams = node_streams(frames)
-        self._handoff(
-            [
-                (path, encode(path, messages, seq, streams if has_refs_to_make(path, messages, streams) else None))
-                for path, messages in frames
-            ]
-        )
+        self._handoff(self.server.encode_frames_with_refs(frames, seq))
 
     def subscriptionLost(self) -> None:
         if not self.closed:

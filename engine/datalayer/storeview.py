@@ -235,15 +235,17 @@ class StoreView:
         rows: list[tuple[int, str, str]] = []
         if ids and after is not None and until is not None:
             rows = queries.items_first_generated(self.log, after, until)
-            found = {item_id for _ord, item_id, _node in rows}
-            ids_left = [i for i in ids if i not in found]
-        else:
-            ids_left = ids
+        ords = {item_id: ord_ for ord_, item_id, _node in rows}
+        nodes = {item_id: node for _ord, item_id, node in rows}
+        # an item of the range's own is listed; only the others are looked up (and may be gone)
+        ids_left = [i for i in ids if i not in ords] if rows else ids
+        unlisted: set[str] = set()
         if ids_left:
-            rows += queries.item_origins(self.log, ids_left)
-        self._ords = {item_id: ord_ for ord_, item_id, _node in rows}
-        self._nodes = {item_id: node for _ord, item_id, node in rows}
-        self._unlisted = set(ids).difference(self._nodes)  # generated and removed since
+            more = queries.item_origins(self.log, ids_left)
+            for ord_, item_id, node in more:
+                ords[item_id], nodes[item_id] = ord_, node
+            unlisted = set(ids_left).difference(nodes)  # generated and removed since
+        self._ords, self._nodes, self._unlisted = ords, nodes, unlisted
 
     def prepared_items(self) -> tuple[dict[str, int], dict[str, str]]:
         """What ``prepare_items`` read: item id -> seq of its first generation, and -> its node."""
