@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from pdgstore.state import Item
-from pdgstore.tables import ITEM_COLUMNS, _unpack, item_body, item_detail
+from pdgstore.tables import ITEM_COLUMNS, item_body, item_detail
 
 
 def new_item_row(seq: int, item: Item) -> tuple:
@@ -25,7 +25,8 @@ def new_item_row(seq: int, item: Item) -> tuple:
     applied it to (``pdgstore.projection.APPLY``, the one fold). A writer that generates many new
     items at once hands these rows with its batch (``EventLog.append_rows(prepared=...)``), and the
     append writes them instead of decoding and folding those events a second time. Body and detail
-    are packed by ``tables.item_body``/``item_detail``, the fold's own, so the two rows cannot differ."""
+    are packed by ``tables.item_body``/``item_detail``, the fold's own, so the two rows cannot differ.
+    A tenth column, the item's parents, gives ``write_prepared`` its links."""
     return (
         seq,
         item.item_id,
@@ -36,6 +37,7 @@ def new_item_row(seq: int, item: Item) -> tuple:
         item.cook_id,
         item_body(item),
         item_detail(item),
+        item.parents,  # beside the row, not in it: its links, without decoding the detail again
     )
 
 
@@ -43,7 +45,7 @@ def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
     """Insert the rows ``new_item_row`` made (in ``ord`` order), their links, nodes and counts;
     return the seqs of the events they stand for (``fold_rows`` skips those)."""
     rows = sorted(prepared)
-    conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+    conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", [row[:9] for row in rows])
     links = []
     counts: dict = {}
     firsts: dict = {}
@@ -52,8 +54,7 @@ def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
         firsts.setdefault(key, row[0])
         state_key = (row[2], row[3], row[5])
         counts[state_key] = counts.get(state_key, 0) + 1
-        parents = _unpack(row[8])[0]
-        links += [(p, row[1]) for p in parents]
+        links += [(p, row[1]) for p in row[9]]
     if links:
         conn.executemany("INSERT OR IGNORE INTO links VALUES (?, ?)", links)
     conn.executemany(

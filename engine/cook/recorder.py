@@ -65,7 +65,10 @@ class Recorder:
 
     @property
     def pending(self) -> int:
-        return len(self._rows)
+        """Rows waiting to be written: events, and the items rows of a batch's new items (one
+        ``WorkItemsGenerated`` row stands for up to 10,000 of them: the appender is started and
+        fed by what is to be written, not by the events' number)."""
+        return len(self._rows) + len(self._prepared)
 
     def emit(self, cls: type[Event], **fields) -> Event:
         return self.record(cls, fields)
@@ -149,7 +152,7 @@ class Recorder:
         state.seq = event.seq
         if new:  # the items rows, made here from the fold (the appender writes them as they are)
             self._prepared += [new_item_row(first + i, items[item_id]) for i, item_id in enumerate(ids)]
-        if len(self._rows) >= HAND_OFF_ROWS and self.offload:
+        if self.pending >= HAND_OFF_ROWS and self.offload:
             self._hand_off()
 
     def _hand_off(self) -> None:
@@ -175,7 +178,7 @@ class Recorder:
             self._rows, self._prepared = [], []
         process = self.log_process
         if self._rows and log is not None:
-            if process is None and self.offload and len(self._rows) >= START_ROWS:
+            if process is None and self.offload and self.pending >= START_ROWS:
                 self._stop_checkpointer()  # the appender checkpoints by itself
                 process = self.log_process = LogProcess(log)
             if process is not None:
