@@ -190,12 +190,18 @@ class EventLog(LogReader):
         self.append_rows([codec.to_row(e) for e in events])
 
     def append_rows(
-        self, rows: list[tuple], manifest_seq: tuple[str, int] | None = None, prepared: Sequence[tuple] = ()
+        self,
+        rows: list[tuple],
+        manifest_seq: tuple[str, int] | None = None,
+        prepared: Sequence[tuple] = (),
+        updated: Sequence[tuple] = (),
     ) -> None:
         """Append rows already encoded by ``codec.to_row``, in one transaction; ``manifest_seq``
         (graph, seq) also moves that graph's no-op manifest to ``seq`` in the same transaction.
         ``prepared``: the ``items`` rows (``prepared.new_item_row``) of new items some of these
-        events generate, written as they are instead of folding those events again."""
+        events generate, written as they are instead of folding those events again. ``updated``:
+        the rows (``prepared.updated_row``) of items these events change attributes or outputs of,
+        as the writer's fold left them (``prepared.write_updated``)."""
         if not self.is_writer:
             raise RuntimeError("append on a store opened for reading")
         if not rows:
@@ -204,11 +210,12 @@ class EventLog(LogReader):
         def write(c: sqlite3.Connection) -> None:
             c.executemany(f"INSERT INTO events ({COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows)
             # the queryable state moves with the events, in their transaction
+            folding = prepared_rows.write_updated(c, rows, updated) if updated else rows
             if prepared:
                 done = prepared_rows.write_prepared(c, prepared)
-                tables.fold_rows(c, [r for r in rows if r[0] not in done])
+                tables.fold_rows(c, [r for r in folding if r[0] not in done])
             else:
-                tables.fold_rows(c, rows)
+                tables.fold_rows(c, folding)
             if manifest_seq is not None:
                 c.execute(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)",

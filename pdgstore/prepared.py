@@ -1,4 +1,5 @@
-"""New items' ``items`` rows made by the writer from its own fold, written as they are.
+"""Items rows made by the writer from its own fold, written as they are: new items', and the rows
+of items only attribute and output events changed.
 
 Why: a writer that generates many new items at once (``pdg cook --generate-only``:
 ``engine.cook.bulk``) has applied their ``WorkItemGenerated`` events to its state with the one fold
@@ -8,6 +9,12 @@ links, nodes and counts (``write_prepared``) in the batch's transaction instead 
 folding those events a second time (``tables.fold_rows`` folds the batch's other events, and any
 later one that changes a prepared item reads its row back). ``pdg check`` compares the tables with
 a replay of the log from zero, prepared rows included.
+
+The same holds for a running item's reports: a job's attribute or output (``tables.ROW_KINDS``)
+changes the item's body and detail only, and the cook holds the item as it is after the event.
+Loading the row, decoding every attribute it has and folding the event again cost more than the
+rest of the commit a job waits for, per call; ``updated_row`` hands the row over instead
+(``write_updated``).
 """
 
 from __future__ import annotations
@@ -16,7 +23,18 @@ import sqlite3
 from collections.abc import Sequence
 
 from pdgstore.state import Item
-from pdgstore.tables import ITEM_COLUMNS, item_body, item_detail
+from pdgstore.tables import (
+    BATCH_KIND,
+    ITEM_COLUMNS,
+    ITEM_KINDS,
+    ROW_KINDS,
+    UNCHANGING,
+    item_body,
+    item_detail,
+)
+
+#: event kinds whose fold changes items their subject does not name
+MANY_ITEMS = frozenset({"NodeDirtied", BATCH_KIND})
 
 
 def new_item_row(seq: int, item: Item) -> tuple:
@@ -65,3 +83,29 @@ def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
         [(*k, c) for k, c in counts.items()],
     )
     return {row[0] for row in rows}
+
+
+def updated_row(item: Item) -> tuple:
+    """``(item_id, body, detail)`` of ``item`` as the writer's fold left it: what ``fold_rows`` would
+    write for it after events of ``tables.ROW_KINDS`` alone (packed by the fold's own functions)."""
+    return (item.item_id, item_body(item), item_detail(item))
+
+
+def write_updated(conn: sqlite3.Connection, rows: Sequence[tuple], updated: Sequence[tuple]) -> list[tuple]:
+    """Write the rows ``updated_row`` made over the items' rows; return the log rows still to fold
+    (``fold_rows``): all but the ``ROW_KINDS`` events of those items. An item that another event
+    of the batch changes too (its state, its job, its removal) is left to the fold, row and all;
+    so is every item when the batch dirties a node or generates a batch of items (those folds read
+    rows of items the events do not name as their subject)."""
+    if any(r[4] in MANY_ITEMS for r in rows):
+        return list(rows)
+    folded = {r[5] for r in rows if r[4] in ITEM_KINDS and r[4] not in ROW_KINDS and r[4] not in UNCHANGING}
+    writes = [(body, detail, item_id) for item_id, body, detail in updated if item_id not in folded]
+    if not writes:
+        return list(rows)
+    before = conn.total_changes
+    conn.executemany("UPDATE items SET body = ?, detail = ? WHERE item_id = ?", writes)
+    if conn.total_changes - before != len(writes):  # the writer's item is not in the table: its fold is wrong
+        raise sqlite3.IntegrityError("an updated item row is not in the items table")
+    done = {item_id for _, _, item_id in writes}
+    return [r for r in rows if not (r[4] in ROW_KINDS and r[5] in done)]

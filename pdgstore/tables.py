@@ -47,6 +47,13 @@ from pdgstore.state import CookRecord, GraphInfo, Item, State, paused_gc
 BATCH_KIND = ev.WorkItemsGenerated.kind
 #: event kinds whose subject is a work item (they change only that item, and its job)
 ITEM_KINDS = frozenset(kind for kind, cls in ev.REGISTRY.items() if cls.subject_field == "item_id")
+#: item event kinds whose fold changes no table (a log line is history: ``pdg show``, ``pdg events``):
+#: a batch of them loads and rewrites no item row
+UNCHANGING = frozenset({"WorkItemLogged"})
+#: item event kinds whose fold changes only that item's attributes or outputs (its body and detail),
+#: never its state, parents or job: a writer that holds the item as it is after them may hand its
+#: row over instead of having it loaded and folded (``pdgstore.prepared.write_updated``)
+ROW_KINDS = frozenset({"WorkItemAttribSet", "WorkItemOutputAdded"})
 #: event kinds that change a cook record
 COOK_KINDS = frozenset({"CookStarted", "CookStaticPlanned", "CookFinished", "CookWarning", "CookTriggered"})
 #: event kinds that change the registry's small dicts
@@ -303,7 +310,7 @@ class _Batch:
         before any payload is decoded)."""
         conn = self.conn
         item_kinds = ITEM_KINDS
-        ids = {r[5] for r in rows if r[4] in item_kinds}
+        ids = {r[5] for r in rows if r[4] in item_kinds and r[4] not in UNCHANGING}
         for r in rows:
             if r[4] == BATCH_KIND:  # its items may have been generated before (then replaced)
                 ids.update(_unpack(r[6])["ids"])

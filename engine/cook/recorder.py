@@ -24,10 +24,11 @@ from pdgstore import codec, itembatch, patches
 from pdgstore.errors import StoreIOError
 from pdgstore.events import Event, WorkItemGenerated, WorkItemsGenerated
 from pdgstore.log import EventLog
-from pdgstore.prepared import new_item_row
+from pdgstore.prepared import new_item_row, updated_row
 from pdgstore.projection import APPLY
 from pdgstore.snapshots import pack_snapshot
 from pdgstore.state import State
+from pdgstore.tables import ROW_KINDS
 
 #: pending rows beyond which a cook that has an appender hands them over at once, not at the loop's
 #: next flush: generating a node (every item of W(100,000)'s first two nodes, before the loop's
@@ -54,6 +55,9 @@ class Recorder:
         self.keep_events = keep_events
         self._rows: list[tuple] = []
         self._prepared: list[tuple] = []  # items rows of new items among ``_rows`` (``record_many``)
+        #: items whose attributes or outputs events among ``_rows`` changed (``tables.ROW_KINDS``): an
+        #: in-process append writes their rows as they are now (``prepared.write_updated``)
+        self._touched: set[str] = set()
         self._events: list[tuple[Event, str | None, str]] = []
         self._seq = log.next_seq if log is not None else state.seq + 1
         self.offload = offload and log is not None
@@ -81,6 +85,8 @@ class Recorder:
         item = self.state.items.get(item_id) if item_id else None
         if item is not None and cls.kind in patches.FIELDS and self.log is not None:
             row = self._compact(cls, event, item, row)
+        if item is not None and cls.kind in ROW_KINDS:
+            self._touched.add(item.item_id)
         self._rows.append(row)
         if len(self._rows) >= HAND_OFF_ROWS and self.offload:
             self._hand_off()
@@ -168,6 +174,7 @@ class Recorder:
             process.append(self._rows, None)
         self.log.next_seq = self._seq
         self._rows, self._prepared = [], []
+        self._touched.clear()
 
     def flush(self, mark=None) -> list[tuple[Event, str | None, str]]:
         """Write the pending batch (or hand it to the appender); return its events, each with its
@@ -176,6 +183,7 @@ class Recorder:
         log = self.log
         if self._rows and log is None:
             self._rows, self._prepared = [], []
+        touched, self._touched = self._touched, set()
         process = self.log_process
         if self._rows and log is not None:
             if process is None and self.offload and self.pending >= START_ROWS:
@@ -188,7 +196,9 @@ class Recorder:
                     process.append(self._rows, mark)
             else:
                 self._checkpoints(log)
-                log.append_rows(self._rows, prepared=self._prepared)
+                items = self.state.items
+                updated = [updated_row(items[i]) for i in touched if i in items]
+                log.append_rows(self._rows, prepared=self._prepared, updated=updated)
                 if self.checkpointer is not None:
                     self.checkpointer.committed(sum(len(row[6]) + len(row[5]) for row in self._rows))
                 if mark is not None:
