@@ -16,6 +16,9 @@ from pdgstore.queries import JSON_SCHEMA
 
 #: an attribute's shown value is cut after this many characters (``--json`` gives it whole)
 SHOWN_CHARS = 2000
+#: parents, inputs and outputs shown of a long list (``--json`` gives them whole): a partition's
+#: and a gather's hold one per member, and only these are read from the store
+SHOWN_ENTRIES = 10
 
 
 @click.command("show", short_help="Show everything known about one work item.")
@@ -29,7 +32,8 @@ def command(item, at, db, as_json) -> None:
     with open_store(db) as log:
         state, point = refs.state_at(log, at)
         try:
-            d = queries.item_detail(log, state, item, until=point.seq if point else None)
+            limit = None if as_json else SHOWN_ENTRIES
+            d = queries.item_detail(log, state, item, until=point.seq if point else None, limit=limit)
         except UnknownItem as exc:
             if point is None:
                 raise
@@ -50,11 +54,12 @@ def command(item, at, db, as_json) -> None:
         f"  graph {d['graph']}, node {d['node']}, index {d['index']}, state {render.styled(d['state'])}, "
         f"cook {d['cook_id']}, {d['cook_seconds']:.3f} s"
     )
+    counts = d["counts"]
     if d["parents"]:
         p(
             "  depends on: "
-            + ", ".join(x["name"] or x["item_id"] for x in d["parents"][:10])
-            + (f", ... ({len(d['parents'])} items)" if len(d["parents"]) > 10 else "")
+            + ", ".join(x["name"] or x["item_id"] for x in d["parents"])
+            + (f", ... ({counts['parents']:,} items)" if counts["parents"] > len(d["parents"]) else "")
         )
     if d["attrs"]:
         p("attributes:")
@@ -70,6 +75,8 @@ def command(item, at, db, as_json) -> None:
             for f in d[key]:
                 viewer = f"  viewer: {f['viewer']}" if f["viewer"] else ""
                 p(f"  {render.here(f['abspath'])}  [{f['tag']}]  {f['size']} bytes  {f['hash']}{viewer}", markup=False)
+            if counts[key] > len(d[key]):
+                p(f"  ... and {counts[key] - len(d[key]):,} more ({counts[key]:,} {key[:-1]} files)", markup=False)
     if d["history"]:
         p("history:")
         for h in d["history"]:

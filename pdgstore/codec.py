@@ -195,10 +195,83 @@ def from_row(row: tuple) -> Event:
     return build(kind, seq, time_ns, cook_id, graph, blob)
 
 
-def from_rows(rows: Iterable[tuple]) -> Iterable[Event]:
+class PackedList:
+    """A list field of an event's payload left as its msgpack bytes (``from_rows(lazy=True)``).
+
+    Why: the events of a partition or a gather carry a list with an entry per member (55 MB at
+    W(1,000,000)); a reader that wants the item's state or messages at some point (``pdg show``'s
+    history, ``--at``'s fold of the items touched since) need not decode them. A read-only
+    sequence: ``len`` from the array's header; iterating, indexing or ``decode`` decode it once."""
+
+    __slots__ = ("raw", "count", "_values")
+
+    def __init__(self, raw: bytes, count: int) -> None:
+        self.raw, self.count = raw, count
+        self._values: list | None = None
+
+    def decode(self) -> list:
+        if self._values is None:
+            self._values = unpack(self.raw, raw=False)
+        return self._values
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self):
+        return iter(self.decode())
+
+    def __getitem__(self, index):
+        return self.decode()[index]
+
+    def __eq__(self, other) -> bool:
+        return self.decode() == (other.decode() if type(other) is PackedList else other)
+
+    __hash__ = None  # type: ignore[assignment]  # a list's: unhashable
+
+
+#: the payload fields that may hold an entry per member of a partition or gather, and the kinds
+#: whose payloads hold them as one item's lists
+LIST_FIELDS = frozenset({"parents", "inputs", "outputs"})
+LAZY_KINDS = frozenset({"WorkItemGenerated", "WorkItemCooked"})
+#: payloads at least this long are read with their list fields left packed, when asked
+LAZY_FROM = 4096
+
+
+def _unpack_lazy(blob: bytes) -> dict:
+    """A payload map with its ``LIST_FIELDS`` arrays left as ``PackedList``."""
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=len(blob) + 1)
+    unpacker.feed(blob)
+    payload = {}
+    for _ in range(unpacker.read_map_header()):
+        key = unpacker.unpack()
+        if key in LIST_FIELDS:
+            start = unpacker.tell()
+            unpacker.skip()
+            raw = blob[start : unpacker.tell()]
+            count = _array_length(raw)
+            payload[key] = PackedList(raw, count) if count is not None else unpack(raw, raw=False)
+        else:
+            payload[key] = unpacker.unpack()
+    return payload
+
+
+def _array_length(raw: bytes) -> int | None:
+    """The length a msgpack array's header gives (fixarray, array 16, array 32); None: not an array."""
+    first = raw[0]
+    if 0x90 <= first <= 0x9F:
+        return first & 0x0F
+    if first == 0xDC:
+        return int.from_bytes(raw[1:3], "big")
+    if first == 0xDD:
+        return int.from_bytes(raw[1:5], "big")
+    return None
+
+
+def from_rows(rows: Iterable[tuple], *, lazy: bool = False) -> Iterable[Event]:
     """Events from the log's rows ``(seq, time_ns, cook_id, graph, kind, subject, payload)``, the
     common row (a known kind at its current version, every field present) decoded inline as ``build``
-    would: streams of events (``EventLog.events``, replays into handlers) run at this loop's speed."""
+    would: streams of events (``EventLog.events``, replays into handlers) run at this loop's speed.
+    ``lazy``: the lists of an item's long payload stay packed (``PackedList``)."""
     fast = {kind: (cls, cls.version, cls._width) for kind, cls in REGISTRY.items()}
     new = _new
     set_dict = _setattr
@@ -206,7 +279,10 @@ def from_rows(rows: Iterable[tuple]) -> Iterable[Event]:
         known = fast.get(kind)
         if known is not None:
             cls, version, width = known
-            payload = unpack(blob, raw=False)
+            if lazy and len(blob) >= LAZY_FROM and kind in LAZY_KINDS:
+                payload = _unpack_lazy(blob)
+            else:
+                payload = unpack(blob, raw=False)
             if payload.pop("v", 1) == version and len(payload) == width:
                 payload["seq"] = seq
                 payload["time_ns"] = time_ns

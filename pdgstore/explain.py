@@ -64,7 +64,7 @@ def explain(log: EventLog, state: ReadState, ref: str) -> dict:
 def _step(log: EventLog, state: ReadState, item_id: str, cook_id: int, name) -> dict:
     item = state.item(item_id, summary=True)
     # the item's events of that cook, but its generation undecoded: a gather's carries every input
-    events = list(log.events(0, subject=item_id, cook_id=cook_id, skip_kind="WorkItemGenerated"))
+    events = list(log.events(0, subject=item_id, cook_id=cook_id, skip_kind="WorkItemGenerated", lazy=True))
     dirtied = next((e for e in reversed(events) if e.kind == "WorkItemDirtied"), None)
     cooked = next((e for e in reversed(events) if e.kind == "WorkItemCooked"), None)
     generated = log.first_seq_of(item_id, cook_id=cook_id, kind="WorkItemGenerated")

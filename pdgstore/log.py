@@ -306,20 +306,27 @@ class EventLog(LogReader):
 
     def _migrate(self, version: int) -> None:
         """Bring a store of schema ``version`` to the current one, in place and in one transaction
-        (a crash leaves the old store whole): each version's statements, then, for a version that
-        adds projection tables, their filling by a fold of the log (``tablefill.rebuild``, streamed)."""
+        (a crash leaves the old store whole): each version's statements, then, when a version that
+        adds projection tables is passed, their filling by a fold of the log (``tablefill.rebuild``,
+        streamed), else each version's conversion of the rows in place (``schema.CONVERTS``)."""
         base = self.base_seq()
         start = self.snapshot(base) if base else None
         if base and (start is None or start.seq != base):
             raise StoreRefused(f"{self.display} is corrupt: its compaction base snapshot at seq {base} is missing")
 
         def write(c: sqlite3.Connection) -> None:
-            for v in range(version + 1, schema.SCHEMA_VERSION + 1):
+            passed = range(version + 1, schema.SCHEMA_VERSION + 1)
+            for v in passed:
                 for statement in schema.MIGRATIONS[v]:
                     c.execute(statement)
-                if v in schema.FILLS:
-                    tablefill.clear(c)
-                    tablefill.rebuild(c, c, start)
+            if schema.FILLS.intersection(passed):  # the fold writes the tables as this schema has them
+                tablefill.clear(c)
+                tablefill.rebuild(c, c, start)
+            else:
+                for v in passed:
+                    if v in schema.CONVERTS:
+                        schema.CONVERTS[v](c)
+            for v in passed:
                 c.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(v),))
                 c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"migrated:{v}", str(time.time_ns())))
             c.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")

@@ -79,11 +79,13 @@ class LogReader:
         kind: str | None = None,
         until: int | None = None,
         skip_kind: str | None = None,
+        lazy: bool = False,
     ) -> Iterator[Event]:
         """Decoded events in seq order, filtered by cook, subject or kind (``skip_kind``: all but
         that kind, left undecoded). A batch of items (``pdgstore.itembatch``) comes as the
         ``WorkItemGenerated`` events it stands for, each filtered as one (as it is when ``kind``
-        names its own kind)."""
+        names its own kind). ``lazy``: a partition's or gather's long lists left packed
+        (``codec.PackedList``)."""
         item_kind = itembatch.ITEM_KIND
         filters = (
             ("seq > ?", after),
@@ -105,7 +107,7 @@ class LogReader:
                 batches = itembatch.batches_with(self.conn, subject, until=until)
                 if batches:
                     rows = sorted({r[0]: r for r in [*rows, *batches] if cook_id is None or r[2] == cook_id}.values())
-            for event in codec.from_rows(rows):
+            for event in codec.from_rows(rows, lazy=lazy):
                 if event.kind != itembatch.KIND or kind == itembatch.KIND:  # asked for by name: as the log holds it
                     yield event
                     continue

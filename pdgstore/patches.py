@@ -27,6 +27,7 @@ from itertools import compress, count
 from operator import ne
 
 from pdgstore.errors import StoreRefused
+from pdgstore.itemlists import as_list
 
 #: kind -> the list fields that may be written as a patch
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -37,9 +38,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
 PATCH_FROM = 256
 
 
-def _listed(values) -> list:
-    """A list, or the table fold's ``Packed`` bytes of one, as a list."""
-    return values if type(values) is list else values.decode()
+_listed = as_list  # a list, or one the fold left in its table or its event (``itemlists.as_list``)
 
 
 def splices(old, new: list) -> list | None:

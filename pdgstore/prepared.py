@@ -22,15 +22,19 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from pdgstore import itemlists
 from pdgstore.state import Item
 from pdgstore.tables import (
     BATCH_KIND,
     ITEM_COLUMNS,
     ITEM_KINDS,
+    LIST_FIELDS,
     ROW_KINDS,
     UNCHANGING,
+    has_long_lists,
     item_body,
     item_detail,
+    lists_of,
 )
 
 #: event kinds whose fold changes items their subject does not name
@@ -44,8 +48,10 @@ def new_item_row(seq: int, item: Item) -> tuple:
     items at once hands these rows with its batch (``EventLog.append_rows(prepared=...)``), and the
     append writes them instead of decoding and folding those events a second time. Body and detail
     are packed by ``tables.item_body``/``item_detail``, the fold's own, so the two rows cannot differ.
-    A tenth column, the item's parents, gives ``write_prepared`` its links."""
-    return (
+    A tenth column, the item's parents, gives ``write_prepared`` its links; an item with a long
+    list (``pdgstore.itemlists``: its row holds the length) gets an eleventh, its lists by name,
+    for ``write_prepared`` to write into ``lists``."""
+    row = (
         seq,
         item.item_id,
         item.graph,
@@ -57,12 +63,15 @@ def new_item_row(seq: int, item: Item) -> tuple:
         item_detail(item),
         item.parents,  # beside the row, not in it: its links, without decoding the detail again
     )
+    if has_long_lists(item):
+        return (*row, dict(zip(LIST_FIELDS, lists_of(item))))
+    return row
 
 
 def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
-    """Insert the rows ``new_item_row`` made (in ``ord`` order), their links, nodes and counts;
-    return the seqs of the events they stand for (``fold_rows`` skips those)."""
-    rows = sorted(prepared)
+    """Insert the rows ``new_item_row`` made (in ``ord`` order), their lists, links, nodes and
+    counts; return the seqs of the events they stand for (``fold_rows`` skips those)."""
+    rows = sorted(prepared, key=lambda row: row[0])
     conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", [row[:9] for row in rows])
     links = []
     counts: dict = {}
@@ -73,6 +82,9 @@ def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
         state_key = (row[2], row[3], row[5])
         counts[state_key] = counts.get(state_key, 0) + 1
         links += [(p, row[1]) for p in row[9]]
+        if len(row) > 10:  # an item with a long list
+            for field, values in row[10].items():
+                itemlists.write(conn, row[1], field, None, values)
     if links:
         conn.executemany("INSERT OR IGNORE INTO links VALUES (?, ?)", links)
     conn.executemany(
@@ -87,7 +99,11 @@ def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
 
 def updated_row(item: Item) -> tuple:
     """``(item_id, body, detail)`` of ``item`` as the writer's fold left it: what ``fold_rows`` would
-    write for it after events of ``tables.ROW_KINDS`` alone (packed by the fold's own functions)."""
+    write for it after events of ``tables.ROW_KINDS`` alone (packed by the fold's own functions).
+    ``(item_id, None, None)`` for an item with a long list: its lists are in ``lists``, which
+    only the fold brings up to date (``write_updated`` leaves it to the fold)."""
+    if has_long_lists(item):
+        return (item.item_id, None, None)
     return (item.item_id, item_body(item), item_detail(item))
 
 
@@ -100,7 +116,9 @@ def write_updated(conn: sqlite3.Connection, rows: Sequence[tuple], updated: Sequ
     if any(r[4] in MANY_ITEMS for r in rows):
         return list(rows)
     folded = {r[5] for r in rows if r[4] in ITEM_KINDS and r[4] not in ROW_KINDS and r[4] not in UNCHANGING}
-    writes = [(body, detail, item_id) for item_id, body, detail in updated if item_id not in folded]
+    writes = [
+        (body, detail, item_id) for item_id, body, detail in updated if item_id not in folded and body is not None
+    ]
     if not writes:
         return list(rows)
     before = conn.total_changes

@@ -83,7 +83,9 @@ def status(state: State) -> list[dict]:
     return rows
 
 
-def item_summary(item: Item, root: str) -> dict:
+def item_summary(item: Item, root: str, limit: int | None = None) -> dict:
+    """An item's row of a listing (``limit``: only the first output files, of a long list)."""
+    outputs = item.outputs if limit is None else item.outputs[:limit]
     return {
         "item_id": item.item_id,
         "name": item.name,
@@ -92,7 +94,7 @@ def item_summary(item: Item, root: str) -> dict:
         "index": item.index,
         "state": item.state,
         "cook_id": item.cook_id,
-        "outputs": [file_dict(o, root) for o in item.outputs],
+        "outputs": [file_dict(o, root) for o in outputs],
         "cook_seconds": round(item.duration_ns / 1e9, 6),
     }
 
@@ -129,18 +131,25 @@ def find_item(state: ReadState, ref: str, *, summary: bool = False) -> Item:
     raise UnknownItem(f"no work item {ref} in the store (give an item id or a name such as node_1)")
 
 
-def item_detail(log: EventLog, state: ReadState, ref: str, until: int | None = None) -> dict:
+def item_detail(log: EventLog, state: ReadState, ref: str, until: int | None = None, limit: int | None = None) -> dict:
+    """Everything known about one item. ``limit``: only the first entries of its parents, inputs
+    and outputs (a partition's or a gather's hold one per member: a million at W(1,000,000)), read
+    alone from the store, with ``counts``, each list's length."""
     item = find_item(state, ref)
     root = project_root(log, state, item.graph)
-    detail = item_summary(item, root)
-    parents = state.items_many(item.parents)
+    detail = item_summary(item, root, limit)
+    parent_ids = list(item.parents if limit is None else item.parents[:limit])
+    inputs = item.inputs if limit is None else item.inputs[:limit]
+    parents = state.items_many(parent_ids)
+    if limit is not None:
+        detail["counts"] = {"parents": len(item.parents), "inputs": len(item.inputs), "outputs": len(item.outputs)}
     detail.update(
-        parents=[{"item_id": p, "name": parents[p].name if p in parents else ""} for p in item.parents],
+        parents=[{"item_id": p, "name": parents[p].name if p in parents else ""} for p in parent_ids],
         attrs={
             name: {"type": attr[0], "values": attr[1], **({"flags": list(attr[2])} if len(attr) > 2 else {})}
             for name, attr in sorted(item.attrs.items())
         },
-        inputs=[file_dict(i, root) for i in item.inputs],
+        inputs=[file_dict(i, root) for i in inputs],
         error=item.error,
         traceback=item.traceback,
         history=item_history(log, item, until),
@@ -170,7 +179,8 @@ def item_history(log: EventLog, item: Item, until: int | None = None) -> list[di
     """Every state the item went through (up to seq ``until``), with times and cooks, from the log."""
     first_seq = None
     history = []
-    for event in log.events(0, subject=item.item_id, until=until):
+    # lazy: a partition's or gather's events carry a list per member, which no line here shows
+    for event in log.events(0, subject=item.item_id, until=until, lazy=True):
         if first_seq is None:
             first_seq = event.seq
         state = getattr(event, "state", None)

@@ -4,7 +4,9 @@
 ``TableState`` offers the read side of ``State`` (the same method names, which ``State`` also
 implements in memory for a replayed state): graphs, cooks, one item by id, items by name or id
 prefix, a node's items (by state), per-node counts, an item's job and children. It decodes only
-the rows a question returns; nothing here reads every item.
+the rows a question returns; nothing here reads every item. An item's long lists (a partition's
+parents, a gather's inputs: ``pdgstore.itemlists``) come as ``Stored`` sequences, read from the
+table only when iterated or sliced, inside the caller's read.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class TableState:
     def _items(self, where: str, args: Iterable = (), *, summary: bool = False) -> list[Item]:
         columns = tables.SUMMARY_COLUMNS if summary else tables.ITEM_COLUMNS
         sql = f"SELECT {columns} FROM items WHERE {where}"
-        return [tables.item_from_row(r) for r in self.conn.execute(sql, tuple(args))]
+        return [tables.item_from_row(r, self.conn, lazy=True) for r in self.conn.execute(sql, tuple(args))]
 
     def item(self, item_id: str, *, summary: bool = False) -> Item | None:
         found = self._items("item_id = ?", (item_id,), summary=summary)
@@ -93,7 +95,7 @@ class TableState:
 
     def items_many(self, ids: Iterable[str]) -> dict[str, Item]:
         """The items of ``ids`` that exist, by id."""
-        return {r[1]: tables.item_from_row(r) for r in tables.load_items(self.conn, ids)}
+        return {r[1]: tables.item_from_row(r, self.conn, lazy=True) for r in tables.load_items(self.conn, ids)}
 
     def iter_items(self, cook_id: int | None = None) -> Iterator[Item]:
         """Every item (or those ``cook_id`` last changed) in generation order, streamed from the
@@ -103,7 +105,7 @@ class TableState:
         if cook_id is not None:
             sql, args = sql + " WHERE cook_id = ?", (cook_id,)
         for row in self.conn.execute(sql + " ORDER BY ord", args):
-            yield tables.item_from_row(row)
+            yield tables.item_from_row(row, self.conn)
 
     def items_named(self, name: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
         return self._items("name = ? LIMIT ?", (name, limit), summary=summary)

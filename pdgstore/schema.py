@@ -29,6 +29,11 @@ Schema 2 adds the projection tables of ``pdgstore.tables`` (the current state, q
 the transaction of the events that change them) and the partial index ``events_global``; the
 migration from 1 creates them and fills them by folding the log (``MIGRATIONS``, ``tablefill.rebuild``).
 
+Schema 3 adds ``lists`` (``pdgstore.itemlists``): an item's list of 64 entries or more (a
+partition's parents and outputs, a gather's inputs) in chunks of its own, the item's row holding
+its length. The migration from 2 creates the table and moves such lists out of the rows
+(``CONVERTS``: ``itemlists.move_long_lists``); from 1, the fold fills every table at once.
+
 Payloads per kind are documented on the classes in ``pdgstore.events``. A file that is not SQLite,
 is SQLite of another application or carries a newer schema is refused by ``check_header`` without
 being opened for writing. Whether a file of ours is corrupt only SQLite can tell (``pdgstore.log``
@@ -42,11 +47,11 @@ import sqlite3
 import struct
 import threading
 
-from pdgstore import tables
+from pdgstore import itemlists, tables
 from pdgstore.errors import StoreMissing, StoreRefused
 
 APPLICATION_ID = 0x50444753
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 #: The tables and indexes (above), as SQL: what ``create_tables`` runs and
@@ -114,10 +119,17 @@ def _columns(table) -> dict[str, str]:
 
 
 #: schema version -> statements that bring a store from the previous version to it (``EventLog``
-#: runs them in one transaction, then fills the tables a version adds: ``FILLS``).
-MIGRATIONS: dict[int, tuple[str, ...]] = {2: tuple(tables.statements())}
-#: schema versions whose new tables are filled by folding the log (``tablefill.rebuild``) as they are made
+#: runs those of every version it passes, in one transaction, then fills or converts: ``FILLS``,
+#: ``CONVERTS``).
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: tuple(tables.statements(tables.SCHEMA_2_SQL)),
+    3: tuple(tables.statements(itemlists.LISTS_SQL)),
+}
+#: schema versions whose new tables are filled by folding the log (``tablefill.rebuild``) as they
+#: are made; the fold writes every table of the current schema, so no conversion runs after it
 FILLS = frozenset({2})
+#: schema version -> how the rows of the version before it are brought to it in place
+CONVERTS = {3: itemlists.move_long_lists}
 
 
 class HeldFile:

@@ -46,7 +46,7 @@ def pack_from_tables(conn: sqlite3.Connection, seq: int) -> memoryview:
     getter = attrgetter(*Item.PLAIN)
     pack = packer.pack
     for row in conn.execute(f"SELECT {tables.ITEM_COLUMNS} FROM items ORDER BY ord"):
-        item = tables.item_from_row(row)
+        item = tables.item_from_row(row, conn)
         pack(item.item_id)
         pack(getter(item))
     return packer.getbuffer()

@@ -144,7 +144,7 @@ def compare_snapshot(log: EventLog, seq: int, replayed: sqlite3.Connection) -> s
                 found = tables.load_items(replayed, [item_id])
                 if not found:
                     return f"snapshot state['items'][{item_id!r}] is not in the replay (snapshot != replay)"
-                theirs = tables.item_from_row(found[0])
+                theirs = tables.item_from_row(found[0], replayed)
                 mine = dict(zip(Item.PLAIN, values))
                 diff = first_difference(mine, {n: getattr(theirs, n) for n in Item.PLAIN}, "x")
                 if diff:

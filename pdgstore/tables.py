@@ -1,5 +1,5 @@
 """The queryable state: projection tables beside the log, changed in the transaction of the events
-that change them (schema 2).
+that change them (schema 2; schema 3 keeps an item's long lists apart: ``pdgstore.itemlists``).
 
 Why: a read command asks about one node or one item; answering from a replayed ``State`` costs
 what the store holds (every item decoded). These tables hold the same state, indexed, so a read
@@ -18,8 +18,9 @@ Tables::
           body BLOB,                      -- msgpack [index, outputs, started_ns, duration_ns, error, signature,
                                           --   number of parents, number of inputs]
           detail BLOB)                    -- msgpack [parents, attrs, inputs, traceback, reason]: last, so a
-                                          -- list of items never reads it (a partition's parents, a
-                                          -- gather's inputs: one row of W(1,000,000) holds a million)
+                                          -- list of items never reads it
+        a list of 64 entries or more (a partition's parents and outputs, a gather's inputs: a million
+        at W(1,000,000)) is not in the row: the row holds its length, ``lists`` its entries
         indexes: items_node(graph, node, state), items_name(name)
     nodes(ord INTEGER PRIMARY KEY, graph, node)   -- (graph, node) pairs in order of their first item
     node_states(graph, node, state, count)        -- items per node and state (pdg status)
@@ -28,6 +29,7 @@ Tables::
     graphs(name TEXT PRIMARY KEY, body)           -- msgpack of a GraphInfo's fields
     jobs(item_id TEXT PRIMARY KEY, body)          -- an item's last job
     registry(key TEXT PRIMARY KEY, body)          -- transfers, watches, schedules (small dicts)
+    lists(item_id, field, chunk, body)            -- an item's long lists, in chunks (schema 3)
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import msgpack
 
-from pdgstore import codec
+from pdgstore import codec, itemlists
 from pdgstore import events as ev
 from pdgstore.projection import APPLY
 from pdgstore.state import CookRecord, GraphInfo, Item, State, paused_gc
@@ -71,7 +73,8 @@ REGISTRY_KEYS = ("transfers", "watches", "schedules")
 BODY: tuple[str, ...] = ("index", "outputs", "started_ns", "duration_ns", "error", "signature", "n_parents", "n_inputs")
 DETAIL: tuple[str, ...] = ("parents", "attrs", "inputs", "traceback", "reason")
 
-TABLES_SQL = f"""
+#: the tables of schema 2 (what its migration made: ``schema.MIGRATIONS``); schema 3 adds ``lists``
+SCHEMA_2_SQL = f"""
 CREATE TABLE items (ord INTEGER PRIMARY KEY, item_id TEXT NOT NULL UNIQUE, graph TEXT NOT NULL, node TEXT NOT NULL,
                     name TEXT NOT NULL, state TEXT NOT NULL, cook_id INTEGER NOT NULL, body BLOB NOT NULL,
                     detail BLOB NOT NULL);
@@ -88,6 +91,7 @@ CREATE TABLE jobs (item_id TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE registry (key TEXT PRIMARY KEY, body BLOB NOT NULL);
 CREATE INDEX events_global ON events (seq) WHERE kind IN ({", ".join(repr(k) for k in GLOBAL_KINDS)});
 """
+TABLES_SQL = SCHEMA_2_SQL + itemlists.LISTS_SQL
 
 #: every projection table, with the columns that identify a row (``rebuild`` clears them,
 #: ``pdgstore.tablecheck`` compares them in that order)
@@ -100,6 +104,7 @@ TABLES = {
     "graphs": "name",
     "jobs": "item_id",
     "registry": "key",
+    "lists": "item_id, field, chunk",
 }
 CHUNK = 500  # ids per ``IN (...)`` (SQLite allows 32,766 parameters; small chunks plan faster)
 ITEM_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body, detail"
@@ -107,108 +112,34 @@ ITEM_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body, detail"
 SUMMARY_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body"
 
 _pack = msgpack.Packer(use_bin_type=True).pack
-#: a body or detail blob at least this long is read by the fold with its big lists left packed
-PACKED_FROM = 4096
 
 
 def _unpack(blob: bytes):
     return msgpack.unpackb(blob, raw=False, strict_map_key=False)
 
 
-class Packed:
-    """A list of an item as the table holds it (msgpack bytes), left undecoded by the fold.
-
-    Why: a partition's outputs and parents, a gather's inputs, hold an entry per member (a row of
-    W(1,000,000) holds a million). Every event of such an item (scheduled, cooking, cooked) used
-    to decode and re-encode them to change its state. No fold reads an item's parents or inputs,
-    and only ``WorkItemOutputAdded`` reads its outputs (the others replace them), so the fold keeps
-    them packed (``_Batch.unpacked`` decodes the few it must) and ``write`` copies the bytes back.
-    ``len`` is the list's length, as the item's body records it."""
-
-    __slots__ = ("raw", "count")
-
-    def __init__(self, raw: bytes, count: int) -> None:
-        self.raw, self.count = raw, count
-
-    def __len__(self) -> int:
-        return self.count
-
-    def decode(self) -> list:
-        return _unpack(self.raw)
-
-
-def _pack_fields(values: tuple) -> bytes:
-    """``_pack(values)`` (a msgpack array), with each ``Packed`` value copied as it is."""
-    if not any(type(v) is Packed for v in values):
-        return _pack(values)
-    parts = [bytes([0x90 | len(values)])]  # fixarray: a body has 8 fields, a detail 5
-    parts += [v.raw if type(v) is Packed else _pack(v) for v in values]
-    return b"".join(parts)
-
-
-def _same_list(a, b) -> bool:
-    """Whether two of an item's lists (each a list or ``Packed``) hold the same entries."""
-    if a is b:
-        return True
-    if type(a) is Packed:
-        return a.raw == (b.raw if type(b) is Packed else _pack(b))
-    if type(b) is Packed:
-        return b.raw == _pack(a)
-    return a == b
-
-
-def _listed(values) -> list:
-    return values.decode() if type(values) is Packed else values
-
-
-def _array_length(raw: bytes) -> int:
-    """The length of the msgpack array ``raw`` (read from its header alone)."""
-    unpacker = msgpack.Unpacker()
-    unpacker.feed(raw[:5])  # an array header takes at most 5 bytes
-    return unpacker.read_array_header()
-
-
-def _read_packed(blob: bytes, packed: tuple[int, ...], counts: tuple) -> list:
-    """The fields of a body or detail blob, those at the positions ``packed`` left as ``Packed``
-    (with the lengths ``counts``, in the same order)."""
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(blob) + 1)
-    unpacker.feed(blob)
-    fields = []
-    for i in range(unpacker.read_array_header()):
-        if i in packed:
-            start = unpacker.tell()
-            unpacker.skip()
-            fields.append(Packed(blob[start : unpacker.tell()], counts[packed.index(i)]))
-        else:
-            fields.append(unpacker.unpack())
-    return fields
-
-
-def statements() -> list[str]:
-    return [s for s in TABLES_SQL.split(";") if s.strip()]
+def statements(sql: str = TABLES_SQL) -> list[str]:
+    return [s for s in sql.split(";") if s.strip()]
 
 
 # -- rows <-> objects -----------------------------------------------------------------------------
-def item_from_row(row: tuple, *, packed: bool = False) -> Item:
+def item_from_row(row: tuple, conn: sqlite3.Connection, *, lazy: bool = False) -> Item:
     """An ``Item`` from a row of ``ITEM_COLUMNS`` (or of ``SUMMARY_COLUMNS``: then its parents,
     attributes, inputs, traceback and reason are left empty: a summary, never to be written back).
 
-    ``packed`` (the fold's): the lists of a long body or detail (``PACKED_FROM`` bytes or more: a
-    partition's outputs and parents, a gather's inputs) stay ``Packed``, since the fold rarely
-    reads them and ``write`` copies their bytes back. One function for both, so a row read by a
-    command and a row folded cannot be read two ways."""
+    A long list the row keeps in ``lists`` (``pdgstore.itemlists``) is read from ``conn``, or,
+    ``lazy``, left there as a ``Stored`` sequence that reads it when asked: the fold (which rarely
+    reads one, and writes back only what changed) and the read model (a read decodes what it
+    shows). One function for every reader, so a row cannot be read two ways."""
     _ord, item_id, graph, node, name, state, cook_id, body = row[:8]
-    if packed and len(body) >= PACKED_FROM:
-        index, outputs, started_ns, duration_ns, error, signature, n_parents, n_inputs = _read_packed(body, (1,), (0,))
-        outputs.count = _array_length(outputs.raw)
-    else:
-        index, outputs, started_ns, duration_ns, error, signature, n_parents, n_inputs = _unpack(body)
+    index, outputs, started_ns, duration_ns, error, signature, _n_parents, _n_inputs = _unpack(body)
+    restored = itemlists.restored
     if len(row) == 8:
         parents, attrs, inputs, traceback, reason = [], {}, [], "", {}
-    elif packed and len(row[8]) >= PACKED_FROM:
-        parents, attrs, inputs, traceback, reason = _read_packed(row[8], (0, 2), (n_parents, n_inputs))
     else:
         parents, attrs, inputs, traceback, reason = _unpack(row[8])
+        parents = restored(conn, item_id, "parents", parents, lazy=lazy)
+        inputs = restored(conn, item_id, "inputs", inputs, lazy=lazy)
     return Item(
         item_id,
         graph,
@@ -218,7 +149,7 @@ def item_from_row(row: tuple, *, packed: bool = False) -> Item:
         parents,
         attrs,
         inputs,
-        outputs,
+        restored(conn, item_id, "outputs", outputs, lazy=lazy),
         state,
         cook_id,
         started_ns,
@@ -231,22 +162,31 @@ def item_from_row(row: tuple, *, packed: bool = False) -> Item:
 
 
 def item_body(item: Item) -> bytes:
-    fields = (
-        item.index,
-        item.outputs,
-        item.started_ns,
-        item.duration_ns,
-        item.error,
-        item.signature,
-        len(item.parents),
-        len(item.inputs),
+    """The row's ``body``: a long list of outputs is ``lists``' (``itemlists.write``), its length here."""
+    inline = itemlists.inline
+    return _pack(
+        (
+            item.index,
+            inline(item.outputs),
+            item.started_ns,
+            item.duration_ns,
+            item.error,
+            item.signature,
+            len(item.parents),
+            len(item.inputs),
+        )
     )
-    return _pack_fields(fields) if type(item.outputs) is Packed else _pack(fields)
 
 
 def item_detail(item: Item) -> bytes:
-    fields = (item.parents, item.attrs, item.inputs, item.traceback, item.reason)
-    return _pack_fields(fields) if type(item.parents) is Packed or type(item.inputs) is Packed else _pack(fields)
+    inline = itemlists.inline
+    return _pack((inline(item.parents), item.attrs, inline(item.inputs), item.traceback, item.reason))
+
+
+def has_long_lists(item: Item) -> bool:
+    """Whether an item keeps a list in ``lists`` (its row alone does not hold it)."""
+    limit = itemlists.LISTED_FROM
+    return len(item.parents) >= limit or len(item.inputs) >= limit or len(item.outputs) >= limit
 
 
 def cook_from_body(body: bytes) -> CookRecord:
@@ -283,13 +223,22 @@ def load_items(conn: sqlite3.Connection, ids: Iterable[str]) -> list[tuple]:
 
 
 # -- the fold ------------------------------------------------------------------------------------
+LIST_FIELDS = ("parents", "inputs", "outputs")
+as_list, write_list = itemlists.as_list, itemlists.write
+
+
+def lists_of(item: Item) -> tuple:
+    return item.parents, item.inputs, item.outputs
+
+
 class _Batch:
     """The rows one batch of events touches, loaded into a small ``State``, and what was there."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.state = State()
-        self.before: dict[str, tuple] = {}  # item id -> (ord, graph, node, state, parents) as loaded
+        # item id -> (ord, graph, node, state, parents, inputs, outputs) as loaded
+        self.before: dict[str, tuple] = {}
         self.ords: dict[str, int] = {}  # item id -> ord now
         self.jobs_loaded: set[str] = set()
         self.registry = False
@@ -297,12 +246,20 @@ class _Batch:
     def add_rows(self, rows: list[tuple]) -> None:
         state = self.state
         for row in rows:
-            item = item_from_row(row, packed=True)
-            if item.item_id in self.before:
+            if row[1] in self.before:
                 continue
+            item = item_from_row(row, self.conn, lazy=True)
             state.items[item.item_id] = item
             state.node_items.setdefault((item.graph, item.node), {})[item.item_id] = None
-            self.before[item.item_id] = (row[0], item.graph, item.node, item.state, item.parents)
+            self.before[item.item_id] = (
+                row[0],
+                item.graph,
+                item.node,
+                item.state,
+                item.parents,
+                item.inputs,
+                item.outputs,
+            )
             self.ords[item.item_id] = row[0]
 
     def load(self, rows: Sequence[tuple]) -> None:
@@ -358,8 +315,8 @@ class _Batch:
                 ords.pop(e.item_id, None)
             elif kind == "WorkItemOutputAdded":  # the one fold that reads an item's list
                 item = state.items.get(e.item_id)
-                if item is not None and type(item.outputs) is Packed:
-                    item.outputs = item.outputs.decode()
+                if item is not None:
+                    item.outputs = as_list(item.outputs)
             elif kind == "GraphLoaded":
                 graphs.add(e.graph)
             table[kind](state, e)
@@ -377,7 +334,9 @@ class _Batch:
             if item is None:
                 assert old is not None  # an id from one of the two: here, only from before
                 deletes.append((old[0],))
-                unlink += [(p, item_id) for p in _listed(old[4])]
+                unlink += [(p, item_id) for p in as_list(old[4])]
+                if any(type(values) is itemlists.Stored for values in old[4:]):
+                    itemlists.forget(conn, item_id)
                 continue
             counts[(item.graph, item.node, item.state)] += 1
             ord_ = self.ords[item_id]
@@ -397,10 +356,13 @@ class _Batch:
                 if old is not None:
                     deletes.append((old[0],))
                 inserts.append((ord_, *row))
-            if old is None or not _same_list(old[4], item.parents):
+            if old is None or (item.parents is not old[4] and as_list(old[4]) != as_list(item.parents)):
                 if old is not None:
-                    unlink += [(p, item_id) for p in _listed(old[4])]
-                link += [(p, item_id) for p in _listed(item.parents)]
+                    unlink += [(p, item_id) for p in as_list(old[4])]
+                link += [(p, item_id) for p in as_list(item.parents)]
+            for field, was, now in zip(LIST_FIELDS, old[4:] if old else (None,) * 3, lists_of(item)):
+                if now is not was:
+                    write_list(conn, item_id, field, was, now)
         if deletes:
             conn.executemany("DELETE FROM items WHERE ord = ?", deletes)
         if updates:
@@ -488,7 +450,7 @@ def read_state(conn: sqlite3.Connection, seq: int, *, items: bool = True) -> Sta
         for graph, node in conn.execute("SELECT graph, node FROM nodes ORDER BY ord"):
             state.node_items[(graph, node)] = {}
         for row in conn.execute(f"SELECT {ITEM_COLUMNS} FROM items ORDER BY ord") if items else ():
-            item = item_from_row(row)
+            item = item_from_row(row, conn)
             state.items[item.item_id] = item
             state.node_items.setdefault((item.graph, item.node), {})[item.item_id] = None
         for cook_id, body in conn.execute("SELECT cook_id, body FROM cooks ORDER BY cook_id"):

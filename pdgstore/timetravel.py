@@ -19,6 +19,7 @@ from collections import Counter
 from heapq import merge
 
 from pdgstore import codec, itembatch, tables
+from pdgstore.itemlists import as_list
 from pdgstore.projection import APPLY
 from pdgstore.readmodel import HIGH, TableState
 from pdgstore.state import Item, State, paused_gc
@@ -80,7 +81,9 @@ class StateAt(TableState):
             rows += conn.execute(
                 f"SELECT {_COLUMNS} FROM events WHERE subject IN ({marks}) AND seq <= ?", (*chunk, seq)
             ).fetchall()
-        events = [e for e in codec.from_rows(rows) if e.kind in tables.ITEM_KINDS]
+        # lazy: the lists of a partition's or gather's events (an entry per member) stay packed
+        # until an answer reads them; a status or a listing never does
+        events = [e for e in codec.from_rows(rows, lazy=True) if e.kind in tables.ITEM_KINDS]
         events += self._batched(ids)
         nodes = {(e.graph, e.node) for e in events if e.kind == "WorkItemGenerated"}
         for graph, node in nodes:
@@ -93,6 +96,9 @@ class StateAt(TableState):
         for e in events:
             if e.kind == "WorkItemGenerated" and e.item_id not in state.items:
                 ords[e.item_id] = e.seq
+            elif e.kind == "WorkItemOutputAdded" and e.item_id in state.items:  # the fold that reads a list
+                item = state.items[e.item_id]
+                item.outputs = as_list(item.outputs)
             APPLY[e.kind](state, e)
         return state, ords
 
@@ -198,7 +204,7 @@ class StateAt(TableState):
         now = [(r[0], r) for r in self.conn.execute(sql + " ORDER BY ord", args) if r[1] not in self.touched]
         then = sorted((self.ords[i.item_id], i) for i in self.then.items_of(graph, node, state))
         return [
-            tables.item_from_row(x) if isinstance(x, tuple) else x
+            tables.item_from_row(x, self.conn, lazy=True) if isinstance(x, tuple) else x
             for _, x in merge(now, then, key=lambda pair: pair[0])
         ]
 
@@ -222,6 +228,8 @@ class StateAt(TableState):
             if item is not None:
                 del state.node_items[(item.graph, item.node)][item_id]
             state.jobs.pop(item_id, None)
+        for item in self.then.items.values():
+            item.parents, item.inputs, item.outputs = (as_list(v) for v in (item.parents, item.inputs, item.outputs))
         state.items.update(self.then.items)
         state.jobs.update(self.then.jobs)
         state.graphs, state.cooks = self.glob.graphs, self.glob.cooks

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from pdgstore import schema, tables
+from pdgstore import itemlists, schema, tables
 from pdgstore.errors import StoreRefused
 from pdgstore.log import EventLog
 from pdgstore.state import Item, first_difference
@@ -80,8 +80,9 @@ def test_schema_1_store_is_upgraded_in_place_by_a_reader(cooked):
     with EventLog.open(db) as log:
         assert log.conn.execute("SELECT count(*), max(seq) FROM events").fetchone() == events_before
         assert log.conn.execute("SELECT count(*) FROM snapshots").fetchone() == snapshots_before
-        assert log.conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "2"
-        assert log.conn.execute("SELECT count(*) FROM meta WHERE key = 'migrated:2'").fetchone()[0] == 1
+        assert log.conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "3"
+        migrated = "SELECT count(*) FROM meta WHERE key IN ('migrated:2', 'migrated:3')"
+        assert log.conn.execute(migrated).fetchone()[0] == 2
         assert log.integrity_problem() is None
     assert first_difference(_tables_state(db), before) is None
     assert first_difference(_replayed(db), before) is None
@@ -138,15 +139,15 @@ def _fold_in_batches(batches: list[list]) -> tuple[dict, dict]:
     return tables.read_state(conn, seq).to_plain(), projection.replay(events, state_mod.State()).to_plain()
 
 
-@pytest.mark.parametrize("packed_from", [0, tables.PACKED_FROM])
-def test_fold_of_big_rows_keeps_their_lists_packed_and_right(monkeypatch, packed_from):
-    """An item whose row is long (a partition of 3,000 members) keeps its lists packed through
-    the fold's state changes, and the tables still equal the replay: after state changes, an
-    output added (the one fold that reads a list), a regeneration with other parents, and a
-    removal. ``packed_from=0`` sends every row of the test through the packed path."""
+@pytest.mark.parametrize("listed_from", [0, itemlists.LISTED_FROM])
+def test_fold_of_long_lists_keeps_them_in_their_table_and_right(monkeypatch, listed_from):
+    """An item with long lists (a partition of 3,000 members) keeps them in ``lists`` through the
+    fold's state changes, and the tables still equal the replay: after state changes, an output
+    added (the one fold that reads a list), a regeneration with other parents, and a removal.
+    ``listed_from=0`` sends every list of the test through the lists table."""
     from pdgstore import events as ev
 
-    monkeypatch.setattr(tables, "PACKED_FROM", packed_from)
+    monkeypatch.setattr(itemlists, "LISTED_FROM", listed_from)
     seq = iter(range(1, 10_000))
 
     def e(cls, **fields):
@@ -175,10 +176,10 @@ def test_fold_of_big_rows_keeps_their_lists_packed_and_right(monkeypatch, packed
     assert len(in_tables["items"]["part"][Item.PLAIN.index("parents")]) == 2999
 
 
-def test_cooks_fold_the_same_tables_with_every_row_packed(wide, monkeypatch):
-    """The cooks of ``cooked`` (an edit, a deletion, new inputs, ``pdg dirty``) with every row read
-    through the packed path of the fold: the tables still equal the replay."""
-    monkeypatch.setattr(tables, "PACKED_FROM", 0)
+def test_cooks_fold_the_same_tables_with_every_list_in_its_table(wide, monkeypatch):
+    """The cooks of ``cooked`` (an edit, a deletion, new inputs, ``pdg dirty``) with every list of
+    every item kept in ``lists``: the tables still equal the replay."""
+    monkeypatch.setattr(itemlists, "LISTED_FROM", 0)
     assert wide.pdg("cook", "wide.py").exit_code == 0
     (wide.root / "in" / "f0003.txt").write_text("changed\n")
     (wide.root / "in" / "f0004.txt").unlink()

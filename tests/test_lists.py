@@ -1,0 +1,216 @@
+"""An item's long lists in their own table (``pdgstore.itemlists``, schema 3): a state change of a
+partition writes its small row, not its lists; reads print a head of a list with its length; and a
+store of schema 2 (a golden file the schema 2 code wrote) is upgraded in place, losing nothing."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import WIDE_GRAPH
+
+from pdgstore import itemlists, schema, tables
+from pdgstore.errors import StoreRefused
+from pdgstore.log import EventLog
+from pdgstore.state import first_difference
+
+GOLDEN = Path(__file__).resolve().parent / "data" / "stores" / "schema2-wide300.db.gz"
+
+
+def _tables_and_replay(db: str) -> tuple[dict, dict]:
+    with EventLog.open(db) as log:
+        return tables.read_state(log.conn, log.last_seq()).to_plain(), log.replay_all().to_plain()
+
+
+@pytest.fixture
+def schema2(project):
+    """The golden schema 2 store in a project with its graph and inputs as they were."""
+    project.write("wide.py", WIDE_GRAPH)
+    project.inputs(300)
+    project.write("in/f0003.txt", "changed\n")
+    project.db.parent.mkdir()
+    with gzip.open(GOLDEN) as src, open(project.db, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return project
+
+
+def test_a_schema_2_store_is_upgraded_in_place_and_loses_nothing(schema2):
+    db = str(schema2.db)
+    assert schema.check_header(db, db) == 2
+    raw = sqlite3.connect(db)
+    events = raw.execute("SELECT count(*), max(seq), sum(length(payload)) FROM events").fetchone()
+    snapshots = raw.execute("SELECT seq, length(state) FROM snapshots").fetchall()
+    rows_before = raw.execute("SELECT item_id, state, cook_id FROM items ORDER BY ord").fetchall()
+    raw.close()
+
+    r = schema2.pdg("status", "--json")  # a read command opens it: upgraded, then answered
+    assert r.exit_code == 0, r.output
+    assert schema.check_header(db, db) == 3
+    with EventLog.open(db) as log:
+        conn = log.conn
+        assert conn.execute("SELECT count(*), max(seq), sum(length(payload)) FROM events").fetchone() == events
+        assert conn.execute("SELECT seq, length(state) FROM snapshots").fetchall() == snapshots
+        assert conn.execute("SELECT item_id, state, cook_id FROM items ORDER BY ord").fetchall() == rows_before
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("3",)
+        assert conn.execute("SELECT count(*) FROM meta WHERE key = 'migrated:3'").fetchone() == (1,)
+        # the gather item's parents and outputs, the concat item's inputs: 300 entries each, in chunks
+        lists = conn.execute(
+            "SELECT i.name, l.field, count(*) FROM lists l JOIN items i USING (item_id) GROUP BY i.name, l.field"
+        ).fetchall()
+        assert sorted(lists) == [("concat_1", "inputs", 1), ("gather_1", "outputs", 1), ("gather_1", "parents", 1)]
+        (detail,) = conn.execute("SELECT detail FROM items WHERE name = 'gather_1'").fetchone()
+        assert tables._unpack(detail)[0] == 300  # the row holds the length, not the list
+    in_tables, replayed = _tables_and_replay(db)
+    assert first_difference(in_tables, replayed) is None
+    assert len(in_tables["items"][_item_id(db, "gather_1")][5]) == 300
+    check = json.loads(schema2.pdg("check", "--json").output)
+    assert check["ok"], check
+
+    # a cook goes on from it (the inputs were written again here, so every item runs), then one
+    # input changes: the partition's lists are patched against the table
+    assert schema2.pdg("cook", "wide.py").exit_code == 0
+    schema2.write("in/f0007.txt", "changed too\n")
+    cooked = schema2.pdg("cook", "wide.py", "--json")
+    assert cooked.exit_code == 0, cooked.output
+    assert json.loads(cooked.output)["items"]["ran"] == 2  # upper_7, concat_1
+    with EventLog.open(db) as log:
+        patched = "SELECT count(*) FROM events WHERE seq > ? AND kind = 'WorkItemCooked' AND length(payload) < 2000"
+        assert log.conn.execute(patched, (events[1],)).fetchone()[0] > 0
+    in_tables, replayed = _tables_and_replay(db)
+    assert first_difference(in_tables, replayed) is None
+    assert json.loads(schema2.pdg("check", "--json").output)["ok"]
+
+
+def _item_id(db: str, name: str) -> str:
+    with EventLog.open(db) as log:
+        return log.conn.execute("SELECT item_id FROM items WHERE name = ?", (name,)).fetchone()[0]
+
+
+def test_a_store_of_a_newer_schema_is_refused_with_a_sentence(schema2):
+    db = str(schema2.db)
+    assert schema2.pdg("status").exit_code == 0
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StoreRefused) as err:
+        EventLog.open(db)
+    assert f"newer pdgstore (schema {schema.SCHEMA_VERSION + 1}; this one reads up to 3)" in str(err.value)
+
+
+def test_a_state_change_of_a_partition_writes_its_row_not_its_lists(schema2):
+    """After the upgrade, a state change of the gather item (``pdg dirty``) leaves its list rows as
+    they were (the same rows, never rewritten), and its row stays small."""
+    db = str(schema2.db)
+    assert schema2.pdg("status").exit_code == 0  # upgraded
+    sql = "SELECT l.rowid, l.body FROM lists l JOIN items i USING (item_id) WHERE i.name = 'gather_1'"
+    with EventLog.open(db) as log:
+        before = log.conn.execute(sql).fetchall()
+    assert schema2.pdg("dirty", "gather_1").exit_code == 0
+    with EventLog.open(db) as log:
+        assert log.conn.execute(sql).fetchall() == before and len(before) == 2
+        row = log.conn.execute("SELECT state, length(body) + length(detail) FROM items WHERE name = 'gather_1'")
+        state, size = row.fetchone()
+        assert state == "dirty" and size < 400
+
+
+def test_show_prints_the_head_of_a_long_list_and_json_gives_it_whole(schema2):
+    text = schema2.pdg("show", "concat_1")
+    assert text.exit_code == 0, text.output
+    assert "... and 290 more (300 input files)" in text.output
+    assert text.output.count("f0") <= 12
+    whole = json.loads(schema2.pdg("show", "concat_1", "--json").output)["item"]
+    assert len(whole["inputs"]) == 300 and whole["inputs"][299]["path"].endswith("f0299.txt")
+    gather = schema2.pdg("show", "gather_1")
+    assert "... (300 items)" in gather.output and "... and 290 more (300 output files)" in gather.output
+
+
+def test_a_stored_list_reads_only_the_chunks_a_head_needs(monkeypatch):
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(itemlists.LISTS_SQL)
+    values = [f"id{i:05d}" for i in range(2000)]
+    itemlists.write(conn, "x", "parents", None, values)
+    assert conn.execute("SELECT count(*) FROM lists").fetchone() == (4,)
+    stored = itemlists.Stored(conn, "x", "parents", len(values))
+    reads: list[str] = []
+    conn.set_trace_callback(reads.append)
+    assert stored[:10] == values[:10] and len(reads) == 1 and stored._values is None
+    assert stored[1500] == values[1500] and list(stored) == values and stored == values
+    # a change in one place rewrites one chunk; a shorter list drops the chunks past its end
+    changed = values[:700] + ["new"] + values[701:]
+    reads.clear()
+    itemlists.write(conn, "x", "parents", stored, changed)
+    assert sum(r.startswith("INSERT") for r in reads) == 1
+    itemlists.write(conn, "x", "parents", itemlists.Stored(conn, "x", "parents", 2000), values[:600])
+    assert itemlists.read_list(conn, "x", "parents") == values[:600]
+    itemlists.write(conn, "x", "parents", itemlists.Stored(conn, "x", "parents", 600), values[:10])
+    assert conn.execute("SELECT count(*) FROM lists").fetchone() == (0,)
+
+
+LONG_READS = [
+    ("status", "--json"),
+    ("show", "concat_1"),
+    ("show", "gather_1"),
+    ("show", "gather_1", "--json"),
+    ("items", "gather", "--json"),
+    ("explain", "concat_1", "--json"),
+    ("status", "--at", "cook~1", "--json"),
+    ("show", "concat_1", "--at", "cook~1"),
+    ("diff", "cook~1", "--json"),
+]
+
+
+@pytest.mark.parametrize("args", LONG_READS, ids=lambda a: " ".join(a))
+def test_reads_of_long_lists_never_load_the_whole_state(schema2, monkeypatch, args):
+    from test_readmodel import _forbid_loading
+
+    expected = schema2.pdg(*args)  # upgrades the store, answers with nothing forbidden
+    assert expected.exit_code == 0, expected.output
+    _forbid_loading(monkeypatch)
+    r = schema2.pdg(*args)
+    assert r.exit_code == 0, r.output
+    assert r.output == expected.output
+
+
+def test_the_state_at_points_with_long_lists_matches_a_replay(schema2):
+    """``--at`` folds the items touched since with their events' long lists left packed
+    (``codec.PackedList``): its answers are the snapshot-and-replay state's, lists included."""
+    from pdgstore import queries
+    from pdgstore.timetravel import StateAt
+
+    assert schema2.pdg("status").exit_code == 0  # upgraded
+    with EventLog.open(str(schema2.db)) as log:
+        last = log.last_seq()
+        for seq in sorted({*range(1, last, 97), last - 1}):
+            old, new = log.state_at(seq), StateAt(log, seq)
+            assert queries.status(new) == queries.status(old), seq
+            for name in ("gather_1", "concat_1", "upper_3"):
+                if old.items_named(name):
+                    assert queries.item_detail(log, new, name, seq) == queries.item_detail(log, old, name, seq), seq
+            assert first_difference(new.materialise().to_plain(), old.to_plain()) is None, seq
+
+
+def test_a_prepared_row_with_a_long_list_writes_it_to_lists():
+    """A writer's prepared row (``pdgstore.prepared``) of a new item with long lists carries them
+    to ``write_prepared``, which writes them as the fold would: the item reads back whole."""
+    from pdgstore.prepared import new_item_row, write_prepared
+    from pdgstore.state import Item
+
+    conn = sqlite3.connect(":memory:")
+    for statement in tables.statements():
+        if "events" not in statement:
+            conn.execute(statement)
+    parents = [f"p{i:04d}" for i in range(100)]
+    inputs = [[f"in/{i}.txt", "file", 1, 2, "ab"] for i in range(70)]
+    item = Item("gather", "g", "all", "all_1", 0, parents, {}, inputs, [], "uncooked", 1)
+    small = Item("one", "g", "up", "up_1", 0, ["p0000"], {}, [], [], "uncooked", 1)
+    rows = [new_item_row(7, item), new_item_row(8, small)]
+    assert len(rows[0]) == 11 and len(rows[1]) == 10
+    assert write_prepared(conn, rows) == {7, 8}
+    state = tables.read_state(conn, 8)
+    assert state.items["gather"].parents == parents and state.items["gather"].inputs == inputs
+    assert conn.execute("SELECT count(*) FROM links WHERE child = 'gather'").fetchone() == (100,)
+    assert conn.execute("SELECT field FROM lists GROUP BY field").fetchall() == [("inputs",), ("parents",)]
