@@ -205,7 +205,7 @@ class PackedList:
 
     __slots__ = ("raw", "count", "_values")
 
-    def __init__(self, raw: bytes, count: int) -> None:
+    def __init__(self, raw: bytes | memoryview, count: int) -> None:
         self.raw, self.count = raw, count
         self._values: list | None = None
 
@@ -241,13 +241,14 @@ def _unpack_lazy(blob: bytes) -> dict:
     """A payload map with its ``LIST_FIELDS`` arrays left as ``PackedList``."""
     unpacker = msgpack.Unpacker(raw=False, max_buffer_size=len(blob) + 1)
     unpacker.feed(blob)
+    view = memoryview(blob)  # the lists are slices of the row's payload, not copies of them
     payload = {}
     for _ in range(unpacker.read_map_header()):
         key = unpacker.unpack()
         if key in LIST_FIELDS:
             start = unpacker.tell()
             unpacker.skip()
-            raw = blob[start : unpacker.tell()]
+            raw = view[start : unpacker.tell()]
             count = _array_length(raw)
             payload[key] = PackedList(raw, count) if count is not None else unpack(raw, raw=False)
         else:
@@ -255,7 +256,7 @@ def _unpack_lazy(blob: bytes) -> dict:
     return payload
 
 
-def _array_length(raw: bytes) -> int | None:
+def _array_length(raw: bytes | memoryview) -> int | None:
     """The length a msgpack array's header gives (fixarray, array 16, array 32); None: not an array."""
     first = raw[0]
     if 0x90 <= first <= 0x9F:
