@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager, contextmanager
 import msgpack
 
 from pdgstore import codec, itembatch, schema, sqlitefile, tables
+from pdgstore.cookstate import read_cook_state
 from pdgstore.errors import HistoryCompacted, StoreRefused
 from pdgstore.events import Event
 from pdgstore.pdgevents import PdgEvent, replay_events
@@ -234,6 +235,12 @@ class LogReader:
         beside the state it makes: one item at a time, streamed from the table. A cook starts here."""
         with self.read_errors(), self.one_reading():
             return tables.read_state(self.conn, self.last_seq())
+
+    def cook_state(self) -> State:
+        """``current_state`` for a cook, the store's writer: its items are read from the tables as
+        the cook uses them (``pdgstore.cookstate``), not all up front."""
+        with self.read_errors(), self.one_reading():
+            return read_cook_state(self, self.last_seq())
 
     def load_state(self) -> State:
         """The current state: the newest snapshot plus the events after it."""

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
 
+from pdgstore.events import DONE_STATES
+
 ATTRIB_TYPES = ("int", "float", "string", "file", "dict")
 
 #: An item's signature after ``pdg accept``: the next cook takes the inputs it finds as up to date.
@@ -185,6 +187,15 @@ class State:
         for item in self.items_of(graph, node):
             counts[item.state] = counts.get(item.state, 0) + 1
         return counts
+
+    def outputs_of(self, graph: str, node: str) -> list[list]:
+        """The outputs of each item of the node, in generation order."""
+        items = self.items
+        return [items[i].outputs for i in self.node_items.get((graph, node), ())]
+
+    def finished_outputs(self, graph: str, node: str) -> dict[str, list]:
+        """item id -> outputs, of the node's items in a finished state (``DONE_STATES``)."""
+        return {i.item_id: i.outputs for i in self.items_of(graph, node) if i.state in DONE_STATES}
 
     def item_ids_of(self, graph: str, node: str) -> list[str]:
         return list(self.node_items.get((graph, node), {}))

@@ -39,6 +39,7 @@ def test_an_unchanged_graph_is_recooked_from_the_manifest_alone(wide, tmp_path, 
 
     monkeypatch.setattr(EventLog, "load_state", refuse)
     monkeypatch.setattr(EventLog, "current_state", refuse)
+    monkeypatch.setattr(EventLog, "cook_state", refuse)
     fast = cook_file(graph)
     monkeypatch.undo()
     assert (fast.status, fast.counts) == (slow.status, slow.counts) == (
@@ -51,6 +52,7 @@ def test_an_unchanged_graph_is_recooked_from_the_manifest_alone(wide, tmp_path, 
     assert wide.pdg_process("check").returncode == 0
     monkeypatch.setattr(EventLog, "load_state", refuse)
     monkeypatch.setattr(EventLog, "current_state", refuse)
+    monkeypatch.setattr(EventLog, "cook_state", refuse)
     assert cook_file(graph).counts["reused"] == 42  # and again: the manifest moved to the new seq
 
 
@@ -89,6 +91,7 @@ def test_a_target_node_or_event_handlers_cook_the_usual_way(wide, monkeypatch):
 
     monkeypatch.setattr(EventLog, "load_state", refuse)
     monkeypatch.setattr(EventLog, "current_state", refuse)
+    monkeypatch.setattr(EventLog, "cook_state", refuse)
     with pytest.raises(AssertionError, match="state was loaded"):
         cook_file(graph, node="upper")
     wide.write("wide.py", (wide.root / "wide.py").read_text() + "\ngraph.on('cook_complete', print)\n")

@@ -43,7 +43,7 @@ from pdgstore.engine.incremental import signatures as incremental
 
 from pdgstore import events as ev
 from pdgstore.errors import StoreIOError
-from pdgstore.events import DONE_STATES, PATH
+from pdgstore.events import PATH
 from pdgstore.log import EventLog
 from pdgstore.state import State
 
@@ -93,7 +93,8 @@ class Cook:
         self.scan = scan
         self.trusted: list[str] | None = None  # the items owning ``changed``, when that word is taken
         self.graph = graph
-        self.state = state if state is not None else (log.current_state() if log is not None else State())
+        # the store's items are read as the walk reaches them (``pdgstore.cookstate``), not all up front
+        self.state = state if state is not None else (log.cook_state() if log is not None else State())
         self.target = node
         self.jobs = jobs or os.cpu_count() or 1
         self.tick_s = tick_s
@@ -242,10 +243,11 @@ class Cook:
         for run in walk.runs.values():
             if run.downstream:
                 continue
+            finished = self.state.finished_outputs(self.graph.name, run.node.name)  # items not read stay so
             for item_id in walk.listed(run):
-                item = self.state.items.get(item_id)
-                if item is not None and item.state in DONE_STATES:
-                    paths.extend(files.absolute(o[PATH], root) for o in item.outputs)
+                outputs = finished.get(item_id)
+                if outputs is not None:
+                    paths.extend(files.absolute(o[PATH], root) for o in outputs)
         return list(dict.fromkeys(paths))  # a file two final partitions share is one result
 
     # -- start ---------------------------------------------------------------------------------

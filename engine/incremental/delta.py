@@ -36,6 +36,7 @@ from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.nodes import FilePattern
 from pdgstore.engine.incremental.decide import unchanged
 
+from pdgstore.cookstate import CookState
 from pdgstore.events import PATH
 
 #: above this share of the items in scope, the full walk is as cheap and simpler
@@ -83,6 +84,10 @@ def affected(
     if scan is not None and not scan.patterns_same:
         return None  # files were added or removed
     changed = {files.relative(p, root) for p in scan.changed} if scan is not None else None
+    if changed is not None and isinstance(state, CookState):
+        reached = _from_tables(graph, state, scope, changed)
+        if reached is not False:
+            return reached
     children: dict[str, list[str]] = {}
     dirty: list[str] = []
     total = 0
@@ -109,6 +114,42 @@ def affected(
                     return None
     found = _closure(graph, state, dirty, children, total)
     return None if found is None else (found[0], children)
+
+
+def _from_tables(graph, state: CookState, scope: list[str], changed: set[str]):
+    """``affected`` for a cook whose state reads the tables on demand, when the manifest's scan
+    named the ``changed`` files: the store finds the items that may hold them and, through its
+    links, what they reach, so the items the change does not reach are never read. An item that
+    holds no changed file is clean: the manifest proves the state is the one its whole, successful
+    cook left, as ``manifest.try_noop`` relies on. False: too many files for that (go over every item)."""
+    candidates = state.items_holding(graph.name, sorted(changed))
+    if candidates is None:
+        return False
+    in_scope = set(scope)
+    dirty = []
+    for item_id in candidates:
+        item = state.items.get(item_id)
+        if item is not None and item.node in in_scope and not unchanged(item, {}, graph.root, changed):
+            dirty.append(item_id)
+    total = sum(len(state.node_items.get((graph.name, name), ())) for name in scope)
+    children = _LinkedChildren(state)
+    found = _closure(graph, state, dirty, children, total)
+    return None if found is None else (found[0], children)
+
+
+class _LinkedChildren(dict):
+    """item id -> its recorded children, asked of the store's links when the walk first needs them."""
+
+    def __init__(self, state: CookState) -> None:
+        super().__init__()
+        self._state = state
+
+    def get(self, item_id, default=None):
+        kids = dict.get(self, item_id)
+        if kids is None:
+            kids = self._state.children_of(item_id)
+            dict.__setitem__(self, item_id, kids)
+        return kids
 
 
 def _closure(graph, state, dirty: list[str], children: dict[str, list[str]], total: int):

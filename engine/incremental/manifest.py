@@ -70,18 +70,17 @@ def save(store, graph: Graph, state: State, results: list[str]) -> None:
     # A partition's records are its members' (after a cook that succeeded, each partition was
     # merged again or restatted from its members), so partitioners are skipped: the list is the
     # same, without going over every member twice.
-    items = state.items
     seen: dict[tuple, int] = {}  # an ordered set, and each file's place in it
-    for name in order:
-        if not graph.nodes[name].is_partitioner:
-            for item_id in state.node_items.get((graph.name, name), ()):
-                for o in items[item_id].outputs:
-                    seen.setdefault((o[PATH], o[MTIME_NS], o[SIZE]), len(seen))
+    outputs = {name: state.outputs_of(graph.name, name) for name in order if not graph.nodes[name].is_partitioner}
+    for lists in outputs.values():
+        for listed in lists:
+            for o in listed:
+                seen.setdefault((o[PATH], o[MTIME_NS], o[SIZE]), len(seen))
     listed_after_ns = max((c.started_ns for c in state.cooks.values() if c.graph == graph.name), default=0)
     patterns = {}
     for name, node in graph.nodes.items():
         if isinstance(node, FilePattern):
-            made = [items[i].outputs[0] for i in state.node_items.get((graph.name, name), ()) if items[i].outputs]
+            made = [listed[0] for listed in outputs[name] if listed]
             places = sorted((files.absolute(o[PATH], graph.root), seen[(o[PATH], o[MTIME_NS], o[SIZE])]) for o in made)
             patterns[name] = {
                 "files": [place for _path, place in places],  # in the order of the absolute paths

@@ -1,0 +1,346 @@
+"""A cook's state, read from the projection tables as its walk reaches it, not the whole store.
+
+Why: a recook after one change decides a handful of items, yet reading every item of the tables
+into a ``State`` up front cost it about a third of its time, and grows with the store (a million
+items is seconds and gigabytes before the first decision). ``CookState`` is a ``State`` whose
+``items`` and ``node_items`` fill themselves from the tables on first use:
+
+- ``items[id]``, ``items.get(id)``, ``id in items``: that item's row, read by its id (a missing id is
+  read once); after ``MAX_MISSES`` ids read one by one the rest is read at once, so a walk that
+  goes over everything pays one scan, not a query per item;
+- ``node_items[(graph, node)]``: that node's ids in generation order (the ``items_node`` index);
+- ``items_of(graph, node)``: that node's items, the missing ones read in one query;
+- anything that goes over every item (``values()``, ``len``, a snapshot) reads the rest first and
+  puts the items in the order a fold gives them (the tables' ``ord``, then those new in memory).
+
+It holds because the cook is the store's only writer: an item it has not read yet is one it has
+not changed, so its row is still what it was when the cook began, whatever the log appender has
+written since (it writes only the cook's own events). The fold (``pdgstore.projection``) changes
+it like any ``State``; replay and ``pdg check`` compare the same items.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import msgpack
+
+from pdgstore import itemlists, sqlitefile, tables
+from pdgstore.events import DONE_STATES
+from pdgstore.state import Item, State, paused_gc
+
+if TYPE_CHECKING:
+    from pdgstore.log import EventLog
+
+#: ids read one by one before the rest of the items is read at once
+MAX_MISSES = 256
+#: changed files above which ``items_holding`` gives up (one scan of the item bodies per file)
+MAX_PATHS = 32
+
+_UNREAD = object()
+
+
+class _Reader:
+    """Where the state reads: the cook's own connection while its log is open, then (whoever cooked
+    may look at the state after the store is closed) a reader of the store of its own. What it
+    reads later is still what it would have read at the start (see the module)."""
+
+    def __init__(self, log) -> None:
+        self._log = log  # the cook's ``EventLog``
+        self._own: EventLog | None = None  # a reading log once the cook's is closed
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._own is None:
+            try:
+                self._log.conn.total_changes  # noqa: B018 - raises once the log is closed
+                return self._log.conn
+            except sqlite3.ProgrammingError:
+                from pdgstore.log import EventLog as Log  # (the log's reader makes this module's states)
+
+                self._own = Log.open(self._log.path)
+        return self._own.conn
+
+    def execute(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+        with sqlitefile.read_errors(self._log.display):
+            return self.conn.execute(sql, args)
+
+
+class LazyItems(dict):
+    """item id -> ``Item``, read from the ``items`` table on first use (see the module)."""
+
+    def __init__(self, reader: _Reader, complete: bool) -> None:
+        super().__init__()
+        self._reader = reader
+        self._complete = complete  # every item of the tables is in the dict (or none exists)
+        self._gone: set[str] = set()  # ids the tables hold that the fold removed since
+        self._misses = 0
+
+    # -- reading on demand -------------------------------------------------------------------------
+    def _read(self, item_id) -> Item | None:
+        if self._complete or item_id in self._gone or not isinstance(item_id, str):
+            return None
+        self._misses += 1
+        if self._misses > MAX_MISSES:
+            self.read_all()
+            return dict.get(self, item_id)
+        row = self._reader.execute(f"SELECT {tables.ITEM_COLUMNS} FROM items WHERE item_id = ?", (item_id,)).fetchone()
+        if row is None:
+            return None
+        item = tables.item_from_row(row, self._reader.conn)
+        dict.__setitem__(self, item_id, item)
+        return item
+
+    def read_node(self, graph: str, node: str, ids: Iterable[str]) -> None:
+        """Read the items of ``ids`` (the node's) not read yet: by their ids when they are few, else
+        the node's rows in one pass of its index."""
+        if self._complete:
+            return
+        missing = [i for i in ids if not dict.__contains__(self, i) and i not in self._gone]
+        if not missing:
+            return
+        with paused_gc():
+            if len(missing) <= tables.CHUNK:
+                for row in tables.load_items(self._reader.conn, missing):
+                    dict.__setitem__(self, row[1], tables.item_from_row(row, self._reader.conn))
+                return
+            wanted = set(missing)
+            rows = self._reader.execute(
+                f"SELECT {tables.ITEM_COLUMNS} FROM items WHERE graph = ? AND node = ?", (graph, node)
+            )
+            for row in rows:
+                if row[1] in wanted:
+                    dict.__setitem__(self, row[1], tables.item_from_row(row, self._reader.conn))
+
+    def read_all(self) -> None:
+        """Read every item not read yet, and order them all as a fold of the log orders them."""
+        if self._complete:
+            return
+        held = dict(dict.items(self))  # (dict.copy of a subclass would go through ``keys``)
+        dict.clear(self)
+        with paused_gc():
+            for row in self._reader.execute(f"SELECT {tables.ITEM_COLUMNS} FROM items ORDER BY ord"):
+                item_id = row[1]
+                if item_id in self._gone:
+                    continue
+                item = held.pop(item_id, None)
+                dict.__setitem__(
+                    self, item_id, item if item is not None else tables.item_from_row(row, self._reader.conn)
+                )
+        for item_id, item in held.items():  # generated in memory since: after those of the tables
+            dict.__setitem__(self, item_id, item)
+        self._complete = True
+
+    def is_read(self, item_id: str) -> bool:
+        return dict.__contains__(self, item_id)
+
+    # -- the dict, with what it does not hold yet read first ---------------------------------------
+    def __missing__(self, item_id):
+        item = self._read(item_id)
+        if item is None:
+            raise KeyError(item_id)
+        return item
+
+    def get(self, item_id, default=None):
+        item = dict.get(self, item_id)
+        if item is None:
+            item = self._read(item_id)
+        return default if item is None else item
+
+    def __contains__(self, item_id) -> bool:
+        return dict.__contains__(self, item_id) or self._read(item_id) is not None
+
+    def pop(self, item_id, *default):
+        if not dict.__contains__(self, item_id):
+            self._read(item_id)
+        if dict.__contains__(self, item_id):
+            self._gone.add(item_id)  # generated again later, it comes last (``read_all``)
+        return dict.pop(self, item_id, *default)
+
+    def __delitem__(self, item_id) -> None:
+        self.pop(item_id)
+
+    def setdefault(self, item_id, default=None):
+        item = self.get(item_id)
+        if item is None:
+            dict.__setitem__(self, item_id, default)
+            return default
+        return item
+
+    def __iter__(self):
+        self.read_all()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self.read_all()
+        return dict.__len__(self)
+
+    def keys(self):
+        self.read_all()
+        return dict.keys(self)
+
+    def values(self):
+        self.read_all()
+        return dict.values(self)
+
+    def items(self):
+        self.read_all()
+        return dict.items(self)
+
+    def __eq__(self, other) -> bool:
+        self.read_all()
+        return dict.__eq__(self, other)
+
+    def __ne__(self, other) -> bool:
+        return not self == other
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        self.read_all()
+        return dict.__repr__(self)
+
+
+class LazyNodeItems(dict):
+    """(graph, node) -> {item id: None} in generation order, each node's ids read on first use."""
+
+    def __init__(self, reader: _Reader, keys: Iterable[tuple[str, str]]) -> None:
+        super().__init__()
+        self._reader = reader
+        for key in keys:
+            dict.__setitem__(self, key, _UNREAD)
+
+    def _ids(self, key) -> dict:
+        ids = dict.fromkeys(
+            r[0]
+            for r in self._reader.execute(
+                "SELECT item_id FROM items WHERE graph = ? AND node = ? ORDER BY ord", (key[0], key[1])
+            )
+        )
+        dict.__setitem__(self, key, ids)
+        return ids
+
+    def __getitem__(self, key):
+        found = dict.__getitem__(self, key)
+        return self._ids(key) if found is _UNREAD else found
+
+    def get(self, key, default=None):
+        found = dict.get(self, key, default)
+        return self._ids(key) if found is _UNREAD else found
+
+    def setdefault(self, key, default=None):
+        if dict.__contains__(self, key):
+            return self[key]
+        dict.__setitem__(self, key, default)
+        return default
+
+    def values(self):
+        return [self[key] for key in dict.keys(self)]
+
+    def items(self):
+        return [(key, self[key]) for key in dict.keys(self)]
+
+    def __eq__(self, other) -> bool:
+        return dict(self.items()) == other
+
+    __hash__ = None
+
+
+class CookState(State):
+    """A ``State`` whose items are read from the tables as a cook reaches them (see the module)."""
+
+    __slots__ = ("_reader",)
+
+    items: LazyItems
+    _reader: _Reader
+
+    def items_of(self, graph: str, node: str, state: str | None = None, *, summary: bool = False) -> list[Item]:
+        self.items.read_node(graph, node, self.node_items.get((graph, node), ()))
+        return State.items_of(self, graph, node, state, summary=summary)
+
+    def outputs_of(self, graph: str, node: str) -> list[list]:
+        """The outputs of each item of the node, in generation order; those not read yet from
+        their bodies alone (a no-op manifest lists every recorded file, not every item)."""
+        ids = self.node_items.get((graph, node), {})
+        items = self.items
+        unread: dict[str, list] = {}
+        if any(not items.is_read(i) for i in ids):
+            for item_id, body in self._reader.execute(
+                "SELECT item_id, body FROM items WHERE graph = ? AND node = ?", (graph, node)
+            ):
+                if not items.is_read(item_id):
+                    unread[item_id] = _outputs(self._reader.conn, item_id, body)
+        return [unread[i] if i in unread else items[i].outputs for i in ids]
+
+    def finished_outputs(self, graph: str, node: str) -> dict[str, list]:
+        items, found = self.items, {}
+        unread = [i for i in self.node_items.get((graph, node), ()) if not items.is_read(i)]
+        if unread:
+            for item_id, state, body in self._reader.execute(
+                "SELECT item_id, state, body FROM items WHERE graph = ? AND node = ?", (graph, node)
+            ):
+                if state in DONE_STATES and not items.is_read(item_id):
+                    found[item_id] = _outputs(self._reader.conn, item_id, body)
+        for item_id in self.node_items.get((graph, node), ()):
+            item = dict.get(items, item_id)
+            if item is not None and item.state in DONE_STATES:
+                found[item_id] = item.outputs
+        return found
+
+    def items_holding(self, graph: str, paths: list[str]) -> list[str] | None:
+        """The ids of the items of ``graph`` that may list one of ``paths`` (as the events record
+        them) among their outputs: a superset (the bodies are searched for the path's bytes), to be
+        checked item by item; None for more than ``MAX_PATHS`` paths."""
+        if len(paths) > MAX_PATHS:
+            return None
+        found: dict[str, None] = {}
+        for path in paths:
+            needle = msgpack.packb(path, use_bin_type=True)
+            for (item_id,) in self._reader.execute(
+                "SELECT item_id FROM items WHERE graph = ? AND instr(body, ?) > 0", (graph, needle)
+            ):
+                found[item_id] = None
+            for (item_id,) in self._reader.execute(  # long lists of outputs (``pdgstore.itemlists``)
+                "SELECT DISTINCT lists.item_id FROM lists JOIN items ON items.item_id = lists.item_id "
+                "WHERE items.graph = ? AND lists.field = 'outputs' AND instr(lists.body, ?) > 0",
+                (graph, needle),
+            ):
+                found[item_id] = None
+        return list(found)
+
+    def children_of(self, item_id: str) -> list[str]:
+        """The recorded children of ``item_id`` (the items listing it as a parent), in generation order."""
+        return [
+            r[0]
+            for r in self._reader.execute(
+                "SELECT links.child FROM links JOIN items ON items.item_id = links.child WHERE links.parent = ? "
+                "ORDER BY items.ord",
+                (item_id,),
+            )
+        ]
+
+
+def _outputs(conn: sqlite3.Connection, item_id: str, body: bytes) -> list:
+    """An item's outputs from its row's body (a long list from ``lists``)."""
+    return itemlists.restored(
+        conn, item_id, "outputs", msgpack.unpackb(body, raw=False, strict_map_key=False)[1], lazy=False
+    )
+
+
+def read_cook_state(log, seq: int) -> State:
+    """The state of the tables of ``log`` (the cook's ``EventLog``) at ``seq``, the log's end, its
+    items left to be read as they are used. The graphs, cooks, jobs and registry are read now."""
+    conn = log.conn
+    whole = tables.read_state(conn, seq, items=False)
+    if conn.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None:
+        return whole  # nothing to read later: a plain State (a cold cook's lookups cost a dict's)
+    state = CookState()
+    state.seq = seq
+    state.graphs, state.cooks, state.jobs = whole.graphs, whole.cooks, whole.jobs
+    state.transfers, state.watches, state.schedules = whole.transfers, whole.watches, whole.schedules
+    reader = state._reader = _Reader(log)
+    state.items = LazyItems(reader, complete=False)
+    state.node_items = LazyNodeItems(reader, whole.node_items)
+    return state
