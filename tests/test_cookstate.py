@@ -4,6 +4,7 @@ the items that change reaches."""
 
 from __future__ import annotations
 
+from conftest import WIDE_GRAPH
 from pdgstore.engine.cook.loop import Cook
 from pdgstore.engine.graph.loader import load_graph
 from pdgstore.engine.project import cook_file
@@ -14,21 +15,8 @@ from pdgstore.log import EventLog
 from pdgstore.projection import APPLY
 from pdgstore.snapshots import pack_snapshot
 
-MAP_GRAPH = """
-import os
-from pdgstore.engine import Graph
-
-graph = Graph("map")
-files = graph.file_pattern("files", "in/*.txt")
-
-@graph.python_processor("upper", upstream=files)
-def upper(item):
-    os.makedirs("out1", exist_ok=True)
-    dst = os.path.join("out1", item.input_path.name)
-    with open(dst, "w") as f:
-        f.write(item.input_path.read_text().upper())
-    item.add_output_file(dst)
-"""
+#: W(N) without its wait-for-all: a file pattern and one processor (a change reaches one chain)
+MAP_GRAPH = WIDE_GRAPH.split("gather =")[0]
 
 
 def _read(state: CookState) -> int:
