@@ -14,7 +14,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from pdgstore.engine.schedulers import jobdata
+from pdgstore.engine.schedulers import jobdata, spawnfree
 
 #: variables passed through from the engine's environment; everything else is dropped
 PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
@@ -171,6 +171,8 @@ def spawn(argv: list[str], env: dict, cwd: str, log: Path, attempt: int = 1, log
             program = argv[0]
             if os.sep not in program:
                 program = which(program, env.get("PATH", os.defpath))
+            if spawnfree.available():  # the GIL free meanwhile (``engine.schedulers.spawnfree``)
+                return Process(spawnfree.spawn(program, argv, env, fd))
             actions = [
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                 (os.POSIX_SPAWN_DUP2, fd, 1),
