@@ -64,7 +64,7 @@ def test_batches_cook_on_dask_workers_as_on_the_local_scheduler(tmp_path, dask_c
 
 def test_heartbeats_keep_a_job_on_a_worker_from_being_judged_hung(tmp_path, dask_cluster):
     """``heartbeat_timeout`` on the dask scheduler, as on the local one: the silent job is killed on
-    its worker and failed with the reason; the one sending keepalives runs its 7 s to the end."""
+    its worker and failed with the reason; the one sending keepalives runs its 5.5 s to the end."""
     cluster, _ = dask_cluster
     write_heartbeat_jobs(tmp_path)
     graph = engine.Graph("beats", root=str(tmp_path))
