@@ -195,23 +195,22 @@ def from_row(row: tuple) -> Event:
     return build(kind, seq, time_ns, cook_id, graph, blob)
 
 
-class PackedList:
-    """A list field of an event's payload left as its msgpack bytes (``from_rows(lazy=True)``).
+class LazyList:
+    """A read-only list made only when something reads it (``decode``, iterating, indexing):
+    ``len`` is known without it. Subclasses say how it is made (``_make``)."""
 
-    Why: the events of a partition or a gather carry a list with an entry per member (55 MB at
-    W(1,000,000)); a reader that wants the item's state or messages at some point (``pdg show``'s
-    history, ``--at``'s fold of the items touched since) need not decode them. A read-only
-    sequence: ``len`` from the array's header; iterating, indexing or ``decode`` decode it once."""
+    __slots__ = ("count", "_values")
 
-    __slots__ = ("raw", "count", "_values")
-
-    def __init__(self, raw: bytes | memoryview, count: int) -> None:
-        self.raw, self.count = raw, count
+    def __init__(self, count: int) -> None:
+        self.count = count
         self._values: list | None = None
+
+    def _make(self) -> list:
+        raise NotImplementedError
 
     def decode(self) -> list:
         if self._values is None:
-            self._values = unpack(self.raw, raw=False)
+            self._values = self._make()
         return self._values
 
     def __len__(self) -> int:
@@ -224,15 +223,32 @@ class PackedList:
         return self.decode()[index]
 
     def __eq__(self, other) -> bool:
-        return self.decode() == (other.decode() if type(other) is PackedList else other)
+        return self.decode() == (other.decode() if isinstance(other, LazyList) else other)
 
     __hash__ = None  # type: ignore[assignment]  # a list's: unhashable
+
+
+class PackedList(LazyList):
+    """A list field of an event's payload left as its msgpack bytes (``from_rows(lazy=True)``).
+
+    Why: the events of a partition or a gather carry a list with an entry per member (55 MB at
+    W(1,000,000)); a reader that wants the item's state or messages at some point (``pdg show``'s
+    history, ``--at``'s fold of the items touched since) need not decode them."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes | memoryview, count: int) -> None:
+        super().__init__(count)
+        self.raw = raw
+
+    def _make(self) -> list:
+        return unpack(self.raw, raw=False)
 
 
 #: the payload fields that may hold an entry per member of a partition or gather, and the kinds
 #: whose payloads hold them as one item's lists
 LIST_FIELDS = frozenset({"parents", "inputs", "outputs"})
-LAZY_KINDS = frozenset({"WorkItemGenerated", "WorkItemCooked"})
+LAZY_KINDS = frozenset({"WorkItemGenerated", "WorkItemCooked", "WorkItemRestatted"})
 #: payloads at least this long are read with their list fields left packed, when asked
 LAZY_FROM = 4096
 

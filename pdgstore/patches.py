@@ -26,6 +26,7 @@ from __future__ import annotations
 from itertools import compress, count
 from operator import ne
 
+from pdgstore.codec import LazyList
 from pdgstore.errors import StoreRefused
 from pdgstore.itemlists import as_list
 
@@ -74,8 +75,32 @@ def splices(old, new: list) -> list | None:
     return [[head, n - tail, entries]]
 
 
+class PatchedList(LazyList):
+    """``apply(base, patch)`` of a base left lazy (an event's ``codec.PackedList``, or another
+    patched one), made only when read: ``--at``'s fold of a partition through its patched events
+    then decodes none of its million entries unless the answer shows them."""
+
+    __slots__ = ("base", "patch")
+
+    def __init__(self, base: LazyList, patch: list) -> None:
+        pos, count = 0, len(base)
+        for start, stop, entries in patch:  # checked now, as ``apply`` would: a bad patch is the log's
+            if start < pos or stop < start or stop > len(base):
+                raise ValueError(f"splice [{start}, {stop}) does not fit a list of {len(base)} entries after {pos}")
+            count += len(entries) - (stop - start)
+            pos = stop
+        super().__init__(count)
+        self.base, self.patch = base, patch
+
+    def _make(self) -> list:
+        return apply(self.base.decode(), self.patch)
+
+
 def apply(base, patch: list) -> list:
-    """The list ``splices`` described: ``base`` with each splice's range replaced."""
+    """The list ``splices`` described: ``base`` with each splice's range replaced (a lazy base
+    gives a lazy list: ``PatchedList``)."""
+    if isinstance(base, LazyList):
+        return PatchedList(base, patch)  # type: ignore[return-value]  # a list when read
     base = _listed(base)
     out: list = []
     pos = 0

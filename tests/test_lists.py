@@ -214,3 +214,24 @@ def test_a_prepared_row_with_a_long_list_writes_it_to_lists():
     assert state.items["gather"].parents == parents and state.items["gather"].inputs == inputs
     assert conn.execute("SELECT count(*) FROM links WHERE child = 'gather'").fetchone() == (100,)
     assert conn.execute("SELECT field FROM lists GROUP BY field").fetchall() == [("inputs",), ("parents",)]
+
+
+def test_the_state_at_a_point_after_patches_reads_no_list_it_does_not_show(schema2):
+    """Folding a partition's events up to a point after patched ones (two one-change recooks,
+    ``--at`` the first) leaves its lists lazy (``patches.PatchedList`` over ``codec.PackedList``):
+    nothing decodes them for a status; an answer that shows them is the replay's."""
+    from pdgstore import patches, queries, refs
+
+    assert schema2.pdg("cook", "wide.py").exit_code == 0
+    for name in ("f0007", "f0009"):
+        schema2.write(f"in/{name}.txt", f"{name} changed\n")
+        assert schema2.pdg("cook", "wide.py").exit_code == 0
+    with EventLog.open(str(schema2.db)) as log:
+        state, point = refs.state_at(log, "cook~1")
+        gather = state.then.items[_item_id(str(schema2.db), "gather_1")]
+        assert type(gather.outputs) is patches.PatchedList and gather.outputs._values is None
+        old = log.state_at(point.seq)
+        assert queries.status(state) == queries.status(old)
+        assert gather.outputs._values is None
+        for name in ("gather_1", "concat_1"):
+            assert queries.item_detail(log, state, name, point.seq) == queries.item_detail(log, old, name, point.seq)
