@@ -180,6 +180,30 @@ def test_a_killed_worker_reschedules_its_job_with_one_retry_counted(tmp_path, da
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it for the next tests
 
 
+def test_a_call_whose_connection_closes_is_one_not_answered_not_a_thread_traceback(monkeypatch):
+    """Found by a paired suite round (round 4, in the test above's sibling that kills a task's first
+    run): asking the workers for a dead worker's orphans, ``Client.run`` raised CommClosedError in the
+    cook's call thread, which died with a traceback on stderr. Such a call is now one not answered:
+    the retry's reason says no worker was reachable, and no thread dies (fails before the fix)."""
+    from distributed.comm.core import CommClosedError
+
+    from pdgstore.engine.schedulers.dask import reach
+    from pdgstore.engine.schedulers.dask.scheduler import DaskScheduler
+
+    died: list = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
+
+    class Dropped:
+        """A client whose connection to the Dask scheduler closed under it."""
+
+        def run(self, *args, **kwargs):
+            raise CommClosedError("in <TCP (closed) ConnectionPool.broadcast>: Stream is closed")
+
+    words, pids = reach.reap(Dropped(), ["key-1"], DaskScheduler("farm")._call)
+    assert died == []
+    assert (words, pids) == ("; no worker was reachable to look for its job left running", {})
+
+
 def test_cancel_kills_jobs_on_workers_and_a_later_cook_resumes_minimally(tmp_path, dask_cluster):
     cluster, _ = dask_cluster
     (tmp_path / "go").write_text("")

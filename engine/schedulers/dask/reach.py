@@ -14,8 +14,29 @@ workers' own disks.
 
 from __future__ import annotations
 
+import threading
+
 from pdgstore.engine.files.confine import ALLOW_ENV
 from pdgstore.engine.schedulers.dask import remote
+
+
+def call_within(fn, seconds: float, name: str) -> None:
+    """Run ``fn`` (a call to the Dask scheduler) on a thread named ``name``, giving up after
+    ``seconds``: a cancel must not hang on a scheduler that went away. A call whose connection
+    closes under it (distributed's CommClosedError is an OSError) counts as one not answered, as a
+    call that runs out of time does: the caller goes on with what it has and says so (``reap``: "no
+    worker was reachable"). Uncaught, it killed the thread with a traceback on the cook's
+    stderr (found by a paired suite round, test_dask_running_a_task_again_itself_kills_...)."""
+
+    def guarded() -> None:
+        try:
+            fn()
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=guarded, daemon=True, name=name)
+    thread.start()
+    thread.join(seconds)
 
 
 def reap(client, keys: list[str], call, keep: tuple = ()) -> tuple[str, dict]:

@@ -565,8 +565,4 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         report()
 
     def _call(self, fn) -> None:
-        """Run ``fn`` (a call to the Dask scheduler) giving up after ``_CALL_S``: a cancel must
-        not hang on a scheduler that went away."""
-        thread = threading.Thread(target=fn, daemon=True, name=f"pdg-dask-call-{self.name}")
-        thread.start()
-        thread.join(_CALL_S)
+        reach.call_within(fn, _CALL_S, f"pdg-dask-call-{self.name}")
