@@ -109,8 +109,9 @@ class StoreView:
             return
         if self._depth == 0:
             self._reader = None  # one made outside a transaction may have cached an older state
-            if self.log.conn.in_transaction:  # a read left open (TableState begins one on a reader): end it
-                self.log.conn.execute("COMMIT")
+            # No read is open here to end: the connection is in autocommit mode, so a read outside
+            # this one (a ``TableState`` made by the follower's deltas) ends as its query does
+            # (tests/test_datalayer_wal.py), and nothing holds the writer's WAL between steps.
             self.log.conn.execute("BEGIN")
         self._depth += 1
         try:
