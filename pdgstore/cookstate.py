@@ -290,9 +290,9 @@ class CookState(State):
         return found
 
     def items_holding(self, graph: str, paths: list[str]) -> list[str] | None:
-        """The ids of the items of ``graph`` that may list one of ``paths`` (as the events record
-        them) among their outputs: a superset (the bodies are searched for the path's bytes), to be
-        checked item by item; None for more than ``MAX_PATHS`` paths."""
+        """The ids of the items (of ``graph``, and maybe others) that may list one of ``paths`` (as
+        the events record them) among their outputs: a superset (the rows are searched for the
+        path's bytes), to be checked item by item; None for more than ``MAX_PATHS`` paths."""
         if len(paths) > MAX_PATHS:
             return None
         found: dict[str, None] = {}
@@ -302,10 +302,8 @@ class CookState(State):
                 "SELECT item_id FROM items WHERE graph = ? AND instr(body, ?) > 0", (graph, needle)
             ):
                 found[item_id] = None
-            for (item_id,) in self._reader.execute(  # long lists of outputs (``pdgstore.itemlists``)
-                "SELECT DISTINCT lists.item_id FROM lists JOIN items ON items.item_id = lists.item_id "
-                "WHERE items.graph = ? AND lists.field = 'outputs' AND instr(lists.body, ?) > 0",
-                (graph, needle),
+            for (item_id,) in self._reader.execute(  # long lists of outputs (``pdgstore.itemlists``), any graph's
+                "SELECT DISTINCT item_id FROM lists WHERE field = 'outputs' AND instr(body, ?) > 0", (needle,)
             ):
                 found[item_id] = None
         return list(found)

@@ -129,7 +129,12 @@ def _from_tables(graph, state: CookState, scope: list[str], changed: set[str]):
     dirty = []
     for item_id in candidates:
         item = state.items.get(item_id)
-        if item is not None and item.node in in_scope and not unchanged(item, {}, graph.root, changed):
+        if (
+            item is not None
+            and item.graph == graph.name
+            and item.node in in_scope
+            and not unchanged(item, {}, graph.root, changed)
+        ):
             dirty.append(item_id)
     total = sum(len(state.node_items.get((graph.name, name), ())) for name in scope)
     children = _LinkedChildren(state)
