@@ -69,24 +69,41 @@ def first_seq(event) -> int:
     return event.seq - len(event.ids) + 1
 
 
+def item_fields(
+    item_id: str,
+    node: str,
+    name: str,
+    index: int,
+    parents: list,
+    attrs: dict,
+    inputs: list,
+    outputs: list,
+    state: str,
+    signature: str,
+) -> dict:
+    """One item's ``WorkItemGenerated`` fields (its payload), in the kind's field order:
+    ``codec.new_events`` takes such dicts as they are."""
+    return {
+        "item_id": item_id,
+        "node": node,
+        "name": name,
+        "index": index,
+        "parents": parents,
+        "attrs": attrs,
+        "inputs": inputs,
+        "outputs": outputs,
+        "state": state,
+        "signature": signature,
+        "patched": {},
+    }
+
+
 def item_values(node: str, state: str, columns: dict) -> Iterator[dict]:
     """The ``WorkItemGenerated`` fields (its payload) of each item of a batch's ``columns``."""
     for item_id, name, index, parents, attrs, inputs, outputs, signature in zip(
         *(columns[name] for name in COLUMNS), strict=True
     ):
-        yield {
-            "item_id": item_id,
-            "node": node,
-            "name": name,
-            "index": index,
-            "parents": parents,
-            "attrs": attrs,
-            "inputs": inputs,
-            "outputs": outputs,
-            "state": state,
-            "signature": signature,
-            "patched": {},
-        }
+        yield item_fields(item_id, node, name, index, parents, attrs, inputs, outputs, state, signature)
 
 
 def expand(event) -> list[Event]:

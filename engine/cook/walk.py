@@ -31,6 +31,7 @@ from pdgstore.engine.graph.workitem import item_identity
 from pdgstore.engine.incremental import decide
 
 from pdgstore import events as ev
+from pdgstore import itembatch
 from pdgstore.events import DONE_STATES, FINISHED_STATES, PATH
 from pdgstore.state import Item, State, paused_gc
 
@@ -583,18 +584,6 @@ class Walk:
 
 
 def _announced(item_id: str, node: str, name: str, index: int, parents: list, attrs: dict) -> dict:
-    """The ``WorkItemGenerated`` fields of an item recorded ahead of its parents' cook (in the
-    kind's field order: ``codec.new_events`` takes such dicts as they are)."""
-    return {
-        "item_id": item_id,
-        "node": node,
-        "name": name,
-        "index": index,
-        "parents": parents,
-        "attrs": attrs,
-        "inputs": [],
-        "outputs": [],
-        "state": "uncooked",
-        "signature": "",
-        "patched": {},
-    }
+    """The ``WorkItemGenerated`` fields of an item recorded ahead of its parents' cook: no files,
+    no signature yet, uncooked."""
+    return itembatch.item_fields(item_id, node, name, index, parents, attrs, [], [], "uncooked", "")
