@@ -264,29 +264,30 @@ class CookState(State):
         """The outputs of each item of the node, in generation order; those not read yet from
         their bodies alone (a no-op manifest lists every recorded file, not every item)."""
         ids = self.node_items.get((graph, node), {})
-        items = self.items
-        unread: dict[str, list] = {}
-        if any(not items.is_read(i) for i in ids):
-            for item_id, body in self._reader.execute(
-                "SELECT item_id, body FROM items WHERE graph = ? AND node = ?", (graph, node)
-            ):
-                if not items.is_read(item_id):
-                    unread[item_id] = _outputs(self._reader.conn, item_id, body)
-        return [unread[i] if i in unread else items[i].outputs for i in ids]
+        unread = self._unread_outputs(graph, node, ids, done_only=False)
+        return [unread[i] if i in unread else self.items[i].outputs for i in ids]
 
     def finished_outputs(self, graph: str, node: str) -> dict[str, list]:
-        items, found = self.items, {}
-        unread = [i for i in self.node_items.get((graph, node), ()) if not items.is_read(i)]
-        if unread:
-            for item_id, state, body in self._reader.execute(
-                "SELECT item_id, state, body FROM items WHERE graph = ? AND node = ?", (graph, node)
-            ):
-                if state in DONE_STATES and not items.is_read(item_id):
-                    found[item_id] = _outputs(self._reader.conn, item_id, body)
-        for item_id in self.node_items.get((graph, node), ()):
-            item = dict.get(items, item_id)
+        ids = self.node_items.get((graph, node), ())
+        found = self._unread_outputs(graph, node, ids, done_only=True)
+        for item_id in ids:
+            item = dict.get(self.items, item_id)
             if item is not None and item.state in DONE_STATES:
                 found[item_id] = item.outputs
+        return found
+
+    def _unread_outputs(self, graph: str, node: str, ids: Iterable[str], *, done_only: bool) -> dict[str, list]:
+        """item id -> outputs of the node's items not read yet (of those in a done state only, with
+        ``done_only``), from their rows' bodies in one pass of the node's rows, without building items."""
+        items = self.items
+        if all(items.is_read(i) for i in ids):
+            return {}
+        found: dict[str, list] = {}
+        for item_id, state, body in self._reader.execute(
+            "SELECT item_id, state, body FROM items WHERE graph = ? AND node = ?", (graph, node)
+        ):
+            if not items.is_read(item_id) and (not done_only or state in DONE_STATES):
+                found[item_id] = _outputs(self._reader.conn, item_id, body)
         return found
 
     def items_holding(self, graph: str, paths: list[str]) -> list[str] | None:
