@@ -245,9 +245,9 @@ class PackedList(LazyList):
         return unpack(self.raw, raw=False)
 
 
-#: the payload fields that may hold an entry per member of a partition or gather, and the kinds
-#: whose payloads hold them as one item's lists
-LIST_FIELDS = frozenset({"parents", "inputs", "outputs"})
+#: the payload fields that may hold an entry per member of a partition or gather (an item's lists,
+#: in the order ``tables.lists_of`` gives them), and the kinds whose payloads hold them
+LIST_FIELDS = ("parents", "inputs", "outputs")
 LAZY_KINDS = frozenset({"WorkItemGenerated", "WorkItemCooked", "WorkItemRestatted"})
 #: payloads at least this long are read with their list fields left packed, when asked
 LAZY_FROM = 4096

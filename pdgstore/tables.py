@@ -223,7 +223,7 @@ def load_items(conn: sqlite3.Connection, ids: Iterable[str]) -> list[tuple]:
 
 
 # -- the fold ------------------------------------------------------------------------------------
-LIST_FIELDS = ("parents", "inputs", "outputs")
+LIST_FIELDS = codec.LIST_FIELDS
 as_list, write_list = itemlists.as_list, itemlists.write
 
 
