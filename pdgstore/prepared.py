@@ -20,7 +20,7 @@ rest of the commit a job waits for, per call; ``updated_row`` hands the row over
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pdgstore import itemlists
 from pdgstore.state import Item
@@ -97,14 +97,15 @@ def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
     return {row[0] for row in rows}
 
 
-def updated_row(item: Item) -> tuple:
+def updated_row(item: Item, detail: Callable[[Item], bytes] = item_detail) -> tuple:
     """``(item_id, body, detail)`` of ``item`` as the writer's fold left it: what ``fold_rows`` would
-    write for it after events of ``tables.ROW_KINDS`` alone (packed by the fold's own functions).
+    write for it after events of ``tables.ROW_KINDS`` alone (packed by the fold's own functions, or
+    by ``detail``: ``repack.RowPacker.detail``, the same bytes).
     ``(item_id, None, None)`` for an item with a long list: its lists are in ``lists``, which
     only the fold brings up to date (``write_updated`` leaves it to the fold)."""
     if has_long_lists(item):
         return (item.item_id, None, None)
-    return (item.item_id, item_body(item), item_detail(item))
+    return (item.item_id, item_body(item), detail(item))
 
 
 def write_updated(conn: sqlite3.Connection, rows: Sequence[tuple], updated: Sequence[tuple]) -> list[tuple]:

@@ -26,6 +26,7 @@ from pdgstore.events import Event, WorkItemGenerated, WorkItemsGenerated
 from pdgstore.log import EventLog
 from pdgstore.prepared import new_item_row, updated_row
 from pdgstore.projection import APPLY
+from pdgstore.repack import RowPacker
 from pdgstore.snapshots import pack_snapshot
 from pdgstore.state import State
 from pdgstore.tables import ROW_KINDS
@@ -58,6 +59,9 @@ class Recorder:
         #: items whose attributes or outputs events among ``_rows`` changed (``tables.ROW_KINDS``): an
         #: in-process append writes their rows as they are now (``prepared.write_updated``)
         self._touched: set[str] = set()
+        #: the touched items' rows packed again from their last packing (``repack``): a job's
+        #: 500th attribute does not pack the 499 before it again
+        self._packer = RowPacker()
         self._events: list[tuple[Event, str | None, str]] = []
         self._seq = log.next_seq if log is not None else state.seq + 1
         self.offload = offload and log is not None
@@ -197,7 +201,7 @@ class Recorder:
             else:
                 self._checkpoints(log)
                 items = self.state.items
-                updated = [updated_row(items[i]) for i in touched if i in items]
+                updated = [updated_row(items[i], self._packer.detail) for i in touched if i in items]
                 log.append_rows(self._rows, prepared=self._prepared, updated=updated)
                 if self.checkpointer is not None:
                     self.checkpointer.committed(sum(len(row[6]) + len(row[5]) for row in self._rows))
