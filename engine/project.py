@@ -17,7 +17,6 @@ from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.loader import load_graph
 from pdgstore.engine.incremental import manifest
 
-from pdgstore import compact as compaction
 from pdgstore import locate
 from pdgstore.log import EventLog
 from pdgstore.paths import display_path
@@ -132,10 +131,13 @@ def _cook_into(
                 manifest.save(cook.recorder, graph, cook.state, summary.results)
 
         summary = cook.run(after=save_manifest)
-        if auto_compact and compaction.should_compact(log, len(cook.state.items) + len(cook.state.cooks)):
-            plan = compaction.plan(log, keep_cooks=compaction.AUTO_KEEP_COOKS)
-            if plan.events:
-                summary.compacted = compaction.compact(log, plan)
+        if auto_compact:
+            from pdgstore import compact as compaction  # only here: most cooks never compact
+
+            if compaction.should_compact(log, len(cook.state.items) + len(cook.state.cooks)):
+                plan = compaction.plan(log, keep_cooks=compaction.AUTO_KEEP_COOKS)
+                if plan.events:
+                    summary.compacted = compaction.compact(log, plan)
         return summary
 
 

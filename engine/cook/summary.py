@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.schedulers import orphans
 
 from pdgstore import events as ev
 from pdgstore.events import FINISHED_STATES
 from pdgstore.queries import JSON_SCHEMA
+
+if TYPE_CHECKING:  # a no-op cook, proven by the manifest, reads a summary and never starts a recorder
+    from pdgstore.engine.cook.recorder import Recorder
 
 #: the tallies of a cook, as ``--json`` shows them under "items"
 COUNTS = ("ran", "reused", "updated", "failed", "cancelled")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 import types
 
 from pdgstore.engine.errors import GraphError, ParmError
@@ -80,6 +79,8 @@ def load_graph(path: str, overrides: dict | None = None) -> Graph:
 
 def _line_in(exc: BaseException, path: str) -> int | str:
     """The deepest line of ``path`` in the exception's traceback ('?' when it is not there)."""
+    import traceback  # here: only a graph file that fails needs it
+
     line: int | str = "?"
     for frame in traceback.extract_tb(exc.__traceback__):
         if os.path.abspath(frame.filename) == path:

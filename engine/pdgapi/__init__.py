@@ -10,8 +10,8 @@ def ensure_pdg_module() -> None:
     PDG projects keep plugins in a ``pdg/types/`` folder: with the project's folder on ``sys.path``
     that folder is a namespace package named ``pdg`` that would shadow the installed module (an
     editable install's finder is asked only after the path). So the facade is put in place first.
-    It is imported by name: it re-exports the whole engine, which is loaded by the time a plugin or
-    a graph file runs, and the low modules that call this must not depend on it."""
+    It is imported by name (the low modules that call this must not depend on it), and it loads
+    each of its names only when first used, so putting it in place costs a cook next to nothing."""
     module = sys.modules.get("pdg")
     if module is None or getattr(module, "__file__", None) is None:
         sys.modules["pdg"] = importlib.import_module("pdgstore.engine.pdgapi.facade")

@@ -14,7 +14,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from pdgstore.engine.schedulers import jobdata, spawnfree
+from pdgstore.engine.schedulers import jobdata
 
 #: variables passed through from the engine's environment; everything else is dropped
 PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
@@ -171,6 +171,9 @@ def spawn(argv: list[str], env: dict, cwd: str, log: Path, attempt: int = 1, log
             program = argv[0]
             if os.sep not in program:
                 program = which(program, env.get("PATH", os.defpath))
+            # here, not at the top: it loads ctypes, and most cooks start no job
+            from pdgstore.engine.schedulers import spawnfree
+
             if spawnfree.available():  # the GIL free meanwhile (``engine.schedulers.spawnfree``)
                 return Process(spawnfree.spawn(program, argv, env, fd))
             actions = [

@@ -12,12 +12,16 @@ The same calls ``os.posix_spawn`` makes: standard input from ``/dev/null``, stan
 error to the job's log, a new session (``POSIX_SPAWN_SETSID``: its own process group). Where that
 is not available (no C library found, a libc without the flag), ``available()`` is False and the
 caller uses ``os.posix_spawn``.
+
+The library is looked up at the first job, not at import: every ``pdg cook`` imports this module,
+and most cooks start no job. It is opened by its soname first; ``ctypes.util.find_library`` runs
+``ldconfig -p`` in a child process, so it is only the fallback where that name does not load.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import os
 from typing import Any
 
@@ -29,11 +33,23 @@ _FILE_ACTIONS_BYTES = 256
 _ATTR_BYTES = 1024
 
 
-def _load() -> Any:
+def _open_libc() -> Any:
+    """The C library: glibc's soname, else whatever ``find_library`` finds (musl, say)."""
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        from ctypes.util import find_library
+
+        return ctypes.CDLL(find_library("c") or "libc.so.6", use_errno=True)
+
+
+@functools.cache
+def _libc() -> Any:
+    """The C library if its ``posix_spawn`` takes ``POSIX_SPAWN_SETSID``, else None (looked up once)."""
     if not hasattr(os, "posix_spawn") or os.uname().sysname != "Linux":
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = _open_libc()
         attr = ctypes.create_string_buffer(_ATTR_BYTES)
         if libc.posix_spawnattr_init(attr) != 0:
             return None
@@ -47,11 +63,8 @@ def _load() -> Any:
     return libc
 
 
-_LIBC = _load()
-
-
 def available() -> bool:
-    return _LIBC is not None
+    return _libc() is not None
 
 
 def _strings(values: list[bytes]) -> Any:
@@ -61,7 +74,7 @@ def _strings(values: list[bytes]) -> Any:
 def spawn(program: str, argv: list[str], env: dict[str, str], log_fd: int) -> int:
     """Start ``program`` (a path) with ``argv`` and exactly ``env`` in a new session, its output to
     ``log_fd``: the child's pid. Raises OSError as ``os.posix_spawn`` does."""
-    libc = _LIBC
+    libc = _libc()
     assert libc is not None, "spawnfree.available() said no"
     actions = ctypes.create_string_buffer(_FILE_ACTIONS_BYTES)
     attr = ctypes.create_string_buffer(_ATTR_BYTES)
