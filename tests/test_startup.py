@@ -92,8 +92,15 @@ graph.command("run", numbers, "true")
 
 
 #: what no cook needs: the dask scheduler type (its module brings asyncio), compaction (only
-#: ``--auto-compact``), and PDG's own API (``import pdg``: its names load when a graph file uses them)
-NEVER_COOKED = ("pdgstore.engine.schedulers.dask", "asyncio", "pdgstore.compact", "pdgstore.engine.pdgapi.scheduler")
+#: ``--auto-compact``), PDG's own API (``import pdg``: its names load when a graph file uses them), pickle
+#: (only pyobject attributes)
+NEVER_COOKED = (
+    "pdgstore.engine.schedulers.dask",
+    "asyncio",
+    "pdgstore.compact",
+    "pdgstore.engine.pdgapi.scheduler",
+    "pickle",
+)
 #: what only a cook that starts a job needs: the C library's posix_spawn, through ctypes
 JOBS_ONLY = ("pdgstore.engine.schedulers.spawnfree", "ctypes")
 

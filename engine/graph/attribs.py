@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import os
-import pickle
 import re
 from typing import Any
 
@@ -106,6 +105,8 @@ class PyObject:
 
     @classmethod
     def of(cls, obj: Any) -> PyObject:
+        import pickle  # here: every cook imports this module, and most graphs hold no pyobject
+
         try:
             blob = pickle.dumps(obj, protocol=4)
         except Exception as exc:  # noqa: BLE001 - whatever pickling raises, the sentence is the same
@@ -113,6 +114,8 @@ class PyObject:
         return cls(base64.b64encode(blob).decode("ascii"))
 
     def load(self) -> Any:
+        import pickle
+
         return pickle.loads(base64.b64decode(self.data))
 
     def __repr__(self) -> str:
