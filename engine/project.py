@@ -128,7 +128,10 @@ def _cook_into(
 
         def save_manifest(summary: CookSummary) -> None:
             if node is None and summary.status == "success" and not generate_only:
-                manifest.save(cook.recorder, graph, cook.state, summary.results)
+                touched = cook.touched()
+                old = cook.scan.manifest if cook.scan is not None else None
+                since = manifest.Since(old, touched) if touched is not None and old is not None else None
+                manifest.save(cook.recorder, graph, cook.state, summary.results, since)
 
         summary = cook.run(after=save_manifest)
         if auto_compact:

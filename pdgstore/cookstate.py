@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgpack
 
@@ -290,23 +290,48 @@ class CookState(State):
                 found[item_id] = _outputs(self._reader.conn, item_id, body)
         return found
 
+    def members(self, graph: str, nodes: list[str], ids: list[str]) -> list:
+        """``State.members``: the items read already as they are; the others from their rows in one
+        pass of each node's rows, as ``Member`` (id, attributes, outputs) only: a partition's
+        merge after one member changed reads every member, and must not make (or keep) a whole
+        ``Item`` of each."""
+        items = self.items
+        held = dict.keys(items)  # (what ``LazyItems`` holds, without reading the rest)
+        if len(ids) - len(held & set(ids)) <= MAX_MISSES:
+            return [items[i] for i in ids]
+        found: dict[str, Member] = {}
+        conn = self._reader.conn
+        unpack = _unpack
+        for node in nodes:
+            for item_id, body, detail in self._reader.execute(
+                "SELECT item_id, body, detail FROM items WHERE graph = ? AND node = ?", (graph, node)
+            ):
+                outputs = unpack(body)[1]
+                if type(outputs) is int:  # a long list (``pdgstore.itemlists``)
+                    outputs = itemlists.read_list(conn, item_id, "outputs")
+                found[item_id] = Member(item_id, unpack(detail)[1], outputs)
+        found.update((i, items[i]) for i in held)  # an item read may have changed since its row was written
+        return [found[i] for i in ids]
+
     def items_holding(self, graph: str, paths: list[str]) -> list[str] | None:
         """The ids of the items (of ``graph``, and maybe others) that may list one of ``paths`` (as
         the events record them) among their outputs: a superset (the rows are searched for the
         path's bytes), to be checked item by item; None for more than ``MAX_PATHS`` paths."""
         if len(paths) > MAX_PATHS:
             return None
+        if not paths:
+            return []
+        needles = tuple(msgpack.packb(path, use_bin_type=True) for path in paths)
+        any_of = " OR ".join(["instr(body, ?) > 0"] * len(needles))  # one pass of each table for them all
         found: dict[str, None] = {}
-        for path in paths:
-            needle = msgpack.packb(path, use_bin_type=True)
-            for (item_id,) in self._reader.execute(
-                "SELECT item_id FROM items WHERE graph = ? AND instr(body, ?) > 0", (graph, needle)
-            ):
-                found[item_id] = None
-            for (item_id,) in self._reader.execute(  # long lists of outputs (``pdgstore.itemlists``), any graph's
-                "SELECT DISTINCT item_id FROM lists WHERE field = 'outputs' AND instr(body, ?) > 0", (needle,)
-            ):
-                found[item_id] = None
+        for (item_id,) in self._reader.execute(
+            f"SELECT item_id FROM items WHERE graph = ? AND ({any_of})", (graph, *needles)
+        ):
+            found[item_id] = None
+        for (item_id,) in self._reader.execute(  # long lists of outputs (``pdgstore.itemlists``), any graph's
+            f"SELECT DISTINCT item_id FROM lists WHERE field = 'outputs' AND ({any_of})", needles
+        ):
+            found[item_id] = None
         return list(found)
 
     def children_of(self, item_id: str) -> list[str]:
@@ -321,11 +346,21 @@ class CookState(State):
         ]
 
 
+class Member(NamedTuple):
+    """What a partition's merge reads of a member (``CookState.members``)."""
+
+    item_id: str
+    attrs: dict
+    outputs: list
+
+
+def _unpack(blob: bytes):
+    return msgpack.unpackb(blob, raw=False, strict_map_key=False)
+
+
 def _outputs(conn: sqlite3.Connection, item_id: str, body: bytes) -> list:
     """An item's outputs from its row's body (a long list from ``lists``)."""
-    return itemlists.restored(
-        conn, item_id, "outputs", msgpack.unpackb(body, raw=False, strict_map_key=False)[1], lazy=False
-    )
+    return itemlists.restored(conn, item_id, "outputs", _unpack(body)[1], lazy=False)
 
 
 def read_cook_state(log, seq: int) -> State:

@@ -173,6 +173,13 @@ class State:
     def items_many(self, ids) -> dict[str, Item]:
         return {i: self.items[i] for i in ids if i in self.items}
 
+    def members(self, graph: str, nodes: list[str], ids: list[str]) -> list:
+        """The items of ``ids`` (of ``nodes``), in that order, as a partition's merge reads them:
+        each has ``item_id``, ``attrs`` and ``outputs`` (``pdgstore.cookstate`` reads the ones it
+        has not read without making whole items)."""
+        items = self.items
+        return [items[i] for i in ids]
+
     def items_named(self, name: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
         return [i for i in self.items.values() if i.name == name][:limit]
 

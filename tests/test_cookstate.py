@@ -7,6 +7,7 @@ from __future__ import annotations
 from conftest import WIDE_GRAPH
 from pdgstore.engine.cook.loop import Cook
 from pdgstore.engine.graph.loader import load_graph
+from pdgstore.engine.incremental import manifest
 from pdgstore.engine.project import cook_file
 
 from pdgstore.cookstate import CookState
@@ -15,6 +16,7 @@ from pdgstore.log import EventLog
 from pdgstore.projection import APPLY
 from pdgstore.snapshots import pack_snapshot
 
+_patched = manifest.patched
 #: W(N) without its wait-for-all: a file pattern and one processor (a change reaches one chain)
 MAP_GRAPH = WIDE_GRAPH.split("gather =")[0]
 
@@ -66,8 +68,6 @@ def test_a_recook_after_one_change_reads_only_what_the_change_reaches(project):
     project.write("in/f0007.txt", "changed\n")
     graph = load_graph(str(project.root / "map.py"))
     with EventLog.open(str(project.db), writer=True) as log, graph.holding_description():
-        from pdgstore.engine.incremental import manifest
-
         _, scan = manifest.try_noop(log, graph)
         cook = Cook(log, graph, jobs=1, scan=scan)
         summary = cook.run(after=lambda s: manifest.save(cook.recorder, graph, cook.state, s.results))
@@ -75,3 +75,54 @@ def test_a_recook_after_one_change_reads_only_what_the_change_reaches(project):
     assert isinstance(cook.state, CookState) and _read(cook.state) == 2  # files_8 and upper_8, of 80
     assert (project.root / "out1" / "f0007.txt").read_text() == "CHANGED\n"
     assert cook_file(str(project.root / "map.py")).counts["ran"] == 0  # the manifest it wrote holds
+
+
+def _manifest(blob: bytes) -> dict:
+    import zlib
+
+    import msgpack
+
+    outer = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+    return msgpack.unpackb(zlib.decompress(outer["z"]), raw=False, strict_map_key=False)
+
+
+def test_a_recook_after_one_change_of_a_wide_graph_makes_no_item_of_the_members_it_did_not_reach(project, monkeypatch):
+    """W(270): the wait-for-all is placed with its recorded members and merged from their rows
+    without an ``Item`` each (270 members: more than ``cookstate.MAX_MISSES`` read one by one), and
+    the manifest is patched, not listed again. What it records is what a merge of whole items gives,
+    and the patched manifest is the one a full listing writes."""
+    from pdgstore.engine.graph.nodes import merged_outputs
+    from pdgstore.engine.incremental import signatures
+
+    project.write("wide.py", WIDE_GRAPH)
+    project.inputs(270)
+    cook_file(str(project.root / "wide.py"), jobs=1)
+    project.write("in/f0150.txt", "changed, and longer\n")
+    patched: list = []
+    monkeypatch.setattr(manifest, "patched", lambda *a: patched.append(_patched(*a)) or patched[-1])
+    cooks: list[Cook] = []
+    summary = cook_file(str(project.root / "wide.py"), jobs=1, on_cook=cooks.append)
+    assert summary.counts["ran"] == 2 and summary.counts["updated"] == 2  # upper_151, concat; files_151, gather
+    state = cooks[0].state
+    assert isinstance(state, CookState) and not state.items._complete
+    assert _read(state) == 4  # files_151, upper_151, the gather and concat_1, of 542
+    assert patched and patched[0] is not None  # the manifest was patched
+    graph = load_graph(str(project.root / "wide.py"))
+    with EventLog.open(str(project.db)) as log:
+        whole = log.current_state()
+        _, stored = log.manifest("wide")
+    gather = whole.items_of("wide", "gather")[0]
+    members = [whole.items[m] for m in gather.parents]
+    node_fp = signatures.node_fingerprint(next(d for d in graph.describe() if d["name"] == "gather"))
+    assert gather.signature == signatures.partition_signature(node_fp, {}, members)
+    assert list(gather.outputs) == merged_outputs(members)
+    assert "CHANGED, AND LONGER" in (project.root / "out2" / "all.txt").read_text()
+
+    class Written:
+        def save_manifest(self, graph_name, seq, blob):
+            self.blob = blob
+
+    full = Written()
+    manifest.save(full, graph, whole, _manifest(stored)["results"])
+    assert _manifest(stored) == _manifest(full.blob)
+    assert cook_file(str(project.root / "wide.py")).counts["ran"] == 0  # the patched manifest proves a no-op

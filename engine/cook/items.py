@@ -105,8 +105,9 @@ class Items:
     def merge(self, item_id: str, prev, own: dict) -> None:
         """A partition whose members all cooked: reuse it or merge them into it."""
         item = self.state.items[item_id]
-        members = [self.state.items[m] for m in item.parents]
         node = item.node
+        # the members the walk did not read stay unread: only what the merge uses of each is read
+        members = self.state.members(self.graph.name, self.graph.nodes[node].inputs, list(item.parents))
         if node in self.shortcut and decide.keeps_signature(item, prev, self.settle.remade):
             signature = prev.signature
         else:

@@ -237,6 +237,15 @@ class Cook:
             out[name] = {"items": count, "mode": self._started_walk.modes.get(name, "")}
         return out
 
+    def touched(self) -> list[str] | None:
+        """After a delta walk that added, removed and renumbered no item, and used the no-op
+        manifest's scan: the items it generated and decided, of the nodes that are no partitioners
+        (every other item is as that manifest recorded it: ``manifest.Since``); else None."""
+        walk = self.walk
+        if walk is None or walk.affected is None or walk.reshaped or self.scan is None:
+            return None
+        return [i for run in walk.runs.values() if not run.node.is_partitioner for i in run.items]
+
     def _results(self) -> list[str]:
         root, walk = self.graph.root, self._started_walk
         paths: list[str] = []

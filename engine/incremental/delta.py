@@ -57,6 +57,9 @@ class Scan:
     stats: dict
     changed: set
     patterns_same: bool
+    #: the manifest the scan was made from (``engine.incremental.manifest``), which a delta cook's
+    #: new manifest patches rather than lists every file again (``manifest.save``'s ``since``)
+    manifest: dict | None = None
 
 
 def affected(

@@ -34,6 +34,7 @@ from __future__ import annotations
 import os
 import time
 import zlib
+from dataclasses import dataclass
 from stat import S_ISREG
 from typing import cast
 
@@ -61,9 +62,16 @@ RACY_NS = 2_000_000_000
 LEVEL = 1
 
 
-def save(store, graph: Graph, state: State, results: list[str]) -> None:
+def save(store, graph: Graph, state: State, results: list[str], since: Since | None = None) -> None:
     """Write the manifest of ``graph`` for the state just cooked (a whole-graph cook that succeeded)
-    to ``store``: the ``EventLog``, or the cook's ``Recorder`` (written by its appender, if any)."""
+    to ``store``: the ``EventLog``, or the cook's ``Recorder`` (written by its appender, if any).
+    ``since``: what a delta cook changed since the manifest its scan read, to patch that one
+    (``patched``) instead of listing every recorded file again."""
+    m = patched(graph, state, since) if since is not None else None
+    if m is not None:
+        m["results"] = results
+        _write(store, graph, state, m)
+        return
     order = graph.topological_order()
     counts = {name: len(state.node_items.get((graph.name, name), ())) for name in order}
     # every (file, mtime_ns, size) recorded, once, as the events record it (relative to the root).
@@ -86,22 +94,98 @@ def save(store, graph: Graph, state: State, results: list[str]) -> None:
                 "files": [place for _path, place in places],  # in the order of the absolute paths
                 "folder": _stamp(node.listed_folder(graph.root), listed_after_ns),
             }
+    m = {
+        "counts": counts,
+        "patterns": patterns,
+        "results": results,
+        "paths": [k[0] for k in seen],
+        "mtimes": [k[1] for k in seen],
+        "sizes": [k[2] for k in seen],
+    }
+    _write(store, graph, state, m)
+
+
+def _write(store, graph: Graph, state: State, m: dict) -> None:
     packer = msgpack.Packer(use_bin_type=True, autoreset=False)
-    packer.pack(
-        {
-            "v": VERSION,
-            "described": graph.describe(),
-            "counts": counts,
-            "patterns": patterns,
-            "results": results,
-            "paths": [k[0] for k in seen],
-            "mtimes": [k[1] for k in seen],
-            "sizes": [k[2] for k in seen],
-        }
-    )
+    packer.pack({"v": VERSION, "described": graph.describe(), **m})
     # the outer map keeps "v" readable by any version (an older pdg sees another version and cooks)
     outer = {"v": VERSION, "z": zlib.compress(packer.getbuffer(), LEVEL)}
     store.save_manifest(graph.name, state.seq, msgpack.packb(outer, use_bin_type=True))
+
+
+@dataclass
+class Since:
+    """What a delta cook changed since the manifest its scan read (``Scan.manifest``): the items
+    it generated and decided (``touched``: of the nodes that are no partitioners), none added,
+    removed or renumbered; every other item is as that manifest recorded it."""
+
+    manifest: dict
+    touched: list[str]
+
+
+def patched(graph: Graph, state: State, since: Since) -> dict | None:
+    """The manifest ``save`` would list, made from the one before by giving each file a touched
+    item records its new (mtime_ns, size): the cost of what changed, not of every recorded file.
+    None (list them all) when that might differ from the full listing in which files it proves:
+    a recorded path held twice, a touched item recording a path the manifest lacks, or an
+    untouched item that holds a path whose record changed (it still records the old stats).
+    A path no item holds any more may stay listed: a manifest that lists a file no item holds
+    can only fail a no-op proof (a cook then writes it anew), never pass one it should not."""
+    old = since.manifest
+    paths = old["paths"]
+    place = dict(zip(paths, range(len(paths))))
+    if len(place) != len(paths):
+        return None
+    mtimes, sizes = list(old["mtimes"]), list(old["sizes"])
+    written: set[int] = set()
+    changed: list[str] = []
+    items = state.items
+    for item_id in since.touched:
+        for o in items[item_id].outputs:
+            at = place.get(o[PATH])
+            if at is None:
+                return None
+            if mtimes[at] == o[MTIME_NS] and sizes[at] == o[SIZE]:
+                continue
+            if at in written:
+                return None  # two touched items record the same file differently
+            written.add(at)
+            mtimes[at], sizes[at] = o[MTIME_NS], o[SIZE]
+            changed.append(o[PATH])
+    if changed and _held_elsewhere(graph, state, changed, set(since.touched)):
+        return None
+    listed_after_ns = max((c.started_ns for c in state.cooks.values() if c.graph == graph.name), default=0)
+    patterns = {
+        name: {
+            "files": recorded["files"],
+            "folder": _stamp(cast(FilePattern, graph.nodes[name]).listed_folder(graph.root), listed_after_ns),
+        }
+        for name, recorded in old["patterns"].items()
+    }
+    return {"counts": old["counts"], "patterns": patterns, "paths": paths, "mtimes": mtimes, "sizes": sizes}
+
+
+def _held_elsewhere(graph: Graph, state: State, paths: list[str], touched: set[str]) -> bool:
+    """Whether an item of ``graph`` the cook did not touch, of a node that is no partitioner (a
+    partition's files are its members'), records one of ``paths`` among its outputs; True when
+    that cannot be told cheaply."""
+    holding = getattr(state, "items_holding", None)
+    found = holding(graph.name, sorted(set(paths))) if holding is not None else None
+    if found is None:
+        return True
+    wanted = set(paths)
+    for item_id in found:
+        if item_id in touched:
+            continue
+        item = state.items.get(item_id)
+        if item is None or item.graph != graph.name:
+            continue
+        node = graph.nodes.get(item.node)
+        if node is None or node.is_partitioner:
+            continue
+        if any(o[PATH] in wanted for o in item.outputs):
+            return True
+    return False
 
 
 def _stamp(folder: str | None, listed_after_ns: int = 0) -> list:
@@ -152,10 +236,10 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
     root = graph.root
     prefix = files.root_prefix(root)
     if prefix is None:
-        paths = [files.absolute(p, root) for p in m.pop("paths")]
+        paths = [files.absolute(p, root) for p in m["paths"]]
     else:
-        paths = [p if p[:1] == "/" else prefix + p for p in m.pop("paths")]
-    stats, changed = files.stat_changed(paths, m.pop("mtimes"), m.pop("sizes"))
+        paths = [p if p[:1] == "/" else prefix + p for p in m["paths"]]
+    stats, changed = files.stat_changed(paths, m["mtimes"], m["sizes"])
     # a recorded file now missing or not a file (a symlink's target) leaves its folder's stamp as it
     # was, yet the pattern no longer matches it: then the folders are listed
     stamps_hold = all(stats[p] is not None and S_ISREG(stats[p].st_mode) for p in changed)  # type: ignore[union-attr]
@@ -164,7 +248,7 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
         for name, recorded in m["patterns"].items()
     )
     if changed or not patterns_same:
-        return None, Scan(stats, changed, patterns_same)
+        return None, Scan(stats, changed, patterns_same, m)
     return _record(log, graph, described, order, m, jobs, started, started_ns), None
 
 
