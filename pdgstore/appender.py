@@ -18,7 +18,8 @@ The protocol, over the program's stdin (requests) and stdout (replies), both bin
 
   - ``["append", rows]``: event rows (the 7 columns ``codec`` makes, ``seq`` first), appended in one
     transaction (``EventLog.append_rows``); ``["append", rows, prepared]`` with the ``items`` rows of
-    the new items they generate (``pdgstore.prepared``);
+    the new items they generate (``pdgstore.prepared``), ``["append", rows, prepared, batches]``
+    with those of batches of new items too, as columns (``prepared.batch_rows``);
   - ``["snapshot", seq]``, tail the snapshot: ``EventLog.write_snapshot``;
   - ``["snapshot_tables", seq]``: the snapshot at ``seq`` (where the log ends), packed here from the
     projection tables (``snapshots.pack_from_tables``) and written: the cook sends no state;
@@ -104,7 +105,11 @@ def perform(log: EventLog, header: Sequence[Any], tail: bytes) -> None:
     """Do one request on ``log`` (the cook does the same itself when it has no appender)."""
     op = header[0]
     if op == "append":
-        log.append_rows(header[1], prepared=header[2] if len(header) > 2 else ())
+        log.append_rows(
+            header[1],
+            prepared=header[2] if len(header) > 2 else (),
+            batches=header[3] if len(header) > 3 else (),
+        )
     elif op == "snapshot":
         log.write_snapshot(header[1], tail)
     elif op == "snapshot_tables":
@@ -126,8 +131,9 @@ def perform_merged(log: EventLog, found: list) -> None:
         return perform(log, *found[0])
     rows = [row for header, _tail in found for row in header[1]]
     prepared = [row for header, _tail in found if len(header) > 2 for row in header[2]]
+    batches = [batch for header, _tail in found if len(header) > 3 for batch in header[3]]
     try:
-        log.append_rows(rows, prepared=prepared)
+        log.append_rows(rows, prepared=prepared, batches=batches)
     except StoreIOError:
         raise  # a write error is never retried (the disk may drop the data and report success)
     except PdgError:  # a batch refused (rolled back whole): now one by one, to find the one refused

@@ -195,13 +195,15 @@ class EventLog(LogReader):
         manifest_seq: tuple[str, int] | None = None,
         prepared: Sequence[tuple] = (),
         updated: Sequence[tuple] = (),
+        batches: Sequence[tuple] = (),
     ) -> None:
         """Append rows already encoded by ``codec.to_row``, in one transaction; ``manifest_seq``
         (graph, seq) also moves that graph's no-op manifest to ``seq`` in the same transaction.
         ``prepared``: the ``items`` rows (``prepared.new_item_row``) of new items some of these
         events generate, written as they are instead of folding those events again. ``updated``:
         the rows (``prepared.updated_row``) of items these events change attributes or outputs of,
-        as the writer's fold left them (``prepared.write_updated``)."""
+        as the writer's fold left them (``prepared.write_updated``). ``batches``: the items rows
+        of batches of new items (``WorkItemsGenerated``), as columns (``prepared.batch_rows``)."""
         if not self.is_writer:
             raise RuntimeError("append on a store opened for reading")
         if not rows:
@@ -211,8 +213,10 @@ class EventLog(LogReader):
             c.executemany(f"INSERT INTO events ({COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows)
             # the queryable state moves with the events, in their transaction
             folding = prepared_rows.write_updated(c, rows, updated) if updated else rows
-            if prepared:
-                done = prepared_rows.write_prepared(c, prepared)
+            if prepared or batches:
+                done = prepared_rows.write_prepared(c, prepared) if prepared else set()
+                if batches:
+                    done |= prepared_rows.write_batches(c, batches)
                 tables.fold_rows(c, [r for r in folding if r[0] not in done])
             else:
                 tables.fold_rows(c, folding)

@@ -10,6 +10,13 @@ folding those events a second time (``tables.fold_rows`` folds the batch's other
 later one that changes a prepared item reads its row back). ``pdg check`` compares the tables with
 a replay of the log from zero, prepared rows included.
 
+A node's batch of new items (``WorkItemsGenerated``, ``pdgstore.itembatch``) goes further: the
+writer has the items' columns already (the batch's own lists), so ``batch_rows`` packs each item's
+body and detail straight from them, without reading an ``Item`` back per item, and hands the batch
+over as columns, not as a row tuple per item; ``write_batches`` inserts them with ``executemany``
+over those columns (no Python step per item on the appender's side, and a request with no container
+per item for the pipe to pack and unpack).
+
 The same holds for a running item's reports: a job's attribute or output (``tables.ROW_KINDS``)
 changes the item's body and detail only, and the cook holds the item as it is after the event.
 Loading the row, decoding every attribute it has and folding the event again cost more than the
@@ -21,6 +28,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from itertools import repeat
+
+import msgpack
 
 from pdgstore import itemlists
 from pdgstore.state import Item
@@ -95,6 +105,64 @@ def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
         [(*k, c) for k, c in counts.items()],
     )
     return {row[0] for row in rows}
+
+
+_pack = msgpack.Packer(use_bin_type=True).pack
+
+
+def batch_rows(seq: int, graph: str, node: str, state: str, cook_id: int, columns: dict) -> tuple | None:
+    """The ``items`` rows of a batch of new items (``pdgstore.itembatch``: the ``WorkItemsGenerated``
+    at ``seq``, its ``columns``), as columns: ``(first ord, graph, node, state, cook_id, ids, names,
+    bodies, details, link parents, link children)``, for ``write_batches``. Each body and detail is
+    the tuple ``tables.item_body``/``item_detail`` pack for the item the fold makes of it
+    (``projection``: not started, no error, traceback or reason), so the rows cannot differ from the
+    fold's (``pdg check`` replays the batch through the fold and compares). None when an item has a
+    long list (``pdgstore.itemlists``): those go row by row (``new_item_row``)."""
+    ids, parents, inputs, outputs = columns["ids"], columns["parents"], columns["inputs"], columns["outputs"]
+    if not ids or max(max(map(len, parents)), max(map(len, inputs)), max(map(len, outputs))) >= itemlists.LISTED_FROM:
+        return None
+    pack = _pack
+    bodies = [
+        pack((index, outs, 0, 0, "", signature, len(ups), len(ins)))
+        for index, outs, signature, ups, ins in zip(columns["indexes"], outputs, columns["signatures"], parents, inputs)
+    ]
+    details = [pack((ups, attrs, ins, "", {})) for ups, attrs, ins in zip(parents, columns["attrs"], inputs)]
+    link_parents = [parent for ups in parents for parent in ups]
+    link_children = [item_id for item_id, ups in zip(ids, parents) for _ in ups]
+    first = seq - len(ids) + 1
+    return (first, graph, node, state, cook_id, ids, columns["names"], bodies, details, link_parents, link_children)
+
+
+def write_batches(conn: sqlite3.Connection, batches: Sequence[tuple]) -> set:
+    """Insert the rows ``batch_rows`` made, their links, nodes and counts; return the seqs of the
+    batch events they stand for (``fold_rows`` skips those)."""
+    done = set()
+    for first, graph, node, state, cook_id, ids, names, bodies, details, link_parents, link_children in batches:
+        n = len(ids)
+        conn.executemany(
+            f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+            zip(
+                range(first, first + n),
+                ids,
+                repeat(graph),
+                repeat(node),
+                names,
+                repeat(state),
+                repeat(cook_id),
+                bodies,
+                details,
+                strict=False,
+            ),
+        )
+        if link_parents:
+            conn.executemany("INSERT OR IGNORE INTO links VALUES (?, ?)", zip(link_parents, link_children, strict=True))
+        conn.execute("INSERT OR IGNORE INTO nodes (ord, graph, node) VALUES (?, ?, ?)", (first, graph, node))
+        conn.execute(
+            "INSERT INTO node_states VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count",
+            (graph, node, state, n),
+        )
+        done.add(first + n - 1)
+    return done
 
 
 def updated_row(item: Item, detail: Callable[[Item], bytes] = item_detail) -> tuple:

@@ -17,8 +17,10 @@ import pytest
 
 import pdgstore.engine as engine
 from pdgstore import EventLog, codec, itembatch, queries, tablecheck
+from pdgstore import events as ev
 from pdgstore.engine import wedge_range
 from pdgstore.engine.cook import bulk
+from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.timetravel import state_at_seq
 
 WEDGE = 900
@@ -130,3 +132,50 @@ def test_history_and_explain_of_a_batch_item_from_the_command_line(stores):
     assert [(e["kind"], e["seq"], e["payload"]["name"]) for e in events] == [
         ("WorkItemGenerated", history[0]["seq"], name)
     ]
+
+
+def _columns(ids: list[str], *, outputs: int = 0, parent: str = "") -> dict:
+    """A batch's columns (``itembatch.COLUMNS``) for ``ids``, each with ``outputs`` output records
+    and ``parent`` (if any) as its parent."""
+    files = [[f"/out/{i}.txt", "file/text", 1, 0, ""] for i in range(outputs)]
+    return {
+        "ids": ids,
+        "names": [f"n_{i}" for i in range(len(ids))],
+        "indexes": list(range(len(ids))),
+        "parents": [[parent] if parent else [] for _ in ids],
+        "attrs": [{"seed": ["int", [i]], "tag": ["str", ["x"]]} for i in range(len(ids))],
+        "inputs": [[] for _ in ids],
+        "outputs": [list(files) for _ in ids],
+        "signatures": [f"sig{i}" for i in range(len(ids))],
+    }
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("offload", [False, True])
+def test_a_batchs_rows_made_from_its_columns_are_the_folds_rows(tmp_path, offload):
+    """The writer inserts a batch of new items from its columns (``prepared.batch_rows``,
+    ``write_batches``), in-process and through the appender process; the tables are then exactly
+    what the fold of the log makes (``pdg check``'s replay), links and counts included. A batch
+    with an item's long list (64 outputs: ``pdgstore.itemlists``) goes row by row, and a batch
+    that generates an id again is folded (it replaces the item)."""
+    log = EventLog.open(str(tmp_path / "pdg.db"), writer=True, create=True)
+    rec = Recorder(log, log.current_state(), graph="g", offload=offload)
+    rec.cook_id = 1
+    rec.emit(ev.CookStarted, node="", jobs=1, pid=1, overrides={})
+    up = [f"u{i:05d}" for i in range(3000)]  # enough rows for an offloading recorder to start its appender
+    rec.record_batch("up", "cooked_success", _columns(up))
+    rec.record_batch("down", "uncooked", _columns(["d0", "d1"], parent=up[0]))
+    rec.record_batch("wide", "cooked_success", _columns(["w0", "w1"], outputs=64))
+    rec.flush()
+    rec.record_batch("again", "uncooked", _columns(["d1", "a0"], parent=up[1]))  # d1 generated again
+    rec.flush()
+    process = rec.log_process
+    rec.close()
+    assert (process is not None and not process.problem) if offload else process is None
+    assert tablecheck.check(log).difference is None
+    rows = dict(log.conn.execute("SELECT item_id, node FROM items WHERE item_id IN ('d1', 'w0')").fetchall())
+    assert rows == {"d1": "again", "w0": "wide"}
+    links = log.conn.execute("SELECT parent, child FROM links WHERE child IN ('d0', 'd1') ORDER BY child").fetchall()
+    assert links == [(up[0], "d0"), (up[1], "d1")]
+    assert log.conn.execute("SELECT count(*) FROM lists WHERE item_id = 'w0'").fetchone()[0] > 0
+    log.close()

@@ -117,11 +117,16 @@ class LogProcess:
         return len(self._unconfirmed)
 
     # -- the cook's calls ------------------------------------------------------------------------
-    def append(self, rows: list[tuple], mark=None, prepared: list | None = None) -> None:
+    def append(self, rows: list[tuple], mark=None, prepared: list | None = None, batches: list | None = None) -> None:
         """Queue ``rows`` (encoded by ``codec``) as one batch; ``mark`` becomes ``confirmed`` once
         the batch is in the log. Raises the appender's error if an earlier request failed.
-        ``prepared``: the items rows of new items (``EventLog.append_rows``)."""
-        self._request(["append", rows, prepared] if prepared else ["append", rows], b"", mark)
+        ``prepared``: the items rows of new items; ``batches``: those of batches of new items, as
+        columns (``EventLog.append_rows``)."""
+        if batches:
+            header = ["append", rows, prepared or [], batches]
+        else:
+            header = ["append", rows, prepared] if prepared else ["append", rows]
+        self._request(header, b"", mark)
 
     def write_snapshot(self, seq: int, blob) -> None:
         """Queue the snapshot at ``seq`` (``pdgstore.snapshots.pack_snapshot``): written after every batch
@@ -270,7 +275,8 @@ class LogProcess:
             header = msgpack.unpackb(head[LENGTH.size : -LENGTH.size], use_list=False)
             if header[0] == "append":  # less what it had appended; a snapshot or manifest is written again
                 prepared = [row for row in header[2] if row[0] > last] if len(header) > 2 else []
-                header = ("append", [row for row in header[1] if row[0] > last], prepared)
+                batches = [batch for batch in header[3] if batch[0] > last] if len(header) > 3 else []
+                header = ("append", [row for row in header[1] if row[0] > last], prepared, batches)
             if header[0] != "append" or header[1]:
                 perform(self.log, header, tail)
             self._confirm(mark)

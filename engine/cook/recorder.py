@@ -24,7 +24,7 @@ from pdgstore import codec, itembatch, patches
 from pdgstore.errors import StoreIOError
 from pdgstore.events import Event, WorkItemGenerated, WorkItemsGenerated
 from pdgstore.log import EventLog
-from pdgstore.prepared import new_item_row, updated_row
+from pdgstore.prepared import batch_rows, new_item_row, updated_row
 from pdgstore.projection import APPLY
 from pdgstore.repack import RowPacker
 from pdgstore.snapshots import pack_snapshot
@@ -56,6 +56,9 @@ class Recorder:
         self.keep_events = keep_events
         self._rows: list[tuple] = []
         self._prepared: list[tuple] = []  # items rows of new items among ``_rows`` (``record_many``)
+        #: items rows of the ``WorkItemsGenerated`` among ``_rows``, as columns (``record_batch``)
+        self._batches: list[tuple] = []
+        self._batch_items = 0  # how many rows they hold
         #: items whose attributes or outputs events among ``_rows`` changed (``tables.ROW_KINDS``): an
         #: in-process append writes their rows as they are now (``prepared.write_updated``)
         self._touched: set[str] = set()
@@ -76,7 +79,7 @@ class Recorder:
         """Rows waiting to be written: events, and the items rows of a batch's new items (one
         ``WorkItemsGenerated`` row stands for up to 10,000 of them: the appender is started and
         fed by what is to be written, not by the events' number)."""
-        return len(self._rows) + len(self._prepared)
+        return len(self._rows) + len(self._prepared) + self._batch_items
 
     def emit(self, cls: type[Event], **fields) -> Event:
         return self.record(cls, fields)
@@ -149,19 +152,24 @@ class Recorder:
         if self.keep_events:
             self.record_many(WorkItemGenerated, list(itembatch.item_values(node, item_state, columns)))
             return
-        first = self._seq
         self._seq += len(ids)
-        state, items = self.state, self.state.items
-        new = self.log is not None and not any(item_id in items for item_id in ids)
         fields = {"node": node, "state": item_state, **columns}
         event, row = codec.new_event(
             WorkItemsGenerated, self._seq - 1, time.time_ns(), self.cook_id, self.graph, fields
         )
         self._rows.append(row)
+        state, items = self.state, self.state.items
+        new = self.log is not None and items.keys().isdisjoint(ids)
         APPLY[WorkItemsGenerated.kind](state, event)
         state.seq = event.seq
-        if new:  # the items rows, made here from the fold (the appender writes them as they are)
-            self._prepared += [new_item_row(first + i, items[item_id]) for i, item_id in enumerate(ids)]
+        if new:  # the items rows, made here from the columns (the appender writes them as they are)
+            columns_rows = batch_rows(event.seq, self.graph, node, item_state, self.cook_id, columns)
+            if columns_rows is not None:
+                self._batches.append(columns_rows)
+                self._batch_items += len(ids)
+            else:
+                first = event.seq - len(ids) + 1
+                self._prepared += [new_item_row(first + i, items[item_id]) for i, item_id in enumerate(ids)]
         if self.pending >= HAND_OFF_ROWS and self.offload:
             self._hand_off()
 
@@ -172,12 +180,9 @@ class Recorder:
         process = self.log_process
         if process is None:
             process = self.log_process = LogProcess(self.log)
-        if self._prepared:
-            process.append(self._rows, None, self._prepared)
-        else:
-            process.append(self._rows, None)
+        process.append(self._rows, None, self._prepared, self._batches)
         self.log.next_seq = self._seq
-        self._rows, self._prepared = [], []
+        self._rows, self._prepared, self._batches, self._batch_items = [], [], [], 0
         self._touched.clear()
 
     def flush(self, mark=None) -> list[tuple[Event, str | None, str]]:
@@ -186,7 +191,7 @@ class Recorder:
         becomes once this batch (and every one before it) is in the log."""
         log = self.log
         if self._rows and log is None:
-            self._rows, self._prepared = [], []
+            self._rows, self._prepared, self._batches, self._batch_items = [], [], [], 0
         touched, self._touched = self._touched, set()
         process = self.log_process
         if self._rows and log is not None:
@@ -194,21 +199,18 @@ class Recorder:
                 self._stop_checkpointer()  # the appender checkpoints by itself
                 process = self.log_process = LogProcess(log)
             if process is not None:
-                if self._prepared:
-                    process.append(self._rows, mark, self._prepared)
-                else:
-                    process.append(self._rows, mark)
+                process.append(self._rows, mark, self._prepared, self._batches)
             else:
                 self._checkpoints(log)
                 items = self.state.items
                 updated = [updated_row(items[i], self._packer.detail) for i in touched if i in items]
-                log.append_rows(self._rows, prepared=self._prepared, updated=updated)
+                log.append_rows(self._rows, prepared=self._prepared, updated=updated, batches=self._batches)
                 if self.checkpointer is not None:
                     self.checkpointer.committed(sum(len(row[6]) + len(row[5]) for row in self._rows))
                 if mark is not None:
                     self._confirmed = mark
             log.next_seq = self._seq
-            self._rows, self._prepared = [], []
+            self._rows, self._prepared, self._batches, self._batch_items = [], [], [], 0
         elif mark is not None and process is not None and process.unconfirmed:
             process.append([], mark)  # the rows were handed off (``_hand_off``): the mark follows them
         elif mark is not None:
