@@ -24,7 +24,7 @@ from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.timetravel import state_at_seq
 
 WEDGE = 900
-CHUNK = 400  # the wedge in one batch (its items come from one generate), its processor in three
+CHUNK = 400  # each node in three batches (the wedge's from its one generate too)
 
 
 def _graph(root):
@@ -64,7 +64,7 @@ def test_the_log_holds_batches_that_stand_for_the_walks_events(stores):
     bulk_db, walk_db = stores
     with EventLog.open(bulk_db) as log, EventLog.open(walk_db) as walk:
         kinds = dict(log.conn.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
-        assert kinds[itembatch.KIND] == 4 and "WorkItemGenerated" not in kinds
+        assert kinds[itembatch.KIND] == 6 and "WorkItemGenerated" not in kinds
         assert _generated(log) == _generated(walk)  # every item's event, field by field
         # each item's event has the seq of its row in the items table, the last the batch's own
         ords = dict(log.conn.execute("SELECT item_id, ord FROM items").fetchall())

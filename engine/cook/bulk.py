@@ -103,14 +103,9 @@ def _node(walk, name: str) -> None:
         parents = [state.items[i] for up in node.inputs for i in walk.runs[up].items]
     else:
         parents = [None]
+    run_names = run.names
     out = _columns()
-    ids, names, indexes, parent_lists = out["ids"], out["names"], out["indexes"], out["parents"]
-    attr_list, input_lists, output_lists, signature_list = (
-        out["attrs"],
-        out["inputs"],
-        out["outputs"],
-        out["signatures"],
-    )
+    ids, names, indexes, parent_lists, attr_list, input_lists, output_lists, signature_list = out.values()
     for parent in parents:
         specs = walk._call_generate(node, parent)
         if specs is None:
@@ -122,6 +117,10 @@ def _node(walk, name: str) -> None:
             parent_ids, inputs = [parent.item_id], list(parent.outputs)
             pn, parent_outputs = numbers.get(parent.item_id, 1), parent.outputs
         for i, spec in enumerate(specs):
+            if len(ids) >= CHUNK:  # a batch at a time, even within one generate (the wedge's)
+                _record(walk, run, out)
+                out = _columns()
+                ids, names, indexes, parent_lists, attr_list, input_lists, output_lists, signature_list = out.values()
             if parent is None:
                 number, attrs = i + 1, dict(spec.attrs)
             else:
@@ -134,26 +133,26 @@ def _node(walk, name: str) -> None:
                 outputs = list(spec.outputs) or list(parent_outputs)
                 signature = item_signature(node_fp, attrs, inputs, outputs)
             numbers[item_id] = number
+            item_name = f"{name}_{number}"  # ``Walk._name_for`` on a fresh node, but for a name taken
+            if item_name in run_names:
+                item_name = name_for(run, number)
+            else:
+                run_names.add(item_name)
             ids.append(item_id)
-            names.append(name_for(run, number))
+            names.append(item_name)
             indexes.append(spec.index)
             parent_lists.append(parent_ids)
             attr_list.append(attrs)
             input_lists.append(list(inputs))
             output_lists.append(outputs)
             signature_list.append(signature)
-        if len(ids) >= CHUNK:
-            _record(walk, run, out)
-            out = _columns()
-            ids, names, indexes, parent_lists = out["ids"], out["names"], out["indexes"], out["parents"]
-            attr_list, input_lists, output_lists = out["attrs"], out["inputs"], out["outputs"]
-            signature_list = out["signatures"]
     if ids:
         _record(walk, run, out)
     walk.bulk_made.add(name)
 
 
 def _columns() -> dict[str, list]:
+    """A batch's empty columns, in ``itembatch.COLUMNS`` order (``_node`` unpacks them in it)."""
     return {column: [] for column in itembatch.COLUMNS}
 
 
