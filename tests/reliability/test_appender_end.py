@@ -37,11 +37,11 @@ def test_an_appender_killed_at_the_cooks_last_batch_loses_no_event_the_snapshot_
     monkeypatch.setattr(recorder_module, "START_ROWS", 1)
     original = LogProcess.append
 
-    def append(self, rows, mark=None, prepared=None):
+    def append(self, rows, mark=None, prepared=None, batches=None):
         if any(row[4] == ev.CookFinished.kind for row in rows) and self.proc is not None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
-        return original(self, rows, mark, prepared)
+        return original(self, rows, mark, prepared, batches)
 
     monkeypatch.setattr(LogProcess, "append", append)
     db = str(tmp_path / ".pdg" / "pdg.db")
