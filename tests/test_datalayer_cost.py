@@ -19,7 +19,7 @@ from datalayer_servers import layer, ws  # noqa: F401 - fixtures
 pytestmark = pytest.mark.timeout(60)
 
 
-def test_a_step_is_encoded_once_and_handed_to_each_connection_in_one_go(layer, ws):
+def test_a_step_is_encoded_once_and_handed_to_every_connection_with_one_wake_up(layer, ws):
     loop = asyncio.new_event_loop()
     try:
         clients = [sessions.Session(ws, loop, False) for _ in range(3)]
@@ -33,8 +33,12 @@ def test_a_step_is_encoded_once_and_handed_to_each_connection_in_one_go(layer, w
                 "pdg/wide/node_upper": [Message(SET, 7, "num_work_items", [3])],
             }
             encoded = ws.stats["frames"]
+            wakes = []
+            wake = loop.call_soon_threadsafe
+            loop.call_soon_threadsafe = lambda *args: wakes.append(args) or wake(*args)  # type: ignore[method-assign]
             layer.deliver_step(frames, 7)
         assert ws.stats["frames"] - encoded == 2, "one encoding per path, not per connection"
+        assert len(wakes) == 1, "one wake-up of the connections' loop for all of them, not one each"
 
         async def drain(client) -> list:
             return await asyncio.wait_for(client.next_outgoing(), 10)
@@ -43,7 +47,7 @@ def test_a_step_is_encoded_once_and_handed_to_each_connection_in_one_go(layer, w
             batch = loop.run_until_complete(drain(client))  # both frames in one take
             assert [json.loads(b)["path"] for b in batch] == paths
             assert all(json.loads(b)["seq"] == 7 for b in batch)
-            assert not client.queue and not client._incoming, "nothing else was queued"
+            assert not client.queue and not client.handover.pending, "nothing else was queued"
     finally:
         for client in clients:
             client.closed = True

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgpack
 from pdgstore.engine.datalayer.core import DataLayer
 from pdgstore.engine.datalayer.daemonpool import DaemonPool
-from pdgstore.engine.datalayer.sessions import MALFORMED_LIMIT, Malformed, Session, tokens_match
+from pdgstore.engine.datalayer.sessions import MALFORMED_LIMIT, Handover, Malformed, Session, tokens_match
 from pdgstore.engine.datalayer.sharedlists import has_refs_to_make, node_streams, order_for_refs, to_wire_with_refs
 from pdgstore.engine.errors import ListenError
 from websockets.asyncio.server import serve
@@ -84,6 +84,8 @@ class DataLayerServer:
         #: frames with refs): every session that follows the same objects gets the same plan
         self._refs_cache: dict[tuple, tuple[list, list[tuple[str, bytes]]]] = {}
         self._frame_cache_seq = -1
+        #: event loop -> the ``Handover`` its connections share (one loop: the server's own)
+        self._handovers: dict[asyncio.AbstractEventLoop, Handover] = {}
         self._sock = _bind(host, port)
         self.port = self._sock.getsockname()[1]
         self.loop = asyncio.new_event_loop()
@@ -208,6 +210,10 @@ class DataLayerServer:
         """The caches hold the frames of one seq (a step's): a new one empties them."""
         if seq != self._frame_cache_seq:
             self._frame_cache, self._refs_cache, self._frame_cache_seq = {}, {}, seq
+
+    def handover(self, loop: asyncio.AbstractEventLoop) -> Handover:
+        """The hand-over of frames to the connections of ``loop`` (in a server, its own loop)."""
+        return self._handovers.setdefault(loop, Handover(loop))
 
     def welcome(self, session: Session) -> dict:
         return {"op": "welcome", "seq": self.layer.seq, "server": "pdgstore", "auth": session.authenticated}

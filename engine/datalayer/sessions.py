@@ -58,6 +58,47 @@ class Malformed(ValueError):
     """A frame that is not a request of this protocol (counted, answered, never fatal to the server)."""
 
 
+class Handover:
+    """Frames crossing from the follower's thread to the connections of one event loop, with one
+    wake-up of that loop for every connection that got frames meanwhile (a step delivered to fifty
+    subscribers): waking the loop once per connection cost a write to its self-pipe each, and a
+    switch of threads (and of the GIL) back and forth each, for fifty connections a step."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.lock = threading.Lock()
+        #: (session, its frames) in the order they were given: each session's stay in order
+        self.pending: list[tuple[Session, list[tuple[str, bytes]]]] = []
+        self.wake_due = False
+        self.ended = False
+
+    def give(self, session: Session, frames: list[tuple[str, bytes]]) -> bool:
+        """Queue ``frames`` for ``session`` (any thread); False when the loop has ended."""
+        with self.lock:
+            if self.ended:
+                return False
+            self.pending.append((session, frames))
+            if self.wake_due:
+                return True
+            self.wake_due = True
+        try:
+            self.loop.call_soon_threadsafe(self._take)
+        except RuntimeError:  # the loop has ended: nobody will take these
+            with self.lock:
+                self.ended, self.pending = True, []
+            return False
+        return True
+
+    def _take(self) -> None:
+        """In the loop: every connection's frames given since the last wake-up, into its queue."""
+        with self.lock:
+            pending, self.pending = self.pending, []
+            self.wake_due = False
+        for session, frames in pending:
+            for path, data in frames:
+                session._enqueue(path, data)
+
+
 class Session:
     """One connection: its subscriptions, its outgoing queue, its token state."""
 
@@ -77,9 +118,9 @@ class Session:
         #: the client asked for a graph's new items as refs to its nodes' (``sharedlists``)
         self.refs = False
         self.resync: set[str] = set()
-        self._handover = threading.Lock()
-        self._incoming: list[tuple[str, bytes | str]] = []
-        self._wake_due = False
+        #: how frames from the follower's thread reach this connection's loop (shared by every
+        #: connection of that loop)
+        self.handover = server.handover(loop)
 
     # -- from the data layer (any thread, under its lock) ------------------------------------------
     def processFrame(self, path: str, messages, seq: int) -> None:
@@ -103,24 +144,7 @@ class Session:
             self._handoff([("", self.server.encode({"op": "lost", "path": ""}))])
 
     def _handoff(self, frames: list[tuple[str, bytes]]) -> None:
-        with self._handover:
-            self._incoming += frames
-            if self._wake_due:
-                return
-            self._wake_due = True
-        self._call(self._take_incoming)
-
-    def _take_incoming(self) -> None:
-        with self._handover:
-            incoming, self._incoming = self._incoming, []
-            self._wake_due = False
-        for path, data in incoming:
-            self._enqueue(path, data)
-
-    def _call(self, fn, *args) -> None:
-        try:
-            self.loop.call_soon_threadsafe(fn, *args)
-        except RuntimeError:
+        if not self.handover.give(self, frames):
             self.closed = True  # the server's loop has ended
 
     def push(self, data) -> None:
