@@ -93,16 +93,23 @@ def connect(
 
 def ship_graph_code(graph_dir: str) -> list[str]:
     """Register every loaded module whose file lies in ``graph_dir`` (the graph file's module and
-    its local imports) to be pickled by value; their names."""
+    its local imports) to be pickled by value; their names. Each folder is resolved once (a cook
+    that imported distributed has some 600 modules in a few dozen folders, and resolving every
+    file's path took longer than starting the first jobs)."""
     import cloudpickle
 
     root = os.path.realpath(graph_dir) + os.sep
+    resolved: dict[str, bool] = {}  # folder -> whether it lies in graph_dir
     shipped = []
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
-        if not path or name == "__main__" or not os.path.realpath(path).startswith(root):
+        if not path or name == "__main__" or "site-packages" in path:
             continue
-        if "site-packages" in path:
+        folder = os.path.dirname(path)
+        inside = resolved.get(folder)
+        if inside is None:
+            inside = resolved[folder] = (os.path.realpath(folder) + os.sep).startswith(root)
+        if not inside:
             continue
         try:
             cloudpickle.register_pickle_by_value(module)
