@@ -192,6 +192,20 @@ def test_the_backlog_is_accepted_ahead_and_started_as_slots_free(tmp_path):
     assert fourth[1] > ended[first[0]]  # the backlog was full: the fourth waited for the slot
 
 
+def test_a_freed_slot_starts_the_next_job_before_the_end_is_reported(tmp_path):
+    """The thread that notices a job's end starts the next job in the backlog first, then reports
+    the end (the report wakes the loop, which would hold the GIL while the start waits): with one
+    slot, each next job's start is in the log before the previous job's end."""
+    graph = graph_with(tmp_path, ["true"], n=3, slots=1, queue_ahead=2)
+    summary, state, events = cook(graph, tmp_path)
+    assert summary.status == "success"
+    jobs = [(e.kind, e.item_id) for e in events if e.kind in ("JobStarted", "JobEnded")]
+    order = [item for kind, item in jobs if kind == "JobStarted"]
+    assert len(order) == 3
+    for before, after in zip(order, order[1:], strict=False):
+        assert jobs.index(("JobStarted", after)) < jobs.index(("JobEnded", before)), jobs
+
+
 def test_cancel_settles_the_backlog_without_starting_it(tmp_path):
     graph = graph_with(tmp_path, ["sh", "-c", "echo $$ >> pids.txt; sleep 30"], n=4, slots=1, queue_ahead=2)
 

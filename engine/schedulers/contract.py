@@ -95,9 +95,13 @@ class Reporter:
         ``engine.cook.inbox``)."""
         (self.put_quietly if quiet else self.put)(reports.JobStarted(item_id, self.scheduler, attempt, pid, log_uri))
 
-    def succeeded(self, item_id: str, exit_code: int = 0, message: str = "", outcome: str = "success") -> None:
-        """The job ended well; the loop checks the node's expected outputs before it believes it."""
-        self.put(reports.JobEnded(item_id, exit_code, outcome, message))
+    def succeeded(
+        self, item_id: str, exit_code: int = 0, message: str = "", outcome: str = "success", quiet: bool = False
+    ) -> None:
+        """The job ended well; the loop checks the node's expected outputs before it believes it.
+        ``quiet``: do not wake the loop for it (a scheduler with jobs enough queued to keep its
+        slots busy until the loop's next wake)."""
+        (self.put_quietly if quiet else self.put)(reports.JobEnded(item_id, exit_code, outcome, message))
 
     def failed(self, item_id: str, exit_code: int = 1, message: str = "") -> None:
         self.put(reports.JobEnded(item_id, exit_code, "failure", message))

@@ -127,20 +127,24 @@ def open_log(log: Path, attempt: int = 1) -> int:
     return fd
 
 
+def remove_log(log: Path) -> None:
+    """Remove an older cook's log of the item, before its first attempt writes a ``LazyLog``."""
+    try:
+        os.unlink(log)
+    except OSError:  # none (the usual case), or something a write will report
+        pass
+
+
 class LazyLog:
     """A job's log file, made when the first output arrives (a job that prints nothing leaves no
-    file: ``pdg log`` shows nothing either way). The first attempt removes an older cook's log."""
+    file: ``pdg log`` shows nothing either way). An older cook's log is removed before the first
+    attempt (``remove_log``); the first attempt's first output truncates whatever is there."""
 
     __slots__ = ("path", "attempt", "fd", "error")
 
     def __init__(self, path: Path, attempt: int) -> None:
         self.path, self.attempt, self.fd = path, attempt, -1
         self.error = ""  # why the log could not be written (the rest of the output is dropped)
-        if attempt == 1:
-            try:
-                os.unlink(path)
-            except OSError:  # none (the usual case), or something a write will report
-                pass
 
     def write(self, data: bytes) -> None:
         if self.error:
@@ -203,13 +207,14 @@ def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
         pass
 
 
-def reap(proc: JobProcess) -> int:
-    """Wait for the job to end, kill the rest of its group, reap it; its exit code (negative:
-    the signal that killed it)."""
-    try:
-        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
-    except ChildProcessError:
-        pass
+def reap(proc: JobProcess, exited: bool = False) -> int:
+    """Wait for the job to end (unless it has: ``exited``), kill the rest of its group, reap it;
+    its exit code (negative: the signal that killed it)."""
+    if not exited:
+        try:
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            pass
     kill_group(proc.pid)
     return proc.wait()
 

@@ -11,11 +11,14 @@ available. Jobs run in ``working_dir`` (default: the graph's folder).
 
 ``on_schedule`` reserves the slots and hands the job to one starter thread (creating a log file can
 take longer than starting the job, and the loop should not wait for either). When the slots are
-full it still accepts up to ``queue_ahead`` jobs (default: as many as slots; 0 is PDG's
-FULL_DEFERRED at once) into a backlog: a job is prepared ahead and started by whichever thread frees
-a slot, with no round trip through the cook's loop. One reaper thread notices each job's end at
-once (not at the next tick), retries it or reports it; ``on_tick`` enforces timeouts and memory
-limits.
+full it still accepts up to ``queue_ahead`` jobs (default: ``QUEUE_AHEAD_PER_SLOT`` per slot; 0 is
+PDG's FULL_DEFERRED at once) into a backlog: a job is prepared ahead and started by whichever thread
+frees a slot, with no round trip through the cook's loop. A reaper thread per job that can run at
+once notices each job's end at once (not at the next tick), starts the next job in the backlog,
+then retries or reports the one that ended; so one slot's start never waits for another's end. A
+job that ends while the backlog is more than half full is reported quietly: the loop, which
+refills the backlog, wakes when it runs low and reads many ends at once, instead of once per job.
+``on_tick`` enforces timeouts and memory limits.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ from pdgstore.engine.schedulers.reaper import Output, Reaper
 from pdgstore.errors import PdgError
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+#: jobs accepted per slot while the slots are full (``queue_ahead``'s default): enough that the loop,
+#: woken only when the backlog runs low, handles the ends of many short jobs at each wake
+QUEUE_AHEAD_PER_SLOT = 16
 
 
 @dataclass(eq=False)  # a job is itself: the backlog finds it by identity
@@ -67,7 +73,8 @@ class _Job:
     #: the item's JSON, (path, bytes), until it is written (``jobs.prepare``'s ``pending``)
     item_json: tuple | None = None
     json_error: str = ""  # why its item's JSON could not be written ('' once written)
-    lock: threading.Lock = field(default_factory=threading.Lock)  # held while its JSON is written
+    prepared: bool = False  # its files are ready: its item's JSON written, an older cook's log removed
+    lock: threading.Lock = field(default_factory=threading.Lock)  # held while its files are prepared
 
 
 def transfer_summary(moved: list, working_dir: str) -> str:
@@ -156,14 +163,16 @@ class LocalScheduler(Scheduler):
         self.free = self.slots
         self.running: dict[str, _Job] = {}
         self.temp: Path | None = None
-        self.reaper: Reaper | None = None
+        self.reapers: list[Reaper] = []
         #: jobs accepted while the slots are full, started the moment a slot frees
         self.backlog: deque[_Job] = deque()
-        self.queue_ahead = self.slots if queue_ahead is None else queue_ahead
+        self.queue_ahead = QUEUE_AHEAD_PER_SLOT * self.slots if queue_ahead is None else queue_ahead
         if self.queue_ahead < 0:
             raise GraphError(f"scheduler {self.name}: queue_ahead cannot be negative ({queue_ahead})")
         if min_free_memory_mb is not None:
             self.queue_ahead = 0  # free memory is checked when a job starts: only the loop starts jobs
+        #: a job that ends while more than this many wait in the backlog is reported quietly
+        self.low_water = self.queue_ahead // 2
         self.base_env: dict = {}
         self.starter: ThreadPool | None = None  # starts the jobs: the loop never waits for a start
         self._lock = threading.Lock()
@@ -195,7 +204,9 @@ class LocalScheduler(Scheduler):
             os.makedirs(self.working_dir, exist_ok=True)
         install_job_modules(self.temp)
         self.free = self.slots
-        self.reaper = Reaper(self._ended, name=f"pdg-reaper-{self.name}")
+        self.reapers = [  # one per job that can run at once
+            Reaper(self._ended, name=f"pdg-reaper-{self.name}-{i}") for i in range(self.slots // self.slots_per_item)
+        ]
         self.starter = ThreadPool(1, self.reporter)
         self.base_env = jobs.passed_env()
         return True
@@ -237,8 +248,7 @@ class LocalScheduler(Scheduler):
             return ScheduleResult.SUCCEEDED
         with self._lock:
             self.backlog.append(job)
-        if job.item_json is not None:  # written ahead, so the thread that frees a slot only starts it
-            starter.submit(None, lambda: self._write_item_json(job))
+        starter.submit(None, lambda: self._prepare_files(job))  # so the thread that frees a slot only starts it
         for ready in self._take_backlog():  # a slot may have freed meanwhile
             starter.submit(None, partial(self._launch, ready))
         return ScheduleResult.SUCCEEDED
@@ -288,9 +298,9 @@ class LocalScheduler(Scheduler):
         deadline = time.monotonic() + 10
         while self.running and time.monotonic() < deadline:
             time.sleep(0.005)
-        if self.reaper is not None:
-            self.reaper.stop()
-            self.reaper = None
+        for reaper in self.reapers:
+            reaper.stop()
+        self.reapers = []
         if self.starter is not None:
             self.starter.shutdown()
             self.starter = None
@@ -329,11 +339,10 @@ class LocalScheduler(Scheduler):
         """Start (or restart) the job; '' or why it could not start. Its output goes through a
         pipe that the reaper pumps into its log file, made only once there is output: creating a
         file can cost more than starting the job, and most short jobs print nothing."""
-        error = self._write_item_json(job)
+        error = self._prepare_files(job)
         if error:
             return error
-        reaper = self.reaper
-        assert reaper is not None, "on_start_cook made it"
+        reaper = self._reaper()
         output = pipe = None
         if reaper.pidfds:
             job.output = jobs.LazyLog(job.log, job.attempt)
@@ -362,31 +371,44 @@ class LocalScheduler(Scheduler):
         reaper.watch(proc.pid, job, output)
         return ""
 
+    def _reaper(self) -> Reaper:
+        """The reaper to watch a job started now: one watching the fewest jobs, the calling
+        thread's own among them (a reaper starting the job that takes the slot its last job
+        freed registers it without a wake-up)."""
+        reapers = self.reapers
+        assert reapers, "on_start_cook made them"
+        return min(reapers, key=lambda reaper: (reaper.watching, not reaper.is_current()))
+
     @staticmethod
-    def _write_item_json(job: _Job) -> str:
-        """Write the job's item JSON unless that is done: '' or why it could not be written. A job
-        waiting in the backlog has it written ahead by the starter thread: creating a file can cost
-        more than starting the job, and the thread that frees a slot (the reaper, once per job) is
-        then left only the start."""
+    def _prepare_files(job: _Job) -> str:
+        """Write the job's item JSON and remove an older cook's log of its item, unless that is
+        done: '' or why the JSON could not be written. A job waiting in the backlog has them done
+        ahead by the starter thread: creating a file can cost more than starting the job, and the
+        thread that frees a slot (a reaper, once per job) is then left only the start."""
         with job.lock:
-            if job.item_json is not None:
-                path, data = job.item_json
-                job.item_json = None
-                try:
-                    jobdata.write_item_file(path, data)
-                except OSError as exc:
-                    job.json_error = f"could not write its work item's JSON {path}: {exc.strerror or exc}"
+            if not job.prepared:
+                job.prepared = True
+                jobs.remove_log(job.log)
+                if job.item_json is not None:
+                    path, data = job.item_json
+                    job.item_json = None
+                    try:
+                        jobdata.write_item_file(path, data)
+                    except OSError as exc:
+                        job.json_error = f"could not write its work item's JSON {path}: {exc.strerror or exc}"
             return job.json_error
 
     def _settle(self, job: _Job, report) -> None:
-        """The job is over: free its slots, send the report that settles it, and start the jobs
-        waiting in the backlog that now fit, here and now (no round trip through the loop)."""
+        """The job is over: free its slots, start the jobs waiting in the backlog that now fit,
+        here and now (no round trip through the loop), then send the report that settles it.
+        Starting first: the report wakes the cook's loop, which then holds the GIL for its work on
+        the item, and the start (a GIL-free spawn, then Python again) would wait for it."""
         self.running.pop(job.item_id, None)
         with self._lock:
             self.free += job.slots
-        report()
         for ready in self._take_backlog():
             self._launch(ready)
+        report()
 
     def _take_backlog(self) -> list[_Job]:
         """The waiting jobs that fit in the free slots, in order, their slots taken."""
@@ -403,7 +425,7 @@ class LocalScheduler(Scheduler):
         report = self.cook_reporter
         try:
             assert job.proc is not None, "the reaper watches started jobs only"
-            code = jobs.reap(job.proc)
+            code = jobs.reap(job.proc, exited=True)  # the reaper calls here once it has
             if job.output is not None:  # the reaper drained its pipe before calling here
                 job.output.close()
                 if job.output.error:
@@ -431,7 +453,8 @@ class LocalScheduler(Scheduler):
             if action == "warning":
                 report.log_line(job.item_id, message, level="warning")
             outcome = {"warning": "warning", "ignore": "ignore"}.get(action, "success")
-            self._settle(job, lambda: report.succeeded(job.item_id, code, message, outcome=outcome))
+            quiet = len(self.backlog) > self.low_water  # the loop wakes when the backlog runs low
+            self._settle(job, lambda: report.succeeded(job.item_id, code, message, outcome=outcome, quiet=quiet))
         except Exception as exc:  # noqa: BLE001 - a bug here must fail the item, not hang the cook
             text = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
             self._settle(job, lambda: report.failed(job.item_id, -1, text))

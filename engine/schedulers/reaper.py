@@ -3,8 +3,10 @@
 A job's pidfd (Linux) becomes readable when the job exits; the reaper's thread waits on all of them
 at once (``selectors``, the GIL released) and calls ``ended(key)`` for each that did. It also pumps
 each job's output pipe into its log (``Output``), draining it before it says the job ended. One
-thread for every job keeps the cook's loop from fighting a crowd of waiter threads for the GIL. Where there are
-no pidfds, a thread per job waits instead (``waitid`` without reaping) and calls the same ``ended``.
+thread for many jobs keeps the cook's loop from fighting a crowd of waiter threads for the GIL (the
+local scheduler has one per job it can run at once: ``ended`` starts the next job, and one reaper's
+start must not hold up another's end). Where there are no pidfds, a thread per job waits instead
+(``waitid`` without reaping) and calls the same ``ended``.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ class Reaper:
         self._lock = threading.Lock()
         self._added: list = []
         self._stopping = False
+        #: jobs watched and not yet ended (which reaper has the least to do)
+        self.watching = 0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def watch(self, pid: int, key, output: Output | None = None) -> None:
         """Call ``ended(key)`` once process ``pid`` (a child of this process) has exited; with
         ``output`` (pidfds only), pump the job's output pipe meanwhile, drained before ``ended``."""
+        self._count(1)
         if not self.pidfds:
             threading.Thread(target=self._wait_one, args=(pid, key), daemon=True).start()
             return
@@ -40,12 +45,21 @@ class Reaper:
         except ProcessLookupError:  # it is gone already (reaped elsewhere): it ended
             if output is not None:
                 output.drain()
+            self._count(-1)
             return self.ended(key)
         if threading.current_thread() is self._thread:  # a job started by an ``ended`` callback
             return self._register(fd, key, output)
         with self._lock:
             self._added.append((fd, key, output))
         os.write(self._wake_w, b"x")
+
+    def _count(self, change: int) -> None:
+        with self._lock:  # several threads start jobs
+            self.watching += change
+
+    def is_current(self) -> bool:
+        """Whether the calling thread is this reaper's."""
+        return threading.current_thread() is self._thread
 
     def _register(self, fd: int, key, output: Output | None) -> None:
         self._selector.register(fd, selectors.EVENT_READ, (key, output))
@@ -70,6 +84,7 @@ class Reaper:
             os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
         except ChildProcessError:
             pass
+        self._count(-1)
         self.ended(key)
 
     def _run(self) -> None:
@@ -95,6 +110,7 @@ class Reaper:
                         if output.fd >= 0:
                             selector.unregister(output.fd)
                         output.drain()
+                    self._count(-1)
                     self.ended(key)
 
 
