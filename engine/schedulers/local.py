@@ -16,8 +16,8 @@ PDG's FULL_DEFERRED at once) into a backlog: a job is prepared ahead and started
 frees a slot, with no round trip through the cook's loop. A reaper thread per job that can run at
 once notices each job's end at once (not at the next tick), starts the next job in the backlog,
 then retries or reports the one that ended; so one slot's start never waits for another's end. A
-job that ends while the backlog is more than half full is reported quietly: the loop, which
-refills the backlog, wakes when it runs low and reads many ends at once, instead of once per job.
+job that ends while the backlog is nearly full is reported quietly: the loop, which refills the
+backlog, wakes once it is down by ``QUIET_ENDS_PER_SLOT`` per slot and reads those ends at once.
 ``on_tick`` enforces timeouts and memory limits.
 """
 
@@ -51,6 +51,10 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 #: jobs accepted per slot while the slots are full (``queue_ahead``'s default): enough that the loop,
 #: woken only when the backlog runs low, handles the ends of many short jobs at each wake
 QUEUE_AHEAD_PER_SLOT = 16
+#: ends per slot the loop may hear of at one wake: it wakes once the backlog is down by that many.
+#: Few: while the loop works through them it holds the GIL, and the reapers starting the next jobs
+#: wait for it (at every GIL-free call they make); enough to spare most of the loop's wakes
+QUIET_ENDS_PER_SLOT = 2
 
 
 @dataclass(eq=False)  # a job is itself: the backlog finds it by identity
@@ -172,7 +176,7 @@ class LocalScheduler(Scheduler):
         if min_free_memory_mb is not None:
             self.queue_ahead = 0  # free memory is checked when a job starts: only the loop starts jobs
         #: a job that ends while more than this many wait in the backlog is reported quietly
-        self.low_water = self.queue_ahead // 2
+        self.low_water = max(0, self.queue_ahead - QUIET_ENDS_PER_SLOT * self.slots)
         self.base_env: dict = {}
         self.starter: ThreadPool | None = None  # starts the jobs: the loop never waits for a start
         self._lock = threading.Lock()
@@ -410,6 +414,11 @@ class LocalScheduler(Scheduler):
             self._launch(ready)
         report()
 
+    def _quiet(self) -> bool:
+        """Whether a job's end may wait for the loop's next wake: the backlog (the next jobs
+        taken from it) still holds more than ``low_water``; else the loop is woken to refill it."""
+        return len(self.backlog) > self.low_water
+
     def _take_backlog(self) -> list[_Job]:
         """The waiting jobs that fit in the free slots, in order, their slots taken."""
         taken = []
@@ -453,8 +462,9 @@ class LocalScheduler(Scheduler):
             if action == "warning":
                 report.log_line(job.item_id, message, level="warning")
             outcome = {"warning": "warning", "ignore": "ignore"}.get(action, "success")
-            quiet = len(self.backlog) > self.low_water  # the loop wakes when the backlog runs low
-            self._settle(job, lambda: report.succeeded(job.item_id, code, message, outcome=outcome, quiet=quiet))
+            self._settle(
+                job, lambda: report.succeeded(job.item_id, code, message, outcome=outcome, quiet=self._quiet())
+            )
         except Exception as exc:  # noqa: BLE001 - a bug here must fail the item, not hang the cook
             text = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
             self._settle(job, lambda: report.failed(job.item_id, -1, text))
