@@ -167,6 +167,8 @@ class Walk:
 
     def _record_announced(self, item_id: str, node: str, name: str, index: int, parents: list, attrs: dict) -> None:
         self.recorder.record(ev.WorkItemGenerated, _announced(item_id, node, name, index, parents, attrs))
+        if self.affected is not None:
+            self.reshaped.add(node)  # a new item, recorded ahead
         self.announced[item_id] = None
         self.settle.registered()
 

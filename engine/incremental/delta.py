@@ -57,9 +57,10 @@ class Scan:
     stats: dict
     changed: set
     patterns_same: bool
-    #: the manifest the scan was made from (``engine.incremental.manifest``), which a delta cook's
-    #: new manifest patches rather than lists every file again (``manifest.save``'s ``since``)
-    manifest: dict | None = None
+    #: the manifest the scan was made from, as stored (compressed: ``engine.incremental.manifest``),
+    #: which a delta cook's new manifest patches rather than lists every file again
+    #: (``manifest.save``'s ``since``); kept packed, so a no-op holds its lists once
+    manifest: bytes | None = None
 
 
 def affected(

@@ -119,24 +119,28 @@ class Since:
     it generated and decided (``touched``: of the nodes that are no partitioners), none added,
     removed or renumbered; every other item is as that manifest recorded it."""
 
-    manifest: dict
+    manifest: bytes  # as ``Scan.manifest`` holds it
     touched: list[str]
 
 
 def patched(graph: Graph, state: State, since: Since) -> dict | None:
     """The manifest ``save`` would list, made from the one before by giving each file a touched
     item records its new (mtime_ns, size): the cost of what changed, not of every recorded file.
-    None (list them all) when that might differ from the full listing in which files it proves:
-    a recorded path held twice, a touched item recording a path the manifest lacks, or an
-    untouched item that holds a path whose record changed (it still records the old stats).
-    A path no item holds any more may stay listed: a manifest that lists a file no item holds
-    can only fail a no-op proof (a cook then writes it anew), never pass one it should not."""
-    old = since.manifest
+    None (list them all) when that might differ from the full listing in which files it proves: a
+    node holding another number of items, a recorded path held twice, a touched item recording a
+    path the manifest lacks, or an untouched item that holds a path whose record changed (it still
+    records the old stats). A path no item holds any more may stay listed: a manifest that lists a
+    file no item holds can only fail a no-op proof (a cook then writes it anew), never pass one it
+    should not."""
+    old = _unpacked(since.manifest)
+    counts = {name: len(state.node_items.get((graph.name, name), ())) for name in graph.topological_order()}
+    if counts != old["counts"]:
+        return None  # an item was added or removed after all
     paths = old["paths"]
     place = dict(zip(paths, range(len(paths))))
     if len(place) != len(paths):
         return None
-    mtimes, sizes = list(old["mtimes"]), list(old["sizes"])
+    mtimes, sizes = old["mtimes"], old["sizes"]
     written: set[int] = set()
     changed: list[str] = []
     items = state.items
@@ -162,7 +166,12 @@ def patched(graph: Graph, state: State, since: Since) -> dict | None:
         }
         for name, recorded in old["patterns"].items()
     }
-    return {"counts": old["counts"], "patterns": patterns, "paths": paths, "mtimes": mtimes, "sizes": sizes}
+    return {"counts": counts, "patterns": patterns, "paths": paths, "mtimes": mtimes, "sizes": sizes}
+
+
+def _unpacked(z: bytes) -> dict:
+    """A manifest's fields from its stored, compressed form (the outer map's ``z``)."""
+    return msgpack.unpackb(zlib.decompress(z), raw=False, strict_map_key=False)
 
 
 def _held_elsewhere(graph: Graph, state: State, paths: list[str], touched: set[str]) -> bool:
@@ -219,7 +228,7 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
     outer = msgpack.unpackb(blob, raw=False, strict_map_key=False)
     if outer.get("v") != VERSION:  # another pdg's manifest: cook, and write it anew
         return None, None
-    m = msgpack.unpackb(zlib.decompress(outer["z"]), raw=False, strict_map_key=False)
+    m = _unpacked(outer["z"])
     described = graph.describe()
     if m.get("v") != VERSION or m["described"] != described:
         return None, None
@@ -236,10 +245,10 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
     root = graph.root
     prefix = files.root_prefix(root)
     if prefix is None:
-        paths = [files.absolute(p, root) for p in m["paths"]]
+        paths = [files.absolute(p, root) for p in m.pop("paths")]
     else:
-        paths = [p if p[:1] == "/" else prefix + p for p in m["paths"]]
-    stats, changed = files.stat_changed(paths, m["mtimes"], m["sizes"])
+        paths = [p if p[:1] == "/" else prefix + p for p in m.pop("paths")]
+    stats, changed = files.stat_changed(paths, m.pop("mtimes"), m.pop("sizes"))
     # a recorded file now missing or not a file (a symlink's target) leaves its folder's stamp as it
     # was, yet the pattern no longer matches it: then the folders are listed
     stamps_hold = all(stats[p] is not None and S_ISREG(stats[p].st_mode) for p in changed)  # type: ignore[union-attr]
@@ -248,7 +257,7 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
         for name, recorded in m["patterns"].items()
     )
     if changed or not patterns_same:
-        return None, Scan(stats, changed, patterns_same, m)
+        return None, Scan(stats, changed, patterns_same, outer["z"])
     return _record(log, graph, described, order, m, jobs, started, started_ns), None
 
 
