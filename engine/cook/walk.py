@@ -18,22 +18,14 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from pdgstore.engine.cook import bulk
+from pdgstore.engine.cook import as_recorded, bulk
 from pdgstore.engine.cook import static as static_graph
 from pdgstore.engine.cook.items import Items
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
-from pdgstore.engine.graph.nodes import (
-    FilePattern,
-    GenerateContext,
-    NewItem,
-    Partitioner,
-    Processor,
-    WaitForAll,
-    child_attrs,
-)
+from pdgstore.engine.graph.nodes import FilePattern, GenerateContext, NewItem, Partitioner, Processor, child_attrs
 from pdgstore.engine.graph.when import effective_modes
 from pdgstore.engine.graph.workitem import item_identity
 from pdgstore.engine.incremental import decide
@@ -92,8 +84,7 @@ class Walk:
         self.affected: set[str] | None = None
         self.children: dict[str, list[str]] = {}  # delta walk: item id -> its recorded children
         self.taken_back: set[str] = set()  # delta walk: kept items generated again after all
-        #: delta walk: the nodes an item was added to, removed from or renumbered in (their
-        #: partitions are made again from their members: ``_partition_as_recorded``)
+        #: delta walk: nodes an item was added to, removed from or renumbered in (``as_recorded``)
         self.reshaped: set[str] = set()
         #: Generate When, resolved (``engine.graph.when``): node -> mode, and the nodes that make
         #: their items from upstream items as soon as those exist although those are dynamic
@@ -392,12 +383,10 @@ class Walk:
             if prev is not None and prev.node == node_name:
                 name = prev.name  # the delta walk renumbers nothing: an item keeps its recorded name
                 run.names.add(name)
-                if prev.index != spec.index:
-                    self.reshaped.add(node_name)
             else:
                 name = self._name_for(run, number)
-                if self.affected is not None:
-                    self.reshaped.add(node_name)
+            if self.affected is not None and (prev is None or prev.node != node_name or prev.index != spec.index):
+                self.reshaped.add(node_name)
             self._register(run, item_id, number)
             if processor.does_work:
                 outputs = []
@@ -464,7 +453,7 @@ class Walk:
     def _partition(self, name: str) -> None:
         run = self.runs[name]
         partitioner: Partitioner = run.node
-        if self.affected is not None and self._partition_as_recorded(name):
+        if self.affected is not None and as_recorded.place(self, name):
             return
         members = []
         for up in partitioner.inputs:  # in work item order, never in the order they finished cooking
@@ -497,10 +486,9 @@ class Walk:
             item_name = self._name_for(run, number)
             self._register(run, item_id, number)
             own = dict(part.attrs)
-            recorded = self.state.items.get(item_id)
-            if recorded is None and self.affected is not None:
+            prev = decide.record_of(self.state.items.get(item_id))
+            if self.affected is not None and item_id not in self.state.items:
                 self.reshaped.add(name)
-            prev = decide.record_of(recorded)
             self.partition_prev[item_id] = (prev, own)
             fields = {
                 "item_id": item_id,
@@ -539,52 +527,6 @@ class Walk:
     def _merge(self, item_id: str) -> None:
         prev, own = self.partition_prev.pop(item_id, (None, {}))
         self._decider.merge(item_id, prev, own)
-
-    def _partition_as_recorded(self, name: str) -> bool:
-        """Delta walk: place a wait-for-all's one partition with its recorded members, without
-        reading the members the change did not reach. False (partition as usual) unless it
-        provably holds the same members in the same order: its upstream nodes are no partitioners,
-        none of their items was added, removed or given another index in this cook
-        (``reshaped``), and their ids are the recorded partition's members. Members are sorted by
-        (index, id), kept ones are untouched and regenerated ones keep their index, so the
-        recorded order is the order the full walk would give. The kept members finished (they are
-        clean): only the regenerated ones are waited for."""
-        partitioner = self.runs[name].node
-        ups = partitioner.inputs
-        if (
-            type(partitioner) is not WaitForAll
-            or any(up in self.reshaped or self.runs[up].node.is_partitioner for up in ups)
-            or name in self.reshaped
-        ):
-            return False
-        graph_name = self.graph.name
-        item_id = item_identity(graph_name, name, [], "all")
-        prev = decide.record_of(self.state.items.get(item_id))
-        if prev is None or prev.node != name or prev.state not in DONE_STATES:
-            return False
-        member_ids = list(prev.parents)
-        now: list[str] = []
-        for up in ups:
-            now += self.state.node_items.get((graph_name, up), ())
-        if len(now) != len(member_ids) or set(now) != set(member_ids):
-            return False
-        run = self.runs[name]
-        item_name = self._name_for(run, 1)
-        self._register(run, item_id, 1)
-        self.partition_prev[item_id] = (prev, {})
-        fields = {"item_id": item_id, "node": name, "name": item_name, "index": 0, "parents": member_ids, "attrs": {}}
-        self._decider.place(fields, prev)
-        waiting = 0
-        items = self.state.items
-        for up in ups:
-            for member_id in self.runs[up].items:
-                if items[member_id].state not in DONE_STATES:
-                    waiting += 1
-                    self.member_of.setdefault(member_id, []).append(item_id)
-        self.partition_waits[item_id] = waiting
-        if waiting == 0:
-            self._merge(item_id)
-        return True
 
     # -- hand-on -------------------------------------------------------------------------------------
     def handed_on(self, item_id: str) -> None:

@@ -1,0 +1,61 @@
+"""Delta walk: a wait-for-all placed with its recorded members (``engine.cook.walk``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pdgstore.engine.graph.nodes import WaitForAll
+from pdgstore.engine.graph.workitem import item_identity
+from pdgstore.engine.incremental import decide
+
+from pdgstore.events import DONE_STATES
+
+if TYPE_CHECKING:
+    from pdgstore.engine.cook.walk import Walk
+
+
+def place(self: Walk, name: str) -> bool:
+    """Delta walk: place a wait-for-all's one partition with its recorded members, without
+    reading the members the change did not reach. False (partition as usual) unless it
+    provably holds the same members in the same order: its upstream nodes are no partitioners,
+    none of their items was added, removed or given another index in this cook
+    (``reshaped``), and their ids are the recorded partition's members. Members are sorted by
+    (index, id), kept ones are untouched and regenerated ones keep their index, so the
+    recorded order is the order the full walk would give. The kept members finished (they are
+    clean): only the regenerated ones are waited for."""
+    partitioner = self.runs[name].node
+    ups = partitioner.inputs
+    if (
+        type(partitioner) is not WaitForAll
+        or any(up in self.reshaped or self.runs[up].node.is_partitioner for up in ups)
+        or name in self.reshaped
+    ):
+        return False
+    graph_name = self.graph.name
+    item_id = item_identity(graph_name, name, [], "all")
+    prev = decide.record_of(self.state.items.get(item_id))
+    if prev is None or prev.node != name or prev.state not in DONE_STATES:
+        return False
+    member_ids = list(prev.parents)
+    now: list[str] = []
+    for up in ups:
+        now += self.state.node_items.get((graph_name, up), ())
+    if len(now) != len(member_ids) or set(now) != set(member_ids):
+        return False
+    run = self.runs[name]
+    item_name = self._name_for(run, 1)
+    self._register(run, item_id, 1)
+    self.partition_prev[item_id] = (prev, {})
+    fields = {"item_id": item_id, "node": name, "name": item_name, "index": 0, "parents": member_ids, "attrs": {}}
+    self._decider.place(fields, prev)
+    waiting = 0
+    items = self.state.items
+    for up in ups:
+        for member_id in self.runs[up].items:
+            if items[member_id].state not in DONE_STATES:
+                waiting += 1
+                self.member_of.setdefault(member_id, []).append(item_id)
+    self.partition_waits[item_id] = waiting
+    if waiting == 0:
+        self._merge(item_id)
+    return True
