@@ -32,6 +32,7 @@ from pdgstore.engine.datalayer.handlers import (
 )
 from pdgstore.engine.datalayer.messages import APPEND, Message, snapshot
 from pdgstore.engine.datalayer.messages import PropertyNames as P
+from pdgstore.engine.datalayer.newitems import NewItems
 from pdgstore.engine.datalayer.replay import add_delta, merge, resume_frames, summary_messages
 from pdgstore.engine.datalayer.storeview import Envelope, StoreView
 
@@ -153,13 +154,18 @@ class DataLayer:
         interest = self._interest()
         start = view.seq
         rows: list[tuple] = []
+        new: list[tuple] = []  # the items first generated in the cut, when read apart (``newitems``)
+        apart = interest.new_items_apart and not view.in_memory
         summaries: dict[str, dict] = {}
         with view.reading():  # kept short: the cut's rows and its node counts, nothing else
             end = view.end_seq()
             after = start
+            kinds, subjects = interest.filter()
             while after < end and not self._stop.is_set():  # to the end of the log as this transaction sees it
                 until = min(after + POLL_LIMIT, end)
-                rows += view.rows(after, until, *interest.filter())
+                rows += view.rows(after, until, kinds, subjects, new_items_apart=apart)
+                if apart:
+                    new += view.new_items(after, until)
                 after = until
             if opened:
                 self._resnapshot_store_paths(end)
@@ -172,7 +178,7 @@ class DataLayer:
         # read and facts that do not change (events, an item's node, when it was first generated).
         frames: dict[str, list[Message]] = {}
         if end > start:
-            self._collect(rows, view.decode(rows, interest.wants), interest, frames)
+            self._collect(rows, view.decode(rows, interest.wants), interest, frames, new)
             view.seq = end
             self.boundaries.append(end)
             if view.in_memory:
@@ -190,19 +196,26 @@ class DataLayer:
             self._interest_cache = _Interest(self.subscribers, self._version)
         return self._interest_cache
 
-    def _collect(self, rows: list[tuple], decoded: dict, interest: _Interest, frames: dict) -> None:
+    def _collect(self, rows: list[tuple], decoded: dict, interest: _Interest, frames: dict, new: list[tuple]) -> None:
         """The deltas the events of ``rows`` make to the subscribed store objects, merged into
         ``frames`` (``decoded``: the events subscribers look into, by seq; the others are read
-        by their columns, as ``Envelope``s, and only when they may concern a subscribed object)."""
+        by their columns, as ``Envelope``s, and only when they may concern a subscribed object),
+        with those of the ``new`` items read apart put back between them by seq (``newitems``)."""
         view, paths = self._open_view(), interest.paths
         if interest.lists_items and rows:
             generated = [row[5] for row in rows if row[4] == "WorkItemGenerated"]
-            view.prepare_items(generated, rows[0][0] - 1, rows[-1][0])
+            if interest.new_items_apart:  # the items first generated here are not among them
+                view.prepare_items(generated)
+            else:
+                view.prepare_items(generated, rows[0][0] - 1, rows[-1][0])
         items, item_only, handled = interest.items, storeobjects.ITEM_ONLY, storeobjects.HANDLED
         in_memory = view.in_memory
         lists = _ListAppends(view, paths, frames) if paths and not in_memory else None
+        news = NewItems(new, view, paths, frames) if new else None
         for row in rows:
             seq, kind = row[0], row[4]
+            if news is not None and news.add_before(seq) and lists is not None:
+                lists.forget()
             if lists is not None and kind == "WorkItemGenerated" and seq not in decoded and lists.add(row):
                 view.advance(seq, row[3])
                 continue
@@ -219,6 +232,8 @@ class DataLayer:
                 view.apply(decoded[seq])
             else:
                 view.advance(seq, row[3])
+        if news is not None:
+            news.add_rest()
 
     def _read_summaries(self) -> dict[str, dict]:
         """The summaries of the subscribed nodes as the view's state stands (for the tables:
@@ -491,6 +506,9 @@ class _Interest:
         self.node_paths = sorted(p for p, x in self.parsed.items() if x[0] == "node")
         self.items = frozenset(x[2] for x in self.parsed.values() if x[0] == "item")
         self.lists_items = any(x[0] in ("graph", "node") for x in self.parsed.values())
+        #: the cut's new items are read apart, as a range of the item table (``newitems``): all
+        #: their deltas are list appends, unless a subscriber follows some work item itself
+        self.new_items_apart = self.lists_items and not self.items
         #: the visualizers (a remote connection is one) following store objects
         self.subscribers = len({id(v) for p in self.paths for v in subscribers[p]})
 

@@ -161,16 +161,26 @@ class StoreView:
         """The seq of the log's last event, as this view's read transaction sees it."""
         return self.log.last_seq() if self.log is not None else self.seq
 
-    def rows(self, after: int, until: int, kinds=None, subjects=None) -> list[tuple]:
+    def rows(self, after: int, until: int, kinds=None, subjects=None, new_items_apart=False) -> list[tuple]:
         """The log's rows after ``after`` up to ``until``, their indexed columns only; with
         ``kinds`` and ``subjects``, only those of the kinds or about the subjects (all of them,
-        with their payloads, when the state is kept in memory: that folds every event). All a
-        follower reads inside its read transaction, which it keeps short."""
+        with their payloads, when the state is kept in memory: that folds every event); with
+        ``new_items_apart``, without the events that first generated an item (``new_items``
+        reads those). All a follower reads inside its read transaction, which it keeps short."""
         if self.log is None:
             return []
         if self._memory is not None:
             return queries.event_rows(self.log, after, until)
-        return queries.event_rows(self.log, after, until, payloads=False, kinds=kinds, subjects=subjects)
+        return queries.event_rows(
+            self.log, after, until, payloads=False, kinds=kinds, subjects=subjects, new_items_apart=new_items_apart
+        )
+
+    def new_items(self, after: int, until: int) -> list[tuple[int, str, str, str]]:
+        """(seq, item_id, graph, node) of the items first generated after ``after`` up to
+        ``until`` that the store holds, in seq order (the tables keep that seq; none in memory)."""
+        if self.log is None or self._memory is not None:
+            return []
+        return queries.new_items(self.log, after, until)
 
     def decode(self, rows: list[tuple], wanted=None) -> dict[int, Event]:
         """seq -> event of those of ``rows`` that ``wanted(kind, graph, subject)`` wants (all of
