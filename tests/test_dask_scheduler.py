@@ -111,10 +111,37 @@ def test_jobs_and_python_processors_run_on_workers_and_report_into_the_log(tmp_p
     assert kinds.index("JobStarted") < kinds.index("WorkItemAttribSet") < kinds.index("JobEnded")
 
 
+def test_jobs_answer_by_event_with_nothing_gathered_and_a_long_one_announces_itself(
+    tmp_path, dask_cluster, monkeypatch
+):
+    """A job's answer reaches the cook as its worker's event, ahead of its task's end: the cook
+    gathers no result through the Dask scheduler. A job still running after ``ANNOUNCE_AFTER_S``
+    announces itself (its pid, for the heartbeat and a rerun's retry); every job's start is
+    recorded with its pid, announced or told by its answer."""
+    import distributed
+
+    cluster, client = dask_cluster
+    gathered = []
+    gather = distributed.Client.gather
+    monkeypatch.setattr(distributed.Client, "gather", lambda self, *a, **k: gathered.append(a) or gather(self, *a, **k))
+    graph = farm_graph("answers", tmp_path, cluster.scheduler_address)
+    graph.command("run", graph.range_generate("numbers", 6), ["sh", "-c", "if [ @value = 0 ]; then sleep 1; fi"])
+    summary, state, events = cook(graph, tmp_path)
+    assert summary.status == "success", summary
+    assert gathered == []
+    runs = items_of(state, "run")
+    started = [e for e in events if e.kind == "JobStarted"]
+    assert sorted(e.item_id for e in started) == sorted(i.item_id for i in runs)
+    assert all(e.pid > 0 for e in started)
+    announced = {msg["item_id"] for _, msg in client.get_events("pdg-job-started")}
+    assert runs[0].item_id in announced
+
+
 def test_retries_exit_codes_and_timeouts_follow_the_local_rules(tmp_path, dask_cluster):
     cluster, _ = dask_cluster
-    graph = farm_graph("rules", tmp_path, cluster.scheduler_address,
-                       max_retries=1, timeout=8, exit_codes={5: "warning"})  # (the others end at once, even under load)
+    graph = farm_graph(
+        "rules", tmp_path, cluster.scheduler_address, max_retries=1, timeout=8, exit_codes={5: "warning"}
+    )  # (the others end at once, even under load)
     numbers = graph.range_generate("numbers", 3)
     script = (
         "case @value in "
@@ -262,8 +289,9 @@ def test_a_recook_after_one_change_runs_exactly_the_changed_chain(tmp_path, dask
             Path(dst).write_text(item.input_path.read_text().upper())
             item.add_output_file(dst)
 
-        graph.command("count", upper, ["sh", "-c", "wc -c < @pdg_input > @pdg_input.n"],
-                      expected_outputs=["@pdg_input.n"])
+        graph.command(
+            "count", upper, ["sh", "-c", "wc -c < @pdg_input > @pdg_input.n"], expected_outputs=["@pdg_input.n"]
+        )
         return graph
 
     summary, state, _ = cook(make(), tmp_path)
@@ -324,8 +352,9 @@ def test_a_job_reading_its_item_over_rpc_gets_the_workers_paths(tmp_path, dask_c
         "open(out, 'w').write(json.dumps({'src': src, 'raw': raw, 'text': open(src).read()}))\n"
         "pdgcmd.addOutputFile(out)\n"
     )
-    graph = farm_graph("rpcmap", project, cluster.scheduler_address, path_map={str(project): str(mount)},
-                       work_item_data_source="rpc")
+    graph = farm_graph(
+        "rpcmap", project, cluster.scheduler_address, path_map={str(project): str(mount)}, work_item_data_source="rpc"
+    )
     graph.python_script("job", graph.file_pattern("files", "in/*.txt"), "job.py")
     summary, state, _ = cook(graph, project)
     assert summary.status == "success", summary
@@ -348,12 +377,20 @@ def test_dask_running_a_task_again_itself_kills_the_first_run_and_counts_one_ret
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 3}):
         local = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, resources={"slots": 1}, host="127.0.0.1",
-            dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=40,
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            resources={"slots": 1},
+            host="127.0.0.1",
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": ":0"},
+            silence_logs=40,
         )
     graph = farm_graph("rerun", tmp_path, local.scheduler_address)
-    script = ("if [ -e second ]; then echo $$ > rerun; echo done > result.txt; "
-              "else touch second; echo $$ > pid.tmp; mv pid.tmp pid; sleep 600; fi")
+    script = (
+        "if [ -e second ]; then echo $$ > rerun; echo done > result.txt; "
+        "else touch second; echo $$ > pid.tmp; mv pid.tmp pid; sleep 600; fi"
+    )
     graph.command("run", graph.range_generate("numbers", 1), ["sh", "-c", script], expected_outputs=["result.txt"])
     first = []
 
@@ -417,11 +454,21 @@ def test_workers_with_disks_of_their_own_get_inputs_and_send_outputs_and_logs_ba
         "pdgcmd.addOutputFile(out)\n"
         "print('report log of', item.name)\n"
     )
-    graph = farm_graph("own", project, cluster.scheduler_address, path_map={str(project): str(theirs)},
-                       shared_storage=False, work_item_data_source="file")
+    graph = farm_graph(
+        "own",
+        project,
+        cluster.scheduler_address,
+        path_map={str(project): str(theirs)},
+        shared_storage=False,
+        work_item_data_source="file",
+    )
     files = graph.file_pattern("files", "in/*.txt")
-    upper = graph.command("upper", files, ["sh", "-c", "tr a-z A-Z < @pdg_input > @pdg_input.up; echo upper said"],
-                          expected_outputs=["@pdg_input.up"])
+    upper = graph.command(
+        "upper",
+        files,
+        ["sh", "-c", "tr a-z A-Z < @pdg_input > @pdg_input.up; echo upper said"],
+        expected_outputs=["@pdg_input.up"],
+    )
     graph.python_script("report", upper, "report.py")
     summary, state, _ = cook(graph, project)
     assert summary.status == "success", summary
@@ -445,12 +492,12 @@ def test_workers_with_disks_of_their_own_get_inputs_and_send_outputs_and_logs_ba
 def test_scheduler_option_runs_every_node_on_one_scheduler_without_recooking(project):
     project.write(
         "g.py",
-        '''
+        """
         from pdgstore.engine import Graph
         graph = Graph("opt")
         numbers = graph.range_generate("numbers", 3)
         graph.command("run", numbers, ["sh", "-c", "echo @value > o_@pdg_name"], expected_outputs=["o_@pdg_name"])
-        ''',
+        """,
     )
     first = project.pdg_process("cook", "g.py", "--scheduler", "local", "--json")
     assert first.returncode == 0, first.stderr
@@ -513,7 +560,9 @@ def _next_line(service) -> dict:
     line = service.stdout.readline()
     if not line:
         service.wait(timeout=30)
-        raise AssertionError(f"{service.args[3:]} ended (exit code {service.returncode}): {service.stderr.read()[-3000:]}")
+        raise AssertionError(
+            f"{service.args[3:]} ended (exit code {service.returncode}): {service.stderr.read()[-3000:]}"
+        )
     return json.loads(line)
 
 
@@ -545,8 +594,10 @@ def test_slots_per_item_are_dask_resources(tmp_path, dask_cluster):
     """Each worker has 2 slots: jobs taking 2 run one per worker, never more than 2 at once."""
     cluster, _ = dask_cluster
     graph = farm_graph("slots", tmp_path, cluster.scheduler_address, slots_per_item=2)
-    script = ("mkdir -p running && touch running/@pdg_name && ls running | wc -l > n_@pdg_name && sleep 0.3; "
-              "rm running/@pdg_name")
+    script = (
+        "mkdir -p running && touch running/@pdg_name && ls running | wc -l > n_@pdg_name && sleep 0.3; "
+        "rm running/@pdg_name"
+    )
     graph.command("run", graph.range_generate("numbers", 6), ["sh", "-c", script])
     summary, _, _ = cook(graph, tmp_path)
     assert summary.status == "success", summary

@@ -8,11 +8,15 @@ where that machine keeps them), everything else (``PDG_*``, the result server, t
 variables) from the cook. The job's output goes to its log file (a path on the shared file system,
 already mapped for this machine), so ``pdg log ITEM`` reads it on the cook's machine.
 
-A job announces itself once it runs (``Worker.log_event`` on the ``pdg-job-started`` topic): the
-cook records it started with its pid and worker (in practice before the job's first report, which
-needs a Python start and a connection; a report that comes first is recorded all the same), and
-a second announcement of the same key from another run means Dask ran it again after a worker
-died (the cook counts that retry). Running jobs are kept on the worker object, by key, so
+A job that runs for ``ANNOUNCE_AFTER_S`` announces itself (``Worker.log_event`` on the
+``pdg-job-started`` topic): the cook records it started with its pid and worker (a report that
+comes first is recorded all the same), and a second announcement of the same key from another run
+means Dask ran it again after a worker died (the cook counts that retry). A job that ends sooner
+says it all in its answer: one message per short job, not two. The answer itself travels as an
+event too (``pdg-job-ended``, when it carries no file's bytes), which reaches the cook before its
+task's end does: the cook then need not gather the task's result through the Dask scheduler (a
+round trip to the workers per batch of ended tasks, more of the cluster's work than the job's
+own); a result that came without its event (a worker of an older pdgstore) is gathered. Running jobs are kept on the worker object, by key, so
 ``kill_jobs`` (sent with ``Client.run``) can kill their process groups on a cancel, and a job whose
 key was cancelled before it started never starts. A job carries its key in its environment
 (``PDG_DASK_KEY``): when its worker process dies (SIGKILL, the OOM killer) the job lives on in its
@@ -40,6 +44,9 @@ import uuid
 #: variables a job takes from the worker's own environment (as engine.schedulers.jobs.PASSED)
 PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
 STARTED_TOPIC = "pdg-job-started"
+ENDED_TOPIC = "pdg-job-ended"
+#: a job still running after this long announces itself (shorter ones are told by their answer)
+ANNOUNCE_AFTER_S = 0.05
 #: the most of a job's log that travels back to the cook when the workers' disks are their own
 LOG_BACK_BYTES = 4 << 20
 _POLL_S = 0.05
@@ -160,13 +167,17 @@ def run_job(spec: dict) -> dict:
     running[key] = proc.pid
     log = _LazyLog(spec["log"], spec["attempt"])
 
+    def announce() -> None:
+        message = {"key": key, "item_id": spec["item_id"], "run": answer["run"], "pid": proc.pid}
+        worker.log_event(STARTED_TOPIC, {**message, "worker": worker.address})
+
     try:
         if key in cancelled:  # cancelled while it was starting
             _kill_group(proc.pid)
-        if worker is not None:
-            message = {"key": key, "item_id": spec["item_id"], "run": answer["run"], "pid": proc.pid}
-            worker.log_event(STARTED_TOPIC, {**message, "worker": worker.address})
-        answer["kill_reason"], answer["log_error"] = _pump(proc, pipe, log, spec.get("timeout_s"), t0)
+        timeout_s = spec.get("timeout_s")
+        answer["kill_reason"], answer["log_error"] = _pump(
+            proc, pipe, log, timeout_s, t0, announce if worker is not None else None
+        )
         code = proc.wait()
         _kill_group(proc.pid)  # what is left of its group (grandchildren) ends with it
         if key in cancelled:
@@ -183,6 +194,8 @@ def run_job(spec: dict) -> dict:
         answer["log_bytes"] = None if os.path.islink(spec["log"]) else _tail(spec["log"], LOG_BACK_BYTES)
         if not answer["outside"]:
             answer["outputs"] = {path: data for path in expected if (data := _read(path)) is not None}
+    elif worker is not None:
+        worker.log_event(ENDED_TOPIC, {"key": key, "answer": answer})
     return answer
 
 
@@ -273,10 +286,12 @@ def read_file(path: str, bounds: list[str] | None = None, dask_worker=None) -> b
     return _read(path)
 
 
-def _pump(proc, pipe: int, log: _LazyLog, timeout_s: float | None, t0: float) -> tuple[str, str]:
-    """Copy the job's output into its log until it exits, killing its group at its timeout;
-    (kill reason, why the log could not be written)."""
+def _pump(proc, pipe: int, log: _LazyLog, timeout_s: float | None, t0: float, announce=None) -> tuple[str, str]:
+    """Copy the job's output into its log until it exits, killing its group at its timeout, and
+    ``announce`` it once it has run ``ANNOUNCE_AFTER_S``; (kill reason, why the log could not be
+    written)."""
     kill_reason = log_error = ""
+    announce_at = t0 + ANNOUNCE_AFTER_S
     deadline = None if timeout_s is None else t0 + timeout_s
     reading = True
 
@@ -304,7 +319,11 @@ def _pump(proc, pipe: int, log: _LazyLog, timeout_s: float | None, t0: float) ->
                 proc.wait(timeout=wait)
             except subprocess.TimeoutExpired:
                 pass
-        if deadline is not None and time.monotonic() >= deadline:
+        now = time.monotonic()
+        if announce is not None and now >= announce_at:
+            announce()
+            announce = None
+        if deadline is not None and now >= deadline:
             kill_reason = "timeout"
             _kill_group(proc.pid)
             deadline = None

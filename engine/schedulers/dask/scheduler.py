@@ -400,6 +400,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         if self.conn is not None:
             try:
                 self.conn.client.unsubscribe_topic(remote.STARTED_TOPIC)
+                self.conn.client.unsubscribe_topic(remote.ENDED_TOPIC)
                 self.conn.client.unsubscribe_topic("all")
             except Exception:  # noqa: BLE001 - a lost scheduler
                 pass
@@ -415,6 +416,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
     # -- the threads (``traffic``: submitting and collecting) -------------------------------------
     def _subscribe(self, client) -> None:
         client.subscribe_topic(remote.STARTED_TOPIC, self._announced)
+        client.subscribe_topic(remote.ENDED_TOPIC, self._answered)
         client.subscribe_topic("all", self._cluster_event)
 
     def _cluster_event(self, event) -> None:
@@ -460,6 +462,15 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
             job.worker, job.heard = msg["worker"], time.monotonic()
             self.reporter.started(job.item_id, pid=msg["pid"], log_uri=spec["log_uri"], attempt=job.attempt)
 
+    def _answered(self, event) -> None:
+        """A job's answer, sent by its worker ahead of its task's end (``remote.run_job``), on the
+        client's thread: kept for the collector, which then gathers nothing for it."""
+        msg = event[1]
+        with self._lock:
+            job = self.by_key.get(msg.get("key"))
+            if job is not None and isinstance(msg.get("answer"), dict):
+                job.answer = msg["answer"]
+
     def _ended(self, future, result) -> None:
         with self._lock:
             job = self.by_key.get(future.key)
@@ -493,11 +504,11 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         report = self.reporter
         spec = job.spec
         assert spec is not None, "only a command job (remote.run_job) answers with a dict"
-        with self._lock:
-            if answer["run"] not in job.runs:  # its announcement is still on the way: say it now
+        if answer["run"] not in job.runs:  # it ended before it announced itself (or that is on the way)
+            if answer["error"]:
                 job.runs.add(answer["run"])
-                if not answer["error"]:
-                    report.started(job.item_id, pid=answer["pid"], log_uri=spec["log_uri"], attempt=job.attempt)
+            else:  # as its announcement would have been: started, and a retry if Dask ran it again
+                self._announced((0, {k: answer[k] for k in ("run", "pid", "worker")} | {"key": job.key}))
         if answer["error"]:
             return self._settle(job, lambda: report.failed(job.item_id, answer["code"], answer["error"]))
         if spec.get("copy_back") and (problem := reach.copy_back(spec, answer, self.path_map)):

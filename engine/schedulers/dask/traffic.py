@@ -3,7 +3,8 @@ collects finished futures and hands each to the scheduler's ``_ended``.
 
 A mixin of ``DaskScheduler`` (it uses its lock, queues and connection): kept apart so the
 scheduler's module stays about the PDG contract, and because this is where Dask's throughput is
-decided (one graph update per batch, one gather per batch of finished futures).
+decided (one graph update per batch; a job's answer comes as its worker's event, and only the
+results that came without one are gathered, one gather per batch of finished futures).
 
 While the cook has lost the Dask scheduler nothing is submitted (``_lost_since``); once it reached
 it again with a new client (``rejoin``) a new collector runs on that client's ``as_completed`` and
@@ -85,6 +86,7 @@ class Traffic:
             with self._lock:
                 for job in group:
                     job.key = f"pdg-{self._token}-{job.item_id}-{job.attempt}"
+                    job.answer = None
                     if job.spec is not None:
                         job.spec.update(key=job.key, attempt=job.attempt)
                     self.by_key[job.key] = job
@@ -120,13 +122,13 @@ class Traffic:
                 continue
             except BaseException:  # noqa: BLE001 - a lost client cancelling futures: not the cook's cancel
                 continue
-            finished = [f for f in batch if f.status == "finished"]
-            results: dict = {}
+            results = self._answers(batch)  # sent ahead by their workers: nothing to gather
+            finished = [f for f in batch if f.status == "finished" and f not in results]
             if finished:
                 try:
-                    results = dict(zip(finished, client.gather(finished, errors="raise"), strict=True))
+                    results.update(zip(finished, client.gather(finished, errors="raise"), strict=True))
                 except BaseException:  # noqa: BLE001 - one result lost (or cancelled) on the way: one by one
-                    results = {f: self._result_of(f) for f in finished}
+                    results.update((f, self._result_of(f)) for f in finished)
             for future in batch:
                 if future in results:
                     result = results[future]
@@ -139,6 +141,16 @@ class Traffic:
                     if job is not None:
                         text = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
                         self._settle(job, partial(self.reporter.failed, job.item_id, -1, text))
+
+    def _answers(self, batch: list) -> dict:
+        """The answers of the finished futures of ``batch`` their workers sent ahead as events."""
+        found = {}
+        with self._lock:
+            for future in batch:
+                job = self.by_key.get(future.key)
+                if job is not None and job.future is future and job.answer is not None and future.status == "finished":
+                    found[future] = job.answer
+        return found
 
     @staticmethod
     def _result_of(future):

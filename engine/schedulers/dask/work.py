@@ -44,6 +44,7 @@ class Job:
     worker: str = ""  # the worker running it, once it announced itself
     heard: float = 0.0  # when it announced it runs or last called the Job API (monotonic; 0: not yet)
     kill_reason: str = ""  # why the cook killed its current run ("hung N"), once it did
+    answer: dict | None = None  # its current task's answer, once its worker sent it (``remote.ENDED_TOPIC``)
 
 
 def resolve_host(host: str, name: str) -> str:
