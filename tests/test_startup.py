@@ -103,13 +103,16 @@ NEVER_COOKED = (
 )
 #: what only a cook that starts a job needs: the C library's posix_spawn, through ctypes
 JOBS_ONLY = ("pdgstore.engine.schedulers.spawnfree", "ctypes")
+#: what only a cook whose jobs call the result server needs: its HTTP and XML-RPC side (``true`` never calls)
+CALLED_ONLY = ("pdgstore.engine.schedulers.rpchttp", "xmlrpc", "http.server")
 
 
 def test_a_cook_imports_only_the_scheduler_types_it_uses(tmp_path):
     """A cook on the in-process and local schedulers does not import the dask scheduler type,
     whose module brings asyncio: a cost every W(N) and commands cook paid for nothing. Nor does it
     import what it does not use (``NEVER_COOKED``); a cook of in-process items starts no job, so it
-    does not look up the C library either (``JOBS_ONLY``)."""
+    does not look up the C library either (``JOBS_ONLY``), and jobs that never call the result
+    server leave its HTTP side unloaded (``CALLED_ONLY``)."""
     from conftest import WIDE_GRAPH, Project
 
     project = Project(tmp_path)
@@ -127,5 +130,5 @@ def test_a_cook_imports_only_the_scheduler_types_it_uses(tmp_path):
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout.rsplit("MODULES ", 1)[0])["items"]["ran"] >= 3
         modules = json.loads(result.stdout.rsplit("MODULES ", 1)[1])
-        unused = [m for m in modules if m.startswith(NEVER_COOKED + (JOBS_ONLY if graph == "wide.py" else ()))]
+        unused = [m for m in modules if m.startswith(NEVER_COOKED + CALLED_ONLY + (JOBS_ONLY if graph == "wide.py" else ()))]
         assert unused == [], f"pdg cook {graph} imported {unused}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import threading
-import xmlrpc.client
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -29,6 +28,15 @@ from pdgstore.engine.schedulers.reportcheck import (
 
 #: a report key made canonical: (item id, attempt, report number as text)
 ReportKey = tuple[str, int, str]
+
+
+def _refused(exc: ValueError) -> Exception:
+    """The fault a job gets for a report the cook refused. ``xmlrpc.client`` is imported here, not
+    at the top: the HTTP side (``rpchttp``) has loaded it before any call can arrive, and a cook
+    whose jobs never call the server does not load it at all (``resultserver.ResultServer.start``)."""
+    import xmlrpc.client
+
+    return xmlrpc.client.Fault(FAULT_REFUSED, f"result server: {exc}")
 
 
 class ResultSink(Protocol):
@@ -194,7 +202,7 @@ class JobCalls:
             try:
                 effect()
             except ValueError as exc:
-                raise xmlrpc.client.Fault(FAULT_REFUSED, f"result server: {exc}") from None
+                raise _refused(exc) from None
             done.add(key)
             applied = getattr(self._local, "applied", None)
             if applied is not None:  # a deferred batch: forgotten again if the cook refuses it
@@ -312,7 +320,7 @@ class JobCalls:
         try:
             text = self.sink.item_json(item_id)
         except ValueError as exc:
-            raise xmlrpc.client.Fault(FAULT_REFUSED, f"result server: {exc}") from None
+            raise _refused(exc) from None
         return self.job_json(text) if self.job_json is not None else text
 
     def check_ready_batch(self, key: object, subindex: object = -1) -> int:
@@ -335,7 +343,7 @@ class JobCalls:
         try:
             return self.sink.append_sub_item(item_id)
         except ValueError as exc:
-            raise xmlrpc.client.Fault(FAULT_REFUSED, f"result server: {exc}") from None
+            raise _refused(exc) from None
 
     # -- batches of calls -------------------------------------------------------------------------
     def multicall(self, calls: object) -> list[Any]:
@@ -363,6 +371,8 @@ class JobCalls:
         return results
 
     def _each(self, calls: list[Any], batch: Any) -> list[Any]:
+        import xmlrpc.client  # loaded already by the HTTP side (see ``_refused``)
+
         results: list[Any] = []
         for tag, call in enumerate(calls):
             if batch is not None:

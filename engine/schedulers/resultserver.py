@@ -9,23 +9,34 @@ each call once per report key for items cooking under this cook. A refused call 
 naming the problem, is reported through ``sink.warning`` and changes nothing. This module owns the
 server's life: start, the environment jobs are given, and a stop that lets calls being applied
 finish and cuts kept-alive connections.
+
+The server binds and listens when it starts (jobs are given its address), but the HTTP and XML-RPC
+machinery (``rpchttp``: about 60 modules of the standard library) is imported and served from the
+first connection on: most command graphs' jobs (``true``, a renderer that writes files) never
+call, and every such cook paid that import at its start. A job that calls finds the port open: its
+connection waits in the listen queue until the server is up.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import select
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pdgstore.engine.files.confine import outside_allowed
 from pdgstore.engine.schedulers.jobcalls import JobCalls, ResultSink
 from pdgstore.engine.schedulers.reportcheck import Refused, ReportChecker
-from pdgstore.engine.schedulers.rpchttp import GuardedServer
+
+if TYPE_CHECKING:
+    from pdgstore.engine.schedulers.rpchttp import GuardedServer
 
 _STOP_WAIT = 10.0  # seconds stop() waits for calls being applied
+#: connections the listening socket queues: jobs that call before the server is up wait there
+_LISTEN_QUEUE = 128
 _MAX_AUTH_WARNINGS = 20  # unauthenticated callers could otherwise fill the log with warnings
 
 
@@ -66,6 +77,7 @@ class ResultServer:
         self.address = ""
         self._server: GuardedServer | None = None
         self._thread: threading.Thread | None = None
+        self._wake_r = self._wake_w = -1  # tells the server's thread to stop before it served
         self._stopped = False
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -84,21 +96,44 @@ class ResultServer:
 
     # -- life cycle -------------------------------------------------------------------------------
     def start(self) -> None:
-        self._server = GuardedServer(self)
-        host, port = self._server.server_address[:2]
+        """Listen now; serve from the first connection on (see the module's docstring)."""
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.bind((self.host, 0))
+            listener.listen(_LISTEN_QUEUE)
+        except OSError:
+            listener.close()
+            raise
+        host, port = listener.getsockname()[:2]
         self.address = f"{host!s}:{port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"result-server-{port}", daemon=True
-        )
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._serve, args=(listener,), name=f"result-server-{port}", daemon=True)
         self._thread.start()
+
+    def _serve(self, listener: socket.socket) -> None:
+        """On the server's thread: wait for the first connection (or ``stop``), then serve."""
+        select.select([listener, self._wake_r], [], [])
+        with self._lock:
+            if self._stopped:
+                listener.close()
+                return
+            from pdgstore.engine.schedulers.rpchttp import GuardedServer
+
+            server = self._server = GuardedServer(self, listener)
+        server.serve_forever(poll_interval=0.1)
 
     def stop(self) -> None:
         """Stop serving; let calls being applied finish (their job is told "ok" and the effect is in
         the log); cut open connections (a kept-alive job must not report after the cook); join."""
         with self._lock:
             self._stopped = True
-        server = self._server
-        if server is None:
+            server = self._server
+        if self._thread is None:
+            return
+        if server is None:  # no job called: the thread still waits for the first connection
+            os.write(self._wake_w, b"x")
+            self._thread.join()
+            self._close_wake()
             return
         self._shutdown_now(server)
         server.server_close()
@@ -110,9 +145,14 @@ class ResultServer:
                 conn.shutdown(socket.SHUT_RD)
             except OSError:
                 pass
-        if self._thread is not None:
-            self._thread.join()
+        self._thread.join()
+        self._close_wake()
         self._server = None
+
+    def _close_wake(self) -> None:
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
+        self._thread = None
 
     @staticmethod
     def _shutdown_now(server: GuardedServer) -> None:

@@ -195,11 +195,22 @@ class GuardedServer(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
     daemon_threads = True
     allow_reuse_address = False
 
-    def __init__(self, owner: Gatekeeper) -> None:
+    def __init__(self, owner: Gatekeeper, listener: socket.socket | None = None) -> None:
+        """``listener``: a socket bound and listening already (``ResultServer.start``), served
+        from now on; else one is bound to an ephemeral port of the owner's host."""
         self.owner = owner
         super().__init__(
-            (owner.host, 0), requestHandler=GuardedHandler, logRequests=False, allow_none=False, use_builtin_types=False
+            (owner.host, 0),
+            requestHandler=GuardedHandler,
+            logRequests=False,
+            allow_none=False,
+            use_builtin_types=False,
+            bind_and_activate=listener is None,
         )
+        if listener is not None:
+            self.socket.close()
+            self.socket = listener
+            self.server_address = listener.getsockname()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A job that hangs up mid-call is the job's problem: no traceback on the engine's stderr."""
