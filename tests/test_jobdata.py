@@ -63,9 +63,9 @@ def test_item_round_trips_through_a_job_process(tmp_path):
     root = tmp_path / "project"
     item = make_item(root)
     path = jobdata.item_json_path(tmp_path / "temp", item.name)
-    assert path == tmp_path / "temp" / "data" / "proc_3.json"
+    assert path == str(tmp_path / "temp" / "data" / "proc_3.json")
     jobdata.write_item_json(item, path)
-    assert [p.name for p in path.parent.iterdir()] == ["proc_3.json"]  # no temp file left behind
+    assert os.listdir(tmp_path / "temp" / "data") == ["proc_3.json"]  # no temp file left behind
 
     done = run_job(tmp_path, READER)
     assert done.returncode == 0, done.stderr

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
-from pathlib import Path
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.graph import attribs
@@ -83,7 +82,7 @@ class CommandProcessor(Processor):
         if temp:
             from pdgstore.engine.schedulers.jobs import log_path
 
-            log = os.fspath(log_path(Path(temp), view.name))
+            log = log_path(temp, view.name)
         outputs = view.outputs + [[path] for path, _ in getattr(view, "new_outputs", ())]
         argv = []
         for w in self.words:

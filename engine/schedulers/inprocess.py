@@ -72,7 +72,7 @@ class InProcessScheduler(Scheduler):
             return ScheduleResult.FAILED
         return ScheduleResult.SUCCEEDED
 
-    def _run_job(self, item_id: str, argv: list, env: dict, log: Path) -> None:
+    def _run_job(self, item_id: str, argv: list, env: dict, log: str) -> None:
         report = self.cook_reporter
         if item_id in self.cancelled:
             report.cancelled(item_id, "cancelled before its job started")
@@ -85,7 +85,7 @@ class InProcessScheduler(Scheduler):
         self.procs[item_id] = proc
         if item_id in self.cancelled:
             jobs.kill_group(proc.pid)
-        report.started(item_id, pid=proc.pid, log_uri=log.as_uri())
+        report.started(item_id, pid=proc.pid, log_uri=jobs.file_uri(log))
         code = jobs.reap(proc)
         self.procs.pop(item_id, None)
         if item_id in self.cancelled:
@@ -110,7 +110,7 @@ class InProcessScheduler(Scheduler):
                 jobs.kill_group(proc.pid)
 
     def get_log_uri(self, item: ScheduledItem) -> str:
-        return jobs.log_path(self.temp, item.name).as_uri() if self.temp and item.command is not None else ""
+        return jobs.file_uri(jobs.log_path(self.temp, item.name)) if self.temp and item.command is not None else ""
 
     def on_stop_cook(self, cancel: bool) -> bool:
         self.on_cancel_work_items(list(self.procs))

@@ -19,10 +19,13 @@ JOBAPI_DIR = Path(__file__).resolve().parent / "jobapi"
 JOB_MODULES = ("pdgjson.py", "pdgcmd.py", "pdgitem.py", "pdgattrs.py", "pdgrpc.py", "pdgpaths.py", "pdgexec.py")
 FORMAT_VERSION = 1
 _KIND = {"string": "str"}
+#: ``json.dumps(..., separators=(",", ":"))`` made once: ``dumps`` builds an encoder per call
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
-def item_json_path(temp_dir: str | os.PathLike, item_name: str) -> Path:
-    return Path(temp_dir, "data", f"{item_name}.json")
+def item_json_path(temp_dir: str | os.PathLike[str], item_name: str) -> str:
+    """Where the item's JSON is written (a string: made once per job, see ``jobs.log_path``)."""
+    return f"{os.fspath(temp_dir)}/data/{item_name}.json"
 
 
 def item_data(item, node=None) -> dict:
@@ -63,7 +66,7 @@ def item_data(item, node=None) -> dict:
 
 def item_json_bytes(item, node=None) -> bytes:
     """The item's JSON document, encoded (made where the item may be read: the cook's loop)."""
-    return json.dumps(item_data(item, node), separators=(",", ":")).encode()
+    return _COMPACT.encode(item_data(item, node)).encode()
 
 
 def write_item_file(path: str | os.PathLike, data: bytes) -> None:

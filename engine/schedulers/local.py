@@ -63,7 +63,7 @@ class _Job:
     name: str
     argv: list
     env: dict
-    log: Path
+    log: str
     slots: int
     proc: jobs.JobProcess | None = None
     attempt: int = 1
@@ -311,7 +311,7 @@ class LocalScheduler(Scheduler):
         return True
 
     def get_log_uri(self, item: ScheduledItem) -> str:
-        return jobs.log_path(self.temp, item.name).as_uri() if self.temp else ""
+        return jobs.file_uri(jobs.log_path(self.temp, item.name)) if self.temp else ""
 
     def job_heard(self, item_id: str) -> None:
         """Its job called the Job API (a keepalive, a report): not hung."""
@@ -371,7 +371,9 @@ class LocalScheduler(Scheduler):
             jobs.kill_group(proc.pid)
         # quietly: the loop records it at its next wake (its flush, at the latest, is when anyone
         # outside could hear of it anyway), so a job costs the loop one wake (its end), not two
-        self.cook_reporter.started(job.item_id, pid=proc.pid, log_uri=job.log.as_uri(), attempt=job.attempt, quiet=True)
+        self.cook_reporter.started(
+            job.item_id, pid=proc.pid, log_uri=jobs.file_uri(job.log), attempt=job.attempt, quiet=True
+        )
         reaper.watch(proc.pid, job, output)
         return ""
 

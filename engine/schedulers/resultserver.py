@@ -112,7 +112,7 @@ class ResultServer:
 
     def _serve(self, listener: socket.socket) -> None:
         """On the server's thread: wait for the first connection (or ``stop``), then serve."""
-        select.select([listener, self._wake_r], [], [])
+        select.select([listener.fileno(), self._wake_r], [], [])
         with self._lock:
             if self._stopped:
                 listener.close()

@@ -411,7 +411,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         return True
 
     def get_log_uri(self, item: ScheduledItem) -> str:
-        return jobs.log_path(self.temp, item.name).as_uri() if self.temp and not item.in_process else ""
+        return jobs.file_uri(jobs.log_path(self.temp, item.name)) if self.temp and not item.in_process else ""
 
     # -- the threads (``traffic``: submitting and collecting) -------------------------------------
     def _subscribe(self, client) -> None:

@@ -86,7 +86,7 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
         "cwd": pm.to_worker(scheduler.working_dir or scheduler.graph_dir),
         "log": pm.to_worker(str(log)),
         "timeout_s": scheduler.timeout,
-        "log_uri": log.as_uri(),
+        "log_uri": jobs.file_uri(log),
         "scripts": pm.to_worker(str(scheduler.temp / "scripts")),
         "bounds": worker_bounds(scheduler),
     }
