@@ -206,6 +206,28 @@ def test_a_freed_slot_starts_the_next_job_before_the_end_is_reported(tmp_path):
         assert jobs.index(("JobStarted", after)) < jobs.index(("JobEnded", before)), jobs
 
 
+def test_a_bug_on_the_starter_thread_fails_its_item_and_cancels_the_cook_saying_why(tmp_path, monkeypatch):
+    """An exception on the thread that starts the jobs used to end that thread: the job it was
+    starting held its slot for good, the jobs behind it never ran and the cook waited forever."""
+    launch = LocalScheduler._launch
+
+    def buggy_launch(self, job):
+        if job.name == "run_1":
+            raise RuntimeError("a bug in the starter")
+        return launch(self, job)
+
+    monkeypatch.setattr(LocalScheduler, "_launch", buggy_launch)
+    graph = graph_with(tmp_path, ["true"], n=3, slots=1, queue_ahead=2)
+    summary, state, events = cook(graph, tmp_path)
+    assert summary.status == "cancelled"
+    assert summary.message.startswith("scheduler local cancelled the cook: its thread pdg-worker-0 failed on work item run_1")
+    assert summary.message.endswith("RuntimeError: a bug in the starter")
+    items = {i.name: i for i in run_items(state)}
+    assert items["run_1"].state == "cooked_fail" and "a bug in the starter" in items["run_1"].error
+    assert {items[name].state for name in ("run_2", "run_3")} == {"cooked_cancel"}
+    assert not any(e.kind == "JobStarted" for e in events)
+
+
 def test_cancel_settles_the_backlog_without_starting_it(tmp_path):
     graph = graph_with(tmp_path, ["sh", "-c", "echo $$ >> pids.txt; sleep 30"], n=4, slots=1, queue_ahead=2)
 

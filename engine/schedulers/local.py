@@ -18,7 +18,9 @@ once notices each job's end at once (not at the next tick), starts the next job 
 then retries or reports the one that ended; so one slot's start never waits for another's end. A
 job that ends while the backlog is nearly full is reported quietly: the loop, which refills the
 backlog, wakes once it is down by ``QUIET_ENDS_PER_SLOT`` per slot and reads those ends at once.
-``on_tick`` enforces timeouts and memory limits.
+``on_tick`` enforces timeouts and memory limits. An exception on the starter's or a reaper's thread
+(a bug) fails the job it was about and cancels the cook at the next tick, naming it: the thread
+would have died of it, and the cook waited forever for the jobs it was to start or see end.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -179,6 +182,8 @@ class LocalScheduler(Scheduler):
         self.low_water = max(0, self.queue_ahead - QUIET_ENDS_PER_SLOT * self.slots)
         self.base_env: dict = {}
         self.starter: ThreadPool | None = None  # starts the jobs: the loop never waits for a start
+        #: why a thread of this scheduler's own failed ('' while none did): the next tick cancels the cook
+        self.broken = ""
         self._lock = threading.Lock()
 
     def parms(self) -> dict:
@@ -208,8 +213,10 @@ class LocalScheduler(Scheduler):
             os.makedirs(self.working_dir, exist_ok=True)
         install_job_modules(self.temp)
         self.free = self.slots
+        self.broken = ""
         self.reapers = [  # one per job that can run at once
-            Reaper(self._ended, name=f"pdg-reaper-{self.name}-{i}") for i in range(self.slots // self.slots_per_item)
+            Reaper(partial(self._guarded, self._ended), name=f"pdg-reaper-{self.name}-{i}")
+            for i in range(self.slots // self.slots_per_item)
         ]
         self.starter = ThreadPool(1, self.reporter)
         self.base_env = jobs.passed_env()
@@ -248,16 +255,20 @@ class LocalScheduler(Scheduler):
         if moved:  # (only a scheduler with a working_dir of its own transfers)
             self.cook_reporter.log_line(item.id, transfer_summary(moved, self.working_dir or ""))
         if not queued:
-            starter.submit(None, lambda: self._launch(job))
+            starter.submit(None, partial(self._guarded, self._launch, job))
             return ScheduleResult.SUCCEEDED
         with self._lock:
             self.backlog.append(job)
-        starter.submit(None, lambda: self._prepare_files(job))  # so the thread that frees a slot only starts it
+        # so the thread that frees a slot only starts it
+        starter.submit(None, partial(self._guarded, self._prepare_files, job))
         for ready in self._take_backlog():  # a slot may have freed meanwhile
-            starter.submit(None, partial(self._launch, ready))
+            starter.submit(None, partial(self._guarded, self._launch, ready))
         return ScheduleResult.SUCCEEDED
 
     def on_tick(self) -> TickResult:
+        if self.broken:
+            self.cancel_reason = self.broken
+            return TickResult.CANCEL_COOK
         now = time.monotonic()
         jobs_now = list(self.running.values())
         if self.timeout is not None:
@@ -326,6 +337,19 @@ class LocalScheduler(Scheduler):
             job.status = (ok, message)
 
     # -- one job ---------------------------------------------------------------------------------
+    def _guarded(self, task: Callable[[_Job], object], job: _Job) -> None:
+        """Run ``task(job)`` on a thread of this scheduler's own (the starter, a reaper). What it
+        raises is a bug, and the thread would die of it: the jobs it was to start, or to see end,
+        would never be settled and the cook would wait for them forever. Instead the job fails
+        and the scheduler is broken: its next tick cancels the cook, saying why (``on_tick``)."""
+        try:
+            task(job)
+        except Exception as exc:  # noqa: BLE001 - any bug: the cook must end, and say why
+            reason = f"its thread {threading.current_thread().name} failed on work item {job.name}: {type(exc).__name__}: {exc}"
+            self.broken = self.broken or reason
+            if self.running.pop(job.item_id, None) is not None:
+                self.cook_reporter.failed(job.item_id, -1, reason)
+
     def _launch(self, job: _Job) -> None:
         """Start the job (on the starter's thread, or on the thread that freed its slot), or
         settle it when it cannot start."""
