@@ -8,12 +8,11 @@ bytes; ``pdgstore.compact`` writes its base snapshot with the same ``write_blob`
 from __future__ import annotations
 
 import sqlite3
-from operator import attrgetter
 
 import msgpack
 
 from pdgstore import tables
-from pdgstore.state import Item, State
+from pdgstore.state import State
 
 SNAPSHOT_VERSION = 2  # 2: items carry signature and reason; transfers
 #: older snapshots are thinned to at most one per this many events, so the state at any point of a
@@ -43,12 +42,10 @@ def pack_from_tables(conn: sqlite3.Connection, seq: int) -> memoryview:
         packer.pack(value)
     packer.pack("items")
     packer.pack_map_header(conn.execute("SELECT count(*) FROM items").fetchone()[0])
-    getter = attrgetter(*Item.PLAIN)
-    pack = packer.pack
+    pack, values = packer.pack, tables.item_values
     for row in conn.execute(f"SELECT {tables.ITEM_COLUMNS} FROM items ORDER BY ord"):
-        item = tables.item_from_row(row, conn)
-        pack(item.item_id)
-        pack(getter(item))
+        pack(row[1])
+        pack(values(row, conn))  # ``Item.PLAIN``'s values, as ``State.pack`` packs each item
     return packer.getbuffer()
 
 

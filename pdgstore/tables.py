@@ -130,7 +130,14 @@ def item_from_row(row: tuple, conn: sqlite3.Connection, *, lazy: bool = False) -
     A long list the row keeps in ``lists`` (``pdgstore.itemlists``) is read from ``conn``, or,
     ``lazy``, left there as a ``Stored`` sequence that reads it when asked: the fold (which rarely
     reads one, and writes back only what changed) and the read model (a read decodes what it
-    shows). One function for every reader, so a row cannot be read two ways."""
+    shows). One function for every reader (``item_values``), so a row cannot be read two ways."""
+    return Item(*item_values(row, conn, lazy=lazy))
+
+
+def item_values(row: tuple, conn: sqlite3.Connection, *, lazy: bool = False) -> tuple:
+    """The values of ``item_from_row``'s ``Item``, in ``Item.PLAIN`` order, without making it: a
+    snapshot packs them as they are (``snapshots.pack_from_tables``, the log appender's last work
+    in a cook, on the way to the cook's end), with no ``Item`` made and read back per row."""
     _ord, item_id, graph, node, name, state, cook_id, body = row[:8]
     index, outputs, started_ns, duration_ns, error, signature, _n_parents, _n_inputs = _unpack(body)
     restored = itemlists.restored
@@ -140,25 +147,11 @@ def item_from_row(row: tuple, conn: sqlite3.Connection, *, lazy: bool = False) -
         parents, attrs, inputs, traceback, reason = _unpack(row[8])
         parents = restored(conn, item_id, "parents", parents, lazy=lazy)
         inputs = restored(conn, item_id, "inputs", inputs, lazy=lazy)
-    return Item(
-        item_id,
-        graph,
-        node,
-        name,
-        index,
-        parents,
-        attrs,
-        inputs,
-        restored(conn, item_id, "outputs", outputs, lazy=lazy),
-        state,
-        cook_id,
-        started_ns,
-        duration_ns,
-        error,
-        traceback,
-        signature,
-        reason,
-    )
+    outputs = restored(conn, item_id, "outputs", outputs, lazy=lazy)
+    return (
+        item_id, graph, node, name, index, parents, attrs, inputs, outputs, state, cook_id,
+        started_ns, duration_ns, error, traceback, signature, reason,
+    )  # fmt: skip
 
 
 def item_body(item: Item) -> bytes:

@@ -178,7 +178,8 @@ def test_fold_of_long_lists_keeps_them_in_their_table_and_right(monkeypatch, lis
 
 def test_cooks_fold_the_same_tables_with_every_list_in_its_table(wide, monkeypatch):
     """The cooks of ``cooked`` (an edit, a deletion, new inputs, ``pdg dirty``) with every list of
-    every item kept in ``lists``: the tables still equal the replay."""
+    every item kept in ``lists``: the tables still equal the replay, and the snapshot packed from
+    them is the state's."""
     monkeypatch.setattr(itemlists, "LISTED_FROM", 0)
     assert wide.pdg("cook", "wide.py").exit_code == 0
     (wide.root / "in" / "f0003.txt").write_text("changed\n")
@@ -188,6 +189,10 @@ def test_cooks_fold_the_same_tables_with_every_list_in_its_table(wide, monkeypat
     assert wide.pdg("dirty", "upper_2").exit_code == 0
     assert wide.pdg("cook", "wide.py").exit_code == 0
     assert first_difference(_tables_state(str(wide.db)), _replayed(str(wide.db))) is None
+    from pdgstore.snapshots import pack_from_tables, pack_snapshot
+
+    with EventLog.open(str(wide.db)) as log:  # a snapshot from rows whose lists are all in ``lists``
+        assert bytes(pack_from_tables(log.conn, log.last_seq())) == bytes(pack_snapshot(log.load_state()))
 
 
 def test_a_cook_reads_its_state_from_the_tables_as_the_snapshot_and_replay_give_it(cooked):
