@@ -113,9 +113,9 @@ def new_event(cls: type[Event], seq: int, time_ns: int, cook_id: int, graph: str
     made from one dict (``fields`` may set ``cook_id`` and ``graph`` itself): the recorder makes
     50,000 events in a cold W(10,000) cook, and keyword arguments and attribute reads cost a third
     more."""
-    values = {"cook_id": cook_id, "graph": graph, **fields, "seq": seq, "time_ns": time_ns}
+    values = {**cls._defaults, "cook_id": cook_id, "graph": graph, **fields, "seq": seq, "time_ns": time_ns}
     if len(values) != len(cls.field_names) or not values.keys() <= cls._field_set:
-        values = cls.values_of(values)  # defaults to fill in (or a field the kind has not: refused)
+        values = cls.filled(values)  # lists and dicts to make (or a field the kind has not: refused)
     event = _new(cls)
     _setattr(event, "__dict__", values)
     return event, _row(cls, values)

@@ -133,13 +133,17 @@ class Event:
     def values_of(cls, given: dict) -> dict:
         """Every field's value: ``given`` over the defaults (a fresh list or dict for each field with
         a factory that ``given`` leaves out). A field the kind does not have is refused."""
-        if not given.keys() <= cls._field_set:
-            raise TypeError(f"{cls.__name__} has no field {sorted(given.keys() - cls._field_set)[0]!r}")
-        values = cls._defaults.copy()
+        return cls.filled({**cls._defaults, **given})
+
+    @classmethod
+    def filled(cls, values: dict) -> dict:
+        """``values`` (the defaults already under what was given) with a fresh list or dict for each
+        field with a factory that it lacks, in place; a field the kind does not have is refused."""
+        if not values.keys() <= cls._field_set:
+            raise TypeError(f"{cls.__name__} has no field {sorted(values.keys() - cls._field_set)[0]!r}")
         for name, factory in cls._factories:
-            if name not in given:
+            if name not in values:
                 values[name] = factory()
-        values.update(given)
         return values
 
     def __setattr__(self, name: str, value: Any) -> None:
