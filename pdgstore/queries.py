@@ -164,15 +164,24 @@ def job_detail(state: ReadState, item_id: str) -> dict | None:
     if job is None:
         return None
     scheduler, attempt, pid, log_uri, exit_code = job
-    path = log_uri[len("file://") :] if log_uri.startswith("file://") else ""
     return {
         "scheduler": scheduler,
         "attempt": attempt,
         "pid": pid,
         "log_uri": log_uri,
-        "log_path": path,
+        "log_path": uri_path(log_uri),
         "exit_code": exit_code,
     }
+
+
+def uri_path(uri: str) -> str:
+    """The local path a ``file://`` URI names, its escapes undone (a folder named ``my 100%`` is
+    recorded as ``my%20100%25``); '' for any other URI (a farm's, or none)."""
+    if not uri.startswith("file://"):
+        return ""
+    from urllib.parse import unquote_to_bytes  # only when a job is shown
+
+    return os.fsdecode(unquote_to_bytes(uri[len("file://") :]))
 
 
 def item_history(log: EventLog, item: Item, until: int | None = None) -> list[dict]:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import Project
 
 import pdgstore.engine as engine
 from pdgstore.engine.schedulers.local import LocalScheduler, available_memory_mb
@@ -369,6 +370,21 @@ def test_pdg_log_and_show_print_the_job_log(project):
     assert follow.returncode == 0 and follow.stdout == "hello from run_1\n"
     missing = project.pdg_process("log", "numbers_1")
     assert missing.returncode == 1 and "work item numbers_1 has no job log" in missing.stderr
+
+
+def test_pdg_log_finds_a_job_log_under_a_folder_whose_name_needs_escaping(tmp_path):
+    """The log's URI escapes a space and a percent sign; ``pdg log`` and ``pdg show`` undo them."""
+    project = Project(tmp_path / "my 100% project")
+    project.write("hello.py", '''
+        from pdgstore.engine import Graph
+        graph = Graph("hello")
+        graph.command("run", graph.range_generate("numbers", 1), "echo hi from @pdg_name")
+    ''')
+    assert project.pdg_process("cook", "hello.py").returncode == 0
+    as_json = json.loads(project.pdg_process("log", "run_1", "--json").stdout)
+    assert "%20" in as_json["job"]["log_uri"] and as_json["text"] == "hi from run_1\n"
+    assert as_json["job"]["log_path"].startswith(str(project.root))
+    assert "hi from run_1" in project.pdg_process("show", "run_1").stdout
 
 
 def test_job_output_reaches_its_log_whole_and_a_silent_job_leaves_none(tmp_path):
