@@ -81,6 +81,7 @@ def test_jobs_and_python_processors_run_on_workers_and_report_into_the_log(tmp_p
         "open(out, 'w').write(str(item.intAttribValue('value') * 10))\n"
         "pdgcmd.setIntAttrib('job_pid', os.getpid())\n"
         "pdgcmd.setIntAttrib('worker_pid', os.getppid())\n"
+        "pdgcmd.setStringAttrib('via', os.environ['PDG_RESULT_SERVER'])\n"
         "pdgcmd.addOutputFile(out)\n"
         "print('job says hello')\n"
     )
@@ -109,6 +110,15 @@ def test_jobs_and_python_processors_run_on_workers_and_report_into_the_log(tmp_p
     first = items_of(state, "job")[0].item_id
     kinds = [e.kind for e in events if getattr(e, "item_id", "") == first]
     assert kinds.index("JobStarted") < kinds.index("WorkItemAttribSet") < kinds.index("JobEnded")
+    # the jobs reported through their worker's relay (engine/schedulers/dask/relay.py), not to the cook
+    relays = {a for found in client.run(relay_addresses).values() for a in found}
+    assert {i.attrs["via"][1][0] for i in items_of(state, "job")} <= relays
+
+
+def relay_addresses() -> list[str]:
+    from pdgstore.engine.schedulers.dask import relay
+
+    return [r.address for r in relay._relays.values()]
 
 
 def test_jobs_answer_by_event_with_nothing_gathered_and_a_long_one_announces_itself(

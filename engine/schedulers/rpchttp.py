@@ -29,6 +29,11 @@ from pdgstore.engine.schedulers.reportcheck import (
 )
 
 RPC_PREFIX = "/RPC2/"
+#: a Dask worker's report relay: many jobs' calls in one request (``engine.schedulers.dask.relay``)
+RELAY_PREFIX = "/RELAY/"
+RELAY_TYPE = b"application/x-pdg-relay"
+RELAY_MAX_CALLS = 256  # as the relay's MAX_CALLS
+RELAY_MAX_BODIES = 8  # a relayed request may carry this many times the per-call limit
 STOPPED = "result server: the cook is over; no more reports are accepted"
 
 
@@ -131,7 +136,7 @@ class GuardedHandler(SimpleXMLRPCRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
         owner = self.server.owner
         try:
-            self._check(owner)
+            relayed = self._check(owner)
             owner.count_request()
             length = int(self.headers["Content-Length"])
             body = self.rfile.read(length)
@@ -141,7 +146,10 @@ class GuardedHandler(SimpleXMLRPCRequestHandler):
             if not owner.enter():
                 raise Refused(FAULT_STOPPED, STOPPED)
             try:  # until the answer is written: stop() must not cut the connection before the job hears it
-                self._answer(self.server._marshaled_dispatch(body, None, self.path))
+                if relayed:
+                    self._answer(self._relayed(body), RELAY_TYPE)
+                else:
+                    self._answer(self.server._marshaled_dispatch(body, None, self.path))
             finally:
                 owner.leave()
         except Refused as exc:
@@ -156,15 +164,34 @@ class GuardedHandler(SimpleXMLRPCRequestHandler):
                 ).encode()
             )
 
-    def _answer(self, response: bytes) -> None:
+    def _relayed(self, body: bytes) -> bytes:
+        """A relay's request: each framed call answered as if its job had sent it alone, all of
+        them recorded by one flush (``GuardedServer.dispatch_many``); a malformed body ends the
+        connection (only a relay holding the secret gets here)."""
+        from pdgstore.engine.schedulers.dask.relay import frames, unframe
+
+        try:
+            calls = unframe(body, RELAY_MAX_CALLS)
+        except ValueError as exc:
+            raise Refused(FAULT_INVALID, f"result server: {exc}") from None
+        return frames(self.server.dispatch_many(calls))
+
+    def _answer(self, response: bytes, kind: bytes = b"text/xml") -> None:
         """Status line, headers and body in one write (no Server or Date header: a job reads none)."""
         close = b"Connection: close\r\n" if self.close_connection else b""
-        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n%s\r\n" % (len(response), close)
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n" % (
+            kind,
+            len(response),
+            close,
+        )
         self.wfile.write(head + response)
 
-    def _check(self, owner: Gatekeeper) -> None:
+    def _check(self, owner: Gatekeeper) -> bool:
+        """Refuse (``Refused``) what may not be read; True: a relay's request (``_relayed``)."""
         path = self.path.encode("utf-8", "surrogateescape")
-        given = path[len(RPC_PREFIX) :] if path.startswith(RPC_PREFIX.encode()) else b""
+        relayed = path.startswith(RELAY_PREFIX.encode())
+        prefix = RELAY_PREFIX if relayed else RPC_PREFIX
+        given = path[len(prefix) :] if path.startswith(prefix.encode()) else b""
         if not hmac.compare_digest(given, owner.secret.encode()):
             raise Refused(
                 FAULT_AUTH,
@@ -178,11 +205,13 @@ class GuardedHandler(SimpleXMLRPCRequestHandler):
         length = self.headers.get("Content-Length", "")
         if not (length.isascii() and length.isdigit()):
             raise Refused(FAULT_TOO_LARGE, "result server: a call without a Content-Length is refused")
-        if int(length) > owner.max_body:
+        limit = owner.max_body * RELAY_MAX_BODIES + 4 * RELAY_MAX_CALLS if relayed else owner.max_body
+        if int(length) > limit:
             raise Refused(
                 FAULT_TOO_LARGE,
-                f"result server: a call of {int(length)} bytes is refused (the limit is {owner.max_body})",
+                f"result server: a call of {int(length)} bytes is refused (the limit is {limit})",
             )
+        return relayed
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         """Silent: a job's reports are events, not lines on the engine's stderr."""
@@ -236,6 +265,46 @@ class GuardedServer(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
             )
         return response.encode(self.encoding, "xmlcharrefreplace")
 
+    def dispatch_many(self, bodies: list[bytes]) -> list[bytes]:
+        """Each XML-RPC body's answer, as ``_marshaled_dispatch`` would give it alone, with their
+        reports recorded together: the calls (a job's own ``system.multicall`` opened into its
+        calls) go through the one multicall of ``jobcalls``, which defers every wait to one. A
+        body over the per-call limit, or unreadable, gets the fault it would get alone."""
+        entries: list[Any] = []
+        spans: list[tuple[int, int, bool] | bytes] = []  # (first entry, count, a multicall) or a ready answer
+        for body in bodies:
+            if len(body) > self.owner.max_body:
+                spans.append(_fault_bytes(FAULT_TOO_LARGE, f"result server: a call of {len(body)} bytes is refused"))
+                continue
+            call = rpccall.read_call(body)
+            if call is None:
+                try:
+                    params, method = xmlrpc.client.loads(body, use_builtin_types=False)
+                except BaseException as exc:  # noqa: BLE001 - as the stdlib's dispatch: a fault
+                    spans.append(_fault_bytes(1, f"{type(exc)}:{exc}"))
+                    continue
+                call = (params, method or "")
+            params, method = call
+            if method == "system.multicall" and len(params) == 1 and isinstance(params[0], list):
+                spans.append((len(entries), len(params[0]), True))
+                entries.extend(params[0])
+            elif method == "system.multicall":  # malformed: the fault it gets alone
+                spans.append(self._marshaled_dispatch(body))
+            else:
+                spans.append((len(entries), 1, False))
+                entries.append({"methodName": method, "params": list(params)})
+        results = self.owner.methods["system.multicall"](entries) if entries else []
+        answers = []
+        for span in spans:
+            if isinstance(span, bytes):
+                answers.append(span)
+                continue
+            first, count, multi = span
+            answers.append(
+                _result_bytes(results[first : first + count], True) if multi else _result_bytes(results[first])
+            )
+        return answers
+
     def _dispatch(self, method: str, params: Iterable[Any]) -> Any:
         handler = self.owner.methods.get(method)
         if handler is None:
@@ -247,3 +316,21 @@ class GuardedServer(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
         except Refused as exc:
             self.owner.warn(exc)
             raise xmlrpc.client.Fault(exc.code, exc.message) from None
+
+
+def _fault_bytes(code: int, message: str) -> bytes:
+    return xmlrpc.client.dumps(xmlrpc.client.Fault(code, message), methodresponse=True).encode(
+        "utf-8", "xmlcharrefreplace"
+    )
+
+
+def _result_bytes(result: Any, multi: bool = False) -> bytes:
+    """One call's answer from its multicall result (``[value]`` or a fault's dict); for a job's own
+    multicall (``multi``) the list of them, as ``system.multicall`` answers."""
+    if not multi and isinstance(result, dict):
+        return _fault_bytes(result["faultCode"], result["faultString"])
+    value = result if multi else result[0]
+    try:
+        return xmlrpc.client.dumps((value,), methodresponse=True).encode("utf-8", "xmlcharrefreplace")
+    except BaseException as exc:  # noqa: BLE001 - as the stdlib's dispatch: a fault
+        return _fault_bytes(1, f"{type(exc)}:{exc}")

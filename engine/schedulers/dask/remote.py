@@ -144,6 +144,11 @@ def run_job(spec: dict) -> dict:
     env.update(spec["env"])
     env["PDG_DASK_KEY"] = key  # how reap_orphans knows it should its worker die
     env["PDG_DASK_RUN"] = str(answer["run"])
+    held: list = []  # the worker's report relay, while this job may call it
+    if spec.get("relay") and worker is not None:
+        from pdgstore.engine.schedulers.dask import relay
+
+        relay.environment_through(env, held)
     t0 = time.monotonic()
     pipe, write_end = os.pipe()
     try:
@@ -159,6 +164,7 @@ def run_job(spec: dict) -> dict:
         )
     except OSError as exc:
         os.close(pipe)
+        _release(held)
         answer.update(code=127, error=f"could not start {spec['argv'][0]}: {exc.strerror or exc}")
         return answer
     finally:
@@ -186,6 +192,7 @@ def run_job(spec: dict) -> dict:
         running.pop(key, None)
         os.close(pipe)
         log.close()
+        _release(held)
     answer.update(code=code, duration_ns=int((time.monotonic() - t0) * 1e9))
     if spec.get("copy_back"):
         expected = spec.get("expected", ())
@@ -197,6 +204,13 @@ def run_job(spec: dict) -> dict:
     elif worker is not None:
         worker.log_event(ENDED_TOPIC, {"key": key, "answer": answer})
     return answer
+
+
+def _release(held: list) -> None:
+    if held:
+        from pdgstore.engine.schedulers.dask import relay
+
+        relay.release(held.pop())
 
 
 def outside(path: str, bounds: list[str] | None) -> str:

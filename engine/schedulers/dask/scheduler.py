@@ -83,6 +83,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         security=None,
         shared_storage: bool = True,
         work_item_data_source: str = "rpc",
+        report_relay: bool = True,
         working_dir: str | None = None,
         tick_period: float = 0.5,
         max_items: int | None = None,
@@ -118,6 +119,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
                 f"scheduler {self.name}: work_item_data_source is 'rpc' or 'file', not {work_item_data_source!r}"
             )
         self.work_item_data_source = work_item_data_source
+        self.report_relay = bool(report_relay)
         self.conn: cluster.Connection | None = None
         self.jobs: dict[str, Job] = {}  # item id -> its job, while it runs
         self.by_key: dict[str, Job] = {}
@@ -153,6 +155,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
             "path_map": self.path_map.to_plain(),
             "shared_storage": self.shared_storage,
             "work_item_data_source": self.work_item_data_source,
+            "report_relay": self.report_relay,
         }
 
     def report_path(self, path: str) -> str:

@@ -89,6 +89,7 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
         "log_uri": jobs.file_uri(log),
         "scripts": pm.to_worker(str(scheduler.temp / "scripts")),
         "bounds": worker_bounds(scheduler),
+        "relay": scheduler.report_relay,  # its calls go through its worker's relay (``relay``)
     }
     if scheduler.work_item_data_source == "file":
         data = json_for_workers(json.dumps(jobdata.item_data(item.item, item.node), separators=(",", ":")), pm)

@@ -1,0 +1,133 @@
+"""A Dask worker's report relay (``engine/schedulers/dask/relay.py``) between real job processes and
+a real result server: the jobs' calls arrive once each, many to a request; the relay checks the
+secret before it forwards; a lost answer is retried by the job and recorded once; a cook that is
+gone fails the job. (That a cook's jobs on a LocalCluster report through it: test_dask_scheduler.)"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import xmlrpc.client
+from pathlib import Path
+
+import pytest
+from pdgstore.engine.schedulers import reportcheck
+from pdgstore.engine.schedulers.dask.relay import Relay
+from pdgstore.engine.schedulers.resultserver import ResultServer
+from test_resultserver import FAST, DroppingProxy, RecordingSink, failed_with, run_job
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def server(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    srv = ResultServer(RecordingSink(), project)
+    srv.start()
+    srv.allow("id42", "render_4")
+    yield srv
+    srv.stop()
+
+
+def relay_to(address: str, server: ResultServer) -> Relay:
+    relay = Relay(address, server.secret, server.max_body)
+    relay.start()
+    return relay
+
+
+def through(relay: Relay) -> dict:
+    return {"PDG_RESULT_SERVER": relay.address}
+
+
+def test_jobs_report_through_a_relay_once_each(server):
+    relay = relay_to(server.address, server)
+    project = Path(server.check.project_dir)
+    code = (
+        "import pdgcmd\n"
+        "for j in range(30):\n    pdgcmd.setIntAttrib('v%d' % j, j)\n"
+        "with pdgcmd.batch():\n    pdgcmd.setIntAttrib('m0', 0)\n    pdgcmd.setIntAttrib('m1', 1)\n"
+        "pdgcmd.workItemSuccess()\n"
+    )
+    assert run_job(server, project, "pass").returncode == 0  # the Job API modules and item JSON, written once
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(project.parent / "temp" / "scripts"),
+           "PDG_TEMP": str(project.parent / "temp"), "PDG_ITEM_NAME": "render_4", "PDG_ITEM_ID": "id42",
+           **server.environment(), **FAST, **through(relay)}
+    jobs = [subprocess.Popen([sys.executable, "-c", code], env=env, cwd=project, stderr=subprocess.PIPE)
+            for _ in range(3)]
+    for job in jobs:
+        assert job.wait(timeout=30) == 0, job.stderr.read()
+        job.stderr.close()
+    calls = server.sink.calls
+    # each job's calls once each, in its order
+    assert sorted(c[2] for c in calls if c[0] == "attrib") == sorted(([f"v{j}" for j in range(30)] + ["m0", "m1"]) * 3)
+    assert calls.count(("status", "id42", True, "")) == 3
+    assert server.requests == relay.forwarded <= 3 * 32  # every call went through the relay (together when they overlap)
+
+
+def test_a_refused_call_gets_its_own_fault_through_the_relay(server):
+    relay = relay_to(server.address, server)
+    code = "import pdgcmd\npdgcmd.setIntAttrib('a', 1)\npdgcmd.addOutputFile('/etc/passwd')\nprint('after')"
+    done = run_job(server, Path(server.check.project_dir), code, through(relay))
+    failed_with(done, "result server: /etc/passwd is outside the project")
+    assert server.sink.calls == [("attrib", "id42", "a", "int", [1])]
+
+
+def test_the_relay_refuses_a_wrong_secret_before_it_forwards_anything(server):
+    relay = relay_to(server.address, server)
+    proxy = xmlrpc.client.ServerProxy(f"http://{relay.address}/RPC2/not-the-secret")
+    with pytest.raises(xmlrpc.client.Fault) as caught:
+        proxy.set_attrib(["id42", 0, "1"], "x", "int", [1])
+    assert caught.value.faultCode == reportcheck.FAULT_AUTH
+    assert server.requests == 0 and server.sink.calls == []
+
+
+class LosingProxy(DroppingProxy):
+    """Between the relay and the cook: passes each request on as it is (a relay's too), and loses
+    the cook's first answer (the calls were recorded; the relay hears nothing)."""
+
+    @staticmethod
+    def _message(reader) -> bytes:
+        head = b""
+        while (line := reader.readline()) not in (b"\r\n", b""):
+            head += line
+        length = next(int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))
+        return head + b"\r\n" + reader.read(length)
+
+    def _relay(self, conn: socket.socket) -> None:
+        host, _, port = self.target.rpartition(":")
+        with conn, conn.makefile("rb") as reader, socket.create_connection((host, int(port))) as up:
+            with up.makefile("rb") as answers:
+                while True:
+                    try:
+                        request = self._message(reader)
+                    except StopIteration:
+                        return
+                    up.sendall(request)
+                    answer = self._message(answers)
+                    if not self.dropped:
+                        self.dropped += 1
+                        return
+                    conn.sendall(answer)
+
+
+def test_an_answer_lost_between_relay_and_cook_is_retried_by_the_job_and_recorded_once(server):
+    proxy = LosingProxy(server.address)
+    relay = relay_to(proxy.address, server)
+    code = "import pdgcmd\npdgcmd.setIntAttrib('x', 1)\npdgcmd.setIntAttrib('y', 2)\nprint('done')"
+    done = run_job(server, Path(server.check.project_dir), code, through(relay))
+    assert done.returncode == 0, done.stderr
+    assert proxy.dropped == 1
+    assert server.sink.calls == [("attrib", "id42", "x", "int", [1]), ("attrib", "id42", "y", "int", [2])]
+
+
+def test_a_job_whose_cook_is_gone_fails_through_the_relay(server):
+    relay = relay_to(server.address, server)
+    server.stop()
+    done = run_job(server, Path(server.check.project_dir), "import pdgcmd\npdgcmd.setIntAttrib('x', 1)\nprint('after')",
+                   {**through(relay), **FAST})
+    assert done.returncode != 0 and "after" not in done.stdout
+    assert "pdgcmd:" in done.stderr and "Traceback" not in done.stderr
+    assert server.sink.calls == []
