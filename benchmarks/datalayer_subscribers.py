@@ -1,11 +1,13 @@
 """N WebSocket subscribers of a ``pdg serve`` in one process (for test_bench_datalayer.py).
 
 Each follows ``pdg/wide`` and its four nodes, asking for ``batch`` messages as the ``pdgd`` client
-and the web view do (the frames the server has ready at once come as one message), and, as the
-``pdgd`` client does, for the graph's new items by reference to its nodes' (``refs``: the ids come
-once, and ``sharedlists.Resolver`` puts the graph's values back, the same strings in both lists).
-``--no-batch``: one message per frame, as a client that does not ask gets them. ``--page-json``:
-no refs, every list as plain JSON values (what any other client gets). Prints ``subscribed`` once every one has its
+and the web view do (the frames the server has ready at once come as one message). As the
+``pdgd`` client does, each asks for lists of item ids packed (``packedids``: one string per
+list, read lazily) and folds the frames into its objects with the client's own ``Message.from_wire``
+and ``apply_message``. ``--no-packed``: plain lists, a graph's new items by reference to its
+nodes' (``refs``, ``sharedlists``: the ``pdgd`` client before packed lists). ``--no-batch``: one message per frame, as a client that does not ask gets them.
+``--page-json``: no refs and nothing packed, every list as plain JSON values (what any other client
+gets). Prints ``subscribed`` once every one has its
 snapshots; on a line ``wait`` from stdin, waits until every one has seen the graph's cook end and
 its nodes' counts complete, then prints ``{"done": n, "frames": total}``.
 """
@@ -15,6 +17,7 @@ import json
 import sys
 
 import websockets
+from pdgstore.engine.datalayer.messages import Message, apply_message
 from pdgstore.engine.datalayer.sharedlists import Resolver
 
 PATHS = ["pdg/wide", "pdg/wide/node_files", "pdg/wide/node_upper", "pdg/wide/node_everything", "pdg/wide/node_concat"]
@@ -32,16 +35,8 @@ class Subscriber:
         self.refs.frame(frame["path"], frame["seq"], frame["messages"])
         obj = self.objects[frame["path"]]
         for m in frame["messages"]:
-            if m["t"] == 0:
-                obj.clear()
-                obj.update(m["props"])
-            elif m["t"] == 1:
-                obj.setdefault(m["prop"], []).extend(m["values"])
-            elif m["t"] == 2:
-                for v in m["values"]:
-                    obj[m["prop"]].remove(v)
-            else:
-                obj[m["prop"]] = m["values"]
+            obj = apply_message(obj, Message.from_wire(m))
+        self.objects[frame["path"]] = obj
         graph, concat = self.objects["pdg/wide"], self.objects["pdg/wide/node_concat"]
         if graph.get("cook_status") == ["success"] and concat.get("cook_state") == ["cooked"]:
             self.finished.set()
@@ -49,8 +44,8 @@ class Subscriber:
     async def run(self, url: str) -> None:
         async with websockets.connect(url, max_size=1 << 30) as ws:
             await ws.recv()
-            if BATCH or REFS:
-                await ws.send(json.dumps({"op": "hello", "batch": BATCH, "refs": REFS}))
+            if BATCH or REFS or PACKED:
+                await ws.send(json.dumps({"op": "hello", "batch": BATCH, "refs": REFS, "packed": PACKED}))
             for path in PATHS:
                 await ws.send(json.dumps({"op": "subscribe", "path": path}))
             seen = 0
@@ -82,6 +77,7 @@ async def main(url: str, n: int) -> None:
 
 BATCH = "--no-batch" not in sys.argv
 REFS = "--page-json" not in sys.argv
+PACKED = REFS and "--no-packed" not in sys.argv
 
 if __name__ == "__main__":
     asyncio.run(main(sys.argv[1], int(sys.argv[2])))

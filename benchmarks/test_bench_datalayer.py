@@ -42,6 +42,9 @@ SUBSCRIBERS = int(os.environ.get("PDG_BENCH_SUBSCRIBERS", "50"))
 #: PDG_BENCH_PAGE_JSON=1: the subscribers ask for no refs (every list as the page's plain JSON
 #: values, what a client other than pdgd's gets) instead of what the pdgd client asks for
 PAGE_JSON = os.environ.get("PDG_BENCH_PAGE_JSON") == "1"
+#: PDG_BENCH_PACKED=0: the subscribers ask for refs but not for packed id lists (the pdgd client
+#: before ``packedids``)
+NO_PACKED = os.environ.get("PDG_BENCH_PACKED") == "0"
 BIG_NODE = int(os.environ.get("PDG_BENCH_BIG_NODE", "100000"))
 EVENTS = 40
 
@@ -238,7 +241,7 @@ def _watched_cook(folder: str) -> dict:
     server = Serve(folder)
     clients = subprocess.Popen(
         [sys.executable, os.path.join(HERE, "datalayer_subscribers.py"), server.url, str(SUBSCRIBERS)]
-        + (["--page-json"] if PAGE_JSON else []),
+        + (["--page-json"] if PAGE_JSON else []) + (["--no-packed"] if NO_PACKED else []),
         stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -290,7 +293,7 @@ def test_fifty_subscribers_during_a_cold_cook(benchmark, tmp_path):
     server_s, clients_s, cook_s = (statistics.median(w[k] for w in watched) for k in ("server_cpu", "clients_cpu", "cook_cpu"))
     shares = [(w["server_cpu"] + w["clients_cpu"]) / w["cook_cpu"] for w in watched]
     rss = max(w["rss"] for w in watched)
-    kind = "page-JSON" if PAGE_JSON else "pdgd-like (refs)"
+    kind = "page-JSON" if PAGE_JSON else "pdgd-like (refs)" if NO_PACKED else "pdgd-like (packed ids)"
     report(benchmark, f"cold cook W({N}) with {SUBSCRIBERS} {kind} subscribers", statistics.median(w["wall"] for w in watched),
            "s", plain_value=statistics.median(alone), target="<= 1.10x the cook alone (median of per-pair ratios)",
            met=ratio <= 1.10, pairs=PAIRS, pair_ratio_median=round(ratio, 3),

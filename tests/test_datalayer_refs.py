@@ -7,6 +7,7 @@ and for pdgd's own WebSocket and TCP interfaces."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 import time
@@ -16,6 +17,7 @@ import websockets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET, Message
+from pdgstore.engine.datalayer.packedids import IdList
 from pdgstore.engine.datalayer.sharedlists import Resolver, node_streams, order_for_refs, to_wire_with_refs
 
 import pdgd
@@ -181,17 +183,18 @@ def _wire(message) -> dict:
     return {"t": int(message.getType()), "prop": message.getPropertyName(), "values": message.getPropertyArray()}
 
 
-def test_clients_asking_for_refs_rebuild_what_a_plain_client_is_sent(served, serve):
-    """A plain WebSocket client, a raw one asking for refs, and pdgd's WebSocket and TCP
-    interfaces (which ask for them) follow the graph and its three nodes through a cook in another
-    process. The raw refs client was sent the graph's new items as refs at least once, and each
-    of its frames, rebuilt, is the plain client's frame of that path and seq; at the end every
-    client holds the same objects, the graph's work items in the same order."""
+def test_clients_asking_for_refs_or_packed_ids_rebuild_what_a_plain_client_is_sent(served, serve):
+    """A plain WebSocket client, a raw one asking for refs, a raw one asking for packed id lists
+    (``packedids``), and pdgd's WebSocket and TCP interfaces (which ask for packed lists) follow
+    the graph and its three nodes through a cook in another process. The raw refs client was sent
+    the graph's new items as refs at least once, the packed one lists as packed ids, and each of
+    their frames, rebuilt, is the plain client's frame of that path and seq; at the end every
+    client holds the same objects, the graph's work items in the same order, pdgd's as ``IdList``s."""
     server = serve()  # before the store exists: every client sees every step of the cook
     url = f"ws://127.0.0.1:{server.ws_port}/"
-    frames: dict[str, dict] = {"plain": {}, "refs": {}}
-    mirrors: dict[str, dict] = {"plain": {}, "refs": {}}
-    refs_sent = []
+    frames: dict[str, dict] = {"plain": {}, "refs": {}, "packed": {}}
+    mirrors: dict[str, dict] = {"plain": {}, "refs": {}, "packed": {}}
+    refs_sent, packed_sent = [], []
 
     async def follow(who: str, subscribed: asyncio.Event) -> None:
         resolver = Resolver()
@@ -199,6 +202,8 @@ def test_clients_asking_for_refs_rebuild_what_a_plain_client_is_sent(served, ser
             assert json.loads(await ws.recv())["op"] == "welcome"
             if who == "refs":
                 await ws.send(json.dumps({"op": "hello", "batch": True, "refs": True}))
+            elif who == "packed":
+                await ws.send(json.dumps({"op": "hello", "batch": True, "packed": True}))
             for path in PATHS:
                 await ws.send(json.dumps({"op": "subscribe", "path": path}))
             snapshots = 0
@@ -208,6 +213,9 @@ def test_clients_asking_for_refs_rebuild_what_a_plain_client_is_sent(served, ser
                     assert frame["op"] == "frame"
                     refs_sent.extend(m for m in frame["messages"] if "refs" in m)
                     resolver.frame(frame["path"], frame["seq"], frame["messages"])
+                    if who == "packed":
+                        packed_sent.extend(m for m in frame["messages"] if "ids" in m or "ids" in str(m.get("props")))
+                        frame["messages"] = [Message.from_wire(m).to_wire() for m in frame["messages"]]
                     frames[who].setdefault(frame["path"], []).append(frame)
                     fold(mirrors[who].setdefault(frame["path"], {}), frame["messages"])
                     snapshots += frame["messages"][0]["t"] == 0
@@ -245,16 +253,17 @@ def test_clients_asking_for_refs_rebuild_what_a_plain_client_is_sent(served, ser
             interface.close()
 
     assert refs_sent, "the graph's new items never came as refs"
-    for path in PATHS:  # a batch may end past the frame that finished: compare what both got
-        plain, rebuilt = frames["plain"][path], frames["refs"][path]
+    assert packed_sent, "no list came packed"
+    for who, path in itertools.product(("refs", "packed"), PATHS):  # a batch may end past the frame
+        plain, rebuilt = frames["plain"][path], frames[who][path]  # that finished: compare what both got
         common = min(len(plain), len(rebuilt))
-        assert rebuilt[:common] == plain[:common], path
-    assert mirrors["refs"] == mirrors["plain"]
+        assert rebuilt[:common] == plain[:common], (who, path)
+    assert mirrors["refs"] == mirrors["plain"] == mirrors["packed"]
     assert len(mirrors["plain"]["pdg/twin"]["work_items"]) == 3 * N
     for kind, mirror in pdgd_mirrors.items():
         assert mirror.objects == mirrors["plain"], kind
         assert interfaces[kind].stats.get("last_error") is None, interfaces[kind].stats
-        assert interfaces[kind].stats["refs"] > 0, interfaces[kind].stats  # it asked for refs, and got them
+        assert type(interfaces[kind].objects["pdg/twin"]["work_items"]) is IdList, kind  # it asked for packed lists
 
 
 def _wait(predicate, what: str, timeout: float = 60.0) -> None:

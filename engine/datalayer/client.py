@@ -235,9 +235,9 @@ class WSClient(RemoteDataLayer):
     """``DataLayerWSClient``: ``ws://host:port``."""
 
     scheme = "ws"
-    #: one ``batch`` message per wake-up of the server instead of one message per frame, and a
-    #: graph's new items by reference to its nodes' (``sharedlists``)
-    hello = {"batch": True, "refs": True}
+    #: one ``batch`` message per wake-up of the server instead of one message per frame, and lists
+    #: of item ids packed, read lazily (``packedids``; refs, ``sharedlists``, from an older server)
+    hello = {"batch": True, "refs": True, "packed": True}
 
     async def _session(self):
         uri = f"ws://{self.host}:{self.port}/"
@@ -262,7 +262,7 @@ class TCPClient(RemoteDataLayer):
     """``DataLayerTCPClient``: ``tcp://host:port`` (msgpack frames)."""
 
     scheme = "tcp"
-    hello = {"refs": True}
+    hello = {"refs": True, "packed": True}
 
     async def _session(self):
         reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), 10)

@@ -16,6 +16,10 @@ from __future__ import annotations
 import enum
 import json
 from collections import Counter
+from collections.abc import Sequence
+from typing import cast
+
+from pdgstore.engine.datalayer.packedids import IdList, is_packed, unpack
 
 
 class MessageType(enum.IntEnum):
@@ -93,7 +97,7 @@ class Message:
         return self.prop
 
     def getPropertyArray(self) -> list:
-        return list(self.values)
+        return _copy(self.values)
 
     def toPython(self) -> dict:
         """The message as Python data: its type's name, seq, and the snapshot or the delta."""
@@ -133,8 +137,10 @@ class Message:
                 props = data["props"]
                 if not isinstance(props, dict):
                     raise TypeError("props")
-                return cls(kind, seq, snapshot={str(k): list(v) for k, v in props.items()})
-            return cls(kind, seq, str(data["prop"]), list(data["values"]))
+                return cls(
+                    kind, seq, snapshot={str(k): unpack(v) if is_packed(v) else list(v) for k, v in props.items()}
+                )
+            return cls(kind, seq, str(data["prop"]), unpack(data) if "ids" in data else list(data["values"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a data layer message: {exc}") from None
 
@@ -152,6 +158,8 @@ def _jsonable(value):
         return list(value)
     if isinstance(value, bytes):
         return value.decode(errors="replace")
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return list(value)  # an IdList
     return str(value)
 
 
@@ -198,14 +206,34 @@ def apply_message(properties: dict[str, list], message: Message) -> dict[str, li
     """Fold ``message`` into an object's properties (a snapshot replaces them all); returns the
     properties (the same dict, or a new one after a snapshot)."""
     if message.type == SNAPSHOT:
-        return {name: list(values) for name, values in (message.snapshot or {}).items()}
+        return {name: _copy(values) for name, values in (message.snapshot or {}).items()}
     if message.type == APPEND:
-        properties.setdefault(message.prop, []).extend(message.values)
+        current, values = properties.get(message.prop), message.values
+        if type(current) is IdList or type(values) is IdList:
+            properties[message.prop] = _appended(current, values)
+        else:
+            properties.setdefault(message.prop, []).extend(values)
     elif message.type == REMOVE:
         properties[message.prop] = without(properties.get(message.prop, []), message.values)
     else:
-        properties[message.prop] = list(message.values)
+        properties[message.prop] = _copy(message.values)
     return properties
+
+
+def _copy(values) -> list:
+    """A list of ``values`` the receiver may keep: an ``IdList`` itself (it never changes, and
+    copying would make every id's string), any other values as a new list."""
+    return cast(list, values) if type(values) is IdList else list(values)
+
+
+def _appended(current, values) -> list:
+    """``current`` followed by ``values`` where either is an ``IdList`` (``packedids``): still one
+    while both are of one width, else a plain list."""
+    if not current:
+        return _copy(values)
+    if type(current) is IdList and type(values) is IdList and current.width == values.width:
+        return cast(list, current.extended(values))
+    return [*current, *values]
 
 
 def without(current: list, values: list) -> list:

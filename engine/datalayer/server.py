@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgpack
 from pdgstore.engine.datalayer.core import DataLayer
 from pdgstore.engine.datalayer.daemonpool import DaemonPool
+from pdgstore.engine.datalayer.packedids import to_wire_packed
 from pdgstore.engine.datalayer.sessions import MALFORMED_LIMIT, Handover, Malformed, Session, tokens_match
 from pdgstore.engine.datalayer.sharedlists import has_refs_to_make, node_streams, order_for_refs, to_wire_with_refs
 from pdgstore.engine.errors import ListenError
@@ -166,19 +167,24 @@ class DataLayerServer:
     def encode(self, data: dict):
         raise NotImplementedError
 
-    def encode_frame(self, path: str, messages, seq: int, streams: dict[str, list] | None = None):
+    def encode_frame(self, path: str, messages, seq: int, streams: dict[str, list] | None = None, packed: bool = False):
         """A frame's bytes, encoded once for every session that gets the same messages (the layer
         hands each subscriber of a path the same list, under its lock; the frames of one step
         share their seq, so the cache holds that step's frames only). With ``streams`` (the
         nodes' appends of the step, for a client that asked for refs: ``sharedlists``), a
         graph's appends go as refs to them; the sessions that get the same node frames share
-        that encoding too."""
+        that encoding too. ``packed``: for a client that asked for packed id lists (``packedids``)."""
         self._new_seq(seq)
-        key = (path, seq) if streams is None else (path, seq, tuple(sorted(streams)))
+        key = (path, seq, packed) if streams is None else (path, seq, packed, tuple(sorted(streams)))
         cached = self._frame_cache.get(key)
         if cached is not None and cached[0] is messages:
             return cached[1]
-        wire = [m.to_wire() for m in messages] if streams is None else to_wire_with_refs(messages, streams)
+        if packed:
+            wire = to_wire_packed(messages)
+        elif streams is None:
+            wire = [m.to_wire() for m in messages]
+        else:
+            wire = to_wire_with_refs(messages, streams)
         data = self.encode({"op": "frame", "path": path, "seq": seq, "messages": wire})
         self._frame_cache[key] = (messages, data)
         self.stats["frames"] += 1

@@ -5,6 +5,7 @@ A client sends maps with an ``op``::
 
     {"op": "hello", "token": "...", "batch": true}          present the server's token; ask for batches
     {"op": "hello", "refs": true}                           a graph's new items by ref (``sharedlists``)
+    {"op": "hello", "packed": true}                         lists of item ids packed (``packedids``)
     {"op": "subscribe", "path": "pdg/wide", "since": 120}   since: resume after that seq (optional)
     {"op": "unsubscribe", "path": "pdg/wide"}
     {"op": "command", "id": 7, "name": "dirty", "params": null, "path": "pdg/wide/node_upper"}
@@ -117,6 +118,8 @@ class Session:
         self.batch = False
         #: the client asked for a graph's new items as refs to its nodes' (``sharedlists``)
         self.refs = False
+        #: the client asked for lists of item ids packed (``packedids``; it then gets no refs)
+        self.packed = False
         self.resync: set[str] = set()
         #: how frames from the follower's thread reach this connection's loop (shared by every
         #: connection of that loop)
@@ -126,16 +129,16 @@ class Session:
     def processFrame(self, path: str, messages, seq: int) -> None:
         """Take a frame from the data layer (its thread, under its lock)."""
         if not self.closed:
-            self._handoff([(path, self.server.encode_frame(path, messages, seq))])
+            self._handoff([(path, self.server.encode_frame(path, messages, seq, packed=self.packed))])
 
     def processFrames(self, frames, seq: int) -> None:
         """Take the frames of one step, ``(path, messages)`` each: they cross to the connection's
         loop together, with one wake-up, however many paths changed."""
         if self.closed:
             return
-        if not self.refs:
-            encode = self.server.encode_frame
-            self._handoff([(path, encode(path, messages, seq)) for path, messages in frames])
+        if self.packed or not self.refs:
+            encode, packed = self.server.encode_frame, self.packed
+            self._handoff([(path, encode(path, messages, seq, packed=packed)) for path, messages in frames])
             return
         self._handoff(self.server.encode_frames_with_refs(frames, seq))
 
@@ -203,6 +206,8 @@ class Session:
                 self.batch = True
             if request.get("refs") is True:
                 self.refs = True
+            if request.get("packed") is True:
+                self.packed = True
             token = request.get("token")
             if token is not None:
                 self.authenticated = self.server.check_token(token)
