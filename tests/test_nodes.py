@@ -94,6 +94,26 @@ def test_wedge_several_attributes_index_and_count(tmp_path):
     assert [node.values_at(i)["jitter"][1][0] for i in range(4)] == jitter
 
 
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("count", [0, 1, 2, 7])
+def test_wedge_generate_makes_what_values_at_makes(count):
+    """``Wedge.generate`` makes its attributes a column at a time: the same values, types and key
+    order as ``values_at`` for each index, whatever the wedge types."""
+    graph = engine.Graph("w")
+    cases = [
+        [wedge_range("n", 0, 1000)],
+        [wedge_range("f", 0.5, 1.0), wedge_range("fi", 0, 7, type="float"), wedge_range("i", 3, 9, type="int")],
+        [wedge_range("v", (0, 1), (5, 9.5)), wedge_random("r", 0, 10, seed=3), wedge_random("ri", 0, 9, type="int")],
+        [wedge_values("s", [str(i) for i in range(7)]), wedge_values("b", [True, False] * 4)],
+        [wedge_values("vec", [(i, i + 0.5) for i in range(7)]), wedge_string("t", "take_@wedgeindex")],
+        [],
+    ]
+    for n, attributes in enumerate(cases):
+        node = graph.wedge(f"w{n}", count=count, attributes=attributes)
+        made = [(spec.key, spec.index, list(spec.attrs.items())) for spec in node.generate(None, None)]
+        assert made == [(i, i, list(node.values_at(i).items())) for i in range(count)], attributes
+
+
 def test_wedge_times_upstream_items_inherits_parent_attributes(tmp_path):
     graph = engine.Graph("w", root=str(tmp_path))
     shots = graph.wedge("shots", attributes=[wedge_values("shot", ["s1", "s2", "s3"])])

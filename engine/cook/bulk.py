@@ -25,7 +25,7 @@ log differs (a node's items together instead of parent and child interleaved).
 from __future__ import annotations
 
 from pdgstore.engine.graph.nodes import child_attrs
-from pdgstore.engine.graph.workitem import item_identity
+from pdgstore.engine.graph.workitem import identity_head, identity_with
 from pdgstore.engine.incremental import signatures
 
 from pdgstore import itembatch
@@ -116,6 +116,7 @@ def _node(walk, name: str) -> None:
         else:
             parent_ids, inputs = [parent.item_id], list(parent.outputs)
             pn, parent_outputs = numbers.get(parent.item_id, 1), parent.outputs
+        head = identity_head(graph_name, name, parent_ids)
         for i, spec in enumerate(specs):
             if len(ids) >= CHUNK:  # a batch at a time, even within one generate (the wedge's)
                 _record(walk, run, out)
@@ -126,7 +127,7 @@ def _node(walk, name: str) -> None:
             else:
                 number = pn if count == 1 else (pn - 1) * count + i + 1
                 attrs = child_attrs(parent.attrs, spec)
-            item_id = item_identity(graph_name, name, parent_ids, spec.key)
+            item_id = identity_with(head, spec.key)
             if does_work:
                 outputs, signature = [], ""
             else:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+from itertools import repeat
 from typing import Any
 
 from pdgstore.engine.errors import ExpansionError, GraphError
@@ -128,12 +129,7 @@ class Wedge(Processor):
                 view = _WedgeView(f"wedge {index}", index, out)
                 out[a["name"]] = ["string", [attribs.expand(a["pattern"], item=view, node=self.name, parm=a["name"])]]
                 continue
-            value = _wedge_value(a, index, self.count)
-            kind = type(value)
-            if kind is int or kind is float:
-                out[a["name"]] = ["int" if kind is int else "float", [value]]
-            else:
-                out[a["name"]] = attribs.typed(value)
+            out[a["name"]] = _stored(_wedge_value(a, index, self.count))
         out["wedgeindex"] = out.pop("wedgeindex")  # after the wedged attributes, as before
         out["wedgecount"] = out.pop("wedgecount")
         if self.attributes:
@@ -141,8 +137,24 @@ class Wedge(Processor):
         return out
 
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
-        values_at = self.values_at
-        return [NewItem(key=i, index=i, attrs=values_at(i)) for i in range(self.count)]
+        """Every wedge's item, ``values_at`` of each index; made a column per attribute (a wedge of
+        100,000 is made by ``pdg cook --generate-only`` at every cook of a fresh store), with the
+        same values in the same order, unless a string attribute expands against the others."""
+        count = self.count
+        if any(a["wedge_type"] == "string" for a in self.attributes):
+            values_at = self.values_at
+            return [NewItem(key=i, index=i, attrs=values_at(i)) for i in range(count)]
+        names = [a["name"] for a in self.attributes]
+        columns = [_wedge_column(a, count) for a in self.attributes]
+        out = []
+        for i, row in enumerate(zip(*columns) if columns else repeat((), count)):
+            attrs = dict(zip(names, row))
+            attrs["wedgeindex"] = ["int", [i]]
+            attrs["wedgecount"] = ["int", [count]]
+            if names:
+                attrs["wedgeattribs"] = ["string", list(names)]
+            out.append(NewItem(key=i, index=i, attrs=attrs))
+        return out
 
 
 class _WedgeView:
@@ -155,6 +167,25 @@ class _WedgeView:
         self.item_id = ""
         self.inputs: list = []
         self.outputs: list = []
+
+
+def _wedge_column(a: dict, count: int) -> list:
+    """The stored values (``[type, [value]]``, as ``Wedge.values_at`` makes them) of wedge attribute
+    ``a`` for every index: a scalar range's arithmetic inline, ``_wedge_value`` for the rest."""
+    if a["wedge_type"] == "range" and not isinstance(a["start"], (list, tuple)) and count > 1:
+        s, e, last = a["start"], a["end"], count - 1
+        if a["type"] == "int":
+            floor = math.floor
+            return [["int", [int(floor(s + (e - s) * (i / last) + 0.5))]] for i in range(count)]
+        return [_stored(s + (e - s) * (i / last)) for i in range(count)]
+    return [_stored(_wedge_value(a, i, count)) for i in range(count)]
+
+
+def _stored(value) -> list:
+    kind = type(value)
+    if kind is int or kind is float:
+        return ["int" if kind is int else "float", [value]]
+    return attribs.typed(value)
 
 
 def _wedge_value(a: dict, index: int, count: int) -> Any:

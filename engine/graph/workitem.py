@@ -23,8 +23,19 @@ _MISSING = object()
 def item_identity(graph: str, node: str, parents: list, key) -> str:
     """A work item's stable id: a domain-tagged hash of its node and what generated it (a static
     plan computes the same ids before the items exist: ``engine.cook.static``)."""
+    return identity_with(identity_head(graph, node, parents), key)
+
+
+def identity_head(graph: str, node: str, parents: list) -> str:
+    """What ``item_identity`` hashes but the key: the same for every child of one parent, so a
+    generator of many (``engine.cook.bulk``) makes it once and ``identity_with`` each key."""
     # the text is repr(("WorkItem", graph, node, tuple(parents), key)), written out: no tuple made
-    return xxhash.xxh3_64_hexdigest(f"('WorkItem', {graph!r}, {node!r}, {tuple(parents)!r}, {key!r})".encode())
+    return f"('WorkItem', {graph!r}, {node!r}, {tuple(parents)!r}, "
+
+
+def identity_with(head: str, key) -> str:
+    """The id of the item of ``key`` under ``head`` (``identity_head``)."""
+    return xxhash.xxh3_64_hexdigest(f"{head}{key!r})".encode())
 
 
 class FileInfo:
