@@ -27,6 +27,12 @@ from pdgstore.paths import NETWORK_FILESYSTEMS, display_path, filesystem_type
 from pdgstore.snapshots import SNAPSHOT_VERSION, pack_snapshot, write_blob
 from pdgstore.state import State
 
+#: the page cache of a cook's log appender (``adopt``), in KiB (SQLite's default is 2 MB). An
+#: ``items`` row's id and a link's parent are hashes, so each batch of new items lands all over
+#: those indexes; with the default cache the appender reads the same pages back from the OS for every
+#: batch once a store holds a few hundred thousand items. The cache grows only as pages are read.
+APPENDER_CACHE_KIB = 65536
+
 
 class EventLog(LogReader):
     """An open store; its reading methods are ``LogReader``'s. Use ``EventLog.open``; close it (or use it as a context manager) when done."""
@@ -135,6 +141,7 @@ class EventLog(LogReader):
             held.release()
             raise
         log._held = held
+        log.conn.execute(f"PRAGMA cache_size = -{APPENDER_CACHE_KIB}")
         log._adopted = True  # the cook that handed the lock over closes the store last
         return log
 
