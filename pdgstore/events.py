@@ -56,6 +56,9 @@ def register(kind: str, subject: str, version: int = 1):
         cls.version = version
         cls.payload_fields = tuple(name for name in cls.field_names if name not in ENVELOPE)
         cls._width = len(cls.payload_fields)
+        #: "v" and each payload field in order, with its default (None where a factory makes it):
+        #: ``codec.new_event`` lays the given fields over it to get the payload in its written order
+        cls._payload_template = {"v": version, **{name: cls._defaults.get(name) for name in cls.payload_fields}}
         REGISTRY[kind] = cls
         return cls
 
@@ -110,6 +113,7 @@ class Event:
     version: ClassVar[int]
     payload_fields: ClassVar[tuple[str, ...]]
     _width: ClassVar[int]  # len(payload_fields), for the codec's fast path
+    _payload_template: ClassVar[dict]
 
     if TYPE_CHECKING:
         # Code that reads the log reads the fields of an event's kind, which ``event.kind`` tells at
