@@ -177,13 +177,13 @@ class Intake:
         """Why the first output that leaves the project (and its working folders) does, or ''. Only
         absolute and ``..`` paths are resolved here: the engine's in-process runs resolve every output
         as they record it (``engine.cook.task``), so the common relative path costs a string test."""
-        if self.confine is None or outside_allowed():
+        if self.confine is None:
             return ""
         for out in outputs:
             path = out[0]
             if path[:1] == "/" or path.startswith("../") or path == "..":
                 problem = self.confine.problem(path)
-                if problem:
+                if problem and not outside_allowed():  # the environment is read only then: not per item
                     return problem
         return ""
 
