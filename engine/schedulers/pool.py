@@ -45,7 +45,7 @@ class ThreadPool:
         #: per worker: the item id of its current task, None while it has none
         self._current: list[str | None] = [None] * self.jobs
         self._stopping = False
-        self._idle = 0  # workers asleep on an empty queue: a submit wakes one
+        self._idle = 0  # workers asleep on an empty queue and not yet woken: a submit wakes one
         self._threads = [
             threading.Thread(target=self._work, args=(i,), name=f"pdg-worker-{i}", daemon=True)
             for i in range(self.jobs)
@@ -64,6 +64,9 @@ class ThreadPool:
         with self._cond:
             self._tasks.append((item_id, task, label))
             if self._idle:  # else every worker is busy, or looks at the queue every LONG_NS
+                # the worker woken is no longer counted idle: the next submits (a refill of the
+                # queue, before it can run) do not notify again, once per task, for no one
+                self._idle -= 1
                 self._cond.notify()
 
     def withdraw(self, item_ids: set) -> list[str]:
@@ -80,6 +83,7 @@ class ThreadPool:
         ``join`` waits for them: a thread cannot be stopped from outside."""
         with self._cond:
             self._stopping = True
+            self._idle = 0
             self._cond.notify_all()
 
     def running(self) -> list[str]:
@@ -99,11 +103,8 @@ class ThreadPool:
         with self._cond:
             while not self._stopping:
                 if not self._tasks:
-                    self._idle += 1
-                    try:
-                        self._cond.wait()
-                    finally:
-                        self._idle -= 1
+                    self._idle += 1  # taken off by the submit that wakes it (or by shutdown)
+                    self._cond.wait()
                     continue
                 now = time.monotonic_ns()
                 if any(t and now - t < LONG_NS for i, t in enumerate(started) if i != me):
