@@ -3,9 +3,10 @@
 Each follows ``pdg/wide`` and its four nodes, asking for ``batch`` messages as the ``pdgd`` client
 and the web view do (the frames the server has ready at once come as one message). As the
 ``pdgd`` client does, each asks for lists of item ids packed (``packedids``: one string per
-list, read lazily) and folds the frames into its objects with the client's own ``Message.from_wire``
-and ``apply_message``. ``--no-packed``: plain lists, a graph's new items by reference to its
-nodes' (``refs``, ``sharedlists``: the ``pdgd`` client before packed lists). ``--no-batch``: one message per frame, as a client that does not ask gets them.
+list, read lazily) and for a graph's new items by reference to its nodes' (``refs``,
+``sharedlists``: put together only when read), and folds the frames into its objects with the client's own ``Message.from_wire``
+and ``apply_message``. ``--no-packed``: refs and plain lists (the ``pdgd`` client before packed
+lists). ``--no-batch``: one message per frame, as a client that does not ask gets them.
 ``--page-json``: no refs and nothing packed, every list as plain JSON values (what any other client
 gets). Prints ``subscribed`` once every one has its
 snapshots; on a line ``wait`` from stdin, waits until every one has seen the graph's cook end and

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET, Message, apply_message, snapshot
-from pdgstore.engine.datalayer.packedids import MIN_PACKED, IdList, pack, to_wire_packed
+from pdgstore.engine.datalayer.packedids import MIN_PACKED, IdList, interleaved, pack, packed_wire
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -79,7 +79,21 @@ def test_a_packed_client_folds_what_a_plain_client_folds(steps):
         else:
             message = Message(kind, seq, "work_items", values)
         plain = Message.from_wire(json.loads(json.dumps(message.to_wire())))
-        packed = Message.from_wire(json.loads(json.dumps(to_wire_packed([message])[0])))
+        packed = Message.from_wire(json.loads(json.dumps(packed_wire([message.to_wire()])[0])))
         plain_obj = apply_message(plain_obj, plain)
         packed_obj = apply_message(packed_obj, packed)
         assert packed_obj == plain_obj
+
+
+def test_ids_taken_in_turn_from_several_lists():
+    a, b, c = ([ident(k * 3 + i) for k in range(50)] for i in range(3))
+    assert interleaved(["".join(a), "".join(b), "".join(c)], 16) == "".join(ident(i) for i in range(150))
+    assert interleaved(["éa", "bé"], 1) == "ébaé"  # not ASCII: id by id
+
+
+def test_a_view_put_together_later_reads_only_when_read():
+    made = []
+    later = IdList.later(3, 2, lambda: made.append(1) or "aabbcc")
+    grown = IdList("", 2).extended(later).extended(IdList("dd", 2)).extended(IdList("ee", 2))
+    assert len(grown) == 5 and not made
+    assert grown == ["aa", "bb", "cc", "dd", "ee"] and made == [1]

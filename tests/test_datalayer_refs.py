@@ -17,7 +17,7 @@ import websockets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET, Message
-from pdgstore.engine.datalayer.packedids import IdList
+from pdgstore.engine.datalayer.packedids import MIN_PACKED, IdList, packed_wire
 from pdgstore.engine.datalayer.sharedlists import Resolver, node_streams, order_for_refs, to_wire_with_refs
 
 import pdgd
@@ -28,12 +28,16 @@ pytestmark = pytest.mark.timeout(120)
 NODES = ["pdg/g/node_a", "pdg/g/node_b", "pdg/g/node_c"]
 
 
-def resolved(messages: list[Message], nodes: dict[str, list], wire: list[dict], seq: int = 7) -> list[dict]:
-    """What a client rebuilds from the node frames (plain) and the graph's ``wire`` maps."""
+def resolved(
+    messages: list[Message], nodes: dict[str, list], wire: list[dict], seq: int = 7, packed: bool = False
+) -> list[dict]:
+    """What a client rebuilds from the node frames (plain, or ``packed``: ``packedids``) and the
+    graph's ``wire`` maps."""
     resolver = Resolver()
     for path, values in nodes.items():
-        resolver.frame(path, seq, [{"t": 1, "seq": seq, "prop": "work_items", "values": list(values)}])
-    wire = json.loads(json.dumps(wire))  # as it crosses the wire
+        node_wire = [{"t": 1, "seq": seq, "prop": "work_items", "values": list(values)}]
+        resolver.frame(path, seq, packed_wire(node_wire) if packed else node_wire)
+    wire = json.loads(json.dumps(packed_wire(wire) if packed else wire))  # as it crosses the wire
     resolver.frame("pdg/g", seq, wire)
     return wire
 
@@ -44,12 +48,14 @@ def resolved(messages: list[Message], nodes: dict[str, list], wire: list[dict], 
     pattern=st.sampled_from(["random", "alternate", "pairs", "blocks"]),
     cut=st.integers(0, 120),
     strangers=st.booleans(),
+    packed=st.booleans(),
 )
-def test_refs_rebuild_exactly_the_plain_values_in_order(owners, pattern, cut, strangers):
+def test_refs_rebuild_exactly_the_plain_values_in_order(owners, pattern, cut, strangers, packed):
     """Items generated in any order over three nodes (random, alternating as a cook generates
     two nodes' items, or in blocks), the graph's appends split in two messages around a set, some
-    ids not in any node's frame: every message rebuilds to its plain values; the encoder never
-    sends something shorter only by being wrong."""
+    ids not in any node's frame, the nodes' appends plain or packed (then refs to them resolve to
+    an ``IdList`` put together when read): every message rebuilds to its plain values; the encoder
+    never sends something shorter only by being wrong."""
     if pattern == "alternate":
         owners = [i % 2 for i in range(len(owners))]
     elif pattern == "pairs":
@@ -71,7 +77,10 @@ def test_refs_rebuild_exactly_the_plain_values_in_order(owners, pattern, cut, st
         Message(APPEND, 6, "work_items", values[cut:]),
     ]
     wire = to_wire_with_refs(messages, nodes)
-    assert [m.get("values") for m in resolved(messages, nodes, wire)] == [m.values for m in messages]
+    rebuilt = [Message.from_wire(m).values for m in resolved(messages, nodes, wire, packed=packed)]
+    assert [list(values) for values in rebuilt] == [m.values for m in messages]
+    if packed and any("refs" in m for m in wire) and all(len(v) >= MIN_PACKED for v in nodes.values()):
+        assert any(type(values) is IdList for values in rebuilt)  # refs to packed lists, put together when read
 
 
 def test_a_cooks_interleaved_generation_is_a_few_bytes():
@@ -184,8 +193,8 @@ def _wire(message) -> dict:
 
 
 def test_clients_asking_for_refs_or_packed_ids_rebuild_what_a_plain_client_is_sent(served, serve):
-    """A plain WebSocket client, a raw one asking for refs, a raw one asking for packed id lists
-    (``packedids``), and pdgd's WebSocket and TCP interfaces (which ask for packed lists) follow
+    """A plain WebSocket client, a raw one asking for refs, a raw one asking for refs and packed id
+    lists (``packedids``), and pdgd's WebSocket and TCP interfaces (which ask for both) follow
     the graph and its three nodes through a cook in another process. The raw refs client was sent
     the graph's new items as refs at least once, the packed one lists as packed ids, and each of
     their frames, rebuilt, is the plain client's frame of that path and seq; at the end every
@@ -203,7 +212,7 @@ def test_clients_asking_for_refs_or_packed_ids_rebuild_what_a_plain_client_is_se
             if who == "refs":
                 await ws.send(json.dumps({"op": "hello", "batch": True, "refs": True}))
             elif who == "packed":
-                await ws.send(json.dumps({"op": "hello", "batch": True, "packed": True}))
+                await ws.send(json.dumps({"op": "hello", "batch": True, "refs": True, "packed": True}))
             for path in PATHS:
                 await ws.send(json.dumps({"op": "subscribe", "path": path}))
             snapshots = 0
@@ -263,7 +272,8 @@ def test_clients_asking_for_refs_or_packed_ids_rebuild_what_a_plain_client_is_se
     for kind, mirror in pdgd_mirrors.items():
         assert mirror.objects == mirrors["plain"], kind
         assert interfaces[kind].stats.get("last_error") is None, interfaces[kind].stats
-        assert type(interfaces[kind].objects["pdg/twin"]["work_items"]) is IdList, kind  # it asked for packed lists
+        assert interfaces[kind].stats["refs"] > 0, interfaces[kind].stats  # it asked for refs, and got them
+        assert type(interfaces[kind].objects["pdg/twin"]["work_items"]) is IdList, kind  # and for packed lists
 
 
 def _wait(predicate, what: str, timeout: float = 60.0) -> None:

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import cast
 
-from pdgstore.engine.datalayer.packedids import IdList, is_packed, unpack
+from pdgstore.engine.datalayer.packedids import IdList, as_id_list, is_packed, unpack
 
 
 class MessageType(enum.IntEnum):
@@ -140,7 +140,7 @@ class Message:
                 return cls(
                     kind, seq, snapshot={str(k): unpack(v) if is_packed(v) else list(v) for k, v in props.items()}
                 )
-            return cls(kind, seq, str(data["prop"]), unpack(data) if "ids" in data else list(data["values"]))
+            return cls(kind, seq, str(data["prop"]), unpack(data) if "ids" in data else _copy(data["values"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a data layer message: {exc}") from None
 
@@ -231,7 +231,12 @@ def _appended(current, values) -> list:
     while both are of one width, else a plain list."""
     if not current:
         return _copy(values)
-    if type(current) is IdList and type(values) is IdList and current.width == values.width:
+    if type(current) is not IdList:
+        current.extend(values)  # a plain list grows in place, as without packed lists
+        return current
+    if type(values) is not IdList:
+        values = as_id_list(values, current.width) or values  # a short list sent plain
+    if type(values) is IdList and current.width == values.width:
         return cast(list, current.extended(values))
     return [*current, *values]
 

@@ -15,14 +15,16 @@ as item ids are) comes as the ids joined into one string, with their width::
 and, in a snapshot, ``"props": {"work_items": {"ids": "...", "w": 16}, ...}``. ``IdList`` is the
 client's view of such a list: a read-only sequence that makes an id's string only when it is
 read (``len()`` makes none), equal to the list of the same ids. Any other list, and any list a
-client did not ask to have packed, goes as plain values. A packed client is not sent ``refs``
-(``sharedlists``): a graph's appends come packed too, which costs a client less than resolving
-references would.
+client did not ask to have packed, goes as plain values. A client that asks for refs as well
+(``sharedlists``) gets a graph's appends as refs to its nodes' packed appends, and ``Resolver``
+makes them an ``IdList`` too, whose ids are put together (``interleaved``) only when it is read:
+a client that reads counts and states never pays for a graph's ids at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any, cast
 
 #: the properties whose lists may be packed (``PropertyNames.WorkItems``: the lists of many item
@@ -47,24 +49,34 @@ def pack(values: list) -> dict | None:
     return {"ids": joined, "w": width}
 
 
-def to_wire_packed(messages) -> list[dict]:
-    """The wire maps of ``messages`` with their lists of ``PACKED_PROPS`` packed where they can be."""
-    out = []
-    for message in messages:
-        wire = message.to_wire()
+def as_id_list(values: list, width: int) -> IdList | None:
+    """``values`` as an ``IdList`` of ``width`` when they are all strings of that length (else
+    None): a short plain list joined to packed ones without making their strings again."""
+    try:
+        joined = "".join(values)
+    except TypeError:
+        return None
+    if len(joined) != width * len(values) or (values and len(set(map(len, values))) != 1):
+        return None
+    return IdList(joined, width)
+
+
+def packed_wire(wires: list[dict]) -> list[dict]:
+    """The wire maps ``wires`` (messages' ``to_wire()``) with their lists of ``PACKED_PROPS`` packed
+    where they can be (in place; refs stay refs)."""
+    for wire in wires:
         props = wire.get("props")
         if props is not None:  # a snapshot
             for name in PACKED_PROPS.intersection(props):
                 packed = pack(props[name])
                 if packed is not None:
                     props[name] = packed
-        elif wire["prop"] in PACKED_PROPS:
+        elif wire.get("prop") in PACKED_PROPS and "values" in wire:
             packed = pack(wire["values"])
             if packed is not None:
                 del wire["values"]
                 wire.update(packed)
-        out.append(wire)
-    return out
+    return wires
 
 
 def unpack(data: dict) -> list:
@@ -88,23 +100,38 @@ class IdList(Sequence):
     __slots__ = ("_parts", "width", "_len")
 
     def __init__(self, joined: str, width: int) -> None:
-        self._parts = [joined]
+        #: the joined ids, in parts: strings, or ``Later`` ones not put together yet
+        self._parts: list[str | Later] = [joined]
         self.width = width
         self._len = len(joined) // width
 
+    @classmethod
+    def later(cls, count: int, width: int, make: Callable[[], str]) -> IdList:
+        """A view of ``count`` ids whose joined string ``make()`` returns when first read."""
+        view = cls("", width)
+        view._parts, view._len = [Later(count * width, make)], count
+        return view
+
     def _joined(self) -> str:
         parts = self._parts
-        if len(parts) > 1:
-            parts[:] = ["".join(parts)]  # the same ids: a view's content never changes
-        return parts[0]
+        if len(parts) > 1 or type(parts[0]) is not str:
+            parts[:] = [_join(parts)]  # the same ids: a view's content never changes
+        return cast(str, parts[0])
 
     def extended(self, other: IdList) -> IdList:
         """This list followed by ``other`` (of the same width), as a new view: appends are kept as
-        parts, the smaller ones merged so that a long run of appends stays linear."""
+        parts, the smaller ones merged (each part over twice the next: few parts, and each id
+        copied a few times at most, so a long run of appends stays linear). Parts not put together
+        yet are merged as such: nothing is read."""
         view = IdList.__new__(IdList)
         parts = self._parts + other._parts
         while len(parts) > 1 and len(parts[-2]) <= 2 * len(parts[-1]):
-            parts[-2:] = ["".join(parts[-2:])]  # each part over twice the next: few parts, each id copied few times
+            pair = parts[-2:]
+            parts[-2:] = [
+                _join(pair)
+                if all(type(p) is str for p in pair)
+                else Later(len(pair[0]) + len(pair[1]), partial(_join, pair))
+            ]
         view._parts, view.width, view._len = parts, self.width, self._len + other._len
         return view
 
@@ -113,7 +140,10 @@ class IdList(Sequence):
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self._len))]
+            start, stop, step = index.indices(self._len)
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            return list(IdList(self._joined()[start * self.width : max(start, stop) * self.width], self.width))
         if index < 0:
             index += self._len
         if not 0 <= index < self._len:
@@ -165,3 +195,43 @@ class IdList(Sequence):
 
     def __repr__(self) -> str:
         return repr(list(self))
+
+
+class Later:
+    """Part of an ``IdList``'s joined ids not put together yet: its length (in characters), and
+    how to make it, made once when first read."""
+
+    __slots__ = ("chars", "_make", "_text")
+
+    def __init__(self, chars: int, make: Callable[[], str]) -> None:
+        self.chars = chars
+        self._make: Callable[[], str] | None = make
+        self._text = ""
+
+    def __len__(self) -> int:
+        return self.chars
+
+    def text(self) -> str:
+        if self._make is not None:
+            self._text, self._make = self._make(), None
+        return self._text
+
+
+def _join(parts: list[str | Later]) -> str:
+    return "".join(p if type(p) is str else cast(Later, p).text() for p in parts)
+
+
+def interleaved(sources: list[str], width: int) -> str:
+    """The ids of ``sources`` (joined strings of as many ids each) taken one from each in turn:
+    by columns of bytes, one slice assignment per character of an id and source, not a step per
+    id (item ids are ASCII; any other text is put together id by id)."""
+    if not all(s.isascii() for s in sources):
+        count = len(sources[0]) // width
+        return "".join(s[k * width : (k + 1) * width] for k in range(count) for s in sources)
+    row = width * len(sources)
+    out = bytearray(len(sources[0]) * len(sources))
+    for i, source in enumerate(sources):
+        data = source.encode("ascii")
+        for c in range(width):
+            out[i * width + c :: row] = data[c::width]
+    return out.decode("ascii")

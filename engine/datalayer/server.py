@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgpack
 from pdgstore.engine.datalayer.core import DataLayer
 from pdgstore.engine.datalayer.daemonpool import DaemonPool
-from pdgstore.engine.datalayer.packedids import to_wire_packed
+from pdgstore.engine.datalayer.packedids import packed_wire
 from pdgstore.engine.datalayer.sessions import MALFORMED_LIMIT, Handover, Malformed, Session, tokens_match
 from pdgstore.engine.datalayer.sharedlists import has_refs_to_make, node_streams, order_for_refs, to_wire_with_refs
 from pdgstore.engine.errors import ListenError
@@ -179,24 +179,21 @@ class DataLayerServer:
         cached = self._frame_cache.get(key)
         if cached is not None and cached[0] is messages:
             return cached[1]
+        wire = [m.to_wire() for m in messages] if streams is None else to_wire_with_refs(messages, streams)
         if packed:
-            wire = to_wire_packed(messages)
-        elif streams is None:
-            wire = [m.to_wire() for m in messages]
-        else:
-            wire = to_wire_with_refs(messages, streams)
+            wire = packed_wire(wire)
         data = self.encode({"op": "frame", "path": path, "seq": seq, "messages": wire})
         self._frame_cache[key] = (messages, data)
         self.stats["frames"] += 1
         return data
 
-    def encode_frames_with_refs(self, frames, seq: int) -> list[tuple[str, bytes]]:
+    def encode_frames_with_refs(self, frames, seq: int, packed: bool = False) -> list[tuple[str, bytes]]:
         """The encoded frames of one step for a session that asked for refs, in the order refs
         need (``sharedlists``): worked out once per step for all the sessions that get the same
         frames (fifty subscribers of a graph and its nodes would otherwise each gather the same
         nodes' new item ids again)."""
         self._new_seq(seq)
-        key = tuple(path for path, _messages in frames)
+        key = (packed, *(path for path, _messages in frames))
         cached = self._refs_cache.get(key)
         if cached is not None and all(a is b for a, (_path, b) in zip(cached[0], frames, strict=True)):
             return cached[1]
@@ -205,7 +202,9 @@ class DataLayerServer:
         encoded = [
             (
                 path,
-                self.encode_frame(path, messages, seq, streams if has_refs_to_make(path, messages, streams) else None),
+                self.encode_frame(
+                    path, messages, seq, streams if has_refs_to_make(path, messages, streams) else None, packed
+                ),
             )
             for path, messages in ordered
         ]

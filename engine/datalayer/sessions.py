@@ -118,7 +118,7 @@ class Session:
         self.batch = False
         #: the client asked for a graph's new items as refs to its nodes' (``sharedlists``)
         self.refs = False
-        #: the client asked for lists of item ids packed (``packedids``; it then gets no refs)
+        #: the client asked for lists of item ids packed (``packedids``)
         self.packed = False
         self.resync: set[str] = set()
         #: how frames from the follower's thread reach this connection's loop (shared by every
@@ -136,11 +136,11 @@ class Session:
         loop together, with one wake-up, however many paths changed."""
         if self.closed:
             return
-        if self.packed or not self.refs:
+        if not self.refs:
             encode, packed = self.server.encode_frame, self.packed
             self._handoff([(path, encode(path, messages, seq, packed=packed)) for path, messages in frames])
             return
-        self._handoff(self.server.encode_frames_with_refs(frames, seq))
+        self._handoff(self.server.encode_frames_with_refs(frames, seq, self.packed))
 
     def subscriptionLost(self) -> None:
         if not self.closed:

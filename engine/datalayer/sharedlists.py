@@ -30,11 +30,13 @@ order, is sent as plain values), so the encoding can never say something the pla
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from pdgstore.engine.datalayer import storeobjects
 from pdgstore.engine.datalayer.messages import APPEND, Message
 from pdgstore.engine.datalayer.messages import PropertyNames as P
+from pdgstore.engine.datalayer.packedids import IdList, as_id_list, interleaved, unpack
 
 #: the property sent by reference (a graph's by its nodes')
 SHARED_PROP = P.WorkItems
@@ -175,18 +177,33 @@ class Resolver:
                 self.resolved += 1
             else:
                 values = wire.get("values")
-                if isinstance(values, list):
+                if values is None and "ids" in wire:
+                    values = unpack(wire)  # a packed append (``packedids``)
+                if isinstance(values, (list, IdList)):
                     stream = self.streams.get((path, wire.get("prop")))
                     if stream is None:  # the frame's own list, not copied (it is only read)
                         self.streams[(path, wire.get("prop"))] = [values, 0]
+                    elif type(stream[0]) is IdList and type(values) is IdList and stream[0].width == values.width:
+                        stream[0] = stream[0].extended(values)
                     else:
-                        stream[0] = stream[0] + values
+                        stream[0] = [*stream[0], *values]
 
     def _resolve(self, paths, refs, prop) -> list:
         try:
             streams = [self.streams[(p, prop)] for p in paths]
         except (KeyError, TypeError):
             raise ValueError(f"refs to {paths!r}, which no earlier frame of this seq appended to") from None
+        try:
+            widths = {stream[0].width for stream in streams if type(stream[0]) is IdList}
+            if len(widths) == 1:
+                width = widths.pop()
+                for stream in streams:  # a node's short append came plain: joined, if it can be
+                    if type(stream[0]) is not IdList:
+                        stream[0] = as_id_list(stream[0], width) or stream[0]
+                if all(type(stream[0]) is IdList for stream in streams):
+                    return cast(list, self._resolve_later(streams, refs, width))
+        except (TypeError, ValueError, IndexError) as exc:
+            raise ValueError(f"malformed refs: {exc}") from None
         values: list = []
         try:
             for pattern, repeat in refs:
@@ -206,11 +223,45 @@ class Resolver:
             raise ValueError(f"malformed refs: {exc}") from None
         return values
 
+    @staticmethod
+    def _resolve_later(streams: list[list], refs, width: int) -> IdList:
+        """Refs to packed streams (``packedids``) as an ``IdList`` whose ids are put together only
+        when it is read: the refs are checked, and the streams' cursors moved, now."""
+        pieces: list[tuple[list[tuple[IdList, int]], int]] = []  # (the streams and starts, ids from each)
+        count = 0
+        for pattern, repeat in refs:
+            pairs = list(zip(pattern[0::2], pattern[1::2], strict=True))
+            if repeat > 1 and all(n == 1 for _, n in pairs) and len({i for i, _ in pairs}) == len(pairs) > 1:
+                pieces.append(([(streams[i][0], _skip(streams[i], repeat)) for i, _ in pairs], repeat))
+                count += repeat * len(pairs)
+                continue
+            for _ in range(repeat):
+                for i, n in pairs:
+                    pieces.append(([(streams[i][0], _skip(streams[i], n))], n))
+                    count += n
+        return IdList.later(count, width, partial(_put_together, pieces, width))
 
-def _take(stream: list, count: int) -> list:
-    """The next ``count`` values of a noted stream ``[values, taken]``."""
+
+def _put_together(pieces: list[tuple[list[tuple[IdList, int]], int]], width: int) -> str:
+    """The joined ids ``Resolver._resolve_later`` noted: each piece ``n`` ids from each of its
+    streams from its start, one from each in turn."""
+    out = []
+    for sources, n in pieces:
+        texts = [view._joined()[start * width : (start + n) * width] for view, start in sources]
+        out.append(texts[0] if len(texts) == 1 else interleaved(texts, width))
+    return "".join(out)
+
+
+def _skip(stream: list, count: int) -> int:
+    """Take the next ``count`` values of a noted stream ``[values, taken]``: where they start."""
     start = stream[1]
     if not isinstance(count, int) or count < 0 or start + count > len(stream[0]):
         raise ValueError(f"a ref to {count!r} values past what was appended")
     stream[1] = start + count
+    return start
+
+
+def _take(stream: list, count: int) -> list:
+    """The next ``count`` values of a noted stream ``[values, taken]``."""
+    start = _skip(stream, count)
     return stream[0][start : start + count]
