@@ -124,12 +124,7 @@ def new_event(cls: type[Event], seq: int, time_ns: int, cook_id: int, graph: str
                 payload[name] = factory()
         blob = _packb(payload)
         del payload["v"]
-        payload["seq"] = seq
-        payload["time_ns"] = time_ns
-        payload["cook_id"] = cook_id
-        payload["graph"] = graph
-        event = _new(cls)
-        _setattr(event, "__dict__", payload)
+        event = _dressed(cls, payload, seq, time_ns, cook_id, graph)
         return event, (seq, time_ns, cook_id, graph, cls.kind, payload[cls.subject_field], blob)
     return _new_event_slowly(cls, seq, time_ns, cook_id, graph, fields)
 
@@ -199,6 +194,12 @@ def build(kind: str, seq: int, time_ns: int, cook_id: int, graph: str, blob: byt
     if cls is None or payload is None or payload.pop("v", 1) != cls.version or len(payload) != cls._width:
         cls, payload = decode_payload(kind, blob)
         _fill_defaults(cls, payload)
+    return _dressed(cls, payload, seq, time_ns, cook_id, graph)
+
+
+def _dressed(cls: type[Event], payload: dict, seq: int, time_ns: int, cook_id: int, graph: str) -> Event:
+    """The event of kind ``cls`` whose ``__dict__`` is ``payload`` (every payload field, no "v")
+    with the envelope added: one dict becomes the event, no per-field ``setattr``."""
     payload["seq"] = seq
     payload["time_ns"] = time_ns
     payload["cook_id"] = cook_id
