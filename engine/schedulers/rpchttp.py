@@ -19,6 +19,16 @@ from typing import Any, Protocol, cast
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
 from pdgstore.engine.schedulers import rpccall
+from pdgstore.engine.schedulers.relaywire import (
+    MAX_CALLS,
+    RELAY_PREFIX,
+    RELAY_TYPE,
+    RPC_PREFIX,
+    fault_bytes,
+    frames,
+    relayed_limit,
+    unframe,
+)
 from pdgstore.engine.schedulers.reportcheck import (
     FAULT_AUTH,
     FAULT_ENCODING,
@@ -28,12 +38,6 @@ from pdgstore.engine.schedulers.reportcheck import (
     Refused,
 )
 
-RPC_PREFIX = "/RPC2/"
-#: a Dask worker's report relay: many jobs' calls in one request (``engine.schedulers.dask.relay``)
-RELAY_PREFIX = "/RELAY/"
-RELAY_TYPE = b"application/x-pdg-relay"
-RELAY_MAX_CALLS = 256  # as the relay's MAX_CALLS
-RELAY_MAX_BODIES = 8  # a relayed request may carry this many times the per-call limit
 STOPPED = "result server: the cook is over; no more reports are accepted"
 
 
@@ -168,10 +172,8 @@ class GuardedHandler(SimpleXMLRPCRequestHandler):
         """A relay's request: each framed call answered as if its job had sent it alone, all of
         them recorded by one flush (``GuardedServer.dispatch_many``); a malformed body ends the
         connection (only a relay holding the secret gets here)."""
-        from pdgstore.engine.schedulers.dask.relay import frames, unframe
-
         try:
-            calls = unframe(body, RELAY_MAX_CALLS)
+            calls = unframe(body, MAX_CALLS)
         except ValueError as exc:
             raise Refused(FAULT_INVALID, f"result server: {exc}") from None
         return frames(self.server.dispatch_many(calls))
@@ -205,7 +207,7 @@ class GuardedHandler(SimpleXMLRPCRequestHandler):
         length = self.headers.get("Content-Length", "")
         if not (length.isascii() and length.isdigit()):
             raise Refused(FAULT_TOO_LARGE, "result server: a call without a Content-Length is refused")
-        limit = owner.max_body * RELAY_MAX_BODIES + 4 * RELAY_MAX_CALLS if relayed else owner.max_body
+        limit = relayed_limit(owner.max_body) if relayed else owner.max_body
         if int(length) > limit:
             raise Refused(
                 FAULT_TOO_LARGE,
@@ -274,14 +276,14 @@ class GuardedServer(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
         spans: list[tuple[int, int, bool] | bytes] = []  # (first entry, count, a multicall) or a ready answer
         for body in bodies:
             if len(body) > self.owner.max_body:
-                spans.append(_fault_bytes(FAULT_TOO_LARGE, f"result server: a call of {len(body)} bytes is refused"))
+                spans.append(fault_bytes(FAULT_TOO_LARGE, f"result server: a call of {len(body)} bytes is refused"))
                 continue
             call = rpccall.read_call(body)
             if call is None:
                 try:
                     params, method = xmlrpc.client.loads(body, use_builtin_types=False)
                 except BaseException as exc:  # noqa: BLE001 - as the stdlib's dispatch: a fault
-                    spans.append(_fault_bytes(1, f"{type(exc)}:{exc}"))
+                    spans.append(fault_bytes(1, f"{type(exc)}:{exc}"))
                     continue
                 call = (params, method or "")
             params, method = call
@@ -318,19 +320,13 @@ class GuardedServer(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
             raise xmlrpc.client.Fault(exc.code, exc.message) from None
 
 
-def _fault_bytes(code: int, message: str) -> bytes:
-    return xmlrpc.client.dumps(xmlrpc.client.Fault(code, message), methodresponse=True).encode(
-        "utf-8", "xmlcharrefreplace"
-    )
-
-
 def _result_bytes(result: Any, multi: bool = False) -> bytes:
     """One call's answer from its multicall result (``[value]`` or a fault's dict); for a job's own
     multicall (``multi``) the list of them, as ``system.multicall`` answers."""
     if not multi and isinstance(result, dict):
-        return _fault_bytes(result["faultCode"], result["faultString"])
+        return fault_bytes(result["faultCode"], result["faultString"])
     value = result if multi else result[0]
     try:
         return xmlrpc.client.dumps((value,), methodresponse=True).encode("utf-8", "xmlcharrefreplace")
     except BaseException as exc:  # noqa: BLE001 - as the stdlib's dispatch: a fault
-        return _fault_bytes(1, f"{type(exc)}:{exc}")
+        return fault_bytes(1, f"{type(exc)}:{exc}")

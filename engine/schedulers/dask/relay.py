@@ -36,13 +36,17 @@ import socket
 import threading
 import time
 
-RPC_PREFIX = b"/RPC2/"
-RELAY_PREFIX = "/RELAY/"
-RELAY_TYPE = b"application/x-pdg-relay"
-#: calls forwarded in one request (and the cook's limit on them)
-MAX_CALLS = 256
-#: a relayed request's body: at most this many of the cook's per-call limit (a call alone always fits)
-MAX_BODIES = 8
+from pdgstore.engine.schedulers.relaywire import (
+    MAX_BODIES,
+    MAX_CALLS,
+    RELAY_PREFIX,
+    RELAY_TYPE,
+    RPC_PREFIX,
+    fault_bytes,
+    frames,
+    unframe,
+)
+
 #: how long a relay with no job left to serve stays up before it ends (a new job starts another)
 IDLE_EXIT_S = 30.0
 #: how long the relay waits for the cook's answer (the cook answers once a flush holds the calls)
@@ -82,33 +86,6 @@ class _Job:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock, self.buf, self.busy, self.close_after = sock, bytearray(), False, False
-
-
-def _fault(code: int, message: str) -> bytes:
-    import xmlrpc.client
-
-    return xmlrpc.client.dumps(xmlrpc.client.Fault(code, message), methodresponse=True).encode()
-
-
-def frames(bodies: list[bytes]) -> bytes:
-    """Bodies framed by their length (4 bytes, big-endian): a relayed request's and its answer's body."""
-    return b"".join(len(b).to_bytes(4, "big") + b for b in bodies)
-
-
-def unframe(data: bytes, limit: int) -> list[bytes]:
-    """``frames`` read back; ValueError for anything else (a truncated frame, over ``limit`` frames)."""
-    out: list[bytes] = []
-    at = 0
-    while at < len(data):
-        if len(out) >= limit or at + 4 > len(data):
-            raise ValueError("a relayed body is frames of [length][bytes]")
-        size = int.from_bytes(data[at : at + 4], "big")
-        at += 4
-        if at + size > len(data):
-            raise ValueError("a relayed frame runs past the body's end")
-        out.append(data[at : at + size])
-        at += size
-    return out
 
 
 class Relay:
@@ -211,7 +188,7 @@ class Relay:
             name, _, value = line.partition(b":")
             fields.setdefault(name.strip().lower(), value.strip())
         path = words[1]
-        given = path[len(RPC_PREFIX) :] if path.startswith(RPC_PREFIX) else b""
+        given = path[len(RPC_PREFIX) :] if path.startswith(RPC_PREFIX.encode()) else b""
         job.close_after = fields.get(b"connection", b"").lower() == b"close" or words[2] == b"HTTP/1.0"
         length = fields.get(b"content-length", b"")
         if not hmac.compare_digest(given, self.secret):
@@ -227,7 +204,7 @@ class Relay:
 
     def _refuse(self, job: _Job, code: int, message: str) -> None:
         job.close_after = True
-        self._answer(job, _fault(code, message))
+        self._answer(job, fault_bytes(code, message))
 
     def _answer(self, job: _Job, body: bytes) -> None:
         close = b"Connection: close\r\n" if job.close_after else b""
