@@ -39,26 +39,29 @@ def pack(values: list) -> dict | None:
     length; None for any other list (it goes as plain values)."""
     if len(values) < MIN_PACKED:
         return None
-    try:
-        joined = "".join(values)
-    except TypeError:
-        return None  # some value is not a string
-    width = len(joined) // len(values)
-    if width == 0 or len(set(map(len, values))) != 1:
-        return None
-    return {"ids": joined, "w": width}
+    joined = _joined_of_one_width(values)
+    width = len(joined) // len(values) if joined is not None else 0
+    return {"ids": joined, "w": width} if width else None
 
 
 def as_id_list(values: list, width: int) -> IdList | None:
     """``values`` as an ``IdList`` of ``width`` when they are all strings of that length (else
     None): a short plain list joined to packed ones without making their strings again."""
+    joined = _joined_of_one_width(values)
+    if joined is None or len(joined) != width * len(values):
+        return None
+    return IdList(joined, width)
+
+
+def _joined_of_one_width(values: list) -> str | None:
+    """``values`` joined into one string when they are all strings of one length; else None."""
     try:
         joined = "".join(values)
     except TypeError:
+        return None  # some value is not a string
+    if len(set(map(len, values))) > 1:
         return None
-    if len(joined) != width * len(values) or (values and len(set(map(len, values))) != 1):
-        return None
-    return IdList(joined, width)
+    return joined
 
 
 def packed_wire(wires: list[dict]) -> list[dict]:
