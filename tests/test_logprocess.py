@@ -20,7 +20,7 @@ import pdgstore.engine as engine
 import pdgstore.engine.cook.recorder as recorder_module
 from pdgstore.engine.cook import logprocess
 from pdgstore.engine.cook.logprocess import LogProcess
-from pdgstore import codec
+from pdgstore import codec, tablecheck
 from pdgstore import events as ev
 from pdgstore.errors import StoreBusy, StoreError
 from pdgstore.log import EventLog
@@ -101,13 +101,20 @@ def test_a_cook_through_the_appender_replays_to_its_live_state(tmp_path, always_
 
 
 def test_the_snapshot_and_manifest_are_written_by_the_appender(tmp_path, always_offload):
+    """The snapshot is asked for at the cook's tail (``engine.cook.snapshotting``): the state at a
+    batch's end before the cook's last events, equal to a replay up to its seq; the manifest at the end."""
     db = str(tmp_path / ".pdg" / "pdg.db")
     summary, live = cook_and_keep(wide_graph(tmp_path, 25), db)
     assert summary.status == "success" and always_offload
     with EventLog.open(db) as log:
-        assert log.snapshot_seq() == log.last_seq() == live.seq
+        assert 0 < log.snapshot_seq() < log.last_seq() == live.seq
+        snapshot = log.snapshot()
+        assert snapshot is not None and snapshot.seq == log.snapshot_seq()
+        replayed = log.state_at(snapshot.seq, from_base=True)
+        assert first_difference(snapshot.to_plain(), replayed.to_plain()) is None
         assert first_difference(log.load_state().to_plain(), live.to_plain()) is None
         assert log.manifest("wide")[0] == live.seq
+        assert tablecheck.check(log).difference is None
     again = engine.cook_graph(wide_graph(tmp_path, 25), db=db, jobs=2)  # the manifest proves a no-op
     assert again.counts["ran"] == 0 and again.counts["reused"] == 25 + 25 + 1
 

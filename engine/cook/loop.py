@@ -31,6 +31,7 @@ from pdgstore.engine.cook.inbox import Inbox
 from pdgstore.engine.cook.items import Items
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
+from pdgstore.engine.cook.snapshotting import CookSnapshot
 from pdgstore.engine.cook.summary import CookSummary, recover_dead_cook
 from pdgstore.engine.cook.task import routes, task
 from pdgstore.engine.cook.walk import Walk
@@ -109,6 +110,9 @@ class Cook:
         self.handlers = Handlers([] if observe is not None or log is None else graph.handlers)
         self.recorder = Recorder(log, self.state, graph=graph.name, keep_events=bool(self.handlers), offload=True)
         self.settle = Settle(self.recorder)
+        #: not after --generate-only: the cook that runs those items writes one (packing every item
+        #: twice would cost generating them a second time)
+        self.snapshot = CookSnapshot(log, self.recorder, enabled=not generate_only)
         self._cancel = threading.Event()
         self._cancel_reason = ""
         self.inbox = Inbox()
@@ -424,6 +428,9 @@ class Cook:
             if now >= next_flush or recorder.pending > MAX_PENDING or dispatch.waiting_done:
                 self._flush()
                 next_flush = time.monotonic() + self.tick_s
+            if self.snapshot.at_tail and self.snapshot.tail_due(self.settle, self._started_walk.runs, SNAPSHOT_EVERY):
+                self._flush()  # the snapshot is the state at the end of a batch written
+                self.snapshot.ask()
 
     def _stop_running(self) -> None:
         """After a cancel: ask the schedulers to cancel their jobs, let running items finish for up
@@ -538,14 +545,8 @@ class Cook:
         # weighed by bytes: a cook reads its state from the tables, so the events after a snapshot
         # cost the next cook nothing (a snapshot serves time travel far back, ``pdgstore.timetravel``).
         # The log ends at the state's seq even while the appender still writes the last batch.
-        # not after --generate-only: the cook that runs those items writes one (packing every item
-        # twice would cost generating them a second time)
-        if (
-            self.log is not None
-            and not self.generate_only
-            and self.log.snapshot_due(SNAPSHOT_EVERY, last_seq=self.state.seq, weigh=False)
-        ):
-            rec.save_snapshot()
+        if not self.generate_only:
+            self.snapshot.at_end(SNAPSHOT_EVERY)
         rec.checkpoint_now()
         return status, message
 
