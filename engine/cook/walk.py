@@ -417,16 +417,16 @@ class Walk:
         recorded: Collection[str] = self.state.node_items.get((self.graph.name, name), {})
         if self.affected is not None and not run.node.is_partitioner:  # the kept items stand
             recorded = [i for i in (*self.affected, *self.taken_back) if i in recorded]
+        elif isinstance(recorded, dict) and recorded.keys() <= run.items.keys():  # all made now (a cold node)
+            recorded = ()
         for item_id in list(recorded):
             if item_id not in run.items:
                 self._decider.removed(item_id, self.cook_id)
                 self.reshaped.add(name)
-        rec = self.recorder
-        rec.emit(ev.NodeGenerated, node=name, count=len(run.items) + run.kept)
+        (rec := self.recorder).emit(ev.NodeGenerated, node=name, count=len(run.items) + run.kept)
         if not run.items and not run.kept:
             upstream = sum(len(self.runs[i].items) + self.runs[i].kept for i in run.node.inputs if i in self.runs)
-            why = run.node.made_nothing(upstream)
-            if why:
+            if why := run.node.made_nothing(upstream):
                 self.warn(f"node {name} made no work items: {why}")
         if run.unfinished == 0:
             rec.emit(ev.NodeCooked, node=name, failed=0)
