@@ -50,6 +50,31 @@ def test_a_repacked_detail_is_the_packed_detail(start, steps):
         assert packer.detail(item) == tables.item_detail(item)
 
 
+@settings(max_examples=30, deadline=None)
+@given(start=st.integers(0, 150), steps=changes, told=st.lists(st.booleans(), min_size=30, max_size=30))
+def test_a_detail_repacked_from_notes_is_the_packed_detail(start, steps, told):
+    """As the cook's recorder tells it: ``note`` for an attribute set, ``forget`` for anything else
+    (here a removal, or a set it did not note); the dict replaced by another is found out alone."""
+    packer = repack.RowPacker(told=True)
+    item = _item({f"a{i}": _attr(i) for i in range(start)})
+    assert packer.detail(item) == tables.item_detail(item)
+    for (what, n, value), noted in zip(steps, told, strict=False):
+        attrs = item.attrs
+        if what == "set":
+            attrs[f"a{n}"] = _attr(value)
+            packer.note("i1", f"a{n}") if noted else packer.forget("i1")
+        elif what == "remove":
+            if attrs.pop(f"a{n}", None) is not None:
+                packer.forget("i1")
+        elif noted:
+            for i in range(n % 7):
+                attrs[f"b{n}_{i}"] = _attr(value)
+                packer.note("i1", f"b{n}_{i}")
+        else:  # the item made again: a new dict, the same names and more
+            item.attrs = {**attrs, f"c{n}": _attr(value)}
+        assert packer.detail(item) == tables.item_detail(item)
+
+
 def test_only_the_last_packed_items_are_remembered(monkeypatch):
     monkeypatch.setattr(repack, "MAX_ITEMS", 3)
     packer = repack.RowPacker()

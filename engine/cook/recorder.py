@@ -22,7 +22,7 @@ from pdgstore.engine.cook.logprocess import START_ROWS, LogProcess
 
 from pdgstore import codec, itembatch, patches
 from pdgstore.errors import StoreIOError
-from pdgstore.events import Event, WorkItemGenerated, WorkItemsGenerated
+from pdgstore.events import Event, WorkItemAttribSet, WorkItemGenerated, WorkItemsGenerated
 from pdgstore.log import EventLog
 from pdgstore.prepared import batch_rows, new_item_row, updated_row
 from pdgstore.projection import APPLY
@@ -64,7 +64,7 @@ class Recorder:
         self._touched: set[str] = set()
         #: the touched items' rows packed again from their last packing (``repack``): a job's
         #: 500th attribute does not pack the 499 before it again
-        self._packer = RowPacker()
+        self._packer = RowPacker(told=True)  # ``record`` tells it what each event changed
         self._events: list[tuple[Event, str | None, str]] = []
         self._seq = log.next_seq if log is not None else state.seq + 1
         self.offload = offload and log is not None
@@ -92,8 +92,13 @@ class Recorder:
         item = self.state.items.get(item_id) if item_id else None
         if item is not None and cls.kind in patches.FIELDS and self.log is not None:
             row = self._compact(cls, event, item, row)
-        if item is not None and cls.kind in ROW_KINDS:
-            self._touched.add(item.item_id)
+        if item is not None:
+            if cls.kind in ROW_KINDS:
+                self._touched.add(item.item_id)
+                if cls is WorkItemAttribSet:  # its fold sets this one attribute: the packer repacks it alone
+                    self._packer.note(item.item_id, event.name)
+            elif self._packer:
+                self._packer.forget(item.item_id)
         self._rows.append(row)
         if len(self._rows) >= HAND_OFF_ROWS and self.offload:
             self._hand_off()
@@ -132,7 +137,10 @@ class Recorder:
         # writes them as they are: it need not decode and fold those events a second time)
         prepared = self._prepared if cls is WorkItemGenerated and self.log is not None else None
         items = state.items
+        packer = self._packer if self._packer else None  # (it remembers no item while none has many attributes)
         for event, row in made:
+            if packer is not None:
+                packer.forget(event.item_id)
             rows.append(row)
             is_new = prepared is not None and event.item_id not in items
             apply(state, event)
@@ -153,6 +161,9 @@ class Recorder:
             self.record_many(WorkItemGenerated, list(itembatch.item_values(node, item_state, columns)))
             return
         self._seq += len(ids)
+        if self._packer:
+            for item_id in ids:
+                self._packer.forget(item_id)
         fields = {"node": node, "state": item_state, **columns}
         event, row = codec.new_event(
             WorkItemsGenerated, self._seq - 1, time.time_ns(), self.cook_id, self.graph, fields
