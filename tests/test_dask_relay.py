@@ -131,3 +131,50 @@ def test_a_job_whose_cook_is_gone_fails_through_the_relay(server):
     assert done.returncode != 0 and "after" not in done.stdout
     assert "pdgcmd:" in done.stderr and "Traceback" not in done.stderr
     assert server.sink.calls == []
+
+
+def _post(server: ResultServer, body: bytes, kind: bytes) -> tuple[bytes, bytes]:
+    """A relay's request sent by hand to the cook: (the answer's Content-Type, its body)."""
+    host, _, port = server.address.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock, sock.makefile("rb") as reader:
+        head = f"POST /RELAY/{server.secret} HTTP/1.1\r\nContent-Type: {kind.decode()}\r\nContent-Length: {len(body)}\r\n\r\n"
+        sock.sendall(head.encode() + body)
+        fields = {}
+        while (line := reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            fields[name.strip().lower()] = value.strip()
+        return fields.get(b"content-type", b""), reader.read(int(fields[b"content-length"]))
+
+
+def test_calls_read_on_the_worker_get_the_answers_their_xml_would_get(server):
+    """The relay's packed frames (``relaywire``: msgpack for what it read, the XML as it came for
+    what it did not) get, written back on the worker, the very bytes the cook answers the same
+    calls in the untagged form a relay of the last version sends."""
+    from pdgstore.engine.schedulers import relaywire
+
+    calls = [
+        xmlrpc.client.dumps((["id42", 0, "1"], "a", "int", [7]), "set_attrib"),  # read on the worker
+        xmlrpc.client.dumps((["id42", 0, "2"], "1bad", "int", [7]), "set_attrib"),  # refused: its fault
+        xmlrpc.client.dumps(([{"methodName": "set_attrib", "params": [["id42", 0, "3"], "b", "float", [0.5]]}],),
+                            "system.multicall"),
+        xmlrpc.client.dumps((["id42", 0, "4"], "c", "string", [xmlrpc.client.Binary(b"x")]), "set_attrib"),  # as XML
+        xmlrpc.client.dumps((["id42", 0, "1"], "a", "int", [7]), "set_attrib"),  # a repeat: acknowledged
+    ]
+    bodies = [c.encode() for c in calls]
+    packed = [relaywire.packed_call(b) for b in bodies]
+    assert [frame[:1] for frame, _ in packed] == [b"m", b"m", b"m", b"x", b"m"]
+    kind, data = _post(server, relaywire.frames([frame for frame, _ in packed]), relaywire.RELAY_PACKED_TYPE)
+    assert kind == relaywire.RELAY_PACKED_TYPE
+    heard = [relaywire.answer_xml(a, multi) for a, (_, multi) in zip(relaywire.unframe(data, 9), packed, strict=True)]
+    recorded = list(server.sink.calls)
+    server.stop()
+    again = ResultServer(RecordingSink(), server.project_dir)  # the same calls, untagged, to a fresh cook
+    again.start()
+    try:
+        again.allow("id42", "render_4")
+        kind, data = _post(again, relaywire.frames(bodies), relaywire.RELAY_TYPE)
+        assert kind == relaywire.RELAY_TYPE
+        assert heard == relaywire.unframe(data, 9)
+        assert again.sink.calls == recorded and len(recorded) == 2
+    finally:
+        again.stop()

@@ -21,12 +21,18 @@ from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 from pdgstore.engine.schedulers import rpccall
 from pdgstore.engine.schedulers.relaywire import (
     MAX_CALLS,
+    RELAY_PACKED_TYPE,
     RELAY_PREFIX,
     RELAY_TYPE,
     RPC_PREFIX,
+    XML,
     fault_bytes,
     frames,
+    is_multicall,
+    packed_answer,
+    read_frame,
     relayed_limit,
+    result_bytes,
     unframe,
 )
 from pdgstore.engine.schedulers.reportcheck import (
@@ -151,7 +157,8 @@ class GuardedHandler(SimpleXMLRPCRequestHandler):
                 raise Refused(FAULT_STOPPED, STOPPED)
             try:  # until the answer is written: stop() must not cut the connection before the job hears it
                 if relayed:
-                    self._answer(self._relayed(body), RELAY_TYPE)
+                    packed = (self.headers.get("Content-Type") or "").encode("latin-1") == RELAY_PACKED_TYPE
+                    self._answer(self._relayed(body, packed), RELAY_PACKED_TYPE if packed else RELAY_TYPE)
                 else:
                     self._answer(self.server._marshaled_dispatch(body, None, self.path))
             finally:
@@ -168,15 +175,16 @@ class GuardedHandler(SimpleXMLRPCRequestHandler):
                 ).encode()
             )
 
-    def _relayed(self, body: bytes) -> bytes:
+    def _relayed(self, body: bytes, packed: bool) -> bytes:
         """A relay's request: each framed call answered as if its job had sent it alone, all of
-        them recorded by one flush (``GuardedServer.dispatch_many``); a malformed body ends the
-        connection (only a relay holding the secret gets here)."""
+        them recorded by one flush (``GuardedServer.dispatch_many``); ``packed``: tagged frames,
+        calls the relay read (``relaywire``). A malformed body ends the connection (only a relay
+        holding the secret gets here)."""
         try:
-            calls = unframe(body, MAX_CALLS)
+            calls = [read_frame(f) if packed else (None, f) for f in unframe(body, MAX_CALLS)]
         except ValueError as exc:
             raise Refused(FAULT_INVALID, f"result server: {exc}") from None
-        return frames(self.server.dispatch_many(calls))
+        return frames(self.server.dispatch_many(calls, packed))
 
     def _answer(self, response: bytes, kind: bytes = b"text/xml") -> None:
         """Status line, headers and body in one write (no Server or Date header: a job reads none)."""
@@ -251,7 +259,10 @@ class GuardedServer(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
         call = rpccall.read_call(data)
         if call is None:
             return cast(bytes, super()._marshaled_dispatch(data, dispatch_method, path))
-        params, method = call
+        return self._answer_call(*call)
+
+    def _answer_call(self, params: tuple, method: str) -> bytes:
+        """A call's XML answer (or fault), as the stdlib's dispatch writes it."""
         try:
             response = xmlrpc.client.dumps(
                 (self._dispatch(method, params),),
@@ -267,18 +278,23 @@ class GuardedServer(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
             )
         return response.encode(self.encoding, "xmlcharrefreplace")
 
-    def dispatch_many(self, bodies: list[bytes]) -> list[bytes]:
-        """Each XML-RPC body's answer, as ``_marshaled_dispatch`` would give it alone, with their
+    def dispatch_many(self, calls: list[tuple[tuple[tuple, str] | None, bytes]], packed: bool = False) -> list[bytes]:
+        """Each call's answer, as ``_marshaled_dispatch`` would give its body alone, with their
         reports recorded together: the calls (a job's own ``system.multicall`` opened into its
-        calls) go through the one multicall of ``jobcalls``, which defers every wait to one. A
-        body over the per-call limit, or unreadable, gets the fault it would get alone."""
+        calls) go through the one multicall of ``jobcalls``, which defers every wait to one. A call
+        is ``(None, body)`` (its XML-RPC body, read here) or ``((params, method), b"")`` (read on
+        the relay's worker). A body over the per-call limit, or unreadable, gets the fault it would
+        get alone. ``packed``: answers tagged (``relaywire``), a call read on the worker answered
+        by its result, not its XML."""
         entries: list[Any] = []
-        spans: list[tuple[int, int, bool] | bytes] = []  # (first entry, count, a multicall) or a ready answer
-        for body in bodies:
+        spans: list[tuple[int, int, bool, bool] | bytes] = []  # (first entry, count, a multicall, read there) or XML
+        for call, body in calls:
             if len(body) > self.owner.max_body:
                 spans.append(fault_bytes(FAULT_TOO_LARGE, f"result server: a call of {len(body)} bytes is refused"))
                 continue
-            call = rpccall.read_call(body)
+            read_there = call is not None
+            if call is None:
+                call = rpccall.read_call(body)
             if call is None:
                 try:
                     params, method = xmlrpc.client.loads(body, use_builtin_types=False)
@@ -287,24 +303,27 @@ class GuardedServer(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
                     continue
                 call = (params, method or "")
             params, method = call
-            if method == "system.multicall" and len(params) == 1 and isinstance(params[0], list):
-                spans.append((len(entries), len(params[0]), True))
-                entries.extend(params[0])
+            if is_multicall(method, params):
+                opened = cast(list, params[0])
+                spans.append((len(entries), len(opened), True, read_there))
+                entries.extend(opened)
             elif method == "system.multicall":  # malformed: the fault it gets alone
-                spans.append(self._marshaled_dispatch(body))
+                spans.append(self._answer_call(params, method))
             else:
-                spans.append((len(entries), 1, False))
+                spans.append((len(entries), 1, False, read_there))
                 entries.append({"methodName": method, "params": list(params)})
         results = self.owner.methods["system.multicall"](entries) if entries else []
         answers = []
         for span in spans:
             if isinstance(span, bytes):
-                answers.append(span)
+                answers.append(XML + span if packed else span)
                 continue
-            first, count, multi = span
-            answers.append(
-                _result_bytes(results[first : first + count], True) if multi else _result_bytes(results[first])
-            )
+            first, count, multi, read_there = span
+            entry = results[first : first + count] if multi else results[first]
+            if packed and read_there:
+                answers.append(packed_answer(entry, multi))
+            else:
+                answers.append(XML + result_bytes(entry, multi) if packed else result_bytes(entry, multi))
         return answers
 
     def _dispatch(self, method: str, params: Iterable[Any]) -> Any:
@@ -318,15 +337,3 @@ class GuardedServer(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
         except Refused as exc:
             self.owner.warn(exc)
             raise xmlrpc.client.Fault(exc.code, exc.message) from None
-
-
-def _result_bytes(result: Any, multi: bool = False) -> bytes:
-    """One call's answer from its multicall result (``[value]`` or a fault's dict); for a job's own
-    multicall (``multi``) the list of them, as ``system.multicall`` answers."""
-    if not multi and isinstance(result, dict):
-        return fault_bytes(result["faultCode"], result["faultString"])
-    value = result if multi else result[0]
-    try:
-        return xmlrpc.client.dumps((value,), methodresponse=True).encode("utf-8", "xmlcharrefreplace")
-    except BaseException as exc:  # noqa: BLE001 - as the stdlib's dispatch: a fault
-        return fault_bytes(1, f"{type(exc)}:{exc}")

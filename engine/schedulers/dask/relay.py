@@ -8,14 +8,19 @@ only, and is what the worker's jobs are told is their result server (``PDG_RESUL
 sees the same Job API, the same answers, the same faults.
 
 How: one thread reads the jobs' requests (``selectors``: no thread per job) and forwards every call
-waiting at that moment as one request to the cook (``POST /RELAY/<secret>``, the calls' XML-RPC
-bodies framed by length, unread and unchanged); while that request is out, the next calls queue.
-The cook answers every call in one framed answer once all of them are in the log (one flush, one
-wake: ``rpchttp``), and the relay hands each job its own answer. The contract holds: a job hears
-"ok" only after the cook recorded its report.
+waiting at that moment as one request to the cook (``POST /RELAY/<secret>``, the calls framed by
+length); while that request is out, the next calls queue. Each call's XML is read here, on the
+worker (``relaywire.packed_call``: the cook gets ``[method, params]`` as msgpack, and a shape it
+does not read the job's XML as it came), and each answer's XML is written here from the result the
+cook sends back: the XML of a report is read and written once, outside the one cook. The cook
+answers every call in one framed answer once all of them are in the log (one flush, one wake:
+``rpchttp``), and the relay hands each job its own answer. The contract holds: a job hears "ok"
+only after the cook recorded its report.
 
 Trust: the relay checks each job's secret (constant time) before it reads a body, and refuses a body
-over the cook's limit, as the cook's server does; it parses no XML. The cook checks the relay's
+over the cook's limit, as the cook's server does; it reads the XML of authenticated calls only (an
+unauthenticated call's body is never read, as on the cook: this Python's expat predates the
+entity-expansion fixes), through the same reader as the cook's server. The cook checks the relay's
 secret and sizes again, and checks and applies each call on its own (``jobcalls``), as if the job
 had called it: the relay adds no way around the secret or the validation.
 
@@ -39,11 +44,13 @@ import time
 from pdgstore.engine.schedulers.relaywire import (
     MAX_BODIES,
     MAX_CALLS,
+    RELAY_PACKED_TYPE,
     RELAY_PREFIX,
-    RELAY_TYPE,
     RPC_PREFIX,
+    answer_xml,
     fault_bytes,
     frames,
+    packed_call,
     unframe,
 )
 
@@ -242,21 +249,24 @@ class Relay:
             job, body = self._waiting.pop(0)
             batch.append((job, body))
             size += len(body) + 4
-        body = frames([b for _, b in batch])
+        packed = [packed_call(b) for _, b in batch]  # read here: the cook gets msgpack, not XML
+        body = frames([frame for frame, _ in packed])
         try:
-            answers = self._send(body, len(batch))
+            answers, refused = self._send(body, len(batch))
+            xml = answers if refused else [answer_xml(a, multi) for a, (_, multi) in zip(answers, packed, strict=True)]
         except (OSError, ValueError):
             self._close_cook()
             for job, _ in batch:  # unanswered: each job's pdgrpc retries its call (a no-op if it landed)
                 self._drop(job)
             return
         self.forwarded += 1
-        for (job, _), answer in zip(batch, answers, strict=True):
+        for (job, _), answer in zip(batch, xml, strict=True):
             self._answer(job, answer)
 
-    def _send(self, body: bytes, count: int) -> list[bytes]:
+    def _send(self, body: bytes, count: int) -> tuple[list[bytes], bool]:
         """One request to the cook, retried once on a fresh connection when a kept-alive one was
-        closed (the cook's server closes idle connections): its answer per call, in order."""
+        closed (the cook's server closes idle connections): its answer per call, in order, and
+        whether the cook refused the request whole (each call then hears the same XML fault)."""
         reused = self._cook is not None
         try:
             return self._request(body, count)
@@ -266,7 +276,7 @@ class Relay:
                 raise
         return self._request(body, count)
 
-    def _request(self, body: bytes, count: int) -> list[bytes]:
+    def _request(self, body: bytes, count: int) -> tuple[list[bytes], bool]:
         if self._cook is None:
             host, _, port = self.cook.rpartition(":")
             self._cook = socket.create_connection((host.strip("[]"), int(port)), timeout=COOK_TIMEOUT_S)
@@ -275,7 +285,7 @@ class Relay:
         assert self._cook_file is not None
         head = (
             f"POST {RELAY_PREFIX}{self.secret.decode()} HTTP/1.1\r\nHost: {self.cook}\r\n"
-            f"Content-Type: {RELAY_TYPE.decode()}\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"Content-Type: {RELAY_PACKED_TYPE.decode()}\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         self._cook.sendall(head.encode("latin-1") + body)
         status = self._cook_file.readline(_MAX_HEAD)
@@ -299,12 +309,12 @@ class Relay:
             raise ValueError("the cook's answer was cut short")
         if close:
             self._close_cook()
-        if kind != RELAY_TYPE:  # refused whole (the cook is over, ...): each job hears why
-            return [data] * count
+        if kind != RELAY_PACKED_TYPE:  # refused whole (the cook is over, ...): each job hears why
+            return [data] * count, True
         answers = unframe(data, count)
         if len(answers) != count:
             raise ValueError(f"the cook answered {len(answers)} calls of {count}")
-        return answers
+        return answers, False
 
     def _close_cook(self) -> None:
         for part in (self._cook_file, self._cook):
