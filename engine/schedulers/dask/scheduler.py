@@ -137,6 +137,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         self._rejoin: rejoin.Rejoin | None = None
         self._broken = ""  # why the cluster cannot be used, once that is known
         self._ac = None
+        self.spec_common: dict | None = None  # what every job spec of a cook shares (``work._common``)
 
     def parms(self) -> dict:
         return {
@@ -182,6 +183,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         if self.working_dir:
             os.makedirs(self.working_dir, exist_ok=True)
         self._token = uuid.uuid4().hex[:12]
+        self.spec_common = None  # (``work.job_spec``: made again for this cook)
         self._stopping = False
         self._lost_since = None
         self._rejoin = None

@@ -70,7 +70,8 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
     files travel along and its expected outputs and log come back."""
     env, log = jobs.prepare(item, scheduler, scheduler.temp, {"PDG_DASK": "1"}, item_json=False)
     env.pop("PDG_DASK")
-    cook_env = jobs.passed_env()
+    common = _common(scheduler)
+    cook_env = common["cook_env"]
     for name in remote.PASSED:  # the worker's own PATH, HOME...: unless the node set them
         if name in env and env[name] == cook_env.get(name):
             del env[name]
@@ -81,14 +82,14 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
         env["PDG_ITEM_DATA_SOURCE"] = "1"  # pdgjson asks the result server: no file per job
     spec = {
         "item_id": item.id,
-        "argv": [pm.to_worker(str(a)) for a in item.command or ()],
+        "argv": [pm.to_worker(str(a)) for a in item.command or ()] if pm else [str(a) for a in item.command or ()],
         "env": env,
-        "cwd": pm.to_worker(scheduler.working_dir or scheduler.graph_dir),
-        "log": pm.to_worker(str(log)),
+        "cwd": common["cwd"],
+        "log": pm.to_worker(log),
         "timeout_s": scheduler.timeout,
         "log_uri": jobs.file_uri(log),
-        "scripts": pm.to_worker(str(scheduler.temp / "scripts")),
-        "bounds": worker_bounds(scheduler),
+        "scripts": common["scripts"],
+        "bounds": common["bounds"],
         "relay": scheduler.report_relay,  # its calls go through its worker's relay (``relay``)
     }
     if scheduler.work_item_data_source == "file":
@@ -113,6 +114,21 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
             for e in expected
         ]
     return spec
+
+
+def _common(scheduler) -> dict:
+    """What every job spec of this cook shares, made at its first (``spec_common`` is cleared when
+    a cook starts): the cook's passed environment, the jobs' folder, scripts and bounds."""
+    common = scheduler.spec_common
+    if common is None:
+        pm = scheduler.path_map
+        common = scheduler.spec_common = {
+            "cook_env": jobs.passed_env(),
+            "cwd": pm.to_worker(scheduler.working_dir or scheduler.graph_dir),
+            "scripts": pm.to_worker(str(scheduler.temp / "scripts")),
+            "bounds": worker_bounds(scheduler),
+        }
+    return common
 
 
 def worker_bounds(scheduler) -> list[str] | None:
