@@ -3,8 +3,8 @@
 Why a second process: appending is SQLite's work, a large share of a big cook's time, and in the
 cook's own process it either holds up the loop or, from a thread, takes turns with the loop on the
 GIL (slower still; benchmarks/README.md has the figures). In its own process it runs on
-another core while the cook goes on. The cook's snapshot and no-op manifest, made at its end, are
-written here too, while the cook finishes. ``engine.cook.logprocess`` starts the program and talks to it;
+another core while the cook goes on. The cook's snapshot (asked for at its tail) and no-op
+manifest (at its end) are written here too, while the cook finishes. ``engine.cook.logprocess`` starts the program and talks to it;
 this module is only the program, and it touches nothing but the store.
 
 Run as ``python -m pdgstore.appender STORE LOCK_FD SYNCHRONOUS``. ``LOCK_FD`` is the cook's writer

@@ -3,8 +3,9 @@
 A big cook hands its event batches to an appender process, which commits them on another core
 while the loop goes on (on a cold W(10,000) cook: ~0.2 s of SQLite work off the loop; see
 ``benchmarks/README.md``). The recorder starts one at the first batch of ``START_ROWS`` rows or
-more, so a small cook never pays for a process. The snapshot and the no-op manifest made at the end
-of the cook go through it too, and are written while the cook finishes; the cook closes it last.
+more, so a small cook never pays for a process. The snapshot (asked for at the cook's tail:
+``engine.cook.snapshotting``) and the no-op manifest made at its end go through it too, and are
+written while the cook finishes; the cook closes it last.
 
 What the process changes for everyone else is only *when* a batch is known to be written:
 
