@@ -22,7 +22,7 @@ it like any ``State``; replay and ``pdg check`` compare the same items.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 import msgpack
@@ -76,11 +76,17 @@ class LazyItems(dict):
         self._reader = reader
         self._complete = complete  # every item of the tables is in the dict (or none exists)
         self._gone: set[str] = set()  # ids the tables hold that the fold removed since
+        #: when it began complete (a cold cook): the ids let go of since, the only ones to look for
+        #: in the tables (every other id is one the tables do not hold)
+        self._let_go: set[str] | None = set() if complete else None
         self._misses = 0
+        self.rows_read = 0  # items made from their rows so far (what a cook's reach cost it)
 
     # -- reading on demand -------------------------------------------------------------------------
     def _read(self, item_id) -> Item | None:
         if self._complete or item_id in self._gone or not isinstance(item_id, str):
+            return None
+        if self._let_go is not None and item_id not in self._let_go:
             return None
         self._misses += 1
         if self._misses > MAX_MISSES:
@@ -91,6 +97,7 @@ class LazyItems(dict):
             return None
         item = tables.item_from_row(row, self._reader.conn)
         dict.__setitem__(self, item_id, item)
+        self.rows_read += 1
         return item
 
     def read_node(self, graph: str, node: str, ids: Iterable[str]) -> None:
@@ -105,6 +112,7 @@ class LazyItems(dict):
             if len(missing) <= tables.CHUNK:
                 for row in tables.load_items(self._reader.conn, missing):
                     dict.__setitem__(self, row[1], tables.item_from_row(row, self._reader.conn))
+                    self.rows_read += 1
                 return
             wanted = set(missing)
             rows = self._reader.execute(
@@ -113,6 +121,7 @@ class LazyItems(dict):
             for row in rows:
                 if row[1] in wanted:
                     dict.__setitem__(self, row[1], tables.item_from_row(row, self._reader.conn))
+                    self.rows_read += 1
 
     def read_all(self) -> None:
         """Read every item not read yet, and order them all as a fold of the log orders them."""
@@ -126,12 +135,24 @@ class LazyItems(dict):
                 if item_id in self._gone:
                     continue
                 item = held.pop(item_id, None)
-                dict.__setitem__(
-                    self, item_id, item if item is not None else tables.item_from_row(row, self._reader.conn)
-                )
+                if item is None:
+                    item = tables.item_from_row(row, self._reader.conn)
+                    self.rows_read += 1
+                dict.__setitem__(self, item_id, item)
         for item_id, item in held.items():  # generated in memory since: after those of the tables
             dict.__setitem__(self, item_id, item)
         self._complete = True
+        if self._let_go is not None:
+            self._let_go = set()
+
+    def let_go(self, ids: Iterable[str]) -> None:
+        """Drop the items of ``ids`` from memory: their rows hold them as they are (every event
+        about them is written: ``engine.cook.holding``); asked for again, they are read back."""
+        for item_id in ids:
+            if dict.pop(self, item_id, None) is not None:
+                self._complete = False
+                if self._let_go is not None:
+                    self._let_go.add(item_id)
 
     def is_read(self, item_id: str) -> bool:
         return dict.__contains__(self, item_id)
@@ -260,12 +281,29 @@ class CookState(State):
         self.items.read_node(graph, node, self.node_items.get((graph, node), ()))
         return State.items_of(self, graph, node, state, summary=summary)
 
-    def outputs_of(self, graph: str, node: str) -> list[list]:
-        """The outputs of each item of the node, in generation order; those not read yet from
-        their bodies alone (a no-op manifest lists every recorded file, not every item)."""
+    def outputs_of(self, graph: str, node: str) -> Iterator[list]:
+        """The outputs of each item of the node, in generation order; those not read yet from their
+        rows' bodies, decoded one at a time as the caller goes: a no-op manifest lists every
+        recorded file, and must neither make an item of every row nor hold every list at once."""
+        items = self.items
         ids = self.node_items.get((graph, node), {})
-        unread = self._unread_outputs(graph, node, ids, done_only=False)
-        return [unread[i] if i in unread else self.items[i].outputs for i in ids]
+        rows = self._reader.execute("SELECT item_id, body FROM items WHERE graph = ? AND node = ?", (graph, node))
+        ahead: dict[str, bytes] = {}  # rows met before their item's turn (the index orders by state first)
+        conn = self._reader.conn
+        for item_id in ids:
+            if items.is_read(item_id):
+                yield items[item_id].outputs
+                continue
+            body = ahead.pop(item_id, None)
+            while body is None:
+                row = next(rows, None)
+                if row is None:
+                    break
+                if row[0] == item_id:
+                    body = row[1]
+                elif not items.is_read(row[0]):
+                    ahead[row[0]] = row[1]
+            yield items[item_id].outputs if body is None else _outputs(conn, item_id, body)
 
     def finished_outputs(self, graph: str, node: str) -> dict[str, list]:
         ids = self.node_items.get((graph, node), ())
@@ -368,13 +406,13 @@ def read_cook_state(log, seq: int) -> State:
     items left to be read as they are used. The graphs, cooks, jobs and registry are read now."""
     conn = log.conn
     whole = tables.read_state(conn, seq, items=False)
-    if conn.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None:
-        return whole  # nothing to read later: a plain State (a cold cook's lookups cost a dict's)
+    # none yet (a cold cook): nothing to read, but the cook may let items go and read them back
+    cold = conn.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
     state = CookState()
     state.seq = seq
     state.graphs, state.cooks, state.jobs = whole.graphs, whole.cooks, whole.jobs
     state.transfers, state.watches, state.schedules = whole.transfers, whole.watches, whole.schedules
     reader = state._reader = _Reader(log)
-    state.items = LazyItems(reader, complete=False)
-    state.node_items = LazyNodeItems(reader, whole.node_items)
+    state.items = LazyItems(reader, complete=cold)
+    state.node_items = whole.node_items if cold else LazyNodeItems(reader, whole.node_items)
     return state

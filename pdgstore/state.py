@@ -195,10 +195,10 @@ class State:
             counts[item.state] = counts.get(item.state, 0) + 1
         return counts
 
-    def outputs_of(self, graph: str, node: str) -> list[list]:
-        """The outputs of each item of the node, in generation order."""
+    def outputs_of(self, graph: str, node: str) -> Iterator[list]:
+        """The outputs of each item of the node, in generation order, as the caller goes."""
         items = self.items
-        return [items[i].outputs for i in self.node_items.get((graph, node), ())]
+        return (items[i].outputs for i in self.node_items.get((graph, node), ()))
 
     def finished_outputs(self, graph: str, node: str) -> dict[str, list]:
         """item id -> outputs, of the node's items in a finished state (``DONE_STATES``)."""

@@ -62,9 +62,12 @@ class LogProcess:
         self.log = log
         self.problem = ""  # why the appender was given up, once it was (the cook goes on alone)
         self._error: Exception | None = None  # the store's error, once a request failed (the cook stops)
-        self._unconfirmed: deque = deque()  # (request, mark, bytes) per batch sent and not confirmed, in order
+        #: (request, mark, bytes, last seq) per batch sent and not confirmed, in order
+        self._unconfirmed: deque = deque()
         self.unconfirmed_bytes = 0  # their size (``MAX_UNCONFIRMED_BYTES``)
         self.confirmed = None  # the last mark of the requests confirmed (requests without one keep it)
+        #: every event up to this seq is in the log (the cook may read its items' rows back)
+        self.written_seq = log.next_seq - 1
         self._ready = False
         self._replies = b""
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()
@@ -127,7 +130,7 @@ class LogProcess:
             header = ["append", rows, prepared or [], batches]
         else:
             header = ["append", rows, prepared] if prepared else ["append", rows]
-        self._request(header, b"", mark)
+        self._request(header, b"", mark, rows[-1][0] if rows else None)
 
     def write_snapshot(self, seq: int, blob) -> None:
         """Queue the snapshot at ``seq`` (``pdgstore.snapshots.pack_snapshot``): written after every batch
@@ -144,25 +147,27 @@ class LogProcess:
         """Queue ``graph``'s no-op manifest (``engine.incremental.manifest``), valid while the log ends at ``seq``."""
         self._request(["manifest", graph, seq], blob, None)
 
-    def _request(self, header: list, tail, mark) -> None:
+    def _request(self, header: list, tail, mark, seq: int | None = None) -> None:
         if self._error is not None:
             raise self._error  # nothing is written after a failed request, by anyone
         if not self.alive:
             perform(self.log, header, tail)
-            self._confirm(mark)
+            self._confirm(mark, seq)
             return
         pieces = request(header, tail)
         size = sum(len(piece) for piece in pieces)
-        self._unconfirmed.append((pieces, mark, size))  # the bytes sent, not the rows: kept once, until done
+        self._unconfirmed.append((pieces, mark, size, seq))  # the bytes sent, not the rows: kept once, until done
         self.unconfirmed_bytes += size
         self._outbox.put(pieces)
         self._read_replies(block=False)
         while self.unconfirmed_bytes > MAX_UNCONFIRMED_BYTES and len(self._unconfirmed) > 1 and self.alive:
             self._read_replies(block=True)  # the queue is full: wait for the appender to catch up
 
-    def _confirm(self, mark) -> None:
+    def _confirm(self, mark, seq: int | None) -> None:
         if mark is not None:
             self.confirmed = mark
+        if seq is not None:
+            self.written_seq = seq
 
     def wait(self) -> None:
         """Return once every batch sent is in the log."""
@@ -228,9 +233,9 @@ class LogProcess:
                 self._ready = True
                 replies = replies[1:]
             elif head == DONE:
-                _pieces, mark, size = self._unconfirmed.popleft()
+                _pieces, mark, size, seq = self._unconfirmed.popleft()
                 self.unconfirmed_bytes -= size
-                self._confirm(mark)
+                self._confirm(mark, seq)
                 replies = replies[1:]
             elif head == FAILED:
                 if len(replies) < 1 + LENGTH.size:
@@ -272,7 +277,7 @@ class LogProcess:
         last = self.log.last_seq()
         pending, self._unconfirmed = list(self._unconfirmed), deque()
         self.unconfirmed_bytes = 0
-        for (head, tail), mark, _size in pending:
+        for (head, tail), mark, _size, seq in pending:
             header = msgpack.unpackb(head[LENGTH.size : -LENGTH.size], use_list=False)
             if header[0] == "append":  # less what it had appended; a snapshot or manifest is written again
                 prepared = [row for row in header[2] if row[0] > last] if len(header) > 2 else []
@@ -280,4 +285,4 @@ class LogProcess:
                 header = ("append", [row for row in header[1] if row[0] > last], prepared, batches)
             if header[0] != "append" or header[1]:
                 perform(self.log, header, tail)
-            self._confirm(mark)
+            self._confirm(mark, seq)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pdgstore.engine.cook import static as static_graph
 from pdgstore.engine.cook.dispatch import Dispatch, Host
 from pdgstore.engine.cook.handlers import Handlers, translate
+from pdgstore.engine.cook.holding import Holding
 from pdgstore.engine.cook.inbox import Inbox
 from pdgstore.engine.cook.items import Items
 from pdgstore.engine.cook.recorder import Recorder
@@ -43,6 +44,7 @@ from pdgstore.engine.incremental import delta, noop
 from pdgstore.engine.incremental import signatures as incremental
 
 from pdgstore import events as ev
+from pdgstore.cookstate import LazyItems
 from pdgstore.errors import StoreIOError
 from pdgstore.events import PATH
 from pdgstore.log import EventLog
@@ -109,6 +111,8 @@ class Cook:
         self.summary: CookSummary | None = None
         self.handlers = Handlers([] if observe is not None or log is None else graph.handlers)
         self.recorder = Recorder(log, self.state, graph=graph.name, keep_events=bool(self.handlers), offload=True)
+        if log is not None and isinstance(self.state.items, LazyItems) and not (static or generate_only):
+            self.recorder.holding = Holding(self.state.items)  # items done and written are let go of
         self.settle = Settle(self.recorder)
         #: not after --generate-only: the cook that runs those items writes one (packing every item
         #: twice would cost generating them a second time)
@@ -214,6 +218,8 @@ class Cook:
             if after is not None:
                 after(summary)
             self.recorder.close()  # everything written: the store is this process's alone again
+            if self.recorder.holding is not None:  # and what it is done with is let go of
+                self.recorder.holding.release(self.recorder.written_seq)
             if self.progress is not None and self.recorder.confirmed is not None:
                 self.progress(*self.recorder.confirmed)
         except StoreIOError as exc:  # the log cannot record this end (writing is what failed): the lock can
@@ -553,6 +559,8 @@ class Cook:
     def _flush(self) -> None:
         settle = self.settle
         written = self.recorder.flush(mark=(settle.done, settle.total))
+        if self.recorder.holding is not None:
+            self.recorder.holding.release(self.recorder.written_seq)
         problem = self.recorder.take_problem()
         if problem:
             self._warn(problem)  # written now: the snapshot and manifest after this count it

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 
 from pdgstore.engine.cook.checkpointer import Checkpointer
+from pdgstore.engine.cook.holding import Holding
 from pdgstore.engine.cook.logprocess import START_ROWS, LogProcess
 
 from pdgstore import codec, itembatch, patches
@@ -27,7 +28,7 @@ from pdgstore.log import EventLog
 from pdgstore.prepared import batch_rows, new_item_row, updated_row
 from pdgstore.projection import APPLY
 from pdgstore.repack import RowPacker
-from pdgstore.snapshots import pack_snapshot
+from pdgstore.snapshots import pack_from_tables
 from pdgstore.state import State
 from pdgstore.tables import ROW_KINDS
 
@@ -72,6 +73,9 @@ class Recorder:
         #: a cook's WAL checkpoints, off the loop thread while it appends in-process (``checkpointer``)
         self.checkpointer = Checkpointer(log.path) if self.offload and log is not None else None
         self._confirmed = None
+        self._written_seq = self._seq - 1  # every event up to it is in the log (in-process appends)
+        #: the items the cook may let go of once their events are written (``engine.cook.holding``)
+        self.holding: Holding | None = None
         self._problem_told = False
 
     @property
@@ -90,6 +94,8 @@ class Recorder:
         self._seq += 1
         item_id = getattr(event, "item_id", None)
         item = self.state.items.get(item_id) if item_id else None
+        if self.holding is not None:
+            self.holding.touched(item_id, cls.kind, event.seq)
         if item is not None and cls.kind in patches.FIELDS and self.log is not None:
             row = self._compact(cls, event, item, row)
         if item is not None:
@@ -138,10 +144,13 @@ class Recorder:
         prepared = self._prepared if cls is WorkItemGenerated and self.log is not None else None
         items = state.items
         packer = self._packer if self._packer else None  # (it remembers no item while none has many attributes)
+        holding = self.holding
         for event, row in made:
             if packer is not None:
                 packer.forget(event.item_id)
             rows.append(row)
+            if holding is not None:
+                holding.touched(event.item_id, cls.kind, event.seq)
             is_new = prepared is not None and event.item_id not in items
             apply(state, event)
             if is_new and prepared is not None:
@@ -195,6 +204,8 @@ class Recorder:
         self.log.next_seq = self._seq
         self._rows, self._prepared, self._batches, self._batch_items = [], [], [], 0
         self._touched.clear()
+        if self.holding is not None:  # a walk generating many items lets go as it goes, not at its end
+            self.holding.release(process.written_seq)
 
     def flush(self, mark=None) -> list[tuple[Event, str | None, str]]:
         """Write the pending batch (or hand it to the appender); return its events, each with its
@@ -220,6 +231,7 @@ class Recorder:
                     self.checkpointer.committed(sum(len(row[6]) + len(row[5]) for row in self._rows))
                 if mark is not None:
                     self._confirmed = mark
+                self._written_seq = self._seq - 1
             log.next_seq = self._seq
             self._rows, self._prepared, self._batches, self._batch_items = [], [], [], 0
         elif mark is not None and process is not None and process.unconfirmed:
@@ -266,7 +278,8 @@ class Recorder:
             self.log_process.write_snapshot_from_tables(self.state.seq)
         else:
             assert self.log is not None, "a snapshot is saved to a store"
-            self.log.write_snapshot(self.state.seq, pack_snapshot(self.state))
+            # from the tables, as the appender does: the cook may have let go of items it is done with
+            self.log.write_snapshot(self.state.seq, pack_from_tables(self.log.conn, self.state.seq))
 
     def save_manifest(self, graph: str, seq: int, blob) -> None:
         """Store ``graph``'s no-op manifest (``engine.incremental.manifest``), after every batch
@@ -289,6 +302,16 @@ class Recorder:
         return process.problem
 
     @property
+    def emitted_seq(self) -> int:
+        """The seq of the last event recorded (written or not)."""
+        return self._seq - 1
+
+    @property
+    def written_seq(self) -> int:
+        """Every event up to this seq is in the log, and its items' rows are as those events left them."""
+        return self.log_process.written_seq if self.log_process is not None else self._written_seq
+
+    @property
     def confirmed(self):
         """The ``mark`` of the last batch known to be in the log (None before the first)."""
         return self.log_process.confirmed if self.log_process is not None else self._confirmed
@@ -308,6 +331,7 @@ class Recorder:
                 process.close()
             finally:
                 self._confirmed = process.confirmed
+                self._written_seq = process.written_seq
 
     def abandon(self) -> None:
         """End the appender without waiting for confirmations (the cook is failing): it still

@@ -58,6 +58,9 @@ class Settle:
         if remade:
             self.remade.add(item_id)
         self.handed_on(item_id)
+        holding = self.recorder.holding
+        if holding is not None:  # nothing in the cook needs it in memory now (``engine.cook.holding``)
+            holding.done(item_id, self.recorder.emitted_seq)
 
     def recorded(self, result: dict, how: str) -> None:
         """Record ``result`` (``WorkItemCooked`` fields but ``started_ns``: now), made without running

@@ -78,18 +78,26 @@ def save(store, graph: Graph, state: State, results: list[str], since: Since | N
     # A partition's records are its members' (after a cook that succeeded, each partition was
     # merged again or restatted from its members), so partitioners are skipped: the list is the
     # same, without going over every member twice.
+    # Each node's outputs are gone over once, as the state gives them (``outputs_of``: read from
+    # the rows of the items a cook let go of), never all held at once.
     seen: dict[tuple, int] = {}  # an ordered set, and each file's place in it
-    outputs = {name: state.outputs_of(graph.name, name) for name in order if not graph.nodes[name].is_partitioner}
-    for lists in outputs.values():
-        for listed in lists:
+    made: dict[str, list[tuple]] = {}  # file pattern -> (absolute path, place) of each item's file
+    for name in order:
+        node = graph.nodes[name]
+        if node.is_partitioner:
+            continue
+        pattern = made.setdefault(name, []) if isinstance(node, FilePattern) else None
+        for listed in state.outputs_of(graph.name, name):
             for o in listed:
                 seen.setdefault((o[PATH], o[MTIME_NS], o[SIZE]), len(seen))
+            if pattern is not None and listed:
+                o = listed[0]
+                pattern.append((files.absolute(o[PATH], graph.root), seen[(o[PATH], o[MTIME_NS], o[SIZE])]))
     listed_after_ns = max((c.started_ns for c in state.cooks.values() if c.graph == graph.name), default=0)
     patterns = {}
     for name, node in graph.nodes.items():
         if isinstance(node, FilePattern):
-            made = [listed[0] for listed in outputs[name] if listed]
-            places = sorted((files.absolute(o[PATH], graph.root), seen[(o[PATH], o[MTIME_NS], o[SIZE])]) for o in made)
+            places = sorted(made.get(name, ()))
             patterns[name] = {
                 "files": [place for _path, place in places],  # in the order of the absolute paths
                 "folder": _stamp(node.listed_folder(graph.root), listed_after_ns),

@@ -1,0 +1,59 @@
+"""A cook lets go of the items it is done with once their events are written (engine.cook.holding),
+reads them back from their rows when asked, and what it holds then equals a replay of the log."""
+
+from __future__ import annotations
+
+import pytest
+from pdgstore.engine.cook import recorder
+from pdgstore.engine.cook.holding import Holding
+from pdgstore.engine.project import cook_file
+
+from pdgstore.cookstate import CookState
+from pdgstore.log import EventLog
+from pdgstore.snapshots import pack_snapshot
+
+
+@pytest.mark.parametrize("appender", [False, True])
+def test_a_cold_cook_lets_go_of_what_it_is_done_with_and_reads_it_back_as_the_log_says(wide, monkeypatch, appender):
+    inputs = 200
+    wide.inputs(inputs)
+    if appender:  # through the log appender process (else appended in-process: under START_ROWS a flush)
+        monkeypatch.setattr(recorder, "START_ROWS", 50)
+    cooks = []
+    summary = cook_file(str(wide.root / "wide.py"), on_cook=cooks.append)
+    assert summary.status == "success" and summary.counts["ran"] == inputs + 1
+    state = cooks[0].state
+    assert isinstance(state, CookState)
+    assert dict.__len__(state.items) < inputs  # of 2 * inputs + 2 items made
+    with EventLog.open(str(wide.db)) as log:
+        replayed = log.replay_all()
+    assert bytes(pack_snapshot(state)) == bytes(pack_snapshot(replayed))  # read back, in the fold's order
+    assert cook_file(str(wide.root / "wide.py")).counts["ran"] == 0  # the manifest it wrote holds
+
+
+class _Items:
+    def __init__(self) -> None:
+        self.gone: list[str] = []
+
+    def let_go(self, ids) -> None:
+        self.gone.extend(ids)
+
+
+def test_an_item_waits_for_every_event_about_it_and_a_node_event_holds_every_item():
+    items = _Items()
+    holding = Holding(items)  # type: ignore[arg-type]
+    holding.done("a", 5)
+    holding.done("b", 6)
+    holding.touched("a", "WorkItemAttribSet", 9)  # about a, after it was handed on
+    holding.release(6)
+    assert items.gone == ["b"]
+    holding.release(8)
+    assert items.gone == ["b"]
+    holding.release(9)
+    assert items.gone == ["b", "a"]
+    holding.done("c", 10)
+    holding.touched(None, "NodeDirtied", 12)
+    holding.release(11)
+    assert items.gone == ["b", "a"]
+    holding.release(12)
+    assert items.gone == ["b", "a", "c"]
