@@ -166,12 +166,12 @@ class LazyItems(dict):
 
     def get(self, item_id, default=None):
         item = dict.get(self, item_id)
-        if item is None:
+        if item is None and not self._complete:  # (a cold cook's new items: no call)
             item = self._read(item_id)
         return default if item is None else item
 
     def __contains__(self, item_id) -> bool:
-        return dict.__contains__(self, item_id) or self._read(item_id) is not None
+        return dict.__contains__(self, item_id) or (not self._complete and self._read(item_id) is not None)
 
     def pop(self, item_id, *default):
         if not dict.__contains__(self, item_id):

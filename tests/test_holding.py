@@ -4,7 +4,7 @@ reads them back from their rows when asked, and what it holds then equals a repl
 from __future__ import annotations
 
 import pytest
-from pdgstore.engine.cook import recorder
+from pdgstore.engine.cook import holding, recorder
 from pdgstore.engine.cook.holding import Holding
 from pdgstore.engine.project import cook_file
 
@@ -17,6 +17,7 @@ from pdgstore.snapshots import pack_snapshot
 def test_a_cold_cook_lets_go_of_what_it_is_done_with_and_reads_it_back_as_the_log_says(wide, monkeypatch, appender):
     inputs = 200
     wide.inputs(inputs)
+    monkeypatch.setattr(holding, "HOLD_ITEMS", 50)  # (a cook of fewer items holds them all)
     if appender:  # through the log appender process (else appended in-process: under START_ROWS a flush)
         monkeypatch.setattr(recorder, "START_ROWS", 50)
     cooks = []
@@ -31,29 +32,31 @@ def test_a_cold_cook_lets_go_of_what_it_is_done_with_and_reads_it_back_as_the_lo
     assert cook_file(str(wide.root / "wide.py")).counts["ran"] == 0  # the manifest it wrote holds
 
 
-class _Items:
+class _Items(dict):
     def __init__(self) -> None:
+        super().__init__()
         self.gone: list[str] = []
 
     def let_go(self, ids) -> None:
         self.gone.extend(ids)
 
 
-def test_an_item_waits_for_every_event_about_it_and_a_node_event_holds_every_item():
+def test_an_item_waits_for_every_event_about_it_and_a_node_event_holds_every_item(monkeypatch):
+    monkeypatch.setattr(holding, "HOLD_ITEMS", -1)
     items = _Items()
-    holding = Holding(items)  # type: ignore[arg-type]
-    holding.done("a", 5)
-    holding.done("b", 6)
-    holding.touched("a", "WorkItemAttribSet", 9)  # about a, after it was handed on
-    holding.release(6)
+    held = Holding(items)  # type: ignore[arg-type]
+    held.done("a", 5)
+    held.done("b", 6)
+    held.touched("a", "WorkItemAttribSet", 9)  # about a, after it was handed on
+    held.release(6)
     assert items.gone == ["b"]
-    holding.release(8)
+    held.release(8)
     assert items.gone == ["b"]
-    holding.release(9)
+    held.release(9)
     assert items.gone == ["b", "a"]
-    holding.done("c", 10)
-    holding.touched(None, "NodeDirtied", 12)
-    holding.release(11)
+    held.done("c", 10)
+    held.touched(None, "NodeDirtied", 12)
+    held.release(11)
     assert items.gone == ["b", "a"]
-    holding.release(12)
+    held.release(12)
     assert items.gone == ["b", "a", "c"]

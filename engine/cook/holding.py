@@ -7,8 +7,9 @@ merge (which reads its members' rows: ``CookState.members``) and the end's manif
 the outputs of the items it does not hold from their rows: ``CookState.outputs_of``).
 
 So when ``Settle`` has handed an item on, the item waits here until the log holds its events (the
-appender confirmed the batch with its last one: ``Recorder.written_seq``); the cook's next flush
-then drops it from the state's items (``LazyItems.let_go``). Asked for again, it is read back
+appender confirmed the batch with its last one: ``Recorder.written_seq``); once the cook holds
+more than ``HOLD_ITEMS`` items, its next flush or hand-off drops those from the state's items
+(``LazyItems.let_go``). Asked for again, it is read back
 from its row, which is what the cook would hold: the cook is the store's only writer, and every
 event about that item is in the row. An event recorded about an item after it was handed on
 (``touched``) holds it until that event is written too; an event that changes a whole node's
@@ -23,6 +24,9 @@ from pdgstore.cookstate import LazyItems
 
 #: events that change items other than their ``item_id``'s (every item of a node)
 NODE_KINDS = frozenset({"NodeDirtied"})
+#: items a cook holds before it lets go of any: below it, reading them back (a partition's merge,
+#: the manifest) would cost a cook more than holding them does (about a kilobyte each)
+HOLD_ITEMS = 50_000
 
 
 class Holding:
@@ -51,7 +55,7 @@ class Holding:
     def release(self, written_seq: int) -> None:
         """Let go of the items waiting whose events are all in the log (up to ``written_seq``)."""
         waiting, last = self._waiting, self._last
-        if written_seq < self._barrier or not waiting:
+        if written_seq < self._barrier or not waiting or dict.__len__(self._items) <= HOLD_ITEMS:
             return
         gone = []
         while waiting and waiting[0][0] <= written_seq:
