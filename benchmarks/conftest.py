@@ -154,9 +154,13 @@ def cooked(tmp_path_factory) -> str:
     return folder
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     """Benchmarks are long on purpose (a quiet-disk wait, W(1,000,000) cooks): the suite's 120 s
-    per-test timeout is for tests, so each benchmark gets an hour before it is called stuck."""
+    per-test timeout is for tests, so each benchmark gets an hour before it is called stuck, unless
+    ``--timeout`` says otherwise (``--timeout 0``: never; a loaded machine's cold W(1,000,000) took
+    over an hour, and the hour cut the module's fixture short)."""
+    if config.getoption("timeout", None) is not None:
+        return
     for item in items:
         if item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(3600))
