@@ -16,7 +16,7 @@ import sys
 
 import click
 
-from pdgstore.errors import PdgError, StoreRefused
+from pdgstore.errors import DamagedRow, PdgError, StoreRefused
 
 #: command name -> "module:attribute", in the order ``pdg --help`` lists them. A command's module
 #: (and what it imports: the engine, watchdog, ...) is imported only when that command runs or help
@@ -80,9 +80,9 @@ class PdgGroup(click.Group):
         except BrokenPipeError:
             sys.stderr.close()
             ctx.exit(1)
-        except sqlite3.DatabaseError as exc:
-            # damage SQLite met only on a later read (a page opening the store did not reach): the
-            # sentence a refused store gets, not SQLite's exception
+        except (sqlite3.DatabaseError, DamagedRow) as exc:
+            # damage met only on a later read (a page opening the store did not reach, a row's bytes
+            # a read decodes after the store was opened): the sentence a refused store gets
             click.echo(f"pdg: {_store_name()} is corrupt: {exc}; it was left untouched", err=True)
             ctx.exit(StoreRefused.exit_code)
 

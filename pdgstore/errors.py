@@ -29,6 +29,13 @@ class StoreError(PdgError):
     """Something is wrong with a store."""
 
 
+class DamagedRow(ValueError):
+    """Bytes in a table row that do not decode as what pdgstore wrote (a damaged page SQLite itself
+    does not notice). Raised where rows are decoded, which knows the row but not the store's name:
+    ``sqlitefile.read_errors`` and the cli's error boundary turn it into a ``StoreRefused``
+    sentence that names the store."""
+
+
 class StoreMissing(StoreError):
     """No store exists where one was asked for."""
 

@@ -52,7 +52,7 @@ class TableState:
     def _registry_part(self, key: str) -> dict:
         if self._registry is None:
             rows = self.conn.execute("SELECT key, body FROM registry").fetchall()
-            self._registry = {k: tables._unpack(body) for k, body in rows}
+            self._registry = {k: tables.unpack(body) for k, body in rows}
         return self._registry.get(key, {})
 
     @property
@@ -91,7 +91,7 @@ class TableState:
     def item_sizes(self, item_id: str) -> tuple[int, int]:
         """(number of parents, number of inputs) of an item, without reading either list."""
         row = self.conn.execute("SELECT body FROM items WHERE item_id = ?", (item_id,)).fetchone()
-        return tuple(tables._unpack(row[0])[-2:]) if row else (0, 0)
+        return tuple(tables.unpack(row[0])[-2:]) if row else (0, 0)
 
     def items_many(self, ids: Iterable[str]) -> dict[str, Item]:
         """The items of ``ids`` that exist, by id."""
@@ -137,7 +137,7 @@ class TableState:
 
     def job(self, item_id: str) -> list | None:
         row = self.conn.execute("SELECT body FROM jobs WHERE item_id = ?", (item_id,)).fetchone()
-        return tables._unpack(row[0]) if row else None
+        return tables.unpack(row[0]) if row else None
 
     def children(self, item_id: str) -> list[str]:
         """The items that name ``item_id`` among their parents."""

@@ -15,10 +15,8 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import msgpack
-
-from pdgstore import schema
-from pdgstore.errors import StoreIOError, StoreRefused
+from pdgstore import schema, tables
+from pdgstore.errors import DamagedRow, StoreIOError, StoreRefused
 
 #: the page size of new stores. 8 KiB rather than SQLite's 4 KiB: a snapshot is one large blob, which
 #: larger pages write in fewer, fuller pages (a smaller file, a faster snapshot), and appending small
@@ -26,8 +24,8 @@ from pdgstore.errors import StoreIOError, StoreRefused
 PAGE_SIZE = 8192
 
 
-#: what a stored payload or snapshot that is not what we wrote raises while it is decoded or folded
-DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, msgpack.UnpackException)
+#: what a stored payload, snapshot or row that is not what we wrote raises while it is decoded or folded
+DECODE_ERRORS = tables.DECODE_ERRORS
 
 
 @contextmanager
@@ -39,6 +37,8 @@ def read_errors(display: str) -> Iterator[None]:
             raise StoreRefused(f"{display} is corrupt: {exc}; it was left untouched") from None
         raise StoreIOError(f"reading {display} failed: {exc}") from None
     except sqlite3.DatabaseError as exc:
+        raise StoreRefused(f"{display} is corrupt: {exc}; it was left untouched") from None
+    except DamagedRow as exc:
         raise StoreRefused(f"{display} is corrupt: {exc}; it was left untouched") from None
     except DECODE_ERRORS as exc:
         what = str(exc).splitlines()[0][:200] if str(exc) else ""

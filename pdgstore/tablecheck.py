@@ -105,7 +105,7 @@ def _row_difference(table: str, key: str, names: list[str], mine, theirs) -> str
     for name, a, b in zip(names, mine, theirs):
         if a != b:
             if name in ("body", "detail"):
-                a, b = tables._unpack(a), tables._unpack(b)
+                a, b = tables.unpack(a), tables.unpack(b)
                 if table == "items":
                     fields = tables.BODY if name == "body" else tables.DETAIL
                     a, b = dict(zip(fields, a)), dict(zip(fields, b))

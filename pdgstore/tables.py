@@ -42,6 +42,7 @@ import msgpack
 
 from pdgstore import codec, itemlists
 from pdgstore import events as ev
+from pdgstore.errors import DamagedRow
 from pdgstore.projection import APPLY
 from pdgstore.state import CookRecord, GraphInfo, Item, State, paused_gc
 
@@ -114,8 +115,16 @@ SUMMARY_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body"
 _pack = msgpack.Packer(use_bin_type=True).pack
 
 
-def _unpack(blob: bytes):
-    return msgpack.unpackb(blob, raw=False, strict_map_key=False)
+#: what bytes that are not what we wrote raise while they are decoded or given to a record's fields
+DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, msgpack.UnpackException)
+
+
+def unpack(blob: bytes):
+    """A column's msgpack bytes decoded; ``DamagedRow`` if they are not msgpack."""
+    try:
+        return msgpack.unpackb(blob, raw=False, strict_map_key=False)
+    except (ValueError, msgpack.UnpackException) as exc:  # UnicodeDecodeError is a ValueError
+        raise DamagedRow(f"a row of its tables cannot be decoded ({type(exc).__name__})") from None
 
 
 def statements(sql: str = TABLES_SQL) -> list[str]:
@@ -139,15 +148,22 @@ def item_values(row: tuple, conn: sqlite3.Connection, *, lazy: bool = False) -> 
     snapshot packs them as they are (``snapshots.pack_from_tables``, the log appender's last work
     in a cook, on the way to the cook's end), with no ``Item`` made and read back per row."""
     _ord, item_id, graph, node, name, state, cook_id, body = row[:8]
-    index, outputs, started_ns, duration_ns, error, signature, _n_parents, _n_inputs = _unpack(body)
-    restored = itemlists.restored
-    if len(row) == 8:
-        parents, attrs, inputs, traceback, reason = [], {}, [], "", {}
-    else:
-        parents, attrs, inputs, traceback, reason = _unpack(row[8])
-        parents = restored(conn, item_id, "parents", parents, lazy=lazy)
-        inputs = restored(conn, item_id, "inputs", inputs, lazy=lazy)
-    outputs = restored(conn, item_id, "outputs", outputs, lazy=lazy)
+    try:
+        index, outputs, started_ns, duration_ns, error, signature, _n_parents, _n_inputs = unpack(body)
+        restored = itemlists.restored
+        if len(row) == 8:
+            parents, attrs, inputs, traceback, reason = [], {}, [], "", {}
+        else:
+            parents, attrs, inputs, traceback, reason = unpack(row[8])
+            parents = restored(conn, item_id, "parents", parents, lazy=lazy)
+            inputs = restored(conn, item_id, "inputs", inputs, lazy=lazy)
+        outputs = restored(conn, item_id, "outputs", outputs, lazy=lazy)
+    except DamagedRow:
+        raise DamagedRow(f"the row of work item {item_id!r} cannot be decoded") from None
+    except DECODE_ERRORS as exc:
+        raise DamagedRow(
+            f"the row of work item {item_id!r} is not what pdgstore writes ({type(exc).__name__})"
+        ) from None
     return (
         item_id, graph, node, name, index, parents, attrs, inputs, outputs, state, cook_id,
         started_ns, duration_ns, error, traceback, signature, reason,
@@ -183,7 +199,10 @@ def has_long_lists(item: Item) -> bool:
 
 
 def cook_from_body(body: bytes) -> CookRecord:
-    return CookRecord(*_unpack(body))
+    try:
+        return CookRecord(*unpack(body))
+    except TypeError:
+        raise DamagedRow("a cook's row is not what pdgstore writes") from None
 
 
 def cook_body(cook: CookRecord) -> bytes:
@@ -191,7 +210,10 @@ def cook_body(cook: CookRecord) -> bytes:
 
 
 def graph_from_body(body: bytes) -> GraphInfo:
-    return GraphInfo(*_unpack(body))
+    try:
+        return GraphInfo(*unpack(body))
+    except TypeError:
+        raise DamagedRow("a graph's row is not what pdgstore writes") from None
 
 
 def graph_body(info: GraphInfo) -> bytes:
@@ -263,7 +285,7 @@ class _Batch:
         ids = {r[5] for r in rows if r[4] in item_kinds and r[4] not in UNCHANGING}
         for r in rows:
             if r[4] == BATCH_KIND:  # its items may have been generated before (then replaced)
-                ids.update(_unpack(r[6])["ids"])
+                ids.update(unpack(r[6])["ids"])
         self.add_rows(load_items(conn, ids))
         for graph, node in {(r[3], r[5]) for r in rows if r[4] == "NodeDirtied"}:
             self.add_rows(
@@ -278,13 +300,13 @@ class _Batch:
         for chunk in chunks(job_ids):
             marks = ",".join("?" * len(chunk))
             for item_id, body in conn.execute(f"SELECT item_id, body FROM jobs WHERE item_id IN ({marks})", chunk):
-                self.state.jobs[item_id] = _unpack(body)
+                self.state.jobs[item_id] = unpack(body)
         self.jobs_loaded = set(job_ids)
         if any(r[4] in REGISTRY_KINDS for r in rows):
             self.registry = True
             found = dict(conn.execute("SELECT key, body FROM registry").fetchall())
             for key in REGISTRY_KEYS:
-                setattr(self.state, key, _unpack(found[key]) if key in found else {})
+                setattr(self.state, key, unpack(found[key]) if key in found else {})
 
     def fold(self, events: Iterable[ev.Event]) -> tuple[set, list]:
         """Apply ``events``; return the graphs they loaded and the nodes that got their first item."""
@@ -451,7 +473,7 @@ def read_state(conn: sqlite3.Connection, seq: int, *, items: bool = True) -> Sta
         for name, body in conn.execute("SELECT name, body FROM graphs ORDER BY rowid"):
             state.graphs[name] = graph_from_body(body)
         for item_id, body in conn.execute("SELECT item_id, body FROM jobs"):
-            state.jobs[item_id] = _unpack(body)
+            state.jobs[item_id] = unpack(body)
         for key, body in conn.execute("SELECT key, body FROM registry"):
-            setattr(state, key, _unpack(body))
+            setattr(state, key, unpack(body))
     return state

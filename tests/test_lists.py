@@ -63,7 +63,7 @@ def test_a_schema_2_store_is_upgraded_in_place_and_loses_nothing(schema2):
         ).fetchall()
         assert sorted(lists) == [("concat_1", "inputs", 1), ("gather_1", "outputs", 1), ("gather_1", "parents", 1)]
         (detail,) = conn.execute("SELECT detail FROM items WHERE name = 'gather_1'").fetchone()
-        assert tables._unpack(detail)[0] == 300  # the row holds the length, not the list
+        assert tables.unpack(detail)[0] == 300  # the row holds the length, not the list
     in_tables, replayed = _tables_and_replay(db)
     assert first_difference(in_tables, replayed) is None
     assert len(in_tables["items"][_item_id(db, "gather_1")][5]) == 300

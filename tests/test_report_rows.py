@@ -75,11 +75,11 @@ def test_reports_mixed_with_every_other_change_leave_the_tables_the_fold_of_the_
         make()
         rec.flush()
         _tables_equal_the_replay(log)
-    assert tables._unpack(log.conn.execute("SELECT detail FROM items WHERE item_id = 'i1'").fetchone()[0])[1] == {
+    assert tables.unpack(log.conn.execute("SELECT detail FROM items WHERE item_id = 'i1'").fetchone()[0])[1] == {
         "h": ["int", [9]]
     }
     row = log.conn.execute("SELECT detail FROM items WHERE item_id = 'i0'").fetchone()[0]
-    assert tables._unpack(row)[1] == {"a": ["int", [1]], "b": ["int", [2]], "c": ["int", [4]]}
+    assert tables.unpack(row)[1] == {"a": ["int", [1]], "b": ["int", [2]], "c": ["int", [4]]}
     log.close()
 
 

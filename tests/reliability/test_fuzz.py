@@ -161,6 +161,29 @@ def test_garbage_in_a_stored_event_gets_a_sentence(pristine, tmp_path, payload, 
     assert_sentence(run(root, ["cook", "fz.py", "--set", "count=14"]), ["cook"])
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("column", ["body", "detail"])
+@pytest.mark.parametrize("garbage", [b"\xa3\xff\xfe\xfd", b"\x92\x01"])
+def test_a_damaged_item_row_gets_a_sentence_naming_the_store(pristine, tmp_path, column, garbage):
+    """Bytes in an ``items`` row that are not what pdgstore writes (a string that is not UTF-8, a
+    list of the wrong length), met by a read after the store opened: one sentence that names the
+    store, exit 2, the file left as it was. A fuzzed store once made ``pdg items`` raise a
+    ``UnicodeDecodeError``."""
+    root = fresh(pristine, tmp_path, next(counter))
+    db = root / ".pdg" / "pdg.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute(f"UPDATE items SET {column} = ? WHERE name = 'make_1'", (garbage,))
+    conn.close()
+    before = file_bytes(db)
+    for args in (["items"], ["items", "make", "--json"], ["show", "make_1"], ["explain", "make_1"]):
+        result = run(root, args)
+        assert_sentence(result, args)
+        if column == "body" or args[0] == "show":  # only ``show`` reads an item's detail
+            assert result.exit_code == 2, (args, result.output)
+            assert "pdg.db is corrupt" in result.stderr, (args, result.stderr)
+        assert file_bytes(db) == before
+
+
 VALUE_GRAPH = """
 from pdgstore.engine import Graph
 
