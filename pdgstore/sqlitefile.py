@@ -36,9 +36,7 @@ def read_errors(display: str) -> Iterator[None]:
         if "no such table" in str(exc) or "no such column" in str(exc):
             raise StoreRefused(f"{display} is corrupt: {exc}; it was left untouched") from None
         raise StoreIOError(f"reading {display} failed: {exc}") from None
-    except sqlite3.DatabaseError as exc:
-        raise StoreRefused(f"{display} is corrupt: {exc}; it was left untouched") from None
-    except DamagedRow as exc:
+    except (sqlite3.DatabaseError, DamagedRow) as exc:  # a DamagedRow is a ValueError: before DECODE_ERRORS
         raise StoreRefused(f"{display} is corrupt: {exc}; it was left untouched") from None
     except DECODE_ERRORS as exc:
         what = str(exc).splitlines()[0][:200] if str(exc) else ""
