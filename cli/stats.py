@@ -15,7 +15,8 @@ from pdgstore.stats import stats
 @db_option
 @json_option
 def command(db, as_json) -> None:
-    """Show what the store holds: events by kind and their size, the store's size on disk, the
+    """Show what the store holds: events by kind and their size (a batch of new work items is one
+    row that stands for an event per item: its events count those), the store's size on disk, the
     snapshots and how much of the log they cover, and estimates of how long reading state takes."""
     with open_store(db) as log:
         s = stats(log)
@@ -28,9 +29,9 @@ def command(db, as_json) -> None:
         f"{store}: {s['store_bytes'] / 1e6:.1f} MB, {s['events']:,} events (seq {s['first_seq']}-{s['last_seq']}), "
         f"{s['cooks']} cooks" + (f"; history before seq {s['base_seq'] + 1} compacted" if s["base_seq"] else "")
     )
-    t = render.table("kind", "events", "payload bytes")
+    t = render.table("kind", "events", "rows", "payload bytes")
     for k in s["kinds"]:
-        t.add_row(k["kind"], f"{k['events']:,}", f"{k['payload_bytes']:,}")
+        t.add_row(k["kind"], f"{k['events']:,}", f"{k['rows']:,}", f"{k['payload_bytes']:,}")
     p(t)
     cov = s["snapshot_coverage"]
     p(

@@ -94,7 +94,17 @@ def _tables(db: str) -> tuple[dict, list]:
     assert first_difference(replayed.to_plain(), state.to_plain()) is None
     assert verdict.difference is None, verdict.difference
     items = {
-        i.item_id: (i.node, i.name, i.index, i.parents, i.attrs, _files_of(i.inputs), _files_of(i.outputs), i.state, i.signature)
+        i.item_id: (
+            i.node,
+            i.name,
+            i.index,
+            i.parents,
+            i.attrs,
+            _files_of(i.inputs),
+            _files_of(i.outputs),
+            i.state,
+            i.signature,
+        )
         for i in state.items.values()
     }
     counts = sorted((i.node, i.state) for i in state.items.values())
@@ -238,3 +248,47 @@ def test_partitions_and_items_recorded_ahead_go_in_bulk(tmp_path, monkeypatch):
     for node, _name, *_rest, state, _signature in items.values():
         states.setdefault(node, set()).add(state)
     assert states["byindex"] == {"cooked_success"} and states["pairs"] == {"waiting"}
+
+
+def _cold(tmp_path: Path, make, *, use_bulk: bool, monkeypatch) -> tuple:
+    """A cold ``pdg cook`` (nothing recorded) of ``make``'s graph, with the bulk path or without it;
+    then the same graph cooked again, which must find nothing to do."""
+    tmp_path.mkdir(parents=True)
+    root = str(tmp_path)
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    chosen: list = []
+    real_plan, real_in_bulk = bulk.plan, bulk.in_bulk
+    monkeypatch.setattr(bulk, "plan", lambda walk: chosen.extend(real_plan(walk) if use_bulk else []) or chosen)
+    monkeypatch.setattr(bulk, "in_bulk", lambda walk: real_in_bulk(walk) and use_bulk)
+    summary = engine.cook_graph(make(root), db=db, jobs=2)
+    assert summary.status == "success", summary.message
+    monkeypatch.setattr(bulk, "plan", real_plan)
+    monkeypatch.setattr(bulk, "in_bulk", real_in_bulk)
+    items, counts = _tables(db)
+    again = engine.cook_graph(make(root), db=db, jobs=2)
+    assert again.status == "success" and again.counts["ran"] == 0 and again.counts["updated"] == 0
+    return items, counts, dict(summary.counts), chosen
+
+
+#: the graphs whose fresh nodes a cold cook makes in bulk (the others have a processor below an
+#: item with work, which the walk hands items on to: ``bulk.plan``)
+COLD_IN_BULK = {
+    "wedge_work": ["wedge", "work"],
+    "page": ["wedge", "render", "shade"],
+    "files": ["inputs", "upper"],
+    "born_chain": ["wedge", "frames", "made"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_a_cold_cook_in_bulk_records_and_runs_what_the_walk_does(tmp_path, monkeypatch, name):
+    """A cold cook makes fresh nodes' items in bulk and queues those with work to run: every item
+    ends as the walk leaves it (cooked, with the same signature and files), the same items ran, and
+    the next cook reuses everything."""
+    make = GRAPHS[name]
+    walk = _cold(tmp_path / "walk", make, use_bulk=False, monkeypatch=monkeypatch)
+    fast = _cold(tmp_path / "bulk", make, use_bulk=True, monkeypatch=monkeypatch)
+    assert walk[3] == [] and fast[3] == COLD_IN_BULK.get(name, [])
+    assert fast[0] == walk[0]
+    assert fast[1] == walk[1]
+    assert fast[2] == walk[2]

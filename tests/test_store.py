@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from pdgstore import events as ev
+from pdgstore import itembatch
 from pdgstore.errors import StoreBusy, StoreError, StoreRefused
 from pdgstore.events import FINISHED_STATES
 from pdgstore.log import EventLog
@@ -64,9 +65,15 @@ def sqlite_side_files(path: Path) -> set[str]:
 
 
 def seqs(db: Path) -> list[int]:
+    """The seqs the log holds and stands for, in order: a batch of N new items at seq S
+    (``pdgstore.itembatch``) stands for S - N + 1 .. S (an overlap would repeat a seq)."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        return [r[0] for r in conn.execute("SELECT seq FROM events ORDER BY seq")]
+        out: list[int] = []
+        for seq, kind, payload in conn.execute("SELECT seq, kind, payload FROM events ORDER BY seq"):
+            n = len(itembatch.ids_of(payload)) if kind == itembatch.KIND else 1
+            out.extend(range(seq - n + 1, seq + 1))
+        return out
     finally:
         conn.close()
 

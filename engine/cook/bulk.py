@@ -4,10 +4,12 @@ Seed 004: "If you have a TOP network that has no cached results (no work items i
 you can choose Tasks > Generate Static Work Items". On such nodes every decision the walk would make
 item by item is already known: a new item born cooked is recorded cooked (``decide.born`` with no
 record), a new item with work is recorded to run (``decide.work`` with no record, no expected output
-and a cache mode that does not demand one). So ``pdg cook --generate-only`` makes those nodes'
-items here, a node at a time: the specs from the node's own ``generate``, ids, names and numbers as
-the walk gives them, and one ``Recorder.record_many`` per node, which encodes and applies the
-events in one pass (the walk pays a decision, a settle and a hand-on per item).
+and a cache mode that does not demand one). So ``pdg cook --generate-only`` makes those nodes' items
+here, a node at a time: the specs from the node's own ``generate``, ids, names and numbers as the
+walk gives them, and one ``Recorder.record_batch`` per chunk, which encodes and applies the events in
+one pass (the walk pays a decision, a settle and a hand-on per item). A cook that runs them makes a
+fresh network's items the same way (a cold cook), and queues each item with work to run as the
+walk's decision would, with the signature its result is recorded with.
 
 Which nodes: processors with no recorded item whose inputs (if any) are nodes made here whose items
 are all cooked, so their children are generated for real, as the walk would (the walk hands a
@@ -84,6 +86,13 @@ def generate(walk, names: list[str]) -> None:
         if any(not _made(walk, up) for up in walk.graph.nodes[name].inputs):
             continue  # an input failed to generate: as in the walk, nothing below it is made
         _node(walk, name)
+    holding = walk.recorder.holding
+    if holding is not None:  # items born cooked, their children made: done, as ``Settle.cooked`` says
+        seq = walk.recorder.emitted_seq
+        for name in names:
+            if name in walk.bulk_made and not walk.graph.nodes[name].does_work:
+                for item_id in walk.runs[name].items:
+                    holding.done(item_id, seq)
 
 
 def _made(walk, name: str) -> bool:
@@ -104,6 +113,8 @@ def _node(walk, name: str) -> None:
     else:
         parents = [None]
     run_names = run.names
+    #: a cook that runs what it makes (not ``--generate-only``): each item's signature, to record with its result
+    to_run: list[str] | None = [] if does_work and walk.items.enqueue is not None else None
     out = _columns()
     ids, names, indexes, parent_lists, attr_list, input_lists, output_lists, signature_list = out.values()
     for parent in parents:
@@ -119,7 +130,8 @@ def _node(walk, name: str) -> None:
         head = identity_head(graph_name, name, parent_ids)
         for i, spec in enumerate(specs):
             if len(ids) >= CHUNK:  # a batch at a time, even within one generate (the wedge's)
-                _record(walk, run, out)
+                _record(walk, run, out, to_run)
+                to_run = [] if to_run is not None else None
                 out = _columns()
                 ids, names, indexes, parent_lists, attr_list, input_lists, output_lists, signature_list = out.values()
             if parent is None:
@@ -129,7 +141,9 @@ def _node(walk, name: str) -> None:
                 attrs = child_attrs(parent.attrs, spec)
             item_id = identity_with(head, spec.key)
             if does_work:
-                outputs, signature = [], ""
+                outputs, signature = [], ""  # recorded uncooked, as ``decide.work`` records a new item to run
+                if to_run is not None:
+                    to_run.append(item_signature(node_fp, attrs, inputs))
             else:
                 outputs = list(spec.outputs) or list(parent_outputs)
                 signature = item_signature(node_fp, attrs, inputs, outputs)
@@ -148,7 +162,7 @@ def _node(walk, name: str) -> None:
             output_lists.append(outputs)
             signature_list.append(signature)
     if ids:
-        _record(walk, run, out)
+        _record(walk, run, out, to_run)
     walk.bulk_made.add(name)
 
 
@@ -157,10 +171,10 @@ def _columns() -> dict[str, list]:
     return {column: [] for column in itembatch.COLUMNS}
 
 
-def _record(walk, run, out: dict[str, list]) -> None:
+def _record(walk, run, out: dict[str, list], to_run: list[str] | None) -> None:
     """Record the items of ``out`` (a ``WorkItemsGenerated``'s columns: ``pdgstore.itembatch``)
-    and count them as the walk would; flush, so the log appender writes them while the next ones
-    are made."""
+    and count them as the walk would; queue them to run when ``to_run`` holds their signatures;
+    flush, so the log appender writes them while the next ones are made."""
     does_work = run.node.does_work
     ids = out["ids"]
     walk.recorder.record_batch(run.node.name, "uncooked" if does_work else "cooked_success", out)
@@ -174,6 +188,11 @@ def _record(walk, run, out: dict[str, list]) -> None:
         run.unfinished += n
         for down in run.downstream:
             walk.runs[down].open_upstream += n
+        if to_run is not None:  # queued as ``Items.carry_out`` queues a decision to run
+            enqueue, pending, node = walk.items.enqueue, settle.signatures, run.node
+            for item_id, signature in zip(ids, to_run, strict=True):
+                pending[item_id] = signature
+                enqueue(item_id, node)
     else:  # born cooked: settled and handed on (their children are made here; partitions wait)
         settle.counts["updated"] += n
         settle.done += n

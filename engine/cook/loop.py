@@ -297,7 +297,9 @@ class Cook:
         if self.trigger:
             rec.emit(ev.CookTriggered, **self.trigger)
         self.walk = walk = Walk(graph, self.state, rec, self.settle, scope, self.cook_id, self._fail_cook, self._warn)
-        walk.bulk, walk.flush = self.generate_only, self._flush
+        # fresh nodes are made in bulk (``engine.cook.bulk``), but for a dry run (which hears each decision)
+        # and a static plan (``engine.cook.static``, which hands the schedulers the items one by one)
+        walk.bulk, walk.flush = self.generate_only or (self.observe is None and not self.static), self._flush
         for message in graph.types.warnings:
             self._warn(message)
         if not self.target and previous is not None:

@@ -98,7 +98,7 @@ class Walk:
         self.announced: dict[str, None] = {}  # items recorded before their parents cooked, not generated yet
         self.held: dict[str, list] = {}  # node -> upstream items cooked (all_upstream_cooked waits for all)
         self._known: dict[str, list] | None = None
-        #: ``pdg cook --generate-only``: fresh nodes are made in bulk (``engine.cook.bulk``)
+        #: fresh nodes are made in bulk (``engine.cook.bulk``): set by the cook but for a dry run
         self.bulk = False
         self.flush: Callable[[], None] = lambda: None  # the cook's flush (bulk generation flushes as it goes)
         self.bulk_made: set[str] = set()
@@ -115,7 +115,7 @@ class Walk:
         """Generate the root nodes, and record the items known before anything runs; the rest
         follows as items cook.
 
-        Generating in bulk (``pdg cook --generate-only``), the cyclic garbage collector is paused
+        Generating in bulk (``engine.cook.bulk``), the cyclic garbage collector is paused
         meanwhile (``paused_gc``): every item made survives in the state, so each collection on the
         way would scan a growing heap for nothing (a large share of the generation's time:
         ``benchmarks/test_bench_generate.py``)."""
