@@ -189,6 +189,10 @@ class State:
     def node_keys(self) -> list[tuple[str, str]]:
         return list(self.node_items)
 
+    def item_count(self, graph: str, node: str) -> int:
+        """How many items the node holds now."""
+        return len(self.node_items.get((graph, node), ()))
+
     def node_counts(self, graph: str, node: str) -> dict[str, int]:
         counts: dict[str, int] = {}
         for item in self.items_of(graph, node):

@@ -44,6 +44,21 @@ def test_an_item_asked_for_is_read_alone_and_the_whole_equals_the_tables(wide):
         assert bytes(pack_snapshot(state)) == bytes(pack_snapshot(whole))  # all of it, in the fold's order
 
 
+def test_a_node_is_counted_from_node_states_without_reading_its_ids(wide):
+    """``item_count`` of a node whose ids were not read asks ``node_states`` (a delta cook sizes a
+    node of a million items so); once read, it counts them. Both agree with the whole state."""
+    from pdgstore import cookstate
+
+    cook_file(str(wide.root / "wide.py"))
+    with EventLog.open(str(wide.db), writer=True) as log:
+        whole, state = log.current_state(), log.cook_state()
+        for node in ("files", "upper", "gather", "concat", "no such node"):
+            assert state.item_count("wide", node) == whole.item_count("wide", node)
+        assert dict.get(state.node_items, ("wide", "upper")) is cookstate._UNREAD and _read(state) == 0
+        state.items_of("wide", "upper")
+        assert state.item_count("wide", "upper") == 20 == whole.item_count("wide", "upper")
+
+
 def test_removed_and_generated_again_items_keep_the_order_a_fold_gives(wide):
     cook_file(str(wide.root / "wide.py"))
     with EventLog.open(str(wide.db), writer=True) as log:

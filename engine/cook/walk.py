@@ -216,7 +216,7 @@ class Walk:
                 continue  # _partition goes over every member and registers every partition
             run = self.runs[name]
             # counted, not listed: a recook after one change does O(changed) work (``pdg watch``)
-            run.kept = len(state.node_items.get((graph.name, name), ())) - per_node.get(name, 0)
+            run.kept = state.item_count(graph.name, name) - per_node.get(name, 0)
             if self._decider.observe is not None:
                 self._decider.kept(i.item_id for i in state.items_of(graph.name, name) if self.is_kept(i.item_id, name))
             self.settle.kept(run.kept)

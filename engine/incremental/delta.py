@@ -140,7 +140,7 @@ def _from_tables(graph, state: CookState, scope: list[str], changed: set[str]):
             and not unchanged(item, {}, graph.root, changed)
         ):
             dirty.append(item_id)
-    total = sum(len(state.node_items.get((graph.name, name), ())) for name in scope)
+    total = sum(state.item_count(graph.name, name) for name in scope)  # counted, the ids left unread
     children = _LinkedChildren(state)
     found = _closure(graph, state, dirty, children, total)
     return None if found is None else (found[0], children)
