@@ -163,25 +163,8 @@ def test_store_size(benchmark, scale):
     parts = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC").fetchall()
     conn.close()
     size = os.path.getsize(db)
-    where = {name: round(b / items, 1) for name, b in parts}
+    where = {name: round(b / items, 1) for name, b in parts if b / items >= 0.5}
     report(benchmark, f"store size per work item W({SCALE_N:,})", size / items, "bytes/item", target="reported",
            met=True, store_mb=round(size / 2**20, 1), items=items, events=events, bytes_per_item_by_table=where)
     print("[pdg-bench] where the bytes go (bytes per work item): "
           + ", ".join(f"{name} {b}" for name, b in where.items()), flush=True)
-
-
-def test_store_size(benchmark, scale):
-    """The store's bytes per work item after the cooks above, and where they go: each table's and
-    index's pages (SQLite's ``dbstat``), per work item. Target: reported."""
-    db = os.path.join(scale["engine"], ".pdg", "pdg.db")
-    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        items = conn.execute("SELECT count(*) FROM items").fetchone()[0]
-        parts = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC").fetchall()
-    finally:
-        conn.close()
-    total = os.path.getsize(db)
-    where = {name: round(size / items, 1) for name, size in parts if size / items >= 0.5}
-    report(benchmark, f"store size per work item W({SCALE_N:,})", total / items, "B/item", target="reported",
-           met=True, store_mb=round(total / 1e6, 1), bytes_per_item_by_table=where)
