@@ -72,7 +72,30 @@ def _many_partitions(root):
     return g
 
 
+def _chain(root):
+    """Files, a processor, and processors below it (one dynamic by default, one explicitly static)."""
+    for i in range(12):
+        Path(root, f"in_{i:02d}.txt").write_text(f"file {i}\n")
+    g = engine.Graph("g", root=root)
+    f = g.file_pattern("inputs", "in_*.txt")
+    up = g.python_processor("upper", f, lambda item: item.set_attrib("n", item.index))
+    down = g.python_processor("double", up, lambda item: item.set_attrib("m", item["n"] * 2))
+    g.python_processor("last", down, lambda item: item.set_attrib("k", item["m"] + 1))
+    g.wait_for_all("all", down)
+    return g
+
+
+def _chain_static_below(root):
+    g = engine.Graph("g", root=root)
+    w = g.wedge("wedge", count=30, attributes=[wedge_range("seed", 0, 10)])
+    work = g.python_processor("work", w, lambda item: item.set_attrib("double", item["seed"] * 2))
+    g.python_processor("later", work, lambda item: None, generate_when="all_upstream_generated")
+    return g
+
+
 GRAPHS = {
+    "chain": _chain,
+    "chain_static_below": _chain_static_below,
     "wedge_work": _wedge_work,
     "page": _page_example,
     "born_chain": _born_chain_then_partition,
@@ -236,7 +259,7 @@ def test_partitions_and_items_recorded_ahead_go_in_bulk(tmp_path, monkeypatch):
     db = str(tmp_path / ".pdg" / "pdg.db")
     summary = engine.cook_graph(_many_partitions(root), db=db, jobs=2, generate_only=True)
     assert summary.status == "success", summary.message
-    # wedge and work are the walk's (a processor below work is not made by ``bulk.plan``)
+    # wedge and work are made by ``bulk.plan``'s path (one batch each, not ``record_many``)
     assert in_bulk == {
         "byindex": WEDGE,  # merged at once: their members were born cooked
         "pairs": WEDGE // 2,  # placed waiting for their members
@@ -270,9 +293,11 @@ def _cold(tmp_path: Path, make, *, use_bulk: bool, monkeypatch) -> tuple:
     return items, counts, dict(summary.counts), chosen
 
 
-#: the graphs whose fresh nodes a cold cook makes in bulk (the others have a processor below an
-#: item with work, which the walk hands items on to: ``bulk.plan``)
+#: the graphs whose fresh nodes a cold cook makes in bulk, and which (``bulk.plan``: the others
+#: have a processor that records its items ahead of their parents' cook below items that run)
 COLD_IN_BULK = {
+    "chain": ["inputs", "upper"],
+    "many_partitions": ["wedge", "work"],
     "wedge_work": ["wedge", "work"],
     "page": ["wedge", "render", "shade"],
     "files": ["inputs", "upper"],

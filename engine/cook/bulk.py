@@ -13,9 +13,11 @@ walk's decision would, with the signature its result is recorded with.
 
 Which nodes: processors with no recorded item whose inputs (if any) are nodes made here whose items
 are all cooked, so their children are generated for real, as the walk would (the walk hands a
-born-cooked item on at once). Every node downstream of them that is not made here must be a
-partitioner, which the walk then partitions as usual; otherwise nothing is made here and the walk
-does it all. Items the walk records ahead of their parents' cook (static children of items with
+born-cooked item on at once). Every node downstream of a born-cooked one that is not made here must
+be a partitioner, which the walk then partitions as usual; below a node whose items run, a
+processor may be left to the walk too, which generates its items as theirs cook, unless it records
+its items ahead of their parents' cook (an explicit Generate When). Otherwise nothing is made here
+and the walk does it all. Items the walk records ahead of their parents' cook (static children of items with
 work) are the walk's ``_announce``, and partitions the walk's ``_partition`` (it knows when their
 inputs are generated); both record theirs with one ``record_many`` too (``in_bulk``,
 ``places_in_bulk``).
@@ -58,8 +60,11 @@ def plan(walk) -> list[str]:
     taken = set(chosen)
     for name in chosen:
         for down in walk.runs[name].downstream:
-            if down not in taken and not graph.nodes[down].is_partitioner:
-                return []  # the walk would hand items on to it one by one
+            if down in taken or graph.nodes[down].is_partitioner:
+                continue
+            if name in all_cooked or down in walk.early:
+                return []  # the walk would hand items on to it (or record its items ahead) one by one
+            # below items that run: the walk generates its items as each of theirs cooks (``handed_on``)
     return chosen
 
 

@@ -299,7 +299,9 @@ class Cook:
         self.walk = walk = Walk(graph, self.state, rec, self.settle, scope, self.cook_id, self._fail_cook, self._warn)
         # fresh nodes are made in bulk (``engine.cook.bulk``), but for a dry run (which hears each decision)
         # and a static plan (``engine.cook.static``, which hands the schedulers the items one by one)
-        walk.bulk, walk.flush = self.generate_only or (self.observe is None and not self.static), self._flush
+        walk.bulk = self.generate_only or (self.observe is None and not self.static)
+        # a cook tells its progress from its loop on, when the items known ahead are all counted
+        walk.flush = lambda: self._flush(progress=self.generate_only)
         for message in graph.types.warnings:
             self._warn(message)
         if not self.target and previous is not None:
@@ -558,9 +560,10 @@ class Cook:
         rec.checkpoint_now()
         return status, message
 
-    def _flush(self) -> None:
+    def _flush(self, progress: bool = True) -> None:
+        """Write what is pending; ``progress``: the progress bar hears its counts once it is written."""
         settle = self.settle
-        written = self.recorder.flush(mark=(settle.done, settle.total))
+        written = self.recorder.flush(mark=(settle.done, settle.total) if progress else None)
         if self.recorder.holding is not None:
             self.recorder.holding.release(self.recorder.written_seq)
         problem = self.recorder.take_problem()
