@@ -141,7 +141,7 @@ def patched(graph: Graph, state: State, since: Since) -> dict | None:
     file no item holds can only fail a no-op proof (a cook then writes it anew), never pass one it
     should not."""
     old = _unpacked(since.manifest)
-    counts = {name: len(state.node_items.get((graph.name, name), ())) for name in graph.topological_order()}
+    counts = {name: state.item_count(graph.name, name) for name in graph.topological_order()}  # ids left unread
     if counts != old["counts"]:
         return None  # an item was added or removed after all
     paths = old["paths"]
