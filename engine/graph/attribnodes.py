@@ -17,7 +17,7 @@ from typing import Any
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.graph import attribs
-from pdgstore.engine.graph.nodes import GenerateContext, NewItem, NewPartition, Processor
+from pdgstore.engine.graph.nodes import GenerateContext, NewItem, NewPartition, Processor, one_per_parent
 from pdgstore.engine.graph.partitions import LibraryPartitioner, group_key
 
 
@@ -60,7 +60,7 @@ class AttributeCreate(Processor):
                 values = [attribs.expand(v, item=parent, node=self.name, parm=key) for v in attr[1]]
                 attr = ["string", values]
             attrs[key] = attribs.with_flags(attr, self.flags.get(key))
-        return [NewItem(key=0, index=parent.index if parent is not None else 0, attrs=attrs)]
+        return one_per_parent(parent, attrs)
 
 
 class AttributeDelete(Processor):
@@ -289,7 +289,7 @@ class PythonScript(Processor):
         }
 
     def generate(self, ctx, parent):
-        return [NewItem(key=0, index=parent.index if parent is not None else 0)]
+        return one_per_parent(parent)
 
     def cook(self, item) -> None:
         exec(self.compiled, {"work_item": item, "node_name": self.name, "__name__": f"pdg_script_{self.name}"})

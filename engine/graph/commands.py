@@ -17,7 +17,7 @@ import shlex
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.graph import attribs
-from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Processor
+from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Processor, one_per_parent
 from pdgstore.engine.schedulers.pathmap import expand_tokens
 
 
@@ -71,7 +71,7 @@ class CommandProcessor(Processor):
         }
 
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
-        return [NewItem(key=0, index=parent.index if parent is not None else 0)]
+        return one_per_parent(parent)
 
     def argv(self, view, scheduler) -> list[str]:
         """The command for one item, every word expanded against it: a word that is only

@@ -114,6 +114,12 @@ class Node:
         return f"<{self.type_name} {self.name}>"
 
 
+def one_per_parent(parent, attrs: dict | None = None) -> list[NewItem]:
+    """The one item a processor makes from each upstream item (with its index), or once as a root
+    node: what a python processor, a command or a script makes."""
+    return [NewItem(key=0, index=parent.index if parent is not None else 0, attrs=attrs or {})]
+
+
 class Processor(Node):
     does_work: ClassVar[bool] = False
     #: ``generate`` reads only its parent's identity, index and attributes, never its results, so a
@@ -479,7 +485,7 @@ class PythonProcessor(Processor):
         }
 
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
-        return [NewItem(key=0, index=parent.index if parent is not None else 0)]
+        return one_per_parent(parent)
 
     def cook(self, item) -> None:
         self.func(item)
