@@ -118,7 +118,7 @@ def test_jobs_and_python_processors_run_on_workers_and_report_into_the_log(tmp_p
 def relay_addresses() -> list[str]:
     from pdgstore.engine.schedulers.dask import relay
 
-    return [r.address for r in relay._relays.values()]
+    return relay.addresses()
 
 
 def test_jobs_answer_by_event_with_nothing_gathered_and_a_long_one_announces_itself(

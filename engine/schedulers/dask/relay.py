@@ -79,6 +79,13 @@ def address_for(cook: str, secret: str, max_body: int) -> tuple[str, Relay]:
         return relay.address, relay
 
 
+def addresses() -> list[str]:
+    """The addresses of the relays this process has started and kept (its jobs' reports went
+    through one of them)."""
+    with _lock:
+        return [relay.address for relay in _relays.values()]
+
+
 def release(relay: Relay) -> None:
     """The job given ``relay``'s address has ended."""
     with _lock:
