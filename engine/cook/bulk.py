@@ -17,9 +17,9 @@ born-cooked item on at once). Every node downstream of a born-cooked one that is
 be a partitioner, which the walk then partitions as usual; below a node whose items run, a
 processor may be left to the walk too, which generates its items as theirs cook, unless it records
 its items ahead of their parents' cook (an explicit Generate When). Otherwise nothing is made here
-and the walk does it all. Items the walk records ahead of their parents' cook (static children of items with
-work) are the walk's ``_announce``, and partitions the walk's ``_partition`` (it knows when their
-inputs are generated); both record theirs with one ``record_many`` too (``in_bulk``,
+and the walk does it all. Items the walk records ahead of their parents' cook (static children of
+items with work) are the walk's ``_announce``, and partitions the walk's ``_partition`` (it knows
+when their inputs are generated); both record theirs with one ``record_many`` too (``in_bulk``,
 ``places_in_bulk``).
 
 The events are the walk's, item for item (a test compares the two stores); only their order in the
