@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -78,10 +79,10 @@ class Project:
             timeout=timeout, env=_env(), **kwargs,
         )
 
-    def popen(self, *args: str, **kwargs) -> subprocess.Popen:
+    def popen(self, *args: str, extra_env: dict | None = None, **kwargs) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "pdgstore.cli.main", *args], cwd=self.root, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env=_env(), **kwargs,
+            stderr=subprocess.PIPE, text=True, env={**_env(), **(extra_env or {})}, **kwargs,
         )
 
 
@@ -120,22 +121,52 @@ def wide(project: Project) -> Project:
 
 
 class Serve:
-    """A ``pdg serve --json`` process in a project, and its addresses from its first line."""
+    """A ``pdg serve --json`` process in a project, and its addresses from its first line.
+
+    Its stderr is read as it comes (``stderr_text``), as a terminal would: a pipe nobody reads
+    fills up and blocks the server's next write. If it does not stop after SIGTERM, ``stop`` makes
+    it dump every thread's stack (faulthandler, on SIGABRT) and fails with that dump."""
 
     def __init__(self, project: Project, *extra: str) -> None:
-        self.proc = project.popen("serve", "--json", *extra)
+        self.proc = project.popen("serve", "--json", *extra, extra_env={"PYTHONFAULTHANDLER": "1"})
+        self._err: list[str] = []
+        self._reader = threading.Thread(target=self._read_stderr, name="serve-stderr", daemon=True)
         line = self.proc.stdout.readline()
+        self._reader.start()
         if not line:
-            raise AssertionError(f"pdg serve did not start: {self.proc.stderr.read()}")
+            self._reader.join(10)
+            raise AssertionError(f"pdg serve did not start: {self.stderr_text()}")
         self.info = json.loads(line)
         self.ws_port, self.tcp_port = self.info["ws_port"], self.info["tcp_port"]
         self.port = self.ws_port
         self.url = f"http://127.0.0.1:{self.port}/"
 
+    def _read_stderr(self) -> None:
+        for line in self.proc.stderr:
+            self._err.append(line)
+
+    def stderr_text(self) -> str:
+        """What the server has written on stderr so far (all of it once it has exited)."""
+        if self.proc.poll() is not None:
+            self._reader.join(10)
+        return "".join(self._err)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(60)  # a loaded machine: closing the connections may take a while
+            try:
+                self.proc.wait(60)  # a loaded machine: closing the connections may take a while
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGABRT)  # faulthandler writes every thread's stack
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+                raise AssertionError(
+                    f"pdg serve was still running 60 s after SIGTERM; its stderr:\n{self.stderr_text()[-20000:]}"
+                ) from None
+        self._reader.join(10)
         self.proc.stdout.close()
         self.proc.stderr.close()
 

@@ -68,7 +68,7 @@ def stop_and_wait(server: Serve) -> tuple[int, str]:
         server.proc.kill()
         server.proc.wait()
         pytest.fail(f"pdg serve was still running {STOP_DEADLINE_S} s after SIGTERM: a client held its stop up")
-    return code, server.proc.stderr.read()
+    return code, server.stderr_text()
 
 
 def assert_clean(code: int, err: str, project) -> None:
