@@ -84,6 +84,10 @@ class DataLayer:
         self.boundaries: collections.deque[int] = collections.deque(maxlen=BOUNDARY_LIMIT)
         #: bumped at every (un)subscription: what the follower must decode is worked out again
         self._version = 0
+        #: deliveries under way on the thread holding ``lock`` (a listener may subscribe from one),
+        #: and the subscriptions asked meanwhile, made once the outermost delivery is over
+        self._delivering = 0
+        self._deferred: list[tuple[Any, str, int | None]] = []
         self._interest_cache: _Interest | None = None
 
     # -- the store -------------------------------------------------------------------------------
@@ -276,6 +280,9 @@ class DataLayer:
         ``since``, the deltas after that seq) and then every change."""
         path = clean_path(path)
         with self.lock:
+            if self._delivering:  # asked by a listener while it hears a message: after it returns
+                self._deferred.append((visualizer, path, since))
+                return
             handler = self.manager.handlers.get(path)
             parsed = storeobjects.parse(path)
             if handler is None and not path.startswith("query?") and parsed is not None:
@@ -392,6 +399,22 @@ class DataLayer:
     def deliver_step(self, frames: dict[str, list[Message]], seq: int) -> None:
         """Deliver the frames of one step: each visualizer gets all of its own together, so a
         remote session hands them to its connection in one go (one wake-up, one write)."""
+        self._delivering += 1
+        try:
+            self._deliver_frames(frames, seq)
+        finally:
+            self._delivering -= 1
+        self._subscribe_deferred()
+
+    def _subscribe_deferred(self) -> None:
+        """Make the subscriptions listeners asked for while they heard a message, once no delivery
+        is under way: a listener is never called again from inside its own call (a listener that
+        holds its own lock while it subscribes, as ``examples/datalayer/progress.py`` does, would
+        wait for itself), and no step's frames are cut in two by the snapshot a subscription reads."""
+        while self._deferred and not self._delivering:
+            self.subscribe(*self._deferred.pop(0))
+
+    def _deliver_frames(self, frames: dict[str, list[Message]], seq: int) -> None:
         batches: dict[int, tuple[Any, list[tuple[str, list[Message]]]]] = {}
         for path, messages in frames.items():
             for visualizer in self.subscribers.get(path, ()):
@@ -407,12 +430,17 @@ class DataLayer:
 
     def _deliver_to(self, visualizer, path: str, messages: list[Message], seq: int) -> None:
         self.stats["frames"] += 1
-        frame = getattr(visualizer, "processFrame", None)
-        if frame is not None:
-            frame(path, messages, seq)
-            return
-        for message in messages:
-            visualizer.processMessage(message, path)
+        self._delivering += 1
+        try:
+            frame = getattr(visualizer, "processFrame", None)
+            if frame is not None:
+                frame(path, messages, seq)
+            else:
+                for message in messages:
+                    visualizer.processMessage(message, path)
+        finally:
+            self._delivering -= 1
+        self._subscribe_deferred()
 
     # -- closing ---------------------------------------------------------------------------------
     def close(self) -> None:
