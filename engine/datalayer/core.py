@@ -18,8 +18,10 @@ of the store and never holds a cook up.
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from pdgstore.engine.datalayer import storeobjects
@@ -141,6 +143,10 @@ class DataLayer:
         per object that changed, cut at the end of what this read transaction sees (the seq is
         remembered in ``boundaries``, so a resumed subscription is cut the same way); the number
         of events read. ``force``: look even when the store's change counter did not move."""
+        with self._delivery():
+            return self._step(force)
+
+    def _step(self, force: bool) -> int:
         view = self.view
         if view is None:
             return 0
@@ -393,24 +399,28 @@ class DataLayer:
                 self.deliver(path, [handler.snapshot()], self.seq)
 
     def deliver(self, path: str, messages: list[Message], seq: int) -> None:
-        for visualizer in list(self.subscribers.get(path, ())):
-            self._deliver_to(visualizer, path, messages, seq)
+        with self._delivery():
+            for visualizer in list(self.subscribers.get(path, ())):
+                self._deliver_to(visualizer, path, messages, seq)
 
     def deliver_step(self, frames: dict[str, list[Message]], seq: int) -> None:
         """Deliver the frames of one step: each visualizer gets all of its own together, so a
         remote session hands them to its connection in one go (one wake-up, one write)."""
+        with self._delivery():
+            self._deliver_frames(frames, seq)
+
+    @contextlib.contextmanager
+    def _delivery(self) -> Iterator[None]:
+        """Listeners may be called meanwhile (a step, a delivery): the subscriptions they ask for
+        are made once the outermost delivery is over. So a listener is never called again from
+        inside its own call (one that holds its own lock while it subscribes, as
+        ``examples/datalayer/progress.py`` does, would wait for itself), and no step's frames are
+        cut in two by the snapshot a subscription reads."""
         self._delivering += 1
         try:
-            self._deliver_frames(frames, seq)
+            yield
         finally:
             self._delivering -= 1
-        self._subscribe_deferred()
-
-    def _subscribe_deferred(self) -> None:
-        """Make the subscriptions listeners asked for while they heard a message, once no delivery
-        is under way: a listener is never called again from inside its own call (a listener that
-        holds its own lock while it subscribes, as ``examples/datalayer/progress.py`` does, would
-        wait for itself), and no step's frames are cut in two by the snapshot a subscription reads."""
         while self._deferred and not self._delivering:
             self.subscribe(*self._deferred.pop(0))
 
@@ -430,17 +440,13 @@ class DataLayer:
 
     def _deliver_to(self, visualizer, path: str, messages: list[Message], seq: int) -> None:
         self.stats["frames"] += 1
-        self._delivering += 1
-        try:
+        with self._delivery():
             frame = getattr(visualizer, "processFrame", None)
             if frame is not None:
                 frame(path, messages, seq)
             else:
                 for message in messages:
                     visualizer.processMessage(message, path)
-        finally:
-            self._delivering -= 1
-        self._subscribe_deferred()
 
     # -- closing ---------------------------------------------------------------------------------
     def close(self) -> None:
