@@ -194,10 +194,9 @@ def _record(walk, run, out: dict[str, list], to_run: list[str] | None) -> None:
         for down in run.downstream:
             walk.runs[down].open_upstream += n
         if to_run is not None:  # queued as ``Items.carry_out`` queues a decision to run
-            enqueue, pending, node = walk.items.enqueue, settle.signatures, run.node
+            queue, node = walk.items.queue, run.node
             for item_id, signature in zip(ids, to_run, strict=True):
-                pending[item_id] = signature
-                enqueue(item_id, node)
+                queue(item_id, node, signature)
     else:  # born cooked: settled and handed on (their children are made here; partitions wait)
         settle.counts["updated"] += n
         settle.done += n

@@ -136,8 +136,7 @@ class Items:
             settle.cooked(item_id, "reused")
         elif action == RUN:
             if self.enqueue is not None:
-                settle.signatures[item_id] = signature
-                self.enqueue(item_id, node)
+                self.queue(item_id, node, signature)
         elif action == UPDATE:
             if decision.result is not None:
                 settle.recorded(decision.result, "updated")
@@ -149,6 +148,13 @@ class Items:
         else:
             assert decision.result is not None, "a failed decision carries the failure"
             settle.failed(decision.result)
+
+    def queue(self, item_id: str, node, signature: str) -> None:
+        """Queue ``item_id`` of ``node`` to run; ``signature``: what its result is recorded with.
+        Only called when runs are carried out (``enqueue`` is set: not a dry run)."""
+        assert self.enqueue is not None, "a dry run queues nothing"
+        self.settle.signatures[item_id] = signature
+        self.enqueue(item_id, node)
 
     def removed(self, item_id: str, cook_id: int) -> None:
         decision = decide.removed(item_id, cook_id)
