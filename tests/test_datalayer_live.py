@@ -260,11 +260,14 @@ def test_resume_mid_cook_misses_nothing_and_repeats_nothing(slow, serve):
     async def run() -> int:
         cook = slow.popen("cook", "slow.py", "-j", "1")
         try:
-            async with websockets.connect(url) as first:
+            # unbounded: the client stops reading when it has seen enough, and a full queue of
+            # unread frames would keep its close handshake from reading the server's close frame
+            # (websockets then waits its whole close_timeout, 10 s)
+            async with websockets.connect(url, max_queue=None) as first:
                 await session(first, False, lambda: cooked() >= N // 3)
             dropped_with = cooked()
             await asyncio.sleep(0.3)  # the cook goes on meanwhile
-            async with websockets.connect(url) as second:
+            async with websockets.connect(url, max_queue=None) as second:
                 await session(
                     second,
                     True,
