@@ -157,6 +157,19 @@ class LazyItems(dict):
     def is_read(self, item_id: str) -> bool:
         return dict.__contains__(self, item_id)
 
+    def holds_none(self, ids: Iterable[str]) -> bool:
+        """Whether no item of ``ids`` exists, in memory or in the tables: a cold cook that let go
+        of items asks only the ids it let go of, not every row (``keys`` would read them all)."""
+        ids = list(ids)
+        if not dict.keys(self).isdisjoint(ids):
+            return False
+        if self._complete:
+            return True
+        if self._let_go is not None:
+            return self._let_go.isdisjoint(ids)
+        self.read_all()
+        return dict.keys(self).isdisjoint(ids)
+
     # -- the dict, with what it does not hold yet read first ---------------------------------------
     def __missing__(self, item_id):
         item = self._read(item_id)

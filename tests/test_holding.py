@@ -4,7 +4,7 @@ reads them back from their rows when asked, and what it holds then equals a repl
 from __future__ import annotations
 
 import pytest
-from pdgstore.engine.cook import holding, recorder
+from pdgstore.engine.cook import bulk, holding, recorder, walk
 from pdgstore.engine.cook.holding import Holding
 from pdgstore.engine.project import cook_file
 
@@ -30,6 +30,44 @@ def test_a_cold_cook_lets_go_of_what_it_is_done_with_and_reads_it_back_as_the_lo
         replayed = log.replay_all()
     assert bytes(pack_snapshot(state)) == bytes(pack_snapshot(replayed))  # read back, in the fold's order
     assert cook_file(str(wide.root / "wide.py")).counts["ran"] == 0  # the manifest it wrote holds
+
+
+def test_a_cold_cook_lets_go_of_born_parents_while_it_makes_their_children(wide, monkeypatch):
+    """Made in bulk, a born-cooked node's items (the files) are done once their children (the
+    upper items) are made from them, a chunk at a time: the cook lets go of them while it makes
+    the rest, never holding both nodes whole, and reads none back to make them (no row is read
+    during the start, and no check of the new ids reads every row)."""
+    inputs = 300
+    wide.inputs(inputs)
+    monkeypatch.setattr(holding, "HOLD_ITEMS", 20)
+    monkeypatch.setattr(bulk, "CHUNK", 40)
+    held_after_batch: list[int] = []
+    record_batch = recorder.Recorder.record_batch
+
+    def counted(self, node, item_state, columns):
+        record_batch(self, node, item_state, columns)
+        held_after_batch.append(dict.__len__(self.state.items))
+
+    monkeypatch.setattr(recorder.Recorder, "record_batch", counted)
+    rows_read_at_start = []
+    start = walk.Walk.start
+
+    def started(self, *args, **kwargs):
+        result = start(self, *args, **kwargs)
+        rows_read_at_start.append(self.state.items.rows_read)
+        return result
+
+    monkeypatch.setattr(walk.Walk, "start", started)
+    cooks = []
+    summary = cook_file(str(wide.root / "wide.py"), on_cook=cooks.append)
+    assert summary.status == "success" and summary.counts["ran"] == inputs + 1
+    assert rows_read_at_start == [0]
+    assert len(held_after_batch) == 2 * 8, held_after_batch  # each node in chunks of 40 (300 = 7 * 40 + 20)
+    assert max(held_after_batch) < 1.5 * inputs, held_after_batch  # never both nodes whole at once
+    with EventLog.open(str(wide.db)) as log:
+        replayed = log.replay_all()
+    assert bytes(pack_snapshot(cooks[0].state)) == bytes(pack_snapshot(replayed))
+    assert cook_file(str(wide.root / "wide.py")).counts["ran"] == 0
 
 
 class _Items(dict):

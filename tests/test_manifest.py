@@ -8,8 +8,12 @@ import os
 import shutil
 
 import pytest
-
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pdgstore.engine.files import records as files
+from pdgstore.engine.incremental import manifest
 from pdgstore.engine.project import cook_file
+
 from pdgstore.log import EventLog
 
 
@@ -205,3 +209,29 @@ def test_a_no_op_proven_by_the_manifest_imports_no_cook_loop(wide):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split(maxsplit=1) == ["42", "[]\n"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a.txt", "b/c.txt", "/abs/x.txt", "/abs/a.txt", "z.txt"]),
+                  st.integers(0, 2), st.integers(0, 2)),
+        max_size=30,
+    ),
+    st.lists(st.integers(0, 29), max_size=10),
+)
+def test_the_listing_is_the_ordered_set_of_records_and_orders_a_pattern_by_absolute_path(records, picked):
+    """``_Listing`` (three lists and a place per path) gives every (path, mtime_ns, size) the
+    place an ordered set of those tuples gives it, and orders a file pattern's places as sorting
+    (absolute path, place) pairs does."""
+    listing = manifest._Listing()
+    places = [listing.place(*record) for record in records]
+    seen: dict[tuple, int] = {}
+    for record in records:
+        seen.setdefault(record, len(seen))
+    assert places == [seen[record] for record in records]
+    assert list(zip(listing.paths, listing.mtimes, listing.sizes)) == list(seen)
+    chosen = [places[i] for i in picked if i < len(places)]
+    root = "/root/project"
+    expected = [at for _path, at in sorted((files.absolute(listing.paths[at], root), at) for at in chosen)]
+    assert listing.by_absolute_path(chosen, root) == expected

@@ -28,11 +28,14 @@ log differs (a node's items together instead of parent and child interleaved).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pdgstore.engine.graph.nodes import child_attrs
 from pdgstore.engine.graph.workitem import identity_head, identity_with
 from pdgstore.engine.incremental import signatures
 
 from pdgstore import itembatch
+from pdgstore.state import Item
 
 #: items recorded and flushed at a time (the appender writes a batch while the next is made)
 CHUNK = 10_000
@@ -87,24 +90,46 @@ def places_in_bulk(walk, name: str) -> bool:
 def generate(walk, names: list[str]) -> None:
     """Make the items of ``names`` (``plan``) and record them; the walk then marks those nodes
     generated (``Walk._node_generated``), which partitions what waits on them."""
+    early = _done_early(walk, names)
     for name in names:
         if any(not _made(walk, up) for up in walk.graph.nodes[name].inputs):
             continue  # an input failed to generate: as in the walk, nothing below it is made
-        _node(walk, name)
+        _node(walk, name, early)
     holding = walk.recorder.holding
     if holding is not None:  # items born cooked, their children made: done, as ``Settle.cooked`` says
         seq = walk.recorder.emitted_seq
         for name in names:
-            if name in walk.bulk_made and not walk.graph.nodes[name].does_work:
+            if (
+                name in walk.bulk_made
+                and not walk.graph.nodes[name].does_work
+                and not any(name in born for born in early.values())
+            ):
                 for item_id in walk.runs[name].items:
                     holding.done(item_id, seq)
+
+
+def _done_early(walk, names: list[str]) -> dict[str, list[str]]:
+    """Child node -> the born-cooked node whose items are done as soon as that child node has made
+    its children from them (``Holding`` may then let go of them while the rest are made, instead of
+    holding a whole node of parents to the end): nodes made here whose downstream nodes are all
+    processors made here, the child being the last of those. Any other born node's items are done
+    once every node is made (a partitioner below reads them as members)."""
+    order = {name: i for i, name in enumerate(names)}
+    early: dict[str, list[str]] = {}
+    for name in names:
+        if walk.graph.nodes[name].does_work:
+            continue
+        downstream = walk.runs[name].downstream
+        if downstream and all(down in order for down in downstream):
+            early.setdefault(max(downstream, key=order.__getitem__), []).append(name)
+    return early
 
 
 def _made(walk, name: str) -> bool:
     return walk.runs[name].items or name in walk.bulk_made
 
 
-def _node(walk, name: str) -> None:
+def _node(walk, name: str, early: dict[str, list[str]]) -> None:
     run = walk.runs[name]
     node = run.node
     graph_name = walk.graph.name
@@ -113,10 +138,16 @@ def _node(walk, name: str) -> None:
     node_fp = walk.items.node_fp[name]
     item_signature = signatures.item_signature
     name_for = walk._name_for
-    if node.inputs:
-        parents = [state.items[i] for up in node.inputs for i in walk.runs[up].items]
+    parents: Iterable[Item | None]
+    if node.inputs:  # one at a time: a parent let go of once its children are made is not held here
+        parents = (state.items[i] for up in node.inputs for i in list(walk.runs[up].items))
     else:
         parents = [None]
+    holding = walk.recorder.holding
+    #: parents done once their children are made here (``_done_early``): handed to ``Holding`` a
+    #: chunk at a time, after the chunk holding their last child is recorded
+    finishing = set(early.get(name, ())) if holding is not None else set()
+    made_from: list[str] = []
     run_names = run.names
     #: a cook that runs what it makes (not ``--generate-only``): each item's signature, to record with its result
     to_run: list[str] | None = [] if does_work and walk.items.enqueue is not None else None
@@ -136,6 +167,7 @@ def _node(walk, name: str) -> None:
         for i, spec in enumerate(specs):
             if len(ids) >= CHUNK:  # a batch at a time, even within one generate (the wedge's)
                 _record(walk, run, out, to_run)
+                _hand_over(walk, made_from)
                 to_run = [] if to_run is not None else None
                 out = _columns()
                 ids, names, indexes, parent_lists, attr_list, input_lists, output_lists, signature_list = out.values()
@@ -166,9 +198,22 @@ def _node(walk, name: str) -> None:
             input_lists.append(list(inputs))
             output_lists.append(outputs)
             signature_list.append(signature)
+        if parent is not None and parent.node in finishing:
+            made_from.append(parent.item_id)
     if ids:
         _record(walk, run, out, to_run)
+    _hand_over(walk, made_from)
     walk.bulk_made.add(name)
+
+
+def _hand_over(walk, parent_ids: list[str]) -> None:
+    """The parents of ``parent_ids`` made all their children here, and those are recorded: done
+    (``Holding`` lets go of them once their events are written); ``parent_ids`` is emptied."""
+    if parent_ids:
+        holding, seq = walk.recorder.holding, walk.recorder.emitted_seq
+        for item_id in parent_ids:
+            holding.done(item_id, seq)
+        parent_ids.clear()
 
 
 def _columns() -> dict[str, list]:

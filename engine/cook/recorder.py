@@ -22,6 +22,7 @@ from pdgstore.engine.cook.holding import Holding
 from pdgstore.engine.cook.logprocess import START_ROWS, LogProcess
 
 from pdgstore import codec, itembatch, patches
+from pdgstore.cookstate import LazyItems
 from pdgstore.errors import StoreIOError
 from pdgstore.events import Event, WorkItemAttribSet, WorkItemGenerated, WorkItemsGenerated
 from pdgstore.log import EventLog
@@ -179,7 +180,9 @@ class Recorder:
         )
         self._rows.append(row)
         state, items = self.state, self.state.items
-        new = self.log is not None and items.keys().isdisjoint(ids)
+        new = self.log is not None and (
+            items.holds_none(ids) if isinstance(items, LazyItems) else items.keys().isdisjoint(ids)
+        )
         APPLY[WorkItemsGenerated.kind](state, event)
         state.seq = event.seq
         if new:  # the items rows, made here from the columns (the appender writes them as they are)
