@@ -8,6 +8,7 @@ import sys
 
 import click
 from pdgstore.cli import render
+from pdgstore.cli.memory import return_large_blocks
 from pdgstore.cli.options import json_option
 from pdgstore.engine.errors import ParmError
 from pdgstore.engine.project import cook_file, plan_file, store_beside
@@ -89,6 +90,7 @@ def command(
     if dry_run:
         _print_plan(plan_file(graph, db=db, node=node, overrides=overrides), as_json)
         return
+    return_large_blocks()
     show_progress = not as_json and sys.stderr.isatty()
     progress_ui = _Progress() if show_progress else None
     # SIGTERM (systemd, docker, CI timeouts) and SIGHUP (a closed terminal) cancel like Ctrl-C: the

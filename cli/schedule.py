@@ -13,6 +13,7 @@ from typing import Any
 import click
 from pdgstore.cli import render
 from pdgstore.cli.cook import parse_sets
+from pdgstore.cli.memory import return_large_blocks
 from pdgstore.cli.options import db_option, json_option
 from pdgstore.engine.live import schedulemessages as msg
 from pdgstore.engine.live import schedules
@@ -116,6 +117,7 @@ def remove_command(schedule_id, db, as_json) -> None:
 def run_command(watch, misfire_grace, busy_wait, db, as_json) -> None:
     """Run the due cooks of every schedule in the store until Ctrl-C (exit 0). Due times missed
     while no service ran are reported, and the last one is run once when within --misfire-grace."""
+    return_large_blocks()
     path = find_store(db)
     ui = ScheduleStatus(as_json)
     gate = threading.Lock()

@@ -11,6 +11,7 @@ from typing import Any
 import click
 from pdgstore.cli import render
 from pdgstore.cli.cook import parse_sets
+from pdgstore.cli.memory import return_large_blocks
 from pdgstore.engine.live import messages as msg
 from pdgstore.engine.live.watch import Watcher
 
@@ -52,6 +53,7 @@ def command(graph, node, sets, debounce, poll, rescan, jobs, db, as_json) -> Non
     """Cook GRAPH (or NODE and what it needs), then watch every file the store knows it reads
     (file pattern inputs and folders where new matches appear, every item's input files, the graph
     file and its local modules) and recook only what changed. Ctrl-C stops it (exit 0)."""
+    return_large_blocks()
     ui = WatchStatus(as_json)
     watcher = Watcher(
         graph,

@@ -46,17 +46,24 @@ def item_signature(node_fp: str, attrs: dict, inputs: list, outputs: list | None
 
 def partition_signature(node_fp: str, attrs: dict, members: list) -> str:
     """The signature of a partition: its node, its own attributes, and each member's id, files and
-    attributes, in member order."""
-    return _digest(
-        [
-            node_fp,
-            sorted(attrs.items()),  # file_identity inlined: a partition may hold 100,000
-            [
+    attributes, in member order: the digest of ``[node_fp, sorted(attrs.items()), [(id, files,
+    attributes) of each member]]`` packed. A partition may hold 100,000 members, so the packing is
+    fed to the hash a member at a time (an array's bytes are its header, then its elements' bytes):
+    the same digest, without the list of every member and its bytes held at once."""
+    packer = msgpack.Packer(use_bin_type=True)
+    hasher = xxhash.xxh3_64()
+    hasher.update(packer.pack_array_header(3))
+    hasher.update(packer.pack(node_fp))
+    hasher.update(packer.pack(sorted(attrs.items())))
+    hasher.update(packer.pack_array_header(len(members)))
+    pack, update = packer.pack, hasher.update
+    for m in members:  # file_identity inlined
+        update(
+            pack(
                 (m.item_id, [(r[PATH], r[TAG], r[HASH]) for r in m.outputs], sorted(m.attrs.items()) if m.attrs else [])
-                for m in members
-            ],
-        ]
-    )
+            )
+        )
+    return hasher.hexdigest()
 
 
 def _flat(parms, prefix: str = "") -> dict:
