@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import msgpack
+import pytest
+import xxhash
 from pdgstore.engine.incremental import signatures as incremental
 
 A = ["in/a.txt", "file/text", 5, 1, "aa"]
@@ -31,3 +34,26 @@ def test_signatures_ignore_mtime_and_size_but_not_content():
     touched = [A[0], A[1], 99, 12345, A[4]]
     assert incremental.item_signature("fp", {}, [touched]) == incremental.item_signature("fp", {}, [A])
     assert incremental.item_signature("fp", {}, [[*A[:4], "ab"]]) != incremental.item_signature("fp", {}, [A])
+
+
+@pytest.mark.parametrize("count", [0, 1, 15, 16, 17, 65_535, 65_536])
+def test_a_partition_signature_fed_a_member_at_a_time_is_the_digest_of_the_whole_list(count):
+    """``partition_signature`` hashes its packing a member at a time: the digest is that of the
+    whole ``[node, attributes, members]`` list packed at once, at every msgpack array header size
+    (fixarray up to 15 members, array 16 up to 65,535, array 32 beyond)."""
+    members = [
+        SimpleNamespace(
+            item_id=f"{i:016x}",
+            outputs=[[f"out/{i}.txt", "file/text", 3, 4, f"{i:016x}"]] * (i % 3),
+            attrs={"n": ["int", [i]]} if i % 2 else {},
+        )
+        for i in range(count)
+    ]
+    attrs = {"k": ["str", ["v"]]} if count % 2 else {}
+    whole = [
+        "fp",
+        sorted(attrs.items()),
+        [(m.item_id, [(r[0], r[1], r[4]) for r in m.outputs], sorted(m.attrs.items()) if m.attrs else []) for m in members],
+    ]
+    expected = xxhash.xxh3_64_hexdigest(msgpack.packb(whole, use_bin_type=True))
+    assert incremental.partition_signature("fp", attrs, members) == expected
