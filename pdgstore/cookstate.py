@@ -88,13 +88,13 @@ class LazyItems(dict):
             return None
         if self._let_go is not None and item_id not in self._let_go:
             return None
-        self._misses += 1
+        row = self._reader.execute(f"SELECT {tables.ITEM_COLUMNS} FROM items WHERE item_id = ?", (item_id,)).fetchone()
+        if row is None:  # a new item's id (a recook asks for the record of each it generates): one index probe
+            return None
+        self._misses += 1  # only rows found count: a recook that adds thousands of items reads no other
         if self._misses > MAX_MISSES:
             self.read_all()
             return dict.get(self, item_id)
-        row = self._reader.execute(f"SELECT {tables.ITEM_COLUMNS} FROM items WHERE item_id = ?", (item_id,)).fetchone()
-        if row is None:
-            return None
         item = tables.item_from_row(row, self._reader.conn)
         dict.__setitem__(self, item_id, item)
         self.rows_read += 1

@@ -8,7 +8,7 @@ from pdgstore.engine.cook import bulk, holding, recorder, walk
 from pdgstore.engine.cook.holding import Holding
 from pdgstore.engine.project import cook_file
 
-from pdgstore.cookstate import CookState
+from pdgstore.cookstate import CookState, LazyItems
 from pdgstore.log import EventLog
 from pdgstore.snapshots import pack_snapshot
 
@@ -98,3 +98,63 @@ def test_an_item_waits_for_every_event_about_it_and_a_node_event_holds_every_ite
     assert items.gone == ["b", "a"]
     held.release(12)
     assert items.gone == ["b", "a", "c"]
+
+
+SPLIT_GRAPH = """
+import time
+
+from pdgstore.engine import Graph
+
+graph = Graph("split")
+files = graph.file_pattern("files", "in/*.txt")
+
+
+@graph.python_processor("work", upstream=files)
+def work(item):
+    if item.index >= 300:  # the second cook's new items take a while: it is cancelled halfway
+        time.sleep(0.01)
+    item.set_attrib("half", item.index % 2)
+
+
+@graph.python_processor("check", upstream=files)
+def check(item):
+    if item.index == 7:
+        raise ValueError("seven")
+
+
+halves = graph.partition_by_attribute("halves", work, "half")
+
+
+@graph.python_processor("after", upstream=halves)
+def after(item):
+    pass
+"""
+
+
+def test_a_cook_that_let_go_of_items_never_reads_every_row_back(project, monkeypatch):
+    """With items let go of as they cooked, the parts of a cook that ask about many of them read
+    only what they need, never every row of the store: a dynamic partition's members (read in
+    one pass of their node), the failures the summary lists (only the failed item), and what a
+    cancel records cancelled (an item let go of is settled)."""
+    inputs = 300
+    project.write("split.py", SPLIT_GRAPH)
+    project.inputs(inputs)
+    monkeypatch.setattr(holding, "HOLD_ITEMS", 20)
+
+    def read_all(self):
+        raise AssertionError("the cook read every item back")
+
+    monkeypatch.setattr(LazyItems, "read_all", read_all)
+    summary = cook_file(str(project.root / "split.py"))
+    assert summary.counts["failed"] == 1 and summary.counts["ran"] == 2 * inputs - 1 + 2, summary.counts
+    assert [f["name"] for f in summary.failed_items] == ["check_8"]
+
+    project.inputs(inputs + 300)  # 300 new inputs: their chain runs; cancelled once 100 of them settled
+    cooks: list = []
+
+    def progress(done: int, total: int) -> None:
+        if cooks and total - done < 200:
+            cooks[0].cancel("enough")
+
+    summary = cook_file(str(project.root / "split.py"), on_cook=cooks.append, progress=progress)
+    assert summary.status == "cancelled" and summary.counts["cancelled"] > 0, summary

@@ -194,15 +194,14 @@ class Cook:
                 self._await_in_process()
             status, message = self._finish()
             state = self.state
-            failed = (
-                [
-                    {"item_id": i.item_id, "name": i.name, "node": i.node, "error": i.error}
-                    for i in (state.items.get(j) for run in self._started_walk.runs.values() for j in run.items)
-                    if i is not None and i.cook_id == self.cook_id and i.state == "cooked_fail"
-                ]
-                if self.settle.counts["failed"]
-                else []
-            )
+            failed_ids = self.settle.failed_ids  # in the walk's order; no other item is read back
+            failed = [
+                {"item_id": i.item_id, "name": i.name, "node": i.node, "error": i.error}
+                for i in (
+                    state.items.get(j) for run in self._started_walk.runs.values() for j in run.items if j in failed_ids
+                )
+                if i is not None and i.cook_id == self.cook_id and i.state == "cooked_fail"
+            ]
             summary = CookSummary(
                 self.cook_id,
                 status,

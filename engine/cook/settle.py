@@ -30,6 +30,8 @@ class Settle:
         self.remade: set[str] = set()
         #: item id -> the signature its pending run is made from (recorded with its result)
         self.signatures: dict[str, str] = {}
+        #: the items that failed in this cook (the summary lists them, reading no other item)
+        self.failed_ids: set[str] = set()
         #: the walk's hand-on of an item that cooked (set by the cook once its walk exists)
         self.handed_on: Callable[[str], None] = lambda item_id: None
 
@@ -79,14 +81,14 @@ class Settle:
         if fields["state"] == "cooked_success":
             self.cooked(item_id, "ran", remade=True)
         else:
-            self._count_failed()
+            self._count_failed(item_id)
 
     def failed(self, result: dict) -> None:
         """Record the failure ``result`` (``decide.failure``) of an item that did not run."""
         fields = dict(result)
         fields["started_ns"] = time.time_ns()
         self.recorder.record(ev.WorkItemCooked, fields)
-        self._count_failed()
+        self._count_failed(result["item_id"])
 
     def fail(self, item_id: str, message: str) -> None:
         """``item_id`` fails without running, for ``message``."""
@@ -97,6 +99,7 @@ class Settle:
         self.counts["cancelled"] += 1
         self.done += 1
 
-    def _count_failed(self) -> None:
+    def _count_failed(self, item_id: str) -> None:
         self.counts["failed"] += 1
         self.done += 1
+        self.failed_ids.add(item_id)

@@ -459,6 +459,9 @@ class Walk:
         for up in partitioner.inputs:  # in work item order, never in the order they finished cooking
             listed = self.runs[up].items
             if self.affected is None:
+                read_node = getattr(self.state.items, "read_node", None)
+                if read_node is not None:  # members let go of as they cooked: read back in one pass, not one by one
+                    read_node(self.graph.name, up, listed)
                 found = [self.state.items[i] for i in listed if i in self.state.items]
             else:  # the kept items too, which the delta walk counts without listing
                 found = [
@@ -585,10 +588,15 @@ class Walk:
         """The items generated in this cook, and those it recorded ahead (static) and did not reach,
         that did not finish (what a cancel records cancelled)."""
         out = []
-        announced = [i for i in self.announced if i in self.state.items]
+        items = self.state.items
+        # an item the cook let go of is settled (``engine.cook.holding``): not read back to be told so
+        is_read = getattr(items, "is_read", None)
+        announced = [i for i in self.announced if i in items]
         for item_ids in [run.items for run in self.runs.values()] + [announced]:
             for item_id in item_ids:
-                item = self.state.items.get(item_id)
+                if is_read is not None and not is_read(item_id):
+                    continue
+                item = items.get(item_id)
                 if item is not None and item.state not in FINISHED_STATES:
                     out.append(item_id)
         return out
