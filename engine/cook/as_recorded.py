@@ -54,7 +54,7 @@ def place(self: Walk, name: str) -> bool:
         for member_id in self.runs[up].items:
             if items[member_id].state not in DONE_STATES:
                 waiting += 1
-                self.member_of.setdefault(member_id, []).append(item_id)
+                self.waits_for(member_id, item_id)
     self.partition_waits[item_id] = waiting
     if waiting == 0:
         self._merge(item_id)

@@ -308,7 +308,7 @@ class Cook:
                 for item_id in list(self.state.node_items.get((graph.name, gone), {})):
                     rec.emit(ev.WorkItemRemoved, item_id=item_id, reason=f"node {gone} is no longer in the graph")
         stats = self._stats(scope)
-        walk.stats = stats
+        walk.files.stats = stats
         # items of these nodes whose inputs were not remade are reused without a signature check
         shortcut = (
             set()

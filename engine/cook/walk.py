@@ -20,6 +20,7 @@ from typing import Any
 
 from pdgstore.engine.cook import as_recorded, bulk
 from pdgstore.engine.cook import static as static_graph
+from pdgstore.engine.cook.filerecords import FileRecords
 from pdgstore.engine.cook.items import Items
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
@@ -70,14 +71,17 @@ class Walk:
         self.fail_cook = fail_cook  # a node could not generate or partition: the cook fails, its branch stops
         self.warn = warn  # a cook warning (a node that made nothing, a static item it could not plan)
         self.items: Items | None = None  # set once the cook knows its stats (``Cook._start``)
+        #: the records of the files generation meets; the cook gives it the stats its scan took
+        self.files = FileRecords(graph, state, scope)
+        self.file_record = self.files.record
         self.ctx = GenerateContext(graph.name, graph.root, file=self.file_record, warn=warn)
-        self.stats: dict = {}
         self.runs: dict[str, NodeRun] = {name: NodeRun(graph.nodes[name]) for name in scope}
         for name in scope:
             for up in graph.nodes[name].inputs:
                 self.runs[up].downstream.append(name)
         self.partition_waits: dict[str, int] = {}  # partition id -> members not yet cooked
-        self.member_of: dict[str, list[str]] = {}  # item id -> partitions waiting on it
+        #: item id -> the partition waiting on it (a list when several do: most items are in one)
+        self.member_of: dict[str, str | list[str]] = {}
         self.numbers: dict[str, int] = {}  # item id -> the N of its name node_N
         self.partition_prev: dict[str, tuple] = {}  # partition id -> (its record before, its own attrs)
         #: the items a delta walk decides (``engine.incremental.delta``); None: the full walk decides every item
@@ -97,7 +101,6 @@ class Walk:
         }
         self.announced: dict[str, None] = {}  # items recorded before their parents cooked, not generated yet
         self.held: dict[str, list] = {}  # node -> upstream items cooked (all_upstream_cooked waits for all)
-        self._known: dict[str, list] | None = None
         #: fresh nodes are made in bulk (``engine.cook.bulk``): set by the cook but for a dry run
         self.bulk = False
         self.flush: Callable[[], None] = lambda: None  # the cook's flush (bulk generation flushes as it goes)
@@ -289,40 +292,6 @@ class Walk:
         return True
 
     # -- generation ----------------------------------------------------------------------------------
-    def file_record(self, path: str, tag: str | None = None, prev: list | None = None) -> list:
-        """A file's record for generation: the stat cascade against its last record (no read when
-        its mtime and size match), a full stat and hash when it has none. ``prev``: that last record,
-        when the caller knows it (else it is looked up among every file pattern's records)."""
-        root = self.graph.root
-        if prev is None and self._known is None:
-            self._known = {}
-            for name in self.scope:
-                node = self.runs[name].node
-                if not node.is_partitioner and not node.does_work:
-                    for item in self.state.items_of(self.graph.name, name):
-                        for o in item.outputs:
-                            self._known[o[PATH]] = o
-        relpath = files.relative(path, root)
-        full = files.absolute(relpath, root)
-        st = self.stats.get(full, False)
-        if prev is None and self._known is not None:  # (made above when prev is None)
-            prev = self._known.get(relpath)
-        if (
-            prev is not None
-            and st
-            and st.st_mtime_ns == prev[files.MTIME_NS]
-            and st.st_size == prev[files.SIZE]
-            and (not tag or tag == prev[files.TAG])
-        ):
-            return prev  # the stat cascade's first step, inline: a file pattern may hold 100,000 files
-        if prev is not None:
-            _verdict, current = files.check(prev, root, types=self.graph.types, st=st)
-            if current is not None:
-                if tag and current[files.TAG] != tag:
-                    current = [current[PATH], tag, *current[files.SIZE :]]
-                return current
-        return files.record(relpath, root, tag, types=self.graph.types, st=st or None)
-
     def _register(self, run: NodeRun, item_id: str, number: int) -> None:
         run.items[item_id] = None
         run.unfinished += 1
@@ -515,7 +484,7 @@ class Walk:
             for member in part.members:
                 if self.state.items[member.item_id].state not in DONE_STATES:
                     waiting += 1
-                    self.member_of.setdefault(member.item_id, []).append(item_id)
+                    self.waits_for(member.item_id, item_id)
             self.partition_waits[item_id] = waiting
             if waiting == 0:
                 if fresh:
@@ -526,6 +495,16 @@ class Walk:
             self.recorder.record_many(ev.WorkItemGenerated, placed)
         for item_id in complete:
             self._merge(item_id)
+
+    def waits_for(self, member_id: str, partition_id: str) -> None:
+        """Partition ``partition_id`` waits for ``member_id`` to cook (``handed_on`` counts it)."""
+        have = self.member_of.get(member_id)
+        if have is None:
+            self.member_of[member_id] = partition_id
+        elif isinstance(have, str):
+            self.member_of[member_id] = [have, partition_id]
+        else:
+            have.append(partition_id)
 
     def _merge(self, item_id: str) -> None:
         prev, own = self.partition_prev.pop(item_id, (None, {}))
@@ -540,7 +519,8 @@ class Walk:
         run.unfinished -= 1
         if run.generated and run.unfinished == 0:
             self.recorder.emit(ev.NodeCooked, node=item.node, failed=0)
-        for partition_id in self.member_of.pop(item_id, ()):
+        waiting = self.member_of.pop(item_id, ())
+        for partition_id in (waiting,) if isinstance(waiting, str) else waiting:
             self.partition_waits[partition_id] -= 1
             if self.partition_waits[partition_id] == 0:
                 self._merge(partition_id)
