@@ -83,8 +83,9 @@ class PdgGroup(click.Group):
         except (sqlite3.DatabaseError, DamagedRow) as exc:
             # damage met only on a later read (a page opening the store did not reach, a row's bytes
             # a read decodes after the store was opened): the sentence a refused store gets
-            click.echo(f"pdg: {_store_name()} is corrupt: {exc}; it was left untouched", err=True)
-            ctx.exit(StoreRefused.exit_code)
+            refused = StoreRefused.corrupt(_store_name(), str(exc))
+            click.echo(f"pdg: {refused}", err=True)
+            ctx.exit(refused.exit_code)
 
 
 def _store_name() -> str:

@@ -50,6 +50,12 @@ class StoreRefused(StoreError):
 
     exit_code = 2
 
+    @classmethod
+    def corrupt(cls, display: str, problem: str) -> "StoreRefused":
+        """The one sentence for a store that cannot be read as it is: ``display`` names the file,
+        ``problem`` says what is wrong with it."""
+        return cls(f"{display} is corrupt: {problem}; it was left untouched")
+
 
 class StoreBusy(StoreError):
     """Another process holds the store's single writer lock."""

@@ -92,7 +92,7 @@ class EventLog(LogReader):
                     # have changed since a writer last closed it sound (a crash, a hand, a disk)
                     problem = sqlitefile.quick_check(conn)
                     if problem:
-                        raise StoreRefused(f"{display} is corrupt: {problem}; it was left untouched")
+                        raise StoreRefused.corrupt(display, problem)
             if not writer and version < schema.SCHEMA_VERSION:
                 conn.close()
                 conn = None

@@ -219,11 +219,11 @@ def check_header(path: str, display: str, held: HeldFile | None = None) -> int:
             " upgrade pdgstore to use it"
         )
     if version == 0:
-        raise StoreRefused(f"{display} is corrupt: its header carries no schema version; it was left untouched")
+        raise StoreRefused.corrupt(display, "its header carries no schema version")
     (page_size,) = struct.unpack(">H", header[16:18])
     page_size = 65536 if page_size == 1 else page_size
     if page_size < 512 or page_size & (page_size - 1):
-        raise StoreRefused(f"{display} is corrupt: its header names a page size of {page_size}; it was left untouched")
+        raise StoreRefused.corrupt(display, f"its header names a page size of {page_size}")
     return version
 
 

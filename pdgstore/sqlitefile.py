@@ -34,15 +34,14 @@ def read_errors(display: str) -> Iterator[None]:
         yield
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc) or "no such column" in str(exc):
-            raise StoreRefused(f"{display} is corrupt: {exc}; it was left untouched") from None
+            raise StoreRefused.corrupt(display, str(exc)) from None
         raise StoreIOError(f"reading {display} failed: {exc}") from None
     except (sqlite3.DatabaseError, DamagedRow) as exc:  # a DamagedRow is a ValueError: before DECODE_ERRORS
-        raise StoreRefused(f"{display} is corrupt: {exc}; it was left untouched") from None
+        raise StoreRefused.corrupt(display, str(exc)) from None
     except DECODE_ERRORS as exc:
         what = str(exc).splitlines()[0][:200] if str(exc) else ""
-        raise StoreRefused(
-            f"{display} is corrupt: a stored event or snapshot cannot be read ({type(exc).__name__}"
-            f"{': ' + what if what else ''}); it was left untouched"
+        raise StoreRefused.corrupt(
+            display, f"a stored event or snapshot cannot be read ({type(exc).__name__}{': ' + what if what else ''})"
         ) from None
 
 
@@ -79,7 +78,7 @@ def connect_reader(path: str, display: str) -> sqlite3.Connection:
             raise StoreIOError(f"cannot read {display}: {exc}") from None
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise StoreRefused(f"{display} is corrupt: {exc}; it was left untouched") from None
+        raise StoreRefused.corrupt(display, str(exc)) from None
     conn = _open_uri(uri + "&immutable=1", display)
     with read_errors(display):
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -121,7 +120,7 @@ def connect_writer(path: str, display: str, synchronous: str) -> sqlite3.Connect
     except sqlite3.DatabaseError as exc:
         if conn is not None:
             conn.close()
-        raise StoreRefused(f"{display} is corrupt: {exc}; it was left untouched") from None
+        raise StoreRefused.corrupt(display, str(exc)) from None
 
 
 def create_store(path: str, display: str) -> None:
