@@ -20,7 +20,7 @@ item-by-item walk would have written, so nothing downstream learns a new kind.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import field
 
 import msgpack
@@ -106,11 +106,32 @@ def item_values(node: str, state: str, columns: dict) -> Iterator[dict]:
         yield item_fields(item_id, node, name, index, parents, attrs, inputs, outputs, state, signature)
 
 
-def expand(event) -> list[Event]:
-    """The ``WorkItemGenerated`` events the batch ``event`` stands for, with their own seqs."""
+def expand(event, only: Collection[str] | None = None) -> list[Event]:
+    """The ``WorkItemGenerated`` events the batch ``event`` stands for, with their own seqs (only
+    those of the ids in ``only``, when given: a batch holds up to 10,000)."""
     out: list[Event] = []
     envelope = {"time_ns": event.time_ns, "cook_id": event.cook_id, "graph": event.graph}
-    for seq, values in enumerate(item_values(event.node, event.state, vars(event)), first_seq(event)):
+    first = first_seq(event)
+    if only is not None:
+        for i, item_id in enumerate(event.ids):
+            if item_id in only:
+                one = _new(WorkItemGenerated)
+                values = item_fields(
+                    item_id,
+                    event.node,
+                    event.names[i],
+                    event.indexes[i],
+                    event.parents[i],
+                    event.attrs[i],
+                    event.inputs[i],
+                    event.outputs[i],
+                    event.state,
+                    event.signatures[i],
+                )
+                _setattr(one, "__dict__", {"seq": first + i, **envelope, **values})
+                out.append(one)
+        return out
+    for seq, values in enumerate(item_values(event.node, event.state, vars(event)), first):
         one = _new(WorkItemGenerated)
         _setattr(one, "__dict__", {"seq": seq, **envelope, **values})
         out.append(one)
@@ -186,16 +207,67 @@ def batch_at(conn, seq: int) -> tuple | None:
 
 
 def batches_with(conn, item_id: str, *, until: int | None = None) -> list[tuple]:
-    """The batch rows (``ROW``'s columns) that generated ``item_id``: those of its node (from the
-    ``items`` table), or of every node that ever had items when it has none now (removed). Found
-    through the subject index; none at all in a log without batches."""
-    found = conn.execute("SELECT node FROM items WHERE item_id = ?", (item_id,)).fetchone()
-    where = "subject = ?" if found else "subject IN (SELECT node FROM nodes)"
-    sql = f"SELECT {ROW} FROM events WHERE {where} AND kind = ?"
-    args: list = [found[0], KIND] if found else [KIND]
-    if until is not None:
-        sql, args = sql + " AND seq <= ?", [*args, until]
-    return [row for row in conn.execute(sql + " ORDER BY seq", args) if item_id in ids_of(row[6])]
+    """The batch rows (``ROW``'s columns) that generated ``item_id`` (``batches_of``)."""
+    return batches_of(conn, [item_id], until=until)
+
+
+def batches_of(conn, item_ids: list[str], *, until: int | None = None) -> list[tuple]:
+    """The batch rows (``ROW``'s columns), in seq order, that generated any of ``item_ids``; none
+    at all in a log without batches.
+
+    An item never removed was made by a batch only as it was first generated (a batch makes a
+    fresh node's items): at its ``ord``, and the batch's row is the first at or after that seq
+    (it takes the last seq of its range). So one row per such item is looked at, through the
+    primary key, not every batch of its node (100 batches of 10,000 ids at W(1,000,000)). For an
+    item removed since (another life) or gone, every batch of its node (of every node, when gone)
+    is read through the subject index and its ids checked."""
+    found: dict[str, tuple] = {}
+    removed: set[str] = set()
+    for chunk in _chunks(item_ids):
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            (r[0], r[1:])
+            for r in conn.execute(f"SELECT item_id, node, ord FROM items WHERE item_id IN ({marks})", chunk)
+        )
+        removed.update(
+            r[0]
+            for r in conn.execute(
+                f"SELECT DISTINCT subject FROM events WHERE subject IN ({marks}) AND kind = 'WorkItemRemoved'", chunk
+            )
+        )
+    rows: dict[int, tuple] = {}
+    ids_at: dict[int, list[str]] = {}
+    slow: list[str] = []
+    for item_id in item_ids:
+        now = found.get(item_id)
+        if now is None or item_id in removed:
+            slow.append(item_id)
+            continue
+        seq = conn.execute("SELECT seq FROM events WHERE seq >= ? ORDER BY seq LIMIT 1", (now[1],)).fetchone()
+        if seq is not None and (until is None or seq[0] <= until):
+            ids_at.setdefault(seq[0], []).append(item_id)
+    for seq, wanted in ids_at.items():
+        row = conn.execute(f"SELECT {ROW} FROM events WHERE seq = ?", (seq,)).fetchone()
+        if row[4] == KIND and not set(wanted).isdisjoint(ids_of(row[6])):
+            rows[seq] = row
+    if slow:
+        nodes = {found[i][0] for i in slow if i in found}
+        gone = any(i not in found for i in slow)  # an item removed now: its node is not known
+        where = "subject IN (SELECT node FROM nodes)" if gone else f"subject IN ({','.join('?' * len(nodes))})"
+        sql = f"SELECT {ROW} FROM events WHERE {where} AND kind = ?"
+        args: list = [KIND] if gone else [*sorted(nodes), KIND]
+        if until is not None:
+            sql, args = sql + " AND seq <= ?", [*args, until]
+        wanted_slow = set(slow)
+        for row in conn.execute(sql, args):
+            if not wanted_slow.isdisjoint(ids_of(row[6])):
+                rows[row[0]] = row
+    return [rows[seq] for seq in sorted(rows)]
+
+
+def _chunks(values: list, size: int = 500) -> Iterator[list]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
 
 
 def item_seq(row: tuple, item_id: str) -> int:

@@ -104,20 +104,11 @@ class StateAt(TableState):
 
     def _batched(self, ids: list[str]) -> list:
         """The ``WorkItemGenerated`` events of ``ids`` up to ``seq`` that batches stand for
-        (``pdgstore.itembatch``): the batches of their nodes (of every node, for an item no longer
-        in the tables), read through the subject index."""
+        (``pdgstore.itembatch``): only the batches that made them (``itembatch.batches_of``), and
+        of each only those items' events."""
         wanted = set(ids)
-        nodes = {now[1] for item_id, now in self.now.items() if item_id in wanted}
-        where = "subject IN (SELECT node FROM nodes)" if len(self.now) < len(wanted) else None
-        if where is None and not nodes:
-            return []
-        if where is None:
-            where = f"subject IN ({','.join('?' * len(nodes))})"
-            args: list = [*sorted(nodes), itembatch.KIND, self.seq]
-        else:
-            args = [itembatch.KIND, self.seq]
-        rows = self.conn.execute(f"SELECT {_COLUMNS} FROM events WHERE {where} AND kind = ? AND seq <= ?", args)
-        return [e for e in itembatch.expand_events(codec.from_rows(rows)) if e.item_id in wanted]
+        rows = itembatch.batches_of(self.conn, ids, until=self.seq)
+        return [one for event in codec.from_rows(rows) for one in itembatch.expand(event, wanted)]
 
     def _fold_global(self) -> State:
         kinds = ", ".join(repr(k) for k in tables.GLOBAL_KINDS)

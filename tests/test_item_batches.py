@@ -179,3 +179,38 @@ def test_a_batchs_rows_made_from_its_columns_are_the_folds_rows(tmp_path, offloa
     assert links == [(up[0], "d0"), (up[1], "d1")]
     assert log.conn.execute("SELECT count(*) FROM lists WHERE item_id = 'w0'").fetchone()[0] > 0
     log.close()
+
+
+@pytest.mark.timeout(120)
+def test_one_items_batch_is_found_by_its_ord_and_a_second_life_by_every_batch(tmp_path, monkeypatch):
+    """An item never removed was generated in a batch only as it was first generated: its batch is
+    the row at or after its ord, one batch's ids read, not every batch of its node. An item removed
+    and made again in bulk (its node emptied, then fresh again) has both batches in its history."""
+    folder = tmp_path / "p"
+    (folder / "in").mkdir(parents=True)
+    for i in range(900):
+        (folder / "in" / f"f{i:03d}.txt").write_text(f"{i}\n")
+    graph = folder / "files.py"
+    graph.write_text('from pdgstore.engine import Graph\ngraph = Graph("f")\ngraph.file_pattern("files", "in/*.txt")\n')
+    monkeypatch.setattr(bulk, "CHUNK", CHUNK)
+    assert engine.cook_file(str(graph)).status == "success"
+    db = str(folder / ".pdg" / "pdg.db")
+    read = []
+    ids_of = itembatch.ids_of
+    monkeypatch.setattr(itembatch, "ids_of", lambda blob: read.append(1) or ids_of(blob))
+    with EventLog.open(db) as log:
+        item_id, ord_ = log.conn.execute("SELECT item_id, ord FROM items ORDER BY ord LIMIT 1 OFFSET 850").fetchone()
+        assert log.conn.execute("SELECT count(*) FROM events WHERE kind = ?", (itembatch.KIND,)).fetchone()[0] == 3
+        assert [(e.kind, e.seq) for e in log.events(subject=item_id)] == [("WorkItemGenerated", ord_)]
+        assert len(read) == 1
+    moved = tmp_path / "away"
+    (folder / "in").rename(moved)
+    (folder / "in").mkdir()
+    assert engine.cook_file(str(graph)).status == "success"  # every item removed
+    (folder / "in").rmdir()
+    moved.rename(folder / "in")
+    assert engine.cook_file(str(graph)).status == "success"  # the node fresh again: made in bulk
+    with EventLog.open(db) as log:
+        kinds = [e.kind for e in log.events(subject=item_id)]
+        assert kinds == ["WorkItemGenerated", "WorkItemRemoved", "WorkItemGenerated"], kinds
+        assert log.conn.execute("SELECT count(*) FROM events WHERE kind = ?", (itembatch.KIND,)).fetchone()[0] == 6
