@@ -49,7 +49,18 @@ def fold_log(
         sql, args = sql + " AND seq <= ?", (after, until)
     cursor = source.execute(sql + " ORDER BY seq", args)
     total = 0
-    while rows := cursor.fetchmany(batch):
+    # A batch is cut by the seqs it spans, not its rows: a ``WorkItemsGenerated`` row stands for
+    # up to 10,000 items, one seq each (``pdgstore.itembatch``), so 20,000 rows of a cold cook's
+    # log held 2,000,000 items at W(1,000,000) and the fold's memory grew with the store.
+    rows: list[tuple] = []
+    span_start = after  # the seq before the batch's first row
+    for row in cursor:
+        if rows and row[0] - span_start > batch:
+            fold_rows(target, rows)
+            total += len(rows)
+            span_start, rows = rows[-1][0], []
+        rows.append(row)
+    if rows:
         fold_rows(target, rows)
         total += len(rows)
     return total

@@ -9,18 +9,19 @@ path (several batches per node) and, where it compares, into another with the wa
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import pdgstore.engine as engine
-from pdgstore import EventLog, codec, itembatch, queries, tablecheck
-from pdgstore import events as ev
+import pytest
 from pdgstore.engine import wedge_range
 from pdgstore.engine.cook import bulk
 from pdgstore.engine.cook.recorder import Recorder
+
+from pdgstore import EventLog, codec, itembatch, queries, tablecheck
+from pdgstore import events as ev
 from pdgstore.timetravel import state_at_seq
 
 WEDGE = 900
@@ -214,3 +215,36 @@ def test_one_items_batch_is_found_by_its_ord_and_a_second_life_by_every_batch(tm
         kinds = [e.kind for e in log.events(subject=item_id)]
         assert kinds == ["WorkItemGenerated", "WorkItemRemoved", "WorkItemGenerated"], kinds
         assert log.conn.execute("SELECT count(*) FROM events WHERE kind = ?", (itembatch.KIND,)).fetchone()[0] == 6
+
+
+@pytest.mark.timeout(120)
+def test_a_replay_into_the_tables_is_cut_by_the_seqs_its_rows_stand_for(stores, tmp_path, monkeypatch):
+    """``pdg check``'s replay (``tablefill.fold_log``) folds the log a bounded number of seqs at a
+    time: a batch row stands for hundreds of items, so a fold of 500 rows could hold a whole store's
+    items; each fold holds at most 500 seqs' worth (or one row alone), and the tables come out the
+    same as the store's."""
+    from pdgstore import tablefill, tables
+
+    bulk_db, _walk_db = stores
+    spans = []
+    fold_rows = tables.fold_rows
+
+    def counted(conn, rows):
+        spans.append((rows[0][0], rows[-1][0], len(rows)))
+        return fold_rows(conn, rows)
+
+    monkeypatch.setattr(tablefill, "fold_rows", counted)
+    scratch = sqlite3.connect(str(tmp_path / "scratch.db"))
+    for statement in tables.TABLES_SQL.split(";"):
+        if statement.strip() and "ON events" not in statement:
+            scratch.execute(statement)
+    with EventLog.open(bulk_db) as log:
+        folded = tablefill.rebuild(scratch, log.conn, batch=500)
+        assert folded == log.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        previous = 0
+        for first, last, count in spans:
+            assert last - previous <= 500 or count == 1, spans
+            previous = last
+        ours = scratch.execute("SELECT item_id, state, body, detail FROM items ORDER BY ord").fetchall()
+        theirs = log.conn.execute("SELECT item_id, state, body, detail FROM items ORDER BY ord").fetchall()
+        assert ours == theirs and len(ours) == 2 * WEDGE
