@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from pdgstore.engine.files import records as files
 
 
@@ -79,3 +80,36 @@ def test_content_hash_given_a_stat_size_reads_the_whole_file_even_when_it_change
         p.write_bytes(data)
         for told in {size, max(0, size - 1), size + 1, 0, 5}:  # as stat'ed, or stat'ed before a change
             assert files.content_hash(str(p), told) == xxhash.xxh3_64_hexdigest(data), (size, told)
+
+
+@pytest.mark.parametrize("threads", [False, True])
+def test_the_no_op_scan_keeps_what_a_cook_reads_of_each_stat(tmp_path, monkeypatch, threads):
+    """``stat_changed`` (the no-op manifest's scan of every recorded file) keeps a ``FileStat`` per
+    file: mode, size and mtime_ns, as ``os.stat`` gives them, under the same names, and None for a
+    missing file; the changed files are those whose (mtime_ns, size) moved. The same when a slow
+    start hands the rest of the files to threads."""
+    from pdgstore.engine.files import records
+    from pdgstore.engine.files.records import FileStat, stat_changed
+
+    if threads:
+        monkeypatch.setattr(records, "PROBE", 1)
+        monkeypatch.setattr(records, "CHUNK", 2)
+        monkeypatch.setattr(records, "SLOW_STAT_S", -1.0)
+
+    paths = []
+    for i in range(5):
+        path = tmp_path / f"f{i}.txt"
+        path.write_text("x" * i)
+        paths.append(str(path))
+    sts = [os.stat(p) for p in paths]
+    mtimes = [st.st_mtime_ns for st in sts]
+    sizes = [st.st_size for st in sts]
+    sizes[2] += 1  # recorded otherwise: changed
+    os.remove(paths[4])  # missing: changed
+    stats, changed = stat_changed(paths, mtimes, sizes)
+    assert changed == {paths[2], paths[4]}
+    assert stats[paths[4]] is None
+    for path, st in zip(paths[:4], sts[:4]):
+        kept = stats[path]
+        assert isinstance(kept, FileStat)
+        assert (kept.st_mode, kept.st_size, kept.st_mtime_ns) == (st.st_mode, st.st_size, st.st_mtime_ns)

@@ -275,9 +275,20 @@ def _stat_threads(paths: list[str], out: dict, workers: int) -> None:
             out.update(zip(chunk, stats))
 
 
+class FileStat:
+    """What a cook reads of a file's ``os.stat_result``, under the same names: a no-op manifest's
+    scan keeps one per recorded file (two per item of W(N)), and a whole ``stat_result`` with its
+    fields' objects is about 500 bytes, this about 130 (at W(1,000,000), ~750 MB less)."""
+
+    __slots__ = ("st_mode", "st_size", "st_mtime_ns")
+
+    def __init__(self, st: os.stat_result) -> None:
+        self.st_mode, self.st_size, self.st_mtime_ns = st.st_mode, st.st_size, st.st_mtime_ns
+
+
 def stat_changed(
     paths: list[str], mtimes: list[int], sizes: list[int], workers: int = 8
-) -> tuple[dict[str, os.stat_result | None], set[str]]:
+) -> tuple[dict[str, FileStat | None], set[str]]:
     """Stat every file of ``paths`` and tell which no longer has its (mtime_ns, size) of ``mtimes``
     and ``sizes`` (a missing file has changed): (path -> stat result or None, the changed paths).
 
@@ -285,7 +296,7 @@ def stat_changed(
     recorded (two per item of W(N)), and at that count the loop's own overhead (a call, a generator
     step and a second pass per file) is a visible share of a no-op recook. As in ``stat_many``, a
     slow start (a cold cache, a network file system) hands the rest to threads."""
-    out: dict[str, os.stat_result | None] = {}
+    out: dict[str, FileStat | None] = {}
     changed: set[str] = set()
     t0 = time.perf_counter()
     _compare(paths[:PROBE], mtimes[:PROBE], sizes[:PROBE], out, changed)
@@ -293,9 +304,11 @@ def stat_changed(
     if rest <= 0:
         return out, changed
     if rest >= CHUNK and (time.perf_counter() - t0) / PROBE > SLOW_STAT_S:
-        _stat_threads(list(dict.fromkeys(paths[PROBE:])), out, workers)
+        full: dict[str, os.stat_result | None] = {}
+        _stat_threads(list(dict.fromkeys(paths[PROBE:])), full, workers)
         for path, mtime_ns, size in zip(paths[PROBE:], mtimes[PROBE:], sizes[PROBE:]):
-            st = out[path]
+            st = full[path]
+            out[path] = None if st is None else FileStat(st)
             if st is None or st.st_mtime_ns != mtime_ns or st.st_size != size:
                 changed.add(path)
         return out, changed
@@ -312,6 +325,6 @@ def _compare(paths: list[str], mtimes: list[int], sizes: list[int], out: dict, c
             out[path] = None
             changed.add(path)
             continue
-        out[path] = st
+        out[path] = FileStat(st)
         if st.st_mtime_ns != mtime_ns or st.st_size != size:
             changed.add(path)
