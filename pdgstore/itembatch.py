@@ -109,33 +109,30 @@ def item_values(node: str, state: str, columns: dict) -> Iterator[dict]:
 def expand(event, only: Collection[str] | None = None) -> list[Event]:
     """The ``WorkItemGenerated`` events the batch ``event`` stands for, with their own seqs (only
     those of the ids in ``only``, when given: a batch holds up to 10,000)."""
-    out: list[Event] = []
     envelope = {"time_ns": event.time_ns, "cook_id": event.cook_id, "graph": event.graph}
-    first = first_seq(event)
-    if only is not None:
-        for i, item_id in enumerate(event.ids):
-            if item_id in only:
-                one = _new(WorkItemGenerated)
-                values = item_fields(
-                    item_id,
-                    event.node,
-                    event.names[i],
-                    event.indexes[i],
-                    event.parents[i],
-                    event.attrs[i],
-                    event.inputs[i],
-                    event.outputs[i],
-                    event.state,
-                    event.signatures[i],
-                )
-                _setattr(one, "__dict__", {"seq": first + i, **envelope, **values})
-                out.append(one)
-        return out
-    for seq, values in enumerate(item_values(event.node, event.state, vars(event)), first):
+    values = item_values(event.node, event.state, vars(event))
+    out: list[Event] = []
+    for seq, fields in enumerate(values if only is None else _picked(event, only), first_seq(event)):
+        if fields is None:
+            continue
         one = _new(WorkItemGenerated)
-        _setattr(one, "__dict__", {"seq": seq, **envelope, **values})
+        _setattr(one, "__dict__", {"seq": seq, **envelope, **fields})
         out.append(one)
     return out
+
+
+def _picked(event, only: Collection[str]) -> Iterator[dict | None]:
+    """``item_values`` of the batch ``event`` with None in place of each item not in ``only`` (the
+    others' fields are never made)."""
+    columns = vars(event)
+    for i, item_id in enumerate(event.ids):
+        if item_id in only:
+            name, index, parents, attrs, inputs, outputs = (columns[column][i] for column in COLUMNS[1:-1])
+            yield item_fields(
+                item_id, event.node, name, index, parents, attrs, inputs, outputs, event.state, event.signatures[i]
+            )
+        else:
+            yield None
 
 
 def expand_events(events: Iterable[Event]) -> Iterator[Event]:
@@ -221,9 +218,11 @@ def batches_of(conn, item_ids: list[str], *, until: int | None = None) -> list[t
     primary key, not every batch of its node (100 batches of 10,000 ids at W(1,000,000)). For an
     item removed since (another life) or gone, every batch of its node (of every node, when gone)
     is read through the subject index and its ids checked."""
+    from pdgstore.tables import chunks  # (tables' fold imports this module's registry)
+
     found: dict[str, tuple] = {}
     removed: set[str] = set()
-    for chunk in _chunks(item_ids):
+    for chunk in chunks(item_ids):
         marks = ",".join("?" * len(chunk))
         found.update(
             (r[0], r[1:])
@@ -263,11 +262,6 @@ def batches_of(conn, item_ids: list[str], *, until: int | None = None) -> list[t
             if not wanted_slow.isdisjoint(ids_of(row[6])):
                 rows[row[0]] = row
     return [rows[seq] for seq in sorted(rows)]
-
-
-def _chunks(values: list, size: int = 500) -> Iterator[list]:
-    for i in range(0, len(values), size):
-        yield values[i : i + size]
 
 
 def item_seq(row: tuple, item_id: str) -> int:
