@@ -98,12 +98,9 @@ def generate(walk, names: list[str]) -> None:
     holding = walk.recorder.holding
     if holding is not None:  # items born cooked, their children made: done, as ``Settle.cooked`` says
         seq = walk.recorder.emitted_seq
+        handed_over = {born for parents in early.values() for born in parents}  # done already, by ``_node``
         for name in names:
-            if (
-                name in walk.bulk_made
-                and not walk.graph.nodes[name].does_work
-                and not any(name in born for born in early.values())
-            ):
+            if name in walk.bulk_made and not walk.graph.nodes[name].does_work and name not in handed_over:
                 for item_id in walk.runs[name].items:
                     holding.done(item_id, seq)
 
