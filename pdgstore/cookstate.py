@@ -6,8 +6,9 @@ items is seconds and gigabytes before the first decision). ``CookState`` is a ``
 ``items`` and ``node_items`` fill themselves from the tables on first use:
 
 - ``items[id]``, ``items.get(id)``, ``id in items``: that item's row, read by its id (a missing id is
-  read once); after ``MAX_MISSES`` ids read one by one the rest is read at once, so a walk that
-  goes over everything pays one scan, not a query per item;
+  read once); after ``MAX_MISSES`` ids of one node read one by one the rest of that node is read
+  at once, so a walk that goes over a node pays one scan of it, not a query per item (and not a
+  read of the other nodes' items);
 - ``node_items[(graph, node)]``: that node's ids in generation order (the ``items_node`` index);
 - ``items_of(graph, node)``: that node's items, the missing ones read in one query;
 - anything that goes over every item (``values()``, ``len``, a snapshot) reads the rest first and
@@ -34,7 +35,7 @@ from pdgstore.state import Item, State, paused_gc
 if TYPE_CHECKING:
     from pdgstore.log import EventLog
 
-#: ids read one by one before the rest of the items is read at once
+#: ids of one node read one by one before the rest of that node is read at once
 MAX_MISSES = 256
 #: changed files above which ``items_holding`` gives up (one scan of the item bodies per file)
 MAX_PATHS = 32
@@ -79,7 +80,7 @@ class LazyItems(dict):
         #: when it began complete (a cold cook): the ids let go of since, the only ones to look for
         #: in the tables (every other id is one the tables do not hold)
         self._let_go: set[str] | None = set() if complete else None
-        self._misses = 0
+        self._misses: dict[tuple[str, str], int] = {}  # (graph, node) -> ids of it read one by one
         self.rows_read = 0  # items made from their rows so far (what a cook's reach cost it)
 
     # -- reading on demand -------------------------------------------------------------------------
@@ -91,9 +92,12 @@ class LazyItems(dict):
         row = self._reader.execute(f"SELECT {tables.ITEM_COLUMNS} FROM items WHERE item_id = ?", (item_id,)).fetchone()
         if row is None:  # a new item's id (a recook asks for the record of each it generates): one index probe
             return None
-        self._misses += 1  # only rows found count: a recook that adds thousands of items reads no other
-        if self._misses > MAX_MISSES:
-            self.read_all()
+        # only rows found count: a recook that adds thousands of items reads no other
+        node = (row[2], row[3])
+        misses = self._misses[node] = self._misses.get(node, 0) + 1
+        if misses > MAX_MISSES:
+            self._misses[node] = 0
+            self._scan_node(*node, None)
             return dict.get(self, item_id)
         item = tables.item_from_row(row, self._reader.conn)
         dict.__setitem__(self, item_id, item)
@@ -114,13 +118,23 @@ class LazyItems(dict):
                     dict.__setitem__(self, row[1], tables.item_from_row(row, self._reader.conn))
                     self.rows_read += 1
                 return
-            wanted = set(missing)
+        self._scan_node(graph, node, set(missing))
+
+    def _scan_node(self, graph: str, node: str, wanted: set[str] | None) -> None:
+        """Read the node's rows in one pass of its index: those of ``wanted``, or (None) every one
+        not held and not gone."""
+        with paused_gc():
             rows = self._reader.execute(
                 f"SELECT {tables.ITEM_COLUMNS} FROM items WHERE graph = ? AND node = ?", (graph, node)
             )
             for row in rows:
-                if row[1] in wanted:
-                    dict.__setitem__(self, row[1], tables.item_from_row(row, self._reader.conn))
+                item_id = row[1]
+                if wanted is None:
+                    take = not dict.__contains__(self, item_id) and item_id not in self._gone
+                else:
+                    take = item_id in wanted
+                if take:
+                    dict.__setitem__(self, item_id, tables.item_from_row(row, self._reader.conn))
                     self.rows_read += 1
 
     def read_all(self) -> None:

@@ -16,10 +16,22 @@ import pdgstore.engine as engine
 from pdgstore import EventLog, tablecheck
 from pdgstore.engine import wedge_random, wedge_range, wedge_values
 from pdgstore.engine.cook import bulk
+from pdgstore.engine.cook import recorder as recorder_module
 from pdgstore.state import first_difference
 
 
-WEDGE = 1500  # 3,000 items: enough for the cook to hand its batches to the appender process
+WEDGE = 500  # 1,000 items: with ``START_ROWS`` lowered below, the cook hands batches to the appender process
+
+
+@pytest.fixture(autouse=True)
+def _appender_from_few_rows(monkeypatch):
+    """A cook of these graphs hands its batches to the log appender process, as a big cook does
+    (``logprocess.START_ROWS`` rows start one), with items by the hundred, not by the thousand."""
+    monkeypatch.setattr(recorder_module, "START_ROWS", 200)
+    started: list = []
+    real = recorder_module.LogProcess
+    monkeypatch.setattr(recorder_module, "LogProcess", lambda log: started.append(log.path) or real(log))
+    return started
 
 
 def _wedge_work(root):
@@ -167,7 +179,7 @@ def _generate(tmp_path: Path, make, *, use_bulk: bool, monkeypatch) -> tuple:
 
 
 @pytest.mark.parametrize("name", sorted(GRAPHS))
-def test_bulk_generation_records_what_the_walk_records(tmp_path, monkeypatch, name):
+def test_bulk_generation_records_what_the_walk_records(tmp_path, monkeypatch, name, _appender_from_few_rows):
     make = GRAPHS[name]
     walk = _generate(tmp_path / "walk", make, use_bulk=False, monkeypatch=monkeypatch)
     fast = _generate(tmp_path / "bulk", make, use_bulk=True, monkeypatch=monkeypatch)
@@ -177,6 +189,8 @@ def test_bulk_generation_records_what_the_walk_records(tmp_path, monkeypatch, na
     assert fast[1] == walk[1]
     assert fast[2] == walk[2]  # --generate-only's per-node table
     assert fast[3] == walk[3]  # the cook after it ran the same
+    if name in ("wedge_work", "many_partitions"):  # big enough: both went through an appender process
+        assert {"walk", "bulk"} <= {Path(path).parent.parent.name for path in _appender_from_few_rows}
 
 
 def test_bulk_path_is_only_for_fresh_nodes(tmp_path, monkeypatch):
@@ -306,7 +320,7 @@ COLD_IN_BULK = {
 
 
 @pytest.mark.parametrize("name", sorted(GRAPHS))
-def test_a_cold_cook_in_bulk_records_and_runs_what_the_walk_does(tmp_path, monkeypatch, name):
+def test_a_cold_cook_in_bulk_records_and_runs_what_the_walk_does(tmp_path, monkeypatch, name, _appender_from_few_rows):
     """A cold cook makes fresh nodes' items in bulk and queues those with work to run: every item
     ends as the walk leaves it (cooked, with the same signature and files), the same items ran, and
     the next cook reuses everything."""
@@ -317,3 +331,5 @@ def test_a_cold_cook_in_bulk_records_and_runs_what_the_walk_does(tmp_path, monke
     assert fast[0] == walk[0]
     assert fast[1] == walk[1]
     assert fast[2] == walk[2]
+    if name in ("wedge_work", "many_partitions"):  # big enough: both went through an appender process
+        assert {"walk", "bulk"} <= {Path(path).parent.parent.name for path in _appender_from_few_rows}

@@ -142,3 +142,25 @@ def test_a_recook_after_one_change_of_a_wide_graph_makes_no_item_of_the_members_
     manifest.save(full, graph, whole, _manifest(stored)["results"])
     assert _manifest(stored) == _manifest(full.blob)
     assert cook_file(str(project.root / "wide.py")).counts["ran"] == 0  # the patched manifest proves a no-op
+
+
+def test_ids_of_one_node_read_one_by_one_past_the_limit_read_that_node_only(project):
+    """After ``MAX_MISSES`` items of a node read by their ids, the rest of that node is read in one
+    pass; the other nodes' items stay unread."""
+    from pdgstore import cookstate
+
+    project.write("map.py", MAP_GRAPH)
+    count = cookstate.MAX_MISSES + 20
+    project.inputs(count)
+    cook_file(str(project.root / "map.py"))
+    with EventLog.open(str(project.db), writer=True) as log:
+        whole, state = log.current_state(), log.cook_state()
+        upper = whole.item_ids_of("wide", "upper")
+        for item_id in upper[: cookstate.MAX_MISSES]:
+            assert state.items[item_id] == whole.items[item_id]
+        assert _read(state) == cookstate.MAX_MISSES
+        assert state.items[upper[-1]] == whole.items[upper[-1]]  # one more: the rest of the node
+        assert _read(state) == count
+        assert all(state.items.is_read(i) for i in upper)
+        assert not any(state.items.is_read(i) for i in whole.item_ids_of("wide", "files"))
+        assert bytes(pack_snapshot(state)) == bytes(pack_snapshot(whole))  # all of it, in the fold's order
