@@ -93,20 +93,32 @@ def test_a_checkpoint_is_due_once_the_commits_since_the_last_wrote_enough():
     assert many.due(0, 0)
 
 
-def test_checkpoint_now_checkpoints_a_few_small_commits_at_once(tmp_path):
+@pytest.mark.parametrize("thread", ["prompt", "late"])
+def test_checkpoint_now_checkpoints_a_few_small_commits_at_once(tmp_path, thread):
     """Below the threshold nothing is due, but the cook's ask (its last commits are in) is done
     at once, on the thread, covering every commit made so far; asked again with nothing new
-    committed, it has nothing to do."""
+    committed, it has nothing to do. ``late``: the thread gets to run only after the commits (a
+    busy machine), which still count as made after the hand-over."""
+    from pdgstore.engine.cook import checkpointer as checkpointer_module
+
     path = str(tmp_path / "s.db")
     writer = sqlite3.connect(path, isolation_level=None)
     writer.execute("PRAGMA journal_mode = WAL")
     writer.execute("CREATE TABLE t (x BLOB)")
-    checkpointer = Checkpointer(path, interval_s=3600.0)  # it would never look by itself in this test
+    committed = threading.Event()
+
+    def connect(path: str) -> sqlite3.Connection:
+        if thread == "late":
+            committed.wait(DEADLINE_S)
+        return checkpointer_module._connect(path)
+
+    checkpointer = Checkpointer(path, interval_s=3600.0, connect=connect)  # it never looks by itself here
     checkpointer.start(writer)
     try:
         for _ in range(3):
             writer.execute("INSERT INTO t VALUES (zeroblob(100))")
             checkpointer.committed(100)
+        committed.set()
         assert not checkpointer.due(0, 0)
         checkpointer.checkpoint_now()
         _wait_for(lambda: checkpointer.checkpoints == 1, "the asked checkpoint")

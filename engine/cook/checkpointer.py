@@ -81,7 +81,10 @@ class Checkpointer:
         self._writer = writer
         self._stopping = False
         self._wake.clear()
-        self._thread = threading.Thread(target=self._run, name="pdg-checkpointer", daemon=True)
+        # what the writer had committed when it handed over, taken here and not when the thread
+        # first runs: commits made before a slow thread starts must count as not checkpointed yet
+        start = (self.commits, self.written, _size(self.path + "-wal"))
+        self._thread = threading.Thread(target=self._run, args=start, name="pdg-checkpointer", daemon=True)
         self._thread.start()
 
     def committed(self, size_bytes: int = 0) -> None:
@@ -121,14 +124,13 @@ class Checkpointer:
             except sqlite3.ProgrammingError:
                 pass  # the store was closed already: nothing left to checkpoint through it
 
-    def _run(self) -> None:
+    def _run(self, seen: int, written: int, wal: int) -> None:
         try:
             conn = self._connect(self.path)
         except sqlite3.Error as exc:
             self.problem = f"checkpointing could not open the store ({exc})"
             return
         try:
-            seen, written, wal = self.commits, self.written, _size(self.path + "-wal")
             while True:
                 self._wake.wait(self.interval_s)
                 self._wake.clear()
