@@ -66,10 +66,11 @@ READY, DONE, FAILED = b"R", b"+", b"!"
 
 
 def request(header: list, tail=b"") -> list:
-    """A request's pieces, to write in order: its header and tail lengths around the header, then
-    the tail as it is (a snapshot is not copied into the request)."""
+    """A request's pieces, to write in order: the header's length, the header, the tail's length,
+    the tail. Neither the header (a batch's rows: megabytes when they carry a gather's lists) nor
+    the tail (a snapshot) is copied into one buffer with the others."""
     head = msgpack.packb(header, use_bin_type=True)
-    return [LENGTH.pack(len(head)) + head + LENGTH.pack(len(tail)), tail]
+    return [LENGTH.pack(len(head)), head, LENGTH.pack(len(tail)), tail]
 
 
 def read_request(stream) -> tuple[list, bytes] | None:

@@ -358,8 +358,7 @@ def test_the_queue_of_unconfirmed_batches_is_bounded(tmp_path, monkeypatch):
 def _append_request(batch: list[tuple]) -> tuple:
     from pdgstore import appender
 
-    head, _tail = appender.request(["append", batch])
-    return appender.read_request(__import__("io").BytesIO(head + _tail))
+    return appender.read_request(__import__("io").BytesIO(b"".join(appender.request(["append", batch]))))
 
 
 def test_appends_waiting_together_are_committed_in_one_transaction(tmp_path, monkeypatch):

@@ -57,3 +57,21 @@ def test_a_partition_signature_fed_a_member_at_a_time_is_the_digest_of_the_whole
     ]
     expected = xxhash.xxh3_64_hexdigest(msgpack.packb(whole, use_bin_type=True))
     assert incremental.partition_signature("fp", attrs, members) == expected
+
+
+@pytest.mark.parametrize("inputs", [0, 1, 15, 16, 1_023, 1_024, 65_535, 65_536])
+@pytest.mark.parametrize("outputs", [0, 3, 2_000])
+def test_an_item_signature_fed_a_file_at_a_time_is_the_digest_of_the_whole_list(inputs, outputs):
+    """``item_signature`` of an item with a long list of files (a gather's, ``STREAM_FROM`` or
+    more) hashes its packing a file at a time: the digest is that of the whole ``[node, attributes,
+    inputs, outputs]`` list packed at once, at every msgpack array header size."""
+    records = [[f"in/{i}.txt", "file/text", 3, 4, f"{i:016x}"] for i in range(max(inputs, outputs))]
+    attrs = {"n": ["int", [inputs]]} if inputs % 2 else {}
+    whole = [
+        "fp",
+        sorted(attrs.items()),
+        [(r[0], r[1], r[4]) for r in records[:inputs]],
+        [(r[0], r[1], r[4]) for r in records[:outputs]] if outputs else None,
+    ]
+    expected = xxhash.xxh3_64_hexdigest(msgpack.packb(whole, use_bin_type=True))
+    assert incremental.item_signature("fp", attrs, records[:inputs], records[:outputs]) == expected

@@ -182,11 +182,10 @@ def _node(walk, name: str, early: dict[str, list[str]]) -> None:
                 outputs = list(spec.outputs) or list(parent_outputs)
                 signature = item_signature(node_fp, attrs, inputs, outputs)
             numbers[item_id] = number
-            item_name = f"{name}_{number}"  # ``Walk._name_for`` on a fresh node, but for a name taken
-            if item_name in run_names:
-                item_name = name_for(run, number)
+            if run_names.take_number(number):  # ``Walk._name_for`` on a fresh node, but for a name taken
+                item_name = f"{name}_{number}"
             else:
-                run_names.add(item_name)
+                item_name = name_for(run, number)
             ids.append(item_id)
             names.append(item_name)
             indexes.append(spec.index)

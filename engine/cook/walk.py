@@ -24,6 +24,7 @@ from pdgstore.engine.cook.filerecords import FileRecords
 from pdgstore.engine.cook.items import Items
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
+from pdgstore.engine.cook.takennames import TakenNames
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern, GenerateContext, NewItem, Partitioner, Processor, child_attrs
@@ -49,9 +50,12 @@ class NodeRun:
     open_upstream: int = 0  # upstream items (this cook) not yet cooked and handed on
     items: dict = field(default_factory=dict)  # item_id -> None, generated this cook
     unfinished: int = 0  # items generated this cook that have not cooked successfully
-    names: set = field(default_factory=set)
+    names: TakenNames = field(init=False)  # the names its items took this cook
     kept: int = 0  # delta walk: recorded items reused without being listed in ``items``
     kept_names: set | None = None  # delta walk: their names, when a new item needs a name
+
+    def __post_init__(self) -> None:
+        self.names = TakenNames(self.node.name)
 
 
 class Walk:
