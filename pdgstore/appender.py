@@ -65,12 +65,60 @@ LENGTH = struct.Struct("<I")
 READY, DONE, FAILED = b"R", b"+", b"!"
 
 
+#: an appended row whose payload is at least this long is sent as it is, a piece of its own
+PIECE_FROM = 1 << 16
+
+
 def request(header: list, tail=b"") -> list:
-    """A request's pieces, to write in order: the header's length, the header, the tail's length,
-    the tail. Neither the header (a batch's rows: megabytes when they carry a gather's lists) nor
-    the tail (a snapshot) is copied into one buffer with the others."""
-    head = msgpack.packb(header, use_bin_type=True)
-    return [LENGTH.pack(len(head)), head, LENGTH.pack(len(tail)), tail]
+    """A request's pieces, to write in order: the header's length, the header (one piece, or
+    several), the tail's length, the tail. The tail (a snapshot) is not copied into the request,
+    and neither is a long payload of an appended row (a gather's event: megabytes), which is a
+    piece of its own after the bytes that pack the rest: joined, the pieces are the header packed
+    whole. The pieces are kept until the appender confirms the request, so a copy would be held
+    as long as the row itself."""
+    if header[0] == "append" and any(len(row[-1]) >= PIECE_FROM for row in header[1]):
+        head = _append_pieces(header)
+    else:
+        head = [msgpack.packb(header, use_bin_type=True)]
+    return [LENGTH.pack(sum(len(piece) for piece in head)), *head, LENGTH.pack(len(tail)), tail]
+
+
+def _append_pieces(header: list) -> list:
+    """``msgpack.packb(header)`` of an append, in pieces: each long payload (a row's last field,
+    bytes) is its bin header's bytes, then the payload object itself."""
+    packer = msgpack.Packer(use_bin_type=True, autoreset=False)
+    pieces: list = []
+    packer.pack_array_header(len(header))
+    packer.pack(header[0])
+    packer.pack_array_header(len(header[1]))
+    for row in header[1]:
+        payload = row[-1]
+        if len(payload) < PIECE_FROM:
+            packer.pack(row)
+            continue
+        packer.pack_array_header(len(row))
+        for value in row[:-1]:
+            packer.pack(value)
+        pieces += [packer.bytes(), _bin_header(len(payload)), payload]
+        packer.reset()
+    for rest in header[2:]:
+        packer.pack(rest)
+    pieces.append(packer.bytes())
+    return pieces
+
+
+def _bin_header(size: int) -> bytes:
+    """The bytes msgpack writes before ``size`` bytes of binary data (bin 8, 16 or 32)."""
+    if size < 1 << 8:
+        return b"\xc4" + size.to_bytes(1, "big")
+    if size < 1 << 16:
+        return b"\xc5" + size.to_bytes(2, "big")
+    return b"\xc6" + size.to_bytes(4, "big")
+
+
+def header_of(pieces: list) -> tuple[Any, bytes]:
+    """The header (unpacked) and the tail of a request's pieces (``request``)."""
+    return msgpack.unpackb(b"".join(pieces[1:-2]), use_list=False), pieces[-1]
 
 
 def read_request(stream) -> tuple[list, bytes] | None:

@@ -23,13 +23,14 @@ it like any ``State``; replay and ``pdg check`` compare the same items.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 import msgpack
 
 from pdgstore import itemlists, sqlitefile, tables
-from pdgstore.events import DONE_STATES
+from pdgstore.events import DONE_STATES, TAG
 from pdgstore.state import Item, State, paused_gc
 
 if TYPE_CHECKING:
@@ -384,6 +385,8 @@ class CookState(State):
         found: dict[str, Member] = {}
         conn = self._reader.conn
         unpack = _unpack
+        # what many members share is held once: no attributes, and each file tag's string
+        tags: dict[str, str] = {}
         for node in nodes:
             for item_id, body, detail in self._reader.execute(
                 "SELECT item_id, body, detail FROM items WHERE graph = ? AND node = ?", (graph, node)
@@ -391,7 +394,9 @@ class CookState(State):
                 outputs = unpack(body)[1]
                 if type(outputs) is int:  # a long list (``pdgstore.itemlists``)
                     outputs = itemlists.read_list(conn, item_id, "outputs")
-                found[item_id] = Member(item_id, unpack(detail)[1], outputs)
+                for record in outputs:
+                    record[TAG] = tags.setdefault(record[TAG], record[TAG])
+                found[item_id] = Member(item_id, unpack(detail)[1] or NO_ATTRS, outputs)
         found.update((i, items[i]) for i in held)  # an item read may have changed since its row was written
         return [found[i] for i in ids]
 
@@ -429,11 +434,15 @@ class CookState(State):
 
 
 class Member(NamedTuple):
-    """What a partition's merge reads of a member (``CookState.members``)."""
+    """What a partition's merge reads of a member (``CookState.members``): read only."""
 
     item_id: str
-    attrs: dict
+    attrs: Mapping[str, list]
     outputs: list
+
+
+#: the attributes of every member that has none (one mapping for all, which refuses changes)
+NO_ATTRS: Mapping[str, list] = MappingProxyType({})
 
 
 def _unpack(blob: bytes):

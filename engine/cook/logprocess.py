@@ -38,7 +38,7 @@ import msgpack
 
 import pdgstore
 from pdgstore import errors
-from pdgstore.appender import DONE, FAILED, LENGTH, READY, perform, request
+from pdgstore.appender import DONE, FAILED, LENGTH, READY, header_of, perform, request
 from pdgstore.errors import StoreIOError
 from pdgstore.log import EventLog
 
@@ -277,8 +277,8 @@ class LogProcess:
         last = self.log.last_seq()
         pending, self._unconfirmed = list(self._unconfirmed), deque()
         self.unconfirmed_bytes = 0
-        for (_head_length, head, _tail_length, tail), mark, _size, seq in pending:
-            header = msgpack.unpackb(head, use_list=False)
+        for pieces, mark, _size, seq in pending:
+            header, tail = header_of(pieces)
             if header[0] == "append":  # less what it had appended; a snapshot or manifest is written again
                 prepared = [row for row in header[2] if row[0] > last] if len(header) > 2 else []
                 batches = [batch for batch in header[3] if batch[0] > last] if len(header) > 3 else []
