@@ -13,7 +13,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_a_benchmark_runs_and_prints_its_figure(tmp_path):
-    env = {**os.environ, "PDG_BENCH_N": "20", "PDG_BENCH_ROUNDS": "1", "PDG_BENCH_SETTLE_S": "0"}
+    # a pytest of its own: not an xdist worker of this one (``PYTEST_XDIST_WORKER`` turns benchmarks off)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT"))}
+    env.update(PDG_BENCH_N="20", PDG_BENCH_ROUNDS="1", PDG_BENCH_SETTLE_S="0")
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "benchmarks/test_bench_store.py::test_status", "-q", "-s",
          "-p", "no:cacheprovider", "-p", "no:randomly", f"--basetemp={tmp_path / 'base'}"],
