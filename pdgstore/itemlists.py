@@ -47,17 +47,24 @@ def _unpack(blob: bytes):
     return msgpack.unpackb(blob, raw=False, strict_map_key=False)
 
 
-def read_list(conn: sqlite3.Connection, item_id: str, field: str, limit: int | None = None) -> list:
-    """The item's list ``field`` from ``lists`` (its first ``limit`` entries, reading only the
-    chunks that hold them, when ``limit`` is given)."""
+def read_chunks(conn: sqlite3.Connection, item_id: str, field: str, limit: int | None = None) -> Iterator[list]:
+    """The item's list ``field`` from ``lists``, a stored chunk at a time, in order (only the
+    chunks that hold its first ``limit`` entries, when ``limit`` is given)."""
     sql = "SELECT body FROM lists WHERE item_id = ? AND field = ?"
     args: list = [item_id, field]
     if limit is not None:
         sql += " AND chunk < ?"
         args.append(-(-limit // CHUNK))
-    values: list = []
     for (body,) in conn.execute(sql + " ORDER BY chunk", args):
-        values += _unpack(body)
+        yield _unpack(body)
+
+
+def read_list(conn: sqlite3.Connection, item_id: str, field: str, limit: int | None = None) -> list:
+    """The item's list ``field`` from ``lists`` (its first ``limit`` entries, reading only the
+    chunks that hold them, when ``limit`` is given)."""
+    values: list = []
+    for chunk in read_chunks(conn, item_id, field, limit):
+        values += chunk
     return values if limit is None else values[:limit]
 
 
@@ -82,9 +89,7 @@ class Stored:
         if self._values is not None:
             yield self._values
             return
-        sql = "SELECT body FROM lists WHERE item_id = ? AND field = ? ORDER BY chunk"
-        for (body,) in self.conn.execute(sql, (self.item_id, self.field)):
-            yield _unpack(body)
+        yield from read_chunks(self.conn, self.item_id, self.field)
 
     def decode(self) -> list:
         """Every entry, as a list (read once)."""

@@ -38,7 +38,7 @@ def test_a_remembered_folder_resolves_as_a_fresh_resolve_does(project, paths):
         path = "/".join(parts)
         if absolute:
             path = os.path.join(project, path)
-        fresh = Confine(project)._resolve(path)
+        fresh = Confine(project).resolve(path)  # a new one remembers nothing: resolved from scratch
         assert confine.resolve(path) == fresh, path
         assert confine.resolve(path) == fresh, path  # asked again: from what it remembered
         assert confine.problem(path) == Confine(project).problem(path)

@@ -39,12 +39,7 @@ class TakenNames:
     def take_number(self, number: int) -> bool:
         """Take ``<node>_<number>``; False (nothing changed) when it was taken already."""
         if not 0 <= number < MAX_BIT:
-            name = f"{self._prefix}{number}"
-            if name in self._other:
-                return False
-            self._other.add(name)
-            self._count += 1
-            return True
+            return self._take_other(f"{self._prefix}{number}")
         bits = self._bits
         at, bit = number >> 3, 1 << (number & 7)
         if at >= len(bits):
@@ -59,9 +54,16 @@ class TakenNames:
         number = self._number(name)
         if number is not None:
             self.take_number(number)
-        elif name not in self._other:
-            self._other.add(name)
-            self._count += 1
+        else:
+            self._take_other(name)
+
+    def _take_other(self, name: str) -> bool:
+        """Take a name kept as a string; False when it was taken already."""
+        if name in self._other:
+            return False
+        self._other.add(name)
+        self._count += 1
+        return True
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):

@@ -309,9 +309,9 @@ class Walk:
         node = run.node.name
         name = f"{node}_{number}"
         kept = self._kept_names(run) if self.affected is not None else ()  # disjoint from run.names
-        if name in run.names or name in kept:
+        if name in kept or not run.names.take_number(number):  # (taken when free: one step, not a test and an add)
             name = f"{node}_{number}_{len(run.names) + len(kept)}"
-        run.names.add(name)
+            run.names.add(name)
         return name
 
     def _generate_root(self, name: str) -> None:

@@ -52,23 +52,19 @@ class Confine:
 
     def resolve(self, path: str) -> str:
         """The real path of ``path`` (relative paths are relative to the project)."""
-        folder, _, name = path.rpartition("/")
-        under = self._named_dirs.get(folder)
-        if under is None or name in ("", ".", ".."):
-            return self._resolve(path)
-        real = under + name
-        return os.path.realpath(real) if os.path.islink(real) else real
-
-    def _resolve(self, path: str) -> str:
-        full = path if os.path.isabs(path) else os.path.join(self.root, path)
-        folder, name = os.path.split(os.path.normpath(full))
-        real_dir = self._real_dirs.get(folder)
-        if real_dir is None:
-            real_dir = self._real_dirs[folder] = os.path.realpath(folder)
         named, _, last = path.rpartition("/")
-        if named and last not in ("", ".", ".."):  # the folder as ``path`` names it is ``folder``
-            self._named_dirs[named] = real_dir if real_dir.endswith("/") else real_dir + "/"
-        real = os.path.join(real_dir, name)
+        plain = bool(named) and last not in ("", ".", "..")  # then ``named`` names the file's folder
+        under = self._named_dirs.get(named) if plain else None
+        if under is None:
+            full = path if os.path.isabs(path) else os.path.join(self.root, path)
+            folder, last = os.path.split(os.path.normpath(full))
+            real_dir = self._real_dirs.get(folder)
+            if real_dir is None:
+                real_dir = self._real_dirs[folder] = os.path.realpath(folder)
+            under = real_dir if real_dir.endswith("/") else real_dir + "/"
+            if plain:
+                self._named_dirs[named] = under
+        real = under + last
         return os.path.realpath(real) if os.path.islink(real) else real
 
     def inside(self, real: str) -> bool:
