@@ -88,8 +88,11 @@ def _step(log: EventLog, state: ReadState, item_id: str, cook_id: int, name) -> 
     elif cooked is not None and cooked.reason.get("accepted"):
         action, clause = "reuse", f"was reused in cook {cook_id}: its files were accepted by hand"
     elif dirtied is not None or generated is not None or cooked is not None:
-        if not reason and generated is not None and log.first_seq_of(item_id) == generated:
-            reason = reasons.new()
+        if not reason and (
+            (generated is not None and log.first_seq_of(item_id) == generated)
+            or (cooked is not None and log.first_seq_of(item_id, kind="WorkItemCooked") == cooked.seq)
+        ):
+            reason = reasons.new()  # generated in this cook, or ahead of it (static) and cooked first now
         if ran:
             action, verb = "run", "ran"
         elif item is not None and _merges(state, item_id) and cooked is not None:

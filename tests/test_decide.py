@@ -237,6 +237,30 @@ def test_clean_needs_the_same_parents():
     assert not decide.clean(Record(), ["p2"], {f"{ROOT}/out/a.txt": stat(200, 7)}, ROOT, set())
 
 
+ANNOUNCED = Record(state="uncooked", signature="", outputs=[])
+AS_ANNOUNCED = [
+    ("generated now as announced", ANNOUNCED, new(), True),
+    ("no record", None, new(), False),
+    ("another name", ANNOUNCED, new(name="upper_2"), False),
+    ("another index", ANNOUNCED, new(index=1), False),
+    ("other parents", ANNOUNCED, new(parents=["p2"]), False),
+    ("other attributes", ANNOUNCED, new(attrs={"k": ["int", [1]]}), False),
+    ("other inputs", ANNOUNCED, new(inputs=[["in/b.txt", "file", 5, 100, "h-b"]]), False),
+    ("cooked since", Record(), new(), False),
+    ("failed since", Record(state="cooked_fail", signature="", outputs=[]), new(), False),
+    ("dirtied by hand", Record(state="uncooked", signature="", outputs=[], reason={"cause": "user"}), new(), False),
+]
+
+
+@pytest.mark.parametrize("recorded, fields, expected", [r[1:] for r in AS_ANNOUNCED], ids=[r[0] for r in AS_ANNOUNCED])
+def test_an_item_generated_as_it_was_announced_is_not_generated_again(recorded, fields, expected):
+    assert decide.announced_as(recorded, fields) is expected
+    if expected:
+        run = decide.work(None, fields, mode="automatic", signature="s", node_reason=None, expected=[])
+        assert (run.action, [cls.__name__ for cls, _ in run.events]) == (decide.RUN, ["WorkItemGenerated"])
+        assert decide.without_generation(run) == run._replace(events=())
+
+
 def member(item_id: str, path: str, attrs: dict | None = None):
     return Record(item_id=item_id, outputs=[[path, "file", 1, 1, "h-" + item_id]], attrs=attrs or {})
 

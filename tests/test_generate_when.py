@@ -246,6 +246,52 @@ def test_generate_only_records_static_items_and_prints_them_per_node(project):
     assert len(list(project.root.glob("out_*.txt"))) == 20
 
 
+STATIC_TWICE = """
+from pdgstore.engine import Graph, wedge_values
+
+graph = Graph("twice")
+scale = graph.parm("scale", 1)
+wedge = graph.wedge("wedge", attributes=[wedge_values("k", [n * scale for n in range(6)])])
+
+@graph.python_processor("work", upstream=wedge)
+def work(item):
+    item.set_attrib("done", item["k"])
+"""
+
+
+def test_a_cook_runs_the_static_items_generated_ahead_without_generating_them_again(project):
+    """The items ``--generate-only`` recorded are the ones the next cook runs: it records no second
+    ``WorkItemGenerated`` for an item it generates exactly as announced (the fold would get the
+    same fields again), ``pdg explain`` says each is new, and replay of the log gives what the
+    cook holds (``pdg check``). An item generated differently since (a parameter changed) is
+    generated again."""
+    pdg = project.pdg
+    project.write("twice.py", STATIC_TWICE)
+    assert pdg("cook", "twice.py", "--generate-only").exit_code == 0
+    data = json.loads(pdg("cook", "twice.py", "--json").output)
+    assert data["items"]["ran"] == 6
+    events = log_events(project.root, cook_id=data["cook_id"])
+    assert not [e for e in events if e.kind in ("WorkItemGenerated", "WorkItemsGenerated", "WorkItemDirtied")]
+    with EventLog.open(str(project.db)) as log:
+        state = log.load_state()
+    work = sorted((i for i in state.items.values() if i.node == "work"), key=lambda i: i.index)
+    assert [(i.state, i.cook_id, i.attrs["done"]) for i in work] == [
+        ("cooked_success", data["cook_id"], ["int", [n]]) for n in range(6)
+    ]
+    explained = json.loads(pdg("explain", "work_3", "--json").output)
+    assert explained["chain"][0]["action"] == "run" and explained["chain"][0]["reason"]["cause"] == "new", explained
+    assert pdg("check").exit_code == 0
+
+    # generated ahead with scale 2, cooked with scale 3: the items whose attribute differs are new
+    assert pdg("cook", "twice.py", "--generate-only", "--set", "scale=2").exit_code == 0
+    data = json.loads(pdg("cook", "twice.py", "--set", "scale=3", "--json").output)
+    assert data["items"]["ran"] == 5  # work_1 (index 0: k is 0 at any scale) is reused
+    events = log_events(project.root, cook_id=data["cook_id"])
+    regenerated = [e for e in events if e.kind == "WorkItemGenerated" and e.node == "work"]
+    assert sorted(e.attrs["k"] for e in regenerated) == [["int", [3 * n]] for n in range(1, 6)]
+    assert pdg("check").exit_code == 0
+
+
 def test_progress_knows_the_static_total_ahead(tmp_path):
     """Static: the first progress report that counts anything already counts every item (b's too,
     though none of a has cooked); dynamic: the total grows as a cooks."""

@@ -75,7 +75,8 @@ class Items:
     def work(self, node, new: dict) -> None:
         """An item with work: reuse it, take it from the cache, fail it, or queue it to run."""
         item_id = new["item_id"]
-        prev = decide.record_of(self.state.items.get(item_id))
+        recorded = self.state.items.get(item_id)
+        prev = decide.record_of(recorded)
         if (
             prev is not None
             and node.name in self.shortcut
@@ -100,6 +101,8 @@ class Items:
                     break
         except PdgError as exc:  # a handler raised, or an expected output did not expand
             decision = decide.failed(item_id, str(exc), decide.generated_only(new))
+        if prev is None and decide.announced_as(recorded, new):
+            decision = decide.without_generation(decision)
         self.carry_out(item_id, decision, node, signature)
 
     def merge(self, item_id: str, prev, own: dict) -> None:

@@ -83,6 +83,31 @@ def record_of(item):
     return item
 
 
+def announced_as(item, new: dict) -> bool:
+    """``item``, the recorded one, is ``new`` exactly as it was announced and never cooked since
+    (``--generate-only``'s static items, an interrupted cook's): running it needs no second
+    ``WorkItemGenerated``, which would record the same fields again (``without_generation``)."""
+    return (
+        item is not None
+        and item.state == "uncooked"
+        and not item.signature
+        and not item.reason
+        and not item.outputs
+        and not new["outputs"]
+        and item.node == new["node"]
+        and item.name == new["name"]
+        and item.index == new["index"]
+        and item.parents == new["parents"]
+        and item.inputs == new["inputs"]
+        and item.attrs == new["attrs"]
+    )
+
+
+def without_generation(decision: Decision) -> Decision:
+    """``decision`` about an item ``announced_as`` it is generated now: its events but the generation."""
+    return decision._replace(events=tuple(e for e in decision.events if e[0] is not ev.WorkItemGenerated))
+
+
 def unchanged(item, stats: dict, root: str, changed: set | None = None) -> bool:
     """An item that finished, was not dirtied or accepted by hand since, and whose files still have
     their recorded (mtime_ns, size) in ``stats`` (absolute path -> stat result or None). ``changed``:
