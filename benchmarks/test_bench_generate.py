@@ -8,6 +8,7 @@ import os
 import resource
 import shutil
 import sqlite3
+import statistics
 import sys
 import time
 from types import SimpleNamespace
@@ -26,8 +27,9 @@ WEDGE = int(os.environ.get("PDG_BENCH_WEDGE", "100000"))
 def test_static_cook_after_generate_only_vs_dynamic(benchmark, tmp_path):
     """Wall time of ``pdg cook wide.py`` on W(N) after ``pdg cook wide.py --generate-only`` (every
     static item recorded first, not timed here) against a cold cook of the same graph with every
-    processor dynamic (``wide_dynamic.py``, the baseline, timed in the same run). Target: at most
-    1.1x. The generate-only step's own time is reported beside it."""
+    processor dynamic (``wide_dynamic.py``, the baseline, timed in turns with it: the medians of
+    each, and each round's ratio). Target: at most 1.1x. The generate-only step's own time is
+    reported beside it."""
     folder = workload.make(str(tmp_path / "w"), N)
     shutil.copy(os.path.join(GRAPHS, "wide_dynamic.py"), os.path.join(folder, "wide_dynamic.py"))
 
@@ -36,10 +38,13 @@ def test_static_cook_after_generate_only_vs_dynamic(benchmark, tmp_path):
         assert result.json()["items"]["ran"] == N + 1
         return result
 
-    dynamic_s = median_seconds(dynamic, setup=lambda: workload.reset(folder))
-    generate_s = []
+    dynamic_times, generate_s = [], []
 
     def generate_first():
+        """The dynamic cook's turn just before each static cook's (both under the same load), then
+        the static items generated for the static cook."""
+        workload.reset(folder)
+        dynamic_times.append(dynamic().seconds)
         workload.reset(folder)
         t0 = time.perf_counter()
         generated = pdg("cook", "wide.py", "--generate-only", "--json", cwd=folder).json()["generated"]
@@ -52,11 +57,12 @@ def test_static_cook_after_generate_only_vs_dynamic(benchmark, tmp_path):
         return result
 
     benchmark.pedantic(static_cook, setup=generate_first, rounds=ROUNDS, iterations=1)
-    seconds = engine_median(benchmark)
+    seconds, dynamic_s = engine_median(benchmark), statistics.median(dynamic_times)
     generate = sorted(generate_s)[len(generate_s) // 2]
     report(benchmark, f"static cook of W({N}) after --generate-only", seconds, "s", plain_value=dynamic_s,
            target="<= 1.1x the dynamic cook", met=seconds <= 1.1 * dynamic_s,
-           generate_only_s=round(generate, 3), generate_then_cook_ratio=round((generate + seconds) / dynamic_s, 2))
+           generate_only_s=round(generate, 3), generate_then_cook_ratio=round((generate + seconds) / dynamic_s, 2),
+           ratios=[round(c / d, 2) for c, d in zip(benchmark.stats.stats.data, dynamic_times, strict=True)])
 
 
 def _sqlite_rows(path: str, n: int) -> float:
