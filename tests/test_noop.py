@@ -108,3 +108,25 @@ def test_shortcut_skips_signatures_only_below_unchanged_parents(wide, proofs):
     assert proofs[-1] is False
     assert summary.counts == {"ran": 2, "reused": 38, "updated": 2, "failed": 0, "cancelled": 0}
     assert "CHANGED TEXT\n" in (wide.root / "out2/all.txt").read_text()
+
+
+def test_unsettled_items_end_both_proofs_before_any_file_is_looked_at(wide, proofs, monkeypatch):
+    """After ``--generate-only`` every item with work is recorded to run: neither the no-op proof
+    nor the delta walk's can hold, and both say so from the items alone, before statting a file or
+    listing the file pattern's folder (the cook lists it once, to generate). The cook still runs
+    exactly what the full walk runs."""
+    from pdgstore.engine.graph.nodes import FilePattern
+    from pdgstore.engine.incremental import delta
+
+    graph = str(wide.root / "wide.py")
+    assert cook_file(graph, generate_only=True).status == "success"
+    proofs.clear()
+    listed, affected = [], []
+    real_matches, real_affected = FilePattern.matches, delta.affected
+    monkeypatch.setattr(FilePattern, "matches", lambda self, *a: listed.append(self.name) or real_matches(self, *a))
+    monkeypatch.setattr(delta, "affected", lambda *a, **k: affected.append(real_affected(*a, **k)) or affected[-1])
+    summary = cook_file(graph)
+    # the inputs' items reused, the upper items and the concat run, the wait-for-all merged
+    assert summary.counts == {"ran": 21, "reused": 20, "updated": 1, "failed": 0, "cancelled": 0}
+    assert proofs == [False] and affected == [None]
+    assert listed == ["files"]  # the generation's listing alone

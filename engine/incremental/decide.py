@@ -108,11 +108,17 @@ def without_generation(decision: Decision) -> Decision:
     return decision._replace(events=tuple(e for e in decision.events if e[0] is not ev.WorkItemGenerated))
 
 
+def settled(item) -> bool:
+    """An item that finished and was not dirtied or accepted by hand since: what ``unchanged`` asks
+    before it looks at the item's files (an item not settled is not reused, whatever its files)."""
+    return item.state in DONE_STATES and item.signature not in ("", ACCEPTED) and not item.reason
+
+
 def unchanged(item, stats: dict, root: str, changed: set | None = None) -> bool:
-    """An item that finished, was not dirtied or accepted by hand since, and whose files still have
-    their recorded (mtime_ns, size) in ``stats`` (absolute path -> stat result or None). ``changed``:
-    the recorded paths a stat scan already found changed, looked up instead of the stats."""
-    if item.state not in DONE_STATES or item.signature in ("", ACCEPTED) or item.reason:
+    """An item that is ``settled`` and whose files still have their recorded (mtime_ns, size) in
+    ``stats`` (absolute path -> stat result or None). ``changed``: the recorded paths a stat scan
+    already found changed, looked up instead of the stats."""
+    if not settled(item):
         return False
     if changed is not None:
         for o in item.outputs:

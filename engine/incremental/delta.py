@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.nodes import FilePattern
-from pdgstore.engine.incremental.decide import unchanged
+from pdgstore.engine.incremental.decide import settled, unchanged
 
 from pdgstore.cookstate import CookState
 from pdgstore.events import PATH
@@ -92,13 +92,14 @@ def affected(
         reached = _from_tables(graph, state, scope, changed)
         if reached is not False:
             return reached
+    by_node = [state.items_of(graph.name, name) for name in scope]
+    total = sum(map(len, by_node))
+    if sum(not settled(item) for items in by_node for item in items) > MAX_SHARE * total:
+        return None  # each is dirty, so ``_closure`` would give up: not a delta (a --generate-only's)
     children: dict[str, list[str]] = {}
     dirty: list[str] = []
-    total = 0
-    for name in scope:
+    for name, items in zip(scope, by_node, strict=True):
         node = graph.nodes[name]
-        items = state.items_of(graph.name, name)
-        total += len(items)
         for item in items:
             item_id = item.item_id
             for parent in item.parents:

@@ -42,7 +42,7 @@ from pdgstore.engine.graph.nodes import (
     RangeGenerator,
     WaitForAll,
 )
-from pdgstore.engine.incremental.decide import unchanged
+from pdgstore.engine.incremental.decide import settled, unchanged
 
 from pdgstore.events import PATH
 
@@ -85,11 +85,13 @@ def nothing_to_do(graph, state, scope: list[str], stats: dict, node_reasons: dic
         return False
     root = graph.root
     pure = pure_nodes(graph, scope, node_reasons)
-    for name in scope:
+    if any(name not in pure for name in scope):
+        return False
+    by_node = [state.items_of(graph.name, name) for name in scope]
+    if not all(settled(item) for items in by_node for item in items):
+        return False  # before any stat or listing: the items of a --generate-only are all unsettled
+    for name, items in zip(scope, by_node, strict=True):
         node = graph.nodes[name]
-        if name not in pure:
-            return False
-        items = state.items_of(graph.name, name)
         if not items and not may_be_empty(node):
             return False
         for item in items:
