@@ -91,8 +91,13 @@ def test_a_cook_in_another_process_turns_cells_from_waiting_to_cooked_live(webpr
     (webproject.root / "hold").write_text("the work items wait while this file exists\n")
     cook = cook_process(webproject)
     try:
+        # all 24 items shown, and the first of them on its way: generated items are uncooked until
+        # their scheduled event reaches the page, a moment later
         page.wait_for_function(
-            "() => { const n = pdgView.nodes.get('web/work'); return n && n.count === 24; }", timeout=60_000
+            "() => { const n = pdgView.nodes.get('web/work'); return n && n.count === 24 && "
+            "Array.from(n.states.slice(0, n.count)).some((s) => "
+            "['waiting', 'scheduled', 'cooking'].includes(pdgView.states[s])); }",
+            timeout=60_000,
         )
         page.click(".node[data-node=work]")
         before = cell_states(page, "web/work")
