@@ -89,10 +89,8 @@ def announced_as(item, new: dict) -> bool:
     ``WorkItemGenerated``, which would record the same fields again (``without_generation``)."""
     return (
         item is not None
-        and item.state == "uncooked"
-        and not item.signature
-        and not item.reason
-        and not item.outputs
+        and item.state == "uncooked"  # only announced (``record_of``), and not a placed partition
+        and record_of(item) is None
         and not new["outputs"]
         and item.node == new["node"]
         and item.name == new["name"]
