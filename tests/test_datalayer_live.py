@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -530,6 +531,84 @@ GATED_GRAPH = SLOW_GRAPH.replace(
     "def work(item):\n",
     "def work(item):\n    while not os.path.exists(GO) and time.monotonic() < DEADLINE:\n        time.sleep(0.01)\n",
 )
+
+
+class _WatchedLock:
+    """A data layer's lock that tells who waits for it (``waiting``: thread idents)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.waiting: set[int] = set()
+
+    def __enter__(self):
+        if not self.inner.acquire(blocking=False):
+            self.waiting.add(threading.get_ident())
+            self.inner.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.inner.release()
+
+
+def test_progress_example_follows_a_new_node_while_the_data_layer_calls_it(project):
+    """The lock order of examples/datalayer/progress.py, made to happen on purpose. Our thread
+    follows a new node (it subscribes, so it waits for the data layer's lock) while the data
+    layer's thread, holding that lock, calls one of the example's listeners. The example used to
+    hold its own lock while it subscribed, so each thread waited for the other for ever; a clean-
+    clone CI run hung so, the cook started just before the watcher's first look."""
+    import importlib.util
+    import io
+
+    from pdgstore.engine.datalayer.core import DataLayer
+
+    spec = importlib.util.spec_from_file_location("progress_example", EXAMPLE)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    project.write("first.py", FIRST_GRAPH)
+    assert project.pdg("cook", "first.py").exit_code == 0
+    layer = DataLayer(str(project.root / ".pdg" / "pdg.db"))
+    layer.lock = lock = _WatchedLock(layer.lock)
+    out = io.StringIO()
+    progress = example.Progress(layer, out=out)
+    assert "first/one" in out.getvalue()
+    project.write("second.py", FIRST_GRAPH.replace('"first"', '"second"'))
+    assert project.pdg("cook", "second.py").exit_code == 0
+    held, done = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def ours() -> None:  # what the example's own thread does when its first look finds a new graph
+        try:
+            held.wait(30)
+            progress.on_graph("pdg/second", {pdgd.PropertyNames.NodeList: ["one"]}, None)
+        except BaseException as exc:  # noqa: BLE001 - said by the test below
+            failures.append(exc)
+
+    ours_thread = threading.Thread(target=ours, daemon=True)
+
+    def data_layers() -> None:  # the data layer's thread: a delta to graph first, its lock held
+        try:
+            with layer.lock:
+                held.set()
+                while ours_thread.ident not in lock.waiting and not done.wait(0.01):
+                    pass
+                graph = progress.graphs["pdg/first"]
+                progress.on_graph("pdg/first", graph.object, None)
+        except BaseException as exc:  # noqa: BLE001
+            failures.append(exc)
+
+    theirs = threading.Thread(target=data_layers, daemon=True)
+    ours_thread.start()
+    theirs.start()
+    try:
+        ours_thread.join(30)
+        theirs.join(30)
+        assert not ours_thread.is_alive() and not theirs.is_alive(), "the two threads wait for each other"
+        assert not failures, failures
+        assert "second/one" in out.getvalue(), out.getvalue()
+    finally:
+        done.set()
+        if not theirs.is_alive():  # else closing would wait for the lock its thread holds
+            layer.close()
 
 
 @pytest.mark.parametrize("remote", [False, True], ids=["local", "ws"])

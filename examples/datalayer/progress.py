@@ -28,14 +28,20 @@ SETTLE_S = 10.0
 
 
 class Progress:
-    """Follows every graph and node of a data layer and prints a line when a node's counts move."""
+    """Follows every graph and node of a data layer and prints a line when a node's counts move.
+
+    Its listeners run on two threads: the data layer's own, which holds the data layer's lock
+    while it calls them, and ours, which looks once at what each subscription's snapshot already
+    said. So ``self.lock`` guards only our dicts and the printing, and is never held while we
+    subscribe: a subscription waits for the data layer's lock, and the data layer's thread, which
+    holds it, may be waiting for ours to call a listener. Each would wait for the other for ever."""
 
     def __init__(self, data_layer, out=sys.stdout) -> None:
         self.data_layer = data_layer
         self.out = out
         self.lock = threading.Lock()
-        self.graphs: dict[str, pdgd.util.PDGDObject] = {}
-        self.nodes: dict[str, pdgd.util.PDGDObject] = {}
+        self.graphs: dict[str, pdgd.util.PDGDObject | None] = {}
+        self.nodes: dict[str, pdgd.util.PDGDObject | None] = {}
         self.last_line: dict[str, str] = {}
         self.active: dict[str, int] = {}  # items scheduled or cooking per node, as last printed
         self.cooks_seen: dict[str, list] = {}
@@ -46,21 +52,14 @@ class Progress:
         self.on_root("pdg", self.root.object, None)
 
     def on_root(self, path, obj, message) -> None:
-        for graph in obj.get(P.GraphList, []):
-            if graph not in self.graphs:
-                self.graphs[graph] = graph_object = pdgd.util.PDGDObject(f"pdg/{graph}", self.data_layer)
-                graph_object.addListener(self.on_graph)
-                self.on_graph(f"pdg/{graph}", graph_object.object, None)
+        for graph_path in self._claim(self.graphs, [f"pdg/{graph}" for graph in obj.get(P.GraphList, [])]):
+            self._follow(self.graphs, graph_path, self.on_graph)
 
     def on_graph(self, path, obj, message) -> None:
+        for node_path in self._claim(self.nodes, [f"{path}/node_{node}" for node in obj.get(P.NodeList, [])]):
+            self._follow(self.nodes, node_path, self.on_node)
+        status = obj.get(P.CookStatus, [])
         with self.lock:
-            for node in obj.get(P.NodeList, []):
-                node_path = f"{path}/node_{node}"
-                if node_path not in self.nodes:
-                    self.nodes[node_path] = node_object = pdgd.util.PDGDObject(node_path, self.data_layer)
-                    node_object.addListener(self.on_node)
-                    self.on_node(node_path, node_object.object, None)
-            status = obj.get(P.CookStatus, [])
             seen = self.cooks_seen.setdefault(path, [])
             if status and (not seen or seen[-1] != status[0]):
                 seen.append(status[0])
@@ -71,16 +70,32 @@ class Progress:
         if P.NumWorkItems not in obj:
             return
         line = render(path, obj)
-        if self.last_line.get(path) != line:
-            self.last_line[path] = line
-            print(f"{time.strftime('%H:%M:%S')} {line}", file=self.out, flush=True)
         counts = dict(obj.get(P.StateCounts, []))
-        self.active[path] = sum(counts.get(state, 0) for state in ACTIVE)
+        with self.lock:
+            if self.last_line.get(path) != line:
+                self.last_line[path] = line
+                print(f"{time.strftime('%H:%M:%S')} {line}", file=self.out, flush=True)
+            self.active[path] = sum(counts.get(state, 0) for state in ACTIVE)
+
+    def _claim(self, followed: dict, paths: list[str]) -> list[str]:
+        """Those of ``paths`` nobody follows yet, marked as followed: both threads may see a new
+        graph or node at once, and each is followed once."""
+        with self.lock:
+            new = [path for path in paths if path not in followed]
+            followed.update(dict.fromkeys(new))
+        return new
+
+    def _follow(self, followed: dict, path: str, listener) -> None:
+        """Subscribe to ``path`` (outside ``self.lock``: see the class) and hear of its changes."""
+        followed[path] = subscribed = pdgd.util.PDGDObject(path, self.data_layer)
+        subscribed.addListener(listener)
+        listener(path, subscribed.object, None)
 
     def settled(self) -> bool:
         """Every node's last counts are printed: none shows an item scheduled or cooking (a
         node's counts may arrive just after its graph's "finished")."""
-        return not any(self.active.values())
+        with self.lock:
+            return not any(self.active.values())
 
 
 def render(path: str, obj: dict) -> str:
