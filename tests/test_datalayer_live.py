@@ -629,9 +629,9 @@ def test_progress_example_prints_a_live_line_per_node(slow, serve, remote):
     args = [sys.executable, EXAMPLE, "--until-done", "--timeout", "90"]
     if remote:
         args += ["--url", f"ws://127.0.0.1:{serve().ws_port}"]
-    # The store exists before the watcher starts (a one-node graph of its own cooked first): a
-    # watcher started on a project with no store yet, racing the cook that creates it, once saw
-    # nothing in 60 s on a quiet CI machine (a cause not yet found; see the closing note).
+    # The store exists before the watcher starts (a one-node graph of its own cooked first), so
+    # the watcher's first look finds a graph to follow while the cook starts. (Twice in CI the
+    # watcher saw nothing more for 60 s: the example's lock order, which the test above holds.)
     slow.write("first.py", FIRST_GRAPH)
     assert slow.pdg("cook", "first.py").exit_code == 0
     watcher = subprocess.Popen(args, cwd=slow.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
