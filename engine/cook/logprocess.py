@@ -1,7 +1,7 @@
 """The cook's side of the log appender (``pdgstore.appender``): batches go to another process.
 
 A big cook hands its event batches to an appender process, which commits them on another core
-while the loop goes on (on a cold W(10,000) cook: ~0.2 s of SQLite work off the loop; see
+while the loop goes on: the SQLite work of a big cook leaves the loop's core (the figures are in
 ``benchmarks/README.md``). The recorder starts one at the first batch of ``START_ROWS`` rows or
 more, so a small cook never pays for a process. The snapshot (asked for at the cook's tail:
 ``engine.cook.snapshotting``) and the no-op manifest made at its end go through it too, and are

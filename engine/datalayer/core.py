@@ -44,12 +44,12 @@ POLL_INTERVAL_S = 0.025
 BUSY_INTERVAL_S = 0.03
 #: while a cook writes, the share of one core the serving process may use: past it (many
 #: subscribers, each step a message to each), the follower steps less often, up to
-#: ``MAX_BUSY_INTERVAL_S`` apart, so that each step carries more events to everyone. At 0.05 a
-#: browser following a trickle of changes (a few ms of CPU a step) was paced to 100 ms and more
+#: ``MAX_BUSY_INTERVAL_S`` apart, so that each step carries more events to everyone. A much smaller
+#: share paced even a browser following a trickle of changes to long gaps between steps
 CPU_SHARE = 0.2
 #: and, however cheap a step is for the server, at least this long per subscriber between steps:
-#: each step is a message that every subscriber's process must read and parse (a few ms of
-#: Python each), on the same cores as the cook; one subscriber still hears every 30 ms
+#: each step is a message that every subscriber's process must read and parse, on the same cores
+#: as the cook; one subscriber still hears every ``BUSY_INTERVAL_S``
 PER_SUBSCRIBER_S = 0.005
 MAX_BUSY_INTERVAL_S = 0.5
 #: events a step reads at most per query (a long catch-up is read in slices)

@@ -100,10 +100,10 @@ def content_hash(path: str, size: int = -1) -> str:
     """XXH3-64 of the file's bytes, read to the end.
 
     Read with ``os.open``/``os.read``: for the small files a cook records by the thousand, Python's
-    file objects cost more than the read itself (~20% of the hash here). ``size``, the size a stat
-    just gave, sizes the first read one byte larger: a short read of a regular file is its end, so
-    one read does it, and no 1 MiB buffer is allocated for 60 bytes (glibc maps and unmaps one per
-    read when the result is shrunk: two page faults a file, 0.3 s over a cold W(10,000) cook)."""
+    file objects cost more than the read itself. ``size``, the size a stat just gave, sizes the
+    first read one byte larger: a short read of a regular file is its end, so one read does it, and
+    no 1 MiB buffer is allocated for a few bytes (glibc maps and unmaps such a buffer on every read
+    whose result is shrunk: two page faults a file)."""
     fd = os.open(path, _READ_FLAGS)
     try:
         return _hash_fd(fd, size)
@@ -247,8 +247,8 @@ def _stat_chunk(paths: list[str]) -> list[os.stat_result | None]:
 def stat_many(paths: list[str], workers: int = 8) -> dict[str, os.stat_result | None]:
     """Stat many files (each once), in parallel threads only where that helps.
 
-    On a local disk with a warm cache a stat takes ~2 us and threads only add GIL hand-offs (a
-    thread pool made the stat scan of W(10,000) 2x slower than a loop). ``os.stat`` releases the GIL,
+    On a local disk with a warm cache a stat costs less than handing it to a thread: a pool only
+    adds GIL hand-offs (``benchmarks/README.md`` has the figures). ``os.stat`` releases the GIL,
     which pays when each stat waits on a disk or a network file system. So the first ``PROBE`` stats
     run in a loop and are timed; if they were slow the rest go to threads in chunks.
     """
@@ -278,7 +278,7 @@ def _stat_threads(paths: list[str], out: dict, workers: int) -> None:
 class FileStat:
     """What a cook reads of a file's ``os.stat_result``, under the same names: a no-op manifest's
     scan keeps one per recorded file (two per item of W(N)), and a whole ``stat_result`` with its
-    fields' objects is about 500 bytes, this about 130 (at W(1,000,000), ~750 MB less)."""
+    fields' objects is several times the size of these three slots."""
 
     __slots__ = ("st_mode", "st_size", "st_mtime_ns")
 

@@ -113,8 +113,8 @@ def save(store, graph: Graph, state: State, results: list[str], since: Since | N
 
 
 class _Listing:
-    """An ordered set of (path, mtime_ns, size), kept as three lists and a place per path: the
-    set's tuples as keys cost a W(100,000) cook's end 40 MB more than its whole loop held."""
+    """An ordered set of (path, mtime_ns, size), kept as three lists and a place per path: with
+    the set's tuples as keys, a big cook's end held more memory than its whole loop."""
 
     def __init__(self) -> None:
         self.paths: list[str] = []
