@@ -571,39 +571,44 @@ def test_progress_example_follows_a_new_node_while_the_data_layer_calls_it(proje
     out = io.StringIO()
     progress = example.Progress(layer, out=out)
     assert "first/one" in out.getvalue()
-    project.write("second.py", FIRST_GRAPH.replace('"first"', '"second"'))
-    assert project.pdg("cook", "second.py").exit_code == 0
-    held, done = threading.Event(), threading.Event()
+    held, waited, done = threading.Event(), threading.Event(), threading.Event()
     failures: list[BaseException] = []
 
     def ours() -> None:  # what the example's own thread does when its first look finds a new graph
         try:
-            held.wait(30)
             progress.on_graph("pdg/second", {pdgd.PropertyNames.NodeList: ["one"]}, None)
         except BaseException as exc:  # noqa: BLE001 - said by the test below
             failures.append(exc)
 
     ours_thread = threading.Thread(target=ours, daemon=True)
 
-    def data_layers() -> None:  # the data layer's thread: a delta to graph first, its lock held
+    def data_layers() -> None:  # the data layer's thread: its lock held, then a delta to graph first
         try:
-            with layer.lock:
+            with layer.lock:  # taken before graph second exists, so the follower cannot follow it first
                 held.set()
-                while ours_thread.ident not in lock.waiting and not done.wait(0.01):
-                    pass
+                while not done.wait(0.01):
+                    if ours_thread.ident in lock.waiting:
+                        waited.set()
+                        break
+                    if ours_thread.ident is not None and not ours_thread.is_alive():
+                        break
                 graph = progress.graphs["pdg/first"]
                 progress.on_graph("pdg/first", graph.object, None)
         except BaseException as exc:  # noqa: BLE001
             failures.append(exc)
 
     theirs = threading.Thread(target=data_layers, daemon=True)
-    ours_thread.start()
     theirs.start()
     try:
+        assert held.wait(30), "the data layer's lock was not free within 30 s"
+        project.write("second.py", FIRST_GRAPH.replace('"first"', '"second"'))
+        assert project.pdg("cook", "second.py").exit_code == 0
+        ours_thread.start()
         ours_thread.join(30)
         theirs.join(30)
         assert not ours_thread.is_alive() and not theirs.is_alive(), "the two threads wait for each other"
         assert not failures, failures
+        assert waited.is_set(), "our thread never waited for the data layer's lock: the order was not made"
         assert "second/one" in out.getvalue(), out.getvalue()
     finally:
         done.set()
