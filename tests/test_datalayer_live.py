@@ -657,8 +657,14 @@ def test_progress_example_prints_a_live_line_per_node(slow, serve, remote):
             try:
                 out.append(lines.get(timeout=60))
             except queue.Empty:
+                ended = cook.poll()
+                if ended is None:
+                    cook.kill()
+                cook_out, cook_err = cook.communicate(timeout=30)
                 raise AssertionError(
-                    f"the watcher never showed the cook's work items: {out}; its stderr: {''.join(said)[-3000:]}"
+                    f"the watcher never showed the cook's work items: {out}; its stderr: {''.join(said)[-3000:]}; "
+                    f"the cook {'was still running' if ended is None else f'had exited with {ended}'}, and said: "
+                    f"{(cook_out + cook_err)[-3000:]}"
                 ) from None
         (slow.root / "go.tmp").write_text("")
         (slow.root / "go.tmp").rename(go)
