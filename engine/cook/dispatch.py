@@ -28,7 +28,7 @@ from pdgstore.engine.errors import ExpansionError, GraphError
 from pdgstore.engine.files.confine import Confine, working_dirs
 from pdgstore.engine.files.transfer import Transfers
 from pdgstore.engine.graph.workitem import WorkItem
-from pdgstore.engine.pdgapi.bridge import record_uris, record_writes, static_maps
+from pdgstore.engine.pdgapi.bridge import gives_uris, record_uris, record_writes, static_maps
 from pdgstore.engine.schedulers import jobs
 from pdgstore.engine.schedulers.contract import (
     AcceptResult,
@@ -81,6 +81,9 @@ class Host:
     append_item: Callable[[str, str], str] | None = None
 
 
+_GONE = object()  # what ``Running.pop`` finds for an item not running
+
+
 class Running(dict):
     """Item id -> the scheduler running it, counting the items that left (``gone``): a scheduler
     that said it is full is asked again only after one has."""
@@ -92,9 +95,12 @@ class Running(dict):
         self.gone += 1
 
     def pop(self, key, *default):
-        had = key in self
-        value = super().pop(key, *default)
-        self.gone += had
+        value = dict.pop(self, key, _GONE)
+        if value is _GONE:
+            if default:
+                return default[0]
+            raise KeyError(key)
+        self.gone += 1
         return value
 
     def clear(self) -> None:
@@ -124,6 +130,8 @@ class Dispatch:
         self.full: dict[str, int] = {}
         #: scheduler name -> the ScheduledItem it last said FULL_DEFERRED to (the head of its queue)
         self.held: dict[str, ScheduledItem] = {}
+        #: the schedulers whose items may have a status or log URI to record (``gives_uris``)
+        self.uris = {name for name, s in schedulers.items() if gives_uris(s)}
         now = time.monotonic()
         self.next_tick = {name: now + s.tick_period for name, s in schedulers.items()}
         self.running = Running()  # item id -> scheduler name (a batch and its sub-items too)
@@ -236,6 +244,7 @@ class Dispatch:
         running = self.running
         full = self.full
         held = self.held
+        uris = self.uris
         for name, queue in self.ready.items():
             if not queue or name in self.busy or full.get(name) == running.gone:
                 continue
@@ -277,9 +286,10 @@ class Dispatch:
                             self._in_batch(sub, batch, i, f"sub item {i} of {len(batch.subs)}")
                     else:
                         emit(ev.WorkItemStateChanged, item_id=item_id, state="scheduled")
-                    self._call(
-                        name, "get_status_uri", lambda s=scheduled, c=scheduler, i=ids: record_uris(emit, c, s, i)
-                    )
+                    if name in uris:
+                        self._call(
+                            name, "get_status_uri", lambda s=scheduled, c=scheduler, i=ids: record_uris(emit, c, s, i)
+                        )
                 elif result is ScheduleResult.FULL_DEFERRED:
                     queue.appendleft(item_id)
                     budget += 1

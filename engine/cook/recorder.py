@@ -94,7 +94,9 @@ class Recorder:
         event, row = codec.new_event(cls, self._seq, time.time_ns(), self.cook_id, self.graph, fields)
         self._seq += 1
         item_id = getattr(event, "item_id", None)
-        item = self.state.items.get(item_id) if item_id else None
+        items = self.state.items
+        # (the dict's own lookup first: ``LazyItems.get`` is a Python call, for the items not in memory)
+        item = (dict.get(items, item_id) or items.get(item_id)) if item_id else None
         if self.holding is not None:
             self.holding.touched(item_id, cls.kind, event.seq)
         if item is not None and cls.kind in patches.FIELDS and self.log is not None:

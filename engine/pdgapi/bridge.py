@@ -11,6 +11,7 @@ from pdgstore.engine.files import records as files
 from pdgstore.engine.files.confine import ALLOW_ENV, Confine, outside_allowed
 from pdgstore.engine.graph.workitem import WorkItem as EngineWorkItem
 from pdgstore.engine.pdgapi.items import WorkItem
+from pdgstore.engine.schedulers.contract import Scheduler
 
 from pdgstore import events as ev
 
@@ -43,6 +44,14 @@ def record_writes(emit, graph, scheduled, ids: list[str] | None = None, confine:
         for level, text in scheduled.logs:
             emit(ev.WorkItemLogged, item_id=item_id, level=level, text=text)
     scheduled.changed, scheduled.new_outputs, scheduled.logs = {}, [], []
+
+
+def gives_uris(scheduler) -> bool:
+    """Whether ``record_uris`` may record anything for ``scheduler``'s items: it has its own
+    ``get_status_uri``, or it is not the engine's own (then its ``get_log_uri`` is asked too). The
+    engine's in-process scheduler has neither, and a cook asks it for every one of its items."""
+    ours = type(scheduler).__module__.startswith("pdgstore.engine.schedulers")
+    return not ours or type(scheduler).get_status_uri is not Scheduler.get_status_uri
 
 
 def record_uris(emit, scheduler, scheduled, ids: list[str] | None = None) -> None:
