@@ -81,9 +81,6 @@ class Host:
     append_item: Callable[[str, str], str] | None = None
 
 
-_GONE = object()  # what ``Running.pop`` finds for an item not running
-
-
 class Running(dict):
     """Item id -> the scheduler running it, counting the items that left (``gone``): a scheduler
     that said it is full is asked again only after one has."""
@@ -95,12 +92,9 @@ class Running(dict):
         self.gone += 1
 
     def pop(self, key, *default):
-        value = dict.pop(self, key, _GONE)
-        if value is _GONE:
-            if default:
-                return default[0]
-            raise KeyError(key)
-        self.gone += 1
+        had = key in self
+        value = super().pop(key, *default)
+        self.gone += had
         return value
 
     def clear(self) -> None:
