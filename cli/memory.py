@@ -4,9 +4,9 @@ glibc's malloc serves a request of 128 KiB or more with its own ``mmap`` and unm
 but each time such a block is freed it raises that threshold to the block's size ("dynamic mmap
 threshold"). A cook makes a few blocks of megabytes (a batch's packed rows, a partition's event
 of 100,000 outputs, the request that hands rows to the appender); after the first is freed the
-next ones come from the heap, which the process keeps, for the rest of the cook; and the cook's
-peak RSS is a benchmark target (issue 16). Setting the
-threshold once turns the raising off. Nothing changes elsewhere (another libc, another system).
+next ones come from the heap, which the process keeps for the rest of the cook; and the cook's
+peak RSS is a benchmark target (issue 16). Setting the threshold once turns the raising off.
+Nothing changes elsewhere (another libc, another system).
 """
 
 from __future__ import annotations

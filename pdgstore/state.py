@@ -30,10 +30,10 @@ def paused_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector while building state.
 
     Building state allocates many containers that all survive; every collection on the way scans the
-    growing heap for nothing, and replay and snapshot loading would spend most of their time there. Afterwards they
-    are frozen (``gc.freeze``): otherwise the first collection after the pause walks every one of
-    them once more, and each older-generation collection again, in proportion to the items. Frozen
-    objects are still freed by reference counting when the state lets go of them.
+    growing heap for nothing, and replay and snapshot loading would spend most of their time there.
+    Afterwards they are frozen (``gc.freeze``): otherwise the first collection after the pause walks
+    every one of them once more, and each older-generation collection again, in proportion to the
+    items. Frozen objects are still freed by reference counting when the state lets go of them.
     """
     was_enabled = gc.isenabled()
     gc.disable()

@@ -46,12 +46,16 @@ def record_writes(emit, graph, scheduled, ids: list[str] | None = None, confine:
     scheduled.changed, scheduled.new_outputs, scheduled.logs = {}, [], []
 
 
+def _engines_own(scheduler) -> bool:
+    """A scheduler type of the engine's (they name a job's log when it starts, not by ``get_log_uri``)."""
+    return type(scheduler).__module__.startswith("pdgstore.engine.schedulers")
+
+
 def gives_uris(scheduler) -> bool:
     """Whether ``record_uris`` may record anything for ``scheduler``'s items: it has its own
     ``get_status_uri``, or it is not the engine's own (then its ``get_log_uri`` is asked too). The
     engine's in-process scheduler has neither, and a cook asks it for every one of its items."""
-    ours = type(scheduler).__module__.startswith("pdgstore.engine.schedulers")
-    return not ours or type(scheduler).get_status_uri is not Scheduler.get_status_uri
+    return not _engines_own(scheduler) or type(scheduler).get_status_uri is not Scheduler.get_status_uri
 
 
 def record_uris(emit, scheduler, scheduled, ids: list[str] | None = None) -> None:
@@ -62,7 +66,7 @@ def record_uris(emit, scheduler, scheduled, ids: list[str] | None = None) -> Non
     uri = scheduler.get_status_uri(scheduled)
     if uri:
         lines.append(f"status: {uri}")
-    if not type(scheduler).__module__.startswith("pdgstore.engine.schedulers"):
+    if not _engines_own(scheduler):
         uri = scheduler.get_log_uri(scheduled)
         if uri:
             lines.append(f"log: {uri}")
