@@ -193,6 +193,34 @@ def test_bulk_generation_records_what_the_walk_records(tmp_path, monkeypatch, na
         assert {"walk", "bulk"} <= {Path(path).parent.parent.name for path in _appender_from_few_rows}
 
 
+@pytest.mark.parametrize("name", ["page", "wedge_work", "born_chain", "chain"])
+def test_bulk_generation_in_small_chunks_records_what_the_walk_records(tmp_path, monkeypatch, name):
+    """With chunks of 7 items, a root's items, the children of one parent (5 frames a wedge item)
+    and the one child of each of many parents are split across chunks: the items are still the
+    walk's, and so is what the cook after them runs."""
+    monkeypatch.setattr(bulk, "CHUNK", 7)
+    recorded: list[int] = []
+    real_record = bulk._record
+
+    def record(walk, run, out, to_run):
+        recorded.append(len(out["ids"]))
+        real_record(walk, run, out, to_run)
+
+    monkeypatch.setattr(bulk, "_record", record)
+    make = GRAPHS[name]
+    walk = _generate(tmp_path / "walk", make, use_bulk=False, monkeypatch=monkeypatch)
+    fast = _generate(tmp_path / "bulk", make, use_bulk=True, monkeypatch=monkeypatch)
+    assert max(recorded) == 7 and recorded.count(7) > 1  # split, and never over a chunk
+    assert fast[:4] == walk[:4]
+
+
+def test_child_identities_are_item_identity():
+    from pdgstore.engine.graph.workitem import child_identities, item_identity
+
+    parents, keys = ["00ab", "it's", "x" * 16], [0, (1, "a"), "key"]
+    assert child_identities("g", "n", parents, keys) == [item_identity("g", "n", [p], k) for p, k in zip(parents, keys)]
+
+
 def test_bulk_path_is_only_for_fresh_nodes(tmp_path, monkeypatch):
     """A node with recorded items is decided item by item (its items may be reused or dirtied)."""
     root = str(tmp_path)

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pdgstore.engine.graph.nodes import child_attrs
-from pdgstore.engine.graph.workitem import identity_head, identity_with
+from pdgstore.engine.graph.workitem import child_identities, identity_head, identity_with
 from pdgstore.engine.incremental import signatures
 
 from pdgstore import itembatch
@@ -129,77 +129,163 @@ def _made(walk, name: str) -> bool:
 def _node(walk, name: str, early: dict[str, list[str]]) -> None:
     run = walk.runs[name]
     node = run.node
-    graph_name = walk.graph.name
-    state, numbers = walk.state, walk.numbers
-    does_work = node.does_work
-    node_fp = walk.items.node_fp[name]
-    item_signature = signatures.item_signature
-    name_for = walk._name_for
-    parents: Iterable[Item | None]
-    if node.inputs:  # one at a time: a parent let go of once its children are made is not held here
-        parents = (state.items[i] for up in node.inputs for i in list(walk.runs[up].items))
-    else:
-        parents = [None]
-    holding = walk.recorder.holding
-    #: parents done once their children are made here (``_done_early``): handed to ``Holding`` a
-    #: chunk at a time, after the chunk holding their last child is recorded
-    finishing = set(early.get(name, ())) if holding is not None else set()
-    made_from: list[str] = []
-    run_names = run.names
-    #: a cook that runs what it makes (not ``--generate-only``): each item's signature, to record with its result
-    to_run: list[str] | None = [] if does_work and walk.items.enqueue is not None else None
-    out = _columns()
-    ids, names, indexes, parent_lists, attr_list, input_lists, output_lists, signature_list = out.values()
-    for parent in parents:
-        specs = walk._call_generate(node, parent)
+    chunk = _Chunk(walk, run, early)
+    if not node.inputs:
+        specs = walk._call_generate(node, None)
         if specs is None:
             return  # the cook fails (``fail_cook`` said why); nothing of this node is recorded
-        count = len(specs)
-        if parent is None:
-            parent_ids, inputs, pn, parent_outputs = [], [], 1, []
-        else:
-            parent_ids, inputs = [parent.item_id], list(parent.outputs)
-            pn, parent_outputs = numbers.get(parent.item_id, 1), parent.outputs
-        head = identity_head(graph_name, name, parent_ids)
-        for i, spec in enumerate(specs):
-            if len(ids) >= CHUNK:  # a batch at a time, even within one generate (the wedge's)
-                _record(walk, run, out, to_run)
-                _hand_over(walk, made_from)
-                to_run = [] if to_run is not None else None
-                out = _columns()
-                ids, names, indexes, parent_lists, attr_list, input_lists, output_lists, signature_list = out.values()
-            if parent is None:
-                number, attrs = i + 1, dict(spec.attrs)
-            else:
-                number = pn if count == 1 else (pn - 1) * count + i + 1
-                attrs = child_attrs(parent.attrs, spec)
-            item_id = identity_with(head, spec.key)
-            if does_work:
-                outputs, signature = [], ""  # recorded uncooked, as ``decide.work`` records a new item to run
-                if to_run is not None:
-                    to_run.append(item_signature(node_fp, attrs, inputs))
-            else:
-                outputs = list(spec.outputs) or list(parent_outputs)
-                signature = item_signature(node_fp, attrs, inputs, outputs)
-            numbers[item_id] = number
-            if run_names.take_number(number):  # ``Walk._name_for`` on a fresh node, but for a name taken
-                item_name = f"{name}_{number}"
-            else:
-                item_name = name_for(run, number)
-            ids.append(item_id)
-            names.append(item_name)
-            indexes.append(spec.index)
-            parent_lists.append(parent_ids)
-            attr_list.append(attrs)
-            input_lists.append(list(inputs))
-            output_lists.append(outputs)
-            signature_list.append(signature)
-        if parent is not None and parent.node in finishing:
-            made_from.append(parent.item_id)
-    if ids:
-        _record(walk, run, out, to_run)
-    _hand_over(walk, made_from)
+        chunk.add(None, specs)
+    else:
+        items = walk.state.items
+        #: parents that made one item each (a processor's), laid out together once there is a chunk of them
+        singles: list[Item] = []
+        single_specs: list = []
+        # one parent at a time: a parent let go of once its children are made is not held here
+        for parent in (items[i] for up in node.inputs for i in list(walk.runs[up].items)):
+            specs = walk._call_generate(node, parent)
+            if specs is None:
+                return
+            if len(specs) == 1:
+                singles.append(parent)
+                single_specs.append(specs[0])
+                if len(singles) == (chunk.room or CHUNK):
+                    chunk.add_singles(singles, single_specs)
+                    singles, single_specs = [], []
+                continue
+            if singles:
+                chunk.add_singles(singles, single_specs)
+                singles, single_specs = [], []
+            chunk.add(parent, specs)
+        if singles:
+            chunk.add_singles(singles, single_specs)
+    chunk.record()
     walk.bulk_made.add(name)
+
+
+class _Chunk:
+    """The batch of items being made for one node: ``itembatch.COLUMNS``' lists, filled by
+    comprehensions a run of items at a time (all the children of one parent, or the one child of
+    each of many parents), and recorded ``CHUNK`` items at a time. Each item gets what the walk
+    gives a fresh node's item (``Walk._add_children``): its id, number, name, starting attributes,
+    inputs, and for an item born cooked its files and signature."""
+
+    def __init__(self, walk, run, early: dict[str, list[str]]) -> None:
+        self.walk, self.run = walk, run
+        node = run.node
+        self.name, self.graph_name, self.does_work = node.name, walk.graph.name, node.does_work
+        self.node_fp = walk.items.node_fp[node.name]
+        #: a cook that runs what it makes (not ``--generate-only``) queues each with its signature
+        self.queues = node.does_work and walk.items.enqueue is not None
+        #: an item's number is read only to number its children: not kept for a node with none below
+        self.numbers: dict | None = walk.numbers if run.downstream else None
+        #: parents done once their children are made here (``_done_early``): handed to ``Holding`` a
+        #: chunk at a time, after the chunk holding their last child is recorded
+        self.finishing = set(early.get(node.name, ())) if walk.recorder.holding is not None else set()
+        self.made_from: list[str] = []
+        self.out = _columns()
+        self.to_run: list[str] | None = [] if self.queues else None
+
+    @property
+    def room(self) -> int:
+        return CHUNK - len(self.out["ids"])
+
+    def record(self) -> None:
+        """Record the items made so far (if any), then hand over the parents done with them."""
+        if self.out["ids"]:
+            _record(self.walk, self.run, self.out, self.to_run)
+            self.out = _columns()
+            self.to_run = [] if self.queues else None
+        _hand_over(self.walk, self.made_from)
+
+    def add(self, parent: Item | None, specs: list) -> None:
+        """The items ``parent`` generated (None: a root node's), a chunk at a time."""
+        count = len(specs)
+        pn = self.walk.numbers.get(parent.item_id, 1) if parent is not None else 1
+        done = 0
+        while done < count:
+            if not self.room:
+                self.record()
+            part = specs[done : done + self.room] if done or count > self.room else specs
+            k = len(part)
+            if parent is None:
+                numbers: Iterable[int] = range(done + 1, done + k + 1)
+            elif count == 1:
+                numbers = [pn]
+            else:
+                first = (pn - 1) * count + done + 1
+                numbers = range(first, first + k)
+            self._lay_out(parent, part, list(numbers))
+            done += k
+        if parent is not None and parent.node in self.finishing:
+            self.made_from.append(parent.item_id)
+
+    def _lay_out(self, parent: Item | None, specs: list, numbers: list[int]) -> None:
+        n = len(specs)
+        if parent is None:
+            head = identity_head(self.graph_name, self.name, [])
+            attrs = [dict(s.attrs) for s in specs]
+            parent_ids: list[str] = []  # one list for all: as the walk's items of one parent, never changed
+            inputs: list[list] = [[] for _ in range(n)]
+        else:
+            head = identity_head(self.graph_name, self.name, [parent.item_id])
+            parent_attrs = parent.attrs
+            attrs = [child_attrs(parent_attrs, s) for s in specs]
+            parent_ids = [parent.item_id]
+            outputs = parent.outputs
+            inputs = [list(outputs) for _ in range(n)]
+        ids = [identity_with(head, s.key) for s in specs]
+        parent_outputs = [parent.outputs if parent is not None else []] * n
+        self._add(ids, numbers, specs, [parent_ids] * n, attrs, inputs, parent_outputs)
+
+    def add_singles(self, parents: list[Item], specs: list) -> None:
+        """The one item each of ``parents`` generated (``specs``, in the same order)."""
+        while parents:
+            if not self.room:
+                self.record()
+            k = self.room
+            part, parents, part_specs, specs = parents[:k], parents[k:], specs[:k], specs[k:]
+            parent_ids = [p.item_id for p in part]
+            get = self.walk.numbers.get
+            ids = child_identities(self.graph_name, self.name, parent_ids, [s.key for s in part_specs])
+            attrs = [child_attrs(p.attrs, s) for p, s in zip(part, part_specs, strict=True)]
+            inputs = [list(p.outputs) for p in part]
+            self._add(
+                ids,
+                [get(i, 1) for i in parent_ids],
+                part_specs,
+                [[i] for i in parent_ids],
+                attrs,
+                inputs,
+                [p.outputs for p in part],
+            )
+            if self.finishing:
+                self.made_from += [p.item_id for p in part if p.node in self.finishing]
+
+    def _add(self, ids, numbers, specs, parent_lists, attrs, inputs, parent_outputs) -> None:
+        """Add items to the chunk's columns, with their names, files and signatures."""
+        fp, item_signature = self.node_fp, signatures.item_signature
+        if self.does_work:
+            outputs: list[list] = [[] for _ in ids]  # recorded uncooked, as ``decide.work`` records a new item to run
+            signature_list = [""] * len(ids)
+            if self.to_run is not None:
+                self.to_run += [item_signature(fp, a, i) for a, i in zip(attrs, inputs, strict=True)]
+        else:
+            outputs = [list(s.outputs) or list(po) for s, po in zip(specs, parent_outputs, strict=True)]
+            signature_list = [item_signature(fp, a, i, o) for a, i, o in zip(attrs, inputs, outputs, strict=True)]
+        if self.numbers is not None:
+            self.numbers.update(zip(ids, numbers, strict=True))
+        # ``Walk._name_for`` on a fresh node, but for a name taken already
+        run, name, take, name_for = self.run, self.name, self.run.names.take_number, self.walk._name_for
+        names = [f"{name}_{k}" if take(k) else name_for(run, k) for k in numbers]
+        out = self.out
+        out["ids"] += ids
+        out["names"] += names
+        out["indexes"] += [s.index for s in specs]
+        out["parents"] += parent_lists
+        out["attrs"] += attrs
+        out["inputs"] += inputs
+        out["outputs"] += outputs
+        out["signatures"] += signature_list
 
 
 def _hand_over(walk, parent_ids: list[str]) -> None:

@@ -38,6 +38,14 @@ def identity_with(head: str, key) -> str:
     return xxhash.xxh3_64_hexdigest(f"{head}{key!r})".encode())
 
 
+def child_identities(graph: str, node: str, parent_ids: list[str], keys: list) -> list[str]:
+    """``item_identity(graph, node, [parent_id], key)`` of each parent id and key, in one pass: a
+    processor makes one child of each of thousands of parents (``engine.cook.bulk``)."""
+    head = f"('WorkItem', {graph!r}, {node!r}, ("  # identity_head's text, the parent's id in its tuple below
+    digest = xxhash.xxh3_64_hexdigest
+    return [digest(f"{head}{parent!r},), {key!r})".encode()) for parent, key in zip(parent_ids, keys, strict=True)]
+
+
 class FileInfo:
     """A file a work item reads or wrote: ``relpath`` as the log stores it, ``abspath`` the absolute
     path as a string, ``path`` the same as a ``Path``.
