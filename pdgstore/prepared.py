@@ -121,12 +121,25 @@ def batch_rows(seq: int, graph: str, node: str, state: str, cook_id: int, column
     ids, parents, inputs, outputs = columns["ids"], columns["parents"], columns["inputs"], columns["outputs"]
     if not ids or max(max(map(len, parents)), max(map(len, inputs)), max(map(len, outputs))) >= itemlists.LISTED_FROM:
         return None
-    pack = _pack
-    bodies = [
-        pack((index, outs, 0, 0, "", signature, len(ups), len(ins)))
-        for index, outs, signature, ups, ins in zip(columns["indexes"], outputs, columns["signatures"], parents, inputs)
-    ]
-    details = [pack((ups, attrs, ins, "", {})) for ups, attrs, ins in zip(parents, columns["attrs"], inputs)]
+    # each body and detail packs the tuple zip makes of its columns: no Python step per item
+    n = len(ids)
+    bodies = list(
+        map(
+            _pack,
+            zip(
+                columns["indexes"],
+                outputs,
+                repeat(0, n),
+                repeat(0, n),
+                repeat("", n),
+                columns["signatures"],
+                map(len, parents),
+                map(len, inputs),
+                strict=True,
+            ),
+        )
+    )
+    details = list(map(_pack, zip(parents, columns["attrs"], inputs, repeat("", n), repeat({}, n), strict=True)))
     link_parents = [parent for ups in parents for parent in ups]
     link_children = [item_id for item_id, ups in zip(ids, parents) for _ in ups]
     first = seq - len(ids) + 1

@@ -182,6 +182,21 @@ def test_a_batchs_rows_made_from_its_columns_are_the_folds_rows(tmp_path, offloa
     log.close()
 
 
+def test_a_batch_whose_columns_differ_in_length_is_refused_by_the_fold():
+    """The fold maps the columns together (no step per item); a column shorter than the ids (a
+    damaged event) is refused, never cut short in silence."""
+    from pdgstore.projection import APPLY
+    from pdgstore.state import State
+
+    columns = _columns(["a", "b", "c"])
+    columns["names"] = columns["names"][:2]
+    event, _row = codec.new_event(
+        itembatch.WorkItemsGenerated, 3, 1, 1, "g", {"node": "n", "state": "uncooked", **columns}
+    )
+    with pytest.raises(ValueError, match="batch of 3 work items of node n"):
+        APPLY[itembatch.KIND](State(), event)
+
+
 @pytest.mark.timeout(120)
 def test_one_items_batch_is_found_by_its_ord_and_a_second_life_by_every_batch(tmp_path, monkeypatch):
     """An item never removed was generated in a batch only as it was first generated: its batch is

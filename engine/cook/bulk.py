@@ -310,9 +310,7 @@ def _record(walk, run, out: dict[str, list], to_run: list[str] | None) -> None:
     does_work = run.node.does_work
     ids = out["ids"]
     walk.recorder.record_batch(run.node.name, "uncooked" if does_work else "cooked_success", out)
-    items = run.items
-    for item_id in ids:
-        items[item_id] = None
+    run.items.update(dict.fromkeys(ids))
     settle = walk.settle
     n = len(ids)
     settle.total += n
