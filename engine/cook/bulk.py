@@ -220,22 +220,21 @@ class _Chunk:
             self.made_from.append(parent.item_id)
 
     def _lay_out(self, parent: Item | None, specs: list, numbers: list[int]) -> None:
+        """Add items ``specs`` of one parent (None: a root node's), numbered ``numbers``."""
         n = len(specs)
         if parent is None:
             head = identity_head(self.graph_name, self.name, [])
             attrs = [dict(s.attrs) for s in specs]
             parent_ids: list[str] = []  # one list for all: as the walk's items of one parent, never changed
-            inputs: list[list] = [[] for _ in range(n)]
+            parent_files: list = []
         else:
             head = identity_head(self.graph_name, self.name, [parent.item_id])
             parent_attrs = parent.attrs
             attrs = [child_attrs(parent_attrs, s) for s in specs]
-            parent_ids = [parent.item_id]
-            outputs = parent.outputs
-            inputs = [list(outputs) for _ in range(n)]
+            parent_ids, parent_files = [parent.item_id], parent.outputs
         ids = [identity_with(head, s.key) for s in specs]
-        parent_outputs = [parent.outputs if parent is not None else []] * n
-        self._add(ids, numbers, specs, [parent_ids] * n, attrs, inputs, parent_outputs)
+        inputs = [list(parent_files) for _ in range(n)]
+        self._add(ids, numbers, specs, [parent_ids] * n, attrs, inputs, [parent_files] * n)
 
     def add_singles(self, parents: list[Item], specs: list) -> None:
         """The one item each of ``parents`` generated (``specs``, in the same order)."""
@@ -299,7 +298,7 @@ def _hand_over(walk, parent_ids: list[str]) -> None:
 
 
 def _columns() -> dict[str, list]:
-    """A batch's empty columns, in ``itembatch.COLUMNS`` order (``_node`` unpacks them in it)."""
+    """A batch's empty columns, in ``itembatch.COLUMNS`` order (the event's)."""
     return {column: [] for column in itembatch.COLUMNS}
 
 
