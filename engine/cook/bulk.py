@@ -28,8 +28,6 @@ log differs (a node's items together instead of parent and child interleaved).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from pdgstore.engine.graph.nodes import child_attrs
 from pdgstore.engine.graph.workitem import child_identities, identity_head, identity_with
 from pdgstore.engine.incremental import signatures
@@ -207,13 +205,9 @@ class _Chunk:
                 self.record()
             part = specs[done : done + self.room] if done or count > self.room else specs
             k = len(part)
-            if parent is None:
-                numbers: Iterable[int] = range(done + 1, done + k + 1)
-            elif count == 1:
-                numbers = [pn]
-            else:
-                first = (pn - 1) * count + done + 1
-                numbers = range(first, first + k)
+            # as ``Walk._add_children`` numbers them: a root's from 1, a parent's after its own number
+            first = done + 1 if parent is None else (pn - 1) * count + done + 1
+            numbers = range(first, first + k)
             self._lay_out(parent, part, list(numbers))
             done += k
         if parent is not None and parent.node in self.finishing:

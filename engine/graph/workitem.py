@@ -30,7 +30,12 @@ def identity_head(graph: str, node: str, parents: list) -> str:
     """What ``item_identity`` hashes but the key: the same for every child of one parent, so a
     generator of many (``engine.cook.bulk``) makes it once and ``identity_with`` each key."""
     # the text is repr(("WorkItem", graph, node, tuple(parents), key)), written out: no tuple made
-    return f"('WorkItem', {graph!r}, {node!r}, {tuple(parents)!r}, "
+    return f"{_identity_prefix(graph, node)}{tuple(parents)!r}, "
+
+
+def _identity_prefix(graph: str, node: str) -> str:
+    """The start of the text an item's identity hashes, before its parents (``identity_head``)."""
+    return f"('WorkItem', {graph!r}, {node!r}, "
 
 
 def identity_with(head: str, key) -> str:
@@ -41,7 +46,7 @@ def identity_with(head: str, key) -> str:
 def child_identities(graph: str, node: str, parent_ids: list[str], keys: list) -> list[str]:
     """``item_identity(graph, node, [parent_id], key)`` of each parent id and key, in one pass: a
     processor makes one child of each of thousands of parents (``engine.cook.bulk``)."""
-    head = f"('WorkItem', {graph!r}, {node!r}, ("  # identity_head's text, the parent's id in its tuple below
+    head = _identity_prefix(graph, node) + "("  # then the parent's id in its one-item tuple, as repr writes it
     digest = xxhash.xxh3_64_hexdigest
     return [digest(f"{head}{parent!r},), {key!r})".encode()) for parent, key in zip(parent_ids, keys, strict=True)]
 
