@@ -68,7 +68,7 @@ def _cache_key(name: str, subindex):
 def _job_attrib(name: str, kind: str, subindex=-1) -> list:
     """The attribute's values from this job's item file (a batch's sub-item's: its entry in
     ``subItems``), when it has one and the types agree."""
-    data = load_item_data() or {}
+    data = _item_data_once() or {}
     subs = data.get("subItems") or []
     if subindex is not None and 0 <= int(subindex) < len(subs):
         data = subs[int(subindex)]
@@ -87,6 +87,16 @@ def load_item_data(item_name: str | None = None) -> dict | None:
             return json.load(f)
     except FileNotFoundError:
         return None
+
+
+def _item_data_once() -> dict | None:
+    """``load_item_data()`` read once per job: the file is written before the job starts, and from
+    the first value an indexed setter sends, the job's view of that attribute is ``attrib_arrays``.
+    (Read for every new attribute, its open and parse were a good part of a report's cost.)"""
+    key = os.path.join(os.environ.get("PDG_TEMP", ""), os.environ.get("PDG_ITEM_NAME", ""))
+    if key not in pdgcmd.item_files:
+        pdgcmd.item_files[key] = load_item_data()
+    return pdgcmd.item_files[key]
 
 
 def _set_at(name, kind, value, index, workitem_id, subindex, server_addr, raise_exc) -> None:

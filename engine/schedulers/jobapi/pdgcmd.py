@@ -72,6 +72,8 @@ _lock = threading.Lock()
 _token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # report numbers of this process never meet another's
 _counter = 0
 attrib_arrays: dict[str, list] = {}  # the job's view of each attribute set so far, for indexed setters
+#: the job's item file as read once (``pdgattrs``: an attribute's first values), by its path
+item_files: dict[str, dict | None] = {}
 _local = threading.local()  # .pending: the calls of an open batch() on this thread
 
 # -- module settings, as SideFX's ------------------------------------------------------------------
@@ -192,6 +194,7 @@ def reset(new_client: Client | None = None) -> None:
     global _client
     _client = new_client
     attrib_arrays.clear()
+    item_files.clear()
 
 
 @contextlib.contextmanager
@@ -213,7 +216,13 @@ def batch():
 
 
 def _flush(calls: list) -> None:
-    """Send a batch in one request, or in halves when it is over the server's body limit."""
+    """Send a batch in one request, or in halves when it is over the server's body limit. A batch
+    of one report goes as that report's own call: the same answer and the same refusal, without a
+    multicall to write, open and answer on each side."""
+    if len(calls) == 1:
+        method, args, what, (server, raise_exc) = calls[0]
+        _call(method, *args, what=what, server_addr=server, raise_exc=raise_exc)
+        return
     wire = [{"methodName": method, "params": list(args)} for method, args, _, _ in calls]
     server, raise_exc = calls[0][3]
     try:
