@@ -93,10 +93,10 @@ def _item_data_once() -> dict | None:
     """``load_item_data()`` read once per job: the file is written before the job starts, and from
     the first value an indexed setter sends, the job's view of that attribute is ``attrib_arrays``.
     (Read for every new attribute, its open and parse were a good part of a report's cost.)"""
-    key = os.path.join(os.environ.get("PDG_TEMP", ""), os.environ.get("PDG_ITEM_NAME", ""))
-    if key not in pdgcmd.item_files:
-        pdgcmd.item_files[key] = load_item_data()
-    return pdgcmd.item_files[key]
+    files = pdgcmd.item_files
+    if "job" not in files:  # one job, one item file: kept as ``attrib_arrays`` is, until ``pdgcmd.reset``
+        files["job"] = load_item_data()
+    return files["job"]
 
 
 def _set_at(name, kind, value, index, workitem_id, subindex, server_addr, raise_exc) -> None:

@@ -72,7 +72,7 @@ _lock = threading.Lock()
 _token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # report numbers of this process never meet another's
 _counter = 0
 attrib_arrays: dict[str, list] = {}  # the job's view of each attribute set so far, for indexed setters
-#: the job's item file as read once (``pdgattrs``: an attribute's first values), by its path
+#: the job's item file as read once (``pdgattrs``: an attribute's first values)
 item_files: dict[str, dict | None] = {}
 _local = threading.local()  # .pending: the calls of an open batch() on this thread
 
