@@ -178,3 +178,40 @@ def test_calls_read_on_the_worker_get_the_answers_their_xml_would_get(server):
         assert again.sink.calls == recorded and len(recorded) == 2
     finally:
         again.stop()
+
+
+def test_an_answer_larger_than_the_socket_takes_at_once_reaches_its_job_whole(server):
+    """An answer is written without waiting when the job's socket takes it whole (the usual small
+    answer); a larger one (a multicall's list, a job slow to read) is sent to its end all the same."""
+    import threading
+
+    from pdgstore.engine.schedulers.dask.relay import _Job
+
+    relay = Relay("127.0.0.1:1", server.secret, server.max_body)  # never started: no cook is reached
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    ours.setblocking(False)
+    body = b"x" * (1 << 20)
+    got = bytearray()
+
+    def read() -> None:  # the head, then the body to its declared end (or the connection's)
+        theirs.settimeout(30)
+        while len(got) < len(body) or b"\r\n\r\n" not in got[: len(got) - len(body) + 4]:
+            chunk = theirs.recv(1 << 16)
+            if not chunk:
+                return
+            got.extend(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    job = _Job(ours)
+    job.busy = True
+    relay._answer(job, body)
+    reader.join(30)
+    head, _, rest = bytes(got).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"Content-Length: %d" % len(body) in head
+    assert rest == body
+    assert not job.busy and ours.gettimeout() == 0.0  # back to the relay's non-blocking loop
+    ours.close()
+    theirs.close()
+    relay._close_all()

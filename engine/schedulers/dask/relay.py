@@ -223,10 +223,16 @@ class Relay:
     def _answer(self, job: _Job, body: bytes) -> None:
         close = b"Connection: close\r\n" if job.close_after else b""
         head = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n%s\r\n" % (len(body), close)
+        data = head + body
         try:
-            job.sock.settimeout(5.0)  # an answer is small: the job is reading, waiting for it
-            job.sock.sendall(head + body)
-            job.sock.setblocking(False)
+            try:  # an answer is small and the job is reading, waiting for it: it fits at once
+                sent = job.sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            if sent < len(data):  # else wait (up to 5 s) for the job to read the rest
+                job.sock.settimeout(5.0)
+                job.sock.sendall(data[sent:])
+                job.sock.setblocking(False)
         except OSError:
             self._drop(job)
             return
