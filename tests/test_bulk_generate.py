@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import pdgstore.engine as engine
-from pdgstore import EventLog, tablecheck
+import pytest
 from pdgstore.engine import wedge_random, wedge_range, wedge_values
 from pdgstore.engine.cook import bulk
 from pdgstore.engine.cook import recorder as recorder_module
-from pdgstore.state import first_difference
+from pdgstore.engine.graph.nodes import Processor
 
+from pdgstore import EventLog, tablecheck
+from pdgstore.state import first_difference
 
 WEDGE = 500  # 1,000 items: with ``START_ROWS`` lowered below, the cook hands batches to the appender process
 
@@ -361,3 +361,30 @@ def test_a_cold_cook_in_bulk_records_and_runs_what_the_walk_does(tmp_path, monke
     assert fast[2] == walk[2]
     if name in ("wedge_work", "many_partitions"):  # big enough: both went through an appender process
         assert {"walk", "bulk"} <= {Path(path).parent.parent.name for path in _appender_from_few_rows}
+
+
+class _Failing(Processor):
+    """A root processor whose generation raises (a licence server down, say)."""
+
+    type_name = "failing"
+
+    def parms(self) -> dict:
+        return {}
+
+    def generate(self, ctx, parent):
+        raise RuntimeError("the licence server is down")
+
+
+def test_a_root_that_fails_to_generate_in_bulk_fails_the_cook_and_records_none_of_it(tmp_path):
+    """Generating in bulk, a root's items come a part at a time (``generate_parts``): a generation
+    that raises fails the cook with the node's sentence, and none of its items is recorded."""
+    graph = engine.Graph("failing", root=str(tmp_path))
+    graph.add(_Failing("boom", []))
+    graph.range_generate("fine", 3)
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    summary = engine.cook_graph(graph, db=db, generate_only=True)
+    assert summary.status != "success"
+    assert "node boom failed to generate work items: RuntimeError: the licence server is down" in summary.message
+    with EventLog.open(db) as log:
+        state = log.load_state()
+    assert not [i for i in state.items.values() if i.node == "boom"]

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 import pdgstore.engine as engine
-from pdgstore import EventLog
+import pytest
 from pdgstore.engine import attribFlag, wedge_random, wedge_range, wedge_string, wedge_values
 from pdgstore.engine.errors import GraphError
+
+from pdgstore import EventLog
 from pdgstore.state import first_difference
 
 
@@ -112,6 +112,24 @@ def test_wedge_generate_makes_what_values_at_makes(count):
         node = graph.wedge(f"w{n}", count=count, attributes=attributes)
         made = [(spec.key, spec.index, list(spec.attrs.items())) for spec in node.generate(None, None)]
         assert made == [(i, i, list(node.values_at(i).items())) for i in range(count)], attributes
+        # a part at a time (a cook generating in bulk): the same items, in the same order
+        for size in (1, 3, 100):
+            parts = list(node.generate_parts(None, None, size))
+            assert all(len(part) <= size for part in parts) or any(a["wedge_type"] == "string" for a in attributes)
+            joined = [(spec.key, spec.index, list(spec.attrs.items())) for part in parts for spec in part]
+            assert joined == made, (attributes, size)
+
+
+def test_a_root_count_is_known_ahead_only_where_the_node_knows_it():
+    """``count_ahead``: a root wedge's or range's count (a cook generating in bulk starts its log
+    appender before making that many); None with an input, or for a node only ``generate`` can count."""
+    graph = engine.Graph("c")
+    wedge = graph.wedge("w", count=5, attributes=[wedge_range("n", 0, 1)])
+    assert wedge.count_ahead() == 5
+    assert graph.range_generate("r", 4).count_ahead() == 4
+    assert graph.wedge("w2", wedge, count=3).count_ahead() is None
+    assert graph.range_generate("r2", 2, upstream=wedge).count_ahead() is None
+    assert graph.file_pattern("f", "in/*.txt").count_ahead() is None
 
 
 def test_wedge_times_upstream_items_inherits_parent_attributes(tmp_path):

@@ -28,6 +28,8 @@ log differs (a node's items together instead of parent and child interleaved).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pdgstore.engine.graph.nodes import child_attrs
 from pdgstore.engine.graph.workitem import child_identities, identity_head, identity_with
 from pdgstore.engine.incremental import signatures
@@ -89,10 +91,19 @@ def generate(walk, names: list[str]) -> None:
     """Make the items of ``names`` (``plan``) and record them; the walk then marks those nodes
     generated (``Walk._node_generated``), which partitions what waits on them."""
     early = _done_early(walk, names)
+    nodes = walk.graph.nodes
+    walk.recorder.expect(sum(nodes[name].count_ahead() or 0 for name in names if not nodes[name].inputs))
+    fed = _fed(walk, names)
+    fed_by = {down: up for up, down in fed.items()}
     for name in names:
+        if name in fed_by:
+            continue  # made beside its input (``_Feed``), from each chunk of it as it is recorded
         if any(not _made(walk, up) for up in walk.graph.nodes[name].inputs):
             continue  # an input failed to generate: as in the walk, nothing below it is made
-        _node(walk, name, early)
+        down = fed.get(name)
+        feed = _Feed(walk, down, early) if down is not None else None
+        if _node(walk, name, early, feed) and feed is not None:
+            feed.close()
     holding = walk.recorder.holding
     if holding is not None:  # items born cooked, their children made: done, as ``Settle.cooked`` says
         seq = walk.recorder.emitted_seq
@@ -124,40 +135,102 @@ def _made(walk, name: str) -> bool:
     return walk.runs[name].items or name in walk.bulk_made
 
 
-def _node(walk, name: str, early: dict[str, list[str]]) -> None:
+def _fed(walk, names: list[str]) -> dict[str, str]:
+    """Node -> the processor made here whose only input it is, and the only node made here below
+    it: that processor's items are made from each chunk of its input as the chunk is recorded
+    (``_Feed``), not once its input is whole. The log appender then writes both nodes' rows from
+    the first chunks on, instead of the second node's (the heavier: parents, links) all at the end."""
+    chosen = set(names)
+    fed: dict[str, str] = {}
+    for name in names:
+        node = walk.graph.nodes[name]
+        if len(node.inputs) != 1 or node.inputs[0] not in chosen:
+            continue
+        up = node.inputs[0]
+        if [down for down in walk.runs[up].downstream if down in chosen] == [name]:
+            fed[up] = name
+    for up in [up for up in fed if up in fed.values()]:
+        del fed[up]  # one node fed at a time: the one below a fed node is made once that one is whole
+    return fed
+
+
+def _node(walk, name: str, early: dict[str, list[str]], feed: _Feed | None = None) -> bool:
+    """Make and record the items of ``name``, handing each chunk recorded to ``feed`` (the
+    processor made from them, ``_fed``); whether they were all made (else the cook fails)."""
     run = walk.runs[name]
     node = run.node
-    chunk = _Chunk(walk, run, early)
-    if not node.inputs:
-        specs = walk._call_generate(node, None)
-        if specs is None:
-            return  # the cook fails (``fail_cook`` said why); nothing of this node is recorded
-        chunk.add(None, specs)
-    else:
+    if node.inputs:
+        own = _Feed(walk, name, early, feed)
         items = walk.state.items
-        #: parents that made one item each (a processor's), laid out together once there is a chunk of them
-        singles: list[Item] = []
-        single_specs: list = []
         # one parent at a time: a parent let go of once its children are made is not held here
-        for parent in (items[i] for up in node.inputs for i in list(walk.runs[up].items)):
-            specs = walk._call_generate(node, parent)
-            if specs is None:
-                return
-            if len(specs) == 1:
-                singles.append(parent)
-                single_specs.append(specs[0])
-                if len(singles) == (chunk.room or CHUNK):
-                    chunk.add_singles(singles, single_specs)
-                    singles, single_specs = [], []
-                continue
-            if singles:
-                chunk.add_singles(singles, single_specs)
-                singles, single_specs = [], []
-            chunk.add(parent, specs)
-        if singles:
-            chunk.add_singles(singles, single_specs)
+        own.feed(items[i] for up in node.inputs for i in list(walk.runs[up].items))
+        return own.close()
+    chunk = _Chunk(walk, run, early, feed)
+    # a part at a time (``Processor.generate_parts``): the first chunk is recorded while the rest is made
+    parts = node.generate_parts(walk.ctx, None, CHUNK)
+    made = 0
+    while True:
+        try:
+            specs = next(parts, None)
+        except Exception as exc:  # noqa: BLE001 - as ``Walk._call_generate``; before the first part, so nothing is recorded
+            walk.generate_failed(node, None, exc)
+            return False
+        if specs is None:
+            break
+        chunk.add(None, specs, made)
+        made += len(specs)
     chunk.record()
     walk.bulk_made.add(name)
+    return True
+
+
+class _Feed:
+    """The items of processor ``name``, made from its parents as they come: all of them at once
+    (``_node``), or a chunk of its input at a time, as each is recorded (``_fed``). ``then``: the
+    feed of the node made from this one's chunks, if any."""
+
+    def __init__(self, walk, name: str, early: dict[str, list[str]], then: _Feed | None = None) -> None:
+        self.walk = walk
+        self.node = walk.runs[name].node
+        self.chunk = _Chunk(walk, walk.runs[name], early, then)
+        #: parents that made one item each (a processor's), laid out together once there is a chunk of them
+        self.singles: list[Item] = []
+        self.single_specs: list = []
+        self.failed = False
+
+    def feed(self, parents: Iterable[Item]) -> None:
+        """Make the items of ``parents``; stop at the first whose generation fails (the cook fails)."""
+        if self.failed:
+            return
+        walk, node, chunk = self.walk, self.node, self.chunk
+        for parent in parents:
+            specs = walk._call_generate(node, parent)
+            if specs is None:
+                self.failed = True
+                return
+            if len(specs) == 1:
+                self.singles.append(parent)
+                self.single_specs.append(specs[0])
+                if len(self.singles) == (chunk.room or CHUNK):
+                    self._lay_out_singles()
+                continue
+            self._lay_out_singles()
+            chunk.add(parent, specs)
+
+    def _lay_out_singles(self) -> None:
+        if self.singles:
+            self.chunk.add_singles(self.singles, self.single_specs)
+            self.singles, self.single_specs = [], []
+
+    def close(self) -> bool:
+        """Record what is left; whether every parent's items were made (else nothing more is
+        recorded, and the node is not made here)."""
+        if self.failed:
+            return False
+        self._lay_out_singles()
+        self.chunk.record()
+        self.walk.bulk_made.add(self.node.name)
+        return True
 
 
 class _Chunk:
@@ -167,8 +240,10 @@ class _Chunk:
     gives a fresh node's item (``Walk._add_children``): its id, number, name, starting attributes,
     inputs, and for an item born cooked its files and signature."""
 
-    def __init__(self, walk, run, early: dict[str, list[str]]) -> None:
+    def __init__(self, walk, run, early: dict[str, list[str]], then: _Feed | None = None) -> None:
         self.walk, self.run = walk, run
+        #: the processor whose items are made from each chunk of these once it is recorded (``_fed``)
+        self.then = then
         node = run.node
         self.name, self.graph_name, self.does_work = node.name, walk.graph.name, node.does_work
         self.node_fp = walk.items.node_fp[node.name]
@@ -188,15 +263,21 @@ class _Chunk:
         return CHUNK - len(self.out["ids"])
 
     def record(self) -> None:
-        """Record the items made so far (if any), then hand over the parents done with them."""
-        if self.out["ids"]:
+        """Record the items made so far (if any), hand over the parents done with them, then make
+        the next node's items from them (``then``)."""
+        ids = self.out["ids"]
+        if ids:
             _record(self.walk, self.run, self.out, self.to_run)
             self.out = _columns()
             self.to_run = [] if self.queues else None
         _hand_over(self.walk, self.made_from)
+        if ids and self.then is not None:
+            items = self.walk.state.items
+            self.then.feed(items[i] for i in ids)
 
-    def add(self, parent: Item | None, specs: list) -> None:
-        """The items ``parent`` generated (None: a root node's), a chunk at a time."""
+    def add(self, parent: Item | None, specs: list, before: int = 0) -> None:
+        """The items ``parent`` generated (None: a root node's, after the ``before`` made already),
+        a chunk at a time."""
         count = len(specs)
         pn = self.walk.numbers.get(parent.item_id, 1) if parent is not None else 1
         done = 0
@@ -206,7 +287,7 @@ class _Chunk:
             part = specs[done : done + self.room] if done or count > self.room else specs
             k = len(part)
             # as ``Walk._add_children`` numbers them: a root's from 1, a parent's after its own number
-            first = done + 1 if parent is None else (pn - 1) * count + done + 1
+            first = before + done + 1 if parent is None else (pn - 1) * count + done + 1
             numbers = range(first, first + k)
             self._lay_out(parent, part, list(numbers))
             done += k

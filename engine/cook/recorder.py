@@ -198,6 +198,14 @@ class Recorder:
         if self.pending >= HAND_OFF_ROWS and self.offload:
             self._hand_off()
 
+    def expect(self, rows: int) -> None:
+        """About ``rows`` rows are about to be made (a bulk node's items, before they are made):
+        start the appender now if they would start it anyway, so that its interpreter starts while
+        they are made and it is ready for the first of them."""
+        if self.log_process is None and self.offload and self.log is not None and rows >= START_ROWS:
+            self._stop_checkpointer()  # the appender checkpoints by itself
+            self.log_process = LogProcess(self.log)
+
     def _hand_off(self) -> None:
         """Queue the pending rows to the appender (started now if need be) without waiting:
         ``flush`` then announces their events once they are confirmed, as it would have."""

@@ -327,9 +327,13 @@ class Walk:
         try:
             return processor.generate(self.ctx, parent)
         except Exception as exc:
-            where = f" from {parent.name}" if parent is not None else ""
-            self.fail_cook(f"node {processor.name} failed to generate work items{where}: {type(exc).__name__}: {exc}")
+            self.generate_failed(processor, parent, exc)
             return None
+
+    def generate_failed(self, processor, parent, exc: Exception) -> None:
+        """``processor``'s ``generate`` (or ``generate_parts``) raised ``exc``: the cook fails."""
+        where = f" from {parent.name}" if parent is not None else ""
+        self.fail_cook(f"node {processor.name} failed to generate work items{where}: {type(exc).__name__}: {exc}")
 
     def _add_children(
         self, run: NodeRun, new: list[NewItem], parent: Item | None, numbers: list[int] | None = None

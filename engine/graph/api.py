@@ -32,6 +32,7 @@ from pdgstore.engine.graph import nodes as n
 from pdgstore.engine.graph.attribnodes import PythonScript
 from pdgstore.engine.graph.attribs import recordable
 from pdgstore.engine.graph.commands import CommandProcessor, PythonScriptProcessor
+from pdgstore.engine.graph.generators import RangeGenerator
 from pdgstore.engine.graph.library import NodeLibrary
 from pdgstore.engine.graph.when import set_generate_when
 from pdgstore.engine.pdgapi.items import NODE_TYPES
@@ -151,9 +152,7 @@ class Graph(NodeLibrary):
         generate_when="automatic",
     ) -> n.Node:
         """``count`` items with ``attribute`` = start + index * step (or one per ``values``)."""
-        node = n.RangeGenerator(
-            name, _names(upstream), count, start=start, step=step, values=values, attribute=attribute
-        )
+        node = RangeGenerator(name, _names(upstream), count, start=start, step=step, values=values, attribute=attribute)
         set_generate_when(node, generate_when)
         return self.add(node)
 

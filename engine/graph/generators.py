@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 from itertools import repeat
 from typing import Any
 
@@ -117,6 +118,9 @@ class Wedge(Processor):
     def parms(self) -> dict:
         return {"count": self.count, "attributes": self.attributes}
 
+    def count_ahead(self) -> int | None:
+        return None if self.inputs else self.count
+
     def made_nothing(self, upstream: int) -> str:
         return "its wedge count is 0" if self.count == 0 and (upstream or not self.inputs) else ""
 
@@ -144,10 +148,25 @@ class Wedge(Processor):
         if any(a["wedge_type"] == "string" for a in self.attributes):
             values_at = self.values_at
             return [NewItem(key=i, index=i, attrs=values_at(i)) for i in range(count)]
+        return self._items(0, count)
+
+    def generate_parts(self, ctx: GenerateContext, parent, size: int) -> Iterator[list[NewItem]]:
+        """``generate``'s items ``size`` at a time, each part made when it is asked for (the values
+        of every kind but a string's are known from the index and the count alone)."""
+        if any(a["wedge_type"] == "string" for a in self.attributes):
+            yield self.generate(ctx, parent)
+            return
+        for start in range(0, self.count, size):
+            yield self._items(start, min(self.count, start + size))
+
+    def _items(self, start: int, stop: int) -> list[NewItem]:
+        """The items of wedge indexes ``start`` to ``stop`` (no string attribute), made a column
+        per attribute."""
+        count = self.count
         names = [a["name"] for a in self.attributes]
-        columns = [_wedge_column(a, count) for a in self.attributes]
+        columns = [_wedge_column(a, count, start, stop) for a in self.attributes]
         out = []
-        for i, row in enumerate(zip(*columns) if columns else repeat((), count)):
+        for i, row in zip(range(start, stop), zip(*columns) if columns else repeat((), stop - start)):
             attrs = dict(zip(names, row))
             attrs["wedgeindex"] = ["int", [i]]
             attrs["wedgecount"] = ["int", [count]]
@@ -169,16 +188,17 @@ class _WedgeView:
         self.outputs: list = []
 
 
-def _wedge_column(a: dict, count: int) -> list:
+def _wedge_column(a: dict, count: int, start: int, stop: int) -> list:
     """The stored values (``[type, [value]]``, as ``Wedge.values_at`` makes them) of wedge attribute
-    ``a`` for every index: a scalar range's arithmetic inline, ``_wedge_value`` for the rest."""
+    ``a`` for indexes ``start`` to ``stop`` of ``count``: a scalar range's arithmetic inline,
+    ``_wedge_value`` for the rest."""
     if a["wedge_type"] == "range" and not isinstance(a["start"], (list, tuple)) and count > 1:
         s, e, last = a["start"], a["end"], count - 1
         if a["type"] == "int":
             floor = math.floor
-            return [["int", [int(floor(s + (e - s) * (i / last) + 0.5))]] for i in range(count)]
-        return [_stored(s + (e - s) * (i / last)) for i in range(count)]
-    return [_stored(_wedge_value(a, i, count)) for i in range(count)]
+            return [["int", [int(floor(s + (e - s) * (i / last) + 0.5))]] for i in range(start, stop)]
+        return [_stored(s + (e - s) * (i / last)) for i in range(start, stop)]
+    return [_stored(_wedge_value(a, i, count)) for i in range(start, stop)]
 
 
 def _stored(value) -> list:
@@ -202,6 +222,50 @@ def _wedge_value(a: dict, index: int, count: int) -> Any:
     if a["type"] == "int":
         values = [int(math.floor(v + 0.5)) for v in values]
     return values if isinstance(a["start"], (list, tuple)) else values[0]
+
+
+class RangeGenerator(Processor):
+    """A wedge-like generator: ``count`` items (or one per value of ``values``), each with an
+    ``attribute`` holding start + index * step (or the value). With an upstream node it makes that
+    many items per upstream item, each inheriting its parent's attributes."""
+
+    type_name = "range_generate"
+    static_generation = True
+
+    def __init__(self, name, inputs, count=None, *, start=0, step=1, values=None, attribute="value") -> None:
+        super().__init__(name, inputs)
+        if values is None and count is None:
+            raise GraphError(f"range generator {name}: give a count or a list of values")
+        if values is not None:
+            values = list(values)
+            for v in values:
+                attribs.typed(v)  # refuse what cannot be an attribute now, not mid-cook
+        self.count = len(values) if values is not None else int(count)
+        self.start, self.step, self.values, self.attribute = start, step, values, attribute
+
+    def parms(self) -> dict:
+        return {
+            "count": self.count,
+            "start": self.start,
+            "step": self.step,
+            "values": self.values,
+            "attribute": self.attribute,
+        }
+
+    def count_ahead(self) -> int | None:
+        return None if self.inputs else self.count
+
+    def made_nothing(self, upstream: int) -> str:
+        if self.values is not None and not self.values:
+            return "its list of values is empty"
+        return f"its count is {self.count}" if self.count <= 0 else ""
+
+    def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
+        out = []
+        for i in range(self.count):
+            value = self.values[i] if self.values is not None else self.start + i * self.step
+            out.append(NewItem(key=i, index=i, attrs={self.attribute: attribs.typed(value)}))
+        return out
 
 
 class FrameRange(Processor):

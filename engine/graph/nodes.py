@@ -24,7 +24,7 @@ import marshal
 import math
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -128,6 +128,15 @@ class Processor(Node):
 
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
         raise NotImplementedError
+
+    def count_ahead(self) -> int | None:
+        """The number of items a root makes, where known before making them (None: ask ``generate``)."""
+        return None
+
+    def generate_parts(self, ctx: GenerateContext, parent, size: int) -> Iterator[list[NewItem]]:
+        """``generate``'s items in lists of about ``size`` (``engine.cook.bulk`` records each
+        as the next is made); a failure comes before the first."""
+        yield self.generate(ctx, parent)
 
     def cook(self, item) -> None:
         """Do the item's work (only called when ``does_work``)."""
@@ -331,47 +340,6 @@ def _glob(pattern: str) -> list[tuple[str, os.DirEntry | None]]:
         names = [n for n in names if n[:1] != "."]  # glob leaves hidden files out unless asked
     prefix = directory + os.sep
     return [(prefix + n, entries[n]) for n in fnmatch.filter(names, base)]
-
-
-class RangeGenerator(Processor):
-    """A wedge-like generator: ``count`` items (or one per value of ``values``), each with an
-    ``attribute`` holding start + index * step (or the value). With an upstream node it makes that
-    many items per upstream item, each inheriting its parent's attributes."""
-
-    type_name = "range_generate"
-    static_generation = True
-
-    def __init__(self, name, inputs, count=None, *, start=0, step=1, values=None, attribute="value") -> None:
-        super().__init__(name, inputs)
-        if values is None and count is None:
-            raise GraphError(f"range generator {name}: give a count or a list of values")
-        if values is not None:
-            values = list(values)
-            for v in values:
-                attribs.typed(v)  # refuse what cannot be an attribute now, not mid-cook
-        self.count = len(values) if values is not None else int(count)
-        self.start, self.step, self.values, self.attribute = start, step, values, attribute
-
-    def parms(self) -> dict:
-        return {
-            "count": self.count,
-            "start": self.start,
-            "step": self.step,
-            "values": self.values,
-            "attribute": self.attribute,
-        }
-
-    def made_nothing(self, upstream: int) -> str:
-        if self.values is not None and not self.values:
-            return "its list of values is empty"
-        return f"its count is {self.count}" if self.count <= 0 else ""
-
-    def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
-        out = []
-        for i in range(self.count):
-            value = self.values[i] if self.values is not None else self.start + i * self.step
-            out.append(NewItem(key=i, index=i, attrs={self.attribute: attribs.typed(value)}))
-        return out
 
 
 _PLAIN = (int, float, str, bool, type(None))

@@ -34,12 +34,12 @@ from __future__ import annotations
 
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph import library
+from pdgstore.engine.graph.generators import RangeGenerator
 from pdgstore.engine.graph.nodes import (
     FilePattern,
     Node,
     PartitionByAttribute,
     PythonProcessor,
-    RangeGenerator,
     WaitForAll,
 )
 from pdgstore.engine.incremental.decide import settled, unchanged
