@@ -98,7 +98,7 @@ def generate(walk, names: list[str]) -> None:
     for name in names:
         if name in fed_by:
             continue  # made beside its input (``_Feed``), from each chunk of it as it is recorded
-        if any(not _made(walk, up) for up in walk.graph.nodes[name].inputs):
+        if any(not _made(walk, up) for up in nodes[name].inputs):
             continue  # an input failed to generate: as in the walk, nothing below it is made
         down = fed.get(name)
         feed = _Feed(walk, down, early) if down is not None else None

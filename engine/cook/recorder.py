@@ -203,16 +203,20 @@ class Recorder:
         start the appender now if they would start it anyway, so that its interpreter starts while
         they are made and it is ready for the first of them."""
         if self.log_process is None and self.offload and self.log is not None and rows >= START_ROWS:
-            self._stop_checkpointer()  # the appender checkpoints by itself
-            self.log_process = LogProcess(self.log)
+            self._start_appender(self.log)
+
+    def _start_appender(self, log: EventLog) -> LogProcess:
+        """The appender process for ``log``, started now; the checkpointer thread stops (the
+        appender checkpoints by itself)."""
+        self._stop_checkpointer()
+        process = self.log_process = LogProcess(log)
+        return process
 
     def _hand_off(self) -> None:
         """Queue the pending rows to the appender (started now if need be) without waiting:
         ``flush`` then announces their events once they are confirmed, as it would have."""
         assert self.log is not None, "only a recorder with a store offloads"
-        process = self.log_process
-        if process is None:
-            process = self.log_process = LogProcess(self.log)
+        process = self.log_process or self._start_appender(self.log)
         process.append(self._rows, None, self._prepared, self._batches)
         self.log.next_seq = self._seq
         self._rows, self._prepared, self._batches, self._batch_items = [], [], [], 0
@@ -231,8 +235,7 @@ class Recorder:
         process = self.log_process
         if self._rows and log is not None:
             if process is None and self.offload and self.pending >= START_ROWS:
-                self._stop_checkpointer()  # the appender checkpoints by itself
-                process = self.log_process = LogProcess(log)
+                process = self._start_appender(log)
             if process is not None:
                 process.append(self._rows, mark, self._prepared, self._batches)
             else:

@@ -197,14 +197,12 @@ def request_body(method: str, params: tuple) -> bytes:
     return "".join(out).encode("utf-8", "xmlcharrefreplace")
 
 
+#: the stdlib marshaller's escaping of strings and member names
+_escape = xmlrpc.client.escape
+
+
 class _Unusual(Exception):
     """A value ``_dump`` leaves to the stdlib's marshaller."""
-
-
-def _escape(text: str) -> str:
-    if "&" in text or "<" in text or ">" in text:
-        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text
 
 
 def _dump(value, out: list) -> None:
