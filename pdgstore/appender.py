@@ -144,10 +144,13 @@ MERGE_ROWS = 20_000
 
 def read_requests(stream, requests: queue.SimpleQueue) -> None:
     """Move whole requests from ``stream`` to ``requests`` as they arrive (``END`` at the end), so
-    the pipe is drained while SQLite works and the cook never waits to write."""
-    while (found := read_request(stream)) is not None:
-        requests.put(found)
-    requests.put(END)
+    the pipe is drained while SQLite works and the cook never waits to write. ``END`` comes last
+    whatever happens here, so that the appender ends rather than waits for requests that cannot come."""
+    try:
+        while (found := read_request(stream)) is not None:
+            requests.put(found)
+    finally:
+        requests.put(END)
 
 
 def perform(log: EventLog, header: Sequence[Any], tail: bytes) -> None:
@@ -209,35 +212,48 @@ def serve(path: str, lock_fd: int, synchronous: str, stdin, stdout) -> int:
     threading.Thread(target=read_requests, args=(stdin, requests), daemon=True).start()
     with log:
         stdout.write(READY)
-        later = None  # a request taken from the queue while merging, done next
-        while (found := later or requests.get()) is not END:
-            later = None
-            merged = [found]
-            if found[0][0] == "append":  # the appender is behind: the appends waiting join this one
-                count = len(found[0][1])
-                while count < MERGE_ROWS and later is None:
-                    try:
-                        waiting = requests.get_nowait()
-                    except queue.Empty:
-                        break
-                    if waiting is END or waiting[0][0] != "append":
-                        later = waiting
-                    else:
-                        merged.append(waiting)
-                        count += len(waiting[0][1])
+        return drain(log, requests, stdout)
+
+
+#: no request taken ahead (``drain``; distinct from ``END``, which is a request's place in the queue)
+_NOTHING: Any = object()
+
+
+def drain(log: EventLog, requests: queue.SimpleQueue, stdout) -> int:
+    """Do the requests of ``requests`` in order up to ``END``, replying to each on ``stdout``;
+    appends waiting together are done in one transaction (``perform_merged``). Returns the exit
+    status: 0 at ``END``, 1 after the first request that failed (its failure replied)."""
+    later = _NOTHING  # a request taken from the queue while merging (``END`` too), done next
+    while True:
+        found = requests.get() if later is _NOTHING else later
+        later = _NOTHING
+        if found is END:
+            return 0
+        merged = [found]
+        if found[0][0] == "append":  # the appender is behind: the appends waiting join this one
+            count = len(found[0][1])
+            while count < MERGE_ROWS and later is _NOTHING:
+                try:
+                    waiting = requests.get_nowait()
+                except queue.Empty:
+                    break
+                if waiting is END or waiting[0][0] != "append":
+                    later = waiting
+                else:
+                    merged.append(waiting)
+                    count += len(waiting[0][1])
+        try:
+            perform_merged(log, merged)
+        except Exception as exc:  # noqa: BLE001
+            stdout.write(failure(exc))
+            return 1
+        stdout.write(DONE * len(merged))
+        if later is _NOTHING and requests.empty():
             try:
-                perform_merged(log, merged)
-            except Exception as exc:  # noqa: BLE001
+                log.checkpoint()  # while idle, so that a later commit (the snapshot's) need not
+            except Exception as exc:  # noqa: BLE001 - a write error like any other: told, never a silent death
                 stdout.write(failure(exc))
                 return 1
-            stdout.write(DONE * len(merged))
-            if later is None and requests.empty():
-                try:
-                    log.checkpoint()  # while idle, so that a later commit (the snapshot's) need not
-                except Exception as exc:  # noqa: BLE001 - a write error like any other: told, never a silent death
-                    stdout.write(failure(exc))
-                    return 1
-    return 0
 
 
 def main(argv: list[str]) -> int:

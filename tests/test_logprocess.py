@@ -386,3 +386,42 @@ def test_a_refused_batch_among_merged_ones_leaves_the_batches_before_it(tmp_path
         with pytest.raises(StoreError, match="was refused"):
             appender.perform_merged(log, merged)
         assert seqs(log.path) == list(range(1, 101))
+
+
+@pytest.mark.timeout(60)
+def test_the_end_of_the_requests_taken_while_merging_ends_the_appender(tmp_path):
+    """A cook that gives up (``LogProcess.abandon``) closes the appender's input right behind its
+    last appends: the end of the requests may be taken from the queue while those are merged. It
+    must still end the appender, after the appends are committed (it once was lost there, and the
+    failing cook waited for its appender forever)."""
+    import io
+    import queue
+
+    from pdgstore import appender
+
+    requests: queue.SimpleQueue = queue.SimpleQueue()
+    for request in (_append_request(rows(1, 10)), _append_request(rows(11, 5)), appender.END):
+        requests.put(request)
+    replies = io.BytesIO()
+    with writer(tmp_path) as log:
+        assert appender.drain(log, requests, replies) == 0
+        assert replies.getvalue() == appender.DONE * 2
+        assert seqs(log.path) == list(range(1, 16))
+
+
+@pytest.mark.timeout(60)
+def test_a_request_that_cannot_be_read_ends_the_requests(monkeypatch):
+    """The reader thread ends the queue whatever stops it, so the appender never waits for it."""
+    import io
+    import queue
+
+    from pdgstore import appender
+
+    def unreadable(stream):
+        raise ValueError("not a request")
+
+    monkeypatch.setattr(appender, "read_request", unreadable)
+    requests: queue.SimpleQueue = queue.SimpleQueue()
+    with pytest.raises(ValueError):
+        appender.read_requests(io.BytesIO(b"junk"), requests)
+    assert requests.get_nowait() is appender.END
