@@ -75,7 +75,7 @@ class PdgGroup(click.Group):
         try:
             return super().invoke(ctx)
         except PdgError as exc:
-            click.echo(f"pdg: {exc}", err=True)
+            click.echo(f"pdg: {one_line(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except BrokenPipeError:
             sys.stderr.close()
@@ -84,8 +84,17 @@ class PdgGroup(click.Group):
             # damage met only on a later read (a page opening the store did not reach, a row's bytes
             # a read decodes after the store was opened): the sentence a refused store gets
             refused = StoreRefused.corrupt(_store_name(), str(exc))
-            click.echo(f"pdg: {refused}", err=True)
+            click.echo(f"pdg: {one_line(str(refused))}", err=True)
             ctx.exit(refused.exit_code)
+
+
+def one_line(sentence: str) -> str:
+    """``sentence`` as one printable line: a character that would break or hide it (a newline, a
+    control character from a damaged file's bytes that SQLite quotes back) is written as its
+    escape. Scripts read the error as the one ``pdg: ...`` line on stderr."""
+    if sentence.isprintable():
+        return sentence
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in sentence)
 
 
 def _store_name() -> str:

@@ -28,6 +28,11 @@ PAGE_SIZE = 8192
 DECODE_ERRORS = tables.DECODE_ERRORS
 
 
+#: the problem when SQLite's own message about a damaged schema is not text (its ``sqlite3`` module
+#: then raises ``UnicodeDecodeError`` decoding the message instead of a ``DatabaseError``)
+UNREADABLE_SCHEMA = "its schema is damaged (SQLite's message about it is not even text)"
+
+
 @contextmanager
 def read_errors(display: str) -> Iterator[None]:
     try:
@@ -79,6 +84,9 @@ def connect_reader(path: str, display: str) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreRefused.corrupt(display, str(exc)) from None
+    except UnicodeDecodeError:
+        conn.close()
+        raise StoreRefused.corrupt(display, UNREADABLE_SCHEMA) from None
     conn = _open_uri(uri + "&immutable=1", display)
     with read_errors(display):
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()

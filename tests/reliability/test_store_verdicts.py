@@ -133,3 +133,35 @@ def test_a_refused_open_never_leaves_a_wal_change(tmp_path):
         EventLog.open(str(db), writer=True)
     assert file_bytes(db) == before
     shutil.rmtree(db.parent)
+
+
+def damaged_schema(folder: Path, byte: int) -> Path:
+    """A store whose schema (the SQL text of an index in ``sqlite_master``) holds ``byte`` where a
+    name's first letter was: SQLite refuses the schema and quotes that byte back in its message."""
+    db = folder / "s" / "pdg.db"
+    db.parent.mkdir(parents=True)
+    with EventLog.open(str(db), writer=True, create=True) as log:
+        log.append(some_events(1, 20))
+    data = bytearray(db.read_bytes())
+    at = data.find(b"ON items (name)")
+    assert at > 0, "the items_name index is in the schema"
+    data[at + len(b"ON items (")] = byte
+    db.write_bytes(bytes(data))
+    return db
+
+
+@pytest.mark.parametrize("byte", [0xCF, 0x1D, 0x0A], ids=["not-utf8", "group-separator", "newline"])
+@pytest.mark.parametrize("command", ["status", "cook"])
+def test_a_damaged_schema_gets_one_printable_line_whatever_sqlite_quotes(project, tmp_path, byte, command):
+    """SQLite's message about a damaged schema quotes the bytes it choked on: a byte that is not
+    UTF-8 made Python's ``sqlite3`` raise ``UnicodeDecodeError`` instead of its error (a traceback),
+    and a control character split the one ``pdg: ...`` line (found by ``test_fuzz.py``)."""
+    db = damaged_schema(tmp_path, byte)
+    project.write("tiny.py", TINY_GRAPH)
+    before = file_bytes(db)
+    args = ["cook", "tiny.py"] if command == "cook" else ["status"]
+    r = project.pdg_process(*args, "--db", str(db))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    line = one_line(r.stderr)
+    assert line.startswith("pdg: ") and "is corrupt" in line and line.isprintable(), line
+    assert file_bytes(db) == before
