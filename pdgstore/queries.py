@@ -300,17 +300,20 @@ def trigger_text(trigger: dict) -> str:
 
 
 def event_dicts(log: EventLog, *, cook_id=None, subject=None, kind=None) -> Iterator[dict]:
-    """The log's events as plain dicts, streamed in seq order (constant memory)."""
-    for e in log.events(0, cook_id=cook_id, subject=subject, kind=kind):
-        yield {
-            "seq": e.seq,
-            "time_ns": e.time_ns,
-            "cook_id": e.cook_id,
-            "graph": e.graph,
-            "kind": e.kind,
-            "subject": e.subject,
-            "payload": e.payload(),
-        }
+    """The log's events as plain dicts, streamed in seq order (constant memory). A payload whose
+    bytes decode but not to its kind's fields (a damaged page SQLite reads back as zeros) is the
+    store's "is corrupt" sentence, as any other damage met on the way."""
+    with log.read_errors():
+        for e in log.events(0, cook_id=cook_id, subject=subject, kind=kind):
+            yield {
+                "seq": e.seq,
+                "time_ns": e.time_ns,
+                "cook_id": e.cook_id,
+                "graph": e.graph,
+                "kind": e.kind,
+                "subject": e.subject,
+                "payload": e.payload(),
+            }
 
 
 def event_rows(

@@ -184,6 +184,32 @@ def test_a_damaged_item_row_gets_a_sentence_naming_the_store(pristine, tmp_path,
         assert file_bytes(db) == before
 
 
+@pytest.mark.timeout(120)
+def test_a_payload_with_a_wrong_field_name_gets_a_sentence(pristine, tmp_path):
+    """A stored event whose payload decodes to as many fields as its kind has, one of them under
+    another name (what a page SQLite reads back partly zeroed gave a fuzzed store): ``pdg events``
+    listed it as far as that field and raised ``AttributeError``; now the store's sentence."""
+    import msgpack
+
+    root = fresh(pristine, tmp_path, next(counter))
+    db = root / ".pdg" / "pdg.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    seq, blob = conn.execute("SELECT seq, payload FROM events WHERE kind = 'WorkItemCooked' LIMIT 1").fetchone()
+    payload = msgpack.unpackb(blob)
+    payload["patches"] = payload.pop("patched")
+    conn.execute("UPDATE events SET payload = ? WHERE seq = ?", (msgpack.packb(payload), seq))
+    conn.close()
+    before = file_bytes(db)
+    for args in (["events"], ["events", "--json"]):
+        result = run(root, args)
+        assert_sentence(result, args)
+        assert result.exit_code == 2 and "pdg.db is corrupt" in result.stderr, (args, result.stderr)
+        assert file_bytes(db) == before
+    for args in READ_COMMANDS:  # those that meet the event say the same; none raises
+        assert_sentence(run(root, args), args)
+        assert file_bytes(db) == before
+
+
 VALUE_GRAPH = """
 from pdgstore.engine import Graph
 
