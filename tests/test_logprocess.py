@@ -425,3 +425,27 @@ def test_a_request_that_cannot_be_read_ends_the_requests(monkeypatch):
     with pytest.raises(ValueError):
         appender.read_requests(io.BytesIO(b"junk"), requests)
     assert requests.get_nowait() is appender.END
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("blocked", [False, True], ids=["idle", "pipe-full"])
+def test_an_appender_that_never_ends_is_stopped_and_the_cook_goes_on(tmp_path, monkeypatch, blocked):
+    """An appender that neither reads nor ends (a bug, a stalled disk) once held a failing cook
+    forever in ``abandon``. It is killed ``STOP_WAIT_S`` after its input closed, even with the
+    sender thread blocked on a full pipe, and the store is the cook's again."""
+    stuck = tmp_path / "stuck.sh"
+    stuck.write_text("#!/bin/sh\nexec sleep 600\n")
+    stuck.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(stuck))
+    monkeypatch.setattr(logprocess, "STOP_WAIT_S", 1.0)
+    with writer(tmp_path) as log:
+        process = LogProcess(log)
+        if blocked:  # more than the pipe holds: the sender waits for a reader that never comes
+            process.append(rows(1, 20_000))
+        t0 = time.monotonic()
+        process.abandon()
+        assert time.monotonic() - t0 < 30
+        assert process.proc.returncode == -signal.SIGKILL
+        assert "was stopped" in process.problem
+        log.append_rows(rows(1, 3))  # the writer appends again
+        assert seqs(log.path) == [1, 2, 3]

@@ -52,6 +52,9 @@ START_ROWS = 2_000
 MAX_UNCONFIRMED_BYTES = 32 << 20
 #: the pipe's size where Linux allows it (F_SETPIPE_SZ): a batch rarely waits for the appender to read
 PIPE_BYTES = 1 << 20
+#: seconds an appender may take to end once its input is closed (it commits at most
+#: ``MAX_UNCONFIRMED_BYTES`` of batches and a snapshot by then) before it is killed
+STOP_WAIT_S = 120.0
 _F_SETPIPE_SZ = 1031
 
 
@@ -208,12 +211,24 @@ class LogProcess:
             pass
 
     def _stop(self) -> None:
+        """Close the appender's input and wait for it to end: it commits what it was sent, then
+        exits. One that has not ended ``STOP_WAIT_S`` after its input closed is killed (a batch
+        it was committing is rolled back whole by SQLite), so a stuck appender never holds the
+        cook, and the writer lock, forever; ``problem`` says so."""
         if self.proc is None:
             return
         self._outbox.put(None)
-        self._sender.join()
         try:
-            self.proc.wait()
+            self._sender.join(STOP_WAIT_S)  # (blocked on a pipe nobody reads: ends once the appender does)
+            try:
+                self.proc.wait(STOP_WAIT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                self.problem = self.problem or (
+                    f"the log appender had not ended {STOP_WAIT_S:.0f} s after its last request and was stopped"
+                )
+            self._sender.join()
         finally:
             self._stdout.close()
 
