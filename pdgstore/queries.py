@@ -128,7 +128,8 @@ def find_item(state: ReadState, ref: str, *, summary: bool = False) -> Item:
             return by_prefix[0]
         if len(by_prefix) > 1:
             raise UnknownItem(f"item id prefix {ref} is ambiguous ({len(by_prefix)} items): give more of it")
-    raise UnknownItem(f"no work item {ref} in the store (give an item id or a name such as node_1)")
+    shown = ref if ref.strip() and ref.isprintable() else repr(ref)  # an empty name is shown as ''
+    raise UnknownItem(f"no work item {shown} in the store (give an item id or a name such as node_1)")
 
 
 def item_detail(log: EventLog, state: ReadState, ref: str, until: int | None = None, limit: int | None = None) -> dict:
