@@ -83,6 +83,7 @@ CASES = {
     "missing_graph_file": Case(("cook", "missing.py"), ("missing.py",)),
     "unknown_item": Case(("show", "nosuch_7"), ("nosuch_7",), needs_store=True),
     "empty_item_name": Case(("show", ""), ("no work item '' in the store",), needs_store=True),
+    "events_of_an_unknown_cook": Case(("events", "--cook", "99"), ("has no cook 99",), needs_store=True),
     "unknown_item_for_events": Case(("events", "--item", "nosuch_7"), ("nosuch_7",), needs_store=True),
     "unknown_node_for_items": Case(("items", "nosuchnode"), ("nosuchnode",), needs_store=True),
     "bad_set_with_an_existing_store": Case(
