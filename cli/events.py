@@ -9,7 +9,6 @@ from pdgstore.cli import render
 from pdgstore.cli.options import db_option
 
 from pdgstore import queries
-from pdgstore.errors import BadRef
 from pdgstore.events import REGISTRY
 from pdgstore.locate import open_store
 from pdgstore.readmodel import TableState
@@ -50,8 +49,7 @@ def command(cook_id, item_ref, kind, db, as_json) -> None:
         subject = None
         if item_ref is not None:
             subject = queries.find_item(TableState(log), item_ref).item_id
-        if cook_id is not None and cook_id not in TableState(log).cooks:
-            raise BadRef(f"{log.display} has no cook {cook_id} (pdg history lists them)")
+        queries.require_cook(log, cook_id)
         rows = queries.event_dicts(log, cook_id=cook_id, subject=subject, kind=kind)
         if as_json:
             render.emit_json_lines(rows)

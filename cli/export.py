@@ -8,7 +8,7 @@ from pdgstore.cli.options import db_option, json_option
 from pdgstore.engine.export import export
 
 from pdgstore.locate import open_store
-from pdgstore.queries import JSON_SCHEMA
+from pdgstore.queries import JSON_SCHEMA, require_cook
 
 
 @click.command("export", short_help="Write events or work items to a JSON-lines or CSV file.")
@@ -28,6 +28,7 @@ def command(fmt, what, cook_id, output, db, as_json) -> None:
     """Write the event log (or the work items) to FILE for analysis elsewhere: one JSON object per
     line, or CSV with nested values as JSON. Streamed, written atomically (no partial file)."""
     with open_store(db) as log:
+        require_cook(log, cook_id)
         n = export(log, what, fmt, output, cook_id)
     if output == "-":
         return

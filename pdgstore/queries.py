@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from pdgstore import itembatch, reasons
-from pdgstore.errors import UnknownItem
+from pdgstore.errors import BadRef, UnknownItem
 from pdgstore.events import STATES
 from pdgstore.log import EventLog
+from pdgstore.readmodel import TableState
 from pdgstore.state import Item, State
 
 ITEM_KINDS = (
@@ -298,6 +299,12 @@ def trigger_text(trigger: dict) -> str:
     more = trigger.get("count", len(files)) - min(len(files), 2)
     text = ", ".join(files[:2]) + (f" (+{more})" if more > 0 else "")
     return f"{trigger.get('by', '')}: {text or trigger.get('message', '')}"
+
+
+def require_cook(log: EventLog, cook_id: int | None) -> None:
+    """Refuse a cook the store does not hold (``--cook N`` of a read: a typo is not an empty answer)."""
+    if cook_id is not None and cook_id not in TableState(log).cooks:
+        raise BadRef(f"{log.display} has no cook {cook_id} (pdg history lists them)")
 
 
 def event_dicts(log: EventLog, *, cook_id=None, subject=None, kind=None) -> Iterator[dict]:

@@ -84,6 +84,9 @@ CASES = {
     "unknown_item": Case(("show", "nosuch_7"), ("nosuch_7",), needs_store=True),
     "empty_item_name": Case(("show", ""), ("no work item '' in the store",), needs_store=True),
     "events_of_an_unknown_cook": Case(("events", "--cook", "99"), ("has no cook 99",), needs_store=True),
+    "export_of_an_unknown_cook": Case(
+        ("export", "--format", "jsonl", "--cook", "99", "-o", "out.jsonl"), ("has no cook 99",), needs_store=True
+    ),
     "unknown_item_for_events": Case(("events", "--item", "nosuch_7"), ("nosuch_7",), needs_store=True),
     "unknown_node_for_items": Case(("items", "nosuchnode"), ("nosuchnode",), needs_store=True),
     "bad_set_with_an_existing_store": Case(
