@@ -31,6 +31,7 @@ import select
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from typing import IO
 
@@ -219,9 +220,10 @@ class LogProcess:
             return
         self._outbox.put(None)
         try:
+            deadline = time.monotonic() + STOP_WAIT_S
             self._sender.join(STOP_WAIT_S)  # (blocked on a pipe nobody reads: ends once the appender does)
             try:
-                self.proc.wait(STOP_WAIT_S)
+                self.proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
