@@ -281,6 +281,48 @@ def test_cancel_kills_jobs_on_workers_and_a_later_cook_resumes_minimally(tmp_pat
     assert ran == sorted(i.item_id for i in items_of(state, "run")[2:])
 
 
+def test_a_job_cancelled_while_its_batch_is_being_sent_is_killed(tmp_path, dask_cluster):
+    """The cancel came while the submitter's ``client.map`` of the job's batch was still on its
+    way: the job had left the pending list and had no future yet, so the cancel found nothing to
+    kill, and the job ran on after its cook (the contract test's cancel failed that way under
+    load). The submitter now kills what was cancelled meanwhile, once the futures are back."""
+    from pdgstore.engine.schedulers.dask import DaskScheduler
+
+    class CancelledDuringMap(DaskScheduler):
+        type_name = "cancelled_during_map"
+
+        def _submit(self, batch):
+            client = self.conn.client
+            real = client.map
+
+            def map_then_cancel(*args, **kwargs):
+                futures = real(*args, **kwargs)
+                pids = tmp_path / "pids.txt"
+                deadline = time.monotonic() + 30
+                while not pids.exists() and time.monotonic() < deadline:  # the job runs by now
+                    time.sleep(0.02)
+                self.on_cancel_work_items([job.item_id for job in batch])
+                return futures
+
+            client.map = map_then_cancel
+            try:
+                super()._submit(batch)
+            finally:
+                client.map = real
+
+    cluster, _ = dask_cluster
+    graph = engine.Graph("late", root=str(tmp_path))
+    graph.scheduler("farm", CancelledDuringMap, address=cluster.scheduler_address, default=True, tick_period=0.05)
+    graph.command("run", graph.range_generate("numbers", 1), ["sh", "-c", "echo $$ >> pids.txt; sleep 60"])
+    summary, state, _ = cook(graph, tmp_path)
+    assert [i.state for i in items_of(state, "run")] == ["cooked_cancel"], summary
+    (pid,) = (int(p) for p in (tmp_path / "pids.txt").read_text().split())
+    deadline = time.monotonic() + 30
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(pid), "the job outlived its cancel"
+
+
 def test_a_recook_after_one_change_runs_exactly_the_changed_chain(tmp_path, dask_cluster):
     cluster, _ = dask_cluster
     for i in range(4):

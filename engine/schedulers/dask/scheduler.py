@@ -367,13 +367,9 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
             waiting = [job for job in chosen if job in self._pending]
             for job in waiting:
                 self._pending.remove(job)
-        client = self.conn.client if self.conn else None
-        started = [job for job in chosen if job.future is not None]
-        if client is not None and started and self._lost_since is None:
-            keys = [job.key for job in started if job.spec is not None]
-            self._call(lambda: client.cancel([job.future for job in started], force=True))
-            if keys:
-                self._call(lambda: client.run(remote.kill_jobs, keys, on_error="return"))
+        # a job its batch took from ``_pending`` whose future is not back yet is killed by the
+        # submitter once it is (``Traffic._submit``): it sees ``cancelled`` under the same lock
+        self._kill([job for job in chosen if job.future is not None])
         for job in chosen:
             with self._lock:
                 self.jobs.pop(job.item_id, None)
@@ -388,6 +384,17 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
                 self.reporter.cancelled(job.item_id, text)
             else:
                 self.reporter.cancelled(job.item_id, f"its job was killed (cancelled, attempt {job.attempt})")
+
+    def _kill(self, started: list) -> None:
+        """Cancel the futures of ``started`` jobs and kill their process groups on every worker
+        (a key is also marked there, so a job that had not begun never does)."""
+        client = self.conn.client if self.conn else None
+        if client is None or not started or self._lost_since is not None:
+            return
+        keys = [job.key for job in started if job.spec is not None]
+        self._call(lambda: client.cancel([job.future for job in started], force=True))
+        if keys:
+            self._call(lambda: client.run(remote.kill_jobs, keys, on_error="return"))
 
     def on_stop_cook(self, cancel: bool) -> bool:
         """Cancel and kill what still runs, stop the threads, close the client (and the

@@ -49,6 +49,9 @@ class Traffic:
     def _settle(self, job: Job, report: Callable[[], None]) -> None:
         raise NotImplementedError
 
+    def _kill(self, started: list[Job]) -> None:
+        raise NotImplementedError
+
     def _submitter(self) -> None:
         """Send pending jobs to the cluster in batches (one graph update per batch)."""
         while True:
@@ -102,7 +105,11 @@ class Traffic:
                 for job, future in zip(group, futures, strict=True):
                     job.future = future
                     job.runs = set()
+                # cancelled while ``client.map`` ran: ``on_cancel_work_items`` saw no future to kill
+                late = [job for job in group if job.cancelled]
             self._ac.update(futures)
+            if late:
+                self._kill(late)
 
     def _collector(self) -> None:
         """Hand each finished future to ``_ended`` as it completes. The results of a batch of
