@@ -314,8 +314,10 @@ def test_a_job_cancelled_while_its_batch_is_being_sent_is_killed(tmp_path, dask_
     graph = engine.Graph("late", root=str(tmp_path))
     graph.scheduler("farm", CancelledDuringMap, address=cluster.scheduler_address, default=True, tick_period=0.05)
     graph.command("run", graph.range_generate("numbers", 1), ["sh", "-c", "echo $$ >> pids.txt; sleep 60"])
-    summary, state, _ = cook(graph, tmp_path)
-    assert [i.state for i in items_of(state, "run")] == ["cooked_cancel"], summary
+    summary, state, events = cook(graph, tmp_path)
+    (item,) = items_of(state, "run")
+    told = [e.message for e in events if e.kind == "WorkItemStateChanged" and e.item_id == item.item_id and e.message]
+    assert item.state == "cooked_cancel" and any("while its job was sent" in m for m in told), (summary, told)
     (pid,) = (int(p) for p in (tmp_path / "pids.txt").read_text().split())
     deadline = time.monotonic() + 30
     while running(pid) and time.monotonic() < deadline:

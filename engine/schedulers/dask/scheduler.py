@@ -374,8 +374,12 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
             with self._lock:
                 self.jobs.pop(job.item_id, None)
                 self.by_key.pop(job.key, None)
-            if job.future is None:
+            if job.future is None and not job.key:
                 self.reporter.cancelled(job.item_id, "cancelled before its job started")
+            elif job.future is None:  # its batch is on its way: the submitter kills it (``Traffic._submit``)
+                self.reporter.cancelled(
+                    job.item_id, f"cancelled while its job was sent (attempt {job.attempt}); killed"
+                )
             elif self._lost_since is not None:
                 where = self.address or "its address"
                 text = (
