@@ -60,6 +60,32 @@ def test_an_unchanged_graph_is_recooked_from_the_manifest_alone(wide, tmp_path, 
     assert cook_file(graph).counts["reused"] == 42  # and again: the manifest moved to the new seq
 
 
+@pytest.mark.parametrize("damage", ["extra_bytes", "not_a_map", "bad_compressed"])
+def test_a_damaged_manifest_proves_nothing_and_is_written_anew(wide, damage, monkeypatch):
+    """A manifest whose bytes are not one (a fuzzed store gave ``pdg cook`` msgpack's ExtraData, a
+    traceback): the cook reuses every item the long way, and leaves a manifest that proves the next
+    no-op again."""
+    import msgpack
+
+    graph = str(wide.root / "wide.py")
+    assert cook_file(graph).status == "success"
+    with EventLog.open(str(wide.db)) as log:
+        _seq, blob = log.manifest("wide")
+    bad = {
+        "extra_bytes": bytes(blob) + b"\x00",
+        "not_a_map": msgpack.packb([1, 2, 3]),
+        "bad_compressed": msgpack.packb({"v": msgpack.unpackb(blob)["v"], "z": b"\x78\x9cnot zlib"}),
+    }[damage]
+    with EventLog.open(str(wide.db), writer=True) as log:
+        log.write(lambda c: c.execute("UPDATE meta SET value = ? WHERE key = 'manifest:wide'", (bad,)))
+    again = cook_file(graph)
+    assert (again.status, again.counts["ran"], again.counts["reused"]) == ("success", 0, 42)
+    with EventLog.open(str(wide.db)) as log:
+        assert log.manifest("wide")[1] != bad
+    monkeypatch.setattr(EventLog, "cook_state", lambda self: pytest.fail("the no-op was not proven by the manifest"))
+    assert cook_file(graph).counts["reused"] == 42
+
+
 @pytest.mark.parametrize("change", ["edit", "touch_new_content", "add", "remove", "code", "dirty", "output"])
 def test_any_change_cooks_the_usual_way(wide, change):
     graph = str(wide.root / "wide.py")

@@ -215,6 +215,16 @@ def patched(graph: Graph, state: State, since: Since) -> dict | None:
     return {"counts": counts, "patterns": patterns, "paths": paths, "mtimes": mtimes, "sizes": sizes}
 
 
+def _outer(blob: bytes) -> dict | None:
+    """A stored manifest's outer map, None when the bytes are not one (a damaged page: the
+    manifest is a cache of the last cook's stat scan, and a cook without it lists every file)."""
+    try:
+        outer = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+    except (ValueError, TypeError, msgpack.UnpackException):
+        return None
+    return outer if isinstance(outer, dict) else None
+
+
 def _unpacked(z: bytes) -> dict:
     """A manifest's fields from its stored, compressed form (the outer map's ``z``)."""
     return msgpack.unpackb(zlib.decompress(z), raw=False, strict_map_key=False)
@@ -271,10 +281,13 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
     seq, blob = found
     if seq != log.last_seq():
         return None, None
-    outer = msgpack.unpackb(blob, raw=False, strict_map_key=False)
-    if outer.get("v") != VERSION:  # another pdg's manifest: cook, and write it anew
+    outer = _outer(blob)
+    if outer is None or outer.get("v") != VERSION:  # not bytes of ours, or another pdg's: cook, write it anew
         return None, None
-    m = _unpacked(outer["z"])
+    try:
+        m = _unpacked(outer["z"])
+    except (KeyError, TypeError, ValueError, zlib.error, msgpack.UnpackException):
+        return None, None  # damaged (its checksum failed): it proves nothing, and the cook writes it anew
     described = graph.describe()
     if m.get("v") != VERSION or m["described"] != described:
         return None, None
