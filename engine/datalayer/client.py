@@ -78,8 +78,11 @@ class RemoteDataLayer:
                 self.seqs[path] = since
             if not first and path in self.objects:
                 visualizer.processMessage(snapshot(dict(self.objects[path]), self.seqs.get(path, 0)), path)
-        if first:
-            self._post({"op": "subscribe", "path": path, "since": self.seqs.get(path)})
+            # not connected yet (or connecting): ``_opened`` subscribes every path it finds here
+            send_now = first and self._send is not None
+            since = self.seqs.get(path)
+        if send_now:
+            self._post({"op": "subscribe", "path": path, "since": since})
 
     def unsubscribe(self, visualizer, path: str) -> None:
         path = clean_path(path)
@@ -162,8 +165,10 @@ class RemoteDataLayer:
             delay = min(delay * 2, BACKOFF_S[1])
 
     async def _opened(self, send) -> None:
-        """The connection is up: say who we are and subscribe again where we stopped."""
-        self._send = send
+        """The connection is up: say who we are and subscribe again where we stopped. The paths
+        to subscribe are taken, and ``_send`` set, under the lock ``subscribe`` holds: a path
+        subscribed meanwhile is sent once, by one or the other (it was once sent by both, and its
+        snapshot came twice)."""
         self._refs.reset()
         self.stats["connects"] += 1
         hello = {"op": "hello", **self.hello}
@@ -173,6 +178,7 @@ class RemoteDataLayer:
             await send(hello)
         with self.lock:
             paths = [(p, self.seqs.get(p)) for p in self.subscribers]
+            self._send = send
         for path, since in paths:
             await send({"op": "subscribe", "path": path, "since": since})
         self.connected.set()
