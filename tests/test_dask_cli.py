@@ -35,6 +35,19 @@ def _start(argv: list, log: Path) -> subprocess.Popen:
     )
 
 
+def _scheduler_address(info: Path, deadline: float) -> str:
+    """The address ``dask scheduler`` writes to its scheduler file, once the file holds it whole:
+    Dask writes the file in place, so it can exist, empty or cut, before it is complete (read
+    too soon beside another suite, it once gave a JSONDecodeError)."""
+    while True:
+        try:
+            return json.loads(info.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def command_line_cluster(tmp_path_factory):
     """``dask scheduler`` + two ``dask worker`` (1 thread, slots=1 each), loopback only."""
@@ -45,10 +58,7 @@ def command_line_cluster(tmp_path_factory):
                folder / "scheduler.log")
     ]
     try:
-        deadline = time.monotonic() + 60
-        while not info.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        address = json.loads(info.read_text())["address"]
+        address = _scheduler_address(info, time.monotonic() + 60)
         for n in range(2):
             procs.append(_start(WORKER + [address, "--nthreads", "1", "--resources", "slots=1", "--no-dashboard",
                                           "--host", "127.0.0.1", "--name", f"w{n}"], folder / f"worker{n}.log"))
