@@ -215,14 +215,19 @@ def patched(graph: Graph, state: State, since: Since) -> dict | None:
     return {"counts": counts, "patterns": patterns, "paths": paths, "mtimes": mtimes, "sizes": sizes}
 
 
-def _outer(blob: bytes) -> dict | None:
-    """A stored manifest's outer map, None when the bytes are not one (a damaged page: the
-    manifest is a cache of the last cook's stat scan, and a cook without it lists every file)."""
+def _read(blob: bytes) -> tuple[bytes, dict] | None:
+    """A stored manifest's compressed part (``z``, which a delta cook's manifest patches) and its
+    fields; None for another pdg's manifest, or bytes that are not one (a damaged page, or a ``z``
+    that fails its checksum): the manifest is a cache of the last cook's stat scan, so a cook
+    without it lists every file and writes it anew."""
     try:
         outer = msgpack.unpackb(blob, raw=False, strict_map_key=False)
-    except (ValueError, TypeError, msgpack.UnpackException):
+        if not isinstance(outer, dict) or outer.get("v") != VERSION:
+            return None
+        z = outer["z"]
+        return z, _unpacked(z)
+    except (KeyError, TypeError, ValueError, zlib.error, msgpack.UnpackException):
         return None
-    return outer if isinstance(outer, dict) else None
 
 
 def _unpacked(z: bytes) -> dict:
@@ -281,13 +286,10 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
     seq, blob = found
     if seq != log.last_seq():
         return None, None
-    outer = _outer(blob)
-    if outer is None or outer.get("v") != VERSION:  # not bytes of ours, or another pdg's: cook, write it anew
+    stored = _read(blob)
+    if stored is None:
         return None, None
-    try:
-        m = _unpacked(outer["z"])
-    except (KeyError, TypeError, ValueError, zlib.error, msgpack.UnpackException):
-        return None, None  # damaged (its checksum failed): it proves nothing, and the cook writes it anew
+    z, m = stored
     described = graph.describe()
     if m.get("v") != VERSION or m["described"] != described:
         return None, None
@@ -316,7 +318,7 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
         for name, recorded in m["patterns"].items()
     )
     if changed or not patterns_same:
-        return None, Scan(stats, changed, patterns_same, outer["z"])
+        return None, Scan(stats, changed, patterns_same, z)
     return _record(log, graph, described, order, m, jobs, started, started_ns), None
 
 
