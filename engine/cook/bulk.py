@@ -94,9 +94,9 @@ def generate(walk, names: list[str]) -> None:
     nodes = walk.graph.nodes
     walk.recorder.expect(sum(nodes[name].count_ahead() or 0 for name in names if not nodes[name].inputs))
     fed = _fed(walk, names)
-    fed_by = {down: up for up, down in fed.items()}
+    fed_nodes = set(fed.values())
     for name in names:
-        if name in fed_by:
+        if name in fed_nodes:
             continue  # made beside its input (``_Feed``), from each chunk of it as it is recorded
         if any(not _made(walk, up) for up in nodes[name].inputs):
             continue  # an input failed to generate: as in the walk, nothing below it is made
