@@ -313,7 +313,8 @@ def test_a_job_cancelled_while_its_batch_is_being_sent_is_killed(tmp_path, dask_
     cluster, _ = dask_cluster
     graph = engine.Graph("late", root=str(tmp_path))
     graph.scheduler("farm", CancelledDuringMap, address=cluster.scheduler_address, default=True, tick_period=0.05)
-    graph.command("run", graph.range_generate("numbers", 1), ["sh", "-c", "echo $$ >> pids.txt; sleep 60"])
+    job = "echo $$ > pids.tmp; mv pids.tmp pids.txt; sleep 60"  # written whole, then renamed
+    graph.command("run", graph.range_generate("numbers", 1), ["sh", "-c", job])
     summary, state, events = cook(graph, tmp_path)
     (item,) = items_of(state, "run")
     told = [e.message for e in events if e.kind == "WorkItemStateChanged" and e.item_id == item.item_id and e.message]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from pdgstore.engine.datalayer.client import RemoteDataLayer
@@ -46,7 +45,8 @@ def test_a_path_subscribed_while_the_connection_opens_is_subscribed_once():
     client = _HeldOpen("ws://127.0.0.1:9")
     try:
         assert client.connected.wait(20)
-        time.sleep(0.2)  # a subscribe posted to the loop would be sent by now
+        # a subscribe posted to the client's loop (before it connected) runs before this does
+        asyncio.run_coroutine_threadsafe(asyncio.sleep(0), client.loop).result(20)
         subscribes = [r for r in client.sent if r["op"] == "subscribe"]
         assert subscribes == [{"op": "subscribe", "path": "pdg/g/node_a", "since": None}]
     finally:

@@ -442,9 +442,7 @@ def test_an_appender_that_never_ends_is_stopped_and_the_cook_goes_on(tmp_path, m
         process = LogProcess(log)
         if blocked:  # more than the pipe holds: the sender waits for a reader that never comes
             process.append(rows(1, 20_000))
-        t0 = time.monotonic()
-        process.abandon()
-        assert time.monotonic() - t0 < 30
+        process.abandon()  # (returns: the test's timeout holds it to that)
         assert process.proc.returncode == -signal.SIGKILL
         assert "was stopped" in process.problem
         log.append_rows(rows(1, 3))  # the writer appends again
