@@ -303,48 +303,65 @@ def read_file(path: str, bounds: list[str] | None = None, dask_worker=None) -> b
 def _pump(proc, pipe: int, log: _LazyLog, timeout_s: float | None, t0: float, announce=None) -> tuple[str, str]:
     """Copy the job's output into its log until it exits, killing its group at its timeout, and
     ``announce`` it once it has run ``ANNOUNCE_AFTER_S``; (kill reason, why the log could not be
-    written)."""
+    written). Its exit is waited for on its pidfd (Linux) beside its output: the moment it ends,
+    not at the next poll (``Popen.wait`` with a timeout sleeps 1-50 ms between polls, longer than
+    a short job runs)."""
     kill_reason = log_error = ""
     announce_at = t0 + ANNOUNCE_AFTER_S
     deadline = None if timeout_s is None else t0 + timeout_s
     reading = True
+    exited = _pidfd(proc.pid)
 
-    def drain(wait: float) -> bool:
-        """Copy what is there (waiting up to ``wait``); False at end of file."""
+    def copy() -> bool:
+        """Copy what the pipe holds now; False at end of file."""
         nonlocal log_error
-        while select.select([pipe], [], [], wait)[0]:
-            data = os.read(pipe, 1 << 16)
-            if not data:
-                return False
-            if not log_error:
-                try:
-                    log.write(data)
-                except OSError as exc:  # a full disk loses the log, not the job
-                    log_error = f"could not write its log {log.path}: {exc.strerror or exc}"
-            wait = 0
+        data = os.read(pipe, 1 << 16)
+        if not data:
+            return False
+        if not log_error:
+            try:
+                log.write(data)
+            except OSError as exc:  # a full disk loses the log, not the job
+                log_error = f"could not write its log {log.path}: {exc.strerror or exc}"
         return True
 
-    while proc.poll() is None:
-        wait = _POLL_S if deadline is None else max(0.0, min(_POLL_S, deadline - time.monotonic()))
-        if reading:
-            reading = drain(wait)
-        else:  # its output is closed: it has ended, or runs on without one
-            try:
-                proc.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                pass
-        now = time.monotonic()
-        if announce is not None and now >= announce_at:
-            announce()
-            announce = None
-        if deadline is not None and now >= deadline:
-            kill_reason = "timeout"
-            _kill_group(proc.pid)
-            deadline = None
+    try:
+        while proc.poll() is None:
+            wait = _POLL_S if deadline is None else max(0.0, min(_POLL_S, deadline - time.monotonic()))
+            watched = ([pipe] if reading else []) + ([exited] if exited >= 0 else [])
+            if watched:
+                ready = select.select(watched, [], [], wait)[0]
+                if reading and pipe in ready:
+                    reading = copy()
+            else:  # its output is closed and there is no pidfd: poll its end
+                try:
+                    proc.wait(timeout=wait)
+                except subprocess.TimeoutExpired:
+                    pass
+            now = time.monotonic()
+            if announce is not None and now >= announce_at:
+                announce()
+                announce = None
+            if deadline is not None and now >= deadline:
+                kill_reason = "timeout"
+                _kill_group(proc.pid)
+                deadline = None
+    finally:
+        if exited >= 0:
+            os.close(exited)
     _kill_group(proc.pid)  # nothing of its group writes any more
-    if reading:
-        drain(0)
+    while reading and select.select([pipe], [], [], 0)[0]:
+        reading = copy()
     return kill_reason, log_error
+
+
+def _pidfd(pid: int) -> int:
+    """A pidfd of process ``pid`` (readable once it exits), or -1 where there is none (not Linux,
+    a kernel before 5.3, or the process reaped already)."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return -1
 
 
 def kill_jobs(keys: list, dask_worker=None) -> list:

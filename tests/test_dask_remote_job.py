@@ -1,0 +1,82 @@
+"""``remote.run_job`` called directly (as a Dask worker calls it, without the worker): how a job's
+end is waited for. With a pidfd the job's end is seen the moment it exits; without one (not Linux)
+the same answers come from polling. Either way: every byte of output reaches the log, a job that
+closes its output and runs on is waited for, a timeout kills its process group."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+from pdgstore.engine.schedulers.dask import remote
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(params=["pidfd", "polling"])
+def waiting(request, monkeypatch):
+    if request.param == "pidfd":
+        if not hasattr(os, "pidfd_open"):
+            pytest.skip("no pidfd on this system")
+    else:
+        monkeypatch.setattr(remote, "_pidfd", lambda pid: -1)
+    return request.param
+
+
+def _spec(tmp_path, code: str, timeout_s: float | None = None, key: str = "k1") -> dict:
+    return {
+        "key": key,
+        "item_id": "item",
+        "attempt": 1,
+        "argv": [sys.executable, "-c", code],
+        "env": {},
+        "cwd": str(tmp_path),
+        "log": str(tmp_path / "logs" / "job.log"),
+        "timeout_s": timeout_s,
+        "item_json": None,
+        "scripts": None,
+    }
+
+
+def test_every_byte_of_output_reaches_the_log(tmp_path, waiting):
+    code = "import sys\nfor i in range(2000): sys.stdout.write('line %d\\n' % i)\nsys.exit(3)"
+    answer = remote.run_job(_spec(tmp_path, code))
+    assert answer["code"] == 3 and answer["kill_reason"] == "" and answer["error"] == ""
+    lines = (tmp_path / "logs" / "job.log").read_text().splitlines()
+    assert lines == [f"line {i}" for i in range(2000)]
+
+
+def test_a_job_that_closes_its_output_is_waited_for_to_its_end(tmp_path, waiting):
+    # it closes stdout and stderr, then writes a file under a temporary name and renames it
+    code = (
+        "import os, time\nos.close(1); os.close(2)\ntime.sleep(0.3)\n"
+        "open('done.tmp', 'w').write('x'); os.replace('done.tmp', 'done')\nraise SystemExit(5)"
+    )
+    answer = remote.run_job(_spec(tmp_path, code))
+    assert answer["code"] == 5
+    assert (tmp_path / "done").exists()  # it ran to its end before run_job answered
+    assert answer["duration_ns"] >= 0.3e9
+    assert not (tmp_path / "logs" / "job.log").exists()  # it printed nothing: no log made
+
+
+def test_a_timeout_kills_the_job(tmp_path, waiting):
+    code = "import time\nprint('started', flush=True)\ntime.sleep(30)"
+    answer = remote.run_job(_spec(tmp_path, code, timeout_s=0.5))
+    assert answer["kill_reason"] == "timeout"
+    assert answer["code"] < 0  # ended by a signal
+    assert (tmp_path / "logs" / "job.log").read_text() == "started\n"
+
+
+def test_a_timeout_kills_a_job_whose_output_is_closed(tmp_path, waiting):
+    code = "import os, time\nos.close(1); os.close(2)\ntime.sleep(30)"
+    answer = remote.run_job(_spec(tmp_path, code, timeout_s=0.5))
+    assert answer["kill_reason"] == "timeout" and answer["code"] < 0
+
+
+def test_no_descriptor_is_left_open(tmp_path, waiting):
+    before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    for i in range(20):
+        assert remote.run_job(_spec(tmp_path, "print('x')", key=f"k{i}"))["code"] == 0
+    if before is not None:
+        assert len(os.listdir("/proc/self/fd")) == before
