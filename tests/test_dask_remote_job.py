@@ -9,6 +9,7 @@ import os
 import sys
 
 import pytest
+from pdgstore.engine.schedulers import exits
 from pdgstore.engine.schedulers.dask import remote
 
 pytestmark = pytest.mark.timeout(60)
@@ -20,7 +21,7 @@ def waiting(request, monkeypatch):
         if not hasattr(os, "pidfd_open"):
             pytest.skip("no pidfd on this system")
     else:
-        monkeypatch.setattr(remote, "_pidfd", lambda pid: -1)
+        monkeypatch.setattr(exits, "pidfd", lambda pid: -1)
     return request.param
 
 

@@ -36,6 +36,7 @@ from collections import deque
 from typing import IO
 
 import msgpack
+from pdgstore.engine.schedulers import exits
 
 import pdgstore
 from pdgstore import errors
@@ -223,7 +224,7 @@ class LogProcess:
             deadline = time.monotonic() + STOP_WAIT_S
             self._sender.join(STOP_WAIT_S)  # (blocked on a pipe nobody reads: ends once the appender does)
             try:
-                self.proc.wait(max(0.0, deadline - time.monotonic()))
+                exits.wait(self.proc, max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

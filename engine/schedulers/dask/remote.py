@@ -41,6 +41,8 @@ import subprocess
 import time
 import uuid
 
+from pdgstore.engine.schedulers import exits
+
 #: variables a job takes from the worker's own environment (as engine.schedulers.jobs.PASSED)
 PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
 STARTED_TOPIC = "pdg-job-started"
@@ -310,7 +312,7 @@ def _pump(proc, pipe: int, log: _LazyLog, timeout_s: float | None, t0: float, an
     announce_at = t0 + ANNOUNCE_AFTER_S
     deadline = None if timeout_s is None else t0 + timeout_s
     reading = True
-    exited = _pidfd(proc.pid)
+    exited = exits.pidfd(proc.pid)
 
     def copy() -> bool:
         """Copy what the pipe holds now; False at end of file."""
@@ -353,15 +355,6 @@ def _pump(proc, pipe: int, log: _LazyLog, timeout_s: float | None, t0: float, an
     while reading and select.select([pipe], [], [], 0)[0]:
         reading = copy()
     return kill_reason, log_error
-
-
-def _pidfd(pid: int) -> int:
-    """A pidfd of process ``pid`` (readable once it exits), or -1 where there is none (not Linux,
-    a kernel before 5.3, or the process reaped already)."""
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return -1
 
 
 def kill_jobs(keys: list, dask_worker=None) -> list:
