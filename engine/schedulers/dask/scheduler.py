@@ -126,7 +126,8 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         self.temp: Path | None = None
         self._lock = threading.RLock()
         self._pending: list[Job] = []
-        self._wake = threading.Condition(self._lock)
+        self._wake = threading.Condition(self._lock)  # the submitter's: jobs pending, or the cook stops
+        self._more = threading.Condition(self._lock)  # the collector's: futures added, or the cook stops
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._token = ""
@@ -323,6 +324,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         with self._lock:
             conn.client = client
             self._ac = as_completed(loop=client.loop)
+            self._more.notify_all()  # the lost client's collector, waiting for futures: it ends
         self._start_thread(self._collector, "collect")
 
     def _resubmit_dropped(self) -> int:
@@ -407,6 +409,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         with self._lock:
             self._stopping = True
             self._wake.notify_all()
+            self._more.notify_all()
         if self._rejoin is not None:
             self._rejoin.stop(_CALL_S)
             self._rejoin = None

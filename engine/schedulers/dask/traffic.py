@@ -25,6 +25,7 @@ from pdgstore.engine.schedulers.dask.work import Job
 _SUBMIT_BATCH = 2000  # at most this many tasks per graph update sent to the Dask scheduler
 _GATHER_S = 0.02  # at most this long to let a batch of pending items grow before it is sent
 _CALL_S = 10.0  # how long one result may take to come back
+_IDLE_S = 0.05  # how long the collector waits with no future before it looks again
 
 
 class Traffic:
@@ -36,6 +37,7 @@ class Traffic:
     reporter: Any
     _lock: threading.RLock
     _wake: threading.Condition
+    _more: threading.Condition
     _pending: list[Job]
     _stopping: bool
     _token: str
@@ -108,6 +110,8 @@ class Traffic:
                 # cancelled while ``client.map`` ran: ``on_cancel_work_items`` saw no future to kill
                 late = [job for job in group if job.cancelled]
             self._ac.update(futures)
+            with self._lock:
+                self._more.notify_all()
             if late:
                 self._kill(late)
 
@@ -120,8 +124,10 @@ class Traffic:
             with self._lock:
                 if self._stopping or self._ac is not ac:  # the cook reached its scheduler again: a new one collects
                     return
-            if ac.is_empty():
-                time.sleep(0.005)
+            if ac.is_empty():  # until the submitter adds futures, or the cook stops
+                with self._lock:
+                    if not self._stopping:
+                        self._more.wait(_IDLE_S)
                 continue
             try:
                 batch = ac.next_batch(block=True)
