@@ -26,6 +26,8 @@ def pidfd(pid: int) -> int:
 def wait(proc: subprocess.Popen, timeout: float) -> int:
     """``proc.wait(timeout)`` (its exit code; ``subprocess.TimeoutExpired`` when it has not ended by
     then), told of the end as it happens rather than at the next poll."""
+    if proc.returncode is not None:  # reaped already: its pid may be another process's by now
+        return proc.returncode
     fd = pidfd(proc.pid)
     if fd < 0:
         return proc.wait(timeout)
