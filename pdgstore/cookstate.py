@@ -113,30 +113,32 @@ class LazyItems(dict):
         missing = [i for i in ids if not dict.__contains__(self, i) and i not in self._gone]
         if not missing:
             return
-        with paused_gc():
-            if len(missing) <= tables.CHUNK:
-                for row in tables.load_items(self._reader.conn, missing):
-                    dict.__setitem__(self, row[1], tables.item_from_row(row, self._reader.conn))
-                    self.rows_read += 1
-                return
+        if len(missing) <= tables.CHUNK:
+            conn = self._reader.conn
+            self._hold(tables.load_items(conn, missing), conn, None)
+            return
         self._scan_node(graph, node, set(missing))
 
     def _scan_node(self, graph: str, node: str, wanted: set[str] | None) -> None:
         """Read the node's rows in one pass of its index: those of ``wanted``, or (None) every one
         not held and not gone."""
+        rows = self._reader.execute(
+            f"SELECT {tables.ITEM_COLUMNS} FROM items WHERE graph = ? AND node = ?", (graph, node)
+        )
+        self._hold(rows, self._reader.conn, wanted)
+
+    def _hold(self, rows: Iterable[tuple], conn: sqlite3.Connection, wanted: set[str] | None) -> None:
+        """Make an ``Item`` of each row whose id is in ``wanted`` (None: each one neither held nor
+        gone) and hold it, the cyclic GC paused: a node of 100,000 recorded items is read here."""
+        setitem, held, item_from_row, gone = dict.__setitem__, dict.__contains__, tables.item_from_row, self._gone
+        made = 0
         with paused_gc():
-            rows = self._reader.execute(
-                f"SELECT {tables.ITEM_COLUMNS} FROM items WHERE graph = ? AND node = ?", (graph, node)
-            )
             for row in rows:
                 item_id = row[1]
-                if wanted is None:
-                    take = not dict.__contains__(self, item_id) and item_id not in self._gone
-                else:
-                    take = item_id in wanted
-                if take:
-                    dict.__setitem__(self, item_id, tables.item_from_row(row, self._reader.conn))
-                    self.rows_read += 1
+                if item_id in wanted if wanted is not None else not held(self, item_id) and item_id not in gone:
+                    setitem(self, item_id, item_from_row(row, conn))
+                    made += 1
+        self.rows_read += made
 
     def read_all(self) -> None:
         """Read every item not read yet, and order them all as a fold of the log orders them."""
