@@ -15,7 +15,7 @@ import pytest
 from pdgstore.engine import wedge_random, wedge_range, wedge_values
 from pdgstore.engine.cook import bulk
 from pdgstore.engine.cook import recorder as recorder_module
-from pdgstore.engine.graph.nodes import Processor
+from pdgstore.engine.graph.nodes import NewItem, Processor, PythonProcessor
 
 from pdgstore import EventLog, tablecheck
 from pdgstore.state import first_difference
@@ -105,7 +105,35 @@ def _chain_static_below(root):
     return g
 
 
+class _TwoEach(PythonProcessor):
+    """A python processor whose own ``generate`` makes two items of each upstream item: the bulk
+    path must ask it (``Processor.one_each`` is false), not lay out one each."""
+
+    def generate(self, ctx, parent):
+        return [NewItem(key=k, index=parent.index, attrs={"half": k}) for k in (0, 1)]
+
+
+def _one_each_and_not(root):
+    """Processors that make one item each (a python processor, a command, a script: laid out
+    without a call per parent) beside one that overrides ``generate``."""
+    g = engine.Graph("g", root=root)
+    w = g.wedge("wedge", count=40, attributes=[wedge_range("seed", 0, 10)])
+    g.python_processor("work", w, lambda item: item.set_attrib("double", item["seed"] * 2))
+    g.command("cmd", w, ["true"])
+    g.python_script("script", w, code="work_item.setIntAttrib('k', 1)")
+    g.add(_TwoEach("two", ["wedge"], lambda item: None))
+    return g
+
+
+def test_which_processors_make_one_item_each():
+    g = _one_each_and_not("/tmp")
+    assert [g.nodes[n].one_each() for n in ("work", "cmd", "script", "two", "wedge")] == [
+        True, True, True, False, False,
+    ]  # fmt: skip
+
+
 GRAPHS = {
+    "one_each_and_not": _one_each_and_not,
     "chain": _chain,
     "chain_static_below": _chain_static_below,
     "wedge_work": _wedge_work,
@@ -338,6 +366,7 @@ def _cold(tmp_path: Path, make, *, use_bulk: bool, monkeypatch) -> tuple:
 #: the graphs whose fresh nodes a cold cook makes in bulk, and which (``bulk.plan``: the others
 #: have a processor that records its items ahead of their parents' cook below items that run)
 COLD_IN_BULK = {
+    "one_each_and_not": ["wedge", "work", "cmd", "script", "two"],
     "chain": ["inputs", "upper"],
     "many_partitions": ["wedge", "work"],
     "wedge_work": ["wedge", "work"],

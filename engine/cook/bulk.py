@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pdgstore.engine.graph.nodes import child_attrs
+from pdgstore.engine.graph.nodes import NewItem, child_attrs
 from pdgstore.engine.graph.workitem import child_identities, identity_head, identity_with
 from pdgstore.engine.incremental import signatures
 
@@ -39,6 +39,8 @@ from pdgstore.state import Item
 
 #: items recorded and flushed at a time (the appender writes a batch while the next is made)
 CHUNK = 10_000
+#: what ``one_per_parent`` hands ``child_attrs`` of each upstream item: no attributes of its own
+_ONE = NewItem(key=0, index=0)
 
 
 def plan(walk) -> list[str]:
@@ -195,7 +197,8 @@ class _Feed:
         self.chunk = _Chunk(walk, walk.runs[name], early, then)
         #: parents that made one item each (a processor's), laid out together once there is a chunk of them
         self.singles: list[Item] = []
-        self.single_specs: list = []
+        #: their specs; None: the node makes ``one_per_parent`` of each, known without asking it
+        self.single_specs: list | None = None if self.node.one_each() else []
         self.failed = False
 
     def feed(self, parents: Iterable[Item]) -> None:
@@ -203,6 +206,14 @@ class _Feed:
         if self.failed:
             return
         walk, node, chunk = self.walk, self.node, self.chunk
+        if self.single_specs is None:  # one item each, as ``generate_one_each`` makes it: no call per parent
+            singles = self.singles
+            for parent in parents:
+                singles.append(parent)
+                if len(singles) == (chunk.room or CHUNK):
+                    self._lay_out_singles()
+                    singles = self.singles
+            return
         for parent in parents:
             specs = walk._call_generate(node, parent)
             if specs is None:
@@ -220,7 +231,9 @@ class _Feed:
     def _lay_out_singles(self) -> None:
         if self.singles:
             self.chunk.add_singles(self.singles, self.single_specs)
-            self.singles, self.single_specs = [], []
+            self.singles = []
+            if self.single_specs is not None:
+                self.single_specs = []
 
     def close(self) -> bool:
         """Record what is left; whether every parent's items were made (else nothing more is
@@ -309,24 +322,36 @@ class _Chunk:
             parent_ids, parent_files = [parent.item_id], parent.outputs
         ids = [identity_with(head, s.key) for s in specs]
         inputs = [list(parent_files) for _ in range(n)]
-        self._add(ids, numbers, specs, [parent_ids] * n, attrs, inputs, [parent_files] * n)
+        indexes, spec_outputs = [s.index for s in specs], [s.outputs for s in specs]
+        self._add(ids, numbers, indexes, spec_outputs, [parent_ids] * n, attrs, inputs, [parent_files] * n)
 
-    def add_singles(self, parents: list[Item], specs: list) -> None:
-        """The one item each of ``parents`` generated (``specs``, in the same order)."""
+    def add_singles(self, parents: list[Item], specs: list | None) -> None:
+        """The one item each of ``parents`` generated (``specs``, in the same order; None: each
+        parent's ``one_per_parent``, keyed 0, with its index and the attributes it hands down)."""
         while parents:
             if not self.room:
                 self.record()
             k = self.room
-            part, parents, part_specs, specs = parents[:k], parents[k:], specs[:k], specs[k:]
+            part, parents = parents[:k], parents[k:]
             parent_ids = [p.item_id for p in part]
             get = self.walk.numbers.get
-            ids = child_identities(self.graph_name, self.name, parent_ids, [s.key for s in part_specs])
-            attrs = [child_attrs(p.attrs, s) for p, s in zip(part, part_specs, strict=True)]
+            if specs is None:
+                ids = child_identities(self.graph_name, self.name, parent_ids, [0] * len(part))
+                attrs = [child_attrs(p.attrs, _ONE) for p in part]
+                indexes = [p.index for p in part]
+                spec_outputs = None
+            else:
+                part_specs, specs = specs[:k], specs[k:]
+                ids = child_identities(self.graph_name, self.name, parent_ids, [s.key for s in part_specs])
+                attrs = [child_attrs(p.attrs, s) for p, s in zip(part, part_specs, strict=True)]
+                indexes = [s.index for s in part_specs]
+                spec_outputs = [s.outputs for s in part_specs]
             inputs = [list(p.outputs) for p in part]
             self._add(
                 ids,
                 [get(i, 1) for i in parent_ids],
-                part_specs,
+                indexes,
+                spec_outputs,
                 [[i] for i in parent_ids],
                 attrs,
                 inputs,
@@ -335,8 +360,9 @@ class _Chunk:
             if self.finishing:
                 self.made_from += [p.item_id for p in part if p.node in self.finishing]
 
-    def _add(self, ids, numbers, specs, parent_lists, attrs, inputs, parent_outputs) -> None:
-        """Add items to the chunk's columns, with their names, files and signatures."""
+    def _add(self, ids, numbers, indexes, spec_outputs, parent_lists, attrs, inputs, parent_outputs) -> None:
+        """Add items to the chunk's columns, with their names, files and signatures. ``indexes``
+        and ``spec_outputs``: their specs' (None: they have none, their parents' outputs are theirs)."""
         fp, item_signature = self.node_fp, signatures.item_signature
         if self.does_work:
             outputs: list[list] = [[] for _ in ids]  # recorded uncooked, as ``decide.work`` records a new item to run
@@ -344,7 +370,9 @@ class _Chunk:
             if self.to_run is not None:
                 self.to_run += [item_signature(fp, a, i) for a, i in zip(attrs, inputs, strict=True)]
         else:
-            outputs = [list(s.outputs) or list(po) for s, po in zip(specs, parent_outputs, strict=True)]
+            if spec_outputs is None:
+                spec_outputs = [()] * len(ids)
+            outputs = [list(so) or list(po) for so, po in zip(spec_outputs, parent_outputs, strict=True)]
             signature_list = [item_signature(fp, a, i, o) for a, i, o in zip(attrs, inputs, outputs, strict=True)]
         if self.numbers is not None:
             self.numbers.update(zip(ids, numbers, strict=True))
@@ -354,7 +382,7 @@ class _Chunk:
         out = self.out
         out["ids"] += ids
         out["names"] += names
-        out["indexes"] += [s.index for s in specs]
+        out["indexes"] += indexes
         out["parents"] += parent_lists
         out["attrs"] += attrs
         out["inputs"] += inputs

@@ -17,7 +17,14 @@ from typing import Any
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.graph import attribs
-from pdgstore.engine.graph.nodes import GenerateContext, NewItem, NewPartition, Processor, one_per_parent
+from pdgstore.engine.graph.nodes import (
+    GenerateContext,
+    NewItem,
+    NewPartition,
+    Processor,
+    generate_one_each,
+    one_per_parent,
+)
 from pdgstore.engine.graph.partitions import LibraryPartitioner, group_key
 
 
@@ -288,8 +295,7 @@ class PythonScript(Processor):
             "expected_outputs": list(self.expected_outputs),
         }
 
-    def generate(self, ctx, parent):
-        return one_per_parent(parent)
+    generate = generate_one_each
 
     def cook(self, item) -> None:
         exec(self.compiled, {"work_item": item, "node_name": self.name, "__name__": f"pdg_script_{self.name}"})

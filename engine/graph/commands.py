@@ -17,7 +17,7 @@ import shlex
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.graph import attribs
-from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Processor, one_per_parent
+from pdgstore.engine.graph.nodes import Processor, generate_one_each
 from pdgstore.engine.schedulers.pathmap import expand_tokens
 
 
@@ -70,8 +70,7 @@ class CommandProcessor(Processor):
             "env": dict(self.env),
         }
 
-    def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
-        return one_per_parent(parent)
+    generate = generate_one_each
 
     def argv(self, view, scheduler) -> list[str]:
         """The command for one item, every word expanded against it: a word that is only

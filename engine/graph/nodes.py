@@ -120,6 +120,12 @@ def one_per_parent(parent, attrs: dict | None = None) -> list[NewItem]:
     return [NewItem(key=0, index=parent.index if parent is not None else 0, attrs=attrs or {})]
 
 
+def generate_one_each(self, ctx: GenerateContext, parent) -> list[NewItem]:
+    """``generate`` of a processor that makes ``one_per_parent`` with no attributes of its own (a
+    python processor, a command, a script): ``Processor.one_each`` knows it by this function."""
+    return one_per_parent(parent)
+
+
 class Processor(Node):
     does_work: ClassVar[bool] = False
     #: ``generate`` reads only its parent's identity, index and attributes, never its results, so a
@@ -132,6 +138,12 @@ class Processor(Node):
     def count_ahead(self) -> int | None:
         """The number of items a root makes, where known before making them (None: ask ``generate``)."""
         return None
+
+    def one_each(self) -> bool:
+        """Whether ``generate`` makes one item per upstream item, keyed 0, with the upstream item's
+        index and no attributes of its own (``generate_one_each``, not overridden): a fresh node's
+        items are then laid out without a call per upstream item (``engine.cook.bulk``)."""
+        return type(self).generate is generate_one_each
 
     def generate_parts(self, ctx: GenerateContext, parent, size: int) -> Iterator[list[NewItem]]:
         """``generate``'s items in lists of about ``size`` (``engine.cook.bulk`` records each
@@ -452,8 +464,7 @@ class PythonProcessor(Processor):
             "expected_outputs": list(self.expected_outputs),
         }
 
-    def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
-        return one_per_parent(parent)
+    generate = generate_one_each
 
     def cook(self, item) -> None:
         self.func(item)
