@@ -69,9 +69,7 @@ def command_line_cluster(tmp_path_factory):
             workers = set(client.run(os.getpid).values())
         yield address, procs, workers
     finally:
-        for proc in procs:
-            _kill_group(proc.pid)
-            proc.wait()
+        _stop_groups(procs)
 
 
 GRAPH = '''
@@ -221,7 +219,7 @@ class _Outage:
         if self.cook is not None and self.cook.poll() is None:
             self.cook.kill()
             self.cook.wait()
-        self.stop_cluster()
+        _stop_groups(self.procs)
         for pid in self.pids_file.read_text().split() if self.pids_file.exists() else ():
             _kill_group(int(pid))  # no worker is left to kill them
 
@@ -327,6 +325,31 @@ def _wait_for_jobs(pids_file: Path, n: int, wait_s: float = 60) -> list[int]:
     while (not pids_file.exists() or len(pids_file.read_text().split()) < n) and time.monotonic() < deadline:
         time.sleep(0.05)
     return [int(p) for p in pids_file.read_text().split()] if pids_file.exists() else []
+
+
+def _stop_groups(procs: list[subprocess.Popen]) -> None:
+    """End Dask processes as their users do (SIGTERM), and SIGKILL what is left after 20 s: a worker
+    killed outright takes its nanny's resource tracker with it, and the POSIX semaphores it was to
+    unlink stay in /dev/shm. (Those the tests kill on purpose, mid-cook, are left there.)"""
+    for proc in procs:
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for proc in procs:
+        _kill_group(proc.pid)  # its group: what a process that ended left behind in it
+        proc.wait()
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def _kill_group(pid: int) -> None:
