@@ -130,6 +130,9 @@ def test_which_processors_make_one_item_each():
     assert [g.nodes[n].one_each() for n in ("work", "cmd", "script", "two", "wedge")] == [
         True, True, True, False, False,
     ]  # fmt: skip
+    work = g.nodes["work"]
+    work.generate = lambda ctx, parent: []  # overridden on the instance: asked, not assumed
+    assert not work.one_each()
 
 
 GRAPHS = {

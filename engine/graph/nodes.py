@@ -143,7 +143,7 @@ class Processor(Node):
         """Whether ``generate`` makes one item per upstream item, keyed 0, with the upstream item's
         index and no attributes of its own (``generate_one_each``, not overridden): a fresh node's
         items are then laid out without a call per upstream item (``engine.cook.bulk``)."""
-        return type(self).generate is generate_one_each
+        return getattr(self.generate, "__func__", None) is generate_one_each  # (overridden on the instance too)
 
     def generate_parts(self, ctx: GenerateContext, parent, size: int) -> Iterator[list[NewItem]]:
         """``generate``'s items in lists of about ``size`` (``engine.cook.bulk`` records each
