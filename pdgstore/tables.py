@@ -34,7 +34,6 @@ Tables::
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -120,10 +119,6 @@ _pack = msgpack.Packer(use_bin_type=True).pack
 DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, msgpack.UnpackException)
 
 
-#: msgpack's decoder as every column is read (the keyword arguments bound once: a row decodes two)
-_unpackb = functools.partial(msgpack.unpackb, raw=False, strict_map_key=False)
-
-
 def unpack(blob: bytes):
     """A column's msgpack bytes decoded; ``DamagedRow`` if they are not msgpack."""
     try:
@@ -151,29 +146,18 @@ def item_from_row(row: tuple, conn: sqlite3.Connection, *, lazy: bool = False) -
 def item_values(row: tuple, conn: sqlite3.Connection, *, lazy: bool = False) -> tuple:
     """The values of ``item_from_row``'s ``Item``, in ``Item.PLAIN`` order, without making it: a
     snapshot packs them as they are (``snapshots.pack_from_tables``, the log appender's last work
-    in a cook, on the way to the cook's end), with no ``Item`` made and read back per row.
-
-    Every item read goes through here (a cook reading a node of 100,000 recorded items, a read
-    command, the fold's rows): one call, its columns decoded in place, the rare long list restored
-    only when the row holds a length instead (``itemlists.restored``)."""
-    item_id = row[1]
+    in a cook, on the way to the cook's end), with no ``Item`` made and read back per row."""
+    _ord, item_id, graph, node, name, state, cook_id, body = row[:8]
     try:
-        body = _unpackb(row[7])
-        detail = _unpackb(row[8]) if len(row) > 8 else None
-    except (ValueError, msgpack.UnpackException):  # (UnicodeDecodeError is a ValueError)
-        raise DamagedRow(f"the row of work item {item_id!r} cannot be decoded") from None
-    try:
-        index, outputs, started_ns, duration_ns, error, signature, _n_parents, _n_inputs = body
-        if detail is None:
+        index, outputs, started_ns, duration_ns, error, signature, _n_parents, _n_inputs = unpack(body)
+        restored = itemlists.restored
+        if len(row) == 8:
             parents, attrs, inputs, traceback, reason = [], {}, [], "", {}
         else:
-            parents, attrs, inputs, traceback, reason = detail
-            if type(parents) is int:
-                parents = itemlists.restored(conn, item_id, "parents", parents, lazy=lazy)
-            if type(inputs) is int:
-                inputs = itemlists.restored(conn, item_id, "inputs", inputs, lazy=lazy)
-        if type(outputs) is int:
-            outputs = itemlists.restored(conn, item_id, "outputs", outputs, lazy=lazy)
+            parents, attrs, inputs, traceback, reason = unpack(row[8])
+            parents = restored(conn, item_id, "parents", parents, lazy=lazy)
+            inputs = restored(conn, item_id, "inputs", inputs, lazy=lazy)
+        outputs = restored(conn, item_id, "outputs", outputs, lazy=lazy)
     except DamagedRow:
         raise DamagedRow(f"the row of work item {item_id!r} cannot be decoded") from None
     except DECODE_ERRORS as exc:
@@ -181,7 +165,7 @@ def item_values(row: tuple, conn: sqlite3.Connection, *, lazy: bool = False) -> 
             f"the row of work item {item_id!r} is not what pdgstore writes ({type(exc).__name__})"
         ) from None
     return (
-        item_id, row[2], row[3], row[4], index, parents, attrs, inputs, outputs, row[5], row[6],
+        item_id, graph, node, name, index, parents, attrs, inputs, outputs, state, cook_id,
         started_ns, duration_ns, error, traceback, signature, reason,
     )  # fmt: skip
 
