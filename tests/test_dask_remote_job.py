@@ -25,12 +25,12 @@ def waiting(request, monkeypatch):
     return request.param
 
 
-def _spec(tmp_path, code: str, timeout_s: float | None = None, key: str = "k1") -> dict:
+def _spec(tmp_path, code: str, timeout_s: float | None = None, key: str = "k1", argv: list | None = None) -> dict:
     return {
         "key": key,
         "item_id": "item",
         "attempt": 1,
-        "argv": [sys.executable, "-c", code],
+        "argv": argv or [sys.executable, "-c", code],
         "env": {},
         "cwd": str(tmp_path),
         "log": str(tmp_path / "logs" / "job.log"),
@@ -62,8 +62,10 @@ def test_a_job_that_closes_its_output_is_waited_for_to_its_end(tmp_path, waiting
 
 
 def test_a_timeout_kills_the_job(tmp_path, waiting):
-    code = "import time\nprint('started', flush=True)\ntime.sleep(30)"
-    answer = remote.run_job(_spec(tmp_path, code, timeout_s=0.5))
+    # a shell prints at once (an interpreter's start-up on a busy machine could outlast the timeout,
+    # and the log would be empty for that reason alone)
+    argv = ["sh", "-c", "echo started; exec sleep 30"]
+    answer = remote.run_job(_spec(tmp_path, "", timeout_s=3.0, argv=argv))
     assert answer["kill_reason"] == "timeout"
     assert answer["code"] < 0  # ended by a signal
     assert (tmp_path / "logs" / "job.log").read_text() == "started\n"
