@@ -5,23 +5,30 @@ at once (``selectors``, the GIL released) and calls ``ended(key)`` for each that
 each job's output pipe into its log (``Output``), draining it before it says the job ended. One
 thread for many jobs keeps the cook's loop from fighting a crowd of waiter threads for the GIL (the
 local scheduler has one per job it can run at once: ``ended`` starts the next job, and one reaper's
-start must not hold up another's end). Where there are no pidfds, a thread per job waits instead
-(``waitid`` without reaping) and calls the same ``ended``.
+start must not hold up another's end). Where there are no pidfds (not Linux, a kernel before 5.3:
+probed once, since ``os.pidfd_open`` exists there and fails), a thread per job waits instead
+(``waitid`` without reaping) and calls the same ``ended``; so does a job whose pidfd could not be
+opened (no descriptor left), pumping its output meanwhile.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import selectors
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from pdgstore.engine.schedulers import exits
+
+_POLL_S = 0.05  # how often a job watched without a pidfd is looked at while it prints nothing
+
 
 class Reaper:
     def __init__(self, ended: Callable[[Any], None], name: str = "pdg-reaper") -> None:
         self.ended = ended
-        self.pidfds = hasattr(os, "pidfd_open")
+        self.pidfds = _have_pidfds()
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
@@ -47,6 +54,9 @@ class Reaper:
                 output.drain()
             self._count(-1)
             return self.ended(key)
+        except OSError:  # no descriptor left for it (EMFILE): this job is waited for on its own thread
+            threading.Thread(target=self._wait_one, args=(pid, key, output), daemon=True).start()
+            return
         if threading.current_thread() is self._thread:  # a job started by an ``ended`` callback
             return self._register(fd, key, output)
         with self._lock:
@@ -79,11 +89,22 @@ class Reaper:
         os.close(self._wake_r)
         os.close(self._wake_w)
 
-    def _wait_one(self, pid: int, key) -> None:
-        try:
-            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
-        except ChildProcessError:
-            pass
+    def _wait_one(self, pid: int, key, output: Output | None = None) -> None:
+        """Without a pidfd: wait for the job on this thread of its own. Its output, if it has a
+        pipe, is pumped meanwhile (a job that fills a pipe nobody reads would wait forever), its
+        end looked at between reads."""
+        if output is None:
+            try:
+                os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+            except ChildProcessError:
+                pass
+        else:
+            while not _exited(pid):
+                if output.fd < 0:  # its output closed while it runs on
+                    select.select([], [], [], _POLL_S)
+                elif select.select([output.fd], [], [], _POLL_S)[0] and not output.pump():
+                    output.close()
+            output.drain()
         self._count(-1)
         self.ended(key)
 
@@ -112,6 +133,23 @@ class Reaper:
                         output.drain()
                     self._count(-1)
                     self.ended(key)
+
+
+def _have_pidfds() -> bool:
+    """Whether this system gives pidfds: asked of this process's own pid."""
+    fd = exits.pidfd(os.getpid())
+    if fd < 0:
+        return False
+    os.close(fd)
+    return True
+
+
+def _exited(pid: int) -> bool:
+    """Whether child ``pid`` has exited (left to be reaped by whoever waits for it)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None
+    except ChildProcessError:
+        return True
 
 
 class Output:
