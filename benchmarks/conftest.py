@@ -77,6 +77,13 @@ def quiet_disk():
     creation, which both the engine and the plain loop do 10,000 times, then costs 2-5x: figures
     taken meanwhile mean nothing. Waits (up to ``SETTLE_S``) until Linux's I/O pressure
     (``/proc/pressure/io``, ``some avg10``) falls under 1%; elsewhere it only syncs."""
+    settle()
+
+
+def settle() -> None:
+    """Write back what earlier runs left dirty and wait (up to ``SETTLE_S``) for the disk to go
+    quiet: between two timed runs too, where the next would otherwise pay for the last one's
+    writes (at W(1,000,000) a cold run leaves gigabytes for the kernel to write back)."""
     os.sync()
     deadline = time.monotonic() + SETTLE_S
     while time.monotonic() < deadline and io_pressure() >= 1.0:
