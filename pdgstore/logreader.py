@@ -101,9 +101,22 @@ class LogReader:
         for clause, value in filters:
             if value is not None:
                 args += [value, itembatch.KIND] if "IN" in clause else [value]
-        sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq"
+        columns = COLUMNS
+        if lazy and subject is not None:
+            # one item's events, all read before the first is decoded: a long payload (a gather's
+            # million files) stays in the store, its length read instead (``codec.StoredPayload``)
+            kinds = ", ".join(f"'{k}'" for k in sorted(codec.LAZY_KINDS))
+            long = f"kind IN ({kinds}) AND length(payload) >= {codec.LAZY_FROM}"
+            columns = (
+                "seq, time_ns, cook_id, graph, kind, subject, "
+                f"CASE WHEN {long} THEN NULL ELSE payload END, CASE WHEN {long} THEN length(payload) END"
+            )
+        sql = f"SELECT {columns} FROM events WHERE {' AND '.join(where)} ORDER BY seq"
         with self.read_errors():
             rows = self.conn.execute(sql, args).fetchall() if subject is not None else self.conn.execute(sql, args)
+            if lazy and subject is not None:
+                conn = self.conn
+                rows = [(*r[:6], codec.StoredPayload(conn, r[0], r[7]) if r[6] is None else r[6]) for r in rows]
             if subject is not None and kind in (None, item_kind) and skip_kind != item_kind:
                 batches = itembatch.batches_with(self.conn, subject, until=until)
                 if batches:

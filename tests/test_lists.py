@@ -235,3 +235,26 @@ def test_the_state_at_a_point_after_patches_reads_no_list_it_does_not_show(schem
         assert gather.outputs._values is None
         for name in ("gather_1", "concat_1"):
             assert queries.item_detail(log, state, name, point.seq) == queries.item_detail(log, old, name, point.seq)
+
+
+def test_one_items_lazy_events_leave_its_long_payloads_in_the_store(schema2):
+    """An item's history (``pdg show``, ``pdg explain``) reads its events lazily: a long payload of a
+    partition or a gather stays in the store (``codec.StoredPayload``), its lists read only when
+    decoded (``codec.StoredList``), so showing a gather of a million files does not hold its
+    payload twice; what they decode to is what the whole payload gives."""
+    from pdgstore import codec
+
+    assert schema2.pdg("cook", "wide.py").exit_code == 0
+    with EventLog.open(str(schema2.db)) as log:
+        for name in ("gather_1", "concat_1"):
+            item_id = _item_id(str(schema2.db), name)
+            whole = list(log.events(0, subject=item_id))
+            lazy = list(log.events(0, subject=item_id, lazy=True))
+            assert [e.seq for e in lazy] == [e.seq for e in whole]
+            stored = [v for e in lazy for v in vars(e).values() if isinstance(v, codec.StoredList)]
+            assert stored and all(v._values is None for v in stored), name
+            for got, want in zip(lazy, whole, strict=True):
+                assert type(got) is type(want)
+                for key, value in vars(want).items():
+                    mine = getattr(got, key)
+                    assert (mine.decode() if isinstance(mine, codec.LazyList) else mine) == value, (name, key)
