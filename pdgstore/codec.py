@@ -322,12 +322,16 @@ def _unpack_lazy(blob: bytes | StoredPayload) -> dict:
     """A payload map with its ``LIST_FIELDS`` arrays left as ``PackedList`` (slices of ``blob``) or,
     for a payload still in the store, ``StoredList``. The unpacker reads the payload a chunk at a
     time rather than being fed it: ``feed`` copies what it is given."""
-    stored: StoredPayload | None = None
-    view: memoryview | None = None  # the lists are slices of the row's payload, not copies
+    piece: Callable[[int, int], bytes | memoryview]  # bytes start-end of the payload
+    keep: Callable[[int, int, int], LazyList]  # the list at bytes start-end, of count entries, left unread
     if isinstance(blob, StoredPayload):
-        stored, source = blob, blob.open()
+        stored = blob
+        source, piece = stored.open(), stored.read
+        keep = lambda start, end, count: StoredList(stored, start, end, count)  # noqa: E731
     else:
-        view, source = memoryview(blob), io.BytesIO(blob)
+        view = memoryview(blob)  # the lists are slices of the row's payload, not copies
+        source, piece = io.BytesIO(blob), lambda start, end: view[start:end]
+        keep = lambda start, end, count: PackedList(view[start:end], count)  # noqa: E731
     with source:
         limit = len(blob) + 1
         unpacker = msgpack.Unpacker(source, raw=False, max_buffer_size=limit, read_size=min(LAZY_READ, limit))
@@ -340,15 +344,8 @@ def _unpack_lazy(blob: bytes | StoredPayload) -> dict:
             start = unpacker.tell()
             unpacker.skip()
             end = unpacker.tell()
-            if view is not None:
-                raw = view[start:end]
-                count = _array_length(raw)
-                payload[key] = PackedList(raw, count) if count is not None else unpack(raw, raw=False)
-            elif stored is not None:
-                count = _array_length(stored.read(start, min(end, start + 5)))
-                payload[key] = (
-                    StoredList(stored, start, end, count) if count is not None else unpack(stored.read(start, end))
-                )
+            count = _array_length(piece(start, min(end, start + 5)))
+            payload[key] = keep(start, end, count) if count is not None else unpack(piece(start, end), raw=False)
     return payload
 
 

@@ -107,10 +107,7 @@ class LogReader:
             # million files) stays in the store, its length read instead (``codec.StoredPayload``)
             kinds = ", ".join(f"'{k}'" for k in sorted(codec.LAZY_KINDS))
             long = f"kind IN ({kinds}) AND length(payload) >= {codec.LAZY_FROM}"
-            columns = (
-                "seq, time_ns, cook_id, graph, kind, subject, "
-                f"CASE WHEN {long} THEN NULL ELSE payload END, CASE WHEN {long} THEN length(payload) END"
-            )
+            columns = f"seq, time_ns, cook_id, graph, kind, subject, CASE WHEN {long} THEN NULL ELSE payload END, length(payload)"
         sql = f"SELECT {columns} FROM events WHERE {' AND '.join(where)} ORDER BY seq"
         with self.read_errors():
             rows = self.conn.execute(sql, args).fetchall() if subject is not None else self.conn.execute(sql, args)
