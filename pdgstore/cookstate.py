@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgpack
 
 from pdgstore import itemlists, sqlitefile, tables
-from pdgstore.events import DONE_STATES, TAG
+from pdgstore.events import DONE_STATES, PATH, TAG
 from pdgstore.state import Item, State, paused_gc
 
 if TYPE_CHECKING:
@@ -422,6 +422,26 @@ class CookState(State):
         ):
             found[item_id] = None
         return list(found)
+
+    def items_listing(self, graph: str, nodes: Iterable[str], paths: set[str], limit: int) -> list[str] | None:
+        """The ids of the items of ``nodes`` that list one of ``paths`` (as recorded) among their
+        outputs, from one pass of the nodes' rows that decodes their outputs only (no ``Item`` is
+        made or kept); None as soon as more than ``limit`` do. For more paths than ``items_holding``
+        searches: a stat scan that found every file touched must learn that most of the store is
+        reached without reading the store into memory (at W(1,000,000), gigabytes)."""
+        items = self.items
+        conn = self._reader.conn
+        found: list[str] = []
+        for node in nodes:
+            for item_id, body in self._reader.execute(
+                "SELECT item_id, body FROM items WHERE graph = ? AND node = ?", (graph, node)
+            ):
+                outputs = items[item_id].outputs if items.is_read(item_id) else _outputs(conn, item_id, body)
+                if any(o[PATH] in paths for o in outputs):
+                    found.append(item_id)
+                    if len(found) > limit:
+                        return None
+        return found
 
     def children_of(self, item_id: str) -> list[str]:
         """The recorded children of ``item_id`` (the items listing it as a parent), in generation order."""

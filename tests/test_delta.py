@@ -7,6 +7,7 @@ import os
 
 from pdgstore.engine.cook.loop import Cook
 from pdgstore.engine.graph.loader import load_graph
+
 from pdgstore.log import EventLog
 
 
@@ -216,3 +217,65 @@ def test_a_scan_that_saw_files_added_leaves_the_walk_to_the_full_one(wide):
     assert not scan.patterns_same and not scan.changed
     c = cook(wide, scan=scan)
     assert c.affected is None and c.summary.counts["ran"] == 2
+
+
+def _touch(project, names: list[str]) -> None:
+    """New mtimes for ``names`` (under in/), their content as it was."""
+    for name in names:
+        path = project.root / "in" / name
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+def test_many_files_touched_are_found_in_one_pass_over_the_outputs_not_by_reading_every_item(wide, monkeypatch):
+    """More changed files than ``items_holding`` searches one by one: the items listing them are
+    found in one pass over the rows' outputs (``CookState.items_listing``); the delta walk then
+    reads only what they reach. Touched (new mtime, same content), they are reused."""
+    from pdgstore.engine.project import cook_graph
+
+    from pdgstore import cookstate
+
+    cook_graph(load_graph(str(wide.root / "wide.py")), db=str(wide.db), jobs=1)
+    monkeypatch.setattr(cookstate, "MAX_PATHS", 2)
+    _touch(wide, ["f0002.txt", "f0005.txt", "f0011.txt"])
+    seen = _reads_of_affected(monkeypatch)
+    c = cook(wide, scan=_scan(wide))
+    assert names(c) == {f"{n}_{i}" for n in ("files", "upper") for i in (3, 6, 12)} | {"gather_1", "concat_1"}
+    assert c.summary.counts["ran"] == 0 and c.summary.status == "success"
+    assert seen["read"] == 8  # of 42: the items the change reaches, not every item
+
+
+def _reads_of_affected(monkeypatch) -> dict:
+    """``delta.affected`` watched: how many items the cook's state had read when it answered."""
+    from pdgstore.engine.incremental import delta
+
+    seen: dict = {}
+    original = delta.affected
+
+    def affected(graph, state, *args, **kwargs):
+        found = original(graph, state, *args, **kwargs)
+        seen["read"] = state.items.rows_read
+        return found
+
+    monkeypatch.setattr(delta, "affected", affected)
+    return seen
+
+
+def test_most_files_touched_go_to_the_full_walk_before_any_item_is_read(wide, monkeypatch):
+    """A touch of every input (a checkout, a copy that kept no times): the pass over the outputs
+    finds more items holding them than ``delta.MAX_DIRTY_SHARE`` of the scope and stops; the full
+    walk runs, having read no item for the delta walk's sake, and reuses everything."""
+    from pdgstore.engine.incremental import delta
+    from pdgstore.engine.project import cook_graph
+
+    from pdgstore import cookstate
+
+    cook_graph(load_graph(str(wide.root / "wide.py")), db=str(wide.db), jobs=1)
+    monkeypatch.setattr(cookstate, "MAX_PATHS", 2)  # (20 inputs stand for a million)
+    _touch(wide, sorted(p.name for p in (wide.root / "in").iterdir()))
+    scan = _scan(wide)
+    assert len(scan.changed) == 20 and len(scan.changed) > delta.MAX_DIRTY_SHARE * 42
+    seen = _reads_of_affected(monkeypatch)
+    c = cook(wide, scan=scan)
+    assert c.affected is None and seen["read"] == 0
+    assert c.summary.counts["ran"] == 0 and c.summary.counts["reused"] == 42

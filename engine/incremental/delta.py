@@ -41,6 +41,10 @@ from pdgstore.events import PATH
 
 #: above this share of the items in scope, the full walk is as cheap and simpler
 MAX_SHARE = 0.5
+#: above this share of the items in scope holding a changed file, the items they reach (each, and
+#: what is downstream of it) pass ``MAX_SHARE`` as a rule: the full walk runs without finding them
+#: one by one (a ``touch`` of every input, a copy that kept no times)
+MAX_DIRTY_SHARE = 0.25
 
 
 @dataclass
@@ -89,9 +93,7 @@ def affected(
         return None  # files were added or removed
     changed = {files.relative(p, root) for p in scan.changed} if scan is not None else None
     if changed is not None and isinstance(state, CookState):
-        reached = _from_tables(graph, state, scope, changed)
-        if reached is not False:
-            return reached
+        return _from_tables(graph, state, scope, changed)
     by_node = [state.items_of(graph.name, name) for name in scope]
     total = sum(map(len, by_node))
     if sum(not settled(item) for items in by_node for item in items) > MAX_SHARE * total:
@@ -126,10 +128,13 @@ def _from_tables(graph, state: CookState, scope: list[str], changed: set[str]):
     named the ``changed`` files: the store finds the items that may hold them and, through its
     links, what they reach, so the items the change does not reach are never read. An item that
     holds no changed file is clean: the manifest proves the state is the one its whole, successful
-    cook left, as ``manifest.try_noop`` relies on. False: too many files for that (go over every item)."""
+    cook left, as ``manifest.try_noop`` relies on. None: the change reaches most of the scope."""
+    total = sum(state.item_count(graph.name, name) for name in scope)  # counted, the ids left unread
     candidates = state.items_holding(graph.name, sorted(changed))
-    if candidates is None:
-        return False
+    if candidates is None:  # too many files to search for one by one: one pass over the outputs
+        candidates = state.items_listing(graph.name, scope, changed, int(MAX_DIRTY_SHARE * total))
+        if candidates is None:
+            return None
     in_scope = set(scope)
     dirty = []
     for item_id in candidates:
@@ -141,7 +146,6 @@ def _from_tables(graph, state: CookState, scope: list[str], changed: set[str]):
             and not unchanged(item, {}, graph.root, changed)
         ):
             dirty.append(item_id)
-    total = sum(state.item_count(graph.name, name) for name in scope)  # counted, the ids left unread
     children = _LinkedChildren(state)
     found = _closure(graph, state, dirty, children, total)
     return None if found is None else (found[0], children)
