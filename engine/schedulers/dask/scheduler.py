@@ -47,7 +47,7 @@ from pdgstore.engine.schedulers.contract import (
     TickResult,
     register_type,
 )
-from pdgstore.engine.schedulers.dask import cluster, reach, rejoin, remote, work
+from pdgstore.engine.schedulers.dask import cluster, reach, rejoin, remote, traffic, work
 from pdgstore.engine.schedulers.dask.hearing import Hearing, checked_heartbeat
 from pdgstore.engine.schedulers.dask.traffic import Traffic
 from pdgstore.engine.schedulers.dask.work import Job
@@ -130,6 +130,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         self._more = threading.Condition(self._lock)  # the collector's: futures added, or the cook stops
         self._threads: list[threading.Thread] = []
         self._stopping = False
+        self._next_batch = traffic.FIRST_BATCH  # the most tasks the next graph update holds (``traffic``)
         self._token = ""
         self._shipped: list[str] = []
         self._resources: dict | None = None
@@ -186,6 +187,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         self._token = uuid.uuid4().hex[:12]
         self.spec_common = None  # (``work.job_spec``: made again for this cook)
         self._stopping = False
+        self._next_batch = traffic.FIRST_BATCH
         self._lost_since = None
         self._rejoin = None
         self._broken = ""
