@@ -83,3 +83,44 @@ def test_no_descriptor_is_left_open(tmp_path, waiting):
         assert remote.run_job(_spec(tmp_path, "print('x')", key=f"k{i}"))["code"] == 0
     if before is not None:
         assert len(os.listdir("/proc/self/fd")) == before
+
+
+class _Worker:
+    """What ``run_job`` asks of its Dask worker: its address, plugins, and events sent."""
+
+    def __init__(self, plugins: dict) -> None:
+        self.address, self.plugins, self.events = "tcp://127.0.0.1:1", plugins, []
+
+    def log_event(self, topic, msg) -> None:
+        self.events.append((topic, msg))
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_an_answer_is_sent_by_the_plugin_where_it_is_installed_else_by_the_job(tmp_path, monkeypatch, installed):
+    """A job whose spec says its worker's plugin sends answers (``answers.JobAnswers``) leaves its
+    answer to the plugin, marked so, only if its worker holds the plugin; on a worker without it
+    (another pdgstore, a registration that failed) the job sends its answer itself. The plugin sends
+    a marked answer of a job's key as its task ends, and nothing else."""
+    pytest.importorskip("distributed")
+    from pdgstore.engine.schedulers.dask.answers import JobAnswers
+
+    worker = _Worker({remote.ANSWERS_PLUGIN: object()} if installed else {})
+    monkeypatch.setattr(remote, "_worker", lambda: worker)
+    key = remote.KEY_PREFIX + "token-item-1"
+    answer = remote.run_job(_spec(tmp_path, "print('x')", key=key) | {"answers": True})
+    assert answer["code"] == 0
+    if not installed:
+        assert worker.events == [(remote.ENDED_TOPIC, {"key": key, "answer": answer})] and "by_plugin" not in answer
+        return
+    assert worker.events == [] and answer["by_plugin"] is True
+    plugin = JobAnswers()
+    plugin.setup(worker)
+    worker.data = {key: answer, remote.KEY_PREFIX + "python": {"run": "r"}, "other-key": answer}
+    for k, start, finish in [
+        (key, "executing", "memory"),
+        (key, "memory", "released"),  # not an end
+        (remote.KEY_PREFIX + "python", "executing", "memory"),  # no marked answer: a Python item's result
+        ("other-key", "executing", "memory"),  # not a job of a cook
+    ]:
+        plugin.transition(k, start, finish)
+    assert worker.events == [(remote.ENDED_TOPIC, {"key": key, "answer": answer})]

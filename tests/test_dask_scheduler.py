@@ -145,6 +145,10 @@ def test_jobs_answer_by_event_with_nothing_gathered_and_a_long_one_announces_its
     assert all(e.pid > 0 for e in started)
     announced = {msg["item_id"] for _, msg in client.get_events("pdg-job-started")}
     assert runs[0].item_id in announced
+    # the answers were sent by the plugin the cook installed on every worker (``answers``)
+    assert all(client.run(lambda dask_worker: "pdg-job-answers" in dask_worker.plugins).values())
+    ended = [msg["answer"] for _, msg in client.get_events("pdg-job-ended") if msg["key"].endswith("-1")]
+    assert ended and all(answer.get("by_plugin") for answer in ended[-6:])
 
 
 def test_retries_exit_codes_and_timeouts_follow_the_local_rules(tmp_path, dask_cluster):

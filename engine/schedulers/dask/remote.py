@@ -13,8 +13,9 @@ A job that runs for ``ANNOUNCE_AFTER_S`` announces itself (``Worker.log_event`` 
 comes first is recorded all the same), and a second announcement of the same key from another run
 means Dask ran it again after a worker died (the cook counts that retry). A job that ends sooner
 says it all in its answer: one message per short job, not two. The answer itself travels as an
-event too (``pdg-job-ended``, when it carries no file's bytes), which reaches the cook before its
-task's end does: the cook then need not gather the task's result through the Dask scheduler (a
+event too (``pdg-job-ended``, when it carries no file's bytes; sent by the worker plugin
+``answers.JobAnswers`` as the task ends, or by the job's thread on a worker without it), which
+reaches the cook before its task's end does: the cook then need not gather the task's result through the Dask scheduler (a
 round trip to the workers per batch of ended tasks, more of the cluster's work than the job's
 own); a result that came without its event (a worker of an older pdgstore) is gathered. Running jobs are kept on the worker object, by key, so
 ``kill_jobs`` (sent with ``Client.run``) can kill their process groups on a cancel, and a job whose
@@ -47,6 +48,10 @@ from pdgstore.engine.schedulers import exits
 PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
 STARTED_TOPIC = "pdg-job-started"
 ENDED_TOPIC = "pdg-job-ended"
+#: what every task key of a cook's jobs starts with (``traffic``)
+KEY_PREFIX = "pdg-"
+#: the worker plugin that sends answers from the worker's event loop (``answers.JobAnswers``)
+ANSWERS_PLUGIN = "pdg-job-answers"
 #: a job still running after this long announces itself (shorter ones are told by their answer)
 ANNOUNCE_AFTER_S = 0.05
 #: the most of a job's log that travels back to the cook when the workers' disks are their own
@@ -204,7 +209,10 @@ def run_job(spec: dict) -> dict:
         if not answer["outside"]:
             answer["outputs"] = {path: data for path in expected if (data := _read(path)) is not None}
     elif worker is not None:
-        worker.log_event(ENDED_TOPIC, {"key": key, "answer": answer})
+        if spec.get("answers") and ANSWERS_PLUGIN in getattr(worker, "plugins", ()):
+            answer["by_plugin"] = True  # ``answers.JobAnswers`` sends it as the task ends: no wake-up of the loop
+        else:
+            worker.log_event(ENDED_TOPIC, {"key": key, "answer": answer})
     return answer
 
 

@@ -131,6 +131,8 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._next_batch = traffic.FIRST_BATCH  # the most tasks the next graph update holds (``traffic``)
+        #: whether the workers send the jobs' answers from their event loop (``answers``)
+        self.plugin_answers = False
         self._token = ""
         self._shipped: list[str] = []
         self._resources: dict | None = None
@@ -224,6 +226,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
             )
             return
         self._resources = {"slots": self.slots_per_item} if has_slots else None
+        self.plugin_answers = self._install_answers(client)
         self._shipped = cluster.ship_graph_code(self.graph_dir)
         self._types = work.picklable_types(getattr(self.transfers, "types", None))
         from distributed import as_completed
@@ -232,6 +235,24 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         self._subscribe(client)
         self._start_thread(self._submitter, "submit")
         self._start_thread(self._collector, "collect")
+
+    def _install_answers(self, client) -> bool:
+        """Have the workers send each job's answer from their event loop (``answers.JobAnswers``);
+        whether they do. A cluster that refuses the plugin (a worker of another pdgstore, a call that
+        does not come back) runs the same: its jobs send their answers themselves."""
+        done: list[bool] = []
+
+        def register() -> None:
+            from pdgstore.engine.schedulers.dask.answers import JobAnswers
+
+            try:
+                client.register_plugin(JobAnswers())
+            except Exception:  # noqa: BLE001, S110 - a speed-up only: the jobs answer without it
+                return
+            done.append(True)
+
+        self._call(register)
+        return bool(done)
 
     def _start_thread(self, target, label: str) -> None:
         thread = threading.Thread(target=target, name=f"pdg-dask-{label}-{self.name}", daemon=True)
@@ -327,6 +348,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
             conn.client = client
             self._ac = as_completed(loop=client.loop)
             self._more.notify_all()  # the lost client's collector, waiting for futures: it ends
+        self.plugin_answers = self._install_answers(client)  # (a new Dask scheduler knows of none)
         self._start_thread(self._collector, "collect")
 
     def _resubmit_dropped(self) -> int:

@@ -99,7 +99,7 @@ class Traffic:
                 continue
             with self._lock:
                 for job in group:
-                    job.key = f"pdg-{self._token}-{job.item_id}-{job.attempt}"
+                    job.key = f"{remote.KEY_PREFIX}{self._token}-{job.item_id}-{job.attempt}"
                     job.answer = None
                     if job.spec is not None:
                         job.spec.update(key=job.key, attempt=job.attempt)
