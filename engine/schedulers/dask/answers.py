@@ -39,3 +39,20 @@ class JobAnswers(WorkerPlugin):
         # a command job's answer sent by no one yet; not a Python item's result, nor one carrying files
         if type(answer) is dict and answer.get("by_plugin"):
             self.worker.log_event(ENDED_TOPIC, {"key": key, "answer": answer})
+
+
+def install(client, call) -> bool:
+    """Register ``JobAnswers`` on the cluster of ``client``, through ``call`` (which gives up on a
+    Dask scheduler that does not answer); whether it was. A cluster that refuses it (a worker of
+    another pdgstore, a call that does not come back) runs the same: its jobs send their answers."""
+    done: list[bool] = []
+
+    def register() -> None:
+        try:
+            client.register_plugin(JobAnswers())
+        except Exception:  # noqa: BLE001 - a speed-up only: the jobs answer without it
+            return
+        done.append(True)
+
+    call(register)
+    return bool(done)

@@ -226,7 +226,9 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
             )
             return
         self._resources = {"slots": self.slots_per_item} if has_slots else None
-        self.plugin_answers = self._install_answers(client)
+        from pdgstore.engine.schedulers.dask import answers  # (it imports distributed)
+
+        self.plugin_answers = answers.install(client, self._call)
         self._shipped = cluster.ship_graph_code(self.graph_dir)
         self._types = work.picklable_types(getattr(self.transfers, "types", None))
         from distributed import as_completed
@@ -235,24 +237,6 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         self._subscribe(client)
         self._start_thread(self._submitter, "submit")
         self._start_thread(self._collector, "collect")
-
-    def _install_answers(self, client) -> bool:
-        """Have the workers send each job's answer from their event loop (``answers.JobAnswers``);
-        whether they do. A cluster that refuses the plugin (a worker of another pdgstore, a call that
-        does not come back) runs the same: its jobs send their answers themselves."""
-        done: list[bool] = []
-
-        def register() -> None:
-            from pdgstore.engine.schedulers.dask.answers import JobAnswers
-
-            try:
-                client.register_plugin(JobAnswers())
-            except Exception:  # noqa: BLE001, S110 - a speed-up only: the jobs answer without it
-                return
-            done.append(True)
-
-        self._call(register)
-        return bool(done)
 
     def _start_thread(self, target, label: str) -> None:
         thread = threading.Thread(target=target, name=f"pdg-dask-{label}-{self.name}", daemon=True)
@@ -341,6 +325,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         """Use ``client``, connected to the Dask scheduler again, from now on: a new ``as_completed``
         on its loop and a collector of its own (the lost client's one ends)."""
         from distributed import as_completed
+        from pdgstore.engine.schedulers.dask import answers
 
         conn = self.conn
         assert conn is not None, "only on_tick swaps, and only while connected"
@@ -348,7 +333,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
             conn.client = client
             self._ac = as_completed(loop=client.loop)
             self._more.notify_all()  # the lost client's collector, waiting for futures: it ends
-        self.plugin_answers = self._install_answers(client)  # (a new Dask scheduler knows of none)
+        self.plugin_answers = answers.install(client, self._call)  # (a new Dask scheduler knows of none)
         self._start_thread(self._collector, "collect")
 
     def _resubmit_dropped(self) -> int:
@@ -504,15 +489,6 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
             job.runs.add(msg["run"])
             job.worker, job.heard = msg["worker"], time.monotonic()
             self.reporter.started(job.item_id, pid=msg["pid"], log_uri=spec["log_uri"], attempt=job.attempt)
-
-    def _answered(self, event) -> None:
-        """A job's answer, sent by its worker ahead of its task's end (``remote.run_job``), on the
-        client's thread: kept for the collector, which then gathers nothing for it."""
-        msg = event[1]
-        with self._lock:
-            job = self.by_key.get(msg.get("key"))
-            if job is not None and isinstance(msg.get("answer"), dict):
-                job.answer = msg["answer"]
 
     def _ended(self, future, result) -> None:
         with self._lock:

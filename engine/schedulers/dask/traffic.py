@@ -164,6 +164,15 @@ class Traffic:
                         text = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
                         self._settle(job, partial(self.reporter.failed, job.item_id, -1, text))
 
+    def _answered(self, event) -> None:
+        """A job's answer, sent by its worker ahead of its task's end (``remote.run_job``,
+        ``answers``), on the client's thread: kept for the collector, which then gathers nothing for it."""
+        msg = event[1]
+        with self._lock:
+            job = self.by_key.get(msg.get("key"))
+            if job is not None and isinstance(msg.get("answer"), dict):
+                job.answer = msg["answer"]
+
     def _answers(self, batch: list) -> dict:
         """The answers of the finished futures of ``batch`` their workers sent ahead as events."""
         found = {}
