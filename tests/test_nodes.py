@@ -744,3 +744,23 @@ def test_partition_variant_parameter_change_regroups_and_reruns_only_what_change
     assert ran.names == []
     cook(build(2), tmp_path)
     assert len(ran.names) == 3  # three groups of two: each is new
+
+
+@pytest.mark.parametrize("pattern", ["in/*.txt", "in/[ab]?.txt", "in/.*", "in/*", "in/*[!t]", "in/**/*.txt"])
+def test_a_file_pattern_matches_what_glob_matches(tmp_path, pattern):
+    """A pattern with wildcards in its last part only is one listing of its folder, filtered as the
+    folder is read (a folder may hold a million names); it matches the regular files ``glob`` does:
+    no hidden file unless the pattern starts with a dot, no folder, brackets and ``?`` as glob has them."""
+    import glob
+
+    from pdgstore.engine.graph.nodes import FilePattern
+
+    for name in ["a1.txt", "b2.txt", "c3.txt", "ab.txt", ".hidden.txt", "A1.txt", "notes.md", "x.TXT"]:
+        (tmp_path / "in" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "in" / name).write_text(name)
+    (tmp_path / "in" / "folder.txt").mkdir()
+    (tmp_path / "in" / "deep").mkdir()
+    (tmp_path / "in" / "deep" / "d.txt").write_text("d")
+    expected = sorted(p for p in glob.glob(str(tmp_path / pattern), recursive=True) if os.path.isfile(p))
+    assert FilePattern("files", pattern).matches(str(tmp_path)) == expected
+    assert expected  # each pattern matches something here

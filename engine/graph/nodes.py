@@ -17,12 +17,14 @@ identities, names and events. ``parms()`` is what the log records about a node's
 from __future__ import annotations
 
 import fnmatch
+import functools
 import glob
 import hashlib
 import inspect
 import marshal
 import math
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -342,16 +344,20 @@ def _glob(pattern: str) -> list[tuple[str, os.DirEntry | None]]:
     directory, base = os.path.split(pattern)
     if _many_listings(directory, base):
         return [(p, None) for p in glob.glob(pattern, recursive=True)]
+    match = _name_matcher(base)
+    hidden = base.startswith(".")  # glob leaves hidden files out unless asked
+    prefix = directory + os.sep
     try:
-        with os.scandir(directory) as listing:
-            entries = {entry.name: entry for entry in listing}
+        with os.scandir(directory) as listing:  # filtered as it is read: a folder may hold a million names
+            return [(prefix + e.name, e) for e in listing if (hidden or e.name[:1] != ".") and match(e.name)]
     except OSError:
         return []
-    names = list(entries)
-    if not base.startswith("."):
-        names = [n for n in names if n[:1] != "."]  # glob leaves hidden files out unless asked
-    prefix = directory + os.sep
-    return [(prefix + n, entries[n]) for n in fnmatch.filter(names, base)]
+
+
+@functools.lru_cache(maxsize=64)
+def _name_matcher(base: str):
+    """``fnmatch``'s test of a name against ``base`` (case-sensitive, as on POSIX), compiled once."""
+    return re.compile(fnmatch.translate(base)).match
 
 
 _PLAIN = (int, float, str, bool, type(None))
