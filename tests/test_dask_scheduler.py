@@ -17,14 +17,13 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 import pdgstore.engine as engine
+import pytest
+from dask_cluster import dask_cluster  # noqa: F401 - a fixture
 from pdgstore.engine.schedulers import jobs
+
 from pdgstore.log import EventLog
 from pdgstore.state import first_difference
-
-from dask_cluster import dask_cluster  # noqa: F401 - a fixture
 
 pytest.importorskip("distributed")
 
@@ -151,6 +150,38 @@ def test_jobs_answer_by_event_with_nothing_gathered_and_a_long_one_announces_its
     assert ended and all(answer.get("by_plugin") for answer in ended[-6:])
 
 
+def test_an_answer_its_plugin_did_not_send_is_gathered_with_the_task(tmp_path, dask_cluster, monkeypatch):
+    """A job that left its answer to its worker's plugin (``answers.JobAnswers``), which then did not
+    send it (a plugin of that name that does nothing stands in for one removed meanwhile): the
+    collector gathers the answer with the task's result, and every item cooks."""
+    import distributed
+    from distributed.diagnostics.plugin import WorkerPlugin
+    from pdgstore.engine.schedulers.dask import answers, remote
+
+    def silent():
+        class Silent(WorkerPlugin):  # defined here: pickled by value for the workers
+            name = remote.ANSWERS_PLUGIN
+            idempotent = False
+
+        return Silent()
+
+    cluster, client = dask_cluster
+    client.register_plugin(silent())
+    monkeypatch.setattr(answers, "install", lambda client, call: True)  # the cook keeps the silent one
+    gathered = []
+    gather = distributed.Client.gather
+    monkeypatch.setattr(distributed.Client, "gather", lambda self, *a, **k: gathered.append(a) or gather(self, *a, **k))
+    try:
+        graph = farm_graph("unsent", tmp_path, cluster.scheduler_address)
+        graph.command("run", graph.range_generate("numbers", 4), ["true"])
+        summary, state, events = cook(graph, tmp_path)
+    finally:
+        client.unregister_worker_plugin(remote.ANSWERS_PLUGIN)  # the next cook registers the real one
+    assert summary.status == "success" and summary.counts["ran"] == 4, summary
+    assert gathered, "the answers came with the tasks' results"
+    assert sorted(e.item_id for e in events if e.kind == "JobEnded") == sorted(i.item_id for i in items_of(state, "run"))
+
+
 def test_retries_exit_codes_and_timeouts_follow_the_local_rules(tmp_path, dask_cluster):
     cluster, _ = dask_cluster
     graph = farm_graph(
@@ -227,7 +258,6 @@ def test_a_call_whose_connection_closes_is_one_not_answered_not_a_thread_traceba
     cook's call thread, which died with a traceback on stderr. Such a call is now one not answered:
     the retry's reason says no worker was reachable, and no thread dies (fails before the fix)."""
     from distributed.comm.core import CommClosedError
-
     from pdgstore.engine.schedulers.dask import reach
     from pdgstore.engine.schedulers.dask.scheduler import DaskScheduler
 
