@@ -15,9 +15,10 @@ means Dask ran it again after a worker died (the cook counts that retry). A job 
 says it all in its answer: one message per short job, not two. The answer itself travels as an
 event too (``pdg-job-ended``, when it carries no file's bytes; sent by the worker plugin
 ``answers.JobAnswers`` as the task ends, or by the job's thread on a worker without it), which
-reaches the cook before its task's end does: the cook then need not gather the task's result through the Dask scheduler (a
-round trip to the workers per batch of ended tasks, more of the cluster's work than the job's
-own); a result that came without its event (a worker of an older pdgstore) is gathered. Running jobs are kept on the worker object, by key, so
+reaches the cook before its task's end does: the cook then need not gather the task's result
+through the Dask scheduler (a round trip to the workers per batch of ended tasks, more of the
+cluster's work than the job's own); a result that came without its event (a worker of an older
+pdgstore) is gathered. Running jobs are kept on the worker object, by key, so
 ``kill_jobs`` (sent with ``Client.run``) can kill their process groups on a cancel, and a job whose
 key was cancelled before it started never starts. A job carries its key in its environment
 (``PDG_DASK_KEY``): when its worker process dies (SIGKILL, the OOM killer) the job lives on in its
