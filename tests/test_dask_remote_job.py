@@ -97,9 +97,9 @@ class _Worker:
 
 @pytest.mark.parametrize("installed", [True, False])
 def test_an_answer_is_sent_by_the_plugin_where_it_is_installed_else_by_the_job(tmp_path, monkeypatch, installed):
-    """A job whose spec says its worker's plugin sends answers (``answers.JobAnswers``) leaves its
-    answer to the plugin, marked so, only if its worker holds the plugin; on a worker without it
-    (another pdgstore, a registration that failed) the job sends its answer itself. The plugin sends
+    """A job leaves its answer to its worker's plugin (``answers.JobAnswers``), marked so, when its
+    worker holds the plugin; on a worker without it (another pdgstore, a registration that failed)
+    the job sends its answer itself. The plugin sends
     a marked answer of a job's key as its task ends, and nothing else."""
     pytest.importorskip("distributed")
     from pdgstore.engine.schedulers.dask.answers import JobAnswers
@@ -107,7 +107,7 @@ def test_an_answer_is_sent_by_the_plugin_where_it_is_installed_else_by_the_job(t
     worker = _Worker({remote.ANSWERS_PLUGIN: object()} if installed else {})
     monkeypatch.setattr(remote, "_worker", lambda: worker)
     key = remote.KEY_PREFIX + "token-item-1"
-    answer = remote.run_job(_spec(tmp_path, "print('x')", key=key) | {"answers": True})
+    answer = remote.run_job(_spec(tmp_path, "print('x')", key=key))
     assert answer["code"] == 0
     if not installed:
         assert worker.events == [(remote.ENDED_TOPIC, {"key": key, "answer": answer})] and "by_plugin" not in answer

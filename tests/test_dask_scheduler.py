@@ -167,7 +167,7 @@ def test_an_answer_its_plugin_did_not_send_is_gathered_with_the_task(tmp_path, d
 
     cluster, client = dask_cluster
     client.register_plugin(silent())
-    monkeypatch.setattr(answers, "install", lambda client, call: True)  # the cook keeps the silent one
+    monkeypatch.setattr(answers, "install", lambda client, call: None)  # the cook keeps the silent one
     gathered = []
     gather = distributed.Client.gather
     monkeypatch.setattr(distributed.Client, "gather", lambda self, *a, **k: gathered.append(a) or gather(self, *a, **k))

@@ -9,9 +9,9 @@ plugin's ``transition`` hook runs on the event loop as the task moves from execu
 before the loop sends the task's end: the answer goes out in the same round, still ahead of it.
 
 The cook registers it when it reaches the cluster (``DaskScheduler._connect``; the Dask scheduler
-gives it to workers that join later too) and tells its jobs so (``answers`` in their spec). A worker
-without it (its registration failed, or it joined from another pdgstore) is one ``remote.run_job``
-sees without it: the job sends its answer itself. This module imports ``distributed``: only the
+gives it to workers that join later too). ``remote.run_job`` asks its own worker whether it holds
+the plugin: on one without it (its registration failed, or it joined from another pdgstore) the
+job sends its answer itself. This module imports ``distributed``: only the
 cook's dask scheduler and the workers, which unpickle the plugin, import it.
 """
 
@@ -41,18 +41,15 @@ class JobAnswers(WorkerPlugin):
             self.worker.log_event(ENDED_TOPIC, {"key": key, "answer": answer})
 
 
-def install(client, call) -> bool:
+def install(client, call) -> None:
     """Register ``JobAnswers`` on the cluster of ``client``, through ``call`` (which gives up on a
-    Dask scheduler that does not answer); whether it was. A cluster that refuses it (a worker of
-    another pdgstore, a call that does not come back) runs the same: its jobs send their answers."""
-    done: list[bool] = []
+    Dask scheduler that does not answer). A cluster that refuses it (a worker of another pdgstore,
+    a call that does not come back) runs the same: its jobs send their answers."""
 
     def register() -> None:
         try:
             client.register_plugin(JobAnswers())
-        except Exception:  # noqa: BLE001 - a speed-up only: the jobs answer without it
-            return
-        done.append(True)
+        except Exception:  # noqa: BLE001, S110 - a speed-up only: the jobs answer without it
+            pass
 
     call(register)
-    return bool(done)

@@ -210,7 +210,7 @@ def run_job(spec: dict) -> dict:
         if not answer["outside"]:
             answer["outputs"] = {path: data for path in expected if (data := _read(path)) is not None}
     elif worker is not None:
-        if spec.get("answers") and ANSWERS_PLUGIN in getattr(worker, "plugins", ()):
+        if ANSWERS_PLUGIN in worker.plugins:
             answer["by_plugin"] = True  # ``answers.JobAnswers`` sends it as the task ends: no wake-up of the loop
         else:
             worker.log_event(ENDED_TOPIC, {"key": key, "answer": answer})

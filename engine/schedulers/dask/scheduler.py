@@ -131,8 +131,6 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._next_batch = traffic.FIRST_BATCH  # the most tasks the next graph update holds (``traffic``)
-        #: whether the workers send the jobs' answers from their event loop (``answers``)
-        self.plugin_answers = False
         self._token = ""
         self._shipped: list[str] = []
         self._resources: dict | None = None
@@ -228,7 +226,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         self._resources = {"slots": self.slots_per_item} if has_slots else None
         from pdgstore.engine.schedulers.dask import answers  # (it imports distributed)
 
-        self.plugin_answers = answers.install(client, self._call)
+        answers.install(client, self._call)
         self._shipped = cluster.ship_graph_code(self.graph_dir)
         self._types = work.picklable_types(getattr(self.transfers, "types", None))
         from distributed import as_completed
@@ -333,7 +331,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
             conn.client = client
             self._ac = as_completed(loop=client.loop)
             self._more.notify_all()  # the lost client's collector, waiting for futures: it ends
-        self.plugin_answers = answers.install(client, self._call)  # (a new Dask scheduler knows of none)
+        answers.install(client, self._call)  # (a new Dask scheduler knows of none)
         self._start_thread(self._collector, "collect")
 
     def _resubmit_dropped(self) -> int:

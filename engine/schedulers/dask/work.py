@@ -91,7 +91,6 @@ def job_spec(item: ScheduledItem, scheduler) -> dict:
         "scripts": common["scripts"],
         "bounds": common["bounds"],
         "relay": scheduler.report_relay,  # its calls go through its worker's relay (``relay``)
-        "answers": scheduler.plugin_answers,  # its worker's plugin sends its answer (``answers``)
     }
     if scheduler.work_item_data_source == "file":
         data = json_for_workers(json.dumps(jobdata.item_data(item.item, item.node), separators=(",", ":")), pm)
