@@ -127,6 +127,10 @@ class LazyItems(dict):
         )
         self._hold(rows, self._reader.conn, wanted)
 
+    def hold_rows(self, rows: Iterable[tuple]) -> None:
+        """Hold an item of each of ``rows`` (``tables.ITEM_COLUMNS``) neither held nor gone."""
+        self._hold(rows, self._reader.conn, None)
+
     def _hold(self, rows: Iterable[tuple], conn: sqlite3.Connection, wanted: set[str] | None) -> None:
         """Make an ``Item`` of each row whose id is in ``wanted`` (None: each one neither held nor
         gone) and hold it, the cyclic GC paused: a node of 100,000 recorded items is read here."""
@@ -170,6 +174,11 @@ class LazyItems(dict):
                 self._complete = False
                 if self._let_go is not None:
                     self._let_go.add(item_id)
+
+    @property
+    def complete(self) -> bool:
+        """Every item of the tables is held (or none exists): nothing is left to read."""
+        return self._complete
 
     def is_read(self, item_id: str) -> bool:
         return dict.__contains__(self, item_id)
@@ -277,6 +286,26 @@ class LazyNodeItems(dict):
         found = dict.__getitem__(self, key)
         return self._ids(key) if found is _UNREAD else found
 
+    def read_with_items(self, key, items: LazyItems) -> bool:
+        """Read the node's ids and (into ``items``) its items in one pass of its rows, when its ids
+        are not read yet (else False): a walk that lists a node to read its items reads each row
+        once, not its id and then its row (``items_of``)."""
+        if dict.get(self, key) is not _UNREAD:
+            return False
+        order: list[tuple[int, str]] = []
+
+        def rows() -> Iterator[tuple]:
+            for row in self._reader.execute(
+                f"SELECT {tables.ITEM_COLUMNS} FROM items WHERE graph = ? AND node = ?", key
+            ):
+                order.append((row[0], row[1]))
+                yield row
+
+        items.hold_rows(rows())
+        order.sort()  # the ids in generation order (the tables' ``ord``), as ``_ids`` reads them
+        dict.__setitem__(self, key, dict.fromkeys(item_id for _ord, item_id in order))
+        return True
+
     def count(self, key) -> int:
         """How many items the node holds, its ids left unread if they are (``node_states`` counts
         them: a delta cook sizes a node of a million items without reading its ids)."""
@@ -325,7 +354,9 @@ class CookState(State):
         return State.item_count(self, graph, node)
 
     def items_of(self, graph: str, node: str, state: str | None = None, *, summary: bool = False) -> list[Item]:
-        self.items.read_node(graph, node, self.node_items.get((graph, node), ()))
+        lazy, items = self.node_items, self.items
+        if items.complete or not isinstance(lazy, LazyNodeItems) or not lazy.read_with_items((graph, node), items):
+            items.read_node(graph, node, lazy.get((graph, node), ()))
         return State.items_of(self, graph, node, state, summary=summary)
 
     def outputs_of(self, graph: str, node: str) -> Iterator[list]:

@@ -103,7 +103,10 @@ def announced_as(item, new: dict) -> bool:
 
 def without_generation(decision: Decision) -> Decision:
     """``decision`` about an item ``announced_as`` it is generated now: its events but the generation."""
-    return decision._replace(events=tuple(e for e in decision.events if e[0] is not ev.WorkItemGenerated))
+    events = decision.events
+    if len(events) == 1 and events[0][0] is ev.WorkItemGenerated:  # a run (``_run``): each static item's
+        return Decision(decision.action, decision.reason, (), decision.result, decision.files)
+    return decision._replace(events=tuple(e for e in events if e[0] is not ev.WorkItemGenerated))
 
 
 def settled(item) -> bool:

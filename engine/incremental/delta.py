@@ -96,7 +96,7 @@ def affected(
         return _from_tables(graph, state, scope, changed)
     by_node = [state.items_of(graph.name, name) for name in scope]
     total = sum(map(len, by_node))
-    if sum(not settled(item) for items in by_node for item in items) > MAX_SHARE * total:
+    if _unsettled_over(by_node, MAX_SHARE * total):
         return None  # each is dirty, so ``_closure`` would give up: not a delta (a --generate-only's)
     children: dict[str, list[str]] = {}
     dirty: list[str] = []
@@ -121,6 +121,17 @@ def affected(
                     return None
     found = _closure(graph, state, dirty, children, total)
     return None if found is None else (found[0], children)
+
+
+def _unsettled_over(by_node: list[list], limit: float) -> bool:
+    """Whether more than ``limit`` of the items are not settled, the last nodes counted first and
+    the count stopped once over it (the items a --generate-only recorded are not, from one node on)."""
+    count = 0
+    for items in reversed(by_node):
+        count += sum(not settled(item) for item in items)
+        if count > limit:
+            return True
+    return False
 
 
 def _from_tables(graph, state: CookState, scope: list[str], changed: set[str]):

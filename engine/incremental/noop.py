@@ -87,9 +87,13 @@ def nothing_to_do(graph, state, scope: list[str], stats: dict, node_reasons: dic
     pure = pure_nodes(graph, scope, node_reasons)
     if any(name not in pure for name in scope):
         return False
-    by_node = [state.items_of(graph.name, name) for name in scope]
-    if not all(settled(item) for items in by_node for item in items):
-        return False  # before any stat or listing: the items of a --generate-only are all unsettled
+    # before any stat or listing, the last nodes first: the items a --generate-only recorded ahead
+    # of their parents' cook are all unsettled, and the last nodes hold the fewest items to read
+    by_node: list = [None] * len(scope)
+    for at in range(len(scope) - 1, -1, -1):
+        items = by_node[at] = state.items_of(graph.name, scope[at])
+        if not all(settled(item) for item in items):
+            return False
     for name, items in zip(scope, by_node, strict=True):
         node = graph.nodes[name]
         if not items and not may_be_empty(node):
