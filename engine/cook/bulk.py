@@ -11,8 +11,9 @@ one pass (the walk pays a decision, a settle and a hand-on per item). A cook tha
 fresh network's items the same way (a cold cook), and queues each item with work to run as the
 walk's decision would, with the signature its result is recorded with.
 
-Which nodes: processors with no recorded item whose inputs (if any) are nodes made here whose items
-are all cooked, so their children are generated for real, as the walk would (the walk hands a
+Which nodes: processors with no recorded item (or whose items ``pdg cook --generate-only`` recorded
+ahead: ``engine.cook.ahead`` compares each with its record instead of recording it) whose inputs
+(if any) are nodes made here whose items are all cooked, so their children are generated for real, as the walk would (the walk hands a
 born-cooked item on at once). Every node downstream of a born-cooked one that is not made here must
 be a partitioner, which the walk then partitions as usual; below a node whose items run, a
 processor may be left to the walk too, which generates its items as theirs cook, unless it records
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pdgstore.engine.cook import ahead
 from pdgstore.engine.graph.nodes import NewItem, child_attrs
 from pdgstore.engine.graph.workitem import child_identities, identity_head, identity_with
 from pdgstore.engine.incremental import signatures
@@ -53,12 +55,12 @@ def plan(walk) -> list[str]:
     all_cooked: set[str] = set()  # chosen nodes whose items are all born cooked
     for name in walk.scope:
         node = graph.nodes[name]
-        if node.is_partitioner or state.node_items.get((graph.name, name)):
-            continue
-        if any(up not in all_cooked for up in node.inputs):
+        if node.is_partitioner or any(up not in all_cooked for up in node.inputs):
             continue
         if node.does_work and (node.expected_outputs or node.cache_mode == "always_read"):
             continue  # a cache check or a refusal per item: the walk decides those
+        if state.node_items.get((graph.name, name)) and not ahead.eligible(walk, name):
+            continue  # recorded, not as ``--generate-only`` records items: the walk decides each
         chosen.append(name)
         if not node.does_work:
             all_cooked.add(name)
@@ -182,6 +184,8 @@ def _node(walk, name: str, early: dict[str, list[str]], feed: _Feed | None = Non
         chunk.add(None, specs, made)
         made += len(specs)
     chunk.record()
+    if name in walk.bulk_left:
+        return False
     walk.bulk_made.add(name)
     return True
 
@@ -270,16 +274,25 @@ class _Chunk:
         self.made_from: list[str] = []
         self.out = _columns()
         self.to_run: list[str] | None = [] if self.queues else None
+        #: the node's items are recorded (``engine.cook.ahead``): compared, not recorded; a root's
+        #: whole, in one chunk, before anything of it is counted
+        self.recorded = bool(walk.state.node_items.get((walk.graph.name, node.name)))
+        self.whole = self.recorded and not node.inputs
 
     @property
     def room(self) -> int:
-        return CHUNK - len(self.out["ids"])
+        return CHUNK * (1 << 40) if self.whole else CHUNK - len(self.out["ids"])
 
     def record(self) -> None:
         """Record the items made so far (if any), hand over the parents done with them, then make
         the next node's items from them (``then``)."""
         ids = self.out["ids"]
-        if ids:
+        if ids and self.recorded:
+            if not _compare(self.walk, self.run, self.out, self.to_run):
+                return  # left to the walk (``engine.cook.ahead``): nothing of it made here
+            self.out = _columns()
+            self.to_run = [] if self.queues else None
+        elif ids:
             _record(self.walk, self.run, self.out, self.to_run)
             self.out = _columns()
             self.to_run = [] if self.queues else None
@@ -405,6 +418,50 @@ def _columns() -> dict[str, list]:
     return {column: [] for column in itembatch.COLUMNS}
 
 
+def _compare(walk, run, out: dict[str, list], to_run: list[str] | None) -> bool:
+    """Items of a node recorded ahead (``engine.cook.ahead``), compared with their records: those
+    the same are counted (and queued) as the walk would, with no event; the fresh ones recorded;
+    the others decided by the walk. False: a root with an item not the same, left to the walk."""
+    node = run.node
+    found = ahead.Comparison(walk, node, out)
+    if not node.does_work:
+        if not found.all_same:
+            ahead.forget(walk, run, out)
+            walk.bulk_left.add(node.name)
+            return False
+        ids = out["ids"]
+        run.items.update(dict.fromkeys(ids))
+        settle = walk.settle
+        settle.total += len(ids)
+        settle.counts["reused"] += len(ids)
+        settle.done += len(ids)
+        return True
+    run.items.update(dict.fromkeys(out["ids"]))  # in the order made (``_register`` keeps a place taken)
+    if found.fresh:
+        fresh = ahead.columns_at(out, found.fresh)
+        _record(walk, run, fresh, [to_run[k] for k in found.fresh] if to_run is not None else None)
+    same = [out["ids"][k] for k in found.same]
+    _counted(walk, run, same, [to_run[k] for k in found.same] if to_run is not None else None)
+    for k in found.other:
+        walk._register(run, out["ids"][k], walk.numbers.get(out["ids"][k], 1))
+        walk.items.work(node, ahead.fields_at(out, k, node.name))
+    walk.flush()
+    return True
+
+
+def _counted(walk, run, ids: list[str], to_run: list[str] | None) -> None:
+    """Items to run registered and counted as the walk's ``_register`` does, and queued as
+    ``Items.carry_out`` queues a decision to run, when ``to_run`` holds their signatures."""
+    walk.settle.total += len(ids)
+    run.unfinished += len(ids)
+    for down in run.downstream:
+        walk.runs[down].open_upstream += len(ids)
+    if to_run is not None:
+        queue, node = walk.items.queue, run.node
+        for item_id, signature in zip(ids, to_run, strict=True):
+            queue(item_id, node, signature)
+
+
 def _record(walk, run, out: dict[str, list], to_run: list[str] | None) -> None:
     """Record the items of ``out`` (a ``WorkItemsGenerated``'s columns: ``pdgstore.itembatch``)
     and count them as the walk would; queue them to run when ``to_run`` holds their signatures;
@@ -415,16 +472,10 @@ def _record(walk, run, out: dict[str, list], to_run: list[str] | None) -> None:
     run.items.update(dict.fromkeys(ids))
     settle = walk.settle
     n = len(ids)
-    settle.total += n
     if does_work:  # to run: counted as the walk's ``_register`` counts them
-        run.unfinished += n
-        for down in run.downstream:
-            walk.runs[down].open_upstream += n
-        if to_run is not None:  # queued as ``Items.carry_out`` queues a decision to run
-            queue, node = walk.items.queue, run.node
-            for item_id, signature in zip(ids, to_run, strict=True):
-                queue(item_id, node, signature)
+        _counted(walk, run, ids, to_run)
     else:  # born cooked: settled and handed on (their children are made here; partitions wait)
+        settle.total += n
         settle.counts["updated"] += n
         settle.done += n
         settle.remade.update(ids)

@@ -109,6 +109,8 @@ class Walk:
         self.bulk = False
         self.flush: Callable[[], None] = lambda: None  # the cook's flush (bulk generation flushes as it goes)
         self.bulk_made: set[str] = set()
+        #: roots bulk compared with their records and left to the walk (``engine.cook.ahead``)
+        self.bulk_left: set[str] = set()
         settle.handed_on = self.handed_on
 
     @property
@@ -132,7 +134,7 @@ class Walk:
             for name in self.scope:
                 if name in self.bulk_made:
                     self._node_generated(name)
-                elif not self.graph.nodes[name].inputs and name not in chosen:
+                elif not self.graph.nodes[name].inputs and (name not in chosen or name in self.bulk_left):
                     self._generate_root(name)
             self._announce()
 
