@@ -51,9 +51,10 @@ def _events(db: str, cook_id: int, root: str) -> Counter:
         )
 
 
-def _two_steps(folder: Path, make, *, use_bulk: bool, monkeypatch, between=None) -> tuple:
-    """``make``'s graph generated only (in bulk), ``between`` run on the project, then cooked with
-    the bulk path or without it: the cook's events, the tables, its counts, and what it compared."""
+def _two_steps(folder: Path, make, *, use_bulk: bool, monkeypatch, between=None, again: bool = False) -> tuple:
+    """``make``'s graph generated only (in bulk), ``between`` run on the project, then cooked (or,
+    ``again``, generated only once more) with the bulk path or without it: the second cook's
+    events, the tables, its counts, and what it compared."""
     folder.mkdir(parents=True)
     root = str(folder)
     db = str(folder / ".pdg" / "pdg.db")
@@ -73,7 +74,7 @@ def _two_steps(folder: Path, make, *, use_bulk: bool, monkeypatch, between=None)
 
     monkeypatch.setattr(bulk, "plan", lambda walk: real_plan(walk) if use_bulk else [])
     monkeypatch.setattr(bulk, "_compare", compare)
-    summary = engine.cook_graph(graph, db=db, jobs=2)
+    summary = engine.cook_graph(graph, db=db, jobs=2, generate_only=again)
     monkeypatch.setattr(bulk, "plan", real_plan)
     monkeypatch.setattr(bulk, "_compare", real_compare)
     assert summary.status == "success", summary.message
@@ -81,9 +82,9 @@ def _two_steps(folder: Path, make, *, use_bulk: bool, monkeypatch, between=None)
     return _events(db, summary.cook_id, root), items, counts, dict(summary.counts), compared
 
 
-def _both(tmp_path: Path, make, monkeypatch, between=None) -> list:
-    walk = _two_steps(tmp_path / "walk", make, use_bulk=False, monkeypatch=monkeypatch, between=between)
-    fast = _two_steps(tmp_path / "bulk", make, use_bulk=True, monkeypatch=monkeypatch, between=between)
+def _both(tmp_path: Path, make, monkeypatch, between=None, again: bool = False) -> list:
+    walk = _two_steps(tmp_path / "walk", make, use_bulk=False, monkeypatch=monkeypatch, between=between, again=again)
+    fast = _two_steps(tmp_path / "bulk", make, use_bulk=True, monkeypatch=monkeypatch, between=between, again=again)
     assert walk[4] == []
     assert fast[0] == walk[0]  # the cook's events, one for one
     assert fast[1] == walk[1]  # every item, field by field
@@ -106,6 +107,14 @@ COMPARED = {
 def test_a_cook_after_generate_only_compares_in_bulk_what_the_walk_decides(tmp_path, monkeypatch, name):
     compared = _both(tmp_path, GRAPHS[name], monkeypatch)
     assert {node for node, _count in compared} == COMPARED.get(name, set())
+
+
+@pytest.mark.parametrize("name", ["chain", "many_partitions", "one_each_and_not"])
+def test_a_second_generate_only_compares_in_bulk_what_the_walk_decides(tmp_path, monkeypatch, name):
+    """``--generate-only`` twice: the second finds every item recorded, runs none, and records what
+    the walk records (nothing new)."""
+    compared = _both(tmp_path, GRAPHS[name], monkeypatch, again=True)
+    assert {node for node, _count in compared} == COMPARED[name]
 
 
 def test_an_input_touched_after_generate_only_leaves_its_root_to_the_walk(tmp_path, monkeypatch):
