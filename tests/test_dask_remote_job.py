@@ -97,30 +97,44 @@ class _Worker:
 
 @pytest.mark.parametrize("installed", [True, False])
 def test_an_answer_is_sent_by_the_plugin_where_it_is_installed_else_by_the_job(tmp_path, monkeypatch, installed):
-    """A job leaves its answer to its worker's plugin (``answers.JobAnswers``), marked so, when its
-    worker holds the plugin; on a worker without it (another pdgstore, a registration that failed)
-    the job sends its answer itself. The plugin sends
-    a marked answer of a job's key as its task ends, and nothing else."""
+    """A job leaves its answer to its worker's plugin (``answers.JobAnswers``), marked so in the
+    packed answer its task returns, when its worker holds the plugin; on a worker without it
+    (another pdgstore, a registration that failed) the job sends its answer itself. The plugin
+    sends a marked answer of a job's key as its task ends, packed as it is, and nothing else."""
     pytest.importorskip("distributed")
     from pdgstore.engine.schedulers.dask.answers import JobAnswers
 
     worker = _Worker({remote.ANSWERS_PLUGIN: object()} if installed else {})
     monkeypatch.setattr(remote, "_worker", lambda: worker)
     key = remote.KEY_PREFIX + "token-item-1"
-    answer = remote.run_job(_spec(tmp_path, "print('x')", key=key))
-    assert answer["code"] == 0
+    packed = remote.run_job_packed(_spec(tmp_path, "print('x')", key=key))
+    assert type(packed) is bytes
+    answer = remote.answer_of(packed)
+    assert answer["code"] == 0 and "by_plugin" not in answer
     if not installed:
-        assert worker.events == [(remote.ENDED_TOPIC, {"key": key, "answer": answer})] and "by_plugin" not in answer
+        assert worker.events == [(remote.ENDED_TOPIC, {"key": key, "answer": answer})]
+        assert not packed.startswith(remote.FOR_PLUGIN)
         return
-    assert worker.events == [] and answer["by_plugin"] is True
+    assert worker.events == [] and packed.startswith(remote.FOR_PLUGIN)
     plugin = JobAnswers()
     plugin.setup(worker)
-    worker.data = {key: answer, remote.KEY_PREFIX + "python": {"run": "r"}, "other-key": answer}
+    unmarked = remote._pack((False, answer))  # an answer carrying files: gathered, never sent as an event
+    worker.data = {key: packed, remote.KEY_PREFIX + "python": {"run": "r"}, remote.KEY_PREFIX + "files": unmarked}
+    worker.data["other-key"] = packed
     for k, start, finish in [
         (key, "executing", "memory"),
         (key, "memory", "released"),  # not an end
-        (remote.KEY_PREFIX + "python", "executing", "memory"),  # no marked answer: a Python item's result
+        (remote.KEY_PREFIX + "python", "executing", "memory"),  # no packed answer: a Python item's result
+        (remote.KEY_PREFIX + "files", "executing", "memory"),  # not marked for the plugin
         ("other-key", "executing", "memory"),  # not a job of a cook
     ]:
         plugin.transition(k, start, finish)
-    assert worker.events == [(remote.ENDED_TOPIC, {"key": key, "answer": answer})]
+    assert worker.events == [(remote.ENDED_TOPIC, {"key": key, "answer": packed})]
+
+
+def test_a_packed_answer_is_read_back_and_anything_else_is_left_as_it_is():
+    answer = {"code": 3, "outputs": {"/x": b"\x00bytes"}}
+    assert remote.answer_of(remote._pack((False, answer))) == answer
+    assert remote.answer_of(remote._pack((True, answer))) == answer
+    for other in (b"not msgpack \xc1", remote._pack([1, 2, 3]), remote._pack((True, [])), {"code": 0}, None):
+        assert remote.answer_of(other) is other

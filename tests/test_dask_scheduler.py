@@ -146,8 +146,10 @@ def test_jobs_answer_by_event_with_nothing_gathered_and_a_long_one_announces_its
     assert runs[0].item_id in announced
     # the answers were sent by the plugin the cook installed on every worker (``answers``)
     assert all(client.run(lambda dask_worker: "pdg-job-answers" in dask_worker.plugins).values())
+    from pdgstore.engine.schedulers.dask import remote
+
     ended = [msg["answer"] for _, msg in client.get_events("pdg-job-ended") if msg["key"].endswith("-1")]
-    assert ended and all(answer.get("by_plugin") for answer in ended[-6:])
+    assert ended and all(type(answer) is bytes and answer.startswith(remote.FOR_PLUGIN) for answer in ended[-6:])
 
 
 def test_an_answer_its_plugin_did_not_send_is_gathered_with_the_task(tmp_path, dask_cluster, monkeypatch):
@@ -179,7 +181,9 @@ def test_an_answer_its_plugin_did_not_send_is_gathered_with_the_task(tmp_path, d
         client.unregister_worker_plugin(remote.ANSWERS_PLUGIN)  # the next cook registers the real one
     assert summary.status == "success" and summary.counts["ran"] == 4, summary
     assert gathered, "the answers came with the tasks' results"
-    assert sorted(e.item_id for e in events if e.kind == "JobEnded") == sorted(i.item_id for i in items_of(state, "run"))
+    assert sorted(e.item_id for e in events if e.kind == "JobEnded") == sorted(
+        i.item_id for i in items_of(state, "run")
+    )
 
 
 def test_retries_exit_codes_and_timeouts_follow_the_local_rules(tmp_path, dask_cluster):

@@ -18,11 +18,11 @@ cook's dask scheduler and the workers, which unpickle the plugin, import it.
 from __future__ import annotations
 
 from distributed.diagnostics.plugin import WorkerPlugin
-from pdgstore.engine.schedulers.dask.remote import ANSWERS_PLUGIN, ENDED_TOPIC, KEY_PREFIX
+from pdgstore.engine.schedulers.dask.remote import ANSWERS_PLUGIN, ENDED_TOPIC, FOR_PLUGIN, KEY_PREFIX
 
 
 class JobAnswers(WorkerPlugin):
-    """Log each job's answer (a ``remote.run_job`` result left on its worker) on
+    """Log each job's answer (a ``remote.run_job_packed`` result left on its worker) on
     ``remote.ENDED_TOPIC`` as its task finishes. Stateless beyond its worker: registering it again
     (another cook, the same name) changes nothing."""
 
@@ -36,8 +36,9 @@ class JobAnswers(WorkerPlugin):
         if start != "executing" or finish != "memory" or not isinstance(key, str) or not key.startswith(KEY_PREFIX):
             return
         answer = self.worker.data.get(key)
-        # a command job's answer sent by no one yet; not a Python item's result, nor one carrying files
-        if type(answer) is dict and answer.get("by_plugin"):
+        # a command job's answer sent by no one yet (packed, as it is sent); not a Python item's
+        # result, nor one carrying files
+        if type(answer) is bytes and answer[:2] == FOR_PLUGIN:
             self.worker.log_event(ENDED_TOPIC, {"key": key, "answer": answer})
 
 

@@ -92,7 +92,7 @@ class Traffic:
         commands = [job for job in batch if job.spec is not None]
         calls = [job for job in batch if job.call is not None]
         for group, func, args in (
-            (commands, remote.run_job, lambda j: j.spec),
+            (commands, remote.run_job_packed, lambda j: j.spec),
             (calls, remote.run_python, lambda j: j.call),
         ):
             if not group:
@@ -157,7 +157,7 @@ class Traffic:
                 else:
                     result = self._result_of(future)
                 try:
-                    self._ended(future, result)
+                    self._ended(future, remote.answer_of(result))
                 except Exception as exc:  # noqa: BLE001 - a bug here fails the item, not the cook
                     job = self.by_key.get(future.key)
                     if job is not None:
@@ -170,8 +170,9 @@ class Traffic:
         msg = event[1]
         with self._lock:
             job = self.by_key.get(msg.get("key"))
-            if job is not None and isinstance(msg.get("answer"), dict):
-                job.answer = msg["answer"]
+            answer = remote.answer_of(msg.get("answer"))
+            if job is not None and isinstance(answer, dict):
+                job.answer = answer
 
     def _answers(self, batch: list) -> dict:
         """The answers of the finished futures of ``batch`` their workers sent ahead as events."""
