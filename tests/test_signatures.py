@@ -9,6 +9,8 @@ from types import SimpleNamespace
 import msgpack
 import pytest
 import xxhash
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pdgstore.engine.incremental import signatures as incremental
 
 A = ["in/a.txt", "file/text", 5, 1, "aa"]
@@ -16,8 +18,11 @@ B = ["in/b.txt", "file/text", 6, 2, "bb"]
 
 
 def _member(i: int, attrs: dict) -> SimpleNamespace:
-    return SimpleNamespace(item_id=f"id{i}", attrs=attrs,
-                           outputs=[[f"out1/f{i}.txt", "file/text", 61, 1_700_000_000_000_000_000 + i, f"{i:016x}"]])
+    return SimpleNamespace(
+        item_id=f"id{i}",
+        attrs=attrs,
+        outputs=[[f"out1/f{i}.txt", "file/text", 61, 1_700_000_000_000_000_000 + i, f"{i:016x}"]],
+    )
 
 
 def test_item_signatures_are_stable():
@@ -27,7 +32,7 @@ def test_item_signatures_are_stable():
 
 def test_partition_signatures_are_stable():
     members = [_member(1, {}), _member(2, {"w": ["int", [3]]})]
-    assert incremental.partition_signature("fp", {"k": ["string", ["x"]]}, members) == "3fc25bdcde4c1325"
+    assert incremental.partition_signature("fp", {"k": ["string", ["x"]]}, members) == "m2:4a71ba5f7161c690"
 
 
 def test_signatures_ignore_mtime_and_size_but_not_content():
@@ -36,12 +41,8 @@ def test_signatures_ignore_mtime_and_size_but_not_content():
     assert incremental.item_signature("fp", {}, [[*A[:4], "ab"]]) != incremental.item_signature("fp", {}, [A])
 
 
-@pytest.mark.parametrize("count", [0, 1, 15, 16, 17, 65_535, 65_536])
-def test_a_partition_signature_fed_a_member_at_a_time_is_the_digest_of_the_whole_list(count):
-    """``partition_signature`` hashes its packing a member at a time: the digest is that of the
-    whole ``[node, attributes, members]`` list packed at once, at every msgpack array header size
-    (fixarray up to 15 members, array 16 up to 65,535, array 32 beyond)."""
-    members = [
+def _members(count: int) -> list:
+    return [
         SimpleNamespace(
             item_id=f"{i:016x}",
             outputs=[[f"out/{i}.txt", "file/text", 3, 4, f"{i:016x}"]] * (i % 3),
@@ -49,14 +50,52 @@ def test_a_partition_signature_fed_a_member_at_a_time_is_the_digest_of_the_whole
         )
         for i in range(count)
     ]
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 17, 1000])
+def test_a_partition_signature_is_the_sum_of_its_terms(count):
+    """A partition's signature: the 64-bit sum of the partition's term (node, own attributes, how
+    many members) and each member's (its place, id, files and attributes), under its scheme's prefix."""
+    members = _members(count)
     attrs = {"k": ["str", ["v"]]} if count % 2 else {}
-    whole = [
-        "fp",
-        sorted(attrs.items()),
-        [(m.item_id, [(r[0], r[1], r[4]) for r in m.outputs], sorted(m.attrs.items()) if m.attrs else []) for m in members],
-    ]
-    expected = xxhash.xxh3_64_hexdigest(msgpack.packb(whole, use_bin_type=True))
-    assert incremental.partition_signature("fp", attrs, members) == expected
+    base = xxhash.xxh3_64_intdigest(
+        msgpack.packb((incremental.PARTITION_SCHEME, "fp", sorted(attrs.items()), count), use_bin_type=True)
+    )
+    total = base + sum(
+        xxhash.xxh3_64_intdigest(
+            msgpack.packb(
+                (i, m.item_id, [(r[0], r[1], r[4]) for r in m.outputs], sorted(m.attrs.items()) if m.attrs else []),
+                use_bin_type=True,
+            )
+        )
+        for i, m in enumerate(members)
+    )
+    assert incremental.partition_signature("fp", attrs, members) == f"m2:{total % 2**64:016x}"
+
+
+@given(st.lists(st.tuples(st.integers(0, 29), st.integers(0, 3), st.booleans()), min_size=1, max_size=8))
+@settings(max_examples=60, deadline=None)
+def test_a_patched_partition_signature_is_the_signature_made_again(changes):
+    """Members changed in place (their files, their attributes), one or several times each: the
+    signature patched member by member equals the one made again from every member."""
+    members = _members(30)
+    signature = incremental.partition_signature("fp", {}, members)
+    for index, files, attrs_changed in changes:
+        before = members[index]
+        after = SimpleNamespace(
+            item_id=before.item_id,
+            outputs=[[f"out/{index}.txt", "file/text", 3, 4, f"{files:016x}"]] * files,
+            attrs={"changed": ["int", [index]]} if attrs_changed else before.attrs,
+        )
+        members[index] = after
+        signature = incremental.patched_partition_signature(signature, [(index, before, after)])
+    assert signature == incremental.partition_signature("fp", {}, members)
+
+
+def test_a_signature_of_the_scheme_before_is_not_patched():
+    member = _members(1)[0]
+    assert incremental.patched_partition_signature("3fc25bdcde4c1325", [(0, member, member)]) is None
+    assert incremental.patched_partition_signature("m2:not-hex", [(0, member, member)]) is None
 
 
 @pytest.mark.parametrize("inputs", [0, 1, 15, 16, 1_023, 1_024, 65_535, 65_536])

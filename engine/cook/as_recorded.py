@@ -46,6 +46,7 @@ def place(self: Walk, name: str) -> bool:
     item_name = self._name_for(run, 1)
     self._register(run, item_id, 1)
     self.partition_prev[item_id] = (prev, {})
+    self.in_place.add(item_id)
     fields = {"item_id": item_id, "node": name, "name": item_name, "index": 0, "parents": member_ids, "attrs": {}}
     self._decider.place(fields, prev)
     waiting = 0

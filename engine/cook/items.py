@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pdgstore.engine.cook import inplace
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
 from pdgstore.engine.files import records as files
@@ -55,6 +56,9 @@ class Items:
         self.shortcut = shortcut
         self.enqueue = enqueue  # None: runs are not carried out (a dry run)
         self.observe = observe
+        #: a delta walk's items remade in this cook: item id -> its record from before
+        #: (``inplace.Was``), which a wait-for-all merged in place reads (``engine.cook.inplace``)
+        self.before: dict[str, inplace.Was] | None = None
 
     # -- each kind of item -------------------------------------------------------------------------
     def born(self, node, new: dict) -> None:
@@ -70,6 +74,7 @@ class Items:
         else:
             signature = incremental.item_signature(self.node_fp[name], new["attrs"], new["inputs"], new["outputs"])
             decision = decide.born(prev, new, signature, self.node_reasons.get(name))
+        self._keep_before(prev, decision)
         self.carry_out(new["item_id"], decision, node)
 
     def work(self, node, new: dict) -> None:
@@ -103,12 +108,24 @@ class Items:
             decision = decide.failed(item_id, str(exc), decide.generated_only(new))
         if prev is None and decide.announced_as(recorded, new):
             decision = decide.without_generation(decision)
+        self._keep_before(prev, decision)
         self.carry_out(item_id, decision, node, signature)
 
-    def merge(self, item_id: str, prev, own: dict) -> None:
-        """A partition whose members all cooked: reuse it or merge them into it."""
+    def _keep_before(self, prev, decision: decide.Decision) -> None:
+        """Keep the record of an item a delta walk makes again, for the partitions it is in."""
+        if self.before is not None and prev is not None and decision.action != REUSE:
+            self.before[prev.item_id] = inplace.Was(prev.item_id, list(prev.outputs), dict(prev.attrs))
+
+    def merge(self, item_id: str, prev, own: dict, *, in_place: bool = False) -> None:
+        """A partition whose members all cooked: reuse it or merge them into it. ``in_place``: a
+        wait-for-all placed with its recorded members, merged from the remade ones alone when that
+        can be proven (``engine.cook.inplace``)."""
         item = self.state.items[item_id]
         node = item.node
+        if in_place and not (node in self.shortcut and decide.keeps_signature(item, prev, self.settle.remade)):
+            decision = inplace.merge(self, self.graph.nodes[node], item, prev)
+            if decision is not None:
+                return self.carry_out(item_id, decision, None)
         # the members the walk did not read stay unread: only what the merge uses of each is read
         members = self.state.members(self.graph.name, self.graph.nodes[node].inputs, list(item.parents))
         if node in self.shortcut and decide.keeps_signature(item, prev, self.settle.remade):

@@ -109,8 +109,8 @@ class Walk:
         self.bulk = False
         self.flush: Callable[[], None] = lambda: None  # the cook's flush (bulk generation flushes as it goes)
         self.bulk_made: set[str] = set()
-        #: roots bulk compared with their records and left to the walk (``engine.cook.ahead``)
-        self.bulk_left: set[str] = set()
+        self.bulk_left: set[str] = set()  # roots bulk compared with their records, left to the walk (``ahead``)
+        self.in_place: set[str] = set()  # partitions placed with their recorded members (``as_recorded``)
         settle.handed_on = self.handed_on
 
     @property
@@ -215,6 +215,7 @@ class Walk:
         another root's by its node); the rest of the walk is the usual one, restricted by
         ``handed_on`` to the affected items' children."""
         self.affected, self.children = affected, children
+        self._decider.before = {}  # the records of the items made again, for partitions merged in place
         graph, state = self.graph, self.state
         per_node: dict[str, int] = {}
         for item_id in affected:
@@ -518,7 +519,7 @@ class Walk:
 
     def _merge(self, item_id: str) -> None:
         prev, own = self.partition_prev.pop(item_id, (None, {}))
-        self._decider.merge(item_id, prev, own)
+        self._decider.merge(item_id, prev, own, in_place=item_id in self.in_place)
 
     # -- hand-on -------------------------------------------------------------------------------------
     def handed_on(self, item_id: str) -> None:

@@ -348,6 +348,25 @@ def placed(prev, new: dict) -> tuple:
     return ((ev.WorkItemGenerated, {**new, "inputs": [], "outputs": [], "state": "waiting", "signature": ""}),)
 
 
+def merged_in_place(prev, changed: list, attrs: dict, outputs: list, signature: str) -> Decision:
+    """``merged`` of a partition whose members are the recorded ones, in the same order, and of
+    which only ``changed`` (ids, in member order) were remade: what ``merged`` decides, from the
+    merge and signature patched for those members (``engine.cook.inplace``) instead of made again
+    from every member."""
+    if prev.signature in (signature, ACCEPTED):
+        return reuse(prev, prev.name, prev.index, outputs, signature)
+    reason = reasons.members([], [], changed)
+    result = {
+        "item_id": prev.item_id,
+        "state": "cooked_success",
+        "attrs": attrs,
+        "outputs": outputs,
+        "duration_ns": 0,
+        "signature": signature,
+    }
+    return Decision(UPDATE, reason, ((ev.WorkItemDirtied, {"item_id": prev.item_id, "reason": reason}),), result)
+
+
 def keeps_signature(item, prev, remade: set) -> bool:
     """A partition placed as recorded whose members are the same, none remade: what it merged is
     unchanged, so its signature is (no need to hash its members' files again)."""

@@ -74,26 +74,52 @@ def _update_with_files(hasher, packer: msgpack.Packer, records: list) -> None:
         update(pack((r[PATH], r[TAG], r[HASH])))
 
 
+#: what begins a partition's signature: the scheme below (a sum of one term per member)
+PARTITION_SCHEME = "m2:"
+_MASK = (1 << 64) - 1
+
+
 def partition_signature(node_fp: str, attrs: dict, members: list) -> str:
-    """The signature of a partition: its node, its own attributes, and each member's id, files and
-    attributes, in member order: the digest of ``[node_fp, sorted(attrs.items()), [(id, files,
-    attributes) of each member]]`` packed. A partition may hold 100,000 members, so the packing is
-    fed to the hash a member at a time (an array's bytes are its header, then its elements' bytes):
-    the same digest, without the list of every member and its bytes held at once."""
-    packer = msgpack.Packer(use_bin_type=True)
-    hasher = xxhash.xxh3_64()
-    hasher.update(packer.pack_array_header(3))
-    hasher.update(packer.pack(node_fp))
-    hasher.update(packer.pack(sorted(attrs.items())))
-    hasher.update(packer.pack_array_header(len(members)))
-    pack, update = packer.pack, hasher.update
-    for m in members:  # file_identity inlined
-        update(
-            pack(
-                (m.item_id, [(r[PATH], r[TAG], r[HASH]) for r in m.outputs], sorted(m.attrs.items()) if m.attrs else [])
-            )
-        )
-    return hasher.hexdigest()
+    """The signature of a partition: its node, its own attributes, how many members it holds, and
+    each member's place, id, files (path, tag, hash) and attributes. Why a sum: a partition may hold
+    a million members, and a recook after one of them changed must not read them all to sign the
+    partition again. The signature is the 64-bit sum of one hash for the partition
+    (``_partition_term``) and one per member (``member_term``: its place is in it, so the order
+    counts), so a member's change patches it (``patched_partition_signature``) at the cost of that
+    member alone. Prefixed with ``PARTITION_SCHEME``: a signature of the scheme before it (one
+    digest of the whole packing) is never patched, only made again."""
+    total = _partition_term(node_fp, attrs, len(members))
+    for index, member in enumerate(members):
+        total += member_term(index, member)
+    return f"{PARTITION_SCHEME}{total & _MASK:016x}"
+
+
+def member_term(index: int, member) -> int:
+    """A member's part of its partition's signature: its place, id, files and attributes
+    (``member``: anything with ``item_id``, ``outputs`` and ``attrs``)."""
+    files = [(r[PATH], r[TAG], r[HASH]) for r in member.outputs]
+    attrs = sorted(member.attrs.items()) if member.attrs else []
+    return xxhash.xxh3_64_intdigest(_pack((index, member.item_id, files, attrs)))
+
+
+def _partition_term(node_fp: str, attrs: dict, count: int) -> int:
+    return xxhash.xxh3_64_intdigest(_pack((PARTITION_SCHEME, node_fp, sorted(attrs.items()), count)))
+
+
+def patched_partition_signature(signature: str, changes: list) -> str | None:
+    """``signature`` (a partition's, ``partition_signature``) after some members changed in place
+    (the same node, own attributes and members, in the same order): ``changes`` lists ``(index,
+    before, after)`` of each, ``before`` and ``after`` as ``member_term`` reads them. None for a
+    signature of another scheme, which must be made again from every member."""
+    if not signature.startswith(PARTITION_SCHEME):
+        return None
+    try:
+        total = int(signature[len(PARTITION_SCHEME) :], 16)
+    except ValueError:
+        return None
+    for index, before, after in changes:
+        total += member_term(index, after) - member_term(index, before)
+    return f"{PARTITION_SCHEME}{total & _MASK:016x}"
 
 
 def _flat(parms, prefix: str = "") -> dict:

@@ -1,0 +1,112 @@
+"""A wait-for-all merged again after a few of its members were remade, without reading the rest.
+
+Why: a recook after one input changed reruns one chain, and the wait-for-all over a million items
+then merged its partition from every member, read from its row (a third of such a recook, with the
+signature made again over every member). The delta walk places that partition with its recorded
+members (``as_recorded.place``: the same ones, in the same order); a member it did not reach is the
+one recorded, so what the partition holds changes only where a remade member's record did. Its
+signature is a sum of one term per member (``signatures.partition_signature``), patched for the
+remade ones; its files are the recorded list with each remade member's files put in place of the
+ones it had; its attributes are the recorded ones when no remade member's attributes changed.
+
+The remade members' records from before this cook are kept by ``Items`` (``before``: a delta
+walk's only, each the few items it decided to make again). Anything this cannot prove (another
+node type, merge rules or signature scheme, a member's files not found once and only once in the
+partition's list, a member with no record from before) leaves the merge to ``Items.merge``, which
+reads every member. ``tests/test_inplace_merge.py`` compares the two, event for event.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from pdgstore.engine.graph.nodes import Partitioner, WaitForAll
+from pdgstore.engine.incremental import decide, signatures
+
+from pdgstore.events import DONE_STATES, PATH
+
+#: remade members above which the partition is merged from every member (each is looked up in the
+#: partition's member list, and its files in the partition's)
+MAX_CHANGED = 64
+
+
+class Was(NamedTuple):
+    """A member's record from before this cook remade it: what its partition's merge and signature
+    read of it (``signatures.member_term``)."""
+
+    item_id: str
+    outputs: list
+    attrs: dict
+
+
+def merge(items, node, item, prev) -> decide.Decision | None:
+    """The decision ``Items.merge`` would make for ``item`` (a wait-for-all's partition placed as
+    recorded, ``prev`` its record), from the remade members alone; None when it cannot be proven
+    so (see the module)."""
+    before = items.before
+    if (
+        before is None
+        or type(node) is not WaitForAll
+        or type(node).merged is not Partitioner.merged
+        or node.merge_output_files not in ("all", "none")
+        or item is not prev
+        or prev.state not in DONE_STATES
+        or prev.reason
+        or not prev.signature.startswith(signatures.PARTITION_SCHEME)
+        or node.name in items.node_reasons
+    ):
+        return None
+    state, inputs = items.state, set(node.inputs)
+    remade = [i for i in items.settle.remade if (m := state.items.get(i)) is not None and m.node in inputs]
+    if not remade or len(remade) > MAX_CHANGED:
+        return None
+    parents = list(prev.parents)
+    changes = []  # (place, before, after)
+    for member_id in remade:
+        was = before.get(member_id)
+        if was is None:
+            return None
+        try:
+            place = parents.index(member_id)
+        except ValueError:
+            return None
+        now = state.items[member_id]
+        if node.merge_input_attributes and was.attrs != now.attrs:
+            return None  # the merged attributes may change anywhere: made again from every member
+        changes.append((place, was, now))
+    changes.sort(key=lambda change: change[0])
+    outputs = list(prev.outputs)
+    if node.merge_output_files == "all":
+        placed = _files_in_place(outputs, changes)
+        if placed is None:
+            return None
+        outputs = placed
+    signature = signatures.patched_partition_signature(prev.signature, changes)
+    if signature is None:
+        return None
+    changed = [now.item_id for _place, _was, now in changes]
+    return decide.merged_in_place(prev, changed, dict(prev.attrs), outputs, signature)
+
+
+def _files_in_place(outputs: list, changes: list) -> list | None:
+    """The partition's files (every member's, in member order) with each changed member's files
+    in place of the ones it had; None when one's files are not found in the list once, in a
+    place that keeps the members' order."""
+    paths = [record[PATH] for record in outputs]
+    spans: list[tuple[int, int, list]] = []
+    for _place, was, now in changes:
+        old = list(was.outputs)
+        if not old:
+            return None  # a member that held no file: where its new ones go is not known
+        first = old[0][PATH]
+        if paths.count(first) != 1:
+            return None
+        at = paths.index(first)
+        if outputs[at : at + len(old)] != old:
+            return None
+        if spans and spans[-1][0] + spans[-1][1] > at:
+            return None  # out of the members' order, or overlapping: not what merging them gives
+        spans.append((at, len(old), list(now.outputs)))
+    for at, length, new in reversed(spans):
+        outputs[at : at + length] = new
+    return outputs
