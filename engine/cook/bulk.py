@@ -11,10 +11,10 @@ one pass (the walk pays a decision, a settle and a hand-on per item). A cook tha
 fresh network's items the same way (a cold cook), and queues each item with work to run as the
 walk's decision would, with the signature its result is recorded with.
 
-Which nodes: processors with no recorded item (or whose items ``pdg cook --generate-only`` recorded
-ahead: ``engine.cook.ahead`` compares each with its record instead of recording it) whose inputs
-(if any) are nodes made here whose items are all cooked, so their children are generated for real, as the walk would (the walk hands a
-born-cooked item on at once). Every node downstream of a born-cooked one that is not made here must
+Which nodes: processors with no recorded item (or whose items ``pdg cook --generate-only``
+recorded ahead: ``engine.cook.ahead`` compares each with its record instead of recording it) whose
+inputs (if any) are nodes made here whose items are all cooked, so their children are generated for
+real, as the walk would (the walk hands a born-cooked item on at once). Every node downstream of a born-cooked one that is not made here must
 be a partitioner, which the walk then partitions as usual; below a node whose items run, a
 processor may be left to the walk too, which generates its items as theirs cook, unless it records
 its items ahead of their parents' cook (an explicit Generate When). Otherwise nothing is made here
@@ -41,6 +41,8 @@ from pdgstore.state import Item
 
 #: items recorded and flushed at a time (the appender writes a batch while the next is made)
 CHUNK = 10_000
+#: the room of a chunk that holds a whole node (a recorded root, compared before anything is counted)
+_NEVER_FULL = 1 << 62
 #: what ``one_per_parent`` hands ``child_attrs`` of each upstream item: no attributes of its own
 _ONE = NewItem(key=0, index=0)
 
@@ -281,7 +283,7 @@ class _Chunk:
 
     @property
     def room(self) -> int:
-        return CHUNK * (1 << 40) if self.whole else CHUNK - len(self.out["ids"])
+        return _NEVER_FULL if self.whole else CHUNK - len(self.out["ids"])
 
     def record(self) -> None:
         """Record the items made so far (if any), hand over the parents done with them, then make
