@@ -9,7 +9,6 @@ once with the in-place merge and once with it turned off.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pdgstore.engine as engine
@@ -91,8 +90,7 @@ def _recook(folder: Path, edits: list, monkeypatch, *, use_in_place: bool, **kw)
     }
     partition = next(i for i in state.items.values() if i.node == "everything")
     members = [state.items[m] for m in partition.parents]
-    node_fp = partition.signature and _node_fp(state, "everything")
-    signed = partition.signature == signatures.partition_signature(node_fp, {}, members)
+    signed = partition.signature == signatures.partition_signature(_node_fp(state, "everything"), {}, members)
     again = engine.cook_graph(_graph(root, **kw), db=db, jobs=2)
     assert again.counts["ran"] == 0 and again.counts["updated"] == 0  # and then nothing is left to do
     return _events(db, summary.cook_id, root), items, made, signed, dict(summary.counts)
@@ -137,7 +135,7 @@ def test_a_member_whose_attributes_changed_is_merged_from_every_member(tmp_path,
     assert fast[0] == full[0] and fast[1] == full[1]
 
 
-def test_two_files_with_the_same_path_in_a_partition_are_merged_from_every_member(tmp_path):
+def test_two_files_with_the_same_path_in_a_partition_are_merged_from_every_member():
     """Where a member's files sit in the partition's list is proven by their path occurring once:
     a list where it occurs twice is declined."""
     was = inplace.Was("a", [["x.txt", "file", 1, 2, "h"]], {})
@@ -145,4 +143,3 @@ def test_two_files_with_the_same_path_in_a_partition_are_merged_from_every_membe
     outputs = [["x.txt", "file", 1, 2, "h"], ["y.txt", "file", 1, 2, "h"], ["x.txt", "file", 1, 2, "h"]]
     assert inplace._files_in_place([list(o) for o in outputs], [(0, was, now)]) is None
     assert inplace._files_in_place([list(o) for o in outputs[:2]], [(0, was, now)]) == [now.outputs[0], outputs[1]]
-    shutil.rmtree(tmp_path, ignore_errors=True)
