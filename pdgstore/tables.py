@@ -150,18 +150,14 @@ def item_values(row: tuple, conn: sqlite3.Connection, *, lazy: bool = False) -> 
     _ord, item_id, graph, node, name, state, cook_id, body = row[:8]
     try:
         index, outputs, started_ns, duration_ns, error, signature, _n_parents, _n_inputs = unpack(body)
-        # (a list held in the row is the list: ``itemlists.restored`` is asked only for a long one's length)
         restored = itemlists.restored
         if len(row) == 8:
             parents, attrs, inputs, traceback, reason = [], {}, [], "", {}
         else:
             parents, attrs, inputs, traceback, reason = unpack(row[8])
-            if type(parents) is int:
-                parents = restored(conn, item_id, "parents", parents, lazy=lazy)
-            if type(inputs) is int:
-                inputs = restored(conn, item_id, "inputs", inputs, lazy=lazy)
-        if type(outputs) is int:
-            outputs = restored(conn, item_id, "outputs", outputs, lazy=lazy)
+            parents = restored(conn, item_id, "parents", parents, lazy=lazy)
+            inputs = restored(conn, item_id, "inputs", inputs, lazy=lazy)
+        outputs = restored(conn, item_id, "outputs", outputs, lazy=lazy)
     except DamagedRow:
         raise DamagedRow(f"the row of work item {item_id!r} cannot be decoded") from None
     except DECODE_ERRORS as exc:

@@ -17,7 +17,7 @@ left to the walk, which decides each (the items below it were not made yet). A p
 are compared a chunk at a time: one that differs is decided by the walk then and there
 (``Items.work``; nothing below a processor with work is made in bulk, so its hand-on is the walk's).
 
-The events are the walk's, item for item (``tests/test_bulk.py`` compares the two stores).
+The events are the walk's, item for item (``tests/test_bulk_ahead.py`` compares the two cooks event for event).
 """
 
 from __future__ import annotations

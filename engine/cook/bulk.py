@@ -14,11 +14,11 @@ walk's decision would, with the signature its result is recorded with.
 Which nodes: processors with no recorded item (or whose items ``pdg cook --generate-only``
 recorded ahead: ``engine.cook.ahead`` compares each with its record instead of recording it) whose
 inputs (if any) are nodes made here whose items are all cooked, so their children are generated for
-real, as the walk would (the walk hands a born-cooked item on at once). Every node downstream of a born-cooked one that is not made here must
-be a partitioner, which the walk then partitions as usual; below a node whose items run, a
-processor may be left to the walk too, which generates its items as theirs cook, unless it records
-its items ahead of their parents' cook (an explicit Generate When). Otherwise nothing is made here
-and the walk does it all. Items the walk records ahead of their parents' cook (static children of
+real, as the walk would (the walk hands a born-cooked item on at once). Every node downstream of a
+born-cooked one that is not made here must be a partitioner, which the walk then partitions as
+usual; below a node whose items run, a processor may be left to the walk too, which generates its
+items as theirs cook, unless it records its items ahead of their parents' cook (an explicit
+Generate When). Otherwise nothing is made here and the walk does it all. Items the walk records ahead of their parents' cook (static children of
 items with work) are the walk's ``_announce``, and partitions the walk's ``_partition`` (it knows
 when their inputs are generated); both record theirs with one ``record_many`` too (``in_bulk``,
 ``places_in_bulk``).
@@ -431,12 +431,8 @@ def _compare(walk, run, out: dict[str, list], to_run: list[str] | None) -> bool:
             ahead.forget(walk, run, out)
             walk.bulk_left.add(node.name)
             return False
-        ids = out["ids"]
-        run.items.update(dict.fromkeys(ids))
-        settle = walk.settle
-        settle.total += len(ids)
-        settle.counts["reused"] += len(ids)
-        settle.done += len(ids)
+        run.items.update(dict.fromkeys(out["ids"]))
+        walk.settle.kept(len(out["ids"]))  # reused as recorded, as the walk's reuse of each counts it
         return True
     run.items.update(dict.fromkeys(out["ids"]))  # in the order made (``_register`` keeps a place taken)
     if found.fresh:

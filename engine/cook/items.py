@@ -122,13 +122,14 @@ class Items:
         can be proven (``engine.cook.inplace``)."""
         item = self.state.items[item_id]
         node = item.node
-        if in_place and not (node in self.shortcut and decide.keeps_signature(item, prev, self.settle.remade)):
+        keeps = node in self.shortcut and decide.keeps_signature(item, prev, self.settle.remade)
+        if in_place and not keeps:
             decision = inplace.merge(self, self.graph.nodes[node], item, prev)
             if decision is not None:
                 return self.carry_out(item_id, decision, None)
         # the members the walk did not read stay unread: only what the merge uses of each is read
         members = self.state.members(self.graph.name, self.graph.nodes[node].inputs, list(item.parents))
-        if node in self.shortcut and decide.keeps_signature(item, prev, self.settle.remade):
+        if keeps:
             signature = prev.signature
         else:
             signature = incremental.partition_signature(self.node_fp[node], own, members)

@@ -168,9 +168,9 @@ class Traffic:
         """A job's answer, sent by its worker ahead of its task's end (``remote.run_job``,
         ``answers``), on the client's thread: kept for the collector, which then gathers nothing for it."""
         msg = event[1]
+        answer = remote.answer_of(msg.get("answer"))  # (unpacked before the lock is taken)
         with self._lock:
             job = self.by_key.get(msg.get("key"))
-            answer = remote.answer_of(msg.get("answer"))
             if job is not None and isinstance(answer, dict):
                 job.answer = answer
 
