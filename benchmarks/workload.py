@@ -6,6 +6,7 @@ Shared by the benchmarks and ``plain.py``; nothing here is timed.
 from __future__ import annotations
 
 import os
+import time
 import shutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -58,6 +59,15 @@ def change_one(folder: str, i: int, version: int) -> str:
     with open(path, "w") as f:
         f.write(input_text(i, version) + "x" * (version % 7 + 1) + "\n")
     return path
+
+
+def touch_inputs(folder: str) -> None:
+    """Give every input a new mtime and the same content (a ``touch`` of each: a checkout, a copy
+    that kept no times)."""
+    now = time.time_ns()
+    with os.scandir(os.path.join(folder, "in")) as entries:
+        for entry in entries:
+            os.utime(entry.path, ns=(now, now))
 
 
 def warm(folder: str) -> None:

@@ -22,6 +22,7 @@ it like any ``State``; replay and ``pdg check`` compare the same items.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
@@ -439,20 +440,8 @@ class CookState(State):
         path's bytes), to be checked item by item; None for more than ``MAX_PATHS`` paths."""
         if len(paths) > MAX_PATHS:
             return None
-        if not paths:
-            return []
-        needles = tuple(msgpack.packb(path, use_bin_type=True) for path in paths)
-        any_of = " OR ".join(["instr(body, ?) > 0"] * len(needles))  # one pass of each table for them all
-        found: dict[str, None] = {}
-        for (item_id,) in self._reader.execute(
-            f"SELECT item_id FROM items WHERE graph = ? AND ({any_of})", (graph, *needles)
-        ):
-            found[item_id] = None
-        for (item_id,) in self._reader.execute(  # long lists of outputs (``pdgstore.itemlists``), any graph's
-            f"SELECT DISTINCT item_id FROM lists WHERE field = 'outputs' AND ({any_of})", needles
-        ):
-            found[item_id] = None
-        return list(found)
+        with sqlitefile.read_errors(self._reader._log.display):
+            return _searched(self._reader.conn, graph, paths)
 
     def items_listing(self, graph: str, nodes: Iterable[str], paths: set[str], limit: int) -> list[str] | None:
         """The ids of the items of ``nodes`` that list one of ``paths`` (as recorded) among their
@@ -496,6 +485,47 @@ class Member(NamedTuple):
 
 #: the attributes of every member that has none (one mapping for all, which refuses changes)
 NO_ATTRS: Mapping[str, list] = MappingProxyType({})
+
+
+def _searched(conn: sqlite3.Connection, graph: str, paths: list[str]) -> list[str]:
+    """The ids of the items of ``graph`` (and, through long lists, maybe of others) whose rows hold
+    the bytes of one of ``paths``: a superset of those listing one among their outputs, found by one
+    pass of ``items`` and one of ``lists`` for all of them."""
+    if not paths:
+        return []
+    needles = tuple(msgpack.packb(path, use_bin_type=True) for path in paths)
+    any_of = " OR ".join(["instr(body, ?) > 0"] * len(needles))
+    found: dict[str, None] = {}
+    for (item_id,) in conn.execute(f"SELECT item_id FROM items WHERE graph = ? AND ({any_of})", (graph, *needles)):
+        found[item_id] = None
+    for (item_id,) in conn.execute(  # long lists of outputs (``pdgstore.itemlists``), any graph's
+        f"SELECT DISTINCT item_id FROM lists WHERE field = 'outputs' AND ({any_of})", needles
+    ):
+        found[item_id] = None
+    return list(found)
+
+
+def outputs_holding(conn: sqlite3.Connection, graph: str, paths: set[str]) -> Iterator[tuple[str, bytes, bytes, list]]:
+    """(item id, body, detail, outputs) of each item of ``graph`` listing one of ``paths`` (as the
+    events record them) among its outputs, in the tables' order, read from the rows one at a time:
+    no item is made or kept. Few paths are searched for in the rows' bytes (``MAX_PATHS``); more
+    take one pass of the graph's rows that decodes their outputs only."""
+    columns = "item_id, body, detail FROM items WHERE graph = ?"
+    if len(paths) <= MAX_PATHS:
+        ids = _searched(conn, graph, sorted(paths))
+        if not ids:
+            return
+        rows = conn.execute(
+            f"SELECT {columns} AND item_id IN (SELECT value FROM json_each(?)) ORDER BY ord", (graph, json.dumps(ids))
+        )
+    else:
+        rows = conn.execute(f"SELECT {columns} ORDER BY ord", (graph,))
+    for item_id, body, detail in rows:
+        outputs = _outputs(conn, item_id, body)
+        for o in outputs:
+            if o[PATH] in paths:
+                yield item_id, body, detail, outputs
+                break
 
 
 def _unpack(blob: bytes):

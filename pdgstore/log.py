@@ -203,9 +203,11 @@ class EventLog(LogReader):
         prepared: Sequence[tuple] = (),
         updated: Sequence[tuple] = (),
         batches: Sequence[tuple] = (),
+        manifest: bytes | None = None,
     ) -> None:
         """Append rows already encoded by ``codec.to_row``, in one transaction; ``manifest_seq``
-        (graph, seq) also moves that graph's no-op manifest to ``seq`` in the same transaction.
+        (graph, seq) also moves that graph's no-op manifest to ``seq`` in the same transaction, and
+        ``manifest`` replaces the manifest itself there (a cook after touches refreshed its stats).
         ``prepared``: the ``items`` rows (``prepared.new_item_row``) of new items some of these
         events generate, written as they are instead of folding those events again. ``updated``:
         the rows (``prepared.updated_row``) of items these events change attributes or outputs of,
@@ -232,6 +234,8 @@ class EventLog(LogReader):
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                     (f"manifest_seq:{manifest_seq[0]}", str(manifest_seq[1])),
                 )
+                if manifest is not None:
+                    c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"manifest:{manifest_seq[0]}", manifest))
 
         self._write(write)
 

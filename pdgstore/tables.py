@@ -56,7 +56,7 @@ UNCHANGING = frozenset({"WorkItemLogged"})
 #: item event kinds whose fold changes only that item's attributes or outputs (its body and detail),
 #: never its state, parents or job: a writer that holds the item as it is after them may hand its
 #: row over instead of having it loaded and folded (``pdgstore.prepared.write_updated``)
-ROW_KINDS = frozenset({"WorkItemAttribSet", "WorkItemOutputAdded"})
+ROW_KINDS = frozenset({"WorkItemAttribSet", "WorkItemOutputAdded", "WorkItemRestatted"})
 #: event kinds that change a cook record
 COOK_KINDS = frozenset({"CookStarted", "CookStaticPlanned", "CookFinished", "CookWarning", "CookTriggered"})
 #: event kinds that change the registry's small dicts
@@ -185,6 +185,17 @@ def item_body(item: Item) -> bytes:
             len(item.inputs),
         )
     )
+
+
+def body_with_outputs(body: bytes, outputs: list) -> bytes | None:
+    """The row's ``body`` with ``outputs`` instead of its own, as ``item_body`` packs it; None when
+    the item keeps a list in ``lists`` (its length in the row: only the fold rewrites those)."""
+    values = list(unpack(body))
+    limit = itemlists.LISTED_FROM
+    if type(values[1]) is int or len(outputs) >= limit or values[6] >= limit or values[7] >= limit:
+        return None
+    values[1] = outputs
+    return _pack(tuple(values))
 
 
 def item_detail(item: Item) -> bytes:

@@ -43,6 +43,7 @@ from pdgstore.engine.cook.summary import CookSummary
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern
+from pdgstore.engine.incremental import restat
 from pdgstore.engine.incremental.delta import Scan
 from pdgstore.engine.incremental.noop import PURE_NODES, may_be_empty
 
@@ -152,11 +153,15 @@ class _Listing:
 
 
 def _write(store, graph: Graph, state: State, m: dict) -> None:
+    store.save_manifest(graph.name, state.seq, _packed({"v": VERSION, "described": graph.describe(), **m}))
+
+
+def _packed(inner: dict) -> bytes:
+    """A manifest as stored: ``inner`` packed and compressed, inside an outer map that keeps "v"
+    readable by any version (an older pdg sees another version and cooks)."""
     packer = msgpack.Packer(use_bin_type=True, autoreset=False)
-    packer.pack({"v": VERSION, "described": graph.describe(), **m})
-    # the outer map keeps "v" readable by any version (an older pdg sees another version and cooks)
-    outer = {"v": VERSION, "z": zlib.compress(packer.getbuffer(), LEVEL)}
-    store.save_manifest(graph.name, state.seq, msgpack.packb(outer, use_bin_type=True))
+    packer.pack(inner)
+    return msgpack.packb({"v": VERSION, "z": zlib.compress(packer.getbuffer(), LEVEL)}, use_bin_type=True)
 
 
 @dataclass
@@ -305,11 +310,12 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
             return None, None
     root = graph.root
     prefix = files.root_prefix(root)
+    recorded, mtimes, sizes = m.pop("paths"), m.pop("mtimes"), m.pop("sizes")
     if prefix is None:
-        paths = [files.absolute(p, root) for p in m.pop("paths")]
+        paths = [files.absolute(p, root) for p in recorded]
     else:
-        paths = [p if p[:1] == "/" else prefix + p for p in m.pop("paths")]
-    stats, changed = files.stat_changed(paths, m.pop("mtimes"), m.pop("sizes"))
+        paths = [p if p[:1] == "/" else prefix + p for p in recorded]
+    stats, changed = files.stat_changed(paths, mtimes, sizes)
     # a recorded file now missing or not a file (a symlink's target) leaves its folder's stamp as it
     # was, yet the pattern no longer matches it: then the folders are listed
     stamps_hold = all(stats[p] is not None and S_ISREG(stats[p].st_mode) for p in changed)  # type: ignore[union-attr]
@@ -317,9 +323,19 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
         _matches_same(cast(FilePattern, graph.nodes[name]), root, recorded, paths, stats, stamps_hold)
         for name, recorded in m["patterns"].items()
     )
-    if changed or not patterns_same:
+    if not patterns_same:
         return None, Scan(stats, changed, patterns_same, z)
-    return _record(log, graph, described, order, m, jobs, started, started_ns), None
+    if not changed:
+        return _record(log, graph, described, order, m, jobs, started, started_ns), None
+    # files touched, and maybe no more: a no-op that records their new stats (``restat``)
+    fresh = restat.refresh(log, graph, recorded, paths, sizes, stats, changed)
+    if fresh is None:
+        return None, Scan(stats, changed, patterns_same, z)
+    del paths, stats, changed
+    for at, record in fresh.records.items():
+        mtimes[at], sizes[at] = record[MTIME_NS], record[SIZE]
+    manifest = _packed({**m, "paths": recorded, "mtimes": mtimes, "sizes": sizes})
+    return _record(log, graph, described, order, m, jobs, started, started_ns, fresh, manifest), None
 
 
 def _matches_same(node: FilePattern, root: str, recorded: dict, paths: list, stats: dict, stamps_hold: bool) -> bool:
@@ -340,11 +356,15 @@ def _record(
     jobs: int | None,
     started: float,
     started_ns: int,
+    fresh: restat.Refresh | None = None,
+    manifest: bytes | None = None,
 ) -> CookSummary:
+    """Append the events of a cook that reuses every item (``fresh``: the items whose files it
+    found touched, with their outputs now) in one transaction with the manifest: the same one at
+    the new seq, or ``manifest`` (the stats refreshed)."""
     cook_id = (log.conn.execute("SELECT max(cook_id) FROM events").fetchone()[0] or 0) + 1
     store_dir = os.path.dirname(log.path)
     rel = lambda p: os.path.relpath(p, store_dir).replace(os.sep, "/")  # noqa: E731
-    envelope = {"cook_id": cook_id, "graph": graph.name}
     made: list[tuple[type[ev.Event], dict]] = [
         (
             ev.GraphLoaded,
@@ -360,6 +380,8 @@ def _record(
             {"node": "", "jobs": jobs or os.cpu_count() or 1, "pid": os.getpid(), "overrides": dict(graph.overrides)},
         ),
     ]
+    if fresh is not None:
+        made += ((ev.WorkItemRestatted, {"item_id": i, "outputs": outputs}) for i, outputs in fresh.items)
     for name in order:
         made.append((ev.NodeGenerated, {"node": name, "count": m["counts"][name]}))
         made.append((ev.NodeCooked, {"node": name, "failed": 0}))
@@ -369,9 +391,10 @@ def _record(
     seq = log.next_seq
     now = time.time_ns()
     rows = [
-        codec.to_row(cls(seq=seq + i, time_ns=started_ns if i < 2 else now, **envelope, **fields))
+        codec.new_event(cls, seq + i, started_ns if i < 2 else now, cook_id, graph.name, fields)[1]
         for i, (cls, fields) in enumerate(made)
     ]
-    log.append_rows(rows, manifest_seq=(graph.name, seq + len(rows) - 1))
+    updated = fresh.rows if fresh is not None else ()
+    log.append_rows(rows, manifest_seq=(graph.name, seq + len(rows) - 1), updated=updated, manifest=manifest)
     log.next_seq = seq + len(rows)
     return CookSummary(cook_id, "success", counts, time.perf_counter() - started, results=list(m["results"]))
