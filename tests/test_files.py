@@ -1,5 +1,5 @@
 """The cold-start stat scan: ``files.stat_many`` stats each path once, serially or in threads, with
-the same answers either way."""
+the same answers either way (and ``files.hash_many`` hashes the same way)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,19 @@ def test_stat_many_serial_and_threaded_agree(tmp_path, monkeypatch):
         assert serial[p].st_mtime_ns == threaded[p].st_mtime_ns
     assert serial[missing[0]] is None and threaded[missing[0]] is None
     assert serial[missing[1]] is None and threaded[missing[1]] is None
+
+
+def test_hash_many_serial_and_threaded_agree(tmp_path, monkeypatch):
+    """``hash_many`` (a recook after touches hashes every touched file): the same digests in a loop
+    and in threads, in the order asked, None for a file that cannot be read."""
+    paths = _tree(tmp_path, 3000)
+    asked = [*paths, str(tmp_path / "gone.txt")]
+    sizes = [os.path.getsize(p) for p in paths] + [0]
+    serial = files.hash_many(asked, sizes)
+    monkeypatch.setattr(files, "SLOW_HASH_S", -1.0)  # every probe counts as slow: the threaded path
+    monkeypatch.setattr(files, "CHUNK", 256)
+    threaded = files.hash_many(asked, sizes)
+    assert serial == threaded == [files.content_hash(p) for p in paths] + [None]
 
 
 def _slow_relative(path, root):

@@ -198,10 +198,12 @@ def check(
     types: TypeRegistry | None = None,
     item=None,
     st: os.stat_result | None | Literal[False] = False,
+    digest: str | None = None,
 ) -> tuple[str, list | None]:
     """The stat cascade for a recorded file: (verdict, current record or None when missing).
 
     ``st`` may carry a stat made earlier (``stat_many``); None there means the file was missing.
+    ``digest``: its ``content_hash`` made earlier (``hash_many``), taken when no stat handler decides.
     """
     rel, tag, size, mtime_ns = prev[PATH], prev[TAG], prev[SIZE], prev[MTIME_NS]
     full = absolute(rel, root)
@@ -217,7 +219,10 @@ def check(
     types = types or _DEFAULT_TYPES
     if st.st_size != size and not types.stat_handlers:
         return MODIFIED, [rel, tag, st.st_size, st.st_mtime_ns, content_hash(full, st.st_size)]
-    digest, new_size = _hash(full, rel, tag, st, types, item)
+    if digest is not None and not types.stat_handlers:
+        new_size = st.st_size
+    else:
+        digest, new_size = _hash(full, rel, tag, st, types, item)
     current = [rel, tag, new_size, st.st_mtime_ns, digest]
     if digest == prev[HASH] and new_size == size:
         return TOUCHED, current
@@ -273,6 +278,41 @@ def _stat_threads(paths: list[str], out: dict, workers: int) -> None:
     with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
         for chunk, stats in zip(chunks, pool.map(_stat_chunk, chunks)):
             out.update(zip(chunk, stats))
+
+
+#: a mean hash slower than this (seconds, a small file's) means its pages were not cached: go parallel
+SLOW_HASH_S = 30e-6
+
+
+def _hash_chunk(pairs: list[tuple[str, int]]) -> list[str | None]:
+    out: list[str | None] = []
+    for path, size in pairs:
+        try:
+            out.append(content_hash(path, size))
+        except OSError:
+            out.append(None)
+    return out
+
+
+def hash_many(paths: list[str], sizes: list[int], workers: int = 8) -> list[str | None]:
+    """``content_hash`` of each of ``paths`` (``sizes``: as just stat'ed), None for a file that
+    cannot be read, in threads only where that helps (as ``stat_many``): from its page cache a small
+    file hashes in a few microseconds, less than handing it to a thread; from the disk it waits for
+    each read, and reads in threads overlap (a recook after every input was touched hashes them all,
+    ``engine.incremental.restat``). The first ``PROBE`` are hashed in a loop and timed."""
+    pairs = list(zip(paths, sizes, strict=True))
+    t0 = time.perf_counter()
+    out = _hash_chunk(pairs[:PROBE])
+    rest = pairs[PROBE:]
+    if len(rest) < CHUNK or (time.perf_counter() - t0) / max(1, len(out)) <= SLOW_HASH_S:
+        return out + _hash_chunk(rest)
+    from concurrent.futures import ThreadPoolExecutor  # here: it brings logging, and is rarely needed
+
+    chunks = [rest[i : i + CHUNK] for i in range(0, len(rest), CHUNK)]
+    with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
+        for digests in pool.map(_hash_chunk, chunks):
+            out += digests
+    return out
 
 
 class FileStat:

@@ -62,6 +62,11 @@ def refresh(
     if len(place) != len(changed):
         return None
     root = graph.root
+    ats = sorted(place.values())  # each file hashed once, in the manifest's order (the disk's, often)
+    hashed = files.hash_many([absolute[at] for at in ats], [sizes[at] for at in ats])
+    if None in hashed:
+        return None  # one could not be read: the walk says why
+    digests = dict(zip(ats, hashed, strict=True))
     current: dict[str, list] = {}  # recorded path -> its record now, once its content proved the same
     items: list[tuple[str, list]] = []
     rows: list[tuple[str, bytes | None, bytes | None]] = []
@@ -73,7 +78,8 @@ def refresh(
                 continue
             now = current.get(path)
             if now is None:
-                verdict, now = files.check(o, root, types=graph.types, st=stats[absolute[place[path]]])
+                at = place[path]
+                verdict, now = files.check(o, root, types=graph.types, st=stats[absolute[at]], digest=digests[at])
                 if verdict != files.TOUCHED or now is None:
                     return None
                 current[path] = now
