@@ -17,8 +17,9 @@ over as columns, not as a row tuple per item; ``write_batches`` inserts them wit
 over those columns (no Python step per item on the appender's side, and a request with no container
 per item for the pipe to pack and unpack).
 
-The same holds for a running item's reports: a job's attribute or output (``tables.ROW_KINDS``)
-changes the item's body and detail only, and the cook holds the item as it is after the event.
+The same holds for a running item's reports: a job's attribute or output (``tables.ROW_KINDS``,
+with a file's record refreshed by a restat) changes the item's body and detail only, and the cook
+holds the item as it is after the event (a cook after touches, the row it read: ``engine.incremental.restat``).
 Loading the row, decoding every attribute it has and folding the event again cost more than the
 rest of the commit a job waits for, per call; ``updated_row`` hands the row over instead
 (``write_updated``).
