@@ -349,6 +349,7 @@ class Cook:
             )
         )
         if found is not None:
+            rec.restatted(self.scan.restats if self.scan is not None else None)  # (``restat``)
             walk.walk_delta(*found)
         else:
             walk.start()

@@ -24,7 +24,7 @@ from pdgstore.engine.cook.logprocess import START_ROWS, LogProcess
 from pdgstore import codec, itembatch, patches
 from pdgstore.cookstate import LazyItems
 from pdgstore.errors import StoreIOError
-from pdgstore.events import Event, WorkItemAttribSet, WorkItemGenerated, WorkItemsGenerated
+from pdgstore.events import Event, WorkItemAttribSet, WorkItemGenerated, WorkItemRestatted, WorkItemsGenerated
 from pdgstore.log import EventLog
 from pdgstore.prepared import batch_rows, new_item_row, updated_row
 from pdgstore.projection import APPLY
@@ -197,6 +197,41 @@ class Recorder:
                 self._prepared += [new_item_row(first + i, items[item_id]) for i, item_id in enumerate(ids)]
         if self.pending >= HAND_OFF_ROWS and self.offload:
             self._hand_off()
+
+    def restatted(self, refresh) -> None:
+        """Record the items of ``refresh`` (``engine.incremental.restat``: their files were only
+        touched) restatted, before a delta walk, so that the walk decides from their files as they
+        are. Those the cook has not read are written now, their ``WorkItemRestatted`` rows made here
+        and their items rows handed over with them (the appender folds them instead): the cook's
+        state reads those rows later and finds them as they are now. Those it has read (the items the
+        walk will decide) are recorded as any event."""
+        if refresh is None or not refresh.items:
+            return
+        items, state = self.state.items, self.state
+        todo = list(zip(refresh.items, refresh.rows, strict=True))
+        refresh.items, refresh.rows = [], []
+        held = dict.keys(items)  # (what ``LazyItems`` holds, without reading the rest)
+        read = [fresh for fresh, _ in todo if fresh[0] in held] if not self.keep_events else [f for f, _ in todo]
+        unread = [(fresh, row) for fresh, row in todo if fresh[0] not in held] if not self.keep_events else []
+        if unread:
+            self.flush()
+            now, rows = time.time_ns(), []
+            for (item_id, outputs), _ in unread:
+                fields = {"item_id": item_id, "outputs": outputs}
+                rows.append(codec.new_event(WorkItemRestatted, self._seq, now, self.cook_id, self.graph, fields)[1])
+                self._seq += 1
+            log, process = self.log, self.log_process
+            assert log is not None, "a cook after touches has a store"
+            if process is not None:
+                process.append(rows)
+                process.wait()
+            else:
+                log.append_rows(rows, updated=[row for _, row in unread])
+                self._written_seq = self._seq - 1
+            log.next_seq = self._seq
+            state.seq = self._seq - 1
+        for item_id, outputs in read:
+            self.record(WorkItemRestatted, {"item_id": item_id, "outputs": outputs})
 
     def expect(self, rows: int) -> None:
         """About ``rows`` rows are about to be made (a bulk node's items, before they are made):

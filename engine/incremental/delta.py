@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.nodes import FilePattern
 from pdgstore.engine.incremental.decide import settled, unchanged
+from pdgstore.engine.incremental.restat import Refresh
 
 from pdgstore.cookstate import CookState
 from pdgstore.events import PATH
@@ -65,6 +66,11 @@ class Scan:
     #: which a delta cook's new manifest patches rather than lists every file again
     #: (``manifest.save``'s ``since``); kept packed, so a no-op holds its lists once
     manifest: bytes | None = None
+    #: the items whose files were only touched (``restat.Refresh``), when other files changed: the
+    #: cook records them restatted before its delta walk (``Recorder.restatted``; the full walk
+    #: restats them itself), and then ``changed`` holds the other files alone and ``manifest`` the
+    #: touched ones' new stats
+    restats: Refresh | None = None
 
 
 def affected(

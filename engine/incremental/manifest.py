@@ -157,11 +157,16 @@ def _write(store, graph: Graph, state: State, m: dict) -> None:
 
 
 def _packed(inner: dict) -> bytes:
-    """A manifest as stored: ``inner`` packed and compressed, inside an outer map that keeps "v"
-    readable by any version (an older pdg sees another version and cooks)."""
+    """A manifest as stored: ``inner`` compressed (``_compressed``), inside an outer map that keeps
+    "v" readable by any version (an older pdg sees another version and cooks)."""
+    return msgpack.packb({"v": VERSION, "z": _compressed(inner)}, use_bin_type=True)
+
+
+def _compressed(inner: dict) -> bytes:
+    """A manifest's fields packed and compressed: the outer map's ``z`` (and ``Scan.manifest``)."""
     packer = msgpack.Packer(use_bin_type=True, autoreset=False)
     packer.pack(inner)
-    return msgpack.packb({"v": VERSION, "z": zlib.compress(packer.getbuffer(), LEVEL)}, use_bin_type=True)
+    return zlib.compress(packer.getbuffer(), LEVEL)
 
 
 @dataclass
@@ -331,11 +336,15 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
     fresh = restat.refresh(log, graph, recorded, paths, sizes, stats, changed)
     if fresh is None:
         return None, Scan(stats, changed, patterns_same, z)
-    del paths, stats, changed
+    if fresh.modified and not fresh.items:
+        return None, Scan(stats, changed, patterns_same, z)  # nothing only touched: the usual cook
     for at, record in fresh.records.items():
         mtimes[at], sizes[at] = record[MTIME_NS], record[SIZE]
-    manifest = _packed({**m, "paths": recorded, "mtimes": mtimes, "sizes": sizes})
-    return _record(log, graph, described, order, m, jobs, started, started_ns, fresh, manifest), None
+    refreshed = {**m, "paths": recorded, "mtimes": mtimes, "sizes": sizes}
+    if fresh.modified:  # files changed too: the cook walks from those, the touched ones restatted first
+        return None, Scan(stats, fresh.modified, patterns_same, _compressed(refreshed), restats=fresh)
+    del paths, stats, changed
+    return _record(log, graph, described, order, m, jobs, started, started_ns, fresh, _packed(refreshed)), None
 
 
 def _matches_same(node: FilePattern, root: str, recorded: dict, paths: list, stats: dict, stamps_hold: bool) -> bool:

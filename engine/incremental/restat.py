@@ -18,7 +18,7 @@ item lists, or two items recording one file differently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from stat import S_ISREG
 
 from pdgstore.engine.files import records as files
@@ -32,35 +32,45 @@ from pdgstore.log import EventLog
 
 @dataclass
 class Refresh:
-    """What a cook after touches records: each item listing a touched file, with its outputs as
-    they are now (in the store's order), and each touched file's new record by its place in the
-    manifest's columns."""
+    """What a cook after touches records: each item listing a touched file, with the records of its
+    touched files as they are now (in the store's order), each touched file's new record by its
+    place in the manifest's columns, and the files whose content changed (absolute paths: none, or
+    the cook's to walk from)."""
 
     items: list[tuple[str, list]]
     records: dict[int, list]
     #: the items' rows with their outputs as they are now (``prepared.updated_row``'s form: the
     #: ``body`` None where the item keeps a long list, which only the fold writes)
     rows: list[tuple[str, bytes | None, bytes | None]]
+    modified: set[str] = field(default_factory=set)
 
 
 def refresh(
     log: EventLog, graph: Graph, recorded: list[str], absolute: list[str], sizes: list[int], stats: dict, changed: set
 ) -> Refresh | None:
-    """The refresh that makes the files of ``changed`` (absolute paths: the scan's) current again,
-    or None when one of them may have changed in content. The manifest's columns: ``recorded``,
-    its paths as the events record them, ``absolute``, the same made absolute (the keys of the
-    scan's ``stats``), and ``sizes``, their recorded sizes."""
+    """Sort the files of ``changed`` (absolute paths: the scan's) into those only touched, with the
+    items to record restatted, and those whose content changed (``modified``); None when that cannot
+    be told without the walk. The manifest's columns: ``recorded``, its paths as the events record
+    them, ``absolute``, the same made absolute (the keys of the scan's ``stats``), and ``sizes``,
+    their recorded sizes."""
     if graph.types.stat_handlers:
         return None
-    place: dict[str, int] = {}  # the recorded path of each changed file -> its place in the manifest
+    place: dict[str, int] = {}  # the recorded path of each file that may be only touched -> its place
+    modified: dict[str, int] = {}  # the recorded path of each file whose content changed -> its place
     for at, full in enumerate(absolute):
         if full in changed:
             st = stats[full]
-            if st is None or not S_ISREG(st.st_mode) or st.st_size != sizes[at] or recorded[at] in place:
-                return None  # gone, no longer a file, or another size: its content changed
-            place[recorded[at]] = at
-    if len(place) != len(changed):
+            path = recorded[at]
+            if path in place or path in modified:
+                return None  # listed twice
+            if st is None or not S_ISREG(st.st_mode) or st.st_size != sizes[at]:
+                modified[path] = at  # gone, no longer a file, or another size: its content changed
+            else:
+                place[path] = at
+    if len(place) + len(modified) != len(changed):
         return None
+    if not place:
+        return Refresh([], {}, [], set(changed))
     root = graph.root
     ats = sorted(place.values())  # each file hashed once, in the manifest's order (the disk's, often)
     hashed = files.hash_many([absolute[at] for at in ats], [sizes[at] for at in ats])
@@ -71,24 +81,32 @@ def refresh(
     items: list[tuple[str, list]] = []
     rows: list[tuple[str, bytes | None, bytes | None]] = []
     for item_id, body, detail, outputs in outputs_holding(log.conn, graph.name, set(place)):
-        fresh = list(outputs)
+        fresh, refreshed = list(outputs), False
         for k, o in enumerate(outputs):
             path = o[PATH]
             if path not in place:
+                continue
+            if path in modified:
                 continue
             now = current.get(path)
             if now is None:
                 at = place[path]
                 verdict, now = files.check(o, root, types=graph.types, st=stats[absolute[at]], digest=digests[at])
+                if verdict == files.MODIFIED:
+                    modified[path] = at  # the same size, another content
+                    continue
                 if verdict != files.TOUCHED or now is None:
                     return None
                 current[path] = now
-            elif o[HASH] != now[HASH] or o[SIZE] != now[SIZE]:
+            if o[HASH] != now[HASH] or o[SIZE] != now[SIZE]:
                 return None  # recorded otherwise by another item: the walk sorts it out
-            fresh[k] = now
-        items.append((item_id, fresh))
+            fresh[k], refreshed = now, True
+        if not refreshed:
+            continue  # it lists only files whose content changed: the walk's
+        items.append((item_id, fresh))  # (a file of it whose content changed keeps its record: the walk's)
         packed = tables.body_with_outputs(body, fresh)
         rows.append((item_id, packed, detail if packed is not None else None))
-    if len(current) != len(place):
+    if len(current) + len(modified) != len(changed):
         return None  # a changed file no item lists (the manifest may keep a path no item holds)
-    return Refresh(items, {place[path]: record for path, record in current.items()}, rows)
+    records = {place[path]: record for path, record in current.items()}
+    return Refresh(items, records, rows, {absolute[at] for at in modified.values()})
