@@ -227,13 +227,26 @@ def test_any_touches_give_what_the_walk_gives(tmp_path_factory, monkeypatch, tou
     shutil.rmtree(tmp_path)
 
 
-def test_touched_files_beside_an_edit_are_restatted_and_the_walk_reaches_only_the_edit(wide, monkeypatch):
+@pytest.mark.parametrize("appender", [False, True], ids=["in_process", "appender"])
+def test_touched_files_beside_an_edit_are_restatted_and_the_walk_reaches_only_the_edit(wide, monkeypatch, appender):
     """Every input touched and one edited (a copy that kept no times, then one change): the touched
-    items are recorded restatted up front, written without being read, and the delta walk decides
-    what the edit reaches, not every item."""
+    items are recorded restatted up front, written without being read (by the cook, or by its log
+    appender), and the delta walk decides what the edit reaches, not every item."""
+    from pdgstore.engine.cook import recorder
     from pdgstore.engine.graph.loader import load_graph
     from pdgstore.engine.project import cook_graph
 
+    if appender:
+        monkeypatch.setattr(recorder, "START_ROWS", 1)  # the appender from the cook's first flush
+        monkeypatch.setattr(recorder, "HAND_OFF_ROWS", 4)  # and the restats in several requests
+    through: list[bool] = []
+    real = recorder.Recorder.restatted
+
+    def restatted(self, refresh):
+        through.append(self.log_process is not None)
+        return real(self, refresh)
+
+    monkeypatch.setattr(recorder.Recorder, "restatted", restatted)
     graph = str(wide.root / "wide.py")
     assert cook_file(graph).status == "success"
     _touch(wide, [f"in/f{i:04d}.txt" for i in range(20)])
@@ -247,6 +260,7 @@ def test_touched_files_beside_an_edit_are_restatted_and_the_walk_reaches_only_th
     assert cook.state.items.rows_read <= 8  # of 42
     kinds = Counter(kind for kind, _, _ in _events(wide, 2).elements())
     assert kinds["WorkItemRestatted"] == 19  # the other inputs (the edited one is the walk's)
+    assert through == [appender]
     assert wide.pdg_process("check").returncode == 0
     assert (wide.root / "out2/all.txt").read_text().count("A LONGER HELLO WORLD 11") == 1
     with monkeypatch.context() as m:  # the manifest holds every new stat: a no-op next
