@@ -1,19 +1,24 @@
-"""A recook after files were only touched: every changed file has the content the store recorded.
+"""A recook after files were touched: their content is what the store recorded.
 
 A ``touch`` of every input, a checkout that rewrote files it did not change, a copy that kept no
 times: the manifest's stat scan (``manifest.try_noop``) then finds most recorded files changed, and
 the cook used to walk every item to learn that none had (W(100,000): 11.7 s and 539 MB, against
-2.3 s and 75 MB for the plain loop's change run, which hashes the same files). When each changed
-file still has its recorded size and content hash, nothing can run and every item is reused, as
-in a no-op; what the walk records besides is a ``WorkItemRestatted`` for each item listing a
-touched file among its outputs (its records with the new mtime), so that the next stat matches
-again. ``refresh`` finds those items in one pass of the store's rows, hashing each changed file
-once, and ``try_noop`` records them with the no-op's events and the refreshed manifest, in one
-transaction.
+2.3 s and 75 MB for the plain loop's change run, which hashes the same files). ``refresh`` sorts
+the changed files, hashing each once, into those only touched (their recorded size and content
+hash) and those whose content changed, and finds, in one pass of the store's rows, the items
+listing a touched file among their outputs, with those records made current: what the walk records
+for them is a ``WorkItemRestatted`` (its records with the new mtime), so that the next stat matches
+again.
 
-Anything else leaves the cook to the walk, as before: a file whose size or content changed, one
-missing, a type with a stat handler (PDG's handler is handed the item), a changed path that no
-item lists, or two items recording one file differently.
+- Every changed file only touched: nothing can run, every item is reused as in a no-op, and
+  ``try_noop`` records the restats with the no-op's events and the refreshed manifest, in one
+  transaction.
+- Some changed in content too: the cook records the restats first (``Recorder.restatted``) and its
+  delta walk starts from the changed files alone (``delta.Scan.restats``).
+
+The walk does it all, as before, for a type with a stat handler (PDG's handler is handed the item),
+a changed path that no item lists or that the manifest lists twice, a file that cannot be read, or
+two items recording one file with another content.
 """
 
 from __future__ import annotations
