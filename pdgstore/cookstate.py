@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -440,8 +440,7 @@ class CookState(State):
         path's bytes), to be checked item by item; None for more than ``MAX_PATHS`` paths."""
         if len(paths) > MAX_PATHS:
             return None
-        with sqlitefile.read_errors(self._reader._log.display):
-            return _searched(self._reader.conn, graph, paths)
+        return _searched(self._reader.execute, graph, paths)
 
     def items_listing(self, graph: str, nodes: Iterable[str], paths: set[str], limit: int) -> list[str] | None:
         """The ids of the items of ``nodes`` that list one of ``paths`` (as recorded) among their
@@ -487,18 +486,19 @@ class Member(NamedTuple):
 NO_ATTRS: Mapping[str, list] = MappingProxyType({})
 
 
-def _searched(conn: sqlite3.Connection, graph: str, paths: list[str]) -> list[str]:
+def _searched(execute: Callable[[str, tuple], sqlite3.Cursor], graph: str, paths: list[str]) -> list[str]:
     """The ids of the items of ``graph`` (and, through long lists, maybe of others) whose rows hold
     the bytes of one of ``paths``: a superset of those listing one among their outputs, found by one
-    pass of ``items`` and one of ``lists`` for all of them."""
+    pass of ``items`` and one of ``lists`` for all of them (``execute``: a connection's, or the
+    cook state's reader's)."""
     if not paths:
         return []
     needles = tuple(msgpack.packb(path, use_bin_type=True) for path in paths)
     any_of = " OR ".join(["instr(body, ?) > 0"] * len(needles))
     found: dict[str, None] = {}
-    for (item_id,) in conn.execute(f"SELECT item_id FROM items WHERE graph = ? AND ({any_of})", (graph, *needles)):
+    for (item_id,) in execute(f"SELECT item_id FROM items WHERE graph = ? AND ({any_of})", (graph, *needles)):
         found[item_id] = None
-    for (item_id,) in conn.execute(  # long lists of outputs (``pdgstore.itemlists``), any graph's
+    for (item_id,) in execute(  # long lists of outputs (``pdgstore.itemlists``), any graph's
         f"SELECT DISTINCT item_id FROM lists WHERE field = 'outputs' AND ({any_of})", needles
     ):
         found[item_id] = None
@@ -512,7 +512,7 @@ def outputs_holding(conn: sqlite3.Connection, graph: str, paths: set[str]) -> It
     take one pass of the graph's rows that decodes their outputs only."""
     columns = "item_id, body, detail FROM items WHERE graph = ?"
     if len(paths) <= MAX_PATHS:
-        ids = _searched(conn, graph, sorted(paths))
+        ids = _searched(conn.execute, graph, sorted(paths))
         if not ids:
             return
         rows = conn.execute(

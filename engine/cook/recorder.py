@@ -211,8 +211,9 @@ class Recorder:
         todo = list(zip(refresh.items, refresh.rows, strict=True))
         refresh.items, refresh.rows = [], []
         held = dict.keys(items)  # (what ``LazyItems`` holds, without reading the rest)
-        read = [fresh for fresh, _ in todo if fresh[0] in held] if not self.keep_events else [f for f, _ in todo]
-        unread = [(fresh, row) for fresh, row in todo if fresh[0] not in held] if not self.keep_events else []
+        # (a recorder that keeps events for handlers records each as any event)
+        read = [fresh for fresh, _ in todo if self.keep_events or fresh[0] in held]
+        unread = [] if self.keep_events else [(fresh, row) for fresh, row in todo if fresh[0] not in held]
         if unread:
             self.flush()
             now, rows = time.time_ns(), []

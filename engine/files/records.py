@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import xxhash
@@ -272,12 +273,18 @@ def stat_many(paths: list[str], workers: int = 8) -> dict[str, os.stat_result | 
 
 
 def _stat_threads(paths: list[str], out: dict, workers: int) -> None:
+    for chunk, stats in _in_threads(_stat_chunk, paths, workers):
+        out.update(zip(chunk, stats))
+
+
+def _in_threads(func: Callable[[list], list], values: list, workers: int) -> Iterator[tuple[list, list]]:
+    """(chunk, ``func(chunk)``) for each ``CHUNK`` of ``values`` in order, ``func`` run on the chunks
+    by a pool of ``workers`` threads (one task per path costs more than a stat or a small hash)."""
     from concurrent.futures import ThreadPoolExecutor  # here: it brings logging, and is rarely needed
 
-    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    chunks = [values[i : i + CHUNK] for i in range(0, len(values), CHUNK)]
     with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
-        for chunk, stats in zip(chunks, pool.map(_stat_chunk, chunks)):
-            out.update(zip(chunk, stats))
+        yield from zip(chunks, pool.map(func, chunks))
 
 
 #: a mean hash slower than this (seconds, a small file's) means its pages were not cached: go parallel
@@ -306,12 +313,8 @@ def hash_many(paths: list[str], sizes: list[int], workers: int = 8) -> list[str 
     rest = pairs[PROBE:]
     if len(rest) < CHUNK or (time.perf_counter() - t0) / max(1, len(out)) <= SLOW_HASH_S:
         return out + _hash_chunk(rest)
-    from concurrent.futures import ThreadPoolExecutor  # here: it brings logging, and is rarely needed
-
-    chunks = [rest[i : i + CHUNK] for i in range(0, len(rest), CHUNK)]
-    with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
-        for digests in pool.map(_hash_chunk, chunks):
-            out += digests
+    for _chunk, digests in _in_threads(_hash_chunk, rest, workers):
+        out += digests
     return out
 
 

@@ -89,9 +89,7 @@ def refresh(
         fresh, refreshed = list(outputs), False
         for k, o in enumerate(outputs):
             path = o[PATH]
-            if path not in place:
-                continue
-            if path in modified:
+            if path not in place or path in modified:
                 continue
             now = current.get(path)
             if now is None:
