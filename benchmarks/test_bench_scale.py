@@ -53,7 +53,9 @@ def scale(tmp_path_factory):
         settle()
         cold_runs.append(pdg("cook", "wide.py", "--json", cwd=engine))
         assert cold_runs[-1].json()["items"]["ran"] == SCALE_N + 1
-    return {"engine": engine, "plain": reference, "cold": cold_runs, "plain_cold": plain_runs, "small": small_run}
+    yield {"engine": engine, "plain": reference, "cold": cold_runs, "plain_cold": plain_runs, "small": small_run}
+    for folder in (reference, engine):
+        workload.empty_trash(folder)
 
 
 def _median(runs: list[Run], value=lambda r: r.seconds) -> float:

@@ -36,11 +36,12 @@ def make(folder: str, n: int) -> str:
 
 
 def reset(folder: str) -> None:
-    """Forget every cook: move the outputs and stores aside (into ``<folder>.trash/``, removed by
-    ``empty_trash``), then flush the file system, so that the next timed run neither pays for
-    deleting 10,000 files nor for writing back the last run's pages."""
-    trash = os.path.join(folder + ".trash", str(len(os.listdir(folder + ".trash"))) if os.path.isdir(
-        folder + ".trash") else "0")
+    """Forget every cook: move the outputs and stores aside (into ``<folder>.trash``), then flush
+    the file system, so that the next timed run neither pays for deleting N files nor for writing
+    back the last run's pages. The trash an earlier reset left is deleted first, before that flush:
+    kept, every round of W(1,000,000) left gigabytes behind (a shared disk filled up)."""
+    empty_trash(folder)
+    trash = _trash(folder)
     os.makedirs(trash)
     for name in ("out1", "out2", ".pdg", "plain.db", "plain.db-wal", "plain.db-shm"):
         path = os.path.join(folder, name)
@@ -50,7 +51,12 @@ def reset(folder: str) -> None:
 
 
 def empty_trash(folder: str) -> None:
-    shutil.rmtree(folder + ".trash", ignore_errors=True)
+    shutil.rmtree(_trash(folder), ignore_errors=True)
+
+
+def _trash(folder: str) -> str:
+    """``<folder>.trash`` beside ``folder`` (``.`` included: its trash is ``../<name>.trash``)."""
+    return os.path.abspath(folder) + ".trash"
 
 
 def change_one(folder: str, i: int, version: int) -> str:
