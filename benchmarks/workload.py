@@ -36,12 +36,13 @@ def make(folder: str, n: int) -> str:
 
 
 def reset(folder: str) -> None:
-    """Forget every cook: move the outputs and stores aside (into ``<folder>.trash``), then flush
-    the file system, so that the next timed run neither pays for deleting N files nor for writing
-    back the last run's pages. The trash an earlier reset left is deleted first, before that flush:
-    kept, every round of W(1,000,000) left gigabytes behind (a shared disk filled up)."""
-    empty_trash(folder)
-    trash = _trash(folder)
+    """Forget every cook: move the outputs and stores aside (into ``<folder>.trash``, deleted by
+    ``empty_trash`` once the timed runs are over), then flush the file system, so that the next
+    timed run neither pays for deleting N files nor for writing back the last run's pages. A
+    W(1,000,000) round leaves gigabytes there: ``test_bench_scale.py`` empties its trash at its end
+    (the W(10,000) benchmarks leave theirs in pytest's temporary folders, which pytest removes)."""
+    base = _trash(folder)
+    trash = os.path.join(base, str(len(os.listdir(base))) if os.path.isdir(base) else "0")
     os.makedirs(trash)
     for name in ("out1", "out2", ".pdg", "plain.db", "plain.db-wal", "plain.db-shm"):
         path = os.path.join(folder, name)
