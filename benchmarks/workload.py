@@ -6,8 +6,8 @@ Shared by the benchmarks and ``plain.py``; nothing here is timed.
 from __future__ import annotations
 
 import os
-import time
 import shutil
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GRAPH = os.path.join(HERE, "graphs", "wide.py")

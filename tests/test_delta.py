@@ -83,8 +83,6 @@ def test_delta_and_full_walks_record_the_same_state(wide, tmp_path):
 
 GROUPS = '''
 import os
-
-import pytest
 from pdgstore.engine import Graph
 
 graph = Graph("groups")
