@@ -261,3 +261,25 @@ def test_the_listing_is_the_ordered_set_of_records_and_orders_a_pattern_by_absol
     root = "/root/project"
     expected = [at for _path, at in sorted((files.absolute(listing.paths[at], root), at) for at in chosen)]
     assert listing.by_absolute_path(chosen, root) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a.txt", "b/c.txt", "/abs/x.txt", "z.txt"] + [f"in/f{i}.txt" for i in range(20)]),
+                  st.integers(0, 2), st.integers(0, 2)),
+        max_size=30,
+    ),
+    st.lists(st.integers(0, 29), max_size=10),
+)
+def test_a_listing_made_at_once_is_the_one_placed_record_by_record(records, picked):
+    """``_Listing.of`` (the records as three lists, taken as they are when no path repeats) gives
+    the listing, and the places of a pattern's records, that placing each record in turn gives."""
+    placed = manifest._Listing()
+    places = [placed.place(*record) for record in records]
+    indexes = [i for i in picked if i < len(records)]
+    made = {"files": list(indexes)}
+    paths, mtimes, sizes = (list(column) for column in zip(*records)) if records else ([], [], [])
+    listing = manifest._Listing.of(paths, mtimes, sizes, made)
+    assert (listing.paths, listing.mtimes, listing.sizes) == (placed.paths, placed.mtimes, placed.sizes)
+    assert made["files"] == [places[i] for i in indexes]
