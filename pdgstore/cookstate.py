@@ -431,6 +431,8 @@ class CookState(State):
             for item_id, body, detail in self._reader.execute(
                 "SELECT item_id, body, detail FROM items WHERE graph = ? AND node = ?", (graph, node)
             ):
+                if item_id in held:
+                    continue  # taken as held below: its row is not decoded for nothing
                 outputs = unpack(body)[1]
                 if type(outputs) is int:  # a long list (``pdgstore.itemlists``)
                     outputs = itemlists.read_list(conn, item_id, "outputs")
