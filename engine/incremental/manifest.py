@@ -134,7 +134,8 @@ class _Listing:
         """The listing of the records (``paths[i]``, ``mtimes[i]``, ``sizes[i]``) in their order,
         with ``made``'s indexes into them turned into places. The usual case, every path recorded
         once, takes the lists as they are (a cold cook's end lists 200,000 records at W(100,000):
-        a ``place`` call each cost it 0.1-0.2 s)."""
+        a ``place`` call each cost it 0.1-0.2 s). The listing is whole: ``place`` builds one record
+        by record and is not called on a listing made here."""
         listing = cls()
         if len(set(paths)) == len(paths):
             listing.paths, listing.mtimes, listing.sizes = paths, mtimes, sizes
