@@ -102,7 +102,7 @@ def _memory_room(n: int) -> str:
     return ""
 
 
-def test_cold_cook_in_memory(benchmark, tmp_path):
+def test_cold_cook_in_memory(benchmark):
     """The cold pair again with the disk taken out: W(N) in ``MEMORY_FS`` (tmpfs), the plain loop
     and ``pdg cook`` in turns, ``COLD_ROUNDS`` rounds, the outputs and stores removed between runs
     (tmpfs reuses freed inodes at once). On disk the pair moves with whatever else the shared disk
@@ -119,12 +119,7 @@ def test_cold_cook_in_memory(benchmark, tmp_path):
         cooks: list[Run] = []
         for _ in range(COLD_ROUNDS):
             for side, runs in (("plain", plains), ("engine", cooks)):
-                for name in ("out1", "out2", ".pdg", "plain.db", "plain.db-wal", "plain.db-shm"):
-                    path = os.path.join(folder, name)
-                    if os.path.isdir(path):
-                        shutil.rmtree(path)
-                    elif os.path.exists(path):
-                        os.remove(path)
+                workload.clear(folder)
                 runs.append(plain("cold", folder) if side == "plain" else pdg("cook", "wide.py", "--json", cwd=folder))
         assert cooks[-1].json()["items"]["ran"] == SCALE_N + 1
     finally:

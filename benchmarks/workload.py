@@ -35,6 +35,10 @@ def make(folder: str, n: int) -> str:
     return folder
 
 
+#: what the cooks of W(N) make in its folder: the outputs, the engine's store, the plain loop's
+MADE = ("out1", "out2", ".pdg", "plain.db", "plain.db-wal", "plain.db-shm")
+
+
 def reset(folder: str) -> None:
     """Forget every cook: move the outputs and stores aside (into ``<folder>.trash``, deleted by
     ``empty_trash`` once the timed runs are over), then flush the file system, so that the next
@@ -44,11 +48,22 @@ def reset(folder: str) -> None:
     base = _trash(folder)
     trash = os.path.join(base, str(len(os.listdir(base))) if os.path.isdir(base) else "0")
     os.makedirs(trash)
-    for name in ("out1", "out2", ".pdg", "plain.db", "plain.db-wal", "plain.db-shm"):
+    for name in MADE:
         path = os.path.join(folder, name)
         if os.path.exists(path):
             os.rename(path, os.path.join(trash, name))
     os.sync()
+
+
+def clear(folder: str) -> None:
+    """Forget every cook by deleting the outputs and stores at once: for a folder in memory (tmpfs
+    reuses freed inodes at once); on disk, ``reset``."""
+    for name in MADE:
+        path = os.path.join(folder, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
 
 
 def empty_trash(folder: str) -> None:
