@@ -363,32 +363,26 @@ class CookState(State):
     def outputs_of(self, graph: str, node: str) -> Iterator[list]:
         """The outputs of each item of the node, in generation order; those not read yet from their
         rows' bodies, decoded one at a time as the caller goes: a no-op manifest lists every
-        recorded file, and must neither make an item of every row nor hold every list at once.
-        (The loop is written for a cold cook's end, which lists 200,000 items at W(100,000).)"""
+        recorded file, and must neither make an item of every row nor hold every list at once."""
         items = self.items
-        held, get_held = dict.__contains__, dict.__getitem__
         ids = self.node_items.get((graph, node), {})
         rows = self._reader.execute("SELECT item_id, body FROM items WHERE graph = ? AND node = ?", (graph, node))
         ahead: dict[str, bytes] = {}  # rows met before their item's turn (the index orders by state first)
         conn = self._reader.conn
         for item_id in ids:
-            if held(items, item_id):
-                yield get_held(items, item_id).outputs
+            if items.is_read(item_id):
+                yield items[item_id].outputs
                 continue
-            body = ahead.pop(item_id, None) if ahead else None
+            body = ahead.pop(item_id, None)
             while body is None:
                 row = next(rows, None)
                 if row is None:
                     break
                 if row[0] == item_id:
                     body = row[1]
-                elif not held(items, row[0]):
+                elif not items.is_read(row[0]):
                     ahead[row[0]] = row[1]
-            if body is None:
-                yield items[item_id].outputs
-                continue
-            outputs = _unpack(body)[1]
-            yield outputs if type(outputs) is not int else itemlists.read_list(conn, item_id, "outputs")
+            yield items[item_id].outputs if body is None else _outputs(conn, item_id, body)
 
     def finished_outputs(self, graph: str, node: str) -> dict[str, list]:
         ids = self.node_items.get((graph, node), ())
