@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import socketserver
 import subprocess
 import sys
 import threading
@@ -169,3 +170,119 @@ def test_an_indexed_setter_starts_from_the_item_file_read_once(server, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1"]
     assert [s for s in seen if s.startswith("set_attrib ")] == [f"set_attrib {n} [5, 6, 9]" for n in "abc"]
+
+
+def test_a_job_imports_neither_the_stdlib_s_http_nor_its_xml_rpc(server, tmp_path):
+    """Every Python job imports ``pdgcmd``: ``xmlrpc.client`` would bring ``http.client``, ``email``
+    and ``ssl`` with it (more than a bare interpreter's whole start). A job's reports and their
+    usual answers need none of them."""
+    srv, seen = server
+    code = (
+        "import sys, pdgcmd, pdgattrs\n"
+        "pdgcmd.setIntAttrib('n', 1)\n"
+        "pdgcmd.setStringAttrib('s', 'text', 2)\n"
+        "heavy = ('xmlrpc', 'http', 'email', 'ssl', 'uuid', 'datetime')\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
+    )
+    done = run_job(srv, tmp_path, code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+    assert [s for s in seen if s.startswith("set_attrib ")] == ["set_attrib n [1]", "set_attrib s ['', '', 'text']"]
+
+
+answer_values = st.recursive(
+    st.integers(min_value=pdgrpc.XMLRPC_INT_MIN, max_value=pdgrpc.XMLRPC_INT_MAX) | st.booleans() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(answer_values)
+def test_an_answer_is_written_as_the_stdlib_writes_it(value):
+    """The answers a job knows by their bytes (``_KNOWN_ANSWERS``) are written by ``answer_body``:
+    it must give the stdlib's bytes, which the server sends."""
+    assert pdgrpc.answer_body(value) == xmlrpc.client.dumps((value,), methodresponse=True).encode()
+
+
+def test_the_known_answers_read_as_the_stdlib_reads_them():
+    for body, values in pdgrpc._KNOWN_ANSWERS.items():
+        assert xmlrpc.client.loads(body)[0] == values
+
+
+class _Canned(socketserver.ThreadingTCPServer):
+    """A server on 127.0.0.1 that answers every request with the same bytes (a whole HTTP answer),
+    keeping the connection, and counts the requests."""
+
+    daemon_threads = True
+
+    def __init__(self, answer: bytes) -> None:
+        super().__init__(("127.0.0.1", 0), _CannedHandler)
+        self.answer, self.requests = answer, 0
+        self.address = f"127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _CannedHandler(socketserver.StreamRequestHandler):
+    server: _Canned
+
+    def handle(self) -> None:
+        while True:
+            length = None
+            while (line := self.rfile.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+            if length is None:
+                return
+            self.rfile.read(length)
+            self.server.requests += 1
+            self.wfile.write(self.server.answer)
+
+
+def _http(body: bytes, status: str = "200 OK") -> bytes:
+    return b"HTTP/1.1 %s\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n%s" % (status.encode(), len(body), body)
+
+
+def _call_through(answer: bytes):
+    canned = _Canned(answer)
+    try:
+        client = pdgrpc.Client(canned.address, "s3cr3t-token", timeout=5, retries=1, backoff=0.01)
+        try:
+            return client.call("set_attrib", ["job_1", 0, "1-a.1"], "n", "int", [1], what="attribute 'n'"), canned.requests
+        except SystemExit as exc:
+            return exc, canned.requests
+    finally:
+        canned.close()
+
+
+def test_an_unusual_answer_is_read_by_the_stdlib_s_reader():
+    value, requests = _call_through(_http(xmlrpc.client.dumps((["a", {"b": 2.5}],), methodresponse=True).encode()))
+    assert value == ["a", {"b": 2.5}] and requests == 1
+
+
+def test_a_fault_refuses_the_report_with_the_server_s_words():
+    fault = xmlrpc.client.dumps(xmlrpc.client.Fault(2, "result server: no such item"), methodresponse=True)
+    refused, requests = _call_through(_http(fault.encode()))
+    assert isinstance(refused, pdgrpc.ReportRefused) and requests == 1
+    assert str(refused) == "pdgcmd: the result server refused attribute 'n': result server: no such item"
+
+
+@pytest.mark.parametrize(
+    "answer, said",
+    [
+        (_http(b"", "401 Unauthorized"), "HTTPStatus: the result server answered HTTP 401 Unauthorized"),
+        (_http(b"<methodResponse><params><param><value><int>x"), "BadAnswer: the result server's answer is not XML-RPC"),
+        (b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n\r\n", "BadAnswer: the result server answered without a Content-Length"),
+        (b"SMTP ready\r\n\r\n", "BadAnswer: the result server's answer began b'SMTP ready\\r\\n'"),
+    ],
+    ids=["status", "not-xml", "no-length", "not-http"],
+)
+def test_a_broken_answer_is_tried_again_and_then_named_without_the_secret(answer, said):
+    gone, requests = _call_through(answer)
+    assert isinstance(gone, pdgrpc.ServerGone) and requests == 2, gone
+    assert said in str(gone) and "s3cr3t" not in str(gone)

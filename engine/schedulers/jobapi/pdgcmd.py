@@ -29,8 +29,6 @@ import socket
 import sys
 import threading
 import time
-import uuid
-from datetime import datetime
 
 
 try:  # beside the job (``$PDG_TEMP/scripts`` on its PYTHONPATH), or inside the engine's package
@@ -69,7 +67,7 @@ __all__ = ["RedirectBuffer", "StdOutReporter", "execCommand", "sanitizeEnvironme
 _client: Client | None = None
 _client_pid = 0  # the process that made ``_client``
 _lock = threading.Lock()
-_token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # report numbers of this process never meet another's
+_token = f"{os.getpid()}-{os.urandom(4).hex()}"  # report numbers of this process never meet another's
 _counter = 0
 attrib_arrays: dict[str, list] = {}  # the job's view of each attribute set so far, for indexed setters
 #: the job's item file as read once (``pdgattrs``: an attribute's first values)
@@ -126,7 +124,7 @@ def printlog(msg, verbosity=LogDefault, timestamp=True, prefix="", end="\n"):
     if prefix:
         text = f"{prefix}: {text}"
     if timestamp and not disable_timestamps:
-        text = f"[{datetime.now().strftime('%H:%M:%S.%f')[:-3]}] {text}"
+        text = f"[{_clock()}] {text}"
     encoding = getattr(sys.stdout, "encoding", None) or locale.getpreferredencoding() or "ascii"
     data = (text + (end or "")).encode(encoding, "replace")
     try:
@@ -134,6 +132,12 @@ def printlog(msg, verbosity=LogDefault, timestamp=True, prefix="", end="\n"):
     except (AttributeError, TypeError):
         sys.stdout.write(data.decode(encoding, "replace"))
     sys.stdout.flush()
+
+
+def _clock() -> str:
+    """The time of day as ``HH:MM:SS.mmm`` (``datetime`` costs a job's start about 2 ms to import)."""
+    now = time.time()
+    return time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
 
 
 def verboseAnnounce():
@@ -281,7 +285,7 @@ def report_key(item: str, subindex=-1) -> list:
     global _counter, _token
     with _lock:
         if not _token.startswith(f"{os.getpid()}-"):  # a forked child: its reports are not its parent's repeats
-            _token, _counter = f"{os.getpid()}-{uuid.uuid4().hex[:8]}", 0
+            _token, _counter = f"{os.getpid()}-{os.urandom(4).hex()}", 0
         _counter += 1
         number = f"{_token}.{_counter}"
     key = [item, env_number("PDG_ITEM_ATTEMPT", 0, int), number]
