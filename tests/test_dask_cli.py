@@ -208,9 +208,11 @@ class _Outage:
                        _start(self.worker, self.folder / f"worker{n}.log")]
 
     def stop_cluster(self) -> None:
-        """SIGKILL the Dask scheduler and its worker (their jobs live on in their own process groups)."""
+        """SIGKILL the Dask scheduler and its worker (their jobs live on in their own process groups).
+        The worker's resource tracker is spared: it outlives them by a moment to unlink the POSIX
+        semaphores the worker made, which would otherwise stay in /dev/shm after every run."""
         for proc in self.procs:
-            _kill_group(proc.pid)
+            _kill_group(proc.pid, spare_trackers=True)
         for proc in self.procs:
             proc.wait(timeout=60)
 
@@ -352,11 +354,29 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+def _kill_group(pid: int, spare_trackers: bool = False) -> None:
+    """SIGKILL process group ``pid``; ``spare_trackers``: all but multiprocessing's resource
+    trackers, which end by themselves once the processes they serve are gone, unlinking what those
+    left (a resource tracker killed with them leaves its semaphores in /dev/shm for good)."""
+    if not spare_trackers:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_bytes()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[stat.rfind(b")") + 2 :].split()[2]) == pid and b"multiprocessing.resource_tracker" not in command:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def _alive(pid: int) -> bool:
