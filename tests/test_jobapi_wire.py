@@ -275,7 +275,7 @@ def test_a_fault_refuses_the_report_with_the_server_s_words():
 @pytest.mark.parametrize(
     "answer, said",
     [
-        (_http(b"", "401 Unauthorized"), "HTTPStatus: the result server answered HTTP 401 Unauthorized"),
+        (_http(b"", "401 Unauthorized"), "HTTPStatusError: the result server answered HTTP 401 Unauthorized"),
         (_http(b"<methodResponse><params><param><value><int>x"), "BadAnswer: the result server's answer is not XML-RPC"),
         (b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n\r\n", "BadAnswer: the result server answered without a Content-Length"),
         (b"SMTP ready\r\n\r\n", "BadAnswer: the result server's answer began b'SMTP ready\\r\\n'"),

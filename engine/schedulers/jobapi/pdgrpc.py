@@ -48,7 +48,7 @@ class BadAnswer(ConnectionError):
     the call is tried again, on a new connection."""
 
 
-class HTTPStatus(ConnectionError):
+class HTTPStatusError(ConnectionError):
     """The server answered with an HTTP status other than 200 (tried again, as a dropped call is).
     Says the status, never the request's path: that holds the job's secret."""
 
@@ -151,7 +151,7 @@ class _Transport:
             self.close()
         if int(parts[1]) != 200:
             reason = parts[2].decode("latin-1").strip() if len(parts) > 2 else ""
-            raise HTTPStatus(int(parts[1]), reason)
+            raise HTTPStatusError(int(parts[1]), reason)
         known = _KNOWN_ANSWERS.get(data)
         if known is not None:  # most answers are one of these: an XML parser costs more than the rest of a call
             return known
@@ -288,7 +288,7 @@ class _Closed(ConnectionError):
 #: (the server's too), by their bytes: what reading them would give
 _KNOWN_ANSWERS = {answer_body(value): (value,) for value in (True, False, 1, 0, -1)}
 
-_RETRYABLE = (OSError,)  # BadAnswer and HTTPStatus are OSErrors too
+_RETRYABLE = (OSError,)  # BadAnswer and HTTPStatusError are OSErrors too
 
 
 class Client:
