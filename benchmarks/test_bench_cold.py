@@ -41,7 +41,7 @@ def _items(result) -> int:
 
 
 def test_peak_memory_per_item(benchmark, tmp_path):
-    """Peak RSS of a cold ``pdg cook`` (the child's own ru_maxrss via wait4) at N=1,000 and
+    """Peak RSS of a cold ``pdg cook`` (its own, ``conftest.run``) at N=1,000 and
     N=10,000: the growth per work item between them (W(N) holds 2N + 2 work items; the growth per
     input file, twice that, is reported beside it). Target: under 3 KB per work item. The timed part
     is the N=10,000 cook."""

@@ -163,26 +163,22 @@ def test_compaction_keeping_ten_cooks(benchmark, big_store, tmp_path):
     assert done["bytes_after"] < done["bytes_before"]
 
 
-def test_events_json_streams_in_constant_memory(benchmark, big_store, tmp_path):
+def test_events_json_streams_in_constant_memory(benchmark, big_store):
     """``pdg events --json`` over the 1,000,000-event store: wall time and the process's own peak
-    RSS, which must not grow with the log (target: under 100 MB; the store itself is ~225 MB).
-
-    The RSS comes from ``/usr/bin/time``: ``wait4`` from this (large) pytest process would report
-    the child's high-water mark inherited through fork, not what ``pdg`` itself used."""
-    time_bin = shutil.which("time") or "/usr/bin/time"
-    if not os.path.exists(time_bin):
-        pytest.skip("needs /usr/bin/time to measure the child's own peak RSS")
+    RSS (``conftest.run``: GNU time's), which must not grow with the log (target: under 100 MB; the
+    store itself is ~225 MB)."""
     folder = os.path.dirname(os.path.dirname(big_store))
-    rss_file = str(tmp_path / "rss")
     with EventLog.open(big_store) as log:
         total = log.last_seq()
+    peaks = []
 
     def stream():
-        result = run([time_bin, "-f", "%M", "-o", rss_file, PDG, "events", "--json"], folder)
+        result = run([PDG, "events", "--json"], folder)
         assert result.stdout.count("\n") == total
+        peaks.append(result.maxrss_kb)
         return result
 
     benchmark.pedantic(stream, rounds=1, iterations=1)
-    peak_mb = int(open(rss_file).read().split()[-1]) / 1024
+    peak_mb = max(peaks) / 1024
     report(benchmark, f"pdg events --json ({total:,} events) peak RSS", peak_mb, "MB", target="< 100 MB",
            met=peak_mb < 100, seconds=round(engine_median(benchmark), 2))
