@@ -286,3 +286,17 @@ def test_a_broken_answer_is_tried_again_and_then_named_without_the_secret(answer
     gone, requests = _call_through(answer)
     assert isinstance(gone, pdgrpc.ServerGone) and requests == 2, gone
     assert said in str(gone) and "s3cr3t" not in str(gone)
+
+
+def test_a_job_s_memory_usage_is_its_own_not_its_starter_s():
+    """``pdgjson.getMemoryUsage`` in a job started by a big process (a cook, a worker): the job's
+    own peak, not the starter's pages that the job shared until its exec (``ru_maxrss`` counts those)."""
+    held = bytearray(256 << 20)
+    held[:: 4096] = b"\x01" * len(range(0, len(held), 4096))  # resident, page by page
+    code = "import pdgjson; print(pdgjson.getMemoryUsage())"
+    env = {**os.environ, "PYTHONPATH": JOBAPI}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    used = int(done.stdout)
+    assert 1 << 20 < used < 128 << 20, f"{used / (1 << 20):.1f} MB"
+    del held
