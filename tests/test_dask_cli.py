@@ -212,7 +212,7 @@ class _Outage:
         The worker's resource tracker is spared: it outlives them by a moment to unlink the POSIX
         semaphores the worker made, which would otherwise stay in /dev/shm after every run."""
         for proc in self.procs:
-            _kill_group(proc.pid, spare_trackers=True)
+            _kill_group_but_trackers(proc.pid)
         for proc in self.procs:
             proc.wait(timeout=60)
 
@@ -354,16 +354,17 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
-def _kill_group(pid: int, spare_trackers: bool = False) -> None:
-    """SIGKILL process group ``pid``; ``spare_trackers``: all but multiprocessing's resource
-    trackers, which end by themselves once the processes they serve are gone, unlinking what those
-    left (a resource tracker killed with them leaves its semaphores in /dev/shm for good)."""
-    if not spare_trackers:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        return
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _kill_group_but_trackers(pgid: int) -> None:
+    """SIGKILL process group ``pgid``, all but multiprocessing's resource trackers: those end by
+    themselves once the processes they serve are gone, unlinking what those left (a resource
+    tracker killed with them leaves its semaphores in /dev/shm for good)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -372,7 +373,7 @@ def _kill_group(pid: int, spare_trackers: bool = False) -> None:
             command = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(stat[stat.rfind(b")") + 2 :].split()[2]) == pid and b"multiprocessing.resource_tracker" not in command:
+        if int(stat[stat.rfind(b")") + 2 :].split()[2]) == pgid and b"multiprocessing.resource_tracker" not in command:
             try:
                 os.kill(int(entry.name), signal.SIGKILL)
             except ProcessLookupError:
