@@ -41,38 +41,47 @@ def task(graph, item: Item, confine: Confine) -> Callable[[], JobResult]:
         root=graph.root,
         node_parms=getattr(node, "node_parms", None),
     )
-    root = graph.root
-    types = graph.types
+    cook, types, check = node.cook, graph.types, confine.check_output
 
     def run() -> JobResult:
-        started = time.time_ns()
-        t0 = time.perf_counter_ns()
-        try:
-            node.cook(view)
-            outputs = list(view.outputs)
-            for path, tag in view.new_outputs:
-                confine.check_output(path, f"work item {view.name}")
-                try:
-                    outputs.append(files.record(path, root, tag, types=types, item=view))
-                except FileNotFoundError:
-                    raise FileNotFoundError(
-                        f"work item {view.name} reported output file {path}, which does not exist"
-                    ) from None
-            if node.expected_outputs:
-                outputs = expected_records(view, node, outputs, root, types)
-        except BaseException as exc:  # noqa: BLE001 - every failure of user code is the item's
-            return JobResult(
-                "cooked_fail",
-                {},
-                view.outputs,
-                started,
-                time.perf_counter_ns() - t0,
-                f"{type(exc).__name__}: {exc}",
-                traceback.format_exc(),
-            )
-        return JobResult("cooked_success", view.changed, outputs, started, time.perf_counter_ns() - t0)
+        return run_python(cook, view, node, types, check)
 
     return run
+
+
+def run_python(cook: Callable[[WorkItem], object], view: WorkItem, node, types, check) -> JobResult:
+    """Run a Python item's ``cook(view)`` and record the output files it reported (each held to
+    ``check(path, who)`` first, then stat'ed and hashed here, its owning item given to the stat
+    handlers) and ``node``'s expected outputs: its ``JobResult``. Any failure of the user's code is
+    the item's, with its traceback. The one body of a Python item's run, in the cook's pool
+    (``task``) and on a Dask worker (``dask.remote.run_python``)."""
+    started = time.time_ns()
+    t0 = time.perf_counter_ns()
+    try:
+        cook(view)
+        outputs = list(view.outputs)
+        root = view.root
+        for path, tag in view.new_outputs:
+            check(path, f"work item {view.name}")
+            try:
+                outputs.append(files.record(path, root, tag, types=types, item=view))
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    f"work item {view.name} reported output file {path}, which does not exist"
+                ) from None
+        if node.expected_outputs:
+            outputs = expected_records(view, node, outputs, root, types)
+    except BaseException as exc:  # noqa: BLE001 - every failure of user code is the item's
+        return JobResult(
+            "cooked_fail",
+            {},
+            view.outputs,
+            started,
+            time.perf_counter_ns() - t0,
+            f"{type(exc).__name__}: {exc}",
+            traceback.format_exc(),
+        )
+    return JobResult("cooked_success", view.changed, outputs, started, time.perf_counter_ns() - t0)
 
 
 def expected_records(view: WorkItem, node, outputs: list, root: str, types) -> list:

@@ -8,6 +8,8 @@ import zlib
 
 from pdgstore.engine import cook_graph
 
+from dask_cluster import dask_cluster  # noqa: F401 - a fixture
+
 
 def test_custom_tags_sample_tags_files_by_extension_and_names_a_viewer(example):
     ex = example("seed003_tags")
@@ -34,7 +36,9 @@ def test_cache_handlers_sample_hit_miss_and_skip(example):
 def test_the_cache_handler_sees_pdg_objects(example):
     """Each cache handler gets the local path, the raw pdg.File and the pdg.WorkItem owning it."""
     ex = example("seed003_cache")
-    ex.write("pdg/types/zz_probe.py", '''
+    ex.write(
+        "pdg/types/zz_probe.py",
+        """
 import json, os, pdg
 
 def probe(local_path, raw_file, work_item):
@@ -46,7 +50,8 @@ def probe(local_path, raw_file, work_item):
 
 def registerTypes(type_registry):
     type_registry.registerCacheHandler("file/geo/bgeo", probe)
-''')
+""",
+    )
     ex.write("geo/0.bgeo", "x")
     assert ex.cook().status == "success"
     import json
@@ -84,8 +89,13 @@ def test_transfer_handler_registered_with_use_mod_time(example):
         'type_registry.registerTransferHandler("file", transferCopy)',
         'type_registry.registerTransferHandler("file", transferCopy, use_mod_time=True)',
     )
-    plugin.write_text(text.replace("def transferCopy(", "CALLS = []\n\ndef transferCopy(", 1).replace(
-        "    dst_exists = os.path.exists(dst_path)", "    open(os.path.join(scheduler.graph_dir, 'calls.log'), 'a').write(src_path + '\\n')\n    dst_exists = os.path.exists(dst_path)", 1))
+    plugin.write_text(
+        text.replace("def transferCopy(", "CALLS = []\n\ndef transferCopy(", 1).replace(
+            "    dst_exists = os.path.exists(dst_path)",
+            "    open(os.path.join(scheduler.graph_dir, 'calls.log'), 'a').write(src_path + '\\n')\n    dst_exists = os.path.exists(dst_path)",
+            1,
+        )
+    )
     ex.write("in/a.txt", "alpha\n")
     assert ex.cook().status == "success"
     assert len((ex.root / "calls.log").read_text().splitlines()) == 1
@@ -114,9 +124,7 @@ def test_crc_stat_handler_filtered_by_node_type(example):
     assert copy.outputs[0][4] != str(zlib.crc32(b"text\n"))  # the built-in hash: the item is a pythonprocessor's
 
 
-def test_stat_handler_gets_the_owning_work_item(example):
-    ex = example("seed003_stat_node")
-    ex.write("pdg/types/zz_probe.py", '''
+STAT_PROBE = """
 import os
 
 def probe(local_path, raw_file, work_item):
@@ -127,10 +135,46 @@ def probe(local_path, raw_file, work_item):
 
 def registerTypes(type_registry):
     type_registry.registerStatHandler("file/text", probe)
-''')
+"""
+
+
+def test_stat_handler_gets_the_owning_work_item(example):
+    ex = example("seed003_stat_node")
+    ex.write("pdg/types/zz_probe.py", STAT_PROBE)
     ex.write("in/a.txt", "text\n")
     graph = ex.graph()
     assert cook_graph(graph, db=ex.db).status == "success"
+    assert (ex.root / "owners.log").read_text().splitlines() == ["a.copy.txt copy_1 pythonprocessor in/a.txt"]
+
+
+def test_stat_handler_gets_the_owning_work_item_on_a_dask_worker(example, dask_cluster):
+    """The python processor runs on a Dask worker, which hashes its outputs there: the handler
+    gets the owning work item as it does in-process (it used to get None on a worker)."""
+    cluster, _ = dask_cluster
+    ex = example("seed003_stat_node")
+    ex.write("pdg/types/zz_probe.py", STAT_PROBE)
+    ex.write("in/a.txt", "text\n")
+    ex.write(
+        "graph.py",
+        """
+import shutil
+from pdgstore.engine import Graph
+
+graph = Graph("seed003_stat_node")
+texts = graph.file_pattern("texts", "in/*.txt")
+
+
+@graph.python_processor("copy", upstream=texts)
+def copy(item):  # on a worker: under the project, not in the worker's folder
+    dst = f"{item.input_path.stem}.copy.txt"
+    shutil.copyfile(item.input_path, item.path(dst))
+    item.add_output_file(dst)
+""",
+    )
+    graph = ex.graph()
+    graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05, max_retries=0)
+    summary = cook_graph(graph, db=ex.db, jobs=2)
+    assert summary.status == "success", summary.failed_items
     assert (ex.root / "owners.log").read_text().splitlines() == ["a.copy.txt copy_1 pythonprocessor in/a.txt"]
 
 
@@ -138,15 +182,20 @@ def test_the_cache_handler_gets_a_batch_sub_item_and_its_batchParent(example):
     """Seed 003: "The cache handler will be called with the batch sub item if the file was generated
     as part of a batch. You can get the batch parent by looking at work_item.batchParent." """
     ex = example("seed003_cache")
-    ex.write("graph.py", '''
+    ex.write(
+        "graph.py",
+        """
 import sys
 from pdgstore.engine import Graph
 
 graph = Graph("batched_cache")
 frames = graph.range_generate("frames", 3)
 graph.python_script("render", frames, "render.py", batch_size=3, expected_outputs=["out/@value.bgeo"])
-''')
-    ex.write("render.py", '''
+""",
+    )
+    ex.write(
+        "render.py",
+        """
 import os
 from pdgjson import WorkItem
 
@@ -156,8 +205,11 @@ for sub in batch.batchItems:
     with open("out/%d.bgeo" % sub.attribValue("value"), "w") as f:
         f.write("geometry")
     sub.cookSubItem()
-''')
-    ex.write("pdg/types/zz_probe.py", '''
+""",
+    )
+    ex.write(
+        "pdg/types/zz_probe.py",
+        """
 import json, os, pdg
 
 def probe(local_path, raw_file, work_item):
@@ -170,11 +222,15 @@ def probe(local_path, raw_file, work_item):
 
 def registerTypes(type_registry):
     type_registry.registerCacheHandler("file/geo/bgeo", probe)
-''')
+""",
+    )
     assert ex.cook().status == "success"  # first cook: the batch job makes the three files
     assert not (ex.root / "probe.jsonl").exists()
     assert ex.cook().status == "success"  # again: each sub-item's files go through the cache check
     seen = sorted(json.loads(line) for line in (ex.root / "probe.jsonl").read_text().splitlines())
-    assert seen == [["render_1", "render_batch1", True, 0], ["render_2", "render_batch1", True, 1],
-                    ["render_3", "render_batch1", True, 2]]
+    assert seen == [
+        ["render_1", "render_batch1", True, 0],
+        ["render_2", "render_batch1", True, 1],
+        ["render_3", "render_batch1", True, 2],
+    ]
     assert {i.state for i in ex.items("render")} == {"cooked_success"}  # a hit: reused, nothing ran

@@ -448,52 +448,32 @@ class Call:
     """A Python item's work as a task argument: ``func(view)`` then its outputs recorded here, on
     the worker (its files are stat'ed and hashed where they were written)."""
 
-    __slots__ = ("func", "view", "expected_outputs", "types", "bounds")
+    __slots__ = ("func", "view", "expected_outputs", "types", "bounds", "node_type")
 
-    def __init__(self, func, view, expected_outputs, types, bounds=None) -> None:
+    def __init__(self, func, view, expected_outputs, types, bounds=None, node_type="") -> None:
         self.func, self.view, self.expected_outputs, self.types = func, view, tuple(expected_outputs), types
         self.bounds = bounds  # where its outputs may resolve on this worker (``outside``); None: anywhere
+        self.node_type = node_type  # its node's type, for a stat handler's ``work_item.node.type``
 
 
 def run_python(call: Call):
-    """Run a Python processor's function on this worker; a ``JobResult`` as the in-process pool
-    makes (the same recording of outputs and expected outputs, the same failure text)."""
-    import traceback
+    """Run a Python processor's function on this worker: a ``JobResult`` as the in-process pool
+    makes (``task.run_python``: the same recording of outputs and expected outputs, the same
+    failure text), its outputs held to the project as this worker mounts it."""
+    from pdgstore.engine.cook import task
 
-    from pdgstore.engine.cook.task import expected_records
-    from pdgstore.engine.errors import OutsideProject
-    from pdgstore.engine.files import records
-    from pdgstore.engine.files.confine import ALLOW_ENV
-    from pdgstore.engine.schedulers.contract import JobResult
+    if call.types is not None and call.node_type:  # a stat handler may ask the item's node its type
+        from pdgstore.engine.pdgapi.items import NODE_TYPES
 
-    view = call.view
-    started = time.time_ns()
-    t0 = time.perf_counter_ns()
-    try:
-        call.func(view)
-        outputs = list(view.outputs)
-        for path, tag in view.new_outputs:
-            if problem := outside(path if os.path.isabs(path) else os.path.join(view.root, path), call.bounds):
-                raise OutsideProject(
-                    f"work item {view.name} reported output file {problem} on its worker; outputs must stay "
-                    f"inside the project (set {ALLOW_ENV}=1 to allow outside paths)"
-                )
-            try:
-                outputs.append(records.record(path, view.root, tag, types=call.types))
-            except FileNotFoundError:
-                raise FileNotFoundError(
-                    f"work item {view.name} reported output file {path}, which does not exist"
-                ) from None
-        if call.expected_outputs:
-            outputs = expected_records(view, call, outputs, view.root, call.types)
-    except BaseException as exc:  # noqa: BLE001 - every failure of user code is the item's
-        return JobResult(
-            "cooked_fail",
-            {},
-            view.outputs,
-            started,
-            time.perf_counter_ns() - t0,
-            f"{type(exc).__name__}: {exc}",
-            traceback.format_exc(),
-        )
-    return JobResult("cooked_success", view.changed, outputs, started, time.perf_counter_ns() - t0)
+        NODE_TYPES[call.view.node] = call.node_type
+    def check(path: str, who: str) -> None:
+        if problem := outside(path if os.path.isabs(path) else os.path.join(call.view.root, path), call.bounds):
+            from pdgstore.engine.errors import OutsideProject
+            from pdgstore.engine.files.confine import ALLOW_ENV
+
+            raise OutsideProject(
+                f"{who} reported output file {problem} on its worker; outputs must stay inside the project "
+                f"(set {ALLOW_ENV}=1 to allow outside paths)"
+            )
+
+    return task.run_python(call.func, call.view, call, call.types, check)

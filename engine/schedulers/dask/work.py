@@ -164,7 +164,7 @@ def python_call(item: ScheduledItem, root: str, types, bounds: list[str] | None 
         root=root,
         node_parms=getattr(node, "node_parms", None),
     )
-    return remote.Call(node.func, view, node.expected_outputs, types, bounds)
+    return remote.Call(node.func, view, node.expected_outputs, types, bounds, node.type_name)
 
 
 def picklable_types(types):
