@@ -188,18 +188,7 @@ class Dispatch:
         item = host.state.items[item_id]
         node = host.graph.nodes[item.node]
         if getattr(node, "out_of_process", False):
-            view = WorkItem(
-                item_id=item.item_id,
-                name=item.name,
-                index=item.index,
-                node=item.node,
-                attrs=item.attrs,
-                inputs=item.inputs,
-                outputs=item.outputs,
-                root=host.graph.root,
-                node_parms=getattr(node, "node_parms", None),
-                read_only=True,
-            )
+            view = WorkItem.view_of(item, host.graph.root, getattr(node, "node_parms", None))
             return ScheduledItem(view, node, command=None, env={})
         return ScheduledItem(item, node, run=host.task(item))
 

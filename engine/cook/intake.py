@@ -336,17 +336,7 @@ class Intake:
         self._release(item_id)
         item = host.state.items[item_id]
         node = host.graph.nodes[item.node]
-        view = WorkItem(
-            item_id=item_id,
-            name=item.name,
-            index=item.index,
-            node=item.node,
-            attrs=item.attrs,
-            inputs=item.inputs,
-            outputs=item.outputs,
-            root=host.graph.root,
-            read_only=True,
-        )
+        view = WorkItem.view_of(item, host.graph.root)
         try:
             outputs = expected_records(view, node, list(item.outputs), host.graph.root, host.graph.types)
         except Exception as exc:  # noqa: BLE001 - a missing file or a bad expression fails the item

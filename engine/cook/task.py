@@ -30,17 +30,7 @@ def task(graph, item: Item, confine: Confine) -> Callable[[], JobResult]:
     """The in-process run of ``item`` of ``graph``: call it on a worker thread. ``confine``: the
     project's bounds, which every output file it reports must stay within."""
     node = graph.nodes[item.node]
-    view = WorkItem(
-        item_id=item.item_id,
-        name=item.name,
-        index=item.index,
-        node=item.node,
-        attrs=item.attrs,
-        inputs=item.inputs,
-        outputs=item.outputs,
-        root=graph.root,
-        node_parms=getattr(node, "node_parms", None),
-    )
+    view = WorkItem.of(item, graph.root, getattr(node, "node_parms", None))
     cook, types, check = node.cook, graph.types, confine.check_output
 
     def run() -> JobResult:

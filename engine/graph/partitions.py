@@ -498,14 +498,4 @@ def item_view(item):
     """A read-only WorkItem over a recorded (or planned) item, for user functions."""
     from pdgstore.engine.graph.workitem import WorkItem
 
-    return WorkItem(
-        item_id=item.item_id,
-        name=item.name,
-        index=item.index,
-        node=item.node,
-        attrs=item.attrs,
-        inputs=item.inputs,
-        outputs=item.outputs,
-        root="",
-        read_only=True,
-    )
+    return WorkItem.view_of(item, "")

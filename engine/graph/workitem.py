@@ -114,8 +114,10 @@ class WorkItem:
         self.read_only = read_only
 
     @classmethod
-    def view_of(cls, item, root: str, node_parms=None) -> WorkItem:
-        """A read-only view of a recorded item, for handlers that must not change it."""
+    def of(cls, item, root: str, node_parms=None, *, read_only: bool = False) -> WorkItem:
+        """A recorded item as user code sees it, ``root`` its project folder: a private copy its
+        run changes (its changes are the run's result), or ``read_only`` a view for code that
+        must not change it (handlers, expressions, the checks after a job)."""
         return cls(
             item_id=item.item_id,
             name=item.name,
@@ -126,8 +128,13 @@ class WorkItem:
             outputs=item.outputs,
             root=root,
             node_parms=node_parms,
-            read_only=True,
+            read_only=read_only,
         )
+
+    @classmethod
+    def view_of(cls, item, root: str, node_parms=None) -> WorkItem:
+        """A read-only view of a recorded item, for handlers that must not change it."""
+        return cls.of(item, root, node_parms, read_only=True)
 
     def _writable(self, what: str) -> None:
         if self.read_only:

@@ -466,6 +466,7 @@ def run_python(call: Call):
         from pdgstore.engine.pdgapi.items import NODE_TYPES
 
         NODE_TYPES[call.view.node] = call.node_type
+
     def check(path: str, who: str) -> None:
         if problem := outside(path if os.path.isabs(path) else os.path.join(call.view.root, path), call.bounds):
             from pdgstore.engine.errors import OutsideProject

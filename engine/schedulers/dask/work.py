@@ -153,17 +153,7 @@ def python_call(item: ScheduledItem, root: str, types, bounds: list[str] | None 
     """A Python processor's item as the workers run it: its function and a work item view whose
     root is the project's folder as the workers see it (``bounds``: ``worker_bounds``)."""
     state_item, node = item.item, item.node
-    view = WorkItem(
-        item_id=state_item.item_id,
-        name=state_item.name,
-        index=state_item.index,
-        node=state_item.node,
-        attrs=state_item.attrs,
-        inputs=state_item.inputs,
-        outputs=state_item.outputs,
-        root=root,
-        node_parms=getattr(node, "node_parms", None),
-    )
+    view = WorkItem.of(state_item, root, getattr(node, "node_parms", None))
     return remote.Call(node.func, view, node.expected_outputs, types, bounds, node.type_name)
 
 
