@@ -30,8 +30,10 @@ WORKER = [sys.executable, "-m", "distributed.cli.dask_worker"]
 
 
 def _start(argv: list, log: Path) -> subprocess.Popen:
+    """``argv`` started in ``log``'s folder, as a farm's processes start far from any project."""
     return subprocess.Popen(
-        argv, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ)
+        argv, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ),
+        cwd=log.parent,
     )
 
 
@@ -111,6 +113,30 @@ def test_a_graph_cooks_on_a_command_line_cluster(project, command_line_cluster):
     ran_on = {i.attrs["worker_pid"][1][0] for i in state.items.values() if i.node == "job"}
     assert ran_on and ran_on <= workers
     assert project.pdg_process("check").returncode == 0
+
+
+def test_the_frames_example_cooks_on_the_cluster_with_one_line_added(project, command_line_cluster):
+    """examples/frames/ with the one line README shows, on workers started in a folder of their
+    own: its Python processors write by paths relative to the project, as in the cook."""
+    address, _, _ = command_line_cluster
+    example = Path(__file__).resolve().parent.parent / "examples" / "frames"
+    for name in ("png.py", "render_frame.py"):
+        shutil.copy(example / name, project.root / name)
+    text = (example / "frames.py").read_text()
+    anchor = "frames = graph.range_generate("
+    assert anchor in text
+    line = f'graph.scheduler("farm", "dask", address="{address}", default=True)\n'
+    project.write("frames.py", text.replace(anchor, line + anchor, 1))
+    done = project.pdg_process("cook", "frames.py", "--set", "frames=4", "--json", timeout=150)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["items"]["failed"] == 0 and summary["results"] == ["contact.png"], summary
+    assert (project.root / "contact.png").read_bytes().startswith(b"\x89PNG")
+    from pdgstore.log import EventLog
+
+    with EventLog.open(str(project.db)) as log:
+        jobs = log.load_state().jobs
+    assert len(jobs) == 4 and {job[0] for job in jobs.values()} == {"farm"}  # the renders, on the cluster
 
 
 def test_ctrl_c_cancels_the_futures_and_kills_the_jobs_on_the_workers(project, command_line_cluster):

@@ -114,6 +114,30 @@ def test_jobs_and_python_processors_run_on_workers_and_report_into_the_log(tmp_p
     assert {i.attrs["via"][1][0] for i in items_of(state, "job")} <= relays
 
 
+def test_a_python_item_on_a_worker_runs_in_the_project_folder_as_in_the_cook(tmp_path, dask_cluster):
+    """Relative paths in a Python processor are the project's on a worker too, whose own folder is
+    elsewhere (the test run's); the worker is back in its own folder afterwards."""
+    cluster, client = dask_cluster
+    before = client.run(os.getcwd)
+    graph = farm_graph("folder", tmp_path, cluster.scheduler_address)
+    numbers = graph.range_generate("numbers", 4)
+
+    @graph.python_processor("py", upstream=numbers)
+    def py(item):
+        os.makedirs("made", exist_ok=True)
+        with open(f"made/{item.name}.txt", "w") as f:
+            f.write(os.getcwd())
+        item.add_output_file(f"made/{item.name}.txt")
+        item.set_attrib("py_pid", os.getpid())
+
+    summary, state, _ = cook(graph, tmp_path)
+    assert summary.status == "success", summary.failed_items
+    assert {i.attrs["py_pid"][1][0] for i in items_of(state, "py")} <= worker_pids(client)
+    for item in items_of(state, "py"):
+        assert (tmp_path / "made" / f"{item.name}.txt").read_text() == str(tmp_path)
+    assert client.run(os.getcwd) == before and str(tmp_path) not in before.values()
+
+
 def relay_addresses() -> list[str]:
     from pdgstore.engine.schedulers.dask import relay
 

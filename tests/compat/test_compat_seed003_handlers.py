@@ -148,29 +148,13 @@ def test_stat_handler_gets_the_owning_work_item(example):
 
 
 def test_stat_handler_gets_the_owning_work_item_on_a_dask_worker(example, dask_cluster):
-    """The python processor runs on a Dask worker, which hashes its outputs there: the handler
-    gets the owning work item as it does in-process (it used to get None on a worker)."""
+    """The example's graph unchanged, its python processor run on a Dask worker, which hashes its
+    outputs there: the handler gets the owning work item as it does in-process (it used to get
+    None on a worker)."""
     cluster, _ = dask_cluster
     ex = example("seed003_stat_node")
     ex.write("pdg/types/zz_probe.py", STAT_PROBE)
     ex.write("in/a.txt", "text\n")
-    ex.write(
-        "graph.py",
-        """
-import shutil
-from pdgstore.engine import Graph
-
-graph = Graph("seed003_stat_node")
-texts = graph.file_pattern("texts", "in/*.txt")
-
-
-@graph.python_processor("copy", upstream=texts)
-def copy(item):  # on a worker: under the project, not in the worker's folder
-    dst = f"{item.input_path.stem}.copy.txt"
-    shutil.copyfile(item.input_path, item.path(dst))
-    item.add_output_file(dst)
-""",
-    )
     graph = ex.graph()
     graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05, max_retries=0)
     summary = cook_graph(graph, db=ex.db, jobs=2)

@@ -46,6 +46,7 @@ import uuid
 
 import msgpack
 from pdgstore.engine.schedulers import exits
+from pdgstore.engine.schedulers.dask import infolder
 
 #: variables a job takes from the worker's own environment (as engine.schedulers.jobs.PASSED)
 PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
@@ -459,7 +460,8 @@ class Call:
 def run_python(call: Call):
     """Run a Python processor's function on this worker: a ``JobResult`` as the in-process pool
     makes (``task.run_python``: the same recording of outputs and expected outputs, the same
-    failure text), its outputs held to the project as this worker mounts it."""
+    failure text), in the project's folder and its outputs held to the project, as this worker
+    mounts it (``infolder``)."""
     from pdgstore.engine.cook import task
 
     if call.types is not None and call.node_type:  # a stat handler may ask the item's node its type
@@ -477,4 +479,8 @@ def run_python(call: Call):
                 f"(set {ALLOW_ENV}=1 to allow outside paths)"
             )
 
-    return task.run_python(call.func, call.view, call, call.types, check)
+    try:
+        with infolder.project_folder(call.view.root):  # relative paths are the project's, as in the cook
+            return task.run_python(call.func, call.view, call, call.types, check)
+    except OSError as exc:  # the project's folder is missing here (the item's own failures are returned)
+        return task.JobResult("cooked_fail", {}, call.view.outputs, time.time_ns(), 0, f"OSError: {exc}")
