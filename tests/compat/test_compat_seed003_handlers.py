@@ -147,19 +147,36 @@ def test_stat_handler_gets_the_owning_work_item(example):
     assert (ex.root / "owners.log").read_text().splitlines() == ["a.copy.txt copy_1 pythonprocessor in/a.txt"]
 
 
-def test_stat_handler_gets_the_owning_work_item_on_a_dask_worker(example, dask_cluster):
-    """The example's graph unchanged, its python processor run on a Dask worker, which hashes its
-    outputs there: the handler gets the owning work item as it does in-process (it used to get
-    None on a worker)."""
-    cluster, _ = dask_cluster
-    ex = example("seed003_stat_node")
-    ex.write("pdg/types/zz_probe.py", STAT_PROBE)
+def _stat_probe_on_dask(ex, cluster, probe: str):
+    """The example's graph unchanged but for a dask scheduler as its default, ``probe`` as a types
+    plugin: its summary once cooked, the handler having seen ``a.copy.txt`` and its item."""
+    ex.write("pdg/types/zz_probe.py", probe)
     ex.write("in/a.txt", "text\n")
     graph = ex.graph()
     graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, tick_period=0.05, max_retries=0)
     summary = cook_graph(graph, db=ex.db, jobs=2)
     assert summary.status == "success", summary.failed_items
     assert (ex.root / "owners.log").read_text().splitlines() == ["a.copy.txt copy_1 pythonprocessor in/a.txt"]
+    return summary
+
+
+def test_stat_handler_gets_the_owning_work_item_on_a_dask_worker(example, dask_cluster):
+    """The python processor runs on a Dask worker, which hashes its outputs there: the handler
+    gets the owning work item as it does in-process (it used to get None on a worker)."""
+    summary = _stat_probe_on_dask(example("seed003_stat_node"), dask_cluster[0], STAT_PROBE)
+    assert not summary.warnings
+
+
+def test_a_stat_handler_that_cannot_travel_keeps_the_python_items_in_the_cook(example, dask_cluster):
+    """A handler holding something of the cook's process (a lock) cannot be pickled for the
+    workers: rather than hash there without it (another hash than in-process, silently), the
+    Python items run in the cook, and the cook says why."""
+    probe = STAT_PROBE.replace("import os\n", "import os\nimport threading\n\nLOCK = threading.Lock()\n", 1)
+    probe = probe.replace("    if work_item is not None:", "    with LOCK:\n     if work_item is not None:")
+    summary = _stat_probe_on_dask(example("seed003_stat_node"), dask_cluster[0], probe)
+    said = [w for w in summary.warnings if "cannot be sent to the workers" in w]
+    assert len(said) == 1 and said[0].startswith("scheduler farm: the graph's file types") and "lock" in said[0], summary.warnings
+    assert said[0].endswith("its Python processors run in the cook")
 
 
 def test_the_cache_handler_gets_a_batch_sub_item_and_its_batchParent(example):

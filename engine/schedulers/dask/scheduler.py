@@ -135,6 +135,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         self._shipped: list[str] = []
         self._resources: dict | None = None
         self._types = None
+        self._types_checked: bool | None = None  # whether they travel (``_types_travel``), once a cook
         self._lost_since: float | None = None
         self._rejoin: rejoin.Rejoin | None = None
         self._broken = ""  # why the cluster cannot be used, once that is known
@@ -173,9 +174,29 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
     def on_accept_work_item(self, item: ScheduledItem) -> AcceptResult:
         if not item.in_process:
             return AcceptResult.ACCEPT
-        if self.accept_python and self.shared_storage and type(item.node).cook is PythonProcessor.cook:
-            return AcceptResult.ACCEPT  # (on workers' own disks its files would stay there: it runs here)
+        if (
+            self.accept_python
+            and self.shared_storage  # (on workers' own disks its files would stay there: it runs here)
+            and type(item.node).cook is PythonProcessor.cook
+            and self._types_travel()
+        ):
+            return AcceptResult.ACCEPT
         return AcceptResult.REJECT  # other in-process nodes need the cook's process
+
+    def _types_travel(self) -> bool:
+        """Whether the graph's file types reach the workers, which tag and hash a Python item's
+        outputs: when a custom one cannot (``work.types_problem``), the Python items run in the
+        cook, so their outputs are tagged and hashed as in-process, and the cook warns once."""
+        if self._types_checked is None:
+            problem = work.types_problem(getattr(self.transfers, "types", None))
+            self._types_checked = not problem
+            if problem:
+                self.cook_reporter.warning(
+                    None,
+                    f"scheduler {self.name}: the graph's file types cannot be sent to the workers ({problem}); "
+                    "its Python processors run in the cook",
+                )
+        return self._types_checked
 
     def on_start_cook(self, static: bool, cook_set: list) -> bool:
         """Prepare the jobs' folder; the cluster is reached at the first item (a cook with nothing
@@ -191,6 +212,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         self._lost_since = None
         self._rejoin = None
         self._broken = ""
+        self._types_checked = None
         return True
 
     def _connect(self) -> None:
@@ -228,7 +250,8 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
 
         answers.install(client, self._call)
         self._shipped = cluster.ship_graph_code(self.graph_dir)
-        self._types = work.picklable_types(getattr(self.transfers, "types", None))
+        # the graph's file types, for a Python item's outputs: only ever sent when they travel
+        self._types = None if work.types_problem(types := getattr(self.transfers, "types", None)) else types
         from distributed import as_completed
 
         self._ac = as_completed(loop=client.loop)

@@ -157,15 +157,16 @@ def python_call(item: ScheduledItem, root: str, types, bounds: list[str] | None 
     return remote.Call(node.func, view, node.expected_outputs, types, bounds, node.type_name)
 
 
-def picklable_types(types):
-    """The graph's file types (custom stat handlers hash outputs on the workers too), or None (the
-    built-in ones) when a handler cannot travel."""
+def types_problem(types) -> str:
+    """Why the graph's file types cannot travel to the workers ('' when they can, or are the
+    built-in ones): a custom tag or handler bound to something of the cook's process (a lock, a
+    connection) cannot be pickled."""
+    if types is None:
+        return ""
     import cloudpickle
 
-    if types is None:
-        return None
     try:
         cloudpickle.dumps(types)
-    except Exception:  # noqa: BLE001 - a handler bound to something local
-        return None
-    return types
+    except Exception as exc:  # noqa: BLE001 - whatever pickling a user's object raises
+        return f"{type(exc).__name__}: {exc}"
+    return ""
