@@ -138,6 +138,53 @@ def test_a_python_item_on_a_worker_runs_in_the_project_folder_as_in_the_cook(tmp
     assert client.run(os.getcwd) == before and str(tmp_path) not in before.values()
 
 
+LOCK = threading.Lock()  # of this process: what a function using it cannot take to a worker
+
+
+def test_a_function_that_cannot_be_pickled_runs_in_the_cook_with_a_warning(tmp_path, dask_cluster):
+    """A Python processor whose function holds something of the cook's process (a lock) cannot
+    be sent to the workers: its items run in the cook, as without a cluster, and the cook says so
+    once; another node's function still goes to the workers."""
+    cluster, client = dask_cluster
+    graph = farm_graph("unpicklable", tmp_path, cluster.scheduler_address)
+    numbers = graph.range_generate("numbers", 3)
+
+    @graph.python_processor("locked", upstream=numbers)
+    def locked(item):
+        with LOCK:
+            item.set_attrib("pid", os.getpid())
+
+    @graph.python_processor("plain", upstream=numbers)
+    def plain(item):
+        item.set_attrib("pid", os.getpid())
+
+    summary, state, _ = cook(graph, tmp_path)
+    assert summary.status == "success", summary.failed_items
+    assert {i.attrs["pid"][1][0] for i in items_of(state, "locked")} == {os.getpid()}
+    assert {i.attrs["pid"][1][0] for i in items_of(state, "plain")} <= worker_pids(client)
+    assert summary.warnings == [
+        "scheduler farm: the function of node locked cannot be sent to the workers "
+        "(TypeError: cannot pickle '_thread.lock' object); its items run in the cook"
+    ]
+
+
+def test_a_refusal_names_its_first_cause_not_the_task_graph():
+    """Dask wraps a pickling error in one whose text is the task graph's repr: the item's failure
+    says what started it, in a sentence of bounded length."""
+    import cloudpickle
+    from pdgstore.engine.schedulers.dask.traffic import _first_cause
+
+    try:
+        try:
+            cloudpickle.dumps(LOCK)
+        except TypeError as exc:
+            raise TypeError(("Could not serialize object of type _MapExpr", "_MapExpr(" + "x" * 5000)) from exc
+    except TypeError as exc:
+        assert _first_cause(exc) == "TypeError: cannot pickle '_thread.lock' object"
+    long = ValueError("y" * 1000)
+    assert len(_first_cause(long)) == 400 and _first_cause(long).endswith("...")
+
+
 def relay_addresses() -> list[str]:
     from pdgstore.engine.schedulers.dask import relay
 

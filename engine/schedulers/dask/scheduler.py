@@ -135,7 +135,9 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         self._shipped: list[str] = []
         self._resources: dict | None = None
         self._types = None
-        self._types_checked: bool | None = None  # whether they travel (``_types_travel``), once a cook
+        #: node name -> whether its Python items can run on the workers; "" -> whether the graph's
+        #: file types can (``_travels``: asked again each cook)
+        self._travel: dict[str, bool] = {}
         self._lost_since: float | None = None
         self._rejoin: rejoin.Rejoin | None = None
         self._broken = ""  # why the cluster cannot be used, once that is known
@@ -178,25 +180,37 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
             self.accept_python
             and self.shared_storage  # (on workers' own disks its files would stay there: it runs here)
             and type(item.node).cook is PythonProcessor.cook
-            and self._types_travel()
+            and self._travels(item.node)
         ):
             return AcceptResult.ACCEPT
         return AcceptResult.REJECT  # other in-process nodes need the cook's process
 
-    def _types_travel(self) -> bool:
-        """Whether the graph's file types reach the workers, which tag and hash a Python item's
-        outputs: when a custom one cannot (``work.types_problem``), the Python items run in the
-        cook, so their outputs are tagged and hashed as in-process, and the cook warns once."""
-        if self._types_checked is None:
-            problem = work.types_problem(getattr(self.transfers, "types", None))
-            self._types_checked = not problem
+    def _travels(self, node) -> bool:
+        """Whether ``node``'s Python items can run on the workers: its function, and the graph's
+        file types (which tag and hash their outputs there), must be pickled to get there. What
+        cannot (a lock or a connection of the cook's process, ``work.pickling_problem``) runs in
+        the cook instead, as it would without a cluster, and the cook warns once a cook."""
+        found = self._travel.get(node.name)
+        if found is not None:
+            return found
+        if "" not in self._travel:  # the graph's file types: asked once for every node
+            problem = work.pickling_problem(getattr(self.transfers, "types", None))
+            self._travel[""] = not problem
             if problem:
-                self.cook_reporter.warning(
-                    None,
-                    f"scheduler {self.name}: the graph's file types cannot be sent to the workers ({problem}); "
-                    "its Python processors run in the cook",
-                )
-        return self._types_checked
+                self._stays(f"the graph's file types cannot be sent to the workers ({problem}); its Python processors")
+        if self._travel[""]:
+            if not self._shipped:  # the graph's modules travel by value (again at ``_connect``: no harm)
+                self._shipped = cluster.ship_graph_code(self.graph_dir)
+            problem = work.pickling_problem(node.func)
+            self._travel[node.name] = not problem
+            if problem:
+                self._stays(f"the function of node {node.name} cannot be sent to the workers ({problem}); its items")
+        else:
+            self._travel[node.name] = False
+        return self._travel[node.name]
+
+    def _stays(self, what: str) -> None:
+        self.cook_reporter.warning(None, f"scheduler {self.name}: {what} run in the cook")
 
     def on_start_cook(self, static: bool, cook_set: list) -> bool:
         """Prepare the jobs' folder; the cluster is reached at the first item (a cook with nothing
@@ -212,7 +226,7 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         self._lost_since = None
         self._rejoin = None
         self._broken = ""
-        self._types_checked = None
+        self._travel = {}
         return True
 
     def _connect(self) -> None:
@@ -249,9 +263,10 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         from pdgstore.engine.schedulers.dask import answers  # (it imports distributed)
 
         answers.install(client, self._call)
-        self._shipped = cluster.ship_graph_code(self.graph_dir)
+        if not self._shipped:
+            self._shipped = cluster.ship_graph_code(self.graph_dir)
         # the graph's file types, for a Python item's outputs: only ever sent when they travel
-        self._types = None if work.types_problem(types := getattr(self.transfers, "types", None)) else types
+        self._types = None if work.pickling_problem(types := getattr(self.transfers, "types", None)) else types
         from distributed import as_completed
 
         self._ac = as_completed(loop=client.loop)

@@ -83,7 +83,7 @@ class Traffic:
             try:
                 self._submit(batch)
             except Exception as exc:  # noqa: BLE001 - the cluster refused: these items fail
-                text = f"Dask refused the task: {type(exc).__name__}: {exc}"
+                text = f"Dask refused the task: {_first_cause(exc)}"
                 for job in batch:
                     self._settle(job, partial(self.reporter.failed, job.item_id, -1, text))
 
@@ -191,3 +191,15 @@ class Traffic:
             return future.result(timeout=_CALL_S)
         except BaseException as exc:  # noqa: BLE001 - KilledWorker, CancelledError, a lost result
             return exc
+
+
+def _first_cause(exc: BaseException, limit: int = 400) -> str:
+    """What a refusal says, from the exception that started it: Dask wraps a pickling error in
+    one whose text is the whole task graph's repr (thousands of characters, naming nothing the user
+    wrote); cut to ``limit`` characters."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

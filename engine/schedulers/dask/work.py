@@ -157,16 +157,16 @@ def python_call(item: ScheduledItem, root: str, types, bounds: list[str] | None 
     return remote.Call(node.func, view, node.expected_outputs, types, bounds, node.type_name)
 
 
-def types_problem(types) -> str:
-    """Why the graph's file types cannot travel to the workers ('' when they can, or are the
-    built-in ones): a custom tag or handler bound to something of the cook's process (a lock, a
-    connection) cannot be pickled."""
-    if types is None:
+def pickling_problem(obj) -> str:
+    """Why ``obj`` (a node's function, the graph's file types) cannot travel to the workers: ''
+    when it can. Something bound to the cook's process (a lock, a connection) cannot be pickled.
+    (The graph's own modules must be registered to travel by value first: ``cluster.ship_graph_code``.)"""
+    if obj is None:
         return ""
     import cloudpickle
 
     try:
-        cloudpickle.dumps(types)
+        cloudpickle.dumps(obj)
     except Exception as exc:  # noqa: BLE001 - whatever pickling a user's object raises
         return f"{type(exc).__name__}: {exc}"
     return ""
