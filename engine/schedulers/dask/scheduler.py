@@ -36,10 +36,8 @@ import uuid
 from pathlib import Path
 
 from pdgstore.engine.errors import GraphError
-from pdgstore.engine.graph.nodes import PythonProcessor
 from pdgstore.engine.schedulers import jobdata, jobs, outcome
 from pdgstore.engine.schedulers.contract import (
-    AcceptResult,
     JobResult,
     ScheduledItem,
     Scheduler,
@@ -48,6 +46,7 @@ from pdgstore.engine.schedulers.contract import (
     register_type,
 )
 from pdgstore.engine.schedulers.dask import cluster, reach, rejoin, remote, traffic, work
+from pdgstore.engine.schedulers.dask.accept import Acceptance
 from pdgstore.engine.schedulers.dask.hearing import Hearing, checked_heartbeat
 from pdgstore.engine.schedulers.dask.traffic import Traffic
 from pdgstore.engine.schedulers.dask.work import Job
@@ -58,7 +57,7 @@ _CALL_S = 10.0  # how long a cancel waits for the Dask scheduler before giving u
 
 
 @register_type
-class DaskScheduler(Hearing, Traffic, Scheduler):
+class DaskScheduler(Acceptance, Hearing, Traffic, Scheduler):
     type_name = "dask"
     needs_result_server = True
 
@@ -173,45 +172,6 @@ class DaskScheduler(Hearing, Traffic, Scheduler):
         return work.json_for_workers(text, self.path_map) if self.path_map else text
 
     # -- the contract ----------------------------------------------------------------------------
-    def on_accept_work_item(self, item: ScheduledItem) -> AcceptResult:
-        if not item.in_process:
-            return AcceptResult.ACCEPT
-        if (
-            self.accept_python
-            and self.shared_storage  # (on workers' own disks its files would stay there: it runs here)
-            and type(item.node).cook is PythonProcessor.cook
-            and self._travels(item.node)
-        ):
-            return AcceptResult.ACCEPT
-        return AcceptResult.REJECT  # other in-process nodes need the cook's process
-
-    def _travels(self, node) -> bool:
-        """Whether ``node``'s Python items can run on the workers: its function, and the graph's
-        file types (which tag and hash their outputs there), must be pickled to get there. What
-        cannot (a lock or a connection of the cook's process, ``work.pickling_problem``) runs in
-        the cook instead, as it would without a cluster, and the cook warns once a cook."""
-        found = self._travel.get(node.name)
-        if found is not None:
-            return found
-        if "" not in self._travel:  # the graph's file types: asked once for every node
-            problem = work.pickling_problem(getattr(self.transfers, "types", None))
-            self._travel[""] = not problem
-            if problem:
-                self._stays(f"the graph's file types cannot be sent to the workers ({problem}); its Python processors")
-        if self._travel[""]:
-            if not self._shipped:  # the graph's modules travel by value (again at ``_connect``: no harm)
-                self._shipped = cluster.ship_graph_code(self.graph_dir)
-            problem = work.pickling_problem(node.func)
-            self._travel[node.name] = not problem
-            if problem:
-                self._stays(f"the function of node {node.name} cannot be sent to the workers ({problem}); its items")
-        else:
-            self._travel[node.name] = False
-        return self._travel[node.name]
-
-    def _stays(self, what: str) -> None:
-        self.cook_reporter.warning(None, f"scheduler {self.name}: {what} run in the cook")
-
     def on_start_cook(self, static: bool, cook_set: list) -> bool:
         """Prepare the jobs' folder; the cluster is reached at the first item (a cook with nothing
         to run, a no-op recook, starts no LocalCluster)."""
