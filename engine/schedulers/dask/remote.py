@@ -463,6 +463,7 @@ def run_python(call: Call):
     failure text), in the project's folder and its outputs held to the project, as this worker
     mounts it (``infolder``)."""
     from pdgstore.engine.cook import task
+    from pdgstore.engine.schedulers.contract import JobResult
 
     if call.types is not None and call.node_type:  # a stat handler may ask the item's node its type
         from pdgstore.engine.pdgapi.items import NODE_TYPES
@@ -483,4 +484,4 @@ def run_python(call: Call):
         with infolder.project_folder(call.view.root):  # relative paths are the project's, as in the cook
             return task.run_python(call.func, call.view, call, call.types, check)
     except OSError as exc:  # the project's folder is missing here (the item's own failures are returned)
-        return task.JobResult("cooked_fail", {}, call.view.outputs, time.time_ns(), 0, f"OSError: {exc}")
+        return JobResult("cooked_fail", {}, call.view.outputs, time.time_ns(), 0, f"OSError: {exc}")
