@@ -88,7 +88,9 @@ def command(
     """
     overrides = parse_sets(sets)
     if dry_run:
-        _print_plan(plan_file(graph, db=db, node=node, overrides=overrides), as_json)
+        with render.json_stdout(as_json):  # what the graph file prints: to stderr
+            plan = plan_file(graph, db=db, node=node, overrides=overrides)
+        _print_plan(plan, as_json)
         return
     return_large_blocks()
     show_progress = not as_json and sys.stderr.isatty()
@@ -117,20 +119,21 @@ def command(
     try:
         if progress_ui:
             progress_ui.start()
-        summary = cook_file(
-            graph,
-            db=db,
-            node=node,
-            jobs=jobs,
-            overrides=overrides,
-            synchronous=sync.upper(),
-            progress=progress_ui.update if progress_ui else None,
-            on_cook=on_cook,
-            auto_compact=auto_compact,
-            static=static,
-            scheduler=scheduler,
-            generate_only=generate_only,
-        )
+        with render.json_stdout(as_json):  # what the graph's own code prints: to stderr
+            summary = cook_file(
+                graph,
+                db=db,
+                node=node,
+                jobs=jobs,
+                overrides=overrides,
+                synchronous=sync.upper(),
+                progress=progress_ui.update if progress_ui else None,
+                on_cook=on_cook,
+                auto_compact=auto_compact,
+                static=static,
+                scheduler=scheduler,
+                generate_only=generate_only,
+            )
     except KeyboardInterrupt:  # Ctrl-C before the cook began (while the graph file loaded): nothing written
         click.echo("pdg: cook interrupted before it started; nothing was recorded", err=True)
         sys.exit(130)

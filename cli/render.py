@@ -1,15 +1,19 @@
 """Rendering: rich tables and messages for people, JSON for scripts.
 
-Data (tables, JSON) goes to stdout; progress and messages go to stderr. Paths are shown relative to
-the directory the user stands in.
+Data (tables, JSON) goes to stdout; progress and messages go to stderr; under ``--json``, what the
+user's own code prints goes to stderr too (``json_stdout``). Paths are shown relative to the
+directory the user stands in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from typing import TextIO
 
 _consoles: dict = {}
 
@@ -62,8 +66,21 @@ STATE_STYLES = {
 }
 
 
-def emit_json(data: dict) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+def emit_json(data: dict, out: TextIO | None = None) -> None:
+    (out or sys.stdout).write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@contextlib.contextmanager
+def json_stdout(as_json: bool) -> Iterator[TextIO]:
+    """The stream a command's JSON goes to (stdout). While a ``--json`` command runs the user's
+    code (the graph file, its processors, its handlers), what that code prints goes to stderr:
+    stdout carries the JSON alone, for the script that parses it."""
+    out = sys.stdout
+    if not as_json:
+        yield out
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield out
 
 
 def emit_json_lines(rows) -> None:

@@ -45,20 +45,8 @@ def command(handler_spec, cook_id, ref_from, ref_to, types, db, as_json) -> None
     if cook_id is not None and (ref_from or ref_to):
         raise PdgError("give either --cook or --from/--to, not both")
     type_set = check_types(types)
-    handler = load_handler(handler_spec)
-    until: int | None
-    with open_store(db) as log:
-        if cook_id is not None:
-            span = log.cook_span(cook_id)
-            if span is None:
-                raise BadRef(f"{log.display} holds no events of cook {cook_id}")
-            after, until = span[0] - 1, span[1]
-        else:
-            after = refs.resolve(log, ref_from).seq if ref_from else log.base_seq()
-            until = refs.resolve(log, ref_to).seq if ref_to else None
-        started = time.perf_counter()
-        result = replay_into(log, handler, after, until, type_set)
-        seconds = time.perf_counter() - started
+    with render.json_stdout(as_json):  # what the handler prints: to stderr, under --json
+        result, after, until, seconds = _replay(handler_spec, cook_id, ref_from, ref_to, type_set, db)
     summary = {
         "schema": JSON_SCHEMA,
         "handler": handler_spec,
@@ -76,3 +64,23 @@ def command(handler_spec, cook_id, ref_from, ref_to, types, db, as_json) -> None
             render.err.print("pdg: " + escape(message))
         render.err.print(f"replayed {result.events} events ({result.delivered} handler calls) in {seconds:.2f} s")
     sys.exit(1 if result.errors else 0)
+
+
+def _replay(handler_spec: str, cook_id, ref_from, ref_to, type_set, db):
+    """The handler fed the events asked for: (its result, the seq after which they start, the
+    last seq or None, seconds)."""
+    handler = load_handler(handler_spec)
+    until: int | None
+    with open_store(db) as log:
+        if cook_id is not None:
+            span = log.cook_span(cook_id)
+            if span is None:
+                raise BadRef(f"{log.display} holds no events of cook {cook_id}")
+            after, until = span[0] - 1, span[1]
+        else:
+            after = refs.resolve(log, ref_from).seq if ref_from else log.base_seq()
+            until = refs.resolve(log, ref_to).seq if ref_to else None
+        started = time.perf_counter()
+        result = replay_into(log, handler, after, until, type_set)
+        seconds = time.perf_counter() - started
+    return result, after, until, seconds

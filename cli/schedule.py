@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 import click
 from pdgstore.cli import render
@@ -119,7 +119,11 @@ def run_command(watch, misfire_grace, busy_wait, db, as_json) -> None:
     while no service ran are reported, and the last one is run once when within --misfire-grace."""
     return_large_blocks()
     path = find_store(db)
-    ui = ScheduleStatus(as_json)
+    with render.json_stdout(as_json) as out:  # what the graphs' own code prints: to stderr
+        _serve(path, watch, misfire_grace, busy_wait, ScheduleStatus(as_json, out))
+
+
+def _serve(path: str, watch: bool, misfire_grace: float, busy_wait: float, ui: ScheduleStatus) -> None:
     gate = threading.Lock()
     service = schedules.ScheduleService(
         path, misfire_grace_s=misfire_grace, busy_wait_s=busy_wait, report=ui.report, gate=gate
@@ -153,7 +157,7 @@ def _watchers(db: str, gate: threading.Lock, ui: ScheduleStatus) -> list:
     with open_store(db) as log:
         found = TableState(log).schedules
     targets = dict.fromkeys((s["path"], s["node"] or None) for s in found.values())
-    status = WatchStatus(ui.as_json)
+    status = WatchStatus(ui.as_json, ui.out)
     return [Watcher(path, db=db, node=node, report=status.report, gate=gate) for path, node in targets]
 
 
@@ -164,8 +168,9 @@ class ScheduleStatus:
     #: the messages --json writes a line for (starting and stopping are said on stderr only)
     JSON_LINES = (msg.Fired, msg.Missed, msg.Skipped, msg.ScheduledCook, msg.CookFailed)
 
-    def __init__(self, as_json: bool) -> None:
+    def __init__(self, as_json: bool, out: TextIO | None = None) -> None:
         self.as_json = as_json
+        self.out = out or sys.stdout  # where the JSON lines go (``render.json_stdout``)
         self._on: dict[type, Callable[[Any], None]] = {
             msg.ServiceStarted: self._started,
             msg.Missed: self._missed,
@@ -188,8 +193,8 @@ class ScheduleStatus:
         if "summary" in data:
             data["summary"] = data["summary"].to_json()
         data["schedule_id"] = int(data.pop("schedule"))
-        sys.stdout.write(json.dumps({"schema": JSON_SCHEMA, "event": message.kind, **data}, default=str) + "\n")
-        sys.stdout.flush()
+        self.out.write(json.dumps({"schema": JSON_SCHEMA, "event": message.kind, **data}, default=str) + "\n")
+        self.out.flush()
 
     @staticmethod
     def _say(text: str, style: str | None = None) -> None:

@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 import click
 from pdgstore.cli import render
@@ -54,7 +54,11 @@ def command(graph, node, sets, debounce, poll, rescan, jobs, db, as_json) -> Non
     (file pattern inputs and folders where new matches appear, every item's input files, the graph
     file and its local modules) and recook only what changed. Ctrl-C stops it (exit 0)."""
     return_large_blocks()
-    ui = WatchStatus(as_json)
+    with render.json_stdout(as_json) as out:  # what the graph's own code prints: to stderr
+        _watch(graph, node, sets, debounce, poll, rescan, jobs, db, WatchStatus(as_json, out))
+
+
+def _watch(graph, node, sets, debounce, poll, rescan, jobs, db, ui: WatchStatus) -> None:
     watcher = Watcher(
         graph,
         db=db,
@@ -78,15 +82,16 @@ def command(graph, node, sets, debounce, poll, rescan, jobs, db, as_json) -> Non
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        sys.stdout.flush()
+        ui.out.flush()
 
 
 class WatchStatus:
     """What the watcher reports (``engine.live.messages``): status lines on stderr, or one JSON
     line per cook on stdout. Messages it has nothing to say about (cook_start, ready) pass."""
 
-    def __init__(self, as_json: bool) -> None:
+    def __init__(self, as_json: bool, out: TextIO | None = None) -> None:
         self.as_json = as_json
+        self.out = out or sys.stdout  # where the JSON lines go (``render.json_stdout``)
         self._on: dict[type, Callable[[Any], None]] = {
             msg.Started: self._started,
             msg.ChangeSeen: self._change,
@@ -127,8 +132,8 @@ class WatchStatus:
         if self.as_json:
             data = s.to_json()
             data.update(event="cook", trigger={"by": "watch", "files": m.files, "message": m.message})
-            sys.stdout.write(json.dumps(data, default=str) + "\n")
-            sys.stdout.flush()
+            self.out.write(json.dumps(data, default=str) + "\n")
+            self.out.flush()
             return
         c = s.counts
         remade = c["ran"] + c.get("updated", 0)
@@ -166,5 +171,5 @@ class WatchStatus:
 
     def _json_line(self, data: dict) -> None:
         if self.as_json:
-            sys.stdout.write(json.dumps({"schema": JSON_SCHEMA, **data}) + "\n")
-            sys.stdout.flush()
+            self.out.write(json.dumps({"schema": JSON_SCHEMA, **data}) + "\n")
+            self.out.flush()

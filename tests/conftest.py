@@ -44,6 +44,12 @@ def concat(item):
     item.add_output_file("out2/all.txt")
 '''
 
+#: the W(N) graph printing as a user's graph does, when it loads and from its processor: a command's
+#: ``--json`` stdout must hold its JSON alone all the same (the prints go to stderr)
+CHATTY_WIDE_GRAPH = 'print("the graph file loads")\n' + WIDE_GRAPH.replace(
+    "    item.add_output_file(dst)\n", "    print('upper made', dst)\n    item.add_output_file(dst)\n", 1
+)
+
 
 class Project:
     """A temporary project directory: write a graph file and inputs, run ``pdg`` on it."""

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from pdgstore.cli.main import pdg as pdg_group
-from conftest import WIDE_GRAPH, copied, wide_in
+from conftest import CHATTY_WIDE_GRAPH, WIDE_GRAPH, copied, wide_in
 
 COMMANDS = tuple(pdg_group.commands)  # every registered command must be listed by pdg --help
 WIDE_NODES = ("files", "upper", "gather", "concat")
@@ -85,6 +85,24 @@ def test_cook_real_process_json_and_exit_code(wide):
     assert data["status"] == "success" and data["cook_id"] == 1
     assert "Traceback" not in proc.stderr
     assert (wide.root / "out2" / "all.txt").read_text() == expected_all()
+
+
+def test_what_the_graph_prints_goes_to_stderr_under_json(wide):
+    """A graph file and its processors print (a user's debugging): with --json, stdout holds the
+    JSON alone, for a script to parse (``pdg cook --json | jq``); the prints go to stderr. Without
+    --json they stay on stdout, as the user's code wrote them."""
+    wide.write("wide.py", CHATTY_WIDE_GRAPH)
+    plan = wide.pdg_process("cook", "wide.py", "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stderr
+    assert json.loads(plan.stdout)["graph"] == "wide" and "the graph file loads" in plan.stderr
+    cooked = wide.pdg_process("cook", "wide.py", "--json")
+    assert cooked.returncode == 0, cooked.stderr
+    assert json.loads(cooked.stdout)["items"]["ran"] == 21
+    assert cooked.stderr.count("upper made out1/") == 20 and "the graph file loads" in cooked.stderr
+    (wide.root / "in" / "f0003.txt").write_text("changed\n")
+    plain = wide.pdg_process("cook", "wide.py")
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.startswith("the graph file loads\n") and "upper made out1/f0003.txt" in plain.stdout
 
 
 def test_cook_human_mode_prints_results_relative_to_project_dir(wide):

@@ -236,6 +236,13 @@ def test_replay_feeds_a_handler_what_it_saw_live(wide, tmp_path):
                         ("nocolon", "must be module:function")):
         bad = wide.pdg_process("replay", "--handler", spec)
         assert bad.returncode == 2 and words in bad.stderr and "Traceback" not in bad.stderr
+    # a handler that prints: on stdout as it wrote it, or on stderr when stdout carries --json
+    wide.write("talk.py", "def say(event):\n    print('heard', event.type)\n")
+    said = wide.pdg_process("replay", "--cook", "2", "--handler", "talk.py:say")
+    assert said.returncode == 0 and said.stdout.splitlines()[0] == "heard cook_start", said.stderr
+    quiet = wide.pdg_process("replay", "--cook", "2", "--handler", "talk.py:say", "--json")
+    assert quiet.returncode == 0 and json.loads(quiet.stdout)["delivered"] == len(said.stdout.splitlines())
+    assert quiet.stderr.splitlines()[: len(said.stdout.splitlines())] == said.stdout.splitlines()
 
 
 def test_compaction_keeps_the_current_state_and_the_kept_cooks(cooked):

@@ -14,6 +14,7 @@ from pdgstore.engine.live import schedulemessages, schedules
 from pdgstore.engine.live.schedulemessages import Fired, Missed, ScheduleMessage
 from pdgstore.engine.live.schedules import ScheduleService, due_times, next_due_ns
 from pdgstore.log import EventLog
+from conftest import CHATTY_WIDE_GRAPH
 
 NS = 1_000_000_000
 
@@ -247,6 +248,7 @@ def test_every_schedule_message_has_a_handler_in_the_cli():
 
 
 def test_schedule_run_json_lines_name_the_event_and_the_schedule_id(wide):
+    wide.write("wide.py", CHATTY_WIDE_GRAPH)  # what the graph prints goes to stderr, not between the lines
     wide.pdg("schedule", "add", "wide.py", "--every", "0.5s")
     proc = wide.popen("schedule", "run", "--json")
     try:

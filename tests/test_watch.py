@@ -20,6 +20,8 @@ from pdgstore.engine.live.watch import Watcher
 from pdgstore.engine.live.watchset import WatchSet
 from pdgstore.log import EventLog
 
+from conftest import CHATTY_WIDE_GRAPH
+
 SLOW_GRAPH = '''
 import os, time
 from pdgstore.engine import Graph
@@ -231,6 +233,7 @@ def test_polling_takes_over_when_the_native_observer_cannot_start(wide, running,
 
 
 def test_pdg_watch_process_polls_prints_json_and_exits_0_on_ctrl_c(wide):
+    wide.write("wide.py", CHATTY_WIDE_GRAPH)  # what the graph prints goes to stderr, not between the lines
     proc = wide.popen("watch", "wide.py", "--poll", "0.1", "--json", "--debounce", "20")
     try:
         first = json.loads(proc.stdout.readline())
