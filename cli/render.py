@@ -74,13 +74,32 @@ def emit_json(data: dict, out: TextIO | None = None) -> None:
 def json_stdout(as_json: bool) -> Iterator[TextIO]:
     """The stream a command's JSON goes to (stdout). While a ``--json`` command runs the user's
     code (the graph file, its processors, its handlers), what that code prints goes to stderr:
-    stdout carries the JSON alone, for the script that parses it."""
+    stdout carries the JSON alone, for the script that parses it. The process's own stdout is
+    pointed at stderr meanwhile, so the processes it starts (a Dask LocalCluster's workers, which
+    run Python processors) print there too; the JSON goes to the stdout it had."""
     out = sys.stdout
     if not as_json:
         yield out
         return
-    with contextlib.redirect_stdout(sys.stderr):
-        yield out
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (click's test runner): Python's prints only
+        fd = -1
+    if fd != 1:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield out
+        return
+    out.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with open(saved, "w", buffering=1, encoding=out.encoding, closefd=False) as json_out:
+            with contextlib.redirect_stdout(sys.stderr):
+                yield json_out
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def emit_json_lines(rows) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -705,12 +706,19 @@ def test_the_frames_example_cooks_on_a_local_cluster_with_one_option(project):
     import shutil
 
     example = Path(__file__).resolve().parent.parent / "examples" / "frames"
-    for name in ("frames.py", "png.py", "render_frame.py"):
+    for name in ("png.py", "render_frame.py"):
         shutil.copy(example / name, project.root / name)
+    # its Python processor prints, on the workers: under --json, to stderr (the workers share the
+    # cook's stdout), not into the JSON
+    text = (example / "frames.py").read_text()
+    line = '    item.set_attrib("resolution", resolution)\n'
+    assert line in text
+    project.write("frames.py", text.replace(line, line + '    print("settings for", item.name)\n', 1))
     done = project.pdg_process("cook", "frames.py", "--scheduler", "dask", "--set", "frames=4", "--json", timeout=280)
     assert done.returncode == 0, done.stderr
     assert (project.root / "contact.png").read_bytes().startswith(b"\x89PNG")
-    assert '"failed": 0' in done.stdout
+    assert json.loads(done.stdout)["items"]["failed"] == 0
+    assert sorted(set(re.findall(r"settings for settings_\d", done.stderr))) == [f"settings for settings_{i}" for i in range(1, 5)]
 
 
 WATCHED = """
