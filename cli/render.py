@@ -82,15 +82,14 @@ def json_stdout(as_json: bool) -> Iterator[TextIO]:
         yield out
         return
     try:
-        fd = out.fileno()
-    except (AttributeError, OSError, ValueError):  # not a file (click's test runner): Python's prints only
-        fd = -1
-    if fd != 1:
+        out.flush()
+        saved = os.dup(1) if out.fileno() == 1 else -1
+    except (AttributeError, OSError, ValueError):  # not a file (click's test runner), or no fd 1
+        saved = -1
+    if saved < 0:  # Python's prints only
         with contextlib.redirect_stdout(sys.stderr):
             yield out
         return
-    out.flush()
-    saved = os.dup(1)
     try:
         os.dup2(2, 1)
         with open(saved, "w", buffering=1, encoding=out.encoding, closefd=False) as json_out:
