@@ -37,10 +37,12 @@ project is seen only here, so the worker, not the cook, must refuse to send what
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
 import subprocess
+import sys
 import time
 import uuid
 
@@ -485,3 +487,7 @@ def run_python(call: Call):
             return task.run_python(call.func, call.view, call, call.types, check)
     except OSError as exc:  # the project's folder is missing here (the item's own failures are returned)
         return JobResult("cooked_fail", {}, call.view.outputs, time.time_ns(), 0, f"OSError: {exc}")
+    finally:  # what the item printed is out before its end is told: a worker stopped later keeps no buffer
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                stream.flush()
