@@ -133,7 +133,6 @@ class DaskScheduler(Acceptance, Hearing, Traffic, Scheduler):
         self._token = ""
         self._shipped: list[str] = []
         self._resources: dict | None = None
-        self._types = None
         #: node name -> whether its Python items can run on the workers; "" -> whether the graph's
         #: file types can (``_travels``: asked again each cook)
         self._travel: dict[str, bool] = {}
@@ -225,8 +224,6 @@ class DaskScheduler(Acceptance, Hearing, Traffic, Scheduler):
         answers.install(client, self._call)
         if not self._shipped:
             self._shipped = cluster.ship_graph_code(self.graph_dir)
-        # the graph's file types, for a Python item's outputs: only ever sent when they travel
-        self._types = None if work.pickling_problem(types := getattr(self.transfers, "types", None)) else types
         from distributed import as_completed
 
         self._ac = as_completed(loop=client.loop)
@@ -249,10 +246,9 @@ class DaskScheduler(Acceptance, Hearing, Traffic, Scheduler):
             if len(self.jobs) >= self.max_in_flight:
                 return ScheduleResult.FULL_DEFERRED
         job = Job(item.id, item.name)
-        if item.in_process:
-            job.call = work.python_call(
-                item, self.path_map.to_worker(self.graph_dir), self._types, work.worker_bounds(self)
-            )
+        if item.in_process:  # accepted (``accept``): its function and the graph's file types travel
+            types = getattr(self.transfers, "types", None)
+            job.call = work.python_call(item, self.path_map.to_worker(self.graph_dir), types, work.worker_bounds(self))
         else:
             if item.command is None:
                 item.message = f"scheduler {self.name} runs jobs only; work item {item.name} has no command"
