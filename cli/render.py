@@ -66,8 +66,8 @@ STATE_STYLES = {
 }
 
 
-def emit_json(data: dict, out: TextIO | None = None) -> None:
-    (out or sys.stdout).write(json.dumps(data, indent=2, default=str) + "\n")
+def emit_json(data: dict) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 @contextlib.contextmanager
