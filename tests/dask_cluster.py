@@ -8,7 +8,12 @@ into a test module (``from tests.dask_cluster import dask_cluster``) to use it t
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
+
+FRAMES = Path(__file__).resolve().parent.parent / "examples" / "frames"
 
 
 @pytest.fixture(scope="module")
@@ -33,3 +38,13 @@ def dask_cluster():
     finally:
         client.close()
         cluster.close()
+
+
+def frames_example(root: Path, after: str, added: str) -> None:
+    """examples/frames/ copied into ``root``, its graph file with the lines ``added`` just after
+    its line ``after`` (as a user would add them)."""
+    for name in ("png.py", "render_frame.py"):
+        shutil.copy(FRAMES / name, root / name)
+    text = (FRAMES / "frames.py").read_text()
+    assert after in text, f"examples/frames/frames.py has no line {after!r}"
+    (root / "frames.py").write_text(text.replace(after, after + added, 1))

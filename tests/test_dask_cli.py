@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.dask_cluster import frames_example
 from tests.ports import reserved_port
 
 pytest.importorskip("distributed")
@@ -119,14 +120,11 @@ def test_the_frames_example_cooks_on_the_cluster_with_one_line_added(project, co
     """examples/frames/ with the one line README shows, on workers started in a folder of their
     own: its Python processors write by paths relative to the project, as in the cook."""
     address, _, _ = command_line_cluster
-    example = Path(__file__).resolve().parent.parent / "examples" / "frames"
-    for name in ("png.py", "render_frame.py"):
-        shutil.copy(example / name, project.root / name)
-    text = (example / "frames.py").read_text()
-    anchor = "frames = graph.range_generate("
-    assert anchor in text
-    line = f'graph.scheduler("farm", "dask", address="{address}", default=True)\n'
-    project.write("frames.py", text.replace(anchor, line + anchor, 1))
+    frames_example(
+        project.root,
+        'graph.scheduler("local", slots=2, max_retries=1, timeout=60)\n',
+        f'graph.scheduler("farm", "dask", address="{address}", default=True)\n',
+    )
     done = project.pdg_process("cook", "frames.py", "--set", "frames=4", "--json", timeout=150)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     summary = json.loads(done.stdout)

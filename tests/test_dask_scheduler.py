@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pdgstore.engine as engine
 import pytest
-from dask_cluster import dask_cluster  # noqa: F401 - a fixture
+from dask_cluster import dask_cluster, frames_example  # noqa: F401 - a fixture
 from pdgstore.engine.schedulers import jobs
 
 from pdgstore.log import EventLog
@@ -703,17 +703,11 @@ def test_the_frames_example_cooks_on_a_local_cluster_with_one_option(project):
     """examples/frames/ on a LocalCluster the cook starts and stops (``--scheduler dask``). One cook:
     recooks on a cluster are held by the tests on the shared cluster (a cluster of processes started
     twice in one test took over 120 s with two full suites and other work beside it)."""
-    import shutil
-
-    example = Path(__file__).resolve().parent.parent / "examples" / "frames"
-    for name in ("png.py", "render_frame.py"):
-        shutil.copy(example / name, project.root / name)
     # its Python processor prints, on the workers: under --json, to stderr (the workers share the
     # cook's stdout), not into the JSON
-    text = (example / "frames.py").read_text()
-    line = '    item.set_attrib("resolution", resolution)\n'
-    assert line in text
-    project.write("frames.py", text.replace(line, line + '    print(f"settings for {item.name}.")\n', 1))
+    frames_example(
+        project.root, '    item.set_attrib("resolution", resolution)\n', '    print(f"settings for {item.name}.")\n'
+    )
     done = project.pdg_process("cook", "frames.py", "--scheduler", "dask", "--set", "frames=4", "--json", timeout=280)
     assert done.returncode == 0, done.stderr
     assert (project.root / "contact.png").read_bytes().startswith(b"\x89PNG")
