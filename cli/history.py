@@ -31,7 +31,7 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
     with open_store(db) as log:
         state = TableState(log)
         if cook_id is not None:
-            detail = history.cook_detail(log, cook_id, state)
+            detail = history.cook_detail(log, cook_id, state, ran_names=as_json)
             if detail["status"] == "running" and not log.writer_pid():
                 detail["status"] = "died"
             return _show_cook(detail, as_json)

@@ -6,10 +6,11 @@ Like ``pdgstore.queries``, every answer is plain data ready for a table or ``--j
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
-from pdgstore import itembatch, reasons
+from pdgstore import codec, itembatch, reasons, tables
 from pdgstore.errors import BadRef
 from pdgstore.log import EventLog
 from pdgstore.queries import file_dict, project_root
@@ -36,22 +37,23 @@ if TYPE_CHECKING:
 def cooks_touching(log: EventLog, subjects: list[str]) -> set[int]:
     """The cooks that wrote an event about any of ``subjects`` (items or nodes)."""
     found: set[int] = set()
-    for i in range(0, len(subjects), 500):
-        chunk = subjects[i : i + 500]
+    nodes: set[str] = set()
+    for chunk in tables.chunks(subjects, 500):
         marks = ",".join("?" * len(chunk))
-        found.update(
-            r[0]
-            for r in log.conn.execute(
-                f"SELECT DISTINCT cook_id FROM events WHERE subject IN ({marks}) AND cook_id > 0", chunk
-            )
+        sql = f"SELECT DISTINCT cook_id FROM events WHERE subject IN ({marks}) AND cook_id > 0"
+        found.update(r[0] for r in log.conn.execute(sql, chunk))
+        nodes.update(
+            r[0] for r in log.conn.execute(f"SELECT DISTINCT node FROM items WHERE item_id IN ({marks})", chunk)
         )
-        # items generated in a batch (``pdgstore.itembatch``): its subject is their node
-        nodes = [r[0] for r in log.conn.execute(f"SELECT DISTINCT node FROM items WHERE item_id IN ({marks})", chunk)]
-        wanted = set(chunk)
-        for node in nodes:
-            sql = "SELECT cook_id, payload FROM events WHERE subject = ? AND kind = ? AND cook_id > 0"
-            for cook_id, blob in log.conn.execute(sql, (node, itembatch.KIND)):
-                if cook_id not in found and not wanted.isdisjoint(itembatch.ids_of(blob)):
+    # items generated in a batch (``pdgstore.itembatch``): its subject is their node. Only the
+    # batches of cooks not found yet are read (one can hold 10,000 items)
+    wanted = set(subjects)
+    for node in nodes:
+        sql = "SELECT seq, cook_id FROM events WHERE subject = ? AND kind = ? AND cook_id > 0"
+        for seq, cook_id in log.conn.execute(sql, (node, itembatch.KIND)).fetchall():
+            if cook_id not in found:
+                blob = log.conn.execute("SELECT payload FROM events WHERE seq = ?", (seq,)).fetchone()[0]
+                if not wanted.isdisjoint(itembatch.ids_of(blob)):
                     found.add(cook_id)
     return found
 
@@ -63,13 +65,16 @@ def removed_items_of(log: EventLog, node: str) -> list[str]:
     return [item_id for item_id in removed if _node_of_removed(log, item_id) == node]
 
 
-def cook_detail(log: EventLog, cook_id: int, state: ReadState) -> dict:
+def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: bool = True) -> dict:
     """What cook ``cook_id`` did: per node what ran, was taken from the cache, failed, was cancelled,
     was updated (recorded again without running) or reused, plus its failures, slowest items and
-    warnings (its ``CookWarning`` events: what went wrong without stopping it).
+    warnings (its ``CookWarning`` events: what went wrong without stopping it). ``ran_names``: the
+    name of every item that ran too (``--json``'s ``ran``; a table shows only the counts).
 
     ``state`` is the current state (for the cook's summary row); the per-node totals come from the
-    state when the cook ended."""
+    state when the cook ended. The cook's events are read as rows, decoding only what decides an
+    item's fate (``_Fates``), and the items are named a chunk at a time: a cook of 100,000 items
+    costs one fate per item it touched, never a decoded event or item each."""
     cook = state.cooks.get(cook_id)
     if cook is None:
         raise BadRef(f"{log.display} has no cook {cook_id} (pdg history lists them)")
@@ -77,81 +82,31 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState) -> dict:
     if span is None:
         raise BadRef(f"the events of cook {cook_id} are no longer in {log.display} (pdg compact folded them)")
     end = state_at_seq(log, span[1])
-    fate: dict[str, str] = {}
-    ran: dict[str, dict] = {}
-    nodes: dict[str, str] = {}
-    warnings: list[dict] = []
-    for event in log.events(span[0] - 1, until=span[1], cook_id=cook_id):
-        kind = event.kind
-        if kind == "CookWarning":
-            warnings.append(
-                {"seq": event.seq, "time_ns": event.time_ns, "about": event.about, "message": event.message}
-            )
-            continue
-        if kind not in ITEM_KINDS:
-            continue
-        item_id = event.item_id
-        if kind == "WorkItemGenerated":
-            nodes[item_id] = event.node
-        if kind == "JobStarted":  # an out-of-process job: the item is cooking (PDG has no separate event)
-            fate[item_id] = "ran"
-        elif kind == "WorkItemStateChanged":
-            if event.state == "cooking":
-                fate[item_id] = "ran"
-            elif event.state == "cooked_cancel":
-                fate[item_id] = "cancelled"
-            else:
-                fate.setdefault(item_id, "updated")
-        elif kind == "WorkItemCooked":
-            if event.state == "cooked_cache":
-                fate[item_id] = "cached"
-            elif fate.get(item_id) == "ran":
-                fate[item_id] = "failed" if event.state == "cooked_fail" else "ran"
-                ran[item_id] = {"duration_ns": event.duration_ns, "error": event.error}
-            else:
-                fate.setdefault(item_id, "updated")
-        elif kind == "WorkItemRemoved":
-            fate[item_id] = "removed"
-        else:
-            fate.setdefault(item_id, "updated")
-    at_end = end.items_many(list(fate))  # only the items this cook touched are read
-    per_node: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    touched: Counter = Counter((item.graph, item.node) for item in at_end.values())
+    fates = _Fates.of(log, cook_id, span)
+    fate, durations = fates.fate, fates.durations
+    slowest = heapq.nlargest(SLOWEST, durations, key=durations.__getitem__)
+    failed = [i for i in durations if fate[i] == "failed"]
+    named: dict[str, tuple[str, str]] = dict.fromkeys([*slowest, *failed], ("", ""))  # id -> (node, name)
+    per_node: dict[str, Counter] = defaultdict(Counter)
+    touched: Counter = Counter()  # per node, the items the cook touched that exist at its end
+    ran: list[str] = []
+    for chunk in tables.chunks(list(fate)):
+        labels = {item_id: (node, name) for item_id, node, name in end.labels(chunk)}
+        touched.update(node for node, _ in labels.values())
+        for item_id in chunk:
+            node, name = labels.get(item_id) or (_node_of_removed(log, item_id), item_id)
+            what = fate[item_id]
+            per_node[node][what] += 1
+            if what == "ran" and ran_names:
+                ran.append(name)
+            if item_id in named:
+                named[item_id] = (node, name)
+    rows = []
     for graph, node in end.node_keys():
         if graph == cook.graph:
             total = sum(end.node_counts(graph, node).values())
-            per_node[(graph, node)]["total"] = total
-            per_node[(graph, node)]["reused"] = total - touched[(graph, node)]
-    for item_id, what in fate.items():
-        item = at_end.get(item_id)
-        node = item.node if item else nodes.get(item_id) or _node_of_removed(log, item_id)
-        per_node[(cook.graph, node)][what] += 1
-    rows = []
-    for (_graph, node), counts in per_node.items():
-        rows.append(
-            {
-                "node": node,
-                **{
-                    k: counts[k]
-                    for k in ("total", "ran", "cached", "failed", "cancelled", "updated", "removed", "reused")
-                },
-            }
-        )
-
-    def name(item_id: str) -> str:
-        item = at_end.get(item_id)
-        return item.name if item else item_id
-
-    def node_of(item_id: str) -> str:
-        item = at_end.get(item_id)
-        return item.node if item else nodes.get(item_id, "")
-
-    slowest = sorted(ran.items(), key=lambda kv: -kv[1]["duration_ns"])[:SLOWEST]
-    failures = [
-        {"item_id": i, "name": name(i), "node": node_of(i), "error": info["error"]}
-        for i, info in ran.items()
-        if fate[i] == "failed"
-    ]
+            rows.append({"node": node, **_counted(per_node.pop(node, Counter()), total, touched[node])})
+    rows += [{"node": node, **_counted(counts, 0, 0)} for node, counts in per_node.items()]
     return {
         "cook_id": cook_id,
         "graph": cook.graph,
@@ -166,14 +121,94 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState) -> dict:
         "first_seq": span[0],
         "last_seq": span[1],
         "nodes": rows,
-        "ran": sorted((name(i) for i, f in fate.items() if f == "ran"), key=_natural),
-        "failures": failures,
-        "slowest": [
-            {"item_id": i, "name": name(i), "node": node_of(i), "seconds": round(info["duration_ns"] / 1e9, 6)}
-            for i, info in slowest
+        "ran": sorted(ran, key=_natural) if ran_names else None,
+        "failures": [
+            {"item_id": i, "name": named[i][1], "node": named[i][0], "error": fates.errors.get(i, "")} for i in failed
         ],
-        "warnings": warnings,
+        "slowest": [
+            {"item_id": i, "name": named[i][1], "node": named[i][0], "seconds": round(durations[i] / 1e9, 6)}
+            for i in slowest
+        ],
+        "warnings": fates.warnings,
     }
+
+
+def _counted(counts: Counter, total: int, touched: int) -> dict[str, int]:
+    """A node's row of a cook's detail: ``counts`` of its items' fates, its ``total`` items at the
+    cook's end, of which those not ``touched`` were reused."""
+    row = {"total": total, **{k: counts[k] for k in ("ran", "cached", "failed", "cancelled", "updated", "removed")}}
+    row["reused"] = total - touched
+    return row
+
+
+#: the events a cook's detail reads: its items' (a batch stands for its items' generation) and warnings
+_DETAIL_KINDS = (*ITEM_KINDS, itembatch.KIND, "CookWarning")
+
+
+class _Fates:
+    """What happened to each item a cook touched, read from the cook's event rows in log order:
+    an item "ran" once it was cooking (or its job started), and its cook's end then says ran,
+    failed or cached; cancelled and removed are their own events; any other event about an item
+    (its generation, a state set without running) makes it "updated", unless something else was
+    said of it already. ``durations`` (and ``errors``): of the items whose run ended in this
+    cook, the last run's."""
+
+    def __init__(self) -> None:
+        self.fate: dict[str, str] = {}
+        self.durations: dict[str, int] = {}
+        self.errors: dict[str, str] = {}
+        self.warnings: list[dict] = []
+
+    @classmethod
+    def of(cls, log: EventLog, cook_id: int, span: tuple[int, int]) -> _Fates:
+        fates = cls()
+        marks = ",".join("?" * len(_DETAIL_KINDS))
+        sql = (
+            "SELECT seq, time_ns, kind, subject, payload FROM events "
+            f"WHERE cook_id = ? AND seq >= ? AND seq <= ? AND kind IN ({marks}) ORDER BY seq"
+        )
+        with log.read_errors():
+            for row in log.conn.execute(sql, (cook_id, span[0], span[1], *_DETAIL_KINDS)):
+                fates.read(*row)
+        return fates
+
+    def read(self, seq: int, time_ns: int, kind: str, subject: str, blob: bytes) -> None:
+        fate = self.fate
+        if kind == itembatch.KIND:
+            for item_id in itembatch.ids_of(blob):
+                fate.setdefault(item_id, "updated")
+        elif kind == "JobStarted":  # an out-of-process job: the item is cooking (PDG has no separate event)
+            fate[subject] = "ran"
+        elif kind == "WorkItemStateChanged":
+            to = codec.decode_payload(kind, blob)[1]["state"]
+            if to == "cooking":
+                fate[subject] = "ran"
+            elif to == "cooked_cancel":
+                fate[subject] = "cancelled"
+            else:
+                fate.setdefault(subject, "updated")
+        elif kind == "WorkItemCooked":
+            cooked = codec.decode_payload(kind, blob)[1]
+            if cooked["state"] == "cooked_cache":
+                fate[subject] = "cached"
+            elif fate.get(subject) == "ran":
+                fate[subject] = "failed" if cooked["state"] == "cooked_fail" else "ran"
+                self.durations[subject] = cooked["duration_ns"]
+                if cooked["error"]:
+                    self.errors[subject] = cooked["error"]
+                else:
+                    self.errors.pop(subject, None)
+            else:
+                fate.setdefault(subject, "updated")
+        elif kind == "WorkItemRemoved":
+            fate[subject] = "removed"
+        elif kind == "CookWarning":
+            warning = codec.decode_payload(kind, blob)[1]
+            self.warnings.append(
+                {"seq": seq, "time_ns": time_ns, "about": warning["about"], "message": warning["message"]}
+            )
+        else:
+            fate.setdefault(subject, "updated")
 
 
 def _node_of_removed(log: EventLog, item_id: str) -> str:
@@ -192,8 +227,6 @@ def diff_at(log: EventLog, a_seq: int, b_seq: int) -> dict:
     items that the events between the two points touched: every other item is the same at both, so
     it is in no row of the answer (a diff of two recent cooks of W(1,000,000) reads what they
     changed, not a million items twice)."""
-    from pdgstore import tables
-
     a, b = state_at_seq(log, a_seq), state_at_seq(log, b_seq)
     low, high = sorted((a_seq, b_seq))
     touched: set[str] = set()

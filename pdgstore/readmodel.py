@@ -97,6 +97,13 @@ class TableState:
         """The items of ``ids`` that exist, by id."""
         return {r[1]: tables.item_from_row(r, self.conn, lazy=True) for r in tables.load_items(self.conn, ids)}
 
+    def labels(self, ids: Iterable[str]) -> Iterator[tuple[str, str, str]]:
+        """(item id, node, name) of those of ``ids`` that exist, a chunk of rows at a time: what
+        a summary of many items names them by, without decoding any of them."""
+        for chunk in tables.chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            yield from self.conn.execute(f"SELECT item_id, node, name FROM items WHERE item_id IN ({marks})", chunk)
+
     def iter_items(self, cook_id: int | None = None) -> Iterator[Item]:
         """Every item (or those ``cook_id`` last changed) in generation order, streamed from the
         table: memory holds one item at a time (``pdg export --what items``)."""

@@ -12,7 +12,7 @@ hash]`` with POSIX paths relative to the graph's project root.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -172,6 +172,12 @@ class State:
 
     def items_many(self, ids) -> dict[str, Item]:
         return {i: self.items[i] for i in ids if i in self.items}
+
+    def labels(self, ids: Iterable[str]) -> Iterator[tuple[str, str, str]]:
+        for item_id in ids:
+            item = self.items.get(item_id)
+            if item is not None:
+                yield item_id, item.node, item.name
 
     def members(self, graph: str, nodes: list[str], ids: list[str]) -> list:
         """The items of ``ids`` (of ``nodes``), in that order, as a partition's merge reads them:

@@ -16,6 +16,7 @@ only way: ``state_at_seq`` falls back to it (``EventLog.state_at``).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from heapq import merge
 
 from pdgstore import codec, itembatch, tables
@@ -162,6 +163,11 @@ class StateAt(TableState):
         found = super().items_many([i for i in ids if i not in self.touched])
         found.update((i, self.then.items[i]) for i in ids if i in self.then.items)
         return found
+
+    def labels(self, ids) -> Iterator[tuple[str, str, str]]:
+        ids = list(ids)
+        yield from super().labels([i for i in ids if i not in self.touched])
+        yield from self.then.labels(i for i in ids if i in self.touched)
 
     def _untouched(self, items: list[Item]) -> list[Item]:
         return [i for i in items if i.item_id not in self.touched]
