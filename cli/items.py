@@ -25,10 +25,12 @@ def command(node, state_filter, at, db, as_json) -> None:
         state, point = refs.state_at(log, at)
         if node is not None:
             require_node(state, node)
-        rows = queries.items(log, state, node, state_filter)
-    if as_json:
-        render.emit_json({"schema": JSON_SCHEMA, "at": point.to_json() if point else None, "items": rows})
-        return
+        listing = queries.items(log, state, node, state_filter)
+        if as_json:
+            head = {"schema": JSON_SCHEMA, "at": point.to_json() if point else None}
+            render.emit_json_listing(head, "items", listing)
+            return
+        rows = list(listing)
     if point is not None:
         render.err.print(render.at_line(point))
     t = render.table("item_id", "name", "node", "index", "state", "outputs", "seconds")

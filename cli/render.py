@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 _consoles: dict = {}
@@ -68,6 +68,20 @@ STATE_STYLES = {
 
 def emit_json(data: dict) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def emit_json_listing(head: dict, key: str, rows: Iterable[dict]) -> None:
+    """``emit_json({**head, key: list(rows)})``, the same text, written as the rows come: a listing
+    of a million items never holds them all, nor their JSON. (``key`` comes last.)"""
+    write = sys.stdout.write
+    opening, _, closing = json.dumps({**head, key: []}, indent=2, default=str).rpartition("[]")
+    write(opening)
+    dumps = json.JSONEncoder(indent=2, default=str).encode
+    sep = "[\n    "
+    for row in rows:
+        write(sep + dumps(row).replace("\n", "\n    "))  # one level deeper (a JSON string holds no newline)
+        sep = ",\n    "
+    write(("\n  ]" if sep != "[\n    " else "[]") + closing + "\n")
 
 
 @contextlib.contextmanager

@@ -100,15 +100,16 @@ def item_summary(item: Item, root: str, limit: int | None = None) -> dict:
     }
 
 
-def items(log: EventLog, state: State, node: str | None = None, state_filter: str | None = None) -> list[dict]:
+def items(log: EventLog, state: State, node: str | None = None, state_filter: str | None = None) -> Iterator[dict]:
+    """The summary of each item (of ``node``, in ``state_filter``), node by node in graph order,
+    made as the caller takes them: a listing of a million items holds one at a time."""
     roots = {g: project_root(log, state, g) for g in state.graphs}
-    out = []
     for graph, node_name in node_order(state):
         if node is not None and node_name != node:
             continue
-        for item in state.items_of(graph, node_name, state_filter, summary=True):
-            out.append(item_summary(item, roots.get(graph, "")))
-    return out
+        root = roots.get(graph, "")
+        for item in state.iter_items_of(graph, node_name, state_filter, summary=True):
+            yield item_summary(item, root)
 
 
 def find_item(state: ReadState, ref: str, *, summary: bool = False) -> Item:

@@ -161,6 +161,11 @@ class State:
         found = [self.items[i] for i in ids]
         return found if state is None else [i for i in found if i.state == state]
 
+    def iter_items_of(
+        self, graph: str, node: str, state: str | None = None, *, summary: bool = False
+    ) -> Iterator[Item]:
+        return iter(self.items_of(graph, node, state, summary=summary))
+
     # The read side shared with ``pdgstore.readmodel.TableState`` (which answers from the tables):
     # read commands ask these, so they work on a replayed state (``--at``) and on the tables alike.
     def item(self, item_id: str, *, summary: bool = False) -> Item | None:

@@ -192,18 +192,19 @@ class StateAt(TableState):
         counts.update(i.state for i in self.then.items_of(graph, node))
         return {s: c for s, c in counts.items() if c > 0}
 
-    def items_of(self, graph: str, node: str, state: str | None = None, *, summary: bool = False) -> list[Item]:
+    def iter_items_of(
+        self, graph: str, node: str, state: str | None = None, *, summary: bool = False
+    ) -> Iterator[Item]:
         columns = tables.SUMMARY_COLUMNS if summary else tables.ITEM_COLUMNS
         sql = f"SELECT {columns} FROM items WHERE graph = ? AND node = ?"
         args: tuple = (graph, node)
         if state is not None:
             sql, args = sql + " AND state = ?", (graph, node, state)
-        now = [(r[0], r) for r in self.conn.execute(sql + " ORDER BY ord", args) if r[1] not in self.touched]
+        rows = self.conn.execute(sql + " ORDER BY ord", args)
+        now = ((r[0], r) for r in rows if r[1] not in self.touched)
         then = sorted((self.ords[i.item_id], i) for i in self.then.items_of(graph, node, state))
-        return [
-            tables.item_from_row(x, self.conn, lazy=True) if isinstance(x, tuple) else x
-            for _, x in merge(now, then, key=lambda pair: pair[0])
-        ]
+        for _, x in merge(now, then, key=lambda pair: pair[0]):
+            yield tables.item_from_row(x, self.conn, lazy=True) if isinstance(x, tuple) else x
 
     def item_ids_of(self, graph: str, node: str) -> list[str]:
         return [i.item_id for i in self.items_of(graph, node)]

@@ -108,9 +108,9 @@ def test_the_state_at_every_point_matches_a_replay(cooked):
             if isinstance(new, StateAt):
                 assert first_difference(new.materialise().to_plain(), old.to_plain()) is None, where
             assert queries.status(new) == queries.status(old), where
-            assert queries.items(log, new) == queries.items(log, old), where
+            assert list(queries.items(log, new)) == list(queries.items(log, old)), where
             for state in ("cooked_success", "dirty", "uncooked"):
-                assert queries.items(log, new, None, state) == queries.items(log, old, None, state), where
+                assert list(queries.items(log, new, None, state)) == list(queries.items(log, old, None, state)), where
             assert queries.cooks(new) == queries.cooks(old), where
             assert new.running_cook() == old.running_cook(), where
             for item in list(old.items.values())[::7]:
