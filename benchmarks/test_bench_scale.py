@@ -177,6 +177,35 @@ def test_read(benchmark, scale, name):
            met=seconds < READ_S and rss_mb < READ_MB, peak_rss_mb=round(rss_mb, 1), cpu_s=round(cpu_s, 3))
 
 
+#: reads whose answer covers every item of a node or of a cook: they cost what they return, so
+#: their figures are per item (reported, no target)
+WHOLE_READS = {
+    "cold_cook_detail": lambda cook_id: ("history", str(cook_id)),
+    "node_listing": lambda cook_id: ("items", "upper", "--json"),
+}
+
+
+@pytest.mark.parametrize("name", list(WHOLE_READS))
+def test_whole_read(benchmark, scale, name):
+    """``pdg history COOK`` of the cold cook (what it did to its 2N + 2 items, summed per node) and
+    ``pdg items upper --json`` (N items): wall time (and per item read) and peak RSS."""
+    cook_id = scale["cold"][-1].json()["cook_id"]
+    args = WHOLE_READS[name](cook_id)
+    items = 2 * SCALE_N + 2 if name == "cold_cook_detail" else SCALE_N
+    runs: list[Run] = []
+
+    def read():
+        result = pdg(*args, cwd=scale["engine"])
+        runs.append(result)
+        return result
+
+    benchmark.pedantic(read, rounds=READ_ROUNDS, iterations=1)
+    seconds = benchmark.stats.stats.median
+    rss_mb = max(r.maxrss_kb for r in runs) / 1024
+    report(benchmark, f"pdg {' '.join(args)} W({SCALE_N:,})", seconds, "s", target="reported", met=True,
+           peak_rss_mb=round(rss_mb, 1), us_per_item=round(seconds / items * 1e6, 2))
+
+
 def _ready(folder: str) -> None:
     """Just before a timed recook: ``folder``'s files read into the page cache, the disk quiet."""
     workload.warm(folder)
