@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from pdgstore import codec, faults, schema, snapshots, sqlitefile, tablefill, tables, writerlock
 from pdgstore import prepared as prepared_rows
@@ -49,6 +50,7 @@ class EventLog(LogReader):
         self.synchronous = synchronous
         self.next_seq = 0
         self._adopted = False
+        self._in_transaction = False  # inside ``one_transaction``
         self._held: schema.HeldFile | None = None
 
     # -- opening ---------------------------------------------------------------------------------
@@ -241,13 +243,19 @@ class EventLog(LogReader):
                 if manifest is not None:
                     c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"manifest:{manifest_seq[0]}", manifest))
 
-        if len(rows) < BIG_BATCH_ROWS or self._adopted:
+        if len(rows) < BIG_BATCH_ROWS or self._adopted or self._in_transaction:
             self._write(write)
             return
+        with self._big_cache():
+            self._write(write)
+
+    @contextmanager
+    def _big_cache(self) -> Iterator[None]:
+        """The appender's page cache for a big write, then the default again."""
         default = self.conn.execute("PRAGMA cache_size").fetchone()[0]
         self.conn.execute(f"PRAGMA cache_size = -{APPENDER_CACHE_KIB}")
         try:
-            self._write(write)
+            yield
         finally:
             self.conn.execute(f"PRAGMA cache_size = {default}")
 
@@ -302,12 +310,34 @@ class EventLog(LogReader):
             raise RuntimeError("write on a store opened for reading")
         self._write(body, "compaction")
 
+    @contextmanager
+    def one_transaction(self) -> Iterator[None]:
+        """Every append inside the block in one write transaction: all of them are in the log, or
+        none. For a command that writes many batches as one change (``pdg dirty``/``pdg accept``
+        of a node of a million items, its items read and recorded a chunk at a time)."""
+        if not self.is_writer:
+            raise RuntimeError("write on a store opened for reading")
+        with self._big_cache(), self._transaction("batch"):  # a big change: the appender's cache
+            self._in_transaction = True
+            try:
+                yield
+            finally:
+                self._in_transaction = False
+
     def _write(self, body, what: str = "batch") -> None:
+        if self._in_transaction:  # inside ``one_transaction``: it commits, or rolls all of it back
+            body(self.conn)
+            return
+        with self._transaction(what):
+            body(self.conn)
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[None]:
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                body(conn)
+                yield
                 faults.point(what)  # the crash campaign's kill point (tests/crash): nothing when unset
                 conn.execute("COMMIT")
             except BaseException:

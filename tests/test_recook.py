@@ -292,6 +292,40 @@ def test_accept_keeps_a_harmless_change_from_rerunning(rc):
     assert result.exit_code == 1 and "out1/a.txt" in result.stderr and "missing" in result.stderr
 
 
+def test_dirty_and_accept_of_many_chunks_are_one_change(rc, monkeypatch, tmp_path_factory):
+    """``dirty`` and ``accept`` read and record their items a chunk at a time (a node of a million
+    items never sits in memory whole), all in one transaction: a refusal met in the last chunk
+    leaves nothing written, and ``--remove-outputs`` deletes nothing."""
+    from pdgstore.engine.errors import MissingFiles, OutsideProject
+    from pdgstore.engine.incremental import manual
+
+    monkeypatch.setattr(manual, "CHUNK", 1)
+
+    def last_seq() -> int:
+        with EventLog.open(str(rc.p.db)) as log:
+            return log.last_seq()
+
+    before = last_seq()
+    result = manual.dirty(str(rc.p.db), "count")
+    assert len(result.items) == 3 and last_seq() == before + 3
+    ran, _ = rc.cook()
+    assert ran == {"count:a", "count:b", "count:c"}
+
+    before = last_seq()
+    (rc.p.root / "out1/c.txt").unlink()  # upper's third item: its file is gone
+    with pytest.raises(MissingFiles, match="out1/c.txt"):
+        manual.accept(str(rc.p.db), "src")  # src's 3 items, then all that is downstream of them
+    assert last_seq() == before
+
+    outside = tmp_path_factory.mktemp("elsewhere") / "outside.txt"
+    outside.write_text("not the project's")
+    (rc.p.root / "out1/c.txt").symlink_to(outside)
+    with pytest.raises(OutsideProject, match="nothing was deleted or dirtied"):
+        manual.dirty(str(rc.p.db), "upper", remove_outputs=True)
+    assert last_seq() == before
+    assert (rc.p.root / "out1/a.txt").exists() and (rc.p.root / "out1/b.txt").exists() and outside.exists()
+
+
 def test_explain_errors_are_one_sentence(rc):
     result = rc.p.pdg("explain", "no_such_item")
     assert result.exit_code == 2

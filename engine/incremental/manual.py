@@ -19,7 +19,10 @@ A target is a node name (all its items, in every graph that has such a node) or 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
+from typing import NamedTuple
 
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.errors import MissingFiles, OutsideProject
@@ -35,14 +38,25 @@ from pdgstore.queries import JSON_SCHEMA, find_item, project_root, working_dirs
 from pdgstore.readmodel import TableState
 from pdgstore.state import Item, State
 
-DONE_STATES = ("cooked_success", "cooked_cache")
+#: items read, recorded and let go of at a time: ``pdg dirty`` of a node of a million items never
+#: holds them all (every chunk's events are appended in the one transaction of the whole change)
+CHUNK = 5_000
+
+
+class Touched(NamedTuple):
+    """An item a ``dirty`` or ``accept`` changed, as its answer names it."""
+
+    item_id: str
+    name: str
+    node: str
+    graph: str
 
 
 @dataclass
 class ManualResult:
     """What a ``dirty`` or ``accept`` did: the items it touched and the files it removed or found missing."""
 
-    items: list[Item] = field(default_factory=list)
+    items: list[Touched] = field(default_factory=list)
     removed_files: list[str] = field(default_factory=list)
     missing_files: list[str] = field(default_factory=list)
 
@@ -51,42 +65,57 @@ class ManualResult:
             "schema": JSON_SCHEMA,
             "action": action,
             "count": len(self.items),
-            "items": [{"item_id": i.item_id, "name": i.name, "node": i.node, "graph": i.graph} for i in self.items],
+            "items": [i._asdict() for i in self.items],
             "removed_files": self.removed_files,
             "missing_files": self.missing_files,
         }
 
+    def touched(self, items: list[Item]) -> None:
+        self.items += [Touched(i.item_id, i.name, i.node, i.graph) for i in items]
 
-def resolve(state, target: str) -> list[Item]:
-    """The items a NODE|ITEM argument names: a node's items (in log order) or the one item.
-    ``state``: a ``State`` or the store's tables (``pdgstore.readmodel.TableState``)."""
-    by_node = [i for g, n in state.node_keys() if n == target for i in state.items_of(g, n)]
-    if by_node:
-        return by_node
+
+def resolve(state, target: str) -> Iterator[list[Item]]:
+    """The items a NODE|ITEM argument names, a chunk at a time: a node's items (in log order, in
+    every graph that has such a node) or the one item. ``state``: a ``State`` or the store's
+    tables (``pdgstore.readmodel.TableState``). A wrong target is refused before any chunk."""
+    nodes = [(g, n) for g, n in state.node_keys() if n == target and state.node_counts(g, n)]
+    if nodes:
+        return _chunks(item for g, n in nodes for item in state.iter_items_of(g, n))
     try:
-        return [find_item(state, target)]
+        return iter([[find_item(state, target)]])
     except UnknownItem:
-        nodes = sorted({n for (_, n) in state.node_keys()})
-        raise UnknownItem(f"no node or work item {target} in the store (nodes: {', '.join(nodes) or 'none'})") from None
+        names = sorted({n for (_, n) in state.node_keys()})
+        raise UnknownItem(f"no node or work item {target} in the store (nodes: {', '.join(names) or 'none'})") from None
 
 
-def dependents(state, roots: list[Item]) -> list[Item]:
-    """``roots`` and every item downstream of them, each once, roots first (the children of an
-    item come from the store's links, so this reads what is downstream, not every item)."""
-    seen = {i.item_id for i in roots}
-    order = list(roots)
-    frontier = [i.item_id for i in roots]
+def with_dependents(state, roots: Iterable[list[Item]]) -> Iterator[list[Item]]:
+    """The chunks of ``roots``, then every item downstream of them, each once, level by level, a
+    chunk at a time (the children of an item come from the store's links, so this reads what is
+    downstream, not every item)."""
+    seen: set[str] = set()
+    frontier: list[str] = []
+    for chunk in roots:
+        fresh = [i for i in chunk if i.item_id not in seen]
+        seen.update(i.item_id for i in fresh)
+        frontier += [i.item_id for i in fresh]
+        yield fresh
     while frontier:
-        nxt = []
+        below = []
         for item_id in frontier:
             for child in state.children(item_id):
                 if child not in seen:
                     seen.add(child)
-                    nxt.append(child)
-        found = state.items_many(nxt)
-        order += [found[i] for i in nxt if i in found]
-        frontier = nxt
-    return order
+                    below.append(child)
+        for ids in _chunks(below):
+            found = state.items_many(ids)
+            yield [found[i] for i in ids if i in found]
+        frontier = below
+
+
+def _chunks(values: Iterable) -> Iterator[list]:
+    it = iter(values)
+    while chunk := list(islice(it, CHUNK)):
+        yield chunk
 
 
 def _holding(items: list[Item]) -> State:
@@ -100,73 +129,91 @@ def _holding(items: list[Item]) -> State:
 
 
 def dirty(path: str, target: str, *, remove_outputs: bool = False, message: str = "pdg dirty") -> ManualResult:
-    """Dirty the items ``target`` names in the store at ``path`` (see the module docstring)."""
+    """Dirty the items ``target`` names in the store at ``path`` (see the module docstring). With
+    ``remove_outputs``, their files are deleted once the change is in the log; a file outside the
+    project refuses the whole change before anything is written or deleted."""
     with EventLog.open(path, writer=True) as log:
         state = TableState(log)
-        result = ManualResult(items=resolve(state, target))
-        recorder = Recorder(log, _holding(result.items))
-        for item in result.items:
-            recorder.graph = item.graph
-            recorder.cook_id = 0
-            recorder.emit(ev.WorkItemDirtied, item_id=item.item_id, reason=reasons.user(message))
-        if remove_outputs:
-            doomed = []
-            for item in result.items:
-                if not item.inputs and not item.parents:
-                    continue  # a file pattern's item: its "output" is the user's own input file
-                root = project_root(log, state, item.graph)
-                confine = Confine(root, working_dirs(state, item.graph))
-                for out in item.outputs:
-                    full = files.absolute(out[files.PATH], root)
-                    problem = confine.problem(full)  # resolved, symlinks included: never PDG_ALLOW_OUTSIDE
-                    if problem:
-                        raise OutsideProject(
-                            f"pdg dirty --remove-outputs refuses to delete {problem} (recorded for work item "
-                            f"{item.name}); nothing was deleted or dirtied"
-                        )
-                    doomed.append(full)
-            for full in doomed:
-                try:
-                    os.remove(full)
-                    result.removed_files.append(full)
-                except FileNotFoundError:
-                    result.missing_files.append(full)
-        recorder.flush()
+        result = ManualResult()
+        recorder = Recorder(log, State())
+        reason = reasons.user(message)
+        doomed: list[str] = []
+        with log.one_transaction():
+            for chunk in resolve(state, target):
+                if remove_outputs:
+                    doomed += _outputs_to_remove(log, state, chunk)
+                recorder.state = _holding(chunk)
+                for item in chunk:
+                    recorder.graph = item.graph
+                    recorder.emit(ev.WorkItemDirtied, item_id=item.item_id, reason=reason)
+                recorder.flush()
+                result.touched(chunk)
+        for full in doomed:
+            try:
+                os.remove(full)
+                result.removed_files.append(full)
+            except FileNotFoundError:
+                result.missing_files.append(full)
         return result
 
 
+def _outputs_to_remove(log: EventLog, state, items: list[Item]) -> list[str]:
+    """The output files of ``items`` that ``dirty --remove-outputs`` deletes: every one inside the
+    project (or one of its schedulers' working folders), else the whole change is refused."""
+    doomed = []
+    for item in items:
+        if not item.inputs and not item.parents:
+            continue  # a file pattern's item: its "output" is the user's own input file
+        root = project_root(log, state, item.graph)
+        confine = Confine(root, working_dirs(state, item.graph))
+        for out in item.outputs:
+            full = files.absolute(out[files.PATH], root)
+            problem = confine.problem(full)  # resolved, symlinks included: never PDG_ALLOW_OUTSIDE
+            if problem:
+                raise OutsideProject(
+                    f"pdg dirty --remove-outputs refuses to delete {problem} (recorded for work item "
+                    f"{item.name}); nothing was deleted or dirtied"
+                )
+            doomed.append(full)
+    return doomed
+
+
 def accept(path: str, target: str, *, message: str = "pdg accept") -> ManualResult:
-    """Accept the current files of ``target``'s items and of everything downstream of them."""
+    """Accept the current files of ``target``'s items and of everything downstream of them. A
+    missing output file refuses the whole change: nothing is written."""
     with EventLog.open(path, writer=True) as log:
         state = TableState(log)
-        items = dependents(state, resolve(state, target))
-        result = ManualResult(items=items)
-        recorder = Recorder(log, _holding(items))
+        result = ManualResult()
+        recorder = Recorder(log, State())
         registries: dict[str, TypeRegistry] = {}
-        pending = []
-        for item in items:
-            root = project_root(log, state, item.graph)
-            types = registries.get(root)
-            if types is None:
-                types = registries[root] = TypeRegistry.of_project(root)
-            outputs = []
-            for out in item.outputs:
-                verdict, current = files.check(out, root, types=types)
-                if current is None:
-                    full = files.absolute(out[files.PATH], root)
-                    if full not in result.missing_files:
-                        result.missing_files.append(full)
-                else:
-                    outputs.append(current)
-            pending.append((item, outputs))
-        if result.missing_files:
-            shown = ", ".join(result.missing_files[:3]) + (" ..." if len(result.missing_files) > 3 else "")
-            raise MissingFiles(
-                f"cannot accept {target}: its output files are missing ({shown}); "
-                f"use pdg dirty {target} to make them again"
-            )
-        for item, outputs in pending:
-            recorder.graph = item.graph
-            recorder.emit(ev.WorkItemAccepted, item_id=item.item_id, outputs=outputs, message=message)
-        recorder.flush()
+        missing: set[str] = set()
+        with log.one_transaction():
+            for chunk in with_dependents(state, resolve(state, target)):
+                recorder.state = _holding(chunk)
+                for item in chunk:
+                    root = project_root(log, state, item.graph)
+                    types = registries.get(root)
+                    if types is None:
+                        types = registries[root] = TypeRegistry.of_project(root)
+                    outputs = []
+                    for out in item.outputs:
+                        verdict, current = files.check(out, root, types=types)
+                        if current is None:
+                            full = files.absolute(out[files.PATH], root)
+                            if full not in missing:
+                                missing.add(full)
+                                result.missing_files.append(full)
+                        else:
+                            outputs.append(current)
+                    if not missing:  # once a file is missing nothing is written: the rest is only checked
+                        recorder.graph = item.graph
+                        recorder.emit(ev.WorkItemAccepted, item_id=item.item_id, outputs=outputs, message=message)
+                recorder.flush()
+                result.touched(chunk)
+            if missing:  # refused: what was appended is rolled back with the transaction
+                shown = ", ".join(result.missing_files[:3]) + (" ..." if len(result.missing_files) > 3 else "")
+                raise MissingFiles(
+                    f"cannot accept {target}: its output files are missing ({shown}); "
+                    f"use pdg dirty {target} to make them again"
+                )
         return result
