@@ -81,6 +81,38 @@ def test_read_commands_never_load_the_whole_state(cooked, monkeypatch, args):
     assert r.output == expected.output
 
 
+def test_the_web_views_answers_never_load_the_whole_state(cooked, monkeypatch):
+    """The web view's JSON answers (``pdg serve``'s ``/api/``) read the tables as the commands
+    do, and cut an item's long lists and a diff's rows to what the page shows, with how many
+    more. (Its diff of W(100,000) loaded both states whole: over 10 s and 1.4 GB.)"""
+    from pdgstore.engine.web import api as web_api
+
+    monkeypatch.setattr(web_api, "DETAIL_ENTRIES", 5)
+    monkeypatch.setattr(web_api, "DIFF_ROWS", 2)
+    web = web_api.WebApi(str(cooked.db))
+    with EventLog.open(str(cooked.db)) as log:
+        gather = queries.find_item(TableState(log), "gather_1").item_id
+
+    def answers() -> list:
+        return [web.graph(), web.graph("cook~1"), web.items("wide", "upper"), web.items("wide", "upper", "cook:1"),
+                web.changes(0), web.item("upper_3"), web.item(gather), web.item("upper_3", "cook~1"), web.cooks(),
+                web.diff("cook~1", "now"), web.diff("cook:1", "cook:3")]
+
+    try:
+        expected = answers()
+        _forbid_loading(monkeypatch)
+        assert answers() == expected
+    finally:
+        web.close()
+    detail = expected[6]
+    assert len(detail["outputs"]) == len(detail["parents"]) == 5
+    assert detail["counts"] == {"parents": 20, "inputs": 0, "outputs": 20}
+    full = json.loads(cooked.pdg("diff", "cook:1", "cook:3", "--json").output)
+    diff = expected[10]
+    assert diff["counts"] == full["counts"] and diff["items"] == full["items"][:2]
+    assert diff["more"] == len(full["items"]) - 2 > 0
+
+
 def test_log_dirty_and_accept_never_load_the_whole_state(cooked, monkeypatch):
     _forbid_loading(monkeypatch)
     r = cooked.pdg("log", "upper_3")

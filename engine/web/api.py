@@ -26,6 +26,11 @@ from pdgstore.readmodel import TableState
 CHANGES_LIMIT = 20000
 #: lines of a job's log an item's detail shows
 LOG_TAIL_LINES = 40
+#: entries of an item's parents, inputs and outputs its detail lists (a partition's hold one per
+#: member), with each list's length: the page says how many more there are
+DETAIL_ENTRIES = 100
+#: the rows of a diff sent to the page, with the number left out (its counts cover them all)
+DIFF_ROWS = 500
 STATE_CODES = {s: i for i, s in enumerate(STATES)}
 ITEM_KINDS = frozenset(queries.ITEM_KINDS)
 
@@ -118,7 +123,7 @@ class WebApi:
         with self._reading() as log:
             point = refs.resolve(log, at) if at else None
             state = TableState(log)
-            detail = queries.item_detail(log, state, item_id, point.seq if point else None)
+            detail = queries.item_detail(log, state, item_id, point.seq if point else None, limit=DETAIL_ENTRIES)
             job = detail.get("job") or {}
             detail["log_tail"] = _tail(job.get("log_path") or "", LOG_TAIL_LINES)
             try:
@@ -139,11 +144,19 @@ class WebApi:
             return {"seq": log.last_seq(), "cooks": rows}
 
     def diff(self, ref1: str, ref2: str) -> dict:
-        """What changed from ``ref1`` to ``ref2`` (``pdg diff --json``)."""
+        """What changed from ``ref1`` to ``ref2`` (``pdg diff --json``, reading only the items
+        the events between them touched), its first ``DIFF_ROWS`` rows and how many more."""
         with self._reading() as log:
             a_point, b_point = refs.resolve(log, ref1), refs.resolve(log, ref2)
-            a, b = log.state_at(a_point.seq), log.state_at(b_point.seq)
-            return {"from": a_point.to_json(), "to": b_point.to_json(), **history.diff(log, a, b)}
+            result = history.diff_at(log, a_point.seq, b_point.seq)
+            rows = result["items"]
+            return {
+                "from": a_point.to_json(),
+                "to": b_point.to_json(),
+                "counts": result["counts"],
+                "items": rows[:DIFF_ROWS],
+                "more": max(0, len(rows) - DIFF_ROWS),
+            }
 
     def node_names(self, graph: str) -> list[str] | None:
         """The names of the graph's nodes as last loaded (None: no such graph in the store)."""

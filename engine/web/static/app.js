@@ -399,7 +399,8 @@
     let d;
     try { d = await api("item", view.at ? { id, at: view.at } : { id }); }
     catch (e) { body.textContent = e.message; return; }
-    const files = (list) => table(list.map((f) => [f.path, f.tag, f.size == null ? "" : f.size]), ["file", "tag", "bytes"]);
+    const files = (list, count) => table(list.map((f) => [f.path, f.tag, f.size == null ? "" : f.size]), ["file", "tag", "bytes"]) +
+      (count > list.length ? `<p class="more">and ${count - list.length} more (pdg show ${esc(d.name)} --json lists them all)</p>` : "");
     const chain = (d.explain.chain || []).map((s) => `<li>${esc(s.text)}</li>`).join("");
     body.innerHTML =
       `<h2 id="detail-name">${esc(d.name)}</h2>` +
@@ -407,7 +408,7 @@
         ["cook", d.cook_id], ["cook time", `${d.cook_seconds} s`]].concat(d.error ? [["error", d.error]] : []), ["", ""]) +
       (view.cfg.actions && view.token && !view.at ? `<button id="dirty-item" type="button">dirty this item</button>` : "") +
       `<h3>attributes</h3><div id="detail-attrs">${table(Object.entries(d.attrs).map(([k, v]) => [k, v.type, JSON.stringify(v.values)]), ["name", "type", "values"])}</div>` +
-      `<h3>input files</h3>${files(d.inputs)}<h3>output files</h3>${files(d.outputs)}` +
+      `<h3>input files</h3>${files(d.inputs, d.counts.inputs)}<h3>output files</h3>${files(d.outputs, d.counts.outputs)}` +
       `<h3>why did this run</h3><ol id="detail-explain">${chain}</ol><pre>${esc(d.explain.text || "")}</pre>` +
       `<h3>state history</h3>${table((d.history || []).map((h) => [h.seq, h.state, h.cook_id ?? "", h.time_ns ? new Date(h.time_ns / 1e6).toLocaleTimeString() : "", h.message || ""]), ["seq", "state", "cook", "time", ""])}` +
       `<h3>job log</h3><pre id="detail-log">${esc(d.log_tail || (d.job ? "(empty)" : "no job log: it ran in the cooking process"))}</pre>`;
@@ -626,8 +627,8 @@
       const c = d.counts;
       panel.innerHTML = `<h2>from seq ${d.from.seq} to seq ${d.to.seq}: ${c.added} added, ${c.removed} removed, ` +
         `${c.rerun} rerun, ${c.updated} updated, ${c.changed} changed otherwise</h2>` +
-        table(d.items.slice(0, 500).map((r) => [r.change, r.name, r.node, `${r.state_before || ""} → ${r.state_after || ""}`, r.why || ""]),
-          ["change", "item", "node", "state", "why"]) + (d.items.length > 500 ? `<p>and ${d.items.length - 500} more</p>` : "");
+        table(d.items.map((r) => [r.change, r.name, r.node, `${r.state_before || ""} → ${r.state_after || ""}`, r.why || ""]),
+          ["change", "item", "node", "state", "why"]) + (d.more ? `<p>and ${d.more} more (pdg diff lists them all)</p>` : "");
     } catch (e) { panel.textContent = e.message; }
   };
 
