@@ -46,17 +46,13 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
             point = refs.resolve(log, since)
             spans = log.cook_spans()
             rows = [r for r in rows if spans.get(r["cook_id"], (0, 0))[1] >= point.seq]
-        if node is not None or item_ref is not None:
-            subjects = []
-            if item_ref is not None:
-                subjects.append(queries.find_item(state, item_ref).item_id)
-            if node is not None:
-                ids = [i for g, n in state.node_keys() if n == node for i in state.item_ids_of(g, n)]
-                ids += history.removed_items_of(log, node)  # cooks that touched items since removed
-                if not ids:
-                    require_node(state, node)
-                subjects += ids + [node]
-            touched = history.cooks_touching(log, subjects)
+        if item_ref is not None:
+            touched = history.cooks_touching(log, [queries.find_item(state, item_ref).item_id])
+            rows = [r for r in rows if r["cook_id"] in touched]
+        if node is not None:
+            if not any(n == node for _, n in state.node_keys()) and not history.removed_items_of(log, node):
+                require_node(state, node)
+            touched = history.cooks_touching_node(log, node)
             rows = [r for r in rows if r["cook_id"] in touched]
     for r in rows:
         r["started"] = render.iso(r["started_ns"])

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from pdgstore import codec, itembatch, reasons, tables
 from pdgstore.errors import BadRef
+from pdgstore.events import REGISTRY
 from pdgstore.log import EventLog
 from pdgstore.queries import file_dict, project_root
 from pdgstore.state import Item, State
@@ -55,6 +56,37 @@ def cooks_touching(log: EventLog, subjects: list[str]) -> set[int]:
                 blob = log.conn.execute("SELECT payload FROM events WHERE seq = ?", (seq,)).fetchone()[0]
                 if not wanted.isdisjoint(itembatch.ids_of(blob)):
                     found.add(cook_id)
+    return found
+
+
+def cooks_touching_node(log: EventLog, node: str) -> set[int]:
+    """The cooks that wrote an event about ``node`` or about any of its items, those since removed
+    included (``pdg history --node``), without going over every item of the node: a cook that
+    reached the node wrote the node's own events (its generation, its cook, its batches of items),
+    which one index lookup finds; only the other cooks are asked, each through its own events, up
+    to the first about an item of the node (the items table names an item's node; a removed item's
+    first event does)."""
+    conn = log.conn
+    found = {
+        r[0] for r in conn.execute("SELECT DISTINCT cook_id FROM events WHERE subject = ? AND cook_id > 0", (node,))
+    }
+    kinds = ", ".join(f"'{kind}'" for kind, cls in REGISTRY.items() if cls.subject_field == "item_id")
+    for (cook_id,) in conn.execute("SELECT cook_id FROM cooks").fetchall():
+        if cook_id in found:
+            continue
+        sql = (
+            "SELECT 1 FROM events e JOIN items i ON i.item_id = e.subject "
+            f"WHERE e.cook_id = ? AND e.kind IN ({kinds}) AND i.node = ? LIMIT 1"
+        )
+        if conn.execute(sql, (cook_id, node)).fetchone():
+            found.add(cook_id)
+            continue
+        gone = (  # the cook's items that no longer exist
+            "SELECT DISTINCT e.subject FROM events e LEFT JOIN items i ON i.item_id = e.subject "
+            f"WHERE e.cook_id = ? AND e.kind IN ({kinds}) AND i.item_id IS NULL"
+        )
+        if any(_node_of_removed(log, item_id) == node for (item_id,) in conn.execute(gone, (cook_id,)).fetchall()):
+            found.add(cook_id)
     return found
 
 

@@ -500,6 +500,24 @@ def test_history_node_filter_finds_cooks_of_items_since_removed(cooked):
     assert cooks == [1, 2, 3]
 
 
+def test_the_node_filter_finds_what_the_events_of_every_item_of_the_node_find(cooked):
+    """``history --node`` asks the node's own events, then each other cook through its events; its
+    answer is the one every item's events give (the items the node has, and those it had)."""
+    from pdgstore import history
+    from pdgstore.readmodel import TableState
+
+    cooked.write("in/f0007.txt", "changed again\n")
+    assert cooked.pdg("cook", "wide.py", "upper").exit_code == 0  # a cook of upstream nodes only
+    with EventLog.open(str(cooked.db)) as log:
+        state = TableState(log)
+        for node in ("files", "upper", "gather", "concat"):
+            ids = [i for g, n in state.node_keys() if n == node for i in state.item_ids_of(g, n)]
+            by_items = history.cooks_touching(log, [*ids, *history.removed_items_of(log, node), node])
+            assert history.cooks_touching_node(log, node) == by_items, node
+        assert history.cooks_touching_node(log, "concat") == {1, 2, 3}  # cook 4 did not reach it
+        assert history.cooks_touching_node(log, "upper") == {1, 2, 3, 4}
+
+
 def test_a_cooks_snapshot_follows_the_count_of_events_not_their_weight(wide):
     """Events carrying big lists (a partition's 20 outputs, the concat's 20 inputs) add up to more
     bytes than the snapshot long before 20,000 events. That no longer calls for a snapshot at the
