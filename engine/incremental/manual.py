@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from sys import intern
 from typing import NamedTuple
 
 from pdgstore.engine.cook.recorder import Recorder
@@ -71,7 +72,8 @@ class ManualResult:
         }
 
     def touched(self, items: list[Item]) -> None:
-        self.items += [Touched(i.item_id, i.name, i.node, i.graph) for i in items]
+        # a node's and a graph's name once, not once per item (a million items: 110 MB less)
+        self.items += [Touched(i.item_id, i.name, intern(i.node), intern(i.graph)) for i in items]
 
 
 def resolve(state, target: str) -> Iterator[list[Item]]:
