@@ -143,11 +143,11 @@ def item_detail(log: EventLog, state: ReadState, ref: str, until: int | None = N
     detail = item_summary(item, root, limit)
     parent_ids = list(item.parents if limit is None else item.parents[:limit])
     inputs = item.inputs if limit is None else item.inputs[:limit]
-    parents = state.items_many(parent_ids)
+    names = {item_id: name for item_id, _node, name in state.labels(parent_ids)}  # not each parent read whole
     if limit is not None:
         detail["counts"] = {"parents": len(item.parents), "inputs": len(item.inputs), "outputs": len(item.outputs)}
     detail.update(
-        parents=[{"item_id": p, "name": parents[p].name if p in parents else ""} for p in parent_ids],
+        parents=[{"item_id": p, "name": names.get(p, "")} for p in parent_ids],
         attrs={
             name: {"type": attr[0], "values": attr[1], **({"flags": list(attr[2])} if len(attr) > 2 else {})}
             for name, attr in sorted(item.attrs.items())
