@@ -181,6 +181,10 @@ def test_schedule_run_process_with_watch_exits_0_on_ctrl_c(wide):
     proc = wide.popen("schedule", "run", "--watch", "--json")
     try:
         first = json.loads(proc.stdout.readline())  # the watcher's first cook
+        if first["status"] != "success":
+            proc.kill()
+            out, err = proc.communicate()
+            raise AssertionError(f"first: {first}\nstdout: {out}\nstderr: {err}")
         assert first["status"] == "success" and first["items"]["ran"] == 21
         (wide.root / "in" / "f0001.txt").write_text("edited while the service runs\n")
         second = json.loads(proc.stdout.readline())
