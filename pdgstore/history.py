@@ -185,7 +185,8 @@ class _Fates:
     said of it already. ``durations`` (and ``errors``): of the items whose run ended in this
     cook, the last run's."""
 
-    def __init__(self) -> None:
+    def __init__(self, conn) -> None:
+        self.conn = conn
         self.fate: dict[str, str] = {}
         self.durations: dict[str, int] = {}
         self.errors: dict[str, str] = {}
@@ -193,26 +194,32 @@ class _Fates:
 
     @classmethod
     def of(cls, log: EventLog, cook_id: int, span: tuple[int, int]) -> _Fates:
-        fates = cls()
+        fates = cls(log.conn)
         marks = ",".join("?" * len(_DETAIL_KINDS))
+        # a long payload (a partition's cook event, with a file per member) stays in the store: its
+        # state and duration are read from it a piece at a time (``codec.StoredPayload``)
+        lazy = ", ".join(f"'{k}'" for k in sorted(codec.LAZY_KINDS))
+        left = f"kind IN ({lazy}) AND length(payload) >= {codec.LAZY_FROM}"
         sql = (
-            "SELECT seq, time_ns, kind, subject, payload FROM events "
-            f"WHERE cook_id = ? AND seq >= ? AND seq <= ? AND kind IN ({marks}) ORDER BY seq"
+            f"SELECT seq, time_ns, kind, subject, CASE WHEN {left} THEN NULL ELSE payload END, length(payload) "
+            f"FROM events WHERE cook_id = ? AND seq >= ? AND seq <= ? AND kind IN ({marks}) ORDER BY seq"
         )
         with log.read_errors():
             for row in log.conn.execute(sql, (cook_id, span[0], span[1], *_DETAIL_KINDS)):
                 fates.read(*row)
         return fates
 
-    def read(self, seq: int, time_ns: int, kind: str, subject: str, blob: bytes) -> None:
+    def read(self, seq: int, time_ns: int, kind: str, subject: str, blob: bytes | None, size: int) -> None:
         fate = self.fate
+        payload = codec.StoredPayload(self.conn, seq, size) if blob is None else blob
         if kind == itembatch.KIND:
+            assert blob is not None  # a batch is read whole (not one of ``codec.LAZY_KINDS``)
             for item_id in itembatch.ids_of(blob):
                 fate.setdefault(item_id, "updated")
         elif kind == "JobStarted":  # an out-of-process job: the item is cooking (PDG has no separate event)
             fate[subject] = "ran"
         elif kind == "WorkItemStateChanged":
-            to = codec.decode_payload(kind, blob)[1]["state"]
+            to = codec.decode_payload(kind, payload)[1]["state"]
             if to == "cooking":
                 fate[subject] = "ran"
             elif to == "cooked_cancel":
@@ -220,7 +227,7 @@ class _Fates:
             else:
                 fate.setdefault(subject, "updated")
         elif kind == "WorkItemCooked":
-            cooked = codec.decode_payload(kind, blob)[1]
+            cooked = codec.decode_payload(kind, payload, lazy=True)[1]
             if cooked["state"] == "cooked_cache":
                 fate[subject] = "cached"
             elif fate.get(subject) == "ran":
@@ -235,7 +242,7 @@ class _Fates:
         elif kind == "WorkItemRemoved":
             fate[subject] = "removed"
         elif kind == "CookWarning":
-            warning = codec.decode_payload(kind, blob)[1]
+            warning = codec.decode_payload(kind, payload)[1]
             self.warnings.append(
                 {"seq": seq, "time_ns": time_ns, "about": warning["about"], "message": warning["message"]}
             )

@@ -181,6 +181,14 @@ graph.python_processor("div", upstream=nums, func=lambda item: item.set_attrib("
 # fails its first attempt, then succeeds: a retry within the cook
 graph.command("flaky", nums, ["sh", "-c", 'mkdir "tried_$PDG_ITEM_NAME" 2>/dev/null && exit 3 || true'])
 
+@graph.python_processor("many", upstream=graph.range_generate("one", 1))
+def many(item):  # 300 outputs: its cook event's payload is long, read from the store a piece at a time
+    os.makedirs("many", exist_ok=True)
+    for i in range(300):
+        with open("many/%03d.txt" % i, "w") as f:
+            f.write(str(i))
+        item.add_output_file("many/%03d.txt" % i)
+
 @graph.python_processor("kept", upstream=nums, cache_mode="automatic", expected_outputs=["out/@pdg_index.txt"])
 def kept(item):
     os.makedirs("out", exist_ok=True)
@@ -248,7 +256,7 @@ def test_a_cooks_detail_read_from_its_rows_is_the_fold_of_its_decoded_events(coo
     fate (a cook of 100,000 items took 3.7 s and 507 MB decoding every event and item, 1.7 s and
     121 MB so). Its answer must be the plain fold's: for ran, reused, updated, added and removed
     items (the three cooks of the wide graph), and for failed, retried and cached ones."""
-    from pdgstore import history
+    from pdgstore import codec, history
     from pdgstore.readmodel import TableState
 
     project = Project(tmp_path_factory.mktemp("mixed"))
@@ -270,6 +278,9 @@ def test_a_cooks_detail_read_from_its_rows_is_the_fold_of_its_decoded_events(coo
                 assert history.cook_detail(log, cook_id, TableState(log), ran_names=False)["ran"] is None
                 checked |= {k for row in detail["nodes"] for k, v in row.items() if v and k != "node"}
     assert checked >= {"ran", "cached", "failed", "updated", "removed", "reused"}  # every fate but cancelled met
+    with EventLog.open(str(project.db)) as log:  # the long payload was there to be read lazily
+        sizes = log.conn.execute("SELECT max(length(payload)) FROM events WHERE kind = 'WorkItemCooked'").fetchone()
+    assert sizes[0] >= codec.LAZY_FROM
     flaky = {r["node"]: r for r in _json(project.pdg("history", "1", "--json"))["cook"]["nodes"]}["flaky"]
     assert flaky["ran"] == 4 and flaky["failed"] == 0  # each failed once, then ran on its retry
 
