@@ -367,8 +367,7 @@ class EventLog(LogReader):
         adds projection tables is passed, their filling by a fold of the log (``tablefill.rebuild``,
         streamed), else each version's conversion of the rows in place (``schema.CONVERTS``)."""
         base = self.base_seq()
-        start = self.snapshot(base) if base else None
-        if base and (start is None or start.seq != base):
+        if base and not self.has_snapshot(base):
             raise StoreRefused(f"{self.display} is corrupt: its compaction base snapshot at seq {base} is missing")
 
         def write(c: sqlite3.Connection) -> None:
@@ -378,7 +377,7 @@ class EventLog(LogReader):
                     c.execute(statement)
             if schema.FILLS.intersection(passed):  # the fold writes the tables as this schema has them
                 tablefill.clear(c)
-                tablefill.rebuild(c, c, start)
+                tablefill.rebuild(c, c, base)
             else:
                 for v in passed:
                     if v in schema.CONVERTS:

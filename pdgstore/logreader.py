@@ -200,6 +200,12 @@ class LogReader:
         with paused_gc(), self.read_errors():
             return State.from_plain(msgpack.unpackb(row[0], raw=False, strict_map_key=False))
 
+    def has_snapshot(self, seq: int) -> bool:
+        """Whether a readable snapshot (of this version) at exactly ``seq`` is stored."""
+        with self.read_errors():
+            sql = "SELECT 1 FROM snapshots WHERE seq = ? AND v = ?"
+            return self.conn.execute(sql, (seq, SNAPSHOT_VERSION)).fetchone() is not None
+
     def snapshot_due(self, every: int, last_seq: int | None = None, *, weigh: bool = True) -> bool:
         """Whether a new snapshot should be written: there is none, or ``every`` events followed the
         newest, or (``weigh``) the events after it weigh more than it does (then loading state from

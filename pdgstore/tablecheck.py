@@ -5,8 +5,8 @@ The replay folds the log into a scratch database (the same ``tables.fold_rows`` 
 writes, ``tablefill.rebuild``), in a temporary folder; then the scratch tables and the store's are
 read side by side in key order and compared row by row. The newest snapshot is read piece by
 piece (SQLite's incremental blob I/O into a msgpack ``Unpacker``) and compared, item by item, with
-the scratch tables at its seq. Nothing holds every item at once: only the compaction base (a
-snapshot the replay must start from) is loaded whole, when the log was compacted.
+the scratch tables at its seq. Nothing holds every item at once: the compaction base (a snapshot the
+replay must start from, when the log was compacted) is written into them a chunk at a time.
 """
 
 from __future__ import annotations
@@ -46,8 +46,7 @@ def check(log: EventLog) -> Verdict:
 
 def _check(log: EventLog) -> Verdict:
     base = log.base_seq()
-    start = log.snapshot(base) if base else None
-    if base and (start is None or start.seq != base):
+    if base and not log.has_snapshot(base):
         return Verdict(f"its compaction base snapshot at seq {base} is missing", 0, 0.0)
     row = log.conn.execute(
         "SELECT max(seq) FROM snapshots WHERE v = ? AND seq > ?", (SNAPSHOT_VERSION, base)
@@ -61,11 +60,11 @@ def _check(log: EventLog) -> Verdict:
             schema.create_tables(scratch)
             t0 = time.perf_counter()
             scratch.execute("BEGIN")
-            events = tablefill.rebuild(scratch, log.conn, start, until=snapshot_seq or None, batch=BATCH)
+            events = tablefill.rebuild(scratch, log.conn, base, until=snapshot_seq or None, batch=BATCH)
             difference = None
             if snapshot_seq:
                 difference = compare_snapshot(log, snapshot_seq, scratch)
-            after = snapshot_seq or (start.seq if start else 0)
+            after = snapshot_seq or base
             if snapshot_seq:
                 events += tablefill.fold_log(scratch, log.conn, after, None, batch=BATCH)
             scratch.execute("COMMIT")

@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import sqlite3
 
-from pdgstore.state import State
-from pdgstore.tables import TABLES, fold_rows, write_state
+import msgpack
+
+from pdgstore.snapshots import SNAPSHOT_VERSION
+from pdgstore.state import Item, State
+from pdgstore.tables import TABLES, fold_rows, write_items, write_state
+
+#: the items of a compaction base written at a time
+BASE_CHUNK = 10_000
 
 
 def clear(conn: sqlite3.Connection) -> None:
@@ -23,20 +29,46 @@ def clear(conn: sqlite3.Connection) -> None:
 def rebuild(
     target: sqlite3.Connection,
     source: sqlite3.Connection,
-    base: State | None = None,
+    base_seq: int = 0,
     *,
     until: int | None = None,
     batch: int = 20_000,
 ) -> int:
-    """Fill the (empty) tables of ``target`` by folding the events of ``source`` (after ``base``,
-    the compaction base snapshot, when there is one) up to seq ``until`` (None: all): streamed,
-    ``batch`` rows at a time, so memory is bounded by the batch, not the log. Returns the number
-    of events folded."""
-    after = 0
-    if base is not None:
-        write_state(target, base)
-        after = base.seq
-    return fold_log(target, source, after, until, batch=batch)
+    """Fill the (empty) tables of ``target`` by folding the events of ``source`` (after the
+    compaction base snapshot at ``base_seq``, when there is one, written first) up to seq
+    ``until`` (None: all): streamed, ``batch`` rows at a time, so memory is bounded by the batch,
+    not the log. Returns the number of events folded."""
+    if base_seq:
+        write_snapshot(target, source, base_seq)
+    return fold_log(target, source, base_seq, until, batch=batch)
+
+
+def write_snapshot(target: sqlite3.Connection, source: sqlite3.Connection, seq: int) -> None:
+    """Write the snapshot at ``seq`` of ``source`` (it must be there) into the empty tables of
+    ``target``, as ``write_state`` writes that state: read a piece at a time (SQLite's blob I/O into
+    a msgpack unpacker) and written ``BASE_CHUNK`` items at a time, so a base of a million items is
+    never decoded whole (one item's lists are, a partition's million files at most)."""
+    (rowid,) = source.execute("SELECT rowid FROM snapshots WHERE seq = ? AND v = ?", (seq, SNAPSHOT_VERSION)).fetchone()
+    parts: dict = {"items": {}}
+    nodes: dict[tuple[str, str], int] = {}
+    written = 0
+    with source.blobopen("snapshots", "state", rowid, readonly=True) as blob:
+        unpacker = msgpack.Unpacker(blob, raw=False, strict_map_key=False, max_buffer_size=1 << 30)
+        for _ in range(unpacker.read_map_header()):
+            part = unpacker.unpack()
+            if part != "items":
+                parts[part] = unpacker.unpack()
+                continue
+            chunk: list[Item] = []
+            for _ in range(unpacker.read_map_header()):
+                unpacker.skip()  # the item's id: its values hold it too
+                chunk.append(Item(*unpacker.unpack()))
+                if len(chunk) == BASE_CHUNK:
+                    write_items(target, chunk, written + 1, nodes)
+                    written += len(chunk)
+                    chunk = []
+            write_items(target, chunk, written + 1, nodes)
+    write_state(target, State.from_plain(parts))  # the graphs, cooks, jobs and registry
 
 
 def fold_log(

@@ -467,6 +467,24 @@ def write_state(conn: sqlite3.Connection, state: State) -> None:
     batch.write(set(state.graphs), new_nodes)
 
 
+def write_items(conn: sqlite3.Connection, items: list[Item], first_ord: int, nodes: dict[tuple[str, str], int]) -> None:
+    """Write ``items`` (a chunk of a compaction base, read a piece at a time) into empty tables, as
+    ``write_state`` writes them, their ords from ``first_ord``; ``nodes`` (the caller's, kept from
+    chunk to chunk) numbers each node in the order its first item comes."""
+    batch = _Batch(conn)
+    state = batch.state
+    new_nodes: list[tuple[int, str, str]] = []
+    for ord_, item in enumerate(items, first_ord):
+        state.items[item.item_id] = item
+        key = (item.graph, item.node)
+        state.node_items.setdefault(key, {})[item.item_id] = None
+        batch.ords[item.item_id] = ord_
+        if key not in nodes:
+            nodes[key] = len(nodes) + 1
+            new_nodes.append((nodes[key], *key))
+    batch.write(set(), new_nodes)
+
+
 def read_state(conn: sqlite3.Connection, seq: int, *, items: bool = True) -> State:
     """The whole state the tables hold, as a ``State`` at ``seq`` (the log's end): for tests that
     hold the tables to the fold, and for tools that want everything; a read command never does."""
