@@ -122,10 +122,14 @@ class EventLog(LogReader):
                         log._migrate(version)
                     log.next_seq = max(log.last_seq(), log.base_seq()) + 1
             held = None  # the log's now: released when it closes
-        except BaseException:
+        except BaseException as exc:
             if conn is not None:
                 conn.close()
-            sqlitefile.remove_side_files(path, side_files)
+            # a refused file is left as it was: the -wal/-shm this look made go. Never a store in
+            # use: a writer that holds the lock (a refused writer's open, a busy store) has its
+            # own -wal/-shm open, and unlinking them under it lost what it wrote to other readers
+            if isinstance(exc, StoreRefused) and (lock_fd is not None or writerlock.lock_holder(path) is None):
+                sqlitefile.remove_side_files(path, side_files)
             if lock_fd is not None:
                 os.close(lock_fd)
             if held is not None:

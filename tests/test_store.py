@@ -574,6 +574,27 @@ def test_one_writer_at_a_time(slow):
     assert [(e.cook_id, e.pid) for e in starts] == [(1, proc.pid)]
 
 
+def test_a_refused_writer_never_unlinks_the_busy_writers_wal(tmp_path, monkeypatch):
+    """A second writer refused as busy left the first writer's -wal and -shm alone only if they
+    existed when it began: when the first writer opened the store in between (its -wal still
+    empty), the refused one unlinked both under it, and its later commits went to a WAL no new
+    reader saw (122 times in 10 s in a loop of two openers; ``pdg schedule run --watch`` opens
+    one writer per thread). Only a refused file's own look is cleaned up."""
+    from pdgstore import sqlitefile
+
+    db = make_store(tmp_path / "s.db")
+    with EventLog.open(str(db), writer=True) as log:
+        assert sqlite_side_files(db) >= {db.name + "-wal", db.name + "-shm"}
+        monkeypatch.setattr(sqlitefile, "side_files", lambda path: set())  # as if opened before the writer
+        with pytest.raises(StoreBusy):
+            EventLog.open(str(db), writer=True)
+        monkeypatch.undo()
+        assert sqlite_side_files(db) >= {db.name + "-wal", db.name + "-shm"}
+        log.append(some_events(13, 1, cook_id=2))
+        with EventLog.open(str(db)) as reader:
+            assert reader.last_seq() == 13  # the busy writer's commit is seen
+
+
 def test_writer_lock_in_process(tmp_path):
     """The library refuses a second writer with StoreBusy naming the store and the holder's pid."""
     db = make_store(tmp_path / "s.db")
