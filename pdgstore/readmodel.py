@@ -12,6 +12,7 @@ table only when iterated or sliced, inside the caller's read.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from pdgstore import tables
 from pdgstore.state import CookRecord, GraphInfo, Item, State
@@ -141,17 +142,17 @@ class TableState:
     ) -> Iterator[Item]:
         """``items_of``, decoded one row at a time as the caller goes (``pdg items --json`` of a
         node of a million items writes each as it comes)."""
-        columns = tables.SUMMARY_COLUMNS if summary else tables.ITEM_COLUMNS
-        where, args = (
-            ("graph = ? AND node = ?", (graph, node))
-            if state is None
-            else (
-                "graph = ? AND node = ? AND state = ?",
-                (graph, node, state),
-            )
-        )
-        for r in self.conn.execute(f"SELECT {columns} FROM items WHERE {where} ORDER BY ord", args):
+        for r in self._node_rows(graph, node, state, summary):
             yield tables.item_from_row(r, self.conn, lazy=True)
+
+    def _node_rows(self, graph: str, node: str, state: str | None, summary: bool) -> Iterator[Any]:
+        """The rows of the node's items (in ``state``), in generation order, as SQLite reads them."""
+        columns = tables.SUMMARY_COLUMNS if summary else tables.ITEM_COLUMNS
+        sql = f"SELECT {columns} FROM items WHERE graph = ? AND node = ?"
+        args: tuple = (graph, node)
+        if state is not None:
+            sql, args = sql + " AND state = ?", (*args, state)
+        return self.conn.execute(sql + " ORDER BY ord", args)
 
     def item_ids_of(self, graph: str, node: str) -> list[str]:
         sql = "SELECT item_id FROM items WHERE graph = ? AND node = ? ORDER BY ord"

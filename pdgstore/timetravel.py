@@ -195,13 +195,7 @@ class StateAt(TableState):
     def iter_items_of(
         self, graph: str, node: str, state: str | None = None, *, summary: bool = False
     ) -> Iterator[Item]:
-        columns = tables.SUMMARY_COLUMNS if summary else tables.ITEM_COLUMNS
-        sql = f"SELECT {columns} FROM items WHERE graph = ? AND node = ?"
-        args: tuple = (graph, node)
-        if state is not None:
-            sql, args = sql + " AND state = ?", (graph, node, state)
-        rows = self.conn.execute(sql + " ORDER BY ord", args)
-        now = ((r[0], r) for r in rows if r[1] not in self.touched)
+        now = ((r[0], r) for r in self._node_rows(graph, node, state, summary) if r[1] not in self.touched)
         then = sorted((self.ords[i.item_id], i) for i in self.then.items_of(graph, node, state))
         for _, x in merge(now, then, key=lambda pair: pair[0]):
             yield tables.item_from_row(x, self.conn, lazy=True) if isinstance(x, tuple) else x
