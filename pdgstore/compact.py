@@ -14,12 +14,10 @@ compact when the log holds many events and several times as many as the state it
 from __future__ import annotations
 
 import os
-import sqlite3
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 
-from pdgstore import codec, schema, tablefill
+from pdgstore import codec, tablefill
 from pdgstore import events as ev
 from pdgstore.errors import BadRef
 from pdgstore.log import EventLog
@@ -102,18 +100,10 @@ def state_at_packed(log: EventLog, cut: int) -> memoryview:
             "SELECT max(seq) FROM snapshots WHERE v = ? AND seq <= ?", (SNAPSHOT_VERSION, cut)
         ).fetchone()
     start = max(row[0] or 0, log.base_seq())
-    with tempfile.TemporaryDirectory(prefix="pdg-compact-") as folder:
-        scratch = sqlite3.connect(os.path.join(folder, "cut.db"), isolation_level=None)
-        try:
-            scratch.execute("PRAGMA journal_mode = OFF")
-            scratch.execute("PRAGMA synchronous = OFF")
-            schema.create_tables(scratch)
-            scratch.execute("BEGIN")
-            with log.read_errors():
-                tablefill.rebuild(scratch, log.conn, start, until=cut)
-            return pack_from_tables(scratch, cut)
-        finally:
-            scratch.close()
+    with tablefill.scratch("compact") as scratch:
+        with log.read_errors():
+            tablefill.rebuild(scratch, log.conn, start, until=cut)
+        return pack_from_tables(scratch, cut)
 
 
 def compact(log: EventLog, the_plan: Plan, *, vacuum: bool = True) -> dict:

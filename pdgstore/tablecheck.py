@@ -11,16 +11,14 @@ replay must start from, when the log was compacted) is written into them a chunk
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import tempfile
 import time
 from dataclasses import dataclass
 from itertools import zip_longest
 
 import msgpack
 
-from pdgstore import itemlists, schema, tablefill, tables
+from pdgstore import itemlists, tablefill, tables
 from pdgstore.log import EventLog
 from pdgstore.snapshots import SNAPSHOT_VERSION
 from pdgstore.state import Item, State, first_difference
@@ -52,28 +50,19 @@ def _check(log: EventLog) -> Verdict:
         "SELECT max(seq) FROM snapshots WHERE v = ? AND seq > ?", (SNAPSHOT_VERSION, base)
     ).fetchone()
     snapshot_seq = row[0] or 0
-    with tempfile.TemporaryDirectory(prefix="pdg-check-") as folder:
-        scratch = sqlite3.connect(os.path.join(folder, "replay.db"), isolation_level=None)
-        try:
-            scratch.execute("PRAGMA journal_mode = OFF")
-            scratch.execute("PRAGMA synchronous = OFF")
-            schema.create_tables(scratch)
-            t0 = time.perf_counter()
-            scratch.execute("BEGIN")
-            events = tablefill.rebuild(scratch, log.conn, base, until=snapshot_seq or None, batch=BATCH)
-            difference = None
-            if snapshot_seq:
-                difference = compare_snapshot(log, snapshot_seq, scratch)
-            after = snapshot_seq or base
-            if snapshot_seq:
-                events += tablefill.fold_log(scratch, log.conn, after, None, batch=BATCH)
-            scratch.execute("COMMIT")
-            replay_s = time.perf_counter() - t0
-            events += base
-            if difference is None:
-                difference = compare_tables(log.conn, scratch, ordered=not base)
-        finally:
-            scratch.close()
+    with tablefill.scratch("check") as scratch:
+        t0 = time.perf_counter()
+        events = tablefill.rebuild(scratch, log.conn, base, until=snapshot_seq or None, batch=BATCH)
+        difference = None
+        if snapshot_seq:
+            difference = compare_snapshot(log, snapshot_seq, scratch)
+        after = snapshot_seq or base
+        if snapshot_seq:
+            events += tablefill.fold_log(scratch, log.conn, after, None, batch=BATCH)
+        replay_s = time.perf_counter() - t0
+        events += base
+        if difference is None:
+            difference = compare_tables(log.conn, scratch, ordered=not base)
     return Verdict(difference, events, replay_s)
 
 

@@ -8,16 +8,38 @@ bounded batches, so memory follows the batch size, not the log's length.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import msgpack
 
+from pdgstore import schema
 from pdgstore.snapshots import SNAPSHOT_VERSION
 from pdgstore.state import Item, State
 from pdgstore.tables import TABLES, fold_rows, write_items, write_state
 
 #: the items of a compaction base written at a time
 BASE_CHUNK = 10_000
+
+
+@contextmanager
+def scratch(name: str) -> Iterator[sqlite3.Connection]:
+    """Empty projection tables in a temporary folder (``name``: what they are for), a transaction
+    open on them and no journal: where ``pdg check`` replays the log and ``pdg compact`` builds the
+    state at its cut, a batch at a time, instead of holding either in memory. Gone on exit."""
+    with tempfile.TemporaryDirectory(prefix=f"pdg-{name}-") as folder:
+        conn = sqlite3.connect(os.path.join(folder, f"{name}.db"), isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = OFF")
+            conn.execute("PRAGMA synchronous = OFF")
+            schema.create_tables(conn)
+            conn.execute("BEGIN")
+            yield conn
+        finally:
+            conn.close()
 
 
 def clear(conn: sqlite3.Connection) -> None:
