@@ -45,9 +45,11 @@ def concat(item):
 '''
 
 #: the W(N) graph printing as a user's graph does, when it loads and from its processor: a command's
-#: ``--json`` stdout must hold its JSON alone all the same (the prints go to stderr)
+#: ``--json`` stdout must hold its JSON alone all the same (the prints go to stderr). The pool's
+#: threads print at once: one string each, which ``print`` writes whole (the parts of
+#: ``print('upper made', dst)`` are written one by one, and two threads' interleaved in one CI run)
 CHATTY_WIDE_GRAPH = 'print("the graph file loads")\n' + WIDE_GRAPH.replace(
-    "    item.add_output_file(dst)\n", "    print('upper made', dst)\n    item.add_output_file(dst)\n", 1
+    "    item.add_output_file(dst)\n", "    print('upper made ' + dst)\n    item.add_output_file(dst)\n", 1
 )
 
 
