@@ -156,21 +156,26 @@ READS = {
 }
 
 
+def _timed_read(benchmark, args: tuple, folder: str) -> tuple[float, float, list[Run]]:
+    """``pdg ARGS`` in ``folder``, a fresh process each of ``READ_ROUNDS`` rounds: (the median
+    seconds, the largest peak RSS in MB, the runs)."""
+    runs: list[Run] = []
+
+    def read():
+        result = pdg(*args, cwd=folder)
+        runs.append(result)
+        return result
+
+    benchmark.pedantic(read, rounds=READ_ROUNDS, iterations=1)
+    return benchmark.stats.stats.median, max(r.maxrss_kb for r in runs) / 1024, runs
+
+
 @pytest.mark.parametrize("name", list(READS))
 def test_read(benchmark, scale, name):
     """Wall time and peak RSS of one read command (a fresh ``pdg`` process, start-up included) on
     the store of W(N). Target: under 0.3 s and 80 MB, the same at every N."""
     args = READS[name]
-    runs: list[Run] = []
-
-    def read():
-        result = pdg(*args, cwd=scale["engine"])
-        runs.append(result)
-        return result
-
-    benchmark.pedantic(read, rounds=READ_ROUNDS, iterations=1)
-    seconds = benchmark.stats.stats.median
-    rss_mb = max(r.maxrss_kb for r in runs) / 1024
+    seconds, rss_mb, runs = _timed_read(benchmark, args, scale["engine"])
     # the CPU time beside the wall time: on a loaded machine the wall time is mostly waiting for a core
     cpu_s = statistics.median(r.cpu_s for r in runs)
     report(benchmark, f"pdg {' '.join(args)} W({SCALE_N:,})", seconds, "s", target=f"< {READ_S} s and < {READ_MB} MB",
@@ -192,16 +197,7 @@ def test_whole_read(benchmark, scale, name):
     cook_id = scale["cold"][-1].json()["cook_id"]
     args = WHOLE_READS[name](cook_id)
     items = 2 * SCALE_N + 2 if name == "cold_cook_detail" else SCALE_N
-    runs: list[Run] = []
-
-    def read():
-        result = pdg(*args, cwd=scale["engine"])
-        runs.append(result)
-        return result
-
-    benchmark.pedantic(read, rounds=READ_ROUNDS, iterations=1)
-    seconds = benchmark.stats.stats.median
-    rss_mb = max(r.maxrss_kb for r in runs) / 1024
+    seconds, rss_mb, _ = _timed_read(benchmark, args, scale["engine"])
     report(benchmark, f"pdg {' '.join(args)} W({SCALE_N:,})", seconds, "s", target="reported", met=True,
            peak_rss_mb=round(rss_mb, 1), us_per_item=round(seconds / items * 1e6, 2))
 
@@ -246,17 +242,9 @@ def test_one_change(benchmark, scale):
 def test_status_at_the_cook_before(benchmark, scale):
     """``pdg status --at cook~1 --json`` after the recooks (the tables overlaid back to the cook
     before the last). Target: under 2 s."""
-    runs: list[Run] = []
-
-    def at():
-        result = pdg("status", "--at", "cook~1", "--json", cwd=scale["engine"])
-        runs.append(result)
-        return result
-
-    benchmark.pedantic(at, rounds=READ_ROUNDS, iterations=1)
-    seconds = benchmark.stats.stats.median
+    seconds, rss_mb, _ = _timed_read(benchmark, ("status", "--at", "cook~1", "--json"), scale["engine"])
     report(benchmark, f"pdg status --at cook~1 W({SCALE_N:,})", seconds, "s", target="< 2 s", met=seconds < 2,
-           peak_rss_mb=round(max(r.maxrss_kb for r in runs) / 1024, 1))
+           peak_rss_mb=round(rss_mb, 1))
 
 
 def test_check(benchmark, scale):
