@@ -288,6 +288,14 @@ LAZY_KINDS = frozenset({"WorkItemGenerated", "WorkItemCooked", "WorkItemRestatte
 LAZY_FROM = 4096
 #: how much of such a payload its unpacker holds at a time (a field it decodes may need more)
 LAZY_READ = 1 << 16
+#: the columns of an ``events`` row's payload for a reader that leaves a long one in the store: the
+#: payload, NULL where it is a long one of ``LAZY_KINDS`` (read through ``StoredPayload`` instead),
+#: and its length
+PAYLOAD_OR_STORED = (
+    "CASE WHEN kind IN ({}) AND length(payload) >= {} THEN NULL ELSE payload END, length(payload)".format(
+        ", ".join(f"'{k}'" for k in sorted(LAZY_KINDS)), LAZY_FROM
+    )
+)
 
 
 class StoredPayload:

@@ -198,10 +198,8 @@ class _Fates:
         marks = ",".join("?" * len(_DETAIL_KINDS))
         # a long payload (a partition's cook event, with a file per member) stays in the store: its
         # state and duration are read from it a piece at a time (``codec.StoredPayload``)
-        lazy = ", ".join(f"'{k}'" for k in sorted(codec.LAZY_KINDS))
-        left = f"kind IN ({lazy}) AND length(payload) >= {codec.LAZY_FROM}"
         sql = (
-            f"SELECT seq, time_ns, kind, subject, CASE WHEN {left} THEN NULL ELSE payload END, length(payload) "
+            f"SELECT seq, time_ns, kind, subject, {codec.PAYLOAD_OR_STORED} "
             f"FROM events WHERE cook_id = ? AND seq >= ? AND seq <= ? AND kind IN ({marks}) ORDER BY seq"
         )
         with log.read_errors():

@@ -105,9 +105,7 @@ class LogReader:
         if lazy and subject is not None:
             # one item's events, all read before the first is decoded: a long payload (a gather's
             # million files) stays in the store, its length read instead (``codec.StoredPayload``)
-            kinds = ", ".join(f"'{k}'" for k in sorted(codec.LAZY_KINDS))
-            long = f"kind IN ({kinds}) AND length(payload) >= {codec.LAZY_FROM}"
-            columns = f"seq, time_ns, cook_id, graph, kind, subject, CASE WHEN {long} THEN NULL ELSE payload END, length(payload)"
+            columns = f"seq, time_ns, cook_id, graph, kind, subject, {codec.PAYLOAD_OR_STORED}"
         sql = f"SELECT {columns} FROM events WHERE {' AND '.join(where)} ORDER BY seq"
         with self.read_errors():
             rows = self.conn.execute(sql, args).fetchall() if subject is not None else self.conn.execute(sql, args)
