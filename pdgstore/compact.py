@@ -95,11 +95,7 @@ def state_at_packed(log: EventLog, cut: int) -> memoryview:
     written a chunk at a time, the events in bounded batches), then packed from them item by item
     (``pack_from_tables``). A compaction of W(100,000) held the whole state, 574 MB; this holds
     the batch and the snapshot's bytes."""
-    with log.read_errors():
-        row = log.conn.execute(
-            "SELECT max(seq) FROM snapshots WHERE v = ? AND seq <= ?", (SNAPSHOT_VERSION, cut)
-        ).fetchone()
-    start = max(row[0] or 0, log.base_seq())
+    start = max(log.snapshot_seq(cut), log.base_seq())
     with tablefill.scratch("compact") as scratch:
         with log.read_errors():
             tablefill.rebuild(scratch, log.conn, start, until=cut)

@@ -240,9 +240,13 @@ class LogReader:
         with self.read_errors():
             return self.conn.execute("SELECT min(seq) FROM events").fetchone()[0] or 0
 
-    def snapshot_seq(self) -> int:
+    def snapshot_seq(self, at: int | None = None) -> int:
+        """The seq of the newest readable snapshot (at or before seq ``at`` when given), or 0."""
         with self.read_errors():
-            row = self.conn.execute("SELECT max(seq) FROM snapshots WHERE v = ?", (SNAPSHOT_VERSION,)).fetchone()
+            row = self.conn.execute(
+                "SELECT max(seq) FROM snapshots WHERE v = ? AND seq <= ?",
+                (SNAPSHOT_VERSION, at if at is not None else 1 << 62),
+            ).fetchone()
         return row[0] or 0
 
     def current_state(self) -> State:

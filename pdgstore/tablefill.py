@@ -57,9 +57,9 @@ def rebuild(
     batch: int = 20_000,
 ) -> int:
     """Fill the (empty) tables of ``target`` by folding the events of ``source`` (after the
-    compaction base snapshot at ``base_seq``, when there is one, written first) up to seq
-    ``until`` (None: all): streamed, ``batch`` rows at a time, so memory is bounded by the batch,
-    not the log. Returns the number of events folded."""
+    snapshot at ``base_seq``, when it is not 0, written first: the compaction base, or the snapshot
+    a compaction's cut starts from) up to seq ``until`` (None: all): streamed, ``batch`` rows at a
+    time, so memory is bounded by the batch, not the log. Returns the number of events folded."""
     if base_seq:
         write_snapshot(target, source, base_seq)
     return fold_log(target, source, base_seq, until, batch=batch)
