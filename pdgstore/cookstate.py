@@ -270,8 +270,23 @@ class LazyNodeItems(dict):
     def __init__(self, reader: _Reader, keys: Iterable[tuple[str, str]]) -> None:
         super().__init__()
         self._reader = reader
+        #: (graph, node) -> ids the fold generated in a node whose ids are not read yet, in order
+        self._added: dict[tuple[str, str], dict[str, None]] = {}
         for key in keys:
             dict.__setitem__(self, key, _UNREAD)
+
+    def add(self, key: tuple[str, str], ids: Iterable[str]) -> None:
+        """``ids`` generated in node ``key`` (the fold's): last in its order unless there already. An
+        unread node keeps them aside (a recook that regenerates one item of a million reads no ids);
+        its read puts them after the table's rows, where the fold would have (a committed new item's
+        ``ord`` is last already, one generated again keeps its own)."""
+        found = dict.get(self, key)
+        if found is _UNREAD:
+            self._added.setdefault(key, {}).update(dict.fromkeys(ids))
+        elif found is None:
+            dict.__setitem__(self, key, dict.fromkeys(ids))
+        else:
+            found.update(dict.fromkeys(ids))
 
     def _ids(self, key) -> dict:
         ids = dict.fromkeys(
@@ -280,6 +295,7 @@ class LazyNodeItems(dict):
                 "SELECT item_id FROM items WHERE graph = ? AND node = ? ORDER BY ord", (key[0], key[1])
             )
         )
+        ids.update(self._added.pop(key, {}))
         dict.__setitem__(self, key, ids)
         return ids
 
@@ -304,16 +320,38 @@ class LazyNodeItems(dict):
 
         items.hold_rows(rows())
         order.sort()  # the ids in generation order (the tables' ``ord``), as ``_ids`` reads them
-        dict.__setitem__(self, key, dict.fromkeys(item_id for _ord, item_id in order))
+        ids = dict.fromkeys(item_id for _ord, item_id in order)
+        ids.update(self._added.pop(key, {}))
+        dict.__setitem__(self, key, ids)
         return True
+
+    def holding(self, key: tuple[str, str], ids: list[str]) -> list[str]:
+        """Those of ``ids`` that are items of node ``key``, in the order given. An unread node is
+        asked about these (a delta walk's few) only: its rows, and the ids added aside since (a
+        removal reads the node first)."""
+        found = dict.get(self, key)
+        if found is _UNREAD and len(ids) <= MAX_MISSES:
+            rows = self._reader.execute(
+                "SELECT item_id FROM items WHERE graph = ? AND node = ? AND item_id IN (SELECT value FROM json_each(?))",
+                (key[0], key[1], json.dumps(ids)),
+            )
+            held = {r[0] for r in rows}
+            held.update(self._added.get(key, ()))
+            return [i for i in ids if i in held]
+        index = self.get(key, {})
+        return [i for i in ids if i in index]
 
     def count(self, key) -> int:
         """How many items the node holds, its ids left unread if they are (``node_states`` counts
         them: a delta cook sizes a node of a million items without reading its ids)."""
         found = dict.get(self, key)
         if found is _UNREAD:
+            # the ids added aside that are not rows yet are new items: one statement, one snapshot
             row = self._reader.execute(
-                "SELECT coalesce(sum(count), 0) FROM node_states WHERE graph = ? AND node = ?", (key[0], key[1])
+                "SELECT (SELECT coalesce(sum(count), 0) FROM node_states WHERE graph = ?1 AND node = ?2)"
+                " + (SELECT count(*) FROM json_each(?3) WHERE NOT EXISTS"
+                " (SELECT 1 FROM items WHERE item_id = value AND graph = ?1 AND node = ?2))",
+                (key[0], key[1], json.dumps(list(self._added.get(key, ())))),
             ).fetchone()
             return int(row[0])
         return len(found) if found is not None else 0
@@ -353,6 +391,12 @@ class CookState(State):
         if isinstance(lazy, LazyNodeItems):
             return lazy.count((graph, node))
         return State.item_count(self, graph, node)
+
+    def ids_in_node(self, graph: str, node: str, ids: Iterable[str]) -> list[str]:
+        lazy = self.node_items
+        if isinstance(lazy, LazyNodeItems):
+            return lazy.holding((graph, node), list(ids))
+        return State.ids_in_node(self, graph, node, ids)
 
     def items_of(self, graph: str, node: str, state: str | None = None, *, summary: bool = False) -> list[Item]:
         lazy, items = self.node_items, self.items

@@ -153,11 +153,21 @@ def _item_generated(state: State, e: ev.WorkItemGenerated) -> None:
         e.cook_id,
         signature=e.signature,
     )
-    key = (e.graph, e.node)
-    index = state.node_items.get(key)
+    _add_ids(state, (e.graph, e.node), (e.item_id,))
+
+
+def _add_ids(state: State, key: tuple[str, str], ids: Iterable[str]) -> None:
+    """``ids`` generated in node ``key``: last in its order unless there already. A cook's state
+    (``pdgstore.cookstate``) adds them without reading the node's ids."""
+    node_items = state.node_items
+    add = getattr(node_items, "add", None)
+    if add is not None:
+        add(key, ids)
+        return
+    index = node_items.get(key)
     if index is None:
-        index = state.node_items[key] = {}
-    index[e.item_id] = None
+        index = node_items[key] = {}
+    index.update(dict.fromkeys(ids))
 
 
 @applies(ev.WorkItemsGenerated)
@@ -165,10 +175,6 @@ def _items_generated(state: State, e: ev.WorkItemsGenerated) -> None:
     """A batch (``pdgstore.itembatch``): what applying each ``WorkItemGenerated`` it stands for
     does, in one pass."""
     items, graph, node, item_state, cook_id = state.items, e.graph, e.node, e.state, e.cook_id
-    key = (graph, node)
-    index = state.node_items.get(key)
-    if index is None:
-        index = state.node_items[key] = {}
     ids = e.ids
     columns = (ids, e.names, e.indexes, e.parents, e.attrs, e.inputs, e.outputs, e.signatures)
     if len({len(column) for column in columns}) > 1:
@@ -194,7 +200,7 @@ def _items_generated(state: State, e: ev.WorkItemsGenerated) -> None:
         e.signatures,
     )
     items.update(zip(ids, made))
-    index.update(dict.fromkeys(ids))
+    _add_ids(state, (graph, node), ids)
 
 
 @applies(ev.WorkItemStateChanged)

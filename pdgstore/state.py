@@ -204,6 +204,11 @@ class State:
         """How many items the node holds now."""
         return len(self.node_items.get((graph, node), ()))
 
+    def ids_in_node(self, graph: str, node: str, ids: Iterable[str]) -> list[str]:
+        """Those of ``ids`` that are items of the node now, in the order given."""
+        index = self.node_items.get((graph, node), {})
+        return [i for i in ids if i in index]
+
     def node_counts(self, graph: str, node: str) -> dict[str, int]:
         counts: dict[str, int] = {}
         for item in self.items_of(graph, node):

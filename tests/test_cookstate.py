@@ -10,6 +10,7 @@ from pdgstore.engine.graph.loader import load_graph
 from pdgstore.engine.incremental import manifest
 from pdgstore.engine.project import cook_file
 
+from pdgstore import cookstate
 from pdgstore.cookstate import CookState
 from pdgstore.events import WorkItemGenerated, WorkItemRemoved
 from pdgstore.log import EventLog
@@ -77,6 +78,35 @@ def test_removed_and_generated_again_items_keep_the_order_a_fold_gives(wide):
         assert bytes(pack_snapshot(state)) == bytes(pack_snapshot(whole))
 
 
+def test_ids_generated_in_a_node_not_read_are_kept_aside_in_the_order_a_fold_gives(wide):
+    """The fold's ``WorkItemGenerated`` in a node whose ids are unread keeps the id aside: counted,
+    asked for and read back where the whole state's fold puts it (an item generated again keeps its
+    place, a new one comes last), without the node's ids being read until something lists them."""
+    cook_file(str(wide.root / "wide.py"))
+    with EventLog.open(str(wide.db), writer=True) as log:
+        whole, state = log.current_state(), log.cook_state()
+        ids = whole.item_ids_of("wide", "upper")
+        item = whole.items[ids[3]]
+        fields = {n: getattr(item, n) for n in ("node", "parents", "attrs", "inputs")}
+        seq = whole.seq
+        for each in (whole, state):
+            again = WorkItemGenerated(seq=seq + 1, cook_id=9, graph="wide", outputs=[], state="uncooked",
+                                      item_id=ids[3], name=item.name, index=item.index, **fields)
+            new = WorkItemGenerated(seq=seq + 2, cook_id=9, graph="wide", outputs=[], state="uncooked",
+                                    item_id="a new item", name="upper_new", index=99, **fields)
+            for event in (again, new):
+                APPLY[event.kind](each, event)
+        key = ("wide", "upper")
+        assert dict.get(state.node_items, key) is cookstate._UNREAD
+        assert state.item_count(*key) == 21 == whole.item_count(*key)
+        asked = ["a new item", ids[5], "no such item", ids[3]]
+        assert state.ids_in_node(*key, asked) == ["a new item", ids[5], ids[3]] == whole.ids_in_node(*key, asked)
+        assert state.ids_in_node("wide", "files", asked) == []
+        assert dict.get(state.node_items, key) is cookstate._UNREAD and _read(state) == 0
+        assert list(state.node_items[key]) == list(whole.node_items[key]) == [*ids, "a new item"]
+        assert bytes(pack_snapshot(state)) == bytes(pack_snapshot(whole))
+
+
 def test_a_recook_after_one_change_reads_only_what_the_change_reaches(project):
     project.write("map.py", MAP_GRAPH)
     project.inputs(40)
@@ -86,9 +116,16 @@ def test_a_recook_after_one_change_reads_only_what_the_change_reaches(project):
     with EventLog.open(str(project.db), writer=True) as log, graph.holding_description():
         _, scan = manifest.try_noop(log, graph)
         cook = Cook(log, graph, jobs=1, scan=scan)
-        summary = cook.run(after=lambda s: manifest.save(cook.recorder, graph, cook.state, s.results))
+        unread = []
+
+        def after(summary) -> None:  # the walk is over; the results (upper's outputs) were listed
+            unread.append(dict.get(cook.state.node_items, ("wide", "files")) is cookstate._UNREAD)
+            manifest.save(cook.recorder, graph, cook.state, summary.results)
+
+        summary = cook.run(after=after)
     assert summary.counts["ran"] == 1 and summary.counts["reused"] == 78  # and files_8 updated
     assert isinstance(cook.state, CookState) and _read(cook.state) == 2  # files_8 and upper_8, of 80
+    assert unread == [True]  # files_8 generated again in its node without reading the node's ids
     assert (project.root / "out1" / "f0007.txt").read_text() == "CHANGED\n"
     assert cook_file(str(project.root / "map.py")).counts["ran"] == 0  # the manifest it wrote holds
 

@@ -394,11 +394,11 @@ class Walk:
         if run.generated:
             return
         run.generated = True
-        recorded: Collection[str] = self.state.node_items.get((self.graph.name, name), {})
+        recorded: Collection[str] = ()
         if self.affected is not None and not run.node.is_partitioner:  # the kept items stand
-            recorded = [i for i in (*self.affected, *self.taken_back) if i in recorded]
-        elif isinstance(recorded, dict) and recorded.keys() <= run.items.keys():  # all made now (a cold node)
-            recorded = ()
+            recorded = self.state.ids_in_node(self.graph.name, name, (*self.affected, *self.taken_back))
+        elif not (ids := self.state.node_items.get((self.graph.name, name), {})).keys() <= run.items.keys():
+            recorded = ids  # else all made now (a cold node)
         for item_id in list(recorded):
             if item_id not in run.items:
                 self._decider.removed(item_id, self.cook_id)
