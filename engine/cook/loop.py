@@ -356,7 +356,7 @@ class Cook:
 
     def _stats(self, scope: list[str]) -> dict:
         """The stat results the decisions read: of the files a watcher saw change when its word is
-        taken (the rest on demand), of every recorded file in scope otherwise (the scan's, if made)."""
+        taken or that the manifest's scan found changed (the rest on demand), else of every file."""
         if self.changed and self.index is not None and not self.target:
             stats = files.stat_many(self.changed)
             dirty = self.index.dirty(self.changed)
@@ -365,7 +365,7 @@ class Cook:
                 self.scan = None
                 return delta.LazyStats(stats)
         if self.scan is not None and not self.target:
-            return self.scan.stats
+            return delta.LazyStats(self.scan.stats)  # the changed files' stats; the rest when asked
         self.scan = None
         root = self.graph.root
         paths = [

@@ -51,9 +51,10 @@ MAX_DIRTY_SHARE = 0.25
 @dataclass
 class Scan:
     """What the no-op manifest's stat scan found when it did not prove a no-op
-    (``engine.incremental.manifest.try_noop``): the stats of every file it records (absolute path -> stat
-    result, None when missing), the files among them that no longer have their recorded
-    (mtime_ns, size), and whether every file pattern still matches what it matched.
+    (``engine.incremental.manifest.try_noop``): the stats of the files among those it records that no
+    longer have their recorded (mtime_ns, size) (absolute path -> stat result, None when missing;
+    the cook stats any other file it asks about: ``LazyStats``), those files, and whether every
+    file pattern still matches what it matched.
 
     The manifest describes the very state the cook loads (nothing was appended since it was
     written), so an item none of whose files is ``changed`` has its files as recorded: the delta
