@@ -331,11 +331,11 @@ class LazyNodeItems(dict):
         removal reads the node first)."""
         found = dict.get(self, key)
         if found is _UNREAD and len(ids) <= MAX_MISSES:
-            rows = self._reader.execute(
-                "SELECT item_id FROM items WHERE graph = ? AND node = ? AND item_id IN (SELECT value FROM json_each(?))",
-                (key[0], key[1], json.dumps(ids)),
+            rows = self._reader.execute(  # by their ids (the unique index), not a pass of the node's rows
+                "SELECT item_id, graph, node FROM items WHERE item_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(ids),),
             )
-            held = {r[0] for r in rows}
+            held = {r[0] for r in rows if (r[1], r[2]) == key}
             held.update(self._added.get(key, ()))
             return [i for i in ids if i in held]
         index = self.get(key, {})
