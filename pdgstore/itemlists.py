@@ -121,6 +121,51 @@ class Stored:
         return f"Stored({self.item_id!r}, {self.field!r}, {self.count} entries)"
 
 
+class Spliced:
+    """A long list left in ``lists`` with entries replaced, as a patched event's fold leaves it
+    (``pdgstore.patches``: a partition whose one member changed): a sequence read whole only when
+    something reads it, and ``write`` rewrites only the chunks the replacements touch, not every
+    chunk of a million entries. Replacing entries by the same entries twice gives the same list,
+    so it reads right whether its base's rows still hold the list before the change or after it."""
+
+    __slots__ = ("base", "patch", "_values")
+
+    def __init__(self, base: Stored | Spliced, patch: list) -> None:
+        self.base, self.patch = base, patch  # patch: [[start, stop, entries], ...], each stop - start long
+        self._values: list | None = None
+
+    def decode(self) -> list:
+        """Every entry, as a list (made once)."""
+        if self._values is None:
+            values = list(self.base.decode())  # a copy: the base's own list stays as it was read
+            for start, stop, entries in self.patch:
+                values[start:stop] = entries
+            self._values = values
+        return self._values
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __iter__(self) -> Iterator:
+        return iter(self.decode())
+
+    def __getitem__(self, index):
+        return self.decode()[index]
+
+    def __eq__(self, other) -> bool:
+        return self.decode() == (other.decode() if type(other) in (Stored, Spliced) else other)
+
+    __hash__ = None  # type: ignore[assignment]  # a list's: unhashable
+
+    def __repr__(self) -> str:
+        return f"Spliced({self.base!r}, {len(self.patch)} changes)"
+
+
+def in_table(values) -> bool:
+    """Whether ``values`` is a list the fold left in ``lists`` (as it is, or with entries replaced)."""
+    return type(values) is Stored or type(values) is Spliced
+
+
 def as_list(values) -> list:
     """A list, or one left where it was (a ``Stored`` one, or an event's ``codec.PackedList``), as a list."""
     return values if type(values) is list else values.decode()
@@ -149,7 +194,9 @@ def write(conn: sqlite3.Connection, item_id: str, field: str, old, new) -> None:
     unchanged; a changed list rewrites only the chunks that differ from those stored."""
     if type(new) is Stored:
         return  # the row's own list, never read for a change
-    stored = type(old) is Stored
+    if type(new) is Spliced and new.base is old and new._values is None and _write_spliced(conn, item_id, field, new):
+        return
+    stored = in_table(old)
     if len(new) < LISTED_FROM:
         if stored:
             conn.execute("DELETE FROM lists WHERE item_id = ? AND field = ?", (item_id, field))
@@ -165,6 +212,29 @@ def write(conn: sqlite3.Connection, item_id: str, field: str, old, new) -> None:
     )
     if len(have) > len(bodies):
         conn.execute("DELETE FROM lists WHERE item_id = ? AND field = ? AND chunk >= ?", (item_id, field, len(bodies)))
+
+
+def _write_spliced(conn: sqlite3.Connection, item_id: str, field: str, new: Spliced) -> bool:
+    """Rewrite the chunks of the item's list ``field`` that ``new``'s replacements touch, from
+    their rows (which hold ``new.base``); False, with nothing written, when a row is missing."""
+    touched: dict[int, list] = {}
+    for start, stop, _entries in new.patch:
+        for chunk in range(start // CHUNK, (stop - 1) // CHUNK + 1):
+            touched.setdefault(chunk, [])
+    sql = "SELECT body FROM lists WHERE item_id = ? AND field = ? AND chunk = ?"
+    for chunk in touched:
+        row = conn.execute(sql, (item_id, field, chunk)).fetchone()
+        if row is None:
+            return False
+        touched[chunk] = _unpack(row[0])
+    for start, stop, entries in new.patch:
+        for at in range(start, stop):
+            touched[at // CHUNK][at % CHUNK] = entries[at - start]
+    conn.executemany(
+        "UPDATE lists SET body = ? WHERE item_id = ? AND field = ? AND chunk = ?",
+        [(_pack(values), item_id, field, chunk) for chunk, values in touched.items()],
+    )
+    return True
 
 
 def forget(conn: sqlite3.Connection, item_id: str) -> None:

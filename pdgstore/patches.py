@@ -28,7 +28,7 @@ from operator import ne
 
 from pdgstore.codec import LazyList
 from pdgstore.errors import StoreRefused
-from pdgstore.itemlists import as_list
+from pdgstore.itemlists import Spliced, as_list, in_table
 
 #: kind -> the list fields that may be written as a patch
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -101,6 +101,13 @@ def apply(base, patch: list) -> list:
     gives a lazy list: ``PatchedList``)."""
     if isinstance(base, LazyList):
         return PatchedList(base, patch)  # type: ignore[return-value]  # a list when read
+    if in_table(base) and all(stop - start == len(entries) for start, stop, entries in patch):
+        pos = 0
+        for start, stop, _entries in patch:
+            if start < pos or stop < start or stop > len(base):
+                raise ValueError(f"splice [{start}, {stop}) does not fit a list of {len(base)} entries after {pos}")
+            pos = stop
+        return Spliced(base, patch)  # type: ignore[return-value]  # a list when read; written a chunk at a time
     base = _listed(base)
     out: list = []
     pos = 0

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from conftest import WIDE_GRAPH
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pdgstore import itemlists, schema, tables
 from pdgstore.errors import StoreRefused
@@ -258,3 +260,50 @@ def test_one_items_lazy_events_leave_its_long_payloads_in_the_store(schema2):
                 for key, value in vars(want).items():
                     mine = getattr(got, key)
                     assert (mine.decode() if isinstance(mine, codec.LazyList) else mine) == value, (name, key)
+
+
+def _list_rows(conn: sqlite3.Connection) -> list:
+    return conn.execute("SELECT item_id, field, chunk, body FROM lists ORDER BY item_id, field, chunk").fetchall()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    length=st.integers(itemlists.LISTED_FROM, 3 * itemlists.CHUNK + 10),
+    changes=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 40)), max_size=4),
+)
+def test_a_long_list_with_entries_replaced_is_written_a_chunk_at_a_time(length, changes):
+    """A patched event's fold over a list left in ``lists`` (``patches.apply`` of same-length
+    splices) keeps it unread (``itemlists.Spliced``), and ``write`` reads and rewrites the chunks the
+    splices touch, nothing else: its rows are those of the whole new list written as before."""
+    from pdgstore import patches
+
+    base = [f"out/{i}.txt" for i in range(length)]
+    splices, pos = [], 0
+    for where, size in sorted(changes):
+        start = max(pos, int(where * length))
+        stop = min(length, start + size)
+        if start < stop:
+            splices.append([start, stop, [f"new/{i}.txt" for i in range(start, stop)]])
+            pos = stop
+    rows = {}
+    for spliced in (False, True):
+        conn = sqlite3.connect(":memory:")
+        conn.executescript(itemlists.LISTS_SQL)
+        itemlists.write(conn, "item", "outputs", None, base)
+        stored = itemlists.Stored(conn, "item", "outputs", length)
+        new = patches.apply(stored, splices)
+        if spliced:
+            assert type(new) is itemlists.Spliced and len(new) == length
+            asked: list[str] = []
+            conn.set_trace_callback(asked.append)
+            itemlists.write(conn, "item", "outputs", stored, new)
+            conn.set_trace_callback(None)
+            reads = [s for s in asked if s.startswith("SELECT")]
+            touched = {c for start, stop, _ in splices for c in range(start // itemlists.CHUNK, (stop - 1) // itemlists.CHUNK + 1)}
+            assert len(reads) == len(touched) and all("chunk = " in s for s in reads), asked
+            assert new == patches.apply(base, splices)  # read whole only when asked
+        else:
+            itemlists.write(conn, "item", "outputs", stored, patches.apply(base, splices))
+        rows[spliced] = _list_rows(conn)
+        conn.close()
+    assert rows[True] == rows[False]
