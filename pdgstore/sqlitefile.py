@@ -80,7 +80,7 @@ def connect_reader(path: str, display: str) -> sqlite3.Connection:
         conn.close()
         wal = path + "-wal"
         if (os.path.exists(wal) and os.path.getsize(wal)) or os.access(os.path.dirname(path), os.W_OK):
-            raise StoreIOError(f"cannot read {display}: {exc}") from None
+            raise StoreIOError(f"cannot read {display}: {exc}{full_hint(path)}") from None
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreRefused.corrupt(display, str(exc)) from None
@@ -98,8 +98,23 @@ def _open_uri(uri: str, display: str) -> sqlite3.Connection:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=5.0)
         conn.execute("PRAGMA busy_timeout = 5000")
     except sqlite3.Error as exc:
-        raise StoreIOError(f"cannot read {display}: {exc}") from None
+        path = urllib.parse.unquote(uri[len("file:") :].split("?", 1)[0])
+        raise StoreIOError(f"cannot read {display}: {exc}{full_hint(path)}") from None
     return conn
+
+
+def full_hint(path: str) -> str:
+    """Why SQLite could not open ``path``, when its file system is full: SQLite says only "unable to
+    open database file" when it cannot make the -shm and -wal a store in WAL mode needs beside it."""
+    try:
+        st = os.statvfs(os.path.dirname(path) or ".")
+    except OSError:
+        return ""
+    if st.f_bavail == 0:
+        return " (the file system that holds it is full)"
+    if st.f_files and st.f_favail == 0:  # a file system that counts its inodes, with none left
+        return " (the file system that holds it has no free inodes: no file can be made there)"
+    return ""
 
 
 def quick_check(conn: sqlite3.Connection) -> str:

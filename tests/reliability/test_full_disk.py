@@ -123,3 +123,38 @@ def test_a_cook_on_a_full_disk_leaves_a_sound_store_and_cooks_once_space_is_back
     with EventLog.open(str(root / "after" / "pdg.db")) as log:
         state = log.load_state()
     assert sum(1 for i in state.items.values() if i.state == "cooked_success" and i.node == "make") == 2100
+
+
+@pytest.mark.parametrize(
+    ("mount_options", "fill", "why"),
+    [
+        ("size=4m,nr_inodes=8", "i=0; while touch small/f$i 2>/dev/null; do i=$((i+1)); done",
+         "has no free inodes: no file can be made there"),
+        ("size=1m", "dd if=/dev/zero of=small/fill bs=4k 2>/dev/null || true", "is full"),
+    ],
+    ids=["no-inodes", "no-space"],
+)
+def test_a_store_on_a_full_file_system_is_refused_saying_so(project, mount_options, fill, why):
+    """SQLite says only "unable to open database file" or "disk I/O error" when it cannot make the
+    -shm a reader of a WAL store needs beside it; the sentence says why: its file system is full."""
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if probe.returncode:
+        pytest.skip("no permission for a private mount namespace here")
+    project.write("full.py", GRAPH.replace("2100", "3"))
+    assert project.pdg("cook", "full.py").exit_code == 0
+    pdg = f"{shlex.quote(sys.executable)} -m pdgstore.cli.main"
+    script = " && ".join([
+        "mkdir small",
+        f"mount -t tmpfs -o {mount_options} tmpfs small",
+        "cp .pdg/pdg.db small/",
+        "{ " + fill + "; }",
+        f"{{ {pdg} status --db small/pdg.db > status.out 2> status.err; echo $? > status.rc; }}",
+    ])
+    ran = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=project.root, capture_output=True, text=True,
+                         timeout=60, env=_env())
+    assert ran.returncode == 0, (ran.stdout, ran.stderr)
+    code, out, err = result(project.root, "status")
+    assert code == 1 and "Traceback" not in err, (code, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pdg: cannot read small/pdg.db: "), err
+    assert lines[0].endswith(f" (the file system that holds it {why})"), err
