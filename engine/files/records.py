@@ -349,13 +349,14 @@ def stat_changed(
     if rest <= 0:
         return out, changed
     if rest >= CHUNK and (time.perf_counter() - t0) / PROBE > SLOW_STAT_S:
-        full: dict[str, os.stat_result | None] = {}
-        _stat_threads(list(dict.fromkeys(paths[PROBE:])), full, workers)
-        for path, mtime_ns, size in zip(paths[PROBE:], mtimes[PROBE:], sizes[PROBE:]):
-            st = full[path]
-            if st is None or st.st_mtime_ns != mtime_ns or st.st_size != size:
-                out[path] = None if st is None else FileStat(st)
-                changed.add(path)
+        at = PROBE  # each chunk compared as its stats come: a million stat results are never held
+        for chunk, stats in _in_threads(_stat_chunk, paths[PROBE:], workers):
+            end = at + len(chunk)
+            for path, st, mtime_ns, size in zip(chunk, stats, mtimes[at:end], sizes[at:end], strict=True):
+                if st is None or st.st_mtime_ns != mtime_ns or st.st_size != size:
+                    out[path] = None if st is None else FileStat(st)
+                    changed.add(path)
+            at = end
         return out, changed
     _compare(paths[PROBE:], mtimes[PROBE:], sizes[PROBE:], out, changed)
     return out, changed
