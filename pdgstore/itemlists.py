@@ -28,6 +28,8 @@ from collections.abc import Iterator
 
 import msgpack
 
+from pdgstore.codec import LazyList
+
 #: lists this long or longer live in ``lists``; shorter ones stay in the item's row
 LISTED_FROM = 64
 #: entries per row of ``lists``
@@ -121,49 +123,24 @@ class Stored:
         return f"Stored({self.item_id!r}, {self.field!r}, {self.count} entries)"
 
 
-class Spliced:
+class Spliced(LazyList):
     """A long list left in ``lists`` with entries replaced, as a patched event's fold leaves it
     (``pdgstore.patches``: a partition whose one member changed): a sequence read whole only when
     something reads it, and ``write`` rewrites only the chunks the replacements touch, not every
     chunk of a million entries. Replacing entries by the same entries twice gives the same list,
     so it reads right whether its base's rows still hold the list before the change or after it."""
 
-    __slots__ = ("base", "patch", "_values")
+    __slots__ = ("base", "patch")
 
-    def __init__(self, base: Stored | Spliced, patch: list) -> None:
+    def __init__(self, base: Stored, patch: list) -> None:
+        super().__init__(len(base))
         self.base, self.patch = base, patch  # patch: [[start, stop, entries], ...], each stop - start long
-        self._values: list | None = None
 
-    def decode(self) -> list:
-        """Every entry, as a list (made once)."""
-        if self._values is None:
-            values = list(self.base.decode())  # a copy: the base's own list stays as it was read
-            for start, stop, entries in self.patch:
-                values[start:stop] = entries
-            self._values = values
-        return self._values
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __iter__(self) -> Iterator:
-        return iter(self.decode())
-
-    def __getitem__(self, index):
-        return self.decode()[index]
-
-    def __eq__(self, other) -> bool:
-        return self.decode() == (other.decode() if type(other) in (Stored, Spliced) else other)
-
-    __hash__ = None  # type: ignore[assignment]  # a list's: unhashable
-
-    def __repr__(self) -> str:
-        return f"Spliced({self.base!r}, {len(self.patch)} changes)"
-
-
-def in_table(values) -> bool:
-    """Whether ``values`` is a list the fold left in ``lists`` (as it is, or with entries replaced)."""
-    return type(values) is Stored or type(values) is Spliced
+    def _make(self) -> list:
+        values = list(self.base.decode())  # a copy: the base's own list stays as it was read
+        for start, stop, entries in self.patch:
+            values[start:stop] = entries
+        return values
 
 
 def as_list(values) -> list:
@@ -196,7 +173,7 @@ def write(conn: sqlite3.Connection, item_id: str, field: str, old, new) -> None:
         return  # the row's own list, never read for a change
     if type(new) is Spliced and new.base is old and new._values is None and _write_spliced(conn, item_id, field, new):
         return
-    stored = in_table(old)
+    stored = type(old) is Stored
     if len(new) < LISTED_FROM:
         if stored:
             conn.execute("DELETE FROM lists WHERE item_id = ? AND field = ?", (item_id, field))

@@ -28,7 +28,7 @@ from operator import ne
 
 from pdgstore.codec import LazyList
 from pdgstore.errors import StoreRefused
-from pdgstore.itemlists import Spliced, as_list, in_table
+from pdgstore.itemlists import Spliced, Stored, as_list
 
 #: kind -> the list fields that may be written as a patch
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -83,17 +83,23 @@ class PatchedList(LazyList):
     __slots__ = ("base", "patch")
 
     def __init__(self, base: LazyList, patch: list) -> None:
-        pos, count = 0, len(base)
-        for start, stop, entries in patch:  # checked now, as ``apply`` would: a bad patch is the log's
-            if start < pos or stop < start or stop > len(base):
-                raise ValueError(f"splice [{start}, {stop}) does not fit a list of {len(base)} entries after {pos}")
-            count += len(entries) - (stop - start)
-            pos = stop
-        super().__init__(count)
+        super().__init__(patched_length(len(base), patch))  # checked now, as ``apply`` would: a bad patch is the log's
         self.base, self.patch = base, patch
 
     def _make(self) -> list:
         return apply(self.base.decode(), self.patch)
+
+
+def patched_length(length: int, patch: list) -> int:
+    """The length of a list of ``length`` entries once ``patch`` is applied; ValueError when a
+    splice does not fit it (out of order, or past its end)."""
+    pos, count = 0, length
+    for start, stop, entries in patch:
+        if start < pos or stop < start or stop > length:
+            raise ValueError(f"splice [{start}, {stop}) does not fit a list of {length} entries after {pos}")
+        count += len(entries) - (stop - start)
+        pos = stop
+    return count
 
 
 def apply(base, patch: list) -> list:
@@ -101,19 +107,14 @@ def apply(base, patch: list) -> list:
     gives a lazy list: ``PatchedList``)."""
     if isinstance(base, LazyList):
         return PatchedList(base, patch)  # type: ignore[return-value]  # a list when read
-    if in_table(base) and all(stop - start == len(entries) for start, stop, entries in patch):
-        pos = 0
-        for start, stop, _entries in patch:
-            if start < pos or stop < start or stop > len(base):
-                raise ValueError(f"splice [{start}, {stop}) does not fit a list of {len(base)} entries after {pos}")
-            pos = stop
+    if type(base) is Stored and all(stop - start == len(entries) for start, stop, entries in patch):
+        patched_length(len(base), patch)  # checked now, as a whole list is below
         return Spliced(base, patch)  # type: ignore[return-value]  # a list when read; written a chunk at a time
     base = _listed(base)
+    patched_length(len(base), patch)
     out: list = []
     pos = 0
     for start, stop, entries in patch:
-        if start < pos or stop < start or stop > len(base):
-            raise ValueError(f"splice [{start}, {stop}) does not fit a list of {len(base)} entries after {pos}")
         out += base[pos:start]
         out += entries
         pos = stop

@@ -361,7 +361,7 @@ class _Batch:
                 assert old is not None  # an id from one of the two: here, only from before
                 deletes.append((old[0],))
                 unlink += [(p, item_id) for p in as_list(old[4])]
-                if any(itemlists.in_table(values) for values in old[4:]):
+                if any(type(values) is itemlists.Stored for values in old[4:]):
                     itemlists.forget(conn, item_id)
                 continue
             counts[(item.graph, item.node, item.state)] += 1
