@@ -145,7 +145,7 @@ class Spliced(LazyList):
 
 def as_list(values) -> list:
     """A list, or one left where it was (a ``Stored`` one, or an event's ``codec.PackedList``), as a list."""
-    return values if type(values) is list else values.decode()
+    return values if isinstance(values, list) else values.decode()
 
 
 def inline(values):

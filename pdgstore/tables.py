@@ -44,7 +44,7 @@ from pdgstore import codec, itemlists
 from pdgstore import events as ev
 from pdgstore.errors import DamagedRow
 from pdgstore.projection import APPLY
-from pdgstore.state import CookRecord, GraphInfo, Item, State, paused_gc
+from pdgstore.state import EMPTY_MAP, CookRecord, GraphInfo, Item, State, paused_gc
 
 #: the batch of a node's new items (``pdgstore.itembatch``): it changes items, though its subject is a node
 BATCH_KIND = ev.WorkItemsGenerated.kind
@@ -152,9 +152,10 @@ def item_values(row: tuple, conn: sqlite3.Connection, *, lazy: bool = False) -> 
         index, outputs, started_ns, duration_ns, error, signature, _n_parents, _n_inputs = unpack(body)
         restored = itemlists.restored
         if len(row) == 8:
-            parents, attrs, inputs, traceback, reason = [], {}, [], "", {}
+            parents, attrs, inputs, traceback, reason = [], {}, [], "", EMPTY_MAP
         else:
             parents, attrs, inputs, traceback, reason = unpack(row[8])
+            reason = reason or EMPTY_MAP  # most items have none: they share one (``state.EMPTY_MAP``)
             parents = restored(conn, item_id, "parents", parents, lazy=lazy)
             inputs = restored(conn, item_id, "inputs", inputs, lazy=lazy)
         outputs = restored(conn, item_id, "outputs", outputs, lazy=lazy)

@@ -37,7 +37,7 @@ from pdgstore.engine.graph.workitem import child_identities, identity_head, iden
 from pdgstore.engine.incremental import signatures
 
 from pdgstore import itembatch
-from pdgstore.state import Item
+from pdgstore.state import EMPTY_LIST, EMPTY_MAP, Item
 
 #: items recorded and flushed at a time (the appender writes a batch while the next is made)
 CHUNK = 10_000
@@ -336,7 +336,7 @@ class _Chunk:
             attrs = [child_attrs(parent_attrs, s) for s in specs]
             parent_ids, parent_files = [parent.item_id], parent.outputs
         ids = [identity_with(head, s.key) for s in specs]
-        inputs = [list(parent_files) for _ in range(n)]
+        inputs = [list(parent_files) for _ in range(n)] if parent_files else [EMPTY_LIST] * n
         indexes, spec_outputs = [s.index for s in specs], [s.outputs for s in specs]
         self._add(ids, numbers, indexes, spec_outputs, [parent_ids] * n, attrs, inputs, [parent_files] * n)
 
@@ -379,8 +379,10 @@ class _Chunk:
         """Add items to the chunk's columns, with their names, files and signatures. ``indexes``
         and ``spec_outputs``: their specs' (None: they have none, their parents' outputs are theirs)."""
         fp, item_signature = self.node_fp, signatures.item_signature
+        attrs = [a or EMPTY_MAP for a in attrs]  # one empty dict for all that have none (``EMPTY_MAP``)
         if self.does_work:
-            outputs: list[list] = [[] for _ in ids]  # recorded uncooked, as ``decide.work`` records a new item to run
+            # recorded uncooked, as ``decide.work`` records a new item to run: sharing one empty list
+            outputs: list[list] = [EMPTY_LIST] * len(ids)
             signature_list = [""] * len(ids)
             if self.to_run is not None:
                 self.to_run += [item_signature(fp, a, i) for a, i in zip(attrs, inputs, strict=True)]
