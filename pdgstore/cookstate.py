@@ -74,14 +74,14 @@ class _Reader:
 class LazyItems(dict):
     """item id -> ``Item``, read from the ``items`` table on first use (see the module)."""
 
-    def __init__(self, reader: _Reader, complete: bool) -> None:
+    def __init__(self, reader: _Reader, complete: bool, known: dict | None = None) -> None:
         super().__init__()
         self._reader = reader
         self._complete = complete  # every item of the tables is in the dict (or none exists)
         self._gone: set[str] = set()  # ids the tables hold that the fold removed since
-        #: when it began complete (a cold cook): the ids let go of since, the only ones to look for
-        #: in the tables (every other id is one the tables do not hold)
-        self._let_go: set[str] | None = set() if complete else None
+        #: a cold cook's (a store with no item): the state's ids per node, filled by the fold. The
+        #: cook is the only writer: an id in none of them is not in the tables, nor looked for there
+        self._known = known
         self._misses: dict[tuple[str, str], int] = {}  # (graph, node) -> ids of it read one by one
         self.rows_read = 0  # items made from their rows so far (what a cook's reach cost it)
 
@@ -89,7 +89,7 @@ class LazyItems(dict):
     def _read(self, item_id) -> Item | None:
         if self._complete or item_id in self._gone or not isinstance(item_id, str):
             return None
-        if self._let_go is not None and item_id not in self._let_go:
+        if self._known is not None and not self._known_holds(item_id):
             return None
         row = self._reader.execute(f"SELECT {tables.ITEM_COLUMNS} FROM items WHERE item_id = ?", (item_id,)).fetchone()
         if row is None:  # a new item's id (a recook asks for the record of each it generates): one index probe
@@ -164,8 +164,6 @@ class LazyItems(dict):
         for item_id, item in held.items():  # generated in memory since: after those of the tables
             dict.__setitem__(self, item_id, item)
         self._complete = True
-        if self._let_go is not None:
-            self._let_go = set()
 
     def let_go(self, ids: Iterable[str]) -> None:
         """Drop the items of ``ids`` from memory: their rows hold them as they are (every event
@@ -173,8 +171,6 @@ class LazyItems(dict):
         for item_id in ids:
             if dict.pop(self, item_id, None) is not None:
                 self._complete = False
-                if self._let_go is not None:
-                    self._let_go.add(item_id)
 
     @property
     def complete(self) -> bool:
@@ -186,16 +182,19 @@ class LazyItems(dict):
 
     def holds_none(self, ids: Iterable[str]) -> bool:
         """Whether no item of ``ids`` exists, in memory or in the tables: a cold cook that let go
-        of items asks only the ids it let go of, not every row (``keys`` would read them all)."""
+        of items asks its ids per node (``known``), not every row (``keys`` would read them all)."""
         ids = list(ids)
         if not dict.keys(self).isdisjoint(ids):
             return False
         if self._complete:
             return True
-        if self._let_go is not None:
-            return self._let_go.isdisjoint(ids)
+        if self._known is not None:
+            return all(index.keys().isdisjoint(ids) for index in self._known.values())
         self.read_all()
         return dict.keys(self).isdisjoint(ids)
+
+    def _known_holds(self, item_id: str) -> bool:
+        return any(item_id in index for index in self._known.values())  # type: ignore[union-attr]
 
     # -- the dict, with what it does not hold yet read first ---------------------------------------
     def __missing__(self, item_id):
@@ -595,6 +594,6 @@ def read_cook_state(log, seq: int) -> State:
     state.graphs, state.cooks, state.jobs = whole.graphs, whole.cooks, whole.jobs
     state.transfers, state.watches, state.schedules = whole.transfers, whole.watches, whole.schedules
     reader = state._reader = _Reader(log)
-    state.items = LazyItems(reader, complete=cold)
     state.node_items = whole.node_items if cold else LazyNodeItems(reader, whole.node_items)
+    state.items = LazyItems(reader, complete=cold, known=state.node_items if cold else None)
     return state

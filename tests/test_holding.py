@@ -70,6 +70,41 @@ def test_a_cold_cook_lets_go_of_born_parents_while_it_makes_their_children(wide,
     assert cook_file(str(wide.root / "wide.py")).counts["ran"] == 0
 
 
+def test_a_cold_cook_keeps_no_book_of_the_ids_it_let_go_of_nor_of_what_it_remade(wide, monkeypatch):
+    """On a store that held no item, what the cook let go of is found through its state's ids per
+    node (``LazyItems``' ``known``), not a set of its own, and it keeps no ``remade`` (no item had a
+    record before it, so no decision asks). It reads an item it let go of back when asked, and
+    never asks the tables about an id it did not make. The next cook, on a store with items,
+    keeps ``remade`` again and runs exactly what changed."""
+    inputs = 200
+    wide.inputs(inputs)
+    monkeypatch.setattr(holding, "HOLD_ITEMS", 50)
+    cooks: list = []
+    assert cook_file(str(wide.root / "wide.py"), on_cook=cooks.append).status == "success"
+    cook = cooks[0]
+    state, items = cook.state, cook.state.items
+    assert not cook.settle.keeps_remade and not cook.settle.remade
+    made = [i for ids in state.node_items.values() for i in ids]
+    let_go = [i for i in made if not items.is_read(i)]
+    assert len(made) == 2 * inputs + 2 and len(let_go) > inputs
+    assert not any(isinstance(v, set) and len(v) >= len(let_go) for v in vars(items).values())
+    statements: list[str] = []
+    items._reader.conn.set_trace_callback(statements.append)
+    assert "0123456789abcdef" not in items and items.get("fedcba9876543210") is None
+    assert statements == []  # an id it did not make: not looked for
+    assert items[let_go[0]].item_id == let_go[0] and any("FROM items WHERE item_id" in s for s in statements)
+    assert not items.holds_none(let_go[:3]) and items.holds_none(["0123456789abcdef"])
+    with EventLog.open(str(wide.db)) as log:
+        replayed = log.replay_all()
+    assert bytes(pack_snapshot(state)) == bytes(pack_snapshot(replayed))
+
+    (wide.root / "in" / "f0005.txt").write_text("changed\n")
+    cooks.clear()
+    summary = cook_file(str(wide.root / "wide.py"), on_cook=cooks.append)
+    assert summary.counts["ran"] == 2, summary.counts  # its upper item and the concatenation
+    assert cooks[0].settle.keeps_remade and cooks[0].settle.remade
+
+
 class _Items(dict):
     def __init__(self) -> None:
         super().__init__()

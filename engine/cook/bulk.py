@@ -478,5 +478,6 @@ def _record(walk, run, out: dict[str, list], to_run: list[str] | None) -> None:
         settle.total += n
         settle.counts["updated"] += n
         settle.done += n
-        settle.remade.update(ids)
+        if settle.keeps_remade:
+            settle.remade.update(ids)
     walk.flush()

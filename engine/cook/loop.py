@@ -113,7 +113,7 @@ class Cook:
         self.recorder = Recorder(log, self.state, graph=graph.name, keep_events=bool(self.handlers), offload=True)
         if log is not None and isinstance(self.state.items, LazyItems) and not (static or generate_only):
             self.recorder.holding = Holding(self.state.items)  # items done and written are let go of
-        self.settle = Settle(self.recorder)
+        self.settle = Settle(self.recorder, cold=isinstance(self.state.items, LazyItems) and self.state.items.complete)
         #: not after --generate-only: the cook that runs those items writes one (packing every item
         #: twice would cost generating them a second time)
         self.snapshot = CookSnapshot(log, self.recorder, enabled=not generate_only)

@@ -21,13 +21,18 @@ from pdgstore import events as ev
 
 
 class Settle:
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, *, cold: bool = False) -> None:
         self.recorder = recorder
         self.counts = dict.fromkeys(COUNTS, 0)
         self.done = 0  # items settled in this cook (the progress bar's count)
         self.total = 0  # items known to this cook
-        #: items whose results were made anew in this cook (what their dependents' decisions ask)
+        #: items whose results were made anew in this cook: what the decisions about items with a
+        #: record from before it ask of their parents and members (an item made fresh has
+        #: dependents made fresh too: its id is in theirs). A ``cold`` cook (on a store that held
+        #: no item) has no such record, so it keeps none: at a million items the set held two
+        #: million ids to the cook's end, for no question
         self.remade: set[str] = set()
+        self.keeps_remade = not cold
         #: item id -> the signature its pending run is made from (recorded with its result)
         self.signatures: dict[str, str] = {}
         #: the items that failed in this cook (the summary lists them, reading no other item)
@@ -57,7 +62,7 @@ class Settle:
         """``item_id`` is done (``how``: ran, reused or updated; ``remade``: its results are new)."""
         self.counts[how] += 1
         self.done += 1
-        if remade:
+        if remade and self.keeps_remade:
             self.remade.add(item_id)
         self.handed_on(item_id)
         holding = self.recorder.holding
