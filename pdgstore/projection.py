@@ -17,7 +17,7 @@ from itertools import repeat
 from pdgstore import codec, patches
 from pdgstore import events as ev
 from pdgstore.events import DONE_STATES
-from pdgstore.state import ACCEPTED, EMPTY_MAP, CookRecord, GraphInfo, Item, State, paused_gc
+from pdgstore.state import ACCEPTED, EMPTY_MAP, CookRecord, GraphInfo, Item, State, own_dict, paused_gc
 
 APPLY: dict[str, Callable[[State, ev.Event], None]] = {}
 
@@ -220,10 +220,8 @@ def _item_cooked(state: State, e: ev.WorkItemCooked) -> None:
     item.state = e.state
     item.cook_id = e.cook_id
     if e.attrs:
-        if type(item.attrs) is dict:
-            item.attrs.update(e.attrs)
-        else:  # the shared EMPTY_MAP
-            item.attrs = dict(e.attrs)
+        item.attrs = own_dict(item.attrs)
+        item.attrs.update(e.attrs)
     item.outputs = e.outputs
     item.started_ns = e.started_ns
     item.duration_ns = e.duration_ns
@@ -407,8 +405,7 @@ def _job_ended(state: State, e: ev.JobEnded) -> None:
 @applies(ev.WorkItemAttribSet)
 def _item_attrib_set(state: State, e: ev.WorkItemAttribSet) -> None:
     item = state.items[e.item_id]
-    if type(item.attrs) is not dict:  # the shared EMPTY_MAP
-        item.attrs = {}
+    item.attrs = own_dict(item.attrs)
     item.attrs[e.name] = e.attr
 
 

@@ -81,6 +81,12 @@ def _no_reason() -> dict:
     return EMPTY_MAP
 
 
+def own_dict(values: dict) -> dict:
+    """``values`` itself, or a new dict in place of the shared ``EMPTY_MAP``: what the fold sets
+    an attribute in."""
+    return {} if type(values) is _EmptyMap else values
+
+
 @dataclass(slots=True)
 class Item:
     """One work item as the log last described it."""
