@@ -180,16 +180,17 @@ class LazyItems(dict):
     def is_read(self, item_id: str) -> bool:
         return dict.__contains__(self, item_id)
 
-    def holds_none(self, ids: Iterable[str]) -> bool:
-        """Whether no item of ``ids`` exists, in memory or in the tables: a cold cook that let go
-        of items asks its ids per node (``known``), not every row (``keys`` would read them all)."""
+    def holds_none(self, ids: Iterable[str], node: tuple[str, str] | None = None) -> bool:
+        """Whether no item of ``ids`` exists, in memory or the tables: a cold cook asks its ids per node
+        (``known``; ``node``'s alone when given: an id hashes its node), not every row (``keys``)."""
         ids = list(ids)
         if not dict.keys(self).isdisjoint(ids):
             return False
         if self._complete:
             return True
         if self._known is not None:
-            return all(index.keys().isdisjoint(ids) for index in self._known.values())
+            indexes = self._known.values() if node is None else (self._known.get(node, {}),)
+            return all(index.keys().isdisjoint(ids) for index in indexes)
         self.read_all()
         return dict.keys(self).isdisjoint(ids)
 

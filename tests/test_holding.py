@@ -94,6 +94,9 @@ def test_a_cold_cook_keeps_no_book_of_the_ids_it_let_go_of_nor_of_what_it_remade
     assert statements == []  # an id it did not make: not looked for
     assert items[let_go[0]].item_id == let_go[0] and any("FROM items WHERE item_id" in s for s in statements)
     assert not items.holds_none(let_go[:3]) and items.holds_none(["0123456789abcdef"])
+    node = next(key for key, ids in state.node_items.items() if let_go[-1] in ids)  # (let_go[0] is read back)
+    other = next(key for key in state.node_items if key != node)
+    assert not items.holds_none(let_go[-1:], node) and items.holds_none(let_go[-1:], other)  # its node's ids alone
     with EventLog.open(str(wide.db)) as log:
         replayed = log.replay_all()
     assert bytes(pack_snapshot(state)) == bytes(pack_snapshot(replayed))

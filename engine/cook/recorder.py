@@ -183,7 +183,7 @@ class Recorder:
         self._rows.append(row)
         state, items = self.state, self.state.items
         new = self.log is not None and (
-            items.holds_none(ids) if isinstance(items, LazyItems) else items.keys().isdisjoint(ids)
+            items.holds_none(ids, (self.graph, node)) if isinstance(items, LazyItems) else items.keys().isdisjoint(ids)
         )
         APPLY[WorkItemsGenerated.kind](state, event)
         state.seq = event.seq
