@@ -10,9 +10,9 @@ outputs once a job ended, in-process or not.
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Callable
 
+from pdgstore.engine.cook.tracebacks import formatted as formatted_traceback
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.confine import Confine
@@ -69,7 +69,7 @@ def run_python(cook: Callable[[WorkItem], object], view: WorkItem, node, types, 
             started,
             time.perf_counter_ns() - t0,
             f"{type(exc).__name__}: {exc}",
-            traceback.format_exc(),
+            formatted_traceback(exc),
         )
     return JobResult("cooked_success", view.changed, outputs, started, time.perf_counter_ns() - t0)
 

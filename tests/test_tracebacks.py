@@ -1,0 +1,173 @@
+"""A failed item's traceback (``engine.cook.tracebacks``): the text ``traceback.format_exc`` gives,
+with the frames of a path that failed before taken from that first failure, and a cook whose every
+item fails records each item's own traceback that way."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from functools import partial
+
+import pdgstore.engine as engine
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pdgstore.engine.cook import tracebacks
+from pdgstore.engine.cook.tracebacks import formatted
+
+from pdgstore import EventLog
+
+
+def _caught(fail) -> tuple[BaseException, str]:
+    """What ``fail()`` raised, and ``traceback.format_exc()`` while it was handled."""
+    try:
+        fail()
+    except BaseException as exc:  # noqa: BLE001 - every kind is formatted
+        return exc, traceback.format_exc()
+    raise AssertionError("fail() did not raise")
+
+
+def _divide(n: int, by: int) -> float:
+    return n / by  # the position markers (``^^^``) of 3.11 point into this expression
+
+
+def _deep(depth: int, message: str) -> None:
+    if depth > 1:
+        _deep(depth - 1, message)
+    raise KeyError(message)
+
+
+def _noted() -> None:
+    exc = ValueError("with notes")
+    exc.add_note("first note")
+    exc.add_note("second note\nof two lines")
+    raise exc
+
+
+def _caused() -> None:
+    try:
+        _divide(1, 0)
+    except ZeroDivisionError as exc:
+        raise RuntimeError("while dividing") from exc
+
+
+def _in_handler() -> None:
+    try:
+        {}["missing"]
+    except KeyError:
+        raise ValueError("raised while handling")  # noqa: B904 - its context is the point
+
+
+def _suppressed() -> None:
+    try:
+        {}["missing"]
+    except KeyError:
+        raise ValueError("its context suppressed") from None
+
+
+def _grouped() -> None:
+    raise ExceptionGroup("two at once", [ValueError("one"), TypeError("two")])
+
+
+def _syntax() -> None:
+    compile("x = (1,\n", "graph.py", "exec")
+
+
+def _recursion(n: int = 0) -> None:
+    _recursion(n + 1)
+
+
+@pytest.mark.parametrize(
+    "fail",
+    [
+        lambda: _divide(1, 0),
+        lambda: _deep(4, "a key"),
+        _noted,
+        _caused,
+        _in_handler,
+        _suppressed,
+        _grouped,
+        _syntax,
+        _recursion,
+        lambda: (_ for _ in ()).throw(KeyboardInterrupt()),
+    ],
+    ids=["markers", "deep", "notes", "cause", "context", "suppressed", "group", "syntax", "recursion", "interrupt"],
+)
+def test_the_text_is_format_exc_s_the_first_time_and_again(fail):
+    for _ in range(2):  # the second time the frames come from the first
+        exc, expected = _caught(fail)
+        assert formatted(exc) == expected
+
+
+def test_a_path_that_failed_before_formats_only_the_exception_lines(monkeypatch):
+    """The same code failing at the same places with another message: the frames' text is not
+    made again, and the whole text is still ``format_exc``'s."""
+    tracebacks._frames_text.clear()
+    first, _ = _caught(partial(_deep, 3, "first"))  # (a partial adds no frame: the same path each time)
+    second, second_text = _caught(partial(_deep, 3, "second"))
+    other, other_text = _caught(partial(_deep, 2, "shallower"))  # another path
+    formatted(first)
+    calls = []
+    real = traceback.StackSummary.format
+    monkeypatch.setattr(traceback.StackSummary, "format", lambda self: calls.append(1) or real(self))
+    assert formatted(second) == second_text and calls == []
+    assert second_text.endswith("KeyError: 'second'\n")
+    assert formatted(other) == other_text and calls == [1]  # its frames are made
+
+
+def test_the_traceback_limit_is_part_of_the_path(monkeypatch):
+    exc, full = _caught(lambda: _deep(5, "limited"))
+    assert formatted(exc) == full
+    monkeypatch.setattr(sys, "tracebacklimit", 2, raising=False)
+    exc, limited = _caught(lambda: _deep(5, "limited"))
+    assert formatted(exc) == limited and limited != full
+
+
+def test_the_kept_paths_are_bounded(monkeypatch):
+    monkeypatch.setattr(tracebacks, "MAX_PATHS", 3)
+    tracebacks._frames_text.clear()
+    for depth in range(1, 9):
+        exc, expected = _caught(lambda: _deep(depth, "bounded"))  # noqa: B023 - called at once
+        assert formatted(exc) == expected
+        assert len(tracebacks._frames_text) <= 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    depth=st.integers(min_value=1, max_value=6),
+    message=st.text(max_size=40),
+    kind=st.sampled_from([ValueError, KeyError, OSError, RuntimeError]),
+)
+def test_any_message_at_any_depth_reads_as_format_exc(depth, message, kind):
+    def fail(d: int) -> None:
+        if d > 1:
+            fail(d - 1)
+        raise kind(message)
+
+    exc, expected = _caught(lambda: fail(depth))
+    assert formatted(exc) == expected
+
+
+def test_a_cook_whose_every_item_fails_records_each_its_own_traceback(tmp_path):
+    """40 items fail on the same line with their own messages: each records ``format_exc``'s text
+    of its own failure (the frames through the engine and the graph's function, then its message)."""
+    g = engine.Graph("g", root=str(tmp_path))
+    numbers = g.range_generate("numbers", 40)
+
+    def parse(item):
+        raise ValueError(f"item {item.index} cannot be parsed")
+
+    g.python_processor("parse", numbers, parse)
+    summary = engine.cook_graph(g, db=str(tmp_path / ".pdg" / "pdg.db"), jobs=2)
+    assert summary.status == "failed" and summary.counts["failed"] == 40
+    with EventLog.open(str(tmp_path / ".pdg" / "pdg.db")) as log:
+        state = log.current_state()
+    failed = [i for i in state.items.values() if i.node == "parse"]
+    assert len(failed) == 40
+    for item in failed:
+        lines = item.traceback.splitlines()
+        assert lines[0] == "Traceback (most recent call last):"
+        assert any(line.strip() == "self.func(item)" for line in lines)
+        assert any(__file__ in line and "in parse" in line for line in lines)
+        assert lines[-2].strip() == 'raise ValueError(f"item {item.index} cannot be parsed")'
+        assert lines[-1] == f"ValueError: item {item.index} cannot be parsed" == item.error
