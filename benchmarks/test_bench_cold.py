@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import statistics
 
 import workload
-from conftest import ROUNDS, N, engine_median, pdg, plain, report
+from conftest import PDG, ROUNDS, N, engine_median, pdg, plain, report, run
 
 
 def test_cold_cook_vs_plain(benchmark, tmp_path):
@@ -32,6 +34,36 @@ def test_cold_cook_vs_plain(benchmark, tmp_path):
     report(benchmark, f"cold cook W({N})", seconds, "s", plain_value=plain_s, target="<= 2x plain",
            met=seconds <= 2 * plain_s, per_item_overhead_us=round((seconds - plain_s) / N * 1e6, 1),
            ratios=[round(c / p, 2) for c, p in zip(benchmark.stats.stats.data, plains, strict=True)])
+
+
+def test_cold_cook_whose_items_all_fail(benchmark, tmp_path):
+    """A cold cook of W(N) whose processor raises on every item (``graphs/wide_failing.py``), against
+    the cold cook of ``wide.py``, which succeeds, in turns. Each failure records its traceback:
+    formatted from scratch each time, that took most of such a cook (stop 44:
+    ``engine.cook.tracebacks``). Target (ours): at most 1.2x the cook that succeeds."""
+    good = workload.make(str(tmp_path / "good"), N)
+    bad = workload.make(str(tmp_path / "bad"), N)
+    shutil.copy(os.path.join(os.path.dirname(workload.GRAPH), "wide_failing.py"), os.path.join(bad, "wide.py"))
+    goods = []
+
+    def good_first():
+        workload.reset(good)
+        result = pdg("cook", "wide.py", "--json", cwd=good)
+        assert result.json()["items"]["ran"] == N + 1
+        goods.append(result.seconds)
+        workload.reset(bad)
+
+    def failing_cook():
+        result = run([PDG, "cook", "wide.py", "--json"], bad, check=False)
+        summary = result.json()
+        assert summary["status"] == "failed" and summary["items"]["failed"] == N, summary["items"]
+        return result
+
+    benchmark.pedantic(failing_cook, setup=good_first, rounds=ROUNDS, iterations=1)
+    seconds, good_s = engine_median(benchmark), statistics.median(goods)
+    report(benchmark, f"cold cook W({N}), every item failing", seconds, "s", target="<= 1.2x the cook that succeeds",
+           met=seconds <= 1.2 * good_s, succeeding_s=round(good_s, 3), ratio=round(seconds / good_s, 2),
+           ratios=[round(f / g, 2) for f, g in zip(benchmark.stats.stats.data, goods, strict=True)])
 
 
 def _items(result) -> int:
