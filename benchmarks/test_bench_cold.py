@@ -40,7 +40,7 @@ def test_cold_cook_whose_items_all_fail(benchmark, tmp_path):
     """A cold cook of W(N) whose processor raises on every item (``graphs/wide_failing.py``), against
     the cold cook of ``wide.py``, which succeeds, in turns. Each failure records its traceback:
     formatted from scratch each time, that took most of such a cook (stop 44:
-    ``engine.cook.tracebacks``). Target (ours): at most 1.2x the cook that succeeds."""
+    ``engine.schedulers.tracebacks``). Target (ours): at most 1.2x the cook that succeeds."""
     good = workload.make(str(tmp_path / "good"), N)
     bad = workload.make(str(tmp_path / "bad"), N)
     shutil.copy(os.path.join(os.path.dirname(workload.GRAPH), "wide_failing.py"), os.path.join(bad, "wide.py"))

@@ -64,3 +64,15 @@ class ListenError(PdgError):
     """A data layer server cannot listen where it was told (the port is taken, the address is not ours)."""
 
     exit_code = 1
+
+
+def error_line(exc: BaseException) -> str:
+    """``Type: message``: how the engine names an exception in a sentence (an item's error, a
+    handler's or a graph file's failure). An exception whose ``str()`` itself raises (a user's class
+    with a broken ``__str__``) is named all the same: raised while a failure was being recorded, it
+    once killed a pool worker and left the cook waiting for the item for ever."""
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - any failure of the user's __str__
+        text = "<exception str() failed>"
+    return f"{type(exc).__name__}: {text}"

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from pdgstore.engine.errors import PdgError
+from pdgstore.engine.errors import PdgError, error_line
 
 from pdgstore.log import EventLog
 from pdgstore.pdgevents import EVENT_TYPES
@@ -59,7 +59,7 @@ def load_handler(spec: str) -> Callable:
     except ModuleNotFoundError as exc:
         raise BadHandler(f"--handler {spec}: no module {exc.name} (run from the folder that holds it)") from None
     except Exception as exc:  # noqa: BLE001 - the user's module failed to import: say how
-        raise BadHandler(f"--handler {spec}: importing {module_name} raised {type(exc).__name__}: {exc}") from None
+        raise BadHandler(f"--handler {spec}: importing {module_name} raised {error_line(exc)}") from None
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise BadHandler(f"--handler {spec}: {module_name} has no function {attr}")
@@ -87,7 +87,7 @@ def replay_into(
         except Exception as exc:  # noqa: BLE001 - as live: a handler's bug is reported, not fatal
             name = getattr(handler, "__qualname__", repr(handler))
             result.errors.append(
-                f"event handler {name} raised {type(exc).__name__}: {exc} (on {pdg_event.type}, seq {pdg_event.seq})"
+                f"event handler {name} raised {error_line(exc)} (on {pdg_event.type}, seq {pdg_event.seq})"
             )
     result.events = (until if until is not None else log.last_seq()) - after
     return result

@@ -181,3 +181,37 @@ def test_cancel_takes_unstarted_tasks_back():
         pool.shutdown()
     done = [m.item_id for m in messages if isinstance(m, reports.Finished)]
     assert done == ["busy", "later0", "later2", "later4"]
+
+
+def test_a_task_that_raises_is_reported_failed_and_its_worker_goes_on():
+    """A task's own failures are its result; one that raises all the same (the engine failing
+    around a task, or a self-reporting job's runner) is reported failed with its error and
+    traceback, and the worker takes the next task: a worker that died left its item running for
+    ever, and the cook waiting for it."""
+    inbox = Inbox()
+    pool = ThreadPool(1, Reporter(inbox, "inprocess"))
+
+    class Unnamed(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no words")
+
+    def broken() -> JobResult:
+        raise Unnamed()
+
+    def runner() -> None:  # a task that reports for itself, labelled with its item
+        raise OSError("the job could not be prepared")
+
+    try:
+        pool.submit("broken", broken)
+        pool.submit(None, runner, label="job")
+        pool.submit("after", _task(0))
+        messages = _collect(inbox, 3)
+    finally:
+        pool.shutdown()
+    finished = {m.item_id: m.result for m in messages if isinstance(m, reports.Finished)}
+    assert set(finished) == {"broken", "job", "after"}
+    assert finished["broken"].state == "cooked_fail"
+    assert finished["broken"].error == "Unnamed: <exception str() failed>"
+    assert "raise Unnamed()" in finished["broken"].traceback
+    assert finished["job"].error == "OSError: the job could not be prepared"
+    assert finished["after"].state == "cooked_success"

@@ -1,4 +1,4 @@
-"""A failed item's traceback (``engine.cook.tracebacks``): the text ``traceback.format_exc`` gives,
+"""A failed item's traceback (``engine.schedulers.tracebacks``): the text ``traceback.format_exc`` gives,
 with the frames of a path that failed before taken from that first failure, and a cook whose every
 item fails records each item's own traceback that way."""
 
@@ -12,8 +12,10 @@ import pdgstore.engine as engine
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pdgstore.engine.cook import tracebacks
-from pdgstore.engine.cook.tracebacks import formatted
+from pdgstore.engine.cook.handlers import Handlers
+from pdgstore.engine.errors import error_line
+from pdgstore.engine.schedulers import tracebacks
+from pdgstore.engine.schedulers.tracebacks import formatted
 
 from pdgstore import EventLog
 
@@ -171,3 +173,51 @@ def test_a_cook_whose_every_item_fails_records_each_its_own_traceback(tmp_path):
         assert any(__file__ in line and "in parse" in line for line in lines)
         assert lines[-2].strip() == 'raise ValueError(f"item {item.index} cannot be parsed")'
         assert lines[-1] == f"ValueError: item {item.index} cannot be parsed" == item.error
+
+
+class _Unnamed(Exception):
+    """An exception whose ``str()`` raises: a user's class with a broken ``__str__``."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no words for it")
+
+
+def test_the_error_line_names_an_exception_whose_str_raises():
+    assert error_line(ValueError("bad input")) == "ValueError: bad input"
+    assert error_line(KeyError("k")) == "KeyError: 'k'"
+    assert error_line(_Unnamed()) == "_Unnamed: <exception str() failed>"
+    exc, expected = _caught(_raise_unnamed)
+    assert formatted(exc) == expected and expected.endswith("_Unnamed: <exception str() failed>\n")
+
+
+def _raise_unnamed() -> None:
+    raise _Unnamed()
+
+
+@pytest.mark.timeout(60)
+def test_a_cook_whose_items_raise_an_exception_without_words_ends(tmp_path):
+    """Recording such a failure raised again (``str(exc)`` in the error line) and killed the pool's
+    workers: the cook then waited for its items for ever, Ctrl-C and SIGTERM included. Now each
+    item is recorded failed, named by its exception's type, and the cook ends."""
+    g = engine.Graph("g", root=str(tmp_path))
+    numbers = g.range_generate("numbers", 6)
+
+    def parse(item):
+        raise _Unnamed()
+
+    g.python_processor("parse", numbers, parse)
+    summary = engine.cook_graph(g, db=str(tmp_path / ".pdg" / "pdg.db"), jobs=2)
+    assert summary.status == "failed" and summary.counts["failed"] == 6
+    assert {f["error"] for f in summary.failed_items} == {"_Unnamed: <exception str() failed>"}
+
+
+def test_an_event_handler_whose_exception_has_no_words_is_a_warning():
+    def handler(event):
+        raise _Unnamed()
+
+    class Event:
+        type = "CookComplete"
+        node = None
+
+    warnings = Handlers([("CookComplete", handler, None)]).dispatch(Event())  # type: ignore[arg-type]
+    assert len(warnings) == 1 and "raised _Unnamed: <exception str() failed>" in warnings[0]

@@ -24,7 +24,7 @@ from pdgstore.engine.cook.batches import Batch, Batches
 from pdgstore.engine.cook.intake import Intake
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
-from pdgstore.engine.errors import ExpansionError, GraphError
+from pdgstore.engine.errors import ExpansionError, GraphError, error_line
 from pdgstore.engine.files.confine import Confine, working_dirs
 from pdgstore.engine.files.transfer import Transfers
 from pdgstore.engine.graph.workitem import WorkItem
@@ -584,4 +584,4 @@ class Dispatch:
         where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         at = f" at {where.filename}:{where.lineno}" if where else ""
         about = f" for {item_id}" if item_id else ""
-        return f"scheduler {name}'s {callback}{about} raised {type(exc).__name__}: {exc}{at}"
+        return f"scheduler {name}'s {callback}{about} raised {error_line(exc)}{at}"

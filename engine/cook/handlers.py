@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pdgstore.engine.errors import error_line
+
 from pdgstore.pdgevents import EVENT_TYPES, PdgEvent, translate
 
 __all__ = ["EVENT_TYPES", "Handlers", "PdgEvent", "translate"]
@@ -37,5 +39,5 @@ class Handlers:
                     fn(pdg_event)
                 except Exception as exc:  # a handler's bug must not stop the cook
                     name = getattr(fn, "__qualname__", repr(fn))
-                    warnings.append(f"event handler {name} raised {type(exc).__name__}: {exc} (on {pdg_event.type})")
+                    warnings.append(f"event handler {name} raised {error_line(exc)} (on {pdg_event.type})")
         return warnings

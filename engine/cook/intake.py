@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pdgstore.engine.cook.task import expected_records
+from pdgstore.engine.errors import error_line
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.confine import outside_allowed
 from pdgstore.engine.graph.workitem import WorkItem
@@ -141,7 +142,7 @@ class Intake:
         try:
             index = append(batch)
         except Exception as exc:  # noqa: BLE001 - the job hears why
-            return report.done(exc if isinstance(exc, ValueError) else ValueError(f"{type(exc).__name__}: {exc}"))
+            return report.done(exc if isinstance(exc, ValueError) else ValueError(f"{error_line(exc)}"))
         self._answer(report.done, index)  # once the new item is in the log
 
     def _finished(self, report: rp.Finished) -> None:
@@ -344,7 +345,7 @@ class Intake:
                 item_id,
                 "cooked_fail",
                 list(item.outputs),
-                str(exc) if isinstance(exc, FileNotFoundError) else f"{type(exc).__name__}: {exc}",
+                str(exc) if isinstance(exc, FileNotFoundError) else f"{error_line(exc)}",
             )
         self._cooked(item_id, "cooked_success", outputs, "")
 

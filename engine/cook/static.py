@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pdgstore.engine.errors import error_line
 from pdgstore.engine.graph.nodes import child_attrs
 from pdgstore.engine.graph.workitem import item_identity
 
@@ -96,7 +97,7 @@ def plan(cook) -> StaticPlan:
                 dynamic.append(name)
                 warnings.append(
                     f"static cook: node {name} could not plan its items "
-                    f"({type(exc).__name__}: {exc}); they are generated as their inputs cook"
+                    f"({error_line(exc)}); they are generated as their inputs cook"
                 )
                 continue
             deps.update(planned)
@@ -153,7 +154,7 @@ def planned_items(cook) -> tuple[list, list]:
         except Exception as exc:  # noqa: BLE001 - user code: its items are generated as they come
             dynamic.add(name)
             warnings.append(
-                f"node {name} could not generate its static items ({type(exc).__name__}: {exc}); "
+                f"node {name} could not generate its static items ({error_line(exc)}); "
                 "they are generated as their inputs cook"
             )
             continue

@@ -12,8 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from pdgstore.engine.cook.tracebacks import formatted as formatted_traceback
-from pdgstore.engine.errors import GraphError
+from pdgstore.engine.errors import GraphError, error_line
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.confine import Confine
 from pdgstore.engine.graph.workitem import WorkItem
@@ -21,6 +20,7 @@ from pdgstore.engine.schedulers.contract import JobResult, Scheduler
 from pdgstore.engine.schedulers.contract import make as make_scheduler
 from pdgstore.engine.schedulers.contract import type_named as scheduler_type
 from pdgstore.engine.schedulers.inprocess import InProcessScheduler
+from pdgstore.engine.schedulers.tracebacks import formatted
 
 from pdgstore.events import PATH
 from pdgstore.state import Item
@@ -68,8 +68,8 @@ def run_python(cook: Callable[[WorkItem], object], view: WorkItem, node, types, 
             view.outputs,
             started,
             time.perf_counter_ns() - t0,
-            f"{type(exc).__name__}: {exc}",
-            formatted_traceback(exc),
+            error_line(exc),
+            formatted(exc),
         )
     return JobResult("cooked_success", view.changed, outputs, started, time.perf_counter_ns() - t0)
 

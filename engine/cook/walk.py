@@ -25,6 +25,7 @@ from pdgstore.engine.cook.items import Items
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
 from pdgstore.engine.cook.takennames import TakenNames
+from pdgstore.engine.errors import error_line
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern, GenerateContext, NewItem, Partitioner, Processor, child_attrs
@@ -336,7 +337,7 @@ class Walk:
     def generate_failed(self, processor, parent, exc: Exception) -> None:
         """``processor``'s ``generate`` (or ``generate_parts``) raised ``exc``: the cook fails."""
         where = f" from {parent.name}" if parent is not None else ""
-        self.fail_cook(f"node {processor.name} failed to generate work items{where}: {type(exc).__name__}: {exc}")
+        self.fail_cook(f"node {processor.name} failed to generate work items{where}: {error_line(exc)}")
 
     def _add_children(
         self, run: NodeRun, new: list[NewItem], parent: Item | None, numbers: list[int] | None = None
@@ -453,7 +454,7 @@ class Walk:
         try:
             partitions = partitioner.partition(self.ctx, members)
         except Exception as exc:
-            self.fail_cook(f"partitioner {name} failed: {type(exc).__name__}: {exc}")
+            self.fail_cook(f"partitioner {name} failed: {error_line(exc)}")
             return
         # generating in bulk a node with no recorded item (``bulk.places_in_bulk``): the new
         # partitions are placed with one ``record_many``, and those whose members all cooked merged after it

@@ -27,6 +27,7 @@ import msgpack
 from pdgstore.engine.datalayer.handlers import CommandError, clean_path
 from pdgstore.engine.datalayer.messages import Message, apply_message, snapshot
 from pdgstore.engine.datalayer.sharedlists import Resolver
+from pdgstore.engine.errors import error_line
 from websockets.asyncio.client import connect
 
 #: first and longest wait between reconnection attempts
@@ -155,9 +156,9 @@ class RemoteDataLayer:
                     delay = BACKOFF_S[0]  # a welcome: the server is back
                     self._dispatch(request)
             except (TimeoutError, OSError, ConnectionError, EOFError, ValueError) as exc:
-                self.stats["last_error"] = f"{type(exc).__name__}: {exc}"
+                self.stats["last_error"] = f"{error_line(exc)}"
             except Exception as exc:  # noqa: BLE001 - websockets' own errors: retry like any other drop
-                self.stats["last_error"] = f"{type(exc).__name__}: {exc}"
+                self.stats["last_error"] = f"{error_line(exc)}"
             self._lost()
             if self._closing:
                 return

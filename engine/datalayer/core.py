@@ -37,6 +37,7 @@ from pdgstore.engine.datalayer.messages import PropertyNames as P
 from pdgstore.engine.datalayer.newitems import NewItems
 from pdgstore.engine.datalayer.replay import add_delta, merge, resume_frames, summary_messages
 from pdgstore.engine.datalayer.storeview import Envelope, StoreView
+from pdgstore.engine.errors import error_line
 
 #: how often the follower asks the store whether anything was committed
 POLL_INTERVAL_S = 0.025
@@ -135,7 +136,7 @@ class DataLayer:
                     now = time.process_time()
                     wait, spent = busy_interval(now - spent, self._interest().subscribers), now
             except Exception as exc:  # noqa: BLE001 - the follower must outlive a bad poll; say so
-                self.stats["last_error"] = f"{type(exc).__name__}: {exc}"
+                self.stats["last_error"] = f"{error_line(exc)}"
                 time.sleep(0.5)
 
     def step(self, force: bool = False) -> int:

@@ -40,6 +40,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from pdgstore.engine.datalayer.handlers import CommandError, clean_path
+from pdgstore.engine.errors import error_line
 
 from pdgstore.errors import PdgError
 
@@ -248,7 +249,7 @@ class Session:
             return {
                 "op": "reply",
                 "id": ident,
-                "error": f"command {name} of {path} failed: {type(exc).__name__}: {exc}",
+                "error": f"command {name} of {path} failed: {error_line(exc)}",
             }
         return {"op": "reply", "id": ident, "result": _plain(result)}
 

@@ -21,7 +21,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from pdgstore.engine.errors import HandlerError
+from pdgstore.engine.errors import HandlerError, error_line
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.filetypes import CacheResult, TypeRegistry
 from pdgstore.engine.graph.attribs import File
@@ -82,7 +82,7 @@ class CacheChecker:
                     result = handler(full, File.from_record([rel, tag, *rec[2:]]), wrap(item))
                 except Exception as exc:  # noqa: BLE001
                     raise HandlerError(
-                        f"cache handler {name} for tag {handler_tag} raised on {rel}: {type(exc).__name__}: {exc}"
+                        f"cache handler {name} for tag {handler_tag} raised on {rel}: {error_line(exc)}"
                     ) from None
                 result = _as_result(result, name, handler_tag)
                 self._say(item, rel, name, result.value)

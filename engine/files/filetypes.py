@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pdgstore.engine.errors import error_line
+
 ENTRY_POINT_GROUP = "pdgstore.types"
 
 #: extension -> tag (PDG's built-in extension tags, most specific tags last)
@@ -215,7 +217,7 @@ class TypeRegistry:
                 raise AttributeError("it defines no register_types(registry) function")
             register(self)
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the cook
-            self.warnings.append(f"types plugin {path} failed to load: {type(exc).__name__}: {exc}")
+            self.warnings.append(f"types plugin {path} failed to load: {error_line(exc)}")
             return
         self.loaded.append(str(path))
 
@@ -246,9 +248,7 @@ class TypeRegistry:
                     register = ep.load()
                     register(self)
                 except Exception as exc:  # noqa: BLE001
-                    self.warnings.append(
-                        f"types plugin {ep.name} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
-                    )
+                    self.warnings.append(f"types plugin {ep.name} ({ep.value}) failed to load: {error_line(exc)}")
                     continue
                 self.loaded.append(f"entry point {ep.name}")
 

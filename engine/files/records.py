@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Literal
 
 import xxhash
-from pdgstore.engine.errors import HandlerError
+from pdgstore.engine.errors import HandlerError, error_line
 from pdgstore.engine.files.filetypes import DEFAULT_EXTENSION_TAGS, TypeRegistry
 
 from pdgstore.events import HASH, MTIME_NS, PATH, SIZE, TAG
@@ -154,7 +154,7 @@ def _hash(path: str, rel: str, tag: str, st: os.stat_result, types: TypeRegistry
             result = handler(path, raw, item)
         except Exception as exc:  # noqa: BLE001
             raise HandlerError(
-                f"stat handler {handler_name(handler)} for tag {handler_tag} raised on {rel}: {type(exc).__name__}: {exc}"
+                f"stat handler {handler_name(handler)} for tag {handler_tag} raised on {rel}: {error_line(exc)}"
             ) from None
         if isinstance(result, tuple):
             value, size = result

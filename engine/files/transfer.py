@@ -27,7 +27,7 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from pdgstore.engine.errors import HandlerError
+from pdgstore.engine.errors import HandlerError, error_line
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.filetypes import TransferPair, TypeRegistry
 from pdgstore.engine.graph.attribs import File
@@ -115,7 +115,7 @@ class Transfers:
                 pair = handler(src, dst, file, work_item, scheduler, known)
             except Exception as exc:  # noqa: BLE001 - a user's handler: its error names it
                 raise HandlerError(
-                    f"transfer handler {name} for tag {handler_tag} raised on {rel}: {type(exc).__name__}: {exc}"
+                    f"transfer handler {name} for tag {handler_tag} raised on {rel}: {error_line(exc)}"
                 ) from None
             if not isinstance(pair, TransferPair):
                 raise HandlerError(

@@ -11,7 +11,7 @@ import os
 import sys
 import types
 
-from pdgstore.engine.errors import GraphError, ParmError
+from pdgstore.engine.errors import GraphError, ParmError, error_line
 from pdgstore.engine.graph import api as graph_module
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.pdgapi import ensure_pdg_module
@@ -52,7 +52,7 @@ def load_graph(path: str, overrides: dict | None = None) -> Graph:
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
-        raise GraphError(f"{shown}:{_line_in(exc, path)}: {type(exc).__name__}: {exc}") from None
+        raise GraphError(f"{shown}:{_line_in(exc, path)}: {error_line(exc)}") from None
     finally:
         try:
             sys.path.remove(graph_dir)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from pdgstore.engine.errors import error_line
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.confine import ALLOW_ENV, Confine, outside_allowed
 from pdgstore.engine.graph.workitem import WorkItem as EngineWorkItem
@@ -106,4 +107,4 @@ def item_json(dispatch, item_id: str, done) -> None:
             item = EngineWorkItem.view_of(item, dispatch.host.graph.root)
         done(json.dumps(jobdata.item_data(item, scheduled.node)))
     except Exception as exc:  # noqa: BLE001 - the job hears why
-        done(ValueError(f"work item {item_id}: {type(exc).__name__}: {exc}"))
+        done(ValueError(f"work item {item_id}: {error_line(exc)}"))

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from pdgstore.engine.errors import GraphError
+from pdgstore.engine.errors import GraphError, error_line
 from pdgstore.engine.schedulers import jobdata, jobs, outcome
 from pdgstore.engine.schedulers.contract import (
     AcceptResult,
@@ -345,7 +345,7 @@ class LocalScheduler(Scheduler):
         try:
             task(job)
         except Exception as exc:  # noqa: BLE001 - any bug: the cook must end, and say why
-            reason = f"its thread {threading.current_thread().name} failed on work item {job.name}: {type(exc).__name__}: {exc}"
+            reason = f"its thread {threading.current_thread().name} failed on work item {job.name}: {error_line(exc)}"
             self.broken = self.broken or reason
             if self.running.pop(job.item_id, None) is not None:
                 self.cook_reporter.failed(job.item_id, -1, reason)
@@ -359,7 +359,7 @@ class LocalScheduler(Scheduler):
         try:
             error = self._start(job)
         except Exception as exc:  # noqa: BLE001 - a bug here must fail the item, not hang the cook
-            error = f"scheduler {self.name} could not start the job: {type(exc).__name__}: {exc}"
+            error = f"scheduler {self.name} could not start the job: {error_line(exc)}"
         if error:
             self._settle(job, lambda: report.failed(job.item_id, 127, error))
 
@@ -492,7 +492,7 @@ class LocalScheduler(Scheduler):
                 job, lambda: report.succeeded(job.item_id, code, message, outcome=outcome, quiet=self._quiet())
             )
         except Exception as exc:  # noqa: BLE001 - a bug here must fail the item, not hang the cook
-            text = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
+            text = f"scheduler {self.name} lost the job: {error_line(exc)}"
             self._settle(job, lambda: report.failed(job.item_id, -1, text))
 
     def _judge(self, job: _Job, code: int) -> tuple[str, str]:

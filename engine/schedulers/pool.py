@@ -25,6 +25,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from pdgstore.engine.errors import error_line
+from pdgstore.engine.schedulers.contract import JobResult
+from pdgstore.engine.schedulers.tracebacks import formatted
+
 #: a task running longer than this lets another worker start, and is reported at once when it ends
 LONG_NS = 2_000_000
 #: tasks the pool holds per worker, and the level below which the loop is woken to refill it
@@ -123,7 +127,7 @@ class ThreadPool:
             task = self._next(me)
             if task is None:
                 return
-            item_id, run, _ = task
+            item_id, run, label = task
             try:
                 if item_id is None:  # a task that reports for itself (a job run by the in-process scheduler)
                     run()
@@ -131,6 +135,10 @@ class ThreadPool:
                 started(item_id, quiet=True)
                 result = run()
                 finished(item_id, result, quiet=result.duration_ns < LONG_NS and len(self._tasks) > self.low_water)
+            except Exception as exc:  # noqa: BLE001 - a worker that died would leave its item running for ever
+                # (a task's own failures are its result: this is the engine failing around one)
+                failed = JobResult("cooked_fail", {}, [], time.time_ns(), 0, error_line(exc), formatted(exc))
+                finished(item_id if item_id is not None else label, failed)
             finally:
                 self._started_ns[me] = 0
                 self._current[me] = None

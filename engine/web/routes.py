@@ -22,6 +22,7 @@ import os
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
+from pdgstore.engine.errors import error_line
 from pdgstore.engine.web import actions
 from pdgstore.engine.web.api import WebApi
 
@@ -77,7 +78,7 @@ class WebRoutes:
         try:
             return self._answer(request)
         except Exception as exc:  # noqa: BLE001 - a bug must not become the library's HTML error page
-            return _json(500, {"error": f"{request.path} failed: {type(exc).__name__}: {exc}"})
+            return _json(500, {"error": f"{request.path} failed: {error_line(exc)}"})
 
     def _answer(self, request):
         url = urlsplit(request.path)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 
+from pdgstore.engine.errors import error_line
 from pdgstore.engine.files.confine import ALLOW_ENV
 from pdgstore.engine.schedulers.dask import remote
 
@@ -96,7 +97,7 @@ def fetch(client, path_map, worker: str, key: str, path: str, name: str, bounds:
     try:
         data = client.run(remote.read_file, theirs, bounds, workers=[worker])[worker]
     except Exception as exc:  # noqa: BLE001 - the worker went away, a comm error
-        raise ValueError(f"could not copy {theirs} from worker {worker}: {type(exc).__name__}: {exc}") from None
+        raise ValueError(f"could not copy {theirs} from worker {worker}: {error_line(exc)}") from None
     if data is None:
         raise ValueError(f"output file {theirs} does not exist on worker {worker}")
     if isinstance(data, dict):  # refused on the worker: it resolves outside there

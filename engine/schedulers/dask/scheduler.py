@@ -35,7 +35,7 @@ import time
 import uuid
 from pathlib import Path
 
-from pdgstore.engine.errors import GraphError
+from pdgstore.engine.errors import GraphError, error_line
 from pdgstore.engine.schedulers import jobdata, jobs, outcome
 from pdgstore.engine.schedulers.contract import (
     JobResult,
@@ -499,7 +499,7 @@ class DaskScheduler(Acceptance, Hearing, Traffic, Scheduler):
                         job.item_id, pid=pids.get(job.key, 0), log_uri=job.spec["log_uri"], attempt=job.attempt
                     )
                 return self._retry_or_fail(job, -9, f"its worker died while running it ({exc}){reaped}")
-            text = f"its Dask task failed: {type(exc).__name__}: {exc}"
+            text = f"its Dask task failed: {error_line(exc)}"
             if type(exc).__name__ == "CancelledError":
                 text = "its Dask task was cancelled outside this cook"
             return self._settle(job, lambda: self.reporter.failed(job.item_id, -1, text))

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from pdgstore.engine.errors import error_line
 from pdgstore.engine.schedulers.dask import remote
 from pdgstore.engine.schedulers.dask.work import Job
 
@@ -161,7 +162,7 @@ class Traffic:
                 except Exception as exc:  # noqa: BLE001 - a bug here fails the item, not the cook
                     job = self.by_key.get(future.key)
                     if job is not None:
-                        text = f"scheduler {self.name} lost the job: {type(exc).__name__}: {exc}"
+                        text = f"scheduler {self.name} lost the job: {error_line(exc)}"
                         self._settle(job, partial(self.reporter.failed, job.item_id, -1, text))
 
     def _answered(self, event) -> None:
@@ -201,5 +202,5 @@ def _first_cause(exc: BaseException, limit: int = 400) -> str:
     while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
         seen.add(id(inner))
         exc = inner
-    text = f"{type(exc).__name__}: {exc}"
+    text = f"{error_line(exc)}"
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pdgstore.engine.errors import GraphError
+from pdgstore.engine.errors import GraphError, error_line
 from pdgstore.engine.files import records
 from pdgstore.engine.files.confine import outside_allowed
 from pdgstore.engine.graph.workitem import WorkItem
@@ -168,5 +168,5 @@ def pickling_problem(obj) -> str:
     try:
         cloudpickle.dumps(obj)
     except Exception as exc:  # noqa: BLE001 - whatever pickling a user's object raises
-        return f"{type(exc).__name__}: {exc}"
+        return f"{error_line(exc)}"
     return ""
