@@ -75,4 +75,15 @@ def error_line(exc: BaseException) -> str:
         text = str(exc)
     except Exception:  # noqa: BLE001 - any failure of the user's __str__
         text = "<exception str() failed>"
-    return f"{type(exc).__name__}: {text}"
+    return utf8_safe(f"{type(exc).__name__}: {text}")
+
+
+def utf8_safe(text: str) -> str:
+    """``text``, with each character UTF-8 cannot encode written as its escape (``\\udcff``): the
+    log records text as UTF-8, and a lone surrogate (an undecodable byte of a file name, as
+    ``os.listdir`` gives it) in a failure's message once stopped the cook with a bare traceback."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

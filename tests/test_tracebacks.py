@@ -17,7 +17,8 @@ from pdgstore.engine.errors import error_line
 from pdgstore.engine.schedulers import tracebacks
 from pdgstore.engine.schedulers.tracebacks import formatted
 
-from pdgstore import EventLog
+from pdgstore import EventLog, tablecheck
+from pdgstore.state import first_difference
 
 
 def _caught(fail) -> tuple[BaseException, str]:
@@ -221,3 +222,41 @@ def test_an_event_handler_whose_exception_has_no_words_is_a_warning():
 
     warnings = Handlers([("CookComplete", handler, None)]).dispatch(Event())  # type: ignore[arg-type]
     assert len(warnings) == 1 and "raised _Unnamed: <exception str() failed>" in warnings[0]
+
+
+def test_text_utf8_cannot_encode_is_escaped_in_the_error_and_the_traceback():
+    """A lone surrogate (an undecodable byte of a file name, as ``os.listdir`` gives it) in a
+    failure's message: the log records UTF-8, so the error line and the traceback escape it."""
+    name = b"in-\xff.txt".decode("utf-8", "surrogateescape")
+    exc, _ = _caught(partial(_deep, 2, name))
+    assert error_line(exc) == "KeyError: 'in-\\udcff.txt'"  # (a KeyError's str is the key's repr)
+    exc, _ = _caught(partial(_raise_value_error, f"cannot read {name}"))
+    assert error_line(exc) == "ValueError: cannot read in-\\udcff.txt"
+    text = formatted(exc)
+    text.encode("utf-8")
+    assert text.endswith("ValueError: cannot read in-\\udcff.txt\n")
+
+
+def _raise_value_error(message: str) -> None:
+    raise ValueError(message)
+
+
+@pytest.mark.timeout(60)
+def test_a_cook_whose_failure_names_an_undecodable_file_records_it(tmp_path):
+    """Packing such a message for the log raised (``UnicodeEncodeError``) and stopped the cook with
+    a bare traceback; now the items are recorded failed, the message escaped, and the store holds
+    what a replay of its log gives."""
+    g = engine.Graph("g", root=str(tmp_path))
+    numbers = g.range_generate("numbers", 3)
+
+    def parse(item):  # (the name made inside: a closure's values are the node's parameters)
+        raise ValueError("cannot read " + b"in-\xff.txt".decode("utf-8", "surrogateescape"))
+
+    g.python_processor("parse", numbers, parse)
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    summary = engine.cook_graph(g, db=db, jobs=2)
+    assert summary.status == "failed" and summary.counts["failed"] == 3
+    assert {f["error"] for f in summary.failed_items} == {"ValueError: cannot read in-\\udcff.txt"}
+    with EventLog.open(db) as log:
+        assert tablecheck.check(log).difference is None
+        assert first_difference(log.replay_all().to_plain(), log.current_state().to_plain()) is None

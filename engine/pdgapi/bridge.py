@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from pdgstore.engine.errors import error_line
+from pdgstore.engine.errors import error_line, utf8_safe
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.confine import ALLOW_ENV, Confine, outside_allowed
 from pdgstore.engine.graph.workitem import WorkItem as EngineWorkItem
@@ -43,7 +43,7 @@ def record_writes(emit, graph, scheduled, ids: list[str] | None = None, confine:
                 continue
             emit(ev.WorkItemOutputAdded, item_id=item_id, outputs=[record])
         for level, text in scheduled.logs:
-            emit(ev.WorkItemLogged, item_id=item_id, level=level, text=text)
+            emit(ev.WorkItemLogged, item_id=item_id, level=level, text=utf8_safe(text))
     scheduled.changed, scheduled.new_outputs, scheduled.logs = {}, [], []
 
 

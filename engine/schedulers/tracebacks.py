@@ -19,6 +19,8 @@ import sys
 import traceback
 from types import TracebackType
 
+from pdgstore.engine.errors import utf8_safe
+
 #: paths whose frames' text is kept; past it the kept ones are dropped (a cook rarely fails in
 #: more than a few places, and each text is a few hundred bytes)
 MAX_PATHS = 256
@@ -36,16 +38,16 @@ def formatted(exc: BaseException) -> str:
         or (exc.__context__ is not None and not exc.__suppress_context__)
         or isinstance(exc, BaseExceptionGroup)
     ):
-        return "".join(traceback.format_exception(exc))
+        return utf8_safe("".join(traceback.format_exception(exc)))
     path = _path(tb)
     frames = _frames_text.get(path)
     if frames is None:
         stack = traceback.TracebackException(type(exc), exc, tb, compact=True).stack
-        frames = _HEADER + "".join(stack.format()) if stack else ""
+        frames = utf8_safe(_HEADER + "".join(stack.format())) if stack else ""
         if len(_frames_text) >= MAX_PATHS:
             _frames_text.clear()  # (one call: safe with the pool's other workers failing meanwhile)
         _frames_text[path] = frames
-    return frames + "".join(traceback.format_exception_only(exc))
+    return frames + utf8_safe("".join(traceback.format_exception_only(exc)))
 
 
 def _path(tb: TracebackType | None) -> tuple:
