@@ -17,6 +17,7 @@ once (coalesced) when the last of them is within the grace.
 from __future__ import annotations
 
 import os
+import queue
 import re
 import threading
 import time
@@ -271,6 +272,10 @@ class ScheduleService:
         self.gate = gate or threading.Lock()
         self.refresh_s = refresh_s
         self.stopped = threading.Event()
+        #: what ``stop`` puts into to end the loop's wait: it may be called from a signal handler,
+        #: which runs on the loop's thread, inside that wait; an Event set there could wait for ever
+        #: on the lock its own wait holds (SimpleQueue.put is reentrant)
+        self._woken: queue.SimpleQueue = queue.SimpleQueue()
         self.session = StoreSession(db, stop=self.stopped)
         self._outbox: list[tuple[str, type, dict]] = []  # (graph, event class, fields) to record
         self._outbox_lock = threading.Lock()
@@ -279,6 +284,7 @@ class ScheduleService:
         self.scheduler: Any = None  # APScheduler's BackgroundScheduler, while running
 
     def stop(self, reason: str = "stopped") -> None:
+        self._woken.put(None)
         self.stopped.set()
         cook = self._cook
         if cook is not None:
@@ -298,7 +304,7 @@ class ScheduleService:
         self.scheduler.start()
         try:
             self._sync(state)
-            while not self.stopped.wait(self.refresh_s):
+            while not self._wait(self.refresh_s):
                 self._flush_outbox()
                 with self.gate:
                     state = self.session.refresh()
@@ -307,6 +313,14 @@ class ScheduleService:
             self.scheduler.shutdown(wait=True)
             self._flush_outbox(wait_s=10.0)
             self.report(msg.ServiceStopped())
+
+    def _wait(self, wait_s: float) -> bool:
+        """Whether the service was stopped, waiting up to ``wait_s`` for it."""
+        try:
+            self._woken.get(timeout=wait_s)
+        except queue.Empty:
+            return self.stopped.is_set()
+        return True
 
     # -- what was due while no service ran --------------------------------------------------------
     def _catch_up(self, state) -> None:
