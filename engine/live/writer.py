@@ -43,10 +43,10 @@ def open_writer(
             if not told and on_busy is not None:
                 on_busy(str(exc))
                 told = True
-            if stop is not None:
-                stop.wait(0.05)
-            else:
-                time.sleep(0.05)
+            # a sleep, not ``stop.wait``: a signal handler that sets ``stop`` (Ctrl-C in ``pdg watch``)
+            # runs on this thread, and inside that Event's wait it would wait for ever on the lock
+            # the wait holds; the next turn sees it set
+            time.sleep(0.05)
 
 
 class StoreSession:
