@@ -142,7 +142,7 @@ class Intake:
         try:
             index = append(batch)
         except Exception as exc:  # noqa: BLE001 - the job hears why
-            return report.done(exc if isinstance(exc, ValueError) else ValueError(f"{error_line(exc)}"))
+            return report.done(exc if isinstance(exc, ValueError) else ValueError(error_line(exc)))
         self._answer(report.done, index)  # once the new item is in the log
 
     def _finished(self, report: rp.Finished) -> None:
@@ -345,7 +345,7 @@ class Intake:
                 item_id,
                 "cooked_fail",
                 list(item.outputs),
-                str(exc) if isinstance(exc, FileNotFoundError) else f"{error_line(exc)}",
+                str(exc) if isinstance(exc, FileNotFoundError) else error_line(exc),
             )
         self._cooked(item_id, "cooked_success", outputs, "")
 

@@ -156,9 +156,9 @@ class RemoteDataLayer:
                     delay = BACKOFF_S[0]  # a welcome: the server is back
                     self._dispatch(request)
             except (TimeoutError, OSError, ConnectionError, EOFError, ValueError) as exc:
-                self.stats["last_error"] = f"{error_line(exc)}"
+                self.stats["last_error"] = error_line(exc)
             except Exception as exc:  # noqa: BLE001 - websockets' own errors: retry like any other drop
-                self.stats["last_error"] = f"{error_line(exc)}"
+                self.stats["last_error"] = error_line(exc)
             self._lost()
             if self._closing:
                 return

@@ -136,7 +136,7 @@ class DataLayer:
                     now = time.process_time()
                     wait, spent = busy_interval(now - spent, self._interest().subscribers), now
             except Exception as exc:  # noqa: BLE001 - the follower must outlive a bad poll; say so
-                self.stats["last_error"] = f"{error_line(exc)}"
+                self.stats["last_error"] = error_line(exc)
                 time.sleep(0.5)
 
     def step(self, force: bool = False) -> int:

@@ -202,5 +202,5 @@ def _first_cause(exc: BaseException, limit: int = 400) -> str:
     while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
         seen.add(id(inner))
         exc = inner
-    text = f"{error_line(exc)}"
+    text = error_line(exc)
     return text if len(text) <= limit else text[: limit - 3] + "..."

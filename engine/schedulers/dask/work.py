@@ -168,5 +168,5 @@ def pickling_problem(obj) -> str:
     try:
         cloudpickle.dumps(obj)
     except Exception as exc:  # noqa: BLE001 - whatever pickling a user's object raises
-        return f"{error_line(exc)}"
+        return error_line(exc)
     return ""
