@@ -146,6 +146,37 @@ def test_a_change_cook_stats_the_recorded_files_once(wide, monkeypatch):
     assert again == []  # and the cook stats none of them again
 
 
+@pytest.mark.parametrize("change", ["code", "renamed"])
+def test_a_changed_graph_takes_the_scans_stats_rather_than_read_every_item(wide, monkeypatch, change):
+    """The graph changed (a node's code, a node's name): no no-op can follow, but the manifest's
+    scan still says which files changed, so the cook lists no item's files to stat them all
+    (which read every item of the store up front) and stats each file only when it asks."""
+    from pdgstore.engine.cook import loop
+
+    graph = str(wide.root / "wide.py")
+    cook_file(graph)
+    text = (wide.root / "wide.py").read_text()
+    if change == "code":
+        wide.write("wide.py", text.replace("upper()", "upper() + '!'"))
+    else:
+        wide.write("wide.py", text.replace('"files"', '"inputs"'))
+    monkeypatch.setattr(files, "stat_many", lambda paths, **kw: pytest.fail("every recorded file was stat'ed"))
+    scans = []
+    real_stats = loop.Cook._stats
+    monkeypatch.setattr(loop.Cook, "_stats", lambda self, scope: scans.append(self.scan) or real_stats(self, scope))
+    summary = cook_file(graph)
+    assert summary.status == "success"
+    assert scans[0] is not None and not scans[0].changed
+    assert scans[0].patterns_same == (change == "code")  # a renamed pattern node vouches for nothing
+    if change == "code":
+        assert summary.counts["ran"] == 21  # every upper item and the concat
+        assert (wide.root / "out1/f0001.txt").read_text().endswith("!")
+    else:
+        assert wide.pdg("items", "inputs").exit_code == 0
+    monkeypatch.undo()
+    assert cook_file(graph).counts["reused"] == 42  # and its manifest proves the next no-op
+
+
 def _manifest_of(project) -> dict:
     import zlib
 

@@ -308,11 +308,15 @@ def _stamp(folder: str | None, listed_after_ns: int = 0) -> list:
 def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[CookSummary | None, Scan | None]:
     """Record a cook of ``graph`` that reuses every item, if the manifest proves nothing changed:
     (its summary, None). Else (None, what its stat scan found when it made one, for the cook to use
-    rather than stat every file again and look for the changed ones: ``engine.incremental.delta.Scan``)."""
+    rather than stat every file again and look for the changed ones: ``engine.incremental.delta.Scan``).
+
+    The scan is made whenever the manifest describes the state the cook loads, even when the graph
+    changed (a node's code, say) and no no-op can follow: the files' stats do not depend on the
+    graph, and without them the cook would read every item of the store to list its files."""
     started = time.perf_counter()
     started_ns = time.time_ns()
     found = log.manifest(graph.name)
-    if found is None or graph.handlers or graph.types.cache_handlers or graph.types.warnings:
+    if found is None:
         return None, None
     seq, blob = found
     if seq != log.last_seq():
@@ -321,19 +325,15 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
     if stored is None:
         return None, None
     z, m = stored
-    described = graph.describe()
-    if m.get("v") != VERSION or m["described"] != described:
+    if m.get("v") != VERSION:
         return None, None
+    described = graph.describe()
     order = graph.topological_order()
-    for name in order:
-        node = graph.nodes[name]
-        if (
-            type(node) not in PURE_NODES
-            or getattr(node, "cache_mode", "automatic") != "automatic"
-            or name not in m["counts"]
-            or not (m["counts"][name] or may_be_empty(node))
-        ):
-            return None, None
+    may_be_noop = (
+        not (graph.handlers or graph.types.cache_handlers or graph.types.warnings)
+        and m["described"] == described
+        and all(_reusable(graph.nodes[name], m["counts"]) for name in order)
+    )
     root = graph.root
     prefix = files.root_prefix(root)
     recorded, mtimes, sizes = m.pop("paths"), m.pop("mtimes"), m.pop("sizes")
@@ -346,10 +346,11 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
     # was, yet the pattern no longer matches it: then the folders are listed
     stamps_hold = all(stats[p] is not None and S_ISREG(stats[p].st_mode) for p in changed)  # type: ignore[union-attr]
     patterns_same = all(
-        _matches_same(cast(FilePattern, graph.nodes[name]), root, recorded, paths, stats, stamps_hold)
+        isinstance(node := graph.nodes.get(name), FilePattern)
+        and _matches_same(node, root, recorded, paths, stats, stamps_hold)
         for name, recorded in m["patterns"].items()
     )
-    if not patterns_same:
+    if not patterns_same or not may_be_noop:
         return None, Scan(stats, changed, patterns_same, z)
     if not changed:
         return _record(log, graph, described, order, m, jobs, started, started_ns), None
@@ -366,6 +367,17 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
         return None, Scan(stats, fresh.modified, patterns_same, _compressed(refreshed), restats=fresh)
     del paths, stats, changed
     return _record(log, graph, described, order, m, jobs, started, started_ns, fresh, _packed(refreshed)), None
+
+
+def _reusable(node, counts: dict) -> bool:
+    """Whether the manifest's proof of a no-op covers ``node``: a pure built-in node in cache mode
+    automatic, that made items at the last cook (or may make none)."""
+    return (
+        type(node) in PURE_NODES
+        and getattr(node, "cache_mode", "automatic") == "automatic"
+        and node.name in counts
+        and bool(counts[node.name] or may_be_empty(node))
+    )
 
 
 def _matches_same(node: FilePattern, root: str, recorded: dict, paths: list, stats: dict, stamps_hold: bool) -> bool:
