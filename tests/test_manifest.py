@@ -177,6 +177,25 @@ def test_a_changed_graph_takes_the_scans_stats_rather_than_read_every_item(wide,
     assert cook_file(graph).counts["reused"] == 42  # and its manifest proves the next no-op
 
 
+def test_a_changed_graph_keeps_no_stat_it_made_on_asking(wide, monkeypatch):
+    """What the cook stats on asking is not kept (a full walk asks about every file: a stat result
+    for each would cost W(100,000) 57 MB); each input is stat'ed when recorded and when decided."""
+    from pdgstore.engine.cook import loop
+
+    graph = str(wide.root / "wide.py")
+    cook_file(graph)
+    wide.write("wide.py", (wide.root / "wide.py").read_text().replace("upper()", "upper() + '?'"))
+    asked: dict[str, int] = {}
+    real = files.stat_or_none
+    monkeypatch.setattr(files, "stat_or_none", lambda p: asked.__setitem__(p, asked.get(p, 0) + 1) or real(p))
+    taken = []
+    real_stats = loop.Cook._stats
+    monkeypatch.setattr(loop.Cook, "_stats", lambda self, scope: taken.append(real_stats(self, scope)) or taken[-1])
+    assert cook_file(graph).counts["ran"] == 21
+    assert len(asked) == 21 and max(asked.values()) <= 2  # the inputs and out2/all.txt
+    assert dict.__len__(taken[0]) == 0
+
+
 def _manifest_of(project) -> dict:
     import zlib
 
