@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import threading
 
@@ -12,6 +11,7 @@ import click
 from pdgstore.cli import render
 from pdgstore.cli.options import db_option, json_option
 from pdgstore.engine.project import STORE_DIR, STORE_FILE, find_store
+from pdgstore.engine.stop import Stop
 
 from pdgstore.errors import PdgError, StoreMissing
 
@@ -50,12 +50,9 @@ def command(port, tcp_port, host, open_page, allow_actions, db, as_json) -> None
         if db or os.environ.get("PDG_DB"):
             raise
         store = os.path.join(os.getcwd(), STORE_DIR, STORE_FILE)  # served once a cook creates it
-    # the handler only queues the signal: it runs between two bytecodes of this thread, which may be
-    # inside an Event's wait then, holding that Event's lock (an Event set here once waited for that
-    # lock for ever, and SIGTERM left ``pdg serve`` running); SimpleQueue.put is reentrant
-    stop: queue.SimpleQueue = queue.SimpleQueue()
+    stop = Stop()  # (not a threading.Event: ``engine.stop``)
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.put(None))
+        signal.signal(sig, lambda *_: stop.set())
     running = service.start(store, port=port, tcp_port=tcp_port, host=host, allow_actions=allow_actions)
     try:
         info = running.info()
@@ -74,7 +71,7 @@ def command(port, tcp_port, host, open_page, allow_actions, db, as_json) -> None
             threading.Thread(target=_open_page, args=(page,), name="pdg-open", daemon=True).start()
         if not os.path.exists(store):
             render.say("no store yet: it is served as soon as a cook creates it", err=True)
-        while not _stopped(stop, 0.5):
+        while not stop.wait(0.5):
             error = running.layer.stats.get("last_error")
             if error:
                 running.layer.stats.pop("last_error", None)
@@ -83,15 +80,6 @@ def command(port, tcp_port, host, open_page, allow_actions, db, as_json) -> None
         raise
     finally:
         running.stop()
-
-
-def _stopped(stop: queue.SimpleQueue, wait_s: float) -> bool:
-    """Whether a stop signal came, waiting up to ``wait_s`` for one."""
-    try:
-        stop.get(timeout=wait_s)
-    except queue.Empty:
-        return False
-    return True
 
 
 def _open_page(url: str) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import queue
-import threading
 import time
 from collections.abc import Callable
 
@@ -42,6 +41,7 @@ from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.workitem import item_identity
 from pdgstore.engine.incremental import delta, noop
 from pdgstore.engine.incremental import signatures as incremental
+from pdgstore.engine.stop import Stop
 
 from pdgstore import events as ev
 from pdgstore.cookstate import LazyItems
@@ -117,7 +117,7 @@ class Cook:
         #: not after --generate-only: the cook that runs those items writes one (packing every item
         #: twice would cost generating them a second time)
         self.snapshot = CookSnapshot(log, self.recorder, enabled=not generate_only)
-        self._cancel = threading.Event()
+        self._cancel = Stop()  # ``cancel`` may be called from a signal handler (``engine.stop``)
         self._cancel_reason = ""
         self.inbox = Inbox()
         self.dispatch: Dispatch | None = None

@@ -17,7 +17,6 @@ once (coalesced) when the last of them is within the grace.
 from __future__ import annotations
 
 import os
-import queue
 import re
 import threading
 import time
@@ -29,6 +28,7 @@ from pdgstore.engine.errors import UnknownNode
 from pdgstore.engine.graph.loader import load_graph
 from pdgstore.engine.live import schedulemessages as msg
 from pdgstore.engine.live.writer import StoreSession
+from pdgstore.engine.stop import Stop
 
 from pdgstore import events as ev
 from pdgstore.errors import PdgError, StoreBusy
@@ -271,11 +271,7 @@ class ScheduleService:
         self.report = report or (lambda message: None)
         self.gate = gate or threading.Lock()
         self.refresh_s = refresh_s
-        self.stopped = threading.Event()
-        #: what ``stop`` puts into to end the loop's wait: it may be called from a signal handler,
-        #: which runs on the loop's thread, inside that wait; an Event set there could wait for ever
-        #: on the lock its own wait holds (SimpleQueue.put is reentrant)
-        self._woken: queue.SimpleQueue = queue.SimpleQueue()
+        self.stopped = Stop()  # ``stop`` may be called from a signal handler (``engine.stop``)
         self.session = StoreSession(db, stop=self.stopped)
         self._outbox: list[tuple[str, type, dict]] = []  # (graph, event class, fields) to record
         self._outbox_lock = threading.Lock()
@@ -284,7 +280,6 @@ class ScheduleService:
         self.scheduler: Any = None  # APScheduler's BackgroundScheduler, while running
 
     def stop(self, reason: str = "stopped") -> None:
-        self._woken.put(None)
         self.stopped.set()
         cook = self._cook
         if cook is not None:
@@ -304,7 +299,7 @@ class ScheduleService:
         self.scheduler.start()
         try:
             self._sync(state)
-            while not self._wait(self.refresh_s):
+            while not self.stopped.wait(self.refresh_s):
                 self._flush_outbox()
                 with self.gate:
                     state = self.session.refresh()
@@ -313,14 +308,6 @@ class ScheduleService:
             self.scheduler.shutdown(wait=True)
             self._flush_outbox(wait_s=10.0)
             self.report(msg.ServiceStopped())
-
-    def _wait(self, wait_s: float) -> bool:
-        """Whether the service was stopped, waiting up to ``wait_s`` for it."""
-        try:
-            self._woken.get(timeout=wait_s)
-        except queue.Empty:
-            return self.stopped.is_set()
-        return True
 
     # -- what was due while no service ran --------------------------------------------------------
     def _catch_up(self, state) -> None:

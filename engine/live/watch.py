@@ -30,6 +30,7 @@ from pdgstore.engine.live import messages as msg
 from pdgstore.engine.live.watchset import WatchSet, content_hash, local_modules
 from pdgstore.engine.live.writer import StoreSession
 from pdgstore.engine.project import store_beside
+from pdgstore.engine.stop import Stop
 
 from pdgstore import events as ev
 from pdgstore.errors import PdgError, StoreRefused
@@ -126,7 +127,7 @@ class Watcher:
         self.observer_factory = observer_factory or _native_observer
         self.gate = gate or threading.Lock()
         self.hints: queue.SimpleQueue = queue.SimpleQueue()
-        self.stopped = threading.Event()
+        self.stopped = Stop()  # ``stop`` may be called from a signal handler (``engine.stop``)
         self.stop_reason = ""
         self.session = StoreSession(self.db, on_busy=lambda m: self.report(msg.StoreBusy(m)), stop=self.stopped)
         self.watchset = WatchSet(os.path.dirname(self.graph_path))

@@ -8,7 +8,6 @@ it up with whatever other processes appended (``EventLog.catch_up``): O(new even
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
@@ -16,6 +15,7 @@ from pdgstore.engine.cook.loop import Cook, CookSummary
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.incremental import delta
+from pdgstore.engine.stop import Stop
 
 from pdgstore.errors import StoreBusy
 from pdgstore.events import Event
@@ -28,7 +28,7 @@ def open_writer(
     *,
     wait_s: float | None = None,
     on_busy: Callable[[str], None] | None = None,
-    stop: threading.Event | None = None,
+    stop: Stop | None = None,
 ) -> EventLog:
     """Open ``db`` as the writer, waiting while another process holds the lock (up to ``wait_s``
     seconds, forever when None; ``stop`` ends the wait). ``on_busy`` hears the first refusal."""
@@ -43,18 +43,16 @@ def open_writer(
             if not told and on_busy is not None:
                 on_busy(str(exc))
                 told = True
-            # a sleep, not ``stop.wait``: a signal handler that sets ``stop`` (Ctrl-C in ``pdg watch``)
-            # runs on this thread, and inside that Event's wait it would wait for ever on the lock
-            # the wait holds; the next turn sees it set
-            time.sleep(0.05)
+            if stop is None:
+                time.sleep(0.05)
+            elif stop.wait(0.05):
+                raise
 
 
 class StoreSession:
     """A store's state kept in memory by a long-lived process, written through brief writer locks."""
 
-    def __init__(
-        self, db: str, *, on_busy: Callable[[str], None] | None = None, stop: threading.Event | None = None
-    ) -> None:
+    def __init__(self, db: str, *, on_busy: Callable[[str], None] | None = None, stop: Stop | None = None) -> None:
         self.db = db
         self.on_busy = on_busy
         self.stop = stop
