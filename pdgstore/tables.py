@@ -406,16 +406,7 @@ class _Batch:
             conn.executemany("INSERT OR IGNORE INTO links VALUES (?, ?)", link)
         if new_nodes:
             conn.executemany("INSERT OR IGNORE INTO nodes (ord, graph, node) VALUES (?, ?, ?)", new_nodes)
-        deltas = [(g, n, s, c) for (g, n, s), c in counts.items() if c]
-        if deltas:
-            conn.executemany(
-                "INSERT INTO node_states VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count",
-                deltas,
-            )
-            conn.executemany(
-                "DELETE FROM node_states WHERE graph = ? AND node = ? AND state = ? AND count = 0",
-                [d[:3] for d in deltas if d[3] < 0],
-            )
+        _count_states(conn, counts)
         if state.cooks:
             conn.executemany(
                 "INSERT OR REPLACE INTO cooks VALUES (?, ?)", [(c.cook_id, cook_body(c)) for c in state.cooks.values()]
@@ -448,9 +439,82 @@ def fold_rows(conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:
     if not rows:
         return
     with paused_gc():
-        batch = _Batch(conn)
-        batch.load(rows)
-        batch.write(*batch.fold(codec.from_rows(rows)))
+        rows, moves = _moves(conn, rows)
+        if moves:
+            _move(conn, moves)
+        if rows:
+            batch = _Batch(conn)
+            batch.load(rows)
+            batch.write(*batch.fold(codec.from_rows(rows)))
+
+
+#: the item event that may only move an item to another state (``_moves``)
+MOVE_KIND = ev.WorkItemStateChanged.kind
+#: the states a move to changes more than the item's ``state`` and ``cook_id`` columns (its start time)
+MOVES_WITH_BODY = frozenset({"cooking"})
+
+
+def _moves(conn: sqlite3.Connection, rows: Sequence[tuple]) -> tuple[Sequence[tuple], dict[str, tuple]]:
+    """Split off the items that the events of ``rows`` only move to another state: every event
+    about the item in the batch is a ``WorkItemStateChanged`` (but to cooking, which sets its start
+    time in the row's body). Their fold is two columns of their row and the counts per state: no
+    need to decode and pack the row again, as ``_Batch`` does (a cook's items are scheduled, and a
+    cancel moves every item not cooked yet: 100,000 of them at W(100,000)). Returns the other rows,
+    and item id -> (ord, graph, node, state before, state after, cook id) of those moved."""
+    if not any(r[4] == MOVE_KIND for r in rows) or any(r[4] == "NodeDirtied" or r[4] == BATCH_KIND for r in rows):
+        return rows, {}
+    to: dict[str, tuple[str, int]] = {}
+    other: set[str] = set()
+    for r in rows:
+        kind, subject = r[4], r[5]
+        if kind == MOVE_KIND:
+            if subject not in other:
+                state = unpack(r[6])["state"]
+                if state in MOVES_WITH_BODY:
+                    other.add(subject)
+                    to.pop(subject, None)
+                else:
+                    to[subject] = (state, r[2])
+        elif kind in ITEM_KINDS and kind not in UNCHANGING:
+            other.add(subject)
+            to.pop(subject, None)
+    if not to:
+        return rows, {}
+    moves = {}
+    for chunk in chunks(list(to)):
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT ord, item_id, graph, node, state FROM items WHERE item_id IN ({marks})"
+        for ord_, item_id, graph, node, state in conn.execute(sql, chunk):
+            moves[item_id] = (ord_, graph, node, state, *to[item_id])
+    # an item with no row is the usual fold's to refuse
+    return [r for r in rows if r[4] != MOVE_KIND or r[5] not in moves], moves
+
+
+def _move(conn: sqlite3.Connection, moves: dict[str, tuple]) -> None:
+    """Write the moves of ``_moves``: each item's state and cook id, and the counts per state."""
+    counts: Counter = Counter()
+    for _ord, graph, node, before, after, _cook_id in moves.values():
+        counts[(graph, node, before)] -= 1
+        counts[(graph, node, after)] += 1
+    conn.executemany(
+        "UPDATE items SET state = ?, cook_id = ? WHERE ord = ?",
+        sorted((after, cook_id, ord_) for ord_, _g, _n, _b, after, cook_id in moves.values()),
+    )
+    _count_states(conn, counts)
+
+
+def _count_states(conn: sqlite3.Connection, counts: Counter) -> None:
+    """Add ``counts`` ((graph, node, state) -> change) to ``node_states``, a count of 0 deleted."""
+    deltas = [(g, n, s, c) for (g, n, s), c in counts.items() if c]
+    if deltas:
+        conn.executemany(
+            "INSERT INTO node_states VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count",
+            deltas,
+        )
+        conn.executemany(
+            "DELETE FROM node_states WHERE graph = ? AND node = ? AND state = ? AND count = 0",
+            [d[:3] for d in deltas if d[3] < 0],
+        )
 
 
 def write_state(conn: sqlite3.Connection, state: State) -> None:

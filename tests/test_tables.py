@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pdgstore import itemlists, schema, tables
 from pdgstore.errors import StoreRefused
@@ -52,9 +54,7 @@ def test_tables_hold_the_fold_of_the_log(cooked):
     state = _tables_state(db)
     assert first_difference(state, _replayed(db)) is None
     with EventLog.open(db) as log:
-        counts = dict(
-            ((node, s), c) for node, s, c in log.conn.execute("SELECT node, state, count FROM node_states")
-        )
+        counts = dict(((node, s), c) for node, s, c in log.conn.execute("SELECT node, state, count FROM node_states"))
         by_items = dict(
             ((node, s), c)
             for node, s, c in log.conn.execute("SELECT node, state, count(*) FROM items GROUP BY node, state")
@@ -63,7 +63,9 @@ def test_tables_hold_the_fold_of_the_log(cooked):
         (upper,) = log.conn.execute("SELECT item_id FROM items WHERE name = 'upper_1'").fetchone()
         (gather,) = log.conn.execute("SELECT child FROM links WHERE parent = ?", (upper,)).fetchone()
         assert log.conn.execute("SELECT node FROM items WHERE item_id = ?", (gather,)).fetchone() == ("gather",)
-        assert log.conn.execute("SELECT count(*) FROM links WHERE child = ?", (gather,)).fetchone()[0] == 19  # 20 inputs, one deleted
+        assert (
+            log.conn.execute("SELECT count(*) FROM links WHERE child = ?", (gather,)).fetchone()[0] == 19
+        )  # 20 inputs, one deleted
 
 
 def test_schema_1_store_is_upgraded_in_place_by_a_reader(cooked):
@@ -115,15 +117,21 @@ def test_a_compaction_base_is_written_a_chunk_at_a_time_as_the_whole_state_is(co
         whole = log.snapshot(base)
         assert base and whole is not None and len(whole.items) > 3 * 2
         written = []
-        for name, fill in (("chunked", lambda c: tablefill.write_snapshot(c, log.conn, base)),
-                           ("whole", lambda c: tables.write_state(c, whole))):
+        for name, fill in (
+            ("chunked", lambda c: tablefill.write_snapshot(c, log.conn, base)),
+            ("whole", lambda c: tables.write_state(c, whole)),
+        ):
             scratch = sqlite3.connect(str(tmp_path / f"{name}.db"), isolation_level=None)
             schema.create_tables(scratch)
             fill(scratch)
-            written.append((tables.read_state(scratch, base).to_plain(),
-                            scratch.execute("SELECT graph, node, state, count FROM node_states ORDER BY 1, 2, 3").fetchall(),
-                            scratch.execute("SELECT ord, graph, node FROM nodes ORDER BY ord").fetchall(),
-                            scratch.execute("SELECT ord, item_id FROM items ORDER BY ord").fetchall()))
+            written.append(
+                (
+                    tables.read_state(scratch, base).to_plain(),
+                    scratch.execute("SELECT graph, node, state, count FROM node_states ORDER BY 1, 2, 3").fetchall(),
+                    scratch.execute("SELECT ord, graph, node FROM nodes ORDER BY ord").fetchall(),
+                    scratch.execute("SELECT ord, item_id FROM items ORDER BY ord").fetchall(),
+                )
+            )
             scratch.close()
     assert first_difference(written[0][0], written[1][0]) is None
     assert written[0][1:] == written[1][1:]
@@ -154,9 +162,7 @@ def _fold_in_batches(batches: list[list]) -> tuple[dict, dict]:
     from pdgstore import codec, projection, state as state_mod
 
     conn = sqlite3.connect(":memory:", isolation_level=None)
-    conn.execute(
-        "CREATE TABLE events (seq INTEGER PRIMARY KEY, time_ns, cook_id, graph, kind, subject, payload)"
-    )
+    conn.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, time_ns, cook_id, graph, kind, subject, payload)")
     for statement in tables.statements():
         conn.execute(statement)
     events = []
@@ -244,3 +250,61 @@ def test_a_snapshot_packed_from_the_tables_is_the_snapshot_of_the_state(cooked):
     with EventLog.open(str(cooked.db)) as log:
         state = log.load_state()
         assert bytes(pack_from_tables(log.conn, log.last_seq())) == bytes(pack_snapshot(state))
+
+
+# -- moves: items whose every event of a batch only changes their state ----------------------------
+_MOVES = ["scheduled", "cooking", "cooked_cancel", "dirty", "uncooked"]
+
+
+@pytest.fixture(scope="module")
+def cooked_once(tmp_path_factory):
+    """A cooked W(20) store, made once for the property below (each example works on a copy)."""
+    from tests.conftest import Project, wide_in
+
+    root = tmp_path_factory.mktemp("moves")
+    project = wide_in(Project(root).root)
+    assert project.pdg("cook", "wide.py").exit_code == 0
+    return project
+
+
+@given(data=st.data())
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_batch_of_moves_folds_as_the_replay_does(cooked_once, tmp_path_factory, data):
+    """``fold_rows`` writes the items a batch only moves to another state without decoding their
+    rows (``tables._moves``): mixed in one batch with an item's other events (a cook's end, a log
+    line, a move to cooking), over one batch or several, the tables stay what a replay gives and the
+    counts per state stay the items'."""
+    from pdgstore import events as ev
+
+    db = str(tmp_path_factory.mktemp("copy") / "pdg.db")
+    with EventLog.open(str(cooked_once.db)) as log:
+        log.conn.execute("VACUUM INTO ?", (db,))
+        ids = [row[0] for row in log.conn.execute("SELECT item_id FROM items ORDER BY ord")]
+    chosen = data.draw(st.lists(st.sampled_from(ids), min_size=1, max_size=12, unique=True))
+    kinds = st.sampled_from(["move", "move", "move", "cooked", "logged"])
+    plan = data.draw(
+        st.lists(st.tuples(st.sampled_from(chosen), kinds, st.sampled_from(_MOVES)), min_size=1, max_size=40)
+    )
+    cuts = data.draw(st.integers(1, 3))
+    with EventLog.open(db, writer=True) as log:
+        seq, cook_id = log.last_seq() + 1, 99
+        events = []
+        for item_id, kind, state in plan:
+            envelope = {"seq": seq, "time_ns": seq, "cook_id": cook_id, "graph": "wide"}
+            if kind == "move":
+                events.append(ev.WorkItemStateChanged(item_id=item_id, state=state, **envelope))
+            elif kind == "cooked":
+                events.append(ev.WorkItemCooked(item_id=item_id, state="cooked_success", **envelope))
+            else:
+                events.append(ev.WorkItemLogged(item_id=item_id, text="a line", **envelope))
+            seq += 1
+        size = -(-len(events) // cuts)
+        for start in range(0, len(events), size):
+            log.append(events[start : start + size])
+    assert first_difference(_tables_state(db), _replayed(db)) is None
+    with EventLog.open(db) as log:
+        counts = dict(((n, s), c) for n, s, c in log.conn.execute("SELECT node, state, count FROM node_states"))
+        by_items = dict(
+            ((n, s), c) for n, s, c in log.conn.execute("SELECT node, state, count(*) FROM items GROUP BY node, state")
+        )
+    assert counts == by_items
