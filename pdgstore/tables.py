@@ -264,7 +264,7 @@ class _Batch:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.state = State()
-        # item id -> (ord, graph, node, state, parents, inputs, outputs) as loaded
+        # item id -> (ord, graph, node, state, parents, inputs, outputs, name) as loaded
         self.before: dict[str, tuple] = {}
         self.ords: dict[str, int] = {}  # item id -> ord now
         self.jobs_loaded: set[str] = set()
@@ -286,6 +286,7 @@ class _Batch:
                 item.parents,
                 item.inputs,
                 item.outputs,
+                item.name,
             )
             self.ords[item.item_id] = row[0]
 
@@ -352,7 +353,12 @@ class _Batch:
     def write(self, graphs: set, new_nodes: list) -> None:
         conn, state, before = self.conn, self.state, self.before
         counts: Counter = Counter()
-        deletes, updates, inserts, unlink, link = [], [], [], [], []
+        deletes, inserts, unlink, link = [], [], [], []
+        # rows updated in place, by the columns that changed (SQLite rewrites the index entries of
+        # every indexed column an UPDATE sets, changed or not): all, the state on, or neither
+        updates: list[tuple] = []
+        restated: list[tuple] = []
+        rewritten: list[tuple] = []
         for item_id in before.keys() | state.items.keys():
             old = before.get(item_id)
             item = state.items.get(item_id)
@@ -362,7 +368,7 @@ class _Batch:
                 assert old is not None  # an id from one of the two: here, only from before
                 deletes.append((old[0],))
                 unlink += [(p, item_id) for p in as_list(old[4])]
-                if any(type(values) is itemlists.Stored for values in old[4:]):
+                if any(type(values) is itemlists.Stored for values in old[4:7]):
                     itemlists.forget(conn, item_id)
                 continue
             counts[(item.graph, item.node, item.state)] += 1
@@ -378,7 +384,12 @@ class _Batch:
                 item_detail(item),
             )
             if old is not None and old[0] == ord_:
-                updates.append((*row[1:], ord_))
+                if old[1] != item.graph or old[2] != item.node or old[7] != item.name:
+                    updates.append((*row[1:], ord_))
+                elif old[3] != item.state:
+                    restated.append((*row[4:], ord_))
+                else:
+                    rewritten.append((*row[5:], ord_))
             else:
                 if old is not None:
                     deletes.append((old[0],))
@@ -387,7 +398,7 @@ class _Batch:
                 if old is not None:
                     unlink += [(p, item_id) for p in as_list(old[4])]
                 link += [(p, item_id) for p in as_list(item.parents)]
-            for field, was, now in zip(LIST_FIELDS, old[4:] if old else (None,) * 3, lists_of(item)):
+            for field, was, now in zip(LIST_FIELDS, old[4:7] if old else (None,) * 3, lists_of(item)):
                 if now is not was:
                     write_list(conn, item_id, field, was, now)
         if deletes:
@@ -397,6 +408,10 @@ class _Batch:
                 "UPDATE items SET graph = ?, node = ?, name = ?, state = ?, cook_id = ?, body = ?, detail = ? WHERE ord = ?",
                 updates,
             )
+        if restated:
+            conn.executemany("UPDATE items SET state = ?, cook_id = ?, body = ?, detail = ? WHERE ord = ?", restated)
+        if rewritten:
+            conn.executemany("UPDATE items SET cook_id = ?, body = ?, detail = ? WHERE ord = ?", rewritten)
         if inserts:  # in ``ord`` order: appended to the table's B-tree, not scattered through it
             inserts.sort()
             conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", inserts)
