@@ -183,3 +183,87 @@ def test_a_processor_whose_items_changed_after_generate_only(tmp_path, monkeypat
     same, fresh, other = (sum(counts[k] for counts in work) for k in (1, 2, 3))
     assert fresh == 12 and same + other == 24  # (renumbered: a parent of two items numbers them anew)
     assert same >= 1 and other >= 8
+
+
+# -- a recook after a processor's definition changed ---------------------------------------------
+def _changed(make, node: str, func=None, parms: dict | None = None):
+    """``make`` with ``node``'s code (``func``) or parameters (``parms``) changed."""
+
+    def changed_graph(root):
+        g = make(root)
+        if func is not None:
+            g.nodes[node].func = func
+        if parms is not None:
+            g.nodes[node].node_parms.update(parms)
+        return g
+
+    return changed_graph
+
+
+def _recook(folder: Path, make, after, *, use_bulk: bool, monkeypatch) -> tuple:
+    """``make``'s graph cooked, then ``after``'s (a processor changed) cooked with the changed
+    processor made in bulk or with the walk deciding every item: the recook's events, the tables,
+    its counts, and what bulk compared."""
+    folder.mkdir(parents=True)
+    root = str(folder)
+    db = str(folder / ".pdg" / "pdg.db")
+    assert engine.cook_graph(make(root), db=db, jobs=2).status == "success"
+    times = {p: os.stat(p).st_mtime_ns for p in map(str, folder.glob("*.txt"))}
+    graph = after(root)
+    for path, mtime in times.items():  # the maker writes its inputs again, with the same text
+        os.utime(path, ns=(mtime, mtime))
+    compared: list = []
+    real_changed, real_compare = ahead.changed, bulk._compare
+
+    def compare(walk, run, out, to_run):
+        compared.append((run.node.name, len(out["ids"])))
+        return real_compare(walk, run, out, to_run)
+
+    monkeypatch.setattr(bulk, "_compare", compare)
+    if not use_bulk:
+        monkeypatch.setattr(ahead, "changed", lambda walk, node: False)
+    summary = engine.cook_graph(graph, db=db, jobs=2)
+    monkeypatch.setattr(bulk, "_compare", real_compare)
+    monkeypatch.setattr(ahead, "changed", real_changed)
+    assert summary.status == "success", summary.message
+    items, counts = _tables(db)
+    return _events(db, summary.cook_id, root), items, counts, dict(summary.counts), compared
+
+
+RECOOKS = {
+    "files_code": (GRAPHS["files"], "upper", lambda item: item.set_attrib("n", item.index + 100), None),
+    "chain_code": (GRAPHS["chain"], "upper", lambda item: item.set_attrib("n", item.index + 100), None),
+    "wedge_code": (GRAPHS["wedge_work"], "work", lambda item: item.set_attrib("double", 0), None),
+    "partitions_code": (GRAPHS["many_partitions"], "work", lambda item: item.set_attrib("double", 1), None),
+    "wedge_parm": (GRAPHS["wedge_work"], "work", None, {"extra": 1}),
+    "two_each_parm": (GRAPHS["one_each_and_not"], "two", None, {"extra": 1}),
+    "below_work_code": (GRAPHS["chain"], "double", lambda item: item.set_attrib("m", 0), None),
+}
+#: the nodes bulk makes when the processor changed: its root, and the processor if its input is that root
+RECOOK_COMPARED = {
+    "files_code": {"inputs", "upper"},
+    "chain_code": {"inputs", "upper"},
+    "wedge_code": {"wedge", "work"},
+    "partitions_code": {"wedge", "work"},
+    "wedge_parm": {"wedge", "work"},
+    "two_each_parm": set(),  # beside processors that did not change: the walk's
+    "below_work_code": set(),  # below a processor with work: the walk's, item by item
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECOOKS))
+def test_a_recook_after_a_processor_changed_makes_it_in_bulk_as_the_walk_would(tmp_path, monkeypatch, name):
+    """A processor whose code or parameters changed runs every item again: bulk lays its items out
+    from its root's a chunk at a time, and the walk's ``Items.work`` decides each (none is as
+    recorded), so the recook records what the walk records, event for event."""
+    make, node, func, parms = RECOOKS[name]
+    after = _changed(make, node, func, parms)
+    walk = _recook(tmp_path / "walk", make, after, use_bulk=False, monkeypatch=monkeypatch)
+    fast = _recook(tmp_path / "bulk", make, after, use_bulk=True, monkeypatch=monkeypatch)
+    assert {n for n, _count in walk[4]} <= {"inputs", "wedge"}  # the walk compares only unchanged roots
+    assert fast[0] == walk[0]  # the recook's events, one for one
+    assert fast[1] == walk[1]  # every item, field by field
+    assert fast[2] == walk[2]
+    assert fast[3] == walk[3]
+    assert fast[3]["ran"] >= 12
+    assert {n for n, _count in fast[4]} == RECOOK_COMPARED[name]

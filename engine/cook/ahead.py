@@ -11,7 +11,12 @@ decision with no event, and the rest the walk's own decision, one by one.
 
 Which nodes (``eligible``): a root without work whose recorded items are all settled and whose
 definition did not change (``noop``'s shortcut: its clean items are reused without a signature);
-a processor with work whose recorded items were all only announced. A root is compared whole
+a processor with work whose recorded items were all only announced, or whose definition changed
+(``changed``: its code or a parameter, in cache mode automatic). Each item of such a processor
+runs again for that reason, so none compares the same and the walk's ``Items.work`` decides each:
+the recook after a change to a processor lays its items out in bulk, from its unchanged root's,
+instead of generating them one hand-off at a time (``tests/test_bulk_ahead.py``: event for event
+the walk's). A root is compared whole
 before anything of it is counted (``Comparison``): if one item differs from its record the node is
 left to the walk, which decides each (the items below it were not made yet). A processor's items
 are compared a chunk at a time: one that differs is decided by the walk then and there
@@ -29,6 +34,8 @@ from pdgstore.engine.incremental import decide
 def eligible(walk, name: str) -> bool:
     """Whether bulk may make node ``name``, whose items are recorded (see the module)."""
     node, state = walk.graph.nodes[name], walk.state
+    if node.does_work and changed(walk, node):
+        return True
     recorded = state.items_of(walk.graph.name, name)
     if node.does_work:
         return all(item.state == "uncooked" and decide.record_of(item) is None for item in recorded)
@@ -38,6 +45,13 @@ def eligible(walk, name: str) -> bool:
         and name not in walk.items.node_reasons
         and all(decide.settled(item) for item in recorded)
     )
+
+
+def changed(walk, node) -> bool:
+    """A processor with work whose definition changed (its code, a parameter), in cache mode
+    automatic: each of its items runs again for that reason, whatever its record, so none is the
+    same as recorded and each is decided by the walk's ``Items.work``."""
+    return node.name in walk.items.node_reasons and getattr(node, "cache_mode", "automatic") == "automatic"
 
 
 class Comparison:
@@ -50,13 +64,16 @@ class Comparison:
         self.other: list[int] = []
         items, name = walk.state.items, node.name
         stats, root, remade = walk.items.stats, walk.graph.root, walk.settle.remade
+        rerun = node.does_work and changed(walk, node)
         for k, item_id in enumerate(out["ids"]):
             recorded = items.get(item_id)
             if recorded is None:
                 self.fresh.append(k)
                 continue
             new = fields_at(out, k, name)
-            if node.does_work:
+            if rerun:
+                same = False
+            elif node.does_work:
                 same = decide.announced_as(recorded, new)
             else:  # ``Items.born``'s reuse, with no event (the same name and index)
                 prev = decide.record_of(recorded)
