@@ -51,18 +51,21 @@ def _events(db: str, cook_id: int, root: str) -> Counter:
         )
 
 
-def _two_steps(folder: Path, make, *, use_bulk: bool, monkeypatch, between=None, again: bool = False) -> tuple:
+def _two_steps(
+    folder: Path, make, *, use_bulk: bool, monkeypatch, between=None, again: bool = False, after=None
+) -> tuple:
     """``make``'s graph generated only (in bulk), ``between`` run on the project, then cooked (or,
     ``again``, generated only once more) with the bulk path or without it: the second cook's
-    events, the tables, its counts, and what it compared."""
+    events, the tables, its counts, and what it compared. ``after``: the first step cooks, and the
+    second cooks ``after``'s graph instead (the same graph with a processor changed)."""
     folder.mkdir(parents=True)
     root = str(folder)
     db = str(folder / ".pdg" / "pdg.db")
-    assert engine.cook_graph(make(root), db=db, jobs=2, generate_only=True).status == "success"
+    assert engine.cook_graph(make(root), db=db, jobs=2, generate_only=after is None).status == "success"
     if between is not None:
         between(root)
     times = {p: os.stat(p).st_mtime_ns for p in map(str, folder.glob("*.txt"))}
-    graph = make(root)
+    graph = (after or make)(root)
     for path, mtime in times.items():  # the maker writes its inputs again, with the same text
         os.utime(path, ns=(mtime, mtime))
     compared: list = []
@@ -82,9 +85,10 @@ def _two_steps(folder: Path, make, *, use_bulk: bool, monkeypatch, between=None,
     return _events(db, summary.cook_id, root), items, counts, dict(summary.counts), compared
 
 
-def _both(tmp_path: Path, make, monkeypatch, between=None, again: bool = False) -> list:
-    walk = _two_steps(tmp_path / "walk", make, use_bulk=False, monkeypatch=monkeypatch, between=between, again=again)
-    fast = _two_steps(tmp_path / "bulk", make, use_bulk=True, monkeypatch=monkeypatch, between=between, again=again)
+def _both(tmp_path: Path, make, monkeypatch, between=None, again: bool = False, after=None) -> list:
+    steps = {"between": between, "again": again, "after": after, "monkeypatch": monkeypatch}
+    walk = _two_steps(tmp_path / "walk", make, use_bulk=False, **steps)
+    fast = _two_steps(tmp_path / "bulk", make, use_bulk=True, **steps)
     assert walk[4] == []
     assert fast[0] == walk[0]  # the cook's events, one for one
     assert fast[1] == walk[1]  # every item, field by field
@@ -200,36 +204,6 @@ def _changed(make, node: str, func=None, parms: dict | None = None):
     return changed_graph
 
 
-def _recook(folder: Path, make, after, *, use_bulk: bool, monkeypatch) -> tuple:
-    """``make``'s graph cooked, then ``after``'s (a processor changed) cooked with the changed
-    processor made in bulk or with the walk deciding every item: the recook's events, the tables,
-    its counts, and what bulk compared."""
-    folder.mkdir(parents=True)
-    root = str(folder)
-    db = str(folder / ".pdg" / "pdg.db")
-    assert engine.cook_graph(make(root), db=db, jobs=2).status == "success"
-    times = {p: os.stat(p).st_mtime_ns for p in map(str, folder.glob("*.txt"))}
-    graph = after(root)
-    for path, mtime in times.items():  # the maker writes its inputs again, with the same text
-        os.utime(path, ns=(mtime, mtime))
-    compared: list = []
-    real_changed, real_compare = ahead.changed, bulk._compare
-
-    def compare(walk, run, out, to_run):
-        compared.append((run.node.name, len(out["ids"])))
-        return real_compare(walk, run, out, to_run)
-
-    monkeypatch.setattr(bulk, "_compare", compare)
-    if not use_bulk:
-        monkeypatch.setattr(ahead, "changed", lambda walk, node: False)
-    summary = engine.cook_graph(graph, db=db, jobs=2)
-    monkeypatch.setattr(bulk, "_compare", real_compare)
-    monkeypatch.setattr(ahead, "changed", real_changed)
-    assert summary.status == "success", summary.message
-    items, counts = _tables(db)
-    return _events(db, summary.cook_id, root), items, counts, dict(summary.counts), compared
-
-
 RECOOKS = {
     "files_code": (GRAPHS["files"], "upper", lambda item: item.set_attrib("n", item.index + 100), None),
     "chain_code": (GRAPHS["chain"], "upper", lambda item: item.set_attrib("n", item.index + 100), None),
@@ -257,13 +231,5 @@ def test_a_recook_after_a_processor_changed_makes_it_in_bulk_as_the_walk_would(t
     from its root's a chunk at a time, and the walk's ``Items.work`` decides each (none is as
     recorded), so the recook records what the walk records, event for event."""
     make, node, func, parms = RECOOKS[name]
-    after = _changed(make, node, func, parms)
-    walk = _recook(tmp_path / "walk", make, after, use_bulk=False, monkeypatch=monkeypatch)
-    fast = _recook(tmp_path / "bulk", make, after, use_bulk=True, monkeypatch=monkeypatch)
-    assert {n for n, _count in walk[4]} <= {"inputs", "wedge"}  # the walk compares only unchanged roots
-    assert fast[0] == walk[0]  # the recook's events, one for one
-    assert fast[1] == walk[1]  # every item, field by field
-    assert fast[2] == walk[2]
-    assert fast[3] == walk[3]
-    assert fast[3]["ran"] >= 12
-    assert {n for n, _count in fast[4]} == RECOOK_COMPARED[name]
+    compared = _both(tmp_path, make, monkeypatch, after=_changed(make, node, func, parms))
+    assert {n for n, _count in compared} == RECOOK_COMPARED[name]
