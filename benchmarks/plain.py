@@ -16,6 +16,10 @@ Modes (``python plain.py MODE FOLDER``, run as a fresh process like ``pdg cook``
 - ``change``: stat every recorded file; rerun the upper item of each changed input (content hash
   decides when mtime or size differ), then the concat; record the events and the new manifest rows.
   Prints the number of items it ran (the changed items plus the concat).
+- ``rerun``: the stage-1 function changed: stat every recorded file (as ``change``), then rerun
+  every upper item, writing its output over the one there, and the concat; the work of a recook
+  after the processor's code changed (the engine reuses the concat when its inputs came out the
+  same; this loop, knowing nothing of content, runs it).
 """
 
 from __future__ import annotations
@@ -169,10 +173,28 @@ def incremental(log: Log) -> int:
     return ran
 
 
+def rerun(log: Log) -> int:
+    """Every upper item again over its input (read again), then the concat."""
+    log.event("cook_started", "wide")
+    changed(log.manifest())  # what a cook checks first, as ``incremental``: here, nothing
+    rows: list[tuple] = []
+    outputs = []
+    for source in sorted(glob.glob("in/*.txt")):
+        with open(source, "rb") as f:
+            data = f.read()
+        upper(log, source, data, rows)
+        outputs.append(rows[-1][0])
+    concat(log, outputs, rows)
+    log.event("cook_finished", "wide", status="success", ran=len(outputs) + 1)
+    log.flush()
+    log.save_manifest(rows)
+    return len(outputs) + 1
+
+
 def main(mode: str, folder: str) -> int:
     os.chdir(folder)
     log = Log("plain.db")
-    ran = cold(log) if mode == "cold" else incremental(log)
+    ran = cold(log) if mode == "cold" else rerun(log) if mode == "rerun" else incremental(log)
     log.conn.close()
     print(ran)
     return 0
