@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import time
+from collections import Counter
 
 import pytest
 from conftest import WIDE_GRAPH, Project
@@ -17,7 +18,7 @@ from pdgstore import compact as compaction
 from pdgstore.log import EventLog
 from pdgstore.state import first_difference
 
-HANDLER = '''
+HANDLER = """
 import json, os
 
 def record(event):
@@ -28,9 +29,11 @@ def record(event):
 def broken(event):
     if event.type == "cook_complete":
         raise RuntimeError("no")
-'''
+"""
 
-GRAPH_WITH_HANDLER = WIDE_GRAPH + '''
+GRAPH_WITH_HANDLER = (
+    WIDE_GRAPH
+    + """
 import json
 
 def live(event):
@@ -39,7 +42,8 @@ def live(event):
                             event.message, event.seq, event.cook_id]) + "\\n")
 
 graph.on("*", live)
-'''
+"""
+)
 
 
 def _json(result):
@@ -107,13 +111,18 @@ def test_at_each_cook_end_equals_the_state_recorded_then(cooked):
 
 
 def test_refs_by_time_and_bad_refs(cooked):
-    after = _json(cooked.pdg("status", "--at", time.strftime("%Y-%m-%dT%H:%M:%S",
-                                                             time.localtime(time.time() + 60)), "--json"))
+    after = _json(
+        cooked.pdg("status", "--at", time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() + 60)), "--json")
+    )
     with EventLog.open(str(cooked.db)) as log:
         assert after["at"]["seq"] == log.last_seq()
     assert _json(cooked.pdg("status", "--at", "1h", "--json"))["at"]["seq"] == 0
-    for ref, words in (("bogus", "cannot read 'bogus'"), ("999999", "past the end"), ("cook:42", "has no cook 42"),
-                       ("cook~9", "does not hold 10 cooks")):
+    for ref, words in (
+        ("bogus", "cannot read 'bogus'"),
+        ("999999", "past the end"),
+        ("cook:42", "has no cook 42"),
+        ("cook~9", "does not hold 10 cooks"),
+    ):
         result = cooked.pdg_process("status", "--at", ref)
         assert result.returncode == 2, result.stderr
         assert words in result.stderr and "Traceback" not in result.stderr
@@ -155,7 +164,9 @@ def test_history_filters_and_one_cooks_detail(cooked):
 
 
 def test_history_detail_lists_failures(project):
-    project.write("bad.py", '''
+    project.write(
+        "bad.py",
+        """
         from pdgstore.engine import Graph
         graph = Graph("bad")
         nums = graph.range_generate("nums", 3)
@@ -163,7 +174,8 @@ def test_history_detail_lists_failures(project):
         @graph.python_processor("div", upstream=nums)
         def div(item):
             item.set_attrib("x", 1 / item.index)
-    ''')
+    """,
+    )
     assert project.pdg("cook", "bad.py").exit_code == 1
     detail = _json(project.pdg("history", "1", "--json"))["cook"]
     assert [(f["name"], f["node"]) for f in detail["failures"]] == [("div_1", "div")]
@@ -288,7 +300,9 @@ def test_a_cooks_detail_read_from_its_rows_is_the_fold_of_its_decoded_events(coo
 def test_history_detail_lists_the_cooks_warnings(project):
     """``pdg history COOK`` shows the cook's CookWarning events (what ``pdg events --kind
     CookWarning`` lists): all of them in ``--json``, the first few in the text with a count of the rest."""
-    project.write("warns.py", '''
+    project.write(
+        "warns.py",
+        """
         from pdgstore.engine import Graph
         graph = Graph("warns")
         nums = graph.range_generate("nums", 25)
@@ -299,13 +313,18 @@ def test_history_detail_lists_the_cooks_warnings(project):
                 raise RuntimeError("no luck with " + event.work_item_id)
 
         graph.on("work_item_state_change", noisy)
-    ''')
+    """,
+    )
     assert project.pdg("cook", "warns.py").exit_code == 0
-    logged = [json.loads(line) for line in
-              project.pdg("events", "--cook", "1", "--kind", "CookWarning", "--json").output.splitlines()]
+    logged = [
+        json.loads(line)
+        for line in project.pdg("events", "--cook", "1", "--kind", "CookWarning", "--json").output.splitlines()
+    ]
     assert len(logged) > 20  # more than the text shows
     detail = _json(project.pdg("history", "1", "--json"))["cook"]
-    assert [(w["seq"], w["message"]) for w in detail["warnings"]] == [(e["seq"], e["payload"]["message"]) for e in logged]
+    assert [(w["seq"], w["message"]) for w in detail["warnings"]] == [
+        (e["seq"], e["payload"]["message"]) for e in logged
+    ]
     assert all("noisy" in w["message"] and "no luck with" in w["message"] for w in detail["warnings"])
     assert all(w["time"] and w["time_ns"] > 0 for w in detail["warnings"])
     assert {"failures", "slowest", "nodes", "items"} <= set(detail)  # the old keys stay
@@ -331,23 +350,29 @@ def test_replay_feeds_a_handler_what_it_saw_live(wide, tmp_path):
     assert result.returncode == 0, result.stderr
     assert seen.read_text().splitlines() == live
     seen.unlink()
-    result = wide.pdg_process("replay", "--cook", "2", "--handler", "handlers.py:record",
-                              "--type", "work_item_state_change", "--json")
+    result = wide.pdg_process(
+        "replay", "--cook", "2", "--handler", "handlers.py:record", "--type", "work_item_state_change", "--json"
+    )
     assert result.returncode == 0, result.stderr
     wanted = [line for line in live if json.loads(line)[7] == 2 and json.loads(line)[0] == "work_item_state_change"]
     assert seen.read_text().splitlines() == wanted and wanted
     assert json.loads(result.stdout)["delivered"] == len(wanted)
     # the library API streams the same events
     with EventLog.open(str(wide.db)) as log:
-        assert [json.dumps([e.type, e.node, e.work_item_id, e.last_state, e.current_state, e.message, e.seq,
-                            e.cook_id]) for e in log.replay()] == live
+        assert [
+            json.dumps([e.type, e.node, e.work_item_id, e.last_state, e.current_state, e.message, e.seq, e.cook_id])
+            for e in log.replay()
+        ] == live
     # a handler that raises is reported and the exit code says so; the store is untouched
     before = wide.db.read_bytes()
     broken = wide.pdg_process("replay", "--handler", "handlers:broken")
     assert broken.returncode == 1 and "RuntimeError: no" in broken.stderr
     assert wide.db.read_bytes() == before
-    for spec, words in (("handlers:nope", "has no function nope"), ("missing_mod:f", "no module missing_mod"),
-                        ("nocolon", "must be module:function")):
+    for spec, words in (
+        ("handlers:nope", "has no function nope"),
+        ("missing_mod:f", "no module missing_mod"),
+        ("nocolon", "must be module:function"),
+    ):
         bad = wide.pdg_process("replay", "--handler", spec)
         assert bad.returncode == 2 and words in bad.stderr and "Traceback" not in bad.stderr
     # a handler that prints: on stdout as it wrote it, or on stderr when stdout carries --json
@@ -499,6 +524,36 @@ def test_many_small_cooks_add_up_to_a_snapshot(wide, monkeypatch):
         assert log.last_seq() - log.snapshot_seq() < 60
 
 
+def test_a_cancelled_cook_leaves_its_snapshot_to_the_next(wide, monkeypatch):
+    """A cook cancelled writes no snapshot at its end (the user waits for it to end); ``--at`` its
+    end still answers, and the next cook writes the snapshot that is due."""
+    from pdgstore.engine.cook import loop as cook_module
+
+    monkeypatch.setattr(cook_module, "SNAPSHOT_EVERY", 10)
+    plain = (wide.root / "wide.py").read_text()
+    stopping = plain + (
+        "\n\ndef _stop(event):\n"
+        "    if event.node == 'upper' and event.current_state == 'cooked_success':\n"
+        "        event.cook.cancel('enough')\n\n\n"
+        "graph.on('work_item_state_change', _stop)\n"
+    )
+    wide.write("wide.py", stopping)
+    assert wide.pdg("cook", "wide.py").exit_code != 0
+    with EventLog.open(str(wide.db)) as log:
+        assert log.snapshot_seq() == 0  # none
+        cancelled_end = log.last_seq()
+        at_end = log.state_at(cancelled_end)
+    assert at_end.cooks[1].status == "cancelled"
+    wide.write("wide.py", plain)
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    with EventLog.open(str(wide.db)) as log:
+        assert log.snapshot_seq() > cancelled_end
+    before = _json(wide.pdg("status", "--at", "cook~1", "--json"))
+    assert before["at"]["seq"] == cancelled_end
+    counts = {(n["node"], s): c for n in before["nodes"] for s, c in n["states"].items()}
+    assert counts == Counter((i.node, i.state) for i in at_end.items.values())
+
+
 def test_history_node_filter_finds_cooks_of_items_since_removed(cooked):
     """Cook 3 removed files_6 (and upper_6); cook 2 touched only upper_4's chain: --node files lists
     the cooks that generated, changed or removed its items, including the removed one's."""
@@ -541,7 +596,9 @@ def test_compaction_packs_the_state_at_its_cut_from_scratch_tables_byte_for_byte
         with EventLog.open(str(cooked.db)) as log:
             points = range(log.base_seq() + 1, log.last_seq() + 1, step)
             for cut in points:
-                assert bytes(compaction_module.state_at_packed(log, cut)) == bytes(pack_snapshot(log.state_at(cut))), cut
+                assert bytes(compaction_module.state_at_packed(log, cut)) == bytes(pack_snapshot(log.state_at(cut))), (
+                    cut
+                )
             return len(points)
 
     assert same_at_every_point(3) > 50

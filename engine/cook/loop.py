@@ -307,8 +307,7 @@ class Cook:
             for gone in [d["name"] for d in previous.nodes if d["name"] not in graph.nodes]:
                 for item_id in list(self.state.node_items.get((graph.name, gone), {})):
                     rec.emit(ev.WorkItemRemoved, item_id=item_id, reason=f"node {gone} is no longer in the graph")
-        stats = self._stats(scope)
-        walk.files.stats = stats
+        walk.files.stats = stats = self._stats(scope)
         # items of these nodes whose inputs were not remade are reused without a signature check
         shortcut = (
             set()
@@ -554,8 +553,9 @@ class Cook:
         # counted from the newest snapshot, not this cook's events: many small cooks add up too; not
         # weighed by bytes: a cook reads its state from the tables, so the events after a snapshot
         # cost the next cook nothing (a snapshot serves time travel far back, ``pdgstore.timetravel``).
-        # The log ends at the state's seq even while the appender still writes the last batch.
-        if not self.generate_only:
+        # The log ends at the state's seq even while the appender still writes the last batch. Not
+        # after a cancel, which its user waits for (packing was 40% of it at W(100,000)): the next cook's.
+        if not self.generate_only and not cancelled:
             self.snapshot.at_end(SNAPSHOT_EVERY)
         rec.checkpoint_now()
         return status, message
