@@ -16,11 +16,13 @@ a processor with work whose recorded items were all only announced, or whose def
 runs again for that reason, so none compares the same and the walk's ``Items.work`` decides each:
 the recook after a change to a processor lays its items out in bulk, from its unchanged root's,
 instead of generating them one hand-off at a time (``tests/test_bulk_ahead.py``: event for event
-the walk's). A root is compared whole
-before anything of it is counted (``Comparison``): if one item differs from its record the node is
-left to the walk, which decides each (the items below it were not made yet). A processor's items
-are compared a chunk at a time: one that differs is decided by the walk then and there
-(``Items.work``; nothing below a processor with work is made in bulk, so its hand-on is the walk's).
+the walk's).
+
+A root is compared whole before anything of it is counted (``Comparison``): if one item differs
+from its record the node is left to the walk, which decides each (the items below it were not
+made yet). A processor's items are compared a chunk at a time: one that differs is decided by
+the walk then and there (``Items.work``; nothing below a processor with work is made in bulk, so
+its hand-on is the walk's).
 
 The events are the walk's, item for item (``tests/test_bulk_ahead.py`` compares the two cooks event for event).
 """

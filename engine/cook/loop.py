@@ -553,8 +553,8 @@ class Cook:
         # counted from the newest snapshot, not this cook's events: many small cooks add up too; not
         # weighed by bytes: a cook reads its state from the tables, so the events after a snapshot
         # cost the next cook nothing (a snapshot serves time travel far back, ``pdgstore.timetravel``).
-        # The log ends at the state's seq even while the appender still writes the last batch. Not
-        # after a cancel, which its user waits for (packing was 40% of it at W(100,000)): the next cook's.
+        # The log ends at the state's seq even while the appender still writes the last batch. Not after
+        # a cancel: its user waits for the end (packing was 40% of that wait at W(100,000)); the next cook writes it.
         if not self.generate_only and not cancelled:
             self.snapshot.at_end(SNAPSHOT_EVERY)
         rec.checkpoint_now()
