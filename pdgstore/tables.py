@@ -354,8 +354,9 @@ class _Batch:
         conn, state, before = self.conn, self.state, self.before
         counts: Counter = Counter()
         deletes, inserts, unlink, link = [], [], [], []
-        # rows updated in place, by the columns that changed (SQLite rewrites the index entries of
-        # every indexed column an UPDATE sets, changed or not): all, the state on, or neither
+        # rows updated in place, setting only the columns that can have changed (SQLite rewrites the
+        # index entries of every indexed column an UPDATE sets, changed or not): every column; the
+        # state and those after it; or those after the state (cook id, body, detail)
         updates: list[tuple] = []
         restated: list[tuple] = []
         rewritten: list[tuple] = []
