@@ -512,9 +512,9 @@ def _move(conn: sqlite3.Connection, moves: dict[str, tuple]) -> None:
     for _ord, graph, node, before, after, _cook_id in moves.values():
         counts[(graph, node, before)] -= 1
         counts[(graph, node, after)] += 1
-    conn.executemany(
+    conn.executemany(  # in ``ord`` order, as the table's B-tree holds the rows
         "UPDATE items SET state = ?, cook_id = ? WHERE ord = ?",
-        sorted((after, cook_id, ord_) for ord_, _g, _n, _b, after, cook_id in moves.values()),
+        [(after, cook_id, ord_) for ord_, _g, _n, _b, after, cook_id in sorted(moves.values())],
     )
     _count_states(conn, counts)
 
