@@ -28,19 +28,20 @@ def test_it_is_a_flag_that_waits():
     assert stop.wait(0.01) is True
 
 
-def test_every_waiting_thread_wakes_at_once():
+def test_every_waiting_thread_wakes():
+    """Four threads waiting with no timeout all wake on one ``set`` (the wake is passed on)."""
     stop = Stop()
     woke: list[bool] = []
-    threads = [threading.Thread(target=lambda: woke.append(stop.wait(30))) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: woke.append(stop.wait()), daemon=True) for _ in range(4)]
     for t in threads:
         t.start()
-    time.sleep(0.1)
-    started = time.monotonic()
+    time.sleep(0.1)  # most of them waiting by then (any that is not returns at once all the same)
     stop.set()
+    deadline = time.monotonic() + 20
     for t in threads:
-        t.join(10)
+        t.join(max(0.0, deadline - time.monotonic()))
+    assert not any(t.is_alive() for t in threads)
     assert woke == [True] * 4
-    assert time.monotonic() - started < 10  # not the 30 s of their timeout
 
 
 def test_a_signal_handler_sets_it_inside_its_own_threads_wait(tmp_path):
