@@ -196,3 +196,57 @@ def test_a_cook_that_let_go_of_items_never_reads_every_row_back(project, monkeyp
 
     summary = cook_file(str(project.root / "split.py"), on_cook=cooks.append, progress=progress)
     assert summary.status == "cancelled" and summary.counts["cancelled"] > 0, summary
+
+
+def test_a_recook_after_a_code_change_holds_neither_node_whole(wide, monkeypatch):
+    """The processor's code changed, so every upper item runs again, made in bulk from the files
+    kept as recorded (``engine.cook.ahead``). The records of each chunk of upper items are read by
+    their ids, not by a pass over the whole node; the files, which no event of this cook is about,
+    are handed over as soon as their children are made (the seq recorded at their comparison, not
+    the chunk's last); the cook then holds neither node whole, and its state equals the replay."""
+    inputs = 300
+    wide.inputs(inputs)
+    assert cook_file(str(wide.root / "wide.py")).status == "success"
+    wide.write("wide.py", (wide.root / "wide.py").read_text().replace(".upper())", ".upper() + '!')"))
+    monkeypatch.setattr(holding, "HOLD_ITEMS", 20)
+    monkeypatch.setattr(bulk, "CHUNK", 40)
+    scanned: list[str] = []
+    scan = LazyItems._scan_node
+
+    def scanning(self, graph, node, wanted):
+        scanned.append(node)
+        return scan(self, graph, node, wanted)
+
+    monkeypatch.setattr(LazyItems, "_scan_node", scanning)
+    done: dict[str, int] = {}  # item id -> the seq it was first handed over with
+    hand_over = Holding.done
+
+    def handed_over(self, item_id, seq):
+        done.setdefault(item_id, seq)
+        return hand_over(self, item_id, seq)
+
+    monkeypatch.setattr(Holding, "done", handed_over)
+    held: list[int] = []
+    compare = bulk._compare
+
+    def compared(walk_, run, out, to_run):
+        kept = compare(walk_, run, out, to_run)
+        held.append(dict.__len__(walk_.state.items))
+        return kept
+
+    monkeypatch.setattr(bulk, "_compare", compared)
+    cooks: list = []
+    summary = cook_file(str(wide.root / "wide.py"), on_cook=cooks.append)
+    assert summary.status == "success" and summary.counts["ran"] == inputs + 1, summary.counts
+    assert "upper" not in scanned, scanned
+    state = cooks[0].state
+    files = list(state.node_items[("wide", "files")])
+    with EventLog.open(str(wide.db)) as log:
+        first_upper = log.conn.execute(
+            "SELECT min(seq) FROM events WHERE cook_id = ? AND kind = 'WorkItemGenerated'", (cooks[0].cook_id,)
+        ).fetchone()[0]
+        replayed = log.replay_all()
+    assert first_upper is not None and all(done[i] < first_upper for i in files)
+    assert len(held) == 1 + 8 and max(held[1:]) < 1.5 * inputs, held  # the files whole, then upper's 8 chunks
+    assert bytes(pack_snapshot(state)) == bytes(pack_snapshot(replayed))
+    assert cook_file(str(wide.root / "wide.py")).counts["ran"] == 0

@@ -67,6 +67,11 @@ class Comparison:
         items, name = walk.state.items, node.name
         stats, root, remade = walk.items.stats, walk.graph.root, walk.settle.remade
         rerun = node.does_work and changed(walk, node)
+        read_ids = getattr(items, "read_ids", None)  # a cook's state reads its items from the tables
+        if node.does_work and read_ids is not None:
+            # this chunk's records by their ids: read one by one, a few hundred misses make the
+            # state read the whole node at once (``lazyitems.MAX_MISSES``), every record held
+            read_ids(out["ids"])
         for k, item_id in enumerate(out["ids"]):
             recorded = items.get(item_id)
             if recorded is None:

@@ -298,7 +298,13 @@ class _Chunk:
             _record(self.walk, self.run, self.out, self.to_run)
             self.out = _columns()
             self.to_run = [] if self.queues else None
-        _hand_over(self.walk, self.made_from)
+        kept_at = self.walk.kept_at
+        if self.made_from and self.finishing and all(name in kept_at for name in self.finishing):
+            # parents kept as recorded: nothing about them was recorded since their comparison, so
+            # the cook may let go of them once the log holds that much, not this chunk's events too
+            _hand_over(self.walk, self.made_from, max(kept_at[name] for name in self.finishing))
+        else:
+            _hand_over(self.walk, self.made_from)
         if ids and self.then is not None:
             items = self.walk.state.items
             self.then.feed(items[i] for i in ids)
@@ -407,11 +413,14 @@ class _Chunk:
         out["signatures"] += signature_list
 
 
-def _hand_over(walk, parent_ids: list[str]) -> None:
+def _hand_over(walk, parent_ids: list[str], seq: int | None = None) -> None:
     """The parents of ``parent_ids`` made all their children here, and those are recorded: done
-    (``Holding`` lets go of them once their events are written); ``parent_ids`` is emptied."""
+    (``Holding`` lets go of them once the log holds ``seq``, by default every event recorded so
+    far); ``parent_ids`` is emptied."""
     if parent_ids:
-        holding, seq = walk.recorder.holding, walk.recorder.emitted_seq
+        holding = walk.recorder.holding
+        if seq is None:
+            seq = walk.recorder.emitted_seq
         for item_id in parent_ids:
             holding.done(item_id, seq)
         parent_ids.clear()
@@ -435,6 +444,7 @@ def _compare(walk, run, out: dict[str, list], to_run: list[str] | None) -> bool:
             return False
         run.items.update(dict.fromkeys(out["ids"]))
         walk.settle.kept(len(out["ids"]))  # reused as recorded, as the walk's reuse of each counts it
+        walk.kept_at[node.name] = walk.recorder.emitted_seq
         return True
     run.items.update(dict.fromkeys(out["ids"]))  # in the order made (``_register`` keeps a place taken)
     if found.fresh:

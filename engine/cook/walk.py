@@ -106,11 +106,11 @@ class Walk:
         }
         self.announced: dict[str, None] = {}  # items recorded before their parents cooked, not generated yet
         self.held: dict[str, list] = {}  # node -> upstream items cooked (all_upstream_cooked waits for all)
-        #: fresh nodes are made in bulk (``engine.cook.bulk``): set by the cook but for a dry run
-        self.bulk = False
+        self.bulk = False  # fresh nodes are made in bulk (``engine.cook.bulk``): set by the cook but for a dry run
         self.flush: Callable[[], None] = lambda: None  # the cook's flush (bulk generation flushes as it goes)
         self.bulk_made: set[str] = set()
         self.bulk_left: set[str] = set()  # roots bulk compared with their records, left to the walk (``ahead``)
+        self.kept_at: dict[str, int] = {}  # roots bulk compared the same as recorded -> the seq recorded then
         self.in_place: set[str] = set()  # partitions placed with their recorded members (``as_recorded``)
         settle.handed_on = self.handed_on
 
