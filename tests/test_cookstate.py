@@ -4,6 +4,7 @@ the items that change reaches."""
 
 from __future__ import annotations
 
+import pytest
 from conftest import WIDE_GRAPH
 from pdgstore.engine.cook.loop import Cook
 from pdgstore.engine.graph.loader import load_graph
@@ -201,3 +202,31 @@ def test_ids_of_one_node_read_one_by_one_past_the_limit_read_that_node_only(proj
         assert all(state.items.is_read(i) for i in upper)
         assert not any(state.items.is_read(i) for i in whole.item_ids_of("wide", "files"))
         assert bytes(pack_snapshot(state)) == bytes(pack_snapshot(whole))  # all of it, in the fold's order
+
+
+@pytest.mark.parametrize("why", ["target", "ended early"])
+def test_a_cook_without_the_manifest_scan_reads_no_item_to_stat_the_files(wide, monkeypatch, why):
+    """With no manifest scan to vouch for the files (a cook of one node and what it needs, a cook
+    after one that ended early), each file is stat'ed when a decision asks about it: nothing of
+    the store is read for them before the walk starts (it read and held every item of the scope to list
+    their files). The changed input is still found, and only its chain runs."""
+    wide.inputs(40)
+    assert cook_file(str(wide.root / "wide.py")).status == "success"
+    if why == "ended early":
+        with EventLog.open(str(wide.db), writer=True) as log:  # the manifest of the log's end: gone
+            log.conn.execute("DELETE FROM meta WHERE key LIKE 'manifest%'")
+    (wide.root / "in" / "f0007.txt").write_text("changed\n")
+    read_at_start: list[int] = []
+    stats = Cook._stats
+
+    def stated(self):
+        found = stats(self)
+        read_at_start.append(self.state.items.rows_read)
+        return found
+
+    monkeypatch.setattr(Cook, "_stats", stated)
+    node = "concat" if why == "target" else None
+    summary = cook_file(str(wide.root / "wide.py"), node=node)
+    assert summary.status == "success" and summary.counts["ran"] == 2, summary.counts  # its upper item, concat
+    assert read_at_start == [0]
+    assert cook_file(str(wide.root / "wide.py")).counts["ran"] == 0

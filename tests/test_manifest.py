@@ -163,7 +163,7 @@ def test_a_changed_graph_takes_the_scans_stats_rather_than_read_every_item(wide,
     monkeypatch.setattr(files, "stat_many", lambda paths, **kw: pytest.fail("every recorded file was stat'ed"))
     scans = []
     real_stats = loop.Cook._stats
-    monkeypatch.setattr(loop.Cook, "_stats", lambda self, scope: scans.append(self.scan) or real_stats(self, scope))
+    monkeypatch.setattr(loop.Cook, "_stats", lambda self: scans.append(self.scan) or real_stats(self))
     summary = cook_file(graph)
     assert summary.status == "success"
     assert scans[0] is not None and not scans[0].changed
@@ -190,7 +190,7 @@ def test_a_changed_graph_keeps_no_stat_it_made_on_asking(wide, monkeypatch):
     monkeypatch.setattr(files, "stat_or_none", lambda p: asked.__setitem__(p, asked.get(p, 0) + 1) or real(p))
     taken = []
     real_stats = loop.Cook._stats
-    monkeypatch.setattr(loop.Cook, "_stats", lambda self, scope: taken.append(real_stats(self, scope)) or taken[-1])
+    monkeypatch.setattr(loop.Cook, "_stats", lambda self: taken.append(real_stats(self)) or taken[-1])
     assert cook_file(graph).counts["ran"] == 21
     assert len(asked) == 21 and max(asked.values()) <= 2  # the inputs and out2/all.txt
     assert dict.__len__(taken[0]) == 0

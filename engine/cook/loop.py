@@ -307,7 +307,7 @@ class Cook:
             for gone in [d["name"] for d in previous.nodes if d["name"] not in graph.nodes]:
                 for item_id in list(self.state.node_items.get((graph.name, gone), {})):
                     rec.emit(ev.WorkItemRemoved, item_id=item_id, reason=f"node {gone} is no longer in the graph")
-        walk.files.stats = stats = self._stats(scope)
+        walk.files.stats = stats = self._stats()
         # items of these nodes whose inputs were not remade are reused without a signature check
         shortcut = (
             set()
@@ -353,9 +353,9 @@ class Cook:
         else:
             walk.start()
 
-    def _stats(self, scope: list[str]) -> dict:
+    def _stats(self) -> dict:
         """The stat results the decisions read: of the files a watcher saw change when its word is
-        taken or that the manifest's scan found changed (the rest on demand), else of every file."""
+        taken or that the manifest's scan found changed, the rest on demand."""
         if self.changed and self.index is not None and not self.target:
             stats = files.stat_many(self.changed)
             dirty = self.index.dirty(self.changed)
@@ -365,15 +365,10 @@ class Cook:
                 return delta.LazyStats(stats)
         if self.scan is not None and not self.target:
             return delta.LazyStats(self.scan.stats)  # the changed files' stats; the rest when asked
+        # no scan (a cook after one that ended early, a target): each file stat'ed when a decision
+        # asks, not every recorded file up front, which read every item of the scope into memory
         self.scan = None
-        root = self.graph.root
-        paths = [
-            files.absolute(o[PATH], root)
-            for name in scope
-            for item in self.state.items_of(self.graph.name, name)
-            for o in item.outputs
-        ]
-        return files.stat_many(paths)
+        return delta.LazyStats({})
 
     def _make_dispatch(self) -> Dispatch:
         used, route = routes(self.graph, self.scope, self.jobs)
