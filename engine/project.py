@@ -114,8 +114,9 @@ def _cook_into(
     """``cook_graph`` once the graph is checked and its description held."""
     with EventLog.open(db, writer=True, create=True, synchronous=synchronous) as log:
         scan = None
-        if node is None and not static and not generate_only:
-            summary, scan = manifest.try_noop(log, graph, jobs=jobs)
+        if not static and not generate_only:
+            # a cook of one node takes the scan only: the no-op it records is a cook of the whole graph
+            summary, scan = manifest.try_noop(log, graph, jobs=jobs, scan_only=node is not None)
             if summary is not None:
                 return summary
         from pdgstore.engine.cook.loop import Cook  # here: a no-op proven by the manifest needs none of it

@@ -122,7 +122,7 @@ def test_a_recook_after_no_change_is_proven_a_no_op(lib, monkeypatch):
     proofs = []
     real_proof = noop.nothing_to_do
     monkeypatch.setattr(manifest, "try_noop", lambda *a, **k: (None, None))
-    monkeypatch.setattr(noop, "nothing_to_do", lambda *a: proofs.append(real_proof(*a)) or proofs[-1])
+    monkeypatch.setattr(noop, "nothing_to_do", lambda *a, **k: proofs.append(real_proof(*a, **k)) or proofs[-1])
     summary, ran = cook(lib)
     assert proofs == [True] and ran == []
 

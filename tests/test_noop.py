@@ -23,8 +23,8 @@ def proofs(monkeypatch):
     seen = []
     real = noop.nothing_to_do
 
-    def spy(*args):
-        verdict = real(*args)
+    def spy(*args, **kwargs):
+        verdict = real(*args, **kwargs)
         seen.append(verdict)
         return verdict
 
@@ -50,7 +50,7 @@ def test_proven_no_op_records_what_the_full_walk_records(wide, proofs, monkeypat
     assert proofs == [False, True]
     assert summary.counts == {"ran": 0, "reused": 42, "updated": 0, "failed": 0, "cancelled": 0}
     assert summary.results == [os.path.join(str(wide.root), "out2", "all.txt")]
-    monkeypatch.setattr(noop, "nothing_to_do", lambda *args: False)
+    monkeypatch.setattr(noop, "nothing_to_do", lambda *args, **kwargs: False)
     walked = cook_file(str(copy / "wide.py"))
     assert walked.counts == summary.counts
     assert _cook_events(str(wide.db), 2) == _cook_events(str(copy / ".pdg/pdg.db"), 2)

@@ -331,7 +331,9 @@ class Cook:
         if (
             self.trusted is None
             and not saw_change
-            and noop.nothing_to_do(graph, self.state, scope, stats, node_reasons, self.cook_id)
+            and noop.nothing_to_do(
+                graph, self.state, scope, stats, node_reasons, self.cook_id, scanned=scan is not None
+            )
         ):
             walk.reuse_everything()
             return
@@ -363,10 +365,10 @@ class Cook:
                 self.trusted = dirty
                 self.scan = None
                 return delta.LazyStats(stats)
-        if self.scan is not None and not self.target:
+        if self.scan is not None:
             return delta.LazyStats(self.scan.stats)  # the changed files' stats; the rest when asked
-        # no scan (a cook after one that ended early, a target): each file stat'ed when a decision
-        # asks, not every recorded file up front, which read every item of the scope into memory
+        # no scan (a cook after one that ended early): each file stat'ed when a decision asks, not
+        # every recorded file up front, which read every item of the scope into memory
         self.scan = None
         return delta.LazyStats({})
 

@@ -305,10 +305,14 @@ def _stamp(folder: str | None, listed_after_ns: int = 0) -> list:
     return [folder, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
 
-def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[CookSummary | None, Scan | None]:
+def try_noop(
+    log: EventLog, graph: Graph, *, jobs: int | None = None, scan_only: bool = False
+) -> tuple[CookSummary | None, Scan | None]:
     """Record a cook of ``graph`` that reuses every item, if the manifest proves nothing changed:
     (its summary, None). Else (None, what its stat scan found when it made one, for the cook to use
     rather than stat every file again and look for the changed ones: ``engine.incremental.delta.Scan``).
+    ``scan_only``: never the no-op (a cook of one node, ``pdg cook GRAPH NODE``: its delta walk
+    over what the scan found reaches nothing, where without the scan it read every item).
 
     The scan is made whenever the manifest describes the state the cook loads, even when the graph
     changed (a node's code, say) and no no-op can follow: the files' stats do not depend on the
@@ -330,7 +334,8 @@ def try_noop(log: EventLog, graph: Graph, *, jobs: int | None = None) -> tuple[C
     described = graph.describe()
     order = graph.topological_order()
     may_be_noop = (
-        not (graph.handlers or graph.types.cache_handlers or graph.types.warnings)
+        not scan_only
+        and not (graph.handlers or graph.types.cache_handlers or graph.types.warnings)
         and m["described"] == described
         and all(_reusable(graph.nodes[name], m["counts"]) for name in order)
     )

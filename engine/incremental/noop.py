@@ -78,15 +78,24 @@ def pure_nodes(graph, scope: list[str], node_reasons: dict) -> set[str]:
     }
 
 
-def nothing_to_do(graph, state, scope: list[str], stats: dict, node_reasons: dict, cook_id: int) -> bool:
+def nothing_to_do(
+    graph, state, scope: list[str], stats: dict, node_reasons: dict, cook_id: int, *, scanned: bool = False
+) -> bool:
     """True when cook ``cook_id`` of ``scope`` provably reuses every item in it, given the stats of
-    every recorded file (``stats``) and why node definitions changed (``node_reasons``)."""
+    every recorded file (``stats``) and why node definitions changed (``node_reasons``).
+
+    ``scanned``: the no-op manifest's scan found every recorded file and pattern as it recorded
+    them. The manifest describes the log's end, and only a whole-graph cook that succeeded writes
+    one, so every item is settled and its files unchanged: no item is read to prove it again (a
+    cook of one node, which the manifest does not make a no-op, read every item of its scope)."""
     if node_reasons or graph.types.cache_handlers or not consistent(state, graph.name, cook_id):
         return False
     root = graph.root
     pure = pure_nodes(graph, scope, node_reasons)
     if any(name not in pure for name in scope):
         return False
+    if scanned:
+        return all(state.item_count(graph.name, name) or may_be_empty(graph.nodes[name]) for name in scope)
     # before any stat or listing, the last nodes first: the items a --generate-only recorded ahead
     # of their parents' cook are all unsettled, and the last nodes hold the fewest items to read
     by_node: list = [None] * len(scope)
