@@ -26,7 +26,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import msgpack
 
@@ -34,9 +34,6 @@ from pdgstore import itemlists, tables
 from pdgstore.events import DONE_STATES, PATH, TAG
 from pdgstore.lazyitems import MAX_MISSES, LazyItems, _Reader
 from pdgstore.state import Item, State
-
-if TYPE_CHECKING:
-    pass
 
 #: changed files above which ``items_holding`` gives up (one scan of the item bodies per file)
 MAX_PATHS = 32
