@@ -155,9 +155,12 @@ def born_as_recorded(prev, new: dict, stats: dict, root: str, remade: set) -> bo
 
 
 def stale_reason(prev, node_reason: dict | None) -> dict | None:
-    """The reason every kind of item shares: its node changed, or it has no result to reuse."""
+    """The reason every kind of item shares: its node changed, or it has no result to reuse. A
+    node's reason is the one dict for all its items (no reason is ever changed once made: each is
+    packed into its event as it is recorded); a copy each cost 136 bytes an item, a recook after a
+    code change at W(1,000,000) about 140 MB."""
     if node_reason is not None:
-        return dict(node_reason)
+        return node_reason
     if prev.state not in DONE_STATES:
         return dict(prev.reason) if prev.reason else reasons.no_result(prev.state)
     return None
