@@ -41,10 +41,10 @@ def _cook_events(db: str, cook_id: int) -> list[tuple]:
         return out
 
 
-def test_proven_no_op_records_what_the_full_walk_records(wide, proofs, monkeypatch):
+def test_proven_no_op_records_what_the_full_walk_records(wide, proofs, monkeypatch, tmp_path_factory):
     graph = str(wide.root / "wide.py")
     assert cook_file(graph).counts["ran"] == 21
-    copy = wide.root.parent / "copy"
+    copy = tmp_path_factory.mktemp("twin") / "copy"  # (the project's parent is shared by the worker's tests)
     shutil.copytree(wide.root, copy)
     summary = cook_file(graph)
     assert proofs == [False, True]
