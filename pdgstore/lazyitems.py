@@ -82,27 +82,29 @@ class LazyItems(dict):
     def read_node(self, graph: str, node: str, ids: Iterable[str]) -> None:
         """Read the items of ``ids`` (the node's) not read yet: by their ids when they are few, else
         the node's rows in one pass of its index."""
-        if self._complete:
-            return
-        missing = [i for i in ids if not dict.__contains__(self, i) and i not in self._gone]
-        if not missing:
-            return
-        if len(missing) <= tables.CHUNK:
-            conn = self._reader.conn
-            self._hold(tables.load_items(conn, missing), conn, None)
-            return
-        self._scan_node(graph, node, set(missing))
+        missing = self._unread(ids)
+        if len(missing) > tables.CHUNK:
+            self._scan_node(graph, node, set(missing))
+        elif missing:
+            self._load(missing)
 
     def read_ids(self, ids: Iterable[str]) -> None:
         """Read the items of ``ids`` not read yet, by their ids whatever their number: a chunk of a
         node compared with its records (``engine.cook.ahead``), which ``read_node`` would read by
         a pass over the whole node, and one by one ``_read`` would end up reading all of it."""
-        if self._complete:
-            return
-        missing = [i for i in ids if not dict.__contains__(self, i) and i not in self._gone]
+        missing = self._unread(ids)
         if missing:
-            conn = self._reader.conn
-            self._hold(tables.load_items(conn, missing), conn, None)
+            self._load(missing)
+
+    def _unread(self, ids: Iterable[str]) -> list[str]:
+        """Those of ``ids`` neither held nor gone (none once every item is held)."""
+        if self._complete:
+            return []
+        return [i for i in ids if not dict.__contains__(self, i) and i not in self._gone]
+
+    def _load(self, ids: list[str]) -> None:
+        conn = self._reader.conn
+        self._hold(tables.load_items(conn, ids), conn, None)
 
     def _scan_node(self, graph: str, node: str, wanted: set[str] | None) -> None:
         """Read the node's rows in one pass of its index: those of ``wanted``, or (None) every one

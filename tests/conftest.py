@@ -122,6 +122,18 @@ def wide_in(root: Path) -> Project:
     return project
 
 
+def cook_events(db, cook_id: int) -> list[tuple]:
+    """A cook's events as (kind, payload), without what differs between two runs of the same cook
+    (seq, time, pid): for comparing two stores' cooks event for event."""
+    from pdgstore.log import EventLog
+
+    with EventLog.open(str(db)) as log:
+        return [
+            (e.kind, {k: v for k, v in vars(e).items() if k not in ("seq", "time_ns", "pid")})
+            for e in log.events(0, cook_id=cook_id)
+        ]
+
+
 @pytest.fixture
 def wide(project: Project) -> Project:
     """A project holding the W(N) graph as ``wide.py`` and 20 inputs."""

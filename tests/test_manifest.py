@@ -8,6 +8,7 @@ import os
 import shutil
 
 import pytest
+from conftest import cook_events
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pdgstore.engine.files import records as files
@@ -354,7 +355,7 @@ def test_a_cook_of_one_node_takes_the_scan_and_reads_only_what_changed(wide, mon
     with monkeypatch.context() as without:  # the same cook without the scan: it read every item
         without.setattr(manifest, "try_noop", lambda log, graph, **kwargs: (None, None))
         assert cook_file(str(copy / "wide.py"), node="concat").counts == summary.counts
-    assert _events_of_cook(wide.db, 2) == _events_of_cook(copy / ".pdg" / "pdg.db", 2)
+    assert cook_events(wide.db, 2) == cook_events(copy / ".pdg" / "pdg.db", 2)
     monkeypatch.setattr(loop, "SNAPSHOT_EVERY", 1 << 30)  # (a snapshot due would read every item to pack it)
     assert cook_file(graph).counts["reused"] == 402  # the manifest no longer matches the log: a full walk
     (wide.root / "in" / "f0011.txt").write_text("changed\n")
@@ -364,11 +365,3 @@ def test_a_cook_of_one_node_takes_the_scan_and_reads_only_what_changed(wide, mon
     assert cooks[0].scan is not None and cooks[0].scan.changed
     assert cooks[0].state.items.rows_read < 20, cooks[0].state.items.rows_read
 
-
-def _events_of_cook(db, cook_id: int) -> list[tuple]:
-    """A cook's events, kind and payload, without what differs between two runs of it."""
-    with EventLog.open(str(db)) as log:
-        return [
-            (e.kind, {k: v for k, v in vars(e).items() if k not in ("seq", "time_ns", "pid")})
-            for e in log.events(0, cook_id=cook_id)
-        ]

@@ -7,6 +7,7 @@ import os
 import shutil
 
 import pytest
+from conftest import cook_events
 
 from pdgstore.engine.incremental import manifest
 from pdgstore.engine.incremental import noop
@@ -32,15 +33,6 @@ def proofs(monkeypatch):
     return seen
 
 
-def _cook_events(db: str, cook_id: int) -> list[tuple]:
-    with EventLog.open(db) as log:
-        out = []
-        for e in log.events(0, cook_id=cook_id):
-            payload = {k: v for k, v in vars(e).items() if k not in ("seq", "time_ns", "pid")}
-            out.append((e.kind, payload))
-        return out
-
-
 def test_proven_no_op_records_what_the_full_walk_records(wide, proofs, monkeypatch, tmp_path_factory):
     graph = str(wide.root / "wide.py")
     assert cook_file(graph).counts["ran"] == 21
@@ -53,7 +45,7 @@ def test_proven_no_op_records_what_the_full_walk_records(wide, proofs, monkeypat
     monkeypatch.setattr(noop, "nothing_to_do", lambda *args, **kwargs: False)
     walked = cook_file(str(copy / "wide.py"))
     assert walked.counts == summary.counts
-    assert _cook_events(str(wide.db), 2) == _cook_events(str(copy / ".pdg/pdg.db"), 2)
+    assert cook_events(wide.db, 2) == cook_events(copy / ".pdg/pdg.db", 2)
     with EventLog.open(str(wide.db)) as log:
         assert first_difference(log.replay_all().to_plain(), log.load_state().to_plain()) is None
 
