@@ -116,24 +116,23 @@ def test_short_items_do_not_take_turns_across_workers(monkeypatch):
 
 
 class _WatchedWake:
-    """Stands in for the inbox's wake event: runs ``during`` while the reader sleeps (as a sender on
+    """Stands in for the inbox's wake lock: runs ``during`` while the reader sleeps (as a sender on
     another thread would), and records whether each sleep ended by a wake (True) or its timeout."""
 
     def __init__(self, inbox: Inbox, during=None) -> None:
-        self.event, self.during, self.woken = inbox._wake, during, []
+        self.lock, self.during, self.woken = inbox._wake, during, []
         inbox._wake = self
 
-    def wait(self, timeout=None):
+    def acquire(self, blocking=True, timeout=-1):
+        if not blocking:  # the reader taking a wake that came while it looked: not a sleep
+            return self.lock.acquire(blocking=False)
         if self.during is not None:
             self.during()
-        self.woken.append(self.event.wait(timeout))
+        self.woken.append(self.lock.acquire(timeout=timeout))
         return self.woken[-1]
 
-    def clear(self):
-        self.event.clear()
-
-    def set(self):
-        self.event.set()
+    def release(self):
+        self.lock.release()
 
 
 def test_quiet_reports_wait_for_the_loop_to_wake():

@@ -6,6 +6,10 @@ Why not a ``queue.SimpleQueue``: every ``put`` to it wakes a sleeping loop, so a
 ``put`` wakes the loop, ``put_quietly`` only queues (the loop reads it at its next wake, at the
 latest its next tick, when it flushes anyway). The pool reports short items quietly while it has
 work queued, and wakes the loop when its queue runs low or an item took long.
+
+The wake itself is a bare lock, held while no wake is pending, that a sender releases: a
+``threading.Event`` takes its condition's lock to set, and the woken loop takes that lock again,
+about 20 us more CPU a wake, measured (a cold W(100,000) cook wakes its loop about 7,000 times).
 """
 
 from __future__ import annotations
@@ -21,14 +25,18 @@ class Inbox:
 
     def __init__(self) -> None:
         self._messages: deque = deque()
-        self._wake = threading.Event()
+        self._wake = threading.Lock()
+        self._wake.acquire()  # held: no wake pending; a sender releases it to wake the loop
         self._sleeping = False
 
     def put(self, message) -> None:
         """Queue ``message`` and wake the loop if it sleeps."""
         self._messages.append(message)
         if self._sleeping:
-            self._wake.set()
+            try:
+                self._wake.release()
+            except RuntimeError:  # another sender woke the loop already
+                pass
 
     def put_quietly(self, message) -> None:
         """Queue ``message`` for the loop's next wake."""
@@ -50,8 +58,9 @@ class Inbox:
         self._sleeping = True
         try:
             if not messages:
-                self._wake.wait(timeout)
-            self._wake.clear()
+                self._wake.acquire(timeout=-1 if timeout is None else max(timeout, 0.0))
+            else:
+                self._wake.acquire(blocking=False)  # a wake sent while we looked: taken
         finally:
             self._sleeping = False
         try:
