@@ -128,11 +128,15 @@ def _cook_into(
             on_cook(cook)
 
         def save_manifest(summary: CookSummary) -> None:
-            if node is None and summary.status == "success" and not generate_only:
+            # a cook of one node writes one too when it left the whole graph consistent: else the
+            # next cook of the graph, finding none, would read and walk every item
+            whole = node is None
+            if summary.status == "success" and not generate_only and (whole or cook.left_consistent):
                 touched = cook.touched()
                 old = cook.scan.manifest if cook.scan is not None else None
                 since = manifest.Since(old, touched) if touched is not None and old is not None else None
-                manifest.save(cook.recorder, graph, cook.state, summary.results, since)
+                results = summary.results if whole else cook.graph_results()
+                manifest.save(cook.recorder, graph, cook.state, results, since)
 
         summary = cook.run(after=save_manifest)
         if auto_compact:

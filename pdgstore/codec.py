@@ -46,6 +46,13 @@ def _graph_loaded_v1(payload: dict) -> dict:
     return payload
 
 
+@_upcaster("CookFinished", 1)
+def _cook_finished_v1(payload: dict) -> dict:
+    """v2 added ``consistent``: a cook of one node before it never vouched for the rest of the graph."""
+    payload["consistent"] = False
+    return payload
+
+
 @_upcaster("WorkItemCooked", 1)
 def _cooked_v1(payload: dict) -> dict:
     """v2 added ``signature`` and ``reason``: a v1 result matches no signature, so it reruns once."""

@@ -216,15 +216,17 @@ class CookStaticPlanned(Event):
     dynamic_nodes: list = field(default_factory=list)
 
 
-@register("CookFinished", subject="graph")
+@register("CookFinished", subject="graph", version=2)
 @record
 class CookFinished(Event):
     """A cook ended (v1) with ``status`` success, failed or cancelled, a ``message`` and item
-    ``counts`` ``{ran, reused, failed, cancelled}``."""
+    ``counts`` ``{ran, reused, failed, cancelled}``; ``consistent`` (v2): a cook of one node left
+    every item of the graph as a whole-graph cook that succeeds does (``engine.incremental.noop``)."""
 
     status: str = "success"
     message: str = ""
     counts: dict = field(default_factory=dict)
+    consistent: bool = False
 
 
 @register("CookWarning", subject="about")

@@ -111,6 +111,7 @@ def _cook_finished(state: State, e: ev.CookFinished) -> None:
     cook.status = e.status
     cook.message = e.message
     cook.counts = e.counts
+    cook.consistent = e.consistent
 
 
 @applies(ev.CookWarning)

@@ -137,9 +137,12 @@ class CookRecord:
     trigger: dict = field(default_factory=dict)
     #: a static cook's plan (``CookStaticPlanned``): {items, dependencies, ready, dynamic_nodes}; {} when dynamic
     static: dict = field(default_factory=dict)
+    #: a cook of one node that left the whole graph consistent (``CookFinished.consistent``)
+    consistent: bool = False
 
     PLAIN = (
         "cook_id graph node jobs pid overrides started_ns ended_ns status message counts warnings trigger static"
+        " consistent"
     ).split()
 
 

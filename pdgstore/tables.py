@@ -218,7 +218,10 @@ def cook_from_body(body: bytes) -> CookRecord:
 
 
 def cook_body(cook: CookRecord) -> bytes:
-    return _pack([getattr(cook, name) for name in CookRecord.PLAIN])
+    values = [getattr(cook, name) for name in CookRecord.PLAIN]
+    if not cook.consistent:  # the bytes stores written before ``consistent`` hold: `pdg check` agrees
+        values.pop()
+    return _pack(values)
 
 
 def graph_from_body(body: bytes) -> GraphInfo:

@@ -44,7 +44,7 @@ SAMPLES: dict[str, ev.Event] = {
                                               dynamic_nodes=["by_value", "after"]),
     "CookFinished": ev.CookFinished(
         **ENVELOPE, status="failed", message="2 items failed",
-        counts={"ran": 40, "reused": 2, "failed": 2, "cancelled": 0},
+        counts={"ran": 40, "reused": 2, "failed": 2, "cancelled": 0}, consistent=True,
     ),
     "CookWarning": ev.CookWarning(**ENVELOPE, about="count", message="handler on_done raised ValueError: boom"),
     "NodeDirtied": ev.NodeDirtied(**ENVELOPE, node="count", reason="cook 7 regenerates it"),
@@ -122,6 +122,7 @@ SAMPLES: dict[str, ev.Event] = {
 #: the values the upcasters give fields a kind gained after v1 (kind -> {field: value})
 UPCAST_DEFAULTS = {
     "GraphLoaded": {"working_dirs": []},
+    "CookFinished": {"consistent": False},
     "WorkItemGenerated": {"signature": "", "patched": {}},
     "WorkItemCooked": {"signature": "", "reason": {}, "patched": {}},
 }

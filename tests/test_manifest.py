@@ -357,7 +357,7 @@ def test_a_cook_of_one_node_takes_the_scan_and_reads_only_what_changed(wide, mon
         assert cook_file(str(copy / "wide.py"), node="concat").counts == summary.counts
     assert cook_events(wide.db, 2) == cook_events(copy / ".pdg" / "pdg.db", 2)
     monkeypatch.setattr(loop, "SNAPSHOT_EVERY", 1 << 30)  # (a snapshot due would read every item to pack it)
-    assert cook_file(graph).counts["reused"] == 402  # the manifest no longer matches the log: a full walk
+    assert cook_file(graph).counts["reused"] == 402  # the manifest moved to the cook of one node: a no-op
     (wide.root / "in" / "f0011.txt").write_text("changed\n")
     cooks.clear()
     summary = cook_file(graph, node="concat", on_cook=cooks.append)

@@ -23,6 +23,7 @@ import queue
 import time
 from collections.abc import Callable
 
+from pdgstore.engine.cook import results
 from pdgstore.engine.cook import static as static_graph
 from pdgstore.engine.cook.dispatch import Dispatch, Host
 from pdgstore.engine.cook.handlers import Handlers, translate
@@ -39,14 +40,13 @@ from pdgstore.engine.files import records as files
 from pdgstore.engine.files.confine import Confine, working_dirs
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.workitem import item_identity
-from pdgstore.engine.incremental import delta, noop
+from pdgstore.engine.incremental import delta, noop, vouch
 from pdgstore.engine.incremental import signatures as incremental
 from pdgstore.engine.stop import Stop
 
 from pdgstore import events as ev
 from pdgstore.cookstate import LazyItems
 from pdgstore.errors import StoreIOError
-from pdgstore.events import PATH
 from pdgstore.log import EventLog
 from pdgstore.state import State
 
@@ -122,6 +122,7 @@ class Cook:
         self.inbox = Inbox()
         self.dispatch: Dispatch | None = None
         self.walk: Walk | None = None
+        self._outside_same = self.reused_all = self.left_consistent = False  # (``engine.incremental.vouch``)
         self._generation_failed = ""  # why a node could not generate its items, if one could not
         self.warnings: list[str] = []
         #: hears what the cook tells its user while it runs, beside the log (the terminal: ``pdg cook``)
@@ -210,7 +211,9 @@ class Cook:
                 message,
                 failed,
                 self.warnings,
-                [] if self.trusted is not None or self.generate_only else self._results(),
+                []
+                if self.trusted is not None or self.generate_only
+                else results.listed(self.graph, state, self._started_walk),
             )
             if self.generate_only:
                 summary.generated = self._generated_counts()
@@ -251,22 +254,15 @@ class Cook:
         manifest's scan: the items it generated and decided, of the nodes that are no partitioners
         (every other item is as that manifest recorded it: ``manifest.Since``); else None."""
         walk = self.walk
+        if self.reused_all and self.scan is not None:
+            return []  # nothing changed: the scan found every file as the manifest recorded it
         if walk is None or walk.affected is None or walk.reshaped or self.scan is None:
             return None
         return [i for run in walk.runs.values() if not run.node.is_partitioner for i in run.items]
 
-    def _results(self) -> list[str]:
-        root, walk = self.graph.root, self._started_walk
-        paths: list[str] = []
-        for run in walk.runs.values():
-            if run.downstream:
-                continue
-            finished = self.state.finished_outputs(self.graph.name, run.node.name)  # items not read stay so
-            for item_id in walk.listed(run):
-                outputs = finished.get(item_id)
-                if outputs is not None:
-                    paths.extend(files.absolute(o[PATH], root) for o in outputs)
-        return list(dict.fromkeys(paths))  # a file two final partitions share is one result
+    def graph_results(self) -> list[str]:
+        """The whole graph's results, after a cook of one node that left it consistent (``manifest.save``)."""
+        return results.listed(self.graph, self.state, self._started_walk, whole=True)
 
     # -- start ---------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -281,6 +277,7 @@ class Cook:
         previous = self.state.graphs.get(graph.name)
         node_fp = {d["name"]: incremental.node_fingerprint(d) for d in described}
         node_reasons = incremental.node_changes(previous.nodes if previous else [], described)
+        self._outside_same = vouch.outside_unchanged(self.state, graph, scope, previous, node_reasons, self.cook_id)
         rel = lambda p: os.path.relpath(p, self.store_dir).replace(os.sep, "/")  # noqa: E731
         rec.emit(
             ev.GraphLoaded,
@@ -336,6 +333,7 @@ class Cook:
             )
         ):
             walk.reuse_everything()
+            self.reused_all = True
             return
         if self.observe is None and not self.generate_only:  # a dry run, or generating only, runs nothing
             self.dispatch = self._make_dispatch()
@@ -545,7 +543,10 @@ class Cook:
             status, message = "success", f"generated the static work items ({self.settle.total} in all); nothing ran"
         else:
             status, message = "success", ""
-        rec.emit(ev.CookFinished, status=status, message=message, counts=dict(counts))
+        self.left_consistent = (
+            bool(self.target) and status == "success" and self._outside_same and not (self.static or self.generate_only)
+        ) and vouch.leaves_consistent(self.graph, self.scope, self._started_walk, reused_all=self.reused_all)
+        rec.emit(ev.CookFinished, status=status, message=message, counts=dict(counts), consistent=self.left_consistent)
         self._flush()
         # counted from the newest snapshot, not this cook's events: many small cooks add up too; not
         # weighed by bytes: a cook reads its state from the tables, so the events after a snapshot

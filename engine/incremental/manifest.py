@@ -2,7 +2,8 @@
 
 A recook of an unchanged graph is the most common cook, and most of its time used to go to loading
 the state (the snapshot: every work item) only to find every item reusable (``engine.incremental.noop``). After
-a successful whole-graph cook, ``save`` writes a manifest beside the log: the graph's definition as
+a successful whole-graph cook (or a cook of one node that left the whole graph consistent:
+``CookFinished.consistent``), ``save`` writes a manifest beside the log: the graph's definition as
 that cook recorded it, the number of items per node, every file recorded for those items with its
 (mtime_ns, size), each file pattern's matches, and the results. It is derived data, like a snapshot:
 deleting it only makes the next no-op slower.
@@ -64,8 +65,8 @@ LEVEL = 1
 
 
 def save(store, graph: Graph, state: State, results: list[str], since: Since | None = None) -> None:
-    """Write the manifest of ``graph`` for the state just cooked (a whole-graph cook that succeeded)
-    to ``store``: the ``EventLog``, or the cook's ``Recorder`` (written by its appender, if any).
+    """Write the manifest of ``graph`` for the state just cooked (a whole-graph cook that succeeded,
+    or a cook of one node that left the graph consistent; ``results``: the whole graph's) to ``store``: the ``EventLog``, or the cook's ``Recorder`` (written by its appender, if any).
     ``since``: what a delta cook changed since the manifest its scan read, to patch that one
     (``patched``) instead of listing every recorded file again."""
     m = patched(graph, state, since) if since is not None else None
@@ -214,8 +215,9 @@ def patched(graph: Graph, state: State, since: Since) -> dict | None:
     if counts != old["counts"]:
         return None  # an item was added or removed after all
     paths = old["paths"]
-    place = dict(zip(paths, range(len(paths))))
-    if len(place) != len(paths):
+    # nothing touched (a cook that reused every item): the lists stay as they are, unsearched
+    place = dict(zip(paths, range(len(paths)))) if since.touched else {}
+    if since.touched and len(place) != len(paths):
         return None
     mtimes, sizes = old["mtimes"], old["sizes"]
     written: set[int] = set()

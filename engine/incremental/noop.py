@@ -7,8 +7,9 @@ have recorded for an unchanged graph: each node generated and cooked, every item
 
 The proof holds when all of these do, and the cook falls back to the full walk when any does not:
 
-- the graph's last cook was a whole-graph cook that succeeded, so every item's recorded signature
-  was made (or confirmed) under the node definitions that cook recorded: a cook of one node, a
+- the graph's last cook was a whole-graph cook that succeeded, or a cook of one node that left
+  the graph as one does (``CookFinished.consistent``), so every item's recorded signature was made
+  (or confirmed) under the node definitions that cook recorded: any other cook of one node, a
   failed or a cancelled cook can leave items made under other definitions;
 - no node's definition changed (its type, inputs, parameters, the values and code its function
   reads: ``signatures.node_changes`` finds none) and the graph was cooked before;
@@ -59,10 +60,10 @@ def may_be_empty(node) -> bool:
 
 def consistent(state, graph: str, before: int) -> bool:
     """Whether every item of ``graph`` agrees with the node definitions last recorded for it: its
-    last cook before cook ``before`` covered the whole graph and succeeded."""
+    last cook before cook ``before`` succeeded, and covered the whole graph or left it consistent."""
     for cook in reversed(state.cooks.values()):
         if cook.graph == graph and cook.cook_id < before:
-            return cook.node == "" and cook.status == "success"
+            return cook.status == "success" and (cook.node == "" or cook.consistent)
     return False
 
 
@@ -85,9 +86,10 @@ def nothing_to_do(
     every recorded file (``stats``) and why node definitions changed (``node_reasons``).
 
     ``scanned``: the no-op manifest's scan found every recorded file and pattern as it recorded
-    them. The manifest describes the log's end, and only a whole-graph cook that succeeded writes
-    one, so every item is settled and its files unchanged: no item is read to prove it again (a
-    cook of one node, which the manifest does not make a no-op, read every item of its scope)."""
+    them. The manifest describes the log's end, and only a cook that succeeded and left the whole
+    graph consistent writes one, so every item is settled and its files unchanged: no item is read
+    to prove it again (a cook of one node, which the manifest does not make a no-op, read every
+    item of its scope)."""
     if node_reasons or graph.types.cache_handlers or not consistent(state, graph.name, cook_id):
         return False
     root = graph.root
