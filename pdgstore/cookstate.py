@@ -31,12 +31,14 @@ from typing import NamedTuple
 import msgpack
 
 from pdgstore import itemlists, tables
-from pdgstore.events import DONE_STATES, PATH, TAG
+from pdgstore.events import DONE_STATES, PATH, STATES, TAG
 from pdgstore.lazyitems import MAX_MISSES, LazyItems, _Reader
 from pdgstore.state import Item, State
 
 #: changed files above which ``items_holding`` gives up (one scan of the item bodies per file)
 MAX_PATHS = 32
+#: the states an item in which is not done: what ``unsettled_ids`` looks for
+NOT_DONE = tuple(s for s in STATES if s not in DONE_STATES)
 
 _UNREAD = object()
 
@@ -284,6 +286,14 @@ class CookState(State):
                     if len(found) > limit:
                         return None
         return found
+
+    def unsettled_ids(self, graph: str, nodes: Iterable[str]) -> list[str]:
+        """The ids of the items of ``nodes`` in a state other than done (dirty, say: a cook of one
+        node dirties the children outside its scope of what it remade), by the (graph, node, state)
+        index: the done items, the rest of the store, are never visited."""
+        marks = ",".join("?" * len(NOT_DONE))
+        query = f"SELECT item_id FROM items WHERE graph = ? AND node = ? AND state IN ({marks})"
+        return [r[0] for node in nodes for r in self._reader.execute(query, (graph, node, *NOT_DONE))]
 
     def children_of(self, item_id: str) -> list[str]:
         """The recorded children of ``item_id`` (the items listing it as a parent), in generation order."""

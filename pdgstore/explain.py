@@ -8,6 +8,10 @@ The answer is a chain: the item's own decision, then the upstream item named by 
       upper_1 ran in cook 3 because its input in/a.txt changed: size 4 -> 6, hash ... -> ...
       files_1 was updated in cook 3 because its file in/a.txt changed: size 4 -> 6, hash ... -> ...
 
+An item waiting dirty for the next cook is explained from the event that dirtied it: a cook of one
+node records dirty what it remade feeds outside its scope (its reason names that item, and the chain
+goes on in that cook), ``pdg dirty`` what a person named.
+
 Each step reads only that item's events of that cook (the log's subject index), so the cost is the
 length of the chain, not the size of the store.
 """
@@ -45,9 +49,20 @@ def explain(log: EventLog, state: ReadState, ref: str) -> dict:
     chain = []
     seen = set()
     current: str | None = item.item_id
+    if item.state == "dirty":
+        step = _dirty_step(log, item, name)
+        chain.append(step)
+        seen.add(item.item_id)
+        current = step["reason"].get("from_item")
+        cook_id = step["cook_id"] or cook_id  # the chain goes on in the cook that dirtied it
     while current and current not in seen:
         seen.add(current)
         step = _step(log, state, current, cook_id, name)
+        known = state.item(current, summary=True) if chain and step["action"] == "reuse" else None
+        if known is not None and 0 < known.cook_id < cook_id:
+            # named upstream, yet reused: a cook of one node before remade it, and the change is there
+            cook_id = known.cook_id
+            step = _step(log, state, current, cook_id, name)
         chain.append(step)
         current = step["reason"].get("from_item") if step["reason"] else None
     text = [("  " if i else "") + step["text"] for i, step in enumerate(chain)]
@@ -115,6 +130,29 @@ def _step(log: EventLog, state: ReadState, item_id: str, cook_id: int, name) -> 
         "cache_state": reason.get("cache_state", "clean" if action == "reuse" else ""),
         "reason": reason,
         "text": f"{label} {clause}",
+    }
+
+
+def _dirty_step(log: EventLog, item, name) -> dict:
+    """The step of an item that waits dirty for the next cook: why, from its last ``WorkItemDirtied``
+    (``cook_id`` 0 when it was dirtied by hand, between cooks)."""
+    dirtied = None
+    for event in log.events(0, subject=item.item_id, skip_kind="WorkItemGenerated", lazy=True):
+        if event.kind == "WorkItemDirtied":
+            dirtied = event
+    reason = dict(dirtied.reason) if dirtied is not None else {}
+    cook_id = dirtied.cook_id if dirtied is not None else 0
+    because = reasons.describe(reason, name) if reason else "it was dirtied"
+    by = f" by cook {cook_id}" if cook_id else ""
+    return {
+        "item_id": item.item_id,
+        "name": item.name,
+        "node": item.node,
+        "cook_id": cook_id,
+        "action": "dirty",
+        "cache_state": reason.get("cache_state", "dirty_always"),
+        "reason": reason,
+        "text": f"{item.name} was dirtied{by} and runs at the next cook: {because}",
     }
 
 

@@ -17,7 +17,7 @@ import msgpack
 from pdgstore import codec, itembatch, schema, sqlitefile, tables
 from pdgstore.cookstate import read_cook_state
 from pdgstore.errors import HistoryCompacted, StoreRefused
-from pdgstore.events import Event
+from pdgstore.events import DONE_STATES, Event
 from pdgstore.pdgevents import PdgEvent, replay_events
 from pdgstore.projection import replay_rows
 from pdgstore.snapshots import SNAPSHOT_VERSION
@@ -181,6 +181,15 @@ class LogReader:
                 return None
             last = self.conn.execute("SELECT max(seq) FROM events WHERE cook_id = ?", (cook_id,)).fetchone()[0]
         return first, last
+
+    def all_done(self, graph: str) -> bool:
+        """Whether every item of ``graph`` is in a done state (the read model's counts say: no item
+        is read). A cook of one node may leave items outside its scope dirty for the next cook."""
+        with self.read_errors():
+            return not self.conn.execute(
+                "SELECT 1 FROM node_states WHERE graph = ? AND count > 0 AND state NOT IN (?, ?) LIMIT 1",
+                (graph, *sorted(DONE_STATES)),
+            ).fetchone()
 
     def last_seq(self) -> int:
         with self.read_errors():

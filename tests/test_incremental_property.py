@@ -219,6 +219,9 @@ def apply_edit(p: Project, edit: Edit, spoiled: set[str]) -> None:
 # a cook of one node, then of the graph: the first leaves the join stale, then the join as it was
 @example(GraphSpec(("upper", "reverse"), "letter"), ["apple", "banana"], [Edit("rewrite", 0, "blue", first=1)])
 @example(GraphSpec(("upper",), "all"), ["apple", "banana"], [Edit("rewrite", 1, "cherry", first=3), Edit("none", 0, "")])
+# the same bytes written again: what the cook of one node made again changed nothing downstream
+@example(GraphSpec(("double",), ""), ["apple"] * 4, [Edit("rewrite", 0, "apple"), Edit("rewrite", 0, "apple", first=0)])
+@example(GraphSpec(("double",) * 3, "all"), ["apple"] * 3, [Edit("rewrite", 0, "apple"), Edit("rewrite", 0, "apple", first=4)])
 def test_incremental_equals_from_scratch_and_reruns_only_what_changed(spec, words, steps):
     base = tempfile.mkdtemp(prefix="pdg-incr-")
     try:

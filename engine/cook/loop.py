@@ -545,7 +545,9 @@ class Cook:
             status, message = "success", ""
         self.left_consistent = (
             bool(self.target) and status == "success" and self._outside_same and not (self.static or self.generate_only)
-        ) and vouch.leaves_consistent(self.graph, self.scope, self._started_walk, reused_all=self.reused_all)
+        ) and vouch.leaves_consistent(
+            rec, self.graph, self.scope, self.state, self._started_walk, reused_all=self.reused_all
+        )
         rec.emit(ev.CookFinished, status=status, message=message, counts=dict(counts), consistent=self.left_consistent)
         self._flush()
         # counted from the newest snapshot, not this cook's events: many small cooks add up too; not

@@ -145,8 +145,9 @@ def _from_tables(graph, state: CookState, scope: list[str], changed: set[str]):
     """``affected`` for a cook whose state reads the tables on demand, when the manifest's scan
     named the ``changed`` files: the store finds the items that may hold them and, through its
     links, what they reach, so the items the change does not reach are never read. An item that
-    holds no changed file is clean: the manifest proves the state is the one its whole, successful
-    cook left, as ``manifest.try_noop`` relies on. None: the change reaches most of the scope."""
+    holds no changed file and is done is clean: the manifest proves the state is the one its cook
+    left (a whole, successful one, or one of a node that vouched for the graph after dirtying what
+    it made stale: ``engine.incremental.vouch``). None: the change reaches most of the scope."""
     total = sum(state.item_count(graph.name, name) for name in scope)  # counted, the ids left unread
     candidates = state.items_holding(graph.name, sorted(changed))
     if candidates is None:  # too many files to search for one by one: one pass over the outputs
@@ -164,6 +165,7 @@ def _from_tables(graph, state: CookState, scope: list[str], changed: set[str]):
             and not unchanged(item, {}, graph.root, changed)
         ):
             dirty.append(item_id)
+    dirty += state.unsettled_ids(graph.name, scope)  # what a cook of one node left dirty (``vouch``)
     children = _LinkedChildren(state)
     found = _closure(graph, state, dirty, children, total)
     return None if found is None else (found[0], children)

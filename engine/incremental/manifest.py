@@ -13,6 +13,8 @@ deleting it only makes the next no-op slower.
 
 - nothing was appended to the log since the manifest was written (no cook, no ``pdg dirty`` or
   ``pdg accept``, no dead cook), so the state is the one the manifest describes;
+- every item is done: none was left dirty by the cook of one node that wrote the manifest (its
+  children outside its scope of what it remade: ``engine.incremental.vouch``);
 - the graph's definition is the same, it registers no event handler, no cache handler, and no types
   plugin warned; every node is a pure built-in node in cache mode automatic with items;
 - every recorded file has its recorded (mtime_ns, size), and every file pattern matches the same files.
@@ -340,6 +342,7 @@ def try_noop(
         and not (graph.handlers or graph.types.cache_handlers or graph.types.warnings)
         and m["described"] == described
         and all(_reusable(graph.nodes[name], m["counts"]) for name in order)
+        and log.all_done(graph.name)  # none left dirty by a cook of one node (``engine.incremental.vouch``)
     )
     root = graph.root
     prefix = files.root_prefix(root)

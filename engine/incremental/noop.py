@@ -96,7 +96,9 @@ def nothing_to_do(
     pure = pure_nodes(graph, scope, node_reasons)
     if any(name not in pure for name in scope):
         return False
-    if scanned:
+    if scanned and hasattr(state, "unsettled_ids"):  # (none, but what a cook of one node left dirty)
+        if state.unsettled_ids(graph.name, scope):
+            return False
         return all(state.item_count(graph.name, name) or may_be_empty(graph.nodes[name]) for name in scope)
     # before any stat or listing, the last nodes first: the items a --generate-only recorded ahead
     # of their parents' cook are all unsettled, and the last nodes hold the fewest items to read

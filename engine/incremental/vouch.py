@@ -9,9 +9,17 @@ of one node (``pdg cook GRAPH NODE``) records the whole graph's definitions but 
 - the graph was consistent before it (its last cook vouched, or covered the graph and succeeded);
 - no node outside the scope changed, was added or was removed (its items were made under the
   definitions recorded before, which this cook's record would otherwise stand in for);
-- no item of a scope node that feeds a node outside the scope was made or decided again (its
-  children there would be stale): every item was reused as recorded, or the delta walk reached no
-  item of those nodes, or no node outside the scope takes one of the scope's as input.
+- the items outside the scope that an item the cook changed feeds (its children there, made from
+  what it was) are known: the cook reused every item as recorded, or no node outside the scope
+  takes one of the scope's as input, or the delta walk decided the items (and added, removed or
+  renumbered none of a node feeding one outside). An item changed when its attributes or its
+  files' paths, tags or hashes differ from its record before the cook (a file touched to the same
+  bytes changes nothing downstream: the next cook would reuse its children), or, a partition,
+  when it was merged anew. The cook then records each such child dirty (``WorkItemDirtied``, the
+  upstream item named: ``pdg explain`` follows it), so the next cook of the graph reruns it, and
+  what it feeds if its results change, as after ``pdg dirty``; the manifest it writes proves no
+  no-op while one is dirty (``EventLog.all_done``), and the delta walk starts from them as from
+  changed files.
 
 Otherwise the next cook walks every item, as after any cook of one node before this.
 """
@@ -19,6 +27,10 @@ Otherwise the next cook walks every item, as after any cook of one node before t
 from __future__ import annotations
 
 from pdgstore.engine.incremental.noop import consistent
+
+from pdgstore import events as ev
+from pdgstore import reasons
+from pdgstore.events import HASH, PATH, TAG
 
 
 def outside_unchanged(state, graph, scope: list[str], previous, node_reasons: dict, cook_id: int) -> bool:
@@ -33,13 +45,36 @@ def outside_unchanged(state, graph, scope: list[str], previous, node_reasons: di
     )
 
 
-def leaves_consistent(graph, scope: list[str], walk, *, reused_all: bool) -> bool:
+def leaves_consistent(recorder, graph, scope: list[str], state, walk, *, reused_all: bool) -> bool:
     """At the end of a cook of ``scope`` that succeeded, whose start found nothing outside the scope
-    changed (``outside_unchanged``): whether what its ``walk`` made reaches no item outside it."""
+    changed (``outside_unchanged``): whether it can vouch for the graph, once it recorded dirty the
+    items outside the scope that what its ``walk`` made or decided again feeds."""
     in_scope = set(scope)
     feeding = {up for node in graph.nodes.values() if node.name not in in_scope for up in node.inputs} & in_scope
     if not feeding or reused_all:
         return True
-    if walk.affected is None:
-        return False  # the full walk may have remade any item
-    return not (walk.reshaped & feeding) and not any(walk.runs[name].items for name in feeding)
+    if walk.affected is None or walk.reshaped & feeding or recorder.log is None:
+        return False  # the full walk may have remade any item; a dry run records nothing
+    stale: dict[str, str] = {}  # child outside the scope -> the first item it was made from that changed
+    items, before, remade = state.items, walk.items.before or {}, walk.settle.remade
+    for name in feeding:
+        partitioner = graph.nodes[name].is_partitioner
+        for item_id in walk.runs[name].items:
+            if not (item_id in remade if partitioner else _changed(items[item_id], before.get(item_id))):
+                continue
+            for child in state.children_of(item_id):
+                if child not in stale and items[child].node not in in_scope:
+                    stale[child] = item_id
+    for child, parent in stale.items():
+        if items[child].state != "dirty":
+            recorder.emit(ev.WorkItemDirtied, item_id=child, reason=reasons.from_item(reasons.upstream(), parent))
+    return True
+
+
+def _changed(item, was) -> bool:
+    """Whether ``item`` differs from ``was`` (its record before this cook made it again, or None
+    when it did not) in what its children are made from: attributes, and files but their stats."""
+    if was is None:
+        return False
+    files = lambda outputs: [(o[PATH], o[TAG], o[HASH]) for o in outputs]  # noqa: E731
+    return dict(item.attrs) != was.attrs or files(item.outputs) != files(was.outputs)
