@@ -8,8 +8,11 @@ the next cook walks every item."""
 from __future__ import annotations
 
 import collections
+import shutil
 
 import pytest
+from conftest import cook_events
+from pdgstore.engine.cook import inplace
 from pdgstore.engine.project import cook_file
 
 from pdgstore.log import EventLog
@@ -32,6 +35,17 @@ def _cook(wide, node: str | None = None):
 def _consistent(wide, cook_id: int) -> bool:
     with EventLog.open(str(wide.db)) as log:
         return log.cook_state().cooks[cook_id].consistent
+
+
+def _untimed(events: list[tuple]) -> list[tuple]:
+    """Events without when their items ran (the concatenation's start, duration and file's mtime)."""
+    out = []
+    for kind, payload in events:
+        if kind == "WorkItemCooked":
+            payload = {k: v for k, v in payload.items() if k not in ("started_ns", "duration_ns")}
+            payload["outputs"] = [o[:3] + o[4:] if o[0] == "out2/all.txt" else o for o in payload["outputs"]]
+        out.append((kind, payload))
+    return out
 
 
 def _replay_equals_the_tables(wide) -> None:
@@ -72,12 +86,14 @@ def test_a_change_the_scope_holds_is_vouched_for(wide, monkeypatch):
 
 
 @pytest.mark.parametrize("again", [False, True])
-def test_a_change_that_reaches_outside_the_scope_dirties_what_it_feeds(wide, again):
+def test_a_change_that_reaches_outside_the_scope_dirties_what_it_feeds(wide, again, monkeypatch, tmp_path_factory):
     """``upper`` remade one item that the gather outside its scope holds: the cook records the
-    gather dirty, naming that item, and vouches for the rest; the next cook of the graph walks from
-    the gather alone and reruns the concatenation. ``again``: a second cook of ``upper``, with
-    nothing changed, leaves the gather dirty and still vouches."""
+    gather dirty, naming that item and what it was, and vouches for the rest; the next cook of the
+    graph walks from the gather alone, merges it in place (the same events as a merge from every
+    member, on a twin store) and reruns the concatenation. ``again``: a second cook of ``upper``,
+    with nothing changed, leaves the gather dirty and still vouches."""
     _cook(wide)
+    old = (wide.root / "out1" / "f0011.txt").stat()
     (wide.root / "in" / "f0011.txt").write_text("changed\n")
     assert _cook(wide, "upper").counts["ran"] == 1
     assert _consistent(wide, 2)
@@ -87,7 +103,14 @@ def test_a_change_that_reaches_outside_the_scope_dirties_what_it_feeds(wide, aga
     with EventLog.open(str(wide.db)) as log:
         dirty = {i.name: i.reason for i in log.cook_state().items_of("wide", "gather") if i.state == "dirty"}
         upper_12 = log.cook_state().items_of("wide", "upper")[11]
-    assert dirty == {"gather_1": {"cause": "upstream", "cache_state": "dirty_stale", "from_item": upper_12.item_id}}
+    assert list(dirty) == ["gather_1"]
+    was = dirty["gather_1"].pop("was")
+    assert dirty["gather_1"] == {"cause": "upstream", "cache_state": "dirty_stale", "from_item": upper_12.item_id}
+    assert [(w[0], [o[:4] for o in w[1]], w[2]) for w in was] == [
+        (upper_12.item_id, [["out1/f0011.txt", "file/text", old.st_size, old.st_mtime_ns]], {})
+    ]
+    twin = tmp_path_factory.mktemp("twin") / "wide"
+    shutil.copytree(wide.root, twin)
     explained = wide.pdg("explain", "gather_1").output.splitlines()
     assert explained[0] == "gather_1 was dirtied by cook 2 and runs at the next cook: what it was made from changed"
     assert explained[1].startswith("  upper_12 ran in cook 2 because its input in/f0011.txt changed")
@@ -96,7 +119,12 @@ def test_a_change_that_reaches_outside_the_scope_dirties_what_it_feeds(wide, aga
     summary = cook_file(str(wide.root / "wide.py"), on_cook=cooks.append)
     assert summary.counts["ran"] == 1 and cooks[0].affected is not None  # the concatenation, from a delta walk
     read = collections.Counter(i.node for i in dict.values(cooks[0].state.items))
-    assert read == {"gather": 1, "concat": 1, "upper": 20}  # (the gather merged again from its members)
+    assert read == {"gather": 1, "concat": 1, "upper": 1}  # the gather merged in place: its changed member
+    with monkeypatch.context() as m:
+        m.setattr(inplace, "merge", lambda *args: None)  # the twin merges the gather from every member
+        assert cook_file(str(twin / "wide.py")).counts == summary.counts
+    cook_id = 4 if again else 3
+    assert _untimed(cook_events(wide.db, cook_id)) == _untimed(cook_events(twin / ".pdg" / "pdg.db", cook_id))
     assert "CHANGED" in (wide.root / "out2" / "all.txt").read_text()
     explained = wide.pdg("explain", "concat_1").output  # the chain goes back to the cook that made the change
     assert "gather_1 was merged again in cook" in explained and "upper_12 ran in cook 2 because" in explained
@@ -128,3 +156,27 @@ def test_a_cook_of_one_node_after_one_that_did_not_vouch_does_not_vouch(wide):
     assert not _consistent(wide, 3)
     assert _cook(wide).counts["ran"] == 1
     assert (wide.root / "out2" / "all.txt").read_text().startswith("> HELLO WORLD 0")
+
+
+def test_a_partition_dirtied_by_two_cooks_is_merged_from_every_member(wide):
+    """Two cooks of ``upper``, each remaking another member of the gather: the second drops the
+    records it kept from the first (they no longer say what the gather merged), and the next cook
+    merges the gather from every member, recording each one's files as they are now."""
+    _cook(wide)
+    (wide.root / "in" / "f0011.txt").write_text("changed\n")
+    _cook(wide, "upper")
+    (wide.root / "in" / "f0012.txt").write_text("again\n")
+    _cook(wide, "upper")
+    with EventLog.open(str(wide.db)) as log:
+        gather = log.cook_state().items_of("wide", "gather")[0]
+    assert gather.state == "dirty" and "was" not in gather.reason
+    cooks: list = []
+    assert cook_file(str(wide.root / "wide.py"), on_cook=cooks.append).counts["ran"] == 1
+    with EventLog.open(str(wide.db)) as log:
+        state = log.cook_state()
+        gather = state.items_of("wide", "gather")[0]
+        assert gather.outputs == [o for item in state.items_of("wide", "upper") for o in item.outputs]
+    assert "CHANGED" in (wide.root / "out2" / "all.txt").read_text()
+    assert "AGAIN" in (wide.root / "out2" / "all.txt").read_text()
+    assert _cook(wide).counts["ran"] == 0
+    _replay_equals_the_tables(wide)

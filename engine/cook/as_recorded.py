@@ -34,7 +34,7 @@ def place(self: Walk, name: str) -> bool:
     graph_name = self.graph.name
     item_id = item_identity(graph_name, name, [], "all")
     prev = decide.record_of(self.state.items.get(item_id))
-    if prev is None or prev.node != name or prev.state not in DONE_STATES:
+    if prev is None or prev.node != name or (prev.state not in DONE_STATES and decide.stale_members(prev) is None):
         return False
     member_ids = list(prev.parents)
     now: list[str] = []

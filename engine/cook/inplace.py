@@ -10,10 +10,13 @@ remade ones; its files are the recorded list with each remade member's files put
 ones it had; its attributes are the recorded ones when no remade member's attributes changed.
 
 The remade members' records from before this cook are kept by ``Items`` (``before``: a delta
-walk's only, each the few items it decided to make again). Anything this cannot prove (another
-node type, merge rules or signature scheme, a member's files not found once and only once in the
-partition's list, a member with no record from before) leaves the merge to ``Items.merge``, which
-reads every member. ``tests/test_inplace_merge.py`` compares the two, event for event.
+walk's only, each the few items it decided to make again). A partition a cook of one node left
+dirty, having remade some of its members (``engine.incremental.vouch``), carries their records
+from before in its reason (``was``): those members count as remade here, with those records.
+
+Anything this cannot prove (another node type, merge rules or signature scheme, a member's files
+not found once and only once in the partition's list, a member with no record from before)
+leaves the merge to ``Items.merge``, which reads every member. ``tests/test_inplace_merge.py`` compares the two, event for event.
 """
 
 from __future__ import annotations
@@ -44,20 +47,23 @@ def merge(items, node, item, prev) -> decide.Decision | None:
     recorded, ``prev`` its record), from the remade members alone; None when it cannot be proven
     so (see the module)."""
     before = items.before
+    stale = dirty_was(prev)
     if (
         before is None
         or type(node) is not WaitForAll
         or type(node).merged is not Partitioner.merged
         or node.merge_output_files not in ("all", "none")
         or item is not prev
-        or prev.state not in DONE_STATES
-        or prev.reason
+        or (stale is None and (prev.state not in DONE_STATES or prev.reason))
         or not prev.signature.startswith(signatures.PARTITION_SCHEME)
         or node.name in items.node_reasons
     ):
         return None
     state, inputs = items.state, set(node.inputs)
     remade = [i for i in items.settle.remade if (m := state.items.get(i)) is not None and m.node in inputs]
+    if stale:  # what the partition recorded of them is what they were before the cook that left it dirty
+        before = {**before, **stale}
+        remade = [*stale, *(i for i in remade if i not in stale)]
     if not remade or len(remade) > MAX_CHANGED:
         return None
     parents = list(prev.parents)
@@ -85,7 +91,18 @@ def merge(items, node, item, prev) -> decide.Decision | None:
     if signature is None:
         return None
     changed = [now.item_id for _place, _was, now in changes]
+    if stale and signature == prev.signature:
+        return None  # a dirty partition is not reused in place: ``Items.merge`` decides it
     return decide.merged_in_place(prev, changed, dict(prev.attrs), outputs, signature)
+
+
+def dirty_was(prev) -> dict[str, Was] | None:
+    """The records from before of the members a cook of one node remade, of a partition it left
+    dirty for them (``decide.stale_members``); None for any other item."""
+    stale = decide.stale_members(prev)
+    if stale is None:
+        return None
+    return {member_id: Was(member_id, list(outputs), dict(attrs)) for member_id, outputs, attrs in stale}
 
 
 def _files_in_place(outputs: list, changes: list) -> list | None:

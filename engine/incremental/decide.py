@@ -341,7 +341,7 @@ def placed(prev, new: dict) -> tuple:
     the same members with the same attributes, else record it as generated and waiting."""
     if (
         prev is not None
-        and prev.state in DONE_STATES
+        and (prev.state in DONE_STATES or stale_members(prev) is not None)
         and prev.parents == new["parents"]
         and all(prev.attrs.get(k) == v for k, v in new["attrs"].items())
     ):
@@ -349,6 +349,16 @@ def placed(prev, new: dict) -> tuple:
             return ((ev.WorkItemRenumbered, {"item_id": prev.item_id, "name": new["name"], "index": new["index"]}),)
         return ()
     return ((ev.WorkItemGenerated, {**new, "inputs": [], "outputs": [], "state": "waiting", "signature": ""}),)
+
+
+def stale_members(prev) -> list | None:
+    """[member id, outputs, attributes] from before, of the members a cook of one node remade, of a
+    partition it left dirty for them (its reason's ``was``: ``engine.incremental.vouch``), which is
+    placed as it is and merged in place (``engine.cook.inplace``); None for any other item."""
+    reason = prev.reason if prev is not None and prev.state == "dirty" else None
+    if not reason or reason.get("cause") != "upstream":
+        return None
+    return reason.get("was")
 
 
 def merged_in_place(prev, changed: list, attrs: dict, outputs: list, signature: str) -> Decision:
@@ -413,7 +423,12 @@ def merged(
         return reuse(prev, prev.name, prev.index, outputs, signature)
     events: tuple = ()
     if prev is not None:
-        reason = stale_reason(prev, node_reason) or why_members(prev.parents, members, remade)
+        stale = stale_members(prev) if node_reason is None else None
+        if stale is not None:  # a cook of one node remade these members: what changed is they did
+            remade = remade.union(member[0] for member in stale)
+        reason = (None if stale is not None else stale_reason(prev, node_reason)) or why_members(
+            prev.parents, members, remade
+        )
         events = ((ev.WorkItemDirtied, {"item_id": item.item_id, "reason": reason}),)
     else:
         reason = reasons.new()

@@ -16,8 +16,9 @@ of one node (``pdg cook GRAPH NODE``) records the whole graph's definitions but 
   files' paths, tags or hashes differ from its record before the cook (a file touched to the same
   bytes changes nothing downstream: the next cook would reuse its children), or, a partition,
   when it was merged anew. The cook then records each such child dirty (``WorkItemDirtied``, the
-  upstream item named: ``pdg explain`` follows it), so the next cook of the graph reruns it, and
-  what it feeds if its results change, as after ``pdg dirty``; the manifest it writes proves no
+  upstream item named: ``pdg explain`` follows it; a wait-for-all's also with its changed members'
+  records from before, ``was``, for ``engine.cook.inplace``), so the next cook of the graph reruns
+  it, and what it feeds if its results change, as after ``pdg dirty``; the manifest it writes proves no
   no-op while one is dirty (``EventLog.all_done``), and the delta walk starts from them as from
   changed files.
 
@@ -26,6 +27,8 @@ Otherwise the next cook walks every item, as after any cook of one node before t
 
 from __future__ import annotations
 
+from pdgstore.engine.cook.inplace import MAX_CHANGED
+from pdgstore.engine.graph.nodes import WaitForAll
 from pdgstore.engine.incremental.noop import consistent
 
 from pdgstore import events as ev
@@ -55,7 +58,7 @@ def leaves_consistent(recorder, graph, scope: list[str], state, walk, *, reused_
         return True
     if walk.affected is None or walk.reshaped & feeding or recorder.log is None:
         return False  # the full walk may have remade any item; a dry run records nothing
-    stale: dict[str, str] = {}  # child outside the scope -> the first item it was made from that changed
+    stale: dict[str, list[str]] = {}  # child outside the scope -> the items it was made from that changed
     items, before, remade = state.items, walk.items.before or {}, walk.settle.remade
     for name in feeding:
         partitioner = graph.nodes[name].is_partitioner
@@ -63,11 +66,20 @@ def leaves_consistent(recorder, graph, scope: list[str], state, walk, *, reused_
             if not (item_id in remade if partitioner else _changed(items[item_id], before.get(item_id))):
                 continue
             for child in state.children_of(item_id):
-                if child not in stale and items[child].node not in in_scope:
-                    stale[child] = item_id
-    for child, parent in stale.items():
-        if items[child].state != "dirty":
-            recorder.emit(ev.WorkItemDirtied, item_id=child, reason=reasons.from_item(reasons.upstream(), parent))
+                if items[child].node not in in_scope:
+                    stale.setdefault(child, []).append(item_id)
+    for child, parents in stale.items():
+        item = items[child]
+        reason = reasons.from_item(reasons.upstream(), parents[0])
+        was = [before.get(p) for p in parents]
+        if type(graph.nodes[item.node]) is WaitForAll and len(was) <= MAX_CHANGED and None not in was:
+            # what its members were when it merged them: the next cook merges it in place (``inplace``)
+            reason["was"] = [[w.item_id, w.outputs, w.attrs] for w in was if w is not None]
+        if item.state == "dirty":
+            if "was" not in item.reason:
+                continue  # dirty already, merged from every member (or run) at the next cook
+            reason.pop("was", None)  # changed by two cooks: merged from every member
+        recorder.emit(ev.WorkItemDirtied, item_id=child, reason=reason)
     return True
 
 
