@@ -134,7 +134,12 @@ def _cook_into(
             if summary.status == "success" and not generate_only and (whole or cook.left_consistent):
                 touched = cook.touched()
                 old = cook.scan.manifest if cook.scan is not None else None
-                since = manifest.Since(old, touched) if touched is not None and old is not None else None
+                scan = cook.scan
+                since = (
+                    manifest.Since(old, touched, scan.same_graph, scan.results)
+                    if touched is not None and old is not None and scan is not None
+                    else None
+                )
                 results = summary.results if whole else cook.graph_results()
                 manifest.save(cook.recorder, graph, cook.state, results, since)
 

@@ -13,6 +13,7 @@ import shutil
 import pytest
 from conftest import cook_events
 from pdgstore.engine.cook import inplace
+from pdgstore.engine.incremental import manifest
 from pdgstore.engine.project import cook_file
 
 from pdgstore.log import EventLog
@@ -57,8 +58,16 @@ def _replay_equals_the_tables(wide) -> None:
 @pytest.mark.parametrize("node", ["concat", "upper", "files"])
 def test_a_cook_of_one_node_that_changed_nothing_leaves_the_graph_a_noop(wide, node, monkeypatch):
     first = _cook(wide)
-    assert _cook(wide, node).counts["ran"] == 0
+    with EventLog.open(str(wide.db)) as log:
+        (seq, before), end = log.manifest("wide"), log.last_seq()
+    assert seq == end
+    with monkeypatch.context() as m:  # nothing changed: the manifest is not unpacked and packed again
+        m.setattr(manifest, "patched", lambda *args: pytest.fail("the manifest was made again"))
+        assert _cook(wide, node).counts["ran"] == 0
     assert _consistent(wide, 2)
+    with EventLog.open(str(wide.db)) as log:
+        (seq, after), end = log.manifest("wide"), log.last_seq()
+    assert seq == end and after == before  # the same manifest, moved to the log's end
     with monkeypatch.context() as m:
         _refuse_loading_the_state(m)
         again = _cook(wide)  # proven by the manifest alone

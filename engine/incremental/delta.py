@@ -72,6 +72,10 @@ class Scan:
     #: restats them itself), and then ``changed`` holds the other files alone and ``manifest`` the
     #: touched ones' new stats
     restats: Refresh | None = None
+    #: the manifest was written for the graph as it is defined now, and these are its results: a
+    #: cook that changes nothing moves it to its own end as it is (``manifest.save``)
+    same_graph: bool = False
+    results: list | None = None
 
 
 def affected(

@@ -71,6 +71,11 @@ def save(store, graph: Graph, state: State, results: list[str], since: Since | N
     or a cook of one node that left the graph consistent; ``results``: the whole graph's) to ``store``: the ``EventLog``, or the cook's ``Recorder`` (written by its appender, if any).
     ``since``: what a delta cook changed since the manifest its scan read, to patch that one
     (``patched``) instead of listing every recorded file again."""
+    if since is not None and not since.touched and since.same_graph and since.results == results:
+        # nothing changed (a cook that reused every item): the same manifest, at the new seq, as the
+        # manifest's no-op does; not unpacked and packed again (two million paths at W(1,000,000))
+        store.save_manifest(graph.name, state.seq, msgpack.packb({"v": VERSION, "z": since.manifest}))
+        return
     m = patched(graph, state, since) if since is not None else None
     if m is not None:
         m["results"] = results
@@ -201,6 +206,8 @@ class Since:
 
     manifest: bytes  # as ``Scan.manifest`` holds it
     touched: list[str]
+    same_graph: bool = False  # as ``Scan.same_graph`` says
+    results: list | None = None  # the manifest's own (``Scan.results``)
 
 
 def patched(graph: Graph, state: State, since: Since) -> dict | None:
@@ -361,7 +368,9 @@ def try_noop(
         for name, recorded in m["patterns"].items()
     )
     if not patterns_same or not may_be_noop:
-        return None, Scan(stats, changed, patterns_same, z)
+        return None, Scan(
+            stats, changed, patterns_same, z, same_graph=m["described"] == described, results=m["results"]
+        )
     if not changed:
         return _record(log, graph, described, order, m, jobs, started, started_ns), None
     # files touched, and maybe no more: a no-op that records their new stats (``restat``)
