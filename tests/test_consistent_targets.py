@@ -189,3 +189,23 @@ def test_a_partition_dirtied_by_two_cooks_is_merged_from_every_member(wide):
     assert "AGAIN" in (wide.root / "out2" / "all.txt").read_text()
     assert _cook(wide).counts["ran"] == 0
     _replay_equals_the_tables(wide)
+
+
+@pytest.mark.parametrize("remove", [False, True])
+def test_pdg_dirty_keeps_the_manifest_and_the_next_cook_walks_from_the_dirty_item(wide, remove):
+    """``pdg dirty`` changes no file record, so it moves the graph's manifest to the log's new end;
+    the next cook finds the dirty item by the store's index and walks from it (it read every item).
+    ``--remove-outputs``: the removed file is one the manifest's scan finds changed."""
+    _cook(wide)
+    args = ["dirty", "upper_5", *(["--remove-outputs"] if remove else [])]
+    assert wide.pdg(*args).exit_code == 0
+    assert (wide.root / "out1" / "f0004.txt").exists() is not remove
+    with EventLog.open(str(wide.db)) as log:
+        assert log.manifest("wide")[0] == log.last_seq()
+    cooks: list = []
+    summary = cook_file(str(wide.root / "wide.py"), on_cook=cooks.append)
+    assert summary.counts["ran"] == 1  # upper_5 (the same file again: the concatenation is cut off)
+    assert cooks[0].affected is not None and cooks[0].state.items.rows_read < 10, cooks[0].state.items.rows_read
+    assert (wide.root / "out1" / "f0004.txt").read_text() == "HELLO WORLD 4\n"
+    assert _cook(wide).counts["ran"] == 0
+    _replay_equals_the_tables(wide)

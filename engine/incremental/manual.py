@@ -7,6 +7,10 @@ they did as events, so the next cook (and ``pdg explain``) knows why:
   "dirty_always"}`` for each named item. The next cook reruns them; their dependents rerun only if
   what they make changes (early cutoff), as after any other change. ``remove_outputs`` also deletes
   the files the items wrote (never the files a file pattern found: those are the user's inputs).
+  A graph's no-op manifest that described the log's end is moved to the new end in the same
+  transaction: dirtying changes no file record (a removed file is one its scan finds changed), and
+  the next cook takes the dirty items from the store's index as its delta walk's seeds
+  (``engine.incremental.vouch``), where without the manifest it read every item.
 - **accept** records ``WorkItemAccepted`` with each item's output files as they are now (re-stat
   and re-hashed), for the named items and everything downstream of them: "these files are up to
   date". The next cook takes the inputs it finds as the ones these results were made from, so a
@@ -140,6 +144,7 @@ def dirty(path: str, target: str, *, remove_outputs: bool = False, message: str 
         recorder = Recorder(log, State())
         reason = reasons.user(message)
         doomed: list[str] = []
+        end = log.last_seq()
         with log.one_transaction():
             for chunk in resolve(state, target):
                 if remove_outputs:
@@ -150,6 +155,10 @@ def dirty(path: str, target: str, *, remove_outputs: bool = False, message: str 
                     recorder.emit(ev.WorkItemDirtied, item_id=item.item_id, reason=reason)
                 recorder.flush()
                 result.touched(chunk)
+            for graph in {i.graph for i in result.items}:
+                found = log.manifest(graph)
+                if found is not None and found[0] == end:
+                    log.save_manifest(graph, log.next_seq - 1, found[1])
         for full in doomed:
             try:
                 os.remove(full)
