@@ -172,8 +172,11 @@ def plan_file(
     from pdgstore.engine.cook.loop import Cook
 
     if os.path.exists(path):
-        with EventLog.open(path) as log:
-            cook, _decisions = Cook.plan(log, graph, node=node)
+        # one reading of the log for the whole plan: its items are read as the walk reaches them,
+        # and the manifest's scan lets an unchanged graph be planned without reading any
+        with EventLog.open(path) as log, log.one_reading():
+            scan = manifest.try_noop(log, graph, scan_only=True)[1]
+            cook, _decisions = Cook.plan(log, graph, node=node, scan=scan)
     else:
         cook, _decisions = Cook.plan(None, graph, node=node, store_dir=os.path.dirname(path))
     assert cook.summary is not None, "a planned cook has run"
@@ -214,8 +217,11 @@ def plan_of(cook: Cook, summary: CookSummary) -> dict:
     decided = set(cook.decisions)
     moving = {i for i, (action, _) in cook.decisions.items() if action != "reuse"}
     for run in cook.runs.values():
-        for item in cook.state.items_of(cook.graph.name, run.node.name):
-            if item.item_id not in decided and item.cook_id < cook.cook_id:
+        for item_id in state.item_ids_of(cook.graph.name, run.node.name):
+            if item_id in decided:
+                continue  # (by id: the decided items, most of the store, are not read)
+            item = state.items[item_id]
+            if item.cook_id < cook.cook_id:
                 if not moving.intersection(item.parents):
                     reused += 1
                     continue

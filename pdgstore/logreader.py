@@ -43,7 +43,11 @@ class LogReader:
     @contextmanager
     def one_reading(self) -> Iterator[None]:
         """Every read inside sees the log as it was at the first one (one read transaction), however
-        much a cook appends meanwhile: ``pdg check`` compares two readings of the same log."""
+        much a cook appends meanwhile: ``pdg check`` compares two readings of the same log. Inside
+        another reading, it is that one (``pdg cook --dry-run`` reads its whole plan in one)."""
+        if self.conn.in_transaction:
+            yield
+            return
         with self.read_errors():
             self.conn.execute("BEGIN")
         try:

@@ -130,10 +130,10 @@ class Cook:
 
     @classmethod
     def plan(cls, log: EventLog | None, graph: Graph, **kwargs) -> tuple[Cook, dict]:
-        """``pdg cook --dry-run``: the cook's decisions (item id -> (action, reason)) and the cook,
-        on a copy of the state of ``log`` (None: an empty store); nothing is written or run."""
+        """``pdg cook --dry-run``: the cook's decisions (item id -> (action, reason)) and the cook, on the
+        state of ``log`` as a cook reads it (in the caller's one reading) or an empty one (None)."""
         decisions: dict[str, tuple[str, dict]] = {}
-        state = log.current_state() if log is not None else State()
+        state = log.cook_state() if log is not None else State()
         store_dir = kwargs.pop("store_dir", None) or (os.path.dirname(log.path) if log is not None else None)
         observe = lambda item_id, action, reason: decisions.__setitem__(item_id, (action, reason))  # noqa: E731
         cook = cls(None, graph, state=state, store_dir=store_dir, observe=observe, **kwargs)

@@ -228,8 +228,8 @@ class Walk:
             run = self.runs[name]
             # counted, not listed: a recook after one change does O(changed) work (``pdg watch``)
             run.kept = state.item_count(graph.name, name) - per_node.get(name, 0)
-            if self._decider.observe is not None:
-                self._decider.kept(i.item_id for i in state.items_of(graph.name, name) if self.is_kept(i.item_id, name))
+            if self._decider.observe is not None:  # (ids: the kept items are not read)
+                self._decider.kept(i for i in state.item_ids_of(graph.name, name) if self.is_kept(i, name))
             self.settle.kept(run.kept)
         root = graph.root
         for name in self.scope:
