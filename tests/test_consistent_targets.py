@@ -209,3 +209,22 @@ def test_pdg_dirty_keeps_the_manifest_and_the_next_cook_walks_from_the_dirty_ite
     assert (wide.root / "out1" / "f0004.txt").read_text() == "HELLO WORLD 4\n"
     assert _cook(wide).counts["ran"] == 0
     _replay_equals_the_tables(wide)
+
+
+def test_a_watcher_or_schedule_cooking_one_node_from_its_state_in_memory_vouches_too(wide):
+    """``pdg watch NODE`` and a schedule of a node cook from the state they hold in memory (a
+    ``State``, not the store's tables): the children outside the scope are found in it."""
+    from pdgstore.engine.graph.loader import load_graph
+    from pdgstore.engine.live.writer import StoreSession
+
+    graph = str(wide.root / "wide.py")
+    session = StoreSession(str(wide.db))
+    session.cook(load_graph(graph))
+    (wide.root / "in" / "f0011.txt").write_text("changed\n")
+    assert session.cook(load_graph(graph), node="upper").counts["ran"] == 1
+    assert _consistent(wide, 2)
+    with EventLog.open(str(wide.db)) as log:
+        assert [i.state for i in log.cook_state().items_of("wide", "gather")] == ["dirty"]
+    assert session.cook(load_graph(graph)).counts["ran"] == 1
+    assert "CHANGED" in (wide.root / "out2" / "all.txt").read_text()
+    _replay_equals_the_tables(wide)

@@ -60,12 +60,14 @@ def leaves_consistent(recorder, graph, scope: list[str], state, walk, *, reused_
         return False  # the full walk may have remade any item; a dry run records nothing
     stale: dict[str, list[str]] = {}  # child outside the scope -> the items it was made from that changed
     items, before, remade = state.items, walk.items.before or {}, walk.settle.remade
+    # by the store's links; a state held whole (``pdg watch``'s, in memory) looks through its items
+    children_of = getattr(state, "children_of", None) or state.children
     for name in feeding:
         partitioner = graph.nodes[name].is_partitioner
         for item_id in walk.runs[name].items:
             if not (item_id in remade if partitioner else _changed(items[item_id], before.get(item_id))):
                 continue
-            for child in state.children_of(item_id):
+            for child in children_of(item_id):
                 if items[child].node not in in_scope:
                     stale.setdefault(child, []).append(item_id)
     for child, parents in stale.items():
