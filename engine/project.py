@@ -191,10 +191,11 @@ def plan_of(cook: Cook, summary: CookSummary) -> dict:
     state = cook.state
     name = lambda i: state.items[i].name if i in state.items else i  # noqa: E731
     rows = []
-    reused = 0
+    # the items reused, decided or kept in bulk without a decision each (a delta walk's, a proven
+    # no-op's: counted, never listed); the cook counts items taken from the cache as reused too
+    reused = summary.counts["reused"] - sum(1 for action, _ in cook.decisions.values() if action == "cache")
     for item_id, (action, reason) in cook.decisions.items():
         if action == "reuse":
-            reused += 1
             continue
         item = state.items.get(item_id)
         rows.append(
@@ -216,10 +217,12 @@ def plan_of(cook: Cook, summary: CookSummary) -> dict:
     # other letters does not wait on an edit to one file). Nodes come in topological order.
     decided = set(cook.decisions)
     moving = {i for i, (action, _) in cook.decisions.items() if action != "reuse"}
-    for run in cook.runs.values():
-        for item_id in state.item_ids_of(cook.graph.name, run.node.name):
-            if item_id in decided:
-                continue  # (by id: the decided items, most of the store, are not read)
+    walk = cook.walk
+    for run in cook.runs.values() if not cook.reused_all else ():
+        node = run.node.name
+        for item_id in state.item_ids_of(cook.graph.name, node):
+            if item_id in decided or (walk is not None and walk.affected is not None and walk.is_kept(item_id, node)):
+                continue  # (by id: the decided and kept items, most of the store, are not read)
             item = state.items[item_id]
             if item.cook_id < cook.cook_id:
                 if not moving.intersection(item.parents):

@@ -184,12 +184,6 @@ class Items:
         if self.observe is not None:
             self.observe(item_id, decision.action, {})
 
-    def kept(self, item_ids) -> None:
-        """Items reused in bulk, without a decision each (told to ``observe`` only)."""
-        if self.observe is not None:
-            for item_id in item_ids:
-                self.observe(item_id, REUSE, {})
-
     # -- facts that cost something -------------------------------------------------------------------
     def _view(self, new: dict) -> WorkItem:
         return WorkItem(

@@ -204,7 +204,6 @@ class Walk:
         for name in self.scope:
             run = self.runs[name]
             run.items = dict.fromkeys(self.state.node_items.get((self.graph.name, name), ()))
-            self._decider.kept(run.items)
             run.generated = True
             rec.emit(ev.NodeGenerated, node=name, count=len(run.items))
             rec.emit(ev.NodeCooked, node=name, failed=0)
@@ -228,9 +227,7 @@ class Walk:
             run = self.runs[name]
             # counted, not listed: a recook after one change does O(changed) work (``pdg watch``)
             run.kept = state.item_count(graph.name, name) - per_node.get(name, 0)
-            if self._decider.observe is not None:  # (ids: the kept items are not read)
-                self._decider.kept(i for i in state.item_ids_of(graph.name, name) if self.is_kept(i, name))
-            self.settle.kept(run.kept)
+            self.settle.kept(run.kept)  # (a dry run counts them: it lists none)
         root = graph.root
         for name in self.scope:
             node = graph.nodes[name]
