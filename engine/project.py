@@ -132,12 +132,10 @@ def _cook_into(
             # next cook of the graph, finding none, would read and walk every item
             whole = node is None
             if summary.status == "success" and not generate_only and (whole or cook.left_consistent):
-                touched = cook.touched()
-                old = cook.scan.manifest if cook.scan is not None else None
-                scan = cook.scan
+                scan, touched = cook.scan, cook.touched()
                 since = (
-                    manifest.Since(old, touched, scan.same_graph, scan.results)
-                    if touched is not None and old is not None and scan is not None
+                    manifest.Since(scan.manifest, touched, scan.same_graph, scan.results)
+                    if touched is not None and scan is not None and scan.manifest is not None
                     else None
                 )
                 results = summary.results if whole else cook.graph_results()
