@@ -1,4 +1,5 @@
-"""``pdg explain``: why a work item ran (or was reused) in its graph's last cook, from the log alone.
+"""``pdg explain``: why a work item ran (or was reused) in its graph's last cook that covered its
+node (a cook of one node covers that node and what it needs), from the log alone.
 
 The answer is a chain: the item's own decision, then the upstream item named by its reason's
 ``from_item``, and so on back to the root cause (an input file that changed, a parameter, new code)::
@@ -29,16 +30,31 @@ if TYPE_CHECKING:
     from pdgstore.readmodel import ReadState
 
 
-def last_cook_of(state: ReadState, graph: str) -> int | None:
+def last_cook_of(state: ReadState, graph: str, node: str | None = None) -> int | None:
+    """The last cook of ``graph``; with ``node``, the last whose scope held it (a cook of one node
+    cooks that node and what it needs: of another one's items it says nothing)."""
+    info = state.graphs.get(graph) if node is not None else None
+    inputs = {d["name"]: d.get("inputs", []) for d in info.nodes} if info is not None else {}
     for cook in reversed(state.cooks.values()):
-        if cook.graph == graph:
+        if cook.graph == graph and (not cook.node or not inputs or node in _upstream(inputs, cook.node)):
             return cook.cook_id
     return None
 
 
+def _upstream(inputs: dict[str, list], node: str) -> set[str]:
+    """``node`` and every node it takes items from, by the graph's recorded definitions."""
+    seen, stack = set(), [node]
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.add(name)
+            stack.extend(inputs.get(name, ()))
+    return seen
+
+
 def explain(log: EventLog, state: ReadState, ref: str) -> dict:
     item = find_item(state, ref, summary=True)
-    cook_id = last_cook_of(state, item.graph)
+    cook_id = last_cook_of(state, item.graph, item.node)
     if cook_id is None:
         raise UnknownItem(f"work item {item.name} has not been cooked")
 

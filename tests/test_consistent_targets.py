@@ -76,6 +76,15 @@ def test_a_cook_of_one_node_that_changed_nothing_leaves_the_graph_a_noop(wide, n
     _replay_equals_the_tables(wide)
 
 
+def test_explain_answers_from_the_last_cook_that_covered_the_item(wide):
+    """A cook of ``upper`` says nothing of the concatenation outside its scope: ``pdg explain``
+    answers from the cook before it, that did cook it."""
+    _cook(wide)
+    _cook(wide, "upper")
+    assert wide.pdg("explain", "concat_1").output.splitlines()[0] == "concat_1 ran in cook 1 because it is new"
+    assert wide.pdg("explain", "upper_3").output.splitlines()[0].startswith("upper_3 was reused in cook 2")
+
+
 def test_a_change_the_scope_holds_is_vouched_for(wide, monkeypatch):
     """``concat``'s scope is the whole chain: its one change reaches no item outside it."""
     _cook(wide)
