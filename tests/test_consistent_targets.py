@@ -1,9 +1,10 @@
 """A cook of one node that leaves the whole graph consistent says so (``CookFinished.consistent``)
 and moves the no-op manifest to its end: the next cook of the graph proves its no-op, or walks only
 what changed, without reading every item (at W(1,000,000), 80 s and 5 GB after a cook of one node).
-What it remade that feeds items outside its scope, it records those dirty, for the next cook to
-rerun. A cook of one node that met a node changed outside its scope does not vouch for the graph:
-the next cook walks every item."""
+The items outside its scope that what it changed feeds, it records dirty, for the next cook to
+rerun (a wait-for-all merged in place). A cook of one node that met a node changed outside its
+scope does not vouch for the graph: the next cook walks every item. ``pdg dirty`` keeps the
+manifest too, and ``pdg explain`` answers from the cook that covered the item."""
 
 from __future__ import annotations
 
