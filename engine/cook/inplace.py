@@ -16,7 +16,8 @@ from before in its reason (``was``): those members count as remade here, with th
 
 Anything this cannot prove (another node type, merge rules or signature scheme, a member's files
 not found once and only once in the partition's list, a member with no record from before)
-leaves the merge to ``Items.merge``, which reads every member. ``tests/test_inplace_merge.py`` compares the two, event for event.
+leaves the merge to ``Items.merge``, which reads every member. ``tests/test_inplace_merge.py``
+compares the two, event for event.
 """
 
 from __future__ import annotations
