@@ -151,7 +151,7 @@ def command(
     if as_json:
         data = summary.to_json()
         data["store"] = render.here(db_path)
-        data["results"] = [render.here(p) for p in summary.results]
+        data["results"] = render.here_all(summary.results)
         render.emit_json(data)
     elif summary.generated is not None:
         _print_generated(summary, db_path)

@@ -13,8 +13,8 @@ from pdgstore.locate import find_store
 def _report(result: manual.ManualResult, action: str, as_json: bool, after: str) -> None:
     if as_json:
         data = result.to_json(action)
-        data["removed_files"] = [render.here(p) for p in data["removed_files"]]
-        data["missing_files"] = [render.here(p) for p in data["missing_files"]]
+        data["removed_files"] = render.here_all(data["removed_files"])
+        data["missing_files"] = render.here_all(data["missing_files"])
         render.emit_json(data)
         return
     names = ", ".join(i.name for i in result.items[:8]) + (" ..." if len(result.items) > 8 else "")

@@ -132,6 +132,30 @@ def here(path: str) -> str:
     return path if rel.startswith("../../..") else rel
 
 
+def here_all(paths: Iterable[str]) -> list[str]:
+    """``here`` of each of many absolute paths (a cook's results: a million at W(1,000,000)), each
+    folder's worked out once: ``os.path.relpath`` looks up the current directory and normalises
+    both paths again for every path, most of the time such a cook's ``--json`` took. A plain path
+    (no ``.`` or ``..`` part, no doubled or trailing slash) is its folder's answer and its name,
+    unless that answer ends going up (the name may be where it came from); any other goes
+    through ``here``."""
+    folders: dict[str, str] = {}
+    out = []
+    for p in paths:
+        if "/." in p or "//" in p or p.endswith("/") or not p.startswith("/"):
+            out.append(here(p))
+            continue
+        folder, _, name = p.rpartition("/")
+        rel = folders.get(folder)
+        if rel is None:
+            rel = folders[folder] = here(folder or "/")
+        if rel == ".." or rel.endswith("/.."):  # the name may be the folder it came up from
+            out.append(here(p))
+        else:
+            out.append(p if rel.startswith("/") else name if rel == "." else f"{rel}/{name}")
+    return out
+
+
 def when(time_ns: int) -> str:
     if not time_ns:
         return ""
