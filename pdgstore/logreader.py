@@ -25,6 +25,12 @@ from pdgstore.state import State, paused_gc
 
 #: the events table's columns, in the order ``codec.to_row`` makes them
 COLUMNS = "seq, time_ns, cook_id, graph, kind, subject, payload"
+#: the events of the live services' own records (a watch started or stopped, a schedule added,
+#: fired or skipped ...): they change no work item, file record, graph or cook, so a no-op manifest
+#: followed only by them still describes the log's end (``manifest_at_end``)
+LIVE_KINDS = tuple(sorted(kind for kind in tables.REGISTRY_KINDS if kind.startswith(("Watch", "Schedule"))))
+#: how many such events may follow a manifest before it is no longer looked past (each is read)
+MAX_LIVE_AFTER = 1000
 
 
 class LogReader:
@@ -74,6 +80,32 @@ class LogReader:
         if not isinstance(blob, bytes) or seq is None:
             return None
         return int(seq), blob
+
+    def only_live_since(self, seq: int, until: int | None = None) -> bool:
+        """Whether every event after ``seq`` (up to ``until``, else the log's end) is one of the live
+        services' records (``LIVE_KINDS``), at most ``MAX_LIVE_AFTER`` of them: the items, files and
+        graphs are as they were at ``seq``."""
+        with self.read_errors():
+            last = until if until is not None else self.conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+            if last == seq:
+                return True
+            if last < seq or last - seq > MAX_LIVE_AFTER:
+                return False
+            marks = ",".join("?" * len(LIVE_KINDS))
+            other = self.conn.execute(
+                f"SELECT 1 FROM events WHERE seq > ? AND seq <= ? AND kind NOT IN ({marks}) LIMIT 1",
+                (seq, last, *LIVE_KINDS),
+            ).fetchone()
+        return other is None
+
+    def manifest_at_end(self, graph: str) -> tuple[int, bytes] | None:
+        """``manifest(graph)`` when it describes the log's end: written there, or followed only by
+        the live services' records (``only_live_since``: ``pdg schedule add``, a watch's start and
+        end); else None."""
+        found = self.manifest(graph)
+        if found is None or not self.only_live_since(found[0]):
+            return None
+        return found
 
     def events(
         self,

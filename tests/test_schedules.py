@@ -275,3 +275,22 @@ def test_schedule_run_json_lines_name_the_event_and_the_schedule_id(wide):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_the_pdg_cook_after_a_scheduled_cook_proves_its_noop_from_the_manifest_it_left(wide, monkeypatch):
+    """The service writes the no-op manifest right after its cook: its next fire's record after it
+    does not spoil it, and the ``pdg cook`` after the service reads no item of the store."""
+    from pdgstore.engine.project import cook_file
+
+    wide.pdg("schedule", "add", "wide.py", "--every", "0.5s")
+    service = Service(wide.db)
+    wait_for(lambda: service.kinds().count("cook") >= 1, "a scheduled cook")
+    service.stop()
+    with EventLog.open(str(wide.db)) as log:
+        seq = log.manifest("wide")[0]
+        assert seq == max(e.seq for e in log.events(0, kind="CookFinished"))
+        assert log.manifest_at_end("wide") is not None
+    for name in ("load_state", "current_state", "cook_state"):
+        monkeypatch.setattr(EventLog, name, lambda self: pytest.fail("the state was loaded"))
+    summary = cook_file(str(wide.root / "wide.py"))
+    assert summary.status == "success" and summary.counts["ran"] == 0

@@ -321,3 +321,34 @@ def test_an_hourly_poll_scans_when_its_clock_says_the_hour_passed(wide, running)
     assert change["files"] == ["in/f0005.txt"]
     assert r.wait("cook")["summary"].counts["ran"] == 2
     r.stop()
+
+
+def _manifest_written_after_cook(project) -> bool:
+    """The graph's no-op manifest is at or after the end of the last cook."""
+    with EventLog.open(str(project.db)) as log:
+        found = log.manifest("wide")
+        ends = [e.seq for e in log.events(0, kind="CookFinished")]
+    return found is not None and bool(ends) and found[0] >= ends[-1]
+
+
+def test_the_pdg_cook_after_a_watcher_proves_its_noop_from_the_manifest_the_watcher_left(wide, running, monkeypatch):
+    """A watcher writes the no-op manifest once no change came for a moment after its cook (and
+    when it stops): its own end (WatchStopped) after it does not spoil it, and the ``pdg cook``
+    after the watch reads no item of the store (without it, every item: 9 s at W(100,000))."""
+    from pdgstore.engine.project import cook_file
+
+    r = running()
+    deadline = time.monotonic() + 60
+    while not _manifest_written_after_cook(wide):
+        assert time.monotonic() < deadline, "the watcher wrote no manifest after its first cook"
+        time.sleep(0.05)
+    (wide.root / "in" / "f0003.txt").write_text("changed\n")
+    assert r.wait("cook")["summary"].counts["ran"] == 2
+    r.stop()  # maybe before its idle moment: it writes the manifest as it stops then
+    assert _manifest_written_after_cook(wide)
+    with EventLog.open(str(wide.db)) as log:
+        assert log.manifest_at_end("wide") is not None  # before or after the watch's end (WatchStopped)
+    for name in ("load_state", "current_state", "cook_state"):
+        monkeypatch.setattr(EventLog, name, lambda self: pytest.fail("the state was loaded"))
+    summary = cook_file(str(wide.root / "wide.py"))
+    assert summary.status == "success" and summary.counts["ran"] == 0

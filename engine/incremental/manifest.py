@@ -12,7 +12,9 @@ deleting it only makes the next no-op slower.
 (else the cook runs as usual):
 
 - nothing was appended to the log since the manifest was written (no cook, no ``pdg dirty`` or
-  ``pdg accept``, no dead cook), so the state is the one the manifest describes;
+  ``pdg accept``, no dead cook) but the live services' own records (a watch's start or end, a
+  schedule added or fired: ``EventLog.only_live_since``), so the state is the one the manifest
+  describes;
 - every item is done: none was left dirty by the cook of one node that wrote the manifest (its
   children outside its scope of what it remade: ``engine.incremental.vouch``);
 - the graph's definition is the same, it registers no event handler, no cache handler, and no types
@@ -331,12 +333,10 @@ def try_noop(
     graph, and without them the cook would read every item of the store to list its files."""
     started = time.perf_counter()
     started_ns = time.time_ns()
-    found = log.manifest(graph.name)
+    found = log.manifest_at_end(graph.name)
     if found is None:
         return None, None
     seq, blob = found
-    if seq != log.last_seq():
-        return None, None
     stored = _read(blob)
     if stored is None:
         return None, None

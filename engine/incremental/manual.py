@@ -157,7 +157,7 @@ def dirty(path: str, target: str, *, remove_outputs: bool = False, message: str 
                 result.touched(chunk)
             for graph in {i.graph for i in result.items}:
                 found = log.manifest(graph)
-                if found is not None and found[0] == end:
+                if found is not None and log.only_live_since(found[0], until=end):
                     log.save_manifest(graph, log.next_seq - 1, found[1])
         for full in doomed:
             try:

@@ -442,6 +442,10 @@ class ScheduleService:
                 return
             finally:
                 self._cook = None
+            try:  # the no-op manifest it left: a pdg cook after it proves its no-op from it
+                self.session.save_manifest()
+            except PdgError as exc:  # derived data: the next pdg cook only reads more
+                self.report(msg.CookFailed(schedule=sid, message=f"the no-op manifest was not written: {exc}"))
             self.report(msg.ScheduledCook(schedule=sid, summary=summary))
         finally:
             self.gate.release()

@@ -41,6 +41,8 @@ from pdgstore.queries import ITEM_KINDS
 CHANGE_EVENTS = frozenset({"created", "modified", "deleted", "moved", "closed"})
 #: polling interval when the native observer fails and no --poll was given
 FALLBACK_POLL_S = 1.0
+#: seconds without a change after a cook before the watcher writes the no-op manifest it left
+MANIFEST_IDLE_S = 1.0
 _STOP = ("", False)
 
 
@@ -209,6 +211,7 @@ class Watcher:
                 )
             except PdgError as exc:
                 self.report(msg.WatchError(f"the end of the watch was not recorded: {exc}"))
+            self._save_manifest()  # after the last cook, if no change came to write it before
             self.report(msg.Stopped(self.cooks, message))
         return self.cooks
 
@@ -216,12 +219,14 @@ class Watcher:
         next_scan = self.clock() + self._scan_interval_s()
         while not self.stopped.is_set():
             pending, self._pending = self._pending, set()
-            hints, folders = self._collect(
-                0.0 if pending else max(0.0, next_scan - self.clock()), started=bool(pending)
-            )
+            wait = 0.0 if pending else max(0.0, next_scan - self.clock())
+            idle = self.session.manifest_due and not pending
+            hints, folders = self._collect(min(wait, MANIFEST_IDLE_S) if idle else wait, started=bool(pending))
             hints |= pending
             if self.stopped.is_set():
                 return
+            if idle and not hints and not folders:
+                self._save_manifest()  # no change for a moment since the last cook
             if self.mode == "native":
                 self._check_observer()
             if self.clock() >= next_scan:
@@ -252,6 +257,20 @@ class Watcher:
             if self.mode == "native":
                 self.watchset.place()  # folders the recook created can have their own watch now
                 self._sync_observer()
+
+    def _save_manifest(self) -> None:
+        """Write the no-op manifest the last cook left (``StoreSession.save_manifest``), so that a
+        ``pdg cook`` after this watcher's cooks proves its no-op without reading every item. Not
+        while another cook of this process runs (a schedule's, sharing the gate): it ends the log
+        elsewhere, and its own manifest follows it."""
+        if not self.gate.acquire(blocking=False):
+            return
+        try:
+            self.session.save_manifest()
+        except PdgError as exc:  # derived data: the next pdg cook only reads more
+            self.report(msg.WatchError(f"the no-op manifest was not written: {exc}"))
+        finally:
+            self.gate.release()
 
     def _scan_interval_s(self) -> float:
         """Seconds between stat scans: every poll when polling (``poll_s`` is set then), else the
