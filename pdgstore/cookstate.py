@@ -32,7 +32,7 @@ import msgpack
 
 from pdgstore import itemlists, tables
 from pdgstore.events import DONE_STATES, PATH, STATES, TAG
-from pdgstore.lazyitems import MAX_MISSES, LazyItems, _Reader
+from pdgstore.lazyitems import MAX_MISSES, LazyItems, StoreReader
 from pdgstore.state import Item, State
 
 #: changed files above which ``items_holding`` gives up (one scan of the item bodies per file)
@@ -46,7 +46,7 @@ _UNREAD = object()
 class LazyNodeItems(dict):
     """(graph, node) -> {item id: None} in generation order, each node's ids read on first use."""
 
-    def __init__(self, reader: _Reader, keys: Iterable[tuple[str, str]]) -> None:
+    def __init__(self, reader: StoreReader, keys: Iterable[tuple[str, str]]) -> None:
         super().__init__()
         self._reader = reader
         #: (graph, node) -> ids the fold generated in a node whose ids are not read yet, in order
@@ -163,7 +163,7 @@ class CookState(State):
     __slots__ = ("_reader",)
 
     items: LazyItems
-    _reader: _Reader
+    _reader: StoreReader
 
     def item_count(self, graph: str, node: str) -> int:
         lazy = self.node_items
@@ -381,7 +381,7 @@ def read_cook_state(log, seq: int) -> State:
     state.seq = seq
     state.graphs, state.cooks, state.jobs = whole.graphs, whole.cooks, whole.jobs
     state.transfers, state.watches, state.schedules = whole.transfers, whole.watches, whole.schedules
-    reader = state._reader = _Reader(log)
+    reader = state._reader = StoreReader(log)
     state.node_items = whole.node_items if cold else LazyNodeItems(reader, whole.node_items)
     state.items = LazyItems(reader, complete=cold, known=state.node_items if cold else None)
     return state

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 MAX_MISSES = 256
 
 
-class _Reader:
+class StoreReader:
     """Where the state reads: the cook's own connection while its log is open, then (whoever cooked
     may look at the state after the store is closed) a reader of the store of its own. What it
     reads later is still what it would have read at the start (see the module)."""
@@ -47,7 +47,7 @@ class _Reader:
 class LazyItems(dict):
     """item id -> ``Item``, read from the ``items`` table on first use (see the module)."""
 
-    def __init__(self, reader: _Reader, complete: bool, known: dict | None = None) -> None:
+    def __init__(self, reader: StoreReader, complete: bool, known: dict | None = None) -> None:
         super().__init__()
         self._reader = reader
         self._complete = complete  # every item of the tables is in the dict (or none exists)
