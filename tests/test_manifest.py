@@ -365,3 +365,28 @@ def test_a_cook_of_one_node_takes_the_scan_and_reads_only_what_changed(wide, mon
     assert cooks[0].scan is not None and cooks[0].scan.changed
     assert cooks[0].state.items.rows_read < 20, cooks[0].state.items.rows_read
 
+
+
+def test_a_no_op_stamps_a_folder_the_cook_before_could_not(wide, monkeypatch):
+    """Inputs written just before a cook leave its manifest without the folder's stamp (the racy
+    rule), so every no-op after it listed the folder again. The first no-op once the folder is old
+    enough stamps it, and the no-ops after it list nothing."""
+    from pdgstore.engine.graph import nodes
+    from pdgstore.engine.incremental import manifest
+
+    graph = str(wide.root / "wide.py")
+    with monkeypatch.context() as m:
+        m.setattr(manifest, "RACY_NS", 10**18)  # the folder changed "just now"
+        cook_file(graph)
+    assert _manifest_of(wide)["patterns"]["files"]["folder"] == []
+    monkeypatch.setattr(manifest, "RACY_NS", 0)  # and is old enough now
+    assert cook_file(graph).counts["reused"] == 42  # listed once more, and stamped
+    with EventLog.open(str(wide.db)) as log:
+        assert log.manifest("wide")[0] == log.last_seq()
+    folder = _manifest_of(wide)["patterns"]["files"]["folder"]
+    assert folder[0] == str(wide.root / "in") and folder[1] == os.stat(wide.root / "in").st_mtime_ns
+    with monkeypatch.context() as m:
+        m.setattr(nodes, "_glob", _no_listing)
+        assert cook_file(graph).counts["reused"] == 42
+    wide.write("in/f0100.txt", "new\n")  # the stamp no longer holds: the folder is listed, the file found
+    assert cook_file(graph).counts["ran"] == 2
