@@ -115,8 +115,7 @@ def _cook_into(
     with EventLog.open(db, writer=True, create=True, synchronous=synchronous) as log:
         scan = None
         if not static and not generate_only:
-            # a cook of one node takes the scan only: the no-op it records is a cook of the whole graph
-            summary, scan = manifest.try_noop(log, graph, jobs=jobs, scan_only=node is not None)
+            summary, scan = manifest.try_noop(log, graph, jobs=jobs, node=node)
             if summary is not None:
                 return summary
         from pdgstore.engine.cook.loop import Cook  # here: a no-op proven by the manifest needs none of it

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 import msgpack
 
-from pdgstore import codec, itembatch, schema, sqlitefile, tables
+from pdgstore import codec, itembatch, itemlists, schema, sqlitefile, tables
 from pdgstore.cookstate import read_cook_state
 from pdgstore.errors import HistoryCompacted, StoreRefused
 from pdgstore.events import DONE_STATES, Event
@@ -106,6 +106,17 @@ class LogReader:
         if found is None or not self.only_live_since(found[0]):
             return None
         return found
+
+    def finished_outputs(self, graph: str, node: str) -> Iterator[list]:
+        """The outputs of each of ``node``'s items in a done state, in generation order: read from
+        their rows one at a time (a long list from ``lists``), no item built."""
+        with self.read_errors():
+            rows = self.conn.execute(
+                "SELECT item_id, state, body FROM items WHERE graph = ? AND node = ? ORDER BY ord", (graph, node)
+            )
+            for item_id, state, body in rows:
+                if state in DONE_STATES:
+                    yield itemlists.restored(self.conn, item_id, "outputs", tables.unpack(body)[1], lazy=False)
 
     def events(
         self,

@@ -320,13 +320,18 @@ def _stamp(folder: str | None, listed_after_ns: int = 0) -> list:
 
 
 def try_noop(
-    log: EventLog, graph: Graph, *, jobs: int | None = None, scan_only: bool = False
+    log: EventLog, graph: Graph, *, jobs: int | None = None, node: str | None = None, scan_only: bool = False
 ) -> tuple[CookSummary | None, Scan | None]:
-    """Record a cook of ``graph`` that reuses every item, if the manifest proves nothing changed:
-    (its summary, None). Else (None, what its stat scan found when it made one, for the cook to use
-    rather than stat every file again and look for the changed ones: ``engine.incremental.delta.Scan``).
-    ``scan_only``: never the no-op (a cook of one node, ``pdg cook GRAPH NODE``: its delta walk
-    over what the scan found reaches nothing, where without the scan it read every item).
+    """Record a cook of ``graph`` (of ``node`` and what it needs, when given) that reuses every item,
+    if the manifest proves nothing changed: (its summary, None). Else (None, what its stat scan found
+    when it made one, for the cook to use rather than stat every file again and look for the
+    changed ones: ``engine.incremental.delta.Scan``). ``scan_only``: never the no-op
+    (``pdg cook --dry-run``, which writes nothing).
+
+    A cook of one node proven this way records what its own walk would have (its scope's nodes,
+    ``CookFinished.consistent``: nothing changed anywhere), and reports its node's files, read
+    from the store (``_scope_results``); only a cook that changed nothing: one that found files
+    touched walks from the scan.
 
     The scan is made whenever the manifest describes the state the cook loads, even when the graph
     changed (a node's code, say) and no no-op can follow: the files' stats do not depend on the
@@ -364,8 +369,8 @@ def try_noop(
     # was, yet the pattern no longer matches it: then the folders are listed
     stamps_hold = all(stats[p] is not None and S_ISREG(stats[p].st_mode) for p in changed)  # type: ignore[union-attr]
     patterns_same = all(
-        isinstance(node := graph.nodes.get(name), FilePattern)
-        and _matches_same(node, root, recorded, paths, stats, stamps_hold)
+        isinstance(pattern := graph.nodes.get(name), FilePattern)
+        and _matches_same(pattern, root, recorded, paths, stats, stamps_hold)
         for name, recorded in m["patterns"].items()
     )
     if not patterns_same or not may_be_noop:
@@ -374,12 +379,15 @@ def try_noop(
         )
     if not changed:
         stamped = _stamped(graph, m["patterns"], started_ns)
-        if stamped is None:
-            return _record(log, graph, described, order, m, jobs, started, started_ns), None
         # a folder the cook before could not stamp (it had just changed) is stamped now: the
         # no-ops after this one need not list it (1,000,000 names, 2 s at W(1,000,000))
         stamps = {**m, "patterns": stamped, "paths": recorded, "mtimes": mtimes, "sizes": sizes}
-        return _record(log, graph, described, order, m, jobs, started, started_ns, None, _packed(stamps)), None
+        again = _packed(stamps) if stamped is not None else None
+        if node is not None:
+            order = graph.upstream_closure(node)
+        return _record(log, graph, described, order, m, jobs, started, started_ns, None, again, node), None
+    if node is not None:  # files touched: the cook of one node walks from the scan
+        return None, Scan(stats, changed, patterns_same, z, same_graph=True, results=m["results"])
     # files touched, and maybe no more: a no-op that records their new stats (``restat``)
     fresh = restat.refresh(log, graph, recorded, paths, sizes, stats, changed)
     if fresh is None:
@@ -442,10 +450,12 @@ def _record(
     started_ns: int,
     fresh: restat.Refresh | None = None,
     manifest: bytes | None = None,
+    target: str | None = None,
 ) -> CookSummary:
     """Append the events of a cook that reuses every item (``fresh``: the items whose files it
     found touched, with their outputs now) in one transaction with the manifest: the same one at
-    the new seq, or ``manifest`` (the stats refreshed)."""
+    the new seq, or ``manifest`` (the stats refreshed). ``target``: a cook of that node (``order``
+    its scope), which vouches for the graph and reports the node's files."""
     cook_id = (log.conn.execute("SELECT max(cook_id) FROM events").fetchone()[0] or 0) + 1
     store_dir = os.path.dirname(log.path)
     rel = lambda p: os.path.relpath(p, store_dir).replace(os.sep, "/")  # noqa: E731
@@ -461,7 +471,12 @@ def _record(
         ),
         (
             ev.CookStarted,
-            {"node": "", "jobs": jobs or os.cpu_count() or 1, "pid": os.getpid(), "overrides": dict(graph.overrides)},
+            {
+                "node": target or "",
+                "jobs": jobs or os.cpu_count() or 1,
+                "pid": os.getpid(),
+                "overrides": dict(graph.overrides),
+            },
         ),
     ]
     if fresh is not None:
@@ -471,7 +486,8 @@ def _record(
         made.append((ev.NodeCooked, {"node": name, "failed": 0}))
     reused = sum(m["counts"][name] for name in order)
     counts = {"ran": 0, "reused": reused, "updated": 0, "failed": 0, "cancelled": 0}
-    made.append((ev.CookFinished, {"status": "success", "message": "", "counts": dict(counts)}))
+    finished = {"status": "success", "message": "", "counts": dict(counts)}
+    made.append((ev.CookFinished, {**finished, "consistent": True} if target else finished))
     seq = log.next_seq
     now = time.time_ns()
     rows = [
@@ -481,4 +497,13 @@ def _record(
     updated = fresh.rows if fresh is not None else ()
     log.append_rows(rows, manifest_seq=(graph.name, seq + len(rows) - 1), updated=updated, manifest=manifest)
     log.next_seq = seq + len(rows)
-    return CookSummary(cook_id, "success", counts, time.perf_counter() - started, results=list(m["results"]))
+    results = list(m["results"]) if target is None else _scope_results(log, graph, target)
+    return CookSummary(cook_id, "success", counts, time.perf_counter() - started, results=results)
+
+
+def _scope_results(log: EventLog, graph: Graph, node: str) -> list[str]:
+    """What a cook of ``node`` reports (``engine.cook.results.listed``): the absolute paths of its
+    finished items' files, in generation order, each once; read from the store's rows."""
+    root = graph.root
+    paths = [files.absolute(o[PATH], root) for outputs in log.finished_outputs(graph.name, node) for o in outputs]
+    return list(dict.fromkeys(paths))
