@@ -30,15 +30,37 @@ if TYPE_CHECKING:
     from pdgstore.readmodel import ReadState
 
 
-def last_cook_of(state: ReadState, graph: str, node: str | None = None) -> int | None:
+def last_cook_of(log: EventLog, state: ReadState, graph: str, node: str | None = None) -> int | None:
     """The last cook of ``graph``; with ``node``, the last whose scope held it (a cook of one node
-    cooks that node and what it needs: of another one's items it says nothing)."""
-    info = state.graphs.get(graph) if node is not None else None
-    inputs = {d["name"]: d.get("inputs", []) for d in info.nodes} if info is not None else {}
+    cooks that node and what it needs: of another one's items it says nothing). A cook's scope is
+    read from the definitions it recorded (its ``GraphLoaded``): the graph file may have changed
+    its nodes' inputs since."""
     for cook in reversed(state.cooks.values()):
-        if cook.graph == graph and (not cook.node or not inputs or node in _upstream(inputs, cook.node)):
+        if cook.graph != graph:
+            continue
+        if node is None or not cook.node:
+            return cook.cook_id
+        inputs = _inputs(log, state, graph, cook.cook_id)
+        if inputs is None or node in _upstream(inputs, cook.node):
             return cook.cook_id
     return None
+
+
+def _inputs(log: EventLog, state: ReadState, graph: str, cook_id: int) -> dict[str, list] | None:
+    """Each node's inputs as cook ``cook_id`` recorded the graph (its ``GraphLoaded``, its first
+    event); a cook whose events were compacted away, by the graph's latest recorded definitions;
+    None when there are none."""
+    with log.read_errors():  # a cook's first event is its GraphLoaded: one row by the cook index
+        first = log.conn.execute("SELECT min(seq) FROM events WHERE cook_id = ?", (cook_id,)).fetchone()[0]
+    loaded = next(log.events(first - 1, until=first), None) if first is not None else None
+    if loaded is not None and loaded.kind == "GraphLoaded":
+        nodes = loaded.payload()["nodes"]
+    else:
+        info = state.graphs.get(graph)
+        if info is None:
+            return None
+        nodes = info.nodes
+    return {d["name"]: d.get("inputs", []) for d in nodes}
 
 
 def _upstream(inputs: dict[str, list], node: str) -> set[str]:
@@ -54,7 +76,7 @@ def _upstream(inputs: dict[str, list], node: str) -> set[str]:
 
 def explain(log: EventLog, state: ReadState, ref: str) -> dict:
     item = find_item(state, ref, summary=True)
-    cook_id = last_cook_of(state, item.graph, item.node)
+    cook_id = last_cook_of(log, state, item.graph, item.node)
     if cook_id is None:
         raise UnknownItem(f"work item {item.name} has not been cooked")
 

@@ -86,6 +86,23 @@ def test_explain_answers_from_the_last_cook_that_covered_the_item(wide):
     assert wide.pdg("explain", "upper_3").output.splitlines()[0].startswith("upper_3 was reused in cook 2")
 
 
+def test_explain_takes_a_cooks_scope_from_the_definitions_that_cook_recorded(wide):
+    """A cook's scope is read from the graph it recorded, not the graph's latest definitions: after
+    the graph file rewired ``gather`` to take ``side``, the earlier cook of ``concat`` still did not
+    cover ``side``, and ``pdg explain side_1`` answers from the cook of the whole graph."""
+    source = (wide.root / "wide.py").read_text()
+    side = source.replace(
+        "gather = ",
+        "@graph.python_processor('side', upstream=files)\ndef side(item):\n    item.set_attrib('n', 1)\n\ngather = ",
+    )
+    wide.write("wide.py", side)
+    _cook(wide)  # 1: every node
+    _cook(wide, "concat")  # 2: files, upper, gather, concat
+    wide.write("wide.py", side.replace('wait_for_all("gather", upper)', 'wait_for_all("gather", side)'))
+    _cook(wide, "upper")  # 3: files, upper; records the rewired graph
+    assert wide.pdg("explain", "side_1").output.splitlines()[0] == "side_1 ran in cook 1 because it is new"
+
+
 def test_a_change_the_scope_holds_is_vouched_for(wide, monkeypatch):
     """``concat``'s scope is the whole chain: its one change reaches no item outside it."""
     _cook(wide)
