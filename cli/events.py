@@ -54,18 +54,16 @@ def command(cook_id, item_ref, kind, db, as_json) -> None:
         if as_json:
             render.emit_json_lines(rows)
             return
-        listed = list(rows)
-    t = render.table("seq", "time", "cook_id", "kind", "subject", "payload")
-    for r in listed:
-        payload = json.dumps(r["payload"], default=str, separators=(",", ":"))
-        if len(payload) > 160:
-            payload = payload[:157] + "..."
-        t.add_row(
-            str(r["seq"]),
-            render.when(r["time_ns"]),
-            str(r["cook_id"]),
-            r["kind"],
-            r["subject"],
-            payload.replace("[", "\\["),
+        render.listing(
+            ("seq", "time", "cook_id", "kind", "subject", "payload"),
+            (_cells(r) for r in rows),
+            what="events",
+            every="pdg events | less",
         )
-    render.out.print(t)
+
+
+def _cells(r: dict) -> list[str]:
+    payload = json.dumps(r["payload"], default=str, separators=(",", ":"))
+    if len(payload) > 160:
+        payload = payload[:157] + "..."
+    return [str(r["seq"]), render.when(r["time_ns"]), str(r["cook_id"]), r["kind"], r["subject"], payload]

@@ -1,4 +1,8 @@
-"""``pdg items``: one row per work item."""
+"""``pdg items``: one row per work item.
+
+On a terminal, a table of the first items and how many more there are; into a pipe or a file,
+every row as tab-separated text (``render.listing``); ``--json`` for scripts.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from pdgstore.events import STATES
 from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
 
+COLUMNS = ("item_id", "name", "node", "index", "state", "outputs", "seconds")
+
 
 @click.command("items", short_help="List work items with their state and output files.")
 @click.argument("node", required=False)
@@ -20,7 +26,8 @@ from pdgstore.queries import JSON_SCHEMA
 @json_option
 def command(node, state_filter, at, db, as_json) -> None:
     """List work items (of NODE, or all): id, name, node, index, state, output files, cook time;
-    with --at, as they were at that point of the log."""
+    with --at, as they were at that point of the log. A terminal shows the first 1,000; a pipe
+    gets every item, one tab-separated line each."""
     with open_store(db) as log:
         state, point = refs.state_at(log, at)
         if node is not None:
@@ -30,21 +37,29 @@ def command(node, state_filter, at, db, as_json) -> None:
             head = {"schema": JSON_SCHEMA, "at": point.to_json() if point else None}
             render.emit_json_listing(head, "items", listing)
             return
-        rows = list(listing)
-    if point is not None:
-        render.err.print(render.at_line(point))
-    t = render.table("item_id", "name", "node", "index", "state", "outputs", "seconds")
-    for r in rows:
-        outputs = ", ".join(f"{render.here(o['abspath'])} [{o['tag']}]" for o in r["outputs"][:3])
-        if len(r["outputs"]) > 3:
-            outputs += f", ... ({len(r['outputs'])} files)"
-        t.add_row(
-            r["item_id"],
-            r["name"],
-            r["node"],
-            str(r["index"]),
-            render.styled(r["state"]),
-            render.escape(outputs),
-            f"{r['cook_seconds']:.3f}",
+        if point is not None:
+            render.err.print(render.at_line(point))
+        folders: dict[str, str] = {}  # ``render.here_all``'s answers, across rows
+        render.listing(
+            COLUMNS,
+            (_cells(r, folders) for r in listing),
+            what="work items",
+            every=f"pdg items {node} | less" if node else "pdg items | less",
+            total=lambda: queries.count_items(state, node, state_filter),
+            marked=_marked,
         )
-    render.out.print(t)
+
+
+def _cells(r: dict, folders: dict[str, str]) -> list[str]:
+    """A row's cells as text: at most three output files, and how many there are."""
+    shown = r["outputs"][:3]
+    here = render.here_all([o["abspath"] for o in shown], folders)
+    outputs = ", ".join(f"{path} [{o['tag']}]" for path, o in zip(here, shown, strict=True))
+    if len(r["outputs"]) > 3:
+        outputs += f", ... ({len(r['outputs'])} files)"
+    return [r["item_id"], r["name"], r["node"], str(r["index"]), r["state"], outputs, f"{r['cook_seconds']:.3f}"]
+
+
+def _marked(cells: list[str]) -> list[str]:
+    """A row's cells for a table: its state styled, the rest escaped."""
+    return [render.styled(cell) if at == 4 else render.escape(cell) for at, cell in enumerate(cells)]

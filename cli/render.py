@@ -12,7 +12,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from typing import TextIO
 
 _consoles: dict = {}
@@ -132,14 +133,14 @@ def here(path: str) -> str:
     return path if rel.startswith("../../..") else rel
 
 
-def here_all(paths: Iterable[str]) -> list[str]:
+def here_all(paths: Iterable[str], folders: dict[str, str] | None = None) -> list[str]:
     """``here`` of each of many absolute paths (a cook's results: a million at W(1,000,000)), each
     folder's worked out once: ``os.path.relpath`` looks up the current directory and normalises
     both paths again for every path, most of the time such a cook's ``--json`` took. A plain path
     (no ``.`` or ``..`` part, no doubled or trailing slash) is its folder's answer and its name,
     unless that answer ends going up (the name may be where it came from); any other goes
-    through ``here``."""
-    folders: dict[str, str] = {}
+    through ``here``. ``folders``: the answers per folder, kept by a caller across calls."""
+    folders = {} if folders is None else folders
     out = []
     for p in paths:
         if "/." in p or "//" in p or p.endswith("/") or not p.startswith("/"):
@@ -183,6 +184,50 @@ def at_line(point) -> str:
 def styled(state: str) -> str:
     style = STATE_STYLES.get(state)
     return f"[{style}]{state}[/{style}]" if style else state
+
+
+#: the rows a table on a terminal shows (``listing``)
+MAX_TABLE_ROWS = 1000
+
+
+def to_terminal() -> bool:
+    """Whether stdout is a terminal (a person reading), not a pipe or a file."""
+    return sys.stdout.isatty()
+
+
+def listing(
+    columns: Sequence[str],
+    rows: Iterator[list[str]],
+    *,
+    what: str,
+    every: str,
+    total: Callable[[], int] | None = None,
+    marked: Callable[[list[str]], list[str]] | None = None,
+) -> None:
+    """Rows of plain cells for a person. Into a pipe or a file: every row, tab-separated, written as
+    the rows come (``less``, ``grep``, ``cut``). On a terminal: a table of the first
+    ``MAX_TABLE_ROWS`` (``marked``: the cells with rich markup, else escaped) and a line saying how
+    many more ``what`` there are (``total()``; that there are more, without it) and how to see
+    them (``every``): rich took a minute and 600 MB to lay out a table of 100,000 rows no one
+    scrolls through."""
+    if not to_terminal():
+        write = sys.stdout.write
+        write("\t".join(columns) + "\n")
+        for row in rows:
+            write("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row) + "\n")
+        return
+    shown = list(islice(rows, MAX_TABLE_ROWS))
+    t = table(*columns)
+    for row in shown:
+        t.add_row(*(marked(row) if marked is not None else [escape(cell) for cell in row]))
+    __getattr__("out").print(t)
+    if len(shown) < MAX_TABLE_ROWS:
+        return
+    if total is None:  # not counted: that would read every row left
+        if next(rows, None) is not None:
+            say(f"... and more {what} (all of them: pipe them, as in {every}; or --json)", err=False)
+    elif (more := total() - len(shown)) > 0:
+        say(f"... and {more:,} more {what} (all of them: pipe them, as in {every}; or --json)", err=False)
 
 
 def table(*columns: str, title: str | None = None):

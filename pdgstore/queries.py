@@ -112,6 +112,16 @@ def items(log: EventLog, state: State, node: str | None = None, state_filter: st
             yield item_summary(item, root)
 
 
+def count_items(state: State, node: str | None = None, state_filter: str | None = None) -> int:
+    """How many items ``items`` lists, from the per-node counts (no item is read)."""
+    total = 0
+    for graph, node_name in node_order(state):
+        if node is None or node_name == node:
+            counts = state.node_counts(graph, node_name)
+            total += counts.get(state_filter, 0) if state_filter else sum(counts.values())
+    return total
+
+
 def find_item(state: ReadState, ref: str, *, summary: bool = False) -> Item:
     """The item whose id, unique id prefix (6+ characters) or name is ``ref`` (``summary``: without
     its parents, attributes, inputs, traceback and reason, when those are not needed)."""

@@ -262,6 +262,43 @@ def test_items_of_one_node_in_one_state(cooked):
     assert "upper_1" in table.stdout and "files_1" not in table.stdout
 
 
+def test_items_into_a_pipe_are_every_row_as_tab_separated_text(cooked):
+    listed = cooked.pdg("items")
+    assert listed.exit_code == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split("\t") == ["item_id", "name", "node", "index", "state", "outputs", "seconds"]
+    by_json = run_json(cooked, "items")["items"]
+    assert [line.split("\t")[:5] for line in lines[1:]] == [
+        [r["item_id"], r["name"], r["node"], str(r["index"]), r["state"]] for r in by_json
+    ]
+    assert lines[1 + [r["name"] for r in by_json].index("upper_3")].split("\t")[5] == "out1/f0002.txt [file/text]"
+
+
+def test_items_on_a_terminal_show_the_first_rows_and_how_many_more(cooked, monkeypatch):
+    """A table of 100,000 rows took rich a minute and 600 MB: a terminal gets the first
+    ``MAX_TABLE_ROWS`` and a count of the rest (from the store's counts, no item read)."""
+    from pdgstore.cli import render
+
+    monkeypatch.setattr(render, "to_terminal", lambda: True)
+    monkeypatch.setattr(render, "MAX_TABLE_ROWS", 5)
+    shown = cooked.pdg("items", "upper")
+    assert shown.exit_code == 0, shown.stderr
+    assert "upper_5" in shown.stdout and "upper_6" not in shown.stdout
+    assert "... and 15 more work items (all of them: pipe them, as in pdg items upper | less; or --json)" in shown.stdout
+    everything = cooked.pdg("items", "--state", "cooked_success")
+    assert "... and 37 more work items" in everything.stdout  # 42 items, every one cooked
+    assert "more work items" not in cooked.pdg("items", "concat").stdout
+    events = cooked.pdg("events")
+    assert "... and more events (all of them: pipe them, as in pdg events | less; or --json)" in events.stdout
+    assert "more events" not in cooked.pdg("events", "--kind", "cookfinished").stdout
+
+
+def test_events_into_a_pipe_are_every_event_as_tab_separated_text(cooked):
+    lines = cooked.pdg("events").stdout.splitlines()
+    assert lines[0].split("\t") == ["seq", "time", "cook_id", "kind", "subject", "payload"]
+    assert [int(line.split("\t")[0]) for line in lines[1:]] == [e["seq"] for e in run_events(cooked)]
+
+
 def _show(project, ref, **kwargs) -> dict:
     return run_json(project, "show", ref, **kwargs)["item"]
 
