@@ -35,25 +35,33 @@ def command(ref1, ref2, db, as_json) -> None:
     )
     if not result["items"]:
         return
-    t = render.table("change", "name", "node", "state", "what changed")
-    for r in result["items"]:
-        what = []
-        if r["why"]:
-            what.append(r["why"])
-        if r["renumbered"]:
-            was = r["renumbered"]
-            what.append(f"renumbered: was {was['name']} (index {was['index']})")
-        for name, ch in r["attrs"].items():
-            what.append(f"@{name}: {_short(ch['before'])} -> {_short(ch['after'])}")
-        for o in r["outputs"]:
-            what.append(f"{render.here(o['abspath'])}: {(o['before'] or 'none')[:8]} -> {(o['after'] or 'none')[:8]}")
-        states = (
-            r["state_after"]
-            if r["state_before"] in (None, r["state_after"])
-            else f"{r['state_before']} -> {r['state_after']}"
-        )
-        t.add_row(r["change"], r["name"], r["node"], states or r["state_before"], render.escape("; ".join(what)))
-    render.out.print(t)
+    items = result["items"]
+    render.listing(
+        ("change", "name", "node", "state", "what changed"),
+        (_cells(r) for r in items),
+        what="changed items",
+        every=f"pdg diff {ref1} {ref2} | less",
+        total=lambda: len(items),
+    )
+
+
+def _cells(r: dict) -> list[str]:
+    what = []
+    if r["why"]:
+        what.append(r["why"])
+    if r["renumbered"]:
+        was = r["renumbered"]
+        what.append(f"renumbered: was {was['name']} (index {was['index']})")
+    for name, ch in r["attrs"].items():
+        what.append(f"@{name}: {_short(ch['before'])} -> {_short(ch['after'])}")
+    for o in r["outputs"]:
+        what.append(f"{render.here(o['abspath'])}: {(o['before'] or 'none')[:8]} -> {(o['after'] or 'none')[:8]}")
+    states = (
+        r["state_after"]
+        if r["state_before"] in (None, r["state_after"])
+        else f"{r['state_before']} -> {r['state_after']}"
+    )
+    return [r["change"], r["name"], r["node"], states or r["state_before"], "; ".join(what)]
 
 
 def _short(values) -> str:
