@@ -90,7 +90,7 @@ def command(
     if dry_run:
         with render.json_stdout(as_json):  # what the graph file prints: to stderr
             plan = plan_file(graph, db=db, node=node, overrides=overrides)
-        _print_plan(plan, as_json)
+        _print_plan(plan, as_json, f"pdg cook {graph}{' ' + node if node else ''} --dry-run | less")
         return
     return_large_blocks()
     show_progress = not as_json and sys.stderr.isatty()
@@ -219,16 +219,21 @@ def _print_summary(summary, db_path: str) -> None:
     render.say(f"store: {render.here(db_path)} (pdg status, pdg items, pdg show ITEM, pdg history)", style="dim")
 
 
-def _print_plan(plan: dict, as_json: bool) -> None:
+def _print_plan(plan: dict, as_json: bool, every: str) -> None:
+    """The plan of ``pdg cook --dry-run`` (``every``: that command into a pager, for a long one)."""
     if as_json:
         render.emit_json(plan)
         return
     rows = plan["items"]
     if rows:
-        t = render.table("action", "item", "node", "cache state", "why", title="what a cook would do")
-        for r in rows:
-            t.add_row(r["action"], r["name"], r["node"], r["cache_state"], r["why"] or "")
-        render.out.print(t)
+        render.listing(
+            ("action", "item", "node", "cache state", "why"),
+            ([r["action"], r["name"], r["node"], r["cache_state"], r["why"] or ""] for r in rows),
+            what="items",
+            every=every,
+            total=lambda: len(rows),
+            title="what a cook would do",
+        )
     else:  # an empty answer on stdout reads as "did it even look?"
         render.out.print(f"nothing would run: all {plan['counts']['reuse']} items are up to date")
     c = plan["counts"]

@@ -203,13 +203,14 @@ def listing(
     every: str,
     total: Callable[[], int] | None = None,
     marked: Callable[[list[str]], list[str]] | None = None,
+    title: str | None = None,
 ) -> None:
     """Rows of plain cells for a person. Into a pipe or a file: every row, tab-separated, written as
     the rows come (``less``, ``grep``, ``cut``). On a terminal: a table of the first
     ``MAX_TABLE_ROWS`` (``marked``: the cells with rich markup, else escaped) and a line saying how
     many more ``what`` there are (``total()``; that there are more, without it) and how to see
-    them (``every``): rich took a minute and 600 MB to lay out a table of 100,000 rows no one
-    scrolls through."""
+    them (``every``); ``title``: the table's. Rich took a minute and 600 MB to lay out a table of
+    100,000 rows no one scrolls through."""
     if not to_terminal():
         write = sys.stdout.write
         write("\t".join(columns) + "\n")
@@ -217,7 +218,7 @@ def listing(
             write("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row) + "\n")
         return
     shown = list(islice(rows, MAX_TABLE_ROWS))
-    t = table(*columns)
+    t = table(*columns, title=title)
     for row in shown:
         t.add_row(*(marked(row) if marked is not None else [escape(cell) for cell in row]))
     __getattr__("out").print(t)
