@@ -23,6 +23,7 @@ from pdgstore import codec, faults, schema, snapshots, sqlitefile, tablefill, ta
 from pdgstore import prepared as prepared_rows
 from pdgstore.errors import StoreBusy, StoreError, StoreIOError, StoreRefused
 from pdgstore.events import Event
+from pdgstore.inserts import insert_rows
 from pdgstore.logreader import COLUMNS, LogReader
 from pdgstore.paths import NETWORK_FILESYSTEMS, display_path, filesystem_type
 from pdgstore.snapshots import SNAPSHOT_VERSION, pack_snapshot, write_blob
@@ -229,7 +230,7 @@ class EventLog(LogReader):
             return
 
         def write(c: sqlite3.Connection) -> None:
-            c.executemany(f"INSERT INTO events ({COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows)
+            insert_rows(c, f"INSERT INTO events ({COLUMNS})", 7, rows)
             # the queryable state moves with the events, in their transaction
             folding = prepared_rows.write_updated(c, rows, updated) if updated else rows
             if prepared or batches:

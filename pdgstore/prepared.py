@@ -34,6 +34,7 @@ from itertools import repeat
 import msgpack
 
 from pdgstore import itemlists
+from pdgstore.inserts import insert_rows
 from pdgstore.state import Item
 from pdgstore.tables import (
     BATCH_KIND,
@@ -83,7 +84,7 @@ def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
     """Insert the rows ``new_item_row`` made (in ``ord`` order), their lists, links, nodes and
     counts; return the seqs of the events they stand for (``fold_rows`` skips those)."""
     rows = sorted(prepared, key=lambda row: row[0])
-    conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", [row[:9] for row in rows])
+    insert_rows(conn, f"INSERT INTO items ({ITEM_COLUMNS})", 9, [row[:9] for row in rows])
     links = []
     counts: dict = {}
     firsts: dict = {}
@@ -97,7 +98,7 @@ def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
             for field, values in row[10].items():
                 itemlists.write(conn, row[1], field, None, values)
     if links:
-        conn.executemany("INSERT OR IGNORE INTO links VALUES (?, ?)", links)
+        insert_rows(conn, "INSERT OR IGNORE INTO links", 2, links)
     conn.executemany(
         "INSERT OR IGNORE INTO nodes (ord, graph, node) VALUES (?, ?, ?)", [(o, g, n) for (g, n), o in firsts.items()]
     )
@@ -153,8 +154,10 @@ def write_batches(conn: sqlite3.Connection, batches: Sequence[tuple]) -> set:
     done = set()
     for first, graph, node, state, cook_id, ids, names, bodies, details, link_parents, link_children in batches:
         n = len(ids)
-        conn.executemany(
-            f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+        insert_rows(
+            conn,
+            f"INSERT INTO items ({ITEM_COLUMNS})",
+            9,
             zip(
                 range(first, first + n),
                 ids,
@@ -169,7 +172,7 @@ def write_batches(conn: sqlite3.Connection, batches: Sequence[tuple]) -> set:
             ),
         )
         if link_parents:
-            conn.executemany("INSERT OR IGNORE INTO links VALUES (?, ?)", zip(link_parents, link_children, strict=True))
+            insert_rows(conn, "INSERT OR IGNORE INTO links", 2, zip(link_parents, link_children, strict=True))
         conn.execute("INSERT OR IGNORE INTO nodes (ord, graph, node) VALUES (?, ?, ?)", (first, graph, node))
         conn.execute(
             "INSERT INTO node_states VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count",

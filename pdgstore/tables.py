@@ -43,6 +43,7 @@ import msgpack
 from pdgstore import codec, itemlists
 from pdgstore import events as ev
 from pdgstore.errors import DamagedRow
+from pdgstore.inserts import insert_rows
 from pdgstore.projection import APPLY
 from pdgstore.state import EMPTY_MAP, CookRecord, GraphInfo, Item, State, paused_gc
 
@@ -418,11 +419,11 @@ class _Batch:
             conn.executemany("UPDATE items SET cook_id = ?, body = ?, detail = ? WHERE ord = ?", rewritten)
         if inserts:  # in ``ord`` order: appended to the table's B-tree, not scattered through it
             inserts.sort()
-            conn.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", inserts)
+            insert_rows(conn, f"INSERT INTO items ({ITEM_COLUMNS})", 9, inserts)
         if unlink:
             conn.executemany("DELETE FROM links WHERE parent = ? AND child = ?", unlink)
         if link:
-            conn.executemany("INSERT OR IGNORE INTO links VALUES (?, ?)", link)
+            insert_rows(conn, "INSERT OR IGNORE INTO links", 2, link)
         if new_nodes:
             conn.executemany("INSERT OR IGNORE INTO nodes (ord, graph, node) VALUES (?, ?, ?)", new_nodes)
         _count_states(conn, counts)
