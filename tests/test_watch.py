@@ -334,7 +334,7 @@ def _manifest_written_after_cook(project) -> bool:
 def test_the_pdg_cook_after_a_watcher_proves_its_noop_from_the_manifest_the_watcher_left(wide, running, monkeypatch):
     """A watcher writes the no-op manifest once no change came for a moment after its cook (and
     when it stops): its own end (WatchStopped) after it does not spoil it, and the ``pdg cook``
-    after the watch reads no item of the store (without it, every item: 9 s at W(100,000))."""
+    after the watch reads no item of the store (without it, every item: 3.7 s at W(100,000))."""
     from pdgstore.engine.project import cook_file
 
     r = running()
