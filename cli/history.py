@@ -60,34 +60,50 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
     if as_json:
         render.emit_json({"schema": JSON_SCHEMA, "cooks": rows})
         return
-    t = render.table(
-        "cook_id",
-        "graph",
-        "node",
-        "started",
-        "seconds",
-        "status",
-        "ran",
-        "reused",
-        "failed",
-        "cancelled",
-        "trigger",
-        "message",
+    render.listing(
+        COLUMNS,
+        (_cells(r) for r in rows),
+        what="cooks",
+        every="pdg history | less",
+        marked=_marked,
+        newest=True,
     )
-    for r in rows:
-        c = r["items"]
-        t.add_row(
-            str(r["cook_id"]),
-            r["graph"],
-            r["node"] or "",
-            render.when(r["started_ns"]),
-            "" if r["seconds"] is None else f"{r['seconds']:.2f}",
-            render.styled(r["status"]),
-            *(str(c.get(k, "")) for k in ("ran", "reused", "failed", "cancelled")),
-            render.escape(queries.trigger_text(r["trigger"])),
-            render.escape(r["message"]),
-        )
-    render.out.print(t)
+
+
+COLUMNS = (
+    "cook_id",
+    "graph",
+    "node",
+    "started",
+    "seconds",
+    "status",
+    "ran",
+    "reused",
+    "failed",
+    "cancelled",
+    "trigger",
+    "message",
+)
+
+
+def _cells(r: dict) -> list[str]:
+    c = r["items"]
+    return [
+        str(r["cook_id"]),
+        r["graph"],
+        r["node"] or "",
+        render.when(r["started_ns"]),
+        "" if r["seconds"] is None else f"{r['seconds']:.2f}",
+        r["status"],
+        *(str(c.get(k, "")) for k in ("ran", "reused", "failed", "cancelled")),
+        queries.trigger_text(r["trigger"]),
+        r["message"],
+    ]
+
+
+def _marked(cells: list[str]) -> list[str]:
+    """A row's cells for a table: its status styled, the rest escaped."""
+    return [render.styled(cell) if at == 5 else render.escape(cell) for at, cell in enumerate(cells)]
 
 
 def _show_cook(d: dict, as_json: bool) -> None:

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import TextIO
@@ -204,25 +205,41 @@ def listing(
     total: Callable[[], int] | None = None,
     marked: Callable[[list[str]], list[str]] | None = None,
     title: str | None = None,
+    newest: bool = False,
 ) -> None:
     """Rows of plain cells for a person. Into a pipe or a file: every row, tab-separated, written as
     the rows come (``less``, ``grep``, ``cut``). On a terminal: a table of the first
-    ``MAX_TABLE_ROWS`` (``marked``: the cells with rich markup, else escaped) and a line saying how
-    many more ``what`` there are (``total()``; that there are more, without it) and how to see
-    them (``every``); ``title``: the table's. Rich took a minute and 600 MB to lay out a table of
-    100,000 rows no one scrolls through."""
+    ``MAX_TABLE_ROWS`` (``newest``: the last, as ``pdg history`` shows its latest cooks; ``marked``:
+    the cells with rich markup, else escaped) and a line saying how many more ``what`` there are
+    (``total()``; that there are more, without it) and how to see them (``every``); ``title``:
+    the table's. Rich took a minute and 600 MB to lay out a table of 100,000 rows no one scrolls
+    through."""
     if not to_terminal():
         write = sys.stdout.write
         write("\t".join(columns) + "\n")
         for row in rows:
             write("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row) + "\n")
         return
-    shown = list(islice(rows, MAX_TABLE_ROWS))
+    if newest:
+        kept: deque = deque(maxlen=MAX_TABLE_ROWS)
+        seen = 0
+        for row in rows:
+            kept.append(row)
+            seen += 1
+        if seen > MAX_TABLE_ROWS:
+            say(
+                f"... {seen - MAX_TABLE_ROWS:,} earlier {what} before these (all of them: pipe them, as in"
+                f" {every}; or --json)",
+                err=False,
+            )
+        shown = list(kept)
+    else:
+        shown = list(islice(rows, MAX_TABLE_ROWS))
     t = table(*columns, title=title)
     for row in shown:
         t.add_row(*(marked(row) if marked is not None else [escape(cell) for cell in row]))
     __getattr__("out").print(t)
-    if len(shown) < MAX_TABLE_ROWS:
+    if newest or len(shown) < MAX_TABLE_ROWS:
         return
     if total is None:  # not counted: that would read every row left
         if next(rows, None) is not None:

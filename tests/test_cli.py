@@ -293,6 +293,25 @@ def test_items_on_a_terminal_show_the_first_rows_and_how_many_more(cooked, monke
     assert "more events" not in cooked.pdg("events", "--kind", "cookfinished").stdout
 
 
+def test_history_on_a_terminal_shows_the_latest_cooks_and_how_many_came_before(cooked, monkeypatch):
+    from pdgstore.cli import render
+
+    for _ in range(3):
+        assert cooked.pdg("cook", "wide.py").exit_code == 0
+    monkeypatch.setattr(render, "to_terminal", lambda: True)
+    monkeypatch.setattr(render, "MAX_TABLE_ROWS", 2)
+    shown = cooked.pdg("history")
+    assert shown.exit_code == 0, shown.stderr
+    assert "... 2 earlier cooks before these (all of them: pipe them, as in pdg history | less; or --json)" in (
+        shown.stdout
+    )
+    listed = [line.split("│")[0].strip() for line in shown.stdout.splitlines() if "│" in line]
+    assert listed == ["3", "4"], shown.stdout  # the last two cooks
+    monkeypatch.setattr(render, "to_terminal", lambda: False)
+    piped = cooked.pdg("history")
+    assert [line.split("\t")[0] for line in piped.stdout.splitlines()] == ["cook_id", "1", "2", "3", "4"]
+
+
 def test_events_into_a_pipe_are_every_event_as_tab_separated_text(cooked):
     lines = cooked.pdg("events").stdout.splitlines()
     assert lines[0].split("\t") == ["seq", "time", "cook_id", "kind", "subject", "payload"]
