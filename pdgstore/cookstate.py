@@ -205,7 +205,7 @@ class CookState(State):
                     body = row[1]
                 elif not items.is_read(row[0]):
                     ahead[row[0]] = row[1]
-            yield items[item_id].outputs if body is None else _outputs(conn, item_id, body)
+            yield items[item_id].outputs if body is None else row_outputs(conn, item_id, body)
 
     def finished_outputs(self, graph: str, node: str) -> dict[str, list]:
         ids = self.node_items.get((graph, node), ())
@@ -227,7 +227,7 @@ class CookState(State):
             "SELECT item_id, state, body FROM items WHERE graph = ? AND node = ?", (graph, node)
         ):
             if not items.is_read(item_id) and (not done_only or state in DONE_STATES):
-                found[item_id] = _outputs(self._reader.conn, item_id, body)
+                found[item_id] = row_outputs(self._reader.conn, item_id, body)
         return found
 
     def members(self, graph: str, nodes: list[str], ids: list[str]) -> list:
@@ -280,7 +280,7 @@ class CookState(State):
             for item_id, body in self._reader.execute(
                 "SELECT item_id, body FROM items WHERE graph = ? AND node = ?", (graph, node)
             ):
-                outputs = items[item_id].outputs if items.is_read(item_id) else _outputs(conn, item_id, body)
+                outputs = items[item_id].outputs if items.is_read(item_id) else row_outputs(conn, item_id, body)
                 if any(o[PATH] in paths for o in outputs):
                     found.append(item_id)
                     if len(found) > limit:
@@ -354,7 +354,7 @@ def outputs_holding(conn: sqlite3.Connection, graph: str, paths: set[str]) -> It
     else:
         rows = conn.execute(f"SELECT {columns} ORDER BY ord", (graph,))
     for item_id, body, detail in rows:
-        outputs = _outputs(conn, item_id, body)
+        outputs = row_outputs(conn, item_id, body)
         for o in outputs:
             if o[PATH] in paths:
                 yield item_id, body, detail, outputs
@@ -365,7 +365,7 @@ def _unpack(blob: bytes):
     return msgpack.unpackb(blob, raw=False, strict_map_key=False)
 
 
-def _outputs(conn: sqlite3.Connection, item_id: str, body: bytes) -> list:
+def row_outputs(conn: sqlite3.Connection, item_id: str, body: bytes) -> list:
     """An item's outputs from its row's body (a long list from ``lists``)."""
     return itemlists.restored(conn, item_id, "outputs", _unpack(body)[1], lazy=False)
 

@@ -14,8 +14,8 @@ from contextlib import AbstractContextManager, contextmanager
 
 import msgpack
 
-from pdgstore import codec, itembatch, itemlists, schema, sqlitefile, tables
-from pdgstore.cookstate import read_cook_state
+from pdgstore import codec, itembatch, schema, sqlitefile, tables
+from pdgstore.cookstate import read_cook_state, row_outputs
 from pdgstore.errors import HistoryCompacted, StoreRefused
 from pdgstore.events import DONE_STATES, Event
 from pdgstore.pdgevents import PdgEvent, replay_events
@@ -116,7 +116,7 @@ class LogReader:
             )
             for item_id, state, body in rows:
                 if state in DONE_STATES:
-                    yield itemlists.restored(self.conn, item_id, "outputs", tables.unpack(body)[1], lazy=False)
+                    yield row_outputs(self.conn, item_id, body)
 
     def events(
         self,
