@@ -65,7 +65,7 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
         (_cells(r) for r in rows),
         what="cooks",
         every="pdg history | less",
-        marked=_marked,
+        states=5,
         newest=True,
     )
 
@@ -99,11 +99,6 @@ def _cells(r: dict) -> list[str]:
         queries.trigger_text(r["trigger"]),
         r["message"],
     ]
-
-
-def _marked(cells: list[str]) -> list[str]:
-    """A row's cells for a table: its status styled, the rest escaped."""
-    return [render.styled(cell) if at == 5 else render.escape(cell) for at, cell in enumerate(cells)]
 
 
 def _show_cook(d: dict, as_json: bool) -> None:

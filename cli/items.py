@@ -46,7 +46,7 @@ def command(node, state_filter, at, db, as_json) -> None:
             what="work items",
             every=f"pdg items {node} | less" if node else "pdg items | less",
             total=lambda: queries.count_items(state, node, state_filter),
-            marked=_marked,
+            states=4,
         )
 
 
@@ -58,8 +58,3 @@ def _cells(r: dict, folders: dict[str, str]) -> list[str]:
     if len(r["outputs"]) > 3:
         outputs += f", ... ({len(r['outputs'])} files)"
     return [r["item_id"], r["name"], r["node"], str(r["index"]), r["state"], outputs, f"{r['cook_seconds']:.3f}"]
-
-
-def _marked(cells: list[str]) -> list[str]:
-    """A row's cells for a table: its state styled, the rest escaped."""
-    return [render.styled(cell) if at == 4 else render.escape(cell) for at, cell in enumerate(cells)]

@@ -203,17 +203,17 @@ def listing(
     what: str,
     every: str,
     total: Callable[[], int] | None = None,
-    marked: Callable[[list[str]], list[str]] | None = None,
+    states: int | None = None,
     title: str | None = None,
     newest: bool = False,
 ) -> None:
     """Rows of plain cells for a person. Into a pipe or a file: every row, tab-separated, written as
     the rows come (``less``, ``grep``, ``cut``). On a terminal: a table of the first
-    ``MAX_TABLE_ROWS`` (``newest``: the last, as ``pdg history`` shows its latest cooks; ``marked``:
-    the cells with rich markup, else escaped) and a line saying how many more ``what`` there are
-    (``total()``; that there are more, without it) and how to see them (``every``); ``title``:
-    the table's. Rich took a minute and 600 MB to lay out a table of 100,000 rows no one scrolls
-    through."""
+    ``MAX_TABLE_ROWS`` (``newest``: the last, as ``pdg history`` shows its latest cooks; the cells
+    escaped, those of column ``states`` styled as states) and a line saying how many more
+    ``what`` there are (``total()``; that there are more, without it) and how to see them
+    (``every``); ``title``: the table's. Rich took a minute and 600 MB to lay out a table of
+    100,000 rows no one scrolls through."""
     if not to_terminal():
         write = sys.stdout.write
         write("\t".join(columns) + "\n")
@@ -237,7 +237,7 @@ def listing(
         shown = list(islice(rows, MAX_TABLE_ROWS))
     t = table(*columns, title=title)
     for row in shown:
-        t.add_row(*(marked(row) if marked is not None else [escape(cell) for cell in row]))
+        t.add_row(*(styled(cell) if at == states else escape(cell) for at, cell in enumerate(row)))
     __getattr__("out").print(t)
     if newest or len(shown) < MAX_TABLE_ROWS:
         return
