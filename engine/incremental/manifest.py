@@ -350,10 +350,11 @@ def try_noop(
         return None, None
     described = graph.describe()
     order = graph.topological_order()
+    same_graph = m["described"] == described
     may_be_noop = (
         not scan_only
         and not (graph.handlers or graph.types.cache_handlers or graph.types.warnings)
-        and m["described"] == described
+        and same_graph
         and all(_reusable(graph.nodes[name], m["counts"]) for name in order)
         and log.all_done(graph.name)  # none left dirty by a cook of one node (``engine.incremental.vouch``)
     )
@@ -373,21 +374,21 @@ def try_noop(
         and _matches_same(pattern, root, recorded, paths, stats, stamps_hold)
         for name, recorded in m["patterns"].items()
     )
-    if not patterns_same or not may_be_noop:
-        return None, Scan(
-            stats, changed, patterns_same, z, same_graph=m["described"] == described, results=m["results"]
-        )
+    # files touched with a cook of one node: it walks from the scan (a no-op records their new stats)
+    if not patterns_same or not may_be_noop or (changed and node is not None):
+        return None, Scan(stats, changed, patterns_same, z, same_graph=same_graph, results=m["results"])
     if not changed:
         stamped = _stamped(graph, m["patterns"], started_ns)
         # a folder the cook before could not stamp (it had just changed) is stamped now: the
         # no-ops after this one need not list it (1,000,000 names, 2 s at W(1,000,000))
-        stamps = {**m, "patterns": stamped, "paths": recorded, "mtimes": mtimes, "sizes": sizes}
-        again = _packed(stamps) if stamped is not None else None
+        again = (
+            _packed({**m, "patterns": stamped, "paths": recorded, "mtimes": mtimes, "sizes": sizes})
+            if stamped is not None
+            else None
+        )
         if node is not None:
             order = graph.upstream_closure(node)
         return _record(log, graph, described, order, m, jobs, started, started_ns, None, again, node), None
-    if node is not None:  # files touched: the cook of one node walks from the scan
-        return None, Scan(stats, changed, patterns_same, z, same_graph=True, results=m["results"])
     # files touched, and maybe no more: a no-op that records their new stats (``restat``)
     fresh = restat.refresh(log, graph, recorded, paths, sizes, stats, changed)
     if fresh is None:
