@@ -18,9 +18,9 @@ of one node (``pdg cook GRAPH NODE``) records the whole graph's definitions but 
   when it was merged anew. The cook then records each such child dirty (``WorkItemDirtied``, the
   upstream item named: ``pdg explain`` follows it; a wait-for-all's also with its changed members'
   records from before, ``was``, for ``engine.cook.inplace``), so the next cook of the graph reruns
-  it, and what it feeds if its results change, as after ``pdg dirty``; the manifest it writes proves no
-  no-op while one is dirty (``EventLog.all_done``), and the delta walk starts from them as from
-  changed files.
+  it, and what it feeds if its results change, as after ``pdg dirty``; the manifest it writes
+  proves no no-op while one is dirty (``EventLog.all_done``), and the delta walk starts from them
+  as from changed files.
 
 Otherwise the next cook walks every item, as after any cook of one node before this.
 """
