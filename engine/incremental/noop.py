@@ -88,8 +88,8 @@ def nothing_to_do(
     ``scanned``: the no-op manifest's scan found every recorded file and pattern as it recorded
     them. The manifest describes the log's end, and only a cook that succeeded and left the whole
     graph consistent writes one, so every item is settled and its files unchanged: no item is read
-    to prove it again (the cook planned by ``pdg cook --dry-run``, which records no no-op, read
-    every item of its scope)."""
+    to prove it again (a cook that takes the scan and records no no-op, as ``pdg cook --dry-run``'s,
+    read every item of its scope)."""
     if node_reasons or graph.types.cache_handlers or not consistent(state, graph.name, cook_id):
         return False
     root = graph.root
