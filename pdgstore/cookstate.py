@@ -6,9 +6,9 @@ items is seconds and gigabytes before the first decision). ``CookState`` is a ``
 ``items`` and ``node_items`` fill themselves from the tables on first use:
 
 - ``items[id]``, ``items.get(id)``, ``id in items``: that item's row, read by its id (a missing id is
-  read once); after ``MAX_MISSES`` ids of one node read one by one the rest of that node is read
-  at once, so a walk that goes over a node pays one scan of it, not a query per item (and not a
-  read of the other nodes' items);
+  read once); once ``MAX_MISSES`` ids of one node, and a sixteenth of it, were read one by one the
+  rest of that node is read at once, so a walk that goes over a node pays one scan of it, not a
+  query per item (and not a read of the other nodes' items);
 - ``node_items[(graph, node)]``: that node's ids in generation order (the ``items_node`` index);
 - ``items_of(graph, node)``: that node's items, the missing ones read in one query;
 - anything that goes over every item (``values()``, ``len``, a snapshot) reads the rest first and
@@ -24,19 +24,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
 import msgpack
 
-from pdgstore import itemlists, tables
+from pdgstore import fileindex, itemlists, tables
 from pdgstore.events import DONE_STATES, PATH, STATES, TAG
 from pdgstore.lazyitems import MAX_MISSES, LazyItems, StoreReader
 from pdgstore.state import Item, State
 
-#: changed files above which ``items_holding`` gives up (one scan of the item bodies per file)
-MAX_PATHS = 32
 #: the states an item in which is not done: what ``unsettled_ids`` looks for
 NOT_DONE = tuple(s for s in STATES if s not in DONE_STATES)
 
@@ -259,33 +257,11 @@ class CookState(State):
         found.update((i, items[i]) for i in held)  # an item read may have changed since its row was written
         return [found[i] for i in ids]
 
-    def items_holding(self, graph: str, paths: list[str]) -> list[str] | None:
+    def items_holding(self, graph: str, paths: list[str]) -> list[str]:
         """The ids of the items (of ``graph``, and maybe others) that may list one of ``paths`` (as
-        the events record them) among their outputs: a superset (the rows are searched for the
-        path's bytes), to be checked item by item; None for more than ``MAX_PATHS`` paths."""
-        if len(paths) > MAX_PATHS:
-            return None
-        return _searched(self._reader.execute, graph, paths)
-
-    def items_listing(self, graph: str, nodes: Iterable[str], paths: set[str], limit: int) -> list[str] | None:
-        """The ids of the items of ``nodes`` that list one of ``paths`` (as recorded) among their
-        outputs, from one pass of the nodes' rows that decodes their outputs only (no ``Item`` is
-        made or kept); None as soon as more than ``limit`` do. For more paths than ``items_holding``
-        searches: a stat scan that found every file touched must learn that most of the store is
-        reached without reading the store into memory (at W(1,000,000), gigabytes)."""
-        items = self.items
-        conn = self._reader.conn
-        found: list[str] = []
-        for node in nodes:
-            for item_id, body in self._reader.execute(
-                "SELECT item_id, body FROM items WHERE graph = ? AND node = ?", (graph, node)
-            ):
-                outputs = items[item_id].outputs if items.is_read(item_id) else row_outputs(conn, item_id, body)
-                if any(o[PATH] in paths for o in outputs):
-                    found.append(item_id)
-                    if len(found) > limit:
-                        return None
-        return found
+        the events record them) among their outputs, looked up in ``files`` (``pdgstore.fileindex``):
+        a superset, to be checked item by item."""
+        return fileindex.holding(self._reader.execute, paths)
 
     def unsettled_ids(self, graph: str, nodes: Iterable[str]) -> list[str]:
         """The ids of the items of ``nodes`` in a state other than done (dirty, say: a cook of one
@@ -319,40 +295,18 @@ class Member(NamedTuple):
 NO_ATTRS: Mapping[str, list] = MappingProxyType({})
 
 
-def _searched(execute: Callable[[str, tuple], sqlite3.Cursor], graph: str, paths: list[str]) -> list[str]:
-    """The ids of the items of ``graph`` (and, through long lists, maybe of others) whose rows hold
-    the bytes of one of ``paths``: a superset of those listing one among their outputs, found by one
-    pass of ``items`` and one of ``lists`` for all of them (``execute``: a connection's, or the
-    cook state's reader's)."""
-    if not paths:
-        return []
-    needles = tuple(msgpack.packb(path, use_bin_type=True) for path in paths)
-    any_of = " OR ".join(["instr(body, ?) > 0"] * len(needles))
-    found: dict[str, None] = {}
-    for (item_id,) in execute(f"SELECT item_id FROM items WHERE graph = ? AND ({any_of})", (graph, *needles)):
-        found[item_id] = None
-    for (item_id,) in execute(  # long lists of outputs (``pdgstore.itemlists``), any graph's
-        f"SELECT DISTINCT item_id FROM lists WHERE field = 'outputs' AND ({any_of})", needles
-    ):
-        found[item_id] = None
-    return list(found)
-
-
 def outputs_holding(conn: sqlite3.Connection, graph: str, paths: set[str]) -> Iterator[tuple[str, bytes, bytes, list]]:
     """(item id, body, detail, outputs) of each item of ``graph`` listing one of ``paths`` (as the
-    events record them) among its outputs, in the tables' order, read from the rows one at a time:
-    no item is made or kept. Few paths are searched for in the rows' bytes (``MAX_PATHS``); more
-    take one pass of the graph's rows that decodes their outputs only."""
-    columns = "item_id, body, detail FROM items WHERE graph = ?"
-    if len(paths) <= MAX_PATHS:
-        ids = _searched(conn.execute, graph, sorted(paths))
-        if not ids:
-            return
-        rows = conn.execute(
-            f"SELECT {columns} AND item_id IN (SELECT value FROM json_each(?)) ORDER BY ord", (graph, json.dumps(ids))
-        )
-    else:
-        rows = conn.execute(f"SELECT {columns} ORDER BY ord", (graph,))
+    events record them) among its outputs, in the tables' order, read from the rows one at a time
+    (``files`` finds them: ``pdgstore.fileindex``): no item is made or kept."""
+    ids = fileindex.holding(conn.execute, sorted(paths))
+    if not ids:
+        return
+    rows = conn.execute(
+        "SELECT item_id, body, detail FROM items WHERE graph = ? AND item_id IN (SELECT value FROM json_each(?)) "
+        "ORDER BY ord",
+        (graph, json.dumps(ids)),
+    )
     for item_id, body, detail in rows:
         outputs = row_outputs(conn, item_id, body)
         for o in outputs:

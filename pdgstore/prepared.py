@@ -33,7 +33,7 @@ from itertools import repeat
 
 import msgpack
 
-from pdgstore import itemlists
+from pdgstore import fileindex, itemlists
 from pdgstore.inserts import insert_rows
 from pdgstore.state import Item
 from pdgstore.tables import (
@@ -51,6 +51,8 @@ from pdgstore.tables import (
 
 #: event kinds whose fold changes items their subject does not name
 MANY_ITEMS = frozenset({"NodeDirtied", BATCH_KIND})
+#: the kinds of ``ROW_KINDS`` whose fold changes the item's outputs
+OUTPUT_KINDS = frozenset({"WorkItemOutputAdded", "WorkItemRestatted"})
 
 
 def new_item_row(seq: int, item: Item) -> tuple:
@@ -60,9 +62,10 @@ def new_item_row(seq: int, item: Item) -> tuple:
     items at once hands these rows with its batch (``EventLog.append_rows(prepared=...)``), and the
     append writes them instead of decoding and folding those events a second time. Body and detail
     are packed by ``tables.item_body``/``item_detail``, the fold's own, so the two rows cannot differ.
-    A tenth column, the item's parents, gives ``write_prepared`` its links; an item with a long
-    list (``pdgstore.itemlists``: its row holds the length) gets an eleventh, its lists by name,
-    for ``write_prepared`` to write into ``lists``."""
+    A tenth column, the item's parents, gives ``write_prepared`` its links, an eleventh its
+    outputs' rows of ``files`` (``pdgstore.fileindex``); an item with a long list
+    (``pdgstore.itemlists``: its row holds the length) gets a twelfth, its lists by name, for
+    ``write_prepared`` to write into ``lists``."""
     row = (
         seq,
         item.item_id,
@@ -74,6 +77,7 @@ def new_item_row(seq: int, item: Item) -> tuple:
         item_body(item),
         item_detail(item),
         item.parents,  # beside the row, not in it: its links, without decoding the detail again
+        fileindex.rows_of(item.item_id, item.outputs),
     )
     if has_long_lists(item):
         return (*row, dict(zip(LIST_FIELDS, lists_of(item))))
@@ -86,6 +90,7 @@ def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
     rows = sorted(prepared, key=lambda row: row[0])
     insert_rows(conn, f"INSERT INTO items ({ITEM_COLUMNS})", 9, [row[:9] for row in rows])
     links = []
+    paths = []
     counts: dict = {}
     firsts: dict = {}
     for row in rows:
@@ -94,11 +99,14 @@ def write_prepared(conn: sqlite3.Connection, prepared: Sequence[tuple]) -> set:
         state_key = (row[2], row[3], row[5])
         counts[state_key] = counts.get(state_key, 0) + 1
         links += [(p, row[1]) for p in row[9]]
-        if len(row) > 10:  # an item with a long list
-            for field, values in row[10].items():
+        paths += row[10]
+        if len(row) > 11:  # an item with a long list
+            for field, values in row[11].items():
                 itemlists.write(conn, row[1], field, None, values)
     if links:
         insert_rows(conn, "INSERT OR IGNORE INTO links", 2, links)
+    if paths:
+        fileindex.insert(conn, paths)
     conn.executemany(
         "INSERT OR IGNORE INTO nodes (ord, graph, node) VALUES (?, ?, ?)", [(o, g, n) for (g, n), o in firsts.items()]
     )
@@ -115,7 +123,7 @@ _pack = msgpack.Packer(use_bin_type=True).pack
 def batch_rows(seq: int, graph: str, node: str, state: str, cook_id: int, columns: dict) -> tuple | None:
     """The ``items`` rows of a batch of new items (``pdgstore.itembatch``: the ``WorkItemsGenerated``
     at ``seq``, its ``columns``), as columns: ``(first ord, graph, node, state, cook_id, ids, names,
-    bodies, details, link parents, link children)``, for ``write_batches``. Each body and detail is
+    bodies, details, link parents, link children, files rows)``, for ``write_batches``. Each body and detail is
     the tuple ``tables.item_body``/``item_detail`` pack for the item the fold makes of it
     (``projection``: not started, no error, traceback or reason), so the rows cannot differ from the
     fold's (``pdg check`` replays the batch through the fold and compares). None when an item has a
@@ -144,15 +152,18 @@ def batch_rows(seq: int, graph: str, node: str, state: str, cook_id: int, column
     details = list(map(_pack, zip(parents, columns["attrs"], inputs, repeat("", n), repeat({}, n), strict=True)))
     link_parents = [parent for ups in parents for parent in ups]
     link_children = [item_id for item_id, ups in zip(ids, parents) for _ in ups]
+    files = [row for item_id, made in zip(ids, outputs) if made for row in fileindex.rows_of(item_id, made)]
     first = seq - len(ids) + 1
-    return (first, graph, node, state, cook_id, ids, columns["names"], bodies, details, link_parents, link_children)
+    return (
+        first, graph, node, state, cook_id, ids, columns["names"], bodies, details, link_parents, link_children, files
+    )  # fmt: skip
 
 
 def write_batches(conn: sqlite3.Connection, batches: Sequence[tuple]) -> set:
     """Insert the rows ``batch_rows`` made, their links, nodes and counts; return the seqs of the
     batch events they stand for (``fold_rows`` skips those)."""
     done = set()
-    for first, graph, node, state, cook_id, ids, names, bodies, details, link_parents, link_children in batches:
+    for first, graph, node, state, cook_id, ids, names, bodies, details, link_parents, link_children, files in batches:
         n = len(ids)
         insert_rows(
             conn,
@@ -173,6 +184,8 @@ def write_batches(conn: sqlite3.Connection, batches: Sequence[tuple]) -> set:
         )
         if link_parents:
             insert_rows(conn, "INSERT OR IGNORE INTO links", 2, zip(link_parents, link_children, strict=True))
+        if files:
+            fileindex.insert(conn, files)
         conn.execute("INSERT OR IGNORE INTO nodes (ord, graph, node) VALUES (?, ?, ?)", (first, graph, node))
         conn.execute(
             "INSERT INTO node_states VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count",
@@ -212,4 +225,11 @@ def write_updated(conn: sqlite3.Connection, rows: Sequence[tuple], updated: Sequ
     if conn.total_changes - before != len(writes):  # the writer's item is not in the table: its fold is wrong
         raise sqlite3.IntegrityError("an updated item row is not in the items table")
     done = {item_id for _, _, item_id in writes}
+    refiled = {r[5] for r in rows if r[4] in OUTPUT_KINDS and r[5] in done}
+    if refiled:  # their outputs changed: so may the paths ``files`` holds for them, and a long list
+        # they had (restatted to fewer files) is in their rows now
+        fileindex.refile(
+            conn, [(item_id, msgpack.unpackb(body)[1]) for body, _, item_id in writes if item_id in refiled]
+        )
+        conn.executemany("DELETE FROM lists WHERE item_id = ? AND field = 'outputs'", [(i,) for i in refiled])
     return [r for r in rows if not (r[4] in ROW_KINDS and r[5] in done)]

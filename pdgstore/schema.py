@@ -34,6 +34,10 @@ partition's parents and outputs, a gather's inputs) in chunks of its own, the it
 its length. The migration from 2 creates the table and moves such lists out of the rows
 (``CONVERTS``: ``itemlists.move_long_lists``); from 1, the fold fills every table at once.
 
+Schema 4 adds ``files`` (``pdgstore.fileindex``): the paths of each item's outputs, indexed by path,
+so the items holding a changed file are looked up, not searched for. The migration from 3 creates
+the table and fills it from the items' rows (``fileindex.fill``).
+
 Payloads per kind are documented on the classes in ``pdgstore.events``. A file that is not SQLite,
 is SQLite of another application or carries a newer schema is refused by ``check_header`` without
 being opened for writing. Whether a file of ours is corrupt only SQLite can tell (``pdgstore.log``
@@ -47,11 +51,11 @@ import sqlite3
 import struct
 import threading
 
-from pdgstore import itemlists, tables
+from pdgstore import fileindex, itemlists, tables
 from pdgstore.errors import StoreMissing, StoreRefused
 
 APPLICATION_ID = 0x50444753
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 #: The tables and indexes (above), as SQL: what ``create_tables`` runs and
@@ -124,12 +128,13 @@ def _columns(table) -> dict[str, str]:
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: tuple(tables.statements(tables.SCHEMA_2_SQL)),
     3: tuple(tables.statements(itemlists.LISTS_SQL)),
+    4: tuple(tables.statements(fileindex.FILES_SQL)),
 }
 #: schema versions whose new tables are filled by folding the log (``tablefill.rebuild``) as they
 #: are made; the fold writes every table of the current schema, so no conversion runs after it
 FILLS = frozenset({2})
 #: schema version -> how the rows of the version before it are brought to it in place
-CONVERTS = {3: itemlists.move_long_lists}
+CONVERTS = {3: itemlists.move_long_lists, 4: fileindex.fill}
 
 
 class HeldFile:

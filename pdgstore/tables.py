@@ -1,5 +1,5 @@
 """The queryable state: projection tables beside the log, changed in the transaction of the events
-that change them (schema 2; schema 3 keeps an item's long lists apart: ``pdgstore.itemlists``).
+that change them (schema 2; 3 keeps long lists apart: ``pdgstore.itemlists``; 4 indexes files: ``fileindex``).
 
 Why: a read command asks about one node or one item; answering from a replayed ``State`` costs
 what the store holds (every item decoded). These tables hold the same state, indexed, so a read
@@ -30,6 +30,7 @@ Tables::
     jobs(item_id TEXT PRIMARY KEY, body)          -- an item's last job
     registry(key TEXT PRIMARY KEY, body)          -- transfers, watches, schedules (small dicts)
     lists(item_id, field, chunk, body)            -- an item's long lists, in chunks (schema 3)
+    files(item_id, path)                          -- the paths of an item's outputs, by path (schema 4)
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import msgpack
 
-from pdgstore import codec, itemlists
+from pdgstore import codec, fileindex, itemlists
 from pdgstore import events as ev
 from pdgstore.errors import DamagedRow
 from pdgstore.inserts import insert_rows
@@ -93,7 +94,7 @@ CREATE TABLE jobs (item_id TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE registry (key TEXT PRIMARY KEY, body BLOB NOT NULL);
 CREATE INDEX events_global ON events (seq) WHERE kind IN ({", ".join(repr(k) for k in GLOBAL_KINDS)});
 """
-TABLES_SQL = SCHEMA_2_SQL + itemlists.LISTS_SQL
+TABLES_SQL = SCHEMA_2_SQL + itemlists.LISTS_SQL + fileindex.FILES_SQL
 
 #: every projection table, with the columns that identify a row (``rebuild`` clears them,
 #: ``pdgstore.tablecheck`` compares them in that order)
@@ -107,6 +108,7 @@ TABLES = {
     "jobs": "item_id",
     "registry": "key",
     "lists": "item_id, field, chunk",
+    "files": "item_id, path",
 }
 CHUNK = 500  # ids per ``IN (...)`` (SQLite allows 32,766 parameters; small chunks plan faster)
 ITEM_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body, detail"
@@ -364,6 +366,7 @@ class _Batch:
         updates: list[tuple] = []
         restated: list[tuple] = []
         rewritten: list[tuple] = []
+        outputs_changed: list[tuple] = []  # (item id, outputs before, outputs now), for ``fileindex``
         for item_id in before.keys() | state.items.keys():
             old = before.get(item_id)
             item = state.items.get(item_id)
@@ -375,6 +378,7 @@ class _Batch:
                 unlink += [(p, item_id) for p in as_list(old[4])]
                 if any(type(values) is itemlists.Stored for values in old[4:7]):
                     itemlists.forget(conn, item_id)
+                outputs_changed.append((item_id, old[6], None))
                 continue
             counts[(item.graph, item.node, item.state)] += 1
             ord_ = self.ords[item_id]
@@ -406,6 +410,8 @@ class _Batch:
             for field, was, now in zip(LIST_FIELDS, old[4:7] if old else (None,) * 3, lists_of(item)):
                 if now is not was:
                     write_list(conn, item_id, field, was, now)
+            if old is None or item.outputs is not old[6]:
+                outputs_changed.append((item_id, old[6] if old else None, item.outputs))
         if deletes:
             conn.executemany("DELETE FROM items WHERE ord = ?", deletes)
         if updates:
@@ -424,6 +430,7 @@ class _Batch:
             conn.executemany("DELETE FROM links WHERE parent = ? AND child = ?", unlink)
         if link:
             insert_rows(conn, "INSERT OR IGNORE INTO links", 2, link)
+        fileindex.replace(conn, outputs_changed)
         if new_nodes:
             conn.executemany("INSERT OR IGNORE INTO nodes (ord, graph, node) VALUES (?, ?, ?)", new_nodes)
         _count_states(conn, counts)

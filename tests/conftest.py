@@ -53,6 +53,22 @@ CHATTY_WIDE_GRAPH = 'print("the graph file loads")\n' + WIDE_GRAPH.replace(
 )
 
 
+def golden_store(project: Project, name: str) -> Project:
+    """``project`` holding the golden store ``tests/data/stores/<name>.db.gz`` (``wide`` over 300
+    inputs, cooked by an older pdgstore, then ``in/f0003.txt`` changed and cooked again), with its
+    graph and inputs as they were."""
+    import gzip
+
+    project.write("wide.py", WIDE_GRAPH)
+    project.inputs(300)
+    project.write("in/f0003.txt", "changed\n")
+    project.db.parent.mkdir()
+    with gzip.open(Path(__file__).resolve().parent / "data" / "stores" / f"{name}.db.gz") as src:
+        with open(project.db, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return project
+
+
 class Project:
     """A temporary project directory: write a graph file and inputs, run ``pdg`` on it."""
 

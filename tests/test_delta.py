@@ -231,16 +231,17 @@ def _touch(project, names: list[str]) -> None:
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
 
 
-def test_many_files_touched_are_found_in_one_pass_over_the_outputs_not_by_reading_every_item(wide, monkeypatch):
-    """More changed files than ``items_holding`` searches one by one: the items listing them are
-    found in one pass over the rows' outputs (``CookState.items_listing``); the delta walk then
-    reads only what they reach. Touched (new mtime, same content), they are reused."""
+def test_many_files_touched_are_looked_up_not_found_by_reading_every_item(wide, monkeypatch):
+    """More changed files than the long lists of outputs are searched for one by one: the items
+    listing them are looked up by path (``pdgstore.fileindex``), the partition keeping a long list
+    is a candidate as it is; the delta walk then reads only what they reach. Touched (new mtime,
+    same content), they are reused."""
     from pdgstore.engine.project import cook_graph
 
-    from pdgstore import cookstate
+    from pdgstore import fileindex
 
     cook_graph(load_graph(str(wide.root / "wide.py")), db=str(wide.db), jobs=1)
-    monkeypatch.setattr(cookstate, "MAX_PATHS", 2)
+    monkeypatch.setattr(fileindex, "MAX_SEARCHED", 2)
     _touch(wide, ["f0002.txt", "f0005.txt", "f0011.txt"])
     seen = _reads_of_affected(monkeypatch)
     c = cook(wide, scan=_scan(wide))
@@ -266,16 +267,13 @@ def _reads_of_affected(monkeypatch) -> dict:
 
 
 def test_most_files_touched_go_to_the_full_walk_before_any_item_is_read(wide, monkeypatch):
-    """A touch of every input (a checkout, a copy that kept no times): the pass over the outputs
-    finds more items holding them than ``delta.MAX_DIRTY_SHARE`` of the scope and stops; the full
-    walk runs, having read no item for the delta walk's sake, and reuses everything."""
+    """A touch of every input (a checkout, a copy that kept no times): the lookup finds more
+    items holding them than ``delta.MAX_DIRTY_SHARE`` of the scope; the full walk runs, having
+    read no item for the delta walk's sake, and reuses everything."""
     from pdgstore.engine.incremental import delta
     from pdgstore.engine.project import cook_graph
 
-    from pdgstore import cookstate
-
     cook_graph(load_graph(str(wide.root / "wide.py")), db=str(wide.db), jobs=1)
-    monkeypatch.setattr(cookstate, "MAX_PATHS", 2)  # (20 inputs stand for a million)
     _touch(wide, sorted(p.name for p in (wide.root / "in").iterdir()))
     scan = _scan(wide)
     assert len(scan.changed) == 20 and len(scan.changed) > delta.MAX_DIRTY_SHARE * 42

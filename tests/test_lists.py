@@ -4,14 +4,11 @@ store of schema 2 (a golden file the schema 2 code wrote) is upgraded in place, 
 
 from __future__ import annotations
 
-import gzip
 import json
-import shutil
 import sqlite3
-from pathlib import Path
 
 import pytest
-from conftest import WIDE_GRAPH
+from conftest import golden_store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,8 +16,6 @@ from pdgstore import itemlists, schema, tables
 from pdgstore.errors import StoreRefused
 from pdgstore.log import EventLog
 from pdgstore.state import first_difference
-
-GOLDEN = Path(__file__).resolve().parent / "data" / "stores" / "schema2-wide300.db.gz"
 
 
 def _tables_and_replay(db: str) -> tuple[dict, dict]:
@@ -31,13 +26,7 @@ def _tables_and_replay(db: str) -> tuple[dict, dict]:
 @pytest.fixture
 def schema2(project):
     """The golden schema 2 store in a project with its graph and inputs as they were."""
-    project.write("wide.py", WIDE_GRAPH)
-    project.inputs(300)
-    project.write("in/f0003.txt", "changed\n")
-    project.db.parent.mkdir()
-    with gzip.open(GOLDEN) as src, open(project.db, "wb") as dst:
-        shutil.copyfileobj(src, dst)
-    return project
+    return golden_store(project, "schema2-wide300")
 
 
 def test_a_schema_2_store_is_upgraded_in_place_and_loses_nothing(schema2):
@@ -51,13 +40,13 @@ def test_a_schema_2_store_is_upgraded_in_place_and_loses_nothing(schema2):
 
     r = schema2.pdg("status", "--json")  # a read command opens it: upgraded, then answered
     assert r.exit_code == 0, r.output
-    assert schema.check_header(db, db) == 3
+    assert schema.check_header(db, db) == schema.SCHEMA_VERSION
     with EventLog.open(db) as log:
         conn = log.conn
         assert conn.execute("SELECT count(*), max(seq), sum(length(payload)) FROM events").fetchone() == events
         assert conn.execute("SELECT seq, length(state) FROM snapshots").fetchall() == snapshots
         assert conn.execute("SELECT item_id, state, cook_id FROM items ORDER BY ord").fetchall() == rows_before
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("3",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (str(schema.SCHEMA_VERSION),)
         assert conn.execute("SELECT count(*) FROM meta WHERE key = 'migrated:3'").fetchone() == (1,)
         # the gather item's parents and outputs, the concat item's inputs: 300 entries each, in chunks
         lists = conn.execute(
@@ -100,7 +89,7 @@ def test_a_store_of_a_newer_schema_is_refused_with_a_sentence(schema2):
     conn.close()
     with pytest.raises(StoreRefused) as err:
         EventLog.open(db)
-    assert f"newer pdgstore (schema {schema.SCHEMA_VERSION + 1}; this one reads up to 3)" in str(err.value)
+    assert f"newer pdgstore (schema {schema.SCHEMA_VERSION + 1}; this one reads up to {schema.SCHEMA_VERSION})" in str(err.value)
 
 
 def test_a_state_change_of_a_partition_writes_its_row_not_its_lists(schema2):
@@ -210,7 +199,7 @@ def test_a_prepared_row_with_a_long_list_writes_it_to_lists():
     item = Item("gather", "g", "all", "all_1", 0, parents, {}, inputs, [], "uncooked", 1)
     small = Item("one", "g", "up", "up_1", 0, ["p0000"], {}, [], [], "uncooked", 1)
     rows = [new_item_row(7, item), new_item_row(8, small)]
-    assert len(rows[0]) == 11 and len(rows[1]) == 10
+    assert len(rows[0]) == 12 and len(rows[1]) == 11
     assert write_prepared(conn, rows) == {7, 8}
     state = tables.read_state(conn, 8)
     assert state.items["gather"].parents == parents and state.items["gather"].inputs == inputs

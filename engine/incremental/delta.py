@@ -154,10 +154,8 @@ def _from_tables(graph, state: CookState, scope: list[str], changed: set[str]):
     it made stale: ``engine.incremental.vouch``). None: the change reaches most of the scope."""
     total = sum(state.item_count(graph.name, name) for name in scope)  # counted, the ids left unread
     candidates = state.items_holding(graph.name, sorted(changed))
-    if candidates is None:  # too many files to search for one by one: one pass over the outputs
-        candidates = state.items_listing(graph.name, scope, changed, int(MAX_DIRTY_SHARE * total))
-        if candidates is None:
-            return None
+    if len(candidates) > MAX_DIRTY_SHARE * total:
+        return None  # the change reaches most of the scope: the full walk, no item read for nothing
     in_scope = set(scope)
     dirty = []
     for item_id in candidates:
