@@ -110,6 +110,8 @@ CASES = {
     # files' records refreshed (early cutoff)
     "a member remade with the same files": ([(5, "FILE 5\n")], {"with_attrs": False}),
     "no files merged": ([(3, "three\n")], {"with_attrs": False, "merge_output_files": "none"}),
+    # more than ``inplace.FEW``: the member and file lists are gone over once for all of them
+    "twelve changed": ([(i, f"number {i}, changed\n") for i in range(1, 37, 3)], {"with_attrs": False}),
 }
 
 
@@ -135,11 +137,14 @@ def test_a_member_whose_attributes_changed_is_merged_from_every_member(tmp_path,
     assert fast[0] == full[0] and fast[1] == full[1]
 
 
-def test_two_files_with_the_same_path_in_a_partition_are_merged_from_every_member():
+@pytest.mark.parametrize("few", [inplace.FEW, 0], ids=["looked up", "one pass"])
+def test_two_files_with_the_same_path_in_a_partition_are_merged_from_every_member(monkeypatch, few):
     """Where a member's files sit in the partition's list is proven by their path occurring once:
-    a list where it occurs twice is declined."""
+    a list where it occurs twice is declined (looked up one by one, or in one pass for many)."""
+    monkeypatch.setattr(inplace, "FEW", few)
     was = inplace.Was("a", [["x.txt", "file", 1, 2, "h"]], {})
     now = inplace.Was("a", [["x.txt", "file", 1, 3, "k"]], {})
     outputs = [["x.txt", "file", 1, 2, "h"], ["y.txt", "file", 1, 2, "h"], ["x.txt", "file", 1, 2, "h"]]
     assert inplace._files_in_place([list(o) for o in outputs], [(0, was, now)]) is None
     assert inplace._files_in_place([list(o) for o in outputs[:2]], [(0, was, now)]) == [now.outputs[0], outputs[1]]
+    assert inplace._single_places(["m", "n", "m"], ["m", "n", "o"]) == {"m": -1, "n": 1}

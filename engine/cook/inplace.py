@@ -29,9 +29,12 @@ from pdgstore.engine.incremental import decide, signatures
 
 from pdgstore.events import DONE_STATES, PATH
 
-#: remade members above which the partition is merged from every member (each is looked up in the
-#: partition's member list, and its files in the partition's)
+#: the most remade members whose records from before a partition left dirty by a cook of one node
+#: carries in its event (``engine.incremental.vouch``): more, and it is merged from every member
 MAX_CHANGED = 64
+#: remade members up to which each is looked up in the partition's lists one by one; more, and the
+#: lists are gone over once for all of them
+FEW = 8
 
 
 class Was(NamedTuple):
@@ -65,18 +68,16 @@ def merge(items, node, item, prev) -> decide.Decision | None:
     if stale:  # what the partition recorded of them is what they were before the cook that left it dirty
         before = {**before, **stale}
         remade = [*stale, *(i for i in remade if i not in stale)]
-    if not remade or len(remade) > MAX_CHANGED:
-        return None
     parents = list(prev.parents)
+    if not remade or len(remade) * 2 > len(parents):
+        return None  # (most members remade: merging every member costs no more)
+    places = _single_places(parents, remade)
     changes = []  # (place, before, after)
     for member_id in remade:
         was = before.get(member_id)
-        if was is None:
-            return None
-        try:
-            place = parents.index(member_id)
-        except ValueError:
-            return None
+        place = places.get(member_id, -1)
+        if was is None or place < 0:
+            return None  # no record from before, or not among the members once
         now = state.items[member_id]
         if node.merge_input_attributes and was.attrs != now.attrs:
             return None  # the merged attributes may change anywhere: made again from every member
@@ -110,16 +111,17 @@ def _files_in_place(outputs: list, changes: list) -> list | None:
     """The partition's files (every member's, in member order) with each changed member's files
     in place of the ones it had; None when one's files are not found in the list once, in a
     place that keeps the members' order."""
+    firsts = [was.outputs[0][PATH] if was.outputs else None for _place, was, _now in changes]
+    if None in firsts:
+        return None  # a member that held no file: where its new ones go is not known
     paths = [record[PATH] for record in outputs]
+    places = _single_places(paths, firsts)
     spans: list[tuple[int, int, list]] = []
-    for _place, was, now in changes:
+    for (_place, was, now), first in zip(changes, firsts, strict=True):
         old = list(was.outputs)
-        if not old:
-            return None  # a member that held no file: where its new ones go is not known
-        first = old[0][PATH]
-        if paths.count(first) != 1:
-            return None
-        at = paths.index(first)
+        at = places.get(first)
+        if at is None or at < 0:
+            return None  # not in the list, or in it twice
         if outputs[at : at + len(old)] != old:
             return None
         if spans and spans[-1][0] + spans[-1][1] > at:
@@ -128,3 +130,25 @@ def _files_in_place(outputs: list, changes: list) -> list | None:
     for at, length, new in reversed(spans):
         outputs[at : at + length] = new
     return outputs
+
+
+def _single_places(values: list, wanted: list) -> dict:
+    """value -> the place of its only occurrence in ``values``, for each of ``wanted`` found there
+    (-1 for one found twice or more): a lookup each for a few, one pass over ``values`` for more."""
+    if len(wanted) <= FEW:
+        found = {}
+        for value in wanted:
+            if value in found:
+                continue
+            try:
+                at = values.index(value)
+            except ValueError:
+                continue
+            found[value] = at if values.count(value) == 1 else -1
+        return found
+    want = set(wanted)
+    places: dict = {}
+    for at, value in enumerate(values):
+        if value in want:
+            places[value] = -1 if value in places else at
+    return places
