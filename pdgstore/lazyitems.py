@@ -14,8 +14,13 @@ from pdgstore.state import Item, paused_gc
 if TYPE_CHECKING:
     from pdgstore.log import EventLog
 
-#: ids of one node read one by one before the rest of that node is read at once
+#: ids of one node read one by one before the rest of that node may be read at once
 MAX_MISSES = 256
+#: ... which it is once they are a sixteenth of the node: a thousand items reached in a node of a
+#: hundred thousand (the chains of a thousand changed files) are read by id, not by reading all
+#: of it (a read by id costs a few times a row of the pass; at worst, a walk that reaches every
+#: item reads a sixteenth of them one by one before the pass)
+SCAN_SHARE = 16
 
 
 class StoreReader:
@@ -56,6 +61,7 @@ class LazyItems(dict):
         #: cook is the only writer: an id in none of them is not in the tables, nor looked for there
         self._known = known
         self._misses: dict[tuple[str, str], int] = {}  # (graph, node) -> ids of it read one by one
+        self._limits: dict[tuple[str, str], int] = {}  # (graph, node) -> misses before it is weighed again
         self.rows_read = 0  # items made from their rows so far (what a cook's reach cost it)
 
     # -- reading on demand -------------------------------------------------------------------------
@@ -70,14 +76,22 @@ class LazyItems(dict):
         # only rows found count: a recook that adds thousands of items reads no other
         node = (row[2], row[3])
         misses = self._misses[node] = self._misses.get(node, 0) + 1
-        if misses > MAX_MISSES:
-            self._misses[node] = 0
-            self._scan_node(*node, None)
-            return dict.get(self, item_id)
+        if misses > self._limits.get(node, MAX_MISSES):
+            if misses * SCAN_SHARE < self._count(*node):
+                self._limits[node] = 2 * misses  # (looked at again when they doubled)
+            else:
+                self._misses[node] = 0
+                self._scan_node(*node, None)
+                return dict.get(self, item_id)
         item = tables.item_from_row(row, self._reader.conn)
         dict.__setitem__(self, item_id, item)
         self.rows_read += 1
         return item
+
+    def _count(self, graph: str, node: str) -> int:
+        """The node's items in the tables (its counts per state)."""
+        sql = "SELECT sum(count) FROM node_states WHERE graph = ? AND node = ?"
+        return self._reader.execute(sql, (graph, node)).fetchone()[0] or 0
 
     def read_node(self, graph: str, node: str, ids: Iterable[str]) -> None:
         """Read the items of ``ids`` (the node's) not read yet: by their ids when they are few, else

@@ -204,6 +204,27 @@ def test_ids_of_one_node_read_one_by_one_past_the_limit_read_that_node_only(proj
         assert bytes(pack_snapshot(state)) == bytes(pack_snapshot(whole))  # all of it, in the fold's order
 
 
+def test_ids_of_a_big_node_are_read_one_by_one_up_to_a_share_of_it(project, monkeypatch):
+    """A walk that reaches a few of a big node's items (the chains of a thousand changed files in a
+    node of a hundred thousand) reads them by id: the node is read at once only when they are
+    ``SCAN_SHARE``-th of it."""
+    from pdgstore import lazyitems
+
+    monkeypatch.setattr(lazyitems, "MAX_MISSES", 4)
+    monkeypatch.setattr(lazyitems, "SCAN_SHARE", 4)
+    project.write("map.py", MAP_GRAPH)
+    project.inputs(40)
+    cook_file(str(project.root / "map.py"))
+    with EventLog.open(str(project.db), writer=True) as log:
+        whole, state = log.current_state(), log.cook_state()
+        upper = whole.item_ids_of("wide", "upper")
+        for item_id in upper[:10]:  # past MAX_MISSES, short of a quarter of the node
+            assert state.items[item_id] == whole.items[item_id]
+        assert _read(state) == 10
+        assert state.items[upper[10]] == whole.items[upper[10]]  # a quarter: the rest of the node
+        assert _read(state) == 40 and all(state.items.is_read(i) for i in upper)
+
+
 @pytest.mark.parametrize("why", ["target", "ended early"])
 def test_a_cook_without_the_manifest_scan_reads_no_item_to_stat_the_files(wide, monkeypatch, why):
     """With no manifest scan to vouch for the files (a cook of one node and what it needs, a cook
