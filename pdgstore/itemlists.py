@@ -219,6 +219,17 @@ def forget(conn: sqlite3.Connection, item_id: str) -> None:
     conn.execute("DELETE FROM lists WHERE item_id = ?", (item_id,))
 
 
+def forget_field(conn: sqlite3.Connection, item_ids: list[str], field: str) -> None:
+    """Delete the list ``field`` of each of ``item_ids`` from ``lists`` (the items' rows hold it
+    now, or nothing), looking for those that have one a chunk of ids a query: most have none."""
+    for at in range(0, len(item_ids), 500):
+        chunk = item_ids[at : at + 500]
+        sql = f"SELECT DISTINCT item_id FROM lists WHERE field = ? AND item_id IN ({','.join('?' * len(chunk))})"
+        listed = [(item_id,) for (item_id,) in conn.execute(sql, (field, *chunk))]
+        if listed:
+            conn.executemany(f"DELETE FROM lists WHERE item_id = ? AND field = '{field}'", listed)
+
+
 def move_long_lists(conn: sqlite3.Connection) -> int:
     """Schema 2 -> 3, in place: move every list of ``LISTED_FROM`` entries or more out of the
     ``items`` rows into ``lists``, leaving its length in the row. Rows too short to hold such a

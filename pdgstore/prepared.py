@@ -231,5 +231,5 @@ def write_updated(conn: sqlite3.Connection, rows: Sequence[tuple], updated: Sequ
         fileindex.refile(
             conn, [(item_id, msgpack.unpackb(body)[1]) for body, _, item_id in writes if item_id in refiled]
         )
-        conn.executemany("DELETE FROM lists WHERE item_id = ? AND field = 'outputs'", [(i,) for i in refiled])
+        itemlists.forget_field(conn, sorted(refiled), "outputs")
     return [r for r in rows if not (r[4] in ROW_KINDS and r[5] in done)]
