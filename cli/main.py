@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 import sqlite3
 import sys
 
@@ -150,6 +151,11 @@ def main() -> None:
     long before they add up. They are the process's choice, not the engine's: a program that
     cooks through the library keeps its own."""
     gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        os.getcwd()
+    except FileNotFoundError:  # every path a command takes or prints is relative to it
+        click.echo("pdg: the current folder no longer exists (deleted or moved away); cd to one that does", err=True)
+        sys.exit(2)
     try:
         pdg(prog_name="pdg")
     finally:

@@ -9,6 +9,7 @@ Each case runs twice: in-process (click's runner, no exception may escape) and a
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 
 import pytest
@@ -182,6 +183,26 @@ def test_refusal(project, case_name, runner):
     assert _tree(project) == files_before, "a refused command left files behind"
     if foreign is not None:
         assert (project.root / "other.db").read_bytes() == foreign, "a foreign SQLite file was modified"
+
+
+def test_a_current_folder_that_was_deleted_is_a_sentence(tmp_path):
+    """A shell left in a folder that was deleted (a project rebuilt from scratch beside it): one
+    line and exit code 2 from every command, not Python's traceback of ``os.getcwd``."""
+    import subprocess
+    import sys
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    pdg = os.path.join(os.path.dirname(sys.executable), "pdg")
+    for args in (["status"], ["cook", "wide.py"]):
+        done = subprocess.run(
+            ["sh", "-c", 'cd "$1" && rmdir "$1" && shift && exec "$@"', "sh", str(gone), pdg, *args],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert done.returncode == BAD_INPUT, (done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+        assert "current folder no longer exists" in done.stderr
+        gone.mkdir()
 
 
 def test_unknown_item_json_mode_is_still_a_sentence(project):
