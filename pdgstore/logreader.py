@@ -31,6 +31,8 @@ COLUMNS = "seq, time_ns, cook_id, graph, kind, subject, payload"
 LIVE_KINDS = tuple(sorted(kind for kind in tables.REGISTRY_KINDS if kind.startswith(("Watch", "Schedule"))))
 #: how many such events may follow a manifest before it is no longer looked past (each is read)
 MAX_LIVE_AFTER = 1000
+#: events after a graph's manifest past which a cook no longer starts from it (``manifest_since``)
+MAX_SINCE = 100_000
 
 
 class LogReader:
@@ -106,6 +108,27 @@ class LogReader:
         if found is None or not self.only_live_since(found[0]):
             return None
         return found
+
+    def manifest_since(self, graph: str) -> tuple[int, bytes, list[str] | None] | None:
+        """``manifest(graph)`` with the ids of the items the events after it name, so that a cook
+        can start from it all the same (a cook that failed, was cancelled or died after it; ``pdg
+        accept``): every other item is as it described them. The ids are None when it describes
+        the log's end (``manifest_at_end``). None when more than ``MAX_SINCE`` events followed it, or
+        a compaction folded some of them away."""
+        found = self.manifest(graph)
+        if found is None:
+            return None
+        seq, blob = found
+        if self.only_live_since(seq):
+            return seq, blob, None
+        with self.read_errors():
+            last = self.conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+        if last - seq > MAX_SINCE or self.base_seq() > seq:
+            return None
+        ids = dict.fromkeys(
+            subject for _seq, kind, subject in self.subjects_after(seq, -1) if kind in tables.ITEM_KINDS
+        )
+        return seq, blob, list(ids)
 
     def finished_outputs(self, graph: str, node: str) -> Iterator[list]:
         """The outputs of each of ``node``'s items in a done state, in generation order: read from

@@ -256,8 +256,8 @@ class Cook:
         walk = self.walk
         if self.reused_all and self.scan is not None:
             return []  # nothing changed: the scan found every file as the manifest recorded it
-        if walk is None or walk.affected is None or walk.reshaped or self.scan is None:
-            return None
+        if walk is None or walk.affected is None or walk.reshaped or self.scan is None or self.scan.since:
+            return None  # (after other cooks' events: the manifest is listed anew, once)
         return [i for run in walk.runs.values() if not run.node.is_partitioner for i in run.items]
 
     def graph_results(self) -> list[str]:
@@ -305,12 +305,12 @@ class Cook:
                 for item_id in list(self.state.node_items.get((graph.name, gone), {})):
                     rec.emit(ev.WorkItemRemoved, item_id=item_id, reason=f"node {gone} is no longer in the graph")
         walk.files.stats = stats = self._stats()
-        # items of these nodes whose inputs were not remade are reused without a signature check
-        shortcut = (
-            set()
-            if graph.types.cache_handlers or not noop.consistent(self.state, graph.name, self.cook_id)
-            else noop.pure_nodes(graph, scope, node_reasons)
-        )
+        # items of these nodes whose inputs were not remade are reused unchecked (``Scan.since`` too)
+        since = self.scan.since if self.scan is not None else None
+        consistent = since is not None or noop.consistent(self.state, graph.name, self.cook_id)
+        unchecked = consistent and not graph.types.cache_handlers
+        shortcut = noop.pure_nodes(graph, scope, node_reasons) if unchecked else set()
+        self.settle.remade.update(since or ())  # (``delta.Scan.since``: by either walk)
         walk.items = Items(
             graph,
             self.state,
@@ -324,7 +324,7 @@ class Cook:
             observe=self.observe,
         )
         scan = self.scan
-        saw_change = scan is not None and (scan.changed or not scan.patterns_same)  # else the item scan finds out
+        saw_change = scan is not None and (scan.changed or not scan.patterns_same or since is not None)
         if (
             self.trusted is None
             and not saw_change

@@ -76,6 +76,11 @@ class Scan:
     #: cook that changes nothing moves it to its own end as it is (``manifest.save``)
     same_graph: bool = False
     results: list | None = None
+    #: the items events after the manifest named (``EventLog.manifest_since``: a cook that failed,
+    #: was cancelled or died since, ``pdg accept``), None when it describes the log's end: they
+    #: may differ from what it recorded, so the delta walk starts from them too, as made anew
+    #: (their children are decided again), and the manifest's graph is the graph now
+    since: list[str] | None = None
 
 
 def affected(
@@ -103,8 +108,9 @@ def affected(
     if scan is not None and not scan.patterns_same:
         return None  # files were added or removed
     changed = {files.relative(p, root) for p in scan.changed} if scan is not None else None
+    since = (scan.since or []) if scan is not None else []
     if changed is not None and isinstance(state, CookState):
-        return _from_tables(graph, state, scope, changed)
+        return _from_tables(graph, state, scope, changed, since)
     by_node = [state.items_of(graph.name, name) for name in scope]
     total = sum(map(len, by_node))
     if _unsettled_over(by_node, MAX_SHARE * total):
@@ -130,6 +136,7 @@ def affected(
                 recorded = sorted(files.absolute(i.outputs[0][PATH], root) for i in items)
                 if recorded != node.matches(root, stats):
                     return None
+    dirty += [i for i in since if i in state.items]  # (``Scan.since``)
     found = _closure(graph, state, dirty, children, total)
     return None if found is None else (found[0], children)
 
@@ -145,7 +152,7 @@ def _unsettled_over(by_node: list[list], limit: float) -> bool:
     return False
 
 
-def _from_tables(graph, state: CookState, scope: list[str], changed: set[str]):
+def _from_tables(graph, state: CookState, scope: list[str], changed: set[str], since: list[str]):
     """``affected`` for a cook whose state reads the tables on demand, when the manifest's scan
     named the ``changed`` files: the store finds the items that may hold them and, through its
     links, what they reach, so the items the change does not reach are never read. An item that
@@ -154,7 +161,7 @@ def _from_tables(graph, state: CookState, scope: list[str], changed: set[str]):
     it made stale: ``engine.incremental.vouch``). None: the change reaches most of the scope."""
     total = sum(state.item_count(graph.name, name) for name in scope)  # counted, the ids left unread
     candidates = state.items_holding(graph.name, sorted(changed))
-    if len(candidates) > MAX_DIRTY_SHARE * total:
+    if len(candidates) + len(since) > MAX_DIRTY_SHARE * total:
         return None  # the change reaches most of the scope: the full walk, no item read for nothing
     in_scope = set(scope)
     dirty = []
@@ -168,6 +175,10 @@ def _from_tables(graph, state: CookState, scope: list[str], changed: set[str]):
         ):
             dirty.append(item_id)
     dirty += state.unsettled_ids(graph.name, scope)  # what a cook of one node left dirty (``vouch``)
+    for item_id in since:  # (``Scan.since``)
+        item = state.items.get(item_id)
+        if item is not None and item.graph == graph.name and item.node in in_scope:
+            dirty.append(item_id)
     children = _LinkedChildren(state)
     found = _closure(graph, state, dirty, children, total)
     return None if found is None else (found[0], children)

@@ -338,10 +338,10 @@ def try_noop(
     graph, and without them the cook would read every item of the store to list its files."""
     started = time.perf_counter()
     started_ns = time.time_ns()
-    found = log.manifest_at_end(graph.name)
+    found = log.manifest_since(graph.name)
     if found is None:
         return None, None
-    seq, blob = found
+    seq, blob, since = found
     stored = _read(blob)
     if stored is None:
         return None, None
@@ -351,8 +351,11 @@ def try_noop(
     described = graph.describe()
     order = graph.topological_order()
     same_graph = m["described"] == described
+    if since is not None and not same_graph:
+        return None, None  # items made since under other definitions: the walk sorts them out
     may_be_noop = (
-        not scan_only
+        since is None
+        and not scan_only
         and not (graph.handlers or graph.types.cache_handlers or graph.types.warnings)
         and same_graph
         and all(_reusable(graph.nodes[name], m["counts"]) for name in order)
@@ -376,7 +379,7 @@ def try_noop(
     )
     # files touched with a cook of one node: it walks from the scan (a no-op records their new stats)
     if not patterns_same or not may_be_noop or (changed and node is not None):
-        return None, Scan(stats, changed, patterns_same, z, same_graph=same_graph, results=m["results"])
+        return None, Scan(stats, changed, patterns_same, z, same_graph=same_graph, results=m["results"], since=since)
     if not changed:
         stamped = _stamped(graph, m["patterns"], started_ns)
         # a folder the cook before could not stamp (it had just changed) is stamped now: the
