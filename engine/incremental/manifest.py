@@ -32,6 +32,11 @@ names. A stamp is recorded only when the folder last changed well before the coo
 These are the facts ``engine.incremental.noop.nothing_to_do`` checks against the state; the cook then appends the
 same events the full no-op would have (graph loaded, cook started, each node generated and cooked,
 cook finished with every item reused) in one transaction, and moves the manifest to the new seq.
+
+A manifest other events followed (a cook that failed, was cancelled or died, ``pdg accept``) proves
+no no-op, but still gives the cook its scan when the graph is defined as it recorded: the state it
+describes was consistent, and only the items those events named can differ from it
+(``EventLog.manifest_since``, ``delta.Scan.since``). The cook walks them as remade in it.
 """
 
 from __future__ import annotations
@@ -335,7 +340,8 @@ def try_noop(
 
     The scan is made whenever the manifest describes the state the cook loads, even when the graph
     changed (a node's code, say) and no no-op can follow: the files' stats do not depend on the
-    graph, and without them the cook would read every item of the store to list its files."""
+    graph, and without them the cook would read every item of the store to list its files. After
+    other events, only for the graph the manifest recorded, with the items they named."""
     started = time.perf_counter()
     started_ns = time.time_ns()
     found = log.manifest_since(graph.name)
