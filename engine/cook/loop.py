@@ -256,9 +256,10 @@ class Cook:
         walk = self.walk
         if self.reused_all and self.scan is not None:
             return []  # nothing changed: the scan found every file as the manifest recorded it
-        if walk is None or walk.affected is None or walk.reshaped or self.scan is None or self.scan.since:
-            return None  # (after other cooks' events: the manifest is listed anew, once)
-        return [i for run in walk.runs.values() if not run.node.is_partitioner for i in run.items]
+        if walk is None or walk.affected is None or walk.reshaped or self.scan is None:
+            return None
+        touched = [i for run in walk.runs.values() if not run.node.is_partitioner for i in run.items]
+        return touched + delta.named_since(self.graph, self.state, self.scan, set(touched))
 
     def graph_results(self) -> list[str]:
         """The whole graph's results, after a cook of one node that left it consistent (``manifest.save``)."""
@@ -293,8 +294,7 @@ class Cook:
         if self.trigger:
             rec.emit(ev.CookTriggered, **self.trigger)
         self.walk = walk = Walk(graph, self.state, rec, self.settle, scope, self.cook_id, self._fail_cook, self._warn)
-        # fresh nodes are made in bulk (``engine.cook.bulk``), but for a dry run (which hears each decision)
-        # and a static plan (``engine.cook.static``, which hands the schedulers the items one by one)
+        # fresh nodes made in bulk (``engine.cook.bulk``) but for a dry run (it hears each decision) and a static plan
         walk.bulk = self.generate_only or (self.observe is None and not self.static)
         # a cook tells its progress from its loop on, when the items known ahead are all counted
         walk.flush = lambda: self._flush(progress=self.generate_only)

@@ -141,6 +141,18 @@ def affected(
     return None if found is None else (found[0], children)
 
 
+def named_since(graph, state, scan: Scan, skip: set[str]) -> list[str]:
+    """The items of ``graph`` that events after the scan's manifest named (``Scan.since``), of nodes
+    that are no partitioners, but ``skip``: what a delta cook's manifest is patched for besides
+    the items it decided (``manifest.Since``; one gone since stays listed, proving nothing)."""
+    named = []
+    for item_id in scan.since or ():
+        item = state.items.get(item_id) if item_id not in skip else None
+        if item is not None and item.graph == graph.name and not graph.nodes[item.node].is_partitioner:
+            named.append(item_id)
+    return named
+
+
 def _unsettled_over(by_node: list[list], limit: float) -> bool:
     """Whether more than ``limit`` of the items are not settled, the last nodes counted first and
     the count stopped once over it (the items a --generate-only recorded are not, from one node on)."""
