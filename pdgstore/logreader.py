@@ -123,8 +123,8 @@ class LogReader:
             return seq, blob, None
         with self.read_errors():
             last = self.conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
-        if last - seq > MAX_SINCE or self.base_seq() > seq:
-            return None
+        if last < seq or last - seq > MAX_SINCE or self.base_seq() > seq:
+            return None  # (a manifest past the log's end describes no state of it)
         ids = dict.fromkeys(
             subject for _seq, kind, subject in self.subjects_after(seq, -1) if kind in tables.ITEM_KINDS
         )

@@ -102,3 +102,25 @@ def test_the_cook_after_a_failed_one_walks_from_what_it_named(tmp_path, monkeypa
     monkeypatch.setattr(Cook, "_start", start)
     assert p.cook_any() == "success"
     assert seen["since"] and seen["delta"], seen
+
+
+def test_manifest_since_names_the_items_of_the_events_after_the_manifest(tmp_path):
+    """``EventLog.manifest_since``: None for the ids at the log's end; after a failed cook, the ids
+    its events named; nothing when the manifest lies past the log's end (no state of it)."""
+    from pdgstore import EventLog
+
+    p = Breakable(str(tmp_path / "p"), GraphSpec(("upper",), ""), ["apple", "banana", "cherry"])
+    assert p.cook_any() == "success"
+    db = p.path(".pdg/pdg.db")
+    with EventLog.open(db) as log:
+        seq, _blob, since = log.manifest_since("prop")
+        assert since is None and seq == log.last_seq()
+        s0 = {i.name: i.item_id for i in log.load_state().items.values()}
+    p.write("in/f1.txt", "boom")
+    assert p.cook_any() == "failed"
+    with EventLog.open(db) as log:
+        again, _blob, since = log.manifest_since("prop")
+        assert again == seq and s0["s0_2"] in since and s0["src_2"] in since and s0["s0_1"] not in since
+    with EventLog.open(db, writer=True) as log:
+        log.conn.execute("UPDATE meta SET value = ? WHERE key = 'manifest_seq:prop'", (str(log.last_seq() + 5),))
+        assert log.manifest_since("prop") is None
