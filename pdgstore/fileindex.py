@@ -106,15 +106,15 @@ def holding(execute: Callable[..., sqlite3.Cursor], paths: list[str]) -> list[st
     item whose row lists one, and the items keeping a long list of outputs that may (those whose
     list holds the bytes of one, for a few paths; every one of them, for more). A superset, to be
     checked item by item; in no particular order."""
-    found: dict[str, None] = {}
     unique = sorted(set(paths))
+    if not unique:
+        return []
+    found: dict[str, None] = {}
     for at in range(0, len(unique), CHUNK):
         chunk = unique[at : at + CHUNK]
         marks = ",".join("?" * len(chunk))
         for (item_id,) in execute(f"SELECT item_id FROM files WHERE path IN ({marks})", chunk):
             found[item_id] = None
-    if not unique:
-        return []
     if len(unique) <= MAX_SEARCHED:
         needles = tuple(msgpack.packb(path, use_bin_type=True) for path in unique)
         any_of = " OR ".join(["instr(body, ?) > 0"] * len(needles))

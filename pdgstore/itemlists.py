@@ -225,9 +225,9 @@ def forget_field(conn: sqlite3.Connection, item_ids: list[str], field: str) -> N
     for at in range(0, len(item_ids), 500):
         chunk = item_ids[at : at + 500]
         sql = f"SELECT DISTINCT item_id FROM lists WHERE field = ? AND item_id IN ({','.join('?' * len(chunk))})"
-        listed = [(item_id,) for (item_id,) in conn.execute(sql, (field, *chunk))]
+        listed = conn.execute(sql, (field, *chunk)).fetchall()
         if listed:
-            conn.executemany(f"DELETE FROM lists WHERE item_id = ? AND field = '{field}'", listed)
+            conn.executemany("DELETE FROM lists WHERE item_id = ? AND field = ?", [(i, field) for (i,) in listed])
 
 
 def move_long_lists(conn: sqlite3.Connection) -> int:

@@ -136,7 +136,7 @@ def affected(
                 recorded = sorted(files.absolute(i.outputs[0][PATH], root) for i in items)
                 if recorded != node.matches(root, stats):
                     return None
-    dirty += [i for i in since if i in state.items]  # (``Scan.since``)
+    dirty += _of_scope(graph, state, since, set(scope))  # (``Scan.since``)
     found = _closure(graph, state, dirty, children, total)
     return None if found is None else (found[0], children)
 
@@ -151,6 +151,17 @@ def named_since(graph, state, scan: Scan, skip: set[str]) -> list[str]:
         if item is not None and item.graph == graph.name and not graph.nodes[item.node].is_partitioner:
             named.append(item_id)
     return named
+
+
+def _of_scope(graph, state, ids: list[str], in_scope: set[str]) -> list[str]:
+    """Those of ``ids`` that are items of ``graph`` in the nodes ``in_scope`` (the holders of a
+    file and what events after a manifest named may be any graph's items, or gone)."""
+    found = []
+    for item_id in ids:
+        item = state.items.get(item_id)
+        if item is not None and item.graph == graph.name and item.node in in_scope:
+            found.append(item_id)
+    return found
 
 
 def _unsettled_over(by_node: list[list], limit: float) -> bool:
@@ -176,21 +187,10 @@ def _from_tables(graph, state: CookState, scope: list[str], changed: set[str], s
     if len(candidates) + len(since) > MAX_DIRTY_SHARE * total:
         return None  # the change reaches most of the scope: the full walk, no item read for nothing
     in_scope = set(scope)
-    dirty = []
-    for item_id in candidates:
-        item = state.items.get(item_id)
-        if (
-            item is not None
-            and item.graph == graph.name
-            and item.node in in_scope
-            and not unchanged(item, {}, graph.root, changed)
-        ):
-            dirty.append(item_id)
+    held = _of_scope(graph, state, candidates, in_scope)
+    dirty = [i for i in held if not unchanged(state.items[i], {}, graph.root, changed)]
     dirty += state.unsettled_ids(graph.name, scope)  # what a cook of one node left dirty (``vouch``)
-    for item_id in since:  # (``Scan.since``)
-        item = state.items.get(item_id)
-        if item is not None and item.graph == graph.name and item.node in in_scope:
-            dirty.append(item_id)
+    dirty += _of_scope(graph, state, since, in_scope)  # (``Scan.since``)
     children = _LinkedChildren(state)
     found = _closure(graph, state, dirty, children, total)
     return None if found is None else (found[0], children)
