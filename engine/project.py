@@ -15,7 +15,7 @@ from pdgstore.engine.cook.summary import CookSummary
 from pdgstore.engine.errors import UnknownNode
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.loader import load_graph
-from pdgstore.engine.incremental import manifest
+from pdgstore.engine.incremental import delta, manifest
 
 from pdgstore import locate
 from pdgstore.log import EventLog
@@ -113,35 +113,17 @@ def _cook_into(
 ) -> CookSummary:
     """``cook_graph`` once the graph is checked and its description held."""
     with EventLog.open(db, writer=True, create=True, synchronous=synchronous) as log:
-        scan = None
-        if not static and not generate_only:
-            summary, scan = manifest.try_noop(log, graph, jobs=jobs, node=node)
-            if summary is not None:
-                return summary
-        from pdgstore.engine.cook.loop import Cook  # here: a no-op proven by the manifest needs none of it
-
-        cook = Cook(
-            log, graph, node=node, jobs=jobs, progress=progress, static=static, scan=scan, generate_only=generate_only
+        summary, cook = cook_in(
+            log,
+            graph,
+            node=node,
+            jobs=jobs,
+            progress=progress,
+            on_cook=on_cook,
+            static=static,
+            generate_only=generate_only,
         )
-        if on_cook is not None:
-            on_cook(cook)
-
-        def save_manifest(summary: CookSummary) -> None:
-            # a cook of one node writes one too when it left the whole graph consistent: else the
-            # next cook of the graph, finding none, would read and walk every item
-            whole = node is None
-            if summary.status == "success" and not generate_only and (whole or cook.left_consistent):
-                scan, touched = cook.scan, cook.touched()
-                since = (
-                    manifest.Since(scan.manifest, touched, scan.same_graph, scan.results)
-                    if touched is not None and scan is not None and scan.manifest is not None
-                    else None
-                )
-                results = summary.results if whole else cook.graph_results()
-                manifest.save(cook.recorder, graph, cook.state, results, since)
-
-        summary = cook.run(after=save_manifest)
-        if auto_compact:
+        if auto_compact and cook is not None:
             from pdgstore import compact as compaction  # only here: most cooks never compact
 
             if compaction.should_compact(log, len(cook.state.items) + len(cook.state.cooks)):
@@ -149,6 +131,67 @@ def _cook_into(
                 if plan.events:
                     summary.compacted = compaction.compact(log, plan)
         return summary
+
+
+def cook_in(
+    log: EventLog,
+    graph: Graph,
+    *,
+    node: str | None = None,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    on_cook: Callable[[Cook], None] | None = None,
+    static: bool = False,
+    generate_only: bool = False,
+    trigger: dict | None = None,
+    changed: list[str] | None = None,
+    save_manifest: bool = True,
+) -> tuple[CookSummary, Cook | None]:
+    """Cook the checked ``graph`` into ``log``, opened as the writer: (its summary, the cook; None
+    when the no-op manifest proved the no-op and no cook ran).
+
+    ``trigger``: the ``CookTriggered`` fields of a cook a watcher or a schedule started.
+    ``changed``: a watcher's word (``pdg watch``): these recorded files, and no other, changed since
+    the state the log ends with; the cook stats them and starts its delta walk from them, instead
+    of the no-op manifest's stat scan of every recorded file (``delta.Scan``). ``save_manifest``:
+    write the graph's no-op manifest after a cook that succeeded (a watcher writes its own later,
+    once changes stop coming: ``engine.live.writer``)."""
+    scan = delta.told(log, graph.root, changed) if changed and not (static or generate_only) else None
+    if scan is None and not static and not generate_only:
+        summary, scan = manifest.try_noop(log, graph, jobs=jobs, node=node, trigger=trigger)
+        if summary is not None:
+            return summary, None
+    from pdgstore.engine.cook.loop import Cook  # here: a no-op proven by the manifest needs none of it
+
+    cook = Cook(
+        log,
+        graph,
+        node=node,
+        jobs=jobs,
+        progress=progress,
+        static=static,
+        scan=scan,
+        generate_only=generate_only,
+        trigger=trigger,
+    )
+    if on_cook is not None:
+        on_cook(cook)
+
+    def save(summary: CookSummary) -> None:
+        # a cook of one node writes one too when it left the whole graph consistent: else the
+        # next cook of the graph, finding none, would read and walk every item
+        whole = node is None
+        if summary.status == "success" and not generate_only and (whole or cook.left_consistent):
+            scan, touched = cook.scan, cook.touched()
+            since = (
+                manifest.Since(scan.manifest, touched, scan.same_graph, scan.results)
+                if touched is not None and scan is not None and scan.manifest is not None
+                else None
+            )
+            results = summary.results if whole else cook.graph_results()
+            manifest.save(cook.recorder, graph, cook.state, results, since)
+
+    return cook.run(after=save if save_manifest else None), cook
 
 
 def plan_file(

@@ -127,6 +127,18 @@ def holding(execute: Callable[..., sqlite3.Cursor], paths: list[str]) -> list[st
     return list(found)
 
 
+def all_listed(execute: Callable[..., sqlite3.Cursor], paths: list[str]) -> bool:
+    """Whether each of ``paths`` is listed among the outputs an item's row holds inline (a path in
+    a long list only is not: the caller takes the longer way)."""
+    unique = sorted(set(paths))
+    found = 0
+    for at in range(0, len(unique), CHUNK):
+        chunk = unique[at : at + CHUNK]
+        marks = ",".join("?" * len(chunk))
+        found += execute(f"SELECT count(DISTINCT path) FROM files WHERE path IN ({marks})", chunk).fetchone()[0]
+    return found == len(unique)
+
+
 def fill(conn: sqlite3.Connection) -> int:
     """Schema 3 -> 4, in place: the rows of every item from its row's outputs (read a page of rows
     at a time, in order; only each body's outputs are used). Returns the items that have rows."""

@@ -336,6 +336,12 @@ class LogReader:
         with self.read_errors(), self.one_reading():
             return tables.read_state(self.conn, self.last_seq())
 
+    def state_without_items(self) -> State:
+        """The store's graphs, cooks, jobs and registry (schedules, watches, transfers) now, without
+        its items: what a long-lived service keeps between its writes (``engine.live.writer``)."""
+        with self.read_errors(), self.one_reading():
+            return tables.read_state(self.conn, self.last_seq(), items=False)
+
     def cook_state(self) -> State:
         """``current_state`` for a cook, the store's writer: its items are read from the tables as
         the cook uses them (``pdgstore.cookstate``), not all up front."""

@@ -127,8 +127,8 @@ def test_a_member_moving_to_another_partition_remakes_that_partition_and_its_chi
 
 def test_a_watcher_session_starts_from_the_files_it_saw_change(wide, tmp_path, monkeypatch):
     """StoreSession.cook(changed=[...]) after a clean whole cook: only those files are stat'ed up
-    front and the items they reach are found through the session's index; the outcome is what a
-    cook with a full stat scan makes."""
+    front and the items they reach are found through the store's tables (the session holds no
+    state); the outcome is what a cook with a full stat scan makes."""
     import shutil
 
     from pdgstore.engine.files import records as files_module
@@ -137,7 +137,8 @@ def test_a_watcher_session_starts_from_the_files_it_saw_change(wide, tmp_path, m
     graph = load_graph(str(wide.root / "wide.py"))
     session = StoreSession(str(wide.db))
     session.cook(graph)
-    assert session.index is not None and session.clean_seq == session.state.seq
+    with EventLog.open(str(wide.db)) as log:
+        assert session.clean_seq == log.last_seq()
     twin = type(wide)(tmp_path / "twin")
     shutil.copytree(wide.root, twin.root)
     changed = [str(wide.root / "in" / "f0006.txt")]
@@ -149,30 +150,43 @@ def test_a_watcher_session_starts_from_the_files_it_saw_change(wide, tmp_path, m
     seen = []
     summary = session.cook(graph, changed=changed, on_cook=seen.append)
     monkeypatch.undo()
-    assert seen[0].trusted and names(seen[0]) == {"files_7", "upper_7", "gather_1", "concat_1"}
+
+    def told(cook):
+        return cook.scan is not None and cook.scan.manifest is None and cook.scan.changed == set(changed)
+
+    assert told(seen[0]) and names(seen[0]) == {"files_7", "upper_7", "gather_1", "concat_1"}
     assert scanned == [1]  # the changed file, not the 40 recorded ones
     full = cook(twin)
     assert summary.counts == full.summary.counts == {"ran": 2, "reused": 38, "updated": 2, "failed": 0,
                                                       "cancelled": 0}
+    assert summary.results == [str(wide.root / "out2/all.txt")]  # a watcher's cook lists its results too
     assert (wide.root / "out2/all.txt").read_text() == (twin.root / "out2/all.txt").read_text()
 
-    def picture(state):
-        return {i.item_id: (i.name, i.state, [o[0] for o in i.outputs], i.attrs, i.signature)
-                for i in state.items.values()}
+    def picture(db):
+        with EventLog.open(str(db)) as log:
+            return {i.item_id: (i.name, i.state, [o[0] for o in i.outputs], i.attrs, i.signature)
+                    for i in log.current_state().items.values()}
 
-    assert picture(session.state) == picture(full.state)
-    # the index followed the cook: the next change is found the same way
+    assert picture(wide.db) == picture(twin.db)
+    # the next change is taken the same way
     wide.write("in/f0006.txt", "changed again\n")
     seen.clear()
     session.cook(graph, changed=changed, on_cook=seen.append)
-    assert seen[0].trusted and (wide.root / "out1/f0006.txt").read_text() == "CHANGED AGAIN\n"
-    # a file the index does not know (a new input) takes the full scan
+    assert told(seen[0]) and (wide.root / "out1/f0006.txt").read_text() == "CHANGED AGAIN\n"
+    # a file the store does not list (a new input) takes the manifest's scan
     wide.write("in/f0200.txt", "new\n")
     seen.clear()
     session.cook(graph, changed=[str(wide.root / "in/f0200.txt")], on_cook=seen.append)
-    assert seen[0].trusted is None and "NEW" in (wide.root / "out2/all.txt").read_text()
+    assert not told(seen[0]) and "NEW" in (wide.root / "out2/all.txt").read_text()
+    # so does a word given after another process wrote to the log
+    wide.write("in/f0006.txt", "changed once more\n")
+    assert cook(wide).summary.counts["ran"] == 2
+    wide.write("in/f0006.txt", "and again\n")
+    seen.clear()
+    session.cook(graph, changed=changed, on_cook=seen.append)
+    assert not told(seen[0]) and (wide.root / "out1/f0006.txt").read_text() == "AND AGAIN\n"
     with EventLog.open(str(wide.db)) as log:
-        assert log.replay_all().to_plain() == session.state.to_plain()
+        assert log.replay_all().to_plain() == log.current_state().to_plain()
 
 
 def _scan(project):

@@ -36,7 +36,6 @@ from pdgstore.engine.cook.snapshotting import CookSnapshot
 from pdgstore.engine.cook.summary import CookSummary, recover_dead_cook
 from pdgstore.engine.cook.task import routes, task
 from pdgstore.engine.cook.walk import Walk
-from pdgstore.engine.files import records as files
 from pdgstore.engine.files.confine import Confine, working_dirs
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.workitem import item_identity
@@ -76,8 +75,6 @@ class Cook:
         store_dir: str | None = None,
         trigger: dict | None = None,
         static: bool = False,
-        changed: list[str] | None = None,
-        index: delta.Index | None = None,
         scan: delta.Scan | None = None,
         observe: Callable[[str, str, dict], None] | None = None,
         generate_only: bool = False,
@@ -87,14 +84,10 @@ class Cook:
         #: PDG's "Generate Static Work Items": generate and record what can be known, run nothing
         self.generate_only = generate_only
         self.trigger = trigger  # CookTriggered fields when a watcher or a schedule started this cook
-        #: a watcher's word (``pdg watch``): only these recorded files changed since the state it keeps,
-        #: and ``index`` finds what they reach; then the cook stats and visits only that (``engine.incremental.delta``)
-        self.changed, self.index = changed, index
         #: the no-op manifest's stat scan of every file recorded for the graph, made just before
-        #: (``engine.incremental.manifest``): its stats, and which files changed; None once ``_start`` took
-        #: other stats (a target node, a watcher's word), of which it says nothing
+        #: (``engine.incremental.manifest``), or a watcher's word for it (``delta.told``): which files
+        #: changed, and their stats
         self.scan = scan
-        self.trusted: list[str] | None = None  # the items owning ``changed``, when that word is taken
         self.graph = graph
         # the store's items are read as the walk reaches them (``pdgstore.cookstate``), not all up front
         self.state = state if state is not None else (log.cook_state() if log is not None else State())
@@ -211,9 +204,7 @@ class Cook:
                 message,
                 failed,
                 self.warnings,
-                []
-                if self.trusted is not None or self.generate_only
-                else results.listed(self.graph, state, self._started_walk),
+                [] if self.generate_only else results.listed(self.graph, state, self._started_walk),
             )
             if self.generate_only:
                 summary.generated = self._generated_counts()
@@ -325,12 +316,8 @@ class Cook:
         )
         scan = self.scan
         saw_change = scan is not None and (scan.changed or not scan.patterns_same or since is not None)
-        if (
-            self.trusted is None
-            and not saw_change
-            and noop.nothing_to_do(
-                graph, self.state, scope, stats, node_reasons, self.cook_id, scanned=scan is not None
-            )
+        if not saw_change and noop.nothing_to_do(
+            graph, self.state, scope, stats, node_reasons, self.cook_id, scanned=scan is not None
         ):
             walk.reuse_everything()
             self.reused_all = True
@@ -343,9 +330,7 @@ class Cook:
         found = (
             None
             if self.static or self.generate_only  # a static plan walks every item, and so does generating
-            else delta.affected(
-                graph, self.state, scope, shortcut, stats, scan=self.scan, trusted=self.trusted, index=self.index
-            )
+            else delta.affected(graph, self.state, scope, shortcut, stats, scan=self.scan)
         )
         if found is not None:
             rec.restatted(self.scan.restats if self.scan is not None else None)  # (``restat``)
@@ -354,15 +339,8 @@ class Cook:
             walk.start()
 
     def _stats(self) -> dict:
-        """The stat results the decisions read: of the files a watcher saw change when its word is
-        taken or that the manifest's scan found changed, the rest on demand."""
-        if self.changed and self.index is not None and not self.target:
-            stats = files.stat_many(self.changed)
-            dirty = self.index.dirty(self.changed)
-            if dirty is not None and all(stats[p] is not None for p in self.changed):
-                self.trusted = dirty
-                self.scan = None
-                return delta.LazyStats(stats)
+        """The stat results the decisions read: of the files the manifest's scan found changed (or
+        a watcher saw change), the rest on demand."""
         if self.scan is not None:
             return delta.LazyStats(self.scan.stats)  # the changed files' stats; the rest when asked
         # no scan (a cook after one that ended early): each file stat'ed when a decision asks, not

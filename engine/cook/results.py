@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from pdgstore.engine.files import records as files
 
 from pdgstore.events import PATH
@@ -11,17 +13,33 @@ def listed(graph, state, walk, *, whole: bool = False) -> list[str]:
     """The absolute paths of the files of the finished items of the last nodes of the cook's scope
     (those no node in it takes as input), or of the ``whole`` graph's (after a cook of one node that
     left it consistent: what a no-op of the graph reports). A file two items share is listed once."""
-    if whole:
-        fed = {up for node in graph.nodes.values() for up in node.inputs}
-        last = [name for name in graph.topological_order() if name not in fed]
-    else:
-        last = [name for name, run in walk.runs.items() if not run.downstream]
+    last = _last_nodes(graph) if whole else [name for name, run in walk.runs.items() if not run.downstream]
+
+    def ids(name: str) -> Iterable[str]:
+        run = walk.runs.get(name)
+        return walk.listed(run) if run is not None else state.item_ids_of(graph.name, name)
+
+    return _files(graph, state, last, ids)
+
+
+def of_graph(graph, state) -> list[str]:
+    """``listed(whole=True)`` without a cook: the whole graph's results as ``state`` holds them
+    (a watcher's no-op manifest, written once its cook is over)."""
+    return _files(graph, state, _last_nodes(graph), lambda name: state.item_ids_of(graph.name, name))
+
+
+def _last_nodes(graph) -> list[str]:
+    """The nodes no node takes as input, in topological order."""
+    fed = {up for node in graph.nodes.values() for up in node.inputs}
+    return [name for name in graph.topological_order() if name not in fed]
+
+
+def _files(graph, state, last: list[str], ids: Callable[[str], Iterable[str]]) -> list[str]:
     root = graph.root
     paths: list[str] = []
     for name in last:
-        run = walk.runs.get(name)
         finished = state.finished_outputs(graph.name, name)  # items not read stay so
-        for item_id in walk.listed(run) if run is not None else state.item_ids_of(graph.name, name):
+        for item_id in ids(name):
             outputs = finished.get(item_id)
             if outputs is not None:
                 paths.extend(files.absolute(o[PATH], root) for o in outputs)

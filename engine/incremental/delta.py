@@ -37,6 +37,7 @@ from pdgstore.engine.graph.nodes import FilePattern
 from pdgstore.engine.incremental.decide import settled, unchanged
 from pdgstore.engine.incremental.restat import Refresh
 
+from pdgstore import fileindex
 from pdgstore.cookstate import CookState
 from pdgstore.events import PATH
 
@@ -91,19 +92,13 @@ def affected(
     stats: dict,
     *,
     scan: Scan | None = None,
-    trusted: list[str] | None = None,
-    index: Index | None = None,
 ) -> tuple[set[str], dict[str, list[str]]] | None:
     """The items of ``scope`` that need deciding, and the recorded children of every item (item id
     -> the ids of the items that list it as a parent); None when the delta walk does not apply.
     ``shortcut``: the nodes whose clean items are reused as they are (``engine.incremental.noop``);
-    ``stats``: of every recorded file, or what ``scan`` found; ``trusted``: the items owning the
-    files a watcher saw change, with its ``index``."""
+    ``stats``: of every recorded file, or what ``scan`` found."""
     if not shortcut or any(name not in shortcut for name in scope):
         return None
-    if trusted is not None:
-        assert index is not None, "a watcher's trusted items come with its index"
-        return _closure(graph, state, trusted, index.children, len(state.items))
     root = graph.root
     if scan is not None and not scan.patterns_same:
         return None  # files were added or removed
@@ -253,56 +248,15 @@ class LazyStats(dict):
 _UNKNOWN = object()
 
 
-class Index:
-    """For a long-lived process (``pdg watch``): which items own each recorded file and the recorded
-    children of each item, kept up to date across cooks so that a cook told which files changed finds
-    the items they reach in O(changed), not by going over every item."""
-
-    def __init__(self, state, graph: str, root: str) -> None:
-        self.graph, self.root = graph, root
-        self.owners: dict[str, set[str]] = {}
-        self.children: dict[str, list[str]] = {}
-        self._paths: dict[str, tuple] = {}
-        self._parents: dict[str, tuple] = {}
-        for item in state.items.values():
-            if item.graph == graph:
-                self._add(item)
-
-    def _add(self, item) -> None:
-        paths = tuple(files.absolute(o[PATH], self.root) for o in item.outputs)
-        self._paths[item.item_id] = paths
-        self._parents[item.item_id] = tuple(item.parents)
-        for path in paths:
-            self.owners.setdefault(path, set()).add(item.item_id)
-        for parent in item.parents:
-            self.children.setdefault(parent, []).append(item.item_id)
-
-    def _drop(self, item_id: str) -> None:
-        for path in self._paths.pop(item_id, ()):
-            owners = self.owners.get(path)
-            if owners is not None:
-                owners.discard(item_id)
-                if not owners:
-                    del self.owners[path]
-        for parent in self._parents.pop(item_id, ()):
-            kids = self.children.get(parent)
-            if kids is not None and item_id in kids:
-                kids.remove(item_id)
-
-    def update(self, state, item_ids) -> None:
-        """Follow the items a cook touched (generated, changed, removed) to their state now."""
-        for item_id in item_ids:
-            self._drop(item_id)
-            item = state.items.get(item_id)
-            if item is not None and item.graph == self.graph:
-                self._add(item)
-
-    def dirty(self, changed: list[str]) -> list[str] | None:
-        """The items owning the ``changed`` files; None when one of them is not a recorded file."""
-        out: list[str] = []
-        for path in changed:
-            owners = self.owners.get(path)
-            if not owners:
-                return None
-            out.extend(owners)
-        return out
+def told(log, root: str, changed: list[str]) -> Scan | None:
+    """The scan a watcher's word stands for (``pdg watch``, ``engine.live.writer``): only these
+    files (absolute paths) changed since the state ``log`` ends with, as the no-op manifest's scan
+    would have found them. Their stats are taken now, any other file's when a decision asks. None
+    when one of them is not an output the store lists (a file new to a file pattern, say) or is no
+    longer there: the matches of a file pattern may have changed, which only a scan tells."""
+    if not fileindex.all_listed(log.conn.execute, [files.relative(p, root) for p in changed]):
+        return None
+    stats = files.stat_many(changed)
+    if any(st is None for st in stats.values()):
+        return None
+    return Scan(stats, set(changed), True)

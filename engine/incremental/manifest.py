@@ -325,7 +325,13 @@ def _stamp(folder: str | None, listed_after_ns: int = 0) -> list:
 
 
 def try_noop(
-    log: EventLog, graph: Graph, *, jobs: int | None = None, node: str | None = None, scan_only: bool = False
+    log: EventLog,
+    graph: Graph,
+    *,
+    jobs: int | None = None,
+    node: str | None = None,
+    scan_only: bool = False,
+    trigger: dict | None = None,
 ) -> tuple[CookSummary | None, Scan | None]:
     """Record a cook of ``graph`` (of ``node`` and what it needs, when given) that reuses every item,
     if the manifest proves nothing changed: (its summary, None). Else (None, what its stat scan found
@@ -397,7 +403,7 @@ def try_noop(
         )
         if node is not None:
             order = graph.upstream_closure(node)
-        return _record(log, graph, described, order, m, jobs, started, started_ns, None, again, node), None
+        return _record(log, graph, described, order, m, jobs, started, started_ns, None, again, node, trigger), None
     # files touched, and maybe no more: a no-op that records their new stats (``restat``)
     fresh = restat.refresh(log, graph, recorded, paths, sizes, stats, changed)
     if fresh is None:
@@ -410,7 +416,10 @@ def try_noop(
     if fresh.modified:  # files changed too: the cook walks from those, the touched ones restatted first
         return None, Scan(stats, fresh.modified, patterns_same, _compressed(refreshed), restats=fresh)
     del paths, stats, changed
-    return _record(log, graph, described, order, m, jobs, started, started_ns, fresh, _packed(refreshed)), None
+    return (
+        _record(log, graph, described, order, m, jobs, started, started_ns, fresh, _packed(refreshed), None, trigger),
+        None,
+    )
 
 
 def _reusable(node, counts: dict) -> bool:
@@ -461,11 +470,13 @@ def _record(
     fresh: restat.Refresh | None = None,
     manifest: bytes | None = None,
     target: str | None = None,
+    trigger: dict | None = None,
 ) -> CookSummary:
     """Append the events of a cook that reuses every item (``fresh``: the items whose files it
     found touched, with their outputs now) in one transaction with the manifest: the same one at
     the new seq, or ``manifest`` (the stats refreshed). ``target``: a cook of that node (``order``
-    its scope), which vouches for the graph and reports the node's files."""
+    its scope), which vouches for the graph and reports the node's files; ``trigger``: what started
+    it (``CookTriggered``)."""
     cook_id = (log.conn.execute("SELECT max(cook_id) FROM events").fetchone()[0] or 0) + 1
     store_dir = os.path.dirname(log.path)
     rel = lambda p: os.path.relpath(p, store_dir).replace(os.sep, "/")  # noqa: E731
@@ -489,6 +500,8 @@ def _record(
             },
         ),
     ]
+    if trigger:
+        made.append((ev.CookTriggered, dict(trigger)))
     if fresh is not None:
         made += ((ev.WorkItemRestatted, {"item_id": i, "outputs": outputs}) for i, outputs in fresh.items)
     for name in order:

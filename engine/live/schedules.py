@@ -184,7 +184,7 @@ def add(
         )
     session = StoreSession(db)
     with EventLog.open(db, writer=True, create=True) as log:
-        state = session.state = log.load_state()
+        state = session.state = log.state_without_items()
         ids = [int(e.schedule) for e in log.events(0, kind="ScheduleAdded")]
     for sid, s in state.schedules.items():
         if s["path"] == path and s["node"] == (node or "") and s["overrides"] == overrides:

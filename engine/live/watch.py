@@ -382,14 +382,19 @@ class Watcher:
         or built anew when the graph was reloaded, items came or went, or the cook failed to run."""
         graph = self.loaded_graph
         scope = graph.upstream_closure(self.node) if self.node else graph.topological_order()
-        state = self.session.state
-        if summary is not None and not reloaded and state is not None:
-            touched = {subject for kind, subject in self.session.last_cook_subjects if kind in ITEM_KINDS}
-            self.watchset.update(graph, state, scope, touched)
+        if not os.path.exists(self.db):  # the first cook failed before it made the store
+            self.watchset = WatchSet.build(
+                graph, None, scope, store_dir=os.path.dirname(self.db), graph_files=self._graph_files
+            )
             return
-        self.watchset = WatchSet.build(
-            graph, self.session.state, scope, store_dir=os.path.dirname(self.db), graph_files=self._graph_files
-        )
+        with self.session.reading() as store:
+            if summary is not None and not reloaded:
+                touched = {subject for kind, subject in self.session.last_cook_subjects if kind in ITEM_KINDS}
+                self.watchset.update(graph, store, scope, touched)
+                return
+            self.watchset = WatchSet.build(
+                graph, store, scope, store_dir=os.path.dirname(self.db), graph_files=self._graph_files
+            )
 
     # -- the observer ----------------------------------------------------------------------------
     def _start_observer(self) -> None:

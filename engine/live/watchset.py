@@ -23,7 +23,7 @@ from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern
 
 from pdgstore.events import MTIME_NS, PATH, SIZE
-from pdgstore.state import State
+from pdgstore.readmodel import TableState
 
 #: verdicts of ``WatchSet.verify``
 GRAPH, CHANGED = "graph", "changed"
@@ -113,14 +113,16 @@ class WatchSet:
 
     @classmethod
     def build(
-        cls, graph: Graph, state: State | None, scope: list[str], *, store_dir: str, graph_files: dict[str, str]
+        cls, graph: Graph, store: TableState | None, scope: list[str], *, store_dir: str, graph_files: dict[str, str]
     ) -> WatchSet:
+        """The watch set of ``graph`` as ``store`` records it (None: no store yet), its items read
+        one at a time from the tables: only their files' records are kept."""
         root = graph.root
         ws = cls(root, graph_files=dict(graph_files), ignore=store_dir.rstrip("/") + "/")
-        if state is not None:
+        if store is not None:
             for name in scope:
                 merges = graph.nodes[name].is_partitioner
-                for item in state.items_of(graph.name, name):
+                for item in store.iter_items_of(graph.name, name):
                     ws._hold(item.item_id, ws._record(item, merges))
         for name in scope:
             node = graph.nodes[name]
@@ -135,13 +137,14 @@ class WatchSet:
         ws.place()
         return ws
 
-    def update(self, graph: Graph, state: State, scope: list[str], touched: set[str]) -> None:
-        """Take in the items a cook touched (generated, cooked, removed: ``touched`` ids), and
-        nothing else: O(touched items' own files), no stat, no glob."""
+    def update(self, graph: Graph, store: TableState, scope: list[str], touched: set[str]) -> None:
+        """Take in the items a cook touched (generated, cooked, removed: ``touched`` ids), read
+        from ``store``, and nothing else: O(touched items' own files), no stat, no glob."""
         in_scope = set(scope)
         new_dirs = False
+        found = store.items_many(touched)
         for item_id in touched:
-            item = state.items.get(item_id)
+            item = found.get(item_id)
             if item is None or item.graph != graph.name or item.node not in in_scope:
                 if item_id in self.owned:
                     new_dirs |= self._release(item_id)
