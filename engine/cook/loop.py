@@ -204,7 +204,9 @@ class Cook:
                 message,
                 failed,
                 self.warnings,
-                [] if self.generate_only else results.listed(self.graph, state, self._started_walk),
+                []
+                if self.generate_only or (self.scan is not None and self.scan.told)
+                else results.listed(self.graph, state, self._started_walk),
             )
             if self.generate_only:
                 summary.generated = self._generated_counts()

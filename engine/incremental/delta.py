@@ -82,6 +82,9 @@ class Scan:
     #: may differ from what it recorded, so the delta walk starts from them too, as made anew
     #: (their children are decided again), and the manifest's graph is the graph now
     since: list[str] | None = None
+    #: a watcher's word stands for the scan (``told``): its cook lists no results (listing a node of
+    #: 10,000 items' files is most of a recook of one; the watcher's manifest lists them later)
+    told: bool = False
 
 
 def affected(
@@ -259,4 +262,4 @@ def told(log, root: str, changed: list[str]) -> Scan | None:
     stats = files.stat_many(changed)
     if any(st is None for st in stats.values()):
         return None
-    return Scan(stats, set(changed), True)
+    return Scan(stats, set(changed), True, told=True)

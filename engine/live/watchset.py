@@ -94,8 +94,10 @@ def content_hash(path: str) -> str:
 @dataclass
 class WatchSet:
     root: str
-    #: absolute path -> the file's record as the store last saw it
-    records: dict[str, list] = field(default_factory=dict)
+    #: absolute path -> the file's record as the store last saw it: a tuple of strings and numbers,
+    #: which the cyclic garbage collector stops looking at (a watcher lets go of each cook with a
+    #: collection: over a million watched files' lists, each took a second)
+    records: dict[str, tuple] = field(default_factory=dict)
     #: (regex, pattern) of each file pattern in scope, absolute
     patterns: list = field(default_factory=list)
     #: the graph file and its local modules -> content hash when loaded
@@ -167,12 +169,12 @@ class WatchSet:
         if not merges:
             for rec in item.outputs:
                 path = absolute(rec[PATH], root)
-                records[path] = rec
+                records[path] = tuple(rec)
                 paths.append(path)
         for rec in () if item.parents else item.inputs:
             path = absolute(rec[PATH], root)
             if path not in records:
-                records[path] = rec
+                records[path] = tuple(rec)
             paths.append(path)
         return tuple(paths)
 
@@ -244,9 +246,9 @@ class WatchSet:
                 continue
             rec = self.records.get(path)
             if rec is not None:
-                verdict, current = files.check(rec, self.root)
+                verdict, current = files.check(list(rec), self.root)
                 if verdict == files.TOUCHED and current is not None:
-                    self.records[path] = current  # the next event on it needs no hash
+                    self.records[path] = tuple(current)  # the next event on it needs no hash
                 elif verdict != files.SAME:
                     changed.append(path)
             elif any(regex.match(path) for regex, _ in self.patterns) and os.path.isfile(path):
