@@ -11,10 +11,12 @@ table only when iterated or sliced, inside the caller's read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from pdgstore import tables
+from pdgstore import itemlists, tables
+from pdgstore.damage import decoding
 from pdgstore.state import CookRecord, GraphInfo, Item, State
 
 #: the largest code point: ``prefix + HIGH`` bounds every string that starts with ``prefix``
@@ -154,6 +156,13 @@ class TableState:
             sql, args = sql + " AND state = ?", (*args, state)
         return self.conn.execute(sql + " ORDER BY ord", args)
 
+    def iter_files_of(self, graph: str, node: str) -> Iterator[tuple[str, Sequence, Sequence, bool]]:
+        """(item id, outputs, inputs, whether it has parents) of the node's items, in generation
+        order, one row at a time: what a watcher keeps of them (``files_from_row``)."""
+        sql = "SELECT item_id, body, detail FROM items WHERE graph = ? AND node = ? ORDER BY ord"
+        for row in self.conn.execute(sql, (graph, node)):
+            yield files_from_row(row, self.conn)
+
     def item_ids_of(self, graph: str, node: str) -> list[str]:
         sql = "SELECT item_id FROM items WHERE graph = ? AND node = ? ORDER BY ord"
         return [r[0] for r in self.conn.execute(sql, (graph, node))]
@@ -169,3 +178,18 @@ class TableState:
 
 #: what the read-side queries accept: the in-memory fold, or the store's tables behind the same methods
 ReadState = State | TableState
+
+
+def files_from_row(row: tuple, conn: sqlite3.Connection) -> tuple[str, Sequence, Sequence, bool]:
+    """(item id, outputs, inputs, whether it has parents) from a row (item_id, body, detail): the
+    file records of an item without the rest of it. An item's inputs are decoded only when it has
+    no parents (a child's inputs are its parents' outputs: a watcher keeps them once); long lists
+    stay in ``lists`` until iterated (``itemlists.Stored``)."""
+    item_id, body, detail = row
+    with decoding(item_id):
+        outputs, n_parents, n_inputs = (values := tables.unpack(body))[1], values[6], values[7]
+        outputs = itemlists.restored(conn, item_id, "outputs", outputs, lazy=True)
+        inputs: Sequence = ()
+        if not n_parents and n_inputs:
+            inputs = itemlists.restored(conn, item_id, "inputs", tables.unpack(detail)[2], lazy=True)
+    return item_id, outputs, inputs, bool(n_parents)

@@ -15,7 +15,7 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pdgstore import schema, tables
+from pdgstore import damage, schema
 from pdgstore.errors import DamagedRow, StoreIOError, StoreRefused
 
 #: the page size of new stores. 8 KiB rather than SQLite's 4 KiB: a snapshot is one large blob, which
@@ -25,7 +25,7 @@ PAGE_SIZE = 8192
 
 
 #: what a stored payload, snapshot or row that is not what we wrote raises while it is decoded or folded
-DECODE_ERRORS = tables.DECODE_ERRORS
+DECODE_ERRORS = damage.DECODE_ERRORS
 
 
 #: the problem when SQLite's own message about a damaged schema is not text (its ``sqlite3`` module

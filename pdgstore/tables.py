@@ -43,6 +43,7 @@ import msgpack
 
 from pdgstore import codec, fileindex, itemlists
 from pdgstore import events as ev
+from pdgstore.damage import decoding
 from pdgstore.errors import DamagedRow
 from pdgstore.inserts import insert_rows
 from pdgstore.projection import APPLY
@@ -118,10 +119,6 @@ SUMMARY_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body"
 _pack = msgpack.Packer(use_bin_type=True).pack
 
 
-#: what bytes that are not what we wrote raise while they are decoded or given to a record's fields
-DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, msgpack.UnpackException)
-
-
 def unpack(blob: bytes):
     """A column's msgpack bytes decoded; ``DamagedRow`` if they are not msgpack."""
     try:
@@ -151,7 +148,7 @@ def item_values(row: tuple, conn: sqlite3.Connection, *, lazy: bool = False) -> 
     snapshot packs them as they are (``snapshots.pack_from_tables``, the log appender's last work
     in a cook, on the way to the cook's end), with no ``Item`` made and read back per row."""
     _ord, item_id, graph, node, name, state, cook_id, body = row[:8]
-    try:
+    with decoding(item_id):
         index, outputs, started_ns, duration_ns, error, signature, _n_parents, _n_inputs = unpack(body)
         restored = itemlists.restored
         if len(row) == 8:
@@ -162,12 +159,6 @@ def item_values(row: tuple, conn: sqlite3.Connection, *, lazy: bool = False) -> 
             parents = restored(conn, item_id, "parents", parents, lazy=lazy)
             inputs = restored(conn, item_id, "inputs", inputs, lazy=lazy)
         outputs = restored(conn, item_id, "outputs", outputs, lazy=lazy)
-    except DamagedRow:
-        raise DamagedRow(f"the row of work item {item_id!r} cannot be decoded") from None
-    except DECODE_ERRORS as exc:
-        raise DamagedRow(
-            f"the row of work item {item_id!r} is not what pdgstore writes ({type(exc).__name__})"
-        ) from None
     return (
         item_id, graph, node, name, index, parents, attrs, inputs, outputs, state, cook_id,
         started_ns, duration_ns, error, traceback, signature, reason,

@@ -9,6 +9,7 @@ import pytest
 from conftest import copied, wide_in
 
 from pdgstore import projection, queries, tables
+from pdgstore.errors import DamagedRow
 from pdgstore.log import EventLog
 from pdgstore.readmodel import TableState
 from pdgstore.state import first_difference
@@ -216,3 +217,30 @@ def test_export_of_items_streams_the_tables_and_writes_what_the_whole_state_hold
         exported = list(rows(log, "items"))
         assert [r["item_id"] for r in exported] == list(state.items)
         assert [r["item_id"] for r in rows(log, "items", 3)] == [i for i, item in state.items.items() if item.cook_id == 3]
+
+
+def test_the_files_of_a_nodes_items_are_what_their_rows_hold(cooked, tmp_path):
+    """``TableState.iter_files_of`` (what a watcher keeps of each item) gives each item's outputs,
+    its inputs when it has no parents, whether it has parents, in generation order: as the whole
+    item says. The wait-for-all of 20 members holds no long list; a second project's, of 70
+    members, keeps its outputs in ``lists`` (``itemlists``), read when iterated. A damaged row
+    names its item."""
+    big = wide_in(tmp_path / "big")
+    big.inputs(70)
+    assert big.pdg("cook", "wide.py").exit_code == 0
+    for project in (cooked, big):
+        with EventLog.open(str(project.db)) as log, log.one_reading():
+            store = TableState(log)
+            for node in ("files", "upper", "gather", "concat"):
+                items = store.items_of("wide", node)
+                files = list(store.iter_files_of("wide", node))
+                assert [f[0] for f in files] == [i.item_id for i in items]
+                for (_id, outputs, inputs, has_parents), item in zip(files, items, strict=True):
+                    assert list(outputs) == list(item.outputs) and has_parents == bool(item.parents)
+                    assert list(inputs) == ([] if item.parents else list(item.inputs))
+    with EventLog.open(str(cooked.db), writer=True) as log:
+        damaged = TableState(log).items_named("upper_3")[0].item_id
+        log.conn.execute("UPDATE items SET body = x'93' WHERE item_id = ?", (damaged,))
+        log.conn.commit()
+    with EventLog.open(str(cooked.db)) as log, pytest.raises(DamagedRow, match=f"work item '{damaged}'"):
+        list(TableState(log).iter_files_of("wide", "upper"))

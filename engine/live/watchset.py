@@ -22,7 +22,7 @@ from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern
 
-from pdgstore.events import MTIME_NS, PATH, SIZE
+from pdgstore.events import MTIME_NS, PATH, SIZE, TAG
 from pdgstore.readmodel import TableState
 
 #: verdicts of ``WatchSet.verify``
@@ -94,9 +94,9 @@ def content_hash(path: str) -> str:
 @dataclass
 class WatchSet:
     root: str
-    #: absolute path -> the file's record as the store last saw it: a tuple of strings and numbers,
-    #: which the cyclic garbage collector stops looking at (a watcher lets go of each cook with a
-    #: collection: over a million watched files' lists, each took a second)
+    #: absolute path -> the file's record as the store last saw it (``_kept``): a tuple of strings
+    #: and numbers, which the cyclic garbage collector stops looking at (a watcher lets go of each
+    #: cook with a collection: over a million watched files' lists, each took a second)
     records: dict[str, tuple] = field(default_factory=dict)
     #: (regex, pattern) of each file pattern in scope, absolute
     patterns: list = field(default_factory=list)
@@ -112,6 +112,8 @@ class WatchSet:
     refs: dict[str, int] = field(default_factory=dict)
     #: folders the file patterns and graph files need watched (recursive or not)
     base_dirs: dict[str, bool] = field(default_factory=dict)
+    #: each file tag once (a million records share a few)
+    _tags: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -124,8 +126,8 @@ class WatchSet:
         if store is not None:
             for name in scope:
                 merges = graph.nodes[name].is_partitioner
-                for item in store.iter_items_of(graph.name, name):
-                    ws._hold(item.item_id, ws._record(item, merges))
+                for item_id, outputs, inputs, has_parents in store.iter_files_of(graph.name, name):
+                    ws._hold(item_id, ws._record(outputs, inputs, has_parents, merges))
         for name in scope:
             node = graph.nodes[name]
             if isinstance(node, FilePattern):
@@ -152,31 +154,37 @@ class WatchSet:
                     new_dirs |= self._release(item_id)
                 continue
             old = self.owned.get(item_id)
-            paths = self._record(item, graph.nodes[item.node].is_partitioner)
+            paths = self._record(item.outputs, item.inputs, bool(item.parents), graph.nodes[item.node].is_partitioner)
             if paths != old:  # same files with new records (the common recook): no bookkeeping
                 new_dirs |= self._release(item_id)
                 new_dirs |= self._hold(item_id, paths)
         if new_dirs:
             self.place()
 
-    def _record(self, item, merges: bool = False) -> tuple:
-        """Take the item's file records; its paths. Each file is held by the item that made it (or
+    def _record(self, outputs, inputs, has_parents: bool, merges: bool = False) -> tuple:
+        """Take an item's file records; its paths. Each file is held by the item that made it (or
         found it): a partition's outputs are its members' (``merges``) and a child's inputs are its
         parents' outputs, so only a root item's inputs are its own. That keeps a recook of a
         partition of 10,000 members from touching 10,000 records here."""
-        root, absolute, records = self.root, files.absolute, self.records
+        root, absolute, records, kept = self.root, files.absolute, self.records, self._kept
         paths = []
         if not merges:
-            for rec in item.outputs:
+            for rec in outputs:
                 path = absolute(rec[PATH], root)
-                records[path] = tuple(rec)
+                records[path] = kept(rec)
                 paths.append(path)
-        for rec in () if item.parents else item.inputs:
+        for rec in () if has_parents else inputs:
             path = absolute(rec[PATH], root)
             if path not in records:
-                records[path] = tuple(rec)
+                records[path] = kept(rec)
             paths.append(path)
         return tuple(paths)
+
+    def _kept(self, rec) -> tuple:
+        """A file's record as the watch set keeps it: without its path (the key says it), its tag
+        shared with every record of that tag."""
+        tag = rec[TAG]
+        return ("", self._tags.setdefault(tag, tag), *rec[SIZE:])
 
     def _hold(self, item_id: str, paths: tuple) -> bool:
         """Count the item's hold on its paths; True when one lies in a folder not watched before."""
@@ -246,9 +254,9 @@ class WatchSet:
                 continue
             rec = self.records.get(path)
             if rec is not None:
-                verdict, current = files.check(list(rec), self.root)
+                verdict, current = files.check([files.relative(path, self.root), *rec[TAG:]], self.root)
                 if verdict == files.TOUCHED and current is not None:
-                    self.records[path] = tuple(current)  # the next event on it needs no hash
+                    self.records[path] = self._kept(current)  # the next event on it needs no hash
                 elif verdict != files.SAME:
                     changed.append(path)
             elif any(regex.match(path) for regex, _ in self.patterns) and os.path.isfile(path):
