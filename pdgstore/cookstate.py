@@ -33,6 +33,7 @@ import msgpack
 from pdgstore import fileindex, itemlists, tables
 from pdgstore.events import DONE_STATES, PATH, STATES, TAG
 from pdgstore.lazyitems import MAX_MISSES, LazyItems, StoreReader
+from pdgstore.lazyjobs import LazyJobs
 from pdgstore.state import Item, State
 
 #: the states an item in which is not done: what ``unsettled_ids`` looks for
@@ -326,16 +327,18 @@ def row_outputs(conn: sqlite3.Connection, item_id: str, body: bytes) -> list:
 
 def read_cook_state(log, seq: int) -> State:
     """The state of the tables of ``log`` (the cook's ``EventLog``) at ``seq``, the log's end, its
-    items left to be read as they are used. The graphs, cooks, jobs and registry are read now."""
+    items and jobs left to be read as they are used. The graphs, cooks and registry are read now."""
     conn = log.conn
-    whole = tables.read_state(conn, seq, items=False)
+    whole = tables.read_state(conn, seq, items=False, jobs=False)
     # none yet (a cold cook): nothing to read, but the cook may let items go and read them back
     cold = conn.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
     state = CookState()
     state.seq = seq
-    state.graphs, state.cooks, state.jobs = whole.graphs, whole.cooks, whole.jobs
+    state.graphs, state.cooks = whole.graphs, whole.cooks
     state.transfers, state.watches, state.schedules = whole.transfers, whole.watches, whole.schedules
     reader = state._reader = StoreReader(log)
+    no_jobs = conn.execute("SELECT 1 FROM jobs LIMIT 1").fetchone() is None
+    state.jobs = LazyJobs(reader, complete=no_jobs)  # (``pdgstore.lazyjobs``)
     state.node_items = whole.node_items if cold else LazyNodeItems(reader, whole.node_items)
     state.items = LazyItems(reader, complete=cold, known=state.node_items if cold else None)
     return state

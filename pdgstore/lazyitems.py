@@ -49,7 +49,48 @@ class StoreReader:
             return self.conn.execute(sql, args)
 
 
-class LazyItems(dict):
+class ReadFirst(dict):
+    """A dict the store fills as it is asked (``LazyItems``, ``lazyjobs.LazyJobs``): whatever goes
+    over all of it reads the rest first (``read_all``)."""
+
+    def read_all(self) -> None:
+        raise NotImplementedError
+
+    def __iter__(self):
+        self.read_all()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self.read_all()
+        return dict.__len__(self)
+
+    def keys(self):
+        self.read_all()
+        return dict.keys(self)
+
+    def values(self):
+        self.read_all()
+        return dict.values(self)
+
+    def items(self):
+        self.read_all()
+        return dict.items(self)
+
+    def __eq__(self, other) -> bool:
+        self.read_all()
+        return dict.__eq__(self, other)
+
+    def __ne__(self, other) -> bool:
+        return not self == other
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        self.read_all()
+        return dict.__repr__(self)
+
+
+class LazyItems(ReadFirst):
     """item id -> ``Item``, read from the ``items`` table on first use (see the module)."""
 
     def __init__(self, reader: StoreReader, complete: bool, known: dict | None = None) -> None:
@@ -229,36 +270,3 @@ class LazyItems(dict):
             dict.__setitem__(self, item_id, default)
             return default
         return item
-
-    def __iter__(self):
-        self.read_all()
-        return dict.__iter__(self)
-
-    def __len__(self) -> int:
-        self.read_all()
-        return dict.__len__(self)
-
-    def keys(self):
-        self.read_all()
-        return dict.keys(self)
-
-    def values(self):
-        self.read_all()
-        return dict.values(self)
-
-    def items(self):
-        self.read_all()
-        return dict.items(self)
-
-    def __eq__(self, other) -> bool:
-        self.read_all()
-        return dict.__eq__(self, other)
-
-    def __ne__(self, other) -> bool:
-        return not self == other
-
-    __hash__ = None
-
-    def __repr__(self) -> str:
-        self.read_all()
-        return dict.__repr__(self)

@@ -337,10 +337,10 @@ class LogReader:
             return tables.read_state(self.conn, self.last_seq())
 
     def state_without_items(self) -> State:
-        """The store's graphs, cooks, jobs and registry (schedules, watches, transfers) now, without
-        its items: what a long-lived service keeps between its writes (``engine.live.writer``)."""
+        """The store's graphs, cooks and registry (schedules, watches, transfers) now, without its
+        items and jobs: what a long-lived service keeps between its writes (``engine.live.writer``)."""
         with self.read_errors(), self.one_reading():
-            return tables.read_state(self.conn, self.last_seq(), items=False)
+            return tables.read_state(self.conn, self.last_seq(), items=False, jobs=False)
 
     def cook_state(self) -> State:
         """``current_state`` for a cook, the store's writer: its items are read from the tables as

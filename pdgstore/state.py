@@ -293,7 +293,7 @@ class State:
             "transfers": self.transfers,
             "watches": self.watches,
             "schedules": self.schedules,
-            "jobs": self.jobs,
+            "jobs": self.jobs if type(self.jobs) is dict else dict(self.jobs.items()),  # (a cook's: ``LazyJobs``)
         }
         if items:
             plain["items"] = {k: _plain(i, Item.PLAIN, named) for k, i in self.items.items()}

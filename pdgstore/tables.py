@@ -568,9 +568,10 @@ def write_items(conn: sqlite3.Connection, items: list[Item], first_ord: int, nod
     batch.write(set(), new_nodes)
 
 
-def read_state(conn: sqlite3.Connection, seq: int, *, items: bool = True) -> State:
+def read_state(conn: sqlite3.Connection, seq: int, *, items: bool = True, jobs: bool = True) -> State:
     """The whole state the tables hold, as a ``State`` at ``seq`` (the log's end): for tests that
-    hold the tables to the fold, and for tools that want everything; a read command never does."""
+    hold the tables to the fold, and for tools that want everything; a read command never does.
+    Without ``items`` or ``jobs``, those are left empty (a cook reads them as it goes)."""
     state = State()
     state.seq = seq
     with paused_gc():
@@ -584,7 +585,7 @@ def read_state(conn: sqlite3.Connection, seq: int, *, items: bool = True) -> Sta
             state.cooks[cook_id] = cook_from_body(body)
         for name, body in conn.execute("SELECT name, body FROM graphs ORDER BY rowid"):
             state.graphs[name] = graph_from_body(body)
-        for item_id, body in conn.execute("SELECT item_id, body FROM jobs"):
+        for item_id, body in conn.execute("SELECT item_id, body FROM jobs") if jobs else ():
             state.jobs[item_id] = unpack(body)
         for key, body in conn.execute("SELECT key, body FROM registry"):
             setattr(state, key, unpack(body))

@@ -251,3 +251,36 @@ def test_a_cook_without_the_manifest_scan_reads_no_item_to_stat_the_files(wide, 
     assert summary.status == "success" and summary.counts["ran"] == 2, summary.counts  # its upper item, concat
     assert read_at_start == [0]
     assert cook_file(str(wide.root / "wide.py")).counts["ran"] == 0
+
+
+COMMANDS_GRAPH = '''
+from pdgstore.engine import Graph
+
+graph = Graph("commands")
+files = graph.file_pattern("files", "in/*.txt")
+graph.command("copy", files, ["sh", "-c", "mkdir -p out && cp @pdg_input out/@pdg_name.txt"],
+              expected_outputs=["out/@pdg_name.txt"])
+'''
+
+
+def test_a_recook_reads_the_jobs_of_the_items_it_runs_and_no_other(project):
+    """Each command item keeps its last job (``jobs``); a cook read every row up front (a million
+    at W(1,000,000) of commands). ``LazyJobs`` reads the ones the cook asks about; going over them
+    reads the rest, and the cook's state still equals the fold from zero."""
+    project.write("commands.py", COMMANDS_GRAPH)
+    project.inputs(12)
+    assert cook_file(str(project.root / "commands.py")).counts["ran"] == 12
+    project.write("in/f0004.txt", "changed\n")
+    graph = load_graph(str(project.root / "commands.py"))
+    with EventLog.open(str(project.db), writer=True) as log, graph.holding_description():
+        _, scan = manifest.try_noop(log, graph)
+        cook = Cook(log, graph, jobs=1, scan=scan)
+        summary = cook.run()
+        jobs = cook.state.jobs
+        assert summary.counts["ran"] == 1 and summary.status == "success"
+        assert dict.__len__(jobs) == 1  # the job of the one item it ran, read when its job started
+        ran = next(iter(dict.keys(jobs)))
+        assert cook.state.items[ran].name == "copy_5" and jobs[ran][4] == 0  # ended, exit code 0
+        assert len(jobs) == 12  # going over them reads the rest
+        assert cook.state.to_plain() == log.replay_all().to_plain()
+    assert (project.root / "out" / "copy_5.txt").read_text() == "changed\n"
