@@ -383,3 +383,21 @@ def test_the_pdg_cook_after_a_watcher_proves_its_noop_from_the_manifest_the_watc
         monkeypatch.setattr(EventLog, name, lambda self: pytest.fail("the state was loaded"))
     summary = cook_file(str(wide.root / "wide.py"))
     assert summary.status == "success" and summary.counts["ran"] == 0
+
+
+def test_a_watch_of_a_cooked_graph_starts_with_the_manifests_noop_and_records_its_trigger(wide, running):
+    """The watch's first cook of a graph cooked before is the no-op the manifest proves (as ``pdg
+    cook``'s), recorded with what started it; the recook after an edit takes the watcher's word."""
+    from pdgstore.engine.project import cook_file
+
+    assert cook_file(str(wide.root / "wide.py")).counts["ran"] == 21
+    r = running()
+    first = next(d["summary"] for k, d in r.seen if k == "cook")
+    assert first.counts["ran"] == 0 and first.counts["reused"] == 42
+    (wide.root / "in" / "f0002.txt").write_text("changed\n")
+    assert r.wait("cook")["summary"].counts["ran"] == 2
+    r.stop()
+    with EventLog.open(str(wide.db)) as log:
+        cooks = log.current_state().cooks
+    assert cooks[first.cook_id].trigger["by"] == "watch" and cooks[first.cook_id].trigger["message"] == "the watch started"
+    assert (wide.root / "out1" / "f0002.txt").read_text() == "CHANGED\n"
