@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from pdgstore import itemlists, tables
-from pdgstore.damage import decoding
+from pdgstore.damage import DECODE_ERRORS, damaged
 from pdgstore.state import CookRecord, GraphInfo, Item, State
 
 #: the largest code point: ``prefix + HIGH`` bounds every string that starts with ``prefix``
@@ -186,10 +186,12 @@ def files_from_row(row: tuple, conn: sqlite3.Connection) -> tuple[str, Sequence,
     no parents (a child's inputs are its parents' outputs: a watcher keeps them once); long lists
     stay in ``lists`` until iterated (``itemlists.Stored``)."""
     item_id, body, detail = row
-    with decoding(item_id):
+    try:
         outputs, n_parents, n_inputs = (values := tables.unpack(body))[1], values[6], values[7]
         outputs = itemlists.restored(conn, item_id, "outputs", outputs, lazy=True)
         inputs: Sequence = ()
         if not n_parents and n_inputs:
             inputs = itemlists.restored(conn, item_id, "inputs", tables.unpack(detail)[2], lazy=True)
+    except DECODE_ERRORS as exc:
+        raise damaged(item_id, exc) from None
     return item_id, outputs, inputs, bool(n_parents)

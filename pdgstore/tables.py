@@ -43,7 +43,7 @@ import msgpack
 
 from pdgstore import codec, fileindex, itemlists
 from pdgstore import events as ev
-from pdgstore.damage import decoding
+from pdgstore.damage import DECODE_ERRORS, damaged
 from pdgstore.errors import DamagedRow
 from pdgstore.inserts import insert_rows
 from pdgstore.projection import APPLY
@@ -148,7 +148,7 @@ def item_values(row: tuple, conn: sqlite3.Connection, *, lazy: bool = False) -> 
     snapshot packs them as they are (``snapshots.pack_from_tables``, the log appender's last work
     in a cook, on the way to the cook's end), with no ``Item`` made and read back per row."""
     _ord, item_id, graph, node, name, state, cook_id, body = row[:8]
-    with decoding(item_id):
+    try:
         index, outputs, started_ns, duration_ns, error, signature, _n_parents, _n_inputs = unpack(body)
         restored = itemlists.restored
         if len(row) == 8:
@@ -159,6 +159,8 @@ def item_values(row: tuple, conn: sqlite3.Connection, *, lazy: bool = False) -> 
             parents = restored(conn, item_id, "parents", parents, lazy=lazy)
             inputs = restored(conn, item_id, "inputs", inputs, lazy=lazy)
         outputs = restored(conn, item_id, "outputs", outputs, lazy=lazy)
+    except DECODE_ERRORS as exc:
+        raise damaged(item_id, exc) from None
     return (
         item_id, graph, node, name, index, parents, attrs, inputs, outputs, state, cook_id,
         started_ns, duration_ns, error, traceback, signature, reason,
