@@ -69,7 +69,7 @@ STATE_STYLES = {
 
 
 def emit_json(data: dict) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.write(indented(data) + "\n")  # json.dumps(data, indent=2, default=str)
 
 
 def emit_json_listing(head: dict, key: str, rows: Iterable[dict]) -> None:
@@ -78,12 +78,54 @@ def emit_json_listing(head: dict, key: str, rows: Iterable[dict]) -> None:
     write = sys.stdout.write
     opening, _, closing = json.dumps({**head, key: []}, indent=2, default=str).rpartition("[]")
     write(opening)
-    dumps = json.JSONEncoder(indent=2, default=str).encode
     sep = "[\n    "
     for row in rows:
-        write(sep + dumps(row).replace("\n", "\n    "))  # one level deeper (a JSON string holds no newline)
+        write(sep + indented(row, "    "))
         sep = ",\n    "
     write(("\n  ]" if sep != "[\n    " else "[]") + closing + "\n")
+
+
+_STRING = json.encoder.encode_basestring_ascii  # (C: what json.dumps uses)
+_FLOATS = {float("inf"): "Infinity", float("-inf"): "-Infinity"}
+
+
+def indented(value, pad: str = "") -> str:
+    """``json.dumps(value, indent=2, default=str)`` with each line after the first prefixed by
+    ``pad``, the same text, several times faster: with an indent the standard library encodes in
+    Python, a generic walk that made a listing of a million items (``pdg items NODE --json``) take
+    30 s. Dicts with keys other than strings go to the standard encoder."""
+    kind = type(value)
+    if kind is str:
+        return _STRING(value)
+    if kind is dict or (kind is not list and isinstance(value, dict)):  # (``state.EMPTY_MAP`` is one)
+        if not value:
+            return "{}"
+        inner = pad + "  "
+        try:
+            parts = [
+                inner
+                + _STRING(k)
+                + ": "
+                + (_STRING(v) if (t := type(v)) is str else int.__repr__(v) if t is int else indented(v, inner))
+                for k, v in value.items()
+            ]  # (strings and ints, most values, without a call each)
+        except TypeError:  # a key that is not a string: json's own rules for it
+            return json.dumps(value, indent=2, default=str).replace("\n", "\n" + pad)
+        return "{\n" + ",\n".join(parts) + "\n" + pad + "}"
+    if kind is list or kind is tuple or isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        inner = pad + "  "
+        return "[\n" + ",\n".join([inner + indented(v, inner) for v in value]) + "\n" + pad + "]"
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float:
+        return "NaN" if value != value else _FLOATS.get(value) or float.__repr__(value)
+    return json.dumps(value, indent=2, default=str).replace("\n", "\n" + pad)  # anything else: as json does
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -251,6 +252,26 @@ def test_a_listing_written_row_by_row_is_the_documents_text(head, rows):
     with contextlib.redirect_stdout(buffer):
         render.emit_json_listing(head, "items", iter(rows))
     assert buffer.getvalue() == json.dumps({**head, "items": rows}, indent=2) + "\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.dictionaries(
+        st.text(max_size=5) | st.integers(), inner, max_size=4),
+    max_leaves=20,
+), pad=st.sampled_from(["", "  ", "    "]))
+def test_the_fast_indented_json_is_the_standard_librarys_text(value, pad):
+    """``render.indented`` writes what ``json.dumps(indent=2, default=str)`` writes (NaN and the
+    infinities, keys that are not strings, tuples, values of other types through ``str``), each
+    line after the first prefixed by ``pad``: every ``--json`` answer goes through it."""
+    import datetime
+
+    from pdgstore.cli import render
+
+    assert render.indented(value, pad) == json.dumps(value, indent=2, default=str).replace("\n", "\n" + pad)
+    odd = {"when": datetime.date(2026, 12, 7), "path": Path("a/b"), "value": value}
+    assert render.indented(odd) == json.dumps(odd, indent=2, default=str)
 
 
 def test_items_of_one_node_in_one_state(cooked):
