@@ -353,10 +353,6 @@ class LogReader:
         state = self.snapshot()
         return self._replay(state.seq if state else 0, state)
 
-    def catch_up(self, state: State) -> State:
-        """Fold into ``state`` (kept in memory by a long-lived writer) what others appended since."""
-        return self._replay(state.seq, state) if self.last_seq() > state.seq else state
-
     def replay_all(self) -> State:
         """The current state from the whole log, ignoring every snapshot but the compaction base
         (slow, and the reference ``pdg check`` compares with)."""

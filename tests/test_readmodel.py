@@ -40,7 +40,7 @@ def _forbid_loading(monkeypatch) -> None:
     def loader(*args, **kwargs):
         raise AssertionError("a read command called the full-state loader")
 
-    for name in ("load_state", "state_at", "replay_all", "snapshot", "catch_up", "_replay"):
+    for name in ("load_state", "state_at", "replay_all", "snapshot", "_replay"):
         monkeypatch.setattr(EventLog, name, loader)
     monkeypatch.setattr(projection, "replay_rows", loader)
     monkeypatch.setattr(projection, "replay", loader)
