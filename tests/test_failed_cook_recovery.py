@@ -71,10 +71,7 @@ def test_a_cook_after_a_failed_one_equals_a_cook_from_scratch(spec, words, broke
             p.write(target, fixed or "fixed")
         assert p.cook_any() == "success"
 
-        fresh = Breakable(os.path.join(base, "fresh"), spec, [])
-        for rel in p.inputs():
-            shutil.copy2(p.path(rel), fresh.path(rel))
-        fresh.sep = p.sep
+        fresh = p.copy_to(os.path.join(base, "fresh"))
         assert fresh.cook_any() == "success"
         assert p.result() == fresh.result()
         assert p.cook() == []  # and then nothing is left to do

@@ -143,6 +143,15 @@ class Project:
     def inputs(self) -> list[str]:
         return sorted(f"in/{n}" for n in os.listdir(self.path("in")))
 
+    def copy_to(self, root: str) -> Project:
+        """A project of the same kind in ``root`` with this one's graph, inputs and ``sep``, not
+        cooked: what a cook from scratch starts from."""
+        fresh = type(self)(root, self.spec, [])
+        for rel in self.inputs():
+            shutil.copy2(self.path(rel), fresh.path(rel))
+        fresh.sep = self.sep
+        return fresh
+
     def outputs(self) -> list[str]:
         found = []
         for k in range(len(self.spec.stages)):
@@ -252,10 +261,7 @@ def test_incremental_equals_from_scratch_and_reruns_only_what_changed(spec, word
                 assert len(joins) < len(ran) or set(before) != set(p.inputs()), (edit, ran)
 
             # the incremental result equals a cook from scratch
-            fresh = Project(os.path.join(base, f"fresh{n}"), spec, [])
-            for rel in p.inputs():
-                shutil.copy2(p.path(rel), fresh.path(rel))
-            fresh.sep = p.sep
+            fresh = p.copy_to(os.path.join(base, f"fresh{n}"))
             fresh.cook()
             assert p.result() == fresh.result(), edit
             # and a second recook with no change does nothing

@@ -52,10 +52,7 @@ def test_a_watchers_recooks_equal_cooks_from_scratch(spec, words, steps):
             summary = session.cook(graph(), changed=changed or None)
             assert summary.status == "success", (edit, summary)
 
-            fresh = Project(os.path.join(base, f"fresh{n}"), spec, [])
-            for rel in p.inputs():
-                shutil.copy2(p.path(rel), fresh.path(rel))
-            fresh.sep = p.sep
+            fresh = p.copy_to(os.path.join(base, f"fresh{n}"))
             fresh.cook()
             assert p.result() == fresh.result(), edit
             again = session.cook(graph())
