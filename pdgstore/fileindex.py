@@ -31,14 +31,12 @@ from collections.abc import Callable, Iterable
 import msgpack
 
 from pdgstore import itemlists
-from pdgstore.inserts import insert_rows
+from pdgstore.inserts import chunks, insert_rows
 
 FILES_SQL = """
 CREATE TABLE files (item_id TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (item_id, path)) WITHOUT ROWID;
 CREATE INDEX files_path ON files (path);
 """
-#: paths per ``IN (...)`` lookup
-CHUNK = 500
 #: paths above which the long lists of outputs are not searched for each path's bytes: every item
 #: that keeps one is a candidate (they are few: one per partition)
 MAX_SEARCHED = 32
@@ -89,8 +87,7 @@ def refile(conn: sqlite3.Connection, items: list[tuple[str, list]]) -> None:
     had (``prepared.write_updated``; a restat of every input hands 100,000 of them over, their
     paths unchanged: compared as two sets, nothing written)."""
     have: set[tuple[str, str]] = set()
-    for at in range(0, len(items), CHUNK):
-        chunk = [item_id for item_id, _ in items[at : at + CHUNK]]
+    for chunk in chunks([item_id for item_id, _ in items]):
         have.update(
             conn.execute(f"SELECT item_id, path FROM files WHERE item_id IN ({','.join('?' * len(chunk))})", chunk)
         )
@@ -110,8 +107,7 @@ def holding(execute: Callable[..., sqlite3.Cursor], paths: list[str]) -> list[st
     if not unique:
         return []
     found: dict[str, None] = {}
-    for at in range(0, len(unique), CHUNK):
-        chunk = unique[at : at + CHUNK]
+    for chunk in chunks(unique):
         marks = ",".join("?" * len(chunk))
         for (item_id,) in execute(f"SELECT item_id FROM files WHERE path IN ({marks})", chunk):
             found[item_id] = None
@@ -132,8 +128,7 @@ def all_listed(execute: Callable[..., sqlite3.Cursor], paths: list[str]) -> bool
     a long list only is not: the caller takes the longer way)."""
     unique = sorted(set(paths))
     found = 0
-    for at in range(0, len(unique), CHUNK):
-        chunk = unique[at : at + CHUNK]
+    for chunk in chunks(unique):
         marks = ",".join("?" * len(chunk))
         found += execute(f"SELECT count(DISTINCT path) FROM files WHERE path IN ({marks})", chunk).fetchone()[0]
     return found == len(unique)

@@ -1,4 +1,5 @@
-"""Many rows into one table, ``ROWS_PER_INSERT`` to a statement.
+"""Many values in few statements: rows into one table, ``ROWS_PER_INSERT`` to a statement
+(``insert_rows``), and ids into ``IN (...)`` lists, ``IN_LIST`` to a list (``chunks``).
 
 Why: ``executemany`` runs one statement per row, and each costs more than the row itself: the
 sqlite3 module lets go of the GIL and takes it back around each step, and SQLite takes its
@@ -12,11 +13,13 @@ goes in statements of 32, 16 ... 1 rows, so a connection caches at most seven st
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 
 #: rows one statement carries (64 rows of 9 columns: 576 variables, far under SQLite's limit)
 ROWS_PER_INSERT = 64
+#: ids one ``IN (...)`` list carries (SQLite allows 32,766 parameters; small lists plan faster)
+IN_LIST = 500
 
 _statements: dict[tuple[str, int, int], str] = {}
 
@@ -46,3 +49,9 @@ def insert_rows(conn: sqlite3.Connection, head: str, width: int, rows: Iterable[
             at += size
         if count < ROWS_PER_INSERT:
             return
+
+
+def chunks(values: Sequence, size: int = IN_LIST) -> Iterator[list]:
+    """``values`` ``size`` at a time, in order: the ids of one ``... IN (?, ?, ...)`` each."""
+    for at in range(0, len(values), size):
+        yield list(values[at : at + size])

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 import msgpack
 
 from pdgstore.codec import LazyList
+from pdgstore.inserts import chunks
 
 #: lists this long or longer live in ``lists``; shorter ones stay in the item's row
 LISTED_FROM = 64
@@ -222,8 +223,7 @@ def forget(conn: sqlite3.Connection, item_id: str) -> None:
 def forget_field(conn: sqlite3.Connection, item_ids: list[str], field: str) -> None:
     """Delete the list ``field`` of each of ``item_ids`` from ``lists`` (the items' rows hold it
     now, or nothing), looking for those that have one a chunk of ids a query: most have none."""
-    for at in range(0, len(item_ids), 500):
-        chunk = item_ids[at : at + 500]
+    for chunk in chunks(item_ids):
         sql = f"SELECT DISTINCT item_id FROM lists WHERE field = ? AND item_id IN ({','.join('?' * len(chunk))})"
         listed = conn.execute(sql, (field, *chunk)).fetchall()
         if listed:

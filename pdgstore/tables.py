@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 import msgpack
 
@@ -45,7 +45,7 @@ from pdgstore import codec, fileindex, itemlists
 from pdgstore import events as ev
 from pdgstore.damage import DECODE_ERRORS, damaged
 from pdgstore.errors import DamagedRow
-from pdgstore.inserts import insert_rows
+from pdgstore.inserts import IN_LIST, chunks, insert_rows
 from pdgstore.projection import APPLY
 from pdgstore.state import EMPTY_MAP, CookRecord, GraphInfo, Item, State, paused_gc
 
@@ -111,7 +111,7 @@ TABLES = {
     "lists": "item_id, field, chunk",
     "files": "item_id, path",
 }
-CHUNK = 500  # ids per ``IN (...)`` (SQLite allows 32,766 parameters; small chunks plan faster)
+CHUNK = IN_LIST  # ids per ``IN (...)`` (``inserts.chunks``)
 ITEM_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body, detail"
 #: the columns of a summary row (``item_from_row`` leaves the detail fields empty)
 SUMMARY_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body"
@@ -232,11 +232,6 @@ def graph_body(info: GraphInfo) -> bytes:
     if not info.working_dirs:  # the bytes stores written before working_dirs hold: `pdg check` agrees
         values.pop()
     return _pack(values)
-
-
-def chunks(values: list, size: int = CHUNK) -> Iterator[list]:
-    for i in range(0, len(values), size):
-        yield values[i : i + size]
 
 
 def load_items(conn: sqlite3.Connection, ids: Iterable[str]) -> list[tuple]:
