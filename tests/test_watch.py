@@ -125,7 +125,7 @@ def test_editing_one_input_recooks_exactly_its_chain_and_outputs_do_not_loop(wid
     first = r.seen[-2][1]["summary"] if r.seen[-2][0] == "cook" else None
     assert first is not None and first.counts["ran"] == 21
     assert r.quiet(0.6) == []  # the 21 outputs it wrote are recorded: no recook loop
-    first_record = r.watcher.watchset.records[str(wide.root / "out1" / "f0003.txt")][4]
+    first_record = r.watcher.watchset.record(str(wide.root / "out1" / "f0003.txt"))[4]
     (wide.root / "in" / "f0003.txt").write_text("changed\n")
     change = r.wait("change")
     assert change["files"] == ["in/f0003.txt"]
@@ -138,8 +138,12 @@ def test_editing_one_input_recooks_exactly_its_chain_and_outputs_do_not_loop(wid
     with w.session.reading() as store:
         fresh = WatchSet.build(w.graph, store, w.graph.topological_order(), store_dir=str(wide.db.parent),
                                graph_files=w._graph_files)
-    assert w.watchset.records == fresh.records and w.watchset.dirs == fresh.dirs  # updated in place == built anew
-    assert w.watchset.records[str(wide.root / "out1" / "f0003.txt")][4] != first_record
+    def records(ws):
+        return {path: ws.record(path) for path in ws.records}
+
+    assert records(w.watchset) == records(fresh) and w.watchset.dirs == fresh.dirs  # updated in place == built anew
+    assert w.watchset.shared == fresh.shared and w.watchset.by_dir == fresh.by_dir
+    assert w.watchset.record(str(wide.root / "out1" / "f0003.txt"))[4] != first_record
     r.stop()
     with EventLog.open(str(wide.db)) as log:
         state = log.load_state()

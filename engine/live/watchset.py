@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import struct
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,11 +23,16 @@ from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern
 
-from pdgstore.events import MTIME_NS, PATH, SIZE, TAG
+from pdgstore.events import HASH, MTIME_NS, PATH, SIZE, TAG
 from pdgstore.readmodel import TableState
 
 #: verdicts of ``WatchSet.verify``
 GRAPH, CHANGED = "graph", "changed"
+
+#: a kept record (``WatchSet._kept``): the file's size, its mtime in ns and its tag's number, then
+#: its hash as UTF-8
+_KEPT = struct.Struct("<qqI")
+_STAT = struct.Struct("<qq")  # its start: what a scan compares
 
 
 def pattern_regex(pattern: str) -> re.Pattern:
@@ -94,10 +100,9 @@ def content_hash(path: str) -> str:
 @dataclass
 class WatchSet:
     root: str
-    #: absolute path -> the file's record as the store last saw it (``_kept``): a tuple of strings
-    #: and numbers, which the cyclic garbage collector stops looking at (a watcher lets go of each
-    #: cook with a collection: over a million watched files' lists, each took a second)
-    records: dict[str, tuple] = field(default_factory=dict)
+    #: absolute path -> the file's record as the store last saw it, kept small (``_kept``; read it
+    #: with ``record``): a million watched files are a million of these
+    records: dict[str, bytes | tuple] = field(default_factory=dict)
     #: (regex, pattern) of each file pattern in scope, absolute
     patterns: list = field(default_factory=list)
     #: the graph file and its local modules -> content hash when loaded
@@ -107,13 +112,16 @@ class WatchSet:
     #: folder -> recorded files directly in it (a folder moved or deleted checks these)
     by_dir: dict[str, dict[str, None]] = field(default_factory=dict)
     ignore: str = ""  # the store's folder: its own writes are never hints
-    #: item id -> the paths its records hold; path -> how many items hold it (for ``update``)
-    owned: dict[str, tuple] = field(default_factory=dict)
-    refs: dict[str, int] = field(default_factory=dict)
+    #: item id -> the paths its records hold (the path itself when one, as for nearly every item);
+    #: path -> how many items hold it beyond the first (a path held once, nearly every one, is only
+    #: in ``by_dir``): for ``update``
+    owned: dict[str, tuple | str] = field(default_factory=dict)
+    shared: dict[str, int] = field(default_factory=dict)
     #: folders the file patterns and graph files need watched (recursive or not)
     base_dirs: dict[str, bool] = field(default_factory=dict)
-    #: each file tag once (a million records share a few)
-    _tags: dict[str, str] = field(default_factory=dict)
+    #: each file tag once, by its number in a kept record (a million records share a few)
+    _tags: dict[str, int] = field(default_factory=dict)
+    _tag_list: list[str] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -153,7 +161,7 @@ class WatchSet:
                 if item_id in self.owned:
                     new_dirs |= self._release(item_id)
                 continue
-            old = self.owned.get(item_id)
+            old = self._owned_by(item_id)
             paths = self._record(item.outputs, item.inputs, bool(item.parents), graph.nodes[item.node].is_partitioner)
             if paths != old:  # same files with new records (the common recook): no bookkeeping
                 new_dirs |= self._release(item_id)
@@ -180,36 +188,68 @@ class WatchSet:
             paths.append(path)
         return tuple(paths)
 
-    def _kept(self, rec) -> tuple:
-        """A file's record as the watch set keeps it: without its path (the key says it), its tag
-        shared with every record of that tag."""
-        tag = rec[TAG]
-        return ("", self._tags.setdefault(tag, tag), *rec[SIZE:])
+    def _kept(self, rec) -> bytes | tuple:
+        """A file's record as the watch set keeps it: one bytes object without the path (the key
+        says it), its tag a number (about 60 bytes, where a tuple of the values took 230: half of
+        what a watched file cost), or the values as they are when they do not fit in one."""
+        tag, size, mtime_ns, digest = rec[TAG], rec[SIZE], rec[MTIME_NS], rec[HASH]
+        number = self._tags.get(tag)
+        if number is None:
+            number = self._tags[tag] = len(self._tag_list)
+            self._tag_list.append(tag)
+        if len(rec) == HASH + 1 and type(size) is int and type(mtime_ns) is int and type(digest) is str:
+            try:
+                return _KEPT.pack(size, mtime_ns, number) + digest.encode()
+            except struct.error:  # beyond 64 bits
+                pass
+        return tuple(rec[TAG:])
+
+    def record(self, path: str) -> list | None:
+        """The record of the watched file at ``path`` (absolute) as the store last saw it, or None."""
+        kept = self.records.get(path)
+        if kept is None:
+            return None
+        if isinstance(kept, tuple):
+            return [files.relative(path, self.root), *kept]
+        size, mtime_ns, number = _KEPT.unpack_from(kept)
+        return [files.relative(path, self.root), self._tag_list[number], size, mtime_ns, kept[_KEPT.size :].decode()]
 
     def _hold(self, item_id: str, paths: tuple) -> bool:
         """Count the item's hold on its paths; True when one lies in a folder not watched before."""
         new_dir = False
-        refs, by_dir = self.refs, self.by_dir
+        shared, by_dir = self.shared, self.by_dir
         for path in paths:
-            refs[path] = refs.get(path, 0) + 1
             folder = _folder(path)
             held = by_dir.get(folder)
             if held is None:
                 held = by_dir[folder] = {}
                 new_dir = True
-            held[path] = None
-        self.owned[item_id] = paths
+            if path in held:
+                shared[path] = shared.get(path, 0) + 1
+            else:
+                held[path] = None
+        self.owned[item_id] = paths[0] if len(paths) == 1 else paths
         return new_dir
+
+    def _owned_by(self, item_id: str) -> tuple | None:
+        """The paths ``item_id`` holds (None: it holds none here)."""
+        paths = self.owned.get(item_id)
+        return (paths,) if isinstance(paths, str) else paths
 
     def _release(self, item_id: str) -> bool:
         """Forget the item's files (those no other item holds); True when a folder emptied."""
         emptied = False
-        for path in self.owned.pop(item_id, ()):
-            left = self.refs[path] - 1
-            if left:
-                self.refs[path] = left
+        shared = self.shared
+        paths = self._owned_by(item_id) or ()
+        self.owned.pop(item_id, None)
+        for path in paths:
+            more = shared.get(path)
+            if more:
+                if more == 1:
+                    del shared[path]
+                else:
+                    shared[path] = more - 1
                 continue
-            del self.refs[path]
             self.records.pop(path, None)
             folder = _folder(path)
             held = self.by_dir[folder]
@@ -252,9 +292,9 @@ class WatchSet:
                 if content_hash(path) != self.graph_files[path]:
                     graph_changed = True
                 continue
-            rec = self.records.get(path)
+            rec = self.record(path)
             if rec is not None:
-                verdict, current = files.check([files.relative(path, self.root), *rec[TAG:]], self.root)
+                verdict, current = files.check(rec, self.root)
                 if verdict == files.TOUCHED and current is not None:
                     self.records[path] = self._kept(current)  # the next event on it needs no hash
                 elif verdict != files.SAME:
@@ -280,9 +320,15 @@ class WatchSet:
         that have no record: the polling fallback and the periodic safety rescan (O(all files))."""
         stats = files.stat_many(list(self.records) + list(self.graph_files))
         hints = set()
-        for path, rec in self.records.items():
+        pack = _STAT.pack
+        for path, kept in self.records.items():
             st = stats.get(path)
-            if st is None or st.st_mtime_ns != rec[MTIME_NS] or st.st_size != rec[SIZE]:
+            if st is None:
+                hints.add(path)
+            elif type(kept) is bytes:
+                if not kept.startswith(pack(st.st_size, st.st_mtime_ns)):
+                    hints.add(path)
+            elif st.st_size != kept[SIZE - TAG] or st.st_mtime_ns != kept[MTIME_NS - TAG]:
                 hints.add(path)
         for path in self.graph_files:
             if stats.get(path) is None or content_hash(path) != self.graph_files[path]:
