@@ -105,8 +105,9 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: boo
 
     ``state`` is the current state (for the cook's summary row); the per-node totals come from the
     state when the cook ended. The cook's events are read as rows, decoding only what decides an
-    item's fate (``_Fates``), and the items are named a chunk at a time: a cook of 100,000 items
-    costs one fate per item it touched, never a decoded event or item each."""
+    item's fate (``_Fates``), and the items are named from the items table's labels (``labels``:
+    one pass over its rows when the cook touched many): a cook of 100,000 items costs one fate per
+    item it touched, never a decoded event or item each."""
     cook = state.cooks.get(cook_id)
     if cook is None:
         raise BadRef(f"{log.display} has no cook {cook_id} (pdg history lists them)")
@@ -122,17 +123,21 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: boo
     per_node: dict[str, Counter] = defaultdict(Counter)
     touched: Counter = Counter()  # per node, the items the cook touched that exist at its end
     ran: list[str] = []
-    for chunk in tables.chunks(list(fate)):
-        labels = {item_id: (node, name) for item_id, node, name in end.labels(chunk)}
-        touched.update(node for node, _ in labels.values())
-        for item_id in chunk:
-            node, name = labels.get(item_id) or (_node_of_removed(log, item_id), item_id)
-            what = fate[item_id]
-            per_node[node][what] += 1
-            if what == "ran" and ran_names:
-                ran.append(name)
-            if item_id in named:
-                named[item_id] = (node, name)
+
+    def tally(item_id: str, what: str, node: str, name: str) -> None:
+        per_node[node][what] += 1
+        if what == "ran" and ran_names:
+            ran.append(name)
+        if item_id in named:
+            named[item_id] = (node, name)
+
+    for item_id, node, name in end.labels(fate):
+        tally(item_id, fate[item_id], node, name)
+        touched[node] += 1
+        fate[item_id] = ""  # named: what is left unnamed is not among the items at the cook's end
+    for item_id, what in fate.items():
+        if what:
+            tally(item_id, what, _node_of_removed(log, item_id), item_id)
     rows = []
     for graph, node in end.node_keys():
         if graph == cook.graph:

@@ -101,11 +101,23 @@ class TableState:
         return {r[1]: tables.item_from_row(r, self.conn, lazy=True) for r in tables.load_items(self.conn, ids)}
 
     def labels(self, ids: Iterable[str]) -> Iterator[tuple[str, str, str]]:
-        """(item id, node, name) of those of ``ids`` that exist, a chunk of rows at a time: what
-        a summary of many items names them by, without decoding any of them."""
-        for chunk in tables.chunks(list(ids)):
+        """(item id, node, name) of those of ``ids`` that exist, in no set order: what a summary
+        of many items names them by, without decoding any of them. Ids a quarter of the items or
+        more are found in one pass over the table's rows, fewer by id, a chunk at a time (a cook's
+        200,002 items of W(100,000): 0.3 s against 1.2 s)."""
+        wanted = ids if isinstance(ids, set | frozenset | dict) else set(ids)
+        if len(wanted) * 4 >= self._last_ord():
+            for row in self.conn.execute("SELECT item_id, node, name FROM items"):
+                if row[0] in wanted:
+                    yield row
+            return
+        for chunk in tables.chunks(list(wanted)):
             marks = ",".join("?" * len(chunk))
             yield from self.conn.execute(f"SELECT item_id, node, name FROM items WHERE item_id IN ({marks})", chunk)
+
+    def _last_ord(self) -> int:
+        """The highest row number of the items table: at least how many items there are."""
+        return self.conn.execute("SELECT coalesce(max(ord), 0) FROM items").fetchone()[0]
 
     def iter_items(self, cook_id: int | None = None) -> Iterator[Item]:
         """Every item (or those ``cook_id`` last changed) in generation order, streamed from the

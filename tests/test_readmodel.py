@@ -244,3 +244,22 @@ def test_the_files_of_a_nodes_items_are_what_their_rows_hold(cooked, tmp_path):
         log.conn.commit()
     with EventLog.open(str(cooked.db)) as log, pytest.raises(DamagedRow, match=f"work item '{damaged}'"):
         list(TableState(log).iter_files_of("wide", "upper"))
+
+
+def test_labels_of_many_ids_from_one_pass_equal_those_found_by_id(cooked, monkeypatch):
+    """A quarter of the items or more are labelled from one pass over the table, fewer by id: the
+    same labels either way, the ids that are no item left out, and the latest cook's detail (``pdg
+    history COOK``, which names every item it touched at once, removed ones included) the same."""
+    from pdgstore import history
+
+    with EventLog.open(str(cooked.db)) as log:
+        state = TableState(log)
+        every = [row[0] for row in log.conn.execute("SELECT item_id FROM items")]
+        asked = [*every, "no-such-item"]
+        by_pass = sorted(state.labels(asked))
+        detail = history.cook_detail(log, 3, state)
+        assert len(by_pass) == len(every)
+        monkeypatch.setattr(TableState, "_last_ord", lambda self: 10**9)  # by id, a chunk at a time
+        assert sorted(state.labels(asked)) == by_pass
+        assert history.cook_detail(log, 3, state) == detail
+        assert any(row["removed"] for row in detail["nodes"])
