@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from pdgstore import codec, itembatch, reasons, tables
 from pdgstore.errors import BadRef
 from pdgstore.events import REGISTRY
+from pdgstore.inserts import chunks
 from pdgstore.log import EventLog
 from pdgstore.queries import file_dict, project_root
 from pdgstore.state import Item, State
@@ -39,7 +40,7 @@ def cooks_touching(log: EventLog, subjects: list[str]) -> set[int]:
     """The cooks that wrote an event about any of ``subjects`` (items or nodes)."""
     found: set[int] = set()
     nodes: set[str] = set()
-    for chunk in tables.chunks(subjects, 500):
+    for chunk in chunks(subjects):
         marks = ",".join("?" * len(chunk))
         sql = f"SELECT DISTINCT cook_id FROM events WHERE subject IN ({marks}) AND cook_id > 0"
         found.update(r[0] for r in log.conn.execute(sql, chunk))

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from pdgstore import sqlitefile, tables
+from pdgstore.inserts import IN_LIST
 from pdgstore.state import Item, paused_gc
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ class LazyItems(ReadFirst):
         """Read the items of ``ids`` (the node's) not read yet: by their ids when they are few, else
         the node's rows in one pass of its index."""
         missing = self._unread(ids)
-        if len(missing) > tables.CHUNK:
+        if len(missing) > IN_LIST:
             self._scan_node(graph, node, set(missing))
         elif missing:
             self._load(missing)

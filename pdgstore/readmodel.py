@@ -17,6 +17,7 @@ from typing import Any
 
 from pdgstore import itemlists, tables
 from pdgstore.damage import DECODE_ERRORS, damaged
+from pdgstore.inserts import chunks
 from pdgstore.state import CookRecord, GraphInfo, Item, State
 
 #: the largest code point: ``prefix + HIGH`` bounds every string that starts with ``prefix``
@@ -111,7 +112,7 @@ class TableState:
                 if row[0] in wanted:
                     yield row
             return
-        for chunk in tables.chunks(list(wanted)):
+        for chunk in chunks(list(wanted)):
             marks = ",".join("?" * len(chunk))
             yield from self.conn.execute(f"SELECT item_id, node, name FROM items WHERE item_id IN ({marks})", chunk)
 

@@ -45,7 +45,7 @@ from pdgstore import codec, fileindex, itemlists
 from pdgstore import events as ev
 from pdgstore.damage import DECODE_ERRORS, damaged
 from pdgstore.errors import DamagedRow
-from pdgstore.inserts import IN_LIST, chunks, insert_rows
+from pdgstore.inserts import chunks, insert_rows
 from pdgstore.projection import APPLY
 from pdgstore.state import EMPTY_MAP, CookRecord, GraphInfo, Item, State, paused_gc
 
@@ -111,7 +111,6 @@ TABLES = {
     "lists": "item_id, field, chunk",
     "files": "item_id, path",
 }
-CHUNK = IN_LIST  # ids per ``IN (...)`` (``inserts.chunks``)
 ITEM_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body, detail"
 #: the columns of a summary row (``item_from_row`` leaves the detail fields empty)
 SUMMARY_COLUMNS = "ord, item_id, graph, node, name, state, cook_id, body"

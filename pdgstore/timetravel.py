@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from heapq import merge
 
 from pdgstore import codec, itembatch, tables
+from pdgstore.inserts import chunks
 from pdgstore.itemlists import as_list
 from pdgstore.projection import APPLY
 from pdgstore.readmodel import HIGH, TableState
@@ -64,7 +65,7 @@ class StateAt(TableState):
                 )
             #: item id -> (graph, node, state) in the tables now, for the touched items that exist now
             self.now: dict[str, tuple] = {}
-            for chunk in tables.chunks(sorted(item_ids)):
+            for chunk in chunks(sorted(item_ids)):
                 marks = ",".join("?" * len(chunk))
                 sql = f"SELECT item_id, graph, node, state FROM items WHERE item_id IN ({marks})"
                 self.now.update((r[0], r[1:]) for r in conn.execute(sql, chunk))
@@ -77,7 +78,7 @@ class StateAt(TableState):
         ``NodeDirtied`` of its node, folded in log order."""
         conn, seq = self.conn, self.seq
         rows = []
-        for chunk in tables.chunks(ids):
+        for chunk in chunks(ids):
             marks = ",".join("?" * len(chunk))
             rows += conn.execute(
                 f"SELECT {_COLUMNS} FROM events WHERE subject IN ({marks}) AND seq <= ?", (*chunk, seq)

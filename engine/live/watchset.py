@@ -193,11 +193,11 @@ class WatchSet:
         says it), its tag a number (about 60 bytes, where a tuple of the values took 230: half of
         what a watched file cost), or the values as they are when they do not fit in one."""
         tag, size, mtime_ns, digest = rec[TAG], rec[SIZE], rec[MTIME_NS], rec[HASH]
-        number = self._tags.get(tag)
-        if number is None:
-            number = self._tags[tag] = len(self._tag_list)
-            self._tag_list.append(tag)
         if len(rec) == HASH + 1 and type(size) is int and type(mtime_ns) is int and type(digest) is str:
+            number = self._tags.get(tag)
+            if number is None:
+                number = self._tags[tag] = len(self._tag_list)
+                self._tag_list.append(tag)
             try:
                 return _KEPT.pack(size, mtime_ns, number) + digest.encode()
             except struct.error:  # beyond 64 bits
