@@ -126,7 +126,7 @@ def _cook_into(
         if auto_compact and cook is not None:
             from pdgstore import compact as compaction  # only here: most cooks never compact
 
-            if compaction.should_compact(log, len(cook.state.items) + len(cook.state.cooks)):
+            if compaction.should_compact(log, log.item_count() + len(cook.state.cooks)):
                 plan = compaction.plan(log, keep_cooks=compaction.AUTO_KEEP_COOKS)
                 if plan.events:
                     summary.compacted = compaction.compact(log, plan)

@@ -31,7 +31,7 @@ from typing import NamedTuple
 import msgpack
 
 from pdgstore import fileindex, itemlists, tables
-from pdgstore.events import DONE_STATES, PATH, STATES, TAG
+from pdgstore.events import DONE_STATES, PATH, STATES, TAG, UNFINISHED_STATES
 from pdgstore.lazyitems import MAX_MISSES, LazyItems, StoreReader
 from pdgstore.lazyjobs import LazyJobs
 from pdgstore.state import Item, State
@@ -271,6 +271,23 @@ class CookState(State):
         marks = ",".join("?" * len(NOT_DONE))
         query = f"SELECT item_id FROM items WHERE graph = ? AND node = ? AND state IN ({marks})"
         return [r[0] for node in nodes for r in self._reader.execute(query, (graph, node, *NOT_DONE))]
+
+    def unfinished_ids(self, cook_id: int) -> list[str]:
+        """``State.unfinished_ids``, the rows not read yet found by the (graph, node, state) index
+        in the nodes whose counts hold an unfinished item: a dead cook's recovery reads what it
+        left unfinished, not every item of the store."""
+        items = self.items
+        if not items.complete:
+            states = sorted(UNFINISHED_STATES)
+            marks = ",".join("?" * len(states))
+            nodes = self._reader.execute(
+                f"SELECT DISTINCT graph, node FROM node_states WHERE count > 0 AND state IN ({marks})", tuple(states)
+            ).fetchall()
+            query = f"SELECT item_id FROM items WHERE graph = ? AND node = ? AND state IN ({marks}) AND cook_id = ?"
+            items.read_ids(
+                [r[0] for graph, node in nodes for r in self._reader.execute(query, (graph, node, *states, cook_id))]
+            )
+        return State.unfinished_ids(self, cook_id)
 
     def children_of(self, item_id: str) -> list[str]:
         """The recorded children of ``item_id`` (the items listing it as a parent), in generation order."""

@@ -233,6 +233,15 @@ class LogReader:
                 return rows
             return list(itembatch.expand_subjects(rows, lambda at: itembatch.payload_of(self.conn, at)))
 
+    def jobs_started(self, cook_id: int) -> list[str]:
+        """The items whose job cook ``cook_id`` started (its ``JobStarted`` events, through the
+        cooks' index): where a dead cook's jobs that may still run are, not among every job."""
+        with self.read_errors():
+            rows = self.conn.execute(
+                "SELECT DISTINCT subject FROM events WHERE cook_id = ? AND kind = 'JobStarted'", (cook_id,)
+            )
+            return [row[0] for row in rows]
+
     def cook_spans(self) -> dict[int, tuple[int, int]]:
         """cook id -> (first seq, last seq) of its events still in the log (one pass over an index)."""
         with self.read_errors():
@@ -260,6 +269,11 @@ class LogReader:
                 "SELECT 1 FROM node_states WHERE graph = ? AND count > 0 AND state NOT IN (?, ?) LIMIT 1",
                 (graph, *sorted(DONE_STATES)),
             ).fetchone()
+
+    def item_count(self) -> int:
+        """How many work items the store holds (the read model's counts: no item is read)."""
+        with self.read_errors():
+            return self.conn.execute("SELECT coalesce(sum(count), 0) FROM node_states").fetchone()[0]
 
     def last_seq(self) -> int:
         with self.read_errors():

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from pdgstore.events import DONE_STATES
+from pdgstore.events import DONE_STATES, UNFINISHED_STATES
 
 ATTRIB_TYPES = ("int", "float", "string", "file", "dict")
 
@@ -200,6 +200,11 @@ class State:
         for cook in reversed(self.cooks.values()):
             return cook if cook.status == "running" else None
         return None
+
+    def unfinished_ids(self, cook_id: int) -> list[str]:
+        """The items cook ``cook_id`` left unfinished (``UNFINISHED_STATES``): what the next cook
+        records cancelled when that one died."""
+        return [i.item_id for i in dict.values(self.items) if i.cook_id == cook_id and i.state in UNFINISHED_STATES]
 
     def items_of(self, graph: str, node: str, state: str | None = None, *, summary: bool = False) -> list[Item]:
         ids = self.node_items.get((graph, node), {})

@@ -4,16 +4,22 @@ the items that change reaches."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from conftest import WIDE_GRAPH
 from pdgstore.engine.cook.loop import Cook
+from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.graph.loader import load_graph
 from pdgstore.engine.incremental import manifest
 from pdgstore.engine.project import cook_file
 
 from pdgstore import cookstate
+from pdgstore import events as ev
 from pdgstore.cookstate import CookState
 from pdgstore.events import WorkItemGenerated, WorkItemRemoved
+from pdgstore.lazyitems import LazyItems
+from pdgstore.lazyjobs import LazyJobs
 from pdgstore.log import EventLog
 from pdgstore.projection import APPLY
 from pdgstore.snapshots import pack_snapshot
@@ -284,3 +290,41 @@ def test_a_recook_reads_the_jobs_of_the_items_it_runs_and_no_other(project):
         assert len(jobs) == 12  # going over them reads the rest
         assert cook.state.to_plain() == log.replay_all().to_plain()
     assert (project.root / "out" / "copy_5.txt").read_text() == "changed\n"
+
+
+def test_a_dead_cooks_recovery_reads_what_it_left_unfinished_and_no_other_item_or_job(project, monkeypatch):
+    """The next cook records a dead cook's unfinished items cancelled and looks for its jobs still
+    running: it finds them by the (graph, node, state) index and the dead cook's ``JobStarted``
+    events, never by reading every item and job of the store (a million of each at W(1,000,000))."""
+    project.write("commands.py", COMMANDS_GRAPH)
+    project.inputs(12)
+    assert cook_file(str(project.root / "commands.py")).counts["ran"] == 12
+    gone = subprocess.Popen(["true"])
+    gone.wait(timeout=30)
+    with EventLog.open(str(project.db), writer=True) as log:  # a cook 2 that died mid-way, as its log left it
+        by_name = {i.name: i.item_id for i in log.current_state().items.values()}
+        rec = Recorder(log, log.cook_state(), graph="commands")
+        rec.cook_id = 2
+        rec.emit(ev.CookStarted, node="", jobs=2, pid=gone.pid, overrides={})
+        for name in ("copy_1", "copy_2", "copy_3", "copy_4"):
+            rec.emit(ev.WorkItemStateChanged, item_id=by_name[name], state="scheduled")
+        rec.emit(ev.JobStarted, item_id=by_name["copy_2"], scheduler="local", attempt=1, pid=gone.pid)
+        rec.emit(ev.WorkItemStateChanged, item_id=by_name["copy_4"], state="dirty")  # waits: not cancelled
+        rec.flush()
+        assert log.jobs_started(2) == [by_name["copy_2"]]
+
+    def read_all(self):
+        raise AssertionError("the recovery read every row of a table")
+
+    monkeypatch.setattr(LazyItems, "read_all", read_all)
+    monkeypatch.setattr(LazyJobs, "read_all", read_all)
+    graph = load_graph(str(project.root / "commands.py"))
+    with EventLog.open(str(project.db), writer=True) as log, graph.holding_description():
+        cook = Cook(log, graph, jobs=1)
+        summary = cook.run()
+        assert summary.status == "success" and summary.counts["ran"] == 4, summary.counts
+        monkeypatch.undo()
+        cancels = [e for e in log.events(cook_id=2) if e.kind == "WorkItemStateChanged" and e.state == "cooked_cancel"]
+        assert sorted(e.item_id for e in cancels) == sorted(by_name[n] for n in ("copy_1", "copy_2", "copy_3"))
+        assert log.load_state().cooks[2].status == "cancelled"
+        assert cook.state.to_plain() == log.replay_all().to_plain()

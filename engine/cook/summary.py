@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from pdgstore.engine.schedulers import orphans
 
 from pdgstore import events as ev
-from pdgstore.events import FINISHED_STATES
 from pdgstore.queries import JSON_SCHEMA
 
 if TYPE_CHECKING:  # a no-op cook, proven by the manifest, reads a summary and never starts a recorder
@@ -78,18 +77,17 @@ def recover_dead_cook(recorder: Recorder, pid_alive: Callable[[int], bool] | Non
             "store failed)"
         )
     store_dir = os.path.dirname(recorder.log.path) if recorder.log is not None else ""
-    stopped = orphans.stop_orphans(
-        state, cook.cook_id, cook_pid=cook.pid, store_dir=store_dir
-    )  # its jobs still running: stopped before any reruns
+    started = log.jobs_started(cook.cook_id) if log is not None else list(state.jobs)
+    # its jobs still running: stopped before any reruns
+    stopped = orphans.stop_orphans(state, cook.cook_id, started, cook_pid=cook.pid, store_dir=store_dir)
     if stopped:
         message += f"; {len(stopped)} of its jobs still running were stopped"
     saved = recorder.cook_id, recorder.graph
     recorder.cook_id, recorder.graph = cook.cook_id, cook.graph
     cancelled = 0
-    for item in list(state.items.values()):
-        if item.cook_id == cook.cook_id and item.state not in FINISHED_STATES and item.state != "dirty":
-            recorder.emit(ev.WorkItemStateChanged, item_id=item.item_id, state="cooked_cancel", message=message)
-            cancelled += 1
+    for item_id in state.unfinished_ids(cook.cook_id):
+        recorder.emit(ev.WorkItemStateChanged, item_id=item_id, state="cooked_cancel", message=message)
+        cancelled += 1
     counts = dict(cook.counts or {"ran": 0, "reused": 0, "failed": 0, "cancelled": 0})
     counts["cancelled"] = counts.get("cancelled", 0) + cancelled
     recorder.emit(ev.CookFinished, status="cancelled", message=message, counts=counts)

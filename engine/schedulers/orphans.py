@@ -18,15 +18,20 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterable
 
 #: how long a dead cook's job has to end after SIGTERM before its group gets SIGKILL
 GRACE_S = 2.0
 
 
-def unended_jobs(state, cook_id: int) -> list[tuple[str, int]]:
-    """(item id, pid) of every job of ``cook_id`` the log shows started and not ended."""
+def unended_jobs(state, cook_id: int, started: Iterable[str]) -> list[tuple[str, int]]:
+    """(item id, pid) of every job of ``cook_id`` the log shows started and not ended, among the
+    jobs of the items ``started`` (those whose job that cook started)."""
     out = []
-    for item_id, job in state.jobs.items():
+    for item_id in started:
+        job = state.jobs.get(item_id)
+        if job is None:
+            continue
         pid, exit_code = job[2], job[4]
         item = state.items.get(item_id)
         if exit_code is None and pid and pid > 0 and item is not None and item.cook_id == cook_id:
@@ -99,11 +104,14 @@ def started_by(cook_pid: int, store_dir: str) -> list[tuple[str, int]]:
     return found
 
 
-def stop_orphans(state, cook_id: int, grace_s: float = GRACE_S, cook_pid: int = 0, store_dir: str = "") -> list[str]:
+def stop_orphans(
+    state, cook_id: int, started: Iterable[str], grace_s: float = GRACE_S, cook_pid: int = 0, store_dir: str = ""
+) -> list[str]:
     """Stop the jobs of the dead cook ``cook_id`` that still run (SIGTERM to each job's process
-    group, SIGKILL after ``grace_s``): those its log recorded, and those it started but was killed
-    before recording (found by ``started_by``); the ids of their items."""
-    found = [(item_id, pid) for item_id, pid in unended_jobs(state, cook_id) if still_running(item_id, pid)]
+    group, SIGKILL after ``grace_s``): those its log recorded (``started``: the items whose job it
+    started), and those it started but was killed before recording (found by ``started_by``); the
+    ids of their items."""
+    found = [(item_id, pid) for item_id, pid in unended_jobs(state, cook_id, started) if still_running(item_id, pid)]
     groups = {pid for _, pid in found}
     found += [(item_id, pgid) for item_id, pgid in started_by(cook_pid, store_dir) if pgid not in groups]
     found = list(dict.fromkeys(found))
