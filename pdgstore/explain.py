@@ -122,7 +122,8 @@ def _step(log: EventLog, state: ReadState, item_id: str, cook_id: int, name) -> 
     cooked = next((e for e in reversed(events) if e.kind == "WorkItemCooked"), None)
     generated = log.first_seq_of(item_id, cook_id=cook_id, kind="WorkItemGenerated")
     removed = next((e for e in events if e.kind == "WorkItemRemoved"), None)
-    ran = any(e.kind == "WorkItemStateChanged" and e.state == "cooking" for e in events)
+    # it ran: it was set cooking (in-process) or its job started (out of process: no cooking event)
+    ran = any(e.kind == "JobStarted" or (e.kind == "WorkItemStateChanged" and e.state == "cooking") for e in events)
     cancelled = any(getattr(e, "state", "") == "cooked_cancel" for e in events)
     label = name(item_id)
     reason = dict(dirtied.reason) if dirtied is not None else {}

@@ -332,3 +332,63 @@ def test_explain_errors_are_one_sentence(rc):
     assert result.stderr.startswith("pdg: no work item no_such_item in the store") and result.stderr.count("\n") == 1
     result = rc.p.pdg("accept", "nothing_here")
     assert result.exit_code == 2 and "no node or work item nothing_here" in result.stderr
+
+
+JOBS_GRAPH = """
+from pdgstore.engine import Graph
+
+graph = Graph("jobs")
+graph.scheduler("local", max_retries=1)
+n = graph.range_generate("n", 3)
+# the job of item 1 fails its first attempt (the retry succeeds); a job whose fail_<index> exists fails
+graph.command("cmd", n, ["sh", "-c", "mkdir -p out; test -e tried_@pdg_index || { touch tried_@pdg_index; "
+              "[ @pdg_index != 1 ] || exit 3; }; test ! -e fail_@pdg_index && echo ok > out/@pdg_index.txt"],
+              expected_outputs=["out/@pdg_index.txt"])
+graph.python_script("script", n, "job.py")
+
+@graph.python_processor("inproc", upstream=n)
+def inproc(item):
+    pass
+"""
+
+
+@pytest.mark.timeout(120)
+def test_explain_says_what_out_of_process_jobs_did(project, tmp_path_factory):
+    """A command's and a python script's items run as jobs (a ``JobStarted``, no cooking state):
+    explain says they ran, retried or not, failed, or came from the cache, as it says of an
+    in-process processor's items."""
+    project.write("jobs.py", JOBS_GRAPH)
+    project.write("job.py", "print('the job ran')\n")
+    result = project.pdg("cook", "jobs.py", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["items"]["ran"] == 9
+
+    def explain(ref: str) -> str:
+        result = project.pdg("explain", ref)
+        assert result.exit_code == 0, result.output
+        return result.stdout.strip()
+
+    assert explain("cmd_1") == "cmd_1 ran in cook 1 because it is new"
+    assert "attempt 2" in project.pdg("show", "cmd_2").stdout  # its first job failed, the retry succeeded
+    assert explain("cmd_2") == "cmd_2 ran in cook 1 because it is new"
+    assert explain("script_3") == "script_3 ran in cook 1 because it is new"
+    assert explain("inproc_1") == "inproc_1 ran in cook 1 because it is new"
+    assert explain("n_1") == "n_1 was updated in cook 1 because it is new"
+    chain = json.loads(project.pdg("explain", "script_1", "--json").stdout)["chain"]
+    assert [(s["action"], s["cache_state"]) for s in chain] == [("run", "dirty_new")]
+
+    project.write("fail_2", "")
+    assert project.pdg("dirty", "cmd").exit_code == 0
+    assert project.pdg("cook", "jobs.py").exit_code == 1
+    assert explain("cmd_1") == "cmd_1 ran in cook 2 because it was dirtied by hand (pdg dirty)"
+    assert explain("cmd_3").startswith("cmd_3 failed in cook 2: work item cmd_3: its job exited with code 1")
+    assert json.loads(project.pdg("explain", "cmd_3", "--json").stdout)["chain"][0]["action"] == "failed"
+
+    cached = project.__class__(tmp_path_factory.mktemp("cached"))  # the files are there: no job runs
+    cached.write("jobs.py", JOBS_GRAPH)
+    cached.write("job.py", "print('the job ran')\n")
+    for i in range(3):
+        cached.write(f"out/{i}.txt", "ok\n")
+    assert cached.pdg("cook", "jobs.py").exit_code == 0
+    result = cached.pdg("explain", "cmd_2")
+    assert result.stdout.startswith("cmd_2 was cooked from cache in cook 1 (cache mode automatic)"), result.output
