@@ -171,6 +171,35 @@ def test_setting_a_mixed_array_fails_the_item(tmp_path):
     assert "mixed" not in item.attrs
 
 
+def test_pdg_attribute_objects_in_a_python_processor(tmp_path):
+    """PDG's pages spell an attribute as an object (``work_item['x'].value()``, from a handler):
+    a python processor's ``item['x']`` is the value itself, and PDG's object is ``item.attrib('x')``,
+    which reads and sets as PDG's does. The page's spelling pasted as it is fails the item with a
+    sentence saying which to write."""
+    graph = engine.Graph("pdgattrs", root=str(tmp_path))
+    seed = graph.range_generate("seed", 1)
+
+    @graph.python_processor("ok", upstream=seed)
+    def ok(item):
+        item.set_attrib("pos", [1, 2])
+        pos = item.attrib("pos")
+        item.set_attrib("read", [pos.value(), pos.value(1), len(pos), item["pos"], int(item.attrib("nope") is None)])
+        pos.setValue(5, 3)  # padded as PDG pads an indexed set
+
+    @graph.python_processor("pasted", upstream=seed)
+    def pasted(item):
+        item.set_attrib("x", 3)
+        item.set_attrib("y", item["x"].value())
+
+    summary, state = cook(graph, tmp_path)
+    assert only(state, "ok").attrs["read"] == ["int", [1, 2, 2, 1, 1]]
+    assert only(state, "ok").attrs["pos"] == ["int", [1, 2, 0, 5]]
+    failed = only(state, "pasted")
+    assert failed.state == "cooked_fail" and "y" not in failed.attrs
+    assert "'int' object has no attribute 'value'" in failed.error
+    assert "item.attrib('x').value()" in failed.error, failed.error
+
+
 def test_dict_attribute_with_non_string_keys_keeps_the_log_readable(tmp_path):
     """Events hold string-keyed maps only. A dict attribute keyed by ints must either be refused
     (the item fails) or be stored so that the log still replays; never a log that cannot be read."""

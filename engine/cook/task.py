@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pdgstore.engine.errors import GraphError, error_line
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.confine import Confine
+from pdgstore.engine.graph.attribs import File
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.schedulers.contract import JobResult, Scheduler
 from pdgstore.engine.schedulers.contract import make as make_scheduler
@@ -68,10 +69,25 @@ def run_python(cook: Callable[[WorkItem], object], view: WorkItem, node, types, 
             view.outputs,
             started,
             time.perf_counter_ns() - t0,
-            error_line(exc),
+            error_line(exc) + _pdg_hint(exc),
             formatted(exc),
         )
     return JobResult("cooked_success", view.changed, outputs, started, time.perf_counter_ns() - t0)
+
+
+#: what ``item['x']`` gives: an attribute's value of each type (a pyobject's is the object itself)
+_VALUE_TYPES = (int, float, str, dict, File)
+
+
+def _pdg_hint(exc: BaseException) -> str:
+    """What to write instead, when a python processor failed on PDG's ``work_item['x'].value()``
+    (pasted from a handler's page): ``item['x']`` is the value itself here, which has no ``value``."""
+    if isinstance(exc, AttributeError) and exc.name in ("value", "values") and type(exc.obj) in _VALUE_TYPES:
+        return (
+            " (in a python processor item['x'] is the attribute's value itself; PDG's attribute object"
+            " is item.attrib('x'), as in item.attrib('x').value())"
+        )
+    return ""
 
 
 def expected_records(view: WorkItem, node, outputs: list, root: str, types) -> list:

@@ -175,7 +175,28 @@ class WorkItem:
         return attribs.flags_of(attr)
 
     def __getitem__(self, name: str) -> Any:
+        """The attribute's value itself (its first), the engine's spelling; PDG's attribute object,
+        ``work_item['x']`` in a handler, is ``attrib(name)`` here."""
         return self.attrib_value(name)
+
+    def attrib(self, name: str):
+        """PDG's attribute object (``pdg.AttributeArray``: ``.value(i)``, ``.values``, ``setValue``),
+        None when the item has no such attribute: what ``work_item['x']`` is in PDG's pages, so their
+        ``work_item['x'].value()`` reads ``item.attrib('x').value()`` in a python processor."""
+        from pdgstore.engine.pdgapi.items import Attribute  # (that module builds on this one)
+
+        return Attribute(self, name) if name in self.attrs else None
+
+    def _attrs(self) -> dict:
+        """The attributes as ``pdgapi.items.Attribute`` reads them."""
+        return self.attrs
+
+    def _write_attrib(self, name: str, values: list, kind: str | None = None) -> None:
+        """``Attribute.setValue`` and ``setValues``: set the whole array, as ``set_attrib`` does."""
+        from pdgstore.engine.pdgapi.items import typed_as
+
+        self._writable(f"set attribute {name!r}")
+        self._store(name, typed_as(values, kind), None)
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.attrib_value(name, default=default)
