@@ -12,7 +12,7 @@ read-only, as PDG's pages say it must be treated.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from pdgstore.engine.graph import attribs
 from pdgstore.engine.graph.attribs import File
@@ -82,12 +82,23 @@ class NodeRef:
         return f"<Node {self.name}>"
 
 
+class AttributeOwner(Protocol):
+    """What holds an ``Attribute``: a ``WorkItemAPI``, or a python processor's own work item."""
+
+    @property
+    def name(self) -> str: ...
+
+    def _attrs(self) -> dict: ...
+
+    def _write_attrib(self, name: str, values: list, kind: str | None = None) -> None: ...
+
+
 class Attribute:
     """``work_item['x']``: one attribute, read through its owner (PDG's ``AttributeArray``)."""
 
     __slots__ = ("_owner", "name")
 
-    def __init__(self, owner: WorkItemAPI, name: str) -> None:
+    def __init__(self, owner: AttributeOwner, name: str) -> None:
         self._owner = owner
         self.name = name
 
