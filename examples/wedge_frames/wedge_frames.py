@@ -9,7 +9,7 @@
     report       lists the sheets once all are done                        python processor
 
     pdg cook examples/wedge_frames/wedge_frames.py                    # cooks in a few seconds
-    pdg cook examples/wedge_frames/wedge_frames.py --generate-only    # the 55 static items, per node
+    pdg cook examples/wedge_frames/wedge_frames.py --generate-only    # the 56 static items, per node
     pdg cook examples/wedge_frames/wedge_frames.py --set end=6        # one more frame: one more chain
     pdg show mosaic_3                                                 # frame 3's sheet and its job log
 

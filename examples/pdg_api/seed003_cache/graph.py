@@ -1,8 +1,10 @@
 """Seed 003's cache handlers: items that expect a .bgeo file (tag file/geo/bgeo) are checked by
 ``custom_handler`` when their ``usecustomcaching`` attribute is 1 (a non-empty file is a hit, an
-empty one a miss); with 0 it skips to the built-in check. .usd files go to ``simple_handler``.
+empty one a miss); with 0 it skips to the built-in check. ``simple_handler`` is registered for
+.usd files as on the page (no item here expects one).
 
-    pdg cook graph.py       # writes geo/*.bgeo and scene.usd, then cooks from cache
+    pdg cook graph.py                         # writes geo/*.bgeo
+    rm -r .pdg && : > geo/1.bgeo && pdg cook graph.py   # a new store: geo_1 (empty) runs, 2 cached
 """
 
 import os
