@@ -4,7 +4,7 @@ empty one a miss); with 0 it skips to the built-in check. ``simple_handler`` is 
 .usd files as on the page (no item here expects one).
 
     pdg cook graph.py                         # writes geo/*.bgeo
-    rm -r .pdg && : > geo/1.bgeo && pdg cook graph.py   # a new store: geo_1 (empty) runs, 2 cached
+    rm -r .pdg && : > geo/1.bgeo && pdg cook graph.py   # a new store: geo_2 (its file empty) runs, 2 cached
 """
 
 import os
