@@ -15,7 +15,7 @@ from pdgstore.engine.cook.summary import CookSummary
 from pdgstore.engine.errors import UnknownNode
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.loader import load_graph
-from pdgstore.engine.incremental import delta, manifest
+from pdgstore.engine.incremental import decide, delta, manifest
 
 from pdgstore import locate
 from pdgstore.log import EventLog
@@ -232,8 +232,8 @@ def plan_of(cook: Cook, summary: CookSummary) -> dict:
     name = lambda i: state.items[i].name if i in state.items else i  # noqa: E731
     rows = []
     # the items reused, decided or kept in bulk without a decision each (a delta walk's, a proven
-    # no-op's: counted, never listed); the cook counts items taken from the cache as reused too
-    reused = summary.counts["reused"] - sum(1 for action, _ in cook.decisions.values() if action == "cache")
+    # no-op's: counted, never listed)
+    reused = summary.counts["reused"]
     for item_id, (action, reason) in cook.decisions.items():
         if action == "reuse":
             continue
@@ -255,11 +255,15 @@ def plan_of(cook: Cook, summary: CookSummary) -> dict:
     # only when something they were made from (a parent, a partition's member) would change or is
     # pending itself. The rest cannot be touched by this cook: reused, not listed (a partition of
     # other letters does not wait on an edit to one file). Nodes come in topological order.
+    # Of those, an item with work that runs whatever they make (it has no result to reuse, its node
+    # changed) is listed as it will run (``decide.runs_anyway``), as the cook will count it.
     decided = set(cook.decisions)
     moving = {i for i, (action, _) in cook.decisions.items() if action != "reuse"}
     walk = cook.walk
+    node_reasons = walk.items.node_reasons if walk is not None and walk.items is not None else {}
     for run in cook.runs.values() if not cook.reused_all else ():
         node = run.node.name
+        works = getattr(run.node, "does_work", False)  # a processor's (a partition merges, never runs)
         for item_id in state.item_ids_of(cook.graph.name, node):
             if item_id in decided or (walk is not None and walk.affected is not None and walk.is_kept(item_id, node)):
                 continue  # (by id: the decided and kept items, most of the store, are not read)
@@ -269,6 +273,25 @@ def plan_of(cook: Cook, summary: CookSummary) -> dict:
                     reused += 1
                     continue
                 moving.add(item.item_id)
+                anyway = works and decide.runs_anyway(
+                    item,
+                    mode=getattr(run.node, "cache_mode", "automatic"),
+                    node_reason=node_reasons.get(node),
+                    expects_files=bool(getattr(run.node, "expected_outputs", ())),
+                )
+                if anyway:
+                    rows.append(
+                        {
+                            "item_id": item.item_id,
+                            "name": item.name,
+                            "node": item.node,
+                            "action": "run",
+                            "cache_state": anyway.get("cache_state", ""),
+                            "reason": anyway,
+                            "why": reasons.describe(anyway, name),
+                        }
+                    )
+                    continue
                 rows.append(
                     {
                         "item_id": item.item_id,

@@ -178,3 +178,56 @@ def test_sigint_while_the_graph_file_loads(project):
     assert "Traceback" not in stderr + stdout
     assert proc.returncode == 130, (proc.returncode, stdout, stderr)
     assert not project.db.exists()
+
+
+CHAIN_GRAPH = """
+import os, time
+from pdgstore.engine import Graph
+
+graph = Graph("chain")
+numbers = graph.range_generate("numbers", 12)
+
+@graph.python_processor("work", upstream=numbers)
+def work(item):
+    time.sleep(0.3)
+    os.makedirs("out", exist_ok=True)
+    path = f"out/{item.index}.txt"
+    with open(path, "w") as f:
+        f.write("x\\n")
+    item.add_output_file(path)
+
+graph.command("shell", work, ["sh", "-c", "sleep 0.2; echo done @pdg_index"])
+"""
+
+
+@pytest.mark.timeout(120)
+def test_dry_run_after_a_cancel_lists_what_the_next_cook_runs(project):
+    """After a Ctrl-C, an item recorded cancelled has no result to reuse: the dry run lists it as
+    running (not pending on what its parent makes), even when its parent would run first, and it
+    lists exactly the items the next cook then runs."""
+    project.write("chain.py", CHAIN_GRAPH)
+    # SIGINT at its default even when the tests run in the background (test_sigint_while_the_graph_file_loads)
+    proc = project.popen(
+        "cook", "chain.py", "--jobs", "2", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+    )
+    wait_for_cooked(project, proc, "work", 2)
+    stdout, stderr, _ = interrupt(proc)
+    assert proc.returncode == 130, (stdout, stderr)
+    states = status(project)
+    assert states["work"].get("cooked_cancel", 0) >= 1 and states["shell"].get("cooked_cancel", 0) >= 1, states
+
+    result = project.pdg("cook", "chain.py", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    would_run = {row["name"] for row in plan["items"] if row["action"] == "run"}
+    assert plan["counts"]["pending"] == 0 and plan["counts"]["run"] == len(would_run), plan["counts"]
+    shell = [row for row in plan["items"] if row["node"] == "shell"]
+    assert len(shell) == states["shell"]["cooked_cancel"]
+    assert {row["why"] for row in shell} == {"it has no result to reuse (it was cooked_cancel)"}, shell
+    table = project.pdg("cook", "chain.py", "--dry-run")
+    assert f"would run {len(would_run)}," in table.stderr and "; 0 pending" in table.stderr, table.stderr
+
+    again = project.pdg("cook", "chain.py", "--jobs", "2", "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["items"]["ran"] == len(would_run)
+    assert set(json.loads(project.pdg("history", "2", "--json").stdout)["cook"]["ran"]) == would_run

@@ -138,6 +138,45 @@ def test_work_item_decisions(prev, changes, mode, signature, node_reason, expect
     assert kinds(decision) == events
 
 
+NO_RESULT_YET = [
+    Record(state="cooked_cancel", outputs=[]),
+    Record(state="cooked_fail", outputs=[]),
+    Record(state="dirty", reason={"cause": "manual", "cache_state": "dirty_always"}),
+    Record(state="uncooked", signature="", outputs=[]),  # only announced: decided as new
+    Record(),  # its result stands: whether it runs is its parents' doing
+]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("recorded", NO_RESULT_YET, ids=lambda r: r.state)
+@pytest.mark.parametrize("mode", ["automatic", "automatic_ignore", "always_write", "always_read"])
+@pytest.mark.parametrize("node_reason", [None, PARM], ids=["same_node", "node_changed"])
+@pytest.mark.parametrize("expected", [[], EXPECTED], ids=["no_files", "files"])
+def test_what_runs_anyway_runs_whatever_its_parents_make(recorded, mode, node_reason, expected):
+    """``runs_anyway`` (a dry run's answer for an item whose parents would run first) names the
+    reason ``work`` then runs it with, whatever its parents made (its inputs, attributes, signature)
+    and whatever the cache check says; when it says None, it names nothing of the kind."""
+    anyway = decide.runs_anyway(recorded, mode=mode, node_reason=node_reason, expects_files=bool(expected))
+    decisions = [
+        decide.work(
+            decide.record_of(recorded),
+            new(**changes),
+            mode=mode,
+            signature=signature,
+            node_reason=node_reason,
+            expected=expected,
+            check=check,
+        )
+        for changes in ({}, {"inputs": CHANGED_INPUT}, {"attrs": {"n": ["int", [1]]}})
+        for signature in ("sig", "sig2")
+        for check in (HIT, MISSING)
+    ]
+    if anyway is not None:
+        assert {(d.action, str(d.reason)) for d in decisions} == {("run", str(anyway))}
+    else:
+        assert any(d.action != "run" for d in decisions) or recorded.state == "cooked_success"
+
+
 def test_a_work_decision_asks_for_the_facts_it_needs_in_turn():
     """Expected files are expanded only when the decision needs them, and the cache (the user's
     handlers) is asked only about the files it names."""

@@ -166,6 +166,26 @@ def stale_reason(prev, node_reason: dict | None) -> dict | None:
     return None
 
 
+def runs_anyway(recorded, *, mode: str, node_reason: dict | None, expects_files: bool) -> dict | None:
+    """The reason an item with work runs whatever the items it depends on make (what ``work``
+    decides once they cooked), for a dry run, which stops deciding where they would run first:
+    an item with no result to reuse (cancelled, failed, dirtied, never cooked), whose node changed
+    or always writes. None when that depends on what they make (early cutoff), or on the cache
+    check of its expected files. ``recorded``: its record, as the store holds it."""
+    prev = record_of(recorded)
+    if mode == "always_read":
+        return None  # its files decide: taken from them, or failed without running
+    if prev is None:  # decided as new: run, unless its expected files pass the cache check
+        return None if expects_files and mode != "always_write" else reasons.new()
+    if mode == "always_write":
+        return reasons.cache_mode(mode)
+    if mode == "automatic":
+        return stale_reason(prev, node_reason)
+    if prev.state not in DONE_STATES and not expects_files:  # no file to take instead of running
+        return reasons.no_result(prev.state)
+    return None
+
+
 def reuse(prev, name: str, index: int, outputs: list | None = None, signature: str = "") -> Decision:
     """Keep ``prev``'s results: follow its new position, refresh the records of files only touched
     (``outputs``, when they were checked), and confirm under ``signature`` a result a person accepted."""
