@@ -13,6 +13,8 @@ from pdgstore.engine.datalayer.dump import walk
 from pdgstore.engine.datalayer.storeview import StoreView
 from pdgstore.engine.project import find_store
 
+from pdgstore.queries import JSON_SCHEMA
+
 
 @click.group("datalayer", short_help="Look into the data layer (pdgd) of a store.")
 def group() -> None:
@@ -41,7 +43,9 @@ def _dump(view: StoreView, path: str, as_json: bool) -> None:
     first = next(entries)  # refuse a bad PATH before printing anything
     if as_json:
         out = sys.stdout
-        out.write(f'{{"schema": 1, "store": {json.dumps(render.here(view.path))}, "seq": {view.seq}, "messages": [')
+        out.write(
+            f'{{"schema": {JSON_SCHEMA}, "store": {json.dumps(render.here(view.path))}, "seq": {view.seq}, "messages": ['
+        )
         out.write(json.dumps(first))
         for entry in entries:
             out.write(",\n")

@@ -56,8 +56,8 @@ def command(port, tcp_port, host, open_page, allow_actions, db, as_json) -> None
     running = service.start(store, port=port, tcp_port=tcp_port, host=host, allow_actions=allow_actions)
     try:
         info = running.info()
-        if as_json:
-            click.echo(json.dumps(info))
+        if as_json:  # the store where the user stands, as every --json says it (serve.json keeps it whole)
+            click.echo(json.dumps({**info, "store": render.here(info["store"])}))
         else:
             click.echo(f"{info['ws']} {info['tcp']}")
         render.say(

@@ -14,7 +14,7 @@ def test_dump_json_is_a_change_log_of_every_object(wide):
     result = wide.pdg("datalayer", "dump", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    assert doc["schema"] == 1 and doc["seq"] > 0
+    assert doc["schema"] == 2 and doc["seq"] > 0
     paths = [m["path"] for m in doc["messages"]]
     assert paths[:3] == ["pdg", "pdg/wide", "pdg/wide/node_files"]
     assert len(paths) == 1 + 1 + 4 + 42 and len(set(paths)) == len(paths)
@@ -38,3 +38,18 @@ def test_dump_refuses_a_bad_path_with_a_sentence(wide):
     assert result.stderr.startswith("pdg: graphs/wide is not a path of the store's data layer")
     result = wide.pdg_process("datalayer", "dump", "pdg/nope/node_x", "--json")
     assert result.stderr == "pdg: the store has no object at pdg/nope/node_x\n"
+
+
+def test_serve_json_carries_the_schema_and_the_store_where_the_user_stands(wide):
+    """``pdg serve --json`` follows every ``--json``'s rules: the schema version of them all, the store
+    relative to the current folder (``serve.json`` beside the store keeps its whole path)."""
+    from conftest import Serve
+
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    serve = Serve(wide)
+    try:
+        assert serve.info["schema"] == 2 and serve.info["store"] == ".pdg/pdg.db", serve.info
+        with open(wide.root / ".pdg" / "serve.json") as f:
+            assert json.load(f)["store"] == str(wide.root / ".pdg" / "pdg.db")
+    finally:
+        serve.stop()

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pdgstore.engine.datalayer.core import DataLayer
 from pdgstore.engine.datalayer.server import TCPServer, WSServer, is_loopback
 
+from pdgstore.queries import JSON_SCHEMA
+
 INFO_FILE = "serve.json"
 
 
@@ -31,7 +33,7 @@ class Service:
         view = self.layer.view
         assert view is not None, "a service serves a store"
         info = {
-            "schema": 1,
+            "schema": JSON_SCHEMA,
             "store": view.path,
             "host": self.ws.host,
             "pid": os.getpid(),
