@@ -39,7 +39,7 @@ class CannotOpen(PdgError):
 @db_option
 @json_option
 def command(item, file, print_only, db, as_json) -> None:
-    """Open a file of work item ITEM (by id, id prefix or name): FILE, given as the item lists it,
+    """Open a file of work item ITEM (by id, id prefix of 6 or more characters, or name): FILE, given as the item lists it,
     as a path from here, or by its name alone; by default its first output file (else its first
     input). The viewer registered for the file's tag (or a tag above it) opens it; without one, the
     folder that holds it opens with the system's opener."""

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from pdgstore import itembatch, reasons
-from pdgstore.errors import BadRef, UnknownItem
+from pdgstore.errors import BadRef, HistoryCompacted, UnknownItem
 from pdgstore.events import STATES
 from pdgstore.log import EventLog
 from pdgstore.readmodel import TableState
@@ -122,9 +122,15 @@ def count_items(state: State, node: str | None = None, state_filter: str | None 
     return total
 
 
+#: the fewest characters of an item id that ``find_item`` takes as a prefix (a shorter one would
+#: match many items of a large store, and reads as a name)
+MIN_ID_PREFIX = 6
+
+
 def find_item(state: ReadState, ref: str, *, summary: bool = False) -> Item:
-    """The item whose id, unique id prefix (6+ characters) or name is ``ref`` (``summary``: without
-    its parents, attributes, inputs, traceback and reason, when those are not needed)."""
+    """The item whose id, unique id prefix (``MIN_ID_PREFIX`` or more characters) or name is
+    ``ref`` (``summary``: without its parents, attributes, inputs, traceback and reason, when those
+    are not needed)."""
     item = state.item(ref, summary=summary)
     if item is not None:
         return item
@@ -134,13 +140,17 @@ def find_item(state: ReadState, ref: str, *, summary: bool = False) -> Item:
     if len(by_name) > 1:
         graphs = ", ".join(sorted({i.graph for i in by_name}))
         raise UnknownItem(f"item name {ref} is ambiguous (it exists in graphs {graphs}): give its item id")
-    if len(ref) >= 6:
+    if len(ref) >= MIN_ID_PREFIX:
         by_prefix = state.items_with_prefix(ref, limit=1000, summary=summary)
         if len(by_prefix) == 1:
             return by_prefix[0]
         if len(by_prefix) > 1:
             raise UnknownItem(f"item id prefix {ref} is ambiguous ({len(by_prefix)} items): give more of it")
     shown = ref if ref.strip() and ref.isprintable() else repr(ref)  # an empty name is shown as ''
+    if 0 < len(ref) < MIN_ID_PREFIX and all(c in "0123456789abcdef" for c in ref):
+        raise UnknownItem(
+            f"no work item {shown} in the store (an item id prefix needs at least {MIN_ID_PREFIX} characters)"
+        )
     raise UnknownItem(f"no work item {shown} in the store (give an item id or a name such as node_1)")
 
 
@@ -313,9 +323,14 @@ def trigger_text(trigger: dict) -> str:
 
 
 def require_cook(log: EventLog, cook_id: int | None) -> None:
-    """Refuse a cook the store does not hold (``--cook N`` of a read: a typo is not an empty answer)."""
-    if cook_id is not None and cook_id not in TableState(log).cooks:
+    """Refuse a cook the store does not hold, or whose events ``pdg compact`` folded (``--cook N``
+    of a read: a typo, or history that is gone, is not an empty answer)."""
+    if cook_id is None:
+        return
+    if cook_id not in TableState(log).cooks:
         raise BadRef(f"{log.display} has no cook {cook_id} (pdg history lists them)")
+    if log.cook_span(cook_id) is None:
+        raise HistoryCompacted(f"the events of cook {cook_id} are no longer in {log.display} (pdg compact folded them)")
 
 
 def event_dicts(log: EventLog, *, cook_id=None, subject=None, kind=None) -> Iterator[dict]:
