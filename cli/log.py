@@ -19,6 +19,15 @@ POLL_S = 0.2
 
 
 class NoLog(PdgError):
+    """An item that has no job log to print: one that ran in-process (or never ran) has none, and
+    asking again will not change that (exit 2, as ``pdg show`` of an unknown item)."""
+
+    exit_code = 2
+
+
+class NoLogYet(PdgError):
+    """An item whose job has not started yet: asking again, once it runs, may succeed (exit 1)."""
+
     exit_code = 1
 
 
@@ -37,10 +46,14 @@ def _job(db, item: str) -> tuple[dict, dict | None]:
 @db_option
 @json_option
 def command(item, follow, db, as_json) -> None:
-    """Print the log file of ITEM's last job (by item id, id prefix or name); with --follow keep
-    printing as the job writes, until the item stops cooking."""
+    """Print the log file of ITEM's last job (by item id, id prefix of 6 or more characters, or
+    name); with --follow keep printing as the job writes, until the item stops cooking. Standard
+    output holds the job's own output alone: when the job printed nothing it stays empty, and a
+    line on stderr says so (--json: "text" is "")."""
     found, job = _job(db, item)
     if job is None or not job["log_path"]:
+        if found["state"] in ("waiting", "scheduled", "cooking"):
+            raise NoLogYet(f"work item {found['name']} has no job log yet (it is {found['state']})")
         raise NoLog(f"work item {found['name']} has no job log (it never ran out-of-process)")
     path = job["log_path"]
     if as_json:
@@ -49,14 +62,12 @@ def command(item, follow, db, as_json) -> None:
     text, offset = joblog.read_from(path, 0)
     sys.stdout.write(text)
     sys.stdout.flush()
-    while follow:
+    while follow and found["state"] in ("scheduled", "cooking"):
         time.sleep(POLL_S)
         found, job = _job(db, item)
         text, offset = joblog.read_from(path, offset)
         if text:
             sys.stdout.write(text)
             sys.stdout.flush()
-        if found["state"] not in ("scheduled", "cooking"):
-            text, offset = joblog.read_from(path, offset)
-            sys.stdout.write(text)
-            return
+    if offset == 0:  # an empty answer on stdout reads as "did it even look?": say it on stderr
+        render.err.print(f"the job of work item {found['name']} printed nothing ({joblog.absence(path)})", markup=False)

@@ -27,7 +27,7 @@ SHOWN_ENTRIES = 10
 @db_option
 @json_option
 def command(item, at, db, as_json) -> None:
-    """Show one work item (by item id, id prefix or name): attributes, inputs, outputs, state
+    """Show one work item (by item id, id prefix of 6 or more characters, or name): attributes, inputs, outputs, state
     history with times, and the error and traceback if it failed; with --at, as it was then."""
     with open_store(db) as log:
         state, point = refs.state_at(log, at)
@@ -89,7 +89,9 @@ def command(item, at, db, as_json) -> None:
     if job:
         code = "running" if job["exit_code"] is None else f"exit code {job['exit_code']}"
         p(f"job: {job['scheduler']}, attempt {job['attempt']}, pid {job['pid']}, {code}", markup=False)
-        if job["log_path"]:
+        if job["log_path"] and not joblog.has_text(job["log_path"]):
+            p(f"log: none (the job printed nothing: {joblog.absence(job['log_path'])})", markup=False)
+        elif job["log_path"]:
             p(f"log: {render.here(job['log_path'])}", markup=False)
             tail = joblog.tail(job["log_path"], 20)
             if tail:

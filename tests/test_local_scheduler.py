@@ -369,7 +369,7 @@ def test_pdg_log_and_show_print_the_job_log(project):
     follow = project.pdg_process("log", "run_1", "--follow")
     assert follow.returncode == 0 and follow.stdout == "hello from run_1\n"
     missing = project.pdg_process("log", "numbers_1")
-    assert missing.returncode == 1 and "work item numbers_1 has no job log" in missing.stderr
+    assert missing.returncode == 2 and "work item numbers_1 has no job log" in missing.stderr
 
 
 def test_pdg_log_finds_a_job_log_under_a_folder_whose_name_needs_escaping(tmp_path):

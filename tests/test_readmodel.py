@@ -117,7 +117,7 @@ def test_the_web_views_answers_never_load_the_whole_state(cooked, monkeypatch):
 def test_log_dirty_and_accept_never_load_the_whole_state(cooked, monkeypatch):
     _forbid_loading(monkeypatch)
     r = cooked.pdg("log", "upper_3")
-    assert r.exit_code == 1 and "has no job log" in r.output
+    assert r.exit_code == 2 and "has no job log" in r.output
     r = cooked.pdg("dirty", "upper_2", "--json")
     assert r.exit_code == 0 and json.loads(r.output)["count"] == 1
     r = cooked.pdg("accept", "upper_2", "--json")
