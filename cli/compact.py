@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import click
 from pdgstore.cli import render
-from pdgstore.cli.options import db_option, json_option
+from pdgstore.cli.options import db_option, exclusive, json_option
 from pdgstore.engine.project import find_store
 
 from pdgstore import compact as compaction
 from pdgstore import refs
-from pdgstore.errors import PdgError
 from pdgstore.log import EventLog
 from pdgstore.queries import JSON_SCHEMA
 
@@ -24,8 +23,7 @@ def command(keep_cooks, before, dry_run, db, as_json) -> None:
     """Fold the history before the last N cooks (or before REF) into one snapshot, in one transaction,
     then give the space back. The current state and the kept cooks are untouched (pdg check still
     passes); time travel, diff and replay before the cut are no longer possible."""
-    if keep_cooks is not None and before is not None:
-        raise PdgError("give either --keep-cooks or --before, not both")
+    exclusive(("--keep-cooks", keep_cooks), ("--before", before))
     path = find_store(db)
     with EventLog.open(path, writer=not dry_run) as log:
         if before is not None:

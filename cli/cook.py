@@ -7,9 +7,10 @@ import signal
 import sys
 
 import click
+from click.core import ParameterSource
 from pdgstore.cli import render
 from pdgstore.cli.memory import return_large_blocks
-from pdgstore.cli.options import json_option
+from pdgstore.cli.options import exclusive, json_option, store_option
 from pdgstore.engine.errors import ParmError
 from pdgstore.engine.project import cook_file, plan_file, store_beside
 
@@ -40,9 +41,7 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
     help="Worker threads for in-process items (default: CPU count); a second one starts beside "
     "a task that has run 2 ms (short Python items only trade the GIL).",
 )
-@click.option(
-    "--db", type=click.Path(dir_okay=False), envvar="PDG_DB", help="The store (default: .pdg/pdg.db beside GRAPH)."
-)
+@store_option
 @click.option(
     "--sync",
     type=click.Choice(["normal", "full"]),
@@ -86,6 +85,10 @@ def command(
     depends on what they make); everything else is reused. Prints a summary (or one JSON object
     with --json); exits 0 on success, 1 when items failed, 130 when cancelled (Ctrl-C, SIGTERM or SIGHUP).
     """
+    exclusive(("--dry-run", dry_run), ("--generate-only", generate_only), "; --generate-only records work items")
+    typed = click.get_current_context().get_parameter_source("auto_compact") == ParameterSource.COMMANDLINE
+    # $PDG_AUTO_COMPACT (a standing wish) is not a --auto-compact typed beside --dry-run
+    exclusive(("--dry-run", dry_run), ("--auto-compact", auto_compact and typed), "; --auto-compact changes the store")
     overrides = parse_sets(sets)
     if dry_run:
         with render.json_stdout(as_json):  # what the graph file prints: to stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 from pdgstore.cli import render
-from pdgstore.cli.options import db_option, json_option
+from pdgstore.cli.options import UsageMistake, db_option, json_option
 from pdgstore.engine.export import export
 
 from pdgstore.locate import open_store
@@ -26,7 +26,12 @@ from pdgstore.queries import JSON_SCHEMA, require_cook
 @json_option
 def command(fmt, what, cook_id, output, db, as_json) -> None:
     """Write the event log (or the work items) to FILE for analysis elsewhere: one JSON object per
-    line, or CSV with nested values as JSON. Streamed, written atomically (no partial file)."""
+    line, or CSV with nested values as JSON. Streamed, written atomically (no partial file).
+    --json prints a summary, so it needs -o FILE (with -o - standard output holds the export)."""
+    if as_json and output == "-":
+        raise UsageMistake(
+            "-o - writes the export to standard output, where --json would print its summary: give -o FILE, or leave out --json"
+        )
     with open_store(db) as log:
         require_cook(log, cook_id)
         n = export(log, what, fmt, output, cook_id)

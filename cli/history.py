@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 from pdgstore.cli import render
-from pdgstore.cli.options import db_option, json_option, require_node
+from pdgstore.cli.options import UsageMistake, db_option, json_option, require_node
 
 from pdgstore import history, queries, refs
 from pdgstore.locate import open_store
@@ -19,7 +19,11 @@ WARNINGS_SHOWN = 20
 @click.command("history", short_help="List cooks (filtered), or show what one cook did.")
 @click.argument("cook_id", type=int, required=False, metavar="[COOK]")
 @click.option("--node", help="Only cooks that generated, ran or changed items of this node.")
-@click.option("--item", "item_ref", help="Only cooks that touched this work item (id, id prefix or name).")
+@click.option(
+    "--item",
+    "item_ref",
+    help="Only cooks that touched this work item (id, id prefix of 6+ characters, or name).",
+)
 @click.option("--status", type=click.Choice(STATUSES), help="Only cooks that ended so.")
 @click.option("--since", metavar="REF", help="Only cooks active at or after REF (a seq, cook:ID, cook~N, a time, 2h).")
 @db_option
@@ -28,6 +32,16 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
     """List every cook: id, graph, start, duration, status and item counts. With COOK, show what that
     cook did: per node what ran, came from the cache, failed, was updated or reused; its failures,
     its slowest items and its warnings."""
+    filters = [
+        f"--{name}"
+        for name, value in (("node", node), ("item", item_ref), ("status", status), ("since", since))
+        if value
+    ]
+    if cook_id is not None and filters:
+        raise UsageMistake(
+            f"{' and '.join(filters)} {'filters' if len(filters) == 1 else 'filter'} the list of cooks; "
+            f"with COOK ({cook_id}) leave {'it' if len(filters) == 1 else 'them'} out"
+        )
     with open_store(db) as log:
         state = TableState(log)
         if cook_id is not None:

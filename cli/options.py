@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 from pdgstore.engine.errors import UnknownNode
 
 from pdgstore import queries
+from pdgstore.errors import PdgError
+
+
+class UsageMistake(PdgError):
+    """A command line that asks for what the command cannot do as asked (options that exclude each
+    other, a store in a folder that does not exist): usage, so exit code 2, as click's own usage
+    errors; one ``pdg: ...`` sentence like every other refusal."""
+
+    exit_code = 2
+
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys) instead of a table.")
 at_option = click.option(
@@ -21,6 +33,39 @@ db_option = click.option(
     envvar="PDG_DB",
     help="The store to use (default: .pdg/pdg.db here or in a parent directory; or $PDG_DB).",
 )
+
+
+def _store_folder_exists(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse a store named in a folder that does not exist: a typo in ``--db`` (or ``$PDG_DB``)
+    must not make a tree of folders. The default store's folder (``.pdg/`` beside GRAPH) is ours to
+    make, and still is."""
+    if value:
+        folder = os.path.dirname(os.path.abspath(value))
+        if not os.path.isdir(folder):
+            why = "is not a folder" if os.path.exists(folder) else "does not exist"
+            raise UsageMistake(
+                f"cannot make the store {value}: its folder {os.path.dirname(value)} {why} "
+                "(make the folder first, or leave out --db for .pdg/pdg.db beside GRAPH)"
+            )
+    return value
+
+
+#: ``--db`` of a command that creates its store when there is none (cook, watch, schedule add)
+store_option = click.option(
+    "--db",
+    type=click.Path(dir_okay=False),
+    envvar="PDG_DB",
+    callback=_store_folder_exists,
+    help="The store (default: .pdg/pdg.db beside GRAPH; an explicit one's folder must exist).",
+)
+
+
+def exclusive(first: tuple[str, object], second: tuple[str, object], why: str = "") -> None:
+    """Refuse two options that exclude each other when both were given: each is (the option as
+    the user types it, its value), a value of None, False or () being "not given"; ``why``, when
+    given, ends the sentence (``"; ..."``)."""
+    if all(value not in (None, False, ()) for _, value in (first, second)):
+        raise UsageMistake(f"give either {first[0]} or {second[0]}, not both{why}")
 
 
 def require_node(state, node: str) -> None:

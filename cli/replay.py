@@ -7,8 +7,7 @@ import time
 
 import click
 from pdgstore.cli import render
-from pdgstore.cli.options import db_option, json_option
-from pdgstore.engine.errors import PdgError
+from pdgstore.cli.options import db_option, exclusive, json_option
 from pdgstore.engine.resend import check_types, load_handler, replay_into
 from rich.markup import escape
 
@@ -42,8 +41,7 @@ def command(handler_spec, cook_id, ref_from, ref_to, types, db, as_json) -> None
     """Call an event handler with the recorded events, in order, exactly as it would have received
     them live (same event types, fields and order; event.cook is None). Reads the store only: no
     work runs and no file of yours is touched. Exits 1 if the handler raised."""
-    if cook_id is not None and (ref_from or ref_to):
-        raise PdgError("give either --cook or --from/--to, not both")
+    exclusive(("--cook", cook_id), ("--from/--to", ref_from or ref_to))
     type_set = check_types(types)
     with render.json_stdout(as_json):  # what the handler prints: to stderr, under --json
         result, after, until, seconds = _replay(handler_spec, cook_id, ref_from, ref_to, type_set, db)

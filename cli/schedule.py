@@ -14,7 +14,7 @@ import click
 from pdgstore.cli import render
 from pdgstore.cli.cook import parse_sets
 from pdgstore.cli.memory import return_large_blocks
-from pdgstore.cli.options import db_option, json_option
+from pdgstore.cli.options import db_option, json_option, store_option
 from pdgstore.engine.live import schedulemessages as msg
 from pdgstore.engine.live import schedules
 from pdgstore.engine.project import find_store, open_store, store_beside
@@ -36,9 +36,7 @@ def group() -> None:
 @click.option("--cron", metavar="'MIN HOUR DAY MONTH WEEKDAY'", help="A crontab line, e.g. '0 2 * * *' (02:00 daily).")
 @click.option("--every", metavar="INTERVAL", help="An interval: 30s, 15m, 1h30m, 2d.")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a graph parameter (repeatable).")
-@click.option(
-    "--db", type=click.Path(dir_okay=False), envvar="PDG_DB", help="The store (default: .pdg/pdg.db beside GRAPH)."
-)
+@store_option
 @json_option
 def add_command(graph, node, cron, every, sets, db, as_json) -> None:
     """Cook GRAPH (or NODE) on a timetable: --cron "0 2 * * *" or --every 15m. The same GRAPH,

@@ -12,6 +12,7 @@ import click
 from pdgstore.cli import render
 from pdgstore.cli.cook import parse_sets
 from pdgstore.cli.memory import return_large_blocks
+from pdgstore.cli.options import store_option
 from pdgstore.engine.live import messages as msg
 from pdgstore.engine.live.watch import Watcher
 
@@ -45,9 +46,7 @@ from pdgstore.queries import JSON_SCHEMA
     help="Also stat every watched file this often, for events the platform dropped.",
 )
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Work items run at once (default: CPU count).")
-@click.option(
-    "--db", type=click.Path(dir_okay=False), envvar="PDG_DB", help="The store (default: .pdg/pdg.db beside GRAPH)."
-)
+@store_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line per cook (no status lines).")
 def command(graph, node, sets, debounce, poll, rescan, jobs, db, as_json) -> None:
     """Cook GRAPH (or NODE and what it needs), then watch every file the store knows it reads

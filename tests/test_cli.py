@@ -471,6 +471,7 @@ def test_read_commands_with_db_option_and_env(cooked, tmp_path_factory):
 
 
 def test_cook_into_an_explicit_db(wide):
+    (wide.root / "elsewhere").mkdir()  # an explicit store's folder is the user's to make (test_cli_errors)
     data = run_json(wide, "cook", "wide.py", "--db", "elsewhere/store.db")
     assert data["status"] == "success"
     assert (wide.root / "elsewhere" / "store.db").exists()

@@ -105,6 +105,54 @@ CASES = {
         ("cook", "good.py", "--db", "notes.db"), ("notes.db",), {"good.py": GOOD_GRAPH, "notes.db": "hello\n"},
     ),
     "db_option_a_foreign_sqlite_file": Case(("history", "--db", "other.db"), ("other.db",)),
+    # usage: options that exclude each other, refused (never one of them silently ignored)
+    "compact_keep_cooks_and_before": Case(
+        ("compact", "--keep-cooks", "3", "--before", "cook:1"), ("--keep-cooks", "--before", "not both"),
+        needs_store=True,
+    ),
+    "replay_cook_and_from": Case(
+        ("replay", "--cook", "1", "--from", "3", "--handler", "x:y"), ("--cook", "--from/--to", "not both"),
+        needs_store=True,
+    ),
+    "cook_dry_run_and_generate_only": Case(
+        ("cook", "good.py", "--dry-run", "--generate-only"), ("--dry-run", "--generate-only", "not both"),
+        {"good.py": GOOD_GRAPH},
+    ),
+    "cook_dry_run_and_auto_compact": Case(
+        ("cook", "good.py", "--dry-run", "--auto-compact"), ("--dry-run", "--auto-compact", "not both"),
+        {"good.py": GOOD_GRAPH},
+    ),
+    "export_to_stdout_with_json": Case(
+        ("export", "--format", "csv", "-o", "-", "--json"), ("-o -", "--json"), needs_store=True,
+    ),
+    "history_of_a_cook_with_a_filter": Case(
+        ("history", "1", "--node", "numbers"), ("--node", "COOK (1)"), needs_store=True,
+    ),
+    "history_of_a_cook_with_filters": Case(
+        ("history", "1", "--status", "success", "--since", "2h"), ("--status and --since",), needs_store=True,
+    ),
+    # a question the store cannot answer, as an unknown item
+    "log_of_an_in_process_item": Case(
+        ("log", "numbers_1"), ("numbers_1", "no job log", "out-of-process"), needs_store=True,
+    ),
+    "item_id_prefix_too_short": Case(
+        ("show", "abcde"), ("abcde", "at least 6 characters"), needs_store=True,
+    ),
+    # an explicit store in a folder that does not exist: refused, the folder not made
+    "cook_into_a_missing_folder": Case(
+        ("cook", "good.py", "--db", "nowhere/deeper/x.db"), ("nowhere/deeper/x.db", "nowhere/deeper", "does not exist"),
+        {"good.py": GOOD_GRAPH},
+    ),
+    "dry_run_into_a_missing_folder": Case(
+        ("cook", "good.py", "--dry-run", "--db", "nowhere/x.db"), ("nowhere", "does not exist"), {"good.py": GOOD_GRAPH},
+    ),
+    "watch_into_a_missing_folder": Case(
+        ("watch", "good.py", "--db", "nowhere/x.db"), ("nowhere", "does not exist"), {"good.py": GOOD_GRAPH},
+    ),
+    "schedule_into_a_missing_folder": Case(
+        ("schedule", "add", "good.py", "--every", "1h", "--db", "nowhere/x.db"), ("nowhere", "does not exist"),
+        {"good.py": GOOD_GRAPH},
+    ),
 }
 
 
