@@ -189,14 +189,7 @@ def _print_generated(summary, db_path: str) -> None:
 
 
 def _print_summary(summary, db_path: str) -> None:
-    c = summary.counts
-    verb = {"success": "succeeded", "failed": "failed", "cancelled": "was cancelled"}[summary.status]
-    line = (
-        f"cook {summary.cook_id} {verb}: {c['ran']} ran, {c['updated']} updated, {c['reused']} reused, "
-        f"{c['failed']} failed, "
-        f"{c['cancelled']} cancelled in {summary.seconds:.2f} s"
-    )
-    render.say(line, style=render.STATE_STYLES.get(summary.status))
+    render.say(render.cook_line(summary), style=render.STATE_STYLES.get(summary.status))
     for failed in summary.failed_items[:10]:
         render.say(f"  failed: {failed['name']} ({failed['node']}, {failed['item_id']}): {failed['error']}")
     if len(summary.failed_items) > 10:

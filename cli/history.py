@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from pdgstore.cli import render
 from pdgstore.cli.options import UsageMistake, db_option, json_option, require_node
+from pdgstore.engine.cook.summary import COUNTS
 
 from pdgstore import history, queries, refs
 from pdgstore.locate import open_store
@@ -92,6 +93,7 @@ COLUMNS = (
     "seconds",
     "status",
     "ran",
+    "cached",
     "reused",
     "failed",
     "cancelled",
@@ -109,7 +111,7 @@ def _cells(r: dict) -> list[str]:
         render.when(r["started_ns"]),
         "" if r["seconds"] is None else f"{r['seconds']:.2f}",
         r["status"],
-        *(str(c.get(k, "")) for k in ("ran", "reused", "failed", "cancelled")),
+        *(str(c.get(k, "")) for k in ("ran", "cached", "reused", "failed", "cancelled")),
         queries.trigger_text(r["trigger"]),
         r["message"],
     ]
@@ -132,7 +134,7 @@ def _show_cook(d: dict, as_json: bool) -> None:
     if d["message"]:
         p("  " + render.escape(d["message"]))
     c = d["items"]
-    p("  items: " + ", ".join(f"{c[k]} {k}" for k in ("ran", "reused", "updated", "failed", "cancelled") if k in c))
+    p("  items: " + ", ".join(f"{c[k]} {k}" for k in COUNTS if k in c))
     if d.get("static"):
         plan = d["static"]
         dynamic = ", ".join(plan["dynamic_nodes"]) or "none"

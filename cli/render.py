@@ -213,6 +213,18 @@ def iso(time_ns: int) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1000:06d}Z"
 
 
+def cook_line(summary) -> str:
+    """A cook's one-line summary, as ``pdg cook``, ``pdg watch`` and ``pdg schedule run`` say it:
+    "cook 3 succeeded: 1 ran, 2 cached, 0 updated, 40 reused, 0 failed, 0 cancelled in 0.12 s"."""
+    from pdgstore.engine.cook.summary import COUNTS
+
+    verb = {"success": "succeeded", "failed": "failed", "cancelled": "was cancelled"}.get(
+        summary.status, summary.status
+    )
+    counts = ", ".join(f"{summary.counts.get(k, 0)} {k}" for k in COUNTS)
+    return f"cook {summary.cook_id} {verb}: {counts} in {summary.seconds:.2f} s"
+
+
 def at_line(point) -> str:
     """The note above a table shown ``--at`` a point of the log."""
     when_ns = point.time_ns

@@ -209,11 +209,7 @@ class ScheduleStatus:
 
     def _cook(self, m: msg.ScheduledCook) -> None:
         s = m.summary
-        self._say(
-            f"schedule {m.schedule}: cook {s.cook_id} {s.status}: {s.counts['ran']} ran, "
-            f"{s.counts['reused']} reused in {s.seconds:.2f} s",
-            render.STATE_STYLES.get(s.status),
-        )
+        self._say(f"schedule {m.schedule}: {render.cook_line(s)}", render.STATE_STYLES.get(s.status))
 
     def _skipped(self, m: msg.Skipped) -> None:
         self._say(f"schedule {m.schedule} skipped: {m.message}", "yellow")

@@ -134,16 +134,7 @@ class WatchStatus:
             self.out.write(json.dumps(data, default=str) + "\n")
             self.out.flush()
             return
-        c = s.counts
-        remade = c["ran"] + c.get("updated", 0)
-        style = render.STATE_STYLES.get(s.status)
-        self._say(
-            f"cook {s.cook_id} {s.status}: recooked {c['ran']} items ({c['reused']} reused"
-            f"{', ' + str(c['failed']) + ' failed' if c['failed'] else ''}) in {s.seconds:.2f} s"
-            if remade or c["failed"]
-            else f"cook {s.cook_id}: nothing to recook ({c['reused']} reused)",
-            style,
-        )
+        self._say(render.cook_line(s), render.STATE_STYLES.get(s.status))
         for failed in s.failed_items[:5]:
             self._say(f"  failed: {failed['name']} ({failed['node']}): {failed['error']}", "red")
 

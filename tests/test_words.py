@@ -124,7 +124,7 @@ def test_dry_run_lists_only_what_an_edit_reaches_and_says_when_nothing_would_run
 def test_the_summary_line_counts_updated_and_lists_each_result_once(letters):
     letters.write("texts/banana.txt", "jumps over the lazy dog twice\n")
     result = run(letters, "cook", "letters.py")
-    assert normal(result.stderr).splitlines()[0] == "cook 2 succeeded: 1 ran, 3 updated, 5 reused, 0 failed, 0 cancelled in T s"
+    assert normal(result.stderr).splitlines()[0] == "cook 2 succeeded: 1 ran, 0 cached, 3 updated, 5 reused, 0 failed, 0 cancelled in T s"
     assert result.stdout == "results:\n  counts/apple.txt\n  counts/avocado.txt\n  counts/banana.txt\n"
     results = json.loads(run(letters, "cook", "letters.py", "--json").stdout)["results"]
     assert len(results) == len(set(results)) == 3

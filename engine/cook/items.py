@@ -165,7 +165,7 @@ class Items:
                 settle.cooked(item_id, "updated", remade=True)
         elif action == CACHE:
             assert decision.result is not None, "a cache decision carries the recorded result"
-            settle.recorded(decision.result, "reused")
+            settle.recorded(decision.result, "cached")
         else:
             assert decision.result is not None, "a failed decision carries the failure"
             settle.failed(decision.result)

@@ -23,7 +23,9 @@ if TYPE_CHECKING:  # a no-op cook, proven by the manifest, reads a summary and n
     from pdgstore.engine.cook.recorder import Recorder
 
 #: the tallies of a cook, as ``--json`` shows them under "items"
-COUNTS = ("ran", "reused", "updated", "failed", "cancelled")
+#: what a cook counts of its items: run, taken from the cache (``cooked_cache``), updated without
+#: running, reused as recorded, failed, cancelled
+COUNTS = ("ran", "cached", "updated", "reused", "failed", "cancelled")
 
 
 @dataclass
@@ -88,7 +90,7 @@ def recover_dead_cook(recorder: Recorder, pid_alive: Callable[[int], bool] | Non
     for item_id in state.unfinished_ids(cook.cook_id):
         recorder.emit(ev.WorkItemStateChanged, item_id=item_id, state="cooked_cancel", message=message)
         cancelled += 1
-    counts = dict(cook.counts or {"ran": 0, "reused": 0, "failed": 0, "cancelled": 0})
+    counts = dict(cook.counts or dict.fromkeys(COUNTS, 0))
     counts["cancelled"] = counts.get("cancelled", 0) + cancelled
     recorder.emit(ev.CookFinished, status="cancelled", message=message, counts=counts)
     recorder.cook_id, recorder.graph = saved

@@ -508,7 +508,7 @@ def _record(
         made.append((ev.NodeGenerated, {"node": name, "count": m["counts"][name]}))
         made.append((ev.NodeCooked, {"node": name, "failed": 0}))
     reused = sum(m["counts"][name] for name in order)
-    counts = {"ran": 0, "reused": reused, "updated": 0, "failed": 0, "cancelled": 0}
+    counts = {"ran": 0, "cached": 0, "updated": 0, "reused": reused, "failed": 0, "cancelled": 0}  # summary.COUNTS
     finished = {"status": "success", "message": "", "counts": dict(counts)}
     made.append((ev.CookFinished, {**finished, "consistent": True} if target else finished))
     seq = log.next_seq

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import zlib
 
 from pdgstore.engine import cook_graph
@@ -27,10 +29,19 @@ def test_cache_handlers_sample_hit_miss_and_skip(example):
     ex.write("geo/0.bgeo", "cached")  # usecustomcaching 0: Skip, then the built-in check (it exists)
     ex.write("geo/1.bgeo", "")  # usecustomcaching 1 and empty: Miss, so it cooks
     ex.write("geo/2.bgeo", "cached")  # usecustomcaching 1, not empty: Hit
-    assert ex.cook().status == "success"
+    summary = ex.cook()
+    assert summary.status == "success"
     states = {i.name: i.state for i in ex.items("geo")}
     assert states == {"geo_1": "cooked_cache", "geo_2": "cooked_success", "geo_3": "cooked_cache"}
     assert (ex.root / "ran.log").read_text().split() == ["geo_2"]
+    # counted as cached wherever a cook's counts are said, never as reused (nothing was recorded)
+    assert (summary.counts["ran"], summary.counts["cached"], summary.counts["reused"]) == (1, 2, 0)
+    listed = subprocess.run([sys.executable, "-m", "pdgstore.cli.main", "history", "--json"], cwd=ex.root,
+                            capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(listed.stdout)["cooks"][-1]["items"]["cached"] == 2
+    detail = subprocess.run([sys.executable, "-m", "pdgstore.cli.main", "history", "1"], cwd=ex.root,
+                            capture_output=True, text=True, timeout=60, check=True)
+    assert "items: 1 ran, 2 cached, 3 updated, 0 reused, 0 failed, 0 cancelled" in detail.stdout, detail.stdout
 
 
 def test_the_cache_handler_sees_pdg_objects(example):
