@@ -104,10 +104,18 @@ class Project:
         )
 
     def popen(self, *args: str, extra_env: dict | None = None, **kwargs) -> subprocess.Popen:
+        """``pdg ARGS`` started as a real process, SIGINT at its default as a terminal's Ctrl-C finds
+        it: a test run started in the background (``cmd &`` without job control, nohup, some CI
+        runners) hands its children SIGINT ignored, and a test's Ctrl-C would then do nothing."""
+        kwargs.setdefault("preexec_fn", _sigint_default)
         return subprocess.Popen(
             [sys.executable, "-m", "pdgstore.cli.main", *args], cwd=self.root, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, env={**_env(), **(extra_env or {})}, **kwargs,
         )
+
+
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _env() -> dict:

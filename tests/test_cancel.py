@@ -166,10 +166,8 @@ def test_sigint_while_the_graph_file_loads(project):
         graph.range_generate("numbers", 2)
     """,
     )
-    # A terminal's Ctrl-C reaches a process whose SIGINT is at its default; a test run started in the
-    # background (``cmd &`` without job control, nohup, some CI runners) hands its children SIGINT
-    # ignored, and Python then never raises KeyboardInterrupt: the load would run out its 60 s.
-    proc = project.popen("cook", "slowload.py", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # (``popen`` starts it with SIGINT at its default, as a terminal's Ctrl-C finds it)
+    proc = project.popen("cook", "slowload.py")
     deadline = time.monotonic() + 20
     while not (project.root / "loading").exists():
         assert time.monotonic() < deadline and proc.poll() is None, "the graph file never started loading"
@@ -206,10 +204,7 @@ def test_dry_run_after_a_cancel_lists_what_the_next_cook_runs(project):
     running (not pending on what its parent makes), even when its parent would run first, and it
     lists exactly the items the next cook then runs."""
     project.write("chain.py", CHAIN_GRAPH)
-    # SIGINT at its default even when the tests run in the background (test_sigint_while_the_graph_file_loads)
-    proc = project.popen(
-        "cook", "chain.py", "--jobs", "2", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
-    )
+    proc = project.popen("cook", "chain.py", "--jobs", "2")
     wait_for_cooked(project, proc, "work", 2)
     stdout, stderr, _ = interrupt(proc)
     assert proc.returncode == 130, (stdout, stderr)
