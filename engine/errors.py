@@ -3,8 +3,9 @@
 PdgError (pdgstore.errors)
 ├── GraphError        (2)  a graph file that cannot be loaded or is not a valid DAG
 ├── ParmError         (2)  a bad ``--set NAME=VALUE`` or an unknown graph parameter
-├── UnknownNode       (2)  a node name that the graph does not have
+├── UnknownNode       (2)  a node name that the graph (or the store) does not have
 ├── UnknownItem       (2)  an item id or name that the store does not know
+├── AmbiguousName     (2)  a node or item name, without its graph, that several graphs hold
 ├── ExpansionError    (1)  an ``@attr`` reference to an attribute the work item lacks
 ├── HandlerError      (1)  a stat, cache or transfer handler raised (names handler, tag, file)
 ├── NothingToDo       (2)  ``pdg dirty``/``pdg accept`` on something they cannot apply to
@@ -14,7 +15,8 @@ PdgError (pdgstore.errors)
 └── OutsideProject    (2)  a path a job reported or a command would delete resolves outside the project
 """
 
-from pdgstore.errors import PdgError, UnknownItem  # noqa: F401  (UnknownItem lives with the store)
+# UnknownItem, UnknownNode and AmbiguousName live with the store: its queries resolve NODE and ITEM
+from pdgstore.errors import AmbiguousName, PdgError, UnknownItem, UnknownNode  # noqa: F401
 
 
 class GraphError(PdgError):
@@ -22,10 +24,6 @@ class GraphError(PdgError):
 
 
 class ParmError(PdgError):
-    exit_code = 2
-
-
-class UnknownNode(PdgError):
     exit_code = 2
 
 

@@ -7,12 +7,15 @@
         ├── StoreBusy             (1)            another process is cooking on this store
         └── StoreIOError          (1)            the disk failed us (I/O error, disk full): never retried
     └── UnknownItem               (2)            an item id or name the store does not know
+    └── UnknownNode               (2)            a node name the store (or the graph) does not have
+    └── AmbiguousName             (2)            a NODE or ITEM name that more than one graph holds
     └── BadRef                    (2)            a point in the log (REF) that cannot be read or found
         └── HistoryCompacted      (2)            a point before the history ``pdg compact`` kept
 
 The exit code follows one rule (``pdg --help`` prints it): 1 when the command was right but failed
 this time, so running it again may succeed (busy, I/O); 2 when what was asked is wrong and will
-stay wrong until the user changes it (a missing or foreign store, an unknown item, a bad REF).
+stay wrong until the user changes it (a missing or foreign store, an unknown or ambiguous item, a bad
+REF).
 
 The engine and the cli derive their own errors from PdgError, so the cli has one place that turns any
 of them into a sentence on stderr and an exit code.
@@ -68,6 +71,19 @@ class StoreIOError(StoreError):
 
 class UnknownItem(PdgError):
     """An item id or name that the store does not know (or that names several items)."""
+
+    exit_code = 2
+
+
+class UnknownNode(PdgError):
+    """A node name that the store (or the graph being cooked) does not have."""
+
+    exit_code = 2
+
+
+class AmbiguousName(PdgError):
+    """A node or item name, given without its graph, that more than one graph of the store holds:
+    refused, never acted on in every graph (the sentence names the qualified forms to type)."""
 
     exit_code = 2
 

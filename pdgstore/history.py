@@ -60,42 +60,49 @@ def cooks_touching(log: EventLog, subjects: list[str]) -> set[int]:
     return found
 
 
-def cooks_touching_node(log: EventLog, node: str) -> set[int]:
-    """The cooks that wrote an event about ``node`` or about any of its items, those since removed
-    included (``pdg history --node``), without going over every item of the node: a cook that
-    reached the node wrote the node's own events (its generation, its cook, its batches of items),
-    which one index lookup finds; only the other cooks are asked, each through its own events, up
-    to the first about an item of the node (the items table names an item's node; a removed item's
-    first event does)."""
+def cooks_touching_node(log: EventLog, node: str, graph: str | None = None) -> set[int]:
+    """The cooks that wrote an event about ``node`` (of ``graph``, when given: else of any graph
+    that has such a node) or about any of its items, those since removed included (``pdg history
+    --node``), without going over every item of the node: a cook that reached the node wrote the
+    node's own events (its generation, its cook, its batches of items), which one index lookup
+    finds; only the other cooks are asked, each through its own events, up to the first about an
+    item of the node (the items table names an item's node; a removed item's first event does)."""
     conn = log.conn
-    found = {
-        r[0] for r in conn.execute("SELECT DISTINCT cook_id FROM events WHERE subject = ? AND cook_id > 0", (node,))
-    }
+    in_graph, args = ("", ()) if graph is None else (" AND graph = ?", (graph,))
+    sql = f"SELECT DISTINCT cook_id FROM events WHERE subject = ? AND cook_id > 0{in_graph}"
+    found = {r[0] for r in conn.execute(sql, (node, *args))}
     kinds = ", ".join(f"'{kind}'" for kind, cls in REGISTRY.items() if cls.subject_field == "item_id")
     for (cook_id,) in conn.execute("SELECT cook_id FROM cooks").fetchall():
         if cook_id in found:
             continue
         sql = (
             "SELECT 1 FROM events e JOIN items i ON i.item_id = e.subject "
-            f"WHERE e.cook_id = ? AND e.kind IN ({kinds}) AND i.node = ? LIMIT 1"
+            f"WHERE e.cook_id = ? AND e.kind IN ({kinds}) AND i.node = ?{in_graph.replace('graph', 'i.graph')} LIMIT 1"
         )
-        if conn.execute(sql, (cook_id, node)).fetchone():
+        if conn.execute(sql, (cook_id, node, *args)).fetchone():
             found.add(cook_id)
             continue
         gone = (  # the cook's items that no longer exist
             "SELECT DISTINCT e.subject FROM events e LEFT JOIN items i ON i.item_id = e.subject "
             f"WHERE e.cook_id = ? AND e.kind IN ({kinds}) AND i.item_id IS NULL"
         )
-        if any(_node_of_removed(log, item_id) == node for (item_id,) in conn.execute(gone, (cook_id,)).fetchall()):
+        if any(_is_of(log, item_id, node, graph) for (item_id,) in conn.execute(gone, (cook_id,)).fetchall()):
             found.add(cook_id)
     return found
 
 
-def removed_items_of(log: EventLog, node: str) -> list[str]:
-    """The items of ``node`` that the log shows removed (the state no longer holds them): one pass
-    over the removals, then each one's first event."""
+def removed_items_of(log: EventLog, node: str, graph: str | None = None) -> list[str]:
+    """The items of ``node`` (of ``graph``, when given) that the log shows removed (the state no
+    longer holds them): one pass over the removals, then each one's first event."""
     removed = [r[0] for r in log.conn.execute("SELECT DISTINCT subject FROM events WHERE kind = 'WorkItemRemoved'")]
-    return [item_id for item_id in removed if _node_of_removed(log, item_id) == node]
+    return [item_id for item_id in removed if _is_of(log, item_id, node, graph)]
+
+
+def _is_of(log: EventLog, item_id: str, node: str, graph: str | None) -> bool:
+    """Whether the removed item ``item_id`` was of ``node`` (of ``graph``, when given), as its first event says."""
+    for event in log.events(0, subject=item_id, kind="WorkItemGenerated"):
+        return event.node == node and (graph is None or event.graph == graph)
+    return False
 
 
 def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: bool = True) -> dict:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from pdgstore import itembatch, reasons
-from pdgstore.errors import BadRef, HistoryCompacted, UnknownItem
+from pdgstore.errors import AmbiguousName, BadRef, HistoryCompacted, UnknownItem, UnknownNode
 from pdgstore.events import STATES
 from pdgstore.log import EventLog
 from pdgstore.readmodel import TableState
@@ -60,7 +60,7 @@ def file_dict(rec: list, root: str) -> dict:
     }
 
 
-def node_order(state: State) -> list[tuple[str, str]]:
+def node_order(state: ReadState) -> list[tuple[str, str]]:
     """(graph, node) pairs: each graph's nodes in definition order, then nodes no longer defined."""
     order = [(g, n["name"]) for g, info in state.graphs.items() for n in info.nodes]
     seen = set(order)
@@ -100,24 +100,104 @@ def item_summary(item: Item, root: str, limit: int | None = None) -> dict:
     }
 
 
-def items(log: EventLog, state: State, node: str | None = None, state_filter: str | None = None) -> Iterator[dict]:
-    """The summary of each item (of ``node``, in ``state_filter``), node by node in graph order,
-    made as the caller takes them: a listing of a million items holds one at a time."""
+#: what joins a graph to a node or item name, ``GRAPH/NODE`` and ``GRAPH/ITEM`` (the data layer's
+#: paths join them so too). A node name never holds one (``engine.graph`` refuses it), nor does an
+#: item name (``NODE_N``); a graph's name may, so a name is split at its last one.
+GRAPH_SEPARATOR = "/"
+
+
+def split_qualified(ref: str) -> tuple[str | None, str]:
+    """(graph, name) of a NODE or ITEM argument: ``a/r`` is (``a``, ``r``), ``r`` is (None, ``r``)."""
+    graph, sep, name = ref.rpartition(GRAPH_SEPARATOR)
+    return (graph, name) if sep else (None, ref)
+
+
+def graph_names(state: ReadState) -> list[str]:
+    """Every graph the store knows: those recorded, then those only items name (one row per node)."""
+    names = list(state.graphs)
+    names += [g for g in dict.fromkeys(g for g, _ in state.node_keys()) if g not in state.graphs]
+    return names
+
+
+def node_list(nodes: list[tuple[str, str]]) -> str:
+    """The nodes an error lists: each by its name alone when one graph holds them all, else as
+    ``GRAPH/NODE`` (a name two graphs hold is never listed twice alike)."""
+    if len({g for g, _ in nodes}) > 1:
+        return ", ".join(f"{g}{GRAPH_SEPARATOR}{n}" for g, n in nodes)
+    return ", ".join(dict.fromkeys(n for _, n in nodes)) or "none"
+
+
+def ambiguous(what: str, name: str, graphs: list[str], *, also: str = "") -> AmbiguousName:
+    """The refusal of a name several graphs hold, naming them and the qualified forms to type."""
+    forms = [f"{g}{GRAPH_SEPARATOR}{name}" for g in graphs]
+    typed = ", ".join(forms[:-1]) + f" or {forms[-1]}"
+    return AmbiguousName(
+        f"{what} {name} is in {len(graphs)} graphs of the store ({', '.join(graphs)}): give {typed}{also}"
+    )
+
+
+def _unknown_graph(state: ReadState, graph: str, ref: str, what: str) -> str | None:
+    """The sentence for a qualified ``ref`` whose graph the store does not hold (None if it does)."""
+    known = graph_names(state)
+    if graph in known:
+        return None
+    return f"the store has no graph {graph} for {what} {ref} (its graphs: {', '.join(known) or 'none'})"
+
+
+def find_nodes(state: ReadState, ref: str, *, with_items: bool = False) -> list[tuple[str, str]]:
+    """The (graph, node) a NODE argument names: ``NODE`` (in whichever graph holds it) or
+    ``GRAPH/NODE``; ``with_items``: only a node that holds items now. An empty list when none does;
+    a name more than one graph holds without its graph is refused (``AmbiguousName``). Reads the
+    graphs and the nodes, never an item."""
+    graph, name = split_qualified(ref)
+    found = [(g, n) for g, n in node_order(state) if n == name and (graph is None or g == graph)]
+    if with_items:
+        found = [(g, n) for g, n in found if state.node_counts(g, n)]
+    found = list(dict.fromkeys(found))
+    if len(found) > 1:
+        raise ambiguous("node", name, [g for g, _ in found])
+    return found
+
+
+def find_node(state: ReadState, ref: str) -> tuple[str, str]:
+    """The (graph, node) of a NODE argument (``find_nodes``); a node the store does not have is
+    refused with the nodes it has (``UnknownNode``)."""
+    found = find_nodes(state, ref)
+    if found:
+        return found[0]
+    graph, _ = split_qualified(ref)
+    no_graph = None if graph is None else _unknown_graph(state, graph, ref, "node")
+    raise UnknownNode(no_graph or f"the store has no node {ref} (its nodes: {node_list(node_order(state))})")
+
+
+def items(
+    log: EventLog,
+    state: State,
+    node: str | None = None,
+    state_filter: str | None = None,
+    *,
+    graph: str | None = None,
+) -> Iterator[dict]:
+    """The summary of each item (of ``node``, of ``graph``'s ``node`` when given, in
+    ``state_filter``), node by node in graph order, made as the caller takes them: a listing of a
+    million items holds one at a time."""
     roots = {g: project_root(log, state, g) for g in state.graphs}
-    for graph, node_name in node_order(state):
-        if node is not None and node_name != node:
+    for graph_name, node_name in node_order(state):
+        if (node is not None and node_name != node) or (graph is not None and graph_name != graph):
             continue
-        root = roots.get(graph, "")
-        for item in state.iter_items_of(graph, node_name, state_filter, summary=True):
+        root = roots.get(graph_name, "")
+        for item in state.iter_items_of(graph_name, node_name, state_filter, summary=True):
             yield item_summary(item, root)
 
 
-def count_items(state: State, node: str | None = None, state_filter: str | None = None) -> int:
+def count_items(
+    state: State, node: str | None = None, state_filter: str | None = None, *, graph: str | None = None
+) -> int:
     """How many items ``items`` lists, from the per-node counts (no item is read)."""
     total = 0
-    for graph, node_name in node_order(state):
-        if node is None or node_name == node:
-            counts = state.node_counts(graph, node_name)
+    for graph_name, node_name in node_order(state):
+        if (node is None or node_name == node) and (graph is None or graph_name == graph):
+            counts = state.node_counts(graph_name, node_name)
             total += counts.get(state_filter, 0) if state_filter else sum(counts.values())
     return total
 
@@ -129,25 +209,37 @@ MIN_ID_PREFIX = 6
 
 def find_item(state: ReadState, ref: str, *, summary: bool = False) -> Item:
     """The item whose id, unique id prefix (``MIN_ID_PREFIX`` or more characters) or name is
-    ``ref`` (``summary``: without its parents, attributes, inputs, traceback and reason, when those
-    are not needed)."""
-    item = state.item(ref, summary=summary)
-    if item is not None:
+    ``ref``, each of them alone or after its graph (``GRAPH/ITEM``); a name more than one graph
+    holds, given without its graph, is refused (``AmbiguousName``). ``summary``: without its
+    parents, attributes, inputs, traceback and reason, when those are not needed."""
+    graph, name = split_qualified(ref)
+
+    def of_graph(found: list[Item]) -> list[Item]:
+        return found if graph is None else [i for i in found if i.graph == graph]
+
+    item = state.item(name, summary=summary)
+    if item is not None and of_graph([item]):
         return item
-    by_name = state.items_named(ref, limit=1000, summary=summary)
+    by_name = of_graph(state.items_named(name, limit=1000, summary=summary))
     if len(by_name) == 1:
         return by_name[0]
-    if len(by_name) > 1:
-        graphs = ", ".join(sorted({i.graph for i in by_name}))
-        raise UnknownItem(f"item name {ref} is ambiguous (it exists in graphs {graphs}): give its item id")
-    if len(ref) >= MIN_ID_PREFIX:
-        by_prefix = state.items_with_prefix(ref, limit=1000, summary=summary)
+    graphs = list(dict.fromkeys(sorted(i.graph for i in by_name)))
+    if len(graphs) > 1:
+        raise ambiguous("work item", name, graphs, also=" (or its item id)")
+    if by_name:
+        raise UnknownItem(f"item name {ref} names {len(by_name)} items of graph {graphs[0]}: give its item id")
+    if len(name) >= MIN_ID_PREFIX:
+        by_prefix = of_graph(state.items_with_prefix(name, limit=1000, summary=summary))
         if len(by_prefix) == 1:
             return by_prefix[0]
         if len(by_prefix) > 1:
             raise UnknownItem(f"item id prefix {ref} is ambiguous ({len(by_prefix)} items): give more of it")
+    if graph is not None:
+        no_graph = _unknown_graph(state, graph, ref, "work item")
+        if no_graph:
+            raise UnknownItem(no_graph)
     shown = ref if ref.strip() and ref.isprintable() else repr(ref)  # an empty name is shown as ''
-    if 0 < len(ref) < MIN_ID_PREFIX and all(c in "0123456789abcdef" for c in ref):
+    if 0 < len(name) < MIN_ID_PREFIX and all(c in "0123456789abcdef" for c in name):
         raise UnknownItem(
             f"no work item {shown} in the store (an item id prefix needs at least {MIN_ID_PREFIX} characters)"
         )
@@ -268,7 +360,7 @@ def cooks(state: ReadState) -> list[dict]:
                 "status": cook.status,
                 "message": cook.message,
                 "items": dict(cook.counts),
-                "warnings": cook.warnings,
+                "warning_count": cook.warnings,  # a count: "warnings" is a list wherever it appears
                 "pid": cook.pid,
                 "trigger": trigger_json(cook.trigger),
                 "static": cook.static,  # a static cook's plan ({} for a dynamic cook)

@@ -16,8 +16,10 @@ they did as events, so the next cook (and ``pdg explain``) knows why:
   date". The next cook takes the inputs it finds as the ones these results were made from, so a
   change the user knows is harmless reruns nothing.
 
-A target is a node name (all its items, in every graph that has such a node) or an item reference
-(id, id prefix or name, as ``pdg show`` takes).
+A target is a node name (all its items) or an item reference (id, id prefix or name, as ``pdg
+show`` takes), either one alone or after its graph (``GRAPH/NODE``, ``GRAPH/ITEM``): a name that
+more than one graph of the store holds, given alone, is refused before anything is written, never
+acted on in every graph (``pdgstore.queries.find_nodes``, ``find_item``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from pdgstore import events as ev
 from pdgstore import reasons
 from pdgstore.errors import UnknownItem
 from pdgstore.log import EventLog
-from pdgstore.queries import JSON_SCHEMA, find_item, project_root, working_dirs
+from pdgstore.queries import JSON_SCHEMA, find_item, find_nodes, node_list, project_root, working_dirs
 from pdgstore.readmodel import TableState
 from pdgstore.state import Item, State
 
@@ -81,17 +83,19 @@ class ManualResult:
 
 
 def resolve(state, target: str) -> Iterator[list[Item]]:
-    """The items a NODE|ITEM argument names, a chunk at a time: a node's items (in log order, in
-    every graph that has such a node) or the one item. ``state``: a ``State`` or the store's
-    tables (``pdgstore.readmodel.TableState``). A wrong target is refused before any chunk."""
-    nodes = [(g, n) for g, n in state.node_keys() if n == target and state.node_counts(g, n)]
+    """The items a NODE|ITEM argument names, a chunk at a time: a node's items (in log order) or
+    the one item, each named alone or as ``GRAPH/NODE``, ``GRAPH/ITEM``. ``state``: a ``State`` or
+    the store's tables (``pdgstore.readmodel.TableState``). A wrong target, or a name more than one
+    graph holds given alone, is refused before any chunk."""
+    nodes = find_nodes(state, target, with_items=True)
     if nodes:
-        return _chunks(item for g, n in nodes for item in state.iter_items_of(g, n))
+        graph, node = nodes[0]
+        return _chunks(state.iter_items_of(graph, node))
     try:
         return iter([[find_item(state, target)]])
     except UnknownItem:
-        names = sorted({n for (_, n) in state.node_keys()})
-        raise UnknownItem(f"no node or work item {target} in the store (nodes: {', '.join(names) or 'none'})") from None
+        listed = node_list(state.node_keys())
+        raise UnknownItem(f"no node or work item {target} in the store (nodes: {listed})") from None
 
 
 def with_dependents(state, roots: Iterable[list[Item]]) -> Iterator[list[Item]]:
