@@ -28,7 +28,11 @@ def event_kind(value: str | None) -> str | None:
 
 @click.command("events", short_help="Print the raw event log, decoded, in seq order.")
 @click.option("--cook", "cook_id", type=int, help="Only events of this cook.")
-@click.option("--item", "item_ref", help="Only events about this work item (id, id prefix of 6+ characters, or name).")
+@click.option(
+    "--item",
+    "item_ref",
+    help="Only events about this work item (id, id prefix of 6+ characters, or name; or GRAPH/ITEM).",
+)
 @click.option(
     "--kind",
     metavar="KIND",

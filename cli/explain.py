@@ -16,9 +16,9 @@ from pdgstore.readmodel import TableState
 @db_option
 @json_option
 def command(item, db, as_json) -> None:
-    """Explain ITEM (an item id, id prefix of 6 or more characters, or name): what happened to it
-    in its graph's last cook and why, following the recorded reasons upstream to the root cause (a
-    changed file, parameter or piece of code). Answered from the store alone."""
+    """Explain ITEM (an item id, id prefix of 6 or more characters, or name; or GRAPH/ITEM): what
+    happened to it in its graph's last cook and why, following the recorded reasons upstream to the
+    root cause (a changed file, parameter or piece of code). Answered from the store alone."""
     with open_store(db) as log:
         answer = explain(log, TableState(log), item)
     if as_json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 from pdgstore.cli import render
-from pdgstore.cli.options import UsageMistake, db_option, json_option, require_node
+from pdgstore.cli.options import UsageMistake, db_option, json_option
 from pdgstore.engine.cook.summary import COUNTS
 
 from pdgstore import history, queries, refs
@@ -19,11 +19,11 @@ WARNINGS_SHOWN = 20
 
 @click.command("history", short_help="List cooks (filtered), or show what one cook did.")
 @click.argument("cook_id", type=int, required=False, metavar="[COOK]")
-@click.option("--node", help="Only cooks that generated, ran or changed items of this node.")
+@click.option("--node", help="Only cooks that generated, ran or changed items of this node (or GRAPH/NODE).")
 @click.option(
     "--item",
     "item_ref",
-    help="Only cooks that touched this work item (id, id prefix of 6+ characters, or name).",
+    help="Only cooks that touched this work item (id, id prefix of 6+ characters, or name; or GRAPH/ITEM).",
 )
 @click.option("--status", type=click.Choice(STATUSES), help="Only cooks that ended so.")
 @click.option("--since", metavar="REF", help="Only cooks active at or after REF (a seq, cook:ID, cook~N, a time, 2h).")
@@ -65,9 +65,11 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
             touched = history.cooks_touching(log, [queries.find_item(state, item_ref).item_id])
             rows = [r for r in rows if r["cook_id"] in touched]
         if node is not None:
-            if not any(n == node for _, n in state.node_keys()) and not history.removed_items_of(log, node):
-                require_node(state, node)
-            touched = history.cooks_touching_node(log, node)
+            graph, name = queries.split_qualified(node)
+            found = queries.find_nodes(state, node)  # a name two graphs hold, alone, is refused
+            if not found and not history.removed_items_of(log, name, graph):
+                queries.find_node(state, node)  # refused: the store has no such node
+            touched = history.cooks_touching_node(log, name, found[0][0] if found else graph)
             rows = [r for r in rows if r["cook_id"] in touched]
     for r in rows:
         r["started"] = render.iso(r["started_ns"])

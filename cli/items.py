@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 from pdgstore.cli import render
-from pdgstore.cli.options import at_option, db_option, json_option, require_node
+from pdgstore.cli.options import at_option, db_option, json_option
 
 from pdgstore import queries, refs
 from pdgstore.events import STATES
@@ -16,6 +16,8 @@ from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
 
 COLUMNS = ("item_id", "name", "node", "index", "state", "outputs", "seconds")
+#: the columns of a store of several graphs: each row says its graph, as ``pdg status`` does
+GRAPH_COLUMNS = ("item_id", "name", "graph", "node", "index", "state", "outputs", "seconds")
 
 
 @click.command("items", short_help="List work items with their state and output files.")
@@ -27,12 +29,15 @@ COLUMNS = ("item_id", "name", "node", "index", "state", "outputs", "seconds")
 def command(node, state_filter, at, db, as_json) -> None:
     """List work items (of NODE, or all): id, name, node, index, state, output files, cook time;
     with --at, as they were at that point of the log. A terminal shows the first 1,000; a pipe
-    gets every item, one tab-separated line each."""
+    gets every item, one tab-separated line each. A store of several graphs adds a graph column,
+    and a NODE two graphs hold is given as GRAPH/NODE."""
     with open_store(db) as log:
         state, point = refs.state_at(log, at)
+        graph = node_name = None
         if node is not None:
-            require_node(state, node)
-        listing = queries.items(log, state, node, state_filter)
+            graph, node_name = queries.find_node(state, node)
+        several = len(queries.graph_names(state)) > 1
+        listing = queries.items(log, state, node_name, state_filter, graph=graph)
         if as_json:
             head = {"schema": JSON_SCHEMA, "at": point.to_json() if point else None}
             render.emit_json_listing(head, "items", listing)
@@ -41,20 +46,22 @@ def command(node, state_filter, at, db, as_json) -> None:
             render.err.print(render.at_line(point))
         folders: dict[str, str] = {}  # ``render.here_all``'s answers, across rows
         render.listing(
-            COLUMNS,
-            (_cells(r, folders) for r in listing),
+            GRAPH_COLUMNS if several else COLUMNS,
+            (_cells(r, folders, several) for r in listing),
             what="work items",
             every=f"pdg items {node} | less" if node else "pdg items | less",
-            total=lambda: queries.count_items(state, node, state_filter),
-            states=4,
+            total=lambda: queries.count_items(state, node_name, state_filter, graph=graph),
+            states=5 if several else 4,
         )
 
 
-def _cells(r: dict, folders: dict[str, str]) -> list[str]:
-    """A row's cells as text: at most three output files, and how many there are."""
+def _cells(r: dict, folders: dict[str, str], several: bool) -> list[str]:
+    """A row's cells as text: at most three output files, and how many there are; its graph, in a
+    store of ``several`` graphs."""
     shown = r["outputs"][:3]
     here = render.here_all([o["abspath"] for o in shown], folders)
     outputs = ", ".join(f"{path} [{o['tag']}]" for path, o in zip(here, shown, strict=True))
     if len(r["outputs"]) > 3:
         outputs += f", ... ({len(r['outputs'])} files)"
-    return [r["item_id"], r["name"], r["node"], str(r["index"]), r["state"], outputs, f"{r['cook_seconds']:.3f}"]
+    where = [r["graph"], r["node"]] if several else [r["node"]]
+    return [r["item_id"], r["name"], *where, str(r["index"]), r["state"], outputs, f"{r['cook_seconds']:.3f}"]

@@ -35,9 +35,8 @@ def _job(db, item: str) -> tuple[dict, dict | None]:
     with open_store(db) as log:
         state = TableState(log)
         found = queries.find_item(state, item)
-        return {"item_id": found.item_id, "name": found.name, "state": found.state}, queries.job_detail(
-            state, found.item_id
-        )
+        about = {"item_id": found.item_id, "name": found.name, "graph": found.graph, "state": found.state}
+        return about, queries.job_detail(state, found.item_id)
 
 
 @click.command("log", short_help="Print (or follow) the log of a work item's job.")
@@ -47,9 +46,9 @@ def _job(db, item: str) -> tuple[dict, dict | None]:
 @json_option
 def command(item, follow, db, as_json) -> None:
     """Print the log file of ITEM's last job (by item id, id prefix of 6 or more characters, or
-    name); with --follow keep printing as the job writes, until the item stops cooking. Standard
-    output holds the job's own output alone: when the job printed nothing it stays empty, and a
-    line on stderr says so (--json: "text" is "")."""
+    name; or GRAPH/ITEM); with --follow keep printing as the job writes, until the item stops
+    cooking. Standard output holds the job's own output alone: when the job printed nothing it
+    stays empty, and a line on stderr says so (--json: "text" is "")."""
     found, job = _job(db, item)
     if job is None or not job["log_path"]:
         if found["state"] in ("waiting", "scheduled", "cooking"):

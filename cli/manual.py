@@ -35,7 +35,8 @@ def dirty_command(target, remove_outputs, db, as_json) -> None:
     """Dirty NODE's work items (or one ITEM) by hand: the next cook runs them again, recorded with
     "dirtied by hand" as the reason. Items downstream rerun only if what these make changes.
     --remove-outputs also deletes their output files (never a file pattern's input files). ITEM: an
-    item id, id prefix of 6 or more characters, or name."""
+    item id, id prefix of 6 or more characters, or name. In a store of several graphs, GRAPH/NODE
+    or GRAPH/ITEM picks one graph's; a name two graphs hold, given alone, is refused."""
     result = manual.dirty(find_store(db), target, remove_outputs=remove_outputs)
     _report(result, "dirtied", as_json, "the next pdg cook runs them again (pdg cook --dry-run shows what would run)")
 
@@ -48,6 +49,7 @@ def accept_command(target, db, as_json) -> None:
     """Accept the current files of NODE's work items (or of one ITEM) and of everything downstream
     of them as up to date, without running anything: for a change you know is harmless. The next
     cook reuses them even though what they were made from changed. ITEM: an item id, id prefix of
-    6 or more characters, or name."""
+    6 or more characters, or name. In a store of several graphs, GRAPH/NODE or GRAPH/ITEM picks one
+    graph's; a name two graphs hold, given alone, is refused."""
     result = manual.accept(find_store(db), target)
     _report(result, "accepted", as_json, "the next pdg cook reuses them")

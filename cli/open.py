@@ -39,10 +39,11 @@ class CannotOpen(PdgError):
 @db_option
 @json_option
 def command(item, file, print_only, db, as_json) -> None:
-    """Open a file of work item ITEM (by id, id prefix of 6 or more characters, or name): FILE, given as the item lists it,
-    as a path from here, or by its name alone; by default its first output file (else its first
-    input). The viewer registered for the file's tag (or a tag above it) opens it; without one, the
-    folder that holds it opens with the system's opener."""
+    """Open a file of work item ITEM (by id, id prefix of 6 or more characters, or name; or
+    GRAPH/ITEM): FILE, given as the item lists it, as a path from here, or by its name alone; by
+    default its first output file (else its first input). The viewer registered for the file's tag
+    (or a tag above it) opens it; without one, the folder that holds it opens with the system's
+    opener."""
     with open_store(db) as log:
         state = TableState(log)
         d = queries.item_detail(log, state, item)
@@ -58,6 +59,7 @@ def command(item, file, print_only, db, as_json) -> None:
                 "schema": JSON_SCHEMA,
                 "item_id": d["item_id"],
                 "name": d["name"],
+                "graph": d["graph"],
                 "file": chosen["path"],
                 "abspath": chosen["abspath"],
                 "tag": chosen["tag"],

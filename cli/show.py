@@ -27,8 +27,9 @@ SHOWN_ENTRIES = 10
 @db_option
 @json_option
 def command(item, at, db, as_json) -> None:
-    """Show one work item (by item id, id prefix of 6 or more characters, or name): attributes, inputs, outputs, state
-    history with times, and the error and traceback if it failed; with --at, as it was then."""
+    """Show one work item (by item id, id prefix of 6 or more characters, or name; or GRAPH/ITEM):
+    attributes, inputs, outputs, state history with times, and the error and traceback if it
+    failed; with --at, as it was then."""
     with open_store(db) as log:
         state, point = refs.state_at(log, at)
         try:
