@@ -8,9 +8,10 @@ import click
 from pdgstore.cli import render
 from pdgstore.cli.options import db_option, json_option
 
-from pdgstore import history, refs
+from pdgstore import history, queries, refs
 from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
+from pdgstore.readmodel import TableState
 
 
 @click.command("diff", short_help="Show what changed between two points of the log.")
@@ -25,6 +26,7 @@ def command(ref1, ref2, db, as_json) -> None:
     with open_store(db) as log:
         a_point, b_point = refs.resolve(log, ref1), refs.resolve(log, ref2)
         result = history.diff_at(log, a_point.seq, b_point.seq)
+        several = len(queries.graph_names(TableState(log))) > 1  # rows then say their graph, as pdg items
     if as_json:
         render.emit_json({"schema": JSON_SCHEMA, "from": a_point.to_json(), "to": b_point.to_json(), **result})
         return
@@ -37,15 +39,18 @@ def command(ref1, ref2, db, as_json) -> None:
         return
     items = result["items"]
     render.listing(
-        ("change", "name", "node", "state", "what changed"),
-        (_cells(r) for r in items),
+        ("change", "name", "graph", "node", "state", "what changed") if several else COLUMNS,
+        (_cells(r, several) for r in items),
         what="changed items",
         every=f"pdg diff {ref1} {ref2} | less",
         total=lambda: len(items),
     )
 
 
-def _cells(r: dict) -> list[str]:
+COLUMNS = ("change", "name", "node", "state", "what changed")
+
+
+def _cells(r: dict, several: bool) -> list[str]:
     what = []
     if r["why"]:
         what.append(r["why"])
@@ -61,7 +66,8 @@ def _cells(r: dict) -> list[str]:
         if r["state_before"] in (None, r["state_after"])
         else f"{r['state_before']} -> {r['state_after']}"
     )
-    return [r["change"], r["name"], r["node"], states or r["state_before"], "; ".join(what)]
+    where = [r["graph"], r["node"]] if several else [r["node"]]
+    return [r["change"], r["name"], *where, states or r["state_before"], "; ".join(what)]
 
 
 def _short(values) -> str:

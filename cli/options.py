@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 
 import click
-from pdgstore.engine.errors import UnknownNode
 
-from pdgstore import queries
 from pdgstore.errors import PdgError
 
 
@@ -66,10 +64,3 @@ def exclusive(first: tuple[str, object], second: tuple[str, object], why: str = 
     given, ends the sentence (``"; ..."``)."""
     if all(value not in (None, False, ()) for _, value in (first, second)):
         raise UsageMistake(f"give either {first[0]} or {second[0]}, not both{why}")
-
-
-def require_node(state, node: str) -> None:
-    """Refuse a NODE argument that names no node the store knows (defined or with items)."""
-    names = [n for _, n in queries.node_order(state)]
-    if node not in names:
-        raise UnknownNode(f"the store has no node {node} (its nodes: {', '.join(names) or 'none'})")

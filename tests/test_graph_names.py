@@ -127,6 +127,16 @@ def test_a_qualified_name_picks_one_graph_in_every_command(two):
     about = [json.loads(line) for line in run(two, "events", "--item", "a/r_2", "--json").stdout.splitlines()]
     assert about and {(e["graph"], e["subject"]) for e in about} == {("a", ids["a", "r_2"])}
 
+    changed = run(two, "diff", "cook:1").stdout.splitlines()  # what cook 2 (graph b) added
+    assert changed[0].split("\t")[:4] == ["change", "name", "graph", "node"]
+    assert sorted(line.split("\t")[2] + "/" + line.split("\t")[1] for line in changed[1:]) == [
+        "b/only_b_1",
+        "b/r_1",
+        "b/r_2",
+        "b/w_1",
+        "b/w_2",
+    ]
+
 
 def test_a_name_one_graph_holds_needs_no_graph(two):
     rows = json.loads(run(two, "items", "only_b", "--json").stdout)["items"]
@@ -188,4 +198,5 @@ def test_a_store_of_one_graph_keeps_its_columns_and_names(project):
     assert listed[0].split("\t") == ["item_id", "name", "node", "index", "state", "outputs", "seconds"]
     assert len(listed) == 3
     assert refusal(project, "items", "nosuch").endswith("the store has no node nosuch (its nodes: r, w)")
+    assert run(project, "diff", "0").stdout.splitlines()[0].split("\t")[:3] == ["change", "name", "node"]
     assert json.loads(run(project, "show", "a/w_2", "--json").stdout)["item"]["name"] == "w_2"
