@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -131,9 +133,20 @@ class Graph(NodeLibrary):
         if node.name in self.nodes:
             raise GraphError(f"graph {self.name} has two nodes named {node.name}")
         node.graph = self
+        node.declared_line = self._declared_line()
         self.nodes[node.name] = node
         NODE_TYPES[node.name] = node.type_name  # for handlers given only an item (``work_item.node.type``)
         return node
+
+    def _declared_line(self) -> int | None:
+        """The line of the graph file that is declaring a node now (the deepest of the file's
+        frames in the stack), so a mistake found later, by ``validate``, can name it too."""
+        frame: types.FrameType | None = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename == self.path:
+                return frame.f_lineno
+            frame = frame.f_back
+        return None
 
     def file_pattern(self, name: str, pattern: str, *, tag: str | None = None) -> n.Node:
         """One work item per file matching ``pattern`` (a glob; ``**`` recurses)."""
@@ -363,13 +376,15 @@ class Graph(NodeLibrary):
         for node in self.nodes.values():
             for up in node.inputs:
                 if up not in self.nodes:
-                    raise GraphError(f"node {node.name} is connected to unknown node {up}")
+                    raise _declared_error(_line(node), f"node {node.name} is connected to unknown node {up}")
             if node.is_partitioner and not node.inputs:
-                raise GraphError(f"partitioner {node.name} has no upstream node")
+                raise _declared_error(_line(node), f"partitioner {node.name} has no upstream node")
         for node in self.nodes.values():
             wanted = getattr(node, "scheduler", None)
             if wanted and wanted not in self.schedulers and sched.type_named(wanted) is None:
-                raise GraphError(f"node {node.name} uses scheduler {wanted}, which graph {self.name} does not declare")
+                raise _declared_error(
+                    _line(node), f"node {node.name} uses scheduler {wanted}, which graph {self.name} does not declare"
+                )
         for event_type, _handler, node_name in self.handlers:
             if node_name is not None and node_name not in self.nodes:
                 raise GraphError(f"a {event_type} handler is registered for unknown node {node_name}")
@@ -387,7 +402,9 @@ class Graph(NodeLibrary):
                 return
             if mark == 1:
                 cycle = path[path.index(name) :] + [name]
-                raise GraphError(f"graph {self.name} has a cycle: {' -> '.join(cycle)}")
+                raise _declared_error(
+                    _line(self.nodes[cycle[0]]), f"graph {self.name} has a cycle: {' -> '.join(cycle)}"
+                )
             state[name] = 1
             for up in self.nodes[name].inputs:
                 visit(up, path + [name])
@@ -425,6 +442,19 @@ class Graph(NodeLibrary):
                 raise GraphError(str(exc)) from None
             described.append({"name": node.name, "type": node.type_name, "inputs": list(node.inputs), "parms": parms})
         return described
+
+
+def _declared_error(line: int | None, message: str) -> GraphError:
+    """A ``GraphError`` found after the graph file ran (by ``validate``) about what line ``line``
+    of the file declared: the loader puts the line beside the file's name (``m.py:7: ...``)."""
+    error = GraphError(message)
+    error.line = line  # type: ignore[attr-defined]  # read by the loader with getattr
+    return error
+
+
+def _line(node: n.Node) -> int | None:
+    """The line of the graph file that declared ``node`` (None: not declared by a graph file)."""
+    return getattr(node, "declared_line", None)
 
 
 def _scheduler_name(scheduler) -> str | None:

@@ -16,7 +16,7 @@ import hashlib
 from typing import Any
 
 from pdgstore.engine.errors import GraphError
-from pdgstore.engine.graph import attribs
+from pdgstore.engine.graph import attribs, checks
 from pdgstore.engine.graph.nodes import (
     GenerateContext,
     NewItem,
@@ -78,7 +78,7 @@ class AttributeDelete(Processor):
 
     def __init__(self, name, inputs, patterns, *, keep: bool = False) -> None:
         super().__init__(name, inputs)
-        self.patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+        self.patterns = checks.texts(f"attribute delete {name}", "patterns", patterns)
         if not self.patterns:
             raise GraphError(f"attribute delete {name}: give attribute names or patterns")
         self.keep = bool(keep)
@@ -133,6 +133,8 @@ class AttributePromote(Processor):
         super().__init__(name, inputs)
         if to not in ("attribute", "output"):
             raise GraphError(f"attribute promote {name}: to is 'attribute' or 'output', not {to!r}")
+        checks.text(f"attribute promote {name}", "attribute", attribute)
+        checks.text(f"attribute promote {name}", "tag", tag, none=True)
         self.attribute, self.to, self.tag = attribute, to, tag
 
     def parms(self) -> dict:
@@ -170,9 +172,11 @@ class AttributeArray(Processor):
         super().__init__(name, inputs)
         if operation not in ("append", "concat", "split"):
             raise GraphError(f"attribute array {name}: operation is append, concat or split, not {operation!r}")
+        checks.text(f"attribute array {name}", "attribute", attribute)
+        checks.text(f"attribute array {name}", "element", element, none=True)
         self.attribute, self.operation = attribute, operation
         self.values = list(values) if isinstance(values, (list, tuple)) else [values]
-        self.sources = [sources] if isinstance(sources, str) else list(sources)
+        self.sources = checks.texts(f"attribute array {name}", "sources", sources)
         if operation == "concat" and not self.sources:
             raise GraphError(f"attribute array {name}: concat needs the source attributes")
         if operation == "append":

@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
+from collections.abc import Iterable
 
 from pdgstore.engine.errors import GraphError
-from pdgstore.engine.graph import attribs
+from pdgstore.engine.graph import attribs, checks
 from pdgstore.engine.graph.nodes import Processor, generate_one_each
 from pdgstore.engine.schedulers.pathmap import expand_tokens
 
@@ -59,8 +60,10 @@ class CommandProcessor(Processor):
         self.words = words
         self.scheduler = scheduler
         self._cache_options(cache_mode, expected_outputs)
-        self.env_attribs = tuple(env_attribs)
-        self.env = {str(k): str(v) for k, v in (env or {}).items()}
+        self.env_attribs = tuple(checks.texts(f"command node {name}", "env_attribs", env_attribs))
+        self.env = {
+            str(k): str(v) for k, v in (checks.mapping(f"command node {name}", "env", env, none=True) or {}).items()
+        }
 
     def parms(self) -> dict:
         return {
@@ -112,7 +115,9 @@ class PythonScriptProcessor(CommandProcessor):
 
     def __init__(self, name: str, inputs: list[str], script: str, *, args=(), root: str = "", **kwargs) -> None:
         kwargs["item_json"] = True
-        self.script = str(script)
+        self.script = checks.text(f"python script node {name}", "script", script)
+        if isinstance(args, (str, bytes)) or not isinstance(args, Iterable):
+            raise GraphError(f"python script node {name}: args is a list of arguments, not {args!r}")
         path = self.script if os.path.isabs(self.script) else os.path.join(root, self.script)
         try:
             with open(path, "rb") as f:

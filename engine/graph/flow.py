@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pdgstore.engine.errors import GraphError
+from pdgstore.engine.graph import checks
 from pdgstore.engine.graph.nodes import GenerateContext, NewItem, NewPartition, Processor, func_fingerprint
 from pdgstore.engine.graph.partitions import LibraryPartitioner, group_key, item_view
 
@@ -89,8 +90,7 @@ class Sort(LibraryPartitioner):
 
     def __init__(self, name, inputs, *, attributes=(), key: Callable | None = None, reverse=False, **switches):
         super().__init__(name, inputs, **switches)
-        if isinstance(attributes, str):
-            attributes = [attributes]
+        attributes = checks.texts(f"sort {name}", "attributes", attributes)
         self.attributes, self.key, self.reverse = list(attributes), key, bool(reverse)
         if not self.attributes and key is None:
             raise GraphError(f"sort {name}: sort by attributes or by a key function")

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import repeat
 from typing import Any
 
 from pdgstore.engine.errors import ExpansionError, GraphError
 from pdgstore.engine.graph import attribs
+from pdgstore.engine.graph.checks import number, text, whole
 from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Processor
 
 WEDGE_TYPES = ("range", "values", "random", "string")
+#: each wedge type as a sentence names it
+WEDGE_KINDS = {"range": "a range", "values": "a value list", "random": "random samples", "string": "a string pattern"}
 
 
 def wedge_range(name: str, start, end, *, type: str | None = None) -> dict:
@@ -62,9 +65,16 @@ class Wedge(Processor):
     type_name = "wedge"
     static_generation = True
 
-    def __init__(self, name: str, inputs: list[str], count: int | None, attributes: list[dict]) -> None:
+    def __init__(self, name: str, inputs: list[str], count: int | None, attributes) -> None:
         super().__init__(name, inputs)
-        attributes = [dict(a) for a in attributes or ()]
+        if attributes is None or (isinstance(attributes, Iterable) and not isinstance(attributes, (str, dict))):
+            attributes = list(attributes or ())
+        if not isinstance(attributes, list) or not all(isinstance(a, dict) for a in attributes):
+            raise GraphError(
+                f"wedge {name}: attributes is a list of wedge attributes (wedge_range, wedge_values, ...), "
+                f"not {attributes!r}"
+            )
+        attributes = [dict(a) for a in attributes]
         if not attributes and count is None:
             raise GraphError(f"wedge {name}: give a wedge count or wedge attributes")
         seen = set()
@@ -80,7 +90,11 @@ class Wedge(Processor):
         if count is None:
             count = lists[0] if lists else None
             if count is None:
-                raise GraphError(f"wedge {name}: give a wedge count (its attributes are ranges)")
+                given = ", ".join(f"{a['name']} ({WEDGE_KINDS[a['wedge_type']]})" for a in attributes)
+                raise GraphError(
+                    f"wedge {name}: give a wedge count (count=N): its attributes, {given}, do not say how many "
+                    "wedges to make (only a value list, wedge_values, does)"
+                )
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise GraphError(f"wedge {name}: the wedge count is a whole number >= 0, not {count!r}")
         for a in attributes:
@@ -234,13 +248,24 @@ class RangeGenerator(Processor):
 
     def __init__(self, name, inputs, count=None, *, start=0, step=1, values=None, attribute="value") -> None:
         super().__init__(name, inputs)
+        what = f"range generator {name}"
         if values is None and count is None:
-            raise GraphError(f"range generator {name}: give a count or a list of values")
+            raise GraphError(f"{what}: give a count or a list of values")
+        if count is not None:
+            whole(what, "count", count)
+        number(what, "start", start)
+        number(what, "step", step)
+        text(what, "attribute", attribute)
         if values is not None:
+            if isinstance(values, (str, dict)) or not isinstance(values, Iterable):
+                raise GraphError(f"{what}: values is a list, not {values!r}")
             values = list(values)
             for v in values:
-                attribs.typed(v)  # refuse what cannot be an attribute now, not mid-cook
-        self.count = len(values) if values is not None else int(count)
+                try:
+                    attribs.typed(v)  # refuse what cannot be an attribute now, not mid-cook
+                except TypeError as exc:
+                    raise GraphError(f"{what}: values: {exc}") from None
+        self.count = len(values) if values is not None else count
         self.start, self.step, self.values, self.attribute = start, step, values, attribute
 
     def parms(self) -> dict:
@@ -283,6 +308,7 @@ class FrameRange(Processor):
                 raise GraphError(f"frame range {name}: {what} is a number, not {v!r}")
         if step == 0:
             raise GraphError(f"frame range {name}: the step cannot be 0")
+        text(f"frame range {name}", "attribute", attribute)
         self.start, self.end, self.step, self.attribute = start, end, step, attribute
 
     def parms(self) -> dict:

@@ -80,7 +80,7 @@ class NodeLibrary:
         """PDG's Wedge: ``count`` items (times the upstream items, with an input), each with every
         wedge attribute's value for its wedge (``wedge_range``, ``wedge_values``, ``wedge_random``),
         ``wedgeindex``, ``wedgecount`` and ``wedgeattribs``."""
-        return self._processor(g.Wedge(name, self._upstream(upstream), count, list(attributes)), generate_when)
+        return self._processor(g.Wedge(name, self._upstream(upstream), count, attributes), generate_when)
 
     def frame_range(
         self, name: str, upstream=None, *, start=1, end=1, step=1, attribute="frame", generate_when="automatic"

@@ -2,7 +2,8 @@
 
 Errors name the file and the line: a syntax error, an exception while the file builds its graph
 (the deepest line of the graph file in the traceback), no graph defined, several graphs with none
-named ``graph``, an unknown ``--set`` name, a connection to an unknown node or a cycle.
+named ``graph``, an unknown ``--set`` name, a connection to an unknown node or a cycle (found once
+the file has run: the line is the one that declared the node, ``Graph.validate``).
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def load_graph(path: str, overrides: dict | None = None) -> Graph:
         graph.check_overrides()
         graph.validate()
     except (GraphError, ParmError) as exc:
-        raise type(exc)(f"{shown}: {exc}") from None
+        line = getattr(exc, "line", None)
+        raise type(exc)(f"{shown}:{line}: {exc}" if line else f"{shown}: {exc}") from None
     return graph
 
 

@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Literal
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.cache import check_mode
-from pdgstore.engine.graph import attribs
+from pdgstore.engine.graph import attribs, checks
 
 
 @dataclass(slots=True)
@@ -84,6 +84,8 @@ class Node:
     scheduler: str | None = None
     #: whether its items run as jobs outside the engine (``prepare_job`` fills in their command)
     out_of_process: ClassVar[bool] = False
+    #: the line of the graph file that declared it (set by Graph.add; None outside a graph file)
+    declared_line: int | None = None
 
     def __init__(self, name: str, inputs: list[str]) -> None:
         self.name = name
@@ -157,13 +159,12 @@ class Processor(Node):
 
     def _cache_options(self, cache_mode: str, expected_outputs) -> None:
         """A working processor's cache mode (checked) and expected output files (one or a list)."""
+        checks.text(f"node {self.name}", "cache_mode", cache_mode)
         try:
             self.cache_mode = check_mode(cache_mode, self.name)
         except ValueError as exc:
             raise GraphError(str(exc)) from None
-        if isinstance(expected_outputs, str):
-            expected_outputs = [expected_outputs]
-        self.expected_outputs = tuple(str(e) for e in expected_outputs)
+        self.expected_outputs = tuple(checks.texts(f"node {self.name}", "expected_outputs", expected_outputs))
 
 
 class Partitioner(Node):
@@ -264,8 +265,8 @@ class FilePattern(Processor):
 
     def __init__(self, name: str, pattern: str, tag: str | None = None) -> None:
         super().__init__(name, [])
-        self.pattern = pattern
-        self.tag = tag
+        self.pattern = checks.text(f"file pattern {name}", "pattern", pattern)
+        self.tag = checks.text(f"file pattern {name}", "tag", tag, none=True)
 
     def parms(self) -> dict:
         return {"pattern": self.pattern, "tag": self.tag or ""}
@@ -508,7 +509,7 @@ class PartitionByAttribute(Partitioner):
         merge_output_files: str = "all",
     ) -> None:
         super().__init__(name, inputs)
-        names = [attribute] if isinstance(attribute, str) else list(attribute or ())
+        names = checks.texts(f"partition by attribute {name}", "attribute", attribute or ())
         if not names or not all(isinstance(a, str) and a for a in names) or len(set(names)) != len(names):
             raise GraphError(f"partition by attribute {name}: give an attribute name, or a list of distinct names")
         if range_size is not None and (

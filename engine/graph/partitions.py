@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pdgstore.engine.errors import GraphError
-from pdgstore.engine.graph import attribs
+from pdgstore.engine.graph import attribs, checks
 from pdgstore.engine.graph.nodes import (
     GenerateContext,
     NewPartition,
@@ -133,6 +133,7 @@ class PartitionByFrame(LibraryPartitioner):
         if missing_frame not in MISSING:
             raise GraphError(f"partition by frame {name}: missing_frame is one of {', '.join(MISSING)}")
         self.frame_rounding, self.missing_frame = frame_rounding, missing_frame
+        checks.text(f"partition by frame {name}", "split_by_attribute", split_by_attribute, none=True)
         self.frame_as_index, self.split_by_attribute = bool(frame_as_index), split_by_attribute
 
     def own_parms(self) -> dict:
@@ -239,6 +240,10 @@ class PartitionByRange(LibraryPartitioner):
             raise GraphError(f"partition by range {name}: a fixed partition size is a whole number, not {size!r}")
         if range_type == "count" and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
             raise GraphError(f"partition by range {name}: range_type 'count' needs count, a whole number >= 1")
+        what = f"partition by range {name}"
+        checks.number(what, "start", start, none=True)
+        checks.number(what, "end", end, none=True)
+        checks.text(what, "attribute", attribute, none=True)
         self.size, self.step, self.start, self.end, self.attribute = size, step, start, end, attribute
         self.range_type, self.count = range_type, count
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pdgstore.engine.cook.inbox import Inbox
 from pdgstore.engine.errors import GraphError
+from pdgstore.engine.graph import checks
 from pdgstore.engine.pdgapi.items import WorkItemAPI, typed_as
 from pdgstore.engine.schedulers import reports
 
@@ -444,8 +445,10 @@ def make(name: str, kind: str | type[Scheduler], parms: dict) -> Scheduler:
         cls = kind
     else:
         raise GraphError(f"scheduler {name}: the type is a type name or a Scheduler subclass, not {kind!r}")
+    construct = getattr(cls, "construct", None)  # pdg.Scheduler: PDG's __init__(self, scheduler, name)
+    if construct is None:
+        checks.annotated(f"scheduler {name} ({cls.type_name})", cls.__init__, parms)
     try:
-        construct = getattr(cls, "construct", None)  # pdg.Scheduler: PDG's __init__(self, scheduler, name)
         return construct(name, parms) if construct is not None else cls(name, **parms)
     except TypeError as exc:
         raise GraphError(f"scheduler {name} ({cls.type_name}): {exc}") from None
