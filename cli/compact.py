@@ -26,12 +26,14 @@ def command(keep_cooks, before, dry_run, db, as_json) -> None:
     exclusive(("--keep-cooks", keep_cooks), ("--before", before))
     path = find_store(db)
     with EventLog.open(path, writer=not dry_run) as log:
-        if before is not None:
-            plan = compaction.plan(log, before=refs.resolve(log, before).seq)
+        point = refs.resolve(log, before) if before is not None else None
+        if point is not None:
+            plan = compaction.plan(log, before=point.seq)
         else:
             plan = compaction.plan(log, keep_cooks=10 if keep_cooks is None else keep_cooks)
         result = None if dry_run else compaction.compact(log, plan)
         store = render.here(log.path)
+        nothing_before = _nothing_before(log, point) if plan.events == 0 and point is not None else ""
     if as_json:
         render.emit_json(
             {"schema": JSON_SCHEMA, "store": store, "dry_run": dry_run, "plan": plan.to_json(), "result": result}
@@ -42,6 +44,8 @@ def command(keep_cooks, before, dry_run, db, as_json) -> None:
         if before is None and plan.cooks_kept <= keep:  # the usual case on a young store: say why in its terms
             cooks = f"{plan.cooks_kept} cook{'s' if plan.cooks_kept != 1 else ''}"
             render.err.print(f"{store}: nothing to fold: the log holds only {cooks}, and --keep-cooks keeps {keep}")
+        elif nothing_before:
+            render.err.print(f"{store}: nothing to fold: {nothing_before}")
         else:
             render.err.print(f"{store}: nothing to fold (the history before seq {plan.cut + 1} is already folded)")
         return
@@ -56,6 +60,16 @@ def command(keep_cooks, before, dry_run, db, as_json) -> None:
         f"{store}: folded {result['events_removed']:,} events up to seq {plan.cut} into a snapshot in "
         f"{result['seconds']:.2f} s; {_mb(result['bytes_before'])} -> {_mb(result['bytes_after'])}"
     )
+
+
+def _nothing_before(log: EventLog, point: refs.Point) -> str:
+    """Why a cut at ``point`` folds nothing when the log never held an event before it ('' when
+    the history before it was folded already): the sentence every REF before the first event gets."""
+    if refs.before_first_event(point):
+        return refs.held_nothing(log, point, store="it")
+    if point.seq < log.first_seq() and not log.base_seq():
+        return f"no event comes at or before seq {point.seq} (the log begins at seq {log.first_seq()})"
+    return ""
 
 
 def _mb(n: int) -> str:

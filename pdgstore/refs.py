@@ -84,7 +84,29 @@ def state_at(log, ref: str | None):
     if ref is None:
         return TableState(log), None
     point = resolve(log, ref)
+    if before_first_event(point):
+        raise BadRef(held_nothing(log, point))
     return state_at_seq(log, point.seq), point
+
+
+def before_first_event(point: Point) -> bool:
+    """Whether ``point`` is a time before the log's first event (the store did not exist yet, or
+    held nothing): there is no state then to show, nor history before it to fold. (``0`` as a seq
+    is the documented "before the first event", asked for on purpose, and is not refused.)"""
+    return point.time_ns is not None and point.seq == 0
+
+
+def held_nothing(log, point: Point, store: str = "") -> str:
+    """The one sentence for a time before the log's first event, as every command taking a REF
+    says it: ``<store> held nothing yet at <time> (its first event is at <time>)``; ``store``
+    names it (default: the log's name)."""
+    row = log.conn.execute("SELECT time_ns FROM events ORDER BY seq LIMIT 1").fetchone()
+    first = f"its first event is at {_local(row[0])}" if row else "it holds no event yet"
+    return f"{store or log.display} held nothing yet at {_local(point.time_ns or 0)} ({first})"
+
+
+def _local(time_ns: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time_ns / 1e9))
 
 
 def _cook_end(log, ref: str, cook_id: int) -> Point:
