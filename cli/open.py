@@ -88,9 +88,11 @@ def _choose(d: dict, file: str | None) -> dict:
     named = [f for f in files if os.path.basename(f["path"]) == file]
     if len(named) == 1:
         return named[0]
+    if named:
+        paths = ", ".join(f["path"] for f in named)
+        raise UnknownItem(f"work item {d['name']} has {len(named)} files named {file} ({paths}): give its path")
     listed = ", ".join(f["path"] for f in files[:10]) + (", ..." if len(files) > 10 else "")
-    why = "several" if named else "no"
-    raise UnknownItem(f"work item {d['name']} has {why} file {file} (its files: {listed})")
+    raise UnknownItem(f"work item {d['name']} has no file {file} (its files: {listed})")
 
 
 def _command(viewer: str | None, path: str) -> list[str]:
