@@ -70,4 +70,5 @@ def _cells(r: dict) -> list[str]:
     payload = json.dumps(r["payload"], default=str, separators=(",", ":"))
     if len(payload) > 160:
         payload = payload[:157] + "..."
-    return [str(r["seq"]), render.when(r["time_ns"]), str(r["cook_id"]), r["kind"], r["subject"], payload]
+    cook = "" if r["cook_id"] is None else str(r["cook_id"])  # outside a cook: no cook's id
+    return [str(r["seq"]), render.when(r["time_ns"]), cook, r["kind"], r["subject"], payload]

@@ -53,7 +53,7 @@ def command(item, at, db, as_json) -> None:
     p(f"[bold]{d['name']}[/bold]  {d['item_id']}")
     p(
         f"  graph {d['graph']}, node {d['node']}, index {d['index']}, state {render.styled(d['state'])}, "
-        f"cook {d['cook_id']}, {d['cook_seconds']:.3f} s"
+        f"{_cook(d['cook_id'])}, {d['cook_seconds']:.3f} s"
     )
     counts = d["counts"]
     if d["parents"]:
@@ -83,7 +83,7 @@ def command(item, at, db, as_json) -> None:
         for h in d["history"]:
             note = f"  {h['message']}" if h["message"] else ""
             p(
-                f"  {render.when(h['time_ns'])}  cook {h['cook_id']}  seq {h['seq']}  {render.styled(h['state'])}"
+                f"  {render.when(h['time_ns'])}  {_cook(h['cook_id'])}  seq {h['seq']}  {render.styled(h['state'])}"
                 + note.replace("[", "\\[")
             )
     job = d["job"]
@@ -101,3 +101,8 @@ def command(item, at, db, as_json) -> None:
         p("[bold red]error:[/bold red] " + d["error"].replace("[", "\\["))
         if d["traceback"]:
             p(d["traceback"].rstrip(), markup=False)
+
+
+def _cook(cook_id: int | None) -> str:
+    """Where a change was made: its cook, or none (``pdg dirty``, ``pdg accept``: no cook's)."""
+    return f"cook {cook_id}" if cook_id is not None else "outside a cook"

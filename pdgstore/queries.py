@@ -94,7 +94,7 @@ def item_summary(item: Item, root: str, limit: int | None = None) -> dict:
         "graph": item.graph,
         "index": item.index,
         "state": item.state,
-        "cook_id": item.cook_id,
+        "cook_id": _counted_id(item.cook_id),  # None: last changed outside a cook (pdg dirty, accept)
         "outputs": [file_dict(o, root) for o in outputs],
         "cook_seconds": round(item.duration_ns / 1e9, 6),
     }
@@ -325,7 +325,7 @@ def item_history(log: EventLog, item: Item, until: int | None = None) -> list[di
                 {
                     "seq": event.seq,
                     "time_ns": event.time_ns,
-                    "cook_id": event.cook_id,
+                    "cook_id": _counted_id(event.cook_id),
                     "state": state,
                     "message": message,
                 }
@@ -337,7 +337,7 @@ def item_history(log: EventLog, item: Item, until: int | None = None) -> list[di
                     {
                         "seq": event.seq,
                         "time_ns": event.time_ns,
-                        "cook_id": event.cook_id,
+                        "cook_id": _counted_id(event.cook_id),
                         "state": "dirty",
                         "message": event.reason,
                     }
@@ -434,7 +434,7 @@ def event_dicts(log: EventLog, *, cook_id=None, subject=None, kind=None) -> Iter
             yield {
                 "seq": e.seq,
                 "time_ns": e.time_ns,
-                "cook_id": e.cook_id,
+                "cook_id": _counted_id(e.cook_id),  # None: outside a cook
                 "graph": e.graph,
                 "kind": e.kind,
                 "subject": e.subject,

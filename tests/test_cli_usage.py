@@ -127,3 +127,19 @@ def test_pdg_auto_compact_in_the_environment_does_not_refuse_a_dry_run(project):
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["counts"]["run"] == 2 and not project.db.exists()  # run_1, run_2
+
+
+def test_a_change_made_outside_a_cook_has_no_cook_id(project):
+    """``pdg dirty`` changes an item outside any cook: ``--json`` says ``"cook_id": null`` (the id
+    rule: an id that is not there is null; there is no cook 0), and the text says so in words."""
+    project.write("quiet.py", GRAPH)
+    assert project.pdg_process("cook", "quiet.py").returncode == 0
+    assert project.pdg_process("dirty", "run_1").returncode == 0
+    shown = json.loads(project.pdg_process("show", "run_1", "--json").stdout)["item"]
+    assert shown["cook_id"] is None and shown["history"][-1]["cook_id"] is None
+    assert shown["history"][0]["cook_id"] == 1
+    events = [json.loads(line) for line in project.pdg_process("events", "--json").stdout.splitlines()]
+    assert events[-1]["kind"] == "WorkItemDirtied" and events[-1]["cook_id"] is None
+    assert {e["cook_id"] for e in events[:-1]} == {1}
+    text = project.pdg_process("show", "run_1").stdout
+    assert "state dirty, outside a cook" in text and "cook 0" not in text

@@ -405,7 +405,7 @@
     body.innerHTML =
       `<h2 id="detail-name">${esc(d.name)}</h2>` +
       table([["id", d.item_id], ["node", `${d.graph} / ${d.node}`], ["index", d.index], ["state", d.state],
-        ["cook", d.cook_id], ["cook time", `${d.cook_seconds} s`]].concat(d.error ? [["error", d.error]] : []), ["", ""]) +
+        ["cook", d.cook_id ?? "outside a cook"], ["cook time", `${d.cook_seconds} s`]].concat(d.error ? [["error", d.error]] : []), ["", ""]) +
       (view.cfg.actions && view.token && !view.at ? `<button id="dirty-item" type="button">dirty this item</button>` : "") +
       `<h3>attributes</h3><div id="detail-attrs">${table(Object.entries(d.attrs).map(([k, v]) => [k, v.type, JSON.stringify(v.values)]), ["name", "type", "values"])}</div>` +
       `<h3>input files</h3>${files(d.inputs, d.counts.inputs)}<h3>output files</h3>${files(d.outputs, d.counts.outputs)}` +
