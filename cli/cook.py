@@ -14,9 +14,6 @@ from pdgstore.cli.options import exclusive, json_option, store_option
 from pdgstore.engine.errors import ParmError
 from pdgstore.engine.project import cook_file, plan_file, store_beside
 
-from pdgstore.errors import PdgError
-from pdgstore.queries import JSON_SCHEMA
-
 EXIT_CODES = {"success": 0, "failed": 1, "cancelled": 130}
 
 
@@ -140,10 +137,6 @@ def command(
     except KeyboardInterrupt:  # Ctrl-C before the cook began (while the graph file loaded): nothing written
         click.echo("pdg: cook interrupted before it started; nothing was recorded", err=True)
         sys.exit(130)
-    except PdgError as exc:  # the sentence goes to stderr (cli.main); a script reading --json hears it too
-        if as_json:
-            render.emit_json({"schema": JSON_SCHEMA, "status": "error", "error": str(exc), "exit_code": exc.exit_code})
-        raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

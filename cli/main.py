@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import gc
 import importlib
+import json
 import os
 import sqlite3
 import sys
+from typing import NoReturn
 
 import click
+from pdgstore.cli.options import JSON_ASKED
 
 from pdgstore.errors import DamagedRow, PdgError, StoreRefused
+from pdgstore.queries import JSON_SCHEMA
 
 #: command name -> "module:attribute", in the order ``pdg --help`` lists them. A command's module
 #: (and what it imports: the engine, watchdog, ...) is imported only when that command runs or help
@@ -76,17 +80,26 @@ class PdgGroup(click.Group):
         try:
             return super().invoke(ctx)
         except PdgError as exc:
-            click.echo(f"pdg: {one_line(str(exc))}", err=True)
-            ctx.exit(exc.exit_code)
+            _fail(ctx, exc)
         except BrokenPipeError:
             sys.stderr.close()
             ctx.exit(1)
         except (sqlite3.DatabaseError, DamagedRow) as exc:
             # damage met only on a later read (a page opening the store did not reach, a row's bytes
             # a read decodes after the store was opened): the sentence a refused store gets
-            refused = StoreRefused.corrupt(_store_name(), str(exc))
-            click.echo(f"pdg: {one_line(str(refused))}", err=True)
-            ctx.exit(refused.exit_code)
+            _fail(ctx, StoreRefused.corrupt(_store_name(), str(exc)))
+
+
+def _fail(ctx: click.Context, exc: PdgError) -> NoReturn:
+    """End the command on ``exc``: its sentence on stderr, its exit code; under ``--json`` the same
+    as one JSON object on stdout, so a script reading stdout hears every outcome."""
+    sentence = one_line(str(exc))
+    if ctx.meta.get(JSON_ASKED):
+        click.echo(
+            json.dumps({"schema": JSON_SCHEMA, "status": "error", "error": sentence, "exit_code": exc.exit_code})
+        )
+    click.echo(f"pdg: {sentence}", err=True)
+    ctx.exit(exc.exit_code)
 
 
 def one_line(sentence: str) -> str:

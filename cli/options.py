@@ -17,7 +17,19 @@ class UsageMistake(PdgError):
     exit_code = 2
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys) instead of a table.")
+#: ``ctx.meta`` (shared by every context of a command line) key: the command was asked for JSON
+JSON_ASKED = "pdg.json"
+
+
+def _note_json(ctx: click.Context, _param, value: bool) -> bool:
+    if value:
+        ctx.meta[JSON_ASKED] = True  # a failure is then told on stdout as JSON too (``cli.main``)
+    return value
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, callback=_note_json, help="Print JSON (stable keys) instead of a table."
+)
 at_option = click.option(
     "--at",
     "at",

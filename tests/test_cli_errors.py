@@ -218,7 +218,10 @@ def test_refusal(project, case_name, runner):
     assert len(lines) == 1, f"expected one line on stderr, got: {stderr!r}"
     for needle in case.needles:
         assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
-    assert not stdout.strip(), stdout
+    if "--json" in case.args:  # the failure told on stdout too, as one JSON object (test_json_errors)
+        assert json.loads(stdout) == {"schema": 2, "status": "error", "error": lines[0][5:], "exit_code": code}
+    else:
+        assert not stdout.strip(), stdout
 
     # no partial write
     if events_before is None:
@@ -254,12 +257,13 @@ def test_a_current_folder_that_was_deleted_is_a_sentence(tmp_path):
 
 
 def test_unknown_item_json_mode_is_still_a_sentence(project):
-    """--json does not turn an error into a traceback or into half a JSON document."""
+    """--json does not turn an error into a traceback or into half a JSON document: the sentence on
+    stderr, and on stdout the one JSON object every failure under --json is."""
     project.write("good.py", GOOD_GRAPH)
     assert project.pdg("cook", "good.py").exit_code == 0
     result = project.pdg("show", "nosuch_7", "--json")
     assert result.exit_code == BAD_INPUT
-    assert not result.stdout.strip()
+    assert json.loads(result.stdout)["status"] == "error"
     assert "nosuch_7" in result.stderr
 
 
