@@ -31,10 +31,10 @@ from typing import NamedTuple
 import msgpack
 
 from pdgstore import fileindex, itemlists, tables
-from pdgstore.events import DONE_STATES, PATH, STATES, TAG, UNFINISHED_STATES
+from pdgstore.events import DONE_STATES, PATH, STATES, TAG
 from pdgstore.lazyitems import MAX_MISSES, LazyItems, StoreReader
 from pdgstore.lazyjobs import LazyJobs
-from pdgstore.state import Item, State
+from pdgstore.state import UNFINISHED_STATES, Item, State
 
 #: the states an item in which is not done: what ``unsettled_ids`` looks for
 NOT_DONE = tuple(s for s in STATES if s not in DONE_STATES)

@@ -43,9 +43,6 @@ STATES = (
 )
 DONE_STATES = frozenset({"cooked_success", "cooked_cache"})
 FINISHED_STATES = frozenset({"cooked_success", "cooked_cache", "cooked_fail", "cooked_cancel"})
-#: an item a cook took up and left in one of these did not finish: when that cook died, the next
-#: records it cancelled (dirty is not among them: it waits for a cook, none took it up)
-UNFINISHED_STATES = frozenset(STATES) - FINISHED_STATES - {"dirty"}
 
 
 def register(kind: str, subject: str, version: int = 1):

@@ -17,7 +17,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from pdgstore.events import DONE_STATES, UNFINISHED_STATES
+from pdgstore.events import DONE_STATES, FINISHED_STATES, STATES
+
+#: an item a cook took up and left in one of these did not finish: when that cook died, the next
+#: records it cancelled (dirty is not among them: it waits for a cook, none took it up)
+UNFINISHED_STATES = frozenset(STATES) - FINISHED_STATES - {"dirty"}
 
 ATTRIB_TYPES = ("int", "float", "string", "file", "dict")
 
