@@ -156,21 +156,12 @@ def command(
     sys.exit(EXIT_CODES[summary.status])
 
 
-MODE_WORDS = {
-    "all_upstream_generated": "static",
-    "static": "static",
-    "all_upstream_cooked": "when all upstream items cooked",
-    "each_upstream_cooked": "dynamic: as each upstream item cooks",
-    "dynamic": "dynamic: after its inputs cook",
-}
-
-
 def _print_generated(summary, db_path: str) -> None:
     """``--generate-only``: a table of the items each node holds now, and when the rest come."""
-    t = render.table("node", "items", "generated", title=f"cook {summary.cook_id}: static work items")
+    t = render.table("node", "items", "generate when", title=f"cook {summary.cook_id}: static work items")
     total = 0
-    for name, row in summary.generated.items():
-        t.add_row(name, f"{row['items']:,}", MODE_WORDS.get(row["mode"], row["mode"]))
+    for name, row in summary.generated.items():  # the mode as --json says it (docs/generate_when.md)
+        t.add_row(name, f"{row['items']:,}", row["mode"])
         total += row["items"]
     render.out.print(t)
     render.say(f"{total:,} work items generated; nothing ran (pdg cook runs them)")
