@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 from pdgstore.cli import render
 from pdgstore.cli.options import UsageMistake, db_option, json_option
-from pdgstore.engine.cook.summary import COUNTS
 
 from pdgstore import history, queries, refs
 from pdgstore.locate import open_store
@@ -136,7 +135,7 @@ def _show_cook(d: dict, as_json: bool) -> None:
     if d["message"]:
         p("  " + render.escape(d["message"]))
     c = d["items"]
-    p("  items: " + ", ".join(f"{c[k]} {k}" for k in COUNTS if k in c))
+    p("  items: " + ", ".join(f"{c[k]} {k}" for k in queries.COOK_COUNTS if k in c))
     if d.get("static"):
         plan = d["static"]
         dynamic = ", ".join(plan["dynamic_nodes"]) or "none"

@@ -216,12 +216,12 @@ def iso(time_ns: int) -> str | None:
 def cook_line(summary) -> str:
     """A cook's one-line summary, as ``pdg cook``, ``pdg watch`` and ``pdg schedule run`` say it:
     "cook 3 succeeded: 1 ran, 2 cached, 0 updated, 40 reused, 0 failed, 0 cancelled in 0.12 s"."""
-    from pdgstore.engine.cook.summary import COUNTS
+    from pdgstore.queries import COOK_COUNTS
 
     verb = {"success": "succeeded", "failed": "failed", "cancelled": "was cancelled"}.get(
         summary.status, summary.status
     )
-    counts = ", ".join(f"{summary.counts.get(k, 0)} {k}" for k in COUNTS)
+    counts = ", ".join(f"{summary.counts.get(k, 0)} {k}" for k in COOK_COUNTS)
     return f"cook {summary.cook_id} {verb}: {counts} in {summary.seconds:.2f} s"
 
 

@@ -376,6 +376,11 @@ def cooks(state: ReadState) -> list[dict]:
 #: 16 hex digits. Version 1 named a schedule ``"schedule": "1"`` beside ``"cook_id": 1``.
 JSON_SCHEMA = 2
 
+#: what a cook counts of its items (its ``CookFinished`` counts, ``--json``'s ``items``), in the
+#: order every command says them: run, taken from the cache (``cooked_cache``), updated without
+#: running, reused as recorded, failed, cancelled
+COOK_COUNTS = ("ran", "cached", "updated", "reused", "failed", "cancelled")
+
 
 def _counted_id(value) -> int | None:
     """A counted id as the integer it is (the log keeps schedule ids as text); None for none."""

@@ -17,15 +17,13 @@ from typing import TYPE_CHECKING
 from pdgstore.engine.schedulers import orphans
 
 from pdgstore import events as ev
-from pdgstore.queries import JSON_SCHEMA
+from pdgstore.queries import COOK_COUNTS, JSON_SCHEMA
 
 if TYPE_CHECKING:  # a no-op cook, proven by the manifest, reads a summary and never starts a recorder
     from pdgstore.engine.cook.recorder import Recorder
 
 #: the tallies of a cook, as ``--json`` shows them under "items"
-#: what a cook counts of its items: run, taken from the cache (``cooked_cache``), updated without
-#: running, reused as recorded, failed, cancelled
-COUNTS = ("ran", "cached", "updated", "reused", "failed", "cancelled")
+COUNTS = COOK_COUNTS
 
 
 @dataclass
