@@ -89,7 +89,7 @@ def command(
     overrides = parse_sets(sets)
     if dry_run:
         with render.json_stdout(as_json):  # what the graph file prints: to stderr
-            plan = plan_file(graph, db=db, node=node, overrides=overrides)
+            plan = plan_file(graph, db=db, node=node, overrides=overrides, here=render.here)
         _print_plan(plan, as_json, f"pdg cook {graph}{' ' + node if node else ''} --dry-run | less")
         return
     return_large_blocks()

@@ -20,7 +20,7 @@ def command(item, db, as_json) -> None:
     happened to it in its graph's last cook and why, following the recorded reasons upstream to the
     root cause (a changed file, parameter or piece of code). Answered from the store alone."""
     with open_store(db) as log:
-        answer = explain(log, TableState(log), item)
+        answer = explain(log, TableState(log), item, here=render.here)
     if as_json:
         render.emit_json(answer)
     else:

@@ -34,7 +34,7 @@ def command(item, at, db, as_json) -> None:
         state, point = refs.state_at(log, at)
         try:
             limit = None if as_json else SHOWN_ENTRIES
-            d = queries.item_detail(log, state, item, until=point.seq if point else None, limit=limit)
+            d = queries.item_detail(log, state, item, until=point.seq if point else None, limit=limit, here=render.here)
         except UnknownItem as exc:
             if point is None:
                 raise

@@ -195,7 +195,12 @@ def cook_in(
 
 
 def plan_file(
-    graph_path: str, *, db: str | None = None, node: str | None = None, overrides: dict | None = None
+    graph_path: str,
+    *,
+    db: str | None = None,
+    node: str | None = None,
+    overrides: dict | None = None,
+    here: Callable[[str], str] | None = None,
 ) -> dict:
     """``pdg cook --dry-run``: what a cook would run and why, without running or writing anything.
 
@@ -220,15 +225,17 @@ def plan_file(
     else:
         cook, _decisions = Cook.plan(None, graph, node=node, store_dir=os.path.dirname(path))
     assert cook.summary is not None, "a planned cook has run"
-    return plan_of(cook, cook.summary)
+    return plan_of(cook, cook.summary, here)
 
 
-def plan_of(cook: Cook, summary: CookSummary) -> dict:
+def plan_of(cook: Cook, summary: CookSummary, here: Callable[[str], str] | None = None) -> dict:
     """The dry run's answer: counts per action, and one row per item that would not simply be
-    reused (a recook of 100,000 items lists the handful that change, not the rest)."""
+    reused (a recook of 100,000 items lists the handful that change, not the rest). ``here``: how
+    the reasons name files (``reasons.shown``)."""
     from pdgstore import reasons
 
     state = cook.state
+    path = reasons.shown(cook.graph.root, here)
     name = lambda i: state.items[i].name if i in state.items else i  # noqa: E731
     rows = []
     # the items reused, decided or kept in bulk without a decision each (a delta walk's, a proven
@@ -246,7 +253,7 @@ def plan_of(cook: Cook, summary: CookSummary) -> dict:
                 "action": action,
                 "cache_state": reason.get("cache_state", ""),
                 "reason": reason,
-                "why": reasons.describe(reason, name)
+                "why": reasons.describe(reason, name, path)
                 if reason and action in ("run", "update")
                 else reason.get("message", ""),
             }
@@ -288,7 +295,7 @@ def plan_of(cook: Cook, summary: CookSummary) -> dict:
                             "action": "run",
                             "cache_state": anyway.get("cache_state", ""),
                             "reason": anyway,
-                            "why": reasons.describe(anyway, name),
+                            "why": reasons.describe(anyway, name, path),
                         }
                     )
                     continue

@@ -19,12 +19,13 @@ length of the chain, not the size of the store.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pdgstore import reasons
 from pdgstore.errors import UnknownItem
 from pdgstore.log import EventLog
-from pdgstore.queries import JSON_SCHEMA, find_item
+from pdgstore.queries import JSON_SCHEMA, find_item, project_root
 
 if TYPE_CHECKING:
     from pdgstore.readmodel import ReadState
@@ -74,8 +75,11 @@ def _upstream(inputs: dict[str, list], node: str) -> set[str]:
     return seen
 
 
-def explain(log: EventLog, state: ReadState, ref: str) -> dict:
+def explain(log: EventLog, state: ReadState, ref: str, here: Callable[[str], str] | None = None) -> dict:
+    """Why item ``ref`` is as it is, back to the root cause (``here``: how reasons name files,
+    ``reasons.shown``)."""
     item = find_item(state, ref, summary=True)
+    path = reasons.shown(project_root(log, state, item.graph), here)
     cook_id = last_cook_of(log, state, item.graph, item.node)
     if cook_id is None:
         raise UnknownItem(f"work item {item.name} has not been cooked")
@@ -88,19 +92,19 @@ def explain(log: EventLog, state: ReadState, ref: str) -> dict:
     seen = set()
     current: str | None = item.item_id
     if item.state == "dirty":
-        step = _dirty_step(log, item, name)
+        step = _dirty_step(log, item, name, path)
         chain.append(step)
         seen.add(item.item_id)
         current = step["reason"].get("from_item")
         cook_id = step["cook_id"] or cook_id  # the chain goes on in the cook that dirtied it
     while current and current not in seen:
         seen.add(current)
-        step = _step(log, state, current, cook_id, name)
+        step = _step(log, state, current, cook_id, name, path)
         known = state.item(current, summary=True) if chain and step["action"] == "reuse" else None
         if known is not None and 0 < known.cook_id < cook_id:
             # named upstream, yet reused: a cook of one node before remade it, and the change is there
             cook_id = known.cook_id
-            step = _step(log, state, current, cook_id, name)
+            step = _step(log, state, current, cook_id, name, path)
         chain.append(step)
         current = step["reason"].get("from_item") if step["reason"] else None
     text = [("  " if i else "") + step["text"] for i, step in enumerate(chain)]
@@ -114,7 +118,7 @@ def explain(log: EventLog, state: ReadState, ref: str) -> dict:
     }
 
 
-def _step(log: EventLog, state: ReadState, item_id: str, cook_id: int, name) -> dict:
+def _step(log: EventLog, state: ReadState, item_id: str, cook_id: int, name, path=str) -> dict:
     item = state.item(item_id, summary=True)
     # the item's events of that cook, but its generation undecoded: a gather's carries every input
     events = list(log.events(0, subject=item_id, cook_id=cook_id, skip_kind="WorkItemGenerated", lazy=True))
@@ -153,7 +157,7 @@ def _step(log: EventLog, state: ReadState, item_id: str, cook_id: int, name) -> 
             action, verb = "update", "was merged again"
         else:
             action, verb = "update", "was updated"
-        because = reasons.describe(reason, name) if reason else "what it was made from changed"
+        because = reasons.describe(reason, name, path) if reason else "what it was made from changed"
         clause = f"{verb} in cook {cook_id} because {because}"
     elif item is not None and item.cook_id < cook_id:
         action = "reuse"
@@ -172,7 +176,7 @@ def _step(log: EventLog, state: ReadState, item_id: str, cook_id: int, name) -> 
     }
 
 
-def _dirty_step(log: EventLog, item, name) -> dict:
+def _dirty_step(log: EventLog, item, name, path=str) -> dict:
     """The step of an item that waits dirty for the next cook: why, from its last ``WorkItemDirtied``
     (``cook_id`` 0 when it was dirtied by hand, between cooks)."""
     dirtied = None
@@ -181,7 +185,7 @@ def _dirty_step(log: EventLog, item, name) -> dict:
             dirtied = event
     reason = dict(dirtied.reason) if dirtied is not None else {}
     cook_id = dirtied.cook_id if dirtied is not None else 0
-    because = reasons.describe(reason, name) if reason else "it was dirtied"
+    because = reasons.describe(reason, name, path) if reason else "it was dirtied"
     by = f" by cook {cook_id}" if cook_id else ""
     return {
         "item_id": item.item_id,

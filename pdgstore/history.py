@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pdgstore import codec, itembatch, reasons, tables
@@ -272,7 +273,7 @@ def _natural(name: str) -> tuple:
     return (head, int(tail)) if tail.isdigit() else (name, 0)
 
 
-def diff_at(log: EventLog, a_seq: int, b_seq: int) -> dict:
+def diff_at(log: EventLog, a_seq: int, b_seq: int, here: Callable[[str], str] | None = None) -> dict:
     """``diff`` from the state after event ``a_seq`` to the state after ``b_seq``, reading only the
     items that the events between the two points touched: every other item is the same at both, so
     it is in no row of the answer (a diff of two recent cooks of W(1,000,000) reads what they
@@ -304,13 +305,14 @@ def diff_at(log: EventLog, a_seq: int, b_seq: int) -> dict:
             item = point.item(item_id)
             if item is not None:
                 small.items[item_id] = item
-    return diff(log, small_a, small_b, lambda i: b.item(i, summary=True) or a.item(i, summary=True))
+    return diff(log, small_a, small_b, lambda i: b.item(i, summary=True) or a.item(i, summary=True), here)
 
 
-def diff(log: EventLog, a: State, b: State, lookup=None) -> dict:
+def diff(log: EventLog, a: State, b: State, lookup=None, here: Callable[[str], str] | None = None) -> dict:
     """What changed from state ``a`` to state ``b``: items added, removed, rerun (their work ran
     in between, with the recorded reason), updated (remade without work: a partition merged again,
-    a result from the cache) or changed otherwise (state, attributes, output files)."""
+    a result from the cache) or changed otherwise (state, attributes, output files). ``here``: how
+    the reasons name files (``reasons.shown``)."""
     rows = []
     counts: Counter[str] = Counter()
     roots = {g: project_root(log, b if g in b.graphs else a, g) for g in {*a.graphs, *b.graphs}}
@@ -323,10 +325,14 @@ def diff(log: EventLog, a: State, b: State, lookup=None) -> dict:
         item = b.items.get(item_id) or a.items.get(item_id) or (lookup(item_id) if lookup else None)
         return item.name if item else item_id
 
+    def row(item: Item, change: str, old: Item | None, new: Item | None, reason, attrs=None, outputs=None) -> dict:
+        root = roots.get(item.graph, "")
+        return _row(item, change, old, new, root, reason, name, reasons.shown(root, here), attrs, outputs)
+
     for item_id, new in b.items.items():
         old = a.items.get(item_id)
         if old is None:
-            rows.append(_row(new, "added", None, new, roots, why.get(item_id), name))
+            rows.append(row(new, "added", None, new, why.get(item_id)))
             counts["added"] += 1
             continue
         reran = (new.started_ns, new.cook_id) != (old.started_ns, old.cook_id) and new.started_ns != 0
@@ -337,11 +343,11 @@ def diff(log: EventLog, a: State, b: State, lookup=None) -> dict:
         # its work ran again, or its record was remade without work (a partition merged again, a
         # result taken from the cache)
         change = ("rerun" if new.duration_ns else "updated") if reran else "changed"
-        rows.append(_row(new, change, old, new, roots, why.get(item_id), name, attrs, outputs))
+        rows.append(row(new, change, old, new, why.get(item_id), attrs, outputs))
         counts[change] += 1
     for item_id, old in a.items.items():
         if item_id not in b.items:
-            rows.append(_row(old, "removed", old, None, roots, None, name))
+            rows.append(row(old, "removed", old, None, None))
             counts["removed"] += 1
     rows.sort(key=lambda r: (r["graph"], r["node"], _natural(r["name"])))
     return {"counts": {k: counts[k] for k in ("added", "removed", "rerun", "updated", "changed")}, "items": rows}
@@ -352,13 +358,13 @@ def _row(
     change: str,
     old: Item | None,
     new: Item | None,
-    roots: dict,
+    root: str,
     reason: dict | None,
     name,
+    path,
     attrs=None,
     outputs=None,
 ) -> dict:
-    root = roots.get(item.graph, "")
     if change == "added" and new is not None:
         outputs = [{"path": o[0], "before": None, "after": o[4]} for o in new.outputs]
     elif change == "removed" and old is not None:
@@ -380,7 +386,7 @@ def _row(
         else None,
         "outputs": [dict(o, abspath=file_dict([o["path"], "", 0, 0, ""], root)["abspath"]) for o in outputs or []],
         "reason": dict(reason),
-        "why": reasons.describe(reason, name) if reason else "",
+        "why": reasons.describe(reason, name, path) if reason else "",
     }
 
 

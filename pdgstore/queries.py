@@ -9,7 +9,7 @@ relative to where the user stands.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from pdgstore import itembatch, reasons
@@ -246,10 +246,18 @@ def find_item(state: ReadState, ref: str, *, summary: bool = False) -> Item:
     raise UnknownItem(f"no work item {shown} in the store (give an item id or a name such as node_1)")
 
 
-def item_detail(log: EventLog, state: ReadState, ref: str, until: int | None = None, limit: int | None = None) -> dict:
+def item_detail(
+    log: EventLog,
+    state: ReadState,
+    ref: str,
+    until: int | None = None,
+    limit: int | None = None,
+    here: Callable[[str], str] | None = None,
+) -> dict:
     """Everything known about one item. ``limit``: only the first entries of its parents, inputs
     and outputs (a partition's or a gather's hold one per member: a million at W(1,000,000)), read
-    alone from the store, with ``counts``, each list's length."""
+    alone from the store, with ``counts``, each list's length. ``here``: how its history's reasons
+    name files (``reasons.shown``)."""
     item = find_item(state, ref)
     root = project_root(log, state, item.graph)
     detail = item_summary(item, root, limit)
@@ -267,7 +275,7 @@ def item_detail(log: EventLog, state: ReadState, ref: str, until: int | None = N
         inputs=[file_dict(i, root) for i in inputs],
         error=item.error,
         traceback=item.traceback,
-        history=item_history(log, item, until),
+        history=item_history(log, item, until, reasons.shown(root, here)),
         job=job_detail(state, item.item_id),
     )
     return detail
@@ -299,8 +307,9 @@ def uri_path(uri: str) -> str:
     return os.fsdecode(unquote_to_bytes(uri[len("file://") :]))
 
 
-def item_history(log: EventLog, item: Item, until: int | None = None) -> list[dict]:
-    """Every state the item went through (up to seq ``until``), with times and cooks, from the log."""
+def item_history(log: EventLog, item: Item, until: int | None = None, path: Callable[[str], str] = str) -> list[dict]:
+    """Every state the item went through (up to seq ``until``), with times and cooks, from the log
+    (``path``: how a reason names a file, ``reasons.describe``)."""
     first_seq = None
     history = []
     # lazy: a partition's or gather's events carry a list per member, which no line here shows
@@ -319,7 +328,7 @@ def item_history(log: EventLog, item: Item, until: int | None = None) -> list[di
         elif event.kind == "WorkItemLogged":
             state, message = event.level, event.text
         elif event.kind == "WorkItemDirtied":
-            state, message = "dirty", reasons.describe(event.reason)
+            state, message = "dirty", reasons.describe(event.reason, path=path)
         if state:
             history.append(
                 {

@@ -20,6 +20,7 @@ after items are gone.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from pdgstore.events import HASH, SIZE
@@ -191,10 +192,22 @@ def _members(r: dict, name: Callable[[str], str]) -> str:
     return "its members changed: " + "; ".join(parts) if parts else "its members changed"
 
 
-def describe(reason: dict, name: Callable[[str], str] = str) -> str:
-    """The clause for ``reason`` ("its input in/a.txt changed: size 54 -> 61, hash ... -> ...")."""
+def describe(reason: dict, name: Callable[[str], str] = str, path: Callable[[str], str] = str) -> str:
+    """The clause for ``reason`` ("its input in/a.txt changed: size 54 -> 61, hash ... -> ..."),
+    its file named by ``path`` (by default as recorded, relative to the project: ``shown``)."""
+    if "path" in reason and path is not str:
+        reason = {**reason, "path": path(reason["path"])}
     render = CAUSES.get(reason.get("cause", ""), CAUSES["upstream"])
     try:
         return render(reason, name)
     except KeyError:  # a reason missing a fact still reads as something
         return CAUSES["upstream"](reason, name)
+
+
+def shown(root: str, here: Callable[[str], str] | None) -> Callable[[str], str]:
+    """How a reason names a file of the project at ``root``: as recorded (relative to the project),
+    or, given ``here`` (the command line's: an absolute path as the user names it from where they
+    stand), through it, as every other path a command prints."""
+    if here is None:
+        return str
+    return lambda path: here(os.path.join(root, path))

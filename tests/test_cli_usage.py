@@ -143,3 +143,50 @@ def test_a_change_made_outside_a_cook_has_no_cook_id(project):
     assert {e["cook_id"] for e in events[:-1]} == {1}
     text = project.pdg_process("show", "run_1").stdout
     assert "state dirty, outside a cook" in text and "cook 0" not in text
+
+
+FIRST = """\
+import os
+from pdgstore.engine import Graph
+graph = Graph("first")
+texts = graph.file_pattern("texts", "texts/*.txt")
+
+@graph.python_processor("count", upstream=texts)
+def count(item):
+    os.makedirs("counts", exist_ok=True)
+    out = "counts/" + item.input_path.name
+    with open(out, "w") as f:
+        f.write(str(len(item.input_path.read_text().split())))
+    item.add_output_file(out)
+"""
+
+
+def test_reasons_name_files_from_where_the_user_stands(project):
+    """A reason's file is named as every other path a command prints: relative to the folder the
+    user stands in (here the project's parent), in explain, diff, show and the dry run; from inside
+    the project, as recorded. ``--json``'s structured ``reason`` keeps the recorded path."""
+    project.write("first/first.py", FIRST)
+    project.write("first/texts/apple.txt", "the quick\n")
+    project.write("first/texts/banana.txt", "jumps over\n")
+
+    def pdg(*args: str, cwd=project.root) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "PDG_DB"}
+        env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+        done = subprocess.run([sys.executable, "-m", "pdgstore.cli.main", *args], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done.stdout
+
+    db = ("--db", "first/.pdg/pdg.db")
+    pdg("cook", "first/first.py")
+    project.write("first/texts/banana.txt", "jumps over twice\n")
+    said = "its input first/texts/banana.txt changed"
+    assert said in pdg("cook", "first/first.py", "--dry-run", *db)
+    pdg("cook", "first/first.py")
+    assert said in pdg("explain", "count_2", *db)
+    assert said in pdg("diff", "cook~1", *db)
+    assert "its file first/texts/banana.txt changed" in pdg("show", "texts_2", *db)
+    chain = json.loads(pdg("explain", "count_2", "--json", *db))["chain"]
+    assert said in chain[0]["text"] and chain[0]["reason"]["path"] == "texts/banana.txt"
+    inside = pdg("explain", "count_2", cwd=project.root / "first")
+    assert "its input texts/banana.txt changed" in inside
