@@ -51,24 +51,27 @@ def command(cook_id, item_ref, kind, db, as_json) -> None:
     JSON object per line, streamed (constant memory on any size of log)."""
     with open_store(db) as log:
         subject = None
+        state = TableState(log)
         if item_ref is not None:
-            subject = queries.find_item(TableState(log), item_ref).item_id
+            subject = queries.find_item(state, item_ref).item_id
         queries.require_cook(log, cook_id)
         rows = queries.event_dicts(log, cook_id=cook_id, subject=subject, kind=kind)
         if as_json:
             render.emit_json_lines(rows)
             return
+        several = len(queries.graph_names(state)) > 1  # each row then says its graph, as pdg items does
         render.listing(
-            ("seq", "time", "cook_id", "kind", "subject", "payload"),
-            (_cells(r) for r in rows),
+            ("seq", "time", "cook_id", *(("graph",) if several else ()), "kind", "subject", "payload"),
+            (_cells(r, several) for r in rows),
             what="events",
             every="pdg events | less",
         )
 
 
-def _cells(r: dict) -> list[str]:
+def _cells(r: dict, several: bool = False) -> list[str]:
     payload = json.dumps(r["payload"], default=str, separators=(",", ":"))
     if len(payload) > 160:
         payload = payload[:157] + "..."
     cook = "" if r["cook_id"] is None else str(r["cook_id"])  # outside a cook: no cook's id
-    return [str(r["seq"]), render.when(r["time_ns"]), cook, r["kind"], r["subject"], payload]
+    where = [r["graph"]] if several else []
+    return [str(r["seq"]), render.when(r["time_ns"]), cook, *where, r["kind"], r["subject"], payload]

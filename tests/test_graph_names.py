@@ -200,3 +200,18 @@ def test_a_store_of_one_graph_keeps_its_columns_and_names(project):
     assert refusal(project, "items", "nosuch").endswith("the store has no node nosuch (its nodes: r, w)")
     assert run(project, "diff", "0").stdout.splitlines()[0].split("\t")[:3] == ["change", "name", "node"]
     assert json.loads(run(project, "show", "a/w_2", "--json").stdout)["item"]["name"] == "w_2"
+
+
+def test_events_say_their_graph_in_a_store_of_several(two):
+    """``pdg events`` adds a graph column (after cook_id) once the store holds several graphs, as
+    ``pdg items`` does; a store of one keeps its columns."""
+    listed = [line.split("\t") for line in run(two, "events").stdout.splitlines()]
+    assert listed[0] == ["seq", "time", "cook_id", "graph", "kind", "subject", "payload"]
+    assert {row[3] for row in listed[1:]} == {"a", "b"}
+
+
+def test_events_of_a_store_of_one_graph_keep_their_columns(project):
+    project.write("a.py", GRAPH_FILE.format(name="a", extra=""))
+    run(project, "cook", "a.py")
+    header = run(project, "events").stdout.splitlines()[0].split("\t")
+    assert header == ["seq", "time", "cook_id", "kind", "subject", "payload"]
