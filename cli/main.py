@@ -142,9 +142,11 @@ def pdg() -> None:
            again may succeed: a cook with failed items, a store busy
            with another cook, a disk error
       2    what was asked is wrong, and stays wrong until it is
-           changed: usage, a graph file that does not load, an unknown
-           node, item, parameter or REF, a missing store, or a file
-           that is not a pdgstore store (or is newer than this pdg)
+           changed: usage (options that exclude each other too), a
+           graph file that does not load, an unknown node, item,
+           parameter or REF, a missing store, a file that is not a
+           pdgstore store (or is newer than this pdg), or a question
+           the store cannot answer (the job log of an in-process item)
       130  a cook cancelled with Ctrl-C
     """
 
