@@ -151,6 +151,8 @@ def _step(log: EventLog, state: ReadState, item_id: str, cook_id: int, name, pat
             or (cooked is not None and log.first_seq_of(item_id, kind="WorkItemCooked") == cooked.seq)
         ):
             reason = reasons.new()  # generated in this cook, or ahead of it (static) and cooked first now
+        attempts = max((e.attempt for e in events if e.kind == "JobStarted"), default=1)
+        tries = f" (its job started {attempts} times)" if attempts > 1 else ""
         if ran:
             action, verb = "run", "ran"
         elif item is not None and _merges(state, item_id) and cooked is not None:
@@ -158,7 +160,7 @@ def _step(log: EventLog, state: ReadState, item_id: str, cook_id: int, name, pat
         else:
             action, verb = "update", "was updated"
         because = reasons.describe(reason, name, path) if reason else "what it was made from changed"
-        clause = f"{verb} in cook {cook_id} because {because}"
+        clause = f"{verb} in cook {cook_id}{tries} because {because}"
     elif item is not None and item.cook_id < cook_id:
         action = "reuse"
         clause = f"was reused in cook {cook_id}: nothing it depends on changed since cook {item.cook_id}"

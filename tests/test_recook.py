@@ -370,7 +370,7 @@ def test_explain_says_what_out_of_process_jobs_did(project, tmp_path_factory):
 
     assert explain("cmd_1") == "cmd_1 ran in cook 1 because it is new"
     assert "attempt 2" in project.pdg("show", "cmd_2").stdout  # its first job failed, the retry succeeded
-    assert explain("cmd_2") == "cmd_2 ran in cook 1 because it is new"
+    assert explain("cmd_2") == "cmd_2 ran in cook 1 (its job started 2 times) because it is new"
     assert explain("script_3") == "script_3 ran in cook 1 because it is new"
     assert explain("inproc_1") == "inproc_1 ran in cook 1 because it is new"
     assert explain("n_1") == "n_1 was updated in cook 1 because it is new"
