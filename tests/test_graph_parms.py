@@ -35,6 +35,10 @@ REVIEWED = {
         'graph.range_generate("r2", 2, upstream="up")\ngraph.nodes["up"].inputs.append("r2")',
         "pdg: m.py:3: graph g has a cycle: up -> r2 -> up",
     ),
+    "handler_of_an_unknown_node": (
+        'graph.on("cook_complete", lambda event: None, node="zzz")',
+        "pdg: m.py:4: a cook_complete handler is registered for unknown node zzz",
+    ),
     "unknown_scheduler_parameter": (
         'graph.scheduler("farm", "local", slot=2)',
         "pdg: m.py:4: scheduler farm (local) has no parameter slot (its parameters: slots, ",

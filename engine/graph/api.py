@@ -97,6 +97,8 @@ class Graph(NodeLibrary):
         self.parms: dict[str, Any] = {}
         self.parm_help: dict[str, str] = {}
         self.handlers: list[tuple[str, Callable, str | None]] = []
+        #: the line of the graph file that registered each of ``handlers`` (``validate`` names it)
+        self.handler_lines: list[int | None] = []
         self.default_jobs: int | None = None
         #: scheduler name -> instance; nodes without their own use ``default_scheduler`` (None: the
         #: in-process one for in-process nodes, the local one for out-of-process nodes)
@@ -366,6 +368,7 @@ class Graph(NodeLibrary):
 
         def register(fn: Callable) -> Callable:
             self.handlers.append((event_type, fn, node_name))
+            self.handler_lines.append(self._declared_line())
             return fn
 
         return register if handler is None else register(handler)
@@ -385,9 +388,9 @@ class Graph(NodeLibrary):
                 raise _declared_error(
                     _line(node), f"node {node.name} uses scheduler {wanted}, which graph {self.name} does not declare"
                 )
-        for event_type, _handler, node_name in self.handlers:
+        for (event_type, _handler, node_name), line in zip(self.handlers, self.handler_lines, strict=True):
             if node_name is not None and node_name not in self.nodes:
-                raise GraphError(f"a {event_type} handler is registered for unknown node {node_name}")
+                raise _declared_error(line, f"a {event_type} handler is registered for unknown node {node_name}")
         self.topological_order()
 
     def topological_order(self, names: Iterable[str] | None = None) -> list[str]:
