@@ -122,8 +122,9 @@ class WatchStatus:
     def _change(self, m: msg.ChangeSeen) -> None:
         files = m.files
         shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-        if m.graph:
-            shown = "the graph file" + (f", {shown}" if shown else "")
+        if m.graph:  # the graph file, or a local module it imports (named)
+            named = (["the graph file"] if m.graph_file or not m.modules else []) + m.modules
+            shown = ", ".join(named) + (f", {shown}" if shown else "")
         self._say(f"change seen in {shown}")
 
     def _cook(self, m: msg.Cooked) -> None:

@@ -309,6 +309,34 @@ def test_a_local_module_of_the_graph_is_watched_too(project):
         assert len(log.load_state().node_items[("g", "files")]) == 2  # the new pattern, from the new module
 
 
+def test_an_edited_local_module_reruns_what_uses_it_and_is_named(project):
+    """A processor calling a function of a module beside the graph file reruns when that module is
+    edited (its code is part of the processor's), and the watcher names the module it saw change."""
+    project.write("helper.py", "def scale(n):\n    return n * 1\n")
+    project.write("g.py", """
+        import helper
+        from pdgstore.engine import Graph
+
+        graph = Graph("g")
+        files = graph.file_pattern("files", "in/*.txt")
+
+        @graph.python_processor("count", upstream=files)
+        def count(item):
+            item.set_attrib("words", helper.scale(len(item.input_path.read_text().split())))
+    """)
+    project.inputs(2)
+    r = Running(project, graph="g.py")
+    project.write("helper.py", "def scale(n):\n    return n * 2\n")
+    change = r.wait("change")
+    assert change["modules"] == ["helper.py"] and not change["graph_file"], change
+    summary = r.wait("cook")["summary"]
+    assert summary.counts["ran"] == 2, summary.counts
+    r.stop()
+    with EventLog.open(str(project.db)) as log:
+        words = sorted(i.attrs["words"][1][0] for i in log.load_state().items.values() if i.node == "count")
+    assert words == [6, 6]  # "hello world N": 3 words, doubled
+
+
 def test_a_deleted_output_folder_is_remade_and_watched_again(wide, running):
     import shutil
 

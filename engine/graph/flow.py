@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.graph import checks
-from pdgstore.engine.graph.nodes import GenerateContext, NewItem, NewPartition, Processor, func_fingerprint
+from pdgstore.engine.graph.code import func_fingerprint
+from pdgstore.engine.graph.nodes import GenerateContext, NewItem, NewPartition, Processor
 from pdgstore.engine.graph.partitions import LibraryPartitioner, group_key, item_view
 
 

@@ -19,9 +19,6 @@ from __future__ import annotations
 import fnmatch
 import functools
 import glob
-import hashlib
-import inspect
-import marshal
 import math
 import os
 import re
@@ -34,6 +31,7 @@ from pdgstore.engine.errors import GraphError
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.cache import check_mode
 from pdgstore.engine.graph import attribs, checks
+from pdgstore.engine.graph.code import code_fingerprint, plain_reads
 
 
 @dataclass(slots=True)
@@ -359,81 +357,6 @@ def _glob(pattern: str) -> list[tuple[str, os.DirEntry | None]]:
 def _name_matcher(base: str):
     """``fnmatch``'s test of a name against ``base`` (case-sensitive, as on POSIX), compiled once."""
     return re.compile(fnmatch.translate(base)).match
-
-
-_PLAIN = (int, float, str, bool, type(None))
-
-
-def _is_plain(value) -> bool:
-    if isinstance(value, _PLAIN):
-        return True
-    if isinstance(value, (list, tuple)):
-        return len(value) <= 64 and all(isinstance(v, _PLAIN) for v in value)
-    return False
-
-
-def _referenced(func: Callable) -> dict[str, Any]:
-    """The names a function reads from its module and its closure, with their values."""
-    code = getattr(func, "__code__", None)
-    if code is None:
-        return {}
-    out = {}
-    names = set(code.co_names)
-    for const in code.co_consts:  # names read by nested functions and comprehensions
-        if hasattr(const, "co_names"):
-            names.update(const.co_names)
-    module_globals = getattr(func, "__globals__", {})
-    for name in sorted(names):
-        if name in module_globals:
-            out[name] = module_globals[name]
-    for name, cell in zip(code.co_freevars, func.__closure__ or ()):
-        try:
-            out[name] = cell.cell_contents
-        except ValueError:  # an empty cell
-            continue
-    return out
-
-
-def code_fingerprint(func: Callable, _seen: set | None = None) -> str:
-    """A hash of a function's source (or bytecode when the source cannot be read), and of the
-    functions of its own module that it calls, so editing a helper counts as editing the code."""
-    seen = _seen if _seen is not None else set()
-    seen.add(id(func))
-    try:
-        data = inspect.getsource(func).encode()
-    except (OSError, TypeError):
-        data = marshal.dumps(func.__code__) if hasattr(func, "__code__") else repr(func).encode()
-    h = hashlib.sha256(data)
-    module = getattr(func, "__module__", None)
-    for name, value in _referenced(func).items():
-        if inspect.isfunction(value) and value.__module__ == module and id(value) not in seen:
-            h.update(f"{name}:{code_fingerprint(value, seen)}".encode())
-    return h.hexdigest()[:16]
-
-
-def func_fingerprint(func: Callable | None) -> str:
-    """What a library node records of a function it is given (a filter's, a sort key, a partition
-    expression): its code and the plain values it reads (``plain_reads``), so that changing a graph
-    parameter the function reads changes the node's definition, as editing its code does. Without
-    that, the recook shortcuts (``engine.incremental.noop``) would keep what it decided before."""
-    if func is None:
-        return ""
-    reads = plain_reads(func)
-    code = code_fingerprint(func)
-    if not reads:
-        return code
-    return code + ":" + hashlib.sha256(repr(sorted(reads.items())).encode()).hexdigest()[:16]
-
-
-def plain_reads(func: Callable) -> dict[str, Any]:
-    """The plain values (numbers, strings, short lists of them) a function reads from its module or
-    closure, such as a graph parameter assigned at the top of the graph file: changing one is
-    changing the function's behaviour, so it is part of the node's definition."""
-    return {
-        name: list(v) if isinstance(v, tuple) else v
-        for name, v in _referenced(func).items()
-        if _is_plain(v) and not name.startswith("__")
-    }
 
 
 class PythonProcessor(Processor):

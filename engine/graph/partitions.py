@@ -26,12 +26,12 @@ from typing import Any
 
 from pdgstore.engine.errors import GraphError
 from pdgstore.engine.graph import attribs, checks
+from pdgstore.engine.graph.code import func_fingerprint
 from pdgstore.engine.graph.nodes import (
     GenerateContext,
     NewPartition,
     Partitioner,
     check_merge_output_files,
-    func_fingerprint,
 )
 
 ROUNDING = ("down", "up", "nearest")

@@ -8,7 +8,7 @@ as a dict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 
@@ -43,13 +43,17 @@ class Started(WatchMessage):
 
 @dataclass(frozen=True, slots=True)
 class ChangeSeen(WatchMessage):
-    """Watched files changed (verified by their stats); ``graph``: the graph file or its modules did."""
+    """Watched files changed (verified by their stats); ``graph``: the graph file or its modules did
+    (``graph_file``: the file itself; ``modules``: the local modules it imports that changed,
+    relative to the project)."""
 
     kind: ClassVar[str] = "change"
     files: list
     count: int
     graph: bool
     verify_s: float
+    graph_file: bool = False
+    modules: list = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

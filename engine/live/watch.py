@@ -243,8 +243,13 @@ class Watcher:
                 continue
             if not (changed or graph_changed):
                 continue
-            rel = [os.path.relpath(p, self.loaded_graph.root).replace(os.sep, "/") for p in changed]
-            self.report(msg.ChangeSeen(rel, len(changed), graph_changed, time.perf_counter() - t0))
+            root = self.loaded_graph.root
+            rel = [os.path.relpath(p, root).replace(os.sep, "/") for p in changed]
+            modules = [os.path.relpath(p, root).replace(os.sep, "/") for p in graph_changed if p != self.graph_path]
+            itself = self.graph_path in graph_changed
+            self.report(
+                msg.ChangeSeen(rel, len(changed), bool(graph_changed), time.perf_counter() - t0, itself, modules)
+            )
             why = (
                 "the graph changed"
                 if graph_changed and not changed
@@ -252,7 +257,7 @@ class Watcher:
             )
             summary = self._cook_now(changed, why)
             t1 = time.perf_counter()
-            self._rebuild(summary, reloaded=graph_changed)
+            self._rebuild(summary, reloaded=bool(graph_changed))
             self.report(msg.Ready(len(self.watchset), time.perf_counter() - t1))
             if self.mode == "native":
                 self.watchset.place()  # folders the recook created can have their own watch now

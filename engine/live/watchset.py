@@ -282,15 +282,16 @@ class WatchSet:
         return any(regex.match(path) for regex, _ in self.patterns)
 
     # -- the watcher's loop: the stat cascade decides ---------------------------------------------
-    def verify(self, hints: set[str], folders: Iterable[str] = frozenset()) -> tuple[bool, list[str]]:
-        """(graph file or module changed, files whose content really changed) for the hinted paths
-        and the folders created, moved or deleted (whose recorded files and new matches count)."""
-        graph_changed = False
+    def verify(self, hints: set[str], folders: Iterable[str] = frozenset()) -> tuple[list[str], list[str]]:
+        """(the graph file and local modules that changed, files whose content really changed) for
+        the hinted paths and the folders created, moved or deleted (whose recorded files and new
+        matches count)."""
+        graph_changed: list[str] = []
         changed: list[str] = []
         for path in sorted(set(hints).union(*(self._under(f) for f in folders))):
             if path in self.graph_files:
                 if content_hash(path) != self.graph_files[path]:
-                    graph_changed = True
+                    graph_changed.append(path)
                 continue
             rec = self.record(path)
             if rec is not None:
