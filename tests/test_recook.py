@@ -392,3 +392,43 @@ def test_explain_says_what_out_of_process_jobs_did(project, tmp_path_factory):
     assert cached.pdg("cook", "jobs.py").exit_code == 0
     result = cached.pdg("explain", "cmd_2")
     assert result.stdout.startswith("cmd_2 was cooked from cache in cook 1 (cache mode automatic)"), result.output
+
+
+ATTRIB_GRAPH = """
+from pdgstore.engine import Graph
+
+graph = Graph("attrib")
+src = graph.file_pattern("src", "in/*.txt")
+
+@graph.python_processor("read", upstream=src)
+def read(item):
+    item.set_attrib("n", len(item.input_path.read_text().split()))
+
+@graph.python_processor("use", upstream=read)
+def use(item):
+    item.set_attrib("double", item["n"] * 2)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_explain_follows_a_changed_attribute_to_the_item_that_handed_it_down(project):
+    """An item that ran because an attribute it was handed changed: the chain goes on to the parent
+    that handed it down, and from there to the file that changed."""
+    project.write("attrib.py", ATTRIB_GRAPH)
+    project.write("in/a.txt", "one two\n")
+    assert project.pdg("cook", "attrib.py").exit_code == 0
+    project.write("in/a.txt", "one two three\n")
+    assert project.pdg("cook", "attrib.py").exit_code == 0
+    result = project.pdg("explain", "use_1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "use_1 ran in cook 2 because its attribute n changed: 2 -> 3",
+        "  read_1 ran in cook 2 because its input in/a.txt changed: size 8 -> 14, "
+        + result.stdout.split("size 8 -> 14, ")[1].splitlines()[0],
+        "  src_1 was updated in cook 2 because its file in/a.txt changed: size 8 -> 14, "
+        + result.stdout.split("size 8 -> 14, ")[2].splitlines()[0],
+    ]
+    chain = json.loads(project.pdg("explain", "use_1", "--json").stdout)["chain"]
+    causes = [(s["name"], s["reason"]["cause"]) for s in chain]
+    assert causes == [("use_1", "attribute"), ("read_1", "input"), ("src_1", "file")]
+    assert chain[0]["reason"]["from_item"] == chain[1]["item_id"]

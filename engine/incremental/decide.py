@@ -240,7 +240,7 @@ def _file_reason(prev, new: dict) -> dict:
 def _input_reason(prev, new: dict) -> dict:
     parents = new["parents"]
     producers = dict.fromkeys((r[PATH] for r in new["inputs"]), parents[0] if parents else "")
-    return why(prev, new["attrs"], new["inputs"], producers)
+    return why(prev, new["attrs"], new["inputs"], producers, parents[0] if parents else None)
 
 
 # -- an item with work (a processor's) -------------------------------------------------------------

@@ -160,10 +160,11 @@ def _node_change(name: str, before: dict, after: dict) -> dict:
     return reasons.node(name)
 
 
-def why(prev, attrs: dict, inputs: list, producers: dict[str, str]) -> dict:
+def why(prev, attrs: dict, inputs: list, producers: dict[str, str], parent: str | None = None) -> dict:
     """Why a processor item whose node is unchanged has a new signature: the first input file or
     starting attribute that differs from its record. ``producers`` maps a file path to the item id
-    that made it (for the chain ``pdg explain`` follows)."""
+    that made it, ``parent`` is the item that handed its attributes down (for the chain ``pdg
+    explain`` follows)."""
     old_inputs = {r[PATH]: r for r in prev.inputs}
     new_inputs = {r[PATH]: r for r in inputs}
     for path, rec in new_inputs.items():
@@ -178,7 +179,7 @@ def why(prev, attrs: dict, inputs: list, producers: dict[str, str]) -> dict:
     for name, value in sorted(attrs.items()):
         old = prev.attrs.get(name)
         if old != value:
-            return reasons.attribute(name, _plain_attr(old), _plain_attr(value))
+            return reasons.from_item(reasons.attribute(name, _plain_attr(old), _plain_attr(value)), parent)
     return reasons.upstream()
 
 
