@@ -235,3 +235,32 @@ def test_a_node_that_makes_nothing_is_a_recorded_warning(project):
     recorded = [json.loads(line)["payload"]["message"]
                 for line in run(project, "events", "--kind", "CookWarning", "--json").stdout.splitlines()]
     assert recorded == [no_colour, no_numbers, "node inputs made no work items: its pattern in/*.txt matches no file"]
+
+
+@pytest.mark.timeout(120)
+def test_a_cook_of_one_node_records_dirty_what_it_feeds_outside_its_scope(project):
+    """README's first graph: ``pdg cook letters.py count`` (a Python processor: the full walk, no
+    delta) remade count_1, which both partitions hold: they are recorded dirty naming it, ``pdg
+    status`` and ``pdg explain`` say so (the guide's "A cook of one node"), and the next cook of the
+    graph merges them again. What it ran and made again the same (banana's count) dirties nothing."""
+    project.write("letters.py", LETTERS)
+    project.write("texts/apple.txt", "a b\n")
+    project.write("texts/banana.txt", "c d\n")
+    run(project, "cook", "letters.py")
+    (project.root / "texts" / "apple.txt").write_text("a b\nx y z\n")
+    run(project, "cook", "letters.py", "count")
+    status = json.loads(run(project, "status", "--json").stdout)
+    dirty = {n["node"]: n["states"].get("dirty", 0) for n in status["nodes"]}
+    assert dirty == {"texts": 0, "count": 0, "by_letter": 1, "everything": 1}, status
+    with EventLog.open(str(project.db)) as log:
+        count_1 = next(i for i in log.cook_state().items_of("letters", "count") if i.name == "count_1")
+        dirtied = [e.payload() for e in log.events(0) if e.kind == "WorkItemDirtied" and e.cook_id == 2]
+    from_items = [d["reason"].get("from_item") for d in dirtied if d["reason"]["cause"] == "upstream"]
+    assert from_items == [count_1.item_id, count_1.item_id]  # by_letter_1 and everything_1, not by_letter_2
+    explained = run(project, "explain", "everything_1").stdout.splitlines()
+    assert explained[0] == "everything_1 was dirtied by cook 2 and runs at the next cook: what it was made from changed"
+    assert explained[1].startswith("  count_1 ran in cook 2 because its input texts/apple.txt changed")
+    summary = json.loads(run(project, "cook", "letters.py", "--json").stdout)
+    assert summary["items"]["updated"] == 2 and summary["items"]["ran"] == 0, summary
+    assert "was merged again in cook 3" in run(project, "explain", "everything_1").stdout
+    assert json.loads(run(project, "cook", "letters.py", "--json").stdout)["items"]["updated"] == 0

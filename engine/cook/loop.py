@@ -338,6 +338,8 @@ class Cook:
             rec.restatted(self.scan.restats if self.scan is not None else None)  # (``restat``)
             walk.walk_delta(*found)
         else:
+            if self.target and self._outside_same:
+                walk.items.before = {}  # what it remade was, for the children outside its scope (``vouch``)
             walk.start()
 
     def _stats(self) -> dict:

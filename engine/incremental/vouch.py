@@ -22,7 +22,12 @@ of one node (``pdg cook GRAPH NODE``) records the whole graph's definitions but 
   proves no no-op while one is dirty (``EventLog.all_done``), and the delta walk starts from them
   as from changed files.
 
-Otherwise the next cook walks every item, as after any cook of one node before this.
+Otherwise the next cook walks every item, as after any cook of one node before this. A cook of
+one node that took the full walk (a node out of the delta walk's shortcut in its scope: a Python
+processor, say) keeps the records of what it decided again as the delta walk does, and records
+dirty the same children outside its scope, so ``pdg status`` and ``pdg explain`` tell the truth
+before the next cook; it vouches for nothing, not knowing whether it added, removed or renumbered
+items of a node feeding one outside.
 """
 
 from __future__ import annotations
@@ -50,22 +55,27 @@ def outside_unchanged(state, graph, scope: list[str], previous, node_reasons: di
 
 def leaves_consistent(recorder, graph, scope: list[str], state, walk, *, reused_all: bool) -> bool:
     """At the end of a cook of ``scope`` that succeeded, whose start found nothing outside the scope
-    changed (``outside_unchanged``): whether it can vouch for the graph, once it recorded dirty the
-    items outside the scope that what its ``walk`` made or decided again feeds."""
+    changed (``outside_unchanged``): record dirty the items outside the scope that what its ``walk``
+    made or decided again feeds, and say whether it can vouch for the graph. The full walk (a node
+    out of the delta walk's shortcut: a Python processor, say) records them too, but vouches for
+    nothing: it does not tell whether it added, removed or renumbered items of a node feeding one
+    outside, so the next cook decides every item (and reruns the dirty ones)."""
     in_scope = set(scope)
     feeding = {up for node in graph.nodes.values() if node.name not in in_scope for up in node.inputs} & in_scope
     if not feeding or reused_all:
         return True
-    if walk.affected is None or walk.reshaped & feeding or recorder.log is None:
-        return False  # the full walk may have remade any item; a dry run records nothing
+    if walk.reshaped & feeding or recorder.log is None or walk.items.before is None:
+        return False  # items were added, removed or renumbered; a dry run records nothing
     stale: dict[str, list[str]] = {}  # child outside the scope -> the items it was made from that changed
-    items, before, remade = state.items, walk.items.before or {}, walk.settle.remade
+    items, before, remade = state.items, walk.items.before, walk.settle.remade
     # by the store's links; a state held whole (``pdg watch``'s, in memory) looks through its items
     children_of = getattr(state, "children_of", None) or state.children
     for name in feeding:
         partitioner = graph.nodes[name].is_partitioner
-        for item_id in walk.runs[name].items:
-            if not (item_id in remade if partitioner else _changed(items[item_id], before.get(item_id))):
+        made = walk.runs[name].items
+        # a processor's items decided again (in the order decided), not each item the full walk holds
+        for item_id in [i for i in made if i in remade] if partitioner else [i for i in before if i in made]:
+            if not (partitioner or _changed(items[item_id], before[item_id])):
                 continue
             for child in children_of(item_id):
                 if items[child].node not in in_scope:
@@ -82,7 +92,7 @@ def leaves_consistent(recorder, graph, scope: list[str], state, walk, *, reused_
                 continue  # dirty already, merged from every member (or run) at the next cook
             reason.pop("was", None)  # changed by two cooks: merged from every member
         recorder.emit(ev.WorkItemDirtied, item_id=child, reason=reason)
-    return True
+    return walk.affected is not None
 
 
 def _changed(item, was) -> bool:
