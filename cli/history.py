@@ -98,6 +98,7 @@ COLUMNS = (
     "reused",
     "failed",
     "cancelled",
+    "removed",
     "trigger",
     "message",
 )
@@ -112,7 +113,7 @@ def _cells(r: dict) -> list[str]:
         render.when(r["started_ns"]),
         "" if r["seconds"] is None else f"{r['seconds']:.2f}",
         r["status"],
-        *(str(c.get(k, "")) for k in ("ran", "cached", "reused", "failed", "cancelled")),
+        *(str(c.get(k, "")) for k in ("ran", "cached", "reused", "failed", "cancelled", "removed")),
         queries.trigger_text(r["trigger"]),
         r["message"],
     ]

@@ -215,7 +215,7 @@ def iso(time_ns: int) -> str | None:
 
 def cook_line(summary) -> str:
     """A cook's one-line summary, as ``pdg cook``, ``pdg watch`` and ``pdg schedule run`` say it:
-    "cook 3 succeeded: 1 ran, 2 cached, 0 updated, 40 reused, 0 failed, 0 cancelled in 0.12 s"."""
+    "cook 3 succeeded: 1 ran, 2 cached, 0 updated, 40 reused, 0 failed, 0 cancelled, 0 removed in 0.12 s"."""
     from pdgstore.queries import COOK_COUNTS
 
     verb = {"success": "succeeded", "failed": "failed", "cancelled": "was cancelled"}.get(

@@ -245,11 +245,14 @@ def plan_of(cook: Cook, summary: CookSummary, here: Callable[[str], str] | None 
         if action == "reuse":
             continue
         item = state.items.get(item_id)
+        named = reason  # a removed item is gone from the state: its decision names it
+        if action == "remove":
+            reason = {"message": reason.get("message", "")}
         rows.append(
             {
                 "item_id": item_id,
-                "name": item.name if item else item_id,
-                "node": item.node if item else "",
+                "name": item.name if item else named.get("name", item_id),
+                "node": item.node if item else named.get("node", ""),
                 "action": action,
                 "cache_state": reason.get("cache_state", ""),
                 "reason": reason,
@@ -264,52 +267,62 @@ def plan_of(cook: Cook, summary: CookSummary, here: Callable[[str], str] | None 
     # other letters does not wait on an edit to one file). Nodes come in topological order.
     # Of those, an item with work that runs whatever they make (it has no result to reuse, its node
     # changed) is listed as it will run (``decide.runs_anyway``), as the cook will count it.
+    # An item the walk generated or placed in this cook but did not decide waits on items that would
+    # run: a partition placed with a new member (a wait-for-all over a new file's item) is merged
+    # anew once they cooked, so it is listed as updated, with what changed in its members. A
+    # partitioner that groups by what its members make (dynamic partitioning) has not partitioned
+    # at all: a new item upstream may join any of its partitions, which are pending.
     decided = set(cook.decisions)
-    moving = {i for i, (action, _) in cook.decisions.items() if action != "reuse"}
+    moving = {i for i, (action, _) in cook.decisions.items() if action not in ("reuse", "remove")}
+    # new items that would be made (in walk order): what a partition not yet made may take
+    fresh = {
+        i: None for i, (a, r) in cook.decisions.items() if a in ("run", "update", "cache") and r.get("cause") == "new"
+    }
     walk = cook.walk
     node_reasons = walk.items.node_reasons if walk is not None and walk.items is not None else {}
+    placed_before = walk.partition_prev if walk is not None else {}
     for run in cook.runs.values() if not cook.reused_all else ():
         node = run.node.name
         works = getattr(run.node, "does_work", False)  # a processor's (a partition merges, never runs)
+        is_partitioner = bool(getattr(run.node, "is_partitioner", False))
+        joined: list[str] | None = None if is_partitioner and not run.generated else []  # (found when asked)
         for item_id in state.item_ids_of(cook.graph.name, node):
             if item_id in decided or (walk is not None and walk.affected is not None and walk.is_kept(item_id, node)):
                 continue  # (by id: the decided and kept items, most of the store, are not read)
             item = state.items[item_id]
-            if item.cook_id < cook.cook_id:
-                if not moving.intersection(item.parents):
-                    reused += 1
+            if item.cook_id == cook.cook_id and is_partitioner:  # placed in this cook, waiting
+                moving.add(item_id)
+                reason = _placed_reason(item, placed_before.get(item_id, (None, {}))[0], node_reasons.get(node))
+                if reason.get("cause") == "new":
+                    fresh[item_id] = None
+                rows.append(_row(item, "update", reason, reasons.describe(reason, name, path)))
+                continue
+            if item.cook_id == cook.cook_id:  # recorded ahead of its parents, which would run
+                fresh[item_id] = None
+            elif not moving.intersection(item.parents) and (joined := _joining(joined, fresh, run, state)):
+                moving.add(item_id)
+                if getattr(run.node, "type_name", "") == "wait_for_all":  # every upstream item joins it
+                    reason = reasons.members(joined, [], [])
+                    rows.append(_row(item, "update", reason, reasons.describe(reason, name, path)))
                     continue
-                moving.add(item.item_id)
-                anyway = works and decide.runs_anyway(
-                    item,
-                    mode=getattr(run.node, "cache_mode", "automatic"),
-                    node_reason=node_reasons.get(node),
-                    expects_files=bool(getattr(run.node, "expected_outputs", ())),
-                )
-                if anyway:
-                    rows.append(
-                        {
-                            "item_id": item.item_id,
-                            "name": item.name,
-                            "node": item.node,
-                            "action": "run",
-                            "cache_state": anyway.get("cache_state", ""),
-                            "reason": anyway,
-                            "why": reasons.describe(anyway, name, path),
-                        }
-                    )
-                    continue
-                rows.append(
-                    {
-                        "item_id": item.item_id,
-                        "name": item.name,
-                        "node": item.node,
-                        "action": "pending",
-                        "cache_state": "clean_pending",
-                        "reason": {},
-                        "why": "an item it depends on would run; it runs unless that makes the same files",
-                    }
-                )
+                news = ", ".join(name(i) for i in joined[:3]) + (" ..." if len(joined) > 3 else "")
+                why = f"a new item upstream would run ({news}): it may join this partition once it cooked"
+                rows.append(_row(item, "pending", {}, why))
+                continue
+            elif not moving.intersection(item.parents):
+                reused += 1
+                continue
+            moving.add(item_id)
+            anyway = works and decide.runs_anyway(
+                item,
+                mode=getattr(run.node, "cache_mode", "automatic"),
+                node_reason=node_reasons.get(node),
+                expects_files=bool(getattr(run.node, "expected_outputs", ())),
+            )
+            if anyway:
+                rows.append(_row(item, "run", anyway, reasons.describe(anyway, name, path)))
+            else:
+                rows.append(_row(item, "pending", {}, _PENDING))
     counts = {a: 0 for a in ("run", "update", "cache", "reuse", "fail", "remove", "pending")}
     counts["reuse"] = reused
     for row in rows:
@@ -322,6 +335,52 @@ def plan_of(cook: Cook, summary: CookSummary, here: Callable[[str], str] | None 
         "items": rows,
         "warnings": summary.warnings,
     }
+
+
+_PENDING = "an item it depends on would run; it runs unless that makes the same files"
+
+
+def _joining(joined: list[str] | None, fresh: dict, run, state) -> list[str]:
+    """The new items of ``run``'s upstream nodes that a partition of it not made yet may take
+    (``joined`` once found; the first few are enough to name, and most partitioners have none)."""
+    if joined is not None:
+        return joined
+    inputs = run.node.inputs
+    found = []
+    for item_id in fresh:
+        if state.items[item_id].node in inputs:
+            found.append(item_id)
+            if len(found) > 3:
+                break
+    return found
+
+
+def _row(item, action: str, reason: dict, why: str) -> dict:
+    """One row of the dry run's answer: ``item`` (its record), what the cook would do with it, why."""
+    cache_state = "clean_pending" if action == "pending" else reason.get("cache_state", "")
+    return {
+        "item_id": item.item_id,
+        "name": item.name,
+        "node": item.node,
+        "action": action,
+        "cache_state": cache_state,
+        "reason": reason,
+        "why": why,
+    }
+
+
+def _placed_reason(item, prev, node_reason: dict | None) -> dict:
+    """Why a partition placed in this cook (``item``) is merged anew once its members cooked:
+    ``prev``, its record before (``decide.record_of``), merged other members, or none."""
+    from pdgstore import reasons
+
+    if prev is None:
+        return reasons.new()
+    if prev.parents != item.parents:
+        before, now = set(prev.parents), set(item.parents)
+        added = [m for m in item.parents if m not in before]
+        return reasons.members(added, [m for m in prev.parents if m not in now], [])
+    return decide.stale_reason(prev, node_reason) or reasons.upstream()
 
 
 def _check_node(graph: Graph, node: str | None, where: str = "") -> None:

@@ -387,8 +387,9 @@ JSON_SCHEMA = 2
 
 #: what a cook counts of its items (its ``CookFinished`` counts, ``--json``'s ``items``), in the
 #: order every command says them: run, taken from the cache (``cooked_cache``), updated without
-#: running, reused as recorded, failed, cancelled
-COOK_COUNTS = ("ran", "cached", "updated", "reused", "failed", "cancelled")
+#: running, reused as recorded, failed, cancelled, removed (recorded before, not generated again).
+#: A cook recorded before a count was added lacks its key: read them with ``.get``
+COOK_COUNTS = ("ran", "cached", "updated", "reused", "failed", "cancelled", "removed")
 
 
 def _counted_id(value) -> int | None:

@@ -72,7 +72,7 @@ def test_a_cook_of_one_node_that_changed_nothing_leaves_the_graph_a_noop(wide, n
     with monkeypatch.context() as m:
         _refuse_loading_the_state(m)
         again = _cook(wide)  # proven by the manifest alone
-    assert again.counts == {"ran": 0, "cached": 0, "reused": 42, "updated": 0, "failed": 0, "cancelled": 0}
+    assert again.counts == {"ran": 0, "cached": 0, "reused": 42, "updated": 0, "failed": 0, "cancelled": 0, "removed": 0}
     assert again.results == first.results == [str(wide.root / "out2" / "all.txt")]  # the graph's, not the node's
     _replay_equals_the_tables(wide)
 

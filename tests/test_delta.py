@@ -29,7 +29,7 @@ def test_one_changed_input_decides_only_its_chain(wide):
     wide.write("in/f0003.txt", "changed\n")
     c = cook(wide)
     assert names(c) == {"files_4", "upper_4", "gather_1", "concat_1"}
-    assert c.summary.counts == {"ran": 2, "cached": 0, "reused": 38, "updated": 2, "failed": 0, "cancelled": 0}
+    assert c.summary.counts == {"ran": 2, "cached": 0, "reused": 38, "updated": 2, "failed": 0, "cancelled": 0, "removed": 0}
     assert (wide.root / "out2" / "all.txt").read_text().splitlines()[3] == "CHANGED"
 
 
@@ -158,7 +158,7 @@ def test_a_watcher_session_starts_from_the_files_it_saw_change(wide, tmp_path, m
     assert scanned == [1]  # the changed file, not the 40 recorded ones
     full = cook(twin)
     assert summary.counts == full.summary.counts == {"ran": 2, "cached": 0, "reused": 38, "updated": 2, "failed": 0,
-                                                      "cancelled": 0}
+                                                      "cancelled": 0, "removed": 0}
     assert summary.results == []  # a watcher's cook lists none (its manifest does, later)
     assert (wide.root / "out2/all.txt").read_text() == (twin.root / "out2/all.txt").read_text()
 

@@ -791,7 +791,7 @@ def test_second_cook_keeps_first_history_and_removes_vanished_items(tmp_path):
     # unchanged items are reused from the first cook; the partition lost a member, so it merged again
     assert {i.cook_id for i in of(state2, "files") + of(state2, "work")} == {1}
     assert partition.cook_id == 2
-    assert second.counts == {"ran": 0, "cached": 0, "reused": 4, "updated": 1, "failed": 0, "cancelled": 0}
+    assert second.counts == {"ran": 0, "cached": 0, "reused": 4, "updated": 1, "failed": 0, "cancelled": 0, "removed": 2}
     # the first cook's events are still in the log, under its id
     assert events(db_of(tmp_path), cook_id=1, kind="CookFinished")[0].status == "success"
 

@@ -40,7 +40,7 @@ def test_proven_no_op_records_what_the_full_walk_records(wide, proofs, monkeypat
     shutil.copytree(wide.root, copy)
     summary = cook_file(graph)
     assert proofs == [False, True]
-    assert summary.counts == {"ran": 0, "cached": 0, "reused": 42, "updated": 0, "failed": 0, "cancelled": 0}
+    assert summary.counts == {"ran": 0, "cached": 0, "reused": 42, "updated": 0, "failed": 0, "cancelled": 0, "removed": 0}
     assert summary.results == [os.path.join(str(wide.root), "out2", "all.txt")]
     monkeypatch.setattr(noop, "nothing_to_do", lambda *args, **kwargs: False)
     walked = cook_file(str(copy / "wide.py"))
@@ -98,7 +98,7 @@ def test_shortcut_skips_signatures_only_below_unchanged_parents(wide, proofs):
     wide.write("in/f0004.txt", "changed text\n")
     summary = cook_file(graph)
     assert proofs[-1] is False
-    assert summary.counts == {"ran": 2, "cached": 0, "reused": 38, "updated": 2, "failed": 0, "cancelled": 0}
+    assert summary.counts == {"ran": 2, "cached": 0, "reused": 38, "updated": 2, "failed": 0, "cancelled": 0, "removed": 0}
     assert "CHANGED TEXT\n" in (wide.root / "out2/all.txt").read_text()
 
 
@@ -119,6 +119,6 @@ def test_unsettled_items_end_both_proofs_before_any_file_is_looked_at(wide, proo
     monkeypatch.setattr(delta, "affected", lambda *a, **k: affected.append(real_affected(*a, **k)) or affected[-1])
     summary = cook_file(graph)
     # the inputs' items reused, the upper items and the concat run, the wait-for-all merged
-    assert summary.counts == {"ran": 21, "cached": 0, "reused": 20, "updated": 1, "failed": 0, "cancelled": 0}
+    assert summary.counts == {"ran": 21, "cached": 0, "reused": 20, "updated": 1, "failed": 0, "cancelled": 0, "removed": 0}
     assert proofs == [False] and affected == [None]
     assert listed == ["files"]  # the generation's listing alone

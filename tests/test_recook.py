@@ -110,7 +110,7 @@ def rc(project) -> Recook:
     r = Recook(project)
     ran, summary = r.cook()
     assert ran == ALL  # (1) the first cook runs everything
-    assert summary["items"] == {"ran": 7, "cached": 0, "reused": 0, "updated": 4, "failed": 0, "cancelled": 0}
+    assert summary["items"] == {"ran": 7, "cached": 0, "reused": 0, "updated": 4, "failed": 0, "cancelled": 0, "removed": 0}
     return r
 
 

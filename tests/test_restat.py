@@ -136,7 +136,7 @@ def test_touched_files_are_restatted_as_the_walk_would_without_walking(tmp_path,
         m.setattr(restat, "refresh", _refuse)
         m.setattr(loop.Cook, "run", _refuse)
         again = cook_file(str(fast.root / "wide.py"))
-    assert again.counts == {"ran": 0, "cached": 0, "reused": 42, "updated": 0, "failed": 0, "cancelled": 0}
+    assert again.counts == {"ran": 0, "cached": 0, "reused": 42, "updated": 0, "failed": 0, "cancelled": 0, "removed": 0}
     assert not any(kind == "WorkItemRestatted" for kind, _, _ in _events(fast, 3))
 
 

@@ -120,11 +120,68 @@ def test_dry_run_lists_only_what_an_edit_reaches_and_says_when_nothing_would_run
     assert plan["counts"]["reuse"] == 5  # by_letter_1 (the a's) is not waiting on a b
 
 
+@pytest.mark.timeout(120)
+def test_dry_run_lists_the_partitions_a_new_file_feeds_as_the_cook_then_changes_them(letters):
+    # a new file: its items run, and the wait-for-all that takes every count item is merged anew;
+    # which letter's partition takes it is known once it ran (each existing one may: pending)
+    letters.write("texts/cherry.txt", "new file\n")
+    plan = json.loads(run(letters, "cook", "letters.py", "--dry-run", "--json").stdout)
+    listed = {r["name"]: r["action"] for r in plan["items"]}
+    assert listed == {
+        "texts_4": "update", "count_4": "run", "everything_1": "update", "by_letter_1": "pending", "by_letter_2": "pending"
+    }, listed
+    why = {r["name"]: r["why"] for r in plan["items"]}
+    assert why["everything_1"] == "its members changed: added count_4", why
+    assert "count_4" in why["by_letter_1"], why
+    run(letters, "cook", "letters.py")
+    cooked = json.loads(run(letters, "history", "2", "--json").stdout)["cook"]
+    diff = {r["name"]: r["change"] for r in json.loads(run(letters, "diff", "cook:1", "cook:2", "--json").stdout)["items"]}
+    # every item that existed and changed is listed; every item listed to run or update did
+    assert {n for n, change in diff.items() if change != "added"} <= listed.keys(), (diff, listed)
+    assert {n for n, a in listed.items() if a != "pending"} <= diff.keys(), (diff, listed)
+    counts, items = plan["counts"], cooked["items"]
+    assert counts["run"] == items["ran"] == 1
+    # the new letter's partition cannot be named before count_4 ran: among the pending, counted
+    assert counts["update"] <= items["updated"] <= counts["update"] + counts["pending"], (counts, items)
+
+
+@pytest.mark.timeout(120)
+def test_removed_items_are_counted_and_the_dry_run_names_them_and_why(letters):
+    (letters.root / "texts" / "avocado.txt").unlink()
+    plan = json.loads(run(letters, "cook", "letters.py", "--dry-run", "--json").stdout)
+    removed = sorted((r["name"], r["node"], r["why"]) for r in plan["items"] if r["action"] == "remove")
+    assert removed == [
+        ("count_2", "count", "its parent texts_2 was removed"),
+        ("texts_2", "texts", "its file texts/avocado.txt is gone"),
+    ], plan["items"]
+    assert plan["counts"]["remove"] == 2
+    result = run(letters, "cook", "letters.py", "--json")
+    assert json.loads(result.stdout)["items"]["removed"] == 2
+    line = normal(run(letters, "cook", "letters.py").stderr).splitlines()[0]  # nothing left to remove
+    assert line == "cook 3 succeeded: 0 ran, 0 cached, 0 updated, 7 reused, 0 failed, 0 cancelled, 0 removed in T s"
+    detail = json.loads(run(letters, "history", "2", "--json").stdout)["cook"]
+    assert detail["items"]["removed"] == sum(row["removed"] for row in detail["nodes"]) == 2
+    assert "0 cancelled, 2 removed" in run(letters, "history", "2").stdout
+    listed = json.loads(run(letters, "history", "--json").stdout)["cooks"]
+    assert [c["items"]["removed"] for c in listed] == [0, 2, 0]
+
+
+@pytest.mark.timeout(120)
+def test_history_shows_cooks_recorded_before_removed_was_counted(project):
+    from conftest import golden_store
+
+    golden_store(project, "schema2-wide300")
+    listed = run(project, "history").stdout.splitlines()
+    assert listed[0].split("\t")[6:12] == ["ran", "cached", "reused", "failed", "cancelled", "removed"]
+    assert all(line.split("\t")[11] == "" for line in listed[1:]), listed  # no count: an empty cell
+    assert "removed" not in run(project, "history", "1").stdout.splitlines()[1]
+
+
 # -- the one-line summary: updated, and each result once ----------------------------------------------
 def test_the_summary_line_counts_updated_and_lists_each_result_once(letters):
     letters.write("texts/banana.txt", "jumps over the lazy dog twice\n")
     result = run(letters, "cook", "letters.py")
-    assert normal(result.stderr).splitlines()[0] == "cook 2 succeeded: 1 ran, 0 cached, 3 updated, 5 reused, 0 failed, 0 cancelled in T s"
+    assert normal(result.stderr).splitlines()[0] == "cook 2 succeeded: 1 ran, 0 cached, 3 updated, 5 reused, 0 failed, 0 cancelled, 0 removed in T s"
     assert result.stdout == "results:\n  counts/apple.txt\n  counts/avocado.txt\n  counts/banana.txt\n"
     results = json.loads(run(letters, "cook", "letters.py", "--json").stdout)["results"]
     assert len(results) == len(set(results)) == 3

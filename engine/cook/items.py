@@ -12,6 +12,7 @@ given, and ``observe`` hears each decision and its reason (the plan it prints).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from pdgstore.engine.cook import inplace
@@ -20,11 +21,13 @@ from pdgstore.engine.cook.settle import Settle
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.cache import CacheChecker
 from pdgstore.engine.graph.api import Graph
+from pdgstore.engine.graph.nodes import FilePattern
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.incremental import decide
 from pdgstore.engine.incremental import signatures as incremental
 
 from pdgstore.errors import PdgError
+from pdgstore.events import PATH
 from pdgstore.state import State
 
 NEED_EXPECTED, NEED_CACHE_CHECK = decide.NEED_EXPECTED, decide.NEED_CACHE_CHECK
@@ -59,6 +62,8 @@ class Items:
         #: a delta walk's items remade in this cook: item id -> its record from before
         #: (``inplace.Was``), which a wait-for-all merged in place reads (``engine.cook.inplace``)
         self.before: dict[str, inplace.Was] | None = None
+        #: item id -> name of the items removed in this cook (what their children's removal says)
+        self.removed_names: dict[str, str] = {}
 
     # -- each kind of item -------------------------------------------------------------------------
     def born(self, node, new: dict) -> None:
@@ -178,11 +183,35 @@ class Items:
         self.enqueue(item_id, node)
 
     def removed(self, item_id: str, cook_id: int) -> None:
-        decision = decide.removed(item_id, cook_id)
+        """Remove the recorded ``item_id``, which its node did not generate again: record why,
+        count it, and tell a dry run its name and node (gone from the state once recorded)."""
+        item = self.state.items.get(item_id)
+        decision = decide.removed(item_id, cook_id, self._why_removed(item) if item is not None else "")
         for cls, fields in decision.events:
             self.recorder.record(cls, fields)
+        self.settle.removed()
+        if item is not None:
+            self.removed_names[item_id] = item.name
         if self.observe is not None:
-            self.observe(item_id, decision.action, {})
+            named = {"name": item.name, "node": item.node} if item is not None else {}
+            self.observe(item_id, decision.action, {**(decision.reason or {}), **named})
+
+    def _why_removed(self, item) -> str:
+        """What made ``item`` go, when that can be told without reading more: a parent removed
+        before it in this cook, or the file a file pattern's item stood for gone or no longer
+        matched; "" otherwise (``decide.removed`` says its node did not generate it again)."""
+        gone = [self.removed_names[p] for p in item.parents if p in self.removed_names]
+        if gone:
+            if len(gone) > 1:
+                return f"its parents {', '.join(gone[:3])}{' ...' if len(gone) > 3 else ''} were removed"
+            return f"its parent {gone[0]} was removed"
+        node = self.graph.nodes.get(item.node)
+        if isinstance(node, FilePattern) and item.outputs:
+            path = item.outputs[0][PATH]
+            if not os.path.exists(files.absolute(path, self.root)):
+                return f"its file {path} is gone"
+            return f"its file {path} no longer matches {node.pattern}"
+        return ""
 
     # -- facts that cost something -------------------------------------------------------------------
     def _view(self, new: dict) -> WorkItem:

@@ -295,8 +295,13 @@ class Cook:
             self._warn(message)
         if not self.target and previous is not None:
             for gone in [d["name"] for d in previous.nodes if d["name"] not in graph.nodes]:
+                why = f"node {gone} is no longer in the graph"
                 for item_id in list(self.state.node_items.get((graph.name, gone), {})):
-                    rec.emit(ev.WorkItemRemoved, item_id=item_id, reason=f"node {gone} is no longer in the graph")
+                    if self.observe is not None:  # a dry run: named before the removal takes it from the state
+                        name = self.state.items[item_id].name
+                        self.observe(item_id, "remove", {"message": why, "name": name, "node": gone})
+                    rec.emit(ev.WorkItemRemoved, item_id=item_id, reason=why)
+                    self.settle.removed()
         walk.files.stats = stats = self._stats()
         # items of these nodes whose inputs were not remade are reused unchecked (``Scan.since`` too)
         since = self.scan.since if self.scan is not None else None

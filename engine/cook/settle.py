@@ -57,6 +57,11 @@ class Settle:
         self.total -= 1
         self.done -= 1
 
+    def removed(self) -> None:
+        """A recorded item this cook did not generate again was removed (counted, never settled:
+        it is not one of the cook's items)."""
+        self.counts["removed"] += 1
+
     # -- outcomes ------------------------------------------------------------------------------------
     def cooked(self, item_id: str, how: str, remade: bool = False) -> None:
         """``item_id`` is done (``how``: ran, reused or updated; ``remade``: its results are new)."""

@@ -209,10 +209,12 @@ def reuse(prev, name: str, index: int, outputs: list | None = None, signature: s
     return Decision(REUSE, None, tuple(events)) if events else _REUSED
 
 
-def removed(item_id: str, cook_id: int) -> Decision:
-    """A recorded item its node did not generate again in this cook."""
-    reason = f"cook {cook_id} did not generate it again"
-    return Decision(REMOVE, None, ((ev.WorkItemRemoved, {"item_id": item_id, "reason": reason}),))
+def removed(item_id: str, cook_id: int, why: str = "") -> Decision:
+    """A recorded item its node did not generate again in this cook; ``why``: what the caller found
+    of the cause (its file is gone, its parent was removed), else the plain fact."""
+    message = why or f"cook {cook_id} did not generate it again"
+    events = ((ev.WorkItemRemoved, {"item_id": item_id, "reason": message}),)
+    return Decision(REMOVE, {"message": message}, events)
 
 
 # -- an item born cooked (a file pattern's) --------------------------------------------------------

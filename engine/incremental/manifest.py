@@ -49,7 +49,7 @@ from stat import S_ISREG
 from typing import cast
 
 import msgpack
-from pdgstore.engine.cook.summary import CookSummary
+from pdgstore.engine.cook.summary import COUNTS, CookSummary
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern
@@ -508,7 +508,7 @@ def _record(
         made.append((ev.NodeGenerated, {"node": name, "count": m["counts"][name]}))
         made.append((ev.NodeCooked, {"node": name, "failed": 0}))
     reused = sum(m["counts"][name] for name in order)
-    counts = {"ran": 0, "cached": 0, "updated": 0, "reused": reused, "failed": 0, "cancelled": 0}  # summary.COUNTS
+    counts = dict.fromkeys(COUNTS, 0) | {"reused": reused}
     finished = {"status": "success", "message": "", "counts": dict(counts)}
     made.append((ev.CookFinished, {**finished, "consistent": True} if target else finished))
     seq = log.next_seq
