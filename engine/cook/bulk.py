@@ -53,6 +53,8 @@ def plan(walk) -> list[str]:
     graph, state = walk.graph, walk.state
     if walk.affected is not None or walk.items is None or walk.items.observe is not None:
         return []
+    if graph.types.stat_handlers:
+        return []  # a stat handler may fail one item as it is made (``NewItem.error``): the walk decides each
     chosen: list[str] = []
     all_cooked: set[str] = set()  # chosen nodes whose items are all born cooked
     for name in walk.scope:

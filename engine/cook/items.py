@@ -116,6 +116,14 @@ class Items:
         self._keep_before(prev, decision)
         self.carry_out(item_id, decision, node, signature)
 
+    def failed_at_birth(self, node, new: dict, message: str) -> None:
+        """An item that fails as it is made (``NewItem.error``: a stat handler raised on its file):
+        recorded as generated, then failed with ``message``."""
+        prev = decide.record_of(self.state.items.get(new["item_id"]))
+        decision = decide.failed(new["item_id"], message, decide.generated_only(new))
+        self._keep_before(prev, decision)
+        self.carry_out(new["item_id"], decision, node)
+
     def _keep_before(self, prev, decision: decide.Decision) -> None:
         """Keep the record of an item a delta walk makes again, for the partitions it is in."""
         if self.before is not None and prev is not None and decision.action != REUSE:

@@ -25,7 +25,7 @@ from pdgstore.engine.cook.items import Items
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
 from pdgstore.engine.cook.takennames import TakenNames
-from pdgstore.engine.errors import error_line
+from pdgstore.engine.errors import HandlerError, error_line
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern, GenerateContext, NewItem, Partitioner, Processor, child_attrs
@@ -240,7 +240,11 @@ class Walk:
             specs = []
             for item in again:
                 first = item.outputs[0]
-                record = self.file_record(files.absolute(first[PATH], root), node.tag, first)
+                try:
+                    record = self.file_record(files.absolute(first[PATH], root), node.tag, first)
+                except HandlerError as exc:  # as ``FilePattern.generate``: this item fails, not the node
+                    specs.append(NewItem(key=first[PATH], index=item.index, error=str(exc)))
+                    continue
                 specs.append(NewItem(key=record[PATH], index=item.index, outputs=[record]))
             self._add_children(self.runs[name], specs, None, numbers=[i.index + 1 for i in again])
             self._node_generated(name)
@@ -382,7 +386,10 @@ class Walk:
                 "inputs": inputs,
                 "outputs": outputs,
             }
-            decide_item(processor, fields)
+            if spec.error:  # a stat handler raised on its file: it alone fails
+                items.failed_at_birth(processor, fields, spec.error)
+            else:
+                decide_item(processor, fields)
             if self.early and processor.does_work:
                 self._announce_children(run, [item_id])
 

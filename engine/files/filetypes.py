@@ -34,6 +34,8 @@ from typing import Any
 from pdgstore.engine.errors import error_line
 
 ENTRY_POINT_GROUP = "pdgstore.types"
+#: the global a types plugin's module holds its file's name in (``load_plugin_file``)
+PLUGIN_FILE = "__pdg_plugin_file__"
 
 #: extension -> tag (PDG's built-in extension tags, most specific tags last)
 DEFAULT_EXTENSION_TAGS = {
@@ -201,8 +203,9 @@ class TypeRegistry:
     registerScheduler = register_scheduler_type
 
     # -- plugins ---------------------------------------------------------------------------------
-    def load_plugin_file(self, path: Path) -> None:
-        """Run one types plugin; a failure is a warning naming the file."""
+    def load_plugin_file(self, path: Path, shown: str | None = None) -> None:
+        """Run one types plugin; a failure is a warning naming the file. ``shown``: how messages
+        name the file (``pdg/types/t.py``, relative to the project), ``path`` when None."""
         from pdgstore.engine.pdgapi import ensure_pdg_module
 
         ensure_pdg_module()  # the plugin's `import pdg` must not find the project's pdg/types/ folder
@@ -211,6 +214,9 @@ class TypeRegistry:
             if spec is None or spec.loader is None:
                 raise ImportError("it is not a Python file")
             module = importlib.util.module_from_spec(spec)
+            # the module's name is internal (a plugin is no importable module): its functions are
+            # named by this file (``handler_name``), found through their globals
+            setattr(module, PLUGIN_FILE, shown or str(path))
             spec.loader.exec_module(module)
             register = getattr(module, "register_types", None) or getattr(module, "registerTypes", None)
             if register is None:
@@ -239,7 +245,8 @@ class TypeRegistry:
                 real = path.resolve()
                 if real not in seen:
                     seen.add(real)
-                    self.load_plugin_file(path)
+                    shown = path.relative_to(folder).as_posix() if project_dir and folder == Path(project_dir) else None
+                    self.load_plugin_file(path, shown)
         if use_entry_points and may_declare_plugins():
             from importlib.metadata import entry_points
 

@@ -19,7 +19,7 @@ from typing import Literal
 
 import xxhash
 from pdgstore.engine.errors import HandlerError, error_line
-from pdgstore.engine.files.filetypes import DEFAULT_EXTENSION_TAGS, TypeRegistry
+from pdgstore.engine.files.filetypes import DEFAULT_EXTENSION_TAGS, PLUGIN_FILE, TypeRegistry
 
 from pdgstore.events import HASH, MTIME_NS, PATH, SIZE, TAG
 
@@ -166,8 +166,13 @@ def _hash(path: str, rel: str, tag: str, st: os.stat_result, types: TypeRegistry
 
 
 def handler_name(fn) -> str:
-    """How a warning names a user's handler: its module and qualified name."""
-    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+    """How a message names a user's handler: a types plugin's as ``pdg/types/t.py:name`` (the
+    plugin's module name is internal), another's by its module and qualified name."""
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    plugin = getattr(fn, "__globals__", {}).get(PLUGIN_FILE)
+    if isinstance(plugin, str):
+        return f"{plugin}:{name}"
+    return f"{getattr(fn, '__module__', '?')}.{name}"
 
 
 def record(

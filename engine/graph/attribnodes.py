@@ -15,7 +15,7 @@ import fnmatch
 import hashlib
 from typing import Any
 
-from pdgstore.engine.errors import GraphError
+from pdgstore.engine.errors import GraphError, HandlerError
 from pdgstore.engine.graph import attribs, checks
 from pdgstore.engine.graph.nodes import (
     GenerateContext,
@@ -156,7 +156,10 @@ class AttributePromote(Processor):
             return [NewItem(key=0, index=parent.index, outputs=list(parent.outputs))]
         paths = [v[0] if attr[0] == "file" else str(v) for v in attr[1]]
         tags = [v[1] if attr[0] == "file" else self.tag for v in attr[1]]
-        records = [ctx.file(p, t) for p, t in zip(paths, tags)]
+        try:
+            records = [ctx.file(p, t) for p, t in zip(paths, tags)]
+        except HandlerError as exc:  # this item fails, not the node
+            return [NewItem(key=0, index=parent.index, error=str(exc))]
         return [NewItem(key=0, index=parent.index, outputs=list(parent.outputs) + records)]
 
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from pdgstore.engine.errors import GraphError
+from pdgstore.engine.errors import GraphError, HandlerError
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.cache import check_mode
 from pdgstore.engine.graph import attribs, checks
@@ -45,6 +45,9 @@ class NewItem:
     outputs: list = field(default_factory=list)
     #: attributes of the parent the child does not take (an attribute delete or rename)
     drop: tuple = ()
+    #: why the item fails as it is made (a stat handler raised on its file): it is recorded and
+    #: failed with this message, its siblings made as usual
+    error: str = ""
 
 
 def child_attrs(parent_attrs: dict, spec: NewItem) -> dict:
@@ -317,7 +320,11 @@ class FilePattern(Processor):
                     f"file pattern {self.name} matches {shown}, whose name is not valid UTF-8: the log records "
                     "file names as UTF-8; rename the file or narrow the pattern"
                 )
-            rec = ctx.file(path, self.tag)
+            try:
+                rec = ctx.file(path, self.tag)
+            except HandlerError as exc:  # this file's item fails, not the node
+                out.append(NewItem(key=files.relative(path, ctx.root), index=index, error=str(exc)))
+                continue
             out.append(NewItem(key=rec[files.PATH], index=index, outputs=[rec]))
         return out
 
