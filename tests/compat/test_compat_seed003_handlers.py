@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zlib
 
+import pytest
 from pdgstore.engine import cook_graph
 
+from compat.conftest import EXAMPLES
 from dask_cluster import dask_cluster  # noqa: F401 - a fixture
+
+REPO = EXAMPLES.parents[1]
 
 
 def test_custom_tags_sample_tags_files_by_extension_and_names_a_viewer(example):
@@ -246,3 +252,71 @@ def registerTypes(type_registry):
         ["render_3", "render_batch1", True, 2],
     ]
     assert {i.state for i in ex.items("render")} == {"cooked_success"}  # a hit: reused, nothing ran
+
+
+RAISING_STAT = """
+def bad_stat(local_path, raw_file, work_item):
+    raise ValueError("unreadable notes")
+
+def registerTypes(type_registry):
+    type_registry.registerStatHandler("file/text", bad_stat)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_stat_handler_that_raises_fails_its_files_item_alone(project):
+    """docs/graph-api.md: "a handler that raises fails the item", naming the handler as the user
+    knows it (the plugin's file in the project, not its internal module name), its tag and the
+    file; the other files' items are made, and a fixed handler makes the failed one next cook."""
+    project.write("pdg/types/t.py", RAISING_STAT)
+    project.write("in/a.txt", "alpha\n")
+    project.write("in/b.bgeo", "geo\n")
+    project.write("g.py", "from pdgstore.engine import Graph\ngraph = Graph('g')\ngraph.file_pattern('files', 'in/*')\n")
+    sentence = "stat handler pdg/types/t.py:bad_stat for tag file/text raised on in/a.txt: ValueError: unreadable notes"
+    for _ in range(2):  # a fresh cook (made in bulk but for this), then a recook of what it recorded
+        cooked = project.pdg("cook", "g.py")
+        assert cooked.exit_code == 1 and "failed to generate" not in cooked.output, cooked.output
+        items = json.loads(project.pdg("items", "--json").output)["items"]
+        assert [(i["name"], i["state"], [o["path"] for o in i["outputs"]]) for i in items] == [
+            ("files_1", "cooked_fail", []),
+            ("files_2", "cooked_success", ["in/b.bgeo"]),
+        ]
+        assert json.loads(project.pdg("show", "files_1", "--json").output)["item"]["error"] == sentence
+    project.write("pdg/types/t.py", RAISING_STAT.replace('raise ValueError("unreadable notes")', "return 0"))
+    assert project.pdg("cook", "g.py").exit_code == 0
+    items = json.loads(project.pdg("items", "--json").output)["items"]
+    assert [(i["name"], i["state"]) for i in items] == [("files_1", "cooked_success"), ("files_2", "cooked_success")]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", ["seed003_tags", "seed003_stat", "seed003_stat_node"])
+def test_the_example_runs_as_its_docstring_says_and_leaves_only_ignored_files(name, tmp_path):
+    """The docstring's ``pdg cook graph.py && pdg show ...`` works on the folder as git holds it
+    (its input files are in it: the pattern matched none, then there was no item to show), and what
+    the cook writes there is ignored by git, so a cook in place leaves ``git status`` clean."""
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    folder = f"examples/pdg_api/{name}"
+    listed = ["git", "ls-files", "--cached", "--others", "--exclude-standard", folder]  # tracked or not ignored
+    shipped = subprocess.run(listed, cwd=REPO, capture_output=True, text=True, check=True)
+    root = tmp_path / name
+    root.mkdir()
+    for path in shipped.stdout.split():  # the files git ships, and no more
+        (root / path[len(folder) + 1 :]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / path, root / path[len(folder) + 1 :])
+    assert any(p.startswith(f"{folder}/in/") for p in shipped.stdout.split())
+    before = {p for p in root.rglob("*") if p.is_file()}
+    doc = ast.get_docstring(ast.parse((root / "graph.py").read_text())) or ""
+    (line,) = [li.split("#")[0].strip() for li in doc.splitlines() if li.strip().startswith("pdg cook")]
+    for command in line.split("&&"):
+        words = command.split()
+        assert words[0] == "pdg", line
+        done = subprocess.run([sys.executable, "-m", "pdgstore.cli.main", *words[1:]], cwd=root,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+        assert "warning" not in done.stdout + done.stderr, (command, done.stdout, done.stderr)
+    made = sorted(f"{folder}/{p.relative_to(root).as_posix()}" for p in root.rglob("*") if p.is_file() and p not in before)
+    assert made, "the cook wrote nothing (its store at least)"
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], cwd=REPO, input="\n".join(made),
+                             capture_output=True, text=True)  # fmt: skip
+    assert sorted(ignored.stdout.split()) == made
