@@ -79,6 +79,7 @@ class WebApi:
         ``times`` (cook seconds, 0 when not cooked) and ``sizes`` (bytes of output files)."""
         with self._reading() as log:
             state, point = refs.state_at(log, at)
+            _find_node(state, graph, node)
             ids, names, codes, times, sizes = [], [], [], [], []
             for item in state.items_of(graph, node, summary=True):
                 ids.append(item.item_id)
@@ -158,11 +159,10 @@ class WebApi:
                 "more": max(0, len(rows) - DIFF_ROWS),
             }
 
-    def node_names(self, graph: str) -> list[str] | None:
-        """The names of the graph's nodes as last loaded (None: no such graph in the store)."""
+    def check_node(self, graph: str, node: str) -> None:
+        """Refuse a graph or node the store does not have, as ``pdg items GRAPH/NODE`` does."""
         with self._reading() as log:
-            info = TableState(log).graphs.get(graph)
-            return None if info is None else [n["name"] for n in info.nodes]
+            _find_node(TableState(log), graph, node)
 
     def graph_file(self, graph: str) -> tuple[str, str] | None:
         """(graph file, project root), absolute, of the graph's last loaded definition."""
@@ -180,6 +180,12 @@ class WebApi:
         if log is not None:
             log.close()
             self._local.log = None
+
+
+def _find_node(state, graph: str, node: str) -> None:
+    """``UnknownNode`` (a ``PdgError``: a 400) with the CLI's sentence when the store has no
+    ``graph`` or no ``node`` in it (``queries.find_node``)."""
+    queries.find_node(state, f"{graph}{queries.GRAPH_SEPARATOR}{node}")
 
 
 def _upstream(node: dict) -> list[str]:

@@ -156,11 +156,7 @@ class WebRoutes:
             return _json(400, {"error": str(exc)})
 
     def _cook(self, graph: str, node: str) -> dict:
-        nodes = self.api.node_names(graph)
-        if nodes is None:
-            raise PdgError(f"this store has no graph named {graph}")
-        if node not in nodes:
-            raise PdgError(f"graph {graph} has no node named {node} (its nodes: {', '.join(nodes)})")
+        self.api.check_node(graph, node)
         info = self.api.graph_file(graph)
         if info is None or not os.path.exists(info[0]):
             raise PdgError(f"graph {graph}'s file {info[0] if info else '(none recorded)'} is gone: nothing to cook")

@@ -93,8 +93,11 @@ def test_cook_is_a_post_with_the_token_in_a_header(webproject, serve):
         "another site's page": 403,
     }
     assert all(answer[1]["error"] for answer in refused.values())
-    code, answer = call(server, "/api/cook?graph=web&node=nope", token=token)
-    assert code == 400 and "no node named nope" in answer["error"] and "work" in answer["error"]
+    # an unknown node or graph: the sentence ``pdg items GRAPH/NODE`` gives
+    for graph, node in (("web", "nope"), ("nope", "work")):
+        code, answer = call(server, f"/api/cook?graph={graph}&node={node}", token=token)
+        said = webproject.pdg("items", f"{graph}/{node}")
+        assert code == 400 and said.exit_code == 2 and f"pdg: {answer['error']}\n" in said.output, answer
     code, answer = call(server, "/api/graph", "POST", token)
     assert code == 405  # the answers only read
     assert len(cooks(webproject)) == before  # nothing ran

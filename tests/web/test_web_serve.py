@@ -24,6 +24,15 @@ printf '%s\\n' "$1" > "$PDG_TEST_OPENED.tmp" && mv "$PDG_TEST_OPENED.tmp" "$PDG_
 """
 
 
+def answer(url: str) -> tuple[int, dict]:
+    """(status, JSON body) of a GET."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
 def get(url: str, token: str | None = None, header: bool = False) -> int:
     if token is not None and not header:
         url += ("&" if "?" in url else "?") + f"token={token}"
@@ -81,6 +90,24 @@ def test_open_with_actions_opens_the_address_with_the_token(webproject, serve, s
     page.wait_for_function("window.pdgView && window.pdgView.ready && window.pdgView.connected", timeout=60_000)
     page.wait_for_selector(".node[data-node=work] button[data-act=cook]")  # the page it opened can act
     assert page.locator("#actions-bar").is_visible()
+
+
+def test_an_unknown_graph_or_node_is_refused_with_the_clis_sentence(webproject, serve):
+    """/api/items of a node the store does not have is a 400 saying so, as /api/item of an unknown
+    id is, in the words of ``pdg items GRAPH/NODE``; a known node answers its items."""
+    assert webproject.pdg("cook", "web.py").exit_code == 0
+    server = serve()
+    base = f"http://127.0.0.1:{server.port}/api/"
+    code, body = answer(base + "items?graph=web&node=work")
+    assert code == 200 and len(body["ids"]) == 24
+    for graph, node in (("web", "nope"), ("nope", "work")):
+        code, body = answer(base + f"items?graph={graph}&node={node}")
+        said = webproject.pdg("items", f"{graph}/{node}")
+        assert code == 400 and said.exit_code == 2 and f"pdg: {body['error']}\n" in said.output, body
+    assert body["error"] == "the store has no graph nope for node nope/work (its graphs: web)"
+    code, body = answer(base + "items?graph=web&node=nope")
+    assert body["error"] == "the store has no node web/nope (its nodes: files, work, after)"
+    assert answer(base + "item?id=zzz")[0] == 400
 
 
 def test_off_loopback_every_answer_and_the_websocket_need_the_token(webproject, serve, page):
