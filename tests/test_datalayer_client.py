@@ -1,11 +1,15 @@
-"""The data layer's client (``engine.datalayer.client``): what it sends while its connection opens."""
+"""The data layer's client (``engine.datalayer.client``): what it sends while its connection opens,
+and how it refuses an address of the wrong kind."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 
+import pdgd
 import pytest
 from pdgstore.engine.datalayer.client import RemoteDataLayer
+from pdgstore.engine.datalayer.handlers import CommandError
 
 
 class _Visualizer:
@@ -51,3 +55,69 @@ def test_a_path_subscribed_while_the_connection_opens_is_subscribed_once():
         assert subscribes == [{"op": "subscribe", "path": "pdg/g/node_a", "since": None}]
     finally:
         client.close()
+
+
+class _Lost:
+    """A visualizer that notes its messages and when it hears ``subscriptionLost``."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+        self.lost = threading.Event()
+
+    def processMessage(self, message, path) -> None:  # noqa: N802 - PDG's name
+        self.messages.append(message)
+
+    def subscriptionLost(self) -> None:  # noqa: N802 - PDG's name
+        self.lost.set()
+
+
+def _served(project, serve):
+    project.write("g.py", "from pdgstore.engine import Graph\ngraph = Graph('g')\ngraph.file_pattern('files', 'in/*.txt')\n")
+    project.inputs(2)
+    assert project.pdg("cook", "g.py").exit_code == 0
+    return serve()
+
+
+@pytest.mark.timeout(120)
+def test_a_client_refuses_an_address_of_the_other_scheme_at_once(project, serve):
+    """A WebSocket client given ``tcp://`` did nothing, silently; a TCP client took ``ws://``."""
+    server = _served(project, serve)
+    manager = pdgd.DataLayerInterfaceManager.Instance()
+    for kind, address, takes, other in (
+        ("DataLayerWSClient", f"tcp://127.0.0.1:{server.tcp_port}", "ws", "DataLayerTCPClient takes tcp://"),
+        ("DataLayerTCPClient", f"ws://127.0.0.1:{server.ws_port}", "tcp", "DataLayerWSClient takes ws://"),
+    ):
+        with pytest.raises(ValueError) as refused:
+            manager.createInterface(kind, address)
+        assert str(refused.value) == f"{kind} takes a {takes}://HOST:PORT address, not {address!r} ({other} addresses)"
+
+
+@pytest.mark.timeout(120)
+def test_a_websocket_client_on_the_tcp_port_says_it_cannot_connect(project, serve):
+    """Given the TCP port without a scheme, a WebSocket client once retried for ever, silently:
+    no message, no ``subscriptionLost``. It gives up, says why to its visualizers (one subscribed
+    after it gave up too) and to a command; on the right port it connects as before."""
+    server = _served(project, serve)
+    manager = pdgd.DataLayerInterfaceManager.Instance()
+    client = manager.createInterface("DataLayerWSClient", f"127.0.0.1:{server.tcp_port}")
+    try:
+        early, late = _Lost(), _Lost()
+        client.subscribe(early, "pdg")
+        assert early.lost.wait(60) and not early.messages
+        client.subscribe(late, "pdg")
+        assert late.lost.is_set()
+        assert client.error == (
+            f"127.0.0.1:{server.tcp_port} does not answer as a data layer WebSocket server (InvalidMessage: did "
+            "not receive a valid HTTP response): is it a TCP data layer port? DataLayerTCPClient takes tcp://HOST:PORT"
+        )
+        with pytest.raises(CommandError) as failed:
+            client.sendCommand("status", None, "pdg/g/node_files", timeout=30)
+        assert str(failed.value) == client.error
+    finally:
+        client.close()
+    good = manager.createInterface("DataLayerWSClient", f"127.0.0.1:{server.ws_port}")
+    try:
+        assert good.sendCommand("status", None, "pdg/g/node_files", timeout=30)["properties"]["num_work_items"] == [2]
+        assert good.error is None
+    finally:
+        good.close()

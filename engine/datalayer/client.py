@@ -9,6 +9,12 @@ them). Visualizers are called on the client's own thread.
 
 A token (for a server on another address, or for commands that change things) is given in the
 address (``ws://host:port/?token=...``, ``tcp://host:port?token=...``) or ``$PDG_DATALAYER_TOKEN``.
+
+A client takes its own scheme's addresses only (``ValueError`` at once for another's). A server
+that answers the first connection but not as a data layer of the client's kind (a WebSocket client
+given the TCP port, a token refused) is no outage to wait out: the client gives up, ``error`` says
+why, every visualizer hears ``subscriptionLost()`` (one that subscribes later too) and
+``sendCommand`` raises ``CommandError`` with that sentence.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import json
 import os
 import random
 import threading
+import time
 from concurrent.futures import Future
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +36,7 @@ from pdgstore.engine.datalayer.messages import Message, apply_message, snapshot
 from pdgstore.engine.datalayer.sharedlists import Resolver
 from pdgstore.engine.errors import error_line
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake, InvalidMessage
 
 #: first and longest wait between reconnection attempts
 BACKOFF_S = (0.1, 5.0)
@@ -41,12 +49,22 @@ class RemoteDataLayer:
     """A data layer served elsewhere. ``close()`` when done."""
 
     scheme = ""
+    #: PDG's name of the interface type (``createInterface``)
+    type_name = ""
     #: what the client asks of the server in its ``hello`` (``sessions``)
     hello: dict[str, Any] = {}
 
     def __init__(self, address: str, token: str | None = None) -> None:
         parts = urlsplit(address if "://" in address else f"{self.scheme}://{address}")
-        if not parts.hostname or not parts.port:
+        if parts.scheme != self.scheme:
+            other = {c.scheme: c.type_name for c in (WSClient, TCPClient)}.get(parts.scheme)
+            hint = f" ({other} takes {parts.scheme}:// addresses)" if other else ""
+            raise ValueError(f"{self.type_name} takes a {self.scheme}://HOST:PORT address, not {address!r}{hint}")
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if not parts.hostname or not port:
             raise ValueError(f"a data layer address is {self.scheme}://HOST:PORT, not {address!r}")
         self.host, self.port = parts.hostname, parts.port
         self.address = address
@@ -62,6 +80,8 @@ class RemoteDataLayer:
         self._ids = itertools.count(1)
         self._send = None
         self.connected = threading.Event()
+        #: why the client gave up (the server does not answer as a data layer of its kind), or None
+        self.error: str | None = None
         self._closing = False
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name=f"pdgd-client-{self.port}", daemon=True)
@@ -82,6 +102,12 @@ class RemoteDataLayer:
             # not connected yet (or connecting): ``_opened`` subscribes every path it finds here
             send_now = first and self._send is not None
             since = self.seqs.get(path)
+            refused = self.error is not None
+        if refused:  # told as those subscribed before it was (``_refused``)
+            lost = getattr(visualizer, "subscriptionLost", None)
+            if lost is not None:
+                lost()
+            return
         if send_now:
             self._post({"op": "subscribe", "path": path, "since": since})
 
@@ -100,8 +126,13 @@ class RemoteDataLayer:
 
     def sendCommand(self, name: str, params=None, path: str = "pdg", timeout: float = 30.0):
         """Run a command on the server; its result, or ``CommandError`` with the server's sentence."""
-        if not self.connected.wait(timeout):
-            raise CommandError(f"not connected to the data layer at {self.address}")
+        deadline = time.monotonic() + timeout
+        while not self.connected.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+            if self.error is not None:
+                raise CommandError(self.error)
+            if time.monotonic() >= deadline:
+                last = self.stats.get("last_error")
+                raise CommandError(f"not connected to the data layer at {self.address}" + (f": {last}" if last else ""))
         ident = next(self._ids)
         future: Future = Future()
         self._pending[ident] = future
@@ -159,6 +190,10 @@ class RemoteDataLayer:
                 self.stats["last_error"] = error_line(exc)
             except Exception as exc:  # noqa: BLE001 - websockets' own errors: retry like any other drop
                 self.stats["last_error"] = error_line(exc)
+                refusal = self._refusal(exc) if not self.stats["connects"] else None
+                if refusal is not None:  # never connected: the address is wrong, not down
+                    self._refused(refusal)
+                    return
             self._lost()
             if self._closing:
                 return
@@ -183,6 +218,24 @@ class RemoteDataLayer:
         for path, since in paths:
             await send({"op": "subscribe", "path": path, "since": since})
         self.connected.set()
+
+    def _refusal(self, exc: Exception) -> str | None:
+        """The sentence for a first connection's failure that waiting cannot mend (None: retry)."""
+        return None
+
+    def _refused(self, message: str) -> None:
+        """Give up (``_refusal``): say why to the callers waiting on a command and to every visualizer."""
+        with self.lock:
+            self.error = message
+            visualizers = {id(v): v for subs in self.subscribers.values() for v in subs}
+        self.stats["last_error"] = message
+        for future in list(self._pending.values()):
+            if not future.done():
+                future.set_exception(CommandError(message))
+        for visualizer in visualizers.values():
+            lost = getattr(visualizer, "subscriptionLost", None)
+            if lost is not None:
+                lost()
 
     def _lost(self) -> None:
         was = self.connected.is_set()
@@ -242,9 +295,20 @@ class WSClient(RemoteDataLayer):
     """``DataLayerWSClient``: ``ws://host:port``."""
 
     scheme = "ws"
+    type_name = "DataLayerWSClient"
     #: one ``batch`` message per wake-up of the server instead of one message per frame, and lists
     #: of item ids packed, read lazily (``packedids``; refs, ``sharedlists``, from an older server)
     hello = {"batch": True, "refs": True, "packed": True}
+
+    def _refusal(self, exc: Exception) -> str | None:
+        if isinstance(exc, InvalidMessage):  # no HTTP answer: a TCP data layer port, or no web server at all
+            return (
+                f"{self.address} does not answer as a data layer WebSocket server ({error_line(exc)}): "
+                f"is it a TCP data layer port? DataLayerTCPClient takes tcp://HOST:PORT"
+            )
+        if isinstance(exc, InvalidHandshake):  # an HTTP answer, but no WebSocket: a refusal (a token)
+            return f"{self.address} refused the data layer WebSocket connection: {error_line(exc)}"
+        return None
 
     async def _session(self):
         uri = f"ws://{self.host}:{self.port}/"
@@ -269,6 +333,7 @@ class TCPClient(RemoteDataLayer):
     """``DataLayerTCPClient``: ``tcp://host:port`` (msgpack frames)."""
 
     scheme = "tcp"
+    type_name = "DataLayerTCPClient"
     hello = {"refs": True, "packed": True}
 
     async def _session(self):
