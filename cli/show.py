@@ -89,7 +89,8 @@ def command(item, at, db, as_json) -> None:
     job = d["job"]
     if job:
         code = "running" if job["exit_code"] is None else f"exit code {job['exit_code']}"
-        p(f"job: {job['scheduler']}, attempt {job['attempt']}, pid {job['pid']}, {code}", markup=False)
+        pid = f", pid {job['pid']}" if job["pid"] and job["pid"] > 0 else ""  # 0: none (in-process, unknown)
+        p(f"job: {job['scheduler']}, attempt {job['attempt']}{pid}, {code}", markup=False)
         if job["log_path"] and not joblog.has_text(job["log_path"]):
             p(f"log: none (the job printed nothing: {joblog.absence(job['log_path'])})", markup=False)
         elif job["log_path"]:

@@ -321,7 +321,8 @@ def item_history(log: EventLog, item: Item, until: int | None = None, path: Call
         if event.kind == "WorkItemRemoved":
             state = "removed"
         elif event.kind == "JobStarted":
-            state, message = "cooking", f"{event.scheduler} job, pid {event.pid}, attempt {event.attempt}"
+            pid = f", pid {event.pid}" if event.pid > 0 else ""  # 0: in-process, or a pid the scheduler did not know
+            state, message = "cooking", f"{event.scheduler} job{pid}, attempt {event.attempt}"
         elif event.kind == "JobEnded":
             state = f"job {event.outcome}"
             message = f"exit code {event.exit_code}" + (f": {event.message}" if event.message else "")

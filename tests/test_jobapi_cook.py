@@ -240,3 +240,77 @@ def test_the_frames_example_renders_and_assembles_a_contact_sheet(project):
     assert [o["path"] for o in shown["outputs"]] == ["render/frame_0002.png"]
     sheet = json.loads(project.pdg_process("show", "contact_sheet_1", "--json").stdout)["item"]
     assert sheet["attrs"]["frames"] == {"type": "int", "values": [3]}
+
+
+@pytest.mark.timeout(120)
+def test_a_failed_jobs_error_says_why_it_failed_not_only_its_exit_code(project):
+    """A job that fails for a reason the result server, pdgcmd or the job itself states: the item's
+    error (``pdg show``, the cook's summary) says that reason after the exit code, on one line."""
+    outside = project.root.parent / f"{project.root.name}_outside.txt"
+    project.write("fatal.py", """
+        import pdgjson
+        pdgjson.WorkItem.fromJobEnvironment().addError("fatal problem\\nsecond line", fail_task=True)
+    """)
+    project.write("g.py", f'''
+        import sys
+        from pdgstore.engine import Graph
+        graph = Graph("why")
+        seed = graph.range_generate("seed", 1)
+        graph.scheduler("local", slots=3, max_retries=0, tick_period=0.05)
+        py = sys.executable
+        graph.command("outside", seed, [py, "-c", "import pdgcmd; open({str(outside)!r}, 'w').write('x'); "
+                                                 "pdgcmd.addOutputFile({str(outside)!r})"])
+        graph.command("badint", seed, [py, "-c", "import pdgcmd; pdgcmd.setIntAttrib('x', 'notanint')"])
+        graph.python_script("fatal", seed, "fatal.py")
+    ''')
+    cooked = project.pdg_process("cook", "g.py")
+    assert cooked.returncode == 1, cooked.stderr
+    errors = {}
+    for name in ("outside_1", "badint_1", "fatal_1"):
+        errors[name] = json.loads(project.pdg_process("show", name, "--json").stdout)["item"]["error"]
+        assert "\n" not in errors[name]
+        assert f"failed: {name} " in cooked.stderr and errors[name] in cooked.stderr  # the summary says it too
+    assert errors["outside_1"] == (
+        f"work item outside_1: its job exited with code 1: result server: {outside} is outside the project"
+        f" {project.root}"
+    )
+    assert errors["badint_1"] == (
+        "work item badint_1: its job exited with code 1: pdgcmd: attribute 'x' cannot be sent: "
+        "invalid literal for int() with base 10: 'notanint'"
+    )
+    assert errors["fatal_1"] == "work item fatal_1: its job exited with code 255: fatal problem"
+    assert "second line" in project.pdg_process("log", "fatal_1").stdout  # the whole text stays in its log
+
+
+@pytest.mark.timeout(120)
+def test_execCommand_runs_an_argument_list_and_refuses_what_is_no_command(project):
+    """``pdgcmd.execCommand(work_item, [...])`` runs the list without a shell (a string is split as
+    before); a command that is neither fails the item with one sentence, not a traceback."""
+    project.write("run.py", """
+        import sys
+        import pdgcmd, pdgjson
+        item = pdgjson.WorkItem.fromJobEnvironment()
+        value = item.intAttribValue("value")
+        command = {0: [sys.executable, "-c", "print('from a list; with a semicolon')"],
+                   1: f"{sys.executable} -c \\"print('from a string')\\"",
+                   2: 42}[value]
+        pdgcmd.execCommand(item, command)
+    """)
+    project.write("g.py", '''
+        from pdgstore.engine import Graph
+        graph = Graph("exec")
+        graph.scheduler("local", slots=3, max_retries=0, tick_period=0.05)
+        graph.python_script("run", graph.range_generate("n", 3), "run.py")
+    ''')
+    cooked = project.pdg_process("cook", "g.py")
+    assert cooked.returncode == 1, cooked.stderr
+    assert "from a list; with a semicolon" in project.pdg_process("log", "run_1").stdout
+    assert "from a string" in project.pdg_process("log", "run_2").stdout
+    names = ("run_1", "run_2", "run_3")
+    states = {n: json.loads(project.pdg_process("show", n, "--json").stdout)["item"] for n in names}
+    assert [states[n]["state"] for n in ("run_1", "run_2")] == ["cooked_success"] * 2
+    assert states["run_3"]["error"] == (
+        "work item run_3: its job exited with code 255: pdgcmd.execCommand: command is a string or a list of "
+        "arguments, not int 42"
+    )
+    assert "Traceback" not in project.pdg_process("log", "run_3").stdout

@@ -47,13 +47,13 @@ class RecordingSink:
         with self._lock:
             self.calls.append(("status", item_id, ok, message))
 
-    def warning(self, item_id, message):
+    def warning(self, item_id, message, refusal=False):
         with self._lock:
             self.warnings.append((item_id, message))
 
-    def log_line(self, item_id, text):
+    def log_line(self, item_id, text, level="info"):
         with self._lock:
-            self.calls.append(("log", item_id, text))
+            self.calls.append(("log", item_id, text, level))
 
 
 @pytest.fixture
@@ -270,11 +270,14 @@ def test_wrong_values_are_refused_and_change_nothing(server, args, problem):
 
 def test_a_job_does_not_send_what_the_server_would_refuse_unread(server, project):
     """Over the body limit the server answers without reading, so the job's send would end in a
-    broken pipe: pdgcmd checks the size first and fails with the reason instead."""
+    broken pipe: pdgcmd checks the size first and fails with the reason instead, which it tells the
+    server (an error in the item's log: its error then says why) rather than the attribute."""
     done = run_job(server, project, "import pdgcmd\npdgcmd.setStringAttrib('s', 'x' * (1 << 20))\nprint('after')")
     failed_with(done, "pdgcmd: attribute 's' cannot be sent: the request is ")
     assert "bytes, over the result server's limit of 1048576" in done.stderr
-    assert server.requests == 0 and server.sink.calls == []
+    assert server.requests == 1
+    [(what, _, text, level)] = server.sink.calls
+    assert (what, level) == ("log", "error") and text == done.stderr.strip().splitlines()[-1]
 
 
 def test_a_batch_over_the_limit_is_sent_in_parts(server, project):
@@ -571,7 +574,10 @@ def test_dicts_carry_nil_and_unsendable_values_fail_clearly(server, project):
             "pdgcmd.setDictAttrib('e', {'big': 1 << 40})\nprint('after')")
     done = run_job(server, project, code)
     failed_with(done, "pdgcmd: attribute 'e' cannot be sent: int exceeds XML-RPC limits")
-    assert server.sink.calls == [("attrib", "id42", "d", "dict", [{"a": None, "b": [1.5, "x"]}])]
+    assert server.sink.calls == [  # 'e' never went: the job's last words say why it failed
+        ("attrib", "id42", "d", "dict", [{"a": None, "b": [1.5, "x"]}]),
+        ("log", "id42", "pdgcmd: attribute 'e' cannot be sent: int exceeds XML-RPC limits", "error"),
+    ]
 
 
 def test_job_outside_a_scheduler_runs_standalone(tmp_path):

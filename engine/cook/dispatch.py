@@ -153,7 +153,8 @@ class Dispatch:
             if answer is AcceptResult.REJECT:
                 item_name = self.host.state.items[item_id].name
                 return self.settle.fail(
-                    item_id, f"scheduler {name} rejected work item {item_name} (on_accept_work_item)"
+                    item_id,
+                    f"scheduler {name} rejected work item {item_name} ({self._callback(name, 'on_accept_work_item')})",
                 )
         elif candidate is not None:  # a scheduler that may take in-process items if it accepts them
             try:
@@ -577,11 +578,16 @@ class Dispatch:
                 scheduler._pdg_alive = False
                 self._call(name, "on_stop", scheduler.on_stop)
 
-    @staticmethod
-    def _raised(name: str, callback: str, exc: BaseException, item_id: str = "") -> str:
+    def _callback(self, name: str, callback: str) -> str:
+        """The scheduler ``name``'s ``callback`` as its class spells it (``onSchedule``)."""
+        scheduler = self.schedulers.get(name)
+        return scheduler.callback_name(callback) if scheduler is not None else callback
+
+    def _raised(self, name: str, callback: str, exc: BaseException, item_id: str = "") -> str:
         if isinstance(exc, ExpansionError):  # the user's mistake (an @attr the item lacks): its sentence names
             return str(exc)  # the node, item and parameter; the engine's file and line would only mislead
         where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         at = f" at {where.filename}:{where.lineno}" if where else ""
-        about = f" for {item_id}" if item_id else ""
-        return f"scheduler {name}'s {callback}{about} raised {error_line(exc)}{at}"
+        item = self.host.state.items.get(item_id) if item_id else None
+        about = f" for work item {item.name}" if item is not None else f" for {item_id}" if item_id else ""
+        return f"scheduler {name}'s {self._callback(name, callback)}{about} raised {error_line(exc)}{at}"

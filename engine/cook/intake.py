@@ -23,6 +23,7 @@ from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.pdgapi.bridge import item_json
 from pdgstore.engine.schedulers import reports as rp
 from pdgstore.engine.schedulers.contract import Scheduler
+from pdgstore.engine.schedulers.outcome import exited, one_line
 
 from pdgstore import events as ev
 
@@ -54,6 +55,9 @@ class Intake:
         #: item id -> why: jobs that reported themselves cancelled (``pdgcmd.workItemCancelled``);
         #: their end is recorded as a cancel, whatever their exit code
         self.cancelled_by_job: dict[str, str] = {}
+        #: item id -> the last reason heard while its job ran (a call the result server refused, an
+        #: error the job logged): added to its failure when the job then just exits non-zero
+        self.heard_why: dict[str, str] = {}
         self._on: dict[type, Callable[[Any], None]] = {
             rp.Finished: self._finished,
             rp.JobStarted: self._job_started,
@@ -199,6 +203,7 @@ class Intake:
     def _job_started(self, report: rp.JobStarted) -> None:
         if self._late(report):
             return
+        self.heard_why.pop(report.item_id, None)  # a new attempt: what the last one heard is not its
         if report.pid == 0 and not report.log_uri:
             self.host.recorder.emit(ev.WorkItemStateChanged, item_id=report.item_id, state="cooking")
         else:
@@ -215,6 +220,11 @@ class Intake:
         if self._late(report):
             return
         item_id, exit_code, outcome, text = report.item_id, report.exit_code, report.outcome, report.message
+        heard = self.heard_why.pop(item_id, "")
+        if outcome == "failure" and exit_code > 0:
+            text = text or exited(exit_code)
+            if heard and text.startswith(exited(exit_code)):  # the exit code alone says nothing
+                text = f"{text}: {heard}"
         why = self.cancelled_by_job.pop(item_id, None) if outcome != "retry" else None
         if why is not None:  # the job said it was cancelled: its exit code does not matter
             outcome, text = "cancelled", why
@@ -225,7 +235,7 @@ class Intake:
             self._release(item_id)
             return self.settle.cancelled(item_id, why)
         if outcome == "failure":
-            self._failed(item_id, text or f"its job exited with code {exit_code}")
+            self._failed(item_id, text or exited(exit_code))
         else:
             self.succeeded(item_id)
 
@@ -262,6 +272,8 @@ class Intake:
         if self._late(report):
             return
         self.host.recorder.emit(ev.WorkItemLogged, item_id=report.item_id, level=report.level, text=report.text)
+        if report.level == "error":
+            self.heard_why[report.item_id] = one_line(report.text)
         self._answer(report.done, None)
 
     def _warned(self, report: rp.Warned) -> None:
@@ -272,6 +284,8 @@ class Intake:
             self.host.warn(report.message if item_id is None else f"work item {about}: {report.message}")
             return self._answer(report.done, None)
         self.host.recorder.emit(ev.WorkItemLogged, item_id=item_id, level="warning", text=report.message)
+        if report.refusal:
+            self.heard_why[item_id] = one_line(report.message)
         self._answer(report.done, None)
 
     def _status(self, report: rp.StatusReported) -> None:
@@ -328,6 +342,7 @@ class Intake:
 
     def _release(self, item_id: str) -> None:
         del self.running[item_id]
+        self.heard_why.pop(item_id, None)
         if self.server is not None:
             self.server.disallow(item_id)
 

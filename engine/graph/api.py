@@ -323,7 +323,8 @@ class Graph(NodeLibrary):
         return instance
 
     def register_scheduler_type(self, cls: type[sched.Scheduler], type_name: str | None = None):
-        """Make a custom scheduler class usable by type name (also a decorator)."""
+        """Make a custom scheduler class usable by type name (also a decorator): ``type_name``, else
+        the class's own ``type_name``, else its class name."""
         return sched.register_type(cls, type_name)
 
     def wait_for_all(self, name: str, upstream) -> n.Node:

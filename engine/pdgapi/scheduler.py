@@ -52,6 +52,16 @@ class Scheduler(EngineScheduler):
         return cls(name, **parms)
 
     # -- the engine's calls, in PDG's words -------------------------------------------------------
+    def callback_name(self, callback: str) -> str:
+        """``on_schedule`` as PDG says it, ``onSchedule``, unless the class overrides the engine's
+        spelling itself (or PDG has no such callback: the engine's own, ``prepare_job``)."""
+        first, *rest = callback.split("_")
+        camel = first + "".join(word.title() for word in rest)
+        mine = type(self)
+        if not hasattr(mine, camel) or getattr(mine, callback, None) is not getattr(Scheduler, callback, None):
+            return callback
+        return camel
+
     def asks_accept(self) -> bool:
         return type(self).onAcceptWorkItem is not Scheduler.onAcceptWorkItem
 

@@ -133,9 +133,9 @@ class Reporter:
         recorded cancelled (``cooked_cancel``, never retried) and what depends on it does not cook."""
         self.put(reports.StatusReported(item_id, False, message, done, cancelled=True))
 
-    def warning(self, item_id: str | None, message: str, done: Callable | None = None) -> None:
-        """Something a job or the result server warns about (a refused call, say)."""
-        self.put(reports.Warned(item_id, message, done))
+    def warning(self, item_id: str | None, message: str, done: Callable | None = None, refusal: bool = False) -> None:
+        """Something a job or the result server warns about (``refusal``: a call it refused)."""
+        self.put(reports.Warned(item_id, message, done, refusal))
 
     def sub_item(self, batch_id: str, done: Callable) -> None:
         """A batch's job asks for a new sub-item (``pdgcmd.appendSubItem``): ``done(index or error)``."""
@@ -292,6 +292,11 @@ class Scheduler:
         """Whether out-of-process items are offered to ``on_accept_work_item`` one by one."""
         return type(self).on_accept_work_item is not Scheduler.on_accept_work_item and not self.builtin_accept
 
+    def callback_name(self, callback: str) -> str:
+        """The engine's callback ``callback`` (``on_schedule``) as this class spells it, for the
+        messages that name it (``pdg.Scheduler``: PDG's camelCase)."""
+        return callback
+
     def on_configure_cook(self, cook_options: dict) -> None:
         """Called before the cook starts; may change ``cook_options`` (a dict of the cook's options)."""
 
@@ -425,10 +430,12 @@ def types() -> dict[str, type[Scheduler]]:
 
 
 def register_type(cls: type[Scheduler], type_name: str | None = None) -> type[Scheduler]:
-    """Make a scheduler class known by its ``type_name`` (usable as a decorator)."""
+    """Make a scheduler class known by ``type_name``, else by the ``type_name`` the class itself
+    declares, else by its class name (as PDG's ``registerScheduler(cls)``): one it only inherits
+    (``pdg.Scheduler``'s, a built-in's) would be every such class's (usable as a decorator)."""
     if not (isinstance(cls, type) and issubclass(cls, Scheduler)):
         raise GraphError(f"a scheduler type must be a subclass of engine.Scheduler, not {cls!r}")
-    name = type_name or cls.type_name
+    name = type_name or cls.__dict__.get("type_name") or cls.__name__
     if TYPES.get(name, cls) is not cls:
         raise GraphError(f"scheduler type {name} is already registered ({TYPES[name].__qualname__})")
     TYPES[name] = cls

@@ -90,11 +90,14 @@ class StatusReported(Report):
 
 @dataclass(frozen=True, slots=True)
 class Warned(Report):
-    """A warning from a job or the result server; ``item_id`` None when it is about no item."""
+    """A warning from a job or the result server; ``item_id`` None when it is about no item.
+    ``refusal``: the result server refused one of the item's job's calls (the job then usually
+    fails, and this is why)."""
 
     item_id: str | None  # type: ignore[assignment]  # a warning may be about no item
     message: str
     done: Done = None
+    refusal: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -225,7 +225,7 @@ class ResultServer:
             (self._conns.add if add else self._conns.discard)(conn)
 
     def warn(self, exc: Refused) -> None:
-        self.sink.warning(exc.item_id, exc.message)
+        self.sink.warning(exc.item_id, exc.message, refusal=True)
 
     def warn_unauthenticated(self, exc: Refused) -> None:
         """A call with a wrong secret, told to the cook up to ``_MAX_AUTH_WARNINGS`` times."""

@@ -118,8 +118,8 @@ class CookSink:
     def report_cancelled(self, item_id: str, message: str = "") -> None:
         self._wait(lambda done: self.reporter.cancelled_itself(item_id, message, done))
 
-    def warning(self, item_id: str | None, message: str) -> None:
-        self._wait(lambda done: self.reporter.warning(item_id, message, done))
+    def warning(self, item_id: str | None, message: str, refusal: bool = False) -> None:
+        self._wait(lambda done: self.reporter.warning(item_id, message, done, refusal))
 
     def log_line(self, item_id: str, text: str, level: str = "info") -> None:
         self._wait(lambda done: self.reporter.log_line(item_id, text, level, done))

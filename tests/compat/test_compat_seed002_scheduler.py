@@ -4,11 +4,13 @@ says, in real cooks whose jobs report back through the result server the schedul
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import warnings
 
 import pdg
+import pytest
 from pdgstore.engine.graph.api import Graph
 
 
@@ -240,3 +242,66 @@ def test_onSchedule_gets_a_batch_work_item_and_reports_it_for_every_sub_item(exa
         assert job.attrs["scheduled_by"] == ["string", ["farm"]]  # set on the batch in onSchedule: each sub-item's
         assert job.attrs["__pdg_cookpercent"] == ["float", [100.0]]  # reported by the batch's job
         assert job.attrs["__pdg_batch"][1][1] == "job_batch1"
+
+
+
+SCHEDULERS_GRAPH = '''
+import pdg
+from pdgstore.engine import Graph
+
+
+class MyScheduler(pdg.Scheduler):
+    def onSchedule(self, work_item):
+        self.onWorkItemStartCook(work_item.id, -1)
+        self.onWorkItemSucceeded(work_item.id, -1, 0.0)
+        return pdg.scheduleResult.Succeeded
+
+
+class BrokenScheduler(pdg.Scheduler):
+    def onSchedule(self, work_item):
+        raise RuntimeError("farm API down")
+
+
+graph = Graph("custom")
+{declare}
+seed = graph.range_generate("seed", 1)
+graph.command("a", seed, "true", scheduler="broken")
+graph.command("b", seed, "true", scheduler="mine")
+'''
+
+
+@pytest.mark.timeout(120)
+def test_register_scheduler_type_registers_each_pdg_scheduler_by_its_class_name(project):
+    """``graph.register_scheduler_type(cls)`` registers each ``pdg.Scheduler`` subclass under its
+    class name, as ``registerScheduler(cls)`` does: two of them, used by that name or as a class."""
+    project.write("g.py", SCHEDULERS_GRAPH.format(declare="""
+assert graph.register_scheduler_type(MyScheduler) is MyScheduler
+graph.register_scheduler_type(BrokenScheduler)  # a second pdg.Scheduler subclass: its own name
+graph.scheduler("mine", "MyScheduler")
+graph.scheduler("broken", BrokenScheduler)  # the class itself, as before
+"""))
+    cooked = project.pdg_process("cook", "g.py")
+    assert cooked.returncode == 1, cooked.stderr  # a_1 failed: its scheduler raised
+    assert "already registered" not in cooked.stderr and "unknown scheduler type" not in cooked.stderr
+    assert json.loads(project.pdg_process("show", "b_1", "--json").stdout)["item"]["state"] == "cooked_success"
+
+
+@pytest.mark.timeout(120)
+def test_a_custom_schedulers_messages_use_the_users_words(project):
+    """A callback that raises is named as the user's class spells it (``onSchedule``), about the
+    item by its name; ``pdg show`` prints no pid the scheduler never had."""
+    project.write("g.py", SCHEDULERS_GRAPH.format(declare="""
+graph.scheduler("mine", MyScheduler)
+graph.scheduler("broken", BrokenScheduler)
+"""))
+    cooked = project.pdg_process("cook", "g.py")
+    assert cooked.returncode == 1, cooked.stderr
+    error = json.loads(project.pdg_process("show", "a_1", "--json").stdout)["item"]["error"]
+    said = "scheduler broken's onSchedule for work item a_1 raised RuntimeError: farm API down at "
+    assert error.startswith(said)
+    assert error in cooked.stderr  # the cook's summary says the same
+    shown = project.pdg_process("show", "b_1")
+    assert "cooked_success" in shown.stdout
+    assert "cooking  mine job, attempt 1" in shown.stdout
+    assert "job: mine, attempt 1, exit code 0" in shown.stdout
+    assert "pid" not in shown.stdout

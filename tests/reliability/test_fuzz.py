@@ -315,7 +315,7 @@ class _Sink:
     def report_status(self, item_id, ok, message=""):
         self.calls.append(("status", item_id, ok))
 
-    def warning(self, item_id, message):
+    def warning(self, item_id, message, refusal=False):
         pass
 
     def log_line(self, item_id, text, level="info"):

@@ -116,7 +116,7 @@ def test_the_result_server_refuses_a_path_through_a_symlink_out(tmp_path, outsid
         def add_output_files(self, item_id, files):
             calls.append(files)
 
-        def warning(self, item_id, message):
+        def warning(self, item_id, message, refusal=False):
             pass
 
     server = ResultServer(Sink(), project)
@@ -214,7 +214,7 @@ def test_the_result_server_takes_a_declared_working_folder_and_nothing_beyond(tm
         def add_output_files(self, item_id, files):
             calls.append(files)
 
-        def warning(self, item_id, message):
+        def warning(self, item_id, message, refusal=False):
             pass
 
     server = ResultServer(Sink(), project, working_dirs=(str(scratch),))

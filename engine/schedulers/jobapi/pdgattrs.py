@@ -53,7 +53,7 @@ def send_attrib(name: str, kind: str, values: list, workitem_id=None, subindex=-
     try:
         wire = [wire_value(kind, v) for v in values]
     except (TypeError, ValueError, SyntaxError) as exc:
-        return refused(f"pdgcmd: attribute {name!r} cannot be sent: {exc}", raise_exc)
+        return refused(f"pdgcmd: attribute {name!r} cannot be sent: {exc}", raise_exc, item)
     say(f"PDG_SET_ATTRIB: {status_of(item, subindex)};{name};{values!r:.200}")
     attrib_arrays[_cache_key(name, subindex)] = list(values)
     invoke("set_attrib", report_key(item, subindex), str(name), kind, wire, what=f"attribute {name!r}",

@@ -34,7 +34,8 @@ import time
 try:  # beside the job (``$PDG_TEMP/scripts`` on its PYTHONPATH), or inside the engine's package
     from pdgexec import RedirectBuffer, StdOutReporter, execCommand, sanitizeEnvironment
     from pdgpaths import apply_path_map, build_path_map, delocalizePath, localizePath, makeDirSafe, substitute_tokens
-    from pdgrpc import XMLRPC_INT_MAX, XMLRPC_INT_MIN, Client, ReportRefused, ServerGone, TooLarge, env_number
+    from pdgrpc import (XMLRPC_INT_MAX, XMLRPC_INT_MIN, Client, NotSent, ReportRefused, ServerGone, TooLarge,
+                        env_number)
 except ImportError:  # pragma: no cover - the engine imports it as pdgstore.engine.schedulers.jobapi.pdgcmd
     from pdgstore.engine.schedulers.jobapi.pdgexec import (
         RedirectBuffer,
@@ -54,6 +55,7 @@ except ImportError:  # pragma: no cover - the engine imports it as pdgstore.engi
         XMLRPC_INT_MAX,
         XMLRPC_INT_MIN,
         Client,
+        NotSent,
         ReportRefused,
         ServerGone,
         TooLarge,
@@ -241,10 +243,24 @@ def _flush(calls: list) -> None:
             refused(f"pdgcmd: the result server refused {what}: {result.get('faultString')}", raise_exc)
 
 
-def refused(message: str, raise_exc: bool) -> None:
+def refused(message: str, raise_exc: bool, item=None) -> None:
+    """A report not made: the job ends (``raise_exc``; its ``item`` told why first), or a warning."""
     if raise_exc:
+        last_words(item, message)
         raise ReportRefused(message)
     printlog(message, prefix="WARNING")
+
+
+def last_words(item, message: str, subindex=-1, server_addr=None) -> None:
+    """Tell the engine (an error in the item's log) why the job is about to fail: the item's error
+    then says it. Best effort: never raises; nothing when ``item`` is None. (The engine's addition.)"""
+    if item is None or (disable_rpc and not server_addr):
+        return
+    try:
+        client(server_addr).call("append_log", report_key(str(item)), int(subindex), str(message)[:4000], 0,
+                                 what="the job's last words")
+    except BaseException:  # noqa: BLE001 - the job is failing already: its own message comes first
+        pass
 
 
 def invoke(method: str, *args, what: str, server_addr=None, raise_exc=True, reply=False):
@@ -264,12 +280,22 @@ def _call(method: str, *args, what: str, split: bool = False, server_addr=None, 
     except TooLarge as exc:
         if split:
             raise
-        refused(f"pdgcmd: {what} cannot be sent: the request is {exc}", raise_exc)
+        refused(f"pdgcmd: {what} cannot be sent: the request is {exc}", raise_exc, _item_in(args))
+    except NotSent as exc:
+        if raise_exc:
+            last_words(_item_in(args), str(exc), server_addr=server_addr)
+            raise
+        printlog(str(exc), prefix="WARNING")
     except SystemExit as exc:
         if raise_exc:
             raise
         printlog(str(exc), prefix="WARNING")
     return None
+
+
+def _item_in(args: tuple):
+    """The item a call's report key (its first argument) names, or None."""
+    return args[0][0] if args and isinstance(args[0], list) and args[0] and isinstance(args[0][0], str) else None
 
 
 def item_of(workitem_id) -> str:

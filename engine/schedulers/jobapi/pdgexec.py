@@ -25,12 +25,18 @@ def sanitizeEnvironment(sanitize_list):
 
 def execCommand(work_item, command, toolName=None, sanitizeVars=(), proc_input=None, proc_output=subprocess.PIPE,
                 log_line_callback=None):
-    """Run ``command`` (split like a shell, no shell), each output line a message of ``work_item``
-    (and passed to ``log_line_callback(work_item, line)``); a non-zero exit is an error that fails
-    the task. Returns the output."""
-    work_item.addMessage(f"Executing command: {command}")
+    """Run ``command`` (a string split like a shell, or a list of arguments; never a shell), each
+    output line a message of ``work_item`` (and passed to ``log_line_callback(work_item, line)``); a
+    non-zero exit is an error that fails the task, and so is a ``command`` that is neither. Returns
+    the output."""
+    argv, refused = _argv(command)
+    if refused:
+        work_item.addError(f"pdgcmd.execCommand: command is a string or a list of arguments, not {refused}",
+                           fail_task=True)
+        return ""
+    work_item.addMessage(f"Executing command: {command if isinstance(command, str) else shlex.join(argv)}")
     try:
-        with subprocess.Popen(shlex.split(command), env=sanitizeEnvironment(list(sanitizeVars)),
+        with subprocess.Popen(argv, env=sanitizeEnvironment(list(sanitizeVars)),
                               stdin=subprocess.PIPE if proc_input else None, stdout=proc_output,
                               stderr=subprocess.STDOUT) as process:
             if proc_input:
@@ -48,7 +54,22 @@ def execCommand(work_item, command, toolName=None, sanitizeVars=(), proc_input=N
             work_item.addError(f"Processed failed with exit code '{process.returncode}'", fail_task=True)
         return out
     except OSError as exc:
-        work_item.addError(f"Could not run {toolName or shlex.split(command)[0]}: {exc}", fail_task=True)
+        work_item.addError(f"Could not run {toolName or argv[0]}: {exc}", fail_task=True)
+
+
+def _argv(command) -> tuple[list[str], str]:
+    """(``command``'s arguments: a string split like a shell, or a list or tuple of strings or
+    paths; '') or ([], what it is instead)."""
+    if isinstance(command, str):
+        argv = shlex.split(command)
+    elif isinstance(command, (list, tuple)):
+        argv = [os.fspath(a) if isinstance(a, os.PathLike) else a for a in command]
+        odd = next((a for a in argv if not isinstance(a, str)), None)
+        if odd is not None:
+            return [], f"a {type(command).__name__} holding {type(odd).__name__} {odd!r:.60}"
+    else:
+        return [], f"{type(command).__name__} {command!r:.60}"
+    return argv, "" if argv else "an empty command"
 
 
 class RedirectBuffer:

@@ -302,6 +302,7 @@ class WorkItem(AttributeOwner):
         if fail_task:
             if self.isServiceMode:
                 raise CookError(message)
+            pdgcmd.last_words(self.reportId, message, self._batchIndex, self._server)  # the item's error says it
             sys.exit(-1)
 
     # -- batches -------------------------------------------------------------------------------------

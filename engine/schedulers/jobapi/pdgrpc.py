@@ -32,6 +32,10 @@ class ReportRefused(SystemExit):
     """The result server refused a report (bad value, item not cooking, ...): the job fails."""
 
 
+class NotSent(ReportRefused):
+    """A report the job could not send (a value XML-RPC cannot carry): the server never saw it."""
+
+
 def env_number(name: str, default: float, kind=float):
     try:
         return kind(os.environ.get(name, default))
@@ -334,7 +338,7 @@ class Client:
             except TooLarge:
                 raise
             except (TypeError, OverflowError, ValueError) as exc:  # raised before anything is sent
-                raise ReportRefused(f"pdgcmd: {what} cannot be sent: {exc}") from None
+                raise NotSent(f"pdgcmd: {what} cannot be sent: {exc}") from None
             except Fault as fault:
                 raise ReportRefused(f"pdgcmd: the result server refused {what}: {fault.faultString}") from None
             except (_RETRYABLE + (socket.timeout,)) as exc:
