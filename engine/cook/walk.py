@@ -370,12 +370,9 @@ class Walk:
             if self.affected is not None and (prev is None or prev.node != node_name or prev.index != spec.index):
                 self.reshaped.add(node_name)
             self._register(run, item_id, number)
-            if processor.does_work:
-                outputs = []
-            else:
-                outputs = list(spec.outputs)
-                if not outputs and parent is not None:
-                    outputs = list(parent.outputs)  # an item without work passes its parent's files on
+            outputs = [] if processor.does_work else list(spec.outputs)
+            if not outputs and not processor.does_work and parent is not None:
+                outputs = list(parent.outputs)  # an item without work passes its parent's files on
             fields = {
                 "item_id": item_id,
                 "node": node_name,
@@ -460,8 +457,7 @@ class Walk:
         except Exception as exc:
             self.fail_cook(f"partitioner {name} failed: {error_line(exc)}")
             return
-        # generating in bulk a node with no recorded item (``bulk.places_in_bulk``): the new
-        # partitions are placed with one ``record_many``, and those whose members all cooked merged after it
+        # a node with no recorded item (``bulk.places_in_bulk``): its partitions placed in one ``record_many``
         fresh = bulk.places_in_bulk(self, name)
         placed: list[dict] = []
         pending: set[str] = set()  # the ids in ``placed``
