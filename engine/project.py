@@ -16,6 +16,7 @@ from pdgstore.engine.errors import UnknownNode
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.loader import load_graph
 from pdgstore.engine.incremental import decide, delta, manifest
+from pdgstore.engine.incremental.signatures import why_members
 
 from pdgstore import locate
 from pdgstore.log import EventLog
@@ -377,9 +378,7 @@ def _placed_reason(item, prev, node_reason: dict | None) -> dict:
     if prev is None:
         return reasons.new()
     if prev.parents != item.parents:
-        before, now = set(prev.parents), set(item.parents)
-        added = [m for m in item.parents if m not in before]
-        return reasons.members(added, [m for m in prev.parents if m not in now], [])
+        return why_members(prev.parents, item.parents, set())
     return decide.stale_reason(prev, node_reason) or reasons.upstream()
 
 

@@ -447,9 +447,11 @@ def merged(
     if prev is not None:
         stale = stale_members(prev) if node_reason is None else None
         if stale is not None:  # a cook of one node remade these members: what changed is they did
-            reason = why_members(prev.parents, members, remade.union(member[0] for member in stale))
+            reason = why_members(
+                prev.parents, [m.item_id for m in members], remade.union(member[0] for member in stale)
+            )
         else:
-            reason = stale_reason(prev, node_reason) or why_members(prev.parents, members, remade)
+            reason = stale_reason(prev, node_reason) or why_members(prev.parents, [m.item_id for m in members], remade)
         events = ((ev.WorkItemDirtied, {"item_id": item.item_id, "reason": reason}),)
     else:
         reason = reasons.new()

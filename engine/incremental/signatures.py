@@ -190,9 +190,9 @@ def _plain_attr(attr):
     return values[0] if len(values) == 1 else values
 
 
-def why_members(prev_parents: list, members: list, changed_now: set) -> dict:
-    """Why a partition's signature changed: members added, removed, or remade in this cook."""
-    now = [m.item_id for m in members]
+def why_members(prev_parents: list, now: list[str], changed_now: set) -> dict:
+    """Why a partition's signature changed: members (``now``: their ids) added, removed, or remade
+    in this cook."""
     before = set(prev_parents)
     after = set(now)
     added = [i for i in now if i not in before]
