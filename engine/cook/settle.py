@@ -14,16 +14,16 @@ import time
 from collections.abc import Callable
 
 from pdgstore.engine.cook.recorder import Recorder
-from pdgstore.engine.cook.summary import COUNTS
 from pdgstore.engine.incremental import decide
 
 from pdgstore import events as ev
+from pdgstore.queries import COOK_COUNTS
 
 
 class Settle:
     def __init__(self, recorder: Recorder, *, cold: bool = False) -> None:
         self.recorder = recorder
-        self.counts = dict.fromkeys(COUNTS, 0)
+        self.counts = dict.fromkeys(COOK_COUNTS, 0)
         self.done = 0  # items settled in this cook (the progress bar's count)
         self.total = 0  # items known to this cook
         #: items whose results were made anew in this cook: what the decisions about items with a

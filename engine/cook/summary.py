@@ -22,9 +22,6 @@ from pdgstore.queries import COOK_COUNTS, JSON_SCHEMA
 if TYPE_CHECKING:  # a no-op cook, proven by the manifest, reads a summary and never starts a recorder
     from pdgstore.engine.cook.recorder import Recorder
 
-#: the tallies of a cook, as ``--json`` shows them under "items"
-COUNTS = COOK_COUNTS
-
 
 @dataclass
 class CookSummary:
@@ -88,7 +85,7 @@ def recover_dead_cook(recorder: Recorder, pid_alive: Callable[[int], bool] | Non
     for item_id in state.unfinished_ids(cook.cook_id):
         recorder.emit(ev.WorkItemStateChanged, item_id=item_id, state="cooked_cancel", message=message)
         cancelled += 1
-    counts = dict(cook.counts or dict.fromkeys(COUNTS, 0))
+    counts = dict(cook.counts or dict.fromkeys(COOK_COUNTS, 0))
     counts["cancelled"] = counts.get("cancelled", 0) + cancelled
     recorder.emit(ev.CookFinished, status="cancelled", message=message, counts=counts)
     recorder.cook_id, recorder.graph = saved

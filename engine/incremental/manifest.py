@@ -49,7 +49,7 @@ from stat import S_ISREG
 from typing import cast
 
 import msgpack
-from pdgstore.engine.cook.summary import COUNTS, CookSummary
+from pdgstore.engine.cook.summary import CookSummary
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern
@@ -61,6 +61,7 @@ from pdgstore import codec
 from pdgstore import events as ev
 from pdgstore.events import MTIME_NS, PATH, SIZE
 from pdgstore.log import EventLog
+from pdgstore.queries import COOK_COUNTS
 from pdgstore.state import State
 
 VERSION = 3
@@ -508,7 +509,7 @@ def _record(
         made.append((ev.NodeGenerated, {"node": name, "count": m["counts"][name]}))
         made.append((ev.NodeCooked, {"node": name, "failed": 0}))
     reused = sum(m["counts"][name] for name in order)
-    counts = dict.fromkeys(COUNTS, 0) | {"reused": reused}
+    counts = dict.fromkeys(COOK_COUNTS, 0) | {"reused": reused}
     finished = {"status": "success", "message": "", "counts": dict(counts)}
     made.append((ev.CookFinished, {**finished, "consistent": True} if target else finished))
     seq = log.next_seq
