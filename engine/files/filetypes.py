@@ -197,8 +197,7 @@ class TypeRegistry:
         PDG's ``registerScheduler(cls, label=...)`` is the same call (``label`` is only shown)."""
         from pdgstore.engine.schedulers.contract import register_type
 
-        # a class that names no type of its own is known by its class name (PDG's plugins name none)
-        return register_type(cls, type_name or cls.__dict__.get("type_name") or cls.__name__)
+        return register_type(cls, type_name)
 
     registerScheduler = register_scheduler_type
 

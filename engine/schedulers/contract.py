@@ -269,10 +269,6 @@ class Scheduler:
             raise RuntimeError(f"scheduler {self.name} was asked to report outside a cook")
         return reporter
 
-    def parms(self) -> dict:
-        """What the log records about its definition (not part of the items' signatures)."""
-        return {"type": self.type_name, "tick_period": self.tick_period, "max_items": self.max_items}
-
     # -- the callbacks -------------------------------------------------------------------------
     def on_schedule(self, item: ScheduledItem) -> ScheduleResult:
         raise NotImplementedError(f"scheduler {self.name} does not implement on_schedule")
@@ -435,15 +431,23 @@ def register_type(cls: type[Scheduler], type_name: str | None = None) -> type[Sc
     (``pdg.Scheduler``'s, a built-in's) would be every such class's (usable as a decorator)."""
     if not (isinstance(cls, type) and issubclass(cls, Scheduler)):
         raise GraphError(f"a scheduler type must be a subclass of engine.Scheduler, not {cls!r}")
-    name = type_name or cls.__dict__.get("type_name") or cls.__name__
+    name = type_name or own_type_name(cls)
     if TYPES.get(name, cls) is not cls:
         raise GraphError(f"scheduler type {name} is already registered ({TYPES[name].__qualname__})")
     TYPES[name] = cls
     return cls
 
 
+def own_type_name(cls: type[Scheduler]) -> str:
+    """The ``type_name`` a class declares itself, else its class name: not one it only inherits
+    (``pdg.Scheduler``'s, a built-in's), which would be every such class's."""
+    return cls.__dict__.get("type_name") or cls.__name__
+
+
 def make(name: str, kind: str | type[Scheduler], parms: dict) -> Scheduler:
-    """A scheduler instance named ``name`` of ``kind`` (a registered type name or a class)."""
+    """A scheduler instance named ``name`` of ``kind`` (a registered type name or a class). The
+    instance's ``type_name`` is the name it was asked by (or its class's own), which its messages
+    say: a ``pdg.Scheduler`` subclass is not "pdg_scheduler"."""
     if isinstance(kind, str):
         cls = type_named(kind)
         if cls is None:
@@ -452,10 +456,13 @@ def make(name: str, kind: str | type[Scheduler], parms: dict) -> Scheduler:
         cls = kind
     else:
         raise GraphError(f"scheduler {name}: the type is a type name or a Scheduler subclass, not {kind!r}")
+    type_name = kind if isinstance(kind, str) else own_type_name(cls)
     construct = getattr(cls, "construct", None)  # pdg.Scheduler: PDG's __init__(self, scheduler, name)
     if construct is None:
-        checks.annotated(f"scheduler {name} ({cls.type_name})", cls.__init__, parms)
+        checks.annotated(f"scheduler {name} ({type_name})", cls.__init__, parms)
     try:
-        return construct(name, parms) if construct is not None else cls(name, **parms)
+        instance = construct(name, parms) if construct is not None else cls(name, **parms)
     except TypeError as exc:
-        raise GraphError(f"scheduler {name} ({cls.type_name}): {exc}") from None
+        raise GraphError(f"scheduler {name} ({type_name}): {exc}") from None
+    instance.type_name = type_name
+    return instance

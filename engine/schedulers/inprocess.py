@@ -42,9 +42,6 @@ class InProcessScheduler(Scheduler):
         self.cancelled: set[str] = set()
         self.temp: Path | None = None
 
-    def parms(self) -> dict:
-        return {**super().parms(), "jobs": self.jobs}
-
     builtin_accept = True
 
     def on_accept_work_item(self, item: ScheduledItem) -> AcceptResult:

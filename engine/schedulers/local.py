@@ -186,21 +186,6 @@ class LocalScheduler(Scheduler):
         self.broken = ""
         self._lock = threading.Lock()
 
-    def parms(self) -> dict:
-        return {
-            **super().parms(),
-            "slots": self.slots,
-            "slots_per_item": self.slots_per_item,
-            "max_retries": self.max_retries,
-            "timeout": self.timeout,
-            "on_timeout": self.on_timeout,
-            "heartbeat_timeout": self.heartbeat_timeout,
-            "max_memory_mb": self.max_memory_mb,
-            "exit_codes": {str(k): v for k, v in self.exit_codes.items()},
-            "min_free_memory_mb": self.min_free_memory_mb,
-            "queue_ahead": self.queue_ahead,
-        }
-
     # -- the contract ----------------------------------------------------------------------------
     builtin_accept = True
 

@@ -305,3 +305,19 @@ graph.scheduler("broken", BrokenScheduler)
     assert "cooking  mine job, attempt 1" in shown.stdout
     assert "job: mine, attempt 1, exit code 0" in shown.stdout
     assert "pid" not in shown.stdout
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kind", ['"MyScheduler"', "MyScheduler"])
+def test_a_custom_scheduler_given_a_parameter_it_lacks_is_named_by_its_type(project, kind):
+    """A ``pdg.Scheduler`` subclass, by its registered name or as a class, is called what the user
+    named it in the graph file's error, never the base class's "pdg_scheduler"."""
+    project.write("g.py", SCHEDULERS_GRAPH.format(declare=f"""
+graph.register_scheduler_type(MyScheduler)
+graph.scheduler("mine", {kind}, slots=4)
+graph.scheduler("broken", BrokenScheduler)
+"""))
+    cooked = project.pdg_process("cook", "g.py")
+    assert cooked.returncode == 2, cooked.stderr
+    assert "scheduler mine (MyScheduler):" in cooked.stderr
+    assert "pdg_scheduler" not in cooked.stderr and "Traceback" not in cooked.stderr

@@ -142,26 +142,6 @@ class DaskScheduler(Acceptance, Hearing, Traffic, Scheduler):
         self._ac = None
         self.spec_common: dict | None = None  # what every job spec of a cook shares (``work._common``)
 
-    def parms(self) -> dict:
-        return {
-            **super().parms(),
-            "address": self.address,
-            "n_workers": None if self.address else self.n_workers,
-            "slots_per_worker": self.slots_per_worker,
-            "slots_per_item": self.slots_per_item,
-            "max_retries": self.max_retries,
-            "timeout": self.timeout,
-            "on_timeout": self.on_timeout,
-            "heartbeat_timeout": self.heartbeat_timeout,
-            "exit_codes": {str(k): v for k, v in self.exit_codes.items()},
-            "accept_python": self.accept_python,
-            "result_host": self.result_host,
-            "path_map": self.path_map.to_plain(),
-            "shared_storage": self.shared_storage,
-            "work_item_data_source": self.work_item_data_source,
-            "report_relay": self.report_relay,
-        }
-
     def report_path(self, path: str) -> str:
         """A path a job reported, as the cook sees it (the result server calls this)."""
         return self.path_map.to_cook(path)
