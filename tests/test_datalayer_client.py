@@ -121,3 +121,33 @@ def test_a_websocket_client_on_the_tcp_port_says_it_cannot_connect(project, serv
         assert good.error is None
     finally:
         good.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_tcp_client_on_the_websocket_port_says_it_cannot_connect(project, serve):
+    """Given the WebSocket port without a scheme, a TCP client read the server's HTTP answer as
+    msgpack and retried for ever. It gives up on the first answer, says why, and on the right
+    port connects as before."""
+    server = _served(project, serve)
+    manager = pdgd.DataLayerInterfaceManager.Instance()
+    client = manager.createInterface("DataLayerTCPClient", f"127.0.0.1:{server.ws_port}")
+    try:
+        early = _Lost()
+        client.subscribe(early, "pdg")
+        assert early.lost.wait(60) and not early.messages
+        assert client.error == (
+            f"127.0.0.1:{server.ws_port} does not answer as a data layer TCP server (it closed the connection without a word): "
+            "is it a WebSocket data layer port? DataLayerWSClient takes ws://HOST:PORT"
+        )
+        with pytest.raises(CommandError) as failed:
+            client.sendCommand("status", None, "pdg/g/node_files", timeout=30)
+        assert str(failed.value) == client.error
+        assert client.stats["connects"] <= 1
+    finally:
+        client.close()
+    good = manager.createInterface("DataLayerTCPClient", f"127.0.0.1:{server.tcp_port}")
+    try:
+        assert good.sendCommand("status", None, "pdg/g/node_files", timeout=30)["properties"]["num_work_items"] == [2]
+        assert good.error is None
+    finally:
+        good.close()

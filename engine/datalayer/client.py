@@ -186,6 +186,11 @@ class RemoteDataLayer:
                 async for request in self._session():
                     delay = BACKOFF_S[0]  # a welcome: the server is back
                     self._dispatch(request)
+            except NotADataLayer as exc:  # it answered, in another protocol: waiting cannot mend that
+                self.connected.clear()
+                self._send = None
+                self._refused(str(exc))
+                return
             except (TimeoutError, OSError, ConnectionError, EOFError, ValueError) as exc:
                 self.stats["last_error"] = error_line(exc)
             except Exception as exc:  # noqa: BLE001 - websockets' own errors: retry like any other drop
@@ -329,6 +334,10 @@ class WSClient(RemoteDataLayer):
                     yield data
 
 
+class NotADataLayer(Exception):
+    """The server answered, but not as a data layer of the client's kind (the sentence says so)."""
+
+
 class TCPClient(RemoteDataLayer):
     """``DataLayerTCPClient``: ``tcp://host:port`` (msgpack frames)."""
 
@@ -348,10 +357,20 @@ class TCPClient(RemoteDataLayer):
         unpacker = msgpack.Unpacker(max_buffer_size=MAX_FRAME_BYTES, strict_map_key=True, raw=False)
         try:
             await self._opened(send)
+            first = True
             while True:
                 chunk = await reader.read(1 << 20)
+                if first and not self.stats["frames"] and (not chunk or chunk.startswith(b"HTTP/")):
+                    # never a frame from it: a WebSocket server ends a hello it cannot read as HTTP
+                    # without a word (after 10 s), another web server answers in HTTP
+                    answered = "it answered in HTTP" if chunk else "it closed the connection without a word"
+                    raise NotADataLayer(
+                        f"{self.address} does not answer as a data layer TCP server ({answered}): "
+                        "is it a WebSocket data layer port? DataLayerWSClient takes ws://HOST:PORT"
+                    )
                 if not chunk:
                     return
+                first = False
                 unpacker.feed(chunk)
                 for data in unpacker:
                     yield data
