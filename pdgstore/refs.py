@@ -63,11 +63,14 @@ def resolve(log, ref: str) -> Point:
     match = _COOK_BACK.match(text)
     if match:
         back = int(match.group(1))
-        row = log.conn.execute(
-            "SELECT DISTINCT cook_id FROM events WHERE cook_id > 0 ORDER BY cook_id DESC LIMIT 1 OFFSET ?", (back,)
-        ).fetchone()
+        # the cooks table: every cook the store remembers, those whose events compaction folded away too
+        with log.read_errors():
+            row = log.conn.execute(
+                "SELECT cook_id FROM cooks ORDER BY cook_id DESC LIMIT 1 OFFSET ?", (back,)
+            ).fetchone()
+            held = log.conn.execute("SELECT count(*) FROM cooks").fetchone()[0] if row is None else 0
         if row is None:
-            raise BadRef(f"{ref}: {log.display} does not hold {back + 1} cooks")
+            raise BadRef(f"{ref}: {log.display} does not hold {back + 1} cooks (it holds {held})")
         return _cook_end(log, ref, row[0])
     when_ns = _time_ns(text)
     if when_ns is None:
@@ -110,6 +113,8 @@ def _local(time_ns: int) -> str:
 
 
 def _cook_end(log, ref: str, cook_id: int) -> Point:
+    if cook_id < 1:
+        raise BadRef(f"{ref}: there is no cook {cook_id} (cooks are numbered from 1)")
     span = log.cook_span(cook_id)
     if span is None:
         if cook_id <= _compacted_cooks(log):
