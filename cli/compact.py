@@ -42,7 +42,7 @@ def command(keep_cooks, before, dry_run, db, as_json) -> None:
     if plan.events == 0:
         keep = 10 if keep_cooks is None else keep_cooks
         if before is None and plan.cooks_kept <= keep:  # the usual case on a young store: say why in its terms
-            cooks = f"{plan.cooks_kept} cook{'s' if plan.cooks_kept != 1 else ''}"
+            cooks = render.count(plan.cooks_kept, "cook")
             render.err.print(f"{store}: nothing to fold: the log holds only {cooks}, and --keep-cooks keeps {keep}")
         elif nothing_before:
             render.err.print(f"{store}: nothing to fold: {nothing_before}")

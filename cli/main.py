@@ -131,9 +131,9 @@ def pdg() -> None:
 
     A graph file is a Python file that builds a graph (see README.md). `pdg cook GRAPH` cooks it
     into a store beside it (.pdg/pdg.db); the other commands (status, items, show, open, explain,
-    history, diff, events, replay, export, dirty, accept, stats, compact, check) need only that store
-    and find it from the current directory, like git. `pdg watch GRAPH` recooks as files change; `pdg schedule`
-    cooks on a timetable.
+    history, diff, events, replay, export, dirty, accept, stats, compact, check, log, serve,
+    datalayer) need only that store and find it from the current directory, like git. `pdg watch
+    GRAPH` recooks as files change; `pdg schedule` cooks on a timetable.
 
     \b
     Exit codes, the same for every command:

@@ -167,6 +167,11 @@ def emit_json_lines(rows) -> None:
         write(dumps(row) + "\n")
 
 
+def count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless one: "1 due time", "3 schedules"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def here(path: str) -> str:
     """An absolute path as the user would type it from the current directory."""
     try:
@@ -204,13 +209,6 @@ def when(time_ns: int) -> str:
     if not time_ns:
         return ""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time_ns / 1e9))
-
-
-def iso(time_ns: int) -> str | None:
-    if not time_ns:
-        return None
-    seconds, ns = divmod(time_ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1000:06d}Z"
 
 
 def cook_line(summary) -> str:

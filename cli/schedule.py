@@ -199,10 +199,10 @@ class ScheduleStatus:
         render.err.print(text, style=style)
 
     def _started(self, m: msg.ServiceStarted) -> None:
-        self._say(f"running {m.schedules} schedules of {render.here(m.store)}; Ctrl-C to stop", "bold")
+        self._say(f"running {render.count(m.schedules, 'schedule')} of {render.here(m.store)}; Ctrl-C to stop", "bold")
 
     def _missed(self, m: msg.Missed) -> None:
-        self._say(f"schedule {m.schedule}: missed {m.count} due times ({m.message})", "yellow")
+        self._say(f"schedule {m.schedule}: missed {render.count(m.count, 'due time')} ({m.message})", "yellow")
 
     def _fired(self, m: msg.Fired) -> None:
         self._say(f"schedule {m.schedule} is due" + (f" (for {m.missed} missed)" if m.missed else ""))

@@ -46,9 +46,8 @@ def command(at, db, as_json) -> None:
         render.err.print(render.at_line(point))
     if cook:
         if cook["status"] == "running":
-            render.err.print(
-                f"cook {cook['cook_id']} of {cook['graph']} is running (pid {cook['pid']})", style="magenta"
-            )
+            tense = "was running then" if point is not None else "is running"  # --at: a point in the past
+            render.err.print(f"cook {cook['cook_id']} of {cook['graph']} {tense} (pid {cook['pid']})", style="magenta")
         elif why:
             render.err.print(
                 f"cook {cook['cook_id']} of {cook['graph']} stopped on a write error it could not record (pid "

@@ -1,0 +1,28 @@
+"""Sentences the CLI says about a point in the past, and counts with their nouns."""
+
+from __future__ import annotations
+
+import pytest
+from pdgstore.cli import render
+
+GRAPH = "from pdgstore.engine import Graph\ngraph = Graph('g')\ngraph.range_generate('count', 3)\n"
+
+
+@pytest.mark.timeout(60)
+def test_status_at_a_point_inside_a_cook_says_the_cook_was_running_then(project):
+    """``pdg status --at SEQ`` inside a cook that has since ended said it "is running"."""
+    project.write("g.py", GRAPH)
+    assert project.pdg("cook", "g.py").exit_code == 0
+    past = project.pdg_process("status", "--at", "3")
+    assert past.returncode == 0, past.stderr
+    assert "cook 1 of g was running then (pid " in past.stderr
+    assert "is running" not in past.stderr
+    now = project.pdg_process("status")
+    assert "running" not in now.stderr
+
+
+@pytest.mark.timeout(10)
+def test_a_count_names_its_noun_in_the_singular_for_one():
+    assert render.count(1, "due time") == "1 due time"
+    assert render.count(0, "schedule") == "0 schedules"
+    assert render.count(3, "cook") == "3 cooks"
