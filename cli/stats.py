@@ -27,7 +27,12 @@ def command(db, as_json) -> None:
     p = render.out.print
     p(
         f"{store}: {s['store_bytes'] / 1e6:.1f} MB, {s['events']:,} events (seq {s['first_seq']}-{s['last_seq']}), "
-        f"{s['cooks']} cooks" + (f"; history before seq {s['base_seq'] + 1} compacted" if s["base_seq"] else "")
+        + render.count(s["cooks"], "cook")
+        + (
+            f" ({s['cooks_with_events']} with their events; history before seq {s['base_seq'] + 1} compacted)"
+            if s["base_seq"]
+            else ""
+        )
     )
     t = render.table("kind", "events", "rows", "payload bytes")
     for k in s["kinds"]:

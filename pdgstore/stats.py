@@ -33,6 +33,7 @@ def _stats(log: EventLog) -> dict:
     for entry in kinds:
         if entry["kind"] == BATCH_KIND:
             entry["events"] = _batched_items(log)
+    kinds.sort(key=lambda k: -k["events"])  # by the events each kind stands for, as the table says
     snapshots = [
         {"seq": seq, "time_ns": t, "bytes": size, "readable": v == SNAPSHOT_VERSION}
         for seq, t, v, size in log.conn.execute("SELECT seq, time_ns, v, length(state) FROM snapshots ORDER BY seq")
@@ -52,7 +53,10 @@ def _stats(log: EventLog) -> dict:
         "first_seq": first,
         "last_seq": last,
         "base_seq": base,
-        "cooks": log.conn.execute("SELECT count(DISTINCT cook_id) FROM events WHERE cook_id > 0").fetchone()[0],
+        # every cook the store remembers (pdg history lists them), and those whose events are still
+        # in the log (the rest were folded by pdg compact)
+        "cooks": log.conn.execute("SELECT count(*) FROM cooks").fetchone()[0],
+        "cooks_with_events": log.conn.execute("SELECT count(DISTINCT cook_id) FROM events WHERE cook_id > 0").fetchone()[0],
         "kinds": kinds,
         "snapshots": snapshots,
         "snapshot_coverage": {
