@@ -56,7 +56,9 @@ def _stats(log: EventLog) -> dict:
         # every cook the store remembers (pdg history lists them), and those whose events are still
         # in the log (the rest were folded by pdg compact)
         "cooks": log.conn.execute("SELECT count(*) FROM cooks").fetchone()[0],
-        "cooks_with_events": log.conn.execute("SELECT count(DISTINCT cook_id) FROM events WHERE cook_id > 0").fetchone()[0],
+        "cooks_with_events": log.conn.execute(
+            "SELECT count(DISTINCT cook_id) FROM events WHERE cook_id > 0"
+        ).fetchone()[0],
         "kinds": kinds,
         "snapshots": snapshots,
         "snapshot_coverage": {
