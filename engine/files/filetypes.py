@@ -113,6 +113,8 @@ class TypeRegistry:
     transfer_handlers: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     loaded: list = field(default_factory=list)
+    #: (plugin, why) of each plugin that failed to load: what it would have registered is missing
+    failed: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for tag in self.extension_tags.values():
@@ -222,9 +224,18 @@ class TypeRegistry:
                 raise AttributeError("it defines no register_types(registry) function")
             register(self)
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the cook
-            self.warnings.append(f"types plugin {path} failed to load: {error_line(exc)}")
+            self._failed(shown or str(path), exc)
             return
         self.loaded.append(str(path))
+
+    def _failed(self, plugin: str, exc: Exception) -> None:
+        self.failed.append((plugin, error_line(exc)))
+        self.warnings.append(f"types plugin {plugin} failed to load: {error_line(exc)}")
+
+    def failures(self) -> str:
+        """The plugins that failed to load and why, as one clause ('' when all loaded): what a
+        message about something missing (a scheduler type, a tag) names as the likely cause."""
+        return "; ".join(f"types plugin {plugin} failed to load: {why}" for plugin, why in self.failed)
 
     def load_plugins(
         self, project_dir: str | None = None, search_path: str | None = None, use_entry_points: bool = True
@@ -254,7 +265,7 @@ class TypeRegistry:
                     register = ep.load()
                     register(self)
                 except Exception as exc:  # noqa: BLE001
-                    self.warnings.append(f"types plugin {ep.name} ({ep.value}) failed to load: {error_line(exc)}")
+                    self._failed(f"{ep.name} ({ep.value})", exc)
                     continue
                 self.loaded.append(f"entry point {ep.name}")
 

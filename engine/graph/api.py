@@ -316,7 +316,14 @@ class Graph(NodeLibrary):
         ``default=True`` nodes without a scheduler of their own use it."""
         if name in self.schedulers:
             raise GraphError(f"graph {self.name} declares scheduler {name} twice")
-        instance = sched.make(name, kind or name, parms)
+        kind = kind or name
+        try:
+            instance = sched.make(name, kind, parms)
+        except GraphError as exc:
+            missing = isinstance(kind, str) and sched.type_named(kind) is None
+            if missing and self.types.failed:  # the type's plugin did not load: say so, and why
+                raise GraphError(f"{exc}; {self.types.failures()}") from None
+            raise
         self.schedulers[name] = instance
         if default:
             self.default_scheduler = name

@@ -15,3 +15,6 @@ def ensure_pdg_module() -> None:
     module = sys.modules.get("pdg")
     if module is None or getattr(module, "__file__", None) is None:
         sys.modules["pdg"] = importlib.import_module("pdgstore.engine.pdgapi.facade")
+        # its submodule, as Houdini's pdg has it (``from pdg.scheduler import PyScheduler``): the
+        # import system finds a submodule in sys.modules before it asks whether ``pdg`` is a package
+        sys.modules["pdg.scheduler"] = importlib.import_module("pdgstore.engine.pdgapi.pdgscheduler")

@@ -74,6 +74,8 @@ _EXPORTS = {
 
 
 def __getattr__(name: str):
+    if name == "scheduler":  # the submodule (``pdg.scheduler.PyScheduler``; see ``ensure_pdg_module``)
+        return importlib.import_module("pdgstore.engine.pdgapi.pdgscheduler")
     where = _EXPORTS.get(name)
     if where is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

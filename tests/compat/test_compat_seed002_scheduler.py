@@ -321,3 +321,58 @@ graph.scheduler("broken", BrokenScheduler)
     assert cooked.returncode == 2, cooked.stderr
     assert "scheduler mine (MyScheduler):" in cooked.stderr
     assert "pdg_scheduler" not in cooked.stderr and "Traceback" not in cooked.stderr
+
+
+PLUGIN_SCHEDULER = '''
+import pdg
+from pdg.scheduler import PyScheduler
+{extra}
+
+class MyScheduler(PyScheduler):
+    def onSchedule(self, work_item):
+        self.onWorkItemStartCook(work_item.id, -1)
+        self.onWorkItemSucceeded(work_item.id, -1, 0.0)
+        return pdg.scheduleResult.Succeeded
+
+
+def registerTypes(type_registry):
+    type_registry.registerScheduler(MyScheduler)
+'''
+
+PLUGIN_GRAPH = '''
+from pdgstore.engine import Graph
+
+graph = Graph("g")
+graph.scheduler("mine", "MyScheduler", default=True)
+seed = graph.range_generate("seed", 2)
+graph.command("c", seed, "true")
+'''
+
+
+@pytest.mark.timeout(120)
+def test_a_types_plugin_scheduler_imports_PyScheduler_from_pdg_scheduler(project):
+    """``from pdg.scheduler import PyScheduler`` (how Houdini's own schedulers import their base) in
+    a ``pdg/types/`` plugin: the class is ``pdg.Scheduler``, and the graph cooks on it by name."""
+    project.write("pdg/types/mysched.py", PLUGIN_SCHEDULER.format(extra="assert PyScheduler is pdg.PyScheduler"))
+    project.write("g.py", PLUGIN_GRAPH)
+    cooked = project.pdg_process("cook", "g.py")
+    assert cooked.returncode == 0, cooked.stderr
+    assert "failed to load" not in cooked.stderr
+    shown = json.loads(project.pdg_process("show", "c_2", "--json").stdout)["item"]
+    assert shown["state"] == "cooked_success"
+
+
+@pytest.mark.timeout(120)
+def test_an_unknown_scheduler_type_names_the_plugin_that_failed_to_load_and_why(project):
+    """The type a graph asks for is missing because its plugin failed to load: the graph file's
+    error says which plugin and why (exit 2), not only that the type is unknown."""
+    project.write("pdg/types/mysched.py", PLUGIN_SCHEDULER.format(extra="import no_such_farm_api"))
+    project.write("g.py", PLUGIN_GRAPH)
+    cooked = project.pdg_process("cook", "g.py")
+    assert cooked.returncode == 2, cooked.stderr
+    assert "g.py:5: scheduler mine: unknown scheduler type 'MyScheduler'" in cooked.stderr
+    assert (
+        "types plugin pdg/types/mysched.py failed to load: ModuleNotFoundError: No module named 'no_such_farm_api'"
+        in cooked.stderr
+    )
+    assert "Traceback" not in cooked.stderr
