@@ -9,6 +9,7 @@ relative to where the user stands.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -320,6 +321,8 @@ def item_history(log: EventLog, item: Item, until: int | None = None, path: Call
         message = getattr(event, "message", "") or getattr(event, "error", "")
         if event.kind == "WorkItemRemoved":
             state = "removed"
+        elif event.kind == "WorkItemGenerated" and history:  # its record remade, not a second item
+            message = message or "generated again: its record remade from its parents"
         elif event.kind == "JobStarted":
             pid = f", pid {event.pid}" if event.pid > 0 else ""  # 0: in-process, or a pid the scheduler did not know
             state, message = "cooking", f"{event.scheduler} job{pid}, attempt {event.attempt}"
@@ -365,11 +368,11 @@ def cooks(state: ReadState) -> list[dict]:
                 "graph": cook.graph,
                 "node": cook.node,
                 "started_ns": cook.started_ns,
-                "ended_ns": cook.ended_ns,
+                "ended_ns": cook.ended_ns or None,  # null (as seconds and items): not ended yet
                 "seconds": round((cook.ended_ns - cook.started_ns) / 1e9, 3) if cook.ended_ns else None,
                 "status": cook.status,
                 "message": cook.message,
-                "items": dict(cook.counts),
+                "items": dict(cook.counts) if cook.ended_ns else None,
                 "warning_count": cook.warnings,  # a count: "warnings" is a list wherever it appears
                 "pid": cook.pid,
                 "trigger": trigger_json(cook.trigger),
@@ -385,6 +388,16 @@ def cooks(state: ReadState) -> list[dict]:
 #: (cooks, schedules, watches; ``seq``) are integers, and ids made from content (``item_id``) are
 #: 16 hex digits. Version 1 named a schedule ``"schedule": "1"`` beside ``"cook_id": 1``.
 JSON_SCHEMA = 2
+
+
+def iso(time_ns: int) -> str | None:
+    """A time as ``--json`` outputs and the web API give it beside its ``_ns`` integer: ISO 8601 in
+    UTC to the microsecond (``2026-11-30T14:05:09.123456Z``); None for no time."""
+    if not time_ns:
+        return None
+    seconds, ns = divmod(time_ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1000:06d}Z"
+
 
 #: what a cook counts of its items (its ``CookFinished`` counts, ``--json``'s ``items``), in the
 #: order every command says them: run, taken from the cache (``cooked_cache``), updated without

@@ -26,3 +26,27 @@ def test_a_count_names_its_noun_in_the_singular_for_one():
     assert render.count(1, "due time") == "1 due time"
     assert render.count(0, "schedule") == "0 schedules"
     assert render.count(3, "cook") == "3 cooks"
+
+
+AHEAD = """from pdgstore.engine import Graph
+graph = Graph('g')
+r = graph.range_generate('r', 2)
+c = graph.command('c', r, 'true')
+w = graph.wait_for_all('w', c)
+graph.command('after', w, 'true')
+"""
+
+
+@pytest.mark.timeout(120)
+def test_show_says_an_item_generated_ahead_was_generated_again_not_uncooked_twice(project):
+    """An item made ahead of its partition's members and remade once they cooked has two
+    ``WorkItemGenerated`` events: ``pdg show`` said "uncooked" twice, as if two things happened alike."""
+    import json
+
+    project.write("g.py", AHEAD)
+    assert project.pdg("cook", "g.py").exit_code == 0
+    history = json.loads(project.pdg("show", "after_1", "--json").output)["item"]["history"]
+    uncooked = [h for h in history if h["state"] == "uncooked"]
+    assert len(uncooked) == 2
+    assert uncooked[0]["message"] == ""
+    assert uncooked[1]["message"] == "generated again: its record remade from its parents"
