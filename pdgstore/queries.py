@@ -70,10 +70,15 @@ def node_order(state: ReadState) -> list[tuple[str, str]]:
 
 
 def status(state: State) -> list[dict]:
-    """Items per node and state: the tables keep the counts, so this reads one row per node and state."""
+    """Items per node and state: the tables keep the counts, so this reads one row per node and state.
+    A node the graph no longer defines is listed while it holds items (none once the cook that
+    dropped it removed them)."""
     rows = []
+    defined = {(g, n["name"]) for g, info in state.graphs.items() for n in info.nodes}
     for graph, node in node_order(state):
         counts = state.node_counts(graph, node)
+        if not counts and (graph, node) not in defined:
+            continue
         rows.append(
             {
                 "graph": graph,

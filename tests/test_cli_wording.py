@@ -50,3 +50,16 @@ def test_show_says_an_item_generated_ahead_was_generated_again_not_uncooked_twic
     assert len(uncooked) == 2
     assert uncooked[0]["message"] == ""
     assert uncooked[1]["message"] == "generated again: its record remade from its parents"
+
+
+@pytest.mark.timeout(120)
+def test_status_leaves_out_a_node_the_graph_dropped_once_its_items_are_removed(project):
+    import json
+
+    project.write("g.py", AHEAD)
+    assert project.pdg("cook", "g.py").exit_code == 0
+    project.write("g.py", AHEAD.replace("graph.command('after', w, 'true')\n", ""))
+    assert project.pdg("cook", "g.py").exit_code == 0
+    nodes = [r["node"] for r in json.loads(project.pdg("status", "--json").output)["nodes"]]
+    assert nodes == ["r", "c", "w"]
+    assert "after" not in project.pdg_process("status").stdout
