@@ -16,7 +16,7 @@ from collections import deque
 from contextlib import contextmanager
 
 from pdgstore import history, queries, refs
-from pdgstore.errors import PdgError
+from pdgstore.errors import PdgError, UnknownItem
 from pdgstore.events import STATES
 from pdgstore.explain import explain
 from pdgstore.log import EventLog
@@ -33,6 +33,11 @@ DETAIL_ENTRIES = 100
 DIFF_ROWS = 500
 STATE_CODES = {s: i for i, s in enumerate(STATES)}
 ITEM_KINDS = frozenset(queries.ITEM_KINDS)
+
+
+class AbsentAt(UnknownItem):
+    """An item the store did not hold at the point asked for (``at``): a 404 (an id unknown now,
+    asked for with no ``at``, is bad input: a 400)."""
 
 
 class WebApi:
@@ -120,11 +125,20 @@ class WebApi:
 
     def item(self, item_id: str, at: str | None = None) -> dict:
         """One item: its attributes, files with sizes, state history, job log tail and the
-        "why did this run" chain (``pdg explain``'s answer)."""
+        "why did this run" chain (``pdg explain``'s answer), as now or as at ``at`` (``AbsentAt``
+        when the item did not exist then, in ``pdg show --at``'s words)."""
         with self._reading() as log:
-            point = refs.resolve(log, at) if at else None
-            state = TableState(log)
-            detail = queries.item_detail(log, state, item_id, point.seq if point else None, limit=DETAIL_ENTRIES)
+            state, point = refs.state_at(log, at)
+            try:
+                detail = queries.item_detail(log, state, item_id, point.seq if point else None, limit=DETAIL_ENTRIES)
+            except UnknownItem as exc:
+                if point is None:
+                    raise
+                raise AbsentAt(f"{exc} at {point.ref} (seq {point.seq})") from None
+            detail["seq"] = point.seq if point else log.last_seq()
+            detail["at"] = point.to_json() if point else None
+            for h in detail["history"]:
+                h["time"] = queries.iso(h["time_ns"])
             job = detail.get("job") or {}
             detail["log_tail"] = _tail(job.get("log_path") or "", LOG_TAIL_LINES)
             try:
@@ -142,6 +156,7 @@ class WebApi:
             for r in rows:
                 if r["status"] == "running" and not writer:
                     r["status"] = "died"
+                r["started"], r["ended"] = queries.iso(r["started_ns"]), queries.iso(r["ended_ns"])
             return {"seq": log.last_seq(), "cooks": rows}
 
     def diff(self, ref1: str, ref2: str) -> dict:
@@ -152,6 +167,7 @@ class WebApi:
             result = history.diff_at(log, a_point.seq, b_point.seq)
             rows = result["items"]
             return {
+                "seq": b_point.seq,
                 "from": a_point.to_json(),
                 "to": b_point.to_json(),
                 "counts": result["counts"],

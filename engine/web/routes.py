@@ -24,9 +24,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from pdgstore.engine.errors import error_line
 from pdgstore.engine.web import actions
-from pdgstore.engine.web.api import WebApi
+from pdgstore.engine.web.api import AbsentAt, WebApi
 
 from pdgstore.errors import PdgError, StoreBusy
+from pdgstore.queries import JSON_SCHEMA
 
 STATIC_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -93,10 +94,10 @@ class WebRoutes:
             return _json(401, {"error": "this server needs its token: open the address pdg serve printed"})
         try:
             result = self._dispatch(name, args)
+        except AbsentAt as exc:
+            return _json(404, {"error": str(exc)})
         except PdgError as exc:
             return _json(400, {"error": str(exc)})
-        except (KeyError, ValueError) as exc:
-            return _json(400, {"error": f"the request /api/{name} is malformed: {exc}"})
         if result is None:
             return _json(404, {"error": f"no answer named {name} (there are {', '.join(ANSWERS + ACTIONS)})"})
         return result
@@ -109,15 +110,15 @@ class WebRoutes:
         if name == "graph":
             return _json(200, api.graph(at))
         if name == "items":
-            return _json(200, api.items(args["graph"], args["node"], at))
+            return _json(200, api.items(_arg(name, args, "graph"), _arg(name, args, "node"), at))
         if name == "changes":
-            return _json(200, api.changes(int(args["since"])))
+            return _json(200, api.changes(_number(name, args, "since")))
         if name == "item":
-            return _json(200, api.item(args["id"], at))
+            return _json(200, api.item(_arg(name, args, "id"), at))
         if name == "cooks":
             return _json(200, api.cooks())
         if name == "diff":
-            return _json(200, api.diff(args["from"], args.get("to") or "now"))
+            return _json(200, api.diff(_arg(name, args, "from"), args.get("to") or "now"))
         return None
 
     # -- actions -----------------------------------------------------------------------------------
@@ -138,18 +139,14 @@ class WebRoutes:
             return _json(403, {"error": "actions need the server's token (open the address pdg serve printed)"})
         if is_outcome:
             try:
-                outcome = self.cooks.outcome(int(args["pid"]))
-            except ValueError:
-                outcome = None
+                outcome = self.cooks.outcome(_number(name, args, "pid"))
+            except BadRequest as exc:
+                return _json(400, {"error": str(exc)})
             if outcome is None:
                 return _json(404, {"error": f"this server started no cook with pid {args['pid']}"})
             return _json(200, outcome)
         try:
-            graph, node = args["graph"], args["node"]
-        except KeyError as exc:
-            return _json(400, {"error": f"/api/{name} needs {exc.args[0]}=..."})
-        try:
-            return _json(202, self._cook(graph, node))
+            return _json(202, self._cook(_arg(name, args, "graph"), _arg(name, args, "node")))
         except StoreBusy as exc:
             return _json(409, {"error": str(exc)})
         except PdgError as exc:
@@ -166,6 +163,35 @@ class WebRoutes:
 
 ANSWERS = ("config", "graph", "items", "changes", "item", "cooks", "diff")
 ACTIONS = ("cook",)
+#: what each parameter of an answer takes, as a request that lacks it or gives it wrong is told
+PARAMETERS = {
+    "graph": "a graph's name",
+    "node": "a node's name",
+    "id": "an item id, id prefix of 6 or more characters, or name (or GRAPH/ITEM)",
+    "since": "a seq (a whole number, 0 or more)",
+    "pid": "the process id the cook's answer gave (a whole number)",
+    "from": "a point in the log: a seq (123), a cook (cook:7), cook~N, a time (2026-11-30T14:05) or a span ago (2h)",
+}
+
+
+class BadRequest(PdgError):
+    """A request without a parameter its answer needs, or with one it cannot read (a 400)."""
+
+
+def _arg(name: str, args: dict, key: str) -> str:
+    """The request's ``key`` (a ``BadRequest`` naming it and what it takes when it is not there)."""
+    value = args.get(key)
+    if value is None:
+        raise BadRequest(f"/api/{name} needs {key}=..., {PARAMETERS[key]}")
+    return value
+
+
+def _number(name: str, args: dict, key: str) -> int:
+    """The request's ``key`` as a whole number, 0 or more."""
+    text = _arg(name, args, key)
+    if not (text.isascii() and text.isdigit()):
+        raise BadRequest(f"/api/{name} cannot read {key}={text!r}: it takes {PARAMETERS[key]}")
+    return int(text)
 
 
 def _token(request, args: dict) -> str | None:
@@ -174,4 +200,6 @@ def _token(request, args: dict) -> str | None:
 
 
 def _json(status: int, data: dict):
-    return status, "application/json", json.dumps(data, separators=(",", ":"), default=str).encode()
+    """A JSON answer: each carries the ``schema`` of the CLI's ``--json`` outputs, a refusal included."""
+    body = {"schema": JSON_SCHEMA, **data}
+    return status, "application/json", json.dumps(body, separators=(",", ":"), default=str).encode()
