@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import inspect
 import os
+import shlex
 import warnings
 
+from pdgstore.engine.pdgapi.items import WorkItemAPI
 from pdgstore.engine.schedulers import jobs
-from pdgstore.engine.schedulers.contract import JobResult
+from pdgstore.engine.schedulers.contract import JobResult, ScheduledItem
 from pdgstore.engine.schedulers.contract import Scheduler as EngineScheduler
 from pdgstore.engine.schedulers.pathmap import expand_tokens
 
@@ -26,6 +28,57 @@ _Base = EngineScheduler
 def _id(work_item) -> str:
     """PDG passes ids or work items to the report calls: the engine's item id of either."""
     return getattr(work_item, "id", work_item)
+
+
+class SchedulerWorkItem(WorkItemAPI):
+    """The ``pdg.WorkItem`` a ``pdg.Scheduler``'s callbacks get: the engine's ``ScheduledItem`` with
+    PDG's types. ``command`` is PDG's string, the engine's argument list quoted as a shell reads it
+    (``shlex.join``), so ``Popen(command, shell=True)`` runs every word ('' for an item without a
+    command); the engine's own ``ScheduledItem.command`` stays a list. Everything else (writes, which
+    the cook records, included) is the scheduled item's."""
+
+    def __init__(self, scheduled: ScheduledItem) -> None:
+        self.scheduled = scheduled
+        self.item = scheduled.item
+        self.node = scheduled.node
+
+    @property
+    def command(self) -> str:
+        argv = self.scheduled.command
+        return "" if argv is None else shlex.join(str(word) for word in argv)
+
+    @property
+    def isBatch(self) -> bool:  # type: ignore[override]  # noqa: N802 - PDG's name; the scheduled item's
+        return self.scheduled.isBatch
+
+    @property
+    def batchItems(self) -> list:  # type: ignore[override]  # noqa: N802 - PDG's name
+        return [SchedulerWorkItem(sub) for sub in self.scheduled.batchItems]
+
+    batch_items = batchItems
+
+    def _write_attrib(self, name: str, values: list, kind: str | None = None) -> None:
+        self.scheduled._write_attrib(name, values, kind)
+
+    def _write_output(self, path: str, tag: str) -> None:
+        self.scheduled._write_output(path, tag)
+
+    def _write_log(self, level: str, text: str) -> None:
+        self.scheduled._write_log(level, text)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name == "scheduled":
+            raise AttributeError(name)
+        return getattr(self.scheduled, name)
+
+    def __repr__(self) -> str:
+        return f"<pdg.WorkItem {self.name} ({self.id})>"
+
+
+def pdg_item(item):
+    """What a ``pdg.Scheduler`` callback gets for ``item``: a ``ScheduledItem`` as PDG's work item
+    (``SchedulerWorkItem``); anything else (an id, a bridge's read-only work item) as it is."""
+    return SchedulerWorkItem(item) if isinstance(item, ScheduledItem) else item
 
 
 class Scheduler(EngineScheduler):
@@ -66,8 +119,9 @@ class Scheduler(EngineScheduler):
         return type(self).onAcceptWorkItem is not Scheduler.onAcceptWorkItem
 
     def on_schedule(self, item):
-        self._active[item.id] = item  # PDG hands work items to onCancelWorkItems, the engine ids
-        return self.onSchedule(item)
+        work_item = pdg_item(item)
+        self._active[item.id] = work_item  # PDG hands work items to onCancelWorkItems, the engine ids
+        return self.onSchedule(work_item)
 
     def onSchedule(self, work_item):  # noqa: N802
         return _Base.on_schedule(self, work_item)
@@ -79,7 +133,7 @@ class Scheduler(EngineScheduler):
         return _Base.on_tick(self)
 
     def on_accept_work_item(self, item):
-        return self.onAcceptWorkItem(item)
+        return self.onAcceptWorkItem(pdg_item(item))
 
     def onAcceptWorkItem(self, work_item):  # noqa: N802
         return _Base.on_accept_work_item(self, work_item)
@@ -121,25 +175,29 @@ class Scheduler(EngineScheduler):
         return _Base.on_cancel_work_items(self, work_items, node)
 
     def on_schedule_static(self, dependency_map, dependent_map, ready_items):
-        return self.onScheduleStatic(dependency_map, dependent_map, ready_items)
+        def items(mapping: dict) -> dict:
+            return {pdg_item(k): {pdg_item(v) for v in values} for k, values in mapping.items()}
+
+        ready = [pdg_item(r) for r in ready_items]
+        return self.onScheduleStatic(items(dependency_map), items(dependent_map), ready)
 
     def onScheduleStatic(self, dependency_map, dependent_map, ready_items):  # noqa: N802
         return _Base.on_schedule_static(self, dependency_map, dependent_map, ready_items)
 
     def get_status_uri(self, item):
-        return self.getStatusURI(item)
+        return self.getStatusURI(pdg_item(item))
 
     def getStatusURI(self, work_item):  # noqa: N802
         return _Base.get_status_uri(self, work_item)
 
     def get_log_uri(self, item):
-        return self.getLogURI(item)
+        return self.getLogURI(pdg_item(item))
 
     def getLogURI(self, work_item):  # noqa: N802
         return _Base.get_log_uri(self, work_item)
 
     def application_bin(self, name, item=None):
-        return self.applicationBin(name, item)
+        return self.applicationBin(name, pdg_item(item))
 
     def applicationBin(self, name, work_item):  # noqa: N802
         return _Base.application_bin(self, name, work_item)
@@ -170,7 +228,8 @@ class Scheduler(EngineScheduler):
         return os.path.join(self.job_temp, "scripts")
 
     def expandCommandTokens(self, command, work_item) -> str | list[str]:  # noqa: N802
-        """``__PDG_*__`` tokens of ``command`` (a string or the engine's argument list) for this item."""
+        """``__PDG_*__`` tokens of ``command`` for this item: a string (PDG's ``work_item.command``)
+        gives a string, an argument list (the engine's ``ScheduledItem.command``) a list."""
         if isinstance(command, (list, tuple)):
             return [expand_tokens(w, self.job_tokens(work_item)) for w in command]
         return expand_tokens(command, self.job_tokens(work_item))
@@ -217,4 +276,4 @@ class Scheduler(EngineScheduler):
 
 PyScheduler = Scheduler  # the name PDG's own Python schedulers subclass
 
-__all__ = ["JobResult", "PyScheduler", "Scheduler", "jobs"]
+__all__ = ["JobResult", "PyScheduler", "Scheduler", "SchedulerWorkItem", "jobs"]

@@ -376,3 +376,70 @@ def test_an_unknown_scheduler_type_names_the_plugin_that_failed_to_load_and_why(
         in cooked.stderr
     )
     assert "Traceback" not in cooked.stderr
+
+
+SHELL_SCHEDULER = '''
+import subprocess
+
+import pdg
+from pdg.scheduler import PyScheduler
+
+
+class ShellScheduler(PyScheduler):
+    def __init__(self, scheduler, name, **parms):
+        PyScheduler.__init__(self, scheduler, name, **parms)
+        self.running = {}
+
+    def onSchedule(self, work_item):
+        work_item.setStringAttrib("command_type", type(work_item.command).__name__)
+        work_item.setStringAttrib("as_list", self.expandCommandTokens(["__PDG_ITEM_NAME__"], work_item))
+        command = self.expandCommandTokens(work_item.command, work_item)
+        job_env = self.job_environment(work_item)
+        self.running[work_item.id] = subprocess.Popen(
+            command, shell=True, env=job_env, cwd=self.workingDir(True), stdout=subprocess.PIPE, text=True
+        )
+        self.onWorkItemStartCook(work_item.id, -1)
+        return pdg.scheduleResult.Succeeded
+
+    def onTick(self):
+        for item_id, proc in list(self.running.items()):
+            if proc.poll() is None:
+                continue
+            del self.running[item_id]
+            self.onWorkItemAppendLog(item_id, -1, "said: " + proc.stdout.read().strip())
+            if proc.returncode == 0:
+                self.onWorkItemSucceeded(item_id, -1, 0.0)
+            else:
+                self.onWorkItemFailed(item_id, -1)
+        return pdg.tickResult.SchedulerReady
+
+
+def registerTypes(type_registry):
+    type_registry.registerScheduler(ShellScheduler)
+'''
+
+
+@pytest.mark.timeout(120)
+def test_work_item_command_is_pdgs_string_that_a_shell_runs_whole(project):
+    """``work_item.command`` in a ``pdg.Scheduler``'s onSchedule is PDG's string, quoted as a shell
+    reads it: ``Popen(expandCommandTokens(work_item.command, work_item), shell=True)`` runs every
+    word (a list given to ``sh -c`` would run the first alone), also an argument that holds spaces;
+    ``expandCommandTokens`` of an argument list still gives a list."""
+    project.write("pdg/types/shellsched.py", SHELL_SCHEDULER)
+    project.write("g.py", '''
+from pdgstore.engine import Graph
+
+graph = Graph("g")
+graph.scheduler("shell", "ShellScheduler", default=True)
+n = graph.range_generate("n", 2)
+graph.command("echo", n, "echo hello @pdg_index")
+graph.command("write", n, ["sh", "-c", "echo wrote $0 > out_$0.txt", "@pdg_index __PDG_ITEM_NAME__"])
+''')
+    cooked = project.pdg_process("cook", "g.py")
+    assert cooked.returncode == 0, cooked.stderr
+    shown = json.loads(project.pdg_process("show", "echo_2", "--json").stdout)["item"]
+    assert shown["state"] == "cooked_success"
+    assert shown["attrs"]["command_type"]["values"] == ["str"]
+    assert shown["attrs"]["as_list"]["values"] == ["echo_2"]
+    assert "said: hello 1" in project.pdg_process("show", "echo_2").stdout
+    assert (project.root / "out_1 write_2.txt").read_text() == "wrote 1 write_2\n"

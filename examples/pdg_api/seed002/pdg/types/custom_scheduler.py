@@ -3,6 +3,7 @@
 # back with onWorkItemSucceeded / onWorkItemFailed; it records every callback it receives in
 # `self.calls` so the conformance tests can see them.
 import os
+import shlex
 import subprocess
 import sys
 
@@ -27,7 +28,9 @@ class CustomScheduler(pdg.Scheduler):
         self.calls.append(("onSchedule", work_item.name))
         if len(self.running) >= 4:
             return pdg.scheduleResult.FullDeferred
-        command = self.expandCommandTokens(work_item.command, work_item)
+        # work_item.command is PDG's string (quoted as a shell reads it): split it back into words
+        # (or run it with shell=True, though killing that shell would leave its child running)
+        command = shlex.split(self.expandCommandTokens(work_item.command, work_item))
         self.createJobDirsAndSerializeWorkItems(work_item)
         job_env = self.job_environment(work_item)
         job_env["PDG_RESULT_SERVER"] = str(self.workItemResultServerAddr())
