@@ -24,7 +24,7 @@ def command(ref1, ref2, db, as_json) -> None:
     the recorded reason) or changed, their state and attribute changes, and output files whose hash
     changed. A REF is a seq, cook:ID, cook~N, a time or a span ago (see pdg status --help)."""
     with open_store(db) as log:
-        a_point, b_point = refs.resolve(log, ref1), refs.resolve(log, ref2)
+        a_point, b_point = refs.resolve_range(log, ("REF1", ref1), ("REF2", ref2))
         result = history.diff_at(log, a_point.seq, b_point.seq, here=render.here)
         several = len(queries.graph_names(TableState(log))) > 1  # rows then say their graph, as pdg items
     if as_json:

@@ -76,8 +76,9 @@ def _replay(handler_spec: str, cook_id, ref_from, ref_to, type_set, db):
                 raise BadRef(f"{log.display} holds no events of cook {cook_id}")
             after, until = span[0] - 1, span[1]
         else:
-            after = refs.resolve(log, ref_from).seq if ref_from else log.base_seq()
-            until = refs.resolve(log, ref_to).seq if ref_to else None
+            start, end = refs.resolve_range(log, ("--from", ref_from), ("--to", ref_to))
+            after = start.seq if start else log.base_seq()
+            until = end.seq if end else None
         started = time.perf_counter()
         result = replay_into(log, handler, after, until, type_set)
         seconds = time.perf_counter() - started

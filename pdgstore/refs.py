@@ -81,6 +81,19 @@ def resolve(log, ref: str) -> Point:
     return Point(ref, seq_at_time(log, when_ns), time_ns=when_ns)
 
 
+def resolve_range(log, first: tuple[str, str | None], second: tuple[str, str | None]) -> tuple:
+    """(Point or None, Point or None): the two ends of a stretch of the log (``pdg diff REF1 REF2``,
+    ``pdg replay --from/--to``, the web view's diff), each given as (what the user calls it, its
+    REF or None); ``BadRef`` when the first comes after the second (a stretch read backwards
+    describes nothing that happened)."""
+    a, b = (resolve(log, ref) if ref is not None else None for _, ref in (first, second))
+    if a is not None and b is not None and a.seq > b.seq:
+        raise BadRef(
+            f"{first[0]} {a.ref} (seq {a.seq}) is after {second[0]} {b.ref} (seq {b.seq}): give the earlier point first"
+        )
+    return a, b
+
+
 def state_at(log, ref: str | None):
     """(state, point): the state at ``ref`` (``--at``), or the current state and None: read from
     the store's tables (``pdgstore.timetravel``), never by loading every item."""

@@ -5,6 +5,8 @@ real stores made by real cooks."""
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 
 import pytest
 from conftest import Project, wide_in
@@ -39,3 +41,29 @@ def test_a_cook_ref_says_which_cook_is_missing_and_why(project):
     assert "does not hold 4 cooks (it holds 3)" in _refused(wide, "status", "--at", "cook~3")
     assert "there is no cook 0" in _refused(wide, "status", "--at", "cook:0")
     assert json.loads(wide.pdg("status", "--at", "cook~0", "--json").output)["at"]["cook_id"] == 3
+
+
+@pytest.fixture
+def served(project):
+    """The W(N) graph cooked three times, for ``serve`` (tests/conftest.py)."""
+    return _cooked(project, 3)
+
+
+@pytest.mark.timeout(180)
+def test_a_range_given_backwards_is_refused(served, serve):
+    wide = served
+    said = _refused(wide, "diff", "cook:3", "cook:1")
+    assert "REF1 cook:3 (seq" in said and "is after REF2 cook:1" in said
+    assert json.loads(wide.pdg("diff", "cook:1", "cook:3", "--json").output)["counts"]["rerun"] > 0
+    wide.write("talk.py", "def say(event):\n    print('heard', event.type)\n")
+    said = _refused(wide, "replay", "--handler", "talk.py:say", "--from", "cook:3", "--to", "cook:2")
+    assert "--from cook:3 (seq" in said and "is after --to cook:2" in said
+    forwards = wide.pdg_process("replay", "--handler", "talk.py:say", "--from", "cook:2", "--to", "cook:3", "--json")
+    assert forwards.returncode == 0 and json.loads(forwards.stdout)["events"] > 0, forwards.stderr
+    server = serve()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{server.url}api/diff?from=cook:3&to=cook:1", timeout=60)
+    assert refused.value.code == 400
+    assert "from cook:3 (seq" in json.loads(refused.value.read())["error"]
+    with urllib.request.urlopen(f"{server.url}api/diff?from=cook:1&to=cook:3", timeout=60) as answer:
+        assert json.loads(answer.read())["counts"]["rerun"] > 0

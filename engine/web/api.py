@@ -163,7 +163,7 @@ class WebApi:
         """What changed from ``ref1`` to ``ref2`` (``pdg diff --json``, reading only the items
         the events between them touched), its first ``DIFF_ROWS`` rows and how many more."""
         with self._reading() as log:
-            a_point, b_point = refs.resolve(log, ref1), refs.resolve(log, ref2)
+            a_point, b_point = refs.resolve_range(log, ("from", ref1), ("to", ref2))
             result = history.diff_at(log, a_point.seq, b_point.seq)
             rows = result["items"]
             return {
