@@ -144,6 +144,8 @@ NO_RESULT_YET = [
     Record(state="dirty", reason={"cause": "manual", "cache_state": "dirty_always"}),
     Record(state="uncooked", signature="", outputs=[]),  # only announced: decided as new
     Record(),  # its result stands: whether it runs is its parents' doing
+    # dirtied, regenerated to run, cancelled: it runs, and why names what its parents made since
+    Record(state="cooked_cancel", signature="", reason={"cause": "attribute", "name": "n", "old": 0, "new": 1}),
 ]
 
 
@@ -171,10 +173,68 @@ def test_what_runs_anyway_runs_whatever_its_parents_make(recorded, mode, node_re
         for signature in ("sig", "sig2")
         for check in (HIT, MISSING)
     ]
-    if anyway is not None:
+    if anyway is not None and decide.attempted(recorded) and mode == "automatic" and node_reason is None:
+        assert anyway["cause"] == "no_result" and {d.action for d in decisions} == {"run"}
+    elif anyway is not None:
         assert {(d.action, str(d.reason)) for d in decisions} == {("run", str(anyway))}
     else:
         assert any(d.action != "run" for d in decisions) or recorded.state == "cooked_success"
+
+
+def attempt(reason: dict, **changes) -> Record:
+    """An item dirtied for ``reason``, regenerated to run (no signature) and cancelled."""
+    return Record(state="cooked_cancel", signature="", reason=reason, **changes)
+
+
+def attr(old, new) -> dict:
+    return {"cause": "attribute", "name": "n", "old": old, "new": new, "cache_state": "dirty_stale"}
+
+
+def parm(old, new) -> dict:
+    return {**PARM, "old": old, "new": new}
+
+
+N_AT = {1: {"n": ["int", [1]]}, 2: {"n": ["int", [2]]}, 0: {"n": ["int", [0]]}}
+# id, the record of the attempt, new's changes, node reason -> the reason it runs with now
+SINCE_RESULT = [
+    ("the same attribute again: from its value at the last result to now", attempt(attr(0, 1), attrs=N_AT[1]),
+     {"attrs": N_AT[2]}, None, {**attr(0, 2), "from_item": "p1"}),
+    ("the attribute back at its last result's value: no result", attempt(attr(0, 1), attrs=N_AT[1]),
+     {"attrs": N_AT[0]}, None, {"cause": "no_result", "state": "cooked_cancel", "cache_state": "dirty_empty"}),
+    ("nothing new since the attempt: the attempt's reason", attempt(attr(0, 1), attrs=N_AT[1]),
+     {"attrs": N_AT[1]}, None, attr(0, 1)),
+    ("another fact since: that one", attempt(attr(0, 1), attrs=N_AT[1]),
+     {"attrs": N_AT[1], "inputs": CHANGED_INPUT}, None,
+     {"cause": "input", "path": "in/a.txt", "old_size": 5, "new_size": 6, "old_hash": "h-in",
+      "new_hash": "h-in-2", "cache_state": "dirty_stale", "from_item": "p1"}),
+    ("the same parameter again: from its value at the last result", attempt(parm(1, 2)), {}, parm(2, 3),
+     parm(1, 3)),
+    ("the same input file again: from its size and hash at the last result",
+     attempt({"cause": "input", "path": "in/a.txt", "old_size": 4, "new_size": 5, "old_hash": "h-0",
+              "new_hash": "h-in", "cache_state": "dirty_stale", "from_item": "p0"}),
+     {"inputs": CHANGED_INPUT}, None,
+     {"cause": "input", "path": "in/a.txt", "old_size": 4, "new_size": 6, "old_hash": "h-0",
+      "new_hash": "h-in-2", "cache_state": "dirty_stale", "from_item": "p1"}),
+    ("never had a result: no result", attempt({"cause": "no_result", "state": "cooked_fail"}), {"attrs": N_AT[2]},
+     None, {"cause": "no_result", "state": "cooked_cancel", "cache_state": "dirty_empty"}),
+    ("dirtied by hand (its record is its last result): that reason",
+     Record(state="dirty", reason={"cause": "user", "cache_state": "dirty_always"}), {"attrs": N_AT[2]}, None,
+     {"cause": "user", "cache_state": "dirty_always"}),
+]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "prev, changes, node_reason, expected", [r[1:] for r in SINCE_RESULT], ids=[r[0] for r in SINCE_RESULT]
+)
+def test_an_item_that_did_not_finish_runs_for_what_changed_since_its_last_result(prev, changes, node_reason, expected):
+    """A cancelled attempt's reason is not the next cook's: that one names what changed since the
+    item's last result (the attempt's change brought up to date), not what the attempt was for."""
+    decision = decide.work(prev, new(**changes), mode="automatic", signature="sig2", node_reason=node_reason)
+    assert decision.action == "run"
+    assert decision.reason == expected
+    assert kinds(decision) == ["WorkItemGenerated", "WorkItemDirtied"]
+    assert decision.events[1][1]["reason"] == expected
 
 
 def test_a_work_decision_asks_for_the_facts_it_needs_in_turn():

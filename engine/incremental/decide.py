@@ -154,16 +154,67 @@ def born_as_recorded(prev, new: dict, stats: dict, root: str, remade: set) -> bo
     )
 
 
-def stale_reason(prev, node_reason: dict | None) -> dict | None:
+def stale_reason(prev, node_reason: dict | None, since: Callable[[], dict | None] | None = None) -> dict | None:
     """The reason every kind of item shares: its node changed, or it has no result to reuse. A
     node's reason is the one dict for all its items (no reason is ever changed once made: each is
     packed into its event as it is recorded); a copy each cost 136 bytes an item, a recook after a
-    code change at W(1,000,000) about 140 MB."""
-    if node_reason is not None:
+    code change at W(1,000,000) about 140 MB.
+
+    A reason says what changed since the item's last result. An item that was dirtied, regenerated
+    to run (its record holds the attempt's attributes and inputs, and no signature) and did not
+    finish (cancelled, failed, its cook died) keeps the reason of that attempt, the change since its
+    last result, brought up to date by what changed since the attempt (``node_reason``, else
+    ``since()``, the item's own change from the attempt's record, None for none): ``since_result``."""
+    if prev.state in DONE_STATES:
         return node_reason
-    if prev.state not in DONE_STATES:
-        return dict(prev.reason) if prev.reason else reasons.no_result(prev.state)
-    return None
+    earlier = prev.reason
+    if not attempted(prev):  # never attempted after a change, or dirtied by hand since its result
+        return node_reason or (dict(earlier) if earlier else reasons.no_result(prev.state))
+    fresh = node_reason if node_reason is not None else since() if since is not None else None
+    return since_result(earlier, fresh, prev.state)
+
+
+def attempted(prev) -> bool:
+    """``prev`` was dirtied and regenerated to run, and did not finish: its record holds the
+    attributes and inputs of that attempt (a ``WorkItemGenerated`` with no signature), not those of
+    its last result."""
+    return prev.state not in DONE_STATES and bool(prev.reason) and not prev.signature
+
+
+#: the facts that name what a reason's cause changed: two reasons with the same cause and these are
+#: about the same thing (``since_result``)
+_SUBJECT = {
+    "attribute": ("name",),
+    "parm": ("node", "parm"),
+    "code": ("node", "func"),
+    "file": ("path",),
+    "input": ("path",),
+    "output_modified": ("path",),
+}
+#: the facts of a reason that hold the value before the change
+_BEFORE = ("old", "old_size", "old_hash")
+
+
+def since_result(earlier: dict, fresh: dict | None, state: str) -> dict:
+    """What changed since the last result of an item in ``state`` (not done) that ``earlier`` dirtied
+    and that did not finish since, given ``fresh``, what changed after that attempt. Nothing since
+    (None): ``earlier``. The same fact again: that fact, from its value at the last result
+    (``earlier``'s before) to its value now (``fresh``'s after, and ``fresh``'s ``from_item``, whose
+    change is in this cook, for ``pdg explain``'s chain); back at its value at the last result, or
+    ``earlier`` never had a result: no result to reuse. Another fact: ``fresh``, a change since the
+    last result too, and the one whose chain is in this cook."""
+    cause = earlier.get("cause", "")
+    if cause in ("new", "no_result"):
+        return reasons.no_result(state)
+    if fresh is None:
+        return dict(earlier)
+    keys = _SUBJECT.get(cause)
+    if keys is None or fresh.get("cause") != cause or any(fresh.get(k) != earlier.get(k) for k in keys):
+        return fresh
+    folded = {**fresh, **{k: earlier[k] for k in _BEFORE if k in earlier}}
+    if all(folded.get(k) == folded.get("new" + k[3:]) for k in _BEFORE if k in folded):
+        return reasons.no_result(state)  # changed back: what remains is that the attempt did not finish
+    return folded
 
 
 def runs_anyway(recorded, *, mode: str, node_reason: dict | None, expects_files: bool) -> dict | None:
@@ -180,6 +231,8 @@ def runs_anyway(recorded, *, mode: str, node_reason: dict | None, expects_files:
     if mode == "always_write":
         return reasons.cache_mode(mode)
     if mode == "automatic":
+        if node_reason is None and attempted(prev):  # its change since the attempt is what they make
+            return reasons.no_result(prev.state)
         return stale_reason(prev, node_reason)
     if prev.state not in DONE_STATES and not expects_files:  # no file to take instead of running
         return reasons.no_result(prev.state)
@@ -239,6 +292,12 @@ def _file_reason(prev, new: dict) -> dict:
     return _input_reason(prev, new)
 
 
+def _attempt_change(prev, new: dict) -> dict | None:
+    """What changed in ``new``'s inputs or attributes since ``prev`` recorded them, None for nothing."""
+    reason = _input_reason(prev, new)
+    return None if reason["cause"] == "upstream" else reason
+
+
 def _input_reason(prev, new: dict) -> dict:
     parents = new["parents"]
     producers = dict.fromkeys((r[PATH] for r in new["inputs"]), parents[0] if parents else "")
@@ -278,7 +337,7 @@ def work(
         return _run(new, None, reasons.new())
     if mode == "always_write":
         return _run(new, prev, reasons.cache_mode(mode))
-    reason = stale_reason(prev, node_reason) if mode == "automatic" else None
+    reason = stale_reason(prev, node_reason, lambda: _attempt_change(prev, new)) if mode == "automatic" else None
     if reason is None and mode == "automatic" and prev.signature not in (signature, ACCEPTED):
         reason = _input_reason(prev, new)
     if reason is not None:
