@@ -115,10 +115,12 @@ class TypeRegistry:
     loaded: list = field(default_factory=list)
     #: (plugin, why) of each plugin that failed to load: what it would have registered is missing
     failed: list = field(default_factory=list)
+    #: tags named by ``add_tag`` itself: files get them by name, as no extension maps to them
+    declared: set = field(default_factory=set)
 
     def __post_init__(self) -> None:
         for tag in self.extension_tags.values():
-            self.add_tag(tag)
+            self._know(tag)
 
     @classmethod
     def of_project(cls, project_dir: str) -> TypeRegistry:
@@ -130,9 +132,13 @@ class TypeRegistry:
 
     # -- tags ------------------------------------------------------------------------------------
     def add_tag(self, tag: str) -> None:
-        """Add ``tag`` (and the tags above it) to the known tags."""
+        """Add ``tag`` (and the tags above it) to the known tags: files get it by name."""
+        self.declared.add(self._know(tag))
+
+    def _know(self, tag: str) -> str:
         tag = _check_tag(tag)
         self.tags.update(tag_chain(tag))
+        return tag
 
     def add_extension_tag(self, extension: str, tag: str) -> None:
         """Files ending in ``extension`` (".py", or several: ".usd, .usda") get ``tag`` by default."""
@@ -141,11 +147,11 @@ class TypeRegistry:
             if not ext:
                 continue
             self.extension_tags[ext if ext.startswith(".") else "." + ext] = _check_tag(tag)
-        self.add_tag(tag)
+        self._know(tag)
 
     def add_tag_viewer(self, tag: str, viewer: str) -> None:
         """Open files of ``tag`` (and the tags beneath it) with ``viewer``."""
-        self.add_tag(tag)
+        self._know(tag)
         self.viewers[tag] = viewer
 
     def tag_for(self, path: str) -> str:
@@ -172,7 +178,7 @@ class TypeRegistry:
         fn = handler[0] if isinstance(handler, tuple) else handler
         if not callable(fn):
             raise TypeError(f"the handler for tag {tag} must be callable, not {type(fn).__name__}")
-        self.add_tag(tag)
+        self._know(tag)
         table.setdefault(tag, []).append(handler)
 
     def handlers_for(self, table: dict, tag: str) -> list[tuple[str, Any]]:
@@ -184,6 +190,33 @@ class TypeRegistry:
         for t in tag_chain(tag or "file"):
             for handler in reversed(table.get(t, ())):
                 out.append((t, handler))
+        return out
+
+    def unreached_handlers(self, named: set | frozenset = frozenset()) -> list[str]:
+        """A sentence for each handler registered for a tag no file gets unless it is given by name:
+        no extension maps to it or beneath it, ``add_tag`` did not name it, nor does any of ``named``
+        (the tags a graph gives its files). A page's ``registerStatHandler("file/txt", ...)`` is one:
+        .txt files are tagged file/text, and the handler would never run, without a word."""
+        from pdgstore.engine.files.records import handler_name
+
+        reached = set(self.extension_tags.values()) | self.declared | set(named)
+        out = []
+        for kind, table in (
+            ("stat", self.stat_handlers),
+            ("cache", self.cache_handlers),
+            ("transfer", self.transfer_handlers),
+        ):
+            for tag, handlers in table.items():
+                if any(t == tag or t.startswith(tag + "/") for t in reached):
+                    continue
+                hint = self.extension_tags.get("." + tag.rsplit("/", 1)[-1])
+                why = f" (.{tag.rsplit('/', 1)[-1]} files are tagged {hint})" if hint else ""
+                for handler in handlers:
+                    fn = handler[0] if isinstance(handler, tuple) else handler
+                    out.append(
+                        f"{kind} handler {handler_name(fn)} is registered for tag {tag}, which no file extension "
+                        f"maps to{why}: it runs only for files added with that tag by name"
+                    )
         return out
 
     # PDG's names, so PDG types plugins run unchanged

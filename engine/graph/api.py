@@ -400,6 +400,10 @@ class Graph(NodeLibrary):
             if node_name is not None and node_name not in self.nodes:
                 raise _declared_error(line, f"a {event_type} handler is registered for unknown node {node_name}")
         self.topological_order()
+        named = {tag for node in self.nodes.values() if isinstance(tag := getattr(node, "tag", None), str)}
+        for warning in self.types.unreached_handlers(named):  # the cook's warnings, once each
+            if warning not in self.types.warnings:
+                self.types.warnings.append(warning)
 
     def topological_order(self, names: Iterable[str] | None = None) -> list[str]:
         """Node names with every node after its inputs (definition order among equals)."""

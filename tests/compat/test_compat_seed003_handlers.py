@@ -129,6 +129,28 @@ def test_crc_stat_handler_sample_hashes_text_files(example):
     assert item.outputs[0][4] == str(zlib.crc32(b"some notes\n"))
 
 
+@pytest.mark.timeout(120)
+def test_a_handler_for_a_tag_no_extension_maps_to_is_a_warning_naming_its_plugin(example):
+    """The page's ``registerStatHandler("file/txt", crc_handler)`` pasted as it is, on a file pattern
+    that names no tag: .txt files are tagged file/text, so the handler never runs; the cook says so,
+    naming the plugin's file, the handler and the tag. The example, whose pattern gives its files
+    file/txt by name, hears nothing."""
+    ex = example("seed003_stat")
+    ex.write("in/a.txt", "some notes\n")
+    graph = (ex.root / "graph.py").read_text()
+    ex.write("graph.py", graph.replace(', tag="file/txt")', ")"))
+    summary = ex.cook()
+    assert summary.status == "success"
+    assert summary.warnings == [
+        "stat handler pdg/types/custom_file_hash.py:crc_handler is registered for tag file/txt, which no file "
+        "extension maps to (.txt files are tagged file/text): it runs only for files added with that tag by name"
+    ]
+    (item,) = ex.items("notes")
+    assert item.outputs[0][1] == "file/text" and item.outputs[0][4] != str(zlib.crc32(b"some notes\n"))
+    ex.write("graph.py", graph)
+    assert ex.cook().warnings == []
+
+
 def test_crc_stat_handler_filtered_by_node_type(example):
     """``work_item.node.type.typeName != 'filepattern'`` keeps the CRC to the file pattern's files."""
     ex = example("seed003_stat_node")
