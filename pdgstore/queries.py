@@ -317,7 +317,7 @@ def item_history(log: EventLog, item: Item, until: int | None = None, path: Call
     """Every state the item went through (up to seq ``until``), with times and cooks, from the log
     (``path``: how a reason names a file, ``reasons.describe``)."""
     first_seq = None
-    history = []
+    history: list[dict] = []
     # lazy: a partition's or gather's events carry a list per member, which no line here shows
     for event in log.events(0, subject=item.item_id, until=until, lazy=True):
         if first_seq is None:
