@@ -242,8 +242,7 @@ class WorkItem(AttributeOwner):
         path = os.path.abspath(localizePath(os.fspath(getattr(path, "path", path))))
         self._outputs.append(File(path, tag or "file", hash_code, own))
         if self.shouldReportChanges:
-            pdgcmd.addOutputFile(path, self.reportId, self._server, tag or "", self._batchIndex,
-                                 to_stdout=False, hash_code=hash_code)
+            pdgcmd.addOutputFile(path, self.reportId, self._server, tag or "", self._batchIndex, hash_code=hash_code)
 
     def addOutputFiles(self, paths, tag="", hash_codes=(), own=False):
         if not paths:
@@ -253,8 +252,7 @@ class WorkItem(AttributeOwner):
         hashes = list(hash_codes or ()) + [0] * (len(paths) - len(hash_codes or ()))
         self._outputs.extend(File(p, t or "file", h, own) for p, t, h in zip(paths, tags, hashes))
         if self.shouldReportChanges:
-            pdgcmd.addOutputFiles(paths, self.reportId, self._server, tags, self._batchIndex, to_stdout=False,
-                                  hash_codes=hashes)
+            pdgcmd.addOutputFiles(paths, self.reportId, self._server, tags, self._batchIndex, hash_codes=hashes)
 
     def addResultData(self, path, tag="", hash_code=0, own=False):
         self.addOutputFile(path, tag, hash_code, own)
