@@ -97,7 +97,7 @@ class EventLog(LogReader):
                 if mismatch or (writer and not writerlock.left_clean(path, lock_fd)):
                     # ask SQLite, never the header's arithmetic; a writer asks whenever the file may
                     # have changed since a writer last closed it sound (a crash, a hand, a disk)
-                    problem = sqlitefile.quick_check(conn)
+                    problem = sqlitefile.quick_check(conn) or sqlitefile.text_problem(conn)
                     if problem:
                         raise StoreRefused.corrupt(display, problem)
             if not writer and version < schema.SCHEMA_VERSION:
@@ -357,6 +357,9 @@ class EventLog(LogReader):
                         pass  # the error that matters is the one being raised
                 raise
         except sqlite3.OperationalError as exc:
+            damaged = sqlitefile.damaged_text(exc)  # a row the batch's fold read: corrupt, not a failed write
+            if damaged:
+                raise StoreRefused.corrupt(self.display, damaged) from None
             raise StoreIOError(f"writing to {self.display} failed: {exc}; the cook stops here (not retried)") from None
         except sqlite3.IntegrityError as exc:
             raise StoreError(

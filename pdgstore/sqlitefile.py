@@ -9,6 +9,7 @@ here knows the events' meaning.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 import urllib.parse
@@ -33,13 +34,28 @@ DECODE_ERRORS = damage.DECODE_ERRORS
 UNREADABLE_SCHEMA = "its schema is damaged (SQLite's message about it is not even text)"
 
 
+#: SQLite's error for stored text that is not UTF-8 (damaged bytes: ``sqlite3`` raises it as an
+#: ``OperationalError``, like a failing disk, and quotes the text with U+FFFD in place of each byte)
+_NOT_TEXT = re.compile(r"^Could not decode to UTF-8 column '([^']*)'")
+
+
+def damaged_text(exc: sqlite3.OperationalError) -> str | None:
+    """The problem to name when ``exc`` says a stored text is not text (corruption, not a failed
+    read that may succeed again), or None: which column, never SQLite's mangled quote of it."""
+    match = _NOT_TEXT.match(str(exc))
+    return f"a row's {match.group(1)} column holds bytes that are not text" if match else None
+
+
 @contextmanager
 def read_errors(display: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc) or "no such column" in str(exc):
-            raise StoreRefused.corrupt(display, str(exc)) from None
+        problem = damaged_text(exc)
+        if problem is None and ("no such table" in str(exc) or "no such column" in str(exc)):
+            problem = str(exc)
+        if problem is not None:
+            raise StoreRefused.corrupt(display, problem) from None
         raise StoreIOError(f"reading {display} failed: {exc}") from None
     except (sqlite3.DatabaseError, DamagedRow) as exc:  # a DamagedRow is a ValueError: before DECODE_ERRORS
         raise StoreRefused.corrupt(display, str(exc)) from None
@@ -121,6 +137,22 @@ def quick_check(conn: sqlite3.Connection) -> str:
     """SQLite's own verdict on the file ('' when sound): ``PRAGMA quick_check``, which reads
     every page but, unlike ``integrity_check``, does not check that indexes match their tables."""
     return problem_sentence([r[0] for r in conn.execute("PRAGMA quick_check(20)")])
+
+
+def text_problem(conn: sqlite3.Connection) -> str:
+    """Whether the log's few-valued text columns (each event's kind and graph) are text ('' when
+    they are): damaged bytes there pass SQLite's quick check, which reads the pages, not the text
+    in them, and only fail the read that decodes them, long after a cook appended to the store.
+    One pass over the events table, in SQLite (their distinct values alone reach Python): what
+    the writer's open runs beside ``quick_check`` when the file changed since a writer left it sound."""
+    try:
+        conn.execute("SELECT DISTINCT kind, graph FROM events").fetchall()
+    except sqlite3.OperationalError as exc:
+        problem = damaged_text(exc)
+        if problem is None:
+            raise
+        return problem
+    return ""
 
 
 def problem_sentence(rows: list) -> str:

@@ -5,6 +5,7 @@ real stores made by real cooks."""
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 
@@ -67,3 +68,22 @@ def test_a_range_given_backwards_is_refused(served, serve):
     assert "from cook:3 (seq" in json.loads(refused.value.read())["error"]
     with urllib.request.urlopen(f"{server.url}api/diff?from=cook:1&to=cook:3", timeout=60) as answer:
         assert json.loads(answer.read())["counts"]["rerun"] > 0
+
+
+@pytest.mark.timeout(180)
+def test_damaged_stored_text_is_corrupt_and_stops_the_next_cook(project):
+    wide = _cooked(project, 1)
+    data = bytearray(wide.db.read_bytes())
+    assert not (wide.db.parent / "pdg.db-wal").exists() or not (wide.db.parent / "pdg.db-wal").stat().st_size
+    at = re.search(rb"WorkItemGenerated[0-9a-f]{16}", data)  # an events row: its kind, then its subject
+    assert at is not None
+    data[at.start() + 13 : at.start() + 17] = b"\xc1" * 4  # WorkItemGener + bytes that are no UTF-8
+    wide.db.write_bytes(bytes(data))
+    for args in (("events",), ("events", "--json"), ("check",)):
+        said = _refused(wide, *args)
+        assert "is corrupt: a row's kind column holds bytes that are not text" in said and "\ufffd" not in said
+    check = wide.pdg_process("check", "--json")
+    assert check.returncode == 2 and json.loads(check.stdout)["exit_code"] == 2, check.stdout
+    wide.write("in/f0003.txt", "changed after the damage\n")
+    assert "is corrupt" in _refused(wide, "cook", "wide.py")  # the cook's start noticed: nothing appended
+    assert bytes(data) == wide.db.read_bytes()
