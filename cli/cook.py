@@ -165,8 +165,7 @@ def _print_generated(summary, db_path: str) -> None:
         total += row["items"]
     render.out.print(t)
     render.say(f"{total:,} work items generated; nothing ran (pdg cook runs them)")
-    for warning in summary.warnings[:5]:
-        render.say(f"  warning: {warning}", style="yellow")
+    _say_warnings(summary.warnings, f"pdg history {summary.cook_id}")
     if summary.status != "success":
         render.say(f"  {summary.message}", style=render.STATE_STYLES.get(summary.status))
     render.say(f"store: {render.here(db_path)}", style="dim")
@@ -180,8 +179,7 @@ def _print_summary(summary, db_path: str) -> None:
         render.say(f"  ... and {len(summary.failed_items) - 10} more (pdg items --state cooked_fail)")
     if summary.message and summary.status != "failed":
         render.say(f"  {summary.message}")
-    for warning in summary.warnings[:5]:
-        render.say(f"  warning: {warning}", style="yellow")
+    _say_warnings(summary.warnings, f"pdg history {summary.cook_id}")
     if summary.compacted:
         done = summary.compacted
         render.say(
@@ -222,8 +220,20 @@ def _print_plan(plan: dict, as_json: bool, every: str) -> None:
         f"remove {c['remove']}; reuse {c['reuse']}; {c['pending']} pending (they run only if what "
         "they depend on makes different files)"
     )
-    for warning in plan["warnings"][:5]:
-        render.err.print(f"  warning: {warning}", style="yellow")
+    _say_warnings(plan["warnings"], "--json lists them all")
+
+
+#: the warnings a cook's summary or a dry run prints (``pdg history COOK`` and ``--json`` have them all)
+WARNINGS_SHOWN = 5
+
+
+def _say_warnings(warnings: list[str], where: str) -> None:
+    """The first ``WARNINGS_SHOWN`` of ``warnings``, then how many more there are and ``where``
+    they all are: a warning is never dropped without a word."""
+    for warning in warnings[:WARNINGS_SHOWN]:
+        render.say(f"  warning: {warning}", style="yellow")
+    if len(warnings) > WARNINGS_SHOWN:
+        render.say(f"  ... and {len(warnings) - WARNINGS_SHOWN} more warnings ({where})", style="yellow")
 
 
 class _Progress:
