@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 from pdgstore.cli import render
-from pdgstore.cli.options import UsageMistake, db_option, json_option
+from pdgstore.cli.options import UsageMistake, db_option, json_option, missing_folder
 from pdgstore.engine.export import export
 
 from pdgstore.locate import open_store
@@ -31,6 +33,11 @@ def command(fmt, what, cook_id, output, db, as_json) -> None:
     if as_json and output == "-":
         raise UsageMistake(
             "-o - writes the export to standard output, where --json would print its summary: give -o FILE, or leave out --json"
+        )
+    why = missing_folder(output) if output != "-" else ""
+    if why:
+        raise UsageMistake(
+            f"cannot export to {output}: its folder {os.path.dirname(output)} {why}; nothing was written"
         )
     with open_store(db) as log:
         require_cook(log, cook_id)

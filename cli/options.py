@@ -49,15 +49,25 @@ def _store_folder_exists(ctx: click.Context, param: click.Parameter, value: str 
     """Refuse a store named in a folder that does not exist: a typo in ``--db`` (or ``$PDG_DB``)
     must not make a tree of folders. The default store's folder (``.pdg/`` beside GRAPH) is ours to
     make, and still is."""
-    if value:
-        folder = os.path.dirname(os.path.abspath(value))
-        if not os.path.isdir(folder):
-            why = "is not a folder" if os.path.exists(folder) else "does not exist"
-            raise UsageMistake(
-                f"cannot make the store {value}: its folder {os.path.dirname(value)} {why} "
-                "(make the folder first, or leave out --db for .pdg/pdg.db beside GRAPH)"
-            )
+    why = missing_folder(value)
+    if why:
+        raise UsageMistake(
+            f"cannot make the store {value}: its folder {os.path.dirname(value)} {why} "
+            "(make the folder first, or leave out --db for .pdg/pdg.db beside GRAPH)"
+        )
     return value
+
+
+def missing_folder(path: str | None) -> str:
+    """What is wrong with the folder a file to be written at ``path`` goes in ("does not exist",
+    "is not a folder"), or '' when it is there (or no path was given): a file we write is never
+    the reason to make a tree of folders, and a typo is the user's to fix (exit code 2)."""
+    if not path:
+        return ""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(folder):
+        return ""
+    return "is not a folder" if os.path.exists(folder) else "does not exist"
 
 
 #: ``--db`` of a command that creates its store when there is none (cook, watch, schedule add)

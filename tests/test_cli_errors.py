@@ -149,6 +149,13 @@ CASES = {
     "watch_into_a_missing_folder": Case(
         ("watch", "good.py", "--db", "nowhere/x.db"), ("nowhere", "does not exist"), {"good.py": GOOD_GRAPH},
     ),
+    "export_into_a_missing_folder": Case(
+        ("export", "--format", "csv", "-o", "nodir/x.csv"), ("nodir/x.csv", "nodir does not exist"), needs_store=True,
+    ),
+    "export_into_a_file_as_folder": Case(
+        ("export", "--format", "jsonl", "-o", "good.py/x.jsonl"), ("good.py/x.jsonl", "good.py is not a folder"),
+        needs_store=True,
+    ),
     "schedule_into_a_missing_folder": Case(
         ("schedule", "add", "good.py", "--every", "1h", "--db", "nowhere/x.db"), ("nowhere", "does not exist"),
         {"good.py": GOOD_GRAPH},
