@@ -61,13 +61,10 @@ def _cells(r: dict, several: bool) -> list[str]:
         what.append(f"@{name}: {_short(ch['before'])} -> {_short(ch['after'])}")
     for o in r["outputs"]:
         what.append(f"{render.here(o['abspath'])}: {(o['before'] or 'none')[:8]} -> {(o['after'] or 'none')[:8]}")
-    states = (
-        r["state_after"]
-        if r["state_before"] in (None, r["state_after"])
-        else f"{r['state_before']} -> {r['state_after']}"
-    )
+    before, after = r["state_before"], r["state_after"] or "-"  # none after: removed
+    states = after if before in (None, after) else f"{before} -> {after}"
     where = [r["graph"], r["node"]] if several else [r["node"]]
-    return [r["change"], r["name"], *where, states or r["state_before"], "; ".join(what)]
+    return [r["change"], r["name"], *where, states, "; ".join(what)]
 
 
 def _short(values) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 from pdgstore.cli import render
 from pdgstore.cli.options import UsageMistake, db_option, json_option
 
 from pdgstore import history, queries, refs
 from pdgstore.locate import open_store
-from pdgstore.queries import JSON_SCHEMA
+from pdgstore.queries import COOK_COUNTS, JSON_SCHEMA
 from pdgstore.readmodel import TableState
 
 STATUSES = ("success", "failed", "cancelled", "running", "died")
@@ -29,17 +31,19 @@ WARNINGS_SHOWN = 20
 @db_option
 @json_option
 def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
-    """List every cook: id, graph, start, duration, status and item counts. With COOK, show what that
-    cook did: per node what ran, came from the cache, failed, was updated or reused; its failures,
-    its slowest items and its warnings."""
+    """List every cook: id, graph, start, duration, status and item counts (under --json, a cook
+    still running has ended_ns, seconds and items null). With COOK, show what that cook did: per
+    node what ran, came from the cache, was updated, reused, failed, was cancelled or removed, each
+    column adding up to the cook's own count (an item the cook left undecided, as one that stopped
+    does, is in none); its failures, its slowest items and its warnings."""
     filters = [
-        f"--{name}"
+        f"--{name} {value}"
         for name, value in (("node", node), ("item", item_ref), ("status", status), ("since", since))
         if value
     ]
     if cook_id is not None and filters:
         raise UsageMistake(
-            f"{' and '.join(filters)} {'filters' if len(filters) == 1 else 'filter'} the list of cooks; "
+            f"{' and '.join(f.split(' ')[0] for f in filters)} {'filters' if len(filters) == 1 else 'filter'} the list of cooks; "
             f"with COOK ({cook_id}) leave {'it' if len(filters) == 1 else 'them'} out"
         )
     with open_store(db) as log:
@@ -57,9 +61,7 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
         if status:
             rows = [r for r in rows if r["status"] == status]
         if since is not None:
-            point = refs.resolve(log, since)
-            spans = log.cook_spans()
-            rows = [r for r in rows if spans.get(r["cook_id"], (0, 0))[1] >= point.seq]
+            rows = _since(log, rows, since)
         if item_ref is not None:
             touched = history.cooks_touching(log, [queries.find_item(state, item_ref).item_id])
             rows = [r for r in rows if r["cook_id"] in touched]
@@ -76,6 +78,8 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
     if as_json:
         render.emit_json({"schema": JSON_SCHEMA, "cooks": rows})
         return
+    if not rows and filters:
+        render.say(f"no cook matched {' '.join(filters)}")
     render.listing(
         COLUMNS,
         (_cells(r) for r in rows),
@@ -86,6 +90,19 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
     )
 
 
+def _since(log, rows: list[dict], since: str) -> list[dict]:
+    """The cooks of ``rows`` active at or after ``since``: for a point of the log (a seq, a cook's
+    end), those with an event at or after it; for a time, those with an event at or after it, or
+    running now when it is not in the future (a time after the last event selects none)."""
+    point = refs.resolve(log, since)
+    spans = log.cook_spans()
+    if point.time_ns is None:
+        return [r for r in rows if spans.get(r["cook_id"], (0, 0))[1] >= point.seq]
+    before = refs.seq_at_time(log, point.time_ns - 1)  # the last event before that time
+    now = point.time_ns <= time.time_ns()
+    return [r for r in rows if spans.get(r["cook_id"], (0, 0))[1] > before or (now and r["status"] == "running")]
+
+
 COLUMNS = (
     "cook_id",
     "graph",
@@ -93,19 +110,14 @@ COLUMNS = (
     "started",
     "seconds",
     "status",
-    "ran",
-    "cached",
-    "reused",
-    "failed",
-    "cancelled",
-    "removed",
+    *COOK_COUNTS,
     "trigger",
     "message",
 )
 
 
 def _cells(r: dict) -> list[str]:
-    c = r["items"]
+    c = r["items"] or {}  # none yet: running
     return [
         str(r["cook_id"]),
         r["graph"],
@@ -113,7 +125,7 @@ def _cells(r: dict) -> list[str]:
         render.when(r["started_ns"]),
         "" if r["seconds"] is None else f"{r['seconds']:.2f}",
         r["status"],
-        *(str(c.get(k, "")) for k in ("ran", "cached", "reused", "failed", "cancelled", "removed")),
+        *(str(c.get(k, "")) for k in COOK_COUNTS),
         queries.trigger_text(r["trigger"]),
         r["message"],
     ]
@@ -136,7 +148,10 @@ def _show_cook(d: dict, as_json: bool) -> None:
     if d["message"]:
         p("  " + render.escape(d["message"]))
     c = d["items"]
-    p("  items: " + ", ".join(f"{c[k]} {k}" for k in queries.COOK_COUNTS if k in c))
+    if c is None:
+        p("  items: counted when it ends (the table: what it recorded so far)")
+    else:
+        p("  items: " + ", ".join(f"{c[k]} {k}" for k in COOK_COUNTS if k in c))
     if d.get("static"):
         plan = d["static"]
         dynamic = ", ".join(plan["dynamic_nodes"]) or "none"
@@ -144,15 +159,9 @@ def _show_cook(d: dict, as_json: bool) -> None:
             f"  static cook: {plan['items']} items planned ({plan['dependencies']} dependencies, {plan['ready']} ready "
             f"at once); dynamic nodes: {dynamic}"
         )
-    t = render.table("node", "total", "ran", "cached", "failed", "cancelled", "updated", "removed", "reused")
+    t = render.table("node", "total", *COOK_COUNTS)  # each column adds up to the items line's count
     for r in d["nodes"]:
-        t.add_row(
-            r["node"],
-            *(
-                str(r[k] or "") if k != "total" else str(r[k])
-                for k in ("total", "ran", "cached", "failed", "cancelled", "updated", "removed", "reused")
-            ),
-        )
+        t.add_row(r["node"], str(r["total"]), *(str(r[k] or "") for k in COOK_COUNTS))
     p(t)
     if d["failures"]:
         p("[bold red]failures:[/bold red]")

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pdgstore import codec, itembatch, reasons, tables
+from pdgstore import codec, itembatch, queries, reasons, tables
 from pdgstore.errors import BadRef
 from pdgstore.events import REGISTRY
 from pdgstore.inserts import chunks
@@ -32,6 +32,8 @@ ITEM_KINDS = (
     "JobStarted",
 )
 SLOWEST = 10
+#: the fate of an item a cook generated to run or recorded dirty, before (or without) its outcome
+PENDING = "pending"
 
 if TYPE_CHECKING:
     from pdgstore.readmodel import ReadState
@@ -62,33 +64,39 @@ def cooks_touching(log: EventLog, subjects: list[str]) -> set[int]:
 
 
 def cooks_touching_node(log: EventLog, node: str, graph: str | None = None) -> set[int]:
-    """The cooks that wrote an event about ``node`` (of ``graph``, when given: else of any graph
-    that has such a node) or about any of its items, those since removed included (``pdg history
-    --node``), without going over every item of the node: a cook that reached the node wrote the
-    node's own events (its generation, its cook, its batches of items), which one index lookup
-    finds; only the other cooks are asked, each through its own events, up to the first about an
-    item of the node (the items table names an item's node; a removed item's first event does)."""
+    """The cooks that wrote an event about an item of ``node`` (of ``graph``, when given: else of
+    any graph that has such a node), those since removed included (``pdg history --node``): that
+    generated, ran or changed them. A cook that only passed the node (its ``NodeGenerated``,
+    written by every cook that reaches it, a no-op's too) did not. Without going over every item of
+    the node: a batch of the node's items is found by the node's name (one index lookup); each other
+    cook is asked through its own events, up to the first about an item of the node (the items
+    table names an item's node; a removed item's first event does)."""
     conn = log.conn
     in_graph, args = ("", ()) if graph is None else (" AND graph = ?", (graph,))
-    sql = f"SELECT DISTINCT cook_id FROM events WHERE subject = ? AND cook_id > 0{in_graph}"
-    found = {r[0] for r in conn.execute(sql, (node, *args))}
+    sql = f"SELECT DISTINCT cook_id FROM events WHERE subject = ? AND kind = ? AND cook_id > 0{in_graph}"
+    found = {r[0] for r in conn.execute(sql, (node, itembatch.KIND, *args))}
     kinds = ", ".join(f"'{kind}'" for kind, cls in REGISTRY.items() if cls.subject_field == "item_id")
+    of_node = f"i.node = ?{in_graph.replace('graph', 'i.graph')}"
+    # one pass over each other cook's item events, in log order: the first of the node's items
+    # ends it; the cook's items that no longer exist are kept, to be asked about after
+    sql = (
+        f"SELECT e.subject, i.item_id IS NULL, i.item_id IS NOT NULL AND {of_node} "
+        "FROM events e LEFT JOIN items i ON i.item_id = e.subject "
+        f"WHERE e.cook_id = ? AND e.kind IN ({kinds})"
+    )
     for (cook_id,) in conn.execute("SELECT cook_id FROM cooks").fetchall():
         if cook_id in found:
             continue
-        sql = (
-            "SELECT 1 FROM events e JOIN items i ON i.item_id = e.subject "
-            f"WHERE e.cook_id = ? AND e.kind IN ({kinds}) AND i.node = ?{in_graph.replace('graph', 'i.graph')} LIMIT 1"
-        )
-        if conn.execute(sql, (cook_id, node, *args)).fetchone():
-            found.add(cook_id)
-            continue
-        gone = (  # the cook's items that no longer exist
-            "SELECT DISTINCT e.subject FROM events e LEFT JOIN items i ON i.item_id = e.subject "
-            f"WHERE e.cook_id = ? AND e.kind IN ({kinds}) AND i.item_id IS NULL"
-        )
-        if any(_is_of(log, item_id, node, graph) for (item_id,) in conn.execute(gone, (cook_id,)).fetchall()):
-            found.add(cook_id)
+        gone: set[str] = set()
+        for subject, is_gone, is_of in conn.execute(sql, (node, *args, cook_id)):
+            if is_of:
+                found.add(cook_id)
+                break
+            if is_gone:
+                gone.add(subject)
+        else:
+            if any(_is_of(log, item_id, node, graph) for item_id in gone):
+                found.add(cook_id)
     return found
 
 
@@ -127,10 +135,10 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: boo
     fates = _Fates.of(log, cook_id, span)
     fate, durations = fates.fate, fates.durations
     slowest = heapq.nlargest(SLOWEST, durations, key=durations.__getitem__)
-    failed = [i for i in durations if fate[i] == "failed"]
+    failed = [i for i, what in fate.items() if what == "failed"]
     named: dict[str, tuple[str, str]] = dict.fromkeys([*slowest, *failed], ("", ""))  # id -> (node, name)
     per_node: dict[str, Counter] = defaultdict(Counter)
-    touched: Counter = Counter()  # per node, the items the cook touched that exist at its end
+    changed: Counter = Counter()  # per node, the items at the cook's end it gave another fate than reused
     ran: list[str] = []
 
     def tally(item_id: str, what: str, node: str, name: str) -> None:
@@ -141,18 +149,23 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: boo
             named[item_id] = (node, name)
 
     for item_id, node, name in end.labels(fate):
-        tally(item_id, fate[item_id], node, name)
-        touched[node] += 1
+        what = fate[item_id]
+        tally(item_id, what, node, name)
+        changed[node] += what != "reused"
         fate[item_id] = ""  # named: what is left unnamed is not among the items at the cook's end
     for item_id, what in fate.items():
         if what:
             tally(item_id, what, _node_of_removed(log, item_id), item_id)
+    visited = _nodes_visited(log, cook_id, span)
     rows = []
-    for graph, node in end.node_keys():
+    for graph, node in queries.node_order(end):
         if graph == cook.graph:
             total = sum(end.node_counts(graph, node).values())
-            rows.append({"node": node, **_counted(per_node.pop(node, Counter()), total, touched[node])})
-    rows += [{"node": node, **_counted(counts, 0, 0)} for node, counts in per_node.items()]
+            counts = per_node.pop(node, Counter())
+            if node in visited:  # what the cook did not touch of a node it reached, it reused
+                counts["reused"] = total - changed[node]
+            rows.append({"node": node, "total": total, **{k: counts[k] for k in NODE_COUNTS}})
+    rows += [{"node": node, "total": 0, **{k: counts[k] for k in NODE_COUNTS}} for node, counts in per_node.items()]
     return {
         "cook_id": cook_id,
         "graph": cook.graph,
@@ -160,9 +173,9 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: boo
         "status": cook.status,
         "message": cook.message,
         "started_ns": cook.started_ns,
-        "ended_ns": cook.ended_ns,
+        "ended_ns": cook.ended_ns or None,  # null (as seconds and items): not ended yet
         "seconds": round((cook.ended_ns - cook.started_ns) / 1e9, 3) if cook.ended_ns else None,
-        "items": dict(cook.counts),
+        "items": dict(cook.counts) if cook.ended_ns else None,
         "static": cook.static,  # a static cook's plan ({} for a dynamic cook)
         "first_seq": span[0],
         "last_seq": span[1],
@@ -179,12 +192,18 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: boo
     }
 
 
-def _counted(counts: Counter, total: int, touched: int) -> dict[str, int]:
-    """A node's row of a cook's detail: ``counts`` of its items' fates, its ``total`` items at the
-    cook's end, of which those not ``touched`` were reused."""
-    row = {"total": total, **{k: counts[k] for k in ("ran", "cached", "failed", "cancelled", "updated", "removed")}}
-    row["reused"] = total - touched
-    return row
+#: a node's columns in a cook's detail: what the cook's summary counts (``queries.COOK_COUNTS``),
+#: per node, so that each column's sum is the summary's count
+NODE_COUNTS = ("ran", "cached", "failed", "cancelled", "updated", "removed", "reused")
+
+
+def _nodes_visited(log: EventLog, cook_id: int, span: tuple[int, int]) -> set[str]:
+    """The nodes cook ``cook_id`` generated (its ``NodeGenerated`` events): the items of such a
+    node it did not touch, it reused; a node outside a cook of one node, or past where a cook
+    stopped, it did not reach."""
+    sql = "SELECT subject FROM events WHERE cook_id = ? AND seq >= ? AND seq <= ? AND kind = 'NodeGenerated'"
+    with log.read_errors():
+        return {r[0] for r in log.conn.execute(sql, (cook_id, *span))}
 
 
 #: the events a cook's detail reads: its items' (a batch stands for its items' generation) and warnings
@@ -192,12 +211,16 @@ _DETAIL_KINDS = (*ITEM_KINDS, itembatch.KIND, "CookWarning")
 
 
 class _Fates:
-    """What happened to each item a cook touched, read from the cook's event rows in log order:
-    an item "ran" once it was cooking (or its job started), and its cook's end then says ran,
-    failed or cached; cancelled and removed are their own events; any other event about an item
-    (its generation, a state set without running) makes it "updated", unless something else was
-    said of it already. ``durations`` (and ``errors``): of the items whose run ended in this
-    cook, the last run's."""
+    """What happened to each item a cook touched, read from the cook's event rows in log order, in
+    the words the cook counts its items by (``engine.cook.settle``): an item "ran" once it was
+    cooking (or its job started), and its cook's end then says ran or failed; a result taken from
+    the cache is "cached", one that failed without running "failed", one recorded without running
+    (born cooked, merged anew) "updated"; cancelled and removed are their own events; a reused
+    item's new place or file stats leave it "reused". An item only generated to run, or recorded
+    dirty, is ``PENDING`` until its outcome: one the cook never reached (it stopped; a cook of one
+    node records dirty what it changed feeds outside its scope) keeps it, counted by no column.
+    ``durations``: of the items whose run ended in this cook, the last run's; ``errors``: of those
+    that failed."""
 
     def __init__(self, conn) -> None:
         self.conn = conn
@@ -226,8 +249,11 @@ class _Fates:
         payload = codec.StoredPayload(self.conn, seq, size) if blob is None else blob
         if kind == itembatch.KIND:
             assert blob is not None  # a batch is read whole (not one of ``codec.LAZY_KINDS``)
-            for item_id in itembatch.ids_of(blob):
-                fate.setdefault(item_id, "updated")
+            ids, state = itembatch.ids_and_state(blob)
+            fate.update(dict.fromkeys(ids, "updated" if state == "cooked_success" else PENDING))
+        elif kind == "WorkItemGenerated":  # born cooked (a file pattern's): updated; else to be decided
+            born = codec.decode_payload(kind, payload, lazy=True)[1]["state"] == "cooked_success"
+            fate[subject] = "updated" if born else PENDING
         elif kind == "JobStarted":  # an out-of-process job: the item is cooking (PDG has no separate event)
             fate[subject] = "ran"
         elif kind == "WorkItemStateChanged":
@@ -237,20 +263,9 @@ class _Fates:
             elif to == "cooked_cancel":
                 fate[subject] = "cancelled"
             else:
-                fate.setdefault(subject, "updated")
+                fate.setdefault(subject, PENDING)
         elif kind == "WorkItemCooked":
-            cooked = codec.decode_payload(kind, payload, lazy=True)[1]
-            if cooked["state"] == "cooked_cache":
-                fate[subject] = "cached"
-            elif fate.get(subject) == "ran":
-                fate[subject] = "failed" if cooked["state"] == "cooked_fail" else "ran"
-                self.durations[subject] = cooked["duration_ns"]
-                if cooked["error"]:
-                    self.errors[subject] = cooked["error"]
-                else:
-                    self.errors.pop(subject, None)
-            else:
-                fate.setdefault(subject, "updated")
+            self._cooked(subject, codec.decode_payload(kind, payload, lazy=True)[1])
         elif kind == "WorkItemRemoved":
             fate[subject] = "removed"
         elif kind == "CookWarning":
@@ -258,8 +273,26 @@ class _Fates:
             self.warnings.append(
                 {"seq": seq, "time_ns": time_ns, "about": warning["about"], "message": warning["message"]}
             )
-        else:
-            fate.setdefault(subject, "updated")
+        elif kind in ("WorkItemRenumbered", "WorkItemRestatted"):  # a reused item's new place or stats
+            fate.setdefault(subject, "reused")
+        else:  # recorded dirty: it runs (or is merged) later in the cook, or is left for the next
+            fate.setdefault(subject, PENDING)
+
+    def _cooked(self, item_id: str, cooked: dict) -> None:
+        ran = self.fate.get(item_id) == "ran"
+        state = cooked["state"]
+        if state == "cooked_cache":
+            self.fate[item_id] = "cached"
+        elif state == "cooked_fail":  # its run failed, or it failed without running
+            self.fate[item_id] = "failed"
+            self.errors[item_id] = cooked["error"]
+        elif ran:
+            self.fate[item_id] = "ran"
+            self.errors.pop(item_id, None)
+        else:  # a result recorded without running: merged anew, or a person's confirmed (reused)
+            self.fate[item_id] = "reused" if (cooked.get("reason") or {}).get("accepted") else "updated"
+        if ran:
+            self.durations[item_id] = cooked["duration_ns"]
 
 
 def _node_of_removed(log: EventLog, item_id: str) -> str:
@@ -311,7 +344,8 @@ def diff_at(log: EventLog, a_seq: int, b_seq: int, here: Callable[[str], str] | 
 def diff(log: EventLog, a: State, b: State, lookup=None, here: Callable[[str], str] | None = None) -> dict:
     """What changed from state ``a`` to state ``b``: items added, removed, rerun (their work ran
     in between, with the recorded reason), updated (remade without work: a partition merged again,
-    a result from the cache) or changed otherwise (state, attributes, output files). ``here``: how
+    a result from the cache, a file pattern's item made again) or changed otherwise (state,
+    attributes, output files). ``here``: how
     the reasons name files (``reasons.shown``)."""
     rows = []
     counts: Counter[str] = Counter()
@@ -335,13 +369,16 @@ def diff(log: EventLog, a: State, b: State, lookup=None, here: Callable[[str], s
             rows.append(row(new, "added", None, new, why.get(item_id)))
             counts["added"] += 1
             continue
-        reran = (new.started_ns, new.cook_id) != (old.started_ns, old.cook_id) and new.started_ns != 0
+        # remade: it ran or was recorded again (a result from the cache or merged: a start; born
+        # cooked, a file pattern's: generated anew, with no start)
+        remade = new.started_ns != 0 or new.state == "cooked_success"
+        reran = (new.started_ns, new.cook_id) != (old.started_ns, old.cook_id) and remade
         attrs = _attr_changes(old.attrs, new.attrs)
         outputs = _output_changes(old.outputs, new.outputs)
         if not (reran or attrs or outputs or old.state != new.state or (old.name, old.index) != (new.name, new.index)):
             continue
         # its work ran again, or its record was remade without work (a partition merged again, a
-        # result taken from the cache)
+        # result taken from the cache, a file pattern's item generated again)
         change = ("rerun" if new.duration_ns else "updated") if reran else "changed"
         rows.append(row(new, change, old, new, why.get(item_id), attrs, outputs))
         counts[change] += 1

@@ -168,13 +168,24 @@ def expand_rows(rows: Iterable[tuple]) -> Iterator[tuple]:
 def ids_of(blob: bytes) -> list[str]:
     """The item ids of a batch's payload, the rest of it left unread (``ids`` comes before the
     bulky columns)."""
+    return ids_and_state(blob)[0]
+
+
+def ids_and_state(blob: bytes) -> tuple[list[str], str]:
+    """The item ids of a batch's payload and their first state (``state`` comes before ``ids``,
+    which comes before the bulky columns: the rest is left unread)."""
     unpacker = msgpack.Unpacker(raw=False, max_buffer_size=len(blob) + 1)
     unpacker.feed(blob)
+    state = "uncooked"  # the field's default
     for _ in range(unpacker.read_map_header()):
-        if unpacker.unpack() == "ids":
-            return unpacker.unpack()
-        unpacker.skip()
-    return []
+        key = unpacker.unpack()
+        if key == "ids":
+            return unpacker.unpack(), state
+        if key == "state":
+            state = unpacker.unpack()
+        else:
+            unpacker.skip()
+    return [], state
 
 
 def expand_subjects(rows: Iterable[tuple], payload_of) -> Iterator[tuple]:

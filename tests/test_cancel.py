@@ -77,7 +77,11 @@ def test_sigint_cancels_the_cook_json(slow):
     # the read commands work while the cook runs, and see it running
     running = json.loads(slow.pdg("status", "--json").stdout)["running_cook"]
     assert running and running["cook_id"] == 1 and running["status"] == "running"
-    assert json.loads(slow.pdg("history", "--json").stdout)["cooks"][0]["status"] == "running"
+    listed = json.loads(slow.pdg("history", "--json").stdout)["cooks"][0]
+    assert listed["status"] == "running"
+    assert listed["ended_ns"] is listed["seconds"] is listed["items"] is None  # not known yet
+    assert json.loads(slow.pdg("history", "1", "--json").stdout)["cook"]["items"] is None
+    assert "counted when it ends" in slow.pdg("history", "1").stdout
     stdout, stderr, seconds = interrupt(proc)
 
     assert proc.returncode == 130, (stdout, stderr)
@@ -92,6 +96,8 @@ def test_sigint_cancels_the_cook_json(slow):
     assert len(cooks) == 1
     assert cooks[0]["status"] == "cancelled"
     assert cooks[0]["ended_ns"] and cooks[0]["items"]["cancelled"] == summary["items"]["cancelled"]
+    nodes = json.loads(slow.pdg("history", "1", "--json").stdout)["cook"]["nodes"]
+    assert {k: sum(row[k] for row in nodes) for k in summary["items"]} == summary["items"]
 
     after = status(slow)
     nap = after["nap"]

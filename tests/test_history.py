@@ -134,7 +134,8 @@ def test_diff_names_added_removed_and_rerun_items_with_reasons(cooked):
     assert d["counts"]["added"] == d["counts"]["removed"] == 0
     rerun = {r["name"]: r for r in d["items"] if r["change"] == "rerun"}
     assert set(rerun) == {"upper_4", "concat_1"}
-    assert [r["name"] for r in d["items"] if r["change"] == "updated"] == ["gather_1"]  # merged again
+    # made again without work: the file pattern's item of the changed file, the gather merged again
+    assert [r["name"] for r in d["items"] if r["change"] == "updated"] == ["files_4", "gather_1"]
     assert "its members changed" in next(r["why"] for r in d["items"] if r["name"] == "gather_1")
     assert "in/f0003.txt changed" in rerun["upper_4"]["why"]
     assert [o["path"] for o in rerun["upper_4"]["outputs"]] == ["out1/f0003.txt"]
@@ -223,43 +224,52 @@ def _detail_by_decoded_events(log, cook_id: int) -> dict:
     cook = TableState(log).cooks[cook_id]
     span = log.cook_span(cook_id)
     end = state_at_seq(log, span[1])
-    fate, ran, nodes = {}, {}, {}
+    fate, ran, nodes, visited = {}, {}, {}, set()
     for event in log.events(span[0] - 1, until=span[1], cook_id=cook_id):
         kind, item_id = event.kind, getattr(event, "item_id", None)
+        if kind == "NodeGenerated":
+            visited.add(event.node)
         if kind not in ITEM_KINDS:
             continue
         if kind == "WorkItemGenerated":
             nodes[item_id] = event.node
-        if kind == "JobStarted" or (kind == "WorkItemStateChanged" and event.state == "cooking"):
+            fate[item_id] = "updated" if event.state == "cooked_success" else "pending"
+        elif kind == "JobStarted" or (kind == "WorkItemStateChanged" and event.state == "cooking"):
             fate[item_id] = "ran"
         elif kind == "WorkItemStateChanged" and event.state == "cooked_cancel":
             fate[item_id] = "cancelled"
-        elif kind == "WorkItemCooked" and event.state == "cooked_cache":
-            fate[item_id] = "cached"
-        elif kind == "WorkItemCooked" and fate.get(item_id) == "ran":
-            fate[item_id] = "failed" if event.state == "cooked_fail" else "ran"
-            ran[item_id] = (event.duration_ns, event.error)
+        elif kind == "WorkItemCooked":
+            if fate.get(item_id) == "ran":
+                ran[item_id] = (event.duration_ns, event.error)
+            if event.state in ("cooked_cache", "cooked_fail"):
+                fate[item_id] = {"cooked_cache": "cached", "cooked_fail": "failed"}[event.state]
+            elif fate.get(item_id) != "ran":
+                fate[item_id] = "reused" if event.reason.get("accepted") else "updated"
         elif kind == "WorkItemRemoved":
             fate[item_id] = "removed"
+        elif kind in ("WorkItemRenumbered", "WorkItemRestatted"):
+            fate.setdefault(item_id, "reused")
         else:
-            fate.setdefault(item_id, "updated")
+            fate.setdefault(item_id, "pending")
     at_end = end.items_many(list(fate))
     per_node: dict = defaultdict(Counter)
-    touched = Counter(item.node for item in at_end.values())
-    for graph, node in end.node_keys():
-        if graph == cook.graph:
-            total = sum(end.node_counts(graph, node).values())
-            per_node[node].update(total=total, reused=total - touched[node])
+    changed = Counter(item.node for item in at_end.values() if fate[item.item_id] != "reused")
     for item_id, what in fate.items():
         node = at_end[item_id].node if item_id in at_end else nodes.get(item_id) or _node_of_removed(log, item_id)
         per_node[node][what] += 1
+    for graph, node in end.node_keys():
+        if graph == cook.graph:
+            total = sum(end.node_counts(graph, node).values())
+            per_node[node]["total"] = total
+            if node in visited:
+                per_node[node]["reused"] = total - changed[node]
     keys = ("total", "ran", "cached", "failed", "cancelled", "updated", "removed", "reused")
     name = {i: at_end[i].name if i in at_end else i for i in fate}
     slowest = sorted(ran.items(), key=lambda kv: -kv[1][0])[:SLOWEST]
     return {
-        "nodes": [{"node": node, **{k: counts[k] for k in keys}} for node, counts in per_node.items()],
+        "nodes": {node: {k: counts[k] for k in keys} for node, counts in per_node.items()},
         "ran": sorted((name[i] for i, f in fate.items() if f == "ran"), key=_natural),
-        "failures": [(i, name[i], fate[i]) for i in ran if fate[i] == "failed"],
+        "failures": [(i, name[i], "failed") for i, f in fate.items() if f == "failed"],
         "slowest": [(i, name[i], round(d / 1e9, 6)) for i, (d, _) in slowest],
     }
 
@@ -284,7 +294,9 @@ def test_a_cooks_detail_read_from_its_rows_is_the_fold_of_its_decoded_events(coo
             for cook_id in cooks:
                 detail = history.cook_detail(log, cook_id, TableState(log))
                 plain = _detail_by_decoded_events(log, cook_id)
-                assert detail["nodes"] == plain["nodes"]
+                assert {r.pop("node"): r for r in copy.deepcopy(detail["nodes"])} == plain["nodes"]
+                summary = TableState(log).cooks[cook_id].counts  # each column adds up to the cook's count
+                assert {k: sum(r[k] for r in detail["nodes"]) for k in summary} == summary
                 assert detail["ran"] == plain["ran"]
                 assert [(f["item_id"], f["name"], "failed") for f in detail["failures"]] == plain["failures"]
                 assert [(s["item_id"], s["name"], s["seconds"]) for s in detail["slowest"]] == plain["slowest"]
@@ -568,7 +580,7 @@ def test_history_node_filter_finds_cooks_of_items_since_removed(cooked):
 
 
 def test_the_node_filter_finds_what_the_events_of_every_item_of_the_node_find(cooked):
-    """``history --node`` asks the node's own events, then each other cook through its events; its
+    """``history --node`` asks the node's batches, then each other cook through its events; its
     answer is the one every item's events give (the items the node has, and those it had)."""
     from pdgstore import history
     from pdgstore.readmodel import TableState
@@ -579,7 +591,7 @@ def test_the_node_filter_finds_what_the_events_of_every_item_of_the_node_find(co
         state = TableState(log)
         for node in ("files", "upper", "gather", "concat"):
             ids = [i for g, n in state.node_keys() if n == node for i in state.item_ids_of(g, n)]
-            by_items = history.cooks_touching(log, [*ids, *history.removed_items_of(log, node), node])
+            by_items = history.cooks_touching(log, [*ids, *history.removed_items_of(log, node)])
             assert history.cooks_touching_node(log, node) == by_items, node
         assert history.cooks_touching_node(log, "concat") == {1, 2, 3}  # cook 4 did not reach it
         assert history.cooks_touching_node(log, "upper") == {1, 2, 3, 4}

@@ -172,8 +172,8 @@ def test_history_shows_cooks_recorded_before_removed_was_counted(project):
 
     golden_store(project, "schema2-wide300")
     listed = run(project, "history").stdout.splitlines()
-    assert listed[0].split("\t")[6:12] == ["ran", "cached", "reused", "failed", "cancelled", "removed"]
-    assert all(line.split("\t")[11] == "" for line in listed[1:]), listed  # no count: an empty cell
+    assert listed[0].split("\t")[6:13] == ["ran", "cached", "updated", "reused", "failed", "cancelled", "removed"]
+    assert all(line.split("\t")[12] == "" for line in listed[1:]), listed  # no count: an empty cell
     assert "removed" not in run(project, "history", "1").stdout.splitlines()[1]
 
 
