@@ -95,6 +95,16 @@ class TransferPair:
         return cls("failure")
 
 
+def handler_name(fn) -> str:
+    """How a message names a user's handler: a types plugin's as ``pdg/types/t.py:name`` (the
+    plugin's module name is internal), another's by its module and qualified name."""
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    plugin = getattr(fn, "__globals__", {}).get(PLUGIN_FILE)
+    if isinstance(plugin, str):
+        return f"{plugin}:{name}"
+    return f"{getattr(fn, '__module__', '?')}.{name}"
+
+
 def tag_chain(tag: str) -> list[str]:
     """``file/image/png`` -> [file/image/png, file/image, file]: the most specific first."""
     parts = tag.split("/")
@@ -197,8 +207,6 @@ class TypeRegistry:
         no extension maps to it or beneath it, ``add_tag`` did not name it, nor does any of ``named``
         (the tags a graph gives its files). A page's ``registerStatHandler("file/txt", ...)`` is one:
         .txt files are tagged file/text, and the handler would never run, without a word."""
-        from pdgstore.engine.files.records import handler_name
-
         reached = set(self.extension_tags.values()) | self.declared | set(named)
         out = []
         for kind, table in (

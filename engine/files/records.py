@@ -19,7 +19,7 @@ from typing import Literal
 
 import xxhash
 from pdgstore.engine.errors import HandlerError, error_line
-from pdgstore.engine.files.filetypes import DEFAULT_EXTENSION_TAGS, PLUGIN_FILE, TypeRegistry
+from pdgstore.engine.files.filetypes import DEFAULT_EXTENSION_TAGS, TypeRegistry, handler_name
 
 from pdgstore.events import HASH, MTIME_NS, PATH, SIZE, TAG
 
@@ -163,16 +163,6 @@ def _hash(path: str, rel: str, tag: str, st: os.stat_result, types: TypeRegistry
         if value is not None and value != 0:
             return str(value), int(size)
     return content_hash(path, st.st_size), st.st_size
-
-
-def handler_name(fn) -> str:
-    """How a message names a user's handler: a types plugin's as ``pdg/types/t.py:name`` (the
-    plugin's module name is internal), another's by its module and qualified name."""
-    name = getattr(fn, "__qualname__", None) or repr(fn)
-    plugin = getattr(fn, "__globals__", {}).get(PLUGIN_FILE)
-    if isinstance(plugin, str):
-        return f"{plugin}:{name}"
-    return f"{getattr(fn, '__module__', '?')}.{name}"
 
 
 def record(
