@@ -3,6 +3,9 @@ cancelled with Ctrl-C, or killed.
 
 - The next cook's reason for an item the cancelled cook did not finish names what changed since
   the item's last result, not what the cancelled attempt was for (``decide.since_result``).
+- A killed cook, recorded cancelled by the next one, is summed up by what its events say it did
+  (``engine.cook.summary.counted``): its summary, its ``CookFinished`` and ``pdg history COOK``'s
+  node rows agree, and replay gives the same.
 """
 
 from __future__ import annotations
@@ -94,3 +97,54 @@ def test_a_recook_after_a_cancelled_cook_says_what_changed_since_the_last_result
     (up,) = explained(project, "up_1")
     assert up["text"] == "up_1 ran in cook 5 because it has no result to reuse (it was cooked_cancel)"
     assert project.pdg_process("check").returncode == 0
+
+
+SLOW_GRAPH = """
+import os, time
+from pdgstore.engine import Graph
+
+graph = Graph("slow")
+n = graph.parm("n", 200)
+delay = graph.parm("delay", 0.03)
+r = graph.range_generate("r", count=n)
+
+@graph.python_processor("work", upstream=r)
+def work(item):
+    time.sleep(delay)
+    os.makedirs("out", exist_ok=True)
+    path = f"out/{item.name}.txt"
+    with open(path, "w") as f:
+        f.write("x")
+    item.add_output_file(path)
+
+@graph.python_processor("post", upstream=work)
+def post(item):
+    item.set_attrib("done", 1)
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_killed_cook_is_summed_up_by_what_its_events_say_it_did(project):
+    project.write("s.py", SLOW_GRAPH)
+    proc = project.popen("cook", "s.py", "--set", "delay=0.5", "--jobs", "2")  # long enough to be killed
+    wait_for_state(project, proc, "work", "cooked_success", 4)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+
+    again = project.pdg("cook", "s.py", "--set", "delay=0", "--json")
+    assert again.exit_code == 0, again.output
+    [dead, _] = json.loads(project.pdg("history", "--json").stdout)["cooks"]
+    assert dead["status"] == "cancelled" and "ended before it recorded its end" in dead["message"]
+    cooked = project.pdg("events", "--cook", "1", "--kind", "WorkItemCooked", "--json").stdout.splitlines()
+    ran = sum(json.loads(line)["payload"]["state"] == "cooked_success" for line in cooked)
+    assert ran >= 4
+    nodes = {row["node"]: row for row in json.loads(project.pdg("history", "1", "--json").stdout)["cook"]["nodes"]}
+    sums = {key: sum(row[key] for row in nodes.values()) for key in dead["items"]}
+    assert dead["items"] == sums
+    assert (dead["items"]["ran"], dead["items"]["updated"]) == (ran, 200)
+    assert dead["items"]["cancelled"] == 400 - ran  # the rest of work's and every post item
+    finished = project.pdg("events", "--cook", "1", "--kind", "CookFinished", "--json").stdout.splitlines()
+    assert [json.loads(line)["payload"]["counts"] for line in finished] == [dead["items"]]
+    check = project.pdg_process("check")  # replayed from the log, the cooks table says the same
+    assert check.returncode == 0, check.stdout + check.stderr
