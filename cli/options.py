@@ -50,7 +50,7 @@ def _store_folder_exists(ctx: click.Context, param: click.Parameter, value: str 
     must not make a tree of folders. The default store's folder (``.pdg/`` beside GRAPH) is ours to
     make, and still is."""
     why = missing_folder(value)
-    if why:
+    if why and value:
         raise UsageMistake(
             f"cannot make the store {value}: its folder {os.path.dirname(value)} {why} "
             "(make the folder first, or leave out --db for .pdg/pdg.db beside GRAPH)"
