@@ -33,6 +33,7 @@ def command(db, as_json) -> None:
             replay_s = 0.0
         seconds = time.perf_counter() - started
         store = render.here(log.path)
+        base = log.base_seq()
     ok = problem is None and difference is None
     if as_json:
         render.emit_json(
@@ -49,7 +50,10 @@ def command(db, as_json) -> None:
         )
     elif ok:
         rate = f", {events / replay_s:,.0f} events/s" if replay_s else ""
-        render.out.print(f"{store}: ok ({events} events replayed in {replay_s:.2f} s{rate}; tables and snapshot match)")
+        since = f" from the compaction base at seq {base}" if base else ""
+        render.out.print(
+            f"{store}: ok ({events} events replayed{since} in {replay_s:.2f} s{rate}; tables and snapshot match)"
+        )
     elif problem:
         render.err.print(f"pdg: {store} failed its integrity check: {problem}")
     else:

@@ -6,6 +6,7 @@ import os
 
 from pdgstore.compact import store_bytes
 from pdgstore.itembatch import KIND as BATCH_KIND
+from pdgstore.itembatch import batch_counts
 from pdgstore.log import EventLog
 from pdgstore.snapshots import SNAPSHOT_VERSION
 
@@ -32,7 +33,7 @@ def _stats(log: EventLog) -> dict:
     ]
     for entry in kinds:
         if entry["kind"] == BATCH_KIND:
-            entry["events"] = _batched_items(log)
+            entry["events"] = batch_counts(log.conn, log.base_seq())[1]
     kinds.sort(key=lambda k: -k["events"])  # by the events each kind stands for, as the table says
     snapshots = [
         {"seq": seq, "time_ns": t, "bytes": size, "readable": v == SNAPSHOT_VERSION}
@@ -75,15 +76,3 @@ def _stats(log: EventLog) -> dict:
             ),
         },
     }
-
-
-def _batched_items(log: EventLog) -> int:
-    """The ``WorkItemGenerated`` events the log's batches stand for (``pdgstore.itembatch``): a
-    batch at seq S takes the seqs after the row before it, so ``pdg stats`` counts what ``pdg
-    events`` prints. One index step per batch, no payload read."""
-    row = log.conn.execute(
-        "SELECT sum(b.seq - coalesce((SELECT max(e.seq) FROM events e WHERE e.seq < b.seq), ?)) "
-        "FROM events b WHERE b.kind = ?",
-        (log.base_seq(), BATCH_KIND),
-    ).fetchone()
-    return int(row[0] or 0)

@@ -18,7 +18,7 @@ from itertools import zip_longest
 
 import msgpack
 
-from pdgstore import itemlists, tablefill, tables
+from pdgstore import itembatch, itemlists, tablefill, tables
 from pdgstore.log import EventLog
 from pdgstore.snapshots import SNAPSHOT_VERSION
 from pdgstore.state import Item, State, first_difference
@@ -30,6 +30,8 @@ BATCH = 20_000
 @dataclass
 class Verdict:
     difference: str | None
+    #: the events replayed: those the log holds after its compaction base (the base is the snapshot
+    #: the replay starts from), a batch counted as the items it stands for, as pdg stats and pdg events count
     events: int
     replay_s: float
 
@@ -60,7 +62,8 @@ def _check(log: EventLog) -> Verdict:
         if snapshot_seq:
             events += tablefill.fold_log(scratch, log.conn, after, None, batch=BATCH)
         replay_s = time.perf_counter() - t0
-        events += base
+        rows, items = itembatch.batch_counts(log.conn, base)
+        events += items - rows  # the events the log holds after its base, as pdg stats counts them
         if difference is None:
             difference = compare_tables(log.conn, scratch, ordered=not base)
     return Verdict(difference, events, replay_s)

@@ -12,6 +12,8 @@ import urllib.request
 import pytest
 from conftest import Project, wide_in
 
+from pdgstore.log import EventLog
+
 
 def _cooked(project: Project, cooks: int) -> Project:
     """The W(N) graph cooked ``cooks`` times, one input changed before each recook."""
@@ -87,3 +89,30 @@ def test_damaged_stored_text_is_corrupt_and_stops_the_next_cook(project):
     wide.write("in/f0003.txt", "changed after the damage\n")
     assert "is corrupt" in _refused(wide, "cook", "wide.py")  # the cook's start noticed: nothing appended
     assert bytes(data) == wide.db.read_bytes()
+
+
+def _events_three_ways(project: Project) -> tuple[int, int, int]:
+    """(pdg check's events replayed, pdg stats' events, the lines of pdg events --json)."""
+    check = project.pdg_process("check", "--json")
+    assert check.returncode == 0, check.stdout + check.stderr
+    stats = json.loads(project.pdg("stats", "--json").output)
+    lines = project.pdg("events", "--json").output.splitlines()
+    return json.loads(check.stdout)["events"], stats["events"], len(lines)
+
+
+@pytest.mark.timeout(180)
+def test_check_counts_the_events_stats_and_events_count(project):
+    wide = wide_in(project.root)
+    assert wide.pdg("cook", "wide.py", "--generate-only").exit_code == 0  # batches: a row stands for many events
+    with EventLog.open(str(wide.db)) as log:
+        assert log.conn.execute("SELECT count(*) FROM events WHERE kind = 'WorkItemsGenerated'").fetchone()[0]
+    for n in range(3):
+        wide.write("in/f0003.txt", f"changed {n}\n")
+        assert wide.pdg("cook", "wide.py").exit_code == 0
+    checked, counted, printed = _events_three_ways(wide)
+    assert checked == counted == printed
+    assert wide.pdg("compact", "--keep-cooks", "1").exit_code == 0
+    checked, counted, printed = _events_three_ways(wide)
+    assert checked == counted == printed  # the events still in the log, not the base's seq added
+    said = wide.pdg_process("check")
+    assert f"ok ({counted} events replayed from the compaction base at seq" in said.stdout, said.stdout
