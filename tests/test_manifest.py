@@ -249,7 +249,7 @@ def test_a_file_patterns_folder_stamp_proves_its_matches_without_a_listing(wide,
     graph = str(wide.root / "wide.py")
     cook_file(graph)
     folder = _manifest_of(wide)["patterns"]["files"]["folder"]
-    assert folder[0] == str(wide.root / "in") and folder[1] == os.stat(wide.root / "in").st_mtime_ns
+    assert folder[0] == "in" and folder[1] == os.stat(wide.root / "in").st_mtime_ns
     with monkeypatch.context() as m:
         m.setattr(nodes, "_glob", _no_listing)
         assert cook_file(graph).counts["reused"] == 42
@@ -258,6 +258,42 @@ def test_a_file_patterns_folder_stamp_proves_its_matches_without_a_listing(wide,
     assert summary.counts["ran"] == 2  # the new file's upper item, and the concat
     with EventLog.open(str(wide.db)) as log:
         assert len(log.current_state().items_of("wide", "files")) == 21
+
+
+@pytest.mark.timeout(120)
+def test_a_moved_project_is_a_no_op_that_prints_its_results_where_they_are_now(wide, tmp_path_factory, monkeypatch):
+    """The manifest keeps every path relative to the graph's root (its files, results and stamped
+    folders): a project folder moved whole is still proven unchanged from the manifest alone, with
+    no listing, and its no-op prints the results in the folder it is in now, never the old one."""
+    from pdgstore.engine.graph import nodes
+    from pdgstore.engine.incremental import manifest
+
+    monkeypatch.setattr(manifest, "RACY_NS", 0)  # the inputs were written just now; trust them at once
+    first = wide.pdg("cook", "wide.py")
+    assert first.exit_code == 0 and "out2/all.txt" in first.stdout, first.output
+    assert _manifest_of(wide)["results"] == ["out2/all.txt"]
+    above = tmp_path_factory.mktemp("elsewhere")
+    moved = type(wide)(above / "moved")
+    os.rename(wide.root, moved.root)
+
+    def refuse(self):
+        raise AssertionError("the state was loaded")
+
+    with monkeypatch.context() as m:
+        for name in ("load_state", "current_state", "cook_state"):
+            m.setattr(EventLog, name, refuse)
+        m.setattr(nodes, "_glob", _no_listing)  # the folder's stamp holds where it is now
+        again = moved.pdg("cook", "wide.py")
+    assert again.exit_code == 0, again.output
+    assert "0 ran, 0 cached, 0 updated, 42 reused" in again.stderr, again.output
+    assert again.stdout.split("results:")[1].split() == ["out2/all.txt"]
+    assert str(wide.root) not in again.output
+    shown = moved.pdg("cook", "moved/wide.py", cwd=above)  # shown from where the user stands
+    assert shown.stdout.split("results:")[1].split() == ["moved/out2/all.txt"], shown.stdout
+    moved.write("in/f0003.txt", "changed after the move\n")  # and a change is still found
+    changed = moved.pdg("cook", "wide.py", "--json")
+    assert json.loads(changed.stdout)["items"]["ran"] == 2, changed.stdout
+    assert moved.pdg_process("check").returncode == 0
 
 
 def test_a_folder_changed_as_the_cook_listed_it_is_listed_again(wide, monkeypatch):
@@ -403,7 +439,7 @@ def test_a_no_op_stamps_a_folder_the_cook_before_could_not(wide, monkeypatch):
     with EventLog.open(str(wide.db)) as log:
         assert log.manifest("wide")[0] == log.last_seq()
     folder = _manifest_of(wide)["patterns"]["files"]["folder"]
-    assert folder[0] == str(wide.root / "in") and folder[1] == os.stat(wide.root / "in").st_mtime_ns
+    assert folder[0] == "in" and folder[1] == os.stat(wide.root / "in").st_mtime_ns
     with monkeypatch.context() as m:
         m.setattr(nodes, "_glob", _no_listing)
         assert cook_file(graph).counts["reused"] == 42

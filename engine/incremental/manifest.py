@@ -21,13 +21,17 @@ deleting it only makes the next no-op slower.
   plugin warned; every node is a pure built-in node in cache mode automatic with items;
 - every recorded file has its recorded (mtime_ns, size), and every file pattern matches the same files.
 
-The manifest (version 3) keeps the files as three columns (paths as the events record them,
+The manifest (version 4) keeps the files as three columns (paths as the events record them,
 mtimes, sizes: a third of the objects to unpack of a list of triples) and, for a file pattern that
 lists one folder (``in/*.txt``), that folder's stamp (mtime_ns, ctime_ns, inode, device) when the
 listing was made: a folder whose stamp is unchanged has the same entries (adding, removing or
 renaming an entry changes its mtime), so the pattern's matches are proven without listing 10^5
 names. A stamp is recorded only when the folder last changed well before the cook listed it
 (``RACY_NS``), and not trusted when a recorded file went missing or stopped being a regular file.
+Every path it keeps (the files, the results, a stamped folder) is as the events record paths:
+relative to the graph's root when under it (version 4; version 3 kept the results and folders
+absolute). A project folder moved whole (``mv A B``) is still proven unchanged, and a no-op prints
+its results where they are now.
 
 These are the facts ``engine.incremental.noop.nothing_to_do`` checks against the state; the cook then appends the
 same events the full no-op would have (graph loaded, cook started, each node generated and cooked,
@@ -64,7 +68,7 @@ from pdgstore.log import EventLog
 from pdgstore.queries import COOK_COUNTS
 from pdgstore.state import State
 
-VERSION = 3
+VERSION = 4
 #: a folder changed this close to a listing (or after it) is not trusted to vouch for it (``_stamp``):
 #: the clocks of file systems tick coarsely (ext4: the kernel's tick; FAT: 2 s)
 RACY_NS = 2_000_000_000
@@ -80,6 +84,7 @@ def save(store, graph: Graph, state: State, results: list[str], since: Since | N
     ``store``: the ``EventLog``, or the cook's ``Recorder`` (written by its appender, if any).
     ``since``: what a delta cook changed since the manifest its scan read, to patch that one
     (``patched``) instead of listing every recorded file again, or to move it as it is."""
+    results = [files.relative(path, graph.root) for path in results]  # moved with the project
     if since is not None and not since.touched and since.same_graph and since.results == results:
         # nothing changed (a cook that reused every item): the same manifest, at the new seq, as the
         # manifest's no-op does; not unpacked and packed again (two million paths at W(1,000,000))
@@ -122,7 +127,7 @@ def save(store, graph: Graph, state: State, results: list[str], since: Since | N
         if isinstance(node, FilePattern):
             patterns[name] = {
                 "files": listing.by_absolute_path(made.get(name, []), graph.root),
-                "folder": _stamp(node.listed_folder(graph.root), listed_after_ns),
+                "folder": _stamp(node.listed_folder(graph.root), graph.root, listed_after_ns),
             }
     m = {
         "counts": counts,
@@ -259,7 +264,9 @@ def patched(graph: Graph, state: State, since: Since) -> dict | None:
     patterns = {
         name: {
             "files": recorded["files"],
-            "folder": _stamp(cast(FilePattern, graph.nodes[name]).listed_folder(graph.root), listed_after_ns),
+            "folder": _stamp(
+                cast(FilePattern, graph.nodes[name]).listed_folder(graph.root), graph.root, listed_after_ns
+            ),
         }
         for name, recorded in old["patterns"].items()
     }
@@ -309,11 +316,13 @@ def _held_elsewhere(graph: Graph, state: State, paths: list[str], touched: set[s
     return False
 
 
-def _stamp(folder: str | None, listed_after_ns: int = 0) -> list:
-    """[path, mtime_ns, ctime_ns, inode, device] of ``folder`` as it is now, or [] when there is
-    none or it cannot be trusted: it changed less than ``RACY_NS`` before ``listed_after_ns``, the
-    earliest the listing it vouches for can have been made (git's racy rule, for folders: an entry
-    added within the same tick of the file system's clock could leave the stamp as it was)."""
+def _stamp(folder: str | None, root: str, listed_after_ns: int = 0) -> list:
+    """[path, mtime_ns, ctime_ns, inode, device] of ``folder`` (its path as recorded: relative to
+    ``root`` when under it, so a project moved whole keeps its stamps) as it is now, or [] when
+    there is none or it cannot be trusted: it changed less than ``RACY_NS`` before
+    ``listed_after_ns``, the earliest the listing it vouches for can have been made (git's racy
+    rule, for folders: an entry added within the same tick of the file system's clock could leave
+    the stamp as it was)."""
     if folder is None:
         return []
     try:
@@ -322,7 +331,7 @@ def _stamp(folder: str | None, listed_after_ns: int = 0) -> list:
         return []
     if listed_after_ns and max(st.st_mtime_ns, st.st_ctime_ns) >= listed_after_ns - RACY_NS:
         return []
-    return [folder, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+    return [files.relative(folder, root), st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
 
 def try_noop(
@@ -439,11 +448,12 @@ def _stamped(graph: Graph, patterns: dict, listed_after_ns: int) -> dict | None:
     for each folder whose recorded one is missing or no longer holds and that can vouch now: it
     last changed well before ``listed_after_ns`` (``_stamp``). None when no stamp is gained."""
     out, gained = {}, False
+    root = graph.root
     for name, recorded in patterns.items():
-        folder = cast(FilePattern, graph.nodes[name]).listed_folder(graph.root)
+        folder = cast(FilePattern, graph.nodes[name]).listed_folder(root)
         stamp = recorded["folder"]
-        if folder is not None and not (stamp and stamp[0] == folder and _stamp(folder) == stamp):
-            new = _stamp(folder, listed_after_ns)
+        if folder is not None and not (stamp and _stamp(folder, root) == stamp):
+            new = _stamp(folder, root, listed_after_ns)
             if new:
                 stamp, gained = new, True
         out[name] = {**recorded, "folder": stamp}
@@ -454,7 +464,7 @@ def _matches_same(node: FilePattern, root: str, recorded: dict, paths: list, sta
     """Whether ``node`` matches the files it made (``recorded``): its folder's stamp as recorded
     proves it without a listing; else the folder is listed."""
     folder = recorded["folder"]
-    if stamps_hold and folder and folder[0] == node.listed_folder(root) and _stamp(folder[0]) == folder:
+    if stamps_hold and folder and _stamp(node.listed_folder(root), root) == folder:
         return True
     return node.matches(root, stats) == [paths[i] for i in recorded["files"]]
 
@@ -521,7 +531,8 @@ def _record(
     updated = fresh.rows if fresh is not None else ()
     log.append_rows(rows, manifest_seq=(graph.name, seq + len(rows) - 1), updated=updated, manifest=manifest)
     log.next_seq = seq + len(rows)
-    results = list(m["results"]) if target is None else _scope_results(log, graph, target)
+    root = graph.root
+    results = [files.absolute(p, root) for p in m["results"]] if target is None else _scope_results(log, graph, target)
     return CookSummary(cook_id, "success", counts, time.perf_counter() - started, results=results)
 
 
