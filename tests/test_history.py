@@ -478,7 +478,7 @@ def test_stats_events_stream_and_export(cooked, tmp_path):
     exported = [json.loads(line) for line in items.read_text().splitlines()]
     assert len(exported) == 20 + 20 + 1 + 1 and {"attrs", "outputs", "state"} <= set(exported[0])
     bad = cooked.pdg_process("export", "--format", "csv", "-o", str(tmp_path / "nope" / "x.csv"))
-    assert bad.returncode == 1 and "its folder does not exist" in bad.stderr
+    assert bad.returncode == 2 and "does not exist; nothing was written" in bad.stderr  # a usage mistake
     assert not list(tmp_path.glob(".pdg-export-*"))
 
 
