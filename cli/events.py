@@ -12,6 +12,7 @@ from pdgstore import queries
 from pdgstore.events import REGISTRY
 from pdgstore.locate import open_store
 from pdgstore.readmodel import TableState
+from pdgstore.removed import item_id_in_log
 
 
 def event_kind(value: str | None) -> str | None:
@@ -53,7 +54,7 @@ def command(cook_id, item_ref, kind, db, as_json) -> None:
         subject = None
         state = TableState(log)
         if item_ref is not None:
-            subject = queries.find_item(state, item_ref).item_id
+            subject = item_id_in_log(log, state, item_ref)  # a removed item's too: its history is in the log
         queries.require_cook(log, cook_id)
         rows = queries.event_dicts(log, cook_id=cook_id, subject=subject, kind=kind)
         if as_json:

@@ -12,6 +12,7 @@ from pdgstore import history, queries, refs
 from pdgstore.locate import open_store
 from pdgstore.queries import COOK_COUNTS, JSON_SCHEMA
 from pdgstore.readmodel import TableState
+from pdgstore.removed import item_id_in_log
 
 STATUSES = ("success", "failed", "cancelled", "running", "died")
 #: warnings printed in a cook's detail (``--json`` has them all)
@@ -63,7 +64,7 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
         if since is not None:
             rows = _since(log, rows, since)
         if item_ref is not None:
-            touched = history.cooks_touching(log, [queries.find_item(state, item_ref).item_id])
+            touched = history.cooks_touching(log, [item_id_in_log(log, state, item_ref)])  # removed ones too
             rows = [r for r in rows if r["cook_id"] in touched]
         if node is not None:
             graph, name = queries.split_qualified(node)

@@ -26,6 +26,7 @@ from pdgstore import reasons
 from pdgstore.errors import UnknownItem
 from pdgstore.log import EventLog
 from pdgstore.queries import JSON_SCHEMA, find_item, project_root
+from pdgstore.removed import Removed, find_removed
 
 if TYPE_CHECKING:
     from pdgstore.readmodel import ReadState
@@ -77,8 +78,14 @@ def _upstream(inputs: dict[str, list], node: str) -> set[str]:
 
 def explain(log: EventLog, state: ReadState, ref: str, here: Callable[[str], str] | None = None) -> dict:
     """Why item ``ref`` is as it is, back to the root cause (``here``: how reasons name files,
-    ``reasons.shown``)."""
-    item = find_item(state, ref, summary=True)
+    ``reasons.shown``). An item a cook removed is told from its removal (``pdgstore.removed``)."""
+    try:
+        item = find_item(state, ref, summary=True)
+    except UnknownItem:
+        gone = find_removed(log, state, ref)
+        if gone is None:
+            raise
+        return _removed(log, state, gone, reasons.shown(project_root(log, state, gone.graph), here))
     path = reasons.shown(project_root(log, state, item.graph), here)
     cook_id = last_cook_of(log, state, item.graph, item.node)
     if cook_id is None:
@@ -115,6 +122,24 @@ def explain(log: EventLog, state: ReadState, ref: str, here: Callable[[str], str
         "name": item.name,
         "chain": chain,
         "text": "\n".join(text),
+    }
+
+
+def _removed(log: EventLog, state: ReadState, gone: Removed, path) -> dict:
+    """The answer for an item a cook removed: that cook's step, which says why it went."""
+
+    def name(item_id: str) -> str:
+        known = state.item(item_id, summary=True)
+        return gone.name if item_id == gone.item_id else known.name if known is not None else item_id
+
+    step = {**_step(log, state, gone.item_id, gone.cook_id, name, path), "node": gone.node}
+    return {
+        "schema": JSON_SCHEMA,
+        "cook_id": gone.cook_id,
+        "item_id": gone.item_id,
+        "name": gone.name,
+        "chain": [step],
+        "text": step["text"],
     }
 
 

@@ -13,6 +13,8 @@ import pytest
 from conftest import Project, wide_in
 
 from pdgstore.log import EventLog
+from pdgstore.readmodel import TableState
+from pdgstore.removed import find_removed
 
 
 def _cooked(project: Project, cooks: int) -> Project:
@@ -116,3 +118,60 @@ def test_check_counts_the_events_stats_and_events_count(project):
     assert checked == counted == printed  # the events still in the log, not the base's seq added
     said = wide.pdg_process("check")
     assert f"ok ({counted} events replayed from the compaction base at seq" in said.stdout, said.stdout
+
+
+RENAMED_GRAPH = """
+from pdgstore.engine import Graph
+
+graph = Graph("g")
+texts = graph.file_pattern("texts", "in/*.txt")
+
+@graph.python_processor("upper", upstream=texts)
+def upper(item):
+    item.set_attrib("u", item.input_path.read_text().upper())
+
+@graph.python_processor("tail", upstream=upper)
+def tail(item):
+    item.set_attrib("t", 1)
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_removed_item_is_found_in_its_own_history(project):
+    project.inputs(3)
+    project.write("g.py", RENAMED_GRAPH)
+    assert project.pdg("cook", "g.py").exit_code == 0
+    upper_1 = json.loads(project.pdg("show", "upper_1", "--json").output)["item"]["item_id"]
+    project.write("g.py", RENAMED_GRAPH.replace('"upper"', '"shout"'))
+    assert project.pdg("cook", "g.py").exit_code == 0  # cook 2 removes upper's items
+    for ref in ("upper_1", upper_1, upper_1[:8], "g/upper_1"):
+        result = project.pdg_process("events", "--item", ref, "--json")
+        assert result.returncode == 0, result.stderr
+        events = [json.loads(line) for line in result.stdout.splitlines()]
+        assert {e["subject"] for e in events} == {upper_1}
+        assert [e["kind"] for e in events][0] == "WorkItemGenerated" and events[-1]["kind"] == "WorkItemRemoved"
+        history = json.loads(project.pdg("history", "--item", ref, "--json").output)
+        assert [c["cook_id"] for c in history["cooks"]] == [1, 2]
+    why = json.loads(project.pdg("explain", "upper_1", "--json").output)
+    assert why["item_id"] == upper_1 and why["cook_id"] == 2 and why["chain"][0]["action"] == "removed"
+    assert why["chain"][0]["node"] == "upper"
+    said = project.pdg_process("explain", "upper_1")
+    assert (
+        said.returncode == 0
+        and said.stdout.strip() == "upper_1 was removed in cook 2: node upper is no longer in the graph"
+    )
+    assert "no work item upper_9 in the store" in _refused(project, "events", "--item", "upper_9")
+    assert "no work item upper_9 in the store" in _refused(project, "explain", "upper_9")
+    # by name, the look-up reads the removing cooks' events through an index: no statement scans the log
+    with EventLog.open(str(project.db)) as log:
+        statements: list[str] = []
+        log.conn.set_trace_callback(statements.append)
+        assert find_removed(log, TableState(log), "upper_2").name == "upper_2"
+        log.conn.set_trace_callback(None)
+        plans = [
+            row[-1]
+            for sql in statements
+            if sql.lstrip().upper().startswith("SELECT")
+            for row in log.conn.execute("EXPLAIN QUERY PLAN " + sql)
+        ]
+        assert plans and not [p for p in plans if p.startswith("SCAN events")], plans  # a SEARCH, by an index
