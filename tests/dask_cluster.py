@@ -16,22 +16,30 @@ import pytest
 FRAMES = Path(__file__).resolve().parent.parent / "examples" / "frames"
 
 
-@pytest.fixture(scope="module")
-def dask_cluster():
+def local_cluster(n_workers: int, slots: int, allowed_failures: int):
+    """A LocalCluster of ``n_workers`` worker processes (their nannies start another when one
+    dies), each with ``slots`` threads and ``slots`` slots, on 127.0.0.1, whose scheduler runs a
+    task again after that many workers died under it (``allowed_failures``)."""
     distributed = pytest.importorskip("distributed")
     import dask
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        cluster = distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=2,
+    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
+        return distributed.LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=slots,
             processes=True,
-            resources={"slots": 2},
+            resources={"slots": slots},
             host="127.0.0.1",
             dashboard_address=None,
             scheduler_kwargs={"dashboard_address": ":0"},  # its HTTP server on a free port, not 8787
             silence_logs=40,
         )
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    distributed = pytest.importorskip("distributed")
+    cluster = local_cluster(2, 2, allowed_failures=0)
     client = distributed.Client(cluster, set_as_default=False)
     try:
         yield cluster, client

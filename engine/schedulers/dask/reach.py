@@ -40,25 +40,33 @@ def call_within(fn, seconds: float, name: str) -> None:
     thread.join(seconds)
 
 
-def reap(client, keys: list[str], call, keep: tuple = ()) -> tuple[str, dict]:
-    """Kill what still runs of the jobs of ``keys`` on every worker (sparing the runs in
-    ``keep``), through ``call`` (which gives up on a Dask scheduler that does not answer): words
-    for the retry's reason, and the process group killed per key."""
+#: what a loss's reason says when no worker answered the search for its job left running
+NOT_REACHED = "; no worker was reachable to look for its job left running"
+
+
+def reap(client, keys: list[str], call, only_orphans: bool = False) -> tuple[str, dict]:
+    """Kill what still runs of the jobs of ``keys`` on every worker (``only_orphans``: only runs
+    whose worker is gone, sparing a run Dask started again meanwhile), through ``call`` (which
+    gives up on a Dask scheduler that does not answer): words for the retry's reason, and the
+    process group killed per key."""
     if not keys:
         return "", {}
     found: dict = {}
 
     def ask() -> None:
-        found.update(client.run(remote.reap_orphans, keys, keep, on_error="return"))
+        found.update(client.run(remote.reap_orphans, keys, only_orphans, on_error="return"))
 
     call(ask)
     pids = {key: pid for answer in found.values() if isinstance(answer, list) for pid, key in answer}
+    return said(pids, bool(found)), pids
+
+
+def said(pids: dict, reached: bool) -> str:
+    """The words of a reason for the job processes ``pids`` (key -> process group) killed, by a
+    search that ``reached`` the workers or not."""
     if pids:
-        said = ", ".join(f"pid {pid}" for pid in pids.values())
-        return f"; its job, left running without it ({said}), was killed", pids
-    if not found:
-        return "; no worker was reachable to look for its job left running", pids
-    return "; no process of it was left running", pids
+        return f"; its job, left running without it ({', '.join(f'pid {pid}' for pid in pids.values())}), was killed"
+    return "; no process of it was left running" if reached else NOT_REACHED
 
 
 def copy_back(spec: dict, answer: dict, path_map) -> str:

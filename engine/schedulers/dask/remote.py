@@ -11,8 +11,8 @@ already mapped for this machine), so ``pdg log ITEM`` reads it on the cook's mac
 
 A job that runs for ``ANNOUNCE_AFTER_S`` announces itself (``Worker.log_event`` on the
 ``pdg-job-started`` topic): the cook records it started with its pid and worker (a report that
-comes first is recorded all the same), and a second announcement of the same key from another run
-means Dask ran it again after a worker died (the cook counts that retry). A job that ends sooner
+comes first is recorded all the same); a job announced before its worker died is one the cook
+counts as a failed attempt (``loss``). A job that ends sooner
 says it all in its answer: one message per short job, not two. The answer itself travels as an
 event too (``pdg-job-ended``, when it carries no file's bytes; sent by the worker plugin
 ``answers.JobAnswers`` as the task ends, or by the job's thread on a worker without it), which
@@ -24,7 +24,7 @@ pdgstore) is gathered. Running jobs are kept on the worker object, by key, so
 key was cancelled before it started never starts. A job carries its key in its environment
 (``PDG_DASK_KEY``): when its worker process dies (SIGKILL, the OOM killer) the job lives on in its
 own process group, and ``reap_orphans`` finds it by that key on whatever worker still runs on the
-machine, and kills it before the item runs again.
+machine, and kills it before the item runs again (found so, the cook knows it ran: ``loss``).
 
 What the job needs beside its command is written here, on the worker: its item JSON (carried in
 the spec when the scheduler's ``work_item_data_source`` is "file") and the Job API modules (copied from this worker's own pdgstore when missing). With
@@ -157,7 +157,7 @@ def run_job(spec: dict) -> dict:
     env = {k: os.environ[k] for k in PASSED if k in os.environ}
     env.update(spec["env"])
     env["PDG_DASK_KEY"] = key  # how reap_orphans knows it should its worker die
-    env["PDG_DASK_RUN"] = str(answer["run"])
+    env["PDG_DASK_WORKER_PID"] = str(os.getpid())  # and whether its worker died (``reap_orphans``)
     held: list = []  # the worker's report relay, while this job may call it
     if spec.get("relay") and worker is not None:
         from pdgstore.engine.schedulers.dask import relay
@@ -415,14 +415,15 @@ def kill_jobs(keys: list, dask_worker=None) -> list:
     return killed
 
 
-def reap_orphans(keys: list, keep: tuple = (), dask_worker=None) -> list:
+def reap_orphans(keys: list, only_orphans: bool = False, dask_worker=None) -> list:
     """Kill the process groups of jobs of ``keys`` still running on this machine without their
     worker (it died: SIGKILL, the OOM killer), found by the ``PDG_DASK_KEY`` in their environment,
-    so no pid the system gave to another process since is touched; runs named in ``keep`` (a
-    rerun of the same key, ``PDG_DASK_RUN``) are spared. Sent with ``Client.run`` to the workers
-    left; ``[pid, key]`` of each group killed (Linux: ``/proc``; elsewhere none)."""
+    so no pid the system gave to another process since is touched. ``only_orphans``: a group
+    whose first process is still the child of the worker that started it
+    (``PDG_DASK_WORKER_PID``: a run of the same key Dask started again on a worker alive) is
+    spared. Sent with ``Client.run`` to the workers left; ``[pid, key]`` of each group killed
+    (Linux: ``/proc``; elsewhere none)."""
     wanted = {b"PDG_DASK_KEY=" + str(key).encode(): key for key in keys}
-    spared = {b"PDG_DASK_RUN=" + str(run).encode() for run in keep}
     found: list[list] = []
     try:
         names = os.listdir("/proc")
@@ -439,12 +440,24 @@ def reap_orphans(keys: list, keep: tuple = (), dask_worker=None) -> list:
         except (OSError, ValueError, IndexError):
             continue
         key = next((wanted[e] for e in env if e in wanted), None)
-        if (
-            key is not None and not spared.intersection(env) and all(pgid != pid for pid, _ in found)
-        ):  # a live member names the group
-            _kill_group(pgid)
-            found.append([pgid, key])
+        if key is None or any(pgid == pid for pid, _ in found) or (only_orphans and _with_its_worker(pgid, env)):
+            continue
+        _kill_group(pgid)  # a live member names the group
+        found.append([pgid, key])
     return found
+
+
+def _with_its_worker(pgid: int, env: list) -> bool:
+    """Whether the job of process group ``pgid`` (``env``: one of its processes' environment)
+    still runs under the worker that started it: its first process is that worker's child."""
+    marker = b"PDG_DASK_WORKER_PID="
+    started_by = next((e[len(marker) :] for e in env if e.startswith(marker)), b"")
+    try:
+        with open(f"/proc/{pgid}/stat", "rb") as f:
+            parent = f.read().rsplit(b")", 1)[1].split()[1]
+    except (OSError, IndexError):
+        return False
+    return started_by.isdigit() and parent == started_by
 
 
 class Call:

@@ -15,10 +15,11 @@ report flows back to it (``engine.schedulers.dask.remote`` is what runs on the w
 - Python processors run on workers when ``accept_python`` (the default): the function travels
   pickled by value with the graph file's own modules (``cluster.ship_graph_code``); its outputs are
   stat'ed and hashed on the worker; the cook records the result.
-- A worker that dies mid-job: Dask reports ``KilledWorker`` (a LocalCluster we start lets no task
-  be rerun behind our back) or, on a cluster that reruns tasks itself, the job announces a second
-  run; either way the cook kills the job left running without its worker (``reach.reap``) and
-  records the retry with its reason, counted in ``failurecount`` once. A scheduler that goes away
+- A worker that dies mid-job: the Dask scheduler's ``remove-worker`` event, or ``KilledWorker``
+  (a LocalCluster we start lets no task be rerun behind our back); the cook kills the job left
+  running without its worker (``reach.reap``) and records the failed attempt with its reason,
+  retried within ``max_retries`` and counted in ``failurecount`` once; a job that only waited on
+  that worker is charged nothing (``loss``). A scheduler that goes away
   for ``lost_after_s`` cancels the cook (``on_tick``); one back sooner gets what it dropped again.
 - A cancel (Ctrl-C, SIGTERM) cancels the futures and kills the jobs' process groups on the workers
   (``remote.kill_jobs`` through ``Client.run``) before ``on_stop_cook`` returns.
@@ -48,6 +49,7 @@ from pdgstore.engine.schedulers.contract import (
 from pdgstore.engine.schedulers.dask import cluster, reach, rejoin, remote, traffic, work
 from pdgstore.engine.schedulers.dask.accept import Acceptance
 from pdgstore.engine.schedulers.dask.hearing import Hearing, checked_heartbeat
+from pdgstore.engine.schedulers.dask.loss import Losses
 from pdgstore.engine.schedulers.dask.traffic import Traffic
 from pdgstore.engine.schedulers.dask.work import Job
 
@@ -57,7 +59,7 @@ _CALL_S = 10.0  # how long a cancel waits for the Dask scheduler before giving u
 
 
 @register_type
-class DaskScheduler(Acceptance, Hearing, Traffic, Scheduler):
+class DaskScheduler(Acceptance, Hearing, Losses, Traffic, Scheduler):
     type_name = "dask"
     needs_result_server = True
 
@@ -127,6 +129,7 @@ class DaskScheduler(Acceptance, Hearing, Traffic, Scheduler):
         self._pending: list[Job] = []
         self._wake = threading.Condition(self._lock)  # the submitter's: jobs pending, or the cook stops
         self._more = threading.Condition(self._lock)  # the collector's: futures added, or the cook stops
+        self._judged = threading.Condition(self._lock)  # a lost worker's jobs judged (``loss``)
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._next_batch = traffic.FIRST_BATCH  # the most tasks the next graph update holds (``traffic``)
@@ -419,66 +422,45 @@ class DaskScheduler(Acceptance, Hearing, Traffic, Scheduler):
         client.subscribe_topic(remote.ENDED_TOPIC, self._answered)
         client.subscribe_topic("all", self._cluster_event)
 
-    def _cluster_event(self, event) -> None:
-        """The Dask scheduler's own events (topic ``all``), on the client's thread: a worker lost
-        while our tasks were processing on it marks their jobs, so that Dask's rerun of one is
-        known for one even when the first run's announcement died with its worker."""
-        msg = event[1]
-        if not isinstance(msg, dict) or msg.get("action") != "remove-worker":
-            return
-        with self._lock:
-            for key in msg.get("processing-tasks") or ():
-                job = self.by_key.get(key)
-                if job is not None:
-                    job.lost_run = True
-
     def _announced(self, event) -> None:
-        """A job announced it runs (``remote.run_job``), on the client's thread. A second run of
-        the same key, or a run of a job whose worker was lost under it, means Dask ran it again
-        after a worker died: a retry, recorded and counted, and the first run killed if it lives on."""
+        """A job announced it runs (``remote.run_job``), on the client's thread: its start,
+        recorded. While the loss of a worker under it is judged (``loss``) it waits for that
+        judgment, and a second run of the same key (Dask ran it again after its worker died, and
+        no word of the loss came) has that loss judged first."""
         msg = event[1]
         with self._lock:
             job = self.by_key.get(msg.get("key"))
             if job is None or job.cancelled or msg["run"] in job.runs:
                 return
-            spec = job.spec
-            assert spec is not None, "only a command job (remote.run_job) announces its runs"
-            if job.lost_run and not job.runs:  # the first run's announcement was lost with its worker
-                self.reporter.started(job.item_id, pid=0, log_uri=spec["log_uri"], attempt=job.attempt)
-            if job.runs or job.lost_run:
-                job.lost_run = False
-                job.failures += 1
-                self.reporter.attrib_set(job.item_id, "failurecount", ["int", [job.failures]])
-                self.reporter.retrying(
-                    job.item_id,
-                    -9,
-                    f"its worker was lost; Dask ran the job again on {msg['worker']} (retry {job.failures})",
-                )
-                if self.conn is not None:  # the first run may live on without its worker (not on this thread)
-                    args = (self.conn.client, [job.key], self._call, (msg["run"],))
-                    threading.Thread(target=reach.reap, args=args, daemon=True).start()
-                job.attempt += 1
-            job.runs.add(msg["run"])
-            job.worker, job.heard = msg["worker"], time.monotonic()
-            self.reporter.started(job.item_id, pid=msg["pid"], log_uri=spec["log_uri"], attempt=job.attempt)
+            if job.runs and not job.losing and (lost := self._claim([job], job.worker)):
+                threading.Thread(target=self._judge, args=(lost, job.worker), daemon=True).start()
+            if job.losing:
+                job.held.append(msg)
+                return
+            self._run_started(job, msg)
+
+    def _run_started(self, job: Job, msg: dict) -> None:
+        """(Under the lock.) The run ``msg`` announced, recorded as the start of its current attempt."""
+        spec = job.spec
+        assert spec is not None, "only a command job (remote.run_job) announces its runs"
+        job.runs.add(msg["run"])
+        job.worker, job.heard = msg["worker"], time.monotonic()
+        self.reporter.started(job.item_id, pid=msg["pid"], log_uri=spec["log_uri"], attempt=job.attempt)
 
     def _ended(self, future, result) -> None:
         with self._lock:
             job = self.by_key.get(future.key)
             if job is None or job.cancelled or job.future is not future:
                 return
+            if job.losing:  # a worker lost under it: that judged first (``loss``)
+                self._wait_judged(job)
         conn = self.conn
         if future.status != "finished" and self._scheduler_lost() or conn is None or future.client is not conn.client:
             return  # dropped with the connection: on_tick submits it again or cancels the cook, with the reason
         if isinstance(result, BaseException):
             exc = result
             if type(exc).__name__ == "KilledWorker":
-                reaped, pids = self._reap([job])
-                if not job.runs and job.spec is not None:  # it died before it could announce itself
-                    self.reporter.started(
-                        job.item_id, pid=pids.get(job.key, 0), log_uri=job.spec["log_uri"], attempt=job.attempt
-                    )
-                return self._retry_or_fail(job, -9, f"its worker died while running it ({exc}){reaped}")
+                return self._killed_worker(job, exc)
             text = f"its Dask task failed: {error_line(exc)}"
             if type(exc).__name__ == "CancelledError":
                 text = "its Dask task was cancelled outside this cook"
@@ -498,8 +480,10 @@ class DaskScheduler(Acceptance, Hearing, Traffic, Scheduler):
         if answer["run"] not in job.runs:  # it ended before it announced itself (or that is on the way)
             if answer["error"]:
                 job.runs.add(answer["run"])
-            else:  # as its announcement would have been: started, and a retry if Dask ran it again
+            else:  # as its announcement would have been: started (after a lost worker's judgment)
                 self._announced((0, {k: answer[k] for k in ("run", "pid", "worker")} | {"key": job.key}))
+                if job.losing:
+                    self._wait_judged(job)
         if answer["error"]:
             return self._settle(job, lambda: report.failed(job.item_id, answer["code"], answer["error"]))
         if spec.get("copy_back") and (problem := reach.copy_back(spec, answer, self.path_map)):
@@ -537,26 +521,37 @@ class DaskScheduler(Acceptance, Hearing, Traffic, Scheduler):
         reach.fetch(self.conn.client, self.path_map, job.worker, job.key, path, job.name, work.worker_bounds(self))
 
     def _retry_or_fail(self, job: Job, code: int, message: str) -> None:
+        if self._charge(job, code, message):
+            with self._lock:
+                self._requeue(job)
+
+    def _charge(self, job: Job, code: int, message: str) -> bool:
+        """A failed attempt: recorded as a retry (True; its next attempt is the caller's to start)
+        while ``max_retries`` allows, else the item failed with ``message`` (False)."""
         report = self.reporter
         if job.failures < self.max_retries:
             job.failures += 1
             report.attrib_set(job.item_id, "failurecount", ["int", [job.failures]])
             report.retrying(job.item_id, code, f"{message}; retry {job.failures} of {self.max_retries}")
             with self._lock:
-                self.by_key.pop(job.key, None)
-                if job.cancelled:
-                    return
                 job.attempt += 1
-                job.lost_run = False
                 job.status, job.heard, job.kill_reason = None, 0.0, ""
-                job.future = None
-                self._pending.append(job)
-                self._wake.notify()
-            return
+            return True
         if job.attempt > 1:
             report.attrib_set(job.item_id, "failurecount", ["int", [job.failures + 1]])
             message += f" (attempt {job.attempt}, after {job.failures} retries)"
         self._settle(job, lambda: report.failed(job.item_id, code, message))
+        return False
+
+    def _requeue(self, job: Job) -> None:
+        """(Under the lock.) Send its job again, under a new key, unless it was cancelled."""
+        self.by_key.pop(job.key, None)
+        if job.cancelled:
+            return
+        job.status, job.heard, job.kill_reason = None, 0.0, ""
+        job.future = None
+        self._pending.append(job)
+        self._wake.notify()
 
     def _settle(self, job: Job, report) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ from typing import Any
 
 from pdgstore.engine.errors import error_line
 from pdgstore.engine.schedulers.dask import remote
-from pdgstore.engine.schedulers.dask.work import Job
+from pdgstore.engine.schedulers.dask.work import Holder, Job
 
 _SUBMIT_BATCH = 2000  # at most this many tasks per graph update sent to the Dask scheduler
 #: at most this many tasks in a cook's first graph update: the Dask scheduler takes about 50 ms to
@@ -35,14 +35,8 @@ _CALL_S = 10.0  # how long one result may take to come back
 _IDLE_S = 0.05  # how long the collector waits with no future before it looks again
 
 
-class Traffic:
-    # what the threads use of the DaskScheduler they run for
-    name: str
-    conn: Any
-    jobs: dict[str, Job]
-    by_key: dict[str, Job]
-    reporter: Any
-    _lock: threading.RLock
+class Traffic(Holder):
+    # what else the threads use of the DaskScheduler they run for
     _wake: threading.Condition
     _more: threading.Condition
     _pending: list[Job]
@@ -101,7 +95,10 @@ class Traffic:
             with self._lock:
                 for job in group:
                     job.key = f"{remote.KEY_PREFIX}{self._token}-{job.item_id}-{job.attempt}"
+                    if job.spared:  # sent again after a lost worker it only waited on: a key of its own
+                        job.key += f".{job.spared}"
                     job.answer = None
+                    job.lost = set()
                     if job.spec is not None:
                         job.spec.update(key=job.key, attempt=job.attempt)
                     self.by_key[job.key] = job

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,11 +41,26 @@ class Job:
     runs: set = field(default_factory=set)  # the run ids announced for the current key
     status: tuple | None = None  # (ok, message) the job reported through the Job API
     cancelled: bool = False
-    lost_run: bool = False  # a worker was lost while its task was processing there (``_cluster_event``)
+    losing: bool = False  # the loss of a worker its task was processing on is being judged (``loss``)
+    lost: set = field(default_factory=set)  # the workers whose loss under its current key was judged
+    held: list = field(default_factory=list)  # its runs' announcements, held while ``losing``
+    spared: int = 0  # the losses it only waited through (not attempts; each sent again gets a new key)
     worker: str = ""  # the worker running it, once it announced itself
     heard: float = 0.0  # when it announced it runs or last called the Job API (monotonic; 0: not yet)
     kill_reason: str = ""  # why the cook killed its current run ("hung N"), once it did
     answer: dict | None = None  # its current task's answer, once its worker sent it (``remote.ENDED_TOPIC``)
+
+
+class Holder:
+    """What the dask scheduler's parts (``traffic``, ``loss``) use of it: the jobs it holds, by
+    item and by task key, under its lock, and where it reports."""
+
+    name: str
+    conn: Any  # cluster.Connection | None
+    jobs: dict[str, Job]
+    by_key: dict[str, Job]
+    reporter: Any
+    _lock: threading.RLock
 
 
 def resolve_host(host: str, name: str) -> str:
