@@ -11,6 +11,7 @@ import os
 
 from pdgstore.errors import StoreMissing
 from pdgstore.log import EventLog
+from pdgstore.paths import display_path
 
 STORE_DIR = ".pdg"
 STORE_FILE = "pdg.db"
@@ -26,7 +27,7 @@ def find_store(db: str | None = None, start: str | None = None) -> str:
     explicit = db or os.environ.get("PDG_DB")
     if explicit:
         if not os.path.exists(explicit):
-            raise StoreMissing(f"no pdgstore database at {explicit}")
+            raise StoreMissing(f"no pdgstore database at {display_path(explicit)}")
         return os.path.abspath(explicit)
     here = os.path.abspath(start or os.getcwd())
     while True:

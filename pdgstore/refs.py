@@ -117,12 +117,20 @@ def held_nothing(log, point: Point, store: str = "") -> str:
     says it: ``<store> held nothing yet at <time> (its first event is at <time>)``; ``store``
     names it (default: the log's name)."""
     row = log.conn.execute("SELECT time_ns FROM events ORDER BY seq LIMIT 1").fetchone()
-    first = f"its first event is at {_local(row[0])}" if row else "it holds no event yet"
-    return f"{store or log.display} held nothing yet at {_local(point.time_ns or 0)} ({first})"
+    asked = point.time_ns or 0
+    digits = _digits_apart(asked, row[0]) if row else 0
+    first = f"its first event is at {_local(row[0], digits)}" if row else "it holds no event yet"
+    return f"{store or log.display} held nothing yet at {_local(asked, digits)} ({first})"
 
 
-def _local(time_ns: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time_ns / 1e9))
+def _digits_apart(a_ns: int, b_ns: int) -> int:
+    """The fewest decimals of a second (0, 3, 6 or 9) that tell two different times apart."""
+    return next((d for d in (0, 3, 6) if a_ns // 10 ** (9 - d) != b_ns // 10 ** (9 - d)), 9)
+
+
+def _local(time_ns: int, digits: int = 0) -> str:
+    whole = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time_ns // 1_000_000_000))
+    return whole + (f".{time_ns % 1_000_000_000:09d}"[: digits + 1] if digits else "")
 
 
 def _cook_end(log, ref: str, cook_id: int) -> Point:

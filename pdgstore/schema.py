@@ -209,7 +209,9 @@ def _read_header(path: str, display: str, held: HeldFile | None) -> tuple[bytes,
 def check_header(path: str, display: str, held: HeldFile | None = None) -> int:
     """Read the SQLite header of ``path`` (through ``held`` when a connection may be open on it)
     and return its schema version, or refuse the file."""
-    header, _size = _read_header(path, display, held)
+    header, size = _read_header(path, display, held)
+    if size == 0:
+        raise StoreRefused(f"{display} is empty (0 bytes), not a pdgstore database; it was left untouched")
     if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
         raise StoreRefused(f"{display} is not a pdgstore database (it is not an SQLite file); it was left untouched")
     (app_id,) = struct.unpack(">I", header[68:72])

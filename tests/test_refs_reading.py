@@ -8,6 +8,7 @@ import json
 import re
 import urllib.error
 import urllib.request
+from datetime import datetime
 
 import pytest
 from conftest import Project, wide_in
@@ -175,3 +176,18 @@ def test_a_removed_item_is_found_in_its_own_history(project):
             for row in log.conn.execute("EXPLAIN QUERY PLAN " + sql)
         ]
         assert plans and not [p for p in plans if p.startswith("SCAN events")], plans  # a SEARCH, by an index
+
+
+@pytest.mark.timeout(120)
+def test_store_and_time_messages_say_what_they_mean(project):
+    wide = _cooked(project, 1)
+    first_ns = json.loads(wide.pdg("events", "--json").output.splitlines()[0])["time_ns"]
+    just_before = datetime.fromtimestamp((first_ns - 2_000) / 1e9).isoformat()  # the same second
+    said = re.search(
+        r"held nothing yet at (.+) \(its first event is at (.+)\)", _refused(wide, "status", "--at", just_before)
+    )
+    assert said is not None and said.group(1) < said.group(2), said  # told apart, to the microsecond
+    assert "no pdgstore database at nope.db" in _refused(wide, "status", "--db", str(wide.root / "nope.db"))
+    (wide.root / "empty.db").write_bytes(b"")
+    assert "empty.db is empty (0 bytes), not a pdgstore database" in _refused(wide, "status", "--db", "empty.db")
+    assert (wide.root / "empty.db").read_bytes() == b""
