@@ -65,7 +65,7 @@ READS = [
     ("status", "--at", "cook:1", "--json"),
     ("diff", "cook~1", "--json"),
     ("diff", "cook:1", "cook:3", "--json"),
-    ("diff", "cook:3", "cook:1"),
+    ("diff", "cook:2", "cook:3"),
     ("export", "--format", "jsonl", "--what", "items", "-o", "-"),
     ("export", "--format", "csv", "--what", "items", "--cook", "3", "-o", "-"),
     ("schedule", "list", "--json"),
