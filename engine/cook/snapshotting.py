@@ -2,7 +2,8 @@
 
 A snapshot (``pdgstore.snapshots``) is the state at a seq, kept so that time travel far back starts
 near its point instead of replaying the log from zero (a cook reads its own state from the tables).
-A cook writes one when ``every`` events (``loop.SNAPSHOT_EVERY``) followed the newest. A cook with a
+A cook writes one when ``every`` events (``loop.SNAPSHOT_EVERY``) followed the newest; the store's
+first cook writes none, and its events do not count (``EventLog.snapshot_due``). A cook with a
 log appender has the appender pack it from its tables; asked for after the cook's last event, the
 cook then waited for that packing before it could end, while the appender had been idle during the
 cook's last items (a cold W(N): the wait-for-all merge and the concatenation of N files).
@@ -57,4 +58,6 @@ class CookSnapshot:
         seq = self.recorder.state.seq
         if self.asked_seq is not None:  # the appender may not have written it yet: the store cannot say
             return seq - self.asked_seq >= every
+        if self.log.first_cook() == self.recorder.cook_id:  # its events do not count (``snapshot_due``)
+            return False
         return self.log.snapshot_due(every, last_seq=seq, weigh=False)
