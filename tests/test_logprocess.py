@@ -100,11 +100,18 @@ def test_a_cook_through_the_appender_replays_to_its_live_state(tmp_path, always_
     assert engine.cook_graph(wide_graph(tmp_path, 30), db=db, jobs=2).status == "success"
 
 
-def test_the_snapshot_and_manifest_are_written_by_the_appender(tmp_path, always_offload):
+def test_the_snapshot_and_manifest_are_written_by_the_appender(tmp_path, always_offload, monkeypatch):
     """The snapshot is asked for at the cook's tail (``engine.cook.snapshotting``): the state at a
-    batch's end before the cook's last events, equal to a replay up to its seq; the manifest at the end."""
+    batch's end before the cook's last events, equal to a replay up to its seq; the manifest at the
+    end. (The store's first cook writes none: the second, 125 new inputs, is past the threshold.)"""
+    import pdgstore.engine.cook.loop as loop
+
+    monkeypatch.setattr(loop, "SNAPSHOT_EVERY", 200)  # the tail is past it; the end, 28 items later, not again
     db = str(tmp_path / ".pdg" / "pdg.db")
-    summary, live = cook_and_keep(wide_graph(tmp_path, 25), db)
+    assert cook_and_keep(wide_graph(tmp_path, 5), db)[0].status == "success"
+    with EventLog.open(db) as log:
+        assert log.snapshot_seq() == 0
+    summary, live = cook_and_keep(wide_graph(tmp_path, 130), db)  # its tail: 64 items left of 125
     assert summary.status == "success" and always_offload
     with EventLog.open(db) as log:
         assert 0 < log.snapshot_seq() < log.last_seq() == live.seq
@@ -115,8 +122,8 @@ def test_the_snapshot_and_manifest_are_written_by_the_appender(tmp_path, always_
         assert first_difference(log.load_state().to_plain(), live.to_plain()) is None
         assert log.manifest("wide")[0] == live.seq
         assert tablecheck.check(log).difference is None
-    again = engine.cook_graph(wide_graph(tmp_path, 25), db=db, jobs=2)  # the manifest proves a no-op
-    assert again.counts["ran"] == 0 and again.counts["reused"] == 25 + 25 + 1
+    again = engine.cook_graph(wide_graph(tmp_path, 130), db=db, jobs=2)  # the manifest proves a no-op
+    assert again.counts["ran"] == 0 and again.counts["reused"] == 130 + 130 + 1
 
 
 @pytest.mark.parametrize("executable", [sys.executable, "/bin/false"])
