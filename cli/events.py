@@ -48,8 +48,9 @@ def event_kind(value: str | None) -> str | None:
 )
 @db_option
 def command(cook_id, item_ref, kind, db, as_json) -> None:
-    """Print the event log in seq order, decoded; filter by cook, item or kind. With --json, one
-    JSON object per line, streamed (constant memory on any size of log)."""
+    """Print the event log in seq order, decoded; filter by cook, item or kind. On a terminal a
+    payload is cut at 160 characters; into a pipe or a file it is whole. With --json, one JSON
+    object per line, streamed (constant memory on any size of log)."""
     with open_store(db) as log:
         subject = None
         state = TableState(log)
@@ -71,7 +72,7 @@ def command(cook_id, item_ref, kind, db, as_json) -> None:
 
 def _cells(r: dict, several: bool = False) -> list[str]:
     payload = json.dumps(r["payload"], default=str, separators=(",", ":"))
-    if len(payload) > 160:
+    if len(payload) > 160 and render.to_terminal():  # into a pipe whole: grep finds what is there
         payload = payload[:157] + "..."
     cook = "" if r["cook_id"] is None else str(r["cook_id"])  # outside a cook: no cook's id
     where = [r["graph"]] if several else []

@@ -63,3 +63,15 @@ def test_status_leaves_out_a_node_the_graph_dropped_once_its_items_are_removed(p
     nodes = [r["node"] for r in json.loads(project.pdg("status", "--json").output)["nodes"]]
     assert nodes == ["r", "c", "w"]
     assert "after" not in project.pdg_process("status").stdout
+
+
+@pytest.mark.timeout(60)
+def test_events_into_a_pipe_print_each_payload_whole(project):
+    """``pdg events | grep`` missed what lay past a payload's 160th character."""
+    project.write("g.py", AHEAD)
+    assert project.pdg("cook", "g.py").exit_code == 0
+    piped = project.pdg_process("events", "--kind", "GraphLoaded")
+    assert piped.returncode == 0, piped.stderr
+    payload = piped.stdout.splitlines()[1].split("\t")[-1]
+    assert len(payload) > 160 and not payload.endswith("...")
+    assert '"name":"after"' in payload  # the last node, far past the cut
