@@ -48,9 +48,9 @@ def event_kind(value: str | None) -> str | None:
 )
 @db_option
 def command(cook_id, item_ref, kind, db, as_json) -> None:
-    """Print the event log in seq order, decoded; filter by cook, item or kind. On a terminal a
-    payload is cut at 160 characters; into a pipe or a file it is whole. With --json, one JSON
-    object per line, streamed (constant memory on any size of log)."""
+    """Print the event log in seq order, decoded; filter by cook, item or kind. A payload is cut at
+    160 characters on a terminal, at 65,536 into a pipe or a file. With --json, one JSON object per
+    line, whole, streamed (constant memory on any size of log)."""
     with open_store(db) as log:
         subject = None
         state = TableState(log)
@@ -70,10 +70,16 @@ def command(cook_id, item_ref, kind, db, as_json) -> None:
         )
 
 
+#: a payload's characters written into a pipe or a file: every payload a graph's own events carry,
+#: not a 100 MB attribute an item was given (its whole is ``--json``'s, or ``pdg show --json``'s)
+PIPED_PAYLOAD = 1 << 16
+
+
 def _cells(r: dict, several: bool = False) -> list[str]:
     payload = json.dumps(r["payload"], default=str, separators=(",", ":"))
-    if len(payload) > 160 and render.to_terminal():  # into a pipe whole: grep finds what is there
-        payload = payload[:157] + "..."
+    cut = 160 if render.to_terminal() else PIPED_PAYLOAD  # into a pipe: what grep should find
+    if len(payload) > cut:
+        payload = payload[: cut - 3] + "..."
     cook = "" if r["cook_id"] is None else str(r["cook_id"])  # outside a cook: no cook's id
     where = [r["graph"]] if several else []
     return [str(r["seq"]), render.when(r["time_ns"]), cook, *where, r["kind"], r["subject"], payload]

@@ -66,7 +66,7 @@ def test_status_leaves_out_a_node_the_graph_dropped_once_its_items_are_removed(p
 
 
 @pytest.mark.timeout(60)
-def test_events_into_a_pipe_print_each_payload_whole(project):
+def test_events_into_a_pipe_print_each_payload_of_a_graph_whole(project):
     """``pdg events | grep`` missed what lay past a payload's 160th character."""
     project.write("g.py", AHEAD)
     assert project.pdg("cook", "g.py").exit_code == 0
