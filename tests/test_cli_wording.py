@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pdgstore.cli import render
 
@@ -41,8 +43,6 @@ graph.command('after', w, 'true')
 def test_show_says_an_item_generated_ahead_was_generated_again_not_uncooked_twice(project):
     """An item made ahead of its partition's members and remade once they cooked has two
     ``WorkItemGenerated`` events: ``pdg show`` said "uncooked" twice, as if two things happened alike."""
-    import json
-
     project.write("g.py", AHEAD)
     assert project.pdg("cook", "g.py").exit_code == 0
     history = json.loads(project.pdg("show", "after_1", "--json").output)["item"]["history"]
@@ -54,8 +54,6 @@ def test_show_says_an_item_generated_ahead_was_generated_again_not_uncooked_twic
 
 @pytest.mark.timeout(120)
 def test_status_leaves_out_a_node_the_graph_dropped_once_its_items_are_removed(project):
-    import json
-
     project.write("g.py", AHEAD)
     assert project.pdg("cook", "g.py").exit_code == 0
     project.write("g.py", AHEAD.replace("graph.command('after', w, 'true')\n", ""))

@@ -92,6 +92,28 @@ def test_a_client_refuses_an_address_of_the_other_scheme_at_once(project, serve)
         assert str(refused.value) == f"{kind} takes a {takes}://HOST:PORT address, not {address!r} ({other} addresses)"
 
 
+def _gives_up(client, said: str) -> None:
+    """``client`` tells a visualizer subscribed before it gave up, keeps ``said`` as its error, and
+    refuses a command with it."""
+    early = _Lost()
+    client.subscribe(early, "pdg")
+    assert early.lost.wait(60) and not early.messages
+    assert client.error == said
+    with pytest.raises(CommandError) as failed:
+        client.sendCommand("status", None, "pdg/g/node_files", timeout=30)
+    assert str(failed.value) == client.error
+
+
+def _answers(manager, kind: str, address: str) -> None:
+    """A ``kind`` client on the right port connects and answers as before."""
+    good = manager.createInterface(kind, address)
+    try:
+        assert good.sendCommand("status", None, "pdg/g/node_files", timeout=30)["properties"]["num_work_items"] == [2]
+        assert good.error is None
+    finally:
+        good.close()
+
+
 @pytest.mark.timeout(120)
 def test_a_websocket_client_on_the_tcp_port_says_it_cannot_connect(project, serve):
     """Given the TCP port without a scheme, a WebSocket client once retried for ever, silently:
@@ -101,26 +123,17 @@ def test_a_websocket_client_on_the_tcp_port_says_it_cannot_connect(project, serv
     manager = pdgd.DataLayerInterfaceManager.Instance()
     client = manager.createInterface("DataLayerWSClient", f"127.0.0.1:{server.tcp_port}")
     try:
-        early, late = _Lost(), _Lost()
-        client.subscribe(early, "pdg")
-        assert early.lost.wait(60) and not early.messages
+        _gives_up(
+            client,
+            f"127.0.0.1:{server.tcp_port} does not answer as a data layer WebSocket server (InvalidMessage: did "
+            "not receive a valid HTTP response): is it a TCP data layer port? DataLayerTCPClient takes tcp://HOST:PORT",
+        )
+        late = _Lost()
         client.subscribe(late, "pdg")
         assert late.lost.is_set()
-        assert client.error == (
-            f"127.0.0.1:{server.tcp_port} does not answer as a data layer WebSocket server (InvalidMessage: did "
-            "not receive a valid HTTP response): is it a TCP data layer port? DataLayerTCPClient takes tcp://HOST:PORT"
-        )
-        with pytest.raises(CommandError) as failed:
-            client.sendCommand("status", None, "pdg/g/node_files", timeout=30)
-        assert str(failed.value) == client.error
     finally:
         client.close()
-    good = manager.createInterface("DataLayerWSClient", f"127.0.0.1:{server.ws_port}")
-    try:
-        assert good.sendCommand("status", None, "pdg/g/node_files", timeout=30)["properties"]["num_work_items"] == [2]
-        assert good.error is None
-    finally:
-        good.close()
+    _answers(manager, "DataLayerWSClient", f"127.0.0.1:{server.ws_port}")
 
 
 @pytest.mark.timeout(120)
@@ -132,22 +145,12 @@ def test_a_tcp_client_on_the_websocket_port_says_it_cannot_connect(project, serv
     manager = pdgd.DataLayerInterfaceManager.Instance()
     client = manager.createInterface("DataLayerTCPClient", f"127.0.0.1:{server.ws_port}")
     try:
-        early = _Lost()
-        client.subscribe(early, "pdg")
-        assert early.lost.wait(60) and not early.messages
-        assert client.error == (
-            f"127.0.0.1:{server.ws_port} does not answer as a data layer TCP server (it closed the connection without a word): "
-            "is it a WebSocket data layer port? DataLayerWSClient takes ws://HOST:PORT"
+        _gives_up(
+            client,
+            f"127.0.0.1:{server.ws_port} does not answer as a data layer TCP server (it closed the connection "
+            "without a word): is it a WebSocket data layer port? DataLayerWSClient takes ws://HOST:PORT",
         )
-        with pytest.raises(CommandError) as failed:
-            client.sendCommand("status", None, "pdg/g/node_files", timeout=30)
-        assert str(failed.value) == client.error
         assert client.stats["connects"] <= 1
     finally:
         client.close()
-    good = manager.createInterface("DataLayerTCPClient", f"127.0.0.1:{server.tcp_port}")
-    try:
-        assert good.sendCommand("status", None, "pdg/g/node_files", timeout=30)["properties"]["num_work_items"] == [2]
-        assert good.error is None
-    finally:
-        good.close()
+    _answers(manager, "DataLayerTCPClient", f"127.0.0.1:{server.tcp_port}")

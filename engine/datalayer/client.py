@@ -187,8 +187,6 @@ class RemoteDataLayer:
                     delay = BACKOFF_S[0]  # a welcome: the server is back
                     self._dispatch(request)
             except NotADataLayer as exc:  # it answered, in another protocol: waiting cannot mend that
-                self.connected.clear()
-                self._send = None
                 self._refused(str(exc))
                 return
             except (TimeoutError, OSError, ConnectionError, EOFError, ValueError) as exc:
@@ -232,7 +230,9 @@ class RemoteDataLayer:
         """Give up (``_refusal``): say why to the callers waiting on a command and to every visualizer."""
         with self.lock:
             self.error = message
+            self._send = None  # a connection it gave up on (``NotADataLayer``) is no connection
             visualizers = {id(v): v for subs in self.subscribers.values() for v in subs}
+        self.connected.clear()
         self.stats["last_error"] = message
         for future in list(self._pending.values()):
             if not future.done():
