@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import msgpack
 
@@ -169,6 +170,19 @@ def new_events(cls: type[Event], seq: int, time_ns: int, cook_id: int, graph: st
         out.append((event, (seq, time_ns, cook_id, graph, kind, values[subject], _packb({"v": version, **fields}))))
         seq += 1
     return out
+
+
+def payload_field(blob: bytes, name: str, default: Any = None) -> Any:
+    """One top-level field of a stored payload, the others skipped unread (a generated item's
+    ``state`` without its attributes, inputs and parents); ``default`` when it has none. Only for
+    a field no upcaster changes (the same at every version)."""
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=len(blob) + 1)
+    unpacker.feed(blob)
+    for _ in range(unpacker.read_map_header()):
+        if unpacker.unpack() == name:
+            return unpacker.unpack()
+        unpacker.skip()
+    return default
 
 
 def decode_payload(kind: str, blob, *, lazy: bool = False) -> tuple[type[Event], dict]:

@@ -252,7 +252,11 @@ class _Fates:
             ids, state = itembatch.ids_and_state(blob)
             fate.update(dict.fromkeys(ids, "updated" if state == "cooked_success" else PENDING))
         elif kind == "WorkItemGenerated":  # born cooked (a file pattern's): updated; else to be decided
-            born = codec.decode_payload(kind, payload, lazy=True)[1]["state"] == "cooked_success"
+            if blob is None:  # a long one left in the store: read a piece at a time
+                state = codec.decode_payload(kind, payload, lazy=True)[1]["state"]
+            else:  # its state alone, its attributes, inputs and parents skipped unread
+                state = codec.payload_field(blob, "state", "uncooked")
+            born = state == "cooked_success"
             fate[subject] = "updated" if born else PENDING
         elif kind == "JobStarted":  # an out-of-process job: the item is cooking (PDG has no separate event)
             fate[subject] = "ran"
