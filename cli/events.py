@@ -62,9 +62,10 @@ def command(cook_id, item_ref, kind, db, as_json) -> None:
             render.emit_json_lines(rows)
             return
         several = len(queries.graph_names(state)) > 1  # each row then says its graph, as pdg items does
+        cut = 160 if render.to_terminal() else PIPED_PAYLOAD  # into a pipe: what grep should find
         render.listing(
             ("seq", "time", "cook_id", *(("graph",) if several else ()), "kind", "subject", "payload"),
-            (_cells(r, several) for r in rows),
+            (_cells(r, cut, several) for r in rows),
             what="events",
             every="pdg events | less",
         )
@@ -75,9 +76,8 @@ def command(cook_id, item_ref, kind, db, as_json) -> None:
 PIPED_PAYLOAD = 1 << 16
 
 
-def _cells(r: dict, several: bool = False) -> list[str]:
+def _cells(r: dict, cut: int, several: bool = False) -> list[str]:
     payload = json.dumps(r["payload"], default=str, separators=(",", ":"))
-    cut = 160 if render.to_terminal() else PIPED_PAYLOAD  # into a pipe: what grep should find
     if len(payload) > cut:
         payload = payload[: cut - 3] + "..."
     cook = "" if r["cook_id"] is None else str(r["cook_id"])  # outside a cook: no cook's id

@@ -74,8 +74,8 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
             touched = history.cooks_touching_node(log, name, found[0][0] if found else graph)
             rows = [r for r in rows if r["cook_id"] in touched]
     for r in rows:
-        r["started"] = render.iso(r["started_ns"])
-        r["ended"] = render.iso(r["ended_ns"])
+        r["started"] = queries.iso(r["started_ns"])
+        r["ended"] = queries.iso(r["ended_ns"])
     if as_json:
         render.emit_json({"schema": JSON_SCHEMA, "cooks": rows})
         return
@@ -133,10 +133,10 @@ def _cells(r: dict) -> list[str]:
 
 
 def _show_cook(d: dict, as_json: bool) -> None:
-    d["started"] = render.iso(d["started_ns"])
-    d["ended"] = render.iso(d["ended_ns"])
+    d["started"] = queries.iso(d["started_ns"])
+    d["ended"] = queries.iso(d["ended_ns"])
     for w in d["warnings"]:
-        w["time"] = render.iso(w["time_ns"])
+        w["time"] = queries.iso(w["time_ns"])
     if as_json:
         render.emit_json({"schema": JSON_SCHEMA, "cook": d})
         return

@@ -211,13 +211,6 @@ def when(time_ns: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time_ns / 1e9))
 
 
-def iso(time_ns: int) -> str | None:
-    """``pdgstore.queries.iso``: a time as ``--json`` gives it (the web API gives the same)."""
-    from pdgstore.queries import iso as utc_iso
-
-    return utc_iso(time_ns)
-
-
 def cook_line(summary) -> str:
     """A cook's one-line summary, as ``pdg cook``, ``pdg watch`` and ``pdg schedule run`` say it:
     "cook 3 succeeded: 1 ran, 2 cached, 0 updated, 40 reused, 0 failed, 0 cancelled, 0 removed in 0.12 s"."""

@@ -44,7 +44,7 @@ def command(item, at, db, as_json) -> None:
         f["viewer"] = types.viewer_for(f["tag"])
     if as_json:
         for h in d["history"]:
-            h["time"] = render.iso(h["time_ns"])
+            h["time"] = queries.iso(h["time_ns"])
         render.emit_json({"schema": JSON_SCHEMA, "at": point.to_json() if point else None, "item": d})
         return
     if point is not None:
