@@ -319,10 +319,10 @@ class LogReader:
             row = self.conn.execute(
                 "SELECT seq, length(state) FROM snapshots WHERE v = ? ORDER BY seq DESC LIMIT 1", (SNAPSHOT_VERSION,)
             ).fetchone()
-            if row is None:
-                first = self.first_cook()
-                span = self.cook_span(first) if first is not None else None
-                row = (span[1] if span else 0, 0)
+            if row is None:  # from the first cook's last event (the cook index's end for it)
+                row = self.conn.execute(
+                    "SELECT coalesce(max(seq), 0), 0 FROM events WHERE cook_id = (SELECT min(cook_id) FROM cooks)"
+                ).fetchone()
             seq, size = row
             if (self.last_seq() if last_seq is None else last_seq) - seq >= every:
                 return True
