@@ -10,7 +10,6 @@ from pdgstore.cli.options import at_option, db_option, json_option
 from pdgstore.engine.files.filetypes import TypeRegistry
 
 from pdgstore import queries, refs
-from pdgstore.errors import UnknownItem
 from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
 
@@ -32,13 +31,8 @@ def command(item, at, db, as_json) -> None:
     failed; with --at, as it was then."""
     with open_store(db) as log:
         state, point = refs.state_at(log, at)
-        try:
-            limit = None if as_json else SHOWN_ENTRIES
-            d = queries.item_detail(log, state, item, until=point.seq if point else None, limit=limit, here=render.here)
-        except UnknownItem as exc:
-            if point is None:
-                raise
-            raise UnknownItem(f"{exc} at {point.ref} (seq {point.seq})") from None
+        limit = None if as_json else SHOWN_ENTRIES
+        d = queries.item_detail_at(log, state, item, point, limit=limit, here=render.here)
         types = TypeRegistry.of_project(queries.project_root(log, state, d["graph"]))
     for f in d["inputs"] + d["outputs"]:  # what `pdg open` would open it with (None: its folder)
         f["viewer"] = types.viewer_for(f["tag"])

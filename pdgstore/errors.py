@@ -75,6 +75,11 @@ class UnknownItem(PdgError):
     exit_code = 2
 
 
+class AbsentAt(UnknownItem):
+    """An item the store did not hold at the point asked for (``--at``, ``?at=``): the web answers
+    it with a 404 (an id unknown now, asked for with no point, is bad input: a 400)."""
+
+
 class UnknownNode(PdgError):
     """A node name that the store (or the graph being cooked) does not have."""
 

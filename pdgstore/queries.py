@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from pdgstore import itembatch, reasons
-from pdgstore.errors import AmbiguousName, BadRef, HistoryCompacted, UnknownItem, UnknownNode
+from pdgstore.errors import AbsentAt, AmbiguousName, BadRef, HistoryCompacted, UnknownItem, UnknownNode
 from pdgstore.events import STATES
 from pdgstore.log import EventLog
 from pdgstore.readmodel import TableState
@@ -34,6 +34,7 @@ ITEM_KINDS = (
 
 if TYPE_CHECKING:
     from pdgstore.readmodel import ReadState
+    from pdgstore.refs import Point
 
 
 def project_root(log: EventLog, state: ReadState, graph: str) -> str:
@@ -285,6 +286,25 @@ def item_detail(
         job=job_detail(state, item.item_id),
     )
     return detail
+
+
+def item_detail_at(
+    log: EventLog,
+    state: ReadState,
+    ref: str,
+    point: Point | None,
+    limit: int | None = None,
+    here: Callable[[str], str] | None = None,
+) -> dict:
+    """``item_detail`` as at ``point`` (``refs.state_at``'s; None: now), for ``pdg show --at`` and
+    the web's ``?at=``: an item the store did not hold then is ``AbsentAt``, in one sentence that
+    says when."""
+    try:
+        return item_detail(log, state, ref, point.seq if point else None, limit, here)
+    except UnknownItem as exc:
+        if point is None:
+            raise
+        raise AbsentAt(f"{exc} at {point.ref} (seq {point.seq})") from None
 
 
 def job_detail(state: ReadState, item_id: str) -> dict | None:

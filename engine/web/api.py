@@ -16,7 +16,7 @@ from collections import deque
 from contextlib import contextmanager
 
 from pdgstore import history, queries, refs
-from pdgstore.errors import PdgError, UnknownItem
+from pdgstore.errors import PdgError
 from pdgstore.events import STATES
 from pdgstore.explain import explain
 from pdgstore.log import EventLog
@@ -33,11 +33,6 @@ DETAIL_ENTRIES = 100
 DIFF_ROWS = 500
 STATE_CODES = {s: i for i, s in enumerate(STATES)}
 ITEM_KINDS = frozenset(queries.ITEM_KINDS)
-
-
-class AbsentAt(UnknownItem):
-    """An item the store did not hold at the point asked for (``at``): a 404 (an id unknown now,
-    asked for with no ``at``, is bad input: a 400)."""
 
 
 class WebApi:
@@ -125,16 +120,11 @@ class WebApi:
 
     def item(self, item_id: str, at: str | None = None) -> dict:
         """One item: its attributes, files with sizes, state history, job log tail and the
-        "why did this run" chain (``pdg explain``'s answer), as now or as at ``at`` (``AbsentAt``
-        when the item did not exist then, in ``pdg show --at``'s words)."""
+        "why did this run" chain (``pdg explain``'s answer), as now or as at ``at``
+        (``errors.AbsentAt`` when the item did not exist then, in ``pdg show --at``'s words)."""
         with self._reading() as log:
             state, point = refs.state_at(log, at)
-            try:
-                detail = queries.item_detail(log, state, item_id, point.seq if point else None, limit=DETAIL_ENTRIES)
-            except UnknownItem as exc:
-                if point is None:
-                    raise
-                raise AbsentAt(f"{exc} at {point.ref} (seq {point.seq})") from None
+            detail = queries.item_detail_at(log, state, item_id, point, limit=DETAIL_ENTRIES)
             detail["seq"] = point.seq if point else log.last_seq()
             detail["at"] = point.to_json() if point else None
             for h in detail["history"]:

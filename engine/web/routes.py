@@ -24,9 +24,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from pdgstore.engine.errors import error_line
 from pdgstore.engine.web import actions
-from pdgstore.engine.web.api import AbsentAt, WebApi
+from pdgstore.engine.web.api import WebApi
 
-from pdgstore.errors import PdgError, StoreBusy
+from pdgstore.errors import AbsentAt, PdgError, StoreBusy
 from pdgstore.queries import JSON_SCHEMA
 
 STATIC_TYPES = {
