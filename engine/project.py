@@ -300,7 +300,10 @@ def plan_of(cook: Cook, summary: CookSummary, here: Callable[[str], str] | None 
                 continue
             if item.cook_id == cook.cook_id:  # recorded ahead of its parents, which would run
                 fresh[item_id] = None
-            elif not moving.intersection(item.parents) and (joined := _joining(joined, fresh, run, state)):
+            elif not moving.intersection(item.parents):  # nothing it was made from would change
+                if not (joined := _joining(joined, fresh, run, state)):
+                    reused += 1
+                    continue
                 moving.add(item_id)
                 if getattr(run.node, "type_name", "") == "wait_for_all":  # every upstream item joins it
                     reason = reasons.members(joined, [], [])
@@ -309,9 +312,6 @@ def plan_of(cook: Cook, summary: CookSummary, here: Callable[[str], str] | None 
                 news = ", ".join(name(i) for i in joined[:3]) + (" ..." if len(joined) > 3 else "")
                 why = f"a new item upstream would run ({news}): it may join this partition once it cooked"
                 rows.append(_row(item, "pending", {}, why))
-                continue
-            elif not moving.intersection(item.parents):
-                reused += 1
                 continue
             moving.add(item_id)
             anyway = works and decide.runs_anyway(
