@@ -12,6 +12,7 @@ import hashlib
 import itertools
 
 from pdgstore.engine.errors import GraphError
+from pdgstore.engine.graph.checks import whole
 from pdgstore.engine.graph.nodes import NewPartition
 from pdgstore.engine.graph.partitions import LibraryPartitioner
 
@@ -104,8 +105,7 @@ class PartitionByCombination(LibraryPartitioner):
             raise GraphError(
                 f"partition by combination {name}: keep_percentage is a number from 0 to 100, not {keep_percentage!r}"
             )
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise GraphError(f"partition by combination {name}: seed is a whole number, not {seed!r}")
+        whole(f"partition by combination {name}", "seed", seed)
         self.mode, self.size, self.keep_percentage, self.seed = mode, size, keep_percentage, seed
 
     def own_parms(self) -> dict:

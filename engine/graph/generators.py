@@ -95,8 +95,7 @@ class Wedge(Processor):
                     f"wedge {name}: give a wedge count (count=N): its attributes, {given}, do not say how many "
                     "wedges to make (only a value list, wedge_values, does)"
                 )
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise GraphError(f"wedge {name}: the wedge count is a whole number >= 0, not {count!r}")
+        whole(f"wedge {name}", "the wedge count", count, least=0)
         for a in attributes:
             if a["wedge_type"] == "values" and len(a["values"]) < count:
                 raise GraphError(
@@ -304,8 +303,7 @@ class FrameRange(Processor):
     def __init__(self, name: str, inputs: list[str], start=1, end=1, step=1, *, attribute: str = "frame") -> None:
         super().__init__(name, inputs)
         for what, v in (("start", start), ("end", end), ("step", step)):
-            if not isinstance(v, (int, float)) or isinstance(v, bool):
-                raise GraphError(f"frame range {name}: {what} is a number, not {v!r}")
+            number(f"frame range {name}", what, v)
         if step == 0:
             raise GraphError(f"frame range {name}: the step cannot be 0")
         text(f"frame range {name}", "attribute", attribute)
