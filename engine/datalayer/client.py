@@ -102,11 +102,9 @@ class RemoteDataLayer:
             # not connected yet (or connecting): ``_opened`` subscribes every path it finds here
             send_now = first and self._send is not None
             since = self.seqs.get(path)
-            refused = self.error is not None
-        if refused:  # told as those subscribed before it was (``_refused``)
-            lost = getattr(visualizer, "subscriptionLost", None)
-            if lost is not None:
-                lost()
+            refused = self.error
+        if refused is not None:  # told as those subscribed before it was (``_refused``)
+            self._fail(refused, [visualizer])
             return
         if send_now:
             self._post({"op": "subscribe", "path": path, "since": since})
@@ -228,33 +226,34 @@ class RemoteDataLayer:
 
     def _refused(self, message: str) -> None:
         """Give up (``_refusal``): say why to the callers waiting on a command and to every visualizer."""
-        with self.lock:
+        with self.lock:  # the error set and the visualizers taken at once: ``subscribe`` tells a later one
             self.error = message
             self._send = None  # a connection it gave up on (``NotADataLayer``) is no connection
-            visualizers = {id(v): v for subs in self.subscribers.values() for v in subs}
+            visualizers = self._visualizers()
         self.connected.clear()
         self.stats["last_error"] = message
-        for future in list(self._pending.values()):
-            if not future.done():
-                future.set_exception(CommandError(message))
-        for visualizer in visualizers.values():
-            lost = getattr(visualizer, "subscriptionLost", None)
-            if lost is not None:
-                lost()
+        self._fail(message, visualizers)
 
     def _lost(self) -> None:
         was = self.connected.is_set()
         self.connected.clear()
         self._send = None
+        if was:
+            self.stats["lost"] += 1
+        self._fail(f"the connection to {self.address} was lost", self._visualizers() if was else [])
+
+    def _visualizers(self) -> list:
+        """Every subscribed visualizer, once (one subscribed to several paths is told once)."""
+        with self.lock:
+            return list({id(v): v for subs in self.subscribers.values() for v in subs}.values())
+
+    def _fail(self, message: str, visualizers: list) -> None:
+        """Fail the commands waiting on a reply with ``message`` and tell ``visualizers``
+        ``subscriptionLost()`` (the one way the client says a connection is gone or refused)."""
         for future in list(self._pending.values()):
             if not future.done():
-                future.set_exception(CommandError(f"the connection to {self.address} was lost"))
-        if not was:
-            return
-        self.stats["lost"] += 1
-        with self.lock:
-            visualizers = {id(v): v for subs in self.subscribers.values() for v in subs}
-        for visualizer in visualizers.values():
+                future.set_exception(CommandError(message))
+        for visualizer in visualizers:
             lost = getattr(visualizer, "subscriptionLost", None)
             if lost is not None:
                 lost()
