@@ -190,11 +190,12 @@ class Items:
         self.settle.signatures[item_id] = signature
         self.enqueue(item_id, node)
 
-    def removed(self, item_id: str, cook_id: int) -> None:
-        """Remove the recorded ``item_id``, which its node did not generate again: record why,
-        count it, and tell a dry run its name and node (gone from the state once recorded)."""
+    def removed(self, item_id: str, cook_id: int, why: str = "") -> None:
+        """Remove the recorded ``item_id``, which its node did not generate again (``why``: the
+        cause when the caller knows it, its node gone from the graph): record why, count it, and
+        tell a dry run its name and node (gone from the state once recorded)."""
         item = self.state.items.get(item_id)
-        decision = decide.removed(item_id, cook_id, self._why_removed(item) if item is not None else "")
+        decision = decide.removed(item_id, cook_id, why or (self._why_removed(item) if item is not None else ""))
         for cls, fields in decision.events:
             self.recorder.record(cls, fields)
         self.settle.removed()

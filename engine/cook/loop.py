@@ -293,15 +293,6 @@ class Cook:
         walk.flush = lambda: self._flush(progress=self.generate_only)
         for message in graph.types.warnings:
             self._warn(message)
-        if not self.target and previous is not None:
-            for gone in [d["name"] for d in previous.nodes if d["name"] not in graph.nodes]:
-                why = f"node {gone} is no longer in the graph"
-                for item_id in list(self.state.node_items.get((graph.name, gone), {})):
-                    if self.observe is not None:  # a dry run: named before the removal takes it from the state
-                        name = self.state.items[item_id].name
-                        self.observe(item_id, "remove", {"message": why, "name": name, "node": gone})
-                    rec.emit(ev.WorkItemRemoved, item_id=item_id, reason=why)
-                    self.settle.removed()
         walk.files.stats = stats = self._stats()
         # items of these nodes whose inputs were not remade are reused unchecked (``Scan.since`` too)
         since = self.scan.since if self.scan is not None else None
@@ -321,6 +312,10 @@ class Cook:
             enqueue=None,  # set below, when the cook has something to run
             observe=self.observe,
         )
+        if not self.target and previous is not None:
+            for gone in [d["name"] for d in previous.nodes if d["name"] not in graph.nodes]:
+                for item_id in list(self.state.node_items.get((graph.name, gone), {})):
+                    walk.items.removed(item_id, self.cook_id, f"node {gone} is no longer in the graph")
         scan = self.scan
         saw_change = scan is not None and (scan.changed or not scan.patterns_same or since is not None)
         if not saw_change and noop.nothing_to_do(
