@@ -57,14 +57,14 @@ def find_removed(log, state, ref: str) -> Removed | None:
     any of them), the newest removal of that name; None when the log shows none."""
     graph, name = split_qualified(ref)
     if len(name) >= MIN_ID_PREFIX and set(name) <= _HEX:
-        ids = [
-            r[0]
-            for r in log.conn.execute(
-                "SELECT DISTINCT subject FROM events WHERE subject >= ? AND subject < ? AND kind = 'WorkItemRemoved'",
-                (name, name + HIGH),
-            )
+        removals = log.conn.execute(  # every id of the prefix with its last removal: one range of the index
+            "SELECT subject, max(seq) FROM events"
+            " WHERE subject >= ? AND subject < ? AND kind = 'WorkItemRemoved' GROUP BY subject",
+            (name, name + HIGH),
+        ).fetchall()
+        found = [
+            gone for gone in (_removal(log, i, seq) for i, seq in removals) if gone and graph in (None, gone.graph)
         ]
-        found = [gone for gone in (_removal(log, i) for i in ids) if gone and graph in (None, gone.graph)]
         if len(found) > 1:
             raise UnknownItem(f"item id prefix {ref} is ambiguous ({len(found)} removed items): give more of it")
         if found:
@@ -87,25 +87,19 @@ def find_removed(log, state, ref: str) -> Removed | None:
     return next(iter(by_graph.values()), None)
 
 
-def _removal(log, item_id: str, seq: int | None = None) -> Removed | None:
-    """``item_id`` as it was when the event at ``seq`` (default: its last removal) removed it:
-    its name, node and graph from its last naming event before then; None when there is none."""
-    if seq is None:
-        row = log.conn.execute(
-            "SELECT max(seq) FROM events WHERE subject = ? AND kind = 'WorkItemRemoved'", (item_id,)
-        ).fetchone()
-        if row[0] is None:
-            return None
-        seq = row[0]
-    named = removal = None
+def _removal(log, item_id: str, seq: int) -> Removed | None:
+    """``item_id`` as it was when the event at ``seq`` removed it, from one read of its events up to
+    then: its name from its last naming event, its node from its generation (a renumbering names
+    none; the id is of one node); None when there is none."""
+    named = generated = removal = None
     for event in log.events(0, subject=item_id, until=seq, lazy=True):
         if event.kind in _NAMING:
             named = event
+            if event.kind == "WorkItemGenerated":
+                generated = event  # its fields decoded once, below
         elif event.kind == "WorkItemRemoved" and event.seq == seq:
             removal = event
     if named is None or removal is None:
         return None
-    node = getattr(named, "node", "")
-    if not node:  # renumbered: its node is that of its generation
-        node = next((e.node for e in log.events(0, subject=item_id, kind="WorkItemGenerated", until=seq)), "")
+    node = generated.node if generated is not None else ""
     return Removed(item_id, named.name, node, removal.graph, removal.cook_id, seq, removal.reason)

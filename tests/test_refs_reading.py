@@ -163,11 +163,14 @@ def test_a_removed_item_is_found_in_its_own_history(project):
     )
     assert "no work item upper_9 in the store" in _refused(project, "events", "--item", "upper_9")
     assert "no work item upper_9 in the store" in _refused(project, "explain", "upper_9")
-    # by name, the look-up reads the removing cooks' events through an index: no statement scans the log
+    # by name and by id prefix, the look-up reads the events it needs through an index: no statement
+    # scans the log
     with EventLog.open(str(project.db)) as log:
         statements: list[str] = []
         log.conn.set_trace_callback(statements.append)
         assert find_removed(log, TableState(log), "upper_2").name == "upper_2"
+        by_id = find_removed(log, TableState(log), upper_1[:8])
+        assert (by_id.item_id, by_id.name, by_id.node, by_id.cook_id) == (upper_1, "upper_1", "upper", 2)
         log.conn.set_trace_callback(None)
         plans = [
             row[-1]
@@ -191,3 +194,22 @@ def test_store_and_time_messages_say_what_they_mean(project):
     (wide.root / "empty.db").write_bytes(b"")
     assert "empty.db is empty (0 bytes), not a pdgstore database" in _refused(wide, "status", "--db", "empty.db")
     assert (wide.root / "empty.db").read_bytes() == b""
+
+
+@pytest.mark.timeout(180)
+def test_a_removed_renumbered_item_keeps_its_node_and_its_last_name(project):
+    """A renumbering names no node: the removed item's node is its generation's, its name the
+    renumbering's, read in one pass over its events."""
+    project.inputs(2)
+    project.write("g.py", RENAMED_GRAPH)
+    assert project.pdg("cook", "g.py").exit_code == 0
+    first = json.loads(project.pdg("show", "upper_1", "--json").stdout)["item"]["item_id"]
+    project.write("in/a.txt", "sorts before the others\n")  # the others' items move up one
+    assert project.pdg("cook", "g.py").exit_code == 0
+    project.write("g.py", RENAMED_GRAPH.replace('"upper"', '"shout"'))
+    assert project.pdg("cook", "g.py").exit_code == 0  # cook 3 removes upper's items
+    with EventLog.open(str(project.db)) as log:
+        kinds = [e.kind for e in log.events(0, subject=first)]
+        assert kinds.count("WorkItemRenumbered") == 1 and kinds[-1] == "WorkItemRemoved", kinds
+        gone = find_removed(log, TableState(log), first)
+    assert (gone.item_id, gone.name, gone.node, gone.cook_id) == (first, "upper_2", "upper", 3)
