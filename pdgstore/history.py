@@ -166,6 +166,7 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: boo
                 counts["reused"] = total - changed[node]
             rows.append({"node": node, "total": total, **{k: counts[k] for k in NODE_COUNTS}})
     rows += [{"node": node, "total": 0, **{k: counts[k] for k in NODE_COUNTS}} for node, counts in per_node.items()]
+    ended_ns, seconds, items = queries.cook_end(cook)
     return {
         "cook_id": cook_id,
         "graph": cook.graph,
@@ -173,9 +174,9 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: boo
         "status": cook.status,
         "message": cook.message,
         "started_ns": cook.started_ns,
-        "ended_ns": cook.ended_ns or None,  # null (as seconds and items): not ended yet
-        "seconds": round((cook.ended_ns - cook.started_ns) / 1e9, 3) if cook.ended_ns else None,
-        "items": dict(cook.counts) if cook.ended_ns else None,
+        "ended_ns": ended_ns,
+        "seconds": seconds,
+        "items": items,
         "static": cook.static,  # a static cook's plan ({} for a dynamic cook)
         "first_seq": span[0],
         "last_seq": span[1],
@@ -193,8 +194,12 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: boo
 
 
 #: a node's columns in a cook's detail: what the cook's summary counts (``queries.COOK_COUNTS``),
-#: per node, so that each column's sum is the summary's count
-NODE_COUNTS = ("ran", "cached", "failed", "cancelled", "updated", "removed", "reused")
+#: per node, so that each column's sum is the summary's count; in ``--json``'s order of a node row's
+#: keys: what the cook's work decided (ran, cached, failed, cancelled), what it changed without
+#: work (updated, removed), what it left as it was (reused)
+NODE_COUNTS = tuple(
+    sorted(queries.COOK_COUNTS, key=lambda count: {"updated": 1, "removed": 1, "reused": 2}.get(count, 0))
+)
 
 
 def _nodes_visited(log: EventLog, cook_id: int, span: tuple[int, int]) -> set[str]:

@@ -18,7 +18,7 @@ from pdgstore.errors import AbsentAt, AmbiguousName, BadRef, HistoryCompacted, U
 from pdgstore.events import STATES
 from pdgstore.log import EventLog
 from pdgstore.readmodel import TableState
-from pdgstore.state import Item, State
+from pdgstore.state import CookRecord, Item, State
 
 ITEM_KINDS = (
     "WorkItemGenerated",
@@ -384,20 +384,29 @@ def item_history(log: EventLog, item: Item, until: int | None = None, path: Call
     return history
 
 
+def cook_end(cook: CookRecord) -> tuple[int | None, float | None, dict | None]:
+    """A cook's ``ended_ns``, ``seconds`` and ``items`` (its counts) as ``--json`` gives them
+    (``pdg history`` and ``pdg history COOK``): all three null while it has not ended."""
+    if not cook.ended_ns:
+        return None, None, None
+    return cook.ended_ns, round((cook.ended_ns - cook.started_ns) / 1e9, 3), dict(cook.counts)
+
+
 def cooks(state: ReadState) -> list[dict]:
     out = []
     for cook in state.cooks.values():
+        ended_ns, seconds, items = cook_end(cook)
         out.append(
             {
                 "cook_id": cook.cook_id,
                 "graph": cook.graph,
                 "node": cook.node,
                 "started_ns": cook.started_ns,
-                "ended_ns": cook.ended_ns or None,  # null (as seconds and items): not ended yet
-                "seconds": round((cook.ended_ns - cook.started_ns) / 1e9, 3) if cook.ended_ns else None,
+                "ended_ns": ended_ns,
+                "seconds": seconds,
                 "status": cook.status,
                 "message": cook.message,
-                "items": dict(cook.counts) if cook.ended_ns else None,
+                "items": items,
                 "warning_count": cook.warnings,  # a count: "warnings" is a list wherever it appears
                 "pid": cook.pid,
                 "trigger": trigger_json(cook.trigger),
