@@ -54,6 +54,13 @@ def _cook_finished_v1(payload: dict) -> dict:
     return payload
 
 
+@_upcaster("CookFinished", 2)
+def _cook_finished_v2(payload: dict) -> dict:
+    """v3 added ``nodes``: a cook before it did not say which nodes' items it touched."""
+    payload["nodes"] = None
+    return payload
+
+
 @_upcaster("WorkItemCooked", 1)
 def _cooked_v1(payload: dict) -> dict:
     """v2 added ``signature`` and ``reason``: a v1 result matches no signature, so it reruns once."""

@@ -216,17 +216,21 @@ class CookStaticPlanned(Event):
     dynamic_nodes: list = field(default_factory=list)
 
 
-@register("CookFinished", subject="graph", version=2)
+@register("CookFinished", subject="graph", version=3)
 @record
 class CookFinished(Event):
     """A cook ended (v1) with ``status`` success, failed or cancelled, a ``message`` and item
     ``counts`` ``{ran, reused, failed, cancelled}``; ``consistent`` (v2): a cook of one node left
-    every item of the graph as a whole-graph cook that succeeds does (``engine.incremental.noop``)."""
+    every item of the graph as a whole-graph cook that succeeds does (``engine.incremental.noop``);
+    ``nodes`` (v3): the nodes of whose work items the cook wrote an event (generated, ran, changed
+    or removed one), sorted, so ``pdg history --node`` need not read the cook's events to know;
+    None where nobody counted (a dead cook's end, recorded by the next cook; a cook before v3)."""
 
     status: str = "success"
     message: str = ""
     counts: dict = field(default_factory=dict)
     consistent: bool = False
+    nodes: list | None = None
 
 
 @register("CookWarning", subject="about")

@@ -69,8 +69,9 @@ def cooks_touching_node(log: EventLog, node: str, graph: str | None = None) -> s
     generated, ran or changed them. A cook that only passed the node (its ``NodeGenerated``,
     written by every cook that reaches it, a no-op's too) did not. Without going over every item of
     the node: a batch of the node's items is found by the node's name (one index lookup); each other
-    cook is asked through its own events, up to the first about an item of the node (the items
-    table names an item's node; a removed item's first event does)."""
+    cook is known by the nodes its end recorded, or, a cook that recorded none (it died, or ended
+    before ``CookFinished`` v3), asked through its own events, up to the first about an item of the
+    node (the items table names an item's node; a removed item's first event does)."""
     conn = log.conn
     in_graph, args = ("", ()) if graph is None else (" AND graph = ?", (graph,))
     sql = f"SELECT DISTINCT cook_id FROM events WHERE subject = ? AND kind = ? AND cook_id > 0{in_graph}"
@@ -84,8 +85,13 @@ def cooks_touching_node(log: EventLog, node: str, graph: str | None = None) -> s
         "FROM events e LEFT JOIN items i ON i.item_id = e.subject "
         f"WHERE e.cook_id = ? AND e.kind IN ({kinds})"
     )
-    for (cook_id,) in conn.execute("SELECT cook_id FROM cooks").fetchall():
+    for cook_id, body in conn.execute("SELECT cook_id, body FROM cooks").fetchall():
         if cook_id in found:
+            continue
+        cook = tables.cook_from_body(body)
+        if cook.nodes is not None:  # it counted the nodes it touched (``CookFinished.nodes``)
+            if node in cook.nodes and (graph is None or cook.graph == graph):
+                found.add(cook_id)
             continue
         gone: set[str] = set()
         for subject, is_gone, is_of in conn.execute(sql, (node, *args, cook_id)):

@@ -112,6 +112,7 @@ def _cook_finished(state: State, e: ev.CookFinished) -> None:
     cook.message = e.message
     cook.counts = e.counts
     cook.consistent = e.consistent
+    cook.nodes = None if e.nodes is None else list(e.nodes)
 
 
 @applies(ev.CookWarning)

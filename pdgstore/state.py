@@ -143,10 +143,12 @@ class CookRecord:
     static: dict = field(default_factory=dict)
     #: a cook of one node that left the whole graph consistent (``CookFinished.consistent``)
     consistent: bool = False
+    #: the nodes of whose items it wrote an event (``CookFinished.nodes``); None: not counted
+    nodes: list | None = None
 
     PLAIN = (
         "cook_id graph node jobs pid overrides started_ns ended_ns status message counts warnings trigger static"
-        " consistent"
+        " consistent nodes"
     ).split()
 
 

@@ -214,8 +214,12 @@ def cook_from_body(body: bytes) -> CookRecord:
 
 def cook_body(cook: CookRecord) -> bytes:
     values = [getattr(cook, name) for name in CookRecord.PLAIN]
-    if not cook.consistent:  # the bytes stores written before ``consistent`` hold: `pdg check` agrees
+    # the bytes stores written before ``consistent`` and ``nodes`` hold, while they are unset:
+    # `pdg check` agrees with an old store's rows
+    if cook.nodes is None:
         values.pop()
+        if not cook.consistent:
+            values.pop()
     return _pack(values)
 
 

@@ -44,7 +44,7 @@ SAMPLES: dict[str, ev.Event] = {
                                               dynamic_nodes=["by_value", "after"]),
     "CookFinished": ev.CookFinished(
         **ENVELOPE, status="failed", message="2 items failed",
-        counts={"ran": 40, "reused": 2, "failed": 2, "cancelled": 0}, consistent=True,
+        counts={"ran": 40, "reused": 2, "failed": 2, "cancelled": 0}, consistent=True, nodes=["count", "report"],
     ),
     "CookWarning": ev.CookWarning(**ENVELOPE, about="count", message="handler on_done raised ValueError: boom"),
     "NodeDirtied": ev.NodeDirtied(**ENVELOPE, node="count", reason="cook 7 regenerates it"),
@@ -122,12 +122,13 @@ SAMPLES: dict[str, ev.Event] = {
 #: the values the upcasters give fields a kind gained after v1 (kind -> {field: value})
 UPCAST_DEFAULTS = {
     "GraphLoaded": {"working_dirs": []},
-    "CookFinished": {"consistent": False},
+    "CookFinished": {"consistent": False, "nodes": None},
     "WorkItemGenerated": {"signature": "", "patched": {}},
     "WorkItemCooked": {"signature": "", "reason": {}, "patched": {}},
 }
 #: (kind, v) of an intermediate version -> the values the upcasters give fields added after v
 UPCAST_LATER = {
+    ("CookFinished", 2): {"nodes": None},
     ("WorkItemGenerated", 2): {"patched": {}},
     ("WorkItemCooked", 2): {"patched": {}},
 }

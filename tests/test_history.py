@@ -640,3 +640,32 @@ def test_a_cooks_snapshot_follows_the_count_of_events_not_their_weight(wide):
         assert log.snapshot_due(20_000)  # by weight: the events after it outweigh it
         assert not log.snapshot_due(20_000, weigh=False)
         assert first_difference(log.current_state().to_plain(), log.load_state().to_plain()) is None
+
+
+def test_the_nodes_a_cook_recorded_are_those_its_events_name(cooked, tmp_path):
+    """Each cook's end records the nodes whose items it touched (``CookFinished.nodes``), so
+    ``history --node`` asks no cook's events; the answer is the one its events give, which a store
+    whose cooks recorded no nodes (before v3) still computes."""
+    import shutil
+    import sqlite3
+
+    from pdgstore import history, tables
+
+    cooked.write("in/f0007.txt", "changed again\n")
+    assert cooked.pdg("cook", "wide.py", "upper").exit_code == 0
+    assert cooked.pdg("cook", "wide.py").exit_code == 0  # the rest of the graph
+    assert cooked.pdg("cook", "wide.py").exit_code == 0  # and a no-op
+    old = tmp_path / "old.db"
+    shutil.copy(cooked.db, old)
+    with sqlite3.connect(old) as conn:  # the same store, as if its cooks had recorded nothing
+        for cook_id, body in conn.execute("SELECT cook_id, body FROM cooks").fetchall():
+            cook = tables.cook_from_body(body)
+            assert cook.nodes is not None, cook_id
+            cook.nodes = None
+            conn.execute("UPDATE cooks SET body = ? WHERE cook_id = ?", (tables.cook_body(cook), cook_id))
+    with EventLog.open(str(cooked.db)) as log, EventLog.open(str(old)) as scanned:
+        assert log.load_state().cooks == log.cook_state().cooks  # replay gives the recorded nodes
+        assert log.cook_state().cooks[5].nodes == ["concat", "gather"]
+        assert log.cook_state().cooks[6].nodes == []  # the no-op touched no item
+        for node in ("files", "upper", "gather", "concat", "nothing"):
+            assert history.cooks_touching_node(log, node) == history.cooks_touching_node(scanned, node), node

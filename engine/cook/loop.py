@@ -530,7 +530,15 @@ class Cook:
         ) and vouch.leaves_consistent(
             rec, self.graph, self.scope, self.state, self._started_walk, reused_all=self.reused_all
         )
-        rec.emit(ev.CookFinished, status=status, message=message, counts=dict(counts), consistent=self.left_consistent)
+        nodes = None if rec.nodes is None else sorted(rec.nodes)
+        rec.emit(
+            ev.CookFinished,
+            status=status,
+            message=message,
+            counts=dict(counts),
+            consistent=self.left_consistent,
+            nodes=nodes,
+        )
         self._flush()
         # counted from the newest snapshot, not this cook's events: many small cooks add up too; not
         # weighed by bytes: a cook reads its state from the tables, so the events after a snapshot

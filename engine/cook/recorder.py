@@ -78,6 +78,9 @@ class Recorder:
         #: the items the cook may let go of once their events are written (``engine.cook.holding``)
         self.holding: Holding | None = None
         self._problem_told = False
+        #: the nodes of whose items this recorder wrote an event (``CookFinished.nodes``); None once
+        #: an item event named an item the state does not hold (its node unknown here)
+        self.nodes: set[str] | None = set()
 
     @property
     def pending(self) -> int:
@@ -101,6 +104,12 @@ class Recorder:
             self.holding.touched(item_id, cls.kind, event.seq)
         if item is not None and cls.kind in patches.FIELDS and self.log is not None:
             row = self._compact(cls, event, item, row)
+        if item_id and self.nodes is not None:
+            node = item.node if item is not None else getattr(event, "node", "")  # (a new item's event names it)
+            if node:
+                self.nodes.add(node)
+            else:
+                self.nodes = None
         if item is not None:
             if cls.kind in ROW_KINDS:
                 self._touched.add(item.item_id)
@@ -142,6 +151,9 @@ class Recorder:
         apply, state, rows = APPLY[cls.kind], self.state, self._rows
         seq = self._seq
         made = codec.new_events(cls, seq, time.time_ns(), self.cook_id, self.graph, many)
+        if self.nodes is not None:
+            named = {fields.get("node") for fields in many}  # (WorkItemGenerated's name their node)
+            self.nodes = None if None in named else self.nodes | named  # type: ignore[operator]
         # new items' table rows, made here from the state this fold just made (the appender then
         # writes them as they are: it need not decode and fold those events a second time)
         prepared = self._prepared if cls is WorkItemGenerated and self.log is not None else None
@@ -169,6 +181,8 @@ class Recorder:
         seq of a range of one per item, as the ``WorkItemGenerated`` events it stands for would.
         A recorder that keeps events for handlers records those events instead."""
         ids = columns["ids"]
+        if self.nodes is not None and ids:
+            self.nodes.add(node)
         if self.keep_events:
             self.record_many(WorkItemGenerated, list(itembatch.item_values(node, item_state, columns)))
             return

@@ -81,13 +81,15 @@ def recover_dead_cook(recorder: Recorder, pid_alive: Callable[[int], bool] | Non
     stopped = orphans.stop_orphans(state, cook.cook_id, started, cook_pid=cook.pid, store_dir=store_dir)
     if stopped:
         message += f"; {len(stopped)} of its jobs still running were stopped"
-    saved = recorder.cook_id, recorder.graph
-    recorder.cook_id, recorder.graph = cook.cook_id, cook.graph
+    saved = recorder.cook_id, recorder.graph, recorder.nodes
+    # its end says nothing of its nodes (``CookFinished.nodes`` None: its events tell), and the
+    # cancels below are not the new cook's
+    recorder.cook_id, recorder.graph, recorder.nodes = cook.cook_id, cook.graph, None
     for item_id in state.unfinished_ids(cook.cook_id):
         recorder.emit(ev.WorkItemStateChanged, item_id=item_id, state="cooked_cancel", message=message)
     recorder.flush()
     recorder.emit(ev.CookFinished, status="cancelled", message=message, counts=counted(recorder, cook.cook_id))
-    recorder.cook_id, recorder.graph = saved
+    recorder.cook_id, recorder.graph, recorder.nodes = saved
     recorder.flush()
     if why and log is not None:
         log.forget_stopped(cook.pid)  # recorded: the note has done its work

@@ -520,7 +520,9 @@ def _record(
         made.append((ev.NodeCooked, {"node": name, "failed": 0}))
     reused = sum(m["counts"][name] for name in order)
     counts = dict.fromkeys(COOK_COUNTS, 0) | {"reused": reused}
-    finished = {"status": "success", "message": "", "counts": dict(counts)}
+    # the restats' items are not looked up here: their nodes are left for their events to tell
+    nodes: list | None = None if fresh is not None and fresh.items else []
+    finished = {"status": "success", "message": "", "counts": dict(counts), "nodes": nodes}
     made.append((ev.CookFinished, {**finished, "consistent": True} if target else finished))
     seq = log.next_seq
     now = time.time_ns()
