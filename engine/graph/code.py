@@ -46,13 +46,16 @@ def _referenced(func: Callable) -> dict[str, Any]:
     return out
 
 
-def code_fingerprint(func: Callable, _seen: set | None = None) -> str:
+def code_fingerprint(func: Callable, _seen: set | None = None, _folders: tuple[str, ...] | None = None) -> str:
     """A hash of a function's source (or bytecode when the source cannot be read), of the
     functions of its own module and of the project's local modules that it calls, and of the
     source of a local module it uses by name (``import helper``; ``helper.scale(n)``), so editing
     a helper, here or in a module beside the graph file, counts as editing the code. Modules of
-    Python itself, of installed packages and of pdgstore are not the project's: not followed."""
+    Python itself, of installed packages and of pdgstore are not the project's: not followed.
+    (``_folders``: those packages' folders, found once per fingerprint, not per module it meets:
+    ``sys.path`` may change between two.)"""
     seen = _seen if _seen is not None else set()
+    folders = _folders if _folders is not None else _not_local()
     seen.add(id(func))
     try:
         data = inspect.getsource(func).encode()
@@ -63,22 +66,25 @@ def code_fingerprint(func: Callable, _seen: set | None = None) -> str:
     for name, value in _referenced(func).items():
         if id(value) in seen:
             continue
-        if inspect.isfunction(value) and (value.__module__ == module or _local(sys.modules.get(value.__module__))):
-            h.update(f"{name}:{code_fingerprint(value, seen)}".encode())
-        elif inspect.ismodule(value) and _local(value):
+        if inspect.isfunction(value) and (
+            value.__module__ == module or _local(sys.modules.get(value.__module__), folders)
+        ):
+            h.update(f"{name}:{code_fingerprint(value, seen, folders)}".encode())
+        elif inspect.ismodule(value) and _local(value, folders):
             seen.add(id(value))
             h.update(f"{name}:{_source_hash(value)}".encode())
     return h.hexdigest()[:16]
 
 
-def _local(module) -> bool:
+def _local(module, folders: tuple[str, ...] | None = None) -> bool:
     """Whether ``module`` is one of the project's own (a ``.py`` file outside Python's and the
-    installed packages' folders, and not pdgstore's): its code is part of what a node runs."""
+    installed packages' folders, ``folders`` when the caller found them, and not pdgstore's): its
+    code is part of what a node runs."""
     path = getattr(module, "__file__", None)
     if not path or not path.endswith(".py") or module.__name__.split(".")[0] in _OURS:
         return False
     path = os.path.realpath(path)
-    return not any(path.startswith(folder) for folder in _not_local())
+    return not any(path.startswith(folder) for folder in (folders if folders is not None else _not_local()))
 
 
 #: pdgstore's packages (and PDG's API modules it provides): never the project's code
