@@ -108,9 +108,16 @@ def cooks_touching_node(log: EventLog, node: str, graph: str | None = None) -> s
 
 def removed_items_of(log: EventLog, node: str, graph: str | None = None) -> list[str]:
     """The items of ``node`` (of ``graph``, when given) that the log shows removed (the state no
-    longer holds them): one pass over the removals, then each one's first event."""
-    removed = [r[0] for r in log.conn.execute("SELECT DISTINCT subject FROM events WHERE kind = 'WorkItemRemoved'")]
-    return [item_id for item_id in removed if _is_of(log, item_id, node, graph)]
+    longer holds them), then each one's first event: the removals of the cooks that removed items,
+    read through the cook index (as ``removed.find_removed`` reads them: the cooks table's counts
+    say which; a cook whose counts do not say is read too), never a pass over the whole log."""
+    removed: set[str] = set()
+    sql = "SELECT subject FROM events WHERE cook_id = ? AND kind = 'WorkItemRemoved'"
+    for cook_id, body in log.conn.execute("SELECT cook_id, body FROM cooks").fetchall():
+        cook = tables.cook_from_body(body)
+        if cook.counts.get("removed", 1) and graph in (None, cook.graph):
+            removed.update(r[0] for r in log.conn.execute(sql, (cook_id,)))
+    return [item_id for item_id in sorted(removed) if _is_of(log, item_id, node, graph)]
 
 
 def _is_of(log: EventLog, item_id: str, node: str, graph: str | None) -> bool:

@@ -158,6 +158,21 @@ def cook_events(db, cook_id: int) -> list[tuple]:
         ]
 
 
+def scans_of_events(conn, ask) -> tuple:
+    """``ask()``'s answer, and the query plan lines of the statements it ran on ``conn`` that read
+    the whole events table (``SCAN events``): a look-up meant to go through an index has none."""
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        answer = ask()
+    finally:
+        conn.set_trace_callback(None)
+    selects = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+    assert selects, statements  # it read something: no plan at all proves nothing
+    plans = [row[-1] for sql in selects for row in conn.execute("EXPLAIN QUERY PLAN " + sql)]
+    return answer, [p for p in plans if p.startswith("SCAN events")]
+
+
 @pytest.fixture
 def wide(project: Project) -> Project:
     """A project holding the W(N) graph as ``wide.py`` and 20 inputs."""
