@@ -255,7 +255,8 @@ class Cook:
         return touched + delta.named_since(self.graph, self.state, self.scan, set(touched))
 
     def graph_results(self) -> list[str]:
-        """The whole graph's results, after a cook of one node that left it consistent (``manifest.save``)."""
+        """The whole graph's results, as recorded, after a cook of one node that left it consistent
+        (``manifest.save``)."""
         return results.listed(self.graph, self.state, self._started_walk, whole=True)
 
     # -- start ---------------------------------------------------------------------------------

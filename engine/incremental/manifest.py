@@ -81,10 +81,11 @@ LEVEL = 1
 def save(store, graph: Graph, state: State, results: list[str], since: Since | None = None) -> None:
     """Write the manifest of ``graph`` for the state just cooked (a whole-graph cook that succeeded,
     or a cook of one node that left the graph consistent; ``results``: the whole graph's) to
-    ``store``: the ``EventLog``, or the cook's ``Recorder`` (written by its appender, if any).
+    ``store``: the ``EventLog``, or the cook's ``Recorder`` (written by its appender, if any);
+    ``results`` absolute (a cook's summary lists them so) or as recorded (``engine.cook.results``).
     ``since``: what a delta cook changed since the manifest its scan read, to patch that one
     (``patched``) instead of listing every recorded file again, or to move it as it is."""
-    results = [files.relative(path, graph.root) for path in results]  # moved with the project
+    results = [files.relative(path, graph.root) for path in results]  # moved with the project (as recorded stay)
     if since is not None and not since.touched and since.same_graph and since.results == results:
         # nothing changed (a cook that reused every item): the same manifest, at the new seq, as the
         # manifest's no-op does; not unpacked and packed again (two million paths at W(1,000,000))
