@@ -10,7 +10,8 @@ Every decision to rerun an item is a ``WorkItemDirtied`` event whose ``reason`` 
 - the facts that decided it: ``path`` with ``old_size``/``new_size`` and ``old_hash``/``new_hash``;
   ``node``/``parm`` with ``old``/``new`` values; ``func`` with old/new code fingerprints;
   ``from_item`` (the upstream item whose change this is) and, for partitions, ``added``/``removed``
-  member ids.
+  member ids, ``reordered`` (the same members in another order) and ``old_scheme`` (nothing
+  changed but the scheme it was signed by: ``engine.incremental.signatures.signed_before``).
 
 The constructors below are the one place a reason is made (the engine's decisions, the cache
 check, manual dirtying); ``describe`` turns a reason into the clause ``pdg explain`` prints after
@@ -74,7 +75,10 @@ def parm(name: str, parm_name: str, old, new) -> dict:
     return {"cause": "parm", "node": name, "parm": parm_name, "old": old, "new": new, "cache_state": "dirty_stale"}
 
 
-def members(added: list, removed: list, changed: list) -> dict:
+def members(added: list, removed: list, changed: list, *, reordered: bool = False, old_scheme: bool = False) -> dict:
+    """``reordered``: the members both merges held are in another order (the first member's
+    attribute wins a merge, and the files follow member order). ``old_scheme``: it was signed by an
+    earlier pdgstore (``signatures.signed_before``), recorded when that is all that changed."""
     reason: dict = {"cause": "members", "cache_state": "dirty_stale"}
     if added:
         reason["added"] = added
@@ -83,6 +87,10 @@ def members(added: list, removed: list, changed: list) -> dict:
     if changed:
         reason["changed"] = changed
         reason["from_item"] = changed[0]
+    if reordered:
+        reason["reordered"] = True
+    if old_scheme and len(reason) == 2:
+        reason["old_scheme"] = True
     return reason
 
 
@@ -189,6 +197,12 @@ def _members(r: dict, name: Callable[[str], str]) -> str:
         parts.append("removed " + ", ".join(name(i) for i in r["removed"]))
     if r.get("changed"):
         parts.append("changed " + ", ".join(name(i) for i in r["changed"]))
+    if r.get("reordered"):
+        if not parts:
+            return "its members are the same, now in another order (work item order)"
+        parts.append("reordered")
+    if r.get("old_scheme"):
+        return "it was merged by an earlier pdgstore (signed otherwise); its members and their order are the same"
     return "its members changed: " + "; ".join(parts) if parts else "its members changed"
 
 

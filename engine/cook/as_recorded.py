@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from pdgstore.engine.graph.nodes import WaitForAll
 from pdgstore.engine.graph.workitem import item_identity
 from pdgstore.engine.incremental import decide
+from pdgstore.engine.incremental.signatures import signed_before
 
 from pdgstore.events import DONE_STATES
 
@@ -19,10 +20,12 @@ def place(self: Walk, name: str) -> bool:
     reading the members the change did not reach. False (partition as usual) unless it
     provably holds the same members in the same order: its upstream nodes are no partitioners,
     none of their items was added, removed or given another index in this cook
-    (``reshaped``), and their ids are the recorded partition's members. Members are sorted by
-    (index, id), kept ones are untouched and regenerated ones keep their index, so the
-    recorded order is the order the full walk would give. The kept members finished (they are
-    clean): only the regenerated ones are waited for."""
+    (``reshaped``), their ids are the recorded partition's members, and it was signed under the
+    scheme that orders them as now (not ``signatures.signed_before``). Members are in work item
+    order (``work_item_order``: their names' numbers, then index and id), kept ones are untouched
+    and regenerated ones keep their name and index, so the recorded order is the order the full
+    walk would give. The kept members finished (they are clean): only the regenerated ones are
+    waited for."""
     partitioner = self.runs[name].node
     ups = partitioner.inputs
     if (
@@ -35,6 +38,8 @@ def place(self: Walk, name: str) -> bool:
     item_id = item_identity(graph_name, name, [], "all")
     prev = decide.record_of(self.state.items.get(item_id))
     if prev is None or prev.node != name or (prev.state not in DONE_STATES and decide.stale_members(prev) is None):
+        return False
+    if signed_before(prev.signature):
         return False
     member_ids = list(prev.parents)
     now: list[str] = []

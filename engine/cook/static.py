@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from pdgstore.engine.errors import error_line
 from pdgstore.engine.graph.nodes import child_attrs
-from pdgstore.engine.graph.workitem import item_identity
+from pdgstore.engine.graph.workitem import item_identity, work_item_order
 
 from pdgstore.events import DONE_STATES, FINISHED_STATES
 
@@ -212,7 +212,7 @@ def _plan_partitions(cook, node, pending: dict, planned: dict, item_identity) ->
         known = cook.runs[up].items
         found = [cook.state.items[i] for i in known if i in cook.state.items]
         found += [p for p in pending.get(up, ()) if p.item_id not in known]
-        members += sorted(found, key=lambda m: (m.index, m.item_id))
+        members += sorted(found, key=work_item_order)
     out = []
     for number, part in enumerate(node.partition(cook.ctx, members), start=1):
         item_id = item_identity(cook.graph.name, node.name, [], part.key)

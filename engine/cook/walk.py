@@ -30,7 +30,7 @@ from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern, GenerateContext, NewItem, Partitioner, Processor, child_attrs
 from pdgstore.engine.graph.when import effective_modes
-from pdgstore.engine.graph.workitem import item_identity
+from pdgstore.engine.graph.workitem import item_identity, work_item_order
 from pdgstore.engine.incremental import decide
 
 from pdgstore import events as ev
@@ -451,7 +451,7 @@ class Walk:
                     for i in self.state.items_of(self.graph.name, up)
                     if i.item_id in listed or self.is_kept(i.item_id, up)
                 ]
-            members += sorted(found, key=lambda m: (m.index, m.item_id))
+            members += sorted(found, key=work_item_order)
         try:
             partitions = partitioner.partition(self.ctx, members)
         except Exception as exc:

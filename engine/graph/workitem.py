@@ -43,6 +43,26 @@ def identity_with(head: str, key) -> str:
     return xxhash.xxh3_64_hexdigest(f"{head}{key!r})".encode())
 
 
+def work_item_order(item) -> tuple[int, int, str]:
+    """Where ``item`` stands among its node's items in work item order, the order a partition lists
+    its members in: PDG's, the order the items were created in, which for items made from parents
+    is the parents' order, then each parent's children in turn. The walk numbers items so (the N of
+    a name ``<node>_<N>``: a root's is its place, a child's its parent's or, when the parent made
+    several, a block after it, a partition's its index: ``Walk._add_children``), and the name is
+    recorded: a recook that keeps an item without reaching it (``engine.incremental.delta``) reads
+    the N a cold cook gives it, not its parent's. Where parents made different numbers of children,
+    each parent's block of N's is sized by its own count, so the N's follow the parents only
+    roughly, and items of one N (a suffixed ``<node>_<N>_<k>``) follow by index, then id: still
+    one order for every walk, each reading it from the names."""
+    name, prefix = item.name, item.node + "_"
+    number = item.index + 1  # (a name of another shape: what ``Walk`` numbers an unnumbered item)
+    if name.startswith(prefix):
+        digits = name[len(prefix) :].partition("_")[0]
+        if digits.isascii() and digits.isdigit():
+            number = int(digits)
+    return (number, item.index, item.item_id)
+
+
 def child_identities(graph: str, node: str, parent_ids: list[str], keys: list) -> list[str]:
     """``item_identity(graph, node, [parent_id], key)`` of each parent id and key, in one pass: a
     processor makes one child of each of thousands of parents (``engine.cook.bulk``)."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from pdgstore.engine.incremental.signatures import why, why_members
+from pdgstore.engine.incremental.signatures import signed_before, why, why_members
 
 from pdgstore import events as ev
 from pdgstore import reasons
@@ -111,8 +111,16 @@ def without_generation(decision: Decision) -> Decision:
 
 def settled(item) -> bool:
     """An item that finished and was not dirtied or accepted by hand since: what ``unchanged`` asks
-    before it looks at the item's files (an item not settled is not reused, whatever its files)."""
-    return item.state in DONE_STATES and item.signature not in ("", ACCEPTED) and not item.reason
+    before it looks at the item's files (an item not settled is not reused, whatever its files).
+    A partition signed by an earlier scheme is not (``signatures.signed_before``): its members may
+    be in an order the walk no longer gives, which only partitioning them again tells."""
+    signature = item.signature
+    return (
+        item.state in DONE_STATES
+        and signature not in ("", ACCEPTED)
+        and not item.reason
+        and not signed_before(signature)
+    )
 
 
 def unchanged(item, stats: dict, root: str, changed: set | None = None) -> bool:
@@ -469,6 +477,7 @@ def keeps_signature(item, prev, remade: set) -> bool:
         and not prev.reason
         and prev.state in DONE_STATES
         and prev.signature not in ("", ACCEPTED)
+        and not signed_before(prev.signature)
         and not any(m in remade for m in prev.parents)
     )
 
@@ -510,7 +519,8 @@ def merged(
                 prev.parents, [m.item_id for m in members], remade.union(member[0] for member in stale)
             )
         else:
-            reason = stale_reason(prev, node_reason) or why_members(prev.parents, [m.item_id for m in members], remade)
+            now, old_scheme = [m.item_id for m in members], signed_before(prev.signature)
+            reason = stale_reason(prev, node_reason) or why_members(prev.parents, now, remade, old_scheme)
         events = ((ev.WorkItemDirtied, {"item_id": item.item_id, "reason": reason}),)
     else:
         reason = reasons.new()

@@ -21,7 +21,7 @@ deleting it only makes the next no-op slower.
   plugin warned; every node is a pure built-in node in cache mode automatic with items;
 - every recorded file has its recorded (mtime_ns, size), and every file pattern matches the same files.
 
-The manifest (version 4) keeps the files as three columns (paths as the events record them,
+The manifest (version 5) keeps the files as three columns (paths as the events record them,
 mtimes, sizes: a third of the objects to unpack of a list of triples) and, for a file pattern that
 lists one folder (``in/*.txt``), that folder's stamp (mtime_ns, ctime_ns, inode, device) when the
 listing was made: a folder whose stamp is unchanged has the same entries (adding, removing or
@@ -31,7 +31,10 @@ names. A stamp is recorded only when the folder last changed well before the coo
 Every path it keeps (the files, the results, a stamped folder) is as the events record paths:
 relative to the graph's root when under it (version 4; version 3 kept the results and folders
 absolute). A project folder moved whole (``mv A B``) is still proven unchanged, and a no-op prints
-its results where they are now.
+its results where they are now. Version 5 vouches too that every partition is signed under the
+scheme that orders members in work item order (``signatures.PARTITION_SCHEME``): an earlier
+manifest proves nothing, so a store's first cook after the upgrade reads its items and merges again
+each partition signed before (``signatures.signed_before``), which an unproven no-op cannot skip.
 
 These are the facts ``engine.incremental.noop.nothing_to_do`` checks against the state; the cook then appends the
 same events the full no-op would have (graph loaded, cook started, each node generated and cooked,
@@ -68,7 +71,7 @@ from pdgstore.log import EventLog
 from pdgstore.queries import COOK_COUNTS
 from pdgstore.state import State
 
-VERSION = 4
+VERSION = 5
 #: a folder changed this close to a listing (or after it) is not trusted to vouch for it (``_stamp``):
 #: the clocks of file systems tick coarsely (ext4: the kernel's tick; FAT: 2 s)
 RACY_NS = 2_000_000_000

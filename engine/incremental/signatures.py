@@ -74,8 +74,10 @@ def _update_with_files(hasher, packer: msgpack.Packer, records: list) -> None:
         update(pack((r[PATH], r[TAG], r[HASH])))
 
 
-#: what begins a partition's signature: the scheme below (a sum of one term per member)
-PARTITION_SCHEME = "m2:"
+#: what begins a partition's signature: the scheme below (a sum of one term per member), over its
+#: members in work item order (``engine.graph.workitem.work_item_order``; ``m2:`` signed them in
+#: the order of (index, id), so a partition signed so may hold them in another: ``signed_before``)
+PARTITION_SCHEME = "m3:"
 _MASK = (1 << 64) - 1
 
 
@@ -104,6 +106,13 @@ def member_term(index: int, member) -> int:
 
 def _partition_term(node_fp: str, attrs: dict, count: int) -> int:
     return xxhash.xxh3_64_intdigest(_pack((PARTITION_SCHEME, node_fp, sorted(attrs.items()), count)))
+
+
+def signed_before(signature: str) -> bool:
+    """A partition's signature of an earlier scheme (``m2:``...; a processor's is hex, never
+    ``m``-prefixed): its members may be in an order the walk no longer gives, so it is not reused
+    unchecked (``decide.settled``), and a merge again that finds them in another order says so."""
+    return signature[:1] == "m" and not signature.startswith(PARTITION_SCHEME)
 
 
 def patched_partition_signature(signature: str, changes: list) -> str | None:
@@ -190,12 +199,16 @@ def _plain_attr(attr):
     return values[0] if len(values) == 1 else values
 
 
-def why_members(prev_parents: list, now: list[str], changed_now: set) -> dict:
+def why_members(prev_parents: list, now: list[str], changed_now: set, old_scheme: bool = False) -> dict:
     """Why a partition's signature changed: members (``now``: their ids) added, removed, or remade
-    in this cook."""
+    in this cook, or the same members in another order (a partition merged before members were
+    ordered in work item order, ``signed_before``, or whose upstream items were renumbered).
+    ``old_scheme``: its signature was ``signed_before``, which alone may have changed it."""
     before = set(prev_parents)
     after = set(now)
     added = [i for i in now if i not in before]
     removed = [i for i in prev_parents if i not in after]
     changed = [i for i in now if i in changed_now and i in before]
-    return reasons.members(added, removed, changed)
+    kept_before = [i for i in prev_parents if i in after]
+    reordered = kept_before != [i for i in now if i in before]
+    return reasons.members(added, removed, changed, reordered=reordered, old_scheme=old_scheme)
