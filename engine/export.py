@@ -37,15 +37,18 @@ def rows(log: EventLog, what: str, cook_id: int | None = None) -> Iterator[dict]
 
 def export(log: EventLog, what: str, fmt: str, path: str, cook_id: int | None = None) -> int:
     """Write ``what`` (events or items) as ``fmt`` (jsonl or csv) to ``path``; returns the rows written.
-    ``path`` '-' writes to standard output."""
+    ``path`` '-' writes to standard output. A missing folder is the caller's to refuse first (``pdg
+    export``: ``options.missing_folder``, a usage mistake); one gone since, or not writable, is
+    refused here, as the system says it."""
     if path == "-":
         import sys
 
         return _write(sys.stdout, rows(log, what, cook_id), what, fmt)
     folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise PdgError(f"cannot export to {path}: its folder does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".pdg-export-", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".pdg-export-", dir=folder)
+    except OSError as exc:
+        raise PdgError(f"cannot export to {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
             n = _write(f, rows(log, what, cook_id), what, fmt)
