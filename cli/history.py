@@ -37,15 +37,15 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
     node what ran, came from the cache, was updated, reused, failed, was cancelled or removed, each
     column adding up to the cook's own count (an item the cook left undecided, as one that stopped
     does, is in none); its failures, its slowest items and its warnings."""
-    filters = [
-        f"--{name} {value}"
+    given = [
+        (f"--{name}", value)
         for name, value in (("node", node), ("item", item_ref), ("status", status), ("since", since))
         if value
     ]
-    if cook_id is not None and filters:
+    if cook_id is not None and given:
         raise UsageMistake(
-            f"{' and '.join(f.split(' ')[0] for f in filters)} {'filters' if len(filters) == 1 else 'filter'} the list of cooks; "
-            f"with COOK ({cook_id}) leave {'it' if len(filters) == 1 else 'them'} out"
+            f"{' and '.join(option for option, _ in given)} {'filters' if len(given) == 1 else 'filter'} the list of cooks; "
+            f"with COOK ({cook_id}) leave {'it' if len(given) == 1 else 'them'} out"
         )
     with open_store(db) as log:
         state = TableState(log)
@@ -79,8 +79,8 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
     if as_json:
         render.emit_json({"schema": JSON_SCHEMA, "cooks": rows})
         return
-    if not rows and filters:
-        render.say(f"no cook matched {' '.join(filters)}")
+    if not rows and given:
+        render.say(f"no cook matched {' '.join(f'{option} {value}' for option, value in given)}")
     render.listing(
         COLUMNS,
         (_cells(r) for r in rows),
