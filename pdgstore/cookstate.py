@@ -333,6 +333,13 @@ def outputs_holding(conn: sqlite3.Connection, graph: str, paths: set[str]) -> It
                 break
 
 
+def nodes_of(conn: sqlite3.Connection, ids: list[str]) -> list[str]:
+    """The nodes of the items ``ids``, sorted, each once (a no-op's restatted items: the nodes its
+    ``CookFinished`` names)."""
+    sql = "SELECT DISTINCT node FROM items WHERE item_id IN (SELECT value FROM json_each(?)) ORDER BY node"
+    return [node for (node,) in conn.execute(sql, (json.dumps(ids),))]
+
+
 def _unpack(blob: bytes):
     return msgpack.unpackb(blob, raw=False, strict_map_key=False)
 

@@ -11,10 +11,9 @@ Files travel as lists ``[path, tag, size, mtime_ns, hash]`` with POSIX paths rel
 project root; attributes as ``{name: [type, [values...]]}`` (see ``pdgstore.state``).
 
 The classes have no ``__slots__`` on purpose: decoding hands an event its payload dict as its
-``__dict__`` in one call (see ``pdgstore.codec``), which is most of what makes replay fast.
-
-Payload versions (``v``) per kind, and what each field means, are documented on each class; a change
-to a payload bumps its ``v`` and adds an upcaster in ``pdgstore.codec``.
+``__dict__`` in one call (see ``pdgstore.codec``), which is most of what makes replay fast. Payload
+versions (``v``) per kind, and what each field means, are documented on each class; a change to a
+payload bumps its ``v`` and adds an upcaster in ``pdgstore.codec``.
 """
 
 from __future__ import annotations
@@ -219,12 +218,9 @@ class CookStaticPlanned(Event):
 @register("CookFinished", subject="graph", version=3)
 @record
 class CookFinished(Event):
-    """A cook ended (v1) with ``status`` success, failed or cancelled, a ``message`` and item
-    ``counts`` ``{ran, reused, failed, cancelled}``; ``consistent`` (v2): a cook of one node left
-    every item of the graph as a whole-graph cook that succeeds does (``engine.incremental.noop``);
-    ``nodes`` (v3): the nodes of whose work items the cook wrote an event (generated, ran, changed
-    or removed one), sorted, so ``pdg history --node`` need not read the cook's events to know;
-    None where nobody counted (a dead cook's end, recorded by the next cook; a cook before v3)."""
+    """A cook ended (v1): ``status``, ``message``, item ``counts``; ``consistent`` (v2): a cook of one
+    node left the graph as a whole cook would (``engine.incremental.noop``); ``nodes`` (v3): the
+    nodes whose items it wrote events about, sorted; None if not counted (a dead cook's end)."""
 
     status: str = "success"
     message: str = ""

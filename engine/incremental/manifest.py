@@ -64,7 +64,7 @@ from pdgstore.engine.incremental import restat
 from pdgstore.engine.incremental.delta import Scan
 from pdgstore.engine.incremental.noop import PURE_NODES, may_be_empty
 
-from pdgstore import codec
+from pdgstore import codec, cookstate
 from pdgstore import events as ev
 from pdgstore.events import MTIME_NS, PATH, SIZE
 from pdgstore.log import EventLog
@@ -524,8 +524,7 @@ def _record(
         made.append((ev.NodeCooked, {"node": name, "failed": 0}))
     reused = sum(m["counts"][name] for name in order)
     counts = dict.fromkeys(COOK_COUNTS, 0) | {"reused": reused}
-    # the restats' items are not looked up here: their nodes are left for their events to tell
-    nodes: list | None = None if fresh is not None and fresh.items else []
+    nodes = cookstate.nodes_of(log.conn, [i for i, _ in fresh.items]) if fresh is not None and fresh.items else []
     finished = {"status": "success", "message": "", "counts": dict(counts), "nodes": nodes}
     made.append((ev.CookFinished, {**finished, "consistent": True} if target else finished))
     seq = log.next_seq
