@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections import deque
 
 from pdgstore.cli.render import here
-
-
-def tail(path: str, lines: int) -> str:
-    """The last ``lines`` lines of the file ('' when it is gone)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return "".join(deque(f, maxlen=lines))
-    except OSError:
-        return ""
+from pdgstore.engine.schedulers.jobs import tail  # noqa: F401 - `pdg show`'s and `pdg log`'s, as the web view's
 
 
 def read_from(path: str, offset: int) -> tuple[str, int]:

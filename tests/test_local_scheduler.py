@@ -77,9 +77,26 @@ def test_a_failing_job_is_retried_then_failed(tmp_path):
     ended = job_events(events, item.item_id, "JobEnded")
     assert [(e.outcome, e.exit_code) for e in ended] == [("retry", 3), ("retry", 3), ("failure", 3)]
     assert [e.attempt for e in job_events(events, item.item_id, "JobStarted")] == [1, 2, 3]
-    assert "exited with code 3 (attempt 3, after 2 retries)" in item.error
+    # the last thing its last attempt printed says more than the exit code
+    assert item.error.endswith("exited with code 3 (attempt 3, after 2 retries): attempt")
     log = Path(state.jobs[item.item_id][3][7:]).read_text()
     assert log.count("attempt\n") == 3 and "--- attempt 3 ---" in log
+
+
+def test_a_failed_job_names_its_last_words_from_its_last_attempt(tmp_path):
+    """A Python job that dies on an uncaught exception fails with the exception's line (the last
+    of its traceback), not its exit code alone; a last attempt that printed nothing adds nothing
+    (not an earlier attempt's words); a job that printed nothing at all neither."""
+    (tmp_path / "boom.py").write_text("import sys\nprint('x' * 100000)\nraise ValueError('the frame file is missing')\n")
+    graph = graph_with(tmp_path, [sys.executable, "boom.py"], max_retries=0)
+    _, state, _ = cook(graph, tmp_path)
+    (item,) = run_items(state)
+    assert item.error == "work item run_1: its job exited with code 1: ValueError: the frame file is missing"
+    script = "test -e said && exit 5; touch said; echo first words; exit 5"
+    graph = graph_with(tmp_path / "quiet", ["sh", "-c", script], max_retries=1)
+    _, state, _ = cook(graph, tmp_path / "quiet")
+    (item,) = run_items(state)
+    assert item.error == "work item run_1: its job exited with code 5 (attempt 2, after 1 retries)"
 
 
 def test_a_job_that_succeeds_on_retry_succeeds(tmp_path):

@@ -21,11 +21,13 @@ from pdgstore.engine.files import records as files
 from pdgstore.engine.files.confine import outside_allowed
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.pdgapi.bridge import item_json
+from pdgstore.engine.schedulers import jobs
 from pdgstore.engine.schedulers import reports as rp
 from pdgstore.engine.schedulers.contract import Scheduler
 from pdgstore.engine.schedulers.outcome import exited, one_line
 
 from pdgstore import events as ev
+from pdgstore import queries
 
 if TYPE_CHECKING:
     from pdgstore.engine.files.confine import Confine
@@ -223,8 +225,10 @@ class Intake:
         heard = self.heard_why.pop(item_id, "")
         if outcome == "failure" and exit_code > 0:
             text = text or exited(exit_code)
-            if heard and text.startswith(exited(exit_code)):  # the exit code alone says nothing
-                text = f"{text}: {heard}"
+            if text.startswith(exited(exit_code)):  # the exit code alone says nothing
+                heard = heard or self._last_words(item_id)
+                if heard:
+                    text = f"{text}: {heard}"
         why = self.cancelled_by_job.pop(item_id, None) if outcome != "retry" else None
         if why is not None:  # the job said it was cancelled: its exit code does not matter
             outcome, text = "cancelled", why
@@ -238,6 +242,13 @@ class Intake:
             self._failed(item_id, text or exited(exit_code))
         else:
             self.succeeded(item_id)
+
+    def _last_words(self, item_id: str) -> str:
+        """The last line of the failed job's log, when it is a local file (a Python job's uncaught
+        exception, a tool's last complaint): read at its failure only."""
+        job = self.host.state.jobs.get(item_id)
+        path = queries.uri_path(job[3]) if job is not None and job[3] else ""
+        return jobs.last_words(path) if path else ""
 
     def _job_cancelled(self, report: rp.JobCancelled) -> None:
         if self._late(report):

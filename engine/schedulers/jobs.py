@@ -9,13 +9,15 @@ grandchildren never outlive it, and the group id cannot have been reused when it
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
+from collections import deque
 from pathlib import Path
 from urllib.parse import quote_from_bytes
 
-from pdgstore.engine.schedulers import jobdata
+from pdgstore.engine.schedulers import jobdata, outcome
 
 #: variables passed through from the engine's environment; everything else is dropped
 PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
@@ -135,6 +137,42 @@ def open_log(log: str, attempt: int = 1) -> int:
     return fd
 
 
+#: how much of a log's end ``last_words`` reads: a job's last line is in it, however long the log
+LAST_WORDS_BYTES = 4096
+
+
+def tail(path: str, lines: int) -> str:
+    """The last ``lines`` lines of the log at ``path`` ('' when it is gone)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return "".join(deque(f, maxlen=lines))
+    except OSError:
+        return ""
+
+
+def last_words(path: str) -> str:
+    """The last non-empty line the job's log at ``path`` holds from its last attempt, cut to one
+    line ('' when there is none, or no file): what a job that failed without reporting why said
+    last, e.g. the exception under a Python traceback. It reads the file's end, not the file."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - LAST_WORDS_BYTES))
+            data = f.read()
+    except OSError:
+        return ""
+    for line in reversed(data.decode("utf-8", errors="replace").splitlines()):
+        line = line.strip()
+        if _ATTEMPT.fullmatch(line):  # the attempt that failed printed nothing
+            return ""
+        if line:
+            return outcome.one_line(line)
+    return ""
+
+
+_ATTEMPT = re.compile(r"--- attempt \d+ ---")
+
+
 def remove_log(log: str) -> None:
     """Remove an older cook's log of the item, before its first attempt writes a ``LazyLog``."""
     try:
@@ -146,13 +184,17 @@ def remove_log(log: str) -> None:
 class LazyLog:
     """A job's log file, made when the first output arrives (a job that prints nothing leaves no
     file: ``pdg log`` shows nothing either way). An older cook's log is removed before the first
-    attempt (``remove_log``); the first attempt's first output truncates whatever is there."""
+    attempt (``remove_log``); the first attempt's first output truncates whatever is there. A
+    retry's marker (``--- attempt N ---``) is written as it starts, printing or not, so the log's
+    end is never an earlier attempt's words (``last_words``)."""
 
     __slots__ = ("path", "attempt", "fd", "error")
 
     def __init__(self, path: str, attempt: int) -> None:
         self.path, self.attempt, self.fd = path, attempt, -1
         self.error = ""  # why the log could not be written (the rest of the output is dropped)
+        if attempt > 1:
+            self.write(b"")
 
     def write(self, data: bytes) -> None:
         if self.error:

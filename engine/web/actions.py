@@ -25,6 +25,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from pdgstore.engine.schedulers.jobs import last_words
+
 from pdgstore.errors import PdgError, StoreBusy
 from pdgstore.log import EventLog
 from pdgstore.readmodel import TableState
@@ -103,7 +105,7 @@ class CookStarter:
             return {**answer, "state": "cooking" if cook_id is not None else "starting"}
         if cook_id is not None:
             return {**answer, "state": "ended"}
-        sentence = _last_line(started.log_path) or f"pdg cook of {started.node} exited with code {code}"
+        sentence = last_words(started.log_path) or f"pdg cook of {started.node} exited with code {code}"
         busy = "already running" in sentence or "busy" in sentence
         return {**answer, "state": "refused", "error": sentence, "busy": busy}
 
@@ -115,15 +117,6 @@ def _recorded_cook(store_path: str, pid: int) -> int | None:
     with EventLog.open(store_path) as log, log.one_reading():
         mine = [cook_id for cook_id, cook in TableState(log).cooks.items() if cook.pid == pid]
         return mine[-1] if mine else None
-
-
-def _last_line(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = [line.strip() for line in f if line.strip()]
-    except OSError:
-        return ""
-    return lines[-1] if lines else ""
 
 
 def _prune_logs(folder: str) -> None:

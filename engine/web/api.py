@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import deque
 from contextlib import contextmanager
+
+from pdgstore.engine.schedulers.jobs import tail
 
 from pdgstore import history, queries, refs
 from pdgstore.errors import PdgError
@@ -130,7 +131,7 @@ class WebApi:
             for h in detail["history"]:
                 h["time"] = queries.iso(h["time_ns"])
             job = detail.get("job") or {}
-            detail["log_tail"] = _tail(job.get("log_path") or "", LOG_TAIL_LINES)
+            detail["log_tail"] = tail(job.get("log_path") or "", LOG_TAIL_LINES)
             try:
                 detail["explain"] = explain(log, state, detail["item_id"])
             except PdgError as exc:
@@ -201,13 +202,3 @@ def _upstream(node: dict) -> list[str]:
 
 def _out_size(item) -> int:
     return sum(rec[2] or 0 for rec in item.outputs)
-
-
-def _tail(path: str, lines: int) -> str:
-    if not path:
-        return ""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return "".join(deque(f, maxlen=lines))
-    except OSError:
-        return ""
