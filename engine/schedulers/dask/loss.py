@@ -71,8 +71,8 @@ class Losses(Holder):
             claimed = self._claim([job], worker)
         if claimed:
             self._judge(claimed, worker)
-        with self._lock:
-            self._judged.wait_for(lambda: not job.losing, _JUDGE_S)
+        with self._lock:  # (re-entrant: the judgment waited for and the requeue under one hold)
+            self._wait_judged(job)
             if self.jobs.get(job.item_id) is job and not job.cancelled:
                 self._requeue(job)
 
