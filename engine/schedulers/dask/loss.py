@@ -59,8 +59,13 @@ class Losses(Holder):
         with self._lock:
             claimed = self._claim([self.by_key.get(key) for key in msg.get("processing-tasks") or ()], worker)
         if claimed:
-            name = f"pdg-dask-lost-{self.name}"
-            threading.Thread(target=self._judge, args=(claimed, worker), name=name, daemon=True).start()
+            self._judge_apart(claimed, worker)
+
+    def _judge_apart(self, jobs: list[Job], worker: str) -> None:
+        """``_judge`` on a thread of its own, for a caller on the client's thread (which must not
+        wait on the workers)."""
+        name = f"pdg-dask-lost-{self.name}"
+        threading.Thread(target=self._judge, args=(jobs, worker), name=name, daemon=True).start()
 
     def _killed_worker(self, job: Job, exc: BaseException) -> None:
         """Its task ended with ``KilledWorker`` (on the collector's thread): its loss judged (here,

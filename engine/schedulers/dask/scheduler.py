@@ -433,7 +433,7 @@ class DaskScheduler(Acceptance, Hearing, Losses, Traffic, Scheduler):
             if job is None or job.cancelled or msg["run"] in job.runs:
                 return
             if job.runs and not job.losing and (lost := self._claim([job], job.worker)):
-                threading.Thread(target=self._judge, args=(lost, job.worker), daemon=True).start()
+                self._judge_apart(lost, job.worker)
             if job.losing:
                 job.held.append(msg)
                 return
