@@ -544,11 +544,13 @@ class DaskScheduler(Acceptance, Hearing, Losses, Traffic, Scheduler):
         return False
 
     def _requeue(self, job: Job) -> None:
-        """(Under the lock.) Send its job again, under a new key, unless it was cancelled."""
+        """(Under the lock.) Send its job again, under a new key, unless it was cancelled: no loss
+        of a worker judged under that key yet."""
         self.by_key.pop(job.key, None)
         if job.cancelled:
             return
         job.status, job.heard, job.kill_reason = None, 0.0, ""
+        job.lost = set()
         job.future = None
         self._pending.append(job)
         self._wake.notify()

@@ -98,7 +98,6 @@ class Traffic(Holder):
                     if job.spared:  # sent again after a lost worker it only waited on: a key of its own
                         job.key += f".{job.spared}"
                     job.answer = None
-                    job.lost = set()
                     if job.spec is not None:
                         job.spec.update(key=job.key, attempt=job.attempt)
                     self.by_key[job.key] = job
