@@ -376,7 +376,7 @@ def _placed_reason(item, prev, node_reason: dict | None) -> dict:
     from pdgstore import reasons
 
     if prev is None:
-        return reasons.new()
+        return decide.new_item(node_reason)
     if prev.parents != item.parents:
         return why_members(prev.parents, item.parents, set())
     return decide.stale_reason(prev, node_reason) or reasons.upstream()

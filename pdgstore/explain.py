@@ -52,17 +52,34 @@ def _inputs(log: EventLog, state: ReadState, graph: str, cook_id: int) -> dict[s
     """Each node's inputs as cook ``cook_id`` recorded the graph (its ``GraphLoaded``, its first
     event); a cook whose events were compacted away, by the graph's latest recorded definitions;
     None when there are none."""
-    with log.read_errors():  # a cook's first event is its GraphLoaded: one row by the cook index
-        first = log.conn.execute("SELECT min(seq) FROM events WHERE cook_id = ?", (cook_id,)).fetchone()[0]
-    loaded = next(log.events(first - 1, until=first), None) if first is not None else None
-    if loaded is not None and loaded.kind == "GraphLoaded":
-        nodes = loaded.payload()["nodes"]
-    else:
+    nodes = _loaded(log, cook_id)
+    if nodes is None:
         info = state.graphs.get(graph)
         if info is None:
             return None
         nodes = info.nodes
     return {d["name"]: d.get("inputs", []) for d in nodes}
+
+
+def _loaded(log: EventLog, cook_id: int) -> list | None:
+    """The node definitions cook ``cook_id`` recorded (its ``GraphLoaded``), None when its events
+    were compacted away."""
+    with log.read_errors():  # a cook's first event is its GraphLoaded: one row by the cook index
+        first = log.conn.execute("SELECT min(seq) FROM events WHERE cook_id = ?", (cook_id,)).fetchone()[0]
+    loaded = next(log.events(first - 1, until=first), None) if first is not None else None
+    return loaded.payload()["nodes"] if loaded is not None and loaded.kind == "GraphLoaded" else None
+
+
+def _new_reason(log: EventLog, state: ReadState, graph: str, node: str, cook_id: int) -> dict:
+    """Why an item first generated in cook ``cook_id`` is new: its node too, when the graph's cook
+    before recorded definitions without it (what that cook's ``node_changes`` found:
+    ``reasons.node_added``); plainly new after none, or when that cook's events were compacted away."""
+    cooks = reversed(state.cooks.values())
+    before = next((c.cook_id for c in cooks if c.graph == graph and c.cook_id < cook_id), None)
+    nodes = _loaded(log, before) if before is not None else None
+    if nodes is not None and node not in {d["name"] for d in nodes}:
+        return reasons.node_added(node)
+    return reasons.new()
 
 
 def _upstream(inputs: dict[str, list], node: str) -> set[str]:
@@ -175,7 +192,8 @@ def _step(log: EventLog, state: ReadState, item_id: str, cook_id: int, name, pat
             (generated is not None and log.first_seq_of(item_id) == generated)
             or (cooked is not None and log.first_seq_of(item_id, kind="WorkItemCooked") == cooked.seq)
         ):
-            reason = reasons.new()  # generated in this cook, or ahead of it (static) and cooked first now
+            # generated in this cook, or ahead of it (static) and cooked first now
+            reason = _new_reason(log, state, item.graph, item.node, cook_id) if item is not None else reasons.new()
         attempts = max((e.attempt for e in events if e.kind == "JobStarted"), default=1)
         tries = f" (its job started {attempts} times)" if attempts > 1 else ""
         if ran:

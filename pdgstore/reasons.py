@@ -34,6 +34,12 @@ def new() -> dict:
     return {"cause": "new", "cache_state": "dirty_new"}
 
 
+def node_added(name: str) -> dict:
+    """A node the graph's last recorded definitions lack (added, or renamed): each item it makes
+    with no record is new for this reason, the cause ``new`` with the node named."""
+    return {"cause": "new", "node": name, "cache_state": "dirty_new"}
+
+
 def no_result(state: str) -> dict:
     return {"cause": "no_result", "state": state, "cache_state": "dirty_empty"}
 
@@ -164,7 +170,7 @@ def _file_change(what: str, r: dict) -> str:
 
 
 CAUSES: dict[str, Callable[[dict, Callable[[str], str]], str]] = {
-    "new": lambda r, name: "it is new",
+    "new": lambda r, name: f"node {r['node']} is new in the graph" if r.get("node") else "it is new",
     "no_result": lambda r, name: f"it has no result to reuse (it was {r.get('state', 'not cooked')})",
     "file": lambda r, name: _file_change("its file", r),
     "file_missing": lambda r, name: f"its file {r['path']} is gone",

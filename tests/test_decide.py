@@ -78,6 +78,8 @@ REFUSED = CacheCheck(
 CHANGED_INPUT = [["in/a.txt", "file", 6, 101, "h-in-2"]]
 PARM = {"cause": "parm", "node": "upper", "parm": "suffix", "old": 1, "new": 2, "cache_state": "dirty_stale"}
 EXPECTED = [["out/a.txt", "file"]]
+#: the node is not in the graph's last recorded definitions (added, or renamed: ``reasons.node_added``)
+ADDED = {"cause": "new", "node": "upper", "cache_state": "dirty_new"}
 
 # id, prev, new's changes, mode, signature, node reason, expected, check -> action, (cause, cache state), event kinds
 WORK = [
@@ -122,6 +124,13 @@ WORK = [
      "automatic_ignore", "sig2", None, [], HIT, "cache", (None, None), ["WorkItemGenerated"]),
     ("always read, failed before, nothing expected: fails", Record(state="cooked_fail", outputs=[]), {},
      "always_read", "sig", None, [], None, "fail", (None, None), ["WorkItemGenerated"]),
+    ("a new node's item runs", None, {}, "automatic", "sig", ADDED, [], None,
+     "run", ("new", "dirty_new"), ["WorkItemGenerated"]),
+    ("a node new to the last definitions, its item recorded, same signature: reused", Record(), {}, "automatic",
+     "sig", ADDED, [], HIT, "reuse", (None, None), []),
+    ("a node new to the last definitions, its item's input changed: runs for that", Record(),
+     {"inputs": CHANGED_INPUT}, "automatic", "sig2", ADDED, None, None,
+     "run", ("input", "dirty_stale"), ["WorkItemGenerated", "WorkItemDirtied"]),
 ]
 
 
@@ -372,6 +381,20 @@ def test_a_new_partition_merges_its_members_first_value_first_its_own_over_all()
     assert (decision.action, cause(decision), kinds(decision)) == ("update", ("new", "dirty_new"), [])
     assert decision.result["attrs"] == {"a": ["int", [1]], "b": ["int", [9]], "c": ["int", [2]]}
     assert decision.result["outputs"] == [m1.outputs[0], m2.outputs[0]]
+
+
+def test_the_new_items_of_a_new_node_name_it():
+    """Items with no record of a node the graph's last definitions lack are new because their node
+    is: the dry run and ``pdg explain`` say so (``reasons.node_added``)."""
+    assert decide.work(None, new(), mode="automatic", signature="s", node_reason=ADDED, expected=[]).reason == ADDED
+    assert decide.born(None, new(inputs=[], outputs=[PATTERN_FILE]), "s", ADDED).reason == ADDED
+    item = Record(item_id="part", parents=["m1"], state="waiting")
+    assert decide.merged(item, None, [member("m1", "out/1.txt")], {}, "ps", ADDED, set()).reason == ADDED
+    assert decide.runs_anyway(None, mode="automatic", node_reason=ADDED, expects_files=False) == ADDED
+    assert decide.work(None, new(), mode="automatic", signature="s", node_reason=PARM, expected=[]).reason == {
+        "cause": "new",
+        "cache_state": "dirty_new",
+    }
 
 
 def test_a_partition_of_the_same_members_is_reused_else_names_what_changed():

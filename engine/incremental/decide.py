@@ -172,7 +172,11 @@ def stale_reason(prev, node_reason: dict | None, since: Callable[[], dict | None
     to run (its record holds the attempt's attributes and inputs, and no signature) and did not
     finish (cancelled, failed, its cook died) keeps the reason of that attempt, the change since its
     last result, brought up to date by what changed since the attempt (``node_reason``, else
-    ``since()``, the item's own change from the attempt's record, None for none): ``since_result``."""
+    ``since()``, the item's own change from the attempt's record, None for none): ``since_result``.
+    A node the last recorded definitions lack (``reasons.node_added``) names no change of a recorded
+    item: that item's signature tells whether it was made under the definition it has now."""
+    if node_reason is not None and node_reason["cause"] == "new":
+        node_reason = None
     if prev.state in DONE_STATES:
         return node_reason
     earlier = prev.reason
@@ -225,6 +229,13 @@ def since_result(earlier: dict, fresh: dict | None, state: str) -> dict:
     return folded
 
 
+def new_item(node_reason: dict | None) -> dict:
+    """Why an item with no record is made: it is new, and so is its node when the graph's last
+    recorded definitions lack it (``node_reason`` is ``reasons.node_added``'s: ``pdg explain`` and
+    the dry run name it)."""
+    return node_reason if node_reason is not None and node_reason["cause"] == "new" else reasons.new()
+
+
 def runs_anyway(recorded, *, mode: str, node_reason: dict | None, expects_files: bool) -> dict | None:
     """The reason an item with work runs whatever the items it depends on make (what ``work``
     decides once they cooked), for a dry run, which stops deciding where they would run first:
@@ -235,7 +246,7 @@ def runs_anyway(recorded, *, mode: str, node_reason: dict | None, expects_files:
     if mode == "always_read":
         return None  # its files decide: taken from them, or failed without running
     if prev is None:  # decided as new: run, unless its expected files pass the cache check
-        return None if expects_files and mode != "always_write" else reasons.new()
+        return None if expects_files and mode != "always_write" else new_item(node_reason)
     if mode == "always_write":
         return reasons.cache_mode(mode)
     if mode == "automatic":
@@ -286,7 +297,7 @@ def born(prev, new: dict, signature: str, node_reason: dict | None) -> Decision:
         return reuse(prev, new["name"], new["index"], new["outputs"], signature)
     generated = (ev.WorkItemGenerated, {**new, "state": "cooked_success", "signature": signature})
     if prev is None:
-        return Decision(UPDATE, reasons.new(), (generated,))
+        return Decision(UPDATE, new_item(node_reason), (generated,))
     reason = stale_reason(prev, node_reason) or _file_reason(prev, new)
     return Decision(UPDATE, reason, ((ev.WorkItemDirtied, {"item_id": new["item_id"], "reason": reason}), generated))
 
@@ -342,7 +353,7 @@ def work(
                 return _cached(new, mode, check.records, signature)
             if mode == "always_read":
                 return _fail(new, missing_message(name, check.reason))
-        return _run(new, None, reasons.new())
+        return _run(new, None, new_item(node_reason))
     if mode == "always_write":
         return _run(new, prev, reasons.cache_mode(mode))
     reason = stale_reason(prev, node_reason, lambda: _attempt_change(prev, new)) if mode == "automatic" else None
@@ -523,7 +534,7 @@ def merged(
             reason = stale_reason(prev, node_reason) or why_members(prev.parents, now, remade, old_scheme)
         events = ((ev.WorkItemDirtied, {"item_id": item.item_id, "reason": reason}),)
     else:
-        reason = reasons.new()
+        reason = new_item(node_reason)
     attrs, outputs = merge(members, own)
     result = {
         "item_id": item.item_id,

@@ -142,14 +142,19 @@ def _flat(parms, prefix: str = "") -> dict:
 
 
 def node_changes(old_nodes: list, new_nodes: list) -> dict[str, dict]:
-    """For each node whose definition changed since ``old_nodes``, the reason (first fact only)."""
+    """For each node whose definition changed since ``old_nodes``, the reason (first fact only). A
+    node ``old_nodes`` lack (added or renamed since: none when there are none, a graph's first cook)
+    is a change too: its items were never made, so no proof that every item is reused (``noop``,
+    the no-op manifest) or walk from the items recorded (``delta``) may leave it out."""
     old = {n["name"]: n for n in old_nodes}
     changes = {}
     for node in new_nodes:
         name = node["name"]
         before = old.get(name)
         if before is None:
-            continue  # a new node: its items are new
+            if old:
+                changes[name] = reasons.node_added(name)
+            continue
         if node_fingerprint(before) == node_fingerprint(node):
             continue
         changes[name] = _node_change(name, before, node)
