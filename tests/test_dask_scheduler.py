@@ -266,7 +266,7 @@ def test_retries_exit_codes_and_timeouts_follow_the_local_rules(tmp_path, dask_c
     numbers = graph.range_generate("numbers", 3)
     script = (
         "case @value in "
-        "0) if [ -e once_@pdg_name ]; then exit 0; fi; touch once_@pdg_name; exit 3;; "
+        '0) echo "attempt $PDG_ITEM_ATTEMPT"; if [ "$PDG_ITEM_ATTEMPT" = 2 ]; then exit 0; fi; exit 3;; '
         "1) exit 5;; "
         "2) sleep 30;; esac"
     )
@@ -278,6 +278,8 @@ def test_retries_exit_codes_and_timeouts_follow_the_local_rules(tmp_path, dask_c
     ended = [e for e in events if e.kind == "JobEnded" and e.item_id == retried.item_id]
     assert [e.outcome for e in ended] == ["retry", "success"]
     assert "code 3; retry 1 of 1" in ended[0].message
+    log = Path(state.jobs[retried.item_id][3][len("file://"):]).read_text()
+    assert log == "attempt 1\n\n--- attempt 2 ---\nattempt 2\n"  # PDG_ITEM_ATTEMPT, 1 first
     assert warned.state == "cooked_success"
     assert slow.state == "cooked_fail" and "timeout of 8 s" in slow.error
     assert "failurecount" not in slow.attrs  # on_timeout="fail": no retry

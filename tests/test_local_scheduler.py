@@ -389,6 +389,23 @@ def test_pdg_log_and_show_print_the_job_log(project):
     assert missing.returncode == 2 and "work item numbers_1 has no job log" in missing.stderr
 
 
+def test_pdg_show_prints_a_bounded_tail_of_a_long_log(project):
+    """A renderer's progress bar is one line of megabytes: ``pdg show`` reads the log's end only
+    and cuts a long line to its end; ``pdg log`` still prints the log whole."""
+    project.write("bar.py", '''
+        from pdgstore.engine import Graph
+        graph = Graph("bar")
+        graph.command("run", graph.range_generate("numbers", 1),
+                      ["sh", "-c", "seq 1 50000; head -c 3000000 /dev/zero | tr '\\\\0' y; echo; echo done"])
+    ''')
+    assert project.pdg_process("cook", "bar.py").returncode == 0
+    shown = project.pdg_process("show", "run_1").stdout
+    assert len(shown) < 10_000 and shown.count("y") == 1000 and "...y" in shown and shown.rstrip().endswith("done")
+    assert "50000" not in shown  # only the last lines
+    whole = project.pdg_process("log", "run_1").stdout
+    assert len(whole) > 3_000_000 and whole.endswith("done\n")
+
+
 def test_pdg_log_finds_a_job_log_under_a_folder_whose_name_needs_escaping(tmp_path):
     """The log's URI escapes a space and a percent sign; ``pdg log`` and ``pdg show`` undo them."""
     project = Project(tmp_path / "my 100% project")

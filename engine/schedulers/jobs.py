@@ -13,7 +13,6 @@ import re
 import shutil
 import signal
 import subprocess
-from collections import deque
 from pathlib import Path
 from urllib.parse import quote_from_bytes
 
@@ -139,29 +138,37 @@ def open_log(log: str, attempt: int = 1) -> int:
 
 #: how much of a log's end ``last_words`` reads: a job's last line is in it, however long the log
 LAST_WORDS_BYTES = 4096
+#: how much of a log's end ``tail`` reads, and how long a line it shows whole (a renderer's progress
+#: bar, redrawn with ``\r``, is one line of megabytes)
+TAIL_BYTES, TAIL_LINE_CHARS = 65536, 1000
+
+
+def _end(path: str, size: int) -> str:
+    """The last ``size`` bytes of the file at ``path``, as text ('' when it is gone)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def tail(path: str, lines: int) -> str:
-    """The last ``lines`` lines of the log at ``path`` ('' when it is gone)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return "".join(deque(f, maxlen=lines))
-    except OSError:
-        return ""
+    """The last ``lines`` lines of the log at ``path`` ('' when it is gone), from its last
+    ``TAIL_BYTES`` only, each line cut to its last ``TAIL_LINE_CHARS`` characters."""
+    shown = []
+    for line in _end(path, TAIL_BYTES).splitlines(keepends=True)[-lines:]:
+        if len(line) > TAIL_LINE_CHARS:
+            line = "..." + line[-TAIL_LINE_CHARS:]
+        shown.append(line)
+    return "".join(shown)
 
 
 def last_words(path: str) -> str:
     """The last non-empty line the job's log at ``path`` holds from its last attempt, cut to one
     line ('' when there is none, or no file): what a job that failed without reporting why said
     last, e.g. the exception under a Python traceback. It reads the file's end, not the file."""
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - LAST_WORDS_BYTES))
-            data = f.read()
-    except OSError:
-        return ""
-    for line in reversed(data.decode("utf-8", errors="replace").splitlines()):
+    for line in reversed(_end(path, LAST_WORDS_BYTES).splitlines()):
         line = line.strip()
         if _ATTEMPT.fullmatch(line):  # the attempt that failed printed nothing
             return ""

@@ -89,7 +89,8 @@ def _registry(worker) -> tuple[dict, set]:
 class _LazyLog:
     """The job's log file, made when its first output arrives (most short jobs print nothing, and
     creating a file on a shared file system can cost more than the job). The first attempt removes
-    an older cook's log; a retry appends under a header."""
+    an older cook's log; a retry appends under a header, written as it starts (printing or not: the
+    log's end is never an earlier attempt's words, ``jobs.last_words``)."""
 
     def __init__(self, path: str, attempt: int) -> None:
         self.path, self.attempt, self.fd = path, attempt, -1
@@ -97,6 +98,11 @@ class _LazyLog:
             try:
                 os.unlink(path)
             except OSError:
+                pass
+        else:
+            try:
+                self.write(b"")
+            except OSError:  # its first output tries again, and says why it could not
                 pass
 
     def write(self, data: bytes) -> None:
@@ -156,6 +162,7 @@ def run_job(spec: dict) -> dict:
         return answer
     env = {k: os.environ[k] for k in PASSED if k in os.environ}
     env.update(spec["env"])
+    env["PDG_ITEM_ATTEMPT"] = str(spec["attempt"])  # as the local scheduler sets it (1 first)
     env["PDG_DASK_KEY"] = key  # how reap_orphans knows it should its worker die
     env["PDG_DASK_WORKER_PID"] = str(os.getpid())  # and whether its worker died (``reap_orphans``)
     held: list = []  # the worker's report relay, while this job may call it
