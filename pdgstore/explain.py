@@ -27,6 +27,7 @@ from pdgstore.errors import UnknownItem
 from pdgstore.log import EventLog
 from pdgstore.queries import JSON_SCHEMA, find_item, project_root
 from pdgstore.removed import Removed, find_removed
+from pdgstore.state import UNFINISHED_STATES
 
 if TYPE_CHECKING:
     from pdgstore.readmodel import ReadState
@@ -196,7 +197,11 @@ def _step(log: EventLog, state: ReadState, item_id: str, cook_id: int, name, pat
             reason = _new_reason(log, state, item.graph, item.node, cook_id) if item is not None else reasons.new()
         attempts = max((e.attempt for e in events if e.kind == "JobStarted"), default=1)
         tries = f" (its job started {attempts} times)" if attempts > 1 else ""
-        if ran:
+        # the cook has not recorded its end (still cooking, or the cook died): what it was set to do
+        unfinished = cooked is None and item is not None and item.cook_id == cook_id and item.state in UNFINISHED_STATES
+        if unfinished:
+            action, verb = ("run", "started running") if ran else ("pending", "was scheduled to run")
+        elif ran:
             action, verb = "run", "ran"
         elif item is not None and _merges(state, item_id) and cooked is not None:
             action, verb = "update", "was merged again"

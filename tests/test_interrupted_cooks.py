@@ -148,3 +148,28 @@ def test_a_killed_cook_is_summed_up_by_what_its_events_say_it_did(project):
     assert [json.loads(line)["payload"]["counts"] for line in finished] == [dead["items"]]
     check = project.pdg_process("check")  # replayed from the log, the cooks table says the same
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.timeout(180)
+def test_explain_of_an_item_its_cook_has_not_finished_says_so(project):
+    """During a cook, and after it died, an item still scheduled "was scheduled to run" and one
+    cooking "started running": neither "was updated" nor "ran" (the cook never recorded its end)."""
+    project.write("s.py", SLOW_GRAPH)
+    proc = project.popen("cook", "s.py", "--set", "delay=1", "--jobs", "2")
+    try:
+        wait_for_state(project, proc, "work", "cooking", 2)
+        for moment in ("cooking", "dead"):
+            items = json.loads(project.pdg("items", "work", "--json").stdout)["items"]
+            by_state = {i["state"]: i["name"] for i in items}
+            [pending] = explained(project, by_state["scheduled"])
+            assert (pending["action"], pending["cook_id"]) == ("pending", 1), moment
+            assert " was scheduled to run in cook 1 because " in pending["text"], moment
+            [running] = explained(project, by_state["cooking"])
+            assert running["action"] == "run" and " started running in cook 1 because " in running["text"], moment
+            if moment == "cooking":
+                proc.send_signal(signal.SIGKILL)
+                proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=60)
