@@ -70,6 +70,11 @@ CASES = {
         {"bad.py": "from pdgstore.engine import Graph\ngraph = Graph('x')\n"
                    "graph.range_generate('numbers', 2)\ngraph.wait_for_all('gather', 'nowhere')\n"},
     ),
+    "parameter_the_log_cannot_hold": Case(
+        ("cook", "bad.py"), ("bad.py:4", "node p", "parms['x'][1]['y']", "set {1, 2}"),
+        {"bad.py": "from pdgstore.engine import Graph\ngraph = Graph('x')\nr = graph.range_generate('r', 1)\n"
+                   "graph.python_processor('p', r, lambda item: None, parms={'x': [1, {'y': {1, 2}}]})\n"},
+    ),
     "unknown_node_argument": Case(("cook", "good.py", "nosuchnode"), ("nosuchnode",), {"good.py": GOOD_GRAPH}),
     "set_unknown_parameter": Case(
         ("cook", "good.py", "--set", "frames=3"), ("good.py", "frames"), {"good.py": GOOD_GRAPH},

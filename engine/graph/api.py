@@ -32,7 +32,7 @@ from pdgstore.engine.errors import GraphError, ParmError
 from pdgstore.engine.files.filetypes import TypeRegistry
 from pdgstore.engine.graph import nodes as n
 from pdgstore.engine.graph.attribnodes import PythonScript
-from pdgstore.engine.graph.attribs import recordable
+from pdgstore.engine.graph.attribs import recordable, unrecordable_part
 from pdgstore.engine.graph.commands import CommandProcessor, PythonScriptProcessor
 from pdgstore.engine.graph.generators import RangeGenerator
 from pdgstore.engine.graph.library import NodeLibrary
@@ -383,7 +383,8 @@ class Graph(NodeLibrary):
 
     # -- shape -----------------------------------------------------------------------------------
     def validate(self) -> None:
-        """Refuse connections to unknown nodes and cycles, naming the nodes involved."""
+        """Refuse connections to unknown nodes, cycles and parameters the log cannot hold, naming
+        the nodes involved (the loader adds the line that declared each)."""
         for node in self.nodes.values():
             for up in node.inputs:
                 if up not in self.nodes:
@@ -400,6 +401,7 @@ class Graph(NodeLibrary):
             if node_name is not None and node_name not in self.nodes:
                 raise _declared_error(line, f"a {event_type} handler is registered for unknown node {node_name}")
         self.topological_order()
+        self.describe()  # (a few milliseconds: each processor's source read again by the cook)
         named = {tag for node in self.nodes.values() if isinstance(tag := getattr(node, "tag", None), str)}
         for warning in self.types.unreached_handlers(named):  # the cook's warnings, once each
             if warning not in self.types.warnings:
@@ -451,10 +453,16 @@ class Graph(NodeLibrary):
             return self._held
         described = []
         for node in self.nodes.values():
+            raw = node.parms()
             try:
-                parms = recordable(node.parms(), f"a parameter of node {node.name}:")
-            except TypeError as exc:
-                raise GraphError(str(exc)) from None
+                parms = recordable(raw)
+            except TypeError:
+                where, part = unrecordable_part(raw)
+                raise _declared_error(
+                    _line(node),
+                    f"node {node.name}: parameter {where} ({type(part).__name__} {part!r:.60}) cannot be recorded:"
+                    " use str-keyed dicts, lists, str, int, float, bool and None",
+                ) from None
             described.append({"name": node.name, "type": node.type_name, "inputs": list(node.inputs), "parms": parms})
         return described
 

@@ -205,6 +205,21 @@ def recordable(value: Any, what: str = "value") -> Any:
         ) from None
 
 
+def unrecordable_part(value: Any, where: str = "") -> tuple[str, Any]:
+    """Where in ``value`` (a dict of parameters, as ``recordable`` refused it) the part the log
+    cannot hold is, written as the graph would reach it (``parms['x']``, ``env[0]``), and that part."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for key, part in items:
+        if not isinstance(key, (str, int)) or (isinstance(value, dict) and not isinstance(key, str)):
+            return where or "a key", key
+        here = f"{where}[{key!r}]" if where else str(key)
+        try:
+            recordable(part)
+        except TypeError:
+            return unrecordable_part(part, here)
+    return where, value
+
+
 #: the ints the log can hold (msgpack's range): an attribute outside it is refused when set
 INT_MIN, INT_MAX = -(1 << 63), (1 << 64) - 1
 
