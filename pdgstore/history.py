@@ -194,7 +194,7 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: boo
         "first_seq": span[0],
         "last_seq": span[1],
         "nodes": rows,
-        "ran": sorted(ran, key=_natural) if ran_names else None,
+        "ran": sorted(ran, key=queries.natural_key) if ran_names else None,
         "failures": [
             {"item_id": i, "name": named[i][1], "node": named[i][0], "error": fates.errors.get(i, "")} for i in failed
         ],
@@ -323,11 +323,6 @@ def _node_of_removed(log: EventLog, item_id: str) -> str:
     return ""
 
 
-def _natural(name: str) -> tuple:
-    head, _, tail = name.rpartition("_")
-    return (head, int(tail)) if tail.isdigit() else (name, 0)
-
-
 def diff_at(log: EventLog, a_seq: int, b_seq: int, here: Callable[[str], str] | None = None) -> dict:
     """``diff`` from the state after event ``a_seq`` to the state after ``b_seq``, reading only the
     items that the events between the two points touched: every other item is the same at both, so
@@ -408,7 +403,7 @@ def diff(log: EventLog, a: State, b: State, lookup=None, here: Callable[[str], s
         if item_id not in b.items:
             rows.append(row(old, "removed", old, None, None))
             counts["removed"] += 1
-    rows.sort(key=lambda r: (r["graph"], r["node"], _natural(r["name"])))
+    rows.sort(key=lambda r: (r["graph"], r["node"], queries.natural_key(r["name"])))
     return {"counts": {k: counts[k] for k in ("added", "removed", "rerun", "updated", "changed")}, "items": rows}
 
 

@@ -9,6 +9,7 @@ relative to where the user stands.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -277,7 +278,7 @@ def item_detail(
         parents=[{"item_id": p, "name": names.get(p, "")} for p in parent_ids],
         attrs={
             name: {"type": attr[0], "values": attr[1], **({"flags": list(attr[2])} if len(attr) > 2 else {})}
-            for name, attr in sorted(item.attrs.items())
+            for name, attr in sorted(item.attrs.items(), key=lambda kv: natural_key(kv[0]))
         },
         inputs=[file_dict(i, root) for i in inputs],
         error=item.error,
@@ -321,6 +322,15 @@ def job_detail(state: ReadState, item_id: str) -> dict | None:
         "log_path": uri_path(log_uri),
         "exit_code": exit_code,
     }
+
+
+def natural_key(text: str) -> tuple:
+    """``text``'s key in the order people count in: its runs of digits as numbers (a2 before a10,
+    upper_9 before upper_10)."""
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(_DIGITS.split(text)))
+
+
+_DIGITS = re.compile(r"(\d+)")
 
 
 def uri_path(uri: str) -> str:

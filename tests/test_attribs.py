@@ -400,3 +400,24 @@ def test_unknown_attribute_in_a_real_cook_fails_the_item_naming_node_item_and_pa
             assert word in item.error, item.error
         assert "ExpansionError" in item.traceback
     assert len(caught) == 2 and all(isinstance(m, str) for m in caught)
+
+
+def test_pdg_show_lists_attributes_in_counting_order(project):
+    """a2 before a10, as people count: in the table and in --json's keys."""
+    project.write("many.py", """
+        from pdgstore.engine import Graph
+        graph = Graph("many")
+
+        @graph.python_processor("set", upstream=graph.range_generate("r", 1))
+        def set_many(item):
+            for i in (10, 2, 1, 0, 11):
+                item.set_attrib(f"a{i}", i)
+    """)
+    assert project.pdg("cook", "many.py").exit_code == 0
+    import json
+
+    shown = json.loads(project.pdg("show", "set_1", "--json").stdout)
+    names = [n for n in shown["item"]["attrs"] if n.startswith("a")]
+    assert names == ["a0", "a1", "a2", "a10", "a11"]
+    text = project.pdg("show", "set_1").stdout
+    assert [text.index(f"a{i} ") for i in (0, 1, 2, 10, 11)] == sorted(text.index(f"a{i} ") for i in (0, 1, 2, 10, 11))
