@@ -11,7 +11,15 @@ from __future__ import annotations
 import enum
 
 
-class attribType(enum.IntEnum):  # noqa: N801 - PDG's name
+class _PDGEnum(enum.IntEnum):
+    """An enum of PDG's: a number, printed as PDG prints its members (``workItemState.CookedSuccess``;
+    Python 3.11's ``IntEnum`` prints the bare number)."""
+
+    __str__ = enum.Enum.__str__
+    __format__ = enum.Enum.__format__
+
+
+class attribType(_PDGEnum):  # noqa: N801 - PDG's name
     Undefined = -1
     Int = 0
     Float = 1
@@ -43,6 +51,9 @@ _ATTRIB_KINDS = {
 
 
 class attribFlag(enum.IntFlag):  # noqa: N801
+    __str__ = enum.Enum.__str__  # as ``_PDGEnum``: ``attribFlag.NoCopy``, ``attribFlag.NoCopy|EnvExport``
+    __format__ = enum.Enum.__format__
+
     NoFlags = 0
     NoCopy = 0x0001
     EnvExport = 0x0002
@@ -52,7 +63,7 @@ class attribFlag(enum.IntFlag):  # noqa: N801
     All = 0xFFFF
 
 
-class workItemState(enum.IntEnum):  # noqa: N801
+class workItemState(_PDGEnum):  # noqa: N801
     Undefined = 0
     Dirty = 1
     Uncooked = 2
@@ -86,13 +97,13 @@ _STATES = {
 }
 
 
-class workItemType(enum.IntEnum):  # noqa: N801
+class workItemType(_PDGEnum):  # noqa: N801
     Regular = 0
     Batch = 1
     Partition = 2
 
 
-class workItemCookType(enum.IntEnum):  # noqa: N801
+class workItemCookType(_PDGEnum):  # noqa: N801
     Generate = 0
     InProcess = 1
     OutOfProcess = 2
@@ -100,7 +111,7 @@ class workItemCookType(enum.IntEnum):  # noqa: N801
     Automatic = 4
 
 
-class workItemLogType(enum.IntEnum):  # noqa: N801
+class workItemLogType(_PDGEnum):  # noqa: N801
     Error = 0
     Warning = 1
     Message = 2
@@ -112,14 +123,14 @@ class workItemLogType(enum.IntEnum):  # noqa: N801
         return ("error", "warning", "info", "info")[self]
 
 
-class fileType(enum.IntEnum):  # noqa: N801
+class fileType(_PDGEnum):  # noqa: N801
     Generated = 0
     Expected = 1
     Runtime = 2
     RuntimeExpected = 3
 
 
-class cookType(enum.IntEnum):  # noqa: N801
+class cookType(_PDGEnum):  # noqa: N801
     """How ``GraphContext.cook`` cooks: ``StaticDepsFull``/``StaticDepsNode`` are ``pdg cook --static``."""
 
     Regenerate = 0
@@ -129,7 +140,7 @@ class cookType(enum.IntEnum):  # noqa: N801
     Generate = 4
 
 
-class batchActivation(enum.IntEnum):  # noqa: N801
+class batchActivation(_PDGEnum):  # noqa: N801
     First = 0
     Any = 1
     All = 2
