@@ -360,7 +360,11 @@ class EventLog(LogReader):
             damaged = sqlitefile.damaged_text(exc)  # a row the batch's fold read: corrupt, not a failed write
             if damaged:
                 raise StoreRefused.corrupt(self.display, damaged) from None
-            raise StoreIOError(f"writing to {self.display} failed: {exc}; the cook stops here (not retried)") from None
+            if "readonly" in str(exc):  # a read-only file or mount: stays so until the user changes it
+                raise StoreRefused(f"{self.display} is read-only ({exc}): nothing was written") from None
+            raise StoreIOError(
+                f"writing to {self.display} failed: {exc}; nothing of it was written (not retried)"
+            ) from None
         except sqlite3.IntegrityError as exc:
             raise StoreError(
                 f"appending to {self.display} was refused ({exc}): did another process write to it? "

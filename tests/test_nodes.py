@@ -454,7 +454,7 @@ def test_python_script_node_edits_attributes_in_process(tmp_path):
     assert [val(i, "double") for i in items] == [0, 2, 4]
     assert seen == [{"set": {1, 2}}] * 3
     assert items[0].attrs["obj"][0] == "pyobject"
-    assert val(items[0], "vec") == ["z", "z", "z"]
+    assert val(items[0], "vec") == ["", "", "z"]  # an index past the end pads with the type's default, as PDG
 
 
 def test_python_script_refuses_bad_code():

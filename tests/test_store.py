@@ -291,6 +291,20 @@ def test_append_is_read_back_in_order(tmp_path):
         assert log.next_seq == 81
 
 
+def test_a_read_only_store_refuses_a_write_with_a_sentence(tmp_path):
+    """A store on a read-only mount (here: the connection made query-only) refuses, exit 2 (it
+    stays so until the user changes it), in words that name no cook: ``pdg dirty`` writes too."""
+    db = tmp_path / "s.db"
+    with EventLog.open(str(db), writer=True, create=True) as log:
+        log.append(some_events(1, 5))
+        log.conn.execute("PRAGMA query_only = ON")
+        with pytest.raises(StoreRefused) as refused:
+            log.append(some_events(6, 5))
+    assert str(refused.value).endswith("s.db is read-only (attempt to write a readonly database): nothing was written")
+    assert refused.value.exit_code == 2
+    assert seqs(db) == list(range(1, 6))
+
+
 def test_reader_cannot_append(tmp_path):
     db = make_store(tmp_path / "s.db")
     with EventLog.open(str(db)) as log, pytest.raises(Exception):

@@ -21,6 +21,7 @@ from pdgstore.engine.files import records as files
 from pdgstore.engine.files.confine import outside_allowed
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.pdgapi.bridge import item_json
+from pdgstore.engine.pdgapi.setters import different_type
 from pdgstore.engine.schedulers import jobs
 from pdgstore.engine.schedulers import reports as rp
 from pdgstore.engine.schedulers.contract import Scheduler
@@ -258,8 +259,18 @@ class Intake:
         self.settle.cancelled(report.item_id, report.message)
 
     def _attrib_set(self, report: rp.AttribSet) -> None:
+        """Record an attribute a job (``pdgcmd.set*Attrib``) or a scheduler set. One the item has
+        with another type is refused, as PDG refuses it and as the item's own ``pdgjson`` and an
+        in-process item do (``pdgapi.setters``): the job hears why and fails, the type stays."""
         if self._late(report):
             return
+        item = self.host.state.items[report.item_id]
+        old = item.attrs.get(report.name)
+        if old is not None and old[0] != report.attr[0]:
+            why = different_type(None, report.name, old[0], report.attr[0])
+            self.host.recorder.emit(ev.WorkItemLogged, item_id=report.item_id, level="warning", text=why)
+            self.heard_why[report.item_id] = f"result server: {why}"
+            return self._answer(report.done, different_type(item.name, report.name, old[0], report.attr[0]))
         self.host.recorder.emit(ev.WorkItemAttribSet, item_id=report.item_id, name=report.name, attr=report.attr)
         self._answer(report.done, None)
 

@@ -272,22 +272,33 @@ class WorkItem:
     def hasAttrib(self, name: str) -> bool:  # noqa: N802
         return name in self.attrs
 
+    # PDG's typed setters: a list sets the whole array; an index past the end pads with the type's
+    # default; an attribute of another type is refused (``pdgapi.setters``). ``set_attrib`` replaces.
     def setIntAttrib(self, name: str, value, index: int = 0) -> None:  # noqa: N802
-        self._set_component(name, int(value), index)
+        self._set_component(name, "int", value, index)
 
     def setFloatAttrib(self, name: str, value, index: int = 0) -> None:  # noqa: N802
-        self._set_component(name, float(value), index)
+        self._set_component(name, "float", value, index)
 
     def setStringAttrib(self, name: str, value, index: int = 0) -> None:  # noqa: N802
-        self._set_component(name, str(value), index)
+        self._set_component(name, "string", value, index)
 
     def setFileAttrib(self, name: str, path, tag: str = "file", index: int = 0) -> None:  # noqa: N802
-        self._set_component(name, attribs.File(path, tag), index)
+        """PDG's ``setFileAttrib(name, value, index)``; a path (not a ``File``) takes ``tag``."""
+        if isinstance(tag, int) and not isinstance(tag, bool):  # PDG's positional index
+            tag, index = "file", tag
+        value = path if isinstance(path, (attribs.File, list, tuple)) else attribs.File(path, tag)
+        self._set_component(name, "file", value, index)
 
     def setDictAttrib(self, name: str, value: dict, index: int = 0) -> None:  # noqa: N802
-        self._set_component(name, dict(value), index)
+        self._set_component(name, "dict", value, index)
 
     def setPyObjectAttrib(self, name: str, obj: Any) -> None:  # noqa: N802
+        old = self.attrs.get(name)
+        if old is not None and old[0] != "pyobject":
+            from pdgstore.engine.pdgapi.setters import AttribError, different_type
+
+            raise AttribError(different_type(self.name, name, old[0], "pyobject"))
         self.set_pyobject_attrib(name, obj)
 
     def setAttribFlag(self, name: str, flag: str) -> None:  # noqa: N802
@@ -297,15 +308,12 @@ class WorkItem:
     def addOutputFile(self, path, tag: str | None = None) -> None:  # noqa: N802
         self.add_output_file(path, tag)
 
-    def _set_component(self, name: str, value: Any, index: int) -> None:
-        """PDG's ``set*Attrib(name, value, index)``: set one value of the array, growing it."""
-        values = list(self.attrib_array(name)) if name in self.attrs else []
-        if index < 0:
-            raise IndexError(f"work item {self.name}, attribute {name!r}: index {index} is negative")
-        if index >= len(values):
-            values += [value] * (index + 1 - len(values))
-        values[index] = value
-        self.set_attrib(name, values)
+    def _set_component(self, name: str, kind: str, value: Any, index: int) -> None:
+        """PDG's ``set<Type>Attrib(name, value, index)`` (``pdgapi.setters.typed_set``)."""
+        from pdgstore.engine.pdgapi.setters import typed_set
+
+        self._writable(f"set attribute {name!r}")
+        self._write_attrib(name, typed_set(self.name, self.attrs.get(name), name, kind, value, index), kind)
 
     # -- files -----------------------------------------------------------------------------------
     def _info(self, rec: list) -> FileInfo:

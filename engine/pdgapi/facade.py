@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # what the names are, for the type checker; at run time each 
     from pdgstore.engine.pdgapi.items import Attribute, WorkItem
     from pdgstore.engine.pdgapi.items import NodeRef as Node
     from pdgstore.engine.pdgapi.scheduler import PyScheduler, Scheduler
+    from pdgstore.engine.pdgapi.setters import AttribError
     from pdgstore.engine.schedulers.contract import AcceptResult as acceptResult
     from pdgstore.engine.schedulers.contract import ScheduledItem
     from pdgstore.engine.schedulers.contract import ScheduleResult as scheduleResult
@@ -46,6 +47,7 @@ _CONTRACT = "pdgstore.engine.schedulers.contract"
 #: (``ensure_pdg_module``), and most graph files never touch it, so a cook does not pay for loading
 #: PDG's scheduler base and what it brings (the job runner).
 _EXPORTS = {
+    "AttribError": ("pdgstore.engine.pdgapi.setters", "AttribError"),
     "Attribute": ("pdgstore.engine.pdgapi.items", "Attribute"),
     "File": ("pdgstore.engine.graph.attribs", "File"),
     "Graph": ("pdgstore.engine.pdgapi.context", "Graph"),
@@ -89,6 +91,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AttribError",
     "Attribute",
     "File",
     "Graph",

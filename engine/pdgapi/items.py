@@ -24,6 +24,7 @@ from pdgstore.engine.pdgapi.enums import (
     workItemState,
     workItemType,
 )
+from pdgstore.engine.pdgapi.setters import DEFAULTS, one_value, typed_set
 
 #: node name -> its type name, filled as graphs add nodes: a handler given only an item can still
 #: answer ``work_item.node.type.typeName`` (the log and the cache checker know node names only)
@@ -153,12 +154,21 @@ class Attribute:
         return attribs.as_text(self.value(index))
 
     def setValue(self, value, index: int = 0) -> None:  # noqa: N802
-        values = self.values
+        """Set the value at ``index`` as the attribute's own type (``typed_set``: past the end pads)."""
+        attr = self._attr
+        if attr[0] in DEFAULTS:
+            values = typed_set(self._owner.name, attr, self.name, attr[0], value, index)
+            return self._owner._write_attrib(self.name, values, attr[0])
+        values = self.values  # a pyobject's
         values.extend([type(value)()] * (index + 1 - len(values)))
         values[index] = value
         self._owner._write_attrib(self.name, values)
 
     def setValues(self, values) -> None:  # noqa: N802
+        attr = self._attr
+        if attr[0] in DEFAULTS:
+            values = typed_set(self._owner.name, attr, self.name, attr[0], list(values))
+            return self._owner._write_attrib(self.name, values, attr[0])
         self._owner._write_attrib(self.name, list(values))
 
     def __repr__(self) -> str:
@@ -167,14 +177,8 @@ class Attribute:
 
 def typed_as(values: list, kind: str | None) -> list:
     """``values`` as a stored attribute of ``kind`` (PDG's typed setters), or of the type they have."""
-    if kind == "string":
-        values = [str(v) for v in values]
-    elif kind == "float":
-        values = [float(v) for v in values]
-    elif kind == "int":
-        values = [int(v) for v in values]
-    elif kind == "file":
-        values = [v if isinstance(v, File) else File(str(v)) for v in values]
+    if kind in DEFAULTS:
+        values = [one_value(kind, v) for v in values]
     attr = attribs.typed(values)
     if kind is not None and not values:
         attr[0] = kind
@@ -426,14 +430,7 @@ class WorkItemAPI:
 
     # -- writes (where the holder allows them) -----------------------------------------------------
     def _set(self, name: str, kind: str, value, index: int) -> None:
-        if isinstance(value, (list, tuple)):
-            return self._write_attrib(name, list(value), kind)
-        attr = self._attrs().get(name)
-        values = list(attribs.array_of(attr)) if attr is not None and attr[0] == kind else []
-        default = {"int": 0, "float": 0.0, "string": "", "file": File(""), "dict": {}}[kind]
-        values.extend([default] * (index + 1 - len(values)))
-        values[index] = value
-        self._write_attrib(name, values, kind)
+        self._write_attrib(name, typed_set(self.name, self._attrs().get(name), name, kind, value, index), kind)
 
     def setIntAttrib(self, name: str, value, index: int = 0) -> None:  # noqa: N802
         self._set(name, "int", value, index)

@@ -111,6 +111,9 @@ class WorkItem(AttributeOwner):
         if json_obj:
             self._load(json_obj)
 
+    def _owner_name(self):
+        return getattr(self, "_name", "")
+
     def _load(self, data):
         self._version = self._version or data.get("version", 1)
         self._graph._load_attributes(data.get("graph", {}))

@@ -375,8 +375,17 @@ class AttributeOwner:
                 raise AttribError("Unsupported attribute type")
             attrib = self._attributes[key] = Attribute(attrib_type, key, self)
         elif attrib.type != attrib_type:
-            raise AttribError(f"An attribute with the name '{key}' already exists with a different type")
+            # the engine's in-process items and its result server refuse with the same sentence
+            # (pdgstore.engine.pdgapi.setters.different_type), naming the item where there is one
+            old, new = attrib.type.name.lower(), attribType(attrib_type).name.lower()
+            clause = f"an attribute with the name {key!r} already exists with a different type ({old}, not {new})"
+            owner = self._owner_name()
+            raise AttribError(f"work item {owner}: {clause}" if owner else clause[0].upper() + clause[1:])
         return attrib
+
+    def _owner_name(self):
+        """The work item whose attributes these are, for a refusal's sentence ('' for the graph's)."""
+        return ""
 
     def hasAttrib(self, key):
         return key in self._attributes
