@@ -9,12 +9,13 @@ from pdgstore.cli import render
 from pdgstore.cli.options import UsageMistake, db_option, json_option
 
 from pdgstore import history, queries, refs
+from pdgstore.liveness import DIED, RUNNING, status_now
 from pdgstore.locate import open_store
 from pdgstore.queries import COOK_COUNTS, JSON_SCHEMA
 from pdgstore.readmodel import TableState
 from pdgstore.removed import item_id_in_log
 
-STATUSES = ("success", "failed", "cancelled", "running", "died")
+STATUSES = ("success", "failed", "cancelled", RUNNING, DIED)
 #: warnings printed in a cook's detail (``--json`` has them all)
 WARNINGS_SHOWN = 20
 
@@ -51,14 +52,13 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
         state = TableState(log)
         if cook_id is not None:
             detail = history.cook_detail(log, cook_id, state, ran_names=as_json)
-            if detail["status"] == "running" and not log.writer_pid():
-                detail["status"] = "died"
+            if detail["status"] == RUNNING:
+                detail["status"] = status_now(RUNNING, log.writer_pid())
             return _show_cook(detail, as_json)
         rows = queries.cooks(state)
         writer = log.writer_pid()
         for r in rows:
-            if r["status"] == "running" and not writer:
-                r["status"] = "died"
+            r["status"] = status_now(r["status"], writer)
         if status:
             rows = [r for r in rows if r["status"] == status]
         if since is not None:

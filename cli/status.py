@@ -8,6 +8,7 @@ from pdgstore.cli.options import at_option, db_option, json_option
 
 from pdgstore import queries, refs
 from pdgstore.events import STATES
+from pdgstore.liveness import status_now
 from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
 
@@ -29,7 +30,7 @@ def command(at, db, as_json) -> None:
         why = log.stopped_note(running.pid) if running is not None and not writer and point is None else ""
     cook = None
     if running is not None:
-        alive = "running" if (writer or point is not None) else "died"
+        alive = running.status if point is not None else status_now(running.status, writer)  # --at: then, not now
         cook = {"cook_id": running.cook_id, "graph": running.graph, "pid": running.pid, "status": alive, "error": why}
     if as_json:
         render.emit_json(

@@ -53,6 +53,8 @@ CPU_SHARE = 0.2
 #: as the cook; one subscriber still hears every ``BUSY_INTERVAL_S``
 PER_SUBSCRIBER_S = 0.005
 MAX_BUSY_INTERVAL_S = 0.5
+#: how often, while the store is quiet, the follower looks whether the cook it shows running died
+LIVENESS_S = 1.0
 #: events a step reads at most per query (a long catch-up is read in slices)
 POLL_LIMIT = 5000
 #: subscribed work items the follower names in its query; beyond, it reads every row
@@ -92,6 +94,9 @@ class DataLayer:
         self._delivering = 0
         self._deferred: list[tuple[Any, str, int | None]] = []
         self._interest_cache: _Interest | None = None
+        #: when the follower next looks for a dead cook, and the last one it told of (``_tell_death``)
+        self._liveness_at = 0.0
+        self._told_died: int | None = None
 
     # -- the store -------------------------------------------------------------------------------
     @property
@@ -131,6 +136,8 @@ class DataLayer:
             try:
                 with self.lock:
                     read = self.step()
+                    if not read:
+                        self._tell_death()
                 wait = POLL_INTERVAL_S
                 if read:  # a cook is writing: pace the steps (each is a frame to every subscriber)
                     now = time.process_time()
@@ -159,7 +166,7 @@ class DataLayer:
         if not view.is_open():
             if not view.open():
                 return 0
-            opened = True
+            opened, self._told_died = True, None  # a store made again: its cook ids start over
             self.boundaries.clear()
             self.boundaries.append(view.seq)
         interest = self._interest()
@@ -201,6 +208,22 @@ class DataLayer:
         self.stats["polls"] += 1
         self.stats["events"] += end - start
         return end - start
+
+    def _tell_death(self) -> None:
+        """A cook killed without a word (``kill -9``) records no end: its events just stop. While
+        the store is quiet, every ``LIVENESS_S``, the follower looks whether the cook the log shows
+        running still runs (``storeobjects.died_cook``); its graph's subscribers hear, once, that it
+        died, as a snapshot would now say."""
+        now, view = time.monotonic(), self.view
+        if now < self._liveness_at or view is None or not view.is_open():
+            return
+        self._liveness_at = now + LIVENESS_S
+        if not any(parsed[0] == "graph" for parsed in self._interest().parsed.values()):
+            return
+        cook = storeobjects.died_cook(view)
+        if cook is not None and cook.cook_id != self._told_died:
+            self._told_died = cook.cook_id
+            self.deliver(storeobjects.graph_path(cook.graph), [storeobjects.died_message(view.seq)], view.seq)
 
     def _interest(self) -> _Interest:
         if self._interest_cache is None or self._interest_cache.version != self._version:

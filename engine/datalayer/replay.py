@@ -27,6 +27,7 @@ from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET, Message
 from pdgstore.engine.datalayer.storeview import STATE_KINDS, Compacted, StoreView
 
 from pdgstore import projection, queries
+from pdgstore.liveness import DIED
 from pdgstore.state import Item, State
 
 
@@ -115,7 +116,20 @@ def resume_frames(view: StoreView, path: str, since: int, boundaries: Sequence[i
             last = now
         if messages:
             frames.append((cut, messages))
+    if parsed[0] == "graph":
+        _add_death(view, parsed[1], frames)
     return frames
+
+
+def _add_death(view: StoreView, graph: str, frames: list[tuple[int, list]]) -> None:
+    """A cook that died is told live when the follower finds it gone, at no event of its own: a
+    resumed subscriber hears it at the end of its frames, whether or not it heard it before."""
+    cook = view.last_cook(graph)
+    if cook is None or view.cook_status(cook) != DIED:
+        return
+    if not frames or frames[-1][0] != view.seq:
+        frames.append((view.seq, []))
+    merge(frames[-1][1], storeobjects.died_message(view.seq))
 
 
 class _Replaying:

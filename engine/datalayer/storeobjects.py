@@ -14,19 +14,21 @@ stable item id)::
 client resuming from a seq alike: it reads the event and, where the event does not say it, the
 view as it stood before the event (which node a removed item belonged to). A node's counts are
 summaries: they are sent as one ``SetValues`` per poll when they changed (``node_summary``), not per
-event.
+event. A graph's ``cook_status`` is its last cook's as every reader tells it (``pdgstore.liveness``):
+``died`` for one the log shows running whose process is gone, which no event says (``died_cook``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET
+from pdgstore.engine.datalayer.messages import APPEND, REMOVE, SET, Message
 from pdgstore.engine.datalayer.messages import PropertyNames as P
 from pdgstore.engine.datalayer.storeview import StoreView
 
 from pdgstore.events import DONE_STATES, STATES
-from pdgstore.state import Item
+from pdgstore.liveness import DIED
+from pdgstore.state import CookRecord, Item
 
 ROOT = "pdg"
 NODE_PREFIX = "node_"
@@ -88,7 +90,7 @@ def properties(view: StoreView, parsed: tuple) -> dict[str, list]:
             P.NodeList: view.node_names(graph),
             P.WorkItems: view.item_ids(graph),
             P.CookId: [cook.cook_id] if cook else [],
-            P.CookStatus: [cook.status] if cook else [],
+            P.CookStatus: [view.cook_status(cook)] if cook else [],
         }
     if kind == "node":
         graph, node = parsed[1], parsed[2]
@@ -154,6 +156,20 @@ def cook_state(counts: dict[str, int]) -> str:
     if all(state in DONE_STATES for state in counts):
         return "cooked"
     return "uncooked"
+
+
+def died_cook(view: StoreView) -> CookRecord | None:
+    """The cook the log shows running whose process has died (``pdgstore.liveness``), or None.
+    A cook killed without a word records no end: this is how a follower learns it ended."""
+    with view.reading():
+        cook = view.running_cook()
+    return cook if cook is not None and view.cook_status(cook) == DIED else None
+
+
+def died_message(seq: int) -> Message:
+    """What a graph's subscribers hear when its running cook died: its ``cook_status`` is set as
+    a snapshot would now give it."""
+    return Message(SET, seq, P.CookStatus, [DIED])
 
 
 # -- deltas ---------------------------------------------------------------------------------------

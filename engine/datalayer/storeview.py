@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pdgstore import codec, patches, projection, queries, tables
 from pdgstore.errors import StoreError
 from pdgstore.events import Event
+from pdgstore.liveness import RUNNING, status_now
 from pdgstore.log import EventLog
 from pdgstore.state import Item, State
 
@@ -380,6 +381,13 @@ class StoreView:
 
     def running_cook(self):
         return self.reader.running_cook()
+
+    def cook_status(self, cook) -> str:
+        """``cook``'s status as every reader tells it (``pdgstore.liveness``): one recorded running
+        that no process runs any more died. Looks at the writer lock only for such a cook."""
+        if cook.status != RUNNING or self.log is None:
+            return cook.status
+        return status_now(cook.status, self.log.writer_pid())
 
     def has_history_after(self, seq: int) -> bool:
         """Whether the log still holds every event after ``seq`` (not compacted away)."""

@@ -20,6 +20,7 @@ from pdgstore import history, queries, refs
 from pdgstore.errors import PdgError
 from pdgstore.events import STATES
 from pdgstore.explain import explain
+from pdgstore.liveness import RUNNING, status_now
 from pdgstore.log import EventLog
 from pdgstore.readmodel import TableState
 
@@ -66,13 +67,15 @@ class WebApi:
             for name, info in state.graphs.items():
                 edges[name] = {n["name"]: _upstream(n) for n in info.nodes}
             running = state.running_cook()
+            if running is not None and status_now(running.status, log.writer_pid()) != RUNNING:
+                running = None  # recorded running, but its process died (``liveness``)
             return {
                 "seq": point.seq if point else log.last_seq(),
                 "at": point.to_json() if point else None,
                 "states": list(STATES),
                 "nodes": rows,
                 "edges": edges,
-                "running_cook": running.cook_id if running is not None and log.writer_pid() else None,
+                "running_cook": running.cook_id if running is not None else None,
             }
 
     def items(self, graph: str, node: str, at: str | None = None) -> dict:
@@ -145,8 +148,7 @@ class WebApi:
             rows = queries.cooks(TableState(log))
             writer = log.writer_pid()
             for r in rows:
-                if r["status"] == "running" and not writer:
-                    r["status"] = "died"
+                r["status"] = status_now(r["status"], writer)
                 r["started"], r["ended"] = queries.iso(r["started_ns"]), queries.iso(r["ended_ns"])
             return {"seq": log.last_seq(), "cooks": rows}
 
