@@ -11,9 +11,11 @@ from pdgstore.cli.options import db_option, json_option
 
 from pdgstore import queries
 from pdgstore.errors import PdgError
+from pdgstore.liveness import DIED, status_now
 from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
 from pdgstore.readmodel import TableState
+from pdgstore.state import CookRecord
 
 POLL_S = 0.2
 
@@ -31,12 +33,27 @@ class NoLogYet(PdgError):
     exit_code = 1
 
 
-def _job(db, item: str) -> tuple[dict, dict | None]:
+class CookDied(PdgError):
+    """The cook of a followed item died (``pdgstore.liveness``): the item will not finish, and
+    nothing is left to follow (exit 1, as a cook with failed items)."""
+
+    exit_code = 1
+
+
+#: the states of an item whose job may still write
+UNDER_WAY = ("scheduled", "cooking")
+
+
+def _job(db, item: str) -> tuple[dict, dict | None, CookRecord | None]:
+    """The item (by name or id), its last job, and the cook the log shows running when its
+    process has died (else None: it runs, or no cook is under way)."""
     with open_store(db) as log:
         state = TableState(log)
         found = queries.find_item(state, item)
         about = {"item_id": found.item_id, "name": found.name, "graph": found.graph, "state": found.state}
-        return about, queries.job_detail(state, found.item_id)
+        running = state.running_cook()
+        died = running if running is not None and status_now(running.status, log.writer_pid()) == DIED else None
+        return about, queries.job_detail(state, found.item_id), died
 
 
 @click.command("log", short_help="Print (or follow) the log of a work item's job.")
@@ -47,9 +64,10 @@ def _job(db, item: str) -> tuple[dict, dict | None]:
 def command(item, follow, db, as_json) -> None:
     """Print the log file of ITEM's last job (by item id, id prefix of 6 or more characters, or
     name; or GRAPH/ITEM); with --follow keep printing as the job writes, until the item stops
-    cooking. Standard output holds the job's own output alone: when the job printed nothing it
-    stays empty, and a line on stderr says so (--json: "text" is "")."""
-    found, job = _job(db, item)
+    cooking, or until its cook is found dead (killed: exit 1, the item unfinished). Standard output
+    holds the job's own output alone: when the job printed nothing it stays empty, and a line on
+    stderr says so (--json: "text" is "")."""
+    found, job, died = _job(db, item)
     if job is None or not job["log_path"]:
         if found["state"] in ("waiting", "scheduled", "cooking"):
             raise NoLogYet(f"work item {found['name']} has no job log yet (it is {found['state']})")
@@ -61,10 +79,15 @@ def command(item, follow, db, as_json) -> None:
     text, offset = joblog.read_from(path, 0)
     sys.stdout.write(text)
     sys.stdout.flush()
-    while follow and found["state"] in ("scheduled", "cooking"):
+    while follow and found["state"] in UNDER_WAY:
+        if died is not None:  # its cook was killed: nobody runs the job or records its end
+            raise CookDied(
+                f"cook {died.cook_id} of {died.graph} died (pid {died.pid}) before work item {found['name']} "
+                f"finished: it stays {found['state']} until the next cook records it cancelled"
+            )
         time.sleep(POLL_S)
-        found, job = _job(db, item)
-        text, offset = joblog.read_from(path, offset)
+        found, job, died = _job(db, item)
+        text, offset = joblog.read_from(path, offset)  # what it wrote until then, first
         if text:
             sys.stdout.write(text)
             sys.stdout.flush()

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -154,3 +155,22 @@ def test_a_resumed_subscription_hears_that_the_cook_died(killed_cook, serve):
     mirror, kinds = asyncio.run(resume())
     assert 0 not in kinds, "resumed with deltas, not a snapshot"
     assert mirror["cook_id"] == [1]
+
+
+def test_log_follow_of_an_item_of_a_killed_cook_stops_and_says_why(killed_cook):
+    project, kill = killed_cook
+    pid = kill()
+    try:
+        r = project.pdg_process("log", "up_1", "--follow", timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("pdg log --follow kept following an item of a dead cook")
+    assert r.returncode == 1, r.stderr
+    assert r.stdout == "started 0\n"  # what the job wrote before the kill, whole
+    [line] = r.stderr.splitlines()
+    assert line == (
+        f"pdg: cook 1 of g2 died (pid {pid}) before work item up_1 finished: it stays cooking until the next "
+        "cook records it cancelled"
+    )
+    # without --follow it prints the log as before, and succeeds
+    plain = project.pdg_process("log", "up_1", timeout=60)
+    assert plain.returncode == 0 and plain.stdout == "started 0\n"
