@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
 import click
 from click.core import ParameterSource
-from pdgstore.cli import render
+from pdgstore.cli import render, stopsignals
 from pdgstore.cli.memory import return_large_blocks
 from pdgstore.cli.options import exclusive, json_option, store_option
 from pdgstore.engine.errors import ParmError
@@ -95,24 +94,17 @@ def command(
     return_large_blocks()
     show_progress = not as_json and sys.stderr.isatty()
     progress_ui = _Progress() if show_progress else None
-    # SIGTERM (systemd, docker, CI timeouts) and SIGHUP (a closed terminal) cancel like Ctrl-C: the
-    # jobs' process groups are killed, the items recorded cancelled, nothing is left running
-    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.getsignal(sig) for sig in stop_signals}
-    words = {
-        signal.SIGINT: "interrupted (Ctrl-C)",
-        signal.SIGTERM: "terminated (SIGTERM)",
-        signal.SIGHUP: "hung up (SIGHUP)",
-    }
+    # SIGTERM and SIGHUP cancel like Ctrl-C (``stopsignals``): the jobs' process groups are killed,
+    # the items recorded cancelled, nothing is left running; one ignored (nohup) stays ignored
+    previous: dict = {}
 
     def on_cook(cook) -> None:
         def interrupt(signum, frame) -> None:
             if cook.is_cancelled:
                 cook.grace_s = 0  # a second signal: stop waiting for running items
-            cook.cancel(words.get(signum, "interrupted"))
+            cook.cancel(stopsignals.why(signum))
 
-        for sig in stop_signals:
-            signal.signal(sig, interrupt)
+        stopsignals.catch(interrupt, previous)
         # told at once: the cook waits for its in-process items to end, which may take long
         cook.notice = lambda message: click.echo(f"pdg: {message}", err=True)
 
@@ -138,8 +130,7 @@ def command(
         click.echo("pdg: cook interrupted before it started; nothing was recorded", err=True)
         sys.exit(130)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        stopsignals.restore(previous)
         if progress_ui:
             progress_ui.stop()
 

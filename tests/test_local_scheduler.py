@@ -18,15 +18,7 @@ import pdgstore.engine as engine
 from pdgstore.engine.schedulers.local import LocalScheduler, available_memory_mb
 from pdgstore.log import EventLog
 from pdgstore.state import first_difference
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie is dead)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+from reliability.helpers import alive
 
 
 def dies(pid: int, within_s: float = 10.0) -> bool:

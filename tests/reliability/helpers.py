@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 from pathlib import Path
 
 from pdgstore import events as ev
 from pdgstore.log import EventLog
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
+
+#: two ``python_script`` jobs of ``job.py`` (each test writes its own): out-of-process items whose
+#: process groups a cancel must kill
+JOB_GRAPH = """
+from pdgstore.engine import Graph
+
+graph = Graph("orphans")
+r = graph.range_generate("r", 2)
+graph.python_script("job", r, "job.py")
+"""
+
+#: how ``job.py`` begins: it writes its pid into ``pids/`` (``job_pids``), whole when it appears
+JOB_STARTED = """
+import os, sys, time
+pid_file = os.path.join("pids", os.environ["PDG_ITEM_NAME"] + "." + str(os.getpid()))
+os.makedirs("pids", exist_ok=True)
+with open(pid_file + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.replace(pid_file + ".tmp", pid_file)  # whole when it appears: the test polls for it
+"""
 
 
 def sha256(path: Path) -> str:
@@ -60,3 +81,33 @@ def one_line(stderr: str) -> str:
     assert len(lines) == 1, f"expected one line on stderr, got:\n{stderr}"
     assert "Traceback" not in stderr
     return lines[0]
+
+
+def with_jobs(project, job: str):
+    """``project`` (``conftest.Project``) holding ``JOB_GRAPH`` as ``orphans.py``, ``job`` as its ``job.py``."""
+    project.write("orphans.py", JOB_GRAPH)
+    project.write("job.py", job)
+    return project
+
+
+def alive(pid: int) -> bool:
+    """Process ``pid`` runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_for(predicate, timeout_s: float = 60.0) -> None:
+    """Poll ``predicate`` until it holds, failing after ``timeout_s``: a wait, never a claim about time."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def job_pids(root: Path) -> list[int]:
+    """The pids the jobs of ``job.py`` wrote into ``pids/`` (whole files only: each is renamed there)."""
+    folder = root / "pids"
+    return [int(p.read_text()) for p in folder.iterdir() if not p.name.endswith(".tmp")] if folder.exists() else []

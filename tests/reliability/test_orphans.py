@@ -6,58 +6,24 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
-from pathlib import Path
 
 import pytest
 
 from pdgstore.log import EventLog
+from reliability.helpers import JOB_STARTED, alive, job_pids, wait_for, with_jobs
 
-JOB_GRAPH = """
-from pdgstore.engine import Graph
-
-graph = Graph("orphans")
-r = graph.range_generate("r", 2)
-graph.python_script("job", r, "job.py")
-"""
-
-JOB = """
-import os, sys, time
-pid_file = os.path.join("pids", os.environ["PDG_ITEM_NAME"] + "." + str(os.getpid()))
-os.makedirs("pids", exist_ok=True)
-with open(pid_file + ".tmp", "w") as f:
-    f.write(str(os.getpid()))
-os.replace(pid_file + ".tmp", pid_file)  # whole when it appears: the test polls for it
+JOB = (
+    JOB_STARTED
+    + """
 if not os.path.exists("quick"):
     time.sleep(90)
 """
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def wait_for(predicate, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
-
-
-def job_pids(root: Path) -> list[int]:
-    folder = root / "pids"
-    return [int(p.read_text()) for p in folder.iterdir() if not p.name.endswith(".tmp")] if folder.exists() else []
+)
 
 
 @pytest.fixture
 def jobs_project(project):
-    project.write("orphans.py", JOB_GRAPH)
-    project.write("job.py", JOB)
-    return project
+    return with_jobs(project, JOB)
 
 
 @pytest.mark.timeout(300)
