@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable
 from typing import Any, TextIO
 
 import click
-from pdgstore.cli import render
+from pdgstore.cli import render, stopsignals
 from pdgstore.cli.cook import parse_sets
 from pdgstore.cli.memory import return_large_blocks
 from pdgstore.cli.options import db_option, json_option, store_option
@@ -130,11 +129,11 @@ def _serve(path: str, watch: bool, misfire_grace: float, busy_wait: float, ui: S
     threads = [threading.Thread(target=w.run, daemon=True) for w in watchers]
 
     def interrupt(signum, frame) -> None:
-        service.stop("interrupted (Ctrl-C)")
+        service.stop(stopsignals.why(signum))
         for w in watchers:
-            w.stop("interrupted (Ctrl-C)")
+            w.stop(stopsignals.why(signum))
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = stopsignals.catch(interrupt)  # Ctrl-C, SIGTERM, SIGHUP (a closed terminal)
     try:
         for t in threads:
             t.start()
@@ -144,8 +143,7 @@ def _serve(path: str, watch: bool, misfire_grace: float, busy_wait: float, ui: S
             w.stop("the schedule service stopped")
         for t in threads:
             t.join(30)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        stopsignals.restore(previous)
 
 
 def _watchers(db: str, gate: threading.Lock, ui: ScheduleStatus) -> list:

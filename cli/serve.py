@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import threading
 
 import click
-from pdgstore.cli import render
+from pdgstore.cli import render, stopsignals
 from pdgstore.cli.options import db_option, json_option
 from pdgstore.engine.project import STORE_DIR, STORE_FILE, find_store
 from pdgstore.engine.stop import Stop
@@ -51,8 +50,7 @@ def command(port, tcp_port, host, open_page, allow_actions, db, as_json) -> None
             raise
         store = os.path.join(os.getcwd(), STORE_DIR, STORE_FILE)  # served once a cook creates it
     stop = Stop()  # (not a threading.Event: ``engine.stop``)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    previous = stopsignals.catch(lambda *_: stop.set())  # Ctrl-C, SIGTERM, SIGHUP (a closed terminal)
     running = service.start(store, port=port, tcp_port=tcp_port, host=host, allow_actions=allow_actions)
     try:
         info = running.info()
@@ -79,7 +77,8 @@ def command(port, tcp_port, host, open_page, allow_actions, db, as_json) -> None
     except PdgError:
         raise
     finally:
-        running.stop()
+        running.stop()  # serve.json goes with it
+        stopsignals.restore(previous)
 
 
 def _open_page(url: str) -> None:

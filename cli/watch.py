@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
 import click
-from pdgstore.cli import render
+from pdgstore.cli import render, stopsignals
 from pdgstore.cli.cook import parse_sets
 from pdgstore.cli.memory import return_large_blocks
 from pdgstore.cli.options import store_option
@@ -69,18 +68,15 @@ def _watch(graph, node, sets, debounce, poll, rescan, jobs, db, ui: WatchStatus)
         rescan_s=rescan,
         report=ui.report,
     )
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def interrupt(signum, frame) -> None:
-        watcher.stop("interrupted (Ctrl-C)" if signum == signal.SIGINT else "terminated")
+        watcher.stop(stopsignals.why(signum))
 
-    for sig in previous:
-        signal.signal(sig, interrupt)
+    previous = stopsignals.catch(interrupt)  # Ctrl-C, SIGTERM, SIGHUP (a closed terminal)
     try:
         watcher.run()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        stopsignals.restore(previous)
         ui.out.flush()
 
 
