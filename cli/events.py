@@ -6,7 +6,7 @@ import json
 
 import click
 from pdgstore.cli import render
-from pdgstore.cli.options import db_option
+from pdgstore.cli.options import db_option, json_option_saying
 
 from pdgstore import queries
 from pdgstore.events import REGISTRY
@@ -40,12 +40,7 @@ def event_kind(value: str | None) -> str | None:
     callback=lambda ctx, param, value: event_kind(value),
     help="Only events of this kind, in any case (cookfinished is CookFinished); a wrong one lists them all.",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON lines: one object per event (seq, time_ns, cook_id, graph, kind, subject, payload).",
-)
+@json_option_saying("Print JSON lines: one object per event (seq, time_ns, cook_id, graph, kind, subject, payload).")
 @db_option
 def command(cook_id, item_ref, kind, db, as_json) -> None:
     """Print the event log in seq order, decoded; filter by cook, item or kind. A payload is cut at

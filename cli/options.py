@@ -27,9 +27,16 @@ def _note_json(ctx: click.Context, _param, value: bool) -> bool:
     return value
 
 
-json_option = click.option(
-    "--json", "as_json", is_flag=True, callback=_note_json, help="Print JSON (stable keys) instead of a table."
-)
+def json_option_saying(help_text: str):
+    """``--json`` with help words of its command's own (JSON lines, say). Every command's ``--json``
+    is made here: a failure under it is told as one JSON object on stdout (``cli.main``), and an
+    option declared elsewhere once forgot to say it was asked for (``tests/test_json_errors.py``)."""
+    # eager: noted before any other option's check may refuse (``--db`` in a missing folder), wherever
+    # --json stands on the line
+    return click.option("--json", "as_json", is_flag=True, is_eager=True, callback=_note_json, help=help_text)
+
+
+json_option = json_option_saying("Print JSON (stable keys) instead of a table.")
 at_option = click.option(
     "--at",
     "at",

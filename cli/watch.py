@@ -11,7 +11,7 @@ import click
 from pdgstore.cli import render, stopsignals
 from pdgstore.cli.cook import parse_sets
 from pdgstore.cli.memory import return_large_blocks
-from pdgstore.cli.options import store_option
+from pdgstore.cli.options import json_option_saying, store_option
 from pdgstore.engine.live import messages as msg
 from pdgstore.engine.live.watch import Watcher
 
@@ -46,7 +46,7 @@ from pdgstore.queries import JSON_SCHEMA
 )
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Work items run at once (default: CPU count).")
 @store_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON line per cook (no status lines).")
+@json_option_saying("Print one JSON line per cook (no status lines).")
 def command(graph, node, sets, debounce, poll, rescan, jobs, db, as_json) -> None:
     """Cook GRAPH (or NODE and what it needs), then watch every file the store knows it reads
     (file pattern inputs and folders where new matches appear, every item's input files, the graph
