@@ -80,12 +80,21 @@ _VALUE_TYPES = (int, float, str, dict, File)
 
 
 def _pdg_hint(exc: BaseException) -> str:
-    """What to write instead, when a python processor failed on PDG's ``work_item['x'].value()``
-    (pasted from a handler's page): ``item['x']`` is the value itself here, which has no ``value``."""
-    if isinstance(exc, AttributeError) and exc.name in ("value", "values") and type(exc.obj) in _VALUE_TYPES:
+    """What to write instead, when a python processor failed on PDG's ``work_item['x'].value()`` or
+    ``work_item.node.name`` (pasted from a page): its item is the engine's, where ``item['x']`` is
+    the value itself and ``item.node`` the node's name; ``pdg.WorkItem(item)`` is PDG's."""
+    if not isinstance(exc, AttributeError):
+        return ""
+    if exc.name in ("value", "values") and type(exc.obj) in _VALUE_TYPES:
         return (
             " (in a python processor item['x'] is the attribute's value itself; PDG's attribute object"
-            " is item.attrib('x'), as in item.attrib('x').value())"
+            " is item.attrib('x'), as in item.attrib('x').value(), and work_item = pdg.WorkItem(item)"
+            " is PDG's work item, where code pasted from PDG runs as it is)"
+        )
+    if exc.name in ("name", "type") and type(exc.obj) is str:
+        return (
+            " (in a python processor item.node is the node's name; PDG's node object is"
+            " pdg.WorkItem(item).node, as in pdg.WorkItem(item).node.type.typeName)"
         )
     return ""
 

@@ -278,8 +278,12 @@ class AttributeCopy(LibraryPartitioner):
 
 class PythonScript(Processor):
     """Run Python source ``code`` once per upstream item on the in-process pool, with
-    ``work_item`` (the item: ``work_item.setIntAttrib(...)``, ``attribValue``, ``addOutputFile``)
-    and ``node_name`` bound, as PDG's Python Script TOP evaluated in-process."""
+    ``work_item`` and ``node_name`` bound, as PDG's Python Script TOP evaluated in-process.
+
+    ``work_item`` is PDG's ``pdg.WorkItem`` over the run's own item, as in PDG's script: code pasted
+    from PDG's pages runs (``work_item['x'].value()``, ``work_item.node.type.typeName``,
+    ``setIntAttrib``, ``addOutputFile``), and the engine's snake_case names stay reachable through it.
+    (A python processor's function gets the engine's own item, where ``item['x']`` is the value.)"""
 
     type_name = "python_script_inprocess"
     does_work = True
@@ -305,4 +309,7 @@ class PythonScript(Processor):
     generate = generate_one_each
 
     def cook(self, item) -> None:
-        exec(self.compiled, {"work_item": item, "node_name": self.name, "__name__": f"pdg_script_{self.name}"})
+        from pdgstore.engine.pdgapi.items import WorkItem as PDGWorkItem  # (it builds on this package)
+
+        work_item = PDGWorkItem(item, self)
+        exec(self.compiled, {"work_item": work_item, "node_name": self.name, "__name__": f"pdg_script_{self.name}"})

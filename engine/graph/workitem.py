@@ -272,6 +272,25 @@ class WorkItem:
     def hasAttrib(self, name: str) -> bool:  # noqa: N802
         return name in self.attrs
 
+    def attribNames(self, attrib_type=None) -> list[str]:  # noqa: N802
+        """The attribute names (of ``attrib_type``, a ``pdg.attribType``, when given), sorted."""
+        if attrib_type is None or attrib_type == -1:  # (attribType.Undefined)
+            return sorted(self.attrs)
+        return sorted(n for n in self.attrs if self.attribType(n) == attrib_type)
+
+    def attribType(self, name: str):  # noqa: N802
+        """The attribute's ``pdg.attribType`` (``attribType.Undefined`` when the item has none)."""
+        from pdgstore.engine.pdgapi.enums import attribType
+
+        attr = self.attrs.get(name)
+        return attribType.Undefined if attr is None else attribType.from_engine(attr[0])
+
+    @property
+    def frame(self) -> float:
+        """The item's frame (its ``frame`` attribute), 0.0 without one, as PDG's ``frame``."""
+        frame = attribs.frame_of(self)
+        return 0.0 if frame is None else float(frame)
+
     # PDG's typed setters: a list sets the whole array; an index past the end pads with the type's
     # default; an attribute of another type is refused (``pdgapi.setters``). ``set_attrib`` replaces.
     def setIntAttrib(self, name: str, value, index: int = 0) -> None:  # noqa: N802

@@ -12,6 +12,7 @@ read-only, as PDG's pages say it must be treated.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Protocol
 
 from pdgstore.engine.graph import attribs
@@ -32,6 +33,10 @@ NODE_TYPES: dict[str, str] = {}
 _UNDEFINED = attribType.Undefined
 
 
+#: the engine's node types whose PDG type name is not the engine's without its underscores
+_PDG_TYPE_NAMES = {"python_script_inprocess": "pythonscript"}  # one Python Script TOP, in or out of process
+
+
 class NodeType:
     """``node.type``: ``typeName`` is PDG's spelling of the node's type (``file_pattern`` -> ``filepattern``)."""
 
@@ -42,7 +47,7 @@ class NodeType:
 
     @property
     def typeName(self) -> str:  # noqa: N802
-        return self.name.replace("_", "")
+        return _PDG_TYPE_NAMES.get(self.name) or self.name.replace("_", "")
 
     type_name = property(lambda self: self.name)
 
@@ -488,7 +493,9 @@ class WorkItemAPI:
 
 
 class WorkItem(WorkItemAPI):
-    """``pdg.WorkItem``: a handler's or event handler's view of one engine work item (read-only).
+    """``pdg.WorkItem``: PDG's view of one engine work item. A handler's or event handler's item is
+    read-only; over a python processor's own item (``work_item = pdg.WorkItem(item)``, and the
+    ``work_item`` of ``python_script(code=)``) its setters and ``addOutputFile`` are that item's.
 
     Every other attribute (the engine's snake_case API: ``attrib_value``, ``input_files`` ...) is
     the wrapped item's own."""
@@ -506,6 +513,29 @@ class WorkItem(WorkItemAPI):
     def node(self) -> NodeRef:
         """PDG's ``work_item.node``: the node object (``name``, ``type.typeName``), never its name."""
         return self.pdg_node
+
+    # -- writes: a handler's item is read-only; a python processor's own item takes them -----------
+    def _own(self):
+        """The engine item writes go to (a run's private copy: recorded when the run ends), or None."""
+        return None if getattr(self.item, "read_only", True) else self.item
+
+    def _write_attrib(self, name: str, values: list, kind: str | None = None) -> None:
+        own = self._own()
+        if own is None:
+            return super()._write_attrib(name, values, kind)
+        own._write_attrib(name, values, kind)
+
+    def _write_output(self, path: str, tag: str) -> None:
+        own = self._own()
+        if own is None:
+            return super()._write_output(path, tag)
+        own.add_output_file(path, tag or None)
+
+    def _write_log(self, level: str, text: str) -> None:
+        """In-process, a log line is the run's output (``addMessage`` on stdout, the rest on stderr)."""
+        if self._own() is None:
+            return super()._write_log(level, text)
+        print(text, file=sys.stdout if level == "info" else sys.stderr)
 
     def __getattr__(self, name: str):
         if name.startswith("__"):

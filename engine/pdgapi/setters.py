@@ -1,6 +1,7 @@
 """PDG's typed attribute setters (``setIntAttrib(name, value, index)`` ...), one rule for every
-in-process holder of a work item: a python processor's own item (and ``work_item`` in
-``python_script(code=)``), a scheduler's ``onSchedule`` item, an attribute object's ``setValue``. The rule is PDG's and the job-side ``pdgjson``'s (which a job imports on its own and so
+in-process holder of a work item: a python processor's own item, ``pdg.WorkItem`` over it and
+``work_item`` in ``python_script(code=)``, a scheduler's ``onSchedule`` item, an attribute object's
+``setValue``. The rule is PDG's and the job-side ``pdgjson``'s (which a job imports on its own and so
 keeps its own copy): a list sets the whole array, an index past the end pads with the type's
 default, and an attribute of another type is refused, not retyped; the result server refuses a
 job's ``pdgcmd`` set of another type with the same sentence (``engine.cook.intake``).
