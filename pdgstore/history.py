@@ -16,6 +16,7 @@ from pdgstore.errors import BadRef
 from pdgstore.events import REGISTRY
 from pdgstore.inserts import chunks
 from pdgstore.log import EventLog
+from pdgstore.naturalorder import natural_key
 from pdgstore.queries import file_dict, project_root
 from pdgstore.state import Item, State
 from pdgstore.timetravel import state_at_seq
@@ -194,7 +195,7 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: boo
         "first_seq": span[0],
         "last_seq": span[1],
         "nodes": rows,
-        "ran": sorted(ran, key=queries.natural_key) if ran_names else None,
+        "ran": sorted(ran, key=natural_key) if ran_names else None,
         "failures": [
             {"item_id": i, "name": named[i][1], "node": named[i][0], "error": fates.errors.get(i, "")} for i in failed
         ],
@@ -403,7 +404,7 @@ def diff(log: EventLog, a: State, b: State, lookup=None, here: Callable[[str], s
         if item_id not in b.items:
             rows.append(row(old, "removed", old, None, None))
             counts["removed"] += 1
-    rows.sort(key=lambda r: (r["graph"], r["node"], queries.natural_key(r["name"])))
+    rows.sort(key=lambda r: (r["graph"], r["node"], natural_key(r["name"])))
     return {"counts": {k: counts[k] for k in ("added", "removed", "rerun", "updated", "changed")}, "items": rows}
 
 

@@ -9,7 +9,6 @@ relative to where the user stands.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -18,6 +17,7 @@ from pdgstore import itembatch, reasons
 from pdgstore.errors import AbsentAt, AmbiguousName, BadRef, HistoryCompacted, UnknownItem, UnknownNode
 from pdgstore.events import STATES
 from pdgstore.log import EventLog
+from pdgstore.naturalorder import natural_key
 from pdgstore.readmodel import TableState
 from pdgstore.state import CookRecord, Item, State
 
@@ -322,15 +322,6 @@ def job_detail(state: ReadState, item_id: str) -> dict | None:
         "log_path": uri_path(log_uri),
         "exit_code": exit_code,
     }
-
-
-def natural_key(text: str) -> tuple:
-    """``text``'s key in the order people count in: its runs of digits as numbers (a2 before a10,
-    upper_9 before upper_10)."""
-    return tuple(int(part) if i % 2 else part for i, part in enumerate(_DIGITS.split(text)))
-
-
-_DIGITS = re.compile(r"(\d+)")
 
 
 def uri_path(uri: str) -> str:

@@ -217,7 +217,8 @@ def _detail_by_decoded_events(log, cook_id: int) -> dict:
     batch expanded into its items' events) and every item it touched read whole at the cook's end."""
     from collections import Counter, defaultdict
 
-    from pdgstore.history import ITEM_KINDS, SLOWEST, _natural, _node_of_removed
+    from pdgstore.history import ITEM_KINDS, SLOWEST, _node_of_removed
+    from pdgstore.naturalorder import natural_key
     from pdgstore.readmodel import TableState
     from pdgstore.timetravel import state_at_seq
 
@@ -268,7 +269,7 @@ def _detail_by_decoded_events(log, cook_id: int) -> dict:
     slowest = sorted(ran.items(), key=lambda kv: -kv[1][0])[:SLOWEST]
     return {
         "nodes": {node: {k: counts[k] for k in keys} for node, counts in per_node.items()},
-        "ran": sorted((name[i] for i, f in fate.items() if f == "ran"), key=_natural),
+        "ran": sorted((name[i] for i, f in fate.items() if f == "ran"), key=natural_key),
         "failures": [(i, name[i], "failed") for i, f in fate.items() if f == "failed"],
         "slowest": [(i, name[i], round(d / 1e9, 6)) for i, (d, _) in slowest],
     }
