@@ -23,6 +23,11 @@ def _report(result: manual.ManualResult, action: str, as_json: bool, after: str)
         render.err.print(f"removed {len(result.removed_files)} output file(s)")
     if result.missing_files and action == "dirtied":
         render.err.print(f"{len(result.missing_files)} output file(s) were already gone")
+    if result.skipped:
+        left = ", ".join(i.name for i in result.skipped[:8]) + (" ..." if len(result.skipped) > 8 else "")
+        render.err.print(
+            f"left {len(result.skipped)} with no result to accept (the next pdg cook runs them): {left}", markup=False
+        )
     render.err.print(after, style="dim")
 
 

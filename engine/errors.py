@@ -39,6 +39,12 @@ class NothingToDo(PdgError):
     exit_code = 2
 
 
+class NoResult(PdgError):
+    """An item has no result to act on (``pdg accept`` of a failed, cancelled or unrun item)."""
+
+    exit_code = 2
+
+
 class MissingFiles(PdgError):
     """Files a command needs are not on disk (``pdg accept`` of an item whose outputs are gone)."""
 

@@ -432,3 +432,37 @@ def test_explain_follows_a_changed_attribute_to_the_item_that_handed_it_down(pro
     causes = [(s["name"], s["reason"]["cause"]) for s in chain]
     assert causes == [("use_1", "attribute"), ("read_1", "input"), ("src_1", "file")]
     assert chain[0]["reason"]["from_item"] == chain[1]["item_id"]
+
+
+def test_accept_leaves_an_item_with_no_result_to_the_next_cook(project):
+    """A failed item (or one that never ran) has no files to vouch for: ``pdg accept NODE`` leaves
+    it as it is and says so; ``pdg accept ITEM`` of one is refused (exit 2), nothing written."""
+    project.write("f.py", """
+        import os
+        from pdgstore.engine import Graph
+        graph = Graph("f")
+
+        @graph.python_processor("p", upstream=graph.range_generate("r", 3))
+        def p(item):
+            if item["value"] == 1:
+                raise ValueError("no")
+            os.makedirs("out", exist_ok=True)
+            with open(f"out/{item.name}.txt", "w") as f:
+                f.write(item.name)
+            item.add_output_file(f"out/{item.name}.txt")
+
+        graph.wait_for_all("w", "p")
+    """)
+    assert project.pdg("cook", "f.py").exit_code == 1
+    states = {i["name"]: i["state"] for n in ("p", "w") for i in json.loads(project.pdg("items", n, "--json").stdout)["items"]}
+    assert states["p_2"] == "cooked_fail" and states["w_1"] != "cooked_success"
+    refused = project.pdg("accept", "p_2")
+    assert refused.exit_code == 2
+    assert "cannot accept p_2: it has no result to accept (it is cooked_fail); pdg cook runs it again" in refused.stderr
+    done = project.pdg("accept", "p", "--json")
+    assert done.exit_code == 0, done.output
+    answer = json.loads(done.stdout)
+    assert sorted(i["name"] for i in answer["items"]) == ["p_1", "p_3"]
+    assert sorted(i["name"] for i in answer["skipped"]) == ["p_2", "w_1"]
+    after = {i["name"]: i["state"] for n in ("p", "w") for i in json.loads(project.pdg("items", n, "--json").stdout)["items"]}
+    assert after == states  # nothing became a success it never was

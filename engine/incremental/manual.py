@@ -32,7 +32,7 @@ from sys import intern
 from typing import NamedTuple
 
 from pdgstore.engine.cook.recorder import Recorder
-from pdgstore.engine.errors import MissingFiles, OutsideProject
+from pdgstore.engine.errors import MissingFiles, NoResult, OutsideProject
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.confine import Confine
 from pdgstore.engine.files.filetypes import TypeRegistry
@@ -66,6 +66,8 @@ class ManualResult:
     items: list[Touched] = field(default_factory=list)
     removed_files: list[str] = field(default_factory=list)
     missing_files: list[str] = field(default_factory=list)
+    #: ``accept``: the items downstream (or of the node) left as they are: no result to accept
+    skipped: list[Touched] = field(default_factory=list)
 
     def to_json(self, action: str) -> dict:
         return {
@@ -75,11 +77,14 @@ class ManualResult:
             "items": [i._asdict() for i in self.items],
             "removed_files": self.removed_files,
             "missing_files": self.missing_files,
+            "skipped": [i._asdict() for i in self.skipped],
         }
 
-    def touched(self, items: list[Item]) -> None:
+    def touched(self, items: list[Item], into: list[Touched] | None = None) -> None:
         # a node's and a graph's name once, not once per item (a million items: 110 MB less)
-        self.items += [Touched(i.item_id, i.name, intern(i.node), intern(i.graph)) for i in items]
+        (self.items if into is None else into).extend(
+            Touched(i.item_id, i.name, intern(i.node), intern(i.graph)) for i in items
+        )
 
 
 def resolve(state, target: str) -> Iterator[list[Item]]:
@@ -193,18 +198,39 @@ def _outputs_to_remove(log: EventLog, state, items: list[Item]) -> list[str]:
     return doomed
 
 
+#: the states of an item whose files are a result: a failed, cancelled or unfinished one has none
+#: (``dirty`` has one when its last cook succeeded: ``_has_result``)
+RESULT_STATES = frozenset({"cooked_success", "cooked_cache"})
+
+
+def _has_result(item: Item) -> bool:
+    """Whether ``item``'s files are a result ``accept`` can vouch for: it succeeded, or it was
+    dirtied after it did (its signature kept, no error from a failed run since)."""
+    return item.state in RESULT_STATES or (item.state == "dirty" and bool(item.signature) and not item.error)
+
+
 def accept(path: str, target: str, *, message: str = "pdg accept") -> ManualResult:
     """Accept the current files of ``target``'s items and of everything downstream of them. A
-    missing output file refuses the whole change: nothing is written."""
+    missing output file refuses the whole change: nothing is written. An item with no result (it
+    failed, was cancelled, never ran) is left to the next cook (``skipped``); an ITEM target with
+    none is refused."""
     with EventLog.open(path, writer=True) as log:
         state = TableState(log)
         result = ManualResult()
         recorder = Recorder(log, State())
         registries: dict[str, TypeRegistry] = {}
         missing: set[str] = set()
+        one_item = not find_nodes(state, target, with_items=True)
         with log.one_transaction():
             for chunk in with_dependents(state, resolve(state, target)):
                 recorder.state = _holding(chunk)
+                if one_item and not (result.items or result.skipped) and chunk and not _has_result(chunk[0]):
+                    raise NoResult(
+                        f"cannot accept {chunk[0].name}: it has no result to accept (it is {chunk[0].state}); "
+                        "pdg cook runs it again"
+                    )
+                result.touched([i for i in chunk if not _has_result(i)], into=result.skipped)
+                chunk = [i for i in chunk if _has_result(i)]
                 for item in chunk:
                     root = project_root(log, state, item.graph)
                     types = registries.get(root)
