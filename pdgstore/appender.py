@@ -40,7 +40,8 @@ The protocol, over the program's stdin (requests) and stdout (replies), both bin
 - at the end of its input the program exits 0 after doing every whole request it read; an
   incomplete one (the cook died writing it) is dropped, never half-done.
 
-Ctrl-C is the cook's to handle: the program ignores SIGINT and ends when its input does.
+Ctrl-C, a hang-up and SIGTERM are the cook's to handle: the program ignores them (they reach the
+whole process group) and ends when its input does.
 """
 
 from __future__ import annotations
@@ -257,7 +258,10 @@ def drain(log: EventLog, requests: queue.SimpleQueue, stdout) -> int:
 
 
 def main(argv: list[str]) -> int:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # the stops a terminal or a service manager sends the whole process group: the cook's to handle
+    # (it cancels, and its last batches are still to be written here); this ends when its input does
+    for stop in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(stop, signal.SIG_IGN)
     faults.role = "appender"  # the crash campaign's "parent" is the cook only from here
     path, lock_fd, synchronous = argv
     return serve(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pdgstore.engine as engine
@@ -108,3 +109,36 @@ def test_a_failed_idle_checkpoint_stops_the_cook_instead_of_killing_the_appender
     assert result == [1]
     assert stdout.getvalue()[:2] == appender.READY + appender.DONE
     assert stdout.getvalue()[2:3] == appender.FAILED
+
+
+@pytest.mark.timeout(300)
+def test_the_appender_outlives_the_stops_sent_to_the_cooks_process_group(tmp_path, monkeypatch):
+    """A closed terminal (SIGHUP) or a service manager (SIGTERM) signals the whole process group: the
+    cook cancels on them, and the appender, which still has the cook's last batches to write, ignores
+    them and ends when its input does."""
+    monkeypatch.setattr(recorder_module, "START_ROWS", 1)
+    original = LogProcess.append
+    signalled = []
+
+    def append(self, rows, mark=None, prepared=None, batches=None):
+        if self.proc is not None and not signalled:
+            deadline = time.monotonic() + 60  # its start done: the stops are ignored from its first line on
+            while not _ignores(self.proc.pid, signal.SIGHUP) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            for stop in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+                self.proc.send_signal(stop)
+            signalled.append(self.proc.pid)
+        return original(self, rows, mark, prepared, batches)
+
+    monkeypatch.setattr(LogProcess, "append", append)
+    db = str(tmp_path / ".pdg" / "pdg.db")
+    summary = engine.cook_graph(small_graph(tmp_path, 40), db=db, jobs=2)
+    assert signalled and summary.status == "success"
+    assert not any("log appender" in w for w in summary.warnings), summary.warnings  # it never died
+
+
+def _ignores(pid: int, sig: int) -> bool:
+    """Whether the process ignores ``sig``, as the kernel has it (``SigIgn`` in /proc)."""
+    with open(f"/proc/{pid}/status") as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigIgn"))
+    return bool(mask & (1 << (sig - 1)))
