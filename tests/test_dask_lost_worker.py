@@ -94,3 +94,26 @@ def test_only_the_jobs_running_on_a_lost_worker_are_charged_and_max_retries_0_fa
     assert again.status == "success", again
     reran = {state.items[e.item_id].name for e in events if e.kind == "JobStarted" and e.cook_id == again.cook_id}
     assert reran == set(killed)
+
+
+@pytest.mark.timeout(240)
+def test_a_job_that_kills_its_worker_at_once_is_charged_after_a_few_losses(tmp_path):
+    """A job that ends its worker before it can announce its run cannot be told from one that only
+    waited there: it is sent again uncharged ``SPARED_MAX`` times, then each loss is an attempt, so
+    it fails within ``max_retries`` instead of being sent again for ever."""
+    from pdgstore.engine.schedulers.dask.loss import SPARED_MAX
+
+    cluster = local_cluster(1, 1, allowed_failures=0)
+    try:
+        graph = engine.Graph("killer", root=str(tmp_path))
+        graph.scheduler("farm", "dask", address=cluster.scheduler_address, default=True, max_retries=1)
+        graph.command("kill", graph.range_generate("numbers", 1), ["sh", "-c", "kill -9 $PDG_DASK_WORKER_PID"])
+        summary, state, events = cook(graph, tmp_path)
+    finally:
+        cluster.close()
+    assert summary.status == "failed", summary
+    (item,) = items_of(state, "kill")
+    assert item.state == "cooked_fail"
+    assert f"its worker was lost as it started, the {SPARED_MAX + 2}th time" in item.error, item.error
+    ended = [e.outcome for e in events if e.kind == "JobEnded" and e.item_id == item.item_id]
+    assert ended == ["retry", "failure"]

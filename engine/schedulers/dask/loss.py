@@ -14,7 +14,9 @@ is no orphan, and is spared). A Python item runs inside the worker's process and
 it ends: one lost with its worker counts as run (it may be what killed it). A job that only waited
 there gets no ``JobStarted`` it never had and no retry: Dask runs it again, or after
 ``KilledWorker`` the cook submits it again under a new key. A job seen running and lost within
-``ANNOUNCE_AFTER_S`` of its start, its process gone too, cannot be told from one that waited.
+``ANNOUNCE_AFTER_S`` of its start, its process gone too, cannot be told from one that waited: after
+``SPARED_MAX`` such losses each further one is charged as an attempt (a job that kills its worker at
+once would otherwise be sent again for ever).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from pdgstore.engine.schedulers.dask import reach
 from pdgstore.engine.schedulers.dask.work import Holder, Job
 
 _WORKER_S = 8.0  # how long the search for a lost worker's orphans waits for a worker to ask
+#: the losses a job may wait through uncharged: a worker lost under it again after these is taken as
+#: its doing (within ``max_retries``, as any failed attempt)
+SPARED_MAX = 3
 _JUDGE_S = 30.0  # the longest a job's end waits for the judgment of its worker's loss (``reach.reap`` gives up sooner)
 
 
@@ -138,14 +143,19 @@ class Losses(Holder):
         return found
 
     def _judge_one(self, job: Job, worker: str, pid: int | None, reached: bool) -> None:
-        if job.spec is not None and not job.runs and pid is None:  # it waited there: not an attempt
+        waited = job.spec is not None and not job.runs and pid is None
+        if waited:  # it waited there (or died at once with it): not an attempt, up to SPARED_MAX times
             with self._lock:
                 job.spared += 1
-            return
+                if job.spared <= SPARED_MAX:
+                    return
         if job.spec is not None and not job.runs:  # it ran; its announcement died with its worker
             self.reporter.started(job.item_id, pid=pid or 0, log_uri=job.spec["log_uri"], attempt=job.attempt)
         where = f" ({worker})" if worker else ""
-        message = f"its worker was lost while running it{where}{reach.said({job.key: pid} if pid else {}, reached)}"
+        if waited:
+            message = f"its worker was lost as it started, the {job.spared}th time{where}: taken as the job's doing"
+        else:
+            message = f"its worker was lost while running it{where}{reach.said({job.key: pid} if pid else {}, reached)}"
         if self._charge(job, -9, message):
             with self._lock:
                 job.runs, job.worker = set(), ""  # Dask's rerun, if it makes one, is the next attempt
