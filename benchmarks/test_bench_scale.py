@@ -149,6 +149,8 @@ READS = {
     "show": ("show", "upper_7", "--json"),
     "items_none": ("items", "upper", "--state", "cooked_fail", "--json"),
     "history": ("history", "--json"),
+    # the cooks that touched a node: each cook's end names its nodes (CookFinished v3)
+    "history_node": ("history", "--node", "upper", "--json"),
     "explain": ("explain", "concat_1", "--json"),
     "items_concat": ("items", "concat", "--json"),
     # not a target of the issue: the item with a list of N entries, shown as a head and a count
