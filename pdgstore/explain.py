@@ -188,6 +188,10 @@ def _step(log: EventLog, state: ReadState, item_id: str, cook_id: int, name, pat
         )
     elif cooked is not None and cooked.reason.get("accepted"):
         action, clause = "reuse", f"was reused in cook {cook_id}: its files were accepted by hand"
+    elif cooked is not None and cooked.reason.get("cause") == "script_named":  # (``scriptpath.signed_as_recorded``)
+        action, reason = "update", dict(cooked.reason)
+        because = reasons.describe(reason, name, path)
+        clause = f"was recorded again in cook {cook_id} without running: {because}, so its results stand"
     elif dirtied is not None or generated is not None or cooked is not None:
         if not reason and (
             (generated is not None and log.first_seq_of(item_id) == generated)

@@ -40,6 +40,14 @@ def node_added(name: str) -> dict:
     return {"cause": "new", "node": name, "cache_state": "dirty_new"}
 
 
+def script_named(node: str, old: str, new: str) -> dict:
+    """A python_script node that names its script ``new`` (relative to the graph's folder, as the
+    graph does) where the store recorded ``old``, the absolute path an earlier pdgstore recorded:
+    the same script, no change (``signatures.node_changes``); recorded with each item signed again
+    under its definition as it is now, without running (``decide.work``)."""
+    return {"cause": "script_named", "node": node, "old": old, "new": new, "cache_state": "clean"}
+
+
 def no_result(state: str) -> dict:
     return {"cause": "no_result", "state": state, "cache_state": "dirty_empty"}
 
@@ -185,6 +193,10 @@ CAUSES: dict[str, Callable[[dict, Callable[[str], str]], str]] = {
         f"the code of {r.get('func') or r['node']} changed: {_short(r.get('old'))} -> {_short(r.get('new'))}"
     ),
     "node": lambda r, name: f"node {r['node']} changed",
+    "script_named": lambda r, name: (
+        f"node {r['node']} names its script {r['new']} relative to the graph's folder, where an earlier"
+        f" pdgstore recorded {r['old']}: the same script"
+    ),
     "members": lambda r, name: _members(r, name),
     "output_missing": lambda r, name: f"its output {r['path']} is missing",
     "output_modified": lambda r, name: _file_change("its output", r),

@@ -53,7 +53,8 @@ def changed(walk, node) -> bool:
     """A processor with work whose definition changed (its code, a parameter), in cache mode
     automatic: each of its items runs again for that reason, whatever its record, so none is the
     same as recorded and each is decided by the walk's ``Items.work``."""
-    return node.name in walk.items.node_reasons and getattr(node, "cache_mode", "automatic") == "automatic"
+    reason = walk.items.node_reasons.get(node.name)
+    return decide.redefines(reason) and getattr(node, "cache_mode", "automatic") == "automatic"
 
 
 class Comparison:

@@ -87,9 +87,13 @@ class CommandProcessor(Processor):
             log = log_path(temp, view.name)
         outputs = view.outputs + [[path] for path, _ in getattr(view, "new_outputs", ())]
         argv = []
-        for w in self.words:
+        for w in self.expanded_words():
             argv += attribs.expand_words(w, item=view, node=self.name, parm="command", outputs=outputs, log=log)
         return argv
+
+    def expanded_words(self) -> list[str]:
+        """The words ``argv`` expands for each item: all of the command's."""
+        return self.words
 
     def prepare_job(self, scheduled, scheduler) -> None:
         """Fill in what ``on_schedule`` runs: the argument list and the item's exported attributes
@@ -109,7 +113,14 @@ class CommandProcessor(Processor):
 class PythonScriptProcessor(CommandProcessor):
     """Runs ``script`` (a .py file, relative to the graph's folder) once per item with the
     scheduler's Python (``application_bin("python")``); the script reads its item and reports back
-    through the Job API (``pdgjson``, ``pdgcmd``), importable from the job."""
+    through the Job API (``pdgjson``, ``pdgcmd``), importable from the job.
+
+    Its recorded ``command`` names the script as the graph does (relative to the graph's folder),
+    as the store records every other path: a project moved or copied elsewhere has the same
+    definition, and its items are reused. The job runs the script by its absolute path
+    (``script_path``), whatever its working folder, and a scheduler maps or ships that path
+    (``engine.schedulers.dask.work``). A store recorded before named it absolute: a definition
+    that differs in that alone is no change (``signatures.node_changes``, ``reasons.script_named``)."""
 
     type_name = "python_script"
 
@@ -125,10 +136,14 @@ class PythonScriptProcessor(CommandProcessor):
         except OSError as exc:
             raise GraphError(f"python script node {name}: cannot read script {self.script}: {exc.strerror}") from None
         self.script_path = path
-        super().__init__(name, inputs, [path, *[str(a) for a in args]], **kwargs)
+        super().__init__(name, inputs, [self.script, *[str(a) for a in args]], **kwargs)
 
     def parms(self) -> dict:
         return {**super().parms(), "script": self.script, "script_hash": self.script_hash}
 
+    def expanded_words(self) -> list[str]:
+        """The arguments after the script: the script's own path is a file's name, never expanded."""
+        return self.words[1:]
+
     def argv(self, view, scheduler) -> list[str]:
-        return [scheduler.application_bin("python", view), *super().argv(view, scheduler)]
+        return [scheduler.application_bin("python", view), self.script_path, *super().argv(view, scheduler)]

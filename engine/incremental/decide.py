@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+from pdgstore.engine.incremental import scriptpath
 from pdgstore.engine.incremental.signatures import signed_before, why, why_members
 
 from pdgstore import events as ev
@@ -173,9 +174,10 @@ def stale_reason(prev, node_reason: dict | None, since: Callable[[], dict | None
     finish (cancelled, failed, its cook died) keeps the reason of that attempt, the change since its
     last result, brought up to date by what changed since the attempt (``node_reason``, else
     ``since()``, the item's own change from the attempt's record, None for none): ``since_result``.
-    A node the last recorded definitions lack (``reasons.node_added``) names no change of a recorded
-    item: that item's signature tells whether it was made under the definition it has now."""
-    if node_reason is not None and node_reason["cause"] == "new":
+    A node the last recorded definitions lack (``reasons.node_added``), or that names its script
+    otherwise alone (``reasons.script_named``), names no change of a recorded item: that item's
+    signature tells whether it was made under the definition it has now (or the recorded one)."""
+    if not redefines(node_reason):
         node_reason = None
     if prev.state in DONE_STATES:
         return node_reason
@@ -184,6 +186,11 @@ def stale_reason(prev, node_reason: dict | None, since: Callable[[], dict | None
         return node_reason or (dict(earlier) if earlier else reasons.no_result(prev.state))
     fresh = node_reason if node_reason is not None else since() if since is not None else None
     return since_result(earlier, fresh, prev.state)
+
+
+def redefines(node_reason: dict | None) -> bool:
+    """Whether ``node_reason`` changes what its node's recorded items were made from (``stale_reason``)."""
+    return node_reason is not None and node_reason["cause"] not in ("new", "script_named")
 
 
 def attempted(prev) -> bool:
@@ -357,7 +364,8 @@ def work(
     if mode == "always_write":
         return _run(new, prev, reasons.cache_mode(mode))
     reason = stale_reason(prev, node_reason, lambda: _attempt_change(prev, new)) if mode == "automatic" else None
-    if reason is None and mode == "automatic" and prev.signature not in (signature, ACCEPTED):
+    named = scriptpath.signed_as_recorded(prev, new, node_reason)  # (recorded by an earlier pdgstore)
+    if reason is None and mode == "automatic" and prev.signature not in (signature, ACCEPTED) and not named:
         reason = _input_reason(prev, new)
     if reason is not None:
         return _run(new, prev, reason)
@@ -373,6 +381,9 @@ def work(
     elif check.hit:
         if prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED):
             return reuse(prev, name, new["index"], check.records, signature)
+        if named:  # signed again, without running
+            result = scriptpath.signed_again(prev, check.records, signature, node_reason)
+            return Decision(UPDATE, result["reason"], reuse(prev, name, new["index"]).events, result)
         return _cached(new, mode, check.records, signature)
     else:
         reason = check.reason

@@ -14,6 +14,8 @@ changed (which file, which attribute, which parameter), for the ``WorkItemDirtie
 
 from __future__ import annotations
 
+import os
+
 import msgpack
 import xxhash
 
@@ -155,10 +157,37 @@ def node_changes(old_nodes: list, new_nodes: list) -> dict[str, dict]:
             if old:
                 changes[name] = reasons.node_added(name)
             continue
-        if node_fingerprint(before) == node_fingerprint(node):
+        fp = node_fingerprint(before)
+        if fp == node_fingerprint(node):
             continue
+        named = _named_now(before, node)
+        if named is not None:  # recorded by an earlier pdgstore: the change is in the rest, if any
+            if node_fingerprint(named) == node_fingerprint(node):
+                was = before["parms"]["command"][0]
+                changes[name] = {**reasons.script_named(name, was, named["parms"]["script"]), "recorded_fp": fp}
+                continue
+            before = named
         changes[name] = _node_change(name, before, node)
     return changes
+
+
+def _named_now(before: dict, after: dict) -> dict | None:
+    """A python_script node's recorded definition ``before`` as it names its script now, None when
+    it names it so already (or is another node's). An earlier pdgstore recorded the script's
+    absolute path in the ``command`` (the graph's folder then, joined with the ``script`` the graph
+    names), now the script as the graph names it: when every other fact is the same, the script's
+    hash among them, the items it made stand, as after moving the project (``reasons.script_named``,
+    with the recorded definition's fingerprint, under which ``decide.work`` finds them and signs
+    them again)."""
+    if before["type"] != "python_script" or after["type"] != "python_script":
+        return None
+    old, script = before["parms"], after["parms"].get("script")
+    was, now = old.get("command") or [""], after["parms"].get("command") or [""]
+    if not isinstance(script, str) or os.path.isabs(script) or now[0] != script or not isinstance(was[0], str):
+        return None
+    if not (os.path.isabs(was[0]) and was[0].endswith(os.sep + script)):
+        return None
+    return {**before, "parms": {**old, "command": [script, *was[1:]]}}
 
 
 def _node_change(name: str, before: dict, after: dict) -> dict:
