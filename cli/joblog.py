@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+from typing import BinaryIO
 
 from pdgstore.cli.render import here
 from pdgstore.engine.schedulers.jobs import tail  # noqa: F401 - `pdg show`'s and `pdg log`'s, as the web view's
 
+#: how much of a log is read at a time when it is copied out: a 100 MB log is never held whole
+CHUNK_BYTES = 1 << 16
+
 
 def read_from(path: str, offset: int) -> tuple[str, int]:
-    """What the file holds from ``offset`` on, and the offset after it."""
+    """What the file holds from ``offset`` on, and the offset after it (for ``--json``, which
+    holds the text in one string all the same)."""
     try:
         with open(path, "rb") as f:
             f.seek(offset)
@@ -17,6 +22,23 @@ def read_from(path: str, offset: int) -> tuple[str, int]:
     except OSError:
         return "", offset
     return data.decode("utf-8", errors="replace"), offset + len(data)
+
+
+def copy_from(path: str, offset: int, out: BinaryIO) -> int:
+    """Copy the file from ``offset`` on to ``out`` as it is (the job's own bytes, in chunks of
+    ``CHUNK_BYTES``), flushed; the offset after what was copied. A file not there (yet) copies
+    nothing."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            while chunk := f.read(CHUNK_BYTES):
+                out.write(chunk)
+                offset += len(chunk)
+    except OSError:
+        return offset
+    finally:
+        out.flush()
+    return offset
 
 
 def absence(path: str) -> str:

@@ -76,9 +76,8 @@ def command(item, follow, db, as_json) -> None:
     if as_json:
         render.emit_json({"schema": JSON_SCHEMA, "item": found, "job": job, "text": joblog.read_from(path, 0)[0]})
         return
-    text, offset = joblog.read_from(path, 0)
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    sys.stdout.flush()  # the job's bytes go to the binary stream, after anything written before
+    offset = joblog.copy_from(path, 0, sys.stdout.buffer)
     while follow and found["state"] in UNDER_WAY:
         if died is not None:  # its cook was killed: nobody runs the job or records its end
             raise CookDied(
@@ -87,9 +86,6 @@ def command(item, follow, db, as_json) -> None:
             )
         time.sleep(POLL_S)
         found, job, died = _job(db, item)
-        text, offset = joblog.read_from(path, offset)  # what it wrote until then, first
-        if text:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+        offset = joblog.copy_from(path, offset, sys.stdout.buffer)  # what it wrote until then, first
     if offset == 0:  # an empty answer on stdout reads as "did it even look?": say it on stderr
         render.err.print(f"the job of work item {found['name']} printed nothing ({joblog.absence(path)})", markup=False)

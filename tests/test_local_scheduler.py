@@ -15,6 +15,7 @@ import pytest
 from conftest import Project
 
 import pdgstore.engine as engine
+from pdgstore.cli import joblog
 from pdgstore.engine.schedulers.local import LocalScheduler, available_memory_mb
 from pdgstore.log import EventLog
 from pdgstore.state import first_difference
@@ -396,6 +397,23 @@ def test_pdg_show_prints_a_bounded_tail_of_a_long_log(project):
     assert "50000" not in shown  # only the last lines
     whole = project.pdg_process("log", "run_1").stdout
     assert len(whole) > 3_000_000 and whole.endswith("done\n")
+
+
+def test_pdg_log_copies_the_jobs_bytes_as_they_are(project):
+    """``pdg log`` (and ``--follow``'s first read) copies the log out in chunks instead of reading it
+    whole: a log of many chunks, with bytes that are not UTF-8, comes out as the job wrote it."""
+    project.write("raw.py", '''
+        from pdgstore.engine import Graph
+        graph = Graph("raw")
+        graph.command("run", graph.range_generate("numbers", 1),
+                      ["sh", "-c", "seq 1 100000; printf 'caf\\\\351 \\\\377\\\\n'; echo done"])
+    ''')
+    assert project.pdg_process("cook", "raw.py").returncode == 0
+    written = Path(json.loads(project.pdg("log", "run_1", "--json").stdout)["job"]["log_path"]).read_bytes()
+    assert len(written) > 4 * joblog.CHUNK_BYTES and written.endswith(b"caf\xe9 \xff\ndone\n")
+    for args in (("log", "run_1"), ("log", "run_1", "--follow")):
+        result = project.pdg(*args)
+        assert result.exit_code == 0 and result.stdout_bytes == written, args
 
 
 def test_pdg_log_finds_a_job_log_under_a_folder_whose_name_needs_escaping(tmp_path):
