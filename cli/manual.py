@@ -53,8 +53,9 @@ def dirty_command(target, remove_outputs, db, as_json) -> None:
 def accept_command(target, db, as_json) -> None:
     """Accept the current files of NODE's work items (or of one ITEM) and of everything downstream
     of them as up to date, without running anything: for a change you know is harmless. The next
-    cook reuses them even though what they were made from changed. ITEM: an item id, id prefix of
-    6 or more characters, or name. In a store of several graphs, GRAPH/NODE or GRAPH/ITEM picks one
-    graph's; a name two graphs hold, given alone, is refused."""
+    cook reuses them even though what they were made from changed. An item with no result (failed,
+    cancelled, never ran) is left for the next cook, and named; ITEM of one is refused. ITEM: an
+    item id, id prefix of 6 or more characters, or name. In a store of several graphs, GRAPH/NODE
+    or GRAPH/ITEM picks one graph's; a name two graphs hold, given alone, is refused."""
     result = manual.accept(find_store(db), target)
     _report(result, "accepted", as_json, "the next pdg cook reuses them")
