@@ -264,6 +264,11 @@ class CookState(State):
         a superset, to be checked item by item."""
         return fileindex.holding(self._reader.execute, paths)
 
+    def others_holding(self, graph: str, nodes: list[str], pairs: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        """``fileindex.others_holding`` in the tables as written so far: the caller checks each
+        item it names against the state (the log appender may be behind the cook)."""
+        return fileindex.others_holding(self._reader.execute, graph, nodes, pairs)
+
     def unsettled_ids(self, graph: str, nodes: Iterable[str]) -> list[str]:
         """The ids of the items of ``nodes`` in a state other than done (dirty, say: a cook of one
         node dirties the children outside its scope of what it remade), by the (graph, node, state)

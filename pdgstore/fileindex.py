@@ -25,6 +25,7 @@ rows the live writers wrote (``pdg check`` compares them as any other table).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterable
 
@@ -121,6 +122,47 @@ def holding(execute: Callable[..., sqlite3.Cursor], paths: list[str]) -> list[st
     for (item_id,) in execute(sql, args):
         found[item_id] = None
     return list(found)
+
+
+#: per path of a JSON list: up to two of the items whose rows list it, joined by a space. Any but
+#: the asking item's means another may write it: the rare pairs ``_OTHERS_SQL`` is asked about
+_HOLDERS_SQL = """
+SELECT p.key, (SELECT group_concat(h.item_id, ' ') FROM (SELECT item_id FROM files WHERE path = p.value LIMIT 2) h)
+FROM json_each(?) p
+"""
+#: at most this many other items named per path asked about: a path that 100,000 items record
+#: (one ``expected_outputs`` for every item) must not make the answer 100,000 squared rows
+OTHERS_NAMED = 8
+#: per ``[path, item id]`` of a JSON list: up to ``OTHERS_NAMED`` other items of a graph's ``nodes``
+#: (a JSON list) whose rows list the path, by the path index, then each item's row by its id
+_OTHERS_SQL = f"""
+SELECT p.path, p.item, (
+  SELECT group_concat(o.item_id, ' ') FROM (
+    SELECT f.item_id FROM files f CROSS JOIN items i ON i.item_id = f.item_id
+    WHERE f.path = p.path AND f.item_id != p.item AND i.graph = ? AND i.node IN (SELECT value FROM json_each(?))
+    LIMIT {OTHERS_NAMED}) o)
+FROM (SELECT json_extract(value, '$[0]') AS path, json_extract(value, '$[1]') AS item FROM json_each(?)) p
+"""
+
+
+def others_holding(
+    execute: Callable[..., sqlite3.Cursor], graph: str, nodes: list[str], pairs: list[tuple[str, str]]
+) -> list[tuple[str, str, str]]:
+    """``(path, item id, other id)`` for each ``(path, item id)`` of ``pairs`` and each other item
+    of ``graph``'s ``nodes`` that lists ``path`` among its outputs inline (a long list has no rows
+    here): up to ``OTHERS_NAMED`` others per pair, in no particular order. Nothing, when no other
+    item lists any. Two queries, each a lookup of the path index per pair: which paths another item
+    lists at all, then, for those pairs only (a partition's, an attribute node's items list files
+    too), which items of ``nodes``. A cook that records 100,000 outputs asks about each, reading
+    no item (``engine.cook.sameoutputs``): the first query costs about a microsecond a pair."""
+    if not pairs or not nodes:
+        return []
+    listed = execute(_HOLDERS_SQL, (json.dumps([path for path, _item in pairs]),))
+    asked = [pairs[key] for key, holders in listed if holders is not None and holders != pairs[key][1]]
+    if not asked:
+        return []
+    rows = execute(_OTHERS_SQL, (graph, json.dumps(nodes), json.dumps(asked)))
+    return [(path, item_id, other) for path, item_id, others in rows if others for other in others.split(" ")]
 
 
 def all_listed(execute: Callable[..., sqlite3.Cursor], paths: list[str]) -> bool:

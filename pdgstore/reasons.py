@@ -109,6 +109,8 @@ def members(added: list, removed: list, changed: list, *, reordered: bool = Fals
 
 
 def output_modified(path: str, old: list, new: list) -> dict:
+    """An output found changed; the cook adds ``written_by`` when another work item records that
+    file too (``engine.cook.sameoutputs``): ``describe`` names it."""
     return {
         "cause": "output_modified",
         "cache_state": "dirty_stale",
@@ -199,12 +201,18 @@ CAUSES: dict[str, Callable[[dict, Callable[[str], str]], str]] = {
     ),
     "members": lambda r, name: _members(r, name),
     "output_missing": lambda r, name: f"its output {r['path']} is missing",
-    "output_modified": lambda r, name: _file_change("its output", r),
+    "output_modified": lambda r, name: _file_change("its output", r) + _written_by(r, name),
     "cache_miss": lambda r, name: f"cache handler {r.get('handler')} reported a miss for {r['path']}",
     "cache_mode": lambda r, name: f"its node's cache mode is {r.get('mode')}",
     "user": lambda r, name: f"it was dirtied by hand ({r.get('message') or 'pdg dirty'})",
     "upstream": lambda r, name: "what it was made from changed",
 }
+
+
+def _written_by(r: dict, name: Callable[[str], str]) -> str:
+    """An output another item records too (``written_by``: ``engine.cook.sameoutputs``)."""
+    other = r.get("written_by")
+    return f"; work item {name(other)} writes the same file" if other else ""
 
 
 def _members(r: dict, name: Callable[[str], str]) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from pdgstore.engine.cook import inplace
 from pdgstore.engine.cook.recorder import Recorder
+from pdgstore.engine.cook.sameoutputs import SameOutputs
 from pdgstore.engine.cook.settle import Settle
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.cache import CacheChecker
@@ -64,6 +65,8 @@ class Items:
         self.before: dict[str, inplace.Was] | None = None
         #: item id -> name of the items removed in this cook (what their children's removal says)
         self.removed_names: dict[str, str] = {}
+        #: names another item that writes an output found changed (``engine.cook.sameoutputs``)
+        self.same: SameOutputs | None = None
 
     # -- each kind of item -------------------------------------------------------------------------
     def born(self, node, new: dict) -> None:
@@ -107,6 +110,8 @@ class Items:
                 elif decision.action == NEED_CACHE_CHECK:
                     view = self._view(new) if prev is None else WorkItem.view_of(prev, self.root)
                     check = self.cache.check(decision.files or [], view)
+                    if check.reason is not None and self.same is not None:
+                        self.same.annotate(item_id, check.reason)
                 else:
                     break
         except PdgError as exc:  # a handler raised, or an expected output did not expand

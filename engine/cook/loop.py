@@ -31,6 +31,7 @@ from pdgstore.engine.cook.holding import Holding
 from pdgstore.engine.cook.inbox import Inbox
 from pdgstore.engine.cook.items import Items
 from pdgstore.engine.cook.recorder import Recorder
+from pdgstore.engine.cook.sameoutputs import SameOutputs
 from pdgstore.engine.cook.settle import Settle
 from pdgstore.engine.cook.snapshotting import CookSnapshot
 from pdgstore.engine.cook.summary import CookSummary, recover_dead_cook
@@ -118,6 +119,8 @@ class Cook:
         self._outside_same = self.reused_all = self.left_consistent = False  # (``engine.incremental.vouch``)
         self._generation_failed = ""  # why a node could not generate its items, if one could not
         self.warnings: list[str] = []
+        #: tells of two items that record one output file (``engine.cook.sameoutputs``)
+        self.same = SameOutputs(graph, self.state, self.recorder, self._warn)
         #: hears what the cook tells its user while it runs, beside the log (the terminal: ``pdg cook``)
         self.notice: Callable[[str], None] | None = None
 
@@ -313,6 +316,7 @@ class Cook:
             enqueue=None,  # set below, when the cook has something to run
             observe=self.observe,
         )
+        walk.items.same, self.settle.made = self.same, self.same.wrote
         if not self.target and previous is not None:
             for gone in [d["name"] for d in previous.nodes if d["name"] not in graph.nodes]:
                 for item_id in list(self.state.node_items.get((graph.name, gone), {})):
@@ -500,9 +504,9 @@ class Cook:
         if self.notice is not None:
             self.notice(message)
 
-    def _warn(self, message: str) -> None:
+    def _warn(self, message: str, about: str = "") -> None:
         self.warnings.append(message)
-        self.recorder.emit(ev.CookWarning, about=self.graph.name, message=message)
+        self.recorder.emit(ev.CookWarning, about=about or self.graph.name, message=message)
 
     def _fail_cook(self, message: str) -> None:
         self._warn(message)
@@ -531,6 +535,7 @@ class Cook:
         ) and vouch.leaves_consistent(
             rec, self.graph, self.scope, self.state, self._started_walk, reused_all=self.reused_all
         )
+        self.same.finish()  # its warnings before the end: the summary and the cook's record count them
         nodes = None if rec.nodes is None else sorted(rec.nodes)
         rec.emit(
             ev.CookFinished,
@@ -554,6 +559,7 @@ class Cook:
     def _flush(self, progress: bool = True) -> None:
         """Write what is pending; ``progress``: the progress bar hears its counts once it is written."""
         settle = self.settle
+        self.same.check()  # its warnings go with this batch
         written = self.recorder.flush(mark=(settle.done, settle.total) if progress else None)
         if self.recorder.holding is not None:
             self.recorder.holding.release(self.recorder.written_seq)

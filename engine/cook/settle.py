@@ -39,6 +39,8 @@ class Settle:
         self.failed_ids: set[str] = set()
         #: the walk's hand-on of an item that cooked (set by the cook once its walk exists)
         self.handed_on: Callable[[str], None] = lambda item_id: None
+        #: hears each item whose results this cook made, once recorded (``engine.cook.sameoutputs``)
+        self.made: Callable[[str], None] | None = None
 
     # -- known items ---------------------------------------------------------------------------------
     def registered(self) -> None:
@@ -69,6 +71,8 @@ class Settle:
         self.done += 1
         if remade and self.keeps_remade:
             self.remade.add(item_id)
+        if remade and self.made is not None:
+            self.made(item_id)
         self.handed_on(item_id)
         holding = self.recorder.holding
         if holding is not None:  # nothing in the cook needs it in memory now (``engine.cook.holding``)
