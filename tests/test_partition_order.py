@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from pdgstore.engine.cook import as_generated
 from pdgstore.engine.cook import static as static_plan
 from pdgstore.engine.cook import walk as walk_module
 from pdgstore.engine.incremental import manifest, signatures
@@ -181,7 +182,7 @@ def test_a_store_ordered_before_recooks_its_reordered_partitions_once_and_says_w
     with monkeypatch.context() as old:
         old.setattr(signatures, "PARTITION_SCHEME", "m2:")
         old.setattr(manifest, "VERSION", 4)
-        for module in (walk_module, static_plan):
+        for module in (as_generated, static_plan):  # (the walk's members: ``as_generated.members``)
             old.setattr(module, "work_item_order", lambda m: (m.index, m.item_id))
         cook(project)
     before = state_of(project)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pdgstore.engine.cook import as_generated
 from pdgstore.engine.graph.nodes import WaitForAll
 from pdgstore.engine.graph.workitem import item_identity
 from pdgstore.engine.incremental import decide
@@ -32,6 +33,7 @@ def place(self: Walk, name: str) -> bool:
         type(partitioner) is not WaitForAll
         or any(up in self.reshaped or self.runs[up].node.is_partitioner for up in ups)
         or name in self.reshaped
+        or as_generated.feeds_static(self, name)  # (a static partitioner reads it as generated)
     ):
         return False
     graph_name = self.graph.name

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pdgstore.engine.cook import as_generated
 from pdgstore.engine.errors import error_line
 from pdgstore.engine.graph.nodes import child_attrs
 from pdgstore.engine.graph.workitem import item_identity, work_item_order
@@ -211,6 +212,7 @@ def _plan_partitions(cook, node, pending: dict, planned: dict, item_identity) ->
     for up in node.inputs:
         known = cook.runs[up].items
         found = [cook.state.items[i] for i in known if i in cook.state.items]
+        found = as_generated.generated(cook, found, node)  # (a reused one's record holds what it set)
         found += [p for p in pending.get(up, ()) if p.item_id not in known]
         members += sorted(found, key=work_item_order)
     out = []

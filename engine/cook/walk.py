@@ -18,7 +18,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from pdgstore.engine.cook import as_recorded, bulk
+from pdgstore.engine.cook import as_generated, as_recorded, bulk
 from pdgstore.engine.cook import static as static_graph
 from pdgstore.engine.cook.filerecords import FileRecords
 from pdgstore.engine.cook.items import Items
@@ -30,7 +30,7 @@ from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern, GenerateContext, NewItem, Partitioner, Processor, child_attrs
 from pdgstore.engine.graph.when import effective_modes
-from pdgstore.engine.graph.workitem import item_identity, work_item_order
+from pdgstore.engine.graph.workitem import item_identity
 from pdgstore.engine.incremental import decide
 
 from pdgstore import events as ev
@@ -112,6 +112,8 @@ class Walk:
         self.bulk_left: set[str] = set()  # roots bulk compared with their records, left to the walk (``ahead``)
         self.kept_at: dict[str, int] = {}  # roots bulk compared the same as recorded -> the seq recorded then
         self.in_place: set[str] = set()  # partitions placed with their recorded members (``as_recorded``)
+        #: partition id -> its attributes as generated, where a static partitioner reads it (``as_generated``)
+        self.as_made: dict[str, dict] = {}
         settle.handed_on = self.handed_on
 
     @property
@@ -409,7 +411,7 @@ class Walk:
         if not run.items and not run.kept:
             upstream = sum(len(self.runs[i].items) + self.runs[i].kept for i in run.node.inputs if i in self.runs)
             if why := run.node.made_nothing(upstream):
-                self.warn(f"node {name} made no work items: {why}")
+                self.warn(f"node {name} made no work items: {why}{as_generated.hint(self, name)}")
         if run.unfinished == 0:
             rec.emit(ev.NodeCooked, node=name, failed=0)
         for down in run.downstream:
@@ -437,25 +439,12 @@ class Walk:
         partitioner: Partitioner = run.node
         if self.affected is not None and as_recorded.place(self, name):
             return
-        members = []
-        for up in partitioner.inputs:  # in work item order, never in the order they finished cooking
-            listed = self.runs[up].items
-            if self.affected is None:
-                read_node = getattr(self.state.items, "read_node", None)
-                if read_node is not None:  # members let go of as they cooked: read back in one pass, not one by one
-                    read_node(self.graph.name, up, listed)
-                found = [self.state.items[i] for i in listed if i in self.state.items]
-            else:  # the kept items too, which the delta walk counts without listing
-                found = [
-                    i
-                    for i in self.state.items_of(self.graph.name, up)
-                    if i.item_id in listed or self.is_kept(i.item_id, up)
-                ]
-            members += sorted(found, key=work_item_order)
-        try:
-            partitions = partitioner.partition(self.ctx, members)
+        members = as_generated.members(self, name)  # in work item order, never in the order they cooked
+        made = self.as_made if as_generated.feeds_static(self, name) else None
+        try:  # (a static partitioner's members as generated: a user processor's are asked for again)
+            partitions = partitioner.partition(self.ctx, as_generated.generated(self, members, partitioner))
         except Exception as exc:
-            self.fail_cook(f"partitioner {name} failed: {error_line(exc)}")
+            self.fail_cook(f"partitioner {name} failed: {error_line(exc)}{as_generated.hint(self, name)}")
             return
         # a node with no recorded item (``bulk.places_in_bulk``): its partitions placed in one ``record_many``
         fresh = bulk.places_in_bulk(self, name)
@@ -470,6 +459,8 @@ class Walk:
             item_name = self._name_for(run, number)
             self._register(run, item_id, number)
             own = dict(part.attrs)
+            if made is not None:  # its members' attributes as this partitioner read them, its own on top
+                made[item_id] = partitioner.merged(part.members, own)[0]
             prev = decide.record_of(self.state.items.get(item_id))
             if self.affected is not None and item_id not in self.state.items:
                 self.reshaped.add(name)

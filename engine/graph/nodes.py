@@ -176,6 +176,10 @@ class Partitioner(Node):
 
     is_partitioner = True
     needs_cooked_inputs: bool = False
+    #: whether ``partition`` reads its members' attributes (a wait-for-all and a partition by index
+    #: read only which items there are and their indices): a static partitioner's members are then
+    #: given to it as they were generated (``engine.cook.as_generated``)
+    reads_attributes: ClassVar[bool] = True
     merge_input_attributes: bool = True
     #: PDG's "Merge Output Files" (``MERGE_OUTPUT_FILES``): which members' output files the
     #: partition holds (and so its child's inputs): every member's, the first's, the last's or none
@@ -412,6 +416,7 @@ class WaitForAll(Partitioner):
     """One partition holding every upstream item; it cooks when they all have."""
 
     type_name = "wait_for_all"
+    reads_attributes = False
 
     def partition(self, ctx: GenerateContext, items: list) -> list[NewPartition]:
         return [NewPartition(key="all", members=items)] if items else []

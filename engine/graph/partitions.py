@@ -193,6 +193,7 @@ class PartitionByIndex(LibraryPartitioner):
     """One partition per work item index: the N-th items of every input together."""
 
     type_name = "partition_by_index"
+    reads_attributes = False
 
     def partition(self, ctx, items):
         groups: dict = {}

@@ -1,0 +1,130 @@
+"""What partitioners read of their members, and what they say (review 5).
+
+A static partitioner (``use_dynamic_partitioning`` off) groups its members by the attributes they
+were generated with, in every cook: before, a recook grouped reused members by their records, which
+hold what their cook set too, so the same graph and inputs gave other partitions (or a failure
+that alternated with success) depending on what the store held. Each test cooks with the real
+``pdg``: cold, again with nothing changed, after one input changed (the delta walk, which keeps
+members without generating them), and compares with a cook from scratch of the same files.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from pdgstore.engine.cook import walk as walk_module
+
+from pdgstore.log import EventLog
+
+pytestmark = pytest.mark.timeout(120)
+
+GENERATED_LATER = """
+from pdgstore.engine import Graph, NewItem, Processor
+graph = Graph("g")
+src = graph.file_pattern("src", "in/*.txt")
+frames = graph.frame_range("frames", src, start=1, end=2)
+
+@graph.python_processor("shift", upstream=frames)
+def shift(item):
+    item.set_attrib("frame", item["frame"] + 100)  # set while cooking: no static partition reads it
+    item.set_attrib("label", "late")
+
+byframe = graph.partition_by_frame("byframe", shift)
+again = graph.partition_by_frame("again", byframe)  # partitions of partitions, merged once they cook
+bylabel = graph.partition_by_attribute("bylabel", byframe, "label", use_dynamic_partitioning=False)
+{more}
+"""
+
+#: a user's processor with work that makes two items per parent with attributes of its own
+USER_PROCESSOR = """
+class Pair(Processor):
+    type_name = "pair"
+    does_work = True
+
+    def generate(self, ctx, parent):
+        return [NewItem(key=k, index=k, attrs={"k": ["int", [k]]}) for k in range(2)]
+
+    def cook(self, item):
+        item.set_attrib("k", item["k"] + 10)
+
+graph.add(Pair("pair", ["src"]))
+byk = graph.partition_by_range("byk", "pair", attribute="k")
+"""
+
+
+@pytest.mark.parametrize("more", ["", USER_PROCESSOR], ids=["library", "user_processor"])
+def test_a_static_partition_groups_by_generation_time_attributes_whatever_the_store_holds(
+    project, tmp_path_factory, monkeypatch, more
+):
+    project.write("g.py", GENERATED_LATER.format(more=more))
+    for name in "abcdef":  # (six: one changed file reaches few enough items for the delta walk)
+        project.write(f"in/{name}.txt", f"{name}\n")
+    cook(project)
+    cold = snapshot(project)
+    # grouped by the frames frame_range made (1, 2), not those shift set (101, 102)
+    assert cold["byframe"] == [
+        ("byframe_1", 1, sorted(f"shift_{n}" for n in range(1, 13, 2))),
+        ("byframe_2", 2, sorted(f"shift_{n}" for n in range(2, 13, 2))),
+    ]
+    assert cold["again"] == [("again_1", 1, ["byframe_1"]), ("again_2", 2, ["byframe_2"])]
+    assert cold["bylabel"] == []  # "label" is set while cooking
+    if more:  # the k the user's generate gave (0, 1), not what its cook set (10, 11)
+        assert [(name, len(members)) for name, _, members in cold["byk"]] == [("byk_1", 6), ("byk_2", 6)]
+
+    cook(project)  # nothing changed
+    assert snapshot(project) == cold
+
+    deltas: list = []
+    real = walk_module.Walk.walk_delta
+    monkeypatch.setattr(walk_module.Walk, "walk_delta", lambda self, *a: (deltas.append(a), real(self, *a))[1])
+    project.write("in/a.txt", "a, changed\n")  # a's items remade, b's kept
+    cook(project)
+    if not more:  # (a user's node may take the full walk: its items are then all generated again)
+        assert deltas, "one changed input: the delta walk"
+    assert snapshot(project) == cold
+
+    fresh = tmp_path_factory.mktemp("fresh")
+    shutil.copy(project.root / "g.py", fresh / "g.py")
+    shutil.copytree(project.root / "in", fresh / "in")
+    cook(type(project)(fresh))
+    assert snapshot(type(project)(fresh)) == cold
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def cook(project) -> None:
+    result = project.pdg("cook", "g.py")
+    assert result.exit_code == 0, result.output
+
+
+def state_of(project):
+    with EventLog.open(str(project.db)) as log:
+        return log.load_state()
+
+
+def groups(state, node: str, attribute: str = "frame", members: str = "names") -> list[tuple]:
+    """Each partition of ``node`` by name: its ``attribute`` (the first value, or all of a longer
+    array) and its members (their names, or with ``members="items"`` their indices)."""
+    out = []
+    for item in sorted((i for i in state.items.values() if i.node == node), key=lambda i: i.name):
+        values = item.attrs.get(attribute, [None, [None]])[1]
+        held = [state.items[m] for m in item.parents]
+        out.append(
+            (
+                item.name,
+                values[0] if len(values) == 1 else values,
+                sorted(m.name for m in held) if members == "names" else [m.index for m in held],
+            )
+        )
+    return out
+
+
+def snapshot(project) -> dict:
+    """Every partition of the graph's partitioners: name, grouping attribute and members."""
+    state = state_of(project)
+    return {
+        "byframe": groups(state, "byframe"),
+        "again": groups(state, "again"),
+        "bylabel": groups(state, "bylabel", "label"),
+        "byk": groups(state, "byk", "range"),
+    }
