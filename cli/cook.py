@@ -156,7 +156,8 @@ def _print_generated(summary, db_path: str) -> None:
         total += row["items"]
     render.out.print(t)
     render.say(f"{total:,} work items generated; nothing ran (pdg cook runs them)")
-    _say_warnings(summary.warnings, f"pdg history {summary.cook_id}")
+    why = render.cook_failure(summary)  # said below, as why it failed
+    _say_warnings([w for w in summary.warnings if w != why], f"pdg history {summary.cook_id}")
     if summary.status != "success":
         render.say(f"  {summary.message}", style=render.STATE_STYLES.get(summary.status))
     render.say(f"store: {render.here(db_path)}", style="dim")
@@ -164,13 +165,15 @@ def _print_generated(summary, db_path: str) -> None:
 
 def _print_summary(summary, db_path: str) -> None:
     render.say(render.cook_line(summary), style=render.STATE_STYLES.get(summary.status))
+    if why := render.cook_failure(summary):  # said as what failed, not among the warnings
+        render.say(f"  failed: {why}")
     for failed in summary.failed_items[:10]:
         render.say(f"  failed: {failed['name']} ({failed['node']}, {failed['item_id']}): {failed['error']}")
     if len(summary.failed_items) > 10:
         render.say(f"  ... and {len(summary.failed_items) - 10} more (pdg items --state cooked_fail)")
     if summary.message and summary.status != "failed":
         render.say(f"  {summary.message}")
-    _say_warnings(summary.warnings, f"pdg history {summary.cook_id}")
+    _say_warnings([w for w in summary.warnings if w != why], f"pdg history {summary.cook_id}")
     if summary.compacted:
         done = summary.compacted
         render.say(

@@ -223,6 +223,16 @@ def cook_line(summary) -> str:
     return f"cook {summary.cook_id} {verb}: {counts} in {summary.seconds:.2f} s"
 
 
+def cook_failure(summary) -> str:
+    """Why a failed cook failed when its counts cannot say: a node that could not generate or
+    partition its items fails the cook with no item failed ("0 failed"); the cook's message says
+    which, and is recorded as one of its warnings too (``engine.cook.loop``'s ``_fail_cook``), which
+    is how it is told from the count of failed items the message is otherwise. "" for any other cook."""
+    if summary.status == "failed" and summary.message and summary.message in summary.warnings:
+        return summary.message
+    return ""
+
+
 def at_line(point) -> str:
     """The note above a table shown ``--at`` a point of the log."""
     when_ns = point.time_ns

@@ -132,6 +132,8 @@ class WatchStatus:
             self.out.flush()
             return
         self._say(render.cook_line(s), render.STATE_STYLES.get(s.status))
+        if why := render.cook_failure(s):
+            self._say(f"  failed: {why}", "red")
         for failed in s.failed_items[:5]:
             self._say(f"  failed: {failed['name']} ({failed['node']}): {failed['error']}", "red")
 

@@ -10,6 +10,7 @@ members without generating them), and compares with a cook from scratch of the s
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -18,6 +19,46 @@ from pdgstore.engine.cook import walk as walk_module
 from pdgstore.log import EventLog
 
 pytestmark = pytest.mark.timeout(120)
+
+STATIC_OVER_COOKED = """
+from pdgstore.engine import Graph
+graph = Graph("g")
+r = graph.range_generate("r", 4)
+@graph.python_processor("p", upstream=r)
+def p(item):
+    item.set_attrib("frame", item['value'] // {by})
+pf = graph.partition_by_frame("pf", p{switch})
+after = graph.python_processor("after", pf, lambda item: print(item.name))
+"""
+
+
+def test_a_static_partition_by_an_attribute_set_while_cooking_fails_in_every_cook_and_says_why(project):
+    """Review 5's repro: the cold cook failed, an identical recook succeeded, and so on after every
+    edit; the summary said "0 failed" and listed the failure as a warning. Now every cook fails,
+    with the failure said as what failed and how to partition by what the cook sets."""
+    project.write("g.py", STATIC_OVER_COOKED.format(by=2, switch=""))
+    why = (
+        "  failed: partitioner pf failed: ValueError: work item p_1 has no frame (missing_frame='error'); "
+        "it partitions its members by the attributes they were generated with, before they cook "
+        "(use_dynamic_partitioning=True partitions them once they cooked, by what their cook set)\n"
+    )
+    for edit in (None, None, 3, None):
+        if edit is not None:
+            project.write("g.py", STATIC_OVER_COOKED.format(by=edit, switch=""))
+        result = project.pdg_process("cook", "g.py")
+        assert result.returncode == 1, result.stderr
+        assert why in result.stderr
+        assert "warning: partitioner pf failed" not in result.stderr  # said once, as the failure
+        assert "Traceback" not in result.stderr
+    summary = json.loads(project.pdg_process("cook", "g.py", "--json").stdout)
+    assert summary["status"] == "failed" and summary["message"] == why.strip()[len("failed: ") :]
+
+    project.write("g.py", STATIC_OVER_COOKED.format(by=3, switch=", use_dynamic_partitioning=True"))
+    result = project.pdg_process("cook", "g.py")
+    assert result.returncode == 0, result.stderr
+    state = state_of(project)
+    assert sorted(groups(state, "pf")) == [("pf_1", 0, ["p_1", "p_2", "p_3"]), ("pf_2", 1, ["p_4"])]
+
 
 GENERATED_LATER = """
 from pdgstore.engine import Graph, NewItem, Processor
