@@ -132,6 +132,17 @@ def test_a_static_partition_groups_by_generation_time_attributes_whatever_the_st
     assert snapshot(type(project)(fresh)) == cold
 
 
+def test_range_generate_refuses_a_negative_count_as_a_wedge_does(project):
+    """Review 5, nit 1: a negative count was accepted with a warning (exit 0)."""
+    project.write("g.py", 'from pdgstore.engine import Graph\ngraph = Graph("g")\nr = graph.range_generate("r", -3)\n')
+    result = project.pdg_process("cook", "g.py")
+    assert result.returncode == 2
+    assert result.stderr == "pdg: g.py:3: range generator r: count is a whole number >= 0, not -3\n"
+    assert not (project.root / ".pdg").exists()
+    project.write("g.py", 'from pdgstore.engine import Graph\ngraph = Graph("g")\nw = graph.wedge("w", count=-2)\n')
+    assert "the wedge count is a whole number >= 0, not -2" in project.pdg_process("cook", "g.py").stderr
+
+
 # -- helpers --------------------------------------------------------------------------------------
 def cook(project) -> None:
     result = project.pdg("cook", "g.py")

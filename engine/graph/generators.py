@@ -251,7 +251,7 @@ class RangeGenerator(Processor):
         if values is None and count is None:
             raise GraphError(f"{what}: give a count or a list of values")
         if count is not None:
-            whole(what, "count", count)
+            whole(what, "count", count, least=0)  # as a wedge's: a negative count is a mistake, not 0
         number(what, "start", start)
         number(what, "step", step)
         text(what, "attribute", attribute)
@@ -282,7 +282,7 @@ class RangeGenerator(Processor):
     def made_nothing(self, upstream: int) -> str:
         if self.values is not None and not self.values:
             return "its list of values is empty"
-        return f"its count is {self.count}" if self.count <= 0 else ""
+        return "its count is 0" if self.count == 0 else ""
 
     def generate(self, ctx: GenerateContext, parent) -> list[NewItem]:
         out = []
