@@ -143,6 +143,36 @@ def test_range_generate_refuses_a_negative_count_as_a_wedge_does(project):
     assert "the wedge count is a whole number >= 0, not -2" in project.pdg_process("cook", "g.py").stderr
 
 
+def test_partition_by_range_sets_range_as_documented_for_each_kind(project):
+    """Review 5, nit 2: ``range`` is a custom partition's window of values, and a counted
+    partition's place and the number of partitions (docs/nodes.md)."""
+    project.write(
+        "g.py",
+        """
+        from pdgstore.engine import Graph
+        graph = Graph("g")
+        items = graph.range_generate("items", 5, start=10)
+        graph.partition_by_range("windows", items, size=4, step=2, attribute="value")
+        graph.partition_by_range("thirds", items, range_type="count", count=3)
+        graph.partition_by_range("ends", items, range_type="first_last")
+        """,
+    )
+    cook(project)
+    state = state_of(project)
+    windows = groups(state, "windows", "range", "items")
+    assert windows == [
+        ("windows_1", [10, 14], [0, 1, 2, 3]),
+        ("windows_2", [12, 16], [2, 3, 4]),
+        ("windows_3", [14, 18], [4]),
+    ]
+    assert groups(state, "thirds", "range", "items") == [
+        ("thirds_1", [0, 3], [0, 1]),
+        ("thirds_2", [1, 3], [2, 3]),
+        ("thirds_3", [2, 3], [4]),
+    ]
+    assert groups(state, "ends", "range", "items") == [("ends_1", [0, 2], [0]), ("ends_2", [1, 2], [4])]
+
+
 # -- helpers --------------------------------------------------------------------------------------
 def cook(project) -> None:
     result = project.pdg("cook", "g.py")

@@ -212,7 +212,13 @@ class PartitionByRange(LibraryPartitioner):
     numeric attribute ``attribute``. The others take the items in order (of ``attribute``, else
     their index): ``"count"``, ``count`` partitions as even as can be (the first ones one item
     larger); ``"size"``, partitions of ``size`` items (the last holds what is left);
-    ``"first_last"`` and ``"first_middle_last"``, the first (middle, last) item of each input."""
+    ``"first_last"`` and ``"first_middle_last"``, the first (middle, last) item of each input.
+
+    Each partition carries ``range``: for ``custom`` its window of values ``[low, high]`` (it holds
+    ``low <= value < high``, ``high`` = low + size); for the others, which count items rather than
+    values, ``[place, partitions]``, its place among the node's partitions (from 0, its index too)
+    and how many it made. Two meanings, each the one its kind has: a window's bounds are what a
+    custom range is, and a counted group has only its place (docs/nodes.md)."""
 
     type_name = "partition_by_range"
 
