@@ -173,6 +173,41 @@ def test_partition_by_range_sets_range_as_documented_for_each_kind(project):
     assert groups(state, "ends", "range", "items") == [("ends_1", [0, 2], [0]), ("ends_2", [1, 2], [4])]
 
 
+def test_partitioners_say_which_items_they_leave_out(project):
+    """Review 5, nit 3: ``partition_by_attribute`` left out items without the attribute in
+    silence (it warned only when no item had it). Now it says how many and names the first, as
+    the other partitioners now do for what they group by."""
+    project.write(
+        "g.py",
+        """
+        from pdgstore.engine import Graph
+        graph = Graph("g")
+        r = graph.range_generate("r", 8)
+
+        @graph.python_processor("p", upstream=r)
+        def p(item):
+            if item["value"] not in (5, 6):
+                item.set_attrib("shot", "s%d" % (item["value"] % 2))
+            if item["value"] != 2:
+                item.set_attrib("t", float(item["value"]))
+
+        by = graph.partition_by_attribute("by", p, "shot")
+        none = graph.partition_by_attribute("none", p, "look")
+        ranges = graph.partition_by_range("ranges", p, size=4, attribute="t", use_dynamic_partitioning=True)
+        """,
+    )
+    result = project.pdg_process("cook", "g.py", "--json")
+    assert result.returncode == 0, result.stderr
+    warnings = json.loads(result.stdout)["warnings"]
+    assert warnings == [
+        "partition by attribute by: 2 input items lack the attribute 'shot' and are left out (the first: p_6)",
+        "node none made no work items: none of its 8 upstream items has the attribute 'look'",
+        "partition by range ranges: input item p_3 lacks a number in the attribute 't' and is left out",
+    ]
+    state = state_of(project)
+    assert [len(members) for _, _, members in groups(state, "by")] == [3, 3]
+
+
 # -- helpers --------------------------------------------------------------------------------------
 def cook(project) -> None:
     result = project.pdg("cook", "g.py")

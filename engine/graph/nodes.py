@@ -262,6 +262,15 @@ class GenerateContext:
             self.warn(message)
 
 
+def left_out(where: str, without: list, what: str) -> str:
+    """The warning of a partitioner that leaves out the upstream items without ``what`` it groups
+    by (while it groups others: when none has it, it made nothing and says that): how many, and the
+    first in member order as an example, so the user can look at one (``pdg show``)."""
+    if len(without) == 1:
+        return f"{where}: input item {without[0].name} lacks {what} and is left out"
+    return f"{where}: {len(without)} input items lack {what} and are left out (the first: {without[0].name})"
+
+
 # -- processors -----------------------------------------------------------------------------------
 class FilePattern(Processor):
     """One work item per file matching a glob (relative to the project root), the file its output."""
@@ -424,7 +433,8 @@ class WaitForAll(Partitioner):
 
 class PartitionByAttribute(Partitioner):
     """One partition per distinct value of ``attribute`` among the (cooked) upstream items; the
-    partition carries that value. Items without the attribute are left out.
+    partition carries that value. Items without the attribute are left out, with a cook warning
+    (``left_out``) when other items have it (when none has, the node made nothing and says so).
 
     PDG's variants: ``attribute`` may be a list (one partition per distinct combination of their
     values, each carried); ``range_size`` groups a numeric attribute by value ranges instead of
@@ -473,10 +483,14 @@ class PartitionByAttribute(Partitioner):
     def made_nothing(self, upstream: int) -> str:
         if not upstream:
             return ""  # nothing upstream: that node says why
-        what = f"the attribute {self.names[0]!r}" if len(self.names) == 1 else f"all of the attributes {self.names}"
-        if self.range_size is not None:
-            what = f"a number in {what}"
-        return f"none of its {upstream} upstream items has {what}"
+        return f"none of its {upstream} upstream items has {self._wanted()}"
+
+    def _wanted(self, every: bool = True) -> str:
+        """What an item needs to be partitioned, as a sentence names it: what it has (``every``), or
+        what it lacks (one of several is enough to leave it out)."""
+        several = f"{'all' if every else 'one'} of the attributes {self.names}"
+        what = f"the attribute {self.names[0]!r}" if len(self.names) == 1 else several
+        return f"a number in {what}" if self.range_size is not None else what
 
     def _key(self, attr):
         """The group an attribute value falls in: its value (a file's path, a dict's items), or
@@ -493,16 +507,20 @@ class PartitionByAttribute(Partitioner):
 
     def partition(self, ctx: GenerateContext, items: list) -> list[NewPartition]:
         groups: dict[Any, list] = {}
+        without = []
         for item in items:
             keys = []
             for attribute in self.names:
                 attr = item.attrs.get(attribute)
                 key = None if attr is None else self._key(attr)
                 if key is None:
+                    without.append(item)
                     break
                 keys.append(key)
             else:
                 groups.setdefault(tuple(keys), []).append(item)
+        if without and groups:
+            ctx.warning(left_out(f"partition by attribute {self.name}", without, self._wanted(every=False)))
         out = []
         for keys, members in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
             first = members[0]

@@ -15,7 +15,8 @@ PDG's switches (by node and by combination, which combine items across inputs, a
 A partition's key (what its identity is made from) is what it groups by (a frame, an index, a
 tile), so changing a parameter regroups only the groups that change, and the others are reused.
 What would make nothing silently (an attribute no item has, a range that holds no item) is a
-recorded warning (``GenerateContext.warning``).
+recorded warning (``GenerateContext.warning``), and so is leaving out some upstream items for
+lacking what the partitioner groups by (how many, and the first: ``nodes.left_out``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pdgstore.engine.graph.nodes import (
     NewPartition,
     Partitioner,
     check_merge_output_files,
+    left_out,
 )
 
 ROUNDING = ("down", "up", "nearest")
@@ -97,17 +99,15 @@ def _split(items: list, attribute: str | None, ctx: GenerateContext, node: str) 
     if not attribute:
         return {(): items}
     groups: dict = {}
-    missing = 0
+    without = []
     for item in items:
         attr = item.attrs.get(attribute)
         if attr is None:
-            missing += 1
+            without.append(item)
             continue
         groups.setdefault((group_key(attr),), []).append(item)
-    if missing:
-        ctx.warning(
-            f"partitioner {node}: {missing} input item(s) have no split attribute {attribute!r} and are left out"
-        )
+    if without:
+        ctx.warning(left_out(f"partitioner {node}", without, f"the split attribute {attribute!r}"))
     return groups
 
 
@@ -166,9 +166,7 @@ class PartitionByFrame(LibraryPartitioner):
             if without and self.missing_frame == "error":
                 raise ValueError(f"work item {without[0].name} has no frame (missing_frame='error')")
             if without and frames and self.missing_frame == "ignore":
-                ctx.warning(
-                    f"partition by frame {self.name}: {len(without)} input item(s) have no frame and are left out"
-                )
+                ctx.warning(left_out(f"partition by frame {self.name}", without, "a frame"))
             for frame, members in sorted(frames.items()):
                 if self.missing_frame == "all":
                     members = members + without
@@ -264,11 +262,7 @@ class PartitionByRange(LibraryPartitioner):
         self.why_nothing = ""
         if self.range_type != "custom":
             return self._ordered(ctx, items)
-        values = []
-        for item in items:
-            v = item.index if not self.attribute else _number(item, self.attribute)
-            if v is not None:
-                values.append((v, item))
+        values = self._values(ctx, items)
         if items and not values:
             return self._nothing(f"none of its {len(items)} upstream items has the attribute {self.attribute!r}")
         if not values:
@@ -292,22 +286,26 @@ class PartitionByRange(LibraryPartitioner):
             return self._nothing(f"no upstream item falls in {start}..{end}")
         return out
 
-    def _ordered(self, ctx, items):
-        """The range types that take the items in order rather than by value."""
-        keyed, missing = [], 0
+    def _values(self, ctx, items) -> list[tuple]:
+        """(value, item) of the items that have a value (their index, or the number in
+        ``attribute``); the others are left out, said in a warning when some items have one."""
+        values, without = [], []
         for item in items:
             v = item.index if not self.attribute else _number(item, self.attribute)
             if v is None:
-                missing += 1
+                without.append(item)
             else:
-                keyed.append((v, item))
-        if missing:
-            if not keyed:
-                return self._nothing(f"none of its {len(items)} upstream items has the attribute {self.attribute!r}")
-            ctx.warning(
-                f"partition by range {self.name}: {missing} input item(s) have no attribute "
-                f"{self.attribute!r} and are left out"
-            )
+                values.append((v, item))
+        if values and without:
+            what = f"a number in the attribute {self.attribute!r}"
+            ctx.warning(left_out(f"partition by range {self.name}", without, what))
+        return values
+
+    def _ordered(self, ctx, items):
+        """The range types that take the items in order rather than by value."""
+        keyed = self._values(ctx, items)
+        if items and not keyed:
+            return self._nothing(f"none of its {len(items)} upstream items has the attribute {self.attribute!r}")
         keyed.sort(key=lambda kv: kv[0])
         ordered = [item for _, item in keyed]
         kind = self.range_type
@@ -458,17 +456,22 @@ class PartitionByTile(LibraryPartitioner):
     def partition(self, ctx, items):
         self.why_nothing = ""
         axes = len(self.tiles)
-        placed = []
+        placed, without = [], []
         for item in items:
             attr = item.attrs.get(self.attribute)
             if attr is not None and attr[0] in ("int", "float") and len(attr[1]) >= axes:
                 placed.append((attr[1][:axes], item))
+            else:
+                without.append(item)
         if items and not placed:
             return self._nothing(
                 f"none of its {len(items)} upstream items has a {axes}-component position attribute {self.attribute!r}"
             )
         if not placed:
             return []
+        if without:
+            what = f"a {axes}-component position attribute {self.attribute!r}"
+            ctx.warning(left_out(f"partition by tile {self.name}", without, what))
         if self.bounds is not None:
             low, high = self.bounds
         else:
