@@ -69,6 +69,13 @@ def _cooked_v1(payload: dict) -> dict:
     return payload
 
 
+@_upcaster("WorkItemRestatted", 1)
+def _restatted_v1(payload: dict) -> dict:
+    """v2 added ``attrs``: a restat before it refreshed output files only."""
+    payload["attrs"] = {}
+    return payload
+
+
 @_upcaster("WorkItemGenerated", 2)
 @_upcaster("WorkItemCooked", 2)
 def _patched_v2(payload: dict) -> dict:

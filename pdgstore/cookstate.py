@@ -34,12 +34,15 @@ from pdgstore import fileindex, itemlists, tables
 from pdgstore.events import DONE_STATES, PATH, STATES, TAG
 from pdgstore.lazyitems import MAX_MISSES, LazyItems, StoreReader
 from pdgstore.lazyjobs import LazyJobs
-from pdgstore.state import UNFINISHED_STATES, Item, State
+from pdgstore.state import UNFINISHED_STATES, Item, State, holds_files
 
 #: the states an item in which is not done: what ``unsettled_ids`` looks for
 NOT_DONE = tuple(s for s in STATES if s not in DONE_STATES)
 
 _UNREAD = object()
+#: how an attribute of type file begins packed in a row's detail: its array (of two, or three with
+#: flags), then "file" (other bytes may match too, an input's path that ends in them: a decode more)
+FILE_ATTR = (b"\x92\xa4file", b"\x93\xa4file")
 
 
 class LazyNodeItems(dict):
@@ -205,6 +208,24 @@ class CookState(State):
                 elif not items.is_read(row[0]):
                     ahead[row[0]] = row[1]
             yield items[item_id].outputs if body is None else row_outputs(conn, item_id, body)
+
+    def attrs_with_files(self, graph: str, node: str) -> Iterator[dict]:
+        """``State.attrs_with_files``: the items held from their attributes, the rest from the rows
+        whose detail holds the bytes a file attribute's packed type begins with (``FILE_ATTR``), so
+        a node whose items hold none is gone over in SQLite, no row decoded (no-op manifests are
+        written after every cook that changed something, and most graphs hold no file attribute)."""
+        items = self.items
+        ids = self.node_items.get((graph, node), {})
+        for item_id in ids:
+            if items.is_read(item_id) and holds_files(items[item_id].attrs):
+                yield items[item_id].attrs
+        found = "instr(detail, ?) OR instr(detail, ?)"
+        sql = f"SELECT item_id, detail FROM items WHERE graph = ? AND node = ? AND ({found})"
+        for item_id, detail in self._reader.execute(sql, (graph, node, *FILE_ATTR)):
+            if item_id in ids and not items.is_read(item_id):
+                attrs = _unpack(detail)[1]
+                if holds_files(attrs):
+                    yield attrs
 
     def finished_outputs(self, graph: str, node: str) -> dict[str, list]:
         ids = self.node_items.get((graph, node), ())

@@ -354,17 +354,17 @@ class WorkItemDirtied(Event):
     reason: dict = field(default_factory=dict)
 
 
-@register("WorkItemRestatted", subject="item_id")
+@register("WorkItemRestatted", subject="item_id", version=2)
 @record
 class WorkItemRestatted(Event):
-    """A work item's output files were found with a new mtime but the same content (v1).
-
-    ``outputs`` are the refreshed records, so the next stat of those files is a cheap
-    (mtime_ns, size) match again instead of a hash.
-    """
+    """A work item's files were found with a new mtime but the same content (v1: its outputs):
+    ``outputs`` are the refreshed records, so the next stat of those files is a cheap (mtime_ns,
+    size) match again instead of a hash. v2 adds ``attrs``, the file attributes whose records were
+    refreshed, each whole (``engine.files.attrfiles``); ``outputs`` [] then keeps the item's."""
 
     item_id: str = ""
     outputs: list = field(default_factory=list)
+    attrs: dict = field(default_factory=dict)
 
 
 @register("WorkItemRenumbered", subject="item_id")

@@ -251,7 +251,12 @@ def _item_dirtied(state: State, e: ev.WorkItemDirtied) -> None:
 
 @applies(ev.WorkItemRestatted)
 def _item_restatted(state: State, e: ev.WorkItemRestatted) -> None:
-    state.items[e.item_id].outputs = e.outputs
+    item = state.items[e.item_id]
+    if e.attrs:  # (v2) file attributes refreshed: outputs [] leaves the item's as they are
+        item.attrs = {**item.attrs, **e.attrs}  # a new dict: an item made in bulk may share its own
+        if not e.outputs:
+            return
+    item.outputs = e.outputs
 
 
 @applies(ev.WorkItemRenumbered)

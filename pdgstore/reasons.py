@@ -65,6 +65,19 @@ def file_changed(cause: str, path: str, old: list, new: list, cache_state: str =
     }
 
 
+def file_attribute(name: str, path: str, old: list | None, new: list) -> dict:
+    """A file attribute's file changed (``engine.files.attrfiles``): ``old`` and ``new`` its records;
+    ``old`` None when it had none (missing when recorded, or recorded by an earlier pdgstore)."""
+    if old is None:
+        reason = {"cause": "file_attribute", "name": name, "path": path, "unrecorded": True}
+        return {**reason, "new_size": new[SIZE], "new_hash": new[HASH], "cache_state": "dirty_stale"}
+    return {**file_changed("file_attribute", path, old, new), "name": name}
+
+
+def file_attribute_missing(name: str, path: str) -> dict:
+    return {"cause": "file_attribute_missing", "name": name, "path": path, "cache_state": "dirty_missing"}
+
+
 def input_added(path: str) -> dict:
     return {"cause": "input_added", "path": path, "cache_state": "dirty_stale"}
 
@@ -169,14 +182,14 @@ def _value(v) -> str:
     return repr(v) if not isinstance(v, str) else repr(v)
 
 
-def _file_change(what: str, r: dict) -> str:
+def _file_change(what: str, r: dict, whose: str = "") -> str:
     facts = []
     if r.get("old_size") != r.get("new_size"):
         facts.append(f"size {r.get('old_size')} -> {r.get('new_size')}")
     if r.get("old_hash") != r.get("new_hash"):
         facts.append(f"hash {_short(r.get('old_hash'))} -> {_short(r.get('new_hash'))}")
     tail = ": " + ", ".join(facts) if facts else ""
-    return f"{what} {r['path']} changed{tail}"
+    return f"{what} {r['path']}{whose} changed{tail}"
 
 
 CAUSES: dict[str, Callable[[dict, Callable[[str], str]], str]] = {
@@ -185,6 +198,8 @@ CAUSES: dict[str, Callable[[dict, Callable[[str], str]], str]] = {
     "file": lambda r, name: _file_change("its file", r),
     "file_missing": lambda r, name: f"its file {r['path']} is gone",
     "input": lambda r, name: _file_change("its input", r),
+    "file_attribute": lambda r, name: _file_attribute(r),
+    "file_attribute_missing": lambda r, name: f"the file {r['path']} of its file attribute {r['name']} is missing",
     "input_added": lambda r, name: f"it has a new input {r['path']}",
     "input_removed": lambda r, name: f"its input {r['path']} is gone",
     "attribute": lambda r, name: f"its attribute {r['name']} changed: {_value(r.get('old'))} -> {_value(r.get('new'))}",
@@ -213,6 +228,16 @@ def _written_by(r: dict, name: Callable[[str], str]) -> str:
     """An output another item records too (``written_by``: ``engine.cook.sameoutputs``)."""
     other = r.get("written_by")
     return f"; work item {name(other)} writes the same file" if other else ""
+
+
+def _file_attribute(r: dict) -> str:
+    if r.get("unrecorded"):
+        return (
+            f"the file {r['path']} of its file attribute {r['name']} is there now, with no size or hash recorded"
+            f" (missing when recorded, or recorded by an earlier pdgstore): size {r.get('new_size')},"
+            f" hash {_short(r.get('new_hash'))}"
+        )
+    return _file_change("the file", r, f" of its file attribute {r['name']}")
 
 
 def _members(r: dict, name: Callable[[str], str]) -> str:

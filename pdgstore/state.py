@@ -85,6 +85,17 @@ def _no_reason() -> dict:
     return EMPTY_MAP
 
 
+def holds_files(attrs: dict) -> bool:
+    """Whether ``attrs`` (an item's) holds an attribute of type file."""
+    try:
+        for attr in attrs.values():
+            if attr[0] == "file":
+                return True
+    except (TypeError, IndexError, KeyError):  # not ``[type, values]``
+        return False
+    return False
+
+
 def own_dict(values: dict) -> dict:
     """``values`` itself, or a new dict in place of the shared ``EMPTY_MAP``: what the fold sets
     an attribute in."""
@@ -275,6 +286,15 @@ class State:
         """The outputs of each item of the node, in generation order, as the caller goes."""
         items = self.items
         return (items[i].outputs for i in self.node_items.get((graph, node), ()))
+
+    def attrs_with_files(self, graph: str, node: str) -> Iterator[dict]:
+        """The attributes of each item of the node that holds a file attribute, whose values carry
+        their files' records (the engine's ``attrfiles``): what the no-op manifest lists of them."""
+        items = self.items
+        for i in self.node_items.get((graph, node), ()):
+            attrs = items[i].attrs
+            if holds_files(attrs):
+                yield attrs
 
     def finished_outputs(self, graph: str, node: str) -> dict[str, list]:
         """item id -> outputs, of the node's items in a finished state (``DONE_STATES``)."""

@@ -80,7 +80,9 @@ SAMPLES: dict[str, ev.Event] = {
         reason={"cache_state": "dirty_stale", "cause": "input", "path": "in/a.txt", "old_size": 54, "new_size": 61,
                 "old_hash": "1a2b3c4d5e6f7081", "new_hash": "92a3b4c5d6e7f809", "from_item": "0011223344556677"},
     ),
-    "WorkItemRestatted": ev.WorkItemRestatted(**ENVELOPE, item_id="a1b2c3d4e5f60718", outputs=[FILE]),
+    "WorkItemRestatted": ev.WorkItemRestatted(
+        **ENVELOPE, item_id="a1b2c3d4e5f60718", outputs=[FILE], attrs={"cfg": ["file", [FILE]]},
+    ),
     "WorkItemRenumbered": ev.WorkItemRenumbered(**ENVELOPE, item_id="a1b2c3d4e5f60718", name="count_4", index=4),
     "WorkItemAccepted": ev.WorkItemAccepted(
         **ENVELOPE, item_id="a1b2c3d4e5f60718", outputs=[FILE], message="accepted by hand (pdg accept)",
@@ -125,6 +127,7 @@ UPCAST_DEFAULTS = {
     "CookFinished": {"consistent": False, "nodes": None},
     "WorkItemGenerated": {"signature": "", "patched": {}},
     "WorkItemCooked": {"signature": "", "reason": {}, "patched": {}},
+    "WorkItemRestatted": {"attrs": {}},
 }
 #: (kind, v) of an intermediate version -> the values the upcasters give fields added after v
 UPCAST_LATER = {

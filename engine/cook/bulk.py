@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pdgstore.engine.cook import ahead
+from pdgstore.engine.files import attrfiles
 from pdgstore.engine.graph.nodes import NewItem, child_attrs
 from pdgstore.engine.graph.workitem import child_identities, identity_head, identity_with
 from pdgstore.engine.incremental import signatures
@@ -395,6 +396,7 @@ class _Chunk:
             if self.to_run is not None:
                 self.to_run += [item_signature(fp, a, i) for a, i in zip(attrs, inputs, strict=True)]
         else:
+            attrs = [_with_files(self.walk, a) if attrfiles.holds_files(a) else a for a in attrs]
             if spec_outputs is None:
                 spec_outputs = [()] * len(ids)
             outputs = [list(so) or list(po) for so, po in zip(spec_outputs, parent_outputs, strict=True)]
@@ -413,6 +415,14 @@ class _Chunk:
         out["inputs"] += inputs
         out["outputs"] += outputs
         out["signatures"] += signature_list
+
+
+def _with_files(walk, attrs: dict) -> dict:
+    """``attrs`` of an item born cooked with its file attributes' files recorded, as the walk's
+    ``Items.born`` records them (no stat handler here: ``plan``)."""
+    items = walk.items
+    fresh = attrfiles.recorded(attrs, walk.graph.root, walk.graph.types, known=items.known_files)
+    return {**attrs, **fresh} if fresh else attrs
 
 
 def _hand_over(walk, parent_ids: list[str], seq: int | None = None) -> None:

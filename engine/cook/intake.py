@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pdgstore.engine.cook.task import expected_records
 from pdgstore.engine.errors import error_line
+from pdgstore.engine.files import attrfiles
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.confine import outside_allowed
 from pdgstore.engine.graph.workitem import WorkItem
@@ -369,14 +370,18 @@ class Intake:
             self.server.disallow(item_id)
 
     def succeeded(self, item_id: str) -> None:
-        """An out-of-process job ended well: its expected outputs must exist, then it is cooked."""
+        """An out-of-process job ended well: its expected outputs must exist, then it is cooked,
+        the files of its file attributes recorded (``attrfiles``: as an in-process item's are)."""
         host = self.host
         self._release(item_id)
         item = host.state.items[item_id]
         node = host.graph.nodes[item.node]
         view = WorkItem.view_of(item, host.graph.root)
+        attrs: dict = {}
         try:
             outputs = expected_records(view, node, list(item.outputs), host.graph.root, host.graph.types)
+            if attrfiles.holds_files(item.attrs):
+                attrs = attrfiles.recorded(item.attrs, host.graph.root, host.graph.types, item)
         except Exception as exc:  # noqa: BLE001 - a missing file or a bad expression fails the item
             return self._cooked(
                 item_id,
@@ -384,14 +389,14 @@ class Intake:
                 list(item.outputs),
                 str(exc) if isinstance(exc, FileNotFoundError) else error_line(exc),
             )
-        self._cooked(item_id, "cooked_success", outputs, "")
+        self._cooked(item_id, "cooked_success", outputs, "", attrs)
 
     def _failed(self, item_id: str, message: str) -> None:
         self._release(item_id)
         item = self.host.state.items[item_id]
         self._cooked(item_id, "cooked_fail", list(item.outputs), f"work item {item.name}: {message}")
 
-    def _cooked(self, item_id: str, state: str, outputs: list, error: str) -> None:
+    def _cooked(self, item_id: str, state: str, outputs: list, error: str, attrs: dict | None = None) -> None:
         item = self.host.state.items[item_id]
         now = time.time_ns()
         started = item.started_ns or now
@@ -399,6 +404,7 @@ class Intake:
             {
                 "item_id": item_id,
                 "state": state,
+                "attrs": attrs or {},
                 "outputs": outputs,
                 "started_ns": started,
                 "duration_ns": max(0, now - started),

@@ -19,6 +19,7 @@ from pdgstore.engine.cook import inplace
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.sameoutputs import SameOutputs
 from pdgstore.engine.cook.settle import Settle
+from pdgstore.engine.files import attrfiles
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.cache import CacheChecker
 from pdgstore.engine.graph.api import Graph
@@ -65,6 +66,8 @@ class Items:
         self.before: dict[str, inplace.Was] | None = None
         #: item id -> name of the items removed in this cook (what their children's removal says)
         self.removed_names: dict[str, str] = {}
+        #: (path, tag) -> the record of a file attribute's file made in this cook (``attrfiles``)
+        self.known_files: dict = {}
         #: names another item that writes an output found changed (``engine.cook.sameoutputs``)
         self.same: SameOutputs | None = None
 
@@ -73,6 +76,8 @@ class Items:
         """An item born cooked (``new``: its ``WorkItemGenerated`` fields): reuse it or record it."""
         prev = decide.record_of(self.state.items.get(new["item_id"]))
         name = node.name
+        if attrfiles.holds_files(new["attrs"]):  # its file attributes' files, recorded as it is made
+            self.record_attr_files(new, prev)
         if (
             prev is not None
             and name in self.shortcut
@@ -98,12 +103,21 @@ class Items:
             return self.carry_out(item_id, decide.reuse(prev, new["name"], new["index"]), node)
         signature = incremental.item_signature(self.node_fp[node.name], new["attrs"], new["inputs"])
         expected: list | None = None if node.expected_outputs else []
-        check = None
+        check = attr_files = None
         mode, node_reason = node.cache_mode, self.node_reasons.get(node.name)
         try:
+            if prev is not None and attrfiles.holds_files(prev.attrs):  # (a stat handler may raise)
+                attr_files = attrfiles.check(prev.attrs, self.root, self.graph.types, prev, self.stats)
             while True:
                 decision = decide.work(
-                    prev, new, mode=mode, signature=signature, node_reason=node_reason, expected=expected, check=check
+                    prev,
+                    new,
+                    mode=mode,
+                    signature=signature,
+                    node_reason=node_reason,
+                    expected=expected,
+                    check=check,
+                    attr_files=attr_files,
                 )
                 if decision.action == NEED_EXPECTED:
                     expected = self.expected(node, new)
@@ -114,12 +128,27 @@ class Items:
                         self.same.annotate(item_id, check.reason)
                 else:
                     break
+            if decision.action == CACHE and attrfiles.holds_files(new["attrs"]):  # as its work's end would
+                assert decision.result is not None, "a cache decision carries the recorded result"
+                view, types = self._view(new), self.graph.types
+                decision.result["attrs"] = attrfiles.recorded(new["attrs"], self.root, types, view)
         except PdgError as exc:  # a handler raised, or an expected output did not expand
             decision = decide.failed(item_id, str(exc), decide.generated_only(new))
         if prev is None and decide.announced_as(recorded, new):
             decision = decide.without_generation(decision)
         self._keep_before(prev, decision)
         self.carry_out(item_id, decision, node, signature)
+
+    def record_attr_files(self, new: dict, prev) -> None:
+        """Record the files of the file attributes ``new`` (an item born cooked) is made with
+        (``attrfiles.recorded``): those with the record ``prev`` holds are not read again, and one
+        many items name is read once a cook (``known_files``) unless a stat handler decides."""
+        types = self.graph.types
+        view = self._view(new) if types.stat_handlers else None
+        before = prev.attrs if prev is not None else None
+        fresh = attrfiles.recorded(new["attrs"], self.root, types, view, before=before, known=self.known_files)
+        if fresh:
+            new["attrs"] = {**new["attrs"], **fresh}
 
     def failed_at_birth(self, node, new: dict, message: str) -> None:
         """An item that fails as it is made (``NewItem.error``: a stat handler raised on its file):

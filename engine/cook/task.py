@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from pdgstore.engine.errors import GraphError, error_line
+from pdgstore.engine.files import attrfiles
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.confine import Confine
 from pdgstore.engine.graph.attribs import File
@@ -43,7 +44,8 @@ def task(graph, item: Item, confine: Confine) -> Callable[[], JobResult]:
 def run_python(cook: Callable[[WorkItem], object], view: WorkItem, node, types, check) -> JobResult:
     """Run a Python item's ``cook(view)`` and record the output files it reported (each held to
     ``check(path, who)`` first, then stat'ed and hashed here, its owning item given to the stat
-    handlers) and ``node``'s expected outputs: its ``JobResult``. Any failure of the user's code is
+    handlers), ``node``'s expected outputs and the files of its file attributes (``attrfiles``, the
+    item given to the stat handlers too): its ``JobResult``. Any failure of the user's code is
     the item's, with its traceback. The one body of a Python item's run, in the cook's pool
     (``task``) and on a Dask worker (``dask.remote.run_python``)."""
     started = time.time_ns()
@@ -62,6 +64,9 @@ def run_python(cook: Callable[[WorkItem], object], view: WorkItem, node, types, 
                 ) from None
         if node.expected_outputs:
             outputs = expected_records(view, node, outputs, root, types)
+        attrs = view.changed
+        if attrfiles.holds_files(view.attrs):  # recorded as its outputs are, now its work ended
+            attrs = {**attrs, **attrfiles.recorded(view.attrs, root, types, view)}
     except BaseException as exc:  # noqa: BLE001 - every failure of user code is the item's
         return JobResult(
             "cooked_fail",
@@ -72,7 +77,7 @@ def run_python(cook: Callable[[WorkItem], object], view: WorkItem, node, types, 
             error_line(exc) + _pdg_hint(exc),
             formatted(exc),
         )
-    return JobResult("cooked_success", view.changed, outputs, started, time.perf_counter_ns() - t0)
+    return JobResult("cooked_success", attrs, outputs, started, time.perf_counter_ns() - t0)
 
 
 #: what ``item['x']`` gives: an attribute's value of each type (a pyobject's is the object itself)

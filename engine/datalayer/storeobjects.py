@@ -254,7 +254,10 @@ def _item_deltas(event, view: StoreView, path: str) -> Iterator[Delta]:
     elif kind == "WorkItemDirtied":
         yield path, SET, P.State, ["dirty"]
     elif kind == "WorkItemRestatted":
-        yield path, SET, P.OutputFiles, files(event.outputs)
+        if event.outputs or not event.attrs:  # (v2: [] with attrs keeps the outputs)
+            yield path, SET, P.OutputFiles, files(event.outputs)
+        for name, (_type, values, *_flags) in sorted(event.attrs.items()):
+            yield path, SET, P.AttributePrefix + name, list(values)
     elif kind == "WorkItemAccepted":
         yield path, SET, P.OutputFiles, files(event.outputs)
         yield path, SET, P.State, [view.accepted_state(event)]

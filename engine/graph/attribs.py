@@ -128,8 +128,11 @@ class PyObject:
 class File:
     """A file: a path (relative to the project root, or absolute) and its tag; the one file object
     of the engine and of ``pdg.File`` (PDG's names: ``path``, ``tag``, ``hash``, ``size``, ``owned``,
-    ``local_path``). ``hash`` and ``size`` are what the log recorded (0 when nothing was), and are
-    not part of a file attribute's value: two Files are equal when path and tag are."""
+    ``local_path``). ``hash``, ``size`` and ``mtime_ns`` are what the log recorded of the file (0
+    when nothing was): a file attribute's value keeps them once the engine recorded its file
+    (``[path, tag, size, mtime_ns, hash]``, ``engine.files.attrfiles``), so a File read from one and
+    set again keeps its record; a signature hashes path, tag and hash, never the mtime. Two Files
+    are equal when path and tag are."""
 
     __slots__ = ("path", "tag", "hash", "size", "owned", "mtime_ns")
 
@@ -241,7 +244,9 @@ def _native(value: Any, kind: str) -> Any:
         return value
     if kind == "float":
         return float(value)
-    if kind == "file":
+    if kind == "file":  # with its record when it has one (a File read from a recorded value)
+        if value.mtime_ns:
+            return [value.path, value.tag, value.size, value.mtime_ns, value.hash]
         return [value.path, value.tag]
     if kind == "dict":
         return recordable(value, "a dict attribute")
@@ -267,17 +272,25 @@ def pyobject(obj: Any) -> list:
     return ["pyobject", [PyObject.of(obj).data]]
 
 
+def _file_of(value: list) -> File:
+    """A file attribute's value as a ``File``, with its record when it has one."""
+    f = File(value[0], value[1])
+    if len(value) >= 5:
+        f.size, f.mtime_ns, f.hash = value[2], value[3], value[4]
+    return f
+
+
 def value_of(attr: list, index: int = 0) -> Any:
     kind, v = attr[0], attr[1][index]
     if kind == "file":
-        return File(v[0], v[1])
+        return _file_of(v)
     return PyObject(v) if kind == "pyobject" else v
 
 
 def array_of(attr: list) -> list:
     kind, values = attr[0], attr[1]
     if kind == "file":
-        return [File(v[0], v[1]) for v in values]
+        return [_file_of(v) for v in values]
     return [PyObject(v) for v in values] if kind == "pyobject" else list(values)
 
 

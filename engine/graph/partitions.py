@@ -87,9 +87,12 @@ def _number(item, attribute: str):
 
 
 def group_key(attr) -> Any:
-    """An attribute's values as a hashable, orderable group key."""
+    """An attribute's values as a hashable, orderable group key (a file's path and tag: the size
+    and hash its record carries are not the value, ``engine.files.attrfiles``)."""
     values = attr[1]
-    if attr[0] in ("file", "dict", "pyobject"):
+    if attr[0] == "file":
+        return repr([v[:2] for v in values])
+    if attr[0] in ("dict", "pyobject"):
         return repr(values)
     return tuple(values) if len(values) != 1 else values[0]
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+from pdgstore.engine.files import attrfiles
 from pdgstore.engine.incremental import scriptpath
 from pdgstore.engine.incremental.signatures import signed_before, why, why_members
 
@@ -125,16 +126,17 @@ def settled(item) -> bool:
 
 
 def unchanged(item, stats: dict, root: str, changed: set | None = None) -> bool:
-    """An item that is ``settled`` and whose files still have their recorded (mtime_ns, size) in
-    ``stats`` (absolute path -> stat result or None). ``changed``: the recorded paths a stat scan
-    already found changed, looked up instead of the stats."""
+    """An item that is ``settled`` and whose files (outputs, and its file attributes' files:
+    ``attrfiles.unchanged``) still have their recorded (mtime_ns, size) in ``stats`` (absolute path
+    -> stat result or None). ``changed``: the recorded paths a stat scan already found changed,
+    looked up instead of the stats."""
     if not settled(item):
         return False
     if changed is not None:
         for o in item.outputs:
             if o[PATH] in changed:
                 return False
-        return True
+        return attrfiles.untouched(item.attrs, changed)
     get = stats.get
     prefix = root if root.endswith("/") else root + "/"
     for o in item.outputs:
@@ -142,7 +144,7 @@ def unchanged(item, stats: dict, root: str, changed: set | None = None) -> bool:
         st = get(path if path[:1] == "/" else prefix + path)
         if st is None or st.st_mtime_ns != o[MTIME_NS] or st.st_size != o[SIZE]:
             return False
-    return True
+    return attrfiles.unchanged(item.attrs, stats, root)
 
 
 def clean(prev, parents: list, stats: dict, root: str, remade: set) -> bool:
@@ -209,6 +211,7 @@ _SUBJECT = {
     "file": ("path",),
     "input": ("path",),
     "output_modified": ("path",),
+    "file_attribute": ("name", "path"),
 }
 #: the facts of a reason that hold the value before the change
 _BEFORE = ("old", "old_size", "old_hash")
@@ -265,15 +268,21 @@ def runs_anyway(recorded, *, mode: str, node_reason: dict | None, expects_files:
     return None
 
 
-def reuse(prev, name: str, index: int, outputs: list | None = None, signature: str = "") -> Decision:
+def reuse(
+    prev, name: str, index: int, outputs: list | None = None, signature: str = "", attrs: dict | None = None
+) -> Decision:
     """Keep ``prev``'s results: follow its new position, refresh the records of files only touched
-    (``outputs``, when they were checked), and confirm under ``signature`` a result a person accepted."""
+    (``outputs``, when they were checked; ``attrs``, file attributes with their records as they are
+    now: ``attrfiles``), and confirm under ``signature`` a result a person accepted."""
     events: list[tuple[type[ev.Event], dict]] = []
     item_id = prev.item_id
     if prev.name != name or prev.index != index:
         events.append((ev.WorkItemRenumbered, {"item_id": item_id, "name": name, "index": index}))
-    if outputs is not None and outputs != prev.outputs:
-        events.append((ev.WorkItemRestatted, {"item_id": item_id, "outputs": outputs}))
+    restat = outputs if outputs is not None and outputs != prev.outputs else None
+    refreshed = attrfiles.refreshed(prev.attrs, attrs) if attrs else None
+    if restat is not None or refreshed:  # (v2: with attrs, outputs [] keeps the item's)
+        fields = {"item_id": item_id, "outputs": restat or [], **({"attrs": refreshed} if refreshed else {})}
+        events.append((ev.WorkItemRestatted, fields))
     if prev.signature == ACCEPTED and signature:
         accepted = {
             "item_id": item_id,
@@ -301,7 +310,7 @@ def born(prev, new: dict, signature: str, node_reason: dict | None) -> Decision:
     """``new``: the ``WorkItemGenerated`` fields of the item as generated now (item_id, node, name,
     index, parents, attrs, inputs, outputs)."""
     if prev is not None and prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED):
-        return reuse(prev, new["name"], new["index"], new["outputs"], signature)
+        return reuse(prev, new["name"], new["index"], new["outputs"], signature, new["attrs"])
     generated = (ev.WorkItemGenerated, {**new, "state": "cooked_success", "signature": signature})
     if prev is None:
         return Decision(UPDATE, new_item(node_reason), (generated,))
@@ -340,10 +349,13 @@ def work(
     node_reason: dict | None,
     expected: list | None = None,
     check=None,
+    attr_files: tuple | None = None,
 ) -> Decision:
     """``new``: as for ``born`` (its outputs empty); ``mode``: the node's cache mode; ``expected``:
     the ``[path, tag]`` of the files its node expects it to write (None: not known yet); ``check``:
-    the cache check's answer (``engine.files.cache.CacheCheck``) on the files this asked for."""
+    the cache check's answer (``engine.files.cache.CacheCheck``) on the files this asked for;
+    ``attr_files``: ``attrfiles.check``'s answer on ``prev``'s file attributes (why its files make it
+    stale, and the attributes with their records as they are now), None when it holds none."""
     name = new["name"]
     if prev is None:
         if expected is None:
@@ -367,6 +379,8 @@ def work(
     named = scriptpath.signed_as_recorded(prev, new, node_reason)  # (recorded by an earlier pdgstore)
     if reason is None and mode == "automatic" and prev.signature not in (signature, ACCEPTED) and not named:
         reason = _input_reason(prev, new)
+    if reason is None and mode == "automatic" and attr_files is not None and prev.signature != ACCEPTED:
+        reason = attr_files[0]  # a file attribute's file changed: as an input file (accepted: refreshed)
     if reason is not None:
         return _run(new, prev, reason)
     if expected is None:
@@ -380,7 +394,8 @@ def work(
         return Decision(NEED_CACHE_CHECK, files=wanted)
     elif check.hit:
         if prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED):
-            return reuse(prev, name, new["index"], check.records, signature)
+            kept = attrfiles.kept(attr_files, prev.signature == ACCEPTED)
+            return reuse(prev, name, new["index"], check.records, signature, kept)
         if named:  # signed again, without running
             result = scriptpath.signed_again(prev, check.records, signature, node_reason)
             return Decision(UPDATE, result["reason"], reuse(prev, name, new["index"]).events, result)
@@ -531,8 +546,8 @@ def merged(
     ``merge`` them (its node's rule: ``Partitioner.merged``) into it."""
     if prev is not None and prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED) and item is prev:
         # the members' files are the same, but one rerun (cut off early) or touched has new stats
-        outputs = merge(members, own)[1]  # the node's rule ("Merge Output Files"), as when merged
-        return reuse(prev, prev.name, prev.index, outputs, signature)
+        attrs, outputs = merge(members, own)  # the node's rule ("Merge Output Files"), as when merged
+        return reuse(prev, prev.name, prev.index, outputs, signature, attrs)
     events: tuple = ()
     if prev is not None:
         stale = stale_members(prev) if node_reason is None else None

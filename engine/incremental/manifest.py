@@ -35,6 +35,12 @@ its results where they are now. Version 5 vouches too that every partition is si
 scheme that orders members in work item order (``signatures.PARTITION_SCHEME``): an earlier
 manifest proves nothing, so a store's first cook after the upgrade reads its items and merges again
 each partition signed before (``signatures.signed_before``), which an unproven no-op cannot skip.
+Version 6 lists the files of file attributes too (``attr_files``: ``attrfiles.manifest_listing``),
+apart: their (mtime_ns, size) where a record holds them, and the paths of those with no record
+(their files were missing). One of those files changed, or one with no record there now, and the
+manifest proves nothing and gives no scan: the cook decides every item, as without a manifest (the
+``files`` index that a delta walk finds an output's holders by holds no attribute's files). An
+earlier manifest lists none: a store's first cook after the upgrade reads its items.
 
 These are the facts ``engine.incremental.noop.nothing_to_do`` checks against the state; the cook then appends the
 same events the full no-op would have (graph loaded, cook started, each node generated and cooked,
@@ -57,6 +63,7 @@ from typing import cast
 
 import msgpack
 from pdgstore.engine.cook.summary import CookSummary
+from pdgstore.engine.files import attrfiles
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern
@@ -71,7 +78,9 @@ from pdgstore.log import EventLog
 from pdgstore.queries import COOK_COUNTS
 from pdgstore.state import State
 
-VERSION = 5
+VERSION = 6
+#: a manifest's ``attr_files`` when no item holds a file attribute (``patched``: their listings are not patched)
+NO_ATTR_FILES = {"attr_files": None}
 #: a folder changed this close to a listing (or after it) is not trusted to vouch for it (``_stamp``):
 #: the clocks of file systems tick coarsely (ext4: the kernel's tick; FAT: 2 s)
 RACY_NS = 2_000_000_000
@@ -99,6 +108,7 @@ def save(store, graph: Graph, state: State, results: list[str], since: Since | N
         m["results"] = results
         _write(store, graph, state, m)
         return
+    attr_files = attrfiles.manifest_listing(graph, state)
     order = graph.topological_order()
     counts = {name: len(state.node_items.get((graph.name, name), ())) for name in order}
     # every (file, mtime_ns, size) recorded, once, as the events record it (relative to the root).
@@ -140,6 +150,7 @@ def save(store, graph: Graph, state: State, results: list[str], since: Since | N
         "paths": listing.paths,
         "mtimes": listing.mtimes,
         "sizes": listing.sizes,
+        "attr_files": attr_files,
     }
     _write(store, graph, state, m)
 
@@ -238,6 +249,8 @@ def patched(graph: Graph, state: State, since: Since) -> dict | None:
     file no item holds can only fail a no-op proof (a cook then writes it anew), never pass one it
     should not."""
     old = _unpacked(since.manifest)
+    if old.get("attr_files") or any(attrfiles.holds_files(state.items[i].attrs) for i in since.touched):
+        return None  # file attributes' records, listed apart: listed again (``attrfiles.manifest_listing``)
     counts = {name: state.item_count(graph.name, name) for name in graph.topological_order()}  # ids left unread
     if counts != old["counts"]:
         return None  # an item was added or removed after all
@@ -274,7 +287,7 @@ def patched(graph: Graph, state: State, since: Since) -> dict | None:
         }
         for name, recorded in old["patterns"].items()
     }
-    return {"counts": counts, "patterns": patterns, "paths": paths, "mtimes": mtimes, "sizes": sizes}
+    return {"counts": counts, "patterns": patterns, "paths": paths, "mtimes": mtimes, "sizes": sizes} | NO_ATTR_FILES
 
 
 def _read(blob: bytes) -> tuple[bytes, dict] | None:
@@ -388,6 +401,8 @@ def try_noop(
         and log.all_done(graph.name)  # none left dirty by a cook of one node (``engine.incremental.vouch``)
     )
     root = graph.root
+    if attrfiles.listing_changed(m.get("attr_files"), root):
+        return None, None  # the walk decides every item (see the module)
     prefix = files.root_prefix(root)
     recorded, mtimes, sizes = m.pop("paths"), m.pop("mtimes"), m.pop("sizes")
     if prefix is None:

@@ -3,10 +3,11 @@
 An item's **signature** hashes everything its results depend on: its node's definition (type,
 inputs, parameters, code fingerprint, the plain values its function reads), the attributes it starts
 with, and the identity of its input files (path, tag and content hash: never the mtime, so a touch
-changes nothing). A partition's signature hashes its members and their results. The engine records
-the signature with each result; a later cook computes it again and reuses the result when it matches
-and the item's own files pass the cache check. Early cutoff falls out of this: an upstream item that
-reran but made the same files and attributes leaves its dependents' signatures unchanged.
+changes nothing), and of its file attributes' files alike (``attrfiles.identity``). A partition's
+signature hashes its members and their results. The engine records the signature with each result;
+a later cook computes it again and reuses the result when it matches and the item's own files pass
+the cache check. Early cutoff falls out of this: an upstream item that reran but made the same
+files and attributes leaves its dependents' signatures unchanged.
 
 When a signature differs, ``why`` compares the old record with the new inputs to name the fact that
 changed (which file, which attribute, which parameter), for the ``WorkItemDirtied`` event.
@@ -18,6 +19,7 @@ import os
 
 import msgpack
 import xxhash
+from pdgstore.engine.files import attrfiles
 
 from pdgstore import reasons
 from pdgstore.events import HASH, PATH, TAG
@@ -46,20 +48,20 @@ STREAM_FROM = 1024
 
 def item_signature(node_fp: str, attrs: dict, inputs: list, outputs: list | None = None) -> str:
     """The signature of a processor item: its node, starting attributes and input files (and, for an
-    item born cooked, the files it holds): the digest of ``[node_fp, sorted(attrs.items()),
+    item born cooked, the files it holds): the digest of ``[node_fp, attrfiles.identity(attrs),
     file_identity(inputs), file_identity(outputs) or None]`` packed. The item a gather makes has an
     input per member (100,000 at W(100,000)): then the packing is fed to the hash a file at a
     time, as ``partition_signature`` feeds it a member at a time (the same digest, without the
     list of every file's identity and its bytes held at once)."""
     if len(inputs) < STREAM_FROM and (not outputs or len(outputs) < STREAM_FROM):
         return _digest(
-            [node_fp, sorted(attrs.items()), file_identity(inputs), file_identity(outputs) if outputs else None]
+            [node_fp, attrfiles.identity(attrs), file_identity(inputs), file_identity(outputs) if outputs else None]
         )
     packer = msgpack.Packer(use_bin_type=True)
     hasher = xxhash.xxh3_64()
     hasher.update(packer.pack_array_header(4))
     hasher.update(packer.pack(node_fp))
-    hasher.update(packer.pack(sorted(attrs.items())))
+    hasher.update(packer.pack(attrfiles.identity(attrs)))
     _update_with_files(hasher, packer, inputs)
     if outputs:
         _update_with_files(hasher, packer, outputs)
@@ -102,12 +104,12 @@ def member_term(index: int, member) -> int:
     """A member's part of its partition's signature: its place, id, files and attributes
     (``member``: anything with ``item_id``, ``outputs`` and ``attrs``)."""
     files = [(r[PATH], r[TAG], r[HASH]) for r in member.outputs]
-    attrs = sorted(member.attrs.items()) if member.attrs else []
+    attrs = attrfiles.identity(member.attrs) if member.attrs else []
     return xxhash.xxh3_64_intdigest(_pack((index, member.item_id, files, attrs)))
 
 
 def _partition_term(node_fp: str, attrs: dict, count: int) -> int:
-    return xxhash.xxh3_64_intdigest(_pack((PARTITION_SCHEME, node_fp, sorted(attrs.items()), count)))
+    return xxhash.xxh3_64_intdigest(_pack((PARTITION_SCHEME, node_fp, attrfiles.identity(attrs), count)))
 
 
 def signed_before(signature: str) -> bool:
@@ -221,15 +223,16 @@ def why(prev, attrs: dict, inputs: list, producers: dict[str, str], parent: str 
             return reasons.input_removed(path)
     for name, value in sorted(attrs.items()):
         old = prev.attrs.get(name)
-        if old != value:
-            return reasons.from_item(reasons.attribute(name, _plain_attr(old), _plain_attr(value)), parent)
+        if old != value and attrfiles.attr_identity(old) != attrfiles.attr_identity(value):  # (not a touch)
+            reason = attrfiles.why(name, old, value) or reasons.attribute(name, _plain_attr(old), _plain_attr(value))
+            return reasons.from_item(reason, parent)
     return reasons.upstream()
 
 
 def _plain_attr(attr):
     if attr is None:
         return None
-    values = attr[1]
+    values = attr[1] if not attrfiles.is_file(attr) else [v[:2] for v in attr[1]]  # (path and tag: the value)
     return values[0] if len(values) == 1 else values
 
 
