@@ -32,7 +32,7 @@ def signed_as_recorded(prev, new: dict, node_reason: dict | None) -> bool:
     )
 
 
-def signed_again(prev, records: list, signature: str, node_reason: dict) -> dict:
+def signed_again(prev, records: list, signature: str, node_reason: dict | None) -> dict:
     """The ``WorkItemCooked`` fields (but ``started_ns``) that record ``prev``'s result again under
     ``signature`` (``signed_as_recorded``): its files as the cache check found them (``records``),
     and why in its ``reason``, which ``pdg explain`` reads."""
@@ -42,5 +42,5 @@ def signed_again(prev, records: list, signature: str, node_reason: dict) -> dict
         "outputs": records,
         "duration_ns": prev.duration_ns,
         "signature": signature,
-        "reason": {k: v for k, v in node_reason.items() if k != "recorded_fp"},
+        "reason": {k: v for k, v in (node_reason or {}).items() if k != "recorded_fp"},
     }
