@@ -31,7 +31,7 @@ def rows(log: EventLog, what: str, cook_id: int | None = None) -> Iterator[dict]
     roots = {g: queries.project_root(log, state, g) for g in state.graphs}
     for item in state.iter_items(cook_id):
         row = queries.item_summary(item, roots.get(item.graph, ""))
-        row["attrs"] = {name: {"type": t, "values": v} for name, (t, v) in sorted(item.attrs.items())}
+        row["attrs"] = queries.attr_dicts(item.attrs)
         yield row
 
 

@@ -36,3 +36,13 @@ def filesystem_type(path: str) -> str:
         if (real == mount_point or real.startswith(mount_point.rstrip("/") + "/")) and len(mount_point) > len(best):
             best, kind = mount_point, fstype
     return kind
+
+
+def uri_path(uri: str) -> str:
+    """The local path a ``file://`` URI names, its escapes undone (a folder named ``my 100%`` is
+    recorded as ``my%20100%25``); '' for any other URI (a farm's, or none)."""
+    if not uri.startswith("file://"):
+        return ""
+    from urllib.parse import unquote_to_bytes  # only when a job is shown
+
+    return os.fsdecode(unquote_to_bytes(uri[len("file://") :]))

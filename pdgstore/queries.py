@@ -18,6 +18,7 @@ from pdgstore.errors import AbsentAt, AmbiguousName, BadRef, HistoryCompacted, U
 from pdgstore.events import STATES
 from pdgstore.log import EventLog
 from pdgstore.naturalorder import natural_key
+from pdgstore.paths import uri_path
 from pdgstore.readmodel import TableState
 from pdgstore.state import CookRecord, Item, State
 
@@ -276,10 +277,7 @@ def item_detail(
         detail["counts"] = {"parents": len(item.parents), "inputs": len(item.inputs), "outputs": len(item.outputs)}
     detail.update(
         parents=[{"item_id": p, "name": names.get(p, "")} for p in parent_ids],
-        attrs={
-            name: {"type": attr[0], "values": attr[1], **({"flags": list(attr[2])} if len(attr) > 2 else {})}
-            for name, attr in sorted(item.attrs.items(), key=lambda kv: natural_key(kv[0]))
-        },
+        attrs=attr_dicts(item.attrs),
         inputs=[file_dict(i, root) for i in inputs],
         error=item.error,
         traceback=item.traceback,
@@ -287,6 +285,15 @@ def item_detail(
         job=job_detail(state, item.item_id),
     )
     return detail
+
+
+def attr_dicts(attrs: dict) -> dict:
+    """An item's attributes as ``--json`` and exports give them, in counting order (a2 before a10):
+    ``{name: {type, values}}``, with ``flags`` when it has some."""
+    return {
+        name: {"type": attr[0], "values": attr[1], **({"flags": list(attr[2])} if len(attr) > 2 else {})}
+        for name, attr in sorted(attrs.items(), key=lambda kv: natural_key(kv[0]))
+    }
 
 
 def item_detail_at(
@@ -322,16 +329,6 @@ def job_detail(state: ReadState, item_id: str) -> dict | None:
         "log_path": uri_path(log_uri),
         "exit_code": exit_code,
     }
-
-
-def uri_path(uri: str) -> str:
-    """The local path a ``file://`` URI names, its escapes undone (a folder named ``my 100%`` is
-    recorded as ``my%20100%25``); '' for any other URI (a farm's, or none)."""
-    if not uri.startswith("file://"):
-        return ""
-    from urllib.parse import unquote_to_bytes  # only when a job is shown
-
-    return os.fsdecode(unquote_to_bytes(uri[len("file://") :]))
 
 
 def item_history(log: EventLog, item: Item, until: int | None = None, path: Callable[[str], str] = str) -> list[dict]:

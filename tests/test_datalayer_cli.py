@@ -53,3 +53,26 @@ def test_serve_json_carries_the_schema_and_the_store_where_the_user_stands(wide)
             assert json.load(f)["store"] == str(wide.root / ".pdg" / "pdg.db")
     finally:
         serve.stop()
+
+
+def test_an_attribute_with_flags_is_dumped_and_exported(project):
+    """An attribute with flags is ``[type, values, flags]``: the data layer and ``pdg export --what
+    items`` read its values (they unpacked two and gave a traceback), the export keeps the flags."""
+    project.write("flags.py", """
+        from pdgstore.engine import Graph
+        graph = Graph("flags")
+
+        @graph.python_processor("p", upstream=graph.range_generate("r", 1))
+        def p(item):
+            item.set_attrib("shot", "sh010", flags=["EnvExport"])
+    """)
+    assert project.pdg("cook", "flags.py").exit_code == 0
+    dump = project.pdg_process("datalayer", "dump", "pdg/flags/node_p", "--json")
+    assert dump.returncode == 0, dump.stderr
+    item = [m for m in json.loads(dump.stdout)["messages"] if m["path"].startswith("pdg/flags/work_item_")]
+    assert item and item[0]["properties"]["attribute/shot"] == ["sh010"]
+    exported = project.pdg_process("export", "--what", "items", "--format", "jsonl", "-o", "items.jsonl")
+    assert exported.returncode == 0, exported.stderr
+    rows = [json.loads(line) for line in (project.root / "items.jsonl").read_text().splitlines()]
+    (p_1,) = [r for r in rows if r["name"] == "p_1"]
+    assert p_1["attrs"]["shot"] == {"type": "string", "values": ["sh010"], "flags": ["EnvExport"]}

@@ -29,7 +29,7 @@ from pdgstore.engine.schedulers.contract import Scheduler
 from pdgstore.engine.schedulers.outcome import exited, one_line
 
 from pdgstore import events as ev
-from pdgstore import queries
+from pdgstore import paths
 
 if TYPE_CHECKING:
     from pdgstore.engine.files.confine import Confine
@@ -249,7 +249,7 @@ class Intake:
         """The last line of the failed job's log, when it is a local file (a Python job's uncaught
         exception, a tool's last complaint): read at its failure only."""
         job = self.host.state.jobs.get(item_id)
-        path = queries.uri_path(job[3]) if job is not None and job[3] else ""
+        path = paths.uri_path(job[3]) if job is not None and job[3] else ""
         return jobs.last_words(path) if path else ""
 
     def _job_cancelled(self, report: rp.JobCancelled) -> None:

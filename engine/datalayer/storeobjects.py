@@ -121,7 +121,7 @@ def item_properties(item: Item) -> dict[str, list]:
         P.OutputFiles: files(item.outputs),
         P.Error: [item.error] if item.error else [],
     }
-    for name, (_type, values) in sorted(item.attrs.items()):
+    for name, (_type, values, *_flags) in sorted(item.attrs.items()):
         props[P.AttributePrefix + name] = list(values)
     return props
 
@@ -249,7 +249,7 @@ def _item_deltas(event, view: StoreView, path: str) -> Iterator[Delta]:
         yield path, SET, P.CookTime, [event.duration_ns / 1e9] if event.duration_ns else []
         yield path, SET, P.OutputFiles, files(event.outputs)
         yield path, SET, P.Error, [event.error] if event.error else []
-        for name, (_type, values) in sorted(event.attrs.items()):
+        for name, (_type, values, *_flags) in sorted(event.attrs.items()):
             yield path, SET, P.AttributePrefix + name, list(values)
     elif kind == "WorkItemDirtied":
         yield path, SET, P.State, ["dirty"]
