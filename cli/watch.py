@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -14,6 +15,7 @@ from pdgstore.cli.memory import return_large_blocks
 from pdgstore.cli.options import json_option_saying, store_option
 from pdgstore.engine.live import messages as msg
 from pdgstore.engine.live.watch import Watcher
+from pdgstore.engine.project import store_beside
 
 from pdgstore.queries import JSON_SCHEMA
 
@@ -53,7 +55,8 @@ def command(graph, node, sets, debounce, poll, rescan, jobs, db, as_json) -> Non
     file and its local modules) and recook only what changed. Ctrl-C stops it (exit 0)."""
     return_large_blocks()
     with render.json_stdout(as_json) as out:  # what the graph's own code prints: to stderr
-        _watch(graph, node, sets, debounce, poll, rescan, jobs, db, WatchStatus(as_json, out))
+        store = os.path.abspath(db) if db else store_beside(graph)  # as pdg cook names it
+        _watch(graph, node, sets, debounce, poll, rescan, jobs, db, WatchStatus(as_json, out, store))
 
 
 def _watch(graph, node, sets, debounce, poll, rescan, jobs, db, ui: WatchStatus) -> None:
@@ -84,8 +87,9 @@ class WatchStatus:
     """What the watcher reports (``engine.live.messages``): status lines on stderr, or one JSON
     line per cook on stdout. Messages it has nothing to say about (cook_start, ready) pass."""
 
-    def __init__(self, as_json: bool, out: TextIO | None = None) -> None:
+    def __init__(self, as_json: bool, out: TextIO | None = None, store: str = "") -> None:
         self.as_json = as_json
+        self.store = store  # the store's path (a JSON line names it, as pdg cook --json does)
         self.out = out or sys.stdout  # where the JSON lines go (``render.json_stdout``)
         self._on: dict[type, Callable[[Any], None]] = {
             msg.Started: self._started,
@@ -127,6 +131,7 @@ class WatchStatus:
         s = m.summary
         if self.as_json:
             data = s.to_json()
+            data.update(store=render.here(self.store), results=render.here_all(s.results))
             data.update(event="cook", trigger={"by": "watch", "files": m.files, "message": m.message})
             self.out.write(json.dumps(data, default=str) + "\n")
             self.out.flush()

@@ -273,6 +273,8 @@ def test_pdg_watch_process_polls_prints_json_and_exits_0_on_ctrl_c(wide):
     try:
         first = json.loads(proc.stdout.readline())
         assert first["status"] == "success" and first["items"]["ran"] == 21
+        # each line is pdg cook --json's summary (its store and results too) plus the trigger
+        assert first["store"] == ".pdg/pdg.db" and first["results"] == ["out2/all.txt"]
         (wide.root / "in" / "f0007.txt").write_text("from a script\n")
         second = json.loads(proc.stdout.readline())
         assert second["trigger"]["files"] == ["in/f0007.txt"] and second["items"]["ran"] == 2
