@@ -139,6 +139,19 @@ def output_missing(path: str) -> dict:
     return {"cause": "output_missing", "cache_state": "dirty_missing", "path": path}
 
 
+def output_taken(path: str, owner: str, owner_name: str) -> dict:
+    """An expected file that exists but is the recorded output of another work item (``owner``, its
+    id; ``owner_name``, its name then, said once it is gone): not this item's result, so the cache
+    check does not take it (``engine.cook.owners``)."""
+    return {
+        "cause": "output_taken",
+        "cache_state": "dirty_missing",
+        "path": path,
+        "owner": owner,
+        "owner_name": owner_name,
+    }
+
+
 def cache_miss(path: str, handler: str) -> dict:
     return {"cause": "cache_miss", "cache_state": "dirty_missing", "path": path, "handler": handler}
 
@@ -217,6 +230,7 @@ CAUSES: dict[str, Callable[[dict, Callable[[str], str]], str]] = {
     "members": lambda r, name: _members(r, name),
     "output_missing": lambda r, name: f"its output {r['path']} is missing",
     "output_modified": lambda r, name: _file_change("its output", r) + _written_by(r, name),
+    "output_taken": lambda r, name: f"its expected file {r['path']} was recorded as the output of {_owner(r, name)}",
     "cache_miss": lambda r, name: f"cache handler {r.get('handler')} reported a miss for {r['path']}",
     "cache_mode": lambda r, name: f"its node's cache mode is {r.get('mode')}",
     "user": lambda r, name: f"it was dirtied by hand ({r.get('message') or 'pdg dirty'})",
@@ -238,6 +252,16 @@ def _file_attribute(r: dict) -> str:
             f" hash {_short(r.get('new_hash'))}"
         )
     return _file_change("the file", r, f" of its file attribute {r['name']}")
+
+
+def _owner(r: dict, name: Callable[[str], str]) -> str:
+    """The item whose output a file was: by its name now, else (gone since) by its name then, as
+    without a map of names (``describe``'s default)."""
+    owner = r["owner"]
+    shown = name(owner)
+    if shown != owner:
+        return f"work item {shown}"
+    return f"work item {r.get('owner_name') or owner}" + (" (since removed)" if name is not str else "")
 
 
 def _members(r: dict, name: Callable[[str], str]) -> str:

@@ -140,9 +140,8 @@ WORK = [
     ids=[row[0] for row in WORK],
 )
 def test_work_item_decisions(prev, changes, mode, signature, node_reason, expected, check, action, reason, events):
-    decision = decide.work(
-        prev, new(**changes), mode=mode, signature=signature, node_reason=node_reason, expected=expected, check=check
-    )
+    facts = {"expected": expected, "check": check, "taken": ()}  # taken: a hit's files are nobody else's
+    decision = decide.work(prev, new(**changes), mode=mode, signature=signature, node_reason=node_reason, **facts)
     assert (decision.action, cause(decision) if action in ("run", "update") else (None, None)) == (action, reason)
     assert kinds(decision) == events
 
@@ -279,7 +278,9 @@ def test_a_changed_input_names_the_file_its_sizes_and_hashes_and_the_item_that_m
 
 
 def test_results_had_without_running_are_whole_but_for_the_time():
-    cached = decide.work(None, new(), mode="automatic", signature="s", node_reason=None, expected=EXPECTED, check=HIT)
+    cached = decide.work(
+        None, new(), mode="automatic", signature="s", node_reason=None, expected=EXPECTED, check=HIT, taken=()
+    )
     assert cached.result == {
         "item_id": "i1",
         "state": "cooked_cache",
@@ -295,6 +296,54 @@ def test_results_had_without_running_are_whole_but_for_the_time():
         "cache mode always read: expected output out/a.txt of work item upper_1 was refused by cache handler h"
     )
     assert "started_ns" not in cached.result and "started_ns" not in failed.result  # the cook's clock stamps it
+
+
+#: the answer ``engine.cook.owners`` gives when another item records out/a.txt: (path, its id, its name)
+TAKEN = ("out/a.txt", "i9", "upper_2")
+
+
+def test_a_file_another_item_records_is_not_a_hit():
+    """A cache hit on files the item did not record asks whose they are; another item's file makes it
+    run (its reason recorded, even for a new item) or, in cache mode always read, fail."""
+    asked = decide.work(None, new(), mode="automatic", signature="s", node_reason=None, expected=EXPECTED, check=HIT)
+    assert (asked.action, asked.files) == (decide.NEED_OWNERS, EXPECTED)
+    ran = decide.work(
+        None, new(), mode="automatic", signature="s", node_reason=None, expected=EXPECTED, check=HIT, taken=TAKEN
+    )
+    assert (ran.action, kinds(ran)) == (decide.RUN, ["WorkItemGenerated", "WorkItemDirtied"])
+    assert ran.reason == ran.events[1][1]["reason"] == {
+        "cause": "output_taken",
+        "cache_state": "dirty_missing",
+        "path": "out/a.txt",
+        "owner": "i9",
+        "owner_name": "upper_2",
+    }
+    failed = decide.work(
+        None, new(), mode="always_read", signature="s", node_reason=None, expected=EXPECTED, check=HIT, taken=TAKEN
+    )
+    assert failed.result["error"] == (
+        "cache mode always read: expected output out/a.txt of work item upper_1 was recorded as the output of "
+        "another work item (upper_2, id i9)"
+    )
+    # a recorded item asks about the expected files it did not record only (its name moved), not its own
+    moved = [["out/b.txt", "file"]]
+    kept = decide.work(Record(), new(), mode="automatic", signature="sig", node_reason=None, expected=EXPECTED, check=HIT)
+    assert kept.action == decide.REUSE
+    asked = decide.work(Record(), new(), mode="automatic", signature="sig", node_reason=None, expected=moved, check=HIT)
+    assert (asked.action, asked.files) == (decide.NEED_OWNERS, moved)
+    taken = ("out/b.txt", "i9", "upper_2")
+    ran = decide.work(
+        Record(), new(), mode="automatic", signature="sig", node_reason=None, expected=moved, check=HIT, taken=taken
+    )
+    assert (ran.action, cause(ran)) == (decide.RUN, ("output_taken", "dirty_missing"))
+    mine = decide.work(
+        Record(), new(), mode="automatic", signature="sig", node_reason=None, expected=moved, check=HIT, taken=()
+    )
+    assert mine.action == decide.REUSE  # nobody's file: taken as PDG takes it
+    # a miss needs no owner
+    missed = decide.work(None, new(), mode="automatic", signature="s", node_reason=None, expected=EXPECTED,
+                         check=MISSING)
+    assert (missed.action, cause(missed), kinds(missed)) == (decide.RUN, ("new", "dirty_new"), ["WorkItemGenerated"])
 
 
 PATTERN_FILE = ["in/a.txt", "file", 5, 100, "h-in"]

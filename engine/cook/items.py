@@ -13,9 +13,10 @@ given, and ``observe`` hears each decision and its reason (the plan it prints).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from pdgstore.engine.cook import inplace
+from pdgstore.engine.cook.owners import Owners
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.sameoutputs import SameOutputs
 from pdgstore.engine.cook.settle import Settle
@@ -32,7 +33,7 @@ from pdgstore.errors import PdgError
 from pdgstore.events import PATH
 from pdgstore.state import State
 
-NEED_EXPECTED, NEED_CACHE_CHECK = decide.NEED_EXPECTED, decide.NEED_CACHE_CHECK
+NEED_EXPECTED, NEED_CACHE_CHECK, NEED_OWNERS = decide.NEED_EXPECTED, decide.NEED_CACHE_CHECK, decide.NEED_OWNERS
 REUSE, UPDATE, RUN, CACHE = decide.REUSE, decide.UPDATE, decide.RUN, decide.CACHE
 
 
@@ -68,6 +69,8 @@ class Items:
         self.removed_names: dict[str, str] = {}
         #: (path, tag) -> the record of a file attribute's file made in this cook (``attrfiles``)
         self.known_files: dict = {}
+        #: which other item records a file a cache hit would take (``engine.cook.owners``)
+        self.owners = Owners(graph, state, self.removed_names)
         #: names another item that writes an output found changed (``engine.cook.sameoutputs``)
         self.same: SameOutputs | None = None
 
@@ -103,7 +106,7 @@ class Items:
             return self.carry_out(item_id, decide.reuse(prev, new["name"], new["index"]), node)
         signature = incremental.item_signature(self.node_fp[node.name], new["attrs"], new["inputs"])
         expected: list | None = None if node.expected_outputs else []
-        check = attr_files = None
+        check = taken = attr_files = None
         mode, node_reason = node.cache_mode, self.node_reasons.get(node.name)
         try:
             if prev is not None and attrfiles.holds_files(prev.attrs):  # (a stat handler may raise)
@@ -117,6 +120,7 @@ class Items:
                     node_reason=node_reason,
                     expected=expected,
                     check=check,
+                    taken=taken,
                     attr_files=attr_files,
                 )
                 if decision.action == NEED_EXPECTED:
@@ -126,6 +130,8 @@ class Items:
                     check = self.cache.check(decision.files or [], view)
                     if check.reason is not None and self.same is not None:
                         self.same.annotate(item_id, check.reason)
+                elif decision.action == NEED_OWNERS:
+                    taken = self.owners.taken(new, decision.files or [], self._unwritten)
                 else:
                     break
             if decision.action == CACHE and attrfiles.holds_files(new["attrs"]):  # as its work's end would
@@ -159,8 +165,12 @@ class Items:
         self.carry_out(new["item_id"], decision, node)
 
     def _keep_before(self, prev, decision: decide.Decision) -> None:
-        """Keep the record of an item a delta walk makes again, for the partitions it is in."""
-        if self.before is not None and prev is not None and decision.action != REUSE:
+        """Keep the record of an item a delta walk makes again, for the partitions it is in, and its
+        files as its own for the rest of the cook (``Owners.gave_up``)."""
+        if prev is None or decision.action == REUSE:
+            return
+        self.owners.gave_up(prev)
+        if self.before is not None:
             self.before[prev.item_id] = inplace.Was(prev.item_id, list(prev.outputs), dict(prev.attrs))
 
     def merge(self, item_id: str, prev, own: dict, *, in_place: bool = False) -> None:
@@ -235,6 +245,7 @@ class Items:
         self.settle.removed()
         if item is not None:
             self.removed_names[item_id] = item.name
+            self.owners.gave_up(item)
         if self.observe is not None:
             named = {"name": item.name, "node": item.node} if item is not None else {}
             self.observe(item_id, decision.action, {**(decision.reason or {}), **named})
@@ -257,6 +268,10 @@ class Items:
         return ""
 
     # -- facts that cost something -------------------------------------------------------------------
+    def _unwritten(self, path: str) -> Iterable[str]:
+        """The items that recorded ``path`` in this cook whose events are not written yet."""
+        return self.same.unwritten(path) if self.same is not None else ()
+
     def _view(self, new: dict) -> WorkItem:
         return WorkItem(
             item_id=new["item_id"],

@@ -11,9 +11,10 @@ decisions with no disk and no clock).
 
 A decision may need a fact that costs something to have: the item's expected output files
 (expanding the node's expressions for it) or the cache check of its files (which calls the user's
-cache handlers). Then it says so (``NEED_EXPECTED``, ``NEED_CACHE_CHECK`` with the files to check),
-and the caller asks again with the fact, as dask.distributed's worker state machine hands back
-instructions for its caller to carry out.
+cache handlers), or which other item records a file a cache hit would take. Then it says so
+(``NEED_EXPECTED``, ``NEED_CACHE_CHECK`` with the files to check, ``NEED_OWNERS`` with the files
+to look up), and the caller asks again with the fact, as dask.distributed's worker state machine
+hands back instructions for its caller to carry out.
 
 The outcomes, by kind of item:
 
@@ -50,6 +51,7 @@ REMOVE = "remove"  # the node did not generate it again
 # requests: the decision needs one more fact; the caller finds it and asks again
 NEED_EXPECTED = "need_expected"
 NEED_CACHE_CHECK = "need_cache_check"
+NEED_OWNERS = "need_owners"  # the files a cache hit would take that the item did not record: whose are they?
 
 
 class Decision(NamedTuple):
@@ -349,11 +351,15 @@ def work(
     node_reason: dict | None,
     expected: list | None = None,
     check=None,
+    taken: tuple | None = None,
     attr_files: tuple | None = None,
 ) -> Decision:
     """``new``: as for ``born`` (its outputs empty); ``mode``: the node's cache mode; ``expected``:
     the ``[path, tag]`` of the files its node expects it to write (None: not known yet); ``check``:
     the cache check's answer (``engine.files.cache.CacheCheck``) on the files this asked for;
+    ``taken``: for the files of a hit the item did not record (``NEED_OWNERS``), ``(path, id, name)``
+    of one that another work item records (``engine.cook.owners``), ``()`` for none. Such a file is
+    that item's output, not this one's: not a hit (the item runs, or fails in cache mode always read).
     ``attr_files``: ``attrfiles.check``'s answer on ``prev``'s file attributes (why its files make it
     stale, and the attributes with their records as they are now), None when it holds none."""
     name = new["name"]
@@ -368,10 +374,15 @@ def work(
         if expected and mode != "always_write":
             if check is None:
                 return Decision(NEED_CACHE_CHECK, files=expected)
-            if check.hit:
+            if check.hit and taken is None:
+                return Decision(NEED_OWNERS, files=expected)
+            if check.hit and not taken:
                 return _cached(new, mode, check.records, signature)
+            reason = _taken_reason(taken) if check.hit else check.reason
             if mode == "always_read":
-                return _fail(new, missing_message(name, check.reason))
+                return _fail(new, missing_message(name, reason, taken))
+            if check.hit:  # why it runs is recorded: "it is new" would hide that its file is another's
+                return _run(new, None, reason, told=True)
         return _run(new, None, new_item(node_reason))
     if mode == "always_write":
         return _run(new, prev, reasons.cache_mode(mode))
@@ -387,12 +398,15 @@ def work(
         return _NEED_EXPECTED
     wanted = list(prev.outputs) if prev.state in DONE_STATES else []
     recorded = {e[PATH] for e in wanted}
-    wanted += [e for e in expected if e[PATH] not in recorded]
+    fresh = [e for e in expected if e[PATH] not in recorded]  # (its name moved: ``out/@pdg_name.txt``)
+    wanted += fresh
     if mode != "automatic" and not wanted:
         reason = reasons.no_result(prev.state)
     elif check is None:
         return Decision(NEED_CACHE_CHECK, files=wanted)
-    elif check.hit:
+    elif check.hit and fresh and taken is None:
+        return Decision(NEED_OWNERS, files=fresh)
+    elif check.hit and not taken:
         if prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED):
             kept = attrfiles.kept(attr_files, prev.signature == ACCEPTED)
             return reuse(prev, name, new["index"], check.records, signature, kept)
@@ -401,18 +415,25 @@ def work(
             return Decision(UPDATE, result["reason"], reuse(prev, name, new["index"]).events, result)
         return _cached(new, mode, check.records, signature)
     else:
-        reason = check.reason
+        reason = _taken_reason(taken) if check.hit else check.reason
     if mode == "always_read":
-        return _fail(new, missing_message(name, reason))
+        return _fail(new, missing_message(name, reason, taken))
     return _run(new, prev, reason)
+
+
+def _taken_reason(taken: tuple | None) -> dict:
+    assert taken, "only a file another item records makes a hit run"
+    return reasons.output_taken(*taken)
 
 
 def _generated(new: dict) -> tuple:
     return (ev.WorkItemGenerated, {**new, "state": "uncooked", "signature": ""})
 
 
-def _run(new: dict, prev, reason: dict) -> Decision:
-    if prev is None:
+def _run(new: dict, prev, reason: dict, *, told: bool = False) -> Decision:
+    """``told``: ``reason`` is recorded for an item with no record too (else only its generation: a
+    new item's plain reason is that it is new, which ``pdg explain`` finds from the log)."""
+    if prev is None and not told:
         return Decision(RUN, reason, (_generated(new),))
     dirtied = (ev.WorkItemDirtied, {"item_id": new["item_id"], "reason": reason})
     return Decision(RUN, reason, (_generated(new), dirtied))
@@ -450,13 +471,16 @@ def generated_only(new: dict) -> tuple:
     return (_generated(new),)
 
 
-def missing_message(name: str, reason: dict | None) -> str:
-    """Why an item in cache mode always read fails: which expected file is missing or changed."""
+def missing_message(name: str, reason: dict | None, taken: tuple | None = None) -> str:
+    """Why an item in cache mode always read fails: which expected file is missing or changed, or
+    is another's (``taken``: its path, id and name, as ``work`` is given it)."""
     reason = reason or {}
     path = reason.get("path", "?")
     how = "is missing" if reason.get("cause") != "output_modified" else "was modified"
     if reason.get("cause") == "cache_miss":
         how = f"was refused by cache handler {reason.get('handler')}"
+    if reason.get("cause") == "output_taken" and taken:
+        how = f"was recorded as the output of another work item ({taken[2]}, id {taken[1]})"
     return f"cache mode always read: expected output {path} of work item {name} {how}"
 
 
