@@ -190,7 +190,9 @@ def cook_in(
                 else None
             )
             results = summary.results if whole else cook.graph_results()
-            manifest.save(cook.recorder, graph, cook.state, results, since)
+            # a cold cook that recorded no file attribute: no item holds one (none to look for)
+            none_held = cook.settle.cold and not cook.recorder.file_attrs_seen
+            manifest.save(cook.recorder, graph, cook.state, results, since, attr_files_held=not none_held)
 
     return cook.run(after=save if save_manifest else None), cook
 

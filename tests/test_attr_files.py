@@ -159,8 +159,16 @@ def test_the_no_op_manifest_lists_file_attributes_files_and_notices_a_change(pro
         assert cook_file(graph).counts["reused"] == 9
 
 
-def test_a_graph_without_file_attributes_lists_none(wide):
-    assert cook_file(str(wide.root / "wide.py")).status == "success"
+def test_a_graph_without_file_attributes_lists_none(wide, monkeypatch):
+    """A cold cook that recorded no file attribute knows none is held: it reads no item's row to
+    look for one (at W(100,000), half a second of the cook's end)."""
+
+    def refuse(*args):
+        raise AssertionError("a cold cook that recorded no file attribute looked for them")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(attrfiles, "manifest_listing", refuse)
+        assert cook_file(str(wide.root / "wide.py")).status == "success"
     with EventLog.open(str(wide.db)) as log:
         _seq, blob = log.manifest("wide")
     import zlib

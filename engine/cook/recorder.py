@@ -30,7 +30,7 @@ from pdgstore.prepared import batch_rows, new_item_row, updated_row
 from pdgstore.projection import APPLY
 from pdgstore.repack import RowPacker
 from pdgstore.snapshots import pack_from_tables
-from pdgstore.state import State
+from pdgstore.state import State, holds_files
 from pdgstore.tables import ROW_KINDS
 
 #: pending rows beyond which a cook that has an appender hands them over at once, not at the loop's
@@ -38,6 +38,8 @@ from pdgstore.tables import ROW_KINDS
 #: first turn) held every row, and then the one request packing them all, at once; that was the
 #: peak of a cold cook's memory (about 1 KB per work item). The events are still announced at flush.
 HAND_OFF_ROWS = 8_192
+#: the events that can give an item a file attribute (``Recorder.file_attrs_seen``)
+FILE_ATTR_KINDS = frozenset(("WorkItemGenerated", "WorkItemAttribSet", "WorkItemCooked", "WorkItemRestatted"))
 
 
 class Recorder:
@@ -81,6 +83,9 @@ class Recorder:
         #: the nodes of whose items this recorder wrote an event (``CookFinished.nodes``); None once
         #: an item event named an item the state does not hold (its node unknown here)
         self.nodes: set[str] | None = set()
+        #: whether an event it recorded gave an item a file attribute: a cold cook that saw none
+        #: writes its no-op manifest without looking for them (``manifest.save``)
+        self.file_attrs_seen = False
 
     @property
     def pending(self) -> int:
@@ -110,6 +115,9 @@ class Recorder:
                 self.nodes.add(node)
             else:
                 self.nodes = None
+        if not self.file_attrs_seen and cls.kind in FILE_ATTR_KINDS:
+            attr = getattr(event, "attr", None)  # (WorkItemAttribSet's one attribute)
+            self.file_attrs_seen = attr[0] == "file" if attr else holds_files(getattr(event, "attrs", None) or {})
         if item is not None:
             if cls.kind in ROW_KINDS:
                 self._touched.add(item.item_id)
@@ -151,6 +159,8 @@ class Recorder:
         apply, state, rows = APPLY[cls.kind], self.state, self._rows
         seq = self._seq
         made = codec.new_events(cls, seq, time.time_ns(), self.cook_id, self.graph, many)
+        if not self.file_attrs_seen:
+            self.file_attrs_seen = any(holds_files(fields.get("attrs") or {}) for fields in many)
         if self.nodes is not None:
             named = {fields.get("node") for fields in many}  # (WorkItemGenerated's name their node)
             self.nodes = None if None in named else self.nodes | named  # type: ignore[operator]
@@ -183,6 +193,8 @@ class Recorder:
         ids = columns["ids"]
         if self.nodes is not None and ids:
             self.nodes.add(node)
+        if not self.file_attrs_seen:
+            self.file_attrs_seen = any(holds_files(attrs) for attrs in columns.get("attrs") or ())
         if self.keep_events:
             self.record_many(WorkItemGenerated, list(itembatch.item_values(node, item_state, columns)))
             return

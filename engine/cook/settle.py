@@ -32,6 +32,7 @@ class Settle:
         #: no item) has no such record, so it keeps none: at a million items the set held two
         #: million ids to the cook's end, for no question
         self.remade: set[str] = set()
+        self.cold = cold
         self.keeps_remade = not cold
         #: item id -> the signature its pending run is made from (recorded with its result)
         self.signatures: dict[str, str] = {}

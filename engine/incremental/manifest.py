@@ -90,13 +90,17 @@ RACY_NS = 2_000_000_000
 LEVEL = 1
 
 
-def save(store, graph: Graph, state: State, results: list[str], since: Since | None = None) -> None:
+def save(
+    store, graph: Graph, state: State, results: list[str], since: Since | None = None, *, attr_files_held: bool = True
+) -> None:
     """Write the manifest of ``graph`` for the state just cooked (a whole-graph cook that succeeded,
     or a cook of one node that left the graph consistent; ``results``: the whole graph's) to
     ``store``: the ``EventLog``, or the cook's ``Recorder`` (written by its appender, if any);
     ``results`` absolute (a cook's summary lists them so) or as recorded (``engine.cook.results``).
     ``since``: what a delta cook changed since the manifest its scan read, to patch that one
-    (``patched``) instead of listing every recorded file again, or to move it as it is."""
+    (``patched``) instead of listing every recorded file again, or to move it as it is.
+    ``attr_files_held`` False: the caller knows no item holds a file attribute (a cold cook that
+    recorded none), so they are not looked for (every item's row, at W(100,000) half a second)."""
     results = [files.relative(path, graph.root) for path in results]  # moved with the project (as recorded stay)
     if since is not None and not since.touched and since.same_graph and since.results == results:
         # nothing changed (a cook that reused every item): the same manifest, at the new seq, as the
@@ -108,7 +112,7 @@ def save(store, graph: Graph, state: State, results: list[str], since: Since | N
         m["results"] = results
         _write(store, graph, state, m)
         return
-    attr_files = attrfiles.manifest_listing(graph, state)
+    attr_files = attrfiles.manifest_listing(graph, state) if attr_files_held else None
     order = graph.topological_order()
     counts = {name: len(state.node_items.get((graph.name, name), ())) for name in order}
     # every (file, mtime_ns, size) recorded, once, as the events record it (relative to the root).
