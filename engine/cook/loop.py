@@ -120,7 +120,7 @@ class Cook:
         self._generation_failed = ""  # why a node could not generate its items, if one could not
         self.warnings: list[str] = []
         #: tells of two items that record one output file (``engine.cook.sameoutputs``)
-        self.same = SameOutputs(graph, self.state, self.recorder, self._warn)
+        self.same = SameOutputs(graph, self.state, self.recorder, self._warn, cold=self.settle.cold)
         #: hears what the cook tells its user while it runs, beside the log (the terminal: ``pdg cook``)
         self.notice: Callable[[str], None] | None = None
 

@@ -21,7 +21,9 @@ whose rows list it; none come back in a graph without the mistake. The rows of e
 yet (the log appender may be behind the cook) are not in the table, so the paths recorded since the
 last written event are kept here (``_unwritten``) and asked of too. An item found is checked
 against the cook's state (live, of a working node, still listing the path) before it is named:
-the table may be behind the cook.
+the table may be behind the cook. A cold cook (on a store that held no item) asks no table: every
+file recorded is this cook's, so the first item to record each path is kept in memory (``_first``)
+and a second one is told at once, for a dict's lookup an output.
 """
 
 from __future__ import annotations
@@ -42,8 +44,12 @@ MAX_TOLD = 20
 
 
 class SameOutputs:
-    def __init__(self, graph: Graph, state: State, recorder: Recorder, warn: Callable[[str, str], None]) -> None:
+    def __init__(
+        self, graph: Graph, state: State, recorder: Recorder, warn: Callable[[str, str], None], *, cold: bool = False
+    ) -> None:
         self.graph, self.state, self.recorder = graph, state, recorder
+        #: a cold cook's: path -> the first item that recorded it (the table holds nothing older)
+        self._first: dict[str, str] | None = {} if cold else None
         self._warn = warn  # (message, about: the item id)
         nodes = graph.nodes.values()
         self.writers = sorted(n.name for n in nodes if getattr(n, "does_work", False) and not n.is_partitioner)
@@ -63,9 +69,15 @@ class SameOutputs:
         item = dict.get(items, item_id) or items.get(item_id)
         if item is None or not item.outputs or item.node not in self._writer_set:
             return
+        outputs = item.outputs
+        first = self._first
+        if first is not None:
+            for path in (outputs[0][PATH],) if len(outputs) == 1 else dict.fromkeys(o[PATH] for o in outputs):
+                if first.setdefault(path, item_id) != item_id and (other := self._other(path, item_id, [])):
+                    self._tell(path, item_id, other)
+            return
         seq = self.recorder.emitted_seq
         unwritten = self._unwritten
-        outputs = item.outputs
         for path in (outputs[0][PATH],) if len(outputs) == 1 else dict.fromkeys(o[PATH] for o in outputs):
             self._fresh.append((path, item_id))
             self._window.append((seq, path, item_id))
@@ -119,6 +131,9 @@ class SameOutputs:
         """The items that recorded ``path`` in this cook, in order, whose events are not written
         yet (the table does not hold them): a question about the files this cook recorded asks
         here and the table."""
+        if self._first is not None:  # (a cold cook's: the first to record it, written or not)
+            first = self._first.get(path)
+            return (first,) if first is not None else ()
         held = self._unwritten.get(path, ())
         return (held,) if isinstance(held, str) else held
 
