@@ -20,7 +20,7 @@ REVIEWED = {
     ),
     "range_count": (
         'graph.range_generate("x", "ten")',
-        "pdg: m.py:4: range generator x: count is a whole number, not 'ten'",
+        "pdg: m.py:4: range generator x: count is a whole number >= 0, not 'ten'",
     ),
     "wedge_of_a_string_pattern": (
         'graph.wedge("t", attributes=[wedge_string("take", "@wedgeindex")])',
