@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pdgstore.engine import joblogs
 from pdgstore.engine.cook.task import expected_records
 from pdgstore.engine.errors import error_line
 from pdgstore.engine.files import attrfiles
@@ -23,7 +24,6 @@ from pdgstore.engine.files.confine import outside_allowed
 from pdgstore.engine.graph.workitem import WorkItem
 from pdgstore.engine.pdgapi.bridge import item_json
 from pdgstore.engine.pdgapi.setters import different_type
-from pdgstore.engine.schedulers import jobs
 from pdgstore.engine.schedulers import reports as rp
 from pdgstore.engine.schedulers.contract import Scheduler
 from pdgstore.engine.schedulers.outcome import exited, one_line
@@ -250,7 +250,7 @@ class Intake:
         exception, a tool's last complaint): read at its failure only."""
         job = self.host.state.jobs.get(item_id)
         path = paths.uri_path(job[3]) if job is not None and job[3] else ""
-        return jobs.last_words(path) if path else ""
+        return joblogs.last_words(path) if path else ""
 
     def _job_cancelled(self, report: rp.JobCancelled) -> None:
         if self._late(report):

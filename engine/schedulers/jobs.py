@@ -9,14 +9,13 @@ grandchildren never outlive it, and the group id cannot have been reused when it
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
 from pathlib import Path
 from urllib.parse import quote_from_bytes
 
-from pdgstore.engine.schedulers import jobdata, outcome
+from pdgstore.engine.schedulers import jobdata
 
 #: variables passed through from the engine's environment; everything else is dropped
 PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
@@ -136,50 +135,6 @@ def open_log(log: str, attempt: int = 1) -> int:
     return fd
 
 
-#: how much of a log's end ``last_words`` reads: a job's last line is in it, however long the log
-LAST_WORDS_BYTES = 4096
-#: how much of a log's end ``tail`` reads, and how long a line it shows whole (a renderer's progress
-#: bar, redrawn with ``\r``, is one line of megabytes)
-TAIL_BYTES, TAIL_LINE_CHARS = 65536, 1000
-
-
-def _end(path: str, size: int) -> str:
-    """The last ``size`` bytes of the file at ``path``, as text ('' when it is gone)."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
-            return f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
-def tail(path: str, lines: int) -> str:
-    """The last ``lines`` lines of the log at ``path`` ('' when it is gone), from its last
-    ``TAIL_BYTES`` only, each line cut to its last ``TAIL_LINE_CHARS`` characters."""
-    shown = []
-    for line in _end(path, TAIL_BYTES).splitlines(keepends=True)[-lines:]:
-        if len(line) > TAIL_LINE_CHARS:
-            line = "..." + line[-TAIL_LINE_CHARS:]
-        shown.append(line)
-    return "".join(shown)
-
-
-def last_words(path: str) -> str:
-    """The last non-empty line the job's log at ``path`` holds from its last attempt, cut to one
-    line ('' when there is none, or no file): what a job that failed without reporting why said
-    last, e.g. the exception under a Python traceback. It reads the file's end, not the file."""
-    for line in reversed(_end(path, LAST_WORDS_BYTES).splitlines()):
-        line = line.strip()
-        if _ATTEMPT.fullmatch(line):  # the attempt that failed printed nothing
-            return ""
-        if line:
-            return outcome.one_line(line)
-    return ""
-
-
-_ATTEMPT = re.compile(r"--- attempt \d+ ---")
-
-
 def remove_log(log: str) -> None:
     """Remove an older cook's log of the item, before its first attempt writes a ``LazyLog``."""
     try:
@@ -193,7 +148,7 @@ class LazyLog:
     file: ``pdg log`` shows nothing either way). An older cook's log is removed before the first
     attempt (``remove_log``); the first attempt's first output truncates whatever is there. A
     retry's marker (``--- attempt N ---``) is written as it starts, printing or not, so the log's
-    end is never an earlier attempt's words (``last_words``)."""
+    end is never an earlier attempt's words (``joblogs.last_words``)."""
 
     __slots__ = ("path", "attempt", "fd", "error")
 

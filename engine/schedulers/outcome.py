@@ -10,21 +10,14 @@ scheduler, until the retries run out).
 from __future__ import annotations
 
 from pdgstore.engine.errors import GraphError
+from pdgstore.engine.joblogs import one_line  # noqa: F401 - the schedulers' name for it
 
 ACTIONS = ("success", "warning", "retry", "ignore", "failure")
-#: how long a reason added to an item's one-line error may be (the whole text stays in its log)
-REASON_CHARS = 300
 
 
 def exited(code: int) -> str:
     """The words for a job that ended with a non-zero exit ``code`` and said nothing more."""
     return f"its job exited with code {code}"
-
-
-def one_line(text: str) -> str:
-    """``text`` as a reason added to an item's error: its first non-empty line, cut short."""
-    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
-    return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 3] + "..."
 
 
 def check_rules(

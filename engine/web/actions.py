@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from pdgstore.engine.schedulers.jobs import last_words
+from pdgstore.engine.joblogs import last_words
 
 from pdgstore.errors import PdgError, StoreBusy
 from pdgstore.log import EventLog

@@ -14,7 +14,7 @@ import os
 import threading
 from contextlib import contextmanager
 
-from pdgstore.engine.schedulers.jobs import tail
+from pdgstore.engine.joblogs import tail
 
 from pdgstore import history, queries, refs
 from pdgstore.errors import PdgError

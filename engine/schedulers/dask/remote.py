@@ -90,7 +90,7 @@ class _LazyLog:
     """The job's log file, made when its first output arrives (most short jobs print nothing, and
     creating a file on a shared file system can cost more than the job). The first attempt removes
     an older cook's log; a retry appends under a header, written as it starts (printing or not: the
-    log's end is never an earlier attempt's words, ``jobs.last_words``)."""
+    log's end is never an earlier attempt's words, ``joblogs.last_words``)."""
 
     def __init__(self, path: str, attempt: int) -> None:
         self.path, self.attempt, self.fd = path, attempt, -1
