@@ -18,6 +18,8 @@ from pdgstore.queries import JSON_SCHEMA
 COLUMNS = ("item_id", "name", "node", "index", "state", "outputs", "seconds")
 #: the columns of a store of several graphs: each row says its graph, as ``pdg status`` does
 GRAPH_COLUMNS = ("item_id", "name", "graph", "node", "index", "state", "outputs", "seconds")
+#: the output files a row of the text listing names (then how many there are)
+SHOWN = 3
 
 
 @click.command("items", short_help="List work items with their state and output files.")
@@ -37,11 +39,12 @@ def command(node, state_filter, at, db, as_json) -> None:
         if node is not None:
             graph, node_name = queries.find_node(state, node)
         several = len(queries.graph_names(state)) > 1
-        listing = queries.items(log, state, node_name, state_filter, graph=graph)
         if as_json:
             head = {"schema": JSON_SCHEMA, "at": point.to_json() if point else None}
-            render.emit_json_listing(head, "items", listing)
+            render.emit_json_listing(head, "items", queries.items(log, state, node_name, state_filter, graph=graph))
             return
+        # the text shows SHOWN files of a row: a partition's other 99,997 stay in the store
+        listing = queries.items(log, state, node_name, state_filter, graph=graph, limit=SHOWN)
         if point is not None:
             render.err.print(render.at_line(point))
         folders: dict[str, str] = {}  # ``render.here_all``'s answers, across rows
@@ -56,12 +59,13 @@ def command(node, state_filter, at, db, as_json) -> None:
 
 
 def _cells(r: dict, folders: dict[str, str], several: bool) -> list[str]:
-    """A row's cells as text: at most three output files, and how many there are; its graph, in a
-    store of ``several`` graphs."""
-    shown = r["outputs"][:3]
+    """A row's cells as text: at most ``SHOWN`` output files, and how many there are; its graph, in
+    a store of ``several`` graphs."""
+    shown = r["outputs"][:SHOWN]
     here = render.here_all([o["abspath"] for o in shown], folders)
     outputs = ", ".join(f"{path} [{o['tag']}]" for path, o in zip(here, shown, strict=True))
-    if len(r["outputs"]) > 3:
-        outputs += f", ... ({len(r['outputs'])} files)"
+    total = r["counts"]["outputs"]
+    if total > SHOWN:
+        outputs += f", ... ({total} files)"
     where = [r["graph"], r["node"]] if several else [r["node"]]
     return [r["item_id"], r["name"], *where, str(r["index"]), r["state"], outputs, f"{r['cook_seconds']:.3f}"]

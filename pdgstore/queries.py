@@ -186,17 +186,23 @@ def items(
     state_filter: str | None = None,
     *,
     graph: str | None = None,
+    limit: int | None = None,
 ) -> Iterator[dict]:
     """The summary of each item (of ``node``, of ``graph``'s ``node`` when given, in
     ``state_filter``), node by node in graph order, made as the caller takes them: a listing of a
-    million items holds one at a time."""
+    million items holds one at a time. ``limit``: only each item's first output files, with
+    ``counts`` (``item_detail``'s) giving how many it has: a partition's row shows three of its
+    100,000 without the store reading the rest."""
     roots = {g: project_root(log, state, g) for g in state.graphs}
     for graph_name, node_name in node_order(state):
         if (node is not None and node_name != node) or (graph is not None and graph_name != graph):
             continue
         root = roots.get(graph_name, "")
         for item in state.iter_items_of(graph_name, node_name, state_filter, summary=True):
-            yield item_summary(item, root)
+            row = item_summary(item, root, limit)
+            if limit is not None:
+                row["counts"] = {"outputs": len(item.outputs)}  # a long list's length is in its row
+            yield row
 
 
 def count_items(

@@ -166,6 +166,34 @@ def test_reads_of_long_lists_never_load_the_whole_state(schema2, monkeypatch, ar
     assert r.output == expected.output
 
 
+#: answers about one item or one row that show a few entries of a long list, never all of them
+ONE_ROW_READS = [
+    ("items", "gather"),
+    ("items",),
+]
+
+
+@pytest.mark.parametrize("args", ONE_ROW_READS, ids=lambda a: " ".join(a))
+def test_a_row_that_shows_a_few_entries_never_reads_a_long_list_whole(schema2, monkeypatch, args):
+    """A listing's row of a partition (its first files, and how many) reads the head of its
+    outputs and its length from the row: at W(100,000) ``pdg items everything`` decoded 100,000
+    file records to show three (95 MB against 21 MB)."""
+    expected = schema2.pdg(*args)  # upgrades the store, answers with nothing forbidden
+    assert expected.exit_code == 0, expected.output
+    whole = itemlists.read_list
+
+    def head_only(conn, item_id, field, limit=None):
+        assert limit is not None, f"{' '.join(args)} read the {field} of {item_id} whole"
+        return whole(conn, item_id, field, limit)
+
+    monkeypatch.setattr(itemlists, "read_list", head_only)
+    r = schema2.pdg(*args)
+    assert r.exit_code == 0, r.output
+    assert r.output == expected.output
+    if args[0] == "items":
+        assert "... (300 files)" in r.output
+
+
 def test_the_state_at_points_with_long_lists_matches_a_replay(schema2):
     """``--at`` folds the items touched since with their events' long lists left packed
     (``codec.PackedList``): its answers are the snapshot-and-replay state's, lists included."""
@@ -288,7 +316,11 @@ def test_a_long_list_with_entries_replaced_is_written_a_chunk_at_a_time(length, 
             itemlists.write(conn, "item", "outputs", stored, new)
             conn.set_trace_callback(None)
             reads = [s for s in asked if s.startswith("SELECT")]
-            touched = {c for start, stop, _ in splices for c in range(start // itemlists.CHUNK, (stop - 1) // itemlists.CHUNK + 1)}
+            touched = {
+                c
+                for start, stop, _ in splices
+                for c in range(start // itemlists.CHUNK, (stop - 1) // itemlists.CHUNK + 1)
+            }
             assert len(reads) == len(touched) and all("chunk = " in s for s in reads), asked
             assert new == patches.apply(base, splices)  # read whole only when asked
         else:
