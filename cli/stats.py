@@ -1,4 +1,4 @@
-"""``pdg stats``: events by kind, store size, snapshots and replay estimates."""
+"""``pdg stats``: events by kind, store size, snapshots, and what pdg check and --at go through."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from pdgstore.stats import stats
 def command(db, as_json) -> None:
     """Show what the store holds: events by kind and their size (a batch of new work items is one
     row that stands for an event per item: its events count those), the store's size on disk, the
-    snapshots and how much of the log they cover, and estimates of how long reading state takes."""
+    snapshots and how much of the log they cover, and what the reads that replay the log go through:
+    pdg check (every event, and snapshots' bytes) and --at a point far back (at most the events
+    between two snapshots). Other reads query the store's tables, and do not slow as the log grows."""
     with open_store(db) as log:
         s = stats(log)
         store = render.here(log.path)
@@ -43,8 +45,18 @@ def command(db, as_json) -> None:
         f"snapshots: {len(s['snapshots'])} ({', '.join(str(x['seq']) for x in s['snapshots']) or 'none'}); "
         f"{cov['events_after_newest']:,} events after the newest; largest gap {cov['largest_gap']:,} events"
     )
-    est = s["replay_estimate_s"]
+    check, at = s["check_reads"], s["time_travel"]
+    read = f" and {render.count(check['snapshots'], 'snapshot')} ({check['snapshot_bytes'] / 1e6:.1f} MB)"
     p(
-        f"reading state: about {est['current_state']:.2f} s now, {est['at_worst']:.2f} s at worst for --at, "
-        f"{est['full_replay']:.2f} s for a full replay (pdg check)"
+        f"pdg check replays {check['events']:,} events ({check['payload_bytes'] / 1e6:.1f} MB of payload)"
+        + (read if check["snapshots"] else "")
+        + ", then compares every row of the tables"
     )
+    start = "from the snapshot before it, or the log's start"
+    if at["overlay_events"]:
+        p(
+            f"--at a point within the last {at['overlay_events']:,} events folds back the items changed since;"
+            f" one earlier replays at most {at['replay_at_most']:,} events ({start})"
+        )
+    else:  # a compacted log: always from a snapshot
+        p(f"--at a point replays at most {at['replay_at_most']:,} events ({start})")
