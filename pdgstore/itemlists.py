@@ -149,6 +149,17 @@ def as_list(values) -> list:
     return values if isinstance(values, list) else values.decode()
 
 
+def entries(values) -> Iterator:
+    """Each entry of a list, or of a ``Stored`` one a chunk at a time, none of them kept: a reader
+    that looks at each entry once (a sum of sizes, an export's row) holds a chunk, not a million
+    entries."""
+    if type(values) is Stored:
+        for chunk in values.chunks():
+            yield from chunk
+    else:
+        yield from values
+
+
 def inline(values):
     """What an item's row holds for a list: the list when it is short, else its length."""
     return len(values) if len(values) >= LISTED_FROM else values
