@@ -15,17 +15,19 @@ import os
 import shlex
 import subprocess
 import sys
+from itertools import chain
 
 import click
 from pdgstore.cli import render
 from pdgstore.cli.options import db_option, json_option
 from pdgstore.engine.files.filetypes import TypeRegistry
 
-from pdgstore import queries
+from pdgstore import itemlists, queries
 from pdgstore.errors import PdgError, UnknownItem
 from pdgstore.locate import open_store
 from pdgstore.queries import JSON_SCHEMA
 from pdgstore.readmodel import TableState
+from pdgstore.state import Item
 
 
 class CannotOpen(PdgError):
@@ -46,20 +48,20 @@ def command(item, file, print_only, db, as_json) -> None:
     opener."""
     with open_store(db) as log:
         state = TableState(log)
-        d = queries.item_detail(log, state, item)
-        root = queries.project_root(log, state, d["graph"])
-    chosen = _choose(d, file)
+        found = queries.find_item(state, item)
+        root = queries.project_root(log, state, found.graph)
+        chosen = _choose(found, root, file)  # inside the read: a partition's lists are read as it goes
     viewer = TypeRegistry.of_project(root).viewer_for(chosen["tag"])
     argv = _command(viewer, chosen["abspath"])
     if not print_only:
-        _launch(argv, viewer, chosen, d["name"])
+        _launch(argv, viewer, chosen, found.name)
     if as_json:
         render.emit_json(
             {
                 "schema": JSON_SCHEMA,
-                "item_id": d["item_id"],
-                "name": d["name"],
-                "graph": d["graph"],
+                "item_id": found.item_id,
+                "name": found.name,
+                "graph": found.graph,
                 "file": chosen["path"],
                 "abspath": chosen["abspath"],
                 "tag": chosen["tag"],
@@ -74,25 +76,36 @@ def command(item, file, print_only, db, as_json) -> None:
         render.say(f"opened {render.here(chosen['abspath'])} with {viewer or 'the folder that holds it'}")
 
 
-def _choose(d: dict, file: str | None) -> dict:
-    """The file of the item that ``file`` names (its path as listed, from here, or its base name)."""
-    files = d["outputs"] + d["inputs"]
-    if not files:
-        raise UnknownItem(f"work item {d['name']} has no files to open")
+def _choose(item: Item, root: str, file: str | None) -> dict:
+    """The file of the item that ``file`` names (its path as listed, from here, or its base name):
+    its outputs, then its inputs, looked through in turn. A partition's or a gather's lists (one
+    entry per member: 100,000 at W(100,000)) are read a chunk at a time, never whole, and the first
+    file (no ``file``) from the head alone."""
     if file is None:
-        return files[0]
+        first = item.outputs[:1] or item.inputs[:1]
+        if not first:
+            raise UnknownItem(f"work item {item.name} has no files to open")
+        return queries.file_dict(first[0], root)
     here = os.path.abspath(file)
-    for f in files:
+    named: list[dict] = []
+    listed: list[str] = []
+    for rec in chain(itemlists.entries(item.outputs), itemlists.entries(item.inputs)):
+        f = queries.file_dict(rec, root)
         if file == f["path"] or here == os.path.normpath(f["abspath"]):
             return f
-    named = [f for f in files if os.path.basename(f["path"]) == file]
+        if os.path.basename(f["path"]) == file:
+            named.append(f)
+        if len(listed) <= 10:
+            listed.append(f["path"])
     if len(named) == 1:
         return named[0]
     if named:
         paths = ", ".join(f["path"] for f in named)
-        raise UnknownItem(f"work item {d['name']} has {len(named)} files named {file} ({paths}): give its path")
-    listed = ", ".join(f["path"] for f in files[:10]) + (", ..." if len(files) > 10 else "")
-    raise UnknownItem(f"work item {d['name']} has no file {file} (its files: {listed})")
+        raise UnknownItem(f"work item {item.name} has {len(named)} files named {file} ({paths}): give its path")
+    if not listed:
+        raise UnknownItem(f"work item {item.name} has no files to open")
+    shown = ", ".join(listed[:10]) + (", ..." if len(listed) > 10 else "")
+    raise UnknownItem(f"work item {item.name} has no file {file} (its files: {shown})")
 
 
 def _command(viewer: str | None, path: str) -> list[str]:

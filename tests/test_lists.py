@@ -170,6 +170,9 @@ def test_reads_of_long_lists_never_load_the_whole_state(schema2, monkeypatch, ar
 ONE_ROW_READS = [
     ("items", "gather"),
     ("items",),
+    ("open", "gather_1", "--print"),
+    ("open", "concat_1", "--print", "--json"),
+    ("open", "gather_1", "f0299.txt", "--print", "--json"),  # found by its name: the list read in chunks
 ]
 
 
@@ -186,6 +189,8 @@ def test_a_row_that_shows_a_few_entries_never_reads_a_long_list_whole(schema2, m
     assert r.output == expected.output
     if args[0] == "items":
         assert "... (300 files)" in r.output
+    if "f0299.txt" in args:
+        assert json.loads(r.output)["file"].endswith("f0299.txt")
 
 
 def _forbid_whole_lists(monkeypatch, what: str) -> None:
