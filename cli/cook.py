@@ -7,7 +7,7 @@ import sys
 
 import click
 from click.core import ParameterSource
-from pdgstore.cli import render, stopsignals
+from pdgstore.cli import progress, render, stopsignals
 from pdgstore.cli.memory import return_large_blocks
 from pdgstore.cli.options import exclusive, json_option, store_option
 from pdgstore.engine.errors import ParmError
@@ -92,8 +92,9 @@ def command(
         _print_plan(plan, as_json, f"pdg cook {graph}{' ' + node if node else ''} --dry-run | less")
         return
     return_large_blocks()
-    show_progress = not as_json and sys.stderr.isatty()
-    progress_ui = _Progress() if show_progress else None
+    # before the cook's first batch is written (the graph file read, the store's changes found, the
+    # walk generating its items: 9 s of a 19 s recook at W(100,000)) the line says that, not 0 of 1
+    line = progress.Line(f"reading {graph} and its store") if progress.wanted(as_json) else None
     # SIGTERM and SIGHUP cancel like Ctrl-C (``stopsignals``): the jobs' process groups are killed,
     # the items recorded cancelled, nothing is left running; one ignored (nohup) stays ignored
     previous: dict = {}
@@ -107,10 +108,12 @@ def command(
         stopsignals.catch(interrupt, previous)
         # told at once: the cook waits for its in-process items to end, which may take long
         cook.notice = lambda message: click.echo(f"pdg: {message}", err=True)
+        if line is not None:
+            cook.settle.phase = lambda what, known: line.report(what, known, 0)
 
     try:
-        if progress_ui:
-            progress_ui.start()
+        if line is not None:
+            line.start()
         with render.json_stdout(as_json):  # what the graph's own code prints: to stderr
             summary = cook_file(
                 graph,
@@ -119,7 +122,7 @@ def command(
                 jobs=jobs,
                 overrides=overrides,
                 synchronous=sync.upper(),
-                progress=progress_ui.update if progress_ui else None,
+                progress=_counts(line) if line is not None else None,
                 on_cook=on_cook,
                 auto_compact=auto_compact,
                 static=static,
@@ -131,8 +134,8 @@ def command(
         sys.exit(130)
     finally:
         stopsignals.restore(previous)
-        if progress_ui:
-            progress_ui.stop()
+        if line is not None:
+            line.stop()
 
     db_path = os.path.abspath(db) if db else store_beside(graph)
     if as_json:
@@ -230,40 +233,12 @@ def _say_warnings(warnings: list[str], where: str) -> None:
         render.say(f"  ... and {len(warnings) - WARNINGS_SHOWN} more warnings ({where})", style="yellow")
 
 
-class _Progress:
-    """A rich progress bar on stderr, fed by the cook after each flush."""
+def _counts(line: progress.Line):
+    """The cook's counts (items settled, of those known) for ``line``; none known yet (0 of 0)
+    leaves what the line says: the phase the walk told it."""
 
-    def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TaskID,
-            TaskProgressColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+    def update(done: int, total: int) -> None:
+        if total:
+            line.report("cooking", done, total)
 
-        # the total is every item known so far: static items (Generate When) are counted before they
-        # run, so the percent means something while the static part dominates
-        self.progress = Progress(
-            TextColumn("cooking"),
-            BarColumn(),
-            TaskProgressColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=render.err,
-            transient=True,
-        )
-        self.task: TaskID | None = None
-
-    def start(self) -> None:
-        self.progress.start()
-        self.task = self.progress.add_task("cook", total=None)
-
-    def update(self, done: int, total: int) -> None:
-        if self.task is not None:
-            self.progress.update(self.task, completed=done, total=max(total, 1))
-
-    def stop(self) -> None:
-        self.progress.stop()
+    return update

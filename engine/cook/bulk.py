@@ -456,6 +456,7 @@ def _compare(walk, run, out: dict[str, list], to_run: list[str] | None) -> bool:
             return False
         run.items.update(dict.fromkeys(out["ids"]))
         walk.settle.kept(len(out["ids"]))  # reused as recorded, as the walk's reuse of each counts it
+        walk.settle.generating(node.name)
         walk.kept_at[node.name] = walk.recorder.emitted_seq
         return True
     run.items.update(dict.fromkeys(out["ids"]))  # in the order made (``_register`` keeps a place taken)
@@ -475,6 +476,7 @@ def _counted(walk, run, ids: list[str], to_run: list[str] | None) -> None:
     """Items to run registered and counted as the walk's ``_register`` does, and queued as
     ``Items.carry_out`` queues a decision to run, when ``to_run`` holds their signatures."""
     walk.settle.total += len(ids)
+    walk.settle.generating(run.node.name)
     run.unfinished += len(ids)
     for down in run.downstream:
         walk.runs[down].open_upstream += len(ids)
@@ -502,4 +504,5 @@ def _record(walk, run, out: dict[str, list], to_run: list[str] | None) -> None:
         settle.done += n
         if settle.keeps_remade:
             settle.remade.update(ids)
+        settle.generating(run.node.name)
     walk.flush()

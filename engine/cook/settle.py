@@ -19,6 +19,9 @@ from pdgstore.engine.incremental import decide
 from pdgstore import events as ev
 from pdgstore.queries import COOK_COUNTS
 
+#: how many more items generated between two words to the ``phase`` hook (a chunk, not every item)
+PHASE_EVERY = 10_000
+
 
 class Settle:
     def __init__(self, recorder: Recorder, *, cold: bool = False) -> None:
@@ -42,11 +45,23 @@ class Settle:
         self.handed_on: Callable[[str], None] = lambda item_id: None
         #: hears each item whose results this cook made, once recorded (``engine.cook.sameoutputs``)
         self.made: Callable[[str], None] | None = None
+        #: hears, per ``PHASE_EVERY`` items known, that the walk is generating (what, how many known so
+        #: far): before its first batch is written the terminal has no share to show (``pdg cook``)
+        self.phase: Callable[[str, int], None] | None = None
+        self._told = 0
 
     # -- known items ---------------------------------------------------------------------------------
-    def registered(self) -> None:
-        """One more item generated in this cook."""
+    def registered(self, node: str) -> None:
+        """One more item generated in this cook, by ``node``."""
         self.total += 1
+        if self.phase is not None:
+            self.generating(node)
+
+    def generating(self, node: str) -> None:
+        """Tell ``phase`` that ``node`` is generating, once ``PHASE_EVERY`` more items are known."""
+        if self.phase is not None and self.total >= self._told + PHASE_EVERY:
+            self._told = self.total
+            self.phase(f"generating work items ({node})", self.total)
 
     def kept(self, count: int) -> None:
         """``count`` recorded items reused in bulk, never generated one by one (``engine.incremental``)."""

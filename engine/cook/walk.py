@@ -162,7 +162,7 @@ class Walk:
                 self.recorder.record_many(ev.WorkItemGenerated, many)
                 for fields in many:
                     self.announced[fields["item_id"]] = None
-                    self.settle.registered()
+                    self.settle.registered(fields["node"])
                 return
         for p in found:
             if p.item_id not in known:
@@ -173,7 +173,7 @@ class Walk:
         if self.affected is not None:
             self.reshaped.add(node)  # a new item, recorded ahead
         self.announced[item_id] = None
-        self.settle.registered()
+        self.settle.registered(node)
 
     def _announce_children(self, run: NodeRun, item_ids: list) -> None:
         """Explicit "all upstream items are generated" below dynamic items: a node's items are
@@ -308,7 +308,7 @@ class Walk:
         run.unfinished += 1
         self.numbers[item_id] = number
         if self.announced.pop(item_id, 1):  # an announced item was counted when it was announced
-            self.settle.registered()
+            self.settle.registered(run.node.name)
         for down in run.downstream:
             self.runs[down].open_upstream += 1
 
