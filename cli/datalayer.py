@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from itertools import chain
 
 import click
 from pdgstore.cli import render
@@ -28,7 +30,9 @@ def group() -> None:
 @json_option
 def dump(path, db, as_json) -> None:
     """Write the snapshot of PATH (default: pdg) and of every object below it: graphs, their
-    nodes, their work items. With --json, one JSON document {schema, store, seq, messages}."""
+    nodes, their work items, a row per property (path, property, value as JSON). Into a pipe or a
+    file: every row, tab-separated, streamed; on a terminal: the first 1,000, values cut at 160
+    characters. With --json, one JSON document {schema, store, seq, messages}, streamed."""
     view = StoreView(find_store(db))
     view.open()
     try:
@@ -52,7 +56,27 @@ def _dump(view: StoreView, path: str, as_json: bool) -> None:
             out.write(json.dumps(entry))
         out.write("]}\n")
         return
-    for entry in (first, *entries):
-        render.say(entry["path"], err=False)
+    render.listing(
+        ("path", "property", "value"),
+        _rows(chain((first,), entries), cut=TERMINAL_VALUE if render.to_terminal() else None),
+        what="properties",
+        every=f"pdg datalayer dump {path} | less",
+    )
+
+
+#: a value's characters shown on a terminal: a graph's work_items is one list of every item's id
+TERMINAL_VALUE = 160
+
+
+def _rows(entries: Iterator[dict], *, cut: int | None) -> Iterator[list[str]]:
+    """A row (path, property, value as JSON) per property of each object, as the walk reads them:
+    never the whole walk at once (a node of 100,000 items is 1.4 million rows). ``cut``: the
+    characters of a value kept (a terminal's), or all of them (a pipe's)."""
+    encode = json.JSONEncoder().encode  # json.dumps's, without its call per value
+    for entry in entries:
+        path = entry["path"]
         for name, values in entry["properties"].items():
-            render.say(f"  {name}: {json.dumps(values)}", err=False)
+            value = encode(values)
+            if cut is not None and len(value) > cut:
+                value = value[: cut - 3] + "..."
+            yield [path, name, value]

@@ -254,6 +254,24 @@ def test_a_listing_written_row_by_row_is_the_documents_text(head, rows):
     assert buffer.getvalue() == json.dumps({**head, "items": rows}, indent=2) + "\n"
 
 
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.lists(st.text(alphabet="ab\t\n\r ", max_size=4), min_size=3, max_size=3), max_size=5))
+def test_a_piped_listing_has_one_line_per_row_and_a_tab_between_cells(rows):
+    """Into a pipe, ``render.listing`` writes a row's cells whole, but for their own tabs and line
+    breaks (a space each), which would split a row in two or shift its columns."""
+    from pdgstore.cli import render
+
+    buffer = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(buffer):
+        patch.setattr(render, "to_terminal", lambda: False)
+        render.listing(("a", "b", "c"), iter(rows), what="rows", every="x | less")
+    lines = buffer.getvalue().split("\n")
+    assert lines[0] == "a\tb\tc" and lines[-1] == ""
+    assert [line.split("\t") for line in lines[1:-1]] == [
+        [cell.replace("\t", " ").replace("\n", " ") for cell in row] for row in rows
+    ]
+
+
 @settings(max_examples=300, deadline=None)
 @given(value=st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),

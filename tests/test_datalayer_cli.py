@@ -28,7 +28,46 @@ def test_dump_of_one_node_and_plain_text(wide):
     doc = json.loads(wide.pdg("datalayer", "dump", "pdg/wide/node_concat", "--json").output)
     assert [m["path"] for m in doc["messages"]][0] == "pdg/wide/node_concat" and len(doc["messages"]) == 2
     text = wide.pdg("datalayer", "dump", "pdg/wide/node_concat").output
-    assert text.startswith("pdg/wide/node_concat\n  name: [\"concat\"]\n")
+    assert text.startswith('path\tproperty\tvalue\npdg/wide/node_concat\tname\t["concat"]\n')
+
+
+def test_dump_into_a_pipe_is_every_property_as_it_is_read(wide):
+    """Into a pipe (a real process): a row per property of every object, whole and tab-separated,
+    the same values as --json (it held the whole walk before its first line: 312 MB at W(100,000))."""
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    for path in ("pdg", "pdg/wide/node_upper"):
+        piped = wide.pdg_process("datalayer", "dump", path)
+        assert piped.returncode == 0, piped.stderr
+        lines = piped.stdout.splitlines()
+        assert lines[0] == "path\tproperty\tvalue" and "more properties" not in piped.stdout
+        doc = json.loads(wide.pdg_process("datalayer", "dump", path, "--json").stdout)
+        rows = [[m["path"], k, json.dumps(v)] for m in doc["messages"] for k, v in m["properties"].items()]
+        assert [line.split("\t") for line in lines[1:]] == rows
+        assert len(rows) > 20 * 10  # every item's properties, its node's list of 20 ids whole
+    graph = next(line for line in lines if line.startswith("pdg/wide/node_upper\twork_items\t"))
+    assert len(json.loads(graph.split("\t")[2])) == 20
+
+
+def test_dump_on_a_terminal_shows_the_first_rows_and_how_to_see_them_all(wide, monkeypatch):
+    """On a terminal, as ``pdg items`` (``render.listing``): the first ``MAX_TABLE_ROWS`` rows and
+    how to see every one, values cut (W(100,000)'s node_upper printed 1.4 million lines in 125 s,
+    its graph's work_items one line of 100,000 ids)."""
+    from pdgstore.cli import render
+
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+    monkeypatch.setattr(render, "to_terminal", lambda: True)
+    monkeypatch.setattr(render, "MAX_TABLE_ROWS", 5)
+    shown = wide.pdg("datalayer", "dump", "pdg/wide/node_upper")
+    assert shown.exit_code == 0, shown.stderr
+    rows = [line.split("│") for line in shown.stdout.splitlines() if "│" in line]
+    assert [r[0].strip() for r in rows] == ["pdg/wide/node_upper"] * 5, shown.stdout
+    hint = "... and more properties (all of them: pipe them, as in pdg datalayer dump pdg/wide/node_upper | less; or --json)"
+    assert hint in shown.stdout
+    monkeypatch.setattr(render, "MAX_TABLE_ROWS", 1000)
+    everything = wide.pdg("datalayer", "dump").stdout
+    assert "more properties" not in everything
+    (ids,) = [line.split("│") for line in everything.splitlines() if line.split()[:3] == ["pdg/wide", "│", "work_items"]]
+    assert ids[2].strip().endswith("...") and len(ids[2].strip()) == 160  # 42 ids, cut
 
 
 def test_dump_refuses_a_bad_path_with_a_sentence(wide):
