@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import click
-from pdgstore.cli import render
+from pdgstore.cli import progress, render
 from pdgstore.cli.options import UsageMistake, db_option, json_option, missing_folder
 from pdgstore.engine.export import export
 
@@ -41,7 +41,9 @@ def command(fmt, what, cook_id, output, db, as_json) -> None:
         )
     with open_store(db) as log:
         require_cook(log, cook_id)
-        n = export(log, what, fmt, output, cook_id)
+        # 6 s at W(100,000); not beside an export to the terminal itself (-o -)
+        with progress.shown(f"exporting {what}", as_json or output == "-") as line:
+            n = export(log, what, fmt, output, cook_id, line.report if line is not None else None)
     if output == "-":
         return
     if as_json:

@@ -6,7 +6,7 @@ import sys
 import time
 
 import click
-from pdgstore.cli import render
+from pdgstore.cli import progress, render
 from pdgstore.cli.options import db_option, exclusive, json_option
 from pdgstore.engine.resend import check_types, load_handler, replay_into
 from rich.markup import escape
@@ -44,7 +44,7 @@ def command(handler_spec, cook_id, ref_from, ref_to, types, db, as_json) -> None
     exclusive(("--cook", cook_id), ("--from/--to", ref_from or ref_to))
     type_set = check_types(types)
     with render.json_stdout(as_json):  # what the handler prints: to stderr, under --json
-        result, after, until, seconds = _replay(handler_spec, cook_id, ref_from, ref_to, type_set, db)
+        result, after, until, seconds = _replay(handler_spec, cook_id, ref_from, ref_to, type_set, db, as_json)
     summary = {
         "schema": JSON_SCHEMA,
         "handler": handler_spec,
@@ -64,9 +64,9 @@ def command(handler_spec, cook_id, ref_from, ref_to, types, db, as_json) -> None
     sys.exit(1 if result.errors else 0)
 
 
-def _replay(handler_spec: str, cook_id, ref_from, ref_to, type_set, db):
+def _replay(handler_spec: str, cook_id, ref_from, ref_to, type_set, db, as_json: bool):
     """The handler fed the events asked for: (its result, the seq after which they start, the
-    last seq or None, seconds)."""
+    last seq or None, seconds); a terminal told how far it got (5 s at W(100,000))."""
     handler = load_handler(handler_spec)
     until: int | None
     with open_store(db) as log:
@@ -80,6 +80,7 @@ def _replay(handler_spec: str, cook_id, ref_from, ref_to, type_set, db):
             after = start.seq if start else log.base_seq()
             until = end.seq if end else None
         started = time.perf_counter()
-        result = replay_into(log, handler, after, until, type_set)
+        with progress.shown("replaying", as_json) as line:
+            result = replay_into(log, handler, after, until, type_set, line.report if line is not None else None)
         seconds = time.perf_counter() - started
     return result, after, until, seconds

@@ -10,7 +10,7 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO
 
 from pdgstore.engine.errors import PdgError
@@ -21,6 +21,8 @@ from pdgstore.readmodel import TableState
 
 EVENT_COLUMNS = ("seq", "time_ns", "cook_id", "graph", "kind", "subject", "payload")
 ITEM_COLUMNS = ("item_id", "name", "node", "graph", "index", "state", "cook_id", "cook_seconds", "outputs", "attrs")
+#: rows written between two words to the caller's ``report``
+REPORT_EVERY = 10_000
 
 
 def rows(log: EventLog, what: str, cook_id: int | None = None) -> Iterator[dict]:
@@ -35,15 +37,42 @@ def rows(log: EventLog, what: str, cook_id: int | None = None) -> Iterator[dict]
         yield row
 
 
-def export(log: EventLog, what: str, fmt: str, path: str, cook_id: int | None = None) -> int:
+def told(log: EventLog, what: str, cook_id: int | None, report: Callable[[str, int, int], None]) -> Iterator[dict]:
+    """``rows``, telling ``report`` how far they got every ``REPORT_EVERY`` rows: events by seq
+    reached of the last (theirs or the cook's), items by rows of those the tables hold (a cook's:
+    of a number not known)."""
+    if what == "events":
+        span = log.cook_span(cook_id) if cook_id is not None else None
+        last = span[1] if span is not None else log.last_seq()
+        for n, row in enumerate(rows(log, what, cook_id), 1):
+            if n % REPORT_EVERY == 0:
+                report("exporting events (seq)", row["seq"], last)
+            yield row
+        return
+    held = log.item_count() if cook_id is None else 0
+    for n, row in enumerate(rows(log, what, cook_id), 1):
+        if n % REPORT_EVERY == 0:
+            report("exporting work items", n, held)
+        yield row
+
+
+def export(
+    log: EventLog,
+    what: str,
+    fmt: str,
+    path: str,
+    cook_id: int | None = None,
+    report: Callable[[str, int, int], None] | None = None,
+) -> int:
     """Write ``what`` (events or items) as ``fmt`` (jsonl or csv) to ``path``; returns the rows written.
     ``path`` '-' writes to standard output. A missing folder is the caller's to refuse first (``pdg
     export``: ``options.missing_folder``, a usage mistake); one gone since, or not writable, is
-    refused here, as the system says it."""
+    refused here, as the system says it. ``report``: hears how far it got (``told``)."""
+    data = rows(log, what, cook_id) if report is None else told(log, what, cook_id, report)
     if path == "-":
         import sys
 
-        return _write(sys.stdout, rows(log, what, cook_id), what, fmt)
+        return _write(sys.stdout, data, what, fmt)
     folder = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".pdg-export-", dir=folder)
@@ -51,7 +80,7 @@ def export(log: EventLog, what: str, fmt: str, path: str, cook_id: int | None = 
         raise PdgError(f"cannot export to {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            n = _write(f, rows(log, what, cook_id), what, fmt)
+            n = _write(f, data, what, fmt)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

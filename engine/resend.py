@@ -75,12 +75,18 @@ def check_types(types: Iterable[str]) -> frozenset[str] | None:
 
 
 def replay_into(
-    log: EventLog, handler: Callable, after: int, until: int | None, types: frozenset[str] | None
+    log: EventLog,
+    handler: Callable,
+    after: int,
+    until: int | None,
+    types: frozenset[str] | None,
+    report: Callable[[str, int, int], None] | None = None,
 ) -> ReplayResult:
     """Call ``handler`` with each PDG event of the log's events in (after, until], in order. A handler
-    that raises is noted (as a live cook would record a warning) and the replay goes on."""
+    that raises is noted (as a live cook would record a warning) and the replay goes on. ``report``:
+    hears how far the replay got (``EventLog.replay``)."""
     result = ReplayResult()
-    for pdg_event in log.replay(after, until, types=types):
+    for pdg_event in log.replay(after, until, types=types, report=report):
         result.delivered += 1
         try:
             handler(pdg_event)

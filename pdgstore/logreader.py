@@ -9,7 +9,7 @@ naming the store (``read_errors``).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 import msgpack
@@ -411,11 +411,22 @@ class LogReader:
             state.seq = until  # nothing happened between the last event and ``until``
         return state
 
-    def replay(self, after: int = 0, until: int | None = None, *, types=None) -> Iterator[PdgEvent]:
+    def replay(
+        self,
+        after: int = 0,
+        until: int | None = None,
+        *,
+        types=None,
+        report: Callable[[str, int, int], None] | None = None,
+    ) -> Iterator[PdgEvent]:
         """The PDG events (``pdgstore.pdgevents``) that handlers saw, or would have seen, for the log's
-        events after seq ``after`` up to ``until``: streamed, in order, one state in memory."""
+        events after seq ``after`` up to ``until``: streamed, in order, one state in memory.
+        ``report``: hears the reading of the state at ``after``, then the seq reached, per chunk."""
+        if report is not None:
+            report(f"reading the state at seq {after}", 0, 0)
         state = self.state_at(after)
-        return replay_events(self.events(after, until=until), state, frozenset(types) if types else None)
+        last = until if until is not None else self.last_seq()
+        return replay_events(self.events(after, until=until), state, frozenset(types) if types else None, report, last)
 
     def integrity_problem(self) -> str | None:
         """SQLite's own quick check of the file, then its tables against the schema

@@ -9,7 +9,7 @@ produce exactly the same sequence for the same events.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from pdgstore import events as ev
@@ -249,14 +249,28 @@ _MAKERS = {
 }
 
 
-def replay_events(events, state: State, types: frozenset[str] | None = None) -> Iterator[PdgEvent]:
+#: events folded between two words to ``replay_events``'s ``report``
+REPORT_EVERY = 10_000
+
+
+def replay_events(
+    events,
+    state: State,
+    types: frozenset[str] | None = None,
+    report: Callable[[str, int, int], None] | None = None,
+    last: int = 0,
+) -> Iterator[PdgEvent]:
     """Fold ``events`` into ``state`` and yield the PDG events each one stands for, in order.
 
     ``state`` must be the state just before the first event (``EventLog.state_at``); it is advanced
     as the events go by, so memory stays that of one state however many events are replayed.
+    ``report`` hears the seq reached (of ``last``) every ``REPORT_EVERY`` events, however few of
+    them ``types`` lets through.
     """
     items = state.items
-    for event in events:
+    for n, event in enumerate(events, 1):
+        if report is not None and n % REPORT_EVERY == 0:
+            report("replaying events (seq)", event.seq, last)
         item_id = getattr(event, "item_id", None)
         item = items.get(item_id) if item_id else None
         before, node = (item.state, item.node) if item is not None else (None, "")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import msgpack
@@ -23,6 +23,11 @@ from pdgstore.tables import TABLES, fold_rows, write_items, write_state
 
 #: the items of a compaction base written at a time
 BASE_CHUNK = 10_000
+
+#: what a long pass is handed to tell its caller how far it got, once per chunk, never per event:
+#: (what it is doing, how far, of how many; 0 when that is not known). pdgstore prints nothing:
+#: ``pdg check`` and ``pdg compact`` draw these on a terminal (``cli.progress``)
+Report = Callable[[str, int, int], None]
 
 
 @contextmanager
@@ -55,17 +60,21 @@ def rebuild(
     *,
     until: int | None = None,
     batch: int = 20_000,
+    report: Report | None = None,
 ) -> int:
     """Fill the (empty) tables of ``target`` by folding the events of ``source`` (after the
     snapshot at ``base_seq``, when it is not 0, written first: the compaction base, or the snapshot
     a compaction's cut starts from) up to seq ``until`` (None: all): streamed, ``batch`` rows at a
-    time, so memory is bounded by the batch, not the log. Returns the number of events folded."""
+    time, so memory is bounded by the batch, not the log. Returns the number of events folded.
+    ``report``: hears how far each part got, a chunk at a time."""
     if base_seq:
-        write_snapshot(target, source, base_seq)
-    return fold_log(target, source, base_seq, until, batch=batch)
+        write_snapshot(target, source, base_seq, report)
+    return fold_log(target, source, base_seq, until, batch=batch, report=report)
 
 
-def write_snapshot(target: sqlite3.Connection, source: sqlite3.Connection, seq: int) -> None:
+def write_snapshot(
+    target: sqlite3.Connection, source: sqlite3.Connection, seq: int, report: Report | None = None
+) -> None:
     """Write the snapshot at ``seq`` of ``source`` (it must be there) into the empty tables of
     ``target``, as ``write_state`` writes that state: read a piece at a time (SQLite's blob I/O into
     a msgpack unpacker) and written ``BASE_CHUNK`` items at a time, so a base of a million items is
@@ -82,21 +91,31 @@ def write_snapshot(target: sqlite3.Connection, source: sqlite3.Connection, seq: 
                 parts[part] = unpacker.unpack()
                 continue
             chunk: list[Item] = []
-            for _ in range(unpacker.read_map_header()):
+            count = unpacker.read_map_header()
+            for _ in range(count):
                 unpacker.skip()  # the item's id: its values hold it too
                 chunk.append(Item(*unpacker.unpack()))
                 if len(chunk) == BASE_CHUNK:
                     write_items(target, chunk, written + 1, nodes)
                     written += len(chunk)
                     chunk = []
+                    if report is not None:
+                        report(f"reading the snapshot at seq {seq}", written, count)
             write_items(target, chunk, written + 1, nodes)
     write_state(target, State.from_plain(parts))  # the graphs, cooks, jobs and registry
 
 
 def fold_log(
-    target: sqlite3.Connection, source: sqlite3.Connection, after: int, until: int | None, *, batch: int = 20_000
+    target: sqlite3.Connection,
+    source: sqlite3.Connection,
+    after: int,
+    until: int | None,
+    *,
+    batch: int = 20_000,
+    report: Report | None = None,
 ) -> int:
-    """Fold the events of ``source`` after seq ``after`` up to ``until`` into the tables of ``target``."""
+    """Fold the events of ``source`` after seq ``after`` up to ``until`` into the tables of ``target``
+    (``report``: hears the seq reached of the last to fold, after each batch)."""
     sql = "SELECT seq, time_ns, cook_id, graph, kind, subject, payload FROM events WHERE seq > ?"
     args: tuple = (after,)
     if until is not None:
@@ -108,11 +127,16 @@ def fold_log(
     # log held 2,000,000 items at W(1,000,000) and the fold's memory grew with the store.
     rows: list[tuple] = []
     span_start = after  # the seq before the batch's first row
+    last = 0  # the seq to fold up to: until, or the log's last (told as seq reached of last)
+    if report is not None:
+        last = until if until is not None else source.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
     for row in cursor:
         if rows and row[0] - span_start > batch:
             fold_rows(target, rows)
             total += len(rows)
             span_start, rows = rows[-1][0], []
+            if report is not None:
+                report("replaying the log (seq)", span_start, last)
         rows.append(row)
     if rows:
         fold_rows(target, rows)

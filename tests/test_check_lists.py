@@ -42,10 +42,10 @@ def _check_without_decoding_lists(db: str, monkeypatch) -> str | None:
     def whole_read_refused(*args, **kwargs):
         raise AssertionError("the comparison decoded a stored list whole")
 
-    def compare_chunk_by_chunk(log, seq, replayed):
+    def compare_chunk_by_chunk(log, seq, replayed, report=None):
         with monkeypatch.context() as m:
             m.setattr(itemlists, "read_list", whole_read_refused)
-            return compare(log, seq, replayed)
+            return compare(log, seq, replayed, report)
 
     monkeypatch.setattr(tablecheck, "compare_snapshot", compare_chunk_by_chunk)
     with EventLog.open(db) as log:

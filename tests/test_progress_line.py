@@ -1,10 +1,88 @@
-"""A cook tells what it is generating before it has any share to show: ``pdg cook``'s progress
-line showed "0/1" for 9 s of a 19 s recook at W(100,000), while 200,000 items were generated."""
+"""A long command tells a terminal how far it got, and nothing else hears of it: ``pdg check`` run
+for real with its stderr on a pseudo-terminal draws its progress line there; with stderr piped,
+not a byte of it, and its answer on stdout is the same either way. A cook tells what it is
+generating before it has any share to show (it showed "0/1" for 9 s of a 19 s recook)."""
 
 from __future__ import annotations
 
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+
 import pdgstore.engine as engine
+from conftest import REPO
 from pdgstore.engine.cook.settle import PHASE_EVERY
+
+#: the line's first words, before the replay reports a count (``cli.check``)
+FIRST_WORDS = "checking the file's integrity"
+
+
+def _env() -> dict:
+    env = dict(os.environ, TERM="xterm", COLUMNS="120", LINES="40")
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("PDG_DB", None)
+    return env
+
+
+def _on_a_terminal(args: list[str], cwd, timeout: float = 60) -> tuple[int, str, str]:
+    """Run ``pdg ARGS`` with stderr on a pseudo-terminal and stdout on a pipe: (exit code, what
+    the terminal received, stdout)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pdgstore.cli.main", *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env=_env(),
+    )
+    os.close(slave)  # the child holds it: once it exits, reading the master ends
+    seen = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other end is closed, the child is gone
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert proc.stdout is not None
+        out = proc.stdout.read().decode()
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return code, seen.decode(errors="replace"), out
+
+
+def test_check_shows_progress_on_a_terminal_and_none_into_a_pipe(wide):
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+
+    code, terminal, out = _on_a_terminal(["check"], wide.root)
+    assert code == 0, terminal
+    assert FIRST_WORDS in terminal  # drawn on stderr, where the person is
+    assert "ok (" in out and FIRST_WORDS not in out  # the answer on stdout, nothing else
+
+    piped = wide.pdg_process("check")
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.split(" in ")[0] == out.split(" in ")[0]  # the same answer: "...: ok (N events replayed"
+    assert piped.stderr == ""  # no line, no escape codes
+
+    code, terminal, out = _on_a_terminal(["check", "--json"], wide.root)
+    assert code == 0, terminal
+    assert FIRST_WORDS not in terminal and '"ok": true' in out  # --json: a script reads it, not a person
 
 
 def _told_before_a_share(graph, db: str) -> list[tuple[str, int]]:
