@@ -7,6 +7,7 @@ place, and the folder fsynced; an export that fails leaves no partial file behin
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import tempfile
@@ -16,6 +17,7 @@ from typing import IO
 from pdgstore.engine.errors import PdgError
 
 from pdgstore import queries
+from pdgstore.itemlists import Stored
 from pdgstore.log import EventLog
 from pdgstore.readmodel import TableState
 
@@ -32,9 +34,33 @@ def rows(log: EventLog, what: str, cook_id: int | None = None) -> Iterator[dict]
     state = TableState(log)  # streamed from the tables: an export of a million items holds one at a time
     roots = {g: queries.project_root(log, state, g) for g in state.graphs}
     for item in state.iter_items(cook_id):
-        row = queries.item_summary(item, roots.get(item.graph, ""))
+        root = roots.get(item.graph, "")
+        if type(item.outputs) is Stored:  # a partition's: written as it is read (``Streamed``)
+            row = queries.item_summary(item, root, limit=0)
+            row["outputs"] = Streamed(item.outputs, root)
+        else:
+            row = queries.item_summary(item, root)
         row["attrs"] = queries.attr_dicts(item.attrs)
         yield row
+
+
+class Streamed:
+    """A long list of output files (``itemlists.Stored``: a partition's, one per member) that
+    ``_write`` writes as JSON a chunk at a time, instead of a row holding 100,000 file dicts and
+    their JSON text at once (228 MB at W(100,000) for a CSV export). Read inside the export's read."""
+
+    def __init__(self, outputs: Stored, root: str) -> None:
+        self.outputs, self.root = outputs, root
+
+    def json_parts(self, dumps: Callable[[object], str]) -> Iterator[str]:
+        """The list's JSON text, in pieces that join to ``dumps`` of the whole list of file dicts."""
+        yield "["
+        first = True
+        for chunk in self.outputs.chunks():
+            text = ",".join(dumps(queries.file_dict(rec, self.root)) for rec in chunk)
+            yield text if first else "," + text
+            first = False
+        yield "]"
 
 
 def told(log: EventLog, what: str, cook_id: int | None, report: Callable[[str, int, int], None]) -> Iterator[dict]:
@@ -97,21 +123,48 @@ def export(
 
 def _write(f: IO[str], data: Iterable[dict], what: str, fmt: str) -> int:
     n = 0
+    dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
     if fmt == "jsonl":
-        dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
         for row in data:
-            f.write(dumps(row) + "\n")
+            if _streamed(row):
+                _write_streamed(f, row, lambda cells: dumps(cells) + "\n", dumps, quote=False)
+            else:
+                f.write(dumps(row) + "\n")
             n += 1
         return n
     columns = EVENT_COLUMNS if what == "events" else ITEM_COLUMNS
     writer = csv.writer(f)
     writer.writerow(columns)
+
+    def cells(row: dict) -> list:
+        return [dumps(row[c]) if isinstance(row[c], (dict, list)) else row[c] for c in columns]
+
+    def as_csv(row: dict) -> str:
+        line = io.StringIO()
+        csv.writer(line).writerow(cells(row))
+        return line.getvalue()
+
     for row in data:
-        writer.writerow(
-            [
-                json.dumps(row[c], default=str, separators=(",", ":")) if isinstance(row[c], (dict, list)) else row[c]
-                for c in columns
-            ]
-        )
+        if _streamed(row):
+            _write_streamed(f, row, as_csv, dumps, quote=True)
+        else:
+            writer.writerow(cells(row))
         n += 1
     return n
+
+
+def _streamed(row: dict) -> bool:
+    return type(row.get("outputs")) is Streamed
+
+
+def _write_streamed(f: IO[str], row: dict, text: Callable[[dict], str], dumps: Callable, *, quote: bool) -> None:
+    """Write ``text(row)`` with its ``Streamed`` outputs' JSON written in their place a piece at a
+    time: the row is made with a token there (a string no row holds: it names the row's own id),
+    and the line cut at it. ``quote``: as a CSV cell (quoted, its quotes doubled: the JSON of file
+    dicts always holds quotes, so ``csv`` quotes it so)."""
+    token = f"pdg-export-streamed-outputs-{row['item_id']}"
+    head, tail = text({**row, "outputs": token}).split(token if quote else dumps(token), 1)
+    f.write(head + ('"' if quote else ""))
+    for part in row["outputs"].json_parts(dumps):
+        f.write(part.replace('"', '""') if quote else part)
+    f.write(('"' if quote else "") + tail)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from pdgstore import itembatch, reasons
+from pdgstore import itembatch, itemlists, reasons
 from pdgstore.errors import AbsentAt, AmbiguousName, BadRef, HistoryCompacted, UnknownItem, UnknownNode
 from pdgstore.events import STATES
 from pdgstore.log import EventLog
@@ -95,7 +95,8 @@ def status(state: State) -> list[dict]:
 
 def item_summary(item: Item, root: str, limit: int | None = None) -> dict:
     """An item's row of a listing (``limit``: only the first output files, of a long list)."""
-    outputs = item.outputs if limit is None else item.outputs[:limit]
+    # a long list read a chunk at a time (``entries``), never held beside the dicts made of it
+    outputs = itemlists.entries(item.outputs) if limit is None else item.outputs[:limit]
     return {
         "item_id": item.item_id,
         "name": item.name,

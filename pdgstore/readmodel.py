@@ -122,13 +122,14 @@ class TableState:
 
     def iter_items(self, cook_id: int | None = None) -> Iterator[Item]:
         """Every item (or those ``cook_id`` last changed) in generation order, streamed from the
-        table: memory holds one item at a time (``pdg export --what items``)."""
+        table: memory holds one item at a time (``pdg export --what items``), its long lists left in
+        the store until read (a partition's parents and inputs, which an export never writes)."""
         sql = f"SELECT {tables.ITEM_COLUMNS} FROM items"
         args: tuple = ()
         if cook_id is not None:
             sql, args = sql + " WHERE cook_id = ?", (cook_id,)
         for row in self.conn.execute(sql + " ORDER BY ord", args):
-            yield tables.item_from_row(row, self.conn)
+            yield tables.item_from_row(row, self.conn, lazy=True)
 
     def items_named(self, name: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
         return self._items("name = ? LIMIT ?", (name, limit), summary=summary)

@@ -4,6 +4,8 @@ store of schema 2 (a golden file the schema 2 code wrote) is upgraded in place, 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sqlite3
 
@@ -173,6 +175,9 @@ ONE_ROW_READS = [
     ("open", "gather_1", "--print"),
     ("open", "concat_1", "--print", "--json"),
     ("open", "gather_1", "f0299.txt", "--print", "--json"),  # found by its name: the list read in chunks
+    # an export writes every output of the partition, as it reads them: a chunk at a time
+    ("export", "--format", "csv", "--what", "items", "-o", "-"),
+    ("export", "--format", "jsonl", "--what", "items", "-o", "-"),
 ]
 
 
@@ -191,6 +196,15 @@ def test_a_row_that_shows_a_few_entries_never_reads_a_long_list_whole(schema2, m
         assert "... (300 files)" in r.output
     if "f0299.txt" in args:
         assert json.loads(r.output)["file"].endswith("f0299.txt")
+    if args[0] == "export":  # the partition's row holds its 300 files, as pdg show --json gives them
+        monkeypatch.undo()
+        shown = json.loads(schema2.pdg("show", "gather_1", "--json").output)["item"]
+        if "csv" in args:
+            rows = {row["name"]: json.loads(row["outputs"]) for row in csv.DictReader(io.StringIO(r.output))}
+        else:
+            rows = {row["name"]: row["outputs"] for row in map(json.loads, r.output.splitlines())}
+        files = [{k: v for k, v in f.items() if k != "viewer"} for f in shown["outputs"]]  # show's own key
+        assert rows["gather_1"] == files and len(files) == 300
 
 
 def _forbid_whole_lists(monkeypatch, what: str) -> None:
