@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from itertools import chain
 
 import click
-from pdgstore.cli import render
+from pdgstore.cli import progress, render
 from pdgstore.cli.options import db_option, json_option
 from pdgstore.engine.datalayer.dump import walk
 from pdgstore.engine.datalayer.storeview import StoreView
@@ -56,12 +56,27 @@ def _dump(view: StoreView, path: str, as_json: bool) -> None:
             out.write(json.dumps(entry))
         out.write("]}\n")
         return
-    render.listing(
-        ("path", "property", "value"),
-        _rows(chain((first,), entries), cut=TERMINAL_VALUE if render.to_terminal() else None),
-        what="properties",
-        every=f"pdg datalayer dump {path} | less",
-    )
+    whole = not render.to_terminal()  # every row, into a pipe: 20 s at W(100,000); a terminal's 1,000 are quick
+    with progress.shown(f"dumping {path}", not whole) as line:
+        objects = chain((first,), entries)
+        render.listing(
+            ("path", "property", "value"),
+            _rows(_told(objects, line, path) if line is not None else objects, cut=None if whole else TERMINAL_VALUE),
+            what="properties",
+            every=f"pdg datalayer dump {path} | less",
+        )
+
+
+#: objects dumped between two words to the progress line
+REPORT_EVERY = 10_000
+
+
+def _told(entries: Iterator[dict], line: progress.Line, path: str) -> Iterator[dict]:
+    """``entries``, telling ``line`` how many objects were dumped, every ``REPORT_EVERY``."""
+    for n, entry in enumerate(entries, 1):
+        if n % REPORT_EVERY == 0:
+            line.report(f"dumping {path}: objects", n, 0)
+        yield entry
 
 
 #: a value's characters shown on a terminal: a graph's work_items is one list of every item's id
