@@ -95,8 +95,7 @@ def status(state: State) -> list[dict]:
 
 def item_summary(item: Item, root: str, limit: int | None = None) -> dict:
     """An item's row of a listing (``limit``: only the first output files, of a long list)."""
-    # a long list read a chunk at a time (``entries``), never held beside the dicts made of it
-    outputs = itemlists.entries(item.outputs) if limit is None else item.outputs[:limit]
+    outputs = itemlists.entries(item.outputs) if limit is None else item.outputs[:limit]  # not kept whole
     return {
         "item_id": item.item_id,
         "name": item.name,
@@ -192,8 +191,7 @@ def items(
     """The summary of each item (of ``node``, of ``graph``'s ``node`` when given, in
     ``state_filter``), node by node in graph order, made as the caller takes them: a listing of a
     million items holds one at a time. ``limit``: only each item's first output files, with
-    ``counts`` (``item_detail``'s) giving how many it has: a partition's row shows three of its
-    100,000 without the store reading the rest."""
+    ``counts`` giving how many (a partition's other 100,000 never read)."""
     roots = {g: project_root(log, state, g) for g in state.graphs}
     for graph_name, node_name in node_order(state):
         if (node is not None and node_name != node) or (graph is not None and graph_name != graph):
@@ -202,7 +200,7 @@ def items(
         for item in state.iter_items_of(graph_name, node_name, state_filter, summary=True):
             row = item_summary(item, root, limit)
             if limit is not None:
-                row["counts"] = {"outputs": len(item.outputs)}  # a long list's length is in its row
+                row["counts"] = {"outputs": len(item.outputs)}  # the length its row holds
             yield row
 
 
