@@ -92,9 +92,9 @@ def command(
         _print_plan(plan, as_json, f"pdg cook {graph}{' ' + node if node else ''} --dry-run | less")
         return
     return_large_blocks()
-    # before the cook's first batch is written (the graph file read, the store's changes found, the
-    # walk generating its items: 9 s of a 19 s recook at W(100,000)) the line says that, not 0 of 1
-    line = progress.Line(f"reading {graph} and its store") if progress.wanted(as_json) else None
+    # until the cook's first batch is written the line says what it is doing, not "0 of 1": in a
+    # 19 s full-walk recook at W(100,000), 5 s finding what changed, then 8 s generating items
+    line = progress.Line(f"{graph}: finding what changed since the last cook") if progress.wanted(as_json) else None
     # SIGTERM and SIGHUP cancel like Ctrl-C (``stopsignals``): the jobs' process groups are killed,
     # the items recorded cancelled, nothing is left running; one ignored (nohup) stays ignored
     previous: dict = {}
