@@ -187,7 +187,9 @@ class SameOutputs:
             self._warn(
                 f"work items {name} and {other.name} both record {path} as an output: each run of one "
                 "overwrites the other's file, so a later cook finds the other's output changed and runs "
-                "it again (give each item a path of its own, e.g. with @pdg_name)",
+                "it again (give each item a path of its own, named after what tells the items apart: their "
+                "input, @pdg_input, or attributes such as @wedgeindex and @frame; @pdg_name is a position that "
+                "may shift when inputs come and go)",
                 item_id,
             )
 
