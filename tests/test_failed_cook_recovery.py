@@ -30,9 +30,13 @@ class Breakable(Project):
 
     def __init__(self, root: str, spec: GraphSpec, words: list[str]) -> None:
         super().__init__(root, spec, words)
-        source = spec.source().replace("    text = src.path.read_text()\n", "    text = src.path.read_text()\n" + BOOM, 1)
-        with open(self.path("g.py"), "w") as f:
-            f.write(source)
+        self.write("g.py", spec.source())
+
+    def write(self, rel: str, text: str) -> None:
+        """A graph file written (here, or by an edit that adds a stage) keeps its first stage breakable."""
+        if rel == "g.py":
+            text = text.replace("    text = src.path.read_text()\n", "    text = src.path.read_text()\n" + BOOM, 1)
+        super().write(rel, text)
 
     def cook_any(self) -> str:
         """A cook that may fail: its status."""
@@ -51,6 +55,8 @@ class Breakable(Project):
 # broken one, and must be merged again once it is fixed
 @example(GraphSpec(("upper", "reverse"), "all"), ["apple", "banana", "cherry"], 1, [Edit("rewrite", 0, "blue")], "fixed")
 @example(GraphSpec(("double",), "letter"), ["apple", "avocado"], 0, [Edit("rewrite", 1, "banana")], "cherry")
+# a stage added before the failed cook: the graph file the edit writes keeps the breakable stage
+@example(GraphSpec(("double",), ""), ["apple"], 0, [Edit("stage", 0, "apple", None)], "apple")
 def test_a_cook_after_a_failed_one_equals_a_cook_from_scratch(spec, words, broken, between, fixed):
     base = tempfile.mkdtemp(prefix="pdg-failed-")
     try:
