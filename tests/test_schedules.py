@@ -181,6 +181,28 @@ def test_a_busy_store_waits_then_records_the_fire_skipped(wide):
     assert state.schedules["1"]["fired"] >= 1  # and the next due time cooked
 
 
+def test_a_restart_while_another_cook_holds_the_store_records_its_misses_once_it_can(wide):
+    """Due times missed while no service ran, its start while another process's cook holds the
+    store: the misses and the catch-up's skip are recorded once the store is free, in that order,
+    and the service goes on (it died on the busy store: the cause of the busy-store test's rare
+    failures under load, whose service started after a due time had passed)."""
+    wide.pdg("schedule", "add", "wide.py", "--every", "1h")
+    holder = EventLog.open(str(wide.db), writer=True)
+    service = Service(wide.db, busy_wait_s=0.2, misfire_grace_s=3600, clock=hours_ahead(2.5))  # +1h, +2h
+    try:
+        wait_for(lambda: "skipped" in service.kinds(), "the catch-up's skip")
+        assert service.kinds()[:3] == ["started", "missed", "skipped"], service.kinds()
+        assert service.thread.is_alive()
+    finally:
+        holder.close()
+    wait_for(lambda: state_of(wide.db).schedules["1"]["skipped"] >= 1, "the queued records written")
+    service.stop()
+    kinds = [json.loads(line)["kind"] for line in wide.pdg("events", "--json").output.splitlines()]
+    schedule_kinds = [k for k in kinds if k.startswith("Schedule") and k != "ScheduleAdded"]
+    assert schedule_kinds[:2] == ["ScheduleMissed", "ScheduleSkipped"], kinds
+    assert state_of(wide.db).schedules["1"]["missed"] == 2
+
+
 def test_schedule_run_process_with_watch_exits_0_on_ctrl_c(wide):
     wide.pdg("schedule", "add", "wide.py", "--every", "1h")
     proc = wide.popen("schedule", "run", "--watch", "--json")

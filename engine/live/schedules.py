@@ -324,9 +324,12 @@ class ScheduleService:
                 if run
                 else f"the last was {late_s:.0f} s ago, beyond the misfire grace of {self.misfire_grace_s:g} s: not run"
             )
-            self._record(
-                s["graph"], ev.ScheduleMissed, schedule=sid, count=count, first_ns=first, last_ns=last, message=message
-            )
+            fields = {"schedule": sid, "count": count, "first_ns": first, "last_ns": last, "message": message}
+            try:
+                self._record(s["graph"], ev.ScheduleMissed, **fields)
+            except StoreBusy:  # another process's cook holds the store: recorded once it can be (the
+                # service goes on; it died here, and never fired again while it ran)
+                self._queue(sid, ev.ScheduleMissed, graph=s["graph"], **fields)
             self.report(msg.Missed(schedule=sid, count=count, message=message))
             if run:
                 self._fire(sid, due_ns=last, missed=count)
