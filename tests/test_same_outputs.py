@@ -16,6 +16,8 @@ from pdgstore import fileindex
 #: review 5's defect 4: ``@pdg_index`` repeats across the frame range's parents, so c_1 and c_3
 #: both write o/0.txt (and c_2 and c_4 o/1.txt), each with its own text. One job at a time: two
 #: jobs at once may both finish writing before either's file is recorded, and then neither reruns
+#: (each job sleeps first: two writes of one file within a tick of the file system's clock leave the
+#: same mtime and size, which a recook takes as unchanged without reading the file, as make would)
 CLASH = """
 from pdgstore.engine import Graph, wedge_values
 
@@ -23,7 +25,7 @@ graph = Graph("g")
 graph.scheduler("local", slots=1)
 w = graph.wedge("w", attributes=[wedge_values("ps", [1, 2])])
 f = graph.frame_range("f", w, start=1, end=2)
-c = graph.command("c", f, ["sh", "-c", "mkdir -p o && echo @ps @frame > o/@pdg_index.txt"],
+c = graph.command("c", f, ["sh", "-c", "sleep 0.05; mkdir -p o && echo @ps @frame > o/@pdg_index.txt"],
                   expected_outputs=["o/@pdg_index.txt"])
 """
 
