@@ -6,7 +6,6 @@ import os
 from typing import BinaryIO
 
 from pdgstore.cli.render import here
-from pdgstore.engine.joblogs import tail  # noqa: F401 - `pdg show`'s and `pdg log`'s, as the web view's
 
 #: how much of a log is read at a time when it is copied out: a 100 MB log is never held whole
 CHUNK_BYTES = 1 << 16

@@ -7,6 +7,7 @@ import json
 import click
 from pdgstore.cli import joblog, render
 from pdgstore.cli.options import at_option, db_option, json_option
+from pdgstore.engine import joblogs
 from pdgstore.engine.files.filetypes import TypeRegistry
 
 from pdgstore import queries, refs
@@ -89,7 +90,7 @@ def command(item, at, db, as_json) -> None:
             p(f"log: none (the job printed nothing: {joblog.absence(job['log_path'])})", markup=False)
         elif job["log_path"]:
             p(f"log: {render.here(job['log_path'])}", markup=False)
-            tail = joblog.tail(job["log_path"], 20)
+            tail = joblogs.tail(job["log_path"], 20)
             if tail:
                 p(tail.rstrip("\n"), markup=False)
     if d["error"]:

@@ -22,11 +22,12 @@ from pdgstore.engine.files import attrfiles
 from pdgstore.engine.files import records as files
 from pdgstore.engine.files.confine import outside_allowed
 from pdgstore.engine.graph.workitem import WorkItem
+from pdgstore.engine.joblogs import one_line
 from pdgstore.engine.pdgapi.bridge import item_json
 from pdgstore.engine.pdgapi.setters import different_type
 from pdgstore.engine.schedulers import reports as rp
 from pdgstore.engine.schedulers.contract import Scheduler
-from pdgstore.engine.schedulers.outcome import exited, one_line
+from pdgstore.engine.schedulers.outcome import exited
 
 from pdgstore import events as ev
 from pdgstore import paths

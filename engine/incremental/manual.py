@@ -229,8 +229,12 @@ def accept(path: str, target: str, *, message: str = "pdg accept") -> ManualResu
                         f"cannot accept {chunk[0].name}: it has no result to accept (it is {chunk[0].state}); "
                         "pdg cook runs it again"
                     )
-                result.touched([i for i in chunk if not _has_result(i)], into=result.skipped)
-                chunk = [i for i in chunk if _has_result(i)]
+                kept: list[Item] = []
+                without: list[Item] = []
+                for item in chunk:
+                    (kept if _has_result(item) else without).append(item)
+                result.touched(without, into=result.skipped)
+                chunk = kept
                 for item in chunk:
                     root = project_root(log, state, item.graph)
                     types = registries.get(root)

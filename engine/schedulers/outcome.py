@@ -10,7 +10,6 @@ scheduler, until the retries run out).
 from __future__ import annotations
 
 from pdgstore.engine.errors import GraphError
-from pdgstore.engine.joblogs import one_line  # noqa: F401 - the schedulers' name for it
 
 ACTIONS = ("success", "warning", "retry", "ignore", "failure")
 
