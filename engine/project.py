@@ -184,8 +184,9 @@ def cook_in(
         whole = node is None
         if summary.status == "success" and not generate_only and (whole or cook.left_consistent):
             scan, touched = cook.scan, cook.touched()
+            added = [i for ids in cook.walk.added.values() for i in ids] if cook.walk is not None else []
             since = (
-                manifest.Since(scan.manifest, touched, scan.same_graph, scan.results)
+                manifest.Since(scan.manifest, touched, scan.same_graph, scan.results, added)
                 if touched is not None and scan is not None and scan.manifest is not None
                 else None
             )

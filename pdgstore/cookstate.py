@@ -285,6 +285,12 @@ class CookState(State):
         a superset, to be checked item by item."""
         return fileindex.holding(self._reader.execute, paths)
 
+    def ids_named(self, graph: str, node: str, name: str) -> list[str]:
+        """The ids of the items of ``node`` the tables hold by ``name`` (the ``items_name`` index):
+        whether a delta walk's new item may take a name, without reading the node's items."""
+        query = "SELECT item_id FROM items WHERE name = ? AND graph = ? AND node = ?"
+        return [r[0] for r in self._reader.execute(query, (name, graph, node))]
+
     def others_holding(self, graph: str, nodes: list[str], pairs: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
         """``fileindex.others_holding`` in the tables as written so far: the caller checks each
         item it names against the state (the log appender may be behind the cook)."""

@@ -226,15 +226,23 @@ def test_the_manifest_scan_names_the_changed_files_and_the_walk_finds_the_same_i
     assert (wide.root / "out2" / "all.txt").read_text() == (twin.root / "out2" / "all.txt").read_text()
 
 
-def test_a_scan_that_saw_files_added_leaves_the_walk_to_the_full_one(wide):
+def test_a_scan_that_saw_files_inserted_or_removed_leaves_the_walk_to_the_full_one(wide):
+    """A match that sorts among the recorded ones, or one gone, renumbers every later item: the
+    full walk (a new match that sorts last does not: ``tests/test_delta_appended.py``)."""
     from pdgstore.engine.project import cook_graph
 
     cook_graph(load_graph(str(wide.root / "wide.py")), db=str(wide.db), jobs=1)
-    wide.write("in/f0100.txt", "new\n")
+    wide.write("in/f0005a.txt", "new\n")
     scan = _scan(wide)
-    assert not scan.patterns_same and not scan.changed
+    assert not scan.patterns_same and not scan.changed and scan.appended is None
     c = cook(wide, scan=scan)
     assert c.affected is None and c.summary.counts["ran"] == 2
+    os.remove(wide.root / "in" / "f0019.txt")  # the last: no item moves, but the full walk removes it
+    wide.write("in/f0100.txt", "new\n")
+    scan = _scan(wide)
+    assert not scan.patterns_same and scan.appended is None
+    c = cook(wide, scan=scan)
+    assert c.affected is None and c.summary.counts["removed"] == 2
 
 
 def _touch(project, names: list[str]) -> None:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pdgstore.engine.cook import as_generated
 from pdgstore.engine.graph.nodes import WaitForAll
-from pdgstore.engine.graph.workitem import item_identity
+from pdgstore.engine.graph.workitem import item_identity, work_item_order
 from pdgstore.engine.incremental import decide
 from pdgstore.engine.incremental.signatures import signed_before
 
@@ -20,9 +20,12 @@ def place(self: Walk, name: str) -> bool:
     """Delta walk: place a wait-for-all's one partition with its recorded members, without
     reading the members the change did not reach. False (partition as usual) unless it
     provably holds the same members in the same order: its upstream nodes are no partitioners,
-    none of their items was added, removed or given another index in this cook
-    (``reshaped``), their ids are the recorded partition's members, and it was signed under the
-    scheme that orders them as now (not ``signatures.signed_before``). Members are in work item
+    none of their items was removed or given another index in this cook (``moved``), their ids
+    are the recorded partition's members, and it was signed under the scheme that orders them as
+    now (not ``signatures.signed_before``). Or those members and, after them, the items new to its
+    last upstream node (``added``: a file pattern's new matches that sort last, and their chains),
+    when they come after the last member in work item order (``engine.cook.inplace`` merges them
+    in, ``grown``). Members are in work item
     order (``work_item_order``: their names' numbers, then index and id), kept ones are untouched
     and regenerated ones keep their name and index, so the recorded order is the order the full
     walk would give. The kept members finished (they are clean): only the regenerated ones are
@@ -31,7 +34,8 @@ def place(self: Walk, name: str) -> bool:
     ups = partitioner.inputs
     if (
         type(partitioner) is not WaitForAll
-        or any(up in self.reshaped or self.runs[up].node.is_partitioner for up in ups)
+        or any(up in self.moved or self.runs[up].node.is_partitioner for up in ups)
+        or any(up in self.reshaped for up in ups[:-1])  # (their new items would not go last)
         or name in self.reshaped
         or as_generated.feeds_static(self, name)  # (a static partitioner reads it as generated)
     ):
@@ -44,11 +48,15 @@ def place(self: Walk, name: str) -> bool:
     if signed_before(prev.signature):
         return False
     member_ids = list(prev.parents)
+    added = _after(self, member_ids, self.added.get(ups[-1], []))
+    if added is None:
+        return False
     now: list[str] = []
     for up in ups:
         now += self.state.node_items.get((graph_name, up), ())
-    if len(now) != len(member_ids) or set(now) != set(member_ids):
+    if len(now) != len(member_ids) + len(added) or set(now) != set(member_ids).union(added):
         return False
+    member_ids += added
     run = self.runs[name]
     item_name = self._name_for(run, 1)
     self._register(run, item_id, 1)
@@ -67,3 +75,19 @@ def place(self: Walk, name: str) -> bool:
     if waiting == 0:
         self._merge(item_id)
     return True
+
+
+def _after(self: Walk, members: list[str], added: list[str]) -> list[str] | None:
+    """``added`` (the new items of the partition's last upstream node) in work item order, when
+    that puts them after every one of ``members`` (the recorded partition's, in that order: its
+    last one's place is compared, read alone); None when one would go among them."""
+    if not added:
+        return []
+    items = self.state.items
+    new = sorted((items[i] for i in added), key=work_item_order)
+    last = items.get(members[-1]) if members else None
+    if members and last is None:
+        return None
+    if last is not None and last.node == new[0].node and work_item_order(last) >= work_item_order(new[0]):
+        return None
+    return [i.item_id for i in new]

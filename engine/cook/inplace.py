@@ -9,6 +9,12 @@ signature is a sum of one term per member (``signatures.partition_signature``), 
 remade ones; its files are the recorded list with each remade member's files put in place of the
 ones it had; its attributes are the recorded ones when no remade member's attributes changed.
 
+New members that come after every recorded one (a file pattern's new files that sort last, and
+their chains: ``as_recorded.place``) are merged in the same way (``_grown_by``): their files after
+the others, their attributes where no member before set them, the signature's count term made
+again and their terms added; its reason and events are those ``decide.merged`` gives a partition
+whose members changed.
+
 The remade members' records from before this cook are kept by ``Items`` (``before``: a delta
 walk's only, each the few items it decided to make again). A partition a cook of one node left
 dirty, having remade some of its members (``engine.incremental.vouch``), carries their records
@@ -27,6 +33,7 @@ from typing import NamedTuple
 from pdgstore.engine.graph.nodes import Partitioner, WaitForAll
 from pdgstore.engine.incremental import decide, signatures
 
+from pdgstore import events as ev
 from pdgstore.events import DONE_STATES, PATH
 
 #: the most remade members whose records from before a partition left dirty by a cook of one node
@@ -52,24 +59,29 @@ def merge(items, node, item, prev) -> decide.Decision | None:
     so (see the module)."""
     before = items.before
     stale = dirty_was(prev)
+    added = _grown(item, prev)
     if (
         before is None
+        or added is None
+        or (added and (stale is not None or item.attrs))  # (own attributes would go last: made again)
         or type(node) is not WaitForAll
         or type(node).merged is not Partitioner.merged
         or node.merge_output_files not in ("all", "none")
-        or item is not prev
         or (stale is None and (prev.state not in DONE_STATES or prev.reason))
         or not prev.signature.startswith(signatures.PARTITION_SCHEME)
         or node.name in items.node_reasons
     ):
         return None
     state, inputs = items.state, set(node.inputs)
-    remade = [i for i in items.settle.remade if (m := state.items.get(i)) is not None and m.node in inputs]
+    new = set(added)
+    remade = [
+        i for i in items.settle.remade if i not in new and (m := state.items.get(i)) is not None and m.node in inputs
+    ]
     if stale:  # what the partition recorded of them is what they were before the cook that left it dirty
         before = {**before, **stale}
         remade = [*stale, *(i for i in remade if i not in stale)]
     parents = list(prev.parents)
-    if not remade or len(remade) * 2 > len(parents):
+    if not (remade or added) or len(remade) * 2 > len(parents):
         return None  # (most members remade: merging every member costs no more)
     places = _single_places(parents, remade)
     changes = []  # (place, before, after)
@@ -92,10 +104,47 @@ def merge(items, node, item, prev) -> decide.Decision | None:
     signature = signatures.patched_partition_signature(prev.signature, changes)
     if signature is None:
         return None
+    if added:
+        return _grown_by(items, node, item, prev, [state.items[i] for i in added], outputs, signature)
     changed = [now.item_id for _place, _was, now in changes]
     if stale and signature == prev.signature:
         return None  # a dirty partition is not reused in place: ``Items.merge`` decides it
     return decide.merged_in_place(prev, changed, dict(prev.attrs), outputs, signature)
+
+
+def _grown(item, prev) -> list[str] | None:
+    """The members ``item`` (the partition as placed now) holds after those of ``prev`` (its
+    record from before, placed as recorded: ``as_recorded.place``): none when it is ``prev``
+    itself, None when it holds other members (or in another order)."""
+    if item is prev:
+        return []
+    count = len(prev.parents)
+    if len(item.parents) <= count or item.parents[:count] != prev.parents:
+        return None
+    return list(item.parents[count:])
+
+
+def _grown_by(items, node, item, prev, added: list, outputs: list, signature: str) -> decide.Decision | None:
+    """What ``decide.merged`` decides for a partition whose members are ``prev``'s (``outputs``
+    and ``signature``: its merge and signature patched for those remade) and then ``added``: their
+    files after the others, their attributes where no member's before set them (the first value
+    wins), its signature patched for its new count and their terms."""
+    attrs = dict(prev.attrs)
+    if node.merge_input_attributes:
+        for member in added:
+            for name, attr in member.attrs.items():
+                if name not in attrs and not (len(attr) > 2 and "NoCopy" in attr[2]):
+                    attrs[name] = attr
+    if node.merge_output_files == "all":
+        outputs = outputs + [o for member in added for o in member.outputs]
+    signature = signatures.grown_partition_signature(signature, items.node_fp[node.name], item.attrs, prev, added)
+    made = decide.merged_in_place(prev, [], attrs, outputs, signature)
+    if made.result is None:
+        return None  # (its signature as before: a count's term collided) ``Items.merge`` decides it
+    reason = decide.stale_reason(prev, None) or signatures.why_members(
+        prev.parents, list(item.parents), items.settle.remade
+    )
+    return made._replace(reason=reason, events=((ev.WorkItemDirtied, {"item_id": item.item_id, "reason": reason}),))
 
 
 def dirty_was(prev) -> dict[str, Was] | None:

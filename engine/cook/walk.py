@@ -18,24 +18,23 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from pdgstore.engine.cook import as_generated, as_recorded, bulk
+from pdgstore.engine.cook import as_generated, as_recorded, bulk, deltawalk
 from pdgstore.engine.cook import static as static_graph
 from pdgstore.engine.cook.filerecords import FileRecords
 from pdgstore.engine.cook.items import Items
 from pdgstore.engine.cook.recorder import Recorder
 from pdgstore.engine.cook.settle import Settle
 from pdgstore.engine.cook.takennames import TakenNames
-from pdgstore.engine.errors import HandlerError, error_line
-from pdgstore.engine.files import records as files
+from pdgstore.engine.errors import error_line
 from pdgstore.engine.graph.api import Graph
-from pdgstore.engine.graph.nodes import FilePattern, GenerateContext, NewItem, Partitioner, Processor, child_attrs
+from pdgstore.engine.graph.nodes import GenerateContext, NewItem, Partitioner, Processor, child_attrs
 from pdgstore.engine.graph.when import effective_modes
 from pdgstore.engine.graph.workitem import item_identity
 from pdgstore.engine.incremental import decide
 
 from pdgstore import events as ev
 from pdgstore import itembatch
-from pdgstore.events import DONE_STATES, FINISHED_STATES, PATH
+from pdgstore.events import DONE_STATES, FINISHED_STATES
 from pdgstore.state import Item, State, paused_gc
 
 
@@ -53,7 +52,7 @@ class NodeRun:
     unfinished: int = 0  # items generated this cook that have not cooked successfully
     names: TakenNames = field(init=False)  # the names its items took this cook
     kept: int = 0  # delta walk: recorded items reused without being listed in ``items``
-    kept_names: set | None = None  # delta walk: their names, when a new item needs a name
+    kept_names: Any = None  # delta walk: their names (a set, ``deltawalk.KeptNames``), when a new item needs a name
 
     def __post_init__(self) -> None:
         self.names = TakenNames(self.node.name)
@@ -93,8 +92,12 @@ class Walk:
         self.affected: set[str] | None = None
         self.children: dict[str, list[str]] = {}  # delta walk: item id -> its recorded children
         self.taken_back: set[str] = set()  # delta walk: kept items generated again after all
-        #: delta walk: nodes an item was added to, removed from or renumbered in (``as_recorded``)
+        #: delta walk: nodes an item was added to, removed from or renumbered in (``as_recorded``);
+        #: those an item was removed from or renumbered in (``moved``), and the items new to the others
+        #: (``added``: node -> ids, as generated), which only grew
         self.reshaped: set[str] = set()
+        self.moved: set[str] = set()
+        self.added: dict[str, list[str]] = {}
         #: Generate When, resolved (``engine.graph.when``): node -> mode, and the nodes that make
         #: their items from upstream items as soon as those exist although those are dynamic
         self.modes = effective_modes(graph, scope)
@@ -172,6 +175,7 @@ class Walk:
         self.recorder.record(ev.WorkItemGenerated, _announced(item_id, node, name, index, parents, attrs))
         if self.affected is not None:
             self.reshaped.add(node)  # a new item, recorded ahead
+            self.moved.add(node)
         self.announced[item_id] = None
         self.settle.registered(node)
 
@@ -211,61 +215,11 @@ class Walk:
             rec.emit(ev.NodeCooked, node=name, failed=0)
             self.settle.kept(len(run.items))
 
-    def walk_delta(self, affected: set[str], children: dict[str, list[str]]) -> None:
-        """Register every item the change cannot reach as reused, in bulk (``engine.incremental.delta``), then
-        generate the affected items of the root nodes again (a file pattern's from their files,
-        another root's by its node); the rest of the walk is the usual one, restricted by
-        ``handed_on`` to the affected items' children."""
-        self.affected, self.children = affected, children
-        self._decider.before = {}  # the records of the items made again, for partitions merged in place
-        graph, state = self.graph, self.state
-        per_node: dict[str, int] = {}
-        for item_id in affected:
-            node_name = state.items[item_id].node
-            per_node[node_name] = per_node.get(node_name, 0) + 1
-        for name in self.scope:
-            if graph.nodes[name].is_partitioner:
-                continue  # _partition goes over every member and registers every partition
-            run = self.runs[name]
-            # counted, not listed: a recook after one change does O(changed) work (``pdg watch``)
-            run.kept = state.item_count(graph.name, name) - per_node.get(name, 0)
-            self.settle.kept(run.kept)  # (a dry run counts them: it lists none)
-        root = graph.root
-        for name in self.scope:
-            node = graph.nodes[name]
-            if node.inputs:
-                continue
-            if not isinstance(node, FilePattern):  # a wedge, a frame range: made again, the affected kept
-                self._regenerate_root(name, affected if per_node.get(name) else set())
-                continue
-            again = sorted((state.items[i] for i in affected if state.items[i].node == name), key=lambda i: i.index)
-            specs = []
-            for item in again:
-                first = item.outputs[0]
-                try:
-                    record = self.file_record(files.absolute(first[PATH], root), node.tag, first)
-                except HandlerError as exc:  # as ``FilePattern.generate``: this item fails, not the node
-                    specs.append(NewItem(key=first[PATH], index=item.index, error=str(exc)))
-                    continue
-                specs.append(NewItem(key=record[PATH], index=item.index, outputs=[record]))
-            self._add_children(self.runs[name], specs, None, numbers=[i.index + 1 for i in again])
-            self._node_generated(name)
-
-    def _regenerate_root(self, name: str, affected: set[str]) -> None:
-        """Delta walk: a root node other than a file pattern makes its items again from its
-        definition (unchanged, or the walk would be the full one); those the change reaches are
-        generated and decided, numbered as the full walk numbers them."""
-        new = self._call_generate(self.graph.nodes[name], None) if affected else []
-        if new is None:
-            return
-        graph_name = self.graph.name
-        chosen, numbers = [], []
-        for i, spec in enumerate(new):
-            if item_identity(graph_name, name, [], spec.key) in affected:
-                chosen.append(spec)
-                numbers.append(i + 1)
-        self._add_children(self.runs[name], chosen, None, numbers=numbers)
-        self._node_generated(name)
+    def walk_delta(self, affected: set[str], children: dict[str, list[str]], appended: dict | None = None) -> None:
+        """Register every item the change cannot reach as reused, in bulk (``engine.incremental.delta``),
+        and make the affected items of the root nodes again, and a file pattern's new matches that
+        follow every recorded one (``engine.cook.deltawalk``)."""
+        deltawalk.start(self, affected, children, appended)
 
     # -- the delta walk's kept items -----------------------------------------------------------------
     def is_kept(self, item_id: str, node: str) -> bool:
@@ -274,33 +228,6 @@ class Walk:
         affected = self.affected
         assert affected is not None, "only a delta walk keeps items"
         return item_id not in affected and item_id not in self.taken_back and not self.graph.nodes[node].is_partitioner
-
-    def _kept_names(self, run: NodeRun) -> set[str]:
-        """Delta walk: the names of the items ``run`` keeps, which a new item must not take (made on
-        the first new item of the node: an affected item keeps its recorded name)."""
-        if run.kept_names is None:
-            node = run.node.name
-            run.kept_names = {
-                i.name for i in self.state.items_of(self.graph.name, node) if self.is_kept(i.item_id, node)
-            }
-        return run.kept_names
-
-    def _take_back(self, item_id: str, run: NodeRun) -> bool:
-        """Delta walk: an item the change was not foreseen to reach was remade (a partition whose
-        members changed): take back its children in ``run``, registered as reused, so they are
-        generated and decided again. False when it was not remade (its children stand)."""
-        if item_id not in self.settle.remade:
-            return False
-        node = run.node.name
-        for child in self.children.get(item_id, ()):
-            item = self.state.items.get(child)
-            if item is not None and item.node == node and self.is_kept(child, node):
-                self.taken_back.add(child)
-                run.kept -= 1
-                if run.kept_names is not None:
-                    run.kept_names.discard(item.name)
-                self.settle.taken_back()
-        return True
 
     # -- generation ----------------------------------------------------------------------------------
     def _register(self, run: NodeRun, item_id: str, number: int) -> None:
@@ -315,7 +242,7 @@ class Walk:
     def _name_for(self, run: NodeRun, number: int) -> str:
         node = run.node.name
         name = f"{node}_{number}"
-        kept = self._kept_names(run) if self.affected is not None else ()  # disjoint from run.names
+        kept = deltawalk.kept_names(self, run) if self.affected is not None else ()  # disjoint from run.names
         if name in kept or not run.names.take_number(number):  # (taken when free: one step, not a test and an add)
             name = f"{node}_{number}_{len(run.names) + len(kept)}"
             run.names.add(name)
@@ -371,6 +298,10 @@ class Walk:
                 name = self._name_for(run, number)
             if self.affected is not None and (prev is None or prev.node != node_name or prev.index != spec.index):
                 self.reshaped.add(node_name)
+                if prev is None:
+                    self.added.setdefault(node_name, []).append(item_id)
+                else:
+                    self.moved.add(node_name)
             self._register(run, item_id, number)
             outputs = [] if processor.does_work else list(spec.outputs)
             if not outputs and not processor.does_work and parent is not None:
@@ -407,6 +338,7 @@ class Walk:
             if item_id not in run.items:
                 self._decider.removed(item_id, self.cook_id)
                 self.reshaped.add(name)
+                self.moved.add(name)
         (rec := self.recorder).emit(ev.NodeGenerated, node=name, count=len(run.items) + run.kept)
         if not run.items and not run.kept:
             upstream = sum(len(self.runs[i].items) + self.runs[i].kept for i in run.node.inputs if i in self.runs)
@@ -464,6 +396,7 @@ class Walk:
             prev = decide.record_of(self.state.items.get(item_id))
             if self.affected is not None and item_id not in self.state.items:
                 self.reshaped.add(name)
+                self.moved.add(name)
             self.partition_prev[item_id] = (prev, own)
             fields = {
                 "item_id": item_id,
@@ -531,7 +464,7 @@ class Walk:
         for down in run.downstream:
             down_run = self.runs[down]
             if not down_run.node.is_partitioner and (
-                affected is None or item_id in affected or self._take_back(item_id, down_run)
+                affected is None or item_id in affected or deltawalk.take_back(self, item_id, down_run)
             ):
                 if self.modes.get(down) == "all_upstream_cooked":
                     self.held.setdefault(down, []).append(item)  # made once every upstream item cooked

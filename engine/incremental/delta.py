@@ -23,14 +23,20 @@ were registered as reused; ``engine.cook.walk.Walk.handed_on`` takes them back a
 on downstream, for each item remade that way).
 
 ``affected(cook)`` gives that set, or None when the delta walk does not apply (then the full walk
-runs): a node out of the shortcut, a file pattern whose matches changed (files added or removed
-renumber items), or a change that reaches most of the graph anyway. (An affected item of a root
+runs): a node out of the shortcut, a file pattern whose matches changed otherwise than by new files
+that sort after every file it made (a file removed, or added among them, renumbers every later
+item and its chain: the full walk's renumbering is what the outcome must be, and the wait-for-all's
+signature has a term per member that holds its place, so every later member would be read to sign
+it anyway), or a change that reaches most of the graph anyway. New files that sort last
+(``Scan.appended``) move no item: the walk makes them (``engine.cook.deltawalk``), and what
+follows from them as from any item remade. (An affected item of a root
 node other than a file pattern, a wedge say, is made again by its node: ``Walk.walk_delta``.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.nodes import FilePattern
@@ -85,6 +91,39 @@ class Scan:
     #: a watcher's word stands for the scan (``told``): its cook lists no results (listing a node of
     #: 10,000 items' files is most of a recook of one; the watcher's manifest lists them later)
     told: bool = False
+    #: when ``patterns_same`` is false only because file patterns match new files that sort after
+    #: every file they made (``manifest._appended``): pattern -> (how many it made, the new ones'
+    #: absolute paths, sorted). No recorded item moves, so the delta walk makes the new ones alone
+    appended: dict[str, tuple[int, list[str]]] | None = None
+
+
+class Delta(NamedTuple):
+    """What ``affected`` found: the items to decide, every item's recorded children (item id ->
+    ids), and the new matches of file patterns to make (``Scan.appended``)."""
+
+    affected: set[str]
+    children: dict[str, list[str]]
+    appended: dict[str, tuple[int, list[str]]] | None = None
+
+
+def appended(found: dict | None, name: str, before: list[str], now: list[str]) -> dict | None:
+    """``found`` (``Scan.appended`` so far) with file pattern ``name``'s new matches, when they all
+    sort after every match it made (``before``), which keep their places: (how many it made, the
+    new ones' absolute paths). None when ``found`` is, when a match went or came in between (every
+    later item is renumbered: the full walk), or when a new one's name is not UTF-8 (its
+    generation fails the cook, as the full walk's does)."""
+    count = len(before)
+    if found is None or len(now) <= count or now[:count] != before or not all(map(_utf8, now[count:])):
+        return None
+    return {**found, name: (count, now[count:])}
+
+
+def _utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def affected(
@@ -95,7 +134,7 @@ def affected(
     stats: dict,
     *,
     scan: Scan | None = None,
-) -> tuple[set[str], dict[str, list[str]]] | None:
+) -> Delta | None:
     """The items of ``scope`` that need deciding, and the recorded children of every item (item id
     -> the ids of the items that list it as a parent); None when the delta walk does not apply.
     ``shortcut``: the nodes whose clean items are reused as they are (``engine.incremental.noop``);
@@ -103,12 +142,16 @@ def affected(
     if not shortcut or any(name not in shortcut for name in scope):
         return None
     root = graph.root
-    if scan is not None and not scan.patterns_same:
-        return None  # files were added or removed
+    appended = scan.appended if scan is not None else None
+    if scan is not None and not scan.patterns_same and (appended is None or any(n not in scope for n in appended)):
+        return None  # files were removed, or added among those recorded: later items are renumbered
+    if appended and any(state.item_count(graph.name, name) != made for name, (made, _new) in appended.items()):
+        return None  # (the manifest describes the state: a pattern holds the items it listed)
     changed = {files.relative(p, root) for p in scan.changed} if scan is not None else None
     since = (scan.since or []) if scan is not None else []
     if changed is not None and isinstance(state, CookState):
-        return _from_tables(graph, state, scope, changed, since)
+        found = _from_tables(graph, state, scope, changed, since)
+        return None if found is None else Delta(found[0], found[1], appended)
     by_node = [state.items_of(graph.name, name) for name in scope]
     total = sum(map(len, by_node))
     if _unsettled_over(by_node, MAX_SHARE * total):
@@ -136,7 +179,7 @@ def affected(
                     return None
     dirty += _of_scope(graph, state, since, set(scope))  # (``Scan.since``)
     found = _closure(graph, state, dirty, children, total)
-    return None if found is None else (found[0], children)
+    return None if found is None else Delta(found[0], children, appended)
 
 
 def named_since(graph, state, scan: Scan, skip: set[str]) -> list[str]:

@@ -57,7 +57,7 @@ from __future__ import annotations
 import os
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from stat import S_ISREG
 from typing import cast
 
@@ -67,7 +67,7 @@ from pdgstore.engine.files import attrfiles
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern
-from pdgstore.engine.incremental import restat
+from pdgstore.engine.incremental import delta, grown, restat
 from pdgstore.engine.incremental.delta import Scan
 from pdgstore.engine.incremental.noop import PURE_NODES, may_be_empty
 
@@ -234,21 +234,24 @@ def _compressed(inner: dict) -> bytes:
 @dataclass
 class Since:
     """What a delta cook changed since the manifest its scan read (``Scan.manifest``): the items
-    it generated and decided (``touched``: of the nodes that are no partitioners), none added,
-    removed or renumbered; every other item is as that manifest recorded it."""
+    it generated and decided (``touched``: of the nodes that are no partitioners), none removed or
+    renumbered, and of those the ones it added (``added``, in the order generated); every other
+    item is as that manifest recorded it."""
 
     manifest: bytes  # as ``Scan.manifest`` holds it
     touched: list[str]
     same_graph: bool = False  # as ``Scan.same_graph`` says
     results: list | None = None  # the manifest's own (``Scan.results``)
+    added: list[str] = field(default_factory=list)
 
 
 def patched(graph: Graph, state: State, since: Since) -> dict | None:
     """The manifest ``save`` would list, made from the one before by giving each file a touched
     item records its new (mtime_ns, size): the cost of what changed, not of every recorded file.
     None (list them all) when that might differ from the full listing in which files it proves: a
-    node holding another number of items, a recorded path held twice, a touched item recording a
-    path the manifest lacks, or an untouched item that holds a path whose record changed (it still
+    node holding another number of items than it did and gained, a recorded path held twice, a
+    touched item recording a path the manifest lacks (one added, one it lists: ``grown``), or an
+    untouched item that holds a path whose record changed (it still
     records the old stats). A path no item holds any more may stay listed: a manifest that lists a
     file no item holds can only fail a no-op proof (a cook then writes it anew), never pass one it
     should not."""
@@ -256,7 +259,7 @@ def patched(graph: Graph, state: State, since: Since) -> dict | None:
     if old.get("attr_files") or any(attrfiles.holds_files(state.items[i].attrs) for i in since.touched):
         return None  # file attributes' records, listed apart: listed again (``attrfiles.manifest_listing``)
     counts = {name: state.item_count(graph.name, name) for name in graph.topological_order()}  # ids left unread
-    if counts != old["counts"]:
+    if counts != grown.counts(old["counts"], state.items, since.added):
         return None  # an item was added or removed after all
     paths = old["paths"]
     # nothing touched (a cook that reused every item): the lists stay as they are, unsearched
@@ -267,7 +270,10 @@ def patched(graph: Graph, state: State, since: Since) -> dict | None:
     written: set[int] = set()
     changed: list[str] = []
     items = state.items
+    added = set(since.added)
     for item_id in since.touched:
+        if item_id in added:
+            continue  # (listed below, after the others)
         for o in items[item_id].outputs:
             at = place.get(o[PATH])
             if at is None:
@@ -279,6 +285,11 @@ def patched(graph: Graph, state: State, since: Since) -> dict | None:
             written.add(at)
             mtimes[at], sizes[at] = o[MTIME_NS], o[SIZE]
             changed.append(o[PATH])
+    if added:
+        new = grown.listed(graph.root, items, since.added, (paths, mtimes, sizes), place, old["patterns"])
+        if new is None:
+            return None
+        changed += new
     if changed and _held_elsewhere(graph, state, changed, set(since.touched)):
         return None
     listed_after_ns = max((c.started_ns for c in state.cooks.values() if c.graph == graph.name), default=0)
@@ -417,14 +428,20 @@ def try_noop(
     # a recorded file now missing or not a file (a symlink's target) leaves its folder's stamp as it
     # was, yet the pattern no longer matches it: then the folders are listed
     stamps_hold = all(stats[p] is not None and S_ISREG(stats[p].st_mode) for p in changed)  # type: ignore[union-attr]
-    patterns_same = all(
-        isinstance(pattern := graph.nodes.get(name), FilePattern)
-        and _matches_same(pattern, root, recorded, paths, stats, stamps_hold)
-        for name, recorded in m["patterns"].items()
-    )
+    appended: dict[str, tuple[int, list[str]]] | None = {}  # (``Scan.appended``)
+    for name, made in m["patterns"].items():  # (a pattern's: its files and its folder's stamp)
+        pattern = graph.nodes.get(name)
+        now = _matches_now(pattern, root, made, paths, stats, stamps_hold) if isinstance(pattern, FilePattern) else []
+        if now is not None:
+            appended = delta.appended(appended, name, [paths[i] for i in made["files"]], now)
+            if appended is None:
+                break  # (a match gone or come between: the matches of the others do not matter)
+    patterns_same = appended == {}
     # files touched with a cook of one node: it walks from the scan (a no-op records their new stats)
     if not patterns_same or not may_be_noop or (changed and node is not None):
-        return None, Scan(stats, changed, patterns_same, z, same_graph=same_graph, results=m["results"], since=since)
+        scan = Scan(stats, changed, patterns_same, z, same_graph=same_graph, results=m["results"], since=since)
+        scan.appended = appended or None
+        return None, scan
     if not changed:
         stamped = _stamped(graph, m["patterns"], started_ns)
         # a folder the cook before could not stamp (it had just changed) is stamped now: the
@@ -483,13 +500,14 @@ def _stamped(graph: Graph, patterns: dict, listed_after_ns: int) -> dict | None:
     return out if gained else None
 
 
-def _matches_same(node: FilePattern, root: str, recorded: dict, paths: list, stats: dict, stamps_hold: bool) -> bool:
-    """Whether ``node`` matches the files it made (``recorded``): its folder's stamp as recorded
-    proves it without a listing; else the folder is listed."""
+def _matches_now(node: FilePattern, root: str, recorded: dict, paths: list, stats: dict, stamps_hold: bool):
+    """None when ``node`` matches the files it made (``recorded``): its folder's stamp as recorded
+    proves it without a listing; else the folder is listed. Otherwise what it matches now."""
     folder = recorded["folder"]
     if stamps_hold and folder and _stamp(node.listed_folder(root), root) == folder:
-        return True
-    return node.matches(root, stats) == [paths[i] for i in recorded["files"]]
+        return None
+    now = node.matches(root, stats)
+    return None if now == [paths[i] for i in recorded["files"]] else now
 
 
 def _record(

@@ -135,6 +135,18 @@ def patched_partition_signature(signature: str, changes: list) -> str | None:
     return f"{PARTITION_SCHEME}{total & _MASK:016x}"
 
 
+def grown_partition_signature(signature: str, node_fp: str, attrs: dict, prev, added: list) -> str:
+    """``signature`` (of partition ``prev``'s members, patched for those remade in place) after
+    members ``added`` joined at its end: its count term made for the new count, and theirs added
+    in their places, as ``partition_signature`` of every member gives it."""
+    count = len(prev.parents)
+    total = int(signature[len(PARTITION_SCHEME) :], 16)
+    total += _partition_term(node_fp, attrs, count + len(added)) - _partition_term(node_fp, attrs, count)
+    for index, member in enumerate(added, start=count):
+        total += member_term(index, member)
+    return f"{PARTITION_SCHEME}{total & _MASK:016x}"
+
+
 def _flat(parms, prefix: str = "") -> dict:
     out = {}
     if isinstance(parms, dict):
