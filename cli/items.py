@@ -30,7 +30,8 @@ SHOWN = 3
 @json_option
 def command(node, state_filter, at, db, as_json) -> None:
     """List work items (of NODE, or all): id, name, node, index, state, output files, cook time;
-    with --at, as they were at that point of the log. A terminal shows the first 1,000; a pipe
+    node by node, each node's in work item order (NODE_1, NODE_2, ...: as a first cook made them,
+    an item a recook added in its place); with --at, as they were at that point of the log. A terminal shows the first 1,000; a pipe
     gets every item, one tab-separated line each. A store of several graphs adds a graph column,
     and a NODE two graphs hold is given as GRAPH/NODE."""
     with open_store(db) as log:

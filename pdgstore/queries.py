@@ -19,7 +19,7 @@ from pdgstore.events import STATES
 from pdgstore.log import EventLog
 from pdgstore.naturalorder import natural_key
 from pdgstore.paths import uri_path
-from pdgstore.readmodel import TableState
+from pdgstore.readmodel import TableState, iter_in_work_item_order
 from pdgstore.state import CookRecord, Item, State
 
 ITEM_KINDS = (
@@ -189,15 +189,15 @@ def items(
     limit: int | None = None,
 ) -> Iterator[dict]:
     """The summary of each item (of ``node``, of ``graph``'s ``node`` when given, in
-    ``state_filter``), node by node in graph order, made as the caller takes them: a listing of a
-    million items holds one at a time. ``limit``: only each item's first output files, with
-    ``counts`` giving how many (a partition's other 100,000 never read)."""
+    ``state_filter``), node by node in graph order, each's in work item order, made as the caller
+    takes them: a listing of a million items holds one at a time. ``limit``: only each item's
+    first output files, with ``counts`` giving how many (a partition's other 100,000 never read)."""
     roots = {g: project_root(log, state, g) for g in state.graphs}
     for graph_name, node_name in node_order(state):
         if (node is not None and node_name != node) or (graph is not None and graph_name != graph):
             continue
         root = roots.get(graph_name, "")
-        for item in state.iter_items_of(graph_name, node_name, state_filter, summary=True):
+        for item in iter_in_work_item_order(state, graph_name, node_name, state_filter, summary=True):
             row = item_summary(item, root, limit)
             if limit is not None:
                 row["counts"] = {"outputs": len(item.outputs)}  # the length its row holds

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from pdgstore import itemlists, tables
+from pdgstore import itemlists, itemorder, tables
 from pdgstore.damage import DECODE_ERRORS, damaged
 from pdgstore.inserts import chunks
 from pdgstore.state import CookRecord, GraphInfo, Item, State
@@ -170,6 +170,25 @@ class TableState:
             sql, args = sql + " AND state = ?", (*args, state)
         return self.conn.execute(sql + " ORDER BY ord", args)
 
+    def iter_items_in_order(
+        self, graph: str, node: str, state: str | None = None, *, summary: bool = False
+    ) -> Iterator[Item]:
+        """``iter_items_of`` in work item order (``pdgstore.itemorder``), as ``pdg items`` lists a
+        node, a row at a time: the node's rows as the index ``items_place`` orders them, filtered
+        to ``state`` when it holds half the node or more; a rarer state's rows through
+        ``items_node``, then sorted (those rows alone: what the answer returns)."""
+        columns = tables.SUMMARY_COLUMNS if summary else tables.ITEM_COLUMNS
+        args: tuple = (graph, node)
+        index, where = "items_place", "graph = ? AND node = ?"
+        if state is not None:
+            args, where = (*args, state), where + " AND state = ?"
+            counts = self.node_counts(graph, node)
+            if counts.get(state, 0) * 2 < sum(counts.values()):
+                index = "items_node"
+        sql = f"SELECT {columns} FROM items INDEXED BY {index} WHERE {where} ORDER BY {itemorder.ORDER_BY}"
+        for r in self.conn.execute(sql, args):
+            yield tables.item_from_row(r, self.conn, lazy=True)
+
     def iter_files_of(self, graph: str, node: str) -> Iterator[tuple[str, Sequence, Sequence, bool]]:
         """(item id, outputs, inputs, whether it has parents) of the node's items, in generation
         order, one row at a time: what a watcher keeps of them (``files_from_row``)."""
@@ -192,6 +211,20 @@ class TableState:
 
 #: what the read-side queries accept: the in-memory fold, or the store's tables behind the same methods
 ReadState = State | TableState
+
+
+def iter_in_work_item_order(
+    state: ReadState, graph: str, node: str, state_filter: str | None = None, *, summary: bool = False
+) -> Iterator[Item]:
+    """The node's items (in ``state_filter``) in work item order (``pdgstore.itemorder``): the
+    store's tables through their index, streamed; a state held another way (in memory, or
+    ``timetravel.StateAt``'s tables under the items changed since a point) sorted from its
+    generation order (stable: ties keep it)."""
+    if type(state) is TableState:
+        yield from state.iter_items_in_order(graph, node, state_filter, summary=summary)
+        return
+    items = state.iter_items_of(graph, node, state_filter, summary=summary)
+    yield from sorted(items, key=lambda item: itemorder.place(node, item.name))
 
 
 def files_from_row(row: tuple, conn: sqlite3.Connection) -> tuple[str, Sequence, Sequence, bool]:

@@ -38,6 +38,9 @@ Schema 4 adds ``files`` (``pdgstore.fileindex``): the paths of each item's outpu
 so the items holding a changed file are looked up, not searched for. The migration from 3 creates
 the table and fills it from the items' rows (``fileindex.fill``).
 
+Schema 5 adds the index ``items_place`` (``pdgstore.itemorder``): a node's items in work item order,
+so ``pdg items`` lists them so after recooks, streamed. The migration from 4 creates the index.
+
 Payloads per kind are documented on the classes in ``pdgstore.events``. A file that is not SQLite,
 is SQLite of another application or carries a newer schema is refused by ``check_header`` without
 being opened for writing. Whether a file of ours is corrupt only SQLite can tell (``pdgstore.log``
@@ -51,11 +54,11 @@ import sqlite3
 import struct
 import threading
 
-from pdgstore import fileindex, itemlists, tables
+from pdgstore import fileindex, itemlists, itemorder, tables
 from pdgstore.errors import StoreMissing, StoreRefused
 
 APPLICATION_ID = 0x50444753
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 #: The tables and indexes (above), as SQL: what ``create_tables`` runs and
@@ -114,7 +117,8 @@ def schema_problem(conn: sqlite3.Connection) -> str | None:
         have_indexes = {i.name: i.columns for i in got.indexes}
         for index in want.indexes:
             if not index.name.startswith("sqlite_autoindex") and have_indexes.get(index.name) != index.columns:
-                return f"index {index.name} on {name}({', '.join(index.columns)}) is missing or changed"
+                columns = ", ".join(c or "(expression)" for c in index.columns)  # an index on an expression
+                return f"index {index.name} on {name}({columns}) is missing or changed"
     return None
 
 
@@ -129,6 +133,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: tuple(tables.statements(tables.SCHEMA_2_SQL)),
     3: tuple(tables.statements(itemlists.LISTS_SQL)),
     4: tuple(tables.statements(fileindex.FILES_SQL)),
+    5: tuple(tables.statements(itemorder.PLACE_SQL)),
 }
 #: schema versions whose new tables are filled by folding the log (``tablefill.rebuild``) as they
 #: are made; the fold writes every table of the current schema, so no conversion runs after it

@@ -21,7 +21,7 @@ Tables::
                                           -- list of items never reads it
         a list of 64 entries or more (a partition's parents and outputs, a gather's inputs: a million
         at W(1,000,000)) is not in the row: the row holds its length, ``lists`` its entries
-        indexes: items_node(graph, node, state), items_name(name)
+        indexes: items_node(graph, node, state), items_name(name), items_place (schema 5: ``itemorder``)
     nodes(ord INTEGER PRIMARY KEY, graph, node)   -- (graph, node) pairs in order of their first item
     node_states(graph, node, state, count)        -- items per node and state (pdg status)
     links(parent, child)                          -- item parents, by parent (pdg accept's downstream)
@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 
 import msgpack
 
-from pdgstore import codec, fileindex, itemlists
+from pdgstore import codec, fileindex, itemlists, itemorder
 from pdgstore import events as ev
 from pdgstore.damage import DECODE_ERRORS, damaged
 from pdgstore.errors import DamagedRow
@@ -95,7 +95,7 @@ CREATE TABLE jobs (item_id TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE registry (key TEXT PRIMARY KEY, body BLOB NOT NULL);
 CREATE INDEX events_global ON events (seq) WHERE kind IN ({", ".join(repr(k) for k in GLOBAL_KINDS)});
 """
-TABLES_SQL = SCHEMA_2_SQL + itemlists.LISTS_SQL + fileindex.FILES_SQL
+TABLES_SQL = SCHEMA_2_SQL + itemlists.LISTS_SQL + fileindex.FILES_SQL + itemorder.PLACE_SQL
 
 #: every projection table, with the columns that identify a row (``rebuild`` clears them,
 #: ``pdgstore.tablecheck`` compares them in that order)

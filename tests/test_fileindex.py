@@ -52,7 +52,7 @@ def test_a_schema_3_store_is_upgraded_in_place_and_loses_nothing(schema3):
 
     r = schema3.pdg("status", "--json")  # a read command opens it: upgraded, then answered
     assert r.exit_code == 0, r.output
-    assert schema.check_header(db, db) == 4
+    assert schema.check_header(db, db) == schema.SCHEMA_VERSION
     with EventLog.open(db) as log:
         conn = log.conn
         assert conn.execute("SELECT count(*), max(seq), sum(length(payload)) FROM events").fetchone() == events

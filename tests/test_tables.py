@@ -82,7 +82,7 @@ def test_schema_1_store_is_upgraded_in_place_by_a_reader(cooked):
     with EventLog.open(db) as log:
         assert log.conn.execute("SELECT count(*), max(seq) FROM events").fetchone() == events_before
         assert log.conn.execute("SELECT count(*) FROM snapshots").fetchone() == snapshots_before
-        assert log.conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "4"
+        assert log.conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == str(schema.SCHEMA_VERSION)
         migrated = "SELECT count(*) FROM meta WHERE key IN ('migrated:2', 'migrated:3', 'migrated:4')"
         assert log.conn.execute(migrated).fetchone()[0] == 3
         assert log.integrity_problem() is None
