@@ -7,9 +7,13 @@ cook lists it in its place. Work item order (``engine.graph.workitem.work_item_o
 number N of an item's name ``<node>_<N>``, which a cook gives by the item's place and which a
 recook keeps; items of one N (a suffixed ``<node>_<N>_<k>``) follow in generation order.
 
-``items_place`` indexes (graph, node, N) with N computed from the name by SQL (an index on an
-expression: no column, nothing to write but the index entry), so a node's listing walks the index
-in that order and streams its rows, costing what it returns; its rowid, ``ord``, orders the ties.
+``items_place`` indexes (``GRAPH/NODE``, N), both computed by SQL (an index on expressions: no
+column, nothing to write but the index entry), so a node's listing walks the index in that order
+and streams its rows, costing what it returns; its rowid, ``ord``, orders the ties. Its first key
+is the expression ``NODE_KEY``, not the columns graph and node: SQLite uses an index on an
+expression only for a query that names the expression, so the other queries of a node's rows
+(``graph = ? AND node = ?``, in the order ``items_node`` gives) go on as they did, and the listing
+alone asks for this order. (A node's name holds no "/": the key is one node's.)
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ from __future__ import annotations
 #: SQLite casts them (0 for a name without them, which the engine never gives)
 PLACE = "CAST(substr(name, length(node) + 2) AS INTEGER)"
 
+#: a node's key, as ``queries.GRAPH_SEPARATOR`` joins it: what the listing's query names
+NODE_KEY = "graph || '/' || node"
+
 #: the index of schema 5 (``pdgstore.schema.MIGRATIONS``)
 PLACE_SQL = f"""
-CREATE INDEX items_place ON items (graph, node, {PLACE});
+CREATE INDEX items_place ON items ({NODE_KEY}, {PLACE});
 """
 
 #: how a node's rows are ordered: the index's order, ``ord`` the rowid that follows its key

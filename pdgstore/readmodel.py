@@ -178,13 +178,15 @@ class TableState:
         to ``state`` when it holds half the node or more; a rarer state's rows through
         ``items_node``, then sorted (those rows alone: what the answer returns)."""
         columns = tables.SUMMARY_COLUMNS if summary else tables.ITEM_COLUMNS
-        args: tuple = (graph, node)
-        index, where = "items_place", "graph = ? AND node = ?"
+        # the node by its key alone: with graph = ? beside it, SQLite would put the value in the key's
+        # expression, which then no longer matches the index's
+        args: tuple = (f"{graph}/{node}",)
+        index, where = "items_place", f"{itemorder.NODE_KEY} = ?"
         if state is not None:
-            args, where = (*args, state), where + " AND state = ?"
             counts = self.node_counts(graph, node)
             if counts.get(state, 0) * 2 < sum(counts.values()):
-                index = "items_node"
+                args, index, where = (graph, node), "items_node", "graph = ? AND node = ?"
+            args, where = (*args, state), where + " AND state = ?"
         sql = f"SELECT {columns} FROM items INDEXED BY {index} WHERE {where} ORDER BY {itemorder.ORDER_BY}"
         for r in self.conn.execute(sql, args):
             yield tables.item_from_row(r, self.conn, lazy=True)
