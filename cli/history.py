@@ -128,7 +128,7 @@ def _cells(r: dict) -> list[str]:
         r["status"],
         *(str(c.get(k, "")) for k in COOK_COUNTS),
         queries.trigger_text(r["trigger"]),
-        r["message"],
+        r["message"] or "",
     ]
 
 
@@ -167,7 +167,7 @@ def _show_cook(d: dict, as_json: bool) -> None:
     if d["failures"]:
         p("[bold red]failures:[/bold red]")
         for f in d["failures"]:
-            p(f"  {f['name']} ({f['node']}): " + render.escape(f["error"]))
+            p(f"  {f['name']} ({f['node']}): " + render.escape(f["error"] or ""))
     if d["slowest"]:
         p("slowest items:")
         for s in d["slowest"]:

@@ -31,7 +31,13 @@ def command(at, db, as_json) -> None:
     cook = None
     if running is not None:
         alive = running.status if point is not None else status_now(running.status, writer)  # --at: then, not now
-        cook = {"cook_id": running.cook_id, "graph": running.graph, "pid": running.pid, "status": alive, "error": why}
+        cook = {
+            "cook_id": running.cook_id,
+            "graph": running.graph,
+            "pid": running.pid,
+            "status": alive,
+            "error": why or None,
+        }
     if as_json:
         render.emit_json(
             {

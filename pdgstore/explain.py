@@ -221,10 +221,10 @@ def _step(log: EventLog, state: ReadState, item_id: str, cook_id: int, name, pat
     return {
         "item_id": item_id,
         "name": label,
-        "node": item.node if item is not None else "",
+        "node": item.node if item is not None else None,  # "no value" is null in --json, never ""
         "cook_id": cook_id,
         "action": action,
-        "cache_state": reason.get("cache_state", "clean" if action == "reuse" else ""),
+        "cache_state": reason.get("cache_state", "clean" if action == "reuse" else None),
         "reason": reason,
         "text": f"{label} {clause}",
     }
@@ -245,7 +245,7 @@ def _dirty_step(log: EventLog, item, name, path=str) -> dict:
         "item_id": item.item_id,
         "name": item.name,
         "node": item.node,
-        "cook_id": cook_id,
+        "cook_id": cook_id or None,  # None: dirtied by hand, outside a cook
         "action": "dirty",
         "cache_state": reason.get("cache_state", "dirty_always"),
         "reason": reason,

@@ -184,9 +184,9 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: boo
     return {
         "cook_id": cook_id,
         "graph": cook.graph,
-        "node": cook.node,
+        "node": cook.node or None,  # None: the whole graph's cook ("no value" is null, never "")
         "status": cook.status,
-        "message": cook.message,
+        "message": cook.message or None,
         "started_ns": cook.started_ns,
         "ended_ns": ended_ns,
         "seconds": seconds,
@@ -197,7 +197,8 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: boo
         "nodes": rows,
         "ran": sorted(ran, key=natural_key) if ran_names else None,
         "failures": [
-            {"item_id": i, "name": named[i][1], "node": named[i][0], "error": fates.errors.get(i, "")} for i in failed
+            {"item_id": i, "name": named[i][1], "node": named[i][0], "error": fates.errors.get(i) or None}
+            for i in failed
         ],
         "slowest": [
             {"item_id": i, "name": named[i][1], "node": named[i][0], "seconds": round(durations[i] / 1e9, 6)}
@@ -294,7 +295,7 @@ class _Fates:
         elif kind == "CookWarning":
             warning = codec.decode_payload(kind, payload)[1]
             self.warnings.append(
-                {"seq": seq, "time_ns": time_ns, "about": warning["about"], "message": warning["message"]}
+                {"seq": seq, "time_ns": time_ns, "about": warning["about"] or None, "message": warning["message"]}
             )
         elif kind in ("WorkItemRenumbered", "WorkItemRestatted"):  # a reused item's new place or stats
             fate.setdefault(subject, "reused")

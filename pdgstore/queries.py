@@ -281,11 +281,11 @@ def item_detail(
     if limit is not None:
         detail["counts"] = {"parents": len(item.parents), "inputs": len(item.inputs), "outputs": len(item.outputs)}
     detail.update(
-        parents=[{"item_id": p, "name": names.get(p, "")} for p in parent_ids],
+        parents=[{"item_id": p, "name": names.get(p)} for p in parent_ids],  # None: not in the store
         attrs=attr_dicts(item.attrs),
         inputs=[file_dict(i, root) for i in inputs],
-        error=item.error,
-        traceback=item.traceback,
+        error=item.error or None,  # "no value" is null in --json, never ""
+        traceback=item.traceback or None,
         history=item_history(log, item, until, reasons.shown(root, here)),
         job=job_detail(state, item.item_id),
     )
@@ -368,7 +368,7 @@ def item_history(log: EventLog, item: Item, until: int | None = None, path: Call
                     "time_ns": event.time_ns,
                     "cook_id": _counted_id(event.cook_id),
                     "state": state,
-                    "message": message,
+                    "message": message or None,
                 }
             )
     if first_seq is not None:
@@ -380,7 +380,7 @@ def item_history(log: EventLog, item: Item, until: int | None = None, path: Call
                         "time_ns": event.time_ns,
                         "cook_id": _counted_id(event.cook_id),
                         "state": "dirty",
-                        "message": event.reason,
+                        "message": event.reason or None,
                     }
                 )
     history.sort(key=lambda h: h["seq"])
@@ -403,12 +403,12 @@ def cooks(state: ReadState) -> list[dict]:
             {
                 "cook_id": cook.cook_id,
                 "graph": cook.graph,
-                "node": cook.node,
+                "node": cook.node or None,  # None: the whole graph's cook
                 "started_ns": cook.started_ns,
                 "ended_ns": ended_ns,
                 "seconds": seconds,
                 "status": cook.status,
-                "message": cook.message,
+                "message": cook.message or None,
                 "items": items,
                 "warning_count": cook.warnings,  # a count: "warnings" is a list wherever it appears
                 "pid": cook.pid,

@@ -48,7 +48,7 @@ def test_show_says_an_item_generated_ahead_was_generated_again_not_uncooked_twic
     history = json.loads(project.pdg("show", "after_1", "--json").output)["item"]["history"]
     uncooked = [h for h in history if h["state"] == "uncooked"]
     assert len(uncooked) == 2
-    assert uncooked[0]["message"] == ""
+    assert uncooked[0]["message"] is None
     assert uncooked[1]["message"] == "generated again: its record remade from its parents"
 
 
