@@ -107,20 +107,21 @@ class LazyNodeItems(dict):
         return True
 
     def holding(self, key: tuple[str, str], ids: list[str]) -> list[str]:
-        """Those of ``ids`` that are items of node ``key``, in the order given. An unread node is
+        """Those of ``ids`` that are items of node ``key``, in the node's order (a delta walk
+        removes those it did not make again in the order the full walk does). An unread node is
         asked about these (a delta walk's few) only: its rows, and the ids added aside since (a
         removal reads the node first)."""
         found = dict.get(self, key)
+        wanted = set(ids)
         if found is _UNREAD and len(ids) <= MAX_MISSES:
             rows = self._reader.execute(  # by their ids (the unique index), not a pass of the node's rows
-                "SELECT item_id, graph, node FROM items WHERE item_id IN (SELECT value FROM json_each(?))",
+                "SELECT item_id, graph, node FROM items WHERE item_id IN (SELECT value FROM json_each(?)) ORDER BY ord",
                 (json.dumps(ids),),
             )
-            held = {r[0] for r in rows if (r[1], r[2]) == key}
-            held.update(self._added.get(key, ()))
-            return [i for i in ids if i in held]
-        index = self.get(key, {})
-        return [i for i in ids if i in index]
+            held = dict.fromkeys(r[0] for r in rows if (r[1], r[2]) == key)
+            held.update(dict.fromkeys(i for i in self._added.get(key, ()) if i in wanted))
+            return list(held)
+        return [i for i in self.get(key, {}) if i in wanted]
 
     def count(self, key) -> int:
         """How many items the node holds, its ids left unread if they are (``node_states`` counts

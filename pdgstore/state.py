@@ -272,9 +272,9 @@ class State:
         return len(self.node_items.get((graph, node), ()))
 
     def ids_in_node(self, graph: str, node: str, ids: Iterable[str]) -> list[str]:
-        """Those of ``ids`` that are items of the node now, in the order given."""
-        index = self.node_items.get((graph, node), {})
-        return [i for i in ids if i in index]
+        """Those of ``ids`` that are items of the node now, in the node's order."""
+        wanted = set(ids)
+        return [i for i in self.node_items.get((graph, node), {}) if i in wanted]
 
     def node_counts(self, graph: str, node: str) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -107,7 +107,7 @@ def test_ids_generated_in_a_node_not_read_are_kept_aside_in_the_order_a_fold_giv
         assert dict.get(state.node_items, key) is cookstate._UNREAD
         assert state.item_count(*key) == 21 == whole.item_count(*key)
         asked = ["a new item", ids[5], "no such item", ids[3]]
-        assert state.ids_in_node(*key, asked) == ["a new item", ids[5], ids[3]] == whole.ids_in_node(*key, asked)
+        assert state.ids_in_node(*key, asked) == [ids[3], ids[5], "a new item"] == whole.ids_in_node(*key, asked)
         assert state.ids_in_node("wide", "files", asked) == []
         assert dict.get(state.node_items, key) is cookstate._UNREAD and _read(state) == 0
         assert list(state.node_items[key]) == list(whole.node_items[key]) == [*ids, "a new item"]

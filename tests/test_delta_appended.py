@@ -1,7 +1,8 @@
-"""A recook after files were added that sort after every recorded input takes the delta walk
-(``delta.Scan.appended``, ``engine.cook.deltawalk``): only the new items, their chains and the
-partitions that gain them are made, and what it records is what the full walk records, event for
-event; a match inserted among the recorded ones, or one removed, still takes the full walk."""
+"""A recook after files were added that sort after every recorded input, or the last ones were
+removed, takes the delta walk (``delta.Scan.appended``, ``engine.cook.deltawalk``): only the new
+items, their chains and the partitions that gain or lose members are made, and what it records is
+what the full walk records, event for event; a match inserted among the recorded ones, or one
+removed before others, still takes the full walk."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def test_an_input_added_last_decides_its_chain_alone_as_the_full_walk_would(wide
     with EventLog.open(str(wide.db), writer=True) as log:
         scan = manifest.try_noop(log, load_graph(str(wide.root / "wide.py")))[1]
     assert scan is not None and not scan.patterns_same and scan.appended is not None
-    assert scan.appended["files"] == (300, [str(wide.root / "in" / "f0300.txt")])
+    assert scan.appended["files"] == (300, [str(wide.root / "in" / "f0300.txt")], [])
     patched: list = []
     real = manifest.patched
     monkeypatch.setattr(manifest, "patched", lambda *a: patched.append(real(*a)) or patched[-1])
@@ -135,9 +136,50 @@ def test_a_match_inserted_among_the_recorded_ones_or_removed_takes_the_full_walk
         if change == "inserted":
             p.write("in/f0003a.txt", "between\n")
         else:
-            os.remove(p.root / "in" / "f0019.txt")
+            os.remove(p.root / "in" / "f0005.txt")
     fast, _ = _cook(wide)
     full, _ = _cook(twin, full=True)
     assert fast.affected is None
     assert fast.summary.counts == full.summary.counts
     _same(wide, twin)
+
+
+@pytest.mark.parametrize("change", ["last removed", "last two removed, one added"])
+def test_the_last_inputs_removed_remove_their_chains_alone_as_the_full_walk_would(wide, tmp_path, change):
+    """No item before them moves: their items and chains are removed, the wait-for-all merged
+    without them from its own record (the gone members' records kept by ``Items.removed``)."""
+    wide.inputs(300)
+    twin = _twins(wide, tmp_path)
+    for p in (wide, twin):
+        os.remove(p.root / "in" / "f0299.txt")
+        if change != "last removed":
+            os.remove(p.root / "in" / "f0298.txt")
+            p.write("in/f0300.txt", "a new one\n")
+    fast, read = _cook(wide)
+    full, full_read = _cook(twin, full=True)
+    assert fast.affected is not None and full.affected is None
+    assert read <= 7 < full_read  # (the gone items, the partition, concat, the last member kept)
+    assert fast.summary.counts == full.summary.counts
+    assert fast.summary.counts["removed"] == (2 if change == "last removed" else 4)
+    _same(wide, twin)
+    assert (wide.root / "out2/all.txt").read_text() == (twin.root / "out2/all.txt").read_text()
+    with EventLog.open(str(wide.db), writer=True) as log:  # the manifest proves the next cook a no-op
+        assert manifest.try_noop(log, load_graph(str(wide.root / "wide.py")))[0] is not None
+
+
+def test_a_file_pattern_that_matched_nothing_gains_a_file(wide, tmp_path):
+    """The store holds no item (every input removed): the full walk, which records the wait-for-all
+    and what follows it ahead (``Walk._announce``), as the delta walk does not. (Found by
+    ``tests/test_incremental_property.py``, a delete then an add: a delta walk made nothing below
+    the new item, a cook on a store of no item keeping no record of what it remade.)"""
+    for name in os.listdir(wide.root / "in"):
+        os.remove(wide.root / "in" / name)
+    twin = _twins(wide, tmp_path)
+    for p in (wide, twin):
+        p.write("in/n0.txt", "apple\n")
+    fast, _ = _cook(wide)
+    full, _ = _cook(twin, full=True)
+    assert fast.affected is None
+    assert fast.summary.counts == full.summary.counts and fast.summary.counts["ran"] == 2
+    _same(wide, twin)
+    assert (wide.root / "out2/all.txt").read_text() == "APPLE\n"

@@ -20,12 +20,13 @@ def place(self: Walk, name: str) -> bool:
     """Delta walk: place a wait-for-all's one partition with its recorded members, without
     reading the members the change did not reach. False (partition as usual) unless it
     provably holds the same members in the same order: its upstream nodes are no partitioners,
-    none of their items was removed or given another index in this cook (``moved``), their ids
-    are the recorded partition's members, and it was signed under the scheme that orders them as
-    now (not ``signatures.signed_before``). Or those members and, after them, the items new to its
-    last upstream node (``added``: a file pattern's new matches that sort last, and their chains),
-    when they come after the last member in work item order (``engine.cook.inplace`` merges them
-    in, ``grown``). Members are in work item
+    none of their items was given another index in this cook (``renumbered``), their ids are the
+    recorded partition's members, and it was signed under the scheme that orders them as now (not
+    ``signatures.signed_before``). Or those members but the last ones, which its last upstream
+    node removed (``dropped``), and after them, the items new to that node (``added``): a file
+    pattern's last matches gone or new ones that sort last, and their chains, the new ones after
+    the last member kept in work item order (``engine.cook.inplace`` merges them, ``_grown_by``).
+    Members are in work item
     order (``work_item_order``: their names' numbers, then index and id), kept ones are untouched
     and regenerated ones keep their name and index, so the recorded order is the order the full
     walk would give. The kept members finished (they are clean): only the regenerated ones are
@@ -34,7 +35,7 @@ def place(self: Walk, name: str) -> bool:
     ups = partitioner.inputs
     if (
         type(partitioner) is not WaitForAll
-        or any(up in self.moved or self.runs[up].node.is_partitioner for up in ups)
+        or any(up in self.renumbered or self.runs[up].node.is_partitioner for up in ups)
         or any(up in self.reshaped for up in ups[:-1])  # (their new items would not go last)
         or name in self.reshaped
         or as_generated.feeds_static(self, name)  # (a static partitioner reads it as generated)
@@ -48,6 +49,11 @@ def place(self: Walk, name: str) -> bool:
     if signed_before(prev.signature):
         return False
     member_ids = list(prev.parents)
+    dropped = self.dropped.get(ups[-1], [])
+    if dropped:  # the last members gone (a file pattern's last matches, and their chains)
+        if len(dropped) > len(member_ids) or set(member_ids[-len(dropped) :]) != set(dropped):
+            return False
+        del member_ids[-len(dropped) :]
     added = _after(self, member_ids, self.added.get(ups[-1], []))
     if added is None:
         return False

@@ -35,6 +35,9 @@ def start(self: Walk, affected: set[str], children: dict[str, list[str]], append
     (and the new items': they were remade, ``Walk.take_back``)."""
     self.affected, self.children = affected, children
     self._decider.before = {}  # the records of the items made again, for partitions merged in place
+    # what is remade hands its children on (``take_back``): known even in a store with no item yet
+    # (a cold cook's ``Settle`` keeps none), where a file pattern's first matches are all new
+    self.settle.keeps_remade = True
     graph, state = self.graph, self.state
     per_node: dict[str, int] = {}
     for item_id in affected:
@@ -55,7 +58,10 @@ def start(self: Walk, affected: set[str], children: dict[str, list[str]], append
         if not isinstance(node, FilePattern):  # a wedge, a frame range: made again, the affected kept
             _regenerate_root(self, name, affected if per_node.get(name) else set())
             continue
+        made, new, _gone = (appended or {}).get(name, (None, [], []))
         again = sorted((state.items[i] for i in affected if state.items[i].node == name), key=lambda i: i.index)
+        if made is not None:  # the items of matches gone are not made again: their node removes them
+            again = [i for i in again if i.index < made]
         specs = []
         for item in again:
             first = item.outputs[0]
@@ -66,9 +72,9 @@ def start(self: Walk, affected: set[str], children: dict[str, list[str]], append
                 continue
             specs.append(NewItem(key=record[PATH], index=item.index, outputs=[record]))
         numbers = [i.index + 1 for i in again]
-        made, new = (appended or {}).get(name, (0, []))
-        specs += _new_matches(self, node, made, new)
-        numbers += range(made + 1, made + len(new) + 1)
+        if made is not None:
+            specs += _new_matches(self, node, made, new)
+            numbers += range(made + 1, made + len(new) + 1)
         self._add_children(self.runs[name], specs, None, numbers=numbers)
         self._node_generated(name)
 

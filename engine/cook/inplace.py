@@ -59,11 +59,12 @@ def merge(items, node, item, prev) -> decide.Decision | None:
     so (see the module)."""
     before = items.before
     stale = dirty_was(prev)
-    added = _grown(item, prev)
+    kept, added = _grown(item, prev)
+    grown = item is not prev
     if (
         before is None
-        or added is None
-        or (added and (stale is not None or item.attrs))  # (own attributes would go last: made again)
+        or (grown and (stale is not None or item.attrs))  # (own attributes would go last: made again)
+        or (grown and kept == len(prev.parents) and not added)  # (the same members: another record)
         or type(node) is not WaitForAll
         or type(node).merged is not Partitioner.merged
         or node.merge_output_files not in ("all", "none")
@@ -81,14 +82,14 @@ def merge(items, node, item, prev) -> decide.Decision | None:
         before = {**before, **stale}
         remade = [*stale, *(i for i in remade if i not in stale)]
     parents = list(prev.parents)
-    if not (remade or added) or len(remade) * 2 > len(parents):
+    if not (remade or grown) or len(remade) * 2 > len(parents):
         return None  # (most members remade: merging every member costs no more)
     places = _single_places(parents, remade)
     changes = []  # (place, before, after)
     for member_id in remade:
         was = before.get(member_id)
         place = places.get(member_id, -1)
-        if was is None or place < 0:
+        if was is None or place < 0 or place >= kept:
             return None  # no record from before, or not among the members once
         now = state.items[member_id]
         if node.merge_input_attributes and was.attrs != now.attrs:
@@ -104,40 +105,52 @@ def merge(items, node, item, prev) -> decide.Decision | None:
     signature = signatures.patched_partition_signature(prev.signature, changes)
     if signature is None:
         return None
-    if added:
-        return _grown_by(items, node, item, prev, [state.items[i] for i in added], outputs, signature)
+    if grown:
+        gone = [before.get(i) for i in prev.parents[kept:]]  # (``Items.removed`` kept their records)
+        if None in gone:
+            return None
+        return _grown_by(items, node, item, prev, (kept, gone, [state.items[i] for i in added]), outputs, signature)
     changed = [now.item_id for _place, _was, now in changes]
     if stale and signature == prev.signature:
         return None  # a dirty partition is not reused in place: ``Items.merge`` decides it
     return decide.merged_in_place(prev, changed, dict(prev.attrs), outputs, signature)
 
 
-def _grown(item, prev) -> list[str] | None:
-    """The members ``item`` (the partition as placed now) holds after those of ``prev`` (its
-    record from before, placed as recorded: ``as_recorded.place``): none when it is ``prev``
-    itself, None when it holds other members (or in another order)."""
+def _grown(item, prev) -> tuple[int, list[str]]:
+    """How many members ``item`` (the partition as placed now: ``as_recorded.place``) holds first
+    as ``prev`` (its record from before) does, and those it holds after them (the rest of
+    ``prev``'s are gone): all and none when it is ``prev`` itself."""
     if item is prev:
-        return []
-    count = len(prev.parents)
-    if len(item.parents) <= count or item.parents[:count] != prev.parents:
-        return None
-    return list(item.parents[count:])
+        return len(prev.parents), []
+    now, was = item.parents, prev.parents
+    kept = next((i for i, (a, b) in enumerate(zip(now, was)) if a != b), min(len(now), len(was)))
+    return kept, list(now[kept:])
 
 
-def _grown_by(items, node, item, prev, added: list, outputs: list, signature: str) -> decide.Decision | None:
-    """What ``decide.merged`` decides for a partition whose members are ``prev``'s (``outputs``
-    and ``signature``: its merge and signature patched for those remade) and then ``added``: their
-    files after the others, their attributes where no member's before set them (the first value
-    wins), its signature patched for its new count and their terms."""
+def _grown_by(items, node, item, prev, change: tuple, outputs: list, signature: str) -> decide.Decision | None:
+    """What ``decide.merged`` decides for a partition whose first ``kept`` members are ``prev``'s
+    (``outputs`` and ``signature``: its merge and signature patched for those remade), the rest of
+    ``prev``'s ``gone`` (their records from before) and ``added`` after them (``change``): the
+    files of the kept ones, then theirs; the attributes where no member before set them (the
+    first value wins); the signature patched for its count and the members' terms."""
+    kept, gone, added = change
     attrs = dict(prev.attrs)
+    if node.merge_input_attributes and any(not _no_copy(attr) for was in gone for attr in was.attrs.values()):
+        return None  # an attribute a gone member set may be set by no member kept: merged again
+    if node.merge_output_files == "all":
+        tail = [o for was in gone for o in was.outputs]
+        if tail != outputs[len(outputs) - len(tail) :]:
+            return None  # (the gone members' files are not where merging them puts them)
+        outputs = outputs[: len(outputs) - len(tail)]
     if node.merge_input_attributes:
         for member in added:
             for name, attr in member.attrs.items():
-                if name not in attrs and not (len(attr) > 2 and "NoCopy" in attr[2]):
+                if name not in attrs and not _no_copy(attr):
                     attrs[name] = attr
     if node.merge_output_files == "all":
         outputs = outputs + [o for member in added for o in member.outputs]
-    signature = signatures.grown_partition_signature(signature, items.node_fp[node.name], item.attrs, prev, added)
+    fp = items.node_fp[node.name]
+    signature = signatures.grown_partition_signature(signature, fp, item.attrs, len(prev.parents), change)
     made = decide.merged_in_place(prev, [], attrs, outputs, signature)
     if made.result is None:
         return None  # (its signature as before: a count's term collided) ``Items.merge`` decides it
@@ -145,6 +158,10 @@ def _grown_by(items, node, item, prev, added: list, outputs: list, signature: st
         prev.parents, list(item.parents), items.settle.remade
     )
     return made._replace(reason=reason, events=((ev.WorkItemDirtied, {"item_id": item.item_id, "reason": reason}),))
+
+
+def _no_copy(attr) -> bool:
+    return len(attr) > 2 and "NoCopy" in attr[2]
 
 
 def dirty_was(prev) -> dict[str, Was] | None:

@@ -246,6 +246,8 @@ class Items:
         if item is not None:
             self.removed_names[item_id] = item.name
             self.owners.gave_up(item)
+            if self.before is not None:  # what a wait-for-all it leaves is merged without (``inplace``)
+                self.before[item_id] = inplace.Was(item_id, list(item.outputs), dict(item.attrs))
         if self.observe is not None:
             named = {"name": item.name, "node": item.node} if item is not None else {}
             self.observe(item_id, decision.action, {**(decision.reason or {}), **named})

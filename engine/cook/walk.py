@@ -93,10 +93,11 @@ class Walk:
         self.children: dict[str, list[str]] = {}  # delta walk: item id -> its recorded children
         self.taken_back: set[str] = set()  # delta walk: kept items generated again after all
         #: delta walk: nodes an item was added to, removed from or renumbered in (``as_recorded``);
-        #: those an item was removed from or renumbered in (``moved``), and the items new to the others
-        #: (``added``: node -> ids, as generated), which only grew
+        #: of those, the ones an item was renumbered in (or recorded ahead in, or a partition new to),
+        #: the items each removed (``dropped``: node -> ids) and added (``added``: as generated)
         self.reshaped: set[str] = set()
-        self.moved: set[str] = set()
+        self.renumbered: set[str] = set()
+        self.dropped: dict[str, list[str]] = {}
         self.added: dict[str, list[str]] = {}
         #: Generate When, resolved (``engine.graph.when``): node -> mode, and the nodes that make
         #: their items from upstream items as soon as those exist although those are dynamic
@@ -118,6 +119,11 @@ class Walk:
         #: partition id -> its attributes as generated, where a static partitioner reads it (``as_generated``)
         self.as_made: dict[str, dict] = {}
         settle.handed_on = self.handed_on
+
+    @property
+    def moved(self) -> set[str]:
+        """Delta walk: the nodes an item was removed from or renumbered in (it did more than add)."""
+        return self.renumbered | self.dropped.keys()
 
     @property
     def _decider(self) -> Items:
@@ -175,7 +181,7 @@ class Walk:
         self.recorder.record(ev.WorkItemGenerated, _announced(item_id, node, name, index, parents, attrs))
         if self.affected is not None:
             self.reshaped.add(node)  # a new item, recorded ahead
-            self.moved.add(node)
+            self.renumbered.add(node)
         self.announced[item_id] = None
         self.settle.registered(node)
 
@@ -301,7 +307,7 @@ class Walk:
                 if prev is None:
                     self.added.setdefault(node_name, []).append(item_id)
                 else:
-                    self.moved.add(node_name)
+                    self.renumbered.add(node_name)
             self._register(run, item_id, number)
             outputs = [] if processor.does_work else list(spec.outputs)
             if not outputs and not processor.does_work and parent is not None:
@@ -338,7 +344,7 @@ class Walk:
             if item_id not in run.items:
                 self._decider.removed(item_id, self.cook_id)
                 self.reshaped.add(name)
-                self.moved.add(name)
+                self.dropped.setdefault(name, []).append(item_id)
         (rec := self.recorder).emit(ev.NodeGenerated, node=name, count=len(run.items) + run.kept)
         if not run.items and not run.kept:
             upstream = sum(len(self.runs[i].items) + self.runs[i].kept for i in run.node.inputs if i in self.runs)
@@ -396,7 +402,7 @@ class Walk:
             prev = decide.record_of(self.state.items.get(item_id))
             if self.affected is not None and item_id not in self.state.items:
                 self.reshaped.add(name)
-                self.moved.add(name)
+                self.renumbered.add(name)
             self.partition_prev[item_id] = (prev, own)
             fields = {
                 "item_id": item_id,

@@ -91,31 +91,35 @@ class Scan:
     #: a watcher's word stands for the scan (``told``): its cook lists no results (listing a node of
     #: 10,000 items' files is most of a recook of one; the watcher's manifest lists them later)
     told: bool = False
-    #: when ``patterns_same`` is false only because file patterns match new files that sort after
-    #: every file they made (``manifest._appended``): pattern -> (how many it made, the new ones'
-    #: absolute paths, sorted). No recorded item moves, so the delta walk makes the new ones alone
-    appended: dict[str, tuple[int, list[str]]] | None = None
+    #: when ``patterns_same`` is false only because file patterns' matches changed after a run of
+    #: the first files they made (``appended``): pattern -> (how many of its items keep their
+    #: places, the new matches after them, the matches gone after them: absolute paths, sorted).
+    #: No item moves, so the delta walk makes the new ones alone and removes the gone ones' items
+    appended: dict[str, tuple[int, list[str], list[str]]] | None = None
 
 
 class Delta(NamedTuple):
     """What ``affected`` found: the items to decide, every item's recorded children (item id ->
-    ids), and the new matches of file patterns to make (``Scan.appended``)."""
+    ids), and the new and gone matches of file patterns (``Scan.appended``)."""
 
     affected: set[str]
     children: dict[str, list[str]]
-    appended: dict[str, tuple[int, list[str]]] | None = None
+    appended: dict[str, tuple[int, list[str], list[str]]] | None = None
 
 
 def appended(found: dict | None, name: str, before: list[str], now: list[str]) -> dict | None:
-    """``found`` (``Scan.appended`` so far) with file pattern ``name``'s new matches, when they all
-    sort after every match it made (``before``), which keep their places: (how many it made, the
-    new ones' absolute paths). None when ``found`` is, when a match went or came in between (every
-    later item is renumbered: the full walk), or when a new one's name is not UTF-8 (its
-    generation fails the cook, as the full walk's does)."""
-    count = len(before)
-    if found is None or len(now) <= count or now[:count] != before or not all(map(_utf8, now[count:])):
+    """``found`` (``Scan.appended`` so far) with file pattern ``name``'s matches ``now`` against
+    those it made (``before``): the first ones both hold keep their places, the rest of ``before``
+    is gone and the rest of ``now`` is new (new files that sort last, the last files removed).
+    None when ``found`` is, when the first half of what it made moved (a match came or went among
+    them: every later item is renumbered, which is the full walk's), or when a new one's name is
+    not UTF-8 (its generation fails the cook, as the full walk's does)."""
+    count = next((i for i, (a, b) in enumerate(zip(before, now)) if a != b), min(len(before), len(now)))
+    if found is None or count * 2 < len(before) or not all(map(_utf8, now[count:])):
         return None
-    return {**found, name: (count, now[count:])}
+    if not set(now[count:]).isdisjoint(before[count:]):
+        return None  # a match both gone and new moved: its item is renumbered (the full walk)
+    return {**found, name: (count, now[count:], before[count:])}
 
 
 def _utf8(path: str) -> bool:
@@ -145,10 +149,12 @@ def affected(
     appended = scan.appended if scan is not None else None
     if scan is not None and not scan.patterns_same and (appended is None or any(n not in scope for n in appended)):
         return None  # files were removed, or added among those recorded: later items are renumbered
-    if appended and any(state.item_count(graph.name, name) != made for name, (made, _new) in appended.items()):
-        return None  # (the manifest describes the state: a pattern holds the items it listed)
+    if appended and not _may_grow(graph, state, scope, appended):
+        return None
     changed = {files.relative(p, root) for p in scan.changed} if scan is not None else None
     since = (scan.since or []) if scan is not None else []
+    if appended:  # the items of the matches gone: removed, and what they reach decided
+        since = since + [i for n, (_made, _new, gone) in appended.items() for i in _gone(graph, state, n, gone)]
     if changed is not None and isinstance(state, CookState):
         found = _from_tables(graph, state, scope, changed, since)
         return None if found is None else Delta(found[0], found[1], appended)
@@ -180,6 +186,38 @@ def affected(
     dirty += _of_scope(graph, state, since, set(scope))  # (``Scan.since``)
     found = _closure(graph, state, dirty, children, total)
     return None if found is None else Delta(found[0], children, appended)
+
+
+def _may_grow(graph, state, scope: list[str], appended: dict) -> bool:
+    """Whether the delta walk makes what the full walk makes of ``appended``: each pattern holds
+    the items the manifest listed (it describes the state), and the full walk would record no new
+    item ahead (``Walk._announce``, which plans the items missing from the store that can be known
+    before anything runs: a partition that a static partitioner other than a wait-for-all makes of
+    the new items, anything below a node that holds no item yet), which the delta walk does not."""
+    if any(state.item_count(graph.name, n) != made + len(gone) for n, (made, _new, gone) in appended.items()):
+        return False
+    for name in scope:
+        node = graph.nodes[name]
+        if node.is_partitioner and node.type_name != "wait_for_all" and not node.needs_cooked_inputs:
+            return False
+        if node.inputs and not state.item_count(graph.name, name):
+            return False
+    return True
+
+
+def _gone(graph, state, name: str, paths: list[str]) -> list[str]:
+    """The ids of file pattern ``name``'s items that stand for ``paths`` (absolute: matches gone),
+    found by their files where the state can look them up (``CookState.items_holding``)."""
+    wanted = {files.relative(p, graph.root) for p in paths}
+    holding = getattr(state, "items_holding", None)
+    ids = holding(graph.name, sorted(wanted)) if holding is not None else state.item_ids_of(graph.name, name)
+    found = []
+    for item_id in ids:
+        item = state.items.get(item_id)
+        if item is not None and item.graph == graph.name and item.node == name and item.outputs:
+            if item.outputs[0][PATH] in wanted:
+                found.append(item_id)
+    return found
 
 
 def named_since(graph, state, scan: Scan, skip: set[str]) -> list[str]:

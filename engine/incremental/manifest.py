@@ -428,7 +428,7 @@ def try_noop(
     # a recorded file now missing or not a file (a symlink's target) leaves its folder's stamp as it
     # was, yet the pattern no longer matches it: then the folders are listed
     stamps_hold = all(stats[p] is not None and S_ISREG(stats[p].st_mode) for p in changed)  # type: ignore[union-attr]
-    appended: dict[str, tuple[int, list[str]]] | None = {}  # (``Scan.appended``)
+    appended: dict[str, tuple[int, list[str], list[str]]] | None = {}  # (``Scan.appended``)
     for name, made in m["patterns"].items():  # (a pattern's: its files and its folder's stamp)
         pattern = graph.nodes.get(name)
         now = _matches_now(pattern, root, made, paths, stats, stamps_hold) if isinstance(pattern, FilePattern) else []

@@ -135,14 +135,17 @@ def patched_partition_signature(signature: str, changes: list) -> str | None:
     return f"{PARTITION_SCHEME}{total & _MASK:016x}"
 
 
-def grown_partition_signature(signature: str, node_fp: str, attrs: dict, prev, added: list) -> str:
-    """``signature`` (of partition ``prev``'s members, patched for those remade in place) after
-    members ``added`` joined at its end: its count term made for the new count, and theirs added
-    in their places, as ``partition_signature`` of every member gives it."""
-    count = len(prev.parents)
+def grown_partition_signature(signature: str, node_fp: str, attrs: dict, count: int, change: tuple) -> str:
+    """``signature`` (of a partition of ``count`` members, patched for those remade in place) after
+    the members after its first ``kept`` went (``gone``) and ``added`` came in their places
+    (``change``: kept, gone, added): its count's term made again, theirs taken out and added, as
+    ``partition_signature`` of every member gives it."""
+    kept, gone, added = change
     total = int(signature[len(PARTITION_SCHEME) :], 16)
-    total += _partition_term(node_fp, attrs, count + len(added)) - _partition_term(node_fp, attrs, count)
-    for index, member in enumerate(added, start=count):
+    total += _partition_term(node_fp, attrs, kept + len(added)) - _partition_term(node_fp, attrs, count)
+    for index, member in enumerate(gone, start=kept):
+        total -= member_term(index, member)
+    for index, member in enumerate(added, start=kept):
         total += member_term(index, member)
     return f"{PARTITION_SCHEME}{total & _MASK:016x}"
 
