@@ -56,9 +56,7 @@ def command(cook_id, node, item_ref, status, since, db, as_json) -> None:
                 detail["status"] = status_now(RUNNING, log.writer_pid())
             return _show_cook(detail, as_json)
         rows = queries.cooks(state)
-        writer = log.writer_pid()
-        for r in rows:
-            r["status"] = status_now(r["status"], writer)
+        history.told_now(log, rows)  # died: recorded running with no process, or ended by the next cook
         if status:
             rows = [r for r in rows if r["status"] == status]
         if since is not None:

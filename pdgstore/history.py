@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pdgstore import codec, itembatch, queries, reasons, tables
+from pdgstore import codec, itembatch, liveness, queries, reasons, tables
 from pdgstore.errors import BadRef
 from pdgstore.events import REGISTRY
 from pdgstore.inserts import chunks
@@ -181,11 +181,14 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: boo
             rows.append({"node": node, "total": total, **{k: counts[k] for k in NODE_COUNTS}})
     rows += [{"node": node, "total": 0, **{k: counts[k] for k in NODE_COUNTS}} for node, counts in per_node.items()]
     ended_ns, seconds, items = queries.cook_end(cook)
+    status = cook.status
+    if liveness.died_end(status, cook.message, cook.pid):  # ended at its last own event, not its end's
+        status, ended_ns, seconds = liveness.DIED, *_died(log, cook_id, cook.message, cook.started_ns, cook.ended_ns)
     return {
         "cook_id": cook_id,
         "graph": cook.graph,
         "node": cook.node or None,  # None: the whole graph's cook ("no value" is null, never "")
-        "status": cook.status,
+        "status": status,
         "message": cook.message or None,
         "started_ns": cook.started_ns,
         "ended_ns": ended_ns,
@@ -206,6 +209,56 @@ def cook_detail(log: EventLog, cook_id: int, state: ReadState, *, ran_names: boo
         ],
         "warnings": fates.warnings,
     }
+
+
+def told_now(log: EventLog, cooks: list[dict]) -> None:
+    """Cooks' rows (``queries.cooks``) as a reader tells them now (``pdgstore.liveness``), in place:
+    one recorded running that no process runs, ``died``; one whose end the next cook recorded for
+    it, having died, ``died`` too, ended at its last own event, its seconds counted to there."""
+    writer = log.writer_pid() if any(row["status"] == liveness.RUNNING for row in cooks) else None
+    for row in cooks:
+        if row["status"] == liveness.RUNNING:
+            row["status"] = liveness.status_now(liveness.RUNNING, writer)
+        elif liveness.died_end(row["status"], row["message"] or "", row["pid"]):
+            row["status"] = liveness.DIED
+            row["ended_ns"], row["seconds"] = _died(
+                log, row["cook_id"], row["message"], row["started_ns"], row["ended_ns"]
+            )
+
+
+def _died(log: EventLog, cook_id: int, message: str, started_ns: int, ended_ns: int) -> tuple[int, float]:
+    """(ended_ns, seconds) of a cook that died: to its last own event (``last_own_event``), or as
+    recorded when none is left in the log (compacted)."""
+    last = last_own_event(log, cook_id, message)
+    ended_ns = last if last is not None else ended_ns
+    return ended_ns, round((ended_ns - started_ns) / 1e9, 3)
+
+
+def last_own_event(log: EventLog, cook_id: int, message: str) -> int | None:
+    """The time of the last event cook ``cook_id`` recorded itself, the next cook having recorded its
+    end for it (``liveness.died_end``): what the next cook appended (its unfinished items cancelled
+    with ``message``, then its end) are the last of its events, so the last of its own is found by
+    bisecting its events by seq through their index, never reading them all (a cook killed with
+    10^5 unfinished items has as many cancels). None when the log holds none of its own."""
+    span = log.cook_span(cook_id)
+    if span is None:
+        return None
+    said = message.encode()
+    sql = "SELECT seq, time_ns, kind, payload FROM events WHERE cook_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1"
+
+    def own(seq: int) -> tuple | None:  # the cook's last event at or before ``seq``, if its own
+        row = log.conn.execute(sql, (cook_id, seq)).fetchone()
+        after = row[2] == "CookFinished" or (row[2] == "WorkItemStateChanged" and said in row[3])
+        return None if after else row
+
+    low, high = span
+    if own(low) is None:
+        return None
+    while high - low > 1:  # own(low), not own(high)
+        middle = (low + high) // 2
+        low, high = (middle, high) if own(middle) is not None else (low, middle)
+    last = own(low)
+    return last[1] if last is not None else None
 
 
 #: a node's columns in a cook's detail: what the cook's summary counts (``queries.COOK_COUNTS``),

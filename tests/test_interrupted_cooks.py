@@ -3,7 +3,7 @@ cancelled with Ctrl-C, or killed.
 
 - The next cook's reason for an item the cancelled cook did not finish names what changed since
   the item's last result, not what the cancelled attempt was for (``decide.since_result``).
-- A killed cook, recorded cancelled by the next one, is summed up by what its events say it did
+- A killed cook, its end recorded by the next one (told died), is summed up by what its events say it did
   (``engine.cook.summary.counted``): its summary, its ``CookFinished`` and ``pdg history COOK``'s
   node rows agree, and replay gives the same.
 """
@@ -135,7 +135,7 @@ def test_a_killed_cook_is_summed_up_by_what_its_events_say_it_did(project):
     again = project.pdg("cook", "s.py", "--set", "delay=0", "--json")
     assert again.exit_code == 0, again.output
     [dead, _] = json.loads(project.pdg("history", "--json").stdout)["cooks"]
-    assert dead["status"] == "cancelled" and "ended before it recorded its end" in dead["message"]
+    assert dead["status"] == "died" and "ended before it recorded its end" in dead["message"]  # liveness.died_end
     cooked = project.pdg("events", "--cook", "1", "--kind", "WorkItemCooked", "--json").stdout.splitlines()
     ran = sum(json.loads(line)["payload"]["state"] == "cooked_success" for line in cooked)
     assert ran >= 4

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from pdgstore.engine.schedulers import orphans
 
 from pdgstore import events as ev
-from pdgstore import history
+from pdgstore import history, liveness
 from pdgstore.queries import COOK_COUNTS, JSON_SCHEMA
 from pdgstore.readmodel import TableState
 
@@ -67,14 +67,8 @@ def recover_dead_cook(recorder: Recorder, pid_alive: Callable[[int], bool] | Non
     if cook is None:
         return None
     log = recorder.log
-    why = log.stopped_note(cook.pid) if log is not None else ""
-    if why:  # it noted why in the writer lock as it stopped
-        message = f"the cook (pid {cook.pid}) stopped on a write error it could not record: {why}"
-    else:
-        message = (
-            f"the cook (pid {cook.pid}) ended before it recorded its end (its process died, or a write to the "
-            "store failed)"
-        )
+    why = log.stopped_note(cook.pid) if log is not None else ""  # noted in the writer lock as it stopped
+    message = liveness.dead_message(cook.pid, why)  # readers tell the cook died by these words
     store_dir = os.path.dirname(recorder.log.path) if recorder.log is not None else ""
     started = log.jobs_started(cook.cook_id) if log is not None else list(state.jobs)
     # its jobs still running: stopped before any reruns
