@@ -188,6 +188,13 @@ def _step(log: EventLog, state: ReadState, item_id: str, cook_id: int, name, pat
         )
     elif cooked is not None and cooked.reason.get("accepted"):
         action, clause = "reuse", f"was reused in cook {cook_id}: its files were accepted by hand"
+    elif cooked is not None and cooked.reason.get("kept"):  # held below a cancel (``reasons.upstream_cancelled``)
+        held = cooked.reason
+        action = "reuse"
+        clause = (
+            f"was reused in cook {cook_id}: what it depends on came out as before once"
+            f" {name(held.get('from_item', ''))}, which cook {held.get('cook', '')} was cancelled before, ran again"
+        )
     elif cooked is not None and cooked.reason.get("cause") == "script_named":  # (``scriptpath.signed_as_recorded``)
         action, reason = "update", dict(cooked.reason)
         because = reasons.describe(reason, name, path)
@@ -249,8 +256,14 @@ def _dirty_step(log: EventLog, item, name, path=str) -> dict:
         "action": "dirty",
         "cache_state": reason.get("cache_state", "dirty_always"),
         "reason": reason,
-        "text": f"{item.name} was dirtied{by} and runs at the next cook: {because}",
+        "text": f"{item.name} was dirtied{by} and {_next_cook(reason)} at the next cook: {because}",
     }
+
+
+def _next_cook(reason: dict) -> str:
+    """What the next cook does with a dirty item: one below a cancel (``reasons.upstream_cancelled``)
+    runs only if what it depends on comes out otherwise (``engine.incremental.decide.held``)."""
+    return "is checked again" if reason.get("cause") == "upstream_cancelled" else "runs"
 
 
 def _merges(state: ReadState, item_id: str) -> bool:

@@ -168,6 +168,19 @@ def upstream() -> dict:
     return {"cause": "upstream", "cache_state": "dirty_stale"}
 
 
+def upstream_cancelled(item_id: str, cook_id: int, result_state: str) -> dict:
+    """A result (in ``result_state``) below ``item_id``, which cook ``cook_id`` was to run again (a
+    change reached it) and was cancelled before it finished: what the result was made from may be
+    stale. Recorded again with ``kept`` when what it depends on came out the same after all."""
+    return {
+        "cause": "upstream_cancelled",
+        "from_item": item_id,
+        "cook": cook_id,
+        "result_state": result_state,
+        "cache_state": "dirty_stale",
+    }
+
+
 def from_item(reason: dict, producer: str | None) -> dict:
     """``reason`` naming the upstream item whose change it is (the chain ``pdg explain`` follows)."""
     if producer:
@@ -235,6 +248,9 @@ CAUSES: dict[str, Callable[[dict, Callable[[str], str]], str]] = {
     "cache_mode": lambda r, name: f"its node's cache mode is {r.get('mode')}",
     "user": lambda r, name: f"it was dirtied by hand ({r.get('message') or 'pdg dirty'})",
     "upstream": lambda r, name: "what it was made from changed",
+    "upstream_cancelled": lambda r, name: (
+        f"cook {r.get('cook', '')} was cancelled before {name(r['from_item'])}, upstream of it, ran again"
+    ),
 }
 
 

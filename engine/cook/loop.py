@@ -9,7 +9,8 @@ flushed at least every ``tick_s`` and always before the terminal or an event han
 
 A failed item stops its own branch only: independent branches finish, and the cook ends failed.
 ``cancel()`` (Ctrl-C) stops scheduling, waits ``grace_s`` for running items, records the rest as
-cooked_cancel, and flushes.
+cooked_cancel and the recorded items below them it never reached dirty (``engine.cook.cancelmarks``),
+and flushes.
 
 A dry run (``pdg cook --dry-run``, ``Cook.plan``) is the same cook with nothing carried out but the
 decisions: no log (the events change a copy of the state only), no handlers, no runs, and an
@@ -23,7 +24,7 @@ import queue
 import time
 from collections.abc import Callable
 
-from pdgstore.engine.cook import results
+from pdgstore.engine.cook import cancelmarks, results
 from pdgstore.engine.cook import static as static_graph
 from pdgstore.engine.cook.dispatch import Dispatch, Host
 from pdgstore.engine.cook.handlers import Handlers, translate
@@ -521,6 +522,8 @@ class Cook:
         if cancelled:
             for item_id in self._started_walk.unfinished():
                 self.settle.cancelled(item_id, self._cancel_reason)
+            if not self.generate_only:  # what it reached no further keeps a result it may not have
+                cancelmarks.mark_unreached(self._started_walk, rec)
         generation_failed = self._generation_failed
         if cancelled:
             status, message = "cancelled", self._cancel_reason
