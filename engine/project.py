@@ -15,7 +15,7 @@ from pdgstore.engine.cook.summary import CookSummary
 from pdgstore.engine.errors import UnknownNode
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.loader import load_graph
-from pdgstore.engine.incremental import decide, delta, manifest
+from pdgstore.engine.incremental import decide, delta, grown, manifest
 from pdgstore.engine.incremental.signatures import why_members
 
 from pdgstore import locate
@@ -184,9 +184,9 @@ def cook_in(
         whole = node is None
         if summary.status == "success" and not generate_only and (whole or cook.left_consistent):
             scan, touched = cook.scan, cook.touched()
-            added = [i for ids in cook.walk.added.values() for i in ids] if cook.walk is not None else []
+            added, dropped = grown.of_walk(cook.walk)
             since = (
-                manifest.Since(scan.manifest, touched, scan.same_graph, scan.results, added)
+                manifest.Since(scan.manifest, touched, scan.same_graph, scan.results, added, dropped)
                 if touched is not None and scan is not None and scan.manifest is not None
                 else None
             )

@@ -396,12 +396,12 @@ class _Batch:
                 inserts.append((ord_, *row))
             if old is None:
                 link += [(p, item_id) for p in as_list(item.parents)]
-            elif item.parents is not old[4] and (was := as_list(old[4])) != (now := as_list(item.parents)):
+            elif item.parents is not old[4] and (had := as_list(old[4])) != (has := as_list(item.parents)):
                 # the links that changed alone: a partition of 100,000 members that gained or lost
                 # one deleted and wrote every link again (the full walk's recook and the delta's)
-                gone, kept = set(was), set(now)
-                unlink += [(p, item_id) for p in was if p not in kept]
-                link += [(p, item_id) for p in now if p not in gone]
+                had_set, has_set = set(had), set(has)
+                unlink += [(p, item_id) for p in had if p not in has_set]
+                link += [(p, item_id) for p in has if p not in had_set]
             for field, was, now in zip(LIST_FIELDS, old[4:7] if old else (None,) * 3, lists_of(item)):
                 if now is not was:
                     write_list(conn, item_id, field, was, now)

@@ -145,11 +145,15 @@ def test_a_match_inserted_among_the_recorded_ones_or_removed_takes_the_full_walk
 
 
 @pytest.mark.parametrize("change", ["last removed", "last two removed, one added"])
-def test_the_last_inputs_removed_remove_their_chains_alone_as_the_full_walk_would(wide, tmp_path, change):
+def test_the_last_inputs_removed_remove_their_chains_alone_as_the_full_walk_would(wide, tmp_path, change, monkeypatch):
     """No item before them moves: their items and chains are removed, the wait-for-all merged
-    without them from its own record (the gone members' records kept by ``Items.removed``)."""
+    without them from its own record (the gone members' records kept by ``Items.removed``), the
+    manifest patched without their files."""
     wide.inputs(300)
     twin = _twins(wide, tmp_path)
+    patched: list = []
+    real = manifest.patched
+    monkeypatch.setattr(manifest, "patched", lambda *a: patched.append(real(*a)) or patched[-1])
     for p in (wide, twin):
         os.remove(p.root / "in" / "f0299.txt")
         if change != "last removed":
@@ -164,6 +168,7 @@ def test_the_last_inputs_removed_remove_their_chains_alone_as_the_full_walk_woul
     _same(wide, twin)
     # the partition's links to its members as a fold from zero makes them (only those that changed written)
     assert wide.pdg("check").exit_code == 0
+    assert patched and patched[0] is not None
     assert (wide.root / "out2/all.txt").read_text() == (twin.root / "out2/all.txt").read_text()
     with EventLog.open(str(wide.db), writer=True) as log:  # the manifest proves the next cook a no-op
         assert manifest.try_noop(log, load_graph(str(wide.root / "wide.py")))[0] is not None

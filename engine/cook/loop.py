@@ -247,14 +247,14 @@ class Cook:
         return out
 
     def touched(self) -> list[str] | None:
-        """After a delta walk that removed and renumbered no item, and used the no-op manifest's
-        scan: the items it generated and decided (those it added among them: ``Walk.added``), of the
-        nodes that are no partitioners (every other item is as that manifest recorded it:
-        ``manifest.Since``); else None."""
+        """After a delta walk that renumbered no item, and used the no-op manifest's scan: the items
+        it generated and decided (those it added among them: ``Walk.added``; it may have removed
+        some too: ``grown.of_walk``), of the nodes that are no partitioners (every other item is as
+        that manifest recorded it: ``manifest.Since``); else None."""
         walk = self.walk
         if self.reused_all and self.scan is not None:
             return []  # nothing changed: the scan found every file as the manifest recorded it
-        if walk is None or walk.affected is None or walk.moved or self.scan is None:
+        if walk is None or walk.affected is None or walk.renumbered or self.scan is None:
             return None
         touched = [i for run in walk.runs.values() if not run.node.is_partitioner for i in run.items]
         return touched + delta.named_since(self.graph, self.state, self.scan, set(touched))

@@ -8,22 +8,29 @@ node's count grown by its new items: listing every recorded file again cost such
 W(100,000) as long as its walk (every item's row decoded for its outputs).
 
 A file a new item records that the manifest lists already (another item records it too), or a
-new match that would not sort last, leaves the manifest to be listed whole, as before.
+new match that would not sort last, leaves the manifest to be listed whole, as before. The items
+a delta cook removed (the last matches gone) take their files out of the columns (``without``):
+a file gone that stayed listed would fail every no-op proof after it.
 """
 
 from __future__ import annotations
+
+from bisect import bisect_left
 
 from pdgstore.engine.files import records as files
 
 from pdgstore.events import MTIME_NS, PATH, SIZE
 
 
-def counts(old: dict, items, added: list[str]) -> dict:
-    """The manifest's items per node (``old``) with the new ones (``added``: ids) counted."""
+def counts(old: dict, items, added: list[str], dropped: list[tuple[str, list[str]]]) -> dict:
+    """The manifest's items per node (``old``) with the new ones (``added``: ids) counted, and
+    those removed (``dropped``: (node, paths) each) not."""
     out = dict(old)
     for item_id in added:
         node = items[item_id].node
         out[node] = out.get(node, 0) + 1
+    for node, _paths in dropped:
+        out[node] = out.get(node, 0) - 1
     return out
 
 
@@ -56,3 +63,43 @@ def listed(root: str, items, added: list[str], columns: tuple, place: dict, patt
             return None
         patterns[name] = {**patterns[name], "files": recorded + places}
     return new
+
+
+def without(root: str, dropped: list[tuple[str, list[str]]], columns: tuple, patterns: dict) -> list[str] | None:
+    """Take the files of the items a delta cook removed (``dropped``: (node, the paths of its
+    outputs) each) out of the manifest's ``columns`` and ``patterns``, in place, where the
+    places after them move down; the paths taken out. None when one is not listed, or twice."""
+    paths, mtimes, sizes = columns
+    wanted = {path for _node, listed in dropped for path in listed}
+    if not wanted:
+        return []
+    found = [at for at, path in enumerate(paths) if path in wanted]
+    if len(found) != len(wanted):
+        return None
+    gone = set(found)
+    for name, recorded in patterns.items():
+        places = [at for at in recorded["files"] if at not in gone]
+        patterns[name] = {**recorded, "files": [at - bisect_left(found, at) for at in places]}
+    for column in (paths, mtimes, sizes):
+        column[:] = [value for at, value in enumerate(column) if at not in gone]
+    return sorted(wanted)
+
+
+def of_walk(walk) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """What a delta walk added (ids, as generated) and removed ((node, its files' paths) each, from
+    its record before: ``Items.removed`` keeps it) in nodes that are no partitioners: what the
+    manifest its scan read is patched with (``manifest.Since``). A removed item with no record
+    kept is left out, and then the counts tell the manifest apart: it is listed whole."""
+    if walk is None:
+        return [], []
+    nodes = walk.graph.nodes
+    added = [i for node, ids in walk.added.items() if not nodes[node].is_partitioner for i in ids]
+    before = (walk.items.before if walk.items is not None else None) or {}
+    dropped = [
+        (node, [o[PATH] for o in before[i].outputs])
+        for node, ids in walk.dropped.items()
+        if not nodes[node].is_partitioner
+        for i in ids
+        if i in before
+    ]
+    return added, dropped

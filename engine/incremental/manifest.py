@@ -234,15 +234,16 @@ def _compressed(inner: dict) -> bytes:
 @dataclass
 class Since:
     """What a delta cook changed since the manifest its scan read (``Scan.manifest``): the items
-    it generated and decided (``touched``: of the nodes that are no partitioners), none removed or
-    renumbered, and of those the ones it added (``added``, in the order generated); every other
-    item is as that manifest recorded it."""
+    it generated and decided (``touched``: of the nodes that are no partitioners), none
+    renumbered, and of those the ones it added (``added``, in the order generated), and the files
+    of those it removed (``dropped``); every other item is as that manifest recorded it."""
 
     manifest: bytes  # as ``Scan.manifest`` holds it
     touched: list[str]
     same_graph: bool = False  # as ``Scan.same_graph`` says
     results: list | None = None  # the manifest's own (``Scan.results``)
     added: list[str] = field(default_factory=list)
+    dropped: list[tuple[str, list[str]]] = field(default_factory=list)  # removed: (node, its files' paths)
 
 
 def patched(graph: Graph, state: State, since: Since) -> dict | None:
@@ -259,9 +260,12 @@ def patched(graph: Graph, state: State, since: Since) -> dict | None:
     if old.get("attr_files") or any(attrfiles.holds_files(state.items[i].attrs) for i in since.touched):
         return None  # file attributes' records, listed apart: listed again (``attrfiles.manifest_listing``)
     counts = {name: state.item_count(graph.name, name) for name in graph.topological_order()}  # ids left unread
-    if counts != grown.counts(old["counts"], state.items, since.added):
+    if counts != grown.counts(old["counts"], state.items, since.added, since.dropped):
         return None  # an item was added or removed after all
     paths = old["paths"]
+    gone = grown.without(graph.root, since.dropped, (paths, old["mtimes"], old["sizes"]), old["patterns"])
+    if gone is None or (gone and _held_elsewhere(graph, state, gone, set(since.touched))):
+        return None
     # nothing touched (a cook that reused every item): the lists stay as they are, unsearched
     place = dict(zip(paths, range(len(paths)))) if since.touched else {}
     if since.touched and len(place) != len(paths):
