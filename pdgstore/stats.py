@@ -14,7 +14,6 @@ from pdgstore.itembatch import KIND as BATCH_KIND
 from pdgstore.itembatch import batch_counts
 from pdgstore.log import EventLog
 from pdgstore.snapshots import SNAPSHOT_VERSION
-from pdgstore.timetravel import OVERLAY_EVENTS
 
 
 def stats(log: EventLog) -> dict:
@@ -76,11 +75,11 @@ def _stats(log: EventLog) -> dict:
             "snapshots": len(read_by_check),
             "snapshot_bytes": sum(s["bytes"] for s in read_by_check),
         },
-        # --at a point: within the last overlay_events events (and no compaction), the tables with
-        # the items changed since folded back (pdgstore.timetravel); earlier, a replay of at most
-        # replay_at_most events from the snapshot before the point
+        # --at a point: with no compaction, any point of the log (all of its events) is the tables
+        # with the items changed since folded back (pdgstore.timetravel); after one, a replay of
+        # at most replay_at_most events from the snapshot before the point
         "time_travel": {
-            "overlay_events": 0 if base else OVERLAY_EVENTS,
+            "overlay_events": 0 if base else last,
             "replay_at_most": max(gaps),
         },
     }

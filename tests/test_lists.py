@@ -294,7 +294,7 @@ def test_the_state_at_a_point_after_patches_reads_no_list_it_does_not_show(schem
         assert schema2.pdg("cook", "wide.py").exit_code == 0
     with EventLog.open(str(schema2.db)) as log:
         state, point = refs.state_at(log, "cook~1")
-        gather = state.then.items[_item_id(str(schema2.db), "gather_1")]
+        gather = state.item(_item_id(str(schema2.db), "gather_1"))  # folded up to the point
         assert type(gather.outputs) is patches.PatchedList and gather.outputs._values is None
         old = log.state_at(point.seq)
         assert queries.status(state) == queries.status(old)

@@ -1,0 +1,181 @@
+"""Work items as they were at an earlier seq, folded from their own events, a chunk at a time:
+what time travel (``pdgstore.timetravel``) reads when an answer asks for an item the events after
+that seq changed.
+
+Why a classification: most events after a point change no item's graph, node, state, existence or
+order (a ``touch`` of every input restats each input's item, deleting one input renumbers every
+later item: 100,000 and 200,000 events at W(100,000)). A status at the point needs only the items
+whose *shape* changed (``SHAPE_KINDS``); every other item is what its row holds now but for the
+fields ``DETAIL_KINDS`` write (``DETAIL_FIELDS``: attributes, outputs, name, index), and is folded
+only when an answer reads it. ``DETAIL_KINDS`` is an allow-list: an item kind added later is a
+shape kind until a test (``tests/test_timetravel_scale.py``) shows that its fold changes nothing else.
+
+The fold is ``projection.APPLY``, the one fold, over an item's own events up to the seq, the batch
+that generated it (``pdgstore.itembatch``) and its node's ``NodeDirtied`` events: exactly what a
+replay applies to that item (no other event touches an item's row). An item whose life (from the
+generation at its row's ``ord``) spans the seq needs only the events of that life, and its batch is
+the log's first row at or after its ``ord`` (``Folder.fold``'s ``ords``: no search of its node's
+batches). An item no shape event followed needs only the kinds that write its detail fields
+(``DETAIL_WRITERS``, ``Folder.details``): its other fields are its row's.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from pdgstore import codec, itembatch, tables
+from pdgstore.inserts import chunks
+from pdgstore.itemlists import as_list
+from pdgstore.projection import APPLY
+from pdgstore.state import Item, State, paused_gc
+
+#: item event kinds whose fold changes only an item's ``DETAIL_FIELDS``: never its graph, node,
+#: state, cook id, times, error, signature, reason, parents, inputs, job, existence or place in
+#: its node's order
+DETAIL_KINDS = frozenset(
+    {"WorkItemRestatted", "WorkItemRenumbered", "WorkItemAttribSet", "WorkItemOutputAdded", "WorkItemLogged"}
+)
+DETAIL_FIELDS = ("name", "index", "attrs", "outputs")
+#: the detail kinds that change an item's name (a name at a point is found through them)
+RENAME_KINDS = frozenset({"WorkItemRenumbered"})
+#: every other kind that changes items: what a status at a point must fold the items of
+SHAPE_KINDS = tuple(sorted((tables.ITEM_KINDS - DETAIL_KINDS) | {itembatch.KIND, "NodeDirtied"}))
+#: the item kinds whose fold may write a ``DETAIL_FIELDS`` field (with the batch): the others
+#: (a state changed, a job started or ended, dirtied) are left out of ``Folder.details``
+DETAIL_WRITERS = DETAIL_KINDS | {"WorkItemGenerated", "WorkItemCooked", "WorkItemAccepted"}
+#: ids folded at a time (one ``IN`` list of events per ``inserts.IN_LIST`` of them)
+FOLD_CHUNK = 2_000
+#: decoded batches kept (a chunk of a node's items falls in one or two batches of 10,000)
+_BATCHES_KEPT = 4
+_COLUMNS = "seq, time_ns, cook_id, graph, kind, subject, payload"
+
+
+def marks(values) -> str:
+    return ",".join("?" * len(values))
+
+
+def kinds_in(kinds) -> str:
+    return ", ".join(repr(k) for k in sorted(kinds))
+
+
+class Folder:
+    """Folds items' own events up to ``seq`` (``fold``, ``details``), caching what chunks share:
+    the ``NodeDirtied`` events of a node, the last decoded batches."""
+
+    def __init__(self, conn, seq: int) -> None:
+        self.conn, self.seq = conn, seq
+        self._dirtied: dict[tuple[str, str], list] = {}
+        self._batches: OrderedDict[int, object] = OrderedDict()
+
+    def fold(self, ids, ords: dict[str, int] | None = None) -> tuple[State, dict[str, int]]:
+        """The items of ``ids`` that existed at ``seq``, as a ``State`` (only them), and each one's
+        place in its node's order (the seq of the generation that began its life then). ``ords``:
+        the ``ord`` of those whose row's life spans ``seq`` (read from then on)."""
+        return self._fold(list(ids), ords or {}, None)
+
+    def details(self, rows: list[tuple]) -> dict[str, Item]:
+        """The items of table rows (``tables.ITEM_COLUMNS`` or ``SUMMARY_COLUMNS``) that no shape
+        event followed since ``seq``, as they were then: the row, with the ``DETAIL_FIELDS`` its
+        life's events up to ``seq`` gave it."""
+        ords = {r[1]: r[0] for r in rows}
+        then, _ = self._fold(list(ords), ords, DETAIL_WRITERS)
+        found = {}
+        for row in rows:
+            item = tables.item_from_row(row, self.conn, lazy=True)
+            folded = then.items[item.item_id]
+            for name in DETAIL_FIELDS:
+                setattr(item, name, getattr(folded, name))
+            found[item.item_id] = item
+        return found
+
+    def _fold(self, ids: list[str], ords: dict[str, int], kinds) -> tuple[State, dict[str, int]]:
+        conn, seq = self.conn, self.seq
+        ords = {i: ords[i] for i in ids if i in ords}
+        rows: list = []
+        where = "" if kinds is None else f" AND kind IN ({kinds_in(kinds)})"
+        with paused_gc():
+            for chunk in chunks(sorted(ids)):
+                rows += conn.execute(
+                    f"SELECT {_COLUMNS} FROM events WHERE subject IN ({marks(chunk)}) AND seq <= ?{where}",
+                    (*chunk, seq),
+                ).fetchall()
+            rows = [r for r in rows if r[0] >= ords.get(r[5], 0)]  # the events of the life at ``seq``
+            own = {r[5] for r in rows if r[4] == "WorkItemGenerated" and r[0] == ords.get(r[5])}
+            # lazy: the lists of a partition's or gather's events (an entry per member) stay packed
+            # until an answer reads them; a status or a listing never does
+            events = [e for e in codec.from_rows(rows, lazy=True) if e.kind in tables.ITEM_KINDS]
+            events += self._batched([i for i in ids if i not in ords])
+            events += self._batched_at({i: o for i, o in ords.items() if i not in own})
+            if kinds is None:
+                for key in {(e.graph, e.node) for e in events if e.kind == "WorkItemGenerated"}:
+                    events += self._node_dirtied(key)
+            events.sort(key=lambda e: e.seq)
+            state, ords_then = State(), {}
+            for e in events:
+                if e.kind == "WorkItemGenerated" and e.item_id not in state.items:
+                    ords_then[e.item_id] = e.seq
+                elif e.kind == "WorkItemOutputAdded" and e.item_id in state.items:  # the fold that reads a list
+                    item = state.items[e.item_id]
+                    item.outputs = as_list(item.outputs)
+                APPLY[e.kind](state, e)
+        return state, ords_then
+
+    def _node_dirtied(self, key: tuple[str, str]) -> list:
+        found = self._dirtied.get(key)
+        if found is None:
+            sql = f"SELECT {_COLUMNS} FROM events WHERE subject = ? AND kind = 'NodeDirtied' AND seq <= ?"
+            rows = self.conn.execute(sql, (key[1], self.seq)).fetchall()
+            found = self._dirtied[key] = [e for e in codec.from_rows(rows) if e.graph == key[0]]
+        return found
+
+    def _batch(self, row: tuple):
+        event = self._batches.get(row[0])
+        if event is None:
+            event = self._batches[row[0]] = next(iter(codec.from_rows([row])))
+            if len(self._batches) > _BATCHES_KEPT:
+                self._batches.popitem(last=False)
+        return event
+
+    def _batched(self, ids: list[str]) -> list:
+        """The ``WorkItemGenerated`` events of ``ids`` up to ``seq`` that batches stand for: only
+        the batches that made them (``itembatch.batches_of``), and of each only those items' events."""
+        if not ids:
+            return []
+        wanted = set(ids)
+        return [
+            e
+            for row in itembatch.batches_of(self.conn, ids, until=self.seq)
+            for e in itembatch.expand(self._batch(row), wanted)
+        ]
+
+    def _batched_at(self, ords: dict[str, int]) -> list:
+        """The ``WorkItemGenerated`` events of items whose life began at ``ords`` in a batch: the
+        log's first row at or after each ``ord`` (one probe of the primary key each, in SQLite)."""
+        by_batch: dict[int, set[str]] = {}
+        items = sorted(ords.items(), key=lambda pair: pair[1])
+        for chunk in chunks(items):
+            values = ",".join(["(?, ?)"] * len(chunk))
+            sql = (
+                f"WITH o(item_id, ord) AS (VALUES {values}) "
+                "SELECT item_id, (SELECT seq FROM events WHERE seq >= o.ord ORDER BY seq LIMIT 1) FROM o"
+            )
+            for item_id, seq in self.conn.execute(sql, [v for pair in chunk for v in pair]):
+                if seq is not None and seq <= self.seq:
+                    by_batch.setdefault(seq, set()).add(item_id)
+        out = []
+        for seq, wanted in sorted(by_batch.items()):
+            row = self.conn.execute(f"SELECT {_COLUMNS} FROM events WHERE seq = ?", (seq,)).fetchone()
+            if row[4] == itembatch.KIND:
+                out += itembatch.expand(self._batch(row), wanted)
+        return out
+
+
+def changed_since(conn, ids: list[str], seq: int, kinds: frozenset[str] | None = None) -> set[str]:
+    """Those of ``ids`` that an event after ``seq`` (of ``kinds``, when given) is about: through
+    the subject index, a probe per id."""
+    found: set[str] = set()
+    where = "" if kinds is None else f" AND kind IN ({kinds_in(kinds)})"
+    for chunk in chunks(ids):
+        sql = f"SELECT DISTINCT subject FROM events WHERE subject IN ({marks(chunk)}) AND seq > ?{where}"
+        found.update(r[0] for r in conn.execute(sql, (*chunk, seq)))
+    return found
