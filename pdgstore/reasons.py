@@ -164,6 +164,12 @@ def user(message: str) -> dict:
     return {"cause": "user", "cache_state": "dirty_always", "message": message}
 
 
+def appended(batch: str, first_sub: str) -> dict:
+    """A sub-item the job of ``batch`` appended (``appendSubItem``): new, it runs for what its batch
+    ran for, which its batch's first sub-item ``first_sub`` says (the chain ``pdg explain`` follows)."""
+    return {"cause": "appended", "batch": batch, "from_item": first_sub, "cache_state": "dirty_new"}
+
+
 def upstream() -> dict:
     return {"cause": "upstream", "cache_state": "dirty_stale"}
 
@@ -248,6 +254,9 @@ CAUSES: dict[str, Callable[[dict, Callable[[str], str]], str]] = {
     "cache_mode": lambda r, name: f"its node's cache mode is {r.get('mode')}",
     "user": lambda r, name: f"it was dirtied by hand ({r.get('message') or 'pdg dirty'})",
     "upstream": lambda r, name: "what it was made from changed",
+    "appended": lambda r, name: (
+        f"its batch {r['batch']}'s job appended it (appendSubItem): the batch ran for what {name(r['from_item'])} ran for"
+    ),
     "upstream_cancelled": lambda r, name: (
         f"cook {r.get('cook', '')} was cancelled before {name(r['from_item'])}, upstream of it, ran again"
     ),

@@ -41,6 +41,7 @@ from pdgstore.engine.schedulers.contract import (
 from pdgstore.engine.schedulers.pathmap import path_map_env
 
 from pdgstore import events as ev
+from pdgstore import reasons
 from pdgstore.state import State
 
 if TYPE_CHECKING:
@@ -308,6 +309,8 @@ class Dispatch:
         index = self.batches.join(batch, item_id)
         emit = self.host.recorder.emit
         self.running[item_id] = batch.scheduler
+        # it runs for what its batch ran for (``pdg explain`` goes on to the first sub-item's reason)
+        emit(ev.WorkItemDirtied, item_id=item_id, reason=reasons.appended(batch.name, batch.subs[0]))
         emit(ev.WorkItemStateChanged, item_id=item_id, state="scheduled")
         self._in_batch(item_id, batch, index, f"sub item {index}, appended by its job")
         if batch.pid:
