@@ -16,9 +16,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from pdgstore import itemlists, itemorder, tables
+from pdgstore.cookstate import FILE_ATTR
 from pdgstore.damage import DECODE_ERRORS, damaged
 from pdgstore.inserts import chunks
-from pdgstore.state import CookRecord, GraphInfo, Item, State
+from pdgstore.state import CookRecord, GraphInfo, Item, State, holds_files
 
 #: the largest code point: ``prefix + HIGH`` bounds every string that starts with ``prefix``
 HIGH = "\U0010ffff"
@@ -194,9 +195,26 @@ class TableState:
     def iter_files_of(self, graph: str, node: str) -> Iterator[tuple[str, Sequence, Sequence, bool]]:
         """(item id, outputs, inputs, whether it has parents) of the node's items, in generation
         order, one row at a time: what a watcher keeps of them (``files_from_row``)."""
+        for row in self.iter_watched_of(graph, node):
+            yield row[:4]
+
+    def iter_watched_of(self, graph: str, node: str) -> Iterator[tuple[str, Sequence, Sequence, bool, dict | None]]:
+        """``iter_files_of``'s rows, each with the item's attributes when they hold a file attribute
+        (None else): what a watcher keeps, file attributes' files included. Only a detail holding the
+        bytes such an attribute's packed type begins with (``cookstate.FILE_ATTR``) is decoded for
+        them: a graph without file attributes decodes none."""
         sql = "SELECT item_id, body, detail FROM items WHERE graph = ? AND node = ? ORDER BY ord"
+        mark = FILE_ATTR[0][1:]  # what both begin with after the array's length: one search a row
         for row in self.conn.execute(sql, (graph, node)):
-            yield files_from_row(row, self.conn)
+            item_id, outputs, inputs, has_parents = files_from_row(row, self.conn)
+            detail, attrs = row[2], None
+            if mark in detail:
+                try:
+                    attrs = tables.unpack(detail)[1]
+                except DECODE_ERRORS as exc:
+                    raise damaged(item_id, exc) from None
+                attrs = attrs if holds_files(attrs) else None
+            yield item_id, outputs, inputs, has_parents, attrs
 
     def item_ids_of(self, graph: str, node: str) -> list[str]:
         sql = "SELECT item_id FROM items WHERE graph = ? AND node = ? ORDER BY ord"

@@ -167,6 +167,12 @@ def unchanged(attrs: dict, stats, root: str) -> bool:
     return True
 
 
+def named(attrs: dict):
+    """Each value of ``attrs``' file attributes that names a file: ``[path, tag]``, or its record
+    (``RECORDED`` long) once its file was recorded (what ``pdg watch`` watches: ``engine.live``)."""
+    return _named(attrs) if holds_files(attrs) else iter(())
+
+
 def _named(attrs: dict):
     """Each value of ``attrs``' file attributes that names a file (a path, recorded or not)."""
     for attr in attrs.values():

@@ -1,8 +1,9 @@
 """What ``pdg watch`` watches, and whether a file system event there changed anything.
 
 The watched set comes from the store and the graph, never from walking the disk: every file an
-item of the graph read or wrote (by its record), the folders where a file pattern could gain a
-match, the graph file and its local Python modules. Events are hints: ``verify`` asks the stat
+item of the graph read or wrote (by its record), every file its file attributes name (recorded, or
+``ABSENT``: named before it was there, whose creation is the change; ``engine.files.attrfiles``),
+the folders where a file pattern could gain a match, the graph file and its local Python modules. Events are hints: ``verify`` asks the stat
 cascade (``engine.files.records.check``) whether a hinted file really changed, so a touch, an editor's
 temporary file or an output the cook itself wrote just now (recorded after it was written) cooks
 nothing. Work per hint is a dict lookup, a regex match per file pattern and at most one stat and
@@ -19,6 +20,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from pdgstore.engine.files import attrfiles
 from pdgstore.engine.files import records as files
 from pdgstore.engine.graph.api import Graph
 from pdgstore.engine.graph.nodes import FilePattern
@@ -33,6 +35,8 @@ GRAPH, CHANGED = "graph", "changed"
 #: its hash as UTF-8
 _KEPT = struct.Struct("<qqI")
 _STAT = struct.Struct("<qq")  # its start: what a scan compares
+#: the kept record of a file a file attribute names that was not there when its item was recorded
+ABSENT = b""
 
 
 def pattern_regex(pattern: str) -> re.Pattern:
@@ -134,8 +138,8 @@ class WatchSet:
         if store is not None:
             for name in scope:
                 merges = graph.nodes[name].is_partitioner
-                for item_id, outputs, inputs, has_parents in store.iter_files_of(graph.name, name):
-                    ws._hold(item_id, ws._record(outputs, inputs, has_parents, merges))
+                for item_id, outputs, inputs, has_parents, attrs in store.iter_watched_of(graph.name, name):
+                    ws._hold(item_id, ws._record(outputs, inputs, has_parents, merges, attrs))
         for name in scope:
             node = graph.nodes[name]
             if isinstance(node, FilePattern):
@@ -162,18 +166,21 @@ class WatchSet:
                     new_dirs |= self._release(item_id)
                 continue
             old = self._owned_by(item_id)
-            paths = self._record(item.outputs, item.inputs, bool(item.parents), graph.nodes[item.node].is_partitioner)
+            merges = graph.nodes[item.node].is_partitioner
+            paths = self._record(item.outputs, item.inputs, bool(item.parents), merges, item.attrs)
             if paths != old:  # same files with new records (the common recook): no bookkeeping
                 new_dirs |= self._release(item_id)
                 new_dirs |= self._hold(item_id, paths)
         if new_dirs:
             self.place()
 
-    def _record(self, outputs, inputs, has_parents: bool, merges: bool = False) -> tuple:
+    def _record(self, outputs, inputs, has_parents: bool, merges: bool = False, attrs: dict | None = None) -> tuple:
         """Take an item's file records; its paths. Each file is held by the item that made it (or
         found it): a partition's outputs are its members' (``merges``) and a child's inputs are its
         parents' outputs, so only a root item's inputs are its own. That keeps a recook of a
-        partition of 10,000 members from touching 10,000 records here."""
+        partition of 10,000 members from touching 10,000 records here. The files its file
+        attributes (``attrs``) name are held by every item holding them (a child inherits its
+        parent's, records and all), a partition's by its members, each file's newest record kept."""
         root, absolute, records, kept = self.root, files.absolute, self.records, self._kept
         paths = []
         if not merges:
@@ -186,6 +193,14 @@ class WatchSet:
             if path not in records:
                 records[path] = kept(rec)
             paths.append(path)
+        if attrs and not merges:
+            for value in attrfiles.named(attrs):
+                path = absolute(value[PATH], root)
+                if len(value) >= attrfiles.RECORDED:
+                    records[path] = kept(value)
+                elif path not in records:
+                    records[path] = ABSENT
+                paths.append(path)
         return tuple(paths)
 
     def _kept(self, rec) -> bytes | tuple:
@@ -207,7 +222,7 @@ class WatchSet:
     def record(self, path: str) -> list | None:
         """The record of the watched file at ``path`` (absolute) as the store last saw it, or None."""
         kept = self.records.get(path)
-        if kept is None:
+        if not kept:  # none, or ``ABSENT``
             return None
         if isinstance(kept, tuple):
             return [files.relative(path, self.root), *kept]
@@ -294,7 +309,10 @@ class WatchSet:
                     graph_changed.append(path)
                 continue
             rec = self.record(path)
-            if rec is not None:
+            if rec is None and self.records.get(path) == ABSENT:
+                if os.path.isfile(path):  # named before it was there: there now
+                    changed.append(path)
+            elif rec is not None:
                 verdict, current = files.check(rec, self.root)
                 if verdict == files.TOUCHED and current is not None:
                     self.records[path] = self._kept(current)  # the next event on it needs no hash
@@ -325,10 +343,11 @@ class WatchSet:
         for path, kept in self.records.items():
             st = stats.get(path)
             if st is None:
-                hints.add(path)
+                if kept != ABSENT:  # (still not there: nothing to say)
+                    hints.add(path)
             elif type(kept) is bytes:
                 if not kept.startswith(pack(st.st_size, st.st_mtime_ns)):
-                    hints.add(path)
+                    hints.add(path)  # (``ABSENT``'s: the file is there now)
             elif st.st_size != kept[SIZE - TAG] or st.st_mtime_ns != kept[MTIME_NS - TAG]:
                 hints.add(path)
         for path in self.graph_files:
