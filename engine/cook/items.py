@@ -87,6 +87,7 @@ class Items:
             and decide.born_as_recorded(prev, new, self.stats, self.root, self.settle.remade)
         ):
             decision = decide.reuse(prev, new["name"], new["index"])
+            self.cache.reused(new["name"])
         else:
             signature = incremental.item_signature(self.node_fp[name], new["attrs"], new["inputs"], new["outputs"])
             decision = decide.born(prev, new, signature, self.node_reasons.get(name))
@@ -103,6 +104,7 @@ class Items:
             and node.name in self.shortcut
             and decide.clean(prev, new["parents"], self.stats, self.root, self.settle.remade)
         ):
+            self.cache.reused(new["name"])
             return self.carry_out(item_id, decide.reuse(prev, new["name"], new["index"]), node)
         signature = incremental.item_signature(self.node_fp[node.name], new["attrs"], new["inputs"])
         expected: list | None = None if node.expected_outputs else []

@@ -12,7 +12,9 @@ Cache modes per node, as PDG's:
 
 The cache check of one file asks the cache handlers registered for its tag, most specific first
 (Hit or Miss decides, Skip passes on), then the built-in check: the file exists and, when a hash is
-recorded, still has it (the stat cascade). ``PDG_CACHE_DEBUG=1`` prints every decision to stderr.
+recorded, still has it (the stat cascade). ``PDG_CACHE_DEBUG=1`` prints every decision to stderr:
+each file's check, and each item a recook reuses because it and its files are as recorded, which it
+tells from their stat without a check (``reused``).
 """
 
 from __future__ import annotations
@@ -66,6 +68,16 @@ class CacheChecker:
     def _say(self, item, path: str, handler: str, result: str) -> None:
         if self.debug:
             print(f"pdg cache: {item.name} {path}: {handler} -> {result}", file=sys.stderr, flush=True)
+
+    def reused(self, name: str) -> None:
+        """Item ``name`` is reused without a cache check: it and its files are as recorded, by their
+        stat (``decide.clean``, ``born_as_recorded``): a cache decision, said as the checks are."""
+        if self.debug:
+            print(
+                f"pdg cache: {name}: reused: it and its files are as recorded (by their stat)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def check(self, expected: list[list], item) -> CacheCheck:
         """Check ``expected`` file records (full records, or ``[path, tag]`` when nothing is recorded)
