@@ -9,8 +9,7 @@ flushed at least every ``tick_s`` and always before the terminal or an event han
 
 A failed item stops its own branch only: independent branches finish, and the cook ends failed.
 ``cancel()`` (Ctrl-C) stops scheduling, waits ``grace_s`` for running items, records the rest as
-cooked_cancel and the recorded items below them it never reached dirty (``engine.cook.cancelmarks``),
-and flushes.
+cooked_cancel and what they feed dirty (``engine.cook.cancelmarks``), and flushes.
 
 A dry run (``pdg cook --dry-run``, ``Cook.plan``) is the same cook with nothing carried out but the
 decisions: no log (the events change a copy of the state only), no handlers, no runs, and an
@@ -522,8 +521,7 @@ class Cook:
         if cancelled:
             for item_id in self._started_walk.unfinished():
                 self.settle.cancelled(item_id, self._cancel_reason)
-            if not self.generate_only:  # what it reached no further keeps a result it may not have
-                cancelmarks.mark_unreached(self._started_walk, rec)
+            cancelmarks.mark_unreached(self._started_walk, rec)  # what it never reached may be stale
         generation_failed = self._generation_failed
         if cancelled:
             status, message = "cancelled", self._cancel_reason

@@ -30,11 +30,10 @@ The outcomes, by kind of item:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import NamedTuple
 
 from pdgstore.engine.files import attrfiles
-from pdgstore.engine.incremental import scriptpath
+from pdgstore.engine.incremental import held, scriptpath
 from pdgstore.engine.incremental.signatures import signed_before, why, why_members
 
 from pdgstore import events as ev
@@ -76,8 +75,7 @@ _NEED_EXPECTED = Decision(NEED_EXPECTED)
 def record_of(item):
     """The record a decision weighs, None when there is none worth it: an item only announced
     (recorded before its parents cooked, by a cook or ``--generate-only``) or a partition placed but
-    never merged is decided as new. An item ``held`` dirty below a cancelled cook's work is weighed
-    as the result it holds (a copy in that state, its mark kept: ``reuse`` records it so again)."""
+    never merged is decided as new; one ``held`` below a cancel, as the result it holds."""
     if (
         item is not None
         and item.state in ("uncooked", "waiting")
@@ -86,21 +84,7 @@ def record_of(item):
         and not item.outputs
     ):
         return None
-    if item is not None and held(item):
-        return replace(item, state=item.reason["result_state"])
-    return item
-
-
-def held(item) -> bool:
-    """An item a cancelled cook recorded dirty because it stopped work upstream of it
-    (``engine.cook.cancelmarks``): its result stands until what it depends on is made again, then
-    it is decided as any result is (early cutoff included), not rerun as a dirtied item is."""
-    reason = item.reason
-    return (
-        item.state == "dirty"
-        and reason.get("cause") == "upstream_cancelled"
-        and reason.get("result_state") in DONE_STATES
-    )
+    return held.as_result(item) if held.is_held(item) else item
 
 
 def announced_as(item, new: dict) -> bool:
@@ -298,19 +282,8 @@ def reuse(
         events.append((ev.WorkItemRenumbered, {"item_id": item_id, "name": name, "index": index}))
     restat = outputs if outputs is not None and outputs != prev.outputs else None
     refreshed = attrfiles.refreshed(prev.attrs, attrs) if attrs else None
-    if prev.reason.get("cause") == "upstream_cancelled" and prev.signature != ACCEPTED:
-        # ``held`` (``record_of``'s copy): its result recorded again, the mark gone, files refreshed
-        kept = {
-            "item_id": item_id,
-            "state": prev.state,
-            "attrs": refreshed or {},
-            "outputs": list(prev.outputs) if restat is None else restat,
-            "started_ns": prev.started_ns,
-            "duration_ns": prev.duration_ns,
-            "signature": prev.signature,
-            "reason": {**prev.reason, "kept": True},
-        }
-        events.append((ev.WorkItemCooked, kept))
+    if held.marked(prev):  # a held item's result recorded again, its mark gone (``held``)
+        events.append((ev.WorkItemCooked, held.restored(prev, restat, refreshed)))
     elif restat is not None or refreshed:  # (v2: with attrs, outputs [] keeps the item's)
         fields = {"item_id": item_id, "outputs": restat or [], **({"attrs": refreshed} if refreshed else {})}
         events.append((ev.WorkItemRestatted, fields))
@@ -597,12 +570,7 @@ def merged(
 ) -> Decision:
     """A partition whose members all cooked: reuse it if they are what it merged last time, else
     ``merge`` them (its node's rule: ``Partitioner.merged``) into it."""
-    if (
-        prev is not None
-        and prev.state in DONE_STATES
-        and prev.signature in (signature, ACCEPTED)
-        and (item is prev or held(item))  # placed as recorded (held: ``record_of`` gave a copy)
-    ):
+    if held.same(item, prev) and prev.state in DONE_STATES and prev.signature in (signature, ACCEPTED):
         # the members' files are the same, but one rerun (cut off early) or touched has new stats
         attrs, outputs = merge(members, own)  # the node's rule ("Merge Output Files"), as when merged
         return reuse(prev, prev.name, prev.index, outputs, signature, attrs)
