@@ -51,8 +51,9 @@ from pdgstore.queries import JSON_SCHEMA
 @json_option_saying("Print one JSON line per cook (no status lines).")
 def command(graph, node, sets, debounce, poll, rescan, jobs, db, as_json) -> None:
     """Cook GRAPH (or NODE and what it needs), then watch every file the store knows it reads
-    (file pattern inputs and folders where new matches appear, every item's input files, the graph
-    file and its local modules) and recook only what changed. Ctrl-C stops it (exit 0)."""
+    (file pattern inputs and folders where new matches appear, every item's input files and the
+    files its file attributes name, the graph file and its local modules) and recook only what
+    changed. Ctrl-C stops it (exit 0)."""
     return_large_blocks()
     with render.json_stdout(as_json) as out:  # what the graph's own code prints: to stderr
         store = os.path.abspath(db) if db else store_beside(graph)  # as pdg cook names it
