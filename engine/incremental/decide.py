@@ -84,7 +84,7 @@ def record_of(item):
         and not item.outputs
     ):
         return None
-    return held.as_result(item) if held.is_held(item) else item
+    return held.as_result(item) if item is not None and item.state == "dirty" and held.is_held(item) else item
 
 
 def announced_as(item, new: dict) -> bool:
