@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from pdgstore import codec, itembatch, tables
+from pdgstore.baseitems import BEHIND, BaseItems
 from pdgstore.inserts import chunks
 from pdgstore.itemlists import as_list
 from pdgstore.projection import APPLY
@@ -58,27 +59,36 @@ def kinds_in(kinds) -> str:
     return ", ".join(repr(k) for k in sorted(kinds))
 
 
+class Unplaced(Exception):
+    """An item gone from the tables whose place in its node's order at a point after a compacted
+    log's base cannot be told from the base snapshot's neighbours: fold the whole state instead."""
+
+
 class Folder:
     """Folds items' own events up to ``seq`` (``fold``, ``details``), caching what chunks share:
-    the ``NodeDirtied`` events of a node, the last decoded batches."""
+    the ``NodeDirtied`` events of a node, the last decoded batches. In a compacted log (``base``,
+    at or before ``seq``) an item whose life began at or before the base starts from its state in
+    the base snapshot (``pdgstore.baseitems``)."""
 
-    def __init__(self, conn, seq: int) -> None:
-        self.conn, self.seq = conn, seq
+    def __init__(self, conn, seq: int, base: int = 0) -> None:
+        self.conn, self.seq, self.base = conn, seq, base
+        self.base_items = BaseItems(conn, base) if base else None
         self._dirtied: dict[tuple[str, str], list] = {}
         self._batches: OrderedDict[int, object] = OrderedDict()
 
-    def fold(self, ids, ords: dict[str, int] | None = None) -> tuple[State, dict[str, int]]:
+    def fold(self, ids, ords: dict[str, int] | None = None, *, jobs: bool = False) -> tuple[State, dict[str, int]]:
         """The items of ``ids`` that existed at ``seq``, as a ``State`` (only them), and each one's
         place in its node's order (the seq of the generation that began its life then). ``ords``:
-        the ``ord`` of those whose row's life spans ``seq`` (read from then on)."""
-        return self._fold(list(ids), ords or {}, None)
+        the ``ord`` of those whose row's life spans ``seq`` (read from then on). ``jobs``: their
+        jobs too (a compacted log's base holds those of its items: a pass of their own)."""
+        return self._fold(list(ids), ords or {}, None, jobs)
 
     def details(self, rows: list[tuple]) -> dict[str, Item]:
         """The items of table rows (``tables.ITEM_COLUMNS`` or ``SUMMARY_COLUMNS``) that no shape
         event followed since ``seq``, as they were then: the row, with the ``DETAIL_FIELDS`` its
         life's events up to ``seq`` gave it."""
         ords = {r[1]: r[0] for r in rows}
-        then, _ = self._fold(list(ords), ords, DETAIL_WRITERS)
+        then, _ = self._fold(list(ords), ords, DETAIL_WRITERS, False)
         found = {}
         for row in rows:
             item = tables.item_from_row(row, self.conn, lazy=True)
@@ -88,7 +98,7 @@ class Folder:
             found[item.item_id] = item
         return found
 
-    def _fold(self, ids: list[str], ords: dict[str, int], kinds) -> tuple[State, dict[str, int]]:
+    def _fold(self, ids: list[str], ords: dict[str, int], kinds, jobs: bool) -> tuple[State, dict[str, int]]:
         conn, seq = self.conn, self.seq
         ords = {i: ords[i] for i in ids if i in ords}
         rows: list = []
@@ -105,12 +115,13 @@ class Folder:
             # until an answer reads them; a status or a listing never does
             events = [e for e in codec.from_rows(rows, lazy=True) if e.kind in tables.ITEM_KINDS]
             events += self._batched([i for i in ids if i not in ords])
-            events += self._batched_at({i: o for i, o in ords.items() if i not in own})
+            events += self._batched_at({i: o for i, o in ords.items() if i not in own and o > self.base})
+            state, ords_then = self._seeded(ids, ords, jobs)
             if kinds is None:
-                for key in {(e.graph, e.node) for e in events if e.kind == "WorkItemGenerated"}:
+                nodes = {(e.graph, e.node) for e in events if e.kind == "WorkItemGenerated"}
+                for key in nodes | state.node_items.keys():
                     events += self._node_dirtied(key)
             events.sort(key=lambda e: e.seq)
-            state, ords_then = State(), {}
             for e in events:
                 if e.kind == "WorkItemGenerated" and e.item_id not in state.items:
                     ords_then[e.item_id] = e.seq
@@ -119,6 +130,36 @@ class Folder:
                     item.outputs = as_list(item.outputs)
                 APPLY[e.kind](state, e)
         return state, ords_then
+
+    def _seeded(self, ids: list[str], ords: dict[str, int], jobs: bool) -> tuple[State, dict]:
+        """A state holding, of ``ids``, those whose life began at or before a compacted log's base
+        as they were there (none in a log never compacted), and their places."""
+        state: State = State()
+        places: dict = {}
+        wanted = [i for i in ids if ords.get(i, 0) <= self.base] if self.base_items is not None else []
+        if not wanted:
+            return state, places
+        assert self.base_items is not None
+        found, before = self.base_items.items(sorted(wanted, key=lambda i: ords.get(i, 0)))
+        for item_id, item in found.items():
+            state.items[item_id] = item
+            state.node_items.setdefault((item.graph, item.node), {})[item_id] = None
+            places[item_id] = ords[item_id] if item_id in ords else self._place(before[item_id])
+        if jobs:
+            state.jobs.update(self.base_items.jobs(found))
+        return state, places
+
+    def _place(self, before: list[str]) -> float:
+        """A place in the tables' order for an item gone from them, after the nearest item before
+        it in the base snapshot that they still hold (the snapshot keeps generation order), and
+        before the next one (places are whole numbers)."""
+        rows = dict(self.conn.execute(f"SELECT item_id, ord FROM items WHERE item_id IN ({marks(before)})", before))
+        for back, item_id in enumerate(reversed(before), 1):
+            if item_id in rows:
+                return rows[item_id] + back / (len(before) + 1)
+        if len(before) < BEHIND:  # among the snapshot's first items: before every item it holds
+            return (len(before) + 1) / (BEHIND + 1)
+        raise Unplaced(before[-1])
 
     def _node_dirtied(self, key: tuple[str, str]) -> list:
         found = self._dirtied.get(key)

@@ -19,8 +19,10 @@ A name can change after S (renumbering): ``items_named`` finds the item named so
 items renamed since by the name their events up to S gave them (``_renamed_to``).
 
 A compacted log (``pdg compact``) no longer holds the first events of the items it folded into its
-base snapshot: the state there is the nearest snapshot plus the events up to S
-(``EventLog.state_at``), the whole state in memory.
+base snapshot: an item whose life began by the base starts from its state there, read from the
+snapshot in forward passes that keep only the items asked for (``pdgstore.baseitems``). Only when
+an item gone from the tables since cannot be placed in its node's order from its neighbours in the
+snapshot is the state the snapshot plus the events up to S (``EventLog.state_at``), whole.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import msgpack
 from pdgstore import codec, itembatch, tables
 from pdgstore.inserts import chunks
 from pdgstore.itemlists import as_list
-from pdgstore.pastitems import FOLD_CHUNK, RENAME_KINDS, SHAPE_KINDS, Folder, changed_since, kinds_in, marks
+from pdgstore.pastitems import FOLD_CHUNK, RENAME_KINDS, SHAPE_KINDS, Folder, Unplaced, changed_since, kinds_in, marks
 from pdgstore.projection import APPLY
 from pdgstore.readmodel import HIGH, TableState
 from pdgstore.state import Item, State, paused_gc
@@ -49,9 +51,12 @@ def state_at_seq(log, seq: int):
     """The state right after event ``seq``, with the read methods of ``State``."""
     if seq >= log.last_seq():
         return TableState(log)
-    if log.base_seq():
+    if seq < log.base_seq():
+        return log.state_at(seq)  # refused: that history was folded away
+    try:
+        return StateAt(log, seq)
+    except Unplaced:
         return log.state_at(seq)
-    return StateAt(log, seq)
 
 
 class StateAt(TableState):
@@ -60,7 +65,7 @@ class StateAt(TableState):
     def __init__(self, log, seq: int) -> None:
         super().__init__(log)
         self.seq = seq
-        self.folder = Folder(self.conn, seq)
+        self.folder = Folder(self.conn, seq, log.base_seq())
         self._kept: dict[str, Item | None] = {}
         with log.read_errors(), paused_gc():
             #: the items a shape event after ``seq`` is about
@@ -109,7 +114,8 @@ class StateAt(TableState):
         rows = self.conn.execute(
             f"SELECT {_COLUMNS} FROM events WHERE kind IN ({kinds}) AND seq <= ? ORDER BY seq", (self.seq,)
         )
-        state = State()
+        base = self.folder.base_items
+        state = State() if base is None else base.without_items()  # a compacted log's start
         for e in codec.from_rows(rows):
             APPLY[e.kind](state, e)
         return state
@@ -242,6 +248,10 @@ class StateAt(TableState):
         for event in codec.from_rows(self.conn.execute(sql, (itembatch.KIND, self.seq, pack(name)))):
             named += [i for i, n in zip(event.ids, event.names, strict=True) if n == name]
         found.update(changed_since(self.conn, named, self.seq, RENAME_KINDS))
+        base = self.folder.base_items
+        if base is not None:  # a name given before a compacted log's base is in its snapshot
+            sql = f"SELECT DISTINCT subject FROM events WHERE seq > ? AND kind IN ({renames})"
+            found |= base.named({r[0] for r in self.conn.execute(sql, (self.seq,))} - self.moved, name)
         return found - self.moved
 
     def items_with_prefix(self, prefix: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
@@ -292,7 +302,7 @@ class StateAt(TableState):
 
     def job(self, item_id: str) -> list | None:
         if item_id in self.moved:  # only shape events (a job started or ended, removed) change a job
-            return self.folder.fold([item_id], self.life)[0].jobs.get(item_id)
+            return self.folder.fold([item_id], self.life, jobs=True)[0].jobs.get(item_id)
         return super().job(item_id)
 
     def children(self, item_id: str) -> list[str]:
@@ -312,14 +322,14 @@ class StateAt(TableState):
             if item is not None:
                 del state.node_items[(item.graph, item.node)][item_id]
             state.jobs.pop(item_id, None)
-        then, ords = self.folder.fold(sorted(changed))
+        order = dict(self.conn.execute("SELECT item_id, ord FROM items"))
+        then, ords = self.folder.fold(sorted(changed), {i: o for i, o in order.items() if o <= self.seq}, jobs=True)
         for item in then.items.values():
             item.parents, item.inputs, item.outputs = (as_list(v) for v in (item.parents, item.inputs, item.outputs))
         state.items.update(then.items)
         state.jobs.update(then.jobs)
         state.graphs, state.cooks = self.glob.graphs, self.glob.cooks
         state.transfers, state.watches, state.schedules = self.glob.transfers, self.glob.watches, self.glob.schedules
-        order = dict(self.conn.execute("SELECT item_id, ord FROM items"))
         order.update(ords)
         state.node_items = {key: {} for key in self.node_keys()}
         for item in sorted(state.items.values(), key=lambda i: order.get(i.item_id, 0)):

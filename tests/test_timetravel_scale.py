@@ -141,33 +141,46 @@ READS = [
     ("items", "upper", "--at", "cook~1", "--json"),
     ("items", "files", "--at", "cook~1", "--json"),
     ("diff", "cook~1", "--json"),
-    ("history", "1", "--json"),
+    ("history", "cook~1", "--json"),  # (its number, below)
 ]
 
 
+@pytest.mark.parametrize("compacted", [False, True], ids=["", "compacted"])
 @pytest.mark.parametrize(
     "change, most",
     [(_touch_all, 5), (_delete_one, 5), (_add_one, 5), (_accept_node, 23)],
     ids=["touch_all", "delete_one", "add_one", "accept_node"],
 )
 def test_reads_at_the_cook_before_are_a_replays_and_fold_only_what_moved(
-    cooked_once, tmp_path, monkeypatch, change, most
+    cooked_once, tmp_path, monkeypatch, change, most, compacted
 ):
-    """``most``: the items a status folds. What moved since cook 1: the gather and the concat made
+    """``most``: the items a status folds. What moved since cook~1: the gather and the concat made
     again, an input's items added or removed, the changed one; never the 20 inputs restatted or
     renumbered. An accept moves what it accepts (an item not cooked then is cooked after it):
-    the 20 of upper and those downstream, not the 20 inputs upstream."""
+    the 20 of upper and those downstream, not the 20 inputs upstream. ``compacted``: one more
+    cook first, and the history before cook~1 folded into the base snapshot (``pdg compact``):
+    the items start from their state in it."""
     wide = copied(cooked_once, tmp_path)
+    if compacted:
+        (wide.root / "in" / "f0010.txt").write_text("changed first\n")
+        assert wide.pdg("cook", "wide.py").exit_code == 0
     change(wide)
+    if compacted:
+        assert wide.pdg("compact", "--keep-cooks", "2").exit_code == 0
+        with EventLog.open(str(wide.db)) as log:
+            assert 0 < log.base_seq() < refs.resolve(log, "cook~1").seq
     with monkeypatch.context() as m:  # the answers of the snapshot and a replay of the events up to the point
         m.setattr(refs, "state_at_seq", lambda log, seq: log.state_at(seq))
         m.setattr(timetravel, "state_at_seq", lambda log, seq: log.state_at(seq))
-        expected = {args: wide.pdg(*args) for args in READS}
+        reads = [("history", "2" if compacted else "1", "--json") if a[0] == "history" else a for a in READS]
+        expected = {args: wide.pdg(*args) for args in reads}
     folded: list[str] = []
     fold = pastitems.Folder.fold
-    monkeypatch.setattr(pastitems.Folder, "fold", lambda self, ids, ords=None: folded.extend(ids) or fold(self, ids, ords))
+    monkeypatch.setattr(
+        pastitems.Folder, "fold", lambda self, ids, ords=None, **kw: folded.extend(ids) or fold(self, ids, ords, **kw)
+    )
     _forbid_loading(monkeypatch)
-    for args in READS:
+    for args in reads:
         folded.clear()
         r = wide.pdg(*args)
         assert r.exit_code == 0 and expected[args].exit_code == 0, r.output
