@@ -13,6 +13,7 @@ goes on from where it stopped; an item it has passed starts it again from the be
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 import msgpack
@@ -81,22 +82,8 @@ class BaseItems:
 
     def named(self, ids, name: str) -> set[str]:
         """Those of ``ids`` that the base names ``name`` (a pass of its own, keeping only them)."""
-        need = set(ids)
-        found = set()
-        count = self._part("items")
-        unpacker = self._unpacker
-        for _ in range(count):
-            if not need:
-                break
-            key = unpacker.unpack()
-            if key in need:
-                need.discard(key)
-                if unpacker.unpack()[3] == name:  # Item.PLAIN: item_id, graph, node, name, ...
-                    found.add(key)
-            else:
-                unpacker.skip()
-        self.close()
-        return found
+        items = self._entries("items", ids)
+        return {key for key, values in items if values[3] == name}  # Item.PLAIN: item_id, graph, node, name
 
     def without_items(self) -> State:
         """The base's graphs, cooks and registry (the small parts), without its items or jobs."""
@@ -113,21 +100,24 @@ class BaseItems:
 
     def jobs(self, ids) -> dict[str, list]:
         """id -> the item's job at the base, of those of ``ids`` that had one (a pass of its own)."""
+        return dict(self._entries("jobs", ids))
+
+    def _entries(self, part: str, ids) -> Iterator[tuple[str, Any]]:
+        """(key, value) of the entries of map ``part`` keyed by one of ``ids``, one pass, the
+        others skipped."""
         need = set(ids)
-        found = {}
-        count = self._part("jobs")
+        count = self._part(part)
         unpacker = self._unpacker
         for _ in range(count):
             if not need:
                 break
             key = unpacker.unpack()
             if key in need:
-                found[key] = unpacker.unpack()
                 need.discard(key)
+                yield key, unpacker.unpack()
             else:
                 unpacker.skip()
         self.close()
-        return found
 
     def close(self) -> None:
         if self._blob is not None:
