@@ -5,10 +5,12 @@ A cook stopped by Ctrl-C or SIGTERM records the items it made and did not finish
 result they had, cooked_success, though what they were made from was about to change: ``pdg
 status`` and ``pdg items`` said they were fine. Each such item is recorded dirty now
 (``WorkItemDirtied`` with ``reasons.upstream_cancelled``, naming the cancelled item it is below),
-so the tables, a replay of the log, ``pdg explain`` (the chain goes on through the cancelled item
-to the change that made it run) and the next cook (which reruns it, as after ``pdg dirty``) all
-say so. Only items below cancelled work are marked: one below an item that failed is left as a
-failed cook leaves it, and an item that was dirty, failed or cancelled already says so.
+so the tables, a replay of the log and ``pdg explain`` (the chain goes on through the cancelled
+item to the change that made it run) all say so. The next cook decides such an item as the result
+it holds (``engine.incremental.held``): rerun if what it depends on comes out otherwise, reused if
+that comes out as before. Only items below cancelled work are marked: one below an item that
+failed is left as a failed cook leaves it, and an item that was dirty, failed or cancelled already
+says so.
 
 What is read is what the walk knew could be reached, never the whole store: after a delta walk
 (``engine.incremental.delta``) the affected items it did not make again; after a full walk, by
