@@ -11,6 +11,7 @@ table only when iterated or sliced, inside the caller's read.
 
 from __future__ import annotations
 
+import heapq
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -178,6 +179,12 @@ class TableState:
         node, a row at a time: the node's rows as the index ``items_place`` orders them, filtered
         to ``state`` when it holds half the node or more; a rarer state's rows through
         ``items_node``, then sorted (those rows alone: what the answer returns)."""
+        for r in self._place_rows(graph, node, state, summary):
+            yield tables.item_from_row(r, self.conn, lazy=True)
+
+    def _place_rows(self, graph: str, node: str, state: str | None, summary: bool) -> Iterator[Any]:
+        """The rows of the node's items (in ``state``) in work item order, as SQLite reads them: what
+        ``iter_items_in_order`` decodes, and an overlay merges with its own items (``merged_in_order``)."""
         columns = tables.SUMMARY_COLUMNS if summary else tables.ITEM_COLUMNS
         # the node by its key alone: with graph = ? beside it, SQLite would put the value in the key's
         # expression, which then no longer matches the index's
@@ -189,8 +196,7 @@ class TableState:
                 args, index, where = (graph, node), "items_node", "graph = ? AND node = ?"
             args, where = (*args, state), where + " AND state = ?"
         sql = f"SELECT {columns} FROM items INDEXED BY {index} WHERE {where} ORDER BY {itemorder.ORDER_BY}"
-        for r in self.conn.execute(sql, args):
-            yield tables.item_from_row(r, self.conn, lazy=True)
+        return self.conn.execute(sql, args)
 
     def iter_files_of(self, graph: str, node: str) -> Iterator[tuple[str, Sequence, Sequence, bool]]:
         """(item id, outputs, inputs, whether it has parents) of the node's items, in generation
@@ -239,12 +245,27 @@ def iter_in_work_item_order(
     """The node's items (in ``state_filter``) in work item order (``pdgstore.itemorder``): the
     store's tables through their index, streamed; a state held another way (in memory, or
     ``timetravel.StateAt``'s tables under the items changed since a point) sorted from its
-    generation order (stable: ties keep it)."""
-    if type(state) is TableState:
-        yield from state.iter_items_in_order(graph, node, state_filter, summary=summary)
+    generation order (stable: ties keep it). A ``TableState`` under an overlay streams too once it
+    gives its own ``iter_items_in_order`` (``merged_in_order`` merges the two): the one it inherits
+    would leave its overlay out."""
+    own = getattr(type(state), "iter_items_in_order", None)
+    if type(state) is TableState or (own is not None and own is not TableState.iter_items_in_order):
+        yield from state.iter_items_in_order(graph, node, state_filter, summary=summary)  # type: ignore[union-attr]
         return
     items = state.iter_items_of(graph, node, state_filter, summary=summary)
     yield from sorted(items, key=lambda item: itemorder.place(node, item.name))
+
+
+def merged_in_order(
+    conn: sqlite3.Connection, node: str, rows: Iterable[tuple], items: Iterable[Item], ords: dict[str, int]
+) -> Iterator[Item]:
+    """An overlay's node in work item order, streamed: ``rows``, the tables' rows in that order
+    (``TableState._place_rows``, less those the overlay replaces), merged with the overlay's own
+    ``items`` (``ords``: their rows' order, the tie-break the index's rowid gives), sorted alone."""
+    now: Iterator[tuple[tuple[int, int], tuple | Item]] = (((itemorder.place(node, r[4]), r[0]), r) for r in rows)
+    then = sorted(((itemorder.place(node, i.name), ords[i.item_id]), i) for i in items)
+    for _, x in heapq.merge(now, then, key=lambda pair: pair[0]):
+        yield tables.item_from_row(x, conn, lazy=True) if isinstance(x, tuple) else x
 
 
 def files_from_row(row: tuple, conn: sqlite3.Connection) -> tuple[str, Sequence, Sequence, bool]:

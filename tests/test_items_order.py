@@ -129,3 +129,19 @@ def test_a_schema_4_store_is_upgraded_with_the_index(recooked):
         assert log.conn.execute("SELECT count(*) FROM meta WHERE key = 'migrated:5'").fetchone() == (1,)
     check = json.loads(recooked.pdg("check", "--json").output)
     assert check["ok"], check
+
+
+def test_an_overlay_merges_its_items_into_the_order(recooked):
+    """``merged_in_order``: the tables' rows in work item order, less those an overlay (``--at``'s
+    ``StateAt``) replaces, merged with its own items: the order the tables alone give."""
+    from pdgstore.readmodel import merged_in_order
+
+    with EventLog.open(str(recooked.db)) as log:
+        state = TableState(log)
+        whole = list(state.iter_items_in_order("g", "count", summary=True))
+        ords = dict(log.conn.execute("SELECT item_id, ord FROM items WHERE node = 'count'").fetchall())
+        for taken in ({whole[0].item_id}, {whole[2].item_id, whole[3].item_id}, {i.item_id for i in whole}):
+            rows = (r for r in state._place_rows("g", "count", None, True) if r[1] not in taken)
+            own = [i for i in reversed(whole) if i.item_id in taken]
+            merged = list(merged_in_order(log.conn, "count", rows, own, ords))
+            assert [i.item_id for i in merged] == [i.item_id for i in whole]
