@@ -22,6 +22,7 @@ batches). An item no shape event followed needs only the kinds that write its de
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 from pdgstore import codec, itembatch, tables
 from pdgstore.baseitems import BEHIND, BaseItems
@@ -39,6 +40,8 @@ DETAIL_KINDS = frozenset(
 DETAIL_FIELDS = ("name", "index", "attrs", "outputs")
 #: the detail kinds that change an item's name (a name at a point is found through them)
 RENAME_KINDS = frozenset({"WorkItemRenumbered"})
+#: every item kind whose fold writes a name or an index (with the batch)
+NAME_WRITERS = RENAME_KINDS | {"WorkItemGenerated"}
 #: every other kind that changes items: what a status at a point must fold the items of
 SHAPE_KINDS = tuple(sorted((tables.ITEM_KINDS - DETAIL_KINDS) | {itembatch.KIND, "NodeDirtied"}))
 #: the item kinds whose fold may write a ``DETAIL_FIELDS`` field (with the batch): the others
@@ -95,6 +98,31 @@ class Folder:
             folded = then.items[item.item_id]
             for name in DETAIL_FIELDS:
                 setattr(item, name, getattr(folded, name))
+            found[item.item_id] = item
+        return found
+
+    def renamed(self, rows: list[tuple]) -> dict[str, Item]:
+        """``details`` of rows whose items only renames followed since ``seq``: the row with the
+        name and index of the last event up to ``seq`` that gave them (its generation or a rename:
+        ``NAME_WRITERS``), no other event read (deleting one input renumbers every later item)."""
+        ords = {r[1]: r[0] for r in rows}
+        last: dict[str, tuple] = {}
+        kinds = kinds_in(NAME_WRITERS)
+        for chunk in chunks(list(ords)):
+            sql = f"SELECT {_COLUMNS} FROM events WHERE subject IN ({marks(chunk)}) AND seq <= ? AND kind IN ({kinds})"
+            for row in self.conn.execute(sql, (*chunk, self.seq)):
+                if row[0] >= ords[row[5]] and row[0] > last.get(row[5], (-1,))[0]:
+                    last[row[5]] = row
+        gave: dict[str, Any] = {e.item_id: e for e in codec.from_rows(last.values(), lazy=True)}  # event or item
+        if self.base:  # a life from before a compacted log's base: named there, unless renamed since
+            gave.update(
+                (i, e) for i, e in self._seeded([i for i in ords if i not in gave], ords, False)[0].items.items()
+            )
+        gave.update((e.item_id, e) for e in self._batched_at({i: o for i, o in ords.items() if i not in gave}))
+        found = {}
+        for row in rows:
+            item = tables.item_from_row(row, self.conn, lazy=True)
+            item.name, item.index = gave[item.item_id].name, gave[item.item_id].index
             found[item.item_id] = item
         return found
 
@@ -209,6 +237,16 @@ class Folder:
             if row[4] == itembatch.KIND:
                 out += itembatch.expand(self._batch(row), wanted)
         return out
+
+
+def kinds_since(conn, ids: list[str], seq: int) -> dict[str, set[str]]:
+    """id -> the kinds of the events after ``seq`` about it, of those of ``ids`` any is about."""
+    found: dict[str, set[str]] = {}
+    for chunk in chunks(ids):
+        sql = f"SELECT DISTINCT subject, kind FROM events WHERE subject IN ({marks(chunk)}) AND seq > ?"
+        for subject, kind in conn.execute(sql, (*chunk, seq)):
+            found.setdefault(subject, set()).add(kind)
+    return found
 
 
 def changed_since(conn, ids: list[str], seq: int, kinds: frozenset[str] | None = None) -> set[str]:

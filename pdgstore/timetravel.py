@@ -37,7 +37,17 @@ import msgpack
 from pdgstore import codec, itembatch, tables
 from pdgstore.inserts import chunks
 from pdgstore.itemlists import as_list
-from pdgstore.pastitems import FOLD_CHUNK, RENAME_KINDS, SHAPE_KINDS, Folder, Unplaced, changed_since, kinds_in, marks
+from pdgstore.pastitems import (
+    FOLD_CHUNK,
+    RENAME_KINDS,
+    SHAPE_KINDS,
+    Folder,
+    Unplaced,
+    changed_since,
+    kinds_in,
+    kinds_since,
+    marks,
+)
 from pdgstore.projection import APPLY
 from pdgstore.readmodel import HIGH, TableState
 from pdgstore.state import Item, State, paused_gc
@@ -137,8 +147,12 @@ class StateAt(TableState):
     def _at(self, rows: list[tuple]) -> list[Item]:
         """The items of table rows (not moved) as they were at ``seq``: a row no event since is
         about as it is; another with the detail fields its events up to ``seq`` gave it."""
-        changed = changed_since(self.conn, [r[1] for r in rows], self.seq)
-        folded = self.folder.details([r for r in rows if r[1] in changed]) if changed else {}
+        changed = kinds_since(self.conn, [r[1] for r in rows], self.seq)
+        folded = {}
+        if changed:
+            renamed = [r for r in rows if r[1] in changed and changed[r[1]] <= RENAME_KINDS]
+            folded = self.folder.details([r for r in rows if r[1] in changed and not changed[r[1]] <= RENAME_KINDS])
+            folded.update(self.folder.renamed(renamed) if renamed else {})
         return [folded[r[1]] if r[1] in changed else tables.item_from_row(r, self.conn, lazy=True) for r in rows]
 
     def _detailed(self, ids) -> dict[str, Item]:

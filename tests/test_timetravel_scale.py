@@ -73,7 +73,8 @@ def _changes(kind: str) -> tuple[bool, bool, bool]:
     shape = name = detail = False
     for state_name, payload in product(STATES, _variants(cls)):
         state = _one_item(state_name)
-        before, was, details = _shape(state), state.items["i"].name, _details(state)
+        item = state.items["i"]
+        before, was, details = _shape(state), (item.name, item.index), _details(state)
         event = cls(seq=50, cook_id=4, graph="g", **{cls.subject_field: "i"}, **payload)
         if "node" in cls.payload_fields:
             object.__setattr__(event, "node", "n")
@@ -82,7 +83,7 @@ def _changes(kind: str) -> tuple[bool, bool, bool]:
         except (KeyError, TypeError, ValueError, IndexError):
             continue  # not an event a log can hold
         shape |= _shape(state) != before
-        name |= "i" in state.items and state.items["i"].name != was
+        name |= "i" in state.items and (state.items["i"].name, state.items["i"].index) != was
         detail |= any(details[i] != d for i, d in _details(state).items() if i in details)  # removed: no detail
     return shape, name, detail
 
@@ -93,12 +94,15 @@ def test_detail_kinds_change_no_items_shape_and_shape_kinds_do(kind):
     a job...) would let ``--at`` count an item in its state now: every detail kind's fold, over
     items in every state and events with each field varied, leaves graph, node, state, cook id,
     parents, the node's order and the jobs alone; every shape kind changes one of them for some
-    event (so the variation is strong enough to tell). Only the rename kinds change a name; a kind
+    event (so the variation is strong enough to tell). Only the rename kinds change a name and an
+    index among the details, and only ``NAME_WRITERS`` among all; a kind
     left out of ``DETAIL_WRITERS`` (the fold of an item no shape event followed) changes no detail."""
     shape, name, detail = _changes(kind)
     assert shape == (kind not in pastitems.DETAIL_KINDS), kind
     if kind in pastitems.DETAIL_KINDS:
         assert name == (kind in pastitems.RENAME_KINDS), kind
+    if kind not in pastitems.NAME_WRITERS:  # an item only renamed since is read as its last name writer left it
+        assert not name, kind
     if kind not in pastitems.DETAIL_WRITERS:
         assert not detail, kind
     assert pastitems.DETAIL_KINDS <= tables.ITEM_KINDS and pastitems.RENAME_KINDS <= pastitems.DETAIL_KINDS
