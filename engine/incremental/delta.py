@@ -193,8 +193,12 @@ def _may_grow(graph, state, scope: list[str], appended: dict) -> bool:
     the items the manifest listed (it describes the state), and the full walk would record no new
     item ahead (``Walk._announce``, which plans the items missing from the store that can be known
     before anything runs: a partition that a static partitioner other than a wait-for-all makes of
-    the new items, anything below a node that holds no item yet), which the delta walk does not."""
+    the new items, anything below a node that holds no item yet), which the delta walk does not.
+    A pattern that keeps no item is the full walk's too: a node with no item is fresh, and the
+    full walk makes a fresh node's items in bulk (``engine.cook.bulk``), the delta walk one by one."""
     if any(state.item_count(graph.name, n) != made + len(gone) for n, (made, _new, gone) in appended.items()):
+        return False
+    if any(not made for made, _new, _gone in appended.values()):
         return False
     for name in scope:
         node = graph.nodes[name]
