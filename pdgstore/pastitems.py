@@ -77,7 +77,8 @@ class Folder:
         self.conn, self.seq, self.base = conn, seq, base
         self.base_items = BaseItems(conn, base) if base else None
         self._dirtied: dict[tuple[str, str], list] = {}
-        self._batches: OrderedDict[int, object] = OrderedDict()
+        self._batches: OrderedDict[int, Any] = OrderedDict()
+        self._places: dict[int, dict[str, int]] = {}  # batch seq -> id -> its place in the batch
 
     def fold(self, ids, ords: dict[str, int] | None = None, *, jobs: bool = False) -> tuple[State, dict[str, int]]:
         """The items of ``ids`` that existed at ``seq``, as a ``State`` (only them), and each one's
@@ -118,11 +119,12 @@ class Folder:
             gave.update(
                 (i, e) for i, e in self._seeded([i for i in ords if i not in gave], ords, False)[0].items.items()
             )
-        gave.update((e.item_id, e) for e in self._batched_at({i: o for i, o in ords.items() if i not in gave}))
+        names = {i: (e.name, e.index) for i, e in gave.items()}
+        names.update(self.names_in_batches({i: o for i, o in ords.items() if i not in names}))
         found = {}
         for row in rows:
             item = tables.item_from_row(row, self.conn, lazy=True)
-            item.name, item.index = gave[item.item_id].name, gave[item.item_id].index
+            item.name, item.index = names[item.item_id]
             found[item.item_id] = item
         return found
 
@@ -218,24 +220,39 @@ class Folder:
         ]
 
     def _batched_at(self, ords: dict[str, int]) -> list:
-        """The ``WorkItemGenerated`` events of items whose life began at ``ords`` in a batch: the
-        log's first row at or after each ``ord`` (one probe of the primary key each, in SQLite)."""
-        by_batch: dict[int, set[str]] = {}
-        items = sorted(ords.items(), key=lambda pair: pair[1])
-        for chunk in chunks(items):
-            values = ",".join(["(?, ?)"] * len(chunk))
-            sql = (
-                f"WITH o(item_id, ord) AS (VALUES {values}) "
-                "SELECT item_id, (SELECT seq FROM events WHERE seq >= o.ord ORDER BY seq LIMIT 1) FROM o"
-            )
-            for item_id, seq in self.conn.execute(sql, [v for pair in chunk for v in pair]):
-                if seq is not None and seq <= self.seq:
-                    by_batch.setdefault(seq, set()).add(item_id)
-        out = []
-        for seq, wanted in sorted(by_batch.items()):
-            row = self.conn.execute(f"SELECT {_COLUMNS} FROM events WHERE seq = ?", (seq,)).fetchone()
-            if row[4] == itembatch.KIND:
-                out += itembatch.expand(self._batch(row), wanted)
+        """The ``WorkItemGenerated`` events of items whose life began at ``ords`` in a batch."""
+        return [e for event, wanted in self._batches_at(ords) for e in itembatch.expand(event, wanted)]
+
+    def _batches_at(self, ords: dict[str, int]) -> list[tuple]:
+        """(batch event, the ids of ``ords`` it generated) for items whose life began at ``ords`` in
+        a batch: the log's first row at or after an ``ord`` (one probe of the primary key), and the
+        other ``ords`` its range holds (``itembatch``: a batch at seq S of N items stands for seqs
+        S - N + 1 .. S), found without another probe."""
+        found: dict[int, tuple] = {}
+        span: tuple = (1, 0, None)  # (first seq, last seq) of the batch last found, and it
+        for item_id, ord_ in sorted(ords.items(), key=lambda pair: pair[1]):
+            if not span[0] <= ord_ <= span[1]:
+                row = self.conn.execute(f"SELECT {_COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT 1", (ord_,))
+                row = row.fetchone()
+                if row is None or row[0] > self.seq or row[4] != itembatch.KIND:
+                    continue
+                event = self._batch(row)
+                span = (itembatch.first_seq(event), row[0], event)
+                if ord_ < span[0]:
+                    continue
+            found.setdefault(span[1], (span[2], set()))[1].add(item_id)
+        return list(found.values())
+
+    def names_in_batches(self, ords: dict[str, int]) -> dict[str, tuple[str, int]]:
+        """id -> (name, index) its batch gave, of the items whose life began at ``ords`` in one."""
+        out: dict[str, tuple[str, int]] = {}
+        for event, wanted in self._batches_at(ords):
+            place = self._places.get(event.seq)
+            if place is None:
+                place = self._places[event.seq] = {i: n for n, i in enumerate(event.ids)}
+                while len(self._places) > _BATCHES_KEPT:
+                    del self._places[next(iter(self._places))]
+            out.update((i, (event.names[place[i]], event.indexes[place[i]])) for i in wanted)
         return out
 
 
