@@ -77,6 +77,7 @@ class StateAt(TableState):
         self.seq = seq
         self.folder = Folder(self.conn, seq, log.base_seq())
         self._kept: dict[str, Item | None] = {}
+        self._moves: dict[tuple[str, str], Counter] | None = None
         with log.read_errors(), paused_gc():
             #: the items a shape event after ``seq`` is about
             self.moved = moved = self._moved()
@@ -279,9 +280,14 @@ class StateAt(TableState):
         return [tuple(r) for r in rows]
 
     def node_counts(self, graph: str, node: str) -> dict[str, int]:
+        if self._moves is None:  # (graph, node) -> per state, the moved items' count then less now
+            self._moves = {}
+            for g, n, s in self.now.values():
+                self._moves.setdefault((g, n), Counter())[s] -= 1
+            for g, n, s, _o, _n in self.shape.values():
+                self._moves.setdefault((g, n), Counter())[s] += 1
         counts = Counter(super().node_counts(graph, node))
-        counts.subtract(s for g, n, s in self.now.values() if (g, n) == (graph, node))
-        counts.update(s for g, n, s, _o, _n in self.shape.values() if (g, n) == (graph, node))
+        counts.update(self._moves.get((graph, node), {}))
         return {s: c for s, c in counts.items() if c > 0}
 
     def _moved_of(self, graph: str, node: str, state: str | None) -> list[tuple[int, str]]:
