@@ -53,10 +53,7 @@ def command(db, as_json) -> None:
         + ", then compares every row of the tables"
     )
     start = "from the snapshot before it, or the log's start"
-    if at["overlay_events"]:
-        p(
-            f"--at a point within the last {at['overlay_events']:,} events folds back the items changed since;"
-            f" one earlier replays at most {at['replay_at_most']:,} events ({start})"
-        )
-    else:  # a compacted log: always from a snapshot
-        p(f"--at a point replays at most {at['replay_at_most']:,} events ({start})")
+    p(
+        f"--at a point within the last {at['overlay_events']:,} events (every one held) folds back the items"
+        f" changed since; a replay goes at most {at['replay_at_most']:,} events ({start})"
+    )

@@ -75,11 +75,12 @@ def _stats(log: EventLog) -> dict:
             "snapshots": len(read_by_check),
             "snapshot_bytes": sum(s["bytes"] for s in read_by_check),
         },
-        # --at a point: with no compaction, any point of the log (all of its events) is the tables
-        # with the items changed since folded back (pdgstore.timetravel); after one, a replay of
-        # at most replay_at_most events from the snapshot before the point
+        # --at a point: any the log holds (every event from its start or its compaction base) is
+        # the tables with the items changed since folded back (pdgstore.timetravel); a replay (pdg
+        # replay, or --at when an item cannot be placed) goes at most replay_at_most events from
+        # the snapshot before the point
         "time_travel": {
-            "overlay_events": 0 if base else last,
+            "overlay_events": last - base,
             "replay_at_most": max(gaps),
         },
     }
