@@ -34,7 +34,7 @@ from itertools import islice
 
 import msgpack
 
-from pdgstore import codec, itembatch, tables
+from pdgstore import codec, itembatch, itemorder, tables
 from pdgstore.inserts import chunks
 from pdgstore.itemlists import as_list
 from pdgstore.pastitems import (
@@ -311,6 +311,38 @@ class StateAt(TableState):
             for chunk in chunks(moved, FOLD_CHUNK):
                 folded = self._folded(i for _, i in chunk)
                 yield from ((o, folded[i]) for o, i in chunk)
+
+        for _, item in merge(now(), then(), key=lambda pair: pair[0]):
+            yield item
+
+    def iter_items_in_order(
+        self, graph: str, node: str, state: str | None = None, *, summary: bool = False
+    ) -> Iterator[Item]:
+        """``iter_items_of`` in work item order (``pdgstore.itemorder``), streamed: the tables' rows
+        in that order (``_place_rows``), each as it was at ``seq`` a chunk at a time, merged with
+        the items whose place may differ then, sorted alone: the moved ones and those renamed
+        since (a renumbering gives every later item another place)."""
+        conn = self.conn
+        sql = f"SELECT DISTINCT subject FROM events WHERE seq > ? AND kind IN ({kinds_in(RENAME_KINDS)})"
+        renamed = {r[0] for r in conn.execute(sql, (self.seq,))} - self.moved
+        aside = self.moved | renamed
+
+        def now() -> Iterator[tuple[tuple, Item]]:
+            rows = iter(self._place_rows(graph, node, state, summary))
+            while got := list(islice(rows, FOLD_CHUNK)):
+                kept = [r for r in got if r[1] not in aside]
+                for row, item in zip(kept, self._at(kept), strict=True):
+                    yield (itemorder.place(node, item.name), row[0]), item
+
+        def then() -> list[tuple[tuple, Item]]:
+            ids = [i for _, i in self._moved_of(graph, node, state)]
+            out = [((itemorder.place(node, i.name), self.shape[i.item_id][3]), i) for i in self._folded(ids).values()]
+            sql = "SELECT ord, item_id FROM items WHERE graph = ? AND node = ?" + (" AND state = ?" if state else "")
+            held = [r for r in conn.execute(sql, (graph, node, *([state] if state else []))) if r[1] in renamed]
+            ords = dict((i, o) for o, i in held)
+            for chunk in chunks([i for _, i in held], FOLD_CHUNK):
+                out += [((itemorder.place(node, i.name), ords[i.item_id]), i) for i in self._detailed(chunk).values()]
+            return sorted(out, key=lambda pair: pair[0])
 
         for _, item in merge(now(), then(), key=lambda pair: pair[0]):
             yield item
