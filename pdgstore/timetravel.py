@@ -321,10 +321,18 @@ class StateAt(TableState):
         """``iter_items_of`` in work item order (``pdgstore.itemorder``), streamed: the tables' rows
         in that order (``_place_rows``), each as it was at ``seq`` a chunk at a time, merged with
         the items whose place may differ then, sorted alone: the moved ones and those renamed
-        since (a renumbering gives every later item another place)."""
+        since (a renumbering gives every later item another place). When those are half the node
+        or more (a renumbering of it), the node is sorted whole, as a replayed state is."""
         conn = self.conn
         sql = f"SELECT DISTINCT subject FROM events WHERE seq > ? AND kind IN ({kinds_in(RENAME_KINDS)})"
         renamed = {r[0] for r in conn.execute(sql, (self.seq,))} - self.moved
+        sql = "SELECT ord, item_id FROM items WHERE graph = ? AND node = ?" + (" AND state = ?" if state else "")
+        held = [r for r in conn.execute(sql, (graph, node, *([state] if state else []))) if r[1] in renamed]
+        moved = self._moved_of(graph, node, state)
+        if (len(held) + len(moved)) * 2 >= sum(self.node_counts(graph, node).values()):
+            items = self.iter_items_of(graph, node, state, summary=summary)
+            yield from sorted(items, key=lambda item: itemorder.place(node, item.name))
+            return
         aside = self.moved | renamed
 
         def now() -> Iterator[tuple[tuple, Item]]:
@@ -335,13 +343,12 @@ class StateAt(TableState):
                     yield (itemorder.place(node, item.name), row[0]), item
 
         def then() -> list[tuple[tuple, Item]]:
-            ids = [i for _, i in self._moved_of(graph, node, state)]
-            out = [((itemorder.place(node, i.name), self.shape[i.item_id][3]), i) for i in self._folded(ids).values()]
-            sql = "SELECT ord, item_id FROM items WHERE graph = ? AND node = ?" + (" AND state = ?" if state else "")
-            held = [r for r in conn.execute(sql, (graph, node, *([state] if state else []))) if r[1] in renamed]
-            ords = dict((i, o) for o, i in held)
-            for chunk in chunks([i for _, i in held], FOLD_CHUNK):
-                out += [((itemorder.place(node, i.name), ords[i.item_id]), i) for i in self._detailed(chunk).values()]
+            folded = self._folded(i for _, i in moved).values()
+            out = [((itemorder.place(node, i.name), self.shape[i.item_id][3]), i) for i in folded]
+            columns = tables.SUMMARY_COLUMNS if summary else tables.ITEM_COLUMNS
+            for chunk in chunks([i for _, i in held]):
+                rows = conn.execute(f"SELECT {columns} FROM items WHERE item_id IN ({marks(chunk)})", chunk).fetchall()
+                out += [((itemorder.place(node, i.name), r[0]), i) for r, i in zip(rows, self._at(rows), strict=True)]
             return sorted(out, key=lambda pair: pair[0])
 
         for _, item in merge(now(), then(), key=lambda pair: pair[0]):

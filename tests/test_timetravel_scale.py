@@ -127,6 +127,11 @@ def _delete_one(wide) -> None:
     assert wide.pdg("cook", "wide.py").exit_code == 0
 
 
+def _delete_late(wide) -> None:
+    (wide.root / "in" / "f0015.txt").unlink()  # 4 of 20 renumbered: a listing merges the rest in order
+    assert wide.pdg("cook", "wide.py").exit_code == 0
+
+
 def _add_one(wide) -> None:
     (wide.root / "in" / "a0000.txt").write_text("first by name\n")  # before every other: renumbers them
     assert wide.pdg("cook", "wide.py").exit_code == 0
@@ -152,8 +157,8 @@ READS = [
 @pytest.mark.parametrize("compacted", [False, True], ids=["", "compacted"])
 @pytest.mark.parametrize(
     "change, most",
-    [(_touch_all, 5), (_delete_one, 5), (_add_one, 5), (_accept_node, 23)],
-    ids=["touch_all", "delete_one", "add_one", "accept_node"],
+    [(_touch_all, 5), (_delete_one, 5), (_delete_late, 5), (_add_one, 5), (_accept_node, 23)],
+    ids=["touch_all", "delete_one", "delete_late", "add_one", "accept_node"],
 )
 def test_reads_at_the_cook_before_are_a_replays_and_fold_only_what_moved(
     cooked_once, tmp_path, monkeypatch, change, most, compacted
