@@ -145,3 +145,16 @@ def test_an_overlay_merges_its_items_into_the_order(recooked):
             own = [i for i in reversed(whole) if i.item_id in taken]
             merged = list(merged_in_order(log.conn, "count", rows, own, ords))
             assert [i.item_id for i in merged] == [i.item_id for i in whole]
+
+
+
+def test_the_web_views_items_are_in_work_item_order(recooked):
+    """The web view's node listing (``/api/items``) lists as ``pdg items`` does, now and at a point."""
+    from pdgstore.engine.web.api import WebApi
+
+    web = WebApi(str(recooked.db))
+    for at, names in ((None, range(1, 7)), ("cook:3", range(1, 6))):
+        listed = web.items("g", "count", at=at)
+        assert listed["names"] == [f"count_{n}" for n in names]
+        args = ["items", "count", "--json"] + (["--at", at] if at else [])
+        assert listed["ids"] == [r["item_id"] for r in json.loads(recooked.pdg(*args).output)["items"]]

@@ -22,7 +22,7 @@ from pdgstore.events import STATES
 from pdgstore.explain import explain
 from pdgstore.liveness import RUNNING, status_now
 from pdgstore.log import EventLog
-from pdgstore.readmodel import TableState
+from pdgstore.readmodel import TableState, iter_in_work_item_order
 
 #: item events read per ``changes`` answer at most: past it the page reloads the node instead
 CHANGES_LIMIT = 20000
@@ -80,12 +80,13 @@ class WebApi:
 
     def items(self, graph: str, node: str, at: str | None = None) -> dict:
         """A node's items as columns: ``ids``, ``names``, ``states`` (indexes into ``states``),
-        ``times`` (cook seconds, 0 when not cooked) and ``sizes`` (bytes of output files)."""
+        ``times`` (cook seconds, 0 when not cooked) and ``sizes`` (bytes of output files), in
+        work item order, as ``pdg items`` lists them (``pdgstore.itemorder``)."""
         with self._reading() as log:
             state, point = refs.state_at(log, at)
             _find_node(state, graph, node)
             ids, names, codes, times, sizes = [], [], [], [], []
-            for item in state.iter_items_of(graph, node, summary=True):  # one at a time: 100,000 made 191 MB
+            for item in iter_in_work_item_order(state, graph, node, summary=True):  # one at a time: 100,000 made 191 MB
                 ids.append(item.item_id)
                 names.append(item.name)
                 codes.append(STATE_CODES.get(item.state, 0))
