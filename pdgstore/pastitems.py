@@ -51,7 +51,7 @@ DETAIL_WRITERS = DETAIL_KINDS | {"WorkItemGenerated", "WorkItemCooked", "WorkIte
 FOLD_CHUNK = 2_000
 #: decoded batches kept (a chunk of a node's items falls in one or two batches of 10,000)
 _BATCHES_KEPT = 4
-_COLUMNS = "seq, time_ns, cook_id, graph, kind, subject, payload"
+EVENT_COLUMNS = "seq, time_ns, cook_id, graph, kind, subject, payload"
 
 
 def marks(values) -> str:
@@ -110,7 +110,7 @@ class Folder:
         last: dict[str, tuple] = {}
         kinds = kinds_in(NAME_WRITERS)
         for chunk in chunks(list(ords)):
-            sql = f"SELECT {_COLUMNS} FROM events WHERE subject IN ({marks(chunk)}) AND seq <= ? AND kind IN ({kinds})"
+            sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE subject IN ({marks(chunk)}) AND seq <= ? AND kind IN ({kinds})"
             for row in self.conn.execute(sql, (*chunk, self.seq)):
                 if row[0] >= ords[row[5]] and row[0] > last.get(row[5], (-1,))[0]:
                     last[row[5]] = row
@@ -136,7 +136,7 @@ class Folder:
         with paused_gc():
             for chunk in chunks(sorted(ids)):
                 rows += conn.execute(
-                    f"SELECT {_COLUMNS} FROM events WHERE subject IN ({marks(chunk)}) AND seq <= ?{where}",
+                    f"SELECT {EVENT_COLUMNS} FROM events WHERE subject IN ({marks(chunk)}) AND seq <= ?{where}",
                     (*chunk, seq),
                 ).fetchall()
             rows = [r for r in rows if r[0] >= ords.get(r[5], 0)]  # the events of the life at ``seq``
@@ -194,7 +194,7 @@ class Folder:
     def _node_dirtied(self, key: tuple[str, str]) -> list:
         found = self._dirtied.get(key)
         if found is None:
-            sql = f"SELECT {_COLUMNS} FROM events WHERE subject = ? AND kind = 'NodeDirtied' AND seq <= ?"
+            sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE subject = ? AND kind = 'NodeDirtied' AND seq <= ?"
             rows = self.conn.execute(sql, (key[1], self.seq)).fetchall()
             found = self._dirtied[key] = [e for e in codec.from_rows(rows) if e.graph == key[0]]
         return found
@@ -232,7 +232,9 @@ class Folder:
         span: tuple = (1, 0, None)  # (first seq, last seq) of the batch last found, and it
         for item_id, ord_ in sorted(ords.items(), key=lambda pair: pair[1]):
             if not span[0] <= ord_ <= span[1]:
-                row = self.conn.execute(f"SELECT {_COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT 1", (ord_,))
+                row = self.conn.execute(
+                    f"SELECT {EVENT_COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT 1", (ord_,)
+                )
                 row = row.fetchone()
                 if row is None or row[0] > self.seq or row[4] != itembatch.KIND:
                     continue

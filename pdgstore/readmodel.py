@@ -243,14 +243,11 @@ def iter_in_work_item_order(
     state: ReadState, graph: str, node: str, state_filter: str | None = None, *, summary: bool = False
 ) -> Iterator[Item]:
     """The node's items (in ``state_filter``) in work item order (``pdgstore.itemorder``): the
-    store's tables through their index, streamed; a state held another way (in memory, or
-    ``timetravel.StateAt``'s tables under the items changed since a point) sorted from its
-    generation order (stable: ties keep it). A ``TableState`` under an overlay streams too once it
-    gives its own ``iter_items_in_order`` (``merged_in_order`` merges the two): the one it inherits
-    would leave its overlay out."""
-    own = getattr(type(state), "iter_items_in_order", None)
-    if type(state) is TableState or (own is not None and own is not TableState.iter_items_in_order):
-        yield from state.iter_items_in_order(graph, node, state_filter, summary=summary)  # type: ignore[union-attr]
+    store's tables through their index, streamed (``timetravel.StateAt``, the tables under the
+    items changed since a point, merges its own in: ``merged_in_order``); a state held in memory
+    sorted from its generation order (stable: ties keep it)."""
+    if isinstance(state, TableState):
+        yield from state.iter_items_in_order(graph, node, state_filter, summary=summary)
         return
     items = state.iter_items_of(graph, node, state_filter, summary=summary)
     yield from sorted(items, key=lambda item: itemorder.place(node, item.name))

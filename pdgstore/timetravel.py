@@ -38,6 +38,7 @@ from pdgstore import codec, itembatch, itemorder, tables
 from pdgstore.inserts import chunks
 from pdgstore.itemlists import as_list
 from pdgstore.pastitems import (
+    EVENT_COLUMNS,
     FOLD_CHUNK,
     RENAME_KINDS,
     SHAPE_KINDS,
@@ -52,7 +53,6 @@ from pdgstore.projection import APPLY
 from pdgstore.readmodel import HIGH, TableState
 from pdgstore.state import Item, State, paused_gc
 
-_COLUMNS = "seq, time_ns, cook_id, graph, kind, subject, payload"
 #: items folded on demand kept for the next question about them
 _KEPT = 10_000
 
@@ -105,8 +105,10 @@ class StateAt(TableState):
         conn, seq = self.conn, self.seq
         ids: set[str] = set()
         dirtied: set[tuple[str, str]] = set()
-        kinds = ", ".join(repr(k) for k in SHAPE_KINDS)
-        sql = f"SELECT kind, subject, graph, CASE WHEN kind = ? THEN payload END FROM events WHERE seq > ? AND kind IN ({kinds})"
+        sql = (
+            "SELECT kind, subject, graph, CASE WHEN kind = ? THEN payload END FROM events "
+            f"WHERE seq > ? AND kind IN ({kinds_in(SHAPE_KINDS)})"
+        )
         for kind, subject, graph, batch in conn.execute(sql, (itembatch.KIND, seq)):
             if batch is not None:  # a batch of new items (``pdgstore.itembatch``)
                 ids.update(itembatch.ids_of(batch))
@@ -123,7 +125,7 @@ class StateAt(TableState):
     def _fold_global(self) -> State:
         kinds = ", ".join(repr(k) for k in tables.GLOBAL_KINDS)
         rows = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE kind IN ({kinds}) AND seq <= ? ORDER BY seq", (self.seq,)
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE kind IN ({kinds}) AND seq <= ? ORDER BY seq", (self.seq,)
         )
         base = self.folder.base_items
         state = State() if base is None else base.without_items()  # a compacted log's start
@@ -256,7 +258,7 @@ class StateAt(TableState):
         )
         found = {r[0] for r in self.conn.execute(sql, (self.seq, self.seq, pack("name") + pack(name)))}
         sql = (
-            f"SELECT {_COLUMNS} FROM events WHERE subject IN (SELECT node FROM nodes) AND kind = ? AND seq <= ? "
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE subject IN (SELECT node FROM nodes) AND kind = ? AND seq <= ? "
             "AND instr(payload, ?) > 0"
         )
         named: list[str] = []
@@ -265,9 +267,13 @@ class StateAt(TableState):
         found.update(changed_since(self.conn, named, self.seq, RENAME_KINDS))
         base = self.folder.base_items
         if base is not None:  # a name given before a compacted log's base is in its snapshot
-            sql = f"SELECT DISTINCT subject FROM events WHERE seq > ? AND kind IN ({renames})"
-            found |= base.named({r[0] for r in self.conn.execute(sql, (self.seq,))} - self.moved, name)
+            found |= base.named(self._renamed_since(), name)
         return found - self.moved
+
+    def _renamed_since(self) -> set[str]:
+        """The items (not moved) that a rename after ``seq`` is about."""
+        sql = f"SELECT DISTINCT subject FROM events WHERE seq > ? AND kind IN ({kinds_in(RENAME_KINDS)})"
+        return {r[0] for r in self.conn.execute(sql, (self.seq,))} - self.moved
 
     def items_with_prefix(self, prefix: str, limit: int = 2, *, summary: bool = False) -> list[Item]:
         then = [i for i in self.shape if prefix <= i < prefix + HIGH]
@@ -324,8 +330,7 @@ class StateAt(TableState):
         since (a renumbering gives every later item another place). When those are half the node
         or more (a renumbering of it), the node is sorted whole, as a replayed state is."""
         conn = self.conn
-        sql = f"SELECT DISTINCT subject FROM events WHERE seq > ? AND kind IN ({kinds_in(RENAME_KINDS)})"
-        renamed = {r[0] for r in conn.execute(sql, (self.seq,))} - self.moved
+        renamed = self._renamed_since()
         sql = "SELECT ord, item_id FROM items WHERE graph = ? AND node = ?" + (" AND state = ?" if state else "")
         held = [r for r in conn.execute(sql, (graph, node, *([state] if state else []))) if r[1] in renamed]
         moved = self._moved_of(graph, node, state)
@@ -368,8 +373,7 @@ class StateAt(TableState):
         """Parents change only by a (shape) generation: the links now of the items not moved, and
         the moved items whose parents at ``seq`` name ``item_id``."""
         now = [c for c in super().children(item_id) if c not in self.moved]
-        moved = [i for i in self.shape]
-        return now + [c for c, i in self._folded(moved).items() if item_id in as_list(i.parents)]
+        return now + [c for c, i in self._folded(list(self.shape)).items() if item_id in as_list(i.parents)]
 
     def materialise(self) -> State:
         """The whole state at ``seq`` as a ``State`` (tests compare it with a replay)."""
